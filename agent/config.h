@@ -1,0 +1,123 @@
+/*
+ * config.h - the node's libconfig file.
+ *
+ * One declarative table in config.c lists every option (path, type, default,
+ * range, doc line); it drives parsing, validation and `show-config`. Key
+ * names follow Patroni's where they exist. Example:
+ *
+ *   scope = "main"; name = "node1"; namespace = "/baton";
+ *   etcd = { hosts = ["127.0.0.1:2379"]; protocol = "http"; };
+ *   restapi = { listen = "127.0.0.1:8008"; connect_address = "127.0.0.1:8008"; };
+ *   bootstrap = { dcs = { ttl = 5; loop_wait = 1; retry_timeout = 2;
+ *                         maximum_lag_on_failover = 1048576;
+ *                         postgresql = { parameters = { max_connections = 100; }; }; }; };
+ *   postgresql = { bin_dir = "/usr/lib/postgresql/15/bin"; data_dir = "/var/lib/baton/node1";
+ *                  listen = "127.0.0.1:5432"; connect_address = "127.0.0.1:5432";
+ *                  authentication = { superuser = { username = "postgres"; password = "..."; };
+ *                                     replication = { username = "replicator"; password = "..."; }; };
+ *                  parameters = { shared_buffers = "128MB"; };
+ *                  pg_hba = [ "host replication replicator 127.0.0.1/32 scram-sha-256" ]; };
+ *   tags = { nofailover = false; };
+ *   log = { level = "info"; };
+ *
+ * Errors name the file, the line and the key ("node1.conf:12: postgresql.listen:
+ * expected "host:port", got "localhost""), and the loader returns false:
+ * callers exit with status 2.
+ */
+#ifndef BATON_CONFIG_H
+#define BATON_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* A Postgres parameter: name = value (value always rendered as a string:
+ * integers, floats and booleans from the file are converted, e.g. true -> "on"). */
+struct config_param {
+	char *name;
+	char *value;
+};
+
+/* The cluster-wide (dynamic) settings: bootstrap.dcs in the file, the
+ * `config` key in etcd once the cluster exists. */
+struct dcs_settings {
+	double ttl;                       /* seconds, default 5, >= 2 (etcd's minimum lease) */
+	double loop_wait;                 /* seconds, default 1, > 0 */
+	double retry_timeout;             /* seconds, default 2, > 0 */
+	int64_t maximum_lag_on_failover;  /* bytes, default 1048576, >= 0 */
+	struct config_param *pg_params;   /* postgresql.parameters shared by all nodes */
+	size_t n_pg_params;
+};
+
+struct baton_config {
+	char *path;       /* the file it came from */
+	char *scope;      /* required */
+	char *name;       /* required; [A-Za-z0-9_.-]{1,63} */
+	char *namespace_; /* default "/baton"; starts with '/', no trailing '/' */
+
+	struct {
+		char **hosts;     /* "host:port", at least one */
+		size_t n_hosts;
+		char *protocol;   /* "http" (default) or "https" */
+		char *cacert, *cert, *key;       /* optional (NULL) */
+		char *username, *password;       /* optional (NULL) */
+	} etcd;
+
+	struct {
+		char *listen;          /* "host:port", required */
+		char *connect_address; /* "host:port", default = listen */
+	} restapi;
+
+	struct dcs_settings bootstrap_dcs;
+
+	struct {
+		char *bin_dir;         /* default "/usr/lib/postgresql/15/bin" */
+		char *data_dir;        /* required, absolute */
+		char *listen;          /* "host:port", required */
+		char *listen_host;     /* parsed from listen */
+		int listen_port;
+		char *connect_address; /* "host:port", default = listen */
+		char *connect_host;
+		int connect_port;
+		char *socket_dir;      /* default "/tmp" */
+		char *pgpass;          /* default "<data_dir>.pgpass" */
+		char *log_file;        /* default "<data_dir>.log": Postgres and its tools' output */
+		char *superuser_username, *superuser_password;   /* default "postgres", required password */
+		char *replication_username, *replication_password; /* default "replicator", required password */
+		struct config_param *params; /* postgresql.parameters (local, override dcs ones) */
+		size_t n_params;
+		char **pg_hba;         /* lines */
+		size_t n_pg_hba;
+		bool use_pg_rewind;    /* default true */
+		bool remove_data_directory_on_rewind_failure; /* default false */
+	} postgresql;
+
+	struct {
+		bool nofailover;       /* default false */
+	} tags;
+
+	char *log_level;           /* default "info" */
+};
+
+/* Loads and validates path into *out (zeroed first). On error writes one line
+ * "FILE:LINE: KEY: problem" into err and returns false (out is left freed). */
+bool config_load(const char *path, struct baton_config *out, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+void config_free(struct baton_config *cfg);
+
+/* The timing rule: loop_wait + 2 * retry_timeout <= ttl, ttl >= 2.
+ * Writes the reason into err when violated. */
+bool config_check_timing(const struct dcs_settings *d, char *err, size_t errlen);
+
+/* Splits "host:port" ("[v6]:port" too) into host (caller frees) and port. */
+bool config_split_hostport(const char *s, char **host, int *port);
+
+void dcs_settings_free(struct dcs_settings *d);
+/* Deep copy. */
+bool dcs_settings_copy(struct dcs_settings *dst, const struct dcs_settings *src);
+
+/* Prints the effective configuration as libconfig text (secrets as "***"). */
+void config_print(const struct baton_config *cfg, FILE *out);
+
+#endif

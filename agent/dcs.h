@@ -1,0 +1,77 @@
+/*
+ * dcs.h - baton's key layout in etcd, and the JSON of each key.
+ *
+ * Prefix <namespace>/<scope>/ holds:
+ *   leader          the leader's name, plain text, on the leader's lease
+ *   members/<name>  JSON of struct ha_member (see dcs_member_json), on the member's lease
+ *   initialize      while bootstrapping: the bootstrapper's name, on its lease;
+ *                   afterwards: the system identifier (decimal), no lease
+ *   config          JSON dynamic settings (ttl, loop_wait, retry_timeout,
+ *                   maximum_lag_on_failover, postgresql.parameters)
+ *   status          JSON {"optime": LSN, "timeline": N} refreshed by the leader
+ *   history         JSON array of {"timeline","lsn","reason","time","leader"}
+ *
+ * Parsing never trusts what it reads: a member whose JSON is unreadable is
+ * left out of the view (and reported), an unreadable config falls back to
+ * the previous settings; nothing unreadable ever counts as permission to
+ * promote.
+ */
+#ifndef BATON_DCS_H
+#define BATON_DCS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "agent/config.h"
+#include "agent/ha.h"
+#include "etcd/etcd.h"
+
+struct dcs_keys {
+	char prefix[256];     /* "/baton/main/" */
+	char leader[320];
+	char initialize[320];
+	char config[320];
+	char status[320];
+	char history[320];
+	char members[320];    /* "/baton/main/members/" */
+};
+
+/* false if the names do not fit. */
+bool dcs_keys_init(struct dcs_keys *k, const char *namespace_, const char *scope);
+/* members/<name> into buf. */
+bool dcs_member_key(const struct dcs_keys *k, const char *name, char *buf, size_t len);
+
+/*
+ * Fills the cluster view from one prefix read (etcd_get_prefix(k->prefix)).
+ * settings: in = the settings to use when the config key is absent or
+ * unreadable (bootstrap.dcs, or the last good ones); out = the settings in
+ * force (deep copy; caller frees with dcs_settings_free). view->ttl etc. are
+ * set from them. Problems (a member JSON unreadable, config invalid) are
+ * written, one per line, into warn (may be NULL); the view is still filled.
+ * etcd_ok is set true.
+ */
+void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result *r,
+		       const struct dcs_settings *fallback, struct ha_cluster_view *view,
+		       struct dcs_settings *settings_out, char *warn, size_t warnlen);
+
+/* JSON text of a member (malloc'd, caller frees). */
+char *dcs_member_json(const struct ha_member *m);
+/* Parses members/<name>; false with the reason in err when it is not the
+ * JSON expected (wrong types, missing role, ...). */
+bool dcs_member_from_json(const char *name, const char *json, struct ha_member *out, char *err,
+			  size_t errlen);
+
+char *dcs_status_json(uint64_t lsn, uint32_t timeline);
+bool dcs_status_from_json(const char *json, uint64_t *lsn, uint32_t *timeline);
+
+char *dcs_config_json(const struct dcs_settings *d);
+/* Unknown keys are ignored; wrong types or values out of range -> false + err. */
+bool dcs_config_from_json(const char *json, struct dcs_settings *out, char *err, size_t errlen);
+
+/* Returns a new JSON array: old (may be NULL/invalid -> starts anew) plus one entry. */
+char *dcs_history_append(const char *old_json, uint32_t timeline, uint64_t lsn, const char *reason,
+			 const char *leader, time_t when);
+
+#endif

@@ -1,0 +1,153 @@
+/*
+ * ha.h - the HA decision core: a pure function from what etcd says (the
+ * cluster view) and what this node knows of itself (the local view) to one
+ * action for the loop to carry out.
+ *
+ *     struct ha_action a = ha_decide(&cluster, &local, now);
+ *
+ * No I/O, no clock reads, no globals: `now` is the caller's monotonic clock,
+ * the same clock as every time stored in the views. Every rule of DESIGN.md
+ * is a row of the tests in tests/check_ha.c. The loop (loop.c) gathers the
+ * views, calls ha_decide, and executes the action; every action is safe to
+ * repeat, so a crash halfway is handled by running the loop again.
+ */
+#ifndef BATON_HA_H
+#define BATON_HA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HA_NAME_MAX 64
+#define HA_MAX_MEMBERS 32
+
+/* What a member publishes in members/<name> (JSON), plus what the loop
+ * learned by asking its REST API just now. */
+struct ha_member {
+	char name[HA_NAME_MAX];
+	char role[16];        /* "primary", "replica", "uninitialized", "stopped" */
+	char state[32];       /* "running", "starting", "stopped", "bootstrapping", "cloning", ... */
+	char host[128];       /* Postgres connect address */
+	int port;
+	char api_url[160];    /* "http://host:port" */
+	uint32_t timeline;
+	uint64_t lsn;         /* published: primary current LSN, replica received/replayed */
+	bool nofailover;
+	/* Filled by the loop only while it looks for a new leader: */
+	bool polled;          /* the loop asked this member's REST API this round */
+	bool reachable;       /* ... and it answered */
+	bool healthy;         /* ... and its Postgres is running and answering */
+	uint64_t polled_lsn;  /* ... the LSN it reported */
+	uint32_t polled_timeline;
+};
+
+struct ha_cluster_view {
+	bool etcd_ok;              /* the read of the cluster's keys succeeded this loop */
+
+	/* initialize key */
+	bool init_key_present;
+	bool init_in_progress;     /* present, attached to a lease: a bootstrap runs */
+	char init_owner[HA_NAME_MAX]; /* who bootstraps (value while in progress) */
+	uint64_t sysid;            /* the cluster's system identifier (0 until bootstrapped) */
+
+	/* leader key */
+	bool has_leader;
+	char leader[HA_NAME_MAX];
+	int64_t leader_lease;      /* lease ID the leader key is attached to */
+
+	/* status key: the leader's last known position */
+	uint64_t leader_lsn;
+	uint32_t leader_timeline;
+
+	/* config key (or bootstrap.dcs until it exists) */
+	double ttl, loop_wait, retry_timeout;
+	int64_t maximum_lag_on_failover;
+
+	size_t n_members;
+	struct ha_member members[HA_MAX_MEMBERS];
+};
+
+/* What the local data directory is. */
+enum ha_datadir { HA_DATADIR_EMPTY, HA_DATADIR_VALID, HA_DATADIR_INVALID };
+
+/* Long operation the loop runs as a child process (at most one at a time). */
+enum ha_job { HA_JOB_NONE, HA_JOB_BOOTSTRAP, HA_JOB_CLONE, HA_JOB_REWIND };
+
+struct ha_local_view {
+	const char *name;
+	bool nofailover;
+	bool shutdown_requested;       /* SIGTERM/SIGINT received */
+	bool use_pg_rewind;
+	bool remove_data_on_rewind_failure;
+
+	/* our lease (the one the member key and, when leader, the leader key use) */
+	int64_t lease_id;              /* 0 = none yet / lost */
+	double lease_sent;             /* monotonic time we *sent* the last keepalive that succeeded (or the grant) */
+
+	/* data directory */
+	enum ha_datadir datadir;
+	uint64_t datadir_sysid;        /* when VALID */
+	bool datadir_was_primary;      /* pg_control: "shut down" or "in production" */
+	uint32_t datadir_timeline;
+
+	/* long operation in progress / last result */
+	enum ha_job job;               /* running now */
+	enum ha_job job_failed;        /* the last job that failed (NONE after a success) */
+
+	/* Postgres */
+	bool pg_running;               /* the postmaster child is alive */
+	bool pg_ready;                 /* ... and answers queries (pg_state below is valid) */
+	double pg_started_at;          /* monotonic time of the last start */
+	bool pg_primary;               /* ready and not in recovery */
+	uint32_t pg_timeline;
+	uint64_t pg_lsn;               /* primary: current; replica: max(received, replayed) */
+	bool pg_streaming;             /* replica: wal receiver streaming */
+	double pg_not_streaming_since; /* replica: monotonic time streaming was last seen lost (0 = streaming) */
+	char following[HA_NAME_MAX];   /* the leader named in our primary_conninfo ("" = none) */
+	bool promote_requested;        /* we asked for promotion; waiting for it to finish */
+};
+
+enum ha_action_kind {
+	HA_WAIT,          /* nothing to change */
+	HA_FATAL,         /* refuse to go on (e.g. data directory of another cluster); agent exits 1 */
+	HA_RACE_INIT,     /* no cluster yet: try to take the initialize key */
+	HA_BOOTSTRAP,     /* we own the initialize key: run/continue initdb + first start */
+	HA_CLONE,         /* empty data directory: pg_basebackup from the leader */
+	HA_REINIT,        /* rewind failed and config allows: remove data directory, then clone */
+	HA_START_REPLICA, /* Postgres down: start it as a replica of `leader` ("" = no upstream) */
+	HA_START_PRIMARY, /* Postgres down, we hold the key: start it as the primary */
+	HA_FOLLOW,        /* running replica: point primary_conninfo at `leader`, reload */
+	HA_ACQUIRE,       /* take the leader key (create it, or move our own name to our lease) */
+	HA_PROMOTE,       /* we hold the key, our Postgres is a replica: promote it */
+	HA_LEAD,          /* we hold the key and are primary: publish status */
+	HA_DEMOTE,        /* we are primary without a valid key: stop Postgres now (immediate) */
+	HA_REWIND,        /* Postgres down (or to be stopped), diverged from `leader`: pg_rewind */
+	HA_SHUTDOWN,      /* shutdown requested: stop Postgres, then release our keys */
+};
+
+struct ha_action {
+	enum ha_action_kind kind;
+	char leader[HA_NAME_MAX]; /* the upstream for CLONE, START_REPLICA, FOLLOW, REWIND */
+	char reason[200];         /* one line for the log, says what and why */
+};
+
+/* Seconds before a lease could expire at which a leader must stop writes:
+ * deadline = lease_sent + ttl - ha_lease_margin(ttl). */
+double ha_lease_margin(double ttl);
+/* The deadline for the local view's lease (0 if no lease). */
+double ha_lease_deadline(const struct ha_cluster_view *c, const struct ha_local_view *l);
+
+/* A replica that has not streamed for this long while its timeline differs
+ * from the leader's is taken to have diverged and is rewound. */
+double ha_diverged_after(const struct ha_cluster_view *c);
+
+/* The decision. Pure; never fails. */
+struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_local_view *l, double now);
+
+/* "wait", "acquire", ... */
+const char *ha_action_name(enum ha_action_kind k);
+
+/* Find a member by name (NULL if absent). */
+const struct ha_member *ha_find_member(const struct ha_cluster_view *c, const char *name);
+
+#endif

@@ -1,0 +1,18 @@
+# agent/: the daemon baton, the CLI batonctl, and libagent.a (everything but
+# the two mains) which the tests link too.
+noinst_LIBRARIES += agent/libagent.a
+agent_libagent_a_SOURCES = \
+	agent/log.c agent/log.h \
+	agent/config.c agent/config.h \
+	agent/ha.c agent/ha.h \
+	agent/dcs.c agent/dcs.h \
+	agent/api.c agent/api.h
+
+BATON_LIBS = agent/libagent.a pg/libpg.a etcd/libetcd.a \
+	$(CURL_LIBS) $(JANSSON_LIBS) $(LIBPQ_LIBS) $(LIBCONFIG_LIBS) $(MHD_LIBS) -lpthread -lm
+
+bin_PROGRAMS += baton batonctl
+baton_SOURCES = agent/baton.c agent/loop.c agent/loop.h agent/keeper.c agent/keeper.h
+baton_LDADD = $(BATON_LIBS)
+batonctl_SOURCES = agent/batonctl.c
+batonctl_LDADD = $(BATON_LIBS)

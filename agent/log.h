@@ -1,0 +1,33 @@
+/*
+ * log.h - the agent's one logging API.
+ *
+ * Lines go to stderr (journald / the test's log file) as
+ *   2026-11-25 18:07:28.123 INFO  [loop.c:212] lost leader lease renewal for 4.1s, demoting
+ * Formats are checked as printf formats. Never log passwords, tokens or whole
+ * connection strings; log_scrub() masks password=... in a conninfo.
+ */
+#ifndef BATON_LOG_H
+#define BATON_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum log_level { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
+
+void log_set_level(enum log_level lvl);
+/* "debug", "info", "warning"/"warn", "error" -> level; false if unknown. */
+bool log_level_parse(const char *name, enum log_level *out);
+/* Prefix added after the level on every line (e.g. the member name). */
+void log_set_prefix(const char *prefix);
+void log_write(enum log_level lvl, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+bool log_enabled(enum log_level lvl);
+/* Copies conninfo into buf with the value of password=... replaced by ***. */
+void log_scrub(const char *conninfo, char *buf, size_t len);
+
+#define log_debug(...) log_write(LOG_LVL_DEBUG, __FILE__, __LINE__, __VA_ARGS__)
+#define log_info(...) log_write(LOG_LVL_INFO, __FILE__, __LINE__, __VA_ARGS__)
+#define log_warn(...) log_write(LOG_LVL_WARN, __FILE__, __LINE__, __VA_ARGS__)
+#define log_error(...) log_write(LOG_LVL_ERROR, __FILE__, __LINE__, __VA_ARGS__)
+
+#endif

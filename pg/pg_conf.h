@@ -1,0 +1,53 @@
+/*
+ * pg_conf.h - the configuration files the agent owns in a data directory.
+ *
+ * The agent rewrites these before every start and after every pg_rewind
+ * (pg_rewind copies the source's postgresql.conf, so nothing per-node may
+ * live only there):
+ *   postgresql.conf            every parameter, plus
+ *                              include_if_exists 'baton.recovery.conf'
+ *   baton.recovery.conf        primary_conninfo, recovery_target_timeline
+ *                              = 'latest' (empty when no leader is known)
+ *   standby.signal             present iff the server must start as a replica
+ *   pg_hba.conf                the lines from the agent's config
+ * Files are written to a temporary name and renamed, so a crash never leaves
+ * half a file behind. Values are quoted as postgresql.conf wants ('' for ').
+ */
+#ifndef BATON_PG_CONF_H
+#define BATON_PG_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "pg/pg_err.h"
+
+struct pg_param {
+	const char *name;
+	const char *value;
+};
+
+/* Writes data_dir/postgresql.conf with the given parameters in order (a name
+ * given twice: the last one wins) and the include line for the recovery file. */
+bool pg_conf_write(const char *data_dir, const struct pg_param *params, size_t n_params,
+		   struct pg_err *err) PG_WUR;
+
+/* Writes data_dir/baton.recovery.conf. primary_conninfo NULL or "" = no
+ * upstream (the replica waits). */
+bool pg_conf_write_recovery(const char *data_dir, const char *primary_conninfo, struct pg_err *err) PG_WUR;
+
+/* Creates (standby = true) or removes data_dir/standby.signal. */
+bool pg_conf_set_standby(const char *data_dir, bool standby, struct pg_err *err) PG_WUR;
+
+/* Writes data_dir/pg_hba.conf, one entry per line. */
+bool pg_conf_write_hba(const char *data_dir, const char *const *lines, size_t n_lines,
+		       struct pg_err *err) PG_WUR;
+
+/* Writes a pgpass file (mode 0600) with one "*:*:*:user:password" line per
+ * pair, escaping ':' and '\'. */
+bool pg_conf_write_pgpass(const char *path, const char *const *users, const char *const *passwords,
+			  size_t n, struct pg_err *err) PG_WUR;
+
+/* Quotes a conninfo value ('...' with \' and \\) into buf; false if too small. */
+bool pg_conninfo_quote(const char *value, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,95 @@
+/*
+ * pg_ctl.h - running Postgres programs as children of the agent.
+ *
+ * The postmaster is started as a direct child of the calling thread (never
+ * daemonized), with PR_SET_PDEATHSIG = SIGQUIT so that the kernel asks it
+ * for an immediate shutdown when that thread (the agent's main thread)
+ * dies. Long operations (initdb, pg_basebackup, pg_rewind) are also child
+ * processes: the *_start functions return at once with a struct pg_child,
+ * and the agent's loop polls it with pg_child_poll() between lease renewals.
+ * Output of every child goes to the log file given in struct pg_paths
+ * (appended), and the command line is reported through the log hook.
+ *
+ * Passwords never appear on a command line: connection passwords come from
+ * a pgpass file (PGPASSFILE / passfile=), the initdb password from a
+ * temporary 0600 file that is removed afterwards.
+ */
+#ifndef BATON_PG_CTL_H
+#define BATON_PG_CTL_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "pg/pg_err.h"
+
+struct pg_paths {
+	const char *bin_dir;  /* directory with postgres, initdb, pg_basebackup, pg_rewind, pg_controldata */
+	const char *data_dir;
+	const char *log_file; /* stdout+stderr of children are appended here */
+	const char *pgpass;   /* pgpass file used by children that connect (PGPASSFILE) */
+};
+
+/* A supervised child process. */
+struct pg_child {
+	pid_t pid;        /* 0 when none */
+	char what[32];    /* "initdb", "pg_basebackup", ... for messages */
+	double started;   /* monotonic seconds when started */
+};
+
+enum pg_child_state {
+	PG_CHILD_NONE,    /* no child (pid 0) */
+	PG_CHILD_RUNNING,
+	PG_CHILD_OK,      /* exited with status 0 (child reaped, pid reset to 0) */
+	PG_CHILD_FAILED,  /* exited non-zero or by signal (reaped; err says how) */
+};
+
+/* Non-blocking check of a child; reaps it when it has ended. */
+enum pg_child_state pg_child_poll(struct pg_child *child, struct pg_err *err);
+/* Kill (SIGTERM, then SIGKILL after grace seconds) and reap. Idempotent. */
+void pg_child_kill(struct pg_child *child, double grace);
+
+/* initdb -D data_dir -U superuser --pwfile=<tmp> -E UTF8 --auth-local/host
+ * (password for the superuser written to a temp file the child removes...
+ * the caller must call pg_initdb_cleanup after the child ended). */
+bool pg_initdb_start(const struct pg_paths *p, const char *superuser, const char *password,
+		     struct pg_child *child, struct pg_err *err) PG_WUR;
+/* Removes the temporary password file of initdb, if any. Idempotent. */
+void pg_initdb_cleanup(const struct pg_paths *p);
+
+/* pg_basebackup -D data_dir -X stream -c fast -d <conninfo> (conninfo names
+ * the leader and the replication user; password via pgpass). data_dir must
+ * be missing or empty. */
+bool pg_basebackup_start(const struct pg_paths *p, const char *conninfo, struct pg_child *child,
+			 struct pg_err *err) PG_WUR;
+
+/* pg_rewind --target-pgdata=data_dir --source-server=<conninfo> (a normal,
+ * non-replication connection as a superuser). Postgres must be stopped; an
+ * uncleanly stopped target is crash-recovered by pg_rewind itself. */
+bool pg_rewind_start(const struct pg_paths *p, const char *source_conninfo, struct pg_child *child,
+		     struct pg_err *err) PG_WUR;
+
+/* Starts `postgres -D data_dir` as a child with PR_SET_PDEATHSIG(SIGQUIT),
+ * in its own process group, output appended to log_file. Configuration
+ * comes from the files in data_dir (see pg_conf.h). Returns once forked;
+ * use pg_query ping to learn when it accepts connections. */
+bool pg_postmaster_start(const struct pg_paths *p, struct pg_child *child, struct pg_err *err) PG_WUR;
+
+enum pg_stop_mode { PG_STOP_SMART, PG_STOP_FAST, PG_STOP_IMMEDIATE };
+
+/* Signals the postmaster (SIGTERM/SIGINT/SIGQUIT) and waits up to timeout
+ * seconds for it to exit; past that escalates to SIGQUIT, then SIGKILL of
+ * its process group. Reaps it. true when it is gone. */
+bool pg_postmaster_stop(struct pg_child *child, enum pg_stop_mode mode, double timeout,
+			struct pg_err *err) PG_WUR;
+
+/* SIGHUP: re-read configuration files. */
+bool pg_postmaster_reload(const struct pg_child *child, struct pg_err *err) PG_WUR;
+
+/* pid from data_dir/postmaster.pid if that process is alive, else 0. Used at
+ * start-up to refuse a Postgres that somebody else started. */
+pid_t pg_postmaster_pid_from_file(const char *data_dir);
+
+/* Monotonic clock in seconds. */
+double pg_now(void);
+
+#endif

@@ -1,0 +1,62 @@
+/*
+ * pg_data.h - what a data directory says about itself, without a server.
+ *
+ * Reads PG_VERSION and global/pg_control (through pg_controldata) so the agent
+ * can tell an empty directory from a usable one, the cluster it belongs to
+ * (system identifier) and whether it was last a primary (for pg_rewind).
+ */
+#ifndef BATON_PG_DATA_H
+#define BATON_PG_DATA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pg/pg_err.h"
+
+enum pg_datadir_state {
+	PG_DATADIR_MISSING, /* does not exist, or exists and is empty */
+	PG_DATADIR_VALID,   /* PG_VERSION and global/pg_control present */
+	PG_DATADIR_INVALID, /* exists, not empty, but not a data directory */
+};
+
+enum pg_datadir_state pg_datadir_inspect(const char *data_dir);
+
+/* Cluster state from pg_control. */
+enum pg_db_state {
+	PG_DB_UNKNOWN,
+	PG_DB_STARTING,
+	PG_DB_SHUTDOWNED,             /* "shut down" (was a primary) */
+	PG_DB_SHUTDOWNED_IN_RECOVERY, /* "shut down in recovery" (was a replica) */
+	PG_DB_SHUTDOWNING,
+	PG_DB_IN_CRASH_RECOVERY,
+	PG_DB_IN_ARCHIVE_RECOVERY,    /* a replica that did not stop cleanly */
+	PG_DB_IN_PRODUCTION,          /* a primary that did not stop cleanly */
+};
+
+struct pg_controldata {
+	uint64_t system_identifier;
+	enum pg_db_state state;
+	uint32_t checkpoint_timeline;     /* "Latest checkpoint's TimeLineID" */
+	uint64_t checkpoint_lsn;          /* "Latest checkpoint location" */
+	uint64_t min_recovery_end_lsn;    /* "Minimum recovery ending location" */
+	uint32_t min_recovery_end_timeline;
+};
+
+/* Runs bin_dir/pg_controldata on data_dir (a quick child process, bounded to
+ * a few seconds) and parses its output. */
+bool pg_controldata_read(const char *bin_dir, const char *data_dir, struct pg_controldata *out,
+			 struct pg_err *err) PG_WUR;
+
+/* "in production", ... -> enum, and back. */
+const char *pg_db_state_name(enum pg_db_state s);
+
+/* Removes data_dir and everything under it (used before a re-clone, and on a
+ * failed bootstrap). Refuses "/" and paths that are not absolute. */
+bool pg_datadir_remove(const char *data_dir, struct pg_err *err) PG_WUR;
+
+/* "0/3000148" <-> uint64. */
+bool pg_lsn_parse(const char *text, uint64_t *out);
+void pg_lsn_format(uint64_t lsn, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,79 @@
+/*
+ * pg_query.h - asking a running Postgres about itself through libpq.
+ *
+ * Every call is bounded in time: connections use libpq's non-blocking API
+ * polled against a deadline, and queries are cancelled past their timeout,
+ * so a hung Postgres can never hold the caller for longer than asked. All
+ * SQL goes through one internal function that keeps the SQLSTATE and marks
+ * the connection bad on a connection-class error (08xxx) so the next call
+ * reconnects.
+ */
+#ifndef BATON_PG_QUERY_H
+#define BATON_PG_QUERY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pg/pg_err.h"
+
+struct pg_conn; /* opaque: a libpq connection with its conninfo and timeouts */
+
+/* Does not connect yet; copies conninfo. timeout = seconds for connect and
+ * for each statement. */
+struct pg_conn *pg_conn_new(const char *conninfo, double timeout);
+void pg_conn_free(struct pg_conn *c);
+/* Closes the connection (the next call reconnects). */
+void pg_conn_reset(struct pg_conn *c);
+
+enum pg_ping_result { PG_PING_OK, PG_PING_REJECT, PG_PING_NO_RESPONSE };
+/* PQping-like, bounded by timeout seconds; REJECT = up but not accepting
+ * connections yet (starting / shutting down / in crash recovery). */
+enum pg_ping_result pg_ping(const char *conninfo, double timeout);
+
+#define PG_MAX_REPLICAS 32
+
+struct pg_replica_info {
+	char application_name[64];
+	char client_addr[64];
+	char state[32];      /* streaming, catchup, ... */
+	char sync_state[16]; /* async, sync, quorum, potential */
+	uint64_t sent_lsn, write_lsn, flush_lsn, replay_lsn;
+};
+
+struct pg_state {
+	bool in_recovery;
+	uint32_t timeline;       /* the timeline the server is on now */
+	uint64_t system_identifier;
+	uint64_t current_lsn;    /* primary: pg_current_wal_lsn(); replica: max(receive, replay) */
+	uint64_t receive_lsn;    /* replica: pg_last_wal_receive_lsn() (0 if none) */
+	uint64_t replay_lsn;     /* replica: pg_last_wal_replay_lsn() */
+	bool wal_receiver_streaming;  /* replica: pg_stat_wal_receiver.status = 'streaming' */
+	char upstream_host[128];      /* replica: sender_host of the wal receiver ("" if none) */
+	int upstream_port;
+	int n_replicas;               /* primary: rows of pg_stat_replication (capped) */
+	struct pg_replica_info replicas[PG_MAX_REPLICAS];
+};
+
+/* Fills out from a few queries on one connection (reconnecting if needed). */
+bool pg_query_state(struct pg_conn *c, struct pg_state *out, struct pg_err *err) PG_WUR;
+
+/* SELECT pg_promote(false): asks for promotion, does not wait for it. */
+bool pg_query_promote(struct pg_conn *c, struct pg_err *err) PG_WUR;
+
+/* CHECKPOINT (used before a planned shutdown to shorten it). */
+bool pg_query_checkpoint(struct pg_conn *c, struct pg_err *err) PG_WUR;
+
+/* Creates the role if missing, else updates it: LOGIN, password, and
+ * REPLICATION when replication is true. Password sent as a literal escaped
+ * by libpq, never logged. */
+bool pg_query_ensure_role(struct pg_conn *c, const char *name, const char *password, bool replication,
+			  struct pg_err *err) PG_WUR;
+
+/* Runs one statement that returns nothing (tests and bootstrap use it). */
+bool pg_query_exec(struct pg_conn *c, const char *sql, struct pg_err *err) PG_WUR;
+
+/* Runs a query returning one row, one column, copying it into buf. */
+bool pg_query_scalar(struct pg_conn *c, const char *sql, char *buf, size_t len, struct pg_err *err) PG_WUR;
+
+#endif

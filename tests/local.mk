@@ -1,0 +1,44 @@
+# Unit tests (Check). Each block belongs to one module; integration and fault
+# tests are shell scripts under tests/integration, run by tests/run.sh.
+TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) -Wno-unused-parameter -DPG_BINDIR=\"$(PG_BINDIR)\"
+TEST_LIBS = $(BATON_LIBS) $(CHECK_LIBS)
+# Tests of one library link only that library, so each can be built alone.
+ETCD_TEST_LIBS = etcd/libetcd.a $(CURL_LIBS) $(JANSSON_LIBS) $(CHECK_LIBS) -lpthread -lm
+PG_TEST_LIBS = pg/libpg.a $(LIBPQ_LIBS) $(CHECK_LIBS) -lpthread -lm
+
+# BEGIN ha
+check_PROGRAMS += tests/check_ha
+tests_check_ha_SOURCES = tests/check_ha.c
+tests_check_ha_CFLAGS = $(TEST_CFLAGS)
+tests_check_ha_LDADD = $(TEST_LIBS)
+# END ha
+
+# BEGIN config
+check_PROGRAMS += tests/check_config
+tests_check_config_SOURCES = tests/check_config.c
+tests_check_config_CFLAGS = $(TEST_CFLAGS) -DTEST_SRCDIR=\"$(abs_top_srcdir)\"
+tests_check_config_LDADD = $(TEST_LIBS)
+# END config
+
+# BEGIN dcs
+check_PROGRAMS += tests/check_dcs
+tests_check_dcs_SOURCES = tests/check_dcs.c
+tests_check_dcs_CFLAGS = $(TEST_CFLAGS)
+tests_check_dcs_LDADD = $(TEST_LIBS)
+# END dcs
+
+# BEGIN etcd
+check_PROGRAMS += tests/check_etcd
+tests_check_etcd_SOURCES = tests/check_etcd.c
+tests_check_etcd_CFLAGS = $(TEST_CFLAGS)
+tests_check_etcd_LDADD = $(ETCD_TEST_LIBS)
+# END etcd
+
+# BEGIN pg
+check_PROGRAMS += tests/check_pg
+tests_check_pg_SOURCES = tests/check_pg.c
+tests_check_pg_CFLAGS = $(TEST_CFLAGS)
+tests_check_pg_LDADD = $(PG_TEST_LIBS)
+# END pg
+
+TESTS += $(check_PROGRAMS)
