@@ -1,1 +1,294 @@
-/* placeholder until the module lands */
+/*
+ * ha.c - the HA decision core (see ha.h).
+ *
+ * ha_decide() reads the two views and returns one action. The rules are
+ * checked in a fixed order, and the order is the policy:
+ *
+ *   1. shutdown requested            -> SHUTDOWN
+ *   2. safety of a running primary  -> DEMOTE when it may no longer write
+ *                                       (lease deadline passed, or another
+ *                                       member holds the key)
+ *   3. etcd unreadable               -> WAIT (never promote without etcd)
+ *   4. cluster identity              -> RACE_INIT / BOOTSTRAP / FATAL
+ *   5. a long job runs               -> WAIT
+ *   6. empty data directory          -> CLONE
+ *   7. Postgres down                 -> START_PRIMARY / START_REPLICA / REWIND
+ *   8. Postgres starting             -> WAIT
+ *   9. Postgres a replica            -> FOLLOW / PROMOTE / ACQUIRE / REWIND
+ *  10. Postgres the primary          -> LEAD
+ *
+ * Nothing here reads a clock or does I/O: `now` and every time in the local
+ * view come from the caller's monotonic clock.
+ */
+#include "agent/ha.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *ha_action_name(enum ha_action_kind k)
+{
+	switch (k) {
+	case HA_WAIT: return "wait";
+	case HA_FATAL: return "fatal";
+	case HA_RACE_INIT: return "race_init";
+	case HA_BOOTSTRAP: return "bootstrap";
+	case HA_CLONE: return "clone";
+	case HA_REINIT: return "reinit";
+	case HA_START_REPLICA: return "start_replica";
+	case HA_START_PRIMARY: return "start_primary";
+	case HA_FOLLOW: return "follow";
+	case HA_ACQUIRE: return "acquire";
+	case HA_PROMOTE: return "promote";
+	case HA_LEAD: return "lead";
+	case HA_DEMOTE: return "demote";
+	case HA_REWIND: return "rewind";
+	case HA_RELEASE: return "release";
+	case HA_SHUTDOWN: return "shutdown";
+	}
+	return "unknown";
+}
+
+double ha_lease_margin(double ttl)
+{
+	/* A quarter of the TTL, at most one second: enough for an immediate
+	 * shutdown (milliseconds) and for scheduling noise, while a leader
+	 * still survives two or three lost keepalives. */
+	double m = ttl * 0.25;
+	return m > 1.0 ? 1.0 : m;
+}
+
+double ha_lease_deadline(const struct ha_cluster_view *c, const struct ha_local_view *l)
+{
+	if (l->lease_id == 0 || l->lease_sent <= 0)
+		return 0;
+	return l->lease_sent + c->ttl - ha_lease_margin(c->ttl);
+}
+
+double ha_diverged_after(const struct ha_cluster_view *c)
+{
+	/* Longer than a replica needs to reconnect after a timeline switch
+	 * (wal_retrieve_retry_interval is 5 s by default). */
+	double t = 5 * c->loop_wait;
+	return t < 10.0 ? 10.0 : t;
+}
+
+const struct ha_member *ha_find_member(const struct ha_cluster_view *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_members && i < HA_MAX_MEMBERS; i++)
+		if (strcmp(c->members[i].name, name) == 0)
+			return &c->members[i];
+	return NULL;
+}
+
+__attribute__((format(printf, 3, 4))) static struct ha_action act(enum ha_action_kind kind, const char *leader,
+								  const char *fmt, ...)
+{
+	struct ha_action a;
+	va_list ap;
+
+	memset(&a, 0, sizeof(a));
+	a.kind = kind;
+	if (leader)
+		snprintf(a.leader, sizeof(a.leader), "%s", leader);
+	va_start(ap, fmt);
+	vsnprintf(a.reason, sizeof(a.reason), fmt, ap);
+	va_end(ap);
+	return a;
+}
+
+/* The leader's timeline as best known: the status key, else its member key. */
+static uint32_t leader_timeline(const struct ha_cluster_view *c)
+{
+	const struct ha_member *m;
+
+	if (c->leader_timeline)
+		return c->leader_timeline;
+	m = ha_find_member(c, c->leader);
+	return m ? m->timeline : 0;
+}
+
+/*
+ * Rule 5: may this node take the free leader key? Returns NULL when it may,
+ * else fills *why and returns the action to take instead (a WAIT).
+ */
+static bool eligible(const struct ha_cluster_view *c, const struct ha_local_view *l, struct ha_action *why)
+{
+	if (l->nofailover) {
+		*why = act(HA_WAIT, NULL, "no leader; not a candidate (tag nofailover)");
+		return false;
+	}
+	if (l->lease_id == 0) {
+		*why = act(HA_WAIT, NULL, "no leader; waiting for our own lease before competing");
+		return false;
+	}
+	if (c->leader_lsn > l->pg_lsn && c->leader_lsn - l->pg_lsn > (uint64_t)c->maximum_lag_on_failover) {
+		*why = act(HA_WAIT, NULL,
+			   "no leader; not a candidate: %llu bytes behind the last leader position "
+			   "(maximum_lag_on_failover %lld)",
+			   (unsigned long long)(c->leader_lsn - l->pg_lsn), (long long)c->maximum_lag_on_failover);
+		return false;
+	}
+	for (size_t i = 0; i < c->n_members && i < HA_MAX_MEMBERS; i++) {
+		const struct ha_member *m = &c->members[i];
+
+		if (strcmp(m->name, l->name) == 0 || !m->polled || !m->reachable || !m->healthy)
+			continue;
+		if (m->polled_primary) {
+			*why = act(HA_WAIT, NULL, "no leader, but %s still runs as a primary; waiting", m->name);
+			return false;
+		}
+		if (!m->nofailover && m->polled_lsn > l->pg_lsn) {
+			*why = act(HA_WAIT, NULL, "no leader; %s is ahead of us (%llu > %llu), leaving it the key",
+				   m->name, (unsigned long long)m->polled_lsn, (unsigned long long)l->pg_lsn);
+			return false;
+		}
+	}
+	return true;
+}
+
+struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_local_view *l, double now)
+{
+	const double deadline = ha_lease_deadline(c, l);
+	const bool lease_valid = deadline > 0 && now < deadline;
+	const bool holds = c->etcd_ok && c->has_leader && strcmp(c->leader, l->name) == 0;
+	const bool holds_on_our_lease = holds && c->leader_lease == l->lease_id;
+	const bool other_leads = c->etcd_ok && c->has_leader && !holds;
+	const bool may_write = l->pg_running && (l->pg_primary || l->pg_started_primary || l->promote_requested);
+
+	/* 1. An operator or systemd asked us to stop. */
+	if (l->shutdown_requested)
+		return act(HA_SHUTDOWN, NULL, "shutdown requested: stopping Postgres, then releasing our keys");
+
+	/* 2. Safety: a Postgres that may accept writes needs a valid lease and the key. */
+	if (may_write) {
+		if (!lease_valid) {
+			if (deadline > 0)
+				return act(HA_DEMOTE, NULL,
+					   "leader lease not renewed for %.1fs (deadline passed %.1fs ago), demoting",
+					   now - l->lease_sent, now - deadline);
+			return act(HA_DEMOTE, NULL, "no leader lease, demoting");
+		}
+		if (other_leads)
+			return act(HA_DEMOTE, c->leader, "%s holds the leader key, demoting", c->leader);
+		if (c->etcd_ok && !c->has_leader)
+			return act(HA_ACQUIRE, NULL, "leader key vanished while we run as primary; taking it again");
+		if (holds && !holds_on_our_lease)
+			return act(HA_ACQUIRE, NULL, "leader key holds our name on an old lease; moving it to ours");
+		if (!c->etcd_ok)
+			return act(HA_WAIT, NULL, "etcd unreachable; staying primary until the lease deadline in %.1fs",
+				   deadline - now);
+	}
+
+	/* 3. Without a fresh view of etcd nothing may change role. */
+	if (!c->etcd_ok)
+		return act(HA_WAIT, NULL, "etcd unreachable; keeping the current role, no promotion");
+
+	/* 4. Which cluster is this? */
+	if (l->datadir == HA_DATADIR_INVALID)
+		return act(HA_FATAL, NULL, "data directory is not empty and is not a Postgres data directory");
+	if (!c->init_key_present) {
+		if (l->job != HA_JOB_NONE)
+			return act(HA_WAIT, NULL, "waiting for the running job to finish");
+		return act(HA_RACE_INIT, NULL,
+			   l->datadir == HA_DATADIR_VALID
+				   ? "cluster not initialized in etcd; claiming it with our data directory"
+				   : "cluster not initialized; racing to bootstrap it");
+	}
+	if (c->init_in_progress) {
+		if (strcmp(c->init_owner, l->name) == 0)
+			return act(HA_BOOTSTRAP, NULL, "we own the initialize key: bootstrapping");
+		return act(HA_WAIT, NULL, "waiting for %s to bootstrap the cluster", c->init_owner);
+	}
+	if (l->datadir == HA_DATADIR_VALID && c->sysid != 0 && l->datadir_sysid != c->sysid)
+		return act(HA_FATAL, NULL,
+			   "data directory belongs to another cluster: system identifier %llu, cluster's is %llu",
+			   (unsigned long long)l->datadir_sysid, (unsigned long long)c->sysid);
+
+	/* 5. One long job at a time. */
+	if (l->job != HA_JOB_NONE)
+		return act(HA_WAIT, NULL, "waiting for the running job to finish");
+
+	/* 6. Nothing to run yet. */
+	if (l->datadir == HA_DATADIR_EMPTY) {
+		if (holds)
+			return act(HA_RELEASE, NULL, "we hold the leader key but have no data; releasing it");
+		if (other_leads)
+			return act(HA_CLONE, c->leader, "empty data directory: cloning from %s", c->leader);
+		return act(HA_WAIT, NULL, "empty data directory and no leader to clone from; waiting");
+	}
+
+	/* 7. Data but no Postgres. */
+	if (!l->pg_running) {
+		if (holds) {
+			if (l->pg_start_failed && l->pg_started_primary)
+				return act(HA_RELEASE, NULL, "Postgres failed to start as primary; releasing the leader key");
+			if (!lease_valid)
+				return act(HA_WAIT, NULL, "we hold the key but our lease is not valid; waiting for renewal");
+			if (!holds_on_our_lease)
+				return act(HA_ACQUIRE, NULL, "leader key holds our name on an old lease; moving it to ours");
+			return act(HA_START_PRIMARY, NULL, "we hold the leader key: starting Postgres as primary");
+		}
+		if (other_leads) {
+			if (l->datadir_was_primary && l->use_pg_rewind) {
+				if (l->job_failed == HA_JOB_REWIND) {
+					if (l->remove_data_on_rewind_failure)
+						return act(HA_REINIT, c->leader,
+							   "pg_rewind failed: removing the data directory to clone from %s",
+							   c->leader);
+					return act(HA_WAIT, NULL,
+						   "pg_rewind failed and remove_data_directory_on_rewind_failure is off; "
+						   "reinit this member by hand");
+				}
+				return act(HA_REWIND, c->leader, "former primary: rewinding against %s before following it",
+					   c->leader);
+			}
+			return act(HA_START_REPLICA, c->leader, "starting Postgres as a replica of %s", c->leader);
+		}
+		return act(HA_START_REPLICA, "", "no leader: starting Postgres as a replica without upstream");
+	}
+
+	/* 8. Running but not answering yet. */
+	if (!l->pg_ready)
+		return act(HA_WAIT, NULL, "Postgres is starting");
+
+	/* 9. A replica. */
+	if (!l->pg_primary) {
+		if (holds) {
+			if (!lease_valid)
+				return act(HA_WAIT, NULL, "we hold the key but our lease is not valid; waiting for renewal");
+			if (!holds_on_our_lease)
+				return act(HA_ACQUIRE, NULL, "leader key holds our name on an old lease; moving it to ours");
+			if (l->promote_requested)
+				return act(HA_WAIT, NULL, "promotion in progress");
+			return act(HA_PROMOTE, NULL, "we hold the leader key: promoting");
+		}
+		if (other_leads) {
+			uint32_t tl = leader_timeline(c);
+
+			if (strcmp(l->following, c->leader) != 0)
+				return act(HA_FOLLOW, c->leader, "following the new leader %s", c->leader);
+			if (l->use_pg_rewind && !l->pg_streaming && l->pg_not_streaming_since > 0 &&
+			    now - l->pg_not_streaming_since >= ha_diverged_after(c) && tl != 0 && tl != l->pg_timeline) {
+				if (l->job_failed == HA_JOB_REWIND)
+					return act(HA_WAIT, NULL, "not streaming from %s and pg_rewind failed; reinit needed",
+						   c->leader);
+				return act(HA_REWIND, c->leader,
+					   "not streaming from %s for %.0fs and on timeline %u while it is on %u: rewinding",
+					   c->leader, now - l->pg_not_streaming_since, l->pg_timeline, tl);
+			}
+			return act(HA_WAIT, NULL, "replica of %s", c->leader);
+		}
+		{
+			struct ha_action why;
+
+			if (!eligible(c, l, &why))
+				return why;
+		}
+		return act(HA_ACQUIRE, NULL, "no leader; we are the most up-to-date healthy member (lsn %llu): taking the key",
+			   (unsigned long long)l->pg_lsn);
+	}
+
+	/* 10. The primary, with a valid lease and the key on it (rule 2 above). */
+	return act(HA_LEAD, NULL, "primary holding the leader key");
+}

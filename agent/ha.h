@@ -37,6 +37,7 @@ struct ha_member {
 	bool polled;          /* the loop asked this member's REST API this round */
 	bool reachable;       /* ... and it answered */
 	bool healthy;         /* ... and its Postgres is running and answering */
+	bool polled_primary;  /* ... and it says its Postgres runs as a primary */
 	uint64_t polled_lsn;  /* ... the LSN it reported */
 	uint32_t polled_timeline;
 };
@@ -98,6 +99,8 @@ struct ha_local_view {
 	bool pg_running;               /* the postmaster child is alive */
 	bool pg_ready;                 /* ... and answers queries (pg_state below is valid) */
 	double pg_started_at;          /* monotonic time of the last start */
+	bool pg_started_primary;       /* the last start was as a primary (no standby.signal) */
+	bool pg_start_failed;          /* the last start ended with the postmaster exiting before ready */
 	bool pg_primary;               /* ready and not in recovery */
 	uint32_t pg_timeline;
 	uint64_t pg_lsn;               /* primary: current; replica: max(received, replayed) */
@@ -122,6 +125,7 @@ enum ha_action_kind {
 	HA_LEAD,          /* we hold the key and are primary: publish status */
 	HA_DEMOTE,        /* we are primary without a valid key: stop Postgres now (immediate) */
 	HA_REWIND,        /* Postgres down (or to be stopped), diverged from `leader`: pg_rewind */
+	HA_RELEASE,       /* we hold the key but cannot serve: delete the leader key */
 	HA_SHUTDOWN,      /* shutdown requested: stop Postgres, then release our keys */
 };
 

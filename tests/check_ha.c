@@ -1,0 +1,576 @@
+/*
+ * check_ha.c - the HA decision core as a table of (cluster view, local view)
+ * -> expected action.
+ *
+ * Every row starts from the same healthy picture: a three-member cluster
+ * "node1" (leader, primary), "node2" (this node, a streaming replica of
+ * node1) and "node3"; each row's setup function changes what the scenario
+ * needs and names the action ha_decide must return.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/ha.h"
+
+#define NOW 1000.0
+
+static void add_member(struct ha_cluster_view *c, const char *name, const char *role, uint64_t lsn)
+{
+	struct ha_member *m = &c->members[c->n_members++];
+
+	memset(m, 0, sizeof(*m));
+	snprintf(m->name, sizeof(m->name), "%s", name);
+	snprintf(m->role, sizeof(m->role), "%s", role);
+	snprintf(m->state, sizeof(m->state), "running");
+	m->timeline = 1;
+	m->lsn = lsn;
+}
+
+static void base(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	memset(c, 0, sizeof(*c));
+	memset(l, 0, sizeof(*l));
+	c->etcd_ok = true;
+	c->init_key_present = true;
+	c->sysid = 42;
+	c->has_leader = true;
+	snprintf(c->leader, sizeof(c->leader), "node1");
+	c->leader_lease = 100;
+	c->leader_lsn = 5000;
+	c->leader_timeline = 1;
+	c->ttl = 5;
+	c->loop_wait = 1;
+	c->retry_timeout = 2;
+	c->maximum_lag_on_failover = 1048576;
+	add_member(c, "node1", "primary", 5000);
+	add_member(c, "node2", "replica", 5000);
+	add_member(c, "node3", "replica", 4000);
+
+	l->name = "node2";
+	l->use_pg_rewind = true;
+	l->lease_id = 200;
+	l->lease_sent = NOW - 0.5;
+	l->datadir = HA_DATADIR_VALID;
+	l->datadir_sysid = 42;
+	l->datadir_timeline = 1;
+	l->pg_running = true;
+	l->pg_ready = true;
+	l->pg_timeline = 1;
+	l->pg_lsn = 5000;
+	l->pg_streaming = true;
+	snprintf(l->following, sizeof(l->following), "node1");
+}
+
+/* This node (node2) is the leader and primary. */
+static void as_leader(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	snprintf(c->leader, sizeof(c->leader), "node2");
+	c->leader_lease = l->lease_id;
+	snprintf(c->members[0].role, sizeof(c->members[0].role), "replica");
+	snprintf(c->members[1].role, sizeof(c->members[1].role), "primary");
+	l->pg_primary = true;
+	l->pg_started_primary = true;
+	l->following[0] = '\0';
+}
+
+/* The leader key expired; peers were polled and answered. */
+static void leader_gone(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	c->has_leader = false;
+	c->leader[0] = '\0';
+	c->leader_lease = 0;
+	for (size_t i = 0; i < c->n_members; i++) {
+		struct ha_member *m = &c->members[i];
+		m->polled = true;
+		m->reachable = strcmp(m->name, "node1") != 0; /* the old leader is dead */
+		m->healthy = m->reachable;
+		m->polled_lsn = m->lsn;
+		m->polled_timeline = 1;
+	}
+	(void)l;
+}
+
+/* ---- rows ---- */
+
+static void s_steady_replica(struct ha_cluster_view *c, struct ha_local_view *l) { (void)c; (void)l; }
+static void s_steady_leader(struct ha_cluster_view *c, struct ha_local_view *l) { as_leader(c, l); }
+
+static void s_shutdown_primary(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	as_leader(c, l);
+	l->shutdown_requested = true;
+}
+static void s_shutdown_replica(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	(void)c;
+	l->shutdown_requested = true;
+}
+
+/* Rule 2: past the deadline a primary demotes, whatever etcd says. */
+static void s_deadline_passed(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	as_leader(c, l);
+	l->lease_sent = NOW - 4.5; /* ttl 5, margin 1 -> deadline NOW - 0.5 */
+}
+static void s_deadline_not_yet(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	as_leader(c, l);
+	l->lease_sent = NOW - 3.9;
+}
+static void s_deadline_passed_etcd_down(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	as_leader(c, l);
+	c->etcd_ok = false;
+	l->lease_sent = NOW - 4.1;
+}
+static void s_etcd_down_within_lease(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	as_leader(c, l);
+	c->etcd_ok = false;
+	l->lease_sent = NOW - 2.0;
+}
+static void s_lease_lost(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	as_leader(c, l);
+	l->lease_id = 0;
+}
+static void s_other_holds_key(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	as_leader(c, l);
+	snprintf(c->leader, sizeof(c->leader), "node3");
+	c->leader_lease = 300;
+}
+static void s_started_primary_not_ready_other_leads(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	as_leader(c, l);
+	l->pg_ready = false;
+	l->pg_primary = false;
+	snprintf(c->leader, sizeof(c->leader), "node3");
+}
+static void s_promoting_without_key(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	l->promote_requested = true;
+	l->lease_sent = NOW - 10;
+	(void)c;
+}
+static void s_key_vanished_while_primary(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	as_leader(c, l);
+	c->has_leader = false;
+	c->leader[0] = '\0';
+}
+static void s_key_on_old_lease_primary(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	as_leader(c, l);
+	c->leader_lease = 99;
+}
+
+/* Rule 3/never promote without etcd. */
+static void s_etcd_down_replica(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	c->etcd_ok = false;
+}
+static void s_etcd_down_pg_down(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	c->etcd_ok = false;
+	l->pg_running = false;
+	l->pg_ready = false;
+}
+
+/* Bootstrap race. */
+static void s_fresh_empty(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	memset(c->members, 0, sizeof(c->members));
+	c->n_members = 0;
+	c->init_key_present = false;
+	c->sysid = 0;
+	c->has_leader = false;
+	l->datadir = HA_DATADIR_EMPTY;
+	l->pg_running = l->pg_ready = false;
+}
+static void s_fresh_with_data(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_fresh_empty(c, l);
+	l->datadir = HA_DATADIR_VALID;
+}
+static void s_bootstrap_ours(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_fresh_empty(c, l);
+	c->init_key_present = true;
+	c->init_in_progress = true;
+	snprintf(c->init_owner, sizeof(c->init_owner), "node2");
+}
+static void s_bootstrap_theirs(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_bootstrap_ours(c, l);
+	snprintf(c->init_owner, sizeof(c->init_owner), "node1");
+}
+static void s_bootstrap_ours_running_primary(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_bootstrap_ours(c, l);
+	c->has_leader = true;
+	snprintf(c->leader, sizeof(c->leader), "node2");
+	c->leader_lease = l->lease_id;
+	l->datadir = HA_DATADIR_VALID;
+	l->pg_running = l->pg_ready = l->pg_primary = l->pg_started_primary = true;
+}
+
+/* Clone / join. */
+static void s_empty_with_leader(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	(void)c;
+	l->datadir = HA_DATADIR_EMPTY;
+	l->pg_running = l->pg_ready = false;
+}
+static void s_empty_no_leader(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_empty_with_leader(c, l);
+	c->has_leader = false;
+}
+static void s_empty_but_holds_key(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_empty_with_leader(c, l);
+	snprintf(c->leader, sizeof(c->leader), "node2");
+	c->leader_lease = l->lease_id;
+}
+static void s_job_running(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_empty_with_leader(c, l);
+	l->job = HA_JOB_CLONE;
+}
+
+/* Rule 6. */
+static void s_other_cluster(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	(void)c;
+	l->datadir_sysid = 77;
+	l->pg_running = l->pg_ready = false;
+}
+static void s_invalid_datadir(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	(void)c;
+	l->datadir = HA_DATADIR_INVALID;
+	l->pg_running = l->pg_ready = false;
+}
+
+/* Rule 1: start-up. */
+static void s_down_replica_data(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	(void)c;
+	l->pg_running = l->pg_ready = false;
+	l->following[0] = '\0';
+}
+static void s_down_holds_key(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	as_leader(c, l);
+	l->pg_running = l->pg_ready = l->pg_primary = false;
+}
+static void s_down_holds_key_old_lease(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_down_holds_key(c, l);
+	c->leader_lease = 99;
+}
+static void s_down_holds_key_start_failed(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_down_holds_key(c, l);
+	l->pg_start_failed = true;
+}
+static void s_down_no_leader(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_down_replica_data(c, l);
+	c->has_leader = false;
+}
+
+/* Rule 7: old primaries come back as replicas. */
+static void s_former_primary_rejoins(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_down_replica_data(c, l);
+	l->datadir_was_primary = true;
+}
+static void s_former_primary_no_rewind(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_former_primary_rejoins(c, l);
+	l->use_pg_rewind = false;
+}
+static void s_rewind_failed_reinit(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_former_primary_rejoins(c, l);
+	l->job_failed = HA_JOB_REWIND;
+	l->remove_data_on_rewind_failure = true;
+}
+static void s_rewind_failed_no_reinit(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_former_primary_rejoins(c, l);
+	l->job_failed = HA_JOB_REWIND;
+}
+static void s_diverged_replica(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	c->leader_timeline = 3;
+	l->pg_timeline = 2;
+	l->pg_streaming = false;
+	l->pg_not_streaming_since = NOW - 30;
+}
+static void s_briefly_not_streaming(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_diverged_replica(c, l);
+	l->pg_not_streaming_since = NOW - 2;
+}
+static void s_not_streaming_same_timeline(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_diverged_replica(c, l);
+	l->pg_timeline = 3;
+}
+
+/* Follow. */
+static void s_new_leader(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	(void)l;
+	snprintf(c->leader, sizeof(c->leader), "node3");
+	c->leader_lease = 300;
+}
+static void s_replica_starting(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	(void)c;
+	l->pg_ready = false;
+}
+
+/* Failover: acquire on expiry, and rule 5's refusals. */
+static void s_acquire_on_expiry(struct ha_cluster_view *c, struct ha_local_view *l) { leader_gone(c, l); }
+static void s_acquire_tie(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	c->members[2].polled_lsn = 5000; /* node3 as far as we are: both may try, etcd decides */
+}
+static void s_refuse_nofailover(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	l->nofailover = true;
+}
+static void s_refuse_behind_max_lag(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	c->leader_lsn = 5000 + 2 * 1048576;
+}
+static void s_within_max_lag(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	c->leader_lsn = 5000 + 1048576;
+}
+static void s_refuse_peer_ahead(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	c->members[2].polled_lsn = 6000;
+}
+static void s_peer_ahead_but_nofailover(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	c->members[2].polled_lsn = 6000;
+	c->members[2].nofailover = true;
+}
+static void s_peer_ahead_unreachable(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	c->members[2].polled_lsn = 6000;
+	c->members[2].reachable = c->members[2].healthy = false;
+}
+static void s_peer_ahead_unhealthy(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	c->members[2].polled_lsn = 6000;
+	c->members[2].healthy = false;
+}
+static void s_peer_still_primary(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	c->members[0].reachable = c->members[0].healthy = c->members[0].polled_primary = true;
+}
+static void s_no_lease_no_compete(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	l->lease_id = 0;
+}
+
+/* Promote. */
+static void s_promote_after_acquire(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	snprintf(c->leader, sizeof(c->leader), "node2");
+	c->leader_lease = l->lease_id;
+}
+static void s_promote_in_progress(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_promote_after_acquire(c, l);
+	l->promote_requested = true;
+}
+static void s_holds_key_lease_expired_replica(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_promote_after_acquire(c, l);
+	l->lease_sent = NOW - 6;
+}
+static void s_holds_old_lease_replica(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_promote_after_acquire(c, l);
+	c->leader_lease = 99;
+}
+
+struct row {
+	const char *name;
+	void (*setup)(struct ha_cluster_view *, struct ha_local_view *);
+	enum ha_action_kind want;
+	const char *want_leader; /* NULL = not checked */
+};
+
+static const struct row rows[] = {
+	{"steady replica waits", s_steady_replica, HA_WAIT, NULL},
+	{"steady leader leads", s_steady_leader, HA_LEAD, NULL},
+	{"shutdown of a primary", s_shutdown_primary, HA_SHUTDOWN, NULL},
+	{"shutdown of a replica", s_shutdown_replica, HA_SHUTDOWN, NULL},
+	{"primary past its lease deadline demotes", s_deadline_passed, HA_DEMOTE, NULL},
+	{"primary before its deadline leads", s_deadline_not_yet, HA_LEAD, NULL},
+	{"primary past deadline with etcd down demotes", s_deadline_passed_etcd_down, HA_DEMOTE, NULL},
+	{"primary with etcd down, lease valid, waits", s_etcd_down_within_lease, HA_WAIT, NULL},
+	{"primary whose lease is lost demotes", s_lease_lost, HA_DEMOTE, NULL},
+	{"primary while another holds the key demotes", s_other_holds_key, HA_DEMOTE, NULL},
+	{"starting as primary while another leads demotes", s_started_primary_not_ready_other_leads, HA_DEMOTE, NULL},
+	{"promotion under way without a lease demotes", s_promoting_without_key, HA_DEMOTE, NULL},
+	{"primary whose key vanished retakes it", s_key_vanished_while_primary, HA_ACQUIRE, NULL},
+	{"primary whose key is on an old lease moves it", s_key_on_old_lease_primary, HA_ACQUIRE, NULL},
+	{"replica never promotes with etcd down", s_etcd_down_replica, HA_WAIT, NULL},
+	{"nothing starts with etcd down", s_etcd_down_pg_down, HA_WAIT, NULL},
+	{"fresh cluster, empty dir: race to bootstrap", s_fresh_empty, HA_RACE_INIT, NULL},
+	{"fresh cluster, data present: claim it", s_fresh_with_data, HA_RACE_INIT, NULL},
+	{"we own initialize: bootstrap", s_bootstrap_ours, HA_BOOTSTRAP, NULL},
+	{"another bootstraps: wait", s_bootstrap_theirs, HA_WAIT, NULL},
+	{"bootstrap continues once primary runs", s_bootstrap_ours_running_primary, HA_BOOTSTRAP, NULL},
+	{"empty dir with a leader: clone", s_empty_with_leader, HA_CLONE, "node1"},
+	{"empty dir without leader: wait", s_empty_no_leader, HA_WAIT, NULL},
+	{"empty dir but holding the key: release", s_empty_but_holds_key, HA_RELEASE, NULL},
+	{"job running: wait", s_job_running, HA_WAIT, NULL},
+	{"data dir of another cluster: fatal", s_other_cluster, HA_FATAL, NULL},
+	{"invalid data dir: fatal", s_invalid_datadir, HA_FATAL, NULL},
+	{"down replica starts as replica of leader", s_down_replica_data, HA_START_REPLICA, "node1"},
+	{"down, holding key: start as primary", s_down_holds_key, HA_START_PRIMARY, NULL},
+	{"down, key on old lease: move it first", s_down_holds_key_old_lease, HA_ACQUIRE, NULL},
+	{"down, primary start failed: release", s_down_holds_key_start_failed, HA_RELEASE, NULL},
+	{"down, no leader: replica without upstream", s_down_no_leader, HA_START_REPLICA, ""},
+	{"former primary rewinds before following", s_former_primary_rejoins, HA_REWIND, "node1"},
+	{"former primary without pg_rewind starts as replica", s_former_primary_no_rewind, HA_START_REPLICA, "node1"},
+	{"rewind failed, reinit allowed", s_rewind_failed_reinit, HA_REINIT, "node1"},
+	{"rewind failed, reinit not allowed: wait", s_rewind_failed_no_reinit, HA_WAIT, NULL},
+	{"diverged replica is rewound", s_diverged_replica, HA_REWIND, "node1"},
+	{"briefly not streaming: wait", s_briefly_not_streaming, HA_WAIT, NULL},
+	{"not streaming on leader's timeline: wait", s_not_streaming_same_timeline, HA_WAIT, NULL},
+	{"new leader: follow it", s_new_leader, HA_FOLLOW, "node3"},
+	{"replica still starting: wait", s_replica_starting, HA_WAIT, NULL},
+	{"leader expired: most up-to-date acquires", s_acquire_on_expiry, HA_ACQUIRE, NULL},
+	{"leader expired, tie: acquire (etcd decides)", s_acquire_tie, HA_ACQUIRE, NULL},
+	{"nofailover never acquires", s_refuse_nofailover, HA_WAIT, NULL},
+	{"behind more than maximum_lag_on_failover", s_refuse_behind_max_lag, HA_WAIT, NULL},
+	{"behind exactly maximum_lag_on_failover", s_within_max_lag, HA_ACQUIRE, NULL},
+	{"a healthy peer is ahead", s_refuse_peer_ahead, HA_WAIT, NULL},
+	{"a peer ahead but nofailover does not block", s_peer_ahead_but_nofailover, HA_ACQUIRE, NULL},
+	{"an unreachable peer does not block", s_peer_ahead_unreachable, HA_ACQUIRE, NULL},
+	{"an unhealthy peer does not block", s_peer_ahead_unhealthy, HA_ACQUIRE, NULL},
+	{"a peer still running as primary blocks", s_peer_still_primary, HA_WAIT, NULL},
+	{"no lease of our own: do not compete", s_no_lease_no_compete, HA_WAIT, NULL},
+	{"holding the key as replica: promote", s_promote_after_acquire, HA_PROMOTE, NULL},
+	{"promotion in progress: wait", s_promote_in_progress, HA_WAIT, NULL},
+	{"holding key with expired lease: no promote", s_holds_key_lease_expired_replica, HA_WAIT, NULL},
+	{"holding key on an old lease as replica: move it", s_holds_old_lease_replica, HA_ACQUIRE, NULL},
+};
+
+START_TEST(test_row)
+{
+	const struct row *r = &rows[_i];
+	struct ha_cluster_view c;
+	struct ha_local_view l;
+	struct ha_action a;
+
+	base(&c, &l);
+	r->setup(&c, &l);
+	a = ha_decide(&c, &l, NOW);
+	ck_assert_msg(a.kind == r->want, "%s: got %s (%s), want %s", r->name, ha_action_name(a.kind), a.reason,
+		      ha_action_name(r->want));
+	ck_assert_msg(a.reason[0] != '\0', "%s: action has no reason", r->name);
+	if (r->want_leader)
+		ck_assert_msg(strcmp(a.leader, r->want_leader) == 0, "%s: leader '%s', want '%s'", r->name, a.leader,
+			      r->want_leader);
+}
+END_TEST
+
+/* The decision must not depend on anything but its inputs. */
+START_TEST(test_pure_repeatable)
+{
+	struct ha_cluster_view c;
+	struct ha_local_view l;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct ha_action a, b;
+
+		base(&c, &l);
+		rows[i].setup(&c, &l);
+		a = ha_decide(&c, &l, NOW);
+		b = ha_decide(&c, &l, NOW);
+		ck_assert_int_eq(a.kind, b.kind);
+		ck_assert_str_eq(a.reason, b.reason);
+	}
+}
+END_TEST
+
+/* Rule 2 sweep: a primary is never left writable at or past its deadline. */
+START_TEST(test_deadline_sweep)
+{
+	for (double ttl = 2; ttl <= 30; ttl += 0.5) {
+		for (int k = 0; k <= (int)((ttl + 2) * 20); k++) {
+			double age = k / 20.0;
+			struct ha_cluster_view c;
+			struct ha_local_view l;
+			struct ha_action a;
+			bool past;
+
+			base(&c, &l);
+			as_leader(&c, &l);
+			c.ttl = ttl;
+			l.lease_sent = NOW - age;
+			past = age >= ttl - ha_lease_margin(ttl);
+			if (fabs(age - (ttl - ha_lease_margin(ttl))) < 1e-6)
+				continue; /* the exact boundary is a matter of rounding */
+			a = ha_decide(&c, &l, NOW);
+			if (past)
+				ck_assert_msg(a.kind == HA_DEMOTE, "ttl %.1f age %.2f: %s", ttl, age, ha_action_name(a.kind));
+			else
+				ck_assert_msg(a.kind == HA_LEAD, "ttl %.1f age %.2f: %s", ttl, age, ha_action_name(a.kind));
+			ck_assert(ha_lease_margin(ttl) > 0 && ha_lease_margin(ttl) <= 1.0);
+		}
+	}
+}
+END_TEST
+
+START_TEST(test_names)
+{
+	for (int k = HA_WAIT; k <= HA_SHUTDOWN; k++)
+		ck_assert_str_ne(ha_action_name((enum ha_action_kind)k), "unknown");
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("ha");
+	TCase *tc = tcase_create("decide");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_loop_test(tc, test_row, 0, (int)(sizeof(rows) / sizeof(rows[0])));
+	tcase_add_test(tc, test_pure_repeatable);
+	tcase_add_test(tc, test_deadline_sweep);
+	tcase_add_test(tc, test_names);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
