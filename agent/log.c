@@ -1,1 +1,337 @@
-/* placeholder until the module lands */
+/*
+ * log.c - the agent's one logging API.
+ *
+ * Every line goes to stderr, where systemd's journal or a test harness picks
+ * it up, in the form
+ *
+ *   2026-11-25 18:07:28.123 INFO  node1: promoted to primary [loop.c:212]
+ *
+ * i.e. wall-clock time with milliseconds, the level padded to five columns,
+ * the optional prefix (the member name, set once at start-up) and the
+ * message, followed by the source location. Each line is formatted into a
+ * local buffer first and written with a single fwrite() under a mutex, so
+ * lines from the loop thread and the REST API thread never interleave.
+ *
+ * log_scrub() exists because connection strings are the one place a secret
+ * is likely to reach a log line by accident: it copies a libpq conninfo
+ * (keyword/value or URI form) with every password replaced by "***".
+ */
+#include "agent/log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define LOG_LINE_MAX 4096
+#define LOG_PREFIX_MAX 128
+
+static atomic_int log_min_level = LOG_LVL_INFO;
+static pthread_mutex_t log_mutex = PTHREAD_MUTEX_INITIALIZER;
+static char log_prefix[LOG_PREFIX_MAX]; /* guarded by log_mutex */
+
+static const char *const level_names[] = {
+	[LOG_LVL_DEBUG] = "DEBUG",
+	[LOG_LVL_INFO] = "INFO",
+	[LOG_LVL_WARN] = "WARN",
+	[LOG_LVL_ERROR] = "ERROR",
+};
+
+void log_set_level(enum log_level lvl)
+{
+	if (lvl < LOG_LVL_DEBUG)
+		lvl = LOG_LVL_DEBUG;
+	if (lvl > LOG_LVL_ERROR)
+		lvl = LOG_LVL_ERROR;
+	atomic_store(&log_min_level, (int)lvl);
+}
+
+bool log_enabled(enum log_level lvl)
+{
+	return (int)lvl >= atomic_load(&log_min_level);
+}
+
+bool log_level_parse(const char *name, enum log_level *out)
+{
+	static const struct {
+		const char *name;
+		enum log_level lvl;
+	} names[] = {
+		{ "debug", LOG_LVL_DEBUG },  { "info", LOG_LVL_INFO },
+		{ "warning", LOG_LVL_WARN }, { "warn", LOG_LVL_WARN },
+		{ "error", LOG_LVL_ERROR },
+	};
+
+	if (name == NULL)
+		return false;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcasecmp(name, names[i].name) == 0) {
+			if (out != NULL)
+				*out = names[i].lvl;
+			return true;
+		}
+	}
+	return false;
+}
+
+void log_set_prefix(const char *prefix)
+{
+	pthread_mutex_lock(&log_mutex);
+	snprintf(log_prefix, sizeof(log_prefix), "%s", prefix != NULL ? prefix : "");
+	pthread_mutex_unlock(&log_mutex);
+}
+
+/* __FILE__ may be a long relative or absolute path in an out-of-tree build;
+ * the base name is enough to find the line. */
+static const char *base_name(const char *file)
+{
+	const char *slash;
+
+	if (file == NULL)
+		return "?";
+	slash = strrchr(file, '/');
+	return slash != NULL ? slash + 1 : file;
+}
+
+/* Appends with snprintf semantics; *pos never passes cap - 1. */
+static void append(char *buf, size_t cap, size_t *pos, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void append(char *buf, size_t cap, size_t *pos, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*pos >= cap - 1)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *pos, cap - *pos, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	*pos += (size_t)n;
+	if (*pos > cap - 1)
+		*pos = cap - 1;
+}
+
+/* Writes one line. errno is preserved, so a caller may log and then still
+ * report strerror(errno). Over-long messages are cut and marked with "...". */
+void log_write(enum log_level lvl, const char *file, int line, const char *fmt, ...)
+{
+	char buf[LOG_LINE_MAX];
+	char stamp[32];
+	size_t pos = 0;
+	size_t msg_start, msg_end;
+	struct timespec ts;
+	struct tm tm;
+	va_list ap;
+	int saved_errno = errno;
+	int n;
+
+	if (!log_enabled(lvl))
+		return;
+	if (lvl < LOG_LVL_DEBUG || lvl > LOG_LVL_ERROR)
+		lvl = LOG_LVL_ERROR;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	if (strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm) == 0)
+		stamp[0] = '\0';
+
+	pthread_mutex_lock(&log_mutex);
+	append(buf, sizeof(buf), &pos, "%s.%03ld %-5s ", stamp, ts.tv_nsec / 1000000L,
+	       level_names[lvl]);
+	if (log_prefix[0] != '\0')
+		append(buf, sizeof(buf), &pos, "%s: ", log_prefix);
+
+	msg_start = pos;
+	errno = saved_errno; /* for %m */
+	va_start(ap, fmt);
+	n = vsnprintf(buf + pos, sizeof(buf) - pos, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	msg_end = pos + (size_t)n;
+	if (msg_end > sizeof(buf) - 1) {
+		/* Cut: leave room for the marker and the location. */
+		msg_end = sizeof(buf) - 96;
+		memcpy(buf + msg_end - 3, "...", 3);
+	}
+	/* Messages end at the line: drop trailing newlines and flatten inner ones,
+	 * so one call is one line in the journal. */
+	while (msg_end > msg_start && (buf[msg_end - 1] == '\n' || buf[msg_end - 1] == '\r'))
+		msg_end--;
+	for (size_t i = msg_start; i < msg_end; i++)
+		if (buf[i] == '\n' || buf[i] == '\r')
+			buf[i] = ' ';
+	pos = msg_end;
+	buf[pos] = '\0';
+	append(buf, sizeof(buf), &pos, " [%s:%d]\n", base_name(file), line);
+	if (pos == sizeof(buf) - 1)
+		buf[pos - 1] = '\n';
+
+	fwrite(buf, 1, pos, stderr);
+	fflush(stderr);
+	pthread_mutex_unlock(&log_mutex);
+	errno = saved_errno;
+}
+
+/* A bounded writer for log_scrub: never overruns, always terminated. */
+struct scrub_out {
+	char *buf;
+	size_t len, pos;
+};
+
+static void out_char(struct scrub_out *o, char ch)
+{
+	if (o->pos + 1 < o->len)
+		o->buf[o->pos++] = ch;
+	o->buf[o->pos] = '\0';
+}
+
+static void out_str(struct scrub_out *o, const char *s)
+{
+	for (; *s != '\0'; s++)
+		out_char(o, *s);
+}
+
+static bool is_space(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v';
+}
+
+static bool is_keyword_char(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       ch == '_';
+}
+
+/* URI form: postgresql://user:secret@host/db?password=secret&sslmode=x */
+static void scrub_uri(const char *s, struct scrub_out *o)
+{
+	const char *p = strstr(s, "://");
+	const char *auth_end, *colon, *q;
+
+	p += 3;
+	for (const char *c = s; c < p; c++)
+		out_char(o, *c);
+
+	/* userinfo ends at the last '@' before the path or query */
+	auth_end = NULL;
+	for (q = p; *q != '\0' && *q != '/' && *q != '?'; q++)
+		if (*q == '@')
+			auth_end = q;
+	if (auth_end != NULL) {
+		colon = memchr(p, ':', (size_t)(auth_end - p));
+		for (q = p; q < auth_end; q++) {
+			out_char(o, *q);
+			if (q == colon) {
+				out_str(o, "***");
+				q = auth_end - 1;
+			}
+		}
+		p = auth_end;
+	}
+	/* the rest; mask the value of a password= query parameter */
+	while (*p != '\0') {
+		bool at_param = (p[-1] == '?' || p[-1] == '&');
+
+		if (at_param && strncasecmp(p, "password=", 9) == 0) {
+			for (int i = 0; i < 9; i++)
+				out_char(o, p[i]);
+			out_str(o, "***");
+			p += 9;
+			while (*p != '\0' && *p != '&')
+				p++;
+			continue;
+		}
+		out_char(o, *p++);
+	}
+}
+
+/* Keyword/value form: host=a password='it''s \' x' user=b */
+static void scrub_keyvalue(const char *s, struct scrub_out *o)
+{
+	const char *p = s;
+
+	while (*p != '\0') {
+		const char *kw, *q;
+		size_t kwlen;
+		bool secret;
+
+		if (!is_keyword_char(*p)) {
+			out_char(o, *p++);
+			continue;
+		}
+		kw = p;
+		while (is_keyword_char(*p))
+			p++;
+		kwlen = (size_t)(p - kw);
+		for (q = kw; q < p; q++)
+			out_char(o, *q);
+		secret = kwlen == 8 && strncasecmp(kw, "password", 8) == 0;
+
+		q = p;
+		while (is_space(*q))
+			q++;
+		if (*q != '=')
+			continue; /* not a keyword after all (e.g. inside a value) */
+		for (; p <= q; p++)
+			out_char(o, *p);
+		while (is_space(*p))
+			out_char(o, *p++);
+
+		/* the value: quoted with backslash escapes, or up to white space */
+		if (*p == '\'') {
+			if (!secret)
+				out_char(o, *p);
+			p++;
+			while (*p != '\0' && *p != '\'') {
+				if (*p == '\\' && p[1] != '\0') {
+					if (!secret)
+						out_char(o, *p);
+					p++;
+				}
+				if (!secret)
+					out_char(o, *p);
+				p++;
+			}
+			if (*p == '\'') {
+				if (!secret)
+					out_char(o, *p);
+				p++;
+			}
+		} else {
+			while (*p != '\0' && !is_space(*p)) {
+				if (*p == '\\' && p[1] != '\0') {
+					if (!secret)
+						out_char(o, *p);
+					p++;
+				}
+				if (!secret)
+					out_char(o, *p);
+				p++;
+			}
+		}
+		if (secret)
+			out_str(o, "***");
+	}
+}
+
+void log_scrub(const char *conninfo, char *buf, size_t len)
+{
+	struct scrub_out o = { buf, len, 0 };
+
+	if (buf == NULL || len == 0)
+		return;
+	buf[0] = '\0';
+	if (conninfo == NULL)
+		return;
+	if (strncmp(conninfo, "postgresql://", 13) == 0 || strncmp(conninfo, "postgres://", 11) == 0)
+		scrub_uri(conninfo, &o);
+	else
+		scrub_keyvalue(conninfo, &o);
+}
