@@ -1,0 +1,375 @@
+/*
+ * writer.c - a test client that writes one row per tick and says which
+ * writes were acknowledged, and by which server.
+ *
+ * The integration tests and the failover benchmark need a client that behaves
+ * like a real application during a failover: it keeps one connection, made
+ * through a (usually multi-host) libpq connection string such as
+ *
+ *   "host=127.0.0.1,127.0.0.1,127.0.0.1 port=A,B,C user=postgres
+ *    dbname=postgres target_session_attrs=read-write"
+ *
+ * and on any error drops it and connects again on the next tick. Every tick
+ * makes at most one connection attempt (libpq walks the host list inside it)
+ * and one INSERT, each bounded by --timeout, so a hung server costs one tick's
+ * budget, never a hang. For each acknowledged INSERT it prints
+ *
+ *   ack <id> <unix_time_ms> <server_port>
+ *
+ * and for each failure "err <unix_time_ms> <message>" (stdout, flushed per
+ * line). Write unavailability is then the gap between two ack lines. Ids
+ * increase by one per attempt, starting after the largest id already in the
+ * table, so an ack always names a row that was committed exactly once.
+ *
+ * The connection is made with PQconnectStart/PQconnectPoll and the statement
+ * is sent with PQsendQueryParams; both wait in poll() against a deadline
+ * (libpq ignores connect_timeout in its non-blocking API, so the deadline is
+ * ours). Runs for --duration seconds (0: until SIGTERM/SIGINT).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t unix_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Copies a libpq message into buf on one line (newlines become spaces,
+ * trailing blanks dropped). */
+static void one_line(char *buf, size_t len, const char *msg)
+{
+	size_t n = 0;
+
+	if (len == 0)
+		return;
+	for (const char *p = msg ? msg : ""; *p && n + 1 < len; p++)
+		buf[n++] = (*p == '\n' || *p == '\r' || *p == '\t') ? ' ' : *p;
+	while (n > 0 && buf[n - 1] == ' ')
+		n--;
+	buf[n] = '\0';
+}
+
+/* Drops NOTICEs ("relation already exists, skipping") and WARNINGs sent
+ * before a shutdown: the output is for acks and errors only. */
+static void quiet_notices(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+static void report_err(const char *what, const char *msg)
+{
+	char line[512];
+
+	one_line(line, sizeof(line), msg);
+	printf("err %lld %s: %s\n", (long long)unix_ms(), what, line[0] ? line : "unknown error");
+	fflush(stdout);
+}
+
+/* Waits for fd to become readable (want_write false) or writable, until the
+ * monotonic deadline. Returns 1 ready, 0 timeout, -1 error. */
+static int wait_fd(int fd, bool want_write, int64_t deadline)
+{
+	for (;;) {
+		int64_t left = deadline - mono_ms();
+		struct pollfd pfd = { .fd = fd, .events = want_write ? POLLOUT : POLLIN };
+		int rc;
+
+		if (left <= 0)
+			return 0;
+		if (left > INT_MAX)
+			left = INT_MAX;
+		rc = poll(&pfd, 1, (int)left);
+		if (rc > 0)
+			return 1;
+		if (rc == 0)
+			return 0;
+		if (errno != EINTR)
+			return -1;
+		if (stop_requested)
+			return 0;
+	}
+}
+
+/* Connects within timeout_ms. Returns NULL (and writes err) on failure. */
+static PGconn *connect_bounded(const char *conninfo, int timeout_ms, char *err, size_t errlen)
+{
+	int64_t deadline = mono_ms() + timeout_ms;
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	PGconn *conn = PQconnectStart(conninfo);
+
+	if (conn == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (PQstatus(conn) == CONNECTION_BAD) {
+		one_line(err, errlen, PQerrorMessage(conn));
+		PQfinish(conn);
+		return NULL;
+	}
+	while (st != PGRES_POLLING_OK) {
+		int rc;
+
+		if (st == PGRES_POLLING_FAILED) {
+			one_line(err, errlen, PQerrorMessage(conn));
+			PQfinish(conn);
+			return NULL;
+		}
+		rc = wait_fd(PQsocket(conn), st == PGRES_POLLING_WRITING, deadline);
+		if (rc <= 0) {
+			snprintf(err, errlen, "connection not made within %d ms", timeout_ms);
+			PQfinish(conn);
+			return NULL;
+		}
+		st = PQconnectPoll(conn);
+	}
+	PQsetNoticeProcessor(conn, quiet_notices, NULL);
+	if (PQsetnonblocking(conn, 1) != 0) {
+		one_line(err, errlen, PQerrorMessage(conn));
+		PQfinish(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+/* Runs one statement within timeout_ms. On success returns its last result
+ * (caller PQclears); on failure NULL with the reason in err. After a failure
+ * the connection must be dropped: a timed-out statement may still run. */
+static PGresult *exec_bounded(PGconn *conn, const char *sql, int nparams, const char *const *params,
+			      int timeout_ms, char *err, size_t errlen)
+{
+	int64_t deadline = mono_ms() + timeout_ms;
+	PGresult *res, *last = NULL;
+	int flushed;
+
+	if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0)) {
+		one_line(err, errlen, PQerrorMessage(conn));
+		return NULL;
+	}
+	while ((flushed = PQflush(conn)) == 1) {
+		if (wait_fd(PQsocket(conn), true, deadline) <= 0)
+			goto timeout;
+	}
+	if (flushed < 0) {
+		one_line(err, errlen, PQerrorMessage(conn));
+		return NULL;
+	}
+	for (;;) {
+		while (PQisBusy(conn)) {
+			if (wait_fd(PQsocket(conn), false, deadline) <= 0)
+				goto timeout;
+			if (!PQconsumeInput(conn)) {
+				one_line(err, errlen, PQerrorMessage(conn));
+				PQclear(last);
+				return NULL;
+			}
+		}
+		res = PQgetResult(conn);
+		if (res == NULL)
+			break;
+		PQclear(last);
+		last = res;
+	}
+	if (last == NULL) {
+		snprintf(err, errlen, "no result");
+		return NULL;
+	}
+	if (PQresultStatus(last) != PGRES_COMMAND_OK && PQresultStatus(last) != PGRES_TUPLES_OK) {
+		one_line(err, errlen, PQresultErrorMessage(last));
+		PQclear(last);
+		return NULL;
+	}
+	return last;
+timeout:
+	PQclear(last);
+	snprintf(err, errlen, "statement not answered within %d ms", timeout_ms);
+	return NULL;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: writer [--interval MS] [--duration S] [--timeout MS] CONNINFO\n"
+		"  inserts one row into baton_writes every MS milliseconds (default 100)\n"
+		"  for S seconds (default 0: until SIGTERM), each connect and statement\n"
+		"  bounded by --timeout MS (default 2000); prints \"ack ID UNIX_MS PORT\"\n"
+		"  per acknowledged insert and \"err UNIX_MS MESSAGE\" per failure.\n");
+}
+
+static bool parse_int(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	long interval = 100, duration = 0, timeout = 2000;
+	const char *conninfo = NULL;
+	PGconn *conn = NULL;
+	bool table_ready = false;
+	long long next_id = 0, acks = 0, errs = 0;
+	int64_t end, next;
+	struct sigaction sa;
+
+	for (int i = 1; i < argc; i++) {
+		long *target = NULL, min = 0;
+
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--interval") == 0) {
+			target = &interval;
+			min = 1;
+		} else if (strcmp(argv[i], "--duration") == 0) {
+			target = &duration;
+		} else if (strcmp(argv[i], "--timeout") == 0) {
+			target = &timeout;
+			min = 1;
+		} else if (argv[i][0] != '-' && conninfo == NULL) {
+			conninfo = argv[i];
+			continue;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+		if (i + 1 >= argc || !parse_int(argv[i + 1], min, 86400000, target)) {
+			fprintf(stderr, "writer: %s needs a number\n", argv[i]);
+			return 2;
+		}
+		i++;
+	}
+	if (conninfo == NULL) {
+		usage(stderr);
+		return 2;
+	}
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	next = mono_ms();
+	end = duration > 0 ? next + duration * 1000 : INT64_MAX;
+	while (!stop_requested && mono_ms() < end) {
+		char err[512];
+		PGresult *res;
+
+		if (conn == NULL) {
+			conn = connect_bounded(conninfo, (int)timeout, err, sizeof(err));
+			if (conn == NULL) {
+				report_err("connect", err);
+				errs++;
+			}
+		}
+		if (conn != NULL && !table_ready) {
+			res = exec_bounded(conn,
+					   "CREATE TABLE IF NOT EXISTS baton_writes ("
+					   "id bigint PRIMARY KEY, at timestamptz DEFAULT now(), node text)",
+					   0, NULL, (int)timeout, err, sizeof(err));
+			if (res != NULL) {
+				PQclear(res);
+				res = exec_bounded(conn, "SELECT coalesce(max(id), 0) FROM baton_writes", 0, NULL,
+						   (int)timeout, err, sizeof(err));
+			}
+			if (res == NULL) {
+				report_err("create table", err);
+				errs++;
+				PQfinish(conn);
+				conn = NULL;
+			} else {
+				long long max_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+
+				if (max_id > next_id)
+					next_id = max_id;
+				table_ready = true;
+				PQclear(res);
+			}
+		}
+		if (conn != NULL && table_ready) {
+			char idbuf[32];
+			const char *params[1] = { idbuf };
+
+			next_id++;
+			snprintf(idbuf, sizeof(idbuf), "%lld", next_id);
+			res = exec_bounded(conn,
+					   "INSERT INTO baton_writes (id, node) VALUES ($1, inet_server_port()::text) "
+					   "RETURNING inet_server_port()",
+					   1, params, (int)timeout, err, sizeof(err));
+			if (res == NULL) {
+				report_err("insert", err);
+				errs++;
+				PQfinish(conn);
+				conn = NULL;
+				/* the next primary may not have the table yet */
+				table_ready = false;
+			} else {
+				const char *port = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) ? PQgetvalue(res, 0, 0) : "?";
+
+				printf("ack %lld %lld %s\n", next_id, (long long)unix_ms(), port);
+				fflush(stdout);
+				acks++;
+				PQclear(res);
+			}
+		}
+
+		next += interval;
+		for (;;) {
+			int64_t now = mono_ms(), left = next - now;
+			struct timespec ts;
+
+			if (left <= 0) {
+				if (left < -interval)
+					next = now; /* fell behind: do not burst to catch up */
+				break;
+			}
+			if (stop_requested)
+				break;
+			ts.tv_sec = left / 1000;
+			ts.tv_nsec = (left % 1000) * 1000000;
+			nanosleep(&ts, NULL);
+		}
+	}
+	if (conn != NULL)
+		PQfinish(conn);
+	printf("done acks %lld errs %lld\n", acks, errs);
+	fflush(stdout);
+	return 0;
+}
