@@ -74,7 +74,9 @@ const char *etcd_client_endpoint(const struct etcd_client *c);
 /* Change the timeout for unary requests (seconds). */
 void etcd_client_set_timeout(struct etcd_client *c, double request_timeout);
 /* Thread-safe: makes the call in progress (and the next one) on this client
- * return ETCD_E_CANCELED promptly (within ~100 ms). */
+ * return ETCD_E_CANCELED promptly (within ~100 ms). The flag is sticky: every
+ * later call on the client also returns ETCD_E_CANCELED, until
+ * etcd_client_free(). Cancel a client only to stop the thread that uses it. */
 void etcd_client_cancel(struct etcd_client *c);
 
 /* ---- KV ---------------------------------------------------------------- */
@@ -169,7 +171,8 @@ struct etcd_event {
 };
 
 /* Called for every batch of events. revision = the batch's header revision.
- * Return false to end the watch (etcd_watch then returns ETCD_OK). */
+ * Return false to end the watch (etcd_watch then returns ETCD_OK). The
+ * callbacks run inside etcd_watch and must not use the same client. */
 typedef bool (*etcd_watch_cb)(void *ctx, const struct etcd_event *events, size_t n_events,
 			      int64_t revision);
 
