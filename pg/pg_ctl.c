@@ -1,0 +1,406 @@
+/*
+ * pg_ctl.c - the postmaster and the long Postgres tools as children.
+ *
+ * Everything here is a child process of the calling thread (see
+ * pg_spawn.c for how they are started): the postmaster itself, so that the
+ * kernel stops it when the agent dies, and initdb/pg_basebackup/pg_rewind,
+ * so that the agent's loop is never blocked by them. Waiting is always a
+ * waitpid(WNOHANG) poll against a deadline; nothing here blocks without
+ * a bound except the final reap after SIGKILL of a whole process group.
+ */
+#include "pg/pg_ctl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pg/pg_data.h"
+#include "pg/pg_spawn.h"
+
+#define POLL_INTERVAL_NS (10 * 1000 * 1000)
+
+double pg_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void nap(void)
+{
+	struct timespec ts = {0, POLL_INTERVAL_NS};
+
+	nanosleep(&ts, NULL);
+}
+
+/* Describes a wait status into err. */
+static void describe_status(const struct pg_child *child, int status, struct pg_err *err)
+{
+	if (WIFEXITED(status))
+		pg_err_set(err, "%s (pid %d) exited with status %d", child->what, (int)child->pid,
+			   WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		pg_err_set(err, "%s (pid %d) was killed by signal %d (%s)", child->what, (int)child->pid,
+			   WTERMSIG(status), strsignal(WTERMSIG(status)));
+	else
+		pg_err_set(err, "%s (pid %d) ended with wait status %d", child->what, (int)child->pid, status);
+}
+
+static void forget(struct pg_child *child)
+{
+	child->pid = 0;
+	child->started = 0;
+}
+
+enum pg_child_state pg_child_poll(struct pg_child *child, struct pg_err *err)
+{
+	int status = 0;
+	pid_t r;
+
+	if (child->pid <= 0)
+		return PG_CHILD_NONE;
+	r = waitpid(child->pid, &status, WNOHANG);
+	if (r == 0 || (r < 0 && errno == EINTR))
+		return PG_CHILD_RUNNING;
+	if (r < 0) {
+		/* ECHILD: reaped by someone else (or SIGCHLD ignored). */
+		pg_err_set(err, "%s (pid %d): cannot wait for it: %s", child->what, (int)child->pid,
+			   strerror(errno));
+		forget(child);
+		return PG_CHILD_FAILED;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		pg_log(PG_LOG_DEBUG, "%s (pid %d) exited with status 0", child->what, (int)child->pid);
+		forget(child);
+		return PG_CHILD_OK;
+	}
+	describe_status(child, status, err);
+	pg_log(PG_LOG_DEBUG, "%s", err != NULL ? err->msg : "child failed");
+	forget(child);
+	return PG_CHILD_FAILED;
+}
+
+/* Polls for the child's end until deadline (monotonic seconds). true once
+ * it is reaped (or cannot be waited for: then it is not ours any more). */
+static bool wait_until(struct pg_child *child, double deadline)
+{
+	for (;;) {
+		int status;
+		pid_t r = waitpid(child->pid, &status, WNOHANG);
+
+		if (r == child->pid || (r < 0 && errno != EINTR)) {
+			forget(child);
+			return true;
+		}
+		if (pg_now() >= deadline)
+			return false;
+		nap();
+	}
+}
+
+/* Signals the child's process group, or the child alone if it has no group
+ * of its own (yet). */
+static void signal_group(pid_t pid, int sig)
+{
+	if (kill(-pid, sig) != 0)
+		(void)kill(pid, sig);
+}
+
+/* Last resort: SIGKILL of the group, then a reap. SIGKILL cannot be caught,
+ * so the wait is bounded by the kernel; a generous bound is kept anyway for
+ * a process stuck in uninterruptible sleep. */
+static bool kill_and_reap(struct pg_child *child)
+{
+	signal_group(child->pid, SIGKILL);
+	return wait_until(child, pg_now() + 10.0);
+}
+
+void pg_child_kill(struct pg_child *child, double grace)
+{
+	pid_t pid = child->pid;
+
+	if (pid <= 0)
+		return;
+	pg_log(PG_LOG_INFO, "stopping %s (pid %d)", child->what, (int)pid);
+	signal_group(pid, SIGTERM);
+	if (wait_until(child, pg_now() + (grace > 0 ? grace : 0))) {
+		/* Leftovers of the group (e.g. pg_basebackup's WAL streamer). */
+		(void)kill(-pid, SIGKILL);
+		return;
+	}
+	if (!kill_and_reap(child))
+		pg_log(PG_LOG_ERROR, "%s (pid %d) survived SIGKILL", child->what, (int)pid);
+}
+
+/* The pgpass file as environment for children that connect. */
+static void pgpass_env(const struct pg_paths *p, char *buf, size_t len, const char **env)
+{
+	env[0] = NULL;
+	if (p->pgpass != NULL && snprintf(buf, len, "PGPASSFILE=%s", p->pgpass) < (int)len) {
+		env[0] = buf;
+		env[1] = NULL;
+	}
+}
+
+static bool program(const struct pg_paths *p, const char *name, char *buf, size_t len, struct pg_err *err)
+{
+	if (p->bin_dir == NULL || p->data_dir == NULL) {
+		pg_err_set(err, "%s: bin_dir and data_dir are required", name);
+		return false;
+	}
+	return pg_path_join(buf, len, p->bin_dir, name, err);
+}
+
+/* initdb's password file: next to the data directory (initdb wants the data
+ * directory itself missing or empty), "<data_dir>.baton-initdb-pw". */
+static bool initdb_pwfile(const struct pg_paths *p, char *buf, size_t len)
+{
+	size_t n = strlen(p->data_dir);
+	int w;
+
+	while (n > 1 && p->data_dir[n - 1] == '/')
+		n--;
+	w = snprintf(buf, len, "%.*s.baton-initdb-pw", (int)n, p->data_dir);
+	return w > 0 && (size_t)w < len;
+}
+
+void pg_initdb_cleanup(const struct pg_paths *p)
+{
+	char path[4096];
+
+	if (p->data_dir != NULL && initdb_pwfile(p, path, sizeof(path)))
+		(void)unlink(path);
+}
+
+bool pg_initdb_start(const struct pg_paths *p, const char *superuser, const char *password,
+		     struct pg_child *child, struct pg_err *err)
+{
+	char prog[4096], pwfile[4096], pwarg[4200];
+	int fd = -1;
+	bool ok = false;
+
+	if (!program(p, "initdb", prog, sizeof(prog), err))
+		return false;
+	if (superuser == NULL || superuser[0] == '\0' || password == NULL || password[0] == '\0' ||
+	    strpbrk(password, "\r\n") != NULL) {
+		pg_err_set(err, "initdb: a superuser name and a one-line, non-empty password are required");
+		return false;
+	}
+	if (!initdb_pwfile(p, pwfile, sizeof(pwfile)) ||
+	    snprintf(pwarg, sizeof(pwarg), "--pwfile=%s", pwfile) >= (int)sizeof(pwarg)) {
+		pg_err_set(err, "initdb: data directory path too long");
+		return false;
+	}
+	/* A stale file of a crashed earlier attempt is replaced; O_EXCL then
+	 * guarantees we write to a fresh regular file of ours. */
+	(void)unlink(pwfile);
+	fd = open(pwfile, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		pg_err_set(err, "initdb: cannot create password file %s: %s", pwfile, strerror(errno));
+		return false;
+	}
+	{
+		size_t len = strlen(password);
+
+		if (write(fd, password, len) != (ssize_t)len || write(fd, "\n", 1) != 1) {
+			pg_err_set(err, "initdb: cannot write password file %s: %s", pwfile, strerror(errno));
+			goto cleanup;
+		}
+	}
+	if (close(fd) != 0) {
+		fd = -1;
+		pg_err_set(err, "initdb: cannot write password file %s: %s", pwfile, strerror(errno));
+		goto cleanup;
+	}
+	fd = -1;
+	{
+		const char *argv[] = {prog,
+				      "-D",
+				      p->data_dir,
+				      "-U",
+				      superuser,
+				      pwarg,
+				      "-E",
+				      "UTF8",
+				      "--auth-local=scram-sha-256",
+				      "--auth-host=scram-sha-256",
+				      NULL};
+		const char *env[] = {"LC_ALL=C.UTF-8", NULL};
+		struct pg_spawn_opts o = {.what = "initdb",
+					  .argv = argv,
+					  .env_set = env,
+					  .log_file = p->log_file,
+					  .out_fd = -1,
+					  .death_signal = SIGTERM};
+
+		ok = pg_spawn(&o, child, err);
+	}
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	if (!ok)
+		(void)unlink(pwfile);
+	return ok;
+}
+
+bool pg_basebackup_start(const struct pg_paths *p, const char *conninfo, struct pg_child *child,
+			 struct pg_err *err)
+{
+	char prog[4096], envbuf[4200];
+	const char *env[2];
+
+	if (!program(p, "pg_basebackup", prog, sizeof(prog), err))
+		return false;
+	if (pg_datadir_inspect(p->data_dir) != PG_DATADIR_MISSING) {
+		pg_err_set(err, "pg_basebackup: data directory %s exists and is not empty", p->data_dir);
+		return false;
+	}
+	pgpass_env(p, envbuf, sizeof(envbuf), env);
+	{
+		const char *argv[] = {prog,   "-D",   p->data_dir,     "-X", "stream", "-c",
+				      "fast", "--no-password", "-d", conninfo, NULL};
+		struct pg_spawn_opts o = {.what = "pg_basebackup",
+					  .argv = argv,
+					  .env_set = env,
+					  .log_file = p->log_file,
+					  .out_fd = -1,
+					  .death_signal = SIGTERM};
+
+		return pg_spawn(&o, child, err);
+	}
+}
+
+bool pg_rewind_start(const struct pg_paths *p, const char *source_conninfo, struct pg_child *child,
+		     struct pg_err *err)
+{
+	char prog[4096], envbuf[4200], target[4200], source[4200];
+	const char *env[2];
+	int n1, n2;
+
+	if (!program(p, "pg_rewind", prog, sizeof(prog), err))
+		return false;
+	n1 = snprintf(target, sizeof(target), "--target-pgdata=%s", p->data_dir);
+	n2 = snprintf(source, sizeof(source), "--source-server=%s", source_conninfo);
+	if (n1 < 0 || n1 >= (int)sizeof(target) || n2 < 0 || n2 >= (int)sizeof(source)) {
+		pg_err_set(err, "pg_rewind: argument too long");
+		return false;
+	}
+	pgpass_env(p, envbuf, sizeof(envbuf), env);
+	{
+		const char *argv[] = {prog, target, source, NULL};
+		struct pg_spawn_opts o = {.what = "pg_rewind",
+					  .argv = argv,
+					  .env_set = env,
+					  .log_file = p->log_file,
+					  .out_fd = -1,
+					  .death_signal = SIGTERM};
+
+		return pg_spawn(&o, child, err);
+	}
+}
+
+bool pg_postmaster_start(const struct pg_paths *p, struct pg_child *child, struct pg_err *err)
+{
+	char prog[4096];
+
+	if (!program(p, "postgres", prog, sizeof(prog), err))
+		return false;
+	if (child->pid > 0) {
+		pg_err_set(err, "postgres: already running as pid %d", (int)child->pid);
+		return false;
+	}
+	{
+		const char *argv[] = {prog, "-D", p->data_dir, NULL};
+		struct pg_spawn_opts o = {.what = "postgres",
+					  .argv = argv,
+					  .env_set = NULL,
+					  .log_file = p->log_file,
+					  .out_fd = -1,
+					  .death_signal = SIGQUIT};
+
+		return pg_spawn(&o, child, err);
+	}
+}
+
+bool pg_postmaster_stop(struct pg_child *child, enum pg_stop_mode mode, double timeout, struct pg_err *err)
+{
+	static const char *const names[] = {"smart", "fast", "immediate"};
+	int sig = mode == PG_STOP_SMART ? SIGTERM : mode == PG_STOP_FAST ? SIGINT : SIGQUIT;
+	pid_t pid = child->pid;
+
+	if (pid <= 0)
+		return true;
+	pg_log(PG_LOG_INFO, "stopping postgres (pid %d), %s mode", (int)pid, names[mode]);
+	if (kill(pid, sig) != 0 && errno != ESRCH) {
+		pg_err_set(err, "postgres (pid %d): cannot signal it: %s", (int)pid, strerror(errno));
+		return false;
+	}
+	if (wait_until(child, pg_now() + (timeout > 0 ? timeout : 0)))
+		goto gone;
+	pg_log(PG_LOG_WARNING, "postgres (pid %d) still running after %.1f s: immediate shutdown", (int)pid,
+	       timeout);
+	/* The postmaster SIGKILLs its own children 5 s into an immediate
+	 * shutdown; we do not wait that long. */
+	signal_group(pid, SIGQUIT);
+	if (wait_until(child, pg_now() + 2.0))
+		goto gone;
+	pg_log(PG_LOG_WARNING, "postgres (pid %d) ignores SIGQUIT: SIGKILL of its process group", (int)pid);
+	if (!kill_and_reap(child)) {
+		pg_err_set(err, "postgres (pid %d) survived SIGKILL", (int)pid);
+		return false;
+	}
+gone:
+	/* Backends outlive a postmaster that was SIGKILLed; never leave them. */
+	(void)kill(-pid, SIGKILL);
+	pg_log(PG_LOG_INFO, "postgres (pid %d) stopped", (int)pid);
+	return true;
+}
+
+bool pg_postmaster_reload(const struct pg_child *child, struct pg_err *err)
+{
+	if (child->pid <= 0) {
+		pg_err_set(err, "postgres reload: not running");
+		return false;
+	}
+	if (kill(child->pid, SIGHUP) != 0) {
+		pg_err_set(err, "postgres reload (pid %d): %s", (int)child->pid, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+pid_t pg_postmaster_pid_from_file(const char *data_dir)
+{
+	char path[4096], line[64];
+	FILE *f;
+	long pid;
+	char *end;
+
+	if (snprintf(path, sizeof(path), "%s/postmaster.pid", data_dir) >= (int)sizeof(path))
+		return 0;
+	f = fopen(path, "re");
+	if (f == NULL)
+		return 0;
+	if (fgets(line, sizeof(line), f) == NULL) {
+		fclose(f);
+		return 0;
+	}
+	fclose(f);
+	errno = 0;
+	pid = strtol(line, &end, 10);
+	/* A standalone backend writes its pid negated. */
+	if (pid < 0)
+		pid = -pid;
+	if (errno != 0 || end == line || pid <= 1 || pid > 0x7fffffffL)
+		return 0;
+	if (kill((pid_t)pid, 0) == 0 || errno == EPERM)
+		return (pid_t)pid;
+	return 0;
+}

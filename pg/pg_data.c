@@ -1,0 +1,364 @@
+/*
+ * pg_data.c - what a data directory says about itself, without a server.
+ *
+ * pg_datadir_inspect looks at files only. pg_controldata_read runs the
+ * pg_controldata program of the same Postgres version rather than parsing
+ * global/pg_control ourselves: the binary layout changes between major
+ * versions, the program's text output (in the C locale) does not. The
+ * program is a child like every other (pg_spawn), its output read from a
+ * pipe against a deadline, and it is killed if it overruns.
+ */
+#include "pg/pg_data.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pg/pg_ctl.h"
+#include "pg/pg_spawn.h"
+
+#define CONTROLDATA_TIMEOUT 5.0
+#define CONTROLDATA_MAX_OUTPUT 32768
+
+enum pg_datadir_state pg_datadir_inspect(const char *data_dir)
+{
+	char path[4096];
+	struct stat st;
+	DIR *d;
+	struct dirent *e;
+	bool empty = true;
+
+	if (stat(data_dir, &st) != 0)
+		return errno == ENOENT ? PG_DATADIR_MISSING : PG_DATADIR_INVALID;
+	if (!S_ISDIR(st.st_mode))
+		return PG_DATADIR_INVALID;
+	d = opendir(data_dir);
+	if (d == NULL)
+		return PG_DATADIR_INVALID;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+			empty = false;
+			break;
+		}
+	}
+	closedir(d);
+	if (empty)
+		return PG_DATADIR_MISSING;
+	if (snprintf(path, sizeof(path), "%s/PG_VERSION", data_dir) >= (int)sizeof(path) ||
+	    stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		return PG_DATADIR_INVALID;
+	if (snprintf(path, sizeof(path), "%s/global/pg_control", data_dir) >= (int)sizeof(path) ||
+	    stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		return PG_DATADIR_INVALID;
+	return PG_DATADIR_VALID;
+}
+
+static const struct {
+	enum pg_db_state state;
+	const char *name; /* as pg_controldata prints it in the C locale */
+} db_states[] = {
+	{PG_DB_STARTING, "starting up"},
+	{PG_DB_SHUTDOWNED, "shut down"},
+	{PG_DB_SHUTDOWNED_IN_RECOVERY, "shut down in recovery"},
+	{PG_DB_SHUTDOWNING, "shutting down"},
+	{PG_DB_IN_CRASH_RECOVERY, "in crash recovery"},
+	{PG_DB_IN_ARCHIVE_RECOVERY, "in archive recovery"},
+	{PG_DB_IN_PRODUCTION, "in production"},
+};
+
+const char *pg_db_state_name(enum pg_db_state s)
+{
+	for (size_t i = 0; i < sizeof(db_states) / sizeof(db_states[0]); i++) {
+		if (db_states[i].state == s)
+			return db_states[i].name;
+	}
+	return "unknown";
+}
+
+static enum pg_db_state db_state_parse(const char *text)
+{
+	for (size_t i = 0; i < sizeof(db_states) / sizeof(db_states[0]); i++) {
+		if (strcmp(db_states[i].name, text) == 0)
+			return db_states[i].state;
+	}
+	return PG_DB_UNKNOWN;
+}
+
+bool pg_lsn_parse(const char *text, uint64_t *out)
+{
+	uint64_t hi = 0, lo = 0;
+	const char *s = text;
+	int digits = 0;
+
+	if (text == NULL)
+		return false;
+	for (; *s != '/'; s++, digits++) {
+		int v;
+
+		if (*s >= '0' && *s <= '9')
+			v = *s - '0';
+		else if (*s >= 'A' && *s <= 'F')
+			v = *s - 'A' + 10;
+		else if (*s >= 'a' && *s <= 'f')
+			v = *s - 'a' + 10;
+		else
+			return false;
+		if (digits >= 8)
+			return false;
+		hi = hi * 16 + (uint64_t)v;
+	}
+	if (digits == 0)
+		return false;
+	s++;
+	for (digits = 0; *s != '\0'; s++, digits++) {
+		int v;
+
+		if (*s >= '0' && *s <= '9')
+			v = *s - '0';
+		else if (*s >= 'A' && *s <= 'F')
+			v = *s - 'A' + 10;
+		else if (*s >= 'a' && *s <= 'f')
+			v = *s - 'a' + 10;
+		else
+			return false;
+		if (digits >= 8)
+			return false;
+		lo = lo * 16 + (uint64_t)v;
+	}
+	if (digits == 0)
+		return false;
+	*out = hi << 32 | lo;
+	return true;
+}
+
+void pg_lsn_format(uint64_t lsn, char *buf, size_t len)
+{
+	snprintf(buf, len, "%" PRIX32 "/%" PRIX32, (uint32_t)(lsn >> 32), (uint32_t)lsn);
+}
+
+/* The value after "label:" on one line of pg_controldata's output, with
+ * the padding skipped; NULL when the line has another label. */
+static const char *field(const char *line, const char *label)
+{
+	size_t n = strlen(label);
+
+	if (strncmp(line, label, n) != 0 || line[n] != ':')
+		return NULL;
+	line += n + 1;
+	while (*line == ' ' || *line == '\t')
+		line++;
+	return line;
+}
+
+static bool parse_u32(const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v > UINT32_MAX)
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+/* Parses the whole output; every field we need must be there. */
+static bool parse_controldata(char *text, struct pg_controldata *out, struct pg_err *err)
+{
+	unsigned seen = 0;
+	char *save = NULL;
+
+	memset(out, 0, sizeof(*out));
+	for (char *line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		const char *v;
+		bool ok = true;
+
+		if ((v = field(line, "Database system identifier")) != NULL) {
+			char *end;
+
+			errno = 0;
+			out->system_identifier = strtoull(v, &end, 10);
+			ok = errno == 0 && end != v && *end == '\0';
+			seen |= 1;
+		} else if ((v = field(line, "Database cluster state")) != NULL) {
+			out->state = db_state_parse(v);
+			ok = out->state != PG_DB_UNKNOWN;
+			seen |= 2;
+		} else if ((v = field(line, "Latest checkpoint's TimeLineID")) != NULL) {
+			ok = parse_u32(v, &out->checkpoint_timeline);
+			seen |= 4;
+		} else if ((v = field(line, "Latest checkpoint location")) != NULL) {
+			ok = pg_lsn_parse(v, &out->checkpoint_lsn);
+			seen |= 8;
+		} else if ((v = field(line, "Minimum recovery ending location")) != NULL) {
+			ok = pg_lsn_parse(v, &out->min_recovery_end_lsn);
+			seen |= 16;
+		} else if ((v = field(line, "Min recovery ending loc's timeline")) != NULL) {
+			ok = parse_u32(v, &out->min_recovery_end_timeline);
+			seen |= 32;
+		}
+		if (!ok) {
+			pg_err_set(err, "pg_controldata: cannot parse line \"%s\"", line);
+			return false;
+		}
+	}
+	if (seen != 63) {
+		pg_err_set(err, "pg_controldata: output lacks expected fields (found mask %u of 63)", seen);
+		return false;
+	}
+	return true;
+}
+
+bool pg_controldata_read(const char *bin_dir, const char *data_dir, struct pg_controldata *out,
+			 struct pg_err *err)
+{
+	char prog[4096];
+	char *buf = NULL;
+	size_t used = 0;
+	int fds[2] = {-1, -1};
+	struct pg_child child = {0};
+	struct pg_err cerr;
+	double deadline;
+	bool ok = false;
+
+	if (!pg_path_join(prog, sizeof(prog), bin_dir, "pg_controldata", err))
+		return false;
+	buf = malloc(CONTROLDATA_MAX_OUTPUT + 1);
+	if (buf == NULL) {
+		pg_err_set(err, "pg_controldata: out of memory");
+		return false;
+	}
+	if (pipe2(fds, O_CLOEXEC) != 0) {
+		pg_err_set(err, "pg_controldata: pipe: %s", strerror(errno));
+		goto cleanup;
+	}
+	{
+		const char *argv[] = {prog, "-D", data_dir, NULL};
+		const char *env[] = {"LC_ALL=C", "LANGUAGE=C", NULL};
+		struct pg_spawn_opts o = {.what = "pg_controldata",
+					  .argv = argv,
+					  .env_set = env,
+					  .log_file = NULL,
+					  .out_fd = fds[1],
+					  .death_signal = SIGKILL};
+
+		if (!pg_spawn(&o, &child, err))
+			goto cleanup;
+	}
+	close(fds[1]);
+	fds[1] = -1;
+
+	deadline = pg_now() + CONTROLDATA_TIMEOUT;
+	for (;;) {
+		struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+		double left = deadline - pg_now();
+		ssize_t n;
+		int r;
+
+		if (left <= 0) {
+			pg_err_set(err, "pg_controldata: no answer within %.0f s", CONTROLDATA_TIMEOUT);
+			goto cleanup;
+		}
+		r = poll(&pfd, 1, (int)(left * 1000) + 1);
+		if (r < 0 && errno != EINTR) {
+			pg_err_set(err, "pg_controldata: poll: %s", strerror(errno));
+			goto cleanup;
+		}
+		if (r <= 0)
+			continue;
+		n = read(fds[0], buf + used, CONTROLDATA_MAX_OUTPUT - used);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			pg_err_set(err, "pg_controldata: read: %s", strerror(errno));
+			goto cleanup;
+		}
+		if (n == 0)
+			break;
+		used += (size_t)n;
+		if (used == CONTROLDATA_MAX_OUTPUT) {
+			pg_err_set(err, "pg_controldata: output larger than %d bytes", CONTROLDATA_MAX_OUTPUT);
+			goto cleanup;
+		}
+	}
+	buf[used] = '\0';
+	/* Output closed: the program is exiting; wait for it within the bound. */
+	for (;;) {
+		enum pg_child_state st = pg_child_poll(&child, &cerr);
+
+		if (st == PG_CHILD_OK)
+			break;
+		if (st == PG_CHILD_FAILED) {
+			char *nl = strchr(buf, '\n');
+
+			if (nl != NULL)
+				*nl = '\0';
+			pg_err_set(err, "%s: %s", cerr.msg, buf);
+			goto cleanup;
+		}
+		if (pg_now() >= deadline) {
+			pg_err_set(err, "pg_controldata: did not exit within %.0f s", CONTROLDATA_TIMEOUT);
+			goto cleanup;
+		}
+		usleep(5000);
+	}
+	ok = parse_controldata(buf, out, err);
+cleanup:
+	if (child.pid > 0)
+		pg_child_kill(&child, 0);
+	if (fds[0] >= 0)
+		close(fds[0]);
+	if (fds[1] >= 0)
+		close(fds[1]);
+	free(buf);
+	return ok;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (type == FTW_DP ? rmdir(path) : unlink(path))
+		return errno == ENOENT ? 0 : -1;
+	return 0;
+}
+
+bool pg_datadir_remove(const char *data_dir, struct pg_err *err)
+{
+	size_t n;
+	bool only_slashes_and_dots = true;
+
+	if (data_dir == NULL || data_dir[0] != '/') {
+		pg_err_set(err, "refusing to remove \"%s\": not an absolute path", data_dir ? data_dir : "(null)");
+		return false;
+	}
+	n = strlen(data_dir);
+	for (size_t i = 0; i < n; i++) {
+		if (data_dir[i] != '/' && data_dir[i] != '.')
+			only_slashes_and_dots = false;
+	}
+	if (only_slashes_and_dots || strstr(data_dir, "/../") != NULL ||
+	    (n >= 3 && strcmp(data_dir + n - 3, "/..") == 0)) {
+		pg_err_set(err, "refusing to remove \"%s\"", data_dir);
+		return false;
+	}
+	pg_log(PG_LOG_INFO, "removing data directory %s", data_dir);
+	errno = 0;
+	if (nftw(data_dir, remove_entry, 32, FTW_DEPTH | FTW_PHYS) != 0) {
+		if (errno == ENOENT)
+			return true;
+		pg_err_set(err, "cannot remove %s: %s", data_dir, strerror(errno));
+		return false;
+	}
+	return true;
+}

@@ -1,0 +1,627 @@
+/*
+ * pg_query.c - bounded conversations with a running Postgres through libpq.
+ *
+ * The agent's loop must never wait on Postgres for longer than it chose, so
+ * nothing here uses libpq's blocking calls. A connection is opened with
+ * PQconnectStartParams/PQconnectPoll and poll() against a deadline; a
+ * statement is sent with PQsendQuery on a non-blocking connection and its
+ * results collected with PQconsumeInput/PQgetResult, again with poll()
+ * against a deadline. Past the deadline the statement is cancelled.
+ *
+ * PQcancel itself blocks (it connects to the server and waits for it to
+ * close that connection, which a stopped server never does), so it runs in
+ * a short-lived child process that is SIGKILLed if it overruns. PQcancel
+ * is async-signal-safe by design, which is what makes calling it in a
+ * child of a multi-threaded process acceptable.
+ *
+ * All SQL goes through run(): it keeps the SQLSTATE in the error message
+ * and drops the connection on a connection-class error (08xxx) or a broken
+ * connection, so that the next call simply reconnects.
+ *
+ * Host names in a conninfo are resolved by libpq with a blocking
+ * getaddrinfo(); the agent's conninfos use addresses (or hostaddr=).
+ */
+#include "pg/pg_query.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pg/pg_ctl.h"
+#include "pg/pg_data.h"
+
+/* After a timeout: how long the cancel request and then the wait for the
+ * cancelled statement to come back may take, each. */
+#define CANCEL_GRACE 0.25
+
+struct pg_conn {
+	char *conninfo;
+	double timeout;
+	PGconn *conn;
+};
+
+struct pg_conn *pg_conn_new(const char *conninfo, double timeout)
+{
+	struct pg_conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->conninfo = strdup(conninfo != NULL ? conninfo : "");
+	if (c->conninfo == NULL) {
+		free(c);
+		return NULL;
+	}
+	c->timeout = timeout > 0 ? timeout : 1.0;
+	return c;
+}
+
+void pg_conn_reset(struct pg_conn *c)
+{
+	if (c != NULL && c->conn != NULL) {
+		PQfinish(c->conn);
+		c->conn = NULL;
+	}
+}
+
+void pg_conn_free(struct pg_conn *c)
+{
+	if (c == NULL)
+		return;
+	pg_conn_reset(c);
+	free(c->conninfo);
+	free(c);
+}
+
+/* libpq's messages end with a newline and may span lines; one line for us. */
+static void one_line_msg(const char *in, char *out, size_t len)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; in != NULL && in[i] != '\0' && j + 1 < len; i++) {
+		char ch = in[i] == '\n' || in[i] == '\r' || in[i] == '\t' ? ' ' : in[i];
+
+		if (ch == ' ' && (j == 0 || out[j - 1] == ' '))
+			continue;
+		out[j++] = ch;
+	}
+	while (j > 0 && out[j - 1] == ' ')
+		j--;
+	out[j] = '\0';
+}
+
+/* Waits until sock is ready for events or deadline passes: 1 ready, 0
+ * timed out, -1 error (errno set). */
+static int wait_socket(int sock, short events, double deadline)
+{
+	for (;;) {
+		struct pollfd pfd = {.fd = sock, .events = events};
+		double left = deadline - pg_now();
+		int r;
+
+		if (left <= 0)
+			return 0;
+		r = poll(&pfd, 1, (int)(left * 1000.0) + 1);
+		if (r > 0)
+			return 1;
+		if (r < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+/* Starts a connection and drives it until deadline. Returns the PGconn in
+ * all cases but out of memory (NULL), with *ok telling whether it is usable;
+ * on failure err says why and the caller still owns (and must PQfinish) the
+ * PGconn, whose error message pg_ping inspects. */
+static PGconn *connect_until(const char *conninfo, double deadline, bool *ok, struct pg_err *err)
+{
+	const char *const keys[] = {"dbname", "fallback_application_name", NULL};
+	const char *const vals[] = {conninfo, "baton", NULL};
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	char msg[400];
+	PGconn *conn;
+
+	*ok = false;
+	conn = PQconnectStartParams(keys, vals, 1);
+	if (conn == NULL) {
+		pg_err_set(err, "connect: out of memory");
+		return NULL;
+	}
+	/* Verbose errors carry the SQLSTATE, which pg_ping looks for. */
+	PQsetErrorVerbosity(conn, PQERRORS_VERBOSE);
+	if (PQstatus(conn) == CONNECTION_BAD) {
+		one_line_msg(PQerrorMessage(conn), msg, sizeof(msg));
+		pg_err_set(err, "connect: %s", msg);
+		return conn;
+	}
+	for (;;) {
+		int r;
+
+		if (st == PGRES_POLLING_OK) {
+			*ok = true;
+			return conn;
+		}
+		if (st == PGRES_POLLING_FAILED) {
+			one_line_msg(PQerrorMessage(conn), msg, sizeof(msg));
+			pg_err_set(err, "connect: %s", msg);
+			return conn;
+		}
+		/* The socket can change between calls (next host, SSL retry). */
+		r = wait_socket(PQsocket(conn), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
+		if (r == 0) {
+			pg_err_set(err, "connect: no answer from the server within the timeout");
+			return conn;
+		}
+		if (r < 0) {
+			pg_err_set(err, "connect: poll: %s", strerror(errno));
+			return conn;
+		}
+		st = PQconnectPoll(conn);
+	}
+}
+
+static bool ensure_connected(struct pg_conn *c, double deadline, struct pg_err *err)
+{
+	bool ok;
+
+	if (c->conn != NULL && PQstatus(c->conn) == CONNECTION_OK)
+		return true;
+	pg_conn_reset(c);
+	c->conn = connect_until(c->conninfo, deadline, &ok, err);
+	if (!ok) {
+		pg_conn_reset(c);
+		return false;
+	}
+	if (PQsetnonblocking(c->conn, 1) != 0) {
+		pg_err_set(err, "connect: cannot make the connection non-blocking");
+		pg_conn_reset(c);
+		return false;
+	}
+	PQsetErrorVerbosity(c->conn, PQERRORS_DEFAULT);
+	return true;
+}
+
+enum pg_ping_result pg_ping(const char *conninfo, double timeout)
+{
+	struct pg_err err;
+	bool ok;
+	PGconn *conn = connect_until(conninfo, pg_now() + timeout, &ok, &err);
+	enum pg_ping_result r = PG_PING_NO_RESPONSE;
+
+	if (conn == NULL)
+		return PG_PING_NO_RESPONSE;
+	if (ok) {
+		r = PG_PING_OK;
+	} else {
+		const char *m = PQerrorMessage(conn);
+		const char *p;
+
+		/* As PQping does: a server that answered with an error is up
+		 * (bad password, unknown database...), except for "cannot
+		 * connect now" (57P03: starting, stopping, crash recovery). In
+		 * verbose mode the SQLSTATE follows the severity: "FATAL:  57P03:". */
+		if (strstr(m, ":  57P03:") != NULL) {
+			r = PG_PING_REJECT;
+		} else if (PQconnectionNeedsPassword(conn)) {
+			r = PG_PING_OK;
+		} else {
+			for (p = strstr(m, ":  "); p != NULL; p = strstr(p + 1, ":  ")) {
+				size_t k = 0;
+
+				while (k < 5 && ((p[3 + k] >= '0' && p[3 + k] <= '9') ||
+						 (p[3 + k] >= 'A' && p[3 + k] <= 'Z')))
+					k++;
+				if (k == 5 && p[8] == ':') {
+					r = PG_PING_OK;
+					break;
+				}
+			}
+		}
+	}
+	PQfinish(conn);
+	return r;
+}
+
+/* Sends a cancel request for the statement running on conn, bounded by
+ * CANCEL_GRACE (see the comment at the top of the file). */
+static void cancel_bounded(PGconn *conn)
+{
+	PGcancel *cancel = PQgetCancel(conn);
+	double deadline = pg_now() + CANCEL_GRACE;
+	pid_t pid;
+
+	if (cancel == NULL)
+		return;
+	pid = fork();
+	if (pid == 0) {
+		char buf[256];
+
+		_exit(PQcancel(cancel, buf, sizeof(buf)) ? 0 : 1);
+	}
+	if (pid > 0) {
+		for (;;) {
+			int status;
+			pid_t r = waitpid(pid, &status, WNOHANG);
+			struct timespec ts = {0, 5 * 1000 * 1000};
+
+			if (r == pid || (r < 0 && errno != EINTR))
+				break;
+			if (pg_now() >= deadline) {
+				(void)kill(pid, SIGKILL);
+				while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+					;
+				break;
+			}
+			nanosleep(&ts, NULL);
+		}
+	}
+	PQfreeCancel(cancel);
+}
+
+/* Collects results until libpq has none left or deadline passes. Keeps the
+ * first error result, else the last result, in *keep (caller clears it).
+ * true when the statement is complete (PQgetResult gave NULL). */
+static bool collect(PGconn *conn, double deadline, PGresult **keep, bool *broken)
+{
+	for (;;) {
+		PGresult *res;
+
+		while (PQisBusy(conn)) {
+			int r = wait_socket(PQsocket(conn), POLLIN, deadline);
+
+			if (r <= 0)
+				return false;
+			if (!PQconsumeInput(conn)) {
+				*broken = true;
+				return false;
+			}
+		}
+		res = PQgetResult(conn);
+		if (res == NULL)
+			return true;
+		switch (PQresultStatus(res)) {
+		case PGRES_COPY_IN:
+		case PGRES_COPY_OUT:
+		case PGRES_COPY_BOTH:
+			/* Not something we ever run; the connection is unusable. */
+			PQclear(res);
+			*broken = true;
+			return false;
+		default:
+			break;
+		}
+		if (*keep != NULL && PQresultStatus(*keep) == PGRES_FATAL_ERROR) {
+			PQclear(res);
+		} else {
+			PQclear(*keep);
+			*keep = res;
+		}
+	}
+}
+
+/* Runs sql on c and returns its result (PGRES_COMMAND_OK or TUPLES_OK) for
+ * the caller to PQclear, or NULL with err set. `what` names the operation
+ * in messages; the SQL itself is logged (at debug level) only when
+ * log_sql is true, so statements holding secrets never reach the log. */
+static PGresult *run(struct pg_conn *c, const char *what, const char *sql, bool log_sql, struct pg_err *err)
+{
+	double deadline = pg_now() + c->timeout;
+	PGresult *res = NULL;
+	bool broken = false;
+	char msg[400];
+	int r;
+
+	if (!ensure_connected(c, deadline, err))
+		return NULL;
+	if (log_sql)
+		pg_log(PG_LOG_DEBUG, "%s: %s", what, sql);
+	if (!PQsendQuery(c->conn, sql)) {
+		one_line_msg(PQerrorMessage(c->conn), msg, sizeof(msg));
+		pg_err_set(err, "%s: cannot send the query: %s", what, msg);
+		pg_conn_reset(c);
+		return NULL;
+	}
+	while ((r = PQflush(c->conn)) == 1) {
+		if (wait_socket(PQsocket(c->conn), POLLOUT, deadline) <= 0)
+			break;
+	}
+	if (r != 0) {
+		pg_err_set(err, "%s: cannot send the query (%s)", what, r < 0 ? "connection lost" : "timeout");
+		pg_conn_reset(c);
+		return NULL;
+	}
+	if (!collect(c->conn, deadline, &res, &broken)) {
+		if (broken) {
+			one_line_msg(PQerrorMessage(c->conn), msg, sizeof(msg));
+			pg_err_set(err, "%s: connection lost: %s", what, msg);
+			PQclear(res);
+			pg_conn_reset(c);
+			return NULL;
+		}
+		pg_err_set(err, "%s: no answer within %.2f s (statement cancelled)", what, c->timeout);
+		cancel_bounded(c->conn);
+		PQclear(res);
+		res = NULL;
+		/* Drain the cancelled statement so the connection can be reused;
+		 * if it does not come back quickly, give the connection up. */
+		if (!collect(c->conn, pg_now() + CANCEL_GRACE, &res, &broken) || broken ||
+		    PQstatus(c->conn) != CONNECTION_OK)
+			pg_conn_reset(c);
+		PQclear(res);
+		return NULL;
+	}
+	if (res == NULL) {
+		pg_err_set(err, "%s: no result", what);
+		return NULL;
+	}
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+		one_line_msg(PQresultErrorMessage(res), msg, sizeof(msg));
+		pg_err_set(err, "%s: %s (SQLSTATE %s)", what, msg[0] ? msg : PQresStatus(PQresultStatus(res)),
+			   state != NULL ? state : "none");
+		if (state == NULL || strncmp(state, "08", 2) == 0 || PQstatus(c->conn) != CONNECTION_OK)
+			pg_conn_reset(c);
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+bool pg_query_exec(struct pg_conn *c, const char *sql, struct pg_err *err)
+{
+	PGresult *res = run(c, "query", sql, true, err);
+
+	PQclear(res);
+	return res != NULL;
+}
+
+bool pg_query_scalar(struct pg_conn *c, const char *sql, char *buf, size_t len, struct pg_err *err)
+{
+	PGresult *res = run(c, "query", sql, true, err);
+	bool ok = false;
+	int n;
+
+	if (res == NULL)
+		return false;
+	if (PQntuples(res) != 1 || PQnfields(res) != 1) {
+		pg_err_set(err, "query: expected one value, got %d rows of %d columns", PQntuples(res),
+			   PQnfields(res));
+		goto cleanup;
+	}
+	n = snprintf(buf, len, "%s", PQgetvalue(res, 0, 0));
+	if (n < 0 || (size_t)n >= len) {
+		pg_err_set(err, "query: value longer than %zu bytes", len);
+		goto cleanup;
+	}
+	ok = true;
+cleanup:
+	PQclear(res);
+	return ok;
+}
+
+bool pg_query_promote(struct pg_conn *c, struct pg_err *err)
+{
+	char out[16];
+
+	if (!pg_query_scalar(c, "SELECT pg_catalog.pg_promote(false)", out, sizeof(out), err))
+		return false;
+	if (strcmp(out, "t") != 0) {
+		pg_err_set(err, "pg_promote refused (not in recovery?)");
+		return false;
+	}
+	return true;
+}
+
+bool pg_query_checkpoint(struct pg_conn *c, struct pg_err *err)
+{
+	return pg_query_exec(c, "CHECKPOINT", err);
+}
+
+/* Text of a value of one row, or "" for NULL. */
+static const char *val(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col);
+}
+
+static uint64_t lsn_val(const PGresult *res, int row, int col)
+{
+	uint64_t v = 0;
+
+	if (!PQgetisnull(res, row, col) && !pg_lsn_parse(PQgetvalue(res, row, col), &v))
+		v = 0;
+	return v;
+}
+
+static uint32_t u32_val(const PGresult *res, int row, int col, int base)
+{
+	const char *s = val(res, row, col);
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(s, &end, base);
+	if (errno != 0 || end == s || v > UINT32_MAX)
+		return 0;
+	return (uint32_t)v;
+}
+
+/* The replication rows of a primary. */
+static bool query_replicas(struct pg_conn *c, struct pg_state *out, struct pg_err *err)
+{
+	PGresult *res = run(c, "pg_stat_replication",
+			    "SELECT application_name, client_addr::text, state, sync_state, "
+			    "sent_lsn, write_lsn, flush_lsn, replay_lsn "
+			    "FROM pg_catalog.pg_stat_replication ORDER BY pid",
+			    true, err);
+	int n;
+
+	if (res == NULL)
+		return false;
+	n = PQntuples(res);
+	if (n > PG_MAX_REPLICAS)
+		n = PG_MAX_REPLICAS;
+	for (int i = 0; i < n; i++) {
+		struct pg_replica_info *r = &out->replicas[i];
+
+		snprintf(r->application_name, sizeof(r->application_name), "%s", val(res, i, 0));
+		snprintf(r->client_addr, sizeof(r->client_addr), "%s", val(res, i, 1));
+		snprintf(r->state, sizeof(r->state), "%s", val(res, i, 2));
+		snprintf(r->sync_state, sizeof(r->sync_state), "%s", val(res, i, 3));
+		r->sent_lsn = lsn_val(res, i, 4);
+		r->write_lsn = lsn_val(res, i, 5);
+		r->flush_lsn = lsn_val(res, i, 6);
+		r->replay_lsn = lsn_val(res, i, 7);
+	}
+	out->n_replicas = n;
+	PQclear(res);
+	return true;
+}
+
+/*
+ * Which timeline a server is on:
+ * - a primary: the timeline in the name of the WAL file being written.
+ *   pg_control_checkpoint() would lag behind a promotion until the next
+ *   checkpoint, so it is not used there.
+ * - a replica: the largest of the WAL receiver's received_tli (the
+ *   timeline it is streaming now), the last checkpoint's timeline and the
+ *   minimum recovery point's timeline (both from pg_control, which lag but
+ *   cover the time when no WAL receiver runs). Timelines only grow along a
+ *   server's history, so the largest is the most recent one.
+ * Both branches are CASEs so one statement serves both roles; a promotion
+ * between the two statements of pg_query_state only makes this call fail.
+ */
+static const char state_sql[] =
+	"SELECT pg_catalog.pg_is_in_recovery(), "
+	"(SELECT system_identifier FROM pg_catalog.pg_control_system())::text, "
+	"CASE WHEN pg_catalog.pg_is_in_recovery() THEN NULL "
+	"ELSE substr(pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1, 8) END, "
+	"CASE WHEN pg_catalog.pg_is_in_recovery() THEN NULL ELSE pg_catalog.pg_current_wal_lsn() END, "
+	"pg_catalog.pg_last_wal_receive_lsn(), pg_catalog.pg_last_wal_replay_lsn(), "
+	"(SELECT timeline_id FROM pg_catalog.pg_control_checkpoint()), "
+	"(SELECT min_recovery_end_timeline FROM pg_catalog.pg_control_recovery()), "
+	"w.status, w.received_tli, w.sender_host, w.sender_port "
+	"FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_stat_wal_receiver AS w ON true";
+
+bool pg_query_state(struct pg_conn *c, struct pg_state *out, struct pg_err *err)
+{
+	PGresult *res;
+	char *end;
+	const char *sysid;
+
+	memset(out, 0, sizeof(*out));
+	res = run(c, "server state", state_sql, true, err);
+	if (res == NULL)
+		return false;
+	if (PQntuples(res) != 1 || PQnfields(res) != 12) {
+		pg_err_set(err, "server state: unexpected result shape (%d rows)", PQntuples(res));
+		PQclear(res);
+		return false;
+	}
+	out->in_recovery = strcmp(val(res, 0, 0), "t") == 0;
+	sysid = val(res, 0, 1);
+	errno = 0;
+	out->system_identifier = strtoull(sysid, &end, 10);
+	if (errno != 0 || end == sysid)
+		out->system_identifier = 0;
+	if (!out->in_recovery) {
+		out->timeline = u32_val(res, 0, 2, 16);
+		out->current_lsn = lsn_val(res, 0, 3);
+	} else {
+		uint32_t tli = u32_val(res, 0, 6, 10);
+		uint32_t min_tli = u32_val(res, 0, 7, 10);
+		uint32_t recv_tli = u32_val(res, 0, 9, 10);
+
+		out->receive_lsn = lsn_val(res, 0, 4);
+		out->replay_lsn = lsn_val(res, 0, 5);
+		out->current_lsn = out->receive_lsn > out->replay_lsn ? out->receive_lsn : out->replay_lsn;
+		if (min_tli > tli)
+			tli = min_tli;
+		if (recv_tli > tli)
+			tli = recv_tli;
+		out->timeline = tli;
+		out->wal_receiver_streaming = strcmp(val(res, 0, 8), "streaming") == 0;
+		snprintf(out->upstream_host, sizeof(out->upstream_host), "%s", val(res, 0, 10));
+		out->upstream_port = (int)u32_val(res, 0, 11, 10);
+	}
+	PQclear(res);
+	if (out->timeline == 0) {
+		pg_err_set(err, "server state: cannot tell the timeline");
+		return false;
+	}
+	/* A replica may have cascading replicas too. */
+	return query_replicas(c, out, err);
+}
+
+bool pg_query_ensure_role(struct pg_conn *c, const char *name, const char *password, bool replication,
+			  struct pg_err *err)
+{
+	char *lit_name = NULL, *ident = NULL, *verifier = NULL, *lit_pw = NULL, *sql = NULL;
+	PGresult *res = NULL;
+	bool exists, ok = false;
+	size_t len;
+
+	if (name == NULL || name[0] == '\0' || password == NULL || password[0] == '\0') {
+		pg_err_set(err, "ensure role: a name and a password are required");
+		return false;
+	}
+	/* The escaping functions need a live connection (they follow its
+	 * encoding and standard_conforming_strings). */
+	if (!ensure_connected(c, pg_now() + c->timeout, err))
+		return false;
+	lit_name = PQescapeLiteral(c->conn, name, strlen(name));
+	ident = PQescapeIdentifier(c->conn, name, strlen(name));
+	/* The password travels as a SCRAM verifier computed here, so the
+	 * plain text is neither sent nor visible in the server's statement
+	 * log. Naming the algorithm keeps libpq from asking the server (a
+	 * blocking query). */
+	verifier = PQencryptPasswordConn(c->conn, password, name, "scram-sha-256");
+	if (lit_name == NULL || ident == NULL || verifier == NULL) {
+		pg_err_set(err, "ensure role %s: cannot escape or encrypt: out of memory or bad encoding", name);
+		goto cleanup;
+	}
+	lit_pw = PQescapeLiteral(c->conn, verifier, strlen(verifier));
+	if (lit_pw == NULL) {
+		pg_err_set(err, "ensure role %s: cannot escape the password", name);
+		goto cleanup;
+	}
+	len = strlen(lit_name) + 64;
+	sql = malloc(len);
+	if (sql == NULL || snprintf(sql, len, "SELECT count(*) FROM pg_catalog.pg_roles WHERE rolname = %s",
+				    lit_name) >= (int)len) {
+		pg_err_set(err, "ensure role %s: out of memory", name);
+		goto cleanup;
+	}
+	res = run(c, "ensure role", sql, true, err);
+	if (res == NULL)
+		goto cleanup;
+	exists = PQntuples(res) == 1 && strcmp(val(res, 0, 0), "0") != 0;
+	free(sql);
+	len = strlen(ident) + strlen(lit_pw) + 64;
+	sql = malloc(len);
+	if (sql == NULL || snprintf(sql, len, "%s ROLE %s LOGIN%s PASSWORD %s", exists ? "ALTER" : "CREATE",
+				    ident, replication ? " REPLICATION" : "", lit_pw) >= (int)len) {
+		pg_err_set(err, "ensure role %s: out of memory", name);
+		goto cleanup;
+	}
+	pg_log(PG_LOG_INFO, "%s role %s (login%s)", exists ? "updating" : "creating", name,
+	       replication ? ", replication" : "");
+	PQclear(res);
+	res = run(c, "ensure role", sql, false, err);
+	ok = res != NULL;
+cleanup:
+	PQclear(res);
+	PQfreemem(lit_name);
+	PQfreemem(ident);
+	PQfreemem(verifier);
+	PQfreemem(lit_pw);
+	free(sql);
+	return ok;
+}
