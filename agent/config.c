@@ -289,7 +289,13 @@ static bool check_hostport(const char *v, char *why, size_t len)
 	int port;
 
 	if (!config_split_hostport(v, &host, &port)) {
-		set_err(why, len, "expected \"host:port\" with a port from 1 to 65535");
+		const char *colon = strchr(v, ':');
+
+		if (v[0] != '[' && colon != NULL && strchr(colon + 1, ':') != NULL)
+			set_err(why, len, "expected \"host:port\", an IPv6 host in brackets "
+					  "(\"[::1]:5432\")");
+		else
+			set_err(why, len, "expected \"host:port\" with a port from 1 to 65535");
 		return false;
 	}
 	free(host);

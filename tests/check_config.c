@@ -1,0 +1,707 @@
+/*
+ * check_config.c - unit tests of agent/config.c and agent/log.c.
+ *
+ * The config loader is tested against files under tests/configs/: a full
+ * and a minimal good file whose every value (and every default) is checked,
+ * and a table of bad files, each with the substring its one-line error must
+ * contain - file name and line included, so an operator can find the
+ * mistake. show-config is checked for masked secrets and for printing text
+ * that loads back to the same configuration. The logging half checks level
+ * names, the line format, the level filter and password scrubbing.
+ */
+#include "agent/config.h"
+#include "agent/log.h"
+
+#include <check.h>
+#include <errno.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CONFIGS TEST_SRCDIR "/tests/configs/"
+#define DEFAULT_BIN_DIR "/usr/lib/postgresql/15/bin"
+
+static const char *param(const struct config_param *p, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(p[i].name, name) == 0)
+			return p[i].value;
+	return NULL;
+}
+
+/* ---- good files ---- */
+
+START_TEST(test_full)
+{
+	struct baton_config c;
+	char err[512];
+
+	ck_assert_msg(config_load(CONFIGS "good/full.conf", &c, err, sizeof(err)), "%s", err);
+	ck_assert_str_eq(c.path, CONFIGS "good/full.conf");
+	ck_assert_str_eq(c.scope, "main");
+	ck_assert_str_eq(c.name, "node1");
+	ck_assert_str_eq(c.namespace_, "/service");
+
+	ck_assert_uint_eq(c.etcd.n_hosts, 3);
+	ck_assert_str_eq(c.etcd.hosts[0], "127.0.0.1:2379");
+	ck_assert_str_eq(c.etcd.hosts[1], "[::1]:2381");
+	ck_assert_str_eq(c.etcd.hosts[2], "etcd3.example.com:2379");
+	ck_assert_str_eq(c.etcd.protocol, "https");
+	ck_assert_str_eq(c.etcd.cacert, "/etc/baton/ca.pem");
+	ck_assert_str_eq(c.etcd.cert, "/etc/baton/client.pem");
+	ck_assert_str_eq(c.etcd.key, "/etc/baton/client.key");
+	ck_assert_str_eq(c.etcd.username, "baton");
+	ck_assert_str_eq(c.etcd.password, "etcd-secret");
+
+	ck_assert_str_eq(c.restapi.listen, "0.0.0.0:8008");
+	ck_assert_str_eq(c.restapi.connect_address, "10.0.0.1:8008");
+
+	ck_assert(c.bootstrap_dcs.ttl == 30);
+	ck_assert(c.bootstrap_dcs.loop_wait == 0.5);
+	ck_assert(c.bootstrap_dcs.retry_timeout == 10);
+	ck_assert_int_eq(c.bootstrap_dcs.maximum_lag_on_failover, 4294967296LL);
+	ck_assert_uint_eq(c.bootstrap_dcs.n_pg_params, 5);
+	ck_assert_str_eq(param(c.bootstrap_dcs.pg_params, 5, "max_connections"), "200");
+	ck_assert_str_eq(param(c.bootstrap_dcs.pg_params, 5, "wal_log_hints"), "on");
+	ck_assert_str_eq(param(c.bootstrap_dcs.pg_params, 5, "hot_standby"), "off");
+	ck_assert_str_eq(param(c.bootstrap_dcs.pg_params, 5, "checkpoint_completion_target"), "0.9");
+	ck_assert_str_eq(param(c.bootstrap_dcs.pg_params, 5, "wal_keep_size"), "1GB");
+
+	ck_assert_str_eq(c.postgresql.bin_dir, DEFAULT_BIN_DIR);
+	ck_assert_str_eq(c.postgresql.data_dir, "/var/lib/baton/node1");
+	ck_assert_str_eq(c.postgresql.listen, "127.0.0.1:5441");
+	ck_assert_str_eq(c.postgresql.listen_host, "127.0.0.1");
+	ck_assert_int_eq(c.postgresql.listen_port, 5441);
+	ck_assert_str_eq(c.postgresql.connect_address, "[::1]:5441");
+	ck_assert_str_eq(c.postgresql.connect_host, "::1");
+	ck_assert_int_eq(c.postgresql.connect_port, 5441);
+	ck_assert_str_eq(c.postgresql.socket_dir, "/run/baton");
+	ck_assert_str_eq(c.postgresql.pgpass, "/var/lib/baton/pgpass");
+	ck_assert_str_eq(c.postgresql.log_file, "/var/log/baton/postgres.log");
+	ck_assert_str_eq(c.postgresql.superuser_username, "admin");
+	ck_assert_str_eq(c.postgresql.superuser_password, "super-secret");
+	ck_assert_str_eq(c.postgresql.replication_username, "repl");
+	ck_assert_str_eq(c.postgresql.replication_password, "repl-secret");
+	ck_assert_uint_eq(c.postgresql.n_params, 2);
+	ck_assert_str_eq(c.postgresql.params[0].name, "shared_buffers");
+	ck_assert_str_eq(c.postgresql.params[0].value, "128MB");
+	ck_assert_str_eq(c.postgresql.params[1].name, "work_mem");
+	ck_assert_str_eq(c.postgresql.params[1].value, "4096");
+	ck_assert_uint_eq(c.postgresql.n_pg_hba, 2);
+	ck_assert_str_eq(c.postgresql.pg_hba[0], "host replication repl 127.0.0.1/32 scram-sha-256");
+	ck_assert_str_eq(c.postgresql.pg_hba[1], "host all all 0.0.0.0/0 scram-sha-256");
+	ck_assert(!c.postgresql.use_pg_rewind);
+	ck_assert(c.postgresql.remove_data_directory_on_rewind_failure);
+	ck_assert(c.tags.nofailover);
+	ck_assert_str_eq(c.log_level, "debug");
+
+	config_free(&c);
+	ck_assert_ptr_null(c.scope);
+	config_free(&c); /* idempotent */
+}
+END_TEST
+
+START_TEST(test_minimal_defaults)
+{
+	struct baton_config c;
+	char err[512];
+	bool ok = config_load(CONFIGS "good/minimal.conf", &c, err, sizeof(err));
+
+	if (access(DEFAULT_BIN_DIR "/postgres", X_OK) != 0) {
+		/* Without Postgres at the default place, the default must be refused. */
+		ck_assert(!ok);
+		ck_assert_ptr_nonnull(strstr(err, "postgresql.bin_dir: " DEFAULT_BIN_DIR "/postgres"));
+		return;
+	}
+	ck_assert_msg(ok, "%s", err);
+	ck_assert_str_eq(c.scope, "main");
+	ck_assert_str_eq(c.name, "node2");
+	ck_assert_str_eq(c.namespace_, "/baton");
+	ck_assert_uint_eq(c.etcd.n_hosts, 1);
+	ck_assert_str_eq(c.etcd.hosts[0], "127.0.0.1:2379");
+	ck_assert_str_eq(c.etcd.protocol, "http");
+	ck_assert_ptr_null(c.etcd.cacert);
+	ck_assert_ptr_null(c.etcd.cert);
+	ck_assert_ptr_null(c.etcd.key);
+	ck_assert_ptr_null(c.etcd.username);
+	ck_assert_ptr_null(c.etcd.password);
+	ck_assert_str_eq(c.restapi.listen, "127.0.0.1:8009");
+	ck_assert_str_eq(c.restapi.connect_address, "127.0.0.1:8009");
+	ck_assert(c.bootstrap_dcs.ttl == 5);
+	ck_assert(c.bootstrap_dcs.loop_wait == 1);
+	ck_assert(c.bootstrap_dcs.retry_timeout == 2);
+	ck_assert_int_eq(c.bootstrap_dcs.maximum_lag_on_failover, 1048576);
+	ck_assert_uint_eq(c.bootstrap_dcs.n_pg_params, 0);
+	ck_assert_ptr_null(c.bootstrap_dcs.pg_params);
+	ck_assert_str_eq(c.postgresql.bin_dir, DEFAULT_BIN_DIR);
+	ck_assert_str_eq(c.postgresql.data_dir, "/var/lib/baton/node2");
+	ck_assert_str_eq(c.postgresql.listen, "127.0.0.1:5442");
+	ck_assert_str_eq(c.postgresql.listen_host, "127.0.0.1");
+	ck_assert_int_eq(c.postgresql.listen_port, 5442);
+	ck_assert_str_eq(c.postgresql.connect_address, "127.0.0.1:5442");
+	ck_assert_str_eq(c.postgresql.connect_host, "127.0.0.1");
+	ck_assert_int_eq(c.postgresql.connect_port, 5442);
+	ck_assert_str_eq(c.postgresql.socket_dir, "/tmp");
+	ck_assert_str_eq(c.postgresql.pgpass, "/var/lib/baton/node2.pgpass");
+	ck_assert_str_eq(c.postgresql.log_file, "/var/lib/baton/node2.log");
+	ck_assert_str_eq(c.postgresql.superuser_username, "postgres");
+	ck_assert_str_eq(c.postgresql.superuser_password, "s1");
+	ck_assert_str_eq(c.postgresql.replication_username, "replicator");
+	ck_assert_str_eq(c.postgresql.replication_password, "r1");
+	ck_assert_uint_eq(c.postgresql.n_params, 0);
+	ck_assert_uint_eq(c.postgresql.n_pg_hba, 0);
+	ck_assert(c.postgresql.use_pg_rewind);
+	ck_assert(!c.postgresql.remove_data_directory_on_rewind_failure);
+	ck_assert(!c.tags.nofailover);
+	ck_assert_str_eq(c.log_level, "info");
+	config_free(&c);
+}
+END_TEST
+
+/* ---- bad files: each must fail with this text in its error ---- */
+
+static const struct bad_case {
+	const char *file;
+	const char *expect;
+} bad_cases[] = {
+	{ "syntax_error.conf", "syntax_error.conf:3: syntax error: " },
+	{ "unknown_top.conf", "unknown_top.conf:14: colour: unknown key" },
+	{ "unknown_nested.conf", "unknown_nested.conf:4: etcd.timeout: unknown key" },
+	{ "misspelled.conf",
+	  "misspelled.conf:7: postgresql.data_dri: unknown key (did you mean postgresql.data_dir?)" },
+	{ "misplaced.conf", "misplaced.conf:14: ttl: unknown key (did you mean bootstrap.dcs.ttl?)" },
+	{ "misspelled_password.conf",
+	  "misspelled_password.conf:10: postgresql.authentication.superuser.pasword: unknown key "
+	  "(did you mean postgresql.authentication.superuser.password?)" },
+	{ "wrong_type_string.conf",
+	  "wrong_type_string.conf:14: bootstrap.dcs.ttl: expected a number of seconds (got \"5\")" },
+	{ "wrong_type_number.conf", "wrong_type_number.conf:2: scope: expected a string (got 5)" },
+	{ "wrong_type_bool.conf",
+	  "wrong_type_bool.conf:14: tags.nofailover: expected true or false (got \"yes\")" },
+	{ "group_expected.conf", "group_expected.conf:4: etcd: expected a group { ... } (got \"127.0.0.1:2379\")" },
+	{ "missing_scope.conf", "missing_scope.conf: scope: required key missing" },
+	{ "missing_name.conf", "missing_name.conf: name: required key missing" },
+	{ "missing_password.conf",
+	  "missing_password.conf:11: postgresql.authentication.replication.password: required key missing" },
+	{ "missing_hosts.conf", "missing_hosts.conf:4: etcd.hosts: required key missing" },
+	{ "empty_scope.conf", "empty_scope.conf:2: scope: must not be empty" },
+	{ "bad_name.conf",
+	  "bad_name.conf:3: name: may only contain [A-Za-z0-9_.-] (got \"node 2\")" },
+	{ "long_name.conf", "long_name.conf:3: name: must be 1 to 63 characters" },
+	{ "empty_hosts.conf", "empty_hosts.conf:4: etcd.hosts: must list at least one entry" },
+	{ "hosts_not_list.conf", "hosts_not_list.conf:4: etcd.hosts: expected a list of strings" },
+	{ "bad_hostport.conf",
+	  "bad_hostport.conf:4: etcd.hosts[1]: expected \"host:port\" with a port from 1 to 65535 "
+	  "(got \"localhost\")" },
+	{ "bad_port.conf", "bad_port.conf:5: restapi.listen: expected \"host:port\" with a port from 1 "
+			   "to 65535 (got \"127.0.0.1:70000\")" },
+	{ "bare_ipv6.conf", "bare_ipv6.conf:8: postgresql.listen: expected \"host:port\", an IPv6 host in "
+			    "brackets" },
+	{ "relative_data_dir.conf",
+	  "relative_data_dir.conf:7: postgresql.data_dir: must be an absolute path "
+	  "(got \"var/lib/baton/node2\")" },
+	{ "no_postgres.conf",
+	  "no_postgres.conf:7: postgresql.bin_dir: /nonexistent/bin/postgres is not an executable file" },
+	{ "timing.conf", "timing.conf:15: bootstrap.dcs: loop_wait + 2 * retry_timeout = 5 > ttl = 3 "
+			 "(a leader could lose its lease before noticing)" },
+	{ "ttl_too_small.conf", "ttl_too_small.conf:14: bootstrap.dcs.ttl: must be >= 2 (got 1)" },
+	{ "zero_loop_wait.conf", "zero_loop_wait.conf:14: bootstrap.dcs.loop_wait: must be > 0 (got 0)" },
+	{ "negative_lag.conf",
+	  "negative_lag.conf:14: bootstrap.dcs.maximum_lag_on_failover: must be >= 0 (got -1)" },
+	{ "float_lag.conf",
+	  "float_lag.conf:14: bootstrap.dcs.maximum_lag_on_failover: expected an integer (got 1.5)" },
+	{ "bad_log_level.conf",
+	  "bad_log_level.conf:14: log.level: must be debug, info, warning or error (got \"verbose\")" },
+	{ "bad_protocol.conf",
+	  "bad_protocol.conf:4: etcd.protocol: must be \"http\" or \"https\" (got \"grpc\")" },
+	{ "bad_namespace.conf", "bad_namespace.conf:14: namespace: must start with '/' (got \"baton\")" },
+	{ "trailing_namespace.conf",
+	  "trailing_namespace.conf:14: namespace: must not end with '/' (got \"/baton/\")" },
+	{ "bad_param_name.conf",
+	  "bad_param_name.conf:9: postgresql.parameters.Shared_Buffers: not a Postgres parameter name" },
+	{ "bad_param_value.conf",
+	  "bad_param_value.conf:9: postgresql.parameters.work_mem: expected a number, boolean or "
+	  "string (got an array)" },
+	{ "bad_dcs_param.conf",
+	  "bad_dcs_param.conf:15: bootstrap.dcs.postgresql.parameters.max-connections: not a "
+	  "Postgres parameter name" },
+	{ "hba_not_string.conf", "hba_not_string.conf:9: postgresql.pg_hba[0]: expected a string (got 1)" },
+	{ "params_not_group.conf",
+	  "params_not_group.conf:9: postgresql.parameters: expected a group { name = value; ... } "
+	  "(got an array)" },
+};
+
+#define N_BAD (sizeof(bad_cases) / sizeof(bad_cases[0]))
+
+START_TEST(test_bad_file)
+{
+	const struct bad_case *bc = &bad_cases[_i];
+	struct baton_config c;
+	char path[1024], err[512];
+
+	snprintf(path, sizeof(path), CONFIGS "bad/%s", bc->file);
+	ck_assert_int_eq(access(path, R_OK), 0);
+	memset(err, 0, sizeof(err));
+	ck_assert_msg(!config_load(path, &c, err, sizeof(err)), "%s loaded", bc->file);
+	ck_assert_msg(strstr(err, bc->expect) != NULL, "%s: error\n  %s\ndoes not contain\n  %s",
+		      bc->file, err, bc->expect);
+	/* one line, and the file is named by the path it was given */
+	ck_assert_ptr_null(strchr(err, '\n'));
+	ck_assert_msg(strncmp(err, path, strlen(path)) == 0, "%s", err);
+	/* out is left freed */
+	ck_assert_ptr_null(c.path);
+	ck_assert_ptr_null(c.scope);
+	ck_assert_ptr_null(c.etcd.hosts);
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(test_missing_file)
+{
+	struct baton_config c;
+	char err[512];
+
+	ck_assert(!config_load(CONFIGS "no-such-file.conf", &c, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "no-such-file.conf: cannot read"));
+	/* a tiny error buffer is truncated, not overrun */
+	ck_assert(!config_load(CONFIGS "no-such-file.conf", &c, err, 4));
+	ck_assert_uint_eq(strlen(err), 3);
+}
+END_TEST
+
+START_TEST(test_free_zeroed)
+{
+	struct baton_config c;
+	struct dcs_settings d;
+
+	memset(&c, 0, sizeof(c));
+	config_free(&c);
+	config_free(NULL);
+	memset(&d, 0, sizeof(d));
+	dcs_settings_free(&d);
+	dcs_settings_free(NULL);
+}
+END_TEST
+
+/* ---- show-config ---- */
+
+static char *print_to_string(const struct baton_config *c)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	ck_assert_ptr_nonnull(f);
+	config_print(c, f);
+	fclose(f);
+	return buf;
+}
+
+START_TEST(test_print_masks_secrets_and_round_trips)
+{
+	struct baton_config c, back;
+	char err[512], tmp[] = "/tmp/check_config_XXXXXX";
+	char *text;
+	FILE *f;
+	int fd;
+
+	ck_assert_msg(config_load(CONFIGS "good/full.conf", &c, err, sizeof(err)), "%s", err);
+	text = print_to_string(&c);
+	ck_assert_ptr_null(strstr(text, "super-secret"));
+	ck_assert_ptr_null(strstr(text, "repl-secret"));
+	ck_assert_ptr_null(strstr(text, "etcd-secret"));
+	ck_assert_ptr_nonnull(strstr(text, "password = \"***\";"));
+	ck_assert_ptr_nonnull(strstr(text, "hosts = [ \"127.0.0.1:2379\", \"[::1]:2381\""));
+	ck_assert_ptr_nonnull(strstr(text, "loop_wait = 0.5;"));
+	ck_assert_ptr_nonnull(strstr(text, "maximum_lag_on_failover = 4294967296L;"));
+	ck_assert_ptr_nonnull(strstr(text, "wal_log_hints = \"on\";"));
+
+	/* The printed text is a valid config with the same values. */
+	fd = mkstemp(tmp);
+	ck_assert_int_ge(fd, 0);
+	f = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+	ck_assert_msg(config_load(tmp, &back, err, sizeof(err)), "%s\n%s", err, text);
+	unlink(tmp);
+	ck_assert_str_eq(back.name, c.name);
+	ck_assert_str_eq(back.namespace_, c.namespace_);
+	ck_assert_uint_eq(back.etcd.n_hosts, 3);
+	ck_assert_str_eq(back.etcd.hosts[2], c.etcd.hosts[2]);
+	ck_assert_str_eq(back.etcd.password, "***");
+	ck_assert_str_eq(back.postgresql.superuser_password, "***");
+	ck_assert(back.bootstrap_dcs.loop_wait == c.bootstrap_dcs.loop_wait);
+	ck_assert_int_eq(back.bootstrap_dcs.maximum_lag_on_failover,
+			 c.bootstrap_dcs.maximum_lag_on_failover);
+	ck_assert_uint_eq(back.bootstrap_dcs.n_pg_params, c.bootstrap_dcs.n_pg_params);
+	ck_assert_str_eq(param(back.bootstrap_dcs.pg_params, back.bootstrap_dcs.n_pg_params,
+			       "checkpoint_completion_target"),
+			 "0.9");
+	ck_assert_uint_eq(back.postgresql.n_pg_hba, 2);
+	ck_assert_str_eq(back.postgresql.pg_hba[1], c.postgresql.pg_hba[1]);
+	ck_assert_str_eq(back.postgresql.connect_address, "[::1]:5441");
+	ck_assert(back.postgresql.use_pg_rewind == c.postgresql.use_pg_rewind);
+	ck_assert(back.tags.nofailover);
+	ck_assert_str_eq(back.log_level, "debug");
+	config_free(&back);
+	free(text);
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(test_print_minimal)
+{
+	struct baton_config c;
+	char err[512];
+	char *text;
+
+	if (access(DEFAULT_BIN_DIR "/postgres", X_OK) != 0)
+		return; /* test_minimal_defaults covers this machine */
+	ck_assert_msg(config_load(CONFIGS "good/minimal.conf", &c, err, sizeof(err)), "%s", err);
+	text = print_to_string(&c);
+	ck_assert_ptr_nonnull(strstr(text, "# cacert is not set"));
+	ck_assert_ptr_nonnull(strstr(text, "pg_hba = [];"));
+	ck_assert_ptr_nonnull(strstr(text, "pgpass = \"/var/lib/baton/node2.pgpass\";"));
+	ck_assert_ptr_null(strstr(text, "\"s1\""));
+	ck_assert_ptr_null(strstr(text, "\"r1\""));
+	free(text);
+	config_free(&c);
+}
+END_TEST
+
+/* ---- timing rule, host:port, dcs settings ---- */
+
+static const struct timing_case {
+	double ttl, loop_wait, retry_timeout;
+	long long lag;
+	const char *expect; /* NULL: valid */
+} timing_cases[] = {
+	{ 5, 1, 2, 0, NULL },
+	{ 30, 10, 10, 1048576, NULL },
+	{ 2, 0.1, 0.95, 0, NULL },
+	{ 2, 0.5, 0.75, 0, NULL },
+	{ 3, 1, 2, 0, "loop_wait + 2 * retry_timeout = 5 > ttl = 3 (a leader could lose its lease "
+		      "before noticing)" },
+	{ 10, 5, 3, 0, "loop_wait + 2 * retry_timeout = 11 > ttl = 10" },
+	{ 1.5, 0.1, 0.1, 0, "ttl = 1.5 < 2" },
+	{ 5, 0, 1, 0, "loop_wait = 0 must be > 0" },
+	{ 5, 1, -1, 0, "retry_timeout = -1 must be > 0" },
+	{ 5, 1, 2, -5, "maximum_lag_on_failover = -5 must be >= 0" },
+};
+
+START_TEST(test_timing)
+{
+	const struct timing_case *tc = &timing_cases[_i];
+	struct dcs_settings d = { .ttl = tc->ttl,
+				  .loop_wait = tc->loop_wait,
+				  .retry_timeout = tc->retry_timeout,
+				  .maximum_lag_on_failover = tc->lag };
+	char err[256] = "";
+	bool ok = config_check_timing(&d, err, sizeof(err));
+
+	if (tc->expect == NULL) {
+		ck_assert_msg(ok, "case %d: %s", _i, err);
+	} else {
+		ck_assert_msg(!ok, "case %d passed", _i);
+		ck_assert_msg(strstr(err, tc->expect) != NULL, "case %d: %s", _i, err);
+	}
+}
+END_TEST
+
+static const struct hostport_case {
+	const char *in;
+	const char *host; /* NULL: rejected */
+	int port;
+} hostport_cases[] = {
+	{ "127.0.0.1:5432", "127.0.0.1", 5432 },
+	{ "db.example.com:1", "db.example.com", 1 },
+	{ "[::1]:5432", "::1", 5432 },
+	{ "[fe80::1%eth0]:65535", "fe80::1%eth0", 65535 },
+	{ "localhost", NULL, 0 },
+	{ "localhost:", NULL, 0 },
+	{ ":5432", NULL, 0 },
+	{ "host:0", NULL, 0 },
+	{ "host:65536", NULL, 0 },
+	{ "host:-1", NULL, 0 },
+	{ "host:+5", NULL, 0 },
+	{ "host:54x", NULL, 0 },
+	{ "::1:5432", NULL, 0 },
+	{ "[::1]5432", NULL, 0 },
+	{ "[::1", NULL, 0 },
+	{ "[]:5432", NULL, 0 },
+	{ "http://host:2379", NULL, 0 },
+	{ "a b:1", NULL, 0 },
+	{ "", NULL, 0 },
+};
+
+START_TEST(test_split_hostport)
+{
+	const struct hostport_case *hc = &hostport_cases[_i];
+	char *host = (char *)"untouched";
+	int port = -7;
+	bool ok = config_split_hostport(hc->in, &host, &port);
+
+	if (hc->host == NULL) {
+		ck_assert_msg(!ok, "\"%s\" accepted", hc->in);
+		ck_assert_ptr_null(host);
+		return;
+	}
+	ck_assert_msg(ok, "\"%s\" rejected", hc->in);
+	ck_assert_str_eq(host, hc->host);
+	ck_assert_int_eq(port, hc->port);
+	free(host);
+}
+END_TEST
+
+START_TEST(test_dcs_copy)
+{
+	struct config_param params[] = { { (char *)"max_connections", (char *)"100" },
+					 { (char *)"wal_level", (char *)"replica" } };
+	struct dcs_settings src = { .ttl = 10,
+				    .loop_wait = 2,
+				    .retry_timeout = 3,
+				    .maximum_lag_on_failover = 99,
+				    .pg_params = params,
+				    .n_pg_params = 2 };
+	struct dcs_settings dst, empty = { .ttl = 5 }, dst2;
+
+	ck_assert(dcs_settings_copy(&dst, &src));
+	ck_assert(dst.ttl == 10 && dst.loop_wait == 2 && dst.retry_timeout == 3);
+	ck_assert_int_eq(dst.maximum_lag_on_failover, 99);
+	ck_assert_uint_eq(dst.n_pg_params, 2);
+	ck_assert_ptr_ne(dst.pg_params, params);
+	ck_assert_ptr_ne(dst.pg_params[1].value, params[1].value);
+	ck_assert_str_eq(dst.pg_params[1].name, "wal_level");
+	ck_assert_str_eq(dst.pg_params[1].value, "replica");
+	dcs_settings_free(&dst);
+	ck_assert_ptr_null(dst.pg_params);
+	ck_assert_uint_eq(dst.n_pg_params, 0);
+
+	ck_assert(dcs_settings_copy(&dst2, &empty));
+	ck_assert(dst2.ttl == 5);
+	ck_assert_ptr_null(dst2.pg_params);
+	dcs_settings_free(&dst2);
+	ck_assert(!dcs_settings_copy(NULL, &src));
+}
+END_TEST
+
+/* ---- logging ---- */
+
+static const struct level_case {
+	const char *name;
+	bool ok;
+	enum log_level lvl;
+} level_cases[] = {
+	{ "debug", true, LOG_LVL_DEBUG }, { "info", true, LOG_LVL_INFO },
+	{ "warning", true, LOG_LVL_WARN }, { "warn", true, LOG_LVL_WARN },
+	{ "error", true, LOG_LVL_ERROR }, { "INFO", true, LOG_LVL_INFO },
+	{ "verbose", false, LOG_LVL_INFO }, { "", false, LOG_LVL_INFO },
+	{ "info ", false, LOG_LVL_INFO },
+};
+
+START_TEST(test_level_parse)
+{
+	const struct level_case *lc = &level_cases[_i];
+	enum log_level lvl = (enum log_level)99;
+
+	ck_assert_int_eq(log_level_parse(lc->name, &lvl), lc->ok);
+	if (lc->ok)
+		ck_assert_int_eq(lvl, lc->lvl);
+	else
+		ck_assert_int_eq(lvl, 99);
+	ck_assert(!log_level_parse(NULL, &lvl));
+}
+END_TEST
+
+static const struct scrub_case {
+	const char *in, *out;
+} scrub_cases[] = {
+	{ "host=127.0.0.1 port=5432 user=postgres password=secret dbname=postgres",
+	  "host=127.0.0.1 port=5432 user=postgres password=*** dbname=postgres" },
+	{ "password=secret", "password=***" },
+	{ "host=a password = 'it\\'s a secret' user=b", "host=a password = *** user=b" },
+	{ "password='' user=b", "password=*** user=b" },
+	{ "PassWord=x", "PassWord=***" },
+	{ "user=a passfile=/tmp/p host=b", "user=a passfile=/tmp/p host=b" },
+	{ "application_name='password=x' host=h", "application_name='password=x' host=h" },
+	{ "host=h user=u", "host=h user=u" },
+	{ "postgresql://repl:secret@10.0.0.1:5432/postgres?sslmode=disable",
+	  "postgresql://repl:***@10.0.0.1:5432/postgres?sslmode=disable" },
+	{ "postgres://u@h/db?password=secret&sslmode=require",
+	  "postgres://u@h/db?password=***&sslmode=require" },
+	{ "postgresql://h:5432/db", "postgresql://h:5432/db" },
+	{ "", "" },
+};
+
+START_TEST(test_scrub)
+{
+	const struct scrub_case *sc = &scrub_cases[_i];
+	char buf[256];
+
+	memset(buf, 'x', sizeof(buf));
+	log_scrub(sc->in, buf, sizeof(buf));
+	ck_assert_str_eq(buf, sc->out);
+}
+END_TEST
+
+START_TEST(test_scrub_bounds)
+{
+	char buf[16];
+	char small[1] = { 'x' };
+
+	memset(buf, 'x', sizeof(buf));
+	log_scrub("host=averylonghostname password=secret", buf, 10);
+	ck_assert_str_eq(buf, "host=aver");
+	ck_assert_int_eq(buf[10], 'x');
+	log_scrub("password=secretsecret", buf, sizeof(buf));
+	ck_assert_str_eq(buf, "password=***");
+	log_scrub("password=s", small, 1);
+	ck_assert_int_eq(small[0], '\0');
+	log_scrub("password=s", NULL, 0);
+	log_scrub(NULL, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "");
+}
+END_TEST
+
+/* Runs fn with stderr redirected to a temporary file; returns what it wrote. */
+static char *capture_stderr(void (*fn)(void))
+{
+	char tmp[] = "/tmp/check_log_XXXXXX";
+	int fd = mkstemp(tmp), saved;
+	char *buf;
+	long len;
+	FILE *f;
+
+	ck_assert_int_ge(fd, 0);
+	unlink(tmp);
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	ck_assert_int_ge(saved, 0);
+	ck_assert_int_ge(dup2(fd, STDERR_FILENO), 0);
+	fn();
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	f = fdopen(fd, "r");
+	ck_assert_ptr_nonnull(f);
+	fseek(f, 0, SEEK_END);
+	len = ftell(f);
+	rewind(f);
+	buf = calloc(1, (size_t)len + 1);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_uint_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
+	fclose(f);
+	return buf;
+}
+
+static void write_some_lines(void)
+{
+	log_set_prefix("node1");
+	log_set_level(LOG_LVL_INFO);
+	log_debug("hidden %d", 1);
+	log_info("promoted to primary on timeline %d", 3);
+	log_set_prefix(NULL);
+	errno = ENOENT;
+	log_warn("multi\nline\n");
+	ck_assert_int_eq(errno, ENOENT); /* preserved */
+	log_set_level(LOG_LVL_ERROR);
+	log_warn("hidden too");
+	log_error("bad %s", "thing");
+	log_set_level(LOG_LVL_INFO);
+}
+
+START_TEST(test_log_lines)
+{
+	char *out = capture_stderr(write_some_lines);
+	regex_t re;
+	const char *pattern =
+		"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3} INFO  node1: "
+		"promoted to primary on timeline 3 \\[check_config\\.c:[0-9]+\\]\n"
+		"[0-9-]{10} [0-9:.]{12} WARN  multi line \\[check_config\\.c:[0-9]+\\]\n"
+		"[0-9-]{10} [0-9:.]{12} ERROR bad thing \\[check_config\\.c:[0-9]+\\]\n$";
+
+	ck_assert_int_eq(regcomp(&re, pattern, REG_EXTENDED), 0);
+	ck_assert_msg(regexec(&re, out, 0, NULL, 0) == 0, "log output:\n%s", out);
+	regfree(&re);
+	free(out);
+}
+END_TEST
+
+static void write_long_line(void)
+{
+	char big[10000];
+
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	log_error("%s", big);
+}
+
+START_TEST(test_log_long_line)
+{
+	char *out = capture_stderr(write_long_line);
+	size_t len = strlen(out);
+
+	ck_assert_uint_lt(len, 4096);
+	ck_assert_int_eq(out[len - 1], '\n');
+	ck_assert_ptr_nonnull(strstr(out, "aaa... [check_config.c:"));
+	ck_assert(strchr(out, '\n') == out + len - 1); /* one line */
+	free(out);
+}
+END_TEST
+
+START_TEST(test_log_enabled)
+{
+	log_set_level(LOG_LVL_WARN);
+	ck_assert(!log_enabled(LOG_LVL_DEBUG));
+	ck_assert(!log_enabled(LOG_LVL_INFO));
+	ck_assert(log_enabled(LOG_LVL_WARN));
+	ck_assert(log_enabled(LOG_LVL_ERROR));
+	log_set_level(LOG_LVL_DEBUG);
+	ck_assert(log_enabled(LOG_LVL_DEBUG));
+	log_set_level(LOG_LVL_INFO);
+}
+END_TEST
+
+static Suite *config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("config");
+	TCase *tl = tcase_create("log");
+
+	tcase_add_test(tc, test_full);
+	tcase_add_test(tc, test_minimal_defaults);
+	tcase_add_loop_test(tc, test_bad_file, 0, (int)N_BAD);
+	tcase_add_test(tc, test_missing_file);
+	tcase_add_test(tc, test_free_zeroed);
+	tcase_add_test(tc, test_print_masks_secrets_and_round_trips);
+	tcase_add_test(tc, test_print_minimal);
+	tcase_add_loop_test(tc, test_timing, 0, (int)(sizeof(timing_cases) / sizeof(timing_cases[0])));
+	tcase_add_loop_test(tc, test_split_hostport, 0,
+			    (int)(sizeof(hostport_cases) / sizeof(hostport_cases[0])));
+	tcase_add_test(tc, test_dcs_copy);
+	suite_add_tcase(s, tc);
+
+	tcase_add_loop_test(tl, test_level_parse, 0,
+			    (int)(sizeof(level_cases) / sizeof(level_cases[0])));
+	tcase_add_loop_test(tl, test_scrub, 0, (int)(sizeof(scrub_cases) / sizeof(scrub_cases[0])));
+	tcase_add_test(tl, test_scrub_bounds);
+	tcase_add_test(tl, test_log_lines);
+	tcase_add_test(tl, test_log_long_line);
+	tcase_add_test(tl, test_log_enabled);
+	suite_add_tcase(s, tl);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(config_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
