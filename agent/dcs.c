@@ -1,1 +1,768 @@
-/* placeholder until the module lands */
+/*
+ * dcs.c - baton's key layout in etcd and the JSON of each key.
+ *
+ * Everything the agents tell each other through etcd passes through here:
+ * the member records, the dynamic config, the leader's status and the
+ * history of leader changes. Writers build JSON with jansson; readers never
+ * trust what they read: every field's type and range is checked, and a
+ * record that fails is reported (with the reason) and left out rather than
+ * half-used. The one place the cluster view is built from a prefix read is
+ * dcs_parse_cluster(); it never fails as a whole, because one bad key must
+ * not blind the loop to the others.
+ *
+ * No I/O here: callers do the etcd reads and writes.
+ */
+#include "agent/dcs.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#define DCS_HISTORY_MAX 100
+
+/* The dynamic settings' ranges (the timing rule is config_check_timing's). */
+#define DCS_TTL_MIN 2.0
+#define DCS_TTL_MAX 86400.0
+#define DCS_WAIT_MAX 3600.0
+
+#define DCS_DEFAULT_TTL 5.0
+#define DCS_DEFAULT_LOOP_WAIT 1.0
+#define DCS_DEFAULT_RETRY_TIMEOUT 2.0
+#define DCS_DEFAULT_MAX_LAG 1048576
+
+/* snprintf into err, tolerating err == NULL / errlen == 0. */
+static void __attribute__((format(printf, 3, 4))) set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Appends one line to the warning buffer; a line that does not fit is cut
+ * (the buffer always stays NUL-terminated). */
+static void __attribute__((format(printf, 3, 4))) warn_add(char *warn, size_t warnlen, const char *fmt, ...)
+{
+	size_t used;
+	va_list ap;
+	int n;
+
+	if (!warn || warnlen == 0)
+		return;
+	used = strnlen(warn, warnlen);
+	if (used >= warnlen - 1)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(warn + used, warnlen - used, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		warn[used] = '\0';
+		return;
+	}
+	used = strnlen(warn, warnlen);
+	if (used < warnlen - 1) {
+		warn[used] = '\n';
+		warn[used + 1] = '\0';
+	}
+}
+
+/* Concatenates a and b into dst; false if it does not fit. */
+static bool join2(char *dst, size_t len, const char *a, const char *b)
+{
+	int n = snprintf(dst, len, "%s%s", a, b);
+
+	return n >= 0 && (size_t)n < len;
+}
+
+bool dcs_keys_init(struct dcs_keys *k, const char *namespace_, const char *scope)
+{
+	size_t nslen;
+	int n;
+
+	memset(k, 0, sizeof(*k));
+	if (!namespace_ || !*namespace_)
+		namespace_ = "/baton";
+	if (!scope || !*scope || strchr(scope, '/'))
+		return false;
+	/* Tolerate a trailing '/' on the namespace: "/baton/" and "/baton" mean
+	 * the same prefix. */
+	nslen = strlen(namespace_);
+	while (nslen > 1 && namespace_[nslen - 1] == '/')
+		nslen--;
+	if (nslen > 200)
+		return false;
+	n = snprintf(k->prefix, sizeof(k->prefix), "%s%.*s/%s/", namespace_[0] == '/' ? "" : "/",
+		     (int)nslen, namespace_, scope);
+	if (n < 0 || (size_t)n >= sizeof(k->prefix))
+		return false;
+	return join2(k->leader, sizeof(k->leader), k->prefix, "leader") &&
+	       join2(k->initialize, sizeof(k->initialize), k->prefix, "initialize") &&
+	       join2(k->config, sizeof(k->config), k->prefix, "config") &&
+	       join2(k->status, sizeof(k->status), k->prefix, "status") &&
+	       join2(k->history, sizeof(k->history), k->prefix, "history") &&
+	       join2(k->members, sizeof(k->members), k->prefix, "members/");
+}
+
+bool dcs_member_key(const struct dcs_keys *k, const char *name, char *buf, size_t len)
+{
+	if (!name || !*name || strchr(name, '/'))
+		return false;
+	return join2(buf, len, k->members, name);
+}
+
+/* ---- JSON helpers -------------------------------------------------------- */
+
+/* Parses text that must be a JSON object; NULL + reason otherwise. */
+static json_t *load_object(const char *text, char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *root;
+
+	if (!text) {
+		set_err(err, errlen, "no value");
+		return NULL;
+	}
+	root = json_loads(text, JSON_DECODE_ANY, &jerr);
+	if (!root) {
+		set_err(err, errlen, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
+			jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(root)) {
+		set_err(err, errlen, "not a JSON object");
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
+
+enum field_need { FIELD_OPTIONAL, FIELD_REQUIRED };
+
+/* Copies string field key of obj into buf (of len bytes). Absent optional
+ * fields leave buf untouched. Rejects other types, embedded NULs and strings
+ * that do not fit. */
+static bool get_string(const json_t *obj, const char *key, enum field_need need, char *buf, size_t len,
+		       char *err, size_t errlen)
+{
+	const json_t *v = json_object_get(obj, key);
+	size_t n;
+
+	if (!v) {
+		if (need == FIELD_REQUIRED) {
+			set_err(err, errlen, "%s: missing", key);
+			return false;
+		}
+		return true;
+	}
+	if (!json_is_string(v)) {
+		set_err(err, errlen, "%s: expected a string", key);
+		return false;
+	}
+	n = json_string_length(v);
+	if (n != strlen(json_string_value(v))) {
+		set_err(err, errlen, "%s: contains a NUL character", key);
+		return false;
+	}
+	if (n >= len) {
+		set_err(err, errlen, "%s: longer than %zu characters", key, len - 1);
+		return false;
+	}
+	memcpy(buf, json_string_value(v), n + 1);
+	return true;
+}
+
+/* Integer field in [min, max]; absent optional fields leave *out untouched. */
+static bool get_int(const json_t *obj, const char *key, enum field_need need, json_int_t min, json_int_t max,
+		    json_int_t *out, char *err, size_t errlen)
+{
+	const json_t *v = json_object_get(obj, key);
+	json_int_t i;
+
+	if (!v) {
+		if (need == FIELD_REQUIRED) {
+			set_err(err, errlen, "%s: missing", key);
+			return false;
+		}
+		return true;
+	}
+	if (!json_is_integer(v)) {
+		set_err(err, errlen, "%s: expected an integer", key);
+		return false;
+	}
+	i = json_integer_value(v);
+	if (i < min || i > max) {
+		set_err(err, errlen, "%s: %" JSON_INTEGER_FORMAT " out of range [%" JSON_INTEGER_FORMAT
+			", %" JSON_INTEGER_FORMAT "]", key, i, min, max);
+		return false;
+	}
+	*out = i;
+	return true;
+}
+
+static bool get_bool(const json_t *obj, const char *key, enum field_need need, bool *out, char *err,
+		     size_t errlen)
+{
+	const json_t *v = json_object_get(obj, key);
+
+	if (!v) {
+		if (need == FIELD_REQUIRED) {
+			set_err(err, errlen, "%s: missing", key);
+			return false;
+		}
+		return true;
+	}
+	if (!json_is_boolean(v)) {
+		set_err(err, errlen, "%s: expected true or false", key);
+		return false;
+	}
+	*out = json_is_true(v);
+	return true;
+}
+
+/* A number (integer or real) in [min, max], finite; *out untouched if absent. */
+static bool get_number(const json_t *obj, const char *key, double min, double max, bool min_exclusive,
+		       double *out, char *err, size_t errlen)
+{
+	const json_t *v = json_object_get(obj, key);
+	double d;
+
+	if (!v)
+		return true;
+	if (!json_is_number(v)) {
+		set_err(err, errlen, "%s: expected a number", key);
+		return false;
+	}
+	d = json_number_value(v);
+	if (!isfinite(d) || d < min || (min_exclusive && d <= min) || d > max) {
+		set_err(err, errlen, "%s: %g out of range %s%g, %g]", key, d, min_exclusive ? "(" : "[", min,
+			max);
+		return false;
+	}
+	*out = d;
+	return true;
+}
+
+/* Serializes and releases root; NULL when either step fails. */
+static char *dump_and_free(json_t *root)
+{
+	char *s = NULL;
+
+	if (root)
+		s = json_dumps(root, JSON_COMPACT);
+	json_decref(root);
+	return s;
+}
+
+/* A known member role. */
+static bool role_known(const char *role)
+{
+	static const char *const roles[] = { "primary", "replica", "uninitialized", "stopped" };
+
+	for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
+		if (strcmp(role, roles[i]) == 0)
+			return true;
+	return false;
+}
+
+/* ---- members/<name> ------------------------------------------------------ */
+
+char *dcs_member_json(const struct ha_member *m)
+{
+	char conn_url[200];
+	const char *fmt;
+	json_t *root;
+	int n;
+
+	/* An IPv6 literal needs brackets inside a URL. */
+	fmt = strchr(m->host, ':') && m->host[0] != '[' ? "postgres://[%s]:%d/postgres" : "postgres://%s:%d/postgres";
+	n = snprintf(conn_url, sizeof(conn_url), fmt, m->host, m->port);
+	if (n < 0 || (size_t)n >= sizeof(conn_url))
+		return NULL;
+	root = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:I, s:I, s:{s:b}, s:s}", "name", m->name, "role",
+			 m->role, "state", m->state, "host", m->host, "port", m->port, "conn_url", conn_url,
+			 "api_url", m->api_url, "timeline", (json_int_t)m->timeline, "lsn", (json_int_t)m->lsn,
+			 "tags", "nofailover", (int)m->nofailover, "version", BATON_VERSION);
+	return dump_and_free(root);
+}
+
+bool dcs_member_from_json(const char *name, const char *json, struct ha_member *out, char *err, size_t errlen)
+{
+	char scratch[HA_NAME_MAX];
+	json_int_t port = 0, timeline = 0, lsn = 0;
+	const json_t *tags;
+	json_t *root;
+	bool ok = false;
+
+	memset(out, 0, sizeof(*out));
+	if (!name || !*name) {
+		set_err(err, errlen, "empty member name");
+		return false;
+	}
+	if (strlen(name) >= sizeof(out->name)) {
+		set_err(err, errlen, "member name longer than %zu characters", sizeof(out->name) - 1);
+		return false;
+	}
+	root = load_object(json, err, errlen);
+	if (!root)
+		return false;
+
+	/* The key names the member; a record claiming another name is not
+	 * trusted (it would let one member speak for another). */
+	scratch[0] = '\0';
+	if (!get_string(root, "name", FIELD_OPTIONAL, scratch, sizeof(scratch), err, errlen))
+		goto cleanup;
+	if (scratch[0] && strcmp(scratch, name) != 0) {
+		set_err(err, errlen, "name: \"%s\" does not match the key's \"%s\"", scratch, name);
+		goto cleanup;
+	}
+	snprintf(out->name, sizeof(out->name), "%s", name);
+
+	if (!get_string(root, "role", FIELD_REQUIRED, out->role, sizeof(out->role), err, errlen))
+		goto cleanup;
+	if (!role_known(out->role)) {
+		set_err(err, errlen, "role: unknown role \"%s\"", out->role);
+		goto cleanup;
+	}
+	if (!get_string(root, "state", FIELD_REQUIRED, out->state, sizeof(out->state), err, errlen) ||
+	    !get_string(root, "host", FIELD_REQUIRED, out->host, sizeof(out->host), err, errlen) ||
+	    !get_int(root, "port", FIELD_REQUIRED, 1, 65535, &port, err, errlen) ||
+	    !get_string(root, "api_url", FIELD_REQUIRED, out->api_url, sizeof(out->api_url), err, errlen) ||
+	    !get_int(root, "timeline", FIELD_REQUIRED, 0, UINT32_MAX, &timeline, err, errlen) ||
+	    !get_int(root, "lsn", FIELD_REQUIRED, 0, INT64_MAX, &lsn, err, errlen))
+		goto cleanup;
+
+	/* Known but unused here: they must still be strings when present. */
+	{
+		char buf[256];
+
+		if (!get_string(root, "conn_url", FIELD_OPTIONAL, buf, sizeof(buf), err, errlen) ||
+		    !get_string(root, "version", FIELD_OPTIONAL, buf, sizeof(buf), err, errlen))
+			goto cleanup;
+	}
+
+	tags = json_object_get(root, "tags");
+	if (tags) {
+		if (!json_is_object(tags)) {
+			set_err(err, errlen, "tags: expected an object");
+			goto cleanup;
+		}
+		if (!get_bool(tags, "nofailover", FIELD_OPTIONAL, &out->nofailover, err, errlen))
+			goto cleanup;
+	}
+	out->port = (int)port;
+	out->timeline = (uint32_t)timeline;
+	out->lsn = (uint64_t)lsn;
+	ok = true;
+cleanup:
+	json_decref(root);
+	if (!ok) {
+		char keep[HA_NAME_MAX];
+
+		/* Leave only the name behind, so a caller that reports the
+		 * failure still knows whose record it was. */
+		snprintf(keep, sizeof(keep), "%s", name);
+		memset(out, 0, sizeof(*out));
+		snprintf(out->name, sizeof(out->name), "%s", keep);
+	}
+	return ok;
+}
+
+/* ---- status ---------------------------------------------------------------- */
+
+char *dcs_status_json(uint64_t lsn, uint32_t timeline)
+{
+	return dump_and_free(json_pack("{s:I, s:I}", "optime", (json_int_t)lsn, "timeline", (json_int_t)timeline));
+}
+
+bool dcs_status_from_json(const char *json, uint64_t *lsn, uint32_t *timeline)
+{
+	json_int_t l = 0, t = 0;
+	json_t *root = load_object(json, NULL, 0);
+	bool ok;
+
+	if (!root)
+		return false;
+	ok = get_int(root, "optime", FIELD_REQUIRED, 0, INT64_MAX, &l, NULL, 0) &&
+	     get_int(root, "timeline", FIELD_REQUIRED, 0, UINT32_MAX, &t, NULL, 0);
+	json_decref(root);
+	if (ok) {
+		*lsn = (uint64_t)l;
+		*timeline = (uint32_t)t;
+	}
+	return ok;
+}
+
+/* ---- config ---------------------------------------------------------------- */
+
+/* A number as JSON: an integer when it is one (so `etcdctl get` shows 5, not
+ * 5.0), a real otherwise. */
+static json_t *json_num(double d)
+{
+	if (d == floor(d) && fabs(d) < 9e15)
+		return json_integer((json_int_t)d);
+	return json_real(d);
+}
+
+char *dcs_config_json(const struct dcs_settings *d)
+{
+	json_t *root = NULL, *params = NULL;
+
+	params = json_object();
+	if (!params)
+		return NULL;
+	for (size_t i = 0; i < d->n_pg_params; i++) {
+		const struct config_param *p = &d->pg_params[i];
+
+		if (!p->name || !p->value || json_object_set_new(params, p->name, json_string(p->value)) != 0) {
+			json_decref(params);
+			return NULL;
+		}
+	}
+	/* "o" steals params, even when packing fails. */
+	root = json_pack("{s:o, s:o, s:o, s:I, s:{s:o}}", "ttl", json_num(d->ttl), "loop_wait",
+			 json_num(d->loop_wait), "retry_timeout", json_num(d->retry_timeout),
+			 "maximum_lag_on_failover", (json_int_t)d->maximum_lag_on_failover, "postgresql",
+			 "parameters", params);
+	return dump_and_free(root);
+}
+
+/* A Postgres parameter name: letters, digits, '_' and '.' (custom GUCs). */
+static bool param_name_ok(const char *s)
+{
+	if (!*s || strlen(s) > 63)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      *s == '_' || *s == '.'))
+			return false;
+	return true;
+}
+
+/* The text a parameter's JSON value stands for (malloc'd), NULL + err if the
+ * value is not a scalar or holds characters postgresql.conf cannot carry. */
+static char *param_value(const char *name, const json_t *v, char *err, size_t errlen)
+{
+	char buf[64];
+	const char *s;
+
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		s = json_string_value(v);
+		if (strlen(s) != json_string_length(v)) {
+			set_err(err, errlen, "postgresql.parameters.%s: contains a NUL character", name);
+			return NULL;
+		}
+		for (const char *c = s; *c; c++)
+			if (*c == '\n' || *c == '\r') {
+				set_err(err, errlen, "postgresql.parameters.%s: contains a line break", name);
+				return NULL;
+			}
+		return strdup(s);
+	case JSON_INTEGER:
+		snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		return strdup(buf);
+	case JSON_REAL:
+		snprintf(buf, sizeof(buf), "%.17g", json_real_value(v));
+		return strdup(buf);
+	case JSON_TRUE:
+		return strdup("on");
+	case JSON_FALSE:
+		return strdup("off");
+	default:
+		set_err(err, errlen, "postgresql.parameters.%s: expected a string, number or boolean", name);
+		return NULL;
+	}
+}
+
+/* Fills out->pg_params from the "postgresql" member of root (if any). */
+static bool parse_pg_params(const json_t *root, struct dcs_settings *out, char *err, size_t errlen)
+{
+	const json_t *pg = json_object_get(root, "postgresql"), *params, *v;
+	const char *name;
+
+	if (!pg)
+		return true;
+	if (!json_is_object(pg)) {
+		set_err(err, errlen, "postgresql: expected an object");
+		return false;
+	}
+	params = json_object_get(pg, "parameters");
+	if (!params)
+		return true;
+	if (!json_is_object(params)) {
+		set_err(err, errlen, "postgresql.parameters: expected an object");
+		return false;
+	}
+	if (json_object_size(params) == 0)
+		return true;
+	out->pg_params = calloc(json_object_size(params), sizeof(*out->pg_params));
+	if (!out->pg_params) {
+		set_err(err, errlen, "out of memory");
+		return false;
+	}
+	json_object_foreach((json_t *)params, name, v) {
+		struct config_param *p = &out->pg_params[out->n_pg_params];
+
+		if (!param_name_ok(name)) {
+			set_err(err, errlen, "postgresql.parameters: invalid parameter name \"%.64s\"", name);
+			return false;
+		}
+		p->value = param_value(name, v, err, errlen);
+		if (!p->value)
+			return false;
+		p->name = strdup(name);
+		out->n_pg_params++; /* counted now so dcs_settings_free releases value */
+		if (!p->name) {
+			set_err(err, errlen, "out of memory");
+			return false;
+		}
+	}
+	return true;
+}
+
+bool dcs_config_from_json(const char *json, struct dcs_settings *out, char *err, size_t errlen)
+{
+	const json_t *v;
+	json_t *root;
+	bool ok = false;
+
+	memset(out, 0, sizeof(*out));
+	out->ttl = DCS_DEFAULT_TTL;
+	out->loop_wait = DCS_DEFAULT_LOOP_WAIT;
+	out->retry_timeout = DCS_DEFAULT_RETRY_TIMEOUT;
+	out->maximum_lag_on_failover = DCS_DEFAULT_MAX_LAG;
+
+	root = load_object(json, err, errlen);
+	if (!root)
+		return false;
+	if (!get_number(root, "ttl", DCS_TTL_MIN, DCS_TTL_MAX, false, &out->ttl, err, errlen) ||
+	    !get_number(root, "loop_wait", 0, DCS_WAIT_MAX, true, &out->loop_wait, err, errlen) ||
+	    !get_number(root, "retry_timeout", 0, DCS_WAIT_MAX, true, &out->retry_timeout, err, errlen))
+		goto cleanup;
+
+	/* Bytes: an integer, or a real that is a whole number (some tools write
+	 * every number as a double). */
+	v = json_object_get(root, "maximum_lag_on_failover");
+	if (v) {
+		double d;
+
+		if (!json_is_number(v)) {
+			set_err(err, errlen, "maximum_lag_on_failover: expected a number");
+			goto cleanup;
+		}
+		if (json_is_integer(v)) {
+			if (json_integer_value(v) < 0) {
+				set_err(err, errlen, "maximum_lag_on_failover: must be >= 0");
+				goto cleanup;
+			}
+			out->maximum_lag_on_failover = json_integer_value(v);
+		} else {
+			d = json_real_value(v);
+			if (!isfinite(d) || d < 0 || d != floor(d) || d >= 9.2e18) {
+				set_err(err, errlen, "maximum_lag_on_failover: expected a whole number of bytes >= 0");
+				goto cleanup;
+			}
+			out->maximum_lag_on_failover = (int64_t)d;
+		}
+	}
+	if (!config_check_timing(out, err, errlen))
+		goto cleanup;
+	if (!parse_pg_params(root, out, err, errlen))
+		goto cleanup;
+	ok = true;
+cleanup:
+	json_decref(root);
+	if (!ok) {
+		dcs_settings_free(out);
+		memset(out, 0, sizeof(*out));
+	}
+	return ok;
+}
+
+/* ---- history --------------------------------------------------------------- */
+
+char *dcs_history_append(const char *old_json, uint32_t timeline, uint64_t lsn, const char *reason,
+			 const char *leader, time_t when)
+{
+	char stamp[32] = "";
+	struct tm tm;
+	json_t *arr = NULL, *entry;
+
+	if (old_json) {
+		arr = json_loads(old_json, 0, NULL);
+		if (arr && !json_is_array(arr)) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	}
+	if (!arr)
+		arr = json_array();
+	if (!arr)
+		return NULL;
+	if (gmtime_r(&when, &tm))
+		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	entry = json_pack("{s:I, s:I, s:s, s:s, s:s}", "timeline", (json_int_t)timeline, "lsn", (json_int_t)lsn,
+			  "reason", reason ? reason : "", "time", stamp, "leader", leader ? leader : "");
+	if (!entry || json_array_append_new(arr, entry) != 0) {
+		json_decref(arr);
+		return NULL;
+	}
+	while (json_array_size(arr) > DCS_HISTORY_MAX)
+		json_array_remove(arr, 0);
+	return dump_and_free(arr);
+}
+
+/* ---- the cluster view ------------------------------------------------------ */
+
+/* Copies value into buf if it is a usable name (non-empty, fits, no '/'). */
+static bool name_from_value(const struct etcd_kv *kv, char *buf, size_t len)
+{
+	if (!kv->value || kv->value_len == 0 || kv->value_len >= len || strlen(kv->value) != kv->value_len)
+		return false;
+	memcpy(buf, kv->value, kv->value_len + 1);
+	return true;
+}
+
+/* The decimal system identifier; false unless value is all digits and fits. */
+static bool parse_sysid(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return false;
+	for (const char *c = s; *c; c++)
+		if (*c < '0' || *c > '9')
+			return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return false;
+	*out = (uint64_t)v;
+	return true;
+}
+
+static void default_settings(struct dcs_settings *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->ttl = DCS_DEFAULT_TTL;
+	d->loop_wait = DCS_DEFAULT_LOOP_WAIT;
+	d->retry_timeout = DCS_DEFAULT_RETRY_TIMEOUT;
+	d->maximum_lag_on_failover = DCS_DEFAULT_MAX_LAG;
+}
+
+void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result *r,
+		       const struct dcs_settings *fallback, struct ha_cluster_view *view,
+		       struct dcs_settings *settings_out, char *warn, size_t warnlen)
+{
+	size_t plen = strlen(k->prefix);
+	struct dcs_settings parsed;
+	bool have_config = false;
+	char err[256];
+
+	memset(view, 0, sizeof(*view));
+	memset(&parsed, 0, sizeof(parsed));
+	if (warn && warnlen)
+		warn[0] = '\0';
+	view->etcd_ok = true;
+
+	for (size_t i = 0; r && i < r->n_kvs; i++) {
+		const struct etcd_kv *kv = &r->kvs[i];
+		const char *rel;
+
+		if (!kv->key || strncmp(kv->key, k->prefix, plen) != 0)
+			continue;
+		rel = kv->key + plen;
+
+		if (strcmp(rel, "leader") == 0) {
+			/* The key exists, so someone holds it, readable or not:
+			 * an unreadable leader never reads as "no leader". */
+			view->has_leader = true;
+			view->leader_lease = kv->lease;
+			if (!name_from_value(kv, view->leader, sizeof(view->leader))) {
+				view->leader[0] = '\0';
+				warn_add(warn, warnlen, "%s: unreadable leader name", kv->key);
+			}
+		} else if (strcmp(rel, "initialize") == 0) {
+			view->init_key_present = true;
+			if (kv->lease != 0) {
+				view->init_in_progress = true;
+				if (!name_from_value(kv, view->init_owner, sizeof(view->init_owner)))
+					warn_add(warn, warnlen, "%s: unreadable bootstrapper name", kv->key);
+			} else if (!parse_sysid(kv->value, &view->sysid)) {
+				warn_add(warn, warnlen, "%s: not a system identifier: \"%.40s\"", kv->key,
+					 kv->value ? kv->value : "");
+			}
+		} else if (strcmp(rel, "config") == 0) {
+			if (have_config) {
+				dcs_settings_free(&parsed);
+				have_config = false;
+			}
+			if (dcs_config_from_json(kv->value, &parsed, err, sizeof(err)))
+				have_config = true;
+			else
+				warn_add(warn, warnlen, "%s: invalid config, keeping the previous settings: %s",
+					 kv->key, err);
+		} else if (strcmp(rel, "status") == 0) {
+			if (!dcs_status_from_json(kv->value, &view->leader_lsn, &view->leader_timeline))
+				warn_add(warn, warnlen, "%s: unreadable status", kv->key);
+		} else if (strncmp(rel, "members/", 8) == 0) {
+			const char *name = rel + 8;
+			struct ha_member *m;
+
+			if (view->n_members >= HA_MAX_MEMBERS) {
+				warn_add(warn, warnlen, "%s: more than %d members, ignored", kv->key, HA_MAX_MEMBERS);
+				continue;
+			}
+			m = &view->members[view->n_members];
+			if (strchr(name, '/')) {
+				warn_add(warn, warnlen, "%s: not a member key", kv->key);
+				continue;
+			}
+			if (!dcs_member_from_json(name, kv->value, m, err, sizeof(err))) {
+				warn_add(warn, warnlen, "%s: skipped: %s", kv->key, err);
+				memset(m, 0, sizeof(*m));
+				continue;
+			}
+			view->n_members++;
+		}
+	}
+
+	/* The settings in force: the config key when readable, else the
+	 * fallback (or the built-in defaults without one). */
+	if (!have_config) {
+		if (fallback) {
+			if (fallback == settings_out) {
+				parsed = *fallback; /* aliasing caller: nothing to copy */
+			} else if (!dcs_settings_copy(&parsed, fallback)) {
+				warn_add(warn, warnlen, "out of memory copying the settings");
+				default_settings(&parsed);
+				parsed.ttl = fallback->ttl;
+				parsed.loop_wait = fallback->loop_wait;
+				parsed.retry_timeout = fallback->retry_timeout;
+				parsed.maximum_lag_on_failover = fallback->maximum_lag_on_failover;
+			}
+		} else {
+			default_settings(&parsed);
+		}
+	} else if (settings_out && settings_out == fallback) {
+		dcs_settings_free(settings_out);
+	}
+	view->ttl = parsed.ttl;
+	view->loop_wait = parsed.loop_wait;
+	view->retry_timeout = parsed.retry_timeout;
+	view->maximum_lag_on_failover = parsed.maximum_lag_on_failover;
+	if (settings_out)
+		*settings_out = parsed;
+	else
+		dcs_settings_free(&parsed);
+}

@@ -51,6 +51,11 @@ bool dcs_member_key(const struct dcs_keys *k, const char *name, char *buf, size_
  * set from them. Problems (a member JSON unreadable, config invalid) are
  * written, one per line, into warn (may be NULL); the view is still filled.
  * etcd_ok is set true.
+ * The view is zeroed first. fallback may be NULL (built-in defaults: ttl 5,
+ * loop_wait 1, retry_timeout 2, maximum_lag_on_failover 1 MiB). settings_out
+ * may be NULL, and may be the same struct as fallback (it is then replaced,
+ * its old contents freed, when the config key is readable); otherwise it is
+ * overwritten without being freed.
  */
 void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result *r,
 		       const struct dcs_settings *fallback, struct ha_cluster_view *view,
@@ -67,7 +72,9 @@ char *dcs_status_json(uint64_t lsn, uint32_t timeline);
 bool dcs_status_from_json(const char *json, uint64_t *lsn, uint32_t *timeline);
 
 char *dcs_config_json(const struct dcs_settings *d);
-/* Unknown keys are ignored; wrong types or values out of range -> false + err. */
+/* Unknown keys are ignored; wrong types or values out of range -> false + err.
+ * out is overwritten (not freed): keys absent from json take the built-in
+ * defaults; on failure out is left empty. */
 bool dcs_config_from_json(const char *json, struct dcs_settings *out, char *err, size_t errlen);
 
 /* Returns a new JSON array: old (may be NULL/invalid -> starts anew) plus one entry. */

@@ -1,0 +1,940 @@
+/*
+ * check_dcs.c - unit tests of agent/dcs.c (etcd key layout and JSON) and
+ * agent/api.c (the REST API server and the peer client).
+ *
+ * The cluster view is parsed from an etcd range result built in memory, so
+ * no etcd is needed. The API tests start the real libmicrohttpd server on a
+ * free loopback port and talk to it over HTTP with the real client; the
+ * published snapshot says Postgres is not running, so no Postgres is asked.
+ */
+#include <check.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "agent/api.h"
+#include "agent/config.h"
+#include "agent/dcs.h"
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static double now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A loopback socket bound to a port the kernel picked; returns the fd
+ * (still bound, not listening) and the port. */
+static int bound_socket(int *port)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+/* A port nothing listens on (just released by us). */
+static int free_port(void)
+{
+	int port;
+	int fd = bound_socket(&port);
+
+	close(fd);
+	return port;
+}
+
+struct kvs {
+	struct etcd_range_result r;
+	struct etcd_kv kv[64];
+};
+
+static void add_kv(struct kvs *k, const char *key, const char *value, int64_t lease)
+{
+	struct etcd_kv *kv;
+
+	ck_assert_uint_lt(k->r.n_kvs, 64);
+	kv = &k->kv[k->r.n_kvs++];
+	kv->key = strdup(key);
+	kv->value = strdup(value);
+	ck_assert_ptr_nonnull(kv->key);
+	ck_assert_ptr_nonnull(kv->value);
+	kv->value_len = strlen(value);
+	kv->lease = lease;
+	kv->create_revision = kv->mod_revision = kv->version = 1;
+	k->r.kvs = k->kv;
+}
+
+static void free_kvs(struct kvs *k)
+{
+	for (size_t i = 0; i < k->r.n_kvs; i++) {
+		free(k->kv[i].key);
+		free(k->kv[i].value);
+	}
+	k->r.n_kvs = 0;
+}
+
+static struct ha_member sample_member(const char *name, const char *role, uint64_t lsn)
+{
+	struct ha_member m;
+
+	memset(&m, 0, sizeof(m));
+	snprintf(m.name, sizeof(m.name), "%s", name);
+	snprintf(m.role, sizeof(m.role), "%s", role);
+	snprintf(m.state, sizeof(m.state), "running");
+	snprintf(m.host, sizeof(m.host), "127.0.0.1");
+	m.port = 5432;
+	snprintf(m.api_url, sizeof(m.api_url), "http://127.0.0.1:8008");
+	m.timeline = 3;
+	m.lsn = lsn;
+	m.nofailover = false;
+	return m;
+}
+
+static char *member_json(const char *name, const char *role, uint64_t lsn)
+{
+	struct ha_member m = sample_member(name, role, lsn);
+	char *s = dcs_member_json(&m);
+
+	ck_assert_ptr_nonnull(s);
+	return s;
+}
+
+/* ---- keys ------------------------------------------------------------------ */
+
+START_TEST(test_keys)
+{
+	struct dcs_keys k;
+	char buf[400];
+
+	ck_assert(dcs_keys_init(&k, "/baton", "main"));
+	ck_assert_str_eq(k.prefix, "/baton/main/");
+	ck_assert_str_eq(k.leader, "/baton/main/leader");
+	ck_assert_str_eq(k.initialize, "/baton/main/initialize");
+	ck_assert_str_eq(k.config, "/baton/main/config");
+	ck_assert_str_eq(k.status, "/baton/main/status");
+	ck_assert_str_eq(k.history, "/baton/main/history");
+	ck_assert_str_eq(k.members, "/baton/main/members/");
+	ck_assert(dcs_member_key(&k, "node1", buf, sizeof(buf)));
+	ck_assert_str_eq(buf, "/baton/main/members/node1");
+	ck_assert(!dcs_member_key(&k, "a/b", buf, sizeof(buf)));
+	ck_assert(!dcs_member_key(&k, "", buf, sizeof(buf)));
+	ck_assert(!dcs_member_key(&k, "node1", buf, 10));
+
+	ck_assert(dcs_keys_init(&k, "/service/", "c1"));
+	ck_assert_str_eq(k.prefix, "/service/c1/");
+	ck_assert(dcs_keys_init(&k, NULL, "c1"));
+	ck_assert_str_eq(k.prefix, "/baton/c1/");
+	ck_assert(!dcs_keys_init(&k, "/baton", ""));
+	ck_assert(!dcs_keys_init(&k, "/baton", "a/b"));
+	memset(buf, 'x', 300);
+	buf[300] = '\0';
+	ck_assert(!dcs_keys_init(&k, "/baton", buf));
+}
+END_TEST
+
+/* ---- member JSON ----------------------------------------------------------- */
+
+START_TEST(test_member_round_trip)
+{
+	struct ha_member m = sample_member("node1", "replica", 0x3000060ULL), back;
+	char err[256] = "";
+	json_t *root;
+	char *s;
+
+	m.nofailover = true;
+	m.timeline = 7;
+	m.lsn = 0x1234567890ABULL;
+	s = dcs_member_json(&m);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_msg(dcs_member_from_json("node1", s, &back, err, sizeof(err)), "%s", err);
+	ck_assert_str_eq(back.name, "node1");
+	ck_assert_str_eq(back.role, "replica");
+	ck_assert_str_eq(back.state, "running");
+	ck_assert_str_eq(back.host, "127.0.0.1");
+	ck_assert_int_eq(back.port, 5432);
+	ck_assert_str_eq(back.api_url, "http://127.0.0.1:8008");
+	ck_assert_uint_eq(back.timeline, 7);
+	ck_assert_uint_eq(back.lsn, 0x1234567890ABULL);
+	ck_assert(back.nofailover);
+
+	/* The published shape: integers, conn_url, tags, version. */
+	root = json_loads(s, 0, NULL);
+	ck_assert_ptr_nonnull(root);
+	ck_assert(json_is_integer(json_object_get(root, "lsn")));
+	ck_assert(json_is_integer(json_object_get(root, "timeline")));
+	ck_assert_str_eq(json_string_value(json_object_get(root, "conn_url")), "postgres://127.0.0.1:5432/postgres");
+	ck_assert_str_eq(json_string_value(json_object_get(root, "version")), BATON_VERSION);
+	ck_assert(json_is_true(json_object_get(json_object_get(root, "tags"), "nofailover")));
+	json_decref(root);
+	free(s);
+
+	/* IPv6 hosts get brackets in the URL. */
+	snprintf(m.host, sizeof(m.host), "::1");
+	s = dcs_member_json(&m);
+	ck_assert_ptr_nonnull(strstr(s, "postgres://[::1]:5432/postgres"));
+	ck_assert(dcs_member_from_json("node1", s, &back, err, sizeof(err)));
+	ck_assert_str_eq(back.host, "::1");
+	free(s);
+
+	/* Unknown fields are ignored; tags are optional. */
+	ck_assert_msg(dcs_member_from_json("n2",
+					   "{\"role\":\"primary\",\"state\":\"running\",\"host\":\"h\",\"port\":1,"
+					   "\"api_url\":\"\",\"timeline\":1,\"lsn\":0,\"future\":[1,2]}",
+					   &back, err, sizeof(err)),
+		      "%s", err);
+	ck_assert_str_eq(back.name, "n2");
+	ck_assert(!back.nofailover);
+}
+END_TEST
+
+/* Each row: a field of a valid record replaced (value NULL = removed), or a
+ * whole text (field NULL), and a piece of the reason expected. */
+static const struct {
+	const char *field;
+	const char *value;
+	const char *reason;
+} bad_members[] = {
+	{ NULL, "[1,2]", "not a JSON object" },
+	{ NULL, "\"replica\"", "not a JSON object" },
+	{ NULL, "42", "not a JSON object" },
+	{ NULL, "", "invalid JSON" },
+	{ NULL, "{\"role\":\"replica\",\"state\":", "invalid JSON" },
+	{ "role", NULL, "role: missing" },
+	{ "role", "5", "role: expected a string" },
+	{ "role", "\"king\"", "role: unknown role" },
+	{ "role", "null", "role: expected a string" },
+	{ "state", NULL, "state: missing" },
+	{ "host", "[\"a\"]", "host: expected a string" },
+	{ "port", "0", "port: 0 out of range" },
+	{ "port", "65536", "port: 65536 out of range" },
+	{ "port", "\"5432\"", "port: expected an integer" },
+	{ "port", "5432.0", "port: expected an integer" },
+	{ "lsn", "-1", "lsn: -1 out of range" },
+	{ "lsn", "\"0/3000060\"", "lsn: expected an integer" },
+	{ "lsn", "1.5", "lsn: expected an integer" },
+	{ "lsn", NULL, "lsn: missing" },
+	{ "timeline", "-2", "timeline: -2 out of range" },
+	{ "timeline", "4294967296", "timeline: 4294967296 out of range" },
+	{ "tags", "true", "tags: expected an object" },
+	{ "tags", "{\"nofailover\":\"yes\"}", "nofailover: expected true or false" },
+	{ "name", "\"node9\"", "does not match" },
+	{ "name", "7", "name: expected a string" },
+	{ "api_url", "{}", "api_url: expected a string" },
+	{ "conn_url", "1", "conn_url: expected a string" },
+	{ "host", "\"hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh"
+		  "hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh\"", "host: longer than" },
+	{ "state", "\"a\\u0000b\"", "NUL" },
+};
+
+START_TEST(test_member_bad)
+{
+	char *good = member_json("node1", "replica", 100);
+	struct ha_member out;
+	char err[256];
+	char *text;
+
+	if (bad_members[_i].field == NULL) {
+		text = strdup(bad_members[_i].value);
+	} else {
+		json_t *root = json_loads(good, 0, NULL);
+
+		ck_assert_ptr_nonnull(root);
+		if (bad_members[_i].value) {
+			json_error_t jerr;
+			json_t *v = json_loads(bad_members[_i].value, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+
+			ck_assert_msg(v != NULL, "row %d: %s", _i, jerr.text);
+			json_object_set_new(root, bad_members[_i].field, v);
+		} else {
+			json_object_del(root, bad_members[_i].field);
+		}
+		text = json_dumps(root, JSON_COMPACT);
+		json_decref(root);
+	}
+	ck_assert_ptr_nonnull(text);
+	err[0] = '\0';
+	ck_assert_msg(!dcs_member_from_json("node1", text, &out, err, sizeof(err)), "row %d accepted: %s", _i,
+		      text);
+	ck_assert_msg(strstr(err, bad_members[_i].reason) != NULL, "row %d: reason \"%s\", expected \"%s\"", _i,
+		      err, bad_members[_i].reason);
+	ck_assert_str_eq(out.role, "");
+	free(text);
+	free(good);
+}
+END_TEST
+
+START_TEST(test_member_null_json)
+{
+	struct ha_member out;
+	char err[128];
+
+	ck_assert(!dcs_member_from_json("node1", NULL, &out, err, sizeof(err)));
+	ck_assert(!dcs_member_from_json("", "{}", &out, err, sizeof(err)));
+}
+END_TEST
+
+/* ---- status ---------------------------------------------------------------- */
+
+START_TEST(test_status_json)
+{
+	uint64_t lsn = 0;
+	uint32_t tl = 0;
+	char *s = dcs_status_json(0xFFFFFFFF12ULL, 12);
+
+	ck_assert_ptr_nonnull(s);
+	ck_assert(dcs_status_from_json(s, &lsn, &tl));
+	ck_assert_uint_eq(lsn, 0xFFFFFFFF12ULL);
+	ck_assert_uint_eq(tl, 12);
+	free(s);
+	ck_assert(!dcs_status_from_json("{\"optime\":\"1\",\"timeline\":1}", &lsn, &tl));
+	ck_assert(!dcs_status_from_json("{\"optime\":1}", &lsn, &tl));
+	ck_assert(!dcs_status_from_json("{\"optime\":-5,\"timeline\":1}", &lsn, &tl));
+	ck_assert(!dcs_status_from_json("nonsense", &lsn, &tl));
+	ck_assert(!dcs_status_from_json(NULL, &lsn, &tl));
+}
+END_TEST
+
+/* ---- config ---------------------------------------------------------------- */
+
+static struct dcs_settings settings(double ttl, double wait, double retry, int64_t lag)
+{
+	struct dcs_settings d;
+
+	memset(&d, 0, sizeof(d));
+	d.ttl = ttl;
+	d.loop_wait = wait;
+	d.retry_timeout = retry;
+	d.maximum_lag_on_failover = lag;
+	return d;
+}
+
+START_TEST(test_config_round_trip)
+{
+	struct dcs_settings d = settings(10, 2, 3.5, 1 << 20), back;
+	struct config_param params[2] = { { (char *)"max_connections", (char *)"100" },
+					  { (char *)"wal_level", (char *)"replica" } };
+	char err[256] = "";
+	json_t *root;
+	char *s;
+
+	d.pg_params = params;
+	d.n_pg_params = 2;
+	s = dcs_config_json(&d);
+	ck_assert_ptr_nonnull(s);
+	root = json_loads(s, 0, NULL);
+	ck_assert(json_is_integer(json_object_get(root, "ttl")));
+	ck_assert(json_is_real(json_object_get(root, "retry_timeout")));
+	json_decref(root);
+
+	ck_assert_msg(dcs_config_from_json(s, &back, err, sizeof(err)), "%s", err);
+	ck_assert(back.ttl == 10);
+	ck_assert(back.loop_wait == 2);
+	ck_assert(back.retry_timeout == 3.5);
+	ck_assert_int_eq(back.maximum_lag_on_failover, 1 << 20);
+	ck_assert_uint_eq(back.n_pg_params, 2);
+	for (size_t i = 0; i < 2; i++) {
+		bool found = false;
+
+		for (size_t j = 0; j < back.n_pg_params; j++)
+			if (strcmp(back.pg_params[j].name, params[i].name) == 0) {
+				ck_assert_str_eq(back.pg_params[j].value, params[i].value);
+				found = true;
+			}
+		ck_assert(found);
+	}
+	dcs_settings_free(&back);
+	free(s);
+
+	/* Reals where integers are usual, booleans and numbers as parameters,
+	 * missing keys take the defaults. */
+	ck_assert_msg(dcs_config_from_json("{\"ttl\":6.0,\"maximum_lag_on_failover\":2048.0,"
+					   "\"postgresql\":{\"parameters\":{\"hot_standby\":true,\"max_wal_senders\":10,"
+					   "\"x.y\":false}}}",
+					   &back, err, sizeof(err)),
+		      "%s", err);
+	ck_assert(back.ttl == 6);
+	ck_assert(back.loop_wait == 1);
+	ck_assert(back.retry_timeout == 2);
+	ck_assert_int_eq(back.maximum_lag_on_failover, 2048);
+	ck_assert_uint_eq(back.n_pg_params, 3);
+	for (size_t j = 0; j < back.n_pg_params; j++) {
+		if (strcmp(back.pg_params[j].name, "hot_standby") == 0)
+			ck_assert_str_eq(back.pg_params[j].value, "on");
+		else if (strcmp(back.pg_params[j].name, "max_wal_senders") == 0)
+			ck_assert_str_eq(back.pg_params[j].value, "10");
+		else
+			ck_assert_str_eq(back.pg_params[j].value, "off");
+	}
+	dcs_settings_free(&back);
+
+	ck_assert(dcs_config_from_json("{}", &back, err, sizeof(err)));
+	ck_assert(back.ttl == 5 && back.loop_wait == 1 && back.retry_timeout == 2);
+	ck_assert_int_eq(back.maximum_lag_on_failover, 1048576);
+	dcs_settings_free(&back);
+}
+END_TEST
+
+static const struct {
+	const char *json;
+	const char *reason;
+} bad_configs[] = {
+	{ "{\"ttl\":5,\"loop_wait\":2,\"retry_timeout\":2}", "loop_wait + 2 * retry_timeout" },
+	{ "{\"ttl\":1}", "ttl" },
+	{ "{\"ttl\":\"5\"}", "ttl: expected a number" },
+	{ "{\"loop_wait\":0}", "loop_wait" },
+	{ "{\"retry_timeout\":-1}", "retry_timeout" },
+	{ "{\"maximum_lag_on_failover\":-1}", "maximum_lag_on_failover" },
+	{ "{\"maximum_lag_on_failover\":1.5}", "maximum_lag_on_failover" },
+	{ "{\"maximum_lag_on_failover\":true}", "maximum_lag_on_failover" },
+	{ "{\"postgresql\":[]}", "postgresql: expected an object" },
+	{ "{\"postgresql\":{\"parameters\":5}}", "postgresql.parameters: expected an object" },
+	{ "{\"postgresql\":{\"parameters\":{\"a\":{}}}}", "postgresql.parameters.a" },
+	{ "{\"postgresql\":{\"parameters\":{\"a b\":\"1\"}}}", "invalid parameter name" },
+	{ "{\"postgresql\":{\"parameters\":{\"a\":\"1\\nb=2\"}}}", "line break" },
+	{ "[5]", "not a JSON object" },
+	{ "{\"ttl\":", "invalid JSON" },
+};
+
+START_TEST(test_config_bad)
+{
+	struct dcs_settings out;
+	char err[256] = "";
+
+	ck_assert_msg(!dcs_config_from_json(bad_configs[_i].json, &out, err, sizeof(err)), "row %d accepted", _i);
+	ck_assert_msg(strstr(err, bad_configs[_i].reason) != NULL, "row %d: reason \"%s\", expected \"%s\"", _i, err,
+		      bad_configs[_i].reason);
+	ck_assert_ptr_null(out.pg_params);
+	ck_assert_uint_eq(out.n_pg_params, 0);
+}
+END_TEST
+
+/* ---- history --------------------------------------------------------------- */
+
+START_TEST(test_history)
+{
+	char *h = NULL, *next;
+	json_t *arr, *e;
+
+	for (uint32_t tl = 1; tl <= 105; tl++) {
+		next = dcs_history_append(h, tl, (uint64_t)tl * 1000, "failover", "node1", (time_t)1700000000 + tl);
+		ck_assert_ptr_nonnull(next);
+		free(h);
+		h = next;
+	}
+	arr = json_loads(h, 0, NULL);
+	ck_assert(json_is_array(arr));
+	ck_assert_uint_eq(json_array_size(arr), 100);
+	for (size_t i = 0; i < 100; i++) {
+		e = json_array_get(arr, i);
+		ck_assert_int_eq(json_integer_value(json_object_get(e, "timeline")), (json_int_t)(i + 6));
+		ck_assert_int_eq(json_integer_value(json_object_get(e, "lsn")), (json_int_t)(i + 6) * 1000);
+	}
+	e = json_array_get(arr, 99);
+	ck_assert_str_eq(json_string_value(json_object_get(e, "reason")), "failover");
+	ck_assert_str_eq(json_string_value(json_object_get(e, "leader")), "node1");
+	/* 1700000000 + 105 */
+	ck_assert_str_eq(json_string_value(json_object_get(e, "time")), "2023-11-14T22:15:05Z");
+	json_decref(arr);
+	free(h);
+
+	/* Unreadable or absent history starts anew. */
+	h = dcs_history_append("{\"not\":\"an array\"}", 2, 5, "switchover", "node2", 0);
+	arr = json_loads(h, 0, NULL);
+	ck_assert_uint_eq(json_array_size(arr), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(arr, 0), "time")), "1970-01-01T00:00:00Z");
+	json_decref(arr);
+	free(h);
+	h = dcs_history_append("garbage", 2, 5, NULL, NULL, 0);
+	ck_assert_str_eq(h, "[{\"timeline\":2,\"lsn\":5,\"reason\":\"\",\"time\":\"1970-01-01T00:00:00Z\",\"leader\":\"\"}]");
+	free(h);
+	h = dcs_history_append(NULL, 1, 1, "bootstrap", "n", 0);
+	ck_assert_ptr_nonnull(h);
+	free(h);
+}
+END_TEST
+
+/* ---- the cluster view ------------------------------------------------------ */
+
+START_TEST(test_parse_cluster)
+{
+	struct dcs_settings fallback = settings(30, 10, 10, 1000), in_force;
+	struct ha_cluster_view *v = calloc(1, sizeof(*v));
+	struct kvs k = { 0 };
+	struct dcs_keys keys;
+	char warn[1024] = "junk";
+	char *m1 = member_json("node1", "primary", 5000), *m2 = member_json("node2", "replica", 4000);
+	char *status = dcs_status_json(5100, 3);
+
+	ck_assert(dcs_keys_init(&keys, "/baton", "main"));
+	add_kv(&k, "/baton/main/config",
+	       "{\"ttl\":10,\"loop_wait\":2,\"retry_timeout\":3,\"maximum_lag_on_failover\":4096,"
+	       "\"postgresql\":{\"parameters\":{\"max_connections\":\"50\"}}}",
+	       0);
+	add_kv(&k, "/baton/main/history", "[]", 0);
+	add_kv(&k, "/baton/main/initialize", "7301234567890123456", 0);
+	add_kv(&k, "/baton/main/leader", "node1", 0x7a1b2c3d4e5f6071LL);
+	add_kv(&k, "/baton/main/members/node1", m1, 11);
+	add_kv(&k, "/baton/main/members/node2", m2, 12);
+	add_kv(&k, "/baton/main/status", status, 0);
+	add_kv(&k, "/baton/other/leader", "intruder", 5); /* another cluster's key */
+	add_kv(&k, "/baton/main/switchover", "{}", 0);    /* not read yet */
+
+	dcs_parse_cluster(&keys, &k.r, &fallback, v, &in_force, warn, sizeof(warn));
+	ck_assert_msg(warn[0] == '\0', "unexpected warnings: %s", warn);
+	ck_assert(v->etcd_ok);
+	ck_assert(v->has_leader);
+	ck_assert_str_eq(v->leader, "node1");
+	ck_assert_int_eq(v->leader_lease, 0x7a1b2c3d4e5f6071LL);
+	ck_assert(v->init_key_present);
+	ck_assert(!v->init_in_progress);
+	ck_assert_uint_eq(v->sysid, 7301234567890123456ULL);
+	ck_assert_uint_eq(v->leader_lsn, 5100);
+	ck_assert_uint_eq(v->leader_timeline, 3);
+	ck_assert(v->ttl == 10 && v->loop_wait == 2 && v->retry_timeout == 3);
+	ck_assert_int_eq(v->maximum_lag_on_failover, 4096);
+	ck_assert_uint_eq(v->n_members, 2);
+	ck_assert_str_eq(v->members[0].name, "node1");
+	ck_assert_str_eq(v->members[0].role, "primary");
+	ck_assert_uint_eq(v->members[0].lsn, 5000);
+	ck_assert_str_eq(v->members[1].name, "node2");
+	ck_assert_uint_eq(v->members[1].lsn, 4000);
+	ck_assert(in_force.ttl == 10);
+	ck_assert_uint_eq(in_force.n_pg_params, 1);
+	ck_assert_str_eq(in_force.pg_params[0].name, "max_connections");
+	ck_assert_str_eq(in_force.pg_params[0].value, "50");
+	dcs_settings_free(&in_force);
+
+	/* No leader, no initialize, no config: the fallback is in force. */
+	free_kvs(&k);
+	add_kv(&k, "/baton/main/members/node2", m2, 12);
+	dcs_parse_cluster(&keys, &k.r, &fallback, v, &in_force, warn, sizeof(warn));
+	ck_assert_str_eq(warn, "");
+	ck_assert(!v->has_leader);
+	ck_assert(!v->init_key_present);
+	ck_assert_uint_eq(v->sysid, 0);
+	ck_assert(v->ttl == 30 && v->loop_wait == 10 && v->retry_timeout == 10);
+	ck_assert_int_eq(v->maximum_lag_on_failover, 1000);
+	ck_assert_uint_eq(v->n_members, 1);
+	dcs_settings_free(&in_force);
+
+	/* An empty read, no fallback: built-in defaults, and settings_out NULL. */
+	free_kvs(&k);
+	dcs_parse_cluster(&keys, &k.r, NULL, v, NULL, NULL, 0);
+	ck_assert(v->etcd_ok);
+	ck_assert(v->ttl == 5 && v->loop_wait == 1 && v->retry_timeout == 2);
+	ck_assert_uint_eq(v->n_members, 0);
+
+	free(m1);
+	free(m2);
+	free(status);
+	free(v);
+}
+END_TEST
+
+START_TEST(test_parse_cluster_unreadable)
+{
+	struct dcs_settings fallback = settings(8, 1, 2, 77), in_force;
+	struct ha_cluster_view *v = calloc(1, sizeof(*v));
+	struct kvs k = { 0 };
+	struct dcs_keys keys;
+	char warn[2048];
+	char *m1 = member_json("node1", "replica", 10);
+
+	ck_assert(dcs_keys_init(&keys, "/baton", "main"));
+	add_kv(&k, "/baton/main/config", "{\"ttl\":5,\"loop_wait\":4,\"retry_timeout\":4}", 0);
+	add_kv(&k, "/baton/main/initialize", "node3", 99);
+	add_kv(&k, "/baton/main/leader", "", 42);
+	add_kv(&k, "/baton/main/members/node1", m1, 11);
+	add_kv(&k, "/baton/main/members/node2", "{\"role\":\"replica\",\"port\":\"x\"}", 12);
+	add_kv(&k, "/baton/main/members/node3", "not json", 13);
+	add_kv(&k, "/baton/main/status", "{\"optime\":\"0/5\"}", 0);
+
+	dcs_parse_cluster(&keys, &k.r, &fallback, v, &in_force, warn, sizeof(warn));
+	/* The good member is there, the bad ones are named with their reason. */
+	ck_assert_uint_eq(v->n_members, 1);
+	ck_assert_str_eq(v->members[0].name, "node1");
+	ck_assert_ptr_null(ha_find_member(v, "node2"));
+	ck_assert_msg(strstr(warn, "/baton/main/members/node2: skipped: state: missing") != NULL, "%s", warn);
+	ck_assert_msg(strstr(warn, "/baton/main/members/node3: skipped: invalid JSON") != NULL, "%s", warn);
+	/* The invalid config keeps the fallback. */
+	ck_assert_msg(strstr(warn, "/baton/main/config: invalid config") != NULL, "%s", warn);
+	ck_assert_msg(strstr(warn, "loop_wait + 2 * retry_timeout") != NULL, "%s", warn);
+	ck_assert(v->ttl == 8);
+	ck_assert_int_eq(v->maximum_lag_on_failover, 77);
+	ck_assert(in_force.ttl == 8);
+	/* An unreadable leader key still means someone holds it. */
+	ck_assert(v->has_leader);
+	ck_assert_str_eq(v->leader, "");
+	ck_assert_int_eq(v->leader_lease, 42);
+	ck_assert_msg(strstr(warn, "/baton/main/leader: unreadable") != NULL, "%s", warn);
+	/* Bootstrap in progress: initialize on a lease holds the owner. */
+	ck_assert(v->init_key_present);
+	ck_assert(v->init_in_progress);
+	ck_assert_str_eq(v->init_owner, "node3");
+	ck_assert_uint_eq(v->sysid, 0);
+	ck_assert_msg(strstr(warn, "/baton/main/status: unreadable") != NULL, "%s", warn);
+	ck_assert_uint_eq(v->leader_lsn, 0);
+	dcs_settings_free(&in_force);
+
+	/* The caller may pass its last good settings as both in and out. */
+	free_kvs(&k);
+	ck_assert(dcs_settings_copy(&in_force, &fallback));
+	add_kv(&k, "/baton/main/config", "{\"ttl\":\"x\"}", 0);
+	dcs_parse_cluster(&keys, &k.r, &in_force, v, &in_force, warn, sizeof(warn));
+	ck_assert(in_force.ttl == 8);
+	free_kvs(&k);
+	add_kv(&k, "/baton/main/config", "{\"ttl\":9,\"postgresql\":{\"parameters\":{\"a\":1}}}", 0);
+	dcs_parse_cluster(&keys, &k.r, &in_force, v, &in_force, warn, sizeof(warn));
+	ck_assert(in_force.ttl == 9);
+	ck_assert(v->ttl == 9);
+	ck_assert_uint_eq(in_force.n_pg_params, 1);
+	dcs_parse_cluster(&keys, &k.r, &in_force, v, &in_force, warn, sizeof(warn));
+	ck_assert_uint_eq(in_force.n_pg_params, 1);
+	dcs_settings_free(&in_force);
+
+	/* A non-numeric initialize without a lease is reported, sysid stays 0. */
+	free_kvs(&k);
+	add_kv(&k, "/baton/main/initialize", "12ab", 0);
+	dcs_parse_cluster(&keys, &k.r, NULL, v, NULL, warn, sizeof(warn));
+	ck_assert(v->init_key_present && !v->init_in_progress);
+	ck_assert_uint_eq(v->sysid, 0);
+	ck_assert_msg(strstr(warn, "not a system identifier") != NULL, "%s", warn);
+
+	free_kvs(&k);
+	free(m1);
+	free(v);
+}
+END_TEST
+
+START_TEST(test_parse_cluster_many_members)
+{
+	struct ha_cluster_view *v = calloc(1, sizeof(*v));
+	struct kvs k = { 0 };
+	struct dcs_keys keys;
+	char warn[8192];
+
+	ck_assert(dcs_keys_init(&keys, "/baton", "main"));
+	for (int i = 0; i < HA_MAX_MEMBERS + 3; i++) {
+		char name[16], key[64];
+		char *m;
+
+		snprintf(name, sizeof(name), "n%02d", i);
+		snprintf(key, sizeof(key), "/baton/main/members/%s", name);
+		m = member_json(name, "replica", (uint64_t)i);
+		add_kv(&k, key, m, 1);
+		free(m);
+	}
+	dcs_parse_cluster(&keys, &k.r, NULL, v, NULL, warn, sizeof(warn));
+	ck_assert_uint_eq(v->n_members, HA_MAX_MEMBERS);
+	ck_assert_msg(strstr(warn, "members/n34: more than") != NULL, "%s", warn);
+	/* The warning buffer is cut cleanly when too small. */
+	dcs_parse_cluster(&keys, &k.r, NULL, v, NULL, warn, 20);
+	ck_assert_uint_le(strlen(warn), 19);
+	free_kvs(&k);
+	free(v);
+}
+END_TEST
+
+/* ---- api status JSON ------------------------------------------------------- */
+
+static struct api_status sample_status(void)
+{
+	struct api_status st;
+
+	memset(&st, 0, sizeof(st));
+	snprintf(st.name, sizeof(st.name), "node2");
+	snprintf(st.scope, sizeof(st.scope), "main");
+	snprintf(st.role, sizeof(st.role), "replica");
+	snprintf(st.state, sizeof(st.state), "running");
+	snprintf(st.leader, sizeof(st.leader), "node1");
+	st.is_leader = false;
+	st.pg_running = false;
+	st.timeline = 4;
+	st.lsn = 0x5000000ULL;
+	st.receive_lsn = 0x5000000ULL;
+	st.replay_lsn = 0x4FFFF00ULL;
+	st.nofailover = true;
+	st.lease_ttl_left = 2.5;
+	return st;
+}
+
+static void assert_status_eq(const struct api_status *a, const struct api_status *b)
+{
+	ck_assert_str_eq(a->name, b->name);
+	ck_assert_str_eq(a->scope, b->scope);
+	ck_assert_str_eq(a->role, b->role);
+	ck_assert_str_eq(a->state, b->state);
+	ck_assert_str_eq(a->leader, b->leader);
+	ck_assert_int_eq(a->is_leader, b->is_leader);
+	ck_assert_int_eq(a->pg_running, b->pg_running);
+	ck_assert_uint_eq(a->timeline, b->timeline);
+	ck_assert_uint_eq(a->lsn, b->lsn);
+	ck_assert_uint_eq(a->receive_lsn, b->receive_lsn);
+	ck_assert_uint_eq(a->replay_lsn, b->replay_lsn);
+	ck_assert_int_eq(a->nofailover, b->nofailover);
+	ck_assert(a->lease_ttl_left == b->lease_ttl_left);
+}
+
+START_TEST(test_api_status_json)
+{
+	struct api_status st = sample_status(), back;
+	char err[256] = "";
+	char *s = api_status_json(&st);
+
+	ck_assert_ptr_nonnull(s);
+	ck_assert_msg(api_status_from_json(s, &back, err, sizeof(err)), "%s", err);
+	assert_status_eq(&st, &back);
+	free(s);
+
+	ck_assert(!api_status_from_json("[]", &back, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "not a JSON object"));
+	ck_assert(!api_status_from_json("{\"name\":\"a\",\"role\":\"boss\",\"state\":\"x\",\"pg_running\":true,"
+					"\"is_leader\":false,\"timeline\":1,\"lsn\":1}",
+					&back, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "role"));
+	ck_assert(!api_status_from_json("{\"name\":\"a\",\"role\":\"replica\",\"state\":\"x\",\"pg_running\":true,"
+					"\"is_leader\":false,\"timeline\":1,\"lsn\":\"0/1\"}",
+					&back, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "lsn"));
+	ck_assert(!api_status_from_json("{\"name\":\"a\",\"role\":\"replica\",\"state\":\"x\",\"pg_running\":1,"
+					"\"is_leader\":false,\"timeline\":1,\"lsn\":1}",
+					&back, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "pg_running"));
+	ck_assert(!api_status_from_json("{\"name\":\"a\",\"role\":\"replica\",\"state\":\"x\",\"pg_running\":true,"
+					"\"is_leader\":false,\"lsn\":1}",
+					&back, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "timeline: missing"));
+	ck_assert(!api_status_from_json("{\"name\":\"a\",\"role\":\"replica\",\"state\":\"x\",\"pg_running\":true,"
+					"\"is_leader\":false,\"timeline\":1,\"lsn\":1,\"lease_ttl_left\":\"1\"}",
+					&back, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "lease_ttl_left"));
+	ck_assert(!api_status_from_json("{\"name\":", &back, err, sizeof(err)));
+	ck_assert(!api_status_from_json(NULL, &back, err, sizeof(err)));
+}
+END_TEST
+
+/* ---- api server and client over HTTP --------------------------------------- */
+
+struct http_answer {
+	long code;
+	char body[4096];
+	size_t len;
+	char content_type[128];
+};
+
+static size_t collect(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct http_answer *a = userdata;
+	size_t n = size * nmemb;
+
+	if (n > sizeof(a->body) - 1 - a->len)
+		return 0;
+	memcpy(a->body + a->len, ptr, n);
+	a->len += n;
+	a->body[a->len] = '\0';
+	return n;
+}
+
+/* A plain request with libcurl, to see what the server answers. */
+static void http_request(const char *method, const char *url, struct http_answer *a)
+{
+	CURL *c = curl_easy_init();
+	char *ct = NULL;
+
+	memset(a, 0, sizeof(*a));
+	ck_assert_ptr_nonnull(c);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 3000L);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	if (strcmp(method, "POST") == 0)
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{\"x\":1}");
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
+	ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->code);
+	if (curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct)
+		snprintf(a->content_type, sizeof(a->content_type), "%s", ct);
+	curl_easy_cleanup(c);
+}
+
+START_TEST(test_api_server)
+{
+	struct api_status st = sample_status(), back;
+	struct http_answer a;
+	struct api_server *s;
+	char listen[64], url[128], err[512] = "";
+	int port = free_port();
+	json_t *root;
+
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+	s = api_start(listen, "host=127.0.0.1 port=1 dbname=postgres", err, sizeof(err));
+	ck_assert_msg(s != NULL, "%s", err);
+
+	/* Nothing published yet: 503, which the client reports. */
+	ck_assert(!api_get_status(url, 2, &back, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "HTTP 503") != NULL, "%s", err);
+
+	api_publish(s, &st);
+	ck_assert_msg(api_get_status(url, 2, &back, err, sizeof(err)), "%s", err);
+	assert_status_eq(&st, &back);
+
+	/* A trailing slash on the URL is fine; a new snapshot replaces the old. */
+	st.lsn = 0x6000000ULL;
+	snprintf(st.state, sizeof(st.state), "streaming");
+	api_publish(s, &st);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
+	ck_assert_msg(api_get_status(url, 2, &back, err, sizeof(err)), "%s", err);
+	assert_status_eq(&st, &back);
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/status", port);
+	http_request("GET", url, &a);
+	ck_assert_int_eq(a.code, 200);
+	ck_assert_str_eq(a.content_type, "application/json");
+
+	/* Unknown path: 404 with a JSON error. */
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/nope", port);
+	http_request("GET", url, &a);
+	ck_assert_int_eq(a.code, 404);
+	ck_assert_str_eq(a.content_type, "application/json");
+	root = json_loads(a.body, 0, NULL);
+	ck_assert_msg(root && json_is_string(json_object_get(root, "error")), "%s", a.body);
+	json_decref(root);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/nope", port);
+	ck_assert(!api_get_status(url, 2, &back, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "HTTP 404") != NULL, "%s", err);
+
+	/* Other methods: 405. */
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/status", port);
+	http_request("POST", url, &a);
+	ck_assert_int_eq(a.code, 405);
+	http_request("DELETE", url, &a);
+	ck_assert_int_eq(a.code, 405);
+	root = json_loads(a.body, 0, NULL);
+	ck_assert_msg(root && json_is_string(json_object_get(root, "error")), "%s", a.body);
+	json_decref(root);
+
+	/* The port is taken now: a second server says so. */
+	ck_assert_ptr_null(api_start(listen, NULL, err, sizeof(err)));
+	ck_assert_msg(strstr(err, listen) != NULL, "%s", err);
+
+	api_stop(s);
+	api_stop(NULL);
+}
+END_TEST
+
+START_TEST(test_api_start_bad_address)
+{
+	char err[256] = "";
+
+	ck_assert_ptr_null(api_start("nonsense", NULL, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "nonsense") != NULL, "%s", err);
+	ck_assert_ptr_null(api_start(NULL, NULL, err, sizeof(err)));
+}
+END_TEST
+
+START_TEST(test_api_client_nothing_listens)
+{
+	struct api_status back;
+	char url[64], err[512] = "";
+	double t0, elapsed;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", free_port());
+	t0 = now_mono();
+	ck_assert(!api_get_status(url, 0.5, &back, err, sizeof(err)));
+	elapsed = now_mono() - t0;
+	ck_assert_msg(elapsed < 0.6, "took %.3f s", elapsed);
+	ck_assert_msg(strstr(err, url) != NULL, "%s", err);
+	ck_assert(!api_get_status(url, 0, &back, err, sizeof(err)));
+	ck_assert(!api_get_status(NULL, 1, &back, err, sizeof(err)));
+}
+END_TEST
+
+START_TEST(test_api_client_timeout)
+{
+	struct api_status back;
+	char url[64], err[512] = "";
+	double t0, elapsed;
+	int port;
+	/* A socket that listens but never answers: connect succeeds through the
+	 * kernel's backlog and the request hangs until the client's deadline. */
+	int fd = bound_socket(&port);
+
+	ck_assert_int_eq(listen(fd, 4), 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+	t0 = now_mono();
+	ck_assert(!api_get_status(url, 0.3, &back, err, sizeof(err)));
+	elapsed = now_mono() - t0;
+	ck_assert_msg(elapsed >= 0.25 && elapsed < 0.8, "took %.3f s", elapsed);
+	ck_assert_msg(strstr(err, "imeout") != NULL || strstr(err, "timed out") != NULL, "%s", err);
+	close(fd);
+}
+END_TEST
+
+static Suite *dcs_suite(void)
+{
+	Suite *s = suite_create("dcs");
+	TCase *tc = tcase_create("json");
+	TCase *tv = tcase_create("view");
+	TCase *ta = tcase_create("api");
+
+	tcase_add_test(tc, test_keys);
+	tcase_add_test(tc, test_member_round_trip);
+	tcase_add_loop_test(tc, test_member_bad, 0, (int)(sizeof(bad_members) / sizeof(bad_members[0])));
+	tcase_add_test(tc, test_member_null_json);
+	tcase_add_test(tc, test_status_json);
+	tcase_add_test(tc, test_config_round_trip);
+	tcase_add_loop_test(tc, test_config_bad, 0, (int)(sizeof(bad_configs) / sizeof(bad_configs[0])));
+	tcase_add_test(tc, test_history);
+	suite_add_tcase(s, tc);
+
+	tcase_add_test(tv, test_parse_cluster);
+	tcase_add_test(tv, test_parse_cluster_unreadable);
+	tcase_add_test(tv, test_parse_cluster_many_members);
+	suite_add_tcase(s, tv);
+
+	tcase_add_test(ta, test_api_status_json);
+	tcase_add_test(ta, test_api_server);
+	tcase_add_test(ta, test_api_start_bad_address);
+	tcase_add_test(ta, test_api_client_nothing_listens);
+	tcase_add_test(ta, test_api_client_timeout);
+	tcase_set_timeout(ta, 20);
+	suite_add_tcase(s, ta);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return 1;
+	sr = srunner_create(dcs_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	curl_global_cleanup();
+	return failed == 0 ? 0 : 1;
+}
