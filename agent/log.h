@@ -2,7 +2,11 @@
  * log.h - the agent's one logging API.
  *
  * Lines go to stderr (journald / the test's log file) as
- *   2026-11-25 18:07:28.123 INFO  [loop.c:212] lost leader lease renewal for 4.1s, demoting
+ *   2026-11-25 18:07:28.123 INFO  node1: lost leader lease renewal for 4.1s, demoting [loop.c:212]
+ * (local wall-clock time in ms, level, the prefix if set, the message, the
+ * source file's base name and line). One call is one line: each is written
+ * whole under a mutex, and newlines inside the message become spaces.
+ * log_write preserves errno; the default level is info.
  * Formats are checked as printf formats. Never log passwords, tokens or whole
  * connection strings; log_scrub() masks password=... in a conninfo.
  */

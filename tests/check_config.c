@@ -160,6 +160,32 @@ START_TEST(test_minimal_defaults)
 }
 END_TEST
 
+/* The shipped examples (deploy/examples) load, and the three members of the
+ * loopback cluster do not share a port or a data directory. */
+START_TEST(test_examples)
+{
+	struct baton_config c[3];
+	char path[1024], err[512];
+
+	if (access(DEFAULT_BIN_DIR "/postgres", X_OK) != 0)
+		return; /* they name the default bin_dir; test_minimal_defaults covers this */
+	for (int i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), TEST_SRCDIR "/deploy/examples/node%d.conf", i + 1);
+		ck_assert_msg(config_load(path, &c[i], err, sizeof(err)), "%s", err);
+		ck_assert_int_eq(c[i].postgresql.listen_port, 5441 + i);
+		ck_assert_str_eq(c[i].etcd.hosts[0], "127.0.0.1:2379");
+		ck_assert_str_eq(c[i].scope, c[0].scope);
+		for (int j = 0; j < i; j++) {
+			ck_assert_str_ne(c[i].name, c[j].name);
+			ck_assert_str_ne(c[i].restapi.listen, c[j].restapi.listen);
+			ck_assert_str_ne(c[i].postgresql.data_dir, c[j].postgresql.data_dir);
+		}
+	}
+	for (int i = 0; i < 3; i++)
+		config_free(&c[i]);
+}
+END_TEST
+
 /* ---- bad files: each must fail with this text in its error ---- */
 
 static const struct bad_case {
@@ -673,6 +699,7 @@ static Suite *config_suite(void)
 
 	tcase_add_test(tc, test_full);
 	tcase_add_test(tc, test_minimal_defaults);
+	tcase_add_test(tc, test_examples);
 	tcase_add_loop_test(tc, test_bad_file, 0, (int)N_BAD);
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_free_zeroed);
