@@ -45,14 +45,15 @@ struct dcs_settings {
 	double ttl;                       /* seconds, default 5, >= 2 (etcd's minimum lease) */
 	double loop_wait;                 /* seconds, default 1, > 0 */
 	double retry_timeout;             /* seconds, default 2, > 0 */
-	int64_t maximum_lag_on_failover;  /* bytes, default 1048576, >= 0 */
+	int64_t maximum_lag_on_failover;  /* bytes, default 1048576, >= 0; in the file, values
+	                                     over 2^31 need the L suffix (libconfig) */
 	struct config_param *pg_params;   /* postgresql.parameters shared by all nodes */
 	size_t n_pg_params;
 };
 
 struct baton_config {
 	char *path;       /* the file it came from */
-	char *scope;      /* required */
+	char *scope;      /* required; [A-Za-z0-9_.-]{1,63} (it is part of etcd keys) */
 	char *name;       /* required; [A-Za-z0-9_.-]{1,63} */
 	char *namespace_; /* default "/baton"; starts with '/', no trailing '/' */
 

@@ -18,6 +18,8 @@ check_PROGRAMS += tests/check_config
 tests_check_config_SOURCES = tests/check_config.c
 tests_check_config_CFLAGS = $(TEST_CFLAGS) -DTEST_SRCDIR=\"$(abs_top_srcdir)\"
 tests_check_config_LDADD = $(TEST_LIBS)
+# the files check_config reads
+EXTRA_DIST += tests/configs deploy/examples
 # END config
 
 # BEGIN dcs
