@@ -844,6 +844,34 @@ START_TEST(test_api_server)
 }
 END_TEST
 
+/* The snapshot says Postgres runs but nothing answers at its address: the
+ * refresh fails quickly and /status serves the snapshot as published. */
+START_TEST(test_api_server_pg_down)
+{
+	struct api_status st = sample_status(), back;
+	struct api_server *s;
+	char listen[64], url[128], conninfo[128], err[512] = "";
+	int port = free_port();
+	double t0, elapsed;
+
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+	snprintf(conninfo, sizeof(conninfo), "host=127.0.0.1 port=%d dbname=postgres user=postgres", free_port());
+	s = api_start(listen, conninfo, err, sizeof(err));
+	ck_assert_msg(s != NULL, "%s", err);
+	st.pg_running = true;
+	api_publish(s, &st);
+	for (int i = 0; i < 2; i++) { /* the second time with the connection reset */
+		t0 = now_mono();
+		ck_assert_msg(api_get_status(url, 3, &back, err, sizeof(err)), "%s", err);
+		elapsed = now_mono() - t0;
+		ck_assert_msg(elapsed < 1.5, "took %.3f s", elapsed);
+		assert_status_eq(&st, &back);
+	}
+	api_stop(s);
+}
+END_TEST
+
 START_TEST(test_api_start_bad_address)
 {
 	char err[256] = "";
@@ -916,6 +944,7 @@ static Suite *dcs_suite(void)
 
 	tcase_add_test(ta, test_api_status_json);
 	tcase_add_test(ta, test_api_server);
+	tcase_add_test(ta, test_api_server_pg_down);
 	tcase_add_test(ta, test_api_start_bad_address);
 	tcase_add_test(ta, test_api_client_nothing_listens);
 	tcase_add_test(ta, test_api_client_timeout);
