@@ -892,7 +892,7 @@ START_TEST(test_api_client_nothing_listens)
 	t0 = now_mono();
 	ck_assert(!api_get_status(url, 0.5, &back, err, sizeof(err)));
 	elapsed = now_mono() - t0;
-	ck_assert_msg(elapsed < 0.6, "took %.3f s", elapsed);
+	ck_assert_msg(elapsed < 1.0, "took %.3f s", elapsed);
 	ck_assert_msg(strstr(err, url) != NULL, "%s", err);
 	ck_assert(!api_get_status(url, 0, &back, err, sizeof(err)));
 	ck_assert(!api_get_status(NULL, 1, &back, err, sizeof(err)));
@@ -914,7 +914,7 @@ START_TEST(test_api_client_timeout)
 	t0 = now_mono();
 	ck_assert(!api_get_status(url, 0.3, &back, err, sizeof(err)));
 	elapsed = now_mono() - t0;
-	ck_assert_msg(elapsed >= 0.25 && elapsed < 0.8, "took %.3f s", elapsed);
+	ck_assert_msg(elapsed >= 0.25 && elapsed < 1.5, "took %.3f s", elapsed);
 	ck_assert_msg(strstr(err, "imeout") != NULL || strstr(err, "timed out") != NULL, "%s", err);
 	close(fd);
 }
