@@ -12,7 +12,8 @@ BATON_LIBS = agent/libagent.a pg/libpg.a etcd/libetcd.a \
 	$(CURL_LIBS) $(JANSSON_LIBS) $(LIBPQ_LIBS) $(LIBCONFIG_LIBS) $(MHD_LIBS) -lpthread -lm
 
 bin_PROGRAMS += baton batonctl
-baton_SOURCES = agent/baton.c agent/loop.c agent/loop.h agent/keeper.c agent/keeper.h
+baton_SOURCES = agent/baton.c agent/loop.c agent/loop.h agent/keeper.c agent/keeper.h \
+	agent/watch.c agent/watch.h
 baton_LDADD = $(BATON_LIBS)
 batonctl_SOURCES = agent/batonctl.c
 batonctl_LDADD = $(BATON_LIBS)

@@ -1,0 +1,42 @@
+/*
+ * keeper.h - the lease keeper: a thread that keeps this agent's etcd lease
+ * alive, independently of the loop (DESIGN.md rule 4: nothing Postgres does
+ * may delay a renewal).
+ *
+ * It records the monotonic time at which it *sent* the last keepalive that
+ * succeeded; the loop computes the leader's deadline from it (rule 2). As a
+ * second line of defence it fences: if the loop has registered a postmaster
+ * that may accept writes and the deadline passes without the loop having
+ * stopped it, the keeper sends that postmaster SIGQUIT (immediate shutdown)
+ * itself and wakes the loop.
+ */
+#ifndef BATON_KEEPER_H
+#define BATON_KEEPER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "etcd/etcd.h"
+
+struct keeper;
+
+/* Starts the thread with its own etcd client. interval = seconds between
+ * keepalives; ttl = the lease TTL used for the fencing deadline. wake_fd gets
+ * one byte whenever the lease is lost or the keeper fenced. NULL + err. */
+struct keeper *keeper_start(const struct etcd_config *ecfg, double interval, double ttl, int wake_fd, char *err,
+			    size_t errlen);
+/* A new lease from the loop (granted at monotonic time `sent`). 0 = none. */
+void keeper_set_lease(struct keeper *k, int64_t lease_id, double sent);
+/* Current lease (0 when lost) and when its last good keepalive was sent. */
+void keeper_get(struct keeper *k, int64_t *lease_id, double *last_ok_sent);
+/* Timing from the dynamic config. */
+void keeper_set_timing(struct keeper *k, double interval, double ttl);
+/* The postmaster to fence at the deadline (0 = nothing may write). */
+void keeper_set_fence(struct keeper *k, pid_t postmaster);
+/* Worst keepalive round trip seen so far, seconds. */
+double keeper_worst_latency(struct keeper *k);
+/* Stops and joins the thread, frees everything. NULL is fine. */
+void keeper_stop(struct keeper *k);
+
+#endif

@@ -1,0 +1,1245 @@
+/*
+ * loop.c - the agent's main loop (see loop.h).
+ *
+ * Each iteration:
+ *   1. reap the postmaster and the running job (initdb, pg_basebackup,
+ *      pg_rewind), if they ended;
+ *   2. make sure we have a lease (the keeper thread keeps it alive);
+ *   3. read every key of the cluster with one etcd range request;
+ *   4. look at the data directory and ask Postgres about itself (bounded);
+ *   5. when there is no leader, ask the peers' REST APIs for fresh LSNs;
+ *   6. ha_decide(), then carry out the one action it returns;
+ *   7. publish members/<name> (when it changed) and the REST snapshot;
+ *   8. sleep until loop_wait has passed, or until woken by the leader
+ *      watch, the keeper, a child's exit or a signal.
+ * Every action is idempotent: if the agent dies halfway, the next loop
+ * (or the next agent) simply decides again from what it sees.
+ *
+ * The postmaster and the jobs are children of this (the main) thread, which
+ * lives as long as the agent, so PR_SET_PDEATHSIG fires only when the agent
+ * dies (DESIGN.md rule 3).
+ */
+#include "agent/loop.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/api.h"
+#include "agent/dcs.h"
+#include "agent/ha.h"
+#include "agent/keeper.h"
+#include "agent/log.h"
+#include "agent/watch.h"
+#include "etcd/etcd.h"
+#include "pg/pg_conf.h"
+#include "pg/pg_ctl.h"
+#include "pg/pg_data.h"
+#include "pg/pg_query.h"
+
+static volatile sig_atomic_t g_shutdown;
+static volatile sig_atomic_t g_reload;
+static int g_wake_wr = -1;
+
+void loop_wake_from_signal(void)
+{
+	if (g_wake_wr >= 0) {
+		char b = 's';
+		ssize_t n = write(g_wake_wr, &b, 1);
+		(void)n;
+	}
+}
+
+void loop_request_shutdown(void)
+{
+	g_shutdown = 1;
+	loop_wake_from_signal();
+}
+
+void loop_request_reload(void)
+{
+	g_reload = 1;
+	loop_wake_from_signal();
+}
+
+/* Seconds we wait before retrying a failed clone / bootstrap / start. */
+#define RETRY_BACKOFF 3.0
+/* How long a planned stop may take before the library escalates. */
+#define STOP_TIMEOUT 30.0
+
+struct loop {
+	const struct baton_config *cfg;
+	struct dcs_keys keys;
+	char **endpoints;
+	struct etcd_config ecfg;
+	struct etcd_client *etcd;
+	struct keeper *keeper;
+	struct watch *watch;
+	struct api_server *api;
+	int wake[2];
+
+	struct dcs_settings settings; /* in force: the config key, or bootstrap.dcs */
+	struct ha_cluster_view view;
+	struct ha_local_view local;
+	int64_t leader_mod_revision;
+	int64_t granted_ttl;
+
+	struct pg_paths paths;
+	char local_conninfo[PATH_MAX + 1024];
+	struct pg_conn *pg;
+	struct pg_state pgst;
+	struct pg_controldata ctl;
+	bool ctl_valid;
+
+	struct pg_child postmaster;
+	bool pg_started_primary, pg_start_failed, pg_was_ready;
+	double pg_started_at;
+
+	struct pg_child job;
+	enum ha_job job_kind, job_failed;
+	double job_failed_at;
+	char job_leader[HA_NAME_MAX];
+	char rewound_for[HA_NAME_MAX];
+
+	char following[HA_NAME_MAX];
+	bool promote_requested;
+	double not_streaming_since;
+
+	char *member_json;   /* last published */
+	char *status_json;   /* last published (leader) */
+	enum ha_action_kind last_kind;
+	char last_reason[200];
+	char last_warn[1024];
+	double last_etcd_err_log;
+	bool running_fatal;
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static bool is_leader(const struct loop *L)
+{
+	return L->view.etcd_ok && L->view.has_leader && strcmp(L->view.leader, L->cfg->name) == 0;
+}
+
+static void set_fence(struct loop *L)
+{
+	bool may_write = L->postmaster.pid > 0 &&
+			 (L->pg_started_primary || L->promote_requested || (L->local.pg_ready && L->local.pg_primary));
+
+	keeper_set_fence(L->keeper, may_write ? L->postmaster.pid : 0);
+}
+
+/* conninfo to reach `leader`'s Postgres: as the replication user (for
+ * streaming and pg_basebackup) or as the superuser (for pg_rewind). */
+static bool leader_conninfo(const struct loop *L, const char *leader, bool replication, char *buf, size_t len)
+{
+	const struct baton_config *cfg = L->cfg;
+	const struct ha_member *m = ha_find_member(&L->view, leader);
+	char host[300], user[300], pass[PATH_MAX + 8], app[HA_NAME_MAX * 2 + 4];
+	int n;
+
+	if (!m || !m->host[0] || m->port <= 0) {
+		log_warn("leader %s has not published its address in etcd yet", leader);
+		return false;
+	}
+	if (!pg_conninfo_quote(m->host, host, sizeof(host)) ||
+	    !pg_conninfo_quote(replication ? cfg->postgresql.replication_username : cfg->postgresql.superuser_username,
+			       user, sizeof(user)) ||
+	    !pg_conninfo_quote(cfg->postgresql.pgpass, pass, sizeof(pass)) ||
+	    !pg_conninfo_quote(cfg->name, app, sizeof(app)))
+		return false;
+	n = snprintf(buf, len, "host=%s port=%d user=%s passfile=%s application_name=%s%s connect_timeout=3", host,
+		     m->port, user, pass, app, replication ? "" : " dbname=postgres");
+	return n > 0 && (size_t)n < len;
+}
+
+/* Parameters the agent needs whatever the config says. */
+struct forced_param {
+	const char *name;
+	const char *why;
+};
+
+static const struct forced_param forced[] = {
+	{"listen_addresses", "set from postgresql.listen"},
+	{"port", "set from postgresql.listen"},
+	{"unix_socket_directories", "set from postgresql.socket_dir"},
+	{"wal_level", "replicas need at least 'replica'"},
+	{"hot_standby", "replicas answer read-only queries and health checks"},
+	{"wal_log_hints", "pg_rewind needs it"},
+	{"cluster_name", "set to the member name"},
+};
+
+/* Writes postgresql.conf, pg_hba.conf, the recovery file and standby.signal
+ * for a start as primary (upstream NULL) or as a replica of upstream ("" = none). */
+static bool write_pg_files(struct loop *L, bool standby, const char *upstream)
+{
+	const struct baton_config *cfg = L->cfg;
+	size_t n_user = L->settings.n_pg_params + cfg->postgresql.n_params;
+	size_t n_forced = sizeof(forced) / sizeof(forced[0]);
+	struct pg_param *params = calloc(n_user + n_forced, sizeof(*params));
+	const char **hba = calloc(cfg->postgresql.n_pg_hba + 1, sizeof(*hba));
+	char port[16], local_line[200], conninfo[2048] = "";
+	const char *forced_values[sizeof(forced) / sizeof(forced[0])];
+	struct pg_err err;
+	size_t n = 0;
+	bool ok = false;
+
+	if (!params || !hba) {
+		log_error("out of memory writing Postgres configuration");
+		goto cleanup;
+	}
+	snprintf(port, sizeof(port), "%d", cfg->postgresql.listen_port);
+	forced_values[0] = cfg->postgresql.listen_host;
+	forced_values[1] = port;
+	forced_values[2] = cfg->postgresql.socket_dir;
+	forced_values[3] = "replica";
+	forced_values[4] = "on";
+	forced_values[5] = "on";
+	forced_values[6] = cfg->name;
+
+	for (size_t i = 0; i < L->settings.n_pg_params; i++)
+		params[n++] = (struct pg_param){L->settings.pg_params[i].name, L->settings.pg_params[i].value};
+	for (size_t i = 0; i < cfg->postgresql.n_params; i++)
+		params[n++] = (struct pg_param){cfg->postgresql.params[i].name, cfg->postgresql.params[i].value};
+	for (size_t f = 0; f < n_forced; f++) {
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(params[i].name, forced[f].name) != 0 || strcmp(params[i].value, forced_values[f]) == 0)
+				continue;
+			if (strcmp(forced[f].name, "wal_level") == 0 && strcmp(params[i].value, "logical") == 0) {
+				forced_values[f] = "logical"; /* stronger than needed: keep it */
+				continue;
+			}
+			log_warn("postgresql parameter %s = '%s' overridden with '%s' (%s)", params[i].name, params[i].value,
+				 forced_values[f], forced[f].why);
+		}
+		params[n++] = (struct pg_param){forced[f].name, forced_values[f]};
+	}
+	if (!pg_conf_write(cfg->postgresql.data_dir, params, n, &err))
+		goto fail;
+
+	/* The agent's own connections come over the unix socket as the superuser. */
+	snprintf(local_line, sizeof(local_line), "local all %s scram-sha-256", cfg->postgresql.superuser_username);
+	hba[0] = local_line;
+	for (size_t i = 0; i < cfg->postgresql.n_pg_hba; i++)
+		hba[i + 1] = cfg->postgresql.pg_hba[i];
+	if (!pg_conf_write_hba(cfg->postgresql.data_dir, hba, cfg->postgresql.n_pg_hba + 1, &err))
+		goto fail;
+
+	if (standby && upstream && upstream[0] && !leader_conninfo(L, upstream, true, conninfo, sizeof(conninfo)))
+		goto cleanup;
+	if (!pg_conf_write_recovery(cfg->postgresql.data_dir, conninfo, &err) ||
+	    !pg_conf_set_standby(cfg->postgresql.data_dir, standby, &err))
+		goto fail;
+	ok = true;
+	goto cleanup;
+fail:
+	log_error("cannot write Postgres configuration: %s", err.msg);
+cleanup:
+	free(params);
+	free(hba);
+	return ok;
+}
+
+static bool write_pgpass(const struct loop *L)
+{
+	const struct baton_config *cfg = L->cfg;
+	const char *users[2] = {cfg->postgresql.superuser_username, cfg->postgresql.replication_username};
+	const char *pws[2] = {cfg->postgresql.superuser_password, cfg->postgresql.replication_password};
+	struct pg_err err;
+
+	if (!pg_conf_write_pgpass(cfg->postgresql.pgpass, users, pws, 2, &err)) {
+		log_error("cannot write the password file: %s", err.msg);
+		return false;
+	}
+	return true;
+}
+
+/* ---- etcd writes -------------------------------------------------------- */
+
+static bool txn_simple(struct loop *L, const struct etcd_compare *cmp, size_t n_cmp, const struct etcd_op *ops,
+		       size_t n_ops, bool *won, const char *what)
+{
+	struct etcd_txn_result r;
+	struct etcd_error err;
+
+	memset(&r, 0, sizeof(r));
+	if (etcd_txn(L->etcd, cmp, n_cmp, ops, n_ops, NULL, 0, &r, &err) != ETCD_OK) {
+		log_warn("%s: etcd transaction failed: %s", what, err.message);
+		return false;
+	}
+	*won = r.succeeded;
+	etcd_txn_result_free(&r);
+	return true;
+}
+
+/* Deletes the leader key if it still holds our name. */
+static void release_leader_key(struct loop *L)
+{
+	struct etcd_compare cmp = {.key = L->keys.leader, .target = ETCD_CMP_VALUE, .result = ETCD_CMP_EQUAL,
+				   .value = L->cfg->name};
+	struct etcd_op del = {.kind = ETCD_OP_DELETE, .key = L->keys.leader};
+	bool won = false;
+
+	if (txn_simple(L, &cmp, 1, &del, 1, &won, "release leader key") && won)
+		log_info("released the leader key");
+}
+
+/* Creates the leader key on our lease, or moves our name from an old lease. */
+static bool acquire_leader_key(struct loop *L)
+{
+	struct etcd_compare cmp[2];
+	struct etcd_op put = {.kind = ETCD_OP_PUT, .key = L->keys.leader, .value = L->cfg->name,
+			      .lease = L->local.lease_id};
+	size_t n_cmp;
+	bool won = false;
+
+	if (L->local.lease_id == 0)
+		return false;
+	memset(cmp, 0, sizeof(cmp));
+	if (!L->view.has_leader) {
+		cmp[0] = (struct etcd_compare){.key = L->keys.leader, .target = ETCD_CMP_CREATE,
+					       .result = ETCD_CMP_EQUAL, .number = 0};
+		n_cmp = 1;
+	} else {
+		cmp[0] = (struct etcd_compare){.key = L->keys.leader, .target = ETCD_CMP_VALUE,
+					       .result = ETCD_CMP_EQUAL, .value = L->cfg->name};
+		cmp[1] = (struct etcd_compare){.key = L->keys.leader, .target = ETCD_CMP_MOD,
+					       .result = ETCD_CMP_EQUAL, .number = L->leader_mod_revision};
+		n_cmp = 2;
+	}
+	if (!txn_simple(L, cmp, n_cmp, &put, 1, &won, "acquire leader key"))
+		return false;
+	if (!won) {
+		log_info("lost the race for the leader key");
+		return false;
+	}
+	log_info("acquired the leader key");
+	L->view.has_leader = true;
+	snprintf(L->view.leader, sizeof(L->view.leader), "%s", L->cfg->name);
+	L->view.leader_lease = L->local.lease_id;
+	return true;
+}
+
+static void append_history(struct loop *L, const char *reason)
+{
+	struct etcd_range_result r;
+	struct etcd_error err;
+	const char *old = NULL;
+	char *json;
+
+	memset(&r, 0, sizeof(r));
+	if (etcd_get(L->etcd, L->keys.history, &r, &err) == ETCD_OK && r.n_kvs == 1)
+		old = r.kvs[0].value;
+	json = dcs_history_append(old, L->pgst.timeline, L->pgst.current_lsn, reason, L->cfg->name, time(NULL));
+	if (json && etcd_put(L->etcd, L->keys.history, json, 0, NULL, &err) != ETCD_OK)
+		log_warn("cannot record the leader change in history: %s", err.message);
+	free(json);
+	etcd_range_result_free(&r);
+}
+
+static void publish_status(struct loop *L)
+{
+	struct etcd_error err;
+	char *json = dcs_status_json(L->pgst.current_lsn, L->pgst.timeline);
+
+	if (!json)
+		return;
+	if (L->status_json && strcmp(json, L->status_json) == 0) {
+		free(json);
+		return;
+	}
+	if (etcd_put(L->etcd, L->keys.status, json, 0, NULL, &err) != ETCD_OK) {
+		log_warn("cannot publish the leader status: %s", err.message);
+		free(json);
+		return;
+	}
+	free(L->status_json);
+	L->status_json = json;
+}
+
+static const char *member_state(const struct loop *L)
+{
+	switch (L->job.pid ? L->job_kind : HA_JOB_NONE) {
+	case HA_JOB_BOOTSTRAP: return "bootstrapping";
+	case HA_JOB_CLONE: return "cloning";
+	case HA_JOB_REWIND: return "rewinding";
+	case HA_JOB_NONE: break;
+	}
+	if (L->promote_requested)
+		return "promoting";
+	if (L->postmaster.pid == 0)
+		return L->pg_start_failed ? "start failed" : "stopped";
+	return L->local.pg_ready ? "running" : "starting";
+}
+
+static const char *member_role(const struct loop *L)
+{
+	if (L->local.pg_ready)
+		return L->local.pg_primary ? "primary" : "replica";
+	return L->local.datadir == HA_DATADIR_EMPTY ? "uninitialized" : "stopped";
+}
+
+static void publish_member(struct loop *L)
+{
+	const struct baton_config *cfg = L->cfg;
+	struct ha_member me;
+	struct etcd_error err;
+	char key[400], *json;
+
+	if (L->local.lease_id == 0 || !dcs_member_key(&L->keys, cfg->name, key, sizeof(key)))
+		return;
+	memset(&me, 0, sizeof(me));
+	snprintf(me.name, sizeof(me.name), "%s", cfg->name);
+	snprintf(me.role, sizeof(me.role), "%s", member_role(L));
+	snprintf(me.state, sizeof(me.state), "%s", member_state(L));
+	snprintf(me.host, sizeof(me.host), "%s", cfg->postgresql.connect_host);
+	me.port = cfg->postgresql.connect_port;
+	snprintf(me.api_url, sizeof(me.api_url), "http://%s", cfg->restapi.connect_address);
+	me.timeline = L->local.pg_ready ? L->local.pg_timeline : L->local.datadir_timeline;
+	me.lsn = L->local.pg_ready ? L->local.pg_lsn : 0;
+	me.nofailover = cfg->tags.nofailover;
+	json = dcs_member_json(&me);
+	if (!json)
+		return;
+	if (L->member_json && strcmp(json, L->member_json) == 0) {
+		free(json);
+		return;
+	}
+	if (etcd_put(L->etcd, key, json, L->local.lease_id, NULL, &err) != ETCD_OK) {
+		log_warn("cannot publish our member key: %s", err.message);
+		free(json);
+		return;
+	}
+	free(L->member_json);
+	L->member_json = json;
+}
+
+static void publish_api(struct loop *L)
+{
+	struct api_status st;
+	double deadline = ha_lease_deadline(&L->view, &L->local);
+
+	memset(&st, 0, sizeof(st));
+	snprintf(st.name, sizeof(st.name), "%s", L->cfg->name);
+	snprintf(st.scope, sizeof(st.scope), "%s", L->cfg->scope);
+	snprintf(st.role, sizeof(st.role), "%s", member_role(L));
+	snprintf(st.state, sizeof(st.state), "%s", member_state(L));
+	snprintf(st.leader, sizeof(st.leader), "%s", L->view.has_leader ? L->view.leader : "");
+	st.is_leader = is_leader(L);
+	st.pg_running = L->local.pg_ready;
+	st.timeline = L->local.pg_timeline;
+	st.lsn = L->local.pg_lsn;
+	st.receive_lsn = L->pgst.receive_lsn;
+	st.replay_lsn = L->pgst.replay_lsn;
+	st.nofailover = L->cfg->tags.nofailover;
+	st.lease_ttl_left = st.is_leader && deadline > 0 ? deadline - pg_now() : 0;
+	api_publish(L->api, &st);
+}
+
+/* ---- gathering the views ------------------------------------------------ */
+
+/* The lease: take a new one when the keeper reports it lost. */
+static void ensure_lease(struct loop *L)
+{
+	int64_t id, granted = 0;
+	double sent, t0;
+	struct etcd_error err;
+
+	keeper_get(L->keeper, &id, &sent);
+	if (id != 0)
+		return;
+	t0 = pg_now();
+	if (etcd_lease_grant(L->etcd, (int64_t)ceil(L->settings.ttl), &id, &granted, &err) != ETCD_OK) {
+		if (t0 - L->last_etcd_err_log >= 5.0) {
+			log_warn("cannot get a lease from etcd: %s", err.message);
+			L->last_etcd_err_log = t0;
+		}
+		return;
+	}
+	L->granted_ttl = granted;
+	keeper_set_lease(L->keeper, id, t0);
+	free(L->member_json);
+	L->member_json = NULL; /* the member key must be written on the new lease */
+	log_info("got lease %llx (ttl %llds) from etcd", (unsigned long long)id, (long long)granted);
+}
+
+static void read_cluster(struct loop *L)
+{
+	struct etcd_range_result r;
+	struct etcd_error err;
+	struct dcs_settings fresh;
+	struct ha_cluster_view v;
+	char warn[1024] = "";
+	double now = pg_now();
+
+	memset(&r, 0, sizeof(r));
+	if (etcd_get_prefix(L->etcd, L->keys.prefix, &r, &err) != ETCD_OK) {
+		if (L->view.etcd_ok || now - L->last_etcd_err_log >= 5.0) {
+			log_warn("cannot read the cluster state from etcd: %s", err.message);
+			L->last_etcd_err_log = now;
+		}
+		L->view.etcd_ok = false; /* the rest of the old view stays for the timing */
+		return;
+	}
+	memset(&v, 0, sizeof(v));
+	memset(&fresh, 0, sizeof(fresh));
+	dcs_parse_cluster(&L->keys, &r, &L->settings, &v, &fresh, warn, sizeof(warn));
+	if (warn[0] && strcmp(warn, L->last_warn) != 0)
+		log_warn("unreadable keys in etcd (ignored): %s", warn);
+	snprintf(L->last_warn, sizeof(L->last_warn), "%s", warn);
+	L->leader_mod_revision = 0;
+	for (size_t i = 0; i < r.n_kvs; i++)
+		if (strcmp(r.kvs[i].key, L->keys.leader) == 0)
+			L->leader_mod_revision = r.kvs[i].mod_revision;
+	etcd_range_result_free(&r);
+
+	if (fresh.ttl != L->settings.ttl || fresh.loop_wait != L->settings.loop_wait) {
+		double interval = fmin(fresh.loop_wait, fresh.ttl / 4);
+		log_info("timing in force: ttl %.1fs, loop_wait %.1fs, retry_timeout %.1fs", fresh.ttl, fresh.loop_wait,
+			 fresh.retry_timeout);
+		keeper_set_timing(L->keeper, interval, fmin(fresh.ttl, L->granted_ttl > 0 ? (double)L->granted_ttl
+											    : fresh.ttl));
+	}
+	dcs_settings_free(&L->settings);
+	L->settings = fresh;
+	/* The lease we hold may be shorter than a raised ttl: never count on more. */
+	if (L->granted_ttl > 0 && (double)L->granted_ttl < v.ttl)
+		v.ttl = (double)L->granted_ttl;
+	L->view = v;
+}
+
+static void read_local(struct loop *L, double now)
+{
+	const struct baton_config *cfg = L->cfg;
+	struct ha_local_view *l = &L->local;
+	enum pg_datadir_state ds;
+	struct pg_err err;
+
+	l->name = cfg->name;
+	l->nofailover = cfg->tags.nofailover;
+	l->shutdown_requested = g_shutdown != 0;
+	l->use_pg_rewind = cfg->postgresql.use_pg_rewind;
+	l->remove_data_on_rewind_failure = cfg->postgresql.remove_data_directory_on_rewind_failure;
+	keeper_get(L->keeper, &l->lease_id, &l->lease_sent);
+
+	ds = pg_datadir_inspect(cfg->postgresql.data_dir);
+	l->datadir = ds == PG_DATADIR_VALID ? HA_DATADIR_VALID
+		     : ds == PG_DATADIR_MISSING ? HA_DATADIR_EMPTY
+						: HA_DATADIR_INVALID;
+	if (l->datadir == HA_DATADIR_VALID && L->postmaster.pid == 0 && L->job.pid == 0) {
+		/* Only read pg_control while nothing writes it. */
+		if (pg_controldata_read(cfg->postgresql.bin_dir, cfg->postgresql.data_dir, &L->ctl, &err)) {
+			L->ctl_valid = true;
+		} else {
+			log_error("cannot read the data directory's control file: %s", err.msg);
+			L->ctl_valid = false;
+		}
+	}
+	if (l->datadir != HA_DATADIR_VALID)
+		L->ctl_valid = false;
+	if (L->ctl_valid) {
+		l->datadir_sysid = L->ctl.system_identifier;
+		l->datadir_timeline = L->ctl.checkpoint_timeline;
+		l->datadir_was_primary = (L->ctl.state == PG_DB_SHUTDOWNED || L->ctl.state == PG_DB_IN_PRODUCTION) &&
+					 !(L->rewound_for[0] && L->view.has_leader &&
+					   strcmp(L->rewound_for, L->view.leader) == 0);
+	} else if (l->datadir == HA_DATADIR_VALID && L->postmaster.pid == 0 && L->job.pid == 0) {
+		l->datadir = HA_DATADIR_INVALID; /* unreadable pg_control */
+	}
+
+	l->job = L->job.pid ? L->job_kind : HA_JOB_NONE;
+	l->job_failed = L->job_failed;
+
+	l->pg_running = L->postmaster.pid != 0;
+	l->pg_ready = false;
+	l->pg_primary = false;
+	if (l->pg_running) {
+		if (pg_query_state(L->pg, &L->pgst, &err)) {
+			l->pg_ready = true;
+			l->pg_primary = !L->pgst.in_recovery;
+			l->pg_timeline = L->pgst.timeline;
+			l->pg_lsn = L->pgst.current_lsn;
+			l->pg_streaming = L->pgst.wal_receiver_streaming;
+			if (L->pgst.system_identifier)
+				l->datadir_sysid = L->pgst.system_identifier;
+			if (!L->pg_was_ready)
+				log_info("Postgres is up as %s on timeline %u", l->pg_primary ? "primary" : "replica",
+					 l->pg_timeline);
+			L->pg_was_ready = true;
+			L->pg_start_failed = false;
+		} else {
+			if (L->pg_was_ready)
+				log_warn("Postgres does not answer: %s", err.msg);
+			L->pg_was_ready = false;
+		}
+	}
+	if (l->pg_ready && !l->pg_primary) {
+		if (l->pg_streaming)
+			L->not_streaming_since = 0;
+		else if (L->not_streaming_since == 0)
+			L->not_streaming_since = now;
+	} else {
+		L->not_streaming_since = 0;
+	}
+	l->pg_not_streaming_since = L->not_streaming_since;
+	l->pg_started_at = L->pg_started_at;
+	l->pg_started_primary = L->pg_started_primary;
+	l->pg_start_failed = L->pg_start_failed;
+	snprintf(l->following, sizeof(l->following), "%s", L->following);
+
+	if (L->promote_requested && l->pg_ready && l->pg_primary) {
+		log_info("promoted: Postgres is primary on timeline %u", l->pg_timeline);
+		L->promote_requested = false;
+		L->pg_started_primary = true;
+		l->pg_started_primary = true;
+		append_history(L, "leader lease acquired, promoted");
+	}
+	l->promote_requested = L->promote_requested;
+}
+
+/* Rule 5: fresh positions of the peers, asked of their REST APIs. */
+static void poll_peers(struct loop *L)
+{
+	double timeout = fmin(0.5, L->settings.loop_wait);
+
+	for (size_t i = 0; i < L->view.n_members; i++) {
+		struct ha_member *m = &L->view.members[i];
+		struct api_status st;
+		char err[256];
+
+		if (strcmp(m->name, L->cfg->name) == 0 || !m->api_url[0])
+			continue;
+		m->polled = true;
+		m->reachable = api_get_status(m->api_url, timeout, &st, err, sizeof(err));
+		if (!m->reachable) {
+			log_info("candidate check: %s unreachable (%s)", m->name, err);
+			continue;
+		}
+		m->healthy = st.pg_running;
+		m->polled_primary = st.pg_running && strcmp(st.role, "primary") == 0;
+		m->polled_lsn = st.lsn;
+		m->polled_timeline = st.timeline;
+	}
+}
+
+/* ---- executing actions -------------------------------------------------- */
+
+static void start_postgres(struct loop *L, bool primary, const char *upstream, double now)
+{
+	struct pg_err err;
+
+	if (L->pg_start_failed && now - L->pg_started_at < RETRY_BACKOFF)
+		return;
+	if (!write_pg_files(L, !primary, upstream))
+		return;
+	if (!pg_postmaster_start(&L->paths, &L->postmaster, &err)) {
+		log_error("cannot start Postgres: %s", err.msg);
+		L->pg_start_failed = true;
+		L->pg_started_at = now;
+		return;
+	}
+	L->pg_started_primary = primary;
+	L->pg_started_at = now;
+	L->pg_was_ready = false;
+	L->rewound_for[0] = '\0';
+	snprintf(L->following, sizeof(L->following), "%s", primary || !upstream ? "" : upstream);
+	L->not_streaming_since = 0;
+	pg_conn_reset(L->pg);
+	set_fence(L);
+	log_info("started Postgres (pid %d) as %s%s%s", (int)L->postmaster.pid, primary ? "primary" : "replica",
+		 !primary && upstream && upstream[0] ? " of " : "", !primary && upstream ? upstream : "");
+}
+
+static void stop_postgres(struct loop *L, enum pg_stop_mode mode, const char *why)
+{
+	struct pg_err err;
+
+	if (L->postmaster.pid == 0)
+		return;
+	log_info("stopping Postgres (%s): %s", mode == PG_STOP_IMMEDIATE ? "immediate" : "fast", why);
+	if (!pg_postmaster_stop(&L->postmaster, mode, mode == PG_STOP_IMMEDIATE ? 5.0 : STOP_TIMEOUT, &err))
+		log_error("stopping Postgres: %s", err.msg);
+	keeper_set_fence(L->keeper, 0);
+	L->pg_started_primary = false;
+	L->promote_requested = false;
+	L->pg_was_ready = false;
+	L->following[0] = '\0';
+	L->local.pg_running = L->local.pg_ready = L->local.pg_primary = false;
+	pg_conn_reset(L->pg);
+}
+
+static void start_job(struct loop *L, enum ha_job kind, const char *leader, bool started, const char *what)
+{
+	if (!started)
+		return;
+	L->job_kind = kind;
+	snprintf(L->job_leader, sizeof(L->job_leader), "%s", leader ? leader : "");
+	log_info("%s started (pid %d); its output goes to %s", what, (int)L->job.pid, L->cfg->postgresql.log_file);
+}
+
+/* Reaps a finished job and records what it means. */
+static void reap_job(struct loop *L, double now)
+{
+	struct pg_err err;
+	enum pg_child_state st;
+
+	if (L->job.pid == 0)
+		return;
+	st = pg_child_poll(&L->job, &err);
+	if (st == PG_CHILD_RUNNING)
+		return;
+	if (L->job_kind == HA_JOB_BOOTSTRAP)
+		pg_initdb_cleanup(&L->paths);
+	if (st == PG_CHILD_OK) {
+		log_info("%s finished", L->job.what[0] ? L->job.what : "job");
+		if (L->job_kind == HA_JOB_REWIND)
+			snprintf(L->rewound_for, sizeof(L->rewound_for), "%s", L->job_leader);
+		L->job_failed = HA_JOB_NONE;
+	} else {
+		log_error("%s failed: %s (see %s)", L->job.what[0] ? L->job.what : "job", err.msg,
+			  L->cfg->postgresql.log_file);
+		L->job_failed = L->job_kind;
+		L->job_failed_at = now;
+		if (L->job_kind == HA_JOB_CLONE || L->job_kind == HA_JOB_BOOTSTRAP) {
+			/* A half-made data directory is worthless: remove it so the next try starts clean. */
+			if (!pg_datadir_remove(L->cfg->postgresql.data_dir, &err))
+				log_error("cannot remove the failed data directory: %s", err.msg);
+		}
+		if (L->job_kind == HA_JOB_BOOTSTRAP) {
+			struct etcd_compare cmp = {.key = L->keys.initialize, .target = ETCD_CMP_VALUE,
+						   .result = ETCD_CMP_EQUAL, .value = L->cfg->name};
+			struct etcd_op del = {.kind = ETCD_OP_DELETE, .key = L->keys.initialize};
+			bool won;
+
+			if (txn_simple(L, &cmp, 1, &del, 1, &won, "give up the initialize key") && won)
+				log_info("gave up the initialize key so that another member can bootstrap");
+		}
+	}
+	L->job_kind = HA_JOB_NONE;
+}
+
+static void reap_postmaster(struct loop *L, double now)
+{
+	struct pg_err err;
+	enum pg_child_state st;
+
+	if (L->postmaster.pid == 0)
+		return;
+	st = pg_child_poll(&L->postmaster, &err);
+	if (st == PG_CHILD_RUNNING)
+		return;
+	keeper_set_fence(L->keeper, 0);
+	if (!L->pg_was_ready) {
+		L->pg_start_failed = true;
+		log_error("Postgres exited during start-up (%s); see %s", err.msg, L->cfg->postgresql.log_file);
+	} else {
+		log_warn("Postgres exited unexpectedly (%s)", st == PG_CHILD_OK ? "status 0" : err.msg);
+	}
+	L->pg_started_at = now;
+	L->promote_requested = false;
+	L->pg_was_ready = false;
+	L->following[0] = '\0';
+	pg_conn_reset(L->pg);
+}
+
+static bool ensure_roles(struct loop *L)
+{
+	const struct baton_config *cfg = L->cfg;
+	struct pg_err err;
+
+	if (!pg_query_ensure_role(L->pg, cfg->postgresql.replication_username, cfg->postgresql.replication_password,
+				  true, &err)) {
+		log_error("cannot create the replication role: %s", err.msg);
+		return false;
+	}
+	return true;
+}
+
+static void do_race_init(struct loop *L)
+{
+	char value[32];
+	const char *v = L->cfg->name;
+	int64_t lease = L->local.lease_id;
+	struct etcd_compare cmp = {.key = L->keys.initialize, .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL};
+	struct etcd_op put = {.kind = ETCD_OP_PUT, .key = L->keys.initialize};
+	bool won = false;
+
+	if (lease == 0)
+		return;
+	if (L->job_failed == HA_JOB_BOOTSTRAP && pg_now() - L->job_failed_at < RETRY_BACKOFF * 3)
+		return;
+	if (L->local.datadir == HA_DATADIR_VALID) {
+		/* An existing data directory claims a cluster that etcd forgot. */
+		snprintf(value, sizeof(value), "%llu", (unsigned long long)L->local.datadir_sysid);
+		v = value;
+		lease = 0;
+	}
+	put.value = v;
+	put.lease = lease;
+	if (!txn_simple(L, &cmp, 1, &put, 1, &won, "initialize race"))
+		return;
+	if (!won)
+		log_info("another member initializes the cluster");
+	else if (lease)
+		log_info("won the initialize race: bootstrapping a new cluster");
+	else
+		log_info("claimed the cluster with our data directory (system identifier %s)", v);
+}
+
+static void do_bootstrap(struct loop *L, double now)
+{
+	const struct baton_config *cfg = L->cfg;
+	struct ha_local_view *l = &L->local;
+	struct pg_err err;
+
+	if (l->datadir == HA_DATADIR_EMPTY) {
+		if (L->job_failed == HA_JOB_BOOTSTRAP && now - L->job_failed_at < RETRY_BACKOFF)
+			return;
+		if (!write_pgpass(L))
+			return;
+		start_job(L, HA_JOB_BOOTSTRAP, NULL,
+			  pg_initdb_start(&L->paths, cfg->postgresql.superuser_username,
+					  cfg->postgresql.superuser_password, &L->job, &err),
+			  "initdb");
+		if (L->job.pid == 0)
+			log_error("cannot run initdb: %s", err.msg);
+		return;
+	}
+	if (!l->pg_running) {
+		if (!is_leader(L) && !acquire_leader_key(L))
+			return;
+		start_postgres(L, true, NULL, now);
+		return;
+	}
+	if (!l->pg_ready || !l->pg_primary)
+		return;
+	if (!ensure_roles(L))
+		return;
+	{
+		char sysid[32], *config_json = dcs_config_json(&cfg->bootstrap_dcs);
+		struct etcd_compare init_cmp = {.key = L->keys.initialize, .target = ETCD_CMP_VALUE,
+						.result = ETCD_CMP_EQUAL, .value = cfg->name};
+		struct etcd_compare cfg_cmp = {.key = L->keys.config, .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL};
+		struct etcd_op put_init = {.kind = ETCD_OP_PUT, .key = L->keys.initialize, .value = sysid};
+		struct etcd_op put_cfg = {.kind = ETCD_OP_PUT, .key = L->keys.config, .value = config_json};
+		bool won = false;
+
+		snprintf(sysid, sizeof(sysid), "%llu", (unsigned long long)L->pgst.system_identifier);
+		if (config_json && txn_simple(L, &cfg_cmp, 1, &put_cfg, 1, &won, "write the cluster config") && won)
+			log_info("wrote the cluster's dynamic configuration from bootstrap.dcs");
+		free(config_json);
+		if (txn_simple(L, &init_cmp, 1, &put_init, 1, &won, "finish bootstrap") && won) {
+			log_info("bootstrap complete: cluster '%s' has system identifier %s; we are its primary",
+				 cfg->scope, sysid);
+			append_history(L, "bootstrap");
+		}
+	}
+}
+
+static void do_clone(struct loop *L, const char *leader, double now)
+{
+	char conninfo[2048];
+	struct pg_err err;
+
+	if (L->job_failed == HA_JOB_CLONE && now - L->job_failed_at < RETRY_BACKOFF)
+		return;
+	if (!write_pgpass(L) || !leader_conninfo(L, leader, true, conninfo, sizeof(conninfo)))
+		return;
+	start_job(L, HA_JOB_CLONE, leader, pg_basebackup_start(&L->paths, conninfo, &L->job, &err),
+		  "pg_basebackup");
+	if (L->job.pid == 0)
+		log_error("cannot run pg_basebackup: %s", err.msg);
+}
+
+static void do_rewind(struct loop *L, const char *leader)
+{
+	char conninfo[2048];
+	struct pg_err err;
+
+	if (!leader_conninfo(L, leader, false, conninfo, sizeof(conninfo)))
+		return;
+	stop_postgres(L, PG_STOP_FAST, "rewinding");
+	/* pg_rewind may run a single-user server for crash recovery, which
+	 * refuses to start in standby mode. */
+	if (!pg_conf_set_standby(L->cfg->postgresql.data_dir, false, &err)) {
+		log_error("cannot prepare for pg_rewind: %s", err.msg);
+		return;
+	}
+	start_job(L, HA_JOB_REWIND, leader, pg_rewind_start(&L->paths, conninfo, &L->job, &err), "pg_rewind");
+	if (L->job.pid == 0)
+		log_error("cannot run pg_rewind: %s", err.msg);
+}
+
+static void do_follow(struct loop *L, const char *leader, double now)
+{
+	char conninfo[2048];
+	struct pg_err err;
+
+	if (!leader_conninfo(L, leader, true, conninfo, sizeof(conninfo)))
+		return;
+	if (!pg_conf_write_recovery(L->cfg->postgresql.data_dir, conninfo, &err) ||
+	    !pg_postmaster_reload(&L->postmaster, &err)) {
+		log_error("cannot repoint replication at %s: %s", leader, err.msg);
+		return;
+	}
+	snprintf(L->following, sizeof(L->following), "%s", leader);
+	L->not_streaming_since = now;
+}
+
+static void do_promote(struct loop *L)
+{
+	struct pg_err err;
+
+	if (!pg_query_promote(L->pg, &err)) {
+		log_error("promotion request failed: %s", err.msg);
+		return;
+	}
+	L->promote_requested = true;
+	L->following[0] = '\0';
+	set_fence(L);
+}
+
+/* Returns true when the agent must exit (after SHUTDOWN or FATAL). */
+static bool execute(struct loop *L, const struct ha_action *a, double now)
+{
+	switch (a->kind) {
+	case HA_WAIT:
+		break;
+	case HA_FATAL:
+		log_error("%s; stopping the agent", a->reason);
+		stop_postgres(L, PG_STOP_FAST, "fatal condition");
+		L->running_fatal = true;
+		return true;
+	case HA_RACE_INIT:
+		do_race_init(L);
+		break;
+	case HA_BOOTSTRAP:
+		do_bootstrap(L, now);
+		break;
+	case HA_CLONE:
+		do_clone(L, a->leader, now);
+		break;
+	case HA_REINIT: {
+		struct pg_err err;
+		if (!pg_datadir_remove(L->cfg->postgresql.data_dir, &err))
+			log_error("cannot remove the data directory: %s", err.msg);
+		L->job_failed = HA_JOB_NONE;
+		break;
+	}
+	case HA_START_REPLICA:
+		start_postgres(L, false, a->leader, now);
+		break;
+	case HA_START_PRIMARY:
+		start_postgres(L, true, NULL, now);
+		break;
+	case HA_FOLLOW:
+		do_follow(L, a->leader, now);
+		break;
+	case HA_ACQUIRE:
+		if (acquire_leader_key(L) && L->local.pg_ready && L->local.pg_primary)
+			(void)ensure_roles(L);
+		break;
+	case HA_PROMOTE:
+		do_promote(L);
+		break;
+	case HA_LEAD:
+		publish_status(L);
+		break;
+	case HA_DEMOTE:
+		stop_postgres(L, PG_STOP_IMMEDIATE, a->reason);
+		break;
+	case HA_REWIND:
+		do_rewind(L, a->leader);
+		break;
+	case HA_RELEASE:
+		release_leader_key(L);
+		break;
+	case HA_SHUTDOWN: {
+		bool primary = L->local.pg_primary || L->pg_started_primary;
+		struct pg_err err;
+
+		if (primary && L->local.pg_ready && !pg_query_checkpoint(L->pg, &err))
+			log_warn("checkpoint before shutdown failed: %s", err.msg);
+		stop_postgres(L, PG_STOP_FAST, "agent shutting down");
+		if (is_leader(L))
+			release_leader_key(L);
+		return true;
+	}
+	}
+	return false;
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
+static void log_action(struct loop *L, const struct ha_action *a)
+{
+	bool same = a->kind == L->last_kind && strcmp(a->reason, L->last_reason) == 0;
+
+	if (!same) {
+		if (a->kind == HA_WAIT || a->kind == HA_LEAD)
+			log_info("%s", a->reason);
+		else
+			log_info("%s -> %s", a->reason, ha_action_name(a->kind));
+	}
+	L->last_kind = a->kind;
+	snprintf(L->last_reason, sizeof(L->last_reason), "%s", a->reason);
+}
+
+static void sleep_until_woken(struct loop *L, double seconds)
+{
+	struct pollfd pfd = {.fd = L->wake[0], .events = POLLIN};
+	char buf[64];
+	int ms = seconds <= 0 ? 0 : (int)(seconds * 1000) + 1;
+
+	if (poll(&pfd, 1, ms) > 0)
+		while (read(L->wake[0], buf, sizeof(buf)) > 0)
+			;
+}
+
+static bool busy(const struct loop *L, const struct ha_action *a)
+{
+	switch (a->kind) {
+	case HA_WAIT:
+	case HA_LEAD:
+		break;
+	default:
+		return true;
+	}
+	return L->job.pid != 0 || (L->postmaster.pid != 0 && !L->local.pg_ready) || L->promote_requested;
+}
+
+static bool startup_checks(struct loop *L)
+{
+	const struct baton_config *cfg = L->cfg;
+	struct etcd_range_result r;
+	struct etcd_error err;
+	double until = pg_now() + fmax(5.0, 2 * cfg->bootstrap_dcs.retry_timeout);
+	pid_t other;
+
+	memset(&r, 0, sizeof(r));
+	for (;;) {
+		if (etcd_get(L->etcd, L->keys.leader, &r, &err) == ETCD_OK)
+			break;
+		if (pg_now() >= until || g_shutdown) {
+			log_error("cannot reach etcd: %s; giving up (check etcd.hosts in %s)", err.message, cfg->path);
+			return false;
+		}
+		sleep_until_woken(L, 0.5);
+	}
+	etcd_range_result_free(&r);
+
+	/* A postmaster we did not start must not be supervised blindly. One from our
+	 * previous life may still be finishing its PDEATHSIG shutdown: wait a little. */
+	until = pg_now() + 10.0;
+	while ((other = pg_postmaster_pid_from_file(cfg->postgresql.data_dir)) > 0) {
+		if (pg_now() >= until) {
+			log_error("Postgres is already running in %s (pid %d) and was not started by this agent; "
+				  "stop it first",
+				  cfg->postgresql.data_dir, (int)other);
+			return false;
+		}
+		sleep_until_woken(L, 0.2);
+	}
+	return true;
+}
+
+static bool loop_init(struct loop *L, const struct baton_config *cfg)
+{
+	char err[512];
+	struct etcd_error e;
+	double interval;
+
+	L->cfg = cfg;
+	L->wake[0] = L->wake[1] = -1;
+	if (!dcs_keys_init(&L->keys, cfg->namespace_, cfg->scope)) {
+		log_error("namespace and scope are too long for etcd keys");
+		return false;
+	}
+	L->endpoints = calloc(cfg->etcd.n_hosts, sizeof(char *));
+	if (!L->endpoints)
+		return false;
+	for (size_t i = 0; i < cfg->etcd.n_hosts; i++) {
+		size_t len = strlen(cfg->etcd.protocol) + strlen(cfg->etcd.hosts[i]) + 4;
+		L->endpoints[i] = malloc(len);
+		if (!L->endpoints[i])
+			return false;
+		snprintf(L->endpoints[i], len, "%s://%s", cfg->etcd.protocol, cfg->etcd.hosts[i]);
+	}
+	L->ecfg.endpoints = (const char *const *)L->endpoints;
+	L->ecfg.n_endpoints = cfg->etcd.n_hosts;
+	L->ecfg.request_timeout = fmax(0.5, fmin(cfg->bootstrap_dcs.retry_timeout, 2.0));
+	L->ecfg.connect_timeout = fmin(1.0, L->ecfg.request_timeout);
+	L->ecfg.cacert = cfg->etcd.cacert;
+	L->ecfg.cert = cfg->etcd.cert;
+	L->ecfg.key = cfg->etcd.key;
+	L->ecfg.username = cfg->etcd.username;
+	L->ecfg.password = cfg->etcd.password;
+	if (etcd_client_new(&L->ecfg, &L->etcd, &e) != ETCD_OK) {
+		log_error("etcd client: %s", e.message);
+		return false;
+	}
+	if (!dcs_settings_copy(&L->settings, &cfg->bootstrap_dcs))
+		return false;
+
+	if (pipe2(L->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+		log_error("pipe: %s", strerror(errno));
+		return false;
+	}
+	g_wake_wr = L->wake[1];
+
+	L->paths.bin_dir = cfg->postgresql.bin_dir;
+	L->paths.data_dir = cfg->postgresql.data_dir;
+	L->paths.log_file = cfg->postgresql.log_file;
+	L->paths.pgpass = cfg->postgresql.pgpass;
+	{
+		char sock[300], user[300], pass[PATH_MAX + 8];
+		if (!pg_conninfo_quote(cfg->postgresql.socket_dir, sock, sizeof(sock)) ||
+		    !pg_conninfo_quote(cfg->postgresql.superuser_username, user, sizeof(user)) ||
+		    !pg_conninfo_quote(cfg->postgresql.pgpass, pass, sizeof(pass)))
+			return false;
+		int n = snprintf(L->local_conninfo, sizeof(L->local_conninfo),
+				 "host=%s port=%d user=%s dbname=postgres passfile=%s application_name=baton", sock,
+				 cfg->postgresql.listen_port, user, pass);
+		if (n < 0 || (size_t)n >= sizeof(L->local_conninfo))
+			return false;
+	}
+	L->pg = pg_conn_new(L->local_conninfo, fmin(1.0, fmax(0.5, cfg->bootstrap_dcs.loop_wait)));
+	if (!L->pg)
+		return false;
+
+	if (!startup_checks(L))
+		return false;
+	if (!write_pgpass(L))
+		return false;
+
+	interval = fmin(cfg->bootstrap_dcs.loop_wait, cfg->bootstrap_dcs.ttl / 4);
+	L->keeper = keeper_start(&L->ecfg, interval, cfg->bootstrap_dcs.ttl, L->wake[1], err, sizeof(err));
+	if (!L->keeper) {
+		log_error("%s", err);
+		return false;
+	}
+	L->watch = watch_start(&L->ecfg, L->keys.leader, L->wake[1], err, sizeof(err));
+	if (!L->watch) {
+		log_error("%s", err);
+		return false;
+	}
+	L->api = api_start(cfg->restapi.listen, L->local_conninfo, err, sizeof(err));
+	if (!L->api) {
+		log_error("REST API: %s", err);
+		return false;
+	}
+	log_info("REST API listening on %s", cfg->restapi.listen);
+	return true;
+}
+
+static void loop_free(struct loop *L)
+{
+	struct etcd_error e;
+
+	watch_stop(L->watch);
+	if (L->keeper) {
+		int64_t id;
+		double sent;
+
+		keeper_get(L->keeper, &id, &sent);
+		keeper_stop(L->keeper);
+		/* Revoking our lease removes our member key (and a leader key still on it). */
+		if (id != 0 && L->etcd && etcd_lease_revoke(L->etcd, id, &e) != ETCD_OK)
+			log_warn("cannot revoke our lease: %s", e.message);
+	}
+	api_stop(L->api);
+	if (L->postmaster.pid)
+		stop_postgres(L, PG_STOP_FAST, "agent exiting");
+	if (L->job.pid)
+		pg_child_kill(&L->job, 5.0);
+	pg_conn_free(L->pg);
+	etcd_client_free(L->etcd);
+	if (L->endpoints) {
+		for (size_t i = 0; i < L->cfg->etcd.n_hosts; i++)
+			free(L->endpoints[i]);
+		free(L->endpoints);
+	}
+	dcs_settings_free(&L->settings);
+	free(L->member_json);
+	free(L->status_json);
+	g_wake_wr = -1;
+	if (L->wake[0] >= 0)
+		close(L->wake[0]);
+	if (L->wake[1] >= 0)
+		close(L->wake[1]);
+}
+
+int loop_run(const struct baton_config *cfg)
+{
+	struct loop L;
+	sigset_t block, old;
+	int status = 0;
+	bool ok;
+
+	memset(&L, 0, sizeof(L));
+	/* Threads started now (keeper, watch, REST API) must not take our signals. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGCHLD);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	ok = loop_init(&L, cfg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!ok) {
+		loop_free(&L);
+		return 1;
+	}
+
+	for (;;) {
+		double now = pg_now();
+		struct ha_action a;
+		double wait, deadline;
+
+		if (g_reload) {
+			g_reload = 0;
+			log_info("SIGHUP: reloading the local configuration file is not supported yet; restart the agent");
+		}
+		reap_postmaster(&L, now);
+		reap_job(&L, now);
+		ensure_lease(&L);
+		read_cluster(&L);
+		now = pg_now();
+		read_local(&L, now);
+		if (L.view.etcd_ok && !L.view.has_leader && L.local.pg_ready && !L.local.pg_primary &&
+		    !L.cfg->tags.nofailover)
+			poll_peers(&L);
+		now = pg_now();
+		a = ha_decide(&L.view, &L.local, now);
+		log_action(&L, &a);
+		if (execute(&L, &a, now)) {
+			status = L.running_fatal ? 1 : 0;
+			break;
+		}
+		set_fence(&L);
+		if (L.view.etcd_ok) {
+			/* What we publish reflects the action just taken. */
+			read_local(&L, pg_now());
+			publish_member(&L);
+		}
+		publish_api(&L);
+
+		wait = busy(&L, &a) ? 0.1 : L.settings.loop_wait;
+		deadline = ha_lease_deadline(&L.view, &L.local);
+		if (L.postmaster.pid && (L.pg_started_primary || L.local.pg_primary) && deadline > 0)
+			wait = fmin(wait, fmax(0.01, deadline - pg_now()));
+		if (!g_shutdown)
+			sleep_until_woken(&L, wait);
+	}
+	log_info("agent stopped%s", status ? " after a fatal error" : "");
+	loop_free(&L);
+	return status;
+}
