@@ -1,0 +1,536 @@
+# tests/lib/cluster.sh - harness for the integration scenarios (sourced).
+#
+# A scenario is a bash script that sources this file, calls cluster_init,
+# builds a cluster of real processes on loopback (one etcd, N baton agents,
+# each starting its own Postgres 15), injects a fault and asserts what the
+# design promises. Everything lives in one test dir under /tmp, owned by the
+# unprivileged user baton (Postgres and the agents refuse root). Ports are
+# picked at random and checked free with `ss`. The EXIT trap kills only the
+# processes this script started (agents, etcd, tools, and any postmaster
+# whose PID file lies in the test dir and whose cwd is that data dir), checks
+# the agent logs for sanitizer reports, dumps the log tails on failure and
+# removes the test dir unless KEEP=1.
+#
+# Environment:
+#   BATON_BUILD  build dir holding baton, batonctl, tests/tools/{writer,poller}
+#                (default: /var/tmp/baton-ci/build)
+#   KEEP=1       keep the test dir
+#   TTL LOOP_WAIT RETRY_TIMEOUT MAX_LAG   timing of the configs rendered
+#                (defaults 5 / 1 / 2 / 1048576); set them before node_config.
+#
+# Every wait is bounded; an assertion that fails prints "FAIL: ..." and exits
+# the script non-zero (the trap cleans up).
+
+set -u
+set -o pipefail
+
+BATON_BUILD=${BATON_BUILD:-/var/tmp/baton-ci/build}
+BATON_USER=${BATON_USER:-baton}
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+ETCD_BIN=${ETCD_BIN:-/usr/bin/etcd}
+KEEP=${KEEP:-0}
+SCOPE=${SCOPE:-it}
+NAMESPACE=/baton
+TTL=${TTL:-5}
+LOOP_WAIT=${LOOP_WAIT:-1}
+RETRY_TIMEOUT=${RETRY_TIMEOUT:-2}
+MAX_LAG=${MAX_LAG:-1048576}
+SU_PASSWORD=${SU_PASSWORD:-su-secret-$$}
+REPL_PASSWORD=${REPL_PASSWORD:-repl-secret-$$}
+
+T=                   # the test dir
+TEST_NAME=
+TEST_FAILED=0
+N_NODES=0
+ETCD_PID=
+ETCD_PORT=
+ETCD_PEER_PORT=
+declare -a AGENT_PID=() PG_PORT=() API_PORT=() AGENT_LOG_N=()
+declare -a BG_PIDS=()
+declare -A USED_PORTS=()
+AGENT_RC=
+
+log() { printf '%s [%s] %s\n' "$(date +%H:%M:%S.%3N)" "$TEST_NAME" "$*"; }
+pass() { printf 'PASS: %s\n' "$*"; }
+fail() {
+	printf 'FAIL: %s\n' "$*"
+	TEST_FAILED=1
+	exit 1
+}
+
+now_ms() { date +%s%3N; }
+
+# assert_eq EXPECTED ACTUAL MESSAGE
+assert_eq() {
+	if [ "$1" = "$2" ]; then
+		pass "$3 ($2)"
+	else
+		fail "$3: expected '$1', got '$2'"
+	fi
+}
+
+# assert_lt A B MESSAGE: integer A < B
+assert_lt() {
+	if [ "$1" -lt "$2" ]; then
+		pass "$3 ($1 < $2)"
+	else
+		fail "$3: $1 is not < $2"
+	fi
+}
+
+# poll_until TIMEOUT_S CMD...: runs CMD every 0.1 s until it succeeds;
+# returns 1 if it never did within TIMEOUT_S. CMD runs in this shell, so it
+# may set variables.
+poll_until() {
+	local timeout=$1
+	shift
+	local deadline=$(($(now_ms) + timeout * 1000))
+	while :; do
+		if "$@"; then
+			return 0
+		fi
+		[ "$(now_ms)" -lt "$deadline" ] || return 1
+		sleep 0.1
+	done
+}
+
+# wait_for TIMEOUT_S MESSAGE CMD...: poll_until or fail with MESSAGE.
+wait_for() {
+	local timeout=$1 msg=$2
+	shift 2
+	local t0
+	t0=$(now_ms)
+	if poll_until "$timeout" "$@"; then
+		log "ok after $(($(now_ms) - t0)) ms: $msg"
+		return 0
+	fi
+	fail "timed out after ${timeout}s waiting for: $msg"
+}
+
+# pick_port VAR: a free TCP port on loopback, not handed out before.
+pick_port() {
+	local var=$1 p i
+	for i in $(seq 1 200); do
+		p=$((20000 + RANDOM % 12000))
+		[ -z "${USED_PORTS[$p]:-}" ] || continue
+		if [ -z "$(ss -ltnH "( sport = :$p )" 2>/dev/null)" ]; then
+			USED_PORTS[$p]=1
+			printf -v "$var" '%s' "$p"
+			return 0
+		fi
+	done
+	fail "no free port found"
+}
+
+# pid_alive PID: the process exists and is not a zombie.
+pid_alive() {
+	local pid=$1 st
+	[ -n "$pid" ] || return 1
+	[ -r "/proc/$pid/stat" ] || return 1
+	st=$(sed -E 's/^[0-9]+ \(.*\) ([A-Za-z]).*/\1/' "/proc/$pid/stat" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
+as_baton() { setpriv --reuid="$BATON_USER" --regid="$BATON_USER" --init-groups -- "$@"; }
+
+# ---------------------------------------------------------------- set-up
+
+# cluster_init NAME: creates the test dir and installs the cleanup trap.
+cluster_init() {
+	TEST_NAME=$1
+	[ "$(id -u)" = 0 ] || { echo "FAIL: integration tests run as root (they switch to $BATON_USER)"; exit 1; }
+	id -u "$BATON_USER" >/dev/null 2>&1 || { echo "FAIL: user $BATON_USER is missing"; exit 1; }
+	local b
+	for b in baton batonctl tests/tools/writer tests/tools/poller; do
+		[ -x "$BATON_BUILD/$b" ] || { echo "FAIL: $BATON_BUILD/$b is missing (set BATON_BUILD)"; exit 1; }
+	done
+	T=$(mktemp -d "/tmp/baton-it-$TEST_NAME.XXXXXX")
+	chmod 755 "$T"
+	chown "$BATON_USER:" "$T"
+	trap cluster_cleanup EXIT
+	trap 'TEST_FAILED=1; exit 130' INT TERM
+	# A password file for the tests' own clients (psql, writer, poller).
+	printf '*:*:*:postgres:%s\n*:*:*:replicator:%s\n' "$SU_PASSWORD" "$REPL_PASSWORD" >"$T/test.pgpass"
+	chmod 600 "$T/test.pgpass"
+	chown "$BATON_USER:" "$T/test.pgpass"
+	export PGPASSFILE="$T/test.pgpass"
+	export PGCONNECT_TIMEOUT=2
+	log "test dir $T, build $BATON_BUILD"
+}
+
+# etcd_start: starts (or restarts, on the same data dir) the test's etcd.
+etcd_start() {
+	[ -n "$ETCD_PORT" ] || pick_port ETCD_PORT
+	[ -n "$ETCD_PEER_PORT" ] || pick_port ETCD_PEER_PORT
+	"$ETCD_BIN" --name it --data-dir "$T/etcd" \
+		--listen-client-urls "http://127.0.0.1:$ETCD_PORT" \
+		--advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+		--listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+		--initial-cluster "it=http://127.0.0.1:$ETCD_PEER_PORT" \
+		--initial-cluster-state new \
+		--logger zap --log-outputs "$T/etcd.log" >>"$T/etcd.out" 2>&1 &
+	ETCD_PID=$!
+	wait_for 20 "etcd answers on port $ETCD_PORT" etcd_healthy
+}
+
+etcdctl_() {
+	ETCDCTL_API=3 etcdctl --endpoints="http://127.0.0.1:$ETCD_PORT" \
+		--dial-timeout=1s --command-timeout=2s "$@"
+}
+
+etcd_healthy() {
+	pid_alive "$ETCD_PID" || fail "etcd exited (see $T/etcd.log)"
+	etcdctl_ endpoint health >/dev/null 2>&1
+}
+
+# etcd_stop [SIGNAL]: stops etcd (default SIGKILL) and waits until it is gone.
+etcd_stop() {
+	local sig=${1:-KILL}
+	[ -n "$ETCD_PID" ] || return 0
+	kill -"$sig" "$ETCD_PID" 2>/dev/null || true
+	poll_until 15 etcd_gone || fail "etcd did not stop"
+	wait "$ETCD_PID" 2>/dev/null || true
+	ETCD_PID=
+}
+etcd_gone() { ! pid_alive "$ETCD_PID"; }
+
+# leader_name: the value of the leader key ("" if none or etcd down).
+leader_name() {
+	etcdctl_ get --print-value-only "$NAMESPACE/$SCOPE/leader" 2>/dev/null | head -n1
+}
+
+# node_config N [FILE]: renders nodeN's config (to $T/nodeN.conf by default),
+# picking its ports on first use.
+node_config() {
+	local n=$1 f=${2:-$T/node$1.conf}
+	[ -n "${PG_PORT[$n]:-}" ] || pick_port "PG_PORT[$n]"
+	[ -n "${API_PORT[$n]:-}" ] || pick_port "API_PORT[$n]"
+	cat >"$f" <<EOF
+# node$n of test $TEST_NAME (rendered by tests/lib/cluster.sh)
+scope = "$SCOPE";
+name = "node$n";
+namespace = "$NAMESPACE";
+etcd = { hosts = [ "127.0.0.1:$ETCD_PORT" ]; };
+restapi = { listen = "127.0.0.1:${API_PORT[$n]}"; connect_address = "127.0.0.1:${API_PORT[$n]}"; };
+bootstrap = {
+  dcs = {
+    ttl = $TTL;
+    loop_wait = $LOOP_WAIT;
+    retry_timeout = $RETRY_TIMEOUT;
+    maximum_lag_on_failover = $MAX_LAG;
+  };
+};
+postgresql = {
+  bin_dir = "$PG_BIN";
+  data_dir = "$T/node$n";
+  listen = "127.0.0.1:${PG_PORT[$n]}";
+  connect_address = "127.0.0.1:${PG_PORT[$n]}";
+  socket_dir = "$T";
+  authentication = {
+    superuser = { username = "postgres"; password = "$SU_PASSWORD"; };
+    replication = { username = "replicator"; password = "$REPL_PASSWORD"; };
+  };
+  parameters = { shared_buffers = "32MB"; };
+  pg_hba = [
+    "local all all scram-sha-256",
+    "host all all 127.0.0.1/32 scram-sha-256",
+    "host replication replicator 127.0.0.1/32 scram-sha-256"
+  ];
+};
+log = { level = "info"; };
+EOF
+	chown "$BATON_USER:" "$f"
+}
+
+data_dir() { echo "$T/node$1"; }
+
+# ---------------------------------------------------------------- agents
+
+# agent_start N: starts nodeN's agent as the baton user; its log is
+# $T/agent-nodeN.log (later starts of the same node append). Sets AGENT_PID[N].
+# Must not be called in a subshell: $! must be recorded in this shell.
+agent_start() {
+	local n=$1
+	[ -f "$T/node$n.conf" ] || node_config "$n"
+	[ "$n" -le "$N_NODES" ] || N_NODES=$n
+	AGENT_LOG_N[$n]=$((${AGENT_LOG_N[$n]:-0} + 1))
+	printf -- '----- start %s of node%s at %s\n' "${AGENT_LOG_N[$n]}" "$n" "$(date +%T.%3N)" >>"$T/agent-node$n.log"
+	chown "$BATON_USER:" "$T/agent-node$n.log"
+	setpriv --reuid="$BATON_USER" --regid="$BATON_USER" --init-groups -- \
+		"$BATON_BUILD/baton" -c "$T/node$n.conf" >>"$T/agent-node$n.log" 2>&1 &
+	AGENT_PID[$n]=$!
+	log "started agent node$n (pid ${AGENT_PID[$n]}, pg ${PG_PORT[$n]}, api ${API_PORT[$n]})"
+}
+
+agent_log() { echo "$T/agent-node$1.log"; }
+
+# agent_signal N SIG
+agent_signal() {
+	local n=$1 sig=$2
+	[ -n "${AGENT_PID[$n]:-}" ] || return 0
+	kill -"$sig" "${AGENT_PID[$n]}" 2>/dev/null || true
+}
+
+# agent_wait_exit N TIMEOUT_S: waits for nodeN's agent to exit; sets
+# AGENT_RC to its exit status (128+sig if killed). Returns 1 on timeout.
+agent_wait_exit() {
+	local n=$1 timeout=$2 pid=${AGENT_PID[$1]:-}
+	AGENT_RC=
+	[ -n "$pid" ] || return 0
+	if ! poll_until "$timeout" agent_exited "$n"; then
+		return 1
+	fi
+	wait "$pid" 2>/dev/null
+	AGENT_RC=$?
+	AGENT_PID[$n]=
+	return 0
+}
+agent_exited() { ! pid_alive "${AGENT_PID[$1]}"; }
+
+# agent_stop N: SIGTERM, wait (bounded), then SIGKILL. Sets AGENT_RC.
+agent_stop() {
+	local n=$1
+	agent_signal "$n" TERM
+	if ! agent_wait_exit "$n" 30; then
+		log "agent node$n ignored SIGTERM for 30 s, killing it"
+		agent_signal "$n" KILL
+		agent_wait_exit "$n" 10 || true
+		AGENT_RC=timeout
+	fi
+}
+
+# agent_kill N: SIGKILL nodeN's agent and reap it.
+agent_kill() {
+	agent_signal "$1" KILL
+	agent_wait_exit "$1" 10 || fail "agent node$1 survived SIGKILL"
+}
+
+# postmaster_pid N: the PID in nodeN's postmaster.pid if that process runs
+# with the data dir as its cwd (so a stale file or reused PID never counts).
+postmaster_pid() {
+	local d pid
+	d=$(data_dir "$1")
+	[ -r "$d/postmaster.pid" ] || return 1
+	pid=$(head -n1 "$d/postmaster.pid" 2>/dev/null)
+	[[ "$pid" =~ ^[0-9]+$ ]] || return 1
+	pid_alive "$pid" || return 1
+	[ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$d" ] || return 1
+	echo "$pid"
+}
+
+# ---------------------------------------------------------------- SQL
+
+conninfo() { echo "host=127.0.0.1 port=${PG_PORT[$1]} user=postgres dbname=postgres connect_timeout=2"; }
+
+# A multi-host conninfo over all nodes, for clients that follow the primary.
+conninfo_all() {
+	local hosts="" ports="" n
+	for n in $(seq 1 "$N_NODES"); do
+		hosts+="${hosts:+,}127.0.0.1"
+		ports+="${ports:+,}${PG_PORT[$n]}"
+	done
+	echo "host=$hosts port=$ports user=postgres dbname=postgres connect_timeout=2 target_session_attrs=read-write"
+}
+
+# run_sql N SQL: runs SQL on nodeN as postgres, prints the tuples unaligned
+# (fields separated by |); fails fast (connect 2 s, statement 5 s).
+run_sql() {
+	local n=$1 sql=$2
+	setpriv --reuid="$BATON_USER" --regid="$BATON_USER" --init-groups -- \
+		env PGPASSFILE="$PGPASSFILE" PGCONNECT_TIMEOUT=2 PGOPTIONS="-c statement_timeout=5000" \
+		"$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 \
+		-h 127.0.0.1 -p "${PG_PORT[$n]}" -U postgres -d postgres -c "$sql" 2>/dev/null
+}
+
+# in_recovery N: prints t or f, or nothing when the node does not answer.
+in_recovery() { run_sql "$1" "SELECT pg_is_in_recovery()"; }
+
+# timeline N: the node's current timeline (primary: from its WAL position;
+# replica: the one its WAL receiver streams).
+timeline() {
+	local r
+	r=$(in_recovery "$1") || return 1
+	if [ "$r" = f ]; then
+		run_sql "$1" "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int"
+	else
+		run_sql "$1" "SELECT received_tli FROM pg_stat_wal_receiver WHERE status = 'streaming'"
+	fi
+}
+
+# ---------------------------------------------------------------- cluster
+
+# cluster_start N: etcd, N rendered configs and N agents.
+cluster_start() {
+	local n
+	etcd_start
+	for n in $(seq 1 "$1"); do node_config "$n"; done
+	for n in $(seq 1 "$1"); do agent_start "$n"; done
+}
+
+# cluster_healthy [SKIP_NODE]: true when the leader key names nodeP, nodeP
+# is a primary with a streaming connection from every other running node and
+# all others are in recovery. Sets PRIMARY (node number) and LEADER (name).
+# Nodes listed in SKIP_NODE (space separated numbers) are ignored.
+PRIMARY=
+LEADER=
+cluster_healthy() {
+	local skip=" ${1:-} " n p= leader rec streaming want=0
+	leader=$(leader_name)
+	[[ "$leader" =~ ^node([0-9]+)$ ]] || return 1
+	p=${BASH_REMATCH[1]}
+	[[ "$skip" != *" $p "* ]] || return 1
+	[ "$(in_recovery "$p")" = f ] || return 1
+	for n in $(seq 1 "$N_NODES"); do
+		[ "$n" != "$p" ] || continue
+		[[ "$skip" != *" $n "* ]] || continue
+		rec=$(in_recovery "$n")
+		[ "$rec" = t ] || return 1
+		want=$((want + 1))
+	done
+	streaming=$(run_sql "$p" "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'") || return 1
+	[ "$streaming" = "$want" ] || return 1
+	PRIMARY=$p
+	LEADER=$leader
+	return 0
+}
+
+# wait_healthy TIMEOUT_S [SKIP]: wait for cluster_healthy, then say who leads.
+wait_healthy() {
+	local timeout=$1 skip=${2:-}
+	wait_for "$timeout" "one primary, $((N_NODES - 1 - $(wc -w <<<"$skip"))) streaming replicas" cluster_healthy "$skip"
+	log "primary is node$PRIMARY"
+}
+
+# primaries: prints the numbers of the nodes that answer as primary.
+primaries() {
+	local n out=""
+	for n in $(seq 1 "$N_NODES"); do
+		[ "$(in_recovery "$n")" = f ] && out+="$n "
+	done
+	echo "${out% }"
+}
+
+# bg_start NAME CMD...: starts a helper (writer, poller) in the background,
+# output to $T/NAME.out; sets BG_PID. Cleanup kills it.
+BG_PID=
+bg_start() {
+	local name=$1
+	shift
+	"$@" >"$T/$name.out" 2>"$T/$name.err" &
+	BG_PID=$!
+	BG_PIDS+=("$BG_PID")
+}
+
+# bg_stop PID: SIGTERM, then wait (bounded) so its last lines are written.
+bg_stop() {
+	local pid=$1
+	kill -TERM "$pid" 2>/dev/null || true
+	poll_until 10 bg_gone "$pid" || kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+bg_gone() { ! pid_alive "$1"; }
+
+writer_start() {
+	bg_start writer "$BATON_BUILD/tests/tools/writer" --interval "${1:-50}" "$(conninfo_all)"
+	WRITER_PID=$BG_PID
+}
+
+poller_start() {
+	local args=() n names=""
+	for n in $(seq 1 "$N_NODES"); do
+		args+=("host=127.0.0.1 port=${PG_PORT[$n]} user=postgres dbname=postgres")
+		names+="${names:+,}node$n"
+	done
+	bg_start poller "$BATON_BUILD/tests/tools/poller" --interval 50 --timeout 500 --names "$names" "${args[@]}"
+	POLLER_PID=$BG_PID
+}
+
+# acks_count: number of acknowledged writes so far.
+acks_count() { grep -c '^ack ' "$T/writer.out" 2>/dev/null || true; }
+
+# ---------------------------------------------------------------- cleanup
+
+dump_logs() {
+	local f
+	for f in "$T"/agent-node*.log; do
+		[ -f "$f" ] || continue
+		echo "----- tail of $f"
+		tail -n 40 "$f"
+	done
+	for f in "$T"/node*.log; do
+		[ -f "$f" ] || continue
+		echo "----- tail of $f (postgres)"
+		tail -n 15 "$f"
+	done
+	[ -f "$T/etcd.log" ] && { echo "----- tail of $T/etcd.log"; tail -n 5 "$T/etcd.log"; }
+	return 0
+}
+
+# Kills a postmaster left over in the test dir (only if its cwd is there).
+kill_leftover_postmasters() {
+	local f d pid
+	for f in "$T"/*/postmaster.pid; do
+		[ -f "$f" ] || continue
+		d=$(dirname "$f")
+		pid=$(head -n1 "$f" 2>/dev/null)
+		[[ "$pid" =~ ^[0-9]+$ ]] || continue
+		pid_alive "$pid" || continue
+		[ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" = "$d" ] || continue
+		log "cleanup: postmaster $pid of $d outlived its agent, killing it"
+		kill -QUIT "$pid" 2>/dev/null || true
+		sleep 0.5
+		kill -KILL "$pid" 2>/dev/null || true
+	done
+}
+
+cluster_cleanup() {
+	local rc=$? n pid pids=() bad=0
+	trap - EXIT INT TERM
+	[ -n "$T" ] || exit "$rc"
+	[ "$rc" = 0 ] || TEST_FAILED=1
+	for pid in "${BG_PIDS[@]}"; do
+		kill -KILL "$pid" 2>/dev/null || true
+	done
+	# Stop agents gracefully (in parallel) so sanitizer builds report leaks,
+	# then kill whatever is left. A non-zero exit after SIGTERM is a failure.
+	for n in "${!AGENT_PID[@]}"; do
+		[ -n "${AGENT_PID[$n]}" ] && pid_alive "${AGENT_PID[$n]}" && pids+=("$n") && agent_signal "$n" TERM
+	done
+	for n in "${pids[@]}"; do
+		if agent_wait_exit "$n" 20; then
+			if [ "$AGENT_RC" != 0 ] && [ "$TEST_FAILED" = 0 ]; then
+				echo "FAIL: agent node$n exited with status $AGENT_RC after SIGTERM at cleanup"
+				bad=1
+			fi
+		else
+			echo "FAIL: agent node$n still running 20 s after SIGTERM at cleanup"
+			bad=1
+			agent_signal "$n" KILL
+		fi
+	done
+	kill_leftover_postmasters
+	if [ -n "$ETCD_PID" ]; then
+		kill -TERM "$ETCD_PID" 2>/dev/null || true
+		poll_until 10 etcd_gone || kill -KILL "$ETCD_PID" 2>/dev/null || true
+	fi
+	if grep -l -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T"/agent-node*.log >/dev/null 2>&1; then
+		echo "FAIL: sanitizer reports in agent logs:"
+		grep -h -A 30 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T"/agent-node*.log | head -n 80
+		bad=1
+	fi
+	[ "$bad" = 0 ] || TEST_FAILED=1
+	if [ "$TEST_FAILED" != 0 ]; then
+		dump_logs
+		echo "RESULT: $TEST_NAME FAILED"
+	else
+		echo "RESULT: $TEST_NAME passed"
+	fi
+	if [ "$KEEP" = 1 ]; then
+		echo "kept test dir $T"
+	else
+		rm -rf "$T"
+	fi
+	[ "$TEST_FAILED" = 0 ] || exit 1
+	exit 0
+}
