@@ -31,7 +31,8 @@ tests_check_dcs_LDADD = $(TEST_LIBS)
 
 # BEGIN etcd
 check_PROGRAMS += tests/check_etcd
-tests_check_etcd_SOURCES = tests/check_etcd.c
+tests_check_etcd_SOURCES = tests/check_etcd.c tests/etcd_fake.c tests/etcd_fake.h \
+	tests/etcd_proc.c tests/etcd_proc.h
 tests_check_etcd_CFLAGS = $(TEST_CFLAGS)
 tests_check_etcd_LDADD = $(ETCD_TEST_LIBS)
 # END etcd

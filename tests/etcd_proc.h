@@ -1,0 +1,41 @@
+/*
+ * etcd_proc.h - starts and stops a real single-member etcd for tests.
+ *
+ * The server listens on free loopback ports, keeps its data in a directory
+ * the caller names, and is started with PR_SET_PDEATHSIG(SIGKILL) so it
+ * cannot outlive the test process that forked it, whatever happens to that
+ * process (a failed assertion, Check's timeout kill, a crash).
+ */
+#ifndef BATON_TESTS_ETCD_PROC_H
+#define BATON_TESTS_ETCD_PROC_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct etcd_proc {
+	pid_t pid; /* 0 when not running */
+	int client_port, peer_port;
+	char data_dir[512];
+	char log_path[512];
+	char url[64]; /* http://127.0.0.1:client_port */
+};
+
+/* A TCP port on 127.0.0.1 that was free a moment ago; -1 on error. */
+int etcd_proc_free_port(void);
+
+/* Picks ports (unless already set), starts etcd with its data under dir
+ * and waits (at most ~15 s) until it answers. false (with the log's tail
+ * on stderr) when it does not come up; nothing is left running then. */
+bool etcd_proc_start(struct etcd_proc *p, const char *dir);
+
+/* Sends sig (SIGTERM for a clean stop), waits up to 10 s, then SIGKILLs;
+ * reaps the process. Keeps ports and data for a restart. */
+void etcd_proc_stop(struct etcd_proc *p, int sig);
+
+/* Restarts a stopped etcd on the same ports and data directory. */
+bool etcd_proc_restart(struct etcd_proc *p);
+
+/* rm -rf path (best effort). */
+void etcd_proc_rmtree(const char *path);
+
+#endif
