@@ -116,6 +116,17 @@ static int wait_socket(int sock, short events, double deadline)
 	}
 }
 
+/* Server notices (WARNING, NOTICE...) go to the log hook, never to
+ * stderr as libpq's default processor would do. */
+static void notice_to_log(void *arg, const char *message)
+{
+	char line[400];
+
+	(void)arg;
+	one_line_msg(message, line, sizeof(line));
+	pg_log(PG_LOG_DEBUG, "server notice: %s", line);
+}
+
 /* Starts a connection and drives it until deadline. Returns the PGconn in
  * all cases but out of memory (NULL), with *ok telling whether it is usable;
  * on failure err says why and the caller still owns (and must PQfinish) the
@@ -134,6 +145,7 @@ static PGconn *connect_until(const char *conninfo, double deadline, bool *ok, st
 		pg_err_set(err, "connect: out of memory");
 		return NULL;
 	}
+	PQsetNoticeProcessor(conn, notice_to_log, NULL);
 	/* Verbose errors carry the SQLSTATE, which pg_ping looks for. */
 	PQsetErrorVerbosity(conn, PQERRORS_VERBOSE);
 	if (PQstatus(conn) == CONNECTION_BAD) {
@@ -363,11 +375,16 @@ static PGresult *run(struct pg_conn *c, const char *what, const char *sql, bool 
 	}
 	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
 		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+		/* FATAL/PANIC: the server ends the session (e.g. 57P01 after
+		 * pg_terminate_backend); 08xxx: the connection itself failed. */
+		bool session_over = sev != NULL && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0);
 
 		one_line_msg(PQresultErrorMessage(res), msg, sizeof(msg));
 		pg_err_set(err, "%s: %s (SQLSTATE %s)", what, msg[0] ? msg : PQresStatus(PQresultStatus(res)),
 			   state != NULL ? state : "none");
-		if (state == NULL || strncmp(state, "08", 2) == 0 || PQstatus(c->conn) != CONNECTION_OK)
+		if (state == NULL || strncmp(state, "08", 2) == 0 || session_over ||
+		    PQstatus(c->conn) != CONNECTION_OK)
 			pg_conn_reset(c);
 		PQclear(res);
 		return NULL;
@@ -457,7 +474,7 @@ static uint32_t u32_val(const PGresult *res, int row, int col, int base)
 static bool query_replicas(struct pg_conn *c, struct pg_state *out, struct pg_err *err)
 {
 	PGresult *res = run(c, "pg_stat_replication",
-			    "SELECT application_name, client_addr::text, state, sync_state, "
+			    "SELECT application_name, host(client_addr), state, sync_state, "
 			    "sent_lsn, write_lsn, flush_lsn, replay_lsn "
 			    "FROM pg_catalog.pg_stat_replication ORDER BY pid",
 			    true, err);
