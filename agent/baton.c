@@ -65,6 +65,26 @@ static void pg_hook(enum pg_log_level level, const char *msg)
 	}
 }
 
+/* libpq reads these from the environment, and Postgres's children (the WAL
+ * receiver, pg_basebackup, pg_rewind) inherit them: a PGPASSWORD left in an
+ * operator's shell would override the passfile the agent writes. The
+ * agent's connections are fully described by its config, so drop them. */
+static void scrub_libpq_environment(void)
+{
+	static const char *const vars[] = {
+		"PGPASSWORD", "PGPASSFILE", "PGUSER", "PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE",
+		"PGSERVICE", "PGSERVICEFILE", "PGOPTIONS", "PGAPPNAME", "PGTARGETSESSIONATTRS",
+		"PGCONNECT_TIMEOUT", "PGDATA",
+	};
+
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		if (getenv(vars[i])) {
+			log_info("ignoring %s from the environment", vars[i]);
+			unsetenv(vars[i]);
+		}
+	}
+}
+
 static void install_handlers(void)
 {
 	struct sigaction sa;
@@ -137,6 +157,7 @@ int main(int argc, char **argv)
 		log_set_level(lvl);
 	log_set_prefix(cfg.name);
 	pg_set_log_hook(pg_hook);
+	scrub_libpq_environment();
 	install_handlers();
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_error("cannot initialise libcurl");

@@ -9,8 +9,8 @@
  *                                       (lease deadline passed, or another
  *                                       member holds the key)
  *   3. etcd unreadable               -> WAIT (never promote without etcd)
- *   4. cluster identity              -> RACE_INIT / BOOTSTRAP / FATAL
- *   5. a long job runs               -> WAIT
+ *   4. a long job runs               -> WAIT
+ *   5. cluster identity              -> RACE_INIT / BOOTSTRAP / FATAL
  *   6. empty data directory          -> CLONE
  *   7. Postgres down                 -> START_PRIMARY / START_REPLICA / REWIND
  *   8. Postgres starting             -> WAIT
@@ -68,9 +68,10 @@ double ha_lease_deadline(const struct ha_cluster_view *c, const struct ha_local_
 double ha_diverged_after(const struct ha_cluster_view *c)
 {
 	/* Longer than a replica needs to reconnect after a timeline switch
-	 * (wal_retrieve_retry_interval is 5 s by default). */
-	double t = 5 * c->loop_wait;
-	return t < 10.0 ? 10.0 : t;
+	 * (wal_retrieve_retry_interval is 5 s by default); a needless
+	 * rewind costs a restart and "no rewind required", nothing more. */
+	double t = 3 * c->loop_wait;
+	return t < 6.0 ? 6.0 : t;
 }
 
 const struct ha_member *ha_find_member(const struct ha_cluster_view *c, const char *name)
@@ -184,12 +185,14 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 	if (!c->etcd_ok)
 		return act(HA_WAIT, NULL, "etcd unreachable; keeping the current role, no promotion");
 
-	/* 4. Which cluster is this? */
+	/* 4. One long job at a time; while it runs the data directory is half-made. */
+	if (l->job != HA_JOB_NONE)
+		return act(HA_WAIT, NULL, "waiting for the running job to finish");
+
+	/* 5. Which cluster is this? */
 	if (l->datadir == HA_DATADIR_INVALID)
 		return act(HA_FATAL, NULL, "data directory is not empty and is not a Postgres data directory");
 	if (!c->init_key_present) {
-		if (l->job != HA_JOB_NONE)
-			return act(HA_WAIT, NULL, "waiting for the running job to finish");
 		return act(HA_RACE_INIT, NULL,
 			   l->datadir == HA_DATADIR_VALID
 				   ? "cluster not initialized in etcd; claiming it with our data directory"
@@ -204,10 +207,6 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 		return act(HA_FATAL, NULL,
 			   "data directory belongs to another cluster: system identifier %llu, cluster's is %llu",
 			   (unsigned long long)l->datadir_sysid, (unsigned long long)c->sysid);
-
-	/* 5. One long job at a time. */
-	if (l->job != HA_JOB_NONE)
-		return act(HA_WAIT, NULL, "waiting for the running job to finish");
 
 	/* 6. Nothing to run yet. */
 	if (l->datadir == HA_DATADIR_EMPTY) {
@@ -230,19 +229,13 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 			return act(HA_START_PRIMARY, NULL, "we hold the leader key: starting Postgres as primary");
 		}
 		if (other_leads) {
-			if (l->datadir_was_primary && l->use_pg_rewind) {
-				if (l->job_failed == HA_JOB_REWIND) {
-					if (l->remove_data_on_rewind_failure)
-						return act(HA_REINIT, c->leader,
-							   "pg_rewind failed: removing the data directory to clone from %s",
-							   c->leader);
-					return act(HA_WAIT, NULL,
-						   "pg_rewind failed and remove_data_directory_on_rewind_failure is off; "
-						   "reinit this member by hand");
-				}
-				return act(HA_REWIND, c->leader, "former primary: rewinding against %s before following it",
+			/* A former primary also starts as a replica first: if its WAL
+			 * does not go past the new leader's fork point it simply follows;
+			 * if it does, it cannot stream and is rewound below (rule 9),
+			 * then from a clean shutdown in recovery. */
+			if (l->job_failed == HA_JOB_REWIND && l->remove_data_on_rewind_failure)
+				return act(HA_REINIT, c->leader, "pg_rewind failed: removing the data directory to clone from %s",
 					   c->leader);
-			}
 			return act(HA_START_REPLICA, c->leader, "starting Postgres as a replica of %s", c->leader);
 		}
 		return act(HA_START_REPLICA, "", "no leader: starting Postgres as a replica without upstream");
@@ -270,9 +263,16 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 				return act(HA_FOLLOW, c->leader, "following the new leader %s", c->leader);
 			if (l->use_pg_rewind && !l->pg_streaming && l->pg_not_streaming_since > 0 &&
 			    now - l->pg_not_streaming_since >= ha_diverged_after(c) && tl != 0 && tl != l->pg_timeline) {
-				if (l->job_failed == HA_JOB_REWIND)
-					return act(HA_WAIT, NULL, "not streaming from %s and pg_rewind failed; reinit needed",
+				if (l->job_failed == HA_JOB_REWIND) {
+					if (l->remove_data_on_rewind_failure)
+						return act(HA_REINIT, c->leader,
+							   "pg_rewind failed: removing the data directory to clone from %s",
+							   c->leader);
+					return act(HA_WAIT, NULL,
+						   "not streaming from %s and pg_rewind failed; remove_data_directory_on_rewind_failure "
+						   "is off: reinit this member by hand",
 						   c->leader);
+				}
 				return act(HA_REWIND, c->leader,
 					   "not streaming from %s for %.0fs and on timeline %u while it is on %u: rewinding",
 					   c->leader, now - l->pg_not_streaming_since, l->pg_timeline, tl);

@@ -98,6 +98,7 @@ struct loop {
 	struct pg_state pgst;
 	struct pg_controldata ctl;
 	bool ctl_valid;
+	bool ctl_stale;  /* pg_control may have changed since we read it */
 
 	struct pg_child postmaster;
 	bool pg_started_primary, pg_start_failed, pg_was_ready;
@@ -177,6 +178,14 @@ static const struct forced_param forced[] = {
 	{"cluster_name", "set to the member name"},
 };
 
+/* Defaults the config may override: enough WAL kept for a replica to catch
+ * up after a failover or a short outage without a re-clone. */
+static const struct pg_param default_params[] = {
+	{"wal_keep_size", "128MB"},
+	{"max_wal_senders", "10"},
+	{"max_replication_slots", "10"},
+};
+
 /* Writes postgresql.conf, pg_hba.conf, the recovery file and standby.signal
  * for a start as primary (upstream NULL) or as a replica of upstream ("" = none). */
 static bool write_pg_files(struct loop *L, bool standby, const char *upstream)
@@ -184,7 +193,8 @@ static bool write_pg_files(struct loop *L, bool standby, const char *upstream)
 	const struct baton_config *cfg = L->cfg;
 	size_t n_user = L->settings.n_pg_params + cfg->postgresql.n_params;
 	size_t n_forced = sizeof(forced) / sizeof(forced[0]);
-	struct pg_param *params = calloc(n_user + n_forced, sizeof(*params));
+	size_t n_defaults = sizeof(default_params) / sizeof(default_params[0]);
+	struct pg_param *params = calloc(n_defaults + n_user + n_forced, sizeof(*params));
 	const char **hba = calloc(cfg->postgresql.n_pg_hba + 1, sizeof(*hba));
 	char port[16], local_line[200], conninfo[2048] = "";
 	const char *forced_values[sizeof(forced) / sizeof(forced[0])];
@@ -205,6 +215,8 @@ static bool write_pg_files(struct loop *L, bool standby, const char *upstream)
 	forced_values[5] = "on";
 	forced_values[6] = cfg->name;
 
+	for (size_t i = 0; i < n_defaults; i++)
+		params[n++] = default_params[i]; /* a later entry of the same name wins */
 	for (size_t i = 0; i < L->settings.n_pg_params; i++)
 		params[n++] = (struct pg_param){L->settings.pg_params[i].name, L->settings.pg_params[i].value};
 	for (size_t i = 0; i < cfg->postgresql.n_params; i++)
@@ -516,6 +528,14 @@ static void read_cluster(struct loop *L)
 	L->view = v;
 }
 
+static bool has_backup_label(const char *data_dir)
+{
+	char path[PATH_MAX];
+	int n = snprintf(path, sizeof(path), "%s/backup_label", data_dir);
+
+	return n > 0 && (size_t)n < sizeof(path) && access(path, F_OK) == 0;
+}
+
 static void read_local(struct loop *L, double now)
 {
 	const struct baton_config *cfg = L->cfg;
@@ -534,8 +554,10 @@ static void read_local(struct loop *L, double now)
 	l->datadir = ds == PG_DATADIR_VALID ? HA_DATADIR_VALID
 		     : ds == PG_DATADIR_MISSING ? HA_DATADIR_EMPTY
 						: HA_DATADIR_INVALID;
-	if (l->datadir == HA_DATADIR_VALID && L->postmaster.pid == 0 && L->job.pid == 0) {
-		/* Only read pg_control while nothing writes it. */
+	if (l->datadir == HA_DATADIR_VALID && L->postmaster.pid == 0 && L->job.pid == 0 && L->ctl_stale) {
+		/* Only read pg_control while nothing writes it, and only when it may
+		 * have changed (pg_controldata's exit wakes the loop via SIGCHLD). */
+		L->ctl_stale = false;
 		if (pg_controldata_read(cfg->postgresql.bin_dir, cfg->postgresql.data_dir, &L->ctl, &err)) {
 			L->ctl_valid = true;
 		} else {
@@ -543,12 +565,17 @@ static void read_local(struct loop *L, double now)
 			L->ctl_valid = false;
 		}
 	}
-	if (l->datadir != HA_DATADIR_VALID)
+	if (l->datadir != HA_DATADIR_VALID) {
 		L->ctl_valid = false;
+		L->ctl_stale = true;
+	}
 	if (L->ctl_valid) {
 		l->datadir_sysid = L->ctl.system_identifier;
 		l->datadir_timeline = L->ctl.checkpoint_timeline;
+		/* A fresh base backup carries the primary's pg_control ("in production")
+		 * but also a backup_label: it is no former primary. */
 		l->datadir_was_primary = (L->ctl.state == PG_DB_SHUTDOWNED || L->ctl.state == PG_DB_IN_PRODUCTION) &&
+					 !has_backup_label(cfg->postgresql.data_dir) &&
 					 !(L->rewound_for[0] && L->view.has_leader &&
 					   strcmp(L->rewound_for, L->view.leader) == 0);
 	} else if (l->datadir == HA_DATADIR_VALID && L->postmaster.pid == 0 && L->job.pid == 0) {
@@ -575,6 +602,8 @@ static void read_local(struct loop *L, double now)
 					 l->pg_timeline);
 			L->pg_was_ready = true;
 			L->pg_start_failed = false;
+			if (L->pgst.in_recovery && L->pgst.wal_receiver_streaming)
+				L->job_failed = HA_JOB_NONE; /* whatever failed before, we stream now */
 		} else {
 			if (L->pg_was_ready)
 				log_warn("Postgres does not answer: %s", err.msg);
@@ -668,6 +697,7 @@ static void stop_postgres(struct loop *L, enum pg_stop_mode mode, const char *wh
 	if (!pg_postmaster_stop(&L->postmaster, mode, mode == PG_STOP_IMMEDIATE ? 5.0 : STOP_TIMEOUT, &err))
 		log_error("stopping Postgres: %s", err.msg);
 	keeper_set_fence(L->keeper, 0);
+	L->ctl_stale = true;
 	L->pg_started_primary = false;
 	L->promote_requested = false;
 	L->pg_was_ready = false;
@@ -696,11 +726,12 @@ static void reap_job(struct loop *L, double now)
 	st = pg_child_poll(&L->job, &err);
 	if (st == PG_CHILD_RUNNING)
 		return;
+	L->ctl_stale = true;
 	if (L->job_kind == HA_JOB_BOOTSTRAP)
 		pg_initdb_cleanup(&L->paths);
 	if (st == PG_CHILD_OK) {
 		log_info("%s finished", L->job.what[0] ? L->job.what : "job");
-		if (L->job_kind == HA_JOB_REWIND)
+		if (L->job_kind == HA_JOB_REWIND || L->job_kind == HA_JOB_CLONE)
 			snprintf(L->rewound_for, sizeof(L->rewound_for), "%s", L->job_leader);
 		L->job_failed = HA_JOB_NONE;
 	} else {
@@ -737,6 +768,7 @@ static void reap_postmaster(struct loop *L, double now)
 	if (st == PG_CHILD_RUNNING)
 		return;
 	keeper_set_fence(L->keeper, 0);
+	L->ctl_stale = true;
 	if (!L->pg_was_ready) {
 		L->pg_start_failed = true;
 		log_error("Postgres exited during start-up (%s); see %s", err.msg, L->cfg->postgresql.log_file);
@@ -1059,6 +1091,7 @@ static bool loop_init(struct loop *L, const struct baton_config *cfg)
 
 	L->cfg = cfg;
 	L->wake[0] = L->wake[1] = -1;
+	L->ctl_stale = true;
 	if (!dcs_keys_init(&L->keys, cfg->namespace_, cfg->scope)) {
 		log_error("namespace and scope are too long for etcd keys");
 		return false;
@@ -1225,11 +1258,8 @@ int loop_run(const struct baton_config *cfg)
 			break;
 		}
 		set_fence(&L);
-		if (L.view.etcd_ok) {
-			/* What we publish reflects the action just taken. */
-			read_local(&L, pg_now());
+		if (L.view.etcd_ok)
 			publish_member(&L);
-		}
 		publish_api(&L);
 
 		wait = busy(&L, &a) ? 0.1 : L.settings.loop_wait;

@@ -242,6 +242,12 @@ static void s_job_running(struct ha_cluster_view *c, struct ha_local_view *l)
 	s_empty_with_leader(c, l);
 	l->job = HA_JOB_CLONE;
 }
+/* pg_basebackup's half-copied directory is not "invalid" while it runs. */
+static void s_clone_half_done(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_job_running(c, l);
+	l->datadir = HA_DATADIR_INVALID;
+}
 
 /* Rule 6. */
 static void s_other_cluster(struct ha_cluster_view *c, struct ha_local_view *l)
@@ -313,6 +319,21 @@ static void s_diverged_replica(struct ha_cluster_view *c, struct ha_local_view *
 	l->pg_timeline = 2;
 	l->pg_streaming = false;
 	l->pg_not_streaming_since = NOW - 30;
+}
+static void s_diverged_rewind_failed(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_diverged_replica(c, l);
+	l->job_failed = HA_JOB_REWIND;
+}
+static void s_diverged_rewind_failed_reinit(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_diverged_rewind_failed(c, l);
+	l->remove_data_on_rewind_failure = true;
+}
+static void s_diverged_no_rewind(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_diverged_replica(c, l);
+	l->use_pg_rewind = false;
 }
 static void s_briefly_not_streaming(struct ha_cluster_view *c, struct ha_local_view *l)
 {
@@ -449,6 +470,7 @@ static const struct row rows[] = {
 	{"empty dir without leader: wait", s_empty_no_leader, HA_WAIT, NULL},
 	{"empty dir but holding the key: release", s_empty_but_holds_key, HA_RELEASE, NULL},
 	{"job running: wait", s_job_running, HA_WAIT, NULL},
+	{"half-copied data dir while cloning: wait", s_clone_half_done, HA_WAIT, NULL},
 	{"data dir of another cluster: fatal", s_other_cluster, HA_FATAL, NULL},
 	{"invalid data dir: fatal", s_invalid_datadir, HA_FATAL, NULL},
 	{"down replica starts as replica of leader", s_down_replica_data, HA_START_REPLICA, "node1"},
@@ -456,10 +478,13 @@ static const struct row rows[] = {
 	{"down, key on old lease: move it first", s_down_holds_key_old_lease, HA_ACQUIRE, NULL},
 	{"down, primary start failed: release", s_down_holds_key_start_failed, HA_RELEASE, NULL},
 	{"down, no leader: replica without upstream", s_down_no_leader, HA_START_REPLICA, ""},
-	{"former primary rewinds before following", s_former_primary_rejoins, HA_REWIND, "node1"},
+	{"former primary starts as replica of the new leader", s_former_primary_rejoins, HA_START_REPLICA, "node1"},
 	{"former primary without pg_rewind starts as replica", s_former_primary_no_rewind, HA_START_REPLICA, "node1"},
-	{"rewind failed, reinit allowed", s_rewind_failed_reinit, HA_REINIT, "node1"},
-	{"rewind failed, reinit not allowed: wait", s_rewind_failed_no_reinit, HA_WAIT, NULL},
+	{"down after failed rewind, reinit allowed", s_rewind_failed_reinit, HA_REINIT, "node1"},
+	{"down after failed rewind, no reinit: start anyway", s_rewind_failed_no_reinit, HA_START_REPLICA, "node1"},
+	{"diverged, rewind failed, reinit allowed", s_diverged_rewind_failed_reinit, HA_REINIT, "node1"},
+	{"diverged, rewind failed, no reinit: wait", s_diverged_rewind_failed, HA_WAIT, NULL},
+	{"diverged but pg_rewind disabled: wait", s_diverged_no_rewind, HA_WAIT, NULL},
 	{"diverged replica is rewound", s_diverged_replica, HA_REWIND, "node1"},
 	{"briefly not streaming: wait", s_briefly_not_streaming, HA_WAIT, NULL},
 	{"not streaming on leader's timeline: wait", s_not_streaming_same_timeline, HA_WAIT, NULL},
