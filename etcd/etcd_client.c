@@ -6,8 +6,8 @@
  * connection to the preferred endpoint is kept between requests. It never
  * calls curl_global_init: the program does that once in main.
  *
- * Cancellation is a sticky atomic flag: once etcd_client_cancel() has been
- * called, the call in progress and every later call on the client return
+ * Cancellation is a sticky atomic flag, plus a wake-up of the multi handle's
+ * poll: once etcd_client_cancel() has been called, the call in progress and every later call on the client return
  * ETCD_E_CANCELED until the client is freed. The agent cancels a client
  * only to shut down the thread that uses it.
  */
@@ -227,4 +227,8 @@ void etcd_client_set_timeout(struct etcd_client *c, double request_timeout)
 void etcd_client_cancel(struct etcd_client *c)
 {
 	atomic_store(&c->canceled, true);
+	/* Thread-safe by libcurl's contract: interrupts a curl_multi_poll in
+	 * progress (or the next one), so the transfer loop sees the flag now
+	 * rather than at its next 50 ms tick. */
+	curl_multi_wakeup(c->multi);
 }
