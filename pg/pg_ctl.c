@@ -113,11 +113,34 @@ static void signal_group(pid_t pid, int sig)
 		(void)kill(pid, sig);
 }
 
-/* Last resort: SIGKILL of the group, then a reap. SIGKILL cannot be caught,
- * so the wait is bounded by the kernel; a generous bound is kept anyway for
- * a process stuck in uninterruptible sleep. */
+/* SIGKILL of the direct children of pid. Postgres's own children call
+ * setsid(), so they are not in the postmaster's process group; the kernel
+ * lists them in /proc/<pid>/task/<pid>/children. Best effort. */
+static void kill_children(pid_t pid)
+{
+	char path[64];
+	FILE *f;
+	int child;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return;
+	while (fscanf(f, "%d", &child) == 1) {
+		if (child > 1)
+			(void)kill(child, SIGKILL);
+	}
+	fclose(f);
+}
+
+/* Last resort: SIGKILL of the children, the group, then a reap. The parent
+ * is stopped first so that it cannot fork new children in between. SIGKILL
+ * cannot be caught, so the wait is bounded by the kernel; a generous bound
+ * is kept anyway for a process stuck in uninterruptible sleep. */
 static bool kill_and_reap(struct pg_child *child)
 {
+	(void)kill(child->pid, SIGSTOP);
+	kill_children(child->pid);
 	signal_group(child->pid, SIGKILL);
 	return wait_until(child, pg_now() + 10.0);
 }
@@ -351,13 +374,13 @@ bool pg_postmaster_stop(struct pg_child *child, enum pg_stop_mode mode, double t
 	signal_group(pid, SIGQUIT);
 	if (wait_until(child, pg_now() + 2.0))
 		goto gone;
-	pg_log(PG_LOG_WARNING, "postgres (pid %d) ignores SIGQUIT: SIGKILL of its process group", (int)pid);
+	pg_log(PG_LOG_WARNING, "postgres (pid %d) ignores SIGQUIT: SIGKILL of it and its children", (int)pid);
 	if (!kill_and_reap(child)) {
 		pg_err_set(err, "postgres (pid %d) survived SIGKILL", (int)pid);
 		return false;
 	}
 gone:
-	/* Backends outlive a postmaster that was SIGKILLed; never leave them. */
+	/* Whatever is left of its process group (nothing, normally). */
 	(void)kill(-pid, SIGKILL);
 	pg_log(PG_LOG_INFO, "postgres (pid %d) stopped", (int)pid);
 	return true;

@@ -183,8 +183,26 @@ static bool ensure_connected(struct pg_conn *c, double deadline, struct pg_err *
 {
 	bool ok;
 
-	if (c->conn != NULL && PQstatus(c->conn) == CONNECTION_OK)
-		return true;
+	if (c->conn != NULL && PQstatus(c->conn) == CONNECTION_OK) {
+		/* An idle connection has nothing to read, unless the server
+		 * went away (EOF, perhaps after a FATAL message) or sent a
+		 * notice. Notice a dead one now, before sending a statement
+		 * into it, so that a restart of the server costs no failure.
+		 * A FATAL message is read as a notice; the EOF after it comes
+		 * with the next read, hence the loop. */
+		bool dead = false;
+
+		for (int i = 0; i < 4 && !dead; i++) {
+			struct pollfd pfd = {.fd = PQsocket(c->conn), .events = POLLIN};
+
+			if (poll(&pfd, 1, 0) == 0)
+				break;
+			dead = !PQconsumeInput(c->conn) || PQstatus(c->conn) != CONNECTION_OK || PQisBusy(c->conn);
+		}
+		if (!dead)
+			return true;
+		pg_log(PG_LOG_DEBUG, "connection closed by the server; reconnecting");
+	}
 	pg_conn_reset(c);
 	c->conn = connect_until(c->conninfo, deadline, &ok, err);
 	if (!ok) {

@@ -1108,7 +1108,7 @@ START_TEST(test_query_timeout_and_stops)
 	struct pg_err err;
 	char buf[64], sql[512], path[300];
 	double t0, took;
-	pid_t pid;
+	pid_t pid, backend;
 
 	node_init(&n, "q");
 	node_initdb(&n);
@@ -1129,15 +1129,17 @@ START_TEST(test_query_timeout_and_stops)
 	wait_scalar(c2, "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(10)' AND state = 'active'",
 		    "0", 2.0);
 
-	/* a terminated session: one failure, then a fresh connection works */
+	/* a session the server closed is noticed before the next statement,
+	 * which runs on a fresh connection */
 	ck_assert(pg_query_scalar(c, "SELECT pg_backend_pid()", buf, sizeof(buf), &err));
-	snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%s)", buf);
+	backend = atoi(buf);
+	snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%d)", (int)backend);
 	ck_assert(pg_query_scalar(c2, sql, buf, sizeof(buf), &err));
 	ck_assert_str_eq(buf, "t");
-	sleep_ms(50);
-	ck_assert(!pg_query_scalar(c, "SELECT 2", buf, sizeof(buf), &err));
-	ck_assert_msg(pg_query_scalar(c, "SELECT 2", buf, sizeof(buf), &err), "%s", err.msg);
-	ck_assert_str_eq(buf, "2");
+	for (int i = 0; i < 100 && proc_alive(backend); i++)
+		sleep_ms(10);
+	ck_assert_msg(pg_query_scalar(c, "SELECT pg_backend_pid()", buf, sizeof(buf), &err), "%s", err.msg);
+	ck_assert_int_ne(atoi(buf), backend);
 
 	/* reload picks up a rewritten postgresql.conf */
 	node_configure(&n, NULL, "7MB");
@@ -1177,6 +1179,23 @@ START_TEST(test_query_timeout_and_stops)
 	node_start(&n);
 	ck_assert_msg(pg_query_scalar(c, "SELECT 4", buf, sizeof(buf), &err), "%s", err.msg);
 	node_stop(&n, PG_STOP_FAST, 5.0);
+
+	/* a postmaster that does not react (stopped): SIGQUIT, then SIGKILL
+	 * of it and of its children, all within the bounds */
+	node_start(&n);
+	ck_assert(pg_query_scalar(c, "SELECT pg_backend_pid()", buf, sizeof(buf), &err));
+	backend = atoi(buf);
+	ck_assert(proc_alive(backend));
+	ck_assert(kill(n.pm.pid, SIGSTOP) == 0);
+	pid = n.pm.pid;
+	t0 = pg_now();
+	ck_assert_msg(pg_postmaster_stop(&n.pm, PG_STOP_FAST, 0.3, &err), "%s", err.msg);
+	took = pg_now() - t0;
+	ck_assert_msg(took >= 2.25 && took < 3.0, "took %.2f s", took);
+	ck_assert(!proc_alive(pid));
+	for (int i = 0; i < 100 && proc_alive(backend); i++)
+		sleep_ms(10);
+	ck_assert(!proc_alive(backend));
 	pg_conn_free(c);
 	ck_assert(!secret_logged);
 }
