@@ -1108,7 +1108,9 @@ static bool loop_init(struct loop *L, const struct baton_config *cfg)
 	}
 	L->ecfg.endpoints = (const char *const *)L->endpoints;
 	L->ecfg.n_endpoints = cfg->etcd.n_hosts;
-	L->ecfg.request_timeout = fmax(0.5, fmin(cfg->bootstrap_dcs.retry_timeout, 2.0));
+	/* Short enough that a loop blocked on a dead etcd still reaches the
+	 * leader's deadline check in time (the keeper is only the backstop). */
+	L->ecfg.request_timeout = fmax(0.5, fmin(cfg->bootstrap_dcs.retry_timeout, cfg->bootstrap_dcs.ttl / 4));
 	L->ecfg.connect_timeout = fmin(1.0, L->ecfg.request_timeout);
 	L->ecfg.cacert = cfg->etcd.cacert;
 	L->ecfg.cert = cfg->etcd.cert;
