@@ -398,8 +398,24 @@ cluster_healthy() {
 # wait_healthy TIMEOUT_S [SKIP]: wait for cluster_healthy, then say who leads.
 wait_healthy() {
 	local timeout=$1 skip=${2:-}
-	wait_for "$timeout" "one primary, $((N_NODES - 1 - $(wc -w <<<"$skip"))) streaming replicas" cluster_healthy "$skip"
-	log "primary is node$PRIMARY"
+	local msg="one primary, $((N_NODES - 1 - $(wc -w <<<"$skip"))) streaming replicas"
+	if poll_until "$timeout" cluster_healthy "$skip"; then
+		log "ok: $msg; primary is node$PRIMARY"
+		return 0
+	fi
+	cluster_state
+	fail "timed out after ${timeout}s waiting for: $msg"
+}
+
+# cluster_state: what each node says, for failure messages.
+cluster_state() {
+	local n
+	echo "cluster state: leader key '$(leader_name)'"
+	for n in $(seq 1 "$N_NODES"); do
+		echo "  node$n (pg ${PG_PORT[$n]}): in_recovery=$(in_recovery "$n" || echo '?')" \
+			"wal_receiver=[$(run_sql "$n" "SELECT status || ' from ' || sender_port || ' tli ' || received_tli FROM pg_stat_wal_receiver")]" \
+			"replicas=[$(run_sql "$n" "SELECT string_agg(application_name || ':' || state, ' ') FROM pg_stat_replication")]"
+	done
 }
 
 # primaries: prints the numbers of the nodes that answer as primary.

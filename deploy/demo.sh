@@ -1,0 +1,248 @@
+#!/bin/bash
+# deploy/demo.sh - a three-node baton cluster on loopback, in one command.
+#
+#   deploy/demo.sh up       install missing Debian packages, create user baton,
+#                           build, start one etcd and three Postgres+agent nodes,
+#                           wait for one primary and two streaming replicas,
+#                           print `batonctl list` and how to connect
+#   deploy/demo.sh status   what runs, and `batonctl list`
+#   deploy/demo.sh down     stop the agents (SIGTERM) and etcd, remove the data
+#
+# Run as root on Debian 12. Everything lives under $BATON_DEMO_DIR (default
+# /var/tmp/baton-demo), owned by user baton: src/ (a copy of this tree),
+# build/, data/ (etcd and the three data directories), logs/, conf/, run/
+# (PID files). Ports: etcd 127.0.0.1:23790 (peer 23800), Postgres 5441-5443,
+# REST API 8008-8010. `up` is idempotent: it starts only what is not running.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+. "$repo/tests/lib/packages.sh"
+
+DEMO=${BATON_DEMO_DIR:-/var/tmp/baton-demo}
+U=baton
+PG_BIN=/usr/lib/postgresql/15/bin
+ETCD_PORT=23790
+ETCD_PEER_PORT=23800
+PG_PORTS=(5441 5442 5443)
+API_PORTS=(8008 8009 8010)
+SCOPE=demo
+
+die() { echo "demo: $*" >&2; exit 1; }
+say() { echo "demo: $*"; }
+
+pid_alive() {
+	local pid=$1 st
+	[[ "$pid" =~ ^[0-9]+$ ]] || return 1
+	st=$(sed -E 's/^[0-9]+ \(.*\) ([A-Za-z]).*/\1/' "/proc/$pid/stat" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "$st" != Z ]
+}
+
+# running NAME EXE: true if run/NAME.pid names a live process running EXE.
+running() {
+	local pid
+	pid=$(cat "$DEMO/run/$1.pid" 2>/dev/null) || return 1
+	pid_alive "$pid" || return 1
+	[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$2" ]
+}
+
+etcdctl_() {
+	ETCDCTL_API=3 etcdctl --endpoints="http://127.0.0.1:$ETCD_PORT" --dial-timeout=1s --command-timeout=2s "$@"
+}
+
+port_busy() { [ -n "$(ss -ltnH "( sport = :$1 )" 2>/dev/null)" ]; }
+
+secret() { head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+
+render_config() {
+	local n=$1 i=$(($1 - 1))
+	cat >"$DEMO/conf/node$n.conf" <<EOF
+# baton demo node$n (written by deploy/demo.sh)
+scope = "$SCOPE";
+name = "node$n";
+namespace = "/baton";
+etcd = { hosts = [ "127.0.0.1:$ETCD_PORT" ]; };
+restapi = { listen = "127.0.0.1:${API_PORTS[$i]}"; connect_address = "127.0.0.1:${API_PORTS[$i]}"; };
+bootstrap = {
+  dcs = { ttl = 5; loop_wait = 1; retry_timeout = 2; maximum_lag_on_failover = 1048576; };
+};
+postgresql = {
+  bin_dir = "$PG_BIN";
+  data_dir = "$DEMO/data/node$n";
+  listen = "127.0.0.1:${PG_PORTS[$i]}";
+  connect_address = "127.0.0.1:${PG_PORTS[$i]}";
+  socket_dir = "$DEMO/run";
+  authentication = {
+    superuser = { username = "postgres"; password = "$SU_PW"; };
+    replication = { username = "replicator"; password = "$REPL_PW"; };
+  };
+  pg_hba = [
+    "local all all scram-sha-256",
+    "host all all 127.0.0.1/32 scram-sha-256",
+    "host replication replicator 127.0.0.1/32 scram-sha-256"
+  ];
+};
+EOF
+	chown "$U:" "$DEMO/conf/node$n.conf"
+	chmod 600 "$DEMO/conf/node$n.conf"
+}
+
+# healthy: one leader whose Postgres has two streaming replicas.
+healthy() {
+	local leader n i
+	leader=$(etcdctl_ get --print-value-only "/baton/$SCOPE/leader" 2>/dev/null | head -n1)
+	[[ "$leader" =~ ^node([1-3])$ ]] || return 1
+	i=$((BASH_REMATCH[1] - 1))
+	n=$(PGPASSFILE="$DEMO/pgpass" PGCONNECT_TIMEOUT=2 "$PG_BIN/psql" -X -A -t -h 127.0.0.1 -p "${PG_PORTS[$i]}" \
+		-U postgres -d postgres -c "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'" 2>/dev/null)
+	[ "$n" = 2 ]
+}
+
+list() {
+	runuser -u "$U" -- "$DEMO/build/batonctl" -c "$DEMO/conf/node1.conf" list
+}
+
+cmd_up() {
+	local n i pid
+	[ "$(id -u)" = 0 ] || die "run as root (it installs packages and creates user $U)"
+	pkg_ensure || die "package installation failed"
+	user_ensure "$U" || die "cannot create user $U"
+	mkdir -p "$DEMO"/{conf,data,logs,run}
+	chown "$U:" "$DEMO" "$DEMO"/{conf,data,logs,run}
+	chmod 755 "$DEMO"
+
+	say "building in $DEMO/build"
+	src_copy "$repo" "$DEMO/src" "$U" || die "cannot copy the source tree"
+	build_tree "$DEMO/src" "$DEMO/build" "$U" >"$DEMO/logs/build.log" 2>&1 ||
+		{ tail -n 30 "$DEMO/logs/build.log"; die "build failed (full log: $DEMO/logs/build.log)"; }
+
+	# Passwords: made once, kept for later runs.
+	if [ ! -f "$DEMO/conf/secrets" ]; then
+		printf 'SU_PW=%s\nREPL_PW=%s\n' "$(secret)" "$(secret)" >"$DEMO/conf/secrets"
+		chmod 600 "$DEMO/conf/secrets"
+	fi
+	. "$DEMO/conf/secrets"
+	printf '127.0.0.1:*:*:postgres:%s\n' "$SU_PW" >"$DEMO/pgpass"
+	chmod 600 "$DEMO/pgpass"
+	for n in 1 2 3; do render_config "$n"; done
+
+	if running etcd /usr/bin/etcd; then
+		say "etcd already running (pid $(cat "$DEMO/run/etcd.pid"))"
+	else
+		port_busy "$ETCD_PORT" && die "port $ETCD_PORT is taken by another process"
+		setsid setpriv --reuid="$U" --regid="$U" --init-groups -- /usr/bin/etcd --name demo \
+			--data-dir "$DEMO/data/etcd" \
+			--listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+			--listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+			--initial-cluster "demo=http://127.0.0.1:$ETCD_PEER_PORT" --initial-cluster-state new \
+			--logger zap --log-outputs "$DEMO/logs/etcd.log" </dev/null >>"$DEMO/logs/etcd.out" 2>&1 &
+		echo $! >"$DEMO/run/etcd.pid"
+		for i in $(seq 1 100); do
+			etcdctl_ endpoint health >/dev/null 2>&1 && break
+			running etcd /usr/bin/etcd || die "etcd exited; see $DEMO/logs/etcd.log"
+			sleep 0.2
+		done
+		etcdctl_ endpoint health >/dev/null 2>&1 || die "etcd does not answer on $ETCD_PORT"
+		say "etcd started on 127.0.0.1:$ETCD_PORT"
+	fi
+
+	for n in 1 2 3; do
+		i=$((n - 1))
+		if running "node$n" "$DEMO/build/baton"; then
+			say "node$n already running (pid $(cat "$DEMO/run/node$n.pid"))"
+			continue
+		fi
+		port_busy "${PG_PORTS[$i]}" && die "port ${PG_PORTS[$i]} is taken by another process"
+		port_busy "${API_PORTS[$i]}" && die "port ${API_PORTS[$i]} is taken by another process"
+		setsid setpriv --reuid="$U" --regid="$U" --init-groups -- \
+			"$DEMO/build/baton" -c "$DEMO/conf/node$n.conf" </dev/null >>"$DEMO/logs/node$n.log" 2>&1 &
+		pid=$!
+		echo "$pid" >"$DEMO/run/node$n.pid"
+		say "node$n started (pid $pid, Postgres 127.0.0.1:${PG_PORTS[$i]}, API 127.0.0.1:${API_PORTS[$i]}, log $DEMO/logs/node$n.log)"
+	done
+
+	say "waiting for one primary and two streaming replicas (up to 120 s)"
+	for i in $(seq 1 240); do
+		healthy && break
+		sleep 0.5
+	done
+	if ! healthy; then
+		for n in 1 2 3; do echo "--- $DEMO/logs/node$n.log"; tail -n 15 "$DEMO/logs/node$n.log"; done
+		die "the cluster did not become healthy; logs above"
+	fi
+	echo
+	list
+	echo
+	cat <<EOF
+Connect (the password is in $DEMO/pgpass):
+  PGPASSFILE=$DEMO/pgpass psql "host=127.0.0.1,127.0.0.1,127.0.0.1 port=${PG_PORTS[0]},${PG_PORTS[1]},${PG_PORTS[2]} user=postgres dbname=postgres target_session_attrs=read-write"
+List the members:
+  runuser -u $U -- $DEMO/build/batonctl -c $DEMO/conf/node1.conf list
+The leader key:
+  ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:$ETCD_PORT get --print-value-only /baton/$SCOPE/leader
+Try a failover:
+  kill -9 \$(cat $DEMO/run/node1.pid)     # or whichever node is the primary
+Stop and remove everything:
+  $0 down
+EOF
+}
+
+# stop NAME EXE SECONDS: SIGTERM, bounded wait, then SIGKILL.
+stop() {
+	local name=$1 exe=$2 secs=$3 pid i
+	running "$name" "$exe" || { rm -f "$DEMO/run/$name.pid"; return 0; }
+	pid=$(cat "$DEMO/run/$name.pid")
+	kill -TERM "$pid" 2>/dev/null
+	for i in $(seq 1 $((secs * 10))); do
+		pid_alive "$pid" || break
+		sleep 0.1
+	done
+	if pid_alive "$pid"; then
+		say "$name (pid $pid) did not stop in $secs s: killing it"
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	rm -f "$DEMO/run/$name.pid"
+	say "$name stopped"
+}
+
+cmd_down() {
+	local n f pid
+	[ "$(id -u)" = 0 ] || die "run as root"
+	[ -d "$DEMO" ] || { say "nothing to stop ($DEMO does not exist)"; return 0; }
+	for n in 1 2 3; do stop "node$n" "$DEMO/build/baton" 30; done
+	# A postmaster that outlived its agent (it should not): stop it too.
+	for f in "$DEMO"/data/node*/postmaster.pid; do
+		[ -f "$f" ] || continue
+		pid=$(head -n1 "$f")
+		pid_alive "$pid" && [ "$(readlink "/proc/$pid/cwd")" = "$(dirname "$f")" ] || continue
+		say "stopping leftover postmaster $pid"
+		kill -INT "$pid"
+		sleep 2
+		pid_alive "$pid" && kill -KILL "$pid"
+	done
+	stop etcd /usr/bin/etcd 10
+	rm -rf "$DEMO/data" "$DEMO/run" "$DEMO/conf" "$DEMO/pgpass"
+	say "stopped; data removed (build and logs kept in $DEMO; rm -rf $DEMO to remove them)"
+}
+
+cmd_status() {
+	local n
+	[ -d "$DEMO/run" ] || { say "not running"; return 0; }
+	if running etcd /usr/bin/etcd; then say "etcd: running (pid $(cat "$DEMO/run/etcd.pid"))"; else say "etcd: stopped"; fi
+	for n in 1 2 3; do
+		if running "node$n" "$DEMO/build/baton"; then
+			say "node$n: running (pid $(cat "$DEMO/run/node$n.pid"))"
+		else
+			say "node$n: stopped"
+		fi
+	done
+	[ -f "$DEMO/conf/node1.conf" ] && list
+	return 0
+}
+
+case ${1:-} in
+up) cmd_up ;;
+down) cmd_down ;;
+status) cmd_status ;;
+*) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,160 @@
+#!/bin/bash
+# tests/bench/failover.sh - write unavailability on failover, and the agent's
+# idle footprint. Figures, not assertions; not run in CI.
+#
+#   tests/bench/failover.sh [--rounds N] [--idle SECONDS] [--settings "TTL/LW/RT ..."]
+#
+# For each timing setting (default: "5/1/2 3/1/1", i.e. ttl/loop_wait/
+# retry_timeout) a fresh 3-node cluster is built on loopback (etcd, three
+# agents, Postgres 15 - see tests/lib/cluster.sh) and a client (tests/tools/
+# writer) inserts a row every 20 ms through a multi-host connection string
+# with target_session_attrs=read-write. Then N rounds (default 5) of each:
+#   node loss  - SIGKILL of the primary's agent and postmaster together;
+#   graceful   - SIGTERM of the primary's agent;
+# each started at a random moment of the agents' loop (after sleeping a random
+# fraction of loop_wait). Write unavailability of a round = first write
+# acknowledged by another server after the fault - last write acknowledged by
+# the old primary. After each round the old node is restarted and the cluster
+# waits for two streaming replicas again. Finally, with the writer stopped,
+# each agent's resident memory (VmRSS, VmHWM) and CPU time (utime+stime) over
+# --idle seconds (default 60). Runs as root; BATON_BUILD names the build
+# (default /var/tmp/baton-ci/build, made by tests/run.sh).
+set -uo pipefail
+
+ROUNDS=5
+IDLE=60
+SETTINGS="5/1/2 3/1/1"
+while [ $# -gt 0 ]; do
+	case $1 in
+	--rounds) ROUNDS=$2; shift ;;
+	--idle) IDLE=$2; shift ;;
+	--settings) SETTINGS=$2; shift ;;
+	--keep) export KEEP=1 ;;
+	-h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "failover.sh: unknown option $1" >&2; exit 2 ;;
+	esac
+	shift
+done
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "--rounds needs a positive number" >&2; exit 2; }
+[[ "$IDLE" =~ ^[0-9]+$ ]] || { echo "--idle needs a number of seconds" >&2; exit 2; }
+
+. "$(dirname "$0")/../lib/cluster.sh"
+cluster_init bench
+RESULTS="$T/results"
+: >"$RESULTS"
+
+# stats: min / median / max of the numbers on stdin (ms), in seconds.
+stats() {
+	sort -n | awk '{ v[NR] = $1 } END {
+		if (NR == 0) { print "no data"; exit }
+		med = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		printf "min %.2f s  median %.2f s  max %.2f s  (n=%d)", v[1] / 1000, med / 1000, v[NR] / 1000, NR }'
+}
+
+random_pause() {
+	sleep "$(awk -v r="$RANDOM" -v lw="$LOOP_WAIT" 'BEGIN { printf "%.3f", r / 32768 * lw }')"
+}
+
+# Tears the cluster down completely (agents, etcd, data) for the next setting.
+cluster_reset() {
+	local n
+	[ -n "${WRITER_PID:-}" ] && bg_stop "$WRITER_PID"
+	for n in $(seq 1 "$N_NODES"); do
+		pid_alive "${AGENT_PID[$n]:-}" && agent_stop "$n"
+	done
+	etcd_stop TERM
+	rm -rf "$T"/node[0-9]* "$T/etcd" "$T"/node*.pgpass
+}
+
+new_leader() {
+	local l
+	l=$(leader_name)
+	[[ "$l" =~ ^node([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" != "$OLD" ] || return 1
+	NEW=${BASH_REMATCH[1]}
+	[ "$(in_recovery "$NEW")" = f ]
+}
+
+acked_by_new() {
+	awk -v t="$T0" -v p="${PG_PORT[$OLD]}" '$1 == "ack" && $3 >= t && $4 != p { f = 1 } END { exit !f }' "$T/writer.out"
+}
+
+# round KIND: one fault of KIND (node_loss or graceful); appends the gap.
+round() {
+	local kind=$1 i=$2 pm first last gap
+	wait_healthy 180
+	OLD=$PRIMARY
+	# let the writer settle on the current primary
+	local n0
+	n0=$(acks_count)
+	wait_for 30 "writes flowing" eval '[ "$(acks_count)" -ge $((n0 + 10)) ]'
+	random_pause
+	pm=$(postmaster_pid "$OLD") || fail "no postmaster for node$OLD"
+	T0=$(now_ms)
+	if [ "$kind" = node_loss ]; then
+		kill -KILL "${AGENT_PID[$OLD]}" "$pm"
+		agent_wait_exit "$OLD" 10 || fail "agent survived SIGKILL"
+	else
+		agent_signal "$OLD" TERM
+	fi
+	wait_for $((TTL * 4 + 30)) "a new primary" new_leader
+	wait_for 60 "a write acknowledged by node$NEW" acked_by_new
+	[ "$kind" = graceful ] && { agent_wait_exit "$OLD" 30 || fail "node$OLD did not stop after SIGTERM"; }
+	last=$(awk -v p="${PG_PORT[$OLD]}" -v t="$T0" '$1 == "ack" && $4 == p { l = $3 } END { print l + 0 }' "$T/writer.out")
+	first=$(awk -v p="${PG_PORT[$OLD]}" -v t="$T0" '$1 == "ack" && $3 >= t && $4 != p { print $3; exit }' "$T/writer.out")
+	gap=$((first - last))
+	printf '%s %s %s\n' "$SET" "$kind" "$gap" >>"$RESULTS"
+	log "round $i $kind: node$OLD -> node$NEW, write unavailability $gap ms"
+	agent_start "$OLD"
+}
+
+for SET in $SETTINGS; do
+	IFS=/ read -r TTL LOOP_WAIT RETRY_TIMEOUT <<<"$SET"
+	log "=== setting ttl=$TTL loop_wait=$LOOP_WAIT retry_timeout=$RETRY_TIMEOUT"
+	SCOPE=bench$(tr -dc 0-9 <<<"$SET")
+	etcd_start
+	for n in 1 2 3; do node_config "$n"; done
+	for n in 1 2 3; do agent_start "$n"; done
+	wait_healthy 120
+	writer_start 20
+	for i in $(seq 1 "$ROUNDS"); do round node_loss "$i"; done
+	for i in $(seq 1 "$ROUNDS"); do round graceful "$i"; done
+	wait_healthy 180
+	if [ "$SET" = "${SETTINGS##* }" ]; then
+		bg_stop "$WRITER_PID"
+		WRITER_PID=
+		break
+	fi
+	cluster_reset
+done
+
+# Idle footprint of the last cluster's agents.
+tck=$(getconf CLK_TCK)
+cpu_ticks() { sed -E 's/^.*\) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+declare -A c0=()
+for n in 1 2 3; do c0[$n]=$(cpu_ticks "${AGENT_PID[$n]}"); done
+log "measuring the idle agents for $IDLE s"
+sleep "$IDLE"
+IDLE_LINES=()
+for n in 1 2 3; do
+	pid=${AGENT_PID[$n]}
+	c1=$(cpu_ticks "$pid")
+	rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status")
+	hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$pid/status")
+	role=replica
+	[ "$(leader_name)" = "node$n" ] && role=primary
+	IDLE_LINES+=("$(printf 'node%s (%s): RSS %.1f MB (peak %.1f MB), CPU %.2f s in %s s idle (%.2f%%)' \
+		"$n" "$role" "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" "$(awk -v k="$hwm" 'BEGIN { print k / 1024 }')" \
+		"$(awk -v d=$((c1 - c0[$n])) -v t="$tck" 'BEGIN { print d / t }')" "$IDLE" \
+		"$(awk -v d=$((c1 - c0[$n])) -v t="$tck" -v s="$IDLE" 'BEGIN { print s ? 100 * d / t / s : 0 }')")")
+done
+
+echo
+echo "==== write unavailability (writer every 20 ms, multi-host, target_session_attrs=read-write)"
+for SET in $SETTINGS; do
+	IFS=/ read -r a b c <<<"$SET"
+	echo "ttl=$a loop_wait=$b retry_timeout=$c"
+	printf '  node loss (agent+postmaster SIGKILL): %s\n' "$(awk -v s="$SET" '$1 == s && $2 == "node_loss" { print $3 }' "$RESULTS" | stats)"
+	printf '  graceful handover (agent SIGTERM):    %s\n' "$(awk -v s="$SET" '$1 == s && $2 == "graceful" { print $3 }' "$RESULTS" | stats)"
+done
+echo "==== idle agents (ttl=$TTL loop_wait=$LOOP_WAIT retry_timeout=$RETRY_TIMEOUT, $(nproc) cores)"
+printf '  %s\n' "${IDLE_LINES[@]}"

@@ -1,0 +1,158 @@
+#!/bin/bash
+# tests/run.sh - the one test command: installs what is missing, builds, and
+# runs every test. Run as root on Debian 12 (CI runs it through .ci/run).
+#
+#   tests/run.sh [--unit-only | --integration-only] [--no-asan] [--keep] [--only PATTERN]
+#
+# Steps:
+#  1. install missing Debian packages (tests/lib/packages.sh), create user baton;
+#  2. copy the source tree to a work area baton owns ($BATON_CI_DIR, default
+#     /var/tmp/baton-ci; a CI clone under /root is not readable by baton);
+#  3. as baton: autoreconf, configure, make, make check  (build/)
+#     and the same with -fsanitize=address,undefined          (build-asan/);
+#  4. as root: every tests/integration/*.sh against build/ and, unless
+#     --no-asan, against build-asan/ too (each scenario runs its agents as
+#     baton through the harness tests/lib/cluster.sh).
+# Prints "N passed, N failed" (unit test programs, scenarios, builds) and
+# exits non-zero on any failure. --keep keeps the scenarios' test dirs.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+. "$here/lib/packages.sh"
+
+do_unit=1 do_it=1 do_asan=1 keep=0 only=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--unit-only) do_it=0 ;;
+	--integration-only) do_unit=0 ;;
+	--no-asan) do_asan=0 ;;
+	--keep) keep=1 ;;
+	--only) only=$2; shift ;;
+	-h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+	esac
+	shift
+done
+if [ "$(id -u)" != 0 ]; then
+	echo "run.sh: run as root (it installs packages and runs Postgres as user baton)" >&2
+	exit 2
+fi
+
+USER_=baton
+WORK=${BATON_CI_DIR:-/var/tmp/baton-ci}
+ASAN_FLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+passed=0 failed=0
+failures=()
+t_start=$(date +%s)
+
+ok() { passed=$((passed + 1)); echo "=== PASS $1"; }
+ko() { failed=$((failed + 1)); failures+=("$1"); echo "=== FAIL $1"; }
+section() { echo; echo "######## $* ($(($(date +%s) - t_start)) s)"; }
+
+finish() {
+	section "summary"
+	local f
+	for f in "${failures[@]}"; do echo "failed: $f"; done
+	echo "$passed passed, $failed failed"
+	[ "$failed" = 0 ]
+	exit $?
+}
+
+section "packages and user"
+pkg_ensure || { ko "package installation"; finish; }
+user_ensure "$USER_" || { ko "user creation"; finish; }
+# Integration scenarios run as root and switch to baton; the agents' files
+# and binaries must be readable by baton: keep everything in $WORK.
+mkdir -p "$WORK"
+chown "$USER_:" "$WORK"
+chmod 755 "$WORK"
+
+section "copy the source to $WORK/src"
+src_copy "$repo" "$WORK/src" "$USER_" || { ko "source copy"; finish; }
+rm -rf "$WORK/build" "$WORK/build-asan"
+
+# unit_tests NAME BUILD: make check in BUILD, one result per test program.
+unit_tests() {
+	local name=$1 build=$2 trs t res rc n=0 bad=0
+	as_user "$USER_" env ASAN_OPTIONS="$ASAN_OPTIONS" UBSAN_OPTIONS="$UBSAN_OPTIONS" \
+		make -C "$build" -j2 check >"$WORK/$name-check.out" 2>&1
+	rc=$?
+	for trs in $(find "$build/tests" -maxdepth 1 -name '*.trs' | sort); do
+		n=$((n + 1))
+		t=$(basename "$trs" .trs)
+		res=$(sed -n 's/^:test-result: //p' "$trs" | head -n1)
+		if [ "$res" = PASS ] || [ "$res" = SKIP ]; then
+			ok "$name unit $t"
+		else
+			bad=1
+			ko "$name unit $t (${res:-no result})"
+			echo "----- tail of $build/tests/$t.log"
+			tail -n 60 "$build/tests/$t.log"
+		fi
+	done
+	if [ "$rc" != 0 ] && [ "$bad" = 0 ]; then
+		ko "$name make check (exit $rc, $n test programs ran)"
+		tail -n 60 "$WORK/$name-check.out"
+	fi
+	if [ "$rc" != 0 ] && [ -f "$build/test-suite.log" ]; then
+		echo "----- tail of $build/test-suite.log"
+		tail -n 40 "$build/test-suite.log"
+	fi
+}
+
+# build NAME BUILD [FLAGS]: 0 if the build (binaries and test tools) worked.
+build() {
+	local name=$1 build=$2 flags=${3:-}
+	section "build $name"
+	if build_tree "$WORK/src" "$build" "$USER_" "$flags" >"$WORK/$name-build.out" 2>&1; then
+		ok "$name build"
+		return 0
+	fi
+	ko "$name build"
+	tail -n 60 "$WORK/$name-build.out"
+	return 1
+}
+
+builds=()
+if build normal "$WORK/build"; then
+	builds+=("$WORK/build")
+	if [ "$do_unit" = 1 ]; then
+		section "unit tests (normal build)"
+		unit_tests normal "$WORK/build"
+	fi
+fi
+if [ "$do_asan" = 1 ]; then
+	if build asan "$WORK/build-asan" "$ASAN_FLAGS"; then
+		builds+=("$WORK/build-asan")
+		if [ "$do_unit" = 1 ]; then
+			section "unit tests (sanitizer build)"
+			unit_tests asan "$WORK/build-asan"
+		fi
+	fi
+fi
+
+if [ "$do_it" = 1 ]; then
+	mkdir -p "$WORK/it-logs"
+	for b in "${builds[@]}"; do
+		tag=normal
+		[ "$b" = "$WORK/build-asan" ] && tag=asan
+		for s in "$repo"/tests/integration/*.sh; do
+			name=$(basename "$s" .sh)
+			[ -z "$only" ] || [[ "$name" == *$only* ]] || continue
+			section "integration $name ($tag build)"
+			out="$WORK/it-logs/$tag-$name.out"
+			BATON_BUILD="$b" KEEP="$keep" timeout --kill-after=20 300 bash "$s" 2>&1 | tee "$out"
+			rc=${PIPESTATUS[0]}
+			if [ "$rc" = 0 ]; then
+				ok "$tag integration $name"
+			else
+				[ "$rc" = 124 ] && echo "(killed after 300 s)"
+				ko "$tag integration $name (exit $rc)"
+			fi
+		done
+	done
+fi
+finish
