@@ -479,6 +479,9 @@ enum etcd_status etcd_call(struct etcd_client *c, const char *path, json_t *req,
 	}
 	if (st == ETCD_E_HTTP && (code == 16 || code == 7 || http_status == 401))
 		err->status = st = ETCD_E_AUTH;
+	/* A put or txn naming a lease that expired: the caller lost its lease. */
+	if (st == ETCD_E_HTTP && code == 5 && strstr(err->message, "lease not found") != NULL)
+		err->status = st = ETCD_E_LEASE_NOT_FOUND;
 cleanup:
 	if (grpc_code != NULL)
 		*grpc_code = code;

@@ -98,7 +98,8 @@ char *etcd_prefix_end(const char *prefix, size_t prefix_len, size_t *len);
  * endpoint, moving on to the next endpoint on a connect error, a timeout or
  * a 5xx answer, and re-authenticating once when etcd refuses the token. On
  * ETCD_OK *out is the parsed JSON object of the 200 answer (caller
- * decrefs). On ETCD_E_HTTP, *grpc_code (may be NULL) receives etcd's error
+ * decrefs). etcd's "requested lease not found" becomes ETCD_E_LEASE_NOT_FOUND
+ * and a refused token ETCD_E_AUTH. On ETCD_E_HTTP, *grpc_code (may be NULL) receives etcd's error
  * code (-1 if none). Errors name the endpoint and the cause.
  */
 enum etcd_status etcd_call(struct etcd_client *c, const char *path, json_t *req, json_t **out,

@@ -110,8 +110,6 @@ enum etcd_status etcd_lease_keepalive(struct etcd_client *c, int64_t id, int64_t
 	if (req == NULL)
 		return etcd_error_set(err, ETCD_E_NOMEM, "etcd: out of memory");
 	st = etcd_call(c, PATH_KEEPALIVE, req, &resp, &code, err);
-	if (st == ETCD_E_HTTP && lease_gone(code, err->message))
-		err->status = st = ETCD_E_LEASE_NOT_FOUND;
 	if (st != ETCD_OK)
 		goto cleanup;
 	result = json_object_get(resp, "result");
@@ -163,7 +161,7 @@ enum etcd_status etcd_lease_revoke(struct etcd_client *c, int64_t id, struct etc
 	if (req == NULL)
 		return etcd_error_set(err, ETCD_E_NOMEM, "etcd: out of memory");
 	st = etcd_call(c, PATH_REVOKE, req, &resp, &code, err);
-	if (st == ETCD_E_HTTP && lease_gone(code, err->message))
+	if (st == ETCD_E_LEASE_NOT_FOUND || (st == ETCD_E_HTTP && lease_gone(code, err->message)))
 		st = ETCD_OK; /* already gone: what the caller wanted */
 	json_decref(req);
 	json_decref(resp);

@@ -274,6 +274,8 @@ START_TEST(test_lease_answers)
 	fake_push_http(fs, 404,
 		       "{\"error\":\"etcdserver: requested lease not found\",\"message\":"
 		       "\"etcdserver: requested lease not found\",\"code\":5}");
+	fake_push_http(fs, 404,
+		       "{\"error\":\"etcdserver: requested lease not found\",\"code\":5}");
 	fake_push_http(fs, 200, "{\"result\":{" HDR ",\"TTL\":\"five\"}}");
 	c = client1(fake_url(fs));
 	ck_assert_int_eq(etcd_lease_grant(c, 5, &id, &ttl, &err), ETCD_OK);
@@ -292,6 +294,8 @@ START_TEST(test_lease_answers)
 	/* Revoking a lease that is already gone is fine. */
 	ck_assert_int_eq(etcd_lease_revoke(c, id, &err), ETCD_OK);
 	assert_request_has(fs, 3, "/v3/lease/revoke\n");
+	/* etcd's own "lease not found" error means the same. */
+	ck_assert_int_eq(etcd_lease_keepalive(c, id, &ttl, &err), ETCD_E_LEASE_NOT_FOUND);
 	ck_assert_int_eq(etcd_lease_keepalive(c, id, &ttl, &err), ETCD_E_PROTOCOL);
 	etcd_client_free(c);
 	fake_stop(fs);
@@ -975,7 +979,7 @@ START_TEST(test_real_lease)
 	ck_assert_ptr_nonnull(strstr(err.message, g_etcd.url));
 	ck_assert_int_eq(etcd_lease_revoke(c, id, &err), ETCD_OK);
 	/* A put on a lease that is gone is refused by etcd. */
-	ck_assert_int_eq(etcd_put(c, "/lease/k", "v", id, NULL, &err), ETCD_E_HTTP);
+	ck_assert_int_eq(etcd_put(c, "/lease/k", "v", id, NULL, &err), ETCD_E_LEASE_NOT_FOUND);
 	ck_assert_msg(strstr(err.message, "lease not found") != NULL, "%s", err.message);
 	etcd_client_free(c);
 }
