@@ -869,7 +869,7 @@ static bool wait_state(struct pg_conn *c, struct pg_state *st, bool (*pred)(cons
 	while (pg_now() < deadline) {
 		if (pg_query_state(c, st, err) && pred(st, arg))
 			return true;
-		sleep_ms(20);
+		sleep_ms(5);
 	}
 	return false;
 }
@@ -896,6 +896,11 @@ static bool has_streaming_replica(const struct pg_state *st, int name_char)
 	return false;
 }
 
+static bool streaming_on_tl2_from(const struct pg_state *st, int port)
+{
+	return streaming_from(st, port) && st->timeline == 2;
+}
+
 static bool not_in_recovery(const struct pg_state *st, int unused)
 {
 	(void)unused;
@@ -920,8 +925,8 @@ static void wait_scalar(struct pg_conn *c, const char *sql, const char *want, do
  * the replica, rewind the old primary and let it follow the new one. */
 START_TEST(test_cluster_lifecycle)
 {
-	struct node a, b;
-	struct pg_conn *ca, *cb;
+	struct node a, b, cn;
+	struct pg_conn *ca, *cb, *cc;
 	struct pg_state st;
 	struct pg_controldata cd;
 	struct pg_child c = {0};
@@ -933,6 +938,7 @@ START_TEST(test_cluster_lifecycle)
 
 	node_init(&a, "a");
 	node_init(&b, "b");
+	node_init(&cn, "c");
 	node_initdb(&a);
 	ck_assert_msg(pg_controldata_read(PG_BINDIR, a.dir, &cd, &err), "%s", err.msg);
 	sysid = cd.system_identifier;
@@ -998,13 +1004,33 @@ START_TEST(test_cluster_lifecycle)
 	ck_assert(st.current_lsn >= st.replay_lsn);
 	ck_assert_msg(wait_state(ca, &st, has_streaming_replica, 'b', 10, &err), "a has no replica b: %s", err.msg);
 	ck_assert(!pg_query_promote(ca, &err)); /* a primary cannot be promoted */
-	wait_scalar(cb, "SELECT count(*) FROM t", "1", 10);
+
+	/* c: a cascading replica of b */
+	conninfo(&b, REPL_USER, ci, sizeof(ci));
+	ck_assert_msg(pg_basebackup_start(&cn.paths, ci, &c, &err), "%s", err.msg);
+	ck_assert_msg(child_wait(&c, 30, &err) == PG_CHILD_OK, "pg_basebackup: %s (see %s)", err.msg, cn.log);
+	node_configure(&cn, &b, NULL);
+	node_start(&cn);
+	cc = node_conn(&cn, 5.0);
+	ck_assert_msg(wait_state(cc, &st, streaming_from, b.port, 10, &err), "c not streaming: %s", err.msg);
+	ck_assert_uint_eq(st.timeline, 1);
+
+	/* Dirty buffers on b make its end-of-recovery checkpoint take a
+	 * while: pg_control lags behind the promotion during that time. */
+	ck_assert(pg_query_exec(ca, "INSERT INTO t SELECT 1000 + g FROM generate_series(1, 5000) AS g", &err));
+	wait_scalar(cb, "SELECT count(*) FROM t", "5001", 10);
+	wait_scalar(cc, "SELECT count(*) FROM t", "5001", 10);
 
 	/* promote b: out of recovery, on timeline 2 at once, writable */
 	ck_assert_msg(pg_query_promote(cb, &err), "%s", err.msg);
 	ck_assert_msg(wait_state(cb, &st, not_in_recovery, 0, 10, &err), "b still in recovery: %s", err.msg);
 	ck_assert_uint_eq(st.timeline, 2);
 	ck_assert(pg_query_exec(cb, "INSERT INTO t VALUES (2)", &err));
+	/* c follows the new timeline by itself, and says so */
+	ck_assert_msg(wait_state(cc, &st, streaming_on_tl2_from, b.port, 10, &err),
+		      "c not streaming on timeline 2 (timeline %u): %s", st.timeline, err.msg);
+	wait_scalar(cc, "SELECT string_agg(x::text, ',' ORDER BY x) FROM t WHERE x < 1000", "1,2", 10);
+	/* pg_rewind wants the source's pg_control on the new timeline */
 	ck_assert(pg_query_checkpoint(cb, &err));
 
 	/* a diverges a little, then stops */
@@ -1025,12 +1051,14 @@ START_TEST(test_cluster_lifecycle)
 	ck_assert_msg(wait_state(ca, &st, streaming_from, b.port, 10, &err), "a not streaming: %s", err.msg);
 	ck_assert_uint_eq(st.timeline, 2);
 	ck_assert_uint_eq(st.system_identifier, sysid);
-	wait_scalar(ca, "SELECT string_agg(x::text, ',' ORDER BY x) FROM t", "1,2", 10);
+	wait_scalar(ca, "SELECT string_agg(x::text, ',' ORDER BY x) FROM t WHERE x < 1000", "1,2", 10);
 	ck_assert_msg(wait_state(cb, &st, has_streaming_replica, 'a', 10, &err), "b has no replica a: %s", err.msg);
 
 	/* stops: immediate and fast, both quick */
 	pg_conn_free(ca);
 	pg_conn_free(cb);
+	pg_conn_free(cc);
+	node_stop(&cn, PG_STOP_FAST, 5.0);
 	node_stop(&a, PG_STOP_IMMEDIATE, 3.0);
 	ck_assert_msg(pg_controldata_read(PG_BINDIR, a.dir, &cd, &err), "%s", err.msg);
 	ck_assert_int_eq(cd.state, PG_DB_IN_ARCHIVE_RECOVERY);
