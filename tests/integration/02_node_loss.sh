@@ -20,9 +20,19 @@ wait_for 20 "the writer's first acks" eval '[ "$(acks_count)" -ge 20 ]'
 grep -q "^ack .* $old_port\$" "$T/writer.out" || fail "writer acks do not come from the primary's port $old_port"
 
 pm=$(postmaster_pid "$old") || fail "no postmaster PID for node$old"
+# Make the old primary diverge for sure: freeze its WAL senders, then commit
+# a row the replicas never receive. Without this the replicas may have every
+# byte of its WAL and the rejoin needs no rewind at all.
+senders=$(ps -o pid=,args= --ppid "$pm" | awk '/walsender/ { print $1 }' | tr '\n' ' ')
+[ -n "$senders" ] || fail "no WAL sender processes under postmaster $pm"
+kill -STOP $senders
+run_sql "$old" "CREATE TABLE diverged (v text); INSERT INTO diverged VALUES ('only on node$old')" >/dev/null ||
+	fail "cannot write on node$old with its WAL senders stopped"
+children=$(ps -o pid= --ppid "$pm" | tr '\n' ' ')
 t0=$(now_ms)
-kill -KILL "${AGENT_PID[$old]}" "$pm"
-log "killed agent ${AGENT_PID[$old]} and postmaster $pm of node$old"
+# node loss: the agent, the postmaster and all its processes at once
+kill -KILL "${AGENT_PID[$old]}" "$pm" $children 2>/dev/null
+log "killed agent ${AGENT_PID[$old]}, postmaster $pm and its processes of node$old (WAL senders $senders were stopped)"
 agent_wait_exit "$old" 10 || fail "agent of node$old survived SIGKILL"
 
 new_leader() {
@@ -54,6 +64,8 @@ rejoined() {
 wait_for 90 "node$old streaming from node$NEW on timeline $new_tl" rejoined
 grep -qi rewind "$(agent_log "$old")" || fail "the agent log of node$old does not mention pg_rewind"
 pass "node$old rejoined through pg_rewind ($(grep -ci rewind "$(agent_log "$old")") log lines mention it)"
+assert_eq 0 "$(run_sql "$old" "SELECT count(*) FROM pg_class WHERE relname = 'diverged'")" \
+	"the diverged commit of node$old was rewound away"
 wait_healthy 60
 assert_eq "$NEW" "$PRIMARY" "the new primary kept the lead"
 

@@ -48,8 +48,9 @@ log "member keys: $(etcdctl_ get --prefix --keys-only "$NAMESPACE/$SCOPE/members
 
 acked_new() { awk -v p="${PG_PORT[$NEW]}" -v t="$t0" '$1 == "ack" && $3 > t && $4 == p { f = 1 } END { exit !f }' "$T/writer.out"; }
 wait_for 20 "a write acknowledged by node$NEW" acked_new
-first=$(awk -v t="$t0" '$1 == "ack" && $3 > t { print $3; exit }' "$T/writer.out")
-last=$(awk -v t="$t0" '$1 == "ack" && $3 <= t { l = $3 } END { print l }' "$T/writer.out")
+# last write acknowledged by the old primary -> first by the new one
+first=$(awk -v p="${PG_PORT[$NEW]}" -v t="$t0" '$1 == "ack" && $3 > t && $4 == p { print $3; exit }' "$T/writer.out")
+last=$(awk -v p="${PG_PORT[$old]}" '$1 == "ack" && $4 == p { l = $3 } END { print l }' "$T/writer.out")
 log "write unavailability during the handover: $((first - last)) ms"
 bg_stop "$WRITER_PID"
 

@@ -29,7 +29,7 @@ cases=(
 	"ttl below etcd's minimum|s/^    ttl = .*/    ttl = 1;/;s/^    loop_wait = .*/    loop_wait = 0.2;/;s/^    retry_timeout = .*/    retry_timeout = 0.2;/|ttl"
 	"listen without a port|s/^  listen = .*/  listen = \"localhost\";/|listen"
 	"etcd hosts of the wrong type|s/^etcd = .*/etcd = { hosts = 2379; };/|hosts"
-	"syntax error|s/^scope = \"\\(.*\\)\";/scope = \"\\1\"/|bad[0-9]+\\.conf:[0-9]+"
+	"syntax error|s/^scope = /scope = = /|bad[0-9]+\\.conf:[0-9]+"
 )
 i=0
 for c in "${cases[@]}"; do
