@@ -255,6 +255,10 @@ bool pg_initdb_start(const struct pg_paths *p, const char *superuser, const char
 				      "--auth-local=scram-sha-256",
 				      "--auth-host=scram-sha-256",
 				      NULL};
+		/* One locale on every node, whatever the agent's environment:
+		 * C.UTF-8 sorts by code point, so no glibc collation update can
+		 * silently corrupt the indexes of a replica on another host,
+		 * and it always matches the UTF8 encoding. */
 		const char *env[] = {"LC_ALL=C.UTF-8", NULL};
 		struct pg_spawn_opts o = {.what = "initdb",
 					  .argv = argv,
