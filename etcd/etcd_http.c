@@ -477,7 +477,8 @@ enum etcd_status etcd_call(struct etcd_client *c, const char *path, json_t *req,
 		if (st != ETCD_OK)
 			break;
 	}
-	if (st == ETCD_E_HTTP && (code == 16 || code == 7 || http_status == 401))
+	if (st == ETCD_E_HTTP && (code == 16 || code == 7 || http_status == 401 ||
+				  strstr(err->message, "user name is empty") != NULL))
 		err->status = st = ETCD_E_AUTH;
 	/* A put or txn naming a lease that expired: the caller lost its lease. */
 	if (st == ETCD_E_HTTP && code == 5 && strstr(err->message, "lease not found") != NULL)

@@ -112,6 +112,15 @@ cleanup:
 	return go_on;
 }
 
+/* Does a cancel reason say etcd refused us (token, user, permission)? */
+static bool auth_refusal(const char *reason)
+{
+	return strstr(reason, "auth token") != NULL || strstr(reason, "user name is empty") != NULL ||
+	       strstr(reason, "permission denied") != NULL ||
+	       strstr(reason, "Unauthenticated") != NULL ||
+	       strstr(reason, "PermissionDenied") != NULL;
+}
+
 /* One line of the stream: see the file comment. */
 static bool on_line(void *ctx, const char *line, size_t len)
 {
@@ -166,6 +175,29 @@ static bool on_line(void *ctx, const char *line, size_t len)
 		fail(w, ETCD_E_PROTOCOL, why);
 		goto cleanup;
 	}
+	if (json_is_true(canceled)) {
+		/* Also the answer to a create that etcd refused (created and
+		 * canceled at once): that stream was never established. */
+		const char *reason = json_string_value(json_object_get(res, "cancel_reason"));
+
+		if (reason == NULL || reason[0] == '\0')
+			reason = "(no reason)";
+		if (compact > 0) {
+			snprintf(why, sizeof(why),
+				 "watch start revision %lld was compacted (oldest kept: %lld)",
+				 (long long)w->next_rev, (long long)compact);
+			fail(w, ETCD_E_COMPACTED, why);
+		} else {
+			snprintf(w->why, sizeof(w->why), "watch canceled by etcd: %.200s", reason);
+			if (auth_refusal(reason)) {
+				if (etcd_token_refused(w->c, 0, -1, reason))
+					w->token_refused = true;
+				else
+					w->fatal = ETCD_E_AUTH;
+			}
+		}
+		goto cleanup;
+	}
 	if (json_is_true(created)) {
 		w->stream->established = true;
 		if (w->next_rev == 0 && rev > 0) {
@@ -175,20 +207,6 @@ static bool on_line(void *ctx, const char *line, size_t len)
 		}
 		if (w->on_connected != NULL)
 			w->on_connected(w->ctx);
-	}
-	if (json_is_true(canceled)) {
-		const char *reason = json_string_value(json_object_get(res, "cancel_reason"));
-
-		if (compact > 0) {
-			snprintf(why, sizeof(why),
-				 "watch start revision %lld was compacted (oldest kept: %lld)",
-				 (long long)w->next_rev, (long long)compact);
-			fail(w, ETCD_E_COMPACTED, why);
-		} else {
-			snprintf(w->why, sizeof(w->why), "watch canceled by etcd: %s",
-				 reason && reason[0] ? reason : "(no reason)");
-		}
-		goto cleanup;
 	}
 	if (json_array_size(events) > 0) {
 		go_on = deliver(w, events, rev);

@@ -1107,6 +1107,65 @@ START_TEST(test_real_cancel_ends_watch)
 }
 END_TEST
 
+START_TEST(test_real_auth)
+{
+	const char *eps[1] = { g_etcd.url };
+	struct etcd_config cfg = { .endpoints = eps, .n_endpoints = 1, .username = "root",
+				   .password = "pw" };
+	struct etcd_client *c = NULL, *bad = NULL, *anon = client1(g_etcd.url);
+	struct etcd_range_result r;
+	struct etcd_error err;
+	struct recorder w;
+
+	ck_assert(etcd_proc_post(&g_etcd, "/v3/auth/user/add",
+				 "{\"name\":\"root\",\"password\":\"pw\"}"));
+	ck_assert(etcd_proc_post(&g_etcd, "/v3/auth/user/grant",
+				 "{\"user\":\"root\",\"role\":\"root\"}"));
+	ck_assert(etcd_proc_post(&g_etcd, "/v3/auth/enable", "{}"));
+
+	/* No credentials, or wrong ones: ETCD_E_AUTH. */
+	ck_assert_int_eq(etcd_put(anon, "/a/k", "v", 0, NULL, &err), ETCD_E_AUTH);
+	ck_assert_msg(strstr(err.message, g_etcd.url) != NULL, "%s", err.message);
+	cfg.password = "wrong";
+	ck_assert_int_eq(etcd_client_new(&cfg, &bad, &err), ETCD_OK);
+	ck_assert_int_eq(etcd_get(bad, "/a/k", &r, &err), ETCD_E_AUTH);
+	ck_assert_msg(strstr(err.message, "authentication failed") != NULL, "%s", err.message);
+
+	cfg.password = "pw";
+	ck_assert_int_eq(etcd_client_new(&cfg, &c, &err), ETCD_OK);
+	ck_assert_int_eq(etcd_put(c, "/a/k", "v1", 0, NULL, &err), ETCD_OK);
+	/* Tokens live 1 s here: the next call must re-authenticate by itself. */
+	sleep_ms(2500);
+	ck_assert_msg(etcd_put(c, "/a/k", "v2", 0, NULL, &err) == ETCD_OK, "%s", err.message);
+	ck_assert_int_eq(etcd_get(c, "/a/k", &r, &err), ETCD_OK);
+	ck_assert_uint_eq(r.n_kvs, 1);
+	ck_assert_str_eq(r.kvs[0].value, "v2");
+	etcd_range_result_free(&r);
+
+	/* A watch whose token expired is refused at create, then re-authenticates. */
+	rec_init(&w);
+	ck_assert_int_eq(etcd_client_new(&cfg, &w.c, &err), ETCD_OK);
+	ck_assert_int_eq(etcd_get(w.c, "/a/k", &r, &err), ETCD_OK);
+	etcd_range_result_free(&r);
+	sleep_ms(2500);
+	w.key = "/a/";
+	w.prefix = true;
+	ck_assert_int_eq(pthread_create(&w.th, NULL, watch_thread, &w), 0);
+	ck_assert_msg(rec_wait(&w, true, 1, 5000), "watch never connected");
+	ck_assert_int_eq(etcd_put(c, "/a/k", "v3", 0, NULL, &err), ETCD_OK);
+	ck_assert_msg(rec_wait(&w, false, 1, 5000), "no event");
+	pthread_mutex_lock(&w.mu);
+	ck_assert_str_eq(w.ev[0].value, "v3");
+	ck_assert_int_eq(w.n_connected, 1);
+	pthread_mutex_unlock(&w.mu);
+	watch_stop(&w);
+	ck_assert_int_eq(w.st, ETCD_E_CANCELED);
+	etcd_client_free(c);
+	etcd_client_free(bad);
+	etcd_client_free(anon);
+}
+END_TEST
+
 /* ---- main --------------------------------------------------------------- */
 
 static Suite *unit_suite(void)
@@ -1152,6 +1211,7 @@ static Suite *integration_suite(void)
 	tcase_add_test(tc, test_real_endpoint_down);
 	tcase_add_test(tc, test_real_watch_survives_restart);
 	tcase_add_test(tc, test_real_cancel_ends_watch);
+	tcase_add_test(tc, test_real_auth);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -119,7 +119,7 @@ static bool spawn(struct etcd_proc *p)
 		execl(ETCD_BIN, ETCD_BIN, "--name", "default", "--data-dir", p->data_dir,
 		      "--listen-client-urls", client, "--advertise-client-urls", client,
 		      "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		      "--initial-cluster", cluster, (char *)NULL);
+		      "--initial-cluster", cluster, "--auth-token-ttl", "1", (char *)NULL);
 		_exit(127);
 	}
 	p->pid = pid;
@@ -197,4 +197,26 @@ void etcd_proc_rmtree(const char *path)
 {
 	if (path != NULL && path[0] != '\0')
 		nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+bool etcd_proc_post(const struct etcd_proc *p, const char *path, const char *body)
+{
+	char u[256];
+	CURL *e = curl_easy_init();
+	long code = 0;
+	CURLcode rc;
+
+	if (e == NULL)
+		return false;
+	snprintf(u, sizeof(u), "%s%s", p->url, path);
+	curl_easy_setopt(e, CURLOPT_URL, u);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 5000L);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+	rc = curl_easy_perform(e);
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_cleanup(e);
+	return rc == CURLE_OK && code == 200;
 }

@@ -2,7 +2,8 @@
  * etcd_proc.h - starts and stops a real single-member etcd for tests.
  *
  * The server listens on free loopback ports, keeps its data in a directory
- * the caller names, and is started with PR_SET_PDEATHSIG(SIGKILL) so it
+ * the caller names, gives auth tokens a 1 s TTL (so a test that enables
+ * auth sees them expire), and is started with PR_SET_PDEATHSIG(SIGKILL) so it
  * cannot outlive the test process that forked it, whatever happens to that
  * process (a failed assertion, Check's timeout kill, a crash).
  */
@@ -34,6 +35,10 @@ void etcd_proc_stop(struct etcd_proc *p, int sig);
 
 /* Restarts a stopped etcd on the same ports and data directory. */
 bool etcd_proc_restart(struct etcd_proc *p);
+
+/* POSTs body to path with plain libcurl (no auth); true on HTTP 200. For
+ * set-up steps such as enabling auth, independent of the library tested. */
+bool etcd_proc_post(const struct etcd_proc *p, const char *path, const char *body);
 
 /* rm -rf path (best effort). */
 void etcd_proc_rmtree(const char *path);
