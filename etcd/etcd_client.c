@@ -7,9 +7,10 @@
  * calls curl_global_init: the program does that once in main.
  *
  * Cancellation is a sticky atomic flag, plus a wake-up of the multi handle's
- * poll: once etcd_client_cancel() has been called, the call in progress and every later call on the client return
- * ETCD_E_CANCELED until the client is freed. The agent cancels a client
- * only to shut down the thread that uses it.
+ * poll: once etcd_client_cancel() has been called, the call in progress and
+ * every later call on the client return ETCD_E_CANCELED until the client is
+ * freed. The agent cancels a client only to shut down the thread that
+ * uses it.
  */
 #include <errno.h>
 #include <stdarg.h>
