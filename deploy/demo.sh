@@ -206,10 +206,13 @@ stop() {
 }
 
 cmd_down() {
-	local n f pid
+	local n f pid leader
 	[ "$(id -u)" = 0 ] || die "run as root"
 	[ -d "$DEMO" ] || { say "nothing to stop ($DEMO does not exist)"; return 0; }
-	for n in 1 2 3; do stop "node$n" "$DEMO/build/baton" 30; done
+	# Replicas first, the leader last, so stopping causes no failover.
+	leader=$(etcdctl_ get --print-value-only "/baton/$SCOPE/leader" 2>/dev/null | head -n1)
+	for n in 1 2 3; do [ "node$n" = "$leader" ] || stop "node$n" "$DEMO/build/baton" 30; done
+	for n in 1 2 3; do [ "node$n" != "$leader" ] || stop "node$n" "$DEMO/build/baton" 30; done
 	# A postmaster that outlived its agent (it should not): stop it too.
 	for f in "$DEMO"/data/node*/postmaster.pid; do
 		[ -f "$f" ] || continue

@@ -99,8 +99,10 @@ round() {
 	wait_for $((TTL * 4 + 30)) "a new primary" new_leader
 	wait_for 60 "a write acknowledged by node$NEW" acked_by_new
 	[ "$kind" = graceful ] && { agent_wait_exit "$OLD" 30 || fail "node$OLD did not stop after SIGTERM"; }
-	last=$(awk -v p="${PG_PORT[$OLD]}" -v t="$T0" '$1 == "ack" && $4 == p { l = $3 } END { print l + 0 }' "$T/writer.out")
+	# (times are strings: awk would print such large numbers as 1.8e+12)
+	last=$(awk -v p="${PG_PORT[$OLD]}" '$1 == "ack" && $4 == p { l = $3 } END { print l }' "$T/writer.out")
 	first=$(awk -v p="${PG_PORT[$OLD]}" -v t="$T0" '$1 == "ack" && $3 >= t && $4 != p { print $3; exit }' "$T/writer.out")
+	[[ "$last" =~ ^[0-9]+$ && "$first" =~ ^[0-9]+$ ]] || fail "cannot find the acks around the fault (last '$last', first '$first')"
 	gap=$((first - last))
 	printf '%s %s %s\n' "$SET" "$kind" "$gap" >>"$RESULTS"
 	log "round $i $kind: node$OLD -> node$NEW, write unavailability $gap ms"
@@ -129,7 +131,11 @@ done
 
 # Idle footprint of the last cluster's agents.
 tck=$(getconf CLK_TCK)
+# utime + stime (fields 14 and 15 of /proc/PID/stat; the name in () may hold spaces)
 cpu_ticks() { sed -E 's/^.*\) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+for n in 1 2 3; do
+	pid_alive "${AGENT_PID[$n]:-}" || fail "agent node$n is not running before the idle measurement"
+done
 declare -A c0=()
 for n in 1 2 3; do c0[$n]=$(cpu_ticks "${AGENT_PID[$n]}"); done
 log "measuring the idle agents for $IDLE s"
