@@ -68,7 +68,7 @@ src_copy() {
 			--exclude=./Makefile --exclude=./Makefile.in --exclude=./configure \
 			--exclude=./config.status --exclude=./config.log --exclude=./aclocal.m4 \
 			--exclude='*.o' --exclude='*.a' --exclude=.deps --exclude=.dirstamp \
-			--exclude='*.log' --exclude='*.trs' --exclude=./baton --exclude=./batonctl \
+			--exclude='*.log' --exclude='*.trs' --exclude='*~' --exclude=./baton --exclude=./batonctl \
 			. | tar -C "$dest" -xf - || return 1
 	fi
 	chown -R "$owner:" "$dest"
