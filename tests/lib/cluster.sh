@@ -153,8 +153,8 @@ cluster_init() {
 	printf '*:*:*:postgres:%s\n*:*:*:replicator:%s\n' "$SU_PASSWORD" "$REPL_PASSWORD" >"$T/test.pgpass"
 	chmod 600 "$T/test.pgpass"
 	chown "$BATON_USER:" "$T/test.pgpass"
-	export PGPASSFILE="$T/test.pgpass"
-	export PGCONNECT_TIMEOUT=2
+	# Not exported: the agents must not inherit it (they say they ignore it).
+	PGPASSFILE="$T/test.pgpass"
 	log "test dir $T, build $BATON_BUILD"
 }
 
@@ -433,7 +433,7 @@ BG_PID=
 bg_start() {
 	local name=$1
 	shift
-	"$@" >"$T/$name.out" 2>"$T/$name.err" &
+	env PGPASSFILE="$PGPASSFILE" "$@" >"$T/$name.out" 2>"$T/$name.err" &
 	BG_PID=$!
 	BG_PIDS+=("$BG_PID")
 }
