@@ -29,7 +29,7 @@ while [ $# -gt 0 ]; do
 	--no-asan) do_asan=0 ;;
 	--keep) keep=1 ;;
 	--only) only=$2; shift ;;
-	-h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift

@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
 	--idle) IDLE=$2; shift ;;
 	--settings) SETTINGS=$2; shift ;;
 	--keep) export KEEP=1 ;;
-	-h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
 	*) echo "failover.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
