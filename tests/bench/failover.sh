@@ -106,7 +106,27 @@ round() {
 	gap=$((first - last))
 	printf '%s %s %s\n' "$SET" "$kind" "$gap" >>"$RESULTS"
 	log "round $i $kind: node$OLD -> node$NEW, write unavailability $gap ms"
-	agent_start "$OLD"
+	rejoin "$OLD"
+}
+
+# rejoin N: restarts nodeN's agent and waits for it to stream again. A node
+# that cannot rejoin is a bug worth reporting, not a reason to lose the
+# figures: it is counted, its logs are kept, and it is re-cloned from scratch.
+rejoin() {
+	local n=$1 keep
+	agent_start "$n"
+	poll_until 90 cluster_healthy && return 0
+	cluster_state
+	keep="$T/rejoin-failure-$(date +%H%M%S)-node$n"
+	mkdir -p "$keep"
+	cp "$(agent_log "$n")" "$T/node$n.log" "$keep/" 2>/dev/null
+	printf '%s rejoin_failure %s\n' "$SET" "$n" >>"$RESULTS"
+	log "REJOIN FAILED: node$n did not come back as a streaming replica within 90 s (logs copied to $keep); re-cloning it"
+	KEEP=1
+	agent_stop "$n"
+	rm -rf "$(data_dir "$n")"
+	agent_start "$n"
+	wait_healthy 180
 }
 
 for SET in $SETTINGS; do
@@ -161,6 +181,7 @@ for SET in $SETTINGS; do
 	echo "ttl=$a loop_wait=$b retry_timeout=$c"
 	printf '  node loss (agent+postmaster SIGKILL): %s\n' "$(awk -v s="$SET" '$1 == s && $2 == "node_loss" { print $3 }' "$RESULTS" | stats)"
 	printf '  graceful handover (agent SIGTERM):    %s\n' "$(awk -v s="$SET" '$1 == s && $2 == "graceful" { print $3 }' "$RESULTS" | stats)"
+	printf '  old primary failed to rejoin:         %s times\n' "$(awk -v s="$SET" '$1 == s && $2 == "rejoin_failure"' "$RESULTS" | wc -l)"
 done
 echo "==== idle agents (ttl=$TTL loop_wait=$LOOP_WAIT retry_timeout=$RETRY_TIMEOUT, $(nproc) cores)"
 printf '  %s\n' "${IDLE_LINES[@]}"
