@@ -78,9 +78,11 @@ static void scrub_libpq_environment(void)
 	};
 
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
-		if (getenv(vars[i])) {
-			log_info("ignoring %s from the environment", vars[i]);
-			unsetenv(vars[i]);
+		const char *name = vars[i];
+
+		if (name && getenv(name)) {
+			log_info("ignoring %s from the environment", name);
+			unsetenv(name);
 		}
 	}
 }
