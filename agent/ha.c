@@ -123,6 +123,15 @@ static bool eligible(const struct ha_cluster_view *c, const struct ha_local_view
 		*why = act(HA_WAIT, NULL, "no leader; waiting for our own lease before competing");
 		return false;
 	}
+	/* A replica still on an older timeline than the last leader's has not
+	 * followed the last promotion (it may even hold WAL that timeline never
+	 * had): promoting it would fork a second history with the same timeline
+	 * ID and throw away what the last leader wrote. */
+	if (c->leader_timeline != 0 && l->pg_timeline < c->leader_timeline) {
+		*why = act(HA_WAIT, NULL, "no leader; not a candidate: on timeline %u, the last leader was on %u",
+			   l->pg_timeline, c->leader_timeline);
+		return false;
+	}
 	if (c->leader_lsn > l->pg_lsn && c->leader_lsn - l->pg_lsn > (uint64_t)c->maximum_lag_on_failover) {
 		*why = act(HA_WAIT, NULL,
 			   "no leader; not a candidate: %llu bytes behind the last leader position "
@@ -139,7 +148,9 @@ static bool eligible(const struct ha_cluster_view *c, const struct ha_local_view
 			*why = act(HA_WAIT, NULL, "no leader, but %s still runs as a primary; waiting", m->name);
 			return false;
 		}
-		if (!m->nofailover && m->polled_lsn > l->pg_lsn) {
+		/* A peer behind the last leader's timeline is no candidate either. */
+		if (!m->nofailover && m->polled_lsn > l->pg_lsn &&
+		    !(c->leader_timeline != 0 && m->polled_timeline < c->leader_timeline)) {
 			*why = act(HA_WAIT, NULL, "no leader; %s is ahead of us (%llu > %llu), leaving it the key",
 				   m->name, (unsigned long long)m->polled_lsn, (unsigned long long)l->pg_lsn);
 			return false;

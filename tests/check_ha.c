@@ -409,6 +409,20 @@ static void s_peer_still_primary(struct ha_cluster_view *c, struct ha_local_view
 	leader_gone(c, l);
 	c->members[0].reachable = c->members[0].healthy = c->members[0].polled_primary = true;
 }
+static void s_refuse_old_timeline(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	c->leader_timeline = 2; /* the last leader promoted to 2; we never followed */
+	l->pg_lsn = 9000;       /* ... and our WAL on timeline 1 runs further */
+}
+static void s_peer_ahead_on_old_timeline(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	c->leader_timeline = 2;
+	l->pg_timeline = 2;
+	c->members[2].polled_timeline = 1;
+	c->members[2].polled_lsn = 9000;
+}
 static void s_no_lease_no_compete(struct ha_cluster_view *c, struct ha_local_view *l)
 {
 	leader_gone(c, l);
@@ -500,6 +514,8 @@ static const struct row rows[] = {
 	{"an unreachable peer does not block", s_peer_ahead_unreachable, HA_ACQUIRE, NULL},
 	{"an unhealthy peer does not block", s_peer_ahead_unhealthy, HA_ACQUIRE, NULL},
 	{"a peer still running as primary blocks", s_peer_still_primary, HA_WAIT, NULL},
+	{"behind the last leader's timeline: not a candidate", s_refuse_old_timeline, HA_WAIT, NULL},
+	{"a peer ahead on an old timeline does not block", s_peer_ahead_on_old_timeline, HA_ACQUIRE, NULL},
 	{"no lease of our own: do not compete", s_no_lease_no_compete, HA_WAIT, NULL},
 	{"holding the key as replica: promote", s_promote_after_acquire, HA_PROMOTE, NULL},
 	{"promotion in progress: wait", s_promote_in_progress, HA_WAIT, NULL},
