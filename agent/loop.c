@@ -102,6 +102,11 @@ struct loop {
 
 	struct pg_child postmaster;
 	bool pg_started_primary, pg_start_failed, pg_was_ready;
+	/* The timeline this replica last streamed on. When its primary dies the
+	 * WAL receiver goes away and pg_control's timelines lag behind, right
+	 * when an election needs the truth; replay cannot go back in time, so
+	 * the last streamed timeline stays true until Postgres restarts. */
+	uint32_t streamed_tl;
 	double pg_started_at;
 
 	struct pg_child job;
@@ -592,7 +597,11 @@ static void read_local(struct loop *L, double now)
 		if (pg_query_state(L->pg, &L->pgst, &err)) {
 			l->pg_ready = true;
 			l->pg_primary = !L->pgst.in_recovery;
-			l->pg_timeline = L->pgst.timeline;
+			if (!L->pgst.in_recovery)
+				L->streamed_tl = 0;
+			else if (L->pgst.wal_receiver_streaming && L->pgst.timeline > L->streamed_tl)
+				L->streamed_tl = L->pgst.timeline;
+			l->pg_timeline = L->pgst.timeline > L->streamed_tl ? L->pgst.timeline : L->streamed_tl;
 			l->pg_lsn = L->pgst.current_lsn;
 			l->pg_streaming = L->pgst.wal_receiver_streaming;
 			if (L->pgst.system_identifier)
@@ -678,6 +687,7 @@ static void start_postgres(struct loop *L, bool primary, const char *upstream, d
 	L->pg_started_primary = primary;
 	L->pg_started_at = now;
 	L->pg_was_ready = false;
+	L->streamed_tl = 0;
 	L->rewound_for[0] = '\0';
 	snprintf(L->following, sizeof(L->following), "%s", primary || !upstream ? "" : upstream);
 	L->not_streaming_since = 0;
