@@ -19,7 +19,7 @@
  */
 #include "agent/api.h"
 
-#include <inttypes.h>
+#include <float.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -33,6 +33,7 @@
 #include <microhttpd.h>
 
 #include "agent/config.h"
+#include "agent/jsonf.h"
 #include "agent/log.h"
 #include "pg/pg_query.h"
 
@@ -62,17 +63,6 @@ struct api_server {
 	struct pg_conn *pg;       /* used only by the MHD thread */
 };
 
-static void __attribute__((format(printf, 3, 4))) set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* ---- status JSON --------------------------------------------------------- */
 
 char *api_status_json(const struct api_status *st)
@@ -92,115 +82,52 @@ char *api_status_json(const struct api_status *st)
 	return s;
 }
 
-/* String field into buf; rejects other types, NULs, and what does not fit. */
-static bool st_string(const json_t *root, const char *key, bool required, char *buf, size_t len, char *err,
-		      size_t errlen)
-{
-	const json_t *v = json_object_get(root, key);
-
-	if (!v) {
-		if (required)
-			set_err(err, errlen, "%s: missing", key);
-		return !required;
-	}
-	if (!json_is_string(v)) {
-		set_err(err, errlen, "%s: expected a string", key);
-		return false;
-	}
-	if (json_string_length(v) != strlen(json_string_value(v)) || json_string_length(v) >= len) {
-		set_err(err, errlen, "%s: too long or contains NUL", key);
-		return false;
-	}
-	memcpy(buf, json_string_value(v), json_string_length(v) + 1);
-	return true;
-}
-
-static bool st_bool(const json_t *root, const char *key, bool required, bool *out, char *err, size_t errlen)
-{
-	const json_t *v = json_object_get(root, key);
-
-	if (!v) {
-		if (required)
-			set_err(err, errlen, "%s: missing", key);
-		return !required;
-	}
-	if (!json_is_boolean(v)) {
-		set_err(err, errlen, "%s: expected true or false", key);
-		return false;
-	}
-	*out = json_is_true(v);
-	return true;
-}
-
-static bool st_uint(const json_t *root, const char *key, bool required, uint64_t max, uint64_t *out, char *err,
-		    size_t errlen)
-{
-	const json_t *v = json_object_get(root, key);
-
-	if (!v) {
-		if (required)
-			set_err(err, errlen, "%s: missing", key);
-		return !required;
-	}
-	if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > max) {
-		set_err(err, errlen, "%s: expected an integer in [0, %" PRIu64 "]", key, max);
-		return false;
-	}
-	*out = (uint64_t)json_integer_value(v);
-	return true;
-}
-
 bool api_status_from_json(const char *json, struct api_status *out, char *err, size_t errlen)
 {
 	static const char *const roles[] = { "primary", "replica", "uninitialized", "stopped" };
-	uint64_t timeline = 0, lsn = 0, receive = 0, replay = 0;
+	json_int_t timeline = 0, lsn = 0, receive = 0, replay = 0;
 	json_error_t jerr;
-	const json_t *v;
 	json_t *root;
 	bool ok = false, known = false;
 
 	memset(out, 0, sizeof(*out));
 	root = json ? json_loads(json, JSON_DECODE_ANY, &jerr) : NULL;
 	if (!root) {
-		set_err(err, errlen, "invalid JSON: %s", json ? jerr.text : "no body");
+		jsonf_set_err(err, errlen, "invalid JSON: %s", json ? jerr.text : "no body");
 		return false;
 	}
 	if (!json_is_object(root)) {
-		set_err(err, errlen, "not a JSON object");
+		jsonf_set_err(err, errlen, "not a JSON object");
 		goto cleanup;
 	}
 	/* What an election needs is required; the rest is checked if present. */
-	if (!st_string(root, "name", true, out->name, sizeof(out->name), err, errlen) ||
-	    !st_string(root, "role", true, out->role, sizeof(out->role), err, errlen) ||
-	    !st_string(root, "state", true, out->state, sizeof(out->state), err, errlen) ||
-	    !st_bool(root, "pg_running", true, &out->pg_running, err, errlen) ||
-	    !st_bool(root, "is_leader", true, &out->is_leader, err, errlen) ||
-	    !st_uint(root, "timeline", true, UINT32_MAX, &timeline, err, errlen) ||
-	    !st_uint(root, "lsn", true, INT64_MAX, &lsn, err, errlen) ||
-	    !st_string(root, "scope", false, out->scope, sizeof(out->scope), err, errlen) ||
-	    !st_string(root, "leader", false, out->leader, sizeof(out->leader), err, errlen) ||
-	    !st_uint(root, "receive_lsn", false, INT64_MAX, &receive, err, errlen) ||
-	    !st_uint(root, "replay_lsn", false, INT64_MAX, &replay, err, errlen) ||
-	    !st_bool(root, "nofailover", false, &out->nofailover, err, errlen))
+	if (!jsonf_string(root, "name", JSONF_REQUIRED, out->name, sizeof(out->name), err, errlen) ||
+	    !jsonf_string(root, "role", JSONF_REQUIRED, out->role, sizeof(out->role), err, errlen) ||
+	    !jsonf_string(root, "state", JSONF_REQUIRED, out->state, sizeof(out->state), err, errlen) ||
+	    !jsonf_bool(root, "pg_running", JSONF_REQUIRED, &out->pg_running, err, errlen) ||
+	    !jsonf_bool(root, "is_leader", JSONF_REQUIRED, &out->is_leader, err, errlen) ||
+	    !jsonf_int(root, "timeline", JSONF_REQUIRED, 0, UINT32_MAX, &timeline, err, errlen) ||
+	    !jsonf_int(root, "lsn", JSONF_REQUIRED, 0, INT64_MAX, &lsn, err, errlen) ||
+	    !jsonf_string(root, "scope", JSONF_OPTIONAL, out->scope, sizeof(out->scope), err, errlen) ||
+	    !jsonf_string(root, "leader", JSONF_OPTIONAL, out->leader, sizeof(out->leader), err, errlen) ||
+	    !jsonf_int(root, "receive_lsn", JSONF_OPTIONAL, 0, INT64_MAX, &receive, err, errlen) ||
+	    !jsonf_int(root, "replay_lsn", JSONF_OPTIONAL, 0, INT64_MAX, &replay, err, errlen) ||
+	    !jsonf_bool(root, "nofailover", JSONF_OPTIONAL, &out->nofailover, err, errlen))
 		goto cleanup;
 	for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
 		known = known || strcmp(out->role, roles[i]) == 0;
 	if (!known) {
-		set_err(err, errlen, "role: unknown role \"%s\"", out->role);
+		jsonf_set_err(err, errlen, "role: unknown role \"%s\"", out->role);
 		goto cleanup;
 	}
-	v = json_object_get(root, "lease_ttl_left");
-	if (v) {
-		if (!json_is_number(v)) {
-			set_err(err, errlen, "lease_ttl_left: expected a number");
-			goto cleanup;
-		}
-		out->lease_ttl_left = json_number_value(v);
-	}
+	/* Any finite number: jansson never parses an infinity or a NaN. */
+	if (!jsonf_number(root, "lease_ttl_left", JSONF_OPTIONAL, -DBL_MAX, DBL_MAX, false, &out->lease_ttl_left,
+			  err, errlen))
+		goto cleanup;
 	out->timeline = (uint32_t)timeline;
-	out->lsn = lsn;
-	out->receive_lsn = receive;
-	out->replay_lsn = replay;
+	out->lsn = (uint64_t)lsn;
+	out->receive_lsn = (uint64_t)receive;
+	out->replay_lsn = (uint64_t)replay;
 	ok = true;
 cleanup:
 	json_decref(root);
@@ -342,7 +269,7 @@ static bool resolve_listen(const char *listen, struct sockaddr_storage *addr, so
 	int port = 0, rc;
 
 	if (!listen || !config_split_hostport(listen, &host, &port) || port < 0 || port > 65535) {
-		set_err(err, errlen, "listen address \"%s\": expected host:port", listen ? listen : "");
+		jsonf_set_err(err, errlen, "listen address \"%s\": expected host:port", listen ? listen : "");
 		free(host);
 		return false;
 	}
@@ -354,7 +281,7 @@ static bool resolve_listen(const char *listen, struct sockaddr_storage *addr, so
 	/* "*" and "" mean every IPv4 address, as in Patroni's listen. */
 	rc = getaddrinfo(host[0] && strcmp(host, "*") != 0 ? host : NULL, portbuf, &hints, &res);
 	if (rc != 0 || !res) {
-		set_err(err, errlen, "listen address \"%s\": %s", listen, rc ? gai_strerror(rc) : "no address");
+		jsonf_set_err(err, errlen, "listen address \"%s\": %s", listen, rc ? gai_strerror(rc) : "no address");
 		free(host);
 		if (res)
 			freeaddrinfo(res);
@@ -378,18 +305,18 @@ struct api_server *api_start(const char *listen, const char *pg_conninfo, char *
 		return NULL;
 	s = calloc(1, sizeof(*s));
 	if (!s) {
-		set_err(err, errlen, "out of memory");
+		jsonf_set_err(err, errlen, "out of memory");
 		return NULL;
 	}
 	if (pthread_mutex_init(&s->mu, NULL) != 0) {
 		free(s);
-		set_err(err, errlen, "cannot create a mutex");
+		jsonf_set_err(err, errlen, "cannot create a mutex");
 		return NULL;
 	}
 	if (pg_conninfo) {
 		s->pg_conninfo = strdup(pg_conninfo);
 		if (!s->pg_conninfo) {
-			set_err(err, errlen, "out of memory");
+			jsonf_set_err(err, errlen, "out of memory");
 			goto fail;
 		}
 	}
@@ -405,7 +332,7 @@ struct api_server *api_start(const char *listen, const char *pg_conninfo, char *
 	s->starting = false;
 	pthread_mutex_unlock(&s->mu);
 	if (!s->daemon) {
-		set_err(err, errlen, "cannot listen on %s: %s", listen,
+		jsonf_set_err(err, errlen, "cannot listen on %s: %s", listen,
 			s->start_err[0] ? s->start_err : "libmicrohttpd refused to start");
 		goto fail;
 	}
@@ -481,7 +408,7 @@ bool api_get_status(const char *api_url, double timeout, struct api_status *out,
 
 	memset(out, 0, sizeof(*out));
 	if (!api_url || !*api_url || timeout <= 0) {
-		set_err(err, errlen, "invalid API URL or timeout");
+		jsonf_set_err(err, errlen, "invalid API URL or timeout");
 		return false;
 	}
 	ulen = strlen(api_url);
@@ -489,7 +416,7 @@ bool api_get_status(const char *api_url, double timeout, struct api_status *out,
 		ulen--;
 	n = snprintf(url, sizeof(url), "%.*s/status", (int)ulen, api_url);
 	if (n < 0 || (size_t)n >= sizeof(url)) {
-		set_err(err, errlen, "API URL too long");
+		jsonf_set_err(err, errlen, "API URL too long");
 		return false;
 	}
 	ms = (long)(timeout * 1000.0);
@@ -497,7 +424,7 @@ bool api_get_status(const char *api_url, double timeout, struct api_status *out,
 		ms = 1;
 	curl = curl_easy_init();
 	if (!curl) {
-		set_err(err, errlen, "%s: cannot create a libcurl handle", url);
+		jsonf_set_err(err, errlen, "%s: cannot create a libcurl handle", url);
 		return false;
 	}
 	if (curl_easy_setopt(curl, CURLOPT_URL, url) != CURLE_OK ||
@@ -514,35 +441,35 @@ bool api_get_status(const char *api_url, double timeout, struct api_status *out,
 	    curl_easy_setopt(curl, CURLOPT_NOPROXY, "*") != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, body_write) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b) != CURLE_OK) {
-		set_err(err, errlen, "%s: cannot set up the request", url);
+		jsonf_set_err(err, errlen, "%s: cannot set up the request", url);
 		goto cleanup;
 	}
 	rc = curl_easy_perform(curl);
 	if (rc != CURLE_OK) {
 		if (b.too_big)
-			set_err(err, errlen, "%s: answer larger than %d bytes", url, API_BODY_MAX);
+			jsonf_set_err(err, errlen, "%s: answer larger than %d bytes", url, API_BODY_MAX);
 		else
-			set_err(err, errlen, "%s: %s", url, curl_easy_strerror(rc));
+			jsonf_set_err(err, errlen, "%s: %s", url, curl_easy_strerror(rc));
 		goto cleanup;
 	}
 	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
 	if (code != 200) {
-		set_err(err, errlen, "%s: HTTP %ld", url, code);
+		jsonf_set_err(err, errlen, "%s: HTTP %ld", url, code);
 		goto cleanup;
 	}
 	if (!b.data) {
-		set_err(err, errlen, "%s: empty answer", url);
+		jsonf_set_err(err, errlen, "%s: empty answer", url);
 		goto cleanup;
 	}
 	if (strlen(b.data) != b.len) {
-		set_err(err, errlen, "%s: answer contains a NUL byte", url);
+		jsonf_set_err(err, errlen, "%s: answer contains a NUL byte", url);
 		goto cleanup;
 	}
 	{
 		char why[256];
 
 		if (!api_status_from_json(b.data, out, why, sizeof(why))) {
-			set_err(err, errlen, "%s: unexpected answer: %s", url, why);
+			jsonf_set_err(err, errlen, "%s: unexpected answer: %s", url, why);
 			goto cleanup;
 		}
 	}

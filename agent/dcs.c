@@ -24,6 +24,8 @@
 
 #include <jansson.h>
 
+#include "agent/jsonf.h"
+
 #define DCS_HISTORY_MAX 100
 
 /* The dynamic settings' ranges (the timing rule is config_check_timing's). */
@@ -35,18 +37,6 @@
 #define DCS_DEFAULT_LOOP_WAIT 1.0
 #define DCS_DEFAULT_RETRY_TIMEOUT 2.0
 #define DCS_DEFAULT_MAX_LAG 1048576
-
-/* snprintf into err, tolerating err == NULL / errlen == 0. */
-static void __attribute__((format(printf, 3, 4))) set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Appends one line to the warning buffer; a line that does not fit is cut
  * (the buffer always stays NUL-terminated). */
@@ -128,127 +118,21 @@ static json_t *load_object(const char *text, char *err, size_t errlen)
 	json_t *root;
 
 	if (!text) {
-		set_err(err, errlen, "no value");
+		jsonf_set_err(err, errlen, "no value");
 		return NULL;
 	}
 	root = json_loads(text, JSON_DECODE_ANY, &jerr);
 	if (!root) {
-		set_err(err, errlen, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
-			jerr.text);
+		jsonf_set_err(err, errlen, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
+			      jerr.text);
 		return NULL;
 	}
 	if (!json_is_object(root)) {
-		set_err(err, errlen, "not a JSON object");
+		jsonf_set_err(err, errlen, "not a JSON object");
 		json_decref(root);
 		return NULL;
 	}
 	return root;
-}
-
-enum field_need { FIELD_OPTIONAL, FIELD_REQUIRED };
-
-/* Copies string field key of obj into buf (of len bytes). Absent optional
- * fields leave buf untouched. Rejects other types, embedded NULs and strings
- * that do not fit. */
-static bool get_string(const json_t *obj, const char *key, enum field_need need, char *buf, size_t len,
-		       char *err, size_t errlen)
-{
-	const json_t *v = json_object_get(obj, key);
-	size_t n;
-
-	if (!v) {
-		if (need == FIELD_REQUIRED) {
-			set_err(err, errlen, "%s: missing", key);
-			return false;
-		}
-		return true;
-	}
-	if (!json_is_string(v)) {
-		set_err(err, errlen, "%s: expected a string", key);
-		return false;
-	}
-	n = json_string_length(v);
-	if (n != strlen(json_string_value(v))) {
-		set_err(err, errlen, "%s: contains a NUL character", key);
-		return false;
-	}
-	if (n >= len) {
-		set_err(err, errlen, "%s: longer than %zu characters", key, len - 1);
-		return false;
-	}
-	memcpy(buf, json_string_value(v), n + 1);
-	return true;
-}
-
-/* Integer field in [min, max]; absent optional fields leave *out untouched. */
-static bool get_int(const json_t *obj, const char *key, enum field_need need, json_int_t min, json_int_t max,
-		    json_int_t *out, char *err, size_t errlen)
-{
-	const json_t *v = json_object_get(obj, key);
-	json_int_t i;
-
-	if (!v) {
-		if (need == FIELD_REQUIRED) {
-			set_err(err, errlen, "%s: missing", key);
-			return false;
-		}
-		return true;
-	}
-	if (!json_is_integer(v)) {
-		set_err(err, errlen, "%s: expected an integer", key);
-		return false;
-	}
-	i = json_integer_value(v);
-	if (i < min || i > max) {
-		set_err(err, errlen, "%s: %" JSON_INTEGER_FORMAT " out of range [%" JSON_INTEGER_FORMAT
-			", %" JSON_INTEGER_FORMAT "]", key, i, min, max);
-		return false;
-	}
-	*out = i;
-	return true;
-}
-
-static bool get_bool(const json_t *obj, const char *key, enum field_need need, bool *out, char *err,
-		     size_t errlen)
-{
-	const json_t *v = json_object_get(obj, key);
-
-	if (!v) {
-		if (need == FIELD_REQUIRED) {
-			set_err(err, errlen, "%s: missing", key);
-			return false;
-		}
-		return true;
-	}
-	if (!json_is_boolean(v)) {
-		set_err(err, errlen, "%s: expected true or false", key);
-		return false;
-	}
-	*out = json_is_true(v);
-	return true;
-}
-
-/* A number (integer or real) in [min, max], finite; *out untouched if absent. */
-static bool get_number(const json_t *obj, const char *key, double min, double max, bool min_exclusive,
-		       double *out, char *err, size_t errlen)
-{
-	const json_t *v = json_object_get(obj, key);
-	double d;
-
-	if (!v)
-		return true;
-	if (!json_is_number(v)) {
-		set_err(err, errlen, "%s: expected a number", key);
-		return false;
-	}
-	d = json_number_value(v);
-	if (!isfinite(d) || d < min || (min_exclusive && d <= min) || d > max) {
-		set_err(err, errlen, "%s: %g out of range %s%g, %g]", key, d, min_exclusive ? "(" : "[", min,
-			max);
-		return false;
-	}
-	*out = d;
-	return true;
 }
 
 /* Serializes and releases root; NULL when either step fails. */
@@ -304,11 +188,11 @@ bool dcs_member_from_json(const char *name, const char *json, struct ha_member *
 
 	memset(out, 0, sizeof(*out));
 	if (!name || !*name) {
-		set_err(err, errlen, "empty member name");
+		jsonf_set_err(err, errlen, "empty member name");
 		return false;
 	}
 	if (strlen(name) >= sizeof(out->name)) {
-		set_err(err, errlen, "member name longer than %zu characters", sizeof(out->name) - 1);
+		jsonf_set_err(err, errlen, "member name longer than %zu characters", sizeof(out->name) - 1);
 		return false;
 	}
 	root = load_object(json, err, errlen);
@@ -318,44 +202,44 @@ bool dcs_member_from_json(const char *name, const char *json, struct ha_member *
 	/* The key names the member; a record claiming another name is not
 	 * trusted (it would let one member speak for another). */
 	scratch[0] = '\0';
-	if (!get_string(root, "name", FIELD_OPTIONAL, scratch, sizeof(scratch), err, errlen))
+	if (!jsonf_string(root, "name", JSONF_OPTIONAL, scratch, sizeof(scratch), err, errlen))
 		goto cleanup;
 	if (scratch[0] && strcmp(scratch, name) != 0) {
-		set_err(err, errlen, "name: \"%s\" does not match the key's \"%s\"", scratch, name);
+		jsonf_set_err(err, errlen, "name: \"%s\" does not match the key's \"%s\"", scratch, name);
 		goto cleanup;
 	}
 	snprintf(out->name, sizeof(out->name), "%s", name);
 
-	if (!get_string(root, "role", FIELD_REQUIRED, out->role, sizeof(out->role), err, errlen))
+	if (!jsonf_string(root, "role", JSONF_REQUIRED, out->role, sizeof(out->role), err, errlen))
 		goto cleanup;
 	if (!role_known(out->role)) {
-		set_err(err, errlen, "role: unknown role \"%s\"", out->role);
+		jsonf_set_err(err, errlen, "role: unknown role \"%s\"", out->role);
 		goto cleanup;
 	}
-	if (!get_string(root, "state", FIELD_REQUIRED, out->state, sizeof(out->state), err, errlen) ||
-	    !get_string(root, "host", FIELD_REQUIRED, out->host, sizeof(out->host), err, errlen) ||
-	    !get_int(root, "port", FIELD_REQUIRED, 1, 65535, &port, err, errlen) ||
-	    !get_string(root, "api_url", FIELD_REQUIRED, out->api_url, sizeof(out->api_url), err, errlen) ||
-	    !get_int(root, "timeline", FIELD_REQUIRED, 0, UINT32_MAX, &timeline, err, errlen) ||
-	    !get_int(root, "lsn", FIELD_REQUIRED, 0, INT64_MAX, &lsn, err, errlen))
+	if (!jsonf_string(root, "state", JSONF_REQUIRED, out->state, sizeof(out->state), err, errlen) ||
+	    !jsonf_string(root, "host", JSONF_REQUIRED, out->host, sizeof(out->host), err, errlen) ||
+	    !jsonf_int(root, "port", JSONF_REQUIRED, 1, 65535, &port, err, errlen) ||
+	    !jsonf_string(root, "api_url", JSONF_REQUIRED, out->api_url, sizeof(out->api_url), err, errlen) ||
+	    !jsonf_int(root, "timeline", JSONF_REQUIRED, 0, UINT32_MAX, &timeline, err, errlen) ||
+	    !jsonf_int(root, "lsn", JSONF_REQUIRED, 0, INT64_MAX, &lsn, err, errlen))
 		goto cleanup;
 
 	/* Known but unused here: they must still be strings when present. */
 	{
 		char buf[256];
 
-		if (!get_string(root, "conn_url", FIELD_OPTIONAL, buf, sizeof(buf), err, errlen) ||
-		    !get_string(root, "version", FIELD_OPTIONAL, buf, sizeof(buf), err, errlen))
+		if (!jsonf_string(root, "conn_url", JSONF_OPTIONAL, buf, sizeof(buf), err, errlen) ||
+		    !jsonf_string(root, "version", JSONF_OPTIONAL, buf, sizeof(buf), err, errlen))
 			goto cleanup;
 	}
 
 	tags = json_object_get(root, "tags");
 	if (tags) {
 		if (!json_is_object(tags)) {
-			set_err(err, errlen, "tags: expected an object");
+			jsonf_set_err(err, errlen, "tags: expected an object");
 			goto cleanup;
 		}
-		if (!get_bool(tags, "nofailover", FIELD_OPTIONAL, &out->nofailover, err, errlen))
+		if (!jsonf_bool(tags, "nofailover", JSONF_OPTIONAL, &out->nofailover, err, errlen))
 			goto cleanup;
 	}
 	out->port = (int)port;
@@ -391,8 +275,8 @@ bool dcs_status_from_json(const char *json, uint64_t *lsn, uint32_t *timeline)
 
 	if (!root)
 		return false;
-	ok = get_int(root, "optime", FIELD_REQUIRED, 0, INT64_MAX, &l, NULL, 0) &&
-	     get_int(root, "timeline", FIELD_REQUIRED, 0, UINT32_MAX, &t, NULL, 0);
+	ok = jsonf_int(root, "optime", JSONF_REQUIRED, 0, INT64_MAX, &l, NULL, 0) &&
+	     jsonf_int(root, "timeline", JSONF_REQUIRED, 0, UINT32_MAX, &t, NULL, 0);
 	json_decref(root);
 	if (ok) {
 		*lsn = (uint64_t)l;
@@ -458,12 +342,12 @@ static char *param_value(const char *name, const json_t *v, char *err, size_t er
 	case JSON_STRING:
 		s = json_string_value(v);
 		if (strlen(s) != json_string_length(v)) {
-			set_err(err, errlen, "postgresql.parameters.%s: contains a NUL character", name);
+			jsonf_set_err(err, errlen, "postgresql.parameters.%s: contains a NUL character", name);
 			return NULL;
 		}
 		for (const char *c = s; *c; c++)
 			if (*c == '\n' || *c == '\r') {
-				set_err(err, errlen, "postgresql.parameters.%s: contains a line break", name);
+				jsonf_set_err(err, errlen, "postgresql.parameters.%s: contains a line break", name);
 				return NULL;
 			}
 		return strdup(s);
@@ -478,7 +362,7 @@ static char *param_value(const char *name, const json_t *v, char *err, size_t er
 	case JSON_FALSE:
 		return strdup("off");
 	default:
-		set_err(err, errlen, "postgresql.parameters.%s: expected a string, number or boolean", name);
+		jsonf_set_err(err, errlen, "postgresql.parameters.%s: expected a string, number or boolean", name);
 		return NULL;
 	}
 }
@@ -492,28 +376,28 @@ static bool parse_pg_params(const json_t *root, struct dcs_settings *out, char *
 	if (!pg)
 		return true;
 	if (!json_is_object(pg)) {
-		set_err(err, errlen, "postgresql: expected an object");
+		jsonf_set_err(err, errlen, "postgresql: expected an object");
 		return false;
 	}
 	params = json_object_get(pg, "parameters");
 	if (!params)
 		return true;
 	if (!json_is_object(params)) {
-		set_err(err, errlen, "postgresql.parameters: expected an object");
+		jsonf_set_err(err, errlen, "postgresql.parameters: expected an object");
 		return false;
 	}
 	if (json_object_size(params) == 0)
 		return true;
 	out->pg_params = calloc(json_object_size(params), sizeof(*out->pg_params));
 	if (!out->pg_params) {
-		set_err(err, errlen, "out of memory");
+		jsonf_set_err(err, errlen, "out of memory");
 		return false;
 	}
 	json_object_foreach((json_t *)params, name, v) {
 		struct config_param *p = &out->pg_params[out->n_pg_params];
 
 		if (!param_name_ok(name)) {
-			set_err(err, errlen, "postgresql.parameters: invalid parameter name \"%.64s\"", name);
+			jsonf_set_err(err, errlen, "postgresql.parameters: invalid parameter name \"%.64s\"", name);
 			return false;
 		}
 		p->value = param_value(name, v, err, errlen);
@@ -522,7 +406,7 @@ static bool parse_pg_params(const json_t *root, struct dcs_settings *out, char *
 		p->name = strdup(name);
 		out->n_pg_params++; /* counted now so dcs_settings_free releases value */
 		if (!p->name) {
-			set_err(err, errlen, "out of memory");
+			jsonf_set_err(err, errlen, "out of memory");
 			return false;
 		}
 	}
@@ -544,9 +428,11 @@ bool dcs_config_from_json(const char *json, struct dcs_settings *out, char *err,
 	root = load_object(json, err, errlen);
 	if (!root)
 		return false;
-	if (!get_number(root, "ttl", DCS_TTL_MIN, DCS_TTL_MAX, false, &out->ttl, err, errlen) ||
-	    !get_number(root, "loop_wait", 0, DCS_WAIT_MAX, true, &out->loop_wait, err, errlen) ||
-	    !get_number(root, "retry_timeout", 0, DCS_WAIT_MAX, true, &out->retry_timeout, err, errlen))
+	if (!jsonf_number(root, "ttl", JSONF_OPTIONAL, DCS_TTL_MIN, DCS_TTL_MAX, false, &out->ttl, err, errlen) ||
+	    !jsonf_number(root, "loop_wait", JSONF_OPTIONAL, 0, DCS_WAIT_MAX, true, &out->loop_wait, err,
+			  errlen) ||
+	    !jsonf_number(root, "retry_timeout", JSONF_OPTIONAL, 0, DCS_WAIT_MAX, true, &out->retry_timeout, err,
+			  errlen))
 		goto cleanup;
 
 	/* Bytes: an integer, or a real that is a whole number (some tools write
@@ -556,19 +442,19 @@ bool dcs_config_from_json(const char *json, struct dcs_settings *out, char *err,
 		double d;
 
 		if (!json_is_number(v)) {
-			set_err(err, errlen, "maximum_lag_on_failover: expected a number");
+			jsonf_set_err(err, errlen, "maximum_lag_on_failover: expected a number");
 			goto cleanup;
 		}
 		if (json_is_integer(v)) {
 			if (json_integer_value(v) < 0) {
-				set_err(err, errlen, "maximum_lag_on_failover: must be >= 0");
+				jsonf_set_err(err, errlen, "maximum_lag_on_failover: must be >= 0");
 				goto cleanup;
 			}
 			out->maximum_lag_on_failover = json_integer_value(v);
 		} else {
 			d = json_real_value(v);
 			if (!isfinite(d) || d < 0 || d != floor(d) || d >= 9.2e18) {
-				set_err(err, errlen, "maximum_lag_on_failover: expected a whole number of bytes >= 0");
+				jsonf_set_err(err, errlen, "maximum_lag_on_failover: expected a whole number of bytes >= 0");
 				goto cleanup;
 			}
 			out->maximum_lag_on_failover = (int64_t)d;

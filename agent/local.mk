@@ -6,7 +6,8 @@ agent_libagent_a_SOURCES = \
 	agent/config.c agent/config.h \
 	agent/ha.c agent/ha.h \
 	agent/dcs.c agent/dcs.h \
-	agent/api.c agent/api.h
+	agent/api.c agent/api.h \
+	agent/jsonf.c agent/jsonf.h
 
 BATON_LIBS = agent/libagent.a pg/libpg.a etcd/libetcd.a \
 	$(CURL_LIBS) $(JANSSON_LIBS) $(LIBPQ_LIBS) $(LIBCONFIG_LIBS) $(MHD_LIBS) -lpthread -lm

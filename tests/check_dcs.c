@@ -1,6 +1,7 @@
 /*
- * check_dcs.c - unit tests of agent/dcs.c (etcd key layout and JSON) and
- * agent/api.c (the REST API server and the peer client).
+ * check_dcs.c - unit tests of agent/dcs.c (etcd key layout and JSON),
+ * agent/jsonf.c (the typed field reads both parsers share) and agent/api.c
+ * (the REST API server and the peer client).
  *
  * The cluster view is parsed from an etcd range result built in memory, so
  * no etcd is needed. The API tests start the real libmicrohttpd server on a
@@ -23,6 +24,7 @@
 #include "agent/api.h"
 #include "agent/config.h"
 #include "agent/dcs.h"
+#include "agent/jsonf.h"
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -654,6 +656,148 @@ START_TEST(test_parse_cluster_many_members)
 }
 END_TEST
 
+/* ---- jsonf: typed field reads ---------------------------------------------- */
+
+/* The object every jsonf test reads from. */
+static json_t *jsonf_sample(void)
+{
+	json_t *o = json_loads("{\"s\":\"abc\",\"nul\":\"a\\u0000b\",\"i\":5,\"neg\":-3,\"r\":5.0,"
+			       "\"t\":true,\"f\":false,\"z\":0,\"nil\":null}",
+			       JSON_ALLOW_NUL, NULL);
+
+	ck_assert_ptr_nonnull(o);
+	return o;
+}
+
+START_TEST(test_jsonf_set_err)
+{
+	char err[8];
+
+	jsonf_set_err(NULL, 0, "%s", "nowhere");
+	jsonf_set_err(err, 0, "%s", "nowhere");
+	jsonf_set_err(err, sizeof(err), "%s: %d", "abcdef", 42);
+	ck_assert_str_eq(err, "abcdef:"); /* cut to fit, still terminated */
+}
+END_TEST
+
+START_TEST(test_jsonf_string)
+{
+	json_t *o = jsonf_sample();
+	char buf[4] = "xy", small[3] = "", err[128] = "";
+
+	ck_assert_msg(jsonf_string(o, "s", JSONF_REQUIRED, buf, sizeof(buf), err, sizeof(err)), "%s", err);
+	ck_assert_str_eq(buf, "abc"); /* exactly len - 1 characters fit */
+
+	snprintf(buf, sizeof(buf), "xy");
+	ck_assert(jsonf_string(o, "absent", JSONF_OPTIONAL, buf, sizeof(buf), err, sizeof(err)));
+	ck_assert_str_eq(buf, "xy");
+	ck_assert(!jsonf_string(o, "absent", JSONF_REQUIRED, buf, sizeof(buf), err, sizeof(err)));
+	ck_assert_str_eq(err, "absent: missing");
+	ck_assert(!jsonf_string(o, "i", JSONF_OPTIONAL, buf, sizeof(buf), err, sizeof(err)));
+	ck_assert_str_eq(err, "i: expected a string");
+	ck_assert(!jsonf_string(o, "nil", JSONF_OPTIONAL, buf, sizeof(buf), err, sizeof(err)));
+	ck_assert_str_eq(err, "nil: expected a string");
+	ck_assert(!jsonf_string(o, "nul", JSONF_REQUIRED, buf, sizeof(buf), err, sizeof(err)));
+	ck_assert_str_eq(err, "nul: contains a NUL character");
+	ck_assert(!jsonf_string(o, "s", JSONF_REQUIRED, small, sizeof(small), err, sizeof(err)));
+	ck_assert_str_eq(err, "s: longer than 2 characters");
+	ck_assert_str_eq(small, ""); /* untouched on failure */
+	ck_assert_str_eq(buf, "xy");
+	/* No place for a reason is fine. */
+	ck_assert(!jsonf_string(o, "i", JSONF_REQUIRED, buf, sizeof(buf), NULL, 0));
+	json_decref(o);
+}
+END_TEST
+
+START_TEST(test_jsonf_int)
+{
+	json_t *o = jsonf_sample();
+	json_int_t v = 77;
+	char err[128] = "";
+
+	ck_assert(jsonf_int(o, "i", JSONF_REQUIRED, 5, 5, &v, err, sizeof(err))); /* bounds are inclusive */
+	ck_assert_int_eq(v, 5);
+	ck_assert(jsonf_int(o, "neg", JSONF_REQUIRED, -3, 0, &v, err, sizeof(err)));
+	ck_assert_int_eq(v, -3);
+
+	v = 77;
+	ck_assert(jsonf_int(o, "absent", JSONF_OPTIONAL, 0, 10, &v, err, sizeof(err)));
+	ck_assert_int_eq(v, 77);
+	ck_assert(!jsonf_int(o, "absent", JSONF_REQUIRED, 0, 10, &v, err, sizeof(err)));
+	ck_assert_str_eq(err, "absent: missing");
+	ck_assert(!jsonf_int(o, "i", JSONF_REQUIRED, 6, 10, &v, err, sizeof(err)));
+	ck_assert_str_eq(err, "i: 5 out of range [6, 10]");
+	ck_assert(!jsonf_int(o, "i", JSONF_REQUIRED, 0, 4, &v, err, sizeof(err)));
+	ck_assert_str_eq(err, "i: 5 out of range [0, 4]");
+	ck_assert(!jsonf_int(o, "r", JSONF_REQUIRED, 0, 10, &v, err, sizeof(err)));
+	ck_assert_str_eq(err, "r: expected an integer");
+	ck_assert(!jsonf_int(o, "s", JSONF_OPTIONAL, 0, 10, &v, err, sizeof(err)));
+	ck_assert_str_eq(err, "s: expected an integer");
+	ck_assert(!jsonf_int(o, "t", JSONF_OPTIONAL, 0, 10, &v, err, sizeof(err)));
+	ck_assert_str_eq(err, "t: expected an integer");
+	ck_assert_int_eq(v, 77); /* untouched on failure */
+	json_decref(o);
+}
+END_TEST
+
+START_TEST(test_jsonf_bool)
+{
+	json_t *o = jsonf_sample();
+	bool b = false;
+	char err[128] = "";
+
+	ck_assert(jsonf_bool(o, "t", JSONF_REQUIRED, &b, err, sizeof(err)));
+	ck_assert(b);
+	ck_assert(jsonf_bool(o, "f", JSONF_REQUIRED, &b, err, sizeof(err)));
+	ck_assert(!b);
+
+	b = true;
+	ck_assert(jsonf_bool(o, "absent", JSONF_OPTIONAL, &b, err, sizeof(err)));
+	ck_assert(b);
+	ck_assert(!jsonf_bool(o, "absent", JSONF_REQUIRED, &b, err, sizeof(err)));
+	ck_assert_str_eq(err, "absent: missing");
+	ck_assert(!jsonf_bool(o, "z", JSONF_REQUIRED, &b, err, sizeof(err)));
+	ck_assert_str_eq(err, "z: expected true or false");
+	ck_assert(!jsonf_bool(o, "s", JSONF_OPTIONAL, &b, err, sizeof(err)));
+	ck_assert_str_eq(err, "s: expected true or false");
+	ck_assert(b);
+	json_decref(o);
+}
+END_TEST
+
+START_TEST(test_jsonf_number)
+{
+	json_t *o = jsonf_sample();
+	double d = 9.5;
+	char err[128] = "";
+
+	ck_assert(jsonf_number(o, "i", JSONF_REQUIRED, 0, 5, false, &d, err, sizeof(err))); /* an integer is a number */
+	ck_assert(d == 5.0);
+	ck_assert(jsonf_number(o, "r", JSONF_REQUIRED, 5, 5, false, &d, err, sizeof(err)));
+	ck_assert(d == 5.0);
+	ck_assert(jsonf_number(o, "z", JSONF_REQUIRED, 0, 1, false, &d, err, sizeof(err))); /* [0: 0 is in */
+	ck_assert(d == 0.0);
+
+	d = 9.5;
+	ck_assert(jsonf_number(o, "absent", JSONF_OPTIONAL, 0, 1, false, &d, err, sizeof(err)));
+	ck_assert(d == 9.5);
+	ck_assert(!jsonf_number(o, "absent", JSONF_REQUIRED, 0, 1, false, &d, err, sizeof(err)));
+	ck_assert_str_eq(err, "absent: missing");
+	ck_assert(!jsonf_number(o, "z", JSONF_REQUIRED, 0, 1, true, &d, err, sizeof(err))); /* (0: 0 is out */
+	ck_assert_str_eq(err, "z: 0 out of range (0, 1]");
+	ck_assert(!jsonf_number(o, "r", JSONF_REQUIRED, 0, 4.5, false, &d, err, sizeof(err)));
+	ck_assert_str_eq(err, "r: 5 out of range [0, 4.5]");
+	ck_assert(!jsonf_number(o, "neg", JSONF_REQUIRED, -2, 0, false, &d, err, sizeof(err)));
+	ck_assert_str_eq(err, "neg: -3 out of range [-2, 0]");
+	ck_assert(!jsonf_number(o, "s", JSONF_OPTIONAL, 0, 1, false, &d, err, sizeof(err)));
+	ck_assert_str_eq(err, "s: expected a number");
+	ck_assert(!jsonf_number(o, "t", JSONF_OPTIONAL, 0, 1, false, &d, err, sizeof(err)));
+	ck_assert_str_eq(err, "t: expected a number");
+	ck_assert(d == 9.5);
+	json_decref(o);
+}
+END_TEST
+
 /* ---- api status JSON ------------------------------------------------------- */
 
 static struct api_status sample_status(void)
@@ -926,6 +1070,14 @@ static Suite *dcs_suite(void)
 	TCase *tc = tcase_create("json");
 	TCase *tv = tcase_create("view");
 	TCase *ta = tcase_create("api");
+	TCase *tj = tcase_create("jsonf");
+
+	tcase_add_test(tj, test_jsonf_set_err);
+	tcase_add_test(tj, test_jsonf_string);
+	tcase_add_test(tj, test_jsonf_int);
+	tcase_add_test(tj, test_jsonf_bool);
+	tcase_add_test(tj, test_jsonf_number);
+	suite_add_tcase(s, tj);
 
 	tcase_add_test(tc, test_keys);
 	tcase_add_test(tc, test_member_round_trip);
