@@ -217,7 +217,10 @@ static void refresh_from_pg(struct api_server *s, struct api_status *st)
 		pg_conn_reset(s->pg);
 		return;
 	}
-	st->timeline = ps.timeline;
+	/* A replica's fresh timeline can lag (no WAL receiver right after its
+	 * primary died); the loop's snapshot keeps the one it last streamed on. */
+	if (!ps.in_recovery || ps.timeline > st->timeline)
+		st->timeline = ps.timeline;
 	st->lsn = ps.current_lsn;
 	st->receive_lsn = ps.receive_lsn;
 	st->replay_lsn = ps.replay_lsn;
