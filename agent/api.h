@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "etcd/etcd.h"
+
 struct api_status {
 	char name[64];
 	char scope[64];
@@ -30,6 +32,45 @@ struct api_status {
 	uint64_t receive_lsn, replay_lsn;
 	bool nofailover;
 	double lease_ttl_left; /* seconds left on our leadership (leader only) */
+	/* Added for the operator API (issue "Operate it"): */
+	bool paused;           /* cluster in maintenance mode */
+	bool pending_restart;  /* a changed parameter needs a Postgres restart */
+	int64_t lag;           /* replica: bytes behind the leader's last known position (-1 unknown) */
+	double loop_wait;      /* seconds, for /liveness */
+};
+
+/* Counters the loop publishes with each snapshot, for GET /metrics. */
+struct api_metrics {
+	uint64_t lease_renewals;        /* keepalives that succeeded */
+	uint64_t lease_renewal_failures;
+	double since_last_renewal;      /* seconds since the last good keepalive was sent (-1 no lease) */
+	uint64_t leader_changes;        /* times the leader key's holder changed, as seen by this agent */
+	uint64_t etcd_requests, etcd_failures;
+	/* etcd request latency histogram (seconds), cumulative counts per upper bound */
+#define API_LATENCY_BUCKETS 8
+	uint64_t etcd_latency_le[API_LATENCY_BUCKETS]; /* le 0.005 0.01 0.025 0.05 0.1 0.25 0.5 1 */
+	uint64_t etcd_latency_count;
+	double etcd_latency_sum;
+};
+
+/* What a POST asks the loop to do on this node; the loop takes them each
+ * iteration (api_take_requests clears them). */
+struct api_requests {
+	bool restart;
+	bool restart_pending_only; /* only if pending_restart */
+	bool reload;
+	bool reinit;
+};
+
+struct api_options {
+	const char *listen;          /* "host:port" */
+	const char *pg_conninfo;     /* local Postgres, for fresh LSNs (may be NULL) */
+	/* etcd access for /cluster, /history, /config, PATCH /config, POST
+	 * /switchover and /failover (the server keeps its own client). */
+	const struct etcd_config *etcd;
+	const char *namespace_, *scope;
+	const char *auth_username, *auth_password; /* basic auth for write endpoints (NULL = none) */
+	const char *certfile, *keyfile;            /* HTTPS when set */
 };
 
 struct api_server;
@@ -38,7 +79,14 @@ struct api_server;
  * read a fresh LSN when the snapshot says Postgres runs. NULL + err on failure
  * (port in use, bad address). */
 struct api_server *api_start(const char *listen, const char *pg_conninfo, char *err, size_t errlen);
+/* The full form (issue "Operate it"); api_start(listen, conninfo) is the
+ * same with only those two options. Everything is copied. */
+struct api_server *api_start_opts(const struct api_options *opts, char *err, size_t errlen);
 void api_publish(struct api_server *s, const struct api_status *st);
+/* Metrics published with the snapshot (may be called less often). */
+void api_publish_metrics(struct api_server *s, const struct api_metrics *m);
+/* Takes and clears what POSTs asked of this node since the last call. */
+void api_take_requests(struct api_server *s, struct api_requests *out);
 void api_stop(struct api_server *s);
 
 /* GET <api_url>/status with a total timeout in seconds. false + err when the

@@ -45,6 +45,7 @@ struct dcs_settings {
 	double ttl;                       /* seconds, default 5, >= 2 (etcd's minimum lease) */
 	double loop_wait;                 /* seconds, default 1, > 0 */
 	double retry_timeout;             /* seconds, default 2, > 0 */
+	bool pause;                       /* maintenance mode: no failover, no Postgres actions (config key only) */
 	int64_t maximum_lag_on_failover;  /* bytes, default 1048576, >= 0; in the file, values
 	                                     over 2^31 need the L suffix (libconfig) */
 	struct config_param *pg_params;   /* postgresql.parameters shared by all nodes */
@@ -68,6 +69,10 @@ struct baton_config {
 	struct {
 		char *listen;          /* "host:port", required */
 		char *connect_address; /* "host:port", default = listen */
+		char *auth_username;   /* restapi.authentication.username: basic auth for write endpoints (NULL = none) */
+		char *auth_password;   /* restapi.authentication.password (required when username is set) */
+		char *certfile;        /* restapi.certfile: PEM certificate, enables HTTPS (NULL = plain HTTP) */
+		char *keyfile;         /* restapi.keyfile: PEM private key (required with certfile) */
 	} restapi;
 
 	struct dcs_settings bootstrap_dcs;
@@ -92,6 +97,12 @@ struct baton_config {
 		size_t n_pg_hba;
 		bool use_pg_rewind;    /* default true */
 		bool remove_data_directory_on_rewind_failure; /* default false */
+		struct {
+			/* postgresql.callbacks: executables called as
+			 * `script ACTION ROLE SCOPE` (NULL = none), absolute paths. */
+			char *on_start, *on_stop, *on_role_change, *on_reload;
+			double timeout;    /* postgresql.callbacks.timeout: seconds before a callback is killed, default 30 */
+		} callbacks;
 	} postgresql;
 
 	struct {

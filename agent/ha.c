@@ -44,6 +44,8 @@ const char *ha_action_name(enum ha_action_kind k)
 	case HA_DEMOTE: return "demote";
 	case HA_REWIND: return "rewind";
 	case HA_RELEASE: return "release";
+	case HA_SWITCHOVER: return "switchover";
+	case HA_RESTART: return "restart";
 	case HA_SHUTDOWN: return "shutdown";
 	}
 	return "unknown";

@@ -63,6 +63,15 @@ struct ha_cluster_view {
 	/* config key (or bootstrap.dcs until it exists) */
 	double ttl, loop_wait, retry_timeout;
 	int64_t maximum_lag_on_failover;
+	bool paused;               /* maintenance mode: no failover, no Postgres actions */
+
+	/* switchover key: a planned switchover or a manual failover */
+	bool has_switchover;
+	char sw_from[HA_NAME_MAX]; /* the leader it applies to ("" = whoever leads) */
+	char sw_to[HA_NAME_MAX];   /* the candidate ("" = the best one, chosen by the leader) */
+	double sw_scheduled_at;    /* wall clock, unix seconds (0 = now) */
+	bool sw_failover;          /* manual failover: the candidate may take the key when the leader is gone
+				    * even if a peer is ahead */
 
 	size_t n_members;
 	struct ha_member members[HA_MAX_MEMBERS];
@@ -108,6 +117,11 @@ struct ha_local_view {
 	double pg_not_streaming_since; /* replica: monotonic time streaming was last seen lost (0 = streaming) */
 	char following[HA_NAME_MAX];   /* the leader named in our primary_conninfo ("" = none) */
 	bool promote_requested;        /* we asked for promotion; waiting for it to finish */
+
+	double wall_now;               /* wall clock, unix seconds (scheduled switchovers only) */
+	double leader_absent_since;    /* monotonic time the leader key was first seen absent (0 = present) */
+	bool restart_requested;        /* an operator asked for a Postgres restart */
+	bool reinit_requested;         /* an operator asked to wipe and re-clone this member */
 };
 
 enum ha_action_kind {
@@ -126,6 +140,9 @@ enum ha_action_kind {
 	HA_DEMOTE,        /* we are primary without a valid key: stop Postgres now (immediate) */
 	HA_REWIND,        /* Postgres down (or to be stopped), diverged from `leader`: pg_rewind */
 	HA_RELEASE,       /* we hold the key but cannot serve: delete the leader key */
+	HA_SWITCHOVER,    /* leader: hand the key to `leader` ("" = best candidate): checkpoint, stop,
+			   * wait until the candidate has our last WAL, release the key */
+	HA_RESTART,       /* operator asked: stop Postgres (fast); the next loop starts it in the same role */
 	HA_SHUTDOWN,      /* shutdown requested: stop Postgres, then release our keys */
 };
 

@@ -949,6 +949,11 @@ static void do_promote(struct loop *L)
 	set_fence(L);
 }
 
+static void do_switchover(struct loop *L, const char *candidate)
+{
+	log_warn("switchover to '%s' requested, but this agent cannot hand over yet", candidate);
+}
+
 /* Returns true when the agent must exit (after SHUTDOWN or FATAL). */
 static bool execute(struct loop *L, const struct ha_action *a, double now)
 {
@@ -1003,6 +1008,12 @@ static bool execute(struct loop *L, const struct ha_action *a, double now)
 		break;
 	case HA_RELEASE:
 		release_leader_key(L);
+		break;
+	case HA_RESTART:
+		stop_postgres(L, PG_STOP_FAST, "restart requested");
+		break;
+	case HA_SWITCHOVER:
+		do_switchover(L, a->leader);
 		break;
 	case HA_SHUTDOWN: {
 		bool primary = L->local.pg_primary || L->pg_started_primary;

@@ -1,0 +1,68 @@
+/*
+ * ops.h - operator actions on the cluster's keys in etcd, shared by batonctl
+ * and the REST API: request a switchover or a manual failover, pause and
+ * resume, edit the dynamic configuration.
+ *
+ * Each action first reads the cluster (one prefix read), validates the
+ * request against it (a named candidate must be a member, healthy per its
+ * member key, not tagged nofailover; a leader named must be the leader...),
+ * and writes with a compare on the key's mod_revision so two operators
+ * editing at once get a clear "changed concurrently, try again" instead of
+ * one silently overwriting the other. Errors are one line in err; the
+ * functions never print.
+ *
+ * The switchover key (JSON) is what the agents act on (see ha.h):
+ *   {"from": "node1", "to": "node2", "scheduled_at": 1764100000,
+ *    "kind": "switchover" | "failover", "requested_at": 1764099000}
+ * "from"/"to" may be "" (any leader / the best candidate); scheduled_at is
+ * absent for "now".
+ */
+#ifndef BATON_OPS_H
+#define BATON_OPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "agent/config.h"
+#include "agent/dcs.h"
+#include "etcd/etcd.h"
+
+struct ops_switchover_req {
+	const char *leader;     /* must be the current leader when set (NULL = current) */
+	const char *candidate;  /* NULL = the best one (switchover only) */
+	time_t scheduled_at;    /* 0 = now; must be in the future otherwise */
+	bool failover;          /* manual failover: candidate required; allowed without a leader */
+	bool force;             /* skip the health checks of the candidate */
+};
+
+/* Validates and writes the switchover key. Refuses when: no leader (switchover),
+ * no healthy candidate, the candidate is the leader or unknown or nofailover,
+ * a switchover is already pending, scheduled_at in the past. */
+bool ops_switchover(struct etcd_client *c, const struct dcs_keys *k, const struct ops_switchover_req *req,
+		    char *err, size_t errlen) __attribute__((warn_unused_result));
+/* Deletes a pending switchover key (false + err when there is none). */
+bool ops_switchover_cancel(struct etcd_client *c, const struct dcs_keys *k, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Sets "pause" in the config key (creating it from defaults if absent). */
+bool ops_set_pause(struct etcd_client *c, const struct dcs_keys *k, bool pause, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/*
+ * Applies edits to the config key and writes it if the result is valid:
+ * set[] holds "key=value" for ttl, loop_wait, retry_timeout,
+ * maximum_lag_on_failover, pause (true/false); pg[] holds "name=value"
+ * Postgres parameters (an empty value removes one). result (may be NULL)
+ * receives the new settings (caller frees with dcs_settings_free).
+ */
+bool ops_edit_config(struct etcd_client *c, const struct dcs_keys *k, const char *const *set, size_t n_set,
+		     const char *const *pg, size_t n_pg, struct dcs_settings *result, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Replaces the config key with the JSON document given, after validation
+ * (batonctl edit-config with $EDITOR, REST PATCH after merging). */
+bool ops_replace_config(struct etcd_client *c, const struct dcs_keys *k, const char *json, char *err,
+			size_t errlen) __attribute__((warn_unused_result));
+
+#endif
