@@ -951,6 +951,7 @@ static void do_promote(struct loop *L)
 
 static void do_switchover(struct loop *L, const char *candidate)
 {
+	(void)L;
 	log_warn("switchover to '%s' requested, but this agent cannot hand over yet", candidate);
 }
 
