@@ -11,11 +11,13 @@
  *   3. etcd unreadable               -> WAIT (never promote without etcd)
  *   4. a long job runs               -> WAIT
  *   5. cluster identity              -> RACE_INIT / BOOTSTRAP / FATAL
- *   6. empty data directory          -> CLONE
- *   7. Postgres down                 -> START_PRIMARY / START_REPLICA / REWIND
- *   8. Postgres starting             -> WAIT
- *   9. Postgres a replica            -> FOLLOW / PROMOTE / ACQUIRE / REWIND
- *  10. Postgres the primary          -> LEAD
+ *   6. operator requests             -> REINIT / RESTART
+ *   7. maintenance mode (paused)     -> LEAD / WAIT, nothing else
+ *   8. empty data directory          -> CLONE
+ *   9. Postgres down                 -> START_PRIMARY / START_REPLICA / REINIT
+ *  10. Postgres starting             -> WAIT
+ *  11. Postgres a replica            -> FOLLOW / PROMOTE / ACQUIRE / REWIND
+ *  12. Postgres the primary          -> LEAD / SWITCHOVER
  *
  * Nothing here reads a clock or does I/O: `now` and every time in the local
  * view come from the caller's monotonic clock.
@@ -115,8 +117,15 @@ static uint32_t leader_timeline(const struct ha_cluster_view *c)
  * Rule 5: may this node take the free leader key? Returns NULL when it may,
  * else fills *why and returns the action to take instead (a WAIT).
  */
-static bool eligible(const struct ha_cluster_view *c, const struct ha_local_view *l, struct ha_action *why)
+static bool eligible(const struct ha_cluster_view *c, const struct ha_local_view *l, bool named_candidate,
+		     struct ha_action *why)
 {
+	/* The member a switchover or a manual failover names is the operator's
+	 * choice: peers ahead of it do not block it, and a manual failover may
+	 * also take a lagging one. The timeline rule always holds. */
+	const bool skip_peers = named_candidate;
+	const bool skip_lag = named_candidate && c->sw_failover;
+
 	if (l->nofailover) {
 		*why = act(HA_WAIT, NULL, "no leader; not a candidate (tag nofailover)");
 		return false;
@@ -134,14 +143,15 @@ static bool eligible(const struct ha_cluster_view *c, const struct ha_local_view
 			   l->pg_timeline, c->leader_timeline);
 		return false;
 	}
-	if (c->leader_lsn > l->pg_lsn && c->leader_lsn - l->pg_lsn > (uint64_t)c->maximum_lag_on_failover) {
+	if (!skip_lag && c->leader_lsn > l->pg_lsn &&
+	    c->leader_lsn - l->pg_lsn > (uint64_t)c->maximum_lag_on_failover) {
 		*why = act(HA_WAIT, NULL,
 			   "no leader; not a candidate: %llu bytes behind the last leader position "
 			   "(maximum_lag_on_failover %lld)",
 			   (unsigned long long)(c->leader_lsn - l->pg_lsn), (long long)c->maximum_lag_on_failover);
 		return false;
 	}
-	for (size_t i = 0; i < c->n_members && i < HA_MAX_MEMBERS; i++) {
+	for (size_t i = 0; i < c->n_members && i < HA_MAX_MEMBERS && !skip_peers; i++) {
 		const struct ha_member *m = &c->members[i];
 
 		if (strcmp(m->name, l->name) == 0 || !m->polled || !m->reachable || !m->healthy)
@@ -159,6 +169,23 @@ static bool eligible(const struct ha_cluster_view *c, const struct ha_local_view
 		}
 	}
 	return true;
+}
+
+/* A switchover/failover names a target, and the leader key has not been
+ * gone for longer than a ttl: only the target may take the key. Past that
+ * the target is presumed dead and anybody eligible may. */
+static bool switchover_reserves_key(const struct ha_cluster_view *c, const struct ha_local_view *l, double now)
+{
+	if (!c->has_switchover || !c->sw_to[0])
+		return false;
+	return l->leader_absent_since <= 0 || now - l->leader_absent_since < c->ttl;
+}
+
+/* For the leader: is the switchover key addressed to us, and due? */
+static bool switchover_for_us(const struct ha_cluster_view *c, const struct ha_local_view *l)
+{
+	return c->has_switchover && (!c->sw_from[0] || strcmp(c->sw_from, l->name) == 0) &&
+	       strcmp(c->sw_to, l->name) != 0;
 }
 
 struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_local_view *l, double now)
@@ -221,7 +248,27 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 			   "data directory belongs to another cluster: system identifier %llu, cluster's is %llu",
 			   (unsigned long long)l->datadir_sysid, (unsigned long long)c->sysid);
 
-	/* 6. Nothing to run yet. */
+	/* 6. Operator requests for this node. */
+	if (l->reinit_requested) {
+		if (holds)
+			return act(HA_WAIT, NULL, "reinit refused: this member is the leader; switch over first");
+		if (!other_leads)
+			return act(HA_WAIT, NULL, "reinit requested, but there is no leader to clone from");
+		return act(HA_REINIT, c->leader, "reinit requested: removing the data directory to clone from %s",
+			   c->leader);
+	}
+	if (l->restart_requested && l->pg_running)
+		return act(HA_RESTART, NULL, "restart requested by an operator");
+
+	/* 7. Maintenance mode: keep the keys, touch no Postgres, never fail over
+	 * (rule 2 above still stops a primary whose lease is gone). */
+	if (c->paused) {
+		if (holds && l->pg_ready && l->pg_primary)
+			return act(HA_LEAD, NULL, "maintenance mode: primary holding the leader key, touching nothing");
+		return act(HA_WAIT, NULL, "maintenance mode (paused): not touching Postgres, no failover");
+	}
+
+	/* 8. Nothing to run yet. */
 	if (l->datadir == HA_DATADIR_EMPTY) {
 		if (holds)
 			return act(HA_RELEASE, NULL, "we hold the leader key but have no data; releasing it");
@@ -230,7 +277,7 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 		return act(HA_WAIT, NULL, "empty data directory and no leader to clone from; waiting");
 	}
 
-	/* 7. Data but no Postgres. */
+	/* 9. Data but no Postgres. */
 	if (!l->pg_running) {
 		if (holds) {
 			if (l->pg_start_failed && l->pg_started_primary)
@@ -244,7 +291,7 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 		if (other_leads) {
 			/* A former primary also starts as a replica first: if its WAL
 			 * does not go past the new leader's fork point it simply follows;
-			 * if it does, it cannot stream and is rewound below (rule 9),
+			 * if it does, it cannot stream and is rewound below (rule 11),
 			 * then from a clean shutdown in recovery. */
 			if (l->job_failed == HA_JOB_REWIND && l->remove_data_on_rewind_failure)
 				return act(HA_REINIT, c->leader, "pg_rewind failed: removing the data directory to clone from %s",
@@ -254,11 +301,11 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 		return act(HA_START_REPLICA, "", "no leader: starting Postgres as a replica without upstream");
 	}
 
-	/* 8. Running but not answering yet. */
+	/* 10. Running but not answering yet. */
 	if (!l->pg_ready)
 		return act(HA_WAIT, NULL, "Postgres is starting");
 
-	/* 9. A replica. */
+	/* 11. A replica. */
 	if (!l->pg_primary) {
 		if (holds) {
 			if (!lease_valid)
@@ -294,14 +341,28 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 		}
 		{
 			struct ha_action why;
+			bool named = c->has_switchover && strcmp(c->sw_to, l->name) == 0;
 
-			if (!eligible(c, l, &why))
+			if (!named && switchover_reserves_key(c, l, now))
+				return act(HA_WAIT, NULL, "no leader; %s to %s in progress, leaving it the key",
+					   c->sw_failover ? "failover" : "switchover", c->sw_to);
+			if (!eligible(c, l, named, &why))
 				return why;
+			if (named)
+				return act(HA_ACQUIRE, NULL, "no leader; we are the %s candidate: taking the key",
+					   c->sw_failover ? "failover" : "switchover");
 		}
 		return act(HA_ACQUIRE, NULL, "no leader; we are the most up-to-date healthy member (lsn %llu): taking the key",
 			   (unsigned long long)l->pg_lsn);
 	}
 
-	/* 10. The primary, with a valid lease and the key on it (rule 2 above). */
+	/* 12. The primary, with a valid lease and the key on it (rule 2 above). */
+	if (switchover_for_us(c, l)) {
+		if (c->sw_scheduled_at > 0 && l->wall_now < c->sw_scheduled_at)
+			return act(HA_LEAD, NULL, "primary holding the leader key; switchover%s%s scheduled in %.0fs",
+				   c->sw_to[0] ? " to " : "", c->sw_to, c->sw_scheduled_at - l->wall_now);
+		return act(HA_SWITCHOVER, c->sw_to, "%s%s%s requested: handing over the leader key",
+			   c->sw_failover ? "failover" : "switchover", c->sw_to[0] ? " to " : "", c->sw_to);
+	}
 	return act(HA_LEAD, NULL, "primary holding the leader key");
 }

@@ -451,6 +451,141 @@ static void s_holds_old_lease_replica(struct ha_cluster_view *c, struct ha_local
 	c->leader_lease = 99;
 }
 
+/* Maintenance mode. */
+static void s_paused_no_failover(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	c->paused = true;
+}
+static void s_paused_leader(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	as_leader(c, l);
+	c->paused = true;
+}
+static void s_paused_pg_down(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_down_replica_data(c, l);
+	c->paused = true;
+}
+static void s_paused_deadline_passed(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_deadline_passed(c, l);
+	c->paused = true;
+}
+
+/* Operator requests. */
+static void s_restart_requested(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	(void)c;
+	l->restart_requested = true;
+}
+static void s_restart_requested_pg_down(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_down_replica_data(c, l);
+	l->restart_requested = true;
+}
+static void s_reinit_requested(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	(void)c;
+	l->reinit_requested = true;
+}
+static void s_reinit_on_leader(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	as_leader(c, l);
+	l->reinit_requested = true;
+}
+static void s_reinit_no_leader(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	l->reinit_requested = true;
+}
+
+/* Switchover and manual failover, seen by the leader. */
+static void sw(struct ha_cluster_view *c, const char *from, const char *to, double at, bool failover)
+{
+	c->has_switchover = true;
+	snprintf(c->sw_from, sizeof(c->sw_from), "%s", from);
+	snprintf(c->sw_to, sizeof(c->sw_to), "%s", to);
+	c->sw_scheduled_at = at;
+	c->sw_failover = failover;
+}
+static void s_sw_leader_now(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	as_leader(c, l);
+	sw(c, "node2", "node3", 0, false);
+}
+static void s_sw_leader_best(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	as_leader(c, l);
+	sw(c, "", "", 0, false);
+}
+static void s_sw_leader_scheduled_later(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	as_leader(c, l);
+	l->wall_now = 1000000;
+	sw(c, "node2", "node3", 1000060, false);
+}
+static void s_sw_leader_scheduled_due(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	as_leader(c, l);
+	l->wall_now = 1000061;
+	sw(c, "node2", "node3", 1000060, false);
+}
+static void s_sw_for_another_leader(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	as_leader(c, l);
+	sw(c, "node9", "node3", 0, false);
+}
+static void s_sw_done_we_are_target(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	as_leader(c, l);
+	sw(c, "node1", "node2", 0, false);
+}
+static void s_sw_paused_leader(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_sw_leader_now(c, l);
+	c->paused = true;
+}
+
+/* ... seen by replicas once the leader released the key. */
+static void s_sw_other_target_waits(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	sw(c, "node1", "node3", 0, false);
+	l->leader_absent_since = NOW - 1;
+}
+static void s_sw_target_dead_after_ttl(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_sw_other_target_waits(c, l);
+	l->leader_absent_since = NOW - 6; /* ttl 5 */
+}
+static void s_sw_we_are_target_peer_ahead(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	sw(c, "node1", "node2", 0, false);
+	c->members[2].polled_lsn = 6000;
+}
+static void s_sw_target_behind_max_lag(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_sw_we_are_target_peer_ahead(c, l);
+	c->leader_lsn = 5000 + 2 * 1048576;
+}
+static void s_failover_target_behind_max_lag(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_sw_target_behind_max_lag(c, l);
+	c->sw_failover = true;
+}
+static void s_failover_target_old_timeline(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_failover_target_behind_max_lag(c, l);
+	c->leader_timeline = 2;
+}
+static void s_failover_target_nofailover(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_failover_target_behind_max_lag(c, l);
+	l->nofailover = true;
+}
+
 struct row {
 	const char *name;
 	void (*setup)(struct ha_cluster_view *, struct ha_local_view *);
@@ -517,6 +652,29 @@ static const struct row rows[] = {
 	{"behind the last leader's timeline: not a candidate", s_refuse_old_timeline, HA_WAIT, NULL},
 	{"a peer ahead on an old timeline does not block", s_peer_ahead_on_old_timeline, HA_ACQUIRE, NULL},
 	{"no lease of our own: do not compete", s_no_lease_no_compete, HA_WAIT, NULL},
+	{"paused: a replica never takes a free key", s_paused_no_failover, HA_WAIT, NULL},
+	{"paused: the leader keeps its key", s_paused_leader, HA_LEAD, NULL},
+	{"paused: Postgres down stays down", s_paused_pg_down, HA_WAIT, NULL},
+	{"paused: a primary past its deadline still demotes", s_paused_deadline_passed, HA_DEMOTE, NULL},
+	{"restart requested", s_restart_requested, HA_RESTART, NULL},
+	{"restart requested while down: just start", s_restart_requested_pg_down, HA_START_REPLICA, "node1"},
+	{"reinit requested on a replica", s_reinit_requested, HA_REINIT, "node1"},
+	{"reinit refused on the leader", s_reinit_on_leader, HA_WAIT, NULL},
+	{"reinit without a leader waits", s_reinit_no_leader, HA_WAIT, NULL},
+	{"switchover now: leader hands over", s_sw_leader_now, HA_SWITCHOVER, "node3"},
+	{"switchover to the best candidate", s_sw_leader_best, HA_SWITCHOVER, ""},
+	{"switchover scheduled later: keep leading", s_sw_leader_scheduled_later, HA_LEAD, NULL},
+	{"switchover scheduled and due", s_sw_leader_scheduled_due, HA_SWITCHOVER, "node3"},
+	{"switchover for another leader: ignore", s_sw_for_another_leader, HA_LEAD, NULL},
+	{"switchover to us done: lead", s_sw_done_we_are_target, HA_LEAD, NULL},
+	{"switchover while paused: nothing", s_sw_paused_leader, HA_LEAD, NULL},
+	{"switchover to another: leave it the key", s_sw_other_target_waits, HA_WAIT, NULL},
+	{"switchover target silent past ttl: compete", s_sw_target_dead_after_ttl, HA_ACQUIRE, NULL},
+	{"switchover target ignores a peer ahead", s_sw_we_are_target_peer_ahead, HA_ACQUIRE, NULL},
+	{"switchover target too far behind: refuse", s_sw_target_behind_max_lag, HA_WAIT, NULL},
+	{"failover target may be behind", s_failover_target_behind_max_lag, HA_ACQUIRE, NULL},
+	{"failover target on an old timeline: refuse", s_failover_target_old_timeline, HA_WAIT, NULL},
+	{"failover target tagged nofailover: refuse", s_failover_target_nofailover, HA_WAIT, NULL},
 	{"holding the key as replica: promote", s_promote_after_acquire, HA_PROMOTE, NULL},
 	{"promotion in progress: wait", s_promote_in_progress, HA_WAIT, NULL},
 	{"holding key with expired lease: no promote", s_holds_key_lease_expired_replica, HA_WAIT, NULL},
