@@ -79,6 +79,28 @@ void etcd_client_set_timeout(struct etcd_client *c, double request_timeout);
  * etcd_client_free(). Cancel a client only to stop the thread that uses it. */
 void etcd_client_cancel(struct etcd_client *c);
 
+/* ---- Statistics -------------------------------------------------------- */
+
+/* Unary requests made by one client (etcd_call: KV, txn, lease; not the
+ * watch stream), each counted once however many endpoints it tried. A
+ * request that returned anything but ETCD_OK is a failure. Latency is the
+ * whole call, in seconds; le[i] counts the requests that took at most
+ * ETCD_STATS_BOUNDS[i] seconds (cumulative, as in a Prometheus histogram). */
+#define ETCD_STATS_BUCKETS 8
+#define ETCD_STATS_BOUNDS { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0 }
+
+struct etcd_stats {
+	uint64_t requests;
+	uint64_t failures;
+	double latency_sum;
+	uint64_t le[ETCD_STATS_BUCKETS];
+};
+
+/* A copy of the client's counters since etcd_client_new. Safe to call from
+ * any thread while another uses the client (the counters are atomics; the
+ * copy may mix two consecutive requests, never tear a number). */
+void etcd_client_get_stats(const struct etcd_client *c, struct etcd_stats *out);
+
 /* ---- KV ---------------------------------------------------------------- */
 
 struct etcd_kv {

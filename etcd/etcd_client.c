@@ -158,6 +158,11 @@ enum etcd_status etcd_client_new(const struct etcd_config *cfg, struct etcd_clie
 	if (c == NULL)
 		goto nomem;
 	atomic_init(&c->canceled, false);
+	atomic_init(&c->st_requests, 0);
+	atomic_init(&c->st_failures, 0);
+	atomic_init(&c->st_latency_us, 0);
+	for (i = 0; i < ETCD_STATS_BUCKETS; i++)
+		atomic_init(&c->st_le[i], 0);
 	c->endpoints = calloc(cfg->n_endpoints, sizeof(*c->endpoints));
 	if (c->endpoints == NULL)
 		goto nomem;
@@ -223,6 +228,38 @@ const char *etcd_client_endpoint(const struct etcd_client *c)
 void etcd_client_set_timeout(struct etcd_client *c, double request_timeout)
 {
 	c->request_timeout_ms = seconds_to_ms(request_timeout, 2000);
+}
+
+void etcd_stats_record(struct etcd_client *c, int64_t us, enum etcd_status st)
+{
+	static const double bounds[ETCD_STATS_BUCKETS] = ETCD_STATS_BOUNDS;
+	double secs;
+
+	if (us < 0)
+		us = 0;
+	secs = (double)us / 1e6;
+	atomic_fetch_add(&c->st_requests, 1);
+	if (st != ETCD_OK)
+		atomic_fetch_add(&c->st_failures, 1);
+	atomic_fetch_add(&c->st_latency_us, (uint_fast64_t)us);
+	for (size_t i = 0; i < ETCD_STATS_BUCKETS; i++)
+		if (secs <= bounds[i])
+			atomic_fetch_add(&c->st_le[i], 1);
+}
+
+void etcd_client_get_stats(const struct etcd_client *c, struct etcd_stats *out)
+{
+	/* atomic_load takes a non-const pointer in C11 before C17's DR 459. */
+	struct etcd_client *m = (struct etcd_client *)c;
+
+	memset(out, 0, sizeof(*out));
+	if (c == NULL)
+		return;
+	out->requests = atomic_load(&m->st_requests);
+	out->failures = atomic_load(&m->st_failures);
+	out->latency_sum = (double)atomic_load(&m->st_latency_us) / 1e6;
+	for (size_t i = 0; i < ETCD_STATS_BUCKETS; i++)
+		out->le[i] = atomic_load(&m->st_le[i]);
 }
 
 void etcd_client_cancel(struct etcd_client *c)

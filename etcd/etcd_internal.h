@@ -36,6 +36,10 @@ struct etcd_client {
 	char *username, *password;
 	char *token; /* auth token, NULL until authenticated */
 	atomic_bool canceled; /* sticky: set by etcd_client_cancel() */
+	/* Request statistics (etcd_client_get_stats); atomics so that another
+	 * thread may read them. Latency in microseconds. */
+	atomic_uint_fast64_t st_requests, st_failures, st_latency_us;
+	atomic_uint_fast64_t st_le[ETCD_STATS_BUCKETS];
 	CURLM *multi; /* owns the connection cache */
 	CURL *easy;   /* reused for every transfer */
 };
@@ -50,6 +54,9 @@ int64_t etcd_now_ms(void);
 /* Sleeps up to ms, in short steps; returns false early if the client was
  * cancelled. */
 bool etcd_sleep_ms(struct etcd_client *c, long ms);
+
+/* Counts one unary request that took us microseconds and ended with st. */
+void etcd_stats_record(struct etcd_client *c, int64_t us, enum etcd_status st);
 
 /* ---- etcd_codec.c ------------------------------------------------------ */
 
