@@ -23,6 +23,7 @@
 
 #include "agent/log.h"
 
+#include <errno.h>
 #include <float.h>
 #include <libconfig.h>
 #include <stdarg.h>
@@ -62,6 +63,7 @@ struct opt {
 	double min, max;      /* numbers */
 	unsigned flags;
 	opt_check_fn check;   /* strings and list elements */
+	const char *with;     /* set only together with this option (both or neither) */
 	const char *doc;
 };
 
@@ -72,6 +74,8 @@ static bool check_protocol(const char *v, char *why, size_t len);
 static bool check_abspath(const char *v, char *why, size_t len);
 static bool check_bin_dir(const char *v, char *why, size_t len);
 static bool check_log_level(const char *v, char *why, size_t len);
+static bool check_readable_file(const char *v, char *why, size_t len);
+static bool check_executable(const char *v, char *why, size_t len);
 
 #define CFG_OFF(field) offsetof(struct baton_config, field)
 #define NO_MAX DBL_MAX
@@ -108,6 +112,18 @@ static const struct opt options[] = {
 	{ .path = "restapi.connect_address", .type = OPT_STRING,
 	  .off = CFG_OFF(restapi.connect_address), .def_from = "restapi.listen",
 	  .check = check_hostport, .doc = "\"host:port\" other members and clients use; default listen" },
+	{ .path = "restapi.authentication.username", .type = OPT_STRING,
+	  .off = CFG_OFF(restapi.auth_username), .with = "restapi.authentication.password",
+	  .doc = "basic-auth user the write endpoints require (unset: no authentication)" },
+	{ .path = "restapi.authentication.password", .type = OPT_STRING,
+	  .off = CFG_OFF(restapi.auth_password), .with = "restapi.authentication.username",
+	  .flags = OPT_SECRET, .doc = "that user's password" },
+	{ .path = "restapi.certfile", .type = OPT_STRING, .off = CFG_OFF(restapi.certfile),
+	  .with = "restapi.keyfile", .check = check_readable_file,
+	  .doc = "PEM certificate (absolute path): serve HTTPS (unset: plain HTTP)" },
+	{ .path = "restapi.keyfile", .type = OPT_STRING, .off = CFG_OFF(restapi.keyfile),
+	  .with = "restapi.certfile", .check = check_readable_file,
+	  .doc = "PEM private key of certfile (absolute path)" },
 
 	{ .path = "bootstrap.dcs.ttl", .type = OPT_SECONDS, .off = CFG_OFF(bootstrap_dcs.ttl),
 	  .def = "5", .min = 2, .max = NO_MAX,
@@ -165,6 +181,21 @@ static const struct opt options[] = {
 	{ .path = "postgresql.remove_data_directory_on_rewind_failure", .type = OPT_BOOL,
 	  .off = CFG_OFF(postgresql.remove_data_directory_on_rewind_failure), .def = "false",
 	  .doc = "reclone from the primary if pg_rewind fails" },
+	{ .path = "postgresql.callbacks.on_start", .type = OPT_STRING,
+	  .off = CFG_OFF(postgresql.callbacks.on_start), .check = check_executable,
+	  .doc = "run as `SCRIPT on_start ROLE SCOPE` after Postgres started (absolute path)" },
+	{ .path = "postgresql.callbacks.on_stop", .type = OPT_STRING,
+	  .off = CFG_OFF(postgresql.callbacks.on_stop), .check = check_executable,
+	  .doc = "run as `SCRIPT on_stop ROLE SCOPE` after Postgres stopped" },
+	{ .path = "postgresql.callbacks.on_role_change", .type = OPT_STRING,
+	  .off = CFG_OFF(postgresql.callbacks.on_role_change), .check = check_executable,
+	  .doc = "run as `SCRIPT on_role_change ROLE SCOPE` on promotion or demotion (VIP, labels)" },
+	{ .path = "postgresql.callbacks.on_reload", .type = OPT_STRING,
+	  .off = CFG_OFF(postgresql.callbacks.on_reload), .check = check_executable,
+	  .doc = "run as `SCRIPT on_reload ROLE SCOPE` after a configuration reload" },
+	{ .path = "postgresql.callbacks.timeout", .type = OPT_SECONDS,
+	  .off = CFG_OFF(postgresql.callbacks.timeout), .def = "30", .min = 0, .max = NO_MAX,
+	  .flags = OPT_MIN_EXCL, .doc = "seconds a callback may run before it is killed" },
 
 	{ .path = "tags.nofailover", .type = OPT_BOOL, .off = CFG_OFF(tags.nofailover),
 	  .def = "false", .doc = "never promote this member" },
@@ -344,6 +375,47 @@ static bool check_log_level(const char *v, char *why, size_t len)
 		return true;
 	set_err(why, len, "must be debug, info, warning or error");
 	return false;
+}
+
+/* TLS files: read by the REST server at start, so a typo must fail the load. */
+static bool check_readable_file(const char *v, char *why, size_t len)
+{
+	struct stat st;
+
+	if (!check_abspath(v, why, len))
+		return false;
+	if (stat(v, &st) != 0 || access(v, R_OK) != 0) {
+		set_err(why, len, "cannot read %s: %s", v, strerror(errno));
+		return false;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		set_err(why, len, "%s is not a regular file", v);
+		return false;
+	}
+	return true;
+}
+
+/* Callback scripts: checked here so that a role change does not discover
+ * a missing or non-executable script when it matters. */
+static bool check_executable(const char *v, char *why, size_t len)
+{
+	struct stat st;
+
+	if (!check_abspath(v, why, len))
+		return false;
+	if (stat(v, &st) != 0) {
+		set_err(why, len, "cannot run %s: %s", v, strerror(errno));
+		return false;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		set_err(why, len, "%s is not a regular file", v);
+		return false;
+	}
+	if (access(v, X_OK) != 0) {
+		set_err(why, len, "%s is not executable: %s", v, strerror(errno));
+		return false;
+	}
+	return true;
 }
 
 /* Postgres GUC names as we accept them: [a-z_][a-z0-9_.]* */
@@ -947,6 +1019,12 @@ static bool load_option(const struct load_ctx *c, config_t *cf, const struct opt
 		return true;
 	}
 
+	/* A pair is refused first: a keyfile without its certfile is the
+	 * mistake to report, whatever the files hold. */
+	if (o->with != NULL && config_lookup(cf, o->with) == NULL) {
+		fail(c, s, o->path, "set without %s (both are required together)", o->with);
+		return false;
+	}
 	type = config_setting_type(s);
 	switch (o->type) {
 	case OPT_STRING: {

@@ -57,8 +57,13 @@ START_TEST(test_full)
 
 	ck_assert_str_eq(c.restapi.listen, "0.0.0.0:8008");
 	ck_assert_str_eq(c.restapi.connect_address, "10.0.0.1:8008");
+	ck_assert_str_eq(c.restapi.auth_username, "admin");
+	ck_assert_str_eq(c.restapi.auth_password, "api-secret");
+	ck_assert_ptr_null(c.restapi.certfile);
+	ck_assert_ptr_null(c.restapi.keyfile);
 
 	ck_assert(c.bootstrap_dcs.ttl == 30);
+	ck_assert(!c.bootstrap_dcs.pause);
 	ck_assert(c.bootstrap_dcs.loop_wait == 0.5);
 	ck_assert(c.bootstrap_dcs.retry_timeout == 10);
 	ck_assert_int_eq(c.bootstrap_dcs.maximum_lag_on_failover, 4294967296LL);
@@ -94,6 +99,9 @@ START_TEST(test_full)
 	ck_assert_str_eq(c.postgresql.pg_hba[1], "host all all 0.0.0.0/0 scram-sha-256");
 	ck_assert(!c.postgresql.use_pg_rewind);
 	ck_assert(c.postgresql.remove_data_directory_on_rewind_failure);
+	ck_assert_ptr_null(c.postgresql.callbacks.on_start);
+	ck_assert_ptr_null(c.postgresql.callbacks.on_role_change);
+	ck_assert(c.postgresql.callbacks.timeout == 7.5);
 	ck_assert(c.tags.nofailover);
 	ck_assert_str_eq(c.log_level, "debug");
 
@@ -129,7 +137,12 @@ START_TEST(test_minimal_defaults)
 	ck_assert_ptr_null(c.etcd.password);
 	ck_assert_str_eq(c.restapi.listen, "127.0.0.1:8009");
 	ck_assert_str_eq(c.restapi.connect_address, "127.0.0.1:8009");
+	ck_assert_ptr_null(c.restapi.auth_username);
+	ck_assert_ptr_null(c.restapi.auth_password);
+	ck_assert_ptr_null(c.restapi.certfile);
+	ck_assert_ptr_null(c.restapi.keyfile);
 	ck_assert(c.bootstrap_dcs.ttl == 5);
+	ck_assert(!c.bootstrap_dcs.pause);
 	ck_assert(c.bootstrap_dcs.loop_wait == 1);
 	ck_assert(c.bootstrap_dcs.retry_timeout == 2);
 	ck_assert_int_eq(c.bootstrap_dcs.maximum_lag_on_failover, 1048576);
@@ -154,6 +167,11 @@ START_TEST(test_minimal_defaults)
 	ck_assert_uint_eq(c.postgresql.n_pg_hba, 0);
 	ck_assert(c.postgresql.use_pg_rewind);
 	ck_assert(!c.postgresql.remove_data_directory_on_rewind_failure);
+	ck_assert_ptr_null(c.postgresql.callbacks.on_start);
+	ck_assert_ptr_null(c.postgresql.callbacks.on_stop);
+	ck_assert_ptr_null(c.postgresql.callbacks.on_role_change);
+	ck_assert_ptr_null(c.postgresql.callbacks.on_reload);
+	ck_assert(c.postgresql.callbacks.timeout == 30);
 	ck_assert(!c.tags.nofailover);
 	ck_assert_str_eq(c.log_level, "info");
 	config_free(&c);
@@ -183,6 +201,74 @@ START_TEST(test_examples)
 	}
 	for (int i = 0; i < 3; i++)
 		config_free(&c[i]);
+}
+END_TEST
+
+static char *print_to_string(const struct baton_config *c)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	ck_assert_ptr_nonnull(f);
+	config_print(c, f);
+	fclose(f);
+	return buf;
+}
+
+/* The options that name files must point at real ones, so this config is
+ * written at run time with the absolute paths of files in the source tree:
+ * the example callback scripts (executable) and placeholder TLS files (the
+ * loader only checks that they are readable; the REST server parses them). */
+START_TEST(test_tls_and_callbacks)
+{
+	static const char *const fmt =
+		"scope = \"main\"; name = \"node3\";\n"
+		"etcd = { hosts = [\"127.0.0.1:2379\"]; };\n"
+		"restapi = { listen = \"127.0.0.1:8010\";\n"
+		"  certfile = \"%s/tests/configs/files/restapi.crt\";\n"
+		"  keyfile = \"%s/tests/configs/files/restapi.key\"; };\n"
+		"postgresql = { data_dir = \"/var/lib/baton/node3\"; listen = \"127.0.0.1:5443\";\n"
+		"  authentication = { superuser = { password = \"s\"; };\n"
+		"                     replication = { password = \"r\"; }; };\n"
+		"  callbacks = { on_start = \"%s/deploy/examples/callbacks/log_event.sh\";\n"
+		"                on_stop = \"%s/deploy/examples/callbacks/log_event.sh\";\n"
+		"                on_role_change = \"%s/deploy/examples/callbacks/role_change.sh\";\n"
+		"                on_reload = \"%s/deploy/examples/callbacks/log_event.sh\"; }; };\n";
+	struct baton_config c;
+	char tmp[] = "/tmp/check_config_XXXXXX";
+	char err[512], *text;
+	FILE *f;
+	int fd;
+
+	if (access(DEFAULT_BIN_DIR "/postgres", X_OK) != 0)
+		return; /* the default bin_dir is refused first; test_minimal_defaults covers it */
+	fd = mkstemp(tmp);
+	ck_assert_int_ge(fd, 0);
+	f = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, fmt, TEST_SRCDIR, TEST_SRCDIR, TEST_SRCDIR, TEST_SRCDIR, TEST_SRCDIR, TEST_SRCDIR);
+	fclose(f);
+	ck_assert_msg(config_load(tmp, &c, err, sizeof(err)), "%s", err);
+	unlink(tmp);
+	ck_assert_str_eq(c.restapi.certfile, TEST_SRCDIR "/tests/configs/files/restapi.crt");
+	ck_assert_str_eq(c.restapi.keyfile, TEST_SRCDIR "/tests/configs/files/restapi.key");
+	ck_assert_ptr_null(c.restapi.auth_username);
+	ck_assert_str_eq(c.postgresql.callbacks.on_start,
+			 TEST_SRCDIR "/deploy/examples/callbacks/log_event.sh");
+	ck_assert_str_eq(c.postgresql.callbacks.on_stop,
+			 TEST_SRCDIR "/deploy/examples/callbacks/log_event.sh");
+	ck_assert_str_eq(c.postgresql.callbacks.on_role_change,
+			 TEST_SRCDIR "/deploy/examples/callbacks/role_change.sh");
+	ck_assert_str_eq(c.postgresql.callbacks.on_reload,
+			 TEST_SRCDIR "/deploy/examples/callbacks/log_event.sh");
+	ck_assert(c.postgresql.callbacks.timeout == 30);
+	text = print_to_string(&c);
+	ck_assert_ptr_nonnull(strstr(text, "certfile = \"" TEST_SRCDIR "/tests/configs/files/restapi.crt\";"));
+	ck_assert_ptr_nonnull(strstr(text, "on_role_change = \"" TEST_SRCDIR));
+	ck_assert_ptr_nonnull(strstr(text, "# username is not set"));
+	free(text);
+	config_free(&c);
 }
 END_TEST
 
@@ -257,6 +343,36 @@ static const struct bad_case {
 	{ "params_not_group.conf",
 	  "params_not_group.conf:9: postgresql.parameters: expected a group { name = value; ... } "
 	  "(got an array)" },
+	{ "auth_no_password.conf",
+	  "auth_no_password.conf:7: restapi.authentication.username: set without "
+	  "restapi.authentication.password (both are required together)" },
+	{ "auth_no_username.conf",
+	  "auth_no_username.conf:7: restapi.authentication.password: set without "
+	  "restapi.authentication.username (both are required together)" },
+	{ "cert_no_key.conf",
+	  "cert_no_key.conf:7: restapi.certfile: set without restapi.keyfile (both are required "
+	  "together)" },
+	{ "relative_certfile.conf",
+	  "relative_certfile.conf:7: restapi.certfile: must be an absolute path (got \"restapi.crt\")" },
+	{ "missing_certfile.conf",
+	  "missing_certfile.conf:7: restapi.certfile: cannot read /nonexistent/restapi.crt: No such "
+	  "file or directory" },
+	{ "missing_callback.conf",
+	  "missing_callback.conf:15: postgresql.callbacks.on_role_change: cannot run "
+	  "/nonexistent/role_change.sh: No such file or directory" },
+	{ "callback_not_executable.conf",
+	  "callback_not_executable.conf:15: postgresql.callbacks.on_start: /etc/passwd is not "
+	  "executable: Permission denied" },
+	{ "callback_directory.conf",
+	  "callback_directory.conf:15: postgresql.callbacks.on_stop: /tmp is not a regular file" },
+	{ "relative_callback.conf",
+	  "relative_callback.conf:15: postgresql.callbacks.on_reload: must be an absolute path "
+	  "(got \"reload.sh\")" },
+	{ "callbacks_timeout_zero.conf",
+	  "callbacks_timeout_zero.conf:15: postgresql.callbacks.timeout: must be > 0 (got 0)" },
+	{ "callbacks_unknown.conf",
+	  "callbacks_unknown.conf:15: postgresql.callbacks.on_promote: unknown key" },
+	{ "dcs_pause.conf", "dcs_pause.conf:16: bootstrap.dcs.pause: unknown key" },
 };
 
 #define N_BAD (sizeof(bad_cases) / sizeof(bad_cases[0]))
@@ -313,18 +429,6 @@ END_TEST
 
 /* ---- show-config ---- */
 
-static char *print_to_string(const struct baton_config *c)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	ck_assert_ptr_nonnull(f);
-	config_print(c, f);
-	fclose(f);
-	return buf;
-}
-
 START_TEST(test_print_masks_secrets_and_round_trips)
 {
 	struct baton_config c, back;
@@ -338,6 +442,9 @@ START_TEST(test_print_masks_secrets_and_round_trips)
 	ck_assert_ptr_null(strstr(text, "super-secret"));
 	ck_assert_ptr_null(strstr(text, "repl-secret"));
 	ck_assert_ptr_null(strstr(text, "etcd-secret"));
+	ck_assert_ptr_null(strstr(text, "api-secret"));
+	ck_assert_ptr_nonnull(strstr(text, "authentication = {\n    # basic-auth user"));
+	ck_assert_ptr_nonnull(strstr(text, "    timeout = 7.5;\n"));
 	ck_assert_ptr_nonnull(strstr(text, "password = \"***\";"));
 	ck_assert_ptr_nonnull(strstr(text, "hosts = [ \"127.0.0.1:2379\", \"[::1]:2381\""));
 	ck_assert_ptr_nonnull(strstr(text, "loop_wait = 0.5;"));
@@ -359,6 +466,9 @@ START_TEST(test_print_masks_secrets_and_round_trips)
 	ck_assert_str_eq(back.etcd.hosts[2], c.etcd.hosts[2]);
 	ck_assert_str_eq(back.etcd.password, "***");
 	ck_assert_str_eq(back.postgresql.superuser_password, "***");
+	ck_assert_str_eq(back.restapi.auth_username, "admin");
+	ck_assert_str_eq(back.restapi.auth_password, "***");
+	ck_assert(back.postgresql.callbacks.timeout == 7.5);
 	ck_assert(back.bootstrap_dcs.loop_wait == c.bootstrap_dcs.loop_wait);
 	ck_assert_int_eq(back.bootstrap_dcs.maximum_lag_on_failover,
 			 c.bootstrap_dcs.maximum_lag_on_failover);
@@ -490,6 +600,7 @@ START_TEST(test_dcs_copy)
 				    .loop_wait = 2,
 				    .retry_timeout = 3,
 				    .maximum_lag_on_failover = 99,
+				    .pause = true,
 				    .pg_params = params,
 				    .n_pg_params = 2 };
 	struct dcs_settings dst, empty = { .ttl = 5 }, dst2;
@@ -497,6 +608,7 @@ START_TEST(test_dcs_copy)
 	ck_assert(dcs_settings_copy(&dst, &src));
 	ck_assert(dst.ttl == 10 && dst.loop_wait == 2 && dst.retry_timeout == 3);
 	ck_assert_int_eq(dst.maximum_lag_on_failover, 99);
+	ck_assert(dst.pause);
 	ck_assert_uint_eq(dst.n_pg_params, 2);
 	ck_assert_ptr_ne(dst.pg_params, params);
 	ck_assert_ptr_ne(dst.pg_params[1].value, params[1].value);
@@ -508,6 +620,7 @@ START_TEST(test_dcs_copy)
 
 	ck_assert(dcs_settings_copy(&dst2, &empty));
 	ck_assert(dst2.ttl == 5);
+	ck_assert(!dst2.pause);
 	ck_assert_ptr_null(dst2.pg_params);
 	dcs_settings_free(&dst2);
 	ck_assert(!dcs_settings_copy(NULL, &src));
@@ -700,6 +813,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_full);
 	tcase_add_test(tc, test_minimal_defaults);
 	tcase_add_test(tc, test_examples);
+	tcase_add_test(tc, test_tls_and_callbacks);
 	tcase_add_loop_test(tc, test_bad_file, 0, (int)N_BAD);
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_free_zeroed);
