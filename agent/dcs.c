@@ -99,7 +99,8 @@ bool dcs_keys_init(struct dcs_keys *k, const char *namespace_, const char *scope
 	       join2(k->config, sizeof(k->config), k->prefix, "config") &&
 	       join2(k->status, sizeof(k->status), k->prefix, "status") &&
 	       join2(k->history, sizeof(k->history), k->prefix, "history") &&
-	       join2(k->members, sizeof(k->members), k->prefix, "members/");
+	       join2(k->members, sizeof(k->members), k->prefix, "members/") &&
+	       join2(k->switchover, sizeof(k->switchover), k->prefix, "switchover");
 }
 
 bool dcs_member_key(const struct dcs_keys *k, const char *name, char *buf, size_t len)
@@ -171,10 +172,11 @@ char *dcs_member_json(const struct ha_member *m)
 	n = snprintf(conn_url, sizeof(conn_url), fmt, m->host, m->port);
 	if (n < 0 || (size_t)n >= sizeof(conn_url))
 		return NULL;
-	root = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:I, s:I, s:{s:b}, s:s}", "name", m->name, "role",
-			 m->role, "state", m->state, "host", m->host, "port", m->port, "conn_url", conn_url,
+	root = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:I, s:I, s:b, s:{s:b}, s:s}", "name", m->name,
+			 "role", m->role, "state", m->state, "host", m->host, "port", m->port, "conn_url", conn_url,
 			 "api_url", m->api_url, "timeline", (json_int_t)m->timeline, "lsn", (json_int_t)m->lsn,
-			 "tags", "nofailover", (int)m->nofailover, "version", BATON_VERSION);
+			 "pending_restart", (int)m->pending_restart, "tags", "nofailover", (int)m->nofailover,
+			 "version", BATON_VERSION);
 	return dump_and_free(root);
 }
 
@@ -221,7 +223,8 @@ bool dcs_member_from_json(const char *name, const char *json, struct ha_member *
 	    !jsonf_int(root, "port", JSONF_REQUIRED, 1, 65535, &port, err, errlen) ||
 	    !jsonf_string(root, "api_url", JSONF_REQUIRED, out->api_url, sizeof(out->api_url), err, errlen) ||
 	    !jsonf_int(root, "timeline", JSONF_REQUIRED, 0, UINT32_MAX, &timeline, err, errlen) ||
-	    !jsonf_int(root, "lsn", JSONF_REQUIRED, 0, INT64_MAX, &lsn, err, errlen))
+	    !jsonf_int(root, "lsn", JSONF_REQUIRED, 0, INT64_MAX, &lsn, err, errlen) ||
+	    !jsonf_bool(root, "pending_restart", JSONF_OPTIONAL, &out->pending_restart, err, errlen))
 		goto cleanup;
 
 	/* Known but unused here: they must still be strings when present. */
@@ -312,10 +315,10 @@ char *dcs_config_json(const struct dcs_settings *d)
 		}
 	}
 	/* "o" steals params, even when packing fails. */
-	root = json_pack("{s:o, s:o, s:o, s:I, s:{s:o}}", "ttl", json_num(d->ttl), "loop_wait",
+	root = json_pack("{s:o, s:o, s:o, s:I, s:b, s:{s:o}}", "ttl", json_num(d->ttl), "loop_wait",
 			 json_num(d->loop_wait), "retry_timeout", json_num(d->retry_timeout),
-			 "maximum_lag_on_failover", (json_int_t)d->maximum_lag_on_failover, "postgresql",
-			 "parameters", params);
+			 "maximum_lag_on_failover", (json_int_t)d->maximum_lag_on_failover, "pause",
+			 (int)d->pause, "postgresql", "parameters", params);
 	return dump_and_free(root);
 }
 
@@ -460,6 +463,8 @@ bool dcs_config_from_json(const char *json, struct dcs_settings *out, char *err,
 			out->maximum_lag_on_failover = (int64_t)d;
 		}
 	}
+	if (!jsonf_bool(root, "pause", JSONF_OPTIONAL, &out->pause, err, errlen))
+		goto cleanup;
 	if (!config_check_timing(out, err, errlen))
 		goto cleanup;
 	if (!parse_pg_params(root, out, err, errlen))
@@ -471,6 +476,70 @@ cleanup:
 		dcs_settings_free(out);
 		memset(out, 0, sizeof(*out));
 	}
+	return ok;
+}
+
+/* ---- switchover ------------------------------------------------------------ */
+
+char *dcs_switchover_json(const struct dcs_switchover *s)
+{
+	json_t *root = json_pack("{s:s, s:s, s:s, s:o}", "from", s->from, "to", s->to, "kind",
+				 s->failover ? "failover" : "switchover", "requested_at", json_num(s->requested_at));
+
+	if (root && s->scheduled_at > 0 &&
+	    json_object_set_new(root, "scheduled_at", json_num(s->scheduled_at)) != 0) {
+		json_decref(root);
+		return NULL;
+	}
+	return dump_and_free(root);
+}
+
+/* A name field of the switchover key: optional, a member name or "". */
+static bool switchover_name(const json_t *root, const char *key, char *buf, size_t len, char *err,
+			    size_t errlen)
+{
+	if (!jsonf_string(root, key, JSONF_OPTIONAL, buf, len, err, errlen))
+		return false;
+	if (strchr(buf, '/')) {
+		jsonf_set_err(err, errlen, "%s: \"%s\" is not a member name", key, buf);
+		return false;
+	}
+	return true;
+}
+
+bool dcs_switchover_from_json(const char *json, struct dcs_switchover *out, char *err, size_t errlen)
+{
+	char kind[16] = "switchover";
+	json_t *root;
+	bool ok = false;
+
+	memset(out, 0, sizeof(*out));
+	root = load_object(json, err, errlen);
+	if (!root)
+		return false;
+	if (!switchover_name(root, "from", out->from, sizeof(out->from), err, errlen) ||
+	    !switchover_name(root, "to", out->to, sizeof(out->to), err, errlen) ||
+	    !jsonf_string(root, "kind", JSONF_OPTIONAL, kind, sizeof(kind), err, errlen) ||
+	    !jsonf_number(root, "scheduled_at", JSONF_OPTIONAL, 0, 1e12, false, &out->scheduled_at, err,
+			  errlen) ||
+	    !jsonf_number(root, "requested_at", JSONF_OPTIONAL, 0, 1e12, false, &out->requested_at, err,
+			  errlen))
+		goto cleanup;
+	if (strcmp(kind, "failover") == 0) {
+		out->failover = true;
+	} else if (strcmp(kind, "switchover") != 0) {
+		jsonf_set_err(err, errlen, "kind: expected \"switchover\" or \"failover\", got \"%s\"", kind);
+		goto cleanup;
+	}
+	if (out->failover && !out->to[0]) {
+		jsonf_set_err(err, errlen, "to: a failover must name its candidate");
+		goto cleanup;
+	}
+	ok = true;
+cleanup:
+	json_decref(root);
+	if (!ok)
+		memset(out, 0, sizeof(*out));
 	return ok;
 }
 
@@ -598,6 +667,18 @@ void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result 
 			else
 				warn_add(warn, warnlen, "%s: invalid config, keeping the previous settings: %s",
 					 kv->key, err);
+		} else if (strcmp(rel, "switchover") == 0) {
+			struct dcs_switchover sw;
+
+			if (dcs_switchover_from_json(kv->value, &sw, err, sizeof(err))) {
+				view->has_switchover = true;
+				memcpy(view->sw_from, sw.from, sizeof(view->sw_from));
+				memcpy(view->sw_to, sw.to, sizeof(view->sw_to));
+				view->sw_scheduled_at = sw.scheduled_at;
+				view->sw_failover = sw.failover;
+			} else {
+				warn_add(warn, warnlen, "%s: ignored: %s", kv->key, err);
+			}
 		} else if (strcmp(rel, "status") == 0) {
 			if (!dcs_status_from_json(kv->value, &view->leader_lsn, &view->leader_timeline))
 				warn_add(warn, warnlen, "%s: unreadable status", kv->key);
@@ -636,6 +717,7 @@ void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result 
 				parsed.loop_wait = fallback->loop_wait;
 				parsed.retry_timeout = fallback->retry_timeout;
 				parsed.maximum_lag_on_failover = fallback->maximum_lag_on_failover;
+				parsed.pause = fallback->pause;
 			}
 		} else {
 			default_settings(&parsed);
@@ -647,6 +729,7 @@ void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result 
 	view->loop_wait = parsed.loop_wait;
 	view->retry_timeout = parsed.retry_timeout;
 	view->maximum_lag_on_failover = parsed.maximum_lag_on_failover;
+	view->paused = parsed.pause;
 	if (settings_out)
 		*settings_out = parsed;
 	else

@@ -10,6 +10,8 @@
  *                   maximum_lag_on_failover, postgresql.parameters)
  *   status          JSON {"optime": LSN, "timeline": N} refreshed by the leader
  *   history         JSON array of {"timeline","lsn","reason","time","leader"}
+ *   switchover      JSON of struct dcs_switchover: a planned switchover or a
+ *                   manual failover requested by an operator (see ops.h), no lease
  *
  * Parsing never trusts what it reads: a member whose JSON is unreadable is
  * left out of the view (and reported), an unreadable config falls back to
@@ -36,6 +38,7 @@ struct dcs_keys {
 	char status[320];
 	char history[320];
 	char members[320];    /* "/baton/main/members/" */
+	char switchover[320];
 };
 
 /* false if the names do not fit. */
@@ -48,7 +51,10 @@ bool dcs_member_key(const struct dcs_keys *k, const char *name, char *buf, size_
  * settings: in = the settings to use when the config key is absent or
  * unreadable (bootstrap.dcs, or the last good ones); out = the settings in
  * force (deep copy; caller frees with dcs_settings_free). view->ttl etc. are
- * set from them. Problems (a member JSON unreadable, config invalid) are
+ * set from them (view->paused from their pause). A switchover key that is
+ * readable sets has_switchover and the sw_* fields; an unreadable one is
+ * reported and ignored (it never triggers anything). Problems (a member
+ * JSON unreadable, config invalid) are
  * written, one per line, into warn (may be NULL); the view is still filled.
  * etcd_ok is set true.
  * The view is zeroed first. fallback may be NULL (built-in defaults: ttl 5,
@@ -71,11 +77,33 @@ bool dcs_member_from_json(const char *name, const char *json, struct ha_member *
 char *dcs_status_json(uint64_t lsn, uint32_t timeline);
 bool dcs_status_from_json(const char *json, uint64_t *lsn, uint32_t *timeline);
 
+/* Includes "pause" (true/false). */
 char *dcs_config_json(const struct dcs_settings *d);
-/* Unknown keys are ignored; wrong types or values out of range -> false + err.
+/* Unknown keys are ignored; "pause" must be a boolean when present; wrong types or values out of range -> false + err.
  * out is overwritten (not freed): keys absent from json take the built-in
  * defaults; on failure out is left empty. */
 bool dcs_config_from_json(const char *json, struct dcs_settings *out, char *err, size_t errlen);
+
+/*
+ * The switchover key:
+ *   {"from": "node1", "to": "node2", "kind": "switchover" | "failover",
+ *    "requested_at": 1764099000, "scheduled_at": 1764100000}
+ * Every field is optional: from/to "" (any leader / the best candidate),
+ * kind "switchover", scheduled_at absent or 0 for "now". A failover must
+ * name its candidate.
+ */
+struct dcs_switchover {
+	char from[HA_NAME_MAX];
+	char to[HA_NAME_MAX];
+	bool failover;       /* kind "failover" */
+	double scheduled_at; /* wall clock, unix seconds; 0 = now */
+	double requested_at; /* wall clock, unix seconds; 0 = not said */
+};
+
+/* JSON text of the key (malloc'd, caller frees); NULL when out of memory. */
+char *dcs_switchover_json(const struct dcs_switchover *s);
+/* Parses the key; false with the reason in err (out zeroed then). */
+bool dcs_switchover_from_json(const char *json, struct dcs_switchover *out, char *err, size_t errlen);
 
 /* Returns a new JSON array: old (may be NULL/invalid -> starts anew) plus one entry. */
 char *dcs_history_append(const char *old_json, uint32_t timeline, uint64_t lsn, const char *reason,

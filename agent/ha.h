@@ -33,6 +33,7 @@ struct ha_member {
 	uint32_t timeline;
 	uint64_t lsn;         /* published: primary current LSN, replica received/replayed */
 	bool nofailover;
+	bool pending_restart; /* Postgres runs with settings that need a restart to apply */
 	/* Filled by the loop only while it looks for a new leader: */
 	bool polled;          /* the loop asked this member's REST API this round */
 	bool reachable;       /* ... and it answered */
