@@ -22,6 +22,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "agent/config.h"
@@ -61,8 +62,24 @@ bool ops_edit_config(struct etcd_client *c, const struct dcs_keys *k, const char
 	__attribute__((warn_unused_result));
 
 /* Replaces the config key with the JSON document given, after validation
- * (batonctl edit-config with $EDITOR, REST PATCH after merging). */
+ * (batonctl edit-config with $EDITOR, REST PATCH after merging). Keys other
+ * than ttl, loop_wait, retry_timeout, maximum_lag_on_failover, pause and
+ * postgresql.parameters are refused (a typo would otherwise be ignored);
+ * the key is written in canonical form (dcs_config_json). */
 bool ops_replace_config(struct etcd_client *c, const struct dcs_keys *k, const char *json, char *err,
 			size_t errlen) __attribute__((warn_unused_result));
+
+/* As ops_replace_config, but the write succeeds only if the config key is
+ * still at mod_revision (the revision of the document the caller edited; 0 =
+ * the key was absent then), so an edit made meanwhile (while an editor was
+ * open) is reported as a concurrent change instead of being overwritten.
+ * mod_revision < 0 compares with the revision read just now (= ops_replace_config). */
+bool ops_replace_config_at(struct etcd_client *c, const struct dcs_keys *k, const char *json,
+			   int64_t mod_revision, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* For tests: hook (may be NULL) is called by every action after its read and
+ * before its write, so a test can change the keys in between. Not thread-safe;
+ * set it only while no action runs. */
+void ops_set_before_write_hook(void (*hook)(void *ctx), void *ctx);
 
 #endif
