@@ -55,6 +55,7 @@ struct api_server {
 	pthread_mutex_t mu; /* guards everything below up to the marker */
 	struct api_status status;
 	bool have_status;
+	struct api_requests requests; /* queued by POSTs, taken by the loop */
 	bool starting;            /* MHD messages go to start_err while true */
 	char start_err[256];
 	/* end of mutex-guarded fields */
@@ -354,6 +355,17 @@ void api_publish(struct api_server *s, const struct api_status *st)
 	pthread_mutex_lock(&s->mu);
 	s->status = *st;
 	s->have_status = true;
+	pthread_mutex_unlock(&s->mu);
+}
+
+void api_take_requests(struct api_server *s, struct api_requests *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->mu);
+	*out = s->requests;
+	memset(&s->requests, 0, sizeof(s->requests));
 	pthread_mutex_unlock(&s->mu);
 }
 

@@ -33,6 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "agent/api.h"
 #include "agent/dcs.h"
 #include "agent/ha.h"
@@ -118,6 +120,14 @@ struct loop {
 	char following[HA_NAME_MAX];
 	bool promote_requested;
 	double not_streaming_since;
+
+	/* operator requests (REST API), kept until carried out */
+	bool req_restart, req_restart_pending_only, req_reinit;
+	bool pending_restart;       /* a changed parameter waits for a restart */
+	double pending_checked_at;
+	char *applied_params;       /* the shared Postgres parameters last written, "name=value\n"... */
+	int64_t switchover_mod_revision;
+	double leader_absent_since;
 
 	char *member_json;   /* last published */
 	char *status_json;   /* last published (leader) */
@@ -513,9 +523,14 @@ static void read_cluster(struct loop *L)
 		log_warn("unreadable keys in etcd (ignored): %s", warn);
 	snprintf(L->last_warn, sizeof(L->last_warn), "%s", warn);
 	L->leader_mod_revision = 0;
-	for (size_t i = 0; i < r.n_kvs; i++)
+	L->switchover_mod_revision = 0;
+	for (size_t i = 0; i < r.n_kvs; i++) {
 		if (strcmp(r.kvs[i].key, L->keys.leader) == 0)
 			L->leader_mod_revision = r.kvs[i].mod_revision;
+		else if (strncmp(r.kvs[i].key, L->keys.prefix, strlen(L->keys.prefix)) == 0 &&
+			 strcmp(r.kvs[i].key + strlen(L->keys.prefix), "switchover") == 0)
+			L->switchover_mod_revision = r.kvs[i].mod_revision;
+	}
 	etcd_range_result_free(&r);
 
 	if (fresh.ttl != L->settings.ttl || fresh.loop_wait != L->settings.loop_wait) {
@@ -530,7 +545,36 @@ static void read_cluster(struct loop *L)
 	/* The lease we hold may be shorter than a raised ttl: never count on more. */
 	if (L->granted_ttl > 0 && (double)L->granted_ttl < v.ttl)
 		v.ttl = (double)L->granted_ttl;
+	if (v.has_leader)
+		L->leader_absent_since = 0;
+	else if (L->leader_absent_since == 0)
+		L->leader_absent_since = now;
 	L->view = v;
+}
+
+static void switchover_key(const struct loop *L, char *buf, size_t len)
+{
+	snprintf(buf, len, "%sswitchover", L->keys.prefix);
+}
+
+/* Deletes the switchover key if it is still the one we read this loop. */
+static void clear_switchover(struct loop *L, const char *why)
+{
+	char key[400];
+	struct etcd_compare cmp = {.target = ETCD_CMP_MOD, .result = ETCD_CMP_EQUAL};
+	struct etcd_op del = {.kind = ETCD_OP_DELETE};
+	bool won = false;
+
+	if (L->switchover_mod_revision == 0)
+		return;
+	switchover_key(L, key, sizeof(key));
+	cmp.key = key;
+	cmp.number = L->switchover_mod_revision;
+	del.key = key;
+	if (txn_simple(L, &cmp, 1, &del, 1, &won, "clear the switchover key") && won)
+		log_info("switchover request cleared: %s", why);
+	L->switchover_mod_revision = 0;
+	L->view.has_switchover = false;
 }
 
 static bool has_backup_label(const char *data_dir)
@@ -638,9 +682,22 @@ static void read_local(struct loop *L, double now)
 		L->promote_requested = false;
 		L->pg_started_primary = true;
 		l->pg_started_primary = true;
-		append_history(L, "leader lease acquired, promoted");
+		if (L->view.has_switchover) {
+			char reason[160];
+
+			snprintf(reason, sizeof(reason), "%s from %s", L->view.sw_failover ? "manual failover" : "switchover",
+				 L->view.sw_from[0] ? L->view.sw_from : "the old leader");
+			append_history(L, reason);
+			clear_switchover(L, "done: we are the new leader");
+		} else {
+			append_history(L, "leader lease acquired, promoted");
+		}
 	}
 	l->promote_requested = L->promote_requested;
+	l->wall_now = (double)time(NULL);
+	l->leader_absent_since = L->leader_absent_since;
+	l->restart_requested = L->req_restart;
+	l->reinit_requested = L->req_reinit;
 }
 
 /* Rule 5: fresh positions of the peers, asked of their REST APIs. */
@@ -949,10 +1006,230 @@ static void do_promote(struct loop *L)
 	set_fence(L);
 }
 
-static void do_switchover(struct loop *L, const char *candidate)
+/* Rewrites the configuration files for the role Postgres has now and asks
+ * it to re-read them. */
+static void reload_postgres(struct loop *L, const char *why)
 {
-	(void)L;
-	log_warn("switchover to '%s' requested, but this agent cannot hand over yet", candidate);
+	struct pg_err err;
+	bool replica = L->postmaster.pid && !(L->local.pg_ready && L->local.pg_primary) && !L->pg_started_primary;
+
+	if (L->postmaster.pid == 0)
+		return;
+	if (!write_pg_files(L, replica, replica ? L->following : NULL))
+		return;
+	if (!pg_postmaster_reload(&L->postmaster, &err)) {
+		log_error("reload failed: %s", err.msg);
+		return;
+	}
+	log_info("reloaded Postgres configuration: %s", why);
+	L->pending_checked_at = 0; /* look again soon */
+}
+
+/* The shared parameters (config key) changed: apply them. */
+static void apply_shared_params(struct loop *L)
+{
+	size_t len = 1;
+	char *sig;
+
+	for (size_t i = 0; i < L->settings.n_pg_params; i++)
+		len += strlen(L->settings.pg_params[i].name) + strlen(L->settings.pg_params[i].value) + 2;
+	sig = malloc(len);
+	if (!sig)
+		return;
+	sig[0] = '\0';
+	for (size_t i = 0; i < L->settings.n_pg_params; i++) {
+		size_t used = strlen(sig);
+		snprintf(sig + used, len - used, "%s=%s\n", L->settings.pg_params[i].name, L->settings.pg_params[i].value);
+	}
+	if (L->applied_params && strcmp(sig, L->applied_params) != 0 && L->local.pg_ready)
+		reload_postgres(L, "the cluster's postgresql.parameters changed");
+	free(L->applied_params);
+	L->applied_params = sig;
+}
+
+/* pending_restart, asked of Postgres every few seconds (and soon after a reload). */
+static void check_pending_restart(struct loop *L, double now)
+{
+	struct pg_err err;
+	bool pending;
+
+	if (!L->local.pg_ready) {
+		L->pending_restart = false;
+		return;
+	}
+	if (now - L->pending_checked_at < 10.0 && L->pending_checked_at > 0)
+		return;
+	L->pending_checked_at = now;
+	if (pg_query_pending_restart(L->pg, &pending, &err)) {
+		if (pending && !L->pending_restart)
+			log_info("a changed parameter needs a restart of Postgres (pending restart)");
+		L->pending_restart = pending;
+	}
+}
+
+/* Is `name` a running replica on our timeline, ready to take over? */
+static bool candidate_ready(struct loop *L, const char *name, struct api_status *st, char *why, size_t len)
+{
+	const struct ha_member *m = ha_find_member(&L->view, name);
+	char err[256];
+
+	if (!m || !m->api_url[0]) {
+		snprintf(why, len, "%s is not a member of the cluster", name);
+		return false;
+	}
+	if (m->nofailover) {
+		snprintf(why, len, "%s is tagged nofailover", name);
+		return false;
+	}
+	if (!api_get_status(m->api_url, 1.0, st, err, sizeof(err))) {
+		snprintf(why, len, "%s does not answer: %s", name, err);
+		return false;
+	}
+	if (!st->pg_running || strcmp(st->role, "replica") != 0) {
+		snprintf(why, len, "%s is not a running replica (role %s, state %s)", name, st->role, st->state);
+		return false;
+	}
+	if (st->timeline != L->local.pg_timeline) {
+		snprintf(why, len, "%s is on timeline %u, we are on %u", name, st->timeline, L->local.pg_timeline);
+		return false;
+	}
+	return true;
+}
+
+/* Rewrites the switchover key naming the candidate, so that only it takes
+ * the key once we release it. */
+static bool record_switchover_target(struct loop *L, const char *candidate)
+{
+	char key[400], *text;
+	struct etcd_compare cmp = {.target = ETCD_CMP_MOD, .result = ETCD_CMP_EQUAL};
+	struct etcd_op put = {.kind = ETCD_OP_PUT};
+	json_t *o;
+	bool won = false;
+
+	switchover_key(L, key, sizeof(key));
+	o = json_pack("{s:s, s:s, s:s, s:I}", "from", L->cfg->name, "to", candidate, "kind",
+		      L->view.sw_failover ? "failover" : "switchover", "requested_at", (json_int_t)time(NULL));
+	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!text)
+		return false;
+	cmp.key = key;
+	cmp.number = L->switchover_mod_revision;
+	put.key = key;
+	put.value = text;
+	if (!txn_simple(L, &cmp, 1, &put, 1, &won, "record the switchover target") || !won) {
+		log_warn("switchover: the request changed while we acted on it; starting over");
+		won = false;
+	}
+	free(text);
+	return won;
+}
+
+/*
+ * The leader's side of a switchover: pick (or check) the candidate, name it
+ * in the switchover key, CHECKPOINT (so the shutdown checkpoint is short),
+ * stop Postgres fast (its WAL senders ship everything to the replicas
+ * before it exits), wait until the candidate has received our shutdown
+ * checkpoint, then release the leader key. If the candidate does not catch
+ * up in time we keep the key and the next loop restarts us as primary:
+ * nothing acknowledged is lost either way.
+ */
+static void do_switchover(struct loop *L, const char *target)
+{
+	char cand[HA_NAME_MAX] = "", why[300] = "", url[sizeof(((struct ha_member *)0)->api_url)];
+	struct api_status st;
+	struct pg_controldata ctl;
+	struct pg_err err;
+	double t0 = pg_now(), until;
+	bool caught_up = false;
+
+	if (target[0]) {
+		if (!candidate_ready(L, target, &st, why, sizeof(why))) {
+			log_error("switchover refused: %s", why);
+			clear_switchover(L, "refused");
+			return;
+		}
+		snprintf(cand, sizeof(cand), "%s", target);
+	} else {
+		uint64_t best = 0;
+
+		for (size_t i = 0; i < L->view.n_members; i++) {
+			const char *name = L->view.members[i].name;
+			char w[300];
+
+			if (strcmp(name, L->cfg->name) == 0 || !candidate_ready(L, name, &st, w, sizeof(w)))
+				continue;
+			if (!cand[0] || st.lsn > best) {
+				snprintf(cand, sizeof(cand), "%s", name);
+				best = st.lsn;
+			}
+		}
+		if (!cand[0]) {
+			log_error("switchover refused: no healthy replica on our timeline to hand over to");
+			clear_switchover(L, "refused");
+			return;
+		}
+	}
+	snprintf(url, sizeof(url), "%s", ha_find_member(&L->view, cand)->api_url);
+	if (!record_switchover_target(L, cand))
+		return;
+	log_info("switchover to %s: checkpoint, then stopping Postgres", cand);
+	if (!pg_query_checkpoint(L->pg, &err))
+		log_warn("checkpoint before switchover failed: %s", err.msg);
+	stop_postgres(L, PG_STOP_FAST, "switchover");
+	if (!pg_controldata_read(L->cfg->postgresql.bin_dir, L->cfg->postgresql.data_dir, &ctl, &err)) {
+		log_error("switchover aborted: cannot read our final position: %s; staying leader", err.msg);
+		clear_switchover(L, "aborted");
+		return;
+	}
+	until = pg_now() + 5.0;
+	while (pg_now() < until) {
+		char e[256];
+
+		if (api_get_status(url, 0.5, &st, e, sizeof(e)) &&
+		    (st.receive_lsn > ctl.checkpoint_lsn || st.lsn > ctl.checkpoint_lsn)) {
+			caught_up = true;
+			break;
+		}
+		struct timespec ts = {0, 20 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	if (!caught_up) {
+		log_error("switchover aborted: %s did not receive our shutdown checkpoint (%llX) within 5s; staying "
+			  "leader",
+			  cand, (unsigned long long)ctl.checkpoint_lsn);
+		clear_switchover(L, "aborted");
+		return;
+	}
+	release_leader_key(L);
+	log_info("switchover: %s has all our WAL; leader key released %.2fs after the request was taken up", cand,
+		 pg_now() - t0);
+}
+
+/* Carries out what the REST API queued for this node. */
+static void take_requests(struct loop *L)
+{
+	struct api_requests r;
+
+	memset(&r, 0, sizeof(r));
+	api_take_requests(L->api, &r);
+	if (r.restart) {
+		L->req_restart = true;
+		L->req_restart_pending_only = r.restart_pending_only;
+	}
+	if (r.reinit)
+		L->req_reinit = true;
+	if (r.reload)
+		reload_postgres(L, "reload requested by an operator");
+	if (L->req_restart && (L->postmaster.pid == 0 || (L->req_restart_pending_only && !L->pending_restart))) {
+		log_info("restart request dropped: %s",
+			 L->postmaster.pid == 0 ? "Postgres is not running" : "no parameter is pending a restart");
+		L->req_restart = false;
+	}
+	if (L->req_reinit && is_leader(L)) {
+		log_warn("reinit refused: this member is the leader; switch over first");
+		L->req_reinit = false;
+	}
 }
 
 /* Returns true when the agent must exit (after SHUTDOWN or FATAL). */
@@ -977,6 +1254,9 @@ static bool execute(struct loop *L, const struct ha_action *a, double now)
 		break;
 	case HA_REINIT: {
 		struct pg_err err;
+
+		L->req_reinit = false;
+		stop_postgres(L, PG_STOP_FAST, "reinit");
 		if (!pg_datadir_remove(L->cfg->postgresql.data_dir, &err))
 			log_error("cannot remove the data directory: %s", err.msg);
 		L->job_failed = HA_JOB_NONE;
@@ -1000,6 +1280,10 @@ static bool execute(struct loop *L, const struct ha_action *a, double now)
 		break;
 	case HA_LEAD:
 		publish_status(L);
+		/* A switchover that named us, or another leader, is over. */
+		if (L->view.has_switchover && ((L->view.sw_to[0] && strcmp(L->view.sw_to, L->cfg->name) == 0) ||
+					       (L->view.sw_from[0] && strcmp(L->view.sw_from, L->cfg->name) != 0)))
+			clear_switchover(L, "it no longer applies to the current leader");
 		break;
 	case HA_DEMOTE:
 		stop_postgres(L, PG_STOP_IMMEDIATE, a->reason);
@@ -1012,6 +1296,8 @@ static bool execute(struct loop *L, const struct ha_action *a, double now)
 		break;
 	case HA_RESTART:
 		stop_postgres(L, PG_STOP_FAST, "restart requested");
+		L->req_restart = false;
+		L->pending_restart = false;
 		break;
 	case HA_SWITCHOVER:
 		do_switchover(L, a->leader);
@@ -1227,6 +1513,7 @@ static void loop_free(struct loop *L)
 	dcs_settings_free(&L->settings);
 	free(L->member_json);
 	free(L->status_json);
+	free(L->applied_params);
 	g_wake_wr = -1;
 	if (L->wake[0] >= 0)
 		close(L->wake[0]);
@@ -1269,8 +1556,11 @@ int loop_run(const struct baton_config *cfg)
 		reap_job(&L, now);
 		ensure_lease(&L);
 		read_cluster(&L);
+		take_requests(&L);
 		now = pg_now();
 		read_local(&L, now);
+		apply_shared_params(&L);
+		check_pending_restart(&L, now);
 		if (L.view.etcd_ok && !L.view.has_leader && L.local.pg_ready && !L.local.pg_primary &&
 		    !L.cfg->tags.nofailover)
 			poll_peers(&L);

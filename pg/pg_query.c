@@ -455,6 +455,17 @@ bool pg_query_promote(struct pg_conn *c, struct pg_err *err)
 	return true;
 }
 
+bool pg_query_pending_restart(struct pg_conn *c, bool *pending, struct pg_err *err)
+{
+	char buf[8];
+
+	if (!pg_query_scalar(c, "SELECT count(*) > 0 FROM pg_catalog.pg_settings WHERE pending_restart", buf,
+			     sizeof(buf), err))
+		return false;
+	*pending = strcmp(buf, "t") == 0;
+	return true;
+}
+
 bool pg_query_checkpoint(struct pg_conn *c, struct pg_err *err)
 {
 	return pg_query_exec(c, "CHECKPOINT", err);

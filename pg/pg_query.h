@@ -61,6 +61,9 @@ bool pg_query_state(struct pg_conn *c, struct pg_state *out, struct pg_err *err)
 /* SELECT pg_promote(false): asks for promotion, does not wait for it. */
 bool pg_query_promote(struct pg_conn *c, struct pg_err *err) PG_WUR;
 
+/* Whether a changed parameter waits for a restart (pg_settings.pending_restart). */
+bool pg_query_pending_restart(struct pg_conn *c, bool *pending, struct pg_err *err) PG_WUR;
+
 /* CHECKPOINT (used before a planned shutdown to shorten it). */
 bool pg_query_checkpoint(struct pg_conn *c, struct pg_err *err) PG_WUR;
 
