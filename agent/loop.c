@@ -93,6 +93,7 @@ struct loop {
 	struct ha_local_view local;
 	int64_t leader_mod_revision;
 	int64_t granted_ttl;
+	int64_t requested_ttl; /* what we asked etcd for (it may grant more) */
 
 	struct pg_paths paths;
 	char local_conninfo[PATH_MAX + 1024];
@@ -473,7 +474,53 @@ static void publish_api(struct loop *L)
 
 /* ---- gathering the views ------------------------------------------------ */
 
-/* The lease: take a new one when the keeper reports it lost. */
+static void publish_member(struct loop *L);
+
+/*
+ * The ttl in the config key changed: a lease keeps the TTL it was granted
+ * with, so take a new one and move our keys onto it (the leader key first,
+ * guarded by our name), then drop the old lease. The deadline then counts
+ * from the new grant, and other members wait the new ttl after our death.
+ */
+static void rotate_lease(struct loop *L, int64_t old_id)
+{
+	int64_t id, granted = 0;
+	double t0 = pg_now();
+	struct etcd_error err;
+
+	if (etcd_lease_grant(L->etcd, (int64_t)ceil(L->settings.ttl), &id, &granted, &err) != ETCD_OK) {
+		log_warn("ttl changed, but no new lease from etcd: %s; keeping the old one", err.message);
+		return;
+	}
+	if (is_leader(L)) {
+		struct etcd_compare cmp = {.key = L->keys.leader, .target = ETCD_CMP_VALUE, .result = ETCD_CMP_EQUAL,
+					   .value = L->cfg->name};
+		struct etcd_op put = {.kind = ETCD_OP_PUT, .key = L->keys.leader, .value = L->cfg->name, .lease = id};
+		bool won = false;
+
+		if (!txn_simple(L, &cmp, 1, &put, 1, &won, "move the leader key to the new lease") || !won) {
+			/* Keep the old lease (and its deadline): revoke the new one. */
+			if (etcd_lease_revoke(L->etcd, id, &err) != ETCD_OK)
+				log_warn("cannot revoke the unused lease: %s", err.message);
+			return;
+		}
+	}
+	log_info("ttl is now %llds: moved our keys from lease %llx to %llx", (long long)granted,
+		 (unsigned long long)old_id, (unsigned long long)id);
+	L->granted_ttl = granted;
+	L->requested_ttl = (int64_t)ceil(L->settings.ttl);
+	keeper_set_lease(L->keeper, id, t0);
+	L->local.lease_id = id;
+	L->local.lease_sent = t0;
+	free(L->member_json);
+	L->member_json = NULL;
+	publish_member(L); /* re-attached to the new lease before the old one goes */
+	if (etcd_lease_revoke(L->etcd, old_id, &err) != ETCD_OK)
+		log_warn("cannot revoke our old lease: %s", err.message);
+}
+
+/* The lease: take a new one when the keeper reports it lost, or when the
+ * ttl changed. */
 static void ensure_lease(struct loop *L)
 {
 	int64_t id, granted = 0;
@@ -481,6 +528,10 @@ static void ensure_lease(struct loop *L)
 	struct etcd_error err;
 
 	keeper_get(L->keeper, &id, &sent);
+	if (id != 0 && L->requested_ttl != (int64_t)ceil(L->settings.ttl)) {
+		rotate_lease(L, id);
+		return;
+	}
 	if (id != 0)
 		return;
 	t0 = pg_now();
@@ -492,6 +543,7 @@ static void ensure_lease(struct loop *L)
 		return;
 	}
 	L->granted_ttl = granted;
+	L->requested_ttl = (int64_t)ceil(L->settings.ttl);
 	keeper_set_lease(L->keeper, id, t0);
 	free(L->member_json);
 	L->member_json = NULL; /* the member key must be written on the new lease */
