@@ -245,6 +245,8 @@ static const struct {
 	{ "host", "\"hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh"
 		  "hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh\"", "host: longer than" },
 	{ "state", "\"a\\u0000b\"", "NUL" },
+	{ "pending_restart", "\"yes\"", "pending_restart: expected true or false" },
+	{ "pending_restart", "1", "pending_restart: expected true or false" },
 };
 
 START_TEST(test_member_bad)
@@ -414,6 +416,8 @@ static const struct {
 	{ "{\"postgresql\":{\"parameters\":{\"a\":\"1\\nb=2\"}}}", "line break" },
 	{ "[5]", "not a JSON object" },
 	{ "{\"ttl\":", "invalid JSON" },
+	{ "{\"pause\":\"yes\"}", "pause: expected true or false" },
+	{ "{\"pause\":1}", "pause: expected true or false" },
 };
 
 START_TEST(test_config_bad)
@@ -426,6 +430,150 @@ START_TEST(test_config_bad)
 		      bad_configs[_i].reason);
 	ck_assert_ptr_null(out.pg_params);
 	ck_assert_uint_eq(out.n_pg_params, 0);
+}
+END_TEST
+
+START_TEST(test_config_pause)
+{
+	struct dcs_settings d = settings(10, 2, 3, 1 << 20), back;
+	char err[256] = "";
+	char *s;
+
+	d.pause = true;
+	s = dcs_config_json(&d);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_msg(strstr(s, "\"pause\":true") != NULL, "%s", s);
+	ck_assert_msg(dcs_config_from_json(s, &back, err, sizeof(err)), "%s", err);
+	ck_assert(back.pause);
+	dcs_settings_free(&back);
+	free(s);
+	/* Absent: not paused. */
+	ck_assert_msg(dcs_config_from_json("{}", &back, err, sizeof(err)), "%s", err);
+	ck_assert(!back.pause);
+	dcs_settings_free(&back);
+}
+END_TEST
+
+START_TEST(test_member_pending_restart)
+{
+	struct ha_member m = sample_member("node1", "replica", 100), back;
+	char err[256] = "";
+	char *s;
+
+	m.pending_restart = true;
+	s = dcs_member_json(&m);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_msg(dcs_member_from_json("node1", s, &back, err, sizeof(err)), "%s", err);
+	ck_assert(back.pending_restart);
+	free(s);
+	/* Records of agents that do not publish it read as false. */
+	ck_assert_msg(dcs_member_from_json("node1",
+					   "{\"role\":\"replica\",\"state\":\"running\",\"host\":\"h\",\"port\":1,"
+					   "\"api_url\":\"http://h:1\",\"timeline\":1,\"lsn\":0}",
+					   &back, err, sizeof(err)),
+		      "%s", err);
+	ck_assert(!back.pending_restart);
+}
+END_TEST
+
+/* ---- switchover -------------------------------------------------------------- */
+
+START_TEST(test_switchover_json)
+{
+	struct dcs_switchover sw = { .from = "node1", .to = "node2", .scheduled_at = 1764100000,
+				     .requested_at = 1764099000 },
+			      back;
+	char err[256] = "";
+	char *s;
+
+	s = dcs_switchover_json(&sw);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_msg(strstr(s, "\"kind\":\"switchover\"") != NULL, "%s", s);
+	ck_assert_msg(strstr(s, "\"scheduled_at\":1764100000") != NULL, "%s", s);
+	ck_assert_msg(dcs_switchover_from_json(s, &back, err, sizeof(err)), "%s", err);
+	ck_assert_str_eq(back.from, "node1");
+	ck_assert_str_eq(back.to, "node2");
+	ck_assert(!back.failover);
+	ck_assert(back.scheduled_at == 1764100000 && back.requested_at == 1764099000);
+	free(s);
+
+	/* "now" leaves scheduled_at out; a failover says so. */
+	sw.scheduled_at = 0;
+	sw.failover = true;
+	s = dcs_switchover_json(&sw);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_msg(strstr(s, "scheduled_at") == NULL, "%s", s);
+	ck_assert_msg(dcs_switchover_from_json(s, &back, err, sizeof(err)), "%s", err);
+	ck_assert(back.failover);
+	ck_assert(back.scheduled_at == 0);
+	free(s);
+
+	/* Every field is optional: any leader, the best candidate, now. */
+	ck_assert_msg(dcs_switchover_from_json("{}", &back, err, sizeof(err)), "%s", err);
+	ck_assert_str_eq(back.from, "");
+	ck_assert_str_eq(back.to, "");
+	ck_assert(!back.failover);
+}
+END_TEST
+
+static const struct {
+	const char *json;
+	const char *reason;
+} bad_switchovers[] = {
+	{ "[]", "not a JSON object" },
+	{ "{\"to\":", "invalid JSON" },
+	{ "{\"to\":5}", "to: expected a string" },
+	{ "{\"from\":\"a/b\"}", "from: \"a/b\" is not a member name" },
+	{ "{\"kind\":\"takeover\"}", "kind: expected \"switchover\" or \"failover\"" },
+	{ "{\"kind\":\"failover\"}", "to: a failover must name its candidate" },
+	{ "{\"scheduled_at\":\"2026-11-25T20:00:00Z\"}", "scheduled_at: expected a number" },
+	{ "{\"scheduled_at\":-5}", "scheduled_at" },
+	{ "{\"to\":\"nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn\"}", "to: longer than" },
+};
+
+START_TEST(test_switchover_bad)
+{
+	struct dcs_switchover out;
+	char err[256] = "";
+
+	ck_assert_msg(!dcs_switchover_from_json(bad_switchovers[_i].json, &out, err, sizeof(err)), "row %d accepted",
+		      _i);
+	ck_assert_msg(strstr(err, bad_switchovers[_i].reason) != NULL, "row %d: reason \"%s\", expected \"%s\"", _i,
+		      err, bad_switchovers[_i].reason);
+	ck_assert_str_eq(out.to, "");
+}
+END_TEST
+
+START_TEST(test_parse_cluster_switchover)
+{
+	struct ha_cluster_view *v = calloc(1, sizeof(*v));
+	struct kvs k = { 0 };
+	struct dcs_keys keys;
+	char warn[1024];
+
+	ck_assert_ptr_nonnull(v);
+	ck_assert(dcs_keys_init(&keys, "/baton", "main"));
+	ck_assert_str_eq(keys.switchover, "/baton/main/switchover");
+	add_kv(&k, "/baton/main/config", "{\"pause\":true}", 0);
+	add_kv(&k, "/baton/main/switchover", "{\"to\":\"node3\",\"kind\":\"failover\"}", 0);
+	dcs_parse_cluster(&keys, &k.r, NULL, v, NULL, warn, sizeof(warn));
+	ck_assert_str_eq(warn, "");
+	ck_assert(v->paused);
+	ck_assert(v->has_switchover);
+	ck_assert(v->sw_failover);
+	ck_assert_str_eq(v->sw_from, "");
+	ck_assert_str_eq(v->sw_to, "node3");
+
+	/* Unreadable: reported, and no request is seen. */
+	free_kvs(&k);
+	add_kv(&k, "/baton/main/switchover", "{\"kind\":\"failover\"}", 0);
+	dcs_parse_cluster(&keys, &k.r, NULL, v, NULL, warn, sizeof(warn));
+	ck_assert_msg(strstr(warn, "/baton/main/switchover: ignored: to: a failover must name its candidate") != NULL,
+		      "%s", warn);
+	ck_assert(!v->has_switchover);
+	ck_assert(!v->paused);
+	free_kvs(&k);
+	free(v);
 }
 END_TEST
 
@@ -498,7 +646,7 @@ START_TEST(test_parse_cluster)
 	add_kv(&k, "/baton/main/members/node2", m2, 12);
 	add_kv(&k, "/baton/main/status", status, 0);
 	add_kv(&k, "/baton/other/leader", "intruder", 5); /* another cluster's key */
-	add_kv(&k, "/baton/main/switchover", "{}", 0);    /* not read yet */
+	add_kv(&k, "/baton/main/switchover", "{\"from\":\"node1\",\"to\":\"node2\",\"scheduled_at\":1764100000}", 0);
 
 	dcs_parse_cluster(&keys, &k.r, &fallback, v, &in_force, warn, sizeof(warn));
 	ck_assert_msg(warn[0] == '\0', "unexpected warnings: %s", warn);
@@ -520,6 +668,12 @@ START_TEST(test_parse_cluster)
 	ck_assert_str_eq(v->members[1].name, "node2");
 	ck_assert_uint_eq(v->members[1].lsn, 4000);
 	ck_assert(in_force.ttl == 10);
+	ck_assert(!v->paused);
+	ck_assert(v->has_switchover);
+	ck_assert_str_eq(v->sw_from, "node1");
+	ck_assert_str_eq(v->sw_to, "node2");
+	ck_assert(v->sw_scheduled_at == 1764100000);
+	ck_assert(!v->sw_failover);
 	ck_assert_uint_eq(in_force.n_pg_params, 1);
 	ck_assert_str_eq(in_force.pg_params[0].name, "max_connections");
 	ck_assert_str_eq(in_force.pg_params[0].value, "50");
@@ -1087,11 +1241,16 @@ static Suite *dcs_suite(void)
 	tcase_add_test(tc, test_config_round_trip);
 	tcase_add_loop_test(tc, test_config_bad, 0, (int)(sizeof(bad_configs) / sizeof(bad_configs[0])));
 	tcase_add_test(tc, test_history);
+	tcase_add_test(tc, test_config_pause);
+	tcase_add_test(tc, test_member_pending_restart);
+	tcase_add_test(tc, test_switchover_json);
+	tcase_add_loop_test(tc, test_switchover_bad, 0, (int)(sizeof(bad_switchovers) / sizeof(bad_switchovers[0])));
 	suite_add_tcase(s, tc);
 
 	tcase_add_test(tv, test_parse_cluster);
 	tcase_add_test(tv, test_parse_cluster_unreadable);
 	tcase_add_test(tv, test_parse_cluster_many_members);
+	tcase_add_test(tv, test_parse_cluster_switchover);
 	suite_add_tcase(s, tv);
 
 	tcase_add_test(ta, test_api_status_json);

@@ -44,6 +44,13 @@ tests_check_pg_CFLAGS = $(TEST_CFLAGS)
 tests_check_pg_LDADD = $(PG_TEST_LIBS)
 # END pg
 
+# BEGIN ops
+check_PROGRAMS += tests/check_ops
+tests_check_ops_SOURCES = tests/check_ops.c tests/etcd_proc.c tests/etcd_proc.h
+tests_check_ops_CFLAGS = $(TEST_CFLAGS)
+tests_check_ops_LDADD = $(TEST_LIBS)
+# END ops
+
 TESTS += $(check_PROGRAMS)
 
 # BEGIN tools

@@ -1,0 +1,623 @@
+/*
+ * check_ops.c - tests of agent/ops.c (operator actions) against a real etcd.
+ *
+ * One etcd is started for the whole run (tests/etcd_proc.c); each test
+ * works under a scope of its own, so tests never see each other's keys.
+ * The cluster is written by the test: a leader key, member records made
+ * with dcs_member_json, a config key. Every refusal is checked twice: the
+ * reason names the problem, and a snapshot of every key (value and
+ * mod_revision) is the same after the call as before it.
+ */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "agent/dcs.h"
+#include "agent/ops.h"
+#include "etcd/etcd.h"
+#include "tests/etcd_proc.h"
+
+static char g_dir[256];
+static struct etcd_proc g_etcd;
+static bool g_etcd_up;
+
+static void etcd_up(void)
+{
+	snprintf(g_dir, sizeof(g_dir), "/tmp/check_ops.XXXXXX");
+	if (!mkdtemp(g_dir)) {
+		g_dir[0] = '\0';
+		return;
+	}
+	memset(&g_etcd, 0, sizeof(g_etcd));
+	g_etcd_up = etcd_proc_start(&g_etcd, g_dir);
+}
+
+static void etcd_down(void)
+{
+	if (g_etcd_up)
+		etcd_proc_stop(&g_etcd, SIGKILL);
+	g_etcd_up = false;
+	if (g_dir[0])
+		etcd_proc_rmtree(g_dir);
+}
+
+/* ---- helpers ------------------------------------------------------------- */
+
+struct env {
+	struct etcd_client *c;
+	struct dcs_keys k;
+};
+
+/* A client and a scope no other test uses. */
+static void env_open(struct env *e, const char *scope)
+{
+	const char *ep = g_etcd.url;
+	struct etcd_config cfg = { .endpoints = &ep, .n_endpoints = 1, .request_timeout = 3 };
+	struct etcd_error err;
+
+	ck_assert_msg(g_etcd_up, "etcd did not start (see %s)", g_dir);
+	ck_assert(dcs_keys_init(&e->k, "/test", scope));
+	ck_assert_int_eq(etcd_client_new(&cfg, &e->c, &err), ETCD_OK);
+}
+
+static void env_close(struct env *e)
+{
+	etcd_client_free(e->c);
+	e->c = NULL;
+}
+
+static void put(struct env *e, const char *key, const char *value)
+{
+	struct etcd_error err;
+
+	ck_assert_msg(etcd_put(e->c, key, value, 0, NULL, &err) == ETCD_OK, "put %s: %s", key, err.message);
+}
+
+static void put_member(struct env *e, const char *name, const char *role, const char *state, bool nofailover)
+{
+	struct ha_member m;
+	char key[400], *json;
+
+	memset(&m, 0, sizeof(m));
+	snprintf(m.name, sizeof(m.name), "%s", name);
+	snprintf(m.role, sizeof(m.role), "%s", role);
+	snprintf(m.state, sizeof(m.state), "%s", state);
+	snprintf(m.host, sizeof(m.host), "127.0.0.1");
+	m.port = 5432;
+	snprintf(m.api_url, sizeof(m.api_url), "http://127.0.0.1:8008");
+	m.timeline = 1;
+	m.lsn = 1000;
+	m.nofailover = nofailover;
+	json = dcs_member_json(&m);
+	ck_assert_ptr_nonnull(json);
+	ck_assert(dcs_member_key(&e->k, name, key, sizeof(key)));
+	put(e, key, json);
+	free(json);
+}
+
+/* The clusters the switchover table runs against. */
+enum shape {
+	FULL,       /* leader node1; node2 running replica; node3 nofailover; node4 starting; node5 stopped */
+	NO_LEADER,  /* FULL without the leader key */
+	NO_HEALTHY, /* leader node1; node3 nofailover; node4 starting */
+	PENDING,    /* FULL with a switchover already requested */
+};
+
+static void write_cluster(struct env *e, enum shape shape)
+{
+	if (shape != NO_LEADER)
+		put(e, e->k.leader, "node1");
+	put(e, e->k.config, "{\"ttl\":5,\"loop_wait\":1,\"retry_timeout\":2}");
+	put_member(e, "node1", "primary", "running", false);
+	if (shape != NO_HEALTHY) {
+		put_member(e, "node2", "replica", "running", false);
+		put_member(e, "node5", "stopped", "stopped", false);
+	}
+	put_member(e, "node3", "replica", "running", true);
+	put_member(e, "node4", "replica", "starting", false);
+	if (shape == PENDING)
+		put(e, e->k.switchover, "{\"from\":\"node1\",\"to\":\"node2\",\"kind\":\"switchover\"}");
+}
+
+/* Every key under the prefix with its value and mod_revision (malloc'd). */
+static char *snapshot(struct env *e)
+{
+	struct etcd_range_result r = { 0 };
+	struct etcd_error err;
+	size_t len = 1, used = 0;
+	char *s;
+
+	ck_assert_int_eq(etcd_get_prefix(e->c, e->k.prefix, &r, &err), ETCD_OK);
+	for (size_t i = 0; i < r.n_kvs; i++)
+		len += strlen(r.kvs[i].key) + r.kvs[i].value_len + 40;
+	s = malloc(len);
+	ck_assert_ptr_nonnull(s);
+	s[0] = '\0';
+	for (size_t i = 0; i < r.n_kvs; i++) {
+		int n = snprintf(s + used, len - used, "%s=%s@%lld\n", r.kvs[i].key, r.kvs[i].value,
+				 (long long)r.kvs[i].mod_revision);
+
+		ck_assert(n > 0 && (size_t)n < len - used);
+		used += (size_t)n;
+	}
+	etcd_range_result_free(&r);
+	return s;
+}
+
+/* The value of key (malloc'd), NULL when absent. */
+static char *get_value(struct env *e, const char *key)
+{
+	struct etcd_range_result r = { 0 };
+	struct etcd_error err;
+	char *v = NULL;
+
+	ck_assert_int_eq(etcd_get(e->c, key, &r, &err), ETCD_OK);
+	if (r.n_kvs == 1) {
+		v = strdup(r.kvs[0].value);
+		ck_assert_ptr_nonnull(v);
+	}
+	etcd_range_result_free(&r);
+	return v;
+}
+
+static void assert_refused(bool ok, const char *err, const char *reason, const char *before, struct env *e)
+{
+	char *after = snapshot(e);
+
+	ck_assert_msg(!ok, "accepted, expected a refusal with '%s'", reason);
+	ck_assert_msg(strstr(err, reason) != NULL, "reason '%s' does not contain '%s'", err, reason);
+	ck_assert_msg(strchr(err, '\n') == NULL, "reason is not one line: '%s'", err);
+	ck_assert_msg(strcmp(before, after) == 0, "etcd changed by a refusal:\nbefore:\n%s\nafter:\n%s", before,
+		      after);
+	free(after);
+}
+
+/* ---- switchover / failover --------------------------------------------------- */
+
+struct sw_case {
+	const char *name;
+	enum shape shape;
+	const char *leader, *candidate;
+	long scheduled_in; /* seconds from now; 0 = now */
+	bool failover, force;
+	const char *refusal; /* NULL = accepted */
+};
+
+static const struct sw_case sw_cases[] = {
+	{ "to the best", FULL, NULL, NULL, 0, false, false, NULL },
+	{ "to node2", FULL, NULL, "node2", 0, false, false, NULL },
+	{ "leader named", FULL, "node1", "node2", 0, false, false, NULL },
+	{ "scheduled", FULL, NULL, "node2", 3600, false, false, NULL },
+	{ "forced to a starting replica", FULL, NULL, "node4", 0, false, true, NULL },
+	{ "failover, no leader", NO_LEADER, NULL, "node2", 0, true, false, NULL },
+	{ "failover with a leader", FULL, NULL, "node2", 0, true, false, NULL },
+	{ "forced failover to a stopped member", NO_LEADER, NULL, "node5", 0, true, true, NULL },
+	{ "wrong leader", FULL, "node2", "node2", 0, false, false, "'node2' is not the leader (the leader is 'node1')" },
+	{ "to the leader", FULL, NULL, "node1", 0, false, false, "'node1' is already the leader" },
+	{ "unknown candidate", FULL, NULL, "ghost", 0, false, false, "'ghost' is not a member" },
+	{ "nofailover", FULL, NULL, "node3", 0, false, false, "'node3' is tagged nofailover" },
+	{ "nofailover, forced", FULL, NULL, "node3", 0, false, true, "'node3' is tagged nofailover" },
+	{ "starting replica", FULL, NULL, "node4", 0, false, false, "'node4' is not a healthy replica" },
+	{ "stopped member", FULL, NULL, "node5", 0, false, false, "'node5' is not a healthy replica" },
+	{ "no leader", NO_LEADER, NULL, "node2", 0, false, false, "no leader" },
+	{ "no leader, leader named", NO_LEADER, "node1", "node2", 0, true, false, "there is no leader" },
+	{ "no healthy candidate", NO_HEALTHY, NULL, NULL, 0, false, false, "no healthy candidate" },
+	{ "no healthy candidate, forced", NO_HEALTHY, NULL, NULL, 0, false, true, "no healthy candidate" },
+	{ "already pending", PENDING, NULL, "node2", 0, false, false,
+	  "a switchover is already pending: switchover from node1 to node2; cancel it first" },
+	{ "in the past", FULL, NULL, "node2", -60, false, false, "is not in the future" },
+	{ "failover without a candidate", NO_LEADER, NULL, NULL, 0, true, false, "a failover needs a candidate" },
+	{ "failover scheduled", FULL, NULL, "node2", 3600, true, false, "a failover cannot be scheduled" },
+	{ "failover to a starting replica", NO_LEADER, NULL, "node4", 0, true, false,
+	  "'node4' is not a healthy replica" },
+};
+
+START_TEST(test_switchover_table)
+{
+	const struct sw_case *t = &sw_cases[_i];
+	struct ops_switchover_req req = { 0 };
+	char scope[32], err[512] = "", *before;
+	time_t now = time(NULL);
+	struct env e;
+	bool ok;
+
+	snprintf(scope, sizeof(scope), "sw%d", _i);
+	env_open(&e, scope);
+	write_cluster(&e, t->shape);
+	before = snapshot(&e);
+	req.leader = t->leader;
+	req.candidate = t->candidate;
+	req.scheduled_at = t->scheduled_in ? now + t->scheduled_in : 0;
+	req.failover = t->failover;
+	req.force = t->force;
+	ok = ops_switchover(e.c, &e.k, &req, err, sizeof(err));
+	if (t->refusal) {
+		assert_refused(ok, err, t->refusal, before, &e);
+	} else {
+		struct dcs_switchover sw;
+		char *v;
+
+		ck_assert_msg(ok, "%s: refused: %s", t->name, err);
+		v = get_value(&e, e.k.switchover);
+		ck_assert_ptr_nonnull(v);
+		ck_assert_msg(dcs_switchover_from_json(v, &sw, err, sizeof(err)), "%s: %s", v, err);
+		ck_assert_str_eq(sw.from, t->shape == NO_LEADER ? "" : "node1");
+		ck_assert_str_eq(sw.to, t->candidate ? t->candidate : "");
+		ck_assert(sw.failover == t->failover);
+		ck_assert(sw.scheduled_at == (double)req.scheduled_at);
+		ck_assert(sw.requested_at >= (double)now && sw.requested_at <= (double)now + 5);
+		free(v);
+	}
+	free(before);
+	env_close(&e);
+}
+END_TEST
+
+START_TEST(test_switchover_cancel)
+{
+	struct ops_switchover_req req = { .candidate = "node2" };
+	char err[512] = "", *before, *v;
+	struct ha_cluster_view *view = calloc(1, sizeof(*view));
+	struct etcd_range_result r = { 0 };
+	struct etcd_error eerr;
+	struct env e;
+
+	ck_assert_ptr_nonnull(view);
+	env_open(&e, "cancel");
+	write_cluster(&e, FULL);
+	before = snapshot(&e);
+	assert_refused(ops_switchover_cancel(e.c, &e.k, err, sizeof(err)), err, "no switchover is pending", before,
+		       &e);
+	free(before);
+
+	ck_assert_msg(ops_switchover(e.c, &e.k, &req, err, sizeof(err)), "%s", err);
+	/* The agents read the request the same way. */
+	ck_assert_int_eq(etcd_get_prefix(e.c, e.k.prefix, &r, &eerr), ETCD_OK);
+	dcs_parse_cluster(&e.k, &r, NULL, view, NULL, NULL, 0);
+	ck_assert(view->has_switchover);
+	ck_assert_str_eq(view->sw_from, "node1");
+	ck_assert_str_eq(view->sw_to, "node2");
+	ck_assert(!view->sw_failover);
+	etcd_range_result_free(&r);
+
+	ck_assert_msg(ops_switchover_cancel(e.c, &e.k, err, sizeof(err)), "%s", err);
+	v = get_value(&e, e.k.switchover);
+	ck_assert_ptr_null(v);
+	/* ... and once cancelled, a new request is accepted. */
+	ck_assert_msg(ops_switchover(e.c, &e.k, &req, err, sizeof(err)), "%s", err);
+	free(view);
+	env_close(&e);
+}
+END_TEST
+
+/* ---- pause and config edits ------------------------------------------------ */
+
+/* The settings in the config key now. */
+static void read_settings(struct env *e, struct dcs_settings *d)
+{
+	char err[256] = "", *v = get_value(e, e->k.config);
+
+	ck_assert_ptr_nonnull(v);
+	ck_assert_msg(dcs_config_from_json(v, d, err, sizeof(err)), "%s: %s", v, err);
+	free(v);
+}
+
+START_TEST(test_pause_round_trip)
+{
+	struct etcd_range_result r = { 0 };
+	struct ha_cluster_view *view = calloc(1, sizeof(*view));
+	struct etcd_error eerr;
+	struct dcs_settings d;
+	const char *set = "ttl=9";
+	char err[512] = "";
+	struct env e;
+
+	ck_assert_ptr_nonnull(view);
+	env_open(&e, "pause");
+	/* No config key yet: pausing creates it from the defaults. */
+	ck_assert_msg(ops_set_pause(e.c, &e.k, true, err, sizeof(err)), "%s", err);
+	read_settings(&e, &d);
+	ck_assert(d.pause);
+	ck_assert(d.ttl == 5 && d.loop_wait == 1 && d.retry_timeout == 2);
+	dcs_settings_free(&d);
+	ck_assert_int_eq(etcd_get_prefix(e.c, e.k.prefix, &r, &eerr), ETCD_OK);
+	dcs_parse_cluster(&e.k, &r, NULL, view, NULL, NULL, 0);
+	ck_assert(view->paused);
+	etcd_range_result_free(&r);
+
+	/* Resume keeps the other settings. */
+	ck_assert_msg(ops_edit_config(e.c, &e.k, &set, 1, NULL, 0, NULL, err, sizeof(err)), "%s", err);
+	ck_assert_msg(ops_set_pause(e.c, &e.k, false, err, sizeof(err)), "%s", err);
+	read_settings(&e, &d);
+	ck_assert(!d.pause);
+	ck_assert(d.ttl == 9);
+	dcs_settings_free(&d);
+	ck_assert_int_eq(etcd_get_prefix(e.c, e.k.prefix, &r, &eerr), ETCD_OK);
+	dcs_parse_cluster(&e.k, &r, NULL, view, NULL, NULL, 0);
+	ck_assert(!view->paused);
+	etcd_range_result_free(&r);
+	free(view);
+	env_close(&e);
+}
+END_TEST
+
+struct edit_case {
+	const char *set[3];
+	const char *pg[3];
+	const char *refusal; /* NULL = accepted */
+};
+
+static const struct edit_case edit_cases[] = {
+	{ { "ttl=10" }, { NULL }, NULL },
+	{ { "ttl=20", "loop_wait=5", "retry_timeout=2.5" }, { NULL }, NULL },
+	{ { "maximum_lag_on_failover=16777216", "pause=true" }, { NULL }, NULL },
+	{ { NULL }, { "work_mem=8MB", "max_connections=200" }, NULL },
+	{ { NULL }, { "shared_buffers=" }, NULL }, /* removes it */
+	{ { "ttl=abc" }, { NULL }, "ttl: expected a number of seconds, got 'abc'" },
+	{ { "ttl=inf" }, { NULL }, "ttl: expected a number" },
+	{ { "ttl=0x10" }, { NULL }, "ttl: expected a number" },
+	{ { "ttl=5s" }, { NULL }, "ttl: expected a number" },
+	{ { "ttl=1" }, { NULL }, "ttl" },
+	{ { "loop_wait=5" }, { NULL }, "loop_wait + 2 * retry_timeout" },
+	{ { "retry_timeout=0" }, { NULL }, "retry_timeout" },
+	{ { "foo=1" }, { NULL }, "unknown key 'foo'" },
+	{ { "ttl" }, { NULL }, "expected key=value, got 'ttl'" },
+	{ { "=5" }, { NULL }, "expected key=value" },
+	{ { "pause=yes" }, { NULL }, "pause: expected true or false, got 'yes'" },
+	{ { "maximum_lag_on_failover=-1" }, { NULL }, "maximum_lag_on_failover: expected a whole number" },
+	{ { "maximum_lag_on_failover=1.5" }, { NULL }, "maximum_lag_on_failover: expected a whole number" },
+	{ { "ttl=30" }, { "bad name=1" }, "invalid parameter name" }, /* one bad edit spoils all */
+	{ { NULL }, { "work_mem" }, "expected name=value, got 'work_mem'" },
+	{ { NULL }, { "work_mem=a\nb" }, "line break" },
+};
+
+static size_t count(const char *const *a)
+{
+	size_t n = 0;
+
+	while (n < 3 && a[n])
+		n++;
+	return n;
+}
+
+static const char *param(const struct dcs_settings *d, const char *name)
+{
+	for (size_t i = 0; i < d->n_pg_params; i++)
+		if (strcmp(d->pg_params[i].name, name) == 0)
+			return d->pg_params[i].value;
+	return NULL;
+}
+
+START_TEST(test_edit_config_table)
+{
+	const struct edit_case *t = &edit_cases[_i];
+	char scope[32], err[512] = "", *before;
+	struct dcs_settings result, now;
+	struct env e;
+	bool ok;
+
+	snprintf(scope, sizeof(scope), "edit%d", _i);
+	env_open(&e, scope);
+	put(&e, e.k.config,
+	    "{\"ttl\":5,\"loop_wait\":1,\"retry_timeout\":2,\"postgresql\":{\"parameters\":{\"shared_buffers\":\"64MB\"}}}");
+	before = snapshot(&e);
+	memset(&result, 0, sizeof(result));
+	ok = ops_edit_config(e.c, &e.k, t->set, count(t->set), t->pg, count(t->pg), &result, err, sizeof(err));
+	if (t->refusal) {
+		assert_refused(ok, err, t->refusal, before, &e);
+	} else {
+		ck_assert_msg(ok, "refused: %s", err);
+		read_settings(&e, &now);
+		/* result is what was written */
+		ck_assert(result.ttl == now.ttl && result.loop_wait == now.loop_wait &&
+			  result.retry_timeout == now.retry_timeout && result.pause == now.pause);
+		ck_assert_uint_eq(result.n_pg_params, now.n_pg_params);
+		if (_i == 0)
+			ck_assert(now.ttl == 10 && now.loop_wait == 1);
+		if (_i == 1)
+			ck_assert(now.ttl == 20 && now.loop_wait == 5 && now.retry_timeout == 2.5);
+		if (_i == 2)
+			ck_assert(now.maximum_lag_on_failover == 16777216 && now.pause);
+		if (_i == 3) {
+			ck_assert_str_eq(param(&now, "work_mem"), "8MB");
+			ck_assert_str_eq(param(&now, "max_connections"), "200");
+			ck_assert_str_eq(param(&now, "shared_buffers"), "64MB");
+		}
+		if (_i == 4)
+			ck_assert_ptr_null(param(&now, "shared_buffers"));
+		dcs_settings_free(&now);
+		dcs_settings_free(&result);
+	}
+	free(before);
+	env_close(&e);
+}
+END_TEST
+
+START_TEST(test_replace_config)
+{
+	char err[512] = "", *before, *v;
+	struct dcs_settings d;
+	struct env e;
+
+	env_open(&e, "replace");
+	/* Absent key: created. */
+	ck_assert_msg(ops_replace_config(e.c, &e.k,
+					 "{\"ttl\":12,\"loop_wait\":2,\"retry_timeout\":3,\"pause\":false,"
+					 "\"postgresql\":{\"parameters\":{\"work_mem\":\"4MB\",\"max_connections\":150}}}",
+					 err, sizeof(err)),
+		      "%s", err);
+	read_settings(&e, &d);
+	ck_assert(d.ttl == 12 && d.loop_wait == 2 && d.retry_timeout == 3);
+	ck_assert_str_eq(param(&d, "max_connections"), "150");
+	dcs_settings_free(&d);
+	/* Written in canonical form: numbers of parameters become strings. */
+	v = get_value(&e, e.k.config);
+	ck_assert_msg(strstr(v, "\"max_connections\":\"150\"") != NULL, "%s", v);
+	free(v);
+
+	before = snapshot(&e);
+	assert_refused(ops_replace_config(e.c, &e.k, "{\"ttl\":", err, sizeof(err)), err, "invalid JSON", before, &e);
+	assert_refused(ops_replace_config(e.c, &e.k, "[1]", err, sizeof(err)), err, "not a JSON object", before, &e);
+	assert_refused(ops_replace_config(e.c, &e.k, "{\"ttl\":12,\"loop_wiat\":1}", err, sizeof(err)), err,
+		       "unknown key 'loop_wiat'", before, &e);
+	assert_refused(ops_replace_config(e.c, &e.k, "{\"postgresql\":{\"parameter\":{}}}", err, sizeof(err)), err,
+		       "unknown key 'postgresql.parameter'", before, &e);
+	assert_refused(ops_replace_config(e.c, &e.k, "{\"ttl\":\"12\"}", err, sizeof(err)), err, "ttl: expected",
+		       before, &e);
+	assert_refused(ops_replace_config(e.c, &e.k, "{\"ttl\":4,\"loop_wait\":1,\"retry_timeout\":2}", err,
+					  sizeof(err)),
+		       err, "loop_wait + 2 * retry_timeout", before, &e);
+	assert_refused(ops_replace_config(e.c, &e.k, "{\"pause\":1}", err, sizeof(err)), err, "pause: expected",
+		       before, &e);
+	assert_refused(ops_replace_config(e.c, &e.k, NULL, err, sizeof(err)), err, "invalid JSON", before, &e);
+	free(before);
+	env_close(&e);
+}
+END_TEST
+
+/* ---- concurrent changes ---------------------------------------------------- */
+
+struct race {
+	struct env *e;
+	const char *key, *value;
+	int calls;
+};
+
+/* Writes the key with the test's own client, between the action's read
+ * and its write. */
+static void race_hook(void *ctx)
+{
+	struct race *r = ctx;
+
+	r->calls++;
+	put(r->e, r->key, r->value);
+}
+
+START_TEST(test_concurrent_changes)
+{
+	struct ops_switchover_req req = { .candidate = "node2" };
+	const char *set = "ttl=30";
+	const char *other = "{\"ttl\":6,\"loop_wait\":1,\"retry_timeout\":2}";
+	struct etcd_range_result r = { 0 };
+	struct etcd_error eerr;
+	struct race race;
+	char err[512] = "", *v;
+	int64_t rev;
+	struct env e;
+
+	env_open(&e, "race");
+	write_cluster(&e, FULL);
+
+	/* The config key changes between the read and the write. */
+	race = (struct race){ &e, e.k.config, other, 0 };
+	ops_set_before_write_hook(race_hook, &race);
+	ck_assert(!ops_edit_config(e.c, &e.k, &set, 1, NULL, 0, NULL, err, sizeof(err)));
+	ops_set_before_write_hook(NULL, NULL);
+	ck_assert_int_eq(race.calls, 1);
+	ck_assert_msg(strstr(err, "the config key changed concurrently, try again") != NULL, "%s", err);
+	v = get_value(&e, e.k.config);
+	ck_assert_str_eq(v, other); /* the other operator's change stands */
+	free(v);
+
+	/* The leader changes between the read and the write: the request is
+	 * not written on a stale judgement. */
+	race = (struct race){ &e, e.k.leader, "node2", 0 };
+	ops_set_before_write_hook(race_hook, &race);
+	ck_assert(!ops_switchover(e.c, &e.k, &req, err, sizeof(err)));
+	ops_set_before_write_hook(NULL, NULL);
+	ck_assert_msg(strstr(err, "changed concurrently") != NULL, "%s", err);
+	v = get_value(&e, e.k.switchover);
+	ck_assert_ptr_null(v);
+
+	/* Another switchover written meanwhile: not overwritten. */
+	put(&e, e.k.leader, "node1");
+	race = (struct race){ &e, e.k.switchover, "{\"to\":\"node4\"}", 0 };
+	ops_set_before_write_hook(race_hook, &race);
+	ck_assert(!ops_switchover(e.c, &e.k, &req, err, sizeof(err)));
+	ops_set_before_write_hook(NULL, NULL);
+	ck_assert_msg(strstr(err, "changed concurrently") != NULL, "%s", err);
+	v = get_value(&e, e.k.switchover);
+	ck_assert_str_eq(v, "{\"to\":\"node4\"}");
+	free(v);
+
+	/* An editor session: a stale revision is refused, the current one works. */
+	ck_assert_int_eq(etcd_get(e.c, e.k.config, &r, &eerr), ETCD_OK);
+	ck_assert_uint_eq(r.n_kvs, 1);
+	rev = r.kvs[0].mod_revision;
+	etcd_range_result_free(&r);
+	ck_assert(!ops_replace_config_at(e.c, &e.k, "{\"ttl\":7}", rev - 1, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "the config key changed concurrently") != NULL, "%s", err);
+	ck_assert(!ops_replace_config_at(e.c, &e.k, "{\"ttl\":7}", 0, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "changed concurrently") != NULL, "%s", err);
+	v = get_value(&e, e.k.config);
+	ck_assert_str_eq(v, other);
+	free(v);
+	ck_assert_msg(ops_replace_config_at(e.c, &e.k, "{\"ttl\":7}", rev, err, sizeof(err)), "%s", err);
+	v = get_value(&e, e.k.config);
+	ck_assert_msg(strstr(v, "\"ttl\":7") != NULL, "%s", v);
+	free(v);
+	env_close(&e);
+}
+END_TEST
+
+START_TEST(test_etcd_down)
+{
+	char url[64], err[512] = "";
+	const char *ep = url;
+	struct etcd_config cfg = { .endpoints = &ep, .n_endpoints = 1, .request_timeout = 1, .connect_timeout = 0.5 };
+	struct ops_switchover_req req = { .candidate = "node2" };
+	struct etcd_client *c;
+	struct etcd_error eerr;
+	struct dcs_keys k;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", etcd_proc_free_port());
+	ck_assert(dcs_keys_init(&k, "/test", "down"));
+	ck_assert_int_eq(etcd_client_new(&cfg, &c, &eerr), ETCD_OK);
+	ck_assert(!ops_switchover(c, &k, &req, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "cannot read /test/down/ from etcd") != NULL, "%s", err);
+	ck_assert(!ops_set_pause(c, &k, true, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "cannot read") != NULL, "%s", err);
+	etcd_client_free(c);
+}
+END_TEST
+
+static Suite *ops_suite(void)
+{
+	Suite *s = suite_create("ops");
+	TCase *tc = tcase_create("real-etcd");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_unchecked_fixture(tc, etcd_up, etcd_down);
+	tcase_add_loop_test(tc, test_switchover_table, 0, (int)(sizeof(sw_cases) / sizeof(sw_cases[0])));
+	tcase_add_test(tc, test_switchover_cancel);
+	tcase_add_test(tc, test_pause_round_trip);
+	tcase_add_loop_test(tc, test_edit_config_table, 0, (int)(sizeof(edit_cases) / sizeof(edit_cases[0])));
+	tcase_add_test(tc, test_replace_config);
+	tcase_add_test(tc, test_concurrent_changes);
+	tcase_add_test(tc, test_etcd_down);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return 2;
+	sr = srunner_create(ops_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	curl_global_cleanup();
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
