@@ -434,6 +434,7 @@ static void publish_member(struct loop *L)
 	me.timeline = L->local.pg_ready ? L->local.pg_timeline : L->local.datadir_timeline;
 	me.lsn = L->local.pg_ready ? L->local.pg_lsn : 0;
 	me.nofailover = cfg->tags.nofailover;
+	me.pending_restart = L->pending_restart;
 	json = dcs_member_json(&me);
 	if (!json)
 		return;
@@ -469,6 +470,14 @@ static void publish_api(struct loop *L)
 	st.replay_lsn = L->pgst.replay_lsn;
 	st.nofailover = L->cfg->tags.nofailover;
 	st.lease_ttl_left = st.is_leader && deadline > 0 ? deadline - pg_now() : 0;
+	st.paused = L->view.paused;
+	st.pending_restart = L->pending_restart;
+	st.loop_wait = L->settings.loop_wait;
+	st.lag = -1;
+	if (L->local.pg_ready && L->local.pg_primary)
+		st.lag = 0;
+	else if (L->local.pg_ready && L->view.leader_lsn > 0)
+		st.lag = L->view.leader_lsn > L->local.pg_lsn ? (int64_t)(L->view.leader_lsn - L->local.pg_lsn) : 0;
 	api_publish(L->api, &st);
 }
 
