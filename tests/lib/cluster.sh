@@ -550,3 +550,119 @@ cluster_cleanup() {
 	[ "$TEST_FAILED" = 0 ] || exit 1
 	exit 0
 }
+
+# ---------------------------------------------------------------- operator tools
+# (batonctl, the REST API, the config and switchover keys, HAProxy)
+
+# ctl ARGS...: batonctl as the baton user with node1's config (any node's
+# config names the same cluster). Prints what it prints; returns its status.
+ctl() { as_baton "$BATON_BUILD/batonctl" -c "$T/node${CTL_NODE:-1}.conf" "$@"; }
+
+# ctl_has COMMAND: batonctl --help lists COMMAND (so the operator path is
+# used; otherwise a scenario falls back to etcdctl/curl and says so).
+ctl_has() {
+	"$BATON_BUILD/batonctl" --help 2>/dev/null | grep -Eq "^[[:space:]]+$1([[:space:]]|\$)"
+}
+
+# rest_call N METHOD PATH [BODY]: an HTTP request to nodeN's REST API.
+# Prints the body; sets REST_CODE (000 when nothing answered). Bounded to 3 s.
+REST_CODE=
+rest_call() {
+	local n=$1 method=$2 path=$3 body=${4:-} out
+	local args=(-s -S --noproxy '*' -m 3 -X "$method" -o "$T/rest.body" -w '%{http_code}')
+	[ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
+	[ -n "${REST_AUTH:-}" ] && args+=(-u "$REST_AUTH")
+	out=$(curl "${args[@]}" "http://127.0.0.1:${API_PORT[$n]}$path" 2>/dev/null) || true
+	REST_CODE=${out:-000}
+	cat "$T/rest.body" 2>/dev/null
+	rm -f "$T/rest.body"
+	return 0
+}
+
+# config_json: the cluster's config key ("" when absent).
+config_json() { etcdctl_ get --print-value-only "$NAMESPACE/$SCOPE/config" 2>/dev/null | head -n1; }
+
+# config_update JQ_FILTER: rewrites the config key through jq (the path an
+# operator without batonctl has). Fails the test when it cannot.
+config_update() {
+	local cur new
+	cur=$(config_json)
+	[ -n "$cur" ] || cur='{}'
+	new=$(jq -c "$1" <<<"$cur") || fail "jq '$1' failed on the config key '$cur'"
+	etcdctl_ put "$NAMESPACE/$SCOPE/config" "$new" >/dev/null || fail "cannot write the config key"
+	log "config key is now $new"
+}
+
+# member_json NAME: the JSON of members/NAME ("" when absent).
+member_json() { etcdctl_ get --print-value-only "$NAMESPACE/$SCOPE/members/$1" 2>/dev/null | head -n1; }
+
+# switchover_json: the switchover key ("" when absent).
+switchover_json() { etcdctl_ get --print-value-only "$NAMESPACE/$SCOPE/switchover" 2>/dev/null | head -n1; }
+switchover_gone() { [ -z "$(switchover_json)" ]; }
+
+# switchover_put JSON: writes the switchover key as an operator would without batonctl.
+switchover_put() {
+	etcdctl_ put "$NAMESPACE/$SCOPE/switchover" "$1" >/dev/null || fail "cannot write the switchover key"
+	log "wrote the switchover key: $1"
+}
+
+# HAProxy in front of the Postgres ports, checking each node's REST API.
+# haproxy_start [CHECK_PATH]: renders $T/haproxy.cfg (a free loopback port,
+# HAPROXY_PORT) and starts haproxy in the foreground (-db) as a tracked
+# background process (HAPROXY_PID). CHECK_PATH defaults to /primary; when it
+# is "status", the backends are checked with GET /status and the body must
+# say "role":"primary" (for an agent without the health endpoints).
+HAPROXY_BIN=${HAPROXY_BIN:-/usr/sbin/haproxy}
+HAPROXY_PORT=
+HAPROXY_PID=
+haproxy_start() {
+	local mode=${1:-/primary} n f="$T/haproxy.cfg"
+	command -v "$HAPROXY_BIN" >/dev/null 2>&1 || fail "haproxy is not installed ($HAPROXY_BIN)"
+	[ -n "$HAPROXY_PORT" ] || pick_port HAPROXY_PORT
+	{
+		printf '# rendered by tests/lib/cluster.sh for test %s\n' "$TEST_NAME"
+		printf 'global\n    maxconn 200\n\n'
+		printf 'defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 30m\n    timeout server 30m\n    timeout check 1s\n\n'
+		printf 'listen postgres\n    bind 127.0.0.1:%s\n    option httpchk\n' "$HAPROXY_PORT"
+		if [ "$mode" = status ]; then
+			printf '    http-check send meth GET uri /status\n    http-check expect rstring %s\n' "'\"role\":\"primary\"'"
+		else
+			printf '    http-check send meth GET uri %s\n    http-check expect status 200\n' "$mode"
+		fi
+		printf '    default-server inter 200ms fall 1 rise 1 on-marked-down shutdown-sessions\n'
+		for n in $(seq 1 "$N_NODES"); do
+			printf '    server node%s 127.0.0.1:%s check port %s\n' "$n" "${PG_PORT[$n]}" "${API_PORT[$n]}"
+		done
+	} >"$f"
+	"$HAPROXY_BIN" -c -q -f "$f" >"$T/haproxy.check" 2>&1 || { cat "$T/haproxy.check"; fail "haproxy rejects $f"; }
+	"$HAPROXY_BIN" -db -f "$f" >>"$T/haproxy.out" 2>&1 &
+	HAPROXY_PID=$!
+	BG_PIDS+=("$HAPROXY_PID")
+	wait_for 10 "haproxy listens on port $HAPROXY_PORT" haproxy_listening
+	log "haproxy (pid $HAPROXY_PID) on 127.0.0.1:$HAPROXY_PORT, health check $mode"
+}
+haproxy_listening() {
+	pid_alive "$HAPROXY_PID" || fail "haproxy exited (see $T/haproxy.out)"
+	[ -n "$(ss -ltnH "( sport = :$HAPROXY_PORT )" 2>/dev/null)" ]
+}
+haproxy_stop() {
+	[ -n "$HAPROXY_PID" ] || return 0
+	bg_stop "$HAPROXY_PID"
+	HAPROXY_PID=
+}
+
+# writer_start_to CONNINFO [INTERVAL_MS]: the writer through one conninfo
+# (e.g. HAProxy's port) instead of the multi-host one.
+writer_start_to() {
+	bg_start writer "$BATON_BUILD/tests/tools/writer" --interval "${2:-50}" "$1"
+	WRITER_PID=$BG_PID
+}
+
+# first_ack_on PORT AFTER_MS: unix ms of the first ack by PORT after AFTER_MS.
+first_ack_on() {
+	awk -v p="$1" -v t="$2" '$1 == "ack" && $3 > t && $4 == p { print $3; exit }' "$T/writer.out"
+}
+# last_ack_on PORT [BEFORE_MS]: unix ms of the last ack by PORT (before BEFORE_MS).
+last_ack_on() {
+	awk -v p="$1" -v t="${2:-}" '$1 == "ack" && $4 == p && (t == "" || $3 < t) { l = $3 } END { print l }' "$T/writer.out"
+}

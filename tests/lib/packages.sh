@@ -11,7 +11,7 @@ BATON_PACKAGES=(
 	build-essential autoconf automake libtool pkg-config
 	libcurl4-openssl-dev libjansson-dev libpq-dev libconfig-dev check libmicrohttpd-dev
 	etcd-server etcd-client postgresql-15
-	iproute2 procps jq util-linux tar
+	iproute2 procps jq util-linux tar curl haproxy
 )
 
 # Prints the packages of the list that are not installed.
