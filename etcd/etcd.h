@@ -61,6 +61,17 @@ struct etcd_config {
 	/* Optional (may be NULL): TLS and auth, see issue "etcd in production". */
 	const char *cacert, *cert, *key;
 	const char *username, *password;
+	/* When true, etcd_client_new asks the cluster for its members
+	 * (etcd_member_list) and appends every client URL not configured yet
+	 * to the endpoint list; the configured endpoints always stay, first.
+	 * Best effort: a failed discovery leaves the configured list. */
+	bool discover_members;
+	/* Seconds without any message on an established watch stream after
+	 * which etcd_watch drops it and reconnects (to the next endpoint, from
+	 * the revision after the last one delivered); 0 = off. The watch asks
+	 * etcd for progress notifications, but etcd sends those only every
+	 * few minutes: at idle this costs one reconnect per timeout. */
+	double watch_idle_timeout;
 };
 
 struct etcd_client;
@@ -100,6 +111,23 @@ struct etcd_stats {
  * any thread while another uses the client (the counters are atomics; the
  * copy may mix two consecutive requests, never tear a number). */
 void etcd_client_get_stats(const struct etcd_client *c, struct etcd_stats *out);
+
+/* ---- Cluster ----------------------------------------------------------- */
+
+/*
+ * The client URLs of the cluster's voting members (learners and members
+ * that have not started yet are left out), in etcd's order, duplicates
+ * removed. On ETCD_OK *client_urls is a malloc'd array of *n malloc'd
+ * strings, freed with etcd_member_list_free.
+ */
+enum etcd_status etcd_member_list(struct etcd_client *c, char ***client_urls, size_t *n,
+				  struct etcd_error *err) ETCD_WUR;
+void etcd_member_list_free(char **client_urls, size_t n);
+
+/* How many endpoints the client has (configured plus discovered) and the
+ * i-th one (normalised base URL), for logs and tests. */
+size_t etcd_client_n_endpoints(const struct etcd_client *c);
+const char *etcd_client_endpoint_at(const struct etcd_client *c, size_t i);
 
 /* ---- KV ---------------------------------------------------------------- */
 

@@ -13,11 +13,14 @@
  * uses it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "etcd/etcd_internal.h"
 
@@ -135,6 +138,101 @@ static long seconds_to_ms(double s, long dflt)
 	return (long)(s * 1000 + 0.5) > 0 ? (long)(s * 1000 + 0.5) : 1;
 }
 
+/* A TLS file named in the config must be a readable regular file: say which
+ * one and why not now, rather than as a TLS failure on the first request. */
+static enum etcd_status check_tls_file(const char *what, const char *path, struct etcd_error *err)
+{
+	struct stat sb;
+	int fd;
+
+	if (path == NULL || path[0] == '\0')
+		return ETCD_OK;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return etcd_error_set(err, ETCD_E_INVALID, "etcd: %s %s: cannot read: %s", what, path,
+				      strerror(errno));
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return etcd_error_set(err, ETCD_E_INVALID, "etcd: %s %s: not a regular file", what,
+				      path);
+	}
+	close(fd);
+	return ETCD_OK;
+}
+
+/* Appends the members' client URLs that are not endpoints yet (best
+ * effort: on any failure the list stays as it was). */
+static void discover_members(struct etcd_client *c)
+{
+	struct etcd_error err;
+	char **urls = NULL;
+	size_t n = 0, i, j;
+
+	if (etcd_member_list(c, &urls, &n, &err) != ETCD_OK)
+		return;
+	for (i = 0; i < n; i++) {
+		char *norm = normalise_endpoint(urls[i]);
+		char **grown;
+		bool known = false;
+
+		if (norm == NULL)
+			break;
+		for (j = 0; j < c->n_endpoints && !known; j++)
+			known = strcmp(c->endpoints[j], norm) == 0;
+		grown = known ? NULL : realloc(c->endpoints, (c->n_endpoints + 1) * sizeof(char *));
+		if (grown == NULL) {
+			free(norm);
+			if (known)
+				continue;
+			break;
+		}
+		c->endpoints = grown;
+		c->endpoints[c->n_endpoints++] = norm;
+	}
+	etcd_member_list_free(urls, n);
+}
+
+enum etcd_status etcd_member_list(struct etcd_client *c, char ***client_urls, size_t *n,
+				  struct etcd_error *err)
+{
+	static const char path[] = "/v3/cluster/member/list";
+	struct etcd_error scratch;
+	json_t *req = NULL, *resp = NULL;
+	enum etcd_status st;
+	char why[200];
+
+	if (err == NULL)
+		err = &scratch;
+	if (client_urls == NULL || n == NULL)
+		return etcd_error_set(err, ETCD_E_INVALID, "etcd_member_list: no output");
+	*client_urls = NULL;
+	*n = 0;
+	req = json_object();
+	if (req == NULL)
+		return etcd_error_set(err, ETCD_E_NOMEM, "etcd: out of memory");
+	st = etcd_call(c, path, req, &resp, NULL, err);
+	if (st == ETCD_OK) {
+		st = etcd_parse_member_list(resp, client_urls, n, why, sizeof(why));
+		if (st == ETCD_E_PROTOCOL)
+			etcd_protocol_error(c, err, path, why);
+		else if (st != ETCD_OK)
+			etcd_error_set(err, st, "etcd: out of memory");
+	}
+	json_decref(req);
+	json_decref(resp);
+	return st;
+}
+
+size_t etcd_client_n_endpoints(const struct etcd_client *c)
+{
+	return c->n_endpoints;
+}
+
+const char *etcd_client_endpoint_at(const struct etcd_client *c, size_t i)
+{
+	return i < c->n_endpoints ? c->endpoints[i] : NULL;
+}
+
 enum etcd_status etcd_client_new(const struct etcd_config *cfg, struct etcd_client **out,
 				 struct etcd_error *err)
 {
@@ -153,6 +251,10 @@ enum etcd_status etcd_client_new(const struct etcd_config *cfg, struct etcd_clie
 	if ((cfg->username == NULL) != (cfg->password == NULL))
 		return etcd_error_set(err, ETCD_E_INVALID,
 				      "etcd: username and password go together");
+	if (check_tls_file("cacert", cfg->cacert, err) != ETCD_OK ||
+	    check_tls_file("cert", cfg->cert, err) != ETCD_OK ||
+	    check_tls_file("key", cfg->key, err) != ETCD_OK)
+		return ETCD_E_INVALID;
 
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
@@ -167,6 +269,8 @@ enum etcd_status etcd_client_new(const struct etcd_config *cfg, struct etcd_clie
 	if (c->endpoints == NULL)
 		goto nomem;
 	c->n_endpoints = cfg->n_endpoints;
+	c->n_configured = cfg->n_endpoints;
+	c->watch_idle_ms = cfg->watch_idle_timeout > 0 ? seconds_to_ms(cfg->watch_idle_timeout, 0) : 0;
 	for (i = 0; i < cfg->n_endpoints; i++) {
 		c->endpoints[i] = normalise_endpoint(cfg->endpoints[i]);
 		if (c->endpoints[i] == NULL)
@@ -185,6 +289,8 @@ enum etcd_status etcd_client_new(const struct etcd_config *cfg, struct etcd_clie
 	c->easy = curl_easy_init();
 	if (c->multi == NULL || c->easy == NULL)
 		goto nomem;
+	if (cfg->discover_members)
+		discover_members(c);
 	*out = c;
 	return ETCD_OK;
 nomem:

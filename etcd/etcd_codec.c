@@ -300,3 +300,82 @@ void etcd_range_result_free(struct etcd_range_result *r)
 	free(r->kvs);
 	memset(r, 0, sizeof(*r));
 }
+
+void etcd_member_list_free(char **client_urls, size_t n)
+{
+	size_t i;
+
+	for (i = 0; client_urls != NULL && i < n; i++)
+		free(client_urls[i]);
+	free(client_urls);
+}
+
+/* Appends a copy of url to *urls unless it is there already. */
+static enum etcd_status add_url(char ***urls, size_t *n, const char *url)
+{
+	char **grown;
+	size_t i;
+
+	for (i = 0; i < *n; i++)
+		if (strcmp((*urls)[i], url) == 0)
+			return ETCD_OK;
+	grown = realloc(*urls, (*n + 1) * sizeof(**urls));
+	if (grown == NULL)
+		return ETCD_E_NOMEM;
+	*urls = grown;
+	grown[*n] = strdup(url);
+	if (grown[*n] == NULL)
+		return ETCD_E_NOMEM;
+	(*n)++;
+	return ETCD_OK;
+}
+
+enum etcd_status etcd_parse_member_list(const json_t *j, char ***client_urls, size_t *n, char *why,
+					size_t why_len)
+{
+	const json_t *members, *m;
+	enum etcd_status st = ETCD_E_PROTOCOL;
+	size_t i, k;
+
+	*client_urls = NULL;
+	*n = 0;
+	members = json_object_get(j, "members");
+	if (!json_is_object(j) || (members != NULL && !json_is_array(members))) {
+		snprintf(why, why_len, "\"members\" is not an array");
+		return ETCD_E_PROTOCOL;
+	}
+	json_array_foreach(members, i, m) {
+		const json_t *urls = json_object_get(m, "clientURLs");
+		const json_t *learner = json_object_get(m, "isLearner");
+		const json_t *u;
+
+		if (!json_is_object(m) || (urls != NULL && !json_is_array(urls)) ||
+		    (learner != NULL && !json_is_boolean(learner))) {
+			snprintf(why, why_len, "member %zu has fields of the wrong type", i);
+			goto fail;
+		}
+		if (json_is_true(learner))
+			continue; /* a learner serves no client requests */
+		json_array_foreach(urls, k, u) {
+			const char *s = json_string_value(u);
+
+			/* Only plain http(s) base URLs of a sane length. */
+			if (s == NULL || json_string_length(u) != strlen(s) || strlen(s) > 200 ||
+			    (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0) ||
+			    strpbrk(s, " \t\r\n\"") != NULL) {
+				snprintf(why, why_len, "member %zu has an unusable client URL", i);
+				goto fail;
+			}
+			st = add_url(client_urls, n, s);
+			if (st != ETCD_OK)
+				goto fail;
+			st = ETCD_E_PROTOCOL;
+		}
+	}
+	return ETCD_OK;
+fail:
+	etcd_member_list_free(*client_urls, *n);
+	*client_urls = NULL;
+	*n = 0;
+	return st;
+}

@@ -34,6 +34,7 @@ struct xfer {
 	char *buf;
 	size_t len, cap;
 	long status; /* HTTP status, known once headers arrived */
+	int64_t last_rx_ms; /* when the last byte arrived (etcd_now_ms) */
 	bool too_big;
 	bool nomem;
 };
@@ -70,6 +71,7 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
 	struct xfer *x = ud;
 	size_t n = size * nmemb;
 
+	x->last_rx_ms = etcd_now_ms();
 	if (x->status == 0)
 		curl_easy_getinfo(x->c->easy, CURLINFO_RESPONSE_CODE, &x->status);
 	if (n > ETCD_MAX_BODY || x->len > ETCD_MAX_BODY - n) {
@@ -109,6 +111,44 @@ static bool add_header(struct curl_slist **list, const char *h)
 	return true;
 }
 
+static bool is_tls_error(CURLcode rc)
+{
+	return rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_CERTPROBLEM ||
+	       rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CONNECT_ERROR ||
+	       rc == CURLE_SSL_CIPHER || rc == CURLE_SSL_ISSUER_ERROR ||
+	       rc == CURLE_SSL_CRL_BADFILE || rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH;
+}
+
+/* A TLS failure as an operator can act on it: which file, and why. The
+ * endpoint is unusable (ETCD_E_UNAVAILABLE), so the request moves on. */
+static enum etcd_status tls_error(const struct etcd_client *c, const char *base, CURLcode rc,
+				  const char *errbuf, struct etcd_error *err)
+{
+	const char *why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+	const char *ca = c->cacert != NULL ? c->cacert : "(the system's default CAs)";
+
+	switch (rc) {
+	case CURLE_SSL_CACERT_BADFILE:
+		return etcd_error_set(err, ETCD_E_UNAVAILABLE,
+				      "%s: TLS: cannot load CA file %s (%s)", base, ca, why);
+	case CURLE_SSL_CERTPROBLEM:
+		return etcd_error_set(err, ETCD_E_UNAVAILABLE,
+				      "%s: TLS: cannot use client certificate %s with key %s (%s)",
+				      base, c->cert != NULL ? c->cert : "(none)",
+				      c->key != NULL ? c->key : "(in the certificate file)", why);
+	case CURLE_PEER_FAILED_VERIFICATION:
+		return etcd_error_set(err, ETCD_E_UNAVAILABLE,
+				      "%s: TLS: server certificate not trusted by CA %s (%s)", base, ca,
+				      why);
+	case CURLE_SSL_CONNECT_ERROR:
+		return etcd_error_set(err, ETCD_E_UNAVAILABLE, "%s: TLS: handshake failed (%s)%s",
+				      base, why,
+				      c->cert == NULL ? "; no client certificate is configured" : "");
+	default:
+		return etcd_error_set(err, ETCD_E_UNAVAILABLE, "%s: TLS: %s", base, why);
+	}
+}
+
 /*
  * Runs one POST of body to path on endpoint ep. Returns ETCD_OK when an HTTP
  * answer arrived (x->status tells which; a stream stopped by on_line also
@@ -124,12 +164,14 @@ static enum etcd_status perform(struct etcd_client *c, size_t ep, const char *pa
 	struct curl_slist *headers = NULL;
 	char url[1024], errbuf[CURL_ERROR_SIZE], *auth = NULL;
 	enum etcd_status st = ETCD_OK;
-	bool canceled = false, first_timeout = false, done = false, added = false;
+	bool canceled = false, first_timeout = false, idle_timeout = false, done = false;
+	bool added = false;
 	CURLcode rc = CURLE_OK;
 	CURLMcode mc = CURLM_OK;
 	long oserr = 0;
 	int64_t start = etcd_now_ms();
 	int64_t first_deadline = start + c->connect_timeout_ms + c->request_timeout_ms;
+	long idle_ms = x->stream != NULL ? x->stream->idle_timeout_ms : 0;
 	CURLMsg *msg;
 	int queued;
 
@@ -150,6 +192,7 @@ static enum etcd_status perform(struct etcd_client *c, size_t ep, const char *pa
 	}
 
 	errbuf[0] = '\0';
+	x->last_rx_ms = start;
 	curl_easy_reset(e);
 	curl_easy_setopt(e, CURLOPT_URL, url);
 #if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85 deprecated the bitmask form */
@@ -201,6 +244,11 @@ static enum etcd_status perform(struct etcd_client *c, size_t ep, const char *pa
 			first_timeout = true;
 			break;
 		}
+		if (x->stream != NULL && x->stream->established && idle_ms > 0 &&
+		    etcd_now_ms() - x->last_rx_ms > idle_ms) {
+			idle_timeout = true;
+			break;
+		}
 		mc = curl_multi_poll(c->multi, NULL, 0, 50, NULL);
 		if (mc != CURLM_OK)
 			break;
@@ -219,6 +267,9 @@ static enum etcd_status perform(struct etcd_client *c, size_t ep, const char *pa
 	else if (first_timeout)
 		st = etcd_error_set(err, ETCD_E_TIMEOUT, "%s: no answer within %ld ms", base,
 				    (long)(etcd_now_ms() - start));
+	else if (idle_timeout)
+		st = etcd_error_set(err, ETCD_E_TIMEOUT, "%s: watch stream silent for %ld ms", base,
+				    (long)(etcd_now_ms() - x->last_rx_ms));
 	else if (x->too_big || rc == CURLE_FILESIZE_EXCEEDED)
 		st = etcd_error_set(err, ETCD_E_PROTOCOL, "%s: answer larger than %zu bytes", base,
 				    ETCD_MAX_BODY);
@@ -235,6 +286,8 @@ static enum etcd_status perform(struct etcd_client *c, size_t ep, const char *pa
 	else if (rc == CURLE_COULDNT_CONNECT && oserr != 0)
 		st = etcd_error_set(err, ETCD_E_UNAVAILABLE, "%s: connect failed: %s", base,
 				    strerror((int)oserr));
+	else if (is_tls_error(rc))
+		st = tls_error(c, base, rc, errbuf, err);
 	else if (rc == CURLE_OPERATION_TIMEDOUT)
 		st = etcd_error_set(err, ETCD_E_TIMEOUT, "%s: timed out after %ld ms (%s)", base,
 				    (long)(etcd_now_ms() - start),

@@ -29,6 +29,8 @@
 struct etcd_client {
 	char **endpoints; /* normalised base URLs, no trailing '/' */
 	size_t n_endpoints;
+	size_t n_configured; /* the first n_configured came from the config */
+	long watch_idle_ms;  /* etcd_config.watch_idle_timeout; 0 = off */
 	size_t current; /* index of the endpoint that answered last */
 	long request_timeout_ms;
 	long connect_timeout_ms;
@@ -93,6 +95,11 @@ void etcd_kv_clear(struct etcd_kv *kv);
 enum etcd_status etcd_parse_range(const json_t *j, struct etcd_range_result *out, char *why,
 				  size_t why_len);
 
+/* Parses a MemberListResponse into the voting members' client URLs (see
+ * etcd_member_list). On failure nothing is left allocated. */
+enum etcd_status etcd_parse_member_list(const json_t *j, char ***client_urls, size_t *n, char *why,
+					size_t why_len);
+
 /* The smallest key greater than every key starting with prefix (etcd's
  * "range_end" for a prefix), malloc'd with its length in *len. An empty
  * prefix, or one of only 0xff bytes, gives "\0" (= no upper bound). */
@@ -128,6 +135,9 @@ struct etcd_stream {
 	bool (*on_line)(void *ctx, const char *line, size_t len);
 	void *ctx;
 	bool established;
+	/* Once established: end the transfer with ETCD_E_TIMEOUT when no
+	 * byte arrived for this long (0 = never). */
+	long idle_timeout_ms;
 	bool stopped; /* out: on_line returned false */
 	int grpc_code; /* out: etcd's code on ETCD_E_HTTP, -1 if none */
 	long http_status; /* out */

@@ -89,12 +89,40 @@ cleanup:
 	return st;
 }
 
+/*
+ * Reads a keepalive answer: ETCD_OK with *ttl (0 or less when the lease is
+ * gone); ETCD_E_HTTP when the stream carried an error object (*code and
+ * *message, borrowed from resp, filled); ETCD_E_PROTOCOL (why filled).
+ */
+static enum etcd_status parse_keepalive(const json_t *resp, int64_t *ttl, int *code,
+					const char **message, char *why, size_t why_len)
+{
+	const json_t *result = json_object_get(resp, "result");
+
+	*ttl = 0;
+	*message = NULL;
+	if (!json_is_object(result)) {
+		const json_t *e = json_object_get(resp, "error");
+
+		if (json_is_object(e)) {
+			*code = (int)json_integer_value(json_object_get(e, "grpc_code"));
+			*message = json_string_value(json_object_get(e, "message"));
+			return ETCD_E_HTTP;
+		}
+		snprintf(why, why_len, "no \"result\" object");
+		return ETCD_E_PROTOCOL;
+	}
+	if (!etcd_json_i64(result, "TTL", ttl, why, why_len))
+		return ETCD_E_PROTOCOL;
+	return ETCD_OK;
+}
+
 enum etcd_status etcd_lease_keepalive(struct etcd_client *c, int64_t id, int64_t *ttl_out,
 				      struct etcd_error *err)
 {
 	struct etcd_error scratch;
 	json_t *req = NULL, *resp = NULL;
-	const json_t *result;
+	const char *m = NULL;
 	enum etcd_status st;
 	int64_t ttl = 0;
 	int code = -1;
@@ -112,23 +140,15 @@ enum etcd_status etcd_lease_keepalive(struct etcd_client *c, int64_t id, int64_t
 	st = etcd_call(c, PATH_KEEPALIVE, req, &resp, &code, err);
 	if (st != ETCD_OK)
 		goto cleanup;
-	result = json_object_get(resp, "result");
-	if (!json_is_object(result)) {
-		const json_t *e = json_object_get(resp, "error");
-		const char *m = json_string_value(json_object_get(e, "message"));
-
-		if (json_is_object(e)) {
-			code = (int)json_integer_value(json_object_get(e, "grpc_code"));
-			st = etcd_error_set(err, ETCD_E_HTTP, "%s: keepalive refused: %.200s",
-					    etcd_client_endpoint(c), m ? m : "(no message)");
-			if (lease_gone(code, m ? m : ""))
-				err->status = st = ETCD_E_LEASE_NOT_FOUND;
-			goto cleanup;
-		}
-		st = etcd_protocol_error(c, err, PATH_KEEPALIVE, "no \"result\" object");
+	st = parse_keepalive(resp, &ttl, &code, &m, why, sizeof(why));
+	if (st == ETCD_E_HTTP) {
+		st = etcd_error_set(err, ETCD_E_HTTP, "%s: keepalive refused: %.200s",
+				    etcd_client_endpoint(c), m ? m : "(no message)");
+		if (lease_gone(code, m ? m : ""))
+			err->status = st = ETCD_E_LEASE_NOT_FOUND;
 		goto cleanup;
 	}
-	if (!etcd_json_i64(result, "TTL", &ttl, why, sizeof(why))) {
+	if (st != ETCD_OK) {
 		st = etcd_protocol_error(c, err, PATH_KEEPALIVE, why);
 		goto cleanup;
 	}

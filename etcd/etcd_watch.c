@@ -14,6 +14,11 @@
  * misses nor repeats events. Reconnects back off from 100 ms, doubling to
  * 1 s, move to the next endpoint when one cannot be reached, and give up
  * after max_reconnect_seconds without an established stream.
+ *
+ * A stream can also die silently (a member partitioned away keeps the TCP
+ * connection open). With the client's watch_idle_timeout set, the create
+ * request asks for progress notifications and a stream on which nothing
+ * arrived for that long is dropped and resumed on the next endpoint.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -224,7 +229,7 @@ cleanup:
 }
 
 /* {"create_request":{"key":..,"range_end":..,"start_revision":".."}} */
-static char *watch_body(const char *key, bool prefix, int64_t start)
+static char *watch_body(const char *key, bool prefix, int64_t start, bool progress)
 {
 	json_t *req = json_object(), *cr = json_object(), *v;
 	char *body = NULL, *end = NULL;
@@ -245,6 +250,8 @@ static char *watch_body(const char *key, bool prefix, int64_t start)
 	if (ok && start > 0)
 		ok = (v = etcd_json_i64str(start)) != NULL &&
 		     json_object_set_new(cr, "start_revision", v) == 0;
+	if (ok && progress)
+		ok = json_object_set_new(cr, "progress_notify", json_true()) == 0;
 	if (ok && json_object_set(req, "create_request", cr) == 0)
 		body = json_dumps(req, JSON_COMPACT);
 	free(end);
@@ -281,10 +288,11 @@ enum etcd_status etcd_watch(struct etcd_client *c, const char *key, bool prefix,
 	w.next_rev = start_revision;
 	w.last_rev = start_revision > 0 ? start_revision - 1 : 0;
 	stream.on_line = on_line;
+	stream.idle_timeout_ms = c->watch_idle_ms;
 	stream.ctx = &w;
 
 	for (;;) {
-		char *body = watch_body(key, prefix, w.next_rev);
+		char *body = watch_body(key, prefix, w.next_rev, c->watch_idle_ms > 0);
 
 		if (body == NULL) {
 			st = etcd_error_set(err, ETCD_E_NOMEM, "etcd: out of memory");
@@ -339,7 +347,9 @@ enum etcd_status etcd_watch(struct etcd_client *c, const char *key, bool prefix,
 				}
 			}
 		}
-		if (!stream.established)
+		/* A member that never accepted the watch, or went silent on an
+		 * established one, is passed over for the next. */
+		if (!stream.established || st == ETCD_E_TIMEOUT)
 			ep = (ep + 1) % c->n_endpoints;
 		if (max_reconnect_seconds > 0 &&
 		    etcd_now_ms() - failing_since > (int64_t)(max_reconnect_seconds * 1000)) {
