@@ -97,7 +97,7 @@ struct baton_config {
 		size_t n_pg_hba;
 		bool use_pg_rewind;    /* default true */
 		bool remove_data_directory_on_rewind_failure; /* default false */
-		struct {
+		struct config_callbacks { /* tagged so that agent/callbacks.h can take it */
 			/* postgresql.callbacks: executables called as
 			 * `script ACTION ROLE SCOPE` (NULL = none), absolute paths. */
 			char *on_start, *on_stop, *on_role_change, *on_reload;

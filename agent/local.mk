@@ -8,7 +8,8 @@ agent_libagent_a_SOURCES = \
 	agent/dcs.c agent/dcs.h \
 	agent/api.c agent/api.h \
 	agent/jsonf.c agent/jsonf.h \
-	agent/ops.c agent/ops.h
+	agent/ops.c agent/ops.h \
+	agent/callbacks.c agent/callbacks.h
 
 BATON_LIBS = agent/libagent.a pg/libpg.a etcd/libetcd.a \
 	$(CURL_LIBS) $(JANSSON_LIBS) $(LIBPQ_LIBS) $(LIBCONFIG_LIBS) $(MHD_LIBS) -lpthread -lm

@@ -22,6 +22,13 @@ tests_check_config_LDADD = $(TEST_LIBS)
 EXTRA_DIST += tests/configs deploy/examples
 # END config
 
+# BEGIN callbacks
+check_PROGRAMS += tests/check_callbacks
+tests_check_callbacks_SOURCES = tests/check_callbacks.c
+tests_check_callbacks_CFLAGS = $(TEST_CFLAGS) -DTEST_SRCDIR=\"$(abs_top_srcdir)\"
+tests_check_callbacks_LDADD = $(TEST_LIBS)
+# END callbacks
+
 # BEGIN dcs
 check_PROGRAMS += tests/check_dcs
 tests_check_dcs_SOURCES = tests/check_dcs.c
