@@ -1,23 +1,37 @@
 /*
  * batonctl.c - the command-line tool for a baton cluster.
  *
- *   batonctl [-c FILE] list [--format table|json]
+ *   batonctl [-c FILE] COMMAND [OPTIONS]   (batonctl --help lists the commands)
  *
  * It reads the same libconfig file as the agent (-c, or $BATONCTL_CONFIG)
  * for the scope and the etcd endpoints, reads every key of the cluster in
  * one etcd range request, and builds the cluster view with the agent's own
  * parser (dcs_parse_cluster), so what it shows is exactly what the agents
- * see. It never writes to etcd for `list`.
+ * see. Changes to the cluster's keys (switchover, pause, config edits) go
+ * through ops.c, the code the REST API uses too, which validates them and
+ * writes with a compare on the key's revision. Actions on one node
+ * (restart, reload, reinit) are POSTs to that node's REST API, whose address
+ * each member publishes in its key.
  *
- * Exit status: 0 done, 1 failed (etcd unreachable, ...), 2 usage or
- * configuration error.
+ * Every command is one row of the command table: its name, its options
+ * (one getopt table per command, one parser for all), and its function.
+ * Every function that needs the cluster starts with ctl_open(), the one
+ * place that loads the config, connects to etcd and reads the keys.
+ *
+ * Exit status: 0 done, 1 refused or failed (one line on stderr says why),
+ * 2 usage or configuration error.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -25,24 +39,16 @@
 #include "agent/config.h"
 #include "agent/dcs.h"
 #include "agent/ha.h"
+#include "agent/ops.h"
 #include "etcd/etcd.h"
 
 #define EXIT_DONE 0
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
 
-static const char usage_text[] =
-	"Usage: batonctl [-c FILE] COMMAND [OPTIONS]\n"
-	"\n"
-	"Options:\n"
-	"  -c, --config FILE   the node's configuration file (default: $BATONCTL_CONFIG)\n"
-	"  -h, --help          show this help and exit\n"
-	"  -V, --version       show the version and exit\n"
-	"\n"
-	"Commands:\n"
-	"  list [--format table|json]   the members of the cluster, their role, state and lag\n"
-	"\n"
-	"Exit status: 0 done, 1 failed, 2 usage or configuration error.\n";
+#define API_TIMEOUT_S 5L
+#define WAIT_DEFAULT_S 60.0
+#define POLL_MS 100
 
 static int __attribute__((format(printf, 1, 2))) usage_error(const char *fmt, ...)
 {
@@ -56,17 +62,401 @@ static int __attribute__((format(printf, 1, 2))) usage_error(const char *fmt, ..
 	return EXIT_USAGE;
 }
 
-/* One row of the list, in the order shown. */
+/* One line on stderr, "batonctl: ..." (newlines in the message flattened),
+ * and EXIT_FAILED. */
+static int __attribute__((format(printf, 1, 2))) failed(const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	for (char *c = msg; *c; c++)
+		if (*c == '\n' || *c == '\r')
+			*c = ' ';
+	fprintf(stderr, "batonctl: %s\n", msg);
+	return EXIT_FAILED;
+}
+
+static double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* "2026-11-25T20:00:00Z" */
+static void format_utc(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, len, "%lld", (long long)t);
+}
+
+/* Prints a JSON value on stdout (pretty or compact); false when out of memory. */
+static bool print_json_value(const json_t *v, bool pretty)
+{
+	char *text = json_dumps(v, pretty ? JSON_INDENT(2) : JSON_COMPACT);
+
+	if (!text)
+		return false;
+	puts(text);
+	free(text);
+	return true;
+}
+
+/* ---- the arguments of every command ------------------------------------------ */
+
+struct args {
+	bool json;
+	const char *leader, *candidate, *scheduled, *role;
+	bool force, pending, cancel;
+	double wait;
+	const char **set, **pg; /* --set, --pg values (argv strings) */
+	size_t n_set, n_pg;
+	char **pos;             /* positional arguments */
+	size_t n_pos;
+};
+
+struct command {
+	const char *name;
+	int (*run)(const char *config_path, const struct args *a);
+	const struct option *opts;
+	size_t min_pos, max_pos;
+	const char *synopsis; /* after "batonctl [-c FILE] " */
+	const char *help;     /* what it does, and its options */
+};
+
+static const char common_help[] =
+	"  -c, --config FILE   the node's configuration file (default: $BATONCTL_CONFIG)\n"
+	"\n"
+	"Exit status: 0 done, 1 refused or failed, 2 usage or configuration error.\n";
+
+static void print_command_help(const struct command *cmd)
+{
+	printf("Usage: batonctl [-c FILE] %s\n\n%s\n%s", cmd->synopsis, cmd->help, common_help);
+}
+
+/* --wait SECONDS: a number >= 0. */
+static bool parse_seconds(const char *s, double *out)
+{
+	char *end;
+	double d;
+
+	errno = 0;
+	d = strtod(s, &end);
+	if (errno != 0 || end == s || *end != '\0' || !isfinite(d) || d < 0 || d > 86400)
+		return false;
+	*out = d;
+	return true;
+}
+
+/*
+ * Parses argv (argv[0] is the command's name) with the command's option
+ * table into a (whose arrays it allocates; free with args_free). Returns -1
+ * to go on, or an exit status: EXIT_DONE after --help, EXIT_USAGE on an
+ * error (reported).
+ */
+static int args_parse(const struct command *cmd, int argc, char **argv, struct args *a)
+{
+	int c;
+
+	memset(a, 0, sizeof(*a));
+	a->wait = WAIT_DEFAULT_S;
+	a->set = calloc((size_t)argc, sizeof(*a->set));
+	a->pg = calloc((size_t)argc, sizeof(*a->pg));
+	if (!a->set || !a->pg) {
+		fputs("batonctl: out of memory\n", stderr);
+		return EXIT_FAILED;
+	}
+	optind = 0; /* glibc: start a fresh scan of this argument vector */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:h", cmd->opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			print_command_help(cmd);
+			return EXIT_DONE;
+		case 'f':
+			if (strcmp(optarg, "json") == 0)
+				a->json = true;
+			else if (strcmp(optarg, "table") == 0 || strcmp(optarg, "pretty") == 0)
+				a->json = false;
+			else
+				return usage_error("%s: unknown format '%s' (table or json)", cmd->name, optarg);
+			break;
+		case 'L':
+			a->leader = optarg;
+			break;
+		case 'C':
+			a->candidate = optarg;
+			break;
+		case 'S':
+			a->scheduled = optarg;
+			break;
+		case 'R':
+			if (strcmp(optarg, "primary") != 0 && strcmp(optarg, "replica") != 0 && strcmp(optarg, "any") != 0)
+				return usage_error("%s: --role must be primary, replica or any, not '%s'", cmd->name,
+						   optarg);
+			a->role = optarg;
+			break;
+		case 'F':
+			a->force = true;
+			break;
+		case 'P':
+			a->pending = true;
+			break;
+		case 'X':
+			a->cancel = true;
+			break;
+		case 'W':
+			if (!parse_seconds(optarg, &a->wait))
+				return usage_error("%s: --wait needs a number of seconds >= 0, not '%s'", cmd->name,
+						   optarg);
+			break;
+		case 's':
+			a->set[a->n_set++] = optarg;
+			break;
+		case 'p':
+			a->pg[a->n_pg++] = optarg;
+			break;
+		case ':':
+			return usage_error("%s: option '%s' needs a value", cmd->name, argv[optind - 1]);
+		default:
+			return usage_error("%s: invalid option '%s'", cmd->name, argv[optind - 1]);
+		}
+	}
+	a->pos = argv + optind;
+	a->n_pos = (size_t)(argc - optind);
+	if (a->n_pos < cmd->min_pos)
+		return usage_error("%s: missing argument (usage: batonctl %s)", cmd->name, cmd->synopsis);
+	if (a->n_pos > cmd->max_pos)
+		return usage_error("%s: unexpected argument '%s'", cmd->name, a->pos[cmd->max_pos]);
+	return -1;
+}
+
+static void args_free(struct args *a)
+{
+	free(a->set);
+	free(a->pg);
+}
+
+/* ---- config, etcd and the cluster: one helper for every command --------------- */
+
+struct ctl {
+	struct baton_config cfg;
+	bool have_cfg;
+	char **endpoints;
+	char where[1024];              /* the endpoints, for messages */
+	struct etcd_client *client;
+	struct dcs_keys keys;
+	struct etcd_range_result res;  /* the last read */
+	struct ha_cluster_view *view;  /* parsed from it */
+};
+
+static void ctl_close(struct ctl *x)
+{
+	etcd_range_result_free(&x->res);
+	etcd_client_free(x->client);
+	for (size_t i = 0; x->endpoints && i < x->cfg.etcd.n_hosts; i++)
+		free(x->endpoints[i]);
+	free(x->endpoints);
+	free(x->view);
+	if (x->have_cfg)
+		config_free(&x->cfg);
+	memset(x, 0, sizeof(*x));
+}
+
+/* One line: what failed and why. etcd's messages name the endpoint; when
+ * one does not, the configured endpoints are added so the operator knows
+ * where batonctl looked. */
+static int etcd_failed(const struct ctl *x, const char *what, const struct etcd_error *eerr)
+{
+	bool named = false;
+
+	for (size_t i = 0; i < x->cfg.etcd.n_hosts; i++)
+		named = named || strstr(eerr->message, x->cfg.etcd.hosts[i]) != NULL;
+	return failed("%s%s%s: %s", what, named ? "" : " at ", named ? "" : x->where,
+		      eerr->message[0] ? eerr->message : etcd_status_name(eerr->status));
+}
+
+/* Reads every key of the cluster into x->res and x->view. Warnings (a
+ * member record unreadable...) go to stderr unless quiet. */
+static int ctl_read(struct ctl *x, bool quiet)
+{
+	struct etcd_error eerr = { 0 };
+	char warn[4096];
+
+	etcd_range_result_free(&x->res);
+	if (etcd_get_prefix(x->client, x->keys.prefix, &x->res, &eerr) != ETCD_OK) {
+		char what[320];
+
+		snprintf(what, sizeof(what), "cannot read %s from etcd", x->keys.prefix);
+		return etcd_failed(x, what, &eerr);
+	}
+	dcs_parse_cluster(&x->keys, &x->res, &x->cfg.bootstrap_dcs, x->view, NULL, warn, sizeof(warn));
+	if (warn[0] && !quiet) {
+		char *save = NULL;
+
+		for (char *line = strtok_r(warn, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+			fprintf(stderr, "batonctl: warning: %s\n", line);
+	}
+	return EXIT_DONE;
+}
+
+/* Loads the config file, connects to etcd and (when read) reads the
+ * cluster. EXIT_DONE, or the exit status (reported); ctl_close either way. */
+static int ctl_open(struct ctl *x, const char *config_path, bool read)
+{
+	struct etcd_error eerr = { 0 };
+	struct etcd_config ec;
+	char err[1024];
+	size_t used = 0;
+
+	memset(x, 0, sizeof(*x));
+	if (!config_path || !*config_path)
+		return usage_error("no configuration file: use -c FILE or set BATONCTL_CONFIG");
+	if (!config_load(config_path, &x->cfg, err, sizeof(err))) {
+		fprintf(stderr, "batonctl: %s\n", err);
+		return EXIT_USAGE;
+	}
+	x->have_cfg = true;
+	if (!dcs_keys_init(&x->keys, x->cfg.namespace_, x->cfg.scope)) {
+		fprintf(stderr, "batonctl: %s: namespace or scope too long\n", x->cfg.path);
+		return EXIT_USAGE;
+	}
+	x->endpoints = calloc(x->cfg.etcd.n_hosts ? x->cfg.etcd.n_hosts : 1, sizeof(*x->endpoints));
+	x->view = calloc(1, sizeof(*x->view));
+	if (!x->endpoints || !x->view)
+		return failed("out of memory");
+	for (size_t i = 0; i < x->cfg.etcd.n_hosts; i++) {
+		size_t len = strlen(x->cfg.etcd.protocol) + strlen(x->cfg.etcd.hosts[i]) + 4;
+		int w;
+
+		x->endpoints[i] = malloc(len);
+		if (!x->endpoints[i])
+			return failed("out of memory");
+		snprintf(x->endpoints[i], len, "%s://%s", x->cfg.etcd.protocol, x->cfg.etcd.hosts[i]);
+		w = snprintf(x->where + used, sizeof(x->where) - used, "%s%s", i ? ", " : "", x->endpoints[i]);
+		if (w > 0 && (size_t)w < sizeof(x->where) - used)
+			used += (size_t)w;
+	}
+	memset(&ec, 0, sizeof(ec));
+	ec.endpoints = (const char *const *)x->endpoints;
+	ec.n_endpoints = x->cfg.etcd.n_hosts;
+	ec.request_timeout = 3;
+	ec.connect_timeout = 1;
+	ec.cacert = x->cfg.etcd.cacert;
+	ec.cert = x->cfg.etcd.cert;
+	ec.key = x->cfg.etcd.key;
+	ec.username = x->cfg.etcd.username;
+	ec.password = x->cfg.etcd.password;
+	if (etcd_client_new(&ec, &x->client, &eerr) != ETCD_OK)
+		return etcd_failed(x, "cannot use etcd", &eerr);
+	return read ? ctl_read(x, false) : EXIT_DONE;
+}
+
+/* The key of the last read (NULL when absent). */
+static const struct etcd_kv *ctl_kv(const struct ctl *x, const char *key)
+{
+	for (size_t i = 0; i < x->res.n_kvs; i++)
+		if (strcmp(x->res.kvs[i].key, key) == 0)
+			return &x->res.kvs[i];
+	return NULL;
+}
+
+static bool is_leader(const struct ha_cluster_view *v, const char *name)
+{
+	return v->has_leader && strcmp(v->leader, name) == 0;
+}
+
+/* ---- tables ------------------------------------------------------------------ */
+
+#define TABLE_MAX_COLS 8
+#define TABLE_CELL 192
+
+typedef char table_row[TABLE_MAX_COLS][TABLE_CELL];
+
+struct table {
+	size_t n_cols;
+	const char *const *heads;
+	unsigned right;  /* bit c: column c is right-aligned (numbers) */
+	table_row *rows;
+	size_t n_rows;
+};
+
+static void table_rule(const struct table *t, const size_t *w)
+{
+	for (size_t c = 0; c < t->n_cols; c++) {
+		fputc('+', stdout);
+		for (size_t i = 0; i < w[c] + 2; i++)
+			fputc('-', stdout);
+	}
+	fputs("+\n", stdout);
+}
+
+static void table_line(const struct table *t, const size_t *w, const char *const *cells, bool head)
+{
+	for (size_t c = 0; c < t->n_cols; c++) {
+		if (!head && (t->right & (1u << c)))
+			printf("| %*s ", (int)w[c], cells[c]);
+		else
+			printf("| %-*s ", (int)w[c], cells[c]);
+	}
+	fputs("|\n", stdout);
+}
+
+static void table_print(const struct table *t)
+{
+	size_t w[TABLE_MAX_COLS];
+
+	for (size_t c = 0; c < t->n_cols; c++) {
+		w[c] = strlen(t->heads[c]);
+		for (size_t r = 0; r < t->n_rows; r++)
+			if (strlen(t->rows[r][c]) > w[c])
+				w[c] = strlen(t->rows[r][c]);
+	}
+	table_rule(t, w);
+	table_line(t, w, t->heads, true);
+	table_rule(t, w);
+	for (size_t r = 0; r < t->n_rows; r++) {
+		const char *cells[TABLE_MAX_COLS];
+
+		for (size_t c = 0; c < t->n_cols; c++)
+			cells[c] = t->rows[r][c];
+		table_line(t, w, cells, false);
+	}
+	table_rule(t, w);
+}
+
+/* ---- members: list and topology ---------------------------------------------- */
+
+/* One member as shown. */
 struct row {
 	const struct ha_member *m;
 	bool leader;
 	bool lag_known;
-	uint64_t lag; /* bytes behind the leader */
+	uint64_t lag;   /* bytes behind the leader */
+	int depth;      /* topology: 0 = top, 1 = streams from the leader */
 };
 
 static int row_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct row *)a)->m->name, ((const struct row *)b)->m->name);
+	const struct row *x = a, *y = b;
+
+	if (x->depth != y->depth)
+		return x->depth - y->depth;
+	return strcmp(x->m->name, y->m->name);
 }
 
 /* The position members are measured against: the leader's status optime,
@@ -89,8 +479,9 @@ static bool reference_lsn(const struct ha_cluster_view *v, uint64_t *out)
 	return true;
 }
 
-/* Fills rows (sorted by name) from the view; returns how many. */
-static size_t build_rows(const struct ha_cluster_view *v, struct row *rows)
+/* Fills rows from the view, sorted by name, or in topology order (the
+ * leader, then the replicas that stream from it, then the others). */
+static size_t build_rows(const struct ha_cluster_view *v, struct row *rows, bool topology)
 {
 	uint64_t ref = 0;
 	bool have_ref = reference_lsn(v, &ref);
@@ -99,15 +490,16 @@ static size_t build_rows(const struct ha_cluster_view *v, struct row *rows)
 		struct row *r = &rows[i];
 
 		r->m = &v->members[i];
-		r->leader = v->has_leader && strcmp(v->leader, r->m->name) == 0;
-		r->lag_known = false;
+		r->leader = is_leader(v, r->m->name);
+		r->lag_known = r->leader;
 		r->lag = 0;
-		if (r->leader) {
-			r->lag_known = true;
-		} else if (have_ref && r->m->lsn > 0) {
+		if (!r->leader && have_ref && r->m->lsn > 0) {
 			r->lag_known = true;
 			r->lag = ref > r->m->lsn ? ref - r->m->lsn : 0;
 		}
+		r->depth = 0;
+		if (topology && !r->leader)
+			r->depth = v->has_leader && strcmp(r->m->role, "replica") == 0 ? 1 : 2;
 	}
 	qsort(rows, v->n_members, sizeof(*rows), row_cmp);
 	return v->n_members;
@@ -126,286 +518,987 @@ static void table_role(const struct row *r, char *buf, size_t len)
 		buf[0] = (char)(buf[0] - 'a' + 'A');
 }
 
-enum { COL_MEMBER, COL_HOST, COL_ROLE, COL_STATE, COL_TL, COL_LAG, N_COLS };
+enum { COL_MEMBER, COL_HOST, COL_ROLE, COL_STATE, COL_TL, COL_LAG, COL_PENDING, COL_TAGS, N_MEMBER_COLS };
 
-static void print_rule(const size_t *w)
+static void fill_member_cells(const struct row *r, bool topology, table_row cells)
 {
-	for (int c = 0; c < N_COLS; c++) {
-		fputc('+', stdout);
-		for (size_t i = 0; i < w[c] + 2; i++)
-			fputc('-', stdout);
-	}
-	fputs("+\n", stdout);
-}
+	const char *indent = topology && r->depth == 1 ? "+ " : "";
 
-static void print_cells(const size_t *w, char cells[N_COLS][192])
-{
-	for (int c = 0; c < N_COLS; c++) {
-		/* Numbers to the right, text to the left. */
-		if (c == COL_TL || c == COL_LAG)
-			printf("| %*s ", (int)w[c], cells[c]);
-		else
-			printf("| %-*s ", (int)w[c], cells[c]);
-	}
-	fputs("|\n", stdout);
-}
-
-static void fill_cells(const struct row *r, char cells[N_COLS][192])
-{
-	snprintf(cells[COL_MEMBER], 192, "%s", r->m->name);
+	snprintf(cells[COL_MEMBER], TABLE_CELL, "%s%s", indent, r->m->name);
 	if (strchr(r->m->host, ':'))
-		snprintf(cells[COL_HOST], 192, "[%s]:%d", r->m->host, r->m->port);
+		snprintf(cells[COL_HOST], TABLE_CELL, "[%s]:%d", r->m->host, r->m->port);
 	else
-		snprintf(cells[COL_HOST], 192, "%s:%d", r->m->host, r->m->port);
-	table_role(r, cells[COL_ROLE], 192);
-	snprintf(cells[COL_STATE], 192, "%s", r->m->state);
+		snprintf(cells[COL_HOST], TABLE_CELL, "%s:%d", r->m->host, r->m->port);
+	table_role(r, cells[COL_ROLE], TABLE_CELL);
+	snprintf(cells[COL_STATE], TABLE_CELL, "%s", r->m->state);
 	if (r->m->timeline > 0)
-		snprintf(cells[COL_TL], 192, "%" PRIu32, r->m->timeline);
-	else
-		cells[COL_TL][0] = '\0';
+		snprintf(cells[COL_TL], TABLE_CELL, "%" PRIu32, r->m->timeline);
 	if (r->leader)
 		cells[COL_LAG][0] = '\0';
 	else if (r->lag_known)
-		snprintf(cells[COL_LAG], 192, "%.1f", (double)r->lag / (1024.0 * 1024.0));
+		snprintf(cells[COL_LAG], TABLE_CELL, "%.1f", (double)r->lag / (1024.0 * 1024.0));
 	else
-		snprintf(cells[COL_LAG], 192, "unknown");
+		snprintf(cells[COL_LAG], TABLE_CELL, "unknown");
+	snprintf(cells[COL_PENDING], TABLE_CELL, "%s", r->m->pending_restart ? "*" : "");
+	snprintf(cells[COL_TAGS], TABLE_CELL, "%s", r->m->nofailover ? "nofailover" : "");
 }
 
-static void print_cluster_line(const char *scope, const struct ha_cluster_view *v)
+/* One phrase for a pending request: "switchover from node1 to node2 at ...". */
+static void describe_switchover(const struct ha_cluster_view *v, char *buf, size_t len)
 {
+	char when[40] = "";
+
+	if (v->sw_scheduled_at > 0) {
+		char t[32];
+
+		format_utc((time_t)v->sw_scheduled_at, t, sizeof(t));
+		snprintf(when, sizeof(when), " at %s", t);
+	}
+	snprintf(buf, len, "%s from %s to %s%s", v->sw_failover ? "failover" : "switchover",
+		 v->sw_from[0] ? v->sw_from : "the leader", v->sw_to[0] ? v->sw_to : "the best candidate", when);
+}
+
+/* The lines above the table: maintenance mode first and loud, the cluster,
+ * a pending switchover. */
+static void print_cluster_head(const struct ctl *x)
+{
+	const struct ha_cluster_view *v = x->view;
+
+	if (v->paused)
+		puts("Maintenance mode: on (paused) - no failover, agents leave Postgres alone");
 	if (v->sysid)
-		printf("Cluster: %s (%" PRIu64 ")\n", scope, v->sysid);
+		printf("Cluster: %s (%" PRIu64 ")\n", x->cfg.scope, v->sysid);
 	else if (v->init_in_progress)
-		printf("Cluster: %s (initializing)\n", scope);
+		printf("Cluster: %s (initializing)\n", x->cfg.scope);
 	else
-		printf("Cluster: %s (uninitialized)\n", scope);
-}
+		printf("Cluster: %s (uninitialized)\n", x->cfg.scope);
+	if (v->has_switchover) {
+		char what[200];
 
-static void print_table(const char *scope, const struct ha_cluster_view *v, const struct row *rows, size_t n)
-{
-	static const char *const heads[N_COLS] = { "Member", "Host", "Role", "State", "TL", "Lag in MB" };
-	char cells[N_COLS][192];
-	size_t w[N_COLS];
-
-	for (int c = 0; c < N_COLS; c++)
-		w[c] = strlen(heads[c]);
-	for (size_t i = 0; i < n; i++) {
-		fill_cells(&rows[i], cells);
-		for (int c = 0; c < N_COLS; c++)
-			if (strlen(cells[c]) > w[c])
-				w[c] = strlen(cells[c]);
+		describe_switchover(v, what, sizeof(what));
+		printf("Switchover pending: %s\n", what);
+	} else if (ctl_kv(x, x->keys.switchover)) {
+		puts("Switchover pending: an unreadable request (batonctl switchover --cancel removes it)");
 	}
-	print_cluster_line(scope, v);
-	print_rule(w);
-	for (int c = 0; c < N_COLS; c++)
-		snprintf(cells[c], sizeof(cells[c]), "%s", heads[c]);
-	for (int c = 0; c < N_COLS; c++)
-		printf("| %-*s ", (int)w[c], cells[c]);
-	fputs("|\n", stdout);
-	print_rule(w);
-	for (size_t i = 0; i < n; i++) {
-		fill_cells(&rows[i], cells);
-		print_cells(w, cells);
-	}
-	print_rule(w);
 }
 
-/* The JSON array; false when out of memory. */
-static bool print_json(const struct row *rows, size_t n)
+/* A member as a JSON object (new reference; NULL when out of memory). */
+static json_t *member_object(const struct row *r)
 {
-	json_t *arr = json_array();
-	char *text = NULL;
-	bool ok = false;
-
-	if (!arr)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		const struct row *r = &rows[i];
-		json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s, s:I, s:o, s:b, s:I, s:s, s:b}", "name", r->m->name,
-				      "host", r->m->host, "port", r->m->port, "role",
-				      r->leader ? "primary" : r->m->role, "state", r->m->state, "timeline",
-				      (json_int_t)r->m->timeline, "lag",
-				      r->lag_known ? json_integer((json_int_t)r->lag) : json_null(), "leader",
-				      (int)r->leader, "lsn", (json_int_t)r->m->lsn, "api_url", r->m->api_url,
-				      "nofailover", (int)r->m->nofailover);
-
-		if (!o || json_array_append_new(arr, o) != 0)
-			goto cleanup;
-	}
-	text = json_dumps(arr, JSON_COMPACT);
-	if (!text)
-		goto cleanup;
-	puts(text);
-	ok = true;
-cleanup:
-	free(text);
-	json_decref(arr);
-	return ok;
+	return json_pack("{s:s, s:s, s:i, s:s, s:s, s:I, s:o, s:b, s:I, s:s, s:b, s:b, s:{s:b}}", "name", r->m->name,
+			 "host", r->m->host, "port", r->m->port, "role", r->leader ? "primary" : r->m->role, "state",
+			 r->m->state, "timeline", (json_int_t)r->m->timeline, "lag",
+			 r->lag_known ? json_integer((json_int_t)r->lag) : json_null(), "leader", (int)r->leader,
+			 "lsn", (json_int_t)r->m->lsn, "api_url", r->m->api_url, "nofailover", (int)r->m->nofailover,
+			 "pending_restart", (int)r->m->pending_restart, "tags", "nofailover", (int)r->m->nofailover);
 }
 
-/* Puts one line of etcd's message on stderr (no embedded newlines). */
-static void print_one_line(const char *prefix, const char *msg)
+/* list and topology: the same rows, in their order. JSON: list is a flat
+ * array; topology nests each leader's replicas under "replicas". */
+static int show_members(const char *config_path, const struct args *a, bool topology)
 {
-	fputs(prefix, stderr);
-	for (const char *c = msg; *c; c++)
-		fputc(*c == '\n' || *c == '\r' ? ' ' : *c, stderr);
-	fputc('\n', stderr);
-}
-
-/* One line: what failed and why. etcd's messages name the endpoint; when
- * one does not, the configured endpoints are added so the operator knows
- * where batonctl looked. */
-static void print_etcd_error(const char *what, const char *where, const struct baton_config *cfg,
-			     const struct etcd_error *eerr)
-{
-	char prefix[1600];
-	bool named = false;
-
-	for (size_t i = 0; i < cfg->etcd.n_hosts; i++)
-		named = named || strstr(eerr->message, cfg->etcd.hosts[i]) != NULL;
-	if (named)
-		snprintf(prefix, sizeof(prefix), "batonctl: %s: ", what);
-	else
-		snprintf(prefix, sizeof(prefix), "batonctl: %s at %s: ", what, where);
-	print_one_line(prefix, eerr->message[0] ? eerr->message : etcd_status_name(eerr->status));
-}
-
-static int cmd_list(const struct baton_config *cfg, bool json)
-{
-	struct etcd_range_result res = { 0 };
-	struct etcd_client *client = NULL;
-	struct etcd_error eerr = { 0 };
-	struct ha_cluster_view *view = NULL;
-	struct etcd_config ec;
-	struct dcs_keys keys;
+	static const char *const heads[N_MEMBER_COLS] = { "Member", "Host", "Role", "State", "TL", "Lag in MB",
+							  "Pending restart", "Tags" };
+	struct table t = { N_MEMBER_COLS, heads, (1u << COL_TL) | (1u << COL_LAG), NULL, 0 };
 	struct row *rows = NULL;
-	char **endpoints = NULL;
-	char warn[4096], where[1024];
-	size_t n, used = 0;
-	int rc = EXIT_FAILED;
+	json_t *arr = NULL, *top = NULL;
+	struct ctl x;
+	size_t n;
+	int rc;
 
-	if (!dcs_keys_init(&keys, cfg->namespace_, cfg->scope)) {
-		fprintf(stderr, "batonctl: %s: namespace or scope too long\n", cfg->path);
-		return EXIT_USAGE;
-	}
-	endpoints = calloc(cfg->etcd.n_hosts ? cfg->etcd.n_hosts : 1, sizeof(*endpoints));
-	view = calloc(1, sizeof(*view));
+	rc = ctl_open(&x, config_path, true);
+	if (rc != EXIT_DONE)
+		goto cleanup;
+	rc = EXIT_FAILED;
 	rows = calloc(HA_MAX_MEMBERS, sizeof(*rows));
-	if (!endpoints || !view || !rows) {
-		fprintf(stderr, "batonctl: out of memory\n");
+	t.rows = calloc(HA_MAX_MEMBERS, sizeof(*t.rows));
+	if (!rows || !t.rows) {
+		rc = failed("out of memory");
 		goto cleanup;
 	}
-	where[0] = '\0';
-	for (size_t i = 0; i < cfg->etcd.n_hosts; i++) {
-		size_t len = strlen(cfg->etcd.protocol) + strlen(cfg->etcd.hosts[i]) + 4;
-		int w;
-
-		endpoints[i] = malloc(len);
-		if (!endpoints[i]) {
-			fprintf(stderr, "batonctl: out of memory\n");
-			goto cleanup;
-		}
-		snprintf(endpoints[i], len, "%s://%s", cfg->etcd.protocol, cfg->etcd.hosts[i]);
-		w = snprintf(where + used, sizeof(where) - used, "%s%s", i ? ", " : "", endpoints[i]);
-		if (w > 0 && (size_t)w < sizeof(where) - used)
-			used += (size_t)w;
-	}
-	memset(&ec, 0, sizeof(ec));
-	ec.endpoints = (const char *const *)endpoints;
-	ec.n_endpoints = cfg->etcd.n_hosts;
-	ec.request_timeout = 3;
-	ec.connect_timeout = 1;
-	ec.cacert = cfg->etcd.cacert;
-	ec.cert = cfg->etcd.cert;
-	ec.key = cfg->etcd.key;
-	ec.username = cfg->etcd.username;
-	ec.password = cfg->etcd.password;
-	if (etcd_client_new(&ec, &client, &eerr) != ETCD_OK) {
-		print_etcd_error("cannot use etcd", where, cfg, &eerr);
-		goto cleanup;
-	}
-	if (etcd_get_prefix(client, keys.prefix, &res, &eerr) != ETCD_OK) {
-		char what[320];
-
-		snprintf(what, sizeof(what), "cannot read %s from etcd", keys.prefix);
-		print_etcd_error(what, where, cfg, &eerr);
-		goto cleanup;
-	}
-	dcs_parse_cluster(&keys, &res, &cfg->bootstrap_dcs, view, NULL, warn, sizeof(warn));
-	if (warn[0]) {
-		char *save = NULL;
-
-		for (char *line = strtok_r(warn, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-			fprintf(stderr, "batonctl: warning: %s\n", line);
-	}
-	n = build_rows(view, rows);
-	if (json) {
-		if (!print_json(rows, n)) {
-			fprintf(stderr, "batonctl: out of memory\n");
-			goto cleanup;
-		}
+	n = build_rows(x.view, rows, topology);
+	if (!a->json) {
+		for (size_t i = 0; i < n; i++)
+			fill_member_cells(&rows[i], topology, t.rows[i]);
+		t.n_rows = n;
+		print_cluster_head(&x);
+		table_print(&t);
 	} else {
-		print_table(cfg->scope, view, rows, n);
-	}
-	if (fflush(stdout) != 0) {
-		perror("batonctl: stdout");
-		goto cleanup;
+		arr = json_array();
+		if (!arr)
+			goto oom;
+		for (size_t i = 0; i < n; i++) {
+			json_t *o = member_object(&rows[i]);
+
+			if (!o)
+				goto oom;
+			if (topology && rows[i].leader) {
+				top = o;
+				if (json_object_set_new(o, "replicas", json_array()) != 0)
+					goto oom;
+			}
+			if (topology && rows[i].depth == 1 && top) {
+				if (json_array_append_new(json_object_get(top, "replicas"), o) != 0)
+					goto oom;
+			} else if (json_array_append_new(arr, o) != 0) {
+				goto oom;
+			}
+		}
+		if (!print_json_value(arr, false))
+			goto oom;
 	}
 	rc = EXIT_DONE;
+	goto cleanup;
+oom:
+	rc = failed("out of memory");
 cleanup:
-	etcd_range_result_free(&res);
-	etcd_client_free(client);
-	for (size_t i = 0; endpoints && i < cfg->etcd.n_hosts; i++)
-		free(endpoints[i]);
-	free(endpoints);
+	json_decref(arr);
+	free(t.rows);
 	free(rows);
-	free(view);
+	ctl_close(&x);
 	return rc;
 }
 
-/* `list [--format table|json]`; argv[0] is "list". */
-static int run_list(const char *config_path, int argc, char **argv)
+static int cmd_list(const char *config_path, const struct args *a)
 {
-	static const struct option opts[] = {
-		{ "format", required_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct baton_config cfg;
-	char err[1024];
-	bool json = false;
-	int c, rc;
+	return show_members(config_path, a, false);
+}
 
-	optind = 0; /* glibc: start a fresh scan of this argument vector */
-	while ((c = getopt_long(argc, argv, "+f:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'f':
-			if (strcmp(optarg, "json") == 0)
-				json = true;
-			else if (strcmp(optarg, "table") == 0 || strcmp(optarg, "pretty") == 0)
-				json = false;
-			else
-				return usage_error("list: unknown format '%s' (table or json)", optarg);
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return EXIT_DONE;
-		default:
-			return usage_error("list: invalid option");
+static int cmd_topology(const char *config_path, const struct args *a)
+{
+	return show_members(config_path, a, true);
+}
+
+/* ---- history ------------------------------------------------------------------- */
+
+static int cmd_history(const char *config_path, const struct args *a)
+{
+	static const char *const heads[] = { "TL", "LSN", "Reason", "Time", "New leader" };
+	struct table t = { 5, heads, 1u, NULL, 0 };
+	const struct etcd_kv *kv;
+	json_t *arr = NULL, *e;
+	struct ctl x;
+	size_t i;
+	int rc;
+
+	rc = ctl_open(&x, config_path, true);
+	if (rc != EXIT_DONE)
+		goto cleanup;
+	kv = ctl_kv(&x, x.keys.history);
+	arr = kv ? json_loads(kv->value, 0, NULL) : json_array();
+	if (!json_is_array(arr)) {
+		rc = failed("%s: not a JSON array", x.keys.history);
+		goto cleanup;
+	}
+	if (a->json) {
+		rc = print_json_value(arr, false) ? EXIT_DONE : failed("out of memory");
+		goto cleanup;
+	}
+	t.rows = calloc(json_array_size(arr) + 1, sizeof(*t.rows));
+	if (!t.rows) {
+		rc = failed("out of memory");
+		goto cleanup;
+	}
+	json_array_foreach(arr, i, e) {
+		json_int_t tl = json_integer_value(json_object_get(e, "timeline"));
+		uint64_t lsn = (uint64_t)json_integer_value(json_object_get(e, "lsn"));
+		const char *reason = json_string_value(json_object_get(e, "reason"));
+		const char *when = json_string_value(json_object_get(e, "time"));
+		const char *who = json_string_value(json_object_get(e, "leader"));
+
+		snprintf(t.rows[i][0], TABLE_CELL, "%" JSON_INTEGER_FORMAT, tl);
+		snprintf(t.rows[i][1], TABLE_CELL, "%X/%X", (unsigned)(lsn >> 32), (unsigned)(lsn & 0xffffffffu));
+		snprintf(t.rows[i][2], TABLE_CELL, "%s", reason ? reason : "");
+		snprintf(t.rows[i][3], TABLE_CELL, "%s", when ? when : "");
+		snprintf(t.rows[i][4], TABLE_CELL, "%s", who ? who : "");
+	}
+	t.n_rows = json_array_size(arr);
+	table_print(&t);
+	rc = EXIT_DONE;
+cleanup:
+	free(t.rows);
+	json_decref(arr);
+	ctl_close(&x);
+	return rc;
+}
+
+/* ---- configuration ------------------------------------------------------------- */
+
+/* A scalar as text ("5", "2.5", "true", "on", a string as is). */
+static void scalar_text(const json_t *v, char *buf, size_t len)
+{
+	if (json_is_string(v))
+		snprintf(buf, len, "%s", json_string_value(v));
+	else if (json_is_integer(v))
+		snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	else if (json_is_real(v))
+		snprintf(buf, len, "%.17g", json_real_value(v));
+	else if (json_is_boolean(v))
+		snprintf(buf, len, "%s", json_is_true(v) ? "true" : "false");
+	else
+		snprintf(buf, len, "null");
+}
+
+/* Flattens doc into "path: value" lines appended to lines (a JSON array of
+ * strings): postgresql.parameters.work_mem: 8MB. */
+static bool flatten(const json_t *doc, const char *prefix, json_t *lines)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach((json_t *)doc, key, v) {
+		char path[256], text[512];
+
+		snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", key);
+		if (json_is_object(v)) {
+			if (!flatten(v, path, lines))
+				return false;
+			continue;
+		}
+		scalar_text(v, text, sizeof(text));
+		if (json_array_append_new(lines, json_sprintf("%s: %s", path, text)) != 0)
+			return false;
+	}
+	return true;
+}
+
+/* Prints the config document: pretty JSON, or "key: value" lines. */
+static bool print_config(const json_t *doc, bool json)
+{
+	json_t *lines, *l;
+	size_t i;
+
+	if (json)
+		return print_json_value(doc, true);
+	lines = json_array();
+	if (!lines || !flatten(doc, "", lines)) {
+		json_decref(lines);
+		return false;
+	}
+	json_array_foreach(lines, i, l)
+		puts(json_string_value(l));
+	json_decref(lines);
+	return true;
+}
+
+/* The config key of the last read as a validated, canonical JSON document
+ * (new reference). NULL with the reason reported. */
+static json_t *current_config(const struct ctl *x)
+{
+	const struct etcd_kv *kv = ctl_kv(x, x->keys.config);
+	struct dcs_settings d;
+	char err[512], *canon;
+	json_t *doc;
+
+	if (!kv) {
+		failed("%s is absent: the cluster is not bootstrapped yet", x->keys.config);
+		return NULL;
+	}
+	if (!dcs_config_from_json(kv->value, &d, err, sizeof(err))) {
+		failed("%s is invalid: %s", x->keys.config, err);
+		return NULL;
+	}
+	canon = dcs_config_json(&d);
+	dcs_settings_free(&d);
+	doc = canon ? json_loads(canon, 0, NULL) : NULL;
+	free(canon);
+	if (!doc)
+		failed("out of memory");
+	return doc;
+}
+
+static int cmd_show_config(const char *config_path, const struct args *a)
+{
+	json_t *doc = NULL;
+	struct ctl x;
+	int rc;
+
+	rc = ctl_open(&x, config_path, true);
+	if (rc == EXIT_DONE) {
+		doc = current_config(&x);
+		if (!doc)
+			rc = EXIT_FAILED;
+		else if (!print_config(doc, a->json))
+			rc = failed("out of memory");
+	}
+	json_decref(doc);
+	ctl_close(&x);
+	return rc;
+}
+
+/* Reads a whole file (malloc'd, NUL-terminated); NULL on error (errno). */
+static char *read_file(const char *path)
+{
+	char *buf = NULL, *grown;
+	size_t len = 0, cap = 0, n;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return NULL;
+	do {
+		if (cap - len < 4096) {
+			cap = cap ? cap * 2 : 8192;
+			if (cap > (1u << 20) || !(grown = realloc(buf, cap))) {
+				free(buf);
+				fclose(f);
+				errno = EFBIG;
+				return NULL;
+			}
+			buf = grown;
+		}
+		n = fread(buf + len, 1, cap - len - 1, f);
+		len += n;
+	} while (n > 0);
+	buf[len] = '\0';
+	if (ferror(f)) {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	return buf;
+}
+
+/* Runs $EDITOR (default vi) on path and waits for it; true when it exited 0. */
+static bool run_editor(const char *path)
+{
+	const char *editor = getenv("EDITOR");
+	int status;
+	pid_t pid;
+
+	if (!editor || !*editor)
+		editor = "vi";
+	if (setenv("BATONCTL_EDITOR", editor, 1) != 0)
+		return false;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return false;
+	if (pid == 0) {
+		/* Through the shell, so EDITOR may carry arguments ("code -w"). */
+		execl("/bin/sh", "sh", "-c", "exec $BATONCTL_EDITOR \"$1\"", "sh", path, (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return false;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* Prints the lines that differ: "- key: old" / "+ key: new". Returns how
+ * many differ (-1 when out of memory). */
+static int print_diff(const json_t *before, const json_t *after)
+{
+	json_t *a = json_array(), *b = json_array(), *l, *m;
+	size_t i, j;
+	int changed = -1;
+
+	if (!a || !b || !flatten(before, "", a) || !flatten(after, "", b))
+		goto cleanup;
+	changed = 0;
+	json_array_foreach(a, i, l) {
+		bool kept = false;
+
+		json_array_foreach(b, j, m)
+			kept = kept || json_equal(l, m);
+		if (!kept) {
+			printf("- %s\n", json_string_value(l));
+			changed++;
 		}
 	}
-	if (optind < argc)
-		return usage_error("list: unexpected argument '%s'", argv[optind]);
-	if (!config_path || !*config_path)
-		return usage_error("no configuration file: use -c FILE or set BATONCTL_CONFIG");
+	json_array_foreach(b, i, l) {
+		bool old = false;
 
-	if (!config_load(config_path, &cfg, err, sizeof(err))) {
-		fprintf(stderr, "batonctl: %s\n", err);
-		return EXIT_USAGE;
+		json_array_foreach(a, j, m)
+			old = old || json_equal(l, m);
+		if (!old) {
+			printf("+ %s\n", json_string_value(l));
+			changed++;
+		}
 	}
-	rc = cmd_list(&cfg, json);
-	config_free(&cfg);
+cleanup:
+	json_decref(a);
+	json_decref(b);
+	return changed;
+}
+
+/* "y" or "yes" on the terminal. */
+static bool confirm(const char *question)
+{
+	char answer[16] = "";
+
+	printf("%s [y/N] ", question);
+	fflush(stdout);
+	if (!fgets(answer, sizeof(answer), stdin))
+		return false;
+	return strcmp(answer, "y\n") == 0 || strcmp(answer, "yes\n") == 0;
+}
+
+/* The interactive edit: the current config in $EDITOR, then validate and
+ * write it over the revision that was shown. */
+static int edit_interactively(struct ctl *x, const struct args *a)
+{
+	const struct etcd_kv *kv = ctl_kv(x, x->keys.config);
+	int64_t rev = kv ? kv->mod_revision : 0;
+	char path[] = "/tmp/batonctl-config.XXXXXX.json", err[1024];
+	char *shown = NULL, *edited = NULL;
+	json_t *before = NULL, *after = NULL;
+	json_error_t jerr;
+	int fd = -1, rc = EXIT_FAILED, n;
+
+	before = current_config(x);
+	if (!before)
+		return EXIT_FAILED;
+	shown = json_dumps(before, JSON_INDENT(2));
+	fd = mkstemps(path, 5);
+	if (!shown || fd < 0) {
+		rc = failed("cannot create a temporary file: %s", strerror(errno));
+		path[0] = '\0';
+		goto cleanup;
+	}
+	if (write(fd, shown, strlen(shown)) != (ssize_t)strlen(shown) || write(fd, "\n", 1) != 1 || close(fd) != 0) {
+		fd = -1;
+		rc = failed("%s: %s", path, strerror(errno));
+		goto cleanup;
+	}
+	fd = -1;
+	if (!run_editor(path)) {
+		rc = failed("the editor failed; nothing changed");
+		goto cleanup;
+	}
+	edited = read_file(path);
+	if (!edited) {
+		rc = failed("%s: %s", path, strerror(errno));
+		goto cleanup;
+	}
+	after = json_loads(edited, 0, &jerr);
+	if (!after) {
+		rc = failed("invalid JSON at line %d column %d: %s; nothing changed", jerr.line, jerr.column, jerr.text);
+		goto cleanup;
+	}
+	n = print_diff(before, after);
+	if (n < 0) {
+		rc = failed("out of memory");
+		goto cleanup;
+	}
+	if (n == 0 && json_equal(before, after)) {
+		puts("No changes.");
+		rc = EXIT_DONE;
+		goto cleanup;
+	}
+	if (!a->force && !confirm("Apply these changes?")) {
+		rc = failed("not confirmed; nothing changed");
+		goto cleanup;
+	}
+	if (!ops_replace_config_at(x->client, &x->keys, edited, rev, err, sizeof(err))) {
+		rc = failed("%s", err);
+		goto cleanup;
+	}
+	puts("Configuration changed.");
+	rc = EXIT_DONE;
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	if (path[0])
+		unlink(path);
+	free(shown);
+	free(edited);
+	json_decref(before);
+	json_decref(after);
 	return rc;
+}
+
+static int cmd_edit_config(const char *config_path, const struct args *a)
+{
+	struct dcs_settings result;
+	json_t *doc = NULL;
+	char err[1024], *text = NULL;
+	struct ctl x;
+	int rc;
+
+	if (a->n_set == 0 && a->n_pg == 0 && !isatty(STDIN_FILENO))
+		return usage_error("edit-config: nothing to change: give --set/--pg, or run it on a terminal to edit "
+				   "with $EDITOR");
+	rc = ctl_open(&x, config_path, true);
+	if (rc != EXIT_DONE)
+		goto cleanup;
+	if (a->n_set == 0 && a->n_pg == 0) {
+		rc = edit_interactively(&x, a);
+		goto cleanup;
+	}
+	memset(&result, 0, sizeof(result));
+	if (!ops_edit_config(x.client, &x.keys, a->set, a->n_set, a->pg, a->n_pg, &result, err, sizeof(err))) {
+		rc = failed("%s", err);
+		goto cleanup;
+	}
+	text = dcs_config_json(&result);
+	dcs_settings_free(&result);
+	doc = text ? json_loads(text, 0, NULL) : NULL;
+	rc = doc && print_config(doc, a->json) ? EXIT_DONE : failed("out of memory");
+cleanup:
+	free(text);
+	json_decref(doc);
+	ctl_close(&x);
+	return rc;
+}
+
+/* ---- pause / resume ---------------------------------------------------------- */
+
+static int set_pause(const char *config_path, const struct args *a, bool pause)
+{
+	char err[1024];
+	struct ctl x;
+	bool was;
+	int rc;
+
+	rc = ctl_open(&x, config_path, true);
+	if (rc != EXIT_DONE)
+		goto cleanup;
+	was = x.view->paused;
+	if (!ops_set_pause(x.client, &x.keys, pause, err, sizeof(err))) {
+		rc = failed("%s", err);
+		goto cleanup;
+	}
+	if (a->json)
+		printf("{\"paused\":%s,\"was_paused\":%s}\n", pause ? "true" : "false", was ? "true" : "false");
+	else
+		printf("Maintenance mode %s%s\n", pause ? "on" : "off", was == pause ? " (it already was)" : "");
+cleanup:
+	ctl_close(&x);
+	return rc;
+}
+
+static int cmd_pause(const char *config_path, const struct args *a)
+{
+	return set_pause(config_path, a, true);
+}
+
+static int cmd_resume(const char *config_path, const struct args *a)
+{
+	return set_pause(config_path, a, false);
+}
+
+/* ---- switchover / failover ------------------------------------------------- */
+
+/* ISO 8601 with a zone ("2026-11-25T20:00:00Z", "...+01:00", "...+0100"),
+ * or "now" (0). */
+static bool parse_when(const char *s, time_t *out)
+{
+	struct tm tm;
+	const char *rest;
+	long off = 0;
+
+	if (strcmp(s, "now") == 0) {
+		*out = 0;
+		return true;
+	}
+	memset(&tm, 0, sizeof(tm));
+	rest = strptime(s, "%Y-%m-%dT%H:%M", &tm);
+	if (!rest)
+		return false;
+	if (*rest == ':') {
+		rest = strptime(rest, ":%S", &tm);
+		if (!rest)
+			return false;
+	}
+	if (strcmp(rest, "Z") == 0 || strcmp(rest, "z") == 0) {
+		off = 0;
+	} else if ((rest[0] == '+' || rest[0] == '-') && strlen(rest) >= 5) {
+		int hh, mm;
+
+		if (sscanf(rest + 1, "%2d:%2d", &hh, &mm) == 2 && strlen(rest) == 6)
+			off = hh * 3600L + mm * 60L;
+		else if (sscanf(rest + 1, "%2d%2d", &hh, &mm) == 2 && strlen(rest) == 5)
+			off = hh * 3600L + mm * 60L;
+		else
+			return false;
+		if (rest[0] == '-')
+			off = -off;
+	} else {
+		return false;
+	}
+	*out = timegm(&tm) - off;
+	return true;
+}
+
+/* The new leader, once the leader key names another member than from and
+ * that member's record says primary. */
+static bool handed_over(const struct ha_cluster_view *v, const char *from)
+{
+	const struct ha_member *m;
+
+	if (!v->has_leader || !v->leader[0] || strcmp(v->leader, from) == 0)
+		return false;
+	m = ha_find_member(v, v->leader);
+	return m && strcmp(m->role, "primary") == 0;
+}
+
+/* Waits (at most a->wait seconds) for the switchover to happen; prints the
+ * outcome. */
+static int wait_switchover(struct ctl *x, const struct args *a, const char *from, bool failover)
+{
+	double t0 = mono_now(), deadline = t0 + a->wait, gone_since = 0;
+	int rc;
+
+	for (;;) {
+		rc = ctl_read(x, true);
+		if (rc == EXIT_DONE && handed_over(x->view, from)) {
+			double took = mono_now() - t0;
+
+			if (a->json)
+				printf("{\"kind\":\"%s\",\"from\":\"%s\",\"to\":\"%s\",\"seconds\":%.3f}\n",
+				       failover ? "failover" : "switchover", from, x->view->leader, took);
+			else if (from[0])
+				printf("%s from %s to %s in %.1f s\n", failover ? "failed over" : "switched over", from,
+				       x->view->leader, took);
+			else
+				printf("failed over to %s in %.1f s\n", x->view->leader, took);
+			return EXIT_DONE;
+		}
+		/* The key gone and the leader unchanged for a whole TTL and
+		 * two loops: the leader dropped the request. */
+		if (rc == EXIT_DONE && !ctl_kv(x, x->keys.switchover)) {
+			if (gone_since == 0)
+				gone_since = mono_now();
+			else if (mono_now() - gone_since > x->view->ttl + 2 * x->view->loop_wait)
+				return failed("the request was withdrawn, but %s still leads (see the agents' logs)",
+					      x->view->has_leader ? x->view->leader : "nobody");
+		} else {
+			gone_since = 0;
+		}
+		if (mono_now() >= deadline)
+			break;
+		sleep_ms(POLL_MS);
+	}
+	if (rc != EXIT_DONE)
+		return rc;
+	if (ctl_kv(x, x->keys.switchover))
+		return failed("timed out after %g s: the request is still pending, no agent has acted on it "
+			      "(batonctl switchover --cancel withdraws it)",
+			      a->wait);
+	return failed("timed out after %g s: %s still leads", a->wait,
+		      x->view->has_leader ? x->view->leader : "nobody");
+}
+
+static int request_switchover(const char *config_path, const struct args *a, bool failover)
+{
+	struct ops_switchover_req req = { 0 };
+	char from[HA_NAME_MAX] = "", err[1024];
+	struct ctl x;
+	int rc;
+
+	req.leader = a->leader;
+	req.candidate = a->candidate;
+	req.failover = failover;
+	req.force = a->force;
+	if (a->scheduled && !parse_when(a->scheduled, &req.scheduled_at))
+		return usage_error("switchover: --scheduled needs an ISO 8601 time with a zone "
+				   "(2026-11-25T20:00:00Z) or 'now', not '%s'",
+				   a->scheduled);
+	if (failover && !a->candidate)
+		return usage_error("failover: --candidate NAME is required");
+	rc = ctl_open(&x, config_path, !a->cancel);
+	if (rc != EXIT_DONE)
+		goto cleanup;
+	if (a->cancel) {
+		if (!ops_switchover_cancel(x.client, &x.keys, err, sizeof(err)))
+			rc = failed("%s", err);
+		else
+			puts("Pending switchover cancelled.");
+		goto cleanup;
+	}
+	if (x.view->has_leader)
+		snprintf(from, sizeof(from), "%s", x.view->leader);
+	if (!ops_switchover(x.client, &x.keys, &req, err, sizeof(err))) {
+		rc = failed("%s", err);
+		goto cleanup;
+	}
+	if (req.scheduled_at) {
+		char t[32];
+
+		format_utc(req.scheduled_at, t, sizeof(t));
+		printf("%s from %s to %s scheduled at %s\n", failover ? "failover" : "switchover", from,
+		       a->candidate ? a->candidate : "the best candidate", t);
+	} else if (a->wait <= 0) {
+		printf("%s requested\n", failover ? "failover" : "switchover");
+	} else {
+		rc = wait_switchover(&x, a, from, failover);
+	}
+cleanup:
+	ctl_close(&x);
+	return rc;
+}
+
+static int cmd_switchover(const char *config_path, const struct args *a)
+{
+	return request_switchover(config_path, a, false);
+}
+
+static int cmd_failover(const char *config_path, const struct args *a)
+{
+	return request_switchover(config_path, a, true);
+}
+
+/* ---- restart / reload / reinit: POSTs to the members' REST API ------------- */
+
+/* Collects the answer's body (bounded). */
+struct body {
+	char text[1024];
+	size_t len;
+};
+
+static size_t body_write(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct body *b = ud;
+	size_t n = size * nmemb, room = sizeof(b->text) - 1 - b->len;
+
+	memcpy(b->text + b->len, ptr, n < room ? n : room);
+	b->len += n < room ? n : room;
+	b->text[b->len] = '\0';
+	return n;
+}
+
+/* POSTs body to <m->api_url><path>; true on a 2xx answer. The reason
+ * (the answer's "error"/"message" when JSON, else its text) goes into why. */
+static bool post_member(const struct ctl *x, const struct ha_member *m, const char *path, const char *body,
+			char *why, size_t len)
+{
+	struct curl_slist *headers = NULL;
+	struct body answer = { .len = 0 };
+	char url[256];
+	long code = 0;
+	CURLcode cc;
+	CURL *e;
+
+	why[0] = '\0';
+	if (!m->api_url[0]) {
+		snprintf(why, len, "it publishes no REST API address");
+		return false;
+	}
+	snprintf(url, sizeof(url), "%s%s", m->api_url, path);
+	e = curl_easy_init();
+	headers = curl_slist_append(NULL, "Content-Type: application/json");
+	if (!e || !headers) {
+		curl_easy_cleanup(e);
+		curl_slist_free_all(headers);
+		snprintf(why, len, "out of memory");
+		return false;
+	}
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT, API_TIMEOUT_S);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 2L);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, body ? body : "{}");
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, body_write);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, &answer);
+	if (x->cfg.restapi.auth_username) {
+		curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		curl_easy_setopt(e, CURLOPT_USERNAME, x->cfg.restapi.auth_username);
+		curl_easy_setopt(e, CURLOPT_PASSWORD,
+				 x->cfg.restapi.auth_password ? x->cfg.restapi.auth_password : "");
+	}
+	cc = curl_easy_perform(e);
+	if (cc == CURLE_OK)
+		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_cleanup(e);
+	curl_slist_free_all(headers);
+	if (cc != CURLE_OK) {
+		snprintf(why, len, "%s: %s", url, curl_easy_strerror(cc));
+		return false;
+	}
+	{
+		json_t *j = json_loads(answer.text, 0, NULL);
+		const char *msg = json_string_value(json_object_get(j, "error"));
+
+		if (!msg)
+			msg = json_string_value(json_object_get(j, "message"));
+		snprintf(why, len, "HTTP %ld%s%s", code, msg || answer.len ? ": " : "", msg ? msg : answer.text);
+		json_decref(j);
+	}
+	for (char *c = why; *c; c++)
+		if (*c == '\n' || *c == '\r')
+			*c = ' ';
+	return code >= 200 && code < 300;
+}
+
+/* The members named (all when none), filtered by role ("primary" = the
+ * leader, "replica" = the others' replicas). false + reported on an
+ * unknown name. */
+static bool select_members(const struct ctl *x, const struct args *a, const struct ha_member **out, size_t *n)
+{
+	const struct ha_cluster_view *v = x->view;
+
+	*n = 0;
+	for (size_t i = 0; i < a->n_pos; i++)
+		if (!ha_find_member(v, a->pos[i])) {
+			failed("'%s' is not a member of the cluster", a->pos[i]);
+			return false;
+		}
+	for (size_t i = 0; i < v->n_members; i++) {
+		const struct ha_member *m = &v->members[i];
+		bool named = a->n_pos == 0, leader = is_leader(v, m->name);
+
+		for (size_t j = 0; j < a->n_pos; j++)
+			named = named || strcmp(a->pos[j], m->name) == 0;
+		if (!named)
+			continue;
+		if (a->role && strcmp(a->role, "primary") == 0 && !leader)
+			continue;
+		if (a->role && strcmp(a->role, "replica") == 0 && (leader || strcmp(m->role, "replica") != 0))
+			continue;
+		out[(*n)++] = m;
+	}
+	return true;
+}
+
+/* Sends one action to each member selected; one line per member. */
+static int member_action(const char *config_path, const struct args *a, const char *path, const char *body,
+			 const char *done, bool replicas_only)
+{
+	const struct ha_member *sel[HA_MAX_MEMBERS];
+	json_t *arr = NULL;
+	struct ctl x;
+	size_t n = 0, n_failed = 0;
+	int rc;
+
+	rc = ctl_open(&x, config_path, true);
+	if (rc != EXIT_DONE)
+		goto cleanup;
+	if (!select_members(&x, a, sel, &n)) {
+		rc = EXIT_FAILED;
+		goto cleanup;
+	}
+	if (replicas_only && n == 1 && is_leader(x.view, sel[0]->name)) {
+		rc = failed("'%s' is the leader: %s applies to replicas only (switch over first)", sel[0]->name,
+			    path + 1);
+		goto cleanup;
+	}
+	if (n == 0) {
+		rc = failed("no member matches");
+		goto cleanup;
+	}
+	arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		char why[1200];
+		bool ok = post_member(&x, sel[i], path, body, why, sizeof(why));
+
+		if (!ok)
+			n_failed++;
+		if (a->json)
+			json_array_append_new(arr, json_pack("{s:s, s:b, s:s}", "member", sel[i]->name, "ok", (int)ok,
+							     "message", why));
+		else if (ok)
+			printf("%s: %s\n", sel[i]->name, done);
+		else
+			fprintf(stderr, "batonctl: %s: %s failed: %s\n", sel[i]->name, path + 1, why);
+	}
+	if (a->json && (!arr || !print_json_value(arr, false)))
+		n_failed++;
+	rc = n_failed ? EXIT_FAILED : EXIT_DONE;
+cleanup:
+	json_decref(arr);
+	ctl_close(&x);
+	return rc;
+}
+
+static int cmd_restart(const char *config_path, const struct args *a)
+{
+	return member_action(config_path, a, "/restart", a->pending ? "{\"restart_pending\":true}" : "{}",
+			     a->pending ? "restart requested (if a restart is pending)" : "restart requested", false);
+}
+
+static int cmd_reload(const char *config_path, const struct args *a)
+{
+	return member_action(config_path, a, "/reload", "{}", "reload requested", false);
+}
+
+static int cmd_reinit(const char *config_path, const struct args *a)
+{
+	return member_action(config_path, a, "/reinit", "{}", "reinit requested (wipe and re-clone)", true);
+}
+
+/* ---- the command table -------------------------------------------------------- */
+
+#define OPT_FORMAT { "format", required_argument, NULL, 'f' }
+#define OPT_HELP { "help", no_argument, NULL, 'h' }
+#define OPT_END { NULL, 0, NULL, 0 }
+
+static const struct option opts_show[] = { OPT_FORMAT, OPT_HELP, OPT_END };
+static const struct option opts_switchover[] = {
+	{ "leader", required_argument, NULL, 'L' }, { "candidate", required_argument, NULL, 'C' },
+	{ "scheduled", required_argument, NULL, 'S' }, { "force", no_argument, NULL, 'F' },
+	{ "wait", required_argument, NULL, 'W' }, { "cancel", no_argument, NULL, 'X' },
+	OPT_FORMAT, OPT_HELP, OPT_END,
+};
+static const struct option opts_failover[] = {
+	{ "candidate", required_argument, NULL, 'C' }, { "force", no_argument, NULL, 'F' },
+	{ "wait", required_argument, NULL, 'W' }, OPT_FORMAT, OPT_HELP, OPT_END,
+};
+static const struct option opts_restart[] = {
+	{ "role", required_argument, NULL, 'R' }, { "pending", no_argument, NULL, 'P' }, OPT_FORMAT, OPT_HELP, OPT_END,
+};
+static const struct option opts_edit[] = {
+	{ "set", required_argument, NULL, 's' }, { "pg", required_argument, NULL, 'p' },
+	{ "force", no_argument, NULL, 'F' }, OPT_FORMAT, OPT_HELP, OPT_END,
+};
+
+static const struct command commands[] = {
+	{ "list", cmd_list, opts_show, 0, 0, "list [--format table|json]",
+	  "The members: host, role, state, timeline, lag behind the leader in MB, pending restart, tags.\n"
+	  "The leader is marked; maintenance mode and a pending switchover are shown above the table." },
+	{ "topology", cmd_topology, opts_show, 0, 0, "topology [--format table|json]",
+	  "The members as a tree: the leader, then the replicas that stream from it (+ name)." },
+	{ "history", cmd_history, opts_show, 0, 0, "history [--format table|json]",
+	  "The leader changes: timeline, LSN where it began, reason, time, new leader." },
+	{ "switchover", cmd_switchover, opts_switchover, 0, 0,
+	  "switchover [--leader NAME] [--candidate NAME] [--scheduled TIME] [--force] [--wait SECONDS] [--cancel]",
+	  "Hands the leadership over, planned: the leader checkpoints, stops, waits until the candidate\n"
+	  "has its last WAL, and releases the key to it.\n"
+	  "  --leader NAME      refuse unless NAME is the leader\n"
+	  "  --candidate NAME   the new leader (default: the best healthy replica)\n"
+	  "  --scheduled TIME   ISO 8601 with a zone (2026-11-25T20:00:00Z), or 'now'\n"
+	  "  --force            skip the health checks of the candidate\n"
+	  "  --wait SECONDS     wait this long for the new leader (default 60; 0 = do not wait)\n"
+	  "  --cancel           withdraw a pending (e.g. scheduled) switchover" },
+	{ "failover", cmd_failover, opts_failover, 0, 0, "failover --candidate NAME [--force] [--wait SECONDS]",
+	  "Makes NAME the leader, also when the leader is gone (a manual failover).\n"
+	  "  --force            skip the health checks of the candidate\n"
+	  "  --wait SECONDS     wait this long for the new leader (default 60; 0 = do not wait)" },
+	{ "restart", cmd_restart, opts_restart, 0, HA_MAX_MEMBERS,
+	  "restart [MEMBER...] [--role primary|replica|any] [--pending]",
+	  "Restarts Postgres on the members named (default: all), through their REST API.\n"
+	  "  --role ROLE        only the primary, or only the replicas\n"
+	  "  --pending          only where a changed parameter waits for a restart" },
+	{ "reload", cmd_reload, opts_restart, 0, HA_MAX_MEMBERS, "reload [MEMBER...] [--role primary|replica|any]",
+	  "Reloads Postgres's configuration on the members named (default: all)." },
+	{ "reinit", cmd_reinit, opts_show, 1, 1, "reinit MEMBER",
+	  "Wipes MEMBER's data directory and clones it again from the leader (replicas only)." },
+	{ "pause", cmd_pause, opts_show, 0, 0, "pause",
+	  "Maintenance mode: the agents keep their keys alive but touch no Postgres and never fail over." },
+	{ "resume", cmd_resume, opts_show, 0, 0, "resume", "Ends maintenance mode." },
+	{ "show-config", cmd_show_config, opts_show, 0, 0, "show-config [--format table|json]",
+	  "The cluster-wide configuration (the config key): `key: value` lines, or JSON." },
+	{ "edit-config", cmd_edit_config, opts_edit, 0, 0,
+	  "edit-config [--set key=value ...] [--pg name=value ...] [--force] [--format table|json]",
+	  "Changes the cluster-wide configuration, validated before it is written.\n"
+	  "  --set key=value    ttl, loop_wait, retry_timeout, maximum_lag_on_failover, pause\n"
+	  "  --pg name=value    a Postgres parameter (name= removes it)\n"
+	  "  --force            apply an $EDITOR edit without asking\n"
+	  "Without --set/--pg, on a terminal: opens the configuration in $EDITOR (default vi)." },
+};
+
+static void print_usage(void)
+{
+	fputs("Usage: batonctl [-c FILE] COMMAND [OPTIONS]\n"
+	      "       batonctl COMMAND --help\n\nCommands:\n",
+	      stdout);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		printf("  %s\n", commands[i].synopsis);
+	fputs("\nOptions:\n"
+	      "  -h, --help          show this help and exit\n"
+	      "  -V, --version       show the version and exit\n",
+	      stdout);
+	fputs(common_help, stdout);
 }
 
 int main(int argc, char **argv)
@@ -417,6 +1510,8 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = getenv("BATONCTL_CONFIG");
+	const struct command *cmd = NULL;
+	struct args a;
 	int c, rc;
 
 	/* "+": stop at the command, whose options are parsed separately. */
@@ -426,7 +1521,7 @@ int main(int argc, char **argv)
 			config_path = optarg;
 			break;
 		case 'h':
-			fputs(usage_text, stdout);
+			print_usage();
 			return EXIT_DONE;
 		case 'V':
 			printf("batonctl %s\n", BATON_VERSION);
@@ -438,14 +1533,25 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return usage_error("no command given");
-	if (strcmp(argv[optind], "list") != 0)
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[optind], commands[i].name) == 0)
+			cmd = &commands[i];
+	if (!cmd)
 		return usage_error("unknown command '%s'", argv[optind]);
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		fprintf(stderr, "batonctl: cannot initialise libcurl\n");
-		return EXIT_FAILED;
+	rc = args_parse(cmd, argc - optind, argv + optind, &a);
+	if (rc < 0) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			rc = failed("cannot initialise libcurl");
+		} else {
+			rc = cmd->run(config_path, &a);
+			curl_global_cleanup();
+		}
 	}
-	rc = run_list(config_path, argc - optind, argv + optind);
-	curl_global_cleanup();
+	args_free(&a);
+	if (fflush(stdout) != 0 && rc == EXIT_DONE) {
+		perror("batonctl: stdout");
+		rc = EXIT_FAILED;
+	}
 	return rc;
 }
