@@ -18,6 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -563,6 +566,218 @@ START_TEST(test_client_config)
 }
 END_TEST
 
+/* ---- unit: members, a blackholed member, a trickle, TLS set-up --------- */
+
+#define MEMBERS_ANSWER                                                                      \
+	"{" HDR ",\"members\":["                                                            \
+	"{\"ID\":\"1\",\"name\":\"a\",\"peerURLs\":[\"http://127.0.0.1:1\"],"               \
+	"\"clientURLs\":[\"%s\"]},"                                                         \
+	"{\"ID\":\"2\",\"name\":\"b\",\"clientURLs\":[\"http://127.0.0.1:2\","              \
+	"\"http://127.0.0.1:2\",\"https://127.0.0.1:3\"]},"                                 \
+	"{\"ID\":\"3\",\"name\":\"l\",\"isLearner\":true,\"clientURLs\":[\"http://127.0.0.1:4\"]}," \
+	"{\"ID\":\"4\"}]}"
+
+START_TEST(test_member_list)
+{
+	struct fake_server *fs = fake_start();
+	const char *eps[1];
+	struct etcd_config cfg = { .endpoints = eps, .n_endpoints = 1, .discover_members = true };
+	struct etcd_client *c = NULL;
+	struct etcd_error err;
+	char answer[1024], **urls = NULL;
+	size_t n = 0;
+
+	eps[0] = fake_url(fs);
+	snprintf(answer, sizeof(answer), MEMBERS_ANSWER, fake_url(fs));
+	fake_push_http(fs, 200, answer);
+	c = client1(fake_url(fs));
+	ck_assert_int_eq(etcd_member_list(c, &urls, &n, &err), ETCD_OK);
+	assert_request_has(fs, 0, "/v3/cluster/member/list\n");
+	/* Duplicates once, the learner and the unstarted member left out. */
+	ck_assert_uint_eq(n, 3);
+	ck_assert_str_eq(urls[0], fake_url(fs));
+	ck_assert_str_eq(urls[1], "http://127.0.0.1:2");
+	ck_assert_str_eq(urls[2], "https://127.0.0.1:3");
+	etcd_member_list_free(urls, n);
+	etcd_client_free(c);
+
+	/* discover_members appends what is new after the configured ones. */
+	fake_push_http(fs, 200, answer);
+	ck_assert_int_eq(etcd_client_new(&cfg, &c, &err), ETCD_OK);
+	ck_assert_uint_eq(etcd_client_n_endpoints(c), 3);
+	ck_assert_str_eq(etcd_client_endpoint_at(c, 0), fake_url(fs));
+	ck_assert_str_eq(etcd_client_endpoint_at(c, 1), "http://127.0.0.1:2");
+	ck_assert_str_eq(etcd_client_endpoint_at(c, 2), "https://127.0.0.1:3");
+	ck_assert_ptr_null(etcd_client_endpoint_at(c, 3));
+	etcd_client_free(c);
+
+	/* A wrong shape is a protocol error, and discovery failing keeps the
+	 * configured list. */
+	fake_push_http(fs, 200, "{\"members\":[{\"clientURLs\":[\"ftp://x\"]}]}");
+	c = client1(fake_url(fs));
+	ck_assert_int_eq(etcd_member_list(c, &urls, &n, &err), ETCD_E_PROTOCOL);
+	ck_assert_ptr_null(urls);
+	ck_assert_msg(strstr(err.message, "client URL") != NULL, "%s", err.message);
+	fake_push_http(fs, 200, "{\"members\":{}}");
+	ck_assert_int_eq(etcd_member_list(c, &urls, &n, &err), ETCD_E_PROTOCOL);
+	etcd_client_free(c);
+	fake_push_http(fs, 500, "no");
+	ck_assert_int_eq(etcd_client_new(&cfg, &c, &err), ETCD_OK);
+	ck_assert_uint_eq(etcd_client_n_endpoints(c), 1);
+	etcd_client_free(c);
+	fake_stop(fs);
+}
+END_TEST
+
+/* A loopback port whose accept queue is full: a connect there hangs as if
+ * the host had vanished (the SYN is dropped). Returns the listening fd. */
+static int blackhole(char *url, size_t len, int fillers[2])
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), i;
+
+	ck_assert_int_ge(fd, 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(fd, 0), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	for (i = 0; i < 2; i++) {
+		fillers[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		ck_assert_int_ge(fillers[i], 0);
+		(void)connect(fillers[i], (struct sockaddr *)&sa, sizeof(sa));
+	}
+	sleep_ms(50);
+	snprintf(url, len, "http://127.0.0.1:%d", ntohs(sa.sin_port));
+	return fd;
+}
+
+START_TEST(test_dead_member_costs_one_connect_timeout)
+{
+	struct fake_server *good = fake_start();
+	char hole[64], dead[64];
+	int fillers[2], lfd = blackhole(hole, sizeof(hole), fillers);
+	const char *eps[3] = { hole, NULL, NULL };
+	struct etcd_config cfg = { .endpoints = eps, .n_endpoints = 3, .request_timeout = 3.0,
+				   .connect_timeout = 0.3 };
+	struct etcd_client *c = NULL;
+	struct etcd_range_result r;
+	struct etcd_error err;
+	int64_t t0, took;
+	int i;
+
+	dead_url(dead, sizeof(dead));
+	eps[1] = dead;
+	eps[2] = fake_url(good);
+	ck_assert_int_eq(etcd_client_new(&cfg, &c, &err), ETCD_OK);
+	for (i = 0; i < 4; i++)
+		fake_push_http(good, 200, "{" HDR "}");
+	/* The first request pays the blackholed member's connect timeout once
+	 * (not the request timeout), the refused one costs nothing... */
+	t0 = now_ms();
+	ck_assert_msg(etcd_get(c, "a", &r, &err) == ETCD_OK, "%s", err.message);
+	took = now_ms() - t0;
+	etcd_range_result_free(&r);
+	ck_assert_msg(took >= 250 && took < 1200, "first request took %lld ms", (long long)took);
+	ck_assert_str_eq(etcd_client_endpoint(c), fake_url(good));
+	/* ...and the next ones stick to the member that answered. */
+	for (i = 0; i < 3; i++) {
+		t0 = now_ms();
+		ck_assert_int_eq(etcd_get(c, "a", &r, &err), ETCD_OK);
+		etcd_range_result_free(&r);
+		ck_assert_int_lt(now_ms() - t0, 200);
+	}
+	ck_assert_uint_eq(fake_n_requests(good), 4);
+	etcd_client_free(c);
+	close(fillers[0]);
+	close(fillers[1]);
+	close(lfd);
+	fake_stop(good);
+}
+END_TEST
+
+START_TEST(test_slow_trickle_bounded)
+{
+	struct fake_server *fs = fake_start();
+	struct fake_step st = { .kind = FAKE_RAW, .pause_ms = 1000 };
+	static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n{}";
+	static char bytes[FAKE_MAX_PIECES][2];
+	struct etcd_client *c;
+	struct etcd_range_result r;
+	struct etcd_error err;
+	int64_t t0, took;
+	int i;
+
+	/* One byte a second: headers never even complete in time. */
+	for (i = 0; i < FAKE_MAX_PIECES - 1; i++) {
+		bytes[i][0] = answer[i];
+		st.pieces[i] = bytes[i];
+	}
+	fake_push(fs, &st);
+	c = client2(fake_url(fs), NULL, 1.5);
+	t0 = now_ms();
+	ck_assert_int_eq(etcd_get(c, "a", &r, &err), ETCD_E_TIMEOUT);
+	took = now_ms() - t0;
+	ck_assert_msg(took >= 1400 && took < 2500, "took %lld ms", (long long)took);
+	ck_assert_msg(strstr(err.message, fake_url(fs)) != NULL, "%s", err.message);
+	ck_assert_msg(strstr(err.message, "timed out") != NULL, "%s", err.message);
+	etcd_client_free(c);
+	fake_stop(fs);
+}
+END_TEST
+
+START_TEST(test_tls_setup_errors)
+{
+	struct fake_server *fs = fake_start();
+	char dir[] = "/tmp/check_etcd_tls.XXXXXX", path[128], missing[160];
+	const char *eps[1];
+	struct etcd_config cfg = { .endpoints = eps, .n_endpoints = 1, .connect_timeout = 0.5,
+				   .request_timeout = 1.0 };
+	struct etcd_client *c = NULL;
+	struct etcd_range_result r;
+	struct etcd_error err;
+	char url[128];
+	FILE *f;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	/* Files are checked at creation; the error names the file and why. */
+	snprintf(missing, sizeof(missing), "%s/nope.pem", dir);
+	eps[0] = fake_url(fs);
+	cfg.cacert = missing;
+	ck_assert_int_eq(etcd_client_new(&cfg, &c, &err), ETCD_E_INVALID);
+	ck_assert_ptr_null(c);
+	ck_assert_msg(strstr(err.message, missing) != NULL, "%s", err.message);
+	ck_assert_msg(strstr(err.message, "No such file") != NULL, "%s", err.message);
+	ck_assert_msg(strstr(err.message, "cacert") != NULL, "%s", err.message);
+	cfg.cacert = NULL;
+	cfg.cert = dir; /* a directory */
+	cfg.key = missing;
+	ck_assert_int_eq(etcd_client_new(&cfg, &c, &err), ETCD_E_INVALID);
+	ck_assert_msg(strstr(err.message, dir) != NULL && strstr(err.message, "not a regular file"),
+		      "%s", err.message);
+
+	/* A CA file that is not PEM: named, with the reason. */
+	snprintf(path, sizeof(path), "%s/garbage.pem", dir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("this is not a certificate\n", f);
+	fclose(f);
+	snprintf(url, sizeof(url), "https://%s", fake_url(fs) + strlen("http://"));
+	eps[0] = url;
+	cfg.cert = cfg.key = NULL;
+	cfg.cacert = path;
+	ck_assert_int_eq(etcd_client_new(&cfg, &c, &err), ETCD_OK);
+	ck_assert_int_eq(etcd_get(c, "a", &r, &err), ETCD_E_UNAVAILABLE);
+	ck_assert_msg(strstr(err.message, url) != NULL, "%s", err.message);
+	ck_assert_msg(strstr(err.message, "TLS: cannot load CA file") != NULL, "%s", err.message);
+	ck_assert_msg(strstr(err.message, path) != NULL, "%s", err.message);
+	etcd_client_free(c);
+	fake_stop(fs);
+	etcd_proc_rmtree(dir);
+}
+END_TEST
+
+
 /* ---- unit: watch stream ------------------------------------------------- */
 
 struct rec_event {
@@ -782,6 +997,61 @@ START_TEST(test_watch_gives_up_after_max_reconnect)
 	ck_assert_msg(strstr(err.message, dead) != NULL, "%s", err.message);
 	ck_assert_int_eq(r.n_connected, 0);
 	etcd_client_free(c);
+}
+END_TEST
+
+START_TEST(test_watch_idle_reconnects)
+{
+	struct fake_server *a = fake_start(), *b = fake_start();
+	struct fake_step sa = { .kind = FAKE_RAW, .pause_ms = 3000 }, sb = { .kind = FAKE_RAW };
+	const char *eps[2];
+	struct etcd_config cfg = { .endpoints = eps, .n_endpoints = 2, .request_timeout = 1.0,
+				   .connect_timeout = 0.5, .watch_idle_timeout = 0.5 };
+	struct etcd_client *c = NULL;
+	struct etcd_error err;
+	struct recorder r;
+	char *heads[2], *ev;
+	int64_t last = -1, t0;
+
+	/* a: created at revision 8, then silence (3 s) while the TCP
+	 * connection stays up; b: created, then one event. */
+	heads[0] = fake_chunk("{\"result\":{\"header\":{\"revision\":\"8\"},\"created\":true}}\n");
+	heads[1] = malloc(512);
+	ck_assert_ptr_nonnull(heads[1]);
+	snprintf(heads[1], 512, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%s", heads[0]);
+	sa.pieces[0] = heads[1];
+	sa.pieces[1] = "0\r\n\r\n";
+	ev = fake_chunk("{\"result\":{\"header\":{\"revision\":\"9\"},\"created\":true}}\n"
+			"{\"result\":{\"header\":{\"revision\":\"9\"},\"events\":["
+			"{\"kv\":{\"key\":\"aw==\",\"value\":\"dg==\",\"mod_revision\":\"9\"}}]}}\n");
+	sb.pieces[0] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+	sb.pieces[1] = ev;
+	sb.pieces[2] = "0\r\n\r\n";
+	fake_push(a, &sa);
+	fake_push(b, &sb);
+	free(heads[0]);
+	free(heads[1]);
+	free(ev);
+
+	eps[0] = fake_url(a);
+	eps[1] = fake_url(b);
+	ck_assert_int_eq(etcd_client_new(&cfg, &c, &err), ETCD_OK);
+	rec_init(&r);
+	r.stop_after = 1;
+	t0 = now_ms();
+	ck_assert_int_eq(etcd_watch(c, "k", false, 0, rec_cb, &r, rec_connected, 5.0, &last, &err),
+			 ETCD_OK);
+	/* The silent stream was dropped after ~0.5 s, not after a+b's 3 s. */
+	ck_assert_msg(now_ms() - t0 < 1800, "took %lld ms", (long long)(now_ms() - t0));
+	ck_assert_int_eq(r.n_connected, 2);
+	ck_assert_int_eq(r.n_events, 1);
+	ck_assert_int_eq(last, 9);
+	assert_request_has(a, 0, "\"progress_notify\":true");
+	/* Resumed on the other member right after what a had covered. */
+	assert_request_has(b, 0, "\"start_revision\":\"9\"");
+	etcd_client_free(c);
+	fake_stop(a);
+	fake_stop(b);
 }
 END_TEST
 
@@ -1192,6 +1462,11 @@ static Suite *unit_suite(void)
 	tcase_add_test(tc, test_watch_split_chunks_resume_compacted);
 	tcase_add_test(tc, test_watch_prefix_stop_and_garbage);
 	tcase_add_test(tc, test_watch_gives_up_after_max_reconnect);
+	tcase_add_test(tc, test_member_list);
+	tcase_add_test(tc, test_dead_member_costs_one_connect_timeout);
+	tcase_add_test(tc, test_slow_trickle_bounded);
+	tcase_add_test(tc, test_tls_setup_errors);
+	tcase_add_test(tc, test_watch_idle_reconnects);
 	suite_add_tcase(s, tc);
 	return s;
 }

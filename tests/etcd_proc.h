@@ -18,8 +18,29 @@ struct etcd_proc {
 	int client_port, peer_port;
 	char data_dir[512];
 	char log_path[512];
-	char url[64]; /* http://127.0.0.1:client_port */
+	char url[64]; /* http://127.0.0.1:client_port (https with tls_dir) */
+	/* Optional, set before starting. name: the member's name ("default"
+	 * when empty); initial_cluster: etcd's --initial-cluster (this member
+	 * alone when empty). */
+	char name[32];
+	char initial_cluster[512];
+	/* A directory made by etcd_proc_make_certs: the member then serves
+	 * https with server.pem, requires client certificates signed by ca.pem,
+	 * and the helpers here present client.pem themselves. */
+	char tls_dir[512];
 };
+
+/* Writes a test CA (ca.pem, ca-key.pem), a server certificate for
+ * 127.0.0.1/localhost (server.pem, server-key.pem), a client certificate
+ * (client.pem, client-key.pem, CN=client) and a second, unrelated CA
+ * (other-ca.pem) into dir with openssl. false (with openssl's output on
+ * stderr) on failure. */
+bool etcd_proc_make_certs(const char *dir);
+
+/* Starts n members (n <= 7) as one cluster, member i with its data under
+ * dir/m<i>, and waits until each answers /health (at most ~20 s). On
+ * failure nothing is left running. */
+bool etcd_proc_start_cluster(struct etcd_proc *members, size_t n, const char *dir);
 
 /* A TCP port on 127.0.0.1 that was free a moment ago; -1 on error. */
 int etcd_proc_free_port(void);
