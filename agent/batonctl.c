@@ -95,15 +95,6 @@ static void sleep_ms(long ms)
 		;
 }
 
-/* "2026-11-25T20:00:00Z" */
-static void format_utc(time_t t, char *buf, size_t len)
-{
-	struct tm tm;
-
-	if (!gmtime_r(&t, &tm) || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(buf, len, "%lld", (long long)t);
-}
-
 /* Prints a JSON value on stdout (pretty or compact); false when out of memory. */
 static bool print_json_value(const json_t *v, bool pretty)
 {
@@ -543,21 +534,6 @@ static void fill_member_cells(const struct row *r, bool topology, table_row cell
 	snprintf(cells[COL_TAGS], TABLE_CELL, "%s", r->m->nofailover ? "nofailover" : "");
 }
 
-/* One phrase for a pending request: "switchover from node1 to node2 at ...". */
-static void describe_switchover(const struct ha_cluster_view *v, char *buf, size_t len)
-{
-	char when[40] = "";
-
-	if (v->sw_scheduled_at > 0) {
-		char t[32];
-
-		format_utc((time_t)v->sw_scheduled_at, t, sizeof(t));
-		snprintf(when, sizeof(when), " at %s", t);
-	}
-	snprintf(buf, len, "%s from %s to %s%s", v->sw_failover ? "failover" : "switchover",
-		 v->sw_from[0] ? v->sw_from : "the leader", v->sw_to[0] ? v->sw_to : "the best candidate", when);
-}
-
 /* The lines above the table: maintenance mode first and loud, the cluster,
  * a pending switchover. */
 static void print_cluster_head(const struct ctl *x)
@@ -575,7 +551,7 @@ static void print_cluster_head(const struct ctl *x)
 	if (v->has_switchover) {
 		char what[200];
 
-		describe_switchover(v, what, sizeof(what));
+		dcs_switchover_describe(v, what, sizeof(what));
 		printf("Switchover pending: %s\n", what);
 	} else if (ctl_kv(x, x->keys.switchover)) {
 		puts("Switchover pending: an unreadable request (batonctl switchover --cancel removes it)");
@@ -1215,7 +1191,7 @@ static int request_switchover(const char *config_path, const struct args *a, boo
 	if (req.scheduled_at) {
 		char t[32];
 
-		format_utc(req.scheduled_at, t, sizeof(t));
+		dcs_format_utc((double)req.scheduled_at, t, sizeof(t));
 		printf("%s from %s to %s scheduled at %s\n", failover ? "failover" : "switchover", from,
 		       a->candidate ? a->candidate : "the best candidate", t);
 	} else if (a->wait <= 0) {

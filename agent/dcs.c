@@ -543,13 +543,35 @@ cleanup:
 	return ok;
 }
 
+void dcs_format_utc(double t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (!gmtime_r(&tt, &tm) || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, len, "%.0f", t);
+}
+
+void dcs_switchover_describe(const struct ha_cluster_view *v, char *buf, size_t len)
+{
+	char when[40] = "";
+
+	if (v->sw_scheduled_at > 0) {
+		char t[32];
+
+		dcs_format_utc(v->sw_scheduled_at, t, sizeof(t));
+		snprintf(when, sizeof(when), " at %s", t);
+	}
+	snprintf(buf, len, "%s from %s to %s%s", v->sw_failover ? "failover" : "switchover",
+		 v->sw_from[0] ? v->sw_from : "the leader", v->sw_to[0] ? v->sw_to : "the best candidate", when);
+}
+
 /* ---- history --------------------------------------------------------------- */
 
 char *dcs_history_append(const char *old_json, uint32_t timeline, uint64_t lsn, const char *reason,
 			 const char *leader, time_t when)
 {
 	char stamp[32] = "";
-	struct tm tm;
 	json_t *arr = NULL, *entry;
 
 	if (old_json) {
@@ -563,8 +585,7 @@ char *dcs_history_append(const char *old_json, uint32_t timeline, uint64_t lsn, 
 		arr = json_array();
 	if (!arr)
 		return NULL;
-	if (gmtime_r(&when, &tm))
-		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	dcs_format_utc((double)when, stamp, sizeof(stamp));
 	entry = json_pack("{s:I, s:I, s:s, s:s, s:s}", "timeline", (json_int_t)timeline, "lsn", (json_int_t)lsn,
 			  "reason", reason ? reason : "", "time", stamp, "leader", leader ? leader : "");
 	if (!entry || json_array_append_new(arr, entry) != 0) {

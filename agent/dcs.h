@@ -105,6 +105,13 @@ char *dcs_switchover_json(const struct dcs_switchover *s);
 /* Parses the key; false with the reason in err (out zeroed then). */
 bool dcs_switchover_from_json(const char *json, struct dcs_switchover *out, char *err, size_t errlen);
 
+/* One phrase for the switchover request in the view ("switchover from node1
+ * to node2 at 2026-11-25T20:00:00Z", "failover from the leader to node2"). */
+void dcs_switchover_describe(const struct ha_cluster_view *v, char *buf, size_t len);
+
+/* Unix seconds as "2026-11-25T20:00:00Z" (UTC), as the keys store times. */
+void dcs_format_utc(double t, char *buf, size_t len);
+
 /* Returns a new JSON array: old (may be NULL/invalid -> starts anew) plus one entry. */
 char *dcs_history_append(const char *old_json, uint32_t timeline, uint64_t lsn, const char *reason,
 			 const char *leader, time_t when);

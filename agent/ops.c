@@ -135,31 +135,6 @@ static bool write_if(struct etcd_client *c, const struct etcd_compare *cmp, size
 
 /* ---- switchover ------------------------------------------------------------ */
 
-/* "2026-11-25T20:00:00Z" */
-static void format_time(double t, char *buf, size_t len)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (!gmtime_r(&tt, &tm) || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(buf, len, "%.0f", t);
-}
-
-/* One phrase for a pending request: "switchover from node1 to node2 at ...". */
-static void describe_switchover(const struct ha_cluster_view *v, char *buf, size_t len)
-{
-	char when[40] = "";
-
-	if (v->sw_scheduled_at > 0) {
-		char t[32];
-
-		format_time(v->sw_scheduled_at, t, sizeof(t));
-		snprintf(when, sizeof(when), " at %s", t);
-	}
-	snprintf(buf, len, "%s from %s to %s%s", v->sw_failover ? "failover" : "switchover",
-		 v->sw_from[0] ? v->sw_from : "the leader", v->sw_to[0] ? v->sw_to : "the best candidate", when);
-}
-
 /* A member that could take over, by its own record: a running replica
  * that may fail over. Writes why not into why. */
 static bool member_fit(const struct ha_member *m, char *why, size_t len)
@@ -189,7 +164,7 @@ static bool switchover_allowed(const struct ops_read *rd, const struct ops_switc
 		char what[200];
 
 		if (v->has_switchover)
-			describe_switchover(v, what, sizeof(what));
+			dcs_switchover_describe(v, what, sizeof(what));
 		else
 			snprintf(what, sizeof(what), "an unreadable request");
 		jsonf_set_err(err, errlen, "a switchover is already pending: %s; cancel it first", what);
@@ -218,7 +193,7 @@ static bool switchover_allowed(const struct ops_read *rd, const struct ops_switc
 		if (req->scheduled_at <= now) {
 			char t[32];
 
-			format_time((double)req->scheduled_at, t, sizeof(t));
+			dcs_format_utc((double)req->scheduled_at, t, sizeof(t));
 			jsonf_set_err(err, errlen, "scheduled time %s is not in the future", t);
 			return false;
 		}

@@ -563,6 +563,12 @@ START_TEST(test_parse_cluster_switchover)
 	ck_assert(v->sw_failover);
 	ck_assert_str_eq(v->sw_from, "");
 	ck_assert_str_eq(v->sw_to, "node3");
+	dcs_switchover_describe(v, warn, sizeof(warn));
+	ck_assert_str_eq(warn, "failover from the leader to node3");
+	v->sw_failover = false;
+	v->sw_scheduled_at = 1764100000;
+	dcs_switchover_describe(v, warn, sizeof(warn));
+	ck_assert_str_eq(warn, "switchover from the leader to node3 at 2025-11-25T19:46:40Z");
 
 	/* Unreadable: reported, and no request is seen. */
 	free_kvs(&k);
