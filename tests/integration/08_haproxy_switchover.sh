@@ -23,7 +23,7 @@ cluster_start 3
 wait_healthy 90
 old=$PRIMARY
 
-rest_call "$old" GET /primary >/dev/null
+rest_call "$old" GET /primary
 if [ "$REST_CODE" = 200 ]; then
 	check=/primary
 else

@@ -37,11 +37,14 @@ set_pause() {
 # the API has that field, else in its log (the reason of its action).
 agent_paused() {
 	local n=$1 want=$2 st
-	st=$(rest_call "$n" GET /status)
+	rest_call "$n" GET /status
+	st=$REST_BODY
 	if [ "$REST_CODE" = 200 ] && jq -e 'has("paused")' >/dev/null 2>&1 <<<"$st"; then
+		evidence='"paused" in GET /status'
 		[ "$(jq -r '.paused' <<<"$st")" = "$want" ]
 		return
 	fi
+	evidence="the agent's log"
 	if [ "$want" = true ]; then
 		grep -q 'maintenance mode' "$(agent_log "$n")"
 	else
@@ -54,7 +57,9 @@ all_paused() {
 }
 
 set_pause true
+evidence=
 wait_for 15 "all three agents in maintenance mode" all_paused true
+log "maintenance mode seen in $evidence"
 out=$(ctl list 2>&1) || fail "batonctl list failed: $out"
 printf '%s\n' "$out"
 if grep -qi 'maintenance\|paused' <<<"$out"; then

@@ -565,16 +565,19 @@ ctl_has() {
 }
 
 # rest_call N METHOD PATH [BODY]: an HTTP request to nodeN's REST API.
-# Prints the body; sets REST_CODE (000 when nothing answered). Bounded to 3 s.
+# Sets REST_CODE (000 when nothing answered) and REST_BODY; prints nothing,
+# so call it directly (not in $(...), which would lose both). Bounded to 3 s.
 REST_CODE=
+REST_BODY=
 rest_call() {
 	local n=$1 method=$2 path=$3 body=${4:-} out
-	local args=(-s -S --noproxy '*' -m 3 -X "$method" -o "$T/rest.body" -w '%{http_code}')
+	local args=(-s --noproxy '*' -m 3 -X "$method" -o "$T/rest.body" -w '%{http_code}')
 	[ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
 	[ -n "${REST_AUTH:-}" ] && args+=(-u "$REST_AUTH")
+	rm -f "$T/rest.body"
 	out=$(curl "${args[@]}" "http://127.0.0.1:${API_PORT[$n]}$path" 2>/dev/null) || true
 	REST_CODE=${out:-000}
-	cat "$T/rest.body" 2>/dev/null
+	REST_BODY=$(cat "$T/rest.body" 2>/dev/null)
 	rm -f "$T/rest.body"
 	return 0
 }
