@@ -149,6 +149,14 @@ static void emit_line(struct cb_proc *p)
 	p->linelen = 0;
 }
 
+/* No terminal escapes or carriage returns from a script reach the log. */
+static char printable(char c)
+{
+	if (((unsigned char)c < 0x20 && c != '\t') || c == 0x7f)
+		return '?';
+	return c;
+}
+
 static void feed(struct cb_proc *p, const char *data, size_t n)
 {
 	for (size_t i = 0; i < n && !p->truncated; i++) {
@@ -156,7 +164,7 @@ static void feed(struct cb_proc *p, const char *data, size_t n)
 			emit_line(p);
 			continue;
 		}
-		p->line[p->linelen++] = data[i];
+		p->line[p->linelen++] = printable(data[i]);
 		if (p->linelen == sizeof(p->line))
 			emit_line(p);
 	}
