@@ -58,6 +58,13 @@ tests_check_ops_CFLAGS = $(TEST_CFLAGS)
 tests_check_ops_LDADD = $(TEST_LIBS)
 # END ops
 
+# BEGIN api
+check_PROGRAMS += tests/check_api
+tests_check_api_SOURCES = tests/check_api.c tests/etcd_proc.c tests/etcd_proc.h
+tests_check_api_CFLAGS = $(TEST_CFLAGS)
+tests_check_api_LDADD = $(TEST_LIBS)
+# END api
+
 TESTS += $(check_PROGRAMS)
 
 # BEGIN tools

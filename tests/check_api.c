@@ -1,0 +1,1790 @@
+/*
+ * check_api.c - tests of agent/api.c, the REST API, over real HTTP.
+ *
+ * Each test starts the real libmicrohttpd server on a free loopback port,
+ * publishes a snapshot the way the loop does, and talks to it with libcurl.
+ * The endpoints that read or write the cluster run against a real etcd
+ * started once for the run (tests/etcd_proc.c), each test under a scope of
+ * its own, with a cluster the test writes itself (leader key, member keys
+ * made with dcs_member_json, config). Every refused request is checked for
+ * its code and JSON error, and for having changed nothing: no request
+ * queued for the loop, every etcd key at the same value and mod_revision.
+ * The pure parsers (?lag= sizes, scheduled_at times) and the socket-free
+ * handler (api_internal.h) get tables of their own, and the etcd client's
+ * request statistics that /metrics reports are checked against real etcd.
+ */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "agent/api.h"
+#include "agent/api_internal.h"
+#include "agent/dcs.h"
+#include "agent/log.h"
+#include "etcd/etcd.h"
+#include "tests/etcd_proc.h"
+
+/* ---- the shared etcd ------------------------------------------------------- */
+
+static char g_dir[256];
+static struct etcd_proc g_etcd;
+static bool g_etcd_up;
+
+static void etcd_up(void)
+{
+	snprintf(g_dir, sizeof(g_dir), "/tmp/check_api.XXXXXX");
+	if (!mkdtemp(g_dir)) {
+		g_dir[0] = '\0';
+		return;
+	}
+	memset(&g_etcd, 0, sizeof(g_etcd));
+	g_etcd_up = etcd_proc_start(&g_etcd, g_dir);
+}
+
+static void etcd_down(void)
+{
+	if (g_etcd_up)
+		etcd_proc_stop(&g_etcd, SIGKILL);
+	g_etcd_up = false;
+	if (g_dir[0])
+		etcd_proc_rmtree(g_dir);
+}
+
+/* ---- HTTP client ----------------------------------------------------------- */
+
+struct answer {
+	long code;
+	char body[16384];
+	size_t len;
+	char content_type[128];
+	char allow[128];
+	char www_auth[128];
+	json_t *json; /* the body parsed, when it is JSON */
+};
+
+static size_t collect(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct answer *a = userdata;
+	size_t n = size * nmemb;
+
+	if (n > sizeof(a->body) - 1 - a->len)
+		return 0;
+	memcpy(a->body + a->len, ptr, n);
+	a->len += n;
+	a->body[a->len] = '\0';
+	return n;
+}
+
+static void header_copy(char *dst, size_t len, const char *src, size_t n)
+{
+	while (n > 0 && (src[n - 1] == '\r' || src[n - 1] == '\n'))
+		n--;
+	while (n > 0 && *src == ' ') {
+		src++;
+		n--;
+	}
+	snprintf(dst, len, "%.*s", (int)n, src);
+}
+
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct answer *a = userdata;
+	size_t n = size * nmemb;
+
+	if (n > 6 && strncasecmp(ptr, "Allow:", 6) == 0)
+		header_copy(a->allow, sizeof(a->allow), ptr + 6, n - 6);
+	if (n > 17 && strncasecmp(ptr, "WWW-Authenticate:", 17) == 0)
+		header_copy(a->www_auth, sizeof(a->www_auth), ptr + 17, n - 17);
+	return n;
+}
+
+struct req {
+	const char *method;
+	const char *url;
+	const char *body;      /* NULL = none */
+	size_t body_len;       /* 0 = strlen(body) */
+	const char *userpwd;   /* "user:password" for basic auth (NULL = none) */
+	const char *auth_hdr;  /* a raw Authorization header (NULL = none) */
+	bool chunked;          /* send the body without a Content-Length */
+	bool expect_continue;  /* send "Expect: 100-continue" (wait for the server before the body) */
+	bool may_reset;        /* a reset while sending the body is an answer too (code 0) */
+	bool https;
+};
+
+static void answer_free(struct answer *a)
+{
+	json_decref(a->json);
+	a->json = NULL;
+}
+
+/* Reads chunks of the body for a chunked upload. */
+struct upload {
+	const char *p;
+	size_t left;
+};
+
+static size_t on_read(char *buf, size_t size, size_t nitems, void *userdata)
+{
+	struct upload *u = userdata;
+	size_t n = size * nitems;
+
+	if (n > u->left)
+		n = u->left;
+	if (n > 4096)
+		n = 4096;
+	memcpy(buf, u->p, n);
+	u->p += n;
+	u->left -= n;
+	return n;
+}
+
+static void http(const struct req *r, struct answer *a)
+{
+	CURL *c = curl_easy_init();
+	struct curl_slist *hdrs = NULL;
+	struct upload up;
+	char *ct = NULL;
+	char hdr[512];
+	CURLcode rc;
+
+	memset(a, 0, sizeof(*a));
+	ck_assert_ptr_nonnull(c);
+	curl_easy_setopt(c, CURLOPT_URL, r->url);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 8000L);
+	if (strcmp(r->method, "HEAD") == 0)
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	else
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
+	if (r->body && r->chunked) {
+		up.p = r->body;
+		up.left = r->body_len ? r->body_len : strlen(r->body);
+		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+		curl_easy_setopt(c, CURLOPT_READDATA, &up);
+		hdrs = curl_slist_append(hdrs, "Transfer-Encoding: chunked");
+	} else if (r->body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)(r->body_len ? r->body_len : strlen(r->body)));
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->body);
+	}
+	/* no 100-continue round trip unless asked */
+	hdrs = curl_slist_append(hdrs, r->expect_continue ? "Expect: 100-continue" : "Expect:");
+	if (r->userpwd) {
+		curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		curl_easy_setopt(c, CURLOPT_USERPWD, r->userpwd);
+	}
+	if (r->auth_hdr) {
+		snprintf(hdr, sizeof(hdr), "Authorization: %s", r->auth_hdr);
+		hdrs = curl_slist_append(hdrs, hdr);
+	}
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	if (r->https) {
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, a);
+	rc = curl_easy_perform(c);
+	/* A server that answers 413 early may close while the body is still
+	 * being sent: the answer counts if it arrived. */
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->code);
+	ck_assert_msg(rc == CURLE_OK || a->code != 0 || (r->may_reset && rc == CURLE_SEND_ERROR), "%s %s: %s",
+		      r->method, r->url, curl_easy_strerror(rc));
+	if (curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct)
+		snprintf(a->content_type, sizeof(a->content_type), "%s", ct);
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(c);
+	if (strncmp(a->content_type, "application/json", 16) == 0 && a->len)
+		a->json = json_loads(a->body, JSON_DECODE_ANY, NULL);
+}
+
+/* A simple request: method, URL, body (may be NULL). */
+static void http_simple(const char *method, const char *url, const char *body, struct answer *a)
+{
+	struct req r = { .method = method, .url = url, .body = body };
+
+	http(&r, a);
+}
+
+/* An error answer: JSON {"error": "..."}. */
+static void assert_json_error(const struct answer *a, const char *contains)
+{
+	const char *msg;
+
+	ck_assert_msg(a->json && json_is_object(a->json), "not JSON: %s", a->body);
+	msg = json_string_value(json_object_get(a->json, "error"));
+	ck_assert_msg(msg != NULL, "no error field: %s", a->body);
+	if (contains)
+		ck_assert_msg(strstr(msg, contains) != NULL, "error '%s' lacks '%s'", msg, contains);
+}
+
+/* ---- servers and snapshots --------------------------------------------------- */
+
+struct srv {
+	struct api_server *s;
+	int port;
+	char base[64];  /* http://127.0.0.1:port */
+	char scope[64];
+	struct dcs_keys k;
+	struct etcd_client *c; /* the test's own client (NULL without etcd) */
+	const char *endpoint;
+	struct etcd_config ecfg;
+};
+
+enum with_etcd { NO_ETCD, REAL_ETCD, DEAD_ETCD };
+
+static char g_dead_url[64];
+
+/* Starts a server; opts_extra (may be NULL) adds auth or TLS. */
+static void srv_start(struct srv *v, const char *scope, enum with_etcd etcd, const struct api_options *extra)
+{
+	struct api_options o;
+	struct etcd_error e;
+	char listen[64], err[512] = "";
+
+	memset(v, 0, sizeof(*v));
+	if (extra)
+		o = *extra;
+	else
+		memset(&o, 0, sizeof(o));
+	v->port = etcd_proc_free_port();
+	ck_assert_int_gt(v->port, 0);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", v->port);
+	snprintf(v->base, sizeof(v->base), "%s://127.0.0.1:%d", o.certfile ? "https" : "http", v->port);
+	snprintf(v->scope, sizeof(v->scope), "%s", scope);
+	o.listen = listen;
+	o.namespace_ = "/test";
+	o.scope = scope;
+	if (etcd == REAL_ETCD) {
+		ck_assert_msg(g_etcd_up, "etcd did not start (see %s)", g_dir);
+		v->endpoint = g_etcd.url;
+	} else if (etcd == DEAD_ETCD) {
+		snprintf(g_dead_url, sizeof(g_dead_url), "http://127.0.0.1:%d", etcd_proc_free_port());
+		v->endpoint = g_dead_url;
+	}
+	if (v->endpoint) {
+		v->ecfg.endpoints = &v->endpoint;
+		v->ecfg.n_endpoints = 1;
+		v->ecfg.request_timeout = 3;
+		o.etcd = &v->ecfg;
+	}
+	v->s = api_start_opts(&o, err, sizeof(err));
+	ck_assert_msg(v->s != NULL, "api_start_opts: %s", err);
+	ck_assert(dcs_keys_init(&v->k, "/test", scope));
+	if (etcd == REAL_ETCD)
+		ck_assert_int_eq(etcd_client_new(&v->ecfg, &v->c, &e), ETCD_OK);
+}
+
+static void srv_stop(struct srv *v)
+{
+	api_stop(v->s);
+	etcd_client_free(v->c);
+	memset(v, 0, sizeof(*v));
+}
+
+static void url_of(const struct srv *v, const char *path, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%s", v->base, path);
+}
+
+static struct api_status primary_status(void)
+{
+	struct api_status st;
+
+	memset(&st, 0, sizeof(st));
+	snprintf(st.name, sizeof(st.name), "node1");
+	snprintf(st.scope, sizeof(st.scope), "main");
+	snprintf(st.role, sizeof(st.role), "primary");
+	snprintf(st.state, sizeof(st.state), "running");
+	snprintf(st.leader, sizeof(st.leader), "node1");
+	st.is_leader = true;
+	st.pg_running = true;
+	st.timeline = 3;
+	st.lsn = 123456789;
+	st.lag = 0;
+	st.loop_wait = 1;
+	st.lease_ttl_left = 4;
+	return st;
+}
+
+static struct api_status replica_status(void)
+{
+	struct api_status st = primary_status();
+
+	snprintf(st.name, sizeof(st.name), "node2");
+	snprintf(st.role, sizeof(st.role), "replica");
+	snprintf(st.state, sizeof(st.state), "streaming");
+	st.is_leader = false;
+	st.lsn = 123455789;
+	st.lag = 1000;
+	st.lease_ttl_left = 0;
+	return st;
+}
+
+/* ---- etcd helpers ------------------------------------------------------------ */
+
+static void put(struct srv *v, const char *key, const char *value)
+{
+	struct etcd_error err;
+
+	ck_assert_msg(etcd_put(v->c, key, value, 0, NULL, &err) == ETCD_OK, "put %s: %s", key, err.message);
+}
+
+static void put_member(struct srv *v, const char *name, const char *role, const char *state, uint64_t lsn)
+{
+	struct ha_member m;
+	char key[400], *json;
+
+	memset(&m, 0, sizeof(m));
+	snprintf(m.name, sizeof(m.name), "%s", name);
+	snprintf(m.role, sizeof(m.role), "%s", role);
+	snprintf(m.state, sizeof(m.state), "%s", state);
+	snprintf(m.host, sizeof(m.host), "127.0.0.1");
+	m.port = 5432;
+	snprintf(m.api_url, sizeof(m.api_url), "http://127.0.0.1:8008");
+	m.timeline = 3;
+	m.lsn = lsn;
+	json = dcs_member_json(&m);
+	ck_assert_ptr_nonnull(json);
+	ck_assert(dcs_member_key(&v->k, name, key, sizeof(key)));
+	put(v, key, json);
+	free(json);
+}
+
+/* leader node1 (lsn 5000, status 6000), node2 running replica (lsn 4000),
+ * node3 stopped. */
+static void write_cluster(struct srv *v)
+{
+	put(v, v->k.leader, "node1");
+	put(v, v->k.config, "{\"ttl\":5,\"loop_wait\":1,\"retry_timeout\":2,\"maximum_lag_on_failover\":1048576}");
+	put(v, v->k.status, "{\"optime\":6000,\"timeline\":3}");
+	put_member(v, "node1", "primary", "running", 5000);
+	put_member(v, "node2", "replica", "running", 4000);
+	put_member(v, "node3", "stopped", "stopped", 0);
+}
+
+/* Every key under the prefix with value and mod_revision (malloc'd). */
+static char *etcd_snapshot(struct srv *v)
+{
+	struct etcd_range_result r;
+	struct etcd_error err;
+	size_t len = 1, used = 0;
+	char *s;
+
+	memset(&r, 0, sizeof(r));
+	ck_assert_int_eq(etcd_get_prefix(v->c, v->k.prefix, &r, &err), ETCD_OK);
+	for (size_t i = 0; i < r.n_kvs; i++)
+		len += strlen(r.kvs[i].key) + r.kvs[i].value_len + 40;
+	s = malloc(len);
+	ck_assert_ptr_nonnull(s);
+	s[0] = '\0';
+	for (size_t i = 0; i < r.n_kvs; i++) {
+		int n = snprintf(s + used, len - used, "%s=%s@%lld\n", r.kvs[i].key, r.kvs[i].value,
+				 (long long)r.kvs[i].mod_revision);
+
+		ck_assert(n > 0 && (size_t)n < len - used);
+		used += (size_t)n;
+	}
+	etcd_range_result_free(&r);
+	return s;
+}
+
+static char *get_value(struct srv *v, const char *key)
+{
+	struct etcd_range_result r;
+	struct etcd_error err;
+	char *val = NULL;
+
+	memset(&r, 0, sizeof(r));
+	ck_assert_int_eq(etcd_get(v->c, key, &r, &err), ETCD_OK);
+	if (r.n_kvs == 1) {
+		val = strdup(r.kvs[0].value);
+		ck_assert_ptr_nonnull(val);
+	}
+	etcd_range_result_free(&r);
+	return val;
+}
+
+static void assert_unchanged(struct srv *v, const char *before, const char *what)
+{
+	char *after;
+
+	if (!v->c)
+		return;
+	after = etcd_snapshot(v);
+	ck_assert_msg(strcmp(before, after) == 0, "%s changed etcd:\nbefore:\n%s\nafter:\n%s", what, before, after);
+	free(after);
+}
+
+static void assert_nothing_queued(struct srv *v, const char *what)
+{
+	struct api_requests rq;
+
+	api_take_requests(v->s, &rq);
+	ck_assert_msg(!rq.restart && !rq.restart_pending_only && !rq.reload && !rq.reinit,
+		      "%s queued a request for the loop", what);
+}
+
+/* ---- every endpoint on a primary and on a replica ------------------------------- */
+
+struct ep_case {
+	const char *method, *path, *body;
+	long on_primary, on_replica;
+};
+
+static const struct ep_case ep_cases[] = {
+	{ "GET", "/primary", NULL, 200, 503 },
+	{ "HEAD", "/primary", NULL, 200, 503 },
+	{ "OPTIONS", "/primary", NULL, 200, 503 },
+	{ "GET", "/leader", NULL, 200, 503 },
+	{ "OPTIONS", "/leader", NULL, 200, 503 },
+	{ "GET", "/replica", NULL, 503, 200 },
+	{ "HEAD", "/replica", NULL, 503, 200 },
+	{ "OPTIONS", "/replica", NULL, 503, 200 },
+	{ "GET", "/replica?lag=1MB", NULL, 503, 200 },
+	{ "GET", "/replica?lag=100", NULL, 503, 503 },
+	{ "GET", "/replica?lag=1000", NULL, 503, 200 },
+	{ "GET", "/replica?lag=bogus", NULL, 400, 400 },
+	{ "GET", "/read-only", NULL, 200, 200 },
+	{ "OPTIONS", "/read-only", NULL, 200, 200 },
+	{ "GET", "/health", NULL, 200, 200 },
+	{ "HEAD", "/health", NULL, 200, 200 },
+	{ "GET", "/liveness", NULL, 200, 200 },
+	{ "GET", "/readiness", NULL, 200, 200 },
+	{ "GET", "/status", NULL, 200, 200 },
+	{ "HEAD", "/status", NULL, 200, 200 },
+	{ "GET", "/metrics", NULL, 200, 200 },
+	{ "GET", "/cluster", NULL, 200, 200 },
+	{ "GET", "/history", NULL, 200, 200 },
+	{ "GET", "/config", NULL, 200, 200 },
+	{ "HEAD", "/config", NULL, 200, 200 },
+	/* write endpoints, with requests that change nothing in etcd */
+	{ "PATCH", "/config", "{\"ttl\":1}", 400, 400 },
+	{ "PATCH", "/config", "[1]", 400, 400 },
+	{ "POST", "/switchover", "{\"candidate\":\"ghost\"}", 409, 409 },
+	{ "POST", "/switchover", "{\"candidate\":\"node1\"}", 409, 409 },
+	{ "POST", "/switchover", "{\"leader\":\"node2\",\"candidate\":\"node1\"}", 409, 409 },
+	{ "POST", "/switchover", "{\"scheduled_at\":\"tomorrow\"}", 400, 400 },
+	{ "POST", "/failover", "{}", 400, 400 },
+	{ "POST", "/failover", NULL, 400, 400 },
+	{ "POST", "/failover", "{\"candidate\":\"node1\"}", 409, 409 },
+	{ "POST", "/failover", "{\"candidate\":\"node2\",\"scheduled_at\":1}", 400, 400 },
+	{ "POST", "/restart", NULL, 202, 202 },
+	{ "POST", "/restart", "{\"restart_pending\":true}", 202, 202 },
+	{ "POST", "/reload", NULL, 202, 202 },
+	{ "POST", "/reinit", NULL, 409, 202 },
+	/* wrong methods */
+	{ "POST", "/primary", "{}", 405, 405 },
+	{ "DELETE", "/replica", NULL, 405, 405 },
+	{ "POST", "/status", "{}", 405, 405 },
+	{ "OPTIONS", "/status", NULL, 405, 405 },
+	{ "PUT", "/config", "{}", 405, 405 },
+	{ "DELETE", "/config", NULL, 405, 405 },
+	{ "GET", "/switchover", NULL, 405, 405 },
+	{ "GET", "/failover", NULL, 405, 405 },
+	{ "GET", "/restart", NULL, 405, 405 },
+	{ "PATCH", "/reload", "{}", 405, 405 },
+	{ "HEAD", "/reinit", NULL, 405, 405 },
+	{ "get", "/health", NULL, 405, 405 },
+	/* unknown paths */
+	{ "GET", "/", NULL, 404, 404 },
+	{ "GET", "/nope", NULL, 404, 404 },
+	{ "GET", "/primary/", NULL, 404, 404 },
+	{ "POST", "/nope", "{}", 404, 404 },
+};
+
+static void run_endpoint_table(bool primary)
+{
+	struct api_status st = primary ? primary_status() : replica_status();
+	struct srv v;
+	char url[256];
+	char *before;
+
+	srv_start(&v, primary ? "ep-primary" : "ep-replica", REAL_ETCD, NULL);
+	write_cluster(&v);
+	api_publish(v.s, &st);
+	before = etcd_snapshot(&v);
+	for (size_t i = 0; i < sizeof(ep_cases) / sizeof(ep_cases[0]); i++) {
+		const struct ep_case *c = &ep_cases[i];
+		long want = primary ? c->on_primary : c->on_replica;
+		struct api_requests rq;
+		struct answer a;
+
+		url_of(&v, c->path, url, sizeof(url));
+		http_simple(c->method, url, c->body, &a);
+		ck_assert_msg(a.code == want, "%s %s %s on a %s: %ld, expected %ld (%s)", c->method, c->path,
+			      c->body ? c->body : "", primary ? "primary" : "replica", a.code, want, a.body);
+		if (strcmp(c->path, "/metrics") == 0)
+			ck_assert_str_eq(a.content_type, "text/plain; version=0.0.4; charset=utf-8");
+		else
+			ck_assert_msg(strcmp(a.content_type, "application/json") == 0, "%s %s: content type %s",
+				      c->method, c->path, a.content_type);
+		if (strcmp(c->method, "HEAD") == 0)
+			ck_assert_uint_eq(a.len, 0);
+		else if (strcmp(c->path, "/metrics") != 0)
+			ck_assert_msg(a.json != NULL, "%s %s: not JSON: %s", c->method, c->path, a.body);
+		if (a.code >= 400 && strcmp(c->method, "HEAD") != 0)
+			assert_json_error(&a, NULL);
+		if (a.code == 405)
+			ck_assert_msg(a.allow[0] != '\0', "405 without Allow for %s %s", c->method, c->path);
+		/* What the loop is asked to do follows from the 202s only. */
+		api_take_requests(v.s, &rq);
+		if (a.code == 202 && strcmp(c->path, "/restart") == 0)
+			ck_assert(rq.restart && rq.restart_pending_only == (c->body != NULL));
+		else
+			ck_assert(!rq.restart);
+		ck_assert(rq.reload == (a.code == 202 && strcmp(c->path, "/reload") == 0));
+		ck_assert(rq.reinit == (a.code == 202 && strcmp(c->path, "/reinit") == 0));
+		answer_free(&a);
+	}
+	/* None of those requests may have changed etcd. */
+	assert_unchanged(&v, before, "the endpoint table");
+	free(before);
+	srv_stop(&v);
+}
+
+START_TEST(test_endpoints_primary)
+{
+	run_endpoint_table(true);
+}
+END_TEST
+
+START_TEST(test_endpoints_replica)
+{
+	run_endpoint_table(false);
+}
+END_TEST
+
+/* Health checks answer 503 with a reason before any snapshot; and on a
+ * node whose Postgres is down every check but liveness fails. */
+START_TEST(test_health_states)
+{
+	static const char *const paths[] = { "/primary", "/replica", "/read-only", "/health", "/readiness" };
+	struct api_status st = primary_status();
+	struct answer a;
+	struct srv v;
+	char url[256];
+
+	srv_start(&v, "health", NO_ETCD, NULL);
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		url_of(&v, paths[i], url, sizeof(url));
+		http_simple("GET", url, NULL, &a);
+		ck_assert_int_eq(a.code, 503);
+		assert_json_error(&a, "not published");
+		answer_free(&a);
+	}
+	url_of(&v, "/liveness", url, sizeof(url));
+	http_simple("GET", url, NULL, &a);
+	ck_assert_int_eq(a.code, 503);
+	answer_free(&a);
+	url_of(&v, "/metrics", url, sizeof(url));
+	http_simple("GET", url, NULL, &a);
+	ck_assert_int_eq(a.code, 503);
+	answer_free(&a);
+
+	st.pg_running = false;
+	snprintf(st.state, sizeof(st.state), "stopped");
+	api_publish(v.s, &st);
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		url_of(&v, paths[i], url, sizeof(url));
+		http_simple("OPTIONS", url, NULL, &a);
+		ck_assert_msg(a.code == 503, "%s: %ld", paths[i], a.code);
+		answer_free(&a);
+	}
+	url_of(&v, "/liveness", url, sizeof(url));
+	http_simple("GET", url, NULL, &a);
+	ck_assert_int_eq(a.code, 200);
+	answer_free(&a);
+
+	/* A replica whose lag is unknown: running, but not ready, and a
+	 * lag-bounded check fails while a plain one passes. */
+	st = replica_status();
+	st.lag = -1;
+	api_publish(v.s, &st);
+	url_of(&v, "/readiness", url, sizeof(url));
+	http_simple("GET", url, NULL, &a);
+	ck_assert_int_eq(a.code, 503);
+	answer_free(&a);
+	url_of(&v, "/replica", url, sizeof(url));
+	http_simple("GET", url, NULL, &a);
+	ck_assert_int_eq(a.code, 200);
+	ck_assert_int_eq(json_integer_value(json_object_get(a.json, "lag")), -1);
+	answer_free(&a);
+	url_of(&v, "/replica?lag=1GB", url, sizeof(url));
+	http_simple("GET", url, NULL, &a);
+	ck_assert_int_eq(a.code, 503);
+	ck_assert_msg(strstr(a.body, "lag unknown") != NULL, "%s", a.body);
+	answer_free(&a);
+
+	/* The leader whose Postgres still runs as a replica (promoting). */
+	st = primary_status();
+	snprintf(st.role, sizeof(st.role), "replica");
+	api_publish(v.s, &st);
+	url_of(&v, "/primary", url, sizeof(url));
+	http_simple("GET", url, NULL, &a);
+	ck_assert_int_eq(a.code, 503);
+	answer_free(&a);
+	url_of(&v, "/replica", url, sizeof(url));
+	http_simple("GET", url, NULL, &a);
+	ck_assert_int_eq(a.code, 503);
+	answer_free(&a);
+	srv_stop(&v);
+}
+END_TEST
+
+/* ---- ?lag= --------------------------------------------------------------------- */
+
+struct lag_case {
+	const char *text;
+	bool ok;
+	int64_t bytes;
+};
+
+static const struct lag_case lag_cases[] = {
+	{ "0", true, 0 },
+	{ "1048576", true, 1048576 },
+	{ "16MB", true, 16 << 20 },
+	{ "16mb", true, 16 << 20 },
+	{ "16 MB", true, 16 << 20 },
+	{ "16M", true, 16 << 20 },
+	{ "16MiB", true, 16 << 20 },
+	{ "1GB", true, 1 << 30 },
+	{ "2G", true, 2LL << 30 },
+	{ "8kB", true, 8192 },
+	{ "8KB", true, 8192 },
+	{ "8k", true, 8192 },
+	{ "100B", true, 100 },
+	{ "1TB", true, 1LL << 40 },
+	{ "9223372036854775807", true, INT64_MAX },
+	{ "9223372036854775808", false, 0 },
+	{ "99999999999999999999", false, 0 },
+	{ "8388608TB", false, 0 },
+	{ "", false, 0 },
+	{ "MB", false, 0 },
+	{ "-1", false, 0 },
+	{ "+5", false, 0 },
+	{ "1.5GB", false, 0 },
+	{ "16XB", false, 0 },
+	{ "16MBB", false, 0 },
+	{ "16 ", false, 0 },
+	{ " 16", false, 0 },
+	{ "0x10", false, 0 },
+};
+
+START_TEST(test_parse_bytes)
+{
+	const struct lag_case *c = &lag_cases[_i];
+	int64_t v = -7;
+	bool ok = api_parse_bytes(c->text, &v);
+
+	ck_assert_msg(ok == c->ok, "\"%s\": %s", c->text, ok ? "accepted" : "refused");
+	if (c->ok)
+		ck_assert_msg(v == c->bytes, "\"%s\": %lld", c->text, (long long)v);
+	else
+		ck_assert_int_eq(v, -7);
+}
+END_TEST
+
+/* The same over HTTP, with the query as a client would encode it. */
+struct lag_http_case {
+	const char *query;
+	long code; /* against a replica 1000 bytes behind */
+};
+
+static const struct lag_http_case lag_http_cases[] = {
+	{ "lag=16MB", 200 },
+	{ "lag=16%20MB", 200 },
+	{ "lag=16+MB", 200 },
+	{ "lag=%31%30%30%30", 200 },
+	{ "other=1&lag=1000", 200 },
+	{ "lag=999", 503 },
+	{ "lag=0", 503 },
+	{ "lag=", 400 },
+	{ "lag", 400 },
+	{ "lag=-5", 400 },
+	{ "lag=1e6", 400 },
+	{ "lag=%00", 400 },
+	{ "lag=%zz", 400 },
+	{ "lag=99999999999999999999", 400 },
+	{ "unrelated=x", 200 },
+	{ "", 200 },
+};
+
+START_TEST(test_lag_http)
+{
+	struct api_status st = replica_status();
+	struct answer a;
+	struct srv v;
+	char url[256];
+
+	srv_start(&v, "lag", NO_ETCD, NULL);
+	api_publish(v.s, &st);
+	for (size_t i = 0; i < sizeof(lag_http_cases) / sizeof(lag_http_cases[0]); i++) {
+		snprintf(url, sizeof(url), "%s/replica?%s", v.base, lag_http_cases[i].query);
+		http_simple("GET", url, NULL, &a);
+		ck_assert_msg(a.code == lag_http_cases[i].code, "?%s: %ld (%s)", lag_http_cases[i].query, a.code,
+			      a.body);
+		if (a.code == 400)
+			assert_json_error(&a, "lag");
+		answer_free(&a);
+	}
+	srv_stop(&v);
+}
+END_TEST
+
+/* ---- scheduled_at ----------------------------------------------------------------- */
+
+struct time_case {
+	const char *text;
+	bool ok;
+	int64_t t;
+};
+
+static const struct time_case time_cases[] = {
+	{ "2030-01-31T12:00:00Z", true, 1896091200 },
+	{ "2030-01-31T12:00Z", true, 1896091200 },
+	{ "2030-01-31 12:00:00Z", true, 1896091200 },
+	{ "2030-01-31T12:00:00.250Z", true, 1896091200 },
+	{ "2030-01-31T14:00:00+02:00", true, 1896091200 },
+	{ "2030-01-31T07:30:00-0430", true, 1896091200 },
+	{ "1896091200", true, 1896091200 },
+	{ "2030-02-29T12:00:00Z", false, 0 },
+	{ "2030-13-01T12:00:00Z", false, 0 },
+	{ "2030-01-31T24:00:00Z", false, 0 },
+	{ "2030-01-31T12:00:00", false, 0 },
+	{ "2030-01-31", false, 0 },
+	{ "tomorrow", false, 0 },
+	{ "", false, 0 },
+	{ "2030-01-31T12:00:00Zjunk", false, 0 },
+	{ "2030-01-31T12:00:00+2", false, 0 },
+	{ "1960-01-01T00:00:00Z", false, 0 },
+	{ "99999999999999", false, 0 },
+};
+
+START_TEST(test_parse_time)
+{
+	const struct time_case *c = &time_cases[_i];
+	int64_t t = -7;
+	bool ok = api_parse_time(c->text, &t);
+
+	ck_assert_msg(ok == c->ok, "\"%s\": %s", c->text, ok ? "accepted" : "refused");
+	if (c->ok)
+		ck_assert_msg(t == c->t, "\"%s\": %lld", c->text, (long long)t);
+}
+END_TEST
+
+/* ---- liveness ---------------------------------------------------------------------- */
+
+START_TEST(test_liveness)
+{
+	struct api_status st = primary_status();
+	struct answer a;
+	struct srv v;
+	char url[256];
+
+	srv_start(&v, "live", NO_ETCD, NULL);
+	url_of(&v, "/liveness", url, sizeof(url));
+	st.loop_wait = 0.2; /* 3 * loop_wait < 3 s: the 3 s floor applies */
+	api_publish(v.s, &st);
+	http_simple("GET", url, NULL, &a);
+	ck_assert_int_eq(a.code, 200);
+	answer_free(&a);
+	sleep(2);
+	http_simple("GET", url, NULL, &a);
+	ck_assert_msg(a.code == 200, "503 after 2 s: %s", a.body);
+	answer_free(&a);
+	usleep(1300 * 1000);
+	http_simple("GET", url, NULL, &a);
+	ck_assert_msg(a.code == 503, "still live 3.3 s after the last publish: %s", a.body);
+	assert_json_error(&a, NULL);
+	answer_free(&a);
+	/* The other checks still answer from the last snapshot. */
+	url_of(&v, "/primary", url, sizeof(url));
+	http_simple("GET", url, NULL, &a);
+	ck_assert_int_eq(a.code, 200);
+	answer_free(&a);
+	api_publish(v.s, &st);
+	url_of(&v, "/liveness", url, sizeof(url));
+	http_simple("GET", url, NULL, &a);
+	ck_assert_int_eq(a.code, 200);
+	answer_free(&a);
+	srv_stop(&v);
+}
+END_TEST
+
+/* ---- metrics -------------------------------------------------------------------------- */
+
+START_TEST(test_metrics)
+{
+	static const char *const expected[] = {
+		"baton_info{name=\"node1\",scope=\"main\",version=\"",
+		"baton_is_leader 1\n",
+		"baton_postgres_running 1\n",
+		"baton_role{role=\"primary\"} 1\n",
+		"baton_role{role=\"replica\"} 0\n",
+		"baton_timeline 3\n",
+		"baton_lsn_bytes 123456789\n",
+		"baton_replication_lag_bytes 0\n",
+		"baton_paused 1\n",
+		"baton_pending_restart 1\n",
+		"baton_lease_renewals_total 41\n",
+		"baton_lease_renewal_failures_total 2\n",
+		"baton_seconds_since_lease_renewal 0.750000\n",
+		"baton_leader_changes_total 3\n",
+		"baton_etcd_requests_total 100\n",
+		"baton_etcd_request_failures_total 4\n",
+		"baton_etcd_request_duration_seconds_bucket{le=\"0.005\"} 10\n",
+		"baton_etcd_request_duration_seconds_bucket{le=\"0.01\"} 20\n",
+		"baton_etcd_request_duration_seconds_bucket{le=\"0.025\"} 30\n",
+		"baton_etcd_request_duration_seconds_bucket{le=\"0.05\"} 40\n",
+		"baton_etcd_request_duration_seconds_bucket{le=\"0.1\"} 50\n",
+		"baton_etcd_request_duration_seconds_bucket{le=\"0.25\"} 60\n",
+		"baton_etcd_request_duration_seconds_bucket{le=\"0.5\"} 70\n",
+		"baton_etcd_request_duration_seconds_bucket{le=\"1\"} 80\n",
+		"baton_etcd_request_duration_seconds_bucket{le=\"+Inf\"} 100\n",
+		"baton_etcd_request_duration_seconds_sum 12.500000\n",
+		"baton_etcd_request_duration_seconds_count 100\n",
+	};
+	static const char *const families[][2] = {
+		{ "baton_info", "gauge" },
+		{ "baton_is_leader", "gauge" },
+		{ "baton_postgres_running", "gauge" },
+		{ "baton_role", "gauge" },
+		{ "baton_timeline", "gauge" },
+		{ "baton_lsn_bytes", "gauge" },
+		{ "baton_replication_lag_bytes", "gauge" },
+		{ "baton_paused", "gauge" },
+		{ "baton_pending_restart", "gauge" },
+		{ "baton_lease_renewals_total", "counter" },
+		{ "baton_lease_renewal_failures_total", "counter" },
+		{ "baton_seconds_since_lease_renewal", "gauge" },
+		{ "baton_leader_changes_total", "counter" },
+		{ "baton_etcd_requests_total", "counter" },
+		{ "baton_etcd_request_failures_total", "counter" },
+		{ "baton_etcd_request_duration_seconds", "histogram" },
+	};
+	struct api_status st = primary_status();
+	struct api_metrics m;
+	struct answer a;
+	struct srv v;
+	char url[256], line[256];
+
+	srv_start(&v, "metrics", NO_ETCD, NULL);
+	st.paused = true;
+	st.pending_restart = true;
+	memset(&m, 0, sizeof(m));
+	m.lease_renewals = 41;
+	m.lease_renewal_failures = 2;
+	m.since_last_renewal = 0.75;
+	m.leader_changes = 3;
+	m.etcd_requests = 100;
+	m.etcd_failures = 4;
+	for (int i = 0; i < API_LATENCY_BUCKETS; i++)
+		m.etcd_latency_le[i] = (uint64_t)(i + 1) * 10;
+	m.etcd_latency_count = 100;
+	m.etcd_latency_sum = 12.5;
+	api_publish(v.s, &st);
+	api_publish_metrics(v.s, &m);
+	url_of(&v, "/metrics", url, sizeof(url));
+	http_simple("GET", url, NULL, &a);
+	ck_assert_int_eq(a.code, 200);
+	ck_assert_str_eq(a.content_type, "text/plain; version=0.0.4; charset=utf-8");
+	for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++)
+		ck_assert_msg(strstr(a.body, expected[i]) != NULL, "no \"%s\" in:\n%s", expected[i], a.body);
+	for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
+		snprintf(line, sizeof(line), "# HELP %s ", families[i][0]);
+		ck_assert_msg(strstr(a.body, line) != NULL, "no HELP for %s", families[i][0]);
+		snprintf(line, sizeof(line), "# TYPE %s %s\n", families[i][0], families[i][1]);
+		ck_assert_msg(strstr(a.body, line) != NULL, "no \"%s\"", line);
+	}
+	ck_assert(a.body[a.len - 1] == '\n');
+	answer_free(&a);
+
+	/* A replica with unknown lag, and a name that needs escaping. */
+	st = replica_status();
+	st.lag = -1;
+	snprintf(st.scope, sizeof(st.scope), "a\"b\\c");
+	api_publish(v.s, &st);
+	http_simple("GET", url, NULL, &a);
+	ck_assert_msg(strstr(a.body, "baton_replication_lag_bytes -1\n") != NULL, "%s", a.body);
+	ck_assert_msg(strstr(a.body, "baton_role{role=\"replica\"} 1\n") != NULL, "%s", a.body);
+	ck_assert_msg(strstr(a.body, "baton_is_leader 0\n") != NULL, "%s", a.body);
+	ck_assert_msg(strstr(a.body, "scope=\"a\\\"b\\\\c\"") != NULL, "%s", a.body);
+	answer_free(&a);
+	srv_stop(&v);
+}
+END_TEST
+
+/* ---- authentication ------------------------------------------------------------------ */
+
+struct auth_case {
+	const char *name;
+	const char *userpwd, *header;
+	bool ok;
+};
+
+static const struct auth_case auth_cases[] = {
+	{ "no header", NULL, NULL, false },
+	{ "wrong password", "admin:wrong", NULL, false },
+	{ "wrong user", "root:s3cret", NULL, false },
+	{ "password prefix", "admin:s3cre", NULL, false },
+	{ "password longer", "admin:s3cret!", NULL, false },
+	{ "empty", NULL, "Basic ", false },
+	{ "not base64", NULL, "Basic !!!!", false },
+	{ "no colon", NULL, "Basic YWRtaW4=", false },               /* "admin" */
+	{ "bearer", NULL, "Bearer YWRtaW46czNjcmV0", false },
+	{ "no scheme", NULL, "YWRtaW46czNjcmV0", false },
+	{ "bad padding", NULL, "Basic YWRtaW46czNjcmV0=", false },
+	{ "right", "admin:s3cret", NULL, true },
+	{ "right, scheme lower case", NULL, "basic YWRtaW46czNjcmV0", true }, /* admin:s3cret */
+};
+
+struct auth_ep {
+	const char *method, *path, *body;
+	long ok_code;
+};
+
+static const struct auth_ep auth_eps[] = {
+	{ "POST", "/restart", NULL, 202 },
+	{ "POST", "/reload", "{}", 202 },
+	{ "POST", "/reinit", NULL, 202 },
+	{ "POST", "/switchover", "{\"candidate\":\"ghost\"}", 409 },
+	{ "POST", "/failover", "{\"candidate\":\"ghost\"}", 409 },
+	{ "PATCH", "/config", "{\"ttl\":1}", 400 },
+};
+
+START_TEST(test_auth)
+{
+	struct api_options o;
+	struct api_status st = replica_status();
+	struct srv v;
+	char url[256];
+	char *before;
+
+	memset(&o, 0, sizeof(o));
+	o.auth_username = "admin";
+	o.auth_password = "s3cret";
+	srv_start(&v, "auth", REAL_ETCD, &o);
+	write_cluster(&v);
+	api_publish(v.s, &st);
+	before = etcd_snapshot(&v);
+	for (size_t i = 0; i < sizeof(auth_cases) / sizeof(auth_cases[0]); i++) {
+		const struct auth_case *c = &auth_cases[i];
+
+		for (size_t j = 0; j < sizeof(auth_eps) / sizeof(auth_eps[0]); j++) {
+			const struct auth_ep *e = &auth_eps[j];
+			struct req r = { .method = e->method, .body = e->body, .userpwd = c->userpwd,
+					 .auth_hdr = c->header };
+			struct api_requests rq;
+			struct answer a;
+
+			url_of(&v, e->path, url, sizeof(url));
+			r.url = url;
+			http(&r, &a);
+			api_take_requests(v.s, &rq);
+			if (!c->ok) {
+				ck_assert_msg(a.code == 401, "%s, %s %s: %ld", c->name, e->method, e->path, a.code);
+				ck_assert_msg(strncmp(a.www_auth, "Basic realm=", 12) == 0, "WWW-Authenticate: %s",
+					      a.www_auth);
+				assert_json_error(&a, "authentication");
+				ck_assert_msg(!rq.restart && !rq.reload && !rq.reinit, "%s, %s: queued", c->name,
+					      e->path);
+			} else {
+				ck_assert_msg(a.code == e->ok_code, "%s, %s %s: %ld (%s)", c->name, e->method,
+					      e->path, a.code, a.body);
+				if (strcmp(e->path, "/restart") == 0)
+					ck_assert(rq.restart);
+				if (strcmp(e->path, "/reload") == 0)
+					ck_assert(rq.reload);
+				if (strcmp(e->path, "/reinit") == 0)
+					ck_assert(rq.reinit);
+			}
+			answer_free(&a);
+		}
+	}
+	assert_unchanged(&v, before, "the auth table");
+	free(before);
+
+	/* Reads need no credentials. */
+	{
+		static const char *const reads[] = { "/replica", "/status", "/metrics", "/cluster", "/config" };
+		struct answer a;
+
+		for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
+			url_of(&v, reads[i], url, sizeof(url));
+			http_simple("GET", url, NULL, &a);
+			ck_assert_msg(a.code == 200, "GET %s: %ld", reads[i], a.code);
+			answer_free(&a);
+		}
+		url_of(&v, "/replica", url, sizeof(url));
+		http_simple("OPTIONS", url, NULL, &a);
+		ck_assert_int_eq(a.code, 200);
+		answer_free(&a);
+	}
+	srv_stop(&v);
+}
+END_TEST
+
+/* ---- bodies: too large, malformed ------------------------------------------------------ */
+
+START_TEST(test_bodies)
+{
+	static const struct {
+		const char *method, *path;
+	} writes[] = { { "POST", "/restart" }, { "POST", "/reload" },     { "POST", "/reinit" },
+		       { "POST", "/failover" }, { "POST", "/switchover" }, { "PATCH", "/config" } };
+	static const char *const malformed[] = { "{", "{\"candidate\":}", "nul\x01l", "{\"a\":1}}", "  ",
+						 "{\"a\":\"\\u0000\"}" };
+	struct api_status st = replica_status();
+	size_t big_len = 70 * 1024;
+	char *big = malloc(big_len + 1);
+	struct srv v;
+	char url[256];
+	char *before;
+
+	ck_assert_ptr_nonnull(big);
+	/* A JSON object that would be valid but for its size. */
+	memset(big, ' ', big_len);
+	big[0] = '{';
+	big[big_len - 1] = '}';
+	big[big_len] = '\0';
+	srv_start(&v, "bodies", REAL_ETCD, NULL);
+	write_cluster(&v);
+	api_publish(v.s, &st);
+	before = etcd_snapshot(&v);
+	for (size_t i = 0; i < sizeof(writes) / sizeof(writes[0]); i++) {
+		url_of(&v, writes[i].path, url, sizeof(url));
+		/* 0: Content-Length with Expect: 100-continue, refused before the
+		 * body is sent; 1: chunked, read up to the cap and dropped after;
+		 * 2: Content-Length sent at once: the server answers 413 and closes
+		 * without reading, so the client may see a reset instead. */
+		for (int mode = 0; mode < 3; mode++) {
+			struct req r = { .method = writes[i].method, .url = url, .body = big, .chunked = mode == 1,
+					 .expect_continue = mode == 0, .may_reset = mode == 2 };
+			struct answer a;
+
+			http(&r, &a);
+			ck_assert_msg(a.code == 413 || (mode == 2 && a.code == 0), "%s %s, %d KiB, mode %d: %ld",
+				      writes[i].method, writes[i].path, (int)(big_len / 1024), mode, a.code);
+			if (a.len)
+				assert_json_error(&a, "larger than");
+			answer_free(&a);
+			assert_nothing_queued(&v, "a 70 KiB body");
+		}
+		for (size_t j = 0; j < sizeof(malformed) / sizeof(malformed[0]); j++) {
+			struct answer a;
+
+			http_simple(writes[i].method, url, malformed[j], &a);
+			ck_assert_msg(a.code == 400, "%s %s '%s': %ld", writes[i].method, writes[i].path, malformed[j],
+				      a.code);
+			assert_json_error(&a, "malformed JSON");
+			answer_free(&a);
+			assert_nothing_queued(&v, "malformed JSON");
+		}
+		/* Valid JSON of the wrong shape. */
+		{
+			struct answer a;
+
+			http_simple(writes[i].method, url, "[\"restart_pending\"]", &a);
+			ck_assert_msg(a.code == 400, "%s %s with an array: %ld", writes[i].method, writes[i].path,
+				      a.code);
+			assert_json_error(&a, NULL);
+			answer_free(&a);
+			assert_nothing_queued(&v, "a JSON array");
+		}
+	}
+	/* A body just under the cap is read. */
+	{
+		size_t n = API_REQUEST_BODY_MAX;
+		struct req r = { .method = "POST", .body = big, .body_len = n };
+		struct answer a;
+		struct api_requests rq;
+
+		big[n - 1] = '}';
+		url_of(&v, "/reload", url, sizeof(url));
+		r.url = url;
+		http(&r, &a);
+		ck_assert_msg(a.code == 202, "64 KiB body: %ld %s", a.code, a.body);
+		answer_free(&a);
+		api_take_requests(v.s, &rq);
+		ck_assert(rq.reload);
+	}
+	/* Wrong types in the fields. */
+	{
+		static const struct {
+			const char *path, *body, *error;
+		} typed[] = {
+			{ "/restart", "{\"restart_pending\":\"yes\"}", "restart_pending" },
+			{ "/switchover", "{\"candidate\":7}", "candidate" },
+			{ "/switchover", "{\"leader\":[]}", "leader" },
+			{ "/switchover", "{\"force\":1}", "force" },
+			{ "/switchover", "{\"scheduled_at\":-5}", "scheduled_at" },
+			{ "/switchover", "{\"scheduled_at\":1.5}", "scheduled_at" },
+			{ "/switchover",
+			  "{\"candidate\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}",
+			  "candidate" },
+			{ "/failover", "{\"candidate\":null}", "candidate" },
+		};
+		for (size_t i = 0; i < sizeof(typed) / sizeof(typed[0]); i++) {
+			struct answer a;
+
+			url_of(&v, typed[i].path, url, sizeof(url));
+			http_simple("POST", url, typed[i].body, &a);
+			ck_assert_msg(a.code == 400, "%s %s: %ld %s", typed[i].path, typed[i].body, a.code, a.body);
+			assert_json_error(&a, typed[i].error);
+			answer_free(&a);
+			assert_nothing_queued(&v, typed[i].body);
+		}
+	}
+	assert_unchanged(&v, before, "refused bodies");
+	free(before);
+	free(big);
+	srv_stop(&v);
+}
+END_TEST
+
+/* ---- the cluster's keys through the API -------------------------------------------------- */
+
+START_TEST(test_cluster_history_config)
+{
+	struct api_status st = primary_status();
+	struct answer a;
+	struct srv v;
+	char url[256];
+	json_t *members, *m;
+
+	srv_start(&v, "views", REAL_ETCD, NULL);
+	api_publish(v.s, &st);
+
+	/* An empty scope: no leader, no members, defaults, no history. */
+	url_of(&v, "/cluster", url, sizeof(url));
+	http_simple("GET", url, NULL, &a);
+	ck_assert_msg(a.code == 200, "%ld %s", a.code, a.body);
+	ck_assert(json_is_null(json_object_get(a.json, "leader")));
+	ck_assert_uint_eq(json_array_size(json_object_get(a.json, "members")), 0);
+	answer_free(&a);
+	url_of(&v, "/history", url, sizeof(url));
+	http_simple("GET", url, NULL, &a);
+	ck_assert_int_eq(a.code, 200);
+	ck_assert_str_eq(a.body, "[]");
+	answer_free(&a);
+	url_of(&v, "/config", url, sizeof(url));
+	http_simple("GET", url, NULL, &a);
+	ck_assert_int_eq(a.code, 200);
+	ck_assert(json_number_value(json_object_get(a.json, "ttl")) == 5);
+	ck_assert(json_number_value(json_object_get(a.json, "loop_wait")) == 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(a.json, "maximum_lag_on_failover")), 1048576);
+	answer_free(&a);
+
+	write_cluster(&v);
+	put(&v, v.k.config, "{\"ttl\":10,\"loop_wait\":2,\"retry_timeout\":3,\"pause\":true}");
+	put(&v, v.k.history, "[{\"timeline\":2,\"lsn\":100,\"reason\":\"failover\",\"time\":1,\"leader\":\"node1\"}]");
+	url_of(&v, "/cluster", url, sizeof(url));
+	http_simple("GET", url, NULL, &a);
+	ck_assert_msg(a.code == 200, "%ld %s", a.code, a.body);
+	ck_assert_str_eq(json_string_value(json_object_get(a.json, "scope")), "views");
+	ck_assert_str_eq(json_string_value(json_object_get(a.json, "leader")), "node1");
+	ck_assert(json_is_true(json_object_get(a.json, "paused")));
+	ck_assert(json_is_null(json_object_get(a.json, "switchover")));
+	members = json_object_get(a.json, "members");
+	ck_assert_uint_eq(json_array_size(members), 3);
+	m = json_array_get(members, 0);
+	ck_assert_str_eq(json_string_value(json_object_get(m, "name")), "node1");
+	ck_assert_str_eq(json_string_value(json_object_get(m, "role")), "primary");
+	ck_assert(json_is_true(json_object_get(m, "is_leader")));
+	ck_assert_int_eq(json_integer_value(json_object_get(m, "lag")), 0);
+	m = json_array_get(members, 1);
+	ck_assert_str_eq(json_string_value(json_object_get(m, "name")), "node2");
+	ck_assert_str_eq(json_string_value(json_object_get(m, "state")), "running");
+	ck_assert_str_eq(json_string_value(json_object_get(m, "api_url")), "http://127.0.0.1:8008");
+	ck_assert_int_eq(json_integer_value(json_object_get(m, "timeline")), 3);
+	/* behind the status key's 6000, which is ahead of node1's record */
+	ck_assert_int_eq(json_integer_value(json_object_get(m, "lag")), 2000);
+	ck_assert(json_is_false(json_object_get(m, "is_leader")));
+	answer_free(&a);
+
+	put(&v, v.k.switchover, "{\"from\":\"node1\",\"to\":\"node2\",\"kind\":\"switchover\"}");
+	http_simple("GET", url, NULL, &a);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(a.json, "switchover"), "to")), "node2");
+	answer_free(&a);
+
+	url_of(&v, "/history", url, sizeof(url));
+	http_simple("GET", url, NULL, &a);
+	ck_assert_int_eq(a.code, 200);
+	ck_assert_uint_eq(json_array_size(a.json), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(a.json, 0), "reason")), "failover");
+	answer_free(&a);
+	put(&v, v.k.history, "{\"not\":\"an array\"}");
+	http_simple("GET", url, NULL, &a);
+	ck_assert_int_eq(a.code, 500);
+	assert_json_error(&a, "history");
+	answer_free(&a);
+
+	url_of(&v, "/config", url, sizeof(url));
+	http_simple("GET", url, NULL, &a);
+	ck_assert_int_eq(a.code, 200);
+	ck_assert(json_number_value(json_object_get(a.json, "ttl")) == 10);
+	ck_assert(json_is_true(json_object_get(a.json, "pause")));
+	answer_free(&a);
+	srv_stop(&v);
+}
+END_TEST
+
+START_TEST(test_patch_config)
+{
+	struct api_status st = primary_status();
+	struct answer a;
+	struct srv v;
+	char url[256];
+	char *before, *val;
+	json_t *cfg;
+
+	srv_start(&v, "patch", REAL_ETCD, NULL);
+	api_publish(v.s, &st);
+	write_cluster(&v);
+	url_of(&v, "/config", url, sizeof(url));
+
+	http_simple("PATCH", url, "{\"ttl\":10,\"loop_wait\":2,\"postgresql\":{\"parameters\":{\"work_mem\":\"8MB\"}}}",
+		    &a);
+	ck_assert_msg(a.code == 200, "%ld %s", a.code, a.body);
+	answer_free(&a);
+	val = get_value(&v, v.k.config);
+	cfg = json_loads(val, 0, NULL);
+	ck_assert_msg(cfg != NULL, "%s", val);
+	ck_assert(json_number_value(json_object_get(cfg, "loop_wait")) == 2);
+	ck_assert(json_number_value(json_object_get(cfg, "retry_timeout")) == 2); /* kept */
+	ck_assert_str_eq(json_string_value(json_object_get(
+				 json_object_get(json_object_get(cfg, "postgresql"), "parameters"), "work_mem")),
+			 "8MB");
+	json_decref(cfg);
+	free(val);
+
+	/* null deletes (RFC 7386), other parameters stay */
+	http_simple("PATCH", url,
+		    "{\"postgresql\":{\"parameters\":{\"work_mem\":null,\"max_connections\":200}},\"pause\":true}", &a);
+	ck_assert_msg(a.code == 200, "%ld %s", a.code, a.body);
+	answer_free(&a);
+	val = get_value(&v, v.k.config);
+	cfg = json_loads(val, 0, NULL);
+	ck_assert_ptr_null(json_object_get(json_object_get(json_object_get(cfg, "postgresql"), "parameters"), "work_mem"));
+	ck_assert_ptr_nonnull(
+		json_object_get(json_object_get(json_object_get(cfg, "postgresql"), "parameters"), "max_connections"));
+	ck_assert(json_is_true(json_object_get(cfg, "pause")));
+	json_decref(cfg);
+	free(val);
+
+	/* Refusals leave the key as it was. */
+	before = etcd_snapshot(&v);
+	{
+		static const struct {
+			const char *body;
+			long code;
+			const char *error;
+		} bad[] = {
+			{ "{\"ttl\":1}", 400, "ttl" },
+			{ "{\"loop_wait\":10}", 400, "ttl" },         /* timing rule */
+			{ "{\"ttl\":\"5\"}", 400, "ttl" },
+			{ "{\"bogus\":1}", 400, "bogus" },
+			{ "{\"pause\":\"yes\"}", 400, "pause" },
+			{ "{\"postgresql\":{\"parameters\":{\"bad name\":1}}}", 400, "" },
+			{ "\"ttl\"", 400, "JSON object" },
+			{ "{\"ttl\":", 400, "malformed JSON" },
+		};
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			http_simple("PATCH", url, bad[i].body, &a);
+			ck_assert_msg(a.code == bad[i].code, "PATCH %s: %ld %s", bad[i].body, a.code, a.body);
+			assert_json_error(&a, bad[i].error);
+			answer_free(&a);
+		}
+	}
+	assert_unchanged(&v, before, "refused config patches");
+	free(before);
+
+	/* With no config key, the patch applies to the defaults. */
+	{
+		struct etcd_error e;
+
+		ck_assert_int_eq(etcd_delete(v.c, v.k.config, NULL, &e), ETCD_OK);
+	}
+	http_simple("PATCH", url, "{\"maximum_lag_on_failover\":0}", &a);
+	ck_assert_msg(a.code == 200, "%ld %s", a.code, a.body);
+	answer_free(&a);
+	val = get_value(&v, v.k.config);
+	cfg = json_loads(val, 0, NULL);
+	ck_assert_int_eq(json_integer_value(json_object_get(cfg, "maximum_lag_on_failover")), 0);
+	ck_assert(json_number_value(json_object_get(cfg, "ttl")) == 5);
+	json_decref(cfg);
+	free(val);
+	srv_stop(&v);
+}
+END_TEST
+
+START_TEST(test_switchover)
+{
+	struct api_status st = primary_status();
+	struct answer a;
+	struct srv v;
+	char url[256], body[256], iso[64];
+	char *before, *val;
+	json_t *sw;
+	time_t later = time(NULL) + 3600;
+	struct tm tm;
+
+	srv_start(&v, "switch", REAL_ETCD, NULL);
+	api_publish(v.s, &st);
+	write_cluster(&v);
+	url_of(&v, "/switchover", url, sizeof(url));
+
+	/* Refusals: 409 naming the reason, 400 for a bad request; etcd unchanged. */
+	before = etcd_snapshot(&v);
+	{
+		static const struct {
+			const char *path, *body;
+			long code;
+			const char *error;
+		} bad[] = {
+			{ "/switchover", "{\"candidate\":\"ghost\"}", 409, "'ghost' is not a member" },
+			{ "/switchover", "{\"candidate\":\"node1\"}", 409, "already the leader" },
+			{ "/switchover", "{\"leader\":\"node2\"}", 409, "not the leader" },
+			{ "/switchover", "{\"candidate\":\"node3\"}", 409, "not a healthy replica" },
+			{ "/switchover", "{\"candidate\":\"node2\",\"scheduled_at\":\"2001-01-01T00:00:00Z\"}", 409,
+			  "not in the future" },
+			{ "/switchover", "{\"candidate\":\"node2\",\"scheduled_at\":\"2030-02-30T00:00:00Z\"}", 400,
+			  "scheduled_at" },
+			{ "/failover", "{\"candidate\":\"ghost\"}", 409, "'ghost' is not a member" },
+			{ "/failover", "{\"candidate\":\"node1\"}", 409, "already the leader" },
+			{ "/failover", "{\"leader\":\"node1\"}", 400, "candidate" },
+		};
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			char u[256];
+
+			url_of(&v, bad[i].path, u, sizeof(u));
+			http_simple("POST", u, bad[i].body, &a);
+			ck_assert_msg(a.code == bad[i].code, "%s %s: %ld %s", bad[i].path, bad[i].body, a.code, a.body);
+			assert_json_error(&a, bad[i].error);
+			answer_free(&a);
+		}
+	}
+	assert_unchanged(&v, before, "refused switchovers");
+	free(before);
+
+	/* Scheduled, with an ISO 8601 time: written with the time in seconds. */
+	gmtime_r(&later, &tm);
+	strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(body, sizeof(body), "{\"leader\":\"node1\",\"candidate\":\"node2\",\"scheduled_at\":\"%s\"}", iso);
+	http_simple("POST", url, body, &a);
+	ck_assert_msg(a.code == 202, "%ld %s", a.code, a.body);
+	ck_assert_int_eq(json_integer_value(json_object_get(a.json, "scheduled_at")), (json_int_t)later);
+	answer_free(&a);
+	val = get_value(&v, v.k.switchover);
+	ck_assert_ptr_nonnull(val);
+	sw = json_loads(val, 0, NULL);
+	ck_assert_msg(sw != NULL, "%s", val);
+	ck_assert_str_eq(json_string_value(json_object_get(sw, "to")), "node2");
+	ck_assert_str_eq(json_string_value(json_object_get(sw, "from")), "node1");
+	ck_assert_int_eq(json_integer_value(json_object_get(sw, "scheduled_at")), (json_int_t)later);
+	json_decref(sw);
+	free(val);
+
+	/* A second one while the first is pending: 409, nothing changes. */
+	before = etcd_snapshot(&v);
+	http_simple("POST", url, "{\"candidate\":\"node2\"}", &a);
+	ck_assert_int_eq(a.code, 409);
+	assert_json_error(&a, "already pending");
+	answer_free(&a);
+	assert_unchanged(&v, before, "a second switchover");
+	free(before);
+
+	/* Failover, now, to a named candidate (unix seconds are refused for it). */
+	{
+		struct etcd_error e;
+
+		ck_assert_int_eq(etcd_delete(v.c, v.k.switchover, NULL, &e), ETCD_OK);
+		ck_assert_int_eq(etcd_delete(v.c, v.k.leader, NULL, &e), ETCD_OK);
+	}
+	url_of(&v, "/failover", url, sizeof(url));
+	http_simple("POST", url, "{\"candidate\":\"node2\"}", &a);
+	ck_assert_msg(a.code == 202, "%ld %s", a.code, a.body);
+	answer_free(&a);
+	val = get_value(&v, v.k.switchover);
+	sw = json_loads(val, 0, NULL);
+	ck_assert_str_eq(json_string_value(json_object_get(sw, "kind")), "failover");
+	ck_assert_str_eq(json_string_value(json_object_get(sw, "to")), "node2");
+	json_decref(sw);
+	free(val);
+
+	/* Switchover to the best candidate with unix seconds. */
+	{
+		struct etcd_error e;
+
+		ck_assert_int_eq(etcd_delete(v.c, v.k.switchover, NULL, &e), ETCD_OK);
+	}
+	put(&v, v.k.leader, "node1");
+	url_of(&v, "/switchover", url, sizeof(url));
+	snprintf(body, sizeof(body), "{\"scheduled_at\":%lld}", (long long)later);
+	http_simple("POST", url, body, &a);
+	ck_assert_msg(a.code == 202, "%ld %s", a.code, a.body);
+	answer_free(&a);
+	val = get_value(&v, v.k.switchover);
+	sw = json_loads(val, 0, NULL);
+	ck_assert_int_eq(json_integer_value(json_object_get(sw, "scheduled_at")), (json_int_t)later);
+	json_decref(sw);
+	free(val);
+	srv_stop(&v);
+}
+END_TEST
+
+/* etcd unreachable: 503 with a JSON error naming the cause, quickly. */
+START_TEST(test_etcd_down)
+{
+	static const struct {
+		const char *method, *path, *body;
+	} cases[] = {
+		{ "GET", "/cluster", NULL },
+		{ "GET", "/history", NULL },
+		{ "GET", "/config", NULL },
+		{ "PATCH", "/config", "{\"ttl\":10}" },
+		{ "POST", "/switchover", "{\"candidate\":\"node2\"}" },
+		{ "POST", "/failover", "{\"candidate\":\"node2\"}" },
+	};
+	struct api_status st = primary_status();
+	struct answer a;
+	struct srv v;
+	char url[256];
+
+	srv_start(&v, "down", DEAD_ETCD, NULL);
+	api_publish(v.s, &st);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		url_of(&v, cases[i].path, url, sizeof(url));
+		http_simple(cases[i].method, url, cases[i].body, &a);
+		ck_assert_msg(a.code == 503, "%s %s: %ld %s", cases[i].method, cases[i].path, a.code, a.body);
+		assert_json_error(&a, "etcd");
+		answer_free(&a);
+	}
+	/* Health checks do not need etcd. */
+	url_of(&v, "/primary", url, sizeof(url));
+	http_simple("GET", url, NULL, &a);
+	ck_assert_int_eq(a.code, 200);
+	answer_free(&a);
+	srv_stop(&v);
+
+	/* Without etcd configured at all: 503 too. */
+	srv_start(&v, "none", NO_ETCD, NULL);
+	url_of(&v, "/cluster", url, sizeof(url));
+	http_simple("GET", url, NULL, &a);
+	ck_assert_int_eq(a.code, 503);
+	assert_json_error(&a, "not configured");
+	answer_free(&a);
+	srv_stop(&v);
+}
+END_TEST
+
+/* ---- TLS ----------------------------------------------------------------------------- */
+
+START_TEST(test_https)
+{
+	struct api_options o;
+	struct api_status st = primary_status();
+	struct answer a;
+	struct srv v;
+	char dir[] = "/tmp/check_api_tls.XXXXXX", cert[300], key[300], cmd[1024], url[256], err[512] = "";
+	int rc;
+
+	if (system("command -v openssl >/dev/null 2>&1") != 0) {
+		fprintf(stderr, "test_https: SKIPPED: openssl is not installed (apt-get install openssl)\n");
+		return;
+	}
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+	snprintf(key, sizeof(key), "%s/key.pem", dir);
+	snprintf(cmd, sizeof(cmd),
+		 "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 -keyout '%s' -out '%s' "
+		 ">'%s/openssl.log' 2>&1",
+		 key, cert, dir);
+	rc = system(cmd);
+	ck_assert_msg(rc == 0, "openssl failed (see %s/openssl.log)", dir);
+
+	memset(&o, 0, sizeof(o));
+	o.certfile = cert;
+	o.keyfile = key;
+	srv_start(&v, "tls", NO_ETCD, &o);
+	api_publish(v.s, &st);
+	url_of(&v, "/primary", url, sizeof(url));
+	ck_assert(strncmp(url, "https://", 8) == 0);
+	{
+		struct req r = { .method = "GET", .url = url, .https = true };
+
+		http(&r, &a);
+		ck_assert_msg(a.code == 200, "%ld %s", a.code, a.body);
+		ck_assert_msg(a.json && json_is_true(json_object_get(a.json, "ok")), "%s", a.body);
+		answer_free(&a);
+	}
+	/* The peer client speaks HTTPS too (to a self-signed certificate it
+	 * refuses: certificates are verified). */
+	{
+		struct api_status back;
+		char e2[512];
+
+		ck_assert(!api_get_status(v.base, 2, &back, e2, sizeof(e2)));
+	}
+	srv_stop(&v);
+
+	/* Missing or unreadable files: a clear error naming the file. */
+	{
+		char missing[400];
+
+		char listen[64];
+
+		snprintf(missing, sizeof(missing), "%s/nope.pem", dir);
+		snprintf(listen, sizeof(listen), "127.0.0.1:%d", etcd_proc_free_port());
+		memset(&o, 0, sizeof(o));
+		o.listen = listen;
+		o.certfile = missing;
+		o.keyfile = key;
+		ck_assert_ptr_null(api_start_opts(&o, err, sizeof(err)));
+		ck_assert_msg(strstr(err, missing) != NULL && strstr(err, "certfile") != NULL, "%s", err);
+		o.certfile = cert;
+		o.keyfile = missing;
+		ck_assert_ptr_null(api_start_opts(&o, err, sizeof(err)));
+		ck_assert_msg(strstr(err, missing) != NULL && strstr(err, "keyfile") != NULL, "%s", err);
+		o.keyfile = dir; /* a directory is no PEM file */
+		ck_assert_ptr_null(api_start_opts(&o, err, sizeof(err)));
+		ck_assert_msg(strstr(err, dir) != NULL, "%s", err);
+		o.keyfile = NULL;
+		ck_assert_ptr_null(api_start_opts(&o, err, sizeof(err)));
+		ck_assert_msg(strstr(err, "together") != NULL, "%s", err);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* ---- the socket-free handler -------------------------------------------------------------- */
+
+START_TEST(test_handle_direct)
+{
+	struct api_options o;
+	struct api_status st = replica_status();
+	struct api_server *s;
+	struct api_request rq;
+	struct api_reply r;
+	struct api_requests q;
+	char err[256];
+
+	memset(&o, 0, sizeof(o));
+	o.auth_username = "u";
+	o.auth_password = "p";
+	s = api_server_new(&o, err, sizeof(err));
+	ck_assert_msg(s != NULL, "%s", err);
+	api_publish(s, &st);
+
+	memset(&rq, 0, sizeof(rq));
+	rq.method = "GET";
+	rq.path = "/replica";
+	rq.query = "lag=2000&lag=1";
+	api_handle(s, &rq, &r);
+	ck_assert_int_eq(r.code, 200); /* the first lag= counts */
+	ck_assert_str_eq(r.content_type, "application/json");
+	ck_assert_uint_eq(r.body_len, strlen(r.body));
+	api_reply_free(&r);
+
+	/* a body with a NUL byte inside is malformed, not truncated */
+	rq.method = "POST";
+	rq.path = "/restart";
+	rq.query = NULL;
+	rq.authorization = "Basic dTpw"; /* u:p */
+	rq.body = "{}\0{\"restart_pending\":true}";
+	rq.body_len = 27;
+	api_handle(s, &rq, &r);
+	ck_assert_int_eq(r.code, 400);
+	api_reply_free(&r);
+	api_take_requests(s, &q);
+	ck_assert(!q.restart);
+
+	rq.body_too_large = true;
+	api_handle(s, &rq, &r);
+	ck_assert_int_eq(r.code, 413);
+	api_reply_free(&r);
+	rq.body_too_large = false;
+
+	rq.method = NULL;
+	api_handle(s, &rq, &r);
+	ck_assert_int_eq(r.code, 405);
+	ck_assert_str_eq(r.allow, "POST");
+	api_reply_free(&r);
+	rq.path = NULL;
+	api_handle(s, &rq, &r);
+	ck_assert_int_eq(r.code, 404);
+	api_reply_free(&r);
+
+	rq.method = "POST";
+	rq.path = "/reload";
+	rq.authorization = "Basic dTpx"; /* u:q */
+	rq.body = NULL;
+	rq.body_len = 0;
+	api_handle(s, &rq, &r);
+	ck_assert_int_eq(r.code, 401);
+	ck_assert(r.authenticate);
+	api_reply_free(&r);
+	rq.authorization = "Basic dTpw";
+	api_handle(s, &rq, &r);
+	ck_assert_int_eq(r.code, 202);
+	api_reply_free(&r);
+	api_take_requests(s, &q);
+	ck_assert(q.reload && !q.restart);
+	api_take_requests(s, &q);
+	ck_assert(!q.reload);
+	api_stop(s);
+
+	/* options checked */
+	o.auth_password = NULL;
+	ck_assert_ptr_null(api_server_new(&o, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "password") != NULL, "%s", err);
+	ck_assert_ptr_null(api_server_new(NULL, err, sizeof(err)));
+}
+END_TEST
+
+/* A plain restart asked after a pending-only one is not narrowed by it. */
+START_TEST(test_restart_requests_merge)
+{
+	struct api_status st = replica_status();
+	struct api_requests q;
+	struct answer a;
+	struct srv v;
+	char url[256];
+
+	srv_start(&v, "merge", NO_ETCD, NULL);
+	api_publish(v.s, &st);
+	url_of(&v, "/restart", url, sizeof(url));
+	http_simple("POST", url, "{\"restart_pending\":true}", &a);
+	ck_assert_int_eq(a.code, 202);
+	answer_free(&a);
+	http_simple("POST", url, "{\"restart_pending\":false}", &a);
+	ck_assert_int_eq(a.code, 202);
+	answer_free(&a);
+	api_take_requests(v.s, &q);
+	ck_assert(q.restart && !q.restart_pending_only);
+	http_simple("POST", url, "{\"restart_pending\":true}", &a);
+	answer_free(&a);
+	api_take_requests(v.s, &q);
+	ck_assert(q.restart && q.restart_pending_only);
+	srv_stop(&v);
+}
+END_TEST
+
+/* ---- etcd client statistics ------------------------------------------------------------------ */
+
+START_TEST(test_etcd_stats)
+{
+	static const double bounds[ETCD_STATS_BUCKETS] = ETCD_STATS_BOUNDS;
+	const char *ep;
+	char dead[64];
+	struct etcd_config cfg;
+	struct etcd_client *c;
+	struct etcd_range_result r;
+	struct etcd_stats st;
+	struct etcd_error e;
+
+	ck_assert_msg(g_etcd_up, "etcd did not start (see %s)", g_dir);
+	memset(&cfg, 0, sizeof(cfg));
+	ep = g_etcd.url;
+	cfg.endpoints = &ep;
+	cfg.n_endpoints = 1;
+	ck_assert_int_eq(etcd_client_new(&cfg, &c, &e), ETCD_OK);
+	etcd_client_get_stats(c, &st);
+	ck_assert_uint_eq(st.requests, 0);
+	for (int i = 0; i < 5; i++) {
+		memset(&r, 0, sizeof(r));
+		ck_assert_int_eq(etcd_get(c, "/test/stats", &r, &e), ETCD_OK);
+		etcd_range_result_free(&r);
+	}
+	ck_assert_int_eq(etcd_put(c, "/test/stats", "x", 0, NULL, &e), ETCD_OK);
+	etcd_client_get_stats(c, &st);
+	ck_assert_uint_eq(st.requests, 6);
+	ck_assert_uint_eq(st.failures, 0);
+	ck_assert(st.latency_sum > 0 && st.latency_sum < 6);
+	for (int i = 1; i < ETCD_STATS_BUCKETS; i++)
+		ck_assert_uint_ge(st.le[i], st.le[i - 1]);
+	ck_assert_uint_le(st.le[ETCD_STATS_BUCKETS - 1], st.requests);
+	ck_assert(bounds[ETCD_STATS_BUCKETS - 1] == 1.0 && bounds[0] == 0.005);
+	ck_assert_uint_eq(st.le[ETCD_STATS_BUCKETS - 1], 6); /* loopback: well under 1 s */
+	etcd_client_free(c);
+
+	/* Failures count too. */
+	snprintf(dead, sizeof(dead), "http://127.0.0.1:%d", etcd_proc_free_port());
+	ep = dead;
+	ck_assert_int_eq(etcd_client_new(&cfg, &c, &e), ETCD_OK);
+	memset(&r, 0, sizeof(r));
+	ck_assert_int_ne(etcd_get(c, "/x", &r, &e), ETCD_OK);
+	etcd_range_result_free(&r);
+	etcd_client_get_stats(c, &st);
+	ck_assert_uint_eq(st.requests, 1);
+	ck_assert_uint_eq(st.failures, 1);
+	etcd_client_free(c);
+	etcd_client_get_stats(NULL, &st);
+	ck_assert_uint_eq(st.requests, 0);
+}
+END_TEST
+
+static Suite *api_suite(void)
+{
+	Suite *s = suite_create("api");
+	TCase *pure = tcase_create("pure");
+	TCase *http_tc = tcase_create("http");
+	TCase *real = tcase_create("real-etcd");
+
+	tcase_add_loop_test(pure, test_parse_bytes, 0, (int)(sizeof(lag_cases) / sizeof(lag_cases[0])));
+	tcase_add_loop_test(pure, test_parse_time, 0, (int)(sizeof(time_cases) / sizeof(time_cases[0])));
+	tcase_add_test(pure, test_handle_direct);
+	suite_add_tcase(s, pure);
+
+	tcase_set_timeout(http_tc, 20);
+	tcase_add_test(http_tc, test_health_states);
+	tcase_add_test(http_tc, test_lag_http);
+	tcase_add_test(http_tc, test_liveness);
+	tcase_add_test(http_tc, test_metrics);
+	tcase_add_test(http_tc, test_restart_requests_merge);
+	tcase_add_test(http_tc, test_https);
+	suite_add_tcase(s, http_tc);
+
+	tcase_set_timeout(real, 60);
+	tcase_add_unchecked_fixture(real, etcd_up, etcd_down);
+	tcase_add_test(real, test_endpoints_primary);
+	tcase_add_test(real, test_endpoints_replica);
+	tcase_add_test(real, test_auth);
+	tcase_add_test(real, test_bodies);
+	tcase_add_test(real, test_cluster_history_config);
+	tcase_add_test(real, test_patch_config);
+	tcase_add_test(real, test_switchover);
+	tcase_add_test(real, test_etcd_down);
+	tcase_add_test(real, test_etcd_stats);
+	suite_add_tcase(s, real);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return 2;
+	log_set_level(LOG_LVL_WARN); /* the API logs every accepted write at INFO */
+	sr = srunner_create(api_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	curl_global_cleanup();
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
