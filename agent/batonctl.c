@@ -173,7 +173,7 @@ static int args_parse(const struct command *cmd, int argc, char **argv, struct a
 	}
 	optind = 0; /* glibc: start a fresh scan of this argument vector */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:h", cmd->opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":h", cmd->opts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			print_command_help(cmd);
@@ -1353,6 +1353,22 @@ static int member_action(const char *config_path, const struct args *a, const ch
 		rc = failed("no member matches");
 		goto cleanup;
 	}
+	/* An operator at a terminal confirms; scripts (and --force) do not. */
+	if (!a->force && isatty(STDIN_FILENO)) {
+		char question[HA_MAX_MEMBERS * (HA_NAME_MAX + 2) + 32];
+		size_t used = 0;
+
+		used += (size_t)snprintf(question, sizeof(question), "%s", path + 1);
+		for (size_t i = 0; i < n && used < sizeof(question); i++)
+			used += (size_t)snprintf(question + used, sizeof(question) - used, "%s%s", i ? ", " : " ",
+						 sel[i]->name);
+		if (used < sizeof(question))
+			snprintf(question + used, sizeof(question) - used, "?");
+		if (!confirm(question)) {
+			rc = failed("not confirmed; nothing done");
+			goto cleanup;
+		}
+	}
 	arr = json_array();
 	for (size_t i = 0; i < n; i++) {
 		char why[1200];
@@ -1411,8 +1427,13 @@ static const struct option opts_failover[] = {
 	{ "wait", required_argument, NULL, 'W' }, OPT_FORMAT, OPT_HELP, OPT_END,
 };
 static const struct option opts_restart[] = {
-	{ "role", required_argument, NULL, 'R' }, { "pending", no_argument, NULL, 'P' }, OPT_FORMAT, OPT_HELP, OPT_END,
+	{ "role", required_argument, NULL, 'R' }, { "pending", no_argument, NULL, 'P' },
+	{ "force", no_argument, NULL, 'F' }, OPT_FORMAT, OPT_HELP, OPT_END,
 };
+static const struct option opts_reload[] = {
+	{ "role", required_argument, NULL, 'R' }, { "force", no_argument, NULL, 'F' }, OPT_FORMAT, OPT_HELP, OPT_END,
+};
+static const struct option opts_reinit[] = { { "force", no_argument, NULL, 'F' }, OPT_FORMAT, OPT_HELP, OPT_END };
 static const struct option opts_edit[] = {
 	{ "set", required_argument, NULL, 's' }, { "pg", required_argument, NULL, 'p' },
 	{ "force", no_argument, NULL, 'F' }, OPT_FORMAT, OPT_HELP, OPT_END,
@@ -1441,14 +1462,17 @@ static const struct command commands[] = {
 	  "  --force            skip the health checks of the candidate\n"
 	  "  --wait SECONDS     wait this long for the new leader (default 60; 0 = do not wait)" },
 	{ "restart", cmd_restart, opts_restart, 0, HA_MAX_MEMBERS,
-	  "restart [MEMBER...] [--role primary|replica|any] [--pending]",
+	  "restart [MEMBER...] [--role primary|replica|any] [--pending] [--force]",
 	  "Restarts Postgres on the members named (default: all), through their REST API.\n"
 	  "  --role ROLE        only the primary, or only the replicas\n"
-	  "  --pending          only where a changed parameter waits for a restart" },
-	{ "reload", cmd_reload, opts_restart, 0, HA_MAX_MEMBERS, "reload [MEMBER...] [--role primary|replica|any]",
+	  "  --pending          only where a changed parameter waits for a restart\n"
+	  "  --force            do not ask for confirmation (never asked when stdin is not a terminal)" },
+	{ "reload", cmd_reload, opts_reload, 0, HA_MAX_MEMBERS,
+	  "reload [MEMBER...] [--role primary|replica|any] [--force]",
 	  "Reloads Postgres's configuration on the members named (default: all)." },
-	{ "reinit", cmd_reinit, opts_show, 1, 1, "reinit MEMBER",
-	  "Wipes MEMBER's data directory and clones it again from the leader (replicas only)." },
+	{ "reinit", cmd_reinit, opts_reinit, 1, 1, "reinit MEMBER [--force]",
+	  "Wipes MEMBER's data directory and clones it again from the leader (replicas only).\n"
+	  "  --force            do not ask for confirmation (never asked when stdin is not a terminal)" },
 	{ "pause", cmd_pause, opts_show, 0, 0, "pause",
 	  "Maintenance mode: the agents keep their keys alive but touch no Postgres and never fail over." },
 	{ "resume", cmd_resume, opts_show, 0, 0, "resume", "Ends maintenance mode." },
