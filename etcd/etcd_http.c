@@ -111,8 +111,12 @@ static bool add_header(struct curl_slist **list, const char *h)
 	return true;
 }
 
-static bool is_tls_error(CURLcode rc)
+static bool is_tls_error(CURLcode rc, const char *errbuf)
 {
+	/* With TLS 1.3 a server refusing our client certificate is only heard
+	 * after the handshake, as an alert on the first read. */
+	if ((rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR) && strstr(errbuf, "SSL") != NULL)
+		return true;
 	return rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_CERTPROBLEM ||
 	       rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CONNECT_ERROR ||
 	       rc == CURLE_SSL_CIPHER || rc == CURLE_SSL_ISSUER_ERROR ||
@@ -143,6 +147,11 @@ static enum etcd_status tls_error(const struct etcd_client *c, const char *base,
 	case CURLE_SSL_CONNECT_ERROR:
 		return etcd_error_set(err, ETCD_E_UNAVAILABLE, "%s: TLS: handshake failed (%s)%s",
 				      base, why,
+				      c->cert == NULL ? "; no client certificate is configured" : "");
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+		return etcd_error_set(err, ETCD_E_UNAVAILABLE,
+				      "%s: TLS: the server refused the connection (%s)%s", base, why,
 				      c->cert == NULL ? "; no client certificate is configured" : "");
 	default:
 		return etcd_error_set(err, ETCD_E_UNAVAILABLE, "%s: TLS: %s", base, why);
@@ -286,12 +295,19 @@ static enum etcd_status perform(struct etcd_client *c, size_t ep, const char *pa
 	else if (rc == CURLE_COULDNT_CONNECT && oserr != 0)
 		st = etcd_error_set(err, ETCD_E_UNAVAILABLE, "%s: connect failed: %s", base,
 				    strerror((int)oserr));
-	else if (is_tls_error(rc))
+	else if (is_tls_error(rc, errbuf))
 		st = tls_error(c, base, rc, errbuf, err);
 	else if (rc == CURLE_OPERATION_TIMEDOUT)
 		st = etcd_error_set(err, ETCD_E_TIMEOUT, "%s: timed out after %ld ms (%s)", base,
 				    (long)(etcd_now_ms() - start),
 				    errbuf[0] ? errbuf : curl_easy_strerror(rc));
+	else if (strncmp(base, "https:", 6) == 0 && c->cert == NULL && rc != CURLE_COULDNT_CONNECT)
+		/* The connection was dropped in or right after the handshake:
+		 * the likeliest reason is a server that wants a client cert. */
+		st = etcd_error_set(err, ETCD_E_UNAVAILABLE,
+				    "%s: TLS: connection dropped (%s); no client certificate is "
+				    "configured",
+				    base, errbuf[0] ? errbuf : curl_easy_strerror(rc));
 	else
 		st = etcd_error_set(err, ETCD_E_UNAVAILABLE, "%s: %s", base,
 				    errbuf[0] ? errbuf : curl_easy_strerror(rc));

@@ -1436,6 +1436,268 @@ START_TEST(test_real_auth)
 }
 END_TEST
 
+START_TEST(test_real_compacted_watch)
+{
+	struct etcd_client *c = client1(g_etcd.url), *w = client1(g_etcd.url);
+	struct etcd_error err;
+	struct recorder r;
+	int64_t rev1 = 0, rev = 0, last = -1;
+	char body[128];
+	int i;
+
+	ck_assert_int_eq(etcd_put(c, "/w/k", "0", 0, &rev1, &err), ETCD_OK);
+	for (i = 1; i <= 5; i++)
+		ck_assert_int_eq(etcd_put(c, "/w/k", "x", 0, &rev, &err), ETCD_OK);
+	/* What `etcdctl compact` does. */
+	snprintf(body, sizeof(body), "{\"revision\":\"%lld\",\"physical\":true}", (long long)rev);
+	ck_assert(etcd_proc_post(&g_etcd, "/v3/kv/compaction", body));
+	/* A watch from before the compaction learns it at once. */
+	rec_init(&r);
+	ck_assert_int_eq(etcd_watch(w, "/w/k", false, rev1, rec_cb, &r, rec_connected, 5.0, &last,
+				    &err),
+			 ETCD_E_COMPACTED);
+	ck_assert_int_eq(err.status, ETCD_E_COMPACTED);
+	ck_assert_msg(strstr(err.message, "compacted") != NULL && strstr(err.message, g_etcd.url),
+		      "%s", err.message);
+	ck_assert_int_eq(r.n_events, 0);
+	ck_assert_int_eq(last, rev1 - 1);
+	/* From the compaction revision on, the watch works. */
+	r.stop_after = 1;
+	ck_assert_int_eq(etcd_watch(w, "/w/k", false, rev, rec_cb, &r, NULL, 5.0, &last, &err),
+			 ETCD_OK);
+	ck_assert_int_eq(r.ev[0].mod_revision, rev);
+	etcd_client_free(c);
+	etcd_client_free(w);
+}
+END_TEST
+
+/* The secret must never reach an error message. */
+static void assert_no_secret(const struct etcd_error *err, const char *secret)
+{
+	ck_assert_msg(strstr(err->message, secret) == NULL, "password in <%s>", err->message);
+}
+
+START_TEST(test_real_auth_prefix_role)
+{
+	static const char pw[] = "Baton-pw-7f3e", root_pw[] = "Root-pw-91ab";
+	const char *eps[1] = { g_etcd.url };
+	struct etcd_config cfg = { .endpoints = eps, .n_endpoints = 1, .username = "baton",
+				   .password = "wrong-pass-4242", .watch_idle_timeout = 5 };
+	struct etcd_client *c = NULL, *bad = NULL;
+	struct etcd_range_result r;
+	struct etcd_error err;
+	struct recorder w;
+	int64_t lease = 0, ttl = 0;
+	char body[256];
+
+	/* etcdctl user add root / role add baton / role grant-permission
+	 * --prefix baton readwrite /baton/ / user add baton / user grant-role /
+	 * auth enable, through the gateway. */
+	snprintf(body, sizeof(body), "{\"name\":\"root\",\"password\":\"%s\"}", root_pw);
+	ck_assert(etcd_proc_post(&g_etcd, "/v3/auth/user/add", body));
+	ck_assert(etcd_proc_post(&g_etcd, "/v3/auth/user/grant", "{\"user\":\"root\",\"role\":\"root\"}"));
+	ck_assert(etcd_proc_post(&g_etcd, "/v3/auth/role/add", "{\"name\":\"baton\"}"));
+	/* key "/baton/" .. range_end "/baton0", READWRITE = 2 */
+	ck_assert(etcd_proc_post(&g_etcd, "/v3/auth/role/grant",
+				 "{\"name\":\"baton\",\"perm\":{\"permType\":2,"
+				 "\"key\":\"L2JhdG9uLw==\",\"range_end\":\"L2JhdG9uMA==\"}}"));
+	snprintf(body, sizeof(body), "{\"name\":\"baton\",\"password\":\"%s\"}", pw);
+	ck_assert(etcd_proc_post(&g_etcd, "/v3/auth/user/add", body));
+	ck_assert(etcd_proc_post(&g_etcd, "/v3/auth/user/grant", "{\"user\":\"baton\",\"role\":\"baton\"}"));
+	ck_assert(etcd_proc_post(&g_etcd, "/v3/auth/enable", "{}"));
+
+	/* A wrong password: ETCD_E_AUTH, clear, and without the password. */
+	ck_assert_int_eq(etcd_client_new(&cfg, &bad, &err), ETCD_OK);
+	ck_assert_int_eq(etcd_put(bad, "/baton/k", "v", 0, NULL, &err), ETCD_E_AUTH);
+	ck_assert_msg(strstr(err.message, "authentication failed") != NULL &&
+			      strstr(err.message, g_etcd.url) != NULL,
+		      "%s", err.message);
+	assert_no_secret(&err, cfg.password);
+	assert_no_secret(&err, pw);
+
+	cfg.password = pw;
+	ck_assert_int_eq(etcd_client_new(&cfg, &c, &err), ETCD_OK);
+	ck_assert_msg(etcd_put(c, "/baton/k", "v1", 0, NULL, &err) == ETCD_OK, "%s", err.message);
+	/* Outside its prefix the role refuses: ETCD_E_AUTH, not a retry loop. */
+	ck_assert_int_eq(etcd_put(c, "/other/k", "v", 0, NULL, &err), ETCD_E_AUTH);
+	ck_assert_msg(strstr(err.message, "permission denied") != NULL, "%s", err.message);
+	assert_no_secret(&err, pw);
+	ck_assert_int_eq(etcd_get_prefix(c, "/", &r, &err), ETCD_E_AUTH);
+	assert_no_secret(&err, pw);
+
+	/* Tokens live 1 s: put, get, lease and watch all outlive them. */
+	ck_assert_int_eq(etcd_lease_grant(c, 5, &lease, &ttl, &err), ETCD_OK);
+	sleep_ms(2200);
+	ck_assert_msg(etcd_put(c, "/baton/k", "v2", lease, NULL, &err) == ETCD_OK, "%s", err.message);
+	sleep_ms(2200);
+	ck_assert_msg(etcd_lease_keepalive(c, lease, &ttl, &err) == ETCD_OK, "%s", err.message);
+	ck_assert_int_eq(etcd_get(c, "/baton/k", &r, &err), ETCD_OK);
+	ck_assert_uint_eq(r.n_kvs, 1);
+	ck_assert_str_eq(r.kvs[0].value, "v2");
+	etcd_range_result_free(&r);
+
+	rec_init(&w);
+	ck_assert_int_eq(etcd_client_new(&cfg, &w.c, &err), ETCD_OK);
+	w.key = "/baton/";
+	w.prefix = true;
+	ck_assert_int_eq(pthread_create(&w.th, NULL, watch_thread, &w), 0);
+	ck_assert_msg(rec_wait(&w, true, 1, 5000), "watch never connected");
+	sleep_ms(2200); /* the watch's token expires while it streams */
+	ck_assert_msg(etcd_put(c, "/baton/k", "v3", 0, NULL, &err) == ETCD_OK, "%s", err.message);
+	ck_assert_msg(rec_wait(&w, false, 1, 5000), "no event");
+	pthread_mutex_lock(&w.mu);
+	ck_assert_str_eq(w.ev[0].value, "v3");
+	pthread_mutex_unlock(&w.mu);
+	watch_stop(&w);
+	ck_assert_int_eq(w.st, ETCD_E_CANCELED);
+
+	/* A watch outside the prefix is refused with ETCD_E_AUTH. */
+	rec_init(&w);
+	ck_assert_int_eq(etcd_client_new(&cfg, &w.c, &err), ETCD_OK);
+	ck_assert_int_eq(etcd_watch(w.c, "/other/", true, 0, rec_cb, &w, NULL, 3.0, NULL, &err),
+			 ETCD_E_AUTH);
+	assert_no_secret(&err, pw);
+	etcd_client_free(w.c);
+	etcd_client_free(c);
+	etcd_client_free(bad);
+}
+END_TEST
+
+START_TEST(test_real_tls)
+{
+	char dir[400], path[700], other_ca[700], ca[700], cert[700], key[700];
+	struct etcd_proc p;
+	const char *eps[1];
+	struct etcd_config cfg = { .endpoints = eps, .n_endpoints = 1, .connect_timeout = 1,
+				   .request_timeout = 2 };
+	struct etcd_client *c = NULL;
+	struct etcd_range_result r;
+	struct etcd_error err;
+	char http_url[sizeof(p.url)];
+
+	ck_assert_msg(g_base[0] != '\0', "no temporary directory");
+	snprintf(dir, sizeof(dir), "%s/tls-%d", g_base, (int)getpid());
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	ck_assert_msg(etcd_proc_make_certs(dir), "openssl failed");
+	memset(&p, 0, sizeof(p));
+	snprintf(p.tls_dir, sizeof(p.tls_dir), "%s", dir);
+	snprintf(path, sizeof(path), "%s/etcd", dir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	ck_assert_msg(etcd_proc_start(&p, path), "etcd with TLS did not start");
+	ck_assert_msg(strncmp(p.url, "https://", 8) == 0, "%s", p.url);
+	snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+	snprintf(other_ca, sizeof(other_ca), "%s/other-ca.pem", dir);
+	snprintf(cert, sizeof(cert), "%s/client.pem", dir);
+	snprintf(key, sizeof(key), "%s/client-key.pem", dir);
+	eps[0] = p.url;
+
+	/* CA, client certificate and key: it works. */
+	cfg.cacert = ca;
+	cfg.cert = cert;
+	cfg.key = key;
+	ck_assert_int_eq(etcd_client_new(&cfg, &c, &err), ETCD_OK);
+	ck_assert_msg(etcd_put(c, "/t/k", "v", 0, NULL, &err) == ETCD_OK, "%s", err.message);
+	ck_assert_int_eq(etcd_get(c, "/t/k", &r, &err), ETCD_OK);
+	ck_assert_uint_eq(r.n_kvs, 1);
+	etcd_range_result_free(&r);
+	etcd_client_free(c);
+
+	/* The wrong CA: the server is not trusted, and the message says by which file. */
+	cfg.cacert = other_ca;
+	ck_assert_int_eq(etcd_client_new(&cfg, &c, &err), ETCD_OK);
+	ck_assert_int_eq(etcd_get(c, "/t/k", &r, &err), ETCD_E_UNAVAILABLE);
+	ck_assert_msg(strstr(err.message, "TLS: server certificate not trusted by CA") != NULL &&
+			      strstr(err.message, other_ca) != NULL && strstr(err.message, p.url),
+		      "%s", err.message);
+	etcd_client_free(c);
+
+	/* No client certificate: etcd (--client-cert-auth) refuses the handshake. */
+	cfg.cacert = ca;
+	cfg.cert = cfg.key = NULL;
+	ck_assert_int_eq(etcd_client_new(&cfg, &c, &err), ETCD_OK);
+	ck_assert_int_eq(etcd_get(c, "/t/k", &r, &err), ETCD_E_UNAVAILABLE);
+	ck_assert_msg(strstr(err.message, "TLS") != NULL && strstr(err.message, p.url) &&
+			      strstr(err.message, "no client certificate is configured"),
+		      "%s", err.message);
+	etcd_client_free(c);
+
+	/* A key that does not belong to the certificate. */
+	cfg.cert = cert;
+	snprintf(path, sizeof(path), "%s/server-key.pem", dir);
+	cfg.key = path;
+	ck_assert_int_eq(etcd_client_new(&cfg, &c, &err), ETCD_OK);
+	ck_assert_int_eq(etcd_get(c, "/t/k", &r, &err), ETCD_E_UNAVAILABLE);
+	ck_assert_msg(strstr(err.message, "TLS: cannot use client certificate") != NULL &&
+			      strstr(err.message, cert) != NULL && strstr(err.message, path),
+		      "%s", err.message);
+	etcd_client_free(c);
+
+	/* Plain http to the TLS port: etcd's 400 says why. */
+	snprintf(http_url, sizeof(http_url), "http://127.0.0.1:%d", p.client_port);
+	c = client1(http_url);
+	ck_assert_int_ne(etcd_get(c, "/t/k", &r, &err), ETCD_OK);
+	ck_assert_msg(strstr(err.message, http_url) != NULL, "%s", err.message);
+	etcd_client_free(c);
+	etcd_proc_stop(&p, SIGKILL);
+}
+END_TEST
+
+START_TEST(test_real_cluster_member_down)
+{
+	char dir[600];
+	struct etcd_proc m[3];
+	const char *eps[1];
+	struct etcd_config cfg = { .endpoints = eps, .n_endpoints = 1, .connect_timeout = 0.5,
+				   .request_timeout = 2, .discover_members = true };
+	struct etcd_client *c = NULL;
+	struct etcd_range_result r;
+	struct etcd_error err;
+	char **urls = NULL;
+	size_t n = 0, i;
+	int64_t t0;
+
+	ck_assert_msg(g_base[0] != '\0', "no temporary directory");
+	snprintf(dir, sizeof(dir), "%s/cluster-%d", g_base, (int)getpid());
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	memset(m, 0, sizeof(m));
+	ck_assert_msg(etcd_proc_start_cluster(m, 3, dir), "the cluster did not start");
+	eps[0] = m[0].url;
+	ck_assert_int_eq(etcd_client_new(&cfg, &c, &err), ETCD_OK);
+	ck_assert_int_eq(etcd_member_list(c, &urls, &n, &err), ETCD_OK);
+	ck_assert_uint_eq(n, 3);
+	etcd_member_list_free(urls, n);
+	/* Discovery found the other two members, behind the configured one. */
+	ck_assert_uint_eq(etcd_client_n_endpoints(c), 3);
+	ck_assert_str_eq(etcd_client_endpoint_at(c, 0), m[0].url);
+	for (i = 1; i < 3; i++)
+		ck_assert(strcmp(etcd_client_endpoint_at(c, 1), m[i].url) == 0 ||
+			  strcmp(etcd_client_endpoint_at(c, 2), m[i].url) == 0);
+	ck_assert_int_eq(etcd_put(c, "/c/k", "1", 0, NULL, &err), ETCD_OK);
+	ck_assert_str_eq(etcd_client_endpoint(c), m[0].url);
+
+	/* Kill the member in use: the next request moves on (the refused
+	 * connect costs nothing; if m0 led, the write waits for the election
+	 * on the next member, bounded by one request timeout)... */
+	etcd_proc_stop(&m[0], SIGKILL);
+	t0 = now_ms();
+	ck_assert_msg(etcd_put(c, "/c/k", "2", 0, NULL, &err) == ETCD_OK, "%s", err.message);
+	ck_assert_int_lt(now_ms() - t0, 2000 + 1500);
+	ck_assert_str_ne(etcd_client_endpoint(c), m[0].url);
+	/* ...and stays on the live member. */
+	for (i = 0; i < 5; i++) {
+		t0 = now_ms();
+		ck_assert_int_eq(etcd_get(c, "/c/k", &r, &err), ETCD_OK);
+		ck_assert_uint_eq(r.n_kvs, 1);
+		ck_assert_str_eq(r.kvs[0].value, "2");
+		etcd_range_result_free(&r);
+		ck_assert_int_lt(now_ms() - t0, 300);
+	}
+	etcd_client_free(c);
+	for (i = 0; i < 3; i++)
+		etcd_proc_stop(&m[i], SIGKILL);
+}
+END_TEST
+
 /* ---- main --------------------------------------------------------------- */
 
 static Suite *unit_suite(void)
@@ -1487,6 +1749,15 @@ static Suite *integration_suite(void)
 	tcase_add_test(tc, test_real_watch_survives_restart);
 	tcase_add_test(tc, test_real_cancel_ends_watch);
 	tcase_add_test(tc, test_real_auth);
+	tcase_add_test(tc, test_real_compacted_watch);
+	tcase_add_test(tc, test_real_auth_prefix_role);
+	suite_add_tcase(s, tc);
+	/* Tests that start their own etcd(s). */
+	tc = tcase_create("real-etcd-own");
+	tcase_set_timeout(tc, 60);
+	tcase_add_unchecked_fixture(tc, integration_tcase_setup, integration_tcase_teardown);
+	tcase_add_test(tc, test_real_tls);
+	tcase_add_test(tc, test_real_cluster_member_down);
 	suite_add_tcase(s, tc);
 	return s;
 }

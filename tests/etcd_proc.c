@@ -290,11 +290,15 @@ bool etcd_proc_make_certs(const char *dir)
 	if (pid < 0)
 		return false;
 	if (pid == 0) {
-		int fd = open("/dev/null", O_WRONLY);
+		char log[600];
+		int fd;
 
-		/* openssl chatters on stderr even when it succeeds. */
+		/* openssl chatters even when it succeeds: into dir/openssl.log. */
+		snprintf(log, sizeof(log), "%s/openssl.log", dir);
+		fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		if (fd >= 0) {
 			dup2(fd, 1);
+			dup2(fd, 2);
 			close(fd);
 		}
 		execl("/bin/sh", "sh", "-c", script, "sh", dir, (char *)NULL);
@@ -302,7 +306,11 @@ bool etcd_proc_make_certs(const char *dir)
 	}
 	if (waitpid(pid, &status, 0) != pid)
 		return false;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "openssl failed: see %s/openssl.log\n", dir);
+		return false;
+	}
+	return true;
 }
 
 bool etcd_proc_start(struct etcd_proc *p, const char *dir)
