@@ -118,7 +118,7 @@ static uint32_t leader_timeline(const struct ha_cluster_view *c)
  * else fills *why and returns the action to take instead (a WAIT).
  */
 static bool eligible(const struct ha_cluster_view *c, const struct ha_local_view *l, bool named_candidate,
-		     struct ha_action *why)
+		     double now, struct ha_action *why)
 {
 	/* The member a switchover or a manual failover names is the operator's
 	 * choice: peers ahead of it do not block it, and a manual failover may
@@ -154,7 +154,16 @@ static bool eligible(const struct ha_cluster_view *c, const struct ha_local_view
 	for (size_t i = 0; i < c->n_members && i < HA_MAX_MEMBERS && !skip_peers; i++) {
 		const struct ha_member *m = &c->members[i];
 
-		if (strcmp(m->name, l->name) == 0 || !m->polled || !m->reachable || !m->healthy)
+		if (strcmp(m->name, l->name) == 0 || !m->polled || !m->reachable)
+			continue;
+		/* A peer whose Postgres is still coming up (a whole-cluster restart)
+		 * may hold more WAL than we do: give it a bounded while. */
+		if (!m->healthy && m->polled_starting && l->leader_absent_since > 0 &&
+		    now - l->leader_absent_since < 2 * c->ttl) {
+			*why = act(HA_WAIT, NULL, "no leader; %s is still starting and may be ahead of us, waiting", m->name);
+			return false;
+		}
+		if (!m->healthy)
 			continue;
 		if (m->polled_primary) {
 			*why = act(HA_WAIT, NULL, "no leader, but %s still runs as a primary; waiting", m->name);
@@ -296,6 +305,12 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 			if (l->job_failed == HA_JOB_REWIND && l->remove_data_on_rewind_failure)
 				return act(HA_REINIT, c->leader, "pg_rewind failed: removing the data directory to clone from %s",
 					   c->leader);
+			/* "requested timeline is not a child of this server's history":
+			 * it cannot even start as a replica of this leader. */
+			if (l->pg_start_failed && !l->pg_started_primary && l->use_pg_rewind &&
+			    l->job_failed != HA_JOB_REWIND && strcmp(l->following, c->leader) == 0)
+				return act(HA_REWIND, c->leader, "Postgres fails to start as a replica of %s: rewinding",
+					   c->leader);
 			return act(HA_START_REPLICA, c->leader, "starting Postgres as a replica of %s", c->leader);
 		}
 		return act(HA_START_REPLICA, "", "no leader: starting Postgres as a replica without upstream");
@@ -346,7 +361,7 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 			if (!named && switchover_reserves_key(c, l, now))
 				return act(HA_WAIT, NULL, "no leader; %s to %s in progress, leaving it the key",
 					   c->sw_failover ? "failover" : "switchover", c->sw_to);
-			if (!eligible(c, l, named, &why))
+			if (!eligible(c, l, named, now, &why))
 				return why;
 			if (named)
 				return act(HA_ACQUIRE, NULL, "no leader; we are the %s candidate: taking the key",

@@ -39,6 +39,7 @@ struct ha_member {
 	bool reachable;       /* ... and it answered */
 	bool healthy;         /* ... and its Postgres is running and answering */
 	bool polled_primary;  /* ... and it says its Postgres runs as a primary */
+	bool polled_starting; /* ... and its Postgres is not up yet but has data (it may be ahead of us) */
 	uint64_t polled_lsn;  /* ... the LSN it reported */
 	uint32_t polled_timeline;
 };

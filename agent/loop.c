@@ -36,6 +36,7 @@
 #include <jansson.h>
 
 #include "agent/api.h"
+#include "agent/callbacks.h"
 #include "agent/dcs.h"
 #include "agent/ha.h"
 #include "agent/keeper.h"
@@ -86,6 +87,8 @@ struct loop {
 	struct keeper *keeper;
 	struct watch *watch;
 	struct api_server *api;
+	struct cb_runner *callbacks;
+	char last_role[16];  /* role Postgres last came up in ("" = none yet), for on_role_change */
 	int wake[2];
 
 	struct dcs_settings settings; /* in force: the config key, or bootstrap.dcs */
@@ -115,6 +118,7 @@ struct loop {
 	struct pg_child job;
 	enum ha_job job_kind, job_failed;
 	double job_failed_at;
+	int rewind_failures;  /* in a row */
 	char job_leader[HA_NAME_MAX];
 	char rewound_for[HA_NAME_MAX];
 
@@ -711,9 +715,15 @@ static void read_local(struct loop *L, double now)
 			l->pg_streaming = L->pgst.wal_receiver_streaming;
 			if (L->pgst.system_identifier)
 				l->datadir_sysid = L->pgst.system_identifier;
-			if (!L->pg_was_ready)
-				log_info("Postgres is up as %s on timeline %u", l->pg_primary ? "primary" : "replica",
-					 l->pg_timeline);
+			if (!L->pg_was_ready) {
+				const char *role = l->pg_primary ? "primary" : "replica";
+
+				log_info("Postgres is up as %s on timeline %u", role, l->pg_timeline);
+				cb_fire(L->callbacks, CB_ON_START, role);
+				if (L->last_role[0] && strcmp(L->last_role, role) != 0)
+					cb_fire(L->callbacks, CB_ON_ROLE_CHANGE, role);
+				snprintf(L->last_role, sizeof(L->last_role), "%s", role);
+			}
 			L->pg_was_ready = true;
 			L->pg_start_failed = false;
 			if (L->pgst.in_recovery && L->pgst.wal_receiver_streaming)
@@ -740,6 +750,8 @@ static void read_local(struct loop *L, double now)
 
 	if (L->promote_requested && l->pg_ready && l->pg_primary) {
 		log_info("promoted: Postgres is primary on timeline %u", l->pg_timeline);
+		cb_fire(L->callbacks, CB_ON_ROLE_CHANGE, "primary");
+		snprintf(L->last_role, sizeof(L->last_role), "primary");
 		L->promote_requested = false;
 		L->pg_started_primary = true;
 		l->pg_started_primary = true;
@@ -780,6 +792,8 @@ static void poll_peers(struct loop *L)
 			continue;
 		}
 		m->healthy = st.pg_running;
+		m->polled_starting = !st.pg_running && strcmp(st.role, "uninitialized") != 0 &&
+				     (strcmp(st.state, "starting") == 0 || strcmp(st.state, "stopped") == 0);
 		m->polled_primary = st.pg_running && strcmp(st.role, "primary") == 0;
 		m->polled_lsn = st.lsn;
 		m->polled_timeline = st.timeline;
@@ -824,6 +838,7 @@ static void stop_postgres(struct loop *L, enum pg_stop_mode mode, const char *wh
 	log_info("stopping Postgres (%s): %s", mode == PG_STOP_IMMEDIATE ? "immediate" : "fast", why);
 	if (!pg_postmaster_stop(&L->postmaster, mode, mode == PG_STOP_IMMEDIATE ? 5.0 : STOP_TIMEOUT, &err))
 		log_error("stopping Postgres: %s", err.msg);
+	cb_fire(L->callbacks, CB_ON_STOP, L->last_role[0] ? L->last_role : "unknown");
 	keeper_set_fence(L->keeper, 0);
 	L->ctl_stale = true;
 	L->pg_started_primary = false;
@@ -861,12 +876,20 @@ static void reap_job(struct loop *L, double now)
 		log_info("%s finished", L->job.what[0] ? L->job.what : "job");
 		if (L->job_kind == HA_JOB_REWIND || L->job_kind == HA_JOB_CLONE)
 			snprintf(L->rewound_for, sizeof(L->rewound_for), "%s", L->job_leader);
+		if (L->job_kind == HA_JOB_REWIND)
+			L->rewind_failures = 0;
 		L->job_failed = HA_JOB_NONE;
 	} else {
 		log_error("%s failed: %s (see %s)", L->job.what[0] ? L->job.what : "job", err.msg,
 			  L->cfg->postgresql.log_file);
 		L->job_failed = L->job_kind;
 		L->job_failed_at = now;
+		/* A rewind can fail for a passing reason (the source was shutting
+		 * down): it counts as failed for good only the third time in a row. */
+		if (L->job_kind == HA_JOB_REWIND && ++L->rewind_failures < 3) {
+			log_info("will retry pg_rewind (attempt %d of 3)", L->rewind_failures + 1);
+			L->job_failed = HA_JOB_NONE;
+		}
 		if (L->job_kind == HA_JOB_CLONE || L->job_kind == HA_JOB_BOOTSTRAP) {
 			/* A half-made data directory is worthless: remove it so the next try starts clean. */
 			if (!pg_datadir_remove(L->cfg->postgresql.data_dir, &err))
@@ -902,11 +925,15 @@ static void reap_postmaster(struct loop *L, double now)
 		log_error("Postgres exited during start-up (%s); see %s", err.msg, L->cfg->postgresql.log_file);
 	} else {
 		log_warn("Postgres exited unexpectedly (%s)", st == PG_CHILD_OK ? "status 0" : err.msg);
+		cb_fire(L->callbacks, CB_ON_STOP, L->last_role[0] ? L->last_role : "unknown");
 	}
 	L->pg_started_at = now;
 	L->promote_requested = false;
+	/* After a failed start keep `following`: the core then knows it could
+	 * not start as a replica of that leader (and rewinds). */
+	if (L->pg_was_ready)
+		L->following[0] = '\0';
 	L->pg_was_ready = false;
-	L->following[0] = '\0';
 	pg_conn_reset(L->pg);
 }
 
@@ -1019,10 +1046,13 @@ static void do_clone(struct loop *L, const char *leader, double now)
 		log_error("cannot run pg_basebackup: %s", err.msg);
 }
 
-static void do_rewind(struct loop *L, const char *leader)
+static void do_rewind(struct loop *L, const char *leader, double now)
 {
 	char conninfo[2048];
 	struct pg_err err;
+
+	if (L->rewind_failures > 0 && now - L->job_failed_at < RETRY_BACKOFF)
+		return;
 
 	if (!leader_conninfo(L, leader, false, conninfo, sizeof(conninfo)))
 		return;
@@ -1083,6 +1113,7 @@ static void reload_postgres(struct loop *L, const char *why)
 		return;
 	}
 	log_info("reloaded Postgres configuration: %s", why);
+	cb_fire(L->callbacks, CB_ON_RELOAD, L->last_role[0] ? L->last_role : "unknown");
 	L->pending_checked_at = 0; /* look again soon */
 }
 
@@ -1350,7 +1381,7 @@ static bool execute(struct loop *L, const struct ha_action *a, double now)
 		stop_postgres(L, PG_STOP_IMMEDIATE, a->reason);
 		break;
 	case HA_REWIND:
-		do_rewind(L, a->leader);
+		do_rewind(L, a->leader, now);
 		break;
 	case HA_RELEASE:
 		release_leader_key(L);
@@ -1523,6 +1554,11 @@ static bool loop_init(struct loop *L, const struct baton_config *cfg)
 		return false;
 	if (!write_pgpass(L))
 		return false;
+	L->callbacks = cb_new(&cfg->postgresql.callbacks, cfg->scope, cfg->postgresql.callbacks.timeout);
+	if (!L->callbacks) {
+		log_error("out of memory for callbacks");
+		return false;
+	}
 
 	interval = fmin(cfg->bootstrap_dcs.loop_wait, cfg->bootstrap_dcs.ttl / 4);
 	L->keeper = keeper_start(&L->ecfg, interval, cfg->bootstrap_dcs.ttl, L->wake[1], err, sizeof(err));
@@ -1564,6 +1600,14 @@ static void loop_free(struct loop *L)
 		stop_postgres(L, PG_STOP_FAST, "agent exiting");
 	if (L->job.pid)
 		pg_child_kill(&L->job, 5.0);
+	if (L->callbacks) {
+		/* Give on_stop a moment to run, bounded, then end what still runs. */
+		for (int i = 0; i < 50 && cb_poll(L->callbacks) > 0; i++) {
+			struct timespec ts = {0, 100 * 1000 * 1000};
+			nanosleep(&ts, NULL);
+		}
+		cb_free(L->callbacks);
+	}
 	pg_conn_free(L->pg);
 	etcd_client_free(L->etcd);
 	if (L->endpoints) {
@@ -1615,6 +1659,7 @@ int loop_run(const struct baton_config *cfg)
 		}
 		reap_postmaster(&L, now);
 		reap_job(&L, now);
+		cb_poll(L.callbacks);
 		ensure_lease(&L);
 		read_cluster(&L);
 		take_requests(&L);
@@ -1638,6 +1683,8 @@ int loop_run(const struct baton_config *cfg)
 		publish_api(&L);
 
 		wait = busy(&L, &a) ? 0.1 : L.settings.loop_wait;
+		if (cb_poll(L.callbacks) > 0)
+			wait = fmin(wait, 0.2); /* drain callback output, enforce their timeout */
 		deadline = ha_lease_deadline(&L.view, &L.local);
 		if (L.postmaster.pid && (L.pg_started_primary || L.local.pg_primary) && deadline > 0)
 			wait = fmin(wait, fmax(0.01, deadline - pg_now()));

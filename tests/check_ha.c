@@ -423,6 +423,29 @@ static void s_peer_ahead_on_old_timeline(struct ha_cluster_view *c, struct ha_lo
 	c->members[2].polled_timeline = 1;
 	c->members[2].polled_lsn = 9000;
 }
+static void s_peer_starting_may_be_ahead(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	c->members[2].healthy = false;
+	c->members[2].polled_starting = true;
+	l->leader_absent_since = NOW - 2;
+}
+static void s_peer_starting_too_long(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_peer_starting_may_be_ahead(c, l);
+	l->leader_absent_since = NOW - 11; /* 2 * ttl */
+}
+static void s_cannot_start_as_replica(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_down_replica_data(c, l);
+	snprintf(l->following, sizeof(l->following), "node1");
+	l->pg_start_failed = true;
+}
+static void s_cannot_start_rewind_failed(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_cannot_start_as_replica(c, l);
+	l->job_failed = HA_JOB_REWIND;
+}
 static void s_no_lease_no_compete(struct ha_cluster_view *c, struct ha_local_view *l)
 {
 	leader_gone(c, l);
@@ -651,6 +674,10 @@ static const struct row rows[] = {
 	{"a peer still running as primary blocks", s_peer_still_primary, HA_WAIT, NULL},
 	{"behind the last leader's timeline: not a candidate", s_refuse_old_timeline, HA_WAIT, NULL},
 	{"a peer ahead on an old timeline does not block", s_peer_ahead_on_old_timeline, HA_ACQUIRE, NULL},
+	{"a peer still starting may be ahead: wait", s_peer_starting_may_be_ahead, HA_WAIT, NULL},
+	{"a peer starting for over 2 ttl: ignore it", s_peer_starting_too_long, HA_ACQUIRE, NULL},
+	{"cannot start as replica of the leader: rewind", s_cannot_start_as_replica, HA_REWIND, "node1"},
+	{"cannot start, rewind failed for good: start again", s_cannot_start_rewind_failed, HA_START_REPLICA, "node1"},
 	{"no lease of our own: do not compete", s_no_lease_no_compete, HA_WAIT, NULL},
 	{"paused: a replica never takes a free key", s_paused_no_failover, HA_WAIT, NULL},
 	{"paused: the leader keeps its key", s_paused_leader, HA_LEAD, NULL},
