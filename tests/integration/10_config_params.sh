@@ -93,7 +93,7 @@ printf '%s\n' "$out"
 
 t1=$(now_ms)
 if [ "$restart_path" = batonctl ]; then
-	out=$(ctl restart --pending --force </dev/null 2>&1) || fail "batonctl restart --pending failed: $out"
+	out=$(ctl restart --pending </dev/null 2>&1) || fail "batonctl restart --pending failed: $out"
 	log "batonctl restart --pending: $out"
 else
 	# Replicas first: a standby must not run with a lower max_connections
