@@ -35,6 +35,7 @@ struct keeper {
 	double interval, ttl;
 	pid_t fence_pid;
 	double worst_latency;
+	uint64_t n_ok, n_failed;
 	double failing_since;  /* first failure of the current streak, 0 = none */
 	double last_fail_log;
 };
@@ -101,6 +102,7 @@ static void *keeper_main(void *arg)
 			break;
 		if (id == k->lease_id) {
 			if (st == ETCD_OK) {
+				k->n_ok++;
 				k->last_ok_sent = t0;
 				if (t1 - t0 > k->worst_latency)
 					k->worst_latency = t1 - t0;
@@ -116,6 +118,7 @@ static void *keeper_main(void *arg)
 				k->failing_since = 0;
 				wake(k->wake_fd);
 			} else if (st != ETCD_E_CANCELED) {
+				k->n_failed++;
 				if (k->failing_since == 0)
 					k->failing_since = t0;
 				if (t1 - k->last_fail_log >= 1.0) {
@@ -205,6 +208,19 @@ void keeper_set_fence(struct keeper *k, pid_t postmaster)
 	pthread_mutex_lock(&k->mu);
 	k->fence_pid = postmaster;
 	pthread_mutex_unlock(&k->mu);
+}
+
+void keeper_counts(struct keeper *k, uint64_t *ok, uint64_t *failed)
+{
+	pthread_mutex_lock(&k->mu);
+	*ok = k->n_ok;
+	*failed = k->n_failed;
+	pthread_mutex_unlock(&k->mu);
+}
+
+void keeper_etcd_stats(struct keeper *k, struct etcd_stats *out)
+{
+	etcd_client_get_stats(k->etcd, out);
 }
 
 double keeper_worst_latency(struct keeper *k)

@@ -34,6 +34,10 @@ void keeper_get(struct keeper *k, int64_t *lease_id, double *last_ok_sent);
 void keeper_set_timing(struct keeper *k, double interval, double ttl);
 /* The postmaster to fence at the deadline (0 = nothing may write). */
 void keeper_set_fence(struct keeper *k, pid_t postmaster);
+/* Keepalives that succeeded / failed since start. */
+void keeper_counts(struct keeper *k, uint64_t *ok, uint64_t *failed);
+/* Request statistics of the keeper's own etcd client. */
+void keeper_etcd_stats(struct keeper *k, struct etcd_stats *out);
 /* Worst keepalive round trip seen so far, seconds. */
 double keeper_worst_latency(struct keeper *k);
 /* Stops and joins the thread, frees everything. NULL is fine. */

@@ -119,6 +119,7 @@ struct loop {
 	enum ha_job job_kind, job_failed;
 	double job_failed_at;
 	int rewind_failures;  /* in a row */
+	char rewind_ok_for[HA_NAME_MAX]; /* rewound against this leader, Postgres not up since */
 	char job_leader[HA_NAME_MAX];
 	char rewound_for[HA_NAME_MAX];
 
@@ -133,6 +134,9 @@ struct loop {
 	char *applied_params;       /* the shared Postgres parameters last written, "name=value\n"... */
 	int64_t switchover_mod_revision;
 	double leader_absent_since;
+
+	uint64_t leader_changes;
+	char last_leader[HA_NAME_MAX];
 
 	char *member_json;   /* last published */
 	char *status_json;   /* last published (leader) */
@@ -455,6 +459,31 @@ static void publish_member(struct loop *L)
 	L->member_json = json;
 }
 
+static void publish_metrics(struct loop *L)
+{
+	struct api_metrics m;
+	struct etcd_stats a, b;
+	int64_t id;
+	double sent;
+
+	memset(&m, 0, sizeof(m));
+	keeper_counts(L->keeper, &m.lease_renewals, &m.lease_renewal_failures);
+	keeper_get(L->keeper, &id, &sent);
+	m.since_last_renewal = id && sent > 0 ? pg_now() - sent : -1;
+	m.leader_changes = L->leader_changes;
+	/* The loop's and the keeper's clients together: every request this agent sends
+	 * but the watch stream. */
+	etcd_client_get_stats(L->etcd, &a);
+	keeper_etcd_stats(L->keeper, &b);
+	m.etcd_requests = a.requests + b.requests;
+	m.etcd_failures = a.failures + b.failures;
+	m.etcd_latency_count = m.etcd_requests;
+	m.etcd_latency_sum = a.latency_sum + b.latency_sum;
+	for (int i = 0; i < API_LATENCY_BUCKETS && i < ETCD_STATS_BUCKETS; i++)
+		m.etcd_latency_le[i] = a.le[i] + b.le[i];
+	api_publish_metrics(L->api, &m);
+}
+
 static void publish_api(struct loop *L)
 {
 	struct api_status st;
@@ -483,6 +512,7 @@ static void publish_api(struct loop *L)
 	else if (L->local.pg_ready && L->view.leader_lsn > 0)
 		st.lag = L->view.leader_lsn > L->local.pg_lsn ? (int64_t)(L->view.leader_lsn - L->local.pg_lsn) : 0;
 	api_publish(L->api, &st);
+	publish_metrics(L);
 }
 
 /* ---- gathering the views ------------------------------------------------ */
@@ -610,6 +640,11 @@ static void read_cluster(struct loop *L)
 	/* The lease we hold may be shorter than a raised ttl: never count on more. */
 	if (L->granted_ttl > 0 && (double)L->granted_ttl < v.ttl)
 		v.ttl = (double)L->granted_ttl;
+	if (v.has_leader && strcmp(v.leader, L->last_leader) != 0) {
+		if (L->last_leader[0])
+			L->leader_changes++;
+		snprintf(L->last_leader, sizeof(L->last_leader), "%s", v.leader);
+	}
 	if (v.has_leader)
 		L->leader_absent_since = 0;
 	else if (L->leader_absent_since == 0)
@@ -698,6 +733,11 @@ static void read_local(struct loop *L, double now)
 
 	l->job = L->job.pid ? L->job_kind : HA_JOB_NONE;
 	l->job_failed = L->job_failed;
+	/* Rewound against this leader and still unable to start: the rewind did
+	 * not repair it, which is what a failed rewind means to the core. */
+	if (L->pg_start_failed && L->rewind_ok_for[0] && L->view.has_leader &&
+	    strcmp(L->rewind_ok_for, L->view.leader) == 0)
+		l->job_failed = HA_JOB_REWIND;
 
 	l->pg_running = L->postmaster.pid != 0;
 	l->pg_ready = false;
@@ -726,6 +766,7 @@ static void read_local(struct loop *L, double now)
 			}
 			L->pg_was_ready = true;
 			L->pg_start_failed = false;
+			L->rewind_ok_for[0] = '\0';
 			if (L->pgst.in_recovery && L->pgst.wal_receiver_streaming)
 				L->job_failed = HA_JOB_NONE; /* whatever failed before, we stream now */
 		} else {
@@ -876,8 +917,11 @@ static void reap_job(struct loop *L, double now)
 		log_info("%s finished", L->job.what[0] ? L->job.what : "job");
 		if (L->job_kind == HA_JOB_REWIND || L->job_kind == HA_JOB_CLONE)
 			snprintf(L->rewound_for, sizeof(L->rewound_for), "%s", L->job_leader);
-		if (L->job_kind == HA_JOB_REWIND)
+		if (L->job_kind == HA_JOB_REWIND) {
 			L->rewind_failures = 0;
+			L->pg_start_failed = false; /* try the start again */
+			snprintf(L->rewind_ok_for, sizeof(L->rewind_ok_for), "%s", L->job_leader);
+		}
 		L->job_failed = HA_JOB_NONE;
 	} else {
 		log_error("%s failed: %s (see %s)", L->job.what[0] ? L->job.what : "job", err.msg,
@@ -1571,7 +1615,20 @@ static bool loop_init(struct loop *L, const struct baton_config *cfg)
 		log_error("%s", err);
 		return false;
 	}
-	L->api = api_start(cfg->restapi.listen, L->local_conninfo, err, sizeof(err));
+	{
+		struct api_options o = {
+			.listen = cfg->restapi.listen,
+			.pg_conninfo = L->local_conninfo,
+			.etcd = &L->ecfg,
+			.namespace_ = cfg->namespace_,
+			.scope = cfg->scope,
+			.auth_username = cfg->restapi.auth_username,
+			.auth_password = cfg->restapi.auth_password,
+			.certfile = cfg->restapi.certfile,
+			.keyfile = cfg->restapi.keyfile,
+		};
+		L->api = api_start_opts(&o, err, sizeof(err));
+	}
 	if (!L->api) {
 		log_error("REST API: %s", err);
 		return false;
