@@ -12,7 +12,11 @@
 #  2. switchover without a candidate: the leader moves to one of the replicas,
 #     writes go on there, the other two stream from it.
 # The write gap of each (last ack by the old primary -> first ack by the new
-# one) is printed. The operator path is `batonctl switchover`; while batonctl
+# one) is printed. With HAProxy's default retries (3) it is about 1 s: a
+# connection that reaches the old primary after its Postgres stopped but
+# before its check failed is refused, and HAProxy waits min(timeout connect,
+# 1 s) before retrying it; HAPROXY_RETRIES=0 leaves the retry to the client
+# (0.3-0.4 s here). The operator path is `batonctl switchover`; while batonctl
 # lacks that command the test writes the switchover key with etcdctl (the
 # agents act on that key either way) and says so. Likewise, while the agents'
 # REST API lacks /primary, HAProxy checks GET /status for "role":"primary".

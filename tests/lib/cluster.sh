@@ -615,6 +615,11 @@ switchover_put() {
 # background process (HAPROXY_PID). CHECK_PATH defaults to /primary; when it
 # is "status", the backends are checked with GET /status and the body must
 # say "role":"primary" (for an agent without the health endpoints).
+# HAPROXY_RETRIES (default 3, HAProxy's own) and HAPROXY_TIMEOUT_CONNECT
+# (default 1s): HAProxy waits min(timeout connect, 1 s) before each retry of
+# a refused connection to a server its check still reports up.
+HAPROXY_RETRIES=${HAPROXY_RETRIES:-3}
+HAPROXY_TIMEOUT_CONNECT=${HAPROXY_TIMEOUT_CONNECT:-1s}
 HAPROXY_BIN=${HAPROXY_BIN:-/usr/sbin/haproxy}
 HAPROXY_PORT=
 HAPROXY_PID=
@@ -625,7 +630,8 @@ haproxy_start() {
 	{
 		printf '# rendered by tests/lib/cluster.sh for test %s\n' "$TEST_NAME"
 		printf 'global\n    maxconn 200\n\n'
-		printf 'defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 30m\n    timeout server 30m\n    timeout check 1s\n\n'
+		printf 'defaults\n    mode tcp\n    retries %s\n    timeout connect %s\n' "$HAPROXY_RETRIES" "$HAPROXY_TIMEOUT_CONNECT"
+		printf '    timeout client 30m\n    timeout server 30m\n    timeout check 1s\n\n'
 		printf 'listen postgres\n    bind 127.0.0.1:%s\n    option httpchk\n' "$HAPROXY_PORT"
 		if [ "$mode" = status ]; then
 			printf '    http-check send meth GET uri /status\n    http-check expect rstring %s\n' "'\"role\":\"primary\"'"
