@@ -63,6 +63,8 @@ check_PROGRAMS += tests/check_api
 tests_check_api_SOURCES = tests/check_api.c tests/etcd_proc.c tests/etcd_proc.h
 tests_check_api_CFLAGS = $(TEST_CFLAGS)
 tests_check_api_LDADD = $(TEST_LIBS)
+# the fuzz target, its seeds and runner (tests/fuzz/run.sh builds it with clang)
+EXTRA_DIST += tests/fuzz
 # END api
 
 TESTS += $(check_PROGRAMS)

@@ -3,6 +3,7 @@
 # runs every test. Run as root on Debian 12 (CI runs it through .ci/run).
 #
 #   tests/run.sh [--unit-only | --integration-only] [--no-asan] [--keep] [--only PATTERN]
+#                [--fuzz-seconds N]
 #
 # Steps:
 #  1. install missing Debian packages (tests/lib/packages.sh), create user baton;
@@ -10,6 +11,8 @@
 #     /var/tmp/baton-ci; a CI clone under /root is not readable by baton);
 #  3. as baton: autoreconf, configure, make, make check  (build/)
 #     and the same with -fsanitize=address,undefined          (build-asan/);
+#     then the REST API fuzz target (tests/fuzz/run.sh, clang libFuzzer) for
+#     --fuzz-seconds (default 60, 0 skips it; with the unit tests only);
 #  4. as root: every tests/integration/*.sh against build/ and, unless
 #     --no-asan, against build-asan/ too (each scenario runs its agents as
 #     baton through the harness tests/lib/cluster.sh).
@@ -21,7 +24,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 . "$here/lib/packages.sh"
 
-do_unit=1 do_it=1 do_asan=1 keep=0 only=
+do_unit=1 do_it=1 do_asan=1 keep=0 only= fuzz_secs=${BATON_FUZZ_SECONDS:-60}
 while [ $# -gt 0 ]; do
 	case $1 in
 	--unit-only) do_it=0 ;;
@@ -29,6 +32,7 @@ while [ $# -gt 0 ]; do
 	--no-asan) do_asan=0 ;;
 	--keep) keep=1 ;;
 	--only) only=$2; shift ;;
+	--fuzz-seconds) fuzz_secs=$2; shift ;;
 	-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -131,6 +135,17 @@ if [ "$do_asan" = 1 ]; then
 			section "unit tests (sanitizer build)"
 			unit_tests asan "$WORK/build-asan"
 		fi
+	fi
+fi
+
+if [ "$do_unit" = 1 ] && [ "$fuzz_secs" != 0 ]; then
+	section "fuzz the REST API ($fuzz_secs s)"
+	# As baton: the fuzzer needs no privilege. Its build dir is kept on failure.
+	rm -rf "$WORK/fuzz"
+	if as_user "$USER_" env FUZZ_BUILD="$WORK/fuzz" bash "$WORK/src/tests/fuzz/run.sh" "$fuzz_secs"; then
+		ok "fuzz REST API"
+	else
+		ko "fuzz REST API (see $WORK/fuzz)"
 	fi
 fi
 

@@ -12,6 +12,8 @@ BATON_PACKAGES=(
 	libcurl4-openssl-dev libjansson-dev libpq-dev libconfig-dev check libmicrohttpd-dev
 	etcd-server etcd-client postgresql-15
 	iproute2 procps jq util-linux tar curl haproxy
+	# the REST API fuzz target (tests/fuzz/run.sh: libFuzzer) and check_api's TLS test
+	clang libclang-rt-14-dev openssl
 )
 
 # Prints the packages of the list that are not installed.

@@ -1,0 +1,110 @@
+#!/bin/bash
+# tests/fuzz/run.sh - builds the REST API fuzz target with clang's libFuzzer
+# and runs it for a bounded time.
+#
+#   tests/fuzz/run.sh [SECONDS]        (default 60)
+#
+# Builds tests/fuzz/fuzz_api.c together with the sources of libagent,
+# libpg and libetcd (as listed in their local.mk) with
+# -fsanitize=fuzzer,address,undefined (UB is fatal), in $FUZZ_BUILD (default:
+# a fresh temporary directory, removed afterwards unless the run failed).
+# Runs it for SECONDS with the seeds of tests/fuzz/corpus/api and the
+# dictionary tests/fuzz/api.dict; new inputs go to the work directory, never
+# into the source tree. Prints libFuzzer's final figures.
+# Exit: 0 no crash, 1 a crash/leak/sanitizer report (the input is kept in the
+# work directory, whose path is printed), 2 cannot build (e.g. clang or
+# libclang-rt-14-dev missing: apt-get install -y clang libclang-rt-14-dev).
+set -uo pipefail
+
+secs=${1:-60}
+case $secs in
+-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+'' | *[!0-9]*) echo "fuzz/run.sh: SECONDS must be a whole number, got '$secs'" >&2; exit 2 ;;
+esac
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/../.." && pwd)
+
+CC=${FUZZ_CC:-}
+if [ -z "$CC" ]; then
+	for c in clang clang-14 clang-15 clang-16; do
+		if command -v "$c" >/dev/null 2>&1; then CC=$c; break; fi
+	done
+fi
+if [ -z "$CC" ]; then
+	echo "fuzz/run.sh: clang not found (apt-get install -y clang libclang-rt-14-dev)" >&2
+	exit 2
+fi
+
+work=${FUZZ_BUILD:-}
+own_work=0
+if [ -z "$work" ]; then
+	work=$(mktemp -d /tmp/baton-fuzz.XXXXXX) || exit 2
+	own_work=1
+fi
+mkdir -p "$work/obj" "$work/corpus" || exit 2
+
+# The .c files of one automake variable in a local.mk (continuation lines too).
+sources_of() {
+	awk -v var="$1" '
+		$1 == var && $2 == "=" { on = 1 }
+		on { for (i = 1; i <= NF; i++) if ($i ~ /\.c$/) print $i; if ($NF != "\\") on = 0 }
+	' "$2"
+}
+
+srcs=$( (sources_of agent_libagent_a_SOURCES "$src/agent/local.mk"
+	sources_of pg_libpg_a_SOURCES "$src/pg/local.mk"
+	sources_of etcd_libetcd_a_SOURCES "$src/etcd/local.mk") | sort -u)
+if [ -z "$srcs" ]; then
+	echo "fuzz/run.sh: found no sources in the local.mk files" >&2
+	exit 2
+fi
+
+pkgs="libcurl jansson libpq libconfig libmicrohttpd"
+pkg_cflags=$(pkg-config --cflags $pkgs) || exit 2
+pkg_libs=$(pkg-config --libs $pkgs) || exit 2
+# -D_GNU_SOURCE: what configure's AC_USE_SYSTEM_EXTENSIONS gives the real build.
+# shellcheck disable=SC2206
+cflags=(-g -O1 -fno-omit-frame-pointer -std=gnu11 -pthread -D_GNU_SOURCE -DBATON_VERSION='"fuzz"' "-I$src"
+	-fsanitize=address,undefined -fno-sanitize-recover=all $pkg_cflags)
+# shellcheck disable=SC2206
+libs=($pkg_libs -lpthread -lm)
+
+echo "fuzz: building with $CC in $work"
+objs=()
+for f in $srcs; do
+	o="$work/obj/$(echo "$f" | tr / _).o"
+	if ! "$CC" "${cflags[@]}" -fsanitize=fuzzer-no-link -c "$src/$f" -o "$o" 2>"$o.err"; then
+		echo "fuzz/run.sh: cannot compile $f:" >&2
+		cat "$o.err" >&2
+		exit 2
+	fi
+	objs+=("$o")
+done
+if ! "$CC" "${cflags[@]}" -fsanitize=fuzzer "$here/fuzz_api.c" "${objs[@]}" "${libs[@]}" -o "$work/fuzz_api" \
+	2>"$work/link.err"; then
+	echo "fuzz/run.sh: cannot link the fuzz target (is libclang-rt-14-dev installed?):" >&2
+	cat "$work/link.err" >&2
+	exit 2
+fi
+
+echo "fuzz: running for $secs s"
+export ASAN_OPTIONS=${FUZZ_ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:allocator_may_return_null=0}
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+"$work/fuzz_api" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
+	-dict="$here/api.dict" -artifact_prefix="$work/" -print_final_stats=1 \
+	"$work/corpus" "$here/corpus/api" >"$work/fuzz.log" 2>&1
+rc=$?
+grep -E '^(Done|stat::number_of_executed_units|stat::average_exec_per_sec|stat::new_units_added|stat::peak_rss_mb)' \
+	"$work/fuzz.log" | sed 's/^/fuzz: /'
+echo "fuzz: corpus now $(find "$work/corpus" -type f | wc -l) inputs (+ $(find "$here/corpus/api" -type f | wc -l) seeds)"
+if [ "$rc" != 0 ] || grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:' "$work/fuzz.log"; then
+	echo "fuzz: FAILED (exit $rc); log and crashing input in $work:" >&2
+	grep -E -A30 'ERROR: |runtime error:' "$work/fuzz.log" | head -n 60 >&2
+	for f in "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-*; do
+		[ -e "$f" ] && echo "input: $f" >&2
+	done
+	exit 1
+fi
+echo "fuzz: 0 crashes"
+[ "$own_work" = 1 ] && rm -rf "$work"
+exit 0
