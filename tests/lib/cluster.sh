@@ -465,6 +465,197 @@ poller_start() {
 # acks_count: number of acknowledged writes so far.
 acks_count() { grep -c '^ack ' "$T/writer.out" 2>/dev/null || true; }
 
+# ---------------------------------------------------------------- etcd members, TLS, auth
+# For scenarios that run etcd as several members and/or over https with
+# authentication (12_etcd_cluster.sh, 13_etcd_tls_auth.sh). The members are
+# m1..mN, data in $T/etcd-mN, logs $T/etcd-mN.log; cluster_cleanup stops
+# them with the single etcd. With ETCD_TLS_DIR set (etcd_make_certs) they
+# serve https and require client certificates signed by its ca.pem; with
+# ETCD_ROOT_PASSWORD set (etcd_enable_auth) etcdctl_ authenticates as root.
+
+declare -a ETCD_M_PID=() ETCD_M_PORT=() ETCD_M_PEER=()
+ETCD_TLS_DIR=
+ETCD_ROOT_PASSWORD=
+ETCD_N_MEMBERS=0
+
+etcd_scheme() { if [ -n "$ETCD_TLS_DIR" ]; then echo https; else echo http; fi; }
+
+# etcd_make_certs: a CA, a server certificate for 127.0.0.1/localhost, a
+# client certificate (CN=client) and an unrelated CA (other-ca.pem), all in
+# $T/tls (readable by the baton user); sets ETCD_TLS_DIR.
+etcd_make_certs() {
+	local d=$T/tls k n
+	mkdir -p "$d"
+	k=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+	(
+		cd "$d" || exit 1
+		set -e
+		openssl req -x509 "${k[@]}" -keyout ca-key.pem -out ca.pem -days 2 -subj /CN=baton-it-ca
+		openssl req -x509 "${k[@]}" -keyout other-ca-key.pem -out other-ca.pem -days 2 -subj /CN=unrelated-ca
+		printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n' >server.ext
+		printf 'extendedKeyUsage=clientAuth\n' >client.ext
+		for n in server client; do
+			openssl req "${k[@]}" -keyout "$n-key.pem" -out "$n.csr" -subj "/CN=$n"
+			openssl x509 -req -in "$n.csr" -CA ca.pem -CAkey ca-key.pem -CAcreateserial \
+				-out "$n.pem" -days 2 -extfile "$n.ext"
+		done
+	) >"$T/openssl.log" 2>&1 || fail "openssl could not make the test certificates (see $T/openssl.log)"
+	chown -R "$BATON_USER:" "$d"
+	chmod 700 "$d"
+	ETCD_TLS_DIR=$d
+	log "certificates in $d"
+}
+
+# etcd_member_url N: the client URL of member mN.
+etcd_member_url() { echo "$(etcd_scheme)://127.0.0.1:${ETCD_M_PORT[$1]}"; }
+
+# etcd_member_urls: every member's client URL, comma separated.
+etcd_member_urls() {
+	local i out=""
+	for i in $(seq 1 "$ETCD_N_MEMBERS"); do out+="${out:+,}$(etcd_member_url "$i")"; done
+	echo "$out"
+}
+
+# etcd_member_start N: starts (or restarts, on its data) member mN.
+etcd_member_start() {
+	local n=$1 i cluster="" tls=()
+	for i in $(seq 1 "$ETCD_N_MEMBERS"); do
+		cluster+="${cluster:+,}m$i=http://127.0.0.1:${ETCD_M_PEER[$i]}"
+	done
+	if [ -n "$ETCD_TLS_DIR" ]; then
+		tls=(--cert-file "$ETCD_TLS_DIR/server.pem" --key-file "$ETCD_TLS_DIR/server-key.pem"
+			--trusted-ca-file "$ETCD_TLS_DIR/ca.pem" --client-cert-auth)
+	fi
+	"$ETCD_BIN" --name "m$n" --data-dir "$T/etcd-m$n" \
+		--listen-client-urls "$(etcd_member_url "$n")" \
+		--advertise-client-urls "$(etcd_member_url "$n")" \
+		--listen-peer-urls "http://127.0.0.1:${ETCD_M_PEER[$n]}" \
+		--initial-advertise-peer-urls "http://127.0.0.1:${ETCD_M_PEER[$n]}" \
+		--initial-cluster "$cluster" --initial-cluster-state new \
+		--auth-token-ttl "${ETCD_AUTH_TOKEN_TTL:-300}" "${tls[@]}" \
+		--logger zap --log-outputs "$T/etcd-m$n.log" >>"$T/etcd-m$n.out" 2>&1 &
+	ETCD_M_PID[$n]=$!
+	log "started etcd member m$n (pid ${ETCD_M_PID[$n]}, $(etcd_member_url "$n"))"
+}
+
+# etcd_members_start COUNT: COUNT members as one cluster; waits until each
+# answers /health. Points ETCD_PORT (used by leader_name & co.) at m1.
+etcd_members_start() {
+	local n i
+	ETCD_N_MEMBERS=$1
+	for i in $(seq 1 "$ETCD_N_MEMBERS"); do
+		[ -n "${ETCD_M_PORT[$i]:-}" ] || pick_port "ETCD_M_PORT[$i]"
+		[ -n "${ETCD_M_PEER[$i]:-}" ] || pick_port "ETCD_M_PEER[$i]"
+	done
+	for i in $(seq 1 "$ETCD_N_MEMBERS"); do etcd_member_start "$i"; done
+	for i in $(seq 1 "$ETCD_N_MEMBERS"); do
+		n=$i
+		wait_for 30 "etcd member m$n healthy" etcd_member_healthy "$n"
+	done
+	ETCD_PORT=${ETCD_M_PORT[1]}
+}
+
+# etcdctl_m ARGS...: etcdctl against the live members, with the test's
+# client certificate and root's password when set.
+etcdctl_m() {
+	local opts=() i eps=""
+	for i in $(seq 1 "$ETCD_N_MEMBERS"); do
+		pid_alive "${ETCD_M_PID[$i]:-}" && eps+="${eps:+,}$(etcd_member_url "$i")"
+	done
+	if [ -n "$ETCD_TLS_DIR" ]; then
+		opts+=(--cacert "$ETCD_TLS_DIR/ca.pem" --cert "$ETCD_TLS_DIR/client.pem" --key "$ETCD_TLS_DIR/client-key.pem")
+	fi
+	[ -z "$ETCD_ROOT_PASSWORD" ] || opts+=(--user "root:$ETCD_ROOT_PASSWORD")
+	ETCDCTL_API=3 etcdctl --endpoints="$eps" --dial-timeout=1s --command-timeout=2s "${opts[@]}" "$@"
+}
+
+# etcd_use_members: from now on the harness's etcdctl_ (leader_name,
+# cluster_healthy...) goes to the live members, with TLS and auth.
+etcd_use_members() {
+	etcdctl_() { etcdctl_m "$@"; }
+}
+
+# etcd_member_healthy N: mN runs and reports itself healthy.
+etcd_member_healthy() {
+	local n=$1 opts=()
+	pid_alive "${ETCD_M_PID[$n]}" || fail "etcd member m$n exited (see $T/etcd-m$n.log)"
+	if [ -n "$ETCD_TLS_DIR" ]; then
+		opts+=(--cacert "$ETCD_TLS_DIR/ca.pem" --cert "$ETCD_TLS_DIR/client.pem" --key "$ETCD_TLS_DIR/client-key.pem")
+	fi
+	ETCDCTL_API=3 etcdctl --endpoints="$(etcd_member_url "$n")" --dial-timeout=1s --command-timeout=2s \
+		"${opts[@]}" endpoint health >/dev/null 2>&1
+}
+
+# etcd_member_kill N: SIGKILL mN and reap it.
+etcd_member_kill() {
+	local n=$1
+	kill -KILL "${ETCD_M_PID[$n]}" 2>/dev/null || true
+	poll_until 10 etcd_member_gone "$n" || fail "etcd member m$n survived SIGKILL"
+	wait "${ETCD_M_PID[$n]}" 2>/dev/null || true
+	log "killed etcd member m$n"
+}
+etcd_member_gone() { ! pid_alive "${ETCD_M_PID[$1]}"; }
+
+# etcd_enable_auth ROOT_PASSWORD USER PASSWORD: root user, a role USER with
+# readwrite on the prefix $NAMESPACE/ only, user USER with that role, then
+# auth enable (etcdctl_m authenticates as root from then on).
+etcd_enable_auth() {
+	local root_pw=$1 user=$2 pw=$3
+	{
+		etcdctl_m user add "root:$root_pw" &&
+		etcdctl_m role add "$user" &&
+		etcdctl_m role grant-permission "$user" --prefix=true readwrite "$NAMESPACE/" &&
+		etcdctl_m user add "$user:$pw" &&
+		etcdctl_m user grant-role "$user" "$user" &&
+		etcdctl_m auth enable
+	} >>"$T/etcdctl.log" 2>&1 || fail "could not enable etcd auth (see $T/etcdctl.log)"
+	ETCD_ROOT_PASSWORD=$root_pw
+	log "etcd auth enabled: user $user limited to $NAMESPACE/"
+}
+
+# node_config_etcd N [EXTRA]: points nodeN's rendered config at every
+# member (with https, the test CA and client certificate when TLS is on)
+# and appends EXTRA (e.g. 'username = "u"; password = "p";') to its etcd
+# group.
+node_config_etcd() {
+	local n=$1 extra=${2:-} f=$T/node$1.conf i hosts="" line
+	for i in $(seq 1 "$ETCD_N_MEMBERS"); do hosts+="${hosts:+, }\"127.0.0.1:${ETCD_M_PORT[$i]}\""; done
+	line="etcd = { hosts = [ $hosts ]; protocol = \"$(etcd_scheme)\";"
+	if [ -n "$ETCD_TLS_DIR" ]; then
+		line+=" cacert = \"$ETCD_TLS_DIR/ca.pem\"; cert = \"$ETCD_TLS_DIR/client.pem\";"
+		line+=" key = \"$ETCD_TLS_DIR/client-key.pem\";"
+	fi
+	line+=" $extra };"
+	[ -f "$f" ] || node_config "$n"
+	awk -v line="$line" '/^etcd = \{/ { print line; next } { print }' "$f" >"$f.new" && mv "$f.new" "$f"
+	chown "$BATON_USER:" "$f"
+	chmod 600 "$f"
+}
+
+# etcd_members_in_use PID: prints, for each member, how many established
+# TCP connections process PID holds to it ("N:COUNT" per member).
+etcd_members_in_use() {
+	local pid=$1 i c
+	for i in $(seq 1 "$ETCD_N_MEMBERS"); do
+		c=$(ss -tnpH state established "( dport = :${ETCD_M_PORT[$i]} )" 2>/dev/null | grep -c "pid=$pid,")
+		printf '%s:%s ' "$i" "$c"
+	done
+	echo
+}
+
+# etcd_members_stop: SIGTERM every member, bounded, then SIGKILL (cleanup).
+etcd_members_stop() {
+	local i
+	for i in "${!ETCD_M_PID[@]}"; do
+		[ -n "${ETCD_M_PID[$i]}" ] || continue
+		kill -TERM "${ETCD_M_PID[$i]}" 2>/dev/null || true
+	done
+	for i in "${!ETCD_M_PID[@]}"; do
+		[ -n "${ETCD_M_PID[$i]}" ] || continue
+		poll_until 10 etcd_member_gone "$i" || kill -KILL "${ETCD_M_PID[$i]}" 2>/dev/null || true
+	done
+}
+
 # ---------------------------------------------------------------- cleanup
 
 dump_logs() {
@@ -530,6 +721,7 @@ cluster_cleanup() {
 		kill -TERM "$ETCD_PID" 2>/dev/null || true
 		poll_until 10 etcd_gone || kill -KILL "$ETCD_PID" 2>/dev/null || true
 	fi
+	etcd_members_stop
 	if grep -l -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T"/agent-node*.log >/dev/null 2>&1; then
 		echo "FAIL: sanitizer reports in agent logs:"
 		grep -h -A 30 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T"/agent-node*.log | head -n 80
