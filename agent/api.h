@@ -7,8 +7,27 @@
  * snapshot the loop published. Candidates use it during an election to learn
  * whether a peer is ahead (DESIGN.md rule 5).
  *
- * The server runs in libmicrohttpd's own thread; api_publish() is called by
- * the loop every iteration and is the only shared state (mutex-protected).
+ * The other endpoints (issue "Operate it"):
+ *   GET|HEAD|OPTIONS /primary (/leader), /replica[?lag=16MB], /read-only,
+ *     /health, /liveness, /readiness: 200 or 503 with a small JSON body,
+ *     from the last snapshot (/liveness: 503 once no snapshot came for
+ *     max(3 * loop_wait, 3 s)); ?lag= that does not parse: 400.
+ *   GET /cluster, /history, /config: the cluster's keys, read with the
+ *     server's own etcd client (503 when etcd does not answer).
+ *   PATCH /config (RFC 7386 merge patch), POST /switchover, /failover:
+ *     through ops.h; refusals 409 (the cluster's state) or 400 (the request).
+ *   POST /restart [{"restart_pending": true}], /reload, /reinit (not on the
+ *     leader): 202, and the loop takes them with api_take_requests().
+ *   GET /metrics: Prometheus text format 0.0.4 from the last snapshot and
+ *     api_publish_metrics().
+ * Every answer that is not a success is JSON {"error": "..."}: 404 unknown
+ * path, 405 wrong method (with Allow), 401 missing/wrong basic auth on any
+ * method but GET/HEAD/OPTIONS when auth is configured, 413 a body over
+ * 64 KiB, 400 malformed JSON. A refused request changes nothing.
+ *
+ * The server runs in libmicrohttpd's own thread; api_publish(),
+ * api_publish_metrics() and api_take_requests() are the shared state
+ * (mutex-protected), called by the loop.
  */
 #ifndef BATON_API_H
 #define BATON_API_H
@@ -80,7 +99,11 @@ struct api_server;
  * (port in use, bad address). */
 struct api_server *api_start(const char *listen, const char *pg_conninfo, char *err, size_t errlen);
 /* The full form (issue "Operate it"); api_start(listen, conninfo) is the
- * same with only those two options. Everything is copied. */
+ * same with only those two options. Everything is copied; the PEM files
+ * are read now (NULL + err naming the file when one is missing, unreadable
+ * or not PEM; certfile and keyfile go together), as are the etcd options
+ * (the server's client gets short timeouts: its requests share the thread
+ * that answers the health checks). */
 struct api_server *api_start_opts(const struct api_options *opts, char *err, size_t errlen);
 void api_publish(struct api_server *s, const struct api_status *st);
 /* Metrics published with the snapshot (may be called less often). */
