@@ -975,8 +975,10 @@ static void h_history(struct api_server *s, const struct api_request *rq, json_t
 }
 
 /* The config key's JSON object, or the defaults when absent; *rev is the
- * key's mod_revision (0 = absent). NULL with the reply filled on failure. */
-static json_t *read_config(struct api_server *s, int64_t *rev, struct api_reply *out)
+ * key's mod_revision (0 = absent). A key that is not a JSON object is an
+ * error, or an empty object when for_patch (RFC 7386: a patch replaces a
+ * target that is not an object). NULL with the reply filled on failure. */
+static json_t *read_config(struct api_server *s, int64_t *rev, bool for_patch, struct api_reply *out)
 {
 	struct etcd_range_result r;
 	struct etcd_error e;
@@ -993,8 +995,9 @@ static json_t *read_config(struct api_server *s, int64_t *rev, struct api_reply 
 		cfg = parse_value(&r.kvs[0]);
 		if (!json_is_object(cfg)) {
 			json_decref(cfg);
-			cfg = NULL;
-			reply_error(out, MHD_HTTP_INTERNAL_SERVER_ERROR, "the config key is not a JSON object");
+			cfg = for_patch ? json_object() : NULL;
+			if (!cfg)
+				reply_error(out, MHD_HTTP_INTERNAL_SERVER_ERROR, "the config key is not a JSON object");
 		}
 	} else {
 		struct dcs_settings d;
@@ -1022,7 +1025,7 @@ static void h_config_get(struct api_server *s, const struct api_request *rq, jso
 	(void)body;
 	if (!need_etcd(s, out))
 		return;
-	cfg = read_config(s, &rev, out);
+	cfg = read_config(s, &rev, false, out);
 	if (cfg)
 		reply_json(out, MHD_HTTP_OK, cfg);
 }
@@ -1082,7 +1085,7 @@ static void h_config_patch(struct api_server *s, const struct api_request *rq, j
 		reply_error(out, MHD_HTTP_BAD_REQUEST, "the body must be a JSON object (a merge patch of the config)");
 		return;
 	}
-	cfg = read_config(s, &rev, out);
+	cfg = read_config(s, &rev, true, out);
 	if (!cfg)
 		return;
 	if (!merge_patch(cfg, body) || !(text = json_dumps(cfg, JSON_COMPACT | JSON_SORT_KEYS))) {

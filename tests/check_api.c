@@ -1311,6 +1311,21 @@ START_TEST(test_patch_config)
 	assert_unchanged(&v, before, "refused config patches");
 	free(before);
 
+	/* An unreadable config key: GET says so, a patch replaces it (RFC 7386). */
+	put(&v, v.k.config, "not json");
+	http_simple("GET", url, NULL, &a);
+	ck_assert_int_eq(a.code, 500);
+	assert_json_error(&a, "config");
+	answer_free(&a);
+	http_simple("PATCH", url, "{\"ttl\":6}", &a);
+	ck_assert_msg(a.code == 200, "%ld %s", a.code, a.body);
+	answer_free(&a);
+	val = get_value(&v, v.k.config);
+	cfg = json_loads(val, 0, NULL);
+	ck_assert_msg(cfg && json_number_value(json_object_get(cfg, "ttl")) == 6, "%s", val);
+	json_decref(cfg);
+	free(val);
+
 	/* With no config key, the patch applies to the defaults. */
 	{
 		struct etcd_error e;
