@@ -140,7 +140,7 @@ fi
 
 if [ "$do_unit" = 1 ] && [ "$fuzz_secs" != 0 ]; then
 	section "fuzz the REST API ($fuzz_secs s)"
-	# As baton: the fuzzer needs no privilege. Its build dir is kept on failure.
+	# As baton: the fuzzer needs no privilege. $WORK/fuzz keeps its log and any crashing input.
 	rm -rf "$WORK/fuzz"
 	if as_user "$USER_" env FUZZ_BUILD="$WORK/fuzz" bash "$WORK/src/tests/fuzz/run.sh" "$fuzz_secs"; then
 		ok "fuzz REST API"
