@@ -46,6 +46,7 @@ struct dcs_settings {
 	double loop_wait;                 /* seconds, default 1, > 0 */
 	double retry_timeout;             /* seconds, default 2, > 0 */
 	bool pause;                       /* maintenance mode: no failover, no Postgres actions (config key only) */
+	bool failsafe_mode;               /* etcd down: the primary stays while every member confirms it (config key only) */
 	int64_t maximum_lag_on_failover;  /* bytes, default 1048576, >= 0; in the file, values
 	                                     over 2^31 need the L suffix (libconfig) */
 	struct config_param *pg_params;   /* postgresql.parameters shared by all nodes */

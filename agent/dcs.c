@@ -315,10 +315,10 @@ char *dcs_config_json(const struct dcs_settings *d)
 		}
 	}
 	/* "o" steals params, even when packing fails. */
-	root = json_pack("{s:o, s:o, s:o, s:I, s:b, s:{s:o}}", "ttl", json_num(d->ttl), "loop_wait",
+	root = json_pack("{s:o, s:o, s:o, s:I, s:b, s:b, s:{s:o}}", "ttl", json_num(d->ttl), "loop_wait",
 			 json_num(d->loop_wait), "retry_timeout", json_num(d->retry_timeout),
 			 "maximum_lag_on_failover", (json_int_t)d->maximum_lag_on_failover, "pause",
-			 (int)d->pause, "postgresql", "parameters", params);
+			 (int)d->pause, "failsafe_mode", (int)d->failsafe_mode, "postgresql", "parameters", params);
 	return dump_and_free(root);
 }
 
@@ -463,7 +463,8 @@ bool dcs_config_from_json(const char *json, struct dcs_settings *out, char *err,
 			out->maximum_lag_on_failover = (int64_t)d;
 		}
 	}
-	if (!jsonf_bool(root, "pause", JSONF_OPTIONAL, &out->pause, err, errlen))
+	if (!jsonf_bool(root, "pause", JSONF_OPTIONAL, &out->pause, err, errlen) ||
+	    !jsonf_bool(root, "failsafe_mode", JSONF_OPTIONAL, &out->failsafe_mode, err, errlen))
 		goto cleanup;
 	if (!config_check_timing(out, err, errlen))
 		goto cleanup;
@@ -739,6 +740,7 @@ void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result 
 				parsed.retry_timeout = fallback->retry_timeout;
 				parsed.maximum_lag_on_failover = fallback->maximum_lag_on_failover;
 				parsed.pause = fallback->pause;
+				parsed.failsafe_mode = fallback->failsafe_mode;
 			}
 		} else {
 			default_settings(&parsed);
@@ -751,6 +753,7 @@ void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result 
 	view->retry_timeout = parsed.retry_timeout;
 	view->maximum_lag_on_failover = parsed.maximum_lag_on_failover;
 	view->paused = parsed.pause;
+	view->failsafe_mode = parsed.failsafe_mode;
 	if (settings_out)
 		*settings_out = parsed;
 	else

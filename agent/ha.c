@@ -64,9 +64,19 @@ double ha_lease_margin(double ttl)
 
 double ha_lease_deadline(const struct ha_cluster_view *c, const struct ha_local_view *l)
 {
-	if (l->lease_id == 0 || l->lease_sent <= 0)
-		return 0;
-	return l->lease_sent + c->ttl - ha_lease_margin(c->ttl);
+	double d = 0;
+
+	if (l->lease_id != 0 && l->lease_sent > 0)
+		d = l->lease_sent + c->ttl - ha_lease_margin(c->ttl);
+	/* failsafe_mode: with etcd unreachable, a round in which every member
+	 * confirmed us counts like a renewal sent when the round began; each of
+	 * them promised not to take the key for a ttl after confirming. */
+	if (c->failsafe_mode && !c->etcd_ok && l->failsafe_confirmed_at > 0) {
+		double f = l->failsafe_confirmed_at + c->ttl - ha_lease_margin(c->ttl);
+		if (f > d)
+			d = f;
+	}
+	return d;
 }
 
 double ha_diverged_after(const struct ha_cluster_view *c)
@@ -132,6 +142,13 @@ static bool eligible(const struct ha_cluster_view *c, const struct ha_local_view
 	}
 	if (l->lease_id == 0) {
 		*why = act(HA_WAIT, NULL, "no leader; waiting for our own lease before competing");
+		return false;
+	}
+	/* We confirmed the old leader's failsafe heartbeat: it may still be
+	 * writing until a ttl after that. */
+	if (l->failsafe_leader_seen_at > 0 && now - l->failsafe_leader_seen_at < c->ttl) {
+		*why = act(HA_WAIT, NULL, "no leader, but we confirmed the leader's failsafe heartbeat %.1fs ago; waiting",
+			   now - l->failsafe_leader_seen_at);
 		return false;
 	}
 	/* A replica still on an older timeline than the last leader's has not
@@ -200,7 +217,8 @@ static bool switchover_for_us(const struct ha_cluster_view *c, const struct ha_l
 struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_local_view *l, double now)
 {
 	const double deadline = ha_lease_deadline(c, l);
-	const bool lease_valid = deadline > 0 && now < deadline;
+	const bool lease_valid = deadline > 0 && now < deadline &&
+				 (l->lease_id != 0 || (c->failsafe_mode && !c->etcd_ok));
 	const bool holds = c->etcd_ok && c->has_leader && strcmp(c->leader, l->name) == 0;
 	const bool holds_on_our_lease = holds && c->leader_lease == l->lease_id;
 	const bool other_leads = c->etcd_ok && c->has_leader && !holds;
@@ -226,8 +244,8 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 		if (holds && !holds_on_our_lease)
 			return act(HA_ACQUIRE, NULL, "leader key holds our name on an old lease; moving it to ours");
 		if (!c->etcd_ok)
-			return act(HA_WAIT, NULL, "etcd unreachable; staying primary until the lease deadline in %.1fs",
-				   deadline - now);
+			return act(HA_WAIT, NULL, "etcd unreachable; staying primary until the %s deadline in %.1fs",
+				   c->failsafe_mode && l->failsafe_confirmed_at > 0 ? "failsafe" : "lease", deadline - now);
 	}
 
 	/* 3. Without a fresh view of etcd nothing may change role. */

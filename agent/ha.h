@@ -66,6 +66,7 @@ struct ha_cluster_view {
 	double ttl, loop_wait, retry_timeout;
 	int64_t maximum_lag_on_failover;
 	bool paused;               /* maintenance mode: no failover, no Postgres actions */
+	bool failsafe_mode;        /* etcd down: a primary confirmed by every member it last saw stays primary */
 
 	/* switchover key: a planned switchover or a manual failover */
 	bool has_switchover;
@@ -122,6 +123,8 @@ struct ha_local_view {
 
 	double wall_now;               /* wall clock, unix seconds (scheduled switchovers only) */
 	double leader_absent_since;    /* monotonic time the leader key was first seen absent (0 = present) */
+	double failsafe_confirmed_at;  /* leader: start of the last round in which every member confirmed us (0 none) */
+	double failsafe_leader_seen_at;/* replica: when we last confirmed the leader's failsafe heartbeat (0 none) */
 	bool restart_requested;        /* an operator asked for a Postgres restart */
 	bool reinit_requested;         /* an operator asked to wipe and re-clone this member */
 };

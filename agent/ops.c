@@ -297,7 +297,7 @@ cleanup:
  * "postgresql" object. Anything else is a typo the agents would ignore,
  * so it is refused. */
 static const char *const config_keys[] = { "ttl", "loop_wait", "retry_timeout", "maximum_lag_on_failover",
-					   "pause", "postgresql" };
+					   "pause", "failsafe_mode", "postgresql" };
 
 static bool config_key_known(const char *key)
 {
@@ -485,18 +485,18 @@ static bool apply_set(json_t *doc, const char *assignment, char *err, size_t err
 			return false;
 		}
 		v = json_integer(n);
-	} else if (strcmp(key, "pause") == 0) {
+	} else if (strcmp(key, "pause") == 0 || strcmp(key, "failsafe_mode") == 0) {
 		if (strcmp(value, "true") == 0) {
 			v = json_true();
 		} else if (strcmp(value, "false") == 0) {
 			v = json_false();
 		} else {
-			jsonf_set_err(err, errlen, "pause: expected true or false, got '%s'", value);
+			jsonf_set_err(err, errlen, "%s: expected true or false, got '%s'", key, value);
 			return false;
 		}
 	} else {
 		jsonf_set_err(err, errlen,
-			      "unknown key '%s' (known: ttl, loop_wait, retry_timeout, maximum_lag_on_failover, pause;"
+			      "unknown key '%s' (known: ttl, loop_wait, retry_timeout, maximum_lag_on_failover, pause, failsafe_mode;"
 			      " Postgres parameters go with --pg)",
 			      key);
 		return false;

@@ -609,6 +609,48 @@ static void s_failover_target_nofailover(struct ha_cluster_view *c, struct ha_lo
 	l->nofailover = true;
 }
 
+/* failsafe_mode. */
+static void s_failsafe_confirmed(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	as_leader(c, l);
+	c->etcd_ok = false;
+	c->failsafe_mode = true;
+	l->lease_sent = NOW - 10;          /* the lease is long gone */
+	l->failsafe_confirmed_at = NOW - 1; /* but every member confirmed us a second ago */
+}
+static void s_failsafe_round_too_old(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_failsafe_confirmed(c, l);
+	l->failsafe_confirmed_at = NOW - 4.5; /* ttl 5, margin 1 */
+}
+static void s_failsafe_off(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_failsafe_confirmed(c, l);
+	c->failsafe_mode = false;
+}
+static void s_failsafe_etcd_back_other_leader(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_failsafe_confirmed(c, l);
+	c->etcd_ok = true;
+	snprintf(c->leader, sizeof(c->leader), "node3");
+}
+static void s_failsafe_etcd_back_lease_gone(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_failsafe_confirmed(c, l);
+	c->etcd_ok = true; /* confirmations no longer count: the lease is what matters again */
+}
+static void s_replica_confirmed_leader(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	c->failsafe_mode = true;
+	l->failsafe_leader_seen_at = NOW - 2;
+}
+static void s_replica_confirmed_long_ago(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_replica_confirmed_leader(c, l);
+	l->failsafe_leader_seen_at = NOW - 6;
+}
+
 struct row {
 	const char *name;
 	void (*setup)(struct ha_cluster_view *, struct ha_local_view *);
@@ -702,6 +744,13 @@ static const struct row rows[] = {
 	{"failover target may be behind", s_failover_target_behind_max_lag, HA_ACQUIRE, NULL},
 	{"failover target on an old timeline: refuse", s_failover_target_old_timeline, HA_WAIT, NULL},
 	{"failover target tagged nofailover: refuse", s_failover_target_nofailover, HA_WAIT, NULL},
+	{"failsafe: every member confirmed: stay primary", s_failsafe_confirmed, HA_WAIT, NULL},
+	{"failsafe: last confirmation too old: demote", s_failsafe_round_too_old, HA_DEMOTE, NULL},
+	{"failsafe off: lease gone means demote", s_failsafe_off, HA_DEMOTE, NULL},
+	{"failsafe: etcd back, another leader: demote", s_failsafe_etcd_back_other_leader, HA_DEMOTE, NULL},
+	{"failsafe: etcd back, our lease gone: demote", s_failsafe_etcd_back_lease_gone, HA_DEMOTE, NULL},
+	{"failsafe: replica that confirmed the leader waits", s_replica_confirmed_leader, HA_WAIT, NULL},
+	{"failsafe: confirmation older than ttl: compete", s_replica_confirmed_long_ago, HA_ACQUIRE, NULL},
 	{"holding the key as replica: promote", s_promote_after_acquire, HA_PROMOTE, NULL},
 	{"promotion in progress: wait", s_promote_in_progress, HA_WAIT, NULL},
 	{"holding key with expired lease: no promote", s_holds_key_lease_expired_replica, HA_WAIT, NULL},
