@@ -425,8 +425,12 @@ static enum etcd_status call_endpoints(struct etcd_client *c, const char *path, 
 			describe_http_error(&x, excerpt, sizeof(excerpt), grpc_code);
 			free(x.buf);
 			*http_status = x.status;
-			etcd_error_set(&one, ETCD_E_HTTP, "%s: HTTP %ld: %s", c->endpoints[ep], x.status,
-				       excerpt);
+			etcd_error_set(&one, ETCD_E_HTTP, "%s: HTTP %ld: %s%s", c->endpoints[ep], x.status,
+				       excerpt,
+				       strstr(excerpt, "CommonName of client") != NULL
+					       ? " (with auth on, etcd's JSON gateway takes only client "
+						 "certificates without a Common Name)"
+					       : "");
 			if (x.status < 500) {
 				c->current = ep;
 				*err = one;

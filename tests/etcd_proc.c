@@ -280,8 +280,9 @@ bool etcd_proc_make_certs(const char *dir)
 		"printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n"
 		"extendedKeyUsage=serverAuth,clientAuth\\n' >server.ext; "
 		"printf 'extendedKeyUsage=clientAuth\\n' >client.ext; "
+		"openssl req $k -keyout server-key.pem -out server.csr -subj /CN=server; "
+		"openssl req $k -keyout client-key.pem -out client.csr -subj /O=baton-test-client; "
 		"for n in server client; do "
-		"openssl req $k -keyout $n-key.pem -out $n.csr -subj /CN=$n; "
 		"openssl x509 -req -in $n.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial "
 		"-out $n.pem -days 2 -extfile $n.ext; done";
 	pid_t pid = fork();

@@ -32,7 +32,8 @@ struct etcd_proc {
 
 /* Writes a test CA (ca.pem, ca-key.pem), a server certificate for
  * 127.0.0.1/localhost (server.pem, server-key.pem), a client certificate
- * (client.pem, client-key.pem, CN=client) and a second, unrelated CA
+ * (client.pem, client-key.pem, without a CN: etcd's
+ * gateway refuses a client certificate with one once auth is on) and a second, unrelated CA
  * (other-ca.pem) into dir with openssl (its output in dir/openssl.log).
  * false on failure. */
 bool etcd_proc_make_certs(const char *dir);

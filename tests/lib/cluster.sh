@@ -481,10 +481,10 @@ ETCD_N_MEMBERS=0
 etcd_scheme() { if [ -n "$ETCD_TLS_DIR" ]; then echo https; else echo http; fi; }
 
 # etcd_make_certs: a CA, a server certificate for 127.0.0.1/localhost, a
-# client certificate (CN=client) and an unrelated CA (other-ca.pem), all in
+# client certificate (no CN, see below) and an unrelated CA (other-ca.pem), all in
 # $T/tls (readable by the baton user); sets ETCD_TLS_DIR.
 etcd_make_certs() {
-	local d=$T/tls k n
+	local d=$T/tls k n subj
 	mkdir -p "$d"
 	k=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
 	(
@@ -494,8 +494,14 @@ etcd_make_certs() {
 		openssl req -x509 "${k[@]}" -keyout other-ca-key.pem -out other-ca.pem -days 2 -subj /CN=unrelated-ca
 		printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n' >server.ext
 		printf 'extendedKeyUsage=clientAuth\n' >client.ext
+		# No CN in the client certificate: with client-cert-auth and auth
+		# on, etcd's gateway answers every /v3 request made with a client
+		# certificate that carries one with HTTP 400 ("CommonName of
+		# client sending a request against gateway will be ignored").
 		for n in server client; do
-			openssl req "${k[@]}" -keyout "$n-key.pem" -out "$n.csr" -subj "/CN=$n"
+			subj=/CN=$n
+			[ "$n" = server ] || subj=/O=baton-it-client
+			openssl req "${k[@]}" -keyout "$n-key.pem" -out "$n.csr" -subj "$subj"
 			openssl x509 -req -in "$n.csr" -CA ca.pem -CAkey ca-key.pem -CAcreateserial \
 				-out "$n.pem" -days 2 -extfile "$n.ext"
 		done
