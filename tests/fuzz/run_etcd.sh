@@ -116,10 +116,12 @@ for t in $targets; do
 	echo "fuzz: running $t for $secs s"
 	lsan=""
 	if [ "$t" = fuzz_config ]; then
-		# libconfig itself (not config.c) leaks its string buffer when a
-		# syntax error stops it inside a string literal; nothing else is
-		# suppressed.
-		printf 'leak:strbuf_append\n' >"$work/$t/lsan.supp"
+		# libconfig 1.5 itself (not config.c) leaks on a syntax error: the
+		# string buffer of an unfinished literal and tokens its lexer
+		# allocated that the parser drops. Only those two are suppressed: a
+		# config_destroy missing in config.c would still show as leaked
+		# settings.
+		printf 'leak:strbuf_append\nleak:libconfig_yylex\n' >"$work/$t/lsan.supp"
 		lsan="suppressions=$work/$t/lsan.supp"
 	fi
 	LSAN_OPTIONS=$lsan "$work/$t/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \

@@ -13,13 +13,13 @@ cluster_init etcd_tls_auth
 
 BATON_ETCD_PASSWORD=baton-etcd-pw-$$-$RANDOM
 WRONG_PASSWORD=not-the-password-$$-$RANDOM
-ETCD_AUTH_TOKEN_TTL=2
+ETCD_AUTH_TOKEN_TTL=2 # read by etcd_member_start (cluster.sh)
 etcd_make_certs
 etcd_members_start 1
 etcd_use_members
 etcd_enable_auth "root-pw-$$-$RANDOM" baton "$BATON_ETCD_PASSWORD"
 # The role really is limited to the prefix.
-if ETCD_ROOT_PASSWORD= etcdctl_m --user "baton:$BATON_ETCD_PASSWORD" put /elsewhere x >/dev/null 2>&1; then
+if ETCD_ROOT_PASSWORD='' etcdctl_m --user "baton:$BATON_ETCD_PASSWORD" put /elsewhere x >/dev/null 2>&1; then
 	fail "user baton may write outside $NAMESPACE/"
 fi
 pass "user baton is refused outside $NAMESPACE/"
