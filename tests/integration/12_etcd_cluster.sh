@@ -3,9 +3,9 @@
 # configured with all three. We find the member the primary's agent talks to
 # (its established connections, from ss) and SIGKILL that member. A dead
 # member must cost the primary nothing: the client moves to a live member at
-# once, so for the next 3 x TTL (polled every 100 ms) the leader key is
-# unchanged, the primary's postmaster PID is unchanged and
-# pg_is_in_recovery() stays false; the replicas keep streaming and the
+# once, so for the next 3 x TTL the leader key and the primary's postmaster
+# PID are unchanged (checked in a loop, 100 ms apart) and pg_is_in_recovery()
+# stays false (the poller, every 50 ms); the replicas keep streaming and the
 # primary's agent ends up connected to surviving members only.
 . "$(dirname "$0")/../lib/cluster.sh"
 cluster_init etcd_cluster
@@ -34,6 +34,9 @@ for mc in $use; do
 	if [ "$c" -gt "$best" ]; then best=$c victim=$m; fi
 done
 [ -n "$victim" ] || fail "node$p's agent holds no connection to any etcd member ($use)"
+# pg_is_in_recovery() of every node every 50 ms, from outside (poller).
+poller_start
+sleep 0.5
 log "node$p's agent talks to m$victim ($best connections): killing it"
 etcd_member_kill "$victim"
 
@@ -51,7 +54,13 @@ while [ "$(now_ms)" -lt "$until_t" ]; do
 	checks=$((checks + 1))
 	sleep 0.1
 done
+bg_stop "$POLLER_PID"
 [ "$bad" = 0 ] || fail "the primary was disturbed by the loss of the etcd member it used"
+samples=$(grep -c '^sample ' "$T/poller.out")
+not_p=$(grep '^sample ' "$T/poller.out" | grep -c -v " node$p=P")
+[ "$samples" -gt $((TTL * 3 * 10)) ] || fail "the poller took only $samples samples"
+assert_eq 0 "$not_p" "samples (of $samples, every 50 ms) in which node$p was not a primary"
+assert_eq "split_brain_samples 0" "$(grep '^split_brain_samples' "$T/poller.out")" "no two primaries"
 pass "node$p stayed primary for $((TTL * 3)) s after m$victim died ($checks checks: leader key, postmaster $pm, not in recovery)"
 if grep -q -i -E 'demot' "$(agent_log "$p")"; then
 	grep -i -E 'demot' "$(agent_log "$p")" | head -n 5
