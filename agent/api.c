@@ -1262,6 +1262,43 @@ static void h_reinit(struct api_server *s, const struct api_request *rq, json_t 
 	reply_json(out, MHD_HTTP_ACCEPTED, json_pack("{s:s}", "accepted", "reinit"));
 }
 
+/*
+ * failsafe_mode: the leader, unable to reach etcd, asks every member to
+ * confirm it. We confirm only if we cannot reach etcd either (else the
+ * leader key in etcd is the truth and the leader must go by it) and the
+ * sender is the leader we last knew. Confirming is a promise the loop keeps:
+ * no leader key taken by us within a ttl of it.
+ */
+static void h_failsafe(struct api_server *s, const struct api_request *rq, json_t *body, struct api_reply *out)
+{
+	struct api_status st;
+	const char *leader;
+
+	(void)rq;
+	if (!body || !json_is_object(body) || !json_is_string(json_object_get(body, "leader"))) {
+		reply_error(out, MHD_HTTP_BAD_REQUEST, "the body must be {\"leader\": NAME}");
+		return;
+	}
+	leader = json_string_value(json_object_get(body, "leader"));
+	if (!snapshot(s, &st, NULL, NULL)) {
+		reply_error(out, MHD_HTTP_SERVICE_UNAVAILABLE, "the agent has not published its state yet");
+		return;
+	}
+	if (st.etcd_ok) {
+		reply_error(out, MHD_HTTP_CONFLICT, "%s reaches etcd: the leader key decides, not failsafe", st.name);
+		return;
+	}
+	if (st.is_leader || strcmp(st.leader, leader) != 0) {
+		reply_error(out, MHD_HTTP_CONFLICT, "%s is not the leader %s last knew ('%s')", leader, st.name,
+			    st.leader);
+		return;
+	}
+	pthread_mutex_lock(&s->mu);
+	s->requests.failsafe_seen_at = mono_now();
+	pthread_mutex_unlock(&s->mu);
+	reply_json(out, MHD_HTTP_OK, json_pack("{s:s, s:s}", "accepted", "failsafe", "member", st.name));
+}
+
 /* ---- dispatch -------------------------------------------------------------- */
 
 enum { M_GET = 1, M_HEAD = 2, M_OPTIONS = 4, M_POST = 8, M_PATCH = 16 };
@@ -1298,6 +1335,7 @@ static const struct api_route routes[] = {
 	{ "/restart", M_POST, "POST", h_restart },
 	{ "/reload", M_POST, "POST", h_reload },
 	{ "/reinit", M_POST, "POST", h_reinit },
+	{ "/failsafe", M_POST, "POST", h_failsafe },
 };
 
 static unsigned int method_bit(const char *m)
@@ -1864,18 +1902,24 @@ static size_t body_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
-bool api_get_status(const char *api_url, double timeout, struct api_status *out, char *err, size_t errlen)
+/*
+ * One request to a peer's REST API: GET <api_url><path>, or POST with
+ * post_body (JSON) and HTTP basic auth when user is set. Bounded by timeout
+ * seconds in all; no proxy. On success *code is the HTTP status and
+ * b->data the NUL-terminated answer (caller frees).
+ */
+static bool peer_request(const char *api_url, const char *path, const char *post_body, const char *user,
+			 const char *password, double timeout, long *code, struct body *b, char *url, size_t urllen,
+			 char *err, size_t errlen)
 {
-	struct body b = { NULL, 0, false };
-	char url[512];
 	CURL *curl = NULL;
+	struct curl_slist *hdr = NULL;
 	CURLcode rc;
-	long code = 0, ms;
+	long ms;
 	size_t ulen;
 	int n;
 	bool ok = false;
 
-	memset(out, 0, sizeof(*out));
 	if (!api_url || !*api_url || timeout <= 0) {
 		jsonf_set_err(err, errlen, "invalid API URL or timeout");
 		return false;
@@ -1883,8 +1927,8 @@ bool api_get_status(const char *api_url, double timeout, struct api_status *out,
 	ulen = strlen(api_url);
 	while (ulen > 0 && api_url[ulen - 1] == '/')
 		ulen--;
-	n = snprintf(url, sizeof(url), "%.*s/status", (int)ulen, api_url);
-	if (n < 0 || (size_t)n >= sizeof(url)) {
+	n = snprintf(url, urllen, "%.*s%s", (int)ulen, api_url, path);
+	if (n < 0 || (size_t)n >= urllen) {
 		jsonf_set_err(err, errlen, "API URL too long");
 		return false;
 	}
@@ -1909,42 +1953,98 @@ bool api_get_status(const char *api_url, double timeout, struct api_status *out,
 	     * would only add a hop (and its own failures) to an election. */
 	    curl_easy_setopt(curl, CURLOPT_NOPROXY, "*") != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, body_write) != CURLE_OK ||
-	    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b) != CURLE_OK) {
+	    curl_easy_setopt(curl, CURLOPT_WRITEDATA, b) != CURLE_OK) {
 		jsonf_set_err(err, errlen, "%s: cannot set up the request", url);
 		goto cleanup;
 	}
+	if (post_body) {
+		hdr = curl_slist_append(NULL, "Content-Type: application/json");
+		if (!hdr || curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdr) != CURLE_OK ||
+		    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, post_body) != CURLE_OK ||
+		    (user && (curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC) != CURLE_OK ||
+			      curl_easy_setopt(curl, CURLOPT_USERNAME, user) != CURLE_OK ||
+			      curl_easy_setopt(curl, CURLOPT_PASSWORD, password ? password : "") != CURLE_OK))) {
+			jsonf_set_err(err, errlen, "%s: cannot set up the request", url);
+			goto cleanup;
+		}
+	}
 	rc = curl_easy_perform(curl);
 	if (rc != CURLE_OK) {
-		if (b.too_big)
+		if (b->too_big)
 			jsonf_set_err(err, errlen, "%s: answer larger than %d bytes", url, API_BODY_MAX);
 		else
 			jsonf_set_err(err, errlen, "%s: %s", url, curl_easy_strerror(rc));
 		goto cleanup;
 	}
-	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, code);
+	if (!b->data) {
+		jsonf_set_err(err, errlen, "%s: HTTP %ld, empty answer", url, *code);
+		goto cleanup;
+	}
+	if (strlen(b->data) != b->len) {
+		jsonf_set_err(err, errlen, "%s: answer contains a NUL byte", url);
+		goto cleanup;
+	}
+	ok = true;
+cleanup:
+	curl_slist_free_all(hdr);
+	curl_easy_cleanup(curl);
+	return ok;
+}
+
+bool api_get_status(const char *api_url, double timeout, struct api_status *out, char *err, size_t errlen)
+{
+	struct body b = { NULL, 0, false };
+	char url[512], why[256];
+	long code = 0;
+	bool ok = false;
+
+	memset(out, 0, sizeof(*out));
+	if (!peer_request(api_url, "/status", NULL, NULL, NULL, timeout, &code, &b, url, sizeof(url), err, errlen))
+		goto cleanup;
 	if (code != 200) {
 		jsonf_set_err(err, errlen, "%s: HTTP %ld", url, code);
 		goto cleanup;
 	}
-	if (!b.data) {
-		jsonf_set_err(err, errlen, "%s: empty answer", url);
+	if (!api_status_from_json(b.data, out, why, sizeof(why))) {
+		jsonf_set_err(err, errlen, "%s: unexpected answer: %s", url, why);
 		goto cleanup;
-	}
-	if (strlen(b.data) != b.len) {
-		jsonf_set_err(err, errlen, "%s: answer contains a NUL byte", url);
-		goto cleanup;
-	}
-	{
-		char why[256];
-
-		if (!api_status_from_json(b.data, out, why, sizeof(why))) {
-			jsonf_set_err(err, errlen, "%s: unexpected answer: %s", url, why);
-			goto cleanup;
-		}
 	}
 	ok = true;
 cleanup:
-	curl_easy_cleanup(curl);
 	free(b.data);
+	return ok;
+}
+
+bool api_post_failsafe(const char *api_url, const char *leader, double timeout, const char *user,
+		       const char *password, char *err, size_t errlen)
+{
+	struct body b = { NULL, 0, false };
+	char url[512], *req;
+	json_t *o = json_pack("{s:s}", "leader", leader);
+	long code = 0;
+	bool ok = false;
+
+	req = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!req) {
+		jsonf_set_err(err, errlen, "out of memory");
+		return false;
+	}
+	if (!peer_request(api_url, "/failsafe", req, user, password, timeout, &code, &b, url, sizeof(url), err,
+			  errlen))
+		goto cleanup;
+	if (code != 200) {
+		json_t *ans = json_loads(b.data, 0, NULL);
+		const char *why = ans ? json_string_value(json_object_get(ans, "error")) : NULL;
+
+		jsonf_set_err(err, errlen, "%s: HTTP %ld: %s", url, code, why ? why : "refused");
+		json_decref(ans);
+		goto cleanup;
+	}
+	ok = true;
+cleanup:
+	free(b.data);
+	free(req);
 	return ok;
 }

@@ -56,6 +56,7 @@ struct api_status {
 	bool pending_restart;  /* a changed parameter needs a Postgres restart */
 	int64_t lag;           /* replica: bytes behind the leader's last known position (-1 unknown) */
 	double loop_wait;      /* seconds, for /liveness */
+	bool etcd_ok;          /* the loop's last read of etcd succeeded (POST /failsafe) */
 };
 
 /* Counters the loop publishes with each snapshot, for GET /metrics. */
@@ -79,6 +80,7 @@ struct api_requests {
 	bool restart_pending_only; /* only if pending_restart */
 	bool reload;
 	bool reinit;
+	double failsafe_seen_at; /* monotonic time we last confirmed the leader's failsafe heartbeat (0 none) */
 };
 
 struct api_options {
@@ -115,6 +117,11 @@ void api_stop(struct api_server *s);
 /* GET <api_url>/status with a total timeout in seconds. false + err when the
  * peer does not answer 200 with the JSON expected. */
 bool api_get_status(const char *api_url, double timeout, struct api_status *out, char *err, size_t errlen);
+
+/* failsafe_mode: POST <api_url>/failsafe {"leader": NAME} (basic auth when
+ * user is set). true when the member confirmed us (HTTP 200). */
+bool api_post_failsafe(const char *api_url, const char *leader, double timeout, const char *user,
+		       const char *password, char *err, size_t errlen);
 
 /* JSON of a status (malloc'd) and back; shared by server and client. */
 char *api_status_json(const struct api_status *st);

@@ -34,6 +34,7 @@ struct keeper {
 	double last_ok_sent;
 	double interval, ttl;
 	pid_t fence_pid;
+	double failsafe_at;
 	double worst_latency;
 	uint64_t n_ok, n_failed;
 	double failing_since;  /* first failure of the current streak, 0 = none */
@@ -68,6 +69,8 @@ static void fence_if_due(struct keeper *k, double now)
 		return;
 	deadline = k->last_ok_sent > 0 ? k->last_ok_sent + k->ttl - ha_lease_margin(k->ttl) : 0;
 	if (k->lease_id != 0 && now < deadline)
+		return;
+	if (k->failsafe_at > 0 && now < k->failsafe_at + k->ttl - ha_lease_margin(k->ttl))
 		return;
 	log_error("lease deadline passed (last renewal sent %.1fs ago) while Postgres may accept writes and the "
 		  "loop has not stopped it: sending SIGQUIT to postmaster %d",
@@ -200,6 +203,13 @@ void keeper_set_timing(struct keeper *k, double interval, double ttl)
 		etcd_client_set_timeout(k->etcd, interval);
 	k->interval = interval;
 	k->ttl = ttl;
+	pthread_mutex_unlock(&k->mu);
+}
+
+void keeper_set_failsafe(struct keeper *k, double confirmed_at)
+{
+	pthread_mutex_lock(&k->mu);
+	k->failsafe_at = confirmed_at;
 	pthread_mutex_unlock(&k->mu);
 }
 

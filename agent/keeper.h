@@ -32,6 +32,10 @@ void keeper_set_lease(struct keeper *k, int64_t lease_id, double sent);
 void keeper_get(struct keeper *k, int64_t *lease_id, double *last_ok_sent);
 /* Timing from the dynamic config. */
 void keeper_set_timing(struct keeper *k, double interval, double ttl);
+/* failsafe_mode: start of the last round in which every member confirmed
+ * us while etcd was unreachable (0 = none); it extends the fencing
+ * deadline like a renewal sent at that time. */
+void keeper_set_failsafe(struct keeper *k, double confirmed_at);
 /* The postmaster to fence at the deadline (0 = nothing may write). */
 void keeper_set_fence(struct keeper *k, pid_t postmaster);
 /* Keepalives that succeeded / failed since start. */

@@ -137,6 +137,9 @@ struct loop {
 
 	uint64_t leader_changes;
 	char last_leader[HA_NAME_MAX];
+	double failsafe_confirmed_at; /* leader: start of the last round every member confirmed */
+	double failsafe_seen_at;      /* replica: when we last confirmed the leader's heartbeat */
+	bool failsafe_logged;
 
 	char *member_json;   /* last published */
 	char *status_json;   /* last published (leader) */
@@ -506,6 +509,7 @@ static void publish_api(struct loop *L)
 	st.paused = L->view.paused;
 	st.pending_restart = L->pending_restart;
 	st.loop_wait = L->settings.loop_wait;
+	st.etcd_ok = L->view.etcd_ok;
 	st.lag = -1;
 	if (L->local.pg_ready && L->local.pg_primary)
 		st.lag = 0;
@@ -810,6 +814,8 @@ static void read_local(struct loop *L, double now)
 	l->promote_requested = L->promote_requested;
 	l->wall_now = (double)time(NULL);
 	l->leader_absent_since = L->leader_absent_since;
+	l->failsafe_confirmed_at = L->failsafe_confirmed_at;
+	l->failsafe_leader_seen_at = L->failsafe_seen_at;
 	l->restart_requested = L->req_restart;
 	l->reinit_requested = L->req_reinit;
 }
@@ -1342,6 +1348,50 @@ static void do_switchover(struct loop *L, const char *target)
 		 pg_now() - t0);
 }
 
+/*
+ * failsafe_mode, etcd unreachable, we are the primary: ask every member of
+ * the last view we had to confirm us. Only a round that all of them
+ * confirm extends our deadline (ha_lease_deadline); one silent or refusing
+ * member and the deadline stays, so we demote in time.
+ */
+static void failsafe_round(struct loop *L)
+{
+	const struct baton_config *cfg = L->cfg;
+	double t0 = pg_now(), timeout = fmin(0.5, L->settings.loop_wait);
+	size_t asked = 0, confirmed = 0;
+
+	if (!L->view.failsafe_mode || L->view.etcd_ok || !L->local.pg_ready || !L->local.pg_primary) {
+		if (L->failsafe_confirmed_at > 0) {
+			L->failsafe_confirmed_at = 0;
+			keeper_set_failsafe(L->keeper, 0);
+		}
+		L->failsafe_logged = false;
+		return;
+	}
+	for (size_t i = 0; i < L->view.n_members; i++) {
+		const struct ha_member *m = &L->view.members[i];
+		char err[300];
+
+		if (strcmp(m->name, cfg->name) == 0 || !m->api_url[0])
+			continue;
+		asked++;
+		if (api_post_failsafe(m->api_url, cfg->name, timeout, cfg->restapi.auth_username,
+				      cfg->restapi.auth_password, err, sizeof(err)))
+			confirmed++;
+		else
+			log_warn("failsafe: %s did not confirm us (%s)", m->name, err);
+	}
+	if (confirmed == asked) {
+		L->failsafe_confirmed_at = t0;
+		keeper_set_failsafe(L->keeper, t0);
+		if (!L->failsafe_logged)
+			log_warn("etcd unreachable; all %zu members confirm us: staying primary (failsafe_mode)", asked);
+		L->failsafe_logged = true;
+	} else {
+		L->failsafe_logged = false;
+	}
+}
+
 /* Carries out what the REST API queued for this node. */
 static void take_requests(struct loop *L)
 {
@@ -1355,6 +1405,13 @@ static void take_requests(struct loop *L)
 	}
 	if (r.reinit)
 		L->req_reinit = true;
+	if (r.failsafe_seen_at > L->failsafe_seen_at) {
+		if (L->failsafe_seen_at == 0 || r.failsafe_seen_at - L->failsafe_seen_at > L->settings.ttl)
+			log_info("confirmed %s as leader in failsafe mode: we will not take the key for %.0fs after "
+				 "the last confirmation",
+				 L->view.leader, L->settings.ttl);
+		L->failsafe_seen_at = r.failsafe_seen_at;
+	}
 	if (r.reload)
 		reload_postgres(L, "reload requested by an operator");
 	if (L->req_restart && (L->postmaster.pid == 0 || (L->req_restart_pending_only && !L->pending_restart))) {
@@ -1722,6 +1779,8 @@ int loop_run(const struct baton_config *cfg)
 		take_requests(&L);
 		now = pg_now();
 		read_local(&L, now);
+		failsafe_round(&L);
+		L.local.failsafe_confirmed_at = L.failsafe_confirmed_at;
 		apply_shared_params(&L);
 		check_pending_restart(&L, now);
 		if (L.view.etcd_ok && !L.view.has_leader && L.local.pg_ready && !L.local.pg_primary &&

@@ -1587,6 +1587,59 @@ END_TEST
 
 /* ---- the socket-free handler -------------------------------------------------------------- */
 
+/* failsafe_mode: a member confirms the leader it last knew only while it
+ * cannot reach etcd itself, and the loop learns when it did. */
+START_TEST(test_failsafe_confirm)
+{
+	static const struct {
+		bool etcd_ok, is_leader;
+		const char *body;
+		int code;
+	} t[] = {
+		{ false, false, "{\"leader\":\"node1\"}", 200 },
+		{ true, false, "{\"leader\":\"node1\"}", 409 },  /* we reach etcd: the key decides */
+		{ false, false, "{\"leader\":\"node9\"}", 409 },  /* not the leader we knew */
+		{ false, true, "{\"leader\":\"node1\"}", 409 },   /* we are the leader */
+		{ false, false, "{\"leader\":1}", 400 },
+		{ false, false, "[]", 400 },
+		{ false, false, NULL, 400 },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct api_options o;
+		struct api_status st = replica_status();
+		struct api_server *s;
+		struct api_request rq;
+		struct api_reply r;
+		struct api_requests q;
+		char err[256];
+
+		memset(&o, 0, sizeof(o));
+		s = api_server_new(&o, err, sizeof(err));
+		ck_assert_msg(s != NULL, "%s", err);
+		snprintf(st.leader, sizeof(st.leader), "node1");
+		st.etcd_ok = t[i].etcd_ok;
+		st.is_leader = t[i].is_leader;
+		api_publish(s, &st);
+		memset(&rq, 0, sizeof(rq));
+		rq.method = "POST";
+		rq.path = "/failsafe";
+		rq.body = t[i].body;
+		rq.body_len = t[i].body ? strlen(t[i].body) : 0;
+		api_handle(s, &rq, &r);
+		ck_assert_msg((int)r.code == t[i].code, "row %zu: %d, want %d (%s)", i, (int)r.code, t[i].code,
+			      r.body ? r.body : "");
+		api_reply_free(&r);
+		api_take_requests(s, &q);
+		if (t[i].code == 200)
+			ck_assert_msg(q.failsafe_seen_at > 0, "row %zu: confirmation not handed to the loop", i);
+		else
+			ck_assert_msg(q.failsafe_seen_at == 0, "row %zu: a refusal was recorded", i);
+		api_stop(s);
+	}
+}
+END_TEST
+
 START_TEST(test_handle_direct)
 {
 	struct api_options o;
@@ -1762,6 +1815,7 @@ static Suite *api_suite(void)
 	tcase_add_loop_test(pure, test_parse_bytes, 0, (int)(sizeof(lag_cases) / sizeof(lag_cases[0])));
 	tcase_add_loop_test(pure, test_parse_time, 0, (int)(sizeof(time_cases) / sizeof(time_cases[0])));
 	tcase_add_test(pure, test_handle_direct);
+	tcase_add_test(pure, test_failsafe_confirm);
 	suite_add_tcase(s, pure);
 
 	tcase_set_timeout(http_tc, 20);

@@ -1,0 +1,57 @@
+#!/bin/bash
+# 14_failsafe: failsafe_mode (issue "etcd in production"). With etcd down
+# entirely but every member up and confirming it over the REST API, the
+# primary keeps taking writes for well past the TTL; the moment one replica
+# is gone the confirmations stop and the primary stops taking writes within
+# the TTL. Replicas never promote without etcd. With etcd back, the cluster
+# returns to exactly one primary.
+. "$(dirname "$0")/../lib/cluster.sh"
+cluster_init failsafe
+
+cluster_start 3
+wait_healthy 90
+p=$PRIMARY
+ctl edit-config --set failsafe_mode=true --force >/dev/null || fail "edit-config --set failsafe_mode=true failed"
+poll_until 10 grep -q '"failsafe_mode":true' <(config_json) || true
+sleep 2 # every agent reads the config key within a loop
+run_sql "$p" "CREATE TABLE failsafe_probe (at timestamptz)" >/dev/null || fail "cannot create the probe table"
+writable() { run_sql "$p" "INSERT INTO failsafe_probe VALUES (now())" >/dev/null; }
+writable || fail "the primary does not take writes before the fault"
+
+etcd_stop KILL
+log "killed etcd; failsafe_mode is on and all members are up"
+# Well past the TTL the primary still takes writes, and nobody else does.
+until_t=$(($(now_ms) + TTL * 3000))
+while [ "$(now_ms)" -lt "$until_t" ]; do
+	writable || fail "node$p stopped taking writes although every member confirms it (failsafe_mode)"
+	w=$(primaries)
+	[ "$w" = "$p" ] || fail "writable node(s) '$w' while etcd is down, expected only node$p"
+	sleep 0.3
+done
+pass "node$p kept taking writes for $((TTL * 3)) s with etcd down (failsafe_mode)"
+grep -q "failsafe_mode" "$(agent_log "$p")" || fail "the primary's log does not mention failsafe_mode"
+
+# One replica gone: no more full confirmation, so the primary must stop.
+r=1
+[ "$r" = "$p" ] && r=2
+pm=$(postmaster_pid "$r")
+agent_kill "$r"
+[ -n "$pm" ] && kill -KILL "$pm" 2>/dev/null
+t0=$(now_ms)
+log "killed node$r (agent and postmaster)"
+not_writable() { ! writable; }
+poll_until $((TTL * 3)) not_writable || fail "node$p still takes writes $((TTL * 3)) s after node$r died"
+dt=$(($(now_ms) - t0))
+log "node$p stopped taking writes $dt ms after node$r died"
+assert_lt "$dt" $((TTL * 1000 + 1000)) "primary stopped within ttl of losing a confirming member (ms)"
+w=$(primaries)
+[ -z "$w" ] || fail "node(s) $w writable after the primary demoted with etcd down"
+pass "no writable node once a member stopped confirming"
+
+etcd_start
+agent_start "$r"
+log "etcd and node$r are back"
+wait_healthy 90
+assert_eq "$PRIMARY" "$(primaries)" "exactly one primary after etcd came back"
+run_sql "$PRIMARY" "INSERT INTO failsafe_probe VALUES (now())" >/dev/null || fail "node$PRIMARY does not take writes"
+pass "node$PRIMARY takes writes"
