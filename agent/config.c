@@ -636,6 +636,10 @@ static void fail(const struct load_ctx *c, const config_setting_t *s, const char
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	set_err(c->err, c->errlen, "%s: %s: %s", loc, key, msg);
+	/* A value may hold newlines or escapes: the error stays one printable line. */
+	for (char *p = c->err; p && *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 }
 
 /* What a setting holds, for "(got ...)": a short rendering of its value. */

@@ -400,6 +400,26 @@ START_TEST(test_bad_file)
 }
 END_TEST
 
+/* A value holding a newline must not split the error into two lines. */
+START_TEST(test_error_one_line)
+{
+	char tmp[] = "/tmp/check_config_nl_XXXXXX", err[512];
+	struct baton_config c;
+	int fd = mkstemp(tmp);
+	FILE *f;
+
+	ck_assert_int_ge(fd, 0);
+	f = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("scope = \"main\";\nname = \"bad\\nname\";\n", f);
+	fclose(f);
+	ck_assert(!config_load(tmp, &c, err, sizeof(err)));
+	unlink(tmp);
+	ck_assert_msg(strchr(err, '\n') == NULL, "error spans lines: %s", err);
+	ck_assert_msg(strstr(err, "name") != NULL, "%s", err);
+}
+END_TEST
+
 START_TEST(test_missing_file)
 {
 	struct baton_config c;
@@ -816,6 +836,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_tls_and_callbacks);
 	tcase_add_loop_test(tc, test_bad_file, 0, (int)N_BAD);
 	tcase_add_test(tc, test_missing_file);
+	tcase_add_test(tc, test_error_one_line);
 	tcase_add_test(tc, test_free_zeroed);
 	tcase_add_test(tc, test_print_masks_secrets_and_round_trips);
 	tcase_add_test(tc, test_print_minimal);
