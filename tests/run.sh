@@ -12,7 +12,9 @@
 #  3. as baton: autoreconf, configure, make, make check  (build/)
 #     and the same with -fsanitize=address,undefined          (build-asan/);
 #     then the REST API fuzz target (tests/fuzz/run.sh, clang libFuzzer) for
-#     --fuzz-seconds (default 60, 0 skips it; with the unit tests only);
+#     --fuzz-seconds (default 60, 0 skips it; with the unit tests only) and
+#     the etcd-parser and config-loader targets (tests/fuzz/run_etcd.sh) for
+#     half that each;
 #  4. as root: every tests/integration/*.sh against build/ and, unless
 #     --no-asan, against build-asan/ too (each scenario runs its agents as
 #     baton through the harness tests/lib/cluster.sh).
@@ -146,6 +148,16 @@ if [ "$do_unit" = 1 ] && [ "$fuzz_secs" != 0 ]; then
 		ok "fuzz REST API"
 	else
 		ko "fuzz REST API (see $WORK/fuzz)"
+	fi
+	# The etcd response parsers and the config loader: half the time each.
+	per=$((fuzz_secs / 2))
+	[ "$per" -ge 10 ] || per=10
+	section "fuzz the etcd parsers and the config loader ($per s each)"
+	rm -rf "$WORK/fuzz-etcd"
+	if as_user "$USER_" env FUZZ_BUILD="$WORK/fuzz-etcd" bash "$WORK/src/tests/fuzz/run_etcd.sh" "$per"; then
+		ok "fuzz etcd parsers and config loader"
+	else
+		ko "fuzz etcd parsers and config loader (see $WORK/fuzz-etcd)"
 	fi
 fi
 
