@@ -1561,8 +1561,11 @@ static bool startup_checks(struct loop *L)
 	for (;;) {
 		if (etcd_get(L->etcd, L->keys.leader, &r, &err) == ETCD_OK)
 			break;
-		if (pg_now() >= until || g_shutdown) {
-			log_error("cannot reach etcd: %s; giving up (check etcd.hosts in %s)", err.message, cfg->path);
+		if (pg_now() >= until || g_shutdown || err.status == ETCD_E_AUTH || err.status == ETCD_E_INVALID) {
+			const char *check = err.status == ETCD_E_AUTH		    ? "etcd.username and etcd.password"
+					    : strstr(err.message, "TLS") != NULL ? "etcd.cacert, etcd.cert and etcd.key"
+										  : "etcd.hosts";
+			log_error("cannot use etcd: %s; giving up (check %s in %s)", err.message, check, cfg->path);
 			return false;
 		}
 		sleep_until_woken(L, 0.5);
@@ -1618,6 +1621,10 @@ static bool loop_init(struct loop *L, const struct baton_config *cfg)
 	L->ecfg.key = cfg->etcd.key;
 	L->ecfg.username = cfg->etcd.username;
 	L->ecfg.password = cfg->etcd.password;
+	/* etcd.hosts may name only some members: the others are found. A silent
+	 * watch needs no idle timeout here: the loop re-reads every key each
+	 * loop_wait, so a dead watch costs at most one loop of latency. */
+	L->ecfg.discover_members = true;
 	if (etcd_client_new(&L->ecfg, &L->etcd, &e) != ETCD_OK) {
 		log_error("etcd client: %s", e.message);
 		return false;
