@@ -873,3 +873,58 @@ first_ack_on() {
 last_ack_on() {
 	awk -v p="$1" -v t="${2:-}" '$1 == "ack" && $4 == p && (t == "" || $3 < t) { l = $3 } END { print l }' "$T/writer.out"
 }
+
+# ---------------------------------------------------------------- etcd quorum, compaction, bench helpers
+# (15_etcd_quorum_loss.sh, 16_watch_compaction.sh, tests/bench/etcd.sh)
+
+# etcd_member_most_used PID: the member process PID holds the most
+# established connections to (the first listed wins a tie); "" if none.
+etcd_member_most_used() {
+	local mc m c best=0 out=""
+	for mc in $(etcd_members_in_use "$1"); do
+		m=${mc%%:*} c=${mc#*:}
+		if [ "$c" -gt "$best" ]; then best=$c out=$m; fi
+	done
+	echo "$out"
+}
+
+# etcd_revision: the current revision of the store (from a serializable
+# read's header), "" when etcd does not answer.
+etcd_revision() {
+	etcdctl_ get --consistency=s -w json /baton-no-such-key 2>/dev/null |
+		sed -n 's/.*"revision":\([0-9]*\).*/\1/p' | head -n1
+}
+
+# log_ms LINE: unix ms of an agent log line ("YYYY-MM-DD HH:MM:SS.mmm ...").
+log_ms() { date -d "$(cut -c1-23 <<<"$1")" +%s%3N 2>/dev/null; }
+
+# acks_max_gap FROM_MS TO_MS: the largest gap (ms) between consecutive
+# writer acks in [FROM_MS, TO_MS], counting from the last ack before
+# FROM_MS and up to TO_MS when the acks stop early.
+acks_max_gap() {
+	awk -v a="$1" -v b="$2" '$1 == "ack" {
+		t = $3 + 0
+		if (t < a) { prev = t; next }
+		if (t > b) { exit }
+		if (prev != "" && t - prev > g) g = t - prev
+		prev = t
+	} END { if (prev != "" && b - prev > g) g = b - prev; printf "%d\n", g }' "$T/writer.out"
+}
+
+# etcd_raft_leader: the number of the member that is etcd's raft leader
+# ("" when no live member names itself leader).
+etcd_raft_leader() {
+	local i js id ld
+	for i in $(seq 1 "$ETCD_N_MEMBERS"); do
+		pid_alive "${ETCD_M_PID[$i]:-}" || continue
+		js=$(ETCDCTL_API=3 etcdctl --endpoints="$(etcd_member_url "$i")" --dial-timeout=1s \
+			--command-timeout=2s endpoint status -w json 2>/dev/null) || continue
+		id=$(jq -r '.[0].Status.header.member_id' <<<"$js" 2>/dev/null)
+		ld=$(jq -r '.[0].Status.leader' <<<"$js" 2>/dev/null)
+		if [ -n "$id" ] && [ "$id" != null ] && [ "$id" = "$ld" ]; then
+			echo "$i"
+			return 0
+		fi
+	done
+	echo ""
+}
