@@ -928,3 +928,36 @@ etcd_raft_leader() {
 	done
 	echo ""
 }
+
+# key_watch_start KEY: `etcdctl watch KEY` in the background, each output
+# line prefixed with the unix ms at which it was printed (a perl reader on a
+# fifo), to $T/keywatch.out. Both processes are tracked for cleanup; sets
+# KEYWATCH_PIDS.
+KEYWATCH_PIDS=()
+key_watch_start() {
+	local key=$1 fifo=$T/keywatch.fifo
+	rm -f "$fifo"
+	mkfifo "$fifo"
+	perl -MTime::HiRes=time -ne 'BEGIN { $| = 1 } printf "%d %s", time() * 1000, $_' <"$fifo" >"$T/keywatch.out" &
+	KEYWATCH_PIDS=($!)
+	BG_PIDS+=($!)
+	local eps="http://127.0.0.1:$ETCD_PORT"
+	[ "$ETCD_N_MEMBERS" = 0 ] || eps=$(etcd_member_urls)
+	env ETCDCTL_API=3 etcdctl --endpoints="$eps" --dial-timeout=1s watch "$key" >"$fifo" 2>>"$T/keywatch.err" &
+	KEYWATCH_PIDS+=($!)
+	BG_PIDS+=($!)
+	sleep 0.3
+}
+
+# key_watch_stop: stops both.
+key_watch_stop() {
+	local pid
+	for pid in "${KEYWATCH_PIDS[@]}"; do bg_stop "$pid"; done
+	KEYWATCH_PIDS=()
+}
+
+# key_watch_event_ms TYPE AFTER_MS: unix ms of the first TYPE (PUT or
+# DELETE) the key watch printed after AFTER_MS ("" if none).
+key_watch_event_ms() {
+	awk -v ty="$1" -v t="$2" '$2 == ty && $1 > t { print $1; exit }' "$T/keywatch.out" 2>/dev/null
+}

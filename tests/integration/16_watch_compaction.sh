@@ -1,0 +1,95 @@
+#!/bin/bash
+# 16_watch_compaction: the replicas' agents watch the leader key; etcd
+# (one member, no auto-compaction) is then moved 400 revisions on by
+# writing and deleting a scratch key outside the cluster's prefix, and
+# compacted to the current revision. etcd 3.4 only cancels a watch for
+# compaction when its start revision is compacted, so a watch that is
+# already streaming would not notice; etcd is therefore restarted (SIGTERM,
+# same data dir and port), which makes every agent's watch reconnect from
+# the revision after the last one it saw - now compacted. The agents must
+# log that their watch recovered, and the recovered watch must work: after
+# SIGKILL of the primary's agent and postmaster, the surviving replicas'
+# watches deliver the leader key's expiry (the agents log "leader key
+# deleted or expired", a line only the watch callback prints), a replica
+# takes the key within 2 s of the DELETE (a loop woken by the watch, not a
+# later re-check) and the new leader is in place within ttl + 3 s of the kill.
+. "$(dirname "$0")/../lib/cluster.sh"
+cluster_init watch_compaction
+
+cluster_start 3
+wait_healthy 90
+leader_key="$NAMESPACE/$SCOPE/leader"
+
+rev0=$(etcd_revision)
+[[ "$rev0" =~ ^[0-9]+$ ]] || fail "cannot read etcd's revision"
+for i in $(seq 1 200); do
+	etcdctl_ put /scratch/compaction-test "v$i" >/dev/null || fail "put $i of the scratch key failed"
+	etcdctl_ del /scratch/compaction-test >/dev/null || fail "delete $i of the scratch key failed"
+done
+rev=$(etcd_revision)
+log "revision $rev0 -> $rev"
+[ "$rev" -ge $((rev0 + 400)) ] || fail "expected at least 400 new revisions, got $((rev - rev0))"
+etcdctl_ compact --physical "$rev" >/dev/null || fail "etcdctl compact $rev failed"
+if etcdctl_ get "$leader_key" --rev=$((rev - 1)) >/dev/null 2>&1; then
+	fail "revision $((rev - 1)) can still be read after compacting to $rev"
+fi
+pass "etcd compacted to revision $rev (revision $((rev - 1)) is gone)"
+
+# Restart etcd so that every watch has to reconnect from an old revision.
+declare -A mark=()
+for n in 1 2 3; do mark[$n]=$(wc -l <"$(agent_log "$n")"); done
+etcd_stop TERM
+etcd_start
+log "etcd restarted on the compacted data"
+watch_lines() { tail -n +$((${mark[$1]} + 1)) "$(agent_log "$1")" | grep -i 'watch'; }
+watch_recovered() {
+	local n
+	for n in 1 2 3; do
+		watch_lines "$n" | grep -q -E 'watch re-established|was compacted' || return 1
+	done
+}
+wait_for 20 "every agent's leader watch recovered after the restart" watch_recovered
+for n in 1 2 3; do
+	log "node$n watch lines since the restart:"
+	watch_lines "$n" | sed 's/^/    /'
+done
+compacted=$(for n in 1 2 3; do watch_lines "$n"; done | grep -c 'was compacted')
+[ "$compacted" -ge 1 ] || fail "no agent's watch was told its revision was compacted: the compaction path was not exercised"
+pass "$compacted agent(s) were told their watch revision was compacted and re-watched"
+
+wait_healthy 60
+p=$PRIMARY
+key_watch_start "$leader_key"
+for n in 1 2 3; do mark[$n]=$(wc -l <"$(agent_log "$n")"); done
+pm=$(postmaster_pid "$p") || fail "no postmaster for node$p"
+t_kill=$(now_ms)
+kill -KILL "${AGENT_PID[$p]}" "$pm"
+agent_wait_exit "$p" 10 || fail "agent node$p survived SIGKILL"
+log "killed node$p's agent and postmaster"
+new_leader() {
+	local l
+	l=$(leader_name)
+	[[ "$l" =~ ^node([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" != "$p" ] || return 1
+	NEW=${BASH_REMATCH[1]}
+}
+wait_for $((TTL + 3)) "a new leader key" new_leader
+t_new=$(now_ms)
+assert_lt $((t_new - t_kill)) $(((TTL + 3) * 1000)) "node$NEW holds the leader key within ttl + 3 s of the kill (ms)"
+sleep 0.5
+key_watch_stop
+t_del=$(key_watch_event_ms DELETE "$t_kill")
+t_put=$(key_watch_event_ms PUT "$t_kill")
+[[ "$t_del" =~ ^[0-9]+$ && "$t_put" =~ ^[0-9]+$ ]] || { cat "$T/keywatch.out"; fail "the key watch saw no DELETE then PUT of the leader key"; }
+log "leader key: DELETE $((t_del - t_kill)) ms after the kill, PUT by node$NEW $((t_put - t_del)) ms after the DELETE"
+assert_lt $((t_put - t_del)) 2000 "a replica took the key within 2 s of its expiry (ms)"
+
+for n in 1 2 3; do
+	[ "$n" != "$p" ] || continue
+	line=$(tail -n +$((${mark[$n]} + 1)) "$(agent_log "$n")" | grep -m1 'leader key deleted or expired')
+	[ -n "$line" ] || fail "node$n's leader watch did not deliver the expiry after the compaction"
+	pass "node$n's watch delivered the expiry $(($(log_ms "$line") - t_del)) ms after the DELETE"
+done
+taking=$(tail -n +$((${mark[$NEW]} + 1)) "$(agent_log "$NEW")" | grep -m1 -E 'taking the key|acquired the leader key')
+[ -n "$taking" ] && log "node$NEW: $taking"
+wait_healthy 60 "$p"
+assert_eq "$NEW" "$PRIMARY" "node$NEW is the primary, the other replica streams from it"
