@@ -141,11 +141,10 @@ char *api_status_json(const struct api_status *st)
 
 bool api_status_from_json(const char *json, struct api_status *out, char *err, size_t errlen)
 {
-	static const char *const roles[] = { "primary", "replica", "uninitialized", "stopped" };
 	json_int_t timeline = 0, lsn = 0, receive = 0, replay = 0, lag = -1;
 	json_error_t jerr;
 	json_t *root;
-	bool ok = false, known = false;
+	bool ok = false;
 
 	memset(out, 0, sizeof(*out));
 	root = json ? json_loads(json, JSON_DECODE_ANY, &jerr) : NULL;
@@ -174,9 +173,7 @@ bool api_status_from_json(const char *json, struct api_status *out, char *err, s
 	    !jsonf_bool(root, "pending_restart", JSONF_OPTIONAL, &out->pending_restart, err, errlen) ||
 	    !jsonf_int(root, "lag", JSONF_OPTIONAL, -1, INT64_MAX, &lag, err, errlen))
 		goto cleanup;
-	for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
-		known = known || strcmp(out->role, roles[i]) == 0;
-	if (!known) {
+	if (!dcs_role_known(out->role)) {
 		jsonf_set_err(err, errlen, "role: unknown role \"%s\"", out->role);
 		goto cleanup;
 	}
@@ -755,7 +752,6 @@ static void metric_head(struct sbuf *b, const char *name, const char *type, cons
 
 static void h_metrics(struct api_server *s, const struct api_request *rq, json_t *body, struct api_reply *out)
 {
-	static const char *const roles[] = { "primary", "replica", "uninitialized", "stopped" };
 	static const char *const bounds[API_LATENCY_BUCKETS] = { "0.005", "0.01", "0.025", "0.05",
 								 "0.1",   "0.25", "0.5",   "1" };
 	struct api_status st;
@@ -781,8 +777,11 @@ static void h_metrics(struct api_server *s, const struct api_request *rq, json_t
 	metric_head(&b, "baton_postgres_running", "gauge", "1 when the local Postgres runs.");
 	sb_printf(&b, "baton_postgres_running %d\n", st.pg_running ? 1 : 0);
 	metric_head(&b, "baton_role", "gauge", "The local Postgres' role (1 for the current one).");
-	for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
-		sb_printf(&b, "baton_role{role=\"%s\"} %d\n", roles[i], strcmp(st.role, roles[i]) == 0 ? 1 : 0);
+	for (size_t i = 0; dcs_role_at(i); i++) {
+		const char *role = dcs_role_at(i);
+
+		sb_printf(&b, "baton_role{role=\"%s\"} %d\n", role, strcmp(st.role, role) == 0 ? 1 : 0);
+	}
 	metric_head(&b, "baton_timeline", "gauge", "The local Postgres' timeline.");
 	sb_printf(&b, "baton_timeline %" PRIu32 "\n", st.timeline);
 	metric_head(&b, "baton_lsn_bytes", "gauge",

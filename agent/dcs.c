@@ -148,12 +148,17 @@ static char *dump_and_free(json_t *root)
 }
 
 /* A known member role. */
-static bool role_known(const char *role)
+const char *dcs_role_at(size_t i)
 {
 	static const char *const roles[] = { "primary", "replica", "uninitialized", "stopped" };
 
-	for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
-		if (strcmp(role, roles[i]) == 0)
+	return i < sizeof(roles) / sizeof(roles[0]) ? roles[i] : NULL;
+}
+
+bool dcs_role_known(const char *role)
+{
+	for (size_t i = 0; dcs_role_at(i); i++)
+		if (strcmp(role, dcs_role_at(i)) == 0)
 			return true;
 	return false;
 }
@@ -214,7 +219,7 @@ bool dcs_member_from_json(const char *name, const char *json, struct ha_member *
 
 	if (!jsonf_string(root, "role", JSONF_REQUIRED, out->role, sizeof(out->role), err, errlen))
 		goto cleanup;
-	if (!role_known(out->role)) {
+	if (!dcs_role_known(out->role)) {
 		jsonf_set_err(err, errlen, "role: unknown role \"%s\"", out->role);
 		goto cleanup;
 	}

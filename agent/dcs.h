@@ -67,6 +67,12 @@ void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result 
 		       const struct dcs_settings *fallback, struct ha_cluster_view *view,
 		       struct dcs_settings *settings_out, char *warn, size_t warnlen);
 
+/* The roles a member can report (members/<name>, GET /): "primary",
+ * "replica", "uninitialized", "stopped". dcs_role_at(i) is the i-th of them,
+ * NULL past the last; dcs_role_known() is true for exactly those strings. */
+const char *dcs_role_at(size_t i);
+bool dcs_role_known(const char *role);
+
 /* JSON text of a member (malloc'd, caller frees). */
 char *dcs_member_json(const struct ha_member *m);
 /* Parses members/<name>; false with the reason in err when it is not the
