@@ -826,6 +826,17 @@ static void h_metrics(struct api_server *s, const struct api_request *rq, json_t
 
 /* ---- etcd-based endpoints -------------------------------------------------- */
 
+/* An optional body that, when present, must be a JSON object (no fields are
+ * read from it); false with a 400 reply otherwise. */
+static bool body_optional_object(json_t *body, struct api_reply *out)
+{
+	if (body && !json_is_object(body)) {
+		reply_error(out, MHD_HTTP_BAD_REQUEST, "the body must be a JSON object");
+		return false;
+	}
+	return true;
+}
+
 /* 503 unless the server has etcd access. */
 static bool need_etcd(struct api_server *s, struct api_reply *out)
 {
@@ -1129,12 +1140,8 @@ static void switchover(struct api_server *s, json_t *body, bool failover, struct
 	int64_t when = 0;
 	json_t *root;
 
-	if (!need_etcd(s, out))
+	if (!need_etcd(s, out) || !body_optional_object(body, out))
 		return;
-	if (body && !json_is_object(body)) {
-		reply_error(out, MHD_HTTP_BAD_REQUEST, "the body must be a JSON object");
-		return;
-	}
 	memset(&req, 0, sizeof(req));
 	req.failover = failover;
 	if (body && (!name_field(body, "leader", leader, sizeof(leader), &req.leader, err, sizeof(err)) ||
@@ -1223,17 +1230,21 @@ static void h_restart(struct api_server *s, const struct api_request *rq, json_t
 		   json_pack("{s:s, s:b}", "accepted", "restart", "restart_pending", (int)pending));
 }
 
+/* Sets one of s->requests' flags for the loop and replies 202
+ * {"accepted": what}. */
+static void queue_request(struct api_server *s, bool *flag, const char *what, struct api_reply *out)
+{
+	pthread_mutex_lock(&s->mu);
+	*flag = true;
+	pthread_mutex_unlock(&s->mu);
+	reply_json(out, MHD_HTTP_ACCEPTED, json_pack("{s:s}", "accepted", what));
+}
+
 static void h_reload(struct api_server *s, const struct api_request *rq, json_t *body, struct api_reply *out)
 {
 	(void)rq;
-	if (body && !json_is_object(body)) {
-		reply_error(out, MHD_HTTP_BAD_REQUEST, "the body must be a JSON object");
-		return;
-	}
-	pthread_mutex_lock(&s->mu);
-	s->requests.reload = true;
-	pthread_mutex_unlock(&s->mu);
-	reply_json(out, MHD_HTTP_ACCEPTED, json_pack("{s:s}", "accepted", "reload"));
+	if (body_optional_object(body, out))
+		queue_request(s, &s->requests.reload, "reload", out);
 }
 
 static void h_reinit(struct api_server *s, const struct api_request *rq, json_t *body, struct api_reply *out)
@@ -1241,10 +1252,8 @@ static void h_reinit(struct api_server *s, const struct api_request *rq, json_t 
 	struct api_status st;
 
 	(void)rq;
-	if (body && !json_is_object(body)) {
-		reply_error(out, MHD_HTTP_BAD_REQUEST, "the body must be a JSON object");
+	if (!body_optional_object(body, out))
 		return;
-	}
 	if (!snapshot(s, &st, NULL, NULL)) {
 		reply_error(out, MHD_HTTP_SERVICE_UNAVAILABLE, "the agent has not published its state yet");
 		return;
@@ -1255,10 +1264,7 @@ static void h_reinit(struct api_server *s, const struct api_request *rq, json_t 
 			    st.name);
 		return;
 	}
-	pthread_mutex_lock(&s->mu);
-	s->requests.reinit = true;
-	pthread_mutex_unlock(&s->mu);
-	reply_json(out, MHD_HTTP_ACCEPTED, json_pack("{s:s}", "accepted", "reinit"));
+	queue_request(s, &s->requests.reinit, "reinit", out);
 }
 
 /*
