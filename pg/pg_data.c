@@ -93,15 +93,15 @@ static enum pg_db_state db_state_parse(const char *text)
 	return PG_DB_UNKNOWN;
 }
 
-bool pg_lsn_parse(const char *text, uint64_t *out)
+/* One half of an LSN: 1 to 8 hex digits from *sp up to the character end,
+ * which *sp is left on; false on anything else (end not reached included). */
+static bool lsn_half(const char **sp, char end, uint64_t *out)
 {
-	uint64_t hi = 0, lo = 0;
-	const char *s = text;
+	const char *s = *sp;
 	int digits = 0;
 
-	if (text == NULL)
-		return false;
-	for (; *s != '/'; s++, digits++) {
+	*out = 0;
+	for (; *s != end; s++, digits++) {
 		int v;
 
 		if (*s >= '0' && *s <= '9')
@@ -114,27 +114,21 @@ bool pg_lsn_parse(const char *text, uint64_t *out)
 			return false;
 		if (digits >= 8)
 			return false;
-		hi = hi * 16 + (uint64_t)v;
+		*out = *out * 16 + (uint64_t)v;
 	}
-	if (digits == 0)
+	*sp = s;
+	return digits > 0;
+}
+
+bool pg_lsn_parse(const char *text, uint64_t *out)
+{
+	uint64_t hi, lo;
+	const char *s = text;
+
+	if (text == NULL || !lsn_half(&s, '/', &hi))
 		return false;
 	s++;
-	for (digits = 0; *s != '\0'; s++, digits++) {
-		int v;
-
-		if (*s >= '0' && *s <= '9')
-			v = *s - '0';
-		else if (*s >= 'A' && *s <= 'F')
-			v = *s - 'A' + 10;
-		else if (*s >= 'a' && *s <= 'f')
-			v = *s - 'a' + 10;
-		else
-			return false;
-		if (digits >= 8)
-			return false;
-		lo = lo * 16 + (uint64_t)v;
-	}
-	if (digits == 0)
+	if (!lsn_half(&s, '\0', &lo))
 		return false;
 	*out = hi << 32 | lo;
 	return true;
