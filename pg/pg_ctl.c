@@ -181,6 +181,21 @@ static bool program(const struct pg_paths *p, const char *name, char *buf, size_
 	return pg_path_join(buf, len, p->bin_dir, name, err);
 }
 
+/* Starts one of the Postgres programs with its output appended to the log
+ * file; env may be NULL. */
+static bool spawn_logged(const struct pg_paths *p, const char *what, const char *const *argv,
+			 const char *const *env, int death_signal, struct pg_child *child, struct pg_err *err)
+{
+	struct pg_spawn_opts o = {.what = what,
+				  .argv = argv,
+				  .env_set = env,
+				  .log_file = p->log_file,
+				  .out_fd = -1,
+				  .death_signal = death_signal};
+
+	return pg_spawn(&o, child, err);
+}
+
 /* initdb's password file: next to the data directory (initdb wants the data
  * directory itself missing or empty), "<data_dir>.baton-initdb-pw". */
 static bool initdb_pwfile(const struct pg_paths *p, char *buf, size_t len)
@@ -260,14 +275,7 @@ bool pg_initdb_start(const struct pg_paths *p, const char *superuser, const char
 		 * silently corrupt the indexes of a replica on another host,
 		 * and it always matches the UTF8 encoding. */
 		const char *env[] = {"LC_ALL=C.UTF-8", NULL};
-		struct pg_spawn_opts o = {.what = "initdb",
-					  .argv = argv,
-					  .env_set = env,
-					  .log_file = p->log_file,
-					  .out_fd = -1,
-					  .death_signal = SIGTERM};
-
-		ok = pg_spawn(&o, child, err);
+		ok = spawn_logged(p, "initdb", argv, env, SIGTERM, child, err);
 	}
 cleanup:
 	if (fd >= 0)
@@ -293,14 +301,7 @@ bool pg_basebackup_start(const struct pg_paths *p, const char *conninfo, struct 
 	{
 		const char *argv[] = {prog,   "-D",   p->data_dir,     "-X", "stream", "-c",
 				      "fast", "--no-password", "-d", conninfo, NULL};
-		struct pg_spawn_opts o = {.what = "pg_basebackup",
-					  .argv = argv,
-					  .env_set = env,
-					  .log_file = p->log_file,
-					  .out_fd = -1,
-					  .death_signal = SIGTERM};
-
-		return pg_spawn(&o, child, err);
+		return spawn_logged(p, "pg_basebackup", argv, env, SIGTERM, child, err);
 	}
 }
 
@@ -322,14 +323,7 @@ bool pg_rewind_start(const struct pg_paths *p, const char *source_conninfo, stru
 	pgpass_env(p, envbuf, sizeof(envbuf), env);
 	{
 		const char *argv[] = {prog, target, source, NULL};
-		struct pg_spawn_opts o = {.what = "pg_rewind",
-					  .argv = argv,
-					  .env_set = env,
-					  .log_file = p->log_file,
-					  .out_fd = -1,
-					  .death_signal = SIGTERM};
-
-		return pg_spawn(&o, child, err);
+		return spawn_logged(p, "pg_rewind", argv, env, SIGTERM, child, err);
 	}
 }
 
@@ -345,14 +339,7 @@ bool pg_postmaster_start(const struct pg_paths *p, struct pg_child *child, struc
 	}
 	{
 		const char *argv[] = {prog, "-D", p->data_dir, NULL};
-		struct pg_spawn_opts o = {.what = "postgres",
-					  .argv = argv,
-					  .env_set = NULL,
-					  .log_file = p->log_file,
-					  .out_fd = -1,
-					  .death_signal = SIGQUIT};
-
-		return pg_spawn(&o, child, err);
+		return spawn_logged(p, "postgres", argv, NULL, SIGQUIT, child, err);
 	}
 }
 
