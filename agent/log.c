@@ -252,6 +252,25 @@ static void scrub_uri(const char *s, struct scrub_out *o)
 	}
 }
 
+/* The characters of a keyword/value value from p, a backslash keeping the
+ * next one, up to the end or the closing quote (quoted) or white space (not
+ * quoted), which is not consumed; copied unless secret. Returns where it
+ * stopped. */
+static const char *scrub_value(const char *p, bool quoted, bool secret, struct scrub_out *o)
+{
+	while (*p != '\0' && (quoted ? *p != '\'' : !is_space(*p))) {
+		if (*p == '\\' && p[1] != '\0') {
+			if (!secret)
+				out_char(o, *p);
+			p++;
+		}
+		if (!secret)
+			out_char(o, *p);
+		p++;
+	}
+	return p;
+}
+
 /* Keyword/value form: host=a password='it''s \' x' user=b */
 static void scrub_keyvalue(const char *s, struct scrub_out *o)
 {
@@ -288,33 +307,14 @@ static void scrub_keyvalue(const char *s, struct scrub_out *o)
 		if (*p == '\'') {
 			if (!secret)
 				out_char(o, *p);
-			p++;
-			while (*p != '\0' && *p != '\'') {
-				if (*p == '\\' && p[1] != '\0') {
-					if (!secret)
-						out_char(o, *p);
-					p++;
-				}
-				if (!secret)
-					out_char(o, *p);
-				p++;
-			}
+			p = scrub_value(p + 1, true, secret, o);
 			if (*p == '\'') {
 				if (!secret)
 					out_char(o, *p);
 				p++;
 			}
 		} else {
-			while (*p != '\0' && !is_space(*p)) {
-				if (*p == '\\' && p[1] != '\0') {
-					if (!secret)
-						out_char(o, *p);
-					p++;
-				}
-				if (!secret)
-					out_char(o, *p);
-				p++;
-			}
+			p = scrub_value(p, false, secret, o);
 		}
 		if (secret)
 			out_str(o, "***");
