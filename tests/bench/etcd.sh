@@ -26,7 +26,11 @@
 #      holds most connections to is SIGKILLed; the largest gap between
 #      consecutive acks during the 15 s after the kill (counted from the last
 #      ack before it) is the figure - target 0 s, i.e. no failover; also
-#      whether the leader changed. The member is restarted on its data.
+#      whether the leader changed, whether the killed member was etcd's raft
+#      leader (its death then costs an etcd election, during which no lease
+#      can be renewed) and whether the primary's keeper hit its lease
+#      deadline (it then SIGQUITs Postgres). The member is restarted on its
+#      data.
 # Prints a summary table at the end. Runs as root; BATON_BUILD names the
 # build (default /var/tmp/baton-ci/build, made by tests/run.sh).
 set -uo pipefail
@@ -177,9 +181,12 @@ watch_round() {
 	rejoin "$OLD"
 }
 
+# deadline_hits N: how often nodeN's keeper logged that the lease deadline passed.
+deadline_hits() { grep -c 'lease deadline passed' "$(agent_log "$1")" 2>/dev/null || true; }
+
 # (c) the etcd member in use is killed
 member_round() {
-	local i=$1 v n0 t_k gap leader_before leader_after
+	local i=$1 v n0 t_k gap leader_before leader_after raft what="" hits0
 	wait_healthy 120
 	OLD=$PRIMARY
 	leader_before=$(leader_name)
@@ -187,14 +194,21 @@ member_round() {
 	wait_for 30 "writes flowing" eval '[ "$(acks_count)" -ge $((n0 + 10)) ]'
 	v=$(etcd_member_most_used "${AGENT_PID[$OLD]}")
 	[ -n "$v" ] || fail "node$OLD's agent holds no connection to etcd"
+	raft=$(etcd_raft_leader)
+	if [ "$raft" = "$v" ]; then
+		what=", etcd's raft leader"
+	fi
+	hits0=$(deadline_hits "$OLD")
 	t_k=$(now_ms)
 	etcd_member_kill "$v"
 	sleep 15
 	gap=$(acks_max_gap "$t_k" $((t_k + 15000)))
 	leader_after=$(leader_name)
 	result member_gap "$gap"
+	[ -z "$what" ] || result member_gap_raft_leader "$gap"
+	[ "$(deadline_hits "$OLD")" -gt "$hits0" ] && { result member_deadline_hit 1; what+="; its keeper hit the lease deadline"; }
 	[ "$leader_after" = "$leader_before" ] || result member_failover 1
-	log "round $i: killed m$v (used by node$OLD's agent): max gap between acks $gap ms; leader $leader_before -> $leader_after"
+	log "round $i: killed m$v (used by node$OLD's agent$what): max gap between acks $gap ms; leader $leader_before -> $leader_after"
 	etcd_member_start "$v"
 	wait_for 30 "etcd member m$v healthy" etcd_member_healthy "$v"
 }
@@ -237,5 +251,9 @@ for SET in $SETTINGS; do
 	printf '  (c) max ack gap, etcd member in use killed (15 s, writer every 20 ms): %s\n' \
 		"$(results member_gap | awk '{ printf "%.2f\n", $1 / 1000 }' | stats ' s')"
 	printf '      rounds with a leader change: %s of %s\n' "$(results member_failover | wc -l)" "$ROUNDS"
+	printf '      rounds where that member was etcd'"'"'s raft leader: %s (their max gaps: %s ms)\n' \
+		"$(results member_gap_raft_leader | wc -l)" "$(results member_gap_raft_leader | tr '\n' ' ' | sed 's/ $//')"
+	printf '      rounds where the primary'"'"'s keeper hit the lease deadline (Postgres restarted): %s\n' \
+		"$(results member_deadline_hit | wc -l)"
 	printf '  old primary failed to rejoin: %s times\n' "$(results rejoin_failure | wc -l)"
 done
