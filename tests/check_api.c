@@ -4,7 +4,7 @@
  * Each test starts the real libmicrohttpd server on a free loopback port,
  * publishes a snapshot the way the loop does, and talks to it with libcurl.
  * The endpoints that read or write the cluster run against a real etcd
- * started once for the run (tests/etcd_proc.c), each test under a scope of
+ * started once for the run (tests/etcd_fixture.c), each test under a scope of
  * its own, with a cluster the test writes itself (leader key, member keys
  * made with dcs_member_json, config). Every refused request is checked for
  * its code and JSON error, and for having changed nothing: no request
@@ -30,33 +30,8 @@
 #include "agent/dcs.h"
 #include "agent/log.h"
 #include "etcd/etcd.h"
+#include "tests/etcd_fixture.h"
 #include "tests/etcd_proc.h"
-
-/* ---- the shared etcd ------------------------------------------------------- */
-
-static char g_dir[256];
-static struct etcd_proc g_etcd;
-static bool g_etcd_up;
-
-static void etcd_up(void)
-{
-	snprintf(g_dir, sizeof(g_dir), "/tmp/check_api.XXXXXX");
-	if (!mkdtemp(g_dir)) {
-		g_dir[0] = '\0';
-		return;
-	}
-	memset(&g_etcd, 0, sizeof(g_etcd));
-	g_etcd_up = etcd_proc_start(&g_etcd, g_dir);
-}
-
-static void etcd_down(void)
-{
-	if (g_etcd_up)
-		etcd_proc_stop(&g_etcd, SIGKILL);
-	g_etcd_up = false;
-	if (g_dir[0])
-		etcd_proc_rmtree(g_dir);
-}
 
 /* ---- HTTP client ----------------------------------------------------------- */
 
@@ -267,8 +242,7 @@ static void srv_start(struct srv *v, const char *scope, enum with_etcd etcd, con
 	o.namespace_ = "/test";
 	o.scope = scope;
 	if (etcd == REAL_ETCD) {
-		ck_assert_msg(g_etcd_up, "etcd did not start (see %s)", g_dir);
-		v->endpoint = g_etcd.url;
+		v->endpoint = etcd_fixture_url();
 	} else if (etcd == DEAD_ETCD) {
 		snprintf(g_dead_url, sizeof(g_dead_url), "http://127.0.0.1:%d", etcd_proc_free_port());
 		v->endpoint = g_dead_url;
@@ -336,9 +310,7 @@ static struct api_status replica_status(void)
 
 static void put(struct srv *v, const char *key, const char *value)
 {
-	struct etcd_error err;
-
-	ck_assert_msg(etcd_put(v->c, key, value, 0, NULL, &err) == ETCD_OK, "put %s: %s", key, err.message);
+	etcd_fixture_put(v->c, key, value);
 }
 
 static void put_member(struct srv *v, const char *name, const char *role, const char *state, uint64_t lsn)
@@ -374,46 +346,14 @@ static void write_cluster(struct srv *v)
 	put_member(v, "node3", "stopped", "stopped", 0);
 }
 
-/* Every key under the prefix with value and mod_revision (malloc'd). */
 static char *etcd_snapshot(struct srv *v)
 {
-	struct etcd_range_result r;
-	struct etcd_error err;
-	size_t len = 1, used = 0;
-	char *s;
-
-	memset(&r, 0, sizeof(r));
-	ck_assert_int_eq(etcd_get_prefix(v->c, v->k.prefix, &r, &err), ETCD_OK);
-	for (size_t i = 0; i < r.n_kvs; i++)
-		len += strlen(r.kvs[i].key) + r.kvs[i].value_len + 40;
-	s = malloc(len);
-	ck_assert_ptr_nonnull(s);
-	s[0] = '\0';
-	for (size_t i = 0; i < r.n_kvs; i++) {
-		int n = snprintf(s + used, len - used, "%s=%s@%lld\n", r.kvs[i].key, r.kvs[i].value,
-				 (long long)r.kvs[i].mod_revision);
-
-		ck_assert(n > 0 && (size_t)n < len - used);
-		used += (size_t)n;
-	}
-	etcd_range_result_free(&r);
-	return s;
+	return etcd_fixture_snapshot(v->c, v->k.prefix);
 }
 
 static char *get_value(struct srv *v, const char *key)
 {
-	struct etcd_range_result r;
-	struct etcd_error err;
-	char *val = NULL;
-
-	memset(&r, 0, sizeof(r));
-	ck_assert_int_eq(etcd_get(v->c, key, &r, &err), ETCD_OK);
-	if (r.n_kvs == 1) {
-		val = strdup(r.kvs[0].value);
-		ck_assert_ptr_nonnull(val);
-	}
-	etcd_range_result_free(&r);
-	return val;
+	return etcd_fixture_get(v->c, key);
 }
 
 static void assert_unchanged(struct srv *v, const char *before, const char *what)
@@ -1764,9 +1704,8 @@ START_TEST(test_etcd_stats)
 	struct etcd_stats st;
 	struct etcd_error e;
 
-	ck_assert_msg(g_etcd_up, "etcd did not start (see %s)", g_dir);
 	memset(&cfg, 0, sizeof(cfg));
-	ep = g_etcd.url;
+	ep = etcd_fixture_url();
 	cfg.endpoints = &ep;
 	cfg.n_endpoints = 1;
 	ck_assert_int_eq(etcd_client_new(&cfg, &c, &e), ETCD_OK);
@@ -1828,7 +1767,7 @@ static Suite *api_suite(void)
 	suite_add_tcase(s, http_tc);
 
 	tcase_set_timeout(real, 60);
-	tcase_add_unchecked_fixture(real, etcd_up, etcd_down);
+	tcase_add_unchecked_fixture(real, etcd_fixture_up, etcd_fixture_down);
 	tcase_add_test(real, test_endpoints_primary);
 	tcase_add_test(real, test_endpoints_replica);
 	tcase_add_test(real, test_auth);
@@ -1844,16 +1783,6 @@ static Suite *api_suite(void)
 
 int main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return 2;
 	log_set_level(LOG_LVL_WARN); /* the API logs every accepted write at INFO */
-	sr = srunner_create(api_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	curl_global_cleanup();
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return etcd_fixture_run(api_suite(), NULL);
 }

@@ -27,6 +27,7 @@
 
 #include "etcd/etcd.h"
 #include "tests/etcd_fake.h"
+#include "tests/etcd_fixture.h"
 #include "tests/etcd_proc.h"
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -1766,16 +1767,5 @@ static Suite *integration_suite(void)
 
 int main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return 2;
-	sr = srunner_create(unit_suite());
-	srunner_add_suite(sr, integration_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	curl_global_cleanup();
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return etcd_fixture_run(unit_suite(), integration_suite());
 }

@@ -1,7 +1,7 @@
 /*
  * check_ops.c - tests of agent/ops.c (operator actions) against a real etcd.
  *
- * One etcd is started for the whole run (tests/etcd_proc.c); each test
+ * One etcd is started for the whole run (tests/etcd_fixture.c); each test
  * works under a scope of its own, so tests never see each other's keys.
  * The cluster is written by the test: a leader key, member records made
  * with dcs_member_json, a config key. Every refusal is checked twice: the
@@ -23,31 +23,8 @@
 #include "agent/dcs.h"
 #include "agent/ops.h"
 #include "etcd/etcd.h"
+#include "tests/etcd_fixture.h"
 #include "tests/etcd_proc.h"
-
-static char g_dir[256];
-static struct etcd_proc g_etcd;
-static bool g_etcd_up;
-
-static void etcd_up(void)
-{
-	snprintf(g_dir, sizeof(g_dir), "/tmp/check_ops.XXXXXX");
-	if (!mkdtemp(g_dir)) {
-		g_dir[0] = '\0';
-		return;
-	}
-	memset(&g_etcd, 0, sizeof(g_etcd));
-	g_etcd_up = etcd_proc_start(&g_etcd, g_dir);
-}
-
-static void etcd_down(void)
-{
-	if (g_etcd_up)
-		etcd_proc_stop(&g_etcd, SIGKILL);
-	g_etcd_up = false;
-	if (g_dir[0])
-		etcd_proc_rmtree(g_dir);
-}
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -59,11 +36,10 @@ struct env {
 /* A client and a scope no other test uses. */
 static void env_open(struct env *e, const char *scope)
 {
-	const char *ep = g_etcd.url;
+	const char *ep = etcd_fixture_url();
 	struct etcd_config cfg = { .endpoints = &ep, .n_endpoints = 1, .request_timeout = 3 };
 	struct etcd_error err;
 
-	ck_assert_msg(g_etcd_up, "etcd did not start (see %s)", g_dir);
 	ck_assert(dcs_keys_init(&e->k, "/test", scope));
 	ck_assert_int_eq(etcd_client_new(&cfg, &e->c, &err), ETCD_OK);
 }
@@ -76,9 +52,7 @@ static void env_close(struct env *e)
 
 static void put(struct env *e, const char *key, const char *value)
 {
-	struct etcd_error err;
-
-	ck_assert_msg(etcd_put(e->c, key, value, 0, NULL, &err) == ETCD_OK, "put %s: %s", key, err.message);
+	etcd_fixture_put(e->c, key, value);
 }
 
 static void put_member(struct env *e, const char *name, const char *role, const char *state, bool nofailover)
@@ -127,45 +101,14 @@ static void write_cluster(struct env *e, enum shape shape)
 		put(e, e->k.switchover, "{\"from\":\"node1\",\"to\":\"node2\",\"kind\":\"switchover\"}");
 }
 
-/* Every key under the prefix with its value and mod_revision (malloc'd). */
 static char *snapshot(struct env *e)
 {
-	struct etcd_range_result r = { 0 };
-	struct etcd_error err;
-	size_t len = 1, used = 0;
-	char *s;
-
-	ck_assert_int_eq(etcd_get_prefix(e->c, e->k.prefix, &r, &err), ETCD_OK);
-	for (size_t i = 0; i < r.n_kvs; i++)
-		len += strlen(r.kvs[i].key) + r.kvs[i].value_len + 40;
-	s = malloc(len);
-	ck_assert_ptr_nonnull(s);
-	s[0] = '\0';
-	for (size_t i = 0; i < r.n_kvs; i++) {
-		int n = snprintf(s + used, len - used, "%s=%s@%lld\n", r.kvs[i].key, r.kvs[i].value,
-				 (long long)r.kvs[i].mod_revision);
-
-		ck_assert(n > 0 && (size_t)n < len - used);
-		used += (size_t)n;
-	}
-	etcd_range_result_free(&r);
-	return s;
+	return etcd_fixture_snapshot(e->c, e->k.prefix);
 }
 
-/* The value of key (malloc'd), NULL when absent. */
 static char *get_value(struct env *e, const char *key)
 {
-	struct etcd_range_result r = { 0 };
-	struct etcd_error err;
-	char *v = NULL;
-
-	ck_assert_int_eq(etcd_get(e->c, key, &r, &err), ETCD_OK);
-	if (r.n_kvs == 1) {
-		v = strdup(r.kvs[0].value);
-		ck_assert_ptr_nonnull(v);
-	}
-	etcd_range_result_free(&r);
-	return v;
+	return etcd_fixture_get(e->c, key);
 }
 
 static void assert_refused(bool ok, const char *err, const char *reason, const char *before, struct env *e)
@@ -595,7 +538,7 @@ static Suite *ops_suite(void)
 	TCase *tc = tcase_create("real-etcd");
 
 	tcase_set_timeout(tc, 30);
-	tcase_add_unchecked_fixture(tc, etcd_up, etcd_down);
+	tcase_add_unchecked_fixture(tc, etcd_fixture_up, etcd_fixture_down);
 	tcase_add_loop_test(tc, test_switchover_table, 0, (int)(sizeof(sw_cases) / sizeof(sw_cases[0])));
 	tcase_add_test(tc, test_switchover_cancel);
 	tcase_add_test(tc, test_pause_round_trip);
@@ -609,15 +552,5 @@ static Suite *ops_suite(void)
 
 int main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return 2;
-	sr = srunner_create(ops_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	curl_global_cleanup();
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return etcd_fixture_run(ops_suite(), NULL);
 }

@@ -39,7 +39,7 @@ tests_check_dcs_LDADD = $(TEST_LIBS)
 # BEGIN etcd
 check_PROGRAMS += tests/check_etcd
 tests_check_etcd_SOURCES = tests/check_etcd.c tests/etcd_fake.c tests/etcd_fake.h \
-	tests/etcd_proc.c tests/etcd_proc.h
+	tests/etcd_proc.c tests/etcd_proc.h tests/etcd_fixture.c tests/etcd_fixture.h
 tests_check_etcd_CFLAGS = $(TEST_CFLAGS)
 tests_check_etcd_LDADD = $(ETCD_TEST_LIBS)
 # END etcd
@@ -53,14 +53,16 @@ tests_check_pg_LDADD = $(PG_TEST_LIBS)
 
 # BEGIN ops
 check_PROGRAMS += tests/check_ops
-tests_check_ops_SOURCES = tests/check_ops.c tests/etcd_proc.c tests/etcd_proc.h
+tests_check_ops_SOURCES = tests/check_ops.c tests/etcd_proc.c tests/etcd_proc.h \
+	tests/etcd_fixture.c tests/etcd_fixture.h
 tests_check_ops_CFLAGS = $(TEST_CFLAGS)
 tests_check_ops_LDADD = $(TEST_LIBS)
 # END ops
 
 # BEGIN api
 check_PROGRAMS += tests/check_api
-tests_check_api_SOURCES = tests/check_api.c tests/etcd_proc.c tests/etcd_proc.h
+tests_check_api_SOURCES = tests/check_api.c tests/etcd_proc.c tests/etcd_proc.h \
+	tests/etcd_fixture.c tests/etcd_fixture.h
 tests_check_api_CFLAGS = $(TEST_CFLAGS)
 tests_check_api_LDADD = $(TEST_LIBS)
 # the fuzz target, its seeds and runner (tests/fuzz/run.sh builds it with clang)
