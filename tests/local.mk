@@ -74,10 +74,10 @@ TESTS += $(check_PROGRAMS)
 # BEGIN tools
 # Test clients used by tests/integration and tests/bench (not installed).
 noinst_PROGRAMS = tests/tools/writer tests/tools/poller
-tests_tools_writer_SOURCES = tests/tools/writer.c
+tests_tools_writer_SOURCES = tests/tools/writer.c tests/tools/tool_util.c tests/tools/tool_util.h
 tests_tools_writer_CFLAGS = $(AM_CFLAGS)
 tests_tools_writer_LDADD = $(LIBPQ_LIBS)
-tests_tools_poller_SOURCES = tests/tools/poller.c
+tests_tools_poller_SOURCES = tests/tools/poller.c tests/tools/tool_util.c tests/tools/tool_util.h
 tests_tools_poller_CFLAGS = $(AM_CFLAGS)
 tests_tools_poller_LDADD = $(LIBPQ_LIBS)
 # END tools

@@ -34,6 +34,8 @@
 
 #include <libpq-fe.h>
 
+#include "tests/tools/tool_util.h"
+
 #define MAX_NODES 16
 #define MAX_NAME 64
 
@@ -48,28 +50,6 @@ struct node {
 	bool flushing;                     /* while querying: output not yet sent */
 	char answer;                       /* this sample: 'P', 'R' or '-' */
 };
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t unix_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void node_drop(struct node *n)
 {
@@ -172,19 +152,6 @@ static void node_step(struct node *n, short revents)
 		node_read(n);
 }
 
-static bool parse_int(const char *s, long min, long max, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -229,7 +196,6 @@ int main(int argc, char **argv)
 	size_t n_nodes = 0;
 	long long samples = 0, split = 0;
 	int64_t end, next;
-	struct sigaction sa;
 
 	memset(nodes, 0, sizeof(nodes));
 	for (int i = 1; i < argc; i++) {
@@ -261,7 +227,7 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
-		if (i + 1 >= argc || !parse_int(argv[i + 1], min, 86400000, target)) {
+		if (i + 1 >= argc || !tool_parse_int(argv[i + 1], min, 86400000, target)) {
 			fprintf(stderr, "poller: %s needs a number\n", argv[i]);
 			return 2;
 		}
@@ -276,18 +242,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	tool_install_signals();
 	setvbuf(stdout, NULL, _IOFBF, 0);
 
-	next = mono_ms();
+	next = tool_mono_ms();
 	end = duration > 0 ? next + duration * 1000 : INT64_MAX;
-	while (!stop_requested && mono_ms() < end) {
-		int64_t stamp = unix_ms(), deadline = mono_ms() + timeout;
+	while (!tool_stop_requested && tool_mono_ms() < end) {
+		int64_t stamp = tool_unix_ms(), deadline = tool_mono_ms() + timeout;
 		int primaries = 0;
 
 		for (size_t i = 0; i < n_nodes; i++)
@@ -296,7 +257,7 @@ int main(int argc, char **argv)
 		for (;;) {
 			struct pollfd pfds[MAX_NODES];
 			size_t idx[MAX_NODES], n_pfds = 0;
-			int64_t left = deadline - mono_ms();
+			int64_t left = deadline - tool_mono_ms();
 			int rc;
 
 			for (size_t i = 0; i < n_nodes; i++) {
@@ -350,22 +311,7 @@ int main(int argc, char **argv)
 		}
 		fflush(stdout);
 
-		next += interval;
-		for (;;) {
-			int64_t now = mono_ms(), wait = next - now;
-			struct timespec ts;
-
-			if (wait <= 0) {
-				if (wait < -interval)
-					next = now;
-				break;
-			}
-			if (stop_requested)
-				break;
-			ts.tv_sec = wait / 1000;
-			ts.tv_nsec = (wait % 1000) * 1000000;
-			nanosleep(&ts, NULL);
-		}
+		tool_pace(&next, interval);
 	}
 	for (size_t i = 0; i < n_nodes; i++)
 		node_drop(&nodes[i]);

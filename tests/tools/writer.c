@@ -39,27 +39,7 @@
 
 #include <libpq-fe.h>
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t unix_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "tests/tools/tool_util.h"
 
 /* Copies a libpq message into buf on one line (newlines become spaces,
  * trailing blanks dropped). */
@@ -89,7 +69,7 @@ static void report_err(const char *what, const char *msg)
 	char line[512];
 
 	one_line(line, sizeof(line), msg);
-	printf("err %lld %s: %s\n", (long long)unix_ms(), what, line[0] ? line : "unknown error");
+	printf("err %lld %s: %s\n", (long long)tool_unix_ms(), what, line[0] ? line : "unknown error");
 	fflush(stdout);
 }
 
@@ -98,7 +78,7 @@ static void report_err(const char *what, const char *msg)
 static int wait_fd(int fd, bool want_write, int64_t deadline)
 {
 	for (;;) {
-		int64_t left = deadline - mono_ms();
+		int64_t left = deadline - tool_mono_ms();
 		struct pollfd pfd = { .fd = fd, .events = want_write ? POLLOUT : POLLIN };
 		int rc;
 
@@ -113,7 +93,7 @@ static int wait_fd(int fd, bool want_write, int64_t deadline)
 			return 0;
 		if (errno != EINTR)
 			return -1;
-		if (stop_requested)
+		if (tool_stop_requested)
 			return 0;
 	}
 }
@@ -121,7 +101,7 @@ static int wait_fd(int fd, bool want_write, int64_t deadline)
 /* Connects within timeout_ms. Returns NULL (and writes err) on failure. */
 static PGconn *connect_bounded(const char *conninfo, int timeout_ms, char *err, size_t errlen)
 {
-	int64_t deadline = mono_ms() + timeout_ms;
+	int64_t deadline = tool_mono_ms() + timeout_ms;
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
 	PGconn *conn = PQconnectStart(conninfo);
 
@@ -165,7 +145,7 @@ static PGconn *connect_bounded(const char *conninfo, int timeout_ms, char *err, 
 static PGresult *exec_bounded(PGconn *conn, const char *sql, int nparams, const char *const *params,
 			      int timeout_ms, char *err, size_t errlen)
 {
-	int64_t deadline = mono_ms() + timeout_ms;
+	int64_t deadline = tool_mono_ms() + timeout_ms;
 	PGresult *res, *last = NULL;
 	int flushed;
 
@@ -223,19 +203,6 @@ static void usage(FILE *out)
 		"  per acknowledged insert and \"err UNIX_MS MESSAGE\" per failure.\n");
 }
 
-static bool parse_int(const char *s, long min, long max, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
 int main(int argc, char **argv)
 {
 	long interval = 100, duration = 0, timeout = 2000;
@@ -244,7 +211,6 @@ int main(int argc, char **argv)
 	bool table_ready = false;
 	long long next_id = 0, acks = 0, errs = 0;
 	int64_t end, next;
-	struct sigaction sa;
 
 	for (int i = 1; i < argc; i++) {
 		long *target = NULL, min = 0;
@@ -267,7 +233,7 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
-		if (i + 1 >= argc || !parse_int(argv[i + 1], min, 86400000, target)) {
+		if (i + 1 >= argc || !tool_parse_int(argv[i + 1], min, 86400000, target)) {
 			fprintf(stderr, "writer: %s needs a number\n", argv[i]);
 			return 2;
 		}
@@ -278,17 +244,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	tool_install_signals();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
-	next = mono_ms();
+	next = tool_mono_ms();
 	end = duration > 0 ? next + duration * 1000 : INT64_MAX;
-	while (!stop_requested && mono_ms() < end) {
+	while (!tool_stop_requested && tool_mono_ms() < end) {
 		char err[512];
 		PGresult *res;
 
@@ -343,29 +304,14 @@ int main(int argc, char **argv)
 			} else {
 				const char *port = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) ? PQgetvalue(res, 0, 0) : "?";
 
-				printf("ack %lld %lld %s\n", next_id, (long long)unix_ms(), port);
+				printf("ack %lld %lld %s\n", next_id, (long long)tool_unix_ms(), port);
 				fflush(stdout);
 				acks++;
 				PQclear(res);
 			}
 		}
 
-		next += interval;
-		for (;;) {
-			int64_t now = mono_ms(), left = next - now;
-			struct timespec ts;
-
-			if (left <= 0) {
-				if (left < -interval)
-					next = now; /* fell behind: do not burst to catch up */
-				break;
-			}
-			if (stop_requested)
-				break;
-			ts.tv_sec = left / 1000;
-			ts.tv_nsec = (left % 1000) * 1000000;
-			nanosleep(&ts, NULL);
-		}
+		tool_pace(&next, interval);
 	}
 	if (conn != NULL)
 		PQfinish(conn);
