@@ -121,7 +121,17 @@ for t in $targets; do
 		# allocated that the parser drops. Only those two are suppressed: a
 		# config_destroy missing in config.c would still show as leaked
 		# settings.
+		# Suppressions match function names, which need a symbolizer
+		# (Debian's llvm-14, installed by tests/lib/packages.sh). Without
+		# one the frames have no names: fall back to the library, which
+		# hides more, and say so.
 		printf 'leak:strbuf_append\nleak:libconfig_yylex\n' >"$work/$t/lsan.supp"
+		if [ -x /usr/lib/llvm-14/bin/llvm-symbolizer ]; then
+			export ASAN_SYMBOLIZER_PATH=/usr/lib/llvm-14/bin/llvm-symbolizer
+		elif ! command -v llvm-symbolizer >/dev/null; then
+			echo "fuzz: no llvm-symbolizer: suppressing every leak inside libconfig.so" >&2
+			echo 'leak:libconfig.so' >>"$work/$t/lsan.supp"
+		fi
 		lsan="suppressions=$work/$t/lsan.supp"
 	fi
 	LSAN_OPTIONS=$lsan "$work/$t/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \

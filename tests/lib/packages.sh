@@ -13,7 +13,7 @@ BATON_PACKAGES=(
 	etcd-server etcd-client postgresql-15
 	iproute2 procps jq util-linux tar curl haproxy
 	# the REST API fuzz target (tests/fuzz/run.sh: libFuzzer) and check_api's TLS test
-	clang libclang-rt-14-dev openssl
+	clang libclang-rt-14-dev llvm-14 openssl
 )
 
 # Prints the packages of the list that are not installed.
