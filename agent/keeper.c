@@ -96,6 +96,15 @@ static void *keeper_main(void *arg)
 			wait_for(k, 0.1);
 			continue;
 		}
+		/* While Postgres may write, a keepalive may not outlast the
+		 * deadline: the fencing check after it must come in time. */
+		if (k->fence_pid > 0 && k->last_ok_sent > 0) {
+			double left = k->last_ok_sent + k->ttl - ha_lease_margin(k->ttl) - pg_now();
+			double t = left - 0.05 < k->interval ? left - 0.05 : k->interval;
+			etcd_client_set_timeout(k->etcd, t < 0.1 ? 0.1 : t);
+		} else {
+			etcd_client_set_timeout(k->etcd, k->interval);
+		}
 		pthread_mutex_unlock(&k->mu);
 		t0 = pg_now();
 		st = etcd_lease_keepalive(k->etcd, id, NULL, &err);
@@ -199,8 +208,6 @@ void keeper_get(struct keeper *k, int64_t *lease_id, double *last_ok_sent)
 void keeper_set_timing(struct keeper *k, double interval, double ttl)
 {
 	pthread_mutex_lock(&k->mu);
-	if (k->interval != interval)
-		etcd_client_set_timeout(k->etcd, interval);
 	k->interval = interval;
 	k->ttl = ttl;
 	pthread_mutex_unlock(&k->mu);

@@ -581,6 +581,9 @@ static void ensure_lease(struct loop *L)
 	}
 	if (id != 0)
 		return;
+	/* Lost while Postgres may write: demote first (this loop), lease later. */
+	if (L->postmaster.pid > 0 && (L->pg_started_primary || L->local.pg_primary))
+		return;
 	t0 = pg_now();
 	if (etcd_lease_grant(L->etcd, (int64_t)ceil(L->settings.ttl), &id, &granted, &err) != ETCD_OK) {
 		if (t0 - L->last_etcd_err_log >= 5.0) {
@@ -687,6 +690,33 @@ static bool has_backup_label(const char *data_dir)
 	int n = snprintf(path, sizeof(path), "%s/backup_label", data_dir);
 
 	return n > 0 && (size_t)n < sizeof(path) && access(path, F_OK) == 0;
+}
+
+/*
+ * read_cluster, but never past the leader's deadline: while Postgres may
+ * write, each etcd request is bounded by the time left, and with no time
+ * left the read is skipped, so the decision (DEMOTE) comes in time even
+ * when etcd hangs rather than refuses.
+ */
+static void read_cluster_in_time(struct loop *L)
+{
+	bool may_write = L->postmaster.pid > 0 && (L->pg_started_primary || L->local.pg_primary);
+	double deadline = ha_lease_deadline(&L->view, &L->local), left;
+
+	if (!may_write || deadline <= 0) {
+		read_cluster(L);
+		return;
+	}
+	keeper_get(L->keeper, &L->local.lease_id, &L->local.lease_sent);
+	deadline = ha_lease_deadline(&L->view, &L->local);
+	left = deadline - pg_now();
+	if (left <= 0.05) {
+		L->view.etcd_ok = false; /* no time to ask: decide on what we know */
+		return;
+	}
+	etcd_client_set_timeout(L->etcd, fmin(L->ecfg.request_timeout, left - 0.05));
+	read_cluster(L);
+	etcd_client_set_timeout(L->etcd, L->ecfg.request_timeout);
 }
 
 static void read_local(struct loop *L, double now)
@@ -1782,7 +1812,7 @@ int loop_run(const struct baton_config *cfg)
 		reap_job(&L, now);
 		cb_poll(L.callbacks);
 		ensure_lease(&L);
-		read_cluster(&L);
+		read_cluster_in_time(&L);
 		take_requests(&L);
 		now = pg_now();
 		read_local(&L, now);
