@@ -49,6 +49,10 @@ watch_recovered() {
 	done
 }
 wait_for 20 "every agent's leader watch recovered after the restart" watch_recovered
+# The compaction answer comes on the re-established stream, a moment after
+# "re-established" is logged: wait for it (bounded) before judging.
+some_compacted() { for n in 1 2 3; do watch_lines "$n"; done | grep -q 'was compacted'; }
+poll_until 10 some_compacted || true
 for n in 1 2 3; do
 	log "node$n watch lines since the restart:"
 	watch_lines "$n" | sed 's/^/    /'
