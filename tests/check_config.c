@@ -279,6 +279,7 @@ static const struct bad_case {
 	const char *expect;
 } bad_cases[] = {
 	{ "syntax_error.conf", "syntax_error.conf:3: syntax error: " },
+	{ "include.conf", "include.conf:4: @include is not supported" },
 	{ "unknown_top.conf", "unknown_top.conf:14: colour: unknown key" },
 	{ "unknown_nested.conf", "unknown_nested.conf:4: etcd.timeout: unknown key" },
 	{ "misspelled.conf",
