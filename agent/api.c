@@ -800,6 +800,9 @@ static void h_metrics(struct api_server *s, const struct api_request *rq, json_t
 	metric_head(&b, "baton_seconds_since_lease_renewal", "gauge",
 		    "Seconds since the last good keepalive was sent (-1 no lease).");
 	sb_printf(&b, "baton_seconds_since_lease_renewal %.6f\n", m.since_last_renewal);
+	metric_head(&b, "baton_lease_renewal_worst_seconds", "gauge",
+		    "Slowest lease keepalive round trip since the agent started.");
+	sb_printf(&b, "baton_lease_renewal_worst_seconds %.6f\n", m.worst_renewal_latency);
 	metric_head(&b, "baton_leader_changes_total", "counter", "Changes of the leader key's holder seen.");
 	sb_printf(&b, "baton_leader_changes_total %" PRIu64 "\n", m.leader_changes);
 	metric_head(&b, "baton_etcd_requests_total", "counter", "etcd requests made.");

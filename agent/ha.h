@@ -20,6 +20,7 @@
 
 #define HA_NAME_MAX 64
 #define HA_MAX_MEMBERS 32
+#define HA_SYNC_MAX 8      /* synchronous standbys recorded in the sync key at most */
 
 /* What a member publishes in members/<name> (JSON), plus what the loop
  * learned by asking its REST API just now. */
@@ -33,6 +34,9 @@ struct ha_member {
 	uint32_t timeline;
 	uint64_t lsn;         /* published: primary current LSN, replica received/replayed */
 	bool nofailover;
+	bool nosync;          /* tag nosync: never chosen as a synchronous standby */
+	int failover_priority;/* tag failover_priority: higher wins LSN ties (a member whose tag is 0
+	                       * publishes nofailover = true instead) */
 	bool pending_restart; /* Postgres runs with settings that need a restart to apply */
 	/* Filled by the loop only while it looks for a new leader: */
 	bool polled;          /* the loop asked this member's REST API this round */
@@ -67,6 +71,15 @@ struct ha_cluster_view {
 	int64_t maximum_lag_on_failover;
 	bool paused;               /* maintenance mode: no failover, no Postgres actions */
 	bool failsafe_mode;        /* etcd down: a primary confirmed by every member it last saw stays primary */
+	bool synchronous_mode;     /* only a member the sync key names may take the leader key */
+	bool synchronous_mode_strict; /* no synchronous standby left: writes block rather than go asynchronous */
+	int synchronous_node_count;   /* standbys every commit waits for (default 1) */
+
+	/* sync key: written by the leader; who has every acknowledged write */
+	bool has_sync;
+	char sync_leader[HA_NAME_MAX];             /* the leader that wrote it */
+	size_t n_sync;
+	char sync_standbys[HA_SYNC_MAX][HA_NAME_MAX];
 
 	/* switchover key: a planned switchover or a manual failover */
 	bool has_switchover;
@@ -89,6 +102,9 @@ enum ha_job { HA_JOB_NONE, HA_JOB_BOOTSTRAP, HA_JOB_CLONE, HA_JOB_REWIND };
 struct ha_local_view {
 	const char *name;
 	bool nofailover;
+	int failover_priority;         /* tag: higher wins LSN ties (the loop sets nofailover when it is 0) */
+	bool watchdog_required;        /* watchdog.mode = "required" ... */
+	bool watchdog_ok;              /* ... and the watchdog device can be armed */
 	bool shutdown_requested;       /* SIGTERM/SIGINT received */
 	bool use_pg_rewind;
 	bool remove_data_on_rewind_failure;

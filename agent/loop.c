@@ -473,6 +473,7 @@ static void publish_metrics(struct loop *L)
 	keeper_counts(L->keeper, &m.lease_renewals, &m.lease_renewal_failures);
 	keeper_get(L->keeper, &id, &sent);
 	m.since_last_renewal = id && sent > 0 ? pg_now() - sent : -1;
+	m.worst_renewal_latency = keeper_worst_latency(L->keeper);
 	m.leader_changes = L->leader_changes;
 	/* The loop's and the keeper's clients together: every request this agent sends
 	 * but the watch stream. */
