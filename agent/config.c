@@ -76,6 +76,7 @@ static bool check_bin_dir(const char *v, char *why, size_t len);
 static bool check_log_level(const char *v, char *why, size_t len);
 static bool check_readable_file(const char *v, char *why, size_t len);
 static bool check_executable(const char *v, char *why, size_t len);
+static bool check_slot_name(const char *v, char *why, size_t len);
 
 #define CFG_OFF(field) offsetof(struct baton_config, field)
 #define NO_MAX DBL_MAX
@@ -137,6 +138,18 @@ static const struct opt options[] = {
 	{ .path = "bootstrap.dcs.maximum_lag_on_failover", .type = OPT_INT64,
 	  .off = CFG_OFF(bootstrap_dcs.maximum_lag_on_failover), .def = "1048576", .min = 0,
 	  .max = NO_MAX, .doc = "bytes a replica may lag and still be promoted" },
+	{ .path = "bootstrap.dcs.synchronous_mode", .type = OPT_BOOL,
+	  .off = CFG_OFF(bootstrap_dcs.synchronous_mode), .def = "false",
+	  .doc = "commits wait for synchronous standbys; only those may be promoted" },
+	{ .path = "bootstrap.dcs.synchronous_mode_strict", .type = OPT_BOOL,
+	  .off = CFG_OFF(bootstrap_dcs.synchronous_mode_strict), .def = "false",
+	  .doc = "with no synchronous standby left, writes block instead of turning asynchronous" },
+	{ .path = "bootstrap.dcs.synchronous_node_count", .type = OPT_INT64,
+	  .off = CFG_OFF(bootstrap_dcs.synchronous_node_count), .def = "1", .min = 1, .max = 8,
+	  .doc = "synchronous standbys every commit waits for (1..8)" },
+	{ .path = "bootstrap.dcs.slots", .type = OPT_STRLIST, .off = CFG_OFF(bootstrap_dcs.slots),
+	  .count_off = CFG_OFF(bootstrap_dcs.n_slots), .check = check_slot_name,
+	  .doc = "permanent physical replication slots, kept on whichever member is primary" },
 	{ .path = "bootstrap.dcs.postgresql.parameters", .type = OPT_PARAMS,
 	  .off = CFG_OFF(bootstrap_dcs.pg_params), .count_off = CFG_OFF(bootstrap_dcs.n_pg_params),
 	  .doc = "Postgres parameters for all members, stored in etcd at bootstrap" },
@@ -199,6 +212,11 @@ static const struct opt options[] = {
 
 	{ .path = "tags.nofailover", .type = OPT_BOOL, .off = CFG_OFF(tags.nofailover),
 	  .def = "false", .doc = "never promote this member" },
+	{ .path = "tags.nosync", .type = OPT_BOOL, .off = CFG_OFF(tags.nosync),
+	  .def = "false", .doc = "never choose this member as a synchronous standby" },
+	{ .path = "tags.failover_priority", .type = OPT_INT64, .off = CFG_OFF(tags.failover_priority),
+	  .def = "1", .min = 0, .max = 1000000,
+	  .doc = "0: never promote; among equally advanced candidates the highest wins" },
 
 	{ .path = "log.level", .type = OPT_STRING, .off = CFG_OFF(log_level), .def = "info",
 	  .check = check_log_level, .doc = "debug, info, warning or error" },
@@ -377,6 +395,18 @@ static bool check_log_level(const char *v, char *why, size_t len)
 	return false;
 }
 
+/* A replication slot name as Postgres accepts it. */
+static bool check_slot_name(const char *v, char *why, size_t len)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n > 63 || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_") != n) {
+		set_err(why, len, "a slot name is 1 to 63 of a-z, 0-9 and _");
+		return false;
+	}
+	return true;
+}
+
 /* TLS files: read by the REST server at start, so a typo must fail the load. */
 static bool check_readable_file(const char *v, char *why, size_t len)
 {
@@ -529,6 +559,9 @@ void dcs_settings_free(struct dcs_settings *d)
 	if (d == NULL)
 		return;
 	params_free(d->pg_params, d->n_pg_params);
+	for (size_t i = 0; i < d->n_slots; i++)
+		free(d->slots[i]);
+	free(d->slots);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -541,6 +574,21 @@ bool dcs_settings_copy(struct dcs_settings *dst, const struct dcs_settings *src)
 	tmp = *src;
 	tmp.pg_params = NULL;
 	tmp.n_pg_params = 0;
+	tmp.slots = NULL;
+	tmp.n_slots = 0;
+	if (src->n_slots > 0) {
+		tmp.slots = calloc(src->n_slots, sizeof(*tmp.slots));
+		if (tmp.slots == NULL)
+			return false;
+		for (size_t i = 0; i < src->n_slots; i++) {
+			tmp.slots[i] = strdup(src->slots[i]);
+			tmp.n_slots = i + 1;
+			if (tmp.slots[i] == NULL) {
+				dcs_settings_free(&tmp);
+				return false;
+			}
+		}
+	}
 	if (src->n_pg_params > 0) {
 		tmp.pg_params = calloc(src->n_pg_params, sizeof(*tmp.pg_params));
 		if (tmp.pg_params == NULL)

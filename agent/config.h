@@ -49,6 +49,11 @@ struct dcs_settings {
 	bool failsafe_mode;               /* etcd down: the primary stays while every member confirms it (config key only) */
 	int64_t maximum_lag_on_failover;  /* bytes, default 1048576, >= 0; in the file, values
 	                                     over 2^31 need the L suffix (libconfig) */
+	bool synchronous_mode;            /* commits wait for a standby; only it may take over */
+	bool synchronous_mode_strict;     /* no synchronous standby left: writes block (never async) */
+	int64_t synchronous_node_count;   /* standbys every commit waits for, 1..8, default 1 */
+	char **slots;                     /* permanent physical replication slots, kept on the primary */
+	size_t n_slots;
 	struct config_param *pg_params;   /* postgresql.parameters shared by all nodes */
 	size_t n_pg_params;
 };
@@ -108,6 +113,8 @@ struct baton_config {
 
 	struct {
 		bool nofailover;       /* default false */
+		bool nosync;           /* never a synchronous standby, default false */
+		int64_t failover_priority; /* 0 = never promote; higher wins LSN ties; default 1 */
 	} tags;
 
 	char *log_level;           /* default "info" */

@@ -99,6 +99,7 @@ bool dcs_keys_init(struct dcs_keys *k, const char *namespace_, const char *scope
 	       join2(k->config, sizeof(k->config), k->prefix, "config") &&
 	       join2(k->status, sizeof(k->status), k->prefix, "status") &&
 	       join2(k->history, sizeof(k->history), k->prefix, "history") &&
+	       join2(k->sync, sizeof(k->sync), k->prefix, "sync") &&
 	       join2(k->members, sizeof(k->members), k->prefix, "members/") &&
 	       join2(k->switchover, sizeof(k->switchover), k->prefix, "switchover");
 }
@@ -177,10 +178,11 @@ char *dcs_member_json(const struct ha_member *m)
 	n = snprintf(conn_url, sizeof(conn_url), fmt, m->host, m->port);
 	if (n < 0 || (size_t)n >= sizeof(conn_url))
 		return NULL;
-	root = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:I, s:I, s:b, s:{s:b}, s:s}", "name", m->name,
-			 "role", m->role, "state", m->state, "host", m->host, "port", m->port, "conn_url", conn_url,
-			 "api_url", m->api_url, "timeline", (json_int_t)m->timeline, "lsn", (json_int_t)m->lsn,
-			 "pending_restart", (int)m->pending_restart, "tags", "nofailover", (int)m->nofailover,
+	root = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:I, s:I, s:b, s:{s:b, s:b, s:i}, s:s}", "name",
+			 m->name, "role", m->role, "state", m->state, "host", m->host, "port", m->port, "conn_url",
+			 conn_url, "api_url", m->api_url, "timeline", (json_int_t)m->timeline, "lsn",
+			 (json_int_t)m->lsn, "pending_restart", (int)m->pending_restart, "tags", "nofailover",
+			 (int)m->nofailover, "nosync", (int)m->nosync, "failover_priority", m->failover_priority,
 			 "version", BATON_VERSION);
 	return dump_and_free(root);
 }
@@ -247,8 +249,15 @@ bool dcs_member_from_json(const char *name, const char *json, struct ha_member *
 			jsonf_set_err(err, errlen, "tags: expected an object");
 			goto cleanup;
 		}
-		if (!jsonf_bool(tags, "nofailover", JSONF_OPTIONAL, &out->nofailover, err, errlen))
+		json_int_t prio = 1;
+
+		if (!jsonf_bool(tags, "nofailover", JSONF_OPTIONAL, &out->nofailover, err, errlen) ||
+		    !jsonf_bool(tags, "nosync", JSONF_OPTIONAL, &out->nosync, err, errlen) ||
+		    !jsonf_int(tags, "failover_priority", JSONF_OPTIONAL, 0, 1000000, &prio, err, errlen))
 			goto cleanup;
+		out->failover_priority = (int)prio;
+	} else {
+		out->failover_priority = 1;
 	}
 	out->port = (int)port;
 	out->timeline = (uint32_t)timeline;
@@ -293,6 +302,65 @@ bool dcs_status_from_json(const char *json, uint64_t *lsn, uint32_t *timeline)
 	return ok;
 }
 
+/* ---- sync ------------------------------------------------------------------ */
+
+char *dcs_sync_json(const char *leader, char names[][HA_NAME_MAX], size_t n)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; arr && i < n; i++)
+		if (json_array_append_new(arr, json_string(names[i])) != 0) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	if (!arr)
+		return NULL;
+	return dump_and_free(json_pack("{s:s, s:o}", "leader", leader, "sync_standby", arr));
+}
+
+bool dcs_sync_from_json(const char *json, char *leader, size_t leader_len, char names[][HA_NAME_MAX], size_t max,
+			size_t *n, char *err, size_t errlen)
+{
+	const json_t *arr;
+	json_t *root;
+	bool ok = false;
+
+	*n = 0;
+	leader[0] = '\0';
+	root = load_object(json, err, errlen);
+	if (!root)
+		return false;
+	if (!jsonf_string(root, "leader", JSONF_REQUIRED, leader, leader_len, err, errlen))
+		goto cleanup;
+	arr = json_object_get(root, "sync_standby");
+	if (!json_is_array(arr)) {
+		jsonf_set_err(err, errlen, "sync_standby: expected an array of member names");
+		goto cleanup;
+	}
+	if (json_array_size(arr) > max) {
+		jsonf_set_err(err, errlen, "sync_standby: more than %zu names", max);
+		goto cleanup;
+	}
+	for (size_t i = 0; i < json_array_size(arr); i++) {
+		const json_t *v = json_array_get(arr, i);
+
+		if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) >= HA_NAME_MAX) {
+			jsonf_set_err(err, errlen, "sync_standby[%zu]: expected a member name", i);
+			goto cleanup;
+		}
+		snprintf(names[i], HA_NAME_MAX, "%s", json_string_value(v));
+	}
+	*n = json_array_size(arr);
+	ok = true;
+cleanup:
+	json_decref(root);
+	if (!ok) {
+		*n = 0;
+		leader[0] = '\0';
+	}
+	return ok;
+}
+
 /* ---- config ---------------------------------------------------------------- */
 
 /* A number as JSON: an integer when it is one (so `etcdctl get` shows 5, not
@@ -306,7 +374,7 @@ static json_t *json_num(double d)
 
 char *dcs_config_json(const struct dcs_settings *d)
 {
-	json_t *root = NULL, *params = NULL;
+	json_t *root = NULL, *params = NULL, *slots = NULL;
 
 	params = json_object();
 	if (!params)
@@ -319,12 +387,67 @@ char *dcs_config_json(const struct dcs_settings *d)
 			return NULL;
 		}
 	}
-	/* "o" steals params, even when packing fails. */
-	root = json_pack("{s:o, s:o, s:o, s:I, s:b, s:b, s:{s:o}}", "ttl", json_num(d->ttl), "loop_wait",
-			 json_num(d->loop_wait), "retry_timeout", json_num(d->retry_timeout),
-			 "maximum_lag_on_failover", (json_int_t)d->maximum_lag_on_failover, "pause",
-			 (int)d->pause, "failsafe_mode", (int)d->failsafe_mode, "postgresql", "parameters", params);
+	slots = json_array();
+	for (size_t i = 0; slots && i < d->n_slots; i++)
+		if (!d->slots[i] || json_array_append_new(slots, json_string(d->slots[i])) != 0) {
+			json_decref(slots);
+			slots = NULL;
+		}
+	if (!slots) {
+		json_decref(params);
+		return NULL;
+	}
+	/* "o" steals params and slots, even when packing fails. */
+	root = json_pack("{s:o, s:o, s:o, s:I, s:b, s:b, s:b, s:b, s:I, s:o, s:{s:o}}", "ttl", json_num(d->ttl),
+			 "loop_wait", json_num(d->loop_wait), "retry_timeout", json_num(d->retry_timeout),
+			 "maximum_lag_on_failover", (json_int_t)d->maximum_lag_on_failover, "pause", (int)d->pause,
+			 "failsafe_mode", (int)d->failsafe_mode, "synchronous_mode", (int)d->synchronous_mode,
+			 "synchronous_mode_strict", (int)d->synchronous_mode_strict, "synchronous_node_count",
+			 (json_int_t)d->synchronous_node_count, "slots", slots, "postgresql", "parameters", params);
 	return dump_and_free(root);
+}
+
+/* "slots": an array of physical slot names (a-z, 0-9, _). */
+static bool parse_slots(const json_t *root, struct dcs_settings *out, char *err, size_t errlen)
+{
+	const json_t *arr = json_object_get(root, "slots");
+	size_t n;
+
+	if (!arr || json_is_null(arr))
+		return true;
+	if (!json_is_array(arr)) {
+		jsonf_set_err(err, errlen, "slots: expected an array of slot names");
+		return false;
+	}
+	n = json_array_size(arr);
+	if (n > 64) {
+		jsonf_set_err(err, errlen, "slots: more than 64");
+		return false;
+	}
+	if (n == 0)
+		return true;
+	out->slots = calloc(n, sizeof(*out->slots));
+	if (!out->slots) {
+		jsonf_set_err(err, errlen, "out of memory");
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const json_t *v = json_array_get(arr, i);
+		const char *s = json_is_string(v) ? json_string_value(v) : "";
+		size_t len = strlen(s);
+
+		if (len == 0 || len > 63 || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") != len) {
+			jsonf_set_err(err, errlen, "slots[%zu]: a slot name is 1 to 63 of a-z, 0-9 and _", i);
+			return false;
+		}
+		out->slots[i] = strdup(s);
+		if (!out->slots[i]) {
+			jsonf_set_err(err, errlen, "out of memory");
+			return false;
+		}
+		out->n_slots = i + 1;
+	}
+	return true;
 }
 
 /* A Postgres parameter name: letters, digits, '_' and '.' (custom GUCs). */
@@ -432,6 +555,7 @@ bool dcs_config_from_json(const char *json, struct dcs_settings *out, char *err,
 	out->loop_wait = DCS_DEFAULT_LOOP_WAIT;
 	out->retry_timeout = DCS_DEFAULT_RETRY_TIMEOUT;
 	out->maximum_lag_on_failover = DCS_DEFAULT_MAX_LAG;
+	out->synchronous_node_count = 1;
 
 	root = load_object(json, err, errlen);
 	if (!root)
@@ -469,7 +593,18 @@ bool dcs_config_from_json(const char *json, struct dcs_settings *out, char *err,
 		}
 	}
 	if (!jsonf_bool(root, "pause", JSONF_OPTIONAL, &out->pause, err, errlen) ||
-	    !jsonf_bool(root, "failsafe_mode", JSONF_OPTIONAL, &out->failsafe_mode, err, errlen))
+	    !jsonf_bool(root, "failsafe_mode", JSONF_OPTIONAL, &out->failsafe_mode, err, errlen) ||
+	    !jsonf_bool(root, "synchronous_mode", JSONF_OPTIONAL, &out->synchronous_mode, err, errlen) ||
+	    !jsonf_bool(root, "synchronous_mode_strict", JSONF_OPTIONAL, &out->synchronous_mode_strict, err, errlen))
+		goto cleanup;
+	{
+		json_int_t n = 1;
+
+		if (!jsonf_int(root, "synchronous_node_count", JSONF_OPTIONAL, 1, HA_SYNC_MAX, &n, err, errlen))
+			goto cleanup;
+		out->synchronous_node_count = n;
+	}
+	if (!parse_slots(root, out, err, errlen))
 		goto cleanup;
 	if (!config_check_timing(out, err, errlen))
 		goto cleanup;
@@ -640,6 +775,7 @@ static void default_settings(struct dcs_settings *d)
 	d->loop_wait = DCS_DEFAULT_LOOP_WAIT;
 	d->retry_timeout = DCS_DEFAULT_RETRY_TIMEOUT;
 	d->maximum_lag_on_failover = DCS_DEFAULT_MAX_LAG;
+	d->synchronous_node_count = 1;
 }
 
 void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result *r,
@@ -706,6 +842,13 @@ void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result 
 			} else {
 				warn_add(warn, warnlen, "%s: ignored: %s", kv->key, err);
 			}
+		} else if (strcmp(rel, "sync") == 0) {
+			view->has_sync = dcs_sync_from_json(kv->value, view->sync_leader, sizeof(view->sync_leader),
+							    view->sync_standbys, HA_SYNC_MAX, &view->n_sync, err,
+							    sizeof(err));
+			if (!view->has_sync)
+				warn_add(warn, warnlen, "%s: unreadable, no member counts as synchronous: %s", kv->key,
+					 err);
 		} else if (strcmp(rel, "status") == 0) {
 			if (!dcs_status_from_json(kv->value, &view->leader_lsn, &view->leader_timeline))
 				warn_add(warn, warnlen, "%s: unreadable status", kv->key);
@@ -746,6 +889,9 @@ void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result 
 				parsed.maximum_lag_on_failover = fallback->maximum_lag_on_failover;
 				parsed.pause = fallback->pause;
 				parsed.failsafe_mode = fallback->failsafe_mode;
+				parsed.synchronous_mode = fallback->synchronous_mode;
+				parsed.synchronous_mode_strict = fallback->synchronous_mode_strict;
+				parsed.synchronous_node_count = fallback->synchronous_node_count;
 			}
 		} else {
 			default_settings(&parsed);
@@ -759,6 +905,9 @@ void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result 
 	view->maximum_lag_on_failover = parsed.maximum_lag_on_failover;
 	view->paused = parsed.pause;
 	view->failsafe_mode = parsed.failsafe_mode;
+	view->synchronous_mode = parsed.synchronous_mode;
+	view->synchronous_mode_strict = parsed.synchronous_mode_strict;
+	view->synchronous_node_count = (int)parsed.synchronous_node_count;
 	if (settings_out)
 		*settings_out = parsed;
 	else

@@ -12,6 +12,9 @@
  *   history         JSON array of {"timeline","lsn","reason","time","leader"}
  *   switchover      JSON of struct dcs_switchover: a planned switchover or a
  *                   manual failover requested by an operator (see ops.h), no lease
+ *   sync            JSON {"leader": NAME, "sync_standby": [NAME, ...]}: in
+ *                   synchronous mode, the standbys the leader's commits wait
+ *                   for; only they (or that leader) may take the leader key
  *
  * Parsing never trusts what it reads: a member whose JSON is unreadable is
  * left out of the view (and reported), an unreadable config falls back to
@@ -39,6 +42,7 @@ struct dcs_keys {
 	char history[320];
 	char members[320];    /* "/baton/main/members/" */
 	char switchover[320];
+	char sync[320];
 };
 
 /* false if the names do not fit. */
@@ -105,6 +109,12 @@ struct dcs_switchover {
 	double scheduled_at; /* wall clock, unix seconds; 0 = now */
 	double requested_at; /* wall clock, unix seconds; 0 = not said */
 };
+
+/* The sync key (malloc'd, caller frees). */
+char *dcs_sync_json(const char *leader, char names[][HA_NAME_MAX], size_t n);
+/* Parses it; false + err when it is not the JSON expected. */
+bool dcs_sync_from_json(const char *json, char *leader, size_t leader_len, char names[][HA_NAME_MAX], size_t max,
+			size_t *n, char *err, size_t errlen);
 
 /* JSON text of the key (malloc'd, caller frees); NULL when out of memory. */
 char *dcs_switchover_json(const struct dcs_switchover *s);

@@ -123,6 +123,36 @@ static uint32_t leader_timeline(const struct ha_cluster_view *c)
 	return m ? m->timeline : 0;
 }
 
+/* Synchronous mode: may `name` take the leader key? Every commit the sync
+ * key's leader acknowledged is on the standbys it names (they were added to
+ * synchronous_standby_names before being recorded), and on that leader
+ * itself. Without a sync key, or outside synchronous mode, anyone may. */
+bool ha_sync_allows(const struct ha_cluster_view *c, const char *name)
+{
+	if (!c->synchronous_mode || !c->has_sync || !c->sync_leader[0])
+		return true;
+	if (strcmp(c->sync_leader, name) == 0)
+		return true;
+	for (size_t i = 0; i < c->n_sync && i < HA_SYNC_MAX; i++)
+		if (strcmp(c->sync_standbys[i], name) == 0)
+			return true;
+	return false;
+}
+
+static bool sync_candidate(const struct ha_cluster_view *c, const char *name)
+{
+	return ha_sync_allows(c, name);
+}
+
+/* Candidate order among equally advanced members: higher
+ * failover_priority first, then the smaller name. */
+static bool ranks_before(int prio_a, const char *name_a, int prio_b, const char *name_b)
+{
+	if (prio_a != prio_b)
+		return prio_a > prio_b;
+	return strcmp(name_a, name_b) < 0;
+}
+
 /*
  * Rule 5: may this node take the free leader key? Returns NULL when it may,
  * else fills *why and returns the action to take instead (a WAIT).
@@ -137,7 +167,20 @@ static bool eligible(const struct ha_cluster_view *c, const struct ha_local_view
 	const bool skip_lag = named_candidate && c->sw_failover;
 
 	if (l->nofailover) {
-		*why = act(HA_WAIT, NULL, "no leader; not a candidate (tag nofailover)");
+		*why = act(HA_WAIT, NULL, "no leader; not a candidate (tag nofailover or failover_priority 0)");
+		return false;
+	}
+	if (l->watchdog_required && !l->watchdog_ok) {
+		*why = act(HA_WAIT, NULL, "no leader; not a candidate: watchdog.mode is required and the watchdog "
+					  "cannot be armed");
+		return false;
+	}
+	/* Synchronous mode: only a member that has every acknowledged commit
+	 * may lead; an operator's manual failover overrides it. */
+	if (!(named_candidate && c->sw_failover) && !sync_candidate(c, l->name)) {
+		*why = act(HA_WAIT, NULL, "no leader; not a candidate: synchronous mode and the sync key (leader %s) "
+					  "does not name us",
+			   c->sync_leader);
 		return false;
 	}
 	if (l->lease_id == 0) {
@@ -186,11 +229,27 @@ static bool eligible(const struct ha_cluster_view *c, const struct ha_local_view
 			*why = act(HA_WAIT, NULL, "no leader, but %s still runs as a primary; waiting", m->name);
 			return false;
 		}
-		/* A peer behind the last leader's timeline is no candidate either. */
-		if (!m->nofailover && m->polled_lsn > l->pg_lsn &&
-		    !(c->leader_timeline != 0 && m->polled_timeline < c->leader_timeline)) {
+		/* Only a peer that could take the key itself may hold us back: not
+		 * nofailover, not behind the last leader's timeline, and in
+		 * synchronous mode one the sync key names. */
+		if (m->nofailover || (c->leader_timeline != 0 && m->polled_timeline < c->leader_timeline) ||
+		    !sync_candidate(c, m->name))
+			continue;
+		if (m->polled_lsn > l->pg_lsn) {
 			*why = act(HA_WAIT, NULL, "no leader; %s is ahead of us (%llu > %llu), leaving it the key",
 				   m->name, (unsigned long long)m->polled_lsn, (unsigned long long)l->pg_lsn);
+			return false;
+		}
+		/* Equally advanced: failover_priority, then the name, decide, so
+		 * that exactly one of them tries. */
+		/* (For two ttls only: a peer that never takes it must not stall
+		 * the failover for good.) */
+		if (m->polled_lsn == l->pg_lsn && ranks_before(m->failover_priority, m->name, l->failover_priority, l->name) &&
+		    (l->leader_absent_since <= 0 || now - l->leader_absent_since < 2 * c->ttl)) {
+			*why = act(HA_WAIT, NULL,
+				   "no leader; %s is as far as we are (lsn %llu) and ranks first (failover_priority %d vs "
+				   "%d), leaving it the key",
+				   m->name, (unsigned long long)l->pg_lsn, m->failover_priority, l->failover_priority);
 			return false;
 		}
 	}
@@ -313,6 +372,9 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 				return act(HA_WAIT, NULL, "we hold the key but our lease is not valid; waiting for renewal");
 			if (!holds_on_our_lease)
 				return act(HA_ACQUIRE, NULL, "leader key holds our name on an old lease; moving it to ours");
+			if (l->watchdog_required && !l->watchdog_ok)
+				return act(HA_RELEASE, NULL,
+					   "watchdog.mode is required and the watchdog cannot be armed: releasing the key");
 			return act(HA_START_PRIMARY, NULL, "we hold the leader key: starting Postgres as primary");
 		}
 		if (other_leads) {
@@ -347,6 +409,10 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 				return act(HA_ACQUIRE, NULL, "leader key holds our name on an old lease; moving it to ours");
 			if (l->promote_requested)
 				return act(HA_WAIT, NULL, "promotion in progress");
+			if (l->watchdog_required && !l->watchdog_ok)
+				return act(HA_RELEASE, NULL,
+					   "watchdog.mode is required and the watchdog cannot be armed: releasing the key "
+					   "instead of promoting");
 			return act(HA_PROMOTE, NULL, "we hold the leader key: promoting");
 		}
 		if (other_leads) {
@@ -398,4 +464,169 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 			   c->sw_failover ? "failover" : "switchover", c->sw_to[0] ? " to " : "", c->sw_to);
 	}
 	return act(HA_LEAD, NULL, "primary holding the leader key");
+}
+
+/* ---- synchronous replication plan (see ha.h) ------------------------------- */
+
+/* names: an array of HA_NAME_MAX-sized names (const or not). */
+static bool name_in(const void *names, size_t n, const char *name)
+{
+	const char(*v)[HA_NAME_MAX] = names;
+
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i], name) == 0)
+			return true;
+	return false;
+}
+
+static void copy_name(char *dst, const char *src)
+{
+	snprintf(dst, HA_NAME_MAX, "%.*s", HA_NAME_MAX - 1, src);
+}
+
+static void list_join(char names[][HA_NAME_MAX], size_t n, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && used < len; i++) {
+		int k = snprintf(buf + used, len - used, "%s%s", i ? "," : "", names[i]);
+		if (k < 0)
+			break;
+		used += (size_t)k;
+	}
+	if (n == 0)
+		snprintf(buf, len, "nobody");
+}
+
+struct ha_sync_step ha_sync_plan(const struct ha_cluster_view *c, const char *self, const struct ha_sync_input *in)
+{
+	struct ha_sync_step st;
+	char key[HA_SYNC_MAX][HA_NAME_MAX], want[HA_SYNC_MAX][HA_NAME_MAX], a[120], b[120];
+	size_t n_key = 0, n_want = 0, n_count;
+	const bool key_ours = c->has_sync && strcmp(c->sync_leader, self) == 0;
+	bool keep[HA_MAX_MEMBERS];
+
+	memset(&st, 0, sizeof(st));
+	st.kind = HA_SYNC_NONE;
+	if (key_ours)
+		for (size_t i = 0; i < c->n_sync && i < HA_SYNC_MAX; i++)
+			copy_name(key[n_key++], c->sync_standbys[i]);
+
+	if (!c->synchronous_mode) {
+		/* Leaving synchronous mode: empty the key first (nobody is then
+		 * promised anything), then stop waiting in Postgres. */
+		if (key_ours && n_key > 0) {
+			st.kind = HA_SYNC_SET_KEY;
+			snprintf(st.reason, sizeof(st.reason), "synchronous mode is off: clearing the sync key");
+			return st;
+		}
+		if (in->n_pg > 0 || in->pg_star) {
+			st.kind = HA_SYNC_SET_PG;
+			snprintf(st.reason, sizeof(st.reason), "synchronous mode is off: commits no longer wait for standbys");
+		}
+		return st;
+	}
+
+	/* The standbys we want: streaming members not tagged nosync, those
+	 * already recorded first (no needless moves), then those Postgres
+	 * already waits for, then by name; at most synchronous_node_count. */
+	n_count = c->synchronous_node_count < 1 ? 1 : (size_t)c->synchronous_node_count;
+	if (n_count > HA_SYNC_MAX)
+		n_count = HA_SYNC_MAX;
+	for (size_t i = 0; i < in->n && i < HA_MAX_MEMBERS; i++) {
+		const struct ha_sync_standby *s = &in->standbys[i];
+		const struct ha_member *m = ha_find_member(c, s->name);
+
+		keep[i] = s->streaming && m && !m->nosync && strcmp(s->name, self) != 0;
+		for (size_t j = 0; j < i && keep[i]; j++)
+			if (keep[j] && strcmp(in->standbys[j].name, s->name) == 0)
+				keep[i] = false; /* one row per name */
+	}
+	for (int pass = 0; pass < 3 && n_want < n_count; pass++) {
+		for (;;) {
+			const char *best = NULL;
+
+			for (size_t i = 0; i < in->n && i < HA_MAX_MEMBERS; i++) {
+				const char *nm = in->standbys[i].name;
+
+				if (!keep[i] || name_in(want, n_want, nm))
+					continue;
+				if (pass == 0 && !name_in(key, n_key, nm))
+					continue;
+				if (pass == 1 && !name_in(in->pg, in->n_pg, nm))
+					continue;
+				if (!best || strcmp(nm, best) < 0)
+					best = nm;
+			}
+			if (!best || n_want >= n_count)
+				break;
+			copy_name(want[n_want++], best);
+		}
+	}
+
+	/* 1. The key is someone else's (we were just promoted) or names a
+	 * standby we no longer want: shrink it before anything else. */
+	if (!key_ours || n_key > 0) {
+		size_t n = 0;
+
+		for (size_t i = 0; i < n_key; i++)
+			if (name_in(want, n_want, key[i]))
+				copy_name(st.names[n++], key[i]);
+		if (!key_ours || n != n_key) {
+			st.kind = HA_SYNC_SET_KEY;
+			st.n = n;
+			list_join(st.names, st.n, a, sizeof(a));
+			snprintf(st.reason, sizeof(st.reason), "%s: sync key now names %s",
+				 key_ours ? "a synchronous standby is gone or not wanted" : "taking over the sync key", a);
+			return st;
+		}
+	}
+
+	/* 2. Postgres waits for exactly the standbys we want ('*' in strict
+	 * mode when there are none, so that commits block). */
+	{
+		bool same = in->n_pg == n_want && in->pg_star == (n_want == 0 && c->synchronous_mode_strict);
+
+		for (size_t i = 0; same && i < n_want; i++)
+			same = name_in(in->pg, in->n_pg, want[i]);
+		if (!same) {
+			st.kind = HA_SYNC_SET_PG;
+			st.n = n_want;
+			memcpy(st.names, want, sizeof(want));
+			st.star = n_want == 0 && c->synchronous_mode_strict;
+			list_join(want, n_want, a, sizeof(a));
+			snprintf(st.reason, sizeof(st.reason), "commits now wait for %s%s", st.star ? "any standby (strict mode): " : "", a);
+			return st;
+		}
+	}
+
+	/* 3. Record the wanted standbys that are synchronous and have flushed
+	 * everything written before Postgres began to wait for them. */
+	{
+		size_t n = n_key;
+		bool added = false;
+
+		memcpy(st.names, key, sizeof(key));
+		for (size_t i = 0; i < in->n && i < HA_MAX_MEMBERS && n < HA_SYNC_MAX; i++) {
+			const struct ha_sync_standby *s = &in->standbys[i];
+
+			if (!keep[i] || !name_in(want, n_want, s->name) || name_in(st.names, n, s->name))
+				continue;
+			if (!s->sync || s->flush_lsn < in->pg_since_lsn)
+				continue;
+			copy_name(st.names[n++], s->name);
+			added = true;
+		}
+		if (added) {
+			st.kind = HA_SYNC_SET_KEY;
+			st.n = n;
+			list_join(st.names, n, b, sizeof(b));
+			snprintf(st.reason, sizeof(st.reason), "synchronous standby caught up: sync key now names %s", b);
+			return st;
+		}
+	}
+	memset(&st, 0, sizeof(st));
+	st.kind = HA_SYNC_NONE;
+	return st;
 }

@@ -189,6 +189,49 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 /* "wait", "acquire", ... */
 const char *ha_action_name(enum ha_action_kind k);
 
+/* Synchronous mode: may this member take the leader key? (true outside
+ * synchronous mode, or while no sync key names a leader.) */
+bool ha_sync_allows(const struct ha_cluster_view *c, const char *name);
+
+/*
+ * Synchronous replication, managed by the primary each loop. The invariant:
+ * every member the sync key names has every commit acknowledged since it
+ * was recorded. So a standby goes into synchronous_standby_names (Postgres)
+ * before it goes into the key, and is recorded only once it is synchronous
+ * and has flushed everything written before Postgres began to wait for it;
+ * it leaves the key before it leaves Postgres. ha_sync_plan returns the
+ * next step towards the wanted state; the loop carries it out and asks
+ * again, until HA_SYNC_NONE.
+ */
+struct ha_sync_standby {
+	char name[HA_NAME_MAX];   /* application_name (the member name) */
+	bool streaming;           /* state = streaming */
+	bool sync;                /* sync_state = sync or quorum */
+	uint64_t flush_lsn;
+};
+
+struct ha_sync_input {
+	size_t n;                                     /* pg_stat_replication rows */
+	struct ha_sync_standby standbys[HA_MAX_MEMBERS];
+	size_t n_pg;                                  /* synchronous_standby_names in force ... */
+	char pg[HA_SYNC_MAX][HA_NAME_MAX];
+	bool pg_star;                                 /* ... or '*' (strict, nobody to wait for) */
+	uint64_t pg_since_lsn;                        /* primary LSN once that setting was in force */
+};
+
+enum ha_sync_step_kind { HA_SYNC_NONE, HA_SYNC_SET_KEY, HA_SYNC_SET_PG };
+
+struct ha_sync_step {
+	enum ha_sync_step_kind kind;
+	size_t n;                         /* SET_KEY: the key's new list; SET_PG: Postgres' new list */
+	char names[HA_SYNC_MAX][HA_NAME_MAX];
+	bool star;                        /* SET_PG with n == 0: '*' (strict) rather than '' (asynchronous) */
+	char reason[200];
+};
+
+/* The next step for leader `self` (pure). */
+struct ha_sync_step ha_sync_plan(const struct ha_cluster_view *c, const char *self, const struct ha_sync_input *in);
+
 /* Find a member by name (NULL if absent). */
 const struct ha_member *ha_find_member(const struct ha_cluster_view *c, const char *name);
 

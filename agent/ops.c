@@ -297,7 +297,8 @@ cleanup:
  * "postgresql" object. Anything else is a typo the agents would ignore,
  * so it is refused. */
 static const char *const config_keys[] = { "ttl", "loop_wait", "retry_timeout", "maximum_lag_on_failover",
-					   "pause", "failsafe_mode", "postgresql" };
+					   "pause", "failsafe_mode", "synchronous_mode", "synchronous_mode_strict",
+					   "synchronous_node_count", "slots", "postgresql" };
 
 static bool config_key_known(const char *key)
 {
@@ -316,7 +317,8 @@ static bool check_known_keys(const json_t *doc, char *err, size_t errlen)
 		if (!config_key_known(key)) {
 			jsonf_set_err(err, errlen,
 				      "unknown key '%s' (known: ttl, loop_wait, retry_timeout, "
-				      "maximum_lag_on_failover, pause, postgresql.parameters)",
+				      "maximum_lag_on_failover, pause, failsafe_mode, synchronous_mode, "
+				      "synchronous_mode_strict, synchronous_node_count, slots, postgresql.parameters)",
 				      key);
 			return false;
 		}
@@ -485,7 +487,33 @@ static bool apply_set(json_t *doc, const char *assignment, char *err, size_t err
 			return false;
 		}
 		v = json_integer(n);
-	} else if (strcmp(key, "pause") == 0 || strcmp(key, "failsafe_mode") == 0) {
+	} else if (strcmp(key, "synchronous_node_count") == 0) {
+		json_int_t n;
+
+		if (!parse_bytes(value, &n) || n < 1 || n > HA_SYNC_MAX) {
+			jsonf_set_err(err, errlen, "%s: expected a whole number from 1 to %d, got '%s'", key, HA_SYNC_MAX,
+				      value);
+			return false;
+		}
+		v = json_integer(n);
+	} else if (strcmp(key, "slots") == 0) {
+		/* A comma-separated list of slot names; "" empties it. The
+		 * agents' parser checks each name. */
+		char buf[1024];
+		char *save = NULL, *tok;
+
+		if (snprintf(buf, sizeof(buf), "%s", value) >= (int)sizeof(buf)) {
+			jsonf_set_err(err, errlen, "%s: list too long", key);
+			return false;
+		}
+		v = json_array();
+		for (tok = strtok_r(buf, ",", &save); v && tok; tok = strtok_r(NULL, ",", &save))
+			if (json_array_append_new(v, json_string(tok)) != 0) {
+				json_decref(v);
+				v = NULL;
+			}
+	} else if (strcmp(key, "pause") == 0 || strcmp(key, "failsafe_mode") == 0 ||
+		   strcmp(key, "synchronous_mode") == 0 || strcmp(key, "synchronous_mode_strict") == 0) {
 		if (strcmp(value, "true") == 0) {
 			v = json_true();
 		} else if (strcmp(value, "false") == 0) {
@@ -496,7 +524,8 @@ static bool apply_set(json_t *doc, const char *assignment, char *err, size_t err
 		}
 	} else {
 		jsonf_set_err(err, errlen,
-			      "unknown key '%s' (known: ttl, loop_wait, retry_timeout, maximum_lag_on_failover, pause, failsafe_mode;"
+			      "unknown key '%s' (known: ttl, loop_wait, retry_timeout, maximum_lag_on_failover, pause, failsafe_mode,"
+			      " synchronous_mode, synchronous_mode_strict, synchronous_node_count, slots;"
 			      " Postgres parameters go with --pg)",
 			      key);
 		return false;

@@ -103,6 +103,12 @@ START_TEST(test_full)
 	ck_assert_ptr_null(c.postgresql.callbacks.on_role_change);
 	ck_assert(c.postgresql.callbacks.timeout == 7.5);
 	ck_assert(c.tags.nofailover);
+	ck_assert(c.tags.nosync);
+	ck_assert_int_eq(c.tags.failover_priority, 5);
+	ck_assert(c.bootstrap_dcs.synchronous_mode && c.bootstrap_dcs.synchronous_mode_strict);
+	ck_assert_int_eq(c.bootstrap_dcs.synchronous_node_count, 2);
+	ck_assert_uint_eq(c.bootstrap_dcs.n_slots, 1);
+	ck_assert_str_eq(c.bootstrap_dcs.slots[0], "backup_tool");
 	ck_assert_str_eq(c.log_level, "debug");
 
 	config_free(&c);
@@ -280,6 +286,9 @@ static const struct bad_case {
 } bad_cases[] = {
 	{ "syntax_error.conf", "syntax_error.conf:3: syntax error: " },
 	{ "include.conf", "include.conf:4: @include is not supported" },
+	{ "sync_count_zero.conf", "sync_count_zero.conf:14: bootstrap.dcs.synchronous_node_count: must be >= 1 (got 0)" },
+	{ "bad_slot_name.conf", "bad_slot_name.conf:14: bootstrap.dcs.slots[1]: a slot name is 1 to 63 of a-z, 0-9 and _ (got \"Bad-Slot\")" },
+	{ "negative_priority.conf", "negative_priority.conf:14: tags.failover_priority: must be >= 0 (got -1)" },
 	{ "unknown_top.conf", "unknown_top.conf:14: colour: unknown key" },
 	{ "unknown_nested.conf", "unknown_nested.conf:4: etcd.timeout: unknown key" },
 	{ "misspelled.conf",

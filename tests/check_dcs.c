@@ -328,8 +328,76 @@ static struct dcs_settings settings(double ttl, double wait, double retry, int64
 	d.loop_wait = wait;
 	d.retry_timeout = retry;
 	d.maximum_lag_on_failover = lag;
+	d.synchronous_node_count = 1;
 	return d;
 }
+
+/* Synchronous mode settings and permanent slots go through the config key. */
+START_TEST(test_config_sync_and_slots)
+{
+	struct dcs_settings d = settings(5, 1, 2, 0), back;
+	char *slots[2] = { (char *)"backup_tool", (char *)"archiver" };
+	char err[256] = "";
+	char *s;
+
+	d.synchronous_mode = true;
+	d.synchronous_mode_strict = true;
+	d.synchronous_node_count = 2;
+	d.slots = slots;
+	d.n_slots = 2;
+	s = dcs_config_json(&d);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_msg(dcs_config_from_json(s, &back, err, sizeof(err)), "%s", err);
+	ck_assert(back.synchronous_mode && back.synchronous_mode_strict);
+	ck_assert_int_eq(back.synchronous_node_count, 2);
+	ck_assert_uint_eq(back.n_slots, 2);
+	ck_assert_str_eq(back.slots[1], "archiver");
+	dcs_settings_free(&back);
+	free(s);
+
+	/* Absent: off, one standby, no slots. */
+	ck_assert(dcs_config_from_json("{\"ttl\": 5}", &back, err, sizeof(err)));
+	ck_assert(!back.synchronous_mode && !back.synchronous_mode_strict);
+	ck_assert_int_eq(back.synchronous_node_count, 1);
+	ck_assert_uint_eq(back.n_slots, 0);
+	dcs_settings_free(&back);
+
+	/* Bad values name the key. */
+	ck_assert(!dcs_config_from_json("{\"synchronous_node_count\": 0}", &back, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "synchronous_node_count") != NULL, "%s", err);
+	ck_assert(!dcs_config_from_json("{\"synchronous_mode\": \"yes\"}", &back, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "synchronous_mode") != NULL, "%s", err);
+	ck_assert(!dcs_config_from_json("{\"slots\": [\"Bad-Name\"]}", &back, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "slots[0]") != NULL, "%s", err);
+	ck_assert(!dcs_config_from_json("{\"slots\": \"x\"}", &back, err, sizeof(err)));
+}
+END_TEST
+
+/* The sync key: round trip, and anything unexpected is refused. */
+START_TEST(test_sync_key)
+{
+	char names[HA_SYNC_MAX][HA_NAME_MAX], leader[HA_NAME_MAX], err[256];
+	char in[2][HA_NAME_MAX] = { "node2", "node3" };
+	size_t n = 99;
+	char *s = dcs_sync_json("node1", in, 2);
+
+	ck_assert_ptr_nonnull(s);
+	ck_assert_msg(strcmp(s, "{\"leader\":\"node1\",\"sync_standby\":[\"node2\",\"node3\"]}") == 0, "%s", s);
+	ck_assert(dcs_sync_from_json(s, leader, sizeof(leader), names, HA_SYNC_MAX, &n, err, sizeof(err)));
+	ck_assert_str_eq(leader, "node1");
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(names[1], "node3");
+	free(s);
+	ck_assert(!dcs_sync_from_json("{\"leader\":\"node1\"}", leader, sizeof(leader), names, HA_SYNC_MAX, &n,
+				      err, sizeof(err)));
+	ck_assert_uint_eq(n, 0);
+	ck_assert(!dcs_sync_from_json("{\"leader\":\"node1\",\"sync_standby\":[1]}", leader, sizeof(leader), names,
+				      HA_SYNC_MAX, &n, err, sizeof(err)));
+	ck_assert(!dcs_sync_from_json("not json", leader, sizeof(leader), names, HA_SYNC_MAX, &n, err, sizeof(err)));
+	ck_assert(!dcs_sync_from_json("{\"leader\":\"node1\",\"sync_standby\":[\"a\",\"b\",\"c\"]}", leader,
+				      sizeof(leader), names, 2, &n, err, sizeof(err)));
+}
+END_TEST
 
 START_TEST(test_config_round_trip)
 {
@@ -1245,6 +1313,8 @@ static Suite *dcs_suite(void)
 	tcase_add_test(tc, test_member_null_json);
 	tcase_add_test(tc, test_status_json);
 	tcase_add_test(tc, test_config_round_trip);
+	tcase_add_test(tc, test_config_sync_and_slots);
+	tcase_add_test(tc, test_sync_key);
 	tcase_add_loop_test(tc, test_config_bad, 0, (int)(sizeof(bad_configs) / sizeof(bad_configs[0])));
 	tcase_add_test(tc, test_history);
 	tcase_add_test(tc, test_config_pause);

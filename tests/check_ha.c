@@ -658,8 +658,156 @@ struct row {
 	const char *want_leader; /* NULL = not checked */
 };
 
+
+/* ---- synchronous mode, candidate ranking, watchdog ---- */
+
+static void sync_key(struct ha_cluster_view *c, const char *leader, const char *a, const char *b)
+{
+	c->synchronous_mode = true;
+	c->synchronous_node_count = 1;
+	c->has_sync = true;
+	snprintf(c->sync_leader, sizeof(c->sync_leader), "%s", leader);
+	c->n_sync = 0;
+	if (a)
+		snprintf(c->sync_standbys[c->n_sync++], HA_NAME_MAX, "%s", a);
+	if (b)
+		snprintf(c->sync_standbys[c->n_sync++], HA_NAME_MAX, "%s", b);
+}
+
+static void s_sync_named_acquires(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	sync_key(c, "node1", "node2", NULL);
+}
+static void s_sync_not_named_waits(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	sync_key(c, "node1", "node3", NULL);
+}
+/* node3 is the synchronous one, behind node2 (which was asynchronous and
+ * may hold WAL node1 never got an ack for): node2 must not block it. */
+static void s_sync_named_behind_async_peer(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	sync_key(c, "node1", "node3", NULL);
+	l->name = "node3";
+	l->pg_lsn = 4900;
+	c->members[2].lsn = c->members[2].polled_lsn = 4900;
+}
+static void s_sync_no_key_anyone(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	c->synchronous_mode = true;
+}
+static void s_sync_key_of_ours(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	sync_key(c, "node2", NULL, NULL); /* we led last and wrote it */
+}
+static void s_sync_empty_key_nobody(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	sync_key(c, "node1", NULL, NULL);
+}
+static void s_sync_off_ignores_key(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	sync_key(c, "node1", "node3", NULL);
+	c->synchronous_mode = false;
+}
+static void s_sync_manual_failover_overrides(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	sync_key(c, "node1", "node3", NULL);
+	c->has_switchover = true;
+	snprintf(c->sw_to, sizeof(c->sw_to), "node2");
+	c->sw_failover = true;
+}
+static void s_tie_priority_peer_first(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	c->members[2].lsn = c->members[2].polled_lsn = 5000;
+	c->members[2].failover_priority = 2;
+	l->failover_priority = 1;
+	l->leader_absent_since = NOW - 1;
+}
+static void s_tie_priority_we_first(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	c->members[2].lsn = c->members[2].polled_lsn = 5000;
+	c->members[2].failover_priority = 1;
+	l->failover_priority = 3;
+	l->leader_absent_since = NOW - 1;
+}
+static void s_tie_name_we_first(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	c->members[2].lsn = c->members[2].polled_lsn = 5000;
+	c->members[2].failover_priority = 1;
+	l->failover_priority = 1;
+	l->leader_absent_since = NOW - 1;
+}
+static void s_tie_name_peer_first(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_tie_name_we_first(c, l);
+	/* We are "node4" now: node2 and node3, as far as we are with the same
+	 * priority, both come first by name. */
+	l->name = "node4";
+	c->members[1].failover_priority = 1;
+}
+static void s_tie_expires(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_tie_priority_peer_first(c, l);
+	l->leader_absent_since = NOW - 11; /* > 2 ttl: the peer never took it */
+}
+static void s_ahead_peer_not_sync_ignored(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	sync_key(c, "node1", "node2", NULL);
+	c->members[2].lsn = c->members[2].polled_lsn = 9000; /* node3 ahead but not synchronous */
+}
+static void s_watchdog_required_missing(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	l->watchdog_required = true;
+	l->watchdog_ok = false;
+}
+static void s_watchdog_required_ok(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	l->watchdog_required = true;
+	l->watchdog_ok = true;
+}
+static void s_watchdog_required_holds_releases(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	snprintf(c->leader, sizeof(c->leader), "node2");
+	c->leader_lease = l->lease_id;
+	l->following[0] = '\0';
+	l->watchdog_required = true;
+}
+
 static const struct row rows[] = {
 	{"steady replica waits", s_steady_replica, HA_WAIT, NULL},
+	{"sync: the named standby takes the key", s_sync_named_acquires, HA_ACQUIRE, NULL},
+	{"sync: a standby the key does not name waits", s_sync_not_named_waits, HA_WAIT, NULL},
+	{"sync: the named standby is not held back by an asynchronous peer ahead", s_sync_named_behind_async_peer,
+	 HA_ACQUIRE, NULL},
+	{"sync: no sync key yet, anyone eligible may", s_sync_no_key_anyone, HA_ACQUIRE, NULL},
+	{"sync: the leader that wrote the key may take it back", s_sync_key_of_ours, HA_ACQUIRE, NULL},
+	{"sync: an empty key from another leader names nobody", s_sync_empty_key_nobody, HA_WAIT, NULL},
+	{"sync mode off: the key is ignored", s_sync_off_ignores_key, HA_ACQUIRE, NULL},
+	{"sync: a manual failover overrides the key", s_sync_manual_failover_overrides, HA_ACQUIRE, NULL},
+	{"tie: a peer as far with a higher failover_priority goes first", s_tie_priority_peer_first, HA_WAIT, NULL},
+	{"tie: our higher failover_priority goes first", s_tie_priority_we_first, HA_ACQUIRE, NULL},
+	{"tie: equal priority, the smaller name goes first (us)", s_tie_name_we_first, HA_ACQUIRE, NULL},
+	{"tie: equal priority, the smaller name goes first (the peer)", s_tie_name_peer_first, HA_WAIT, NULL},
+	{"tie: after two ttls without a leader the rank no longer holds us", s_tie_expires, HA_ACQUIRE, NULL},
+	{"sync: a peer ahead that is not synchronous does not hold us", s_ahead_peer_not_sync_ignored, HA_ACQUIRE,
+	 NULL},
+	{"watchdog required and missing: not a candidate", s_watchdog_required_missing, HA_WAIT, NULL},
+	{"watchdog required and armed: candidate", s_watchdog_required_ok, HA_ACQUIRE, NULL},
+	{"watchdog required and missing while holding the key: release", s_watchdog_required_holds_releases,
+	 HA_RELEASE, NULL},
 	{"steady leader leads", s_steady_leader, HA_LEAD, NULL},
 	{"shutdown of a primary", s_shutdown_primary, HA_SHUTDOWN, NULL},
 	{"shutdown of a replica", s_shutdown_replica, HA_SHUTDOWN, NULL},
@@ -831,6 +979,250 @@ START_TEST(test_names)
 }
 END_TEST
 
+
+/* ---- ha_sync_plan ---- */
+
+static void plan_base(struct ha_cluster_view *c, struct ha_sync_input *in)
+{
+	struct ha_local_view l;
+
+	base(c, &l);
+	as_leader(c, &l);
+	c->synchronous_mode = true;
+	c->synchronous_node_count = 1;
+	memset(in, 0, sizeof(*in));
+	in->n = 2;
+	snprintf(in->standbys[0].name, HA_NAME_MAX, "node1");
+	in->standbys[0].streaming = true;
+	in->standbys[0].flush_lsn = 5000;
+	snprintf(in->standbys[1].name, HA_NAME_MAX, "node3");
+	in->standbys[1].streaming = true;
+	in->standbys[1].flush_lsn = 5000;
+}
+
+static bool step_names(const struct ha_sync_step *st, const char *a, const char *b)
+{
+	size_t want = (a != NULL) + (b != NULL);
+
+	if (st->n != want)
+		return false;
+	if (a && strcmp(st->names[0], a) != 0)
+		return false;
+	if (b && strcmp(st->names[1], b) != 0)
+		return false;
+	return true;
+}
+
+/* Fresh leader, no sync key: take the key over (empty), then wait for one
+ * standby in Postgres, then record it once synchronous and caught up. */
+START_TEST(test_sync_plan_from_scratch)
+{
+	struct ha_cluster_view c;
+	struct ha_sync_input in;
+	struct ha_sync_step st;
+
+	plan_base(&c, &in);
+	st = ha_sync_plan(&c, "node2", &in);
+	ck_assert_int_eq(st.kind, HA_SYNC_SET_KEY);
+	ck_assert(step_names(&st, NULL, NULL));
+
+	c.has_sync = true;
+	snprintf(c.sync_leader, HA_NAME_MAX, "node2");
+	st = ha_sync_plan(&c, "node2", &in);
+	ck_assert_int_eq(st.kind, HA_SYNC_SET_PG);
+	ck_assert(step_names(&st, "node1", NULL)); /* by name */
+	ck_assert(!st.star);
+
+	/* Postgres waits for node1 since LSN 6000; node1 is sync but behind. */
+	in.n_pg = 1;
+	snprintf(in.pg[0], HA_NAME_MAX, "node1");
+	in.pg_since_lsn = 6000;
+	in.standbys[0].sync = true;
+	st = ha_sync_plan(&c, "node2", &in);
+	ck_assert_int_eq(st.kind, HA_SYNC_NONE);
+
+	in.standbys[0].flush_lsn = 6000;
+	st = ha_sync_plan(&c, "node2", &in);
+	ck_assert_int_eq(st.kind, HA_SYNC_SET_KEY);
+	ck_assert(step_names(&st, "node1", NULL));
+
+	c.n_sync = 1;
+	snprintf(c.sync_standbys[0], HA_NAME_MAX, "node1");
+	st = ha_sync_plan(&c, "node2", &in);
+	ck_assert_int_eq(st.kind, HA_SYNC_NONE);
+}
+END_TEST
+
+/* The recorded standby stops streaming: leave the key first, then
+ * Postgres moves on to the other one; never the other way round. */
+START_TEST(test_sync_plan_standby_lost)
+{
+	struct ha_cluster_view c;
+	struct ha_sync_input in;
+	struct ha_sync_step st;
+
+	plan_base(&c, &in);
+	c.has_sync = true;
+	snprintf(c.sync_leader, HA_NAME_MAX, "node2");
+	c.n_sync = 1;
+	snprintf(c.sync_standbys[0], HA_NAME_MAX, "node1");
+	in.n_pg = 1;
+	snprintf(in.pg[0], HA_NAME_MAX, "node1");
+	in.standbys[0].streaming = false;
+
+	st = ha_sync_plan(&c, "node2", &in);
+	ck_assert_int_eq(st.kind, HA_SYNC_SET_KEY);
+	ck_assert(step_names(&st, NULL, NULL));
+
+	c.n_sync = 0;
+	st = ha_sync_plan(&c, "node2", &in);
+	ck_assert_int_eq(st.kind, HA_SYNC_SET_PG);
+	ck_assert(step_names(&st, "node3", NULL));
+}
+END_TEST
+
+/* The recorded standby is kept even if another sorts first by name. */
+START_TEST(test_sync_plan_stable)
+{
+	struct ha_cluster_view c;
+	struct ha_sync_input in;
+	struct ha_sync_step st;
+
+	plan_base(&c, &in);
+	c.has_sync = true;
+	snprintf(c.sync_leader, HA_NAME_MAX, "node2");
+	c.n_sync = 1;
+	snprintf(c.sync_standbys[0], HA_NAME_MAX, "node3");
+	in.n_pg = 1;
+	snprintf(in.pg[0], HA_NAME_MAX, "node3");
+	in.standbys[1].sync = true;
+	st = ha_sync_plan(&c, "node2", &in);
+	ck_assert_int_eq(st.kind, HA_SYNC_NONE);
+
+	/* Two wanted: node1 joins Postgres first, the key later. */
+	c.synchronous_node_count = 2;
+	st = ha_sync_plan(&c, "node2", &in);
+	ck_assert_int_eq(st.kind, HA_SYNC_SET_PG);
+	ck_assert(step_names(&st, "node3", "node1"));
+}
+END_TEST
+
+/* Strict: nobody to wait for means '*', so commits block; nosync members
+ * are never chosen; leaving sync mode clears the key before Postgres. */
+START_TEST(test_sync_plan_strict_nosync_off)
+{
+	struct ha_cluster_view c;
+	struct ha_sync_input in;
+	struct ha_sync_step st;
+
+	plan_base(&c, &in);
+	c.synchronous_mode_strict = true;
+	c.has_sync = true;
+	snprintf(c.sync_leader, HA_NAME_MAX, "node2");
+	c.members[0].nosync = true; /* node1 */
+	in.standbys[1].streaming = false; /* node3 */
+	st = ha_sync_plan(&c, "node2", &in);
+	ck_assert_int_eq(st.kind, HA_SYNC_SET_PG);
+	ck_assert_int_eq(st.n, 0);
+	ck_assert(st.star);
+
+	in.pg_star = true;
+	st = ha_sync_plan(&c, "node2", &in);
+	ck_assert_int_eq(st.kind, HA_SYNC_NONE);
+
+	/* Not strict: '' (asynchronous) instead. */
+	c.synchronous_mode_strict = false;
+	st = ha_sync_plan(&c, "node2", &in);
+	ck_assert_int_eq(st.kind, HA_SYNC_SET_PG);
+	ck_assert(!st.star);
+
+	/* Sync mode off with a key naming node3: key first. */
+	c.synchronous_mode = false;
+	c.n_sync = 1;
+	snprintf(c.sync_standbys[0], HA_NAME_MAX, "node3");
+	in.pg_star = false;
+	in.n_pg = 1;
+	snprintf(in.pg[0], HA_NAME_MAX, "node3");
+	st = ha_sync_plan(&c, "node2", &in);
+	ck_assert_int_eq(st.kind, HA_SYNC_SET_KEY);
+	ck_assert_int_eq(st.n, 0);
+	c.n_sync = 0;
+	st = ha_sync_plan(&c, "node2", &in);
+	ck_assert_int_eq(st.kind, HA_SYNC_SET_PG);
+	ck_assert_int_eq(st.n, 0);
+	ck_assert(!st.star);
+}
+END_TEST
+
+/* Invariant over many random inputs: a step never adds to the key a
+ * standby Postgres does not wait for, and never removes from Postgres a
+ * standby the key still names. */
+START_TEST(test_sync_plan_invariant)
+{
+	uint64_t x = 88172645463325252ull;
+
+	for (int iter = 0; iter < 20000; iter++) {
+		struct ha_cluster_view c;
+		struct ha_sync_input in;
+		struct ha_sync_step st;
+		const char *names[4] = {"node1", "node3", "node4", "node5"};
+
+		plan_base(&c, &in);
+		add_member(&c, "node4", "replica", 4000);
+		add_member(&c, "node5", "replica", 4000);
+#define RND() (x ^= x << 13, x ^= x >> 7, x ^= x << 17, x)
+		c.synchronous_mode = RND() % 5 != 0;
+		c.synchronous_mode_strict = RND() % 2;
+		c.synchronous_node_count = 1 + (int)(RND() % 3);
+		c.has_sync = RND() % 4 != 0;
+		snprintf(c.sync_leader, HA_NAME_MAX, "%s", RND() % 4 ? "node2" : "node1");
+		c.n_sync = 0;
+		in.n = 0;
+		in.n_pg = 0;
+		for (int i = 0; i < 4; i++) {
+			if (RND() % 3 == 0)
+				snprintf(c.sync_standbys[c.n_sync++], HA_NAME_MAX, "%s", names[i]);
+			if (RND() % 3 == 0)
+				snprintf(in.pg[in.n_pg++], HA_NAME_MAX, "%s", names[i]);
+			if (RND() % 4 != 0) {
+				struct ha_sync_standby *sb = &in.standbys[in.n++];
+				snprintf(sb->name, HA_NAME_MAX, "%s", names[i]);
+				sb->streaming = RND() % 4 != 0;
+				sb->sync = RND() % 2;
+				sb->flush_lsn = RND() % 3 * 1000;
+			}
+			c.members[i < 1 ? 0 : i + 1].nosync = RND() % 6 == 0;
+		}
+		in.pg_star = in.n_pg == 0 && RND() % 3 == 0;
+		in.pg_since_lsn = RND() % 3 * 1000;
+#undef RND
+		st = ha_sync_plan(&c, "node2", &in);
+		if (st.kind == HA_SYNC_SET_KEY) {
+			bool ours = c.has_sync && strcmp(c.sync_leader, "node2") == 0;
+			for (size_t i = 0; i < st.n; i++) {
+				bool was = false, in_pg = false;
+				for (size_t j = 0; ours && j < c.n_sync; j++)
+					was |= strcmp(c.sync_standbys[j], st.names[i]) == 0;
+				for (size_t j = 0; j < in.n_pg; j++)
+					in_pg |= strcmp(in.pg[j], st.names[i]) == 0;
+				/* a name new to the key must already be waited for */
+				ck_assert_msg(was || in_pg, "iter %d: %s added to the key before Postgres", iter,
+					      st.names[i]);
+			}
+		} else if (st.kind == HA_SYNC_SET_PG && c.has_sync && strcmp(c.sync_leader, "node2") == 0 &&
+			   c.synchronous_mode) {
+			for (size_t j = 0; j < c.n_sync; j++) {
+				bool kept = false;
+				for (size_t i = 0; i < st.n; i++)
+					kept |= strcmp(st.names[i], c.sync_standbys[j]) == 0;
+				ck_assert_msg(kept, "iter %d: %s dropped from Postgres while the key names it", iter,
+					      c.sync_standbys[j]);
+			}
+		}
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ha");
@@ -842,6 +1234,11 @@ int main(void)
 	tcase_add_test(tc, test_pure_repeatable);
 	tcase_add_test(tc, test_deadline_sweep);
 	tcase_add_test(tc, test_names);
+	tcase_add_test(tc, test_sync_plan_from_scratch);
+	tcase_add_test(tc, test_sync_plan_standby_lost);
+	tcase_add_test(tc, test_sync_plan_stable);
+	tcase_add_test(tc, test_sync_plan_strict_nosync_off);
+	tcase_add_test(tc, test_sync_plan_invariant);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
