@@ -538,7 +538,10 @@ struct ha_sync_step ha_sync_plan(const struct ha_cluster_view *c, const char *se
 		const struct ha_sync_standby *s = &in->standbys[i];
 		const struct ha_member *m = ha_find_member(c, s->name);
 
-		keep[i] = s->streaming && m && !m->nosync && strcmp(s->name, self) != 0;
+		/* A member still cloning also streams (pg_basebackup -X stream,
+		 * under its name): only a running replica counts. */
+		keep[i] = s->streaming && m && !m->nosync && strcmp(s->name, self) != 0 &&
+			  strcmp(m->role, "replica") == 0 && strcmp(m->state, "running") == 0;
 		for (size_t j = 0; j < i && keep[i]; j++)
 			if (keep[j] && strcmp(in->standbys[j].name, s->name) == 0)
 				keep[i] = false; /* one row per name */

@@ -141,6 +141,15 @@ struct loop {
 	double failsafe_seen_at;      /* replica: when we last confirmed the leader's heartbeat */
 	bool failsafe_logged;
 
+	/* synchronous_standby_names as last written for Postgres (primary) */
+	struct {
+		size_t n;
+		char names[HA_SYNC_MAX][HA_NAME_MAX];
+		bool star;             /* '*': strict mode with nobody to wait for */
+		uint64_t since_lsn;    /* primary LSN once it was in force */
+		bool since_known;
+	} sync_pg;
+
 	char *member_json;   /* last published */
 	char *status_json;   /* last published (leader) */
 	enum ha_action_kind last_kind;
@@ -213,6 +222,41 @@ static const struct pg_param default_params[] = {
 	{"max_replication_slots", "10"},
 };
 
+/* synchronous_standby_names for the standbys in L->sync_pg:
+ * FIRST n ("a", "b") waits for every one of them. */
+static void sync_pg_render(const struct loop *L, char *buf, size_t len)
+{
+	size_t used;
+	int k;
+
+	if (L->sync_pg.n == 0) {
+		snprintf(buf, len, "%s", L->sync_pg.star ? "*" : "");
+		return;
+	}
+	k = snprintf(buf, len, "FIRST %zu (", L->sync_pg.n);
+	used = k > 0 ? (size_t)k : 0;
+	for (size_t i = 0; i < L->sync_pg.n && used < len; i++) {
+		k = snprintf(buf + used, len - used, "%s\"%s\"", i ? ", " : "", L->sync_pg.names[i]);
+		used += k > 0 ? (size_t)k : 0;
+	}
+	if (used < len)
+		snprintf(buf + used, len - used, ")");
+}
+
+/* What Postgres should wait for when it (re)starts or is promoted: the
+ * standbys our own sync key names, or nobody ('*' in strict mode). */
+static void sync_pg_reset(struct loop *L)
+{
+	memset(&L->sync_pg, 0, sizeof(L->sync_pg));
+	if (!L->settings.synchronous_mode)
+		return;
+	if (L->view.has_sync && strcmp(L->view.sync_leader, L->cfg->name) == 0) {
+		for (size_t i = 0; i < L->view.n_sync && i < HA_SYNC_MAX; i++)
+			snprintf(L->sync_pg.names[L->sync_pg.n++], HA_NAME_MAX, "%s", L->view.sync_standbys[i]);
+	}
+	L->sync_pg.star = L->sync_pg.n == 0 && L->settings.synchronous_mode_strict;
+}
+
 /* Writes postgresql.conf, pg_hba.conf, the recovery file and standby.signal
  * for a start as primary (upstream NULL) or as a replica of upstream ("" = none). */
 static bool write_pg_files(struct loop *L, bool standby, const char *upstream)
@@ -221,7 +265,8 @@ static bool write_pg_files(struct loop *L, bool standby, const char *upstream)
 	size_t n_user = L->settings.n_pg_params + cfg->postgresql.n_params;
 	size_t n_forced = sizeof(forced) / sizeof(forced[0]);
 	size_t n_defaults = sizeof(default_params) / sizeof(default_params[0]);
-	struct pg_param *params = calloc(n_defaults + n_user + n_forced, sizeof(*params));
+	struct pg_param *params = calloc(n_defaults + n_user + n_forced + 2, sizeof(*params));
+	char ssn[HA_SYNC_MAX * (HA_NAME_MAX + 4) + 32];
 	const char **hba = calloc(cfg->postgresql.n_pg_hba + 1, sizeof(*hba));
 	char port[16], local_line[200], conninfo[2048] = "";
 	const char *forced_values[sizeof(forced) / sizeof(forced[0])];
@@ -248,6 +293,16 @@ static bool write_pg_files(struct loop *L, bool standby, const char *upstream)
 		params[n++] = (struct pg_param){L->settings.pg_params[i].name, L->settings.pg_params[i].value};
 	for (size_t i = 0; i < cfg->postgresql.n_params; i++)
 		params[n++] = (struct pg_param){cfg->postgresql.params[i].name, cfg->postgresql.params[i].value};
+	/* Synchronous mode: the agent owns synchronous_standby_names. */
+	if (L->settings.synchronous_mode || L->sync_pg.n > 0 || L->sync_pg.star) {
+		sync_pg_render(L, ssn, sizeof(ssn));
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(params[i].name, "synchronous_standby_names") == 0 && strcmp(params[i].value, ssn) != 0)
+				log_warn("postgresql parameter synchronous_standby_names = '%s' ignored: synchronous mode "
+					 "manages it",
+					 params[i].value);
+		params[n++] = (struct pg_param){"synchronous_standby_names", ssn};
+	}
 	for (size_t f = 0; f < n_forced; f++) {
 		for (size_t i = 0; i < n; i++) {
 			if (strcmp(params[i].name, forced[f].name) != 0 || strcmp(params[i].value, forced_values[f]) == 0)
@@ -367,6 +422,153 @@ static bool acquire_leader_key(struct loop *L)
 	return true;
 }
 
+/* ---- synchronous mode ------------------------------------------------------ */
+
+/* Writes the sync key {us, names}, only while the leader key is ours on our
+ * lease: a deposed leader waking up late must not overwrite its
+ * successor's record. */
+static bool sync_key_write(struct loop *L, char names[][HA_NAME_MAX], size_t n, const char *why)
+{
+	struct etcd_compare cmp[2] = {
+		{.key = L->keys.leader, .target = ETCD_CMP_VALUE, .result = ETCD_CMP_EQUAL, .value = L->cfg->name},
+		{.key = L->keys.leader, .target = ETCD_CMP_LEASE, .result = ETCD_CMP_EQUAL, .number = L->local.lease_id},
+	};
+	struct etcd_op put = {.kind = ETCD_OP_PUT, .key = L->keys.sync};
+	char *json = dcs_sync_json(L->cfg->name, names, n);
+	bool won = false;
+
+	if (!json || L->local.lease_id == 0) {
+		free(json);
+		return false;
+	}
+	put.value = json;
+	if (!txn_simple(L, cmp, 2, &put, 1, &won, "write sync key") || !won) {
+		if (!won)
+			log_warn("not writing the sync key: the leader key is not ours on our lease");
+		free(json);
+		return false;
+	}
+	free(json);
+	L->view.has_sync = true;
+	snprintf(L->view.sync_leader, sizeof(L->view.sync_leader), "%s", L->cfg->name);
+	L->view.n_sync = 0;
+	for (size_t i = 0; i < n && i < HA_SYNC_MAX; i++)
+		snprintf(L->view.sync_standbys[L->view.n_sync++], HA_NAME_MAX, "%s", names[i]);
+	log_info("sync key: %s", why);
+	return true;
+}
+
+/* Before Postgres may accept writes as primary: the sync key must be ours
+ * and name only standbys Postgres will wait for. */
+static bool sync_key_claim(struct loop *L)
+{
+	char keep[HA_SYNC_MAX][HA_NAME_MAX];
+	size_t n = 0;
+	bool ours;
+
+	if (!L->settings.synchronous_mode)
+		return true;
+	ours = L->view.has_sync && strcmp(L->view.sync_leader, L->cfg->name) == 0;
+	for (size_t i = 0; ours && i < L->view.n_sync && i < HA_SYNC_MAX; i++)
+		for (size_t j = 0; j < L->sync_pg.n; j++)
+			if (strcmp(L->view.sync_standbys[i], L->sync_pg.names[j]) == 0)
+				snprintf(keep[n++], HA_NAME_MAX, "%s", L->view.sync_standbys[i]);
+	if (ours && n == L->view.n_sync)
+		return true;
+	if (!sync_key_write(L, keep, n, "taking it over before accepting writes")) {
+		log_warn("synchronous mode: cannot claim the sync key; not accepting writes yet");
+		return false;
+	}
+	return true;
+}
+
+/* Applies synchronous_standby_names from L->sync_pg and waits (briefly) until
+ * our session sees it; then records the LSN from which Postgres waits. */
+static bool sync_pg_apply(struct loop *L)
+{
+	char want[HA_SYNC_MAX * (HA_NAME_MAX + 4) + 32], have[sizeof(want)];
+	struct pg_err err;
+
+	L->sync_pg.since_known = false;
+	if (!write_pg_files(L, false, NULL))
+		return false;
+	if (!pg_postmaster_reload(&L->postmaster, &err)) {
+		log_error("reload for synchronous_standby_names failed: %s", err.msg);
+		return false;
+	}
+	sync_pg_render(L, want, sizeof(want));
+	for (int i = 0; i < 40; i++) {
+		if (pg_query_scalar(L->pg, "SHOW synchronous_standby_names", have, sizeof(have), &err) &&
+		    strcmp(have, want) == 0) {
+			if (pg_query_scalar(L->pg, "SELECT pg_catalog.pg_current_wal_lsn() - '0/0'::pg_lsn", have,
+					    sizeof(have), &err)) {
+				L->sync_pg.since_lsn = strtoull(have, NULL, 10);
+				L->sync_pg.since_known = true;
+			}
+			return L->sync_pg.since_known;
+		}
+		usleep(25000);
+	}
+	log_warn("Postgres does not show synchronous_standby_names = '%s' yet", want);
+	return false;
+}
+
+/* The leader's part of synchronous mode, once per loop: step towards the
+ * wanted synchronous standbys in the safe order (ha_sync_plan). */
+static void sync_manage(struct loop *L)
+{
+	struct ha_sync_input in;
+
+	if (!L->local.pg_ready || !L->local.pg_primary || L->postmaster.pid == 0)
+		return;
+	if (!L->settings.synchronous_mode && L->sync_pg.n == 0 && !L->sync_pg.star &&
+	    !(L->view.has_sync && strcmp(L->view.sync_leader, L->cfg->name) == 0 && L->view.n_sync > 0))
+		return;
+	if (!L->sync_pg.since_known) {
+		/* Just started or promoted: Postgres has waited for sync_pg since
+		 * at least now. */
+		L->sync_pg.since_lsn = L->pgst.current_lsn;
+		L->sync_pg.since_known = true;
+	}
+	for (int step = 0; step < 4; step++) {
+		struct ha_sync_step st;
+
+		memset(&in, 0, sizeof(in));
+		for (int i = 0; i < L->pgst.n_replicas && in.n < HA_MAX_MEMBERS; i++) {
+			const struct pg_replica_info *r = &L->pgst.replicas[i];
+			struct ha_sync_standby *sb = &in.standbys[in.n++];
+
+			snprintf(sb->name, sizeof(sb->name), "%s", r->application_name);
+			sb->streaming = strcmp(r->state, "streaming") == 0;
+			sb->sync = strcmp(r->sync_state, "sync") == 0 || strcmp(r->sync_state, "quorum") == 0;
+			sb->flush_lsn = r->flush_lsn;
+		}
+		in.n_pg = L->sync_pg.n;
+		memcpy(in.pg, L->sync_pg.names, sizeof(in.pg));
+		in.pg_star = L->sync_pg.star;
+		in.pg_since_lsn = L->sync_pg.since_lsn;
+
+		st = ha_sync_plan(&L->view, L->cfg->name, &in);
+		if (st.kind == HA_SYNC_NONE)
+			return;
+		if (st.kind == HA_SYNC_SET_KEY) {
+			if (!sync_key_write(L, st.names, st.n, st.reason))
+				return;
+			continue;
+		}
+		/* HA_SYNC_SET_PG; pg_stat_replication is stale afterwards: the
+		 * next loop goes on. */
+		memset(L->sync_pg.names, 0, sizeof(L->sync_pg.names));
+		L->sync_pg.n = st.n;
+		for (size_t i = 0; i < st.n; i++)
+			snprintf(L->sync_pg.names[i], HA_NAME_MAX, "%s", st.names[i]);
+		L->sync_pg.star = st.star;
+		if (sync_pg_apply(L))
+			log_info("synchronous replication: %s", st.reason);
+		return;
+	}
+}
+
 static void append_history(struct loop *L, const char *reason)
 {
 	struct etcd_range_result r;
@@ -444,7 +646,9 @@ static void publish_member(struct loop *L)
 	snprintf(me.api_url, sizeof(me.api_url), "http://%s", cfg->restapi.connect_address);
 	me.timeline = L->local.pg_ready ? L->local.pg_timeline : L->local.datadir_timeline;
 	me.lsn = L->local.pg_ready ? L->local.pg_lsn : 0;
-	me.nofailover = cfg->tags.nofailover;
+	me.nofailover = cfg->tags.nofailover || cfg->tags.failover_priority == 0;
+	me.nosync = cfg->tags.nosync;
+	me.failover_priority = (int)cfg->tags.failover_priority;
 	me.pending_restart = L->pending_restart;
 	json = dcs_member_json(&me);
 	if (!json)
@@ -728,7 +932,8 @@ static void read_local(struct loop *L, double now)
 	struct pg_err err;
 
 	l->name = cfg->name;
-	l->nofailover = cfg->tags.nofailover;
+	l->nofailover = cfg->tags.nofailover || cfg->tags.failover_priority == 0;
+	l->failover_priority = (int)cfg->tags.failover_priority;
 	l->shutdown_requested = g_shutdown != 0;
 	l->use_pg_rewind = cfg->postgresql.use_pg_rewind;
 	l->remove_data_on_rewind_failure = cfg->postgresql.remove_data_directory_on_rewind_failure;
@@ -885,6 +1090,9 @@ static void start_postgres(struct loop *L, bool primary, const char *upstream, d
 	struct pg_err err;
 
 	if (L->pg_start_failed && now - L->pg_started_at < RETRY_BACKOFF)
+		return;
+	sync_pg_reset(L);
+	if (primary && !sync_key_claim(L))
 		return;
 	if (!write_pg_files(L, !primary, upstream))
 		return;
@@ -1169,6 +1377,11 @@ static void do_promote(struct loop *L)
 {
 	struct pg_err err;
 
+	/* Synchronous mode: the sync key must name us as its leader before we
+	 * accept a single write, or a standby it names could take over
+	 * without what we acknowledged. */
+	if (!sync_key_claim(L))
+		return;
 	if (!pg_query_promote(L->pg, &err)) {
 		log_error("promotion request failed: %s", err.msg);
 		return;
@@ -1325,16 +1538,21 @@ static void do_switchover(struct loop *L, const char *target)
 		snprintf(cand, sizeof(cand), "%s", target);
 	} else {
 		uint64_t best = 0;
+		bool best_sync = false;
 
+		/* The most advanced ready replica; in synchronous mode one the
+		 * sync key names comes first. */
 		for (size_t i = 0; i < L->view.n_members; i++) {
 			const char *name = L->view.members[i].name;
+			bool is_sync = ha_sync_allows(&L->view, name);
 			char w[300];
 
 			if (strcmp(name, L->cfg->name) == 0 || !candidate_ready(L, name, &st, w, sizeof(w)))
 				continue;
-			if (!cand[0] || st.lsn > best) {
+			if (!cand[0] || (is_sync && !best_sync) || (is_sync == best_sync && st.lsn > best)) {
 				snprintf(cand, sizeof(cand), "%s", name);
 				best = st.lsn;
+				best_sync = is_sync;
 			}
 		}
 		if (!cand[0]) {
@@ -1373,6 +1591,22 @@ static void do_switchover(struct loop *L, const char *target)
 			  cand, (unsigned long long)ctl.checkpoint_lsn);
 		clear_switchover(L, "aborted");
 		return;
+	}
+	/* Synchronous mode: Postgres is stopped and the candidate has all our
+	 * WAL, so it may be recorded as synchronous, which lets it take the key. */
+	if (L->settings.synchronous_mode && !ha_sync_allows(&L->view, cand)) {
+		char names[HA_SYNC_MAX][HA_NAME_MAX];
+		size_t n = 0;
+
+		for (size_t i = 0; strcmp(L->view.sync_leader, L->cfg->name) == 0 && i < L->view.n_sync && n + 1 < HA_SYNC_MAX;
+		     i++)
+			snprintf(names[n++], HA_NAME_MAX, "%s", L->view.sync_standbys[i]);
+		snprintf(names[n++], HA_NAME_MAX, "%s", cand);
+		if (!sync_key_write(L, names, n, "switchover candidate has all our WAL")) {
+			log_error("switchover aborted: cannot record %s in the sync key; starting again as leader", cand);
+			clear_switchover(L, "aborted");
+			return;
+		}
 	}
 	release_leader_key(L);
 	log_info("switchover: %s has all our WAL; leader key released %.2fs after the request was taken up", cand,
@@ -1504,6 +1738,8 @@ static bool execute(struct loop *L, const struct ha_action *a, double now)
 		break;
 	case HA_LEAD:
 		publish_status(L);
+		if (!L->view.paused)
+			sync_manage(L);
 		/* A switchover that named us, or another leader, is over. */
 		if (L->view.has_switchover && ((L->view.sw_to[0] && strcmp(L->view.sw_to, L->cfg->name) == 0) ||
 					       (L->view.sw_from[0] && strcmp(L->view.sw_from, L->cfg->name) != 0)))

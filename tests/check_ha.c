@@ -990,6 +990,7 @@ static void plan_base(struct ha_cluster_view *c, struct ha_sync_input *in)
 	as_leader(c, &l);
 	c->synchronous_mode = true;
 	c->synchronous_node_count = 1;
+	snprintf(c->members[0].role, sizeof(c->members[0].role), "replica"); /* node1 */
 	memset(in, 0, sizeof(*in));
 	in->n = 2;
 	snprintf(in->standbys[0].name, HA_NAME_MAX, "node1");
@@ -1098,6 +1099,13 @@ START_TEST(test_sync_plan_stable)
 	in.standbys[1].sync = true;
 	st = ha_sync_plan(&c, "node2", &in);
 	ck_assert_int_eq(st.kind, HA_SYNC_NONE);
+
+	/* A member still cloning streams under its name too: never chosen. */
+	snprintf(c.members[0].state, sizeof(c.members[0].state), "cloning");
+	c.synchronous_node_count = 2;
+	st = ha_sync_plan(&c, "node2", &in);
+	ck_assert_int_eq(st.kind, HA_SYNC_NONE);
+	snprintf(c.members[0].state, sizeof(c.members[0].state), "running");
 
 	/* Two wanted: node1 joins Postgres first, the key later. */
 	c.synchronous_node_count = 2;
