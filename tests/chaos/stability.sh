@@ -263,9 +263,10 @@ scrape_agents() {
 }
 scrape_etcd() { curl -s --noproxy '*' -m 5 "http://127.0.0.1:$ETCD_PORT/metrics" >"$T/etcd-metrics.$1" || true; }
 
-# etcd_hist_q NAME Q: from etcd's histogram NAME, the upper bound (ms) of
-# the bucket holding quantile Q of the observations made between the
-# "start" and "end" scrapes; "-" without observations or metrics.
+# etcd_hist_q NAME Q: from etcd's histogram NAME, the bucket holding
+# quantile Q of the observations made between the "start" and "end"
+# scrapes, as "<=UPPER_MS" (">LAST_MS" for the overflow bucket); "-"
+# without observations or metrics.
 etcd_hist_q() {
 	awk -v name="$1_bucket" -v q="$2" '
 		index($1, name "{le=\"") == 1 {
@@ -278,7 +279,7 @@ etcd_hist_q() {
 			for (i = 1; i <= n; i++) {
 				le = order[i]
 				if (b[le] - a[le] >= q * tot) {
-					if (le == "+Inf") print ">" prev * 1000; else print le * 1000
+					if (le == "+Inf") print ">" prev * 1000; else print "<=" le * 1000
 					exit
 				}
 				prev = le
@@ -489,7 +490,7 @@ renewal failures:        $RENEWAL_FAILURES (agents' counters; "keepalive failed"
 worst keepalive:         $(printf '%.3f' "$WORST_KA") s on any node, $(printf '%.3f' "$WORST_KA_P") s on the primary (before the load: $(printf '%.3f' "$WORST_KA_START") s)
 worst gap since renewal: $WORST_GAP s on any node, $WORST_GAP_P s on the primary (per node: ${GAPS[*]}); budget before demotion $BUDGET s
 poller:                  $POLL_SAMPLES samples, split-brain $SPLIT, other primaries $OTHER_P, $P_NAME unanswered (500 ms) $P_SILENT
-etcd:                    WAL fsync p99 ${WAL_P99} ms (max bucket ${WAL_MAX} ms), backend commit p99 ${COMMIT_P99} ms, read of the leader key worst ${ETCD_WORST} ms, $ETCD_SLOW slow-operation warnings in etcd.log
+etcd:                    WAL fsync p99 ${WAL_P99} ms (slowest ${WAL_MAX} ms), backend commit p99 ${COMMIT_P99} ms, read of the leader key worst ${ETCD_WORST} ms, $ETCD_SLOW slow-operation warnings in etcd.log
 fsync hog 256 KiB:       $(hog 256k fsyncs) fsyncs, $(hog 256k mib) MiB, fdatasync p99 $(hog 256k fsync_p99_ms) ms, max $(hog 256k fsync_max_ms) ms
 fsync hog 4 KiB:         $(hog 4k fsyncs) fsyncs, fdatasync p99 $(hog 4k fsync_p99_ms) ms, max $(hog 4k fsync_max_ms) ms
 EOF
