@@ -124,15 +124,19 @@ first_primary_sample() {
 }
 
 # lost_acks FROM_MS: the number of acknowledged writes (acked at or after
-# FROM_MS) whose row the current primary does not have; their ack lines are
-# appended to $OUT/lost-acks.txt. Needs PRIMARY (wait_healthy).
+# FROM_MS, before the question) whose row the current primary does not
+# have; their ack lines are appended to $OUT/lost-acks.txt. Needs PRIMARY
+# (wait_healthy).
 lost_acks() {
-	local from=$1 min
+	local from=$1 min asked
 	min=$(awk -v t="$from" '$1 == "ack" && $3 >= t { print $2; exit }' "$T/writer.out")
 	[ -n "$min" ] || { echo 0; return 0; }
+	# only acks printed before the query starts: a later one may commit
+	# after the query's snapshot
+	asked=$(now_ms)
 	run_sql "$PRIMARY" "SELECT id FROM baton_writes WHERE id >= $min" >"$T/ids" ||
 		fail "cannot read the written rows from node$PRIMARY"
-	awk -v t="$from" 'NR == FNR { have[$1] = 1; next } $1 == "ack" && $3 >= t && !($2 in have)' \
+	awk -v t="$from" -v u="$asked" 'NR == FNR { have[$1] = 1; next } $1 == "ack" && $3 >= t && $3 < u && !($2 in have)' \
 		"$T/ids" "$T/writer.out" >"$T/lost"
 	if [ -s "$T/lost" ]; then
 		{ echo "# $PHASE: acked, missing on node$PRIMARY (checked $(date +%T.%3N))"; cat "$T/lost"; } >>"$OUT/lost-acks.txt"
@@ -428,7 +432,7 @@ plot_one() {
 	png=$IMG_DIR/failover-timeline-$tool.png
 	gp=$OUT/timeline-$tool.gp
 	{
-		echo "set terminal pngcairo size 1000,360 font 'DejaVu Sans,10'"
+		echo "set terminal pngcairo size 1000,400 font 'DejaVu Sans,10'"
 		echo "set output '$png'"
 		echo "set title \"$name, ttl/loop\\\\_wait/retry\\\\_timeout $setting: node$old (primary) loses its agent and postmaster (SIGKILL)\""
 		echo "set xlabel 'seconds since the fault'"
@@ -436,7 +440,7 @@ plot_one() {
 		echo "set yrange [-0.6:3.6]"
 		echo "set ytics ('failed write' 0, 'node1' 1, 'node2' 2, 'node3' 3)"
 		echo "set grid xtics"
-		echo "set key outside right top"
+		echo "set key below horizontal"
 		echo "set arrow from 0, graph 0 to 0, graph 1 nohead lc rgb '#cc0000' lw 2"
 		echo "set label 'fault' at 0.1, 3.45 tc rgb '#cc0000'"
 		[ -z "$promo" ] || {
@@ -444,7 +448,12 @@ plot_one() {
 			echo "set label 'node$new writable' at $promo, -0.45 right offset -0.3,0 tc rgb '#555555'"
 		}
 		echo "set arrow from $first, graph 0 to $first, graph 1 nohead lc rgb '#008800' lw 2"
-		echo "set label sprintf('first ack on node$new: %.2f s', $first) at $first, 3.45 offset 0.3,0 tc rgb '#008800'"
+		# the label goes on the side of the line with more room
+		if awk -v f="$first" -v x="$xmax" 'BEGIN { exit !(f < x / 2) }'; then
+			echo "set label sprintf('first ack on node$new: %.2f s', $first) at $first, 3.25 left offset 0.5,0 tc rgb '#008800'"
+		else
+			echo "set label sprintf('first ack on node$new: %.2f s', $first) at $first, 3.25 right offset -0.5,0 tc rgb '#008800'"
+		fi
 		echo "plot '$OUT/timeline-$tool.dat' using 1:(\$2 == 1 ? 1 : 1/0) with points pt 7 ps 0.5 lc rgb '#1f77b4' title 'ack by node1', \\"
 		echo "  '' using 1:(\$2 == 2 ? 2 : 1/0) with points pt 7 ps 0.5 lc rgb '#ff7f0e' title 'ack by node2', \\"
 		echo "  '' using 1:(\$2 == 3 ? 3 : 1/0) with points pt 7 ps 0.5 lc rgb '#2ca02c' title 'ack by node3', \\"
