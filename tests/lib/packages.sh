@@ -16,6 +16,8 @@ BATON_PACKAGES=(
 	clang libclang-rt-14-dev llvm-14 openssl
 	# tests/chaos: network partitions by packet DROP inside the nodes' namespaces
 	iptables
+	# tests/integration/18_k8s_manifests.sh: parses deploy/k8s/*.yaml, fake Kubernetes API server
+	python3-yaml
 )
 
 # Prints the packages of the list that are not installed.
