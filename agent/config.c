@@ -22,6 +22,7 @@
 #include "agent/config.h"
 
 #include "agent/log.h"
+#include "agent/watchdog.h"
 
 #include <errno.h>
 #include <float.h>
@@ -77,6 +78,7 @@ static bool check_log_level(const char *v, char *why, size_t len);
 static bool check_readable_file(const char *v, char *why, size_t len);
 static bool check_executable(const char *v, char *why, size_t len);
 static bool check_slot_name(const char *v, char *why, size_t len);
+static bool check_watchdog_mode(const char *v, char *why, size_t len);
 
 #define CFG_OFF(field) offsetof(struct baton_config, field)
 #define NO_MAX DBL_MAX
@@ -217,6 +219,15 @@ static const struct opt options[] = {
 	{ .path = "tags.failover_priority", .type = OPT_INT64, .off = CFG_OFF(tags.failover_priority),
 	  .def = "1", .min = 0, .max = 1000000,
 	  .doc = "0: never promote; among equally advanced candidates the highest wins" },
+
+	{ .path = "watchdog.mode", .type = OPT_STRING, .off = CFG_OFF(watchdog.mode), .def = "automatic",
+	  .check = check_watchdog_mode,
+	  .doc = "\"off\", \"automatic\" (arm the device while primary if it works) or \"required\" (never primary without it)" },
+	{ .path = "watchdog.device", .type = OPT_STRING, .off = CFG_OFF(watchdog.device), .def = "/dev/watchdog",
+	  .check = check_abspath, .doc = "the Linux watchdog device (absolute path)" },
+	{ .path = "watchdog.safety_margin", .type = OPT_SECONDS, .off = CFG_OFF(watchdog.safety_margin),
+	  .def = "0.5", .min = 0, .max = NO_MAX, .flags = OPT_MIN_EXCL,
+	  .doc = "seconds between a watchdog reset and the lease's expiry; timeout = floor(ttl - margin - 2 * keepalive interval)" },
 
 	{ .path = "log.level", .type = OPT_STRING, .off = CFG_OFF(log_level), .def = "info",
 	  .check = check_log_level, .doc = "debug, info, warning or error" },
@@ -392,6 +403,16 @@ static bool check_log_level(const char *v, char *why, size_t len)
 	if (log_level_parse(v, NULL))
 		return true;
 	set_err(why, len, "must be debug, info, warning or error");
+	return false;
+}
+
+static bool check_watchdog_mode(const char *v, char *why, size_t len)
+{
+	enum watchdog_mode m;
+
+	if (watchdog_mode_parse(v, &m))
+		return true;
+	set_err(why, len, "must be \"off\", \"automatic\" or \"required\"");
 	return false;
 }
 

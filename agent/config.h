@@ -117,6 +117,12 @@ struct baton_config {
 		int64_t failover_priority; /* 0 = never promote; higher wins LSN ties; default 1 */
 	} tags;
 
+	struct {
+		char *mode;            /* watchdog.mode: "off", "automatic" (default: use it if it works) or "required" */
+		char *device;          /* watchdog.device: default "/dev/watchdog" */
+		double safety_margin;  /* watchdog.safety_margin: seconds from a watchdog reset to the lease's expiry, default 0.5 */
+	} watchdog;
+
 	char *log_level;           /* default "info" */
 };
 

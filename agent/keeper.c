@@ -5,10 +5,23 @@
  * so the loop never waits on the network to read the lease state. The
  * thread sleeps on a condition variable bound to CLOCK_MONOTONIC, so wall
  * clock steps cannot stretch or shrink the renewal interval.
+ *
+ * Three fencing lines enforce the same deadline (deadline_of()):
+ *   1. this thread (fence_if_due), which a frozen agent freezes too;
+ *   2. the fence process (fence.h), forked before the thread starts and told
+ *      the postmaster and the deadline whenever either changes (fence_sync);
+ *      it is checked every round and restarted if it died;
+ *   3. the watchdog device (watchdog.h), armed while a postmaster may write
+ *      and fed only while a reset would still come before the lease can
+ *      expire (watchdog_tend), for when the fence process is frozen too.
+ * The loop says what may write through keeper_set_fence() alone; the
+ * postmaster's pidfd is opened there, by the thread that reaps the
+ * postmaster, so it always names the right process.
  */
 #include "agent/keeper.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,8 +30,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/fence.h"
 #include "agent/ha.h"
 #include "agent/log.h"
+#include "agent/watchdog.h"
 #include "pg/pg_ctl.h"
 
 struct keeper {
@@ -39,6 +54,19 @@ struct keeper {
 	uint64_t n_ok, n_failed;
 	double failing_since;  /* first failure of the current streak, 0 = none */
 	double last_fail_log;
+
+	int fence_pidfd;       /* pidfd of fence_pid (-1: none, or no pidfds here) */
+	bool fence_fired;      /* this thread sent fence_pid SIGQUIT already */
+	struct fence *fence;   /* the fence process; NULL while it is being restarted */
+	double fence_retry_at; /* when to try starting it again */
+	bool fence_send_failed;
+
+	struct watchdog *wd;   /* NULL: watchdog.mode = "off" */
+	enum watchdog_mode wd_mode;
+	double wd_margin;
+	bool wd_ok;            /* the device can be armed (last probe or arm worked) */
+	bool wd_unusable_said; /* automatic mode: "going on without it" logged once */
+	double wd_last_probe;
 };
 
 static void wake(int fd)
@@ -60,24 +88,181 @@ static void wait_for(struct keeper *k, double seconds)
 	pthread_cond_timedwait(&k->cv, &k->mu, &ts);
 }
 
-/* Called with mu held: stop a writable postmaster whose deadline passed. */
+/* Called with mu held: when the renewal that the deadline counts from was
+ * sent (the lease's last good keepalive, or a failsafe round that every
+ * member confirmed, whichever is later); 0 = none. */
+static double renewal_base(const struct keeper *k)
+{
+	double b = k->lease_id != 0 && k->last_ok_sent > 0 ? k->last_ok_sent : 0;
+
+	return k->failsafe_at > b ? k->failsafe_at : b;
+}
+
+/* Called with mu held: the leader's deadline (DESIGN.md rule 2); 0 = none,
+ * i.e. a registered postmaster is fenced at once. */
+static double deadline_of(const struct keeper *k)
+{
+	double b = renewal_base(k);
+
+	return b > 0 ? b + k->ttl - ha_lease_margin(k->ttl) : 0;
+}
+
+/* Called with mu held: stop a writable postmaster whose deadline passed. The
+ * registration stays (the fence process keeps it too, to escalate to SIGKILL
+ * if needed) until the loop reaps the postmaster and calls
+ * keeper_set_fence(0). */
 static void fence_if_due(struct keeper *k, double now)
 {
-	double deadline;
-
-	if (k->fence_pid <= 0)
-		return;
-	deadline = k->last_ok_sent > 0 ? k->last_ok_sent + k->ttl - ha_lease_margin(k->ttl) : 0;
-	if (k->lease_id != 0 && now < deadline)
-		return;
-	if (k->failsafe_at > 0 && now < k->failsafe_at + k->ttl - ha_lease_margin(k->ttl))
+	if (k->fence_pid <= 0 || k->fence_fired || now < deadline_of(k))
 		return;
 	log_error("lease deadline passed (last renewal sent %.1fs ago) while Postgres may accept writes and the "
 		  "loop has not stopped it: sending SIGQUIT to postmaster %d",
 		  k->last_ok_sent > 0 ? now - k->last_ok_sent : -1.0, (int)k->fence_pid);
-	kill(k->fence_pid, SIGQUIT);
-	k->fence_pid = 0;
+	if (k->fence_pidfd >= 0)
+		(void)fence_pidfd_signal(k->fence_pidfd, SIGQUIT);
+	else
+		(void)kill(k->fence_pid, SIGQUIT);
+	k->fence_fired = true;
 	wake(k->wake_fd);
+}
+
+/* Called with mu held: tell the fence process the current postmaster and
+ * deadline (only a change is sent). */
+static void fence_sync(struct keeper *k)
+{
+	char err[256];
+
+	if (!k->fence)
+		return;
+	if (fence_update(k->fence, k->fence_pid, k->fence_pidfd, k->fence_pid > 0 ? deadline_of(k) : 0, err,
+			 sizeof(err))) {
+		k->fence_send_failed = false;
+	} else if (!k->fence_send_failed) {
+		/* Said once per streak; fence_tend notices a dead fence. */
+		log_error("%s; this thread still fences at the deadline, and the state is sent again next round", err);
+		k->fence_send_failed = true;
+	}
+}
+
+/* Called with mu held: read what the fence process did, and start a new
+ * one if it died. */
+static void fence_tend(struct keeper *k, double now)
+{
+	struct fence_report r;
+	char why[160], err[256];
+
+	if (k->fence) {
+		while (fence_next_report(k->fence, &r)) {
+			switch (r.kind) {
+			case FENCE_FIRED:
+				log_error("the fence process sent SIGQUIT to postmaster %d %.2fs after the lease deadline: "
+					  "the agent did not stop it in time (was it frozen or starved?)",
+					  (int)r.pid, r.late);
+				wake(k->wake_fd);
+				break;
+			case FENCE_KILLED:
+				log_error("the fence process sent SIGKILL to postmaster %d and its process group: it was "
+					  "still alive %.1fs after SIGQUIT", (int)r.pid, FENCE_KILL_AFTER);
+				wake(k->wake_fd);
+				break;
+			case FENCE_EXITED:
+				log_info("the fence process saw postmaster %d exit", (int)r.pid);
+				break;
+			case FENCE_GONE:
+				log_info("the fence process found postmaster %d already gone at the deadline", (int)r.pid);
+				break;
+			}
+		}
+		if (fence_check(k->fence, why, sizeof(why)))
+			return;
+		log_error("the fence process %d %s: starting a new one", (int)fence_pid(k->fence), why);
+		fence_stop(k->fence);
+		k->fence = NULL;
+	}
+	if (now < k->fence_retry_at)
+		return;
+	k->fence = fence_start(err, sizeof(err));
+	if (!k->fence) {
+		log_error("%s; trying again in 1 s (this thread still fences at the deadline)", err);
+		k->fence_retry_at = now + 1.0;
+		return;
+	}
+	log_info("fence process %d started", (int)fence_pid(k->fence));
+	fence_sync(k);
+}
+
+/* Called with mu held, mode automatic or required: the device cannot be used. */
+static void watchdog_unusable(struct keeper *k, const char *why)
+{
+	k->wd_ok = false;
+	if (k->wd_mode == WATCHDOG_REQUIRED)
+		log_error("watchdog: %s; watchdog.mode is \"required\": this node will not become or stay primary "
+			  "until the watchdog can be armed", why);
+	else if (!k->wd_unusable_said)
+		log_warn("watchdog: %s; going on without it (watchdog.mode = \"automatic\"; said once)", why);
+	k->wd_unusable_said = true;
+}
+
+/* Called with mu held: the last moment a feed (or arming, which starts the
+ * timer) keeps the reset before the lease can expire; 0 = no time to feed. */
+static double watchdog_until(const struct keeper *k, int timeout)
+{
+	double b = renewal_base(k);
+
+	return b > 0 ? watchdog_feed_until(b, k->ttl, k->wd_margin, timeout) : 0;
+}
+
+/* Called with mu held: arm and feed the watchdog while a postmaster may
+ * write and there is time to, disarm it when nothing may write; in
+ * required mode, probe a device that failed again every 10 s. */
+static void watchdog_tend(struct keeper *k, double now)
+{
+	char err[512];
+	int t;
+
+	if (!k->wd)
+		return;
+	if (k->fence_pid <= 0) {
+		if (watchdog_armed(k->wd)) {
+			if (watchdog_disarm(k->wd, err, sizeof(err)))
+				log_info("watchdog %s disarmed: nothing may write", watchdog_device(k->wd));
+			else
+				log_error("watchdog: %s", err);
+		}
+		if (k->wd_mode == WATCHDOG_REQUIRED && !k->wd_ok && now - k->wd_last_probe >= 10) {
+			k->wd_last_probe = now;
+			if (!watchdog_timeout_for(k->ttl, k->interval, k->wd_margin, &t, err, sizeof(err)) ||
+			    !watchdog_probe(k->wd, t, err, sizeof(err))) {
+				watchdog_unusable(k, err);
+			} else {
+				log_info("watchdog %s can be armed again (%d s timeout)", watchdog_device(k->wd), t);
+				k->wd_ok = true;
+			}
+		}
+		return;
+	}
+	if (!watchdog_timeout_for(k->ttl, k->interval, k->wd_margin, &t, err, sizeof(err))) {
+		if (watchdog_armed(k->wd) && !watchdog_disarm(k->wd, err + strlen(err), sizeof(err) - strlen(err)))
+			log_error("watchdog: %s", err);
+		watchdog_unusable(k, err);
+		return;
+	}
+	/* Past this moment a reset could come after the lease's expiry: stop
+	 * feeding; the deadline (before the reset) stops Postgres and disarms. */
+	if (now > watchdog_until(k, t))
+		return;
+	if (watchdog_armed(k->wd) && watchdog_timeout(k->wd) <= t) {
+		if (!watchdog_feed(k->wd, err, sizeof(err)))
+			log_error("watchdog: %s; it resets the machine unless a later feed works", err);
+		return;
+	}
+	if (!watchdog_arm(k->wd, t, err, sizeof(err))) {
+		watchdog_unusable(k, err);
+		return;
+	}
+	k->wd_ok = true;
+	log_info("watchdog %s armed with a %d s timeout while Postgres may write (it resets this machine if the "
+		 "agent stops renewing the lease)", watchdog_device(k->wd), watchdog_timeout(k->wd));
 }
 
 static void *keeper_main(void *arg)
@@ -91,16 +276,27 @@ static void *keeper_main(void *arg)
 		struct etcd_error err;
 		enum etcd_status st;
 
-		fence_if_due(k, pg_now());
+		t0 = pg_now();
+		fence_if_due(k, t0);
+		fence_tend(k, t0);
+		fence_sync(k);
+		watchdog_tend(k, t0);
 		if (id == 0) {
 			wait_for(k, 0.1);
 			continue;
 		}
 		/* While Postgres may write, a keepalive may not outlast the
-		 * deadline: the fencing check after it must come in time. */
+		 * deadline: the fencing check after it must come in time; nor the
+		 * watchdog's feeding window, so that a feed after it still counts. */
 		if (k->fence_pid > 0 && k->last_ok_sent > 0) {
-			double left = k->last_ok_sent + k->ttl - ha_lease_margin(k->ttl) - pg_now();
+			double left = k->last_ok_sent + k->ttl - ha_lease_margin(k->ttl) - t0;
 			double t = left - 0.05 < k->interval ? left - 0.05 : k->interval;
+
+			if (k->wd && watchdog_armed(k->wd)) {
+				double feed_left = watchdog_until(k, watchdog_timeout(k->wd)) - t0 - 0.02;
+				if (feed_left >= 0.1 && feed_left < t)
+					t = feed_left;
+			}
 			etcd_client_set_timeout(k->etcd, t < 0.1 ? 0.1 : t);
 		} else {
 			etcd_client_set_timeout(k->etcd, k->interval);
@@ -142,7 +338,16 @@ static void *keeper_main(void *arg)
 				next = k->interval / 4 < 0.25 ? k->interval / 4 : 0.25;
 			}
 		}
-		fence_if_due(k, pg_now());
+		t1 = pg_now();
+		fence_if_due(k, t1);
+		fence_sync(k);
+		watchdog_tend(k, t1);
+		/* Wake for the last feed of this renewal's window too. */
+		if (k->wd && watchdog_armed(k->wd) && k->fence_pid > 0) {
+			double w = watchdog_until(k, watchdog_timeout(k->wd)) - t1 - 0.02;
+			if (w > 0 && w < next)
+				next = w;
+		}
 		if (!k->stop)
 			wait_for(k, next);
 	}
@@ -171,6 +376,17 @@ struct keeper *keeper_start(const struct etcd_config *ecfg, double interval, dou
 	k->interval = interval;
 	k->ttl = ttl;
 	k->wake_fd = wake_fd;
+	k->fence_pidfd = -1;
+	/* Forked before this module's thread exists: the child makes system
+	 * calls only anyway (fence.c). */
+	k->fence = fence_start(err, errlen);
+	if (!k->fence) {
+		etcd_client_free(k->etcd);
+		free(k);
+		return NULL;
+	}
+	log_info("fence process %d started: it stops a writable Postgres at the lease deadline even if this agent "
+		 "is frozen", (int)fence_pid(k->fence));
 	pthread_mutex_init(&k->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -178,6 +394,7 @@ struct keeper *keeper_start(const struct etcd_config *ecfg, double interval, dou
 	pthread_condattr_destroy(&ca);
 	if (pthread_create(&k->thread, NULL, keeper_main, k) != 0) {
 		snprintf(err, errlen, "lease keeper: cannot start thread: %s", strerror(errno));
+		fence_stop(k->fence);
 		etcd_client_free(k->etcd);
 		pthread_mutex_destroy(&k->mu);
 		pthread_cond_destroy(&k->cv);
@@ -193,6 +410,7 @@ void keeper_set_lease(struct keeper *k, int64_t lease_id, double sent)
 	k->lease_id = lease_id;
 	k->last_ok_sent = sent;
 	k->failing_since = 0;
+	fence_sync(k);
 	pthread_cond_signal(&k->cv);
 	pthread_mutex_unlock(&k->mu);
 }
@@ -210,6 +428,7 @@ void keeper_set_timing(struct keeper *k, double interval, double ttl)
 	pthread_mutex_lock(&k->mu);
 	k->interval = interval;
 	k->ttl = ttl;
+	fence_sync(k);
 	pthread_mutex_unlock(&k->mu);
 }
 
@@ -217,14 +436,103 @@ void keeper_set_failsafe(struct keeper *k, double confirmed_at)
 {
 	pthread_mutex_lock(&k->mu);
 	k->failsafe_at = confirmed_at;
+	fence_sync(k);
 	pthread_mutex_unlock(&k->mu);
 }
 
 void keeper_set_fence(struct keeper *k, pid_t postmaster)
 {
 	pthread_mutex_lock(&k->mu);
-	k->fence_pid = postmaster;
+	if (postmaster != k->fence_pid) {
+		if (k->fence_pidfd >= 0)
+			close(k->fence_pidfd);
+		k->fence_pidfd = -1;
+		k->fence_fired = false;
+		/* The caller reaps the postmaster, so it is ours (maybe a zombie)
+		 * right now: the pidfd names exactly it, whatever comes later. */
+		if (postmaster > 0) {
+			k->fence_pidfd = fence_pidfd_open(postmaster);
+			if (k->fence_pidfd < 0 && errno != ENOSYS)
+				log_warn("pidfd_open(%d): %s; fencing falls back to kill() by PID", (int)postmaster,
+					 strerror(errno));
+		}
+		k->fence_pid = postmaster;
+		fence_sync(k);
+		watchdog_tend(k, pg_now());
+		/* Fence at once if the deadline has already passed. */
+		pthread_cond_signal(&k->cv);
+	}
 	pthread_mutex_unlock(&k->mu);
+}
+
+bool keeper_set_watchdog(struct keeper *k, const char *mode, const char *device, double safety_margin, char *err,
+			 size_t errlen)
+{
+	enum watchdog_mode m;
+	int t = 0;
+	bool ok = true;
+
+	if (!watchdog_mode_parse(mode, &m)) {
+		snprintf(err, errlen, "watchdog.mode: expected \"off\", \"automatic\" or \"required\", got \"%s\"", mode);
+		return false;
+	}
+	pthread_mutex_lock(&k->mu);
+	k->wd_mode = m;
+	k->wd_margin = safety_margin;
+	if (m == WATCHDOG_OFF || k->wd)
+		goto out;
+	if (!watchdog_timeout_for(k->ttl, k->interval, safety_margin, &t, err, errlen)) {
+		if (m == WATCHDOG_REQUIRED) {
+			ok = false;
+			goto out;
+		}
+		log_warn("%s; going on without the watchdog (watchdog.mode = \"automatic\")", err);
+		k->wd_unusable_said = true;
+		/* Keep the device: a later ttl (from etcd) may leave room. */
+	}
+	k->wd = watchdog_new(device, NULL);
+	if (!k->wd) {
+		snprintf(err, errlen, "watchdog: out of memory");
+		ok = false;
+		goto out;
+	}
+	if (safety_margin >= ha_lease_margin(k->ttl))
+		log_warn("watchdog.safety_margin = %g s is not below the leader's own margin of %g s (ttl %g s): a "
+			 "primary that cannot reach etcd will be reset by the watchdog before it demotes itself",
+			 safety_margin, ha_lease_margin(k->ttl), k->ttl);
+	if (!k->wd_unusable_said) {
+		char why[512];
+
+		k->wd_last_probe = pg_now();
+		if (watchdog_probe(k->wd, t, why, sizeof(why))) {
+			k->wd_ok = true;
+			log_info("watchdog %s can be armed (%d s timeout with ttl %g s, safety_margin %g s); it is armed "
+				 "only while Postgres may write", device, t, k->ttl, safety_margin);
+		} else {
+			watchdog_unusable(k, why);
+		}
+	}
+out:
+	pthread_mutex_unlock(&k->mu);
+	return ok;
+}
+
+void keeper_watchdog_state(struct keeper *k, bool *required, bool *ok)
+{
+	pthread_mutex_lock(&k->mu);
+	*required = k->wd_mode == WATCHDOG_REQUIRED;
+	*ok = k->wd && k->wd_ok;
+	pthread_mutex_unlock(&k->mu);
+}
+
+bool keeper_fence_running(struct keeper *k)
+{
+	bool r;
+
+	pthread_mutex_lock(&k->mu);
+	r = k->fence != NULL;
+	pthread_mutex_unlock(&k->mu);
+	return r;
 }
 
 void keeper_counts(struct keeper *k, uint64_t *ok, uint64_t *failed)
@@ -260,6 +568,18 @@ void keeper_stop(struct keeper *k)
 	pthread_mutex_unlock(&k->mu);
 	etcd_client_cancel(k->etcd);
 	pthread_join(k->thread, NULL);
+	if (k->wd) {
+		char err[512];
+
+		if (!watchdog_disarm(k->wd, err, sizeof(err)))
+			log_error("watchdog at exit: %s", err);
+		watchdog_free(k->wd);
+	}
+	/* Goodbye first: the fence exits without signalling, the loop stops
+	 * Postgres itself. */
+	fence_stop(k->fence);
+	if (k->fence_pidfd >= 0)
+		close(k->fence_pidfd);
 	etcd_client_free(k->etcd);
 	pthread_mutex_destroy(&k->mu);
 	pthread_cond_destroy(&k->cv);

@@ -8,7 +8,10 @@
  * second line of defence it fences: if the loop has registered a postmaster
  * that may accept writes and the deadline passes without the loop having
  * stopped it, the keeper sends that postmaster SIGQUIT (immediate shutdown)
- * itself and wakes the loop.
+ * itself and wakes the loop. A frozen agent freezes this thread too, so the
+ * keeper also runs a separate fence process (fence.h) that enforces the
+ * same deadline, and, where present, arms a watchdog device (watchdog.h)
+ * while Postgres may write.
  */
 #ifndef BATON_KEEPER_H
 #define BATON_KEEPER_H
@@ -36,8 +39,24 @@ void keeper_set_timing(struct keeper *k, double interval, double ttl);
  * us while etcd was unreachable (0 = none); it extends the fencing
  * deadline like a renewal sent at that time. */
 void keeper_set_failsafe(struct keeper *k, double confirmed_at);
-/* The postmaster to fence at the deadline (0 = nothing may write). */
+/* The postmaster to fence at the deadline (0 = nothing may write). Call it
+ * from the thread that reaps the postmaster, while it is unreaped: its
+ * pidfd is opened here and handed to the fence process. It also arms
+ * (non-zero) or disarms (0) the watchdog. Cheap when nothing changed. */
 void keeper_set_fence(struct keeper *k, pid_t postmaster);
+/* The watchdog settings (config keys watchdog.mode, watchdog.device,
+ * watchdog.safety_margin); call once after keeper_start. Probes the device
+ * (arms it and stops it again). False + err only for a setting that cannot
+ * work: an unknown mode, or in mode "required" a safety_margin that leaves
+ * no timeout of at least 1 s with the current ttl; a missing device is no
+ * error here (automatic: logged once, going on without; required: the
+ * node may not become primary, see keeper_watchdog_state). */
+bool keeper_set_watchdog(struct keeper *k, const char *mode, const char *device, double safety_margin, char *err,
+			 size_t errlen) __attribute__((warn_unused_result));
+/* For the local view: mode is "required", and the device can be armed. */
+void keeper_watchdog_state(struct keeper *k, bool *required, bool *ok);
+/* Is a fence process running (false briefly while it is restarted)? */
+bool keeper_fence_running(struct keeper *k);
 /* Keepalives that succeeded / failed since start. */
 void keeper_counts(struct keeper *k, uint64_t *ok, uint64_t *failed);
 /* Request statistics of the keeper's own etcd client. */

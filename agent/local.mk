@@ -11,6 +11,10 @@ agent_libagent_a_SOURCES = \
 	agent/ops.c agent/ops.h \
 	agent/callbacks.c agent/callbacks.h
 
+# the fence process and the watchdog device (used by the keeper; in the
+# library so that tests/check_fence links them)
+agent_libagent_a_SOURCES += agent/fence.c agent/fence.h agent/watchdog.c agent/watchdog.h
+
 BATON_LIBS = agent/libagent.a pg/libpg.a etcd/libetcd.a \
 	$(CURL_LIBS) $(JANSSON_LIBS) $(LIBPQ_LIBS) $(LIBCONFIG_LIBS) $(MHD_LIBS) -lpthread -lm
 

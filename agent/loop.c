@@ -938,6 +938,7 @@ static void read_local(struct loop *L, double now)
 	l->use_pg_rewind = cfg->postgresql.use_pg_rewind;
 	l->remove_data_on_rewind_failure = cfg->postgresql.remove_data_directory_on_rewind_failure;
 	keeper_get(L->keeper, &l->lease_id, &l->lease_sent);
+	keeper_watchdog_state(L->keeper, &l->watchdog_required, &l->watchdog_ok);
 
 	ds = pg_datadir_inspect(cfg->postgresql.data_dir);
 	l->datadir = ds == PG_DATADIR_VALID ? HA_DATADIR_VALID
@@ -1938,6 +1939,11 @@ static bool loop_init(struct loop *L, const struct baton_config *cfg)
 	interval = fmin(cfg->bootstrap_dcs.loop_wait, cfg->bootstrap_dcs.ttl / 4);
 	L->keeper = keeper_start(&L->ecfg, interval, cfg->bootstrap_dcs.ttl, L->wake[1], err, sizeof(err));
 	if (!L->keeper) {
+		log_error("%s", err);
+		return false;
+	}
+	if (!keeper_set_watchdog(L->keeper, cfg->watchdog.mode, cfg->watchdog.device, cfg->watchdog.safety_margin, err,
+				 sizeof(err))) {
 		log_error("%s", err);
 		return false;
 	}

@@ -834,6 +834,93 @@ START_TEST(test_log_enabled)
 }
 END_TEST
 
+/* ---- watchdog keys (agent/watchdog.h) ---- */
+
+/* Writes the required keys plus `extra` (at line 10) into a temporary file;
+ * the caller unlinks path. */
+static void write_watchdog_conf(char *path, size_t len, const char *extra)
+{
+	int fd;
+	FILE *f;
+
+	snprintf(path, len, "/tmp/check_config_wd_XXXXXX");
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	f = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "scope = \"main\";\nname = \"node2\";\netcd = { hosts = [\"127.0.0.1:2379\"]; };\n"
+		   "restapi = { listen = \"127.0.0.1:8009\"; };\n"
+		   "postgresql = { data_dir = \"/var/lib/baton/node2\"; listen = \"127.0.0.1:5442\";\n"
+		   "  bin_dir = \"%s\";\n"
+		   "  authentication = { superuser = { password = \"s1\"; }; replication = { password = \"r1\"; }; };\n"
+		   "};\n"
+		   "# watchdog\n"
+		   "%s\n",
+		   PG_BINDIR, extra);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+START_TEST(test_watchdog_defaults_and_values)
+{
+	struct baton_config c;
+	char path[64], err[512];
+
+	write_watchdog_conf(path, sizeof(path), "");
+	ck_assert_msg(config_load(path, &c, err, sizeof(err)), "%s", err);
+	ck_assert_str_eq(c.watchdog.mode, "automatic");
+	ck_assert_str_eq(c.watchdog.device, "/dev/watchdog");
+	ck_assert(c.watchdog.safety_margin == 0.5);
+	config_free(&c);
+	unlink(path);
+
+	write_watchdog_conf(path, sizeof(path),
+			    "watchdog = { mode = \"required\"; device = \"/dev/watchdog1\"; safety_margin = 1.5; };");
+	ck_assert_msg(config_load(path, &c, err, sizeof(err)), "%s", err);
+	ck_assert_str_eq(c.watchdog.mode, "required");
+	ck_assert_str_eq(c.watchdog.device, "/dev/watchdog1");
+	ck_assert(c.watchdog.safety_margin == 1.5);
+	config_free(&c);
+	unlink(path);
+
+	write_watchdog_conf(path, sizeof(path), "watchdog = { mode = \"off\"; safety_margin = 2; };");
+	ck_assert_msg(config_load(path, &c, err, sizeof(err)), "%s", err);
+	ck_assert_str_eq(c.watchdog.mode, "off");
+	ck_assert(c.watchdog.safety_margin == 2.0);
+	config_free(&c);
+	unlink(path);
+}
+END_TEST
+
+static const struct watchdog_bad_case {
+	const char *extra;
+	const char *expect; /* after "FILE:" */
+} watchdog_bad_cases[] = {
+	{ "watchdog = { mode = \"on\"; };", ":10: watchdog.mode: must be \"off\", \"automatic\" or \"required\" (got \"on\")" },
+	{ "watchdog = { mode = true; };", ":10: watchdog.mode: expected a string (got true)" },
+	{ "watchdog = { device = \"watchdog0\"; };", ":10: watchdog.device: must be an absolute path (got \"watchdog0\")" },
+	{ "watchdog = { safety_margin = 0; };", ":10: watchdog.safety_margin: must be > 0 (got 0)" },
+	{ "watchdog = { safety_margin = -1.5; };", ":10: watchdog.safety_margin: must be > 0 (got -1.5)" },
+	{ "watchdog = { safety_margin = \"2\"; };", ":10: watchdog.safety_margin: expected a number of seconds (got \"2\")" },
+	{ "watchdog = { devcie = \"/dev/watchdog\"; };", ":10: watchdog.devcie: unknown key (did you mean watchdog.device?)" },
+};
+
+START_TEST(test_watchdog_bad)
+{
+	const struct watchdog_bad_case *bc = &watchdog_bad_cases[_i];
+	struct baton_config c;
+	char path[64], err[512], want[600];
+
+	write_watchdog_conf(path, sizeof(path), bc->extra);
+	memset(err, 0, sizeof(err));
+	ck_assert_msg(!config_load(path, &c, err, sizeof(err)), "%s loaded", bc->extra);
+	unlink(path);
+	snprintf(want, sizeof(want), "%s%s", path, bc->expect);
+	ck_assert_msg(strstr(err, want) != NULL, "error\n  %s\ndoes not contain\n  %s", err, want);
+	ck_assert_ptr_null(strchr(err, '\n'));
+	config_free(&c);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -854,6 +941,8 @@ static Suite *config_suite(void)
 	tcase_add_loop_test(tc, test_split_hostport, 0,
 			    (int)(sizeof(hostport_cases) / sizeof(hostport_cases[0])));
 	tcase_add_test(tc, test_dcs_copy);
+	tcase_add_test(tc, test_watchdog_defaults_and_values);
+	tcase_add_loop_test(tc, test_watchdog_bad, 0, (int)(sizeof(watchdog_bad_cases) / sizeof(watchdog_bad_cases[0])));
 	suite_add_tcase(s, tc);
 
 	tcase_add_loop_test(tl, test_level_parse, 0,

@@ -88,3 +88,10 @@ noinst_PROGRAMS += tests/tools/fsync_hog
 tests_tools_fsync_hog_SOURCES = tests/tools/fsync_hog.c tests/tools/tool_util.c tests/tools/tool_util.h
 tests_tools_fsync_hog_CFLAGS = $(AM_CFLAGS)
 # END stability
+
+# BEGIN fence
+check_PROGRAMS += tests/check_fence
+tests_check_fence_SOURCES = tests/check_fence.c
+tests_check_fence_CFLAGS = $(TEST_CFLAGS)
+tests_check_fence_LDADD = $(TEST_LIBS)
+# END fence

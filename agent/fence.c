@@ -1,0 +1,501 @@
+/*
+ * fence.c - the fence process (see fence.h).
+ *
+ * Two halves share this file. The agent half (fence_start, fence_update,
+ * fence_next_report, fence_check, fence_stop) is ordinary code. The child
+ * half (everything named child_*) runs in the forked fence process and is
+ * written as a small event loop over raw system calls only: poll() on the
+ * socket (and on the target's pidfd once it was signalled) with a timeout
+ * up to the next deadline, recvmsg() to take the new state, and
+ * pidfd_send_signal()/kill() to fence. No malloc, no stdio, no locks: the
+ * agent is multi-threaded, and whatever lock another thread held at fork()
+ * stays held forever in the child.
+ *
+ * The messages are fixed-size structs; SOCK_SEQPACKET keeps their
+ * boundaries and reports the peer's close as a zero-length read, which is
+ * how the fence learns that the agent died. The socket is close-on-exec on
+ * the agent's side, so no postmaster or tool the agent starts can hold it
+ * open after the agent is gone.
+ */
+#include "agent/fence.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+
+enum { MSG_SET = 1, MSG_BYE = 2 };
+
+/* agent -> fence */
+struct fence_msg {
+	uint32_t type;
+	uint32_t new_target; /* a pidfd (or the fallback: none) comes with it */
+	int32_t pid;         /* 0 = nothing may write */
+	int32_t pad;
+	int64_t deadline_ns; /* CLOCK_MONOTONIC */
+};
+
+/* fence -> agent */
+struct fence_wire_report {
+	uint32_t kind;
+	int32_t pid;
+	int64_t late_ns;
+};
+
+struct fence {
+	pid_t pid;
+	int sock;
+	bool sent_any;       /* the fence process has our state */
+	pid_t sent_pid;
+	int64_t sent_deadline;
+};
+
+#define NS 1000000000LL
+
+int fence_pidfd_open(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+int fence_pidfd_signal(int pidfd, int sig)
+{
+	return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * NS + ts.tv_nsec;
+}
+
+/* ---- the fence process ---------------------------------------------------- */
+
+struct child_target {
+	pid_t pid;         /* 0 = none */
+	int pidfd;         /* -1: no pidfds here, use kill(pid) */
+	int64_t deadline;  /* ns */
+	bool fired;        /* SIGQUIT sent */
+	int64_t kill_at;   /* ns, when fired */
+};
+
+/* Appends s to buf at *pos (bounded). Async-signal-safe. */
+static void child_put(char *buf, size_t len, size_t *pos, const char *s)
+{
+	while (*s && *pos + 1 < len)
+		buf[(*pos)++] = *s++;
+}
+
+static void child_put_num(char *buf, size_t len, size_t *pos, long long v)
+{
+	char d[24];
+	int n = 0;
+
+	if (v < 0) {
+		child_put(buf, len, pos, "-");
+		v = -v;
+	}
+	do {
+		d[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0 && n < (int)sizeof(d));
+	while (n > 0 && *pos + 1 < len)
+		buf[(*pos)++] = d[--n];
+}
+
+/* One line on stderr (the agent's log), since the agent may be frozen:
+ * "<a><pid><b><ms><c>". Async-signal-safe. */
+static void child_say(const char *a, pid_t pid, const char *b, long long ms, const char *c)
+{
+	char line[256];
+	size_t pos = 0;
+	ssize_t unused;
+
+	child_put(line, sizeof(line), &pos, "baton fence process: ");
+	child_put(line, sizeof(line), &pos, a);
+	child_put_num(line, sizeof(line), &pos, pid);
+	if (b) {
+		child_put(line, sizeof(line), &pos, b);
+		child_put_num(line, sizeof(line), &pos, ms);
+	}
+	child_put(line, sizeof(line), &pos, c);
+	child_put(line, sizeof(line), &pos, "\n");
+	unused = write(STDERR_FILENO, line, pos);
+	(void)unused;
+}
+
+static void child_report(int sock, enum fence_report_kind kind, pid_t pid, int64_t late)
+{
+	struct fence_wire_report r = {.kind = (uint32_t)kind, .pid = pid, .late_ns = late};
+
+	/* A frozen agent does not read: drop the report rather than block. */
+	(void)send(sock, &r, sizeof(r), MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+static void child_drop(struct child_target *t)
+{
+	if (t->pidfd >= 0)
+		close(t->pidfd);
+	t->pid = 0;
+	t->pidfd = -1;
+	t->fired = false;
+}
+
+/* 0 or an errno. */
+static int child_signal(const struct child_target *t, int sig)
+{
+	if (t->pidfd >= 0)
+		return fence_pidfd_signal(t->pidfd, sig) == 0 ? 0 : errno;
+	return kill(t->pid, sig) == 0 ? 0 : errno;
+}
+
+/* Has the target exited (a zombie counts)? */
+static bool child_exited(const struct child_target *t)
+{
+	if (t->pidfd >= 0) {
+		struct pollfd p = {.fd = t->pidfd, .events = POLLIN};
+		return poll(&p, 1, 0) > 0;
+	}
+	return kill(t->pid, 0) != 0 && errno == ESRCH;
+}
+
+static void child_fire(int sock, struct child_target *t, int64_t now, bool agent_gone)
+{
+	int e = child_signal(t, SIGQUIT);
+
+	if (e == ESRCH) {
+		child_report(sock, FENCE_GONE, t->pid, now - t->deadline);
+		child_drop(t);
+		return;
+	}
+	if (agent_gone)
+		child_say("the agent is gone (its socket closed): SIGQUIT to postmaster ", t->pid, NULL, 0,
+			  " (immediate shutdown)");
+	else if (t->deadline <= 0)
+		child_say("postmaster ", t->pid, NULL, 0,
+			  " may write but the agent holds no valid lease: SIGQUIT (immediate shutdown)");
+	else
+		child_say("lease deadline passed and the agent did not renew: SIGQUIT to postmaster ", t->pid,
+			  " (immediate shutdown), ms past the deadline: ", (now - t->deadline) / 1000000, "");
+	child_report(sock, FENCE_FIRED, t->pid, t->deadline > 0 ? now - t->deadline : 0);
+	t->fired = true;
+	t->kill_at = now + (int64_t)(FENCE_KILL_AFTER * (double)NS);
+}
+
+/* SIGKILL to the postmaster's process group (its backends too: a backend of
+ * a dead postmaster could still commit), then to the postmaster. The group
+ * id is the postmaster's PID (it calls setpgid(0, 0)), which cannot be
+ * reused while the postmaster exists, and child_exited() just said it does;
+ * only an exit, a reap by the agent and a reuse of that PID within the few
+ * microseconds between the two calls could misdirect it. */
+static void child_escalate(int sock, struct child_target *t)
+{
+	if (!child_exited(t)) {
+		(void)kill(-t->pid, SIGKILL);
+		(void)child_signal(t, SIGKILL);
+		child_say("postmaster ", t->pid, NULL, 0, " did not exit after SIGQUIT: SIGKILL to it and its process group");
+		child_report(sock, FENCE_KILLED, t->pid, 0);
+	} else {
+		child_report(sock, FENCE_EXITED, t->pid, 0);
+	}
+	child_drop(t);
+}
+
+/* The agent is gone: fence now, wait for the exit (bounded), escalate. */
+static void __attribute__((noreturn)) child_agent_gone(int sock, struct child_target *t)
+{
+	if (t->pid > 0) {
+		int64_t now = mono_ns();
+
+		if (!t->fired) {
+			t->deadline = now;
+			child_fire(sock, t, now, true);
+		}
+		while (t->pid > 0 && !child_exited(t) && (now = mono_ns()) < t->kill_at) {
+			struct timespec ts = {0, 20 * 1000 * 1000};
+			nanosleep(&ts, NULL);
+		}
+		if (t->pid > 0)
+			child_escalate(sock, t);
+	}
+	_exit(0);
+}
+
+/* Takes every queued message. False when the agent closed the socket. */
+static bool child_receive(int sock, struct child_target *t)
+{
+	for (;;) {
+		struct fence_msg m;
+		union {
+			char buf[CMSG_SPACE(sizeof(int))];
+			struct cmsghdr align;
+		} c;
+		struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
+		struct msghdr h = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof(c.buf)};
+		struct cmsghdr *cm;
+		int fd = -1;
+		ssize_t n = recvmsg(sock, &h, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return true;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		cm = CMSG_FIRSTHDR(&h);
+		if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+		    cm->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+		if ((size_t)n != sizeof(m) || (h.msg_flags & MSG_TRUNC)) {
+			if (fd >= 0)
+				close(fd);
+			continue; /* not ours: ignore */
+		}
+		if (m.type == MSG_BYE) {
+			if (fd >= 0)
+				close(fd);
+			child_drop(t); /* the agent stops Postgres itself */
+			_exit(0);
+		}
+		if (m.type != MSG_SET) {
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		if (m.pid <= 0) {
+			child_drop(t);
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		if (m.new_target || m.pid != t->pid) {
+			child_drop(t);
+			t->pid = m.pid;
+			t->pidfd = fd;
+		} else if (fd >= 0) {
+			close(fd);
+		}
+		t->deadline = m.deadline_ns;
+	}
+}
+
+static void __attribute__((noreturn)) child_main(int sock)
+{
+	struct child_target t = {.pid = 0, .pidfd = -1};
+	struct sigaction sa;
+	static const int ignored[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE, SIGUSR1, SIGUSR2};
+	sigset_t none;
+
+	/* The agent's handlers write into the agent's memory and pipes: reset
+	 * every disposition, then ignore what must not end us (see fence.h). */
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = SIG_DFL;
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			(void)sigaction(sig, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+		(void)sigaction(ignored[i], &sa, NULL);
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+	(void)setpgid(0, 0);
+	(void)prctl(PR_SET_NAME, "baton-fence", 0, 0, 0);
+	/* Keep stdin/out/err (the agent's log) and the socket only: etcd
+	 * connections, the REST API's listening socket and the wake pipe
+	 * belong to the agent. */
+	if (sock > 3)
+		(void)close_range(3, (unsigned)sock - 1, 0);
+	(void)close_range((unsigned)sock + 1, ~0U, 0);
+
+	for (;;) {
+		struct pollfd p[2];
+		int64_t now = mono_ns(), next = -1;
+		int timeout, np = 1;
+
+		if (t.pid > 0 && !t.fired && now >= t.deadline)
+			child_fire(sock, &t, now, false);
+		if (t.pid > 0 && t.fired && (now >= t.kill_at || child_exited(&t)))
+			child_escalate(sock, &t);
+		if (t.pid > 0)
+			next = t.fired ? t.kill_at : t.deadline;
+		if (next < 0) {
+			timeout = -1;
+		} else {
+			int64_t ms = (next - now + 999999) / 1000000; /* round up: never wake early */
+			timeout = ms > INT_MAX ? INT_MAX : ms < 0 ? 0 : (int)ms;
+		}
+		p[0] = (struct pollfd){.fd = sock, .events = POLLIN};
+		if (t.pid > 0 && t.fired && t.pidfd >= 0)
+			p[np++] = (struct pollfd){.fd = t.pidfd, .events = POLLIN};
+		if (poll(p, (nfds_t)np, timeout) < 0 && errno != EINTR)
+			child_agent_gone(sock, &t); /* cannot wait: treat as lost */
+		if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) && !child_receive(sock, &t))
+			child_agent_gone(sock, &t);
+	}
+}
+
+/* ---- the agent's side --------------------------------------------------- */
+
+struct fence *fence_start(char *err, size_t errlen)
+{
+	struct fence *f = calloc(1, sizeof(*f));
+	int sv[2];
+
+	if (!f) {
+		snprintf(err, errlen, "fence process: out of memory");
+		return NULL;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+		snprintf(err, errlen, "fence process: socketpair: %s", strerror(errno));
+		free(f);
+		return NULL;
+	}
+	f->pid = fork();
+	if (f->pid < 0) {
+		snprintf(err, errlen, "fence process: fork: %s", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		free(f);
+		return NULL;
+	}
+	if (f->pid == 0)
+		child_main(sv[1]);
+	close(sv[1]);
+	f->sock = sv[0];
+	if (fcntl(f->sock, F_SETFL, O_NONBLOCK) != 0) {
+		snprintf(err, errlen, "fence process: fcntl: %s", strerror(errno));
+		fence_stop(f);
+		return NULL;
+	}
+	return f;
+}
+
+bool fence_update(struct fence *f, pid_t pid, int pidfd, double deadline, char *err, size_t errlen)
+{
+	int64_t dl = deadline > 0 ? (int64_t)(deadline * (double)NS) : 0;
+	bool new_target = !f->sent_any || pid != f->sent_pid;
+	struct fence_msg m = {.type = MSG_SET, .new_target = new_target, .pid = pid, .deadline_ns = pid > 0 ? dl : 0};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} c;
+	struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
+	struct msghdr h = {.msg_iov = &iov, .msg_iovlen = 1};
+	ssize_t n;
+
+	if (f->sent_any && pid == f->sent_pid && m.deadline_ns == f->sent_deadline)
+		return true;
+	if (new_target && pid > 0 && pidfd >= 0) {
+		struct cmsghdr *cm;
+
+		memset(&c, 0, sizeof(c));
+		h.msg_control = c.buf;
+		h.msg_controllen = sizeof(c.buf);
+		cm = CMSG_FIRSTHDR(&h);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &pidfd, sizeof(int));
+	}
+	do
+		n = sendmsg(f->sock, &h, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(m)) {
+		snprintf(err, errlen, "cannot reach the fence process %d: %s", (int)f->pid,
+			 n < 0 ? strerror(errno) : "short write");
+		return false;
+	}
+	f->sent_any = true;
+	f->sent_pid = pid;
+	f->sent_deadline = m.deadline_ns;
+	return true;
+}
+
+bool fence_next_report(struct fence *f, struct fence_report *r)
+{
+	struct fence_wire_report w;
+	ssize_t n;
+
+	do
+		n = recv(f->sock, &w, sizeof(w), MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(w))
+		return false;
+	r->kind = (enum fence_report_kind)w.kind;
+	r->pid = w.pid;
+	r->late = (double)w.late_ns / (double)NS;
+	return true;
+}
+
+bool fence_check(struct fence *f, char *why, size_t whylen)
+{
+	int st;
+	pid_t w;
+
+	if (f->pid <= 0) {
+		snprintf(why, whylen, "already reaped");
+		return false;
+	}
+	w = waitpid(f->pid, &st, WNOHANG);
+	if (w == 0)
+		return true;
+	if (w < 0) {
+		snprintf(why, whylen, "waitpid: %s", strerror(errno));
+	} else if (WIFSIGNALED(st)) {
+		snprintf(why, whylen, "killed by signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
+	} else {
+		snprintf(why, whylen, "exited with status %d", WEXITSTATUS(st));
+	}
+	f->pid = 0;
+	return false;
+}
+
+pid_t fence_pid(const struct fence *f)
+{
+	return f->pid;
+}
+
+void fence_stop(struct fence *f)
+{
+	struct fence_msg m = {.type = MSG_BYE};
+
+	if (!f)
+		return;
+	if (f->pid > 0) {
+		int st;
+		pid_t w = 0;
+
+		(void)send(f->sock, &m, sizeof(m), MSG_DONTWAIT | MSG_NOSIGNAL);
+		for (int i = 0; i < 100 && (w = waitpid(f->pid, &st, WNOHANG)) == 0; i++) {
+			struct timespec ts = {0, 10 * 1000 * 1000};
+			nanosleep(&ts, NULL);
+		}
+		if (w == 0) {
+			kill(f->pid, SIGKILL);
+			while (waitpid(f->pid, &st, 0) < 0 && errno == EINTR)
+				;
+		}
+	}
+	close(f->sock);
+	free(f);
+}

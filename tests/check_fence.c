@@ -1,0 +1,586 @@
+/*
+ * check_fence.c - unit tests of agent/fence.c (the fence process) and
+ * agent/watchdog.c (the watchdog device).
+ *
+ * The fence is tested for real: a fence process is forked and fences a
+ * dummy "postmaster" the test spawns (`sleep 60` in its own process group,
+ * as pg_spawn starts Postgres); the test reaps the dummy and checks which
+ * signal ended it and when. The agent's death is a helper process that
+ * starts a fence and exits without saying goodbye.
+ *
+ * The watchdog is tested against an in-memory device behind the module's
+ * ops table (there is no /dev/watchdog or softdog on the test machines),
+ * and through the real system calls against paths that are not watchdogs.
+ */
+#include "agent/fence.h"
+#include "agent/ha.h"
+#include "agent/watchdog.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/watchdog.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void nap(double s)
+{
+	struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+
+	nanosleep(&ts, NULL);
+}
+
+/* A dummy postmaster: `sleep 60` as a group leader; ignore_quit makes it
+ * ignore SIGQUIT (an ignored disposition survives exec). */
+static pid_t spawn_dummy(bool ignore_quit)
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		setpgid(0, 0);
+		if (ignore_quit)
+			signal(SIGQUIT, SIG_IGN);
+		execlp("sleep", "sleep", "60", (char *)NULL);
+		_exit(127);
+	}
+	setpgid(pid, pid);
+	return pid;
+}
+
+/* Waits up to `limit` seconds for pid to end; returns the wait status, or
+ * -1 (after killing and reaping it) if it is still alive. */
+static int wait_dummy(pid_t pid, double limit, double *ended_at)
+{
+	double until = now_s() + limit;
+	int st;
+
+	while (now_s() < until) {
+		pid_t w = waitpid(pid, &st, WNOHANG);
+		if (w == pid) {
+			if (ended_at)
+				*ended_at = now_s();
+			return st;
+		}
+		nap(0.01);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return -1;
+}
+
+static bool alive(pid_t pid)
+{
+	int st;
+
+	return waitpid(pid, &st, WNOHANG) == 0;
+}
+
+/* Waits (bounded) for a report of this kind. */
+static bool wait_report(struct fence *f, enum fence_report_kind kind, struct fence_report *out)
+{
+	for (int i = 0; i < 200; i++) {
+		struct fence_report r;
+		while (fence_next_report(f, &r)) {
+			if (r.kind == kind) {
+				if (out)
+					*out = r;
+				return true;
+			}
+		}
+		nap(0.01);
+	}
+	return false;
+}
+
+static struct fence *start_fence(void)
+{
+	char err[256];
+	struct fence *f = fence_start(err, sizeof(err));
+
+	ck_assert_msg(f != NULL, "%s", err);
+	return f;
+}
+
+static void update(struct fence *f, pid_t pid, int pidfd, double deadline)
+{
+	char err[256];
+
+	ck_assert_msg(fence_update(f, pid, pidfd, deadline, err, sizeof(err)), "%s", err);
+}
+
+/* ---- the fence process ---- */
+
+START_TEST(test_fires_at_deadline)
+{
+	struct fence *f = start_fence();
+	pid_t d = spawn_dummy(false);
+	int pidfd = fence_pidfd_open(d);
+	double t0 = now_s(), ended = 0;
+	struct fence_report r;
+	int st;
+
+	ck_assert_int_ge(pidfd, 0);
+	update(f, d, pidfd, t0 + 0.4);
+	st = wait_dummy(d, 5, &ended);
+	ck_assert_msg(st != -1, "the dummy postmaster still ran 5 s after its deadline");
+	ck_assert(WIFSIGNALED(st));
+	ck_assert_int_eq(WTERMSIG(st), SIGQUIT);
+	ck_assert_msg(ended - t0 >= 0.39, "fired %.3f s after registration, before the deadline", ended - t0);
+	ck_assert_msg(ended - t0 < 2.0, "fired %.3f s after registration (deadline 0.4 s)", ended - t0);
+	ck_assert(wait_report(f, FENCE_FIRED, &r));
+	ck_assert_int_eq(r.pid, d);
+	ck_assert(r.late >= 0 && r.late < 1.5);
+	close(pidfd);
+	fence_stop(f);
+}
+END_TEST
+
+START_TEST(test_escalates_to_sigkill)
+{
+	struct fence *f = start_fence();
+	pid_t d = spawn_dummy(true);
+	int pidfd = fence_pidfd_open(d);
+	double t0 = now_s(), ended = 0;
+	struct fence_report r;
+	int st;
+
+	nap(0.1); /* let the dummy reach exec with SIGQUIT ignored */
+	update(f, d, pidfd, t0 + 0.2);
+	st = wait_dummy(d, 5, &ended);
+	ck_assert_msg(st != -1, "a postmaster that ignores SIGQUIT still ran 5 s after its deadline");
+	ck_assert(WIFSIGNALED(st));
+	ck_assert_int_eq(WTERMSIG(st), SIGKILL);
+	/* SIGQUIT at the deadline, SIGKILL FENCE_KILL_AFTER later */
+	ck_assert_msg(ended - t0 >= 0.2 + FENCE_KILL_AFTER - 0.02, "SIGKILL after %.3f s", ended - t0);
+	ck_assert(wait_report(f, FENCE_FIRED, NULL));
+	ck_assert(wait_report(f, FENCE_KILLED, &r));
+	ck_assert_int_eq(r.pid, d);
+	close(pidfd);
+	fence_stop(f);
+}
+END_TEST
+
+START_TEST(test_moving_deadline_does_not_fire)
+{
+	struct fence *f = start_fence();
+	pid_t d = spawn_dummy(false);
+	int pidfd = fence_pidfd_open(d);
+	double end = now_s() + 1.5, last = 0, ended = 0;
+	int st;
+
+	/* renewed every 0.1 s with 0.3 s left: never due */
+	while (now_s() < end) {
+		last = now_s();
+		update(f, d, pidfd, last + 0.3);
+		nap(0.1);
+		ck_assert_msg(alive(d), "fired although the deadline kept moving");
+	}
+	st = wait_dummy(d, 5, &ended);
+	ck_assert(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGQUIT);
+	ck_assert_msg(ended - last >= 0.29, "fired %.3f s after the last renewal (deadline 0.3 s)", ended - last);
+	close(pidfd);
+	fence_stop(f);
+}
+END_TEST
+
+START_TEST(test_unregistered_is_never_signalled)
+{
+	struct fence *f = start_fence();
+	pid_t a = spawn_dummy(false), b = spawn_dummy(false);
+	int fa = fence_pidfd_open(a), fb = fence_pidfd_open(b);
+	struct fence_report r;
+	int st;
+
+	update(f, a, fa, now_s() + 0.3);
+	update(f, 0, -1, 0);
+	nap(0.8);
+	ck_assert_msg(alive(a), "a postmaster was signalled after it was unregistered");
+	/* a new target replaces the old one: only b is fenced */
+	update(f, a, fa, now_s() + 5);
+	update(f, b, fb, now_s() + 0.2);
+	st = wait_dummy(b, 5, NULL);
+	ck_assert(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGQUIT);
+	nap(0.8); /* past FENCE_KILL_AFTER too */
+	ck_assert_msg(alive(a), "the replaced target was signalled");
+	ck_assert(wait_report(f, FENCE_FIRED, &r));
+	ck_assert_int_eq(r.pid, b);
+	/* goodbye: the fence exits without fencing */
+	update(f, a, fa, now_s() + 0.2);
+	fence_stop(f);
+	nap(0.6);
+	ck_assert_msg(alive(a), "the fence fenced after its goodbye");
+	kill(a, SIGKILL);
+	waitpid(a, &st, 0);
+	close(fa);
+	close(fb);
+}
+END_TEST
+
+START_TEST(test_past_deadline_fires_at_once)
+{
+	struct fence *f = start_fence();
+	pid_t d = spawn_dummy(false);
+	int pidfd = fence_pidfd_open(d);
+	double t0 = now_s(), ended = 0;
+	int st;
+
+	update(f, d, pidfd, 0); /* no lease: at once */
+	st = wait_dummy(d, 5, &ended);
+	ck_assert(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGQUIT);
+	ck_assert_msg(ended - t0 < 1.0, "%.3f s", ended - t0);
+	close(pidfd);
+	fence_stop(f);
+}
+END_TEST
+
+/* The agent dies (its socket closes without goodbye): fenced at once. */
+START_TEST(test_agent_death_fences_at_once)
+{
+	pid_t d = spawn_dummy(false), helper;
+	double t0, ended = 0;
+	int st, sync[2], go[2];
+	char c;
+
+	ck_assert_int_eq(pipe(sync), 0);
+	ck_assert_int_eq(pipe(go), 0);
+	helper = fork();
+	ck_assert_int_ge(helper, 0);
+	if (helper == 0) {
+		char err[256];
+		struct fence *f = fence_start(err, sizeof(err));
+		int pidfd = fence_pidfd_open(d);
+
+		if (!f || pidfd < 0 || !fence_update(f, d, pidfd, now_s() + 60, err, sizeof(err)))
+			_exit(1);
+		if (write(sync[1], "r", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(1);
+		_exit(0); /* no fence_stop: like a SIGKILLed agent */
+	}
+	close(sync[1]);
+	close(go[0]);
+	ck_assert_int_eq(read(sync[0], &c, 1), 1);
+	close(sync[0]);
+	nap(0.3);
+	ck_assert_msg(alive(d), "fenced while the agent was alive and the deadline 60 s away");
+	t0 = now_s();
+	ck_assert_int_eq(write(go[1], "x", 1), 1);
+	close(go[1]);
+	ck_assert_int_eq(waitpid(helper, &st, 0), helper);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	st = wait_dummy(d, 5, &ended);
+	ck_assert_msg(st != -1, "the dummy postmaster outlived its agent by 5 s");
+	ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGQUIT);
+	ck_assert_msg(ended - t0 < 1.0, "fenced %.3f s after the agent died", ended - t0);
+}
+END_TEST
+
+/* A terminal's Ctrl-C, systemd's SIGTERM and friends do not end it. */
+START_TEST(test_survives_signals)
+{
+	struct fence *f = start_fence();
+	pid_t d = spawn_dummy(false);
+	int pidfd = fence_pidfd_open(d);
+	const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGUSR1, SIGUSR2, SIGTSTP};
+	char why[160];
+	int st;
+
+	update(f, d, pidfd, now_s() + 30);
+	nap(0.1); /* the child has set its dispositions */
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		ck_assert_int_eq(kill(fence_pid(f), sigs[i]), 0);
+	nap(0.3);
+	ck_assert_msg(fence_check(f, why, sizeof(why)), "the fence process %s", why);
+	ck_assert(alive(d));
+	/* and it still works */
+	update(f, d, pidfd, now_s() + 0.1);
+	st = wait_dummy(d, 5, NULL);
+	ck_assert(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGQUIT);
+	close(pidfd);
+	fence_stop(f);
+}
+END_TEST
+
+START_TEST(test_check_notices_death)
+{
+	struct fence *f = start_fence();
+	char why[160], err[256];
+
+	ck_assert(fence_check(f, why, sizeof(why)));
+	ck_assert_int_eq(kill(fence_pid(f), SIGKILL), 0);
+	for (int i = 0; i < 200 && fence_check(f, why, sizeof(why)); i++)
+		nap(0.01);
+	ck_assert_ptr_nonnull(strstr(why, "killed by signal 9"));
+	/* sending to a dead fence fails with a message instead of SIGPIPE */
+	ck_assert(!fence_update(f, getpid(), -1, now_s() + 5, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "cannot reach the fence process"));
+	fence_stop(f);
+}
+END_TEST
+
+/* ---- the watchdog ---- */
+
+/* An in-memory watchdog device. */
+static struct fake_wd {
+	bool open;
+	int opens, feeds, magic_closes, plain_closes;
+	int timeout;        /* as set */
+	int round_up;       /* the "driver" adds this to every timeout asked */
+	int set_errno;      /* WDIOC_SETTIMEOUT fails with it */
+	char last;          /* last byte written */
+} fake;
+
+static int fake_open(const char *path, int flags)
+{
+	(void)path;
+	(void)flags;
+	if (fake.open) {
+		errno = EBUSY; /* watchdog devices have one opener */
+		return -1;
+	}
+	fake.open = true;
+	fake.opens++;
+	fake.last = 0;
+	return 42;
+}
+
+static int fake_ioctl(int fd, unsigned long req, void *arg)
+{
+	ck_assert_int_eq(fd, 42);
+	ck_assert(fake.open);
+	if (req == WDIOC_SETTIMEOUT) {
+		if (fake.set_errno) {
+			errno = fake.set_errno;
+			return -1;
+		}
+		fake.timeout = *(int *)arg + fake.round_up;
+		return 0;
+	}
+	if (req == WDIOC_GETTIMEOUT) {
+		*(int *)arg = fake.timeout;
+		return 0;
+	}
+	errno = ENOTTY;
+	return -1;
+}
+
+static ssize_t fake_write(int fd, const void *buf, size_t len)
+{
+	ck_assert_int_eq(fd, 42);
+	ck_assert(fake.open);
+	ck_assert_uint_eq(len, 1);
+	fake.last = *(const char *)buf;
+	if (fake.last != 'V')
+		fake.feeds++;
+	return 1;
+}
+
+static int fake_close(int fd)
+{
+	ck_assert_int_eq(fd, 42);
+	if (fake.last == 'V')
+		fake.magic_closes++;
+	else
+		fake.plain_closes++; /* a real device would go on counting down */
+	fake.open = false;
+	return 0;
+}
+
+static const struct watchdog_ops fake_ops = {fake_open, fake_ioctl, fake_write, fake_close};
+
+START_TEST(test_watchdog_arm_feed_disarm)
+{
+	struct watchdog *w;
+	char err[512];
+
+	memset(&fake, 0, sizeof(fake));
+	w = watchdog_new("/dev/fake-watchdog", &fake_ops);
+	ck_assert_ptr_nonnull(w);
+
+	/* probe: open, set, read back, magic close */
+	ck_assert_msg(watchdog_probe(w, 2, err, sizeof(err)), "%s", err);
+	ck_assert(!fake.open && !watchdog_armed(w));
+	ck_assert_int_eq(fake.opens, 1);
+	ck_assert_int_eq(fake.magic_closes, 1);
+
+	ck_assert_msg(watchdog_arm(w, 2, err, sizeof(err)), "%s", err);
+	ck_assert(fake.open && watchdog_armed(w));
+	ck_assert_int_eq(watchdog_timeout(w), 2);
+	ck_assert_int_eq(fake.feeds, 1);
+	ck_assert(watchdog_arm(w, 2, err, sizeof(err))); /* idempotent: no second open */
+	ck_assert_int_eq(fake.opens, 2);
+	ck_assert(watchdog_feed(w, err, sizeof(err)));
+	ck_assert_int_eq(fake.feeds, 3);
+	ck_assert(watchdog_probe(w, 2, err, sizeof(err))); /* armed: nothing to probe */
+	ck_assert(fake.open);
+
+	/* a new ttl: the timeout is set again on the open device */
+	ck_assert(watchdog_arm(w, 3, err, sizeof(err)));
+	ck_assert_int_eq(fake.opens, 2);
+	ck_assert_int_eq(fake.timeout, 3);
+
+	ck_assert(watchdog_disarm(w, err, sizeof(err)));
+	ck_assert(!fake.open && !watchdog_armed(w));
+	ck_assert_int_eq(fake.magic_closes, 2);
+	ck_assert(watchdog_disarm(w, err, sizeof(err))); /* idempotent */
+	ck_assert(!watchdog_feed(w, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "not armed"));
+
+	/* freeing an armed watchdog disarms it */
+	ck_assert(watchdog_arm(w, 2, err, sizeof(err)));
+	watchdog_free(w);
+	ck_assert(!fake.open);
+	ck_assert_int_eq(fake.magic_closes, 3);
+	ck_assert_int_eq(fake.plain_closes, 0);
+}
+END_TEST
+
+START_TEST(test_watchdog_refusals_leave_it_stopped)
+{
+	struct watchdog *w = watchdog_new("/dev/fake-watchdog", &fake_ops);
+	char err[512];
+
+	memset(&fake, 0, sizeof(fake));
+	/* the driver rounds 2 s up to 3 s: a later reset than asked is refused */
+	fake.round_up = 1;
+	ck_assert(!watchdog_arm(w, 2, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "asked for a 2 s timeout, the device set 3 s"));
+	ck_assert(!fake.open && !watchdog_armed(w));
+	ck_assert_int_eq(fake.magic_closes, 1);
+	/* a driver that refuses the timeout */
+	fake.round_up = 0;
+	fake.set_errno = EINVAL;
+	ck_assert(!watchdog_probe(w, 2, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "refuses a 2 s timeout"));
+	ck_assert(!fake.open);
+	ck_assert_int_eq(fake.magic_closes, 2);
+	/* busy (someone else holds it) */
+	fake.set_errno = 0;
+	fake.open = true;
+	ck_assert(!watchdog_arm(w, 2, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "cannot open: Device or resource busy"));
+	fake.open = false;
+	ck_assert_int_eq(fake.plain_closes, 0);
+	watchdog_free(w);
+}
+END_TEST
+
+/* The real system calls: paths that are no watchdog. */
+START_TEST(test_watchdog_real_not_a_device)
+{
+	char dir[] = "/tmp/check_fence_XXXXXX", file[64], err[512];
+	struct watchdog *w;
+	int fd;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(file, sizeof(file), "%s/watchdog", dir);
+
+	w = watchdog_new(file, NULL);
+	ck_assert(!watchdog_probe(w, 2, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "cannot open: No such file or directory") != NULL, "%s", err);
+	watchdog_free(w);
+
+	fd = open(file, O_CREAT | O_WRONLY, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	w = watchdog_new(file, NULL);
+	ck_assert(!watchdog_arm(w, 2, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "not a watchdog device") != NULL, "%s", err);
+	ck_assert(!watchdog_armed(w));
+	watchdog_free(w);
+	unlink(file);
+	rmdir(dir);
+}
+END_TEST
+
+START_TEST(test_watchdog_timing)
+{
+	static const double ttls[] = {3, 5, 10, 30, 60};
+	char err[512];
+	enum watchdog_mode m;
+	int t;
+
+	ck_assert(watchdog_mode_parse("off", &m) && m == WATCHDOG_OFF);
+	ck_assert(watchdog_mode_parse("automatic", &m) && m == WATCHDOG_AUTOMATIC);
+	ck_assert(watchdog_mode_parse("required", &m) && m == WATCHDOG_REQUIRED);
+	ck_assert(!watchdog_mode_parse("on", &m));
+	ck_assert_str_eq(watchdog_mode_name(WATCHDOG_REQUIRED), "required");
+
+	ck_assert(watchdog_timeout_for(5, 1, 0.5, &t, err, sizeof(err)));
+	ck_assert_int_eq(t, 2);
+	ck_assert(watchdog_timeout_for(30, 1, 5, &t, err, sizeof(err)));
+	ck_assert_int_eq(t, 23);
+	/* ttl 2 leaves nothing for a margin of 0.5 s with interval 0.5 s */
+	ck_assert(!watchdog_timeout_for(2, 0.5, 0.5, &t, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "watchdog.safety_margin = 0.5 s leaves no watchdog timeout with ttl 2 s"));
+	ck_assert(!watchdog_timeout_for(5, 1, 5, &t, err, sizeof(err)));
+
+	/* With the default margin, for each ttl with the agent's keepalive
+	 * interval: the latest reset comes before the lease's expiry and after
+	 * the leader's own deadline (so a primary that merely lost etcd demotes
+	 * and disarms first), and a renewal followed by one wait and one
+	 * keepalive round trip still falls inside the feeding window. */
+	for (size_t i = 0; i < sizeof(ttls) / sizeof(ttls[0]); i++) {
+		double ttl = ttls[i], interval = ttl / 4 < 1 ? ttl / 4 : 1, sent = 1000;
+		double until, reset;
+
+		ck_assert_msg(watchdog_timeout_for(ttl, interval, 0.5, &t, err, sizeof(err)), "%s", err);
+		until = watchdog_feed_until(sent, ttl, 0.5, t);
+		reset = until + t;
+		ck_assert(reset <= sent + ttl - 0.5 + 1e-9);
+		ck_assert_msg(reset > sent + ttl - ha_lease_margin(ttl), "ttl %g: reset %.2f before the deadline", ttl,
+			      reset - sent);
+		ck_assert(until - sent >= 2 * interval - 1e-9);
+	}
+}
+END_TEST
+
+static Suite *fence_suite(void)
+{
+	Suite *s = suite_create("fence");
+	TCase *tf = tcase_create("fence");
+	TCase *tw = tcase_create("watchdog");
+
+	tcase_set_timeout(tf, 20);
+	tcase_add_test(tf, test_fires_at_deadline);
+	tcase_add_test(tf, test_escalates_to_sigkill);
+	tcase_add_test(tf, test_moving_deadline_does_not_fire);
+	tcase_add_test(tf, test_unregistered_is_never_signalled);
+	tcase_add_test(tf, test_past_deadline_fires_at_once);
+	tcase_add_test(tf, test_agent_death_fences_at_once);
+	tcase_add_test(tf, test_survives_signals);
+	tcase_add_test(tf, test_check_notices_death);
+	suite_add_tcase(s, tf);
+
+	tcase_add_test(tw, test_watchdog_arm_feed_disarm);
+	tcase_add_test(tw, test_watchdog_refusals_leave_it_stopped);
+	tcase_add_test(tw, test_watchdog_real_not_a_device);
+	tcase_add_test(tw, test_watchdog_timing);
+	suite_add_tcase(s, tw);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(fence_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
