@@ -25,6 +25,19 @@
  * is sent with PQsendQueryParams; both wait in poll() against a deadline
  * (libpq ignores connect_timeout in its non-blocking API, so the deadline is
  * ours). Runs for --duration seconds (0: until SIGTERM/SIGINT).
+ *
+ * Two options serve the fault-injection suite (tests/chaos), which runs
+ * several writers at once and must tell servers apart when they share a
+ * port: --table NAME writes into NAME instead of baton_writes (so writers
+ * do not collide on ids), and --detail appends the server's address and its
+ * timeline to each ack line:
+ *
+ *   ack <id> <unix_time_ms> <server_port> <server_addr> <timeline>
+ *
+ * The timeline is the one of the WAL insert position (from
+ * pg_walfile_name(pg_current_wal_lsn())), which is the new one as soon as a
+ * promotion ends, unlike pg_control_checkpoint()'s, which waits for the next
+ * checkpoint. Without these options the output is unchanged.
  */
 #include <errno.h>
 #include <limits.h>
@@ -36,6 +49,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <ctype.h>
 
 #include <libpq-fe.h>
 
@@ -196,17 +211,42 @@ timeout:
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: writer [--interval MS] [--duration S] [--timeout MS] CONNINFO\n"
-		"  inserts one row into baton_writes every MS milliseconds (default 100)\n"
+		"usage: writer [--interval MS] [--duration S] [--timeout MS] [--table NAME] [--detail] CONNINFO\n"
+		"  inserts one row into baton_writes (or NAME) every MS milliseconds (default 100)\n"
 		"  for S seconds (default 0: until SIGTERM), each connect and statement\n"
 		"  bounded by --timeout MS (default 2000); prints \"ack ID UNIX_MS PORT\"\n"
-		"  per acknowledged insert and \"err UNIX_MS MESSAGE\" per failure.\n");
+		"  per acknowledged insert (with --detail: \"ack ID UNIX_MS PORT ADDR TIMELINE\")\n"
+		"  and \"err UNIX_MS MESSAGE\" per failure.\n");
+}
+
+/* A table name we can paste into SQL unquoted: [a-z_][a-z0-9_]*, < 64 bytes. */
+static bool table_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= 64 || !(islower((unsigned char)s[0]) || s[0] == '_'))
+		return false;
+	for (size_t i = 1; i < n; i++) {
+		if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || s[i] == '_'))
+			return false;
+	}
+	return true;
+}
+
+/* The value of column col of the one-row result, or "?" when absent/NULL. */
+static const char *field_or_unknown(const PGresult *res, int col)
+{
+	if (PQntuples(res) != 1 || PQnfields(res) <= col || PQgetisnull(res, 0, col))
+		return "?";
+	return PQgetvalue(res, 0, col);
 }
 
 int main(int argc, char **argv)
 {
 	long interval = 100, duration = 0, timeout = 2000;
-	const char *conninfo = NULL;
+	const char *conninfo = NULL, *table = "baton_writes";
+	bool detail = false;
+	char sql_create[256], sql_max[160], sql_insert[512];
 	PGconn *conn = NULL;
 	bool table_ready = false;
 	long long next_id = 0, acks = 0, errs = 0;
@@ -226,6 +266,17 @@ int main(int argc, char **argv)
 		} else if (strcmp(argv[i], "--timeout") == 0) {
 			target = &timeout;
 			min = 1;
+		} else if (strcmp(argv[i], "--detail") == 0) {
+			detail = true;
+			continue;
+		} else if (strcmp(argv[i], "--table") == 0) {
+			if (i + 1 >= argc || !table_name_ok(argv[i + 1])) {
+				fprintf(stderr, "writer: --table needs a name of lower-case letters, digits and _ "
+						"(not starting with a digit, under 64 bytes)\n");
+				return 2;
+			}
+			table = argv[++i];
+			continue;
 		} else if (argv[i][0] != '-' && conninfo == NULL) {
 			conninfo = argv[i];
 			continue;
@@ -244,6 +295,18 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	/* The name was checked above, so these cannot be cut short. */
+	snprintf(sql_create, sizeof(sql_create),
+		 "CREATE TABLE IF NOT EXISTS %s (id bigint PRIMARY KEY, at timestamptz DEFAULT now(), node text)",
+		 table);
+	snprintf(sql_max, sizeof(sql_max), "SELECT coalesce(max(id), 0) FROM %s", table);
+	snprintf(sql_insert, sizeof(sql_insert),
+		 "INSERT INTO %s (id, node) VALUES ($1, inet_server_port()::text) RETURNING inet_server_port()%s",
+		 table,
+		 detail ? ", coalesce(host(inet_server_addr()), 'local'), "
+			  "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int"
+			: "");
+
 	tool_install_signals();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
@@ -261,14 +324,10 @@ int main(int argc, char **argv)
 			}
 		}
 		if (conn != NULL && !table_ready) {
-			res = exec_bounded(conn,
-					   "CREATE TABLE IF NOT EXISTS baton_writes ("
-					   "id bigint PRIMARY KEY, at timestamptz DEFAULT now(), node text)",
-					   0, NULL, (int)timeout, err, sizeof(err));
+			res = exec_bounded(conn, sql_create, 0, NULL, (int)timeout, err, sizeof(err));
 			if (res != NULL) {
 				PQclear(res);
-				res = exec_bounded(conn, "SELECT coalesce(max(id), 0) FROM baton_writes", 0, NULL,
-						   (int)timeout, err, sizeof(err));
+				res = exec_bounded(conn, sql_max, 0, NULL, (int)timeout, err, sizeof(err));
 			}
 			if (res == NULL) {
 				report_err("create table", err);
@@ -290,10 +349,7 @@ int main(int argc, char **argv)
 
 			next_id++;
 			snprintf(idbuf, sizeof(idbuf), "%lld", next_id);
-			res = exec_bounded(conn,
-					   "INSERT INTO baton_writes (id, node) VALUES ($1, inet_server_port()::text) "
-					   "RETURNING inet_server_port()",
-					   1, params, (int)timeout, err, sizeof(err));
+			res = exec_bounded(conn, sql_insert, 1, params, (int)timeout, err, sizeof(err));
 			if (res == NULL) {
 				report_err("insert", err);
 				errs++;
@@ -302,9 +358,13 @@ int main(int argc, char **argv)
 				/* the next primary may not have the table yet */
 				table_ready = false;
 			} else {
-				const char *port = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) ? PQgetvalue(res, 0, 0) : "?";
+				long long at = (long long)tool_unix_ms();
 
-				printf("ack %lld %lld %s\n", next_id, (long long)tool_unix_ms(), port);
+				if (detail)
+					printf("ack %lld %lld %s %s %s\n", next_id, at, field_or_unknown(res, 0),
+					       field_or_unknown(res, 1), field_or_unknown(res, 2));
+				else
+					printf("ack %lld %lld %s\n", next_id, at, field_or_unknown(res, 0));
 				fflush(stdout);
 				acks++;
 				PQclear(res);
