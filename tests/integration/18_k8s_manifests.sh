@@ -765,3 +765,11 @@ pass "after the switchover: $(labels_summary)"
 grep -h 'callback.*role-label\|callback on_' "$T"/agent-node*.log | grep -i 'status [1-9]' &&
 	fail "a callback failed (above)"
 log "all callbacks exited 0; $(n_requests) requests reached the fake API server"
+
+# Stop the agents while the fake API server still answers (the cleanup
+# stops it first), as the kubelet would at a scale-down: clean exits.
+for n in 1 2 3; do agent_signal "$n" TERM; done
+for n in 1 2 3; do
+	agent_wait_exit "$n" 40 || fail "baton-$((n - 1))'s agent still runs 40 s after SIGTERM"
+	assert_eq 0 "$AGENT_RC" "baton-$((n - 1))'s agent exit status after SIGTERM"
+done
