@@ -24,3 +24,6 @@ baton_SOURCES = agent/baton.c agent/loop.c agent/loop.h agent/keeper.c agent/kee
 baton_LDADD = $(BATON_LIBS)
 batonctl_SOURCES = agent/batonctl.c
 batonctl_LDADD = $(BATON_LIBS)
+
+# replication slots (used by the loop; in the library for tests/check_slots)
+agent_libagent_a_SOURCES += agent/slots.c agent/slots.h

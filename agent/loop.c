@@ -41,6 +41,7 @@
 #include "agent/ha.h"
 #include "agent/keeper.h"
 #include "agent/log.h"
+#include "agent/slots.h"
 #include "agent/watch.h"
 #include "etcd/etcd.h"
 #include "pg/pg_conf.h"
@@ -149,6 +150,8 @@ struct loop {
 		uint64_t since_lsn;    /* primary LSN once it was in force */
 		bool since_known;
 	} sync_pg;
+
+	struct slots_memory slots_mem; /* when each unwanted replication slot was first seen */
 
 	char *member_json;   /* last published */
 	char *status_json;   /* last published (leader) */
@@ -266,7 +269,7 @@ static bool write_pg_files(struct loop *L, bool standby, const char *upstream)
 	size_t n_forced = sizeof(forced) / sizeof(forced[0]);
 	size_t n_defaults = sizeof(default_params) / sizeof(default_params[0]);
 	struct pg_param *params = calloc(n_defaults + n_user + n_forced + 2, sizeof(*params));
-	char ssn[HA_SYNC_MAX * (HA_NAME_MAX + 4) + 32];
+	char ssn[HA_SYNC_MAX * (HA_NAME_MAX + 4) + 32], slot[64];
 	const char **hba = calloc(cfg->postgresql.n_pg_hba + 1, sizeof(*hba));
 	char port[16], local_line[200], conninfo[2048] = "";
 	const char *forced_values[sizeof(forced) / sizeof(forced[0])];
@@ -293,6 +296,15 @@ static bool write_pg_files(struct loop *L, bool standby, const char *upstream)
 		params[n++] = (struct pg_param){L->settings.pg_params[i].name, L->settings.pg_params[i].value};
 	for (size_t i = 0; i < cfg->postgresql.n_params; i++)
 		params[n++] = (struct pg_param){cfg->postgresql.params[i].name, cfg->postgresql.params[i].value};
+	/* A replica streams through its own slot on the primary (slots.h). */
+	if (standby && upstream && upstream[0] && slots_member_slot(cfg->name, slot, sizeof(slot))) {
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(params[i].name, "primary_slot_name") == 0)
+				log_warn("postgresql parameter primary_slot_name = '%s' ignored: each replica streams "
+					 "through its own slot, %s",
+					 params[i].value, slot);
+		params[n++] = (struct pg_param){"primary_slot_name", slot};
+	}
 	/* Synchronous mode: the agent owns synchronous_standby_names. */
 	if (L->settings.synchronous_mode || L->sync_pg.n > 0 || L->sync_pg.star) {
 		sync_pg_render(L, ssn, sizeof(ssn));
@@ -420,6 +432,39 @@ static bool acquire_leader_key(struct loop *L)
 	snprintf(L->view.leader, sizeof(L->view.leader), "%s", L->cfg->name);
 	L->view.leader_lease = L->local.lease_id;
 	return true;
+}
+
+/* ---- replication slots ----------------------------------------------------- */
+
+/* One slot per other member on every node, permanent ones on the primary
+ * (slots.h). Runs while Postgres is up and nothing else is going on. */
+static void manage_slots(struct loop *L, double now)
+{
+	struct pg_slot existing[SLOTS_MAX];
+	struct slots_input in;
+	struct slots_plan plan;
+	struct pg_err err;
+	size_t n = 0;
+
+	if (!L->view.etcd_ok || L->view.paused || !L->local.pg_ready || L->postmaster.pid == 0 ||
+	    L->promote_requested || L->job.pid != 0)
+		return;
+	if (!pg_query_slots(L->pg, existing, SLOTS_MAX, &n, &err)) {
+		log_warn("cannot list replication slots: %s", err.msg);
+		return;
+	}
+	memset(&in, 0, sizeof(in));
+	in.self = L->cfg->name;
+	in.primary = L->local.pg_primary;
+	in.replay_lsn = L->pgst.replay_lsn;
+	in.view = &L->view;
+	in.permanent = L->settings.slots;
+	in.n_permanent = L->settings.n_slots;
+	in.existing = existing;
+	in.n_existing = n;
+	in.now = now;
+	slots_plan(&in, &L->slots_mem, &plan);
+	slots_apply(L->pg, &plan);
 }
 
 /* ---- synchronous mode ------------------------------------------------------ */
@@ -2064,7 +2109,7 @@ int loop_run(const struct baton_config *cfg)
 		apply_shared_params(&L);
 		check_pending_restart(&L, now);
 		if (L.view.etcd_ok && !L.view.has_leader && L.local.pg_ready && !L.local.pg_primary &&
-		    !L.cfg->tags.nofailover)
+		    !L.local.nofailover)
 			poll_peers(&L);
 		now = pg_now();
 		a = ha_decide(&L.view, &L.local, now);
@@ -2074,6 +2119,8 @@ int loop_run(const struct baton_config *cfg)
 			break;
 		}
 		set_fence(&L);
+		if (a.kind == HA_LEAD || a.kind == HA_WAIT)
+			manage_slots(&L, now);
 		if (L.view.etcd_ok)
 			publish_member(&L);
 		publish_api(&L);

@@ -671,3 +671,81 @@ cleanup:
 	free(sql);
 	return ok;
 }
+
+/* ---- replication slots ------------------------------------------------------ */
+
+/* Slot names go into SQL text: only what Postgres itself accepts. */
+static bool slot_name_ok(const char *name, struct pg_err *err)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (n == 0 || n > 63 || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") != n) {
+		pg_err_set(err, "invalid replication slot name \"%s\"", name ? name : "");
+		return false;
+	}
+	return true;
+}
+
+bool pg_query_slots(struct pg_conn *c, struct pg_slot *out, size_t max, size_t *n, struct pg_err *err)
+{
+	PGresult *res = run(c, "pg_replication_slots",
+			    "SELECT slot_name, active, restart_lsn FROM pg_catalog.pg_replication_slots "
+			    "WHERE slot_type = 'physical' ORDER BY slot_name",
+			    true, err);
+	int rows;
+
+	*n = 0;
+	if (res == NULL)
+		return false;
+	rows = PQntuples(res);
+	for (int i = 0; i < rows && *n < max; i++) {
+		struct pg_slot *s = &out[(*n)++];
+
+		snprintf(s->name, sizeof(s->name), "%s", val(res, i, 0));
+		s->active = strcmp(val(res, i, 1), "t") == 0;
+		s->restart_lsn = lsn_val(res, i, 2);
+	}
+	PQclear(res);
+	return true;
+}
+
+static bool slot_call(struct pg_conn *c, const char *what, const char *sql, struct pg_err *err)
+{
+	PGresult *res = run(c, what, sql, true, err);
+
+	if (res == NULL)
+		return false;
+	PQclear(res);
+	return true;
+}
+
+bool pg_query_slot_create(struct pg_conn *c, const char *name, struct pg_err *err)
+{
+	char sql[160];
+
+	if (!slot_name_ok(name, err))
+		return false;
+	snprintf(sql, sizeof(sql), "SELECT pg_catalog.pg_create_physical_replication_slot('%s', true)", name);
+	return slot_call(c, "create replication slot", sql, err);
+}
+
+bool pg_query_slot_drop(struct pg_conn *c, const char *name, struct pg_err *err)
+{
+	char sql[160];
+
+	if (!slot_name_ok(name, err))
+		return false;
+	snprintf(sql, sizeof(sql), "SELECT pg_catalog.pg_drop_replication_slot('%s')", name);
+	return slot_call(c, "drop replication slot", sql, err);
+}
+
+bool pg_query_slot_advance(struct pg_conn *c, const char *name, uint64_t lsn, struct pg_err *err)
+{
+	char sql[200];
+
+	if (!slot_name_ok(name, err))
+		return false;
+	snprintf(sql, sizeof(sql), "SELECT pg_catalog.pg_replication_slot_advance('%s', '%X/%X')", name,
+		 (unsigned)(lsn >> 32), (unsigned)(lsn & 0xffffffffu));
+	return slot_call(c, "advance replication slot", sql, err);
+}

@@ -73,6 +73,21 @@ bool pg_query_checkpoint(struct pg_conn *c, struct pg_err *err) PG_WUR;
 bool pg_query_ensure_role(struct pg_conn *c, const char *name, const char *password, bool replication,
 			  struct pg_err *err) PG_WUR;
 
+/* A physical replication slot (pg_replication_slots). */
+struct pg_slot {
+	char name[64];
+	bool active;
+	uint64_t restart_lsn; /* 0 = none reserved */
+};
+
+/* The physical slots, by name; at most max (*n gets how many). */
+bool pg_query_slots(struct pg_conn *c, struct pg_slot *out, size_t max, size_t *n, struct pg_err *err) PG_WUR;
+/* Creates a physical slot that reserves WAL at once; drops one; moves one
+ * forward to lsn (never back). name: [a-z0-9_]{1,63}, checked. */
+bool pg_query_slot_create(struct pg_conn *c, const char *name, struct pg_err *err) PG_WUR;
+bool pg_query_slot_drop(struct pg_conn *c, const char *name, struct pg_err *err) PG_WUR;
+bool pg_query_slot_advance(struct pg_conn *c, const char *name, uint64_t lsn, struct pg_err *err) PG_WUR;
+
 /* Runs one statement that returns nothing (tests and bootstrap use it). */
 bool pg_query_exec(struct pg_conn *c, const char *sql, struct pg_err *err) PG_WUR;
 

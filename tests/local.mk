@@ -95,3 +95,10 @@ tests_check_fence_SOURCES = tests/check_fence.c
 tests_check_fence_CFLAGS = $(TEST_CFLAGS)
 tests_check_fence_LDADD = $(TEST_LIBS)
 # END fence
+
+# BEGIN slots
+check_PROGRAMS += tests/check_slots
+tests_check_slots_SOURCES = tests/check_slots.c
+tests_check_slots_CFLAGS = $(TEST_CFLAGS)
+tests_check_slots_LDADD = $(TEST_LIBS)
+# END slots

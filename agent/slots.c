@@ -1,0 +1,127 @@
+/*
+ * slots.c - physical replication slots (see slots.h).
+ */
+#include "agent/slots.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "agent/log.h"
+
+bool slots_member_slot(const char *member, char *buf, size_t len)
+{
+	size_t n = strlen(member);
+
+	if (n == 0 || n >= len || n > 63)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = member[i];
+
+		if (ch >= 'A' && ch <= 'Z')
+			ch = (char)(ch - 'A' + 'a');
+		else if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_'))
+			ch = '_';
+		buf[i] = ch;
+	}
+	buf[n] = '\0';
+	return true;
+}
+
+static bool in_list(const char (*names)[64], size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return true;
+	return false;
+}
+
+void slots_plan(const struct slots_input *in, struct slots_memory *mem, struct slots_plan *out)
+{
+	char want[SLOTS_MAX][64];
+	uint64_t want_lsn[SLOTS_MAX]; /* replica: how far a member's slot may move (0 = leave it) */
+	size_t n_want = 0;
+	struct slots_memory kept;
+
+	memset(out, 0, sizeof(*out));
+	/* Wanted: a slot per other member; on the primary the permanent ones too. */
+	for (size_t i = 0; i < in->view->n_members && i < HA_MAX_MEMBERS && n_want < SLOTS_MAX; i++) {
+		const struct ha_member *m = &in->view->members[i];
+		char slot[64];
+
+		if (strcmp(m->name, in->self) == 0 || !slots_member_slot(m->name, slot, sizeof(slot)) ||
+		    in_list((const char(*)[64])want, n_want, slot))
+			continue;
+		snprintf(want[n_want], 64, "%.63s", slot);
+		/* As far as the member has got, never past our own replay. */
+		want_lsn[n_want++] = m->lsn < in->replay_lsn ? m->lsn : in->replay_lsn;
+	}
+	for (size_t i = 0; in->primary && i < in->n_permanent && n_want < SLOTS_MAX; i++) {
+		if (in_list((const char(*)[64])want, n_want, in->permanent[i]))
+			continue;
+		snprintf(want[n_want], 64, "%.63s", in->permanent[i]);
+		want_lsn[n_want++] = 0;
+	}
+
+	for (size_t i = 0; i < n_want; i++) {
+		const struct pg_slot *have = NULL;
+
+		for (size_t j = 0; j < in->n_existing; j++)
+			if (strcmp(in->existing[j].name, want[i]) == 0)
+				have = &in->existing[j];
+		if (!have) {
+			snprintf(out->create[out->n_create++], 64, "%.63s", want[i]);
+			continue;
+		}
+		if (!in->primary && !have->active && want_lsn[i] > have->restart_lsn && have->restart_lsn != 0) {
+			snprintf(out->advance[out->n_advance].name, 64, "%.63s", want[i]);
+			out->advance[out->n_advance++].lsn = want_lsn[i];
+		}
+	}
+
+	/* Unwanted slots: dropped once unwanted for SLOTS_GRACE, and inactive;
+	 * a permanent slot removed from the config, or any slot on a replica
+	 * that no member needs (e.g. a permanent one left from when it was the
+	 * primary), the same way. */
+	memset(&kept, 0, sizeof(kept));
+	for (size_t j = 0; j < in->n_existing; j++) {
+		const struct pg_slot *s = &in->existing[j];
+		double since = in->now;
+
+		if (in_list((const char(*)[64])want, n_want, s->name))
+			continue;
+		for (size_t k = 0; k < mem->n; k++)
+			if (strcmp(mem->unwanted[k].name, s->name) == 0)
+				since = mem->unwanted[k].since;
+		if (!s->active && in->now - since >= SLOTS_GRACE) {
+			snprintf(out->drop[out->n_drop++], 64, "%.63s", s->name);
+			continue;
+		}
+		if (kept.n < SLOTS_MAX) {
+			snprintf(kept.unwanted[kept.n].name, 64, "%.63s", s->name);
+			kept.unwanted[kept.n++].since = since;
+		}
+	}
+	*mem = kept;
+}
+
+void slots_apply(struct pg_conn *pg, const struct slots_plan *p)
+{
+	struct pg_err err;
+
+	for (size_t i = 0; i < p->n_create; i++) {
+		if (pg_query_slot_create(pg, p->create[i], &err))
+			log_info("created replication slot %s", p->create[i]);
+		else
+			log_warn("cannot create replication slot %s: %s", p->create[i], err.msg);
+	}
+	for (size_t i = 0; i < p->n_drop; i++) {
+		if (pg_query_slot_drop(pg, p->drop[i], &err))
+			log_info("dropped replication slot %s: no member has needed it for %.0f minutes", p->drop[i],
+				 SLOTS_GRACE / 60);
+		else
+			log_warn("cannot drop replication slot %s: %s", p->drop[i], err.msg);
+	}
+	for (size_t i = 0; i < p->n_advance; i++)
+		if (!pg_query_slot_advance(pg, p->advance[i].name, p->advance[i].lsn, &err))
+			log_warn("cannot advance replication slot %s: %s", p->advance[i].name, err.msg);
+}

@@ -1,0 +1,72 @@
+/*
+ * slots.h - physical replication slots, so that no replica needs re-cloning
+ * because WAL it needed was recycled.
+ *
+ * Every member keeps a slot for every other member: on the primary the
+ * replicas stream through theirs (primary_slot_name), and on a replica the
+ * agent moves them forward as the members advance, so a replica promoted
+ * by a failover already holds the WAL the others still need, before any of
+ * them reconnects. Permanent slots from the config (`slots`) exist on the
+ * primary. A member's slot outlives its member key by SLOTS_GRACE seconds
+ * (a node down for maintenance keeps its WAL), then it is dropped.
+ *
+ *     struct slots_plan p;
+ *     slots_plan(&in, &p);          pure: what to create, drop, advance
+ *     slots_apply(pg, &p, ...);     does it, logging each change
+ */
+#ifndef BATON_SLOTS_H
+#define BATON_SLOTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent/ha.h"
+#include "pg/pg_query.h"
+
+#define SLOTS_MAX 64
+#define SLOTS_GRACE 1800.0 /* seconds a gone member's slot is kept */
+
+/* The slot of a member: its name in lower case, other characters than
+ * a-z, 0-9 and _ replaced by _. false if it does not fit. */
+bool slots_member_slot(const char *member, char *buf, size_t len);
+
+/* When each slot we no longer want was first seen unwanted (kept between
+ * loops by the caller; zero it at start). */
+struct slots_memory {
+	size_t n;
+	struct {
+		char name[64];
+		double since;
+	} unwanted[SLOTS_MAX];
+};
+
+struct slots_input {
+	const char *self;
+	bool primary;                 /* our Postgres is the primary */
+	uint64_t replay_lsn;          /* replica: how far we have replayed */
+	const struct ha_cluster_view *view;
+	char *const *permanent;       /* config `slots` */
+	size_t n_permanent;
+	const struct pg_slot *existing; /* pg_query_slots */
+	size_t n_existing;
+	double now;
+};
+
+struct slots_plan {
+	size_t n_create, n_drop, n_advance;
+	char create[SLOTS_MAX][64];
+	char drop[SLOTS_MAX][64];
+	struct {
+		char name[64];
+		uint64_t lsn;
+	} advance[SLOTS_MAX];
+};
+
+/* Pure but for the memory of unwanted slots, which it updates. */
+void slots_plan(const struct slots_input *in, struct slots_memory *mem, struct slots_plan *out);
+
+/* Carries the plan out; each failure is logged, the rest goes on. */
+void slots_apply(struct pg_conn *pg, const struct slots_plan *p);
+
+#endif

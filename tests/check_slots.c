@@ -1,0 +1,168 @@
+/*
+ * check_slots.c - the replication slot plan (agent/slots.h): which slots a
+ * node creates, moves forward and drops, as a primary and as a replica.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/slots.h"
+
+static struct ha_cluster_view view;
+
+static void members(void)
+{
+	const char *names[3] = {"node1", "node2", "Node-3.b"};
+	const uint64_t lsns[3] = {9000, 5000, 4000};
+
+	memset(&view, 0, sizeof(view));
+	for (int i = 0; i < 3; i++) {
+		snprintf(view.members[i].name, HA_NAME_MAX, "%s", names[i]);
+		view.members[i].lsn = lsns[i];
+	}
+	view.n_members = 3;
+}
+
+static struct slots_input input(bool primary, const struct pg_slot *existing, size_t n)
+{
+	static char *perm[1] = {(char *)"backup_tool"};
+	struct slots_input in;
+
+	memset(&in, 0, sizeof(in));
+	in.self = "node1";
+	in.primary = primary;
+	in.replay_lsn = 4500;
+	in.view = &view;
+	in.permanent = perm;
+	in.n_permanent = 1;
+	in.existing = existing;
+	in.n_existing = n;
+	in.now = 100;
+	return in;
+}
+
+START_TEST(test_member_slot_names)
+{
+	char b[64];
+
+	ck_assert(slots_member_slot("Node-3.b", b, sizeof(b)));
+	ck_assert_str_eq(b, "node_3_b");
+	ck_assert(slots_member_slot("node1", b, sizeof(b)));
+	ck_assert_str_eq(b, "node1");
+	ck_assert(!slots_member_slot("", b, sizeof(b)));
+	ck_assert(!slots_member_slot("node1", b, 5));
+}
+END_TEST
+
+/* A primary with no slots yet: one per other member, and the permanent one. */
+START_TEST(test_primary_creates)
+{
+	struct slots_memory mem;
+	struct slots_plan p;
+	struct slots_input in;
+
+	members();
+	memset(&mem, 0, sizeof(mem));
+	in = input(true, NULL, 0);
+	slots_plan(&in, &mem, &p);
+	ck_assert_uint_eq(p.n_create, 3);
+	ck_assert_str_eq(p.create[0], "node2");
+	ck_assert_str_eq(p.create[1], "node_3_b");
+	ck_assert_str_eq(p.create[2], "backup_tool");
+	ck_assert_uint_eq(p.n_drop, 0);
+	ck_assert_uint_eq(p.n_advance, 0); /* the replicas move their own slots */
+}
+END_TEST
+
+/* A replica keeps slots for the others (no permanent ones) and moves each
+ * forward to where that member is, never past its own replay position. */
+START_TEST(test_replica_advances)
+{
+	struct pg_slot have[3] = {
+		{"node2", false, 3000},   /* member at 5000, we replayed 4500: to 4500 */
+		{"node_3_b", false, 4000}, /* member at 4000: stays */
+		{"backup_tool", false, 100},
+	};
+	struct slots_memory mem;
+	struct slots_plan p;
+	struct slots_input in;
+
+	members();
+	memset(&mem, 0, sizeof(mem));
+	in = input(false, have, 3);
+	slots_plan(&in, &mem, &p);
+	ck_assert_uint_eq(p.n_create, 0);
+	ck_assert_uint_eq(p.n_advance, 1);
+	ck_assert_str_eq(p.advance[0].name, "node2");
+	ck_assert_uint_eq(p.advance[0].lsn, 4500);
+	/* backup_tool is unwanted on a replica: remembered, not dropped yet */
+	ck_assert_uint_eq(p.n_drop, 0);
+	ck_assert_uint_eq(mem.n, 1);
+	ck_assert_str_eq(mem.unwanted[0].name, "backup_tool");
+}
+END_TEST
+
+/* A gone member's slot is kept for SLOTS_GRACE, then dropped if inactive;
+ * an active one is never dropped; a member coming back clears the clock. */
+START_TEST(test_grace)
+{
+	struct pg_slot have[3] = {
+		{"node2", false, 5000},
+		{"old_node", false, 1000},
+		{"busy", true, 1000},
+	};
+	struct slots_memory mem;
+	struct slots_plan p;
+	struct slots_input in;
+
+	members();
+	memset(&mem, 0, sizeof(mem));
+	in = input(true, have, 3);
+	in.n_permanent = 0;
+	slots_plan(&in, &mem, &p);
+	ck_assert_uint_eq(p.n_drop, 0);
+	ck_assert_uint_eq(mem.n, 2);
+
+	in.now = 100 + SLOTS_GRACE - 1;
+	slots_plan(&in, &mem, &p);
+	ck_assert_uint_eq(p.n_drop, 0);
+
+	in.now = 100 + SLOTS_GRACE;
+	slots_plan(&in, &mem, &p);
+	ck_assert_uint_eq(p.n_drop, 1);
+	ck_assert_str_eq(p.drop[0], "old_node");
+	ck_assert_uint_eq(mem.n, 1); /* busy: still watched */
+
+	/* old_node's member returns before the grace ends: its clock stops. */
+	memset(&mem, 0, sizeof(mem));
+	in.now = 100;
+	slots_plan(&in, &mem, &p);
+	snprintf(view.members[2].name, HA_NAME_MAX, "old_node");
+	in.now = 100 + SLOTS_GRACE + 5;
+	slots_plan(&in, &mem, &p);
+	ck_assert_uint_eq(p.n_drop, 0);
+	ck_assert_uint_eq(p.n_create, 0); /* its slot is still there */
+	ck_assert_uint_eq(mem.n, 1);      /* only busy is unwanted now */
+	ck_assert_str_eq(mem.unwanted[0].name, "busy");
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("slots");
+	TCase *tc = tcase_create("plan");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, test_member_slot_names);
+	tcase_add_test(tc, test_primary_creates);
+	tcase_add_test(tc, test_replica_advances);
+	tcase_add_test(tc, test_grace);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
