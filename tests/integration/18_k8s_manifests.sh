@@ -397,6 +397,7 @@ grep -q -- '--with-systemd=no' "$T/configure_args" && no_systemd=1 || no_systemd
 for b in baton batonctl; do
 	needed=$(readelf -d "$BATON_BUILD/$b" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
 	[ -n "$needed" ] || fail "readelf found no shared library in $BATON_BUILD/$b"
+	checked=
 	for lib in $needed; do
 		case $lib in
 		# The sanitizer runtimes come from this build's CFLAGS, not the image's.
@@ -408,10 +409,11 @@ for b in baton batonctl; do
 		[ -n "$path" ] || fail "$b: ldd does not resolve $lib"
 		p=$(pkg_of "$path") || fail "$b: cannot tell which package provides $path"
 		# libc6 is in every Debian image (the essential packages need it).
+		checked+=" $lib ($p)"
 		[ "$p" = libc6 ] && continue
 		grep -qx "$p" "$T/run_pkgs" || fail "$b links $lib (package $p), which the Dockerfile's runtime stage does not install"
 	done
-	pass "runtime stage installs the package of every library $b links: ${needed//$'\n'/ }"
+	pass "runtime stage installs the package of every library $b links:$checked"
 done
 
 # ---------------------------------------------------------------- 3. entrypoint
