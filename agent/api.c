@@ -126,13 +126,14 @@ char *api_status_json(const struct api_status *st)
 	json_t *root;
 	char *s = NULL;
 
-	root = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:I, s:I, s:I, s:I, s:b, s:f, s:b, s:b, s:I}", "name",
+	root = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:I, s:I, s:I, s:I, s:b, s:f, s:b, s:b, s:I, s:b}", "name",
 			 st->name, "scope", st->scope, "role", st->role, "state", st->state, "leader", st->leader,
 			 "is_leader", (int)st->is_leader, "pg_running", (int)st->pg_running, "timeline",
 			 (json_int_t)st->timeline, "lsn", (json_int_t)st->lsn, "receive_lsn",
 			 (json_int_t)st->receive_lsn, "replay_lsn", (json_int_t)st->replay_lsn, "nofailover",
 			 (int)st->nofailover, "lease_ttl_left", st->lease_ttl_left, "paused", (int)st->paused,
-			 "pending_restart", (int)st->pending_restart, "lag", (json_int_t)st->lag);
+			 "pending_restart", (int)st->pending_restart, "lag", (json_int_t)st->lag, "sync_standby",
+			 (int)st->sync_standby);
 	if (root)
 		s = json_dumps(root, JSON_COMPACT);
 	json_decref(root);
@@ -171,6 +172,7 @@ bool api_status_from_json(const char *json, struct api_status *out, char *err, s
 	    !jsonf_bool(root, "nofailover", JSONF_OPTIONAL, &out->nofailover, err, errlen) ||
 	    !jsonf_bool(root, "paused", JSONF_OPTIONAL, &out->paused, err, errlen) ||
 	    !jsonf_bool(root, "pending_restart", JSONF_OPTIONAL, &out->pending_restart, err, errlen) ||
+	    !jsonf_bool(root, "sync_standby", JSONF_OPTIONAL, &out->sync_standby, err, errlen) ||
 	    !jsonf_int(root, "lag", JSONF_OPTIONAL, -1, INT64_MAX, &lag, err, errlen))
 		goto cleanup;
 	if (!dcs_role_known(out->role)) {
@@ -624,9 +626,10 @@ static void h_status(struct api_server *s, const struct api_request *rq, json_t 
 	out->body_len = text ? strlen(text) : 0;
 }
 
-enum health_check { HC_PRIMARY, HC_REPLICA, HC_READ_ONLY, HC_HEALTH, HC_LIVENESS, HC_READINESS };
+enum health_check { HC_PRIMARY, HC_REPLICA, HC_READ_ONLY, HC_HEALTH, HC_LIVENESS, HC_READINESS, HC_SYNC, HC_ASYNC };
 
-static const char *const health_names[] = { "primary", "replica", "read-only", "health", "liveness", "readiness" };
+static const char *const health_names[] = { "primary", "replica", "read-only", "health",
+					     "liveness", "readiness", "sync", "async" };
 
 /* One health check: 200 when it passes, 503 otherwise, with a small JSON
  * body saying what was seen and, on 503, why ("error", as in every answer
@@ -640,7 +643,7 @@ static void health(struct api_server *s, const struct api_request *rq, enum heal
 	bool have, ok = false;
 	json_t *root;
 
-	if (hc == HC_REPLICA) {
+	if (hc == HC_REPLICA || hc == HC_SYNC || hc == HC_ASYNC) {
 		bool bad = false;
 		char *v = query_param(rq->query, "lag", &bad);
 
@@ -678,6 +681,23 @@ static void health(struct api_server *s, const struct api_request *rq, enum heal
 			ok = false;
 			snprintf(why, sizeof(why), "replication lag unknown");
 		} else if (max_lag >= 0 && st.lag > max_lag) {
+			ok = false;
+			snprintf(why, sizeof(why), "replication lag %" PRId64 " bytes above %" PRId64, st.lag, max_lag);
+		}
+		break;
+	case HC_SYNC:
+	case HC_ASYNC:
+		/* Synchronous mode: a running replica the sync key names (/sync) or
+		 * does not (/async), for routing reads that must see every commit. */
+		ok = strcmp(st.role, "replica") == 0 && st.pg_running && !st.is_leader &&
+		     st.sync_standby == (hc == HC_SYNC);
+		if (!ok)
+			snprintf(why, sizeof(why), "%s",
+				 !st.pg_running ? "Postgres is not running"
+				 : st.is_leader || strcmp(st.role, "replica") != 0 ? "not running as a replica"
+				 : hc == HC_SYNC ? "not a synchronous standby"
+						 : "a synchronous standby");
+		else if (max_lag >= 0 && (st.lag < 0 || st.lag > max_lag)) {
 			ok = false;
 			snprintf(why, sizeof(why), "replication lag %" PRId64 " bytes above %" PRId64, st.lag, max_lag);
 		}
@@ -731,6 +751,8 @@ HEALTH_HANDLER(h_read_only, HC_READ_ONLY)
 HEALTH_HANDLER(h_health, HC_HEALTH)
 HEALTH_HANDLER(h_liveness, HC_LIVENESS)
 HEALTH_HANDLER(h_readiness, HC_READINESS)
+HEALTH_HANDLER(h_sync, HC_SYNC)
+HEALTH_HANDLER(h_async, HC_ASYNC)
 
 /* A Prometheus label value: backslash, quote and newline escaped. */
 static void sb_label(struct sbuf *b, const char *v)
@@ -1332,6 +1354,8 @@ static const struct api_route routes[] = {
 	{ "/health", HEALTH_METHODS, HEALTH_ALLOW, h_health },
 	{ "/liveness", HEALTH_METHODS, HEALTH_ALLOW, h_liveness },
 	{ "/readiness", HEALTH_METHODS, HEALTH_ALLOW, h_readiness },
+	{ "/sync", HEALTH_METHODS, HEALTH_ALLOW, h_sync },
+	{ "/async", HEALTH_METHODS, HEALTH_ALLOW, h_async },
 	{ "/status", M_GET | M_HEAD, "GET, HEAD", h_status },
 	{ "/metrics", M_GET | M_HEAD, "GET, HEAD", h_metrics },
 	{ "/cluster", M_GET | M_HEAD, "GET, HEAD", h_cluster },

@@ -57,6 +57,7 @@ struct api_status {
 	int64_t lag;           /* replica: bytes behind the leader's last known position (-1 unknown) */
 	double loop_wait;      /* seconds, for /liveness */
 	bool etcd_ok;          /* the loop's last read of etcd succeeded (POST /failsafe) */
+	bool sync_standby;     /* synchronous mode: the sync key names this member */
 };
 
 /* Counters the loop publishes with each snapshot, for GET /metrics. */

@@ -755,6 +755,8 @@ static void publish_api(struct loop *L)
 	st.receive_lsn = L->pgst.receive_lsn;
 	st.replay_lsn = L->pgst.replay_lsn;
 	st.nofailover = L->cfg->tags.nofailover;
+	st.sync_standby = L->view.synchronous_mode && L->view.has_sync &&
+			  strcmp(L->view.sync_leader, L->cfg->name) != 0 && ha_sync_allows(&L->view, L->cfg->name);
 	st.lease_ttl_left = st.is_leader && deadline > 0 ? deadline - pg_now() : 0;
 	st.paused = L->view.paused;
 	st.pending_restart = L->pending_restart;

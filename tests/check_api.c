@@ -402,6 +402,12 @@ static const struct ep_case ep_cases[] = {
 	{ "HEAD", "/health", NULL, 200, 200 },
 	{ "GET", "/liveness", NULL, 200, 200 },
 	{ "GET", "/readiness", NULL, 200, 200 },
+	/* the fixture's replica is not a synchronous standby */
+	{ "GET", "/sync", NULL, 503, 503 },
+	{ "HEAD", "/sync", NULL, 503, 503 },
+	{ "GET", "/async", NULL, 503, 200 },
+	{ "GET", "/async?lag=1MB", NULL, 503, 200 },
+	{ "GET", "/async?lag=bogus", NULL, 400, 400 },
 	{ "GET", "/status", NULL, 200, 200 },
 	{ "HEAD", "/status", NULL, 200, 200 },
 	{ "GET", "/metrics", NULL, 200, 200 },
@@ -565,6 +571,24 @@ START_TEST(test_health_states)
 	http_simple("GET", url, NULL, &a);
 	ck_assert_int_eq(a.code, 503);
 	ck_assert_msg(strstr(a.body, "lag unknown") != NULL, "%s", a.body);
+	answer_free(&a);
+
+	/* A synchronous standby: /sync 200, /async 503; the status says so. */
+	st = replica_status();
+	st.sync_standby = true;
+	api_publish(v.s, &st);
+	url_of(&v, "/sync", url, sizeof(url));
+	http_simple("GET", url, NULL, &a);
+	ck_assert_int_eq(a.code, 200);
+	answer_free(&a);
+	url_of(&v, "/async", url, sizeof(url));
+	http_simple("GET", url, NULL, &a);
+	ck_assert_int_eq(a.code, 503);
+	ck_assert_msg(strstr(a.body, "a synchronous standby") != NULL, "%s", a.body);
+	answer_free(&a);
+	url_of(&v, "/status", url, sizeof(url));
+	http_simple("GET", url, NULL, &a);
+	ck_assert(json_is_true(json_object_get(a.json, "sync_standby")));
 	answer_free(&a);
 
 	/* The leader whose Postgres still runs as a replica (promoting). */

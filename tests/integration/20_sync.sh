@@ -35,6 +35,14 @@ assert_eq sync "$(run_sql "$old" "SELECT sync_state FROM pg_stat_replication WHE
 	"Postgres reports $SYNC as synchronous"
 [[ "$SYNC" =~ ^node([0-9]+)$ ]] || fail "sync standby '$SYNC' is not a node name"
 sync_n=${BASH_REMATCH[1]}
+http_code() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${API_PORT[$1]}$2"; }
+for n in 1 2 3; do
+	want_sync=503 want_async=503
+	[ "$n" = "$sync_n" ] && want_sync=200
+	[ "$n" != "$sync_n" ] && [ "$n" != "$old" ] && want_async=200
+	wait_for 10 "node$n answering /sync $want_sync and /async $want_async" \
+		eval '[ "$(http_code $n /sync)" = $want_sync ] && [ "$(http_code $n /async)" = $want_async ]'
+done
 
 # Node loss with a writer running: only the synchronous standby may win,
 # and every acknowledged write must be on it.
