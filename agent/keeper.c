@@ -153,6 +153,9 @@ static void fence_tend(struct keeper *k, double now)
 
 	if (k->fence) {
 		while (fence_next_report(k->fence, &r)) {
+			/* Already signalled: this thread need not send its own SIGQUIT. */
+			if (r.pid == k->fence_pid)
+				k->fence_fired = true;
 			switch (r.kind) {
 			case FENCE_FIRED:
 				log_error("the fence process sent SIGQUIT to postmaster %d %.2fs after the lease deadline: "
@@ -173,9 +176,11 @@ static void fence_tend(struct keeper *k, double now)
 				break;
 			}
 		}
+		pid_t fp = fence_pid(k->fence);
+
 		if (fence_check(k->fence, why, sizeof(why)))
 			return;
-		log_error("the fence process %d %s: starting a new one", (int)fence_pid(k->fence), why);
+		log_error("the fence process %d %s: starting a new one", (int)fp, why);
 		fence_stop(k->fence);
 		k->fence = NULL;
 	}
@@ -277,8 +282,8 @@ static void *keeper_main(void *arg)
 		enum etcd_status st;
 
 		t0 = pg_now();
-		fence_if_due(k, t0);
 		fence_tend(k, t0);
+		fence_if_due(k, t0);
 		fence_sync(k);
 		watchdog_tend(k, t0);
 		if (id == 0) {
