@@ -1,7 +1,8 @@
 /*
  * batonctl.c - the command-line tool for a baton cluster.
  *
- *   batonctl [-c FILE] COMMAND [OPTIONS]   (batonctl --help lists the commands)
+ *   batonctl [-c FILE] COMMAND [OPTIONS]   (batonctl --help lists the commands,
+ *                                          batonctl help COMMAND explains one)
  *
  * It reads the same libconfig file as the agent (-c, or $BATONCTL_CONFIG)
  * for the scope and the etcd endpoints, reads every key of the cluster in
@@ -1442,11 +1443,14 @@ static const struct option opts_edit[] = {
 static const struct command commands[] = {
 	{ "list", cmd_list, opts_show, 0, 0, "list [--format table|json]",
 	  "The members: host, role, state, timeline, lag behind the leader in MB, pending restart, tags.\n"
-	  "The leader is marked; maintenance mode and a pending switchover are shown above the table." },
+	  "The leader is marked; maintenance mode and a pending switchover are shown above the table.\n"
+	  "  --format FORMAT    table (default) or json" },
 	{ "topology", cmd_topology, opts_show, 0, 0, "topology [--format table|json]",
-	  "The members as a tree: the leader, then the replicas that stream from it (+ name)." },
+	  "The members as a tree: the leader, then the replicas that stream from it (+ name).\n"
+	  "  --format FORMAT    table (default) or json" },
 	{ "history", cmd_history, opts_show, 0, 0, "history [--format table|json]",
-	  "The leader changes: timeline, LSN where it began, reason, time, new leader." },
+	  "The leader changes: timeline, LSN where it began, reason, time, new leader.\n"
+	  "  --format FORMAT    table (default) or json" },
 	{ "switchover", cmd_switchover, opts_switchover, 0, 0,
 	  "switchover [--leader NAME] [--candidate NAME] [--scheduled TIME] [--force] [--wait SECONDS] [--cancel]",
 	  "Hands the leadership over, planned: the leader checkpoints, stops, waits until the candidate\n"
@@ -1456,41 +1460,65 @@ static const struct command commands[] = {
 	  "  --scheduled TIME   ISO 8601 with a zone (2026-11-25T20:00:00Z), or 'now'\n"
 	  "  --force            skip the health checks of the candidate\n"
 	  "  --wait SECONDS     wait this long for the new leader (default 60; 0 = do not wait)\n"
-	  "  --cancel           withdraw a pending (e.g. scheduled) switchover" },
+	  "  --cancel           withdraw a pending (e.g. scheduled) switchover\n"
+	  "  --format FORMAT    table (default) or json, for what is printed" },
 	{ "failover", cmd_failover, opts_failover, 0, 0, "failover --candidate NAME [--force] [--wait SECONDS]",
 	  "Makes NAME the leader, also when the leader is gone (a manual failover).\n"
 	  "  --force            skip the health checks of the candidate\n"
-	  "  --wait SECONDS     wait this long for the new leader (default 60; 0 = do not wait)" },
+	  "  --wait SECONDS     wait this long for the new leader (default 60; 0 = do not wait)\n"
+	  "  --format FORMAT    table (default) or json, for what is printed" },
 	{ "restart", cmd_restart, opts_restart, 0, HA_MAX_MEMBERS,
 	  "restart [MEMBER...] [--role primary|replica|any] [--pending] [--force]",
 	  "Restarts Postgres on the members named (default: all), through their REST API.\n"
 	  "  --role ROLE        only the primary, or only the replicas\n"
 	  "  --pending          only where a changed parameter waits for a restart\n"
-	  "  --force            do not ask for confirmation (never asked when stdin is not a terminal)" },
+	  "  --force            do not ask for confirmation (never asked when stdin is not a terminal)\n"
+	  "  --format FORMAT    table (default) or json, for what is printed" },
 	{ "reload", cmd_reload, opts_reload, 0, HA_MAX_MEMBERS,
 	  "reload [MEMBER...] [--role primary|replica|any] [--force]",
-	  "Reloads Postgres's configuration on the members named (default: all)." },
+	  "Reloads Postgres's configuration on the members named (default: all), through their REST API.\n"
+	  "  --role ROLE        only the primary, or only the replicas\n"
+	  "  --force            do not ask for confirmation (never asked when stdin is not a terminal)\n"
+	  "  --format FORMAT    table (default) or json, for what is printed" },
 	{ "reinit", cmd_reinit, opts_reinit, 1, 1, "reinit MEMBER [--force]",
 	  "Wipes MEMBER's data directory and clones it again from the leader (replicas only).\n"
-	  "  --force            do not ask for confirmation (never asked when stdin is not a terminal)" },
-	{ "pause", cmd_pause, opts_show, 0, 0, "pause",
-	  "Maintenance mode: the agents keep their keys alive but touch no Postgres and never fail over." },
-	{ "resume", cmd_resume, opts_show, 0, 0, "resume", "Ends maintenance mode." },
+	  "  --force            do not ask for confirmation (never asked when stdin is not a terminal)\n"
+	  "  --format FORMAT    table (default) or json, for what is printed" },
+	{ "pause", cmd_pause, opts_show, 0, 0, "pause [--format table|json]",
+	  "Maintenance mode: the agents keep their keys alive but touch no Postgres and never fail over.\n"
+	  "  --format FORMAT    table (default) or json, for what is printed" },
+	{ "resume", cmd_resume, opts_show, 0, 0, "resume [--format table|json]",
+	  "Ends maintenance mode.\n"
+	  "  --format FORMAT    table (default) or json, for what is printed" },
 	{ "show-config", cmd_show_config, opts_show, 0, 0, "show-config [--format table|json]",
-	  "The cluster-wide configuration (the config key): `key: value` lines, or JSON." },
+	  "The cluster-wide configuration (the config key in etcd, not this node's file):\n"
+	  "`key: value` lines, or JSON.\n"
+	  "  --format FORMAT    table (default) or json" },
 	{ "edit-config", cmd_edit_config, opts_edit, 0, 0,
 	  "edit-config [--set key=value ...] [--pg name=value ...] [--force] [--format table|json]",
 	  "Changes the cluster-wide configuration, validated before it is written.\n"
-	  "  --set key=value    ttl, loop_wait, retry_timeout, maximum_lag_on_failover, pause\n"
+	  "  --set key=value    ttl, loop_wait, retry_timeout, maximum_lag_on_failover, pause,\n"
+	  "                     failsafe_mode, synchronous_mode, synchronous_mode_strict,\n"
+	  "                     synchronous_node_count, slots (a comma-separated list)\n"
 	  "  --pg name=value    a Postgres parameter (name= removes it)\n"
 	  "  --force            apply an $EDITOR edit without asking\n"
+	  "  --format FORMAT    table (default) or json, for the new configuration printed\n"
 	  "Without --set/--pg, on a terminal: opens the configuration in $EDITOR (default vi)." },
 };
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(name, commands[i].name) == 0)
+			return &commands[i];
+	return NULL;
+}
 
 static void print_usage(void)
 {
 	fputs("Usage: batonctl [-c FILE] COMMAND [OPTIONS]\n"
-	      "       batonctl COMMAND --help\n\nCommands:\n",
+	      "       batonctl COMMAND --help\n"
+	      "       batonctl help [COMMAND]\n\nCommands:\n",
 	      stdout);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		printf("  %s\n", commands[i].synopsis);
@@ -1533,9 +1561,21 @@ int main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return usage_error("no command given");
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(argv[optind], commands[i].name) == 0)
-			cmd = &commands[i];
+	/* batonctl help [COMMAND]: the same texts as --help */
+	if (strcmp(argv[optind], "help") == 0) {
+		if (optind + 1 == argc) {
+			print_usage();
+			return EXIT_DONE;
+		}
+		if (optind + 2 < argc)
+			return usage_error("help: one command at most (usage: batonctl help [COMMAND])");
+		cmd = find_command(argv[optind + 1]);
+		if (!cmd)
+			return usage_error("help: unknown command '%s'", argv[optind + 1]);
+		print_command_help(cmd);
+		return EXIT_DONE;
+	}
+	cmd = find_command(argv[optind]);
 	if (!cmd)
 		return usage_error("unknown command '%s'", argv[optind]);
 

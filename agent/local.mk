@@ -9,7 +9,8 @@ agent_libagent_a_SOURCES = \
 	agent/api.c agent/api.h \
 	agent/jsonf.c agent/jsonf.h \
 	agent/ops.c agent/ops.h \
-	agent/callbacks.c agent/callbacks.h
+	agent/callbacks.c agent/callbacks.h \
+	agent/sdnotify.c agent/sdnotify.h
 
 # the fence process and the watchdog device (used by the keeper; in the
 # library so that tests/check_fence links them)

@@ -89,6 +89,20 @@ tests_tools_fsync_hog_SOURCES = tests/tools/fsync_hog.c tests/tools/tool_util.c 
 tests_tools_fsync_hog_CFLAGS = $(AM_CFLAGS)
 # END stability
 
+# BEGIN sdnotify
+check_PROGRAMS += tests/check_sdnotify
+tests_check_sdnotify_SOURCES = tests/check_sdnotify.c
+tests_check_sdnotify_CFLAGS = $(TEST_CFLAGS)
+tests_check_sdnotify_LDADD = agent/libagent.a $(CHECK_LIBS)
+if HAVE_LIBSYSTEMD
+# the built-in sender too, which the agent uses when built without libsystemd
+check_PROGRAMS += tests/check_sdnotify_builtin
+tests_check_sdnotify_builtin_SOURCES = tests/check_sdnotify.c agent/sdnotify.c agent/sdnotify.h
+tests_check_sdnotify_builtin_CFLAGS = $(TEST_CFLAGS) -DSDNOTIFY_BUILTIN
+tests_check_sdnotify_builtin_LDADD = $(CHECK_LIBS)
+endif
+# END sdnotify
+
 # BEGIN fence
 check_PROGRAMS += tests/check_fence
 tests_check_fence_SOURCES = tests/check_fence.c
