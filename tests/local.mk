@@ -13,6 +13,14 @@ tests_check_ha_CFLAGS = $(TEST_CFLAGS)
 tests_check_ha_LDADD = $(TEST_LIBS)
 # END ha
 
+# BEGIN sim
+# The deterministic simulation of the HA decision core (see the top of check_sim.c).
+check_PROGRAMS += tests/check_sim
+tests_check_sim_SOURCES = tests/check_sim.c tests/sim.h tests/sim_etcd.c tests/sim_world.c
+tests_check_sim_CFLAGS = $(TEST_CFLAGS)
+tests_check_sim_LDADD = $(TEST_LIBS)
+# END sim
+
 # BEGIN config
 check_PROGRAMS += tests/check_config
 tests_check_config_SOURCES = tests/check_config.c
