@@ -41,6 +41,7 @@
 #include "agent/ha.h"
 #include "agent/keeper.h"
 #include "agent/log.h"
+#include "agent/sdnotify.h"
 #include "agent/slots.h"
 #include "agent/watch.h"
 #include "etcd/etcd.h"
@@ -1836,6 +1837,7 @@ static void log_action(struct loop *L, const struct ha_action *a)
 			log_info("%s", a->reason);
 		else
 			log_info("%s -> %s", a->reason, ha_action_name(a->kind));
+		sdnotify_status("%s", a->reason); /* `systemctl status` shows it */
 	}
 	L->last_kind = a->kind;
 	snprintf(L->last_reason, sizeof(L->last_reason), "%s", a->reason);
@@ -2233,7 +2235,7 @@ int loop_run(const struct baton_config *cfg)
 	struct loop L;
 	sigset_t block, old;
 	int status = 0;
-	bool ok;
+	bool ok, stopping_told = false;
 
 	memset(&L, 0, sizeof(L));
 	/* Threads started now (keeper, watch, REST API) must not take our signals. */
@@ -2249,12 +2251,24 @@ int loop_run(const struct baton_config *cfg)
 		loop_free(&L);
 		return 1;
 	}
+	/* systemd (Type=notify): started; WatchdogSec= is answered once per
+	 * loop, so a hung loop gets the agent restarted. */
+	sdnotify_ready();
+	if (sdnotify_watchdog_interval() > 0 && sdnotify_watchdog_interval() < 2 * L.settings.loop_wait + 1)
+		log_warn("systemd WatchdogSec=%.1fs is short for loop_wait %.1fs; a slow loop will get the agent "
+			 "restarted",
+			 sdnotify_watchdog_interval(), L.settings.loop_wait);
 
 	for (;;) {
 		double now = pg_now();
 		struct ha_action a;
 		double wait, deadline;
 
+		sdnotify_watchdog();
+		if (g_shutdown && !stopping_told) {
+			sdnotify_stopping();
+			stopping_told = true;
+		}
 		if (g_reload) {
 			g_reload = 0;
 			reload_config(&L);
