@@ -99,6 +99,19 @@ partition() {
 	log "partitioned node$n from ${peers[*]}"
 }
 
+# link_down N / link_up N: nodeN's only link (a pulled cable: nobody,
+# clients included, reaches it; its own sends fail at once).
+link_down() {
+	ip -n "${NODE_NS[$1]}" link set eth0 down || fail "cannot take eth0 down in ${NODE_NS[$1]}"
+	PARTITIONED[$1]=1
+	log "took node$1's link down"
+}
+link_up() {
+	ip -n "${NODE_NS[$1]}" link set eth0 up || fail "cannot bring eth0 up in ${NODE_NS[$1]}"
+	unset "PARTITIONED[$1]"
+	log "brought node$1's link up"
+}
+
 # heal N: removes every rule of nodeN's namespace.
 heal() {
 	local n=$1
@@ -125,6 +138,7 @@ etcd_member_start() {
 		--initial-cluster "$cluster" --initial-cluster-state new \
 		--logger zap --log-outputs "$T/etcd-m$n.log" >>"$T/etcd-m$n.out" 2>&1 &
 	ETCD_M_PID[$n]=$!
+	disown "${ETCD_M_PID[$n]}" # killing it is a planned fault, not a job to report
 	log "started etcd member m$n (pid ${ETCD_M_PID[$n]}, $(etcd_member_url "$n"))"
 }
 
@@ -197,6 +211,7 @@ etcd_member_restart() {
 		--initial-cluster "$cluster" --initial-cluster-state existing \
 		--logger zap --log-outputs "$T/etcd-m$n.log" >>"$T/etcd-m$n.out" 2>&1 &
 	ETCD_M_PID[$n]=$!
+	disown "${ETCD_M_PID[$n]}" # killing it is a planned fault, not a job to report
 	log "restarted etcd member m$n (pid ${ETCD_M_PID[$n]})"
 }
 

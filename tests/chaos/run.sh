@@ -9,11 +9,14 @@
 #
 # Run as root (it creates namespaces and runs the agents as user baton),
 # with BATON_BUILD pointing at a build readable by baton (default
-# /var/tmp/baton-ci/build). Defaults: 8 rounds, a random seed (printed; pass
-# it back with --seed to replay the same faults in the same order and with
-# the same timings), synchronous mode on, ttl/loop_wait/retry_timeout 5/1/2,
-# recovery bound 60 s.
-#
+# /var/tmp/baton-ci/build). Defaults: 9 rounds (each fault once), a random
+# seed (printed; pass it back with --seed to replay the same faults in the
+# same order and with the same timings), synchronous mode on,
+# ttl/loop_wait/retry_timeout 5/1/2, recovery bound 60 s. --sync off runs
+# asynchronous replication (lost acks are then a figure, not a failure);
+# strict is synchronous_mode_strict. --keep keeps the test dir (logs, every
+# client's output) and prints its path.
+
 # Load: an application writer (tests/tools/writer through a multi-host
 # read-write conninfo, one INSERT every 50 ms) and one probe writer per node
 # (that node only, every 100 ms) record every acknowledged write with the
@@ -37,6 +40,9 @@
 #                     primary, then 1..3 s more, then healed
 #   partition_all     the same, cut off from the etcd members and the replicas
 #                     (clients still reach it: the most tempting split brain)
+#   isolate           the primary's only link taken down (nobody reaches it,
+#                     clients included) until another node is primary, then
+#                     1..3 s more, then up again
 #
 # Checks after each round:
 #   (1) no acknowledged write is missing from the final primary (sync mode;
@@ -56,8 +62,8 @@
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
-ALL_FAULTS=(node_loss agent_kill postmaster_kill agent_stop etcd_restart etcd_leader_kill partition_etcd partition_all)
-ROUNDS=8
+ALL_FAULTS=(node_loss agent_kill postmaster_kill agent_stop etcd_restart etcd_leader_kill partition_etcd partition_all isolate)
+ROUNDS=9
 SEED=
 SYNC_MODE=on
 RECOVERY_BOUND=60
@@ -302,6 +308,17 @@ fault_partition() {
 fault_partition_etcd() { fault_partition "$1" "$2" etcd; }
 fault_partition_all() { fault_partition "$1" "$2" all; }
 
+fault_isolate() {
+	local p=$1 r=$2 ms
+	FAULT_NODE=node$p
+	link_down "$p"
+	wait_takeover "$p" || { link_up "$p"; T_HEAL=$(now_ms); return 1; }
+	ms=$(hold_ms 1000 2000 "$r")
+	sleep_ms "$ms"
+	link_up "$p"
+	T_HEAL=$(now_ms)
+}
+
 # ---------------------------------------------------------------- results
 
 VIOLATIONS=()
@@ -313,6 +330,12 @@ declare -A R_UNAVAIL=() R_RECOVER=() F_ROUNDS=() F_LOST=() F_SPLIT=() F_ORDER=()
 TOTAL_LOST=0 TOTAL_SPLIT=0 TOTAL_ORDER=0 TOTAL_CLONES=0 TOTAL_REWINDS=0 ROUNDS_DONE=0
 
 vals() { tr ' ' '\n' <<<"$1" | grep -v '^$'; }
+# min_med_max "V1 V2 ...": "min/median/max" ("-" when empty: a round that
+# never recovered has no figure).
+min_med_max() {
+	[ -n "${1// /}" ] || { echo -; return; }
+	echo "$(vals "$1" | sort -n | head -n1)/$(vals "$1" | median)/$(vals "$1" | sort -n | tail -n1)"
+}
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 summary() {
@@ -323,9 +346,8 @@ summary() {
 	for f in "${FAULTS[@]}"; do
 		[ -n "${F_ROUNDS[$f]:-}" ] || continue
 		printf '%-17s %6s %23s %23s %5s %6s %6s %7s %8s\n' "$f" "${F_ROUNDS[$f]}" \
-			"$(vals "${R_UNAVAIL[$f]}" | sort -n | head -n1)/$(vals "${R_UNAVAIL[$f]}" | median)/$(vals "${R_UNAVAIL[$f]}" | sort -n | tail -n1)" \
-			"$(vals "${R_RECOVER[$f]}" | sort -n | head -n1)/$(vals "${R_RECOVER[$f]}" | median)/$(vals "${R_RECOVER[$f]}" | sort -n | tail -n1)" \
-			"${F_LOST[$f]}" "${F_SPLIT[$f]}" "${F_ORDER[$f]}" "${F_CLONES[$f]}" "${F_REWINDS[$f]}"
+			"$(min_med_max "${R_UNAVAIL[$f]:-}")" "$(min_med_max "${R_RECOVER[$f]:-}")" \
+			"${F_LOST[$f]:-0}" "${F_SPLIT[$f]:-0}" "${F_ORDER[$f]:-0}" "${F_CLONES[$f]:-0}" "${F_REWINDS[$f]:-0}"
 	done
 	echo "acknowledged writes: $(cat "$T"/w_*.out 2>/dev/null | grep -c '^ack ') (application writer: $(grep -c '^ack ' "$T/w_app.out" 2>/dev/null))"
 	echo "acknowledged writes lost: $TOTAL_LOST$([ "$SYNC_MODE" = off ] && echo ' (asynchronous mode: reported, not a failure)')"
