@@ -148,6 +148,7 @@ struct sim_stats {
 	int switchovers;      /* leader keys released by a switchover */
 	int fatals;
 	double max_no_primary;/* longest stretch without a writable primary (fault period included) */
+	double recovery;      /* faults stopped -> a primary holds the leader key (-1 = never) */
 };
 
 /* Known bugs of code the simulation tests (described in check_sim.c). */

@@ -2038,6 +2038,9 @@ static void check_invariant(struct world *W)
 			violation(W, i, "%s is writable but the leader key is %s", N->name,
 				  !K->leader.present ? "absent" : "another member's");
 	}
+	if (W->quiet && W->res->st.recovery < 0 && writers == 1 && W->nodes[first].pg == PG_PRIMARY &&
+	    W->etcd.k.leader.present && W->etcd.k.leader_node == first)
+		W->res->st.recovery = W->t - W->p.fault_time;
 	if (writers > 1)
 		violation(W, SIM_NONE, "two writable primaries: %s and %s", W->nodes[first].name, W->nodes[second].name);
 	if (writers > 0) {
@@ -2444,6 +2447,7 @@ bool sim_run(const struct sim_params *p, struct sim_result *r, FILE *out)
 		abort();
 	memset(r, 0, sizeof(*r));
 	r->ok = true;
+	r->st.recovery = -1;
 	world_init(W, p, r, out);
 	initial_state(W);
 	while (!W->done && W->n_ev > 0) {
