@@ -97,7 +97,7 @@ trap 'rm -f "$answer" "$answer.err"' EXIT
 lock=${TMPDIR:-/tmp}/baton-role-label.lock
 exec 9>>"$lock"
 if command -v flock >/dev/null 2>&1; then
-	flock -w 25 9 || die "another run held $lock for 25 s: cannot $what"
+	flock -w 10 9 || die "another run held $lock for 10 s: cannot $what"
 fi
 
 n=0
