@@ -41,6 +41,12 @@
 
 static int notify_send(const char *msg)
 {
+	const char *e = getenv("NOTIFY_SOCKET");
+
+	/* sd_notify() calls an empty NOTIFY_SOCKET invalid; we treat it as
+	 * unset, like the built-in sender (an empty Environment= override) */
+	if (e == NULL || e[0] == '\0')
+		return 0;
 	return sd_notify(0, msg);
 }
 

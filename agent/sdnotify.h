@@ -6,7 +6,7 @@
  * sdnotify_ready(), shows the last sdnotify_status() line in
  * `systemctl status`, restarts the agent when WatchdogSec= passes without a
  * sdnotify_watchdog(), and knows a stop is under way after
- * sdnotify_stopping(). Outside systemd (NOTIFY_SOCKET unset: a terminal, the
+ * sdnotify_stopping(). Outside systemd (NOTIFY_SOCKET unset or empty: a terminal, the
  * integration tests) every call does nothing and returns 0.
  *
  * When configure found libsystemd these go through its sd_notify(); else a

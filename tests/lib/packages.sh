@@ -18,6 +18,8 @@ BATON_PACKAGES=(
 	iptables
 	# tests/integration/18_k8s_manifests.sh: parses deploy/k8s/*.yaml, fake Kubernetes API server
 	python3-yaml
+	# sd_notify (agent/sdnotify.c), 19_install: rendering the man pages, systemd-analyze verify of the unit
+	libsystemd-dev groff-base systemd
 )
 
 # Prints the packages of the list that are not installed.
