@@ -65,8 +65,10 @@ struct keeper {
 	enum watchdog_mode wd_mode;
 	double wd_margin;
 	bool wd_ok;            /* the device can be armed (last probe or arm worked) */
-	bool wd_unusable_said; /* automatic mode: "going on without it" logged once */
+	bool wd_unusable_said; /* "cannot use it" logged (automatic: once; required: on change, then each minute) */
+	double wd_said_at;
 	double wd_last_probe;
+	double wd_arm_retry_at; /* after a failed arm, not before this */
 };
 
 static void wake(int fd)
@@ -196,16 +198,24 @@ static void fence_tend(struct keeper *k, double now)
 	fence_sync(k);
 }
 
-/* Called with mu held, mode automatic or required: the device cannot be used. */
-static void watchdog_unusable(struct keeper *k, const char *why)
+/* Called with mu held, mode automatic or required: the device cannot be
+ * used. Logged once in automatic mode; in required mode when it becomes
+ * unusable and then once a minute while it stays so. */
+static void watchdog_unusable(struct keeper *k, const char *why, double now)
 {
+	bool news = k->wd_ok || !k->wd_unusable_said;
+
 	k->wd_ok = false;
-	if (k->wd_mode == WATCHDOG_REQUIRED)
+	if (k->wd_mode == WATCHDOG_REQUIRED) {
+		if (!news && now - k->wd_said_at < 60)
+			return;
 		log_error("watchdog: %s; watchdog.mode is \"required\": this node will not become or stay primary "
 			  "until the watchdog can be armed", why);
-	else if (!k->wd_unusable_said)
+	} else if (!k->wd_unusable_said) {
 		log_warn("watchdog: %s; going on without it (watchdog.mode = \"automatic\"; said once)", why);
+	}
 	k->wd_unusable_said = true;
+	k->wd_said_at = now;
 }
 
 /* Called with mu held: the last moment a feed (or arming, which starts the
@@ -238,7 +248,7 @@ static void watchdog_tend(struct keeper *k, double now)
 			k->wd_last_probe = now;
 			if (!watchdog_timeout_for(k->ttl, k->interval, k->wd_margin, &t, err, sizeof(err)) ||
 			    !watchdog_probe(k->wd, t, err, sizeof(err))) {
-				watchdog_unusable(k, err);
+				watchdog_unusable(k, err, now);
 			} else {
 				log_info("watchdog %s can be armed again (%d s timeout)", watchdog_device(k->wd), t);
 				k->wd_ok = true;
@@ -249,7 +259,7 @@ static void watchdog_tend(struct keeper *k, double now)
 	if (!watchdog_timeout_for(k->ttl, k->interval, k->wd_margin, &t, err, sizeof(err))) {
 		if (watchdog_armed(k->wd) && !watchdog_disarm(k->wd, err + strlen(err), sizeof(err) - strlen(err)))
 			log_error("watchdog: %s", err);
-		watchdog_unusable(k, err);
+		watchdog_unusable(k, err, now);
 		return;
 	}
 	/* Past this moment a reset could come after the lease's expiry: stop
@@ -261,8 +271,11 @@ static void watchdog_tend(struct keeper *k, double now)
 			log_error("watchdog: %s; it resets the machine unless a later feed works", err);
 		return;
 	}
+	if (now < k->wd_arm_retry_at)
+		return;
 	if (!watchdog_arm(k->wd, t, err, sizeof(err))) {
-		watchdog_unusable(k, err);
+		watchdog_unusable(k, err, now);
+		k->wd_arm_retry_at = now + 5;
 		return;
 	}
 	k->wd_ok = true;
@@ -514,7 +527,7 @@ bool keeper_set_watchdog(struct keeper *k, const char *mode, const char *device,
 			log_info("watchdog %s can be armed (%d s timeout with ttl %g s, safety_margin %g s); it is armed "
 				 "only while Postgres may write", device, t, k->ttl, safety_margin);
 		} else {
-			watchdog_unusable(k, why);
+			watchdog_unusable(k, why, k->wd_last_probe);
 		}
 	}
 out:
