@@ -52,6 +52,7 @@ struct dcs_settings {
 	bool synchronous_mode;            /* commits wait for a standby; only it may take over */
 	bool synchronous_mode_strict;     /* no synchronous standby left: writes block (never async) */
 	int64_t synchronous_node_count;   /* standbys every commit waits for, 1..8, default 1 */
+	bool synchronous_quorum;          /* ANY n of every eligible standby (quorum commit) instead of FIRST n */
 	char **slots;                     /* permanent physical replication slots, kept on the primary */
 	size_t n_slots;
 	struct config_param *pg_params;   /* postgresql.parameters shared by all nodes */

@@ -304,7 +304,7 @@ bool dcs_status_from_json(const char *json, uint64_t *lsn, uint32_t *timeline)
 
 /* ---- sync ------------------------------------------------------------------ */
 
-char *dcs_sync_json(const char *leader, char names[][HA_NAME_MAX], size_t n)
+char *dcs_sync_json(const char *leader, char names[][HA_NAME_MAX], size_t n, int quorum)
 {
 	json_t *arr = json_array();
 
@@ -315,17 +315,21 @@ char *dcs_sync_json(const char *leader, char names[][HA_NAME_MAX], size_t n)
 		}
 	if (!arr)
 		return NULL;
+	if (quorum > 0)
+		return dump_and_free(json_pack("{s:s, s:o, s:i}", "leader", leader, "sync_standby", arr, "quorum", quorum));
 	return dump_and_free(json_pack("{s:s, s:o}", "leader", leader, "sync_standby", arr));
 }
 
 bool dcs_sync_from_json(const char *json, char *leader, size_t leader_len, char names[][HA_NAME_MAX], size_t max,
-			size_t *n, char *err, size_t errlen)
+			size_t *n, int *quorum, char *err, size_t errlen)
 {
+	json_int_t q = 0;
 	const json_t *arr;
 	json_t *root;
 	bool ok = false;
 
 	*n = 0;
+	*quorum = 0;
 	leader[0] = '\0';
 	root = load_object(json, err, errlen);
 	if (!root)
@@ -350,12 +354,16 @@ bool dcs_sync_from_json(const char *json, char *leader, size_t leader_len, char 
 		}
 		snprintf(names[i], HA_NAME_MAX, "%s", json_string_value(v));
 	}
+	if (!jsonf_int(root, "quorum", JSONF_OPTIONAL, 0, HA_SYNC_MAX, &q, err, errlen))
+		goto cleanup;
 	*n = json_array_size(arr);
+	*quorum = (int)q;
 	ok = true;
 cleanup:
 	json_decref(root);
 	if (!ok) {
 		*n = 0;
+		*quorum = 0;
 		leader[0] = '\0';
 	}
 	return ok;
@@ -398,12 +406,13 @@ char *dcs_config_json(const struct dcs_settings *d)
 		return NULL;
 	}
 	/* "o" steals params and slots, even when packing fails. */
-	root = json_pack("{s:o, s:o, s:o, s:I, s:b, s:b, s:b, s:b, s:I, s:o, s:{s:o}}", "ttl", json_num(d->ttl),
+	root = json_pack("{s:o, s:o, s:o, s:I, s:b, s:b, s:b, s:b, s:I, s:b, s:o, s:{s:o}}", "ttl", json_num(d->ttl),
 			 "loop_wait", json_num(d->loop_wait), "retry_timeout", json_num(d->retry_timeout),
 			 "maximum_lag_on_failover", (json_int_t)d->maximum_lag_on_failover, "pause", (int)d->pause,
 			 "failsafe_mode", (int)d->failsafe_mode, "synchronous_mode", (int)d->synchronous_mode,
 			 "synchronous_mode_strict", (int)d->synchronous_mode_strict, "synchronous_node_count",
-			 (json_int_t)d->synchronous_node_count, "slots", slots, "postgresql", "parameters", params);
+			 (json_int_t)d->synchronous_node_count, "synchronous_quorum", (int)d->synchronous_quorum, "slots",
+			 slots, "postgresql", "parameters", params);
 	return dump_and_free(root);
 }
 
@@ -595,7 +604,8 @@ bool dcs_config_from_json(const char *json, struct dcs_settings *out, char *err,
 	if (!jsonf_bool(root, "pause", JSONF_OPTIONAL, &out->pause, err, errlen) ||
 	    !jsonf_bool(root, "failsafe_mode", JSONF_OPTIONAL, &out->failsafe_mode, err, errlen) ||
 	    !jsonf_bool(root, "synchronous_mode", JSONF_OPTIONAL, &out->synchronous_mode, err, errlen) ||
-	    !jsonf_bool(root, "synchronous_mode_strict", JSONF_OPTIONAL, &out->synchronous_mode_strict, err, errlen))
+	    !jsonf_bool(root, "synchronous_mode_strict", JSONF_OPTIONAL, &out->synchronous_mode_strict, err, errlen) ||
+	    !jsonf_bool(root, "synchronous_quorum", JSONF_OPTIONAL, &out->synchronous_quorum, err, errlen))
 		goto cleanup;
 	{
 		json_int_t n = 1;
@@ -844,8 +854,8 @@ void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result 
 			}
 		} else if (strcmp(rel, "sync") == 0) {
 			view->has_sync = dcs_sync_from_json(kv->value, view->sync_leader, sizeof(view->sync_leader),
-							    view->sync_standbys, HA_SYNC_MAX, &view->n_sync, err,
-							    sizeof(err));
+							    view->sync_standbys, HA_SYNC_MAX, &view->n_sync,
+							    &view->sync_quorum, err, sizeof(err));
 			if (!view->has_sync)
 				warn_add(warn, warnlen, "%s: unreadable, no member counts as synchronous: %s", kv->key,
 					 err);
@@ -892,6 +902,7 @@ void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result 
 				parsed.synchronous_mode = fallback->synchronous_mode;
 				parsed.synchronous_mode_strict = fallback->synchronous_mode_strict;
 				parsed.synchronous_node_count = fallback->synchronous_node_count;
+				parsed.synchronous_quorum = fallback->synchronous_quorum;
 			}
 		} else {
 			default_settings(&parsed);
@@ -908,6 +919,7 @@ void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result 
 	view->synchronous_mode = parsed.synchronous_mode;
 	view->synchronous_mode_strict = parsed.synchronous_mode_strict;
 	view->synchronous_node_count = (int)parsed.synchronous_node_count;
+	view->synchronous_quorum = parsed.synchronous_quorum;
 	if (settings_out)
 		*settings_out = parsed;
 	else

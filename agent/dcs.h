@@ -12,7 +12,7 @@
  *   history         JSON array of {"timeline","lsn","reason","time","leader"}
  *   switchover      JSON of struct dcs_switchover: a planned switchover or a
  *                   manual failover requested by an operator (see ops.h), no lease
- *   sync            JSON {"leader": NAME, "sync_standby": [NAME, ...]}: in
+ *   sync            JSON {"leader": NAME, "sync_standby": [NAME, ...], "quorum": N}: in
  *                   synchronous mode, the standbys the leader's commits wait
  *                   for; only they (or that leader) may take the leader key
  *
@@ -111,10 +111,10 @@ struct dcs_switchover {
 };
 
 /* The sync key (malloc'd, caller frees). */
-char *dcs_sync_json(const char *leader, char names[][HA_NAME_MAX], size_t n);
-/* Parses it; false + err when it is not the JSON expected. */
+char *dcs_sync_json(const char *leader, char names[][HA_NAME_MAX], size_t n, int quorum);
+/* Parses it; false + err when it is not the JSON expected. quorum: 0 when absent. */
 bool dcs_sync_from_json(const char *json, char *leader, size_t leader_len, char names[][HA_NAME_MAX], size_t max,
-			size_t *n, char *err, size_t errlen);
+			size_t *n, int *quorum, char *err, size_t errlen);
 
 /* JSON text of the key (malloc'd, caller frees); NULL when out of memory. */
 char *dcs_switchover_json(const struct dcs_switchover *s);

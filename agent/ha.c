@@ -133,10 +133,20 @@ bool ha_sync_allows(const struct ha_cluster_view *c, const char *name)
 		return true;
 	if (strcmp(c->sync_leader, name) == 0)
 		return true;
+	/* Quorum commit with nothing promised yet: nobody but that leader. */
+	if (ha_sync_quorum_mode(c) && c->sync_quorum <= 0)
+		return false;
 	for (size_t i = 0; i < c->n_sync && i < HA_SYNC_MAX; i++)
 		if (strcmp(c->sync_standbys[i], name) == 0)
 			return true;
 	return false;
+}
+
+bool ha_sync_quorum_mode(const struct ha_cluster_view *c)
+{
+	/* A key written under quorum commit keeps its meaning even if the
+	 * config has just changed. */
+	return c->synchronous_mode && (c->synchronous_quorum || c->sync_quorum > 0);
 }
 
 static bool sync_candidate(const struct ha_cluster_view *c, const char *name)
@@ -210,6 +220,30 @@ static bool eligible(const struct ha_cluster_view *c, const struct ha_local_view
 			   "(maximum_lag_on_failover %lld)",
 			   (unsigned long long)(c->leader_lsn - l->pg_lsn), (long long)c->maximum_lag_on_failover);
 		return false;
+	}
+	/* Quorum commit: a commit is on sync_quorum of the n_sync named; only
+	 * a candidate that sees n_sync - sync_quorum + 1 of them (itself
+	 * included) and is not behind any sees one of them for sure. */
+	if (!skip_lag && ha_sync_quorum_mode(c) && c->has_sync && strcmp(c->sync_leader, l->name) != 0) {
+		size_t seen = 0, need;
+
+		for (size_t i = 0; i < c->n_sync && i < HA_SYNC_MAX; i++) {
+			const struct ha_member *m = ha_find_member(c, c->sync_standbys[i]);
+
+			if (strcmp(c->sync_standbys[i], l->name) == 0)
+				seen++;
+			else if (m && m->polled && m->reachable && m->healthy && !m->polled_primary)
+				seen++;
+		}
+		need = c->sync_quorum > 0 && (size_t)c->sync_quorum <= c->n_sync ? c->n_sync - (size_t)c->sync_quorum + 1
+										 : c->n_sync + 1;
+		if (seen < need) {
+			*why = act(HA_WAIT, NULL,
+				   "no leader; quorum commit: we see %zu of the %zu synchronous standbys, need %zu to be "
+				   "sure to hold every commit",
+				   seen, c->n_sync, need);
+			return false;
+		}
 	}
 	for (size_t i = 0; i < c->n_members && i < HA_MAX_MEMBERS && !skip_peers; i++) {
 		const struct ha_member *m = &c->members[i];
@@ -499,6 +533,106 @@ static void list_join(char names[][HA_NAME_MAX], size_t n, char *buf, size_t len
 		snprintf(buf, len, "nobody");
 }
 
+/*
+ * Quorum commit: Postgres waits for ANY q of the set P; the key promises that
+ * every acknowledged commit is on at least key_q members of the set K. That
+ * holds while P is within K and q >= key_q. So a standby enters the key
+ * before Postgres; the key's quorum drops before Postgres' does; and the key
+ * drops a standby, or raises its quorum to q, only once q members of the
+ * new set have flushed past the point where Postgres began to wait for it
+ * (older commits may sit on a standby being dropped).
+ */
+static struct ha_sync_step plan_quorum(const struct ha_cluster_view *c, const struct ha_sync_input *in, bool key_ours,
+				       char key[][HA_NAME_MAX], size_t n_key, char want[][HA_NAME_MAX], size_t n_want,
+				       const bool *keep)
+{
+	struct ha_sync_step st;
+	const int key_q = key_ours ? c->sync_quorum : 0;
+	int q = c->synchronous_node_count < 1 ? 1 : c->synchronous_node_count;
+	char a[120];
+
+	memset(&st, 0, sizeof(st));
+	if (q > (int)n_want)
+		q = (int)n_want;
+
+	if (!key_ours) {
+		st.kind = HA_SYNC_SET_KEY;
+		snprintf(st.reason, sizeof(st.reason), "taking over the sync key: nobody promised anything yet");
+		return st;
+	}
+	/* 1. New standbys go into the key first (its quorum unchanged). */
+	{
+		size_t n = n_key;
+		bool added = false;
+
+		memcpy(st.names, key, n_key * HA_NAME_MAX);
+		for (size_t i = 0; i < n_want && n < HA_SYNC_MAX; i++)
+			if (!name_in(st.names, n, want[i])) {
+				copy_name(st.names[n++], want[i]);
+				added = true;
+			}
+		if (added) {
+			st.kind = HA_SYNC_SET_KEY;
+			st.n = n;
+			st.quorum = key_q;
+			list_join(st.names, n, a, sizeof(a));
+			snprintf(st.reason, sizeof(st.reason), "quorum commit: sync key now names %s (quorum %d)", a, key_q);
+			return st;
+		}
+	}
+	/* 2. A lower quorum: the key's first. */
+	if (key_q > q) {
+		st.kind = HA_SYNC_SET_KEY;
+		st.n = n_key;
+		memcpy(st.names, key, n_key * HA_NAME_MAX);
+		st.quorum = q;
+		snprintf(st.reason, sizeof(st.reason), "quorum commit: the sync key's quorum drops to %d", q);
+		return st;
+	}
+	/* 3. Postgres waits for ANY q of exactly the standbys we want (all in
+	 * the key by now); '*' in strict mode when there are none. */
+	{
+		bool same = in->n_pg == n_want && in->pg_quorum == q &&
+			    in->pg_star == (n_want == 0 && c->synchronous_mode_strict);
+
+		for (size_t i = 0; same && i < n_want; i++)
+			same = name_in(in->pg, in->n_pg, want[i]);
+		if (!same) {
+			st.kind = HA_SYNC_SET_PG;
+			st.n = n_want;
+			memcpy(st.names, want, n_want * HA_NAME_MAX);
+			st.quorum = q;
+			st.star = n_want == 0 && c->synchronous_mode_strict;
+			list_join(want, n_want, a, sizeof(a));
+			snprintf(st.reason, sizeof(st.reason), "commits now wait for any %d of %s", q, a);
+			return st;
+		}
+	}
+	/* 4. The key becomes exactly (want, q) once q of them have caught up;
+	 * until then it keeps more names or a lower quorum, which is safe. */
+	{
+		int caught_up = 0;
+		bool same = n_key == n_want && key_q == q;
+
+		for (size_t i = 0; same && i < n_want; i++)
+			same = name_in(key, n_key, want[i]);
+		if (same)
+			return st;
+		for (size_t i = 0; i < in->n && i < HA_MAX_MEMBERS; i++)
+			if (keep[i] && name_in(want, n_want, in->standbys[i].name) && in->standbys[i].flush_lsn >= in->pg_since_lsn)
+				caught_up++;
+		if (caught_up < q)
+			return st;
+		st.kind = HA_SYNC_SET_KEY;
+		st.n = n_want;
+		memcpy(st.names, want, n_want * HA_NAME_MAX);
+		st.quorum = q;
+		list_join(want, n_want, a, sizeof(a));
+		snprintf(st.reason, sizeof(st.reason), "quorum commit: every commit is on %d of %s", q, a);
+		return st;
+	}
+}
+
 struct ha_sync_step ha_sync_plan(const struct ha_cluster_view *c, const char *self, const struct ha_sync_input *in)
 {
 	struct ha_sync_step st;
@@ -530,8 +664,11 @@ struct ha_sync_step ha_sync_plan(const struct ha_cluster_view *c, const char *se
 
 	/* The standbys we want: streaming members not tagged nosync, those
 	 * already recorded first (no needless moves), then those Postgres
-	 * already waits for, then by name; at most synchronous_node_count. */
+	 * already waits for, then by name; at most synchronous_node_count
+	 * (quorum commit: all of them, at most HA_SYNC_MAX). */
 	n_count = c->synchronous_node_count < 1 ? 1 : (size_t)c->synchronous_node_count;
+	if (c->synchronous_quorum)
+		n_count = HA_SYNC_MAX;
 	if (n_count > HA_SYNC_MAX)
 		n_count = HA_SYNC_MAX;
 	for (size_t i = 0; i < in->n && i < HA_MAX_MEMBERS; i++) {
@@ -568,6 +705,16 @@ struct ha_sync_step ha_sync_plan(const struct ha_cluster_view *c, const char *se
 		}
 	}
 
+	if (c->synchronous_quorum)
+		return plan_quorum(c, in, key_ours, key, n_key, want, n_want, keep);
+	/* Coming from quorum commit, the names in the key do not each have
+	 * every commit: start the list again. */
+	if (key_ours && c->sync_quorum > 0) {
+		st.kind = HA_SYNC_SET_KEY;
+		snprintf(st.reason, sizeof(st.reason), "leaving quorum commit: sync key now names nobody");
+		return st;
+	}
+
 	/* 1. The key is someone else's (we were just promoted) or names a
 	 * standby we no longer want: shrink it before anything else. */
 	if (!key_ours || n_key > 0) {
@@ -589,7 +736,8 @@ struct ha_sync_step ha_sync_plan(const struct ha_cluster_view *c, const char *se
 	/* 2. Postgres waits for exactly the standbys we want ('*' in strict
 	 * mode when there are none, so that commits block). */
 	{
-		bool same = in->n_pg == n_want && in->pg_star == (n_want == 0 && c->synchronous_mode_strict);
+		bool same = in->n_pg == n_want && in->pg_quorum == 0 &&
+			    in->pg_star == (n_want == 0 && c->synchronous_mode_strict);
 
 		for (size_t i = 0; same && i < n_want; i++)
 			same = name_in(in->pg, in->n_pg, want[i]);

@@ -74,12 +74,15 @@ struct ha_cluster_view {
 	bool synchronous_mode;     /* only a member the sync key names may take the leader key */
 	bool synchronous_mode_strict; /* no synchronous standby left: writes block rather than go asynchronous */
 	int synchronous_node_count;   /* standbys every commit waits for (default 1) */
+	bool synchronous_quorum;      /* ANY n of every eligible standby instead of FIRST n */
 
 	/* sync key: written by the leader; who has every acknowledged write */
 	bool has_sync;
 	char sync_leader[HA_NAME_MAX];             /* the leader that wrote it */
 	size_t n_sync;
 	char sync_standbys[HA_SYNC_MAX][HA_NAME_MAX];
+	int sync_quorum;           /* quorum commit: every acknowledged commit is on at least this many of
+				    * them (0 = no promise yet); 0 outside quorum mode, where it is on all */
 
 	/* switchover key: a planned switchover or a manual failover */
 	bool has_switchover;
@@ -192,6 +195,8 @@ const char *ha_action_name(enum ha_action_kind k);
 /* Synchronous mode: may this member take the leader key? (true outside
  * synchronous mode, or while no sync key names a leader.) */
 bool ha_sync_allows(const struct ha_cluster_view *c, const char *name);
+/* Synchronous mode with quorum commit (config, or a key written under it). */
+bool ha_sync_quorum_mode(const struct ha_cluster_view *c);
 
 /*
  * Synchronous replication, managed by the primary each loop. The invariant:
@@ -216,6 +221,7 @@ struct ha_sync_input {
 	size_t n_pg;                                  /* synchronous_standby_names in force ... */
 	char pg[HA_SYNC_MAX][HA_NAME_MAX];
 	bool pg_star;                                 /* ... or '*' (strict, nobody to wait for) */
+	int pg_quorum;                                /* ... as ANY pg_quorum (...) (0: FIRST n_pg) */
 	uint64_t pg_since_lsn;                        /* primary LSN once that setting was in force */
 };
 
@@ -226,6 +232,7 @@ struct ha_sync_step {
 	size_t n;                         /* SET_KEY: the key's new list; SET_PG: Postgres' new list */
 	char names[HA_SYNC_MAX][HA_NAME_MAX];
 	bool star;                        /* SET_PG with n == 0: '*' (strict) rather than '' (asynchronous) */
+	int quorum;                       /* SET_KEY: the key's quorum; SET_PG: ANY quorum (...) (0: FIRST n) */
 	char reason[200];
 };
 

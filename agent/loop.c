@@ -148,6 +148,7 @@ struct loop {
 		size_t n;
 		char names[HA_SYNC_MAX][HA_NAME_MAX];
 		bool star;             /* '*': strict mode with nobody to wait for */
+		int quorum;            /* quorum commit: ANY quorum (names); 0: FIRST n (names) */
 		uint64_t since_lsn;    /* primary LSN once it was in force */
 		bool since_known;
 	} sync_pg;
@@ -227,7 +228,7 @@ static const struct pg_param default_params[] = {
 };
 
 /* synchronous_standby_names for the standbys in L->sync_pg:
- * FIRST n ("a", "b") waits for every one of them. */
+ * FIRST n ("a", "b") waits for every one of them, ANY q ("a", "b") for q. */
 static void sync_pg_render(const struct loop *L, char *buf, size_t len)
 {
 	size_t used;
@@ -237,7 +238,10 @@ static void sync_pg_render(const struct loop *L, char *buf, size_t len)
 		snprintf(buf, len, "%s", L->sync_pg.star ? "*" : "");
 		return;
 	}
-	k = snprintf(buf, len, "FIRST %zu (", L->sync_pg.n);
+	if (L->sync_pg.quorum > 0)
+		k = snprintf(buf, len, "ANY %d (", L->sync_pg.quorum);
+	else
+		k = snprintf(buf, len, "FIRST %zu (", L->sync_pg.n);
 	used = k > 0 ? (size_t)k : 0;
 	for (size_t i = 0; i < L->sync_pg.n && used < len; i++) {
 		k = snprintf(buf + used, len - used, "%s\"%s\"", i ? ", " : "", L->sync_pg.names[i]);
@@ -254,9 +258,11 @@ static void sync_pg_reset(struct loop *L)
 	memset(&L->sync_pg, 0, sizeof(L->sync_pg));
 	if (!L->settings.synchronous_mode)
 		return;
-	if (L->view.has_sync && strcmp(L->view.sync_leader, L->cfg->name) == 0) {
+	if (L->view.has_sync && strcmp(L->view.sync_leader, L->cfg->name) == 0 &&
+	    !(ha_sync_quorum_mode(&L->view) && L->view.sync_quorum <= 0)) {
 		for (size_t i = 0; i < L->view.n_sync && i < HA_SYNC_MAX; i++)
 			snprintf(L->sync_pg.names[L->sync_pg.n++], HA_NAME_MAX, "%s", L->view.sync_standbys[i]);
+		L->sync_pg.quorum = ha_sync_quorum_mode(&L->view) ? L->view.sync_quorum : 0;
 	}
 	L->sync_pg.star = L->sync_pg.n == 0 && L->settings.synchronous_mode_strict;
 }
@@ -473,14 +479,14 @@ static void manage_slots(struct loop *L, double now)
 /* Writes the sync key {us, names}, only while the leader key is ours on our
  * lease: a deposed leader waking up late must not overwrite its
  * successor's record. */
-static bool sync_key_write(struct loop *L, char names[][HA_NAME_MAX], size_t n, const char *why)
+static bool sync_key_write(struct loop *L, char names[][HA_NAME_MAX], size_t n, int quorum, const char *why)
 {
 	struct etcd_compare cmp[2] = {
 		{.key = L->keys.leader, .target = ETCD_CMP_VALUE, .result = ETCD_CMP_EQUAL, .value = L->cfg->name},
 		{.key = L->keys.leader, .target = ETCD_CMP_LEASE, .result = ETCD_CMP_EQUAL, .number = L->local.lease_id},
 	};
 	struct etcd_op put = {.kind = ETCD_OP_PUT, .key = L->keys.sync};
-	char *json = dcs_sync_json(L->cfg->name, names, n);
+	char *json = dcs_sync_json(L->cfg->name, names, n, quorum);
 	bool won = false;
 
 	if (!json || L->local.lease_id == 0) {
@@ -498,6 +504,7 @@ static bool sync_key_write(struct loop *L, char names[][HA_NAME_MAX], size_t n, 
 	L->view.has_sync = true;
 	snprintf(L->view.sync_leader, sizeof(L->view.sync_leader), "%s", L->cfg->name);
 	L->view.n_sync = 0;
+	L->view.sync_quorum = quorum;
 	for (size_t i = 0; i < n && i < HA_SYNC_MAX; i++)
 		snprintf(L->view.sync_standbys[L->view.n_sync++], HA_NAME_MAX, "%s", names[i]);
 	log_info("sync key: %s", why);
@@ -515,13 +522,33 @@ static bool sync_key_claim(struct loop *L)
 	if (!L->settings.synchronous_mode)
 		return true;
 	ours = L->view.has_sync && strcmp(L->view.sync_leader, L->cfg->name) == 0;
+	if (ha_sync_quorum_mode(&L->view)) {
+		/* Quorum commit: the key's promise must not exceed what Postgres
+		 * will wait for; else promise nothing until the plan rebuilds it. */
+		bool within = ours && L->view.sync_quorum <= L->sync_pg.quorum;
+
+		for (size_t i = 0; within && i < L->sync_pg.n; i++) {
+			bool in_key = false;
+
+			for (size_t j = 0; j < L->view.n_sync; j++)
+				in_key |= strcmp(L->view.sync_standbys[j], L->sync_pg.names[i]) == 0;
+			within = in_key;
+		}
+		if (within || (ours && L->view.sync_quorum == 0))
+			return true;
+		if (!sync_key_write(L, keep, 0, 0, "taking it over before accepting writes")) {
+			log_warn("synchronous mode: cannot claim the sync key; not accepting writes yet");
+			return false;
+		}
+		return true;
+	}
 	for (size_t i = 0; ours && i < L->view.n_sync && i < HA_SYNC_MAX; i++)
 		for (size_t j = 0; j < L->sync_pg.n; j++)
 			if (strcmp(L->view.sync_standbys[i], L->sync_pg.names[j]) == 0)
 				snprintf(keep[n++], HA_NAME_MAX, "%s", L->view.sync_standbys[i]);
 	if (ours && n == L->view.n_sync)
 		return true;
-	if (!sync_key_write(L, keep, n, "taking it over before accepting writes")) {
+	if (!sync_key_write(L, keep, n, 0, "taking it over before accepting writes")) {
 		log_warn("synchronous mode: cannot claim the sync key; not accepting writes yet");
 		return false;
 	}
@@ -592,13 +619,14 @@ static void sync_manage(struct loop *L)
 		in.n_pg = L->sync_pg.n;
 		memcpy(in.pg, L->sync_pg.names, sizeof(in.pg));
 		in.pg_star = L->sync_pg.star;
+		in.pg_quorum = L->sync_pg.quorum;
 		in.pg_since_lsn = L->sync_pg.since_lsn;
 
 		st = ha_sync_plan(&L->view, L->cfg->name, &in);
 		if (st.kind == HA_SYNC_NONE)
 			return;
 		if (st.kind == HA_SYNC_SET_KEY) {
-			if (!sync_key_write(L, st.names, st.n, st.reason))
+			if (!sync_key_write(L, st.names, st.n, st.quorum, st.reason))
 				return;
 			continue;
 		}
@@ -609,6 +637,7 @@ static void sync_manage(struct loop *L)
 		for (size_t i = 0; i < st.n; i++)
 			snprintf(L->sync_pg.names[i], HA_NAME_MAX, "%s", st.names[i]);
 		L->sync_pg.star = st.star;
+		L->sync_pg.quorum = st.n > 0 ? st.quorum : 0;
 		if (sync_pg_apply(L))
 			log_info("synchronous replication: %s", st.reason);
 		return;
@@ -1647,11 +1676,15 @@ static void do_switchover(struct loop *L, const char *target)
 		char names[HA_SYNC_MAX][HA_NAME_MAX];
 		size_t n = 0;
 
-		for (size_t i = 0; strcmp(L->view.sync_leader, L->cfg->name) == 0 && i < L->view.n_sync && n + 1 < HA_SYNC_MAX;
+		/* (Quorum commit: the others hold only a quorum of the commits, so
+		 * the candidate alone, which has them all.) */
+		for (size_t i = 0; !ha_sync_quorum_mode(&L->view) && strcmp(L->view.sync_leader, L->cfg->name) == 0 &&
+				   i < L->view.n_sync && n + 1 < HA_SYNC_MAX;
 		     i++)
 			snprintf(names[n++], HA_NAME_MAX, "%s", L->view.sync_standbys[i]);
 		snprintf(names[n++], HA_NAME_MAX, "%s", cand);
-		if (!sync_key_write(L, names, n, "switchover candidate has all our WAL")) {
+		if (!sync_key_write(L, names, n, ha_sync_quorum_mode(&L->view) ? 1 : 0,
+				    "switchover candidate has all our WAL")) {
 			log_error("switchover aborted: cannot record %s in the sync key; starting again as leader", cand);
 			clear_switchover(L, "aborted");
 			return;

@@ -298,7 +298,7 @@ cleanup:
  * so it is refused. */
 static const char *const config_keys[] = { "ttl", "loop_wait", "retry_timeout", "maximum_lag_on_failover",
 					   "pause", "failsafe_mode", "synchronous_mode", "synchronous_mode_strict",
-					   "synchronous_node_count", "slots", "postgresql" };
+					   "synchronous_node_count", "synchronous_quorum", "slots", "postgresql" };
 
 static bool config_key_known(const char *key)
 {
@@ -318,7 +318,8 @@ static bool check_known_keys(const json_t *doc, char *err, size_t errlen)
 			jsonf_set_err(err, errlen,
 				      "unknown key '%s' (known: ttl, loop_wait, retry_timeout, "
 				      "maximum_lag_on_failover, pause, failsafe_mode, synchronous_mode, "
-				      "synchronous_mode_strict, synchronous_node_count, slots, postgresql.parameters)",
+				      "synchronous_mode_strict, synchronous_node_count, synchronous_quorum, slots, "
+				      "postgresql.parameters)",
 				      key);
 			return false;
 		}
@@ -513,7 +514,8 @@ static bool apply_set(json_t *doc, const char *assignment, char *err, size_t err
 				v = NULL;
 			}
 	} else if (strcmp(key, "pause") == 0 || strcmp(key, "failsafe_mode") == 0 ||
-		   strcmp(key, "synchronous_mode") == 0 || strcmp(key, "synchronous_mode_strict") == 0) {
+		   strcmp(key, "synchronous_mode") == 0 || strcmp(key, "synchronous_mode_strict") == 0 ||
+		   strcmp(key, "synchronous_quorum") == 0) {
 		if (strcmp(value, "true") == 0) {
 			v = json_true();
 		} else if (strcmp(value, "false") == 0) {
@@ -525,7 +527,7 @@ static bool apply_set(json_t *doc, const char *assignment, char *err, size_t err
 	} else {
 		jsonf_set_err(err, errlen,
 			      "unknown key '%s' (known: ttl, loop_wait, retry_timeout, maximum_lag_on_failover, pause, failsafe_mode,"
-			      " synchronous_mode, synchronous_mode_strict, synchronous_node_count, slots;"
+			      " synchronous_mode, synchronous_mode_strict, synchronous_node_count, synchronous_quorum, slots;"
 			      " Postgres parameters go with --pg)",
 			      key);
 		return false;

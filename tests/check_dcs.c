@@ -379,23 +379,33 @@ START_TEST(test_sync_key)
 	char names[HA_SYNC_MAX][HA_NAME_MAX], leader[HA_NAME_MAX], err[256];
 	char in[2][HA_NAME_MAX] = { "node2", "node3" };
 	size_t n = 99;
-	char *s = dcs_sync_json("node1", in, 2);
+	int q = 99;
+	char *s = dcs_sync_json("node1", in, 2, 0);
 
 	ck_assert_ptr_nonnull(s);
 	ck_assert_msg(strcmp(s, "{\"leader\":\"node1\",\"sync_standby\":[\"node2\",\"node3\"]}") == 0, "%s", s);
-	ck_assert(dcs_sync_from_json(s, leader, sizeof(leader), names, HA_SYNC_MAX, &n, err, sizeof(err)));
+	ck_assert(dcs_sync_from_json(s, leader, sizeof(leader), names, HA_SYNC_MAX, &n, &q, err, sizeof(err)));
 	ck_assert_str_eq(leader, "node1");
 	ck_assert_uint_eq(n, 2);
 	ck_assert_str_eq(names[1], "node3");
+	ck_assert_int_eq(q, 0);
 	free(s);
+	/* quorum commit */
+	s = dcs_sync_json("node1", in, 2, 1);
+	ck_assert_msg(strcmp(s, "{\"leader\":\"node1\",\"sync_standby\":[\"node2\",\"node3\"],\"quorum\":1}") == 0, "%s", s);
+	ck_assert(dcs_sync_from_json(s, leader, sizeof(leader), names, HA_SYNC_MAX, &n, &q, err, sizeof(err)));
+	ck_assert_int_eq(q, 1);
+	free(s);
+	ck_assert(!dcs_sync_from_json("{\"leader\":\"a\",\"sync_standby\":[],\"quorum\":\"x\"}", leader, sizeof(leader),
+				      names, HA_SYNC_MAX, &n, &q, err, sizeof(err)));
 	ck_assert(!dcs_sync_from_json("{\"leader\":\"node1\"}", leader, sizeof(leader), names, HA_SYNC_MAX, &n,
-				      err, sizeof(err)));
+				      &q, err, sizeof(err)));
 	ck_assert_uint_eq(n, 0);
 	ck_assert(!dcs_sync_from_json("{\"leader\":\"node1\",\"sync_standby\":[1]}", leader, sizeof(leader), names,
-				      HA_SYNC_MAX, &n, err, sizeof(err)));
-	ck_assert(!dcs_sync_from_json("not json", leader, sizeof(leader), names, HA_SYNC_MAX, &n, err, sizeof(err)));
+				      HA_SYNC_MAX, &n, &q, err, sizeof(err)));
+	ck_assert(!dcs_sync_from_json("not json", leader, sizeof(leader), names, HA_SYNC_MAX, &n, &q, err, sizeof(err)));
 	ck_assert(!dcs_sync_from_json("{\"leader\":\"node1\",\"sync_standby\":[\"a\",\"b\",\"c\"]}", leader,
-				      sizeof(leader), names, 2, &n, err, sizeof(err)));
+				      sizeof(leader), names, 2, &n, &q, err, sizeof(err)));
 }
 END_TEST
 

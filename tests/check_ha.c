@@ -786,6 +786,49 @@ static void s_watchdog_required_holds_releases(struct ha_cluster_view *c, struct
 	l->watchdog_required = true;
 }
 
+
+/* Quorum commit: key {node1: [node2, node3], quorum 1}. */
+static void quorum_key(struct ha_cluster_view *c)
+{
+	sync_key(c, "node1", "node2", "node3");
+	c->synchronous_quorum = true;
+	c->sync_quorum = 1;
+}
+static void s_quorum_sees_enough(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	quorum_key(c);
+	c->members[2].lsn = c->members[2].polled_lsn = 4000; /* node3 behind us */
+}
+static void s_quorum_sees_too_few(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	quorum_key(c);
+	c->members[2].reachable = c->members[2].healthy = false; /* node3 silent: a commit may be only there */
+}
+static void s_quorum_peer_ahead(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	quorum_key(c);
+	c->members[2].lsn = c->members[2].polled_lsn = 6000;
+}
+static void s_quorum_all_needed(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_quorum_sees_enough(c, l);
+	c->sync_quorum = 2; /* on both: we alone suffice */
+	c->members[2].reachable = c->members[2].healthy = false;
+}
+static void s_quorum_nothing_promised(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_quorum_sees_enough(c, l);
+	c->sync_quorum = 0;
+}
+static void s_quorum_key_despite_config(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_quorum_sees_too_few(c, l);
+	c->synchronous_quorum = false; /* config just changed; the key still says quorum 1 */
+}
+
 static const struct row rows[] = {
 	{"steady replica waits", s_steady_replica, HA_WAIT, NULL},
 	{"sync: the named standby takes the key", s_sync_named_acquires, HA_ACQUIRE, NULL},
@@ -804,6 +847,12 @@ static const struct row rows[] = {
 	{"tie: after two ttls without a leader the rank no longer holds us", s_tie_expires, HA_ACQUIRE, NULL},
 	{"sync: a peer ahead that is not synchronous does not hold us", s_ahead_peer_not_sync_ignored, HA_ACQUIRE,
 	 NULL},
+	{"quorum: we see 2 of 2 named (need 2) and lead: take the key", s_quorum_sees_enough, HA_ACQUIRE, NULL},
+	{"quorum: we see 1 of 2 named (need 2): wait", s_quorum_sees_too_few, HA_WAIT, NULL},
+	{"quorum: a named peer is ahead: leave it the key", s_quorum_peer_ahead, HA_WAIT, NULL},
+	{"quorum 2 of 2: every named standby has every commit", s_quorum_all_needed, HA_ACQUIRE, NULL},
+	{"quorum 0: nothing promised, nobody may take over", s_quorum_nothing_promised, HA_WAIT, NULL},
+	{"quorum key keeps its meaning after a config change", s_quorum_key_despite_config, HA_WAIT, NULL},
 	{"watchdog required and missing: not a candidate", s_watchdog_required_missing, HA_WAIT, NULL},
 	{"watchdog required and armed: candidate", s_watchdog_required_ok, HA_ACQUIRE, NULL},
 	{"watchdog required and missing while holding the key: release", s_watchdog_required_holds_releases,
@@ -1203,8 +1252,30 @@ START_TEST(test_sync_plan_invariant)
 		}
 		in.pg_star = in.n_pg == 0 && RND() % 3 == 0;
 		in.pg_since_lsn = RND() % 3 * 1000;
+		c.synchronous_quorum = RND() % 3 == 0;
+		c.sync_quorum = c.synchronous_quorum ? (int)(RND() % 3) : 0;
+		in.pg_quorum = c.synchronous_quorum && in.n_pg ? 1 + (int)(RND() % 2) : 0;
 #undef RND
 		st = ha_sync_plan(&c, "node2", &in);
+		if (c.synchronous_mode && c.synchronous_quorum && c.has_sync && strcmp(c.sync_leader, "node2") == 0) {
+			/* quorum: Postgres never waits outside the key, nor for fewer
+			 * than the key promises */
+			if (st.kind == HA_SYNC_SET_PG) {
+				for (size_t i = 0; i < st.n; i++) {
+					bool in_key = false;
+					for (size_t j = 0; j < c.n_sync; j++)
+						in_key |= strcmp(c.sync_standbys[j], st.names[i]) == 0;
+					ck_assert_msg(in_key, "iter %d: Postgres would wait for %s outside the key", iter,
+						      st.names[i]);
+				}
+				ck_assert_msg(st.n == 0 || st.quorum >= c.sync_quorum, "iter %d: quorum below the key's",
+					      iter);
+			}
+			if (st.kind == HA_SYNC_SET_KEY)
+				ck_assert_msg(st.quorum <= (in.n_pg ? in.pg_quorum : 0) || st.quorum <= c.sync_quorum,
+					      "iter %d: key quorum %d above Postgres' %d", iter, st.quorum, in.pg_quorum);
+			continue;
+		}
 		if (st.kind == HA_SYNC_SET_KEY) {
 			bool ours = c.has_sync && strcmp(c.sync_leader, "node2") == 0;
 			for (size_t i = 0; i < st.n; i++) {
@@ -1231,6 +1302,74 @@ START_TEST(test_sync_plan_invariant)
 }
 END_TEST
 
+/* Quorum commit from scratch with two standbys, then one is lost. */
+START_TEST(test_sync_plan_quorum)
+{
+	struct ha_cluster_view c;
+	struct ha_sync_input in;
+	struct ha_sync_step st;
+
+	plan_base(&c, &in);
+	c.synchronous_quorum = true;
+	c.has_sync = true;
+	snprintf(c.sync_leader, HA_NAME_MAX, "node2");
+
+	/* 1. both into the key first, promising nothing yet */
+	st = ha_sync_plan(&c, "node2", &in);
+	ck_assert_int_eq(st.kind, HA_SYNC_SET_KEY);
+	ck_assert(step_names(&st, "node1", "node3"));
+	ck_assert_int_eq(st.quorum, 0);
+	c.n_sync = 2;
+	snprintf(c.sync_standbys[0], HA_NAME_MAX, "node1");
+	snprintf(c.sync_standbys[1], HA_NAME_MAX, "node3");
+
+	/* 2. Postgres: ANY 1 (node1, node3) */
+	st = ha_sync_plan(&c, "node2", &in);
+	ck_assert_int_eq(st.kind, HA_SYNC_SET_PG);
+	ck_assert_int_eq(st.quorum, 1);
+	ck_assert_uint_eq(st.n, 2);
+	in.n_pg = 2;
+	snprintf(in.pg[0], HA_NAME_MAX, "node1");
+	snprintf(in.pg[1], HA_NAME_MAX, "node3");
+	in.pg_quorum = 1;
+	in.pg_since_lsn = 7000;
+
+	/* 3. the key's quorum rises only once one of them caught up */
+	st = ha_sync_plan(&c, "node2", &in);
+	ck_assert_int_eq(st.kind, HA_SYNC_NONE);
+	in.standbys[1].flush_lsn = 7000;
+	st = ha_sync_plan(&c, "node2", &in);
+	ck_assert_int_eq(st.kind, HA_SYNC_SET_KEY);
+	ck_assert_int_eq(st.quorum, 1);
+	c.sync_quorum = 1;
+	st = ha_sync_plan(&c, "node2", &in);
+	ck_assert_int_eq(st.kind, HA_SYNC_NONE);
+
+	/* node3 stops streaming: Postgres first (ANY 1 (node1)), then the key,
+	 * once node1 has caught up with that change. */
+	in.standbys[1].streaming = false;
+	st = ha_sync_plan(&c, "node2", &in);
+	ck_assert_int_eq(st.kind, HA_SYNC_SET_PG);
+	ck_assert(step_names(&st, "node1", NULL));
+	in.n_pg = 1;
+	in.pg_since_lsn = 8000;
+	st = ha_sync_plan(&c, "node2", &in);
+	ck_assert_int_eq(st.kind, HA_SYNC_NONE); /* node1 at 5000 < 8000 */
+	in.standbys[0].flush_lsn = 8000;
+	st = ha_sync_plan(&c, "node2", &in);
+	ck_assert_int_eq(st.kind, HA_SYNC_SET_KEY);
+	ck_assert(step_names(&st, "node1", NULL));
+	ck_assert_int_eq(st.quorum, 1);
+
+	/* Going back to FIRST n: the key starts again from nobody. */
+	c.synchronous_quorum = false;
+	st = ha_sync_plan(&c, "node2", &in);
+	ck_assert_int_eq(st.kind, HA_SYNC_SET_KEY);
+	ck_assert_uint_eq(st.n, 0);
+	ck_assert_int_eq(st.quorum, 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ha");
@@ -1247,6 +1386,7 @@ int main(void)
 	tcase_add_test(tc, test_sync_plan_stable);
 	tcase_add_test(tc, test_sync_plan_strict_nosync_off);
 	tcase_add_test(tc, test_sync_plan_invariant);
+	tcase_add_test(tc, test_sync_plan_quorum);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
