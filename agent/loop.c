@@ -2102,6 +2102,30 @@ static void loop_free(struct loop *L)
 		close(L->wake[1]);
 }
 
+/* At exit: let callbacks still running (on_stop moving a VIP or a label
+ * away) finish, within their timeout and at most 10 s, rather than kill
+ * them with the agent. */
+static void drain_callbacks(struct loop *L)
+{
+	double until = pg_now() + fmin(10.0, L->cfg->postgresql.callbacks.timeout);
+	bool said = false;
+
+	while (L->callbacks && pg_now() < until) {
+		bool running = false;
+
+		cb_poll(L->callbacks);
+		for (int i = 0; i < CB_N_ACTIONS; i++)
+			running |= cb_running(L->callbacks, (enum cb_action)i) > 0;
+		if (!running)
+			return;
+		if (!said) {
+			log_info("waiting up to %.0fs for callbacks still running", until - pg_now());
+			said = true;
+		}
+		usleep(20000);
+	}
+}
+
 /* ---- SIGHUP: the local configuration file, again ---------------------------- */
 
 static bool str_same(const char *a, const char *b)
@@ -2344,6 +2368,7 @@ int loop_run(const struct baton_config *cfg)
 		if (!g_shutdown)
 			sleep_until_woken(&L, wait);
 	}
+	drain_callbacks(&L);
 	log_info("agent stopped%s", status ? " after a fatal error" : "");
 	loop_free(&L);
 	return status;

@@ -41,3 +41,20 @@ sleep 1
 pid_alive "${AGENT_PID[$p]}" || fail "the agent died on a broken file"
 assert_eq 7MB "$(run_sql "$p" "SHOW work_mem")" "work_mem unchanged after the broken file"
 assert_eq "node$p" "$(leader_name)" "node$p still leads"
+
+# Callbacks come with a reload too; at shutdown the agent lets a running
+# on_stop finish (it may be moving a VIP away) instead of killing it.
+cp "$T/good.conf" "$conf"
+cat >"$T/on_stop.sh" <<'SH'
+#!/bin/sh
+sleep 1
+echo "$1 $2 $3" >"$(dirname "$0")/on_stop.done"
+SH
+chmod 755 "$T/on_stop.sh"
+chown "$BATON_USER:" "$T/on_stop.sh"
+sed -i "s|^  pg_hba = \[|  callbacks = { on_stop = \"$T/on_stop.sh\"; };\n  pg_hba = [|" "$conf"
+agent_signal "$p" HUP
+wait_for 20 "the callbacks reload" grep -q "SIGHUP: reloaded .*callbacks changed" "$log_p"
+agent_stop "$p"
+[ -f "$T/on_stop.done" ] || fail "on_stop did not finish before the agent exited"
+assert_eq "on_stop primary $SCOPE" "$(cat "$T/on_stop.done")" "on_stop ran to its end at shutdown"
