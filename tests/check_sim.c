@@ -73,8 +73,9 @@
  *
  * KNOWN BUGS (found by this simulation in code that is not this test's;
  * counted and printed, not failed, so that everything else stays guarded)
- *   SIM_KNOWN_BOOTSTRAP (first: seed 243): ha_decide returns HA_BOOTSTRAP
- *     to the owner of the initialize key without the checks rule 9 makes
+ *   SIM_KNOWN_BOOTSTRAP (seed 243 when written; every run prints the first
+ *     seed of each known bug): ha_decide returns HA_BOOTSTRAP to the owner
+ *     of the initialize key without the checks rule 9 makes
  *     before START_PRIMARY (lease_valid, holds_on_our_lease), and loop.c's
  *     do_bootstrap starts Postgres as primary when is_leader() matches our
  *     *name*. After a freeze longer than ttl - margin, with a stale view, or
@@ -82,7 +83,7 @@
  *     writable primary past its deadline, and its keys then expire under it
  *     while another member bootstraps a second cluster (seed 702).
  *     Only runs whose violating Postgres was started by HA_BOOTSTRAP count.
- *   SIM_KNOWN_SWITCHOVER_LOOP (first: seed 1211): loop.c's do_switchover
+ *   SIM_KNOWN_SWITCHOVER_LOOP (seed 1211 when written): loop.c's do_switchover
  *     rewrites the switchover key (record_switchover_target) and, when the
  *     candidate does not catch up within 5 s, calls clear_switchover with
  *     the mod revision read *before* that rewrite: the delete loses, the key
