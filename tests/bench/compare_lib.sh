@@ -334,7 +334,7 @@ stats() {
 ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN {
 		if (a == "-" || b == "-") { print "-"; exit }
-		if (b == 0) { print (a == 0 ? "equal (both 0)" : "baton 0"); exit }
+		if (b == 0) { print (a == 0 ? "- (both 0)" : "- (baton 0)"); exit }
 		printf "%.2f x\n", a / b }'
 }
 
