@@ -319,15 +319,17 @@ bg_start() {
 }
 
 # writers_start: the application writer (multi-host, every 50 ms, table
-# chaos_app) and one probe writer per node, connected to that node only
+# chaos_app; at most 1 s per host, as a blocking libpq client with
+# connect_timeout would, so an isolated first host does not hide the
+# others) and one probe writer per node, connected to that node only
 # (read-write sessions, every 100 ms, table chaos_wN): a probe keeps its
 # connection to a primary for as long as that primary accepts writes, so it
 # sees an old primary that goes on writing after the failover.
 WRITERS=()
 writers_start() {
 	local n
-	bg_start w_app "$BATON_BUILD/tests/tools/writer" --interval 50 --timeout 2000 --detail \
-		--table chaos_app "$(conninfo_all)"
+	bg_start w_app "$BATON_BUILD/tests/tools/writer" --interval 50 --timeout 3000 --host-timeout 1000 \
+		--detail --table chaos_app "$(conninfo_all)"
 	WRITERS+=(app)
 	for n in $(seq 1 "$N_NODES"); do
 		bg_start "w_$n" "$BATON_BUILD/tests/tools/writer" --interval 100 --timeout 1000 --detail \

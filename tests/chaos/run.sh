@@ -48,8 +48,8 @@
 #   (1) no acknowledged write is missing from the final primary (sync mode;
 #       without it the count is reported, not failed);
 #   (2) never two nodes answering as primary in one poller sample, and no
-#       write acknowledged on an older timeline (or by another server on the
-#       same timeline) after the first ack on a newer one;
+#       write acknowledged by an old primary (a server and timeline) after
+#       the new one acknowledged its first;
 #   (3) one primary with every replica streaming (and, in sync mode, a
 #       synchronous standby) within the recovery bound after the fault ends,
 #       and the application's writes resume;
@@ -192,19 +192,23 @@ lost_acks() {
 	echo "$total"
 }
 
-# ack_order_violations: over every writer's acks in time order, an ack on
-# an older timeline than one already acknowledged, or on the same timeline
-# by another server. Lists them in $T/ack_order.txt; prints the count.
+# ack_order_violations: "no write acknowledged by an old primary after the
+# new one accepted its first". Every writer's acks in time order; a writing
+# epoch is a (server, timeline) pair, numbered by its first ack; an ack from
+# any epoch but the latest one is a violation. Lists them in
+# $T/ack_order.txt; prints the count.
 ack_order_violations() {
 	local w files=()
 	for w in "${WRITERS[@]}"; do files+=("$T/w_$w.out"); done
 	awk '$1 == "ack" && NF >= 6 && $6 ~ /^[0-9]+$/' "${files[@]}" | sort -s -n -k3,3 |
 		awk -v out="$T/ack_order.txt" 'BEGIN { printf "" > out }
 		{
-			tli = $6 + 0
-			if (tli > max) { max = tli; owner[tli] = $5; first[tli] = $3; next }
-			if (tli < max) { n++; printf "ack on timeline %d by %s at %s after the first ack on timeline %d (by %s at %s): %s\n", tli, $5, $3, max, owner[max], first[max], $0 >> out; next }
-			if ($5 != owner[tli]) { n++; printf "ack on timeline %d by %s at %s, but %s acknowledged on it first (at %s): %s\n", tli, $5, $3, owner[tli], first[tli], $0 >> out }
+			key = $5 " timeline " $6
+			if (!(key in idx)) { idx[key] = ++epochs; first[key] = $3; name[epochs] = key }
+			if (idx[key] != epochs) {
+				n++
+				printf "ack by %s at %s after %s acknowledged its first write (at %s): %s\n", key, $3, name[epochs], first[name[epochs]], $0 >> out
+			}
 		} END { printf "%d\n", n }'
 }
 

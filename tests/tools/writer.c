@@ -26,7 +26,7 @@
  * (libpq ignores connect_timeout in its non-blocking API, so the deadline is
  * ours). Runs for --duration seconds (0: until SIGTERM/SIGINT).
  *
- * Two options serve the fault-injection suite (tests/chaos), which runs
+ * Three options serve the fault-injection suite (tests/chaos), which runs
  * several writers at once and must tell servers apart when they share a
  * port: --table NAME writes into NAME instead of baton_writes (so writers
  * do not collide on ids), and --detail appends the server's address and its
@@ -37,7 +37,10 @@
  * The timeline is the one of the WAL insert position (from
  * pg_walfile_name(pg_current_wal_lsn())), which is the new one as soon as a
  * promotion ends, unlike pg_control_checkpoint()'s, which waits for the next
- * checkpoint. Without these options the output is unchanged.
+ * checkpoint. --host-timeout MS walks a multi-host conninfo one host at a
+ * time with MS for each (libpq, non-blocking, would spend the whole
+ * --timeout on a first host that drops packets). Without these options the
+ * output and behaviour are unchanged.
  */
 #include <errno.h>
 #include <limits.h>
@@ -113,12 +116,12 @@ static int wait_fd(int fd, bool want_write, int64_t deadline)
 	}
 }
 
-/* Connects within timeout_ms. Returns NULL (and writes err) on failure. */
-static PGconn *connect_bounded(const char *conninfo, int timeout_ms, char *err, size_t errlen)
+/* Drives a started connection until it is made or the monotonic deadline
+ * passes (timeout_ms is only for the message). Returns NULL (and writes
+ * err) on failure; conn is finished then. */
+static PGconn *connect_finish(PGconn *conn, int64_t deadline, int timeout_ms, char *err, size_t errlen)
 {
-	int64_t deadline = tool_mono_ms() + timeout_ms;
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-	PGconn *conn = PQconnectStart(conninfo);
 
 	if (conn == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -151,6 +154,101 @@ static PGconn *connect_bounded(const char *conninfo, int timeout_ms, char *err, 
 		PQfinish(conn);
 		return NULL;
 	}
+	return conn;
+}
+
+/* Connects within timeout_ms. Returns NULL (and writes err) on failure. */
+static PGconn *connect_bounded(const char *conninfo, int timeout_ms, char *err, size_t errlen)
+{
+	return connect_finish(PQconnectStart(conninfo), tool_mono_ms() + timeout_ms, timeout_ms, err, errlen);
+}
+
+#define MAX_HOSTS 16
+#define MAX_KEYWORDS 80
+
+/* Splits a comma-separated list in place into at most max items. */
+static int split_list(char *list, char **items, int max)
+{
+	int n = 0;
+	char *save = NULL;
+
+	for (char *tok = strtok_r(list, ",", &save); tok != NULL && n < max; tok = strtok_r(NULL, ",", &save))
+		items[n++] = tok;
+	return n;
+}
+
+/* With --host-timeout: walks the hosts of a (multi-host) conninfo in order
+ * as libpq does, but gives each at most host_ms (and all of them together
+ * timeout_ms). libpq's connect_timeout does not apply to the non-blocking
+ * API, so without this a host that drops packets would use up the whole
+ * budget of every attempt and the writer would never reach the next one. */
+static PGconn *connect_per_host(const char *conninfo, int host_ms, int timeout_ms, char *err, size_t errlen)
+{
+	char *perr = NULL, hostbuf[1024] = "", portbuf[256] = "";
+	char *hosts[MAX_HOSTS], *ports[MAX_HOSTS];
+	const char *kw[MAX_KEYWORDS + 3], *val[MAX_KEYWORDS + 3];
+	PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
+	int nkw = 0, nh, np;
+	int64_t deadline = tool_mono_ms() + timeout_ms;
+	PGconn *conn = NULL;
+
+	if (opts == NULL) {
+		one_line(err, errlen, perr ? perr : "out of memory");
+		PQfreemem(perr);
+		return NULL;
+	}
+	for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+		if (o->val == NULL || o->val[0] == '\0')
+			continue;
+		if (strcmp(o->keyword, "host") == 0) {
+			snprintf(hostbuf, sizeof(hostbuf), "%s", o->val);
+		} else if (strcmp(o->keyword, "port") == 0) {
+			snprintf(portbuf, sizeof(portbuf), "%s", o->val);
+		} else if (strcmp(o->keyword, "hostaddr") == 0) {
+			snprintf(err, errlen, "--host-timeout needs host= in the conninfo, not hostaddr=");
+			goto cleanup;
+		} else if (nkw < MAX_KEYWORDS) {
+			kw[nkw] = o->keyword;
+			val[nkw++] = o->val;
+		}
+	}
+	nh = split_list(hostbuf, hosts, MAX_HOSTS);
+	np = split_list(portbuf, ports, MAX_HOSTS);
+	if (nh == 0) {
+		hosts[0] = NULL; /* libpq's default host */
+		nh = 1;
+	}
+	if (np > 1 && np != nh) {
+		snprintf(err, errlen, "the conninfo lists %d hosts but %d ports", nh, np);
+		goto cleanup;
+	}
+	snprintf(err, errlen, "no host answered");
+	for (int i = 0; i < nh && conn == NULL; i++) {
+		int64_t now = tool_mono_ms(), until = now + host_ms;
+		int n = nkw;
+		char one[512];
+
+		if (now >= deadline)
+			break;
+		if (until > deadline)
+			until = deadline;
+		if (hosts[i] != NULL) {
+			kw[n] = "host";
+			val[n++] = hosts[i];
+		}
+		if (np > 0) {
+			kw[n] = "port";
+			val[n++] = ports[np == 1 ? 0 : i];
+		}
+		kw[n] = NULL;
+		val[n] = NULL;
+		conn = connect_finish(PQconnectStartParams(kw, val, 0), until, (int)(until - now), one, sizeof(one));
+		/* A message cut short is still a message: the length is not checked. */
+		if (conn == NULL && snprintf(err, errlen, "%s: %s", hosts[i] ? hosts[i] : "default host", one) < 0)
+			snprintf(err, errlen, "no host answered");
+	}
+cleanup:
+	PQconninfoFree(opts);
 	return conn;
 }
 
@@ -211,12 +309,14 @@ timeout:
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: writer [--interval MS] [--duration S] [--timeout MS] [--table NAME] [--detail] CONNINFO\n"
+		"usage: writer [--interval MS] [--duration S] [--timeout MS] [--host-timeout MS]\n"
+		"              [--table NAME] [--detail] CONNINFO\n"
 		"  inserts one row into baton_writes (or NAME) every MS milliseconds (default 100)\n"
 		"  for S seconds (default 0: until SIGTERM), each connect and statement\n"
 		"  bounded by --timeout MS (default 2000); prints \"ack ID UNIX_MS PORT\"\n"
 		"  per acknowledged insert (with --detail: \"ack ID UNIX_MS PORT ADDR TIMELINE\")\n"
-		"  and \"err UNIX_MS MESSAGE\" per failure.\n");
+		"  and \"err UNIX_MS MESSAGE\" per failure. --host-timeout MS gives each host of\n"
+		"  a multi-host CONNINFO at most MS of a connection attempt.\n");
 }
 
 /* A table name we can paste into SQL unquoted: [a-z_][a-z0-9_]*, < 64 bytes. */
@@ -243,7 +343,7 @@ static const char *field_or_unknown(const PGresult *res, int col)
 
 int main(int argc, char **argv)
 {
-	long interval = 100, duration = 0, timeout = 2000;
+	long interval = 100, duration = 0, timeout = 2000, host_timeout = 0;
 	const char *conninfo = NULL, *table = "baton_writes";
 	bool detail = false;
 	char sql_create[256], sql_max[160], sql_insert[512];
@@ -265,6 +365,9 @@ int main(int argc, char **argv)
 			target = &duration;
 		} else if (strcmp(argv[i], "--timeout") == 0) {
 			target = &timeout;
+			min = 1;
+		} else if (strcmp(argv[i], "--host-timeout") == 0) {
+			target = &host_timeout;
 			min = 1;
 		} else if (strcmp(argv[i], "--detail") == 0) {
 			detail = true;
@@ -317,7 +420,10 @@ int main(int argc, char **argv)
 		PGresult *res;
 
 		if (conn == NULL) {
-			conn = connect_bounded(conninfo, (int)timeout, err, sizeof(err));
+			if (host_timeout > 0)
+				conn = connect_per_host(conninfo, (int)host_timeout, (int)timeout, err, sizeof(err));
+			else
+				conn = connect_bounded(conninfo, (int)timeout, err, sizeof(err));
 			if (conn == NULL) {
 				report_err("connect", err);
 				errs++;
