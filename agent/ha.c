@@ -336,6 +336,8 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 			return act(HA_ACQUIRE, NULL, "leader key vanished while we run as primary; taking it again");
 		if (holds && !holds_on_our_lease)
 			return act(HA_ACQUIRE, NULL, "leader key holds our name on an old lease; moving it to ours");
+		if (l->watchdog_required && !l->watchdog_ok)
+			return act(HA_DEMOTE, NULL, "watchdog.mode is required and the watchdog cannot be armed: demoting");
 		if (!c->etcd_ok)
 			return act(HA_WAIT, NULL, "etcd unreachable; staying primary until the %s deadline in %.1fs",
 				   c->failsafe_mode && l->failsafe_confirmed_at > 0 ? "failsafe" : "lease", deadline - now);
@@ -353,14 +355,30 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 	if (l->datadir == HA_DATADIR_INVALID)
 		return act(HA_FATAL, NULL, "data directory is not empty and is not a Postgres data directory");
 	if (!c->init_key_present) {
+		if (l->watchdog_required && !l->watchdog_ok)
+			return act(HA_WAIT, NULL, "cluster not initialized; not racing to bootstrap it: watchdog.mode is "
+						  "required and the watchdog cannot be armed");
 		return act(HA_RACE_INIT, NULL,
 			   l->datadir == HA_DATADIR_VALID
 				   ? "cluster not initialized in etcd; claiming it with our data directory"
 				   : "cluster not initialized; racing to bootstrap it");
 	}
 	if (c->init_in_progress) {
-		if (strcmp(c->init_owner, l->name) == 0)
+		if (strcmp(c->init_owner, l->name) == 0) {
+			/* Starting the first primary obeys what rule 9 checks. */
+			if (l->datadir == HA_DATADIR_VALID && !l->pg_running) {
+				if (l->watchdog_required && !l->watchdog_ok)
+					return act(HA_WAIT, NULL, "bootstrap: not starting as primary: watchdog.mode is "
+								  "required and the watchdog cannot be armed");
+				if (!lease_valid)
+					return act(HA_WAIT, NULL,
+						   "bootstrap: our lease is not valid; waiting for renewal before starting "
+						   "as primary");
+				if (holds && !holds_on_our_lease)
+					return act(HA_ACQUIRE, NULL, "leader key holds our name on an old lease; moving it to ours");
+			}
 			return act(HA_BOOTSTRAP, NULL, "we own the initialize key: bootstrapping");
+		}
 		return act(HA_WAIT, NULL, "waiting for %s to bootstrap the cluster", c->init_owner);
 	}
 	if (l->datadir == HA_DATADIR_VALID && c->sysid != 0 && l->datadir_sysid != c->sysid)

@@ -377,8 +377,10 @@ static bool write_pgpass(const struct loop *L)
 
 /* ---- etcd writes -------------------------------------------------------- */
 
-static bool txn_simple(struct loop *L, const struct etcd_compare *cmp, size_t n_cmp, const struct etcd_op *ops,
-		       size_t n_ops, bool *won, const char *what)
+/* A txn without a failure branch; *revision (may be NULL) gets the
+ * revision it ran at, which is the mod revision of what it put. */
+static bool txn_rev(struct loop *L, const struct etcd_compare *cmp, size_t n_cmp, const struct etcd_op *ops,
+		    size_t n_ops, bool *won, int64_t *revision, const char *what)
 {
 	struct etcd_txn_result r;
 	struct etcd_error err;
@@ -389,8 +391,16 @@ static bool txn_simple(struct loop *L, const struct etcd_compare *cmp, size_t n_
 		return false;
 	}
 	*won = r.succeeded;
+	if (revision)
+		*revision = r.revision;
 	etcd_txn_result_free(&r);
 	return true;
+}
+
+static bool txn_simple(struct loop *L, const struct etcd_compare *cmp, size_t n_cmp, const struct etcd_op *ops,
+		       size_t n_ops, bool *won, const char *what)
+{
+	return txn_rev(L, cmp, n_cmp, ops, n_ops, won, NULL, what);
 }
 
 /* Deletes the leader key if it still holds our name. */
@@ -721,7 +731,10 @@ static void publish_member(struct loop *L)
 	snprintf(me.api_url, sizeof(me.api_url), "http://%s", cfg->restapi.connect_address);
 	me.timeline = L->local.pg_ready ? L->local.pg_timeline : L->local.datadir_timeline;
 	me.lsn = L->local.pg_ready ? L->local.pg_lsn : 0;
-	me.nofailover = cfg->tags.nofailover || cfg->tags.failover_priority == 0;
+	/* A member that refuses to lead (watchdog required, not armed) must
+	 * not hold its peers back by being ahead of them. */
+	me.nofailover = cfg->tags.nofailover || cfg->tags.failover_priority == 0 ||
+			(L->local.watchdog_required && !L->local.watchdog_ok);
 	me.nosync = cfg->tags.nosync;
 	me.failover_priority = (int)cfg->tags.failover_priority;
 	me.pending_restart = L->pending_restart;
@@ -1557,6 +1570,13 @@ static bool candidate_ready(struct loop *L, const char *name, struct api_status 
 		snprintf(why, len, "%s is on timeline %u, we are on %u", name, st->timeline, L->local.pg_timeline);
 		return false;
 	}
+	/* Far behind, it would not catch up while we wait, stopped. */
+	if (L->local.pg_lsn > st->lsn &&
+	    L->local.pg_lsn - st->lsn > (uint64_t)L->view.maximum_lag_on_failover) {
+		snprintf(why, len, "%s is %llu bytes behind (maximum_lag_on_failover %lld)", name,
+			 (unsigned long long)(L->local.pg_lsn - st->lsn), (long long)L->view.maximum_lag_on_failover);
+		return false;
+	}
 	return true;
 }
 
@@ -1569,6 +1589,7 @@ static bool record_switchover_target(struct loop *L, const char *candidate)
 	struct etcd_op put = {.kind = ETCD_OP_PUT};
 	json_t *o;
 	bool won = false;
+	int64_t rev = 0;
 
 	switchover_key(L, key, sizeof(key));
 	o = json_pack("{s:s, s:s, s:s, s:I}", "from", L->cfg->name, "to", candidate, "kind",
@@ -1581,9 +1602,13 @@ static bool record_switchover_target(struct loop *L, const char *candidate)
 	cmp.number = L->switchover_mod_revision;
 	put.key = key;
 	put.value = text;
-	if (!txn_simple(L, &cmp, 1, &put, 1, &won, "record the switchover target") || !won) {
+	if (!txn_rev(L, &cmp, 1, &put, 1, &won, &rev, "record the switchover target") || !won) {
 		log_warn("switchover: the request changed while we acted on it; starting over");
 		won = false;
+	} else {
+		/* clear_switchover must match what we just wrote, or an abort
+		 * would leave the request behind and repeat it for ever. */
+		L->switchover_mod_revision = rev;
 	}
 	free(text);
 	return won;

@@ -829,6 +829,50 @@ static void s_quorum_key_despite_config(struct ha_cluster_view *c, struct ha_loc
 	c->synchronous_quorum = false; /* config just changed; the key still says quorum 1 */
 }
 
+
+/* Bootstrap: the first primary obeys the lease like any other (found by check_sim). */
+static void bootstrapping(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	c->init_in_progress = true;
+	snprintf(c->init_owner, sizeof(c->init_owner), "node2");
+	c->sysid = 0;
+	c->has_leader = false;
+	c->leader[0] = '\0';
+	c->n_members = 0;
+	l->pg_running = l->pg_ready = false;
+}
+static void s_bootstrap_starts(struct ha_cluster_view *c, struct ha_local_view *l) { bootstrapping(c, l); }
+static void s_bootstrap_lease_expired(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	bootstrapping(c, l);
+	l->lease_sent = NOW - 4.5; /* past ttl - margin after a freeze */
+}
+static void s_bootstrap_key_old_lease(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	bootstrapping(c, l);
+	c->has_leader = true;
+	snprintf(c->leader, sizeof(c->leader), "node2");
+	c->leader_lease = 77; /* not our lease 200 */
+}
+static void s_bootstrap_no_watchdog(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	bootstrapping(c, l);
+	l->watchdog_required = true;
+}
+static void s_race_init_no_watchdog(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	bootstrapping(c, l);
+	c->init_key_present = c->init_in_progress = false;
+	l->datadir = HA_DATADIR_EMPTY;
+	l->watchdog_required = true;
+}
+static void s_primary_watchdog_lost(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	as_leader(c, l);
+	l->watchdog_required = true;
+	l->watchdog_ok = false;
+}
+
 static const struct row rows[] = {
 	{"steady replica waits", s_steady_replica, HA_WAIT, NULL},
 	{"sync: the named standby takes the key", s_sync_named_acquires, HA_ACQUIRE, NULL},
@@ -853,6 +897,12 @@ static const struct row rows[] = {
 	{"quorum 2 of 2: every named standby has every commit", s_quorum_all_needed, HA_ACQUIRE, NULL},
 	{"quorum 0: nothing promised, nobody may take over", s_quorum_nothing_promised, HA_WAIT, NULL},
 	{"quorum key keeps its meaning after a config change", s_quorum_key_despite_config, HA_WAIT, NULL},
+	{"bootstrap: owner with data starts its first primary", s_bootstrap_starts, HA_BOOTSTRAP, NULL},
+	{"bootstrap: not past our lease deadline", s_bootstrap_lease_expired, HA_WAIT, NULL},
+	{"bootstrap: the key on an old lease moves to ours first", s_bootstrap_key_old_lease, HA_ACQUIRE, NULL},
+	{"bootstrap: watchdog required and missing: no first primary", s_bootstrap_no_watchdog, HA_WAIT, NULL},
+	{"no cluster: watchdog required and missing: no race", s_race_init_no_watchdog, HA_WAIT, NULL},
+	{"primary whose required watchdog cannot be armed demotes", s_primary_watchdog_lost, HA_DEMOTE, NULL},
 	{"watchdog required and missing: not a candidate", s_watchdog_required_missing, HA_WAIT, NULL},
 	{"watchdog required and armed: candidate", s_watchdog_required_ok, HA_ACQUIRE, NULL},
 	{"watchdog required and missing while holding the key: release", s_watchdog_required_holds_releases,

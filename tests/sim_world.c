@@ -636,6 +636,7 @@ static void etcd_apply(struct world *W, struct req *r)
 			sim_etcd_put(E, &K->sw, 0);
 			K->sw_from = r->node;
 			K->sw_to = r->target;
+			r->out_id = K->sw.mod_rev; /* the txn's revision, as loop.c's txn_rev returns */
 		}
 		break;
 	}
@@ -1267,6 +1268,9 @@ static bool candidate_ready(const struct world *W, int n, int cand)
 
 	if (!m || m->nofailover || !api_reachable(W, n, cand))
 		return false;
+	/* loop.c: a candidate more than maximum_lag_on_failover behind is not ready */
+	if (N->local.pg_lsn > s->lsn && N->local.pg_lsn - s->lsn > (uint64_t)N->view.maximum_lag_on_failover)
+		return false;
 	return s->pg_running && strcmp(s->role, "replica") == 0 && s->tl == N->local.pg_timeline;
 }
 
@@ -1539,7 +1543,7 @@ static void act_continue(struct world *W, int n, const struct req *r)
 			tr(W, "%s: switchover: the request changed; starting over", N->name);
 			break;
 		}
-		N->sw_mod_rev = 0;
+		N->sw_mod_rev = r->out_id; /* an abort clears what we just wrote (loop.c) */
 		tr(W, "%s: switchover to %s: stopping postgres", N->name, W->nodes[N->sw_cand].name);
 		N->sw_ckpt = N->dd.lsn;
 		stop_postgres(W, n, false, "switchover");
@@ -1570,9 +1574,10 @@ static void act_continue(struct world *W, int n, const struct req *r)
 		tr(W, "%s: switchover aborted: %s did not catch up", N->name, C->name);
 		if (W->quiet)
 			N->sw_aborts_quiet++;
-		/* clear_switchover with the revision read this loop: the record
-		 * step changed it, so this txn loses, as in loop.c */
-		break;
+		/* clear_switchover with the revision the record step wrote (loop.c) */
+		clear_switchover(W, n, ST_ACT);
+		N->ph = PH_SW_ABORT;
+		return;
 	}
 	case PH_SW_RELEASE:
 		if (won) {
