@@ -1499,7 +1499,7 @@ static const struct command commands[] = {
 	  "Changes the cluster-wide configuration, validated before it is written.\n"
 	  "  --set key=value    ttl, loop_wait, retry_timeout, maximum_lag_on_failover, pause,\n"
 	  "                     failsafe_mode, synchronous_mode, synchronous_mode_strict,\n"
-	  "                     synchronous_node_count, slots (a comma-separated list)\n"
+	  "                     synchronous_node_count, synchronous_quorum, slots (a comma-separated list)\n"
 	  "  --pg name=value    a Postgres parameter (name= removes it)\n"
 	  "  --force            apply an $EDITOR edit without asking\n"
 	  "  --format FORMAT    table (default) or json, for the new configuration printed\n"

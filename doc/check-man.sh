@@ -8,7 +8,8 @@
 #  2. batonctl.1: every command that `batonctl --help` lists has a
 #     ".SS COMMAND" subsection, every long option `batonctl COMMAND --help`
 #     prints appears in that subsection, and no subsection names a command
-#     batonctl does not have;
+#     batonctl does not have; every key `edit-config --set` accepts (the
+#     config_keys[] of agent/ops.c) is named in the page and in the help;
 #  3. baton.8: every long option `baton --help` prints appears.
 #
 # Run from the build directory (automake's harness sets $srcdir). Prints one
@@ -59,6 +60,17 @@ for c in $cmds; do
 	done
 done
 printf '%s\n' "$page" | grep -q -- '--config' || problem "batonctl.1: option --config missing"
+# the keys `edit-config --set` accepts: agent/ops.c's config_keys[] (its
+# "postgresql" entry is what --pg changes)
+setkeys=$(awk '/config_keys\[\] = \{/ { on = 1 } on { print } on && /\};/ { exit }' "$srcdir/agent/ops.c" |
+	grep -o '"[a-z_]*"' | tr -d '"' | grep -vx postgresql)
+[ "$(echo $setkeys | wc -w)" -ge 5 ] || problem "agent/ops.c: cannot find config_keys[]; update this script"
+section=$(printf '%s\n' "$page" | awk '/^\.S[HS]/ { on = ($1 == ".SS" && $2 == "edit-config"); next } on')
+help=$(./batonctl edit-config --help)
+for k in $setkeys; do
+	printf '%s\n' "$section" | grep -qw -- "$k" || problem "batonctl.1, section edit-config: --set key $k missing"
+	printf '%s\n' "$help" | grep -qw -- "$k" || problem "batonctl edit-config --help: --set key $k missing"
+done
 for c in $(printf '%s\n' "$page" | awk '$1 == ".SS" { print $2 }'); do
 	printf '%s\n' "$cmds" | grep -qxF "$c" || problem "batonctl.1 documents a command '$c' batonctl does not have"
 done
