@@ -825,6 +825,9 @@ static void h_metrics(struct api_server *s, const struct api_request *rq, json_t
 	metric_head(&b, "baton_lease_renewal_worst_seconds", "gauge",
 		    "Slowest lease keepalive round trip since the agent started.");
 	sb_printf(&b, "baton_lease_renewal_worst_seconds %.6f\n", m.worst_renewal_latency);
+	metric_head(&b, "baton_lease_renewal_worst_gap_seconds", "gauge",
+		    "Longest time between two successful lease keepalives (the leader's deadline budget is ttl - margin).");
+	sb_printf(&b, "baton_lease_renewal_worst_gap_seconds %.6f\n", m.worst_renewal_gap);
 	metric_head(&b, "baton_leader_changes_total", "counter", "Changes of the leader key's holder seen.");
 	sb_printf(&b, "baton_leader_changes_total %" PRIu64 "\n", m.leader_changes);
 	metric_head(&b, "baton_etcd_requests_total", "counter", "etcd requests made.");

@@ -66,6 +66,7 @@ struct api_metrics {
 	uint64_t lease_renewal_failures;
 	double since_last_renewal;      /* seconds since the last good keepalive was sent (-1 no lease) */
 	double worst_renewal_latency;   /* slowest keepalive round trip since start, seconds */
+	double worst_renewal_gap;       /* longest time between two successful keepalives, seconds */
 	uint64_t leader_changes;        /* times the leader key's holder changed, as seen by this agent */
 	uint64_t etcd_requests, etcd_failures;
 	/* etcd request latency histogram (seconds), cumulative counts per upper bound */

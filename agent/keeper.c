@@ -51,6 +51,7 @@ struct keeper {
 	pid_t fence_pid;
 	double failsafe_at;
 	double worst_latency;
+	double worst_gap;     /* longest time between two successful keepalives' send times, same lease */
 	uint64_t n_ok, n_failed;
 	double failing_since;  /* first failure of the current streak, 0 = none */
 	double last_fail_log;
@@ -329,6 +330,9 @@ static void *keeper_main(void *arg)
 		if (id == k->lease_id) {
 			if (st == ETCD_OK) {
 				k->n_ok++;
+				/* the deadline budget used: sent-to-sent on one lease */
+				if (k->last_ok_sent > 0 && t0 - k->last_ok_sent > k->worst_gap)
+					k->worst_gap = t0 - k->last_ok_sent;
 				k->last_ok_sent = t0;
 				if (t1 - t0 > k->worst_latency)
 					k->worst_latency = t1 - t0;
@@ -564,6 +568,16 @@ void keeper_counts(struct keeper *k, uint64_t *ok, uint64_t *failed)
 void keeper_etcd_stats(struct keeper *k, struct etcd_stats *out)
 {
 	etcd_client_get_stats(k->etcd, out);
+}
+
+double keeper_worst_gap(struct keeper *k)
+{
+	double w;
+
+	pthread_mutex_lock(&k->mu);
+	w = k->worst_gap;
+	pthread_mutex_unlock(&k->mu);
+	return w;
 }
 
 double keeper_worst_latency(struct keeper *k)

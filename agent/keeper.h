@@ -61,6 +61,9 @@ bool keeper_fence_running(struct keeper *k);
 void keeper_counts(struct keeper *k, uint64_t *ok, uint64_t *failed);
 /* Request statistics of the keeper's own etcd client. */
 void keeper_etcd_stats(struct keeper *k, struct etcd_stats *out);
+/* Longest time between the send times of two successful keepalives of one
+ * lease (how much of the ttl - margin budget was ever used), seconds. */
+double keeper_worst_gap(struct keeper *k);
 /* Worst keepalive round trip seen so far, seconds. */
 double keeper_worst_latency(struct keeper *k);
 /* Stops and joins the thread, frees everything. NULL is fine. */

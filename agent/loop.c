@@ -766,6 +766,7 @@ static void publish_metrics(struct loop *L)
 	keeper_get(L->keeper, &id, &sent);
 	m.since_last_renewal = id && sent > 0 ? pg_now() - sent : -1;
 	m.worst_renewal_latency = keeper_worst_latency(L->keeper);
+	m.worst_renewal_gap = keeper_worst_gap(L->keeper);
 	m.leader_changes = L->leader_changes;
 	/* The loop's and the keeper's clients together: every request this agent sends
 	 * but the watch stream. */

@@ -38,10 +38,10 @@
 #
 # "worst keepalive" is the slowest keepalive round trip the keeper measured
 # (baton_lease_renewal_worst_seconds, since the agent started); "worst gap"
-# is the largest baton_seconds_since_lease_renewal seen, which the agent
-# computes when its loop publishes the metrics (every loop_wait), so it is a
-# lower bound of the true worst gap; "budget" is the time a leader may go
-# without a renewal before it must demote (ttl - min(ttl/4, 1 s)).
+# is the longest time between the send times of two successful keepalives
+# the keeper saw (baton_lease_renewal_worst_gap_seconds, exact, since the
+# agent started); "budget" is the time a leader may go without a renewal
+# before it must demote (ttl - min(ttl/4, 1 s)).
 #
 # Runs as root; BATON_BUILD names the build (default
 # /var/tmp/baton-ci/build, made by tests/run.sh; it must hold
@@ -431,13 +431,13 @@ for n in $(seq 1 "$N_NODES"); do
 	WORST_KA_START=$(awk -v a="$WORST_KA_START" -v b="$w0" 'BEGIN { print (b > a ? b : a) }')
 	[ "$n" = "$P" ] && WORST_KA_P=$w
 done
-# Worst gap since a renewal, per node, from the sampled gauge.
-read -r -a GAPS < <(awk -v nn="$N_NODES" '$1 == "s" {
-		for (i = 7; i <= NF; i++) {
-			split($i, kv, "="); split(kv[2], v, ",")
-			if (v[1] != "?" && v[1] + 0 > g[kv[1]]) g[kv[1]] = v[1] + 0
-		}
-	} END { for (k = 1; k <= nn; k++) printf "%.3f ", g["node" k] }' "$T/sampler.out")
+# Worst gap between two renewals, per node, as the keeper measured it.
+GAPS=()
+for n in $(seq 1 "$N_NODES"); do
+	g=$(metric "$T/metrics-node$n.end" baton_lease_renewal_worst_gap_seconds)
+	[ -n "$g" ] || fail "node$n's /metrics lacks baton_lease_renewal_worst_gap_seconds"
+	GAPS+=("$(awk -v g="$g" 'BEGIN { printf "%.3f", g }')")
+done
 WORST_GAP=$(printf '%s\n' "${GAPS[@]}" | sort -g | tail -n1)
 WORST_GAP_P=${GAPS[$((P - 1))]}
 
