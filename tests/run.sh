@@ -3,7 +3,7 @@
 # runs every test. Run as root on Debian 12 (CI runs it through .ci/run).
 #
 #   tests/run.sh [--unit-only | --integration-only] [--no-asan] [--keep] [--only PATTERN]
-#                [--fuzz-seconds N]
+#                [--fuzz-seconds N] [--chaos-rounds N] [--stability-minutes M]
 #
 # Steps:
 #  1. install missing Debian packages (tests/lib/packages.sh), create user baton;
@@ -18,6 +18,13 @@
 #  4. as root: every tests/integration/*.sh against build/ and, unless
 #     --no-asan, against build-asan/ too (each scenario runs its agents as
 #     baton through the harness tests/lib/cluster.sh).
+#  5. as root, against build/ only: the fault-injection suite
+#     (tests/chaos/run.sh: 3 etcd members and 3 nodes in network namespaces,
+#     --chaos-rounds rounds, default 9 = each fault once, synchronous mode,
+#     a random seed it prints) and the stability test under saturating load
+#     (tests/chaos/stability.sh at 5/1/2 and 3/1/1, --stability-minutes
+#     each, default 1). 0 skips either; --only PATTERN selects them by the
+#     names "chaos" and "stability" too.
 # Prints "N passed, N failed" (unit test programs, scenarios, builds) and
 # exits non-zero on any failure. --keep keeps the scenarios' test dirs.
 set -uo pipefail
@@ -27,6 +34,7 @@ repo=$(cd "$here/.." && pwd)
 . "$here/lib/packages.sh"
 
 do_unit=1 do_it=1 do_asan=1 keep=0 only= fuzz_secs=${BATON_FUZZ_SECONDS:-60}
+chaos_rounds=${BATON_CHAOS_ROUNDS:-9} stability_minutes=${BATON_STABILITY_MINUTES:-1}
 while [ $# -gt 0 ]; do
 	case $1 in
 	--unit-only) do_it=0 ;;
@@ -35,6 +43,8 @@ while [ $# -gt 0 ]; do
 	--keep) keep=1 ;;
 	--only) only=$2; shift ;;
 	--fuzz-seconds) fuzz_secs=$2; shift ;;
+	--chaos-rounds) chaos_rounds=$2; shift ;;
+	--stability-minutes) stability_minutes=$2; shift ;;
 	-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -181,5 +191,30 @@ if [ "$do_it" = 1 ]; then
 			fi
 		done
 	done
+
+	# Chaos and stability: long, timing-driven runs, against the plain build.
+	if [ -x "$WORK/build/baton" ]; then
+		if [ "$chaos_rounds" != 0 ] && { [ -z "$only" ] || [[ chaos == *$only* ]]; }; then
+			section "chaos: $chaos_rounds rounds of faults (normal build)"
+			keep_opt=()
+			[ "$keep" = 1 ] && keep_opt=(--keep)
+			BATON_BUILD="$WORK/build" timeout --kill-after=30 $((chaos_rounds * 120 + 300)) \
+				bash "$repo/tests/chaos/run.sh" --rounds "$chaos_rounds" "${keep_opt[@]}" 2>&1 |
+				tee "$WORK/it-logs/chaos.out"
+			rc=${PIPESTATUS[0]}
+			if [ "$rc" = 0 ]; then ok "chaos ($chaos_rounds rounds)"; else ko "chaos (exit $rc; the seed is in $WORK/it-logs/chaos.out)"; fi
+		fi
+		if [ "$stability_minutes" != 0 ] && { [ -z "$only" ] || [[ stability == *$only* ]]; }; then
+			section "stability under load: $stability_minutes min at 5/1/2 and at 3/1/1 (normal build)"
+			keep_opt=()
+			[ "$keep" = 1 ] && keep_opt=(--keep)
+			BATON_BUILD="$WORK/build" timeout --kill-after=30 \
+				"$(awk -v m="$stability_minutes" 'BEGIN { printf "%d", m * 2 * 60 + 600 }')" \
+				bash "$repo/tests/chaos/stability.sh" --minutes "$stability_minutes" --settings both \
+				"${keep_opt[@]}" 2>&1 | tee "$WORK/it-logs/stability.out"
+			rc=${PIPESTATUS[0]}
+			if [ "$rc" = 0 ]; then ok "stability ($stability_minutes min per setting)"; else ko "stability (exit $rc)"; fi
+		fi
+	fi
 fi
 finish
