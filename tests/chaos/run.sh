@@ -51,7 +51,8 @@
 #       write acknowledged by an old primary (a server and timeline) after
 #       the new one acknowledged its first;
 #   (3) one primary with every replica streaming (and, in sync mode, a
-#       synchronous standby) within the recovery bound after the fault ends,
+#       synchronous standby named in the sync key) within the recovery bound
+#       after the fault ends,
 #       and the application's writes resume;
 #   (4) no data directory re-cloned (pg_basebackup after the initial clones;
 #       none of these faults makes one unavoidable: pg_rewind covers every
@@ -135,11 +136,23 @@ new_primary_besides() {
 	NEW_PRIMARY=${BASH_REMATCH[1]}
 }
 
-# sync_ready: the primary has a synchronous standby.
+# sync_ready: the primary has a synchronous standby, and the sync key names
+# it. Postgres waits for a standby one loop before the agent records it in
+# the sync key (the safe order); while the key names nobody no replica may
+# be promoted (as with Patroni), so a fault in that second would test
+# nothing but that rule and hold the cluster without a primary.
 sync_ready() {
+	local names n sync
 	[ "$SYNC_MODE" != off ] || return 0
 	[ -n "$PRIMARY" ] || return 1
-	[ "$(run_sql "$PRIMARY" "SELECT count(*) FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')")" -ge 1 ] 2>/dev/null
+	names=$(etcdctl_ get --print-value-only "$NAMESPACE/$SCOPE/sync" 2>/dev/null |
+		jq -r --arg l "node$PRIMARY" 'select(.leader == $l) | .sync_standby[]?' 2>/dev/null) || return 1
+	[ -n "$names" ] || return 1
+	sync=$(run_sql "$PRIMARY" "SELECT string_agg(application_name, ' ') FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')") || return 1
+	for n in $names; do
+		[[ " $sync " == *" $n "* ]] && return 0
+	done
+	return 1
 }
 
 ready() { cluster_healthy && sync_ready; }
@@ -390,7 +403,7 @@ for n in 1 2 3; do agent_start "$n"; done
 wait_healthy 90
 if [ "$SYNC_MODE" != off ]; then
 	poll_until 30 sync_ready ||
-		fail "synchronous mode is on but node$PRIMARY has no synchronous standby after 30 s (SHOW synchronous_standby_names: '$(run_sql "$PRIMARY" 'SHOW synchronous_standby_names')')"
+		fail "synchronous mode is on but node$PRIMARY has no synchronous standby named in the sync key after 30 s (SHOW synchronous_standby_names: '$(run_sql "$PRIMARY" 'SHOW synchronous_standby_names')', sync key: '$(etcdctl_ get --print-value-only "$NAMESPACE/$SCOPE/sync" 2>/dev/null)')"
 	log "synchronous standby in place: $(run_sql "$PRIMARY" "SELECT string_agg(application_name || ':' || sync_state, ' ') FROM pg_stat_replication")"
 fi
 poller_start
