@@ -1138,6 +1138,14 @@ static void read_local(struct loop *L, double now)
 		} else {
 			append_history(L, "leader lease acquired, promoted");
 		}
+		/* Postgres spreads its end-of-recovery checkpoint over seconds;
+		 * until one completes, pg_control still names the old timeline,
+		 * and pg_rewind against or of this node goes wrong (it looks for
+		 * the fork on the wrong timeline and fails). Ask for it now. */
+		if (pg_query_checkpoint(L->pg, &err))
+			log_info("checkpoint after promotion done: pg_control is on timeline %u", l->pg_timeline);
+		else
+			log_warn("checkpoint after promotion: %s", err.msg);
 	}
 	l->promote_requested = L->promote_requested;
 	l->wall_now = (double)time(NULL);
