@@ -288,6 +288,22 @@ agent_start() {
 # config_check N: the agent's own verdict on nodeN's rendered config.
 config_check() { as_baton "$BATON_BUILD/baton" -t -c "$T/node$1.conf" 2>&1; }
 
+# postmaster_pid N: as the harness's, but the agents run under `ip netns
+# exec`, which gives them a mount namespace of their own: seen from here,
+# their cwd may carry a prefix (under a chroot it is the path from the real
+# root), so the data directory must end the path rather than equal it.
+postmaster_pid() {
+	local d pid cwd
+	d=$(data_dir "$1")
+	[ -r "$d/postmaster.pid" ] || return 1
+	pid=$(head -n1 "$d/postmaster.pid" 2>/dev/null)
+	[[ "$pid" =~ ^[0-9]+$ ]] || return 1
+	pid_alive "$pid" || return 1
+	cwd=$(readlink "/proc/$pid/cwd" 2>/dev/null) || return 1
+	[[ "$cwd" == *"$d" ]] || return 1
+	echo "$pid"
+}
+
 conninfo() { echo "host=${NODE_IP[$1]} port=${PG_PORT[$1]} user=postgres dbname=postgres connect_timeout=2"; }
 
 conninfo_all() {

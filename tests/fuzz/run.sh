@@ -43,10 +43,11 @@ if [ -z "$work" ]; then
 fi
 mkdir -p "$work/obj" "$work/corpus" || exit 2
 
-# The .c files of one automake variable in a local.mk (continuation lines too).
+# The .c files of one automake variable in a local.mk (continuation lines
+# too, and later `VAR += ...` lines).
 sources_of() {
 	awk -v var="$1" '
-		$1 == var && $2 == "=" { on = 1 }
+		$1 == var && ($2 == "=" || $2 == "+=") { on = 1 }
 		on { for (i = 1; i <= NF; i++) if ($i ~ /\.c$/) print $i; if ($NF != "\\") on = 0 }
 	' "$2"
 }

@@ -19,7 +19,7 @@ BATON_PACKAGES=(
 	# tests/integration/18_k8s_manifests.sh: parses deploy/k8s/*.yaml, fake Kubernetes API server
 	python3-yaml
 	# sd_notify (agent/sdnotify.c), 19_install: rendering the man pages, systemd-analyze verify of the unit
-	libsystemd-dev groff-base systemd
+	libsystemd-dev groff-base systemd man-db
 )
 
 # Prints the packages of the list that are not installed.
