@@ -440,6 +440,7 @@ struct row {
 	bool lag_known;
 	uint64_t lag;   /* bytes behind the leader */
 	int depth;      /* topology: 0 = top, 1 = streams from the leader */
+	bool sync;      /* synchronous mode: the sync key names this replica */
 };
 
 static int row_cmp(const void *a, const void *b)
@@ -489,6 +490,8 @@ static size_t build_rows(const struct ha_cluster_view *v, struct row *rows, bool
 			r->lag_known = true;
 			r->lag = ref > r->m->lsn ? ref - r->m->lsn : 0;
 		}
+		r->sync = !r->leader && v->synchronous_mode && v->has_sync &&
+			  strcmp(v->sync_leader, r->m->name) != 0 && ha_sync_allows(v, r->m->name);
 		r->depth = 0;
 		if (topology && !r->leader)
 			r->depth = v->has_leader && strcmp(r->m->role, "replica") == 0 ? 1 : 2;
@@ -497,12 +500,17 @@ static size_t build_rows(const struct ha_cluster_view *v, struct row *rows, bool
 	return v->n_members;
 }
 
-/* "Leader" for the holder of the key; otherwise the published role with a
- * capital letter ("Replica", "Stopped", ...). */
+/* "Leader" for the holder of the key, "Sync Standby" for a replica the sync
+ * key names; otherwise the published role with a capital letter
+ * ("Replica", "Stopped", ...). */
 static void table_role(const struct row *r, char *buf, size_t len)
 {
 	if (r->leader) {
 		snprintf(buf, len, "Leader");
+		return;
+	}
+	if (r->sync && strcmp(r->m->role, "replica") == 0) {
+		snprintf(buf, len, "Sync Standby");
 		return;
 	}
 	snprintf(buf, len, "%s", r->m->role);
@@ -532,7 +540,15 @@ static void fill_member_cells(const struct row *r, bool topology, table_row cell
 	else
 		snprintf(cells[COL_LAG], TABLE_CELL, "unknown");
 	snprintf(cells[COL_PENDING], TABLE_CELL, "%s", r->m->pending_restart ? "*" : "");
-	snprintf(cells[COL_TAGS], TABLE_CELL, "%s", r->m->nofailover ? "nofailover" : "");
+	{
+		char prio[32] = "";
+
+		if (r->m->failover_priority != 1 && !r->m->nofailover)
+			snprintf(prio, sizeof(prio), "failover_priority=%d", r->m->failover_priority);
+		snprintf(cells[COL_TAGS], TABLE_CELL, "%s%s%s%s%s", r->m->nofailover ? "nofailover" : "",
+			 r->m->nofailover && r->m->nosync ? " " : "", r->m->nosync ? "nosync" : "",
+			 prio[0] && (r->m->nofailover || r->m->nosync) ? " " : "", prio);
+	}
 }
 
 /* The lines above the table: maintenance mode first and loud, the cluster,
@@ -562,12 +578,14 @@ static void print_cluster_head(const struct ctl *x)
 /* A member as a JSON object (new reference; NULL when out of memory). */
 static json_t *member_object(const struct row *r)
 {
-	return json_pack("{s:s, s:s, s:i, s:s, s:s, s:I, s:o, s:b, s:I, s:s, s:b, s:b, s:{s:b}}", "name", r->m->name,
+	return json_pack("{s:s, s:s, s:i, s:s, s:s, s:I, s:o, s:b, s:I, s:s, s:b, s:b, s:b, s:{s:b, s:b, s:i}}", "name",
+			 r->m->name,
 			 "host", r->m->host, "port", r->m->port, "role", r->leader ? "primary" : r->m->role, "state",
 			 r->m->state, "timeline", (json_int_t)r->m->timeline, "lag",
 			 r->lag_known ? json_integer((json_int_t)r->lag) : json_null(), "leader", (int)r->leader,
 			 "lsn", (json_int_t)r->m->lsn, "api_url", r->m->api_url, "nofailover", (int)r->m->nofailover,
-			 "pending_restart", (int)r->m->pending_restart, "tags", "nofailover", (int)r->m->nofailover);
+			 "pending_restart", (int)r->m->pending_restart, "sync_standby", (int)r->sync, "tags", "nofailover",
+			 (int)r->m->nofailover, "nosync", (int)r->m->nosync, "failover_priority", r->m->failover_priority);
 }
 
 /* list and topology: the same rows, in their order. JSON: list is a flat

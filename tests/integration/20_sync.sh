@@ -35,6 +35,11 @@ assert_eq sync "$(run_sql "$old" "SELECT sync_state FROM pg_stat_replication WHE
 	"Postgres reports $SYNC as synchronous"
 [[ "$SYNC" =~ ^node([0-9]+)$ ]] || fail "sync standby '$SYNC' is not a node name"
 sync_n=${BASH_REMATCH[1]}
+list_out=$("$BATON_BUILD/batonctl" -c "$T/node$old.conf" list) || fail "batonctl list failed"
+grep -q "| $SYNC .*| Sync Standby |" <<<"$list_out" || fail "batonctl list does not show $SYNC as Sync Standby: $list_out"
+pass "batonctl list shows $SYNC as Sync Standby"
+assert_eq true "$("$BATON_BUILD/batonctl" -c "$T/node$old.conf" list --format json |
+	jq -r ".[] | select(.name == \"$SYNC\") | .sync_standby")" "batonctl list --format json: sync_standby"
 http_code() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${API_PORT[$1]}$2"; }
 for n in 1 2 3; do
 	want_sync=503 want_async=503
