@@ -1206,29 +1206,36 @@ static bool split_address(const struct load_ctx *c, config_t *cf, const char *ke
  */
 static bool refuse_includes(const char *path, char *err, size_t errlen)
 {
+	static const char directive[] = "@include";
 	FILE *f = fopen(path, "r");
-	char line[4096];
-	int n = 0;
+	int ch, line = 1, matched = 0; /* chars of "@include" matched at the line's start; -1: no match */
 	bool ok = true;
-	bool at_start = true; /* the chunk read begins a line (long lines come in pieces) */
 
 	if (f == NULL)
 		return true; /* libconfig reports the unreadable file */
 
-	while (fgets(line, sizeof(line), f) != NULL) {
-		const char *p = line;
-		size_t len = strlen(line);
-		bool starts = at_start;
-
-		at_start = len > 0 && line[len - 1] == '\n';
-		if (!starts)
+	/* Byte by byte: a NUL byte must not hide the rest of a line from us
+	 * (libconfig's lexer reads on past it; found by fuzz_config). */
+	while ((ch = getc(f)) != EOF) {
+		if (ch == '\0') {
+			set_err(err, errlen, "%s:%d: a NUL byte: not a text configuration file", path, line);
+			ok = false;
+			break;
+		}
+		if (ch == '\n') {
+			line++;
+			matched = 0;
 			continue;
-		n++;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (strncmp(p, "@include", 8) == 0) {
+		}
+		if (matched < 0 || ((ch == ' ' || ch == '\t') && matched == 0))
+			continue;
+		if (ch != directive[matched]) {
+			matched = -1;
+			continue;
+		}
+		if (++matched == (int)sizeof(directive) - 1) {
 			set_err(err, errlen, "%s:%d: @include is not supported: keep the whole configuration in one file",
-				path, n);
+				path, line);
 			ok = false;
 			break;
 		}

@@ -286,6 +286,7 @@ static const struct bad_case {
 } bad_cases[] = {
 	{ "syntax_error.conf", "syntax_error.conf:3: syntax error: " },
 	{ "include.conf", "include.conf:4: @include is not supported" },
+	{ "nul_byte.conf", "nul_byte.conf:2: a NUL byte: not a text configuration file" },
 	{ "sync_count_zero.conf", "sync_count_zero.conf:14: bootstrap.dcs.synchronous_node_count: must be >= 1 (got 0)" },
 	{ "bad_slot_name.conf", "bad_slot_name.conf:14: bootstrap.dcs.slots[1]: a slot name is 1 to 63 of a-z, 0-9 and _ (got \"Bad-Slot\")" },
 	{ "negative_priority.conf", "negative_priority.conf:14: tags.failover_priority: must be >= 0 (got -1)" },
