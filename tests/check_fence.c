@@ -45,7 +45,8 @@ static void nap(double s)
 }
 
 /* A dummy postmaster: `sleep 60` as a group leader; ignore_quit makes it
- * ignore SIGQUIT (an ignored disposition survives exec). */
+ * ignore SIGQUIT (an ignored disposition survives exec), otherwise SIGQUIT
+ * is set to its default. */
 static pid_t spawn_dummy(bool ignore_quit)
 {
 	pid_t pid = fork();
@@ -53,8 +54,9 @@ static pid_t spawn_dummy(bool ignore_quit)
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		setpgid(0, 0);
-		if (ignore_quit)
-			signal(SIGQUIT, SIG_IGN);
+		/* Set the disposition either way: a shell that started the test
+		 * in the background may have left SIGQUIT ignored. */
+		signal(SIGQUIT, ignore_quit ? SIG_IGN : SIG_DFL);
 		execlp("sleep", "sleep", "60", (char *)NULL);
 		_exit(127);
 	}
