@@ -72,6 +72,8 @@ static bool check_member_name(const char *v, char *why, size_t len);
 static bool check_namespace(const char *v, char *why, size_t len);
 static bool check_hostport(const char *v, char *why, size_t len);
 static bool check_protocol(const char *v, char *why, size_t len);
+static bool check_verify_client(const char *v, char *why, size_t len);
+static bool check_host_name(const char *v, char *why, size_t len);
 static bool check_abspath(const char *v, char *why, size_t len);
 static bool check_bin_dir(const char *v, char *why, size_t len);
 static bool check_log_level(const char *v, char *why, size_t len);
@@ -127,6 +129,25 @@ static const struct opt options[] = {
 	{ .path = "restapi.keyfile", .type = OPT_STRING, .off = CFG_OFF(restapi.keyfile),
 	  .with = "restapi.certfile", .check = check_readable_file,
 	  .doc = "PEM private key of certfile (absolute path)" },
+	{ .path = "restapi.cafile", .type = OPT_STRING, .off = CFG_OFF(restapi.cafile),
+	  .check = check_readable_file,
+	  .doc = "PEM CA bundle: verifies client certificates and, as a client, the members' REST servers" },
+	{ .path = "restapi.verify_client", .type = OPT_STRING, .off = CFG_OFF(restapi.verify_client),
+	  .def = "none", .check = check_verify_client,
+	  .doc = "client certificates: \"none\", \"optional\" or \"required\" (needs certfile and cafile)" },
+	{ .path = "restapi.client_certfile", .type = OPT_STRING,
+	  .off = CFG_OFF(restapi.client_certfile), .with = "restapi.client_keyfile",
+	  .check = check_readable_file,
+	  .doc = "PEM client certificate the agent and batonctl present to the members' REST APIs" },
+	{ .path = "restapi.client_keyfile", .type = OPT_STRING,
+	  .off = CFG_OFF(restapi.client_keyfile), .with = "restapi.client_certfile",
+	  .check = check_readable_file, .doc = "PEM private key of client_certfile (absolute path)" },
+	{ .path = "restapi.allowed_hosts", .type = OPT_STRLIST, .off = CFG_OFF(restapi.allowed_hosts),
+	  .count_off = CFG_OFF(restapi.n_allowed_hosts), .check = check_host_name,
+	  .doc = "more names the Host header may carry (besides the listen/connect addresses, localhost, this host)" },
+	{ .path = "restapi.allow_unauthenticated_writes", .type = OPT_BOOL,
+	  .off = CFG_OFF(restapi.allow_unauthenticated_writes), .def = "false",
+	  .doc = "INSECURE: accept writes without credentials (warned at every start)" },
 
 	{ .path = "bootstrap.dcs.ttl", .type = OPT_SECONDS, .off = CFG_OFF(bootstrap_dcs.ttl),
 	  .def = "5", .min = 2, .max = NO_MAX,
@@ -371,6 +392,34 @@ static bool check_protocol(const char *v, char *why, size_t len)
 		return true;
 	set_err(why, len, "must be \"http\" or \"https\"");
 	return false;
+}
+
+static bool check_verify_client(const char *v, char *why, size_t len)
+{
+	if (strcmp(v, "none") == 0 || strcmp(v, "optional") == 0 || strcmp(v, "required") == 0)
+		return true;
+	set_err(why, len, "must be \"none\", \"optional\" or \"required\"");
+	return false;
+}
+
+/* A DNS name or an IP address as it appears in a Host header (without the
+ * port; IPv6 without brackets). */
+static bool check_host_name(const char *v, char *why, size_t len)
+{
+	const char *p;
+
+	if (!*v || strlen(v) > 253) {
+		set_err(why, len, "must be a host name or address of 1 to 253 characters");
+		return false;
+	}
+	for (p = v; *p; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      *p == '.' || *p == '-' || *p == ':' || *p == '_')) {
+			set_err(why, len, "must hold only letters, digits, '.', '-', '_' and ':'");
+			return false;
+		}
+	}
+	return true;
 }
 
 static bool check_abspath(const char *v, char *why, size_t len)

@@ -80,6 +80,13 @@ struct baton_config {
 		char *auth_password;   /* restapi.authentication.password (required when username is set) */
 		char *certfile;        /* restapi.certfile: PEM certificate, enables HTTPS (NULL = plain HTTP) */
 		char *keyfile;         /* restapi.keyfile: PEM private key (required with certfile) */
+		char *cafile;          /* restapi.cafile: CA bundle for client certs and for verifying peers (NULL = system CAs) */
+		char *verify_client;   /* restapi.verify_client: "none", "optional" or "required" */
+		char *client_certfile; /* restapi.client_certfile: client certificate presented to peers (NULL = none) */
+		char *client_keyfile;  /* restapi.client_keyfile: its private key */
+		char **allowed_hosts;  /* restapi.allowed_hosts: extra names accepted in the Host header */
+		size_t n_allowed_hosts;
+		bool allow_unauthenticated_writes; /* restapi.allow_unauthenticated_writes: INSECURE open writes */
 	} restapi;
 
 	struct dcs_settings bootstrap_dcs;
