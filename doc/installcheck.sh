@@ -64,10 +64,10 @@ done
 
 # ---- the examples
 for f in examples/node1.conf examples/node2.conf examples/node3.conf \
-	examples/callbacks/role_change.sh examples/callbacks/log_event.sh README.md; do
+	examples/callbacks/role_change.sh examples/callbacks/log_event.sh examples/callbacks/vip.sh README.md; do
 	[ -s "$DESTDIR$docdir/$f" ] || ko "$DESTDIR$docdir/$f is missing"
 done
-[ -x "$DESTDIR$docdir/examples/callbacks/role_change.sh" ] || ko "the example callbacks are not executable"
+[ -x "$DESTDIR$docdir/examples/callbacks/role_change.sh" ] && [ -x "$DESTDIR$docdir/examples/callbacks/vip.sh" ] || ko "the example callbacks are not executable"
 ok "examples and README under $docdir"
 
 # ---- the systemd unit
@@ -88,7 +88,9 @@ for line in "Type=notify" "NotifyAccess=main" "User=postgres" "Group=postgres" \
 	"KillMode=mixed" "Restart=on-failure" "RestartPreventExitStatus=2" "NoNewPrivileges=yes" \
 	"ProtectSystem=strict" "ProtectHome=yes" "PrivateTmp=yes" "ProtectKernelTunables=yes" \
 	"ProtectControlGroups=yes" "LockPersonality=yes" \
-	"RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK"; do
+	"RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK" "CapabilityBoundingSet=" \
+	"SystemCallFilter=@system-service" "SystemCallErrorNumber=EPERM" "ProtectProc=invisible" \
+	"RemoveIPC=yes" "PrivateDevices=yes"; do
 	grep -qxF "$line" "$u" || ko "$u lacks the line '$line'"
 done
 for key in WatchdogSec RestartSec TimeoutStopSec LimitNOFILE ReadWritePaths; do

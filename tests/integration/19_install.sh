@@ -8,7 +8,8 @@
 #     (--version, --help, `batonctl help COMMAND` for every command), the
 #     pages render with groff without warnings, the unit names the
 #     configured paths and `systemd-analyze verify` accepts it (SKIP lines
-#     when groff or systemd-analyze are not installed);
+#     when groff or systemd-analyze are not installed), and `systemd-analyze
+#     security` rates the unit's exposure at 2.0 or lower;
 #  2. the installed example configuration passes `baton -t`;
 #  3. `make uninstall DESTDIR=STAGE` leaves no file behind;
 #  4. `make distcheck` in a fresh build dir, as baton (check_pg refuses
@@ -43,7 +44,7 @@ expected=$(printf '%s\n' \
 	"$mandir/man1/batonctl.1" "$mandir/man5/baton.conf.5" "$mandir/man8/baton.8" \
 	"$docdir/README.md" "$docdir/examples/node1.conf" "$docdir/examples/node2.conf" \
 	"$docdir/examples/node3.conf" "$docdir/examples/callbacks/log_event.sh" \
-	"$docdir/examples/callbacks/role_change.sh" \
+	"$docdir/examples/callbacks/role_change.sh" "$docdir/examples/callbacks/vip.sh" \
 	${unitdir:+"$unitdir/baton@.service"} | sort)
 installed=$(cd "$stage" && find . -type f -o -type l | sed 's|^\.||' | sort)
 if [ "$installed" != "$expected" ]; then
@@ -62,6 +63,21 @@ pass "installcheck.sh on the staged install"
 if [ -n "$unitdir" ]; then
 	if command -v systemd-analyze >/dev/null 2>&1; then
 		grep -q 'ok: systemd-analyze verify' "$T/installcheck.out" || fail "the unit was not verified"
+		# The sandbox's exposure as systemd rates it (0 = fully locked
+		# down, 10 = none): at most 2.0. An instance of the staged unit,
+		# read offline (no running systemd needed).
+		mkdir "$T/sa"
+		cp "$stage$unitdir/baton@.service" "$T/sa/"
+		(cd "$T/sa" && systemd-analyze security --offline=yes --no-pager baton@node1.service) \
+			>"$T/security.out" 2>&1
+		exposure=$(sed -n 's/.*Overall exposure level for baton@node1.service: \([0-9][0-9]*\.[0-9]\).*/\1/p' \
+			"$T/security.out")
+		[ -n "$exposure" ] || { cat "$T/security.out"; fail "no exposure level in systemd-analyze security's output"; }
+		if ! awk -v e="$exposure" 'BEGIN { exit !(e <= 2.0) }'; then
+			grep '✗' "$T/security.out"
+			fail "systemd-analyze security: exposure $exposure for baton@.service, more than 2.0 (settings above)"
+		fi
+		pass "systemd-analyze security: exposure $exposure (at most 2.0), $(grep -c '✗' "$T/security.out") settings open"
 	else
 		echo "SKIP: systemd-analyze is not installed (Debian package systemd): unit not verified"
 	fi

@@ -4,9 +4,10 @@
 # in the agent's systemd unit or pod spec; the callback inherits them):
 #
 #   BATON_VIP=10.0.0.100/24 BATON_VIP_DEV=eth0
-#       A virtual IP: added to BATON_VIP_DEV on the new primary, removed
-#       everywhere else. Needs CAP_NET_ADMIN (ip addr) and, to update the
-#       neighbours' ARP caches at once, arping (iputils) if installed.
+#       A virtual IP: handed to vip.sh beside this script, which adds it on
+#       the primary and removes it everywhere else, and on on_stop. Set this
+#       script (or vip.sh itself) for on_start, on_role_change and on_stop;
+#       vip.sh's header says what the systemd unit needs for it.
 #
 #   KUBERNETES_SERVICE_HOST (set by Kubernetes) and BATON_POD_NAME
 #       A pod label: role=primary or role=replica on this pod, through the
@@ -26,6 +27,11 @@ if [ $# -ne 3 ]; then
 	exit 2
 fi
 action=$1 role=$2 scope=$3
+if [ -n "${BATON_VIP:-}" ]; then
+	vip_sh=$(dirname "$0")/vip.sh
+	[ -x "$vip_sh" ] || { echo "$scope: BATON_VIP is set but $vip_sh is missing" >&2; exit 1; }
+	exec "$vip_sh" "$@"
+fi
 case $action in
 on_role_change | on_start) ;;
 *)
@@ -35,21 +41,7 @@ on_role_change | on_start) ;;
 esac
 if [ "$role" = primary ]; then label=primary; else label=replica; fi
 
-if [ -n "${BATON_VIP:-}" ]; then
-	dev=${BATON_VIP_DEV:?BATON_VIP_DEV must name the interface of BATON_VIP}
-	if [ "$label" = primary ]; then
-		# "File exists" means we already hold it: adding is idempotent.
-		ip addr add "$BATON_VIP" dev "$dev" 2>/dev/null ||
-			ip addr show dev "$dev" | grep -q "inet ${BATON_VIP%/*}/"
-		if command -v arping >/dev/null 2>&1; then
-			arping -q -U -c 3 -I "$dev" "${BATON_VIP%/*}" || true
-		fi
-		echo "$scope: $BATON_VIP added on $dev"
-	else
-		ip addr del "$BATON_VIP" dev "$dev" 2>/dev/null || true
-		echo "$scope: $BATON_VIP removed from $dev"
-	fi
-elif [ -n "${KUBERNETES_SERVICE_HOST:-}" ] && [ -n "${BATON_POD_NAME:-}" ]; then
+if [ -n "${KUBERNETES_SERVICE_HOST:-}" ] && [ -n "${BATON_POD_NAME:-}" ]; then
 	sa=/var/run/secrets/kubernetes.io/serviceaccount
 	ns=$(cat "$sa/namespace")
 	token=$(cat "$sa/token")
