@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <float.h>
 #include <libconfig.h>
+#include <locale.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,8 @@ static bool check_readable_file(const char *v, char *why, size_t len);
 static bool check_executable(const char *v, char *why, size_t len);
 static bool check_slot_name(const char *v, char *why, size_t len);
 static bool check_watchdog_mode(const char *v, char *why, size_t len);
+static bool check_initdb_encoding(const char *v, char *why, size_t len);
+static bool check_initdb_locale(const char *v, char *why, size_t len);
 
 #define CFG_OFF(field) offsetof(struct baton_config, field)
 #define NO_MAX DBL_MAX
@@ -179,6 +182,16 @@ static const struct opt options[] = {
 	{ .path = "bootstrap.dcs.postgresql.parameters", .type = OPT_PARAMS,
 	  .off = CFG_OFF(bootstrap_dcs.pg_params), .count_off = CFG_OFF(bootstrap_dcs.n_pg_params),
 	  .doc = "Postgres parameters for all members, stored in etcd at bootstrap" },
+
+	{ .path = "bootstrap.initdb.encoding", .type = OPT_STRING, .off = CFG_OFF(bootstrap_initdb.encoding),
+	  .def = "UTF8", .check = check_initdb_encoding,
+	  .doc = "encoding of a cluster this node bootstraps (initdb -E)" },
+	{ .path = "bootstrap.initdb.locale", .type = OPT_STRING, .off = CFG_OFF(bootstrap_initdb.locale),
+	  .def = "C.UTF-8", .check = check_initdb_locale,
+	  .doc = "locale of a cluster this node bootstraps (initdb --locale); must be installed on every member" },
+	{ .path = "bootstrap.initdb.data_checksums", .type = OPT_BOOL,
+	  .off = CFG_OFF(bootstrap_initdb.data_checksums), .def = "true",
+	  .doc = "page checksums in a cluster this node bootstraps (initdb --data-checksums); fixed for the cluster's life" },
 
 	{ .path = "postgresql.bin_dir", .type = OPT_STRING, .off = CFG_OFF(postgresql.bin_dir),
 	  .def = "/usr/lib/postgresql/15/bin", .check = check_bin_dir,
@@ -456,6 +469,47 @@ static bool check_log_level(const char *v, char *why, size_t len)
 		return true;
 	set_err(why, len, "must be debug, info, warning or error");
 	return false;
+}
+
+/* Letters, digits and "._-@", not starting with "-": what encoding and
+ * locale names are made of, and nothing initdb could take as an option. */
+static bool initdb_name_chars(const char *v)
+{
+	if (v[0] == '\0' || v[0] == '-')
+		return false;
+	for (const char *c = v; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+		      *c == '.' || *c == '_' || *c == '-' || *c == '@'))
+			return false;
+	return true;
+}
+
+static bool check_initdb_encoding(const char *v, char *why, size_t len)
+{
+	if (!initdb_name_chars(v) || strlen(v) > 32) {
+		set_err(why, len, "expected an encoding name such as \"UTF8\" (letters, digits, \"_-\")");
+		return false;
+	}
+	return true;
+}
+
+/* The locale must exist here: every member runs Postgres with the
+ * cluster's locale, and initdb would only fail later, in the log. */
+static bool check_initdb_locale(const char *v, char *why, size_t len)
+{
+	locale_t l;
+
+	if (!initdb_name_chars(v) || strlen(v) > 64) {
+		set_err(why, len, "expected a locale name such as \"C.UTF-8\" or \"en_US.UTF-8\"");
+		return false;
+	}
+	l = newlocale(LC_ALL_MASK, v, (locale_t)0);
+	if (l == (locale_t)0) {
+		set_err(why, len, "locale not installed on this host (`locale -a` lists those that are)");
+		return false;
+	}
+	freelocale(l);
+	return true;
 }
 
 static bool check_watchdog_mode(const char *v, char *why, size_t len)

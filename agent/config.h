@@ -10,7 +10,8 @@
  *   restapi = { listen = "127.0.0.1:8008"; connect_address = "127.0.0.1:8008"; };
  *   bootstrap = { dcs = { ttl = 5; loop_wait = 1; retry_timeout = 2;
  *                         maximum_lag_on_failover = 1048576;
- *                         postgresql = { parameters = { max_connections = 100; }; }; }; };
+ *                         postgresql = { parameters = { max_connections = 100; }; }; };
+ *                 initdb = { encoding = "UTF8"; locale = "C.UTF-8"; data_checksums = true; }; };
  *   postgresql = { bin_dir = "/usr/lib/postgresql/15/bin"; data_dir = "/var/lib/baton/node1";
  *                  listen = "127.0.0.1:5432"; connect_address = "127.0.0.1:5432";
  *                  authentication = { superuser = { username = "postgres"; password = "..."; };
@@ -90,6 +91,12 @@ struct baton_config {
 	} restapi;
 
 	struct dcs_settings bootstrap_dcs;
+
+	struct {
+		char *encoding;        /* bootstrap.initdb.encoding: initdb -E, default "UTF8" */
+		char *locale;          /* bootstrap.initdb.locale: initdb --locale, default "C.UTF-8" */
+		bool data_checksums;   /* bootstrap.initdb.data_checksums: --data-checksums, default true */
+	} bootstrap_initdb;
 
 	struct {
 		char *bin_dir;         /* default "/usr/lib/postgresql/15/bin" */

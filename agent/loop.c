@@ -1381,9 +1381,13 @@ static void do_bootstrap(struct loop *L, double now)
 			return;
 		if (!write_pgpass(L))
 			return;
+		struct pg_initdb_opts io = {.encoding = cfg->bootstrap_initdb.encoding,
+					    .locale = cfg->bootstrap_initdb.locale,
+					    .data_checksums = cfg->bootstrap_initdb.data_checksums};
+
 		start_job(L, HA_JOB_BOOTSTRAP, NULL,
 			  pg_initdb_start(&L->paths, cfg->postgresql.superuser_username,
-					  cfg->postgresql.superuser_password, &L->job, &err),
+					  cfg->postgresql.superuser_password, &io, &L->job, &err),
 			  "initdb");
 		if (L->job.pid == 0)
 			log_error("cannot run initdb: %s", err.msg);

@@ -217,10 +217,70 @@ void pg_initdb_cleanup(const struct pg_paths *p)
 		(void)unlink(path);
 }
 
+const struct pg_initdb_opts pg_initdb_defaults = {
+	.encoding = PG_INITDB_ENCODING,
+	.locale = PG_INITDB_LOCALE,
+	.data_checksums = true,
+};
+
+/* An encoding or locale name as initdb takes them ("UTF8", "C.UTF-8",
+ * "de_DE.utf8@euro"): no spaces, quotes or option-like leading dash. */
+static bool initdb_name_ok(const char *v)
+{
+	if (v[0] == '\0' || v[0] == '-')
+		return false;
+	for (const char *c = v; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+		      *c == '.' || *c == '_' || *c == '-' || *c == '@'))
+			return false;
+	return true;
+}
+
+bool pg_initdb_argv_build(struct pg_initdb_argv *a, const char *prog, const char *data_dir,
+			  const char *superuser, const char *pwarg, const struct pg_initdb_opts *opts,
+			  struct pg_err *err)
+{
+	const char *enc, *loc;
+	size_t n = 0;
+	int w;
+
+	if (opts == NULL)
+		opts = &pg_initdb_defaults;
+	enc = opts->encoding != NULL && opts->encoding[0] ? opts->encoding : PG_INITDB_ENCODING;
+	loc = opts->locale != NULL && opts->locale[0] ? opts->locale : PG_INITDB_LOCALE;
+	memset(a, 0, sizeof(*a));
+	if (!initdb_name_ok(enc) || strlen(enc) >= sizeof(a->encoding)) {
+		pg_err_set(err, "initdb: invalid encoding name \"%.64s\"", enc);
+		return false;
+	}
+	w = snprintf(a->locale_arg, sizeof(a->locale_arg), "--locale=%s", loc);
+	if (!initdb_name_ok(loc) || w < 0 || (size_t)w >= sizeof(a->locale_arg)) {
+		pg_err_set(err, "initdb: invalid locale name \"%.64s\"", loc);
+		return false;
+	}
+	snprintf(a->encoding, sizeof(a->encoding), "%s", enc);
+	a->argv[n++] = prog;
+	a->argv[n++] = "-D";
+	a->argv[n++] = data_dir;
+	a->argv[n++] = "-U";
+	a->argv[n++] = superuser;
+	a->argv[n++] = pwarg;
+	a->argv[n++] = "-E";
+	a->argv[n++] = a->encoding;
+	a->argv[n++] = a->locale_arg;
+	if (opts->data_checksums)
+		a->argv[n++] = "--data-checksums";
+	a->argv[n++] = "--auth-local=scram-sha-256";
+	a->argv[n++] = "--auth-host=scram-sha-256";
+	a->argv[n] = NULL;
+	return true;
+}
+
 bool pg_initdb_start(const struct pg_paths *p, const char *superuser, const char *password,
-		     struct pg_child *child, struct pg_err *err)
+		     const struct pg_initdb_opts *opts, struct pg_child *child, struct pg_err *err)
 {
 	char prog[4096], pwfile[4096], pwarg[4200];
+	struct pg_initdb_argv a;
 	int fd = -1;
 	bool ok = false;
 
@@ -236,6 +296,8 @@ bool pg_initdb_start(const struct pg_paths *p, const char *superuser, const char
 		pg_err_set(err, "initdb: data directory path too long");
 		return false;
 	}
+	if (!pg_initdb_argv_build(&a, prog, p->data_dir, superuser, pwarg, opts, err))
+		return false;
 	/* A stale file of a crashed earlier attempt is replaced; O_EXCL then
 	 * guarantees we write to a fresh regular file of ours. */
 	(void)unlink(pwfile);
@@ -259,23 +321,13 @@ bool pg_initdb_start(const struct pg_paths *p, const char *superuser, const char
 	}
 	fd = -1;
 	{
-		const char *argv[] = {prog,
-				      "-D",
-				      p->data_dir,
-				      "-U",
-				      superuser,
-				      pwarg,
-				      "-E",
-				      "UTF8",
-				      "--auth-local=scram-sha-256",
-				      "--auth-host=scram-sha-256",
-				      NULL};
-		/* One locale on every node, whatever the agent's environment:
-		 * C.UTF-8 sorts by code point, so no glibc collation update can
-		 * silently corrupt the indexes of a replica on another host,
-		 * and it always matches the UTF8 encoding. */
+		/* The agent's own environment does not matter: LC_ALL only sets
+		 * the language of initdb's messages and the locale of anything
+		 * --locale leaves open. The default C.UTF-8 sorts by code point,
+		 * so no glibc collation update can silently corrupt the indexes
+		 * of a replica on another host, and it always matches UTF8. */
 		const char *env[] = {"LC_ALL=C.UTF-8", NULL};
-		ok = spawn_logged(p, "initdb", argv, env, SIGTERM, child, err);
+		ok = spawn_logged(p, "initdb", a.argv, env, SIGTERM, child, err);
 	}
 cleanup:
 	if (fd >= 0)

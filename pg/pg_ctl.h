@@ -48,11 +48,39 @@ enum pg_child_state pg_child_poll(struct pg_child *child, struct pg_err *err);
 /* Kill (SIGTERM, then SIGKILL after grace seconds) and reap. Idempotent. */
 void pg_child_kill(struct pg_child *child, double grace);
 
-/* initdb -D data_dir -U superuser --pwfile=<tmp> -E UTF8 --auth-local/host
- * (password for the superuser written to a temp file the child removes...
- * the caller must call pg_initdb_cleanup after the child ended). */
+/* What a new cluster is created with (bootstrap.initdb in the agent's file). */
+struct pg_initdb_opts {
+	const char *encoding;  /* -E; NULL or "": PG_INITDB_ENCODING */
+	const char *locale;    /* --locale; NULL or "": PG_INITDB_LOCALE */
+	bool data_checksums;   /* --data-checksums (page checksums, fixed for the cluster's life) */
+};
+#define PG_INITDB_ENCODING "UTF8"
+#define PG_INITDB_LOCALE "C.UTF-8"
+/* The defaults: UTF8, C.UTF-8, data checksums on. */
+extern const struct pg_initdb_opts pg_initdb_defaults;
+
+/* initdb's command line, built without side effects (unit-tested):
+ *   PROG -D DATA_DIR -U SUPERUSER PWARG -E ENCODING --locale=LOCALE
+ *        [--data-checksums] --auth-local=scram-sha-256 --auth-host=scram-sha-256
+ * argv points into a (and into the arguments, which must outlive it); NULL
+ * terminated. opts NULL: pg_initdb_defaults. False (err says which) when the
+ * encoding or locale is empty after defaults, too long, or holds a character
+ * other than letters, digits and "._-@" (the names initdb knows). */
+struct pg_initdb_argv {
+	const char *argv[16];
+	char encoding[64];
+	char locale_arg[128];
+};
+bool pg_initdb_argv_build(struct pg_initdb_argv *a, const char *prog, const char *data_dir,
+			  const char *superuser, const char *pwarg, const struct pg_initdb_opts *opts,
+			  struct pg_err *err) PG_WUR;
+
+/* Runs initdb as pg_initdb_argv_build says (password for the superuser
+ * written to a temp file next to the data directory: the caller must call
+ * pg_initdb_cleanup after the child ended). opts NULL: pg_initdb_defaults. */
 bool pg_initdb_start(const struct pg_paths *p, const char *superuser, const char *password,
-		     struct pg_child *child, struct pg_err *err) PG_WUR;
+		     const struct pg_initdb_opts *opts, struct pg_child *child,
+		     struct pg_err *err) PG_WUR;
 /* Removes the temporary password file of initdb, if any. Idempotent. */
 void pg_initdb_cleanup(const struct pg_paths *p);
 

@@ -292,16 +292,49 @@ static enum pg_child_state child_wait(struct pg_child *c, double timeout, struct
 	return st;
 }
 
-static void node_initdb(struct node *n)
+/* initdb with opts (NULL: the defaults), waited for. */
+static void node_initdb_opts(struct node *n, const struct pg_initdb_opts *opts)
 {
 	struct pg_err err;
 	struct pg_child c = {0};
 
-	ck_assert_msg(pg_initdb_start(&n->paths, SUPER_USER, SUPER_PW, &c, &err), "%s", err.msg);
+	ck_assert_msg(pg_initdb_start(&n->paths, SUPER_USER, SUPER_PW, opts, &c, &err), "%s", err.msg);
 	ck_assert_int_gt(c.pid, 0);
 	ck_assert_msg(child_wait(&c, 30, &err) == PG_CHILD_OK, "initdb: %s (see %s)", err.msg, n->log);
 	ck_assert_int_eq(c.pid, 0);
 	pg_initdb_cleanup(&n->paths);
+}
+
+static void node_initdb(struct node *n)
+{
+	node_initdb_opts(n, NULL);
+}
+
+/* The value of one line of `pg_controldata DIR` ("Data page checksum
+ * version"), into buf; false if the line is missing. */
+static bool controldata_line(const char *dir, const char *label, char *buf, size_t len)
+{
+	char cmd[600], line[512];
+	size_t ll = strlen(label);
+	bool found = false;
+	FILE *f;
+
+	ck_assert((size_t)snprintf(cmd, sizeof(cmd), "LC_ALL=C '%s/pg_controldata' -D '%s'", PG_BINDIR, dir) <
+		  sizeof(cmd));
+	f = popen(cmd, "r");
+	ck_assert_msg(f != NULL, "cannot run %s", cmd);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, label, ll) == 0 && line[ll] == ':') {
+			const char *v = line + ll + 1;
+
+			while (*v == ' ')
+				v++;
+			snprintf(buf, len, "%.*s", (int)strcspn(v, "\n"), v);
+			found = true;
+		}
+	}
+	pclose(f);
+	return found;
 }
 
 static void conninfo(const struct node *n, const char *user, char *buf, size_t len)
@@ -640,7 +673,7 @@ START_TEST(test_child_failures)
 	node_init(&n, "bogus");
 	bad = n.paths;
 	bad.bin_dir = "/nonexistent/bin";
-	ck_assert_msg(pg_initdb_start(&bad, SUPER_USER, SUPER_PW, &c, &err), "%s", err.msg);
+	ck_assert_msg(pg_initdb_start(&bad, SUPER_USER, SUPER_PW, NULL, &c, &err), "%s", err.msg);
 	ck_assert_int_eq(child_wait(&c, 5, &err), PG_CHILD_FAILED);
 	ck_assert_msg(strstr(err.msg, "initdb") && strstr(err.msg, "status 127"), "%s", err.msg);
 	ck_assert_ptr_nonnull(strstr(read_file(n.log), "baton: running /nonexistent/bin/initdb -D"));
@@ -650,7 +683,7 @@ START_TEST(test_child_failures)
 	ck_assert_str_eq(read_file(pwfile), SUPER_PW "\n");
 	pg_initdb_cleanup(&n.paths);
 	ck_assert(access(pwfile, F_OK) != 0);
-	ck_assert(!pg_initdb_start(&n.paths, SUPER_USER, "two\nlines", &c, &err));
+	ck_assert(!pg_initdb_start(&n.paths, SUPER_USER, "two\nlines", NULL, &c, &err));
 	ck_assert_int_eq(c.pid, 0);
 
 	lfd = silent_listener(&lport);
@@ -833,7 +866,7 @@ START_TEST(test_initdb_controldata)
 	struct pg_controldata cd;
 	struct pg_err err;
 	struct pg_child c = {0};
-	char pwfile[300];
+	char pwfile[300], buf[64];
 
 	node_init(&n, "init");
 	node_initdb(&n);
@@ -849,13 +882,110 @@ START_TEST(test_initdb_controldata)
 	ck_assert_ptr_nonnull(strstr(read_file(n.log), "baton: running " PG_BINDIR "/initdb -D"));
 	ck_assert_ptr_null(strstr(read_file(n.log), "su'per"));
 
+	/* data checksums by default, and the default locale */
+	ck_assert_ptr_nonnull(strstr(read_file(n.log), "--data-checksums"));
+	ck_assert_ptr_nonnull(strstr(read_file(n.log), "--locale=C.UTF-8"));
+	ck_assert(controldata_line(n.dir, "Data page checksum version", buf, sizeof(buf)));
+	ck_assert_str_eq(buf, "1");
+
 	/* initdb into a directory that is not empty fails, and says how */
-	ck_assert_msg(pg_initdb_start(&n.paths, SUPER_USER, SUPER_PW, &c, &err), "%s", err.msg);
+	ck_assert_msg(pg_initdb_start(&n.paths, SUPER_USER, SUPER_PW, NULL, &c, &err), "%s", err.msg);
 	ck_assert_int_eq(child_wait(&c, 30, &err), PG_CHILD_FAILED);
 	ck_assert_msg(strstr(err.msg, "exited with status 1") != NULL, "%s", err.msg);
 	pg_initdb_cleanup(&n.paths);
 	ck_assert_int_eq(pg_datadir_inspect(n.dir), PG_DATADIR_VALID);
+
+	/* bootstrap.initdb = { encoding = "LATIN1"; locale = "C"; data_checksums = false; } */
+	{
+		struct node m;
+		const struct pg_initdb_opts o = {.encoding = "LATIN1", .locale = "C", .data_checksums = false};
+
+		node_init(&m, "init-nosum");
+		node_initdb_opts(&m, &o);
+		ck_assert_ptr_null(strstr(read_file(m.log), "--data-checksums"));
+		ck_assert(controldata_line(m.dir, "Data page checksum version", buf, sizeof(buf)));
+		ck_assert_str_eq(buf, "0");
+		ck_assert_ptr_nonnull(strstr(read_file(m.log), "-E LATIN1 --locale=C "));
+	}
 	ck_assert(!secret_logged);
+}
+END_TEST
+
+/* a's argv joined by spaces into line. */
+static void join_argv(const struct pg_initdb_argv *a, char *line, size_t len)
+{
+	size_t off = 0;
+
+	line[0] = '\0';
+	for (size_t i = 0; a->argv[i] != NULL; i++) {
+		int w;
+
+		ck_assert(i < sizeof(a->argv) / sizeof(a->argv[0]) - 1);
+		w = snprintf(line + off, len - off, "%s%s", i ? " " : "", a->argv[i]);
+		ck_assert(w > 0 && (size_t)w < len - off);
+		off += (size_t)w;
+	}
+}
+
+/* initdb's command line for each bootstrap.initdb setting, and refusals of
+ * names initdb could take for options or that hold spaces. */
+START_TEST(test_initdb_argv)
+{
+	struct pg_initdb_argv a;
+	struct pg_err err;
+	char line[1024];
+	const struct pg_initdb_opts custom = {.encoding = "LATIN1", .locale = "de_DE.iso88591@euro",
+					      .data_checksums = false};
+	const struct pg_initdb_opts empty = {.encoding = "", .locale = NULL, .data_checksums = true};
+	static const char *const bad_names[] = {"", "-D/tmp", "UTF8 --no-sync", "C.UTF-8\n", "a'b", "$(x)",
+						"x/y"};
+
+
+	ck_assert_msg(pg_initdb_argv_build(&a, "/bin/initdb", "/d", "su", "--pwfile=/d.pw", NULL, &err), "%s",
+		      err.msg);
+	join_argv(&a, line, sizeof(line));
+	ck_assert_str_eq(line, "/bin/initdb -D /d -U su --pwfile=/d.pw -E UTF8 --locale=C.UTF-8 --data-checksums "
+			       "--auth-local=scram-sha-256 --auth-host=scram-sha-256");
+	ck_assert(pg_initdb_defaults.data_checksums);
+	ck_assert(pg_initdb_argv_build(&a, "/bin/initdb", "/d", "su", "--pwfile=/d.pw", &pg_initdb_defaults, &err));
+	join_argv(&a, line, sizeof(line));
+	ck_assert_str_eq(line, "/bin/initdb -D /d -U su --pwfile=/d.pw -E UTF8 --locale=C.UTF-8 --data-checksums "
+			       "--auth-local=scram-sha-256 --auth-host=scram-sha-256");
+	/* empty or unset names fall back to the defaults */
+	ck_assert(pg_initdb_argv_build(&a, "/bin/initdb", "/d", "su", "--pwfile=/d.pw", &empty, &err));
+	join_argv(&a, line, sizeof(line));
+	ck_assert_str_eq(line, "/bin/initdb -D /d -U su --pwfile=/d.pw -E UTF8 --locale=C.UTF-8 --data-checksums "
+			       "--auth-local=scram-sha-256 --auth-host=scram-sha-256");
+	ck_assert(pg_initdb_argv_build(&a, "/bin/initdb", "/d", "su", "--pwfile=/d.pw", &custom, &err));
+	join_argv(&a, line, sizeof(line));
+	ck_assert_str_eq(line, "/bin/initdb -D /d -U su --pwfile=/d.pw -E LATIN1 --locale=de_DE.iso88591@euro "
+			       "--auth-local=scram-sha-256 --auth-host=scram-sha-256");
+
+	for (size_t i = 1; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
+		struct pg_initdb_opts o = {.encoding = bad_names[i], .locale = "C", .data_checksums = true};
+
+		ck_assert_msg(!pg_initdb_argv_build(&a, "/bin/initdb", "/d", "su", "--pwfile=/d.pw", &o, &err),
+			      "encoding '%s' accepted", bad_names[i]);
+		ck_assert_msg(strstr(err.msg, "invalid encoding name") != NULL, "%s", err.msg);
+		o.encoding = "UTF8";
+		o.locale = bad_names[i];
+		ck_assert_msg(!pg_initdb_argv_build(&a, "/bin/initdb", "/d", "su", "--pwfile=/d.pw", &o, &err),
+			      "locale '%s' accepted", bad_names[i]);
+		ck_assert_msg(strstr(err.msg, "invalid locale name") != NULL, "%s", err.msg);
+	}
+	{
+		char longname[200];
+		struct pg_initdb_opts o = {.encoding = "UTF8", .locale = longname, .data_checksums = true};
+
+		memset(longname, 'a', sizeof(longname) - 1);
+		longname[sizeof(longname) - 1] = '\0';
+		ck_assert(!pg_initdb_argv_build(&a, "/bin/initdb", "/d", "su", "--pwfile=/d.pw", &o, &err));
+		ck_assert_msg(strstr(err.msg, "invalid locale name") != NULL, "%s", err.msg);
+		o.locale = "C";
+		o.encoding = longname;
+		ck_assert(!pg_initdb_argv_build(&a, "/bin/initdb", "/d", "su", "--pwfile=/d.pw", &o, &err));
+		ck_assert_msg(strstr(err.msg, "invalid encoding name") != NULL, "%s", err.msg);
+	}
 }
 END_TEST
 
@@ -964,6 +1094,13 @@ START_TEST(test_cluster_lifecycle)
 	ck_assert_str_eq(buf, "it's \\ a test");
 	ck_assert(pg_query_scalar(ca, "SHOW port", buf, sizeof(buf), &err));
 	ck_assert_int_eq(atoi(buf), a.port);
+	/* what initdb gave the cluster by default */
+	ck_assert(pg_query_scalar(ca, "SHOW data_checksums", buf, sizeof(buf), &err));
+	ck_assert_str_eq(buf, "on");
+	ck_assert(pg_query_scalar(ca, "SHOW server_encoding", buf, sizeof(buf), &err));
+	ck_assert_str_eq(buf, "UTF8");
+	ck_assert(pg_query_scalar(ca, "SHOW lc_collate", buf, sizeof(buf), &err));
+	ck_assert_str_eq(buf, "C.UTF-8");
 
 	/* a bad password still means "up" for ping */
 	snprintf(ci, sizeof(ci), "host=127.0.0.1 port=%d user=nobody dbname=postgres password=wrong sslmode=disable",
@@ -1245,6 +1382,7 @@ static Suite *pg_suite(void)
 	tcase_add_test(off, test_datadir_inspect_remove);
 	tcase_add_test(off, test_controldata_errors);
 	tcase_add_test(off, test_child_failures);
+	tcase_add_test(off, test_initdb_argv);
 	tcase_add_test(off, test_connect_refused_fast);
 	tcase_add_test(off, test_connect_silent_times_out);
 	tcase_add_test(off, test_ping_classifies_answers);
