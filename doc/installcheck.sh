@@ -90,13 +90,16 @@ for line in "Type=notify" "NotifyAccess=main" "User=postgres" "Group=postgres" \
 	"ProtectControlGroups=yes" "LockPersonality=yes" \
 	"RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK" "CapabilityBoundingSet=" \
 	"SystemCallFilter=@system-service" "SystemCallErrorNumber=EPERM" "ProtectProc=invisible" \
-	"RemoveIPC=yes" "PrivateDevices=yes"; do
+	"PrivateDevices=yes"; do
 	grep -qxF "$line" "$u" || ko "$u lacks the line '$line'"
 done
 for key in WatchdogSec RestartSec TimeoutStopSec LimitNOFILE ReadWritePaths; do
 	grep -q "^$key=." "$u" || ko "$u does not set $key="
 done
 grep -q '^ReadWritePaths=.*/var/lib/postgresql' "$u" || ko "$u: ReadWritePaths lacks /var/lib/postgresql"
+# RemoveIPC=yes would delete the shared memory of other Postgres servers of
+# the same user (Debian's own clusters) when the last baton unit stops.
+! grep -q '^RemoveIPC=yes' "$u" || ko "$u sets RemoveIPC=yes (see the comment in the unit)"
 ok "unit $u: paths and settings"
 
 if ! command -v systemd-analyze >/dev/null 2>&1; then

@@ -9,7 +9,8 @@
 #     passes (ACTION ROLE SCOPE) for start as primary, again (idempotent),
 #     demotion, promotion, on_stop as primary and as replica (nothing to
 #     remove), IPv6; refusals: no prefix length (2), unknown interface (1),
-#     no CAP_NET_ADMIN (1, the message names it), wrong argc (2);
+#     no CAP_NET_ADMIN (1, the message names it), wrong argc (2), `ip`
+#     failing (1, never a false "removed");
 #  2. from real agents: two nodes, each firing the script for on_start,
 #     on_role_change and on_stop into a namespace of its own (a user+network
 #     namespace made by the baton user, so the unprivileged agent's callback
@@ -81,6 +82,16 @@ out=$(inns setpriv --reuid="$BATON_USER" --regid="$BATON_USER" --init-groups -- 
 rc=$?
 [ "$rc" = 1 ] && grep -q 'could not remove' <<<"$out" || fail "an on_stop that cannot remove the address exited $rc: $out"
 pass "an on_stop without CAP_NET_ADMIN reports that it could not remove the address (exit 1)"
+# When `ip` itself fails (here a stand-in that always does), the script
+# must not report the address as gone.
+mkdir "$T/fakebin"
+printf '#!/bin/sh\necho "ip stand-in: failing on purpose" >&2\nexit 2\n' >"$T/fakebin/ip"
+chmod 755 "$T/fakebin/ip"
+out=$(inns env PATH="$T/fakebin:$PATH" "$T/vip.sh" on_stop primary main 2>&1)
+rc=$?
+[ "$rc" = 1 ] && grep -q 'failing on purpose' <<<"$out" || fail "on_stop with a failing ip exited $rc: $out"
+[ "$(addrs_on_v0 ip netns exec "$NETNS")" = "$VIP" ] || fail "the address changed although ip failed"
+pass "on_stop with a failing ip: exit 1 and ip's message, not a false success ($out)"
 cleanup_netns
 
 # ---- 2. from real agents

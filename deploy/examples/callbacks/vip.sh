@@ -72,9 +72,15 @@ if ! command -v ip >/dev/null 2>&1; then
 	exit 1
 fi
 
-# has_vip: true when BATON_VIP_DEV carries the address (any prefix length).
+# has_vip: true when BATON_VIP_DEV carries the address (any prefix length),
+# false when it does not; when `ip` itself fails the script exits 1: an
+# address nobody could look at is neither there nor gone.
 has_vip() {
-	ip -o addr show dev "$dev" | awk -v a="$addr" '
+	if ! out=$(ip -o addr show dev "$dev" 2>&1); then
+		echo "$scope: cannot list the addresses of $dev: $out" >&2
+		exit 1
+	fi
+	printf '%s\n' "$out" | awk -v a="$addr" '
 		{ for (i = 1; i < NF; i++) if ($i == "inet" || $i == "inet6") { split($(i + 1), p, "/"); if (p[1] == a) found = 1 } }
 		END { exit !found }'
 }
@@ -112,8 +118,8 @@ del_vip() {
 }
 
 # The interface must exist: a typo in BATON_VIP_DEV must not pass silently.
-if ! ip link show dev "$dev" >/dev/null 2>&1; then
-	echo "$scope: interface $dev (BATON_VIP_DEV) does not exist" >&2
+if ! out=$(ip link show dev "$dev" 2>&1); then
+	echo "$scope: interface $dev (BATON_VIP_DEV): ${out:-ip failed without a message}" >&2
 	exit 1
 fi
 
