@@ -20,6 +20,8 @@ BATON_PACKAGES=(
 	python3-yaml
 	# sd_notify (agent/sdnotify.c), 19_install: rendering the man pages, systemd-analyze verify of the unit
 	libsystemd-dev groff-base systemd man-db
+	# 32_systemd_unit: the unit under a booted systemd (systemd-nspawn)
+	systemd-container
 )
 
 # Prints the packages of the list that are not installed.
