@@ -1377,14 +1377,14 @@ static void do_bootstrap(struct loop *L, double now)
 	struct pg_err err;
 
 	if (l->datadir == HA_DATADIR_EMPTY) {
+		const struct pg_initdb_opts io = {.encoding = cfg->bootstrap_initdb.encoding,
+						  .locale = cfg->bootstrap_initdb.locale,
+						  .data_checksums = cfg->bootstrap_initdb.data_checksums};
+
 		if (L->job_failed == HA_JOB_BOOTSTRAP && now - L->job_failed_at < RETRY_BACKOFF)
 			return;
 		if (!write_pgpass(L))
 			return;
-		struct pg_initdb_opts io = {.encoding = cfg->bootstrap_initdb.encoding,
-					    .locale = cfg->bootstrap_initdb.locale,
-					    .data_checksums = cfg->bootstrap_initdb.data_checksums};
-
 		start_job(L, HA_JOB_BOOTSTRAP, NULL,
 			  pg_initdb_start(&L->paths, cfg->postgresql.superuser_username,
 					  cfg->postgresql.superuser_password, &io, &L->job, &err),
