@@ -65,8 +65,24 @@ static void format_cmdline(const char *const *argv, char *buf, size_t len)
 	}
 }
 
+/* Variables systemd gives the service's main process only (sd_notify(3),
+ * sd_watchdog_enabled(3)). Postgres (built with systemd support) would
+ * otherwise send READY=1 on that socket itself, which systemd refuses under
+ * NotifyAccess=main with a warning at every start, and which would be taken
+ * for the agent's own message under NotifyAccess=all. */
+static bool for_main_process_only(const char *var, size_t name_len)
+{
+	static const char *const names[] = {"NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC"};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strlen(names[i]) == name_len && strncmp(var, names[i], name_len) == 0)
+			return true;
+	return false;
+}
+
 /* A NULL-terminated copy of environ (the strings are shared, not copied)
- * where every entry of set replaces the variable of the same name. The
+ * where every entry of set replaces the variable of the same name, without
+ * the variables meant for the agent alone (for_main_process_only). The
  * array is malloc'ed; NULL when out of memory. */
 static char **build_env(const char *const *set)
 {
@@ -87,7 +103,7 @@ static char **build_env(const char *const *set)
 
 		for (size_t j = 0; j < n_set && !replaced; j++)
 			replaced = strncmp(set[j], environ[i], name_len) == 0 && set[j][name_len] == '=';
-		if (!replaced)
+		if (!replaced && !for_main_process_only(environ[i], name_len))
 			envp[k++] = environ[i];
 	}
 	for (size_t j = 0; j < n_set; j++)

@@ -40,6 +40,7 @@
 #include "pg/pg_data.h"
 #include "pg/pg_err.h"
 #include "pg/pg_query.h"
+#include "pg/pg_spawn.h"
 
 /* Passwords with every character that needs escaping somewhere. */
 #define SUPER_USER "postgres"
@@ -911,6 +912,39 @@ START_TEST(test_initdb_controldata)
 }
 END_TEST
 
+/* The children get the agent's environment and the variables set for them,
+ * but not systemd's variables for the main process: a Postgres built with
+ * systemd support would answer on NOTIFY_SOCKET itself. */
+START_TEST(test_spawn_env_without_notify_socket)
+{
+	struct pg_child c = {0};
+	struct pg_err err;
+	char log[300];
+	const char *argv[] = {"/usr/bin/env", NULL};
+	const char *set[] = {"IT_SET_FOR_CHILD=1", NULL};
+	const struct pg_spawn_opts o = {.what = "env", .argv = argv, .env_set = set, .log_file = log,
+					.out_fd = -1, .death_signal = SIGTERM};
+	const char *text;
+
+	path_in_base(log, sizeof(log), "env.log");
+	ck_assert_int_eq(setenv("NOTIFY_SOCKET", "/run/systemd/notify", 1), 0);
+	ck_assert_int_eq(setenv("WATCHDOG_USEC", "60000000", 1), 0);
+	ck_assert_int_eq(setenv("WATCHDOG_PID", "1", 1), 0);
+	ck_assert_int_eq(setenv("IT_KEPT", "yes", 1), 0);
+	ck_assert_msg(pg_spawn(&o, &c, &err), "%s", err.msg);
+	ck_assert_msg(child_wait(&c, 10, &err) == PG_CHILD_OK, "%s", err.msg);
+	text = read_file(log);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_msg(strstr(text, "\nIT_KEPT=yes\n") != NULL, "%s", text);
+	ck_assert_msg(strstr(text, "\nIT_SET_FOR_CHILD=1\n") != NULL, "%s", text);
+	ck_assert_msg(strstr(text, "NOTIFY_SOCKET=") == NULL, "%s", text);
+	ck_assert_msg(strstr(text, "WATCHDOG_USEC=") == NULL, "%s", text);
+	ck_assert_msg(strstr(text, "WATCHDOG_PID=") == NULL, "%s", text);
+	/* the agent itself keeps them (agent/sdnotify.c reads them) */
+	ck_assert_str_eq(getenv("NOTIFY_SOCKET"), "/run/systemd/notify");
+}
+END_TEST
+
 /* a's argv joined by spaces into line. */
 static void join_argv(const struct pg_initdb_argv *a, char *line, size_t len)
 {
@@ -1383,6 +1417,7 @@ static Suite *pg_suite(void)
 	tcase_add_test(off, test_controldata_errors);
 	tcase_add_test(off, test_child_failures);
 	tcase_add_test(off, test_initdb_argv);
+	tcase_add_test(off, test_spawn_env_without_notify_socket);
 	tcase_add_test(off, test_connect_refused_fast);
 	tcase_add_test(off, test_connect_silent_times_out);
 	tcase_add_test(off, test_ping_classifies_answers);
