@@ -14,7 +14,8 @@
 #     streams; both report their state through sd_notify;
 #  3. under the system call filter Postgres serves a JIT-compiled query
 #     (MemoryDenyWriteExecute= would break it) and a parallel one (dynamic
-#     shared memory); no process of either unit is killed by SIGSYS;
+#     shared memory); no process of either unit is killed by SIGSYS, and
+#     only the agent sends sd_notify messages;
 #  4. systemd-analyze security rates the running unit at 2.0 or lower;
 #  5. the VIP callback with the drop-in its header documents (CAP_NET_ADMIN,
 #     BATON_VIP on lo): the address appears on the primary, and is removed
@@ -207,6 +208,11 @@ in_c journalctl -u baton@node1 -u baton@node2 --no-pager >"$T/journal.txt"
 if grep -Ei 'bad system call|SIGSYS|status=31/SYS' "$T/journal.txt"; then
 	fail "a process of the units was killed by the system call filter"
 fi
+# Only the agent talks to systemd (Postgres gets no NOTIFY_SOCKET).
+if grep -E 'Got notification message from PID' "$T/journal.txt"; then
+	fail "a child of the agent sent sd_notify messages to systemd"
+fi
+pass "no SIGSYS, and no notification from any process but the agent, in the units' journal"
 for n in 1 2; do
 	r=$(in_c systemctl show -p Result --value "baton@node$n")
 	assert_eq success "$r" "baton@node$n stopped cleanly"
