@@ -60,7 +60,7 @@ if [ -z "$srcs" ]; then
 	exit 2
 fi
 
-pkgs="libcurl jansson libpq libconfig libmicrohttpd"
+pkgs="libcurl jansson libpq libconfig libmicrohttpd gnutls"
 pkg_cflags=$(pkg-config --cflags $pkgs) || exit 2
 pkg_libs=$(pkg-config --libs $pkgs) || exit 2
 # -D_GNU_SOURCE: what configure's AC_USE_SYSTEM_EXTENSIONS gives the real build.
