@@ -12,12 +12,21 @@
  * The pure parsers (?lag= sizes, scheduled_at times) and the socket-free
  * handler (api_internal.h) get tables of their own, and the etcd client's
  * request statistics that /metrics reports are checked against real etcd.
+ * Who may write (issue 10) is a table over api_handle; what only the wire
+ * shows (HTTP/1.1 without Host, two Content-Lengths, a slow client, TLS
+ * versions, client certificates) is sent as raw bytes or with libcurl.
  */
+#include <arpa/inet.h>
 #include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -2083,6 +2092,283 @@ START_TEST(test_request_checks)
 }
 END_TEST
 
+/* ---- the wire: raw requests, slow clients, TLS ------------------------------------- */
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A TCP connection to 127.0.0.1:port (blocking, 3 s receive timeout). */
+static int tcp_connect(int port)
+{
+	struct sockaddr_in a;
+	struct timeval tv = { 3, 0 };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_msg(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0, "connect: %s", strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+/* Sends raw bytes and reads the answer until the server closes or 3 s
+ * pass; the answer's status code (0 none) and the answer in buf. */
+static int raw_http(int port, const char *text, char *buf, size_t len)
+{
+	int fd = tcp_connect(port), code = 0;
+	size_t got = 0;
+	ssize_t n;
+
+	ck_assert_int_eq(send(fd, text, strlen(text), MSG_NOSIGNAL), (ssize_t)strlen(text));
+	while (got + 1 < len && (n = recv(fd, buf + got, len - 1 - got, 0)) > 0) {
+		got += (size_t)n;
+		buf[got] = '\0';
+		if (strstr(buf, "\r\n\r\n") && strstr(buf, "}"))
+			break; /* our answers are one JSON object */
+	}
+	buf[got] = '\0';
+	close(fd);
+	if (sscanf(buf, "HTTP/1.%*d %d", &code) != 1)
+		code = 0;
+	return code;
+}
+
+START_TEST(test_raw_requests)
+{
+	static const struct {
+		const char *name, *text;
+		int code;
+		const char *contains;
+	} t[] = {
+		{ "HTTP/1.1 without Host", "GET /health HTTP/1.1\r\n\r\n", 400, "Host" },
+		{ "HTTP/1.0 without Host", "GET /health HTTP/1.0\r\n\r\n", 200, NULL },
+		{ "with Host", "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", 200, NULL },
+		{ "foreign Host", "GET /health HTTP/1.1\r\nHost: attacker.example\r\nConnection: close\r\n\r\n", 421,
+		  "restapi.allowed_hosts" },
+		{ "two Hosts", "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: attacker.example\r\n\r\n", 400,
+		  "Host" },
+		{ "conflicting Content-Length",
+		  "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+		  "Content-Length: 2\r\nContent-Length: 40\r\n\r\n{}",
+		  400, "Content-Length" },
+		{ "repeated Content-Length",
+		  "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+		  "Content-Length: 2\r\nContent-Length: 2\r\n\r\n{}",
+		  400, "Content-Length" },
+		{ "Content-Length and chunked",
+		  "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+		  "Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+		  400, "Transfer-Encoding" },
+		{ "text/plain write (a cross-origin form)",
+		  "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n"
+		  "Connection: close\r\n\r\n{}",
+		  415, "application/json" },
+		{ "foreign Origin write",
+		  "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://attacker.example\r\n"
+		  "Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+		  403, "Origin" },
+		{ "json write", "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+		  "Content-Length: 2\r\nConnection: close\r\n\r\n{}",
+		  202, NULL },
+	};
+	struct api_status st = primary_status();
+	struct srv v;
+	char buf[4096];
+
+	srv_start(&v, "raw", NO_ETCD, NULL);
+	api_publish(v.s, &st);
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct api_requests q;
+		int code = raw_http(v.port, t[i].text, buf, sizeof(buf));
+
+		ck_assert_msg(code == t[i].code, "%s: %d, want %d: %s", t[i].name, code, t[i].code, buf);
+		if (t[i].contains)
+			ck_assert_msg(strstr(buf, t[i].contains), "%s: '%s' lacks '%s'", t[i].name, buf, t[i].contains);
+		api_take_requests(v.s, &q);
+		ck_assert_msg(q.reload == (t[i].code == 202), "%s: reload queued %d", t[i].name, (int)q.reload);
+	}
+	srv_stop(&v);
+}
+END_TEST
+
+/* 300 idle connections and 50 that trickle their headers a byte at a time:
+ * /health still answers within a second, and the trickling ones are
+ * closed at the header deadline (5 s), however steadily they send. */
+START_TEST(test_slow_clients)
+{
+	enum { IDLE = 300, SLOW = 50 };
+	static int fds[IDLE + SLOW];
+	struct api_status st = primary_status();
+	struct srv v;
+	char url[256];
+	double t0, worst = 0;
+	int closed = 0;
+	bool open_[SLOW];
+
+	srv_start(&v, "slow", NO_ETCD, NULL);
+	api_publish(v.s, &st);
+	url_of(&v, "/health", url, sizeof(url));
+	for (int i = 0; i < IDLE + SLOW; i++) {
+		fds[i] = tcp_connect(v.port);
+		if (i >= IDLE)
+			ck_assert_int_eq(send(fds[i], "GET /hea", 8, MSG_NOSIGNAL), 8);
+	}
+	for (int i = 0; i < SLOW; i++)
+		open_[i] = true;
+	t0 = now_s();
+	/* 8 s: a byte from every slow client each 0.25 s, a probe each round */
+	while (now_s() - t0 < 8.0) {
+		struct answer a;
+		double p0 = now_s(), took;
+
+		for (int i = 0; i < SLOW; i++) {
+			if (!open_[i])
+				continue;
+			if (send(fds[IDLE + i], "d", 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EAGAIN) {
+				open_[i] = false;
+				closed++;
+				ck_assert_msg(now_s() - t0 >= 4.5, "slow client %d closed after only %.2f s", i,
+					      now_s() - t0);
+			} else {
+				struct pollfd pf = { fds[IDLE + i], POLLIN, 0 };
+				char c;
+
+				/* end of file: the server shut it down */
+				if (poll(&pf, 1, 0) == 1 && recv(fds[IDLE + i], &c, 1, MSG_DONTWAIT) <= 0) {
+					open_[i] = false;
+					closed++;
+					ck_assert_msg(now_s() - t0 >= 4.5, "slow client %d closed after only %.2f s", i,
+						      now_s() - t0);
+				}
+			}
+		}
+		http_simple("GET", url, NULL, &a);
+		took = now_s() - p0;
+		ck_assert_msg(a.code == 200, "/health under load: %ld after %.2f s", a.code, now_s() - t0);
+		answer_free(&a);
+		if (took > worst)
+			worst = took;
+		usleep(250000);
+	}
+	fprintf(stderr, "test_slow_clients: worst /health %.3f s, %d of %d slow clients closed\n", worst, closed,
+		SLOW);
+	ck_assert_msg(worst < 1.0, "/health took %.3f s under load", worst);
+	ck_assert_msg(closed == SLOW, "only %d of %d slow clients were closed by the header deadline", closed, SLOW);
+	for (int i = 0; i < IDLE + SLOW; i++)
+		close(fds[i]);
+	srv_stop(&v);
+}
+END_TEST
+
+/* TLS: 1.2 at least; restapi.verify_client with a CA. */
+START_TEST(test_client_certs)
+{
+	struct api_status st = replica_status();
+	struct api_options o;
+	struct answer a;
+	struct srv v;
+	struct pki k;
+	char health[256], reload[256];
+
+	if (!pki_make(&k))
+		return;
+	memset(&o, 0, sizeof(o));
+	o.certfile = k.server_cert;
+	o.keyfile = k.server_key;
+	o.cafile = k.ca;
+	o.verify_client = "required";
+	srv_start(&v, "certs", NO_ETCD, &o);
+	api_publish(v.s, &st);
+	url_of(&v, "/health", health, sizeof(health));
+	url_of(&v, "/reload", reload, sizeof(reload));
+	{
+		struct req r = { .method = "GET", .url = health, .https = true, .cacert = k.ca, .may_fail = true };
+
+		/* no certificate: refused (the handshake or the request) */
+		http(&r, &a);
+		ck_assert_msg(a.code == 403 || a.code == 0, "no client certificate: %ld", a.code);
+		if (a.code == 403)
+			assert_json_error(&a, "restapi.verify_client");
+		answer_free(&a);
+		/* a certificate no trusted CA signed */
+		r.cert = k.rogue_cert;
+		r.key = k.rogue_key;
+		http(&r, &a);
+		ck_assert_msg(a.code == 403 || a.code == 0, "rogue client certificate: %ld", a.code);
+		answer_free(&a);
+		/* the CA's client */
+		r.cert = k.client_cert;
+		r.key = k.client_key;
+		http(&r, &a);
+		ck_assert_msg(a.code == 200, "client certificate: %ld (%s)", a.code, curl_easy_strerror(a.curl_rc));
+		answer_free(&a);
+		/* ... may write (no credentials are configured) */
+		r.method = "POST";
+		r.url = reload;
+		r.body = "{}";
+		http(&r, &a);
+		ck_assert_msg(a.code == 202, "write with a client certificate: %ld %s", a.code, a.body);
+		answer_free(&a);
+		/* TLS 1.1 is refused at the handshake */
+		r.method = "GET";
+		r.url = health;
+		r.body = NULL;
+		r.tls_max_1_1 = true;
+		http(&r, &a);
+		ck_assert_msg(a.code == 0 && a.curl_rc != CURLE_OK, "TLS 1.1: %ld", a.code);
+		answer_free(&a);
+	}
+	srv_stop(&v);
+
+	/* optional: reads without a certificate, writes with one */
+	o.verify_client = "optional";
+	srv_start(&v, "certs-opt", NO_ETCD, &o);
+	api_publish(v.s, &st);
+	url_of(&v, "/health", health, sizeof(health));
+	url_of(&v, "/reload", reload, sizeof(reload));
+	{
+		struct req r = { .method = "GET", .url = health, .https = true, .cacert = k.ca };
+		struct api_requests q;
+
+		http(&r, &a);
+		ck_assert_msg(a.code == 200, "optional, read without a certificate: %ld", a.code);
+		answer_free(&a);
+		r.method = "POST";
+		r.url = reload;
+		r.body = "{}";
+		http(&r, &a);
+		ck_assert_msg(a.code == 403, "optional, write without a certificate: %ld", a.code);
+		assert_json_error(&a, "restapi.verify_client");
+		answer_free(&a);
+		api_take_requests(v.s, &q);
+		ck_assert(!q.reload);
+		r.cert = k.rogue_cert;
+		r.key = k.rogue_key;
+		r.may_fail = true;
+		http(&r, &a);
+		ck_assert_msg(a.code == 403 || a.code == 0, "optional, write with a rogue certificate: %ld", a.code);
+		answer_free(&a);
+		r.cert = k.client_cert;
+		r.key = k.client_key;
+		http(&r, &a);
+		ck_assert_msg(a.code == 202, "optional, write with a certificate: %ld %s", a.code, a.body);
+		answer_free(&a);
+		api_take_requests(v.s, &q);
+		ck_assert(q.reload);
+	}
+	srv_stop(&v);
+	pki_free(&k);
+}
+END_TEST
+
 /* A plain restart asked after a pending-only one is not narrowed by it. */
 START_TEST(test_restart_requests_merge)
 {
@@ -2179,13 +2465,16 @@ static Suite *api_suite(void)
 	tcase_add_test(pure, test_failsafe_confirm);
 	suite_add_tcase(s, pure);
 
-	tcase_set_timeout(http_tc, 20);
+	tcase_set_timeout(http_tc, 40);
 	tcase_add_test(http_tc, test_health_states);
 	tcase_add_test(http_tc, test_lag_http);
 	tcase_add_test(http_tc, test_liveness);
 	tcase_add_test(http_tc, test_metrics);
 	tcase_add_test(http_tc, test_restart_requests_merge);
 	tcase_add_test(http_tc, test_https);
+	tcase_add_test(http_tc, test_raw_requests);
+	tcase_add_test(http_tc, test_slow_clients);
+	tcase_add_test(http_tc, test_client_certs);
 	suite_add_tcase(s, http_tc);
 
 	tcase_set_timeout(real, 60);
