@@ -1565,18 +1565,23 @@ static bool content_type_json(const char *ct)
 	return *ct == '\0' || *ct == ';';
 }
 
+/* Who the client proved to be, for the log: the user of the right
+ * credentials, the subject of a verified certificate, or "anonymous". */
+static const char *client_user(const struct api_server *s, const struct api_request *rq)
+{
+	if (s->auth_expected && rq->authorization && authorized(s, rq->authorization))
+		return s->auth_user;
+	if (rq->client_cert_verified && rq->client_subject)
+		return rq->client_subject;
+	return "anonymous";
+}
+
 /* Whether this request may write, by the rules in the file's opening
- * comment. On refusal fills out (401 or 403 with the keys to set). *who
- * names the client for the log: the user, the certificate's subject or
- * "anonymous". */
-static bool write_allowed(const struct api_server *s, const struct api_request *rq, const char **who,
-			  struct api_reply *out)
+ * comment. On refusal fills out (401 or 403 with the keys to set). */
+static bool write_allowed(const struct api_server *s, const struct api_request *rq, struct api_reply *out)
 {
 	bool creds = s->auth_expected && rq->authorization && authorized(s, rq->authorization);
 
-	*who = creds ? s->auth_user
-	       : rq->client_cert_verified && rq->client_subject ? rq->client_subject
-								 : "anonymous";
 	if (s->allow_unauth)
 		return true;
 	if (!rq->tls) {
@@ -1679,12 +1684,13 @@ void api_handle(struct api_server *s, const struct api_request *rq, struct api_r
 	 * and a JSON content type (which a cross-origin form cannot send). */
 	write = !(bit & (M_GET | M_HEAD | M_OPTIONS));
 	if (write) {
+		who = client_user(s, rq);
 		if (rq->origin && !origin_own(s, rq)) {
 			reply_error(out, MHD_HTTP_FORBIDDEN, "Origin \"%.200s\" is not this node's own: cross-origin writes are refused",
 				    rq->origin);
 			goto log_write;
 		}
-		if (!write_allowed(s, rq, &who, out))
+		if (!write_allowed(s, rq, out))
 			goto log_write;
 		if (!content_type_json(rq->content_type)) {
 			reply_error(out, 415 /* Unsupported Media Type */, "writes need Content-Type: %s", JSON_TYPE);

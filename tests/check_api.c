@@ -2167,6 +2167,10 @@ START_TEST(test_raw_requests)
 		  "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
 		  "Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
 		  400, "Transfer-Encoding" },
+		{ "Content-Length and chunked, closing",
+		  "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+		  "Content-Length: 2\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+		  400, "Transfer-Encoding" },
 		{ "text/plain write (a cross-origin form)",
 		  "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n"
 		  "Connection: close\r\n\r\n{}",
