@@ -2605,6 +2605,44 @@ struct api_server *api_start(const char *listen, const char *pg_conninfo, char *
 	return api_start_opts(&o, err, errlen);
 }
 
+/* ---- driving the glue without a listening socket (the HTTP fuzzer) ---------- */
+
+bool api_external_start(struct api_server *s, char *err, size_t errlen)
+{
+	if (!s || s->daemon) {
+		jsonf_set_err(err, errlen, "no server, or one already running");
+		return false;
+	}
+	s->starting = true;
+	s->daemon = MHD_start_daemon(MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG, 0, NULL, NULL, api_mhd_handler, s,
+				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_CONNECTION_TIMEOUT,
+				     MHD_OPTION_EXTERNAL_LOGGER, api_mhd_logger, s, MHD_OPTION_URI_LOG_CALLBACK,
+				     api_uri_cb, s, MHD_OPTION_NOTIFY_COMPLETED, api_completed_cb, s,
+				     MHD_OPTION_NOTIFY_CONNECTION, api_notify_connection, s, MHD_OPTION_END);
+	s->starting = false;
+	if (!s->daemon) {
+		jsonf_set_err(err, errlen, "libmicrohttpd: %s", s->start_err[0] ? s->start_err : "refused to start");
+		return false;
+	}
+	return true;
+}
+
+bool api_external_add(struct api_server *s, int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+	return s && s->daemon && MHD_add_connection(s->daemon, fd, addr, addrlen) == MHD_YES;
+}
+
+unsigned int api_external_run(struct api_server *s)
+{
+	const union MHD_DaemonInfo *di;
+
+	if (!s || !s->daemon)
+		return 0;
+	(void)MHD_run(s->daemon);
+	di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	return di ? di->num_connections : 0;
+}
+
 void api_publish(struct api_server *s, const struct api_status *st)
 {
 	if (!s || !st)

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "agent/api.h"
 
@@ -69,6 +70,17 @@ struct api_server *api_server_new(const struct api_options *opts, char *err, siz
  * health checks never take. */
 void api_handle(struct api_server *s, const struct api_request *rq, struct api_reply *out);
 void api_reply_free(struct api_reply *r);
+
+/* The HTTP-path fuzzer's way in: the server's libmicrohttpd daemon with the
+ * same callbacks as api_start_opts (URI, handler, completion, connection
+ * notifications) but no listening socket and no thread. The caller hands it
+ * connected sockets (api_external_add; MHD owns and closes fd, even on
+ * failure) and drives it with api_external_run(), which does one
+ * non-blocking pass and returns how many connections remain. api_stop()
+ * stops it. Single-threaded use only. */
+bool api_external_start(struct api_server *s, char *err, size_t errlen);
+bool api_external_add(struct api_server *s, int fd, const struct sockaddr *addr, socklen_t addrlen);
+unsigned int api_external_run(struct api_server *s);
 
 /* A byte count for ?lag=: digits, optional spaces, an optional unit
  * B, kB/KB/k/KiB, MB/M/MiB, GB/G/GiB, TB/T/TiB (powers of 1024, any case).
