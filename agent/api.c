@@ -860,6 +860,7 @@ static void h_metrics(struct api_server *s, const struct api_request *rq, json_t
 	struct api_status st;
 	struct api_metrics m;
 	struct sbuf b = { NULL, 0, 0, false };
+	uint64_t reaped;
 
 	(void)rq;
 	(void)body;
@@ -922,6 +923,12 @@ static void h_metrics(struct api_server *s, const struct api_request *rq, json_t
 	sb_printf(&b, "baton_etcd_request_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", m.etcd_latency_count);
 	sb_printf(&b, "baton_etcd_request_duration_seconds_sum %.6f\n", m.etcd_latency_sum);
 	sb_printf(&b, "baton_etcd_request_duration_seconds_count %" PRIu64 "\n", m.etcd_latency_count);
+	pthread_mutex_lock(&s->sock_mu);
+	reaped = s->reaped;
+	pthread_mutex_unlock(&s->sock_mu);
+	metric_head(&b, "baton_rest_deadline_closed_total", "counter",
+		    "REST connections closed for not sending their headers or body in time.");
+	sb_printf(&b, "baton_rest_deadline_closed_total %" PRIu64 "\n", reaped);
 	if (b.oom) {
 		free(b.p);
 		b.p = NULL;

@@ -2266,6 +2266,18 @@ START_TEST(test_slow_clients)
 		SLOW);
 	ck_assert_msg(worst < 1.0, "/health took %.3f s under load", worst);
 	ck_assert_msg(closed == SLOW, "only %d of %d slow clients were closed by the header deadline", closed, SLOW);
+	{
+		struct answer a;
+		char murl[256];
+		const char *m;
+
+		url_of(&v, "/metrics", murl, sizeof(murl));
+		http_simple("GET", murl, NULL, &a);
+		m = strstr(a.body, "\nbaton_rest_deadline_closed_total ");
+		ck_assert_msg(m && atoi(m + 34) >= SLOW, "/metrics does not count the closed connections: %s",
+			      m ? m : "(absent)");
+		answer_free(&a);
+	}
 	for (int i = 0; i < IDLE + SLOW; i++)
 		close(fds[i]);
 	srv_stop(&v);

@@ -154,7 +154,9 @@ line=$(raw 2 "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: applicat
 assert_eq "HTTP/1.1 400 Bad Request" "$line" "node2: conflicting Content-Length"
 line=$(raw 2 "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
 assert_eq "HTTP/1.1 400 Bad Request" "$line" "node2: Content-Length with Transfer-Encoding"
-XX
+line=$(raw 2 'GET /health HTTP/1.0\r\n\r\n')
+[[ "$line" =~ ^HTTP/1\.[01]\ 200 ]] || fail "node2: HTTP/1.0 without Host: expected 200, got '$line'"
+pass "node2: HTTP/1.0 without Host is fine ($line)"
 
 # ---- nothing changed
 sleep 2 # two loops: a queued restart or reinit would have started by now
