@@ -1634,22 +1634,24 @@ static bool etcd_lock(struct api_server *s)
 	return pthread_mutex_timedlock(&s->etcd_mu, &until) == 0;
 }
 
-void api_handle(struct api_server *s, const struct api_request *rq, struct api_reply *out)
+/* api_handle without the write log; true when the request was a write that
+ * passed every check (its handler's answer may still refuse it). */
+static bool handle(struct api_server *s, const struct api_request *rq, struct api_reply *out)
 {
 	const struct api_route *route = NULL;
-	const char *allow = NULL, *who = "anonymous";
+	const char *allow = NULL;
 	unsigned int bit = method_bit(rq->method);
-	bool write = false, authorized_write = false;
+	bool authorized = false;
 	json_t *body = NULL;
 
 	memset(out, 0, sizeof(*out));
 	if (rq->framing_error) {
 		reply_error(out, MHD_HTTP_BAD_REQUEST, "malformed request: %s", rq->framing_error);
-		return;
+		return false;
 	}
 	if (!rq->host && rq->version && strcmp(rq->version, "HTTP/1.0") != 0) {
 		reply_error(out, MHD_HTTP_BAD_REQUEST, "malformed request: %s without a Host header", rq->version);
-		return;
+		return false;
 	}
 	/* DNS rebinding: a browser tricked into sending here says the
 	 * attacker's name in Host. */
@@ -1657,17 +1659,17 @@ void api_handle(struct api_server *s, const struct api_request *rq, struct api_r
 		reply_error(out, 421 /* Misdirected Request */,
 			    "Host \"%.200s\" is not a name this node answers to (add it to restapi.allowed_hosts)",
 			    rq->host);
-		return;
+		return false;
 	}
 	if (s->verify == VERIFY_REQUIRED && !rq->client_cert_verified) {
 		reply_error(out, MHD_HTTP_FORBIDDEN,
 			    "a client certificate verified against restapi.cafile is required (restapi.verify_client "
 			    "= \"required\")");
-		return;
+		return false;
 	}
 	if (rq->body_too_large) {
 		reply_error(out, 413 /* Content Too Large; its MHD name changed in 0.9.74 */, "request body larger than %d bytes", API_REQUEST_BODY_MAX);
-		return;
+		return false;
 	}
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (!rq->path || strcmp(rq->path, routes[i].path) != 0)
@@ -1680,30 +1682,28 @@ void api_handle(struct api_server *s, const struct api_request *rq, struct api_r
 	}
 	if (!allow) {
 		reply_error(out, MHD_HTTP_NOT_FOUND, "not found");
-		return;
+		return false;
 	}
 	if (!route) {
 		reply_error(out, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed (allowed: %s)", allow);
 		out->allow = allow;
-		return;
+		return false;
 	}
 	/* Every method that can change something: same origin, credentials,
 	 * and a JSON content type (which a cross-origin form cannot send). */
-	write = !(bit & (M_GET | M_HEAD | M_OPTIONS));
-	if (write) {
-		who = client_user(s, rq);
+	if (!(bit & (M_GET | M_HEAD | M_OPTIONS))) {
 		if (rq->origin && !origin_own(s, rq)) {
 			reply_error(out, MHD_HTTP_FORBIDDEN, "Origin \"%.200s\" is not this node's own: cross-origin writes are refused",
 				    rq->origin);
-			goto log_write;
+			return false;
 		}
 		if (!write_allowed(s, rq, out))
-			goto log_write;
+			return false;
 		if (!content_type_json(rq->content_type)) {
 			reply_error(out, 415 /* Unsupported Media Type */, "writes need Content-Type: %s", JSON_TYPE);
-			goto log_write;
+			return false;
 		}
-		authorized_write = true;
+		authorized = true;
 	}
 	if ((bit & (M_POST | M_PATCH)) && rq->body_len > 0) {
 		json_error_t jerr;
@@ -1712,7 +1712,7 @@ void api_handle(struct api_server *s, const struct api_request *rq, struct api_r
 		if (!body) {
 			reply_error(out, MHD_HTTP_BAD_REQUEST, "malformed JSON: %s (line %d, column %d)", jerr.text,
 				    jerr.line, jerr.column);
-			goto log_write;
+			return false;
 		}
 	}
 	if (route->etcd && s->etcd) {
@@ -1727,14 +1727,37 @@ void api_handle(struct api_server *s, const struct api_request *rq, struct api_r
 		route->fn(s, rq, body, out);
 	}
 	json_decref(body);
-log_write:
-	/* Once per write: who asked what, and the answer. */
-	if (write && authorized_write)
-		log_info("REST API: %s %s from %s (user %s): authorized, answered %u", rq->method, route->path,
-			 rq->client ? rq->client : "unknown", who, out->code);
-	else if (write)
-		log_warn("REST API: %s %s from %s (user %s): refused, %u %.300s", rq->method, route->path,
-			 rq->client ? rq->client : "unknown", who, out->code, out->body ? out->body : "");
+	return authorized;
+}
+
+/* A method or path for the log: printable ASCII only, bounded. */
+static void log_safe(char *out, size_t len, const char *in)
+{
+	size_t j = 0;
+
+	for (; in && *in && j + 1 < len; in++)
+		out[j++] = (*in > 0x20 && *in < 0x7f) ? *in : '?';
+	out[j] = '\0';
+}
+
+void api_handle(struct api_server *s, const struct api_request *rq, struct api_reply *out)
+{
+	unsigned int bit = method_bit(rq->method);
+	char method[16], path[128];
+	bool authorized = handle(s, rq, out);
+
+	if (bit & (M_GET | M_HEAD | M_OPTIONS))
+		return;
+	/* Once per write (every other method): who asked what, and the
+	 * answer. */
+	log_safe(method, sizeof(method), rq->method ? rq->method : "?");
+	log_safe(path, sizeof(path), rq->path ? rq->path : "?");
+	if (authorized)
+		log_info("REST API: %s %s from %s (user %s): authorized, answered %u", method, path,
+			 rq->client ? rq->client : "unknown", client_user(s, rq), out->code);
+	else
+		log_warn("REST API: %s %s from %s (user %s): refused, %u %.300s", method, path,
+			 rq->client ? rq->client : "unknown", client_user(s, rq), out->code, out->body ? out->body : "");
 }
 
 /* ---- libmicrohttpd glue ---------------------------------------------------- */
