@@ -107,6 +107,8 @@ struct req {
 	const char *cacert;    /* https: verify the server against this CA (NULL = no verification) */
 	const char *cert, *key; /* https: the client certificate to present */
 	bool tls_max_1_1;      /* https: offer at most TLS 1.1 */
+	bool tls_1_2_only;     /* https: offer TLS 1.2 and nothing else */
+	const char *ciphers;   /* https: the TLS 1.2 cipher list to offer (NULL = curl's) */
 	bool may_fail;         /* no answer at all is a result too (a->curl_rc says why) */
 };
 
@@ -201,6 +203,10 @@ static void http(const struct req *r, struct answer *a)
 	}
 	if (r->https && r->tls_max_1_1)
 		curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)(CURL_SSLVERSION_TLSv1 | CURL_SSLVERSION_MAX_TLSv1_1));
+	if (r->https && r->tls_1_2_only)
+		curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)(CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2));
+	if (r->https && r->ciphers)
+		curl_easy_setopt(c, CURLOPT_SSL_CIPHER_LIST, r->ciphers);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
@@ -2340,6 +2346,17 @@ START_TEST(test_client_certs)
 		r.tls_max_1_1 = true;
 		http(&r, &a);
 		ck_assert_msg(a.code == 0 && a.curl_rc != CURLE_OK, "TLS 1.1: %ld", a.code);
+		answer_free(&a);
+		/* TLS 1.2 with an AEAD cipher works; with CBC it does not */
+		r.tls_max_1_1 = false;
+		r.tls_1_2_only = true;
+		r.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256";
+		http(&r, &a);
+		ck_assert_msg(a.code == 200, "TLS 1.2 with AES-GCM: %ld (%s)", a.code, curl_easy_strerror(a.curl_rc));
+		answer_free(&a);
+		r.ciphers = "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA";
+		http(&r, &a);
+		ck_assert_msg(a.code == 0 && a.curl_rc != CURLE_OK, "TLS 1.2 with a CBC cipher: %ld", a.code);
 		answer_free(&a);
 	}
 	srv_stop(&v);
