@@ -1,7 +1,7 @@
 /*
  * api_internal.h - the REST API's request handling without sockets, for
- * tests and the fuzzer (tests/fuzz/fuzz_api.c). Not for the agent's other
- * modules: they use api.h.
+ * tests and the fuzzers (tests/fuzz/fuzz_api.c, fuzz_http.c). Not for the
+ * agent's other modules: they use api.h.
  *
  * api.c is two layers. api_handle() is the whole of the API's logic: it
  * takes one request already read off the wire (method, decoded path, raw
@@ -13,7 +13,7 @@
  * only reads requests into a struct api_request, caps the body, and sends
  * the reply. A server made with api_server_new() has the state and the etcd
  * client but listens nowhere, so a test or a fuzzer can call api_handle()
- * directly.
+ * directly, or hand libmicrohttpd raw connections (api_external_*).
  */
 #ifndef BATON_API_INTERNAL_H
 #define BATON_API_INTERNAL_H
