@@ -2247,6 +2247,8 @@ static void reload_config(struct loop *L)
 			      str_same(cur->restapi.keyfile, fresh.restapi.keyfile) &&
 			      str_same(cur->restapi.cafile, fresh.restapi.cafile) &&
 			      str_same(cur->restapi.verify_client, fresh.restapi.verify_client) &&
+			      strlist_same(cur->restapi.allowed_hosts, cur->restapi.n_allowed_hosts,
+					   fresh.restapi.allowed_hosts, fresh.restapi.n_allowed_hosts) &&
 			      cur->restapi.allow_unauthenticated_writes == fresh.restapi.allow_unauthenticated_writes,
 		      "restapi");
 	NEEDS_RESTART(str_same(cur->postgresql.bin_dir, fresh.postgresql.bin_dir), "postgresql.bin_dir");
