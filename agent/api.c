@@ -3,34 +3,56 @@
  * peers for their state.
  *
  * Two layers. api_handle() is the API's whole logic as a function from one
- * request (method, path, raw query, Authorization header, body bytes) to one
- * reply (code, content type, body): health checks for load balancers and
- * Kubernetes, JSON views of this node and of the cluster, the operator's
- * write endpoints, and Prometheus metrics. The libmicrohttpd glue below it
- * only reads a request (capping the body at 64 KiB: a larger one is
- * answered 413 without being read), calls api_handle and sends the reply.
- * Tests and the fuzzer call api_handle directly (api_internal.h).
+ * request (method, path, raw query, the headers that matter, what the
+ * transport knows of the client, body bytes) to one reply (code, content
+ * type, body): health checks for load balancers and Kubernetes, JSON views
+ * of this node and of the cluster, the operator's write endpoints, and
+ * Prometheus metrics. The libmicrohttpd glue below it only reads a request
+ * (capping the body at 64 KiB: a larger one is answered 413 without being
+ * read), calls api_handle and sends the reply. Tests and the fuzzers call
+ * api_handle directly (api_internal.h) or feed raw bytes to the glue.
  *
- * The server runs in libmicrohttpd's one internal polling thread, so
- * requests are answered one after another; that is plenty for probes and
- * operators, and it keeps the Postgres connection used by /status and the
- * server's own etcd client private to that thread. Both are bounded by short
- * timeouts, so a dead etcd slows a /cluster answer, not the health checks
- * for long. The loop hands the server a snapshot of the node's state with
+ * Threads and slow clients (issue 10). The server runs in a pool of
+ * API_THREADS libmicrohttpd threads, each with its own epoll set (no
+ * FD_SETSIZE limit), so one handler waiting on etcd or Postgres does not
+ * stop the others from answering. The total connection limit follows the
+ * file descriptor limit (raised to its hard limit at start), and one
+ * client address may hold only a quarter of it, so one host cannot take
+ * every slot from the load balancer's probes. libmicrohttpd's own timeout
+ * is an inactivity timeout that every trickled byte resets; so the server
+ * tracks each connection (MHD_OPTION_NOTIFY_CONNECTION) and a reaper
+ * thread shuts down the socket of one whose headers are not complete
+ * API_HEADER_DEADLINE seconds after it was accepted (or after its previous
+ * request ended), or whose body is not complete API_REQUEST_DEADLINE
+ * seconds after that; libmicrohttpd then closes it as a dead peer.
+ *
+ * State. The loop hands the server a snapshot of the node's state with
  * api_publish() (copied under a mutex, with the monotonic time it arrived,
- * which /liveness checks); health checks and /metrics answer from it.
- * /status refreshes the LSNs and timeline from the local Postgres when the
- * snapshot says it runs (0.5 s per connect/statement; on failure it serves
- * the snapshot: a candidate asking "are you ahead of me?" gets an answer
- * either way, and the published LSN is never newer than the truth).
+ * which /liveness checks); health checks and /metrics answer from it and
+ * never wait for anything else. /status refreshes the LSNs and timeline
+ * from the local Postgres when the snapshot says it runs (0.5 s per
+ * connect/statement; on failure, or while another handler uses that
+ * connection, it serves the snapshot: a candidate asking "are you ahead of
+ * me?" gets an answer either way, and the published LSN is never newer than
+ * the truth). The server's etcd client (short timeouts) serves /cluster,
+ * /history, /config and the writes, one request at a time under its own
+ * mutex; a handler that cannot take it within API_LOCK_WAIT answers 503.
  *
  * Writes: PATCH /config and POST /switchover, /failover go through ops.c
  * (validated against the cluster, compare-and-swap on the key); POST
- * /restart, /reload, /reinit only set flags the loop takes with
- * api_take_requests(). When restapi.authentication is set, every method
- * but GET, HEAD and OPTIONS needs those basic-auth credentials. Nothing a
- * refused request sends (unauthorised, malformed, too large) changes state:
- * every check runs before the first write.
+ * /restart, /reload, /reinit, /failsafe only set flags the loop takes with
+ * api_take_requests(). Who may write (DESIGN.md rule 9): with
+ * restapi.allow_unauthenticated_writes anyone (INSECURE, warned at every
+ * start); otherwise only over TLS, with the restapi.authentication
+ * credentials when they are set, else with a client certificate verified
+ * against restapi.cafile (restapi.verify_client). Basic auth over plain
+ * HTTP never authorises a write. A write must also say Content-Type:
+ * application/json and carry no foreign Origin (a browser cannot send
+ * either across origins without a preflight), and every request's Host
+ * must be a name this node answers to (DNS rebinding). Each write is logged
+ * once, accepted or refused, with the client's address, the user (or the
+ * certificate's subject) and the method and path. Nothing a refused request
+ * sends changes state: every check runs before the first write.
  *
  * The client side (api_get_status) is a bounded libcurl GET whose answer
  * is checked field by field: peers are trusted no more than etcd is.
@@ -43,16 +65,22 @@
 #include <float.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <ifaddrs.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <jansson.h>
 #include <microhttpd.h>
 
@@ -72,13 +100,44 @@
 #define API_ETCD_TIMEOUT 1.5         /* seconds, per etcd request of the API's own client */
 #define API_ETCD_CONNECT_TIMEOUT 0.5
 #define API_CONNECTION_TIMEOUT 5     /* seconds an idle client may hold a connection */
-#define API_CONNECTION_LIMIT 16
+#define API_HEADER_DEADLINE 5.0      /* seconds from accept (or the previous answer) to complete headers */
+#define API_REQUEST_DEADLINE 15.0    /* seconds from the same point to a complete body */
+#define API_REAP_INTERVAL 0.25       /* seconds between two passes of the deadline reaper */
+#define API_THREADS 8                /* libmicrohttpd worker threads */
+#define API_CONNECTION_MAX 16384     /* total connections, at most (also bounded by RLIMIT_NOFILE) */
+#define API_FD_RESERVE 256           /* descriptors left for the agent's other work */
+#define API_LOCK_WAIT 0.5            /* seconds a handler waits for the etcd client */
+#define API_HOSTS_MAX 64             /* names kept for the Host check */
 #define API_BODY_MAX (64 * 1024)     /* largest answer api_get_status accepts */
 #define API_PEM_MAX (1024 * 1024)    /* largest certificate or key file read */
 #define API_LIVENESS_MIN 3.0         /* seconds: /liveness allows max(3 * loop_wait, this) */
 
 #define JSON_TYPE "application/json"
 #define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+/* GnuTLS priorities of the HTTPS server: TLS 1.2 and 1.3 only; in TLS 1.2
+ * only forward-secret ECDHE key exchange with AEAD ciphers (no CBC, no RSA
+ * key transport, no SHA-1 MACs). */
+#define API_TLS_PRIORITIES                                                                                    \
+	"SECURE:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:-CIPHER-ALL:+AES-256-GCM:"  \
+	"+AES-128-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:%SAFE_RENEGOTIATION"
+
+#define WRITE_CREDENTIALS_HINT                                                                                \
+	"set restapi.authentication with restapi.certfile/keyfile, or restapi.verify_client, or (INSECURE) "   \
+	"restapi.allow_unauthenticated_writes"
+
+enum api_verify { VERIFY_NONE, VERIFY_OPTIONAL, VERIFY_REQUIRED };
+
+/* One accepted connection, for the header deadline (socket context of
+ * MHD_OPTION_NOTIFY_CONNECTION; linked in the server's list under sock_mu). */
+struct api_sock {
+	struct api_sock *prev, *next;
+	int fd;
+	double since;      /* monotonic: accepted, or the previous request ended */
+	bool have_headers; /* the handler saw this request's headers */
+	bool answered;     /* a reply was queued: no deadline until the next request */
+	bool reaped;       /* shut down by the reaper */
+};
 
 /* libmicrohttpd changed the handler's return type to enum MHD_Result in 0.9.71. */
 #if MHD_VERSION >= 0x00097002
@@ -100,15 +159,32 @@ struct api_server {
 	char start_err[256];
 	/* end of mutex-guarded fields */
 
-	/* Set at creation, then used by the handler thread only. */
+	/* Set at creation, read-only afterwards (any handler thread). */
 	char *pg_conninfo;        /* NULL: never refresh from Postgres */
-	struct pg_conn *pg;
-	struct etcd_client *etcd; /* NULL: no etcd access configured */
+	struct etcd_client *etcd; /* NULL: no etcd access configured; used under etcd_mu */
 	struct dcs_keys keys;
 	char scope[64];
 	char *auth_expected;      /* "user:password" (NULL = no auth) */
 	size_t auth_len;
+	char *auth_user;          /* its user, for the write log */
 	char *tls_cert, *tls_key; /* PEM text (NULL = plain HTTP) */
+	char *tls_trust;          /* PEM CA bundle for client certificates (NULL = none asked) */
+	enum api_verify verify;
+	bool allow_unauth;        /* restapi.allow_unauthenticated_writes */
+	char *hosts[API_HOSTS_MAX]; /* names the Host header may carry (lower case) */
+	size_t n_hosts;
+
+	pthread_mutex_t pg_mu;    /* guards pg (tried, never waited for) */
+	struct pg_conn *pg;
+	pthread_mutex_t etcd_mu;  /* one etcd request of the API at a time */
+
+	/* Connections and the deadline reaper. */
+	pthread_mutex_t sock_mu;  /* guards socks, reaper_stop, reaped */
+	pthread_cond_t sock_cv;
+	struct api_sock *socks;
+	bool reaper_stop, reaper_running;
+	pthread_t reaper;
+	uint64_t reaped;          /* connections shut down for a missed deadline */
 };
 
 static double mono_now(void)
@@ -579,25 +655,30 @@ static bool snapshot(struct api_server *s, struct api_status *st, double *age, s
 }
 
 /* Overwrites the snapshot's position with what the local Postgres says now.
- * Runs in the handler thread only. Failure leaves st as it was. */
+ * The connection is one for the server: a handler that finds it in use by
+ * another does not wait, it serves the snapshot. Failure leaves st as it
+ * was. */
 static void refresh_from_pg(struct api_server *s, struct api_status *st)
 {
 	struct pg_state ps;
 	struct pg_err perr;
+	bool ok;
 
 	if (!s->pg_conninfo || !st->pg_running)
 		return;
-	if (!s->pg) {
+	if (pthread_mutex_trylock(&s->pg_mu) != 0)
+		return;
+	if (!s->pg)
 		s->pg = pg_conn_new(s->pg_conninfo, API_PG_TIMEOUT);
-		if (!s->pg)
-			return;
-	}
 	memset(&perr, 0, sizeof(perr));
-	if (!pg_query_state(s->pg, &ps, &perr)) {
+	ok = s->pg && pg_query_state(s->pg, &ps, &perr);
+	if (!ok && s->pg) {
 		log_debug("REST API: serving the last snapshot, Postgres did not answer: %s", perr.msg);
 		pg_conn_reset(s->pg);
-		return;
 	}
+	pthread_mutex_unlock(&s->pg_mu);
+	if (!ok)
+		return;
 	/* A replica's fresh timeline can lag (no WAL receiver right after its
 	 * primary died); the loop's snapshot keeps the one it last streamed on. */
 	if (!ps.in_recovery || ps.timeline > st->timeline)
@@ -779,6 +860,7 @@ static void h_metrics(struct api_server *s, const struct api_request *rq, json_t
 	struct api_status st;
 	struct api_metrics m;
 	struct sbuf b = { NULL, 0, 0, false };
+	uint64_t reaped;
 
 	(void)rq;
 	(void)body;
@@ -841,6 +923,12 @@ static void h_metrics(struct api_server *s, const struct api_request *rq, json_t
 	sb_printf(&b, "baton_etcd_request_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", m.etcd_latency_count);
 	sb_printf(&b, "baton_etcd_request_duration_seconds_sum %.6f\n", m.etcd_latency_sum);
 	sb_printf(&b, "baton_etcd_request_duration_seconds_count %" PRIu64 "\n", m.etcd_latency_count);
+	pthread_mutex_lock(&s->sock_mu);
+	reaped = s->reaped;
+	pthread_mutex_unlock(&s->sock_mu);
+	metric_head(&b, "baton_rest_deadline_closed_total", "counter",
+		    "REST connections closed for not sending their headers or body in time.");
+	sb_printf(&b, "baton_rest_deadline_closed_total %" PRIu64 "\n", reaped);
 	if (b.oom) {
 		free(b.p);
 		b.p = NULL;
@@ -1344,33 +1432,34 @@ struct api_route {
 	unsigned int methods;
 	const char *allow; /* every method the path takes, for 405 answers */
 	api_handler_fn fn;
+	bool etcd;         /* uses the server's etcd client (under etcd_mu) */
 };
 
 #define HEALTH_METHODS (M_GET | M_HEAD | M_OPTIONS)
 #define HEALTH_ALLOW "GET, HEAD, OPTIONS"
 
 static const struct api_route routes[] = {
-	{ "/primary", HEALTH_METHODS, HEALTH_ALLOW, h_primary },
-	{ "/leader", HEALTH_METHODS, HEALTH_ALLOW, h_primary },
-	{ "/replica", HEALTH_METHODS, HEALTH_ALLOW, h_replica },
-	{ "/read-only", HEALTH_METHODS, HEALTH_ALLOW, h_read_only },
-	{ "/health", HEALTH_METHODS, HEALTH_ALLOW, h_health },
-	{ "/liveness", HEALTH_METHODS, HEALTH_ALLOW, h_liveness },
-	{ "/readiness", HEALTH_METHODS, HEALTH_ALLOW, h_readiness },
-	{ "/sync", HEALTH_METHODS, HEALTH_ALLOW, h_sync },
-	{ "/async", HEALTH_METHODS, HEALTH_ALLOW, h_async },
-	{ "/status", M_GET | M_HEAD, "GET, HEAD", h_status },
-	{ "/metrics", M_GET | M_HEAD, "GET, HEAD", h_metrics },
-	{ "/cluster", M_GET | M_HEAD, "GET, HEAD", h_cluster },
-	{ "/history", M_GET | M_HEAD, "GET, HEAD", h_history },
-	{ "/config", M_GET | M_HEAD, "GET, HEAD, PATCH", h_config_get },
-	{ "/config", M_PATCH, "GET, HEAD, PATCH", h_config_patch },
-	{ "/switchover", M_POST, "POST", h_switchover },
-	{ "/failover", M_POST, "POST", h_failover },
-	{ "/restart", M_POST, "POST", h_restart },
-	{ "/reload", M_POST, "POST", h_reload },
-	{ "/reinit", M_POST, "POST", h_reinit },
-	{ "/failsafe", M_POST, "POST", h_failsafe },
+	{ "/primary", HEALTH_METHODS, HEALTH_ALLOW, h_primary, false },
+	{ "/leader", HEALTH_METHODS, HEALTH_ALLOW, h_primary, false },
+	{ "/replica", HEALTH_METHODS, HEALTH_ALLOW, h_replica, false },
+	{ "/read-only", HEALTH_METHODS, HEALTH_ALLOW, h_read_only, false },
+	{ "/health", HEALTH_METHODS, HEALTH_ALLOW, h_health, false },
+	{ "/liveness", HEALTH_METHODS, HEALTH_ALLOW, h_liveness, false },
+	{ "/readiness", HEALTH_METHODS, HEALTH_ALLOW, h_readiness, false },
+	{ "/sync", HEALTH_METHODS, HEALTH_ALLOW, h_sync, false },
+	{ "/async", HEALTH_METHODS, HEALTH_ALLOW, h_async, false },
+	{ "/status", M_GET | M_HEAD, "GET, HEAD", h_status, false },
+	{ "/metrics", M_GET | M_HEAD, "GET, HEAD", h_metrics, false },
+	{ "/cluster", M_GET | M_HEAD, "GET, HEAD", h_cluster, true },
+	{ "/history", M_GET | M_HEAD, "GET, HEAD", h_history, true },
+	{ "/config", M_GET | M_HEAD, "GET, HEAD, PATCH", h_config_get, true },
+	{ "/config", M_PATCH, "GET, HEAD, PATCH", h_config_patch, true },
+	{ "/switchover", M_POST, "POST", h_switchover, true },
+	{ "/failover", M_POST, "POST", h_failover, true },
+	{ "/restart", M_POST, "POST", h_restart, false },
+	{ "/reload", M_POST, "POST", h_reload, false },
+	{ "/reinit", M_POST, "POST", h_reinit, false },
+	{ "/failsafe", M_POST, "POST", h_failsafe, false },
 };
 
 static unsigned int method_bit(const char *m)
@@ -1387,17 +1476,200 @@ static unsigned int method_bit(const char *m)
 	return 0;
 }
 
-void api_handle(struct api_server *s, const struct api_request *rq, struct api_reply *out)
+/* ---- who may ask what (issue 10) ------------------------------------------- */
+
+/* The host of a Host header value ("name", "name:port", "[v6]:port") in
+ * lower case, without brackets; false when it is not of that form. */
+static bool host_of(const char *hostport, char *out, size_t outlen)
+{
+	const char *p = hostport, *end;
+	size_t n;
+
+	if (!p || !*p)
+		return false;
+	if (*p == '[') {
+		end = strchr(p, ']');
+		if (!end)
+			return false;
+		p++;
+		n = (size_t)(end - p);
+		end++;
+	} else {
+		end = strchr(p, ':');
+		if (!end)
+			end = p + strlen(p);
+		n = (size_t)(end - p);
+	}
+	if (*end == ':') {
+		end++;
+		if (!*end || strspn(end, "0123456789") != strlen(end) || strlen(end) > 5)
+			return false;
+	} else if (*end) {
+		return false;
+	}
+	if (n == 0 || n >= outlen)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (!isalnum(c) && c != '.' && c != '-' && c != '_' && c != ':' && c != '%')
+			return false;
+		out[i] = (char)tolower(c);
+	}
+	/* "name." is "name" (the root label) */
+	if (n > 1 && out[n - 1] == '.')
+		n--;
+	out[n] = '\0';
+	return true;
+}
+
+/* True when the host of a Host header is one this node answers to. */
+static bool host_allowed(const struct api_server *s, const char *hostport)
+{
+	char h[256];
+
+	if (!host_of(hostport, h, sizeof(h)))
+		return false;
+	for (size_t i = 0; i < s->n_hosts; i++)
+		if (strcmp(h, s->hosts[i]) == 0)
+			return true;
+	return false;
+}
+
+/* True when an Origin is this node's own: the scheme of this connection and
+ * the authority the request was sent to (its Host), or, without a Host,
+ * one of this node's names. "null" and anything else is foreign. */
+static bool origin_own(const struct api_server *s, const struct api_request *rq)
+{
+	const char *scheme = rq->tls ? "https://" : "http://";
+	size_t n = strlen(scheme);
+	const char *authority;
+
+	if (strncasecmp(rq->origin, scheme, n) != 0)
+		return false;
+	authority = rq->origin + n;
+	if (strchr(authority, '/'))
+		return false;
+	if (rq->host)
+		return strcasecmp(authority, rq->host) == 0;
+	return host_allowed(s, authority);
+}
+
+/* Content-Type: application/json, with parameters or not. */
+static bool content_type_json(const char *ct)
+{
+	size_t n = strlen(JSON_TYPE);
+
+	if (!ct)
+		return false;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	if (strncasecmp(ct, JSON_TYPE, n) != 0)
+		return false;
+	ct += n;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	return *ct == '\0' || *ct == ';';
+}
+
+/* Who the client proved to be, for the log: the user of the right
+ * credentials, the subject of a verified certificate, or "anonymous". */
+static const char *client_user(const struct api_server *s, const struct api_request *rq)
+{
+	if (s->auth_expected && rq->authorization && authorized(s, rq->authorization))
+		return s->auth_user;
+	if (rq->client_cert_verified && rq->client_subject)
+		return rq->client_subject;
+	return "anonymous";
+}
+
+/* Whether this request may write, by the rules in the file's opening
+ * comment. On refusal fills out (401 or 403 with the keys to set). */
+static bool write_allowed(const struct api_server *s, const struct api_request *rq, struct api_reply *out)
+{
+	bool creds = s->auth_expected && rq->authorization && authorized(s, rq->authorization);
+
+	if (s->allow_unauth)
+		return true;
+	if (!rq->tls) {
+		if (s->auth_expected || rq->authorization)
+			reply_error(out, MHD_HTTP_FORBIDDEN,
+				    "basic auth over plain HTTP never authorizes a write: set restapi.certfile and "
+				    "restapi.keyfile (HTTPS) and send the credentials over TLS");
+		else
+			reply_error(out, MHD_HTTP_FORBIDDEN, "writes need credentials: " WRITE_CREDENTIALS_HINT);
+		return false;
+	}
+	if (s->auth_expected) {
+		if (creds)
+			return true;
+		reply_error(out, MHD_HTTP_UNAUTHORIZED,
+			    "authentication required: the restapi.authentication credentials of this node");
+		out->authenticate = true;
+		return false;
+	}
+	if (s->verify != VERIFY_NONE) {
+		if (rq->client_cert_verified)
+			return true;
+		reply_error(out, MHD_HTTP_FORBIDDEN,
+			    "writes need a client certificate verified against restapi.cafile (restapi.verify_client)");
+		return false;
+	}
+	reply_error(out, MHD_HTTP_FORBIDDEN, "writes need credentials: " WRITE_CREDENTIALS_HINT);
+	return false;
+}
+
+/* Takes the etcd client's mutex, waiting at most API_LOCK_WAIT. */
+static bool etcd_lock(struct api_server *s)
+{
+	struct timespec until;
+	double end;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	end = (double)until.tv_sec + (double)until.tv_nsec / 1e9 + API_LOCK_WAIT;
+	until.tv_sec = (time_t)end;
+	until.tv_nsec = (long)((end - (double)until.tv_sec) * 1e9);
+	if (until.tv_nsec >= 1000000000L)
+		until.tv_nsec = 999999999L;
+	return pthread_mutex_timedlock(&s->etcd_mu, &until) == 0;
+}
+
+/* api_handle without the write log; true when the request was a write that
+ * passed every check (its handler's answer may still refuse it). */
+static bool handle(struct api_server *s, const struct api_request *rq, struct api_reply *out)
 {
 	const struct api_route *route = NULL;
 	const char *allow = NULL;
 	unsigned int bit = method_bit(rq->method);
+	bool authorized = false;
 	json_t *body = NULL;
 
 	memset(out, 0, sizeof(*out));
+	if (rq->framing_error) {
+		reply_error(out, MHD_HTTP_BAD_REQUEST, "malformed request: %s", rq->framing_error);
+		return false;
+	}
+	if (!rq->host && rq->version && strcmp(rq->version, "HTTP/1.0") != 0) {
+		reply_error(out, MHD_HTTP_BAD_REQUEST, "malformed request: %s without a Host header", rq->version);
+		return false;
+	}
+	/* DNS rebinding: a browser tricked into sending here says the
+	 * attacker's name in Host. */
+	if (rq->host && !host_allowed(s, rq->host)) {
+		reply_error(out, 421 /* Misdirected Request */,
+			    "Host \"%.200s\" is not a name this node answers to (add it to restapi.allowed_hosts)",
+			    rq->host);
+		return false;
+	}
+	if (s->verify == VERIFY_REQUIRED && !rq->client_cert_verified) {
+		reply_error(out, MHD_HTTP_FORBIDDEN,
+			    "a client certificate verified against restapi.cafile is required (restapi.verify_client "
+			    "= \"required\")");
+		return false;
+	}
 	if (rq->body_too_large) {
 		reply_error(out, 413 /* Content Too Large; its MHD name changed in 0.9.74 */, "request body larger than %d bytes", API_REQUEST_BODY_MAX);
-		return;
+		return false;
 	}
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (!rq->path || strcmp(rq->path, routes[i].path) != 0)
@@ -1410,18 +1682,28 @@ void api_handle(struct api_server *s, const struct api_request *rq, struct api_r
 	}
 	if (!allow) {
 		reply_error(out, MHD_HTTP_NOT_FOUND, "not found");
-		return;
+		return false;
 	}
 	if (!route) {
 		reply_error(out, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed (allowed: %s)", allow);
 		out->allow = allow;
-		return;
+		return false;
 	}
-	/* Every method that can change something needs the credentials. */
-	if (!(bit & (M_GET | M_HEAD | M_OPTIONS)) && !authorized(s, rq->authorization)) {
-		reply_error(out, MHD_HTTP_UNAUTHORIZED, "authentication required");
-		out->authenticate = true;
-		return;
+	/* Every method that can change something: same origin, credentials,
+	 * and a JSON content type (which a cross-origin form cannot send). */
+	if (!(bit & (M_GET | M_HEAD | M_OPTIONS))) {
+		if (rq->origin && !origin_own(s, rq)) {
+			reply_error(out, MHD_HTTP_FORBIDDEN, "Origin \"%.200s\" is not this node's own: cross-origin writes are refused",
+				    rq->origin);
+			return false;
+		}
+		if (!write_allowed(s, rq, out))
+			return false;
+		if (!content_type_json(rq->content_type)) {
+			reply_error(out, 415 /* Unsupported Media Type */, "writes need Content-Type: %s", JSON_TYPE);
+			return false;
+		}
+		authorized = true;
 	}
 	if ((bit & (M_POST | M_PATCH)) && rq->body_len > 0) {
 		json_error_t jerr;
@@ -1430,11 +1712,52 @@ void api_handle(struct api_server *s, const struct api_request *rq, struct api_r
 		if (!body) {
 			reply_error(out, MHD_HTTP_BAD_REQUEST, "malformed JSON: %s (line %d, column %d)", jerr.text,
 				    jerr.line, jerr.column);
-			return;
+			return false;
 		}
 	}
-	route->fn(s, rq, body, out);
+	if (route->etcd && s->etcd) {
+		if (!etcd_lock(s)) {
+			reply_error(out, MHD_HTTP_SERVICE_UNAVAILABLE,
+				    "busy: another etcd request of this REST API is in progress, retry");
+		} else {
+			route->fn(s, rq, body, out);
+			pthread_mutex_unlock(&s->etcd_mu);
+		}
+	} else {
+		route->fn(s, rq, body, out);
+	}
 	json_decref(body);
+	return authorized;
+}
+
+/* A method or path for the log: printable ASCII only, bounded. */
+static void log_safe(char *out, size_t len, const char *in)
+{
+	size_t j = 0;
+
+	for (; in && *in && j + 1 < len; in++)
+		out[j++] = (*in > 0x20 && *in < 0x7f) ? *in : '?';
+	out[j] = '\0';
+}
+
+void api_handle(struct api_server *s, const struct api_request *rq, struct api_reply *out)
+{
+	unsigned int bit = method_bit(rq->method);
+	char method[16], path[128];
+	bool authorized = handle(s, rq, out);
+
+	if (bit & (M_GET | M_HEAD | M_OPTIONS))
+		return;
+	/* Once per write (every other method): who asked what, and the
+	 * answer. */
+	log_safe(method, sizeof(method), rq->method ? rq->method : "?");
+	log_safe(path, sizeof(path), rq->path ? rq->path : "?");
+	if (authorized)
+		log_info("REST API: %s %s from %s (user %s): authorized, answered %u", method, path,
+			 rq->client ? rq->client : "unknown", client_user(s, rq), out->code);
+	else
+		log_warn("REST API: %s %s from %s (user %s): refused, %u %.300s", method, path,
+			 rq->client ? rq->client : "unknown", client_user(s, rq), out->code, out->body ? out->body : "");
 }
 
 /* ---- libmicrohttpd glue ---------------------------------------------------- */
@@ -1448,6 +1771,124 @@ struct api_conn {
 	bool too_large;
 	bool answered;    /* a reply was queued early (413) */
 };
+
+/* ---- connections and the header deadline ---------------------------------- */
+
+/* MHD_OPTION_NOTIFY_CONNECTION: links a new connection into the list the
+ * reaper walks, and unlinks it when MHD closes it. MHD calls the CLOSED
+ * notification before it closes the socket, so under sock_mu the reaper
+ * never shuts down a descriptor that was reused. */
+static void api_notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+				  enum MHD_ConnectionNotificationCode toe)
+{
+	struct api_server *s = cls;
+	struct api_sock *k = *socket_context;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		if (k || !ci)
+			return;
+		k = calloc(1, sizeof(*k));
+		if (!k)
+			return; /* untracked: MHD's inactivity timeout still applies */
+		k->fd = ci->connect_fd;
+		k->since = mono_now();
+		pthread_mutex_lock(&s->sock_mu);
+		k->next = s->socks;
+		if (s->socks)
+			s->socks->prev = k;
+		s->socks = k;
+		pthread_mutex_unlock(&s->sock_mu);
+		*socket_context = k;
+		return;
+	}
+	if (toe != MHD_CONNECTION_NOTIFY_CLOSED || !k)
+		return;
+	pthread_mutex_lock(&s->sock_mu);
+	if (k->prev)
+		k->prev->next = k->next;
+	else
+		s->socks = k->next;
+	if (k->next)
+		k->next->prev = k->prev;
+	pthread_mutex_unlock(&s->sock_mu);
+	free(k);
+	*socket_context = NULL;
+}
+
+/* The handler saw a request's headers (answered false) or queued its
+ * reply (answered true). */
+static void sock_mark(struct api_server *s, struct MHD_Connection *conn, bool answered)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct api_sock *k = ci ? ci->socket_context : NULL;
+
+	if (!k)
+		return;
+	pthread_mutex_lock(&s->sock_mu);
+	k->have_headers = true;
+	if (answered)
+		k->answered = true;
+	pthread_mutex_unlock(&s->sock_mu);
+}
+
+/* A request ended: the next one's headers get a fresh deadline. */
+static void sock_request_done(struct api_server *s, struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct api_sock *k = ci ? ci->socket_context : NULL;
+
+	if (!k)
+		return;
+	pthread_mutex_lock(&s->sock_mu);
+	k->have_headers = false;
+	k->answered = false;
+	k->since = mono_now();
+	pthread_mutex_unlock(&s->sock_mu);
+}
+
+/* Shuts down the sockets of connections past their deadline; their
+ * worker thread then sees end-of-file and closes them. */
+static void *api_reaper(void *arg)
+{
+	struct api_server *s = arg;
+	double last_report = mono_now();
+	uint64_t reported = 0;
+
+	pthread_mutex_lock(&s->sock_mu);
+	while (!s->reaper_stop) {
+		struct timespec until;
+		double now = mono_now(), end;
+
+		for (struct api_sock *k = s->socks; k; k = k->next) {
+			double limit = k->have_headers ? API_REQUEST_DEADLINE : API_HEADER_DEADLINE;
+
+			if (k->reaped || k->answered || now - k->since <= limit)
+				continue;
+			shutdown(k->fd, SHUT_RDWR);
+			k->reaped = true;
+			s->reaped++;
+		}
+		/* Once a minute at most, so an attack does not flood the log. */
+		if (s->reaped != reported && now - last_report >= 60.0) {
+			log_info("REST API: closed %" PRIu64 " connection(s) that did not send a request within %.0f s "
+				 "(headers) or %.0f s (body)",
+				 s->reaped - reported, API_HEADER_DEADLINE, API_REQUEST_DEADLINE);
+			reported = s->reaped;
+			last_report = now;
+		}
+		clock_gettime(CLOCK_REALTIME, &until);
+		end = (double)until.tv_sec + (double)until.tv_nsec / 1e9 + API_REAP_INTERVAL;
+		until.tv_sec = (time_t)end;
+		until.tv_nsec = (long)((end - (double)until.tv_sec) * 1e9);
+		if (until.tv_nsec >= 1000000000L)
+			until.tv_nsec = 999999999L;
+		pthread_cond_timedwait(&s->sock_cv, &s->sock_mu, &until);
+	}
+	pthread_mutex_unlock(&s->sock_mu);
+	return NULL;
+}
 
 /* MHD's error messages: captured into start_err while the daemon starts (so
  * the caller learns why a bind failed), otherwise debug lines. */
@@ -1497,9 +1938,8 @@ static void api_completed_cb(void *cls, struct MHD_Connection *conn, void **con_
 {
 	struct api_conn *cc = *con_cls;
 
-	(void)cls;
-	(void)conn;
 	(void)toe;
+	sock_request_done(cls, conn);
 	if (!cc)
 		return;
 	free(cc->query);
@@ -1533,18 +1973,121 @@ static api_mhd_result send_reply(struct MHD_Connection *conn, struct api_reply *
 	return ret;
 }
 
+/* Counts the headers that must appear at most once. */
+struct header_count {
+	unsigned int host, content_length, transfer_encoding;
+};
+
+static api_mhd_result count_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct header_count *c = cls;
+
+	(void)kind;
+	(void)value;
+	if (!key)
+		return MHD_YES;
+	if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
+		c->host++;
+	else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+		c->content_length++;
+	else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+		c->transfer_encoding++;
+	return MHD_YES;
+}
+
+/* What makes a request ambiguous to a proxy in front of us (request
+ * smuggling) or to us; NULL when none. */
+static const char *framing_error(struct MHD_Connection *conn)
+{
+	struct header_count c = { 0, 0, 0 };
+
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &c);
+	if (c.host > 1)
+		return "more than one Host header";
+	if (c.content_length > 1)
+		return "more than one Content-Length header";
+	if (c.content_length && c.transfer_encoding)
+		return "both Content-Length and Transfer-Encoding";
+	return NULL;
+}
+
+/* The client's address as text ("unknown" when MHD has none). */
+static void client_address(struct MHD_Connection *conn, char *out, size_t len)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	socklen_t salen;
+
+	snprintf(out, len, "unknown");
+	if (!sa)
+		return;
+	salen = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	if (getnameinfo(sa, salen, out, (socklen_t)len, NULL, 0, NI_NUMERICHOST) != 0)
+		snprintf(out, len, "unknown");
+}
+
+/* TLS: whether the client presented a certificate that verifies against
+ * the trust MHD was given (restapi.cafile), and its subject DN (control
+ * characters replaced) into subject. */
+static bool client_cert(struct MHD_Connection *conn, char *subject, size_t len)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	gnutls_session_t session = ci ? (gnutls_session_t)ci->tls_session : NULL;
+	const gnutls_datum_t *certs;
+	gnutls_x509_crt_t crt;
+	gnutls_datum_t dn = { NULL, 0 };
+	unsigned int status = 0, n = 0;
+
+	subject[0] = '\0';
+	if (!session || gnutls_certificate_type_get(session) != GNUTLS_CRT_X509)
+		return false;
+	if (gnutls_certificate_verify_peers2(session, &status) != GNUTLS_E_SUCCESS || status != 0)
+		return false;
+	certs = gnutls_certificate_get_peers(session, &n);
+	if (!certs || n == 0)
+		return false;
+	if (gnutls_x509_crt_init(&crt) == GNUTLS_E_SUCCESS) {
+		if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) == GNUTLS_E_SUCCESS &&
+		    gnutls_x509_crt_get_dn2(crt, &dn) == GNUTLS_E_SUCCESS) {
+			snprintf(subject, len, "%.*s", (int)dn.size, (const char *)dn.data);
+			gnutls_free(dn.data);
+		}
+		gnutls_x509_crt_deinit(crt);
+	}
+	for (char *c = subject; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	if (!subject[0])
+		snprintf(subject, len, "(certificate without a subject)");
+	return true;
+}
+
 static api_mhd_result handle_and_send(struct api_server *s, struct MHD_Connection *conn, const char *url,
-				      const char *method, struct api_conn *cc)
+				      const char *method, const char *version, struct api_conn *cc)
 {
 	struct api_request rq;
 	struct api_reply r;
 	api_mhd_result ret;
+	char client[64], subject[256];
 
 	memset(&rq, 0, sizeof(rq));
 	rq.method = method;
 	rq.path = url;
 	rq.query = cc->query;
+	rq.version = version;
 	rq.authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	rq.host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	rq.origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+	rq.content_type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	rq.framing_error = framing_error(conn);
+	client_address(conn, client, sizeof(client));
+	rq.client = client;
+	rq.tls = s->tls_cert != NULL;
+	if (rq.tls && s->tls_trust) {
+		rq.client_cert_verified = client_cert(conn, subject, sizeof(subject));
+		if (rq.client_cert_verified)
+			rq.client_subject = subject;
+	}
 	rq.body = cc->body;
 	rq.body_len = cc->body_len;
 	rq.body_too_large = cc->too_large;
@@ -1575,7 +2118,6 @@ static api_mhd_result api_mhd_handler(void *cls, struct MHD_Connection *conn, co
 	struct api_server *s = cls;
 	struct api_conn *cc = *con_cls;
 
-	(void)version;
 	if (!cc) {
 		/* the URI callback ran out of memory */
 		cc = calloc(1, sizeof(*cc));
@@ -1584,13 +2126,19 @@ static api_mhd_result api_mhd_handler(void *cls, struct MHD_Connection *conn, co
 		*con_cls = cc;
 	}
 	if (!cc->started) {
-		/* Headers only: refuse a declared oversized body before reading it
+		/* Headers only: the header deadline is met. Refuse a declared
+		 * oversized body or an ambiguous framing before reading the body
 		 * (MHD then neither sends 100 Continue nor reads on). */
 		cc->started = true;
+		sock_mark(s, conn, false);
+		if (framing_error(conn)) {
+			cc->answered = true;
+			return handle_and_send(s, conn, url, method, version, cc);
+		}
 		if (declared_too_large(conn)) {
 			cc->too_large = true;
 			cc->answered = true;
-			return handle_and_send(s, conn, url, method, cc);
+			return handle_and_send(s, conn, url, method, version, cc);
 		}
 		return MHD_YES;
 	}
@@ -1623,7 +2171,8 @@ static api_mhd_result api_mhd_handler(void *cls, struct MHD_Connection *conn, co
 	if (cc->answered)
 		return MHD_YES;
 	cc->answered = true;
-	return handle_and_send(s, conn, url, method, cc);
+	sock_mark(s, conn, true);
+	return handle_and_send(s, conn, url, method, version, cc);
 }
 
 /* Resolves "host:port" into addr (the first address getaddrinfo gives). */
@@ -1708,16 +2257,143 @@ static void free_secret(char *p)
 	}
 }
 
-/* Frees everything but the daemon and the mutex. */
-static void server_free_parts(struct api_server *s)
+/* Frees everything but the daemon (stopped before) and the reaper (joined
+ * before). */
+static void server_free(struct api_server *s)
 {
 	if (s->pg)
 		pg_conn_free(s->pg);
 	etcd_client_free(s->etcd);
 	free(s->pg_conninfo);
 	free_secret(s->auth_expected);
+	free(s->auth_user);
 	free(s->tls_cert);
 	free_secret(s->tls_key);
+	free(s->tls_trust);
+	for (size_t i = 0; i < s->n_hosts; i++)
+		free(s->hosts[i]);
+	while (s->socks) {
+		struct api_sock *k = s->socks;
+
+		s->socks = k->next;
+		free(k);
+	}
+	pthread_cond_destroy(&s->sock_cv);
+	pthread_mutex_destroy(&s->sock_mu);
+	pthread_mutex_destroy(&s->etcd_mu);
+	pthread_mutex_destroy(&s->pg_mu);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
+
+/* Adds a name (lower-cased, without brackets or port) to the Host list;
+ * duplicates are skipped. false on ENOMEM or a full list. */
+static bool add_host(struct api_server *s, const char *name, char *err, size_t errlen)
+{
+	char buf[256];
+	size_t n;
+
+	if (!name || !*name)
+		return true;
+	n = strlen(name);
+	if (name[0] == '[' && n > 2 && name[n - 1] == ']')
+		snprintf(buf, sizeof(buf), "%.*s", (int)(n - 2), name + 1);
+	else
+		snprintf(buf, sizeof(buf), "%s", name);
+	for (char *c = buf; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	n = strlen(buf);
+	if (n > 1 && buf[n - 1] == '.')
+		buf[n - 1] = '\0';
+	for (size_t i = 0; i < s->n_hosts; i++)
+		if (strcmp(s->hosts[i], buf) == 0)
+			return true;
+	if (s->n_hosts >= API_HOSTS_MAX) {
+		jsonf_set_err(err, errlen, "restapi.allowed_hosts: more than %d names in all", API_HOSTS_MAX);
+		return false;
+	}
+	if (!(s->hosts[s->n_hosts] = strdup(buf))) {
+		jsonf_set_err(err, errlen, "out of memory");
+		return false;
+	}
+	s->n_hosts++;
+	return true;
+}
+
+/* The host of a "host:port" option (NULL when absent), added to the list;
+ * *wildcard when it is one of the listen wildcards. */
+static bool add_host_of(struct api_server *s, const char *hostport, bool *wildcard, char *err, size_t errlen)
+{
+	char *host = NULL;
+	int port = 0;
+	bool ok;
+
+	if (!hostport)
+		return true;
+	if (!config_split_hostport(hostport, &host, &port))
+		return true; /* resolve_listen names a bad listen address */
+	if (!host[0] || strcmp(host, "*") == 0 || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 ||
+	    strcmp(host, "[::]") == 0)
+		*wildcard = true;
+	ok = add_host(s, host, err, errlen);
+	free(host);
+	return ok;
+}
+
+/* The names a Host header may carry: listen and connect_address hosts,
+ * localhost and the loopback addresses, this machine's name (and its first
+ * label), restapi.allowed_hosts, and, when listening on every address,
+ * every address of this machine's interfaces. */
+static bool build_hosts(struct api_server *s, const struct api_options *opts, char *err, size_t errlen)
+{
+	static const char *const fixed[] = { "localhost", "127.0.0.1", "::1", "localhost.localdomain" };
+	char name[256];
+	bool wildcard = false;
+
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		if (!add_host(s, fixed[i], err, errlen))
+			return false;
+	if (!add_host_of(s, opts->listen, &wildcard, err, errlen) ||
+	    !add_host_of(s, opts->connect_address, &wildcard, err, errlen))
+		return false;
+	if (gethostname(name, sizeof(name)) == 0) {
+		name[sizeof(name) - 1] = '\0';
+		if (!add_host(s, name, err, errlen))
+			return false;
+		if (strchr(name, '.')) {
+			*strchr(name, '.') = '\0';
+			if (!add_host(s, name, err, errlen))
+				return false;
+		}
+	}
+	for (size_t i = 0; i < opts->n_allowed_hosts; i++)
+		if (!add_host(s, opts->allowed_hosts[i], err, errlen))
+			return false;
+	if (wildcard) {
+		struct ifaddrs *ifa = NULL;
+
+		if (getifaddrs(&ifa) == 0) {
+			for (struct ifaddrs *p = ifa; p; p = p->ifa_next) {
+				char a[INET6_ADDRSTRLEN + 8];
+				socklen_t len;
+
+				if (!p->ifa_addr || (p->ifa_addr->sa_family != AF_INET && p->ifa_addr->sa_family != AF_INET6))
+					continue;
+				len = p->ifa_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+									 : sizeof(struct sockaddr_in);
+				if (getnameinfo(p->ifa_addr, len, a, sizeof(a), NULL, 0, NI_NUMERICHOST) != 0)
+					continue;
+				if (strchr(a, '%'))
+					continue; /* link-local with a zone: not in a Host header */
+				if (!add_host(s, a, err, errlen)) {
+					freeifaddrs(ifa);
+					return false;
+				}
+			}
+			freeifaddrs(ifa);
+		}
+	}
+	return true;
 }
 
 struct api_server *api_server_new(const struct api_options *opts, char *err, size_t errlen)
@@ -1738,6 +2414,12 @@ struct api_server *api_server_new(const struct api_options *opts, char *err, siz
 		jsonf_set_err(err, errlen, "cannot create a mutex");
 		return NULL;
 	}
+	if (pthread_mutex_init(&s->pg_mu, NULL) != 0 || pthread_mutex_init(&s->etcd_mu, NULL) != 0 ||
+	    pthread_mutex_init(&s->sock_mu, NULL) != 0 || pthread_cond_init(&s->sock_cv, NULL) != 0) {
+		/* glibc's init of a default mutex or condition cannot fail */
+		jsonf_set_err(err, errlen, "cannot create a mutex");
+		abort();
+	}
 	s->status.lag = -1;
 	if (opts->pg_conninfo && !(s->pg_conninfo = strdup(opts->pg_conninfo))) {
 		jsonf_set_err(err, errlen, "out of memory");
@@ -1756,7 +2438,8 @@ struct api_server *api_server_new(const struct api_options *opts, char *err, siz
 		}
 		n = strlen(opts->auth_username) + 1 + strlen(opts->auth_password) + 1;
 		s->auth_expected = malloc(n);
-		if (!s->auth_expected) {
+		s->auth_user = strdup(opts->auth_username);
+		if (!s->auth_expected || !s->auth_user) {
 			jsonf_set_err(err, errlen, "out of memory");
 			goto fail;
 		}
@@ -1775,6 +2458,29 @@ struct api_server *api_server_new(const struct api_options *opts, char *err, siz
 		if (!s->tls_key)
 			goto fail;
 	}
+	if (!opts->verify_client || strcmp(opts->verify_client, "none") == 0) {
+		s->verify = VERIFY_NONE;
+	} else if (strcmp(opts->verify_client, "optional") == 0 || strcmp(opts->verify_client, "required") == 0) {
+		s->verify = opts->verify_client[0] == 'o' ? VERIFY_OPTIONAL : VERIFY_REQUIRED;
+		if (!opts->certfile || !opts->cafile) {
+			jsonf_set_err(err, errlen,
+				      "restapi.verify_client = \"%s\" needs restapi.certfile and restapi.keyfile (HTTPS) "
+				      "and restapi.cafile (the CA that signs the client certificates)%s%s",
+				      opts->verify_client, !opts->certfile ? "; restapi.certfile is not set" : "",
+				      !opts->cafile ? "; restapi.cafile is not set" : "");
+			goto fail;
+		}
+		s->tls_trust = read_pem("cafile", opts->cafile, err, errlen);
+		if (!s->tls_trust)
+			goto fail;
+	} else {
+		jsonf_set_err(err, errlen, "restapi.verify_client \"%s\": must be \"none\", \"optional\" or \"required\"",
+			      opts->verify_client);
+		goto fail;
+	}
+	s->allow_unauth = opts->allow_unauthenticated_writes;
+	if (!build_hosts(s, opts, err, errlen))
+		goto fail;
 	if (opts->etcd) {
 		struct etcd_config ec = *opts->etcd;
 		struct etcd_error e;
@@ -1785,8 +2491,8 @@ struct api_server *api_server_new(const struct api_options *opts, char *err, siz
 			goto fail;
 		}
 		snprintf(s->scope, sizeof(s->scope), "%s", opts->scope);
-		/* The API's requests share one thread with the health checks:
-		 * keep each one short. */
+		/* A handler holds a worker thread while it waits for etcd:
+		 * keep each request short. */
 		if (ec.request_timeout <= 0 || ec.request_timeout > API_ETCD_TIMEOUT)
 			ec.request_timeout = API_ETCD_TIMEOUT;
 		if (ec.connect_timeout <= 0 || ec.connect_timeout > API_ETCD_CONNECT_TIMEOUT)
@@ -1799,10 +2505,46 @@ struct api_server *api_server_new(const struct api_options *opts, char *err, siz
 	}
 	return s;
 fail:
-	server_free_parts(s);
-	pthread_mutex_destroy(&s->mu);
-	free(s);
+	server_free(s);
 	return NULL;
+}
+
+/* Raises the soft limit on open files to the hard one; returns the soft
+ * limit in force. */
+static rlim_t raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 1024;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t old = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+			log_debug("REST API: raised the open files limit from %lu to %lu", (unsigned long)old,
+				  (unsigned long)rl.rlim_cur);
+		else if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+			return 1024;
+	}
+	return rl.rlim_cur;
+}
+
+/* Logs, at every start, what this node's write rules amount to when they
+ * are not the safe default. */
+static void warn_write_rules(const struct api_server *s)
+{
+	if (s->allow_unauth) {
+		log_warn("REST API: INSECURE: restapi.allow_unauthenticated_writes = true: anyone who reaches this "
+			 "port can change the cluster (PATCH /config, switchover, failover, restart, reinit)");
+		return;
+	}
+	if (!s->tls_cert)
+		log_warn("REST API: writes are refused: this node serves plain HTTP (no restapi.certfile), over "
+			 "which no credentials authorise a write; %s", WRITE_CREDENTIALS_HINT);
+	else if (!s->auth_expected && s->verify == VERIFY_NONE)
+		log_warn("REST API: writes are refused: neither restapi.authentication nor restapi.verify_client "
+			 "is set; %s", WRITE_CREDENTIALS_HINT);
 }
 
 struct api_server *api_start_opts(const struct api_options *opts, char *err, size_t errlen)
@@ -1810,13 +2552,19 @@ struct api_server *api_start_opts(const struct api_options *opts, char *err, siz
 	struct sockaddr_storage addr;
 	socklen_t addrlen = 0;
 	struct api_server *s;
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	unsigned int limit, per_ip;
+	rlim_t nofile;
+	struct MHD_OptionItem tls_opts[5];
+	size_t n_tls = 0;
 
 	if (!opts || !resolve_listen(opts->listen, &addr, &addrlen, err, errlen))
 		return NULL;
 	s = api_server_new(opts, err, errlen);
 	if (!s)
 		return NULL;
+	/* epoll where it exists (Linux), poll elsewhere: no FD_SETSIZE cap. */
+	flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
 	if (addr.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	if (s->tls_cert) {
@@ -1826,23 +2574,31 @@ struct api_server *api_start_opts(const struct api_options *opts, char *err, siz
 			return NULL;
 		}
 		flags |= MHD_USE_TLS;
+		tls_opts[n_tls++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert };
+		tls_opts[n_tls++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key };
+		tls_opts[n_tls++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)API_TLS_PRIORITIES };
+		/* A trust list makes MHD ask for (not require) a client
+		 * certificate; the handler checks it. */
+		if (s->tls_trust)
+			tls_opts[n_tls++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_TRUST, 0, s->tls_trust };
 	}
+	tls_opts[n_tls] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+	/* Two descriptors per connection at worst (its socket, and the epoll
+	 * registrations are free); keep a reserve for the agent. */
+	nofile = raise_nofile();
+	limit = nofile > API_FD_RESERVE + 64 ? (unsigned int)(nofile - API_FD_RESERVE) : 64;
+	if (limit > API_CONNECTION_MAX)
+		limit = API_CONNECTION_MAX;
+	per_ip = limit / 4 > 16 ? limit / 4 : 16;
 	s->starting = true; /* no MHD thread yet: no lock needed */
-	if (s->tls_cert)
-		s->daemon = MHD_start_daemon(
-			flags, 0, NULL, NULL, api_mhd_handler, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-			MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_CONNECTION_TIMEOUT,
-			MHD_OPTION_CONNECTION_LIMIT, (unsigned int)API_CONNECTION_LIMIT, MHD_OPTION_EXTERNAL_LOGGER,
-			api_mhd_logger, s, MHD_OPTION_URI_LOG_CALLBACK, api_uri_cb, s, MHD_OPTION_NOTIFY_COMPLETED,
-			api_completed_cb, s, MHD_OPTION_HTTPS_MEM_CERT, s->tls_cert, MHD_OPTION_HTTPS_MEM_KEY,
-			s->tls_key, MHD_OPTION_END);
-	else
-		s->daemon = MHD_start_daemon(
-			flags, 0, NULL, NULL, api_mhd_handler, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-			MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_CONNECTION_TIMEOUT,
-			MHD_OPTION_CONNECTION_LIMIT, (unsigned int)API_CONNECTION_LIMIT, MHD_OPTION_EXTERNAL_LOGGER,
-			api_mhd_logger, s, MHD_OPTION_URI_LOG_CALLBACK, api_uri_cb, s, MHD_OPTION_NOTIFY_COMPLETED,
-			api_completed_cb, s, MHD_OPTION_END);
+	s->daemon = MHD_start_daemon(
+		flags, 0, NULL, NULL, api_mhd_handler, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)API_THREADS, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned int)API_CONNECTION_TIMEOUT, MHD_OPTION_CONNECTION_LIMIT, limit,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+		MHD_OPTION_EXTERNAL_LOGGER, api_mhd_logger, s, MHD_OPTION_URI_LOG_CALLBACK, api_uri_cb, s,
+		MHD_OPTION_NOTIFY_COMPLETED, api_completed_cb, s, MHD_OPTION_NOTIFY_CONNECTION, api_notify_connection,
+		s, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
 	pthread_mutex_lock(&s->mu);
 	s->starting = false;
 	pthread_mutex_unlock(&s->mu);
@@ -1852,6 +2608,20 @@ struct api_server *api_start_opts(const struct api_options *opts, char *err, siz
 		api_stop(s);
 		return NULL;
 	}
+	if (pthread_create(&s->reaper, NULL, api_reaper, s) != 0) {
+		jsonf_set_err(err, errlen, "cannot start the REST API's connection reaper thread");
+		api_stop(s);
+		return NULL;
+	}
+	s->reaper_running = true;
+	log_info("REST API: %u worker threads, at most %u connections (%u per client address), headers due "
+		 "within %.0f s%s",
+		 (unsigned int)API_THREADS, limit, per_ip, API_HEADER_DEADLINE,
+		 s->tls_cert ? (s->verify == VERIFY_REQUIRED   ? ", TLS 1.2+ with client certificates required"
+				: s->verify == VERIFY_OPTIONAL ? ", TLS 1.2+ with client certificates verified"
+							       : ", TLS 1.2+")
+			     : "");
+	warn_write_rules(s);
 	return s;
 }
 
@@ -1863,6 +2633,44 @@ struct api_server *api_start(const char *listen, const char *pg_conninfo, char *
 	o.listen = listen;
 	o.pg_conninfo = pg_conninfo;
 	return api_start_opts(&o, err, errlen);
+}
+
+/* ---- driving the glue without a listening socket (the HTTP fuzzer) ---------- */
+
+bool api_external_start(struct api_server *s, char *err, size_t errlen)
+{
+	if (!s || s->daemon) {
+		jsonf_set_err(err, errlen, "no server, or one already running");
+		return false;
+	}
+	s->starting = true;
+	s->daemon = MHD_start_daemon(MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG, 0, NULL, NULL, api_mhd_handler, s,
+				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_CONNECTION_TIMEOUT,
+				     MHD_OPTION_EXTERNAL_LOGGER, api_mhd_logger, s, MHD_OPTION_URI_LOG_CALLBACK,
+				     api_uri_cb, s, MHD_OPTION_NOTIFY_COMPLETED, api_completed_cb, s,
+				     MHD_OPTION_NOTIFY_CONNECTION, api_notify_connection, s, MHD_OPTION_END);
+	s->starting = false;
+	if (!s->daemon) {
+		jsonf_set_err(err, errlen, "libmicrohttpd: %s", s->start_err[0] ? s->start_err : "refused to start");
+		return false;
+	}
+	return true;
+}
+
+bool api_external_add(struct api_server *s, int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+	return s && s->daemon && MHD_add_connection(s->daemon, fd, addr, addrlen) == MHD_YES;
+}
+
+unsigned int api_external_run(struct api_server *s)
+{
+	const union MHD_DaemonInfo *di;
+
+	if (!s || !s->daemon)
+		return 0;
+	(void)MHD_run(s->daemon);
+	di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	return di ? di->num_connections : 0;
 }
 
 void api_publish(struct api_server *s, const struct api_status *st)
@@ -1900,13 +2708,19 @@ void api_stop(struct api_server *s)
 {
 	if (!s)
 		return;
-	/* Stopping joins the MHD thread, so nothing uses s->pg or s->etcd
-	 * afterwards. */
+	/* Stopping joins the MHD threads, so nothing uses s->pg or s->etcd
+	 * afterwards; the reaper goes first, so it never touches a socket MHD
+	 * is closing on its way out. */
+	if (s->reaper_running) {
+		pthread_mutex_lock(&s->sock_mu);
+		s->reaper_stop = true;
+		pthread_cond_signal(&s->sock_cv);
+		pthread_mutex_unlock(&s->sock_mu);
+		pthread_join(s->reaper, NULL);
+	}
 	if (s->daemon)
 		MHD_stop_daemon(s->daemon);
-	server_free_parts(s);
-	pthread_mutex_destroy(&s->mu);
-	free(s);
+	server_free(s);
 }
 
 /* ---- client -------------------------------------------------------------- */

@@ -21,13 +21,23 @@
  *   GET /metrics: Prometheus text format 0.0.4 from the last snapshot and
  *     api_publish_metrics().
  * Every answer that is not a success is JSON {"error": "..."}: 404 unknown
- * path, 405 wrong method (with Allow), 401 missing/wrong basic auth on any
- * method but GET/HEAD/OPTIONS when auth is configured, 413 a body over
- * 64 KiB, 400 malformed JSON. A refused request changes nothing.
+ * path, 405 wrong method (with Allow), 413 a body over 64 KiB, 400 malformed
+ * JSON or a malformed request (HTTP/1.1 without Host, duplicate or
+ * conflicting Content-Length), 421 a Host this node does not answer to.
+ * Writes (every method but GET/HEAD/OPTIONS) are accepted only with
+ * restapi.allow_unauthenticated_writes, or over TLS with the
+ * restapi.authentication credentials or, when no credentials are set, a
+ * client certificate verified against restapi.cafile (restapi.verify_client);
+ * otherwise 401 (credentials configured but missing or wrong) or 403 with the
+ * keys to set. A write also needs Content-Type: application/json (415) and
+ * no foreign Origin (403). A refused request changes nothing; every write,
+ * accepted or refused, is logged with the client's address and user.
  *
- * The server runs in libmicrohttpd's own thread; api_publish(),
- * api_publish_metrics() and api_take_requests() are the shared state
- * (mutex-protected), called by the loop.
+ * The server runs in a pool of libmicrohttpd threads (epoll), with a
+ * deadline for a client's headers, a per-address connection limit and a
+ * high total limit, so slow or idle clients cannot starve the health
+ * checks. api_publish(), api_publish_metrics() and api_take_requests() are
+ * the shared state (mutex-protected), called by the loop.
  */
 #ifndef BATON_API_H
 #define BATON_API_H
@@ -95,6 +105,13 @@ struct api_options {
 	const char *namespace_, *scope;
 	const char *auth_username, *auth_password; /* basic auth for write endpoints (NULL = none) */
 	const char *certfile, *keyfile;            /* HTTPS when set */
+	/* Issue 10: who may write, and which names the Host header may carry. */
+	const char *connect_address;               /* "host:port" published to peers (NULL = listen) */
+	const char *cafile;                        /* PEM CA bundle verifying client certificates */
+	const char *verify_client;                 /* "none" (NULL), "optional" or "required" */
+	const char *const *allowed_hosts;          /* more Host names accepted */
+	size_t n_allowed_hosts;
+	bool allow_unauthenticated_writes;         /* INSECURE: writes need no credentials */
 };
 
 struct api_server;
@@ -106,9 +123,12 @@ struct api_server *api_start(const char *listen, const char *pg_conninfo, char *
 /* The full form (issue "Operate it"); api_start(listen, conninfo) is the
  * same with only those two options. Everything is copied; the PEM files
  * are read now (NULL + err naming the file when one is missing, unreadable
- * or not PEM; certfile and keyfile go together), as are the etcd options
- * (the server's client gets short timeouts: its requests share the thread
- * that answers the health checks). */
+ * or not PEM; certfile and keyfile go together; verify_client other than
+ * "none" needs certfile and cafile), as are the etcd options (the server's
+ * client gets short timeouts). Raises the process' RLIMIT_NOFILE soft limit
+ * to its hard limit (the connection limit follows from it). Logs a WARN when
+ * writes are open (allow_unauthenticated_writes) or refused to everyone
+ * (nothing configured that could authorise one). */
 struct api_server *api_start_opts(const struct api_options *opts, char *err, size_t errlen);
 void api_publish(struct api_server *s, const struct api_status *st);
 /* Metrics published with the snapshot (may be called less often). */

@@ -17,7 +17,7 @@ agent_libagent_a_SOURCES = \
 agent_libagent_a_SOURCES += agent/fence.c agent/fence.h agent/watchdog.c agent/watchdog.h
 
 BATON_LIBS = agent/libagent.a pg/libpg.a etcd/libetcd.a \
-	$(CURL_LIBS) $(JANSSON_LIBS) $(LIBPQ_LIBS) $(LIBCONFIG_LIBS) $(MHD_LIBS) -lpthread -lm
+	$(CURL_LIBS) $(JANSSON_LIBS) $(LIBPQ_LIBS) $(LIBCONFIG_LIBS) $(MHD_LIBS) $(GNUTLS_LIBS) -lpthread -lm
 
 bin_PROGRAMS += baton batonctl
 baton_SOURCES = agent/baton.c agent/loop.c agent/loop.h agent/keeper.c agent/keeper.h \

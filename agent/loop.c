@@ -2083,6 +2083,12 @@ static bool loop_init(struct loop *L, const struct baton_config *cfg)
 			.auth_password = cfg->restapi.auth_password,
 			.certfile = cfg->restapi.certfile,
 			.keyfile = cfg->restapi.keyfile,
+			.connect_address = cfg->restapi.connect_address,
+			.cafile = cfg->restapi.cafile,
+			.verify_client = cfg->restapi.verify_client,
+			.allowed_hosts = (const char *const *)cfg->restapi.allowed_hosts,
+			.n_allowed_hosts = cfg->restapi.n_allowed_hosts,
+			.allow_unauthenticated_writes = cfg->restapi.allow_unauthenticated_writes,
 		};
 		L->api = api_start_opts(&o, err, sizeof(err));
 	}
@@ -2242,7 +2248,12 @@ static void reload_config(struct loop *L)
 			      str_same(cur->restapi.auth_username, fresh.restapi.auth_username) &&
 			      str_same(cur->restapi.auth_password, fresh.restapi.auth_password) &&
 			      str_same(cur->restapi.certfile, fresh.restapi.certfile) &&
-			      str_same(cur->restapi.keyfile, fresh.restapi.keyfile),
+			      str_same(cur->restapi.keyfile, fresh.restapi.keyfile) &&
+			      str_same(cur->restapi.cafile, fresh.restapi.cafile) &&
+			      str_same(cur->restapi.verify_client, fresh.restapi.verify_client) &&
+			      strlist_same(cur->restapi.allowed_hosts, cur->restapi.n_allowed_hosts,
+					   fresh.restapi.allowed_hosts, fresh.restapi.n_allowed_hosts) &&
+			      cur->restapi.allow_unauthenticated_writes == fresh.restapi.allow_unauthenticated_writes,
 		      "restapi");
 	NEEDS_RESTART(str_same(cur->postgresql.bin_dir, fresh.postgresql.bin_dir), "postgresql.bin_dir");
 	NEEDS_RESTART(str_same(cur->postgresql.data_dir, fresh.postgresql.data_dir), "postgresql.data_dir");

@@ -12,12 +12,21 @@
  * The pure parsers (?lag= sizes, scheduled_at times) and the socket-free
  * handler (api_internal.h) get tables of their own, and the etcd client's
  * request statistics that /metrics reports are checked against real etcd.
+ * Who may write (issue 10) is a table over api_handle; what only the wire
+ * shows (HTTP/1.1 without Host, two Content-Lengths, a slow client, TLS
+ * versions, client certificates) is sent as raw bytes or with libcurl.
  */
+#include <arpa/inet.h>
 #include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,6 +52,7 @@ struct answer {
 	char allow[128];
 	char www_auth[128];
 	json_t *json; /* the body parsed, when it is JSON */
+	CURLcode curl_rc;
 };
 
 static size_t collect(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -92,6 +102,14 @@ struct req {
 	bool expect_continue;  /* send "Expect: 100-continue" (wait for the server before the body) */
 	bool may_reset;        /* a reset while sending the body is an answer too (code 0) */
 	bool https;
+	const char *content_type; /* NULL: application/json on writes, none on reads; "" = none */
+	const char *extra[3];  /* more raw header lines ("Origin: ...", "Host: ...") */
+	const char *cacert;    /* https: verify the server against this CA (NULL = no verification) */
+	const char *cert, *key; /* https: the client certificate to present */
+	bool tls_max_1_1;      /* https: offer at most TLS 1.1 */
+	bool tls_1_2_only;     /* https: offer TLS 1.2 and nothing else */
+	const char *ciphers;   /* https: the TLS 1.2 cipher list to offer (NULL = curl's) */
+	bool may_fail;         /* no answer at all is a result too (a->curl_rc says why) */
 };
 
 static void answer_free(struct answer *a)
@@ -153,6 +171,17 @@ static void http(const struct req *r, struct answer *a)
 	}
 	/* no 100-continue round trip unless asked */
 	hdrs = curl_slist_append(hdrs, r->expect_continue ? "Expect: 100-continue" : "Expect:");
+	if (r->content_type && r->content_type[0]) {
+		snprintf(hdr, sizeof(hdr), "Content-Type: %s", r->content_type);
+		hdrs = curl_slist_append(hdrs, hdr);
+	} else if (r->content_type) {
+		hdrs = curl_slist_append(hdrs, "Content-Type:");
+	} else if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0 &&
+		   strcmp(r->method, "OPTIONS") != 0) {
+		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+	}
+	for (size_t i = 0; i < sizeof(r->extra) / sizeof(r->extra[0]) && r->extra[i]; i++)
+		hdrs = curl_slist_append(hdrs, r->extra[i]);
 	if (r->userpwd) {
 		curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
 		curl_easy_setopt(c, CURLOPT_USERPWD, r->userpwd);
@@ -162,10 +191,22 @@ static void http(const struct req *r, struct answer *a)
 		hdrs = curl_slist_append(hdrs, hdr);
 	}
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	if (r->https) {
+	if (r->https && r->cacert) {
+		curl_easy_setopt(c, CURLOPT_CAINFO, r->cacert);
+	} else if (r->https) {
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
+	if (r->https && r->cert) {
+		curl_easy_setopt(c, CURLOPT_SSLCERT, r->cert);
+		curl_easy_setopt(c, CURLOPT_SSLKEY, r->key);
+	}
+	if (r->https && r->tls_max_1_1)
+		curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)(CURL_SSLVERSION_TLSv1 | CURL_SSLVERSION_MAX_TLSv1_1));
+	if (r->https && r->tls_1_2_only)
+		curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)(CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2));
+	if (r->https && r->ciphers)
+		curl_easy_setopt(c, CURLOPT_SSL_CIPHER_LIST, r->ciphers);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
@@ -174,8 +215,9 @@ static void http(const struct req *r, struct answer *a)
 	/* A server that answers 413 early may close while the body is still
 	 * being sent: the answer counts if it arrived. */
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->code);
-	ck_assert_msg(rc == CURLE_OK || a->code != 0 || (r->may_reset && rc == CURLE_SEND_ERROR), "%s %s: %s",
-		      r->method, r->url, curl_easy_strerror(rc));
+	a->curl_rc = rc;
+	ck_assert_msg(rc == CURLE_OK || a->code != 0 || (r->may_reset && rc == CURLE_SEND_ERROR) || r->may_fail,
+		      "%s %s: %s", r->method, r->url, curl_easy_strerror(rc));
 	if (curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct)
 		snprintf(a->content_type, sizeof(a->content_type), "%s", ct);
 	curl_slist_free_all(hdrs);
@@ -229,10 +271,14 @@ static void srv_start(struct srv *v, const char *scope, enum with_etcd etcd, con
 	char listen[64], err[512] = "";
 
 	memset(v, 0, sizeof(*v));
-	if (extra)
+	if (extra) {
 		o = *extra;
-	else
+	} else {
+		/* The endpoint tests exercise what writes do, not who may
+		 * write (test_write_rules, test_auth, test_client_certs). */
 		memset(&o, 0, sizeof(o));
+		o.allow_unauthenticated_writes = true;
+	}
 	v->port = etcd_proc_free_port();
 	ck_assert_int_gt(v->port, 0);
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", v->port);
@@ -892,6 +938,66 @@ END_TEST
 
 /* ---- authentication ------------------------------------------------------------------ */
 
+/* ---- a test PKI (openssl) ------------------------------------------------------ */
+
+/* A CA, a server certificate it signs (localhost, 127.0.0.1), a client
+ * certificate it signs (CN=operator) and a self-signed "rogue" client
+ * certificate, in a fresh directory dir (PATH_MAX). false when openssl is
+ * not installed (the caller skips, saying so). */
+struct pki {
+	char dir[64];
+	char ca[128], server_cert[128], server_key[128], client_cert[128], client_key[128], rogue_cert[128],
+		rogue_key[128];
+};
+
+static bool pki_make(struct pki *k)
+{
+	char cmd[4096];
+	int rc;
+
+	if (system("command -v openssl >/dev/null 2>&1") != 0) {
+		fprintf(stderr, "SKIPPED: openssl is not installed (apt-get install openssl)\n");
+		return false;
+	}
+	snprintf(k->dir, sizeof(k->dir), "/tmp/check_api_pki.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(k->dir));
+#define PKI_EC "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && { "
+		 "openssl req -x509 " PKI_EC " -subj /CN=check-api-ca -days 2 -keyout ca.key -out ca.pem && "
+		 "openssl req " PKI_EC " -subj /CN=localhost -keyout server.key -out server.csr && "
+		 "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' >server.ext && "
+		 "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
+		 "-extfile server.ext -out server.pem && "
+		 "openssl req " PKI_EC " -subj /CN=operator -keyout client.key -out client.csr && "
+		 "printf 'extendedKeyUsage=clientAuth\\n' >client.ext && "
+		 "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
+		 "-extfile client.ext -out client.pem && "
+		 "openssl req -x509 " PKI_EC " -subj /CN=rogue -days 2 -keyout rogue.key -out rogue.pem; "
+		 "} >openssl.log 2>&1",
+		 k->dir);
+#undef PKI_EC
+	rc = system(cmd);
+	ck_assert_msg(rc == 0, "openssl failed (see %s/openssl.log)", k->dir);
+	snprintf(k->ca, sizeof(k->ca), "%s/ca.pem", k->dir);
+	snprintf(k->server_cert, sizeof(k->server_cert), "%s/server.pem", k->dir);
+	snprintf(k->server_key, sizeof(k->server_key), "%s/server.key", k->dir);
+	snprintf(k->client_cert, sizeof(k->client_cert), "%s/client.pem", k->dir);
+	snprintf(k->client_key, sizeof(k->client_key), "%s/client.key", k->dir);
+	snprintf(k->rogue_cert, sizeof(k->rogue_cert), "%s/rogue.pem", k->dir);
+	snprintf(k->rogue_key, sizeof(k->rogue_key), "%s/rogue.key", k->dir);
+	return true;
+}
+
+static void pki_free(struct pki *k)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", k->dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+
 struct auth_case {
 	const char *name;
 	const char *userpwd, *header;
@@ -936,9 +1042,16 @@ START_TEST(test_auth)
 	char url[256];
 	char *before;
 
+	struct pki k;
+
+	if (!pki_make(&k))
+		return;
+	/* Credentials authorise writes over TLS only (plain HTTP: below). */
 	memset(&o, 0, sizeof(o));
 	o.auth_username = "admin";
 	o.auth_password = "s3cret";
+	o.certfile = k.server_cert;
+	o.keyfile = k.server_key;
 	srv_start(&v, "auth", REAL_ETCD, &o);
 	write_cluster(&v);
 	api_publish(v.s, &st);
@@ -949,7 +1062,7 @@ START_TEST(test_auth)
 		for (size_t j = 0; j < sizeof(auth_eps) / sizeof(auth_eps[0]); j++) {
 			const struct auth_ep *e = &auth_eps[j];
 			struct req r = { .method = e->method, .body = e->body, .userpwd = c->userpwd,
-					 .auth_hdr = c->header };
+					 .auth_hdr = c->header, .https = true, .cacert = k.ca };
 			struct api_requests rq;
 			struct answer a;
 
@@ -986,17 +1099,49 @@ START_TEST(test_auth)
 		struct answer a;
 
 		for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
+			struct req r = { .method = "GET", .url = url, .https = true, .cacert = k.ca };
+
 			url_of(&v, reads[i], url, sizeof(url));
-			http_simple("GET", url, NULL, &a);
+			http(&r, &a);
 			ck_assert_msg(a.code == 200, "GET %s: %ld", reads[i], a.code);
 			answer_free(&a);
 		}
-		url_of(&v, "/replica", url, sizeof(url));
-		http_simple("OPTIONS", url, NULL, &a);
-		ck_assert_int_eq(a.code, 200);
-		answer_free(&a);
+		{
+			struct req r = { .method = "OPTIONS", .url = url, .https = true, .cacert = k.ca };
+
+			url_of(&v, "/replica", url, sizeof(url));
+			http(&r, &a);
+			ck_assert_int_eq(a.code, 200);
+			answer_free(&a);
+		}
 	}
 	srv_stop(&v);
+
+	/* The same credentials over plain HTTP: never a write, and the answer
+	 * names the key that would make it possible. */
+	memset(&o, 0, sizeof(o));
+	o.auth_username = "admin";
+	o.auth_password = "s3cret";
+	srv_start(&v, "auth-plain", REAL_ETCD, &o);
+	api_publish(v.s, &st);
+	before = etcd_snapshot(&v);
+	for (size_t j = 0; j < sizeof(auth_eps) / sizeof(auth_eps[0]); j++) {
+		const struct auth_ep *e = &auth_eps[j];
+		struct req r = { .method = e->method, .body = e->body, .userpwd = "admin:s3cret" };
+		struct answer a;
+
+		url_of(&v, e->path, url, sizeof(url));
+		r.url = url;
+		http(&r, &a);
+		ck_assert_msg(a.code == 403, "plain HTTP, %s %s: %ld", e->method, e->path, a.code);
+		assert_json_error(&a, "restapi.certfile");
+		answer_free(&a);
+		assert_nothing_queued(&v, e->path);
+	}
+	assert_unchanged(&v, before, "basic auth over plain HTTP");
+	free(before);
+	srv_stop(&v);
+	pki_free(&k);
 }
 END_TEST
 
@@ -1579,6 +1724,7 @@ START_TEST(test_failsafe_confirm)
 		char err[256];
 
 		memset(&o, 0, sizeof(o));
+		o.allow_unauthenticated_writes = true;
 		s = api_server_new(&o, err, sizeof(err));
 		ck_assert_msg(s != NULL, "%s", err);
 		snprintf(st.leader, sizeof(st.leader), "node1");
@@ -1588,6 +1734,7 @@ START_TEST(test_failsafe_confirm)
 		memset(&rq, 0, sizeof(rq));
 		rq.method = "POST";
 		rq.path = "/failsafe";
+		rq.content_type = "application/json";
 		rq.body = t[i].body;
 		rq.body_len = t[i].body ? strlen(t[i].body) : 0;
 		api_handle(s, &rq, &r);
@@ -1635,6 +1782,8 @@ START_TEST(test_handle_direct)
 	rq.method = "POST";
 	rq.path = "/restart";
 	rq.query = NULL;
+	rq.tls = true;
+	rq.content_type = "application/json";
 	rq.authorization = "Basic dTpw"; /* u:p */
 	rq.body = "{}\0{\"restart_pending\":true}";
 	rq.body_len = 27;
@@ -1684,6 +1833,572 @@ START_TEST(test_handle_direct)
 	ck_assert_ptr_null(api_server_new(&o, err, sizeof(err)));
 	ck_assert_msg(strstr(err, "password") != NULL, "%s", err);
 	ck_assert_ptr_null(api_server_new(NULL, err, sizeof(err)));
+}
+END_TEST
+
+/* ---- who may write, and from where (issue 10) ------------------------------------- */
+
+/* Writes a file holding text (a stand-in PEM: api_server_new only checks
+ * that it looks like one). */
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_ge(fputs(text, f), 0);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+struct rule_case {
+	const char *name;
+	bool tls, auth, allow_unauth;
+	const char *verify;       /* NULL = none */
+	const char *method, *path;
+	const char *authorization;
+	bool cert;                /* the transport verified a client certificate */
+	unsigned int code;
+	const char *error;        /* substring of the error (NULL: not checked) */
+	bool authenticate;        /* a WWW-Authenticate header */
+};
+
+#define UP "Basic dTpw" /* u:p */
+#define UQ "Basic dTpx" /* u:q */
+static const struct rule_case rule_cases[] = {
+	/* plain HTTP: nothing authorises a write but the explicit INSECURE key */
+	{ "plain, nothing set", false, false, false, NULL, "POST", "/reload", NULL, false, 403,
+	  "restapi.allow_unauthenticated_writes", false },
+	{ "plain, nothing set, names authentication", false, false, false, NULL, "PATCH", "/config", NULL, false,
+	  403, "restapi.authentication", false },
+	{ "plain, credentials right", false, true, false, NULL, "POST", "/reload", UP, false, 403,
+	  "restapi.certfile", false },
+	{ "plain, credentials sent to a node without auth", false, false, false, NULL, "POST", "/restart", UP, false,
+	  403, "restapi.certfile", false },
+	{ "plain, credentials missing", false, true, false, NULL, "POST", "/reinit", NULL, false, 403,
+	  "restapi.certfile", false },
+	{ "plain, open by the INSECURE key", false, false, true, NULL, "POST", "/reload", NULL, false, 202, NULL,
+	  false },
+	{ "plain, reads stay open", false, false, false, NULL, "GET", "/health", NULL, false, 200, NULL, false },
+	/* TLS with credentials */
+	{ "tls, credentials missing", true, true, false, NULL, "POST", "/reload", NULL, false, 401,
+	  "restapi.authentication", true },
+	{ "tls, credentials wrong", true, true, false, NULL, "POST", "/restart", UQ, false, 401, NULL, true },
+	{ "tls, credentials right", true, true, false, NULL, "POST", "/reload", UP, false, 202, NULL, false },
+	{ "tls, a certificate does not replace set credentials", true, true, false, "optional", "POST", "/reload",
+	  NULL, true, 401, NULL, true },
+	{ "tls, credentials and certificate", true, true, false, "optional", "POST", "/reload", UP, true, 202, NULL,
+	  false },
+	/* TLS with client certificates, no credentials */
+	{ "tls, optional, certificate", true, false, false, "optional", "POST", "/reload", NULL, true, 202, NULL,
+	  false },
+	{ "tls, optional, no certificate", true, false, false, "optional", "POST", "/reload", NULL, false, 403,
+	  "restapi.verify_client", false },
+	{ "tls, optional, no certificate, reads open", true, false, false, "optional", "GET", "/health", NULL, false,
+	  200, NULL, false },
+	{ "tls, required, no certificate, even a read", true, false, false, "required", "GET", "/health", NULL,
+	  false, 403, "required", false },
+	{ "tls, required, certificate", true, false, false, "required", "POST", "/reload", NULL, true, 202, NULL,
+	  false },
+	/* TLS that protects nothing */
+	{ "tls, nothing set", true, false, false, NULL, "POST", "/reload", NULL, false, 403,
+	  "restapi.verify_client", false },
+	{ "tls, nothing set, credentials sent", true, false, false, NULL, "POST", "/reload", UP, false, 403,
+	  "writes need credentials", false },
+};
+#undef UP
+#undef UQ
+
+START_TEST(test_write_rules)
+{
+	const struct rule_case *c = &rule_cases[_i];
+	char dir[] = "/tmp/check_api_rules.XXXXXX", pem[128], err[512], cmd[128];
+	struct api_status st = replica_status();
+	struct api_options o;
+	struct api_server *s;
+	struct api_request rq;
+	struct api_reply r;
+	struct api_requests q;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(pem, sizeof(pem), "%s/x.pem", dir);
+	write_file(pem, "-----BEGIN CERTIFICATE-----\nstand-in\n-----END CERTIFICATE-----\n");
+	memset(&o, 0, sizeof(o));
+	if (c->tls) {
+		o.certfile = pem;
+		o.keyfile = pem;
+	}
+	if (c->auth) {
+		o.auth_username = "u";
+		o.auth_password = "p";
+	}
+	o.verify_client = c->verify;
+	o.cafile = c->verify ? pem : NULL;
+	o.allow_unauthenticated_writes = c->allow_unauth;
+	s = api_server_new(&o, err, sizeof(err));
+	ck_assert_msg(s != NULL, "%s: %s", c->name, err);
+	api_publish(s, &st);
+
+	memset(&rq, 0, sizeof(rq));
+	rq.method = c->method;
+	rq.path = c->path;
+	rq.version = "HTTP/1.1";
+	rq.host = "127.0.0.1:8008";
+	rq.content_type = "application/json";
+	rq.client = "127.0.0.1";
+	rq.tls = c->tls;
+	rq.authorization = c->authorization;
+	rq.client_cert_verified = c->cert;
+	rq.client_subject = c->cert ? "CN=operator" : NULL;
+	api_handle(s, &rq, &r);
+	ck_assert_msg(r.code == c->code, "%s: %u, want %u (%s)", c->name, r.code, c->code, r.body ? r.body : "");
+	ck_assert_msg(r.authenticate == c->authenticate, "%s: WWW-Authenticate %d", c->name, (int)r.authenticate);
+	if (c->error)
+		ck_assert_msg(r.body && strstr(r.body, c->error), "%s: '%s' lacks '%s'", c->name, r.body, c->error);
+	api_reply_free(&r);
+	api_take_requests(s, &q);
+	if (c->code != 202)
+		ck_assert_msg(!q.reload && !q.restart && !q.reinit, "%s: a refused write was queued", c->name);
+	api_stop(s);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+struct check_case {
+	const char *name;
+	const char *method, *path, *version, *host, *origin, *content_type, *framing;
+	unsigned int code;
+	const char *error;
+};
+
+static const struct check_case check_cases[] = {
+	/* Host: the names this node answers to */
+	{ "host with port", "GET", "/health", "HTTP/1.1", "127.0.0.1:8008", NULL, NULL, NULL, 200, NULL },
+	{ "host localhost", "GET", "/health", "HTTP/1.1", "LocalHost", NULL, NULL, NULL, 200, NULL },
+	{ "host ::1", "GET", "/health", "HTTP/1.1", "[::1]:8008", NULL, NULL, NULL, 200, NULL },
+	{ "host connect_address", "GET", "/health", "HTTP/1.1", "10.1.2.3:8008", NULL, NULL, NULL, 200, NULL },
+	{ "host from allowed_hosts", "GET", "/health", "HTTP/1.1", "db1.example.net", NULL, NULL, NULL, 200, NULL },
+	{ "host with the root dot", "GET", "/health", "HTTP/1.1", "db1.example.net.:8008", NULL, NULL, NULL, 200,
+	  NULL },
+	{ "host foreign (DNS rebinding)", "GET", "/cluster", "HTTP/1.1", "attacker.example:8008", NULL, NULL, NULL, 421,
+	  "restapi.allowed_hosts" },
+	{ "host foreign on a write", "POST", "/reload", "HTTP/1.1", "attacker.example", NULL, "application/json", NULL,
+	  421, "attacker.example" },
+	{ "host malformed", "GET", "/health", "HTTP/1.1", "127.0.0.1:80:80", NULL, NULL, NULL, 421, NULL },
+	{ "host with a space", "GET", "/health", "HTTP/1.1", "127.0.0.1 x", NULL, NULL, NULL, 421, NULL },
+	{ "host empty", "GET", "/health", "HTTP/1.1", "", NULL, NULL, NULL, 421, NULL },
+	{ "host port not a number", "GET", "/health", "HTTP/1.1", "localhost:http", NULL, NULL, NULL, 421, NULL },
+	{ "HTTP/1.1 without Host", "GET", "/health", "HTTP/1.1", NULL, NULL, NULL, NULL, 400, "Host" },
+	{ "HTTP/1.0 without Host", "GET", "/health", "HTTP/1.0", NULL, NULL, NULL, NULL, 200, NULL },
+	{ "framing", "POST", "/reload", "HTTP/1.1", "localhost", NULL, "application/json",
+	  "more than one Content-Length header", 400, "Content-Length" },
+	/* Content-Type of writes */
+	{ "text/plain write", "POST", "/reload", "HTTP/1.1", "localhost", NULL, "text/plain", NULL, 415,
+	  "application/json" },
+	{ "form write", "POST", "/reload", "HTTP/1.1", "localhost", NULL, "application/x-www-form-urlencoded", NULL,
+	  415, NULL },
+	{ "no content type", "POST", "/restart", "HTTP/1.1", "localhost", NULL, NULL, NULL, 415, NULL },
+	{ "json prefix only", "POST", "/reload", "HTTP/1.1", "localhost", NULL, "application/jsonp", NULL, 415, NULL },
+	{ "json with charset", "POST", "/reload", "HTTP/1.1", "localhost", NULL, "Application/JSON; charset=utf-8",
+	  NULL, 202, NULL },
+	{ "reads need no content type", "GET", "/status", "HTTP/1.1", "localhost", NULL, "text/plain", NULL, 200, NULL },
+	/* Origin of writes */
+	{ "foreign origin", "POST", "/reload", "HTTP/1.1", "127.0.0.1:8008", "https://attacker.example",
+	  "application/json", NULL, 403, "Origin" },
+	{ "null origin", "PATCH", "/config", "HTTP/1.1", "127.0.0.1:8008", "null", "application/json", NULL, 403,
+	  "Origin" },
+	{ "origin of another port", "POST", "/reload", "HTTP/1.1", "127.0.0.1:8008", "https://127.0.0.1:9999",
+	  "application/json", NULL, 403, NULL },
+	{ "origin over the other scheme", "POST", "/reload", "HTTP/1.1", "127.0.0.1:8008", "http://127.0.0.1:8008",
+	  "application/json", NULL, 403, NULL },
+	{ "own origin", "POST", "/reload", "HTTP/1.1", "127.0.0.1:8008", "https://127.0.0.1:8008", "application/json",
+	  NULL, 202, NULL },
+	{ "origin on a read", "GET", "/health", "HTTP/1.1", "127.0.0.1:8008", "https://attacker.example", NULL, NULL,
+	  200, NULL },
+};
+
+START_TEST(test_request_checks)
+{
+	static const char *const allowed[] = { "db1.example.net" };
+	const struct check_case *c = &check_cases[_i];
+	char dir[] = "/tmp/check_api_checks.XXXXXX", pem[128], err[512], cmd[128];
+	struct api_status st = replica_status();
+	struct api_options o;
+	struct api_server *s;
+	struct api_request rq;
+	struct api_reply r;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(pem, sizeof(pem), "%s/x.pem", dir);
+	write_file(pem, "-----BEGIN CERTIFICATE-----\nstand-in\n-----END CERTIFICATE-----\n");
+	memset(&o, 0, sizeof(o));
+	o.listen = "127.0.0.1:8008";
+	o.connect_address = "10.1.2.3:8008";
+	o.allowed_hosts = allowed;
+	o.n_allowed_hosts = 1;
+	o.certfile = pem;
+	o.keyfile = pem;
+	o.auth_username = "u";
+	o.auth_password = "p";
+	s = api_server_new(&o, err, sizeof(err));
+	ck_assert_msg(s != NULL, "%s", err);
+	api_publish(s, &st);
+	memset(&rq, 0, sizeof(rq));
+	rq.method = c->method;
+	rq.path = c->path;
+	rq.version = c->version;
+	rq.host = c->host;
+	rq.origin = c->origin;
+	rq.content_type = c->content_type;
+	rq.framing_error = c->framing;
+	rq.tls = true;
+	rq.authorization = "Basic dTpw";
+	api_handle(s, &rq, &r);
+	ck_assert_msg(r.code == c->code, "%s: %u, want %u (%s)", c->name, r.code, c->code, r.body ? r.body : "");
+	if (c->error)
+		ck_assert_msg(r.body && strstr(r.body, c->error), "%s: '%s' lacks '%s'", c->name, r.body, c->error);
+	api_reply_free(&r);
+	api_stop(s);
+
+	/* Listening on every address: this machine's addresses count too. */
+	o.listen = "*:8008";
+	o.connect_address = NULL;
+	s = api_server_new(&o, err, sizeof(err));
+	ck_assert_msg(s != NULL, "%s", err);
+	api_publish(s, &st);
+	memset(&rq, 0, sizeof(rq));
+	rq.method = "GET";
+	rq.path = "/health";
+	rq.host = "127.0.0.1:8008";
+	api_handle(s, &rq, &r);
+	ck_assert_int_eq(r.code, 200);
+	api_reply_free(&r);
+	rq.host = "10.1.2.3:8008"; /* no longer a name of this node */
+	api_handle(s, &rq, &r);
+	ck_assert_int_eq(r.code, 421);
+	api_reply_free(&r);
+	api_stop(s);
+
+	/* verify_client without what it needs: the keys are named. */
+	memset(&o, 0, sizeof(o));
+	o.verify_client = "required";
+	o.cafile = pem;
+	ck_assert_ptr_null(api_server_new(&o, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "restapi.verify_client") && strstr(err, "restapi.certfile is not set"), "%s", err);
+	o.certfile = pem;
+	o.keyfile = pem;
+	o.cafile = NULL;
+	o.verify_client = "optional";
+	ck_assert_ptr_null(api_server_new(&o, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "restapi.cafile is not set"), "%s", err);
+	o.verify_client = "sometimes";
+	ck_assert_ptr_null(api_server_new(&o, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "sometimes"), "%s", err);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* ---- the wire: raw requests, slow clients, TLS ------------------------------------- */
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A TCP connection to 127.0.0.1:port (blocking, 3 s receive timeout). */
+static int tcp_connect(int port)
+{
+	struct sockaddr_in a;
+	struct timeval tv = { 3, 0 };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_msg(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0, "connect: %s", strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+/* Sends raw bytes and reads the answer until the server closes or 3 s
+ * pass; the answer's status code (0 none) and the answer in buf. */
+static int raw_http(int port, const char *text, char *buf, size_t len)
+{
+	int fd = tcp_connect(port), code = 0;
+	size_t got = 0;
+	ssize_t n;
+
+	ck_assert_int_eq(send(fd, text, strlen(text), MSG_NOSIGNAL), (ssize_t)strlen(text));
+	while (got + 1 < len && (n = recv(fd, buf + got, len - 1 - got, 0)) > 0) {
+		got += (size_t)n;
+		buf[got] = '\0';
+		if (strstr(buf, "\r\n\r\n") && strstr(buf, "}"))
+			break; /* our answers are one JSON object */
+	}
+	buf[got] = '\0';
+	close(fd);
+	if (sscanf(buf, "HTTP/1.%*d %d", &code) != 1)
+		code = 0;
+	return code;
+}
+
+START_TEST(test_raw_requests)
+{
+	static const struct {
+		const char *name, *text;
+		int code;
+		const char *contains;
+	} t[] = {
+		{ "HTTP/1.1 without Host", "GET /health HTTP/1.1\r\n\r\n", 400, "Host" },
+		{ "HTTP/1.0 without Host", "GET /health HTTP/1.0\r\n\r\n", 200, NULL },
+		{ "with Host", "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", 200, NULL },
+		{ "foreign Host", "GET /health HTTP/1.1\r\nHost: attacker.example\r\nConnection: close\r\n\r\n", 421,
+		  "restapi.allowed_hosts" },
+		{ "two Hosts", "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: attacker.example\r\n\r\n", 400,
+		  "Host" },
+		{ "conflicting Content-Length",
+		  "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+		  "Content-Length: 2\r\nContent-Length: 40\r\n\r\n{}",
+		  400, "Content-Length" },
+		{ "repeated Content-Length",
+		  "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+		  "Content-Length: 2\r\nContent-Length: 2\r\n\r\n{}",
+		  400, "Content-Length" },
+		{ "Content-Length and chunked",
+		  "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+		  "Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+		  400, "Transfer-Encoding" },
+		{ "Content-Length and chunked, closing",
+		  "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+		  "Content-Length: 2\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+		  400, "Transfer-Encoding" },
+		{ "text/plain write (a cross-origin form)",
+		  "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n"
+		  "Connection: close\r\n\r\n{}",
+		  415, "application/json" },
+		{ "foreign Origin write",
+		  "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://attacker.example\r\n"
+		  "Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+		  403, "Origin" },
+		{ "json write", "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+		  "Content-Length: 2\r\nConnection: close\r\n\r\n{}",
+		  202, NULL },
+	};
+	struct api_status st = primary_status();
+	struct srv v;
+	char buf[4096];
+
+	srv_start(&v, "raw", NO_ETCD, NULL);
+	api_publish(v.s, &st);
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct api_requests q;
+		int code = raw_http(v.port, t[i].text, buf, sizeof(buf));
+
+		ck_assert_msg(code == t[i].code, "%s: %d, want %d: %s", t[i].name, code, t[i].code, buf);
+		if (t[i].contains)
+			ck_assert_msg(strstr(buf, t[i].contains), "%s: '%s' lacks '%s'", t[i].name, buf, t[i].contains);
+		api_take_requests(v.s, &q);
+		ck_assert_msg(q.reload == (t[i].code == 202), "%s: reload queued %d", t[i].name, (int)q.reload);
+	}
+	srv_stop(&v);
+}
+END_TEST
+
+/* 300 idle connections and 50 that trickle their headers a byte at a time:
+ * /health still answers within a second, and the trickling ones are
+ * closed at the header deadline (5 s), however steadily they send. */
+START_TEST(test_slow_clients)
+{
+	enum { IDLE = 300, SLOW = 50 };
+	static int fds[IDLE + SLOW];
+	struct api_status st = primary_status();
+	struct srv v;
+	char url[256];
+	double t0, worst = 0;
+	int closed = 0;
+	bool open_[SLOW];
+
+	srv_start(&v, "slow", NO_ETCD, NULL);
+	api_publish(v.s, &st);
+	url_of(&v, "/health", url, sizeof(url));
+	for (int i = 0; i < IDLE + SLOW; i++) {
+		fds[i] = tcp_connect(v.port);
+		if (i >= IDLE)
+			ck_assert_int_eq(send(fds[i], "GET /hea", 8, MSG_NOSIGNAL), 8);
+	}
+	for (int i = 0; i < SLOW; i++)
+		open_[i] = true;
+	t0 = now_s();
+	/* 8 s: a byte from every slow client each 0.25 s, a probe each round */
+	while (now_s() - t0 < 8.0) {
+		struct answer a;
+		double p0 = now_s(), took;
+
+		for (int i = 0; i < SLOW; i++) {
+			if (!open_[i])
+				continue;
+			if (send(fds[IDLE + i], "d", 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EAGAIN) {
+				open_[i] = false;
+				closed++;
+				ck_assert_msg(now_s() - t0 >= 4.5, "slow client %d closed after only %.2f s", i,
+					      now_s() - t0);
+			} else {
+				struct pollfd pf = { fds[IDLE + i], POLLIN, 0 };
+				char c;
+
+				/* end of file: the server shut it down */
+				if (poll(&pf, 1, 0) == 1 && recv(fds[IDLE + i], &c, 1, MSG_DONTWAIT) <= 0) {
+					open_[i] = false;
+					closed++;
+					ck_assert_msg(now_s() - t0 >= 4.5, "slow client %d closed after only %.2f s", i,
+						      now_s() - t0);
+				}
+			}
+		}
+		http_simple("GET", url, NULL, &a);
+		took = now_s() - p0;
+		ck_assert_msg(a.code == 200, "/health under load: %ld after %.2f s", a.code, now_s() - t0);
+		answer_free(&a);
+		if (took > worst)
+			worst = took;
+		usleep(250000);
+	}
+	fprintf(stderr, "test_slow_clients: worst /health %.3f s, %d of %d slow clients closed\n", worst, closed,
+		SLOW);
+	ck_assert_msg(worst < 1.0, "/health took %.3f s under load", worst);
+	ck_assert_msg(closed == SLOW, "only %d of %d slow clients were closed by the header deadline", closed, SLOW);
+	{
+		struct answer a;
+		char murl[256];
+		const char *m;
+
+		url_of(&v, "/metrics", murl, sizeof(murl));
+		http_simple("GET", murl, NULL, &a);
+		m = strstr(a.body, "\nbaton_rest_deadline_closed_total ");
+		ck_assert_msg(m && atoi(m + 34) >= SLOW, "/metrics does not count the closed connections: %s",
+			      m ? m : "(absent)");
+		answer_free(&a);
+	}
+	for (int i = 0; i < IDLE + SLOW; i++)
+		close(fds[i]);
+	srv_stop(&v);
+}
+END_TEST
+
+/* TLS: 1.2 at least; restapi.verify_client with a CA. */
+START_TEST(test_client_certs)
+{
+	struct api_status st = replica_status();
+	struct api_options o;
+	struct answer a;
+	struct srv v;
+	struct pki k;
+	char health[256], reload[256];
+
+	if (!pki_make(&k))
+		return;
+	memset(&o, 0, sizeof(o));
+	o.certfile = k.server_cert;
+	o.keyfile = k.server_key;
+	o.cafile = k.ca;
+	o.verify_client = "required";
+	srv_start(&v, "certs", NO_ETCD, &o);
+	api_publish(v.s, &st);
+	url_of(&v, "/health", health, sizeof(health));
+	url_of(&v, "/reload", reload, sizeof(reload));
+	{
+		struct req r = { .method = "GET", .url = health, .https = true, .cacert = k.ca, .may_fail = true };
+
+		/* no certificate: refused (the handshake or the request) */
+		http(&r, &a);
+		ck_assert_msg(a.code == 403 || a.code == 0, "no client certificate: %ld", a.code);
+		if (a.code == 403)
+			assert_json_error(&a, "restapi.verify_client");
+		answer_free(&a);
+		/* a certificate no trusted CA signed */
+		r.cert = k.rogue_cert;
+		r.key = k.rogue_key;
+		http(&r, &a);
+		ck_assert_msg(a.code == 403 || a.code == 0, "rogue client certificate: %ld", a.code);
+		answer_free(&a);
+		/* the CA's client */
+		r.cert = k.client_cert;
+		r.key = k.client_key;
+		http(&r, &a);
+		ck_assert_msg(a.code == 200, "client certificate: %ld (%s)", a.code, curl_easy_strerror(a.curl_rc));
+		answer_free(&a);
+		/* ... may write (no credentials are configured) */
+		r.method = "POST";
+		r.url = reload;
+		r.body = "{}";
+		http(&r, &a);
+		ck_assert_msg(a.code == 202, "write with a client certificate: %ld %s", a.code, a.body);
+		answer_free(&a);
+		/* TLS 1.1 is refused at the handshake */
+		r.method = "GET";
+		r.url = health;
+		r.body = NULL;
+		r.tls_max_1_1 = true;
+		http(&r, &a);
+		ck_assert_msg(a.code == 0 && a.curl_rc != CURLE_OK, "TLS 1.1: %ld", a.code);
+		answer_free(&a);
+		/* TLS 1.2 with an AEAD cipher works; with CBC it does not */
+		r.tls_max_1_1 = false;
+		r.tls_1_2_only = true;
+		r.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256";
+		http(&r, &a);
+		ck_assert_msg(a.code == 200, "TLS 1.2 with AES-GCM: %ld (%s)", a.code, curl_easy_strerror(a.curl_rc));
+		answer_free(&a);
+		r.ciphers = "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA";
+		http(&r, &a);
+		ck_assert_msg(a.code == 0 && a.curl_rc != CURLE_OK, "TLS 1.2 with a CBC cipher: %ld", a.code);
+		answer_free(&a);
+	}
+	srv_stop(&v);
+
+	/* optional: reads without a certificate, writes with one */
+	o.verify_client = "optional";
+	srv_start(&v, "certs-opt", NO_ETCD, &o);
+	api_publish(v.s, &st);
+	url_of(&v, "/health", health, sizeof(health));
+	url_of(&v, "/reload", reload, sizeof(reload));
+	{
+		struct req r = { .method = "GET", .url = health, .https = true, .cacert = k.ca };
+		struct api_requests q;
+
+		http(&r, &a);
+		ck_assert_msg(a.code == 200, "optional, read without a certificate: %ld", a.code);
+		answer_free(&a);
+		r.method = "POST";
+		r.url = reload;
+		r.body = "{}";
+		http(&r, &a);
+		ck_assert_msg(a.code == 403, "optional, write without a certificate: %ld", a.code);
+		assert_json_error(&a, "restapi.verify_client");
+		answer_free(&a);
+		api_take_requests(v.s, &q);
+		ck_assert(!q.reload);
+		r.cert = k.rogue_cert;
+		r.key = k.rogue_key;
+		r.may_fail = true;
+		http(&r, &a);
+		ck_assert_msg(a.code == 403 || a.code == 0, "optional, write with a rogue certificate: %ld", a.code);
+		answer_free(&a);
+		r.cert = k.client_cert;
+		r.key = k.client_key;
+		http(&r, &a);
+		ck_assert_msg(a.code == 202, "optional, write with a certificate: %ld %s", a.code, a.body);
+		answer_free(&a);
+		api_take_requests(v.s, &q);
+		ck_assert(q.reload);
+	}
+	srv_stop(&v);
+	pki_free(&k);
 }
 END_TEST
 
@@ -1778,16 +2493,21 @@ static Suite *api_suite(void)
 	tcase_add_loop_test(pure, test_parse_bytes, 0, (int)(sizeof(lag_cases) / sizeof(lag_cases[0])));
 	tcase_add_loop_test(pure, test_parse_time, 0, (int)(sizeof(time_cases) / sizeof(time_cases[0])));
 	tcase_add_test(pure, test_handle_direct);
+	tcase_add_loop_test(pure, test_write_rules, 0, (int)(sizeof(rule_cases) / sizeof(rule_cases[0])));
+	tcase_add_loop_test(pure, test_request_checks, 0, (int)(sizeof(check_cases) / sizeof(check_cases[0])));
 	tcase_add_test(pure, test_failsafe_confirm);
 	suite_add_tcase(s, pure);
 
-	tcase_set_timeout(http_tc, 20);
+	tcase_set_timeout(http_tc, 40);
 	tcase_add_test(http_tc, test_health_states);
 	tcase_add_test(http_tc, test_lag_http);
 	tcase_add_test(http_tc, test_liveness);
 	tcase_add_test(http_tc, test_metrics);
 	tcase_add_test(http_tc, test_restart_requests_merge);
 	tcase_add_test(http_tc, test_https);
+	tcase_add_test(http_tc, test_raw_requests);
+	tcase_add_test(http_tc, test_slow_clients);
+	tcase_add_test(http_tc, test_client_certs);
 	suite_add_tcase(s, http_tc);
 
 	tcase_set_timeout(real, 60);

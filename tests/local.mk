@@ -88,6 +88,11 @@ tests_tools_writer_LDADD = $(LIBPQ_LIBS)
 tests_tools_poller_SOURCES = tests/tools/poller.c tests/tools/tool_util.c tests/tools/tool_util.h
 tests_tools_poller_CFLAGS = $(AM_CFLAGS)
 tests_tools_poller_LDADD = $(LIBPQ_LIBS)
+# idle and slow-header connections against the REST API (tests/bench/rest.sh, 25_rest_security)
+noinst_PROGRAMS += tests/tools/restload
+tests_tools_restload_SOURCES = tests/tools/restload.c tests/tools/tool_util.c tests/tools/tool_util.h
+tests_tools_restload_CFLAGS = $(AM_CFLAGS)
+tests_tools_restload_LDADD = $(CURL_LIBS)
 # END tools
 
 # BEGIN stability

@@ -182,6 +182,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rq.path = path ? path : "/health";
 	rq.query = query && query[0] ? query : NULL;
 	rq.authorization = auth && auth[0] ? auth : NULL;
+	/* Over TLS with a JSON type, so the credentials decide and writes
+	 * reach their handlers (fuzz_http covers the other transports). */
+	rq.tls = true;
+	rq.content_type = "application/json";
+	rq.host = "localhost";
+	rq.version = "HTTP/1.1";
 	rq.body = body;
 	rq.body_len = body_len;
 	rq.body_too_large = (flags & 0x80) != 0;

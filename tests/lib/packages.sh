@@ -9,7 +9,7 @@
 
 BATON_PACKAGES=(
 	build-essential autoconf automake libtool pkg-config
-	libcurl4-openssl-dev libjansson-dev libpq-dev libconfig-dev check libmicrohttpd-dev
+	libcurl4-openssl-dev libjansson-dev libpq-dev libconfig-dev check libmicrohttpd-dev libgnutls28-dev
 	etcd-server etcd-client postgresql-15
 	iproute2 procps jq util-linux tar curl haproxy
 	# the REST API fuzz target (tests/fuzz/run.sh: libFuzzer) and check_api's TLS test
