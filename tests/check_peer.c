@@ -347,6 +347,97 @@ START_TEST(test_get_status_checks_answer)
 }
 END_TEST
 
+/* ---- TLS against the agent's own server ---------------------------------------- */
+
+/* A CA, an unrelated CA and a server certificate for IP:127.0.0.1 signed by
+ * the first, made with openssl in dir; false when openssl is missing. */
+static bool make_certs(const char *dir)
+{
+	char cmd[2048];
+
+	if (system("command -v openssl >/dev/null 2>&1") != 0)
+		return false;
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && (K='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes' && "
+		 "openssl req -x509 $K -keyout ca-key.pem -out ca.pem -days 1 -subj /CN=check-peer-ca && "
+		 "openssl req -x509 $K -keyout other-key.pem -out other.pem -days 1 -subj /CN=other-ca && "
+		 "printf 'subjectAltName=IP:127.0.0.1\\n' >ext && "
+		 "openssl req $K -keyout key.pem -out req.csr -subj /CN=server && "
+		 "openssl x509 -req -in req.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -out cert.pem "
+		 "-days 1 -extfile ext) >openssl.log 2>&1",
+		 dir);
+	ck_assert_msg(system(cmd) == 0, "openssl failed in %s", dir);
+	return true;
+}
+
+/* peer_get_status over https: verified against the right CA (and says it
+ * went over TLS); refused with a verification error against the system CAs
+ * or an unrelated CA; plain http to the TLS port gets no status either. */
+START_TEST(test_tls_verification)
+{
+	char dir[] = "/tmp/check_peer_tls.XXXXXX", cert[300], key[300], ca[300], other[300], cmd[400];
+	char listen_at[64], url[96], err[512] = "";
+	struct api_options ao;
+	struct api_status st, back;
+	struct api_server *srv;
+	struct peer_opts po;
+	struct listener probe;
+	bool tls = false;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	if (!make_certs(dir)) {
+		fprintf(stderr, "test_tls_verification: SKIPPED: openssl is not installed\n");
+		rmdir(dir);
+		return;
+	}
+	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+	snprintf(key, sizeof(key), "%s/key.pem", dir);
+	snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+	snprintf(other, sizeof(other), "%s/other.pem", dir);
+	listener_start(&probe, NULL); /* a free port */
+	snprintf(listen_at, sizeof(listen_at), "127.0.0.1:%d", probe.port);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d", probe.port);
+	listener_stop(&probe);
+
+	memset(&ao, 0, sizeof(ao));
+	ao.listen = listen_at;
+	ao.certfile = cert;
+	ao.keyfile = key;
+	srv = api_start_opts(&ao, err, sizeof(err));
+	ck_assert_msg(srv != NULL, "%s", err);
+	memset(&st, 0, sizeof(st));
+	snprintf(st.name, sizeof(st.name), "node2");
+	snprintf(st.scope, sizeof(st.scope), "main");
+	snprintf(st.role, sizeof(st.role), "replica");
+	snprintf(st.state, sizeof(st.state), "running");
+	st.timeline = 3;
+	st.lsn = 0x3000000ULL;
+	api_publish(srv, &st);
+
+	memset(&po, 0, sizeof(po));
+	po.cafile = ca;
+	ck_assert_msg(peer_get_status(&po, url, 3.0, &back, &tls, err, sizeof(err)), "%s", err);
+	ck_assert(tls);
+	ck_assert_str_eq(back.name, "node2");
+	ck_assert_uint_eq(back.lsn, 0x3000000ULL);
+
+	po.cafile = other;
+	ck_assert(!peer_get_status(&po, url, 3.0, &back, &tls, err, sizeof(err)));
+	ck_assert(!tls);
+	ck_assert_msg(strstr(err, "certificate") != NULL || strstr(err, "SSL") != NULL, "%s", err);
+
+	ck_assert(!peer_get_status(NULL, url, 3.0, &back, NULL, err, sizeof(err))); /* system CAs */
+	ck_assert_msg(strstr(err, "certificate") != NULL || strstr(err, "SSL") != NULL, "%s", err);
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", probe.port);
+	ck_assert(!peer_get_status(&po, url, 3.0, &back, NULL, err, sizeof(err)));
+
+	api_stop(srv);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 static Suite *peer_suite(void)
 {
 	Suite *s = suite_create("peer");
@@ -366,6 +457,7 @@ static Suite *peer_suite(void)
 	tcase_add_test(tc, test_redirect_not_followed);
 	tcase_add_test(tc, test_bounds);
 	tcase_add_test(tc, test_get_status_checks_answer);
+	tcase_add_test(tc, test_tls_verification);
 	suite_add_tcase(s, tc);
 	return s;
 }
