@@ -729,7 +729,8 @@ static void publish_member(struct loop *L)
 	snprintf(me.state, sizeof(me.state), "%s", member_state(L));
 	snprintf(me.host, sizeof(me.host), "%s", cfg->postgresql.connect_host);
 	me.port = cfg->postgresql.connect_port;
-	snprintf(me.api_url, sizeof(me.api_url), "%s://%s", cfg->restapi.certfile ? "https" : "http", cfg->restapi.connect_address);
+	snprintf(me.api_url, sizeof(me.api_url), "%s://%s", cfg->restapi.certfile ? "https" : "http",
+		 cfg->restapi.connect_address);
 	me.timeline = L->local.pg_ready ? L->local.pg_timeline : L->local.datadir_timeline;
 	me.lsn = L->local.pg_ready ? L->local.pg_lsn : 0;
 	/* A member that refuses to lead (watchdog required, not armed) must
