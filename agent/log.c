@@ -22,7 +22,9 @@
  * is likely to reach a log line by accident: it copies a libpq conninfo
  * (keyword/value or URI form) with every password replaced by "***".
  */
-/* fopencookie needs _GNU_SOURCE: config.h has it (AC_USE_SYSTEM_EXTENSIONS) */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1 /* fopencookie; the build defines it (AC_USE_SYSTEM_EXTENSIONS), a fuzz build may not */
+#endif
 #include "agent/log.h"
 
 #include <errno.h>
