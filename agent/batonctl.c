@@ -105,14 +105,31 @@ static void sleep_ms(long ms)
 		;
 }
 
-/* Prints a JSON value on stdout (pretty or compact); false when out of memory. */
+/* The real stdout, under the escaping stream main() puts in its place:
+ * JSON goes there, escaped as JSON rather than as \xNN (which would make it
+ * invalid). NULL: stdout itself. */
+static FILE *json_out;
+
+/* Prints a JSON value on stdout (pretty or compact); false when out of
+ * memory. No control character leaves raw: jansson escapes those below 0x20
+ * and, with JSON_ENSURE_ASCII, every non-ASCII character (the C1 controls
+ * among them) as \uXXXX; DEL is escaped here (it can only be in a string). */
 static bool print_json_value(const json_t *v, bool pretty)
 {
-	char *text = json_dumps(v, pretty ? JSON_INDENT(2) : JSON_COMPACT);
+	char *text = json_dumps(v, (pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_ENSURE_ASCII);
+	FILE *out = json_out ? json_out : stdout;
 
 	if (!text)
 		return false;
-	puts(text);
+	fflush(stdout); /* what was printed before comes first */
+	for (const char *c = text; *c; c++) {
+		if (*c == 0x7f)
+			fputs("\\u007f", out);
+		else
+			fputc(*c, out);
+	}
+	fputc('\n', out);
+	fflush(out);
 	free(text);
 	return true;
 }
@@ -1541,7 +1558,9 @@ int main(int argc, char **argv)
 	}
 	setvbuf(stdout, NULL, isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF, 0);
 	setvbuf(stderr, NULL, _IONBF, 0);
+	json_out = real_out;
 	rc = ctl_main(argc, argv, config_path);
+	json_out = NULL;
 	if (fclose(stdout) != 0 && rc == EXIT_DONE)
 		rc = EXIT_FAILED;
 	fclose(stderr);

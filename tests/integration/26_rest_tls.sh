@@ -14,7 +14,8 @@
 #     the POST arrives without an Authorization header, and batonctl says the
 #     credentials were not sent over plain http.
 #  6. Control characters in a member key's fields and in a key's name never
-#     appear raw in batonctl output (table, plain) or in the agents' logs.
+#     appear raw in batonctl output (table, plain, JSON - which stays valid)
+#     or in the agents' logs.
 . "$(dirname "$0")/../lib/cluster.sh"
 cluster_init rest_tls
 [ "$REST_TLS" = 1 ] || fail "this scenario needs REST_TLS=1 (the harness default)"
@@ -183,6 +184,12 @@ grep -q "$esc\|$bel" <<<"$out" && fail "batonctl list printed a raw control char
 grep -qF 'evil\x1b[2Jname' <<<"$out" || fail "batonctl list does not show the escaped member name: $out"
 grep -qF 'run\x1b]0;owned\x07ning' <<<"$out" || fail "batonctl list does not show the escaped state: $out"
 pass "batonctl list escapes control characters: $(grep -F 'evil\x1b' <<<"$out" | head -n1)"
+js=$(ctl list --format json 2>/dev/null) || fail "batonctl list --format json failed"
+grep -q "$esc\|$bel" <<<"$js" && fail "batonctl list --format json printed a raw control character"
+got=$(jq -r --arg n "evil${esc}[2Jname" '.[] | select(.name == $n) | .state' <<<"$js") ||
+	fail "batonctl list --format json is not valid JSON: $js"
+[ "$got" = "run${esc}]0;owned${bel}ning" ] || fail "JSON output: the state does not round-trip: $(printf %q "$got")"
+pass "batonctl list --format json: valid JSON, control characters escaped as JSON, the state round-trips"
 out=$(ctl topology 2>&1) || fail "batonctl topology failed: $out"
 grep -q "$esc\|$bel" <<<"$out" && fail "batonctl topology printed a raw control character"
 out=$(ctl restart "evil${esc}[2Jname" --force 2>&1)
