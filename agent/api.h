@@ -1,6 +1,6 @@
 /*
- * api.h - the node's REST API (libmicrohttpd) and the client the loop uses
- * to ask peers for their state.
+ * api.h - the node's REST API (libmicrohttpd). The client that asks peers
+ * for their state is peer.h.
  *
  * GET /status answers JSON about this node. Its LSN is fresh: the handler asks
  * the local Postgres (bounded by a short timeout) and falls back to the last
@@ -136,15 +136,6 @@ void api_publish_metrics(struct api_server *s, const struct api_metrics *m);
 /* Takes and clears what POSTs asked of this node since the last call. */
 void api_take_requests(struct api_server *s, struct api_requests *out);
 void api_stop(struct api_server *s);
-
-/* GET <api_url>/status with a total timeout in seconds. false + err when the
- * peer does not answer 200 with the JSON expected. */
-bool api_get_status(const char *api_url, double timeout, struct api_status *out, char *err, size_t errlen);
-
-/* failsafe_mode: POST <api_url>/failsafe {"leader": NAME} (basic auth when
- * user is set). true when the member confirmed us (HTTP 200). */
-bool api_post_failsafe(const char *api_url, const char *leader, double timeout, const char *user,
-		       const char *password, char *err, size_t errlen);
 
 /* JSON of a status (malloc'd) and back; shared by server and client. */
 char *api_status_json(const struct api_status *st);

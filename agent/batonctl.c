@@ -12,7 +12,14 @@
  * through ops.c, the code the REST API uses too, which validates them and
  * writes with a compare on the key's revision. Actions on one node
  * (restart, reload, reinit) are POSTs to that node's REST API, whose address
- * each member publishes in its key.
+ * each member publishes in its key, sent through peer.c like the agent's own
+ * requests: http/https only, the server verified against restapi.cafile,
+ * the client certificate and credentials of the config file, and the
+ * password never in clear text.
+ *
+ * Everything batonctl prints goes through an escaping stream
+ * (log_escaping_stream): names, states, URLs and config values come from
+ * etcd, which must not be able to send a terminal control sequences.
  *
  * Every command is one row of the command table: its name, its options
  * (one getopt table per command, one parser for all), and its function.
@@ -40,14 +47,16 @@
 #include "agent/config.h"
 #include "agent/dcs.h"
 #include "agent/ha.h"
+#include "agent/log.h"
 #include "agent/ops.h"
+#include "agent/peer.h"
 #include "etcd/etcd.h"
 
 #define EXIT_DONE 0
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
 
-#define API_TIMEOUT_S 5L
+#define API_TIMEOUT_S 5.0
 #define WAIT_DEFAULT_S 60.0
 #define POLL_MS 100
 
@@ -96,14 +105,31 @@ static void sleep_ms(long ms)
 		;
 }
 
-/* Prints a JSON value on stdout (pretty or compact); false when out of memory. */
+/* The real stdout, under the escaping stream main() puts in its place:
+ * JSON goes there, escaped as JSON rather than as \xNN (which would make it
+ * invalid). NULL: stdout itself. */
+static FILE *json_out;
+
+/* Prints a JSON value on stdout (pretty or compact); false when out of
+ * memory. No control character leaves raw: jansson escapes those below 0x20
+ * and, with JSON_ENSURE_ASCII, every non-ASCII character (the C1 controls
+ * among them) as \uXXXX; DEL is escaped here (it can only be in a string). */
 static bool print_json_value(const json_t *v, bool pretty)
 {
-	char *text = json_dumps(v, pretty ? JSON_INDENT(2) : JSON_COMPACT);
+	char *text = json_dumps(v, (pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_ENSURE_ASCII);
+	FILE *out = json_out ? json_out : stdout;
 
 	if (!text)
 		return false;
-	puts(text);
+	fflush(stdout); /* what was printed before comes first */
+	for (const char *c = text; *c; c++) {
+		if (*c == 0x7f)
+			fputs("\\u007f", out);
+		else
+			fputc(*c, out);
+	}
+	fputc('\n', out);
+	fflush(out);
 	free(text);
 	return true;
 }
@@ -412,6 +438,14 @@ static void table_print(const struct table *t)
 {
 	size_t w[TABLE_MAX_COLS];
 
+	/* Cells come from etcd: one line each, no control characters. */
+	for (size_t r = 0; r < t->n_rows; r++)
+		for (size_t c = 0; c < t->n_cols; c++) {
+			char esc[TABLE_CELL];
+
+			log_escape(t->rows[r][c], esc, sizeof(esc), false);
+			memcpy(t->rows[r][c], esc, sizeof(esc));
+		}
 	for (size_t c = 0; c < t->n_cols; c++) {
 		w[c] = strlen(t->heads[c]);
 		for (size_t r = 0; r < t->n_rows; r++)
@@ -770,8 +804,19 @@ static bool print_config(const json_t *doc, bool json)
 		json_decref(lines);
 		return false;
 	}
-	json_array_foreach(lines, i, l)
-		puts(json_string_value(l));
+	json_array_foreach(lines, i, l) {
+		const char *line = json_string_value(l);
+		size_t cap = 4 * strlen(line) + 1;
+		char *esc = malloc(cap);
+
+		if (!esc) {
+			json_decref(lines);
+			return false;
+		}
+		log_escape(line, esc, cap, false); /* a value's newline stays in its line */
+		puts(esc);
+		free(esc);
+	}
 	json_decref(lines);
 	return true;
 }
@@ -1235,85 +1280,29 @@ static int cmd_failover(const char *config_path, const struct args *a)
 
 /* ---- restart / reload / reinit: POSTs to the members' REST API ------------- */
 
-/* Collects the answer's body (bounded). */
-struct body {
-	char text[1024];
-	size_t len;
-};
-
-static size_t body_write(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	struct body *b = ud;
-	size_t n = size * nmemb, room = sizeof(b->text) - 1 - b->len;
-
-	memcpy(b->text + b->len, ptr, n < room ? n : room);
-	b->len += n < room ? n : room;
-	b->text[b->len] = '\0';
-	return n;
-}
-
-/* POSTs body to <m->api_url><path>; true on a 2xx answer. The reason
- * (the answer's "error"/"message" when JSON, else its text) goes into why. */
+/* POSTs body to <m->api_url><path> through peer.c (the member's URL as its
+ * key publishes it, nothing else); true on a 2xx answer. The reason
+ * (the answer's "error"/"message" when JSON, else its text; escaped) goes
+ * into why. */
 static bool post_member(const struct ctl *x, const struct ha_member *m, const char *path, const char *body,
 			char *why, size_t len)
 {
-	struct curl_slist *headers = NULL;
-	struct body answer = { .len = 0 };
-	char url[256];
-	long code = 0;
-	CURLcode cc;
-	CURL *e;
+	struct peer_opts po;
+	struct peer_answer ans;
+	bool ok;
 
 	why[0] = '\0';
 	if (!m->api_url[0]) {
 		snprintf(why, len, "it publishes no REST API address");
 		return false;
 	}
-	snprintf(url, sizeof(url), "%s%s", m->api_url, path);
-	e = curl_easy_init();
-	headers = curl_slist_append(NULL, "Content-Type: application/json");
-	if (!e || !headers) {
-		curl_easy_cleanup(e);
-		curl_slist_free_all(headers);
-		snprintf(why, len, "out of memory");
+	peer_opts_from_config(&x->cfg, &po);
+	if (!peer_request(&po, m->api_url, "POST", path, body ? body : "{}", API_TIMEOUT_S, &ans, why, len))
 		return false;
-	}
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT, API_TIMEOUT_S);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 2L);
-	curl_easy_setopt(e, CURLOPT_POSTFIELDS, body ? body : "{}");
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, body_write);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, &answer);
-	if (x->cfg.restapi.auth_username) {
-		curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-		curl_easy_setopt(e, CURLOPT_USERNAME, x->cfg.restapi.auth_username);
-		curl_easy_setopt(e, CURLOPT_PASSWORD,
-				 x->cfg.restapi.auth_password ? x->cfg.restapi.auth_password : "");
-	}
-	cc = curl_easy_perform(e);
-	if (cc == CURLE_OK)
-		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
-	curl_easy_cleanup(e);
-	curl_slist_free_all(headers);
-	if (cc != CURLE_OK) {
-		snprintf(why, len, "%s: %s", url, curl_easy_strerror(cc));
-		return false;
-	}
-	{
-		json_t *j = json_loads(answer.text, 0, NULL);
-		const char *msg = json_string_value(json_object_get(j, "error"));
-
-		if (!msg)
-			msg = json_string_value(json_object_get(j, "message"));
-		snprintf(why, len, "HTTP %ld%s%s", code, msg || answer.len ? ": " : "", msg ? msg : answer.text);
-		json_decref(j);
-	}
-	for (char *c = why; *c; c++)
-		if (*c == '\n' || *c == '\r')
-			*c = ' ';
-	return code >= 200 && code < 300;
+	peer_answer_reason(&po, m->api_url, &ans, why, len);
+	ok = ans.code >= 200 && ans.code < 300;
+	peer_answer_free(&ans);
+	return ok;
 }
 
 /* The members named (all when none), filtered by role ("primary" = the
@@ -1547,7 +1536,40 @@ static void print_usage(void)
 	fputs(common_help, stdout);
 }
 
+static int ctl_main(int argc, char **argv, const char *config_path);
+
 int main(int argc, char **argv)
+{
+	const char *config_path = getenv("BATONCTL_CONFIG");
+	FILE *real_out = stdout, *real_err = stderr;
+	int rc;
+
+	/* Whatever a command prints, a terminal gets no control sequence from
+	 * it (values come from etcd); JSON output is already escaped. */
+	stdout = log_escaping_stream(real_out);
+	stderr = log_escaping_stream(real_err);
+	if (!stdout || !stderr) {
+		if (stdout)
+			fclose(stdout);
+		stdout = real_out;
+		stderr = real_err;
+		fputs("batonctl: cannot set up the output\n", stderr);
+		return EXIT_FAILED;
+	}
+	setvbuf(stdout, NULL, isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF, 0);
+	setvbuf(stderr, NULL, _IONBF, 0);
+	json_out = real_out;
+	rc = ctl_main(argc, argv, config_path);
+	json_out = NULL;
+	if (fclose(stdout) != 0 && rc == EXIT_DONE)
+		rc = EXIT_FAILED;
+	fclose(stderr);
+	stdout = real_out;
+	stderr = real_err;
+	return rc;
+}
+
+static int ctl_main(int argc, char **argv, const char *config_path)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -1555,7 +1577,6 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config_path = getenv("BATONCTL_CONFIG");
 	const struct command *cmd = NULL;
 	struct args a;
 	int c, rc;

@@ -12,10 +12,19 @@
  * local buffer first and written with a single fwrite() under a mutex, so
  * lines from the loop thread and the REST API thread never interleave.
  *
+ * Messages carry values read from etcd and from peers, which anyone who can
+ * write a key controls: the final message is escaped (log_escape), so no
+ * control character or terminal escape reaches the journal or a terminal.
+ * log_escaping_stream() applies the same rule to a whole stream, for
+ * batonctl's output.
+ *
  * log_scrub() exists because connection strings are the one place a secret
  * is likely to reach a log line by accident: it copies a libpq conninfo
  * (keyword/value or URI form) with every password replaced by "***".
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1 /* fopencookie; the build defines it (AC_USE_SYSTEM_EXTENSIONS), a fuzz build may not */
+#endif
 #include "agent/log.h"
 
 #include <errno.h>
@@ -23,6 +32,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -117,14 +127,59 @@ static void append(char *buf, size_t cap, size_t *pos, const char *fmt, ...)
 		*pos = cap - 1;
 }
 
+/* Is byte c (followed by next, 0 at the end) the start of a control
+ * character? Sets *n to the bytes it takes (1, or 2 for a C1 control). */
+static bool is_control(unsigned char c, unsigned char next, size_t *n)
+{
+	*n = 1;
+	if (c < 0x20 || c == 0x7f)
+		return true;
+	if (c == 0xc2 && next >= 0x80 && next <= 0x9f) {
+		*n = 2;
+		return true;
+	}
+	return false;
+}
+
+size_t log_escape(const char *in, char *out, size_t outlen, bool keep_newline)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t pos = 0;
+
+	if (out == NULL || outlen == 0)
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)(in != NULL ? in : ""); *p != '\0'; p++) {
+		size_t n;
+
+		if (!is_control(*p, p[1], &n) || (keep_newline && *p == '\n')) {
+			if (pos + 1 >= outlen)
+				break;
+			out[pos++] = (char)*p;
+			continue;
+		}
+		if (pos + 4 * n >= outlen)
+			break;
+		for (size_t i = 0; i < n; i++) {
+			out[pos++] = '\\';
+			out[pos++] = 'x';
+			out[pos++] = hex[p[i] >> 4];
+			out[pos++] = hex[p[i] & 0xf];
+		}
+		p += n - 1;
+	}
+	out[pos] = '\0';
+	return pos;
+}
+
 /* Writes one line. errno is preserved, so a caller may log and then still
  * report strerror(errno). Over-long messages are cut and marked with "...". */
 void log_write(enum log_level lvl, const char *file, int line, const char *fmt, ...)
 {
 	char buf[LOG_LINE_MAX];
+	char msg[LOG_LINE_MAX];
 	char stamp[32];
 	size_t pos = 0;
-	size_t msg_start, msg_end;
+	size_t msg_len, room;
 	struct timespec ts;
 	struct tm tm;
 	va_list ap;
@@ -141,34 +196,42 @@ void log_write(enum log_level lvl, const char *file, int line, const char *fmt, 
 	if (strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm) == 0)
 		stamp[0] = '\0';
 
+	errno = saved_errno; /* for %m */
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	msg_len = (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1;
+	/* Messages end at the line: drop trailing newlines and flatten inner ones,
+	 * so one call is one line in the journal; every other control
+	 * character is escaped below. */
+	while (msg_len > 0 && (msg[msg_len - 1] == '\n' || msg[msg_len - 1] == '\r'))
+		msg_len--;
+	msg[msg_len] = '\0';
+	for (size_t i = 0; i < msg_len; i++)
+		if (msg[i] == '\n' || msg[i] == '\r')
+			msg[i] = ' ';
+
 	pthread_mutex_lock(&log_mutex);
 	append(buf, sizeof(buf), &pos, "%s.%03ld %-5s ", stamp, ts.tv_nsec / 1000000L,
 	       level_names[lvl]);
 	if (log_prefix[0] != '\0')
 		append(buf, sizeof(buf), &pos, "%s: ", log_prefix);
 
-	msg_start = pos;
-	errno = saved_errno; /* for %m */
-	va_start(ap, fmt);
-	n = vsnprintf(buf + pos, sizeof(buf) - pos, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		n = 0;
-	msg_end = pos + (size_t)n;
-	if (msg_end > sizeof(buf) - 1) {
-		/* Cut: leave room for the marker and the location. */
-		msg_end = sizeof(buf) - 96;
-		memcpy(buf + msg_end - 3, "...", 3);
+	/* Leave room for the location; a message cut here (too long, or grown
+	 * by its escapes) ends with "...". */
+	room = sizeof(buf) - pos - 96;
+	if (log_escape(msg, buf + pos, room, false) + 5 >= room || (size_t)n >= sizeof(msg)) {
+		size_t end = pos + strlen(buf + pos);
+
+		if (end > pos + 3 && end + 3 < sizeof(buf)) {
+			memcpy(buf + end, "...", 3);
+			end += 3;
+		}
+		buf[end] = '\0';
 	}
-	/* Messages end at the line: drop trailing newlines and flatten inner ones,
-	 * so one call is one line in the journal. */
-	while (msg_end > msg_start && (buf[msg_end - 1] == '\n' || buf[msg_end - 1] == '\r'))
-		msg_end--;
-	for (size_t i = msg_start; i < msg_end; i++)
-		if (buf[i] == '\n' || buf[i] == '\r')
-			buf[i] = ' ';
-	pos = msg_end;
-	buf[pos] = '\0';
+	pos += strlen(buf + pos);
 	append(buf, sizeof(buf), &pos, " [%s:%d]\n", base_name(file), line);
 	if (pos == sizeof(buf) - 1)
 		buf[pos - 1] = '\n';
@@ -177,6 +240,76 @@ void log_write(enum log_level lvl, const char *file, int line, const char *fmt, 
 	fflush(stderr);
 	pthread_mutex_unlock(&log_mutex);
 	errno = saved_errno;
+}
+
+/* ---- an escaping stream ---------------------------------------------------- */
+
+struct esc_stream {
+	FILE *under;
+	bool held_c2; /* the last write ended in 0xc2: a C1 control may follow */
+};
+
+static void esc_put_hex(FILE *f, unsigned char c)
+{
+	fprintf(f, "\\x%02x", c);
+}
+
+static ssize_t esc_write(void *cookie, const char *data, size_t size)
+{
+	struct esc_stream *e = cookie;
+
+	for (size_t i = 0; i < size; i++) {
+		unsigned char c = (unsigned char)data[i];
+
+		if (e->held_c2) {
+			e->held_c2 = false;
+			if (c >= 0x80 && c <= 0x9f) {
+				esc_put_hex(e->under, 0xc2);
+				esc_put_hex(e->under, c);
+				continue;
+			}
+			fputc(0xc2, e->under);
+		}
+		if (c == 0xc2) {
+			e->held_c2 = true; /* decided by the next byte */
+			continue;
+		}
+		if ((c < 0x20 && c != '\n') || c == 0x7f)
+			esc_put_hex(e->under, c);
+		else
+			fputc(c, e->under);
+	}
+	/* The stream's own buffer decides when bytes leave; none wait here. */
+	if (fflush(e->under) != 0 || ferror(e->under))
+		return -1;
+	return (ssize_t)size;
+}
+
+static int esc_close(void *cookie)
+{
+	struct esc_stream *e = cookie;
+	int rc;
+
+	if (e->held_c2)
+		fputc(0xc2, e->under);
+	rc = fflush(e->under);
+	free(e);
+	return rc == 0 ? 0 : -1;
+}
+
+FILE *log_escaping_stream(FILE *under)
+{
+	cookie_io_functions_t io = { .read = NULL, .write = esc_write, .seek = NULL, .close = esc_close };
+	struct esc_stream *e = calloc(1, sizeof(*e));
+	FILE *f;
+
+	if (e == NULL)
+		return NULL;
+	e->under = under;
+	f = fopencookie(e, "w", io);
+	if (f == NULL)
+		free(e);
+	return f;
 }
 
 /* A bounded writer for log_scrub: never overruns, always terminated. */

@@ -6,6 +6,10 @@
  * (local wall-clock time in ms, level, the prefix if set, the message, the
  * source file's base name and line). One call is one line: each is written
  * whole under a mutex, and newlines inside the message become spaces.
+ * Other control characters (bytes below 0x20, 0x7f, and the C1 controls
+ * U+0080..U+009F in UTF-8) are written as \xNN, so a value read from etcd
+ * or a peer (a member name, a state, an error text) can never move the
+ * cursor, rewrite a terminal's title or forge a second line.
  * log_write preserves errno; the default level is info.
  * Formats are checked as printf formats. Never log passwords, tokens or whole
  * connection strings; log_scrub() masks password=... in a conninfo.
@@ -15,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 enum log_level { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
 
@@ -28,6 +33,18 @@ void log_write(enum log_level lvl, const char *file, int line, const char *fmt, 
 bool log_enabled(enum log_level lvl);
 /* Copies conninfo into buf with the value of password=... replaced by ***. */
 void log_scrub(const char *conninfo, char *buf, size_t len);
+
+/* Copies in into out (always terminated, cut to fit) with every control
+ * character escaped as \xNN: bytes below 0x20 (newlines too unless
+ * keep_newline), 0x7f, and the UTF-8 encodings of U+0080..U+009F (C2 80..C2
+ * 9F, written \xc2\xNN). Returns the length written. */
+size_t log_escape(const char *in, char *out, size_t outlen, bool keep_newline);
+
+/* A stdio stream that writes to under with log_escape's rules, newlines
+ * kept (for a CLI's stdout/stderr: whatever is printed, a terminal gets no
+ * control sequence from it). Closing it flushes and leaves under open.
+ * NULL when the stream cannot be made. */
+FILE *log_escaping_stream(FILE *under);
 
 #define log_debug(...) log_write(LOG_LVL_DEBUG, __FILE__, __LINE__, __VA_ARGS__)
 #define log_info(...) log_write(LOG_LVL_INFO, __FILE__, __LINE__, __VA_ARGS__)

@@ -41,6 +41,7 @@
 #include "agent/ha.h"
 #include "agent/keeper.h"
 #include "agent/log.h"
+#include "agent/peer.h"
 #include "agent/sdnotify.h"
 #include "agent/slots.h"
 #include "agent/watch.h"
@@ -728,7 +729,8 @@ static void publish_member(struct loop *L)
 	snprintf(me.state, sizeof(me.state), "%s", member_state(L));
 	snprintf(me.host, sizeof(me.host), "%s", cfg->postgresql.connect_host);
 	me.port = cfg->postgresql.connect_port;
-	snprintf(me.api_url, sizeof(me.api_url), "http://%s", cfg->restapi.connect_address);
+	snprintf(me.api_url, sizeof(me.api_url), "%s://%s", cfg->restapi.certfile ? "https" : "http",
+		 cfg->restapi.connect_address);
 	me.timeline = L->local.pg_ready ? L->local.pg_timeline : L->local.datadir_timeline;
 	me.lsn = L->local.pg_ready ? L->local.pg_lsn : 0;
 	/* A member that refuses to lead (watchdog required, not armed) must
@@ -1156,24 +1158,39 @@ static void read_local(struct loop *L, double now)
 	l->reinit_requested = L->req_reinit;
 }
 
+/* How this node talks to its peers' REST APIs (the current config's
+ * restapi.cafile, client certificate and credentials). */
+static struct peer_opts loop_peer_opts(const struct loop *L)
+{
+	struct peer_opts o;
+
+	peer_opts_from_config(L->cfg, &o);
+	return o;
+}
+
 /* Rule 5: fresh positions of the peers, asked of their REST APIs. */
 static void poll_peers(struct loop *L)
 {
 	double timeout = fmin(0.5, L->settings.loop_wait);
+	struct peer_opts po = loop_peer_opts(L);
 
 	for (size_t i = 0; i < L->view.n_members; i++) {
 		struct ha_member *m = &L->view.members[i];
 		struct api_status st;
-		char err[256];
+		char err[300];
+		bool tls = false;
 
 		if (strcmp(m->name, L->cfg->name) == 0 || !m->api_url[0])
 			continue;
 		m->polled = true;
-		m->reachable = api_get_status(m->api_url, timeout, &st, err, sizeof(err));
+		m->reachable = peer_get_status(&po, m->api_url, timeout, &st, &tls, err, sizeof(err));
 		if (!m->reachable) {
 			log_info("candidate check: %s unreachable (%s)", m->name, err);
 			continue;
 		}
+		log_info("candidate check: %s answered over %s: role %s, state %s, timeline %u, lsn %X/%X", m->name,
+			 tls ? "https (certificate verified)" : "http", st.role, st.state, st.timeline,
+			 (unsigned)(st.lsn >> 32), (unsigned)st.lsn);
 		m->healthy = st.pg_running;
 		m->polled_starting = !st.pg_running && strcmp(st.role, "uninitialized") != 0 &&
 				     (strcmp(st.state, "starting") == 0 || strcmp(st.state, "stopped") == 0);
@@ -1561,6 +1578,7 @@ static void check_pending_restart(struct loop *L, double now)
 static bool candidate_ready(struct loop *L, const char *name, struct api_status *st, char *why, size_t len)
 {
 	const struct ha_member *m = ha_find_member(&L->view, name);
+	struct peer_opts po;
 	char err[256];
 
 	if (!m || !m->api_url[0]) {
@@ -1571,7 +1589,8 @@ static bool candidate_ready(struct loop *L, const char *name, struct api_status 
 		snprintf(why, len, "%s is tagged nofailover", name);
 		return false;
 	}
-	if (!api_get_status(m->api_url, 1.0, st, err, sizeof(err))) {
+	po = loop_peer_opts(L);
+	if (!peer_get_status(&po, m->api_url, 1.0, st, NULL, err, sizeof(err))) {
 		snprintf(why, len, "%s does not answer: %s", name, err);
 		return false;
 	}
@@ -1639,6 +1658,7 @@ static bool record_switchover_target(struct loop *L, const char *candidate)
 static void do_switchover(struct loop *L, const char *target)
 {
 	char cand[HA_NAME_MAX] = "", why[300] = "", url[sizeof(((struct ha_member *)0)->api_url)];
+	struct peer_opts po = loop_peer_opts(L);
 	struct api_status st;
 	struct pg_controldata ctl;
 	struct pg_err err;
@@ -1693,7 +1713,7 @@ static void do_switchover(struct loop *L, const char *target)
 	while (pg_now() < until) {
 		char e[256];
 
-		if (api_get_status(url, 0.5, &st, e, sizeof(e)) &&
+		if (peer_get_status(&po, url, 0.5, &st, NULL, e, sizeof(e)) &&
 		    (st.receive_lsn > ctl.checkpoint_lsn || st.lsn > ctl.checkpoint_lsn)) {
 			caught_up = true;
 			break;
@@ -1743,6 +1763,7 @@ static void failsafe_round(struct loop *L)
 {
 	const struct baton_config *cfg = L->cfg;
 	double t0 = pg_now(), timeout = fmin(0.5, L->settings.loop_wait);
+	struct peer_opts po = loop_peer_opts(L);
 	size_t asked = 0, confirmed = 0;
 
 	if (!L->view.failsafe_mode || L->view.etcd_ok || !L->local.pg_ready || !L->local.pg_primary) {
@@ -1760,8 +1781,7 @@ static void failsafe_round(struct loop *L)
 		if (strcmp(m->name, cfg->name) == 0 || !m->api_url[0])
 			continue;
 		asked++;
-		if (api_post_failsafe(m->api_url, cfg->name, timeout, cfg->restapi.auth_username,
-				      cfg->restapi.auth_password, err, sizeof(err)))
+		if (peer_post_failsafe(&po, m->api_url, cfg->name, timeout, err, sizeof(err)))
 			confirmed++;
 		else
 			log_warn("failsafe: %s did not confirm us (%s)", m->name, err);

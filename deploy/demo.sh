@@ -13,6 +13,11 @@
 # build/, data/ (etcd and the three data directories), logs/, conf/, run/
 # (PID files). Ports: etcd 127.0.0.1:23790 (peer 23800), Postgres 5441-5443,
 # REST API 8008-8010. `up` is idempotent: it starts only what is not running.
+#
+# The REST API is protected as in production: HTTPS with a certificate of a
+# CA made here with openssl (conf/tls/), and writes only with a random
+# password (conf/secrets); files mode 600, owned by baton. batonctl reads all
+# of it from a node's config file: `batonctl -c conf/node1.conf list`.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -54,6 +59,30 @@ port_busy() { [ -n "$(ss -ltnH "( sport = :$1 )" 2>/dev/null)" ]; }
 
 secret() { head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
+# make_certs: the demo's CA and one REST API certificate for 127.0.0.1 and
+# localhost (all three nodes run here), made once in conf/tls.
+make_certs() {
+	local d=$DEMO/conf/tls
+	[ -f "$d/restapi.crt" ] && return 0
+	mkdir -p "$d"
+	(
+		cd "$d" || exit 1
+		set -e
+		umask 077
+		k=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+		openssl req -x509 "${k[@]}" -keyout ca.key -out ca.crt -days 825 -subj /CN=baton-demo-ca
+		openssl req "${k[@]}" -keyout restapi.key -out restapi.csr -subj /CN=baton-demo
+		printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >san.ext
+		openssl x509 -req -in restapi.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 825 \
+			-extfile san.ext -out restapi.crt
+		rm -f restapi.csr san.ext ca.srl
+	) >"$DEMO/logs/openssl.log" 2>&1 || die "openssl could not make the certificates (see $DEMO/logs/openssl.log)"
+	chown -R "$U:" "$d"
+	chmod 700 "$d"
+	chmod 600 "$d"/*
+	say "REST API certificates made in $d (CA: $d/ca.crt)"
+}
+
 render_config() {
 	local n=$1 i=$(($1 - 1))
 	cat >"$DEMO/conf/node$n.conf" <<EOF
@@ -62,7 +91,14 @@ scope = "$SCOPE";
 name = "node$n";
 namespace = "/baton";
 etcd = { hosts = [ "127.0.0.1:$ETCD_PORT" ]; };
-restapi = { listen = "127.0.0.1:${API_PORTS[$i]}"; connect_address = "127.0.0.1:${API_PORTS[$i]}"; };
+restapi = {
+  listen = "127.0.0.1:${API_PORTS[$i]}";
+  connect_address = "127.0.0.1:${API_PORTS[$i]}";
+  certfile = "$DEMO/conf/tls/restapi.crt";
+  keyfile = "$DEMO/conf/tls/restapi.key";
+  cafile = "$DEMO/conf/tls/ca.crt";
+  authentication = { username = "baton-admin"; password = "$REST_PW"; };
+};
 bootstrap = {
   dcs = { ttl = 5; loop_wait = 1; retry_timeout = 2; maximum_lag_on_failover = 1048576; };
 };
@@ -118,10 +154,15 @@ cmd_up() {
 
 	# Passwords: made once, kept for later runs.
 	if [ ! -f "$DEMO/conf/secrets" ]; then
-		printf 'SU_PW=%s\nREPL_PW=%s\n' "$(secret)" "$(secret)" >"$DEMO/conf/secrets"
+		printf 'SU_PW=%s\nREPL_PW=%s\nREST_PW=%s\n' "$(secret)" "$(secret)" "$(secret)" >"$DEMO/conf/secrets"
 		chmod 600 "$DEMO/conf/secrets"
 	fi
 	. "$DEMO/conf/secrets"
+	if [ -z "${REST_PW:-}" ]; then # secrets of an older demo
+		REST_PW=$(secret)
+		printf 'REST_PW=%s\n' "$REST_PW" >>"$DEMO/conf/secrets"
+	fi
+	make_certs
 	printf '127.0.0.1:*:*:postgres:%s\n' "$SU_PW" >"$DEMO/pgpass"
 	chmod 600 "$DEMO/pgpass"
 	for n in 1 2 3; do render_config "$n"; done
@@ -176,8 +217,12 @@ cmd_up() {
 	cat <<EOF
 Connect (the password is in $DEMO/pgpass):
   PGPASSFILE=$DEMO/pgpass psql "host=127.0.0.1,127.0.0.1,127.0.0.1 port=${PG_PORTS[0]},${PG_PORTS[1]},${PG_PORTS[2]} user=postgres dbname=postgres target_session_attrs=read-write"
-List the members:
+List the members, switch over (batonctl takes the CA and the REST password
+from the config file; both are readable by $U only):
   runuser -u $U -- $DEMO/build/batonctl -c $DEMO/conf/node1.conf list
+  runuser -u $U -- $DEMO/build/batonctl -c $DEMO/conf/node1.conf switchover --force
+The REST API (HTTPS; writes need user baton-admin and REST_PW from $DEMO/conf/secrets):
+  curl --cacert $DEMO/conf/tls/ca.crt https://127.0.0.1:${API_PORTS[0]}/cluster
 The leader key:
   ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:$ETCD_PORT get --print-value-only /baton/$SCOPE/leader
 Try a failover:

@@ -38,6 +38,7 @@
 #include "agent/api_internal.h"
 #include "agent/dcs.h"
 #include "agent/log.h"
+#include "agent/peer.h"
 #include "etcd/etcd.h"
 #include "tests/etcd_fixture.h"
 #include "tests/etcd_proc.h"
@@ -1660,7 +1661,7 @@ START_TEST(test_https)
 		struct api_status back;
 		char e2[512];
 
-		ck_assert(!api_get_status(v.base, 2, &back, e2, sizeof(e2)));
+		ck_assert(!peer_get_status(NULL, v.base, 2, &back, NULL, e2, sizeof(e2)));
 	}
 	srv_stop(&v);
 

@@ -184,8 +184,41 @@ START_TEST(test_minimal_defaults)
 }
 END_TEST
 
+/* deploy/examples/nodeN.conf copied to a temporary file with its TLS
+ * directory (/etc/baton/tls/) replaced by the test's PEM files; the path of
+ * the copy goes into out. */
+static void example_copy(int n, char *out, size_t outlen)
+{
+	static const char tls_dir[] = "/etc/baton/tls/";
+	char path[1024], line[1024];
+	FILE *in, *f;
+	int fd;
+
+	snprintf(path, sizeof(path), TEST_SRCDIR "/deploy/examples/node%d.conf", n);
+	snprintf(out, outlen, "/tmp/check_config_example_XXXXXX");
+	in = fopen(path, "r");
+	ck_assert_msg(in != NULL, "%s", path);
+	fd = mkstemp(out);
+	ck_assert_int_ge(fd, 0);
+	f = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), in)) {
+		char *at = strstr(line, tls_dir);
+
+		if (at && at[-1] == '"') {
+			*at = '\0';
+			fprintf(f, "%s%s/tests/configs/files/example-tls/%s", line, TEST_SRCDIR, at + strlen(tls_dir));
+		} else {
+			fputs(line, f);
+		}
+	}
+	fclose(in);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
 /* The shipped examples (deploy/examples) load, and the three members of the
- * loopback cluster do not share a port or a data directory. */
+ * loopback cluster do not share a port or a data directory. They ship
+ * protected: HTTPS with a CA to verify peers, and credentials. */
 START_TEST(test_examples)
 {
 	struct baton_config c[3];
@@ -194,8 +227,14 @@ START_TEST(test_examples)
 	if (access(DEFAULT_BIN_DIR "/postgres", X_OK) != 0)
 		return; /* they name the default bin_dir; test_minimal_defaults covers this */
 	for (int i = 0; i < 3; i++) {
-		snprintf(path, sizeof(path), TEST_SRCDIR "/deploy/examples/node%d.conf", i + 1);
+		example_copy(i + 1, path, sizeof(path));
 		ck_assert_msg(config_load(path, &c[i], err, sizeof(err)), "%s", err);
+		unlink(path);
+		ck_assert_ptr_nonnull(strstr(c[i].restapi.certfile, "/example-tls/restapi.crt"));
+		ck_assert_ptr_nonnull(strstr(c[i].restapi.keyfile, "/example-tls/restapi.key"));
+		ck_assert_ptr_nonnull(strstr(c[i].restapi.cafile, "/example-tls/ca.crt"));
+		ck_assert_ptr_nonnull(c[i].restapi.auth_username);
+		ck_assert_ptr_nonnull(c[i].restapi.auth_password);
 		ck_assert_int_eq(c[i].postgresql.listen_port, 5441 + i);
 		ck_assert_str_eq(c[i].etcd.hosts[0], "127.0.0.1:2379");
 		ck_assert_str_eq(c[i].scope, c[0].scope);

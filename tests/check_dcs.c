@@ -25,6 +25,7 @@
 #include "agent/config.h"
 #include "agent/dcs.h"
 #include "agent/jsonf.h"
+#include "agent/peer.h"
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -1175,11 +1176,11 @@ START_TEST(test_api_server)
 	ck_assert_msg(s != NULL, "%s", err);
 
 	/* Nothing published yet: 503, which the client reports. */
-	ck_assert(!api_get_status(url, 2, &back, err, sizeof(err)));
+	ck_assert(!peer_get_status(NULL, url, 2, &back, NULL, err, sizeof(err)));
 	ck_assert_msg(strstr(err, "HTTP 503") != NULL, "%s", err);
 
 	api_publish(s, &st);
-	ck_assert_msg(api_get_status(url, 2, &back, err, sizeof(err)), "%s", err);
+	ck_assert_msg(peer_get_status(NULL, url, 2, &back, NULL, err, sizeof(err)), "%s", err);
 	assert_status_eq(&st, &back);
 
 	/* A trailing slash on the URL is fine; a new snapshot replaces the old. */
@@ -1187,7 +1188,7 @@ START_TEST(test_api_server)
 	snprintf(st.state, sizeof(st.state), "streaming");
 	api_publish(s, &st);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
-	ck_assert_msg(api_get_status(url, 2, &back, err, sizeof(err)), "%s", err);
+	ck_assert_msg(peer_get_status(NULL, url, 2, &back, NULL, err, sizeof(err)), "%s", err);
 	assert_status_eq(&st, &back);
 
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/status", port);
@@ -1204,7 +1205,7 @@ START_TEST(test_api_server)
 	ck_assert_msg(root && json_is_string(json_object_get(root, "error")), "%s", a.body);
 	json_decref(root);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/nope", port);
-	ck_assert(!api_get_status(url, 2, &back, err, sizeof(err)));
+	ck_assert(!peer_get_status(NULL, url, 2, &back, NULL, err, sizeof(err)));
 	ck_assert_msg(strstr(err, "HTTP 404") != NULL, "%s", err);
 
 	/* Other methods: 405. */
@@ -1245,7 +1246,7 @@ START_TEST(test_api_server_pg_down)
 	api_publish(s, &st);
 	for (int i = 0; i < 2; i++) { /* the second time with the connection reset */
 		t0 = now_mono();
-		ck_assert_msg(api_get_status(url, 3, &back, err, sizeof(err)), "%s", err);
+		ck_assert_msg(peer_get_status(NULL, url, 3, &back, NULL, err, sizeof(err)), "%s", err);
 		elapsed = now_mono() - t0;
 		ck_assert_msg(elapsed < 1.5, "took %.3f s", elapsed);
 		assert_status_eq(&st, &back);
@@ -1272,12 +1273,12 @@ START_TEST(test_api_client_nothing_listens)
 
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d", free_port());
 	t0 = now_mono();
-	ck_assert(!api_get_status(url, 0.5, &back, err, sizeof(err)));
+	ck_assert(!peer_get_status(NULL, url, 0.5, &back, NULL, err, sizeof(err)));
 	elapsed = now_mono() - t0;
 	ck_assert_msg(elapsed < 1.0, "took %.3f s", elapsed);
 	ck_assert_msg(strstr(err, url) != NULL, "%s", err);
-	ck_assert(!api_get_status(url, 0, &back, err, sizeof(err)));
-	ck_assert(!api_get_status(NULL, 1, &back, err, sizeof(err)));
+	ck_assert(!peer_get_status(NULL, url, 0, &back, NULL, err, sizeof(err)));
+	ck_assert(!peer_get_status(NULL, NULL, 1, &back, NULL, err, sizeof(err)));
 }
 END_TEST
 
@@ -1294,7 +1295,7 @@ START_TEST(test_api_client_timeout)
 	ck_assert_int_eq(listen(fd, 4), 0);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
 	t0 = now_mono();
-	ck_assert(!api_get_status(url, 0.3, &back, err, sizeof(err)));
+	ck_assert(!peer_get_status(NULL, url, 0.3, &back, NULL, err, sizeof(err)));
 	elapsed = now_mono() - t0;
 	ck_assert_msg(elapsed >= 0.25 && elapsed < 1.5, "took %.3f s", elapsed);
 	ck_assert_msg(strstr(err, "imeout") != NULL || strstr(err, "timed out") != NULL, "%s", err);

@@ -77,6 +77,13 @@ tests_check_api_LDADD = $(TEST_LIBS)
 EXTRA_DIST += tests/fuzz
 # END api
 
+# BEGIN peer
+check_PROGRAMS += tests/check_peer
+tests_check_peer_SOURCES = tests/check_peer.c
+tests_check_peer_CFLAGS = $(TEST_CFLAGS)
+tests_check_peer_LDADD = $(TEST_LIBS)
+# END peer
+
 TESTS += $(check_PROGRAMS)
 
 # BEGIN tools

@@ -22,13 +22,25 @@
 #   BATON_ETCD_HOSTS  etcd endpoints, "host:port" separated by commas or spaces
 #   BATON_SUPERUSER_PASSWORD, BATON_REPLICATION_PASSWORD
 #   PGDATA          the data directory, absolute, on the persistent volume
+#   BATON_API_USERNAME BATON_API_PASSWORD   credentials for the REST API's
+#                   write endpoints (from the Secret), and
+#   BATON_API_CERTFILE BATON_API_KEYFILE    its TLS certificate and key (from
+#                   the TLS Secret): the API serves HTTPS; basic auth over
+#                   plain HTTP never authorises a write.
+#   Without them the entrypoint refuses to start, unless
+#   BATON_INSECURE_OPEN_API=true: then the API is plain HTTP and its writes
+#   are open to whoever reaches the port (restapi.allow_unauthenticated_writes).
 # Optional (default):
 #   BATON_NAMESPACE (/baton)  BATON_PG_PORT (5432)  BATON_API_PORT (8008)
 #   BATON_LISTEN_ADDRESS (0.0.0.0, or :: when POD_IP is IPv6)
 #   BATON_ETCD_PROTOCOL (http)  BATON_ETCD_CACERT BATON_ETCD_CERT BATON_ETCD_KEY
 #   BATON_ETCD_USERNAME BATON_ETCD_PASSWORD
-#   BATON_API_USERNAME BATON_API_PASSWORD   basic auth for the write endpoints
-#   BATON_API_CERTFILE BATON_API_KEYFILE    serve the REST API over HTTPS
+#   BATON_API_CAFILE    the CA that signed the members' API certificates:
+#                       peers (and batonctl in the pod) verify them against it
+#                       (unset: the system CAs)
+#   BATON_API_CONNECT_HOST (POD_IP)  the host name other members use in this
+#                       member's api_url (https://HOST:PORT); it must be in
+#                       the certificate, e.g. $(POD_NAME).baton.$(POD_NAMESPACE).svc
 #   BATON_SUPERUSER_USERNAME (postgres)  BATON_REPLICATION_USERNAME (replicator)
 #   BATON_ALLOWED_CIDRS ("0.0.0.0/0 ::/0")  networks pg_hba.conf admits (scram)
 #   BATON_PG_PARAMETERS   "name=value ..." Postgres parameters of this member
@@ -218,10 +230,28 @@ repl_user=${BATON_REPLICATION_USERNAME:-replicator}
 case $repl_user in
 *[!A-Za-z0-9_]*) bad BATON_REPLICATION_USERNAME "use [A-Za-z0-9_] only (it goes into pg_hba.conf)" ;;
 esac
+insecure_api=${BATON_INSECURE_OPEN_API:-false}
+case $insecure_api in
+true | false) ;;
+*) bad BATON_INSECURE_OPEN_API "must be true or false" ;;
+esac
+if [ "$insecure_api" = false ]; then
+	why="the REST API's writes need credentials over TLS, from the Secrets (see secret.example.yaml); BATON_INSECURE_OPEN_API=true runs without them"
+	need BATON_API_USERNAME "$why"
+	need BATON_API_PASSWORD "$why"
+	need BATON_API_CERTFILE "$why"
+	need BATON_API_KEYFILE "$why"
+fi
 pair BATON_API_USERNAME BATON_API_PASSWORD
 check_file BATON_API_CERTFILE
 check_file BATON_API_KEYFILE
 pair BATON_API_CERTFILE BATON_API_KEYFILE
+check_file BATON_API_CAFILE
+api_host=${BATON_API_CONNECT_HOST:-$ip_host}
+case $api_host in
+\[*\]) ;;
+*[!A-Za-z0-9.-]*) bad BATON_API_CONNECT_HOST "expected a host name or address covered by the API certificate" ;;
+esac
 
 # ---- Postgres
 need PGDATA "the data directory on the persistent volume"
@@ -318,11 +348,14 @@ trap 'rm -f "$tmp"' EXIT
 	[ -z "${BATON_ETCD_USERNAME:-}" ] ||
 		printf '  username = %s;\n  password = %s;\n' "$(q "$BATON_ETCD_USERNAME")" "$(q "$BATON_ETCD_PASSWORD")"
 	printf '};\n\n'
-	printf 'restapi = {\n  listen = %s;\n  connect_address = %s;\n' "$(q "$listen:$api_port")" "$(q "$ip_host:$api_port")"
+	printf 'restapi = {\n  listen = %s;\n  connect_address = %s;\n' "$(q "$listen:$api_port")" "$(q "$api_host:$api_port")"
 	[ -z "${BATON_API_USERNAME:-}" ] ||
 		printf '  authentication = { username = %s; password = %s; };\n' "$(q "$BATON_API_USERNAME")" "$(q "$BATON_API_PASSWORD")"
 	[ -z "${BATON_API_CERTFILE:-}" ] ||
 		printf '  certfile = %s;\n  keyfile = %s;\n' "$(q "$BATON_API_CERTFILE")" "$(q "$BATON_API_KEYFILE")"
+	[ -z "${BATON_API_CAFILE:-}" ] || printf '  cafile = %s;\n' "$(q "$BATON_API_CAFILE")"
+	[ "$insecure_api" = false ] ||
+		printf '  # BATON_INSECURE_OPEN_API=true: anyone who reaches the port may write.\n  allow_unauthenticated_writes = true;\n'
 	printf '};\n\n'
 	cat <<EOF
 bootstrap = {
@@ -376,5 +409,7 @@ if [ "$render_only" = 1 ]; then
 	echo "$config"
 	exit 0
 fi
+[ "$insecure_api" = false ] ||
+	echo "$prog: WARNING: BATON_INSECURE_OPEN_API=true: the REST API's writes are open to whoever reaches port $api_port" >&2
 echo "$prog: rendered $config for member $POD_NAME of cluster $BATON_SCOPE (etcd: $BATON_ETCD_HOSTS); starting baton" >&2
 exec "${BATON_BIN:-baton}" -c "$config"

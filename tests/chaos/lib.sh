@@ -220,8 +220,39 @@ etcd_member_restart() {
 pg_port() { echo $((5430 + $1)); }
 api_port() { echo $((8000 + $1)); }
 
+# chaos_rest_certs: the REST API's CA and one server certificate valid for
+# every node address ($CHAOS_NET.1-9) and 127.0.0.1, in $T/rest-tls (the same
+# files as cluster.sh's rest_make_certs, which it calls first); the peers'
+# /status checks and failsafe POSTs of this suite run over verified https.
+chaos_rest_certs() {
+	local d i san="IP:127.0.0.1,DNS:localhost"
+	[ ! -f "$T/rest-tls/.chaos" ] || return 0
+	rest_make_certs
+	d=$REST_TLS_DIR
+	for i in $(seq 1 9); do san+=",IP:$CHAOS_NET.$i"; done
+	(
+		cd "$d" || exit 1
+		set -e
+		umask 077
+		printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' "$san" >server.ext
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server-key.pem \
+			-out server.csr -subj /CN=baton-chaos-server
+		openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -out server.pem \
+			-days 2 -extfile server.ext
+		chmod 644 server.pem
+		touch .chaos
+	) >>"$T/openssl-rest.log" 2>&1 || fail "openssl could not make the chaos REST certificates (see $T/openssl-rest.log)"
+	chown -R "$BATON_USER:" "$d"
+}
+
 node_config() {
-	local n=$1 f=$T/node$1.conf i hosts="" sync=""
+	local n=$1 f=$T/node$1.conf i hosts="" sync="" rest=""
+	if [ "$REST_TLS" = 1 ]; then
+		chaos_rest_certs
+		rest="certfile = \"$REST_TLS_DIR/server.pem\"; keyfile = \"$REST_TLS_DIR/server-key.pem\";"
+		rest+=" cafile = \"$REST_TLS_DIR/ca.pem\";"
+		rest+=" authentication = { username = \"$REST_USER\"; password = \"$REST_PASSWORD\"; };"
+	fi
 	PG_PORT[$n]=$(pg_port "$n")
 	API_PORT[$n]=$(api_port "$n")
 	for i in $(seq 1 "$ETCD_N_MEMBERS"); do hosts+="${hosts:+, }\"${ETCD_IP[$i]}:$ETCD_CLIENT_PORT\""; done
@@ -237,7 +268,7 @@ scope = "$SCOPE";
 name = "node$n";
 namespace = "$NAMESPACE";
 etcd = { hosts = [ $hosts ]; };
-restapi = { listen = "${NODE_IP[$n]}:${API_PORT[$n]}"; connect_address = "${NODE_IP[$n]}:${API_PORT[$n]}"; };
+restapi = { listen = "${NODE_IP[$n]}:${API_PORT[$n]}"; connect_address = "${NODE_IP[$n]}:${API_PORT[$n]}"; $rest };
 bootstrap = {
   dcs = {
     ttl = $TTL;

@@ -207,7 +207,9 @@ delete @ENV{qw(http_proxy HTTP_PROXY https_proxy HTTPS_PROXY all_proxy ALL_PROXY
 $| = 1;
 my $stop = 0;
 $SIG{TERM} = $SIG{INT} = sub { $stop = 1 };
-my $http = HTTP::Tiny->new(timeout => 1, keep_alive => 1);
+# The agents serve https with the test's CA (tests/lib/cluster.sh); verify it.
+my $http = HTTP::Tiny->new(timeout => 1, keep_alive => 1, verify_SSL => 1,
+	($ENV{SAMPLER_CA} ? (SSL_options => { SSL_ca_file => $ENV{SAMPLER_CA} }) : ()));
 my $body = encode_json({ key => encode_base64($key, '') });
 my $next = time;
 while (!$stop) {
@@ -230,8 +232,8 @@ while (!$stop) {
 		$line .= sprintf " etcd_ms=%d leader=? crev=? lease=?", ($t1 - $t0) * 1000;
 	}
 	for my $a (@apis) {
-		my ($name, $port) = split /=/, $a;
-		my $m = $http->get("http://127.0.0.1:$port/metrics");
+		my ($name, $url) = split /=/, $a, 2;
+		my $m = $http->get("$url/metrics");
 		if (!$m->{success}) {
 			$line .= " $name=?";
 			next;
@@ -257,7 +259,7 @@ metric() { awk -v k="$2" '$1 == k { print $2; exit }' "$1"; }
 scrape_agents() {
 	local tag=$1 n
 	for n in $(seq 1 "$N_NODES"); do
-		curl -s --noproxy '*' -m 3 "http://127.0.0.1:${API_PORT[$n]}/metrics" >"$T/metrics-node$n.$tag" ||
+		rest_curl "$n" -s -m 3 "$(rest_url "$n")/metrics" >"$T/metrics-node$n.$tag" ||
 			fail "node$n's /metrics does not answer ($tag)"
 	done
 }
@@ -296,8 +298,8 @@ scrape_etcd start
 CREV0=$(etcdctl_ get -w json "$NAMESPACE/$SCOPE/leader" | jq -r '.kvs[0].create_revision')
 
 apis=()
-for n in $(seq 1 "$N_NODES"); do apis+=("node$n=${API_PORT[$n]}"); done
-bg_start sampler perl "$T/sampler.pl" "127.0.0.1:$ETCD_PORT" "$NAMESPACE/$SCOPE/leader" 200 "${apis[@]}"
+for n in $(seq 1 "$N_NODES"); do apis+=("node$n=$(rest_url "$n")"); done
+SAMPLER_CA=${REST_TLS_DIR:+$REST_TLS_DIR/ca.pem} bg_start sampler perl "$T/sampler.pl" "127.0.0.1:$ETCD_PORT" "$NAMESPACE/$SCOPE/leader" 200 "${apis[@]}"
 SAMPLER_PID=$BG_PID
 poller_start
 

@@ -8,13 +8,17 @@
 #     role=replica, the PDB, RBAC allowing patch on the pods, a non-root
 #     securityContext matching the image's user, a grace period longer than
 #     the agent's stop timeout, etcd endpoints and passwords from the
-#     ConfigMap and the Secret;
+#     ConfigMap and the Secret; the REST API protected: HTTPS probes,
+#     credentials from the Secret, certificate, key and CA from a Secret
+#     volume, no BATON_INSECURE_OPEN_API;
 #  2. the Dockerfile: COPY sources exist, the build stage has the -dev
 #     package of every module configure requires, the runtime stage has the
 #     package of every shared library this build's baton and batonctl link;
 #  3. the entrypoint renders a file the real baton accepts (`baton -t`),
-#     IPv4 and IPv6, quotes in passwords; bad environments exit 2 with an
-#     error naming the variable, write nothing and never echo a password;
+#     IPv4 and IPv6, quotes in passwords; without REST credentials and
+#     certificate it refuses to start unless BATON_INSECURE_OPEN_API=true;
+#     bad environments exit 2 with an error naming the variable, write
+#     nothing and never echo a password;
 #  4. role-label.sh against a fake HTTPS API server on loopback: method,
 #     path, bearer token, merge-patch content type and body per action; a
 #     403 fails at once with a clear message, a 500 is retried, a wrong CA
@@ -218,13 +222,46 @@ def probe(kind, path):
     port = ports.get(g["port"], g["port"])
     if g.get("path") != path or port != api_port:
         fail("%s: expected GET %s on the API port %d, got %s on %r" % (kind, path, api_port, g.get("path"), g["port"]))
-    if g.get("scheme", "HTTP") != "HTTP" and not env_value("BATON_API_CERTFILE"):
-        fail("%s: scheme %s but the REST API serves plain HTTP" % (kind, g.get("scheme")))
+    if g.get("scheme", "HTTP") != "HTTPS":
+        fail("%s: scheme %s, but the REST API serves HTTPS only (BATON_API_CERTFILE)" % (kind, g.get("scheme", "HTTP")))
 probe("livenessProbe", "/liveness")
 probe("readinessProbe", "/readiness")
 if "startupProbe" in c:
     probe("startupProbe", "/liveness")
-ok("probes: liveness GET /liveness, readiness GET /readiness on port %d" % api_port)
+ok("probes: liveness GET /liveness, readiness GET /readiness over HTTPS on port %d" % api_port)
+
+# The REST API ships protected: credentials from the Secret, the certificate,
+# its key and the CA from a Secret volume that secret.example.yaml shows.
+for n in ("BATON_API_USERNAME", "BATON_API_PASSWORD"):
+    ref = env.get(n, {}).get("valueFrom", {}).get("secretKeyRef")
+    if not ref:
+        fail("env %s must come from a Secret (secretKeyRef)" % n)
+    s = secrets.get(ref["name"])
+    if s is None or ref["key"] not in s.get("stringData", s.get("data", {})):
+        fail("env %s names Secret %s key %s, which secret.example.yaml does not show" % (n, ref["name"], ref["key"]))
+if "BATON_INSECURE_OPEN_API" in env:
+    fail("the StatefulSet sets BATON_INSECURE_OPEN_API: the shipped manifests must run protected")
+vols = {v["name"]: v for v in pod.get("volumes", [])}
+for n in ("BATON_API_CERTFILE", "BATON_API_KEYFILE", "BATON_API_CAFILE"):
+    v = env_value(n)
+    if not v:
+        fail("env %s is not set to a file" % n)
+    vol = [name for name, m in mounts.items() if v.startswith(m.rstrip("/") + "/")]
+    sec = vols.get(vol[0], {}).get("secret") if vol else None
+    if not sec:
+        fail("env %s=%s is not in a mounted Secret volume" % (n, v))
+    s = secrets.get(sec["secretName"])
+    key = os.path.basename(v)
+    if s is None or key not in s.get("stringData", s.get("data", {})):
+        fail("env %s: Secret %s key %s is not shown in secret.example.yaml" % (n, sec["secretName"], key))
+    mode = sec.get("defaultMode", 0o644)
+    if n == "BATON_API_KEYFILE" and mode & 0o007:
+        fail("the Secret volume of %s is readable by others (defaultMode %o)" % (n, mode))
+host = env_value("BATON_API_CONNECT_HOST") or ""
+if ".%s." % svc_name not in host:
+    fail("BATON_API_CONNECT_HOST=%r does not use the headless Service %s (the name the certificate covers)" % (host, svc_name))
+ok("REST API: credentials from Secret %s, TLS files from Secret %s, api_url host %s" %
+   (env["BATON_API_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"], sec["secretName"], host))
 
 # Security: Postgres refuses root; the uid must be the image's postgres.
 psc = pod.get("securityContext", {})
@@ -433,7 +470,8 @@ good_env() {
 		"BATON_SUPERUSER_PASSWORD=$SU_PW" BATON_REPLICATION_PASSWORD=repl-pw \
 		"PGDATA=$T/render/pgdata" "BATON_CONFIG_FILE=$CONF" \
 		"BATON_ROLE_CHANGE_SCRIPT=$T/bin/role-label.sh" "BATON_PG_PARAMETERS=shared_buffers=64MB work_mem=8MB" \
-		"BATON_PG_BIN_DIR=$PG_BIN"
+		"BATON_PG_BIN_DIR=$PG_BIN" BATON_API_USERNAME=admin BATON_API_PASSWORD=api-pw \
+		"BATON_API_CERTFILE=$T/api.crt" "BATON_API_KEYFILE=$T/api.key" "BATON_API_CAFILE=$T/api.crt"
 }
 # render [VAR=VALUE | -VAR]...: runs the entrypoint --render-only as baton
 # with good_env changed as given (-VAR unsets VAR); sets RC, OUT, ERR.
@@ -466,7 +504,8 @@ for want in 'name = "baton-1";' 'scope = "demo";' \
 	'hosts = [ "etcd-0.etcd:2379", "etcd-1.etcd:2379", "[fd00::5]:2379" ];' \
 	'listen = "0.0.0.0:8008";' 'connect_address = "10.0.0.7:8008";' 'connect_address = "10.0.0.7:5432";' \
 	'password = "s\"q\\uote$x`y";' 'shared_buffers = "64MB";' "on_role_change = \"$T/bin/role-label.sh\";" \
-	"data_dir = \"$T/render/pgdata\";"; do
+	"data_dir = \"$T/render/pgdata\";" "certfile = \"$T/api.crt\";" "cafile = \"$T/api.crt\";" \
+	'authentication = { username = "admin"; password = "api-pw"; };'; do
 	grep -qF -- "$want" "$CONF" || fail "the rendered file lacks: $want"$'\n'"$(cat "$CONF")"
 done
 pass "the rendered file holds the pod's name, address, etcd hosts, an escaped password, parameters, the callback"
@@ -479,6 +518,19 @@ for want in 'listen = "[::]:8008";' 'connect_address = "[fd00::7]:5432";' "certf
 	grep -qF -- "$want" "$CONF" || fail "the IPv6/TLS file lacks: $want"$'\n'"$(cat "$CONF")"
 done
 pass "IPv6 pod address and REST TLS render a file baton accepts: $out"
+
+render BATON_API_CONNECT_HOST=baton-1.baton.db.svc
+[ "$RC" = 0 ] || fail "the entrypoint refused BATON_API_CONNECT_HOST (exit $RC): $ERR"
+grep -qF 'connect_address = "baton-1.baton.db.svc:8008";' "$CONF" || fail "the api_url host is not BATON_API_CONNECT_HOST: $(cat "$CONF")"
+grep -qF 'connect_address = "10.0.0.7:5432";' "$CONF" || fail "Postgres's connect address is not the pod IP: $(cat "$CONF")"
+pass "BATON_API_CONNECT_HOST names the REST API's host; Postgres keeps the pod IP"
+
+# Unprotected only on request, with a name that says so.
+render -BATON_API_USERNAME -BATON_API_PASSWORD -BATON_API_CERTFILE -BATON_API_KEYFILE -BATON_API_CAFILE BATON_INSECURE_OPEN_API=true
+[ "$RC" = 0 ] || fail "the entrypoint refused BATON_INSECURE_OPEN_API=true without credentials (exit $RC): $ERR"
+grep -qF 'allow_unauthenticated_writes = true;' "$CONF" || fail "the insecure file does not open writes explicitly: $(cat "$CONF")"
+out=$(baton_test "$CONF") || fail "baton -t refused the insecure file: $out"$'\n'"$(cat "$CONF")"
+pass "BATON_INSECURE_OPEN_API=true renders an explicitly open API: $out"
 
 # Bad environments: exit 2, the variable named, nothing written, no password echoed.
 cases=(
@@ -502,7 +554,13 @@ cases=(
 	"BATON_API_PORT=5432|BATON_PG_PORT and BATON_API_PORT"
 	"BATON_ETCD_CERT=$T/api.crt|BATON_ETCD_CERT.*BATON_ETCD_KEY"
 	"BATON_ETCD_CACERT=$T/missing.pem|BATON_ETCD_CACERT.*readable"
-	"BATON_API_USERNAME=admin|BATON_API_USERNAME.*BATON_API_PASSWORD"
+	"-BATON_API_PASSWORD|BATON_API_PASSWORD.*credentials.*BATON_INSECURE_OPEN_API"
+	"-BATON_API_USERNAME|BATON_API_USERNAME.*credentials"
+	"-BATON_API_CERTFILE|BATON_API_CERTFILE.*TLS"
+	"-BATON_API_KEYFILE|BATON_API_KEYFILE"
+	"BATON_API_CAFILE=$T/missing.pem|BATON_API_CAFILE.*readable"
+	"BATON_API_CONNECT_HOST=a/b|BATON_API_CONNECT_HOST"
+	"BATON_INSECURE_OPEN_API=yes|BATON_INSECURE_OPEN_API.*true or false"
 	"BATON_PG_PARAMETERS=shared-buffers=1GB|BATON_PG_PARAMETERS.*shared-buffers"
 	"BATON_ALLOWED_CIDRS=10.0.0.0|BATON_ALLOWED_CIDRS.*prefix"
 	"BATON_ROLE_CHANGE_SCRIPT=$T/bin/missing.sh|BATON_ROLE_CHANGE_SCRIPT.*executable"
@@ -520,7 +578,7 @@ for c in "${cases[@]}"; do
 	[ "$(wc -l <<<"$ERR")" = 1 ] || fail "env '$what': expected one error line, got: $ERR"
 	[ ! -e "$CONF" ] || fail "env '$what': a config file was written anyway"
 	ls "$T/render"/baton.conf.* >/dev/null 2>&1 && fail "env '$what': a temporary file was left behind"
-	grep -qF -e 'line2-secret' -e 'repl-pw' -e 'uote$x' <<<"$ERR" && fail "env '$what': the error echoes a password: $ERR"
+	grep -qF -e 'line2-secret' -e 'repl-pw' -e 'uote$x' -e 'api-pw' <<<"$ERR" && fail "env '$what': the error echoes a password: $ERR"
 	pass "env '$what' -> exit 2: $ERR"
 done
 
@@ -670,6 +728,7 @@ assert_eq "$before" "$(n_requests)" "without POD_NAME nothing is sent"
 # ---------------------------------------------------------------- 5. end to end
 log "5. three agents started through the entrypoint, labels on the fake API server"
 etcd_start
+rest_make_certs
 : >"$REQ"
 # k8s_agent_start N: member baton-(N-1), started as its pod would be (the
 # entrypoint execs baton, so the PID is the agent's); log agent-nodeN.log.
@@ -695,6 +754,9 @@ k8s_agent_start() {
 		BATON_PG_PARAMETERS="shared_buffers=32MB" BATON_ALLOWED_CIDRS=127.0.0.1/32 \
 		BATON_ROLE_CHANGE_SCRIPT="$T/bin/role-label.sh" BATON_BIN="$BATON_BUILD/baton" \
 		BATON_K8S_SA_DIR="$SA" BATON_K8S_API_URL="$API_URL" \
+		BATON_API_USERNAME="$REST_USER" BATON_API_PASSWORD="$REST_PASSWORD" \
+		BATON_API_CERTFILE="$REST_TLS_DIR/server.pem" BATON_API_KEYFILE="$REST_TLS_DIR/server-key.pem" \
+		BATON_API_CAFILE="$REST_TLS_DIR/ca.pem" \
 		sh "$T/bin/entrypoint.sh" >>"$T/agent-node$n.log" 2>&1 &
 	AGENT_PID[$n]=$!
 	log "started $pod (node$n, pid ${AGENT_PID[$n]}, pg ${PG_PORT[$n]}, api ${API_PORT[$n]})"
@@ -731,7 +793,7 @@ case $leader in baton-[012]) ;; *) fail "the leader key names '$leader', not a p
 wait_for 90 "labels: $leader role=primary, the others role=replica" labels_are "$leader" primary replica
 pass "after bootstrap: leader $leader; $(labels_summary)"
 ln=$((${leader#baton-} + 1))
-code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://127.0.0.1:${API_PORT[$ln]}/primary")
+code=$(rest_code "$ln" /primary)
 assert_eq 200 "$code" "the labelled primary answers /primary (what the Service's pod serves)"
 grep -q 'rendered .*baton.conf for member' "$T/agent-node$ln.log" || fail "the entrypoint's start line is not in the agent's log"
 

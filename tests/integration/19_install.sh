@@ -83,8 +83,23 @@ if [ -n "$unitdir" ]; then
 	fi
 fi
 
-# ---- 2. the example configuration is valid as installed
-out=$(as_baton "$stage$bindir/baton" -t -c "$stage$docdir/examples/node1.conf" 2>&1) ||
+# ---- 2. the example configuration is valid as installed (its TLS files,
+# /etc/baton/tls/*, made here with openssl in $T/tls)
+mkdir -p "$T/tls"
+(
+	cd "$T/tls" || exit 1
+	set -e
+	k=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+	openssl req -x509 "${k[@]}" -keyout ca.key -out ca.crt -days 2 -subj /CN=install-test-ca
+	openssl req "${k[@]}" -keyout restapi.key -out restapi.csr -subj /CN=install-test
+	printf 'subjectAltName=IP:127.0.0.1\n' >san.ext
+	openssl x509 -req -in restapi.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out restapi.crt
+) >"$T/openssl.log" 2>&1 || fail "openssl could not make the example's TLS files (see $T/openssl.log)"
+chown -R "$BATON_USER:" "$T/tls"
+sed "s|\"/etc/baton/tls/|\"$T/tls/|" "$stage$docdir/examples/node1.conf" >"$T/example-node1.conf"
+chown "$BATON_USER:" "$T/example-node1.conf"
+chmod 600 "$T/example-node1.conf"
+out=$(as_baton "$stage$bindir/baton" -t -c "$T/example-node1.conf" 2>&1) ||
 	fail "baton -t rejects the installed example: $out"
 pass "baton -t accepts the installed example ($out)"
 

@@ -40,7 +40,7 @@ grep -q "| $SYNC .*| Sync Standby |" <<<"$list_out" || fail "batonctl list does 
 pass "batonctl list shows $SYNC as Sync Standby"
 assert_eq true "$("$BATON_BUILD/batonctl" -c "$T/node$old.conf" list --format json |
 	jq -r ".[] | select(.name == \"$SYNC\") | .sync_standby")" "batonctl list --format json: sync_standby"
-http_code() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${API_PORT[$1]}$2"; }
+http_code() { rest_code "$1" "$2"; }
 for n in 1 2 3; do
 	want_sync=503 want_async=503
 	[ "$n" = "$sync_n" ] && want_sync=200

@@ -29,7 +29,7 @@ pick_port NEWPORT
 sed -i "s/127.0.0.1:$old_api/127.0.0.1:$NEWPORT/g" "$conf"
 agent_signal "$p" HUP
 wait_for 20 "the restart warning" grep -q "only applied by a restart of the agent, keeping the running values: restapi" "$log_p"
-code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$old_api/health")
+code=$(rest_code "$p" /health) # API_PORT[p] is still the old port
 assert_eq 200 "$code" "the REST API still answers on its old port"
 
 # A broken file: an error naming it, nothing changes, the agent lives on.

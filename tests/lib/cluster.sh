@@ -17,6 +17,17 @@
 #   KEEP=1       keep the test dir
 #   TTL LOOP_WAIT RETRY_TIMEOUT MAX_LAG   timing of the configs rendered
 #                (defaults 5 / 1 / 2 / 1048576); set them before node_config.
+#   REST_TLS=0   render the nodes' REST APIs without TLS (default 1: every
+#                node serves https with a certificate of the test's own CA,
+#                made with openssl in $T/rest-tls, and requires the basic-auth
+#                credentials REST_USER / REST_PASSWORD for writes).
+#   REST_PLAIN_NODES="3 4"   these nodes serve plain http (no certfile) but
+#                keep the credentials and the CA: a node that shows basic auth
+#                over http being refused. Set before node_config.
+#   REST_CLIENT_CERT=1       nodes also present the test's client certificate
+#                to peers (restapi.client_certfile/keyfile).
+# Every REST helper (rest_call, rest_curl, ctl, haproxy_start) follows these:
+# https with the test CA, credentials only over https.
 #
 # Every wait is bounded; an assertion that fails prints "FAIL: ..." and exits
 # the script non-zero (the trap cleans up).
@@ -37,6 +48,12 @@ RETRY_TIMEOUT=${RETRY_TIMEOUT:-2}
 MAX_LAG=${MAX_LAG:-1048576}
 SU_PASSWORD=${SU_PASSWORD:-su-secret-$$}
 REPL_PASSWORD=${REPL_PASSWORD:-repl-secret-$$}
+REST_TLS=${REST_TLS:-1}
+REST_PLAIN_NODES=${REST_PLAIN_NODES:-}
+REST_CLIENT_CERT=${REST_CLIENT_CERT:-0}
+REST_USER=${REST_USER:-baton-admin}
+REST_PASSWORD=${REST_PASSWORD:-rest-$$-$RANDOM$RANDOM}
+REST_TLS_DIR=        # the REST API's CA and certificates (rest_make_certs)
 
 T=                   # the test dir
 TEST_NAME=
@@ -200,19 +217,80 @@ leader_name() {
 	etcdctl_ get --print-value-only "$NAMESPACE/$SCOPE/leader" 2>/dev/null | head -n1
 }
 
-# node_config N [FILE]: renders nodeN's config (to $T/nodeN.conf by default),
-# picking its ports on first use.
+# ---------------------------------------------------------------- REST API TLS
+
+# rest_make_certs: the REST API's own CA (ca.pem), a server certificate for
+# IP:127.0.0.1 and DNS:localhost (server.pem, server-key.pem), a client
+# certificate of the same CA (client.pem, client-key.pem) and an unrelated CA
+# (other-ca.pem), in $T/rest-tls: keys mode 600, everything owned by the
+# baton user. Sets REST_TLS_DIR. Idempotent.
+rest_make_certs() {
+	[ -z "$REST_TLS_DIR" ] || return 0
+	local d=$T/rest-tls k
+	mkdir -p "$d"
+	k=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+	(
+		cd "$d" || exit 1
+		set -e
+		umask 077
+		openssl req -x509 "${k[@]}" -keyout ca-key.pem -out ca.pem -days 2 -subj /CN=baton-it-rest-ca
+		openssl req -x509 "${k[@]}" -keyout other-ca-key.pem -out other-ca.pem -days 2 -subj /CN=unrelated-rest-ca
+		printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >server.ext
+		printf 'extendedKeyUsage=clientAuth\n' >client.ext
+		for n in server client; do
+			openssl req "${k[@]}" -keyout "$n-key.pem" -out "$n.csr" -subj "/CN=baton-it-$n"
+			openssl x509 -req -in "$n.csr" -CA ca.pem -CAkey ca-key.pem -CAcreateserial \
+				-out "$n.pem" -days 2 -extfile "$n.ext"
+		done
+		chmod 644 ca.pem other-ca.pem server.pem client.pem
+	) >"$T/openssl-rest.log" 2>&1 || fail "openssl could not make the REST API certificates (see $T/openssl-rest.log)"
+	chown -R "$BATON_USER:" "$d"
+	chmod 755 "$d"
+	REST_TLS_DIR=$d
+	log "REST API certificates in $d"
+}
+
+# rest_node_tls N: true when nodeN serves https.
+rest_node_tls() { [ "$REST_TLS" = 1 ] && [[ " $REST_PLAIN_NODES " != *" $1 "* ]]; }
+
+# rest_url N: nodeN's REST API base URL (https unless plain).
+rest_url() {
+	if rest_node_tls "$1"; then echo "https://127.0.0.1:${API_PORT[$1]}"; else echo "http://127.0.0.1:${API_PORT[$1]}"; fi
+}
+
+# rest_config_group N: the restapi group of nodeN's config.
+rest_config_group() {
+	local n=$1 g
+	g="restapi = { listen = \"127.0.0.1:${API_PORT[$n]}\"; connect_address = \"127.0.0.1:${API_PORT[$n]}\";"
+	if [ "$REST_TLS" = 1 ]; then
+		rest_make_certs
+		if rest_node_tls "$n"; then
+			g+=$'\n'"  certfile = \"$REST_TLS_DIR/server.pem\"; keyfile = \"$REST_TLS_DIR/server-key.pem\";"
+		fi
+		g+=$'\n'"  cafile = \"$REST_TLS_DIR/ca.pem\";"
+		if [ "$REST_CLIENT_CERT" = 1 ]; then
+			g+=$'\n'"  client_certfile = \"$REST_TLS_DIR/client.pem\"; client_keyfile = \"$REST_TLS_DIR/client-key.pem\";"
+		fi
+		g+=$'\n'"  authentication = { username = \"$REST_USER\"; password = \"$REST_PASSWORD\"; };"
+	fi
+	printf '%s\n};\n' "$g"
+}
+
+# node_config N [FILE]: renders nodeN's config (to $T/nodeN.conf by default,
+# mode 600: it holds passwords), picking its ports on first use.
 node_config() {
 	local n=$1 f=${2:-$T/node$1.conf}
 	[ -n "${PG_PORT[$n]:-}" ] || pick_port "PG_PORT[$n]"
 	[ -n "${API_PORT[$n]:-}" ] || pick_port "API_PORT[$n]"
+	[ "$REST_TLS" != 1 ] || rest_make_certs
+	rest_config_group "$n" >"$f.rest" || fail "cannot render the restapi group of node$n"
 	cat >"$f" <<EOF
 # node$n of test $TEST_NAME (rendered by tests/lib/cluster.sh)
 scope = "$SCOPE";
 name = "node$n";
 namespace = "$NAMESPACE";
 etcd = { hosts = [ "127.0.0.1:$ETCD_PORT" ]; };
-restapi = { listen = "127.0.0.1:${API_PORT[$n]}"; connect_address = "127.0.0.1:${API_PORT[$n]}"; };
+$(cat "$f.rest")
 bootstrap = {
   dcs = {
     ttl = $TTL;
@@ -240,7 +318,9 @@ postgresql = {
 };
 log = { level = "info"; };
 EOF
+	rm -f "$f.rest"
 	chown "$BATON_USER:" "$f"
+	chmod 600 "$f"
 }
 
 data_dir() { echo "$T/node$1"; }
@@ -767,17 +847,49 @@ ctl_has() {
 # so call it directly (not in $(...), which would lose both). Bounded to 3 s.
 REST_CODE=
 REST_BODY=
+# Over https it verifies the node against the test CA and sends the test's
+# credentials (REST_AUTH="user:pw" overrides them, REST_AUTH= sends none);
+# over http it sends none unless REST_AUTH is set.
 rest_call() {
-	local n=$1 method=$2 path=$3 body=${4:-} out
-	local args=(-s --noproxy '*' -m 3 -X "$method" -o "$T/rest.body" -w '%{http_code}')
-	[ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
-	[ -n "${REST_AUTH:-}" ] && args+=(-u "$REST_AUTH")
+	local n=$1 method=$2 path=$3 body=${4:-} out auth
+	local args=(-s -m 3 -X "$method" -o "$T/rest.body" -w '%{http_code}')
+	if [ -n "$body" ]; then
+		args+=(-H 'Content-Type: application/json' --data-binary "$body")
+	elif [ "$method" != GET ] && [ "$method" != HEAD ] && [ "$method" != OPTIONS ]; then
+		args+=(-H 'Content-Type: application/json')
+	fi
+	if rest_node_tls "$n"; then
+		auth=${REST_AUTH-$REST_USER:$REST_PASSWORD}
+	else
+		auth=${REST_AUTH:-}
+	fi
+	[ -n "$auth" ] && args+=(-u "$auth")
 	rm -f "$T/rest.body"
-	out=$(curl "${args[@]}" "http://127.0.0.1:${API_PORT[$n]}$path" 2>/dev/null) || true
+	out=$(rest_curl "$n" "${args[@]}" "$(rest_url "$n")$path" 2>/dev/null) || true
 	REST_CODE=${out:-000}
 	REST_BODY=$(cat "$T/rest.body" 2>/dev/null)
 	rm -f "$T/rest.body"
 	return 0
+}
+
+# rest_curl N CURL_ARGS... URL: curl with what nodeN's REST API needs (the
+# test CA when it serves https; no proxy). Sends no credentials by itself.
+rest_curl() {
+	local n=$1
+	shift
+	if rest_node_tls "$n"; then
+		curl --noproxy '*' --cacert "$REST_TLS_DIR/ca.pem" "$@"
+	else
+		curl --noproxy '*' "$@"
+	fi
+}
+
+# rest_code N PATH: the HTTP code of GET PATH on nodeN (000 when nothing
+# answered), bounded to 3 s.
+rest_code() {
+	local out
+	out=$(rest_curl "$1" -s -o /dev/null -m 3 -w '%{http_code}' "$(rest_url "$1")$2" 2>/dev/null) || true
+	echo "${out:-000}"
 }
 
 # config_json: the cluster's config key ("" when absent).
@@ -822,7 +934,7 @@ HAPROXY_BIN=${HAPROXY_BIN:-/usr/sbin/haproxy}
 HAPROXY_PORT=
 HAPROXY_PID=
 haproxy_start() {
-	local mode=${1:-/primary} n f="$T/haproxy.cfg"
+	local mode=${1:-/primary} n tls f="$T/haproxy.cfg"
 	command -v "$HAPROXY_BIN" >/dev/null 2>&1 || fail "haproxy is not installed ($HAPROXY_BIN)"
 	[ -n "$HAPROXY_PORT" ] || pick_port HAPROXY_PORT
 	{
@@ -838,7 +950,11 @@ haproxy_start() {
 		fi
 		printf '    default-server inter 200ms fall 1 rise 1 on-marked-down shutdown-sessions\n'
 		for n in $(seq 1 "$N_NODES"); do
-			printf '    server node%s 127.0.0.1:%s check port %s\n' "$n" "${PG_PORT[$n]}" "${API_PORT[$n]}"
+			# https checks verify the node's certificate against the test CA
+			# (HAProxy 2.6: check-ssl, verify required, ca-file, verifyhost).
+			tls=
+			rest_node_tls "$n" && tls=" check-ssl verify required ca-file $REST_TLS_DIR/ca.pem verifyhost localhost"
+			printf '    server node%s 127.0.0.1:%s check port %s%s\n' "$n" "${PG_PORT[$n]}" "${API_PORT[$n]}" "$tls"
 		done
 	} >"$f"
 	"$HAPROXY_BIN" -c -q -f "$f" >"$T/haproxy.check" 2>&1 || { cat "$T/haproxy.check"; fail "haproxy rejects $f"; }

@@ -16,6 +16,8 @@ BATON_PACKAGES=(
 	clang libclang-rt-14-dev llvm-14 openssl
 	# tests/chaos: network partitions by packet DROP inside the nodes' namespaces
 	iptables
+	# tests/chaos/stability.sh: its sampler reads the agents' /metrics over https
+	libio-socket-ssl-perl
 	# tests/integration/18_k8s_manifests.sh: parses deploy/k8s/*.yaml, fake Kubernetes API server
 	python3-yaml
 	# sd_notify (agent/sdnotify.c), 19_install: rendering the man pages, systemd-analyze verify of the unit
