@@ -639,6 +639,14 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 
 			if (strcmp(l->following, c->leader) != 0)
 				return act(HA_FOLLOW, c->leader, "following the new leader %s", c->leader);
+			/* A replay paused by an operator also stops streaming across a
+			 * timeline switch: that is no evidence of divergence, and a rewind
+			 * (a restart) would silently drop the pause. */
+			if (l->pg_replay_paused && !l->pg_streaming && tl != 0 && tl != l->pg_timeline)
+				return act(HA_WAIT, NULL,
+					   "replica of %s; replay is paused, so the switch to its timeline %u waits until "
+					   "it resumes",
+					   c->leader, tl);
 			if (l->use_pg_rewind && !l->pg_streaming && l->pg_not_streaming_since > 0 &&
 			    now - l->pg_not_streaming_since >= ha_diverged_after(c) && tl != 0 && tl != l->pg_timeline) {
 				if (l->job_failed == HA_JOB_REWIND) {

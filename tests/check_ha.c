@@ -574,6 +574,12 @@ static void s_hs_param_below_primary_not_paused(struct ha_cluster_view *c, struc
 	l->pg_replay_paused = false;
 }
 
+static void s_paused_replay_no_rewind(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_diverged_replica(c, l);
+	l->pg_replay_paused = true;
+}
+
 static void s_no_lease_no_compete(struct ha_cluster_view *c, struct ha_local_view *l)
 {
 	leader_gone(c, l);
@@ -1113,6 +1119,7 @@ static const struct row rows[] = {
 	{"failed start, no leader: back off too", s_start_failed_no_leader, HA_WAIT, NULL},
 	{"failed start as primary, key released: back off", s_start_failed_as_primary_after_release, HA_WAIT, NULL},
 	{"reinit after a failed start: reinit", s_reinit_after_failed_start, HA_REINIT, "node1"},
+	{"replay paused, leader on a new timeline: no rewind while paused", s_paused_replay_no_rewind, HA_WAIT, NULL},
 	{"replay paused: not a failover candidate", s_paused_replay_no_candidate, HA_WAIT, NULL},
 	{"replay stuck with WAL waiting: not a failover candidate", s_stuck_replay_no_candidate, HA_WAIT, NULL},
 	{"replay behind but moving: candidate", s_replay_catching_up_candidate, HA_ACQUIRE, NULL},
