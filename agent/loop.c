@@ -1779,6 +1779,11 @@ static bool candidate_ready(struct loop *L, const char *name, struct api_status 
 		snprintf(why, len, "%s is not a running replica (role %s, state %s)", name, st->role, st->state);
 		return false;
 	}
+	/* DESIGN.md rule 8: it must be replaying what it receives. */
+	if (ha_replay_state_unhealthy(st->state)) {
+		snprintf(why, len, "%s is not replaying (state %s)", name, st->state);
+		return false;
+	}
 	if (st->timeline != L->local.pg_timeline) {
 		snprintf(why, len, "%s is on timeline %u, we are on %u", name, st->timeline, L->local.pg_timeline);
 		return false;
