@@ -483,6 +483,12 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 						   "as primary");
 				if (holds && !holds_on_our_lease)
 					return act(HA_ACQUIRE, NULL, "leader key holds our name on an old lease; moving it to ours");
+				if (l->pg_start_failed &&
+				    now - l->pg_started_at < ha_start_backoff(l->pg_start_failure, l->pg_start_failures))
+					return act(HA_WAIT, NULL, "bootstrap: Postgres failed to start (%s); starting it again in %.0fs",
+						   l->pg_start_error,
+						   ha_start_backoff(l->pg_start_failure, l->pg_start_failures) -
+							   (now - l->pg_started_at));
 			}
 			return act(HA_BOOTSTRAP, NULL, "we own the initialize key: bootstrapping");
 		}
@@ -539,10 +545,8 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 			if (l->watchdog_required && !l->watchdog_ok)
 				return act(HA_RELEASE, NULL,
 					   "watchdog.mode is required and the watchdog cannot be armed: releasing the key");
-			if (backing_off)
-				return act(HA_WAIT, NULL, "Postgres failed to start (%s: %s); starting it again in %.0fs",
-					   start_failure_name(l->pg_start_failure), l->pg_start_error,
-					   backoff - (now - l->pg_started_at));
+			/* No backoff while we hold the key: a failed start as primary
+			 * releases it (above), and the key must not wait on us. */
 			return act(HA_START_PRIMARY, NULL, "we hold the leader key: starting Postgres as primary");
 		}
 		if (other_leads) {

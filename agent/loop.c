@@ -1734,7 +1734,10 @@ static void check_hot_standby(struct loop *L, double now)
 
 	if (!L->local.pg_ready || L->local.pg_primary || L->pg_started_primary || L->promote_requested)
 		return;
-	if (L->hs_checked_at > 0 && now - L->hs_checked_at < fmax(2.0, L->settings.loop_wait))
+	/* Every few seconds; every loop while replay is paused (it may be for
+	 * a parameter the primary raised: ha_decide restarts us with it). */
+	if (L->hs_checked_at > 0 &&
+	    now - L->hs_checked_at < (L->local.pg_replay_paused ? 1.0 : fmax(5.0, L->settings.loop_wait)))
 		return;
 	L->hs_checked_at = now;
 	if (!pg_controldata_read(L->cfg->postgresql.bin_dir, L->cfg->postgresql.data_dir, &cd, &err)) {

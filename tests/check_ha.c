@@ -517,6 +517,17 @@ static void s_start_failed_as_primary_after_release(struct ha_cluster_view *c, s
 	s_start_failed_other(c, l);
 	l->pg_started_primary = true;
 }
+static void s_bootstrap_start_failed_backoff(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_bootstrap_ours(c, l);
+	l->datadir = HA_DATADIR_VALID;
+	l->pg_running = l->pg_ready = false;
+	l->pg_start_failed = true;
+	l->pg_started_primary = true;
+	l->pg_start_failure = HA_START_FAIL_OTHER;
+	l->pg_start_failures = 1;
+	l->pg_started_at = NOW - 1;
+}
 static void s_reinit_after_failed_start(struct ha_cluster_view *c, struct ha_local_view *l)
 {
 	s_cannot_start_as_replica(c, l);
@@ -1118,6 +1129,7 @@ static const struct row rows[] = {
 	 s_start_failed_diverged_no_rewind_later, HA_START_REPLICA, "node1"},
 	{"failed start, no leader: back off too", s_start_failed_no_leader, HA_WAIT, NULL},
 	{"failed start as primary, key released: back off", s_start_failed_as_primary_after_release, HA_WAIT, NULL},
+	{"bootstrap: first start failed, back off before the next", s_bootstrap_start_failed_backoff, HA_WAIT, NULL},
 	{"reinit after a failed start: reinit", s_reinit_after_failed_start, HA_REINIT, "node1"},
 	{"replay paused, leader on a new timeline: no rewind while paused", s_paused_replay_no_rewind, HA_WAIT, NULL},
 	{"replay paused: not a failover candidate", s_paused_replay_no_candidate, HA_WAIT, NULL},
