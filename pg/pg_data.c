@@ -273,7 +273,8 @@ bool pg_controldata_read(const char *bin_dir, const char *data_dir, struct pg_co
 					  .env_set = env,
 					  .log_file = NULL,
 					  .out_fd = fds[1],
-					  .death_signal = SIGKILL};
+					  .death_signal = SIGKILL,
+					  .quiet = true};
 
 		if (!pg_spawn(&o, &child, err))
 			goto cleanup;

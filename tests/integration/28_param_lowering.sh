@@ -19,6 +19,10 @@
 #     parameters"), retries with backoff, never rewinds; `batonctl reinit`
 #     then yields a fresh streaming replica (no rewind) that replays a marker,
 #     and the member key no longer says "start failed".
+#  5. Raising max_connections to 200 and restarting only the primary (the
+#     wrong order for a raise): each replica's replay pauses on the higher
+#     value, and its agent restarts it with the primary's value (SHOW 200 on
+#     every node within 60 s, a marker replayed), no rewind.
 . "$(dirname "$0")/../lib/cluster.sh"
 cluster_init param_lowering
 
@@ -150,6 +154,32 @@ if grep -E "pg_rewind (started|failed)|rewinding" "$(agent_log "$r")"; then
 	fail "node$r ran pg_rewind around its reinit"
 fi
 pass "reinit after a failed start: a fresh streaming replica, no rewind"
+
+# 5. Raising with the primary restarted first (the wrong order for a
+# raise): the replicas' replay pauses on the primary's higher value; their
+# agents see it in pg_controldata and restart them with it, no operator
+# restart of the replicas needed.
+set_pg max_connections 200
+wait_for 20 "the primary node$p pending restart after raising to 200" pending "$p" true
+out=$(ctl restart "node$p" --force </dev/null 2>&1) || fail "batonctl restart node$p failed: $out"
+log "batonctl restart node$p: $out"
+wait_for 60 "the primary node$p runs with max_connections 200" show_is "$p" 200
+for r in "${replicas[@]}"; do
+	wait_for 60 "node$r restarted itself with max_connections 200" show_is "$r" 200
+done
+for r in "${replicas[@]}"; do
+	grep -q "replay paused, a hot-standby parameter is below the primary's" "$(agent_log "$r")" ||
+		fail "node$r's agent did not say why it restarted"
+	log "node$r: $(grep -m1 "replay paused, a hot-standby parameter is below the primary's" "$(agent_log "$r")" | cut -c1-220)"
+done
+wait_healthy 60
+mark 5 "" "raising with the primary first"
+for n in 1 2 3; do
+	if grep -E "pg_rewind (started|failed)|rewinding" "$(agent_log "$n")"; then
+		fail "node$n ran pg_rewind"
+	fi
+done
+pass "raising in the wrong order: replicas follow the primary's value by themselves, no rewind"
 
 bg_stop "$WRITER_PID"
 log "writer: $(acks_count) acknowledged writes"
