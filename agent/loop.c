@@ -123,6 +123,7 @@ struct loop {
 	long hs_started[PG_HS_PARAMS];
 	bool hs_started_valid;
 	long hs_written[PG_HS_PARAMS];
+	long hs_wanted[PG_HS_PARAMS]; /* ... and what the config asked for then */
 	bool hs_written_valid;
 	double hs_checked_at;
 	/* Replay progress of a running replica. */
@@ -294,7 +295,7 @@ static void sync_pg_reset(struct loop *L)
 static void hs_floor(struct loop *L, struct pg_param *params, size_t *n, char vals[][24])
 {
 	size_t n0 = *n;
-	long eff[PG_HS_PARAMS];
+	long eff[PG_HS_PARAMS], want[PG_HS_PARAMS];
 
 	for (int i = 0; i < PG_HS_PARAMS; i++) {
 		const struct pg_hs_param *hp = &pg_hot_standby_params[i];
@@ -309,13 +310,14 @@ static void hs_floor(struct loop *L, struct pg_param *params, size_t *n, char va
 				wanted = strtol(params[j].value, &end, 10);
 				parsed = errno == 0 && end != params[j].value && *end == '\0';
 			}
-		eff[i] = wanted;
+		eff[i] = want[i] = wanted;
 		if (parsed && L->hs_primary_valid && L->hs_primary[i] > wanted) {
 			eff[i] = L->hs_primary[i];
 			snprintf(vals[i], sizeof(vals[0]), "%ld", eff[i]);
 			params[(*n)++] = (struct pg_param){hp->name, vals[i]};
 		}
-		if ((!L->hs_written_valid || L->hs_written[i] != eff[i]) && eff[i] != wanted)
+		if (eff[i] != wanted &&
+		    (!L->hs_written_valid || L->hs_written[i] != eff[i] || L->hs_wanted[i] != wanted))
 			log_info("%s raised to %ld from %ld: the primary's value as this replica replayed it "
 				 "(pg_controldata); the lower value applies once the primary runs with it and this "
 				 "replica has replayed that (then a restart of this replica applies it)",
@@ -326,6 +328,7 @@ static void hs_floor(struct loop *L, struct pg_param *params, size_t *n, char va
 				 hp->name, eff[i], L->hs_primary_valid ? L->hs_primary[i] : -1L);
 	}
 	memcpy(L->hs_written, eff, sizeof(eff));
+	memcpy(L->hs_wanted, want, sizeof(want));
 	L->hs_written_valid = true;
 }
 
