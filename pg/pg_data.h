@@ -58,7 +58,9 @@ struct pg_hs_param {
 extern const struct pg_hs_param pg_hot_standby_params[PG_HS_PARAMS];
 
 /* Runs bin_dir/pg_controldata on data_dir (a quick child process, bounded to
- * a few seconds) and parses its output. */
+ * a few seconds) and parses its output. Safe while the server runs (the
+ * agent reads a running replica's hot-standby values this way); its command
+ * line is logged at debug level only. */
 bool pg_controldata_read(const char *bin_dir, const char *data_dir, struct pg_controldata *out,
 			 struct pg_err *err) PG_WUR;
 
