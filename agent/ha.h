@@ -153,7 +153,9 @@ struct ha_local_view {
 	int pg_start_failures;         /* failed starts in a row (backoff); pg_started_at = when the last ended */
 	bool pg_primary;               /* ready and not in recovery */
 	uint32_t pg_timeline;
-	uint64_t pg_lsn;               /* primary: current; replica: max(received, replayed) */
+	uint64_t pg_lsn;               /* primary: current; replica: max(received, replayed): ranks healthy
+				        * candidates (a promotion replays all it received); lag, health and
+				        * maximum_lag_on_failover count from pg_replay_lsn */
 	bool pg_streaming;             /* replica: wal receiver streaming */
 	uint64_t pg_receive_lsn;       /* replica: pg_last_wal_receive_lsn() */
 	uint64_t pg_replay_lsn;        /* replica: pg_last_wal_replay_lsn() (0 = not a replica: use pg_lsn) */
