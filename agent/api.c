@@ -723,7 +723,7 @@ static void health(struct api_server *s, const struct api_request *rq, enum heal
 	bool have, ok = false;
 	json_t *root;
 
-	if (hc == HC_REPLICA || hc == HC_SYNC || hc == HC_ASYNC) {
+	if (hc == HC_REPLICA || hc == HC_SYNC || hc == HC_ASYNC || hc == HC_READ_ONLY) {
 		bool bad = false;
 		char *v = query_param(rq->query, "lag", &bad);
 
@@ -757,6 +757,10 @@ static void health(struct api_server *s, const struct api_request *rq, enum heal
 			snprintf(why, sizeof(why), "%s", !st.pg_running ? "Postgres is not running"
 							 : st.is_leader ? "this node is the leader"
 									: "Postgres is not running as a replica");
+		} else if (ha_replay_state_unhealthy(st.state)) {
+			/* DESIGN.md rule 8: a replica that does not replay is not one. */
+			ok = false;
+			snprintf(why, sizeof(why), "%s", st.state);
 		} else if (max_lag >= 0 && st.lag < 0) {
 			ok = false;
 			snprintf(why, sizeof(why), "replication lag unknown");
@@ -777,15 +781,25 @@ static void health(struct api_server *s, const struct api_request *rq, enum heal
 				 : st.is_leader || strcmp(st.role, "replica") != 0 ? "not running as a replica"
 				 : hc == HC_SYNC ? "not a synchronous standby"
 						 : "a synchronous standby");
-		else if (max_lag >= 0 && (st.lag < 0 || st.lag > max_lag)) {
+		else if (ha_replay_state_unhealthy(st.state)) {
+			ok = false;
+			snprintf(why, sizeof(why), "%s", st.state);
+		} else if (max_lag >= 0 && (st.lag < 0 || st.lag > max_lag)) {
 			ok = false;
 			snprintf(why, sizeof(why), "replication lag %" PRId64 " bytes above %" PRId64, st.lag, max_lag);
 		}
 		break;
 	case HC_READ_ONLY:
 		ok = st.pg_running && (strcmp(st.role, "replica") == 0 || strcmp(st.role, "primary") == 0);
-		if (!ok)
+		if (!ok) {
 			snprintf(why, sizeof(why), "Postgres is not running");
+		} else if (!st.is_leader && ha_replay_state_unhealthy(st.state)) {
+			ok = false;
+			snprintf(why, sizeof(why), "%s", st.state);
+		} else if (!st.is_leader && max_lag >= 0 && (st.lag < 0 || st.lag > max_lag)) {
+			ok = false;
+			snprintf(why, sizeof(why), "replication lag %" PRId64 " bytes above %" PRId64, st.lag, max_lag);
+		}
 		break;
 	case HC_HEALTH:
 		ok = st.pg_running;
@@ -799,9 +813,11 @@ static void health(struct api_server *s, const struct api_request *rq, enum heal
 		break;
 	case HC_READINESS:
 		ok = st.pg_running && ((st.is_leader && strcmp(st.role, "primary") == 0) ||
-				       (!st.is_leader && strcmp(st.role, "replica") == 0 && st.lag >= 0));
+				       (!st.is_leader && strcmp(st.role, "replica") == 0 && st.lag >= 0 &&
+					!ha_replay_state_unhealthy(st.state)));
 		if (!ok)
 			snprintf(why, sizeof(why), "%s", !st.pg_running ? "Postgres is not running"
+							 : ha_replay_state_unhealthy(st.state) ? st.state
 							 : strcmp(st.role, "replica") == 0 && !st.is_leader
 							       ? "replication lag unknown"
 							       : "neither a running leader nor a running replica");

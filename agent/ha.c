@@ -14,9 +14,18 @@
  *   6. operator requests             -> REINIT / RESTART
  *   7. maintenance mode (paused)     -> LEAD / WAIT, nothing else
  *   8. empty data directory          -> CLONE
- *   9. Postgres down                 -> START_PRIMARY / START_REPLICA / REINIT
+ *   9. Postgres down                 -> START_PRIMARY / START_REPLICA / REINIT;
+ *                                       a failed start by its diagnosis:
+ *                                       diverged timeline -> REWIND,
+ *                                       hot-standby parameters -> START_REPLICA
+ *                                       (with pg_controldata's values), other
+ *                                       -> WAIT (backoff) then START_REPLICA
  *  10. Postgres starting             -> WAIT
- *  11. Postgres a replica            -> FOLLOW / PROMOTE / ACQUIRE / REWIND
+ *  11. Postgres a replica            -> FOLLOW / PROMOTE / ACQUIRE / REWIND /
+ *                                       RESTART (replay paused by a hot-standby
+ *                                       parameter below the primary's); a
+ *                                       replica whose replay is paused or stuck
+ *                                       is never a candidate
  *  12. Postgres the primary          -> LEAD / SWITCHOVER
  *
  * Nothing here reads a clock or does I/O: `now` and every time in the local
@@ -86,6 +95,90 @@ double ha_diverged_after(const struct ha_cluster_view *c)
 	 * rewind costs a restart and "no rewind required", nothing more. */
 	double t = 3 * c->loop_wait;
 	return t < 6.0 ? 6.0 : t;
+}
+
+double ha_replay_bound(const struct ha_cluster_view *c)
+{
+	double t = 2 * c->loop_wait;
+	return t < 5.0 ? 5.0 : t;
+}
+
+const char *ha_replay_state(enum ha_replay r)
+{
+	switch (r) {
+	case HA_REPLAY_OK: return "running";
+	case HA_REPLAY_PAUSED: return "replay paused";
+	case HA_REPLAY_STUCK: return "stuck replay";
+	case HA_REPLAY_NOT_STREAMING: return "not streaming";
+	}
+	return "running";
+}
+
+bool ha_replay_state_unhealthy(const char *state)
+{
+	return state && (strcmp(state, "replay paused") == 0 || strcmp(state, "stuck replay") == 0 ||
+			 strcmp(state, "not streaming") == 0);
+}
+
+/* The position a replica's health and lag count from: what it replayed. */
+static uint64_t replayed(const struct ha_local_view *l)
+{
+	return l->pg_replay_lsn ? l->pg_replay_lsn : l->pg_lsn;
+}
+
+enum ha_replay ha_replay_check(const struct ha_cluster_view *c, const struct ha_local_view *l, double now,
+			       char *why, size_t len)
+{
+	const double bound = ha_replay_bound(c);
+	char dummy[8];
+
+	if (!why) {
+		why = dummy;
+		len = sizeof(dummy);
+	}
+	why[0] = '\0';
+	if (!l->pg_ready || l->pg_primary)
+		return HA_REPLAY_OK;
+	if (l->pg_replay_paused) {
+		snprintf(why, len, "replay paused (pg_is_wal_replay_paused)%s%s", l->hs_below_primary ? ": " : "",
+			 l->hs_below_primary ? l->hs_detail : "");
+		return HA_REPLAY_PAUSED;
+	}
+	if (l->pg_receive_lsn > l->pg_replay_lsn && l->pg_replay_progress_at > 0 &&
+	    now - l->pg_replay_progress_at >= bound) {
+		snprintf(why, len, "replay stuck for %.0fs with %llu bytes received and not replayed", now - l->pg_replay_progress_at,
+			 (unsigned long long)(l->pg_receive_lsn - l->pg_replay_lsn));
+		return HA_REPLAY_STUCK;
+	}
+	if (c->etcd_ok && c->has_leader && strcmp(c->leader, l->name) != 0 && !l->pg_streaming &&
+	    l->pg_not_streaming_since > 0 && now - l->pg_not_streaming_since >= bound && c->leader_lsn > replayed(l)) {
+		snprintf(why, len, "not streaming from %s for %.0fs, %llu bytes behind it", c->leader,
+			 now - l->pg_not_streaming_since, (unsigned long long)(c->leader_lsn - replayed(l)));
+		return HA_REPLAY_NOT_STREAMING;
+	}
+	return HA_REPLAY_OK;
+}
+
+double ha_start_backoff(enum ha_start_failure why, int failures)
+{
+	double t = 3.0;
+
+	if (failures <= 0 || (failures == 1 && why == HA_START_FAIL_PARAMS))
+		return 0;
+	for (int i = 1; i < failures && t < 60.0; i++)
+		t *= 2;
+	return t > 60.0 ? 60.0 : t;
+}
+
+static const char *start_failure_name(enum ha_start_failure k)
+{
+	switch (k) {
+	case HA_START_FAIL_UNKNOWN: return "cause unknown";
+	case HA_START_FAIL_DIVERGED: return "diverged timeline";
+	case HA_START_FAIL_PARAMS: return "hot-standby parameter below the primary's";
+	case HA_START_FAIL_OTHER: return "server error";
+	}
+	return "cause unknown";
 }
 
 const struct ha_member *ha_find_member(const struct ha_cluster_view *c, const char *name)
@@ -213,12 +306,26 @@ static bool eligible(const struct ha_cluster_view *c, const struct ha_local_view
 			   l->pg_timeline, c->leader_timeline);
 		return false;
 	}
-	if (!skip_lag && c->leader_lsn > l->pg_lsn &&
-	    c->leader_lsn - l->pg_lsn > (uint64_t)c->maximum_lag_on_failover) {
+	/* DESIGN.md rule 8: a replica whose replay is paused or stuck would
+	 * promote without what it has not replayed, or not at all (a paused
+	 * replay for insufficient parameters refuses promotion). An operator's
+	 * manual failover naming it overrides, as it does the lag. */
+	if (!skip_lag) {
+		char rwhy[160];
+		enum ha_replay r = ha_replay_check(c, l, now, rwhy, sizeof(rwhy));
+
+		if (r == HA_REPLAY_PAUSED || r == HA_REPLAY_STUCK) {
+			*why = act(HA_WAIT, NULL, "no leader; not a candidate: %s", rwhy);
+			return false;
+		}
+	}
+	/* The lag counts from what we replayed, not what we received. */
+	if (!skip_lag && c->leader_lsn > replayed(l) &&
+	    c->leader_lsn - replayed(l) > (uint64_t)c->maximum_lag_on_failover) {
 		*why = act(HA_WAIT, NULL,
 			   "no leader; not a candidate: %llu bytes behind the last leader position "
 			   "(maximum_lag_on_failover %lld)",
-			   (unsigned long long)(c->leader_lsn - l->pg_lsn), (long long)c->maximum_lag_on_failover);
+			   (unsigned long long)(c->leader_lsn - replayed(l)), (long long)c->maximum_lag_on_failover);
 		return false;
 	}
 	/* Quorum commit: a commit is on sync_quorum of the n_sync named; only
@@ -376,6 +483,12 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 						   "as primary");
 				if (holds && !holds_on_our_lease)
 					return act(HA_ACQUIRE, NULL, "leader key holds our name on an old lease; moving it to ours");
+				if (l->pg_start_failed &&
+				    now - l->pg_started_at < ha_start_backoff(l->pg_start_failure, l->pg_start_failures))
+					return act(HA_WAIT, NULL, "bootstrap: Postgres failed to start (%s); starting it again in %.0fs",
+						   l->pg_start_error,
+						   ha_start_backoff(l->pg_start_failure, l->pg_start_failures) -
+							   (now - l->pg_started_at));
 			}
 			return act(HA_BOOTSTRAP, NULL, "we own the initialize key: bootstrapping");
 		}
@@ -417,6 +530,11 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 
 	/* 9. Data but no Postgres. */
 	if (!l->pg_running) {
+		/* After a failed start, wait before the next one (not after one
+		 * whose cause the next start repairs, see ha_start_backoff). */
+		const double backoff = l->pg_start_failed ? ha_start_backoff(l->pg_start_failure, l->pg_start_failures) : 0;
+		const bool backing_off = backoff > 0 && now - l->pg_started_at < backoff;
+
 		if (holds) {
 			if (l->pg_start_failed && l->pg_started_primary)
 				return act(HA_RELEASE, NULL, "Postgres failed to start as primary; releasing the leader key");
@@ -427,6 +545,8 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 			if (l->watchdog_required && !l->watchdog_ok)
 				return act(HA_RELEASE, NULL,
 					   "watchdog.mode is required and the watchdog cannot be armed: releasing the key");
+			/* No backoff while we hold the key: a failed start as primary
+			 * releases it (above), and the key must not wait on us. */
 			return act(HA_START_PRIMARY, NULL, "we hold the leader key: starting Postgres as primary");
 		}
 		if (other_leads) {
@@ -437,14 +557,58 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 			if (l->job_failed == HA_JOB_REWIND && l->remove_data_on_rewind_failure)
 				return act(HA_REINIT, c->leader, "pg_rewind failed: removing the data directory to clone from %s",
 					   c->leader);
-			/* "requested timeline is not a child of this server's history":
-			 * it cannot even start as a replica of this leader. */
-			if (l->pg_start_failed && !l->pg_started_primary && l->use_pg_rewind &&
-			    l->job_failed != HA_JOB_REWIND && strcmp(l->following, c->leader) == 0)
-				return act(HA_REWIND, c->leader, "Postgres fails to start as a replica of %s: rewinding",
-					   c->leader);
+			/* A failed start is repaired by what its cause needs, as the
+			 * server's own log says; pg_rewind rewrites the data directory
+			 * and only ever follows a diverged timeline. */
+			if (l->pg_start_failed && !l->pg_started_primary) {
+				switch (l->pg_start_failure) {
+				case HA_START_FAIL_DIVERGED:
+					if (l->use_pg_rewind && l->job_failed != HA_JOB_REWIND &&
+					    strcmp(l->following, c->leader) == 0)
+						return act(HA_REWIND, c->leader,
+							   "Postgres cannot start as a replica of %s, its timeline diverged (%s): "
+							   "rewinding",
+							   c->leader, l->pg_start_error);
+					if (backing_off)
+						return act(HA_WAIT, NULL,
+							   "Postgres cannot start as a replica of %s, its timeline diverged, and "
+							   "%s: reinit this member; trying again in %.0fs",
+							   c->leader,
+							   l->use_pg_rewind ? "pg_rewind did not repair it" : "use_pg_rewind is off",
+							   backoff - (now - l->pg_started_at));
+					break;
+				case HA_START_FAIL_PARAMS:
+					if (backing_off)
+						return act(HA_WAIT, NULL, "Postgres failed to start (%s: %s); starting it again in %.0fs",
+							   start_failure_name(l->pg_start_failure), l->pg_start_error,
+							   backoff - (now - l->pg_started_at));
+					return act(HA_START_REPLICA, c->leader,
+						   "Postgres stopped at start-up, a hot-standby parameter is below the primary's "
+						   "(%s): starting it again with at least the values in pg_controldata",
+						   l->pg_start_error);
+				case HA_START_FAIL_OTHER:
+				case HA_START_FAIL_UNKNOWN:
+					if (backing_off)
+						return act(HA_WAIT, NULL,
+							   "Postgres failed to start (%s: %s); not touching its data, starting it "
+							   "again in %.0fs",
+							   start_failure_name(l->pg_start_failure), l->pg_start_error,
+							   backoff - (now - l->pg_started_at));
+					break;
+				}
+				return act(HA_START_REPLICA, c->leader, "starting Postgres again as a replica of %s after a failed "
+									"start (%d in a row)",
+					   c->leader, l->pg_start_failures);
+			}
+			if (backing_off)
+				return act(HA_WAIT, NULL, "Postgres failed to start (%s: %s); starting it again in %.0fs",
+					   start_failure_name(l->pg_start_failure), l->pg_start_error,
+					   backoff - (now - l->pg_started_at));
 			return act(HA_START_REPLICA, c->leader, "starting Postgres as a replica of %s", c->leader);
 		}
+		if (backing_off)
+			return act(HA_WAIT, NULL, "Postgres failed to start (%s: %s); starting it again in %.0fs",
+				   start_failure_name(l->pg_start_failure), l->pg_start_error, backoff - (now - l->pg_started_at));
 		return act(HA_START_REPLICA, "", "no leader: starting Postgres as a replica without upstream");
 	}
 
@@ -467,11 +631,26 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 					   "instead of promoting");
 			return act(HA_PROMOTE, NULL, "we hold the leader key: promoting");
 		}
+		/* Replay paused because the primary raised a hot-standby parameter
+		 * above ours: only a restart with at least its value resumes it. */
+		if (l->hs_below_primary && l->pg_replay_paused)
+			return act(HA_RESTART, NULL,
+				   "replay paused, a hot-standby parameter is below the primary's (%s): restarting with "
+				   "at least the values in pg_controldata",
+				   l->hs_detail);
 		if (other_leads) {
 			uint32_t tl = leader_timeline(c);
 
 			if (strcmp(l->following, c->leader) != 0)
 				return act(HA_FOLLOW, c->leader, "following the new leader %s", c->leader);
+			/* A replay paused by an operator also stops streaming across a
+			 * timeline switch: that is no evidence of divergence, and a rewind
+			 * (a restart) would silently drop the pause. */
+			if (l->pg_replay_paused && !l->pg_streaming && tl != 0 && tl != l->pg_timeline)
+				return act(HA_WAIT, NULL,
+					   "replica of %s; replay is paused, so the switch to its timeline %u waits until "
+					   "it resumes",
+					   c->leader, tl);
 			if (l->use_pg_rewind && !l->pg_streaming && l->pg_not_streaming_since > 0 &&
 			    now - l->pg_not_streaming_since >= ha_diverged_after(c) && tl != 0 && tl != l->pg_timeline) {
 				if (l->job_failed == HA_JOB_REWIND) {

@@ -102,6 +102,22 @@ enum ha_datadir { HA_DATADIR_EMPTY, HA_DATADIR_VALID, HA_DATADIR_INVALID };
 /* Long operation the loop runs as a child process (at most one at a time). */
 enum ha_job { HA_JOB_NONE, HA_JOB_BOOTSTRAP, HA_JOB_CLONE, HA_JOB_REWIND };
 
+/* Why the last start of Postgres failed, from the server's own log (rule 9). */
+enum ha_start_failure {
+	HA_START_FAIL_UNKNOWN,  /* the log said nothing we could read */
+	HA_START_FAIL_DIVERGED, /* "requested timeline N is not a child of this server's history": pg_rewind */
+	HA_START_FAIL_PARAMS,   /* "insufficient parameter settings": start with pg_controldata's values */
+	HA_START_FAIL_OTHER,    /* anything else: report it, retry with backoff, never rewrite data */
+};
+
+/* What a running replica's replay is doing (DESIGN.md rule 8). */
+enum ha_replay {
+	HA_REPLAY_OK,            /* replaying what it receives (or nothing waits) */
+	HA_REPLAY_PAUSED,        /* pg_is_wal_replay_paused() */
+	HA_REPLAY_STUCK,         /* received WAL waits and replay has not moved for ha_replay_bound() */
+	HA_REPLAY_NOT_STREAMING, /* a leader is ahead and no WAL arrives for ha_replay_bound() */
+};
+
 struct ha_local_view {
 	const char *name;
 	bool nofailover;
@@ -132,10 +148,21 @@ struct ha_local_view {
 	double pg_started_at;          /* monotonic time of the last start */
 	bool pg_started_primary;       /* the last start was as a primary (no standby.signal) */
 	bool pg_start_failed;          /* the last start ended with the postmaster exiting before ready */
+	enum ha_start_failure pg_start_failure; /* ... diagnosed from the server's log */
+	char pg_start_error[160];      /* ... the server's FATAL line (or what else it said) */
+	int pg_start_failures;         /* failed starts in a row (backoff); pg_started_at = when the last ended */
 	bool pg_primary;               /* ready and not in recovery */
 	uint32_t pg_timeline;
-	uint64_t pg_lsn;               /* primary: current; replica: max(received, replayed) */
+	uint64_t pg_lsn;               /* primary: current; replica: max(received, replayed): ranks healthy
+				        * candidates (a promotion replays all it received); lag, health and
+				        * maximum_lag_on_failover count from pg_replay_lsn */
 	bool pg_streaming;             /* replica: wal receiver streaming */
+	uint64_t pg_receive_lsn;       /* replica: pg_last_wal_receive_lsn() */
+	uint64_t pg_replay_lsn;        /* replica: pg_last_wal_replay_lsn() (0 = not a replica: use pg_lsn) */
+	bool pg_replay_paused;         /* replica: pg_is_wal_replay_paused() */
+	double pg_replay_progress_at;  /* replica: monotonic time replay last moved, or had nothing waiting */
+	bool hs_below_primary;         /* replica: runs with a hot-standby parameter below pg_controldata's */
+	char hs_detail[120];           /* ... which one ("max_connections 100 < 150") */
 	double pg_not_streaming_since; /* replica: monotonic time streaming was last seen lost (0 = streaming) */
 	char following[HA_NAME_MAX];   /* the leader named in our primary_conninfo ("" = none) */
 	bool promote_requested;        /* we asked for promotion; waiting for it to finish */
@@ -185,6 +212,24 @@ double ha_lease_deadline(const struct ha_cluster_view *c, const struct ha_local_
 /* A replica that has not streamed for this long while its timeline differs
  * from the leader's is taken to have diverged and is rewound. */
 double ha_diverged_after(const struct ha_cluster_view *c);
+
+/* Replay that has not moved for this long while WAL waits is stuck:
+ * max(2 * loop_wait, 5 s). */
+double ha_replay_bound(const struct ha_cluster_view *c);
+/* What the local replica's replay does (HA_REPLAY_OK for a primary or a
+ * Postgres that is not up); why (may be NULL) gets one line for logs and
+ * the REST API. Pure. */
+enum ha_replay ha_replay_check(const struct ha_cluster_view *c, const struct ha_local_view *l, double now,
+			       char *why, size_t len);
+/* The member state a replica publishes for it: "running", "replay paused",
+ * "stuck replay", "not streaming". */
+const char *ha_replay_state(enum ha_replay r);
+/* Is a published member state one of the unhealthy replay states above? */
+bool ha_replay_state_unhealthy(const char *state);
+/* Seconds to wait after the n-th failed start in a row before the next:
+ * 0 for the first failure whose cause a start repairs, else 3 s doubling
+ * up to 60 s. */
+double ha_start_backoff(enum ha_start_failure why, int failures);
 
 /* The decision. Pure; never fails. */
 struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_local_view *l, double now);

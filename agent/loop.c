@@ -111,6 +111,25 @@ struct loop {
 
 	struct pg_child postmaster;
 	bool pg_started_primary, pg_start_failed, pg_was_ready;
+	/* Why the last start failed (the server's log), and how many in a row. */
+	long pg_log_from;            /* size of postgresql.log_file when Postgres was last started */
+	enum ha_start_failure start_failure;
+	char start_error[160];
+	int start_failures;
+	/* Hot-standby parameters (pg_data.h): the primary's as this data
+	 * directory last replayed them (pg_controldata), and what the running
+	 * replica was started with / its files now say. */
+	long hs_primary[PG_HS_PARAMS];
+	bool hs_primary_valid;
+	long hs_started[PG_HS_PARAMS];
+	bool hs_started_valid;
+	long hs_written[PG_HS_PARAMS];
+	long hs_wanted[PG_HS_PARAMS]; /* ... and what the config asked for then */
+	bool hs_written_valid;
+	double hs_checked_at;
+	/* Replay progress of a running replica. */
+	uint64_t replay_seen;
+	double replay_progress_at;
 	/* The timeline this replica last streamed on. When its primary dies the
 	 * WAL receiver goes away and pg_control's timelines lag behind, right
 	 * when an election needs the truth; replay cannot go back in time, so
@@ -268,6 +287,52 @@ static void sync_pg_reset(struct loop *L)
 	L->sync_pg.star = L->sync_pg.n == 0 && L->settings.synchronous_mode_strict;
 }
 
+/*
+ * Raises each hot-standby parameter in params[0..*n) (a later entry of the
+ * same name wins) to at least the primary's value as this data directory
+ * replayed it, by appending an entry; vals holds the appended values'
+ * text. Records in L->hs_written what the file will say; logs a change.
+ */
+static void hs_floor(struct loop *L, struct pg_param *params, size_t *n, char vals[][24])
+{
+	size_t n0 = *n;
+	long eff[PG_HS_PARAMS], want[PG_HS_PARAMS];
+
+	for (int i = 0; i < PG_HS_PARAMS; i++) {
+		const struct pg_hs_param *hp = &pg_hot_standby_params[i];
+		long wanted = hp->pg_default;
+		bool parsed = true;
+
+		for (size_t j = 0; j < n0; j++)
+			if (strcmp(params[j].name, hp->name) == 0) {
+				char *end;
+
+				errno = 0;
+				wanted = strtol(params[j].value, &end, 10);
+				parsed = errno == 0 && end != params[j].value && *end == '\0';
+			}
+		eff[i] = want[i] = wanted;
+		if (parsed && L->hs_primary_valid && L->hs_primary[i] > wanted) {
+			eff[i] = L->hs_primary[i];
+			snprintf(vals[i], sizeof(vals[0]), "%ld", eff[i]);
+			params[(*n)++] = (struct pg_param){hp->name, vals[i]};
+		}
+		if (eff[i] != wanted &&
+		    (!L->hs_written_valid || L->hs_written[i] != eff[i] || L->hs_wanted[i] != wanted))
+			log_info("%s raised to %ld from %ld: the primary's value as this replica replayed it "
+				 "(pg_controldata); the lower value applies once the primary runs with it and this "
+				 "replica has replayed that (then a restart of this replica applies it)",
+				 hp->name, eff[i], wanted);
+		else if (L->hs_written_valid && L->hs_written[i] > eff[i])
+			log_info("%s may now drop to %ld (the primary's value as replayed is %ld): pending until this "
+				 "replica restarts",
+				 hp->name, eff[i], L->hs_primary_valid ? L->hs_primary[i] : -1L);
+	}
+	memcpy(L->hs_written, eff, sizeof(eff));
+	memcpy(L->hs_wanted, want, sizeof(want));
+	L->hs_written_valid = true;
+}
+
 /* Writes postgresql.conf, pg_hba.conf, the recovery file and standby.signal
  * for a start as primary (upstream NULL) or as a replica of upstream ("" = none). */
 static bool write_pg_files(struct loop *L, bool standby, const char *upstream)
@@ -276,7 +341,8 @@ static bool write_pg_files(struct loop *L, bool standby, const char *upstream)
 	size_t n_user = L->settings.n_pg_params + cfg->postgresql.n_params;
 	size_t n_forced = sizeof(forced) / sizeof(forced[0]);
 	size_t n_defaults = sizeof(default_params) / sizeof(default_params[0]);
-	struct pg_param *params = calloc(n_defaults + n_user + n_forced + 2, sizeof(*params));
+	struct pg_param *params = calloc(n_defaults + n_user + n_forced + 2 + PG_HS_PARAMS, sizeof(*params));
+	char hs_vals[PG_HS_PARAMS][24];
 	char ssn[HA_SYNC_MAX * (HA_NAME_MAX + 4) + 32], slot[64];
 	const char **hba = calloc(cfg->postgresql.n_pg_hba + 1, sizeof(*hba));
 	char port[16], local_line[200], conninfo[2048] = "";
@@ -313,6 +379,13 @@ static bool write_pg_files(struct loop *L, bool standby, const char *upstream)
 					 params[i].value, slot);
 		params[n++] = (struct pg_param){"primary_slot_name", slot};
 	}
+	/* A replica replays only with hot-standby parameters at least the
+	 * primary's (pg_controldata); lowering one in the config must not stop
+	 * it. The lower value applies once pg_controldata shows it. */
+	if (standby)
+		hs_floor(L, params, &n, hs_vals);
+	else
+		L->hs_written_valid = false;
 	/* Synchronous mode: the agent owns synchronous_standby_names. */
 	if (L->settings.synchronous_mode || L->sync_pg.n > 0 || L->sync_pg.star) {
 		sync_pg_render(L, ssn, sizeof(ssn));
@@ -704,6 +777,8 @@ static const char *member_state(const struct loop *L)
 		return "promoting";
 	if (L->postmaster.pid == 0)
 		return L->pg_start_failed ? "start failed" : "stopped";
+	if (L->local.pg_ready && !L->local.pg_primary)
+		return ha_replay_state(ha_replay_check(&L->view, &L->local, pg_now(), NULL, 0));
 	return L->local.pg_ready ? "running" : "starting";
 }
 
@@ -732,7 +807,8 @@ static void publish_member(struct loop *L)
 	snprintf(me.api_url, sizeof(me.api_url), "%s://%s", cfg->restapi.certfile ? "https" : "http",
 		 cfg->restapi.connect_address);
 	me.timeline = L->local.pg_ready ? L->local.pg_timeline : L->local.datadir_timeline;
-	me.lsn = L->local.pg_ready ? L->local.pg_lsn : 0;
+	/* A replica publishes what it replayed: lags shown from it tell the truth. */
+	me.lsn = !L->local.pg_ready ? 0 : L->local.pg_primary ? L->local.pg_lsn : L->local.pg_replay_lsn;
 	/* A member that refuses to lead (watchdog required, not armed) must
 	 * not hold its peers back by being ahead of them. */
 	me.nofailover = cfg->tags.nofailover || cfg->tags.failover_priority == 0 ||
@@ -812,7 +888,8 @@ static void publish_api(struct loop *L)
 	if (L->local.pg_ready && L->local.pg_primary)
 		st.lag = 0;
 	else if (L->local.pg_ready && L->view.leader_lsn > 0)
-		st.lag = L->view.leader_lsn > L->local.pg_lsn ? (int64_t)(L->view.leader_lsn - L->local.pg_lsn) : 0;
+		st.lag = L->view.leader_lsn > L->local.pg_replay_lsn ? (int64_t)(L->view.leader_lsn - L->local.pg_replay_lsn)
+								      : 0;
 	api_publish(L->api, &st);
 	publish_metrics(L);
 }
@@ -1043,6 +1120,10 @@ static void read_local(struct loop *L, double now)
 		L->ctl_stale = false;
 		if (pg_controldata_read(cfg->postgresql.bin_dir, cfg->postgresql.data_dir, &L->ctl, &err)) {
 			L->ctl_valid = true;
+			if (L->ctl.hs_valid) {
+				memcpy(L->hs_primary, L->ctl.hs, sizeof(L->hs_primary));
+				L->hs_primary_valid = true;
+			}
 		} else {
 			log_error("cannot read the data directory's control file: %s", err.msg);
 			L->ctl_valid = false;
@@ -1069,8 +1150,8 @@ static void read_local(struct loop *L, double now)
 	l->job_failed = L->job_failed;
 	/* Rewound against this leader and still unable to start: the rewind did
 	 * not repair it, which is what a failed rewind means to the core. */
-	if (L->pg_start_failed && L->rewind_ok_for[0] && L->view.has_leader &&
-	    strcmp(L->rewind_ok_for, L->view.leader) == 0)
+	if (L->pg_start_failed && L->start_failure == HA_START_FAIL_DIVERGED && L->rewind_ok_for[0] &&
+	    L->view.has_leader && strcmp(L->rewind_ok_for, L->view.leader) == 0)
 		l->job_failed = HA_JOB_REWIND;
 
 	l->pg_running = L->postmaster.pid != 0;
@@ -1100,6 +1181,9 @@ static void read_local(struct loop *L, double now)
 			}
 			L->pg_was_ready = true;
 			L->pg_start_failed = false;
+			L->start_failures = 0;
+			L->start_failure = HA_START_FAIL_UNKNOWN;
+			L->start_error[0] = '\0';
 			L->rewind_ok_for[0] = '\0';
 			if (L->pgst.in_recovery && L->pgst.wal_receiver_streaming)
 				L->job_failed = HA_JOB_NONE; /* whatever failed before, we stream now */
@@ -1118,9 +1202,37 @@ static void read_local(struct loop *L, double now)
 		L->not_streaming_since = 0;
 	}
 	l->pg_not_streaming_since = L->not_streaming_since;
+	/* Replay progress: it moved, or nothing received waits for it. */
+	l->pg_receive_lsn = l->pg_ready && !l->pg_primary ? L->pgst.receive_lsn : 0;
+	l->pg_replay_lsn = l->pg_ready && !l->pg_primary ? L->pgst.replay_lsn : 0;
+	l->pg_replay_paused = l->pg_ready && !l->pg_primary && L->pgst.replay_paused;
+	if (l->pg_ready && !l->pg_primary) {
+		if (L->replay_progress_at == 0 || L->pgst.replay_lsn != L->replay_seen ||
+		    L->pgst.receive_lsn <= L->pgst.replay_lsn)
+			L->replay_progress_at = now;
+		L->replay_seen = L->pgst.replay_lsn;
+	} else {
+		L->replay_progress_at = 0;
+		L->replay_seen = 0;
+	}
+	l->pg_replay_progress_at = L->replay_progress_at;
+	/* A running replica started with a hot-standby parameter below what
+	 * the primary now has (pg_controldata, refreshed by check_hot_standby). */
+	l->hs_below_primary = false;
+	l->hs_detail[0] = '\0';
+	if (l->pg_ready && !l->pg_primary && L->hs_started_valid && L->hs_primary_valid)
+		for (int i = 0; i < PG_HS_PARAMS && !l->hs_below_primary; i++)
+			if (L->hs_primary[i] > L->hs_started[i]) {
+				l->hs_below_primary = true;
+				snprintf(l->hs_detail, sizeof(l->hs_detail), "%s %ld < %ld on the primary",
+					 pg_hot_standby_params[i].name, L->hs_started[i], L->hs_primary[i]);
+			}
 	l->pg_started_at = L->pg_started_at;
 	l->pg_started_primary = L->pg_started_primary;
 	l->pg_start_failed = L->pg_start_failed;
+	l->pg_start_failure = L->start_failure;
+	l->pg_start_failures = L->start_failures;
+	snprintf(l->pg_start_error, sizeof(l->pg_start_error), "%s", L->start_error);
 	snprintf(l->following, sizeof(l->following), "%s", L->following);
 
 	if (L->promote_requested && l->pg_ready && l->pg_primary) {
@@ -1191,7 +1303,10 @@ static void poll_peers(struct loop *L)
 		log_info("candidate check: %s answered over %s: role %s, state %s, timeline %u, lsn %X/%X", m->name,
 			 tls ? "https (certificate verified)" : "http", st.role, st.state, st.timeline,
 			 (unsigned)(st.lsn >> 32), (unsigned)st.lsn);
-		m->healthy = st.pg_running;
+		/* A peer whose replay is paused or stuck is no candidate and may
+		 * not hold us back (DESIGN.md rule 8). */
+		m->healthy = st.pg_running && strcmp(st.state, ha_replay_state(HA_REPLAY_PAUSED)) != 0 &&
+			     strcmp(st.state, ha_replay_state(HA_REPLAY_STUCK)) != 0;
 		m->polled_starting = !st.pg_running && strcmp(st.role, "uninitialized") != 0 &&
 				     (strcmp(st.state, "starting") == 0 || strcmp(st.state, "stopped") == 0);
 		m->polled_primary = st.pg_running && strcmp(st.role, "primary") == 0;
@@ -1206,19 +1321,25 @@ static void start_postgres(struct loop *L, bool primary, const char *upstream, d
 {
 	struct pg_err err;
 
-	if (L->pg_start_failed && now - L->pg_started_at < RETRY_BACKOFF)
-		return;
+	/* The backoff after a failed start is the core's (ha_start_backoff). */
 	sync_pg_reset(L);
 	if (primary && !sync_key_claim(L))
 		return;
 	if (!write_pg_files(L, !primary, upstream))
 		return;
+	L->pg_log_from = pg_log_size(L->cfg->postgresql.log_file);
 	if (!pg_postmaster_start(&L->paths, &L->postmaster, &err)) {
 		log_error("cannot start Postgres: %s", err.msg);
 		L->pg_start_failed = true;
+		L->start_failure = HA_START_FAIL_OTHER;
+		snprintf(L->start_error, sizeof(L->start_error), "%.159s", err.msg);
+		L->start_failures++;
 		L->pg_started_at = now;
 		return;
 	}
+	memcpy(L->hs_started, L->hs_written, sizeof(L->hs_started));
+	L->hs_started_valid = !primary && L->hs_written_valid;
+	L->hs_checked_at = now;
 	L->pg_started_primary = primary;
 	L->pg_started_at = now;
 	L->pg_was_ready = false;
@@ -1252,6 +1373,32 @@ static void stop_postgres(struct loop *L, enum pg_stop_mode mode, const char *wh
 	pg_conn_reset(L->pg);
 }
 
+/*
+ * A fresh data directory (clone, reinit) owes nothing to the old one:
+ * every failure record of it goes (start failures and their diagnosis,
+ * failed jobs and their backoff, rewind attempts, the hot-standby values
+ * of its pg_control), or the new copy would be treated for the old one's
+ * illness.
+ */
+static void reset_failure_state(struct loop *L, const char *why)
+{
+	if (L->pg_start_failed || L->job_failed != HA_JOB_NONE || L->rewind_failures || L->start_failures)
+		log_info("%s: forgetting the old data directory's failures", why);
+	L->pg_start_failed = false;
+	L->start_failures = 0;
+	L->start_failure = HA_START_FAIL_UNKNOWN;
+	L->start_error[0] = '\0';
+	L->job_failed = HA_JOB_NONE;
+	L->job_failed_at = 0;
+	L->rewind_failures = 0;
+	L->rewind_ok_for[0] = '\0';
+	L->rewound_for[0] = '\0';
+	L->following[0] = '\0';
+	L->pg_started_primary = false;
+	L->hs_primary_valid = L->hs_started_valid = L->hs_written_valid = false;
+	L->ctl_stale = true;
+}
+
 static void start_job(struct loop *L, enum ha_job kind, const char *leader, bool started, const char *what)
 {
 	if (!started)
@@ -1277,6 +1424,8 @@ static void reap_job(struct loop *L, double now)
 		pg_initdb_cleanup(&L->paths);
 	if (st == PG_CHILD_OK) {
 		log_info("%s finished", L->job.what[0] ? L->job.what : "job");
+		if (L->job_kind == HA_JOB_CLONE)
+			reset_failure_state(L, "cloned");
 		if (L->job_kind == HA_JOB_REWIND || L->job_kind == HA_JOB_CLONE)
 			snprintf(L->rewound_for, sizeof(L->rewound_for), "%s", L->job_leader);
 		if (L->job_kind == HA_JOB_REWIND) {
@@ -1327,8 +1476,28 @@ static void reap_postmaster(struct loop *L, double now)
 	keeper_set_fence(L->keeper, 0);
 	L->ctl_stale = true;
 	if (!L->pg_was_ready) {
+		struct pg_start_diag d;
+		struct pg_err derr;
+
 		L->pg_start_failed = true;
-		log_error("Postgres exited during start-up (%s); see %s", err.msg, L->cfg->postgresql.log_file);
+		L->start_failures++;
+		if (!pg_start_diagnose(L->cfg->postgresql.log_file, L->pg_log_from, &d, &derr))
+			log_warn("cannot tell why Postgres failed to start: %s", derr.msg);
+		L->start_failure = d.kind == PG_START_FAIL_DIVERGED ? HA_START_FAIL_DIVERGED
+				   : d.kind == PG_START_FAIL_PARAMS ? HA_START_FAIL_PARAMS
+				   : d.kind == PG_START_FAIL_OTHER  ? HA_START_FAIL_OTHER
+								    : HA_START_FAIL_UNKNOWN;
+		if (d.kind == PG_START_FAIL_PARAMS && d.param[0])
+			snprintf(L->start_error, sizeof(L->start_error), "%s = %ld is below the primary's %ld", d.param,
+				 d.value, d.primary_value);
+		else
+			snprintf(L->start_error, sizeof(L->start_error), "%.159s", d.fatal_line[0] ? d.fatal_line : err.msg);
+		/* Make sure the next start sees pg_control as it is now (the
+		 * primary's parameters as replayed up to the failure). */
+		L->ctl_stale = true;
+		log_error("Postgres exited during start-up (%s), failure %d in a row: %s [%s]; see %s", err.msg,
+			  L->start_failures, d.fatal_line[0] ? d.fatal_line : "the server logged no FATAL line",
+			  pg_start_failure_name(d.kind), L->cfg->postgresql.log_file);
 	} else {
 		log_warn("Postgres exited unexpectedly (%s)", st == PG_CHILD_OK ? "status 0" : err.msg);
 		cb_fire(L->callbacks, CB_ON_STOP, L->last_role[0] ? L->last_role : "unknown");
@@ -1574,6 +1743,47 @@ static void check_pending_restart(struct loop *L, double now)
 	}
 }
 
+/*
+ * A running replica: reads pg_controldata again every so often (it is made
+ * to be read while the server runs), since replay changes the primary's
+ * hot-standby values it holds. When what the files should say changed (the
+ * primary lowered a value and we replayed that; or raised one), rewrites
+ * them and reloads, so that pending_restart shows it and a restart applies it.
+ */
+static void check_hot_standby(struct loop *L, double now)
+{
+	struct pg_controldata cd;
+	struct pg_err err;
+	bool differs = false;
+
+	if (!L->local.pg_ready || L->local.pg_primary || L->pg_started_primary || L->promote_requested)
+		return;
+	/* Every few seconds; every loop while replay is paused (it may be for
+	 * a parameter the primary raised: ha_decide restarts us with it). */
+	if (L->hs_checked_at > 0 &&
+	    now - L->hs_checked_at < (L->local.pg_replay_paused ? 1.0 : fmax(5.0, L->settings.loop_wait)))
+		return;
+	L->hs_checked_at = now;
+	if (!pg_controldata_read(L->cfg->postgresql.bin_dir, L->cfg->postgresql.data_dir, &cd, &err)) {
+		log_warn("cannot read the hot-standby parameters in pg_control: %s", err.msg);
+		return;
+	}
+	if (!cd.hs_valid)
+		return;
+	for (int i = 0; i < PG_HS_PARAMS; i++)
+		if (!L->hs_primary_valid || cd.hs[i] != L->hs_primary[i]) {
+			if (L->hs_primary_valid)
+				log_info("the primary's %s as replayed is now %ld (was %ld)", pg_hot_standby_params[i].name,
+					 cd.hs[i], L->hs_primary[i]);
+			differs = true;
+		}
+	if (!differs)
+		return;
+	memcpy(L->hs_primary, cd.hs, sizeof(L->hs_primary));
+	L->hs_primary_valid = true;
+	reload_postgres(L, "the primary's hot-standby parameters changed");
+}
+
 /* Is `name` a running replica on our timeline, ready to take over? */
 static bool candidate_ready(struct loop *L, const char *name, struct api_status *st, char *why, size_t len)
 {
@@ -1596,6 +1806,11 @@ static bool candidate_ready(struct loop *L, const char *name, struct api_status 
 	}
 	if (!st->pg_running || strcmp(st->role, "replica") != 0) {
 		snprintf(why, len, "%s is not a running replica (role %s, state %s)", name, st->role, st->state);
+		return false;
+	}
+	/* DESIGN.md rule 8: it must be replaying what it receives. */
+	if (ha_replay_state_unhealthy(st->state)) {
+		snprintf(why, len, "%s is not replaying (state %s)", name, st->state);
 		return false;
 	}
 	if (st->timeline != L->local.pg_timeline) {
@@ -1857,7 +2072,7 @@ static bool execute(struct loop *L, const struct ha_action *a, double now)
 		stop_postgres(L, PG_STOP_FAST, "reinit");
 		if (!pg_datadir_remove(L->cfg->postgresql.data_dir, &err))
 			log_error("cannot remove the data directory: %s", err.msg);
-		L->job_failed = HA_JOB_NONE;
+		reset_failure_state(L, "reinit");
 		break;
 	}
 	case HA_START_REPLICA:
@@ -2411,6 +2626,7 @@ int loop_run(const struct baton_config *cfg)
 		L.local.failsafe_confirmed_at = L.failsafe_confirmed_at;
 		apply_shared_params(&L);
 		check_pending_restart(&L, now);
+		check_hot_standby(&L, now);
 		if (L.view.etcd_ok && !L.view.has_leader && L.local.pg_ready && !L.local.pg_primary &&
 		    !L.local.nofailover)
 			poll_peers(&L);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -469,4 +470,169 @@ pid_t pg_postmaster_pid_from_file(const char *data_dir)
 	if (kill((pid_t)pid, 0) == 0 || errno == EPERM)
 		return (pid_t)pid;
 	return 0;
+}
+
+/* ---- why a start failed --------------------------------------------------- */
+
+#define DIAG_MAX_READ (64 * 1024)
+
+const char *pg_start_failure_name(enum pg_start_failure k)
+{
+	switch (k) {
+	case PG_START_FAIL_UNKNOWN: return "unknown";
+	case PG_START_FAIL_DIVERGED: return "diverged timeline";
+	case PG_START_FAIL_PARAMS: return "hot-standby parameters";
+	case PG_START_FAIL_OTHER: return "other";
+	}
+	return "unknown";
+}
+
+/* Copies one log line from its severity on ("FATAL:  ..."), dropping the
+ * log_line_prefix (time, pid) and the line end. */
+static void copy_from(char *dst, size_t len, const char *line, size_t n, const char *sev)
+{
+	const char *p = sev ? sev : line;
+	size_t k = n - (size_t)(p - line);
+
+	while (k > 0 && (p[k - 1] == '\r' || p[k - 1] == ' '))
+		k--;
+	if (k >= len)
+		k = len - 1;
+	memcpy(dst, p, k);
+	dst[k] = '\0';
+	for (size_t i = 0; i < k; i++)
+		if ((unsigned char)dst[i] < 0x20)
+			dst[i] = ' ';
+}
+
+/* memmem restricted to one line. */
+static const char *line_find(const char *line, size_t n, const char *needle)
+{
+	size_t m = strlen(needle);
+
+	for (size_t i = 0; m <= n && i + m <= n; i++)
+		if (memcmp(line + i, needle, m) == 0)
+			return line + i;
+	return NULL;
+}
+
+void pg_start_diagnose_text(const char *text, struct pg_start_diag *out)
+{
+	const char *line = text ? text : "";
+	bool params = false, diverged = false;
+
+	memset(out, 0, sizeof(*out));
+	out->kind = PG_START_FAIL_OTHER;
+	while (*line) {
+		const char *end = strchr(line, '\n');
+		size_t n = end ? (size_t)(end - line) : strlen(line);
+		const char *sev = line_find(line, n, "FATAL:");
+		const char *d;
+
+		if (!sev)
+			sev = line_find(line, n, "PANIC:");
+		if (line_find(line, n, "is not a child of this server's history") ||
+		    (line_find(line, n, "new timeline") && line_find(line, n, "forked off") &&
+		     line_find(line, n, "before current recovery point")))
+			diverged = true;
+		if (line_find(line, n, "insufficient parameter settings"))
+			params = true;
+		d = line_find(line, n, "is a lower setting than on the primary server");
+		if (d && !out->param[0]) {
+			/* "DETAIL:  max_connections = 100 is a lower setting than on the
+			 * primary server, where its value was 150." */
+			const char *det = line_find(line, n, "DETAIL:");
+			char buf[200];
+			char name[48];
+			long v, pv;
+
+			copy_from(buf, sizeof(buf), line, n, det ? det + strlen("DETAIL:") : line);
+			if (sscanf(buf, " %47[a-z_] = %ld is a lower setting than on the primary server, where its value "
+					"was %ld",
+				   name, &v, &pv) == 3) {
+				snprintf(out->param, sizeof(out->param), "%s", name);
+				out->value = v;
+				out->primary_value = pv;
+			}
+		}
+		/* The server also logs the connections it refused while starting
+		 * ("FATAL:  the database system is starting up"): not its cause. */
+		if (sev && !line_find(line, n, "the database system is "))
+			copy_from(out->fatal_line, sizeof(out->fatal_line), line, n, sev);
+		line = end ? end + 1 : line + n;
+	}
+	if (!out->fatal_line[0]) {
+		/* No FATAL/PANIC line: the last line that says anything. */
+		const char *p = text ? text + strlen(text) : "";
+		const char *start;
+
+		while (p > (text ? text : p) && (p[-1] == '\n' || p[-1] == '\r' || p[-1] == ' '))
+			p--;
+		start = p;
+		while (text && start > text && start[-1] != '\n')
+			start--;
+		copy_from(out->fatal_line, sizeof(out->fatal_line), start, (size_t)(p - start), NULL);
+	}
+	if (diverged)
+		out->kind = PG_START_FAIL_DIVERGED;
+	else if (params)
+		out->kind = PG_START_FAIL_PARAMS;
+}
+
+long pg_log_size(const char *log_file)
+{
+	struct stat st;
+
+	if (!log_file || stat(log_file, &st) != 0)
+		return 0;
+	return (long)st.st_size;
+}
+
+bool pg_start_diagnose(const char *log_file, long from, struct pg_start_diag *out, struct pg_err *err)
+{
+	char *buf = NULL;
+	long size = pg_log_size(log_file);
+	ssize_t got;
+	size_t used = 0;
+	int fd = -1;
+	bool ok = false;
+
+	memset(out, 0, sizeof(*out));
+	out->kind = PG_START_FAIL_UNKNOWN;
+	if (!log_file) {
+		pg_err_set(err, "no log file to read");
+		return false;
+	}
+	if (from < 0 || from > size)
+		from = 0; /* rotated or truncated since the start: read what is there */
+	if (size - from > DIAG_MAX_READ)
+		from = size - DIAG_MAX_READ;
+	buf = malloc(DIAG_MAX_READ + 1);
+	if (!buf) {
+		pg_err_set(err, "reading %s: out of memory", log_file);
+		return false;
+	}
+	fd = open(log_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || lseek(fd, (off_t)from, SEEK_SET) < 0) {
+		pg_err_set(err, "cannot read %s: %s", log_file, strerror(errno));
+		goto cleanup;
+	}
+	while (used < DIAG_MAX_READ && (got = read(fd, buf + used, DIAG_MAX_READ - used)) != 0) {
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			pg_err_set(err, "cannot read %s: %s", log_file, strerror(errno));
+			goto cleanup;
+		}
+		used += (size_t)got;
+	}
+	buf[used] = '\0';
+	/* A NUL byte in the log ends the text there: harmless. */
+	pg_start_diagnose_text(buf, out);
+	ok = true;
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return ok;
 }

@@ -117,6 +117,43 @@ bool pg_postmaster_reload(const struct pg_child *child, struct pg_err *err) PG_W
  * start-up to refuse a Postgres that somebody else started. */
 pid_t pg_postmaster_pid_from_file(const char *data_dir);
 
+/*
+ * Why a postmaster exited before it accepted connections, read from what the
+ * server itself wrote to its log during that start (the log file grows by
+ * appending; the caller remembers its size at the start and passes it as
+ * `from`). The agent acts on the kind:
+ *   DIVERGED  "requested timeline N is not a child of this server's history"
+ *             or "new timeline N forked off ... before current recovery
+ *             point": this data directory went past the leader's fork point
+ *             (pg_rewind repairs it);
+ *   PARAMS    "recovery aborted because of insufficient parameter settings":
+ *             a hot-standby parameter is below the primary's (param, value
+ *             and primary_value say which; starting with at least the values
+ *             in pg_controldata repairs it);
+ *   OTHER     anything else (fatal_line holds the server's FATAL/PANIC line,
+ *             or its last line): report it and retry, never rewrite data;
+ *   UNKNOWN   the log could not be read.
+ */
+enum pg_start_failure { PG_START_FAIL_UNKNOWN, PG_START_FAIL_DIVERGED, PG_START_FAIL_PARAMS, PG_START_FAIL_OTHER };
+
+struct pg_start_diag {
+	enum pg_start_failure kind;
+	char fatal_line[200];  /* the server's own words, prefix (time, pid) stripped */
+	char param[48];        /* PARAMS: e.g. "max_connections" ("" if the DETAIL line was missing) */
+	long value, primary_value;
+};
+
+/* Classifies the log text of one start (pure; text may be any length,
+ * need not end in a newline). */
+void pg_start_diagnose_text(const char *text, struct pg_start_diag *out);
+/* Reads log_file from byte offset `from` (at most the last 64 kB of it) and
+ * classifies it; kind UNKNOWN (and err set) when it cannot be read. */
+bool pg_start_diagnose(const char *log_file, long from, struct pg_start_diag *out, struct pg_err *err) PG_WUR;
+/* Current size of a log file (0 when missing): the `from` of the next start. */
+long pg_log_size(const char *log_file);
+/* "diverged timeline", "hot-standby parameters", "other", "unknown". */
+const char *pg_start_failure_name(enum pg_start_failure k);
+
 /* Monotonic clock in seconds. */
 double pg_now(void);
 

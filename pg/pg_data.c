@@ -166,10 +166,32 @@ static bool parse_u32(const char *s, uint32_t *out)
 	return true;
 }
 
-/* Parses the whole output; every field we need must be there. */
+const struct pg_hs_param pg_hot_standby_params[PG_HS_PARAMS] = {
+	{"max_connections", "max_connections setting", 100},
+	{"max_worker_processes", "max_worker_processes setting", 8},
+	{"max_wal_senders", "max_wal_senders setting", 10},
+	{"max_prepared_transactions", "max_prepared_xacts setting", 0},
+	{"max_locks_per_transaction", "max_locks_per_xact setting", 64},
+};
+
+static bool parse_long(const char *s, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < 0)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* Parses the whole output; every field we need must be there (the
+ * hot-standby settings are optional: hs_valid says whether all were). */
 static bool parse_controldata(char *text, struct pg_controldata *out, struct pg_err *err)
 {
-	unsigned seen = 0;
+	unsigned seen = 0, hs_seen = 0;
 	char *save = NULL;
 
 	memset(out, 0, sizeof(*out));
@@ -200,6 +222,12 @@ static bool parse_controldata(char *text, struct pg_controldata *out, struct pg_
 		} else if ((v = field(line, "Min recovery ending loc's timeline")) != NULL) {
 			ok = parse_u32(v, &out->min_recovery_end_timeline);
 			seen |= 32;
+		} else {
+			for (int i = 0; i < PG_HS_PARAMS; i++)
+				if ((v = field(line, pg_hot_standby_params[i].label)) != NULL) {
+					ok = parse_long(v, &out->hs[i]);
+					hs_seen |= 1u << i;
+				}
 		}
 		if (!ok) {
 			pg_err_set(err, "pg_controldata: cannot parse line \"%s\"", line);
@@ -210,6 +238,7 @@ static bool parse_controldata(char *text, struct pg_controldata *out, struct pg_
 		pg_err_set(err, "pg_controldata: output lacks expected fields (found mask %u of 63)", seen);
 		return false;
 	}
+	out->hs_valid = hs_seen == (1u << PG_HS_PARAMS) - 1;
 	return true;
 }
 
@@ -244,7 +273,8 @@ bool pg_controldata_read(const char *bin_dir, const char *data_dir, struct pg_co
 					  .env_set = env,
 					  .log_file = NULL,
 					  .out_fd = fds[1],
-					  .death_signal = SIGKILL};
+					  .death_signal = SIGKILL,
+					  .quiet = true};
 
 		if (!pg_spawn(&o, &child, err))
 			goto cleanup;

@@ -553,7 +553,8 @@ static const char state_sql[] =
 	"pg_catalog.pg_last_wal_receive_lsn(), pg_catalog.pg_last_wal_replay_lsn(), "
 	"(SELECT timeline_id FROM pg_catalog.pg_control_checkpoint()), "
 	"(SELECT min_recovery_end_timeline FROM pg_catalog.pg_control_recovery()), "
-	"w.status, w.received_tli, w.sender_host, w.sender_port "
+	"w.status, w.received_tli, w.sender_host, w.sender_port, "
+	"CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_is_wal_replay_paused() END "
 	"FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_stat_wal_receiver AS w ON true";
 
 bool pg_query_state(struct pg_conn *c, struct pg_state *out, struct pg_err *err)
@@ -566,7 +567,7 @@ bool pg_query_state(struct pg_conn *c, struct pg_state *out, struct pg_err *err)
 	res = run(c, "server state", state_sql, true, err);
 	if (res == NULL)
 		return false;
-	if (PQntuples(res) != 1 || PQnfields(res) != 12) {
+	if (PQntuples(res) != 1 || PQnfields(res) != 13) {
 		pg_err_set(err, "server state: unexpected result shape (%d rows)", PQntuples(res));
 		PQclear(res);
 		return false;
@@ -596,6 +597,7 @@ bool pg_query_state(struct pg_conn *c, struct pg_state *out, struct pg_err *err)
 		out->wal_receiver_streaming = strcmp(val(res, 0, 8), "streaming") == 0;
 		snprintf(out->upstream_host, sizeof(out->upstream_host), "%s", val(res, 0, 10));
 		out->upstream_port = (int)u32_val(res, 0, 11, 10);
+		out->replay_paused = strcmp(val(res, 0, 12), "t") == 0;
 	}
 	PQclear(res);
 	if (out->timeline == 0) {

@@ -49,6 +49,8 @@ struct pg_state {
 	uint64_t receive_lsn;    /* replica: pg_last_wal_receive_lsn() (0 if none) */
 	uint64_t replay_lsn;     /* replica: pg_last_wal_replay_lsn() */
 	bool wal_receiver_streaming;  /* replica: pg_stat_wal_receiver.status = 'streaming' */
+	bool replay_paused;           /* replica: pg_is_wal_replay_paused() (an operator, or a
+				       * hot-standby parameter below the primary's) */
 	char upstream_host[128];      /* replica: sender_host of the wal receiver ("" if none) */
 	int upstream_port;
 	int n_replicas;               /* primary: rows of pg_stat_replication (capped) */

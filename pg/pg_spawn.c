@@ -231,7 +231,7 @@ bool pg_spawn(const struct pg_spawn_opts *o, struct pg_child *child, struct pg_e
 	if (open_max < 0 || open_max > 65536)
 		open_max = 65536;
 
-	pg_log(PG_LOG_INFO, "starting %s: %s", o->what, cmd);
+	pg_log(o->quiet ? PG_LOG_DEBUG : PG_LOG_INFO, "starting %s: %s", o->what, cmd);
 	parent = getpid();
 	pid = fork();
 	if (pid < 0) {

@@ -24,6 +24,7 @@ struct pg_spawn_opts {
 	const char *log_file;        /* stdout+stderr appended here (NULL: /dev/null) ... */
 	int out_fd;                  /* ... unless out_fd >= 0: then they go to out_fd (not closed) */
 	int death_signal;            /* sent by the kernel when the forking thread dies */
+	bool quiet;                  /* log the command line at debug level (a frequent read-only tool) */
 };
 
 /* Forks and execs. On success child->pid/what/started are set and the child

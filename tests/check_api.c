@@ -654,6 +654,68 @@ START_TEST(test_health_states)
 }
 END_TEST
 
+/* DESIGN.md rule 8: a replica that does not replay fails every replica
+ * check, whatever its lag says; /health keeps meaning "Postgres runs". */
+START_TEST(test_health_replay_states)
+{
+	static const char *const states[] = { "replay paused", "stuck replay", "not streaming" };
+	static const struct {
+		const char *path;
+		long code;
+	} want[] = {
+		{ "/replica", 503 },	     { "/replica?lag=1GB", 503 }, { "/read-only", 503 },
+		{ "/read-only?lag=1GB", 503 }, { "/async", 503 },	  { "/readiness", 503 },
+		{ "/health", 200 },	     { "/liveness", 200 },
+	};
+	struct api_status st;
+	struct answer a;
+	struct srv v;
+	char url[256];
+
+	srv_start(&v, "replay", NO_ETCD, NULL);
+	for (size_t k = 0; k < sizeof(states) / sizeof(states[0]); k++) {
+		st = replica_status();
+		st.lag = 0;
+		snprintf(st.state, sizeof(st.state), "%s", states[k]);
+		api_publish(v.s, &st);
+		for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+			url_of(&v, want[i].path, url, sizeof(url));
+			http_simple("GET", url, NULL, &a);
+			ck_assert_msg(a.code == want[i].code, "%s in state %s: %ld, want %ld", want[i].path, states[k],
+				      a.code, want[i].code);
+			if (want[i].code == 503)
+				ck_assert_msg(strstr(a.body, states[k]) != NULL, "%s: %s", want[i].path, a.body);
+			answer_free(&a);
+		}
+	}
+	/* Replaying again: healthy; a lag-bounded /read-only counts the lag. */
+	st = replica_status();
+	st.lag = 2 * 1048576;
+	api_publish(v.s, &st);
+	url_of(&v, "/read-only", url, sizeof(url));
+	http_simple("GET", url, NULL, &a);
+	ck_assert_int_eq(a.code, 200);
+	answer_free(&a);
+	url_of(&v, "/read-only?lag=1MB", url, sizeof(url));
+	http_simple("GET", url, NULL, &a);
+	ck_assert_int_eq(a.code, 503);
+	ck_assert_msg(strstr(a.body, "replication lag") != NULL, "%s", a.body);
+	answer_free(&a);
+	url_of(&v, "/read-only?lag=bogus", url, sizeof(url));
+	http_simple("GET", url, NULL, &a);
+	ck_assert_int_eq(a.code, 400);
+	answer_free(&a);
+	/* The primary passes a lag-bounded /read-only. */
+	st = primary_status();
+	api_publish(v.s, &st);
+	url_of(&v, "/read-only?lag=1MB", url, sizeof(url));
+	http_simple("GET", url, NULL, &a);
+	ck_assert_int_eq(a.code, 200);
+	answer_free(&a);
+	srv_stop(&v);
+}
+END_TEST
+
 /* ---- ?lag= --------------------------------------------------------------------- */
 
 struct lag_case {
@@ -2501,6 +2563,7 @@ static Suite *api_suite(void)
 
 	tcase_set_timeout(http_tc, 40);
 	tcase_add_test(http_tc, test_health_states);
+	tcase_add_test(http_tc, test_health_replay_states);
 	tcase_add_test(http_tc, test_lag_http);
 	tcase_add_test(http_tc, test_liveness);
 	tcase_add_test(http_tc, test_metrics);

@@ -440,12 +440,157 @@ static void s_cannot_start_as_replica(struct ha_cluster_view *c, struct ha_local
 	s_down_replica_data(c, l);
 	snprintf(l->following, sizeof(l->following), "node1");
 	l->pg_start_failed = true;
+	/* "requested timeline 2 is not a child of this server's history" */
+	l->pg_start_failure = HA_START_FAIL_DIVERGED;
+	l->pg_start_failures = 1;
+	l->pg_started_at = NOW - 1;
 }
 static void s_cannot_start_rewind_failed(struct ha_cluster_view *c, struct ha_local_view *l)
 {
 	s_cannot_start_as_replica(c, l);
 	l->job_failed = HA_JOB_REWIND;
+	l->pg_started_at = NOW - 10; /* past the 3 s backoff */
 }
+static void s_cannot_start_rewind_failed_backoff(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_cannot_start_rewind_failed(c, l);
+	l->pg_started_at = NOW - 1;
+}
+/* Rule 9: a failed start is repaired by what its diagnosis needs; pg_rewind
+ * only for a diverged timeline (issue 11). */
+static void s_start_failed_params(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_cannot_start_as_replica(c, l);
+	l->pg_start_failure = HA_START_FAIL_PARAMS;
+	snprintf(l->pg_start_error, sizeof(l->pg_start_error), "max_connections = 100 is below the primary's 150");
+}
+static void s_start_failed_params_again(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_start_failed_params(c, l);
+	l->pg_start_failures = 2;
+}
+static void s_start_failed_params_again_later(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_start_failed_params_again(c, l);
+	l->pg_started_at = NOW - 10;
+}
+static void s_start_failed_other(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_cannot_start_as_replica(c, l);
+	l->pg_start_failure = HA_START_FAIL_OTHER;
+	snprintf(l->pg_start_error, sizeof(l->pg_start_error), "FATAL:  could not load pg_hba.conf");
+}
+static void s_start_failed_other_later(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_start_failed_other(c, l);
+	l->pg_started_at = NOW - 3.5;
+}
+static void s_start_failed_other_many(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_start_failed_other(c, l);
+	l->pg_start_failures = 4; /* 24 s */
+	l->pg_started_at = NOW - 20;
+}
+static void s_start_failed_unknown(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_cannot_start_as_replica(c, l);
+	l->pg_start_failure = HA_START_FAIL_UNKNOWN;
+	l->pg_started_at = NOW - 100;
+}
+static void s_start_failed_diverged_no_rewind(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_cannot_start_as_replica(c, l);
+	l->use_pg_rewind = false;
+}
+static void s_start_failed_diverged_no_rewind_later(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_start_failed_diverged_no_rewind(c, l);
+	l->pg_started_at = NOW - 10;
+}
+static void s_start_failed_no_leader(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_start_failed_other(c, l);
+	c->has_leader = false;
+}
+static void s_start_failed_as_primary_after_release(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_start_failed_other(c, l);
+	l->pg_started_primary = true;
+}
+static void s_bootstrap_start_failed_backoff(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_bootstrap_ours(c, l);
+	l->datadir = HA_DATADIR_VALID;
+	l->pg_running = l->pg_ready = false;
+	l->pg_start_failed = true;
+	l->pg_started_primary = true;
+	l->pg_start_failure = HA_START_FAIL_OTHER;
+	l->pg_start_failures = 1;
+	l->pg_started_at = NOW - 1;
+}
+static void s_reinit_after_failed_start(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_cannot_start_as_replica(c, l);
+	l->reinit_requested = true;
+}
+
+/* Rule 8 of DESIGN.md: candidacy and health come from replay. */
+static void s_paused_replay_no_candidate(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	l->pg_replay_paused = true;
+	l->pg_receive_lsn = 5000;
+	l->pg_replay_lsn = 4000;
+}
+static void s_stuck_replay_no_candidate(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	l->pg_receive_lsn = 5000;
+	l->pg_replay_lsn = 4999;
+	l->pg_replay_progress_at = NOW - 6; /* bound max(2 * 1, 5) */
+}
+static void s_replay_catching_up_candidate(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_stuck_replay_no_candidate(c, l);
+	l->pg_replay_progress_at = NOW - 1;
+}
+static void s_replay_lag_beyond_max(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	/* received everything, replayed 2 MB less (and moving) */
+	leader_gone(c, l);
+	c->leader_lsn = 5000 + 3 * 1048576;
+	l->pg_lsn = l->pg_receive_lsn = c->leader_lsn;
+	l->pg_replay_lsn = 5000;
+	l->pg_replay_progress_at = NOW - 0.5;
+	for (size_t i = 0; i < c->n_members; i++)
+		c->members[i].polled_lsn = 0;
+}
+static void s_manual_failover_to_paused(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_paused_replay_no_candidate(c, l);
+	c->has_switchover = true;
+	snprintf(c->sw_to, sizeof(c->sw_to), "node2");
+	c->sw_failover = true;
+}
+static void s_hs_param_below_primary_restart(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	(void)c;
+	l->pg_replay_paused = true;
+	l->hs_below_primary = true;
+	snprintf(l->hs_detail, sizeof(l->hs_detail), "max_connections 100 < 150 on the primary");
+}
+static void s_hs_param_below_primary_not_paused(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_hs_param_below_primary_restart(c, l);
+	l->pg_replay_paused = false;
+}
+
+static void s_paused_replay_no_rewind(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_diverged_replica(c, l);
+	l->pg_replay_paused = true;
+}
+
 static void s_no_lease_no_compete(struct ha_cluster_view *c, struct ha_local_view *l)
 {
 	leader_gone(c, l);
@@ -967,6 +1112,37 @@ static const struct row rows[] = {
 	{"a peer starting for over 2 ttl: ignore it", s_peer_starting_too_long, HA_ACQUIRE, NULL},
 	{"cannot start as replica of the leader: rewind", s_cannot_start_as_replica, HA_REWIND, "node1"},
 	{"cannot start, rewind failed for good: start again", s_cannot_start_rewind_failed, HA_START_REPLICA, "node1"},
+	{"cannot start, rewind failed for good, within the backoff: wait", s_cannot_start_rewind_failed_backoff,
+	 HA_WAIT, NULL},
+	{"failed start, insufficient parameter settings: start again at once, no rewind", s_start_failed_params,
+	 HA_START_REPLICA, "node1"},
+	{"failed start, parameters again: back off", s_start_failed_params_again, HA_WAIT, NULL},
+	{"failed start, parameters again, backoff over: start, no rewind", s_start_failed_params_again_later,
+	 HA_START_REPLICA, "node1"},
+	{"failed start, other server error: back off, no rewind", s_start_failed_other, HA_WAIT, NULL},
+	{"failed start, other server error, backoff over: start again", s_start_failed_other_later, HA_START_REPLICA,
+	 "node1"},
+	{"failed start, fourth in a row: backoff has grown", s_start_failed_other_many, HA_WAIT, NULL},
+	{"failed start, log unreadable: never rewind", s_start_failed_unknown, HA_START_REPLICA, "node1"},
+	{"failed start, diverged, use_pg_rewind off: back off", s_start_failed_diverged_no_rewind, HA_WAIT, NULL},
+	{"failed start, diverged, use_pg_rewind off, backoff over: start again",
+	 s_start_failed_diverged_no_rewind_later, HA_START_REPLICA, "node1"},
+	{"failed start, no leader: back off too", s_start_failed_no_leader, HA_WAIT, NULL},
+	{"failed start as primary, key released: back off", s_start_failed_as_primary_after_release, HA_WAIT, NULL},
+	{"bootstrap: first start failed, back off before the next", s_bootstrap_start_failed_backoff, HA_WAIT, NULL},
+	{"reinit after a failed start: reinit", s_reinit_after_failed_start, HA_REINIT, "node1"},
+	{"replay paused, leader on a new timeline: no rewind while paused", s_paused_replay_no_rewind, HA_WAIT, NULL},
+	{"replay paused: not a failover candidate", s_paused_replay_no_candidate, HA_WAIT, NULL},
+	{"replay stuck with WAL waiting: not a failover candidate", s_stuck_replay_no_candidate, HA_WAIT, NULL},
+	{"replay behind but moving: candidate", s_replay_catching_up_candidate, HA_ACQUIRE, NULL},
+	{"lag counts from replay: received all, replayed beyond maximum_lag_on_failover", s_replay_lag_beyond_max,
+	 HA_WAIT, NULL},
+	{"manual failover naming a paused replica: the operator's choice", s_manual_failover_to_paused, HA_ACQUIRE,
+	 NULL},
+	{"replay paused by a hot-standby parameter below the primary's: restart", s_hs_param_below_primary_restart,
+	 HA_RESTART, NULL},
+	{"hot-standby parameter below the primary's, replay not paused: wait", s_hs_param_below_primary_not_paused,
+	 HA_WAIT, NULL},
 	{"no lease of our own: do not compete", s_no_lease_no_compete, HA_WAIT, NULL},
 	{"paused: a replica never takes a free key", s_paused_no_failover, HA_WAIT, NULL},
 	{"paused: the leader keeps its key", s_paused_leader, HA_LEAD, NULL},
@@ -1020,6 +1196,66 @@ START_TEST(test_row)
 	if (r->want_leader)
 		ck_assert_msg(strcmp(a.leader, r->want_leader) == 0, "%s: leader '%s', want '%s'", r->name, a.leader,
 			      r->want_leader);
+}
+END_TEST
+
+/* What a replica's replay is doing, and the backoff after failed starts. */
+START_TEST(test_replay_check)
+{
+	struct ha_cluster_view c;
+	struct ha_local_view l;
+	char why[160];
+
+	base(&c, &l);
+	l.pg_receive_lsn = l.pg_replay_lsn = 5000;
+	l.pg_replay_progress_at = NOW;
+	ck_assert_int_eq(ha_replay_check(&c, &l, NOW, why, sizeof(why)), HA_REPLAY_OK);
+	ck_assert_str_eq(ha_replay_state(HA_REPLAY_OK), "running");
+
+	l.pg_replay_paused = true;
+	ck_assert_int_eq(ha_replay_check(&c, &l, NOW, why, sizeof(why)), HA_REPLAY_PAUSED);
+	ck_assert_msg(strstr(why, "paused") != NULL, "%s", why);
+	ck_assert(ha_replay_state_unhealthy(ha_replay_state(HA_REPLAY_PAUSED)));
+	l.pg_replay_paused = false;
+
+	/* WAL waits: stuck only past the bound */
+	l.pg_receive_lsn = 9000;
+	l.pg_replay_progress_at = NOW - 4.9;
+	ck_assert_int_eq(ha_replay_check(&c, &l, NOW, why, sizeof(why)), HA_REPLAY_OK);
+	l.pg_replay_progress_at = NOW - 5.0;
+	ck_assert_int_eq(ha_replay_check(&c, &l, NOW, why, sizeof(why)), HA_REPLAY_STUCK);
+	ck_assert_msg(strstr(why, "4000 bytes") != NULL, "%s", why);
+	ck_assert(ha_replay_state_unhealthy("stuck replay"));
+	c.loop_wait = 10; /* bound 20 s */
+	ck_assert_double_eq(ha_replay_bound(&c), 20.0);
+	ck_assert_int_eq(ha_replay_check(&c, &l, NOW, why, sizeof(why)), HA_REPLAY_OK);
+	c.loop_wait = 1;
+
+	/* nothing arrives while the leader is ahead */
+	l.pg_receive_lsn = 5000;
+	l.pg_streaming = false;
+	c.leader_lsn = 8000;
+	l.pg_not_streaming_since = NOW - 6;
+	ck_assert_int_eq(ha_replay_check(&c, &l, NOW, why, sizeof(why)), HA_REPLAY_NOT_STREAMING);
+	ck_assert_msg(strstr(why, "node1") != NULL && strstr(why, "3000 bytes") != NULL, "%s", why);
+	c.leader_lsn = 5000; /* not ahead */
+	ck_assert_int_eq(ha_replay_check(&c, &l, NOW, why, sizeof(why)), HA_REPLAY_OK);
+	c.leader_lsn = 8000;
+	c.has_leader = false; /* no leader: everybody stops streaming, nobody is unhealthy for it */
+	ck_assert_int_eq(ha_replay_check(&c, &l, NOW, why, sizeof(why)), HA_REPLAY_OK);
+
+	/* a primary is never "stuck" */
+	as_leader(&c, &l);
+	l.pg_replay_paused = true;
+	ck_assert_int_eq(ha_replay_check(&c, &l, NOW, NULL, 0), HA_REPLAY_OK);
+	ck_assert(!ha_replay_state_unhealthy("running"));
+
+	ck_assert_double_eq(ha_start_backoff(HA_START_FAIL_PARAMS, 1), 0);
+	ck_assert_double_eq(ha_start_backoff(HA_START_FAIL_PARAMS, 2), 6);
+	ck_assert_double_eq(ha_start_backoff(HA_START_FAIL_OTHER, 1), 3);
+	ck_assert_double_eq(ha_start_backoff(HA_START_FAIL_OTHER, 3), 12);
+	ck_assert_double_eq(ha_start_backoff(HA_START_FAIL_OTHER, 30), 60);
+	ck_assert_double_eq(ha_start_backoff(HA_START_FAIL_OTHER, 0), 0);
 }
 END_TEST
 
@@ -1429,6 +1665,7 @@ int main(void)
 
 	tcase_add_loop_test(tc, test_row, 0, (int)(sizeof(rows) / sizeof(rows[0])));
 	tcase_add_test(tc, test_pure_repeatable);
+	tcase_add_test(tc, test_replay_check);
 	tcase_add_test(tc, test_deadline_sweep);
 	tcase_add_test(tc, test_names);
 	tcase_add_test(tc, test_sync_plan_from_scratch);

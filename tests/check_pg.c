@@ -562,6 +562,102 @@ START_TEST(test_conninfo_quote)
 }
 END_TEST
 
+/* Why a start failed, from the server's own log lines (issue 11). */
+START_TEST(test_start_diagnose)
+{
+	struct pg_start_diag d;
+	static const char params[] =
+		"2026-12-03 10:00:00.100 UTC [41] LOG:  starting PostgreSQL 15.5 on x86_64-pc-linux-gnu\n"
+		"2026-12-03 10:00:00.120 UTC [43] LOG:  entering standby mode\n"
+		"2026-12-03 10:00:00.121 UTC [44] FATAL:  the database system is starting up\n"
+		"2026-12-03 10:00:00.130 UTC [43] FATAL:  recovery aborted because of insufficient parameter settings\n"
+		"2026-12-03 10:00:00.130 UTC [43] DETAIL:  max_connections = 100 is a lower setting than on the primary "
+		"server, where its value was 150.\n"
+		"2026-12-03 10:00:00.130 UTC [43] HINT:  You can restart the server after making the necessary "
+		"configuration changes.\n"
+		"2026-12-03 10:00:00.131 UTC [41] LOG:  startup process (PID 43) exited with exit code 1\n"
+		"2026-12-03 10:00:00.131 UTC [41] LOG:  aborting startup due to startup process failure\n";
+	static const char timeline[] =
+		"2026-12-03 10:00:00.130 UTC [43] LOG:  entering standby mode\n"
+		"2026-12-03 10:00:00.131 UTC [43] FATAL:  requested timeline 3 is not a child of this server's history\n"
+		"2026-12-03 10:00:00.131 UTC [43] DETAIL:  Latest checkpoint is at 0/3000060 on timeline 2, but in the "
+		"history of the requested timeline, the server forked off from that timeline at 0/3000000.\n"
+		"2026-12-03 10:00:00.131 UTC [41] LOG:  database system is shut down";
+	static const char forked[] =
+		"LOG:  new timeline 2 forked off current database system timeline 1 before current recovery point "
+		"0/3000148\nFATAL:  terminating walreceiver process due to administrator command\n";
+	static const char other[] =
+		"2026-12-03 10:00:00.100 UTC [41] LOG:  invalid value for parameter \"work_mem\": \"lots\"\n"
+		"2026-12-03 10:00:00.100 UTC [41] FATAL:  configuration file \"/d/postgresql.conf\" contains errors\n";
+	static const char no_fatal[] = "postgres: could not access directory \"/nope\": No such file or directory\n\n";
+
+	pg_start_diagnose_text(params, &d);
+	ck_assert_int_eq(d.kind, PG_START_FAIL_PARAMS);
+	ck_assert_str_eq(d.param, "max_connections");
+	ck_assert_int_eq(d.value, 100);
+	ck_assert_int_eq(d.primary_value, 150);
+	/* the startup process' FATAL, not the refused connection's, prefix stripped */
+	ck_assert_str_eq(d.fatal_line, "FATAL:  recovery aborted because of insufficient parameter settings");
+	ck_assert_str_eq(pg_start_failure_name(d.kind), "hot-standby parameters");
+
+	pg_start_diagnose_text(timeline, &d);
+	ck_assert_int_eq(d.kind, PG_START_FAIL_DIVERGED);
+	ck_assert_str_eq(d.fatal_line, "FATAL:  requested timeline 3 is not a child of this server's history");
+
+	pg_start_diagnose_text(forked, &d);
+	ck_assert_int_eq(d.kind, PG_START_FAIL_DIVERGED);
+
+	pg_start_diagnose_text(other, &d);
+	ck_assert_int_eq(d.kind, PG_START_FAIL_OTHER);
+	ck_assert_str_eq(d.fatal_line, "FATAL:  configuration file \"/d/postgresql.conf\" contains errors");
+	ck_assert_str_eq(d.param, "");
+
+	pg_start_diagnose_text(no_fatal, &d);
+	ck_assert_int_eq(d.kind, PG_START_FAIL_OTHER);
+	ck_assert_str_eq(d.fatal_line, "postgres: could not access directory \"/nope\": No such file or directory");
+
+	pg_start_diagnose_text("", &d);
+	ck_assert_int_eq(d.kind, PG_START_FAIL_OTHER);
+	ck_assert_str_eq(d.fatal_line, "");
+	pg_start_diagnose_text(NULL, &d);
+	ck_assert_int_eq(d.kind, PG_START_FAIL_OTHER);
+
+	/* From a file, only what this start wrote (from its offset on). */
+	{
+		char dir[] = "/tmp/check_pg_diag.XXXXXX", path[300];
+		struct pg_err err;
+		long from;
+		FILE *f;
+
+		ck_assert_ptr_nonnull(mkdtemp(dir));
+		snprintf(path, sizeof(path), "%s/postgresql.log", dir);
+		ck_assert_int_eq(pg_log_size(path), 0);
+		f = fopen(path, "w");
+		ck_assert_ptr_nonnull(f);
+		fputs(timeline, f);
+		fputs("\n", f);
+		fclose(f);
+		from = pg_log_size(path);
+		ck_assert_int_eq(from, (long)strlen(timeline) + 1);
+		f = fopen(path, "a");
+		ck_assert_ptr_nonnull(f);
+		fputs(params, f);
+		fclose(f);
+		ck_assert_msg(pg_start_diagnose(path, from, &d, &err), "%s", err.msg);
+		ck_assert_int_eq(d.kind, PG_START_FAIL_PARAMS);
+		ck_assert_msg(pg_start_diagnose(path, 0, &d, &err), "%s", err.msg);
+		ck_assert_int_eq(d.kind, PG_START_FAIL_DIVERGED); /* the whole file says both */
+		ck_assert_msg(pg_start_diagnose(path, 1L << 40, &d, &err), "%s", err.msg); /* truncated since: all */
+		ck_assert_int_eq(d.kind, PG_START_FAIL_DIVERGED);
+		unlink(path);
+		ck_assert(!pg_start_diagnose(path, 0, &d, &err));
+		ck_assert_int_eq(d.kind, PG_START_FAIL_UNKNOWN);
+		ck_assert_msg(strstr(err.msg, path) != NULL, "%s", err.msg);
+		rmdir(dir);
+	}
+}
+END_TEST
+
 START_TEST(test_lsn)
 {
 	static const struct {
@@ -880,6 +976,11 @@ START_TEST(test_initdb_controldata)
 	ck_assert_uint_eq(cd.checkpoint_timeline, 1);
 	ck_assert(cd.checkpoint_lsn > 0);
 	ck_assert_uint_eq(cd.min_recovery_end_lsn, 0);
+	/* the hot-standby settings initdb chose (max_locks_per_transaction has no reason to differ) */
+	ck_assert(cd.hs_valid);
+	ck_assert_int_gt(cd.hs[0], 0);
+	ck_assert_int_eq(cd.hs[4], 64);
+	ck_assert_str_eq(pg_hot_standby_params[3].name, "max_prepared_transactions");
 	ck_assert_ptr_nonnull(strstr(read_file(n.log), "baton: running " PG_BINDIR "/initdb -D"));
 	ck_assert_ptr_null(strstr(read_file(n.log), "su'per"));
 
@@ -1413,6 +1514,7 @@ static Suite *pg_suite(void)
 	tcase_add_test(off, test_conf_pgpass);
 	tcase_add_test(off, test_conninfo_quote);
 	tcase_add_test(off, test_lsn);
+	tcase_add_test(off, test_start_diagnose);
 	tcase_add_test(off, test_datadir_inspect_remove);
 	tcase_add_test(off, test_controldata_errors);
 	tcase_add_test(off, test_child_failures);

@@ -1173,6 +1173,10 @@ static void loop_local(struct world *W, int n)
 	l->pg_started_at = N->started_at;
 	l->pg_started_primary = N->started_primary;
 	l->pg_start_failed = N->start_failed;
+	/* The model's postmaster fails a start only when a fault kills it: a
+	 * cause the server's log would not call a diverged timeline. */
+	l->pg_start_failure = N->start_failed ? HA_START_FAIL_OTHER : HA_START_FAIL_UNKNOWN;
+	l->pg_start_failures = N->start_failed ? 1 : 0;
 	set_str(l->following, sizeof(l->following), N->following);
 	l->wall_now = wall_now(W, N);
 	l->leader_absent_since = N->leader_absent_since;
