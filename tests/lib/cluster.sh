@@ -754,7 +754,11 @@ cluster_cleanup() {
 
 # ctl ARGS...: batonctl as the baton user with node1's config (any node's
 # config names the same cluster). Prints what it prints; returns its status.
-ctl() { as_baton "$BATON_BUILD/batonctl" -c "$T/node${CTL_NODE:-1}.conf" "$@"; }
+# switchover, failover, restart and reinit get --force (no terminal here).
+ctl() {
+	case ${1:-} in switchover | failover | restart | reinit) set -- "$1" --force "${@:2}" ;; esac
+	as_baton "$BATON_BUILD/batonctl" -c "$T/node${CTL_NODE:-1}.conf" "$@"
+}
 
 # ctl_has COMMAND: batonctl --help lists COMMAND (so the operator path is
 # used; otherwise a scenario falls back to etcdctl/curl and says so).
