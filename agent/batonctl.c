@@ -1736,13 +1736,15 @@ static const struct command commands[] = {
 	  "  --leader NAME      refuse unless NAME is the leader\n"
 	  "  --candidate NAME   the new leader (default: the best healthy replica)\n"
 	  "  --scheduled TIME   ISO 8601 with a zone (2026-11-25T20:00:00Z), or 'now'\n"
-	  "  --force            skip the health checks of the candidate\n"
+	  "  --force            do not ask for confirmation (needed when stdin is not a terminal), and\n"
+	  "                     skip the health checks of the candidate\n"
 	  "  --wait SECONDS     wait this long for the new leader (default 60; 0 = do not wait)\n"
 	  "  --cancel           withdraw a pending (e.g. scheduled) switchover\n"
 	  "  --format FORMAT    table (default) or json, for what is printed" },
 	{ "failover", cmd_failover, opts_failover, 0, 0, "failover --candidate NAME [--force] [--wait SECONDS]",
 	  "Makes NAME the leader, also when the leader is gone (a manual failover).\n"
-	  "  --force            skip the health checks of the candidate\n"
+	  "  --force            do not ask for confirmation (needed when stdin is not a terminal), and\n"
+	  "                     skip the health checks of the candidate\n"
 	  "  --wait SECONDS     wait this long for the new leader (default 60; 0 = do not wait)\n"
 	  "  --format FORMAT    table (default) or json, for what is printed" },
 	{ "restart", cmd_restart, opts_restart, 0, HA_MAX_MEMBERS,

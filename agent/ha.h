@@ -147,7 +147,8 @@ struct ha_local_view {
 	bool restart_requested;        /* an operator asked for a Postgres restart */
 	bool reinit_requested;         /* an operator asked to wipe and re-clone this member */
 	bool restart_in_progress;      /* we stopped Postgres to start it again (an operator's restart, our
-					* switchover): it is started again also in maintenance mode */
+					* switchover): it is started again, and follows the leader, also in
+					* maintenance mode */
 };
 
 enum ha_action_kind {

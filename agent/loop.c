@@ -2626,9 +2626,11 @@ int loop_run(const struct baton_config *cfg)
 		check_pending_restart(&L, now);
 		due_scheduled_restart(&L);
 		judge_restart(&L);
-		if (L.local.pg_ready)
+		/* After our switchover: until Postgres runs again and follows the
+		 * new leader (or leads again, when it was aborted). */
+		if (L.local.pg_ready && (is_leader(&L) || (L.view.has_leader && strcmp(L.following, L.view.leader) == 0)))
 			L.switchover_stopped = false;
-		L.local.restart_in_progress = (L.restart_running || L.switchover_stopped) && !L.local.pg_running;
+		L.local.restart_in_progress = (L.restart_running && !L.local.pg_running) || L.switchover_stopped;
 		if (L.view.etcd_ok && !L.view.has_leader && L.local.pg_ready && !L.local.pg_primary &&
 		    !L.local.nofailover)
 			poll_peers(&L);

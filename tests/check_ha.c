@@ -615,6 +615,17 @@ static void s_paused_restart_in_progress(struct ha_cluster_view *c, struct ha_lo
 	l->restart_in_progress = true;
 	c->paused = true;
 }
+static void s_paused_after_switchover_follows(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	l->following[0] = '\0';
+	l->restart_in_progress = true;
+	c->paused = true;
+}
+static void s_paused_replica_unfollowed_waits(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	l->following[0] = '\0';
+	c->paused = true;
+}
 static void s_paused_restart_in_progress_leader(struct ha_cluster_view *c, struct ha_local_view *l)
 {
 	as_leader(c, l);
@@ -1044,6 +1055,8 @@ static const struct row rows[] = {
 	{"paused: the switchover's candidate promotes", s_sw_paused_target_promotes, HA_PROMOTE, NULL},
 	{"paused: holding the key as a replica unasked: nothing", s_paused_holder_not_named_waits, HA_WAIT, NULL},
 	{"paused: a restarting replica starts again", s_paused_restart_in_progress, HA_START_REPLICA, NULL},
+	{"paused: after our switchover, follow the new leader", s_paused_after_switchover_follows, HA_FOLLOW, "node1"},
+	{"paused: a replica not asked to follow waits", s_paused_replica_unfollowed_waits, HA_WAIT, NULL},
 	{"paused: a restarting leader starts again", s_paused_restart_in_progress_leader, HA_START_PRIMARY, NULL},
 	{"switchover to another: leave it the key", s_sw_other_target_waits, HA_WAIT, NULL},
 	{"switchover target silent past ttl: compete", s_sw_target_dead_after_ttl, HA_ACQUIRE, NULL},

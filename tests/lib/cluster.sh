@@ -768,12 +768,13 @@ ctl_has() {
 
 # rest_call N METHOD PATH [BODY]: an HTTP request to nodeN's REST API.
 # Sets REST_CODE (000 when nothing answered) and REST_BODY; prints nothing,
-# so call it directly (not in $(...), which would lose both). Bounded to 3 s.
+# so call it directly (not in $(...), which would lose both). Bounded to
+# REST_TIMEOUT seconds (default 3).
 REST_CODE=
 REST_BODY=
 rest_call() {
 	local n=$1 method=$2 path=$3 body=${4:-} out
-	local args=(-s --noproxy '*' -m 3 -X "$method" -o "$T/rest.body" -w '%{http_code}')
+	local args=(-s --noproxy '*' -m "${REST_TIMEOUT:-3}" -X "$method" -o "$T/rest.body" -w '%{http_code}')
 	[ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
 	[ -n "${REST_AUTH:-}" ] && args+=(-u "$REST_AUTH")
 	rm -f "$T/rest.body"
