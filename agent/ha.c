@@ -407,10 +407,12 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 		if (l->restart_in_progress && !l->pg_running) {
 			/* An operator's restart, or our own switchover, stopped it:
 			 * start it again (rules 8 and 9). */
-		} else if (l->restart_in_progress && l->pg_ready && !l->pg_primary && other_leads &&
+		} else if ((l->restart_in_progress || l->following[0]) && l->pg_ready && !l->pg_primary && other_leads &&
 			   strcmp(l->following, c->leader) != 0) {
-			return act(HA_FOLLOW, c->leader, "maintenance mode: following the new leader %s after our restart",
-				   c->leader);
+			/* The leader changed by an operator's switchover: replicas
+			 * (and the old primary, started again) follow it, by a
+			 * reload. */
+			return act(HA_FOLLOW, c->leader, "maintenance mode: following the new leader %s", c->leader);
 		} else if (holds && l->pg_ready && l->pg_primary) {
 			/* A switchover that names its candidate runs now (rule 12);
 			 * the agents choose no candidate while paused. */

@@ -621,6 +621,11 @@ static void s_paused_after_switchover_follows(struct ha_cluster_view *c, struct 
 	l->restart_in_progress = true;
 	c->paused = true;
 }
+static void s_paused_replica_of_old_leader_follows(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	snprintf(l->following, sizeof(l->following), "node9");
+	c->paused = true;
+}
 static void s_paused_replica_unfollowed_waits(struct ha_cluster_view *c, struct ha_local_view *l)
 {
 	l->following[0] = '\0';
@@ -1056,6 +1061,8 @@ static const struct row rows[] = {
 	{"paused: holding the key as a replica unasked: nothing", s_paused_holder_not_named_waits, HA_WAIT, NULL},
 	{"paused: a restarting replica starts again", s_paused_restart_in_progress, HA_START_REPLICA, NULL},
 	{"paused: after our switchover, follow the new leader", s_paused_after_switchover_follows, HA_FOLLOW, "node1"},
+	{"paused: a replica of the old leader follows the new one", s_paused_replica_of_old_leader_follows, HA_FOLLOW,
+	 "node1"},
 	{"paused: a replica not asked to follow waits", s_paused_replica_unfollowed_waits, HA_WAIT, NULL},
 	{"paused: a restarting leader starts again", s_paused_restart_in_progress_leader, HA_START_PRIMARY, NULL},
 	{"switchover to another: leave it the key", s_sw_other_target_waits, HA_WAIT, NULL},

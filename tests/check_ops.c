@@ -83,13 +83,16 @@ enum shape {
 	NO_LEADER,  /* FULL without the leader key */
 	NO_HEALTHY, /* leader node1; node3 nofailover; node4 starting */
 	PENDING,    /* FULL with a switchover already requested */
+	PAUSED,     /* FULL in maintenance mode */
 };
 
 static void write_cluster(struct env *e, enum shape shape)
 {
 	if (shape != NO_LEADER)
 		put(e, e->k.leader, "node1");
-	put(e, e->k.config, "{\"ttl\":5,\"loop_wait\":1,\"retry_timeout\":2}");
+	put(e, e->k.config,
+	    shape == PAUSED ? "{\"ttl\":5,\"loop_wait\":1,\"retry_timeout\":2,\"pause\":true}"
+			    : "{\"ttl\":5,\"loop_wait\":1,\"retry_timeout\":2}");
 	put_member(e, "node1", "primary", "running", false);
 	if (shape != NO_HEALTHY) {
 		put_member(e, "node2", "replica", "running", false);
@@ -161,6 +164,15 @@ static const struct sw_case sw_cases[] = {
 	{ "failover scheduled", FULL, NULL, "node2", 3600, true, false, "a failover cannot be scheduled" },
 	{ "failover to a starting replica", NO_LEADER, NULL, "node4", 0, true, false,
 	  "'node4' is not a healthy replica" },
+	/* maintenance mode: nothing left pending unseen, no candidate chosen by the agents */
+	{ "paused, to node2", PAUSED, NULL, "node2", 0, false, false, NULL },
+	{ "paused, failover to node2", PAUSED, NULL, "node2", 0, true, false, NULL },
+	{ "paused, no candidate", PAUSED, NULL, NULL, 0, false, false,
+	  "maintenance mode: a switchover needs a candidate while paused" },
+	{ "paused, no candidate, forced", PAUSED, NULL, NULL, 0, false, true,
+	  "maintenance mode: a switchover needs a candidate while paused" },
+	{ "paused, scheduled", PAUSED, NULL, "node2", 3600, false, false,
+	  "maintenance mode: a scheduled switchover is refused while paused" },
 };
 
 START_TEST(test_switchover_table)
