@@ -132,7 +132,9 @@ restarted() {
 	[ "$pid" != "$pid0" ] && [ "$(in_recovery "$r")" = t ]
 }
 if out=$(ctl restart "node$r" 2>&1); then
-	assert_eq "node$r: restart requested" "$out" "batonctl restart node$r"
+	grep -Eq "^node$r: restarted in [0-9.]+ s, streaming from node$p\$" <<<"$out" ||
+		fail "batonctl restart node$r: expected 'node$r: restarted in N s, streaming from node$p', got '$out'"
+	pass "batonctl restart node$r answered once it was back: $out"
 	if poll_until 30 restarted; then
 		pass "node$r's Postgres restarted (postmaster $pid0 -> $(postmaster_pid "$r")) and is a replica again"
 		wait_healthy 60
