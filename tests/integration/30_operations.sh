@@ -2,8 +2,8 @@
 # 30_operations: restart, reload and pause do what an operator expects
 # (issue 11). Three nodes, a writer and a poller running throughout:
 #  1. confirmation: restart, reinit, switchover and failover without a
-#     terminal and without --force are refused ("add --force"), nothing
-#     changes;
+#     terminal and without --force are refused ("add --force"); on a
+#     terminal restart says what it will do and "n" does nothing;
 #  2. POST /restart with a role the node does not have: 412, nothing
 #     restarted; with a postgres_version not above the running one: 200
 #     "restart not needed";
@@ -59,6 +59,13 @@ for args in "restart" "restart node${replicas[0]}" "reinit node${replicas[0]}" \
 	assert_eq 1 "$rc" "batonctl $args without a terminal and without --force is refused"
 	grep -q "add --force" <<<"$err" || fail "batonctl $args: the refusal does not say to add --force: $err"
 done
+# On a terminal (script(1) provides one) it asks what it says it will do; "n" does nothing.
+out=$(printf 'n\n' | as_baton env BATONCTL_CONFIG="$T/node1.conf" \
+	script -qec "$BATON_BUILD/batonctl restart" /dev/null 2>&1)
+grep -q "Restart Postgres on node${replicas[0]}, node${replicas[1]}, node$p, one at a time in this order? \[y/N\]" <<<"$out" ||
+	fail "batonctl restart on a terminal did not ask as expected: $out"
+grep -q "not confirmed; nothing done" <<<"$out" || fail "answering n did not refuse: $out"
+pass "batonctl restart on a terminal asks, and 'n' does nothing"
 assert_eq "" "$(switchover_json)" "no switchover key after the refused requests"
 sleep 2
 same_starts "refused without --force"
