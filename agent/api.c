@@ -100,6 +100,7 @@ struct api_server {
 	char start_err[256];
 	/* POST /restart waits for the loop's report (api_restart_report) */
 	bool restart_attached;    /* a loop reports restart outcomes */
+	bool restart_stopping;    /* api_stop: no report will come, stop waiting */
 	uint64_t restart_seq;     /* the last request id handed out */
 	uint64_t restart_done_id; /* the last request the loop finished */
 	enum api_restart_outcome restart_done_outcome;
@@ -1426,7 +1427,7 @@ static void h_restart(struct api_server *s, const struct api_request *rq, json_t
 		return;
 	}
 	deadline = mono_now() + wait;
-	while (s->restart_done_id < id) {
+	while (s->restart_done_id < id && !s->restart_stopping) {
 		struct timespec ts;
 		double left = deadline - mono_now();
 
@@ -2162,6 +2163,11 @@ void api_stop(struct api_server *s)
 {
 	if (!s)
 		return;
+	/* A POST /restart waiting for the loop's report answers now. */
+	pthread_mutex_lock(&s->mu);
+	s->restart_stopping = true;
+	pthread_cond_broadcast(&s->restart_cv);
+	pthread_mutex_unlock(&s->mu);
 	/* Stopping joins the MHD thread, so nothing uses s->pg or s->etcd
 	 * afterwards. */
 	if (s->daemon)

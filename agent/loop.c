@@ -1829,11 +1829,20 @@ static void take_requests(struct loop *L)
 	memset(&r, 0, sizeof(r));
 	api_take_requests(L->api, &r);
 	if (r.restart) {
-		/* A request that arrives while one waits is merged into it (the
-		 * API merged their conditions); the latest id answers both. */
+		/* A request that arrives while one waits is merged into it: a
+		 * plain restart wins over a conditional one, and the report for
+		 * the latest id answers the earlier ones too. */
+		if (!L->req_restart) {
+			L->req_restart_pending_only = r.restart_pending_only;
+			L->req_restart_min_version = r.restart_min_version;
+		} else {
+			L->req_restart_pending_only = L->req_restart_pending_only && r.restart_pending_only;
+			if (!r.restart_min_version || !L->req_restart_min_version)
+				L->req_restart_min_version = 0;
+			else if (r.restart_min_version > L->req_restart_min_version)
+				L->req_restart_min_version = r.restart_min_version;
+		}
 		L->req_restart = true;
-		L->req_restart_pending_only = r.restart_pending_only;
-		L->req_restart_min_version = r.restart_min_version;
 		L->req_restart_id = r.restart_id;
 		L->req_restart_arrived = r.restart_arrived;
 		L->req_restart_judged = false;
