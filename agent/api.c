@@ -26,8 +26,9 @@
  *
  * Writes: PATCH /config and POST /switchover, /failover go through ops.c
  * (validated against the cluster, compare-and-swap on the key); POST
- * /restart, /reload, /reinit only set flags the loop takes with
- * api_take_requests(). When restapi.authentication is set, every method
+ * /restart, /reload, /reinit and DELETE /restart set flags the loop takes
+ * with api_take_requests(), and POST /restart then waits (bounded) for the
+ * loop's api_restart_report(). When restapi.authentication is set, every method
  * but GET, HEAD and OPTIONS needs those basic-auth credentials. Nothing a
  * refused request sends (unauthorised, malformed, too large) changes state:
  * every check runs before the first write.
