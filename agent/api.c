@@ -105,7 +105,7 @@ struct api_server {
 	uint64_t restart_seq;     /* the last request id handed out */
 	uint64_t restart_done_id; /* the last request the loop finished */
 	enum api_restart_outcome restart_done_outcome;
-	char restart_done_msg[256];
+	char restart_done_msg[512];
 	/* end of mutex-guarded fields */
 	pthread_cond_t restart_cv; /* signalled on each report (CLOCK_MONOTONIC) */
 
@@ -1303,7 +1303,7 @@ static void h_restart(struct api_server *s, const struct api_request *rq, json_t
 {
 	struct api_status st;
 	bool pending = false, have_st;
-	char err[256] = "", role[16] = "", version[32] = "", msg[256];
+	char err[256] = "", role[16] = "", version[32] = "", msg[512];
 	const json_t *at, *w;
 	int64_t when = 0;
 	int min_version = 0;

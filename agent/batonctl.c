@@ -1636,14 +1636,27 @@ static int cmd_restart(const char *config_path, const struct args *a)
 		const char *msg;
 		bool ok = post_member(&x, m, "/restart", text, why, sizeof(why));
 		long code = answer_code(why, &msg);
-		const char *outcome = !ok ? "failed" : code == 202 ? (when ? "scheduled" : "in progress") : "done";
+		/* --wait 0: asked, not waited for (nor one at a time). */
+		bool queued = ok && code == 202 && (when || a->wait <= 0);
+		const char *outcome = "in progress";
+
+		if (!ok)
+			outcome = "failed";
+		else if (code != 202)
+			outcome = "done";
+		else if (when)
+			outcome = "scheduled";
+		else if (queued)
+			outcome = "requested";
 
 		if (a->json) {
 			json_array_append_new(arr, json_pack("{s:s, s:b, s:s, s:s}", "member", m->name, "ok",
-							     (int)(ok && (code != 202 || when)), "outcome", outcome,
+							     (int)(ok && (code != 202 || queued)), "outcome", outcome,
 							     "message", msg));
 		} else if (ok && when) {
 			printf("%s: restart scheduled at %s\n", m->name, when_text);
+		} else if (queued) {
+			printf("%s: restart requested (not waiting for it: --wait 0)\n", m->name);
 		} else if (ok && code != 202) {
 			printf("%s: %s\n", m->name, msg);
 		} else if (ok) {
@@ -1652,7 +1665,7 @@ static int cmd_restart(const char *config_path, const struct args *a)
 		} else {
 			fprintf(stderr, "batonctl: %s: restart failed: %s\n", m->name, why);
 		}
-		if (!ok || (code == 202 && !when)) {
+		if (!ok || (code == 202 && !queued)) {
 			n_failed++;
 			if (!when && i + 1 < n) {
 				name_list(order + i + 1, n - i - 1, names, sizeof(names));
@@ -1760,7 +1773,7 @@ static const struct command commands[] = {
 	  "  --pg-version VER   only where the running Postgres is older than VER (e.g. 15.4)\n"
 	  "  --scheduled TIME   restart at TIME (ISO 8601 with a zone) instead; batonctl list shows it\n"
 	  "  --cancel           withdraw the scheduled restarts (of the members named, or all)\n"
-	  "  --wait SECONDS     wait this long per member (default 60, at most 60)\n"
+	  "  --wait SECONDS     wait this long per member (default 60, at most 60; 0 = ask all, wait for none)\n"
 	  "  --force            do not ask for confirmation (needed when stdin is not a terminal)\n"
 	  "  --format FORMAT    table (default) or json, for what is printed" },
 	{ "reload", cmd_reload, opts_reload, 0, HA_MAX_MEMBERS,

@@ -1939,7 +1939,7 @@ static void due_scheduled_restart(struct loop *L)
 static void judge_restart(struct loop *L)
 {
 	struct pg_err err;
-	char buf[160], msg[256];
+	char buf[160], msg[1024];
 
 	L->local.restart_requested = false;
 	if (!L->req_restart)
@@ -2022,7 +2022,7 @@ static void judge_restart(struct loop *L)
  * once it streams again, or after 15 s of running without), or failed. */
 static void track_restart(struct loop *L, double now)
 {
-	char msg[256];
+	char msg[1024];
 
 	if (!L->restart_running)
 		return;
