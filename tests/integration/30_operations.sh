@@ -23,7 +23,8 @@
 #  7. maintenance mode: a switchover without a candidate and a scheduled one
 #     are refused with a message naming maintenance mode and leave no key;
 #     one with a candidate runs now and the old primary streams from the
-#     new one, still paused.
+#     new one, still paused; `restart --role replica`, still paused,
+#     restarts the replicas only and both stream again.
 . "$(dirname "$0")/../lib/cluster.sh"
 cluster_init operations
 
@@ -219,6 +220,15 @@ grep -q "switched over from node$p to node$c" <<<"$out" || fail "switchover outc
 wait_healthy 60
 assert_eq "$c" "$PRIMARY" "node$c is the primary, node$p streams from it, in pause"
 ctl list | head -n1 | grep -q "Maintenance mode: on" || fail "no longer paused after the switchover"
+# Still paused: a restart of the replicas only (--role) brings each back.
+snap_starts
+out=$(ctl restart --role replica 2>&1) || fail "batonctl restart --role replica in pause failed: $out"
+printf '%s\n' "$out"
+assert_eq 2 "$(grep -c "^node[0-9]: restarted in [0-9.]* s, streaming from node$c\$" <<<"$out")" \
+	"in pause both replicas restarted and stream from node$c again"
+grep -q "^node$c:" <<<"$out" && fail "--role replica restarted the primary node$c: $out"
+assert_eq "${st0[$c]}" "$(start_time "$c")" "the primary node$c not restarted by --role replica"
+wait_healthy 60
 out=$(ctl resume 2>&1) || fail "batonctl resume failed: $out"
 pass "pause: switchover without a candidate or scheduled refused, with a candidate runs now"
 
