@@ -40,8 +40,9 @@
  *
  * Writes: PATCH /config and POST /switchover, /failover go through ops.c
  * (validated against the cluster, compare-and-swap on the key); POST
- * /restart, /reload, /reinit, /failsafe only set flags the loop takes with
- * api_take_requests(). Who may write (DESIGN.md rule 9): with
+ * /restart, /reload, /reinit, /failsafe and DELETE /restart set flags the
+ * loop takes with api_take_requests(), and POST /restart then waits (bounded,
+ * in its own worker thread) for the loop's api_restart_report(). Who may write (DESIGN.md rule 9): with
  * restapi.allow_unauthenticated_writes anyone (INSECURE, warned at every
  * start); otherwise only over TLS, with the restapi.authentication
  * credentials when they are set, else with a client certificate verified
@@ -156,7 +157,15 @@ struct api_server {
 	struct api_requests requests;
 	bool starting;            /* MHD messages go to start_err while true */
 	char start_err[256];
+	/* POST /restart waits for the loop's report (api_restart_report) */
+	bool restart_attached;    /* a loop reports restart outcomes */
+	bool restart_stopping;    /* api_stop: no report will come, stop waiting */
+	uint64_t restart_seq;     /* the last request id handed out */
+	uint64_t restart_done_id; /* the last request the loop finished */
+	enum api_restart_outcome restart_done_outcome;
+	char restart_done_msg[512];
 	/* end of mutex-guarded fields */
+	pthread_cond_t restart_cv; /* signalled on each report (CLOCK_MONOTONIC) */
 
 	/* Set at creation, read-only afterwards (any handler thread). */
 	char *pg_conninfo;        /* NULL: never refresh from Postgres */
@@ -1338,27 +1347,268 @@ static void h_failover(struct api_server *s, const struct api_request *rq, json_
 
 /* ---- requests for the loop ------------------------------------------------- */
 
+/* "15", "15.4", "9.6.24" or a server_version_num (150004) -> server_version_num. */
+static bool parse_pg_version(const char *v, int *out)
+{
+	int part[3] = { 0, 0, 0 }, n = 0;
+	const char *p = v;
+
+	if (!v || !*v)
+		return false;
+	if (strspn(v, "0123456789") == strlen(v) && strlen(v) >= 5 && strlen(v) <= 7) {
+		*out = atoi(v);
+		return true;
+	}
+	while (n < 3) {
+		if (!isdigit((unsigned char)*p))
+			return false;
+		while (isdigit((unsigned char)*p)) {
+			part[n] = part[n] * 10 + (*p - '0');
+			if (part[n] > 999)
+				return false;
+			p++;
+		}
+		n++;
+		if (*p != '.')
+			break;
+		p++;
+	}
+	if (*p)
+		return false;
+	if (part[0] >= 10 && n <= 2)
+		*out = part[0] * 10000 + part[1];
+	else if (part[0] < 10 && part[0] > 0)
+		*out = part[0] * 10000 + part[1] * 100 + part[2];
+	else
+		return false;
+	return true;
+}
+
+/* Does the node's role (snapshot) match "primary" / "replica"? */
+static bool role_matches(const struct api_status *st, const char *role)
+{
+	bool primary = st->is_leader || strcmp(st->role, "primary") == 0;
+
+	if (strcmp(role, "primary") == 0)
+		return primary;
+	return !primary && strcmp(st->role, "replica") == 0;
+}
+
+/*
+ * POST /restart. The role is judged now, from the snapshot (412 when it
+ * differs, like Patroni); restart_pending and postgres_version are judged
+ * by the loop when it takes the request, after its next read of the
+ * config key, so a restart asked for right after an edit of the config
+ * sees what that edit made pending. With a loop attached the answer waits
+ * (up to "wait" seconds) for the loop's report.
+ */
 static void h_restart(struct api_server *s, const struct api_request *rq, json_t *body, struct api_reply *out)
 {
-	bool pending = false;
-	char err[256] = "";
+	struct api_status st;
+	bool pending = false, have_st;
+	char err[256] = "", role[16] = "", version[32] = "", msg[512];
+	const json_t *at, *w;
+	int64_t when = 0;
+	int min_version = 0;
+	double wait = API_RESTART_WAIT_S, deadline;
+	uint64_t id;
+	enum api_restart_outcome outcome;
+	bool done;
 
 	(void)rq;
 	if (body && (!json_is_object(body) ||
-		     !jsonf_bool(body, "restart_pending", JSONF_OPTIONAL, &pending, err, sizeof(err)))) {
+		     !jsonf_bool(body, "restart_pending", JSONF_OPTIONAL, &pending, err, sizeof(err)) ||
+		     !jsonf_string(body, "role", JSONF_OPTIONAL, role, sizeof(role), err, sizeof(err)))) {
 		reply_error(out, MHD_HTTP_BAD_REQUEST, "%s", err[0] ? err : "the body must be a JSON object");
 		return;
 	}
+	if (strcmp(role, "master") == 0)
+		snprintf(role, sizeof(role), "primary");
+	if (strcmp(role, "any") == 0)
+		role[0] = '\0';
+	if (role[0] && strcmp(role, "primary") != 0 && strcmp(role, "replica") != 0) {
+		reply_error(out, MHD_HTTP_BAD_REQUEST, "role: expected primary, replica or any, not '%s'", role);
+		return;
+	}
+	w = body ? json_object_get(body, "postgres_version") : NULL;
+	if (w && !json_is_null(w)) {
+		if (json_is_integer(w))
+			snprintf(version, sizeof(version), "%" JSON_INTEGER_FORMAT, json_integer_value(w));
+		else if (json_is_string(w))
+			snprintf(version, sizeof(version), "%s", json_string_value(w));
+		if (!parse_pg_version(version, &min_version)) {
+			reply_error(out, MHD_HTTP_BAD_REQUEST,
+				    "postgres_version: expected a version such as \"15.4\" or 150004");
+			return;
+		}
+	}
+	at = body ? json_object_get(body, "schedule") : NULL;
+	if (at && !json_is_null(at)) {
+		if (json_is_integer(at) && json_integer_value(at) > 0) {
+			when = json_integer_value(at);
+		} else if (!json_is_string(at) ||
+			   (json_string_length(at) > 0 && !api_parse_time(json_string_value(at), &when))) {
+			reply_error(out, MHD_HTTP_BAD_REQUEST,
+				    "schedule: expected an ISO 8601 time with a zone (2025-01-31T12:00:00Z) or unix seconds");
+			return;
+		}
+		if (when > 0 && (double)when <= (double)time(NULL)) {
+			reply_error(out, MHD_HTTP_BAD_REQUEST, "schedule: %s is not in the future",
+				    json_is_string(at) ? json_string_value(at) : "the time given");
+			return;
+		}
+	}
+	w = body ? json_object_get(body, "wait") : NULL;
+	if (w && !json_is_null(w)) {
+		if (!json_is_number(w) || json_number_value(w) < 0 || json_number_value(w) > API_RESTART_WAIT_MAX_S) {
+			reply_error(out, MHD_HTTP_BAD_REQUEST, "wait: expected a number of seconds from 0 to %.0f",
+				    API_RESTART_WAIT_MAX_S);
+			return;
+		}
+		wait = json_number_value(w);
+	}
+	have_st = snapshot(s, &st, NULL, NULL);
+	if (role[0] && !have_st) {
+		reply_error(out, MHD_HTTP_SERVICE_UNAVAILABLE, "the agent has not published its state yet");
+		return;
+	}
+	if (role[0] && !role_matches(&st, role)) {
+		reply_error(out, MHD_HTTP_PRECONDITION_FAILED, "restart not done: %s is not the %s (its role is %s)",
+			    st.name, role, st.is_leader ? "primary" : st.role);
+		return;
+	}
+
 	pthread_mutex_lock(&s->mu);
-	/* A plain restart wins over a pending-only one queued earlier. */
-	if (!s->requests.restart)
+	if (when > 0) {
+		double kept = s->requests.restart_at > 0 ? s->requests.restart_at : s->status.restart_scheduled_at;
+
+		if (kept > 0 && !s->requests.restart_cancel) {
+			char t[32];
+
+			pthread_mutex_unlock(&s->mu);
+			dcs_format_utc(kept, t, sizeof(t));
+			reply_error(out, MHD_HTTP_CONFLICT,
+				    "a restart is already scheduled at %s; DELETE /restart (batonctl restart --cancel) first",
+				    t);
+			return;
+		}
+		s->requests.restart_at = (double)when;
 		s->requests.restart_pending_only = pending;
-	else if (!pending)
-		s->requests.restart_pending_only = false;
+		s->requests.restart_min_version = min_version;
+		snprintf(s->requests.restart_role, sizeof(s->requests.restart_role), "%s", role);
+		pthread_mutex_unlock(&s->mu);
+		{
+			char t[32];
+
+			dcs_format_utc((double)when, t, sizeof(t));
+			log_info("REST API: restart scheduled at %s%s", t, pending ? " (if a restart is pending)" : "");
+			reply_json(out, MHD_HTTP_ACCEPTED,
+				   json_pack("{s:s, s:s, s:b}", "accepted", "restart", "scheduled_at", t, "restart_pending",
+					     (int)pending));
+		}
+		return;
+	}
+	/* A plain restart wins over a conditional one queued earlier. */
+	if (!s->requests.restart) {
+		s->requests.restart_pending_only = pending;
+		s->requests.restart_min_version = min_version;
+	} else {
+		s->requests.restart_pending_only = s->requests.restart_pending_only && pending;
+		if (!min_version || !s->requests.restart_min_version)
+			s->requests.restart_min_version = 0;
+		else if (min_version > s->requests.restart_min_version)
+			s->requests.restart_min_version = min_version;
+	}
 	s->requests.restart = true;
+	id = ++s->restart_seq;
+	s->requests.restart_id = id;
+	s->requests.restart_arrived = mono_now();
+	if (!s->restart_attached || wait <= 0) {
+		pthread_mutex_unlock(&s->mu);
+		reply_json(out, MHD_HTTP_ACCEPTED,
+			   json_pack("{s:s, s:b, s:s}", "accepted", "restart", "restart_pending", (int)pending, "message",
+				     "restart requested"));
+		return;
+	}
+	deadline = mono_now() + wait;
+	while (s->restart_done_id < id && !s->restart_stopping) {
+		struct timespec ts;
+		double left = deadline - mono_now();
+
+		if (left <= 0)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += (time_t)left;
+		ts.tv_nsec += (long)((left - (double)(time_t)left) * 1e9);
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		(void)pthread_cond_timedwait(&s->restart_cv, &s->mu, &ts);
+	}
+	done = s->restart_done_id >= id;
+	outcome = s->restart_done_outcome;
+	snprintf(msg, sizeof(msg), "%s", s->restart_done_msg);
 	pthread_mutex_unlock(&s->mu);
-	reply_json(out, MHD_HTTP_ACCEPTED,
-		   json_pack("{s:s, s:b}", "accepted", "restart", "restart_pending", (int)pending));
+	if (!done)
+		reply_json(out, MHD_HTTP_ACCEPTED,
+			   json_pack("{s:s, s:b, s:s}", "accepted", "restart", "restart_pending", (int)pending, "message",
+				     "restart in progress"));
+	else if (outcome == API_RESTART_FAILED)
+		reply_error(out, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", msg);
+	else
+		reply_json(out, MHD_HTTP_OK,
+			   json_pack("{s:b, s:s}", "restarted", (int)(outcome == API_RESTART_DONE), "message", msg));
+}
+
+/* DELETE /restart: drops the scheduled restart (404 when there is none). */
+static void h_restart_cancel(struct api_server *s, const struct api_request *rq, json_t *body,
+			     struct api_reply *out)
+{
+	double at;
+	char t[32];
+
+	(void)rq;
+	(void)body;
+	pthread_mutex_lock(&s->mu);
+	at = s->requests.restart_at > 0 ? s->requests.restart_at : s->status.restart_scheduled_at;
+	if (at <= 0 || (s->requests.restart_at <= 0 && s->requests.restart_cancel)) {
+		pthread_mutex_unlock(&s->mu);
+		reply_error(out, MHD_HTTP_NOT_FOUND, "no restart is scheduled on %s",
+			    s->status.name[0] ? s->status.name : "this node");
+		return;
+	}
+	/* One the loop keeps is dropped by it; one not taken yet, here. */
+	if (s->status.restart_scheduled_at > 0)
+		s->requests.restart_cancel = true;
+	s->requests.restart_at = 0;
+	pthread_mutex_unlock(&s->mu);
+	dcs_format_utc(at, t, sizeof(t));
+	log_info("REST API: scheduled restart at %s cancelled", t);
+	reply_json(out, MHD_HTTP_OK, json_pack("{s:s, s:s}", "cancelled", "restart", "scheduled_at", t));
+}
+
+void api_restart_attach(struct api_server *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->restart_attached = true;
+	pthread_mutex_unlock(&s->mu);
+}
+
+void api_restart_report(struct api_server *s, uint64_t id, enum api_restart_outcome outcome, const char *message)
+{
+	if (!s || id == 0)
+		return;
+	pthread_mutex_lock(&s->mu);
+	if (id > s->restart_done_id) {
+		s->restart_done_id = id;
+		s->restart_done_outcome = outcome;
+		snprintf(s->restart_done_msg, sizeof(s->restart_done_msg), "%s", message ? message : "");
+	}
+	pthread_cond_broadcast(&s->restart_cv);
+	pthread_mutex_unlock(&s->mu);
 }
 
 /* Sets one of s->requests' flags for the loop and replies 202
@@ -1437,7 +1687,7 @@ static void h_failsafe(struct api_server *s, const struct api_request *rq, json_
 
 /* ---- dispatch -------------------------------------------------------------- */
 
-enum { M_GET = 1, M_HEAD = 2, M_OPTIONS = 4, M_POST = 8, M_PATCH = 16 };
+enum { M_GET = 1, M_HEAD = 2, M_OPTIONS = 4, M_POST = 8, M_PATCH = 16, M_DELETE = 32 };
 
 typedef void (*api_handler_fn)(struct api_server *s, const struct api_request *rq, json_t *body,
 			       struct api_reply *out);
@@ -1471,7 +1721,8 @@ static const struct api_route routes[] = {
 	{ "/config", M_PATCH, "GET, HEAD, PATCH", h_config_patch, true },
 	{ "/switchover", M_POST, "POST", h_switchover, true },
 	{ "/failover", M_POST, "POST", h_failover, true },
-	{ "/restart", M_POST, "POST", h_restart, false },
+	{ "/restart", M_POST, "POST, DELETE", h_restart, false },
+	{ "/restart", M_DELETE, "POST, DELETE", h_restart_cancel, false },
 	{ "/reload", M_POST, "POST", h_reload, false },
 	{ "/reinit", M_POST, "POST", h_reinit, false },
 	{ "/failsafe", M_POST, "POST", h_failsafe, false },
@@ -1483,7 +1734,7 @@ static unsigned int method_bit(const char *m)
 		const char *name;
 		unsigned int bit;
 	} methods[] = { { "GET", M_GET }, { "HEAD", M_HEAD }, { "OPTIONS", M_OPTIONS }, { "POST", M_POST },
-			{ "PATCH", M_PATCH } };
+			{ "PATCH", M_PATCH }, { "DELETE", M_DELETE } };
 
 	for (size_t i = 0; m && i < sizeof(methods) / sizeof(methods[0]); i++)
 		if (strcmp(m, methods[i].name) == 0)
@@ -2293,6 +2544,7 @@ static void server_free(struct api_server *s)
 		s->socks = k->next;
 		free(k);
 	}
+	pthread_cond_destroy(&s->restart_cv);
 	pthread_cond_destroy(&s->sock_cv);
 	pthread_mutex_destroy(&s->sock_mu);
 	pthread_mutex_destroy(&s->etcd_mu);
@@ -2434,6 +2686,17 @@ struct api_server *api_server_new(const struct api_options *opts, char *err, siz
 		/* glibc's init of a default mutex or condition cannot fail */
 		jsonf_set_err(err, errlen, "cannot create a mutex");
 		abort();
+	}
+	{
+		pthread_condattr_t ca;
+
+		/* POST /restart waits on it against the monotonic clock. */
+		if (pthread_condattr_init(&ca) != 0 || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+		    pthread_cond_init(&s->restart_cv, &ca) != 0) {
+			jsonf_set_err(err, errlen, "cannot create a condition variable");
+			abort();
+		}
+		pthread_condattr_destroy(&ca);
 	}
 	s->status.lag = -1;
 	if (opts->pg_conninfo && !(s->pg_conninfo = strdup(opts->pg_conninfo))) {
@@ -2723,6 +2986,11 @@ void api_stop(struct api_server *s)
 {
 	if (!s)
 		return;
+	/* A POST /restart waiting for the loop's report answers now. */
+	pthread_mutex_lock(&s->mu);
+	s->restart_stopping = true;
+	pthread_cond_broadcast(&s->restart_cv);
+	pthread_mutex_unlock(&s->mu);
 	/* Stopping joins the MHD threads, so nothing uses s->pg or s->etcd
 	 * afterwards; the reaper goes first, so it never touches a socket MHD
 	 * is closing on its way out. */

@@ -16,8 +16,15 @@
  *     server's own etcd client (503 when etcd does not answer).
  *   PATCH /config (RFC 7386 merge patch), POST /switchover, /failover:
  *     through ops.h; refusals 409 (the cluster's state) or 400 (the request).
- *   POST /restart [{"restart_pending": true}], /reload, /reinit (not on the
- *     leader): 202, and the loop takes them with api_take_requests().
+ *   POST /restart {"restart_pending", "postgres_version", "role", "schedule",
+ *     "wait"} (all optional): 412 when role differs from the node's; a
+ *     schedule is kept by the loop (409 when one is already kept; DELETE
+ *     /restart drops it); otherwise the loop restarts Postgres if the
+ *     conditions hold and the answer says how it went: 200 restarted, 200
+ *     "restart not needed: ...", 503 failed, 202 still in progress after
+ *     "wait" seconds. POST /reload (the agent's file and Postgres', as
+ *     SIGHUP), /reinit (not on the leader): 202, and the loop takes them
+ *     with api_take_requests().
  *   GET /metrics: Prometheus text format 0.0.4 from the last snapshot and
  *     api_publish_metrics().
  * Every answer that is not a success is JSON {"error": "..."}: 404 unknown
@@ -68,6 +75,7 @@ struct api_status {
 	double loop_wait;      /* seconds, for /liveness */
 	bool etcd_ok;          /* the loop's last read of etcd succeeded (POST /failsafe) */
 	bool sync_standby;     /* synchronous mode: the sync key names this member */
+	double restart_scheduled_at; /* a scheduled restart is kept for this wall-clock time (0 = none) */
 };
 
 /* Counters the loop publishes with each snapshot, for GET /metrics. */
@@ -91,6 +99,12 @@ struct api_metrics {
 struct api_requests {
 	bool restart;
 	bool restart_pending_only; /* only if pending_restart */
+	uint64_t restart_id;       /* the request's number (api_restart_report answers it) */
+	int restart_min_version;   /* only if the running server_version_num is lower (0 = any) */
+	double restart_arrived;    /* monotonic time the (latest) restart request arrived */
+	double restart_at;         /* wall clock, unix seconds: a scheduled restart (0 = now) */
+	char restart_role[16];     /* scheduled: only if the node then has this role ("" = any) */
+	bool restart_cancel;       /* DELETE /restart: drop the scheduled restart */
 	bool reload;
 	bool reinit;
 	double failsafe_seen_at; /* monotonic time we last confirmed the leader's failsafe heartbeat (0 none) */
@@ -135,6 +149,22 @@ void api_publish(struct api_server *s, const struct api_status *st);
 void api_publish_metrics(struct api_server *s, const struct api_metrics *m);
 /* Takes and clears what POSTs asked of this node since the last call. */
 void api_take_requests(struct api_server *s, struct api_requests *out);
+
+/* POST /restart answers once the restart is over (bounded by its "wait",
+ * default API_RESTART_WAIT_S): the loop calls api_restart_attach() once
+ * to say it reports outcomes, then api_restart_report() for each request
+ * it finished (id from api_requests.restart_id; a later id also answers
+ * the earlier requests merged into it). Without a loop attached POST
+ * /restart answers 202 at once. */
+#define API_RESTART_WAIT_S 30.0
+#define API_RESTART_WAIT_MAX_S 60.0
+enum api_restart_outcome {
+	API_RESTART_DONE,       /* restarted (message says how it came back) */
+	API_RESTART_NOT_NEEDED, /* a condition was false: nothing done */
+	API_RESTART_FAILED,     /* refused or did not come back */
+};
+void api_restart_attach(struct api_server *s);
+void api_restart_report(struct api_server *s, uint64_t id, enum api_restart_outcome outcome, const char *message);
 void api_stop(struct api_server *s);
 
 /* JSON of a status (malloc'd) and back; shared by server and client. */

@@ -138,7 +138,7 @@ static bool print_json_value(const json_t *v, bool pretty)
 
 struct args {
 	bool json;
-	const char *leader, *candidate, *scheduled, *role;
+	const char *leader, *candidate, *scheduled, *role, *pg_version;
 	bool force, pending, cancel;
 	double wait;
 	const char **set, **pg; /* --set, --pg values (argv strings) */
@@ -230,6 +230,9 @@ static int args_parse(const struct command *cmd, int argc, char **argv, struct a
 			break;
 		case 'F':
 			a->force = true;
+			break;
+		case 'G':
+			a->pg_version = optarg;
 			break;
 		case 'P':
 			a->pending = true;
@@ -397,6 +400,9 @@ static bool is_leader(const struct ha_cluster_view *v, const char *name)
 {
 	return v->has_leader && strcmp(v->leader, name) == 0;
 }
+
+static json_t *member_record(const struct ctl *x, const char *name);
+static bool confirmed(const struct args *a, const char *command, const char *what);
 
 /* ---- tables ------------------------------------------------------------------ */
 
@@ -607,6 +613,16 @@ static void print_cluster_head(const struct ctl *x)
 	} else if (ctl_kv(x, x->keys.switchover)) {
 		puts("Switchover pending: an unreadable request (batonctl switchover --cancel removes it)");
 	}
+	for (size_t i = 0; i < v->n_members; i++) {
+		json_t *rec = member_record(x, v->members[i].name), *sr = json_object_get(rec, "scheduled_restart");
+		const char *at = json_string_value(json_object_get(sr, "at"));
+
+		if (at)
+			printf("Scheduled restart: %s at %s%s (batonctl restart --cancel withdraws it)\n",
+			       v->members[i].name, at,
+			       json_is_true(json_object_get(sr, "restart_pending")) ? " if a restart is pending" : "");
+		json_decref(rec);
+	}
 }
 
 /* A member as a JSON object (new reference; NULL when out of memory). */
@@ -657,10 +673,14 @@ static int show_members(const char *config_path, const struct args *a, bool topo
 		if (!arr)
 			goto oom;
 		for (size_t i = 0; i < n; i++) {
-			json_t *o = member_object(&rows[i]);
+			json_t *o = member_object(&rows[i]), *rec;
 
 			if (!o)
 				goto oom;
+			rec = member_record(&x, rows[i].m->name);
+			if (json_object_get(rec, "scheduled_restart"))
+				json_object_set(o, "scheduled_restart", json_object_get(rec, "scheduled_restart"));
+			json_decref(rec);
 			if (topology && rows[i].leader) {
 				top = o;
 				if (json_object_set_new(o, "replicas", json_array()) != 0)
@@ -1248,6 +1268,19 @@ static int request_switchover(const char *config_path, const struct args *a, boo
 	}
 	if (x.view->has_leader)
 		snprintf(from, sizeof(from), "%s", x.view->leader);
+	{
+		char what[400], t[32] = "now";
+
+		if (req.scheduled_at)
+			dcs_format_utc((double)req.scheduled_at, t, sizeof(t));
+		snprintf(what, sizeof(what), "%s from %s to %s %s%s", failover ? "fail over" : "switch over",
+			 from[0] ? from : "(no leader)", a->candidate ? a->candidate : "the best candidate",
+			 req.scheduled_at ? "at " : "", t);
+		if (!confirmed(a, failover ? "failover" : "switchover", what)) {
+			rc = EXIT_FAILED;
+			goto cleanup;
+		}
+	}
 	if (!ops_switchover(x.client, &x.keys, &req, err, sizeof(err))) {
 		rc = failed("%s", err);
 		goto cleanup;
@@ -1284,6 +1317,11 @@ static int cmd_failover(const char *config_path, const struct args *a)
  * key publishes it, nothing else); true on a 2xx answer. The reason
  * (the answer's "error"/"message" when JSON, else its text; escaped) goes
  * into why. */
+/* post_member's method (NULL = POST; DELETE cancels) and total timeout:
+ * restart waits for the member's answer, which comes once Postgres is back. */
+static const char *post_method;
+static long post_timeout_s = (long)API_TIMEOUT_S;
+
 static bool post_member(const struct ctl *x, const struct ha_member *m, const char *path, const char *body,
 			char *why, size_t len)
 {
@@ -1297,7 +1335,8 @@ static bool post_member(const struct ctl *x, const struct ha_member *m, const ch
 		return false;
 	}
 	peer_opts_from_config(&x->cfg, &po);
-	if (!peer_request(&po, m->api_url, "POST", path, body ? body : "{}", API_TIMEOUT_S, &ans, why, len))
+	if (!peer_request(&po, m->api_url, post_method ? post_method : "POST", path, body ? body : "{}",
+			  (double)post_timeout_s, &ans, why, len))
 		return false;
 	peer_answer_reason(&po, m->api_url, &ans, why, len);
 	ok = ans.code >= 200 && ans.code < 300;
@@ -1335,9 +1374,49 @@ static bool select_members(const struct ctl *x, const struct args *a, const stru
 	return true;
 }
 
+/*
+ * The confirmation of a change an operator could regret: on a terminal,
+ * what will happen and y/N; --force skips it; without a terminal and
+ * without --force it is refused (a script must say --force).
+ */
+static bool confirmed(const struct args *a, const char *command, const char *what)
+{
+	char question[1200];
+
+	if (a->force)
+		return true;
+	if (!isatty(STDIN_FILENO)) {
+		failed("%s: not confirmed: stdin is not a terminal; add --force to %s", command, what);
+		return false;
+	}
+	snprintf(question, sizeof(question), "%s?", what);
+	if (question[0] >= 'a' && question[0] <= 'z')
+		question[0] = (char)(question[0] - 'a' + 'A');
+	if (!confirm(question)) {
+		failed("%s: not confirmed; nothing done", command);
+		return false;
+	}
+	return true;
+}
+
+/* "node1, node2" of the members selected (n of them). */
+static void name_list(const struct ha_member *const *sel, size_t n, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && used < len; i++) {
+		int w = snprintf(buf + used, len - used, "%s%s", i ? ", " : "", sel[i]->name);
+
+		if (w < 0)
+			break;
+		used += (size_t)w;
+	}
+}
+
 /* Sends one action to each member selected; one line per member. */
 static int member_action(const char *config_path, const struct args *a, const char *path, const char *body,
-			 const char *done, bool replicas_only)
+			 const char *done, bool replicas_only, bool ask)
 {
 	const struct ha_member *sel[HA_MAX_MEMBERS];
 	json_t *arr = NULL;
@@ -1361,18 +1440,22 @@ static int member_action(const char *config_path, const struct args *a, const ch
 		rc = failed("no member matches");
 		goto cleanup;
 	}
-	/* An operator at a terminal confirms; scripts (and --force) do not. */
-	if (!a->force && isatty(STDIN_FILENO)) {
-		char question[HA_MAX_MEMBERS * (HA_NAME_MAX + 2) + 32];
-		size_t used = 0;
+	if (ask) {
+		char names[HA_MAX_MEMBERS * (HA_NAME_MAX + 2)], what[sizeof(names) + 100];
 
-		used += (size_t)snprintf(question, sizeof(question), "%s", path + 1);
-		for (size_t i = 0; i < n && used < sizeof(question); i++)
-			used += (size_t)snprintf(question + used, sizeof(question) - used, "%s%s", i ? ", " : " ",
-						 sel[i]->name);
-		if (used < sizeof(question))
-			snprintf(question + used, sizeof(question) - used, "?");
-		if (!confirm(question)) {
+		name_list(sel, n, names, sizeof(names));
+		snprintf(what, sizeof(what), "%s %s", path + 1, names);
+		if (!confirmed(a, path + 1, what)) {
+			rc = EXIT_FAILED;
+			goto cleanup;
+		}
+	} else if (!a->force && isatty(STDIN_FILENO)) {
+		/* An operator at a terminal confirms; scripts (and --force) do not. */
+		char names[HA_MAX_MEMBERS * (HA_NAME_MAX + 2)], what[sizeof(names) + 100];
+
+		name_list(sel, n, names, sizeof(names));
+		snprintf(what, sizeof(what), "%s %s?", path + 1, names);
+		if (!confirm(what)) {
 			rc = failed("not confirmed; nothing done");
 			goto cleanup;
 		}
@@ -1401,20 +1484,206 @@ cleanup:
 	return rc;
 }
 
+/* The member's own record (raw JSON of its key; NULL when absent or not an
+ * object). New reference. */
+static json_t *member_record(const struct ctl *x, const char *name)
+{
+	char key[600];
+	const struct etcd_kv *kv;
+	json_t *j;
+
+	if (!dcs_member_key(&x->keys, name, key, sizeof(key)))
+		return NULL;
+	kv = ctl_kv(x, key);
+	j = kv && kv->value ? json_loads(kv->value, 0, NULL) : NULL;
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+/* "HTTP 200: message" (post_member's reason) -> code and message. */
+static long answer_code(const char *why, const char **msg)
+{
+	long code = 0;
+	const char *colon;
+
+	if (sscanf(why, "HTTP %ld", &code) != 1)
+		code = 0;
+	colon = code ? strstr(why, ": ") : NULL;
+	*msg = colon ? colon + 2 : why;
+	return code;
+}
+
+/* restart --cancel: DELETE /restart on the members that keep a scheduled
+ * restart (of those named, or all). */
+static int restart_cancel(struct ctl *x, const struct args *a, const struct ha_member *const *sel, size_t n)
+{
+	size_t n_done = 0, n_failed = 0;
+
+	post_method = "DELETE";
+	for (size_t i = 0; i < n; i++) {
+		json_t *rec = member_record(x, sel[i]->name);
+		bool kept = json_is_object(json_object_get(rec, "scheduled_restart"));
+		char why[1200];
+
+		json_decref(rec);
+		if (!kept && a->n_pos == 0)
+			continue;
+		if (post_member(x, sel[i], "/restart", NULL, why, sizeof(why))) {
+			printf("%s: scheduled restart cancelled\n", sel[i]->name);
+			n_done++;
+		} else {
+			fprintf(stderr, "batonctl: %s: cancel failed: %s\n", sel[i]->name, why);
+			n_failed++;
+		}
+	}
+	post_method = NULL;
+	if (n_done == 0 && n_failed == 0)
+		return failed("restart --cancel: no member keeps a scheduled restart");
+	return n_failed ? EXIT_FAILED : EXIT_DONE;
+}
+
+/*
+ * restart: the members selected, one at a time, replicas first and the
+ * leader last (without members named this is a rolling restart of the
+ * cluster). Each POST /restart answers once that member's Postgres is back
+ * (a replica: streaming again), so the next one starts only then; a member
+ * that fails or does not come back within the wait stops the sequence.
+ * --scheduled asks every member selected to restart at that time instead.
+ */
 static int cmd_restart(const char *config_path, const struct args *a)
 {
-	return member_action(config_path, a, "/restart", a->pending ? "{\"restart_pending\":true}" : "{}",
-			     a->pending ? "restart requested (if a restart is pending)" : "restart requested", false);
+	const struct ha_member *sel[HA_MAX_MEMBERS], *order[HA_MAX_MEMBERS];
+	char names[HA_MAX_MEMBERS * (HA_NAME_MAX + 2)], what[sizeof(names) + 200], when_text[32] = "";
+	json_t *body = NULL, *arr = NULL;
+	char *text = NULL;
+	time_t when = 0;
+	struct ctl x;
+	size_t n = 0, k = 0, n_failed = 0;
+	int rc;
+
+	if (a->scheduled && (!parse_when(a->scheduled, &when)))
+		return usage_error("restart: --scheduled needs an ISO 8601 time with a zone (2026-11-25T20:00:00Z) or "
+				   "'now', not '%s'",
+				   a->scheduled);
+	if (a->cancel && (a->scheduled || a->pending || a->pg_version))
+		return usage_error("restart: --cancel takes no --scheduled, --pending or --pg-version");
+	rc = ctl_open(&x, config_path, true);
+	if (rc != EXIT_DONE)
+		goto cleanup;
+	if (!select_members(&x, a, sel, &n)) {
+		rc = EXIT_FAILED;
+		goto cleanup;
+	}
+	if (n == 0) {
+		rc = failed("no member matches");
+		goto cleanup;
+	}
+	if (a->cancel) {
+		rc = restart_cancel(&x, a, sel, n);
+		goto cleanup;
+	}
+	/* Replicas first (by name), the leader last. */
+	for (size_t i = 0; i < n; i++)
+		if (!is_leader(x.view, sel[i]->name))
+			order[k++] = sel[i];
+	for (size_t i = 0; i < n; i++)
+		if (is_leader(x.view, sel[i]->name))
+			order[k++] = sel[i];
+	name_list(order, n, names, sizeof(names));
+	if (when) {
+		dcs_format_utc((double)when, when_text, sizeof(when_text));
+		snprintf(what, sizeof(what), "schedule a restart of Postgres on %s at %s%s", names, when_text,
+			 a->pending ? " (where a restart is pending then)" : "");
+	} else {
+		snprintf(what, sizeof(what), "restart Postgres on %s%s%s", names, n > 1 ? ", one at a time in this order" : "",
+			 a->pending ? " (where a restart is pending)" : "");
+	}
+	if (!confirmed(a, "restart", what)) {
+		rc = EXIT_FAILED;
+		goto cleanup;
+	}
+	body = json_object();
+	if (!body || json_object_set_new(body, "restart_pending", json_boolean(a->pending)) != 0 ||
+	    (a->pg_version && json_object_set_new(body, "postgres_version", json_string(a->pg_version)) != 0) ||
+	    (a->role && strcmp(a->role, "any") != 0 &&
+	     json_object_set_new(body, "role", json_string(a->role)) != 0) ||
+	    (when && json_object_set_new(body, "schedule", json_string(when_text)) != 0) ||
+	    json_object_set_new(body, "wait", json_real(a->wait > 60 ? 60.0 : a->wait)) != 0 ||
+	    !(text = json_dumps(body, JSON_COMPACT))) {
+		rc = failed("out of memory");
+		goto cleanup;
+	}
+	post_timeout_s = API_TIMEOUT_S + (long)ceil(a->wait > 60 ? 60.0 : a->wait);
+	arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		const struct ha_member *m = order[i];
+		char why[1200];
+		const char *msg;
+		bool ok = post_member(&x, m, "/restart", text, why, sizeof(why));
+		long code = answer_code(why, &msg);
+		/* --wait 0: asked, not waited for (nor one at a time). */
+		bool queued = ok && code == 202 && (when || a->wait <= 0);
+		const char *outcome = "in progress";
+
+		if (!ok)
+			outcome = "failed";
+		else if (code != 202)
+			outcome = "done";
+		else if (when)
+			outcome = "scheduled";
+		else if (queued)
+			outcome = "requested";
+
+		if (a->json) {
+			json_array_append_new(arr, json_pack("{s:s, s:b, s:s, s:s}", "member", m->name, "ok",
+							     (int)(ok && (code != 202 || queued)), "outcome", outcome,
+							     "message", msg));
+		} else if (ok && when) {
+			printf("%s: restart scheduled at %s\n", m->name, when_text);
+		} else if (queued) {
+			printf("%s: restart requested (not waiting for it: --wait 0)\n", m->name);
+		} else if (ok && code != 202) {
+			printf("%s: %s\n", m->name, msg);
+		} else if (ok) {
+			fprintf(stderr, "batonctl: %s: restart still in progress after %g s (see batonctl list and the agent's log)\n",
+				m->name, a->wait);
+		} else {
+			fprintf(stderr, "batonctl: %s: restart failed: %s\n", m->name, why);
+		}
+		if (!ok || (code == 202 && !queued)) {
+			n_failed++;
+			if (!when && i + 1 < n) {
+				name_list(order + i + 1, n - i - 1, names, sizeof(names));
+				if (!a->json)
+					fprintf(stderr, "batonctl: stopping here: not restarting %s\n", names);
+				break;
+			}
+		}
+	}
+	if (a->json && (!arr || !print_json_value(arr, false)))
+		n_failed++;
+	rc = n_failed ? EXIT_FAILED : EXIT_DONE;
+cleanup:
+	free(text);
+	json_decref(body);
+	json_decref(arr);
+	ctl_close(&x);
+	return rc;
 }
 
 static int cmd_reload(const char *config_path, const struct args *a)
 {
-	return member_action(config_path, a, "/reload", "{}", "reload requested", false);
+	return member_action(config_path, a, "/reload", "{}",
+			     "reload requested (the agent re-reads its file and reloads Postgres, as on SIGHUP)", false,
+			     false);
 }
 
 static int cmd_reinit(const char *config_path, const struct args *a)
 {
-	return member_action(config_path, a, "/reinit", "{}", "reinit requested (wipe and re-clone)", true);
+	return member_action(config_path, a, "/reinit", "{}", "reinit requested (wipe and re-clone)", true, true);
 }
 
 /* ---- the command table -------------------------------------------------------- */
@@ -1435,8 +1704,11 @@ static const struct option opts_failover[] = {
 	{ "wait", required_argument, NULL, 'W' }, OPT_FORMAT, OPT_HELP, OPT_END,
 };
 static const struct option opts_restart[] = {
-	{ "role", required_argument, NULL, 'R' }, { "pending", no_argument, NULL, 'P' },
-	{ "force", no_argument, NULL, 'F' }, OPT_FORMAT, OPT_HELP, OPT_END,
+	{ "role", required_argument, NULL, 'R' },      { "pending", no_argument, NULL, 'P' },
+	{ "pg-version", required_argument, NULL, 'G' }, { "scheduled", required_argument, NULL, 'S' },
+	{ "cancel", no_argument, NULL, 'X' },          { "wait", required_argument, NULL, 'W' },
+	{ "force", no_argument, NULL, 'F' },           OPT_FORMAT,
+	OPT_HELP,                                      OPT_END,
 };
 static const struct option opts_reload[] = {
 	{ "role", required_argument, NULL, 'R' }, { "force", no_argument, NULL, 'F' }, OPT_FORMAT, OPT_HELP, OPT_END,
@@ -1465,31 +1737,44 @@ static const struct command commands[] = {
 	  "  --leader NAME      refuse unless NAME is the leader\n"
 	  "  --candidate NAME   the new leader (default: the best healthy replica)\n"
 	  "  --scheduled TIME   ISO 8601 with a zone (2026-11-25T20:00:00Z), or 'now'\n"
-	  "  --force            skip the health checks of the candidate\n"
+	  "  --force            do not ask for confirmation (needed when stdin is not a terminal), and\n"
+	  "                     skip the health checks of the candidate\n"
 	  "  --wait SECONDS     wait this long for the new leader (default 60; 0 = do not wait)\n"
 	  "  --cancel           withdraw a pending (e.g. scheduled) switchover\n"
 	  "  --format FORMAT    table (default) or json, for what is printed" },
 	{ "failover", cmd_failover, opts_failover, 0, 0, "failover --candidate NAME [--force] [--wait SECONDS]",
 	  "Makes NAME the leader, also when the leader is gone (a manual failover).\n"
-	  "  --force            skip the health checks of the candidate\n"
+	  "  --force            do not ask for confirmation (needed when stdin is not a terminal), and\n"
+	  "                     skip the health checks of the candidate\n"
 	  "  --wait SECONDS     wait this long for the new leader (default 60; 0 = do not wait)\n"
 	  "  --format FORMAT    table (default) or json, for what is printed" },
 	{ "restart", cmd_restart, opts_restart, 0, HA_MAX_MEMBERS,
-	  "restart [MEMBER...] [--role primary|replica|any] [--pending] [--force]",
-	  "Restarts Postgres on the members named (default: all), through their REST API.\n"
+	  "restart [MEMBER...] [--role primary|replica|any] [--pending] [--pg-version VERSION] [--scheduled TIME] "
+	  "[--cancel] [--wait SECONDS] [--force]",
+	  "Restarts Postgres on the members named, through their REST API, one at a time: the replicas\n"
+	  "first, each back to streaming before the next, then the primary in place (it keeps the leader\n"
+	  "key). Without members: every member (a rolling restart). Prints per member what happened;\n"
+	  "stops at the first member that fails or is not back in time.\n"
 	  "  --role ROLE        only the primary, or only the replicas\n"
-	  "  --pending          only where a changed parameter waits for a restart\n"
-	  "  --force            do not ask for confirmation (never asked when stdin is not a terminal)\n"
+	  "  --pending          only where a changed parameter waits for a restart (judged by each agent\n"
+	  "                     on the configuration as it is now, also right after edit-config)\n"
+	  "  --pg-version VER   only where the running Postgres is older than VER (e.g. 15.4)\n"
+	  "  --scheduled TIME   restart at TIME (ISO 8601 with a zone) instead; batonctl list shows it\n"
+	  "  --cancel           withdraw the scheduled restarts (of the members named, or all)\n"
+	  "  --wait SECONDS     wait this long per member (default 60, at most 60; 0 = ask all, wait for none)\n"
+	  "  --force            do not ask for confirmation (needed when stdin is not a terminal)\n"
 	  "  --format FORMAT    table (default) or json, for what is printed" },
 	{ "reload", cmd_reload, opts_reload, 0, HA_MAX_MEMBERS,
 	  "reload [MEMBER...] [--role primary|replica|any] [--force]",
-	  "Reloads Postgres's configuration on the members named (default: all), through their REST API.\n"
+	  "Makes the members named (default: all) do what SIGHUP does: the agent re-reads its own\n"
+	  "configuration file (tags, log level, Postgres parameters, pg_hba, ...; see baton(8)) and\n"
+	  "Postgres reloads its configuration, through their REST API.\n"
 	  "  --role ROLE        only the primary, or only the replicas\n"
 	  "  --force            do not ask for confirmation (never asked when stdin is not a terminal)\n"
 	  "  --format FORMAT    table (default) or json, for what is printed" },
 	{ "reinit", cmd_reinit, opts_reinit, 1, 1, "reinit MEMBER [--force]",
 	  "Wipes MEMBER's data directory and clones it again from the leader (replicas only).\n"
-	  "  --force            do not ask for confirmation (never asked when stdin is not a terminal)\n"
+	  "  --force            do not ask for confirmation (needed when stdin is not a terminal)\n"
 	  "  --format FORMAT    table (default) or json, for what is printed" },
 	{ "pause", cmd_pause, opts_show, 0, 0, "pause [--format table|json]",
 	  "Maintenance mode: the agents keep their keys alive but touch no Postgres and never fail over.\n"

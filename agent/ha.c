@@ -514,9 +514,32 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 	/* 7. Maintenance mode: keep the keys, touch no Postgres, never fail over
 	 * (rule 2 above still stops a primary whose lease is gone). */
 	if (c->paused) {
-		if (holds && l->pg_ready && l->pg_primary)
-			return act(HA_LEAD, NULL, "maintenance mode: primary holding the leader key, touching nothing");
-		return act(HA_WAIT, NULL, "maintenance mode (paused): not touching Postgres, no failover");
+		const bool named = c->has_switchover && strcmp(c->sw_to, l->name) == 0;
+		const bool due = c->sw_scheduled_at <= 0 || l->wall_now >= c->sw_scheduled_at;
+
+		if (l->restart_in_progress && !l->pg_running) {
+			/* An operator's restart, or our own switchover, stopped it:
+			 * start it again (rules 8 and 9). */
+		} else if ((l->restart_in_progress || l->following[0]) && l->pg_ready && !l->pg_primary && other_leads &&
+			   strcmp(l->following, c->leader) != 0) {
+			/* The leader changed by an operator's switchover: replicas
+			 * (and the old primary, started again) follow it, by a
+			 * reload. */
+			return act(HA_FOLLOW, c->leader, "maintenance mode: following the new leader %s", c->leader);
+		} else if (holds && l->pg_ready && l->pg_primary) {
+			/* A switchover that names its candidate runs now (rule 12);
+			 * the agents choose no candidate while paused. */
+			if (!(switchover_for_us(c, l) && c->sw_to[0] && due))
+				return act(HA_LEAD, NULL, "%s",
+					   switchover_for_us(c, l)
+						   ? "maintenance mode: primary holding the leader key; a pending switchover "
+						     "without a candidate (or not due) waits for resume"
+						   : "maintenance mode: primary holding the leader key, touching nothing");
+		} else if (!(named && l->pg_ready && !l->pg_primary && (holds || !c->has_leader))) {
+			return act(HA_WAIT, NULL, "maintenance mode (paused): not touching Postgres, no failover");
+		}
+		/* else: the named candidate of a switchover takes the key and
+		 * promotes (rule 11). */
 	}
 
 	/* 8. Nothing to run yet. */

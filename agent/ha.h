@@ -173,6 +173,9 @@ struct ha_local_view {
 	double failsafe_leader_seen_at;/* replica: when we last confirmed the leader's failsafe heartbeat (0 none) */
 	bool restart_requested;        /* an operator asked for a Postgres restart */
 	bool reinit_requested;         /* an operator asked to wipe and re-clone this member */
+	bool restart_in_progress;      /* we stopped Postgres to start it again (an operator's restart, our
+					* switchover): it is started again, and follows the leader, also in
+					* maintenance mode */
 };
 
 enum ha_action_kind {

@@ -151,6 +151,23 @@ struct loop {
 
 	/* operator requests (REST API), kept until carried out */
 	bool req_restart, req_restart_pending_only, req_reinit;
+	uint64_t req_restart_id;     /* the REST request to answer (0 = nobody waits) */
+	int req_restart_min_version; /* only if server_version_num is lower (0 = any) */
+	double req_restart_arrived;  /* monotonic; judged only on a read of etcd begun after it */
+	bool req_restart_judged;     /* its conditions held on a fresh view: restart */
+	char restart_detail[200];    /* what was pending, for the report */
+	uint64_t restart_running_id; /* restarting: the request to report (0 none) */
+	bool restart_running;
+	pid_t restart_old_pid;
+	double restart_began, restart_ready_at;
+	/* a scheduled restart (POST /restart {"schedule"}), published in our member key */
+	double sched_restart_at;     /* wall clock (0 = none) */
+	bool sched_pending_only;
+	int sched_min_version;
+	char sched_role[16];
+	bool switchover_stopped;     /* we stopped Postgres to hand over: start it again, also when paused */
+	double read_started_at;      /* monotonic: when this loop's read of etcd began */
+	double pg_reloaded_at;       /* monotonic: the last reload we sent Postgres */
 	bool pending_restart;       /* a changed parameter waits for a restart */
 	double pending_checked_at;
 	char *applied_params;       /* the shared Postgres parameters last written, "name=value\n"... */
@@ -789,6 +806,29 @@ static const char *member_role(const struct loop *L)
 	return L->local.datadir == HA_DATADIR_EMPTY ? "uninitialized" : "stopped";
 }
 
+/* Adds {"scheduled_restart": {"at", "restart_pending", "postgres_version",
+ * "role"}} to the member JSON (takes json; NULL when out of memory), so
+ * batonctl list shows what this agent keeps. */
+static char *add_scheduled_restart(const struct loop *L, char *json)
+{
+	json_t *doc = json_loads(json, 0, NULL), *o;
+	char t[32], *out = NULL;
+
+	free(json);
+	if (!doc)
+		return NULL;
+	dcs_format_utc(L->sched_restart_at, t, sizeof(t));
+	o = json_pack("{s:s, s:b}", "at", t, "restart_pending", (int)L->sched_pending_only);
+	if (o && L->sched_min_version)
+		json_object_set_new(o, "postgres_version", json_integer(L->sched_min_version));
+	if (o && L->sched_role[0])
+		json_object_set_new(o, "role", json_string(L->sched_role));
+	if (o && json_object_set_new(doc, "scheduled_restart", o) == 0)
+		out = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	return out;
+}
+
 static void publish_member(struct loop *L)
 {
 	const struct baton_config *cfg = L->cfg;
@@ -817,6 +857,10 @@ static void publish_member(struct loop *L)
 	me.failover_priority = (int)cfg->tags.failover_priority;
 	me.pending_restart = L->pending_restart;
 	json = dcs_member_json(&me);
+	if (!json)
+		return;
+	if (L->sched_restart_at > 0)
+		json = add_scheduled_restart(L, json);
 	if (!json)
 		return;
 	if (L->member_json && strcmp(json, L->member_json) == 0) {
@@ -884,6 +928,7 @@ static void publish_api(struct loop *L)
 	st.pending_restart = L->pending_restart;
 	st.loop_wait = L->settings.loop_wait;
 	st.etcd_ok = L->view.etcd_ok;
+	st.restart_scheduled_at = L->sched_restart_at;
 	st.lag = -1;
 	if (L->local.pg_ready && L->local.pg_primary)
 		st.lag = 0;
@@ -1266,7 +1311,6 @@ static void read_local(struct loop *L, double now)
 	l->leader_absent_since = L->leader_absent_since;
 	l->failsafe_confirmed_at = L->failsafe_confirmed_at;
 	l->failsafe_leader_seen_at = L->failsafe_seen_at;
-	l->restart_requested = L->req_restart;
 	l->reinit_requested = L->req_reinit;
 }
 
@@ -1699,6 +1743,7 @@ static void reload_postgres(struct loop *L, const char *why)
 	log_info("reloaded Postgres configuration: %s", why);
 	cb_fire(L->callbacks, CB_ON_RELOAD, L->last_role[0] ? L->last_role : "unknown");
 	L->pending_checked_at = 0; /* look again soon */
+	L->pg_reloaded_at = pg_now();
 }
 
 /* The shared parameters (config key) changed: apply them. */
@@ -1919,6 +1964,7 @@ static void do_switchover(struct loop *L, const char *target)
 	if (!pg_query_checkpoint(L->pg, &err))
 		log_warn("checkpoint before switchover failed: %s", err.msg);
 	stop_postgres(L, PG_STOP_FAST, "switchover");
+	L->switchover_stopped = true;
 	if (!pg_controldata_read(L->cfg->postgresql.bin_dir, L->cfg->postgresql.data_dir, &ctl, &err)) {
 		log_error("switchover aborted: cannot read our final position: %s; staying leader", err.msg);
 		clear_switchover(L, "aborted");
@@ -2012,6 +2058,8 @@ static void failsafe_round(struct loop *L)
 	}
 }
 
+static void reload_config(struct loop *L);
+
 /* Carries out what the REST API queued for this node. */
 static void take_requests(struct loop *L)
 {
@@ -2020,8 +2068,42 @@ static void take_requests(struct loop *L)
 	memset(&r, 0, sizeof(r));
 	api_take_requests(L->api, &r);
 	if (r.restart) {
+		/* A request that arrives while one waits is merged into it: a
+		 * plain restart wins over a conditional one, and the report for
+		 * the latest id answers the earlier ones too. */
+		if (!L->req_restart) {
+			L->req_restart_pending_only = r.restart_pending_only;
+			L->req_restart_min_version = r.restart_min_version;
+		} else {
+			L->req_restart_pending_only = L->req_restart_pending_only && r.restart_pending_only;
+			if (!r.restart_min_version || !L->req_restart_min_version)
+				L->req_restart_min_version = 0;
+			else if (r.restart_min_version > L->req_restart_min_version)
+				L->req_restart_min_version = r.restart_min_version;
+		}
 		L->req_restart = true;
-		L->req_restart_pending_only = r.restart_pending_only;
+		L->req_restart_id = r.restart_id;
+		L->req_restart_arrived = r.restart_arrived;
+		L->req_restart_judged = false;
+	}
+	if (r.restart_cancel && L->sched_restart_at > 0) {
+		char t[32];
+
+		dcs_format_utc(L->sched_restart_at, t, sizeof(t));
+		log_info("scheduled restart at %s cancelled by an operator", t);
+		L->sched_restart_at = 0;
+	}
+	if (r.restart_at > 0) {
+		char t[32];
+
+		dcs_format_utc(r.restart_at, t, sizeof(t));
+		log_info("restart of Postgres scheduled at %s%s%s%s", t,
+			 r.restart_pending_only ? ", if a restart is pending" : "", r.restart_role[0] ? ", if " : "",
+			 r.restart_role[0] ? r.restart_role : "");
+		L->sched_restart_at = r.restart_at;
+		L->sched_pending_only = r.restart_pending_only;
+		L->sched_min_version = r.restart_min_version;
+		snprintf(L->sched_role, sizeof(L->sched_role), "%s", r.restart_role);
 	}
 	if (r.reinit)
 		L->req_reinit = true;
@@ -2032,16 +2114,181 @@ static void take_requests(struct loop *L)
 				 L->view.leader, L->settings.ttl);
 		L->failsafe_seen_at = r.failsafe_seen_at;
 	}
-	if (r.reload)
-		reload_postgres(L, "reload requested by an operator");
-	if (L->req_restart && (L->postmaster.pid == 0 || (L->req_restart_pending_only && !L->pending_restart))) {
-		log_info("restart request dropped: %s",
-			 L->postmaster.pid == 0 ? "Postgres is not running" : "no parameter is pending a restart");
-		L->req_restart = false;
+	if (r.reload) {
+		/* The same as SIGHUP: the agent's own file, then Postgres' files
+		 * (always, even when the agent's file changed nothing for it). */
+		double before = L->pg_reloaded_at;
+
+		log_info("reload requested by an operator: re-reading %s as on SIGHUP", L->cfg->path);
+		reload_config(L);
+		if (L->pg_reloaded_at == before)
+			reload_postgres(L, "reload requested by an operator");
 	}
 	if (L->req_reinit && is_leader(L)) {
 		log_warn("reinit refused: this member is the leader; switch over first");
 		L->req_reinit = false;
+	}
+}
+
+/* Answers the waiting REST request (if any) and forgets the restart request. */
+static void restart_answer(struct loop *L, uint64_t id, enum api_restart_outcome outcome, const char *msg)
+{
+	log_info("restart request: %s", msg);
+	api_restart_report(L->api, id, outcome, msg);
+}
+
+/* A scheduled restart whose time came becomes a request like any other
+ * (its conditions judged now); one for another role is dropped. */
+static void due_scheduled_restart(struct loop *L)
+{
+	char t[32];
+
+	if (L->sched_restart_at <= 0 || (double)time(NULL) < L->sched_restart_at || !L->view.etcd_ok)
+		return;
+	dcs_format_utc(L->sched_restart_at, t, sizeof(t));
+	L->sched_restart_at = 0;
+	if (L->sched_role[0] && strcmp(L->sched_role, is_leader(L) ? "primary" : member_role(L)) != 0) {
+		log_info("scheduled restart at %s not done: this member is not the %s now", t, L->sched_role);
+		return;
+	}
+	log_info("scheduled restart at %s is due", t);
+	if (!L->req_restart) {
+		L->req_restart_pending_only = L->sched_pending_only;
+		L->req_restart_min_version = L->sched_min_version;
+		L->req_restart_id = 0;
+	} else {
+		L->req_restart_pending_only = L->req_restart_pending_only && L->sched_pending_only;
+		if (!L->sched_min_version || !L->req_restart_min_version)
+			L->req_restart_min_version = 0;
+	}
+	L->req_restart = true;
+	L->req_restart_arrived = 0;
+	L->req_restart_judged = false;
+}
+
+/*
+ * Judges a restart request against a fresh view: the conditions the
+ * operator gave (restart_pending, postgres_version) are evaluated only on
+ * a loop whose read of etcd began after the request arrived, once the
+ * shared parameters read by it are applied and Postgres has had a moment
+ * to take the reload, so "restart --pending" right after "edit-config"
+ * sees what the edit made pending. Sets local.restart_requested for the
+ * decision core when the restart is to happen.
+ */
+static void judge_restart(struct loop *L)
+{
+	struct pg_err err;
+	char buf[160], msg[1024];
+
+	L->local.restart_requested = false;
+	if (!L->req_restart)
+		return;
+	if (L->req_restart_judged) {
+		L->local.restart_requested = true;
+		return;
+	}
+	if (!L->view.etcd_ok || L->req_restart_arrived >= L->read_started_at)
+		return; /* next loop, on a fresh read */
+	if (!L->local.pg_ready) {
+		L->req_restart = false;
+		snprintf(msg, sizeof(msg), "restart of %s not done: Postgres is not running (%s)", L->cfg->name,
+			 member_state(L));
+		restart_answer(L, L->req_restart_id, API_RESTART_FAILED, msg);
+		return;
+	}
+	if (L->req_restart_min_version) {
+		int running;
+
+		if (!pg_query_scalar(L->pg, "SHOW server_version_num", buf, sizeof(buf), &err)) {
+			L->req_restart = false;
+			snprintf(msg, sizeof(msg), "restart of %s not done: cannot read the server version: %.120s", L->cfg->name,
+				 err.msg);
+			restart_answer(L, L->req_restart_id, API_RESTART_FAILED, msg);
+			return;
+		}
+		running = atoi(buf);
+		if (running >= L->req_restart_min_version) {
+			L->req_restart = false;
+			snprintf(msg, sizeof(msg),
+				 "restart not needed: the running server's version %d is not lower than %d", running,
+				 L->req_restart_min_version);
+			restart_answer(L, L->req_restart_id, API_RESTART_NOT_NEEDED, msg);
+			return;
+		}
+	}
+	L->restart_detail[0] = '\0';
+	{
+		/* The names, running values and the files' values of what waits
+		 * for a restart. A reload sent just now may not have reached our
+		 * backend yet: give it a moment (bounded). */
+		static const char sql[] =
+			"SELECT coalesce(string_agg(s.name || ' ' || pg_catalog.current_setting(s.name) || ' -> ' || "
+			"coalesce(f.setting, '?'), ', ' ORDER BY s.name), '') FROM pg_catalog.pg_settings s "
+			"LEFT JOIN LATERAL (SELECT fs.setting FROM pg_catalog.pg_file_settings fs "
+			"WHERE fs.name = s.name ORDER BY fs.seqno DESC LIMIT 1) f ON true WHERE s.pending_restart";
+		double settle = L->pg_reloaded_at + 0.3 - pg_now();
+
+		if (L->pg_reloaded_at > 0 && settle > 0) {
+			struct timespec ts = { 0, (long)(settle * 1e9) };
+
+			nanosleep(&ts, NULL);
+		}
+		if (!pg_query_scalar(L->pg, sql, L->restart_detail, sizeof(L->restart_detail), &err)) {
+			log_warn("cannot read which parameters are pending a restart: %s", err.msg);
+			L->restart_detail[0] = '\0';
+			if (L->req_restart_pending_only && !L->pending_restart) {
+				L->req_restart = false;
+				snprintf(msg, sizeof(msg), "restart of %s not done: cannot tell whether a restart is pending: %.100s",
+					 L->cfg->name, err.msg);
+				restart_answer(L, L->req_restart_id, API_RESTART_FAILED, msg);
+				return;
+			}
+		} else {
+			L->pending_restart = L->restart_detail[0] != '\0';
+		}
+	}
+	if (L->req_restart_pending_only && !L->pending_restart) {
+		L->req_restart = false;
+		restart_answer(L, L->req_restart_id, API_RESTART_NOT_NEEDED,
+			       "restart not needed: no parameter is pending a restart");
+		return;
+	}
+	L->req_restart_judged = true;
+	L->local.restart_requested = true;
+}
+
+/* After HA_RESTART stopped Postgres: report once it is back (a replica
+ * once it streams again, or after 15 s of running without), or failed. */
+static void track_restart(struct loop *L, double now)
+{
+	char msg[1024];
+
+	if (!L->restart_running)
+		return;
+	if (L->postmaster.pid != 0 && L->postmaster.pid != L->restart_old_pid && L->local.pg_ready) {
+		bool primary = L->local.pg_primary;
+
+		if (L->restart_ready_at == 0)
+			L->restart_ready_at = now;
+		if (!primary && !L->local.pg_streaming && now - L->restart_ready_at < 15.0)
+			return;
+		if (primary || L->local.pg_streaming)
+			snprintf(msg, sizeof(msg), "restarted%s%s%s in %.1f s%s%s", L->restart_detail[0] ? " (" : "",
+				 L->restart_detail, L->restart_detail[0] ? ")" : "", now - L->restart_began,
+				 primary ? ", primary" : ", streaming from ", primary ? "" : L->following);
+		else
+			snprintf(msg, sizeof(msg), "restarted%s%s%s in %.1f s, but not streaming yet",
+				 L->restart_detail[0] ? " (" : "", L->restart_detail, L->restart_detail[0] ? ")" : "",
+				 now - L->restart_began);
+		L->restart_running = false;
+		restart_answer(L, L->restart_running_id, API_RESTART_DONE, msg);
+		return;
+	}
+	if (L->pg_start_failed || now - L->restart_began > 120.0) {
+		snprintf(msg, sizeof(msg), "restart of %s: Postgres %s (see the agent's log)", L->cfg->name,
+			 L->pg_start_failed ? "failed to start again" : "not back within 120 s");
+		L->restart_running = false;
+		restart_answer(L, L->restart_running_id, API_RESTART_FAILED, msg);
 	}
 }
 
@@ -2110,8 +2357,14 @@ static bool execute(struct loop *L, const struct ha_action *a, double now)
 		release_leader_key(L);
 		break;
 	case HA_RESTART:
+		L->restart_old_pid = L->postmaster.pid;
+		L->restart_running_id = L->req_restart_id;
+		L->restart_running = true;
+		L->restart_began = now;
+		L->restart_ready_at = 0;
 		stop_postgres(L, PG_STOP_FAST, "restart requested");
 		L->req_restart = false;
+		L->req_restart_judged = false;
 		L->pending_restart = false;
 		break;
 	case HA_SWITCHOVER:
@@ -2169,7 +2422,8 @@ static bool busy(const struct loop *L, const struct ha_action *a)
 	default:
 		return true;
 	}
-	return L->job.pid != 0 || (L->postmaster.pid != 0 && !L->local.pg_ready) || L->promote_requested;
+	return L->job.pid != 0 || (L->postmaster.pid != 0 && !L->local.pg_ready) || L->promote_requested ||
+	       (L->req_restart && !L->req_restart_judged) || L->restart_running;
 }
 
 static bool startup_checks(struct loop *L)
@@ -2331,6 +2585,7 @@ static bool loop_init(struct loop *L, const struct baton_config *cfg)
 		log_error("REST API: %s", err);
 		return false;
 	}
+	api_restart_attach(L->api);
 	log_info("REST API listening on %s", cfg->restapi.listen);
 	return true;
 }
@@ -2618,15 +2873,24 @@ int loop_run(const struct baton_config *cfg)
 		reap_job(&L, now);
 		cb_poll(L.callbacks);
 		ensure_lease(&L);
+		L.read_started_at = pg_now();
 		read_cluster_in_time(&L);
 		take_requests(&L);
 		now = pg_now();
 		read_local(&L, now);
+		track_restart(&L, now);
 		failsafe_round(&L);
 		L.local.failsafe_confirmed_at = L.failsafe_confirmed_at;
 		apply_shared_params(&L);
 		check_pending_restart(&L, now);
 		check_hot_standby(&L, now);
+		due_scheduled_restart(&L);
+		judge_restart(&L);
+		/* After our switchover: until Postgres runs again and follows the
+		 * new leader (or leads again, when it was aborted). */
+		if (L.local.pg_ready && (is_leader(&L) || (L.view.has_leader && strcmp(L.following, L.view.leader) == 0)))
+			L.switchover_stopped = false;
+		L.local.restart_in_progress = (L.restart_running && !L.local.pg_running) || L.switchover_stopped;
 		if (L.view.etcd_ok && !L.view.has_leader && L.local.pg_ready && !L.local.pg_primary &&
 		    !L.local.nofailover)
 			poll_peers(&L);

@@ -170,6 +170,20 @@ static bool switchover_allowed(const struct ops_read *rd, const struct ops_switc
 		jsonf_set_err(err, errlen, "a switchover is already pending: %s; cancel it first", what);
 		return false;
 	}
+	/* Maintenance mode: the agents choose no candidate and nothing may
+	 * wait unseen; a switchover with a candidate runs now. */
+	if (v->paused && !req->failover && req->scheduled_at != 0) {
+		jsonf_set_err(err, errlen,
+			      "maintenance mode: a scheduled switchover is refused while paused; resume first, or "
+			      "switch over now with a candidate");
+		return false;
+	}
+	if (v->paused && !req->failover && !(req->candidate && *req->candidate)) {
+		jsonf_set_err(err, errlen,
+			      "maintenance mode: a switchover needs a candidate while paused (the agents choose "
+			      "none); name one (--candidate), or resume first");
+		return false;
+	}
 	if (!req->failover && !leader_known) {
 		jsonf_set_err(err, errlen, "no leader: a switchover needs one (a failover --candidate does not)");
 		return false;

@@ -39,7 +39,9 @@ struct ops_switchover_req {
 
 /* Validates and writes the switchover key. Refuses when: no leader (switchover),
  * no healthy candidate, the candidate is the leader or unknown or nofailover,
- * a switchover is already pending, scheduled_at in the past. */
+ * a switchover is already pending, scheduled_at in the past; in maintenance
+ * mode also a switchover without a candidate or a scheduled one (the agents
+ * would not act on it until resume). */
 bool ops_switchover(struct etcd_client *c, const struct dcs_keys *k, const struct ops_switchover_req *req,
 		    char *err, size_t errlen) __attribute__((warn_unused_result));
 /* Deletes a pending switchover key (false + err when there is none). */

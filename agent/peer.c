@@ -183,7 +183,8 @@ bool peer_request(const struct peer_opts *o, const char *api_url, const char *me
 		o = &none;
 	if (!peer_url_allowed(api_url, err, errlen))
 		return false;
-	post = strcmp(method, "POST") == 0;
+	/* A write: POST, or DELETE (cancelling a scheduled restart). */
+	post = strcmp(method, "POST") == 0 || strcmp(method, "DELETE") == 0;
 	if (!post && strcmp(method, "GET") != 0) {
 		jsonf_set_err(err, errlen, "unsupported method %s", method);
 		return false;
@@ -217,7 +218,9 @@ bool peer_request(const struct peer_opts *o, const char *api_url, const char *me
 	if (post) {
 		hdr = curl_slist_append(NULL, "Content-Type: application/json");
 		if (!hdr || curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdr) != CURLE_OK ||
-		    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body ? body : "{}") != CURLE_OK) {
+		    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body ? body : "{}") != CURLE_OK ||
+		    (strcmp(method, "DELETE") == 0 &&
+		     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "DELETE") != CURLE_OK)) {
 			jsonf_set_err(err, errlen, "%s: cannot set up the request", shown);
 			goto cleanup;
 		}

@@ -55,7 +55,7 @@ void peer_opts_from_config(const struct baton_config *cfg, struct peer_opts *out
  * false + err naming the scheme otherwise. No I/O. */
 bool peer_url_allowed(const char *url, char *err, size_t errlen) PEER_WUR;
 
-/* method (GET or POST) <api_url><path>; body (JSON, may be NULL) is sent
+/* method (GET, POST or DELETE) <api_url><path>; body (JSON, may be NULL) is sent
  * with Content-Type: application/json. Credentials are attached only for
  * POSTs over https. true when an HTTP answer arrived (any code) within
  * timeout seconds: out holds it (free it with peer_answer_free). false +

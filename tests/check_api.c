@@ -1865,7 +1865,7 @@ START_TEST(test_handle_direct)
 	rq.method = NULL;
 	api_handle(s, &rq, &r);
 	ck_assert_int_eq(r.code, 405);
-	ck_assert_str_eq(r.allow, "POST");
+	ck_assert_str_eq(r.allow, "POST, DELETE");
 	api_reply_free(&r);
 	rq.path = NULL;
 	api_handle(s, &rq, &r);

@@ -714,6 +714,75 @@ static void s_sw_paused_leader(struct ha_cluster_view *c, struct ha_local_view *
 	s_sw_leader_now(c, l);
 	c->paused = true;
 }
+/* Maintenance mode: the agents choose no candidate, nothing scheduled runs. */
+static void s_sw_paused_leader_best(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	as_leader(c, l);
+	sw(c, "node2", "", 0, false);
+	c->paused = true;
+}
+static void s_sw_paused_leader_scheduled(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	as_leader(c, l);
+	l->wall_now = 1000000;
+	sw(c, "node2", "node3", 1000060, false);
+	c->paused = true;
+}
+static void s_sw_paused_target_takes_key(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	sw(c, "node1", "node2", 0, false);
+	l->leader_absent_since = NOW - 1;
+	c->paused = true;
+}
+static void s_sw_paused_other_replica_waits(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	sw(c, "node1", "node3", 0, false);
+	l->leader_absent_since = NOW - 1;
+	c->paused = true;
+}
+/* ... an operator's restart (or our switchover) stopped Postgres: it comes back. */
+static void s_sw_paused_target_promotes(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_promote_after_acquire(c, l);
+	sw(c, "node1", "node2", 0, false);
+	c->paused = true;
+}
+static void s_paused_holder_not_named_waits(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_promote_after_acquire(c, l);
+	c->paused = true;
+}
+static void s_paused_restart_in_progress(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_down_replica_data(c, l);
+	l->restart_in_progress = true;
+	c->paused = true;
+}
+static void s_paused_after_switchover_follows(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	l->following[0] = '\0';
+	l->restart_in_progress = true;
+	c->paused = true;
+}
+static void s_paused_replica_of_old_leader_follows(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	snprintf(l->following, sizeof(l->following), "node9");
+	c->paused = true;
+}
+static void s_paused_replica_unfollowed_waits(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	l->following[0] = '\0';
+	c->paused = true;
+}
+static void s_paused_restart_in_progress_leader(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	as_leader(c, l);
+	l->pg_running = l->pg_ready = l->pg_primary = false;
+	l->restart_in_progress = true;
+	c->paused = true;
+}
 
 /* ... seen by replicas once the leader released the key. */
 static void s_sw_other_target_waits(struct ha_cluster_view *c, struct ha_local_view *l)
@@ -1159,7 +1228,19 @@ static const struct row rows[] = {
 	{"switchover scheduled and due", s_sw_leader_scheduled_due, HA_SWITCHOVER, "node3"},
 	{"switchover for another leader: ignore", s_sw_for_another_leader, HA_LEAD, NULL},
 	{"switchover to us done: lead", s_sw_done_we_are_target, HA_LEAD, NULL},
-	{"switchover while paused: nothing", s_sw_paused_leader, HA_LEAD, NULL},
+	{"switchover with a candidate while paused: runs now", s_sw_paused_leader, HA_SWITCHOVER, "node3"},
+	{"switchover without a candidate while paused: nothing", s_sw_paused_leader_best, HA_LEAD, NULL},
+	{"scheduled switchover while paused: nothing", s_sw_paused_leader_scheduled, HA_LEAD, NULL},
+	{"paused: the switchover's candidate takes the key", s_sw_paused_target_takes_key, HA_ACQUIRE, NULL},
+	{"paused: another replica leaves the key", s_sw_paused_other_replica_waits, HA_WAIT, NULL},
+	{"paused: the switchover's candidate promotes", s_sw_paused_target_promotes, HA_PROMOTE, NULL},
+	{"paused: holding the key as a replica unasked: nothing", s_paused_holder_not_named_waits, HA_WAIT, NULL},
+	{"paused: a restarting replica starts again", s_paused_restart_in_progress, HA_START_REPLICA, NULL},
+	{"paused: after our switchover, follow the new leader", s_paused_after_switchover_follows, HA_FOLLOW, "node1"},
+	{"paused: a replica of the old leader follows the new one", s_paused_replica_of_old_leader_follows, HA_FOLLOW,
+	 "node1"},
+	{"paused: a replica not asked to follow waits", s_paused_replica_unfollowed_waits, HA_WAIT, NULL},
+	{"paused: a restarting leader starts again", s_paused_restart_in_progress_leader, HA_START_PRIMARY, NULL},
 	{"switchover to another: leave it the key", s_sw_other_target_waits, HA_WAIT, NULL},
 	{"switchover target silent past ttl: compete", s_sw_target_dead_after_ttl, HA_ACQUIRE, NULL},
 	{"switchover target ignores a peer ahead", s_sw_we_are_target_peer_ahead, HA_ACQUIRE, NULL},

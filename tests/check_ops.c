@@ -9,6 +9,7 @@
  * mod_revision) is the same after the call as before it.
  */
 #include <check.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "agent/api_internal.h"
 #include "agent/dcs.h"
 #include "agent/ops.h"
 #include "etcd/etcd.h"
@@ -83,13 +85,16 @@ enum shape {
 	NO_LEADER,  /* FULL without the leader key */
 	NO_HEALTHY, /* leader node1; node3 nofailover; node4 starting */
 	PENDING,    /* FULL with a switchover already requested */
+	PAUSED,     /* FULL in maintenance mode */
 };
 
 static void write_cluster(struct env *e, enum shape shape)
 {
 	if (shape != NO_LEADER)
 		put(e, e->k.leader, "node1");
-	put(e, e->k.config, "{\"ttl\":5,\"loop_wait\":1,\"retry_timeout\":2}");
+	put(e, e->k.config,
+	    shape == PAUSED ? "{\"ttl\":5,\"loop_wait\":1,\"retry_timeout\":2,\"pause\":true}"
+			    : "{\"ttl\":5,\"loop_wait\":1,\"retry_timeout\":2}");
 	put_member(e, "node1", "primary", "running", false);
 	if (shape != NO_HEALTHY) {
 		put_member(e, "node2", "replica", "running", false);
@@ -161,6 +166,15 @@ static const struct sw_case sw_cases[] = {
 	{ "failover scheduled", FULL, NULL, "node2", 3600, true, false, "a failover cannot be scheduled" },
 	{ "failover to a starting replica", NO_LEADER, NULL, "node4", 0, true, false,
 	  "'node4' is not a healthy replica" },
+	/* maintenance mode: nothing left pending unseen, no candidate chosen by the agents */
+	{ "paused, to node2", PAUSED, NULL, "node2", 0, false, false, NULL },
+	{ "paused, failover to node2", PAUSED, NULL, "node2", 0, true, false, NULL },
+	{ "paused, no candidate", PAUSED, NULL, NULL, 0, false, false,
+	  "maintenance mode: a switchover needs a candidate while paused" },
+	{ "paused, no candidate, forced", PAUSED, NULL, NULL, 0, false, true,
+	  "maintenance mode: a switchover needs a candidate while paused" },
+	{ "paused, scheduled", PAUSED, NULL, "node2", 3600, false, false,
+	  "maintenance mode: a scheduled switchover is refused while paused" },
 };
 
 START_TEST(test_switchover_table)
@@ -532,6 +546,148 @@ START_TEST(test_etcd_down)
 }
 END_TEST
 
+/* ---- POST/DELETE /restart: the API side of operator restarts -------------------- */
+
+/* One request to the API, answered; returns the code, the body in body. */
+static unsigned int restart_call(struct api_server *s, const char *method, const char *json, char *body, size_t len)
+{
+	struct api_request rq = { .method = method, .path = "/restart" };
+	struct api_reply r;
+	unsigned int code;
+
+	rq.body = json;
+	rq.body_len = json ? strlen(json) : 0;
+	api_handle(s, &rq, &r);
+	code = r.code;
+	snprintf(body, len, "%s", r.body ? r.body : "");
+	api_reply_free(&r);
+	return code;
+}
+
+/* A stand-in loop: takes the first restart request and reports outcome. */
+struct fake_loop {
+	struct api_server *s;
+	enum api_restart_outcome outcome;
+	const char *message;
+	uint64_t seen_id;
+};
+
+static void *fake_loop_run(void *arg)
+{
+	struct fake_loop *f = arg;
+
+	for (int i = 0; i < 500; i++) {
+		struct api_requests r;
+
+		api_take_requests(f->s, &r);
+		if (r.restart) {
+			f->seen_id = r.restart_id;
+			api_restart_report(f->s, r.restart_id, f->outcome, f->message);
+			return NULL;
+		}
+		usleep(10 * 1000);
+	}
+	return NULL;
+}
+
+/* The answer waits for the loop's report; times out with 202. */
+static void restart_with_loop(struct api_server *s, enum api_restart_outcome outcome, const char *message,
+			      unsigned int want_code, const char *want_in_body)
+{
+	struct fake_loop f = { .s = s, .outcome = outcome, .message = message };
+	char body[1024];
+	pthread_t t;
+
+	ck_assert_int_eq(pthread_create(&t, NULL, fake_loop_run, &f), 0);
+	ck_assert_uint_eq(restart_call(s, "POST", "{\"restart_pending\":true,\"wait\":10}", body, sizeof(body)),
+			  want_code);
+	pthread_join(t, NULL);
+	ck_assert(f.seen_id > 0);
+	ck_assert_msg(strstr(body, want_in_body) != NULL, "'%s' not in '%s'", want_in_body, body);
+}
+
+START_TEST(test_restart_endpoint)
+{
+	struct api_options o = { .listen = "127.0.0.1:0" };
+	struct api_status st;
+	struct api_requests r;
+	struct api_server *s;
+	char err[256], body[1024];
+	double t0;
+
+	s = api_server_new(&o, err, sizeof(err));
+	ck_assert_msg(s != NULL, "%s", err);
+
+	/* Bad requests, and a role without a published state. */
+	ck_assert_uint_eq(restart_call(s, "POST", "{\"postgres_version\":\"fifteen\"}", body, sizeof(body)), 400);
+	ck_assert_uint_eq(restart_call(s, "POST", "{\"wait\":61}", body, sizeof(body)), 400);
+	ck_assert_uint_eq(restart_call(s, "POST", "{\"role\":\"standby\"}", body, sizeof(body)), 400);
+	ck_assert_uint_eq(restart_call(s, "POST", "{\"schedule\":\"2001-01-01T00:00:00Z\"}", body, sizeof(body)), 400);
+	ck_assert_msg(strstr(body, "not in the future") != NULL, "%s", body);
+	ck_assert_uint_eq(restart_call(s, "POST", "{\"role\":\"primary\"}", body, sizeof(body)), 503);
+
+	memset(&st, 0, sizeof(st));
+	snprintf(st.name, sizeof(st.name), "node2");
+	snprintf(st.role, sizeof(st.role), "replica");
+	api_publish(s, &st);
+	/* role: 412 when it differs, like Patroni; nothing queued. */
+	ck_assert_uint_eq(restart_call(s, "POST", "{\"role\":\"primary\"}", body, sizeof(body)), 412);
+	ck_assert_msg(strstr(body, "node2 is not the primary") != NULL, "%s", body);
+	api_take_requests(s, &r);
+	ck_assert(!r.restart && r.restart_at == 0);
+
+	/* No loop attached (tests, fuzzing): 202 at once, the request queued
+	 * with its conditions; a version as "15.4" or server_version_num. */
+	ck_assert_uint_eq(restart_call(s, "POST", "{\"role\":\"replica\",\"postgres_version\":\"15.4\"}", body,
+				       sizeof(body)),
+			  202);
+	ck_assert_uint_eq(restart_call(s, "POST", "{\"postgres_version\":\"9.6.24\"}", body, sizeof(body)), 202);
+	api_take_requests(s, &r);
+	ck_assert(r.restart && !r.restart_pending_only && r.restart_id == 2);
+	ck_assert_int_eq(r.restart_min_version, 150004); /* the higher of the two merged */
+	ck_assert_uint_eq(restart_call(s, "POST", "{\"postgres_version\":150004,\"restart_pending\":true}", body,
+				       sizeof(body)),
+			  202);
+	api_take_requests(s, &r);
+	ck_assert(r.restart && r.restart_pending_only && r.restart_min_version == 150004);
+
+	/* With a loop: the answer says how it went. */
+	api_restart_attach(s);
+	restart_with_loop(s, API_RESTART_DONE, "restarted (max_connections 100 -> 150) in 0.5 s", 200,
+			  "\"restarted\":true");
+	restart_with_loop(s, API_RESTART_NOT_NEEDED, "restart not needed: no parameter is pending a restart", 200,
+			  "restart not needed");
+	restart_with_loop(s, API_RESTART_FAILED, "restart of node2: Postgres failed to start again", 503,
+			  "failed to start again");
+	/* Nobody reports: 202 "in progress" after the wait. */
+	t0 = (double)time(NULL);
+	ck_assert_uint_eq(restart_call(s, "POST", "{\"wait\":1}", body, sizeof(body)), 202);
+	ck_assert_msg(strstr(body, "restart in progress") != NULL, "%s", body);
+	ck_assert((double)time(NULL) - t0 <= 3);
+	api_take_requests(s, &r);
+
+	/* Scheduled: kept once (409 for a second), cancelled by DELETE. */
+	ck_assert_uint_eq(restart_call(s, "DELETE", NULL, body, sizeof(body)), 404);
+	ck_assert_uint_eq(restart_call(s, "POST", "{\"schedule\":\"2099-01-01T00:00:00Z\",\"restart_pending\":true}",
+				       body, sizeof(body)),
+			  202);
+	ck_assert_msg(strstr(body, "2099-01-01T00:00:00Z") != NULL, "%s", body);
+	ck_assert_uint_eq(restart_call(s, "POST", "{\"schedule\":\"2099-01-02T00:00:00Z\"}", body, sizeof(body)), 409);
+	ck_assert_msg(strstr(body, "already scheduled at 2099-01-01T00:00:00Z") != NULL, "%s", body);
+	api_take_requests(s, &r);
+	ck_assert(!r.restart && r.restart_at == 4070908800.0 && r.restart_pending_only);
+	/* ... now kept by the loop, which publishes it */
+	st.restart_scheduled_at = r.restart_at;
+	api_publish(s, &st);
+	ck_assert_uint_eq(restart_call(s, "POST", "{\"schedule\":\"2099-01-02T00:00:00Z\"}", body, sizeof(body)), 409);
+	ck_assert_uint_eq(restart_call(s, "DELETE", NULL, body, sizeof(body)), 200);
+	ck_assert_uint_eq(restart_call(s, "DELETE", NULL, body, sizeof(body)), 404);
+	api_take_requests(s, &r);
+	ck_assert(r.restart_cancel && r.restart_at == 0);
+	api_stop(s);
+}
+END_TEST
+
 static Suite *ops_suite(void)
 {
 	Suite *s = suite_create("ops");
@@ -546,6 +702,7 @@ static Suite *ops_suite(void)
 	tcase_add_test(tc, test_replace_config);
 	tcase_add_test(tc, test_concurrent_changes);
 	tcase_add_test(tc, test_etcd_down);
+	tcase_add_test(tc, test_restart_endpoint);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -114,10 +114,10 @@ wait_healthy 30
 
 # ---- refusals that need no agent support
 
-err=$(ctl switchover --candidate ghost 2>&1)
+err=$(ctl switchover --candidate ghost --force 2>&1)
 assert_eq 1 "$?" "switchover to an unknown member is refused"
 grep -q "'ghost' is not a member" <<<"$err" || fail "switchover refusal lacks the reason: $err"
-err=$(ctl reinit "node$p" 2>&1)
+err=$(ctl reinit "node$p" --force 2>&1)
 assert_eq 1 "$?" "reinit of the leader is refused"
 grep -q "is the leader" <<<"$err" || fail "reinit refusal lacks the reason: $err"
 assert_eq "" "$(etcdctl_ get --print-value-only "$NAMESPACE/$SCOPE/switchover")" "no switchover key after refusals"
@@ -131,8 +131,10 @@ restarted() {
 	pid=$(postmaster_pid "$r") || return 1
 	[ "$pid" != "$pid0" ] && [ "$(in_recovery "$r")" = t ]
 }
-if out=$(ctl restart "node$r" 2>&1); then
-	assert_eq "node$r: restart requested" "$out" "batonctl restart node$r"
+if out=$(ctl restart "node$r" --force 2>&1); then
+	grep -Eq "^node$r: restarted in [0-9.]+ s, streaming from node$p\$" <<<"$out" ||
+		fail "batonctl restart node$r: expected 'node$r: restarted in N s, streaming from node$p', got '$out'"
+	pass "batonctl restart node$r answered once it was back: $out"
 	if poll_until 30 restarted; then
 		pass "node$r's Postgres restarted (postmaster $pid0 -> $(postmaster_pid "$r")) and is a replica again"
 		wait_healthy 60
@@ -147,7 +149,7 @@ fi
 
 c=${replicas[1]}
 t0=$(now_ms)
-out=$(ctl switchover --candidate "node$c" --wait 40 2>&1)
+out=$(ctl switchover --candidate "node$c" --force --wait 40 2>&1)
 rc=$?
 printf '%s\n' "$out"
 if [ "$rc" = 0 ]; then

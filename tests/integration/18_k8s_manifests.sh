@@ -818,7 +818,7 @@ assert_eq 1 "$primaries" "pods labelled role=primary"
 pass "after the rejoin: $(labels_summary)"
 log "switchover back to $leader: $leader2 demotes in place (on_stop, on_start, on_role_change within a second)"
 l2n=$((${leader2#baton-} + 1))
-out=$(as_baton "$BATON_BUILD/batonctl" -c "$T/cfg$l2n/baton.conf" switchover --candidate "$leader" --wait 60 2>&1) ||
+out=$(as_baton "$BATON_BUILD/batonctl" -c "$T/cfg$l2n/baton.conf" switchover --candidate "$leader" --force --wait 60 2>&1) ||
 	fail "batonctl switchover --candidate $leader failed: $out"
 log "batonctl: $out"
 wait_for 60 "labels: $leader role=primary, both others role=replica" labels_are "$leader" primary replica

@@ -834,7 +834,11 @@ cluster_cleanup() {
 
 # ctl ARGS...: batonctl as the baton user with node1's config (any node's
 # config names the same cluster). Prints what it prints; returns its status.
-ctl() { as_baton "$BATON_BUILD/batonctl" -c "$T/node${CTL_NODE:-1}.conf" "$@"; }
+# switchover, failover, restart and reinit get --force (no terminal here).
+ctl() {
+	case ${1:-} in switchover | failover | restart | reinit) set -- "$1" --force "${@:2}" ;; esac
+	as_baton "$BATON_BUILD/batonctl" -c "$T/node${CTL_NODE:-1}.conf" "$@"
+}
 
 # ctl_has COMMAND: batonctl --help lists COMMAND (so the operator path is
 # used; otherwise a scenario falls back to etcdctl/curl and says so).
@@ -844,7 +848,8 @@ ctl_has() {
 
 # rest_call N METHOD PATH [BODY]: an HTTP request to nodeN's REST API.
 # Sets REST_CODE (000 when nothing answered) and REST_BODY; prints nothing,
-# so call it directly (not in $(...), which would lose both). Bounded to 3 s.
+# so call it directly (not in $(...), which would lose both). Bounded to
+# REST_TIMEOUT seconds (default 3).
 REST_CODE=
 REST_BODY=
 # Over https it verifies the node against the test CA and sends the test's
@@ -852,7 +857,7 @@ REST_BODY=
 # over http it sends none unless REST_AUTH is set.
 rest_call() {
 	local n=$1 method=$2 path=$3 body=${4:-} out auth
-	local args=(-s -m 3 -X "$method" -o "$T/rest.body" -w '%{http_code}')
+	local args=(-s --noproxy '*' -m "${REST_TIMEOUT:-3}" -X "$method" -o "$T/rest.body" -w '%{http_code}')
 	if [ -n "$body" ]; then
 		args+=(-H 'Content-Type: application/json' --data-binary "$body")
 	elif [ "$method" != GET ] && [ "$method" != HEAD ] && [ "$method" != OPTIONS ]; then
