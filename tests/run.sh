@@ -3,7 +3,7 @@
 # runs every test. Run as root on Debian 12 (CI runs it through .ci/run).
 #
 #   tests/run.sh [--unit-only | --integration-only] [--no-asan] [--keep] [--only PATTERN]
-#                [--fuzz-seconds N] [--chaos-rounds N] [--stability-minutes M]
+#                [--fuzz-seconds N] [--chaos-rounds N] [--stability-minutes M] [--ops-steps N]
 #
 # Steps:
 #  1. install missing Debian packages (tests/lib/packages.sh), create user baton;
@@ -25,6 +25,10 @@
 #     (tests/chaos/stability.sh at 5/1/2 and 3/1/1, --stability-minutes
 #     each, default 1). 0 skips either; --only PATTERN selects them by the
 #     names "chaos" and "stability" too.
+#  6. as root, against build/ only: the operations fuzzer (tests/ops/run.sh:
+#     --ops-steps operator actions, default 10, on a 3-node cluster in
+#     synchronous mode with a writer, a random seed it prints); 0 skips it,
+#     --only selects it by the name "ops".
 # Prints "N passed, N failed" (unit test programs, scenarios, builds) and
 # exits non-zero on any failure. --keep keeps the scenarios' test dirs.
 set -uo pipefail
@@ -35,6 +39,7 @@ repo=$(cd "$here/.." && pwd)
 
 do_unit=1 do_it=1 do_asan=1 keep=0 only= fuzz_secs=${BATON_FUZZ_SECONDS:-60}
 chaos_rounds=${BATON_CHAOS_ROUNDS:-9} stability_minutes=${BATON_STABILITY_MINUTES:-1}
+ops_steps=${BATON_OPS_STEPS:-10}
 while [ $# -gt 0 ]; do
 	case $1 in
 	--unit-only) do_it=0 ;;
@@ -45,6 +50,7 @@ while [ $# -gt 0 ]; do
 	--fuzz-seconds) fuzz_secs=$2; shift ;;
 	--chaos-rounds) chaos_rounds=$2; shift ;;
 	--stability-minutes) stability_minutes=$2; shift ;;
+	--ops-steps) ops_steps=$2; shift ;;
 	-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
 	esac
@@ -214,6 +220,13 @@ if [ "$do_it" = 1 ]; then
 				"${keep_opt[@]}" 2>&1 | tee "$WORK/it-logs/stability.out"
 			rc=${PIPESTATUS[0]}
 			if [ "$rc" = 0 ]; then ok "stability ($stability_minutes min per setting)"; else ko "stability (exit $rc)"; fi
+		fi
+		if [ "$ops_steps" != 0 ] && { [ -z "$only" ] || [[ ops == *$only* ]]; }; then
+			section "operations fuzzer: $ops_steps steps (normal build)"
+			BATON_BUILD="$WORK/build" KEEP="$keep" timeout --kill-after=30 $((ops_steps * 240 + 300)) \
+				bash "$repo/tests/ops/run.sh" --steps "$ops_steps" 2>&1 | tee "$WORK/it-logs/ops.out"
+			rc=${PIPESTATUS[0]}
+			if [ "$rc" = 0 ]; then ok "ops fuzzer ($ops_steps steps)"; else ko "ops fuzzer (exit $rc; the seed and sequence are in $WORK/it-logs/ops.out)"; fi
 		fi
 	fi
 fi
