@@ -46,21 +46,31 @@ static void nap(double s)
 
 /* A dummy postmaster: `sleep 60` as a group leader; ignore_quit makes it
  * ignore SIGQUIT (an ignored disposition survives exec), otherwise SIGQUIT
- * is set to its default. */
+ * is set to its default. Returns once the child has exec'd (a close-on-exec
+ * pipe reads EOF then), so a fence can never signal it while it still has
+ * the disposition the test inherited: a shell that started the test in the
+ * background may have left SIGQUIT ignored. */
 static pid_t spawn_dummy(bool ignore_quit)
 {
-	pid_t pid = fork();
+	int p[2];
+	char c;
+	pid_t pid;
 
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
+		close(p[0]);
 		setpgid(0, 0);
-		/* Set the disposition either way: a shell that started the test
-		 * in the background may have left SIGQUIT ignored. */
 		signal(SIGQUIT, ignore_quit ? SIG_IGN : SIG_DFL);
 		execlp("sleep", "sleep", "60", (char *)NULL);
 		_exit(127);
 	}
+	close(p[1]);
 	setpgid(pid, pid);
+	while (read(p[0], &c, 1) < 0 && errno == EINTR)
+		;
+	close(p[0]);
 	return pid;
 }
 
