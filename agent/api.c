@@ -914,7 +914,7 @@ static void h_cluster(struct api_server *s, const struct api_request *rq, json_t
 		return;
 	memset(&r, 0, sizeof(r));
 	memset(&e, 0, sizeof(e));
-	if (etcd_get_prefix(s->etcd, s->keys.prefix, &r, &e) != ETCD_OK) {
+	if (dcs_read_cluster(s->etcd, &s->keys, NULL, &r, NULL, 0, &e) != ETCD_OK) {
 		reply_etcd_error(out, "the cluster", &e);
 		return;
 	}

@@ -17,6 +17,7 @@
 #include "agent/config.h"
 #include "agent/log.h"
 #include "agent/loop.h"
+#include "agent/ops.h"
 #include "pg/pg_err.h"
 
 static void usage(FILE *out)
@@ -167,6 +168,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_info("baton %s starting: member %s of cluster %s, config %s", BATON_VERSION, cfg.name, cfg.scope, path);
+	/* The REST API's PATCH /config may set what this file allows, no more. */
+	if (!ops_set_allow_from_dcs(cfg.postgresql.allow_from_dcs, cfg.postgresql.n_allow_from_dcs)) {
+		log_error("out of memory");
+		curl_global_cleanup();
+		config_free(&cfg);
+		return 1;
+	}
 	status = loop_run(&cfg);
 	curl_global_cleanup();
 	config_free(&cfg);

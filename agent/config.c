@@ -23,6 +23,7 @@
 
 #include "agent/log.h"
 #include "agent/watchdog.h"
+#include "pg/pg_conf.h"
 
 #include <errno.h>
 #include <float.h>
@@ -30,6 +31,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -81,6 +83,7 @@ static bool check_readable_file(const char *v, char *why, size_t len);
 static bool check_executable(const char *v, char *why, size_t len);
 static bool check_slot_name(const char *v, char *why, size_t len);
 static bool check_watchdog_mode(const char *v, char *why, size_t len);
+static bool check_code_param(const char *v, char *why, size_t len);
 
 #define CFG_OFF(field) offsetof(struct baton_config, field)
 #define NO_MAX DBL_MAX
@@ -150,14 +153,14 @@ static const struct opt options[] = {
 	  .doc = "INSECURE: accept writes without credentials (warned at every start)" },
 
 	{ .path = "bootstrap.dcs.ttl", .type = OPT_SECONDS, .off = CFG_OFF(bootstrap_dcs.ttl),
-	  .def = "5", .min = 2, .max = NO_MAX,
-	  .doc = "seconds the leader lease lasts (>= 2, etcd's minimum lease)" },
+	  .def = "5", .min = CONFIG_TTL_MIN, .max = CONFIG_TTL_MAX,
+	  .doc = "seconds the leader lease lasts (2 to 86400; etcd grants no shorter lease)" },
 	{ .path = "bootstrap.dcs.loop_wait", .type = OPT_SECONDS,
-	  .off = CFG_OFF(bootstrap_dcs.loop_wait), .def = "1", .min = 0, .max = NO_MAX,
-	  .flags = OPT_MIN_EXCL, .doc = "seconds between HA loop runs" },
+	  .off = CFG_OFF(bootstrap_dcs.loop_wait), .def = "1", .min = CONFIG_LOOP_WAIT_MIN,
+	  .max = CONFIG_WAIT_MAX, .doc = "seconds between HA loop runs (0.1 to 3600)" },
 	{ .path = "bootstrap.dcs.retry_timeout", .type = OPT_SECONDS,
-	  .off = CFG_OFF(bootstrap_dcs.retry_timeout), .def = "2", .min = 0, .max = NO_MAX,
-	  .flags = OPT_MIN_EXCL, .doc = "seconds to retry etcd and Postgres before giving up" },
+	  .off = CFG_OFF(bootstrap_dcs.retry_timeout), .def = "2", .min = CONFIG_RETRY_TIMEOUT_MIN,
+	  .max = CONFIG_WAIT_MAX, .doc = "seconds to retry etcd and Postgres before giving up (0.5 to 3600)" },
 	{ .path = "bootstrap.dcs.maximum_lag_on_failover", .type = OPT_INT64,
 	  .off = CFG_OFF(bootstrap_dcs.maximum_lag_on_failover), .def = "1048576", .min = 0,
 	  .max = NO_MAX, .doc = "bytes a replica may lag and still be promoted" },
@@ -213,6 +216,11 @@ static const struct opt options[] = {
 	{ .path = "postgresql.parameters", .type = OPT_PARAMS, .off = CFG_OFF(postgresql.params),
 	  .count_off = CFG_OFF(postgresql.n_params),
 	  .doc = "Postgres parameters of this member (override bootstrap.dcs ones)" },
+	{ .path = "postgresql.allow_from_dcs", .type = OPT_STRLIST,
+	  .off = CFG_OFF(postgresql.allow_from_dcs), .count_off = CFG_OFF(postgresql.n_allow_from_dcs),
+	  .check = check_code_param,
+	  .doc = "parameters that run or load code (archive_command, *_preload_libraries, ...) this node "
+		 "takes from the cluster's config key; others come only from this file" },
 	{ .path = "postgresql.pg_hba", .type = OPT_STRLIST, .off = CFG_OFF(postgresql.pg_hba),
 	  .count_off = CFG_OFF(postgresql.n_pg_hba), .doc = "pg_hba.conf lines" },
 	{ .path = "postgresql.use_pg_rewind", .type = OPT_BOOL, .off = CFG_OFF(postgresql.use_pg_rewind),
@@ -480,6 +488,19 @@ static bool check_slot_name(const char *v, char *why, size_t len)
 	return true;
 }
 
+/* An entry of postgresql.allow_from_dcs: one of the parameters that need
+ * it (any other is always taken from etcd, so listing it is a typo). */
+static bool check_code_param(const char *v, char *why, size_t len)
+{
+	if (pg_conf_param_runs_code(v))
+		return true;
+	set_err(why, len, "not one of the parameters only this file may set (archive_command, "
+			  "archive_cleanup_command, restore_command, recovery_end_command, ssl_passphrase_command, "
+			  "shared_preload_libraries, session_preload_libraries, local_preload_libraries, "
+			  "archive_library, jit_provider, dynamic_library_path, ssl_*_file, log_directory, ...)");
+	return false;
+}
+
 /* TLS files: read by the REST server at start, so a typo must fail the load. */
 static bool check_readable_file(const char *v, char *why, size_t len)
 {
@@ -585,19 +606,26 @@ bool config_check_timing(const struct dcs_settings *d, char *err, size_t errlen)
 		set_err(err, errlen, "no settings");
 		return false;
 	}
-	if (!(d->ttl >= 2)) {
+	/* !(x >= min) also catches NaN. */
+	if (!(d->ttl >= CONFIG_TTL_MIN)) {
 		format_number(d->ttl, a, sizeof(a));
 		set_err(err, errlen, "ttl = %s < 2 (etcd's minimum lease)", a);
 		return false;
 	}
-	if (!(d->loop_wait > 0)) {
-		format_number(d->loop_wait, a, sizeof(a));
-		set_err(err, errlen, "loop_wait = %s must be > 0", a);
+	if (!(d->ttl <= CONFIG_TTL_MAX)) {
+		format_number(d->ttl, a, sizeof(a));
+		set_err(err, errlen, "ttl = %s > 86400 (a day: a longer lease means no failover)", a);
 		return false;
 	}
-	if (!(d->retry_timeout > 0)) {
+	if (!(d->loop_wait >= CONFIG_LOOP_WAIT_MIN) || !(d->loop_wait <= CONFIG_WAIT_MAX)) {
+		format_number(d->loop_wait, a, sizeof(a));
+		set_err(err, errlen, "loop_wait = %s outside [0.1, 3600] (it paces the lease keepalives)", a);
+		return false;
+	}
+	if (!(d->retry_timeout >= CONFIG_RETRY_TIMEOUT_MIN) || !(d->retry_timeout <= CONFIG_WAIT_MAX)) {
 		format_number(d->retry_timeout, a, sizeof(a));
-		set_err(err, errlen, "retry_timeout = %s must be > 0", a);
+		set_err(err, errlen,
+			"retry_timeout = %s outside [0.5, 3600] (shorter than one etcd request may take)", a);
 		return false;
 	}
 	if (d->maximum_lag_on_failover < 0) {
@@ -616,6 +644,16 @@ bool config_check_timing(const struct dcs_settings *d, char *err, size_t errlen)
 		return false;
 	}
 	return true;
+}
+
+bool config_param_allowed_from_dcs(const char *name, char *const *allow, size_t n)
+{
+	if (!pg_conf_param_runs_code(name))
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if (allow[i] != NULL && strcasecmp(allow[i], name) == 0)
+			return true;
+	return false;
 }
 
 static void params_free(struct config_param *p, size_t n)
@@ -1343,6 +1381,23 @@ bool config_load(const char *path, struct baton_config *out, char *err, size_t e
 	if (!config_check_timing(&out->bootstrap_dcs, why, sizeof(why))) {
 		dcs = config_lookup(&cf, "bootstrap.dcs");
 		fail(&c, dcs, "bootstrap.dcs", "%s", why);
+		goto cleanup;
+	}
+	/* bootstrap.dcs goes to the config key, which every node reads: a
+	 * parameter there that only a node's own file may set would be
+	 * ignored by every node but those that allow it. Say so now. */
+	for (size_t i = 0; i < out->bootstrap_dcs.n_pg_params; i++) {
+		const char *name = out->bootstrap_dcs.pg_params[i].name;
+		char key[256];
+
+		if (config_param_allowed_from_dcs(name, out->postgresql.allow_from_dcs,
+						  out->postgresql.n_allow_from_dcs))
+			continue;
+		snprintf(key, sizeof(key), "bootstrap.dcs.postgresql.parameters.%s", name);
+		fail(&c, config_lookup(&cf, key), key,
+		     "runs or loads code, so nodes take it only from their own file: set it in "
+		     "postgresql.parameters (or list it in postgresql.allow_from_dcs on every node that may take it "
+		     "from etcd)");
 		goto cleanup;
 	}
 	ok = true;

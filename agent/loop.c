@@ -159,7 +159,8 @@ struct loop {
 	char *status_json;   /* last published (leader) */
 	enum ha_action_kind last_kind;
 	char last_reason[200];
-	char last_warn[1024];
+	char last_warn[4096];
+	struct dcs_read_cache read_cache; /* oversized keys not to download again */
 	double last_etcd_err_log;
 	bool running_fatal;
 };
@@ -902,11 +903,11 @@ static void read_cluster(struct loop *L)
 	struct etcd_error err;
 	struct dcs_settings fresh;
 	struct ha_cluster_view v;
-	char warn[1024] = "";
+	char warn[4096] = "", read_warn[2048] = "";
 	double now = pg_now();
 
 	memset(&r, 0, sizeof(r));
-	if (etcd_get_prefix(L->etcd, L->keys.prefix, &r, &err) != ETCD_OK) {
+	if (dcs_read_cluster(L->etcd, &L->keys, &L->read_cache, &r, read_warn, sizeof(read_warn), &err) != ETCD_OK) {
 		if (L->view.etcd_ok || now - L->last_etcd_err_log >= 5.0) {
 			log_warn("cannot read the cluster state from etcd: %s", err.message);
 			L->last_etcd_err_log = now;
@@ -917,6 +918,10 @@ static void read_cluster(struct loop *L)
 	memset(&v, 0, sizeof(v));
 	memset(&fresh, 0, sizeof(fresh));
 	dcs_parse_cluster(&L->keys, &r, &L->settings, &v, &fresh, warn, sizeof(warn));
+	/* Code-running parameters only from this node's file (or its allow list). */
+	dcs_settings_drop_code_params(&fresh, L->cfg->postgresql.allow_from_dcs, L->cfg->postgresql.n_allow_from_dcs,
+				      warn, sizeof(warn));
+	snprintf(warn + strlen(warn), sizeof(warn) - strlen(warn), "%s", read_warn);
 	if (warn[0] && strcmp(warn, L->last_warn) != 0)
 		log_warn("unreadable keys in etcd (ignored): %s", warn);
 	snprintf(L->last_warn, sizeof(L->last_warn), "%s", warn);

@@ -14,6 +14,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <math.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -330,7 +331,7 @@ static const struct bad_case {
 	{ "timing.conf", "timing.conf:15: bootstrap.dcs: loop_wait + 2 * retry_timeout = 5 > ttl = 3 "
 			 "(a leader could lose its lease before noticing)" },
 	{ "ttl_too_small.conf", "ttl_too_small.conf:14: bootstrap.dcs.ttl: must be >= 2 (got 1)" },
-	{ "zero_loop_wait.conf", "zero_loop_wait.conf:14: bootstrap.dcs.loop_wait: must be > 0 (got 0)" },
+	{ "zero_loop_wait.conf", "zero_loop_wait.conf:14: bootstrap.dcs.loop_wait: must be >= 0.1 (got 0)" },
 	{ "negative_lag.conf",
 	  "negative_lag.conf:14: bootstrap.dcs.maximum_lag_on_failover: must be >= 0 (got -1)" },
 	{ "float_lag.conf",
@@ -554,8 +555,17 @@ static const struct timing_case {
 		      "before noticing)" },
 	{ 10, 5, 3, 0, "loop_wait + 2 * retry_timeout = 11 > ttl = 10" },
 	{ 1.5, 0.1, 0.1, 0, "ttl = 1.5 < 2" },
-	{ 5, 0, 1, 0, "loop_wait = 0 must be > 0" },
-	{ 5, 1, -1, 0, "retry_timeout = -1 must be > 0" },
+	{ 5, 0, 1, 0, "loop_wait = 0 outside [0.1, 3600]" },
+	{ 5, 0.001, 1, 0, "loop_wait = 0.001 outside [0.1, 3600]" },
+	{ 5, 1, -1, 0, "retry_timeout = -1 outside [0.5, 3600]" },
+	{ 5, 0.1, 0.001, 0, "retry_timeout = 0.001 outside [0.5, 3600]" },
+	{ 5, 0.1, 0.4999, 0, "retry_timeout = 0.4999 outside [0.5, 3600]" },
+	{ 2, 0.1, 0.5, 0, NULL },
+	{ 1e308, 1, 2, 0, "ttl = 1e+308 > 86400" },
+	{ 86400, 1, 2, 0, NULL },
+	{ 86400.5, 1, 2, 0, "ttl = 86400.5 > 86400" },
+	{ NAN, 1, 2, 0, "ttl = nan < 2" },
+	{ 80000, 4000, 2, 0, "loop_wait = 4000 outside [0.1, 3600]" },
 	{ 5, 1, 2, -5, "maximum_lag_on_failover = -5 must be >= 0" },
 };
 
