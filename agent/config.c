@@ -26,7 +26,9 @@
 #include "pg/pg_conf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <float.h>
+#include <math.h>
 #include <libconfig.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -1284,51 +1286,262 @@ static bool split_address(const struct load_ctx *c, config_t *cf, const char *ke
 	return false;
 }
 
+/* A growable buffer for the text handed to libconfig. */
+struct text {
+	char *data;
+	size_t len, cap;
+	bool failed;
+};
+
+static void text_add(struct text *t, const char *s, size_t n)
+{
+	if (t->failed)
+		return;
+	if (t->len + n + 1 > t->cap) {
+		size_t cap = t->cap ? t->cap : 4096;
+		char *p;
+
+		while (cap < t->len + n + 1)
+			cap *= 2;
+		p = realloc(t->data, cap);
+		if (p == NULL) {
+			t->failed = true;
+			return;
+		}
+		t->data = p;
+		t->cap = cap;
+	}
+	memcpy(t->data + t->len, s, n);
+	t->len += n;
+	t->data[t->len] = '\0';
+}
+
+#define CONFIG_FILE_MAX ((size_t)16 << 20) /* a node's file is a few KB */
+#define STRING_PIECE 4096                   /* bytes of a string literal libconfig lexes at once */
+
+/* What a path that is not a regular file is, for the error. */
+static const char *file_kind(mode_t m)
+{
+	if (S_ISDIR(m))
+		return "a directory";
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	if (S_ISCHR(m))
+		return "a character device";
+	if (S_ISBLK(m))
+		return "a block device";
+	if (S_ISSOCK(m))
+		return "a socket";
+	return "not a regular file";
+}
+
 /*
- * One file per node: "@include" is refused before libconfig sees the file.
- * Beyond that being the product's rule, libconfig 1.5's lexer exit()s the
- * whole process when an included path cannot be read (a directory, say),
- * which no caller could turn into a clear error (found by fuzz_config).
- * libconfig takes a directive only at the start of a line.
+ * Reads path for libconfig, refusing at once what is not a configuration
+ * file: a FIFO or a device (opened without blocking, so nothing hangs), more
+ * than CONFIG_FILE_MAX bytes, a NUL byte (libconfig's lexer reads on past it;
+ * found by fuzz_config). On the way it checks what libconfig would get wrong:
+ *  - "@include" is refused: one file per node is the product's rule, and
+ *    libconfig 1.5's lexer exit()s the whole process when an included path
+ *    cannot be read (found by fuzz_config). libconfig takes a directive
+ *    only at the start of a line;
+ *  - a number that does not fit (libconfig silently saturates
+ *    99999999999999999999L and makes 1e999 infinite) is refused, naming it;
+ *  - a long string literal is cut into adjacent literals of STRING_PIECE
+ *    bytes, which libconfig joins as C does: its lexer rescans a token from
+ *    its start at every buffer refill, so one literal of n bytes costs n^2
+ *    (8 s for 2 MB), pieces cost n. Lines stay where they were.
+ * Returns the malloc'd text (caller frees) or NULL with err set.
  */
-static bool refuse_includes(const char *path, char *err, size_t errlen)
+static char *read_config_text(const char *path, char *err, size_t errlen)
 {
 	static const char directive[] = "@include";
-	FILE *f = fopen(path, "r");
-	int ch, line = 1, matched = 0; /* chars of "@include" matched at the line's start; -1: no match */
-	bool ok = true;
+	struct text out = { 0 };
+	struct stat st;
+	char *in = NULL;
+	size_t n = 0, i = 0;
+	int fd, line = 1;
+	bool bol = true, ok = false;
 
-	if (f == NULL)
-		return true; /* libconfig reports the unreadable file */
+	fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		set_err(err, errlen, "%s: cannot read the file: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		set_err(err, errlen, "%s: %s, not a configuration file", path,
+			fstat(fd, &st) != 0 ? strerror(errno) : file_kind(st.st_mode));
+		close(fd);
+		return NULL;
+	}
+	if ((size_t)st.st_size > CONFIG_FILE_MAX) {
+		set_err(err, errlen, "%s: %lld bytes, more than a configuration file has (at most %zu)", path,
+			(long long)st.st_size, CONFIG_FILE_MAX);
+		close(fd);
+		return NULL;
+	}
+	in = malloc((size_t)st.st_size + 1);
+	if (in == NULL) {
+		set_err(err, errlen, "%s: out of memory", path);
+		close(fd);
+		return NULL;
+	}
+	while (n < (size_t)st.st_size) {
+		ssize_t r = read(fd, in + n, (size_t)st.st_size - n);
 
-	/* Byte by byte: a NUL byte must not hide the rest of a line from us
-	 * (libconfig's lexer reads on past it; found by fuzz_config). */
-	while ((ch = getc(f)) != EOF) {
-		if (ch == '\0') {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break; /* shrank meanwhile: take what there is */
+		n += (size_t)r;
+	}
+	close(fd);
+	in[n] = '\0';
+
+	for (size_t j = 0; j < n; j++) {
+		if (in[j] == '\0') {
 			set_err(err, errlen, "%s:%d: a NUL byte: not a text configuration file", path, line);
-			ok = false;
-			break;
+			goto cleanup;
 		}
-		if (ch == '\n') {
+		if (in[j] == '\n')
 			line++;
-			matched = 0;
+	}
+	line = 1;
+	while (i < n) {
+		char c = in[i];
+
+		if (c == '\n') {
+			line++;
+			bol = true;
+			text_add(&out, in + i++, 1);
 			continue;
 		}
-		if (matched < 0 || ((ch == ' ' || ch == '\t') && matched == 0))
-			continue;
-		if (ch != directive[matched]) {
-			matched = -1;
+		if (bol && (c == ' ' || c == '\t')) {
+			text_add(&out, in + i++, 1);
 			continue;
 		}
-		if (++matched == (int)sizeof(directive) - 1) {
+		if (bol && n - i >= sizeof(directive) - 1 && memcmp(in + i, directive, sizeof(directive) - 1) == 0) {
 			set_err(err, errlen, "%s:%d: @include is not supported: keep the whole configuration in one file",
 				path, line);
-			ok = false;
-			break;
+			goto cleanup;
+		}
+		bol = false;
+		if (c == '#' || (c == '/' && i + 1 < n && in[i + 1] == '/')) {
+			size_t e = i;
+
+			while (e < n && in[e] != '\n')
+				e++;
+			text_add(&out, in + i, e - i);
+			i = e;
+		} else if (c == '/' && i + 1 < n && in[i + 1] == '*') {
+			size_t e = i + 2;
+
+			while (e < n && !(in[e] == '*' && e + 1 < n && in[e + 1] == '/'))
+				line += in[e++] == '\n';
+			e = e < n ? e + 2 : n;
+			text_add(&out, in + i, e - i);
+			i = e;
+		} else if (c == '"') {
+			size_t run = 0;
+
+			text_add(&out, in + i++, 1);
+			while (i < n && in[i] != '"') {
+				size_t step = in[i] == '\\' && i + 1 < n ? (in[i + 1] == 'x' ? 4 : 2) : 1;
+
+				if (step > n - i)
+					step = n - i;
+				if (run >= STRING_PIECE) {
+					text_add(&out, "\" \"", 3);
+					run = 0;
+				}
+				for (size_t e = 0; e < step; e++)
+					line += in[i + e] == '\n';
+				text_add(&out, in + i, step);
+				i += step;
+				run += step;
+			}
+			if (i < n)
+				text_add(&out, in + i++, 1);
+		} else if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '*') {
+			size_t e = i;
+
+			while (e < n && ((in[e] >= 'A' && in[e] <= 'Z') || (in[e] >= 'a' && in[e] <= 'z') ||
+					 (in[e] >= '0' && in[e] <= '9') || in[e] == '_' || in[e] == '-' || in[e] == '*'))
+				e++;
+			text_add(&out, in + i, e - i);
+			i = e;
+		} else if ((c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.') {
+			/* A number token: digits, letters (hex, e, L), '.', and a
+			 * sign at the start or after an exponent's e. */
+			char tok[64];
+			size_t e = i + 1, len;
+
+			while (e < n && ((in[e] >= '0' && in[e] <= '9') || (in[e] >= 'a' && in[e] <= 'z') ||
+					 (in[e] >= 'A' && in[e] <= 'Z') || in[e] == '.' ||
+					 ((in[e] == '-' || in[e] == '+') && (in[e - 1] == 'e' || in[e - 1] == 'E'))))
+				e++;
+			len = e - i;
+			if (len >= sizeof(tok)) {
+				set_err(err, errlen, "%s:%d: the number %.20s... is too long", path, line, in + i);
+				goto cleanup;
+			}
+			memcpy(tok, in + i, len);
+			tok[len] = '\0';
+			{
+				const char *digits = tok + (tok[0] == '-' || tok[0] == '+');
+				bool hex = digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X');
+				size_t dl = strlen(digits);
+				char *endp;
+
+				while (dl > 0 && (digits[dl - 1] == 'L' || digits[dl - 1] == 'l') && !hex)
+					dl--;
+				errno = 0;
+				if (hex) {
+					(void)strtoull(digits, &endp, 16);
+				} else if (strpbrk(tok, ".eE") != NULL) {
+					double d = strtod(tok, &endp);
+
+					if (errno == 0 && !isfinite(d))
+						errno = ERANGE;
+					if (errno == ERANGE && d == 0)
+						errno = 0; /* underflow to 0 is harmless */
+				} else if (dl > 0 && strspn(digits, "0123456789") == dl) {
+					char num[64];
+
+					snprintf(num, sizeof(num), "%.*s%.*s", tok[0] == '-' ? 1 : 0, "-", (int)dl, digits);
+					(void)strtoll(num, &endp, 10);
+				}
+				if (errno == ERANGE) {
+					set_err(err, errlen, "%s:%d: the number %s is out of range (integers fit in 64 "
+							     "bits, reals are finite)",
+						path, line, tok);
+					goto cleanup;
+				}
+			}
+			text_add(&out, in + i, len);
+			i = e;
+		} else {
+			text_add(&out, in + i++, 1);
 		}
 	}
-	fclose(f);
-	return ok;
+	if (out.failed || out.data == NULL) {
+		if (out.failed) {
+			set_err(err, errlen, "%s: out of memory", path);
+			goto cleanup;
+		}
+		text_add(&out, "", 0); /* an empty file: libconfig gets "" */
+		if (out.failed || out.data == NULL) {
+			set_err(err, errlen, "%s: out of memory", path);
+			goto cleanup;
+		}
+	}
+	ok = true;
+cleanup:
+	free(in);
+	if (!ok) {
+		free(out.data);
+		return NULL;
+	}
+	return out.data;
 }
 
 bool config_load(const char *path, struct baton_config *out, char *err, size_t errlen)
@@ -1336,7 +1549,7 @@ bool config_load(const char *path, struct baton_config *out, char *err, size_t e
 	struct load_ctx c = { path, out, err, errlen };
 	config_t cf;
 	const config_setting_t *dcs;
-	char why[300];
+	char why[300], *text = NULL;
 	bool ok = false;
 
 	if (out == NULL)
@@ -1348,10 +1561,11 @@ bool config_load(const char *path, struct baton_config *out, char *err, size_t e
 		return false;
 	}
 
-	if (!refuse_includes(path, err, errlen))
+	text = read_config_text(path, err, errlen);
+	if (text == NULL)
 		return false;
 	config_init(&cf);
-	if (!config_read_file(&cf, path)) {
+	if (!config_read_string(&cf, text)) {
 		if (config_error_type(&cf) == CONFIG_ERR_FILE_IO)
 			set_err(err, errlen, "%s: cannot read the file", path);
 		else
@@ -1404,6 +1618,7 @@ bool config_load(const char *path, struct baton_config *out, char *err, size_t e
 
 cleanup:
 	config_destroy(&cf);
+	free(text);
 	if (!ok)
 		config_free(out);
 	return ok;

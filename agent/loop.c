@@ -742,9 +742,19 @@ static void publish_member(struct loop *L)
 	json = dcs_member_json(&me);
 	if (!json)
 		return;
+	/* Unchanged, and etcd still holds it as written: nothing to do. A key
+	 * deleted or overwritten by someone else is written again. */
 	if (L->member_json && strcmp(json, L->member_json) == 0) {
-		free(json);
-		return;
+		const struct ha_member *seen = ha_find_member(&L->view, cfg->name);
+		char *seen_json = seen ? dcs_member_json(seen) : NULL;
+		bool intact = !L->view.etcd_ok || (seen_json && strcmp(seen_json, json) == 0);
+
+		free(seen_json);
+		if (intact) {
+			free(json);
+			return;
+		}
+		log_warn("our member key %s is missing or altered in etcd: writing it again", key);
 	}
 	if (etcd_put(L->etcd, key, json, L->local.lease_id, NULL, &err) != ETCD_OK) {
 		log_warn("cannot publish our member key: %s", err.message);
