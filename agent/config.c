@@ -86,6 +86,7 @@ static bool check_executable(const char *v, char *why, size_t len);
 static bool check_slot_name(const char *v, char *why, size_t len);
 static bool check_watchdog_mode(const char *v, char *why, size_t len);
 static bool check_code_param(const char *v, char *why, size_t len);
+static bool check_one_line(const char *v, char *why, size_t len);
 
 #define CFG_OFF(field) offsetof(struct baton_config, field)
 #define NO_MAX DBL_MAX
@@ -112,9 +113,9 @@ static const struct opt options[] = {
 	{ .path = "etcd.key", .type = OPT_STRING, .off = CFG_OFF(etcd.key),
 	  .doc = "client key file for https" },
 	{ .path = "etcd.username", .type = OPT_STRING, .off = CFG_OFF(etcd.username),
-	  .doc = "etcd user (authentication enabled)" },
+	  .check = check_one_line, .doc = "etcd user (authentication enabled)" },
 	{ .path = "etcd.password", .type = OPT_STRING, .off = CFG_OFF(etcd.password),
-	  .flags = OPT_SECRET, .doc = "etcd user's password" },
+	  .flags = OPT_SECRET, .check = check_one_line, .doc = "etcd user's password" },
 
 	{ .path = "restapi.listen", .type = OPT_STRING, .off = CFG_OFF(restapi.listen),
 	  .flags = OPT_REQUIRED, .check = check_hostport,
@@ -124,10 +125,11 @@ static const struct opt options[] = {
 	  .check = check_hostport, .doc = "\"host:port\" other members and clients use; default listen" },
 	{ .path = "restapi.authentication.username", .type = OPT_STRING,
 	  .off = CFG_OFF(restapi.auth_username), .with = "restapi.authentication.password",
+	  .check = check_one_line,
 	  .doc = "basic-auth user the write endpoints require (unset: no authentication)" },
 	{ .path = "restapi.authentication.password", .type = OPT_STRING,
 	  .off = CFG_OFF(restapi.auth_password), .with = "restapi.authentication.username",
-	  .flags = OPT_SECRET, .doc = "that user's password" },
+	  .flags = OPT_SECRET, .check = check_one_line, .doc = "that user's password" },
 	{ .path = "restapi.certfile", .type = OPT_STRING, .off = CFG_OFF(restapi.certfile),
 	  .with = "restapi.keyfile", .check = check_readable_file,
 	  .doc = "PEM certificate (absolute path): serve HTTPS (unset: plain HTTP)" },
@@ -204,16 +206,18 @@ static const struct opt options[] = {
 	  .def_from = "postgresql.data_dir", .def_suffix = ".log", .check = check_abspath,
 	  .doc = "output of Postgres and its tools" },
 	{ .path = "postgresql.authentication.superuser.username", .type = OPT_STRING,
-	  .off = CFG_OFF(postgresql.superuser_username), .def = "postgres",
+	  .off = CFG_OFF(postgresql.superuser_username), .def = "postgres", .check = check_one_line,
 	  .doc = "superuser the agent connects as" },
 	{ .path = "postgresql.authentication.superuser.password", .type = OPT_STRING,
 	  .off = CFG_OFF(postgresql.superuser_password), .flags = OPT_REQUIRED | OPT_SECRET,
+	  .check = check_one_line,
 	  .doc = "superuser's password" },
 	{ .path = "postgresql.authentication.replication.username", .type = OPT_STRING,
-	  .off = CFG_OFF(postgresql.replication_username), .def = "replicator",
+	  .off = CFG_OFF(postgresql.replication_username), .def = "replicator", .check = check_one_line,
 	  .doc = "user replicas stream as" },
 	{ .path = "postgresql.authentication.replication.password", .type = OPT_STRING,
 	  .off = CFG_OFF(postgresql.replication_password), .flags = OPT_REQUIRED | OPT_SECRET,
+	  .check = check_one_line,
 	  .doc = "replication user's password" },
 	{ .path = "postgresql.parameters", .type = OPT_PARAMS, .off = CFG_OFF(postgresql.params),
 	  .count_off = CFG_OFF(postgresql.n_params),
@@ -224,7 +228,7 @@ static const struct opt options[] = {
 	  .doc = "parameters that run or load code (archive_command, *_preload_libraries, ...) this node "
 		 "takes from the cluster's config key; others come only from this file" },
 	{ .path = "postgresql.pg_hba", .type = OPT_STRLIST, .off = CFG_OFF(postgresql.pg_hba),
-	  .count_off = CFG_OFF(postgresql.n_pg_hba), .doc = "pg_hba.conf lines" },
+	  .count_off = CFG_OFF(postgresql.n_pg_hba), .check = check_one_line, .doc = "pg_hba.conf lines" },
 	{ .path = "postgresql.use_pg_rewind", .type = OPT_BOOL, .off = CFG_OFF(postgresql.use_pg_rewind),
 	  .def = "true", .doc = "rewind a diverged former primary instead of recloning it" },
 	{ .path = "postgresql.remove_data_directory_on_rewind_failure", .type = OPT_BOOL,
@@ -490,16 +494,29 @@ static bool check_slot_name(const char *v, char *why, size_t len)
 	return true;
 }
 
+/* A value that becomes one line of a file (postgresql.conf, pg_hba.conf,
+ * the pgpass file): a line break would start a line of the writer's
+ * choosing, other control characters confuse the files and the logs. A tab
+ * is fine. */
+static bool check_one_line(const char *v, char *why, size_t len)
+{
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+		if ((*p < 0x20 && *p != '\t') || *p == 0x7f) {
+			set_err(why, len, "must be one line without control characters (byte 0x%02x at offset %zu)", *p,
+				(size_t)(p - (const unsigned char *)v));
+			return false;
+		}
+	return true;
+}
+
 /* An entry of postgresql.allow_from_dcs: one of the parameters that need
  * it (any other is always taken from etcd, so listing it is a typo). */
 static bool check_code_param(const char *v, char *why, size_t len)
 {
 	if (pg_conf_param_runs_code(v))
 		return true;
-	set_err(why, len, "not one of the parameters only this file may set (archive_command, "
-			  "archive_cleanup_command, restore_command, recovery_end_command, ssl_passphrase_command, "
-			  "shared_preload_libraries, session_preload_libraries, local_preload_libraries, "
-			  "archive_library, jit_provider, dynamic_library_path, ssl_*_file, log_directory, ...)");
+	set_err(why, len, "not a parameter that runs or loads code (archive_command, *_preload_libraries, ...: "
+			  "see baton.conf(5))");
 	return false;
 }
 
@@ -808,6 +825,26 @@ static void describe(const config_setting_t *s, bool secret, char *buf, size_t l
 {
 	char num[32];
 
+	/* A secret is never echoed, whatever its type: a password written as
+	 * a number is still the password. */
+	if (secret && config_setting_type(s) != CONFIG_TYPE_GROUP && config_setting_type(s) != CONFIG_TYPE_ARRAY &&
+	    config_setting_type(s) != CONFIG_TYPE_LIST) {
+		switch (config_setting_type(s)) {
+		case CONFIG_TYPE_INT:
+		case CONFIG_TYPE_INT64:
+			snprintf(buf, len, "an integer");
+			return;
+		case CONFIG_TYPE_FLOAT:
+			snprintf(buf, len, "a number");
+			return;
+		case CONFIG_TYPE_BOOL:
+			snprintf(buf, len, "a boolean");
+			return;
+		default:
+			snprintf(buf, len, "a string");
+			return;
+		}
+	}
 	switch (config_setting_type(s)) {
 	case CONFIG_TYPE_INT:
 		snprintf(buf, len, "%d", config_setting_get_int(s));
@@ -936,7 +973,8 @@ static bool check_keys(const struct load_ctx *c, const config_setting_t *group, 
 			continue; /* its type and value are checked with the option */
 		if (is_known_group(path)) {
 			if (!config_setting_is_group(s)) {
-				describe(s, false, got, sizeof(got));
+				/* "authentication = ..." in place of its group may be a password. */
+				describe(s, strstr(path, "authentication") != NULL, got, sizeof(got));
 				fail(c, s, path, "expected a group { ... } (got %s)", got);
 				return false;
 			}
@@ -1009,6 +1047,7 @@ static bool load_params(const struct load_ctx *c, const struct opt *o, const con
 	struct config_param **list = field(c->cfg, o->off);
 	size_t *count = field(c->cfg, o->count_off);
 	int n = config_setting_length(s);
+	char why[160];
 
 	if (n == 0)
 		return true;
@@ -1036,6 +1075,10 @@ static bool load_params(const struct load_ctx *c, const struct opt *o, const con
 		}
 		if (!load_param_value(c, e, key, &p->value))
 			return false;
+		if (!check_one_line(p->value, why, sizeof(why))) {
+			fail(c, e, key, "%s", why);
+			return false;
+		}
 	}
 	return true;
 }
@@ -1622,6 +1665,185 @@ cleanup:
 	if (!ok)
 		config_free(out);
 	return ok;
+}
+
+/* ---- checks beyond the file's syntax ---- */
+
+bool config_file_exposed(const struct baton_config *cfg, char *why, size_t len)
+{
+	char names[256] = "";
+	struct stat st;
+
+	if (cfg == NULL || cfg->path == NULL || stat(cfg->path, &st) != 0 || (st.st_mode & 077) == 0)
+		return false;
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		size_t used = strlen(names);
+
+		if ((options[i].flags & OPT_SECRET) && options[i].type == OPT_STRING &&
+		    *(char *const *)cfield(cfg, options[i].off) != NULL)
+			snprintf(names + used, sizeof(names) - used, "%s%s", used ? ", " : "", options[i].path);
+	}
+	if (names[0] == '\0')
+		return false;
+	set_err(why, len,
+		"%s holds passwords (%s) and is readable or writable by %s (mode %04o): chmod go-rwx %s",
+		cfg->path, names, (st.st_mode & 070) && (st.st_mode & 07) ? "its group and others"
+				  : (st.st_mode & 070)		    ? "its group"
+								    : "others",
+		(unsigned)(st.st_mode & 07777), cfg->path);
+	return true;
+}
+
+/* Is s (n bytes) all base64 characters, '=' only at its end, a multiple of 4 long? */
+static bool base64_ok(const char *s, size_t n)
+{
+	size_t pad = 0;
+
+	if (n == 0 || n % 4 != 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (c == '=') {
+			pad++;
+			continue;
+		}
+		if (pad > 0 || !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+				 c == '+' || c == '/'))
+			return false;
+	}
+	return pad <= 2;
+}
+
+/*
+ * A PEM file: at least one block "-----BEGIN L-----" ... "-----END L-----"
+ * whose label L ends with want ("CERTIFICATE", "PRIVATE KEY": "RSA PRIVATE
+ * KEY", "ENCRYPTED PRIVATE KEY" count), and every block well formed: its END
+ * matches, its body is base64 (after optional "Name: value" header lines).
+ * This is what a TLS library would read first; whether the key fits the
+ * certificate is left to it.
+ */
+static bool pem_check(const char *path, const char *want, char *why, size_t len)
+{
+	FILE *f;
+	char line[512], label[80] = "";
+	char *body = NULL;
+	size_t body_len = 0, body_cap = 0;
+	int lineno = 0, begin_line = 0, found = 0;
+	bool in_block = false, ok = false, headers_done = false;
+
+	f = fopen(path, "re");
+	if (f == NULL) {
+		set_err(why, len, "cannot read %s: %s", path, strerror(errno));
+		return false;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		size_t n = strcspn(line, "\r\n");
+
+		lineno++;
+		if (line[n] == '\0' && !feof(f)) {
+			set_err(why, len, "%s:%d: a line longer than %zu bytes: not PEM", path, lineno, sizeof(line) - 2);
+			goto cleanup;
+		}
+		line[n] = '\0';
+		if (!in_block) {
+			if (strncmp(line, "-----BEGIN ", 11) == 0) {
+				size_t l = strlen(line + 11);
+
+				if (l < 6 || strcmp(line + 11 + l - 5, "-----") != 0 || l - 5 >= sizeof(label)) {
+					set_err(why, len, "%s:%d: a malformed BEGIN line", path, lineno);
+					goto cleanup;
+				}
+				memcpy(label, line + 11, l - 5);
+				label[l - 5] = '\0';
+				in_block = true;
+				headers_done = false;
+				begin_line = lineno;
+				body_len = 0;
+			}
+			continue; /* text around the blocks is allowed (openssl x509 -text) */
+		}
+		if (strncmp(line, "-----END ", 9) == 0) {
+			size_t ll = strlen(label);
+
+			if (strncmp(line + 9, label, ll) != 0 || strcmp(line + 9 + ll, "-----") != 0) {
+				set_err(why, len, "%s:%d: the END line does not match \"BEGIN %s\" of line %d", path, lineno,
+					label, begin_line);
+				goto cleanup;
+			}
+			if (!base64_ok(body, body_len)) {
+				set_err(why, len, "%s:%d: the %s block is not valid base64", path, begin_line, label);
+				goto cleanup;
+			}
+			if (strlen(label) >= strlen(want) && strcmp(label + strlen(label) - strlen(want), want) == 0)
+				found++;
+			in_block = false;
+			continue;
+		}
+		if (!headers_done && body_len == 0 && strchr(line, ':') != NULL)
+			continue; /* "Proc-Type: 4,ENCRYPTED" and the like */
+		if (line[0] == '\0' && body_len == 0) {
+			headers_done = true;
+			continue;
+		}
+		headers_done = true;
+		for (char *p = line; *p; p++) {
+			if (*p == ' ' || *p == '\t')
+				continue;
+			if (body_len + 2 > body_cap) {
+				size_t cap = body_cap ? body_cap * 2 : 4096;
+				char *nb = realloc(body, cap);
+
+				if (nb == NULL) {
+					set_err(why, len, "out of memory");
+					goto cleanup;
+				}
+				body = nb;
+				body_cap = cap;
+			}
+			body[body_len++] = *p;
+		}
+	}
+	if (in_block) {
+		set_err(why, len, "%s:%d: \"BEGIN %s\" has no END line", path, begin_line, label);
+		goto cleanup;
+	}
+	if (found == 0) {
+		set_err(why, len, "%s: no PEM \"%s\" block (-----BEGIN %s-----)", path, want, want);
+		goto cleanup;
+	}
+	ok = true;
+cleanup:
+	free(body);
+	fclose(f);
+	return ok;
+}
+
+bool config_check_files(const struct baton_config *cfg, char *err, size_t errlen)
+{
+	const struct {
+		const char *key, *path, *want;
+	} files[] = {
+		{ "restapi.certfile", cfg->restapi.certfile, "CERTIFICATE" },
+		{ "restapi.keyfile", cfg->restapi.keyfile, "PRIVATE KEY" },
+		{ "restapi.cafile", cfg->restapi.cafile, "CERTIFICATE" },
+		{ "restapi.client_certfile", cfg->restapi.client_certfile, "CERTIFICATE" },
+		{ "restapi.client_keyfile", cfg->restapi.client_keyfile, "PRIVATE KEY" },
+		{ "etcd.cacert", cfg->etcd.cacert, "CERTIFICATE" },
+		{ "etcd.cert", cfg->etcd.cert, "CERTIFICATE" },
+		{ "etcd.key", cfg->etcd.key, "PRIVATE KEY" },
+	};
+	char why[400];
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		if (files[i].path == NULL)
+			continue;
+		if (!pem_check(files[i].path, files[i].want, why, sizeof(why))) {
+			set_err(err, errlen, "%s: %s: %s", cfg->path, files[i].key, why);
+			return false;
+		}
+	}
+	return true;
 }
 
 /* ---- show-config ---- */

@@ -185,6 +185,16 @@ void dcs_settings_free(struct dcs_settings *d);
 /* Deep copy. */
 bool dcs_settings_copy(struct dcs_settings *dst, const struct dcs_settings *src);
 
+/* True, with the warning in why, when the file (cfg->path) holds a password
+ * and its group or others may read or write it (as ssh and libpq warn). */
+bool config_file_exposed(const struct baton_config *cfg, char *why, size_t len);
+
+/* The TLS files the config names (restapi cert/key/cafile/client cert/key,
+ * etcd cacert/cert/key) hold PEM blocks of the right kind, well formed.
+ * false + "FILE: KEY: problem" in err. For `baton -t` and the start. */
+bool config_check_files(const struct baton_config *cfg, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
 /* Prints the effective configuration as libconfig text (secrets as "***"). */
 void config_print(const struct baton_config *cfg, FILE *out);
 

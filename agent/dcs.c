@@ -487,9 +487,13 @@ static char *param_value(const char *name, const json_t *v, char *err, size_t er
 			jsonf_set_err(err, errlen, "postgresql.parameters.%s: contains a NUL character", name);
 			return NULL;
 		}
-		for (const char *c = s; *c; c++)
+		for (const unsigned char *c = (const unsigned char *)s; *c; c++)
 			if (*c == '\n' || *c == '\r') {
 				jsonf_set_err(err, errlen, "postgresql.parameters.%s: contains a line break", name);
+				return NULL;
+			} else if ((*c < 0x20 && *c != '\t') || *c == 0x7f) {
+				jsonf_set_err(err, errlen, "postgresql.parameters.%s: contains the control character 0x%02x",
+					      name, *c);
 				return NULL;
 			}
 		return strdup(s);
