@@ -1822,7 +1822,7 @@ cleanup:
 bool config_check_files(const struct baton_config *cfg, char *err, size_t errlen)
 {
 	const struct {
-		const char *key, *path, *want;
+		const char *key, *file, *want;
 	} files[] = {
 		{ "restapi.certfile", cfg->restapi.certfile, "CERTIFICATE" },
 		{ "restapi.keyfile", cfg->restapi.keyfile, "PRIVATE KEY" },
@@ -1836,9 +1836,9 @@ bool config_check_files(const struct baton_config *cfg, char *err, size_t errlen
 	char why[400];
 
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		if (files[i].path == NULL)
+		if (files[i].file == NULL)
 			continue;
-		if (!pem_check(files[i].path, files[i].want, why, sizeof(why))) {
+		if (!pem_check(files[i].file, files[i].want, why, sizeof(why))) {
 			set_err(err, errlen, "%s: %s: %s", cfg->path, files[i].key, why);
 			return false;
 		}
