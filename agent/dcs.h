@@ -51,7 +51,7 @@ bool dcs_keys_init(struct dcs_keys *k, const char *namespace_, const char *scope
 bool dcs_member_key(const struct dcs_keys *k, const char *name, char *buf, size_t len);
 
 /*
- * Fills the cluster view from one prefix read (etcd_get_prefix(k->prefix)).
+ * Fills the cluster view from one read of the cluster (dcs_read_cluster).
  * settings: in = the settings to use when the config key is absent or
  * unreadable (bootstrap.dcs, or the last good ones); out = the settings in
  * force (deep copy; caller frees with dcs_settings_free). view->ttl etc. are
