@@ -1090,6 +1090,8 @@ static void cache_add(struct dcs_read_cache *cache, const char *key, int64_t rev
 {
 	size_t i;
 
+	if (cache)
+		cache->saw_oversized = true;
 	if (!cache || rev == 0 || strlen(key) >= sizeof(cache->e[0].key))
 		return;
 	i = cache->next++ % DCS_CACHE_N;
@@ -1162,45 +1164,40 @@ static bool keep_listed(const struct dcs_keys *k, const struct want *w, struct e
 	return true;
 }
 
-/* Sorts the listing into the keys to read and the ones to name. */
-static size_t choose_keys(const struct dcs_keys *k, const struct etcd_range_result *list, bool complete,
-			  const struct dcs_read_cache *cache, struct want *want, size_t max, char *warn, size_t warnlen)
-{
-	size_t plen = strlen(k->prefix), n = 0, unknown = 0, extra_members = 0;
-	char named[DCS_NAMED_MAX * 90 + 16] = "";
+enum key_kind { KEY_FIXED, KEY_HISTORY, KEY_MEMBER, KEY_UNKNOWN };
 
-	for (size_t i = 0; i < N_FIXED; i++) {
-		snprintf(want[n].key, sizeof(want[n].key), "%s%s", k->prefix, fixed_keys[i]);
-		want[n].listed = NULL;
-		n++;
-	}
+/* What a key under the prefix is to baton; *fixed = index in fixed_keys[]. */
+static enum key_kind classify(const struct dcs_keys *k, const struct etcd_kv *kv, size_t *fixed)
+{
+	size_t plen = strlen(k->prefix);
+	const char *rel;
+
+	if (kv->key_len != strlen(kv->key) || kv->key_len < plen || strncmp(kv->key, k->prefix, plen) != 0)
+		return KEY_UNKNOWN;
+	rel = kv->key + plen;
+	for (size_t f = 0; f < N_FIXED; f++)
+		if (strcmp(rel, fixed_keys[f]) == 0) {
+			*fixed = f;
+			return KEY_FIXED;
+		}
+	if (strcmp(rel, "history") == 0)
+		return KEY_HISTORY;
+	if (strncmp(rel, "members/", 8) == 0 && rel[8] && !strchr(rel + 8, '/') && strlen(rel + 8) < HA_NAME_MAX)
+		return KEY_MEMBER;
+	return KEY_UNKNOWN;
+}
+
+/* One warning naming the listed keys baton does not use (the first few). */
+static void warn_unknown(const struct dcs_keys *k, const struct etcd_range_result *list, char *warn, size_t warnlen)
+{
+	char named[DCS_NAMED_MAX * 90 + 16] = "";
+	size_t unknown = 0, f;
+
 	for (size_t i = 0; i < list->n_kvs; i++) {
 		const struct etcd_kv *kv = &list->kvs[i];
-		const char *rel;
-		bool fixed = false;
 
-		if (kv->key_len != strlen(kv->key) || kv->key_len < plen || strncmp(kv->key, k->prefix, plen) != 0)
-			goto unknown;
-		rel = kv->key + plen;
-		for (size_t f = 0; f < N_FIXED; f++)
-			if (strcmp(rel, fixed_keys[f]) == 0) {
-				want[f].listed = kv;
-				fixed = true;
-			}
-		if (fixed || strcmp(rel, "history") == 0)
+		if (classify(k, kv, &f) != KEY_UNKNOWN)
 			continue;
-		if (strncmp(rel, "members/", 8) == 0 && rel[8] && !strchr(rel + 8, '/') &&
-		    strlen(rel + 8) < HA_NAME_MAX) {
-			if (n >= max) {
-				extra_members++;
-				continue;
-			}
-			snprintf(want[n].key, sizeof(want[n].key), "%s", kv->key);
-			want[n].listed = kv;
-			n++;
-			continue;
-		}
-unknown:
 		if (unknown++ < DCS_NAMED_MAX) {
 			char shown[100];
 			size_t used = strlen(named);
@@ -1212,6 +1209,41 @@ unknown:
 	if (unknown > 0)
 		warn_add(warn, warnlen, "%s: %zu key%s that baton does not use, not read: %s%s", k->prefix, unknown,
 			 unknown == 1 ? "" : "s", named, unknown > DCS_NAMED_MAX ? ", ..." : "");
+}
+
+/* Sorts the listing into the keys to read and the ones to name. */
+static size_t choose_keys(const struct dcs_keys *k, const struct etcd_range_result *list, bool complete,
+			  const struct dcs_read_cache *cache, struct want *want, size_t max, char *warn, size_t warnlen)
+{
+	size_t n = 0, extra_members = 0, f;
+
+	for (size_t i = 0; i < N_FIXED; i++) {
+		snprintf(want[n].key, sizeof(want[n].key), "%s%s", k->prefix, fixed_keys[i]);
+		want[n].listed = NULL;
+		n++;
+	}
+	for (size_t i = 0; i < list->n_kvs; i++) {
+		const struct etcd_kv *kv = &list->kvs[i];
+
+		switch (classify(k, kv, &f)) {
+		case KEY_FIXED:
+			want[f].listed = kv;
+			break;
+		case KEY_MEMBER:
+			if (n >= max) {
+				extra_members++;
+				break;
+			}
+			snprintf(want[n].key, sizeof(want[n].key), "%s", kv->key);
+			want[n].listed = kv;
+			n++;
+			break;
+		case KEY_HISTORY:
+		case KEY_UNKNOWN:
+			break;
+		}
+	}
+	warn_unknown(k, list, warn, warnlen);
 	if (extra_members > 0)
 		warn_add(warn, warnlen, "%smembers/: %zu member keys beyond the first %zu, not read", k->prefix,
 			 extra_members, max - N_FIXED);
@@ -1221,6 +1253,57 @@ unknown:
 		want[i].skip = want[i].listed && cache_hit(cache, want[i].key, want[i].listed->mod_revision,
 							   &want[i].old_len);
 	return n;
+}
+
+/*
+ * The common case in one request: a transaction holding the keys-only
+ * listing (one page), the fixed keys and the members' values (at most
+ * DCS_FETCH_MEMBERS). *fallback is set, and nothing is kept, when that is
+ * not enough: the answer too big, the listing or the members cut. out->kvs
+ * must have room for N_FIXED + DCS_FETCH_MEMBERS entries.
+ */
+static enum etcd_status read_fast(struct etcd_client *c, const struct dcs_keys *k, struct dcs_read_cache *cache,
+				  struct etcd_range_result *out, char *warn, size_t warnlen, bool *fallback,
+				  struct etcd_error *err)
+{
+	struct etcd_op ops[N_FIXED + 2];
+	char fixed[N_FIXED][400];
+	struct etcd_txn_result tr;
+	enum etcd_status st;
+	size_t f;
+
+	*fallback = false;
+	ops[0] = (struct etcd_op){ .kind = ETCD_OP_GET, .key = k->prefix, .prefix = true, .keys_only = true,
+				   .limit = DCS_LIST_PAGE };
+	for (size_t i = 0; i < N_FIXED; i++) {
+		snprintf(fixed[i], sizeof(fixed[i]), "%s%s", k->prefix, fixed_keys[i]);
+		ops[1 + i] = (struct etcd_op){ .kind = ETCD_OP_GET, .key = fixed[i] };
+	}
+	ops[1 + N_FIXED] = (struct etcd_op){ .kind = ETCD_OP_GET, .key = k->members, .prefix = true,
+					     .limit = DCS_FETCH_MEMBERS };
+	st = etcd_txn(c, NULL, 0, ops, N_FIXED + 2, NULL, 0, &tr, err);
+	if (st != ETCD_OK) {
+		*fallback = etcd_error_too_big(err);
+		return *fallback ? ETCD_OK : st;
+	}
+	if (tr.n_ranges != N_FIXED + 2 || tr.ranges[0].more || tr.ranges[1 + N_FIXED].more) {
+		*fallback = true;
+		etcd_txn_result_free(&tr);
+		return ETCD_OK;
+	}
+	warn_unknown(k, &tr.ranges[0], warn, warnlen);
+	for (size_t i = 1; i <= N_FIXED && st == ETCD_OK; i++)
+		if (tr.ranges[i].n_kvs == 1 && !keep_kv(k, cache, &tr.ranges[i].kvs[0], out, warn, warnlen))
+			st = set_etcd_err(err, ETCD_E_NOMEM, "out of memory");
+	for (size_t i = 0; i < tr.ranges[1 + N_FIXED].n_kvs && st == ETCD_OK; i++) {
+		struct etcd_kv *kv = &tr.ranges[1 + N_FIXED].kvs[i];
+
+		if (classify(k, kv, &f) == KEY_MEMBER && !keep_kv(k, cache, kv, out, warn, warnlen))
+			st = set_etcd_err(err, ETCD_E_NOMEM, "out of memory");
+	}
+	out->revision = tr.revision;
+	etcd_txn_result_free(&tr);
+	return st;
 }
 
 /* The values of want[] (those not skipped) into out: one transaction, or
@@ -1236,6 +1319,8 @@ static enum etcd_status fetch_values(struct etcd_client *c, const struct dcs_key
 
 	for (size_t i = 0; i < n; i++) {
 		if (want[i].skip) {
+			if (cache)
+				cache->saw_oversized = true;
 			if (!keep_listed(k, &want[i], out, warn, warnlen))
 				return set_etcd_err(err, ETCD_E_NOMEM, "out of memory");
 			continue;
@@ -1302,11 +1387,31 @@ enum etcd_status dcs_read_cluster(struct etcd_client *c, const struct dcs_keys *
 	/* The prefix ends with '/': the range end is the same with '0'. */
 	if (plen == 0 || k->prefix[plen - 1] != '/')
 		return set_etcd_err(err, ETCD_E_INVALID, "dcs_read_cluster: bad prefix");
+	if (cache)
+		cache->saw_oversized = false;
+	out->kvs = calloc(N_FIXED + DCS_FETCH_MEMBERS, sizeof(*out->kvs));
+	if (!out->kvs)
+		return set_etcd_err(err, ETCD_E_NOMEM, "out of memory");
+	/* One request unless the last read met an oversized key (then the
+	 * listing first, so it is not downloaded again) or this one is too big. */
+	if (!cache || !cache->slow) {
+		bool fallback;
+
+		st = read_fast(c, k, cache, out, warn, warnlen, &fallback, err);
+		if (st != ETCD_OK || !fallback)
+			goto done;
+		etcd_range_result_free(out);
+		if (warn && warnlen)
+			warn[0] = '\0';
+		out->kvs = calloc(N_FIXED + DCS_FETCH_MEMBERS, sizeof(*out->kvs));
+		if (!out->kvs)
+			return set_etcd_err(err, ETCD_E_NOMEM, "out of memory");
+	}
 	memcpy(end, k->prefix, plen + 1);
 	end[plen - 1] = '/' + 1;
 	st = list_keys(c, k->prefix, end, DCS_LIST_MAX, &list, &complete, err);
 	if (st != ETCD_OK)
-		return st;
+		goto done;
 	if (!complete) {
 		/* Flooded: the members may lie past the cut. List them alone. */
 		struct etcd_range_result mlist;
@@ -1319,12 +1424,11 @@ enum etcd_status dcs_read_cluster(struct etcd_client *c, const struct dcs_keys *
 		etcd_range_result_free(&list);
 		st = list_keys(c, k->members, mend, DCS_FETCH_MEMBERS + 1, &mlist, &mcomplete, err);
 		if (st != ETCD_OK)
-			return st;
+			goto done;
 		list = mlist;
 	}
 	want = calloc(N_FIXED + DCS_FETCH_MEMBERS, sizeof(*want));
-	out->kvs = calloc(N_FIXED + DCS_FETCH_MEMBERS, sizeof(*out->kvs));
-	if (!want || !out->kvs) {
+	if (!want) {
 		st = set_etcd_err(err, ETCD_E_NOMEM, "out of memory");
 		goto cleanup;
 	}
@@ -1334,7 +1438,10 @@ enum etcd_status dcs_read_cluster(struct etcd_client *c, const struct dcs_keys *
 cleanup:
 	free(want);
 	etcd_range_result_free(&list);
+done:
 	if (st != ETCD_OK)
 		etcd_range_result_free(out);
+	if (cache)
+		cache->slow = cache->saw_oversized;
 	return st;
 }

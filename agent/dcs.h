@@ -75,7 +75,10 @@ void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result 
  * The one bounded read of the cluster, used wherever the view is built from
  * etcd (the loop, the REST API, batonctl, ops): whatever sits under the
  * prefix, no answer is larger than one key's worth, so a hostile or broken
- * key costs that key only.
+ * key costs that key only. Usually one request: a transaction with a
+ * keys-only listing of the prefix, the fixed keys and the members' values.
+ * When that answer is too big, or cut (more keys, more members), or the
+ * last read met an oversized key (cache), it goes step by step:
  *   1. a keys-only listing of the prefix, in pages at one revision (small
  *      pages if the key names themselves are huge), at most DCS_LIST_MAX keys;
  *   2. the values of the keys the view needs (leader, initialize, config,
@@ -103,6 +106,8 @@ struct dcs_read_cache {
 		size_t len;
 	} e[DCS_CACHE_N];
 	size_t next;
+	bool slow;          /* the last read met an oversized key: list first */
+	bool saw_oversized; /* ... this read did */
 };
 
 enum etcd_status dcs_read_cluster(struct etcd_client *c, const struct dcs_keys *k, struct dcs_read_cache *cache,

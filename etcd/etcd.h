@@ -210,6 +210,12 @@ struct etcd_op {
 	const char *key;
 	const char *value; /* PUT */
 	int64_t lease;     /* PUT; 0 = none */
+	/* GET: every key starting with key (prefix), at most limit of them
+	 * (0 = all; the range result's `more` says if there are more), without
+	 * values (keys_only). */
+	bool prefix;
+	bool keys_only;
+	int64_t limit;
 };
 
 struct etcd_txn_result {

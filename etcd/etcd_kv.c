@@ -315,7 +315,7 @@ static enum etcd_status add_op(json_t *arr, const struct etcd_op *op)
 	const char *kind;
 
 	if (op->key == NULL || op->key[0] == '\0' || (op->kind == ETCD_OP_PUT && op->value == NULL) ||
-	    op->lease < 0)
+	    op->lease < 0 || op->limit < 0)
 		return ETCD_E_INVALID;
 	switch (op->kind) {
 	case ETCD_OP_PUT:
@@ -337,6 +337,19 @@ static enum etcd_status add_op(json_t *arr, const struct etcd_op *op)
 	if (op->kind == ETCD_OP_PUT &&
 	    (!set_b64(inner, "value", op->value, strlen(op->value)) ||
 	     (op->lease != 0 && !set_i64(inner, "lease", op->lease))))
+		goto nomem;
+	if (op->kind == ETCD_OP_GET && op->prefix) {
+		size_t end_len = 0;
+		char *end = etcd_prefix_end(op->key, strlen(op->key), &end_len);
+		bool set = end != NULL && set_b64(inner, "range_end", end, end_len);
+
+		free(end);
+		if (!set)
+			goto nomem;
+	}
+	if (op->kind == ETCD_OP_GET &&
+	    ((op->limit > 0 && !set_i64(inner, "limit", op->limit)) ||
+	     (op->keys_only && json_object_set_new(inner, "keys_only", json_true()) != 0)))
 		goto nomem;
 	if (json_object_set_new(o, kind, inner) != 0) {
 		inner = NULL;

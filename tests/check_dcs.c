@@ -1460,7 +1460,9 @@ START_TEST(test_read_cluster_bounded)
 	ck_assert(dcs_keys_init(&keys, "/baton", "main"));
 	c = fake_client(fs);
 
-	/* 1. A listing with an unknown key and an oversized member value. */
+	/* 1. A listing with an unknown key and an oversized member value; the
+	 * one-request read's answer is too big, so step by step. */
+	fake_push(fs, &(struct fake_step){ .kind = FAKE_HUGE, .huge_len = (size_t)9 << 20 });
 	ans = listing(listed, NULL, 5, false);
 	fake_push_http(fs, 200, ans);
 	free(ans);
@@ -1487,14 +1489,15 @@ START_TEST(test_read_cluster_bounded)
 	fake_push_http(fs, 200, ans);
 	free(ans);
 	ck_assert_int_eq(dcs_read_cluster(c, &keys, NULL, &r, warn, sizeof(warn), &err), ETCD_OK);
-	ck_assert_uint_eq(fake_n_requests(fs), 2);
-	ck_assert(request_has(fs, 0, "/v3/kv/range\n"));
-	ck_assert(request_has(fs, 0, "\"keys_only\":true"));
-	ck_assert(request_has(fs, 0, "\"limit\":\"500\""));
-	ck_assert(request_has(fs, 1, "/v3/kv/txn\n"));
+	ck_assert_uint_eq(fake_n_requests(fs), 3);
+	ck_assert(request_has(fs, 0, "/v3/kv/txn\n"));
+	ck_assert(request_has(fs, 1, "/v3/kv/range\n"));
+	ck_assert(request_has(fs, 1, "\"keys_only\":true"));
+	ck_assert(request_has(fs, 1, "\"limit\":\"500\""));
+	ck_assert(request_has(fs, 2, "/v3/kv/txn\n"));
 	/* The unknown key was never read, only named. */
 	junk_b64 = b64("/baton/main/junk1", strlen("/baton/main/junk1"));
-	ck_assert(!request_has(fs, 1, junk_b64));
+	ck_assert(!request_has(fs, 2, junk_b64));
 	free(junk_b64);
 	ck_assert_msg(strstr(warn, "1 key that baton does not use, not read: \"/baton/main/junk1\"") != NULL, "%s", warn);
 	ck_assert_msg(strstr(warn, "/baton/main/members/b: a value of 262145 bytes, more than the 262144") != NULL, "%s",
@@ -1516,6 +1519,7 @@ START_TEST(test_read_cluster_bounded)
 
 	/* 2. The transaction's answer is too big: key by key; an oversized
 	 * leader value keeps the key (someone holds it), without a name. */
+	fake_push(fs, &(struct fake_step){ .kind = FAKE_HUGE, .huge_len = (size_t)9 << 20 });
 	ans = listing(listed + 2, NULL, 2, false); /* leader, members/a */
 	fake_push_http(fs, 200, ans);
 	free(ans);
@@ -1539,7 +1543,7 @@ START_TEST(test_read_cluster_bounded)
 		free(b.s);
 	}
 	ck_assert_int_eq(dcs_read_cluster(c, &keys, NULL, &r, warn, sizeof(warn), &err), ETCD_OK);
-	ck_assert_uint_eq(fake_n_requests(fs), 2 + 2 + 7);
+	ck_assert_uint_eq(fake_n_requests(fs), 3 + 3 + 7);
 	ck_assert_ptr_nonnull(find_kv(&r, "/baton/main/leader"));
 	ck_assert_ptr_null(find_kv(&r, "/baton/main/leader")->value);
 	ck_assert_int_eq(find_kv(&r, "/baton/main/leader")->lease, 99);
@@ -1550,6 +1554,88 @@ START_TEST(test_read_cluster_bounded)
 	ck_assert_str_eq(v->leader, "");
 	etcd_range_result_free(&r);
 
+	free(big);
+	free(v);
+	etcd_client_free(c);
+	fake_stop(fs);
+}
+END_TEST
+
+/* The common case: one transaction (listing, fixed keys, members). */
+START_TEST(test_read_cluster_one_request)
+{
+	struct fake_server *fs = fake_start();
+	struct etcd_client *c;
+	struct dcs_keys keys;
+	struct dcs_read_cache cache;
+	struct etcd_range_result r;
+	struct etcd_error err;
+	struct ha_cluster_view *v = calloc(1, sizeof(*v));
+	const char *listed[] = { "/baton/main/config", "/baton/main/history", "/baton/main/leader",
+				 "/baton/main/members/a", "/baton/main/members/bad/x", "/baton/main/zz\033[2J" };
+	char warn[2048], *l, *big;
+	struct jbuf b = { 0 };
+
+	ck_assert_ptr_nonnull(fs);
+	ck_assert_ptr_nonnull(v);
+	memset(&cache, 0, sizeof(cache));
+	ck_assert(dcs_keys_init(&keys, "/baton", "main"));
+	c = fake_client(fs);
+	big = malloc(DCS_VALUE_MAX + 2);
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'z', DCS_VALUE_MAX + 1);
+	big[DCS_VALUE_MAX + 1] = '\0';
+
+	l = listing(listed, NULL, 6, false);
+	/* The listing's range answer is l without its closing brace's "header"
+	 * wrapper: it is one response_range as it stands. */
+	jadd(&b, "{\"header\":{\"revision\":\"60\"},\"succeeded\":true,\"responses\":[{\"response_range\":%s}", l);
+	free(l);
+	for (size_t i = 0; i < 6; i++) {
+		jadd(&b, ",{\"response_range\":{\"header\":{\"revision\":\"60\"}");
+		if (i == 0) {
+			jadd(&b, ",\"kvs\":[");
+			jkv(&b, fixed_full[0], "a", 1, 20, 123);
+			jadd(&b, "]");
+		} else if (i == 2) {
+			jadd(&b, ",\"kvs\":[");
+			jkv(&b, fixed_full[2], "{\"ttl\":9}", 10, 21, 0);
+			jadd(&b, "]");
+		}
+		jadd(&b, "}}");
+	}
+	jadd(&b, ",{\"response_range\":{\"header\":{\"revision\":\"60\"},\"kvs\":[");
+	jkv(&b, "/baton/main/members/a", MEMBER_A, strlen(MEMBER_A), 22, 0);
+	jadd(&b, ",");
+	jkv(&b, "/baton/main/members/bad/x", "{}", 2, 23, 0);
+	jadd(&b, ",");
+	jkv(&b, "/baton/main/members/c", big, DCS_VALUE_MAX + 1, 24, 0);
+	jadd(&b, "]}}]}");
+	fake_push_http(fs, 200, b.s);
+	free(b.s);
+
+	ck_assert_msg(dcs_read_cluster(c, &keys, &cache, &r, warn, sizeof(warn), &err) == ETCD_OK, "%s", err.message);
+	ck_assert_uint_eq(fake_n_requests(fs), 1);
+	ck_assert(request_has(fs, 0, "/v3/kv/txn\n"));
+	ck_assert(request_has(fs, 0, "\"keys_only\":true"));
+	ck_assert(request_has(fs, 0, "\"limit\":\"64\"")); /* the members' values, bounded */
+	ck_assert_int_eq(r.revision, 60);
+	ck_assert_uint_eq(r.n_kvs, 3); /* leader, config, members/a */
+	ck_assert_ptr_nonnull(find_kv(&r, "/baton/main/members/a"));
+	ck_assert_ptr_null(find_kv(&r, "/baton/main/members/bad/x"));
+	ck_assert_ptr_null(find_kv(&r, "/baton/main/members/c"));
+	/* history is known (read elsewhere); the others are named, escapes shown as '?'. */
+	ck_assert_msg(strstr(warn, "2 keys that baton does not use, not read: \"/baton/main/members/bad/x\", "
+				   "\"/baton/main/zz?[2J\"") != NULL,
+		      "%s", warn);
+	ck_assert_msg(strstr(warn, "/baton/main/members/c: a value of 262145 bytes") != NULL, "%s", warn);
+	ck_assert(cache.slow); /* next time: the listing first */
+	dcs_parse_cluster(&keys, &r, NULL, v, NULL, NULL, 0);
+	ck_assert_str_eq(v->leader, "a");
+	ck_assert_int_eq(v->leader_lease, 123);
+	ck_assert(v->ttl == 9);
+	ck_assert_uint_eq(v->n_members, 1);
+	etcd_range_result_free(&r);
 	free(big);
 	free(v);
 	etcd_client_free(c);
@@ -1592,7 +1678,9 @@ START_TEST(test_read_cluster_pages_and_cache)
 	tvals[6] = big;
 	tlens[6] = DCS_VALUE_MAX + 1;
 
-	/* Round 1: two pages (more = true), then the transaction. */
+	/* Round 1: the one-request read is too big; two pages (more = true),
+	 * then the transaction. */
+	fake_push(fs, &(struct fake_step){ .kind = FAKE_HUGE, .huge_len = (size_t)9 << 20 });
 	ans = listing(page1, NULL, 1, true);
 	fake_push_http(fs, 200, ans);
 	free(ans);
@@ -1603,16 +1691,17 @@ START_TEST(test_read_cluster_pages_and_cache)
 	fake_push_http(fs, 200, ans);
 	free(ans);
 	ck_assert_msg(dcs_read_cluster(c, &keys, &cache, &r, warn, sizeof(warn), &err) == ETCD_OK, "%s", err.message);
-	ck_assert_uint_eq(fake_n_requests(fs), 3);
+	ck_assert_uint_eq(fake_n_requests(fs), 4);
 	/* The second page starts right after the first's last key, at its revision. */
 	next_b64 = b64("/baton/main/leader\0", strlen("/baton/main/leader") + 1);
-	ck_assert(request_has(fs, 1, next_b64));
-	ck_assert(request_has(fs, 1, "\"revision\":\"50\""));
+	ck_assert(request_has(fs, 2, next_b64));
+	ck_assert(request_has(fs, 2, "\"revision\":\"50\""));
 	free(next_b64);
 	ck_assert_ptr_null(find_kv(&r, "/baton/main/members/b"));
 	etcd_range_result_free(&r);
 
-	/* Round 2: members/b unchanged (same mod_revision): not downloaded again,
+	/* Round 2: the last read met an oversized key, so the listing comes
+	 * first; members/b unchanged (same mod_revision): not downloaded again,
 	 * still named. */
 	ans = listing(page2, rev2, 1, false);
 	fake_push_http(fs, 200, ans);
@@ -1621,9 +1710,10 @@ START_TEST(test_read_cluster_pages_and_cache)
 	fake_push_http(fs, 200, ans);
 	free(ans);
 	ck_assert_msg(dcs_read_cluster(c, &keys, &cache, &r, warn, sizeof(warn), &err) == ETCD_OK, "%s", err.message);
-	ck_assert_uint_eq(fake_n_requests(fs), 5);
+	ck_assert_uint_eq(fake_n_requests(fs), 6);
+	ck_assert(request_has(fs, 4, "/v3/kv/range\n"));
 	member_b64 = b64("/baton/main/members/b", strlen("/baton/main/members/b"));
-	ck_assert(!request_has(fs, 4, member_b64));
+	ck_assert(!request_has(fs, 5, member_b64));
 	free(member_b64);
 	ck_assert_msg(strstr(warn, "/baton/main/members/b: a value of 262145 bytes") != NULL, "%s", warn);
 	ck_assert_ptr_nonnull(find_kv(&r, "/baton/main/leader"));
@@ -1725,6 +1815,7 @@ static Suite *dcs_suite(void)
 	tcase_add_test(tv, test_parse_cluster_switchover);
 	tcase_add_test(tv, test_drop_code_params);
 	tcase_add_test(tv, test_read_cluster_bounded);
+	tcase_add_test(tv, test_read_cluster_one_request);
 	tcase_add_test(tv, test_read_cluster_pages_and_cache);
 	tcase_set_timeout(tv, 30);
 	suite_add_tcase(s, tv);
