@@ -963,8 +963,9 @@ void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result 
 #define DCS_FETCH_MEMBERS (2 * HA_MAX_MEMBERS)
 #define DCS_NAMED_MAX 5        /* unknown keys named in one warning */
 
-/* The keys the view is built from, besides members/<name>. */
-static const char *const fixed_keys[] = { "leader", "initialize", "config", "status", "switchover", "sync" };
+/* The keys the view is built from, besides members/<name>; and history,
+ * which batonctl shows from the same read. */
+static const char *const fixed_keys[] = { "leader", "initialize", "config", "status", "switchover", "sync", "history" };
 #define N_FIXED (sizeof(fixed_keys) / sizeof(fixed_keys[0]))
 
 static enum etcd_status set_etcd_err(struct etcd_error *err, enum etcd_status st, const char *msg)
@@ -1164,7 +1165,7 @@ static bool keep_listed(const struct dcs_keys *k, const struct want *w, struct e
 	return true;
 }
 
-enum key_kind { KEY_FIXED, KEY_HISTORY, KEY_MEMBER, KEY_UNKNOWN };
+enum key_kind { KEY_FIXED, KEY_MEMBER, KEY_UNKNOWN };
 
 /* What a key under the prefix is to baton; *fixed = index in fixed_keys[]. */
 static enum key_kind classify(const struct dcs_keys *k, const struct etcd_kv *kv, size_t *fixed)
@@ -1180,8 +1181,6 @@ static enum key_kind classify(const struct dcs_keys *k, const struct etcd_kv *kv
 			*fixed = f;
 			return KEY_FIXED;
 		}
-	if (strcmp(rel, "history") == 0)
-		return KEY_HISTORY;
 	if (strncmp(rel, "members/", 8) == 0 && rel[8] && !strchr(rel + 8, '/') && strlen(rel + 8) < HA_NAME_MAX)
 		return KEY_MEMBER;
 	return KEY_UNKNOWN;
@@ -1238,7 +1237,6 @@ static size_t choose_keys(const struct dcs_keys *k, const struct etcd_range_resu
 			want[n].listed = kv;
 			n++;
 			break;
-		case KEY_HISTORY:
 		case KEY_UNKNOWN:
 			break;
 		}

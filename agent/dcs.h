@@ -82,7 +82,7 @@ void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result 
  *   1. a keys-only listing of the prefix, in pages at one revision (small
  *      pages if the key names themselves are huge), at most DCS_LIST_MAX keys;
  *   2. the values of the keys the view needs (leader, initialize, config,
- *      status, switchover, sync, members/<name>) in one transaction, or one
+ *      status, switchover, sync, history, members/<name>) in one transaction, or one
  *      by one if that answer would be too big; keys the layout does not have
  *      are named in warn and never read;
  *   3. a value larger than DCS_VALUE_MAX bytes is named in warn and left out

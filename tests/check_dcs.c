@@ -1439,7 +1439,9 @@ static const struct etcd_kv *find_kv(const struct etcd_range_result *r, const ch
 
 /* The fixed keys in the order dcs_read_cluster asks for them. */
 static const char *const fixed_full[] = { "/baton/main/leader", "/baton/main/initialize", "/baton/main/config",
-					  "/baton/main/status", "/baton/main/switchover", "/baton/main/sync" };
+					  "/baton/main/status", "/baton/main/switchover", "/baton/main/sync",
+					  "/baton/main/history" };
+#define N_FIXED_KEYS 7
 
 START_TEST(test_read_cluster_bounded)
 {
@@ -1452,8 +1454,8 @@ START_TEST(test_read_cluster_bounded)
 	char warn[2048], *ans, *junk_b64, *big;
 	const char *listed[] = { "/baton/main/config", "/baton/main/junk1", "/baton/main/leader",
 				 "/baton/main/members/a", "/baton/main/members/b" };
-	const char *tkeys[8], *tvals[8];
-	size_t tlens[8];
+	const char *tkeys[N_FIXED_KEYS + 2], *tvals[N_FIXED_KEYS + 2];
+	size_t tlens[N_FIXED_KEYS + 2];
 
 	ck_assert_ptr_nonnull(fs);
 	ck_assert_ptr_nonnull(v);
@@ -1470,7 +1472,7 @@ START_TEST(test_read_cluster_bounded)
 	ck_assert_ptr_nonnull(big);
 	memset(big, 'x', DCS_VALUE_MAX + 1);
 	big[DCS_VALUE_MAX + 1] = '\0';
-	for (size_t i = 0; i < 6; i++) {
+	for (size_t i = 0; i < N_FIXED_KEYS; i++) {
 		tkeys[i] = fixed_full[i];
 		tvals[i] = NULL;
 		tlens[i] = 0;
@@ -1479,13 +1481,13 @@ START_TEST(test_read_cluster_bounded)
 	tlens[0] = 1;
 	tvals[2] = "{\"ttl\":10,\"loop_wait\":1,\"retry_timeout\":2}";
 	tlens[2] = strlen(tvals[2]);
-	tkeys[6] = "/baton/main/members/a";
-	tvals[6] = MEMBER_A;
-	tlens[6] = strlen(MEMBER_A);
-	tkeys[7] = "/baton/main/members/b";
-	tvals[7] = big;
-	tlens[7] = DCS_VALUE_MAX + 1;
-	ans = txn_answer(tkeys, tvals, tlens, 8, 77);
+	tkeys[N_FIXED_KEYS] = "/baton/main/members/a";
+	tvals[N_FIXED_KEYS] = MEMBER_A;
+	tlens[N_FIXED_KEYS] = strlen(MEMBER_A);
+	tkeys[N_FIXED_KEYS + 1] = "/baton/main/members/b";
+	tvals[N_FIXED_KEYS + 1] = big;
+	tlens[N_FIXED_KEYS + 1] = DCS_VALUE_MAX + 1;
+	ans = txn_answer(tkeys, tvals, tlens, N_FIXED_KEYS + 2, 77);
 	fake_push_http(fs, 200, ans);
 	free(ans);
 	ck_assert_int_eq(dcs_read_cluster(c, &keys, NULL, &r, warn, sizeof(warn), &err), ETCD_OK);
@@ -1524,8 +1526,8 @@ START_TEST(test_read_cluster_bounded)
 	fake_push_http(fs, 200, ans);
 	free(ans);
 	fake_push(fs, &(struct fake_step){ .kind = FAKE_HUGE, .huge_len = (size_t)9 << 20 });
-	for (size_t i = 0; i < 7; i++) {
-		const char *key = i < 6 ? fixed_full[i] : "/baton/main/members/a";
+	for (size_t i = 0; i < N_FIXED_KEYS + 1; i++) {
+		const char *key = i < N_FIXED_KEYS ? fixed_full[i] : "/baton/main/members/a";
 		struct jbuf b = { 0 };
 
 		jadd(&b, "{\"header\":{\"revision\":\"52\"}");
@@ -1533,7 +1535,7 @@ START_TEST(test_read_cluster_bounded)
 			jadd(&b, ",\"kvs\":[");
 			jkv(&b, key, big, DCS_VALUE_MAX + 1, 12, 99);
 			jadd(&b, "]");
-		} else if (i == 6) {
+		} else if (i == N_FIXED_KEYS) {
 			jadd(&b, ",\"kvs\":[");
 			jkv(&b, key, MEMBER_A, strlen(MEMBER_A), 13, 0);
 			jadd(&b, "]");
@@ -1543,7 +1545,7 @@ START_TEST(test_read_cluster_bounded)
 		free(b.s);
 	}
 	ck_assert_int_eq(dcs_read_cluster(c, &keys, NULL, &r, warn, sizeof(warn), &err), ETCD_OK);
-	ck_assert_uint_eq(fake_n_requests(fs), 3 + 3 + 7);
+	ck_assert_uint_eq(fake_n_requests(fs), 3 + 3 + N_FIXED_KEYS + 1);
 	ck_assert_ptr_nonnull(find_kv(&r, "/baton/main/leader"));
 	ck_assert_ptr_null(find_kv(&r, "/baton/main/leader")->value);
 	ck_assert_int_eq(find_kv(&r, "/baton/main/leader")->lease, 99);
@@ -1591,7 +1593,7 @@ START_TEST(test_read_cluster_one_request)
 	 * wrapper: it is one response_range as it stands. */
 	jadd(&b, "{\"header\":{\"revision\":\"60\"},\"succeeded\":true,\"responses\":[{\"response_range\":%s}", l);
 	free(l);
-	for (size_t i = 0; i < 6; i++) {
+	for (size_t i = 0; i < N_FIXED_KEYS; i++) {
 		jadd(&b, ",{\"response_range\":{\"header\":{\"revision\":\"60\"}");
 		if (i == 0) {
 			jadd(&b, ",\"kvs\":[");
@@ -1600,6 +1602,10 @@ START_TEST(test_read_cluster_one_request)
 		} else if (i == 2) {
 			jadd(&b, ",\"kvs\":[");
 			jkv(&b, fixed_full[2], "{\"ttl\":9}", 10, 21, 0);
+			jadd(&b, "]");
+		} else if (i == 6) {
+			jadd(&b, ",\"kvs\":[");
+			jkv(&b, fixed_full[6], "[]", 2, 19, 0);
 			jadd(&b, "]");
 		}
 		jadd(&b, "}}");
@@ -1620,11 +1626,12 @@ START_TEST(test_read_cluster_one_request)
 	ck_assert(request_has(fs, 0, "\"keys_only\":true"));
 	ck_assert(request_has(fs, 0, "\"limit\":\"64\"")); /* the members' values, bounded */
 	ck_assert_int_eq(r.revision, 60);
-	ck_assert_uint_eq(r.n_kvs, 3); /* leader, config, members/a */
+	ck_assert_uint_eq(r.n_kvs, 4); /* leader, config, history, members/a */
+	ck_assert_str_eq(find_kv(&r, "/baton/main/history")->value, "[]");
 	ck_assert_ptr_nonnull(find_kv(&r, "/baton/main/members/a"));
 	ck_assert_ptr_null(find_kv(&r, "/baton/main/members/bad/x"));
 	ck_assert_ptr_null(find_kv(&r, "/baton/main/members/c"));
-	/* history is known (read elsewhere); the others are named, escapes shown as '?'. */
+	/* history is known; the others are named, escapes shown as '?'. */
 	ck_assert_msg(strstr(warn, "2 keys that baton does not use, not read: \"/baton/main/members/bad/x\", "
 				   "\"/baton/main/zz?[2J\"") != NULL,
 		      "%s", warn);
@@ -1655,9 +1662,9 @@ START_TEST(test_read_cluster_pages_and_cache)
 	char warn[2048], *ans, *next_b64, *big, *member_b64;
 	const char *page1[] = { "/baton/main/leader" };
 	const char *page2[] = { "/baton/main/members/b" };
-	const long rev2[] = { 16 }; /* as the transaction answers it (10 + 6) */
-	const char *tkeys[7], *tvals[7];
-	size_t tlens[7];
+	const long rev2[] = { 10 + N_FIXED_KEYS }; /* as the transaction answers it */
+	const char *tkeys[N_FIXED_KEYS + 1], *tvals[N_FIXED_KEYS + 1];
+	size_t tlens[N_FIXED_KEYS + 1];
 
 	ck_assert_ptr_nonnull(fs);
 	memset(&cache, 0, sizeof(cache));
@@ -1667,16 +1674,16 @@ START_TEST(test_read_cluster_pages_and_cache)
 	ck_assert_ptr_nonnull(big);
 	memset(big, 'y', DCS_VALUE_MAX + 1);
 	big[DCS_VALUE_MAX + 1] = '\0';
-	for (size_t i = 0; i < 6; i++) {
+	for (size_t i = 0; i < N_FIXED_KEYS; i++) {
 		tkeys[i] = fixed_full[i];
 		tvals[i] = NULL;
 		tlens[i] = 0;
 	}
 	tvals[0] = "b";
 	tlens[0] = 1;
-	tkeys[6] = "/baton/main/members/b";
-	tvals[6] = big;
-	tlens[6] = DCS_VALUE_MAX + 1;
+	tkeys[N_FIXED_KEYS] = "/baton/main/members/b";
+	tvals[N_FIXED_KEYS] = big;
+	tlens[N_FIXED_KEYS] = DCS_VALUE_MAX + 1;
 
 	/* Round 1: the one-request read is too big; two pages (more = true),
 	 * then the transaction. */
@@ -1687,7 +1694,7 @@ START_TEST(test_read_cluster_pages_and_cache)
 	ans = listing(page2, rev2, 1, false);
 	fake_push_http(fs, 200, ans);
 	free(ans);
-	ans = txn_answer(tkeys, tvals, tlens, 7, 5);
+	ans = txn_answer(tkeys, tvals, tlens, N_FIXED_KEYS + 1, 5);
 	fake_push_http(fs, 200, ans);
 	free(ans);
 	ck_assert_msg(dcs_read_cluster(c, &keys, &cache, &r, warn, sizeof(warn), &err) == ETCD_OK, "%s", err.message);
@@ -1706,7 +1713,7 @@ START_TEST(test_read_cluster_pages_and_cache)
 	ans = listing(page2, rev2, 1, false);
 	fake_push_http(fs, 200, ans);
 	free(ans);
-	ans = txn_answer(tkeys, tvals, tlens, 6, 5);
+	ans = txn_answer(tkeys, tvals, tlens, N_FIXED_KEYS, 5);
 	fake_push_http(fs, 200, ans);
 	free(ans);
 	ck_assert_msg(dcs_read_cluster(c, &keys, &cache, &r, warn, sizeof(warn), &err) == ETCD_OK, "%s", err.message);
