@@ -1026,7 +1026,7 @@ static void h_cluster(struct api_server *s, const struct api_request *rq, json_t
 		return;
 	memset(&r, 0, sizeof(r));
 	memset(&e, 0, sizeof(e));
-	if (etcd_get_prefix(s->etcd, s->keys.prefix, &r, &e) != ETCD_OK) {
+	if (dcs_read_cluster(s->etcd, &s->keys, NULL, &r, NULL, 0, &e) != ETCD_OK) {
 		reply_etcd_error(out, "the cluster", &e);
 		return;
 	}
@@ -1406,7 +1406,7 @@ static void h_restart(struct api_server *s, const struct api_request *rq, json_t
 {
 	struct api_status st;
 	bool pending = false, have_st;
-	char err[256] = "", role[16] = "", version[32] = "", msg[512];
+	char err[256] = "", why[300], role[16] = "", version[32] = "", msg[512];
 	const json_t *at, *w;
 	int64_t when = 0;
 	int min_version = 0;
@@ -1455,6 +1455,17 @@ static void h_restart(struct api_server *s, const struct api_request *rq, json_t
 		if (when > 0 && (double)when <= (double)time(NULL)) {
 			reply_error(out, MHD_HTTP_BAD_REQUEST, "schedule: %s is not in the future",
 				    json_is_string(at) ? json_string_value(at) : "the time given");
+			return;
+		}
+		/* A restart planned further ahead than a switchover may be is a
+		 * typo or a time bomb (issue 10, sane bounds). */
+		if (when > 0 && when < (int64_t)INT32_MAX * 64 &&
+		    !ops_check_schedule((time_t)when, time(NULL), "restart", why, sizeof(why))) {
+			reply_error(out, MHD_HTTP_BAD_REQUEST, "schedule: %s", why);
+			return;
+		}
+		if (when >= (int64_t)INT32_MAX * 64) {
+			reply_error(out, MHD_HTTP_BAD_REQUEST, "schedule: out of range");
 			return;
 		}
 	}

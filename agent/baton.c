@@ -17,6 +17,7 @@
 #include "agent/config.h"
 #include "agent/log.h"
 #include "agent/loop.h"
+#include "agent/ops.h"
 #include "pg/pg_err.h"
 
 static void usage(FILE *out)
@@ -150,7 +151,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "baton: %s\n", err);
 		return 2;
 	}
+	if (!config_check_files(&cfg, err, sizeof(err))) {
+		fprintf(stderr, "baton: %s\n", err);
+		config_free(&cfg);
+		return 2;
+	}
 	if (test_only) {
+		if (config_file_exposed(&cfg, err, sizeof(err)))
+			fprintf(stderr, "baton: warning: %s\n", err);
 		printf("%s: configuration is valid\n", path);
 		config_free(&cfg);
 		return 0;
@@ -167,6 +175,15 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_info("baton %s starting: member %s of cluster %s, config %s", BATON_VERSION, cfg.name, cfg.scope, path);
+	if (config_file_exposed(&cfg, err, sizeof(err)))
+		log_warn("%s", err);
+	/* The REST API's PATCH /config may set what this file allows, no more. */
+	if (!ops_set_allow_from_dcs(cfg.postgresql.allow_from_dcs, cfg.postgresql.n_allow_from_dcs)) {
+		log_error("out of memory");
+		curl_global_cleanup();
+		config_free(&cfg);
+		return 1;
+	}
 	status = loop_run(&cfg);
 	curl_global_cleanup();
 	config_free(&cfg);

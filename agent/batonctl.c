@@ -319,7 +319,7 @@ static int ctl_read(struct ctl *x, bool quiet)
 	char warn[4096];
 
 	etcd_range_result_free(&x->res);
-	if (etcd_get_prefix(x->client, x->keys.prefix, &x->res, &eerr) != ETCD_OK) {
+	if (dcs_read_cluster(x->client, &x->keys, NULL, &x->res, NULL, 0, &eerr) != ETCD_OK) {
 		char what[320];
 
 		snprintf(what, sizeof(what), "cannot read %s from etcd", x->keys.prefix);
@@ -352,6 +352,9 @@ static int ctl_open(struct ctl *x, const char *config_path, bool read)
 		return EXIT_USAGE;
 	}
 	x->have_cfg = true;
+	/* edit-config may set what this node's own file allows, no more. */
+	if (!ops_set_allow_from_dcs(x->cfg.postgresql.allow_from_dcs, x->cfg.postgresql.n_allow_from_dcs))
+		return failed("out of memory");
 	if (!dcs_keys_init(&x->keys, x->cfg.namespace_, x->cfg.scope)) {
 		fprintf(stderr, "batonctl: %s: namespace or scope too long\n", x->cfg.path);
 		return EXIT_USAGE;

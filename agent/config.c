@@ -23,14 +23,18 @@
 
 #include "agent/log.h"
 #include "agent/watchdog.h"
+#include "pg/pg_conf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <float.h>
+#include <math.h>
 #include <libconfig.h>
 #include <locale.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -84,6 +88,8 @@ static bool check_slot_name(const char *v, char *why, size_t len);
 static bool check_watchdog_mode(const char *v, char *why, size_t len);
 static bool check_initdb_encoding(const char *v, char *why, size_t len);
 static bool check_initdb_locale(const char *v, char *why, size_t len);
+static bool check_code_param(const char *v, char *why, size_t len);
+static bool check_one_line(const char *v, char *why, size_t len);
 
 #define CFG_OFF(field) offsetof(struct baton_config, field)
 #define NO_MAX DBL_MAX
@@ -110,9 +116,9 @@ static const struct opt options[] = {
 	{ .path = "etcd.key", .type = OPT_STRING, .off = CFG_OFF(etcd.key),
 	  .doc = "client key file for https" },
 	{ .path = "etcd.username", .type = OPT_STRING, .off = CFG_OFF(etcd.username),
-	  .doc = "etcd user (authentication enabled)" },
+	  .check = check_one_line, .doc = "etcd user (authentication enabled)" },
 	{ .path = "etcd.password", .type = OPT_STRING, .off = CFG_OFF(etcd.password),
-	  .flags = OPT_SECRET, .doc = "etcd user's password" },
+	  .flags = OPT_SECRET, .check = check_one_line, .doc = "etcd user's password" },
 
 	{ .path = "restapi.listen", .type = OPT_STRING, .off = CFG_OFF(restapi.listen),
 	  .flags = OPT_REQUIRED, .check = check_hostport,
@@ -122,10 +128,11 @@ static const struct opt options[] = {
 	  .check = check_hostport, .doc = "\"host:port\" other members and clients use; default listen" },
 	{ .path = "restapi.authentication.username", .type = OPT_STRING,
 	  .off = CFG_OFF(restapi.auth_username), .with = "restapi.authentication.password",
+	  .check = check_one_line,
 	  .doc = "basic-auth user the write endpoints require (unset: no authentication)" },
 	{ .path = "restapi.authentication.password", .type = OPT_STRING,
 	  .off = CFG_OFF(restapi.auth_password), .with = "restapi.authentication.username",
-	  .flags = OPT_SECRET, .doc = "that user's password" },
+	  .flags = OPT_SECRET, .check = check_one_line, .doc = "that user's password" },
 	{ .path = "restapi.certfile", .type = OPT_STRING, .off = CFG_OFF(restapi.certfile),
 	  .with = "restapi.keyfile", .check = check_readable_file,
 	  .doc = "PEM certificate (absolute path): serve HTTPS (unset: plain HTTP)" },
@@ -153,14 +160,14 @@ static const struct opt options[] = {
 	  .doc = "INSECURE: accept writes without credentials (warned at every start)" },
 
 	{ .path = "bootstrap.dcs.ttl", .type = OPT_SECONDS, .off = CFG_OFF(bootstrap_dcs.ttl),
-	  .def = "5", .min = 2, .max = NO_MAX,
-	  .doc = "seconds the leader lease lasts (>= 2, etcd's minimum lease)" },
+	  .def = "5", .min = CONFIG_TTL_MIN, .max = CONFIG_TTL_MAX,
+	  .doc = "seconds the leader lease lasts (2 to 86400; etcd grants no shorter lease)" },
 	{ .path = "bootstrap.dcs.loop_wait", .type = OPT_SECONDS,
-	  .off = CFG_OFF(bootstrap_dcs.loop_wait), .def = "1", .min = 0, .max = NO_MAX,
-	  .flags = OPT_MIN_EXCL, .doc = "seconds between HA loop runs" },
+	  .off = CFG_OFF(bootstrap_dcs.loop_wait), .def = "1", .min = CONFIG_LOOP_WAIT_MIN,
+	  .max = CONFIG_WAIT_MAX, .doc = "seconds between HA loop runs (0.1 to 3600)" },
 	{ .path = "bootstrap.dcs.retry_timeout", .type = OPT_SECONDS,
-	  .off = CFG_OFF(bootstrap_dcs.retry_timeout), .def = "2", .min = 0, .max = NO_MAX,
-	  .flags = OPT_MIN_EXCL, .doc = "seconds to retry etcd and Postgres before giving up" },
+	  .off = CFG_OFF(bootstrap_dcs.retry_timeout), .def = "2", .min = CONFIG_RETRY_TIMEOUT_MIN,
+	  .max = CONFIG_WAIT_MAX, .doc = "seconds to retry etcd and Postgres before giving up (0.5 to 3600)" },
 	{ .path = "bootstrap.dcs.maximum_lag_on_failover", .type = OPT_INT64,
 	  .off = CFG_OFF(bootstrap_dcs.maximum_lag_on_failover), .def = "1048576", .min = 0,
 	  .max = NO_MAX, .doc = "bytes a replica may lag and still be promoted" },
@@ -212,22 +219,29 @@ static const struct opt options[] = {
 	  .def_from = "postgresql.data_dir", .def_suffix = ".log", .check = check_abspath,
 	  .doc = "output of Postgres and its tools" },
 	{ .path = "postgresql.authentication.superuser.username", .type = OPT_STRING,
-	  .off = CFG_OFF(postgresql.superuser_username), .def = "postgres",
+	  .off = CFG_OFF(postgresql.superuser_username), .def = "postgres", .check = check_one_line,
 	  .doc = "superuser the agent connects as" },
 	{ .path = "postgresql.authentication.superuser.password", .type = OPT_STRING,
 	  .off = CFG_OFF(postgresql.superuser_password), .flags = OPT_REQUIRED | OPT_SECRET,
+	  .check = check_one_line,
 	  .doc = "superuser's password" },
 	{ .path = "postgresql.authentication.replication.username", .type = OPT_STRING,
-	  .off = CFG_OFF(postgresql.replication_username), .def = "replicator",
+	  .off = CFG_OFF(postgresql.replication_username), .def = "replicator", .check = check_one_line,
 	  .doc = "user replicas stream as" },
 	{ .path = "postgresql.authentication.replication.password", .type = OPT_STRING,
 	  .off = CFG_OFF(postgresql.replication_password), .flags = OPT_REQUIRED | OPT_SECRET,
+	  .check = check_one_line,
 	  .doc = "replication user's password" },
 	{ .path = "postgresql.parameters", .type = OPT_PARAMS, .off = CFG_OFF(postgresql.params),
 	  .count_off = CFG_OFF(postgresql.n_params),
 	  .doc = "Postgres parameters of this member (override bootstrap.dcs ones)" },
+	{ .path = "postgresql.allow_from_dcs", .type = OPT_STRLIST,
+	  .off = CFG_OFF(postgresql.allow_from_dcs), .count_off = CFG_OFF(postgresql.n_allow_from_dcs),
+	  .check = check_code_param,
+	  .doc = "parameters that run or load code (archive_command, *_preload_libraries, ...) this node "
+		 "takes from the cluster's config key; others come only from this file" },
 	{ .path = "postgresql.pg_hba", .type = OPT_STRLIST, .off = CFG_OFF(postgresql.pg_hba),
-	  .count_off = CFG_OFF(postgresql.n_pg_hba), .doc = "pg_hba.conf lines" },
+	  .count_off = CFG_OFF(postgresql.n_pg_hba), .check = check_one_line, .doc = "pg_hba.conf lines" },
 	{ .path = "postgresql.use_pg_rewind", .type = OPT_BOOL, .off = CFG_OFF(postgresql.use_pg_rewind),
 	  .def = "true", .doc = "rewind a diverged former primary instead of recloning it" },
 	{ .path = "postgresql.remove_data_directory_on_rewind_failure", .type = OPT_BOOL,
@@ -534,6 +548,32 @@ static bool check_slot_name(const char *v, char *why, size_t len)
 	return true;
 }
 
+/* A value that becomes one line of a file (postgresql.conf, pg_hba.conf,
+ * the pgpass file): a line break would start a line of the writer's
+ * choosing, other control characters confuse the files and the logs. A tab
+ * is fine. */
+static bool check_one_line(const char *v, char *why, size_t len)
+{
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+		if ((*p < 0x20 && *p != '\t') || *p == 0x7f) {
+			set_err(why, len, "must be one line without control characters (byte 0x%02x at offset %zu)", *p,
+				(size_t)(p - (const unsigned char *)v));
+			return false;
+		}
+	return true;
+}
+
+/* An entry of postgresql.allow_from_dcs: one of the parameters that need
+ * it (any other is always taken from etcd, so listing it is a typo). */
+static bool check_code_param(const char *v, char *why, size_t len)
+{
+	if (pg_conf_param_runs_code(v))
+		return true;
+	set_err(why, len, "not a parameter that runs or loads code (archive_command, *_preload_libraries, ...: "
+			  "see baton.conf(5))");
+	return false;
+}
+
 /* TLS files: read by the REST server at start, so a typo must fail the load. */
 static bool check_readable_file(const char *v, char *why, size_t len)
 {
@@ -639,19 +679,26 @@ bool config_check_timing(const struct dcs_settings *d, char *err, size_t errlen)
 		set_err(err, errlen, "no settings");
 		return false;
 	}
-	if (!(d->ttl >= 2)) {
+	/* !(x >= min) also catches NaN. */
+	if (!(d->ttl >= CONFIG_TTL_MIN)) {
 		format_number(d->ttl, a, sizeof(a));
 		set_err(err, errlen, "ttl = %s < 2 (etcd's minimum lease)", a);
 		return false;
 	}
-	if (!(d->loop_wait > 0)) {
-		format_number(d->loop_wait, a, sizeof(a));
-		set_err(err, errlen, "loop_wait = %s must be > 0", a);
+	if (!(d->ttl <= CONFIG_TTL_MAX)) {
+		format_number(d->ttl, a, sizeof(a));
+		set_err(err, errlen, "ttl = %s > 86400 (a day: a longer lease means no failover)", a);
 		return false;
 	}
-	if (!(d->retry_timeout > 0)) {
+	if (!(d->loop_wait >= CONFIG_LOOP_WAIT_MIN) || !(d->loop_wait <= CONFIG_WAIT_MAX)) {
+		format_number(d->loop_wait, a, sizeof(a));
+		set_err(err, errlen, "loop_wait = %s outside [0.1, 3600] (it paces the lease keepalives)", a);
+		return false;
+	}
+	if (!(d->retry_timeout >= CONFIG_RETRY_TIMEOUT_MIN) || !(d->retry_timeout <= CONFIG_WAIT_MAX)) {
 		format_number(d->retry_timeout, a, sizeof(a));
-		set_err(err, errlen, "retry_timeout = %s must be > 0", a);
+		set_err(err, errlen,
+			"retry_timeout = %s outside [0.5, 3600] (shorter than one etcd request may take)", a);
 		return false;
 	}
 	if (d->maximum_lag_on_failover < 0) {
@@ -670,6 +717,16 @@ bool config_check_timing(const struct dcs_settings *d, char *err, size_t errlen)
 		return false;
 	}
 	return true;
+}
+
+bool config_param_allowed_from_dcs(const char *name, char *const *allow, size_t n)
+{
+	if (!pg_conf_param_runs_code(name))
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if (allow[i] != NULL && strcasecmp(allow[i], name) == 0)
+			return true;
+	return false;
 }
 
 static void params_free(struct config_param *p, size_t n)
@@ -822,6 +879,26 @@ static void describe(const config_setting_t *s, bool secret, char *buf, size_t l
 {
 	char num[32];
 
+	/* A secret is never echoed, whatever its type: a password written as
+	 * a number is still the password. */
+	if (secret && config_setting_type(s) != CONFIG_TYPE_GROUP && config_setting_type(s) != CONFIG_TYPE_ARRAY &&
+	    config_setting_type(s) != CONFIG_TYPE_LIST) {
+		switch (config_setting_type(s)) {
+		case CONFIG_TYPE_INT:
+		case CONFIG_TYPE_INT64:
+			snprintf(buf, len, "an integer");
+			return;
+		case CONFIG_TYPE_FLOAT:
+			snprintf(buf, len, "a number");
+			return;
+		case CONFIG_TYPE_BOOL:
+			snprintf(buf, len, "a boolean");
+			return;
+		default:
+			snprintf(buf, len, "a string");
+			return;
+		}
+	}
 	switch (config_setting_type(s)) {
 	case CONFIG_TYPE_INT:
 		snprintf(buf, len, "%d", config_setting_get_int(s));
@@ -950,7 +1027,8 @@ static bool check_keys(const struct load_ctx *c, const config_setting_t *group, 
 			continue; /* its type and value are checked with the option */
 		if (is_known_group(path)) {
 			if (!config_setting_is_group(s)) {
-				describe(s, false, got, sizeof(got));
+				/* "authentication = ..." in place of its group may be a password. */
+				describe(s, strstr(path, "authentication") != NULL, got, sizeof(got));
 				fail(c, s, path, "expected a group { ... } (got %s)", got);
 				return false;
 			}
@@ -1023,6 +1101,7 @@ static bool load_params(const struct load_ctx *c, const struct opt *o, const con
 	struct config_param **list = field(c->cfg, o->off);
 	size_t *count = field(c->cfg, o->count_off);
 	int n = config_setting_length(s);
+	char why[160];
 
 	if (n == 0)
 		return true;
@@ -1050,6 +1129,10 @@ static bool load_params(const struct load_ctx *c, const struct opt *o, const con
 		}
 		if (!load_param_value(c, e, key, &p->value))
 			return false;
+		if (!check_one_line(p->value, why, sizeof(why))) {
+			fail(c, e, key, "%s", why);
+			return false;
+		}
 	}
 	return true;
 }
@@ -1300,51 +1383,262 @@ static bool split_address(const struct load_ctx *c, config_t *cf, const char *ke
 	return false;
 }
 
+/* A growable buffer for the text handed to libconfig. */
+struct text {
+	char *data;
+	size_t len, cap;
+	bool failed;
+};
+
+static void text_add(struct text *t, const char *s, size_t n)
+{
+	if (t->failed)
+		return;
+	if (t->len + n + 1 > t->cap) {
+		size_t cap = t->cap ? t->cap : 4096;
+		char *p;
+
+		while (cap < t->len + n + 1)
+			cap *= 2;
+		p = realloc(t->data, cap);
+		if (p == NULL) {
+			t->failed = true;
+			return;
+		}
+		t->data = p;
+		t->cap = cap;
+	}
+	memcpy(t->data + t->len, s, n);
+	t->len += n;
+	t->data[t->len] = '\0';
+}
+
+#define CONFIG_FILE_MAX ((size_t)16 << 20) /* a node's file is a few KB */
+#define STRING_PIECE 4096                   /* bytes of a string literal libconfig lexes at once */
+
+/* What a path that is not a regular file is, for the error. */
+static const char *file_kind(mode_t m)
+{
+	if (S_ISDIR(m))
+		return "a directory";
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	if (S_ISCHR(m))
+		return "a character device";
+	if (S_ISBLK(m))
+		return "a block device";
+	if (S_ISSOCK(m))
+		return "a socket";
+	return "not a regular file";
+}
+
 /*
- * One file per node: "@include" is refused before libconfig sees the file.
- * Beyond that being the product's rule, libconfig 1.5's lexer exit()s the
- * whole process when an included path cannot be read (a directory, say),
- * which no caller could turn into a clear error (found by fuzz_config).
- * libconfig takes a directive only at the start of a line.
+ * Reads path for libconfig, refusing at once what is not a configuration
+ * file: a FIFO or a device (opened without blocking, so nothing hangs), more
+ * than CONFIG_FILE_MAX bytes, a NUL byte (libconfig's lexer reads on past it;
+ * found by fuzz_config). On the way it checks what libconfig would get wrong:
+ *  - "@include" is refused: one file per node is the product's rule, and
+ *    libconfig 1.5's lexer exit()s the whole process when an included path
+ *    cannot be read (found by fuzz_config). libconfig takes a directive
+ *    only at the start of a line;
+ *  - a number that does not fit (libconfig silently saturates
+ *    99999999999999999999L and makes 1e999 infinite) is refused, naming it;
+ *  - a long string literal is cut into adjacent literals of STRING_PIECE
+ *    bytes, which libconfig joins as C does: its lexer rescans a token from
+ *    its start at every buffer refill, so one literal of n bytes costs n^2
+ *    (8 s for 2 MB), pieces cost n. Lines stay where they were.
+ * Returns the malloc'd text (caller frees) or NULL with err set.
  */
-static bool refuse_includes(const char *path, char *err, size_t errlen)
+static char *read_config_text(const char *path, char *err, size_t errlen)
 {
 	static const char directive[] = "@include";
-	FILE *f = fopen(path, "r");
-	int ch, line = 1, matched = 0; /* chars of "@include" matched at the line's start; -1: no match */
-	bool ok = true;
+	struct text out = { 0 };
+	struct stat st;
+	char *in = NULL;
+	size_t n = 0, i = 0;
+	int fd, line = 1;
+	bool bol = true, ok = false;
 
-	if (f == NULL)
-		return true; /* libconfig reports the unreadable file */
+	fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		set_err(err, errlen, "%s: cannot read the file: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		set_err(err, errlen, "%s: %s, not a configuration file", path,
+			fstat(fd, &st) != 0 ? strerror(errno) : file_kind(st.st_mode));
+		close(fd);
+		return NULL;
+	}
+	if ((size_t)st.st_size > CONFIG_FILE_MAX) {
+		set_err(err, errlen, "%s: %lld bytes, more than a configuration file has (at most %zu)", path,
+			(long long)st.st_size, CONFIG_FILE_MAX);
+		close(fd);
+		return NULL;
+	}
+	in = malloc((size_t)st.st_size + 1);
+	if (in == NULL) {
+		set_err(err, errlen, "%s: out of memory", path);
+		close(fd);
+		return NULL;
+	}
+	while (n < (size_t)st.st_size) {
+		ssize_t r = read(fd, in + n, (size_t)st.st_size - n);
 
-	/* Byte by byte: a NUL byte must not hide the rest of a line from us
-	 * (libconfig's lexer reads on past it; found by fuzz_config). */
-	while ((ch = getc(f)) != EOF) {
-		if (ch == '\0') {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break; /* shrank meanwhile: take what there is */
+		n += (size_t)r;
+	}
+	close(fd);
+	in[n] = '\0';
+
+	for (size_t j = 0; j < n; j++) {
+		if (in[j] == '\0') {
 			set_err(err, errlen, "%s:%d: a NUL byte: not a text configuration file", path, line);
-			ok = false;
-			break;
+			goto cleanup;
 		}
-		if (ch == '\n') {
+		if (in[j] == '\n')
 			line++;
-			matched = 0;
+	}
+	line = 1;
+	while (i < n) {
+		char c = in[i];
+
+		if (c == '\n') {
+			line++;
+			bol = true;
+			text_add(&out, in + i++, 1);
 			continue;
 		}
-		if (matched < 0 || ((ch == ' ' || ch == '\t') && matched == 0))
-			continue;
-		if (ch != directive[matched]) {
-			matched = -1;
+		if (bol && (c == ' ' || c == '\t')) {
+			text_add(&out, in + i++, 1);
 			continue;
 		}
-		if (++matched == (int)sizeof(directive) - 1) {
+		if (bol && n - i >= sizeof(directive) - 1 && memcmp(in + i, directive, sizeof(directive) - 1) == 0) {
 			set_err(err, errlen, "%s:%d: @include is not supported: keep the whole configuration in one file",
 				path, line);
-			ok = false;
-			break;
+			goto cleanup;
+		}
+		bol = false;
+		if (c == '#' || (c == '/' && i + 1 < n && in[i + 1] == '/')) {
+			size_t e = i;
+
+			while (e < n && in[e] != '\n')
+				e++;
+			text_add(&out, in + i, e - i);
+			i = e;
+		} else if (c == '/' && i + 1 < n && in[i + 1] == '*') {
+			size_t e = i + 2;
+
+			while (e < n && !(in[e] == '*' && e + 1 < n && in[e + 1] == '/'))
+				line += in[e++] == '\n';
+			e = e < n ? e + 2 : n;
+			text_add(&out, in + i, e - i);
+			i = e;
+		} else if (c == '"') {
+			size_t run = 0;
+
+			text_add(&out, in + i++, 1);
+			while (i < n && in[i] != '"') {
+				size_t step = in[i] == '\\' && i + 1 < n ? (in[i + 1] == 'x' ? 4 : 2) : 1;
+
+				if (step > n - i)
+					step = n - i;
+				if (run >= STRING_PIECE) {
+					text_add(&out, "\" \"", 3);
+					run = 0;
+				}
+				for (size_t e = 0; e < step; e++)
+					line += in[i + e] == '\n';
+				text_add(&out, in + i, step);
+				i += step;
+				run += step;
+			}
+			if (i < n)
+				text_add(&out, in + i++, 1);
+		} else if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '*') {
+			size_t e = i;
+
+			while (e < n && ((in[e] >= 'A' && in[e] <= 'Z') || (in[e] >= 'a' && in[e] <= 'z') ||
+					 (in[e] >= '0' && in[e] <= '9') || in[e] == '_' || in[e] == '-' || in[e] == '*'))
+				e++;
+			text_add(&out, in + i, e - i);
+			i = e;
+		} else if ((c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.') {
+			/* A number token: digits, letters (hex, e, L), '.', and a
+			 * sign at the start or after an exponent's e. */
+			char tok[64];
+			size_t e = i + 1, len;
+
+			while (e < n && ((in[e] >= '0' && in[e] <= '9') || (in[e] >= 'a' && in[e] <= 'z') ||
+					 (in[e] >= 'A' && in[e] <= 'Z') || in[e] == '.' ||
+					 ((in[e] == '-' || in[e] == '+') && (in[e - 1] == 'e' || in[e - 1] == 'E'))))
+				e++;
+			len = e - i;
+			if (len >= sizeof(tok)) {
+				set_err(err, errlen, "%s:%d: the number %.20s... is too long", path, line, in + i);
+				goto cleanup;
+			}
+			memcpy(tok, in + i, len);
+			tok[len] = '\0';
+			{
+				const char *digits = tok + (tok[0] == '-' || tok[0] == '+');
+				bool hex = digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X');
+				size_t dl = strlen(digits);
+				char *endp;
+
+				while (dl > 0 && (digits[dl - 1] == 'L' || digits[dl - 1] == 'l') && !hex)
+					dl--;
+				errno = 0;
+				if (hex) {
+					(void)strtoull(digits, &endp, 16);
+				} else if (strpbrk(tok, ".eE") != NULL) {
+					double d = strtod(tok, &endp);
+
+					if (errno == 0 && !isfinite(d))
+						errno = ERANGE;
+					if (errno == ERANGE && d == 0)
+						errno = 0; /* underflow to 0 is harmless */
+				} else if (dl > 0 && strspn(digits, "0123456789") == dl) {
+					char num[64];
+
+					snprintf(num, sizeof(num), "%.*s%.*s", tok[0] == '-' ? 1 : 0, "-", (int)dl, digits);
+					(void)strtoll(num, &endp, 10);
+				}
+				if (errno == ERANGE) {
+					set_err(err, errlen, "%s:%d: the number %s is out of range (integers fit in 64 "
+							     "bits, reals are finite)",
+						path, line, tok);
+					goto cleanup;
+				}
+			}
+			text_add(&out, in + i, len);
+			i = e;
+		} else {
+			text_add(&out, in + i++, 1);
 		}
 	}
-	fclose(f);
-	return ok;
+	if (out.failed || out.data == NULL) {
+		if (out.failed) {
+			set_err(err, errlen, "%s: out of memory", path);
+			goto cleanup;
+		}
+		text_add(&out, "", 0); /* an empty file: libconfig gets "" */
+		if (out.failed || out.data == NULL) {
+			set_err(err, errlen, "%s: out of memory", path);
+			goto cleanup;
+		}
+	}
+	ok = true;
+cleanup:
+	free(in);
+	if (!ok) {
+		free(out.data);
+		return NULL;
+	}
+	return out.data;
 }
 
 bool config_load(const char *path, struct baton_config *out, char *err, size_t errlen)
@@ -1352,7 +1646,7 @@ bool config_load(const char *path, struct baton_config *out, char *err, size_t e
 	struct load_ctx c = { path, out, err, errlen };
 	config_t cf;
 	const config_setting_t *dcs;
-	char why[300];
+	char why[300], *text = NULL;
 	bool ok = false;
 
 	if (out == NULL)
@@ -1364,10 +1658,11 @@ bool config_load(const char *path, struct baton_config *out, char *err, size_t e
 		return false;
 	}
 
-	if (!refuse_includes(path, err, errlen))
+	text = read_config_text(path, err, errlen);
+	if (text == NULL)
 		return false;
 	config_init(&cf);
-	if (!config_read_file(&cf, path)) {
+	if (!config_read_string(&cf, text)) {
 		if (config_error_type(&cf) == CONFIG_ERR_FILE_IO)
 			set_err(err, errlen, "%s: cannot read the file", path);
 		else
@@ -1399,13 +1694,210 @@ bool config_load(const char *path, struct baton_config *out, char *err, size_t e
 		fail(&c, dcs, "bootstrap.dcs", "%s", why);
 		goto cleanup;
 	}
+	/* bootstrap.dcs goes to the config key, which every node reads: a
+	 * parameter there that only a node's own file may set would be
+	 * ignored by every node but those that allow it. Say so now. */
+	for (size_t i = 0; i < out->bootstrap_dcs.n_pg_params; i++) {
+		const char *name = out->bootstrap_dcs.pg_params[i].name;
+		char key[256];
+
+		if (config_param_allowed_from_dcs(name, out->postgresql.allow_from_dcs,
+						  out->postgresql.n_allow_from_dcs))
+			continue;
+		snprintf(key, sizeof(key), "bootstrap.dcs.postgresql.parameters.%s", name);
+		fail(&c, config_lookup(&cf, key), key,
+		     "runs or loads code, so nodes take it only from their own file: set it in "
+		     "postgresql.parameters (or list it in postgresql.allow_from_dcs on every node that may take it "
+		     "from etcd)");
+		goto cleanup;
+	}
 	ok = true;
 
 cleanup:
 	config_destroy(&cf);
+	free(text);
 	if (!ok)
 		config_free(out);
 	return ok;
+}
+
+/* ---- checks beyond the file's syntax ---- */
+
+bool config_file_exposed(const struct baton_config *cfg, char *why, size_t len)
+{
+	char names[256] = "";
+	struct stat st;
+
+	if (cfg == NULL || cfg->path == NULL || stat(cfg->path, &st) != 0 || (st.st_mode & 077) == 0)
+		return false;
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		size_t used = strlen(names);
+
+		if ((options[i].flags & OPT_SECRET) && options[i].type == OPT_STRING &&
+		    *(char *const *)cfield(cfg, options[i].off) != NULL)
+			snprintf(names + used, sizeof(names) - used, "%s%s", used ? ", " : "", options[i].path);
+	}
+	if (names[0] == '\0')
+		return false;
+	set_err(why, len,
+		"%s holds passwords (%s) and is readable or writable by %s (mode %04o): chmod go-rwx %s",
+		cfg->path, names, (st.st_mode & 070) && (st.st_mode & 07) ? "its group and others"
+				  : (st.st_mode & 070)		    ? "its group"
+								    : "others",
+		(unsigned)(st.st_mode & 07777), cfg->path);
+	return true;
+}
+
+/* Is s (n bytes) all base64 characters, '=' only at its end, a multiple of 4 long? */
+static bool base64_ok(const char *s, size_t n)
+{
+	size_t pad = 0;
+
+	if (n == 0 || n % 4 != 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (c == '=') {
+			pad++;
+			continue;
+		}
+		if (pad > 0 || !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+				 c == '+' || c == '/'))
+			return false;
+	}
+	return pad <= 2;
+}
+
+/*
+ * A PEM file: at least one block "-----BEGIN L-----" ... "-----END L-----"
+ * whose label L ends with want ("CERTIFICATE", "PRIVATE KEY": "RSA PRIVATE
+ * KEY", "ENCRYPTED PRIVATE KEY" count), and every block well formed: its END
+ * matches, its body is base64 (after optional "Name: value" header lines).
+ * This is what a TLS library would read first; whether the key fits the
+ * certificate is left to it.
+ */
+static bool pem_check(const char *path, const char *want, char *why, size_t len)
+{
+	FILE *f;
+	char line[512], label[80] = "";
+	char *body = NULL;
+	size_t body_len = 0, body_cap = 0;
+	int lineno = 0, begin_line = 0, found = 0;
+	bool in_block = false, ok = false, headers_done = false;
+
+	f = fopen(path, "re");
+	if (f == NULL) {
+		set_err(why, len, "cannot read %s: %s", path, strerror(errno));
+		return false;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		size_t n = strcspn(line, "\r\n");
+
+		lineno++;
+		if (line[n] == '\0' && !feof(f)) {
+			set_err(why, len, "%s:%d: a line longer than %zu bytes: not PEM", path, lineno, sizeof(line) - 2);
+			goto cleanup;
+		}
+		line[n] = '\0';
+		if (!in_block) {
+			if (strncmp(line, "-----BEGIN ", 11) == 0) {
+				size_t l = strlen(line + 11);
+
+				if (l < 6 || strcmp(line + 11 + l - 5, "-----") != 0 || l - 5 >= sizeof(label)) {
+					set_err(why, len, "%s:%d: a malformed BEGIN line", path, lineno);
+					goto cleanup;
+				}
+				memcpy(label, line + 11, l - 5);
+				label[l - 5] = '\0';
+				in_block = true;
+				headers_done = false;
+				begin_line = lineno;
+				body_len = 0;
+			}
+			continue; /* text around the blocks is allowed (openssl x509 -text) */
+		}
+		if (strncmp(line, "-----END ", 9) == 0) {
+			size_t ll = strlen(label);
+
+			if (strncmp(line + 9, label, ll) != 0 || strcmp(line + 9 + ll, "-----") != 0) {
+				set_err(why, len, "%s:%d: the END line does not match \"BEGIN %s\" of line %d", path, lineno,
+					label, begin_line);
+				goto cleanup;
+			}
+			if (!base64_ok(body, body_len)) {
+				set_err(why, len, "%s:%d: the %s block is not valid base64", path, begin_line, label);
+				goto cleanup;
+			}
+			if (strlen(label) >= strlen(want) && strcmp(label + strlen(label) - strlen(want), want) == 0)
+				found++;
+			in_block = false;
+			continue;
+		}
+		if (!headers_done && body_len == 0 && strchr(line, ':') != NULL)
+			continue; /* "Proc-Type: 4,ENCRYPTED" and the like */
+		if (line[0] == '\0' && body_len == 0) {
+			headers_done = true;
+			continue;
+		}
+		headers_done = true;
+		for (char *p = line; *p; p++) {
+			if (*p == ' ' || *p == '\t')
+				continue;
+			if (body_len + 2 > body_cap) {
+				size_t cap = body_cap ? body_cap * 2 : 4096;
+				char *nb = realloc(body, cap);
+
+				if (nb == NULL) {
+					set_err(why, len, "out of memory");
+					goto cleanup;
+				}
+				body = nb;
+				body_cap = cap;
+			}
+			body[body_len++] = *p;
+		}
+	}
+	if (in_block) {
+		set_err(why, len, "%s:%d: \"BEGIN %s\" has no END line", path, begin_line, label);
+		goto cleanup;
+	}
+	if (found == 0) {
+		set_err(why, len, "%s: no PEM \"%s\" block (-----BEGIN %s-----)", path, want, want);
+		goto cleanup;
+	}
+	ok = true;
+cleanup:
+	free(body);
+	fclose(f);
+	return ok;
+}
+
+bool config_check_files(const struct baton_config *cfg, char *err, size_t errlen)
+{
+	const struct {
+		const char *key, *file, *want;
+	} files[] = {
+		{ "restapi.certfile", cfg->restapi.certfile, "CERTIFICATE" },
+		{ "restapi.keyfile", cfg->restapi.keyfile, "PRIVATE KEY" },
+		{ "restapi.cafile", cfg->restapi.cafile, "CERTIFICATE" },
+		{ "restapi.client_certfile", cfg->restapi.client_certfile, "CERTIFICATE" },
+		{ "restapi.client_keyfile", cfg->restapi.client_keyfile, "PRIVATE KEY" },
+		{ "etcd.cacert", cfg->etcd.cacert, "CERTIFICATE" },
+		{ "etcd.cert", cfg->etcd.cert, "CERTIFICATE" },
+		{ "etcd.key", cfg->etcd.key, "PRIVATE KEY" },
+	};
+	char why[400];
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		if (files[i].file == NULL)
+			continue;
+		if (!pem_check(files[i].file, files[i].want, why, sizeof(why))) {
+			set_err(err, errlen, "%s: %s: %s", cfg->path, files[i].key, why);
+			return false;
+		}
+	}
+	return true;
 }
 
 /* ---- show-config ---- */

@@ -40,12 +40,37 @@ struct config_param {
 	char *value;
 };
 
+/*
+ * The bounds of the timing settings, the same in the file (bootstrap.dcs),
+ * the config key, PATCH /config and edit-config:
+ *   ttl            [2, 86400]: etcd grants no shorter lease (shorter requests
+ *                  are silently raised to its minimum) and caps it at a day
+ *                  (its MaxLeaseTTL is far higher, but a lease of more than a
+ *                  day means nobody would ever take over);
+ *   loop_wait      [0.1, 3600]: it paces the HA loop and the lease
+ *                  keepalives (every min(loop_wait, ttl / 4)); below 0.1 s the
+ *                  agents hammer etcd with requests that add no safety;
+ *   retry_timeout  [0.5, 3600]: how long etcd and Postgres calls may be
+ *                  retried before the leader gives up. One etcd request may
+ *                  itself take 0.5 s (the agent's request timeout is never
+ *                  shorter, see loop.c), so a shorter window does not even
+ *                  cover one keepalive: renewals would time out in
+ *                  milliseconds. 0.5 rather than 1 keeps etcd's minimum
+ *                  lease usable: 0.5 + 2 * 0.75 <= 2.
+ * plus the timing rule loop_wait + 2 * retry_timeout <= ttl.
+ */
+#define CONFIG_TTL_MIN 2.0
+#define CONFIG_TTL_MAX 86400.0
+#define CONFIG_LOOP_WAIT_MIN 0.1
+#define CONFIG_RETRY_TIMEOUT_MIN 0.5
+#define CONFIG_WAIT_MAX 3600.0
+
 /* The cluster-wide (dynamic) settings: bootstrap.dcs in the file, the
  * `config` key in etcd once the cluster exists. */
 struct dcs_settings {
-	double ttl;                       /* seconds, default 5, >= 2 (etcd's minimum lease) */
-	double loop_wait;                 /* seconds, default 1, > 0 */
-	double retry_timeout;             /* seconds, default 2, > 0 */
+	double ttl;                       /* seconds, default 5, [2, 86400] */
+	double loop_wait;                 /* seconds, default 1, [0.1, 3600] */
+	double retry_timeout;             /* seconds, default 2, [0.5, 3600] */
 	bool pause;                       /* maintenance mode: no failover, no Postgres actions (config key only) */
 	bool failsafe_mode;               /* etcd down: the primary stays while every member confirms it (config key only) */
 	int64_t maximum_lag_on_failover;  /* bytes, default 1048576, >= 0; in the file, values
@@ -114,6 +139,9 @@ struct baton_config {
 		char *replication_username, *replication_password; /* default "replicator", required password */
 		struct config_param *params; /* postgresql.parameters (local, override dcs ones) */
 		size_t n_params;
+		char **allow_from_dcs; /* postgresql.allow_from_dcs: code-running parameters
+		                          (pg_conf_param_runs_code) this node takes from etcd */
+		size_t n_allow_from_dcs;
 		char **pg_hba;         /* lines */
 		size_t n_pg_hba;
 		bool use_pg_rewind;    /* default true */
@@ -147,9 +175,15 @@ bool config_load(const char *path, struct baton_config *out, char *err, size_t e
 	__attribute__((warn_unused_result));
 void config_free(struct baton_config *cfg);
 
-/* The timing rule: loop_wait + 2 * retry_timeout <= ttl, ttl >= 2.
- * Writes the reason into err when violated. */
+/* The bounds above and the timing rule loop_wait + 2 * retry_timeout <= ttl.
+ * Writes the reason, naming the value and the bound, into err when violated. */
 bool config_check_timing(const struct dcs_settings *d, char *err, size_t errlen);
+
+/* May the cluster's config key (etcd, PATCH /config, edit-config) set
+ * Postgres parameter name on this node? Always, unless it is one that runs
+ * code (pg_conf_param_runs_code); then only if allow (n names, e.g.
+ * postgresql.allow_from_dcs) lists it. Names compare ignoring case. */
+bool config_param_allowed_from_dcs(const char *name, char *const *allow, size_t n);
 
 /* Splits "host:port" ("[v6]:port" too) into host (caller frees) and port. */
 bool config_split_hostport(const char *s, char **host, int *port);
@@ -157,6 +191,16 @@ bool config_split_hostport(const char *s, char **host, int *port);
 void dcs_settings_free(struct dcs_settings *d);
 /* Deep copy. */
 bool dcs_settings_copy(struct dcs_settings *dst, const struct dcs_settings *src);
+
+/* True, with the warning in why, when the file (cfg->path) holds a password
+ * and its group or others may read or write it (as ssh and libpq warn). */
+bool config_file_exposed(const struct baton_config *cfg, char *why, size_t len);
+
+/* The TLS files the config names (restapi cert/key/cafile/client cert/key,
+ * etcd cacert/cert/key) hold PEM blocks of the right kind, well formed.
+ * false + "FILE: KEY: problem" in err. For `baton -t` and the start. */
+bool config_check_files(const struct baton_config *cfg, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
 
 /* Prints the effective configuration as libconfig text (secrets as "***"). */
 void config_print(const struct baton_config *cfg, FILE *out);

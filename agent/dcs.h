@@ -51,7 +51,7 @@ bool dcs_keys_init(struct dcs_keys *k, const char *namespace_, const char *scope
 bool dcs_member_key(const struct dcs_keys *k, const char *name, char *buf, size_t len);
 
 /*
- * Fills the cluster view from one prefix read (etcd_get_prefix(k->prefix)).
+ * Fills the cluster view from one read of the cluster (dcs_read_cluster).
  * settings: in = the settings to use when the config key is absent or
  * unreadable (bootstrap.dcs, or the last good ones); out = the settings in
  * force (deep copy; caller frees with dcs_settings_free). view->ttl etc. are
@@ -70,6 +70,49 @@ bool dcs_member_key(const struct dcs_keys *k, const char *name, char *buf, size_
 void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result *r,
 		       const struct dcs_settings *fallback, struct ha_cluster_view *view,
 		       struct dcs_settings *settings_out, char *warn, size_t warnlen);
+
+/*
+ * The one bounded read of the cluster, used wherever the view is built from
+ * etcd (the loop, the REST API, batonctl, ops): whatever sits under the
+ * prefix, no answer is larger than one key's worth, so a hostile or broken
+ * key costs that key only. Usually one request: a transaction with a
+ * keys-only listing of the prefix, the fixed keys and the members' values.
+ * When that answer is too big, or cut (more keys, more members), or the
+ * last read met an oversized key (cache), it goes step by step:
+ *   1. a keys-only listing of the prefix, in pages at one revision (small
+ *      pages if the key names themselves are huge), at most DCS_LIST_MAX keys;
+ *   2. the values of the keys the view needs (leader, initialize, config,
+ *      status, switchover, sync, history, members/<name>) in one transaction, or one
+ *      by one if that answer would be too big; keys the layout does not have
+ *      are named in warn and never read;
+ *   3. a value larger than DCS_VALUE_MAX bytes is named in warn and left out
+ *      (the leader and initialize keys stay, without a value: a key that
+ *      exists is never read as absent).
+ * out receives the keys read (values NUL-terminated) at the revision of
+ * step 2; the caller frees it with etcd_range_result_free. warn (may be NULL)
+ * gets one line per problem, the same text while the problem stays, so the
+ * caller can log it once per change. cache (may be NULL) remembers oversized
+ * keys by mod_revision so they are not downloaded again each loop (not
+ * thread-safe: one cache per thread). ETCD_OK unless etcd itself fails.
+ */
+#define DCS_VALUE_MAX (256 * 1024)
+#define DCS_LIST_MAX 5000
+#define DCS_CACHE_N 16
+
+struct dcs_read_cache {
+	struct {
+		char key[400];
+		int64_t mod_revision;
+		size_t len;
+	} e[DCS_CACHE_N];
+	size_t next;
+	bool slow;          /* the last read met an oversized key: list first */
+	bool saw_oversized; /* ... this read did */
+};
+
+enum etcd_status dcs_read_cluster(struct etcd_client *c, const struct dcs_keys *k, struct dcs_read_cache *cache,
+				  struct etcd_range_result *out, char *warn, size_t warnlen, struct etcd_error *err)
+	__attribute__((warn_unused_result));
 
 /* The roles a member can report (members/<name>, GET /): "primary",
  * "replica", "uninitialized", "stopped". dcs_role_at(i) is the i-th of them,
@@ -93,6 +136,17 @@ char *dcs_config_json(const struct dcs_settings *d);
  * out is overwritten (not freed): keys absent from json take the built-in
  * defaults; on failure out is left empty. */
 bool dcs_config_from_json(const char *json, struct dcs_settings *out, char *err, size_t errlen);
+
+/*
+ * Removes from s->pg_params every parameter this node must not take from the
+ * cluster (config_param_allowed_from_dcs with allow, n_allow: the node's
+ * postgresql.allow_from_dcs) and writes one line per parameter removed, naming
+ * it, into warn (may be NULL). Returns how many were removed. Each node calls
+ * it on what it read, with its own list: one node's permission never reaches
+ * another.
+ */
+size_t dcs_settings_drop_code_params(struct dcs_settings *s, char *const *allow, size_t n_allow, char *warn,
+				     size_t warnlen);
 
 /*
  * The switchover key:

@@ -196,7 +196,8 @@ struct loop {
 	char *status_json;   /* last published (leader) */
 	enum ha_action_kind last_kind;
 	char last_reason[200];
-	char last_warn[1024];
+	char last_warn[4096];
+	struct dcs_read_cache read_cache; /* oversized keys not to download again */
 	double last_etcd_err_log;
 	bool running_fatal;
 };
@@ -834,7 +835,7 @@ static void publish_member(struct loop *L)
 	const struct baton_config *cfg = L->cfg;
 	struct ha_member me;
 	struct etcd_error err;
-	char key[400], *json;
+	char key[400], *json, *base;
 
 	if (L->local.lease_id == 0 || !dcs_member_key(&L->keys, cfg->name, key, sizeof(key)))
 		return;
@@ -859,14 +860,30 @@ static void publish_member(struct loop *L)
 	json = dcs_member_json(&me);
 	if (!json)
 		return;
-	if (L->sched_restart_at > 0)
-		json = add_scheduled_restart(L, json);
-	if (!json)
-		return;
-	if (L->member_json && strcmp(json, L->member_json) == 0) {
-		free(json);
+	/* What etcd should hold, without the parts the member parser does not
+	 * keep (the scheduled restart): compared with what it does hold. */
+	base = json;
+	json = L->sched_restart_at > 0 ? add_scheduled_restart(L, strdup(base)) : strdup(base);
+	if (!json) {
+		free(base);
 		return;
 	}
+	/* Unchanged, and etcd still holds it as written: nothing to do. A key
+	 * deleted or overwritten by someone else is written again. */
+	if (L->member_json && strcmp(json, L->member_json) == 0) {
+		const struct ha_member *seen = ha_find_member(&L->view, cfg->name);
+		char *seen_json = seen ? dcs_member_json(seen) : NULL;
+		bool intact = !L->view.etcd_ok || (seen_json && strcmp(seen_json, base) == 0);
+
+		free(seen_json);
+		if (intact) {
+			free(base);
+			free(json);
+			return;
+		}
+		log_warn("our member key %s is missing or altered in etcd: writing it again", key);
+	}
+	free(base);
 	if (etcd_put(L->etcd, key, json, L->local.lease_id, NULL, &err) != ETCD_OK) {
 		log_warn("cannot publish our member key: %s", err.message);
 		free(json);
@@ -1026,11 +1043,11 @@ static void read_cluster(struct loop *L)
 	struct etcd_error err;
 	struct dcs_settings fresh;
 	struct ha_cluster_view v;
-	char warn[1024] = "";
+	char warn[4096] = "", read_warn[2048] = "";
 	double now = pg_now();
 
 	memset(&r, 0, sizeof(r));
-	if (etcd_get_prefix(L->etcd, L->keys.prefix, &r, &err) != ETCD_OK) {
+	if (dcs_read_cluster(L->etcd, &L->keys, &L->read_cache, &r, read_warn, sizeof(read_warn), &err) != ETCD_OK) {
 		if (L->view.etcd_ok || now - L->last_etcd_err_log >= 5.0) {
 			log_warn("cannot read the cluster state from etcd: %s", err.message);
 			L->last_etcd_err_log = now;
@@ -1041,6 +1058,10 @@ static void read_cluster(struct loop *L)
 	memset(&v, 0, sizeof(v));
 	memset(&fresh, 0, sizeof(fresh));
 	dcs_parse_cluster(&L->keys, &r, &L->settings, &v, &fresh, warn, sizeof(warn));
+	/* Code-running parameters only from this node's file (or its allow list). */
+	dcs_settings_drop_code_params(&fresh, L->cfg->postgresql.allow_from_dcs, L->cfg->postgresql.n_allow_from_dcs,
+				      warn, sizeof(warn));
+	snprintf(warn + strlen(warn), sizeof(warn) - strlen(warn), "%s", read_warn);
 	if (warn[0] && strcmp(warn, L->last_warn) != 0)
 		log_warn("unreadable keys in etcd (ignored): %s", warn);
 	snprintf(L->last_warn, sizeof(L->last_warn), "%s", warn);

@@ -23,13 +23,68 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
 #include "agent/jsonf.h"
+#include "pg/pg_conf.h"
 
 static void (*before_write_hook)(void *ctx);
 static void *before_write_ctx;
+
+/* The local node's postgresql.allow_from_dcs (ops_set_allow_from_dcs): a
+ * private copy, NULL/0 until set (= nothing that runs code is allowed). */
+static char **allow_from_dcs;
+static size_t n_allow_from_dcs;
+
+bool ops_set_allow_from_dcs(char *const *names, size_t n)
+{
+	char **copy = NULL;
+
+	if (n > 0) {
+		copy = calloc(n, sizeof(*copy));
+		if (!copy)
+			return false;
+		for (size_t i = 0; i < n; i++) {
+			copy[i] = strdup(names[i]);
+			if (!copy[i]) {
+				for (size_t j = 0; j < i; j++)
+					free(copy[j]);
+				free(copy);
+				return false;
+			}
+		}
+	}
+	for (size_t i = 0; i < n_allow_from_dcs; i++)
+		free(allow_from_dcs[i]);
+	free(allow_from_dcs);
+	allow_from_dcs = copy;
+	n_allow_from_dcs = n;
+	return true;
+}
+
+bool ops_check_schedule(time_t when, time_t now, const char *what, char *err, size_t errlen)
+{
+	char t[32];
+
+	if (when == 0)
+		return true;
+	dcs_format_utc((double)when, t, sizeof(t));
+	if (when <= now) {
+		jsonf_set_err(err, errlen, "scheduled time %s is not in the future", t);
+		return false;
+	}
+	if (when - now > OPS_SCHEDULE_HORIZON) {
+		jsonf_set_err(err, errlen,
+			      "scheduled time %s is more than %d days ahead: a %s is scheduled at most %d days "
+			      "(%d seconds) in advance",
+			      t, OPS_SCHEDULE_HORIZON / 86400, what, OPS_SCHEDULE_HORIZON / 86400,
+			      OPS_SCHEDULE_HORIZON);
+		return false;
+	}
+	return true;
+}
 
 void ops_set_before_write_hook(void (*hook)(void *ctx), void *ctx)
 {
@@ -55,7 +110,7 @@ static void read_free(struct ops_read *rd)
 	memset(rd, 0, sizeof(*rd));
 }
 
-/* One prefix read of the cluster; false + err when etcd fails. */
+/* One bounded read of the cluster (dcs_read_cluster); false + err when etcd fails. */
 static bool read_cluster(struct etcd_client *c, const struct dcs_keys *k, struct ops_read *rd, char *err,
 			 size_t errlen)
 {
@@ -67,7 +122,7 @@ static bool read_cluster(struct etcd_client *c, const struct dcs_keys *k, struct
 		jsonf_set_err(err, errlen, "out of memory");
 		return false;
 	}
-	if (etcd_get_prefix(c, k->prefix, &rd->res, &eerr) != ETCD_OK) {
+	if (dcs_read_cluster(c, k, NULL, &rd->res, NULL, 0, &eerr) != ETCD_OK) {
 		jsonf_set_err(err, errlen, "cannot read %s from etcd: %s", k->prefix,
 			      eerr.message[0] ? eerr.message : etcd_status_name(eerr.status));
 		read_free(rd);
@@ -204,13 +259,8 @@ static bool switchover_allowed(const struct ops_read *rd, const struct ops_switc
 			jsonf_set_err(err, errlen, "a failover cannot be scheduled");
 			return false;
 		}
-		if (req->scheduled_at <= now) {
-			char t[32];
-
-			dcs_format_utc((double)req->scheduled_at, t, sizeof(t));
-			jsonf_set_err(err, errlen, "scheduled time %s is not in the future", t);
+		if (!ops_check_schedule(req->scheduled_at, now, kind, err, errlen))
 			return false;
-		}
 	}
 	if (req->failover && !(req->candidate && *req->candidate)) {
 		jsonf_set_err(err, errlen, "a failover needs a candidate");
@@ -350,21 +400,60 @@ static bool check_known_keys(const json_t *doc, char *err, size_t errlen)
 	return true;
 }
 
+/* The value old (the config key as it was) gives parameter name, NULL if none. */
+static const char *old_param(const struct dcs_settings *old, const char *name)
+{
+	for (size_t i = 0; old && i < old->n_pg_params; i++)
+		if (strcasecmp(old->pg_params[i].name, name) == 0)
+			return old->pg_params[i].value;
+	return NULL;
+}
+
+/*
+ * Refuses a parameter that runs code (pg_conf_param_runs_code) which the
+ * edit sets or changes, unless this node's postgresql.allow_from_dcs lists
+ * it. One the key already held with the same value passes: the edit did not
+ * bring it (the agents ignore it anyway unless their own file allows it), and
+ * refusing it would block every other edit until someone removed it.
+ */
+static bool check_code_params(const struct dcs_settings *d, const struct dcs_settings *old, char *err,
+			      size_t errlen)
+{
+	for (size_t i = 0; i < d->n_pg_params; i++) {
+		const struct config_param *p = &d->pg_params[i];
+		const char *was;
+
+		if (config_param_allowed_from_dcs(p->name, allow_from_dcs, n_allow_from_dcs))
+			continue;
+		was = old_param(old, p->name);
+		if (was && strcmp(was, p->value) == 0)
+			continue;
+		jsonf_set_err(err, errlen,
+			      "postgresql.parameters.%s: refused: it runs or loads code, so it is set only in each "
+			      "node's own file (postgresql.parameters), unless that file lists it in "
+			      "postgresql.allow_from_dcs",
+			      p->name);
+		return false;
+	}
+	return true;
+}
+
 /*
  * Validates doc (the whole config document) and writes its canonical form
- * if the key is still at rev (0 = absent). result (may be NULL) receives
- * the settings written.
+ * if the key is still at rev (0 = absent). old_kv is the config key as read
+ * (NULL when absent). result (may be NULL) receives the settings written.
  */
 static bool write_config(struct etcd_client *c, const struct dcs_keys *k, const json_t *doc, int64_t rev,
-			 struct dcs_settings *result, char *err, size_t errlen)
+			 const struct etcd_kv *old_kv, struct dcs_settings *result, char *err, size_t errlen)
 {
 	struct etcd_op op = { .kind = ETCD_OP_PUT, .key = k->config };
-	struct dcs_settings d;
+	struct dcs_settings d, old;
 	struct etcd_compare cmp;
 	char *text = NULL, *canon = NULL, why[512];
-	bool ok = false;
+	bool have_old = false, ok = false;
 
 	memset(&d, 0, sizeof(d));
+	memset(&old, 0, sizeof(old));
 	if (!json_is_object(doc)) {
 		jsonf_set_err(err, errlen, "invalid configuration: not a JSON object");
 		return false;
@@ -379,6 +468,12 @@ static bool write_config(struct etcd_client *c, const struct dcs_keys *k, const 
 		return false;
 	}
 	if (!dcs_config_from_json(text, &d, why, sizeof(why))) {
+		jsonf_set_err(err, errlen, "invalid configuration: %s", why);
+		goto cleanup;
+	}
+	/* An unreadable old key counts as empty: everything is then new. */
+	have_old = old_kv && old_kv->value && dcs_config_from_json(old_kv->value, &old, NULL, 0);
+	if (!check_code_params(&d, have_old ? &old : NULL, why, sizeof(why))) {
 		jsonf_set_err(err, errlen, "invalid configuration: %s", why);
 		goto cleanup;
 	}
@@ -398,6 +493,7 @@ static bool write_config(struct etcd_client *c, const struct dcs_keys *k, const 
 	ok = true;
 cleanup:
 	dcs_settings_free(&d);
+	dcs_settings_free(&old);
 	free(canon);
 	free(text);
 	return ok;
@@ -616,7 +712,7 @@ bool ops_edit_config(struct etcd_client *c, const struct dcs_keys *k, const char
 	for (size_t i = 0; i < n_pg; i++)
 		if (!apply_pg(doc, pg[i], err, errlen))
 			goto cleanup;
-	ok = write_config(c, k, doc, rev_of(rd.config_kv), result, err, errlen);
+	ok = write_config(c, k, doc, rev_of(rd.config_kv), rd.config_kv, result, err, errlen);
 cleanup:
 	json_decref(doc);
 	read_free(&rd);
@@ -652,7 +748,7 @@ bool ops_replace_config_at(struct etcd_client *c, const struct dcs_keys *k, cons
 		jsonf_set_err(err, errlen, "the config key changed concurrently, try again");
 		ok = false;
 	} else {
-		ok = write_config(c, k, doc, rev_of(rd.config_kv), NULL, err, errlen);
+		ok = write_config(c, k, doc, rev_of(rd.config_kv), rd.config_kv, NULL, err, errlen);
 	}
 	json_decref(doc);
 	read_free(&rd);

@@ -39,9 +39,10 @@ struct ops_switchover_req {
 
 /* Validates and writes the switchover key. Refuses when: no leader (switchover),
  * no healthy candidate, the candidate is the leader or unknown or nofailover,
- * a switchover is already pending, scheduled_at in the past; in maintenance
- * mode also a switchover without a candidate or a scheduled one (the agents
- * would not act on it until resume). */
+ * a switchover is already pending, scheduled_at in the past or more than
+ * OPS_SCHEDULE_HORIZON ahead (ops_check_schedule); in maintenance mode also
+ * a switchover without a candidate or a scheduled one (the agents would not
+ * act on it until resume). */
 bool ops_switchover(struct etcd_client *c, const struct dcs_keys *k, const struct ops_switchover_req *req,
 		    char *err, size_t errlen) __attribute__((warn_unused_result));
 /* Deletes a pending switchover key (false + err when there is none). */
@@ -78,6 +79,24 @@ bool ops_replace_config(struct etcd_client *c, const struct dcs_keys *k, const c
  * mod_revision < 0 compares with the revision read just now (= ops_replace_config). */
 bool ops_replace_config_at(struct etcd_client *c, const struct dcs_keys *k, const char *json,
 			   int64_t mod_revision, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* The furthest ahead a switchover (or a restart) may be scheduled: 7 days.
+ * Further is more likely a typo in the year than a plan, and a request that
+ * waits in etcd for months blocks every other switchover meanwhile. */
+#define OPS_SCHEDULE_HORIZON (7 * 86400)
+
+/* A scheduled time (unix seconds; 0 = now) for a `what` ("switchover",
+ * "restart"): false + err naming the time and the bound when it is not in
+ * the future or more than OPS_SCHEDULE_HORIZON ahead of now. */
+bool ops_check_schedule(time_t when, time_t now, const char *what, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* The local node's postgresql.allow_from_dcs. Until it is called, an edit of
+ * the config key that sets or changes a parameter that runs code
+ * (pg_conf_param_runs_code) is refused ("invalid configuration: ...",
+ * naming it); afterwards the ones listed pass. Call it once at start-up,
+ * before other threads use ops (the list is copied). false on ENOMEM. */
+bool ops_set_allow_from_dcs(char *const *names, size_t n) __attribute__((warn_unused_result));
 
 /* For tests: hook (may be NULL) is called by every action after its read and
  * before its write, so a test can change the keys in between. Not thread-safe;

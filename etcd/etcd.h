@@ -132,17 +132,19 @@ const char *etcd_client_endpoint_at(const struct etcd_client *c, size_t i);
 /* ---- KV ---------------------------------------------------------------- */
 
 struct etcd_kv {
-	char *key;       /* NUL-terminated */
+	char *key;       /* NUL-terminated (key_len bytes before it; a key may hold a NUL) */
 	char *value;     /* NUL-terminated copy; value_len excludes the NUL */
 	size_t value_len;
 	int64_t create_revision;
 	int64_t mod_revision;
 	int64_t version;
 	int64_t lease;   /* 0 when the key has no lease */
+	size_t key_len;
 };
 
 struct etcd_range_result {
 	int64_t revision; /* header revision of the read */
+	bool more;        /* etcd_range with a limit: more keys are in the range */
 	size_t n_kvs;
 	struct etcd_kv *kvs;
 };
@@ -156,6 +158,31 @@ enum etcd_status etcd_get(struct etcd_client *c, const char *key, struct etcd_ra
 /* Every key starting with prefix, sorted by key. */
 enum etcd_status etcd_get_prefix(struct etcd_client *c, const char *prefix,
 				 struct etcd_range_result *out, struct etcd_error *err) ETCD_WUR;
+/*
+ * The general range read, for reads that must stay bounded (one answer is
+ * at most ETCD_MAX_BODY bytes; a bigger one fails, see etcd_error_too_big):
+ * from key (key_len bytes; 0 = strlen) up to range_end (exclusive;
+ * range_end_len bytes, 0 = strlen; NULL = key alone; prefix = true: every
+ * key starting with key, range_end ignored), at most limit keys (0 = all;
+ * out->more says whether the range holds more), at revision (0 = latest),
+ * without values when keys_only (value "" then). Sorted by key.
+ */
+struct etcd_range_req {
+	const char *key;
+	size_t key_len;
+	const char *range_end;
+	size_t range_end_len;
+	bool prefix;
+	int64_t limit;
+	int64_t revision;
+	bool keys_only;
+};
+enum etcd_status etcd_range(struct etcd_client *c, const struct etcd_range_req *req, struct etcd_range_result *out,
+			    struct etcd_error *err) ETCD_WUR;
+/* True when err says the answer was larger than the client takes (or than
+ * etcd's gateway passes on): the same read in smaller pieces may work. */
+bool etcd_error_too_big(const struct etcd_error *err);
+
 /* lease 0 = no lease. revision_out may be NULL. */
 enum etcd_status etcd_put(struct etcd_client *c, const char *key, const char *value, int64_t lease,
 			  int64_t *revision_out, struct etcd_error *err) ETCD_WUR;
@@ -183,6 +210,12 @@ struct etcd_op {
 	const char *key;
 	const char *value; /* PUT */
 	int64_t lease;     /* PUT; 0 = none */
+	/* GET: every key starting with key (prefix), at most limit of them
+	 * (0 = all; the range result's `more` says if there are more), without
+	 * values (keys_only). */
+	bool prefix;
+	bool keys_only;
+	int64_t limit;
 };
 
 struct etcd_txn_result {

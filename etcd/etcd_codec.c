@@ -215,6 +215,7 @@ enum etcd_status etcd_parse_kv(const json_t *j, struct etcd_kv *kv, char *why, s
 	st = decode_field(j, "key", &kv->key, &key_len, why, why_len);
 	if (st != ETCD_OK)
 		goto fail;
+	kv->key_len = key_len;
 	st = decode_field(j, "value", &kv->value, &kv->value_len, why, why_len);
 	if (st != ETCD_OK)
 		goto fail;
@@ -244,6 +245,11 @@ enum etcd_status etcd_parse_range(const json_t *j, struct etcd_range_result *out
 	}
 	if (!etcd_json_header_revision(j, &out->revision, why, why_len))
 		return ETCD_E_PROTOCOL;
+	if (json_object_get(j, "more") != NULL && !json_is_boolean(json_object_get(j, "more"))) {
+		snprintf(why, why_len, "\"more\" is not a boolean");
+		return ETCD_E_PROTOCOL;
+	}
+	out->more = json_is_true(json_object_get(j, "more"));
 	kvs = json_object_get(j, "kvs");
 	if (kvs == NULL || json_is_null(kvs))
 		return ETCD_OK;

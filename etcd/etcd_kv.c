@@ -98,6 +98,83 @@ cleanup:
 	return st;
 }
 
+enum etcd_status etcd_range(struct etcd_client *c, const struct etcd_range_req *rq, struct etcd_range_result *out,
+			    struct etcd_error *err)
+{
+	struct etcd_error scratch;
+	json_t *req = NULL, *resp = NULL;
+	enum etcd_status st;
+	size_t key_len;
+	char why[200];
+
+	if (err == NULL)
+		err = &scratch;
+	memset(out, 0, sizeof(*out));
+	if (rq == NULL || rq->key == NULL || rq->limit < 0 || rq->revision < 0)
+		return etcd_error_set(err, ETCD_E_INVALID, "etcd_range: missing key or negative limit/revision");
+	key_len = rq->key_len ? rq->key_len : strlen(rq->key);
+	if (rq->prefix) {
+		char *copy = strndup(rq->key, key_len);
+
+		/* range_request() works on C strings: a prefix has no NUL. */
+		if (copy == NULL)
+			return etcd_error_set(err, ETCD_E_NOMEM, "etcd: out of memory");
+		if (strlen(copy) != key_len) {
+			free(copy);
+			return etcd_error_set(err, ETCD_E_INVALID, "etcd_range: a prefix with a NUL byte");
+		}
+		req = range_request(copy, true);
+		free(copy);
+	} else {
+		if (key_len == 0)
+			return etcd_error_set(err, ETCD_E_INVALID, "etcd: empty key");
+		req = json_object();
+		if (req != NULL &&
+		    (!set_b64(req, "key", rq->key, key_len) ||
+		     (rq->range_end != NULL &&
+		      !set_b64(req, "range_end", rq->range_end,
+			       rq->range_end_len ? rq->range_end_len : strlen(rq->range_end))))) {
+			json_decref(req);
+			req = NULL;
+		}
+	}
+	if (req == NULL || (rq->limit > 0 && !set_i64(req, "limit", rq->limit)) ||
+	    (rq->revision > 0 && !set_i64(req, "revision", rq->revision)) ||
+	    (rq->keys_only && json_object_set_new(req, "keys_only", json_true()) != 0)) {
+		json_decref(req);
+		return etcd_error_set(err, ETCD_E_NOMEM, "etcd: out of memory");
+	}
+	st = etcd_call(c, PATH_RANGE, req, &resp, NULL, err);
+	if (st != ETCD_OK)
+		goto cleanup;
+	st = etcd_parse_range(resp, out, why, sizeof(why));
+	if (st == ETCD_OK && rq->limit > 0 && out->n_kvs > (size_t)rq->limit) {
+		snprintf(why, sizeof(why), "%zu key-values for a limit of %lld", out->n_kvs, (long long)rq->limit);
+		st = ETCD_E_PROTOCOL;
+	}
+	if (st == ETCD_E_PROTOCOL)
+		etcd_protocol_error(c, err, PATH_RANGE, why);
+	else if (st == ETCD_E_NOMEM)
+		etcd_error_set(err, ETCD_E_NOMEM, "etcd: out of memory");
+	if (st != ETCD_OK)
+		etcd_range_result_free(out);
+cleanup:
+	json_decref(req);
+	json_decref(resp);
+	return st;
+}
+
+bool etcd_error_too_big(const struct etcd_error *err)
+{
+	if (err == NULL)
+		return false;
+	/* Our own cap (etcd_http.c), or the gateway's gRPC limit, which comes
+	 * back as a 5xx naming ResourceExhausted / "larger than max". */
+	return (err->status == ETCD_E_PROTOCOL && strstr(err->message, "answer larger than") != NULL) ||
+	       (err->status == ETCD_E_HTTP && (strstr(err->message, "larger than max") != NULL ||
+					       strstr(err->message, "ResourceExhausted") != NULL));
+}
+
 enum etcd_status etcd_get(struct etcd_client *c, const char *key, struct etcd_range_result *out,
 			  struct etcd_error *err)
 {
@@ -238,7 +315,7 @@ static enum etcd_status add_op(json_t *arr, const struct etcd_op *op)
 	const char *kind;
 
 	if (op->key == NULL || op->key[0] == '\0' || (op->kind == ETCD_OP_PUT && op->value == NULL) ||
-	    op->lease < 0)
+	    op->lease < 0 || op->limit < 0)
 		return ETCD_E_INVALID;
 	switch (op->kind) {
 	case ETCD_OP_PUT:
@@ -260,6 +337,19 @@ static enum etcd_status add_op(json_t *arr, const struct etcd_op *op)
 	if (op->kind == ETCD_OP_PUT &&
 	    (!set_b64(inner, "value", op->value, strlen(op->value)) ||
 	     (op->lease != 0 && !set_i64(inner, "lease", op->lease))))
+		goto nomem;
+	if (op->kind == ETCD_OP_GET && op->prefix) {
+		size_t end_len = 0;
+		char *end = etcd_prefix_end(op->key, strlen(op->key), &end_len);
+		bool set = end != NULL && set_b64(inner, "range_end", end, end_len);
+
+		free(end);
+		if (!set)
+			goto nomem;
+	}
+	if (op->kind == ETCD_OP_GET &&
+	    ((op->limit > 0 && !set_i64(inner, "limit", op->limit)) ||
+	     (op->keys_only && json_object_set_new(inner, "keys_only", json_true()) != 0)))
 		goto nomem;
 	if (json_object_set_new(o, kind, inner) != 0) {
 		inner = NULL;

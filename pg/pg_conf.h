@@ -47,6 +47,18 @@ bool pg_conf_write_hba(const char *data_dir, const char *const *lines, size_t n_
 bool pg_conf_write_pgpass(const char *path, const char *const *users, const char *const *passwords,
 			  size_t n, struct pg_err *err) PG_WUR;
 
+/*
+ * Parameters whose value Postgres executes, loads as code, or uses as a path
+ * it reads secrets or configuration from or writes files to (archive_command,
+ * shared_preload_libraries, ssl_key_file, log_directory, ...; the list and
+ * why each is on it are in pg_conf.c). Whoever can set one of these can run
+ * code as the Postgres user, so the agent takes them only from the node's own
+ * file: see postgresql.allow_from_dcs. The name is compared as Postgres does,
+ * ignoring case. pg_conf_code_param_at(i) is the i-th name, NULL past the last.
+ */
+bool pg_conf_param_runs_code(const char *name);
+const char *pg_conf_code_param_at(size_t i);
+
 /* Quotes a conninfo value ('...' with \' and \\) into buf; false if too small. */
 bool pg_conninfo_quote(const char *value, char *buf, size_t len);
 

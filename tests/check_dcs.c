@@ -11,6 +11,7 @@
 #include <check.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #include "agent/dcs.h"
 #include "agent/jsonf.h"
 #include "agent/peer.h"
+#include "tests/etcd_fake.h"
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -1303,6 +1305,487 @@ START_TEST(test_api_client_timeout)
 }
 END_TEST
 
+
+/* ---- the bounded read (dcs_read_cluster) against canned etcd answers ---------- */
+
+/* Base64 of n bytes of s (malloc'd). */
+static char *b64(const char *s, size_t n)
+{
+	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char *out = malloc(4 * ((n + 2) / 3) + 1), *o = out;
+
+	ck_assert_ptr_nonnull(out);
+	for (size_t i = 0; i < n; i += 3) {
+		unsigned v = (unsigned char)s[i] << 16;
+
+		if (i + 1 < n)
+			v |= (unsigned char)s[i + 1] << 8;
+		if (i + 2 < n)
+			v |= (unsigned char)s[i + 2];
+		*o++ = tab[(v >> 18) & 63];
+		*o++ = tab[(v >> 12) & 63];
+		*o++ = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+		*o++ = i + 2 < n ? tab[v & 63] : '=';
+	}
+	*o = '\0';
+	return out;
+}
+
+/* A growing JSON text for canned answers. */
+struct jbuf {
+	char *s;
+	size_t len;
+};
+
+static void jadd(struct jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void jadd(struct jbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	b->s = realloc(b->s, b->len + (size_t)n + 1);
+	ck_assert_ptr_nonnull(b->s);
+	va_start(ap, fmt);
+	vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+/* One kv object; value NULL = keys only. */
+static void jkv(struct jbuf *b, const char *key, const char *value, size_t vlen, long rev, long lease)
+{
+	char *k = b64(key, strlen(key));
+
+	jadd(b, "{\"key\":\"%s\",\"create_revision\":\"%ld\",\"mod_revision\":\"%ld\",\"version\":\"1\"", k, rev, rev);
+	free(k);
+	if (lease)
+		jadd(b, ",\"lease\":\"%ld\"", lease);
+	if (value) {
+		char *v = b64(value, vlen);
+
+		jadd(b, ",\"value\":\"%s\"", v);
+		free(v);
+	}
+	jadd(b, "}");
+}
+
+/* A range answer: n keys (names), keys only. */
+static char *listing(const char *const *keys, const long *revs, size_t n, bool more)
+{
+	struct jbuf b = { 0 };
+
+	jadd(&b, "{\"header\":{\"revision\":\"50\"},\"kvs\":[");
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			jadd(&b, ",");
+		jkv(&b, keys[i], NULL, 0, revs ? revs[i] : 10 + (long)i, 0);
+	}
+	jadd(&b, "]%s,\"count\":\"%zu\"}", more ? ",\"more\":true" : "", n);
+	return b.s;
+}
+
+/* A txn answer with one response_range per key; values[i] NULL = absent. */
+static char *txn_answer(const char *const *keys, const char *const *values, const size_t *lens, size_t n, long lease0)
+{
+	struct jbuf b = { 0 };
+
+	jadd(&b, "{\"header\":{\"revision\":\"51\"},\"succeeded\":true,\"responses\":[");
+	for (size_t i = 0; i < n; i++) {
+		jadd(&b, "%s{\"response_range\":{\"header\":{\"revision\":\"51\"}", i ? "," : "");
+		if (values[i]) {
+			jadd(&b, ",\"kvs\":[");
+			jkv(&b, keys[i], values[i], lens ? lens[i] : strlen(values[i]), 10 + (long)i, i == 0 ? lease0 : 0);
+			jadd(&b, "],\"count\":\"1\"");
+		}
+		jadd(&b, "}}");
+	}
+	jadd(&b, "]}");
+	return b.s;
+}
+
+static struct etcd_client *fake_client(struct fake_server *fs)
+{
+	const char *ep = fake_url(fs);
+	struct etcd_config cfg = { .endpoints = &ep, .n_endpoints = 1, .request_timeout = 5, .connect_timeout = 1 };
+	struct etcd_client *c = NULL;
+	struct etcd_error err;
+
+	ck_assert_int_eq(etcd_client_new(&cfg, &c, &err), ETCD_OK);
+	return c;
+}
+
+static bool request_has(struct fake_server *fs, size_t i, const char *needle)
+{
+	char *r = fake_request(fs, i);
+	bool has;
+
+	ck_assert_msg(r != NULL, "request %zu was not received", i);
+	has = strstr(r, needle) != NULL;
+	free(r);
+	return has;
+}
+
+static const struct etcd_kv *find_kv(const struct etcd_range_result *r, const char *key)
+{
+	for (size_t i = 0; i < r->n_kvs; i++)
+		if (strcmp(r->kvs[i].key, key) == 0)
+			return &r->kvs[i];
+	return NULL;
+}
+
+#define MEMBER_A "{\"role\":\"primary\",\"state\":\"running\",\"host\":\"h\",\"port\":5432,\"api_url\":\"http://h:8008\",\"timeline\":1,\"lsn\":5}"
+
+/* The fixed keys in the order dcs_read_cluster asks for them. */
+static const char *const fixed_full[] = { "/baton/main/leader", "/baton/main/initialize", "/baton/main/config",
+					  "/baton/main/status", "/baton/main/switchover", "/baton/main/sync",
+					  "/baton/main/history" };
+#define N_FIXED_KEYS 7
+
+START_TEST(test_read_cluster_bounded)
+{
+	struct fake_server *fs = fake_start();
+	struct etcd_client *c;
+	struct dcs_keys keys;
+	struct etcd_range_result r;
+	struct etcd_error err;
+	struct ha_cluster_view *v = calloc(1, sizeof(*v));
+	char warn[2048], *ans, *junk_b64, *big;
+	const char *listed[] = { "/baton/main/config", "/baton/main/junk1", "/baton/main/leader",
+				 "/baton/main/members/a", "/baton/main/members/b" };
+	const char *tkeys[N_FIXED_KEYS + 2], *tvals[N_FIXED_KEYS + 2];
+	size_t tlens[N_FIXED_KEYS + 2];
+
+	ck_assert_ptr_nonnull(fs);
+	ck_assert_ptr_nonnull(v);
+	ck_assert(dcs_keys_init(&keys, "/baton", "main"));
+	c = fake_client(fs);
+
+	/* 1. A listing with an unknown key and an oversized member value; the
+	 * one-request read's answer is too big, so step by step. */
+	fake_push(fs, &(struct fake_step){ .kind = FAKE_HUGE, .huge_len = (size_t)9 << 20 });
+	ans = listing(listed, NULL, 5, false);
+	fake_push_http(fs, 200, ans);
+	free(ans);
+	big = malloc(DCS_VALUE_MAX + 2);
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'x', DCS_VALUE_MAX + 1);
+	big[DCS_VALUE_MAX + 1] = '\0';
+	for (size_t i = 0; i < N_FIXED_KEYS; i++) {
+		tkeys[i] = fixed_full[i];
+		tvals[i] = NULL;
+		tlens[i] = 0;
+	}
+	tvals[0] = "a";
+	tlens[0] = 1;
+	tvals[2] = "{\"ttl\":10,\"loop_wait\":1,\"retry_timeout\":2}";
+	tlens[2] = strlen(tvals[2]);
+	tkeys[N_FIXED_KEYS] = "/baton/main/members/a";
+	tvals[N_FIXED_KEYS] = MEMBER_A;
+	tlens[N_FIXED_KEYS] = strlen(MEMBER_A);
+	tkeys[N_FIXED_KEYS + 1] = "/baton/main/members/b";
+	tvals[N_FIXED_KEYS + 1] = big;
+	tlens[N_FIXED_KEYS + 1] = DCS_VALUE_MAX + 1;
+	ans = txn_answer(tkeys, tvals, tlens, N_FIXED_KEYS + 2, 77);
+	fake_push_http(fs, 200, ans);
+	free(ans);
+	ck_assert_int_eq(dcs_read_cluster(c, &keys, NULL, &r, warn, sizeof(warn), &err), ETCD_OK);
+	ck_assert_uint_eq(fake_n_requests(fs), 3);
+	ck_assert(request_has(fs, 0, "/v3/kv/txn\n"));
+	ck_assert(request_has(fs, 1, "/v3/kv/range\n"));
+	ck_assert(request_has(fs, 1, "\"keys_only\":true"));
+	ck_assert(request_has(fs, 1, "\"limit\":\"500\""));
+	ck_assert(request_has(fs, 2, "/v3/kv/txn\n"));
+	/* The unknown key was never read, only named. */
+	junk_b64 = b64("/baton/main/junk1", strlen("/baton/main/junk1"));
+	ck_assert(!request_has(fs, 2, junk_b64));
+	free(junk_b64);
+	ck_assert_msg(strstr(warn, "1 key that baton does not use, not read: \"/baton/main/junk1\"") != NULL, "%s", warn);
+	ck_assert_msg(strstr(warn, "/baton/main/members/b: a value of 262145 bytes, more than the 262144") != NULL, "%s",
+		      warn);
+	ck_assert_ptr_nonnull(find_kv(&r, "/baton/main/leader"));
+	ck_assert_str_eq(find_kv(&r, "/baton/main/leader")->value, "a");
+	ck_assert_int_eq(find_kv(&r, "/baton/main/leader")->lease, 77);
+	ck_assert_ptr_nonnull(find_kv(&r, "/baton/main/members/a"));
+	ck_assert_ptr_null(find_kv(&r, "/baton/main/members/b"));
+	ck_assert_ptr_null(find_kv(&r, "/baton/main/junk1"));
+	ck_assert_int_eq(r.revision, 51);
+	/* The view built from it: the leader and its member, ttl from config. */
+	dcs_parse_cluster(&keys, &r, NULL, v, NULL, NULL, 0);
+	ck_assert(v->has_leader);
+	ck_assert_str_eq(v->leader, "a");
+	ck_assert_uint_eq(v->n_members, 1);
+	ck_assert(v->ttl == 10);
+	etcd_range_result_free(&r);
+
+	/* 2. The transaction's answer is too big: key by key; an oversized
+	 * leader value keeps the key (someone holds it), without a name. */
+	fake_push(fs, &(struct fake_step){ .kind = FAKE_HUGE, .huge_len = (size_t)9 << 20 });
+	ans = listing(listed + 2, NULL, 2, false); /* leader, members/a */
+	fake_push_http(fs, 200, ans);
+	free(ans);
+	fake_push(fs, &(struct fake_step){ .kind = FAKE_HUGE, .huge_len = (size_t)9 << 20 });
+	for (size_t i = 0; i < N_FIXED_KEYS + 1; i++) {
+		const char *key = i < N_FIXED_KEYS ? fixed_full[i] : "/baton/main/members/a";
+		struct jbuf b = { 0 };
+
+		jadd(&b, "{\"header\":{\"revision\":\"52\"}");
+		if (i == 0) {
+			jadd(&b, ",\"kvs\":[");
+			jkv(&b, key, big, DCS_VALUE_MAX + 1, 12, 99);
+			jadd(&b, "]");
+		} else if (i == N_FIXED_KEYS) {
+			jadd(&b, ",\"kvs\":[");
+			jkv(&b, key, MEMBER_A, strlen(MEMBER_A), 13, 0);
+			jadd(&b, "]");
+		}
+		jadd(&b, "}");
+		fake_push_http(fs, 200, b.s);
+		free(b.s);
+	}
+	ck_assert_int_eq(dcs_read_cluster(c, &keys, NULL, &r, warn, sizeof(warn), &err), ETCD_OK);
+	ck_assert_uint_eq(fake_n_requests(fs), 3 + 3 + N_FIXED_KEYS + 1);
+	ck_assert_ptr_nonnull(find_kv(&r, "/baton/main/leader"));
+	ck_assert_ptr_null(find_kv(&r, "/baton/main/leader")->value);
+	ck_assert_int_eq(find_kv(&r, "/baton/main/leader")->lease, 99);
+	ck_assert_ptr_nonnull(find_kv(&r, "/baton/main/members/a"));
+	ck_assert_msg(strstr(warn, "/baton/main/leader: a value of 262145 bytes") != NULL, "%s", warn);
+	dcs_parse_cluster(&keys, &r, NULL, v, NULL, NULL, 0);
+	ck_assert(v->has_leader); /* unreadable, but held: never "no leader" */
+	ck_assert_str_eq(v->leader, "");
+	etcd_range_result_free(&r);
+
+	free(big);
+	free(v);
+	etcd_client_free(c);
+	fake_stop(fs);
+}
+END_TEST
+
+/* The common case: one transaction (listing, fixed keys, members). */
+START_TEST(test_read_cluster_one_request)
+{
+	struct fake_server *fs = fake_start();
+	struct etcd_client *c;
+	struct dcs_keys keys;
+	struct dcs_read_cache cache;
+	struct etcd_range_result r;
+	struct etcd_error err;
+	struct ha_cluster_view *v = calloc(1, sizeof(*v));
+	const char *listed[] = { "/baton/main/config", "/baton/main/history", "/baton/main/leader",
+				 "/baton/main/members/a", "/baton/main/members/bad/x", "/baton/main/zz\033[2J" };
+	char warn[2048], *l, *big;
+	struct jbuf b = { 0 };
+
+	ck_assert_ptr_nonnull(fs);
+	ck_assert_ptr_nonnull(v);
+	memset(&cache, 0, sizeof(cache));
+	ck_assert(dcs_keys_init(&keys, "/baton", "main"));
+	c = fake_client(fs);
+	big = malloc(DCS_VALUE_MAX + 2);
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'z', DCS_VALUE_MAX + 1);
+	big[DCS_VALUE_MAX + 1] = '\0';
+
+	l = listing(listed, NULL, 6, false);
+	/* The listing's range answer is l without its closing brace's "header"
+	 * wrapper: it is one response_range as it stands. */
+	jadd(&b, "{\"header\":{\"revision\":\"60\"},\"succeeded\":true,\"responses\":[{\"response_range\":%s}", l);
+	free(l);
+	for (size_t i = 0; i < N_FIXED_KEYS; i++) {
+		jadd(&b, ",{\"response_range\":{\"header\":{\"revision\":\"60\"}");
+		if (i == 0) {
+			jadd(&b, ",\"kvs\":[");
+			jkv(&b, fixed_full[0], "a", 1, 20, 123);
+			jadd(&b, "]");
+		} else if (i == 2) {
+			jadd(&b, ",\"kvs\":[");
+			jkv(&b, fixed_full[2], "{\"ttl\":9}", 10, 21, 0);
+			jadd(&b, "]");
+		} else if (i == 6) {
+			jadd(&b, ",\"kvs\":[");
+			jkv(&b, fixed_full[6], "[]", 2, 19, 0);
+			jadd(&b, "]");
+		}
+		jadd(&b, "}}");
+	}
+	jadd(&b, ",{\"response_range\":{\"header\":{\"revision\":\"60\"},\"kvs\":[");
+	jkv(&b, "/baton/main/members/a", MEMBER_A, strlen(MEMBER_A), 22, 0);
+	jadd(&b, ",");
+	jkv(&b, "/baton/main/members/bad/x", "{}", 2, 23, 0);
+	jadd(&b, ",");
+	jkv(&b, "/baton/main/members/c", big, DCS_VALUE_MAX + 1, 24, 0);
+	jadd(&b, "]}}]}");
+	fake_push_http(fs, 200, b.s);
+	free(b.s);
+
+	ck_assert_msg(dcs_read_cluster(c, &keys, &cache, &r, warn, sizeof(warn), &err) == ETCD_OK, "%s", err.message);
+	ck_assert_uint_eq(fake_n_requests(fs), 1);
+	ck_assert(request_has(fs, 0, "/v3/kv/txn\n"));
+	ck_assert(request_has(fs, 0, "\"keys_only\":true"));
+	ck_assert(request_has(fs, 0, "\"limit\":\"64\"")); /* the members' values, bounded */
+	ck_assert_int_eq(r.revision, 60);
+	ck_assert_uint_eq(r.n_kvs, 4); /* leader, config, history, members/a */
+	ck_assert_str_eq(find_kv(&r, "/baton/main/history")->value, "[]");
+	ck_assert_ptr_nonnull(find_kv(&r, "/baton/main/members/a"));
+	ck_assert_ptr_null(find_kv(&r, "/baton/main/members/bad/x"));
+	ck_assert_ptr_null(find_kv(&r, "/baton/main/members/c"));
+	/* history is known; the others are named, escapes shown as '?'. */
+	ck_assert_msg(strstr(warn, "2 keys that baton does not use, not read: \"/baton/main/members/bad/x\", "
+				   "\"/baton/main/zz?[2J\"") != NULL,
+		      "%s", warn);
+	ck_assert_msg(strstr(warn, "/baton/main/members/c: a value of 262145 bytes") != NULL, "%s", warn);
+	ck_assert(cache.slow); /* next time: the listing first */
+	dcs_parse_cluster(&keys, &r, NULL, v, NULL, NULL, 0);
+	ck_assert_str_eq(v->leader, "a");
+	ck_assert_int_eq(v->leader_lease, 123);
+	ck_assert(v->ttl == 9);
+	ck_assert_uint_eq(v->n_members, 1);
+	etcd_range_result_free(&r);
+	free(big);
+	free(v);
+	etcd_client_free(c);
+	fake_stop(fs);
+}
+END_TEST
+
+/* Paging at one revision, and the cache of oversized keys. */
+START_TEST(test_read_cluster_pages_and_cache)
+{
+	struct fake_server *fs = fake_start();
+	struct etcd_client *c;
+	struct dcs_keys keys;
+	struct dcs_read_cache cache;
+	struct etcd_range_result r;
+	struct etcd_error err;
+	char warn[2048], *ans, *next_b64, *big, *member_b64;
+	const char *page1[] = { "/baton/main/leader" };
+	const char *page2[] = { "/baton/main/members/b" };
+	const long rev2[] = { 10 + N_FIXED_KEYS }; /* as the transaction answers it */
+	const char *tkeys[N_FIXED_KEYS + 1], *tvals[N_FIXED_KEYS + 1];
+	size_t tlens[N_FIXED_KEYS + 1];
+
+	ck_assert_ptr_nonnull(fs);
+	memset(&cache, 0, sizeof(cache));
+	ck_assert(dcs_keys_init(&keys, "/baton", "main"));
+	c = fake_client(fs);
+	big = malloc(DCS_VALUE_MAX + 2);
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'y', DCS_VALUE_MAX + 1);
+	big[DCS_VALUE_MAX + 1] = '\0';
+	for (size_t i = 0; i < N_FIXED_KEYS; i++) {
+		tkeys[i] = fixed_full[i];
+		tvals[i] = NULL;
+		tlens[i] = 0;
+	}
+	tvals[0] = "b";
+	tlens[0] = 1;
+	tkeys[N_FIXED_KEYS] = "/baton/main/members/b";
+	tvals[N_FIXED_KEYS] = big;
+	tlens[N_FIXED_KEYS] = DCS_VALUE_MAX + 1;
+
+	/* Round 1: the one-request read is too big; two pages (more = true),
+	 * then the transaction. */
+	fake_push(fs, &(struct fake_step){ .kind = FAKE_HUGE, .huge_len = (size_t)9 << 20 });
+	ans = listing(page1, NULL, 1, true);
+	fake_push_http(fs, 200, ans);
+	free(ans);
+	ans = listing(page2, rev2, 1, false);
+	fake_push_http(fs, 200, ans);
+	free(ans);
+	ans = txn_answer(tkeys, tvals, tlens, N_FIXED_KEYS + 1, 5);
+	fake_push_http(fs, 200, ans);
+	free(ans);
+	ck_assert_msg(dcs_read_cluster(c, &keys, &cache, &r, warn, sizeof(warn), &err) == ETCD_OK, "%s", err.message);
+	ck_assert_uint_eq(fake_n_requests(fs), 4);
+	/* The second page starts right after the first's last key, at its revision. */
+	next_b64 = b64("/baton/main/leader\0", strlen("/baton/main/leader") + 1);
+	ck_assert(request_has(fs, 2, next_b64));
+	ck_assert(request_has(fs, 2, "\"revision\":\"50\""));
+	free(next_b64);
+	ck_assert_ptr_null(find_kv(&r, "/baton/main/members/b"));
+	etcd_range_result_free(&r);
+
+	/* Round 2: the last read met an oversized key, so the listing comes
+	 * first; members/b unchanged (same mod_revision): not downloaded again,
+	 * still named. */
+	ans = listing(page2, rev2, 1, false);
+	fake_push_http(fs, 200, ans);
+	free(ans);
+	ans = txn_answer(tkeys, tvals, tlens, N_FIXED_KEYS, 5);
+	fake_push_http(fs, 200, ans);
+	free(ans);
+	ck_assert_msg(dcs_read_cluster(c, &keys, &cache, &r, warn, sizeof(warn), &err) == ETCD_OK, "%s", err.message);
+	ck_assert_uint_eq(fake_n_requests(fs), 6);
+	ck_assert(request_has(fs, 4, "/v3/kv/range\n"));
+	member_b64 = b64("/baton/main/members/b", strlen("/baton/main/members/b"));
+	ck_assert(!request_has(fs, 5, member_b64));
+	free(member_b64);
+	ck_assert_msg(strstr(warn, "/baton/main/members/b: a value of 262145 bytes") != NULL, "%s", warn);
+	ck_assert_ptr_nonnull(find_kv(&r, "/baton/main/leader"));
+	etcd_range_result_free(&r);
+
+	/* etcd down: the read fails as a whole (the loop keeps its old view). */
+	fake_push_http(fs, 503, "{\"error\":\"unavailable\"}");
+	ck_assert_int_ne(dcs_read_cluster(c, &keys, &cache, &r, warn, sizeof(warn), &err), ETCD_OK);
+	ck_assert_uint_eq(r.n_kvs, 0);
+
+	free(big);
+	etcd_client_free(c);
+	fake_stop(fs);
+}
+END_TEST
+
+/* Code-running parameters from etcd are dropped unless the node allows them. */
+START_TEST(test_drop_code_params)
+{
+	struct dcs_settings d;
+	char warn[2048] = "", err[256];
+	char *allow[] = { "Archive_Command" };
+
+	ck_assert(dcs_config_from_json("{\"postgresql\":{\"parameters\":{\"work_mem\":\"8MB\",\"archive_command\":"
+				       "\"touch /tmp/pwned\",\"shared_preload_libraries\":\"evil\","
+				       "\"SSL_KEY_FILE\":\"/tmp/k\"}}}",
+				       &d, err, sizeof(err)));
+	ck_assert_uint_eq(d.n_pg_params, 4);
+	ck_assert_uint_eq(dcs_settings_drop_code_params(&d, NULL, 0, warn, sizeof(warn)), 3);
+	ck_assert_uint_eq(d.n_pg_params, 1);
+	ck_assert_str_eq(d.pg_params[0].name, "work_mem");
+	ck_assert_msg(strstr(warn, "config: postgresql.parameters.archive_command ignored") != NULL, "%s", warn);
+	ck_assert_msg(strstr(warn, "postgresql.parameters.shared_preload_libraries ignored") != NULL, "%s", warn);
+	ck_assert_msg(strstr(warn, "postgresql.parameters.SSL_KEY_FILE ignored") != NULL, "%s", warn);
+	dcs_settings_free(&d);
+
+	/* Allowed (case does not matter, as in Postgres): kept, no warning. */
+	warn[0] = '\0';
+	ck_assert(dcs_config_from_json("{\"postgresql\":{\"parameters\":{\"archive_command\":\"/bin/true\","
+				       "\"restore_command\":\"cp %f %p\"}}}",
+				       &d, err, sizeof(err)));
+	ck_assert_uint_eq(dcs_settings_drop_code_params(&d, allow, 1, warn, sizeof(warn)), 1);
+	ck_assert_uint_eq(d.n_pg_params, 1);
+	ck_assert_str_eq(d.pg_params[0].name, "archive_command");
+	ck_assert_msg(strstr(warn, "restore_command ignored") != NULL, "%s", warn);
+	ck_assert_msg(strstr(warn, "archive_command") == NULL, "%s", warn);
+	dcs_settings_free(&d);
+
+	/* Control characters in values from etcd are refused. */
+	ck_assert(!dcs_config_from_json("{\"postgresql\":{\"parameters\":{\"work_mem\":\"8MB\\u001b[2J\"}}}", &d, err,
+					sizeof(err)));
+	ck_assert_msg(strstr(err, "work_mem: contains the control character 0x1b") != NULL, "%s", err);
+	/* The bounds of the timing settings, naming the value and the bound. */
+	ck_assert(!dcs_config_from_json("{\"ttl\":1e308}", &d, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "ttl: 1e+308 out of range [2, 86400]") != NULL, "%s", err);
+	ck_assert(!dcs_config_from_json("{\"loop_wait\":0.001,\"retry_timeout\":0.001}", &d, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "loop_wait: 0.001 out of range [0.1, 3600]") != NULL, "%s", err);
+	ck_assert(!dcs_config_from_json("{\"retry_timeout\":0.2}", &d, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "retry_timeout: 0.2 out of range [0.5, 3600]") != NULL, "%s", err);
+	ck_assert(dcs_config_from_json("{\"ttl\":2,\"loop_wait\":0.1,\"retry_timeout\":0.5}", &d, err, sizeof(err)));
+	dcs_settings_free(&d);
+}
+END_TEST
+
 static Suite *dcs_suite(void)
 {
 	Suite *s = suite_create("dcs");
@@ -1338,6 +1821,11 @@ static Suite *dcs_suite(void)
 	tcase_add_test(tv, test_parse_cluster_unreadable);
 	tcase_add_test(tv, test_parse_cluster_many_members);
 	tcase_add_test(tv, test_parse_cluster_switchover);
+	tcase_add_test(tv, test_drop_code_params);
+	tcase_add_test(tv, test_read_cluster_bounded);
+	tcase_add_test(tv, test_read_cluster_one_request);
+	tcase_add_test(tv, test_read_cluster_pages_and_cache);
+	tcase_set_timeout(tv, 30);
 	suite_add_tcase(s, tv);
 
 	tcase_add_test(ta, test_api_status_json);

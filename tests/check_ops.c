@@ -162,6 +162,10 @@ static const struct sw_case sw_cases[] = {
 	{ "already pending", PENDING, NULL, "node2", 0, false, false,
 	  "a switchover is already pending: switchover from node1 to node2; cancel it first" },
 	{ "in the past", FULL, NULL, "node2", -60, false, false, "is not in the future" },
+	{ "7 days ahead", FULL, NULL, "node2", 7 * 86400 - 60, false, false, NULL },
+	{ "beyond the horizon", FULL, NULL, "node2", 7 * 86400 + 60, false, false,
+	  "more than 7 days ahead: a switchover is scheduled at most 7 days (604800 seconds) in advance" },
+	{ "a year ahead", FULL, NULL, "node2", 366L * 86400, false, false, "more than 7 days ahead" },
 	{ "failover without a candidate", NO_LEADER, NULL, NULL, 0, true, false, "a failover needs a candidate" },
 	{ "failover scheduled", FULL, NULL, "node2", 3600, true, false, "a failover cannot be scheduled" },
 	{ "failover to a starting replica", NO_LEADER, NULL, "node4", 0, true, false,
@@ -334,6 +338,19 @@ static const struct edit_case edit_cases[] = {
 	{ { "ttl=30" }, { "bad name=1" }, "invalid parameter name" }, /* one bad edit spoils all */
 	{ { NULL }, { "work_mem" }, "expected name=value, got 'work_mem'" },
 	{ { NULL }, { "work_mem=a\nb" }, "line break" },
+	/* The timing bounds, naming the value and the bound (issue 10). */
+	{ { "loop_wait=0.001", "retry_timeout=0.001" }, { NULL }, "loop_wait: 0.001 out of range [0.1, 3600]" },
+	{ { "retry_timeout=0.2" }, { NULL }, "retry_timeout: 0.2 out of range [0.5, 3600]" },
+	{ { "ttl=1e308" }, { NULL }, "ttl: 1e+308 out of range [2, 86400]" },
+	{ { "ttl=86401" }, { NULL }, "ttl: 86401 out of range [2, 86400]" },
+	/* Parameters that run code: never through the config key by default. */
+	{ { NULL }, { "archive_command=touch /tmp/pwned" },
+	  "invalid configuration: postgresql.parameters.archive_command: refused: it runs or loads code" },
+	{ { NULL }, { "archive_cleanup_command=x" }, "postgresql.parameters.archive_cleanup_command: refused" },
+	{ { NULL }, { "shared_preload_libraries=evil" }, "postgresql.parameters.shared_preload_libraries: refused" },
+	{ { NULL }, { "Session_Preload_Libraries=evil" }, "postgresql.parameters.Session_Preload_Libraries: refused" },
+	{ { NULL }, { "ssl_passphrase_command=x" }, "ssl_passphrase_command: refused" },
+	{ { NULL }, { "work_mem=a\033[2J" }, "control character 0x1b" },
 };
 
 static size_t count(const char *const *a)
@@ -437,6 +454,79 @@ START_TEST(test_replace_config)
 	assert_refused(ops_replace_config(e.c, &e.k, NULL, err, sizeof(err)), err, "invalid JSON", before, &e);
 	free(before);
 	env_close(&e);
+}
+END_TEST
+
+/* Code-running parameters through the config key: refused unless this
+ * node's file allows them; one already in the key (same value) does not
+ * block other edits; removing one is fine. */
+START_TEST(test_code_params)
+{
+	char err[512] = "", *before, *v;
+	const char *pg_set[] = { "archive_command=/bin/true" };
+	const char *pg_del[] = { "archive_command=" };
+	const char *set_ttl[] = { "ttl=11" };
+	char *allow[] = { "archive_command" };
+	struct dcs_settings d;
+	struct env e;
+
+	env_open(&e, "codeparams");
+	put(&e, e.k.config, "{\"ttl\":5,\"loop_wait\":1,\"retry_timeout\":2}");
+	before = snapshot(&e);
+	assert_refused(ops_replace_config(e.c, &e.k,
+					  "{\"ttl\":5,\"postgresql\":{\"parameters\":{\"restore_command\":\"x\"}}}", err,
+					  sizeof(err)),
+		       err, "postgresql.parameters.restore_command: refused", before, &e);
+	assert_refused(ops_edit_config(e.c, &e.k, NULL, 0, pg_set, 1, NULL, err, sizeof(err)), err,
+		       "postgresql.parameters.archive_command: refused", before, &e);
+	free(before);
+
+	/* This node's file allows archive_command: it passes, others still not. */
+	ck_assert(ops_set_allow_from_dcs(allow, 1));
+	ck_assert_msg(ops_edit_config(e.c, &e.k, NULL, 0, pg_set, 1, NULL, err, sizeof(err)), "%s", err);
+	read_settings(&e, &d);
+	ck_assert_str_eq(param(&d, "archive_command"), "/bin/true");
+	dcs_settings_free(&d);
+	before = snapshot(&e);
+	assert_refused(ops_replace_config(e.c, &e.k,
+					  "{\"ttl\":5,\"postgresql\":{\"parameters\":{\"archive_command\":\"/bin/true\","
+					  "\"local_preload_libraries\":\"x\"}}}",
+					  err, sizeof(err)),
+		       err, "postgresql.parameters.local_preload_libraries: refused", before, &e);
+	free(before);
+
+	/* Allowed no more: an edit of ttl still works with archive_command
+	 * unchanged in the key; changing it does not; removing it does. */
+	ck_assert(ops_set_allow_from_dcs(NULL, 0));
+	ck_assert_msg(ops_edit_config(e.c, &e.k, set_ttl, 1, NULL, 0, NULL, err, sizeof(err)), "%s", err);
+	before = snapshot(&e);
+	assert_refused(ops_replace_config(e.c, &e.k,
+					  "{\"ttl\":11,\"postgresql\":{\"parameters\":{\"archive_command\":\"/bin/false\"}}}",
+					  err, sizeof(err)),
+		       err, "postgresql.parameters.archive_command: refused", before, &e);
+	free(before);
+	ck_assert_msg(ops_edit_config(e.c, &e.k, NULL, 0, pg_del, 1, NULL, err, sizeof(err)), "%s", err);
+	v = get_value(&e, e.k.config);
+	ck_assert_msg(strstr(v, "archive_command") == NULL, "%s", v);
+	free(v);
+	env_close(&e);
+}
+END_TEST
+
+START_TEST(test_check_schedule)
+{
+	char err[256];
+	time_t now = 1764100000;
+
+	ck_assert(ops_check_schedule(0, now, "restart", err, sizeof(err)));
+	ck_assert(ops_check_schedule(now + 1, now, "restart", err, sizeof(err)));
+	ck_assert(ops_check_schedule(now + OPS_SCHEDULE_HORIZON, now, "restart", err, sizeof(err)));
+	ck_assert(!ops_check_schedule(now + OPS_SCHEDULE_HORIZON + 1, now, "restart", err, sizeof(err)));
+	ck_assert_msg(strstr(err, "scheduled time 2025-12-02T19:46:41Z is more than 7 days ahead: a restart is "
+				  "scheduled at most 7 days") != NULL,
+		      "%s", err);
+	ck_assert(!ops_check_schedule(now, now, "restart", err, sizeof(err)));
+	ck_assert_msg(strstr(err, "is not in the future") != NULL, "%s", err);
 }
 END_TEST
 
@@ -702,6 +792,8 @@ static Suite *ops_suite(void)
 	tcase_add_test(tc, test_pause_round_trip);
 	tcase_add_loop_test(tc, test_edit_config_table, 0, (int)(sizeof(edit_cases) / sizeof(edit_cases[0])));
 	tcase_add_test(tc, test_replace_config);
+	tcase_add_test(tc, test_code_params);
+	tcase_add_test(tc, test_check_schedule);
 	tcase_add_test(tc, test_concurrent_changes);
 	tcase_add_test(tc, test_etcd_down);
 	tcase_add_test(tc, test_restart_endpoint);

@@ -545,6 +545,34 @@ START_TEST(test_conf_pgpass)
 }
 END_TEST
 
+/* The parameters only a node's own file may set (issue 10). */
+START_TEST(test_code_params)
+{
+	static const char *const must[] = { "archive_command", "archive_cleanup_command", "restore_command",
+					    "recovery_end_command", "ssl_passphrase_command", "shared_preload_libraries",
+					    "session_preload_libraries", "local_preload_libraries", "dynamic_library_path",
+					    "archive_library", "jit_provider", "ssl_key_file", "ssl_cert_file",
+					    "ssl_ca_file", "data_directory", "config_file", "hba_file", "ident_file",
+					    "external_pid_file", "unix_socket_directories", "log_directory",
+					    "log_filename", "primary_conninfo" };
+	static const char *const harmless[] = { "work_mem", "shared_buffers", "max_connections", "wal_level",
+						"archive_mode", "archive_timeout", "log_min_messages", "ssl",
+						"archive_commandx", "", "hot_standby" };
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(must) / sizeof(must[0]); i++)
+		ck_assert_msg(pg_conf_param_runs_code(must[i]), "%s", must[i]);
+	ck_assert(pg_conf_param_runs_code("ARCHIVE_COMMAND")); /* Postgres ignores case */
+	ck_assert(pg_conf_param_runs_code("Shared_Preload_Libraries"));
+	for (size_t i = 0; i < sizeof(harmless) / sizeof(harmless[0]); i++)
+		ck_assert_msg(!pg_conf_param_runs_code(harmless[i]), "%s", harmless[i]);
+	ck_assert(!pg_conf_param_runs_code(NULL));
+	while (pg_conf_code_param_at(n))
+		ck_assert(pg_conf_param_runs_code(pg_conf_code_param_at(n++)));
+	ck_assert_uint_ge(n, sizeof(must) / sizeof(must[0]));
+}
+END_TEST
+
 START_TEST(test_conninfo_quote)
 {
 	char buf[32];
@@ -1510,6 +1538,7 @@ static Suite *pg_suite(void)
 	tcase_add_unchecked_fixture(off, base_setup, base_teardown);
 	tcase_set_timeout(off, 20);
 	tcase_add_test(off, test_conf_postgresql);
+	tcase_add_test(off, test_code_params);
 	tcase_add_test(off, test_conf_recovery_standby_hba);
 	tcase_add_test(off, test_conf_pgpass);
 	tcase_add_test(off, test_conninfo_quote);

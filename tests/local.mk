@@ -39,7 +39,7 @@ tests_check_callbacks_LDADD = $(TEST_LIBS)
 
 # BEGIN dcs
 check_PROGRAMS += tests/check_dcs
-tests_check_dcs_SOURCES = tests/check_dcs.c
+tests_check_dcs_SOURCES = tests/check_dcs.c tests/etcd_fake.c tests/etcd_fake.h
 tests_check_dcs_CFLAGS = $(TEST_CFLAGS)
 tests_check_dcs_LDADD = $(TEST_LIBS)
 # END dcs

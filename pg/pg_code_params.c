@@ -1,0 +1,64 @@
+/*
+ * pg_code_params.c - the Postgres parameters only a node's own file may set
+ * (pg_conf.h: pg_conf_param_runs_code). A file of its own, without
+ * dependencies, so that the config loader and its fuzz target can link it
+ * alone.
+ */
+#include "pg/pg_conf.h"
+
+#include <strings.h>
+
+/*
+ * The parameters of PostgreSQL 15 that make it run or load code, or that
+ * point it at files it trusts (see pg_conf.h). Gathered from the server's
+ * list of GUCs (postgres --describe-config) by what each value is used for:
+ *
+ * shell commands the server runs through /bin/sh:
+ *   archive_command, archive_cleanup_command, restore_command,
+ *   recovery_end_command, ssl_passphrase_command
+ * shared libraries it dlopen()s (their _PG_init runs in the server):
+ *   shared_preload_libraries, session_preload_libraries,
+ *   local_preload_libraries, archive_library (15: an archive module),
+ *   jit_provider (the JIT library), dynamic_library_path (where
+ *   "$libdir"-less names and CREATE FUNCTION ... LANGUAGE C look)
+ * files it reads and trusts (configuration, keys: pointing them at a file
+ * an attacker wrote, e.g. through COPY TO, hands over authentication or TLS):
+ *   config_file, hba_file, ident_file, data_directory, ssl_cert_file,
+ *   ssl_key_file, ssl_ca_file, ssl_crl_file, ssl_crl_dir,
+ *   ssl_dh_params_file, krb_server_keyfile
+ * places it writes files to, under names an attacker could choose (a log
+ * file named ~/.bashrc or ~/.psqlrc is code the next login runs; a socket
+ * directory or pid file anywhere the Postgres user can write):
+ *   log_directory, log_filename, external_pid_file,
+ *   unix_socket_directories, unix_socket_group, unix_socket_permissions
+ * where a replica streams from: a primary_conninfo pointing at a server of
+ * the attacker's makes the replica replay whatever WAL it is sent (catalog
+ * rows included), and the agent manages it itself:
+ *   primary_conninfo
+ * Settings that are dangerous but not code (fsync = off, wal_level) stay
+ * cluster-wide: losing them is a durability question, not code execution.
+ */
+static const char *const code_params[] = {
+	"archive_command", "archive_cleanup_command", "restore_command", "recovery_end_command",
+	"ssl_passphrase_command", "shared_preload_libraries", "session_preload_libraries",
+	"local_preload_libraries", "archive_library", "jit_provider", "dynamic_library_path",
+	"config_file", "hba_file", "ident_file", "data_directory", "ssl_cert_file", "ssl_key_file",
+	"ssl_ca_file", "ssl_crl_file", "ssl_crl_dir", "ssl_dh_params_file", "krb_server_keyfile",
+	"log_directory", "log_filename", "external_pid_file", "unix_socket_directories",
+	"unix_socket_group", "unix_socket_permissions", "primary_conninfo",
+};
+
+const char *pg_conf_code_param_at(size_t i)
+{
+	return i < sizeof(code_params) / sizeof(code_params[0]) ? code_params[i] : NULL;
+}
+
+bool pg_conf_param_runs_code(const char *name)
+{
+	if (name == NULL)
+		return false;
+	for (size_t i = 0; i < sizeof(code_params) / sizeof(code_params[0]); i++)
+		if (strcasecmp(name, code_params[i]) == 0)
+			return true;
+	return false;
+}
