@@ -973,86 +973,6 @@ START_TEST(test_watchdog_bad)
 }
 END_TEST
 
-/* ---- bootstrap.initdb ---- */
-
-START_TEST(test_initdb_defaults_and_values)
-{
-	struct baton_config c;
-	char path[64], err[512], *text;
-
-	write_watchdog_conf(path, sizeof(path), "");
-	ck_assert_msg(config_load(path, &c, err, sizeof(err)), "%s", err);
-	ck_assert_str_eq(c.bootstrap_initdb.encoding, "UTF8");
-	ck_assert_str_eq(c.bootstrap_initdb.locale, "C.UTF-8");
-	ck_assert(c.bootstrap_initdb.data_checksums);
-	/* show-config prints them back with their doc lines */
-	text = print_to_string(&c);
-	ck_assert_ptr_nonnull(strstr(text, "encoding = \"UTF8\";"));
-	ck_assert_ptr_nonnull(strstr(text, "locale = \"C.UTF-8\";"));
-	ck_assert_ptr_nonnull(strstr(text, "data_checksums = true;"));
-	ck_assert_ptr_nonnull(strstr(text, "initdb --data-checksums"));
-	free(text);
-	config_free(&c);
-	unlink(path);
-
-	write_watchdog_conf(path, sizeof(path),
-			    "bootstrap = { initdb = { encoding = \"LATIN1\"; locale = \"C\"; data_checksums = false; }; };");
-	ck_assert_msg(config_load(path, &c, err, sizeof(err)), "%s", err);
-	ck_assert_str_eq(c.bootstrap_initdb.encoding, "LATIN1");
-	ck_assert_str_eq(c.bootstrap_initdb.locale, "C");
-	ck_assert(!c.bootstrap_initdb.data_checksums);
-	text = print_to_string(&c);
-	ck_assert_ptr_nonnull(strstr(text, "data_checksums = false;"));
-	free(text);
-	config_free(&c);
-	unlink(path);
-
-	/* POSIX exists wherever the C library does */
-	write_watchdog_conf(path, sizeof(path), "bootstrap = { initdb = { locale = \"POSIX\"; }; };");
-	ck_assert_msg(config_load(path, &c, err, sizeof(err)), "%s", err);
-	ck_assert_str_eq(c.bootstrap_initdb.locale, "POSIX");
-	ck_assert(c.bootstrap_initdb.data_checksums);
-	config_free(&c);
-	unlink(path);
-}
-END_TEST
-
-static const struct initdb_bad_case {
-	const char *extra;
-	const char *expect; /* after "FILE:" */
-} initdb_bad_cases[] = {
-	{ "bootstrap = { initdb = { locale = \"xx_NOWHERE.UTF-8\"; }; };",
-	  ":10: bootstrap.initdb.locale: locale not installed on this host (`locale -a` lists those that are) (got \"xx_NOWHERE.UTF-8\")" },
-	{ "bootstrap = { initdb = { locale = \"C.UTF-8 --no-sync\"; }; };",
-	  ":10: bootstrap.initdb.locale: expected a locale name such as \"C.UTF-8\" or \"en_US.UTF-8\" (got \"C.UTF-8 --no-sync\")" },
-	{ "bootstrap = { initdb = { locale = \"\"; }; };",
-	  ":10: bootstrap.initdb.locale: must not be empty" },
-	{ "bootstrap = { initdb = { encoding = \"-D/tmp\"; }; };",
-	  ":10: bootstrap.initdb.encoding: expected an encoding name such as \"UTF8\" (letters, digits, \"_-\") (got \"-D/tmp\")" },
-	{ "bootstrap = { initdb = { encoding = 8; }; };",
-	  ":10: bootstrap.initdb.encoding: expected a string (got 8)" },
-	{ "bootstrap = { initdb = { data_checksums = \"on\"; }; };",
-	  ":10: bootstrap.initdb.data_checksums: expected true or false" },
-	{ "bootstrap = { initdb = { data_checksum = true; }; };",
-	  ":10: bootstrap.initdb.data_checksum: unknown key (did you mean bootstrap.initdb.data_checksums?)" },
-	{ "bootstrap = { initdb = [ \"data-checksums\" ]; };",
-	  ":10: bootstrap.initdb" },
-};
-
-START_TEST(test_initdb_bad)
-{
-	const struct initdb_bad_case *bc = &initdb_bad_cases[_i];
-	struct baton_config c;
-	char path[64], err[512], want[600];
-
-	write_watchdog_conf(path, sizeof(path), bc->extra);
-	memset(err, 0, sizeof(err));
-	ck_assert_msg(!config_load(path, &c, err, sizeof(err)), "%s loaded", bc->extra);
-	unlink(path);
-	snprintf(want, sizeof(want), "%s%s", path, bc->expect);
-	ck_assert_msg(strstr(err, want) != NULL, "error\n  %s\ndoes not contain\n  %s", err, want);
-	ck_assert_ptr_null(strchr(err, '\n'));
-	config_free(&c);
 
 /* ---- issue 10: what the file may say, and how it is read ---- */
 
@@ -1361,6 +1281,89 @@ START_TEST(test_param_allowed_from_dcs)
 }
 END_TEST
 
+/* ---- bootstrap.initdb ---- */
+
+START_TEST(test_initdb_defaults_and_values)
+{
+	struct baton_config c;
+	char path[64], err[512], *text;
+
+	write_watchdog_conf(path, sizeof(path), "");
+	ck_assert_msg(config_load(path, &c, err, sizeof(err)), "%s", err);
+	ck_assert_str_eq(c.bootstrap_initdb.encoding, "UTF8");
+	ck_assert_str_eq(c.bootstrap_initdb.locale, "C.UTF-8");
+	ck_assert(c.bootstrap_initdb.data_checksums);
+	/* show-config prints them back with their doc lines */
+	text = print_to_string(&c);
+	ck_assert_ptr_nonnull(strstr(text, "encoding = \"UTF8\";"));
+	ck_assert_ptr_nonnull(strstr(text, "locale = \"C.UTF-8\";"));
+	ck_assert_ptr_nonnull(strstr(text, "data_checksums = true;"));
+	ck_assert_ptr_nonnull(strstr(text, "initdb --data-checksums"));
+	free(text);
+	config_free(&c);
+	unlink(path);
+
+	write_watchdog_conf(path, sizeof(path),
+			    "bootstrap = { initdb = { encoding = \"LATIN1\"; locale = \"C\"; data_checksums = false; }; };");
+	ck_assert_msg(config_load(path, &c, err, sizeof(err)), "%s", err);
+	ck_assert_str_eq(c.bootstrap_initdb.encoding, "LATIN1");
+	ck_assert_str_eq(c.bootstrap_initdb.locale, "C");
+	ck_assert(!c.bootstrap_initdb.data_checksums);
+	text = print_to_string(&c);
+	ck_assert_ptr_nonnull(strstr(text, "data_checksums = false;"));
+	free(text);
+	config_free(&c);
+	unlink(path);
+
+	/* POSIX exists wherever the C library does */
+	write_watchdog_conf(path, sizeof(path), "bootstrap = { initdb = { locale = \"POSIX\"; }; };");
+	ck_assert_msg(config_load(path, &c, err, sizeof(err)), "%s", err);
+	ck_assert_str_eq(c.bootstrap_initdb.locale, "POSIX");
+	ck_assert(c.bootstrap_initdb.data_checksums);
+	config_free(&c);
+	unlink(path);
+}
+END_TEST
+
+static const struct initdb_bad_case {
+	const char *extra;
+	const char *expect; /* after "FILE:" */
+} initdb_bad_cases[] = {
+	{ "bootstrap = { initdb = { locale = \"xx_NOWHERE.UTF-8\"; }; };",
+	  ":10: bootstrap.initdb.locale: locale not installed on this host (`locale -a` lists those that are) (got \"xx_NOWHERE.UTF-8\")" },
+	{ "bootstrap = { initdb = { locale = \"C.UTF-8 --no-sync\"; }; };",
+	  ":10: bootstrap.initdb.locale: expected a locale name such as \"C.UTF-8\" or \"en_US.UTF-8\" (got \"C.UTF-8 --no-sync\")" },
+	{ "bootstrap = { initdb = { locale = \"\"; }; };",
+	  ":10: bootstrap.initdb.locale: must not be empty" },
+	{ "bootstrap = { initdb = { encoding = \"-D/tmp\"; }; };",
+	  ":10: bootstrap.initdb.encoding: expected an encoding name such as \"UTF8\" (letters, digits, \"_-\") (got \"-D/tmp\")" },
+	{ "bootstrap = { initdb = { encoding = 8; }; };",
+	  ":10: bootstrap.initdb.encoding: expected a string (got 8)" },
+	{ "bootstrap = { initdb = { data_checksums = \"on\"; }; };",
+	  ":10: bootstrap.initdb.data_checksums: expected true or false" },
+	{ "bootstrap = { initdb = { data_checksum = true; }; };",
+	  ":10: bootstrap.initdb.data_checksum: unknown key (did you mean bootstrap.initdb.data_checksums?)" },
+	{ "bootstrap = { initdb = [ \"data-checksums\" ]; };",
+	  ":10: bootstrap.initdb" },
+};
+
+START_TEST(test_initdb_bad)
+{
+	const struct initdb_bad_case *bc = &initdb_bad_cases[_i];
+	struct baton_config c;
+	char path[64], err[512], want[600];
+
+	write_watchdog_conf(path, sizeof(path), bc->extra);
+	memset(err, 0, sizeof(err));
+	ck_assert_msg(!config_load(path, &c, err, sizeof(err)), "%s loaded", bc->extra);
+	unlink(path);
+	snprintf(want, sizeof(want), "%s%s", path, bc->expect);
+	ck_assert_msg(strstr(err, want) != NULL, "error\n  %s\ndoes not contain\n  %s", err, want);
+	ck_assert_ptr_null(strchr(err, '\n'));
+	config_free(&c);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -1383,8 +1386,6 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_dcs_copy);
 	tcase_add_test(tc, test_watchdog_defaults_and_values);
 	tcase_add_loop_test(tc, test_watchdog_bad, 0, (int)(sizeof(watchdog_bad_cases) / sizeof(watchdog_bad_cases[0])));
-	tcase_add_test(tc, test_initdb_defaults_and_values);
-	tcase_add_loop_test(tc, test_initdb_bad, 0, (int)(sizeof(initdb_bad_cases) / sizeof(initdb_bad_cases[0])));
 	tcase_add_loop_test(tc, test_security_rules, 0, (int)(sizeof(sec_cases) / sizeof(sec_cases[0])));
 	tcase_add_test(tc, test_secret_wrong_type);
 	tcase_add_test(tc, test_not_a_regular_file);
@@ -1392,6 +1393,8 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_file_exposed);
 	tcase_add_test(tc, test_pem_files);
 	tcase_add_test(tc, test_param_allowed_from_dcs);
+	tcase_add_test(tc, test_initdb_defaults_and_values);
+	tcase_add_loop_test(tc, test_initdb_bad, 0, (int)(sizeof(initdb_bad_cases) / sizeof(initdb_bad_cases[0])));
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 

@@ -758,20 +758,30 @@ START_TEST(test_restart_endpoint)
 	ck_assert((double)time(NULL) - t0 <= 3);
 	api_take_requests(s, &r);
 
-	/* Scheduled: kept once (409 for a second), cancelled by DELETE. */
-	ck_assert_uint_eq(restart_call(s, "DELETE", NULL, body, sizeof(body)), 404);
-	ck_assert_uint_eq(restart_call(s, "POST", "{\"schedule\":\"2099-01-01T00:00:00Z\",\"restart_pending\":true}",
-				       body, sizeof(body)),
-			  202);
-	ck_assert_msg(strstr(body, "2099-01-01T00:00:00Z") != NULL, "%s", body);
-	ck_assert_uint_eq(restart_call(s, "POST", "{\"schedule\":\"2099-01-02T00:00:00Z\"}", body, sizeof(body)), 409);
-	ck_assert_msg(strstr(body, "already scheduled at 2099-01-01T00:00:00Z") != NULL, "%s", body);
-	api_take_requests(s, &r);
-	ck_assert(!r.restart && r.restart_at == 4070908800.0 && r.restart_pending_only);
-	/* ... now kept by the loop, which publishes it */
-	st.restart_scheduled_at = r.restart_at;
-	api_publish(s, &st);
-	ck_assert_uint_eq(restart_call(s, "POST", "{\"schedule\":\"2099-01-02T00:00:00Z\"}", body, sizeof(body)), 409);
+	/* Scheduled: kept once (409 for a second), cancelled by DELETE; not
+	 * beyond the 7-day horizon. */
+	{
+		time_t when = time(NULL) + 86400;
+		char j1[128], j2[128], t1[32];
+
+		dcs_format_utc((double)when, t1, sizeof(t1));
+		snprintf(j1, sizeof(j1), "{\"schedule\":%lld,\"restart_pending\":true}", (long long)when);
+		snprintf(j2, sizeof(j2), "{\"schedule\":%lld}", (long long)when + 3600);
+		ck_assert_uint_eq(restart_call(s, "DELETE", NULL, body, sizeof(body)), 404);
+		ck_assert_uint_eq(restart_call(s, "POST", "{\"schedule\":\"2099-01-01T00:00:00Z\"}", body, sizeof(body)),
+				  400);
+		ck_assert_msg(strstr(body, "days ahead") != NULL, "%s", body);
+		ck_assert_uint_eq(restart_call(s, "POST", j1, body, sizeof(body)), 202);
+		ck_assert_msg(strstr(body, t1) != NULL, "%s not in %s", t1, body);
+		ck_assert_uint_eq(restart_call(s, "POST", j2, body, sizeof(body)), 409);
+		ck_assert_msg(strstr(body, "already scheduled at") != NULL && strstr(body, t1) != NULL, "%s", body);
+		api_take_requests(s, &r);
+		ck_assert(!r.restart && r.restart_at == (double)when && r.restart_pending_only);
+		/* ... now kept by the loop, which publishes it */
+		st.restart_scheduled_at = r.restart_at;
+		api_publish(s, &st);
+		ck_assert_uint_eq(restart_call(s, "POST", j2, body, sizeof(body)), 409);
+	}
 	ck_assert_uint_eq(restart_call(s, "DELETE", NULL, body, sizeof(body)), 200);
 	ck_assert_uint_eq(restart_call(s, "DELETE", NULL, body, sizeof(body)), 404);
 	api_take_requests(s, &r);
