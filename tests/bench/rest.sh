@@ -40,6 +40,9 @@ done
 [ "$SECS" -ge 1 ] || { echo "rest.sh: --seconds must be at least 1" >&2; exit 2; }
 
 here=$(cd "$(dirname "$0")" && pwd)
+# Plain HTTP: the figures are those of the server's request path and its
+# slow-client defences; TLS adds its handshake to each probe on top.
+REST_TLS=${REST_TLS:-0}
 . "$here/../lib/cluster.sh"
 cluster_init bench_rest
 LOAD=$BATON_BUILD/tests/tools/restload
