@@ -123,8 +123,12 @@ r=${replicas[0]}
 pm_before=$(postmaster_pid "$r") || fail "node$r has no postmaster"
 printf 'max_connections = 50\n' >>"$(data_dir "$r")/postgresql.auto.conf"
 log "node$r: postgresql.auto.conf now sets max_connections = 50 (below the primary's 100)"
-out=$(ctl restart "node$r" --force </dev/null 2>&1) || fail "batonctl restart node$r failed: $out"
-log "batonctl restart node$r: $out"
+# The restart is meant to fail: batonctl waits for it and says so.
+if out=$(ctl restart "node$r" --force </dev/null 2>&1); then
+	fail "batonctl restart node$r succeeded though Postgres cannot start: $out"
+fi
+grep -q "failed to start" <<<"$out" || fail "batonctl restart node$r did not report the failed start: $out"
+log "batonctl restart node$r (expected to fail): $out"
 diagnosed() { grep -q "Postgres exited during start-up.*\[hot-standby parameters\]" "$(agent_log "$r")"; }
 wait_for 60 "node$r's agent diagnoses the failed start from the server log" diagnosed
 grep "Postgres exited during start-up" "$(agent_log "$r")" | tail -n 2
