@@ -1746,6 +1746,8 @@ static void do_promote(struct loop *L)
 	set_fence(L);
 }
 
+static bool pg_config_errors(struct loop *L, char *out, size_t len);
+
 /* Rewrites the configuration files for the role Postgres has now and asks
  * it to re-read them. */
 static void reload_postgres(struct loop *L, const char *why)
@@ -1762,8 +1764,19 @@ static void reload_postgres(struct loop *L, const char *why)
 		return;
 	}
 	log_info("reloaded Postgres configuration: %s", why);
+	{
+		char bad[600];
+
+		if (pg_config_errors(L, bad, sizeof(bad)) && bad[0])
+			log_error("Postgres refuses part of its configuration and keeps the old values for it: %s; "
+				  "a restart would fail, so restarts are refused until it is fixed",
+				  bad);
+	}
 	cb_fire(L->callbacks, CB_ON_RELOAD, L->last_role[0] ? L->last_role : "unknown");
-	L->pending_checked_at = 0; /* look again soon */
+	/* Look again in about a second: the postmaster and our backend take
+	 * the SIGHUP asynchronously, so a look in this very loop reads the
+	 * old pending_restart and the next would come 10 s later. */
+	L->pending_checked_at = pg_now() - 9.0;
 	L->pg_reloaded_at = pg_now();
 }
 
@@ -2196,6 +2209,26 @@ static void due_scheduled_restart(struct loop *L)
  * sees what the edit made pending. Sets local.restart_requested for the
  * decision core when the restart is to happen.
  */
+/*
+ * What Postgres would refuse in its configuration files as they are now
+ * (postgres -C parses them as a start would): its words, or "" when it
+ * accepts them. false when that cannot be told.
+ */
+static bool pg_config_errors(struct loop *L, char *out, size_t len)
+{
+	struct pg_err err;
+	bool refused;
+
+	out[0] = '\0';
+	if (!pg_config_check(L->cfg->postgresql.bin_dir, L->cfg->postgresql.data_dir, &refused, &err)) {
+		log_warn("cannot check Postgres' configuration files: %s", err.msg);
+		return false;
+	}
+	if (refused)
+		snprintf(out, len, "%s", err.msg);
+	return true;
+}
+
 static void judge_restart(struct loop *L)
 {
 	struct pg_err err;
@@ -2273,6 +2306,23 @@ static void judge_restart(struct loop *L)
 		restart_answer(L, L->req_restart_id, API_RESTART_NOT_NEEDED,
 			       "restart not needed: no parameter is pending a restart");
 		return;
+	}
+	/* A parameter Postgres refuses (a typo in edit-config --pg, a value out
+	 * of range) is only logged by a reload, but stops a restart: refuse the
+	 * restart, naming it, rather than take Postgres down. */
+	{
+		char bad[600];
+
+		if (pg_config_errors(L, bad, sizeof(bad)) && bad[0]) {
+			L->req_restart = false;
+			snprintf(msg, sizeof(msg),
+				 "restart of %s refused: Postgres would not start with its configuration: %s "
+				 "(fix it with batonctl edit-config --pg NAME= or in the node's file)",
+				 L->cfg->name, bad);
+			log_error("%s", msg);
+			restart_answer(L, L->req_restart_id, API_RESTART_FAILED, msg);
+			return;
+		}
 	}
 	L->req_restart_judged = true;
 	L->local.restart_requested = true;
@@ -2377,17 +2427,25 @@ static bool execute(struct loop *L, const struct ha_action *a, double now)
 	case HA_RELEASE:
 		release_leader_key(L);
 		break;
-	case HA_RESTART:
+	case HA_RESTART: {
+		/* An operator's request, judged above; or the core's own restart
+		 * (a hot-standby parameter below the primary's), whose report
+		 * must not repeat what an earlier request had pending. */
+		bool requested = L->req_restart && L->req_restart_judged;
+
+		if (!requested)
+			L->restart_detail[0] = '\0';
 		L->restart_old_pid = L->postmaster.pid;
 		L->restart_running_id = L->req_restart_id;
 		L->restart_running = true;
 		L->restart_began = now;
 		L->restart_ready_at = 0;
-		stop_postgres(L, PG_STOP_FAST, "restart requested");
+		stop_postgres(L, PG_STOP_FAST, requested ? "restart requested" : a->reason);
 		L->req_restart = false;
 		L->req_restart_judged = false;
 		L->pending_restart = false;
 		break;
+	}
 	case HA_SWITCHOVER:
 		do_switchover(L, a->leader);
 		break;

@@ -125,13 +125,18 @@ EOF
 
 # healthy: one leader whose Postgres has two streaming replicas.
 healthy() {
-	local leader n i
+	local leader i j st
 	leader=$(etcdctl_ get --print-value-only "/baton/$SCOPE/leader" 2>/dev/null | head -n1)
 	[[ "$leader" =~ ^node([1-3])$ ]] || return 1
 	i=$((BASH_REMATCH[1] - 1))
-	n=$(PGPASSFILE="$DEMO/pgpass" PGCONNECT_TIMEOUT=2 "$PG_BIN/psql" -X -A -t -h 127.0.0.1 -p "${PG_PORTS[$i]}" \
-		-U postgres -d postgres -c "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'" 2>/dev/null)
-	[ "$n" = 2 ]
+	# Asked of each replica, not counted on the primary: a pg_basebackup
+	# still cloning also shows there as a streaming WAL sender.
+	for j in 0 1 2; do
+		[ "$j" = "$i" ] && continue
+		st=$(PGPASSFILE="$DEMO/pgpass" PGCONNECT_TIMEOUT=2 "$PG_BIN/psql" -X -A -t -h 127.0.0.1 -p "${PG_PORTS[$j]}" \
+			-U postgres -d postgres -c "SELECT pg_is_in_recovery() AND (SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming') = 1" 2>/dev/null)
+		[ "$st" = t ] || return 1
+	done
 }
 
 list() {

@@ -9,8 +9,8 @@
 #include <strings.h>
 
 /*
- * The parameters of PostgreSQL 15 that make it run or load code, or that
- * point it at files it trusts (see pg_conf.h). Gathered from the server's
+ * The parameters of PostgreSQL 15 that make it run or load code, point it
+ * at files it trusts, or steer recovery and promotion (see pg_conf.h). Gathered from the server's
  * list of GUCs (postgres --describe-config) by what each value is used for:
  *
  * shell commands the server runs through /bin/sh:
@@ -34,7 +34,17 @@
  * where a replica streams from: a primary_conninfo pointing at a server of
  * the attacker's makes the replica replay whatever WAL it is sent (catalog
  * rows included), and the agent manages it itself:
- *   primary_conninfo
+ *   primary_conninfo, primary_slot_name
+ * other configuration files pulled in by name (any parameter above could
+ * then come from a file an attacker wrote, e.g. in /tmp):
+ *   include, include_if_exists, include_dir
+ * recovery and promotion, which only the agent may steer: a
+ * promote_trigger_file that exists (/etc/passwd) promotes every replica at
+ * once, a second writer behind the agent's back; a recovery target stops
+ * or pauses replay, or promotes, at a point the agent did not choose:
+ *   promote_trigger_file, recovery_target, recovery_target_action,
+ *   recovery_target_inclusive, recovery_target_lsn, recovery_target_name,
+ *   recovery_target_time, recovery_target_timeline, recovery_target_xid
  * Settings that are dangerous but not code (fsync = off, wal_level) stay
  * cluster-wide: losing them is a durability question, not code execution.
  */
@@ -45,7 +55,10 @@ static const char *const code_params[] = {
 	"config_file", "hba_file", "ident_file", "data_directory", "ssl_cert_file", "ssl_key_file",
 	"ssl_ca_file", "ssl_crl_file", "ssl_crl_dir", "ssl_dh_params_file", "krb_server_keyfile",
 	"log_directory", "log_filename", "external_pid_file", "unix_socket_directories",
-	"unix_socket_group", "unix_socket_permissions", "primary_conninfo",
+	"unix_socket_group", "unix_socket_permissions", "primary_conninfo", "primary_slot_name",
+	"include", "include_if_exists", "include_dir", "promote_trigger_file", "recovery_target",
+	"recovery_target_action", "recovery_target_inclusive", "recovery_target_lsn", "recovery_target_name",
+	"recovery_target_time", "recovery_target_timeline", "recovery_target_xid",
 };
 
 const char *pg_conf_code_param_at(size_t i)

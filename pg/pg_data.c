@@ -242,10 +242,16 @@ static bool parse_controldata(char *text, struct pg_controldata *out, struct pg_
 	return true;
 }
 
-bool pg_controldata_read(const char *bin_dir, const char *data_dir, struct pg_controldata *out,
-			 struct pg_err *err)
+/*
+ * Runs argv (a quick read-only program: pg_controldata, postgres -C) with
+ * env, its stdout and stderr into *out (malloc'd, NUL-terminated, at most
+ * CONTROLDATA_MAX_OUTPUT bytes), bounded by CONTROLDATA_TIMEOUT in all.
+ * true when it exited 0. false with err set otherwise; then *out holds what
+ * it printed (or NULL), which the caller frees either way.
+ */
+static bool run_capture(const char *what, const char *const *argv, const char *const *env, char **out,
+			struct pg_err *err)
 {
-	char prog[4096];
 	char *buf = NULL;
 	size_t used = 0;
 	int fds[2] = {-1, -1};
@@ -254,21 +260,19 @@ bool pg_controldata_read(const char *bin_dir, const char *data_dir, struct pg_co
 	double deadline;
 	bool ok = false;
 
-	if (!pg_path_join(prog, sizeof(prog), bin_dir, "pg_controldata", err))
-		return false;
+	*out = NULL;
 	buf = malloc(CONTROLDATA_MAX_OUTPUT + 1);
 	if (buf == NULL) {
-		pg_err_set(err, "pg_controldata: out of memory");
+		pg_err_set(err, "%s: out of memory", what);
 		return false;
 	}
+	buf[0] = '\0';
 	if (pipe2(fds, O_CLOEXEC) != 0) {
-		pg_err_set(err, "pg_controldata: pipe: %s", strerror(errno));
+		pg_err_set(err, "%s: pipe: %s", what, strerror(errno));
 		goto cleanup;
 	}
 	{
-		const char *argv[] = {prog, "-D", data_dir, NULL};
-		const char *env[] = {"LC_ALL=C", "LANGUAGE=C", NULL};
-		struct pg_spawn_opts o = {.what = "pg_controldata",
+		struct pg_spawn_opts o = {.what = what,
 					  .argv = argv,
 					  .env_set = env,
 					  .log_file = NULL,
@@ -290,12 +294,12 @@ bool pg_controldata_read(const char *bin_dir, const char *data_dir, struct pg_co
 		int r;
 
 		if (left <= 0) {
-			pg_err_set(err, "pg_controldata: no answer within %.0f s", CONTROLDATA_TIMEOUT);
+			pg_err_set(err, "%s: no answer within %.0f s", what, CONTROLDATA_TIMEOUT);
 			goto cleanup;
 		}
 		r = poll(&pfd, 1, (int)(left * 1000) + 1);
 		if (r < 0 && errno != EINTR) {
-			pg_err_set(err, "pg_controldata: poll: %s", strerror(errno));
+			pg_err_set(err, "%s: poll: %s", what, strerror(errno));
 			goto cleanup;
 		}
 		if (r <= 0)
@@ -304,14 +308,15 @@ bool pg_controldata_read(const char *bin_dir, const char *data_dir, struct pg_co
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			pg_err_set(err, "pg_controldata: read: %s", strerror(errno));
+			pg_err_set(err, "%s: read: %s", what, strerror(errno));
 			goto cleanup;
 		}
 		if (n == 0)
 			break;
 		used += (size_t)n;
+		buf[used] = '\0';
 		if (used == CONTROLDATA_MAX_OUTPUT) {
-			pg_err_set(err, "pg_controldata: output larger than %d bytes", CONTROLDATA_MAX_OUTPUT);
+			pg_err_set(err, "%s: output larger than %d bytes", what, CONTROLDATA_MAX_OUTPUT);
 			goto cleanup;
 		}
 	}
@@ -323,20 +328,16 @@ bool pg_controldata_read(const char *bin_dir, const char *data_dir, struct pg_co
 		if (st == PG_CHILD_OK)
 			break;
 		if (st == PG_CHILD_FAILED) {
-			char *nl = strchr(buf, '\n');
-
-			if (nl != NULL)
-				*nl = '\0';
-			pg_err_set(err, "%s: %s", cerr.msg, buf);
+			pg_err_set(err, "%s", cerr.msg);
 			goto cleanup;
 		}
 		if (pg_now() >= deadline) {
-			pg_err_set(err, "pg_controldata: did not exit within %.0f s", CONTROLDATA_TIMEOUT);
+			pg_err_set(err, "%s: did not exit within %.0f s", what, CONTROLDATA_TIMEOUT);
 			goto cleanup;
 		}
 		usleep(5000);
 	}
-	ok = parse_controldata(buf, out, err);
+	ok = true;
 cleanup:
 	if (child.pid > 0)
 		pg_child_kill(&child, 0);
@@ -344,6 +345,80 @@ cleanup:
 		close(fds[0]);
 	if (fds[1] >= 0)
 		close(fds[1]);
+	*out = buf;
+	return ok;
+}
+
+bool pg_controldata_read(const char *bin_dir, const char *data_dir, struct pg_controldata *out,
+			 struct pg_err *err)
+{
+	char prog[4096];
+	char *buf = NULL;
+	bool ok;
+
+	if (!pg_path_join(prog, sizeof(prog), bin_dir, "pg_controldata", err))
+		return false;
+	{
+		const char *argv[] = {prog, "-D", data_dir, NULL};
+		const char *env[] = {"LC_ALL=C", "LANGUAGE=C", NULL};
+
+		ok = run_capture("pg_controldata", argv, env, &buf, err);
+	}
+	if (!ok && buf && buf[0]) {
+		char *nl = strchr(buf, '\n');
+		struct pg_err e = *err;
+
+		if (nl != NULL)
+			*nl = '\0';
+		pg_err_set(err, "%s: %s", e.msg, buf);
+	}
+	if (ok)
+		ok = parse_controldata(buf, out, err);
+	free(buf);
+	return ok;
+}
+
+bool pg_config_check(const char *bin_dir, const char *data_dir, bool *refused, struct pg_err *err)
+{
+	char prog[4096];
+	char *buf = NULL;
+	bool ok;
+
+	*refused = false;
+	if (!pg_path_join(prog, sizeof(prog), bin_dir, "postgres", err))
+		return false;
+	{
+		/* -C parses every configuration file as a start would, and exits
+		 * non-zero on the first thing Postgres refuses; it works beside a
+		 * running server. */
+		const char *argv[] = {prog, "-D", data_dir, "-C", "max_connections", NULL};
+		const char *env[] = {"LC_ALL=C", "LANGUAGE=C", NULL};
+
+		ok = run_capture("postgres -C", argv, env, &buf, err);
+	}
+	if (!ok && buf) {
+		/* Postgres says what it refuses on its LOG lines; keep those. */
+		char why[400] = "";
+		size_t used = 0;
+
+		for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			char *m = strstr(line, "LOG:  ");
+			int n;
+
+			if (!m)
+				continue;
+			n = snprintf(why + used, sizeof(why) - used, "%s%s", used ? "; " : "", m + 6);
+			if (n < 0 || (size_t)n >= sizeof(why) - used)
+				break;
+			used += (size_t)n;
+		}
+		if (why[0]) {
+			/* It ran and refused: that is an answer, not a failure. */
+			pg_err_set(err, "%s", why);
+			*refused = true;
+			ok = true;
+		}
+	}
 	free(buf);
 	return ok;
 }

@@ -64,6 +64,14 @@ extern const struct pg_hs_param pg_hot_standby_params[PG_HS_PARAMS];
 bool pg_controldata_read(const char *bin_dir, const char *data_dir, struct pg_controldata *out,
 			 struct pg_err *err) PG_WUR;
 
+/* Does Postgres accept the configuration files of data_dir as they are now
+ * (bin_dir/postgres -D data_dir -C, which parses them as a start would)?
+ * true when that could be told: *refused false when it accepts them, true
+ * with err naming what it refuses ("invalid value for parameter ..."). false
+ * with err when the check itself could not run. Read-only, bounded (5 s),
+ * usable beside a running server. */
+bool pg_config_check(const char *bin_dir, const char *data_dir, bool *refused, struct pg_err *err) PG_WUR;
+
 /* "in production", ... -> enum, and back. */
 const char *pg_db_state_name(enum pg_db_state s);
 

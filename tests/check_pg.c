@@ -554,10 +554,12 @@ START_TEST(test_code_params)
 					    "archive_library", "jit_provider", "ssl_key_file", "ssl_cert_file",
 					    "ssl_ca_file", "data_directory", "config_file", "hba_file", "ident_file",
 					    "external_pid_file", "unix_socket_directories", "log_directory",
-					    "log_filename", "primary_conninfo" };
+					    "log_filename", "primary_conninfo", "primary_slot_name", "include",
+					    "include_if_exists", "include_dir", "promote_trigger_file",
+					    "recovery_target_time", "recovery_target_action" };
 	static const char *const harmless[] = { "work_mem", "shared_buffers", "max_connections", "wal_level",
 						"archive_mode", "archive_timeout", "log_min_messages", "ssl",
-						"archive_commandx", "", "hot_standby" };
+						"archive_commandx", "", "recovery_min_apply_delay", "hot_standby" };
 	size_t n = 0;
 
 	for (size_t i = 0; i < sizeof(must) / sizeof(must[0]); i++)
@@ -1017,6 +1019,40 @@ START_TEST(test_initdb_controldata)
 	ck_assert_ptr_nonnull(strstr(read_file(n.log), "--locale=C.UTF-8"));
 	ck_assert(controldata_line(n.dir, "Data page checksum version", buf, sizeof(buf)));
 	ck_assert_str_eq(buf, "1");
+
+	/* postgres -C: the files as initdb wrote them pass; a typo, a value of
+	 * the wrong type and one out of range are each named */
+	{
+		static const char *const bad[][2] = {
+			{ "max_conections = 100\n", "unrecognized configuration parameter \"max_conections\"" },
+			{ "max_connections = abc\n", "invalid value for parameter \"max_connections\": \"abc\"" },
+			{ "shared_buffers = -5\n", "outside the valid range for parameter \"shared_buffers\"" },
+		};
+		char conf[400], *auto_conf;
+		bool refused = true;
+
+		ck_assert_msg(pg_config_check(PG_BINDIR, n.dir, &refused, &err), "%s", err.msg);
+		ck_assert(!refused);
+		snprintf(conf, sizeof(conf), "%s/postgresql.auto.conf", n.dir);
+		auto_conf = strdup(read_file(conf));
+		ck_assert_ptr_nonnull(auto_conf);
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			FILE *f = fopen(conf, "a");
+
+			ck_assert_ptr_nonnull(f);
+			fputs(bad[i][0], f);
+			fclose(f);
+			ck_assert_msg(pg_config_check(PG_BINDIR, n.dir, &refused, &err), "%s", err.msg);
+			ck_assert_msg(refused, "accepted %s", bad[i][0]);
+			ck_assert_msg(strstr(err.msg, bad[i][1]) != NULL, "'%s' not in '%s'", bad[i][1], err.msg);
+			f = fopen(conf, "w");
+			ck_assert_ptr_nonnull(f);
+			fputs(auto_conf, f);
+			fclose(f);
+		}
+		ck_assert(!pg_config_check("/nonexistent", n.dir, &refused, &err));
+		free(auto_conf);
+	}
 
 	/* initdb into a directory that is not empty fails, and says how */
 	ck_assert_msg(pg_initdb_start(&n.paths, SUPER_USER, SUPER_PW, NULL, &c, &err), "%s", err.msg);

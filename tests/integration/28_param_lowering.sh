@@ -185,6 +185,28 @@ for n in 1 2 3; do
 done
 pass "raising in the wrong order: replicas follow the primary's value by themselves, no rewind"
 
+# 6. A value Postgres refuses (edit-config does not know Postgres' types):
+# the reload keeps the old value and the agent says so; a restart, which
+# would take Postgres down, is refused naming the parameter; once fixed, the
+# restart runs.
+r=${replicas[0]}
+pm_before=$(postmaster_pid "$r") || fail "no postmaster on node$r"
+set_pg max_connections abc
+refused_logged() { grep -q "Postgres refuses part of its configuration.*max_connections" "$(agent_log "$r")"; }
+wait_for 20 "node$r's agent logs that Postgres refuses max_connections = abc" refused_logged
+if out=$(ctl restart "node$r" --force </dev/null 2>&1); then
+	fail "batonctl restart node$r with max_connections = abc succeeded: $out"
+fi
+grep -q "refused: Postgres would not start with its configuration: invalid value for parameter \"max_connections\"" <<<"$out" ||
+	fail "the refusal does not name the parameter: $out"
+log "batonctl restart node$r (refused, as it must be): $out"
+assert_eq "$pm_before" "$(postmaster_pid "$r")" "node$r's postmaster after the refused restart"
+set_pg max_connections 200
+out=$(ctl restart "node$r" --force </dev/null 2>&1) || fail "batonctl restart node$r after the fix failed: $out"
+log "batonctl restart node$r after the fix: $out"
+mark 6 "" "a refused value fixed"
+pass "a value Postgres refuses: reload keeps the old value, restart refused naming it, fixed and restarted"
+
 bg_stop "$WRITER_PID"
 log "writer: $(acks_count) acknowledged writes"
 [ "$(primaries)" = "$p" ] || fail "primaries at the end: '$(primaries)', want node$p"
