@@ -1272,6 +1272,24 @@ static bool name_field(const json_t *body, const char *key, char *buf, size_t le
 	return true;
 }
 
+/* A time in a request body (key names it): absent, null or "" leaves
+ * *when 0; unix seconds or ISO 8601 with a zone set it. false (answered
+ * 400) for anything else. */
+static bool parse_when(const json_t *at, const char *key, int64_t *when, struct api_reply *out)
+{
+	if (!at || json_is_null(at))
+		return true;
+	if (json_is_integer(at) && json_integer_value(at) > 0) {
+		*when = json_integer_value(at);
+		return true;
+	}
+	if (json_is_string(at) && (json_string_length(at) == 0 || api_parse_time(json_string_value(at), when)))
+		return true;
+	reply_error(out, MHD_HTTP_BAD_REQUEST,
+		    "%s: expected an ISO 8601 time with a zone (2025-01-31T12:00:00Z) or unix seconds", key);
+	return false;
+}
+
 static void switchover(struct api_server *s, json_t *body, bool failover, struct api_reply *out)
 {
 	struct ops_switchover_req req;
@@ -1291,17 +1309,8 @@ static void switchover(struct api_server *s, json_t *body, bool failover, struct
 		return;
 	}
 	at = body ? json_object_get(body, "scheduled_at") : NULL;
-	if (at && !json_is_null(at)) {
-		if (json_is_integer(at) && json_integer_value(at) > 0) {
-			when = json_integer_value(at);
-		} else if (!json_is_string(at) ||
-			   (json_string_length(at) > 0 && !api_parse_time(json_string_value(at), &when))) {
-			reply_error(out, MHD_HTTP_BAD_REQUEST,
-				    "scheduled_at: expected an ISO 8601 time with a zone "
-				    "(2025-01-31T12:00:00Z) or unix seconds");
-			return;
-		}
-	}
+	if (!parse_when(at, "scheduled_at", &when, out))
+		return;
 	if (failover && when > 0) {
 		reply_error(out, MHD_HTTP_BAD_REQUEST, "scheduled_at: a failover happens now, it cannot be scheduled");
 		return;
@@ -1443,15 +1452,9 @@ static void h_restart(struct api_server *s, const struct api_request *rq, json_t
 		}
 	}
 	at = body ? json_object_get(body, "schedule") : NULL;
+	if (!parse_when(at, "schedule", &when, out))
+		return;
 	if (at && !json_is_null(at)) {
-		if (json_is_integer(at) && json_integer_value(at) > 0) {
-			when = json_integer_value(at);
-		} else if (!json_is_string(at) ||
-			   (json_string_length(at) > 0 && !api_parse_time(json_string_value(at), &when))) {
-			reply_error(out, MHD_HTTP_BAD_REQUEST,
-				    "schedule: expected an ISO 8601 time with a zone (2025-01-31T12:00:00Z) or unix seconds");
-			return;
-		}
 		if (when > 0 && (double)when <= (double)time(NULL)) {
 			reply_error(out, MHD_HTTP_BAD_REQUEST, "schedule: %s is not in the future",
 				    json_is_string(at) ? json_string_value(at) : "the time given");

@@ -51,6 +51,8 @@
 #include "agent/ops.h"
 #include "agent/peer.h"
 #include "etcd/etcd.h"
+#include "pg/pg_ctl.h"
+#include "pg/pg_data.h"
 
 #define EXIT_DONE 0
 #define EXIT_FAILED 1
@@ -1556,6 +1558,30 @@ static int restart_cancel(struct ctl *x, const struct args *a, const struct ha_m
  * that fails or does not come back within the wait stops the sequence.
  * --scheduled asks every member selected to restart at that time instead.
  */
+/*
+ * Did a primary's restart report ("restarted (max_connections 150 -> 100,
+ * work_mem ...) in 0.2 s, primary") lower a hot-standby parameter? Then the
+ * replicas, which keep at least the primary's values as they replayed them
+ * (pg_controldata), can take the lower value only after they replayed the
+ * primary's restart: a few seconds later.
+ */
+static bool lowered_hot_standby(const char *msg)
+{
+	for (size_t i = 0; i < PG_HS_PARAMS; i++) {
+		const char *name = pg_hot_standby_params[i].name, *p = msg;
+		size_t len = strlen(name);
+
+		while ((p = strstr(p, name)) != NULL) {
+			long before, after;
+
+			p += len;
+			if (sscanf(p, " %ld -> %ld", &before, &after) == 2 && after < before)
+				return true;
+		}
+	}
+	return false;
+}
+
 static int cmd_restart(const char *config_path, const struct args *a)
 {
 	const struct ha_member *sel[HA_MAX_MEMBERS], *order[HA_MAX_MEMBERS];
@@ -1565,6 +1591,7 @@ static int cmd_restart(const char *config_path, const struct args *a)
 	time_t when = 0;
 	struct ctl x;
 	size_t n = 0, k = 0, n_failed = 0;
+	bool lowered_leader = false;
 	int rc;
 
 	if (a->scheduled && (!parse_when(a->scheduled, &when)))
@@ -1640,6 +1667,8 @@ static int cmd_restart(const char *config_path, const struct args *a)
 		else if (queued)
 			outcome = "requested";
 
+		if (ok && code != 202 && is_leader(x.view, m->name) && lowered_hot_standby(msg))
+			lowered_leader = true;
 		if (a->json) {
 			json_array_append_new(arr, json_pack("{s:s, s:b, s:s, s:s}", "member", m->name, "ok",
 							     (int)(ok && (code != 202 || queued)), "outcome", outcome,
@@ -1665,6 +1694,61 @@ static int cmd_restart(const char *config_path, const struct args *a)
 				break;
 			}
 		}
+	}
+	/* restart --pending that lowered a hot-standby parameter on the
+	 * primary: the replicas become pending once they replayed it; restart
+	 * them then (bounded), so that one command applies the change. */
+	if (a->pending && !when && a->wait > 0 && n_failed == 0 && lowered_leader) {
+		bool waiting[HA_MAX_MEMBERS];
+		char wanted[HA_MAX_MEMBERS][HA_NAME_MAX];
+		size_t n_wanted = 0, left;
+		double until = pg_now() + 30.0;
+
+		for (size_t i = 0; i < n; i++)
+			if (!is_leader(x.view, order[i]->name)) {
+				snprintf(wanted[n_wanted], sizeof(wanted[n_wanted]), "%s", order[i]->name);
+				waiting[n_wanted++] = true;
+			}
+		left = n_wanted;
+		if (left && !a->json)
+			printf("waiting (at most 30 s) for the replicas to replay the primary's lower value\n");
+		while (left && pg_now() < until && n_failed == 0) {
+			struct timespec ts = { 1, 0 };
+
+			nanosleep(&ts, NULL);
+			if (ctl_read(&x, true) != EXIT_DONE)
+				continue;
+			for (size_t j = 0; j < n_wanted; j++) {
+				const struct ha_member *m = waiting[j] ? ha_find_member(x.view, wanted[j]) : NULL;
+				char why[1200];
+				const char *msg;
+				long code;
+				bool ok;
+
+				if (!m || !m->pending_restart)
+					continue;
+				waiting[j] = false;
+				left--;
+				ok = post_member(&x, m, "/restart", text, why, sizeof(why));
+				code = answer_code(why, &msg);
+				if (a->json)
+					json_array_append_new(arr, json_pack("{s:s, s:b, s:s, s:s}", "member", m->name, "ok",
+									     (int)(ok && code != 202), "outcome",
+									     ok ? (code != 202 ? "done" : "in progress") : "failed",
+									     "message", msg));
+				else if (ok && code != 202)
+					printf("%s: %s\n", m->name, msg);
+				else
+					fprintf(stderr, "batonctl: %s: restart %s: %s\n", m->name,
+						ok ? "still in progress" : "failed", why);
+				if (!ok || code == 202)
+					n_failed++;
+			}
+		}
+		if (left && n_failed == 0 && !a->json)
+			printf("%zu replica(s) not yet pending after 30 s: run batonctl restart --pending again once "
+			       "batonctl list shows them pending\n",
+			       left);
 	}
 	if (a->json && (!arr || !print_json_value(arr, false)))
 		n_failed++;
