@@ -68,7 +68,7 @@ ASAN_FLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined"
 ASAN_SKIP="18_k8s_manifests 19_install 31_vip_callback 32_systemd_unit"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
-passed=0 failed=0
+passed=0 failed=0 skipped=0
 failures=()
 t_start=$(date +%s)
 
@@ -80,7 +80,11 @@ finish() {
 	section "summary"
 	local f
 	for f in "${failures[@]}"; do echo "failed: $f"; done
-	echo "$passed passed, $failed failed"
+	if [ "$skipped" -gt 0 ]; then
+		echo "$passed passed, $failed failed, $skipped skipped"
+	else
+		echo "$passed passed, $failed failed"
+	fi
 	[ "$failed" = 0 ]
 	exit $?
 }
@@ -200,6 +204,11 @@ if [ "$do_it" = 1 ]; then
 			rc=${PIPESTATUS[0]}
 			if [ "$rc" = 0 ]; then
 				ok "$tag integration $name"
+			elif [ "$rc" = 77 ]; then
+				# The scenario said why (a "SKIP:" line): this machine
+				# cannot do what it needs, e.g. boot systemd-nspawn.
+				skipped=$((skipped + 1))
+				echo "=== SKIP $tag integration $name"
 			else
 				[ "$rc" = 124 ] && echo "(killed after 300 s)"
 				ko "$tag integration $name (exit $rc)"

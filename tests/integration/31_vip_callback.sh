@@ -100,6 +100,11 @@ cleanup_netns
 # inside the new namespaces).
 declare -a HOLDER=()
 holder_ready() { [ -s "$T/holder$1.pid" ]; }
+# Unprivileged user namespaces are needed for this part; a machine (or a
+# chroot) without them cannot run it.
+if ! out=$(setpriv --reuid="$BATON_USER" --regid="$BATON_USER" --init-groups -- unshare -Urn true 2>&1); then
+	skip "the agents' part needs user namespaces for user $BATON_USER, which this machine refuses ($out); the script's part passed above"
+fi
 for n in 1 2; do
 	bg_start "holder$n" setpriv --reuid="$BATON_USER" --regid="$BATON_USER" --init-groups -- \
 		unshare -Urn sh -c "echo \$\$ >'$T/holder$n.pid'; exec sleep 280"

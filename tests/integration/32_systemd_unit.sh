@@ -89,7 +89,15 @@ MOUNTED=1
 ) &
 NSPAWN_PID=$!
 pid1_found() { P1=$(pgrep -P "$NSPAWN_PID" -x systemd | head -n1); [ -n "$P1" ]; }
-wait_for 30 "the container's systemd" pid1_found
+if ! poll_until 30 pid1_found; then
+	# nspawn itself gave up: this machine (e.g. a chroot) cannot boot a
+	# container, which is not baton's fault. nspawn still running without a
+	# systemd is a failure.
+	if ! pid_alive "$NSPAWN_PID"; then
+		skip "systemd-nspawn cannot boot a container here: $(grep -v '^$' "$D/nspawn.log" | tail -n 2 | tr '\n' ' ')"
+	fi
+	fail "timed out after 30s waiting for: the container's systemd (nspawn runs; see $D/nspawn.log)"
+fi
 in_c() { nsenter -t "$P1" -a -- "$@"; }
 manager_up() { in_c test -S /run/systemd/private; }
 wait_for 30 "the container's service manager" manager_up
