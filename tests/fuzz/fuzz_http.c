@@ -168,11 +168,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		(void)setsockopt(client, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	}
+	/* libFuzzer's timer signal can interrupt connect(): the connection then
+	 * completes on its own; wait for it. */
 	if (connect(client, (struct sockaddr *)&g_addr, sizeof(g_addr)) != 0) {
-		fprintf(stderr, "fuzz_http: connect to the loopback listener: %s\n", strerror(errno));
-		abort();
+		struct pollfd pfd = { .fd = client, .events = POLLOUT };
+		int soerr = 0;
+		socklen_t sl = sizeof(soerr);
+
+		if (errno != EINTR || poll(&pfd, 1, 2000) != 1 ||
+		    getsockopt(client, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0) {
+			fprintf(stderr, "fuzz_http: connect to the loopback listener: %s\n",
+				strerror(soerr ? soerr : errno));
+			abort();
+		}
 	}
-	server = accept(g_listener, (struct sockaddr *)&peer, &plen);
+	do
+		server = accept(g_listener, (struct sockaddr *)&peer, &plen);
+	while (server < 0 && errno == EINTR);
 	if (server < 0)
 		abort();
 	if (!api_external_add(g_server, server, (struct sockaddr *)&peer, plen))
