@@ -405,7 +405,10 @@ bool pg_config_check(const char *bin_dir, const char *data_dir, bool *refused, s
 			char *m = strstr(line, "LOG:  ");
 			int n;
 
-			if (!m)
+			/* Only what it says of the files: not, e.g., that it could not
+			 * chdir back to an unreadable working directory. */
+			if (!m || !(strstr(m, "parameter") || strstr(m, "configuration") || strstr(m, "syntax error") ||
+				    strstr(m, "could not open")))
 				continue;
 			n = snprintf(why + used, sizeof(why) - used, "%s%s", used ? "; " : "", m + 6);
 			if (n < 0 || (size_t)n >= sizeof(why) - used)
