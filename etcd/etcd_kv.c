@@ -63,12 +63,39 @@ fail:
 	return NULL;
 }
 
+/* Sends a built range request and parses the answer into out; more than
+ * max_kvs key-values (0: no bound) is a protocol error. On failure out is
+ * freed and err says why. Does not take req. */
+static enum etcd_status range_call(struct etcd_client *c, json_t *req, struct etcd_range_result *out, size_t max_kvs,
+				   struct etcd_error *err)
+{
+	json_t *resp = NULL;
+	enum etcd_status st;
+	char why[200];
+
+	st = etcd_call(c, PATH_RANGE, req, &resp, NULL, err);
+	if (st != ETCD_OK)
+		return st;
+	st = etcd_parse_range(resp, out, why, sizeof(why));
+	if (st == ETCD_OK && max_kvs > 0 && out->n_kvs > max_kvs) {
+		snprintf(why, sizeof(why), "%zu key-values where at most %zu may come", out->n_kvs, max_kvs);
+		st = ETCD_E_PROTOCOL;
+	}
+	if (st == ETCD_E_PROTOCOL)
+		etcd_protocol_error(c, err, PATH_RANGE, why);
+	else if (st == ETCD_E_NOMEM)
+		etcd_error_set(err, ETCD_E_NOMEM, "etcd: out of memory");
+	if (st != ETCD_OK)
+		etcd_range_result_free(out);
+	json_decref(resp);
+	return st;
+}
+
 static enum etcd_status do_range(struct etcd_client *c, const char *key, bool prefix,
 				 struct etcd_range_result *out, struct etcd_error *err)
 {
-	json_t *req = NULL, *resp = NULL;
+	json_t *req = NULL;
 	enum etcd_status st;
-	char why[200];
 
 	memset(out, 0, sizeof(*out));
 	if (key == NULL)
@@ -78,23 +105,8 @@ static enum etcd_status do_range(struct etcd_client *c, const char *key, bool pr
 	req = range_request(key, prefix);
 	if (req == NULL)
 		return etcd_error_set(err, ETCD_E_NOMEM, "etcd: out of memory");
-	st = etcd_call(c, PATH_RANGE, req, &resp, NULL, err);
-	if (st != ETCD_OK)
-		goto cleanup;
-	st = etcd_parse_range(resp, out, why, sizeof(why));
-	if (st == ETCD_OK && !prefix && out->n_kvs > 1) {
-		snprintf(why, sizeof(why), "%zu key-values for one key", out->n_kvs);
-		st = ETCD_E_PROTOCOL;
-	}
-	if (st == ETCD_E_PROTOCOL)
-		etcd_protocol_error(c, err, PATH_RANGE, why);
-	else if (st == ETCD_E_NOMEM)
-		etcd_error_set(err, ETCD_E_NOMEM, "etcd: out of memory");
-	if (st != ETCD_OK)
-		etcd_range_result_free(out);
-cleanup:
+	st = range_call(c, req, out, prefix ? 0 : 1, err);
 	json_decref(req);
-	json_decref(resp);
 	return st;
 }
 
@@ -102,10 +114,9 @@ enum etcd_status etcd_range(struct etcd_client *c, const struct etcd_range_req *
 			    struct etcd_error *err)
 {
 	struct etcd_error scratch;
-	json_t *req = NULL, *resp = NULL;
+	json_t *req = NULL;
 	enum etcd_status st;
 	size_t key_len;
-	char why[200];
 
 	if (err == NULL)
 		err = &scratch;
@@ -144,23 +155,8 @@ enum etcd_status etcd_range(struct etcd_client *c, const struct etcd_range_req *
 		json_decref(req);
 		return etcd_error_set(err, ETCD_E_NOMEM, "etcd: out of memory");
 	}
-	st = etcd_call(c, PATH_RANGE, req, &resp, NULL, err);
-	if (st != ETCD_OK)
-		goto cleanup;
-	st = etcd_parse_range(resp, out, why, sizeof(why));
-	if (st == ETCD_OK && rq->limit > 0 && out->n_kvs > (size_t)rq->limit) {
-		snprintf(why, sizeof(why), "%zu key-values for a limit of %lld", out->n_kvs, (long long)rq->limit);
-		st = ETCD_E_PROTOCOL;
-	}
-	if (st == ETCD_E_PROTOCOL)
-		etcd_protocol_error(c, err, PATH_RANGE, why);
-	else if (st == ETCD_E_NOMEM)
-		etcd_error_set(err, ETCD_E_NOMEM, "etcd: out of memory");
-	if (st != ETCD_OK)
-		etcd_range_result_free(out);
-cleanup:
+	st = range_call(c, req, out, rq->limit > 0 ? (size_t)rq->limit : 0, err);
 	json_decref(req);
-	json_decref(resp);
 	return st;
 }
 
