@@ -1,7 +1,7 @@
 /*
  * jsonf.c - typed reads of one field of a JSON object, with a reason.
  *
- * dcs.c (records in etcd) and api.c (peers' /status answers) both read
+ * dcs.c (records in etcd) and api_health.c (peers' /status answers) both read
  * JSON from other machines field by field; this is the one copy of those
  * checks, so a field is judged, and a failure worded, the same way
  * wherever it comes from. See jsonf.h for the contract.

@@ -1,5 +1,5 @@
 /*
- * check_api.c - tests of agent/api.c, the REST API, over real HTTP.
+ * check_api.c - tests of agent/api*.c, the REST API, over real HTTP.
  *
  * Each test starts the real libmicrohttpd server on a free loopback port,
  * publishes a snapshot the way the loop does, and talks to it with libcurl.

@@ -1,7 +1,8 @@
 /*
  * check_dcs.c - unit tests of agent/dcs.c (etcd key layout and JSON),
- * agent/jsonf.c (the typed field reads both parsers share) and agent/api.c
- * (the REST API server and the peer client).
+ * agent/jsonf.c (the typed field reads both parsers share) and
+ * agent/api_health.c (the status JSON that the REST API server writes and
+ * the peer client reads).
  *
  * The cluster view is parsed from an etcd range result built in memory, so
  * no etcd is needed. The API tests start the real libmicrohttpd server on a

@@ -2,7 +2,7 @@
  * fuzz_http.c - libFuzzer target over the REST API's whole HTTP request
  * path: raw bytes as a client sends them (request line, headers, body,
  * chunked framing, several pipelined requests), parsed by the real
- * libmicrohttpd and handed through api.c's glue (URI callback, header
+ * libmicrohttpd and handed through api_http.c's glue (URI callback, header
  * checks, Host/Origin/Content-Type/credential rules, body cap, framing
  * checks) to api_handle(). fuzz_api.c covers api_handle's own inputs;
  * this one covers what reaches them from the wire.

@@ -8,7 +8,7 @@
 #   fuzz_api   api_handle() on one request split into fields (method, path,
 #              query, Authorization, body): the API's logic;
 #   fuzz_http  raw bytes of one connection through the real libmicrohttpd
-#              parser and api.c's glue (headers, framing, chunked bodies,
+#              parser and api_http.c's glue (headers, framing, chunked bodies,
 #              pipelining) into the same handler.
 # Each is built together with the sources of libagent, libpg and libetcd (as
 # listed in their local.mk) with -fsanitize=fuzzer,address,undefined (UB is
