@@ -18,6 +18,7 @@
  */
 #include "agent/callbacks.h"
 
+#include "agent/clock.h"
 #include "agent/log.h"
 
 #include <errno.h>
@@ -68,22 +69,6 @@ const char *cb_action_name(enum cb_action action)
 	if ((int)action < 0 || action >= CB_N_ACTIONS)
 		return "?";
 	return action_names[action];
-}
-
-static double mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_seconds(double s)
-{
-	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
 }
 
 struct cb_runner *cb_new(const struct config_callbacks *cbs, const char *scope, double timeout)
@@ -227,7 +212,7 @@ static void unlink_proc(struct cb_runner *r, struct cb_proc *p)
 static void finish(struct cb_runner *r, struct cb_proc *p, int st)
 {
 	const char *name = cb_action_name(p->action);
-	double took = mono_now() - p->started;
+	double took = clk_mono() - p->started;
 
 	/* Whatever it wrote before it ended is in the pipe now. Someone it
 	 * started may still hold the pipe open: do not wait for end of file. */
@@ -264,7 +249,7 @@ static bool kill_proc(struct cb_proc *p, const char *why, int *st)
 	/* p is not reaped, so its process group id cannot have been reused. */
 	if (kill(-p->pid, SIGTERM) != 0)
 		(void)kill(p->pid, SIGTERM); /* not yet its own group leader */
-	deadline = mono_now() + CB_TERM_GRACE;
+	deadline = clk_mono() + CB_TERM_GRACE;
 	do {
 		pid_t w = waitpid(p->pid, st, WNOHANG);
 
@@ -276,8 +261,8 @@ static bool kill_proc(struct cb_proc *p, const char *why, int *st)
 			p->killed = true;
 			return false;
 		}
-		sleep_seconds(0.005);
-	} while (mono_now() < deadline);
+		clk_sleep(0.005);
+	} while (clk_mono() < deadline);
 	if (kill(-p->pid, SIGKILL) != 0)
 		(void)kill(p->pid, SIGKILL);
 	p->killed = true;
@@ -312,7 +297,7 @@ int cb_poll(struct cb_runner *r)
 			unlink_proc(r, p);
 			continue;
 		}
-		if (!p->killed && mono_now() - p->started >= r->timeout) {
+		if (!p->killed && clk_mono() - p->started >= r->timeout) {
 			log_warn("callback %s %s %s: still running after the %gs timeout, killing it "
 				 "(pid %d)",
 				 name, p->role, r->scope, r->timeout, (int)p->pid);
@@ -471,7 +456,7 @@ bool cb_fire(struct cb_runner *r, enum cb_action action, const char *role)
 	p->pid = pid;
 	p->fd = pipefd[0];
 	pipefd[0] = -1;
-	p->started = mono_now();
+	p->started = clk_mono();
 	p->next = r->procs;
 	r->procs = p;
 	p = NULL;
@@ -514,7 +499,7 @@ void cb_free(struct cb_runner *r)
 		}
 		/* SIGKILLed: it ends as soon as the kernel runs it. Bounded, in
 		 * case it sits in uninterruptible sleep. */
-		deadline = mono_now() + 1.0;
+		deadline = clk_mono() + 1.0;
 		for (;;) {
 			pid_t w = waitpid(p->pid, &st, WNOHANG);
 
@@ -522,7 +507,7 @@ void cb_free(struct cb_runner *r)
 				finish(r, p, st);
 				break;
 			}
-			if ((w < 0 && errno != EINTR) || mono_now() >= deadline) {
+			if ((w < 0 && errno != EINTR) || clk_mono() >= deadline) {
 				log_warn("callback %s: pid %d not reaped after SIGKILL (%s); leaving it",
 					 cb_action_name(p->action), (int)p->pid,
 					 w < 0 ? strerror(errno) : "still there");
@@ -530,7 +515,7 @@ void cb_free(struct cb_runner *r)
 				break;
 			}
 			if (w == 0)
-				sleep_seconds(0.005);
+				clk_sleep(0.005);
 		}
 	}
 	for (int i = 0; i < CB_N_ACTIONS; i++)

@@ -2,7 +2,8 @@
  * config.h - the node's libconfig file.
  *
  * One declarative table in config.c lists every option (path, type, default,
- * range, doc line); it drives parsing, validation and `show-config`. Key
+ * range, what SIGHUP does with it, doc line); it drives parsing, validation,
+ * `show-config` and the reload (config_internal.h names the files). Key
  * names follow Patroni's where they exist. Example:
  *
  *   scope = "main"; name = "node1"; namespace = "/baton";
@@ -169,6 +170,64 @@ struct baton_config {
 	char *log_level;           /* default "info" */
 };
 
+/*
+ * What SIGHUP does with a changed key: the option table's reload column,
+ * one value per key (tests/check_config fails on a key without one, so a new
+ * option cannot be ignored on SIGHUP by accident).
+ */
+enum config_reload {
+	CONFIG_RELOAD_UNSET = 0,  /* no row may keep this */
+	CONFIG_RELOAD_LIVE,       /* the agent reads the new value where it uses it (next loop) */
+	CONFIG_RELOAD_LOG,        /* the log level is set at once */
+	CONFIG_RELOAD_CALLBACKS,  /* the callback runner is replaced; a callback still running is stopped */
+	CONFIG_RELOAD_POSTGRES,   /* Postgres's files are rewritten and Postgres reloaded */
+	CONFIG_RELOAD_PASSWORDS,  /* the password file is rewritten, the role changed on the primary, Postgres reloaded */
+	CONFIG_RELOAD_BOOTSTRAP,  /* kept for a bootstrap still to come; the cluster's config key rules once it exists */
+	CONFIG_RELOAD_RESTART,    /* held by other threads or etcd's client: WARN naming the key, the running value stays */
+	CONFIG_RELOAD_N
+};
+
+/* Bit of an outcome in config_reload_report.effects and in apply masks. */
+#define CONFIG_RELOAD_BIT(how) (1u << (unsigned)(how))
+
+/* "live", "log level", "callbacks", "Postgres reload", "passwords",
+ * "bootstrap", "restart". */
+const char *config_reload_name(enum config_reload how);
+
+/* A key the table knows, by index: false past the last. For tests and docs. */
+bool config_option_at(size_t i, const char **path, enum config_reload *reload);
+
+#define CONFIG_RELOAD_MAX 128 /* >= the number of options (checked in config.c) */
+
+struct config_reload_change {
+	const char *key;          /* the option's dotted path (static) */
+	enum config_reload how;
+};
+
+/* What differs between two loaded configurations, key by key, in the table's order. */
+struct config_reload_report {
+	struct config_reload_change changed[CONFIG_RELOAD_MAX];
+	size_t n_changed;
+	unsigned effects;         /* CONFIG_RELOAD_BIT(how) of every change */
+};
+
+/* Walks the table comparing old and fresh (both loaded by config_load);
+ * fills rep. Pure: no logging, no I/O. */
+void config_reload_diff(const struct baton_config *old, const struct baton_config *fresh,
+			struct config_reload_report *rep);
+
+/* Moves into cur the fresh value of every key in rep whose outcome is in
+ * mask (CONFIG_RELOAD_BITs), leaving cur's previous value in fresh, which
+ * the caller then frees with config_free. CONFIG_RELOAD_RESTART keys are
+ * never moved, whatever mask says. Returns the number of keys moved. */
+size_t config_reload_apply(struct baton_config *cur, struct baton_config *fresh,
+			   const struct config_reload_report *rep, unsigned mask);
+
+/* Writes the keys of rep whose outcome is in mask into buf as "a, b, c",
+ * each followed by " (outcome)" when with_how. Returns how many were written. */
+size_t config_reload_keys(const struct config_reload_report *rep, unsigned mask, bool with_how, char *buf,
+			  size_t len);
+
 /* Loads and validates path into *out (zeroed first). On error writes one line
  * "FILE:LINE: KEY: problem" into err and returns false (out is left freed). */
 bool config_load(const char *path, struct baton_config *out, char *err, size_t errlen)
@@ -187,10 +246,6 @@ bool config_param_allowed_from_dcs(const char *name, char *const *allow, size_t 
 
 /* Splits "host:port" ("[v6]:port" too) into host (caller frees) and port. */
 bool config_split_hostport(const char *s, char **host, int *port);
-
-void dcs_settings_free(struct dcs_settings *d);
-/* Deep copy. */
-bool dcs_settings_copy(struct dcs_settings *dst, const struct dcs_settings *src);
 
 /* True, with the warning in why, when the file (cfg->path) holds a password
  * and its group or others may read or write it (as ssh and libpq warn). */

@@ -636,6 +636,65 @@ cleanup:
 	return ok;
 }
 
+void dcs_settings_free(struct dcs_settings *d)
+{
+	if (d == NULL)
+		return;
+	for (size_t i = 0; i < d->n_pg_params; i++) {
+		free(d->pg_params[i].name);
+		free(d->pg_params[i].value);
+	}
+	free(d->pg_params);
+	for (size_t i = 0; i < d->n_slots; i++)
+		free(d->slots[i]);
+	free(d->slots);
+	memset(d, 0, sizeof(*d));
+}
+
+bool dcs_settings_copy(struct dcs_settings *dst, const struct dcs_settings *src)
+{
+	struct dcs_settings tmp;
+
+	if (dst == NULL || src == NULL)
+		return false;
+	tmp = *src;
+	tmp.pg_params = NULL;
+	tmp.n_pg_params = 0;
+	tmp.slots = NULL;
+	tmp.n_slots = 0;
+	if (src->n_slots > 0) {
+		tmp.slots = calloc(src->n_slots, sizeof(*tmp.slots));
+		if (tmp.slots == NULL)
+			return false;
+		for (size_t i = 0; i < src->n_slots; i++) {
+			tmp.slots[i] = strdup(src->slots[i]);
+			tmp.n_slots = i + 1;
+			if (tmp.slots[i] == NULL) {
+				dcs_settings_free(&tmp);
+				return false;
+			}
+		}
+	}
+	if (src->n_pg_params > 0) {
+		tmp.pg_params = calloc(src->n_pg_params, sizeof(*tmp.pg_params));
+		if (tmp.pg_params == NULL) {
+			dcs_settings_free(&tmp); /* the slots copied so far */
+			return false;
+		}
+		for (size_t i = 0; i < src->n_pg_params; i++) {
+			tmp.pg_params[i].name = strdup(src->pg_params[i].name);
+			tmp.pg_params[i].value = strdup(src->pg_params[i].value);
+			tmp.n_pg_params = i + 1;
+			if (tmp.pg_params[i].name == NULL || tmp.pg_params[i].value == NULL) {
+				dcs_settings_free(&tmp);
+				return false;
+			}
+		}
+	}
+	*dst = tmp;
+	return true;
+}
+
 size_t dcs_settings_drop_code_params(struct dcs_settings *s, char *const *allow, size_t n_allow, char *warn,
 				     size_t warnlen)
 {

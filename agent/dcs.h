@@ -137,6 +137,11 @@ char *dcs_config_json(const struct dcs_settings *d);
  * defaults; on failure out is left empty. */
 bool dcs_config_from_json(const char *json, struct dcs_settings *out, char *err, size_t errlen);
 
+/* Frees what d holds and zeroes it (d itself is the caller's); NULL is fine. */
+void dcs_settings_free(struct dcs_settings *d);
+/* Deep copy into dst (overwritten, not freed); false on ENOMEM, dst untouched. */
+bool dcs_settings_copy(struct dcs_settings *dst, const struct dcs_settings *src);
+
 /*
  * Removes from s->pg_params every parameter this node must not take from the
  * cluster (config_param_allowed_from_dcs with allow, n_allow: the node's

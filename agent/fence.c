@@ -19,6 +19,8 @@
  */
 #include "agent/fence.h"
 
+#include "agent/clock.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -78,14 +80,6 @@ int fence_pidfd_open(pid_t pid)
 int fence_pidfd_signal(int pidfd, int sig)
 {
 	return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
-}
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * NS + ts.tv_nsec;
 }
 
 /* ---- the fence process ---------------------------------------------------- */
@@ -224,13 +218,13 @@ static void child_escalate(int sock, struct child_target *t)
 static void __attribute__((noreturn)) child_agent_gone(int sock, struct child_target *t)
 {
 	if (t->pid > 0) {
-		int64_t now = mono_ns();
+		int64_t now = clk_mono_ns();
 
 		if (!t->fired) {
 			t->deadline = now;
 			child_fire(sock, t, now, true);
 		}
-		while (t->pid > 0 && !child_exited(t) && (now = mono_ns()) < t->kill_at) {
+		while (t->pid > 0 && !child_exited(t) && (now = clk_mono_ns()) < t->kill_at) {
 			struct timespec ts = {0, 20 * 1000 * 1000};
 			nanosleep(&ts, NULL);
 		}
@@ -329,7 +323,7 @@ static void __attribute__((noreturn)) child_main(int sock)
 
 	for (;;) {
 		struct pollfd p[2];
-		int64_t now = mono_ns(), next = -1;
+		int64_t now = clk_mono_ns(), next = -1;
 		int timeout, np = 1;
 
 		if (t.pid > 0 && !t.fired && now >= t.deadline)

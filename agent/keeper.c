@@ -30,11 +30,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/clock.h"
 #include "agent/fence.h"
 #include "agent/ha.h"
 #include "agent/log.h"
 #include "agent/watchdog.h"
-#include "pg/pg_ctl.h"
 
 struct keeper {
 	pthread_t thread;
@@ -82,12 +82,8 @@ static void wake(int fd)
 static void wait_for(struct keeper *k, double seconds)
 {
 	struct timespec ts;
-	double s;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	s = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + seconds;
-	ts.tv_sec = (time_t)s;
-	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+	clk_mono_after(seconds, &ts);
 	pthread_cond_timedwait(&k->cv, &k->mu, &ts);
 }
 
@@ -295,7 +291,7 @@ static void *keeper_main(void *arg)
 		struct etcd_error err;
 		enum etcd_status st;
 
-		t0 = pg_now();
+		t0 = clk_mono();
 		fence_tend(k, t0);
 		fence_if_due(k, t0);
 		fence_sync(k);
@@ -321,9 +317,9 @@ static void *keeper_main(void *arg)
 			etcd_client_set_timeout(k->etcd, k->interval);
 		}
 		pthread_mutex_unlock(&k->mu);
-		t0 = pg_now();
+		t0 = clk_mono();
 		st = etcd_lease_keepalive(k->etcd, id, NULL, &err);
-		t1 = pg_now();
+		t1 = clk_mono();
 		pthread_mutex_lock(&k->mu);
 		if (k->stop)
 			break;
@@ -360,7 +356,7 @@ static void *keeper_main(void *arg)
 				next = k->interval / 4 < 0.25 ? k->interval / 4 : 0.25;
 			}
 		}
-		t1 = pg_now();
+		t1 = clk_mono();
 		fence_if_due(k, t1);
 		fence_sync(k);
 		watchdog_tend(k, t1);
@@ -480,7 +476,7 @@ void keeper_set_fence(struct keeper *k, pid_t postmaster)
 		}
 		k->fence_pid = postmaster;
 		fence_sync(k);
-		watchdog_tend(k, pg_now());
+		watchdog_tend(k, clk_mono());
 		/* Fence at once if the deadline has already passed. */
 		pthread_cond_signal(&k->cv);
 	}
@@ -525,7 +521,7 @@ bool keeper_set_watchdog(struct keeper *k, const char *mode, const char *device,
 	if (!k->wd_unusable_said) {
 		char why[512];
 
-		k->wd_last_probe = pg_now();
+		k->wd_last_probe = clk_mono();
 		if (watchdog_probe(k->wd, t, why, sizeof(why))) {
 			k->wd_ok = true;
 			log_info("watchdog %s can be armed (%d s timeout with ttl %g s, safety_margin %g s); it is armed "

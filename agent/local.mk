@@ -3,7 +3,9 @@
 noinst_LIBRARIES += agent/libagent.a
 agent_libagent_a_SOURCES = \
 	agent/log.c agent/log.h \
-	agent/config.c agent/config.h \
+	agent/config.c agent/config.h agent/config_internal.h \
+	agent/config_load.c agent/config_file.c agent/config_print.c agent/config_reload.c \
+	agent/clock.c agent/clock.h agent/parse.c agent/parse.h \
 	agent/ha.c agent/ha.h \
 	agent/dcs.c agent/dcs.h \
 	agent/api.c agent/api.h \

@@ -27,6 +27,8 @@
 #endif
 #include "agent/log.h"
 
+#include "agent/clock.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -191,7 +193,7 @@ void log_write(enum log_level lvl, const char *file, int line, const char *fmt, 
 	if (lvl < LOG_LVL_DEBUG || lvl > LOG_LVL_ERROR)
 		lvl = LOG_LVL_ERROR;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clk_wall_ts(&ts);
 	localtime_r(&ts.tv_sec, &tm);
 	if (strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm) == 0)
 		stamp[0] = '\0';

@@ -2741,159 +2741,64 @@ static void drain_callbacks(struct loop *L)
 
 /* ---- SIGHUP: the local configuration file, again ---------------------------- */
 
-static bool str_same(const char *a, const char *b)
-{
-	return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
-}
-
-static bool strlist_same(char **a, size_t na, char **b, size_t nb)
-{
-	if (na != nb)
-		return false;
-	for (size_t i = 0; i < na; i++)
-		if (!str_same(a[i], b[i]))
-			return false;
-	return true;
-}
-
-static bool params_same(const struct config_param *a, size_t na, const struct config_param *b, size_t nb)
-{
-	if (na != nb)
-		return false;
-	for (size_t i = 0; i < na; i++)
-		if (!str_same(a[i].name, b[i].name) || !str_same(a[i].value, b[i].value))
-			return false;
-	return true;
-}
-
-#define SWAP_FIELD(a, b)                                                                                      \
-	do {                                                                                                  \
-		__typeof__(a) tmp_ = (a);                                                                     \
-		(a) = (b);                                                                                    \
-		(b) = tmp_;                                                                                   \
-	} while (0)
-
 /*
- * Re-reads the file the agent started with. What only this loop reads
- * changes now: log level, tags, Postgres parameters and pg_hba (Postgres is
- * reloaded), passwords (the password file, and the roles on the primary),
- * rewind policy, callbacks. What other threads or etcd's client hold
- * (names, etcd, REST API, data directory, addresses, watchdog) needs a
- * restart: each such change is reported, and the running value kept. A
- * file that does not load changes nothing.
+ * Re-reads the file the agent started with. config_reload_diff tags each
+ * changed key with its row's outcome in the option table (config.c's reload
+ * column); what this loop owns is moved into the running config and acted
+ * on: the log level, the callbacks, Postgres's files (parameters, pg_hba:
+ * Postgres is reloaded), the passwords (the password file, the role on the
+ * primary), tags and rewind policy (read where used), bootstrap settings.
+ * What other threads or etcd's client hold (names, etcd, REST API, data
+ * directory, addresses, watchdog) needs a restart: each such key is named
+ * in a warning and keeps its running value. A file that does not load
+ * changes nothing.
  */
 static void reload_config(struct loop *L)
 {
 	struct baton_config *cur = (struct baton_config *)L->cfg; /* the agent's own copy (baton.c) */
 	struct baton_config fresh;
-	char err[1024], restart[600] = "";
-	bool pg_files = false, passwords = false, callbacks = false;
-	enum log_level lvl;
-	size_t used = 0;
+	struct config_reload_report rep;
+	struct cb_runner *runner = NULL;
+	char err[1024], keys[1500];
+	unsigned mask = ~CONFIG_RELOAD_BIT(CONFIG_RELOAD_RESTART);
+	bool pg_files, passwords;
+	enum log_level lvl = LOG_LVL_INFO;
 
 	if (!config_load(cur->path, &fresh, err, sizeof(err))) {
 		log_error("SIGHUP: %s; keeping the running configuration", err);
 		return;
 	}
-#define NEEDS_RESTART(cond, key)                                                                              \
-	do {                                                                                                  \
-		if (!(cond) && used < sizeof(restart)) {                                                      \
-			int k_ = snprintf(restart + used, sizeof(restart) - used, "%s%s", used ? ", " : "", key); \
-			used += k_ > 0 ? (size_t)k_ : 0;                                                      \
-		}                                                                                             \
-	} while (0)
-	NEEDS_RESTART(str_same(cur->scope, fresh.scope), "scope");
-	NEEDS_RESTART(str_same(cur->name, fresh.name), "name");
-	NEEDS_RESTART(str_same(cur->namespace_, fresh.namespace_), "namespace");
-	NEEDS_RESTART(strlist_same(cur->etcd.hosts, cur->etcd.n_hosts, fresh.etcd.hosts, fresh.etcd.n_hosts) &&
-			      str_same(cur->etcd.protocol, fresh.etcd.protocol) &&
-			      str_same(cur->etcd.cacert, fresh.etcd.cacert) && str_same(cur->etcd.cert, fresh.etcd.cert) &&
-			      str_same(cur->etcd.key, fresh.etcd.key) &&
-			      str_same(cur->etcd.username, fresh.etcd.username) &&
-			      str_same(cur->etcd.password, fresh.etcd.password),
-		      "etcd");
-	NEEDS_RESTART(str_same(cur->restapi.listen, fresh.restapi.listen) &&
-			      str_same(cur->restapi.connect_address, fresh.restapi.connect_address) &&
-			      str_same(cur->restapi.auth_username, fresh.restapi.auth_username) &&
-			      str_same(cur->restapi.auth_password, fresh.restapi.auth_password) &&
-			      str_same(cur->restapi.certfile, fresh.restapi.certfile) &&
-			      str_same(cur->restapi.keyfile, fresh.restapi.keyfile) &&
-			      str_same(cur->restapi.cafile, fresh.restapi.cafile) &&
-			      str_same(cur->restapi.verify_client, fresh.restapi.verify_client) &&
-			      strlist_same(cur->restapi.allowed_hosts, cur->restapi.n_allowed_hosts,
-					   fresh.restapi.allowed_hosts, fresh.restapi.n_allowed_hosts) &&
-			      cur->restapi.allow_unauthenticated_writes == fresh.restapi.allow_unauthenticated_writes,
-		      "restapi");
-	NEEDS_RESTART(str_same(cur->postgresql.bin_dir, fresh.postgresql.bin_dir), "postgresql.bin_dir");
-	NEEDS_RESTART(str_same(cur->postgresql.data_dir, fresh.postgresql.data_dir), "postgresql.data_dir");
-	NEEDS_RESTART(str_same(cur->postgresql.listen, fresh.postgresql.listen), "postgresql.listen");
-	NEEDS_RESTART(str_same(cur->postgresql.connect_address, fresh.postgresql.connect_address),
-		      "postgresql.connect_address");
-	NEEDS_RESTART(str_same(cur->postgresql.socket_dir, fresh.postgresql.socket_dir), "postgresql.socket_dir");
-	NEEDS_RESTART(str_same(cur->postgresql.pgpass, fresh.postgresql.pgpass), "postgresql.pgpass");
-	NEEDS_RESTART(str_same(cur->postgresql.log_file, fresh.postgresql.log_file), "postgresql.log_file");
-	NEEDS_RESTART(str_same(cur->postgresql.superuser_username, fresh.postgresql.superuser_username),
-		      "postgresql.authentication.superuser.username");
-	NEEDS_RESTART(str_same(cur->postgresql.replication_username, fresh.postgresql.replication_username),
-		      "postgresql.authentication.replication.username");
-	NEEDS_RESTART(str_same(cur->watchdog.mode, fresh.watchdog.mode) &&
-			      str_same(cur->watchdog.device, fresh.watchdog.device) &&
-			      cur->watchdog.safety_margin == fresh.watchdog.safety_margin,
-		      "watchdog");
-#undef NEEDS_RESTART
-
-	/* Applied now: swap each value into the running config (fresh then
-	 * holds the old ones and is freed). */
-	if (!str_same(cur->log_level, fresh.log_level) && log_level_parse(fresh.log_level, &lvl)) {
-		log_set_level(lvl);
-		log_info("SIGHUP: log.level is now %s", fresh.log_level);
-		SWAP_FIELD(cur->log_level, fresh.log_level);
-	}
-	if (!params_same(cur->postgresql.params, cur->postgresql.n_params, fresh.postgresql.params,
-			 fresh.postgresql.n_params) ||
-	    !strlist_same(cur->postgresql.pg_hba, cur->postgresql.n_pg_hba, fresh.postgresql.pg_hba,
-			  fresh.postgresql.n_pg_hba)) {
-		SWAP_FIELD(cur->postgresql.params, fresh.postgresql.params);
-		SWAP_FIELD(cur->postgresql.n_params, fresh.postgresql.n_params);
-		SWAP_FIELD(cur->postgresql.pg_hba, fresh.postgresql.pg_hba);
-		SWAP_FIELD(cur->postgresql.n_pg_hba, fresh.postgresql.n_pg_hba);
-		pg_files = true;
-	}
-	if (!str_same(cur->postgresql.superuser_password, fresh.postgresql.superuser_password) ||
-	    !str_same(cur->postgresql.replication_password, fresh.postgresql.replication_password)) {
-		SWAP_FIELD(cur->postgresql.superuser_password, fresh.postgresql.superuser_password);
-		SWAP_FIELD(cur->postgresql.replication_password, fresh.postgresql.replication_password);
-		passwords = true;
-	}
-	if (!str_same(cur->postgresql.callbacks.on_start, fresh.postgresql.callbacks.on_start) ||
-	    !str_same(cur->postgresql.callbacks.on_stop, fresh.postgresql.callbacks.on_stop) ||
-	    !str_same(cur->postgresql.callbacks.on_role_change, fresh.postgresql.callbacks.on_role_change) ||
-	    !str_same(cur->postgresql.callbacks.on_reload, fresh.postgresql.callbacks.on_reload) ||
-	    cur->postgresql.callbacks.timeout != fresh.postgresql.callbacks.timeout) {
-		struct cb_runner *r = cb_new(&fresh.postgresql.callbacks, cur->scope, fresh.postgresql.callbacks.timeout);
-
-		if (r) {
-			cb_free(L->callbacks); /* a script still running is stopped */
-			L->callbacks = r;
-			SWAP_FIELD(cur->postgresql.callbacks, fresh.postgresql.callbacks);
-			callbacks = true;
-		} else {
+	config_reload_diff(cur, &fresh, &rep);
+	if ((rep.effects & CONFIG_RELOAD_BIT(CONFIG_RELOAD_LOG)) && !log_level_parse(fresh.log_level, &lvl))
+		mask &= ~CONFIG_RELOAD_BIT(CONFIG_RELOAD_LOG); /* the loader checked it: cannot happen */
+	if (rep.effects & CONFIG_RELOAD_BIT(CONFIG_RELOAD_CALLBACKS)) {
+		runner = cb_new(&fresh.postgresql.callbacks, cur->scope, fresh.postgresql.callbacks.timeout);
+		if (runner == NULL) {
 			log_error("SIGHUP: out of memory for the new callbacks; keeping the old ones");
+			mask &= ~CONFIG_RELOAD_BIT(CONFIG_RELOAD_CALLBACKS);
 		}
 	}
-	SWAP_FIELD(cur->postgresql.use_pg_rewind, fresh.postgresql.use_pg_rewind);
-	SWAP_FIELD(cur->postgresql.remove_data_directory_on_rewind_failure,
-		   fresh.postgresql.remove_data_directory_on_rewind_failure);
-	SWAP_FIELD(cur->tags, fresh.tags);
-	/* bootstrap.dcs only matters until the config key exists. */
-	SWAP_FIELD(cur->bootstrap_dcs, fresh.bootstrap_dcs);
+	/* cur takes the new values; fresh then holds the old ones and is freed. */
+	(void)config_reload_apply(cur, &fresh, &rep, mask);
 	config_free(&fresh);
+	if (mask & rep.effects & CONFIG_RELOAD_BIT(CONFIG_RELOAD_LOG)) {
+		log_set_level(lvl);
+		log_info("SIGHUP: log.level is now %s", cur->log_level);
+	}
+	if (runner != NULL) {
+		cb_free(L->callbacks); /* a script still running is stopped */
+		L->callbacks = runner;
+	}
+	pg_files = (rep.effects & CONFIG_RELOAD_BIT(CONFIG_RELOAD_POSTGRES)) != 0;
+	passwords = (rep.effects & CONFIG_RELOAD_BIT(CONFIG_RELOAD_PASSWORDS)) != 0;
 
+	if (config_reload_keys(&rep, mask, true, keys, sizeof(keys)) > 0)
+		log_info("SIGHUP: changed: %s", keys);
 	log_info("SIGHUP: reloaded %s%s%s%s", cur->path, pg_files ? "; Postgres parameters/pg_hba changed" : "",
-		 passwords ? "; passwords changed" : "", callbacks ? "; callbacks changed" : "");
-	if (restart[0])
+		 passwords ? "; passwords changed" : "", runner != NULL ? "; callbacks changed" : "");
+	if (config_reload_keys(&rep, CONFIG_RELOAD_BIT(CONFIG_RELOAD_RESTART), false, keys, sizeof(keys)) > 0)
 		log_warn("SIGHUP: changed but only applied by a restart of the agent, keeping the running values: %s",
-			 restart);
+			 keys);
 	if (passwords) {
 		if (write_pgpass(L))
 			log_info("SIGHUP: password file rewritten");

@@ -27,7 +27,9 @@
 
 #include <jansson.h>
 
+#include "agent/clock.h"
 #include "agent/jsonf.h"
+#include "agent/parse.h"
 #include "pg/pg_conf.h"
 
 static void (*before_write_hook)(void *ctx);
@@ -301,7 +303,7 @@ bool ops_switchover(struct etcd_client *c, const struct dcs_keys *k, const struc
 	struct etcd_compare cmp[2];
 	struct etcd_op op = { .kind = ETCD_OP_PUT, .key = k->switchover };
 	struct ops_read rd;
-	time_t now = time(NULL);
+	time_t now = clk_wall_s();
 	char *json = NULL;
 	bool ok = false;
 
@@ -525,38 +527,6 @@ static json_t *config_doc(const struct etcd_kv *kv)
 	return doc;
 }
 
-/* A decimal number, nothing else ("5", "2.5", "1e3"; not "0x10", "inf", "5s"). */
-static bool parse_number(const char *s, double *out)
-{
-	char *end;
-	double d;
-
-	if (!*s || strspn(s, "0123456789.+-eE") != strlen(s))
-		return false;
-	errno = 0;
-	d = strtod(s, &end);
-	if (errno != 0 || *end != '\0' || !isfinite(d))
-		return false;
-	*out = d;
-	return true;
-}
-
-/* A whole number of bytes (decimal digits only). */
-static bool parse_bytes(const char *s, json_int_t *out)
-{
-	long long v;
-	char *end;
-
-	if (!*s || strspn(s, "0123456789") != strlen(s))
-		return false;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return false;
-	*out = (json_int_t)v;
-	return true;
-}
-
 /* Splits "key=value" at the first '='; false when there is none or the key
  * is empty. The key is copied into key (len bytes). */
 static bool split_assignment(const char *s, char *key, size_t len, const char **value)
@@ -585,28 +555,29 @@ static bool apply_set(json_t *doc, const char *assignment, char *err, size_t err
 	if (strcmp(key, "ttl") == 0 || strcmp(key, "loop_wait") == 0 || strcmp(key, "retry_timeout") == 0) {
 		double d;
 
-		if (!parse_number(value, &d)) {
+		if (!parse_seconds(value, &d)) {
 			jsonf_set_err(err, errlen, "%s: expected a number of seconds, got '%s'", key, value);
 			return false;
 		}
 		v = d == floor(d) && fabs(d) < 9e15 ? json_integer((json_int_t)d) : json_real(d);
 	} else if (strcmp(key, "maximum_lag_on_failover") == 0) {
-		json_int_t n;
+		int64_t n;
 
 		if (!parse_bytes(value, &n)) {
-			jsonf_set_err(err, errlen, "%s: expected a whole number of bytes, got '%s'", key, value);
+			jsonf_set_err(err, errlen, "%s: expected a whole number of bytes (\"1048576\", \"16MB\"), got '%s'",
+				      key, value);
 			return false;
 		}
-		v = json_integer(n);
+		v = json_integer((json_int_t)n);
 	} else if (strcmp(key, "synchronous_node_count") == 0) {
-		json_int_t n;
+		int64_t n;
 
-		if (!parse_bytes(value, &n) || n < 1 || n > HA_SYNC_MAX) {
+		if (!parse_count(value, &n) || n < 1 || n > HA_SYNC_MAX) {
 			jsonf_set_err(err, errlen, "%s: expected a whole number from 1 to %d, got '%s'", key, HA_SYNC_MAX,
 				      value);
 			return false;
 		}
-		v = json_integer(n);
+		v = json_integer((json_int_t)n);
 	} else if (strcmp(key, "slots") == 0) {
 		/* A comma-separated list of slot names; "" empties it. The
 		 * agents' parser checks each name. */

@@ -68,12 +68,18 @@ enum etcd_status etcd_error_set(struct etcd_error *err, enum etcd_status st, con
 	return st;
 }
 
-int64_t etcd_now_ms(void)
+/* The library's one clock reader (it may not use the agent's clock module). */
+int64_t etcd_now_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t etcd_now_ms(void)
+{
+	return etcd_now_us() / 1000;
 }
 
 bool etcd_sleep_ms(struct etcd_client *c, long ms)

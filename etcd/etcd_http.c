@@ -529,10 +529,10 @@ enum etcd_status etcd_call(struct etcd_client *c, const char *path, json_t *req,
 	long http_status = 0;
 	int code = -1;
 	int attempt;
-	struct timespec t0, t1;
+	int64_t t0;
 
 	*out = NULL;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = etcd_now_us();
 	if (atomic_load(&c->canceled)) {
 		st = etcd_error_set(err, ETCD_E_CANCELED, "%s: canceled", c->endpoints[c->current]);
 		goto cleanup;
@@ -564,8 +564,7 @@ enum etcd_status etcd_call(struct etcd_client *c, const char *path, json_t *req,
 	if (st == ETCD_E_HTTP && code == 5 && strstr(err->message, "lease not found") != NULL)
 		err->status = st = ETCD_E_LEASE_NOT_FOUND;
 cleanup:
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	etcd_stats_record(c, (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000, st);
+	etcd_stats_record(c, etcd_now_us() - t0, st);
 	if (grpc_code != NULL)
 		*grpc_code = code;
 	free(body);

@@ -50,7 +50,9 @@ struct etcd_client {
 enum etcd_status etcd_error_set(struct etcd_error *err, enum etcd_status st, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* Monotonic clock in milliseconds. */
+/* The library's monotonic clock (CLOCK_MONOTONIC, as the agent's
+ * clk_mono): microseconds and milliseconds, one reader in etcd_client.c. */
+int64_t etcd_now_us(void);
 int64_t etcd_now_ms(void);
 
 /* Sleeps up to ms, in short steps; returns false early if the client was

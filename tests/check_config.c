@@ -1,5 +1,5 @@
 /*
- * check_config.c - unit tests of agent/config.c and agent/log.c.
+ * check_config.c - unit tests of the config module (agent/config*.c) and agent/log.c.
  *
  * The config loader is tested against files under tests/configs/: a full
  * and a minimal good file whose every value (and every default) is checked,
@@ -10,6 +10,7 @@
  * names, the line format, the level filter and password scrubbing.
  */
 #include "agent/config.h"
+#include "agent/dcs.h"
 #include "agent/log.h"
 
 #include <check.h>
@@ -1364,6 +1365,203 @@ START_TEST(test_initdb_bad)
 }
 END_TEST
 
+/* ---- SIGHUP: the reload column ---- */
+
+/* Every option has a reload entry: a new row without one fails here, so a
+ * key can never be ignored on SIGHUP by accident. */
+START_TEST(test_reload_every_key_has_entry)
+{
+	const char *path;
+	enum config_reload how;
+	size_t n = 0, per[CONFIG_RELOAD_N] = { 0 };
+
+	while (config_option_at(n, &path, &how)) {
+		ck_assert_msg(how != CONFIG_RELOAD_UNSET, "%s has no reload entry in the option table", path);
+		ck_assert_msg((unsigned)how < CONFIG_RELOAD_N, "%s: reload entry %d out of range", path, (int)how);
+		ck_assert_str_ne(config_reload_name(how), "?");
+		per[how]++;
+		n++;
+	}
+	ck_assert_uint_gt(n, 50);
+	ck_assert_uint_le(n, CONFIG_RELOAD_MAX);
+	ck_assert(!config_option_at(n, NULL, NULL));
+	/* every outcome is some key's (else it is dead code in the loop) */
+	for (int h = CONFIG_RELOAD_LIVE; h < CONFIG_RELOAD_N; h++)
+		ck_assert_msg(per[h] > 0, "no key has reload outcome %s", config_reload_name((enum config_reload)h));
+	ck_assert_str_eq(config_reload_name(CONFIG_RELOAD_N), "?");
+}
+END_TEST
+
+static void load_conf(const char *pg, const char *top, struct baton_config *c)
+{
+	char path[64], err[512];
+
+	write_conf(path, sizeof(path), pg, top);
+	ck_assert_msg(config_load(path, c, err, sizeof(err)), "%s", err);
+	unlink(path);
+}
+
+START_TEST(test_reload_unchanged)
+{
+	struct baton_config a, b;
+	struct config_reload_report rep;
+	char keys[64] = "x";
+
+	load_conf("parameters = { work_mem = \"4MB\"; };", "tags = { nosync = true; };", &a);
+	load_conf("parameters = { work_mem = \"4MB\"; };", "tags = { nosync = true; };", &b);
+	config_reload_diff(&a, &b, &rep);
+	ck_assert_uint_eq(rep.n_changed, 0);
+	ck_assert_uint_eq(rep.effects, 0);
+	ck_assert_uint_eq(config_reload_keys(&rep, ~0u, true, keys, sizeof(keys)), 0);
+	ck_assert_str_eq(keys, "");
+	ck_assert_uint_eq(config_reload_apply(&a, &b, &rep, ~0u), 0);
+	config_free(&a);
+	config_free(&b);
+}
+END_TEST
+
+/* One change each (from the base file write_conf makes), and the exact
+ * per-key report. */
+static const struct reload_case {
+	const char *pg, *top;
+	const char *report;
+} reload_cases[] = {
+	{ "parameters = { work_mem = \"7MB\"; };", NULL, "postgresql.parameters (Postgres reload)" },
+	{ "pg_hba = [ \"host all all 127.0.0.1/32 scram-sha-256\" ];", NULL, "postgresql.pg_hba (Postgres reload)" },
+	{ NULL, "log = { level = \"debug\"; };", "log.level (log level)" },
+	{ NULL, "tags = { nosync = true; failover_priority = 3; };",
+	  "tags.nosync (live), tags.failover_priority (live)" },
+	{ "use_pg_rewind = false;", NULL, "postgresql.use_pg_rewind (live)" },
+	{ "callbacks = { timeout = 5; };", NULL, "postgresql.callbacks.timeout (callbacks)" },
+	{ NULL, "bootstrap = { dcs = { ttl = 10; slots = [ \"s1\" ]; }; initdb = { data_checksums = false; }; };",
+	  "bootstrap.dcs.ttl (bootstrap), bootstrap.dcs.slots (bootstrap), bootstrap.initdb.data_checksums (bootstrap)" },
+	{ NULL, "namespace = \"/other\";", "namespace (restart)" },
+	{ NULL, "watchdog = { mode = \"off\"; };", "watchdog.mode (restart)" },
+	{ "allow_from_dcs = [ \"archive_command\" ];", NULL, "postgresql.allow_from_dcs (restart)" },
+	/* a derived default changes with what it derives from */
+	{ "socket_dir = \"/run\"; log_file = \"/var/log/x.log\";", NULL,
+	  "postgresql.socket_dir (restart), postgresql.log_file (restart)" },
+	{ "parameters = { work_mem = \"7MB\"; };", "log = { level = \"error\"; }; namespace = \"/x\";",
+	  "namespace (restart), postgresql.parameters (Postgres reload), log.level (log level)" },
+};
+
+START_TEST(test_reload_report)
+{
+	const struct reload_case *rc = &reload_cases[_i];
+	struct baton_config base, fresh;
+	struct config_reload_report rep;
+	char keys[512];
+	unsigned effects = 0;
+
+	load_conf(NULL, NULL, &base);
+	load_conf(rc->pg, rc->top, &fresh);
+	config_reload_diff(&base, &fresh, &rep);
+	ck_assert_uint_gt(config_reload_keys(&rep, ~0u, true, keys, sizeof(keys)), 0);
+	ck_assert_str_eq(keys, rc->report);
+	for (size_t i = 0; i < rep.n_changed; i++)
+		effects |= CONFIG_RELOAD_BIT(rep.changed[i].how);
+	ck_assert_uint_eq(rep.effects, effects);
+	/* the other direction reports the same keys */
+	config_reload_diff(&fresh, &base, &rep);
+	ck_assert_uint_gt(config_reload_keys(&rep, ~0u, true, keys, sizeof(keys)), 0);
+	ck_assert_str_eq(keys, rc->report);
+	config_free(&base);
+	config_free(&fresh);
+}
+END_TEST
+
+START_TEST(test_reload_passwords)
+{
+	struct baton_config base, fresh;
+	struct config_reload_report rep;
+	char keys[256];
+
+	load_conf(NULL, NULL, &base);
+	load_conf(NULL, NULL, &fresh);
+	free(fresh.postgresql.replication_password);
+	fresh.postgresql.replication_password = strdup("r2");
+	ck_assert_ptr_nonnull(fresh.postgresql.replication_password);
+	config_reload_diff(&base, &fresh, &rep);
+	ck_assert_uint_eq(config_reload_keys(&rep, ~0u, true, keys, sizeof(keys)), 1);
+	ck_assert_str_eq(keys, "postgresql.authentication.replication.password (passwords)");
+	ck_assert_uint_eq(rep.effects, CONFIG_RELOAD_BIT(CONFIG_RELOAD_PASSWORDS));
+	ck_assert_uint_eq(config_reload_apply(&base, &fresh, &rep, CONFIG_RELOAD_BIT(CONFIG_RELOAD_PASSWORDS)), 1);
+	ck_assert_str_eq(base.postgresql.replication_password, "r2");
+	ck_assert_str_eq(fresh.postgresql.replication_password, "r1");
+	config_free(&base);
+	config_free(&fresh);
+}
+END_TEST
+
+/* apply moves what the mask allows and never a restart key; both configs
+ * stay whole (config_free on each: ASan sees any double free or leak). */
+START_TEST(test_reload_apply)
+{
+	struct baton_config cur, fresh;
+	struct config_reload_report rep;
+	char keys[256];
+	unsigned mask = ~0u & ~CONFIG_RELOAD_BIT(CONFIG_RELOAD_POSTGRES);
+
+	load_conf("pg_hba = [ \"local all all peer\" ];", NULL, &cur);
+	load_conf("parameters = { work_mem = \"7MB\"; };",
+		  "namespace = \"/other\"; tags = { nofailover = true; }; log = { level = \"warning\"; };"
+		  "bootstrap = { dcs = { postgresql = { parameters = { max_connections = 50; }; }; }; };",
+		  &fresh);
+	config_reload_diff(&cur, &fresh, &rep);
+	ck_assert_uint_eq(rep.n_changed, 6);
+	/* everything but Postgres's files (masked) and the namespace (restart) */
+	ck_assert_uint_eq(config_reload_apply(&cur, &fresh, &rep, mask), 3);
+	ck_assert_str_eq(cur.namespace_, "/baton");
+	ck_assert_str_eq(fresh.namespace_, "/other");
+	ck_assert(cur.tags.nofailover);
+	ck_assert(!fresh.tags.nofailover);
+	ck_assert_str_eq(cur.log_level, "warning");
+	ck_assert_str_eq(fresh.log_level, "info");
+	ck_assert_uint_eq(cur.bootstrap_dcs.n_pg_params, 1);
+	ck_assert_str_eq(cur.bootstrap_dcs.pg_params[0].value, "50");
+	ck_assert_uint_eq(fresh.bootstrap_dcs.n_pg_params, 0);
+	ck_assert_uint_eq(cur.postgresql.n_params, 0);
+	ck_assert_uint_eq(cur.postgresql.n_pg_hba, 1);
+	/* now the rest: lists move with their counts */
+	ck_assert_uint_eq(config_reload_apply(&cur, &fresh, &rep, CONFIG_RELOAD_BIT(CONFIG_RELOAD_POSTGRES)), 2);
+	ck_assert_uint_eq(cur.postgresql.n_params, 1);
+	ck_assert_str_eq(cur.postgresql.params[0].value, "7MB");
+	ck_assert_uint_eq(cur.postgresql.n_pg_hba, 0);
+	ck_assert_ptr_null(cur.postgresql.pg_hba);
+	ck_assert_uint_eq(fresh.postgresql.n_pg_hba, 1);
+	ck_assert_str_eq(fresh.postgresql.pg_hba[0], "local all all peer");
+	/* a restart key is never moved, whatever the mask */
+	ck_assert_uint_eq(config_reload_apply(&cur, &fresh, &rep, CONFIG_RELOAD_BIT(CONFIG_RELOAD_RESTART)), 0);
+	ck_assert_str_eq(cur.namespace_, "/baton");
+	/* the restart keys alone, without outcomes: what the warning names */
+	ck_assert_uint_eq(config_reload_keys(&rep, CONFIG_RELOAD_BIT(CONFIG_RELOAD_RESTART), false, keys, sizeof(keys)), 1);
+	ck_assert_str_eq(keys, "namespace");
+	config_free(&cur);
+	config_free(&fresh);
+}
+END_TEST
+
+/* A short buffer is cut, never overrun, and stays terminated. */
+START_TEST(test_reload_keys_short_buffer)
+{
+	struct baton_config a, b;
+	struct config_reload_report rep;
+	char keys[16 + 8];
+
+	memset(keys, 'Z', sizeof(keys));
+	load_conf(NULL, NULL, &a);
+	load_conf("socket_dir = \"/run\"; log_file = \"/var/log/x.log\";", "namespace = \"/x\";", &b);
+	config_reload_diff(&a, &b, &rep);
+	ck_assert_uint_eq(rep.n_changed, 3);
+	(void)config_reload_keys(&rep, ~0u, true, keys, 16);
+	ck_assert_uint_eq(strlen(keys), 15);
+	ck_assert_int_eq(keys[16], 'Z');
+	ck_assert(strncmp(keys, "namespace (rest", 15) == 0);
+	config_free(&a);
+	config_free(&b);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -1395,6 +1593,12 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_param_allowed_from_dcs);
 	tcase_add_test(tc, test_initdb_defaults_and_values);
 	tcase_add_loop_test(tc, test_initdb_bad, 0, (int)(sizeof(initdb_bad_cases) / sizeof(initdb_bad_cases[0])));
+	tcase_add_test(tc, test_reload_every_key_has_entry);
+	tcase_add_test(tc, test_reload_unchanged);
+	tcase_add_loop_test(tc, test_reload_report, 0, (int)(sizeof(reload_cases) / sizeof(reload_cases[0])));
+	tcase_add_test(tc, test_reload_passwords);
+	tcase_add_test(tc, test_reload_apply);
+	tcase_add_test(tc, test_reload_keys_short_buffer);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 

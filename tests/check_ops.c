@@ -351,6 +351,11 @@ static const struct edit_case edit_cases[] = {
 	{ { NULL }, { "Session_Preload_Libraries=evil" }, "postgresql.parameters.Session_Preload_Libraries: refused" },
 	{ { NULL }, { "ssl_passphrase_command=x" }, "ssl_passphrase_command: refused" },
 	{ { NULL }, { "work_mem=a\033[2J" }, "control character 0x1b" },
+	/* bytes take units (agent/parse.c, as the REST API's ?lag=); counts do not */
+	{ { "maximum_lag_on_failover=16MB" }, { NULL }, NULL },
+	{ { "maximum_lag_on_failover=16XB" }, { NULL }, "maximum_lag_on_failover: expected a whole number of bytes" },
+	{ { "synchronous_node_count=1k" }, { NULL }, "synchronous_node_count: expected a whole number from 1 to" },
+	{ { "ttl=-5" }, { NULL }, "ttl: expected a number of seconds, got '-5'" },
 };
 
 static size_t count(const char *const *a)
@@ -407,6 +412,8 @@ START_TEST(test_edit_config_table)
 		}
 		if (_i == 4)
 			ck_assert_ptr_null(param(&now, "shared_buffers"));
+		if (t->set[0] && strcmp(t->set[0], "maximum_lag_on_failover=16MB") == 0)
+			ck_assert_int_eq(now.maximum_lag_on_failover, 16 << 20);
 		dcs_settings_free(&now);
 		dcs_settings_free(&result);
 	}

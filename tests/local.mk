@@ -30,6 +30,14 @@ tests_check_config_LDADD = $(TEST_LIBS)
 EXTRA_DIST += tests/configs deploy/examples
 # END config
 
+# BEGIN parse
+# agent/parse.c (one parser per unit) and agent/clock.c.
+check_PROGRAMS += tests/check_parse
+tests_check_parse_SOURCES = tests/check_parse.c
+tests_check_parse_CFLAGS = $(TEST_CFLAGS)
+tests_check_parse_LDADD = $(TEST_LIBS)
+# END parse
+
 # BEGIN callbacks
 check_PROGRAMS += tests/check_callbacks
 tests_check_callbacks_SOURCES = tests/check_callbacks.c

@@ -64,7 +64,7 @@ sources_for() {
 	fuzz_etcd_txn) skip="etcd/etcd_kv.c" ;;
 	fuzz_etcd_lease) skip="etcd/etcd_lease.c" ;;
 	fuzz_etcd_watch) skip="etcd/etcd_http.c etcd/etcd_watch.c" ;;
-	fuzz_config) echo "agent/config.c agent/log.c agent/watchdog.c pg/pg_code_params.c"; return ;;
+	fuzz_config) echo "agent/config.c agent/config_load.c agent/config_file.c agent/config_print.c agent/config_reload.c agent/parse.c agent/clock.c agent/log.c agent/watchdog.c pg/pg_code_params.c"; return ;;
 	esac
 	for f in $etcd_srcs; do
 		case " $skip " in *" $f "*) ;; *) echo "$f" ;; esac

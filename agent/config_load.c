@@ -1,0 +1,748 @@
+/*
+ * config_load.c - the loader: the node's libconfig file into struct
+ * baton_config, validated.
+ *
+ * The file's text (config_file.c reads it, refusing what libconfig would
+ * mishandle) is parsed by libconfig; then the option table (config.c) is
+ * walked:
+ *
+ *   - the unknown-key check: a key in the file is known if it is an option's
+ *     path or a prefix (group) of one; the free-form groups of Postgres
+ *     parameters only require GUC-like names; an unknown key gets a "did you
+ *     mean" from the table;
+ *   - parsing and validation, in table order, so defaults that derive from
+ *     an earlier option (connect_address = listen, pgpass = data_dir.pgpass)
+ *     see its final value;
+ *   - the checks across options (the timing rule, code-running parameters
+ *     in bootstrap.dcs), and config_free, which frees by the table too.
+ *
+ * Errors are one line, "FILE:LINE: KEY: problem (got VALUE)", and the first
+ * one found stops the load: an operator fixes it and runs again. Secrets are
+ * never echoed back.
+ */
+#include "agent/config.h"
+#include "agent/config_internal.h"
+
+#include <libconfig.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* True if path names a group some option lives in ("postgresql.authentication"). */
+static bool is_known_group(const char *path)
+{
+	size_t len = strlen(path);
+
+	for (size_t i = 0; i < N_OPTIONS; i++)
+		if (strncmp(config_options[i].path, path, len) == 0 && config_options[i].path[len] == '.')
+			return true;
+	return false;
+}
+
+static char *xstrdup_suffix(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = b != NULL ? strlen(b) : 0;
+	char *s = malloc(la + lb + 1);
+
+	if (s == NULL)
+		return NULL;
+	memcpy(s, a, la);
+	if (lb > 0)
+		memcpy(s + la, b, lb);
+	s[la + lb] = '\0';
+	return s;
+}
+
+/* Postgres GUC names as we accept them: [a-z_][a-z0-9_.]* */
+static bool is_guc_name(const char *s)
+{
+	if (!((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
+		return false;
+	for (const char *p = s + 1; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '.'))
+			return false;
+	return true;
+}
+
+static void params_free(struct config_param *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(p[i].name);
+		free(p[i].value);
+	}
+	free(p);
+}
+
+static void strlist_free(char **l, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(l[i]);
+	free(l);
+}
+
+void config_free(struct baton_config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		const struct opt *o = &config_options[i];
+		void *f = opt_field(cfg, o->off);
+
+		switch (o->type) {
+		case OPT_STRING:
+			free(*(char **)f);
+			break;
+		case OPT_HOSTLIST:
+		case OPT_STRLIST:
+			strlist_free(*(char ***)f, *(size_t *)opt_field(cfg, o->count_off));
+			break;
+		case OPT_PARAMS:
+			params_free(*(struct config_param **)f, *(size_t *)opt_field(cfg, o->count_off));
+			break;
+		case OPT_SECONDS:
+		case OPT_INT64:
+		case OPT_BOOL:
+			break;
+		}
+	}
+	free(cfg->path);
+	free(cfg->postgresql.listen_host);
+	free(cfg->postgresql.connect_host);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+/* ---- loading ---- */
+
+struct load_ctx {
+	const char *path;
+	struct baton_config *cfg;
+	char *err;
+	size_t errlen;
+};
+
+/* "FILE:LINE: " for a setting, "FILE: " when it has no line. */
+static void location(const struct load_ctx *c, const config_setting_t *s, char *buf, size_t len)
+{
+	const char *file = c->path;
+	unsigned line = 0;
+
+	if (s != NULL) {
+		line = config_setting_source_line(s);
+		if (config_setting_source_file(s) != NULL)
+			file = config_setting_source_file(s);
+	}
+	if (line > 0)
+		snprintf(buf, len, "%s:%u", file, line);
+	else
+		snprintf(buf, len, "%s", file);
+}
+
+static void fail(const struct load_ctx *c, const config_setting_t *s, const char *key,
+		 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void fail(const struct load_ctx *c, const config_setting_t *s, const char *key,
+		 const char *fmt, ...)
+{
+	char loc[512], msg[512];
+	va_list ap;
+
+	location(c, s, loc, sizeof(loc));
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	config_set_err(c->err, c->errlen, "%s: %s: %s", loc, key, msg);
+	/* A value may hold newlines or escapes: the error stays one printable line. */
+	for (char *p = c->err; p && *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+}
+
+/* What a setting holds, for "(got ...)": a short rendering of its value. */
+static void describe(const config_setting_t *s, bool secret, char *buf, size_t len)
+{
+	char num[32];
+
+	/* A secret is never echoed, whatever its type: a password written as
+	 * a number is still the password. */
+	if (secret && config_setting_type(s) != CONFIG_TYPE_GROUP && config_setting_type(s) != CONFIG_TYPE_ARRAY &&
+	    config_setting_type(s) != CONFIG_TYPE_LIST) {
+		switch (config_setting_type(s)) {
+		case CONFIG_TYPE_INT:
+		case CONFIG_TYPE_INT64:
+			snprintf(buf, len, "an integer");
+			return;
+		case CONFIG_TYPE_FLOAT:
+			snprintf(buf, len, "a number");
+			return;
+		case CONFIG_TYPE_BOOL:
+			snprintf(buf, len, "a boolean");
+			return;
+		default:
+			snprintf(buf, len, "a string");
+			return;
+		}
+	}
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_INT:
+		snprintf(buf, len, "%d", config_setting_get_int(s));
+		break;
+	case CONFIG_TYPE_INT64:
+		snprintf(buf, len, "%lldL", config_setting_get_int64(s));
+		break;
+	case CONFIG_TYPE_FLOAT:
+		config_format_number(config_setting_get_float(s), num, sizeof(num));
+		snprintf(buf, len, "%s", num);
+		break;
+	case CONFIG_TYPE_BOOL:
+		snprintf(buf, len, "%s", config_setting_get_bool(s) ? "true" : "false");
+		break;
+	case CONFIG_TYPE_STRING:
+		if (secret)
+			snprintf(buf, len, "a string");
+		else
+			snprintf(buf, len, "\"%.100s%s\"", config_setting_get_string(s),
+				 strlen(config_setting_get_string(s)) > 100 ? "..." : "");
+		break;
+	case CONFIG_TYPE_GROUP:
+		snprintf(buf, len, "a group");
+		break;
+	case CONFIG_TYPE_ARRAY:
+		snprintf(buf, len, "an array");
+		break;
+	case CONFIG_TYPE_LIST:
+		snprintf(buf, len, "a list");
+		break;
+	default:
+		snprintf(buf, len, "nothing");
+		break;
+	}
+}
+
+/* Optimal string alignment distance (edits with transpositions), for
+ * "did you mean"; names here are short, anything long is "far". */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	size_t d[33][33];
+
+	if (la > 32 || lb > 32)
+		return 99;
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		for (size_t j = 1; j <= lb; j++) {
+			size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+			size_t best = d[i - 1][j] + 1;
+
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (d[i - 1][j - 1] + cost < best)
+				best = d[i - 1][j - 1] + cost;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	}
+	return d[la][lb];
+}
+
+/* Suggests a known key for an unknown one: a close sibling name, or the same
+ * name somewhere else ("ttl" at the top -> "bootstrap.dcs.ttl"). */
+static bool suggest(const char *prefix, const char *name, char *buf, size_t len)
+{
+	size_t plen = strlen(prefix);
+	size_t best = 99;
+
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		const char *p = config_options[i].path;
+		const char *child, *dot;
+		char cand[64];
+		size_t clen, dist;
+
+		if (plen > 0 && (strncmp(p, prefix, plen) != 0 || p[plen] != '.'))
+			continue;
+		child = plen > 0 ? p + plen + 1 : p;
+		dot = strchr(child, '.');
+		clen = dot != NULL ? (size_t)(dot - child) : strlen(child);
+		if (clen >= sizeof(cand))
+			continue;
+		memcpy(cand, child, clen);
+		cand[clen] = '\0';
+		dist = edit_distance(name, cand);
+		if (dist < best && dist <= 2 && dist * 3 <= clen) {
+			best = dist;
+			snprintf(buf, len, "%s%s%s", prefix, plen > 0 ? "." : "", cand);
+		}
+	}
+	if (best < 99)
+		return true;
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		const char *leaf = strrchr(config_options[i].path, '.');
+
+		if (leaf != NULL && strcmp(leaf + 1, name) == 0) {
+			snprintf(buf, len, "%s", config_options[i].path);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Walks the file's tree: every key must be an option or a group of them. */
+static bool check_keys(const struct load_ctx *c, const config_setting_t *group, const char *prefix)
+{
+	int n = config_setting_length(group);
+
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
+		const char *name = config_setting_name(s);
+		char path[256], hint[128], got[160];
+		int len;
+
+		len = snprintf(path, sizeof(path), "%s%s%s", prefix, prefix[0] ? "." : "", name);
+		if (len < 0 || (size_t)len >= sizeof(path)) {
+			fail(c, s, prefix, "key name too long");
+			return false;
+		}
+		if (config_find_option(path) != NULL)
+			continue; /* its type and value are checked with the option */
+		if (is_known_group(path)) {
+			if (!config_setting_is_group(s)) {
+				/* "authentication = ..." in place of its group may be a password. */
+				describe(s, strstr(path, "authentication") != NULL, got, sizeof(got));
+				fail(c, s, path, "expected a group { ... } (got %s)", got);
+				return false;
+			}
+			if (!check_keys(c, s, path))
+				return false;
+			continue;
+		}
+		if (suggest(prefix, name, hint, sizeof(hint)))
+			fail(c, s, path, "unknown key (did you mean %s?)", hint);
+		else
+			fail(c, s, path, "unknown key");
+		return false;
+	}
+	return true;
+}
+
+/* The nearest existing group on the way to path, for "required key missing". */
+static const config_setting_t *nearest_group(config_t *cf, const char *path)
+{
+	char buf[256];
+	const config_setting_t *best = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *dot = strrchr(buf, '.'); dot != NULL; dot = strrchr(buf, '.')) {
+		*dot = '\0';
+		best = config_lookup(cf, buf);
+		if (best != NULL)
+			return best;
+	}
+	return NULL;
+}
+
+static bool load_param_value(const struct load_ctx *c, const config_setting_t *s,
+			     const char *key, char **out)
+{
+	char buf[64], got[160];
+
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_INT:
+		snprintf(buf, sizeof(buf), "%d", config_setting_get_int(s));
+		break;
+	case CONFIG_TYPE_INT64:
+		snprintf(buf, sizeof(buf), "%lld", config_setting_get_int64(s));
+		break;
+	case CONFIG_TYPE_FLOAT:
+		config_format_number(config_setting_get_float(s), buf, sizeof(buf));
+		break;
+	case CONFIG_TYPE_BOOL:
+		snprintf(buf, sizeof(buf), "%s", config_setting_get_bool(s) ? "on" : "off");
+		break;
+	case CONFIG_TYPE_STRING:
+		*out = strdup(config_setting_get_string(s));
+		goto done;
+	default:
+		describe(s, false, got, sizeof(got));
+		fail(c, s, key, "expected a number, boolean or string (got %s)", got);
+		return false;
+	}
+	*out = strdup(buf);
+done:
+	if (*out == NULL) {
+		fail(c, s, key, "out of memory");
+		return false;
+	}
+	return true;
+}
+
+static bool load_params(const struct load_ctx *c, const struct opt *o, const config_setting_t *s)
+{
+	struct config_param **list = opt_field(c->cfg, o->off);
+	size_t *count = opt_field(c->cfg, o->count_off);
+	int n = config_setting_length(s);
+	char why[160];
+
+	if (n == 0)
+		return true;
+	*list = calloc((size_t)n, sizeof(**list));
+	if (*list == NULL) {
+		fail(c, s, o->path, "out of memory");
+		return false;
+	}
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const char *name = config_setting_name(e);
+		struct config_param *p = &(*list)[i];
+		char key[256];
+
+		snprintf(key, sizeof(key), "%s.%s", o->path, name);
+		if (!is_guc_name(name)) {
+			fail(c, e, key, "not a Postgres parameter name, expected [a-z_][a-z0-9_.]*");
+			return false;
+		}
+		p->name = strdup(name);
+		*count = (size_t)i + 1;
+		if (p->name == NULL) {
+			fail(c, e, key, "out of memory");
+			return false;
+		}
+		if (!load_param_value(c, e, key, &p->value))
+			return false;
+		if (!config_check_one_line(p->value, why, sizeof(why))) {
+			fail(c, e, key, "%s", why);
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool load_list(const struct load_ctx *c, const struct opt *o, const config_setting_t *s)
+{
+	char ***list = opt_field(c->cfg, o->off);
+	size_t *count = opt_field(c->cfg, o->count_off);
+	char got[160], why[160];
+	int n;
+
+	if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
+		describe(s, false, got, sizeof(got));
+		fail(c, s, o->path, "expected a list of strings [ \"...\", ... ] (got %s)", got);
+		return false;
+	}
+	n = config_setting_length(s);
+	if (n == 0) {
+		if (o->flags & OPT_NONEMPTY) {
+			fail(c, s, o->path, "must list at least one entry (got an empty list)");
+			return false;
+		}
+		return true;
+	}
+	*list = calloc((size_t)n, sizeof(**list));
+	if (*list == NULL) {
+		fail(c, s, o->path, "out of memory");
+		return false;
+	}
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		char key[256];
+		const char *v;
+
+		snprintf(key, sizeof(key), "%s[%d]", o->path, i);
+		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+			describe(e, false, got, sizeof(got));
+			fail(c, e, key, "expected a string (got %s)", got);
+			return false;
+		}
+		v = config_setting_get_string(e);
+		if (v[0] == '\0') {
+			fail(c, e, key, "must not be empty");
+			return false;
+		}
+		if (o->check != NULL && !o->check(v, why, sizeof(why))) {
+			describe(e, false, got, sizeof(got));
+			fail(c, e, key, "%s (got %s)", why, got);
+			return false;
+		}
+		(*list)[i] = strdup(v);
+		*count = (size_t)i + 1;
+		if ((*list)[i] == NULL) {
+			fail(c, e, key, "out of memory");
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool check_range(const struct load_ctx *c, const struct opt *o, const config_setting_t *s,
+			double v, const char *shown)
+{
+	char lim[32];
+	bool low = (o->flags & OPT_MIN_EXCL) ? !(v > o->min) : !(v >= o->min);
+
+	if (low) {
+		config_format_number(o->min, lim, sizeof(lim));
+		fail(c, s, o->path, "must be %s %s (got %s)", (o->flags & OPT_MIN_EXCL) ? ">" : ">=",
+		     lim, shown);
+		return false;
+	}
+	if (!(v <= o->max)) {
+		config_format_number(o->max, lim, sizeof(lim));
+		fail(c, s, o->path, "must be <= %s (got %s)", lim, shown);
+		return false;
+	}
+	return true;
+}
+
+/* Parses a default written as text in the table into the field. */
+static bool apply_default(const struct load_ctx *c, const struct opt *o)
+{
+	void *f = opt_field(c->cfg, o->off);
+
+	switch (o->type) {
+	case OPT_STRING:
+		if (o->def_from != NULL) {
+			const struct opt *from = config_find_option(o->def_from);
+			const char *base = from != NULL ? *(char **)opt_field(c->cfg, from->off) : NULL;
+
+			if (base == NULL)
+				return true;
+			*(char **)f = xstrdup_suffix(base, o->def_suffix);
+		} else if (o->def != NULL) {
+			*(char **)f = strdup(o->def);
+		} else {
+			return true;
+		}
+		if (*(char **)f == NULL) {
+			fail(c, NULL, o->path, "out of memory");
+			return false;
+		}
+		return true;
+	case OPT_SECONDS:
+		*(double *)f = o->def != NULL ? strtod(o->def, NULL) : 0;
+		return true;
+	case OPT_INT64:
+		*(int64_t *)f = o->def != NULL ? strtoll(o->def, NULL, 10) : 0;
+		return true;
+	case OPT_BOOL:
+		*(bool *)f = o->def != NULL && strcmp(o->def, "true") == 0;
+		return true;
+	case OPT_HOSTLIST:
+	case OPT_STRLIST:
+	case OPT_PARAMS:
+		return true; /* empty */
+	}
+	return true;
+}
+
+/* Loads one option from its setting s (NULL: not in the file). */
+static bool load_option(const struct load_ctx *c, config_t *cf, const struct opt *o,
+			const config_setting_t *s)
+{
+	void *f = opt_field(c->cfg, o->off);
+	bool secret = (o->flags & OPT_SECRET) != 0;
+	char got[160], why[300];
+	int type;
+
+	if (s == NULL) {
+		if (o->flags & OPT_REQUIRED) {
+			const config_setting_t *g = nearest_group(cf, o->path);
+
+			fail(c, g, o->path, "required key missing");
+			return false;
+		}
+		if (!apply_default(c, o))
+			return false;
+		/* Defaults are checked too: the built-in bin_dir may not exist here. */
+		if (o->type == OPT_STRING && o->check != NULL && *(char **)f != NULL &&
+		    !o->check(*(char **)f, why, sizeof(why))) {
+			fail(c, NULL, o->path, "%s (got \"%s\", the default)", why, *(char **)f);
+			return false;
+		}
+		return true;
+	}
+
+	/* A pair is refused first: a keyfile without its certfile is the
+	 * mistake to report, whatever the files hold. */
+	if (o->with != NULL && config_lookup(cf, o->with) == NULL) {
+		fail(c, s, o->path, "set without %s (both are required together)", o->with);
+		return false;
+	}
+	type = config_setting_type(s);
+	switch (o->type) {
+	case OPT_STRING: {
+		const char *v;
+
+		if (type != CONFIG_TYPE_STRING) {
+			describe(s, secret, got, sizeof(got));
+			fail(c, s, o->path, "expected a string (got %s)", got);
+			return false;
+		}
+		v = config_setting_get_string(s);
+		if (v[0] == '\0') {
+			fail(c, s, o->path, "must not be empty");
+			return false;
+		}
+		if (o->check != NULL && !o->check(v, why, sizeof(why))) {
+			describe(s, secret, got, sizeof(got));
+			fail(c, s, o->path, "%s (got %s)", why, got);
+			return false;
+		}
+		*(char **)f = strdup(v);
+		if (*(char **)f == NULL) {
+			fail(c, s, o->path, "out of memory");
+			return false;
+		}
+		return true;
+	}
+	case OPT_SECONDS: {
+		double v;
+
+		if (type == CONFIG_TYPE_INT)
+			v = config_setting_get_int(s);
+		else if (type == CONFIG_TYPE_INT64)
+			v = (double)config_setting_get_int64(s);
+		else if (type == CONFIG_TYPE_FLOAT)
+			v = config_setting_get_float(s);
+		else {
+			describe(s, false, got, sizeof(got));
+			fail(c, s, o->path, "expected a number of seconds (got %s)", got);
+			return false;
+		}
+		describe(s, false, got, sizeof(got));
+		if (!check_range(c, o, s, v, got))
+			return false;
+		*(double *)f = v;
+		return true;
+	}
+	case OPT_INT64: {
+		long long v;
+
+		if (type == CONFIG_TYPE_INT)
+			v = config_setting_get_int(s);
+		else if (type == CONFIG_TYPE_INT64)
+			v = config_setting_get_int64(s);
+		else {
+			describe(s, false, got, sizeof(got));
+			fail(c, s, o->path, "expected an integer (got %s)", got);
+			return false;
+		}
+		describe(s, false, got, sizeof(got));
+		if (!check_range(c, o, s, (double)v, got))
+			return false;
+		*(int64_t *)f = v;
+		return true;
+	}
+	case OPT_BOOL:
+		if (type != CONFIG_TYPE_BOOL) {
+			describe(s, false, got, sizeof(got));
+			fail(c, s, o->path, "expected true or false (got %s)", got);
+			return false;
+		}
+		*(bool *)f = config_setting_get_bool(s) != 0;
+		return true;
+	case OPT_HOSTLIST:
+	case OPT_STRLIST:
+		return load_list(c, o, s);
+	case OPT_PARAMS:
+		if (!config_setting_is_group(s)) {
+			describe(s, false, got, sizeof(got));
+			fail(c, s, o->path, "expected a group { name = value; ... } (got %s)", got);
+			return false;
+		}
+		return load_params(c, o, s);
+	}
+	return true;
+}
+
+static bool split_address(const struct load_ctx *c, config_t *cf, const char *key,
+			  const char *value, char **host, int *port)
+{
+	if (config_split_hostport(value, host, port))
+		return true;
+	fail(c, config_lookup(cf, key), key, "expected \"host:port\" (got \"%s\")", value);
+	return false;
+}
+
+
+bool config_load(const char *path, struct baton_config *out, char *err, size_t errlen)
+{
+	struct load_ctx c = { path, out, err, errlen };
+	config_t cf;
+	const config_setting_t *dcs;
+	char why[300], *text = NULL;
+	bool ok = false;
+
+	if (out == NULL)
+		return false;
+	memset(out, 0, sizeof(*out));
+	config_set_err(err, errlen, "%s", "");
+	if (path == NULL) {
+		config_set_err(err, errlen, "no configuration file given");
+		return false;
+	}
+
+	text = config_read_text(path, err, errlen);
+	if (text == NULL)
+		return false;
+	config_init(&cf);
+	if (!config_read_string(&cf, text)) {
+		if (config_error_type(&cf) == CONFIG_ERR_FILE_IO)
+			config_set_err(err, errlen, "%s: cannot read the file", path);
+		else
+			config_set_err(err, errlen, "%s:%d: syntax error: %s",
+				config_error_file(&cf) != NULL ? config_error_file(&cf) : path,
+				config_error_line(&cf), config_error_text(&cf));
+		goto cleanup;
+	}
+
+	out->path = strdup(path);
+	if (out->path == NULL) {
+		config_set_err(err, errlen, "%s: out of memory", path);
+		goto cleanup;
+	}
+	if (!check_keys(&c, config_root_setting(&cf), ""))
+		goto cleanup;
+	for (size_t i = 0; i < N_OPTIONS; i++)
+		if (!load_option(&c, &cf, &config_options[i], config_lookup(&cf, config_options[i].path)))
+			goto cleanup;
+
+	if (!split_address(&c, &cf, "postgresql.listen", out->postgresql.listen,
+			   &out->postgresql.listen_host, &out->postgresql.listen_port) ||
+	    !split_address(&c, &cf, "postgresql.connect_address", out->postgresql.connect_address,
+			   &out->postgresql.connect_host, &out->postgresql.connect_port))
+		goto cleanup;
+
+	if (!config_check_timing(&out->bootstrap_dcs, why, sizeof(why))) {
+		dcs = config_lookup(&cf, "bootstrap.dcs");
+		fail(&c, dcs, "bootstrap.dcs", "%s", why);
+		goto cleanup;
+	}
+	/* bootstrap.dcs goes to the config key, which every node reads: a
+	 * parameter there that only a node's own file may set would be
+	 * ignored by every node but those that allow it. Say so now. */
+	for (size_t i = 0; i < out->bootstrap_dcs.n_pg_params; i++) {
+		const char *name = out->bootstrap_dcs.pg_params[i].name;
+		char key[256];
+
+		if (config_param_allowed_from_dcs(name, out->postgresql.allow_from_dcs,
+						  out->postgresql.n_allow_from_dcs))
+			continue;
+		snprintf(key, sizeof(key), "bootstrap.dcs.postgresql.parameters.%s", name);
+		fail(&c, config_lookup(&cf, key), key,
+		     "runs or loads code, so nodes take it only from their own file: set it in "
+		     "postgresql.parameters (or list it in postgresql.allow_from_dcs on every node that may take it "
+		     "from etcd)");
+		goto cleanup;
+	}
+	ok = true;
+
+cleanup:
+	config_destroy(&cf);
+	free(text);
+	if (!ok)
+		config_free(out);
+	return ok;
+}
