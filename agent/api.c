@@ -53,55 +53,13 @@
 #include <microhttpd.h>
 
 #include "agent/api_internal.h"
+#include "agent/clock.h"
 #include "agent/log.h"
+#include "agent/parse.h"
 
 #define API_LOCK_WAIT 0.5            /* seconds a handler waits for the etcd client */
 
 /* ---- credentials ----------------------------------------------------------- */
-
-/* Standard base64 (padding required) of n bytes into a malloc'd string;
- * NULL on anything else. */
-static char *b64_decode(const char *s, size_t n, size_t *out_len)
-{
-	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	unsigned char *out;
-	size_t j = 0;
-
-	if (n == 0 || n % 4 != 0)
-		return NULL;
-	out = malloc(n / 4 * 3 + 1);
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < n; i += 4) {
-		unsigned int v = 0;
-		int pad = 0;
-
-		for (int k = 0; k < 4; k++) {
-			const char *pos;
-			char c = s[i + k];
-
-			if (c == '=' && i + 4 == n && k >= 2 && (k == 3 || s[i + 3] == '=')) {
-				pad++;
-				v <<= 6;
-				continue;
-			}
-			pos = c ? strchr(alphabet, c) : NULL;
-			if (!pos || pad) {
-				free(out);
-				return NULL;
-			}
-			v = (v << 6) | (unsigned int)(pos - alphabet);
-		}
-		out[j++] = (unsigned char)(v >> 16);
-		if (pad < 2)
-			out[j++] = (unsigned char)(v >> 8);
-		if (pad < 1)
-			out[j++] = (unsigned char)v;
-	}
-	out[j] = '\0';
-	*out_len = j;
-	return (char *)out;
-}
 
 /* Compares in time that depends on the expected length only. */
 static bool ct_equal(const char *given, size_t glen, const char *expected, size_t elen)
@@ -135,7 +93,7 @@ static bool authorized(const struct api_server *s, const char *header)
 	n = strlen(p);
 	while (n > 0 && p[n - 1] == ' ')
 		n--;
-	decoded = b64_decode(p, n, &len);
+	decoded = n ? parse_base64_decode(p, n, &len) : NULL;
 	if (!decoded)
 		return false;
 	ok = ct_equal(decoded, len, s->auth_expected, s->auth_len);
@@ -378,7 +336,7 @@ static bool etcd_lock(struct api_server *s)
 {
 	struct timespec until;
 
-	api_deadline(CLOCK_REALTIME, API_LOCK_WAIT, &until);
+	clk_wall_after(API_LOCK_WAIT, &until);
 	return pthread_mutex_timedlock(&s->etcd_mu, &until) == 0;
 }
 

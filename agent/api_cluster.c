@@ -28,6 +28,8 @@
 #include <microhttpd.h>
 
 #include "agent/api_internal.h"
+#include "agent/parse.h"
+#include "agent/clock.h"
 #include "agent/dcs.h"
 #include "agent/jsonf.h"
 #include "agent/log.h"
@@ -352,7 +354,7 @@ static bool parse_when(const json_t *at, const char *key, int64_t *when, struct 
 		*when = json_integer_value(at);
 		return true;
 	}
-	if (json_is_string(at) && (json_string_length(at) == 0 || api_parse_time(json_string_value(at), when)))
+	if (json_is_string(at) && (json_string_length(at) == 0 || parse_time(json_string_value(at), when)))
 		return true;
 	api_reply_error(out, MHD_HTTP_BAD_REQUEST,
 		    "%s: expected an ISO 8601 time with a zone (2025-01-31T12:00:00Z) or unix seconds", key);
@@ -524,7 +526,7 @@ void api_h_restart(struct api_server *s, const struct api_request *rq, json_t *b
 	if (!parse_when(at, "schedule", &when, out))
 		return;
 	if (at && !json_is_null(at)) {
-		if (when > 0 && (double)when <= (double)time(NULL)) {
+		if (when > 0 && (double)when <= (double)clk_wall_s()) {
 			api_reply_error(out, MHD_HTTP_BAD_REQUEST, "schedule: %s is not in the future",
 				    json_is_string(at) ? json_string_value(at) : "the time given");
 			return;
@@ -532,7 +534,7 @@ void api_h_restart(struct api_server *s, const struct api_request *rq, json_t *b
 		/* A restart planned further ahead than a switchover may be is a
 		 * typo or a time bomb (issue 10, sane bounds). */
 		if (when > 0 && when < (int64_t)INT32_MAX * 64 &&
-		    !ops_check_schedule((time_t)when, time(NULL), "restart", why, sizeof(why))) {
+		    !ops_check_schedule((time_t)when, clk_wall_s(), "restart", why, sizeof(why))) {
 			api_reply_error(out, MHD_HTTP_BAD_REQUEST, "schedule: %s", why);
 			return;
 		}
@@ -605,7 +607,7 @@ void api_h_restart(struct api_server *s, const struct api_request *rq, json_t *b
 	s->requests.restart = true;
 	id = ++s->restart_seq;
 	s->requests.restart_id = id;
-	s->requests.restart_arrived = api_mono_now();
+	s->requests.restart_arrived = clk_mono();
 	if (!s->restart_attached || wait <= 0) {
 		pthread_mutex_unlock(&s->mu);
 		api_reply_json(out, MHD_HTTP_ACCEPTED,
@@ -613,14 +615,14 @@ void api_h_restart(struct api_server *s, const struct api_request *rq, json_t *b
 				     "restart requested"));
 		return;
 	}
-	deadline = api_mono_now() + wait;
+	deadline = clk_mono() + wait;
 	while (s->restart_done_id < id && !s->restart_stopping) {
 		struct timespec ts;
-		double left = deadline - api_mono_now();
+		double left = deadline - clk_mono();
 
 		if (left <= 0)
 			break;
-		api_deadline(CLOCK_MONOTONIC, left, &ts);
+		clk_mono_after(left, &ts);
 		(void)pthread_cond_timedwait(&s->restart_cv, &s->mu, &ts);
 	}
 	done = s->restart_done_id >= id;
@@ -757,7 +759,7 @@ void api_h_failsafe(struct api_server *s, const struct api_request *rq, json_t *
 		return;
 	}
 	pthread_mutex_lock(&s->mu);
-	s->requests.failsafe_seen_at = api_mono_now();
+	s->requests.failsafe_seen_at = clk_mono();
 	pthread_mutex_unlock(&s->mu);
 	api_reply_json(out, MHD_HTTP_OK, json_pack("{s:s, s:s}", "accepted", "failsafe", "member", st.name));
 }

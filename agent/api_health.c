@@ -28,6 +28,7 @@
 #include <microhttpd.h>
 
 #include "agent/api_internal.h"
+#include "agent/parse.h"
 #include "agent/dcs.h"
 #include "agent/jsonf.h"
 #include "agent/log.h"
@@ -252,7 +253,7 @@ static void health(struct api_server *s, const struct api_request *rq, enum heal
 		bool bad = false;
 		char *v = query_param(rq->query, "lag", &bad);
 
-		if (bad || (v && !api_parse_bytes(v, &max_lag))) {
+		if (bad || (v && !parse_bytes(v, &max_lag))) {
 			api_reply_error(out, MHD_HTTP_BAD_REQUEST,
 				    "lag: expected a byte count such as 1048576, 16MB or 1GB");
 			free(v);

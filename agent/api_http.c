@@ -48,6 +48,7 @@
 #include <microhttpd.h>
 
 #include "agent/api_internal.h"
+#include "agent/clock.h"
 #include "agent/config.h"
 #include "agent/jsonf.h"
 #include "agent/log.h"
@@ -107,7 +108,7 @@ static void api_notify_connection(void *cls, struct MHD_Connection *conn, void *
 		if (!k)
 			return; /* untracked: MHD's inactivity timeout still applies */
 		k->fd = ci->connect_fd;
-		k->since = api_mono_now();
+		k->since = clk_mono();
 		pthread_mutex_lock(&s->sock_mu);
 		k->next = s->socks;
 		if (s->socks)
@@ -158,7 +159,7 @@ static void sock_request_done(struct api_server *s, struct MHD_Connection *conn)
 	pthread_mutex_lock(&s->sock_mu);
 	k->have_headers = false;
 	k->answered = false;
-	k->since = api_mono_now();
+	k->since = clk_mono();
 	pthread_mutex_unlock(&s->sock_mu);
 }
 
@@ -167,13 +168,13 @@ static void sock_request_done(struct api_server *s, struct MHD_Connection *conn)
 static void *api_reaper(void *arg)
 {
 	struct api_server *s = arg;
-	double last_report = api_mono_now();
+	double last_report = clk_mono();
 	uint64_t reported = 0;
 
 	pthread_mutex_lock(&s->sock_mu);
 	while (!s->reaper_stop) {
 		struct timespec until;
-		double now = api_mono_now();
+		double now = clk_mono();
 
 		for (struct api_sock *k = s->socks; k; k = k->next) {
 			double limit = k->have_headers ? API_REQUEST_DEADLINE : API_HEADER_DEADLINE;
@@ -192,7 +193,7 @@ static void *api_reaper(void *arg)
 			reported = s->reaped;
 			last_report = now;
 		}
-		api_deadline(CLOCK_REALTIME, API_REAP_INTERVAL, &until);
+		clk_wall_after(API_REAP_INTERVAL, &until);
 		pthread_cond_timedwait(&s->sock_cv, &s->sock_mu, &until);
 	}
 	pthread_mutex_unlock(&s->sock_mu);

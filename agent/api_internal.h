@@ -89,16 +89,6 @@ bool api_external_start(struct api_server *s, char *err, size_t errlen);
 bool api_external_add(struct api_server *s, int fd, const struct sockaddr *addr, socklen_t addrlen);
 unsigned int api_external_run(struct api_server *s);
 
-/* A byte count for ?lag=: digits, optional spaces, an optional unit
- * B, kB/KB/k/KiB, MB/M/MiB, GB/G/GiB, TB/T/TiB (powers of 1024, any case).
- * false on anything else, a negative number or an overflow. */
-bool api_parse_bytes(const char *s, int64_t *out);
-
-/* A time for scheduled_at: ISO 8601 "YYYY-MM-DDTHH:MM[:SS[.frac]]" with "Z"
- * or a "+HH:MM"/"-HH:MM" offset (a space may stand for the 'T'), or unix
- * seconds in decimal. false on anything else or a date that does not exist. */
-bool api_parse_time(const char *s, int64_t *out);
-
 /* ---- shared by the API's files (agent/api*.c) --------------------------- */
 
 #define JSON_TYPE "application/json"
@@ -170,11 +160,6 @@ struct api_server {
 	uint64_t reaped;          /* connections shut down for a missed deadline */
 };
 
-/* Monotonic seconds (CLOCK_MONOTONIC). */
-double api_mono_now(void);
-/* *until = the time on clock (CLOCK_REALTIME, CLOCK_MONOTONIC) secs from
- * now, for pthread's timed waits. */
-void api_deadline(clockid_t clock, double secs, struct timespec *until);
 
 /* The snapshot the loop last published (and its age in seconds, and the
  * metrics, when asked for); false when none was published yet. */

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "agent/api_internal.h"
+#include "agent/clock.h"
 #include "agent/config.h"
 #include "agent/dcs.h"
 #include "agent/jsonf.h"
@@ -37,25 +38,6 @@
 
 /* ---- clocks and the snapshot ----------------------------------------------- */
 
-double api_mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-void api_deadline(clockid_t clock, double secs, struct timespec *until)
-{
-	clock_gettime(clock, until);
-	until->tv_sec += (time_t)secs;
-	until->tv_nsec += (long)((secs - (double)(time_t)secs) * 1e9);
-	if (until->tv_nsec >= 1000000000L) {
-		until->tv_sec++;
-		until->tv_nsec -= 1000000000L;
-	}
-}
-
 /* The snapshot and when it came; false when none was published yet. */
 bool api_snapshot(struct api_server *s, struct api_status *st, double *age, struct api_metrics *m)
 {
@@ -65,7 +47,7 @@ bool api_snapshot(struct api_server *s, struct api_status *st, double *age, stru
 	have = s->have_status;
 	*st = s->status;
 	if (age)
-		*age = api_mono_now() - s->published_at;
+		*age = clk_mono() - s->published_at;
 	if (m)
 		*m = s->metrics;
 	pthread_mutex_unlock(&s->mu);
@@ -394,7 +376,7 @@ void api_publish(struct api_server *s, const struct api_status *st)
 	pthread_mutex_lock(&s->mu);
 	s->status = *st;
 	s->have_status = true;
-	s->published_at = api_mono_now();
+	s->published_at = clk_mono();
 	pthread_mutex_unlock(&s->mu);
 }
 

@@ -10,7 +10,7 @@ agent_libagent_a_SOURCES = \
 	agent/dcs.c agent/dcs.h \
 	agent/api.c agent/api.h \
 	agent/api_health.c agent/api_metrics.c agent/api_cluster.c \
-	agent/api_server.c agent/api_http.c agent/api_parse.c \
+	agent/api_server.c agent/api_http.c \
 	agent/peer.c agent/peer.h \
 	agent/jsonf.c agent/jsonf.h \
 	agent/ops.c agent/ops.h \

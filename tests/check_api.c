@@ -36,6 +36,7 @@
 
 #include "agent/api.h"
 #include "agent/api_internal.h"
+#include "agent/parse.h"
 #include "agent/dcs.h"
 #include "agent/log.h"
 #include "agent/peer.h"
@@ -759,7 +760,7 @@ START_TEST(test_parse_bytes)
 {
 	const struct lag_case *c = &lag_cases[_i];
 	int64_t v = -7;
-	bool ok = api_parse_bytes(c->text, &v);
+	bool ok = parse_bytes(c->text, &v);
 
 	ck_assert_msg(ok == c->ok, "\"%s\": %s", c->text, ok ? "accepted" : "refused");
 	if (c->ok)
@@ -849,7 +850,7 @@ START_TEST(test_parse_time)
 {
 	const struct time_case *c = &time_cases[_i];
 	int64_t t = -7;
-	bool ok = api_parse_time(c->text, &t);
+	bool ok = parse_time(c->text, &t);
 
 	ck_assert_msg(ok == c->ok, "\"%s\": %s", c->text, ok ? "accepted" : "refused");
 	if (c->ok)
