@@ -265,7 +265,8 @@ static int edit_interactively(struct ctl *x, const struct args *a)
 	}
 	after = json_loads(edited, 0, &jerr);
 	if (!after) {
-		rc = failed("invalid JSON at line %d column %d: %s; nothing changed", jerr.line, jerr.column, jerr.text);
+		rc = failed("invalid JSON at line %d column %d: %s; nothing changed", jerr.line, jerr.column,
+			    jerr.text);
 		goto cleanup;
 	}
 	n = print_diff(before, after);
@@ -333,4 +334,3 @@ cleanup:
 	ctl_close(&x);
 	return rc;
 }
-

@@ -85,7 +85,6 @@ bool print_json_value(const json_t *v, bool pretty)
 	return true;
 }
 
-
 void ctl_close(struct ctl *x)
 {
 	etcd_range_result_free(&x->res);
@@ -315,8 +314,8 @@ bool parse_when(const char *s, time_t *out)
  * The reason (the answer's "error"/"message" when JSON, else its text;
  * escaped) goes into why. restart waits for the member's answer, which comes
  * once Postgres is back: its timeout_s is longer than API_TIMEOUT_S. */
-bool post_member(const struct ctl *x, const struct ha_member *m, const char *method, const char *path,
-		 const char *body, double timeout_s, char *why, size_t len)
+bool post_member(const struct ctl *x, const struct ha_member *m, const char *method, const char *path, const char *body,
+		 double timeout_s, char *why, size_t len)
 {
 	struct peer_opts po;
 	struct peer_answer ans;
@@ -437,4 +436,3 @@ long answer_code(const char *why, const char **msg)
 	*msg = colon ? colon + 2 : why;
 	return code;
 }
-

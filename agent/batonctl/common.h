@@ -47,7 +47,7 @@ struct args {
 	double wait;
 	const char **set, **pg; /* --set, --pg values (argv strings) */
 	size_t n_set, n_pg;
-	char **pos;             /* positional arguments */
+	char **pos; /* positional arguments */
 	size_t n_pos;
 };
 
@@ -66,11 +66,11 @@ struct ctl {
 	struct baton_config cfg;
 	bool have_cfg;
 	char **endpoints;
-	char where[1024];              /* the endpoints, for messages */
+	char where[1024]; /* the endpoints, for messages */
 	struct etcd_client *client;
 	struct dcs_keys keys;
-	struct etcd_range_result res;  /* the last read */
-	struct ha_cluster_view *view;  /* parsed from it */
+	struct etcd_range_result res; /* the last read */
+	struct ha_cluster_view *view; /* parsed from it */
 };
 
 /* Loads the config file, connects to etcd and (when read) reads the
@@ -120,7 +120,7 @@ typedef char table_row[TABLE_MAX_COLS][TABLE_CELL];
 struct table {
 	size_t n_cols;
 	const char *const *heads;
-	unsigned right;  /* bit c: column c is right-aligned (numbers) */
+	unsigned right; /* bit c: column c is right-aligned (numbers) */
 	table_row *rows;
 	size_t n_rows;
 };
@@ -140,8 +140,8 @@ void name_list(const struct ha_member *const *sel, size_t n, char *buf, size_t l
 /* Sends method (POST, DELETE) with body to <m->api_url><path> through
  * peer.c, waiting at most timeout_s; true on a 2xx answer. The reason goes
  * into why (escaped). */
-bool post_member(const struct ctl *x, const struct ha_member *m, const char *method, const char *path,
-		 const char *body, double timeout_s, char *why, size_t len) __attribute__((warn_unused_result));
+bool post_member(const struct ctl *x, const struct ha_member *m, const char *method, const char *path, const char *body,
+		 double timeout_s, char *why, size_t len) __attribute__((warn_unused_result));
 /* "HTTP 200: message" (post_member's reason) -> code and message. */
 long answer_code(const char *why, const char **msg);
 
@@ -161,4 +161,3 @@ int cmd_reload(const char *config_path, const struct args *a);
 int cmd_reinit(const char *config_path, const struct args *a);
 
 #endif
-

@@ -58,4 +58,3 @@ cleanup:
 	ctl_close(&x);
 	return rc;
 }
-

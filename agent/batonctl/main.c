@@ -49,10 +49,9 @@
 
 /* ---- the arguments of every command ------------------------------------------ */
 
-static const char common_help[] =
-	"  -c, --config FILE   the node's configuration file (default: $BATONCTL_CONFIG)\n"
-	"\n"
-	"Exit status: 0 done, 1 refused or failed, 2 usage or configuration error.\n";
+static const char common_help[] = "  -c, --config FILE   the node's configuration file (default: $BATONCTL_CONFIG)\n"
+				  "\n"
+				  "Exit status: 0 done, 1 refused or failed, 2 usage or configuration error.\n";
 
 static void print_command_help(const struct command *cmd)
 {
@@ -116,7 +115,8 @@ static int args_parse(const struct command *cmd, int argc, char **argv, struct a
 			a->scheduled = optarg;
 			break;
 		case 'R':
-			if (strcmp(optarg, "primary") != 0 && strcmp(optarg, "replica") != 0 && strcmp(optarg, "any") != 0)
+			if (strcmp(optarg, "primary") != 0 && strcmp(optarg, "replica") != 0 &&
+			    strcmp(optarg, "any") != 0)
 				return usage_error("%s: --role must be primary, replica or any, not '%s'", cmd->name,
 						   optarg);
 			a->role = optarg;
@@ -167,35 +167,56 @@ static void args_free(struct args *a)
 
 /* ---- the command table -------------------------------------------------------- */
 
+/* (clang-format would take these braced macro bodies for blocks) */
+/* clang-format off */
 #define OPT_FORMAT { "format", required_argument, NULL, 'f' }
 #define OPT_HELP { "help", no_argument, NULL, 'h' }
 #define OPT_END { NULL, 0, NULL, 0 }
+/* clang-format on */
 
 static const struct option opts_show[] = { OPT_FORMAT, OPT_HELP, OPT_END };
 static const struct option opts_switchover[] = {
-	{ "leader", required_argument, NULL, 'L' }, { "candidate", required_argument, NULL, 'C' },
-	{ "scheduled", required_argument, NULL, 'S' }, { "force", no_argument, NULL, 'F' },
-	{ "wait", required_argument, NULL, 'W' }, { "cancel", no_argument, NULL, 'X' },
-	OPT_FORMAT, OPT_HELP, OPT_END,
+	{ "leader", required_argument, NULL, 'L' },
+	{ "candidate", required_argument, NULL, 'C' },
+	{ "scheduled", required_argument, NULL, 'S' },
+	{ "force", no_argument, NULL, 'F' },
+	{ "wait", required_argument, NULL, 'W' },
+	{ "cancel", no_argument, NULL, 'X' },
+	OPT_FORMAT,
+	OPT_HELP,
+	OPT_END,
 };
 static const struct option opts_failover[] = {
-	{ "candidate", required_argument, NULL, 'C' }, { "force", no_argument, NULL, 'F' },
-	{ "wait", required_argument, NULL, 'W' }, OPT_FORMAT, OPT_HELP, OPT_END,
+	{ "candidate", required_argument, NULL, 'C' },
+	{ "force", no_argument, NULL, 'F' },
+	{ "wait", required_argument, NULL, 'W' },
+	OPT_FORMAT,
+	OPT_HELP,
+	OPT_END,
 };
 static const struct option opts_restart[] = {
-	{ "role", required_argument, NULL, 'R' },      { "pending", no_argument, NULL, 'P' },
-	{ "pg-version", required_argument, NULL, 'G' }, { "scheduled", required_argument, NULL, 'S' },
-	{ "cancel", no_argument, NULL, 'X' },          { "wait", required_argument, NULL, 'W' },
-	{ "force", no_argument, NULL, 'F' },           OPT_FORMAT,
-	OPT_HELP,                                      OPT_END,
+	{ "role", required_argument, NULL, 'R' },
+	{ "pending", no_argument, NULL, 'P' },
+	{ "pg-version", required_argument, NULL, 'G' },
+	{ "scheduled", required_argument, NULL, 'S' },
+	{ "cancel", no_argument, NULL, 'X' },
+	{ "wait", required_argument, NULL, 'W' },
+	{ "force", no_argument, NULL, 'F' },
+	OPT_FORMAT,
+	OPT_HELP,
+	OPT_END,
 };
 static const struct option opts_reload[] = {
 	{ "role", required_argument, NULL, 'R' }, { "force", no_argument, NULL, 'F' }, OPT_FORMAT, OPT_HELP, OPT_END,
 };
 static const struct option opts_reinit[] = { { "force", no_argument, NULL, 'F' }, OPT_FORMAT, OPT_HELP, OPT_END };
 static const struct option opts_edit[] = {
-	{ "set", required_argument, NULL, 's' }, { "pg", required_argument, NULL, 'p' },
-	{ "force", no_argument, NULL, 'F' }, OPT_FORMAT, OPT_HELP, OPT_END,
+	{ "set", required_argument, NULL, 's' },
+	{ "pg", required_argument, NULL, 'p' },
+	{ "force", no_argument, NULL, 'F' },
+	OPT_FORMAT,
+	OPT_HELP,
+	OPT_END,
 };
 
 static const struct command commands[] = {

@@ -188,7 +188,8 @@ int cmd_restart(const char *config_path, const struct args *a)
 		snprintf(what, sizeof(what), "schedule a restart of Postgres on %s at %s%s", names, when_text,
 			 a->pending ? " (where a restart is pending then)" : "");
 	} else {
-		snprintf(what, sizeof(what), "restart Postgres on %s%s%s", names, n > 1 ? ", one at a time in this order" : "",
+		snprintf(what, sizeof(what), "restart Postgres on %s%s%s", names,
+			 n > 1 ? ", one at a time in this order" : "",
 			 a->pending ? " (where a restart is pending)" : "");
 	}
 	if (!confirmed(a, "restart", what)) {
@@ -198,8 +199,7 @@ int cmd_restart(const char *config_path, const struct args *a)
 	body = json_object();
 	if (!body || json_object_set_new(body, "restart_pending", json_boolean(a->pending)) != 0 ||
 	    (a->pg_version && json_object_set_new(body, "postgres_version", json_string(a->pg_version)) != 0) ||
-	    (a->role && strcmp(a->role, "any") != 0 &&
-	     json_object_set_new(body, "role", json_string(a->role)) != 0) ||
+	    (a->role && strcmp(a->role, "any") != 0 && json_object_set_new(body, "role", json_string(a->role)) != 0) ||
 	    (when && json_object_set_new(body, "schedule", json_string(when_text)) != 0) ||
 	    json_object_set_new(body, "wait", json_real(a->wait > 60 ? 60.0 : a->wait)) != 0 ||
 	    !(text = json_dumps(body, JSON_COMPACT))) {
@@ -240,7 +240,8 @@ int cmd_restart(const char *config_path, const struct args *a)
 		} else if (ok && code != 202) {
 			printf("%s: %s\n", m->name, msg);
 		} else if (ok) {
-			fprintf(stderr, "batonctl: %s: restart still in progress after %g s (see batonctl list and the agent's log)\n",
+			fprintf(stderr,
+				"batonctl: %s: restart still in progress after %g s (see batonctl list and the agent's log)\n",
 				m->name, a->wait);
 		} else {
 			fprintf(stderr, "batonctl: %s: restart failed: %s\n", m->name, why);
@@ -290,9 +291,10 @@ int cmd_restart(const char *config_path, const struct args *a)
 				ok = post_member(&x, m, "POST", "/restart", text, timeout_s, why, sizeof(why));
 				code = answer_code(why, &msg);
 				if (a->json)
-					json_array_append_new(arr, json_pack("{s:s, s:b, s:s, s:s}", "member", m->name, "ok",
-									     (int)(ok && code != 202), "outcome",
-									     ok ? (code != 202 ? "done" : "in progress") : "failed",
+					json_array_append_new(arr, json_pack("{s:s, s:b, s:s, s:s}", "member", m->name,
+									     "ok", (int)(ok && code != 202), "outcome",
+									     ok ? (code != 202 ? "done" : "in progress")
+										: "failed",
 									     "message", msg));
 				else if (ok && code != 202)
 					printf("%s: %s\n", m->name, msg);
@@ -330,4 +332,3 @@ int cmd_reinit(const char *config_path, const struct args *a)
 {
 	return member_action(config_path, a, "/reinit", "{}", "reinit requested (wipe and re-clone)", true, true);
 }
-

@@ -41,4 +41,3 @@ int cmd_resume(const char *config_path, const struct args *a)
 {
 	return set_pause(config_path, a, false);
 }
-

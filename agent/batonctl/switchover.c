@@ -142,4 +142,3 @@ int cmd_failover(const char *config_path, const struct args *a)
 {
 	return request_switchover(config_path, a, true);
 }
-
