@@ -19,6 +19,8 @@
 #include "agent/ops.h"
 #include "agent/peer.h"
 
+/* ---- reporting and printing -------------------------------------------------- */
+
 int usage_error(const char *fmt, ...)
 {
 	va_list ap;
@@ -84,6 +86,8 @@ bool print_json_value(const json_t *v, bool pretty)
 	free(text);
 	return true;
 }
+
+/* ---- config, etcd and the cluster: one helper for every command -------------- */
 
 void ctl_close(struct ctl *x)
 {
@@ -204,6 +208,8 @@ bool is_leader(const struct ha_cluster_view *v, const char *name)
 	return v->has_leader && strcmp(v->leader, name) == 0;
 }
 
+/* ---- tables ------------------------------------------------------------------ */
+
 static void table_rule(const struct table *t, const size_t *w)
 {
 	for (size_t c = 0; c < t->n_cols; c++) {
@@ -255,6 +261,8 @@ void table_print(const struct table *t)
 	}
 	table_rule(t, w);
 }
+
+/* ---- confirmations and times ------------------------------------------------- */
 
 /* "y" or "yes" on the terminal. */
 bool confirm(const char *question)
@@ -308,6 +316,8 @@ bool parse_when(const char *s, time_t *out)
 	*out = timegm(&tm) - off;
 	return true;
 }
+
+/* ---- members and their REST API ---------------------------------------------- */
 
 /* Sends method with body to <m->api_url><path> through peer.c (the
  * member's URL as its key publishes it, nothing else); true on a 2xx answer.
