@@ -134,6 +134,68 @@ static bool lowered_hot_standby(const char *msg)
 }
 
 /*
+ * After restart --pending lowered a hot-standby parameter on the primary:
+ * its replicas become pending once they replayed the primary's restart;
+ * restart each of them (order[0..n), the leader among them skipped) then,
+ * waiting at most 30 s, so that one command applies the change. Reports
+ * each (JSON rows appended to arr); returns how many failed.
+ */
+static size_t restart_replicas_once_pending(struct ctl *x, const struct args *a, const struct ha_member *const *order,
+					    size_t n, const char *text, double timeout_s, json_t *arr)
+{
+	bool waiting[HA_MAX_MEMBERS];
+	char wanted[HA_MAX_MEMBERS][HA_NAME_MAX];
+	size_t n_wanted = 0, left, n_failed = 0;
+	double until = pg_now() + 30.0;
+
+	for (size_t i = 0; i < n; i++)
+		if (!is_leader(x->view, order[i]->name)) {
+			snprintf(wanted[n_wanted], sizeof(wanted[n_wanted]), "%s", order[i]->name);
+			waiting[n_wanted++] = true;
+		}
+	left = n_wanted;
+	if (left && !a->json)
+		printf("waiting (at most 30 s) for the replicas to replay the primary's lower value\n");
+	while (left && pg_now() < until && n_failed == 0) {
+		sleep_ms(1000);
+		if (ctl_read(x, true) != EXIT_DONE)
+			continue;
+		for (size_t j = 0; j < n_wanted; j++) {
+			const struct ha_member *m = waiting[j] ? ha_find_member(x->view, wanted[j]) : NULL;
+			char why[1200];
+			const char *msg;
+			long code;
+			bool ok;
+
+			if (!m || !m->pending_restart)
+				continue;
+			waiting[j] = false;
+			left--;
+			ok = post_member(x, m, "POST", "/restart", text, timeout_s, why, sizeof(why));
+			code = answer_code(why, &msg);
+			if (a->json)
+				json_array_append_new(arr,
+						      json_pack("{s:s, s:b, s:s, s:s}", "member", m->name, "ok",
+								(int)(ok && code != 202), "outcome",
+								ok ? (code != 202 ? "done" : "in progress") : "failed",
+								"message", msg));
+			else if (ok && code != 202)
+				printf("%s: %s\n", m->name, msg);
+			else
+				fprintf(stderr, "batonctl: %s: restart %s: %s\n", m->name,
+					ok ? "still in progress" : "failed", why);
+			if (!ok || code == 202)
+				n_failed++;
+		}
+	}
+	if (left && n_failed == 0 && !a->json)
+		printf("%zu replica(s) not yet pending after 30 s: run batonctl restart --pending again once "
+		       "batonctl list shows them pending\n",
+		       left);
+	return n_failed;
+}
+
+/*
  * restart: the members selected, one at a time, replicas first and the
  * leader last (without members named this is a rolling restart of the
  * cluster). Each POST /restart answers once that member's Postgres is back
@@ -257,59 +319,9 @@ int cmd_restart(const char *config_path, const struct args *a)
 		}
 	}
 	/* restart --pending that lowered a hot-standby parameter on the
-	 * primary: the replicas become pending once they replayed it; restart
-	 * them then (bounded), so that one command applies the change. */
-	if (a->pending && !when && a->wait > 0 && n_failed == 0 && lowered_leader) {
-		bool waiting[HA_MAX_MEMBERS];
-		char wanted[HA_MAX_MEMBERS][HA_NAME_MAX];
-		size_t n_wanted = 0, left;
-		double until = pg_now() + 30.0;
-
-		for (size_t i = 0; i < n; i++)
-			if (!is_leader(x.view, order[i]->name)) {
-				snprintf(wanted[n_wanted], sizeof(wanted[n_wanted]), "%s", order[i]->name);
-				waiting[n_wanted++] = true;
-			}
-		left = n_wanted;
-		if (left && !a->json)
-			printf("waiting (at most 30 s) for the replicas to replay the primary's lower value\n");
-		while (left && pg_now() < until && n_failed == 0) {
-			sleep_ms(1000);
-			if (ctl_read(&x, true) != EXIT_DONE)
-				continue;
-			for (size_t j = 0; j < n_wanted; j++) {
-				const struct ha_member *m = waiting[j] ? ha_find_member(x.view, wanted[j]) : NULL;
-				char why[1200];
-				const char *msg;
-				long code;
-				bool ok;
-
-				if (!m || !m->pending_restart)
-					continue;
-				waiting[j] = false;
-				left--;
-				ok = post_member(&x, m, "POST", "/restart", text, timeout_s, why, sizeof(why));
-				code = answer_code(why, &msg);
-				if (a->json)
-					json_array_append_new(arr, json_pack("{s:s, s:b, s:s, s:s}", "member", m->name,
-									     "ok", (int)(ok && code != 202), "outcome",
-									     ok ? (code != 202 ? "done" : "in progress")
-										: "failed",
-									     "message", msg));
-				else if (ok && code != 202)
-					printf("%s: %s\n", m->name, msg);
-				else
-					fprintf(stderr, "batonctl: %s: restart %s: %s\n", m->name,
-						ok ? "still in progress" : "failed", why);
-				if (!ok || code == 202)
-					n_failed++;
-			}
-		}
-		if (left && n_failed == 0 && !a->json)
-			printf("%zu replica(s) not yet pending after 30 s: run batonctl restart --pending again once "
-			       "batonctl list shows them pending\n",
-			       left);
-	}
+	 * primary: its replicas must follow. */
+	if (a->pending && !when && a->wait > 0 && n_failed == 0 && lowered_leader)
+		n_failed += restart_replicas_once_pending(&x, a, order, n, text, timeout_s, arr);
 	if (a->json && (!arr || !print_json_value(arr, false)))
 		n_failed++;
 	rc = n_failed ? EXIT_FAILED : EXIT_DONE;
