@@ -28,7 +28,10 @@ bin_PROGRAMS += baton batonctl
 baton_SOURCES = agent/baton.c agent/loop.c agent/loop.h agent/keeper.c agent/keeper.h \
 	agent/watch.c agent/watch.h
 baton_LDADD = $(BATON_LIBS)
-batonctl_SOURCES = agent/batonctl.c
+# batonctl: one file per command or small family of commands (see main.c)
+batonctl_SOURCES = agent/batonctl/main.c agent/batonctl/common.c agent/batonctl/common.h \
+	agent/batonctl/members.c agent/batonctl/history.c agent/batonctl/cluster_config.c \
+	agent/batonctl/pause.c agent/batonctl/switchover.c agent/batonctl/node_actions.c
 batonctl_LDADD = $(BATON_LIBS)
 
 # replication slots (used by the loop; in the library for tests/check_slots)

@@ -2577,6 +2577,7 @@ static Suite *api_suite(void)
 
 	tcase_set_timeout(real, 60);
 	tcase_add_unchecked_fixture(real, etcd_fixture_up, etcd_fixture_down);
+	tcase_set_tags(real, "etcd");
 	tcase_add_test(real, test_endpoints_primary);
 	tcase_add_test(real, test_endpoints_replica);
 	tcase_add_test(real, test_auth);

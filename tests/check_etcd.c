@@ -1743,6 +1743,7 @@ static Suite *integration_suite(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_unchecked_fixture(tc, integration_tcase_setup, integration_tcase_teardown);
+	tcase_set_tags(tc, "etcd");
 	tcase_add_checked_fixture(tc, etcd_setup, etcd_teardown);
 	tcase_add_test(tc, test_real_kv);
 	tcase_add_test(tc, test_real_txn_election);
@@ -1759,6 +1760,7 @@ static Suite *integration_suite(void)
 	tc = tcase_create("real-etcd-own");
 	tcase_set_timeout(tc, 60);
 	tcase_add_unchecked_fixture(tc, integration_tcase_setup, integration_tcase_teardown);
+	tcase_set_tags(tc, "etcd");
 	tcase_add_test(tc, test_real_tls);
 	tcase_add_test(tc, test_real_cluster_member_down);
 	suite_add_tcase(s, tc);

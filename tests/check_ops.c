@@ -804,6 +804,7 @@ static Suite *ops_suite(void)
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_unchecked_fixture(tc, etcd_fixture_up, etcd_fixture_down);
+	tcase_set_tags(tc, "etcd");
 	tcase_add_loop_test(tc, test_switchover_table, 0, (int)(sizeof(sw_cases) / sizeof(sw_cases[0])));
 	tcase_add_test(tc, test_switchover_cancel);
 	tcase_add_test(tc, test_pause_round_trip);

@@ -33,7 +33,10 @@ char *etcd_fixture_get(struct etcd_client *c, const char *key);
 
 /* A test program's main: runs s (and more, when not NULL) with libcurl
  * initialised; EXIT_SUCCESS when no test failed, 2 when libcurl cannot be
- * initialised. */
+ * initialised. Without the etcd binary (etcd_proc_bin) the test cases
+ * tagged "etcd" are left out and, when the others pass, it returns 77
+ * (SKIP; see tests/skip.h): tag every test case that uses this fixture or
+ * starts etcd itself. */
 int etcd_fixture_run(Suite *s, Suite *more);
 
 #endif

@@ -26,7 +26,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ETCD_BIN "/usr/bin/etcd"
+const char *etcd_proc_bin(void)
+{
+	const char *bin = getenv("ETCD_BIN");
+
+	return bin && *bin ? bin : "/usr/bin/etcd";
+}
 
 int etcd_proc_free_port(void)
 {
@@ -129,7 +134,7 @@ static bool spawn_only(struct etcd_proc *p)
 	snprintf(certs[0], sizeof(certs[0]), "%s/server.pem", p->tls_dir);
 	snprintf(certs[1], sizeof(certs[1]), "%s/server-key.pem", p->tls_dir);
 	snprintf(certs[2], sizeof(certs[2]), "%s/ca.pem", p->tls_dir);
-	argv[a++] = ETCD_BIN;
+	argv[a++] = etcd_proc_bin();
 	argv[a++] = "--name";
 	argv[a++] = name;
 	argv[a++] = "--data-dir";
@@ -170,7 +175,7 @@ static bool spawn_only(struct etcd_proc *p)
 			dup2(fd, 2);
 			close(fd);
 		}
-		execv(ETCD_BIN, (char *const *)argv);
+		execv(argv[0], (char *const *)argv);
 		_exit(127);
 	}
 	p->pid = pid;

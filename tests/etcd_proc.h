@@ -43,6 +43,10 @@ bool etcd_proc_make_certs(const char *dir);
  * failure nothing is left running. */
 bool etcd_proc_start_cluster(struct etcd_proc *members, size_t n, const char *dir);
 
+/* The etcd binary the tests start: $ETCD_BIN (as for tests/lib/cluster.sh),
+ * default /usr/bin/etcd. */
+const char *etcd_proc_bin(void);
+
 /* A TCP port on 127.0.0.1 that was free a moment ago; -1 on error. */
 int etcd_proc_free_port(void);
 

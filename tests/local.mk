@@ -5,6 +5,17 @@ TEST_LIBS = $(BATON_LIBS) $(CHECK_LIBS)
 # Tests of one library link only that library, so each can be built alone.
 ETCD_TEST_LIBS = etcd/libetcd.a $(CURL_LIBS) $(JANSSON_LIBS) $(CHECK_LIBS) -lpthread -lm
 PG_TEST_LIBS = pg/libpg.a $(LIBPQ_LIBS) $(CHECK_LIBS) -lpthread -lm
+# Programs that need etcd or Postgres skip those tests (exit 77) without them.
+EXTRA_DIST += tests/skip.h
+
+# clang-format with .clang-format: `make format FILES="a.c b.c"` rewrites
+# (all C files without FILES), `make format-check` only reports.
+EXTRA_DIST += .clang-format tests/format.sh
+.PHONY: format format-check
+format:
+	$(SHELL) $(top_srcdir)/tests/format.sh $(FILES)
+format-check:
+	$(SHELL) $(top_srcdir)/tests/format.sh --check $(FILES)
 
 # BEGIN ha
 check_PROGRAMS += tests/check_ha

@@ -1,0 +1,336 @@
+/*
+ * cluster_config.c - batonctl show-config and edit-config: the cluster-wide
+ * configuration (the config key in etcd, not this node's file). show-config
+ * prints it validated and canonical, as "key: value" lines or JSON;
+ * edit-config changes it with --set/--pg through ops.c (the code the REST
+ * API uses, which validates and writes with a compare on the key's
+ * revision), or, on a terminal, in $EDITOR, showing the difference before it
+ * writes over the revision that was shown.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent/batonctl/common.h"
+#include "agent/log.h"
+#include "agent/ops.h"
+
+/* A scalar as text ("5", "2.5", "true", "on", a string as is). */
+static void scalar_text(const json_t *v, char *buf, size_t len)
+{
+	if (json_is_string(v))
+		snprintf(buf, len, "%s", json_string_value(v));
+	else if (json_is_integer(v))
+		snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	else if (json_is_real(v))
+		snprintf(buf, len, "%.17g", json_real_value(v));
+	else if (json_is_boolean(v))
+		snprintf(buf, len, "%s", json_is_true(v) ? "true" : "false");
+	else
+		snprintf(buf, len, "null");
+}
+
+/* Flattens doc into "path: value" lines appended to lines (a JSON array of
+ * strings): postgresql.parameters.work_mem: 8MB. */
+static bool flatten(const json_t *doc, const char *prefix, json_t *lines)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach((json_t *)doc, key, v) {
+		char path[256], text[512];
+
+		snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", key);
+		if (json_is_object(v)) {
+			if (!flatten(v, path, lines))
+				return false;
+			continue;
+		}
+		scalar_text(v, text, sizeof(text));
+		if (json_array_append_new(lines, json_sprintf("%s: %s", path, text)) != 0)
+			return false;
+	}
+	return true;
+}
+
+/* Prints the config document: pretty JSON, or "key: value" lines. */
+static bool print_config(const json_t *doc, bool json)
+{
+	json_t *lines, *l;
+	size_t i;
+
+	if (json)
+		return print_json_value(doc, true);
+	lines = json_array();
+	if (!lines || !flatten(doc, "", lines)) {
+		json_decref(lines);
+		return false;
+	}
+	json_array_foreach(lines, i, l) {
+		const char *line = json_string_value(l);
+		size_t cap = 4 * strlen(line) + 1;
+		char *esc = malloc(cap);
+
+		if (!esc) {
+			json_decref(lines);
+			return false;
+		}
+		log_escape(line, esc, cap, false); /* a value's newline stays in its line */
+		puts(esc);
+		free(esc);
+	}
+	json_decref(lines);
+	return true;
+}
+
+/* The config key of the last read as a validated, canonical JSON document
+ * (new reference). NULL with the reason reported. */
+static json_t *current_config(const struct ctl *x)
+{
+	const struct etcd_kv *kv = ctl_kv(x, x->keys.config);
+	struct dcs_settings d;
+	char err[512], *canon;
+	json_t *doc;
+
+	if (!kv) {
+		failed("%s is absent: the cluster is not bootstrapped yet", x->keys.config);
+		return NULL;
+	}
+	if (!dcs_config_from_json(kv->value, &d, err, sizeof(err))) {
+		failed("%s is invalid: %s", x->keys.config, err);
+		return NULL;
+	}
+	canon = dcs_config_json(&d);
+	dcs_settings_free(&d);
+	doc = canon ? json_loads(canon, 0, NULL) : NULL;
+	free(canon);
+	if (!doc)
+		failed("out of memory");
+	return doc;
+}
+
+int cmd_show_config(const char *config_path, const struct args *a)
+{
+	json_t *doc = NULL;
+	struct ctl x;
+	int rc;
+
+	rc = ctl_open(&x, config_path, true);
+	if (rc == EXIT_DONE) {
+		doc = current_config(&x);
+		if (!doc)
+			rc = EXIT_FAILED;
+		else if (!print_config(doc, a->json))
+			rc = failed("out of memory");
+	}
+	json_decref(doc);
+	ctl_close(&x);
+	return rc;
+}
+
+/* Reads a whole file (malloc'd, NUL-terminated); NULL on error (errno). */
+static char *read_file(const char *path)
+{
+	char *buf = NULL, *grown;
+	size_t len = 0, cap = 0, n;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return NULL;
+	do {
+		if (cap - len < 4096) {
+			cap = cap ? cap * 2 : 8192;
+			if (cap > (1u << 20) || !(grown = realloc(buf, cap))) {
+				free(buf);
+				fclose(f);
+				errno = EFBIG;
+				return NULL;
+			}
+			buf = grown;
+		}
+		n = fread(buf + len, 1, cap - len - 1, f);
+		len += n;
+	} while (n > 0);
+	buf[len] = '\0';
+	if (ferror(f)) {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	return buf;
+}
+
+/* Runs $EDITOR (default vi) on path and waits for it; true when it exited 0. */
+static bool run_editor(const char *path)
+{
+	const char *editor = getenv("EDITOR");
+	int status;
+	pid_t pid;
+
+	if (!editor || !*editor)
+		editor = "vi";
+	if (setenv("BATONCTL_EDITOR", editor, 1) != 0)
+		return false;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return false;
+	if (pid == 0) {
+		/* Through the shell, so EDITOR may carry arguments ("code -w"). */
+		execl("/bin/sh", "sh", "-c", "exec $BATONCTL_EDITOR \"$1\"", "sh", path, (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return false;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* Prints the lines that differ: "- key: old" / "+ key: new". Returns how
+ * many differ (-1 when out of memory). */
+static int print_diff(const json_t *before, const json_t *after)
+{
+	json_t *a = json_array(), *b = json_array(), *l, *m;
+	size_t i, j;
+	int changed = -1;
+
+	if (!a || !b || !flatten(before, "", a) || !flatten(after, "", b))
+		goto cleanup;
+	changed = 0;
+	json_array_foreach(a, i, l) {
+		bool kept = false;
+
+		json_array_foreach(b, j, m)
+			kept = kept || json_equal(l, m);
+		if (!kept) {
+			printf("- %s\n", json_string_value(l));
+			changed++;
+		}
+	}
+	json_array_foreach(b, i, l) {
+		bool old = false;
+
+		json_array_foreach(a, j, m)
+			old = old || json_equal(l, m);
+		if (!old) {
+			printf("+ %s\n", json_string_value(l));
+			changed++;
+		}
+	}
+cleanup:
+	json_decref(a);
+	json_decref(b);
+	return changed;
+}
+
+/* The interactive edit: the current config in $EDITOR, then validate and
+ * write it over the revision that was shown. */
+static int edit_interactively(struct ctl *x, const struct args *a)
+{
+	const struct etcd_kv *kv = ctl_kv(x, x->keys.config);
+	int64_t rev = kv ? kv->mod_revision : 0;
+	char path[] = "/tmp/batonctl-config.XXXXXX.json", err[1024];
+	char *shown = NULL, *edited = NULL;
+	json_t *before = NULL, *after = NULL;
+	json_error_t jerr;
+	int fd = -1, rc = EXIT_FAILED, n;
+
+	before = current_config(x);
+	if (!before)
+		return EXIT_FAILED;
+	shown = json_dumps(before, JSON_INDENT(2));
+	fd = mkstemps(path, 5);
+	if (!shown || fd < 0) {
+		rc = failed("cannot create a temporary file: %s", strerror(errno));
+		path[0] = '\0';
+		goto cleanup;
+	}
+	if (write(fd, shown, strlen(shown)) != (ssize_t)strlen(shown) || write(fd, "\n", 1) != 1 || close(fd) != 0) {
+		fd = -1;
+		rc = failed("%s: %s", path, strerror(errno));
+		goto cleanup;
+	}
+	fd = -1;
+	if (!run_editor(path)) {
+		rc = failed("the editor failed; nothing changed");
+		goto cleanup;
+	}
+	edited = read_file(path);
+	if (!edited) {
+		rc = failed("%s: %s", path, strerror(errno));
+		goto cleanup;
+	}
+	after = json_loads(edited, 0, &jerr);
+	if (!after) {
+		rc = failed("invalid JSON at line %d column %d: %s; nothing changed", jerr.line, jerr.column,
+			    jerr.text);
+		goto cleanup;
+	}
+	n = print_diff(before, after);
+	if (n < 0) {
+		rc = failed("out of memory");
+		goto cleanup;
+	}
+	if (n == 0 && json_equal(before, after)) {
+		puts("No changes.");
+		rc = EXIT_DONE;
+		goto cleanup;
+	}
+	if (!a->force && !confirm("Apply these changes?")) {
+		rc = failed("not confirmed; nothing changed");
+		goto cleanup;
+	}
+	if (!ops_replace_config_at(x->client, &x->keys, edited, rev, err, sizeof(err))) {
+		rc = failed("%s", err);
+		goto cleanup;
+	}
+	puts("Configuration changed.");
+	rc = EXIT_DONE;
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	if (path[0])
+		unlink(path);
+	free(shown);
+	free(edited);
+	json_decref(before);
+	json_decref(after);
+	return rc;
+}
+
+int cmd_edit_config(const char *config_path, const struct args *a)
+{
+	struct dcs_settings result;
+	json_t *doc = NULL;
+	char err[1024], *text = NULL;
+	struct ctl x;
+	int rc;
+
+	if (a->n_set == 0 && a->n_pg == 0 && !isatty(STDIN_FILENO))
+		return usage_error("edit-config: nothing to change: give --set/--pg, or run it on a terminal to edit "
+				   "with $EDITOR");
+	rc = ctl_open(&x, config_path, true);
+	if (rc != EXIT_DONE)
+		goto cleanup;
+	if (a->n_set == 0 && a->n_pg == 0) {
+		rc = edit_interactively(&x, a);
+		goto cleanup;
+	}
+	memset(&result, 0, sizeof(result));
+	if (!ops_edit_config(x.client, &x.keys, a->set, a->n_set, a->pg, a->n_pg, &result, err, sizeof(err))) {
+		rc = failed("%s", err);
+		goto cleanup;
+	}
+	text = dcs_config_json(&result);
+	dcs_settings_free(&result);
+	doc = text ? json_loads(text, 0, NULL) : NULL;
+	rc = doc && print_config(doc, a->json) ? EXIT_DONE : failed("out of memory");
+cleanup:
+	free(text);
+	json_decref(doc);
+	ctl_close(&x);
+	return rc;
+}

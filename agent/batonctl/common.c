@@ -1,0 +1,448 @@
+/*
+ * common.c - what more than one batonctl command needs: reporting errors
+ * (one line on stderr, an exit status), printing JSON and tables past the
+ * escaping stream, the one way to the cluster (ctl_open loads the config
+ * file, connects to etcd and reads every key of the cluster in one range
+ * request, parsed with the agent's own dcs_parse_cluster), asking the
+ * operator for confirmation, and reaching a member's REST API through
+ * peer.c, the HTTP client the agent uses too.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/batonctl/common.h"
+#include "agent/log.h"
+#include "agent/ops.h"
+#include "agent/peer.h"
+
+/* ---- reporting and printing -------------------------------------------------- */
+
+int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("batonctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'batonctl --help'.\n", stderr);
+	return EXIT_USAGE;
+}
+
+/* One line on stderr, "batonctl: ..." (newlines in the message flattened),
+ * and EXIT_FAILED. */
+int failed(const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	for (char *c = msg; *c; c++)
+		if (*c == '\n' || *c == '\r')
+			*c = ' ';
+	fprintf(stderr, "batonctl: %s\n", msg);
+	return EXIT_FAILED;
+}
+
+void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* The real stdout, under the escaping stream main() puts in its place:
+ * JSON goes there, escaped as JSON rather than as \xNN (which would make it
+ * invalid). NULL: stdout itself. */
+FILE *json_out;
+
+/* Prints a JSON value on stdout (pretty or compact); false when out of
+ * memory. No control character leaves raw: jansson escapes those below 0x20
+ * and, with JSON_ENSURE_ASCII, every non-ASCII character (the C1 controls
+ * among them) as \uXXXX; DEL is escaped here (it can only be in a string). */
+bool print_json_value(const json_t *v, bool pretty)
+{
+	char *text = json_dumps(v, (pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_ENSURE_ASCII);
+	FILE *out = json_out ? json_out : stdout;
+
+	if (!text)
+		return false;
+	fflush(stdout); /* what was printed before comes first */
+	for (const char *c = text; *c; c++) {
+		if (*c == 0x7f)
+			fputs("\\u007f", out);
+		else
+			fputc(*c, out);
+	}
+	fputc('\n', out);
+	fflush(out);
+	free(text);
+	return true;
+}
+
+/* ---- config, etcd and the cluster: one helper for every command -------------- */
+
+void ctl_close(struct ctl *x)
+{
+	etcd_range_result_free(&x->res);
+	etcd_client_free(x->client);
+	for (size_t i = 0; x->endpoints && i < x->cfg.etcd.n_hosts; i++)
+		free(x->endpoints[i]);
+	free(x->endpoints);
+	free(x->view);
+	if (x->have_cfg)
+		config_free(&x->cfg);
+	memset(x, 0, sizeof(*x));
+}
+
+/* One line: what failed and why. etcd's messages name the endpoint; when
+ * one does not, the configured endpoints are added so the operator knows
+ * where batonctl looked. */
+static int etcd_failed(const struct ctl *x, const char *what, const struct etcd_error *eerr)
+{
+	bool named = false;
+
+	for (size_t i = 0; i < x->cfg.etcd.n_hosts; i++)
+		named = named || strstr(eerr->message, x->cfg.etcd.hosts[i]) != NULL;
+	return failed("%s%s%s: %s", what, named ? "" : " at ", named ? "" : x->where,
+		      eerr->message[0] ? eerr->message : etcd_status_name(eerr->status));
+}
+
+/* Reads every key of the cluster into x->res and x->view. Warnings (a
+ * member record unreadable...) go to stderr unless quiet. */
+int ctl_read(struct ctl *x, bool quiet)
+{
+	struct etcd_error eerr = { 0 };
+	char warn[4096];
+
+	etcd_range_result_free(&x->res);
+	if (dcs_read_cluster(x->client, &x->keys, NULL, &x->res, NULL, 0, &eerr) != ETCD_OK) {
+		char what[320];
+
+		snprintf(what, sizeof(what), "cannot read %s from etcd", x->keys.prefix);
+		return etcd_failed(x, what, &eerr);
+	}
+	dcs_parse_cluster(&x->keys, &x->res, &x->cfg.bootstrap_dcs, x->view, NULL, warn, sizeof(warn));
+	if (warn[0] && !quiet) {
+		char *save = NULL;
+
+		for (char *line = strtok_r(warn, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+			fprintf(stderr, "batonctl: warning: %s\n", line);
+	}
+	return EXIT_DONE;
+}
+
+/* Loads the config file, connects to etcd and (when read) reads the
+ * cluster. EXIT_DONE, or the exit status (reported); ctl_close either way. */
+int ctl_open(struct ctl *x, const char *config_path, bool read)
+{
+	struct etcd_error eerr = { 0 };
+	struct etcd_config ec;
+	char err[1024];
+	size_t used = 0;
+
+	memset(x, 0, sizeof(*x));
+	if (!config_path || !*config_path)
+		return usage_error("no configuration file: use -c FILE or set BATONCTL_CONFIG");
+	if (!config_load(config_path, &x->cfg, err, sizeof(err))) {
+		fprintf(stderr, "batonctl: %s\n", err);
+		return EXIT_USAGE;
+	}
+	x->have_cfg = true;
+	/* edit-config may set what this node's own file allows, no more. */
+	if (!ops_set_allow_from_dcs(x->cfg.postgresql.allow_from_dcs, x->cfg.postgresql.n_allow_from_dcs))
+		return failed("out of memory");
+	if (!dcs_keys_init(&x->keys, x->cfg.namespace_, x->cfg.scope)) {
+		fprintf(stderr, "batonctl: %s: namespace or scope too long\n", x->cfg.path);
+		return EXIT_USAGE;
+	}
+	x->endpoints = calloc(x->cfg.etcd.n_hosts ? x->cfg.etcd.n_hosts : 1, sizeof(*x->endpoints));
+	x->view = calloc(1, sizeof(*x->view));
+	if (!x->endpoints || !x->view)
+		return failed("out of memory");
+	for (size_t i = 0; i < x->cfg.etcd.n_hosts; i++) {
+		size_t len = strlen(x->cfg.etcd.protocol) + strlen(x->cfg.etcd.hosts[i]) + 4;
+		int w;
+
+		x->endpoints[i] = malloc(len);
+		if (!x->endpoints[i])
+			return failed("out of memory");
+		snprintf(x->endpoints[i], len, "%s://%s", x->cfg.etcd.protocol, x->cfg.etcd.hosts[i]);
+		w = snprintf(x->where + used, sizeof(x->where) - used, "%s%s", i ? ", " : "", x->endpoints[i]);
+		if (w > 0 && (size_t)w < sizeof(x->where) - used)
+			used += (size_t)w;
+	}
+	memset(&ec, 0, sizeof(ec));
+	ec.endpoints = (const char *const *)x->endpoints;
+	ec.n_endpoints = x->cfg.etcd.n_hosts;
+	ec.request_timeout = 3;
+	ec.connect_timeout = 1;
+	ec.cacert = x->cfg.etcd.cacert;
+	ec.cert = x->cfg.etcd.cert;
+	ec.key = x->cfg.etcd.key;
+	ec.username = x->cfg.etcd.username;
+	ec.password = x->cfg.etcd.password;
+	if (etcd_client_new(&ec, &x->client, &eerr) != ETCD_OK)
+		return etcd_failed(x, "cannot use etcd", &eerr);
+	return read ? ctl_read(x, false) : EXIT_DONE;
+}
+
+/* The key of the last read (NULL when absent). */
+const struct etcd_kv *ctl_kv(const struct ctl *x, const char *key)
+{
+	for (size_t i = 0; i < x->res.n_kvs; i++)
+		if (strcmp(x->res.kvs[i].key, key) == 0)
+			return &x->res.kvs[i];
+	return NULL;
+}
+
+bool is_leader(const struct ha_cluster_view *v, const char *name)
+{
+	return v->has_leader && strcmp(v->leader, name) == 0;
+}
+
+/* ---- tables ------------------------------------------------------------------ */
+
+static void table_rule(const struct table *t, const size_t *w)
+{
+	for (size_t c = 0; c < t->n_cols; c++) {
+		fputc('+', stdout);
+		for (size_t i = 0; i < w[c] + 2; i++)
+			fputc('-', stdout);
+	}
+	fputs("+\n", stdout);
+}
+
+static void table_line(const struct table *t, const size_t *w, const char *const *cells, bool head)
+{
+	for (size_t c = 0; c < t->n_cols; c++) {
+		if (!head && (t->right & (1u << c)))
+			printf("| %*s ", (int)w[c], cells[c]);
+		else
+			printf("| %-*s ", (int)w[c], cells[c]);
+	}
+	fputs("|\n", stdout);
+}
+
+void table_print(const struct table *t)
+{
+	size_t w[TABLE_MAX_COLS];
+
+	/* Cells come from etcd: one line each, no control characters. */
+	for (size_t r = 0; r < t->n_rows; r++)
+		for (size_t c = 0; c < t->n_cols; c++) {
+			char esc[TABLE_CELL];
+
+			log_escape(t->rows[r][c], esc, sizeof(esc), false);
+			memcpy(t->rows[r][c], esc, sizeof(esc));
+		}
+	for (size_t c = 0; c < t->n_cols; c++) {
+		w[c] = strlen(t->heads[c]);
+		for (size_t r = 0; r < t->n_rows; r++)
+			if (strlen(t->rows[r][c]) > w[c])
+				w[c] = strlen(t->rows[r][c]);
+	}
+	table_rule(t, w);
+	table_line(t, w, t->heads, true);
+	table_rule(t, w);
+	for (size_t r = 0; r < t->n_rows; r++) {
+		const char *cells[TABLE_MAX_COLS];
+
+		for (size_t c = 0; c < t->n_cols; c++)
+			cells[c] = t->rows[r][c];
+		table_line(t, w, cells, false);
+	}
+	table_rule(t, w);
+}
+
+/* ---- confirmations and times ------------------------------------------------- */
+
+/* "y" or "yes" on the terminal. */
+bool confirm(const char *question)
+{
+	char answer[16] = "";
+
+	printf("%s [y/N] ", question);
+	fflush(stdout);
+	if (!fgets(answer, sizeof(answer), stdin))
+		return false;
+	return strcmp(answer, "y\n") == 0 || strcmp(answer, "yes\n") == 0;
+}
+
+/* ISO 8601 with a zone ("2026-11-25T20:00:00Z", "...+01:00", "...+0100"),
+ * or "now" (0). */
+bool parse_when(const char *s, time_t *out)
+{
+	struct tm tm;
+	const char *rest;
+	long off = 0;
+
+	if (strcmp(s, "now") == 0) {
+		*out = 0;
+		return true;
+	}
+	memset(&tm, 0, sizeof(tm));
+	rest = strptime(s, "%Y-%m-%dT%H:%M", &tm);
+	if (!rest)
+		return false;
+	if (*rest == ':') {
+		rest = strptime(rest, ":%S", &tm);
+		if (!rest)
+			return false;
+	}
+	if (strcmp(rest, "Z") == 0 || strcmp(rest, "z") == 0) {
+		off = 0;
+	} else if ((rest[0] == '+' || rest[0] == '-') && strlen(rest) >= 5) {
+		int hh, mm;
+
+		if (sscanf(rest + 1, "%2d:%2d", &hh, &mm) == 2 && strlen(rest) == 6)
+			off = hh * 3600L + mm * 60L;
+		else if (sscanf(rest + 1, "%2d%2d", &hh, &mm) == 2 && strlen(rest) == 5)
+			off = hh * 3600L + mm * 60L;
+		else
+			return false;
+		if (rest[0] == '-')
+			off = -off;
+	} else {
+		return false;
+	}
+	*out = timegm(&tm) - off;
+	return true;
+}
+
+/* ---- members and their REST API ---------------------------------------------- */
+
+/* Sends method with body to <m->api_url><path> through peer.c (the
+ * member's URL as its key publishes it, nothing else); true on a 2xx answer.
+ * The reason (the answer's "error"/"message" when JSON, else its text;
+ * escaped) goes into why. restart waits for the member's answer, which comes
+ * once Postgres is back: its timeout_s is longer than API_TIMEOUT_S. */
+bool post_member(const struct ctl *x, const struct ha_member *m, const char *method, const char *path, const char *body,
+		 double timeout_s, char *why, size_t len)
+{
+	struct peer_opts po;
+	struct peer_answer ans;
+	bool ok;
+
+	why[0] = '\0';
+	if (!m->api_url[0]) {
+		snprintf(why, len, "it publishes no REST API address");
+		return false;
+	}
+	peer_opts_from_config(&x->cfg, &po);
+	if (!peer_request(&po, m->api_url, method, path, body ? body : "{}", timeout_s, &ans, why, len))
+		return false;
+	peer_answer_reason(&po, m->api_url, &ans, why, len);
+	ok = ans.code >= 200 && ans.code < 300;
+	peer_answer_free(&ans);
+	return ok;
+}
+
+/* The members named (all when none), filtered by role ("primary" = the
+ * leader, "replica" = the others' replicas). false + reported on an
+ * unknown name. */
+bool select_members(const struct ctl *x, const struct args *a, const struct ha_member **out, size_t *n)
+{
+	const struct ha_cluster_view *v = x->view;
+
+	*n = 0;
+	for (size_t i = 0; i < a->n_pos; i++)
+		if (!ha_find_member(v, a->pos[i])) {
+			failed("'%s' is not a member of the cluster", a->pos[i]);
+			return false;
+		}
+	for (size_t i = 0; i < v->n_members; i++) {
+		const struct ha_member *m = &v->members[i];
+		bool named = a->n_pos == 0, leader = is_leader(v, m->name);
+
+		for (size_t j = 0; j < a->n_pos; j++)
+			named = named || strcmp(a->pos[j], m->name) == 0;
+		if (!named)
+			continue;
+		if (a->role && strcmp(a->role, "primary") == 0 && !leader)
+			continue;
+		if (a->role && strcmp(a->role, "replica") == 0 && (leader || strcmp(m->role, "replica") != 0))
+			continue;
+		out[(*n)++] = m;
+	}
+	return true;
+}
+
+/*
+ * The confirmation of a change an operator could regret: on a terminal,
+ * what will happen and y/N; --force skips it; without a terminal and
+ * without --force it is refused (a script must say --force).
+ */
+bool confirmed(const struct args *a, const char *command, const char *what)
+{
+	char question[1200];
+
+	if (a->force)
+		return true;
+	if (!isatty(STDIN_FILENO)) {
+		failed("%s: not confirmed: stdin is not a terminal; add --force to %s", command, what);
+		return false;
+	}
+	snprintf(question, sizeof(question), "%s?", what);
+	if (question[0] >= 'a' && question[0] <= 'z')
+		question[0] = (char)(question[0] - 'a' + 'A');
+	if (!confirm(question)) {
+		failed("%s: not confirmed; nothing done", command);
+		return false;
+	}
+	return true;
+}
+
+/* "node1, node2" of the members selected (n of them). */
+void name_list(const struct ha_member *const *sel, size_t n, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && used < len; i++) {
+		int w = snprintf(buf + used, len - used, "%s%s", i ? ", " : "", sel[i]->name);
+
+		if (w < 0)
+			break;
+		used += (size_t)w;
+	}
+}
+
+/* The member's own record (raw JSON of its key; NULL when absent or not an
+ * object). New reference. */
+json_t *member_record(const struct ctl *x, const char *name)
+{
+	char key[600];
+	const struct etcd_kv *kv;
+	json_t *j;
+
+	if (!dcs_member_key(&x->keys, name, key, sizeof(key)))
+		return NULL;
+	kv = ctl_kv(x, key);
+	j = kv && kv->value ? json_loads(kv->value, 0, NULL) : NULL;
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+/* "HTTP 200: message" (post_member's reason) -> code and message. */
+long answer_code(const char *why, const char **msg)
+{
+	long code = 0;
+	const char *colon;
+
+	if (sscanf(why, "HTTP %ld", &code) != 1)
+		code = 0;
+	colon = code ? strstr(why, ": ") : NULL;
+	*msg = colon ? colon + 2 : why;
+	return code;
+}

@@ -1,0 +1,163 @@
+/*
+ * common.h - what the files of batonctl share: the parsed arguments, the
+ * command table's row, the connection to the cluster (struct ctl), tables,
+ * and the helpers every command uses to report, confirm and reach members.
+ *
+ * batonctl is one program split into one file per command (or small family
+ * of commands): main.c parses the options and dispatches through the
+ * command table, common.c holds what more than one command needs, and
+ * members.c, history.c, cluster_config.c, pause.c, switchover.c and
+ * node_actions.c hold the commands. Nothing here is part of libagent: this
+ * header is for batonctl's files only.
+ *
+ * Error convention: a command returns its exit status (EXIT_*); helpers that
+ * report return the status to pass on (failed(), usage_error(), ctl_open()),
+ * or bool with the reason already printed on stderr, as their comment says.
+ */
+#ifndef BATON_BATONCTL_COMMON_H
+#define BATON_BATONCTL_COMMON_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "agent/config.h"
+#include "agent/dcs.h"
+#include "agent/ha.h"
+#include "etcd/etcd.h"
+
+#define EXIT_DONE 0
+#define EXIT_FAILED 1
+#define EXIT_USAGE 2
+
+#define API_TIMEOUT_S 5.0
+#define WAIT_DEFAULT_S 60.0
+#define POLL_MS 100
+
+/* ---- the arguments of every command ------------------------------------------ */
+
+struct args {
+	bool json;
+	const char *leader, *candidate, *scheduled, *role, *pg_version;
+	bool force, pending, cancel;
+	double wait;
+	const char **set, **pg; /* --set, --pg values (argv strings) */
+	size_t n_set, n_pg;
+	char **pos; /* positional arguments */
+	size_t n_pos;
+};
+
+struct command {
+	const char *name;
+	int (*run)(const char *config_path, const struct args *a);
+	const struct option *opts;
+	size_t min_pos, max_pos;
+	const char *synopsis; /* after "batonctl [-c FILE] " */
+	const char *help;     /* what it does, and its options */
+};
+
+/* ---- config, etcd and the cluster: one helper for every command --------------- */
+
+struct ctl {
+	struct baton_config cfg;
+	bool have_cfg;
+	char **endpoints;
+	char where[1024]; /* the endpoints, for messages */
+	struct etcd_client *client;
+	struct dcs_keys keys;
+	struct etcd_range_result res; /* the last read */
+	struct ha_cluster_view *view; /* parsed from it */
+};
+
+/* Loads the config file, connects to etcd and (when read) reads the
+ * cluster. EXIT_DONE, or the exit status (reported); ctl_close either way. */
+int ctl_open(struct ctl *x, const char *config_path, bool read) __attribute__((warn_unused_result));
+/* Reads every key of the cluster into x->res and x->view again. Warnings (a
+ * member record unreadable...) go to stderr unless quiet. EXIT_DONE or the
+ * exit status (reported). */
+int ctl_read(struct ctl *x, bool quiet) __attribute__((warn_unused_result));
+/* Frees what ctl_open made; safe on a zeroed or half-opened ctl. */
+void ctl_close(struct ctl *x);
+/* The key of the last read (NULL when absent); points into x->res. */
+const struct etcd_kv *ctl_kv(const struct ctl *x, const char *key);
+/* The member's own record (raw JSON of its key; NULL when absent or not an
+ * object). New reference. */
+json_t *member_record(const struct ctl *x, const char *name);
+bool is_leader(const struct ha_cluster_view *v, const char *name);
+
+/* ---- reporting and confirming ------------------------------------------------- */
+
+/* "batonctl: ..." and the hint to --help on stderr; returns EXIT_USAGE. */
+int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* One line on stderr, "batonctl: ..." (newlines in the message flattened),
+ * and EXIT_FAILED. */
+int failed(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The real stdout, under the escaping stream main() puts in its place (NULL:
+ * stdout itself); only print_json_value writes to it. */
+extern FILE *json_out;
+/* Prints a JSON value on stdout (pretty or compact); false when out of
+ * memory. */
+bool print_json_value(const json_t *v, bool pretty) __attribute__((warn_unused_result));
+/* "y" or "yes" on the terminal to question (with " [y/N] " added). */
+bool confirm(const char *question) __attribute__((warn_unused_result));
+/* The confirmation of a change an operator could regret (see common.c);
+ * false + reported when not confirmed. */
+bool confirmed(const struct args *a, const char *command, const char *what) __attribute__((warn_unused_result));
+void sleep_ms(long ms);
+/* ISO 8601 with a zone, or "now" (0). */
+bool parse_when(const char *s, time_t *out) __attribute__((warn_unused_result));
+/* ---- tables ------------------------------------------------------------------ */
+
+#define TABLE_MAX_COLS 8
+#define TABLE_CELL 192
+
+typedef char table_row[TABLE_MAX_COLS][TABLE_CELL];
+
+struct table {
+	size_t n_cols;
+	const char *const *heads;
+	unsigned right; /* bit c: column c is right-aligned (numbers) */
+	table_row *rows;
+	size_t n_rows;
+};
+
+/* Prints t with its cells escaped (they come from etcd) and its columns as
+ * wide as their widest cell. Escapes the cells in place. */
+void table_print(const struct table *t);
+
+/* ---- members and their REST API ------------------------------------------------ */
+
+/* The members named (all when none), filtered by --role; false + reported
+ * on an unknown name. out has room for HA_MAX_MEMBERS. */
+bool select_members(const struct ctl *x, const struct args *a, const struct ha_member **out, size_t *n)
+	__attribute__((warn_unused_result));
+/* "node1, node2" of the members selected (n of them). */
+void name_list(const struct ha_member *const *sel, size_t n, char *buf, size_t len);
+/* Sends method (POST, DELETE) with body to <m->api_url><path> through
+ * peer.c, waiting at most timeout_s; true on a 2xx answer. The reason goes
+ * into why (escaped). */
+bool post_member(const struct ctl *x, const struct ha_member *m, const char *method, const char *path, const char *body,
+		 double timeout_s, char *why, size_t len) __attribute__((warn_unused_result));
+/* "HTTP 200: message" (post_member's reason) -> code and message. */
+long answer_code(const char *why, const char **msg);
+
+/* ---- the commands (one row each in main.c's table) ----------------------------- */
+
+int cmd_list(const char *config_path, const struct args *a);
+int cmd_topology(const char *config_path, const struct args *a);
+int cmd_history(const char *config_path, const struct args *a);
+int cmd_show_config(const char *config_path, const struct args *a);
+int cmd_edit_config(const char *config_path, const struct args *a);
+int cmd_pause(const char *config_path, const struct args *a);
+int cmd_resume(const char *config_path, const struct args *a);
+int cmd_switchover(const char *config_path, const struct args *a);
+int cmd_failover(const char *config_path, const struct args *a);
+int cmd_restart(const char *config_path, const struct args *a);
+int cmd_reload(const char *config_path, const struct args *a);
+int cmd_reinit(const char *config_path, const struct args *a);
+
+#endif

@@ -1,0 +1,421 @@
+/*
+ * main.c - batonctl, the command-line tool for a baton cluster: its options,
+ * its command table, its help, and main().
+ *
+ *   batonctl [-c FILE] COMMAND [OPTIONS]   (batonctl --help lists the commands,
+ *                                          batonctl help COMMAND explains one)
+ *
+ * It reads the same libconfig file as the agent (-c, or $BATONCTL_CONFIG)
+ * for the scope and the etcd endpoints, reads every key of the cluster in
+ * one etcd range request, and builds the cluster view with the agent's own
+ * parser (dcs_parse_cluster), so what it shows is exactly what the agents
+ * see. Changes to the cluster's keys (switchover, pause, config edits) go
+ * through ops.c, the code the REST API uses too, which validates them and
+ * writes with a compare on the key's revision. Actions on one node
+ * (restart, reload, reinit) are POSTs to that node's REST API, whose address
+ * each member publishes in its key, sent through peer.c like the agent's own
+ * requests: http/https only, the server verified against restapi.cafile,
+ * the client certificate and credentials of the config file, and the
+ * password never in clear text.
+ *
+ * Everything batonctl prints goes through an escaping stream
+ * (log_escaping_stream): names, states, URLs and config values come from
+ * etcd, which must not be able to send a terminal control sequences.
+ *
+ * Every command is one row of the command table below: its name, its
+ * options (one getopt table per command, one parser for all), and its
+ * function, which lives in the file of its family (members.c: list and
+ * topology; history.c; cluster_config.c: show-config and edit-config;
+ * pause.c: pause and resume; switchover.c: switchover and failover;
+ * node_actions.c: restart, reload, reinit). Every function that needs the
+ * cluster starts with ctl_open() (common.c), the one place that loads the
+ * config, connects to etcd and reads the keys.
+ *
+ * Exit status: 0 done, 1 refused or failed (one line on stderr says why),
+ * 2 usage or configuration error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "agent/batonctl/common.h"
+#include "agent/log.h"
+
+/* ---- the arguments of every command ------------------------------------------ */
+
+static const char common_help[] = "  -c, --config FILE   the node's configuration file (default: $BATONCTL_CONFIG)\n"
+				  "\n"
+				  "Exit status: 0 done, 1 refused or failed, 2 usage or configuration error.\n";
+
+static void print_command_help(const struct command *cmd)
+{
+	printf("Usage: batonctl [-c FILE] %s\n\n%s\n%s", cmd->synopsis, cmd->help, common_help);
+}
+
+/* --wait SECONDS: a number >= 0. */
+static bool parse_seconds(const char *s, double *out)
+{
+	char *end;
+	double d;
+
+	errno = 0;
+	d = strtod(s, &end);
+	if (errno != 0 || end == s || *end != '\0' || !isfinite(d) || d < 0 || d > 86400)
+		return false;
+	*out = d;
+	return true;
+}
+
+/*
+ * Parses argv (argv[0] is the command's name) with the command's option
+ * table into a (whose arrays it allocates; free with args_free). Returns -1
+ * to go on, or an exit status: EXIT_DONE after --help, EXIT_USAGE on an
+ * error (reported).
+ */
+static int args_parse(const struct command *cmd, int argc, char **argv, struct args *a)
+{
+	int c;
+
+	memset(a, 0, sizeof(*a));
+	a->wait = WAIT_DEFAULT_S;
+	a->set = calloc((size_t)argc, sizeof(*a->set));
+	a->pg = calloc((size_t)argc, sizeof(*a->pg));
+	if (!a->set || !a->pg) {
+		fputs("batonctl: out of memory\n", stderr);
+		return EXIT_FAILED;
+	}
+	optind = 0; /* glibc: start a fresh scan of this argument vector */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", cmd->opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			print_command_help(cmd);
+			return EXIT_DONE;
+		case 'f':
+			if (strcmp(optarg, "json") == 0)
+				a->json = true;
+			else if (strcmp(optarg, "table") == 0 || strcmp(optarg, "pretty") == 0)
+				a->json = false;
+			else
+				return usage_error("%s: unknown format '%s' (table or json)", cmd->name, optarg);
+			break;
+		case 'L':
+			a->leader = optarg;
+			break;
+		case 'C':
+			a->candidate = optarg;
+			break;
+		case 'S':
+			a->scheduled = optarg;
+			break;
+		case 'R':
+			if (strcmp(optarg, "primary") != 0 && strcmp(optarg, "replica") != 0 &&
+			    strcmp(optarg, "any") != 0)
+				return usage_error("%s: --role must be primary, replica or any, not '%s'", cmd->name,
+						   optarg);
+			a->role = optarg;
+			break;
+		case 'F':
+			a->force = true;
+			break;
+		case 'G':
+			a->pg_version = optarg;
+			break;
+		case 'P':
+			a->pending = true;
+			break;
+		case 'X':
+			a->cancel = true;
+			break;
+		case 'W':
+			if (!parse_seconds(optarg, &a->wait))
+				return usage_error("%s: --wait needs a number of seconds >= 0, not '%s'", cmd->name,
+						   optarg);
+			break;
+		case 's':
+			a->set[a->n_set++] = optarg;
+			break;
+		case 'p':
+			a->pg[a->n_pg++] = optarg;
+			break;
+		case ':':
+			return usage_error("%s: option '%s' needs a value", cmd->name, argv[optind - 1]);
+		default:
+			return usage_error("%s: invalid option '%s'", cmd->name, argv[optind - 1]);
+		}
+	}
+	a->pos = argv + optind;
+	a->n_pos = (size_t)(argc - optind);
+	if (a->n_pos < cmd->min_pos)
+		return usage_error("%s: missing argument (usage: batonctl %s)", cmd->name, cmd->synopsis);
+	if (a->n_pos > cmd->max_pos)
+		return usage_error("%s: unexpected argument '%s'", cmd->name, a->pos[cmd->max_pos]);
+	return -1;
+}
+
+static void args_free(struct args *a)
+{
+	free(a->set);
+	free(a->pg);
+}
+
+/* ---- the command table -------------------------------------------------------- */
+
+/* (clang-format would take these braced macro bodies for blocks) */
+/* clang-format off */
+#define OPT_FORMAT { "format", required_argument, NULL, 'f' }
+#define OPT_HELP { "help", no_argument, NULL, 'h' }
+#define OPT_END { NULL, 0, NULL, 0 }
+/* clang-format on */
+
+static const struct option opts_show[] = { OPT_FORMAT, OPT_HELP, OPT_END };
+static const struct option opts_switchover[] = {
+	{ "leader", required_argument, NULL, 'L' },
+	{ "candidate", required_argument, NULL, 'C' },
+	{ "scheduled", required_argument, NULL, 'S' },
+	{ "force", no_argument, NULL, 'F' },
+	{ "wait", required_argument, NULL, 'W' },
+	{ "cancel", no_argument, NULL, 'X' },
+	OPT_FORMAT,
+	OPT_HELP,
+	OPT_END,
+};
+static const struct option opts_failover[] = {
+	{ "candidate", required_argument, NULL, 'C' },
+	{ "force", no_argument, NULL, 'F' },
+	{ "wait", required_argument, NULL, 'W' },
+	OPT_FORMAT,
+	OPT_HELP,
+	OPT_END,
+};
+static const struct option opts_restart[] = {
+	{ "role", required_argument, NULL, 'R' },
+	{ "pending", no_argument, NULL, 'P' },
+	{ "pg-version", required_argument, NULL, 'G' },
+	{ "scheduled", required_argument, NULL, 'S' },
+	{ "cancel", no_argument, NULL, 'X' },
+	{ "wait", required_argument, NULL, 'W' },
+	{ "force", no_argument, NULL, 'F' },
+	OPT_FORMAT,
+	OPT_HELP,
+	OPT_END,
+};
+static const struct option opts_reload[] = {
+	{ "role", required_argument, NULL, 'R' }, { "force", no_argument, NULL, 'F' }, OPT_FORMAT, OPT_HELP, OPT_END,
+};
+static const struct option opts_reinit[] = { { "force", no_argument, NULL, 'F' }, OPT_FORMAT, OPT_HELP, OPT_END };
+static const struct option opts_edit[] = {
+	{ "set", required_argument, NULL, 's' },
+	{ "pg", required_argument, NULL, 'p' },
+	{ "force", no_argument, NULL, 'F' },
+	OPT_FORMAT,
+	OPT_HELP,
+	OPT_END,
+};
+
+static const struct command commands[] = {
+	{ "list", cmd_list, opts_show, 0, 0, "list [--format table|json]",
+	  "The members: host, role, state, timeline, lag behind the leader in MB, pending restart, tags.\n"
+	  "The leader is marked; maintenance mode and a pending switchover are shown above the table.\n"
+	  "  --format FORMAT    table (default) or json" },
+	{ "topology", cmd_topology, opts_show, 0, 0, "topology [--format table|json]",
+	  "The members as a tree: the leader, then the replicas that stream from it (+ name).\n"
+	  "  --format FORMAT    table (default) or json" },
+	{ "history", cmd_history, opts_show, 0, 0, "history [--format table|json]",
+	  "The leader changes: timeline, LSN where it began, reason, time, new leader.\n"
+	  "  --format FORMAT    table (default) or json" },
+	{ "switchover", cmd_switchover, opts_switchover, 0, 0,
+	  "switchover [--leader NAME] [--candidate NAME] [--scheduled TIME] [--force] [--wait SECONDS] [--cancel]",
+	  "Hands the leadership over, planned: the leader checkpoints, stops, waits until the candidate\n"
+	  "has its last WAL, and releases the key to it.\n"
+	  "  --leader NAME      refuse unless NAME is the leader\n"
+	  "  --candidate NAME   the new leader (default: the best healthy replica)\n"
+	  "  --scheduled TIME   ISO 8601 with a zone (2026-11-25T20:00:00Z), or 'now'\n"
+	  "  --force            do not ask for confirmation (needed when stdin is not a terminal), and\n"
+	  "                     skip the health checks of the candidate\n"
+	  "  --wait SECONDS     wait this long for the new leader (default 60; 0 = do not wait)\n"
+	  "  --cancel           withdraw a pending (e.g. scheduled) switchover\n"
+	  "  --format FORMAT    table (default) or json, for what is printed" },
+	{ "failover", cmd_failover, opts_failover, 0, 0, "failover --candidate NAME [--force] [--wait SECONDS]",
+	  "Makes NAME the leader, also when the leader is gone (a manual failover).\n"
+	  "  --force            do not ask for confirmation (needed when stdin is not a terminal), and\n"
+	  "                     skip the health checks of the candidate\n"
+	  "  --wait SECONDS     wait this long for the new leader (default 60; 0 = do not wait)\n"
+	  "  --format FORMAT    table (default) or json, for what is printed" },
+	{ "restart", cmd_restart, opts_restart, 0, HA_MAX_MEMBERS,
+	  "restart [MEMBER...] [--role primary|replica|any] [--pending] [--pg-version VERSION] [--scheduled TIME] "
+	  "[--cancel] [--wait SECONDS] [--force]",
+	  "Restarts Postgres on the members named, through their REST API, one at a time: the replicas\n"
+	  "first, each back to streaming before the next, then the primary in place (it keeps the leader\n"
+	  "key). Without members: every member (a rolling restart). Prints per member what happened;\n"
+	  "stops at the first member that fails or is not back in time.\n"
+	  "  --role ROLE        only the primary, or only the replicas\n"
+	  "  --pending          only where a changed parameter waits for a restart (judged by each agent\n"
+	  "                     on the configuration as it is now, also right after edit-config)\n"
+	  "  --pg-version VER   only where the running Postgres is older than VER (e.g. 15.4)\n"
+	  "  --scheduled TIME   restart at TIME (ISO 8601 with a zone) instead; batonctl list shows it\n"
+	  "  --cancel           withdraw the scheduled restarts (of the members named, or all)\n"
+	  "  --wait SECONDS     wait this long per member (default 60, at most 60; 0 = ask all, wait for none)\n"
+	  "  --force            do not ask for confirmation (needed when stdin is not a terminal)\n"
+	  "  --format FORMAT    table (default) or json, for what is printed" },
+	{ "reload", cmd_reload, opts_reload, 0, HA_MAX_MEMBERS,
+	  "reload [MEMBER...] [--role primary|replica|any] [--force]",
+	  "Makes the members named (default: all) do what SIGHUP does: the agent re-reads its own\n"
+	  "configuration file (tags, log level, Postgres parameters, pg_hba, ...; see baton(8)) and\n"
+	  "Postgres reloads its configuration, through their REST API.\n"
+	  "  --role ROLE        only the primary, or only the replicas\n"
+	  "  --force            do not ask for confirmation (never asked when stdin is not a terminal)\n"
+	  "  --format FORMAT    table (default) or json, for what is printed" },
+	{ "reinit", cmd_reinit, opts_reinit, 1, 1, "reinit MEMBER [--force]",
+	  "Wipes MEMBER's data directory and clones it again from the leader (replicas only).\n"
+	  "  --force            do not ask for confirmation (needed when stdin is not a terminal)\n"
+	  "  --format FORMAT    table (default) or json, for what is printed" },
+	{ "pause", cmd_pause, opts_show, 0, 0, "pause [--format table|json]",
+	  "Maintenance mode: the agents keep their keys alive but touch no Postgres and never fail over.\n"
+	  "  --format FORMAT    table (default) or json, for what is printed" },
+	{ "resume", cmd_resume, opts_show, 0, 0, "resume [--format table|json]",
+	  "Ends maintenance mode.\n"
+	  "  --format FORMAT    table (default) or json, for what is printed" },
+	{ "show-config", cmd_show_config, opts_show, 0, 0, "show-config [--format table|json]",
+	  "The cluster-wide configuration (the config key in etcd, not this node's file):\n"
+	  "`key: value` lines, or JSON.\n"
+	  "  --format FORMAT    table (default) or json" },
+	{ "edit-config", cmd_edit_config, opts_edit, 0, 0,
+	  "edit-config [--set key=value ...] [--pg name=value ...] [--force] [--format table|json]",
+	  "Changes the cluster-wide configuration, validated before it is written.\n"
+	  "  --set key=value    ttl, loop_wait, retry_timeout, maximum_lag_on_failover, pause,\n"
+	  "                     failsafe_mode, synchronous_mode, synchronous_mode_strict,\n"
+	  "                     synchronous_node_count, synchronous_quorum, slots (a comma-separated list)\n"
+	  "  --pg name=value    a Postgres parameter (name= removes it)\n"
+	  "  --force            apply an $EDITOR edit without asking\n"
+	  "  --format FORMAT    table (default) or json, for the new configuration printed\n"
+	  "Without --set/--pg, on a terminal: opens the configuration in $EDITOR (default vi)." },
+};
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(name, commands[i].name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static void print_usage(void)
+{
+	fputs("Usage: batonctl [-c FILE] COMMAND [OPTIONS]\n"
+	      "       batonctl COMMAND --help\n"
+	      "       batonctl help [COMMAND]\n\nCommands:\n",
+	      stdout);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		printf("  %s\n", commands[i].synopsis);
+	fputs("\nOptions:\n"
+	      "  -h, --help          show this help and exit\n"
+	      "  -V, --version       show the version and exit\n",
+	      stdout);
+	fputs(common_help, stdout);
+}
+
+static int ctl_main(int argc, char **argv, const char *config_path);
+
+int main(int argc, char **argv)
+{
+	const char *config_path = getenv("BATONCTL_CONFIG");
+	FILE *real_out = stdout, *real_err = stderr;
+	int rc;
+
+	/* Whatever a command prints, a terminal gets no control sequence from
+	 * it (values come from etcd); JSON output is already escaped. */
+	stdout = log_escaping_stream(real_out);
+	stderr = log_escaping_stream(real_err);
+	if (!stdout || !stderr) {
+		if (stdout)
+			fclose(stdout);
+		stdout = real_out;
+		stderr = real_err;
+		fputs("batonctl: cannot set up the output\n", stderr);
+		return EXIT_FAILED;
+	}
+	setvbuf(stdout, NULL, isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF, 0);
+	setvbuf(stderr, NULL, _IONBF, 0);
+	json_out = real_out;
+	rc = ctl_main(argc, argv, config_path);
+	json_out = NULL;
+	if (fclose(stdout) != 0 && rc == EXIT_DONE)
+		rc = EXIT_FAILED;
+	fclose(stderr);
+	stdout = real_out;
+	stderr = real_err;
+	return rc;
+}
+
+static int ctl_main(int argc, char **argv, const char *config_path)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct command *cmd = NULL;
+	struct args a;
+	int c, rc;
+
+	/* "+": stop at the command, whose options are parsed separately. */
+	while ((c = getopt_long(argc, argv, "+c:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'h':
+			print_usage();
+			return EXIT_DONE;
+		case 'V':
+			printf("batonctl %s\n", BATON_VERSION);
+			return EXIT_DONE;
+		default:
+			fputs("Try 'batonctl --help'.\n", stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc)
+		return usage_error("no command given");
+	/* batonctl help [COMMAND]: the same texts as --help */
+	if (strcmp(argv[optind], "help") == 0) {
+		if (optind + 1 == argc) {
+			print_usage();
+			return EXIT_DONE;
+		}
+		if (optind + 2 < argc)
+			return usage_error("help: one command at most (usage: batonctl help [COMMAND])");
+		cmd = find_command(argv[optind + 1]);
+		if (!cmd)
+			return usage_error("help: unknown command '%s'", argv[optind + 1]);
+		print_command_help(cmd);
+		return EXIT_DONE;
+	}
+	cmd = find_command(argv[optind]);
+	if (!cmd)
+		return usage_error("unknown command '%s'", argv[optind]);
+
+	rc = args_parse(cmd, argc - optind, argv + optind, &a);
+	if (rc < 0) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			rc = failed("cannot initialise libcurl");
+		} else {
+			rc = cmd->run(config_path, &a);
+			curl_global_cleanup();
+		}
+	}
+	args_free(&a);
+	if (fflush(stdout) != 0 && rc == EXIT_DONE) {
+		perror("batonctl: stdout");
+		rc = EXIT_FAILED;
+	}
+	return rc;
+}

@@ -1,0 +1,260 @@
+/*
+ * members.c - batonctl list and topology: the members of the cluster as a
+ * table (or JSON), with the leader marked, each replica's lag behind the
+ * leader, pending restarts and tags; topology orders them as a tree (the
+ * leader, then the replicas that stream from it). Both build the same rows
+ * from the cluster view ctl_open read; only the order and nesting differ.
+ * Maintenance mode, a pending switchover and scheduled restarts are printed
+ * above the table, so an operator cannot miss them.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/batonctl/common.h"
+
+/* One member as shown. */
+struct row {
+	const struct ha_member *m;
+	bool leader;
+	bool lag_known;
+	uint64_t lag; /* bytes behind the leader */
+	int depth;    /* topology: 0 = top, 1 = streams from the leader */
+	bool sync;    /* synchronous mode: the sync key names this replica */
+};
+
+static int row_cmp(const void *a, const void *b)
+{
+	const struct row *x = a, *y = b;
+
+	if (x->depth != y->depth)
+		return x->depth - y->depth;
+	return strcmp(x->m->name, y->m->name);
+}
+
+/* The position members are measured against: the leader's status optime,
+ * or its member record's LSN when there is no status. false without a
+ * leader (nothing to measure against). */
+static bool reference_lsn(const struct ha_cluster_view *v, uint64_t *out)
+{
+	const struct ha_member *lm;
+
+	if (!v->has_leader || !v->leader[0])
+		return false;
+	if (v->leader_lsn > 0) {
+		*out = v->leader_lsn;
+		return true;
+	}
+	lm = ha_find_member(v, v->leader);
+	if (!lm || lm->lsn == 0)
+		return false;
+	*out = lm->lsn;
+	return true;
+}
+
+/* Fills rows from the view, sorted by name, or in topology order (the
+ * leader, then the replicas that stream from it, then the others). */
+static size_t build_rows(const struct ha_cluster_view *v, struct row *rows, bool topology)
+{
+	uint64_t ref = 0;
+	bool have_ref = reference_lsn(v, &ref);
+
+	for (size_t i = 0; i < v->n_members; i++) {
+		struct row *r = &rows[i];
+
+		r->m = &v->members[i];
+		r->leader = is_leader(v, r->m->name);
+		r->lag_known = r->leader;
+		r->lag = 0;
+		if (!r->leader && have_ref && r->m->lsn > 0) {
+			r->lag_known = true;
+			r->lag = ref > r->m->lsn ? ref - r->m->lsn : 0;
+		}
+		r->sync = !r->leader && v->synchronous_mode && v->has_sync && strcmp(v->sync_leader, r->m->name) != 0 &&
+			  ha_sync_allows(v, r->m->name);
+		r->depth = 0;
+		if (topology && !r->leader)
+			r->depth = v->has_leader && strcmp(r->m->role, "replica") == 0 ? 1 : 2;
+	}
+	qsort(rows, v->n_members, sizeof(*rows), row_cmp);
+	return v->n_members;
+}
+
+/* "Leader" for the holder of the key, "Sync Standby" for a replica the sync
+ * key names; otherwise the published role with a capital letter
+ * ("Replica", "Stopped", ...). */
+static void table_role(const struct row *r, char *buf, size_t len)
+{
+	if (r->leader) {
+		snprintf(buf, len, "Leader");
+		return;
+	}
+	if (r->sync && strcmp(r->m->role, "replica") == 0) {
+		snprintf(buf, len, "Sync Standby");
+		return;
+	}
+	snprintf(buf, len, "%s", r->m->role);
+	if (buf[0] >= 'a' && buf[0] <= 'z')
+		buf[0] = (char)(buf[0] - 'a' + 'A');
+}
+
+enum { COL_MEMBER, COL_HOST, COL_ROLE, COL_STATE, COL_TL, COL_LAG, COL_PENDING, COL_TAGS, N_MEMBER_COLS };
+
+static void fill_member_cells(const struct row *r, bool topology, table_row cells)
+{
+	const char *indent = topology && r->depth == 1 ? "+ " : "";
+
+	snprintf(cells[COL_MEMBER], TABLE_CELL, "%s%s", indent, r->m->name);
+	if (strchr(r->m->host, ':'))
+		snprintf(cells[COL_HOST], TABLE_CELL, "[%s]:%d", r->m->host, r->m->port);
+	else
+		snprintf(cells[COL_HOST], TABLE_CELL, "%s:%d", r->m->host, r->m->port);
+	table_role(r, cells[COL_ROLE], TABLE_CELL);
+	snprintf(cells[COL_STATE], TABLE_CELL, "%s", r->m->state);
+	if (r->m->timeline > 0)
+		snprintf(cells[COL_TL], TABLE_CELL, "%" PRIu32, r->m->timeline);
+	if (r->leader)
+		cells[COL_LAG][0] = '\0';
+	else if (r->lag_known)
+		snprintf(cells[COL_LAG], TABLE_CELL, "%.1f", (double)r->lag / (1024.0 * 1024.0));
+	else
+		snprintf(cells[COL_LAG], TABLE_CELL, "unknown");
+	snprintf(cells[COL_PENDING], TABLE_CELL, "%s", r->m->pending_restart ? "*" : "");
+	{
+		char prio[32] = "";
+
+		if (r->m->failover_priority != 1 && !r->m->nofailover)
+			snprintf(prio, sizeof(prio), "failover_priority=%d", r->m->failover_priority);
+		snprintf(cells[COL_TAGS], TABLE_CELL, "%s%s%s%s%s", r->m->nofailover ? "nofailover" : "",
+			 r->m->nofailover && r->m->nosync ? " " : "", r->m->nosync ? "nosync" : "",
+			 prio[0] && (r->m->nofailover || r->m->nosync) ? " " : "", prio);
+	}
+}
+
+/* The lines above the table: maintenance mode first and loud, the cluster,
+ * a pending switchover. */
+static void print_cluster_head(const struct ctl *x)
+{
+	const struct ha_cluster_view *v = x->view;
+
+	if (v->paused)
+		puts("Maintenance mode: on (paused) - no failover, agents leave Postgres alone");
+	if (v->sysid)
+		printf("Cluster: %s (%" PRIu64 ")\n", x->cfg.scope, v->sysid);
+	else if (v->init_in_progress)
+		printf("Cluster: %s (initializing)\n", x->cfg.scope);
+	else
+		printf("Cluster: %s (uninitialized)\n", x->cfg.scope);
+	if (v->has_switchover) {
+		char what[200];
+
+		dcs_switchover_describe(v, what, sizeof(what));
+		printf("Switchover pending: %s\n", what);
+	} else if (ctl_kv(x, x->keys.switchover)) {
+		puts("Switchover pending: an unreadable request (batonctl switchover --cancel removes it)");
+	}
+	for (size_t i = 0; i < v->n_members; i++) {
+		json_t *rec = member_record(x, v->members[i].name), *sr = json_object_get(rec, "scheduled_restart");
+		const char *at = json_string_value(json_object_get(sr, "at"));
+
+		if (at)
+			printf("Scheduled restart: %s at %s%s (batonctl restart --cancel withdraws it)\n",
+			       v->members[i].name, at,
+			       json_is_true(json_object_get(sr, "restart_pending")) ? " if a restart is pending" : "");
+		json_decref(rec);
+	}
+}
+
+/* A member as a JSON object (new reference; NULL when out of memory). */
+static json_t *member_object(const struct row *r)
+{
+	return json_pack("{s:s, s:s, s:i, s:s, s:s, s:I, s:o, s:b, s:I, s:s, s:b, s:b, s:b, s:{s:b, s:b, s:i}}", "name",
+			 r->m->name, "host", r->m->host, "port", r->m->port, "role", r->leader ? "primary" : r->m->role,
+			 "state", r->m->state, "timeline", (json_int_t)r->m->timeline, "lag",
+			 r->lag_known ? json_integer((json_int_t)r->lag) : json_null(), "leader", (int)r->leader, "lsn",
+			 (json_int_t)r->m->lsn, "api_url", r->m->api_url, "nofailover", (int)r->m->nofailover,
+			 "pending_restart", (int)r->m->pending_restart, "sync_standby", (int)r->sync, "tags",
+			 "nofailover", (int)r->m->nofailover, "nosync", (int)r->m->nosync, "failover_priority",
+			 r->m->failover_priority);
+}
+
+/* list and topology: the same rows, in their order. JSON: list is a flat
+ * array; topology nests each leader's replicas under "replicas". */
+static int show_members(const char *config_path, const struct args *a, bool topology)
+{
+	static const char *const heads[N_MEMBER_COLS] = { "Member",	     "Host", "Role", "State", "TL", "Lag in MB",
+							  "Pending restart", "Tags" };
+	struct table t = { N_MEMBER_COLS, heads, (1u << COL_TL) | (1u << COL_LAG), NULL, 0 };
+	struct row *rows = NULL;
+	json_t *arr = NULL, *top = NULL;
+	struct ctl x;
+	size_t n;
+	int rc;
+
+	rc = ctl_open(&x, config_path, true);
+	if (rc != EXIT_DONE)
+		goto cleanup;
+	rc = EXIT_FAILED;
+	rows = calloc(HA_MAX_MEMBERS, sizeof(*rows));
+	t.rows = calloc(HA_MAX_MEMBERS, sizeof(*t.rows));
+	if (!rows || !t.rows) {
+		rc = failed("out of memory");
+		goto cleanup;
+	}
+	n = build_rows(x.view, rows, topology);
+	if (!a->json) {
+		for (size_t i = 0; i < n; i++)
+			fill_member_cells(&rows[i], topology, t.rows[i]);
+		t.n_rows = n;
+		print_cluster_head(&x);
+		table_print(&t);
+	} else {
+		arr = json_array();
+		if (!arr)
+			goto oom;
+		for (size_t i = 0; i < n; i++) {
+			json_t *o = member_object(&rows[i]), *rec;
+
+			if (!o)
+				goto oom;
+			rec = member_record(&x, rows[i].m->name);
+			if (json_object_get(rec, "scheduled_restart"))
+				json_object_set(o, "scheduled_restart", json_object_get(rec, "scheduled_restart"));
+			json_decref(rec);
+			if (topology && rows[i].leader) {
+				top = o;
+				if (json_object_set_new(o, "replicas", json_array()) != 0)
+					goto oom;
+			}
+			if (topology && rows[i].depth == 1 && top) {
+				if (json_array_append_new(json_object_get(top, "replicas"), o) != 0)
+					goto oom;
+			} else if (json_array_append_new(arr, o) != 0) {
+				goto oom;
+			}
+		}
+		if (!print_json_value(arr, false))
+			goto oom;
+	}
+	rc = EXIT_DONE;
+	goto cleanup;
+oom:
+	rc = failed("out of memory");
+cleanup:
+	json_decref(arr);
+	free(t.rows);
+	free(rows);
+	ctl_close(&x);
+	return rc;
+}
+
+int cmd_list(const char *config_path, const struct args *a)
+{
+	return show_members(config_path, a, false);
+}
+
+int cmd_topology(const char *config_path, const struct args *a)
+{
+	return show_members(config_path, a, true);
+}
