@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "agent/batonctl/common.h"
+#include "agent/clock.h"
+#include "agent/parse.h"
 #include "agent/log.h"
 #include "agent/ops.h"
 #include "agent/peer.h"
@@ -52,10 +54,7 @@ int failed(const char *fmt, ...)
 
 void sleep_ms(long ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
+	clk_sleep((double)ms / 1000.0);
 }
 
 /* The real stdout, under the escaping stream main() puts in its place:
@@ -276,44 +275,19 @@ bool confirm(const char *question)
 	return strcmp(answer, "y\n") == 0 || strcmp(answer, "yes\n") == 0;
 }
 
-/* ISO 8601 with a zone ("2026-11-25T20:00:00Z", "...+01:00", "...+0100"),
- * or "now" (0). */
+/* "now" (0) or a time parse_time takes (ISO 8601 with a zone, or Unix
+ * seconds). */
 bool parse_when(const char *s, time_t *out)
 {
-	struct tm tm;
-	const char *rest;
-	long off = 0;
+	int64_t t;
 
 	if (strcmp(s, "now") == 0) {
 		*out = 0;
 		return true;
 	}
-	memset(&tm, 0, sizeof(tm));
-	rest = strptime(s, "%Y-%m-%dT%H:%M", &tm);
-	if (!rest)
+	if (!parse_time(s, &t))
 		return false;
-	if (*rest == ':') {
-		rest = strptime(rest, ":%S", &tm);
-		if (!rest)
-			return false;
-	}
-	if (strcmp(rest, "Z") == 0 || strcmp(rest, "z") == 0) {
-		off = 0;
-	} else if ((rest[0] == '+' || rest[0] == '-') && strlen(rest) >= 5) {
-		int hh, mm;
-
-		if (sscanf(rest + 1, "%2d:%2d", &hh, &mm) == 2 && strlen(rest) == 6)
-			off = hh * 3600L + mm * 60L;
-		else if (sscanf(rest + 1, "%2d%2d", &hh, &mm) == 2 && strlen(rest) == 5)
-			off = hh * 3600L + mm * 60L;
-		else
-			return false;
-		if (rest[0] == '-')
-			off = -off;
-	} else {
-		return false;
-	}
-	*out = timegm(&tm) - off;
+	*out = (time_t)t;
 	return true;
 }
 

@@ -45,6 +45,7 @@
 #include <curl/curl.h>
 
 #include "agent/batonctl/common.h"
+#include "agent/parse.h"
 #include "agent/log.h"
 
 /* ---- the arguments of every command ------------------------------------------ */
@@ -56,20 +57,6 @@ static const char common_help[] = "  -c, --config FILE   the node's configuratio
 static void print_command_help(const struct command *cmd)
 {
 	printf("Usage: batonctl [-c FILE] %s\n\n%s\n%s", cmd->synopsis, cmd->help, common_help);
-}
-
-/* --wait SECONDS: a number >= 0. */
-static bool parse_seconds(const char *s, double *out)
-{
-	char *end;
-	double d;
-
-	errno = 0;
-	d = strtod(s, &end);
-	if (errno != 0 || end == s || *end != '\0' || !isfinite(d) || d < 0 || d > 86400)
-		return false;
-	*out = d;
-	return true;
 }
 
 /*
@@ -134,7 +121,7 @@ static int args_parse(const struct command *cmd, int argc, char **argv, struct a
 			a->cancel = true;
 			break;
 		case 'W':
-			if (!parse_seconds(optarg, &a->wait))
+			if (!parse_seconds(optarg, &a->wait) || a->wait > 86400)
 				return usage_error("%s: --wait needs a number of seconds >= 0, not '%s'", cmd->name,
 						   optarg);
 			break;

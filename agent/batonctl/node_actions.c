@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "agent/batonctl/common.h"
+#include "agent/clock.h"
 #include "pg/pg_ctl.h"
 #include "pg/pg_data.h"
 
@@ -146,7 +147,7 @@ static size_t restart_replicas_once_pending(struct ctl *x, const struct args *a,
 	bool waiting[HA_MAX_MEMBERS];
 	char wanted[HA_MAX_MEMBERS][HA_NAME_MAX];
 	size_t n_wanted = 0, left, n_failed = 0;
-	double until = pg_now() + 30.0;
+	double until = clk_mono() + 30.0;
 
 	for (size_t i = 0; i < n; i++)
 		if (!is_leader(x->view, order[i]->name)) {
@@ -156,7 +157,7 @@ static size_t restart_replicas_once_pending(struct ctl *x, const struct args *a,
 	left = n_wanted;
 	if (left && !a->json)
 		printf("waiting (at most 30 s) for the replicas to replay the primary's lower value\n");
-	while (left && pg_now() < until && n_failed == 0) {
+	while (left && clk_mono() < until && n_failed == 0) {
 		sleep_ms(1000);
 		if (ctl_read(x, true) != EXIT_DONE)
 			continue;

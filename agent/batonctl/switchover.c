@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "agent/batonctl/common.h"
+#include "agent/clock.h"
 #include "agent/ops.h"
-#include "pg/pg_ctl.h"
 
 /* The new leader, once the leader key names another member than from and
  * that member's record says primary. */
@@ -28,13 +28,13 @@ static bool handed_over(const struct ha_cluster_view *v, const char *from)
  * outcome. */
 static int wait_switchover(struct ctl *x, const struct args *a, const char *from, bool failover)
 {
-	double t0 = pg_now(), deadline = t0 + a->wait, gone_since = 0;
+	double t0 = clk_mono(), deadline = t0 + a->wait, gone_since = 0;
 	int rc;
 
 	for (;;) {
 		rc = ctl_read(x, true);
 		if (rc == EXIT_DONE && handed_over(x->view, from)) {
-			double took = pg_now() - t0;
+			double took = clk_mono() - t0;
 
 			if (a->json)
 				printf("{\"kind\":\"%s\",\"from\":\"%s\",\"to\":\"%s\",\"seconds\":%.3f}\n",
@@ -50,14 +50,14 @@ static int wait_switchover(struct ctl *x, const struct args *a, const char *from
 		 * two loops: the leader dropped the request. */
 		if (rc == EXIT_DONE && !ctl_kv(x, x->keys.switchover)) {
 			if (gone_since == 0)
-				gone_since = pg_now();
-			else if (pg_now() - gone_since > x->view->ttl + 2 * x->view->loop_wait)
+				gone_since = clk_mono();
+			else if (clk_mono() - gone_since > x->view->ttl + 2 * x->view->loop_wait)
 				return failed("the request was withdrawn, but %s still leads (see the agents' logs)",
 					      x->view->has_leader ? x->view->leader : "nobody");
 		} else {
 			gone_since = 0;
 		}
-		if (pg_now() >= deadline)
+		if (clk_mono() >= deadline)
 			break;
 		sleep_ms(POLL_MS);
 	}
