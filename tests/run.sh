@@ -65,11 +65,12 @@ fi
 USER_=baton
 WORK=${BATON_CI_DIR:-/var/tmp/baton-ci}
 ASAN_FLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined"
-ASAN_SKIP="18_k8s_manifests 19_install 31_vip_callback 32_systemd_unit 34_systemd_live"
+ASAN_SKIP="18_k8s_manifests 19_install 31_vip_callback 32_systemd_unit 34_container_image 34_systemd_live"
 # Scenarios that need more than the default 300 s, and what they need beyond
 # tests/lib/packages.sh (installed only when such a scenario is selected).
-declare -A IT_TIMEOUT=([34_systemd_live]=600)
-declare -A IT_PACKAGES=([34_systemd_live]="debhelper dpkg-dev lintian debootstrap systemd-container")
+declare -A IT_TIMEOUT=([34_systemd_live]=600 [34_container_image]=900)
+declare -A IT_PACKAGES=([34_systemd_live]="debhelper dpkg-dev lintian debootstrap systemd-container"
+	[34_container_image]="podman runc debootstrap")
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 passed=0 failed=0 skipped=0
