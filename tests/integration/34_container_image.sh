@@ -53,7 +53,11 @@ if [ -d "$cache/storage" ] && [ "$(du -sm "$cache/storage" | cut -f1)" -gt 4096 
 	log "the podman store $cache/storage exceeds 4 GB: starting afresh"
 	rm -rf "$cache/storage"
 fi
-RUNROOT=/run/baton-it-podman-$$
+# podman's database remembers its runroot: one fixed path, and one run at a
+# time per store (a lock held until this scenario exits).
+RUNROOT=/run/baton-it-podman
+exec 8>"$cache/run.lock"
+flock -w 900 8 || fail "another run holds $cache/run.lock for more than 900 s"
 cat >"$T/containers.conf" <<EOF
 [containers]
 default_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]
@@ -64,6 +68,12 @@ events_logger = "file"
 EOF
 export CONTAINERS_CONF=$T/containers.conf
 pm() { podman --root "$cache/storage" --runroot "$RUNROOT" --storage-driver overlay "$@"; }
+# A store podman cannot open (e.g. made with another runroot) starts afresh.
+if ! pm info >"$T/podman-info.out" 2>&1; then
+	log "the podman store $cache/storage is unusable ($(tail -n1 "$T/podman-info.out")): starting afresh"
+	rm -rf "$cache/storage"
+	pm info >"$T/podman-info.out" 2>&1 || { cat "$T/podman-info.out"; skip "podman does not run here"; }
+fi
 CONTAINERS=()
 podman_cleanup() {
 	local c
@@ -82,11 +92,16 @@ mirror=${mirror:-http://deb.debian.org/debian}
 (
 	flock -w 600 9 || { echo "cannot lock $cache/lock"; exit 1; }
 	if pm image exists localhost/debian:bookworm; then exit 0; fi
-	rm -rf "$cache/base.tmp"
-	debootstrap --variant=minbase bookworm "$cache/base.tmp" "$mirror" || exit 1
-	chroot "$cache/base.tmp" apt-get clean
-	tar -C "$cache/base.tmp" -c . | pm import - localhost/debian:bookworm || exit 1
-	rm -rf "$cache/base.tmp"
+	# The root's tarball stays in the cache: a new store imports it again.
+	if [ ! -s "$cache/bookworm-minbase.tar" ]; then
+		rm -rf "$cache/base.tmp"
+		debootstrap --variant=minbase bookworm "$cache/base.tmp" "$mirror" || exit 1
+		chroot "$cache/base.tmp" apt-get clean
+		tar -C "$cache/base.tmp" -cf "$cache/bookworm-minbase.tar.tmp" . || exit 1
+		mv "$cache/bookworm-minbase.tar.tmp" "$cache/bookworm-minbase.tar"
+		rm -rf "$cache/base.tmp"
+	fi
+	pm import - localhost/debian:bookworm <"$cache/bookworm-minbase.tar" || exit 1
 ) 9>"$cache/lock" >"$T/base.out" 2>&1 || { tail -n 30 "$T/base.out"; fail "cannot make the base image debian:bookworm"; }
 for tag in docker.io/library/debian:bookworm docker.io/library/debian:bookworm-slim; do
 	pm tag localhost/debian:bookworm "$tag" || fail "cannot tag the base image as $tag"
