@@ -19,6 +19,11 @@
 #     --no-asan, against build-asan/ too (each scenario runs its agents as
 #     baton through the harness tests/lib/cluster.sh), but for the packaging
 #     and deployment checks in ASAN_SKIP, which run against build/ only.
+#     34_systemd_live (the Debian package under a booted systemd) and
+#     34_container_image (the image built and run with podman) need more
+#     packages (IT_PACKAGES, installed only when they are selected) and
+#     more time (IT_TIMEOUT); they cache their Debian roots and podman's
+#     store under /var/tmp (see their headers).
 #  5. as root, against build/ only: the fault-injection suite
 #     (tests/chaos/run.sh: 3 etcd members and 3 nodes in network namespaces,
 #     --chaos-rounds rounds, default 9 = each fault once, synchronous mode,

@@ -87,6 +87,12 @@ else
 	deb=$pkgdir/baton_${version}_$arch.deb
 	[ -s "$deb" ] || fail "dpkg-buildpackage made no $deb: $(ls "$pkgdir")"
 	assert_eq "$version" "$(dpkg-deb -f "$deb" Version)" "the package's version is configure.ac's"
+	# ... and debian/rules refuses a changelog out of step with configure.ac.
+	out=$(cd "$pkgdir/baton-$version" && as_baton make -s -f debian/rules VERSION_AC=9.9.9 override_dh_auto_configure 2>&1)
+	rc=$?
+	[ "$rc" != 0 ] && grep -qF "debian/changelog says $version but configure.ac's AC_INIT says '9.9.9'" <<<"$out" ||
+		fail "debian/rules accepted a configure.ac version (9.9.9) other than the changelog's $version (exit $rc): $out"
+	pass "debian/rules refuses to build when debian/changelog and configure.ac disagree"
 	timing "package build" "$t0"
 	t0=$(now_ms)
 	# As baton: lintian warns when run as root.
