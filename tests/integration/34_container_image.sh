@@ -76,10 +76,9 @@ if ! pm info >"$T/podman-info.out" 2>&1; then
 fi
 CONTAINERS=()
 podman_cleanup() {
-	local c
-	for c in "${CONTAINERS[@]}"; do
-		pm rm -f -t 10 "$c" >/dev/null 2>&1 || echo "WARNING: cannot remove container $c"
-	done
+	if [ "${#CONTAINERS[@]}" -gt 0 ]; then
+		pm rm -f -t 5 "${CONTAINERS[@]}" >/dev/null 2>&1 || echo "WARNING: cannot remove the containers ${CONTAINERS[*]}"
+	fi
 	rm -rf "$RUNROOT"
 	return 0
 }

@@ -159,11 +159,12 @@ container_cleanup() {
 		[ "$TEST_FAILED" = 1 ] && nsenter -t "$P1" -a journalctl --no-pager -n 60 -u 'baton@*' 2>/dev/null
 		nsenter -t "$P1" -a systemctl poweroff --no-block >/dev/null 2>&1 || true
 	fi
-	if [ -n "$NSPAWN_PID" ] && ! poll_until 60 nspawn_gone; then
+	# Within run.sh's grace after a timeout (SIGTERM, SIGKILL 20 s later).
+	if [ -n "$NSPAWN_PID" ] && ! poll_until 12 nspawn_gone; then
 		# Never SIGKILL: its PID 1 would be orphaned and keep running.
 		echo "systemd-nspawn did not stop after poweroff; SIGTERM"
 		kill -TERM "$NSPAWN_PID" 2>/dev/null
-		poll_until 20 nspawn_gone || echo "WARNING: systemd-nspawn (pid $NSPAWN_PID) still running"
+		poll_until 6 nspawn_gone || echo "WARNING: systemd-nspawn (pid $NSPAWN_PID) still running"
 	fi
 	[ -n "$NSPAWN_PID" ] && wait "$NSPAWN_PID" 2>/dev/null
 	NSPAWN_PID= P1=
