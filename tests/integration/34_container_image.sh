@@ -77,7 +77,7 @@ fi
 CONTAINERS=()
 podman_cleanup() {
 	if [ "${#CONTAINERS[@]}" -gt 0 ]; then
-		pm rm -f -t 5 "${CONTAINERS[@]}" >/dev/null 2>&1 || echo "WARNING: cannot remove the containers ${CONTAINERS[*]}"
+		pm rm -f -i -t 5 "${CONTAINERS[@]}" >/dev/null 2>&1 || echo "WARNING: cannot remove the containers ${CONTAINERS[*]}"
 	fi
 	rm -rf "$RUNROOT"
 	return 0
