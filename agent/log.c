@@ -8,7 +8,9 @@
  *
  * i.e. wall-clock time with milliseconds, the level padded to five columns,
  * the optional prefix (the member name, set once at start-up) and the
- * message, followed by the source location. Each line is formatted into a
+ * message, followed by the source location (under systemd, with stderr
+ * connected to the journal, preceded by the syslog priority "<N>", see
+ * log_journal_detect). Each line is formatted into a
  * local buffer first and written with a single fwrite() under a mutex, so
  * lines from the loop thread and the REST API thread never interleave.
  *
@@ -37,7 +39,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define LOG_LINE_MAX 4096
 #define LOG_PREFIX_MAX 128
@@ -52,6 +56,36 @@ static const char *const level_names[] = {
 	[LOG_LVL_WARN] = "WARN",
 	[LOG_LVL_ERROR] = "ERROR",
 };
+
+/* syslog(3) priorities of the levels, for the journal's "<N>" line prefix. */
+static const int level_syslog[] = {
+	[LOG_LVL_DEBUG] = 7,
+	[LOG_LVL_INFO] = 6,
+	[LOG_LVL_WARN] = 4,
+	[LOG_LVL_ERROR] = 3,
+};
+
+static pthread_once_t log_journal_once = PTHREAD_ONCE_INIT;
+static bool log_to_journal;
+
+/* Under systemd, stderr connected to the journal is announced by
+ * JOURNAL_STREAM=DEV:INODE (systemd.exec(5)); when it names our stderr, each
+ * line starts with "<N>", which journald turns into the entry's priority
+ * (SyslogLevelPrefix=, on by default) and strips. Anywhere else (a terminal,
+ * a test's log file, a pipe to another program) lines stay as they are. */
+static void log_journal_detect(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char tail;
+
+	if (js == NULL || sscanf(js, "%llu:%llu%c", &dev, &ino, &tail) != 2)
+		return;
+	if (fstat(STDERR_FILENO, &st) != 0)
+		return;
+	log_to_journal = (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
 
 void log_set_level(enum log_level lvl)
 {
@@ -215,7 +249,10 @@ void log_write(enum log_level lvl, const char *file, int line, const char *fmt, 
 		if (msg[i] == '\n' || msg[i] == '\r')
 			msg[i] = ' ';
 
+	pthread_once(&log_journal_once, log_journal_detect);
 	pthread_mutex_lock(&log_mutex);
+	if (log_to_journal)
+		append(buf, sizeof(buf), &pos, "<%d>", level_syslog[lvl]);
 	append(buf, sizeof(buf), &pos, "%s.%03ld %-5s ", stamp, ts.tv_nsec / 1000000L,
 	       level_names[lvl]);
 	if (log_prefix[0] != '\0')

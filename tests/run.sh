@@ -19,6 +19,11 @@
 #     --no-asan, against build-asan/ too (each scenario runs its agents as
 #     baton through the harness tests/lib/cluster.sh), but for the packaging
 #     and deployment checks in ASAN_SKIP, which run against build/ only.
+#     34_systemd_live (the Debian package under a booted systemd) and
+#     34_container_image (the image built and run with podman) need more
+#     packages (IT_PACKAGES, installed only when they are selected) and
+#     more time (IT_TIMEOUT); they cache their Debian roots and podman's
+#     store under /var/tmp (see their headers).
 #  5. as root, against build/ only: the fault-injection suite
 #     (tests/chaos/run.sh: 3 etcd members and 3 nodes in network namespaces,
 #     --chaos-rounds rounds, default 9 = each fault once, synchronous mode,
@@ -65,7 +70,12 @@ fi
 USER_=baton
 WORK=${BATON_CI_DIR:-/var/tmp/baton-ci}
 ASAN_FLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined"
-ASAN_SKIP="18_k8s_manifests 19_install 31_vip_callback 32_systemd_unit"
+ASAN_SKIP="18_k8s_manifests 19_install 31_vip_callback 32_systemd_unit 34_container_image 34_systemd_live"
+# Scenarios that need more than the default 300 s, and what they need beyond
+# tests/lib/packages.sh (installed only when such a scenario is selected).
+declare -A IT_TIMEOUT=([34_systemd_live]=600 [34_container_image]=900)
+declare -A IT_PACKAGES=([34_systemd_live]="debhelper dpkg-dev lintian debootstrap systemd-container"
+	[34_container_image]="podman runc debootstrap")
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 passed=0 failed=0 skipped=0
@@ -90,7 +100,15 @@ finish() {
 }
 
 section "packages and user"
-pkg_ensure || { ko "package installation"; finish; }
+extra_pkgs=()
+if [ "$do_it" = 1 ]; then
+	for sc in "${!IT_PACKAGES[@]}"; do
+		[ -z "$only" ] || [[ "$sc" == *$only* ]] || continue
+		# shellcheck disable=SC2206
+		extra_pkgs+=(${IT_PACKAGES[$sc]})
+	done
+fi
+pkg_ensure "${extra_pkgs[@]}" || { ko "package installation"; finish; }
 user_ensure "$USER_" || { ko "user creation"; finish; }
 # Integration scenarios run as root and switch to baton; the agents' files
 # and binaries must be readable by baton: keep everything in $WORK.
@@ -200,7 +218,8 @@ if [ "$do_it" = 1 ]; then
 			fi
 			section "integration $name ($tag build)"
 			out="$WORK/it-logs/$tag-$name.out"
-			BATON_BUILD="$b" KEEP="$keep" timeout --kill-after=20 300 bash "$s" 2>&1 | tee "$out"
+			limit=${IT_TIMEOUT[$name]:-300}
+			BATON_BUILD="$b" KEEP="$keep" timeout --kill-after=20 "$limit" bash "$s" 2>&1 | tee "$out"
 			rc=${PIPESTATUS[0]}
 			if [ "$rc" = 0 ]; then
 				ok "$tag integration $name"
@@ -210,7 +229,7 @@ if [ "$do_it" = 1 ]; then
 				skipped=$((skipped + 1))
 				echo "=== SKIP $tag integration $name"
 			else
-				[ "$rc" = 124 ] && echo "(killed after 300 s)"
+				[ "$rc" = 124 ] && echo "(killed after $limit s)"
 				ko "$tag integration $name (exit $rc)"
 			fi
 		done
