@@ -20,7 +20,7 @@
 #     baton through the harness tests/lib/cluster.sh), but for the packaging
 #     and deployment checks in ASAN_SKIP, which run against build/ only.
 #     34_systemd_live (the Debian package under a booted systemd) and
-#     34_container_image (the image built and run with podman) need more
+#     35_container_image (the image built and run with podman) need more
 #     packages (IT_PACKAGES, installed only when they are selected) and
 #     more time (IT_TIMEOUT); they cache their Debian roots and podman's
 #     store under /var/tmp (see their headers).
@@ -70,12 +70,12 @@ fi
 USER_=baton
 WORK=${BATON_CI_DIR:-/var/tmp/baton-ci}
 ASAN_FLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined"
-ASAN_SKIP="18_k8s_manifests 19_install 31_vip_callback 32_systemd_unit 34_container_image 34_systemd_live"
+ASAN_SKIP="18_k8s_manifests 19_install 31_vip_callback 32_systemd_unit 35_container_image 34_systemd_live"
 # Scenarios that need more than the default 300 s, and what they need beyond
 # tests/lib/packages.sh (installed only when such a scenario is selected).
-declare -A IT_TIMEOUT=([34_systemd_live]=600 [34_container_image]=900)
+declare -A IT_TIMEOUT=([34_systemd_live]=600 [35_container_image]=900)
 declare -A IT_PACKAGES=([34_systemd_live]="debhelper dpkg-dev lintian debootstrap systemd-container"
-	[34_container_image]="podman runc debootstrap")
+	[35_container_image]="podman runc debootstrap")
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 passed=0 failed=0 skipped=0

@@ -1,5 +1,5 @@
 #!/bin/bash
-# 34_container_image: deploy/k8s/Dockerfile builds with podman, and the
+# 35_container_image: deploy/k8s/Dockerfile builds with podman, and the
 # image runs a cluster the way the StatefulSet runs it.
 #
 #  1. the base: `debian:bookworm` (and `debian:bookworm-slim`, the runtime
@@ -234,4 +234,4 @@ pass "podman kill of the leader: node$new took over after $took ms; node$old's c
 
 log "timings:"
 for t in "${TIMINGS[@]}"; do log "  $t"; done
-echo "34_container_image: all checks passed"
+echo "35_container_image: all checks passed"
