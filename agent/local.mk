@@ -21,11 +21,18 @@ BATON_LIBS = agent/libagent.a pg/libpg.a etcd/libetcd.a \
 	$(CURL_LIBS) $(JANSSON_LIBS) $(LIBPQ_LIBS) $(LIBCONFIG_LIBS) $(MHD_LIBS) $(GNUTLS_LIBS) -lpthread -lm
 
 bin_PROGRAMS += baton batonctl
-baton_SOURCES = agent/baton.c agent/loop.c agent/loop.h agent/keeper.c agent/keeper.h \
-	agent/watch.c agent/watch.h
+baton_SOURCES = agent/baton.c
 baton_LDADD = $(BATON_LIBS)
 batonctl_SOURCES = agent/batonctl.c
 batonctl_LDADD = $(BATON_LIBS)
 
 # replication slots (used by the loop; in the library for tests/check_slots)
 agent_libagent_a_SOURCES += agent/slots.c agent/slots.h
+
+# the main loop, one file per concern (loop_internal.h), with the keeper
+# thread and the leader watch it runs: in the library so that unit tests
+# link the loop's parts
+agent_libagent_a_SOURCES += agent/loop.c agent/loop.h agent/loop_internal.h \
+	agent/loop_view.c agent/loop_execute.c agent/loop_switchover.c agent/loop_sync.c \
+	agent/loop_lease.c agent/loop_publish.c agent/loop_reload.c agent/loop_pgfiles.c \
+	agent/loop_restart.c agent/keeper.c agent/keeper.h agent/watch.c agent/watch.h
