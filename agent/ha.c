@@ -57,6 +57,8 @@ const char *ha_action_name(enum ha_action_kind k)
 	case HA_RELEASE: return "release";
 	case HA_SWITCHOVER: return "switchover";
 	case HA_RESTART: return "restart";
+	case HA_REFUSE: return "refuse";
+	case HA_CLEAR_SWITCHOVER: return "clear_switchover";
 	case HA_SHUTDOWN: return "shutdown";
 	}
 	return "unknown";
@@ -71,21 +73,31 @@ double ha_lease_margin(double ttl)
 	return m > 1.0 ? 1.0 : m;
 }
 
+/*
+ * Failsafe semantics (the keeper used to count a confirmed round whether or
+ * not etcd answered again, ha_lease_deadline only while it did not): rule 2
+ * counts from the last renewal *sent*, whatever etcd says later. A failsafe
+ * round stands in for a renewal only while etcd cannot be asked: each member
+ * that confirmed us promised not to take the key for a ttl. Once etcd
+ * answers, its lease is the truth again (it may have expired there, and the
+ * key with it), so the deadline is the lease's: never later than with the
+ * round counted, so the safe one. The callers pass failsafe_at only while
+ * failsafe_mode is on and etcd is unreachable: ha_lease_deadline from the
+ * cluster view, the keeper until a keepalive gets an answer.
+ */
+double ha_deadline(int64_t lease_id, double lease_sent, double ttl, double failsafe_at)
+{
+	double base = lease_id != 0 && lease_sent > 0 ? lease_sent : 0;
+
+	if (failsafe_at > base)
+		base = failsafe_at;
+	return base > 0 ? base + ttl - ha_lease_margin(ttl) : 0;
+}
+
 double ha_lease_deadline(const struct ha_cluster_view *c, const struct ha_local_view *l)
 {
-	double d = 0;
-
-	if (l->lease_id != 0 && l->lease_sent > 0)
-		d = l->lease_sent + c->ttl - ha_lease_margin(c->ttl);
-	/* failsafe_mode: with etcd unreachable, a round in which every member
-	 * confirmed us counts like a renewal sent when the round began; each of
-	 * them promised not to take the key for a ttl after confirming. */
-	if (c->failsafe_mode && !c->etcd_ok && l->failsafe_confirmed_at > 0) {
-		double f = l->failsafe_confirmed_at + c->ttl - ha_lease_margin(c->ttl);
-		if (f > d)
-			d = f;
-	}
-	return d;
+	return ha_deadline(l->lease_id, l->lease_sent, c->ttl,
+			   c->failsafe_mode && !c->etcd_ok ? l->failsafe_confirmed_at : 0);
 }
 
 double ha_diverged_after(const struct ha_cluster_view *c)
@@ -168,6 +180,28 @@ double ha_start_backoff(enum ha_start_failure why, int failures)
 	for (int i = 1; i < failures && t < 60.0; i++)
 		t *= 2;
 	return t > 60.0 ? 60.0 : t;
+}
+
+double ha_job_backoff(enum ha_job kind)
+{
+	return kind == HA_JOB_NONE ? 0 : 3.0;
+}
+
+/* Still inside the backoff after a failed `kind` job: seconds left, else 0. */
+static double job_backoff_left(const struct ha_local_view *l, enum ha_job kind, double factor, double now)
+{
+	double left;
+
+	if (l->job_failed_at <= 0)
+		return 0;
+	left = ha_job_backoff(kind) * factor - (now - l->job_failed_at);
+	return left > 0 ? left : 0;
+}
+
+/* pg_rewind failed and is to be tried again (rewind_failures < 3), not yet. */
+static double rewind_backoff_left(const struct ha_local_view *l, double now)
+{
+	return l->rewind_failures > 0 ? job_backoff_left(l, HA_JOB_REWIND, 1, now) : 0;
 }
 
 static const char *start_failure_name(enum ha_start_failure k)
@@ -414,7 +448,84 @@ static bool switchover_for_us(const struct ha_cluster_view *c, const struct ha_l
 	       strcmp(c->sw_to, l->name) != 0;
 }
 
-struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_local_view *l, double now)
+/* For the leader: why a switchover key that is not for us is over (it named
+ * us as the candidate: done; or it is addressed to another leader). */
+static const char *stale_switchover(const struct ha_cluster_view *c, const struct ha_local_view *l)
+{
+	return strcmp(c->sw_to, l->name) == 0 ? "the switchover to us is done: clearing its request"
+					       : "the switchover request is for another leader: clearing it";
+}
+
+bool ha_switchover_ready(const struct ha_cluster_view *c, const struct ha_local_view *l, const char *name,
+			 const struct ha_peer_status *st, char *why, size_t len)
+{
+	const struct ha_member *m = ha_find_member(c, name);
+
+	if (!m || !m->api_url[0]) {
+		snprintf(why, len, "%s is not a member of the cluster", name);
+		return false;
+	}
+	if (m->nofailover) {
+		snprintf(why, len, "%s is tagged nofailover", name);
+		return false;
+	}
+	if (!st || !st->answered) {
+		snprintf(why, len, "%s does not answer: %s", name, st ? st->error : "not asked");
+		return false;
+	}
+	if (!st->pg_running || strcmp(st->role, "replica") != 0) {
+		snprintf(why, len, "%s is not a running replica (role %s, state %s)", name, st->role, st->state);
+		return false;
+	}
+	/* DESIGN.md rule 8: it must be replaying what it receives. */
+	if (ha_replay_state_unhealthy(st->state)) {
+		snprintf(why, len, "%s is not replaying (state %s)", name, st->state);
+		return false;
+	}
+	if (st->timeline != l->pg_timeline) {
+		snprintf(why, len, "%s is on timeline %u, we are on %u", name, st->timeline, l->pg_timeline);
+		return false;
+	}
+	/* Far behind, it would not catch up while we wait, stopped. */
+	if (l->pg_lsn > st->lsn && l->pg_lsn - st->lsn > (uint64_t)c->maximum_lag_on_failover) {
+		snprintf(why, len, "%s is %llu bytes behind (maximum_lag_on_failover %lld)", name,
+			 (unsigned long long)(l->pg_lsn - st->lsn), (long long)c->maximum_lag_on_failover);
+		return false;
+	}
+	return true;
+}
+
+int ha_switchover_choose(const struct ha_cluster_view *c, const struct ha_local_view *l, const char *const names[],
+			 const struct ha_peer_status st[], size_t n)
+{
+	int best = -1;
+	bool best_sync = false;
+	int best_prio = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct ha_member *m = ha_find_member(c, names[i]);
+		bool is_sync = ha_sync_allows(c, names[i]);
+		int prio = m ? m->failover_priority : 0;
+		char why[300];
+
+		if (strcmp(names[i], l->name) == 0 || !ha_switchover_ready(c, l, names[i], &st[i], why, sizeof(why)))
+			continue;
+		if (best >= 0 && !(is_sync && !best_sync)) {
+			if (is_sync != best_sync || st[i].lsn < st[best].lsn)
+				continue;
+			if (st[i].lsn == st[best].lsn && !ranks_before(prio, names[i], best_prio, names[best]))
+				continue;
+		}
+		best = (int)i;
+		best_sync = is_sync;
+		best_prio = prio;
+	}
+	return best;
+}
+
+/* ha_decide without the rule number: *rule is set as each rule is entered,
+ * so it names the rule that returned. */
+static struct ha_action decide(const struct ha_cluster_view *c, const struct ha_local_view *l, double now, int *rule)
 {
 	const double deadline = ha_lease_deadline(c, l);
 	const bool lease_valid = deadline > 0 && now < deadline &&
@@ -424,10 +535,12 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 	const bool other_leads = c->etcd_ok && c->has_leader && !holds;
 	const bool may_write = l->pg_running && (l->pg_primary || l->pg_started_primary || l->promote_requested);
 
+	*rule = 1;
 	/* 1. An operator or systemd asked us to stop. */
 	if (l->shutdown_requested)
 		return act(HA_SHUTDOWN, NULL, "shutdown requested: stopping Postgres, then releasing our keys");
 
+	*rule = 2;
 	/* 2. Safety: a Postgres that may accept writes needs a valid lease and the key. */
 	if (may_write) {
 		if (!lease_valid) {
@@ -450,14 +563,17 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 				   c->failsafe_mode && l->failsafe_confirmed_at > 0 ? "failsafe" : "lease", deadline - now);
 	}
 
+	*rule = 3;
 	/* 3. Without a fresh view of etcd nothing may change role. */
 	if (!c->etcd_ok)
 		return act(HA_WAIT, NULL, "etcd unreachable; keeping the current role, no promotion");
 
+	*rule = 4;
 	/* 4. One long job at a time; while it runs the data directory is half-made. */
 	if (l->job != HA_JOB_NONE)
 		return act(HA_WAIT, NULL, "waiting for the running job to finish");
 
+	*rule = 5;
 	/* 5. Which cluster is this? */
 	if (l->datadir == HA_DATADIR_INVALID)
 		return act(HA_FATAL, NULL, "data directory is not empty and is not a Postgres data directory");
@@ -465,6 +581,12 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 		if (l->watchdog_required && !l->watchdog_ok)
 			return act(HA_WAIT, NULL, "cluster not initialized; not racing to bootstrap it: watchdog.mode is "
 						  "required and the watchdog cannot be armed");
+		if (l->lease_id == 0)
+			return act(HA_WAIT, NULL, "cluster not initialized; waiting for our own lease before racing to "
+						  "initialize it");
+		if (l->job_failed == HA_JOB_BOOTSTRAP && job_backoff_left(l, HA_JOB_BOOTSTRAP, 3, now) > 0)
+			return act(HA_WAIT, NULL, "cluster not initialized; our bootstrap failed: racing again in %.0fs",
+				   job_backoff_left(l, HA_JOB_BOOTSTRAP, 3, now));
 		return act(HA_RACE_INIT, NULL,
 			   l->datadir == HA_DATADIR_VALID
 				   ? "cluster not initialized in etcd; claiming it with our data directory"
@@ -490,6 +612,10 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 						   ha_start_backoff(l->pg_start_failure, l->pg_start_failures) -
 							   (now - l->pg_started_at));
 			}
+			if (l->datadir == HA_DATADIR_EMPTY && l->job_failed == HA_JOB_BOOTSTRAP &&
+			    job_backoff_left(l, HA_JOB_BOOTSTRAP, 1, now) > 0)
+				return act(HA_WAIT, NULL, "bootstrap: initdb failed; running it again in %.0fs",
+					   job_backoff_left(l, HA_JOB_BOOTSTRAP, 1, now));
 			return act(HA_BOOTSTRAP, NULL, "we own the initialize key: bootstrapping");
 		}
 		return act(HA_WAIT, NULL, "waiting for %s to bootstrap the cluster", c->init_owner);
@@ -499,10 +625,11 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 			   "data directory belongs to another cluster: system identifier %llu, cluster's is %llu",
 			   (unsigned long long)l->datadir_sysid, (unsigned long long)c->sysid);
 
+	*rule = 6;
 	/* 6. Operator requests for this node. */
 	if (l->reinit_requested) {
 		if (holds)
-			return act(HA_WAIT, NULL, "reinit refused: this member is the leader; switch over first");
+			return act(HA_REFUSE, NULL, "reinit refused: this member is the leader; switch over first");
 		if (!other_leads)
 			return act(HA_WAIT, NULL, "reinit requested, but there is no leader to clone from");
 		return act(HA_REINIT, c->leader, "reinit requested: removing the data directory to clone from %s",
@@ -511,6 +638,7 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 	if (l->restart_requested && l->pg_running)
 		return act(HA_RESTART, NULL, "restart requested by an operator");
 
+	*rule = 7;
 	/* 7. Maintenance mode: keep the keys, touch no Postgres, never fail over
 	 * (rule 2 above still stops a primary whose lease is gone). */
 	if (c->paused) {
@@ -527,6 +655,8 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 			 * reload. */
 			return act(HA_FOLLOW, c->leader, "maintenance mode: following the new leader %s", c->leader);
 		} else if (holds && l->pg_ready && l->pg_primary) {
+			if (c->has_switchover && !switchover_for_us(c, l))
+				return act(HA_CLEAR_SWITCHOVER, NULL, "maintenance mode: %s", stale_switchover(c, l));
 			/* A switchover that names its candidate runs now (rule 12);
 			 * the agents choose no candidate while paused. */
 			if (!(switchover_for_us(c, l) && c->sw_to[0] && due))
@@ -542,15 +672,20 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 		 * promotes (rule 11). */
 	}
 
+	*rule = 8;
 	/* 8. Nothing to run yet. */
 	if (l->datadir == HA_DATADIR_EMPTY) {
 		if (holds)
 			return act(HA_RELEASE, NULL, "we hold the leader key but have no data; releasing it");
+		if (other_leads && l->job_failed == HA_JOB_CLONE && job_backoff_left(l, HA_JOB_CLONE, 1, now) > 0)
+			return act(HA_WAIT, NULL, "empty data directory: cloning from %s failed; trying again in %.0fs",
+				   c->leader, job_backoff_left(l, HA_JOB_CLONE, 1, now));
 		if (other_leads)
 			return act(HA_CLONE, c->leader, "empty data directory: cloning from %s", c->leader);
 		return act(HA_WAIT, NULL, "empty data directory and no leader to clone from; waiting");
 	}
 
+	*rule = 9;
 	/* 9. Data but no Postgres. */
 	if (!l->pg_running) {
 		/* After a failed start, wait before the next one (not after one
@@ -586,6 +721,12 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 			if (l->pg_start_failed && !l->pg_started_primary) {
 				switch (l->pg_start_failure) {
 				case HA_START_FAIL_DIVERGED:
+					if (l->use_pg_rewind && l->job_failed != HA_JOB_REWIND &&
+					    strcmp(l->following, c->leader) == 0 && rewind_backoff_left(l, now) > 0)
+						return act(HA_WAIT, NULL,
+							   "Postgres cannot start as a replica of %s, its timeline diverged; "
+							   "pg_rewind failed (attempt %d of 3): trying again in %.0fs",
+							   c->leader, l->rewind_failures, rewind_backoff_left(l, now));
 					if (l->use_pg_rewind && l->job_failed != HA_JOB_REWIND &&
 					    strcmp(l->following, c->leader) == 0)
 						return act(HA_REWIND, c->leader,
@@ -635,10 +776,12 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 		return act(HA_START_REPLICA, "", "no leader: starting Postgres as a replica without upstream");
 	}
 
+	*rule = 10;
 	/* 10. Running but not answering yet. */
 	if (!l->pg_ready)
 		return act(HA_WAIT, NULL, "Postgres is starting");
 
+	*rule = 11;
 	/* 11. A replica. */
 	if (!l->pg_primary) {
 		if (holds) {
@@ -686,6 +829,11 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 						   "is off: reinit this member by hand",
 						   c->leader);
 				}
+				if (rewind_backoff_left(l, now) > 0)
+					return act(HA_WAIT, NULL,
+						   "not streaming from %s and on timeline %u while it is on %u; pg_rewind failed "
+						   "(attempt %d of 3): trying again in %.0fs",
+						   c->leader, l->pg_timeline, tl, l->rewind_failures, rewind_backoff_left(l, now));
 				return act(HA_REWIND, c->leader,
 					   "not streaming from %s for %.0fs and on timeline %u while it is on %u: rewinding",
 					   c->leader, now - l->pg_not_streaming_since, l->pg_timeline, tl);
@@ -709,7 +857,10 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 			   (unsigned long long)l->pg_lsn);
 	}
 
+	*rule = 12;
 	/* 12. The primary, with a valid lease and the key on it (rule 2 above). */
+	if (c->has_switchover && !switchover_for_us(c, l))
+		return act(HA_CLEAR_SWITCHOVER, NULL, "primary holding the leader key; %s", stale_switchover(c, l));
 	if (switchover_for_us(c, l)) {
 		if (c->sw_scheduled_at > 0 && l->wall_now < c->sw_scheduled_at)
 			return act(HA_LEAD, NULL, "primary holding the leader key; switchover%s%s scheduled in %.0fs",
@@ -718,6 +869,15 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 			   c->sw_failover ? "failover" : "switchover", c->sw_to[0] ? " to " : "", c->sw_to);
 	}
 	return act(HA_LEAD, NULL, "primary holding the leader key");
+}
+
+struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_local_view *l, double now)
+{
+	int rule = 0;
+	struct ha_action a = decide(c, l, now, &rule);
+
+	a.rule = rule;
+	return a;
 }
 
 /* ---- synchronous replication plan (see ha.h) ------------------------------- */

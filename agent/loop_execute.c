@@ -224,9 +224,7 @@ static void do_race_init(struct loop *L)
 	struct etcd_op put = {.kind = ETCD_OP_PUT, .key = L->keys.initialize};
 	bool won = false;
 
-	if (lease == 0)
-		return;
-	if (L->job_failed == HA_JOB_BOOTSTRAP && pg_now() - L->job_failed_at < RETRY_BACKOFF * 3)
+	if (lease == 0) /* the core waits for our lease (rule 5): never a key without one */
 		return;
 	if (L->local.datadir == HA_DATADIR_VALID) {
 		/* An existing data directory claims a cluster that etcd forgot. */
@@ -257,8 +255,6 @@ static void do_bootstrap(struct loop *L, double now)
 						  .locale = cfg->bootstrap_initdb.locale,
 						  .data_checksums = cfg->bootstrap_initdb.data_checksums};
 
-		if (L->job_failed == HA_JOB_BOOTSTRAP && now - L->job_failed_at < RETRY_BACKOFF)
-			return;
 		if (!write_pgpass(L))
 			return;
 		start_job(L, HA_JOB_BOOTSTRAP, NULL,
@@ -300,13 +296,11 @@ static void do_bootstrap(struct loop *L, double now)
 	}
 }
 
-static void do_clone(struct loop *L, const char *leader, double now)
+static void do_clone(struct loop *L, const char *leader)
 {
 	char conninfo[2048];
 	struct pg_err err;
 
-	if (L->job_failed == HA_JOB_CLONE && now - L->job_failed_at < RETRY_BACKOFF)
-		return;
 	if (!write_pgpass(L) || !leader_conninfo(L, leader, true, conninfo, sizeof(conninfo)))
 		return;
 	start_job(L, HA_JOB_CLONE, leader, pg_basebackup_start(&L->paths, conninfo, &L->job, &err),
@@ -315,13 +309,10 @@ static void do_clone(struct loop *L, const char *leader, double now)
 		log_error("cannot run pg_basebackup: %s", err.msg);
 }
 
-static void do_rewind(struct loop *L, const char *leader, double now)
+static void do_rewind(struct loop *L, const char *leader)
 {
 	char conninfo[2048];
 	struct pg_err err;
-
-	if (L->rewind_failures > 0 && now - L->job_failed_at < RETRY_BACKOFF)
-		return;
 
 	if (!leader_conninfo(L, leader, false, conninfo, sizeof(conninfo)))
 		return;
@@ -389,7 +380,7 @@ bool execute(struct loop *L, const struct ha_action *a, double now)
 		do_bootstrap(L, now);
 		break;
 	case HA_CLONE:
-		do_clone(L, a->leader, now);
+		do_clone(L, a->leader);
 		break;
 	case HA_REINIT: {
 		struct pg_err err;
@@ -421,16 +412,20 @@ bool execute(struct loop *L, const struct ha_action *a, double now)
 		publish_status(L);
 		if (!L->view.paused)
 			sync_manage(L);
-		/* A switchover that named us, or another leader, is over. */
-		if (L->view.has_switchover && ((L->view.sw_to[0] && strcmp(L->view.sw_to, L->cfg->name) == 0) ||
-					       (L->view.sw_from[0] && strcmp(L->view.sw_from, L->cfg->name) != 0)))
-			clear_switchover(L, "it no longer applies to the current leader");
+		break;
+	case HA_CLEAR_SWITCHOVER:
+		clear_switchover(L, "it no longer applies to the current leader");
+		break;
+	case HA_REFUSE:
+		/* The only request the core refuses: a reinit of the leader. */
+		log_warn("%s", a->reason);
+		L->req_reinit = false;
 		break;
 	case HA_DEMOTE:
 		stop_postgres(L, PG_STOP_IMMEDIATE, a->reason);
 		break;
 	case HA_REWIND:
-		do_rewind(L, a->leader, now);
+		do_rewind(L, a->leader);
 		break;
 	case HA_RELEASE:
 		release_leader_key(L);

@@ -51,8 +51,6 @@
 #include "pg/pg_data.h"
 #include "pg/pg_query.h"
 
-/* Seconds we wait before retrying a failed clone / bootstrap / start. */
-#define RETRY_BACKOFF 3.0
 /* How long a planned stop may take before the library escalates. */
 #define STOP_TIMEOUT 30.0
 

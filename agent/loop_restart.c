@@ -70,10 +70,6 @@ void take_requests(struct loop *L)
 		if (L->pg_reloaded_at == before)
 			reload_postgres(L, "reload requested by an operator");
 	}
-	if (L->req_reinit && is_leader(L)) {
-		log_warn("reinit refused: this member is the leader; switch over first");
-		L->req_reinit = false;
-	}
 }
 
 /* Answers the waiting REST request (if any) and forgets the restart request. */

@@ -32,47 +32,28 @@ void clear_switchover(struct loop *L, const char *why)
 	L->view.has_switchover = false;
 }
 
-/* Is `name` a running replica on our timeline, ready to take over? */
-static bool candidate_ready(struct loop *L, const char *name, struct api_status *st, char *why, size_t len)
+/* Asks member `name`'s REST API for its status now, for the core to judge
+ * (ha_switchover_ready); a member without a REST API is not asked. */
+static void ask_candidate(struct loop *L, const char *name, struct ha_peer_status *out)
 {
 	const struct ha_member *m = ha_find_member(&L->view, name);
 	struct peer_opts po;
-	char err[256];
+	struct api_status st;
 
-	if (!m || !m->api_url[0]) {
-		snprintf(why, len, "%s is not a member of the cluster", name);
-		return false;
-	}
-	if (m->nofailover) {
-		snprintf(why, len, "%s is tagged nofailover", name);
-		return false;
+	memset(out, 0, sizeof(*out));
+	if (!m || !m->api_url[0] || m->nofailover) {
+		snprintf(out->error, sizeof(out->error), "not asked");
+		return;
 	}
 	po = loop_peer_opts(L);
-	if (!peer_get_status(&po, m->api_url, 1.0, st, NULL, err, sizeof(err))) {
-		snprintf(why, len, "%s does not answer: %s", name, err);
-		return false;
-	}
-	if (!st->pg_running || strcmp(st->role, "replica") != 0) {
-		snprintf(why, len, "%s is not a running replica (role %s, state %s)", name, st->role, st->state);
-		return false;
-	}
-	/* DESIGN.md rule 8: it must be replaying what it receives. */
-	if (ha_replay_state_unhealthy(st->state)) {
-		snprintf(why, len, "%s is not replaying (state %s)", name, st->state);
-		return false;
-	}
-	if (st->timeline != L->local.pg_timeline) {
-		snprintf(why, len, "%s is on timeline %u, we are on %u", name, st->timeline, L->local.pg_timeline);
-		return false;
-	}
-	/* Far behind, it would not catch up while we wait, stopped. */
-	if (L->local.pg_lsn > st->lsn &&
-	    L->local.pg_lsn - st->lsn > (uint64_t)L->view.maximum_lag_on_failover) {
-		snprintf(why, len, "%s is %llu bytes behind (maximum_lag_on_failover %lld)", name,
-			 (unsigned long long)(L->local.pg_lsn - st->lsn), (long long)L->view.maximum_lag_on_failover);
-		return false;
-	}
-	return true;
+	out->answered = peer_get_status(&po, m->api_url, 1.0, &st, NULL, out->error, sizeof(out->error));
+	if (!out->answered)
+		return;
+	out->pg_running = st.pg_running;
+	snprintf(out->role, sizeof(out->role), "%s", st.role);
+	snprintf(out->state, sizeof(out->state), "%s", st.state);
+	out->timeline = st.timeline;
+	out->lsn = st.lsn;
 }
 
 /* Rewrites the switchover key naming the candidate, so that only it takes
@@ -129,36 +110,37 @@ void do_switchover(struct loop *L, const char *target)
 	bool caught_up = false;
 
 	if (target[0]) {
-		if (!candidate_ready(L, target, &st, why, sizeof(why))) {
+		struct ha_peer_status ps;
+
+		ask_candidate(L, target, &ps);
+		if (!ha_switchover_ready(&L->view, &L->local, target, &ps, why, sizeof(why))) {
 			log_error("switchover refused: %s", why);
 			clear_switchover(L, "refused");
 			return;
 		}
 		snprintf(cand, sizeof(cand), "%s", target);
 	} else {
-		uint64_t best = 0;
-		bool best_sync = false;
+		/* Every other member asked; the core chooses (ha_switchover_choose). */
+		struct ha_peer_status ps[HA_MAX_MEMBERS];
+		const char *names[HA_MAX_MEMBERS];
+		size_t n = 0;
+		int best;
 
-		/* The most advanced ready replica; in synchronous mode one the
-		 * sync key names comes first. */
-		for (size_t i = 0; i < L->view.n_members; i++) {
+		for (size_t i = 0; i < L->view.n_members && n < HA_MAX_MEMBERS; i++) {
 			const char *name = L->view.members[i].name;
-			bool is_sync = ha_sync_allows(&L->view, name);
-			char w[300];
 
-			if (strcmp(name, L->cfg->name) == 0 || !candidate_ready(L, name, &st, w, sizeof(w)))
+			if (strcmp(name, L->cfg->name) == 0)
 				continue;
-			if (!cand[0] || (is_sync && !best_sync) || (is_sync == best_sync && st.lsn > best)) {
-				snprintf(cand, sizeof(cand), "%s", name);
-				best = st.lsn;
-				best_sync = is_sync;
-			}
+			ask_candidate(L, name, &ps[n]);
+			names[n++] = name;
 		}
-		if (!cand[0]) {
+		best = ha_switchover_choose(&L->view, &L->local, names, ps, n);
+		if (best < 0) {
 			log_error("switchover refused: no healthy replica on our timeline to hand over to");
 			clear_switchover(L, "refused");
 			return;
 		}
+		snprintf(cand, sizeof(cand), "%s", names[best]);
 	}
 	snprintf(url, sizeof(url), "%s", ha_find_member(&L->view, cand)->api_url);
 	if (!record_switchover_target(L, cand))

@@ -160,6 +160,8 @@ void read_local(struct loop *L, double now)
 
 	l->job = L->job.pid ? L->job_kind : HA_JOB_NONE;
 	l->job_failed = L->job_failed;
+	l->job_failed_at = L->job_failed_at;
+	l->rewind_failures = L->rewind_failures;
 	/* Rewound against this leader and still unable to start: the rewind did
 	 * not repair it, which is what a failed rewind means to the core. */
 	if (L->pg_start_failed && L->start_failure == HA_START_FAIL_DIVERGED && L->rewind_ok_for[0] &&

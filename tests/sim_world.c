@@ -646,9 +646,11 @@ static void etcd_apply(struct world *W, struct req *r)
 
 /* ---- keeper and fence ------------------------------------------------------------ */
 
+/* The keeper's deadline, by the core's one formula (the model has no
+ * failsafe rounds). */
 static double deadline_of(const struct world *W, const struct node *N)
 {
-	return N->k_lease != 0 && N->k_sent > 0 ? N->k_sent + W->p.ttl - W->margin : 0;
+	return ha_deadline(N->k_lease, N->k_sent, W->p.ttl, 0);
 }
 
 /* Reschedules the fence after the keeper's state or the arming changed. */
@@ -706,7 +708,7 @@ static void keeper_send(struct world *W, int n)
 		return;
 	}
 	if (N->f_armed && N->k_sent > 0) {
-		double left = N->k_sent + W->p.ttl - W->margin - local_now(N, W->t);
+		double left = deadline_of(W, N) - local_now(N, W->t);
 		double t = left - 0.05 < N->k_interval ? left - 0.05 : N->k_interval;
 		timeout = t < 0.1 ? 0.1 : t;
 	}
@@ -1128,6 +1130,8 @@ static void loop_local(struct world *W, int n)
 	l->datadir_was_primary = false;
 	l->job = N->job_running ? (enum ha_job)N->job_kind : HA_JOB_NONE;
 	l->job_failed = (enum ha_job)N->job_failed;
+	l->job_failed_at = N->job_failed_at;
+	l->rewind_failures = N->rewind_failures;
 	if (N->start_failed && N->rewind_ok_for[0] && N->view.has_leader &&
 	    strcmp(N->rewind_ok_for, N->view.leader) == 0)
 		l->job_failed = HA_JOB_REWIND;
@@ -1263,19 +1267,22 @@ static bool leader_known(const struct world *W, const struct node *N, const char
 	return ha_find_member(&N->view, leader) != NULL && node_by_name(W, leader) >= 0;
 }
 
-/* Is `cand` a running replica on our timeline (do_switchover's candidate_ready)? */
-static bool candidate_ready(const struct world *W, int n, int cand)
+/* What `cand`'s REST API answers `n` now (loop_switchover.c's ask_candidate). */
+static void ask_candidate(const struct world *W, int n, int cand, struct ha_peer_status *st)
 {
-	const struct node *N = &W->nodes[n];
-	const struct ha_member *m = ha_find_member(&N->view, W->nodes[cand].name);
 	const struct api_snap *s = &W->nodes[cand].api;
 
-	if (!m || m->nofailover || !api_reachable(W, n, cand))
-		return false;
-	/* loop.c: a candidate more than maximum_lag_on_failover behind is not ready */
-	if (N->local.pg_lsn > s->lsn && N->local.pg_lsn - s->lsn > (uint64_t)N->view.maximum_lag_on_failover)
-		return false;
-	return s->pg_running && strcmp(s->role, "replica") == 0 && s->tl == N->local.pg_timeline;
+	memset(st, 0, sizeof(*st));
+	st->answered = api_reachable(W, n, cand);
+	if (!st->answered) {
+		set_str(st->error, sizeof(st->error), "unreachable");
+		return;
+	}
+	st->pg_running = s->pg_running;
+	set_str(st->role, sizeof(st->role), s->role);
+	set_str(st->state, sizeof(st->state), s->state);
+	st->timeline = s->tl;
+	st->lsn = s->lsn;
 }
 
 static void do_switchover(struct world *W, int n)
@@ -1285,22 +1292,32 @@ static void do_switchover(struct world *W, int n)
 
 	if (N->act.leader[0]) {
 		int t = node_by_name(W, N->act.leader);
+		struct ha_peer_status st;
+		char why[300];
 
-		if (t >= 0 && candidate_ready(W, n, t))
-			cand = t;
+		if (t >= 0) {
+			ask_candidate(W, n, t, &st);
+			if (ha_switchover_ready(&N->view, &N->local, N->act.leader, &st, why, sizeof(why)))
+				cand = t;
+		}
 	} else {
-		uint64_t best = 0;
+		struct ha_peer_status st[HA_MAX_MEMBERS];
+		const char *names[HA_MAX_MEMBERS];
+		int idx[HA_MAX_MEMBERS];
+		size_t k = 0;
+		int best;
 
-		for (size_t i = 0; i < N->view.n_members; i++) {
+		for (size_t i = 0; i < N->view.n_members && k < HA_MAX_MEMBERS; i++) {
 			int j = node_by_name(W, N->view.members[i].name);
 
-			if (j == n || j < 0 || !candidate_ready(W, n, j))
+			if (j == n || j < 0)
 				continue;
-			if (cand < 0 || W->nodes[j].api.lsn > best) {
-				cand = j;
-				best = W->nodes[j].api.lsn;
-			}
+			ask_candidate(W, n, j, &st[k]);
+			names[k] = N->view.members[i].name;
+			idx[k++] = j;
 		}
+		best = ha_switchover_choose(&N->view, &N->local, names, st, k);
+		cand = best >= 0 ? idx[best] : SIM_NONE;
 	}
 	if (cand < 0) {
 		tr(W, "%s: switchover refused: no ready candidate", N->name);
@@ -1353,9 +1370,7 @@ static void execute(struct world *W, int n)
 	case HA_RACE_INIT: {
 		struct req q;
 
-		if (N->local.lease_id == 0)
-			break;
-		if (N->job_failed == HA_JOB_BOOTSTRAP && now - N->job_failed_at < 9.0)
+		if (N->local.lease_id == 0) /* the core waits for a lease (rule 5) */
 			break;
 		memset(&q, 0, sizeof(q));
 		q.kind = RQ_RACE_INIT;
@@ -1371,8 +1386,6 @@ static void execute(struct world *W, int n)
 	}
 	case HA_BOOTSTRAP:
 		if (N->local.datadir == HA_DATADIR_EMPTY) {
-			if (N->job_failed == HA_JOB_BOOTSTRAP && now - N->job_failed_at < 3.0)
-				break;
 			start_job(W, n, HA_JOB_BOOTSTRAP, SIM_NONE, 0.3, 1.5);
 			break;
 		}
@@ -1400,8 +1413,6 @@ static void execute(struct world *W, int n)
 			return;
 		}
 	case HA_CLONE:
-		if (N->job_failed == HA_JOB_CLONE && now - N->job_failed_at < 3.0)
-			break;
 		if (!leader_known(W, N, a->leader))
 			break;
 		start_job(W, n, HA_JOB_CLONE, node_by_name(W, a->leader), 0.3, 3.0);
@@ -1455,14 +1466,17 @@ static void execute(struct world *W, int n)
 			N->req = send_req(W, n, &q, W->req_timeout);
 			return;
 		}
-		if (N->view.has_switchover && ((N->view.sw_to[0] && strcmp(N->view.sw_to, N->name) == 0) ||
-					       (N->view.sw_from[0] && strcmp(N->view.sw_from, N->name) != 0)) &&
-		    N->sw_mod_rev) {
+		break;
+	case HA_CLEAR_SWITCHOVER:
+		if (N->sw_mod_rev) {
 			clear_switchover(W, n, ST_ACT);
 			N->ph = PH_LEAD_SW;
 			return;
 		}
+		N->view.has_switchover = false;
 		break;
+	case HA_REFUSE:
+		break; /* the model sends no operator requests */
 	case HA_DEMOTE:
 		if (W->p.broken)
 			break; /* the deliberately broken variant keeps writing */
@@ -1470,8 +1484,6 @@ static void execute(struct world *W, int n)
 		stop_postgres(W, n, true, a->reason);
 		break;
 	case HA_REWIND:
-		if (N->rewind_failures > 0 && now - N->job_failed_at < 3.0)
-			break;
 		if (!leader_known(W, N, a->leader))
 			break;
 		stop_postgres(W, n, false, "rewinding");
@@ -1521,13 +1533,6 @@ static void act_continue(struct world *W, int n, const struct req *r)
 			N->status_pub_valid = true;
 			N->status_pub_lsn = N->pgst_lsn;
 			N->status_pub_tl = N->pgst_tl;
-		}
-		if (N->view.has_switchover && ((N->view.sw_to[0] && strcmp(N->view.sw_to, N->name) == 0) ||
-					       (N->view.sw_from[0] && strcmp(N->view.sw_from, N->name) != 0)) &&
-		    N->sw_mod_rev) {
-			clear_switchover(W, n, ST_ACT);
-			N->ph = PH_LEAD_SW;
-			return;
 		}
 		break;
 	case PH_REWIND_STOP:
