@@ -35,4 +35,4 @@ agent_libagent_a_SOURCES += agent/slots.c agent/slots.h
 agent_libagent_a_SOURCES += agent/loop.c agent/loop.h agent/loop_internal.h \
 	agent/loop_view.c agent/loop_execute.c agent/loop_switchover.c agent/loop_sync.c \
 	agent/loop_lease.c agent/loop_publish.c agent/loop_reload.c agent/loop_pgfiles.c \
-	agent/loop_restart.c agent/keeper.c agent/keeper.h agent/watch.c agent/watch.h
+	agent/loop_restart.c agent/local_view.c agent/local_view.h agent/keeper.c agent/keeper.h agent/watch.c agent/watch.h

@@ -87,7 +87,7 @@ static bool busy(const struct loop *L, const struct ha_action *a)
 	default:
 		return true;
 	}
-	return L->job.pid != 0 || (L->postmaster.pid != 0 && !L->local.pg_ready) || L->promote_requested ||
+	return L->job.pid != 0 || (L->postmaster.pid != 0 && !L->local.pg_ready) || L->lm.promote_requested ||
 	       (L->req_restart && !L->req_restart_judged) || L->restart_running;
 }
 
@@ -387,7 +387,7 @@ int loop_run(const struct baton_config *cfg)
 		judge_restart(&L);
 		/* After our switchover: until Postgres runs again and follows the
 		 * new leader (or leads again, when it was aborted). */
-		if (L.local.pg_ready && (is_leader(&L) || (L.view.has_leader && strcmp(L.following, L.view.leader) == 0)))
+		if (L.local.pg_ready && (is_leader(&L) || (L.view.has_leader && strcmp(L.lm.following, L.view.leader) == 0)))
 			L.switchover_stopped = false;
 		L.local.restart_in_progress = (L.restart_running && !L.local.pg_running) || L.switchover_stopped;
 		if (L.view.etcd_ok && !L.view.has_leader && L.local.pg_ready && !L.local.pg_primary &&
@@ -411,7 +411,7 @@ int loop_run(const struct baton_config *cfg)
 		if (cb_poll(L.callbacks) > 0)
 			wait = fmin(wait, 0.2); /* drain callback output, enforce their timeout */
 		deadline = ha_lease_deadline(&L.view, &L.local);
-		if (L.postmaster.pid && (L.pg_started_primary || L.local.pg_primary) && deadline > 0)
+		if (L.postmaster.pid && (L.lm.pg_started_primary || L.local.pg_primary) && deadline > 0)
 			wait = fmin(wait, fmax(0.01, deadline - pg_now()));
 		if (!g_shutdown)
 			sleep_until_woken(&L, wait);

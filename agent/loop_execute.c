@@ -20,23 +20,23 @@ static void start_postgres(struct loop *L, bool primary, const char *upstream, d
 	L->pg_log_from = pg_log_size(L->cfg->postgresql.log_file);
 	if (!pg_postmaster_start(&L->paths, &L->postmaster, &err)) {
 		log_error("cannot start Postgres: %s", err.msg);
-		L->pg_start_failed = true;
-		L->start_failure = HA_START_FAIL_OTHER;
-		snprintf(L->start_error, sizeof(L->start_error), "%.159s", err.msg);
-		L->start_failures++;
-		L->pg_started_at = now;
+		L->lm.pg_start_failed = true;
+		L->lm.start_failure = HA_START_FAIL_OTHER;
+		snprintf(L->lm.start_error, sizeof(L->lm.start_error), "%.159s", err.msg);
+		L->lm.start_failures++;
+		L->lm.pg_started_at = now;
 		return;
 	}
 	memcpy(L->hs_started, L->hs_written, sizeof(L->hs_started));
 	L->hs_started_valid = !primary && L->hs_written_valid;
 	L->hs_checked_at = now;
-	L->pg_started_primary = primary;
-	L->pg_started_at = now;
-	L->pg_was_ready = false;
-	L->streamed_tl = 0;
-	L->rewound_for[0] = '\0';
-	snprintf(L->following, sizeof(L->following), "%s", primary || !upstream ? "" : upstream);
-	L->not_streaming_since = 0;
+	L->lm.pg_started_primary = primary;
+	L->lm.pg_started_at = now;
+	L->lm.pg_was_ready = false;
+	L->lm.streamed_tl = 0;
+	L->lm.rewound_for[0] = '\0';
+	snprintf(L->lm.following, sizeof(L->lm.following), "%s", primary || !upstream ? "" : upstream);
+	L->lm.not_streaming_since = 0;
 	pg_conn_reset(L->pg);
 	set_fence(L);
 	log_info("started Postgres (pid %d) as %s%s%s", (int)L->postmaster.pid, primary ? "primary" : "replica",
@@ -55,10 +55,10 @@ void stop_postgres(struct loop *L, enum pg_stop_mode mode, const char *why)
 	cb_fire(L->callbacks, CB_ON_STOP, L->last_role[0] ? L->last_role : "unknown");
 	keeper_set_fence(L->keeper, 0);
 	L->ctl_stale = true;
-	L->pg_started_primary = false;
-	L->promote_requested = false;
-	L->pg_was_ready = false;
-	L->following[0] = '\0';
+	L->lm.pg_started_primary = false;
+	L->lm.promote_requested = false;
+	L->lm.pg_was_ready = false;
+	L->lm.following[0] = '\0';
 	L->local.pg_running = L->local.pg_ready = L->local.pg_primary = false;
 	pg_conn_reset(L->pg);
 }
@@ -72,19 +72,19 @@ void stop_postgres(struct loop *L, enum pg_stop_mode mode, const char *why)
  */
 static void reset_failure_state(struct loop *L, const char *why)
 {
-	if (L->pg_start_failed || L->job_failed != HA_JOB_NONE || L->rewind_failures || L->start_failures)
+	if (L->lm.pg_start_failed || L->lm.job_failed != HA_JOB_NONE || L->lm.rewind_failures || L->lm.start_failures)
 		log_info("%s: forgetting the old data directory's failures", why);
-	L->pg_start_failed = false;
-	L->start_failures = 0;
-	L->start_failure = HA_START_FAIL_UNKNOWN;
-	L->start_error[0] = '\0';
-	L->job_failed = HA_JOB_NONE;
-	L->job_failed_at = 0;
-	L->rewind_failures = 0;
-	L->rewind_ok_for[0] = '\0';
-	L->rewound_for[0] = '\0';
-	L->following[0] = '\0';
-	L->pg_started_primary = false;
+	L->lm.pg_start_failed = false;
+	L->lm.start_failures = 0;
+	L->lm.start_failure = HA_START_FAIL_UNKNOWN;
+	L->lm.start_error[0] = '\0';
+	L->lm.job_failed = HA_JOB_NONE;
+	L->lm.job_failed_at = 0;
+	L->lm.rewind_failures = 0;
+	L->lm.rewind_ok_for[0] = '\0';
+	L->lm.rewound_for[0] = '\0';
+	L->lm.following[0] = '\0';
+	L->lm.pg_started_primary = false;
 	L->hs_primary_valid = L->hs_started_valid = L->hs_written_valid = false;
 	L->ctl_stale = true;
 }
@@ -117,23 +117,23 @@ void reap_job(struct loop *L, double now)
 		if (L->job_kind == HA_JOB_CLONE)
 			reset_failure_state(L, "cloned");
 		if (L->job_kind == HA_JOB_REWIND || L->job_kind == HA_JOB_CLONE)
-			snprintf(L->rewound_for, sizeof(L->rewound_for), "%s", L->job_leader);
+			snprintf(L->lm.rewound_for, sizeof(L->lm.rewound_for), "%s", L->job_leader);
 		if (L->job_kind == HA_JOB_REWIND) {
-			L->rewind_failures = 0;
-			L->pg_start_failed = false; /* try the start again */
-			snprintf(L->rewind_ok_for, sizeof(L->rewind_ok_for), "%s", L->job_leader);
+			L->lm.rewind_failures = 0;
+			L->lm.pg_start_failed = false; /* try the start again */
+			snprintf(L->lm.rewind_ok_for, sizeof(L->lm.rewind_ok_for), "%s", L->job_leader);
 		}
-		L->job_failed = HA_JOB_NONE;
+		L->lm.job_failed = HA_JOB_NONE;
 	} else {
 		log_error("%s failed: %s (see %s)", L->job.what[0] ? L->job.what : "job", err.msg,
 			  L->cfg->postgresql.log_file);
-		L->job_failed = L->job_kind;
-		L->job_failed_at = now;
+		L->lm.job_failed = L->job_kind;
+		L->lm.job_failed_at = now;
 		/* A rewind can fail for a passing reason (the source was shutting
 		 * down): it counts as failed for good only the third time in a row. */
-		if (L->job_kind == HA_JOB_REWIND && ++L->rewind_failures < 3) {
-			log_info("will retry pg_rewind (attempt %d of 3)", L->rewind_failures + 1);
-			L->job_failed = HA_JOB_NONE;
+		if (L->job_kind == HA_JOB_REWIND && ++L->lm.rewind_failures < 3) {
+			log_info("will retry pg_rewind (attempt %d of 3)", L->lm.rewind_failures + 1);
+			L->lm.job_failed = HA_JOB_NONE;
 		}
 		if (L->job_kind == HA_JOB_CLONE || L->job_kind == HA_JOB_BOOTSTRAP) {
 			/* A half-made data directory is worthless: remove it so the next try starts clean. */
@@ -165,40 +165,40 @@ void reap_postmaster(struct loop *L, double now)
 		return;
 	keeper_set_fence(L->keeper, 0);
 	L->ctl_stale = true;
-	if (!L->pg_was_ready) {
+	if (!L->lm.pg_was_ready) {
 		struct pg_start_diag d;
 		struct pg_err derr;
 
-		L->pg_start_failed = true;
-		L->start_failures++;
+		L->lm.pg_start_failed = true;
+		L->lm.start_failures++;
 		if (!pg_start_diagnose(L->cfg->postgresql.log_file, L->pg_log_from, &d, &derr))
 			log_warn("cannot tell why Postgres failed to start: %s", derr.msg);
-		L->start_failure = d.kind == PG_START_FAIL_DIVERGED ? HA_START_FAIL_DIVERGED
+		L->lm.start_failure = d.kind == PG_START_FAIL_DIVERGED ? HA_START_FAIL_DIVERGED
 				   : d.kind == PG_START_FAIL_PARAMS ? HA_START_FAIL_PARAMS
 				   : d.kind == PG_START_FAIL_OTHER  ? HA_START_FAIL_OTHER
 								    : HA_START_FAIL_UNKNOWN;
 		if (d.kind == PG_START_FAIL_PARAMS && d.param[0])
-			snprintf(L->start_error, sizeof(L->start_error), "%s = %ld is below the primary's %ld", d.param,
+			snprintf(L->lm.start_error, sizeof(L->lm.start_error), "%s = %ld is below the primary's %ld", d.param,
 				 d.value, d.primary_value);
 		else
-			snprintf(L->start_error, sizeof(L->start_error), "%.159s", d.fatal_line[0] ? d.fatal_line : err.msg);
+			snprintf(L->lm.start_error, sizeof(L->lm.start_error), "%.159s", d.fatal_line[0] ? d.fatal_line : err.msg);
 		/* Make sure the next start sees pg_control as it is now (the
 		 * primary's parameters as replayed up to the failure). */
 		L->ctl_stale = true;
 		log_error("Postgres exited during start-up (%s), failure %d in a row: %s [%s]; see %s", err.msg,
-			  L->start_failures, d.fatal_line[0] ? d.fatal_line : "the server logged no FATAL line",
+			  L->lm.start_failures, d.fatal_line[0] ? d.fatal_line : "the server logged no FATAL line",
 			  pg_start_failure_name(d.kind), L->cfg->postgresql.log_file);
 	} else {
 		log_warn("Postgres exited unexpectedly (%s)", st == PG_CHILD_OK ? "status 0" : err.msg);
 		cb_fire(L->callbacks, CB_ON_STOP, L->last_role[0] ? L->last_role : "unknown");
 	}
-	L->pg_started_at = now;
-	L->promote_requested = false;
+	L->lm.pg_started_at = now;
+	L->lm.promote_requested = false;
 	/* After a failed start keep `following`: the core then knows it could
 	 * not start as a replica of that leader (and rewinds). */
-	if (L->pg_was_ready)
-		L->following[0] = '\0';
-	L->pg_was_ready = false;
+	if (L->lm.pg_was_ready)
+		L->lm.following[0] = '\0';
+	L->lm.pg_was_ready = false;
 	pg_conn_reset(L->pg);
 }
 
@@ -340,8 +340,8 @@ static void do_follow(struct loop *L, const char *leader, double now)
 		log_error("cannot repoint replication at %s: %s", leader, err.msg);
 		return;
 	}
-	snprintf(L->following, sizeof(L->following), "%s", leader);
-	L->not_streaming_since = now;
+	snprintf(L->lm.following, sizeof(L->lm.following), "%s", leader);
+	L->lm.not_streaming_since = now;
 }
 
 static void do_promote(struct loop *L)
@@ -357,8 +357,8 @@ static void do_promote(struct loop *L)
 		log_error("promotion request failed: %s", err.msg);
 		return;
 	}
-	L->promote_requested = true;
-	L->following[0] = '\0';
+	L->lm.promote_requested = true;
+	L->lm.following[0] = '\0';
 	set_fence(L);
 }
 
@@ -453,7 +453,7 @@ bool execute(struct loop *L, const struct ha_action *a, double now)
 		do_switchover(L, a->leader);
 		break;
 	case HA_SHUTDOWN: {
-		bool primary = L->local.pg_primary || L->pg_started_primary;
+		bool primary = L->local.pg_primary || L->lm.pg_started_primary;
 		struct pg_err err;
 
 		if (primary && L->local.pg_ready && !pg_query_checkpoint(L->pg, &err))

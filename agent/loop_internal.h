@@ -40,6 +40,7 @@
 #include "agent/dcs.h"
 #include "agent/ha.h"
 #include "agent/keeper.h"
+#include "agent/local_view.h"
 #include "agent/log.h"
 #include "agent/peer.h"
 #include "agent/sdnotify.h"
@@ -86,12 +87,11 @@ struct loop {
 	bool ctl_stale;  /* pg_control may have changed since we read it */
 
 	struct pg_child postmaster;
-	bool pg_started_primary, pg_start_failed, pg_was_ready;
-	/* Why the last start failed (the server's log), and how many in a row. */
-	long pg_log_from;            /* size of postgresql.log_file when Postgres was last started */
-	enum ha_start_failure start_failure;
-	char start_error[160];
-	int start_failures;
+	/* What the view builder and the executor remember of Postgres and the
+	 * jobs (local_view.h): starts, failures, streaming, replay progress. */
+	struct local_memory lm;
+	long pg_log_from;            /* size of postgresql.log_file when Postgres was last started: where
+				      * the diagnosis of a failed start reads from */
 	/* Hot-standby parameters (pg_data.h): the primary's as this data
 	 * directory last replayed them (pg_controldata), and what the running
 	 * replica was started with / its files now say. */
@@ -103,27 +103,10 @@ struct loop {
 	long hs_wanted[PG_HS_PARAMS]; /* ... and what the config asked for then */
 	bool hs_written_valid;
 	double hs_checked_at;
-	/* Replay progress of a running replica. */
-	uint64_t replay_seen;
-	double replay_progress_at;
-	/* The timeline this replica last streamed on. When its primary dies the
-	 * WAL receiver goes away and pg_control's timelines lag behind, right
-	 * when an election needs the truth; replay cannot go back in time, so
-	 * the last streamed timeline stays true until Postgres restarts. */
-	uint32_t streamed_tl;
-	double pg_started_at;
 
 	struct pg_child job;
-	enum ha_job job_kind, job_failed;
-	double job_failed_at;
-	int rewind_failures;  /* in a row */
-	char rewind_ok_for[HA_NAME_MAX]; /* rewound against this leader, Postgres not up since */
+	enum ha_job job_kind;
 	char job_leader[HA_NAME_MAX];
-	char rewound_for[HA_NAME_MAX];
-
-	char following[HA_NAME_MAX];
-	bool promote_requested;
-	double not_streaming_since;
 
 	/* operator requests (REST API), kept until carried out */
 	bool req_restart, req_restart_pending_only, req_reinit;

@@ -10,7 +10,7 @@
 void set_fence(struct loop *L)
 {
 	bool may_write = L->postmaster.pid > 0 &&
-			 (L->pg_started_primary || L->promote_requested || (L->local.pg_ready && L->local.pg_primary));
+			 (L->lm.pg_started_primary || L->lm.promote_requested || (L->local.pg_ready && L->local.pg_primary));
 
 	keeper_set_fence(L->keeper, may_write ? L->postmaster.pid : 0);
 }
@@ -148,7 +148,7 @@ void ensure_lease(struct loop *L)
 	if (id != 0)
 		return;
 	/* Lost while Postgres may write: demote first (this loop), lease later. */
-	if (L->postmaster.pid > 0 && (L->pg_started_primary || L->local.pg_primary))
+	if (L->postmaster.pid > 0 && (L->lm.pg_started_primary || L->local.pg_primary))
 		return;
 	t0 = pg_now();
 	if (etcd_lease_grant(L->etcd, (int64_t)ceil(L->settings.ttl), &id, &granted, &err) != ETCD_OK) {

@@ -51,10 +51,10 @@ const char *member_state(const struct loop *L)
 	case HA_JOB_REWIND: return "rewinding";
 	case HA_JOB_NONE: break;
 	}
-	if (L->promote_requested)
+	if (L->lm.promote_requested)
 		return "promoting";
 	if (L->postmaster.pid == 0)
-		return L->pg_start_failed ? "start failed" : "stopped";
+		return L->lm.pg_start_failed ? "start failed" : "stopped";
 	if (L->local.pg_ready && !L->local.pg_primary)
 		return ha_replay_state(ha_replay_check(&L->view, &L->local, pg_now(), NULL, 0));
 	return L->local.pg_ready ? "running" : "starting";

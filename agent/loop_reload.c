@@ -12,11 +12,11 @@
 void reload_postgres(struct loop *L, const char *why)
 {
 	struct pg_err err;
-	bool replica = L->postmaster.pid && !(L->local.pg_ready && L->local.pg_primary) && !L->pg_started_primary;
+	bool replica = L->postmaster.pid && !(L->local.pg_ready && L->local.pg_primary) && !L->lm.pg_started_primary;
 
 	if (L->postmaster.pid == 0)
 		return;
-	if (!write_pg_files(L, replica, replica ? L->following : NULL))
+	if (!write_pg_files(L, replica, replica ? L->lm.following : NULL))
 		return;
 	if (!pg_postmaster_reload(&L->postmaster, &err)) {
 		log_error("reload failed: %s", err.msg);
@@ -94,7 +94,7 @@ void check_hot_standby(struct loop *L, double now)
 	struct pg_err err;
 	bool differs = false;
 
-	if (!L->local.pg_ready || L->local.pg_primary || L->pg_started_primary || L->promote_requested)
+	if (!L->local.pg_ready || L->local.pg_primary || L->lm.pg_started_primary || L->lm.promote_requested)
 		return;
 	/* Every few seconds; every loop while replay is paused (it may be for
 	 * a parameter the primary raised: ha_decide restarts us with it). */

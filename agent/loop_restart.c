@@ -254,7 +254,7 @@ void track_restart(struct loop *L, double now)
 		if (primary || L->local.pg_streaming)
 			snprintf(msg, sizeof(msg), "restarted%s%s%s in %.1f s%s%s", L->restart_detail[0] ? " (" : "",
 				 L->restart_detail, L->restart_detail[0] ? ")" : "", now - L->restart_began,
-				 primary ? ", primary" : ", streaming from ", primary ? "" : L->following);
+				 primary ? ", primary" : ", streaming from ", primary ? "" : L->lm.following);
 		else
 			snprintf(msg, sizeof(msg), "restarted%s%s%s in %.1f s, but not streaming yet",
 				 L->restart_detail[0] ? " (" : "", L->restart_detail, L->restart_detail[0] ? ")" : "",
@@ -263,9 +263,9 @@ void track_restart(struct loop *L, double now)
 		restart_answer(L, L->restart_running_id, API_RESTART_DONE, msg);
 		return;
 	}
-	if (L->pg_start_failed || now - L->restart_began > 120.0) {
+	if (L->lm.pg_start_failed || now - L->restart_began > 120.0) {
 		snprintf(msg, sizeof(msg), "restart of %s: Postgres %s (see the agent's log)", L->cfg->name,
-			 L->pg_start_failed ? "failed to start again" : "not back within 120 s");
+			 L->lm.pg_start_failed ? "failed to start again" : "not back within 120 s");
 		L->restart_running = false;
 		restart_answer(L, L->restart_running_id, API_RESTART_FAILED, msg);
 	}

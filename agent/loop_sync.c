@@ -58,7 +58,7 @@ void manage_slots(struct loop *L, double now)
 	size_t n = 0;
 
 	if (!L->view.etcd_ok || L->view.paused || !L->local.pg_ready || L->postmaster.pid == 0 ||
-	    L->promote_requested || L->job.pid != 0)
+	    L->lm.promote_requested || L->job.pid != 0)
 		return;
 	if (!pg_query_slots(L->pg, existing, SLOTS_MAX, &n, &err)) {
 		log_warn("cannot list replication slots: %s", err.msg);

@@ -87,7 +87,7 @@ static bool has_backup_label(const char *data_dir)
  */
 void read_cluster_in_time(struct loop *L)
 {
-	bool may_write = L->postmaster.pid > 0 && (L->pg_started_primary || L->local.pg_primary);
+	bool may_write = L->postmaster.pid > 0 && (L->lm.pg_started_primary || L->local.pg_primary);
 	double deadline = ha_lease_deadline(&L->view, &L->local), left;
 
 	if (!may_write || deadline <= 0) {
@@ -106,27 +106,37 @@ void read_cluster_in_time(struct loop *L)
 	etcd_client_set_timeout(L->etcd, L->ecfg.request_timeout);
 }
 
+/*
+ * The local view: the I/O here (the data directory, pg_control when it may
+ * have changed, Postgres' own answer, the keeper), the derivation in the
+ * one builder (local_view_update, shared with the simulation), then what
+ * its edges call for: logs, callbacks, and after a promotion the history,
+ * the switchover key and a checkpoint.
+ */
 void read_local(struct loop *L, double now)
 {
 	const struct baton_config *cfg = L->cfg;
 	struct ha_local_view *l = &L->local;
+	struct local_obs o;
+	struct local_events ev;
 	enum pg_datadir_state ds;
 	struct pg_err err;
 
-	l->name = cfg->name;
-	l->nofailover = cfg->tags.nofailover || cfg->tags.failover_priority == 0;
-	l->failover_priority = (int)cfg->tags.failover_priority;
-	l->shutdown_requested = g_shutdown != 0;
-	l->use_pg_rewind = cfg->postgresql.use_pg_rewind;
-	l->remove_data_on_rewind_failure = cfg->postgresql.remove_data_directory_on_rewind_failure;
-	keeper_get(L->keeper, &l->lease_id, &l->lease_sent);
-	keeper_watchdog_state(L->keeper, &l->watchdog_required, &l->watchdog_ok);
+	memset(&o, 0, sizeof(o));
+	o.name = cfg->name;
+	o.nofailover = cfg->tags.nofailover || cfg->tags.failover_priority == 0;
+	o.failover_priority = (int)cfg->tags.failover_priority;
+	o.shutdown_requested = g_shutdown != 0;
+	o.use_pg_rewind = cfg->postgresql.use_pg_rewind;
+	o.remove_data_on_rewind_failure = cfg->postgresql.remove_data_directory_on_rewind_failure;
+	keeper_get(L->keeper, &o.lease_id, &o.lease_sent);
+	keeper_watchdog_state(L->keeper, &o.watchdog_required, &o.watchdog_ok);
 
 	ds = pg_datadir_inspect(cfg->postgresql.data_dir);
-	l->datadir = ds == PG_DATADIR_VALID ? HA_DATADIR_VALID
-		     : ds == PG_DATADIR_MISSING ? HA_DATADIR_EMPTY
-						: HA_DATADIR_INVALID;
-	if (l->datadir == HA_DATADIR_VALID && L->postmaster.pid == 0 && L->job.pid == 0 && L->ctl_stale) {
+	o.datadir = ds == PG_DATADIR_VALID ? HA_DATADIR_VALID
+		    : ds == PG_DATADIR_MISSING ? HA_DATADIR_EMPTY
+					       : HA_DATADIR_INVALID;
+	if (o.datadir == HA_DATADIR_VALID && L->postmaster.pid == 0 && L->job.pid == 0 && L->ctl_stale) {
 		/* Only read pg_control while nothing writes it, and only when it may
 		 * have changed (pg_controldata's exit wakes the loop via SIGCHLD). */
 		L->ctl_stale = false;
@@ -141,121 +151,62 @@ void read_local(struct loop *L, double now)
 			L->ctl_valid = false;
 		}
 	}
-	if (l->datadir != HA_DATADIR_VALID) {
+	if (o.datadir != HA_DATADIR_VALID) {
 		L->ctl_valid = false;
 		L->ctl_stale = true;
 	}
+	o.ctl_valid = L->ctl_valid;
 	if (L->ctl_valid) {
-		l->datadir_sysid = L->ctl.system_identifier;
-		l->datadir_timeline = L->ctl.checkpoint_timeline;
-		/* A fresh base backup carries the primary's pg_control ("in production")
-		 * but also a backup_label: it is no former primary. */
-		l->datadir_was_primary = (L->ctl.state == PG_DB_SHUTDOWNED || L->ctl.state == PG_DB_IN_PRODUCTION) &&
-					 !has_backup_label(cfg->postgresql.data_dir) &&
-					 !(L->rewound_for[0] && L->view.has_leader &&
-					   strcmp(L->rewound_for, L->view.leader) == 0);
-	} else if (l->datadir == HA_DATADIR_VALID && L->postmaster.pid == 0 && L->job.pid == 0) {
-		l->datadir = HA_DATADIR_INVALID; /* unreadable pg_control */
+		o.ctl_sysid = L->ctl.system_identifier;
+		o.ctl_timeline = L->ctl.checkpoint_timeline;
+		o.ctl_was_primary = L->ctl.state == PG_DB_SHUTDOWNED || L->ctl.state == PG_DB_IN_PRODUCTION;
+		o.backup_label = has_backup_label(cfg->postgresql.data_dir);
 	}
-
-	l->job = L->job.pid ? L->job_kind : HA_JOB_NONE;
-	l->job_failed = L->job_failed;
-	l->job_failed_at = L->job_failed_at;
-	l->rewind_failures = L->rewind_failures;
-	/* Rewound against this leader and still unable to start: the rewind did
-	 * not repair it, which is what a failed rewind means to the core. */
-	if (L->pg_start_failed && L->start_failure == HA_START_FAIL_DIVERGED && L->rewind_ok_for[0] &&
-	    L->view.has_leader && strcmp(L->rewind_ok_for, L->view.leader) == 0)
-		l->job_failed = HA_JOB_REWIND;
-
-	l->pg_running = L->postmaster.pid != 0;
-	l->pg_ready = false;
-	l->pg_primary = false;
-	if (l->pg_running) {
-		if (pg_query_state(L->pg, &L->pgst, &err)) {
-			l->pg_ready = true;
-			l->pg_primary = !L->pgst.in_recovery;
-			if (!L->pgst.in_recovery)
-				L->streamed_tl = 0;
-			else if (L->pgst.wal_receiver_streaming && L->pgst.timeline > L->streamed_tl)
-				L->streamed_tl = L->pgst.timeline;
-			l->pg_timeline = L->pgst.timeline > L->streamed_tl ? L->pgst.timeline : L->streamed_tl;
-			l->pg_lsn = L->pgst.current_lsn;
-			l->pg_streaming = L->pgst.wal_receiver_streaming;
-			if (L->pgst.system_identifier)
-				l->datadir_sysid = L->pgst.system_identifier;
-			if (!L->pg_was_ready) {
-				const char *role = l->pg_primary ? "primary" : "replica";
-
-				log_info("Postgres is up as %s on timeline %u", role, l->pg_timeline);
-				cb_fire(L->callbacks, CB_ON_START, role);
-				if (L->last_role[0] && strcmp(L->last_role, role) != 0)
-					cb_fire(L->callbacks, CB_ON_ROLE_CHANGE, role);
-				snprintf(L->last_role, sizeof(L->last_role), "%s", role);
-			}
-			L->pg_was_ready = true;
-			L->pg_start_failed = false;
-			L->start_failures = 0;
-			L->start_failure = HA_START_FAIL_UNKNOWN;
-			L->start_error[0] = '\0';
-			L->rewind_ok_for[0] = '\0';
-			if (L->pgst.in_recovery && L->pgst.wal_receiver_streaming)
-				L->job_failed = HA_JOB_NONE; /* whatever failed before, we stream now */
-		} else {
-			if (L->pg_was_ready)
-				log_warn("Postgres does not answer: %s", err.msg);
-			L->pg_was_ready = false;
-		}
+	o.postmaster_running = L->postmaster.pid != 0;
+	o.job_running = L->job.pid ? L->job_kind : HA_JOB_NONE;
+	if (o.postmaster_running && pg_query_state(L->pg, &L->pgst, &err)) {
+		o.pg_answered = true;
+		o.in_recovery = L->pgst.in_recovery;
+		o.timeline = L->pgst.timeline;
+		o.current_lsn = L->pgst.current_lsn;
+		o.receive_lsn = L->pgst.receive_lsn;
+		o.replay_lsn = L->pgst.replay_lsn;
+		o.replay_paused = L->pgst.replay_paused;
+		o.wal_receiver_streaming = L->pgst.wal_receiver_streaming;
+		o.system_identifier = L->pgst.system_identifier;
 	}
-	if (l->pg_ready && !l->pg_primary) {
-		if (l->pg_streaming)
-			L->not_streaming_since = 0;
-		else if (L->not_streaming_since == 0)
-			L->not_streaming_since = now;
-	} else {
-		L->not_streaming_since = 0;
-	}
-	l->pg_not_streaming_since = L->not_streaming_since;
-	/* Replay progress: it moved, or nothing received waits for it. */
-	l->pg_receive_lsn = l->pg_ready && !l->pg_primary ? L->pgst.receive_lsn : 0;
-	l->pg_replay_lsn = l->pg_ready && !l->pg_primary ? L->pgst.replay_lsn : 0;
-	l->pg_replay_paused = l->pg_ready && !l->pg_primary && L->pgst.replay_paused;
-	if (l->pg_ready && !l->pg_primary) {
-		if (L->replay_progress_at == 0 || L->pgst.replay_lsn != L->replay_seen ||
-		    L->pgst.receive_lsn <= L->pgst.replay_lsn)
-			L->replay_progress_at = now;
-		L->replay_seen = L->pgst.replay_lsn;
-	} else {
-		L->replay_progress_at = 0;
-		L->replay_seen = 0;
-	}
-	l->pg_replay_progress_at = L->replay_progress_at;
-	/* A running replica started with a hot-standby parameter below what
-	 * the primary now has (pg_controldata, refreshed by check_hot_standby). */
-	l->hs_below_primary = false;
-	l->hs_detail[0] = '\0';
-	if (l->pg_ready && !l->pg_primary && L->hs_started_valid && L->hs_primary_valid)
-		for (int i = 0; i < PG_HS_PARAMS && !l->hs_below_primary; i++)
+	/* Started with a hot-standby parameter below what the primary now has
+	 * (pg_controldata, refreshed by check_hot_standby). */
+	if (L->hs_started_valid && L->hs_primary_valid)
+		for (int i = 0; i < PG_HS_PARAMS && !o.hs_below_primary; i++)
 			if (L->hs_primary[i] > L->hs_started[i]) {
-				l->hs_below_primary = true;
-				snprintf(l->hs_detail, sizeof(l->hs_detail), "%s %ld < %ld on the primary",
+				o.hs_below_primary = true;
+				snprintf(o.hs_detail, sizeof(o.hs_detail), "%s %ld < %ld on the primary",
 					 pg_hot_standby_params[i].name, L->hs_started[i], L->hs_primary[i]);
 			}
-	l->pg_started_at = L->pg_started_at;
-	l->pg_started_primary = L->pg_started_primary;
-	l->pg_start_failed = L->pg_start_failed;
-	l->pg_start_failure = L->start_failure;
-	l->pg_start_failures = L->start_failures;
-	snprintf(l->pg_start_error, sizeof(l->pg_start_error), "%s", L->start_error);
-	snprintf(l->following, sizeof(l->following), "%s", L->following);
+	o.wall_now = (double)time(NULL);
+	o.leader_absent_since = L->leader_absent_since;
+	o.failsafe_confirmed_at = L->failsafe_confirmed_at;
+	o.failsafe_leader_seen_at = L->failsafe_seen_at;
+	o.reinit_requested = L->req_reinit;
 
-	if (L->promote_requested && l->pg_ready && l->pg_primary) {
+	local_view_update(l, &L->lm, &o, &L->view, now, &ev);
+
+	if (ev.became_ready) {
+		const char *role = l->pg_primary ? "primary" : "replica";
+
+		log_info("Postgres is up as %s on timeline %u", role, l->pg_timeline);
+		cb_fire(L->callbacks, CB_ON_START, role);
+		if (L->last_role[0] && strcmp(L->last_role, role) != 0)
+			cb_fire(L->callbacks, CB_ON_ROLE_CHANGE, role);
+		snprintf(L->last_role, sizeof(L->last_role), "%s", role);
+	}
+	if (ev.stopped_answering)
+		log_warn("Postgres does not answer: %s", err.msg);
+	if (ev.promoted) {
 		log_info("promoted: Postgres is primary on timeline %u", l->pg_timeline);
 		cb_fire(L->callbacks, CB_ON_ROLE_CHANGE, "primary");
 		snprintf(L->last_role, sizeof(L->last_role), "primary");
-		L->promote_requested = false;
-		L->pg_started_primary = true;
-		l->pg_started_primary = true;
 		if (L->view.has_switchover) {
 			char reason[160];
 
@@ -275,12 +226,6 @@ void read_local(struct loop *L, double now)
 		else
 			log_warn("checkpoint after promotion: %s", err.msg);
 	}
-	l->promote_requested = L->promote_requested;
-	l->wall_now = (double)time(NULL);
-	l->leader_absent_since = L->leader_absent_since;
-	l->failsafe_confirmed_at = L->failsafe_confirmed_at;
-	l->failsafe_leader_seen_at = L->failsafe_seen_at;
-	l->reinit_requested = L->req_reinit;
 }
 
 /* How this node talks to its peers' REST APIs (the current config's

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "agent/ha.h"
+#include "agent/local_view.h"
 
 #define NOW 1000.0
 
@@ -1704,6 +1705,105 @@ START_TEST(test_switchover_choose)
 }
 END_TEST
 
+/* ---- the one view builder (local_view_update), shared with the simulation ---- */
+
+static void obs_replica(struct local_obs *o, uint32_t tl, bool streaming)
+{
+	memset(o, 0, sizeof(*o));
+	o->name = "node2";
+	o->lease_id = 200;
+	o->lease_sent = NOW - 0.5;
+	o->datadir = HA_DATADIR_VALID;
+	o->ctl_valid = true;
+	o->ctl_sysid = 42;
+	o->ctl_timeline = 1;
+	o->postmaster_running = true;
+	o->pg_answered = true;
+	o->in_recovery = true;
+	o->timeline = tl;
+	o->current_lsn = o->receive_lsn = o->replay_lsn = 5000;
+	o->wal_receiver_streaming = streaming;
+}
+
+START_TEST(test_local_view_update)
+{
+	struct ha_cluster_view c;
+	struct ha_local_view l;
+	struct local_memory m;
+	struct local_obs o;
+	struct local_events ev;
+
+	base(&c, &l);
+	memset(&l, 0, sizeof(l));
+	memset(&m, 0, sizeof(m));
+	/* A failed start, then Postgres answers: the edge once, the failure forgotten. */
+	m.pg_start_failed = true;
+	m.start_failure = HA_START_FAIL_OTHER;
+	m.start_failures = 2;
+	snprintf(m.following, sizeof(m.following), "node1");
+	obs_replica(&o, 2, true);
+	local_view_update(&l, &m, &o, &c, NOW, &ev);
+	ck_assert(ev.became_ready && !ev.stopped_answering && !ev.promoted);
+	ck_assert(l.pg_ready && !l.pg_primary && l.pg_timeline == 2 && l.pg_streaming);
+	ck_assert(!l.pg_start_failed && l.pg_start_failures == 0 && m.streamed_tl == 2);
+	ck_assert_str_eq(l.following, "node1");
+	local_view_update(&l, &m, &o, &c, NOW + 1, &ev);
+	ck_assert(!ev.became_ready);
+	/* The primary died: the receiver is gone and Postgres reports timeline 1
+	 * again; the last streamed timeline stays true (an election needs it). */
+	obs_replica(&o, 1, false);
+	local_view_update(&l, &m, &o, &c, NOW + 2, &ev);
+	ck_assert_uint_eq(l.pg_timeline, 2);
+	ck_assert(l.pg_not_streaming_since == NOW + 2);
+	local_view_update(&l, &m, &o, &c, NOW + 3, &ev);
+	ck_assert(l.pg_not_streaming_since == NOW + 2);
+	/* Replay stuck with WAL waiting: progress stays at the last move. */
+	o.receive_lsn = 6000;
+	local_view_update(&l, &m, &o, &c, NOW + 4, &ev);
+	ck_assert(l.pg_replay_progress_at == NOW + 3); /* nothing waited until then */
+	local_view_update(&l, &m, &o, &c, NOW + 9, &ev);
+	ck_assert(l.pg_replay_progress_at == NOW + 3);
+	o.replay_lsn = 5500; /* it moves */
+	local_view_update(&l, &m, &o, &c, NOW + 10, &ev);
+	ck_assert(l.pg_replay_progress_at == NOW + 10);
+	/* It stops answering: the edge, and not ready. */
+	o.pg_answered = false;
+	local_view_update(&l, &m, &o, &c, NOW + 10.5, &ev);
+	ck_assert(ev.stopped_answering && !l.pg_ready && l.pg_running);
+	/* A promotion finishes: the edge, and the start counts as a primary's. */
+	obs_replica(&o, 3, false);
+	o.in_recovery = false;
+	m.promote_requested = true;
+	local_view_update(&l, &m, &o, &c, NOW + 11, &ev);
+	ck_assert(ev.promoted && l.pg_primary && l.pg_started_primary && !l.promote_requested && m.streamed_tl == 0);
+	/* Nothing runs and pg_control is unreadable: not a data directory. */
+	obs_replica(&o, 1, false);
+	o.postmaster_running = o.pg_answered = false;
+	o.ctl_valid = false;
+	local_view_update(&l, &m, &o, &c, NOW + 12, &ev);
+	ck_assert(l.datadir == HA_DATADIR_INVALID && !l.pg_running);
+	/* A former primary, but not after a base backup, nor once rewound
+	 * against the current leader. */
+	o.ctl_valid = o.ctl_was_primary = true;
+	local_view_update(&l, &m, &o, &c, NOW + 13, &ev);
+	ck_assert(l.datadir == HA_DATADIR_VALID && l.datadir_was_primary);
+	o.backup_label = true;
+	local_view_update(&l, &m, &o, &c, NOW + 14, &ev);
+	ck_assert(!l.datadir_was_primary);
+	o.backup_label = false;
+	snprintf(m.rewound_for, sizeof(m.rewound_for), "node1");
+	local_view_update(&l, &m, &o, &c, NOW + 15, &ev);
+	ck_assert(!l.datadir_was_primary);
+	/* Rewound against this leader and the start still diverges: to the
+	 * core, a failed rewind. */
+	m.pg_start_failed = true;
+	m.start_failure = HA_START_FAIL_DIVERGED;
+	snprintf(m.rewind_ok_for, sizeof(m.rewind_ok_for), "node1");
+	local_view_update(&l, &m, &o, &c, NOW + 16, &ev);
+	ck_assert(l.job_failed == HA_JOB_REWIND);
+}
+END_TEST
+
 START_TEST(test_names)
 {
 	for (int k = HA_WAIT; k <= HA_SHUTDOWN; k++)
@@ -2067,6 +2167,7 @@ int main(void)
 	tcase_add_test(tc, test_deadline_one_formula);
 	tcase_add_test(tc, test_names);
 	tcase_add_test(tc, test_rows_in_rule_order);
+	tcase_add_test(tc, test_local_view_update);
 	tcase_add_loop_test(tc, test_switchover_choose, 0, (int)(sizeof(sw_rows) / sizeof(sw_rows[0])));
 	tcase_add_test(tc, test_sync_plan_from_scratch);
 	tcase_add_test(tc, test_sync_plan_standby_lost);

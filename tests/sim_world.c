@@ -189,15 +189,8 @@ struct node {
 	int64_t leader_mod_rev, sw_mod_rev;
 	double leader_absent_since;
 	uint32_t pm;              /* postmaster "pid": pg incarnation we started, 0 = none */
-	bool started_primary, start_failed, was_ready, promote_requested;
-	double started_at;
-	uint32_t streamed_tl;
-	int job_failed;
-	double job_failed_at;
-	int rewind_failures;
-	char rewind_ok_for[HA_NAME_MAX], rewound_for[HA_NAME_MAX], job_leader[HA_NAME_MAX];
-	char following[HA_NAME_MAX];
-	double not_streaming_since;
+	struct local_memory lm;   /* the view builder's and the executor's memory (agent/local_view.h) */
+	char job_leader[HA_NAME_MAX];
 	bool member_pub_valid;
 	struct sim_member_data member_pub;
 	bool status_pub_valid;
@@ -776,7 +769,7 @@ static void set_fence(struct world *W, int n)
 {
 	struct node *N = &W->nodes[n];
 	bool may_write = N->pm != 0 &&
-			 (N->started_primary || N->promote_requested || (N->local.pg_ready && N->local.pg_primary));
+			 (N->lm.pg_started_primary || N->lm.promote_requested || (N->local.pg_ready && N->local.pg_primary));
 
 	set_fence_pid(W, n, may_write ? N->pm : 0);
 }
@@ -794,13 +787,18 @@ static void reap_postmaster(struct world *W, int n)
 		return;
 	N->pm = 0;
 	set_fence_pid(W, n, 0);
-	if (!N->was_ready)
-		N->start_failed = true;
-	N->started_at = local_now(N, W->t);
-	N->promote_requested = false;
-	if (N->was_ready)
-		N->following[0] = '\0';
-	N->was_ready = false;
+	if (!N->lm.pg_was_ready) {
+		/* A fault killed it during start-up: no cause the server's log
+		 * would name; the model counts one failure, not a growing streak. */
+		N->lm.pg_start_failed = true;
+		N->lm.start_failure = HA_START_FAIL_OTHER;
+		N->lm.start_failures = 1;
+	}
+	N->lm.pg_started_at = local_now(N, W->t);
+	N->lm.promote_requested = false;
+	if (N->lm.pg_was_ready)
+		N->lm.following[0] = '\0';
+	N->lm.pg_was_ready = false;
 }
 
 static void reap_job(struct world *W, int n)
@@ -813,18 +811,18 @@ static void reap_job(struct world *W, int n)
 	N->job_running = false;
 	if (N->job_ok) {
 		if (N->job_kind == HA_JOB_REWIND || N->job_kind == HA_JOB_CLONE)
-			set_str(N->rewound_for, sizeof(N->rewound_for), N->job_leader);
+			set_str(N->lm.rewound_for, sizeof(N->lm.rewound_for), N->job_leader);
 		if (N->job_kind == HA_JOB_REWIND) {
-			N->rewind_failures = 0;
-			N->start_failed = false;
-			set_str(N->rewind_ok_for, sizeof(N->rewind_ok_for), N->job_leader);
+			N->lm.rewind_failures = 0;
+			N->lm.pg_start_failed = false;
+			set_str(N->lm.rewind_ok_for, sizeof(N->lm.rewind_ok_for), N->job_leader);
 		}
-		N->job_failed = HA_JOB_NONE;
+		N->lm.job_failed = HA_JOB_NONE;
 	} else {
-		N->job_failed = N->job_kind;
-		N->job_failed_at = now;
-		if (N->job_kind == HA_JOB_REWIND && ++N->rewind_failures < 3)
-			N->job_failed = HA_JOB_NONE;
+		N->lm.job_failed = N->job_kind;
+		N->lm.job_failed_at = now;
+		if (N->job_kind == HA_JOB_REWIND && ++N->lm.rewind_failures < 3)
+			N->lm.job_failed = HA_JOB_NONE;
 		if (N->job_kind == HA_JOB_CLONE || N->job_kind == HA_JOB_BOOTSTRAP)
 			N->dd.state = DD_EMPTY;
 	}
@@ -892,8 +890,6 @@ static void start_postgres(struct world *W, int n, bool primary, const char *ups
 	struct node *N = &W->nodes[n];
 	double now = local_now(N, W->t);
 
-	if (N->start_failed && now - N->started_at < 3.0)
-		return;
 	if (pg_running(N))
 		return; /* cannot happen with a reaped postmaster; keeps the model honest */
 	N->pg = PG_STARTING;
@@ -904,13 +900,13 @@ static void start_postgres(struct world *W, int n, bool primary, const char *ups
 	N->pg_streaming = false;
 	push(W, W->t + sim_rng_range(&W->rng, 0.1, 1.5), EV_PG_READY, n, N->pg_inc, 0);
 	N->pm = N->pg_inc;
-	N->started_primary = primary;
-	N->started_at = now;
-	N->was_ready = false;
-	N->streamed_tl = 0;
-	N->rewound_for[0] = '\0';
-	set_str(N->following, sizeof(N->following), primary || !upstream ? "" : upstream);
-	N->not_streaming_since = 0;
+	N->lm.pg_started_primary = primary;
+	N->lm.pg_started_at = now;
+	N->lm.pg_was_ready = false;
+	N->lm.streamed_tl = 0;
+	N->lm.rewound_for[0] = '\0';
+	set_str(N->lm.following, sizeof(N->lm.following), primary || !upstream ? "" : upstream);
+	N->lm.not_streaming_since = 0;
 	set_fence(W, n);
 	tr(W, "%s: postgres starting as %s%s%s", N->name, primary ? "PRIMARY" : "replica",
 	   !primary && upstream && upstream[0] ? " of " : "", !primary && upstream ? upstream : "");
@@ -926,10 +922,10 @@ static void stop_postgres(struct world *W, int n, bool immediate, const char *wh
 		pg_exit(W, n, !immediate, why);
 	N->pm = 0;
 	set_fence_pid(W, n, 0);
-	N->started_primary = false;
-	N->promote_requested = false;
-	N->was_ready = false;
-	N->following[0] = '\0';
+	N->lm.pg_started_primary = false;
+	N->lm.promote_requested = false;
+	N->lm.pg_was_ready = false;
+	N->lm.following[0] = '\0';
 	N->local.pg_running = N->local.pg_ready = N->local.pg_primary = false;
 }
 
@@ -947,7 +943,7 @@ static void loop_begin(struct world *W, int n)
 	reap_postmaster(W, n);
 	reap_job(W, n);
 	/* ensure_lease */
-	if (N->k_lease == 0 && !(N->pm != 0 && (N->started_primary || N->local.pg_primary))) {
+	if (N->k_lease == 0 && !(N->pm != 0 && (N->lm.pg_started_primary || N->local.pg_primary))) {
 		memset(&q, 0, sizeof(q));
 		q.kind = RQ_GRANT;
 		N->t0 = local_now(N, W->t);
@@ -975,7 +971,7 @@ static void grant_done(struct world *W, int n, const struct req *r)
 static void loop_read(struct world *W, int n)
 {
 	struct node *N = &W->nodes[n];
-	bool may_write = N->pm != 0 && (N->started_primary || N->local.pg_primary);
+	bool may_write = N->pm != 0 && (N->lm.pg_started_primary || N->local.pg_primary);
 	double timeout = W->req_timeout;
 	struct req q;
 
@@ -1082,10 +1078,10 @@ static const char *member_state(const struct node *N)
 		default: break;
 		}
 	}
-	if (N->promote_requested)
+	if (N->lm.promote_requested)
 		return "promoting";
 	if (N->pm == 0)
-		return N->start_failed ? "start failed" : "stopped";
+		return N->lm.pg_start_failed ? "start failed" : "stopped";
 	return N->local.pg_ready ? "running" : "starting";
 }
 
@@ -1110,98 +1106,58 @@ static void clear_switchover(struct world *W, int n, int next_step)
 	N->req = send_req(W, n, &q, W->req_timeout);
 }
 
+/* The local view, by production's builder (local_view_update) from what
+ * the model's Postgres, data directory and keeper show. */
 static void loop_local(struct world *W, int n)
 {
 	struct node *N = &W->nodes[n];
-	struct ha_local_view *l = &N->local;
+	struct local_obs o;
+	struct local_events ev;
 	double now = local_now(N, W->t);
 
-	l->name = N->name;
-	l->nofailover = N->nofailover;
-	l->shutdown_requested = N->shutdown_requested;
-	l->use_pg_rewind = true;
-	l->remove_data_on_rewind_failure = N->remove_data;
-	l->lease_id = N->k_lease;
-	l->lease_sent = N->k_sent;
-	l->datadir = N->dd.state == DD_VALID ? HA_DATADIR_VALID : N->dd.state == DD_EMPTY ? HA_DATADIR_EMPTY
+	memset(&o, 0, sizeof(o));
+	o.name = N->name;
+	o.nofailover = N->nofailover;
+	o.failover_priority = N->local.failover_priority;
+	o.shutdown_requested = N->shutdown_requested;
+	o.use_pg_rewind = true;
+	o.remove_data_on_rewind_failure = N->remove_data;
+	o.lease_id = N->k_lease;
+	o.lease_sent = N->k_sent;
+	o.datadir = N->dd.state == DD_VALID ? HA_DATADIR_VALID : N->dd.state == DD_EMPTY ? HA_DATADIR_EMPTY
 											  : HA_DATADIR_INVALID;
-	l->datadir_sysid = N->dd.sysid;
-	l->datadir_timeline = hist_tl(&N->dd);
-	l->datadir_was_primary = false;
-	l->job = N->job_running ? (enum ha_job)N->job_kind : HA_JOB_NONE;
-	l->job_failed = (enum ha_job)N->job_failed;
-	l->job_failed_at = N->job_failed_at;
-	l->rewind_failures = N->rewind_failures;
-	if (N->start_failed && N->rewind_ok_for[0] && N->view.has_leader &&
-	    strcmp(N->rewind_ok_for, N->view.leader) == 0)
-		l->job_failed = HA_JOB_REWIND;
-
-	l->pg_running = N->pm != 0;
-	l->pg_ready = false;
-	l->pg_primary = false;
-	if (l->pg_running) {
-		bool answers = N->pg_inc == N->pm && (N->pg == PG_REPLICA || N->pg == PG_PROMOTING || N->pg == PG_PRIMARY);
-
-		if (answers) {
-			l->pg_ready = true;
-			l->pg_primary = N->pg == PG_PRIMARY;
-			N->pgst_tl = hist_tl(&N->dd);
-			N->pgst_lsn = N->dd.lsn;
-			N->pgst_streaming = N->pg == PG_REPLICA && N->pg_streaming;
-			if (l->pg_primary)
-				N->streamed_tl = 0;
-			else if (N->pgst_streaming && N->pgst_tl > N->streamed_tl)
-				N->streamed_tl = N->pgst_tl;
-			l->pg_timeline = N->pgst_tl > N->streamed_tl ? N->pgst_tl : N->streamed_tl;
-			l->pg_lsn = N->pgst_lsn;
-			l->pg_streaming = N->pgst_streaming;
-			l->datadir_sysid = N->dd.sysid;
-			N->was_ready = true;
-			N->start_failed = false;
-			N->rewind_ok_for[0] = '\0';
-			if (!l->pg_primary && N->pgst_streaming)
-				N->job_failed = HA_JOB_NONE;
-		} else {
-			N->was_ready = false;
-		}
+	/* The model's pg_control: always readable, never a former primary's
+	 * (its rejoin goes by streaming or the diverged-timeline rewind). */
+	o.ctl_valid = N->dd.state == DD_VALID;
+	o.ctl_sysid = N->dd.sysid;
+	o.ctl_timeline = hist_tl(&N->dd);
+	o.postmaster_running = N->pm != 0;
+	o.job_running = N->job_running ? (enum ha_job)N->job_kind : HA_JOB_NONE;
+	if (o.postmaster_running && N->pg_inc == N->pm &&
+	    (N->pg == PG_REPLICA || N->pg == PG_PROMOTING || N->pg == PG_PRIMARY)) {
+		o.pg_answered = true;
+		o.in_recovery = N->pg != PG_PRIMARY;
+		N->pgst_tl = hist_tl(&N->dd);
+		N->pgst_lsn = N->dd.lsn;
+		N->pgst_streaming = N->pg == PG_REPLICA && N->pg_streaming;
+		o.timeline = N->pgst_tl;
+		o.current_lsn = N->pgst_lsn;
+		o.wal_receiver_streaming = N->pgst_streaming;
+		o.system_identifier = N->dd.sysid;
 	}
-	if (l->pg_ready && !l->pg_primary) {
-		if (l->pg_streaming)
-			N->not_streaming_since = 0;
-		else if (N->not_streaming_since == 0)
-			N->not_streaming_since = now;
-	} else {
-		N->not_streaming_since = 0;
-	}
-	l->pg_not_streaming_since = N->not_streaming_since;
-	l->pg_started_at = N->started_at;
-	l->pg_started_primary = N->started_primary;
-	l->pg_start_failed = N->start_failed;
-	/* The model's postmaster fails a start only when a fault kills it: a
-	 * cause the server's log would not call a diverged timeline. */
-	l->pg_start_failure = N->start_failed ? HA_START_FAIL_OTHER : HA_START_FAIL_UNKNOWN;
-	l->pg_start_failures = N->start_failed ? 1 : 0;
-	set_str(l->following, sizeof(l->following), N->following);
-	l->wall_now = wall_now(W, N);
-	l->leader_absent_since = N->leader_absent_since;
-	l->failsafe_confirmed_at = 0;
-	l->failsafe_leader_seen_at = 0;
-	l->restart_requested = false;
-	l->reinit_requested = false;
+	o.wall_now = wall_now(W, N);
+	o.leader_absent_since = N->leader_absent_since;
 
-	if (N->promote_requested && l->pg_ready && l->pg_primary) {
-		tr(W, "%s: promoted (timeline %u)", N->name, l->pg_timeline);
+	local_view_update(&N->local, &N->lm, &o, &N->view, now, &ev);
+
+	if (ev.promoted) {
+		tr(W, "%s: promoted (timeline %u)", N->name, N->local.pg_timeline);
 		W->res->st.promotions++;
-		N->promote_requested = false;
-		N->started_primary = true;
-		l->pg_started_primary = true;
-		l->promote_requested = false;
 		if (N->view.has_switchover && N->sw_mod_rev != 0) {
 			clear_switchover(W, n, ST_LOCAL_SW);
 			return;
 		}
 	}
-	l->promote_requested = N->promote_requested;
 	loop_poll(W, n);
 }
 
@@ -1432,8 +1388,8 @@ static void execute(struct world *W, int n)
 	case HA_FOLLOW:
 		if (!leader_known(W, N, a->leader))
 			break;
-		set_str(N->following, sizeof(N->following), a->leader);
-		N->not_streaming_since = now;
+		set_str(N->lm.following, sizeof(N->lm.following), a->leader);
+		N->lm.not_streaming_since = now;
 		if (N->pg_inc == N->pm && pg_running(N))
 			N->pg_upstream = node_by_name(W, a->leader);
 		break;
@@ -1448,8 +1404,8 @@ static void execute(struct world *W, int n)
 		N->pg = PG_PROMOTING;
 		N->pg_streaming = false;
 		push(W, W->t + sim_rng_range(&W->rng, 0.1, 1.0), EV_PG_PROMOTED, n, N->pg_inc, 0);
-		N->promote_requested = true;
-		N->following[0] = '\0';
+		N->lm.promote_requested = true;
+		N->lm.following[0] = '\0';
 		set_fence(W, n);
 		tr(W, "%s: postgres promoting", N->name);
 		break;
@@ -1541,7 +1497,7 @@ static void act_continue(struct world *W, int n, const struct req *r)
 	case PH_REINIT_STOP:
 		memset(&N->dd, 0, sizeof(N->dd));
 		N->dd.state = DD_EMPTY;
-		N->job_failed = HA_JOB_NONE;
+		N->lm.job_failed = HA_JOB_NONE;
 		tr(W, "%s: data directory removed (reinit)", N->name);
 		break;
 	case PH_SW_CHECK:
@@ -1671,11 +1627,11 @@ static void loop_sleep(struct world *W, int n)
 	struct node *N = &W->nodes[n];
 	const struct ha_action *a = &N->act;
 	bool busy = !(a->kind == HA_WAIT || a->kind == HA_LEAD) || N->job_running ||
-		    (N->pm != 0 && !N->local.pg_ready) || N->promote_requested;
+		    (N->pm != 0 && !N->local.pg_ready) || N->lm.promote_requested;
 	double wait = busy ? 0.1 : W->p.loop_wait;
 	double deadline = ha_lease_deadline(&N->view, &N->local);
 
-	if (N->pm && (N->started_primary || N->local.pg_primary) && deadline > 0) {
+	if (N->pm && (N->lm.pg_started_primary || N->local.pg_primary) && deadline > 0) {
 		double left = deadline - local_now(N, W->t);
 		double w = left > 0.01 ? left : 0.01;
 
@@ -1703,7 +1659,7 @@ static void loop_answer(struct world *W, int n, const struct req *r)
 		read_done(W, n, r);
 		break;
 	case ST_LOCAL_SW:
-		N->local.promote_requested = N->promote_requested;
+		N->local.promote_requested = N->lm.promote_requested;
 		loop_poll(W, n);
 		break;
 	case ST_ACT:
@@ -1761,14 +1717,8 @@ static void agent_start(struct world *W, int n)
 	N->leader_mod_rev = N->sw_mod_rev = 0;
 	N->leader_absent_since = 0;
 	N->pm = 0;
-	N->started_primary = N->start_failed = N->was_ready = N->promote_requested = false;
-	N->started_at = 0;
-	N->streamed_tl = 0;
-	N->job_failed = HA_JOB_NONE;
-	N->job_failed_at = 0;
-	N->rewind_failures = 0;
-	N->rewind_ok_for[0] = N->rewound_for[0] = N->job_leader[0] = N->following[0] = '\0';
-	N->not_streaming_since = 0;
+	memset(&N->lm, 0, sizeof(N->lm));
+	N->job_leader[0] = '\0';
 	N->member_pub_valid = N->status_pub_valid = false;
 	memset(&N->api, 0, sizeof(N->api));
 	tr(W, "%s: agent starts", N->name);
