@@ -115,21 +115,98 @@ double ha_replay_bound(const struct ha_cluster_view *c)
 	return t < 5.0 ? 5.0 : t;
 }
 
-const char *ha_replay_state(enum ha_replay r)
+static const char *const role_names[] = {
+	[HA_ROLE_UNKNOWN] = "unknown", [HA_ROLE_PRIMARY] = "primary", [HA_ROLE_REPLICA] = "replica",
+	[HA_ROLE_UNINITIALIZED] = "uninitialized", [HA_ROLE_STOPPED] = "stopped",
+};
+
+static const char *const state_names[] = {
+	[HA_STATE_UNKNOWN] = "unknown",
+	[HA_STATE_RUNNING] = "running",
+	[HA_STATE_STARTING] = "starting",
+	[HA_STATE_STOPPED] = "stopped",
+	[HA_STATE_START_FAILED] = "start failed",
+	[HA_STATE_BOOTSTRAPPING] = "bootstrapping",
+	[HA_STATE_CLONING] = "cloning",
+	[HA_STATE_REWINDING] = "rewinding",
+	[HA_STATE_PROMOTING] = "promoting",
+	[HA_STATE_REPLAY_PAUSED] = "replay paused",
+	[HA_STATE_STUCK_REPLAY] = "stuck replay",
+	[HA_STATE_NOT_STREAMING] = "not streaming",
+};
+
+const char *ha_role_name(enum ha_role r)
+{
+	return (size_t)r < sizeof(role_names) / sizeof(role_names[0]) ? role_names[r] : "unknown";
+}
+
+enum ha_role ha_role_from_name(const char *name)
+{
+	for (size_t i = 1; name && i < sizeof(role_names) / sizeof(role_names[0]); i++)
+		if (strcmp(name, role_names[i]) == 0)
+			return (enum ha_role)i;
+	return HA_ROLE_UNKNOWN;
+}
+
+const char *ha_state_name(enum ha_state s)
+{
+	return (size_t)s < sizeof(state_names) / sizeof(state_names[0]) ? state_names[s] : "unknown";
+}
+
+enum ha_state ha_state_from_name(const char *name)
+{
+	for (size_t i = 1; name && i < sizeof(state_names) / sizeof(state_names[0]); i++)
+		if (strcmp(name, state_names[i]) == 0)
+			return (enum ha_state)i;
+	return HA_STATE_UNKNOWN;
+}
+
+static enum ha_state replay_member_state(enum ha_replay r)
 {
 	switch (r) {
-	case HA_REPLAY_OK: return "running";
-	case HA_REPLAY_PAUSED: return "replay paused";
-	case HA_REPLAY_STUCK: return "stuck replay";
-	case HA_REPLAY_NOT_STREAMING: return "not streaming";
+	case HA_REPLAY_OK: return HA_STATE_RUNNING;
+	case HA_REPLAY_PAUSED: return HA_STATE_REPLAY_PAUSED;
+	case HA_REPLAY_STUCK: return HA_STATE_STUCK_REPLAY;
+	case HA_REPLAY_NOT_STREAMING: return HA_STATE_NOT_STREAMING;
 	}
-	return "running";
+	return HA_STATE_RUNNING;
+}
+
+const char *ha_replay_state(enum ha_replay r)
+{
+	return ha_state_name(replay_member_state(r));
 }
 
 bool ha_replay_state_unhealthy(const char *state)
 {
-	return state && (strcmp(state, "replay paused") == 0 || strcmp(state, "stuck replay") == 0 ||
-			 strcmp(state, "not streaming") == 0);
+	enum ha_state s = ha_state_from_name(state);
+
+	return s == HA_STATE_REPLAY_PAUSED || s == HA_STATE_STUCK_REPLAY || s == HA_STATE_NOT_STREAMING;
+}
+
+enum ha_role ha_role_of(bool pg_ready, bool pg_primary, enum ha_datadir datadir)
+{
+	if (pg_ready)
+		return pg_primary ? HA_ROLE_PRIMARY : HA_ROLE_REPLICA;
+	return datadir == HA_DATADIR_EMPTY ? HA_ROLE_UNINITIALIZED : HA_ROLE_STOPPED;
+}
+
+enum ha_state ha_state_of(enum ha_job running, bool promoting, bool postmaster_running, bool start_failed,
+			  bool pg_ready, bool pg_primary, enum ha_replay replay)
+{
+	switch (running) {
+	case HA_JOB_BOOTSTRAP: return HA_STATE_BOOTSTRAPPING;
+	case HA_JOB_CLONE: return HA_STATE_CLONING;
+	case HA_JOB_REWIND: return HA_STATE_REWINDING;
+	case HA_JOB_NONE: break;
+	}
+	if (promoting)
+		return HA_STATE_PROMOTING;
+	if (!postmaster_running)
+		return start_failed ? HA_STATE_START_FAILED : HA_STATE_STOPPED;
+	if (pg_ready && !pg_primary)
+		return replay_member_state(replay);
+	return pg_ready ? HA_STATE_RUNNING : HA_STATE_STARTING;
 }
 
 /* The position a replica's health and lag count from: what it replayed. */
@@ -473,7 +550,7 @@ bool ha_switchover_ready(const struct ha_cluster_view *c, const struct ha_local_
 		snprintf(why, len, "%s does not answer: %s", name, st ? st->error : "not asked");
 		return false;
 	}
-	if (!st->pg_running || strcmp(st->role, "replica") != 0) {
+	if (!st->pg_running || ha_role_from_name(st->role) != HA_ROLE_REPLICA) {
 		snprintf(why, len, "%s is not a running replica (role %s, state %s)", name, st->role, st->state);
 		return false;
 	}
@@ -1058,7 +1135,8 @@ struct ha_sync_step ha_sync_plan(const struct ha_cluster_view *c, const char *se
 		/* A member still cloning also streams (pg_basebackup -X stream,
 		 * under its name): only a running replica counts. */
 		keep[i] = s->streaming && m && !m->nosync && strcmp(s->name, self) != 0 &&
-			  strcmp(m->role, "replica") == 0 && strcmp(m->state, "running") == 0;
+			  ha_role_from_name(m->role) == HA_ROLE_REPLICA &&
+			  ha_state_from_name(m->state) == HA_STATE_RUNNING;
 		for (size_t j = 0; j < i && keep[i]; j++)
 			if (keep[j] && strcmp(in->standbys[j].name, s->name) == 0)
 				keep[i] = false; /* one row per name */

@@ -110,6 +110,30 @@ enum ha_start_failure {
 	HA_START_FAIL_OTHER,    /* anything else: report it, retry with backoff, never rewrite data */
 };
 
+/* A member's role and state: enums inside the agent, strings only at its
+ * edges (the member key in etcd, the REST API, batonctl, callbacks), by
+ * ha_role_name / ha_state_name and back by ha_role_from_name /
+ * ha_state_from_name (UNKNOWN for anything else). */
+enum ha_role { HA_ROLE_UNKNOWN, HA_ROLE_PRIMARY, HA_ROLE_REPLICA, HA_ROLE_UNINITIALIZED, HA_ROLE_STOPPED };
+enum ha_state {
+	HA_STATE_UNKNOWN,
+	HA_STATE_RUNNING,
+	HA_STATE_STARTING,
+	HA_STATE_STOPPED,
+	HA_STATE_START_FAILED,
+	HA_STATE_BOOTSTRAPPING,
+	HA_STATE_CLONING,
+	HA_STATE_REWINDING,
+	HA_STATE_PROMOTING,
+	HA_STATE_REPLAY_PAUSED,  /* the replay states of rule 8 (enum ha_replay) */
+	HA_STATE_STUCK_REPLAY,
+	HA_STATE_NOT_STREAMING,
+};
+const char *ha_role_name(enum ha_role r);
+enum ha_role ha_role_from_name(const char *name);
+const char *ha_state_name(enum ha_state s);
+enum ha_state ha_state_from_name(const char *name);
+
 /* What a running replica's replay is doing (DESIGN.md rule 8). */
 enum ha_replay {
 	HA_REPLAY_OK,            /* replaying what it receives (or nothing waits) */
@@ -244,6 +268,14 @@ enum ha_replay ha_replay_check(const struct ha_cluster_view *c, const struct ha_
 /* The member state a replica publishes for it: "running", "replay paused",
  * "stuck replay", "not streaming". */
 const char *ha_replay_state(enum ha_replay r);
+/* The role this member publishes: primary or replica while Postgres
+ * answers, else uninitialized (no data) or stopped. Pure. */
+enum ha_role ha_role_of(bool pg_ready, bool pg_primary, enum ha_datadir datadir);
+/* The state this member publishes: the running job, a promotion, a stopped
+ * or failed postmaster, starting, or for an answering replica what its
+ * replay does. Pure. */
+enum ha_state ha_state_of(enum ha_job running, bool promoting, bool postmaster_running, bool start_failed,
+			  bool pg_ready, bool pg_primary, enum ha_replay replay);
 /* Is a published member state one of the unhealthy replay states above? */
 bool ha_replay_state_unhealthy(const char *state);
 /* Seconds to wait after the n-th failed start in a row before the next:

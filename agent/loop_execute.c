@@ -39,7 +39,8 @@ static void start_postgres(struct loop *L, bool primary, const char *upstream, d
 	L->lm.not_streaming_since = 0;
 	pg_conn_reset(L->pg);
 	set_fence(L);
-	log_info("started Postgres (pid %d) as %s%s%s", (int)L->postmaster.pid, primary ? "primary" : "replica",
+	log_info("started Postgres (pid %d) as %s%s%s", (int)L->postmaster.pid,
+		 ha_role_name(primary ? HA_ROLE_PRIMARY : HA_ROLE_REPLICA),
 		 !primary && upstream && upstream[0] ? " of " : "", !primary && upstream ? upstream : "");
 }
 

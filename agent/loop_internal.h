@@ -200,8 +200,8 @@ void failsafe_round(struct loop *L);
 /* loop_publish.c */
 void append_history(struct loop *L, const char *reason);
 void publish_status(struct loop *L);
-const char *member_state(const struct loop *L);
-const char *member_role(const struct loop *L);
+enum ha_state member_state(const struct loop *L);
+enum ha_role member_role(const struct loop *L);
 void publish_member(struct loop *L);
 void publish_api(struct loop *L);
 

@@ -43,28 +43,18 @@ void publish_status(struct loop *L)
 	L->status_json = json;
 }
 
-const char *member_state(const struct loop *L)
+/* The state we publish (the core's ha_state_of, from the live children). */
+enum ha_state member_state(const struct loop *L)
 {
-	switch (L->job.pid ? L->job_kind : HA_JOB_NONE) {
-	case HA_JOB_BOOTSTRAP: return "bootstrapping";
-	case HA_JOB_CLONE: return "cloning";
-	case HA_JOB_REWIND: return "rewinding";
-	case HA_JOB_NONE: break;
-	}
-	if (L->lm.promote_requested)
-		return "promoting";
-	if (L->postmaster.pid == 0)
-		return L->lm.pg_start_failed ? "start failed" : "stopped";
-	if (L->local.pg_ready && !L->local.pg_primary)
-		return ha_replay_state(ha_replay_check(&L->view, &L->local, pg_now(), NULL, 0));
-	return L->local.pg_ready ? "running" : "starting";
+	return ha_state_of(L->job.pid ? L->job_kind : HA_JOB_NONE, L->lm.promote_requested, L->postmaster.pid != 0,
+			   L->lm.pg_start_failed, L->local.pg_ready, L->local.pg_primary,
+			   ha_replay_check(&L->view, &L->local, pg_now(), NULL, 0));
 }
 
-const char *member_role(const struct loop *L)
+/* The role we publish (the core's ha_role_of). */
+enum ha_role member_role(const struct loop *L)
 {
-	if (L->local.pg_ready)
-		return L->local.pg_primary ? "primary" : "replica";
-	return L->local.datadir == HA_DATADIR_EMPTY ? "uninitialized" : "stopped";
+	return ha_role_of(L->local.pg_ready, L->local.pg_primary, L->local.datadir);
 }
 
 /* Adds {"scheduled_restart": {"at", "restart_pending", "postgres_version",
@@ -101,8 +91,8 @@ void publish_member(struct loop *L)
 		return;
 	memset(&me, 0, sizeof(me));
 	snprintf(me.name, sizeof(me.name), "%s", cfg->name);
-	snprintf(me.role, sizeof(me.role), "%s", member_role(L));
-	snprintf(me.state, sizeof(me.state), "%s", member_state(L));
+	snprintf(me.role, sizeof(me.role), "%s", ha_role_name(member_role(L)));
+	snprintf(me.state, sizeof(me.state), "%s", ha_state_name(member_state(L)));
 	snprintf(me.host, sizeof(me.host), "%s", cfg->postgresql.connect_host);
 	me.port = cfg->postgresql.connect_port;
 	snprintf(me.api_url, sizeof(me.api_url), "%s://%s", cfg->restapi.certfile ? "https" : "http",
@@ -188,8 +178,8 @@ void publish_api(struct loop *L)
 	memset(&st, 0, sizeof(st));
 	snprintf(st.name, sizeof(st.name), "%s", L->cfg->name);
 	snprintf(st.scope, sizeof(st.scope), "%s", L->cfg->scope);
-	snprintf(st.role, sizeof(st.role), "%s", member_role(L));
-	snprintf(st.state, sizeof(st.state), "%s", member_state(L));
+	snprintf(st.role, sizeof(st.role), "%s", ha_role_name(member_role(L)));
+	snprintf(st.state, sizeof(st.state), "%s", ha_state_name(member_state(L)));
 	snprintf(st.leader, sizeof(st.leader), "%s", L->view.has_leader ? L->view.leader : "");
 	st.is_leader = is_leader(L);
 	st.pg_running = L->local.pg_ready;

@@ -89,7 +89,7 @@ void due_scheduled_restart(struct loop *L)
 		return;
 	dcs_format_utc(L->sched_restart_at, t, sizeof(t));
 	L->sched_restart_at = 0;
-	if (L->sched_role[0] && strcmp(L->sched_role, is_leader(L) ? "primary" : member_role(L)) != 0) {
+	if (L->sched_role[0] && ha_role_from_name(L->sched_role) != (is_leader(L) ? HA_ROLE_PRIMARY : member_role(L))) {
 		log_info("scheduled restart at %s not done: this member is not the %s now", t, L->sched_role);
 		return;
 	}
@@ -154,7 +154,7 @@ void judge_restart(struct loop *L)
 	if (!L->local.pg_ready) {
 		L->req_restart = false;
 		snprintf(msg, sizeof(msg), "restart of %s not done: Postgres is not running (%s)", L->cfg->name,
-			 member_state(L));
+			 ha_state_name(member_state(L)));
 		restart_answer(L, L->req_restart_id, API_RESTART_FAILED, msg);
 		return;
 	}

@@ -193,7 +193,7 @@ void read_local(struct loop *L, double now)
 	local_view_update(l, &L->lm, &o, &L->view, now, &ev);
 
 	if (ev.became_ready) {
-		const char *role = l->pg_primary ? "primary" : "replica";
+		const char *role = ha_role_name(l->pg_primary ? HA_ROLE_PRIMARY : HA_ROLE_REPLICA);
 
 		log_info("Postgres is up as %s on timeline %u", role, l->pg_timeline);
 		cb_fire(L->callbacks, CB_ON_START, role);
@@ -205,8 +205,8 @@ void read_local(struct loop *L, double now)
 		log_warn("Postgres does not answer: %s", err.msg);
 	if (ev.promoted) {
 		log_info("promoted: Postgres is primary on timeline %u", l->pg_timeline);
-		cb_fire(L->callbacks, CB_ON_ROLE_CHANGE, "primary");
-		snprintf(L->last_role, sizeof(L->last_role), "primary");
+		cb_fire(L->callbacks, CB_ON_ROLE_CHANGE, ha_role_name(HA_ROLE_PRIMARY));
+		snprintf(L->last_role, sizeof(L->last_role), "%s", ha_role_name(HA_ROLE_PRIMARY));
 		if (L->view.has_switchover) {
 			char reason[160];
 
@@ -263,11 +263,12 @@ void poll_peers(struct loop *L)
 			 (unsigned)(st.lsn >> 32), (unsigned)st.lsn);
 		/* A peer whose replay is paused or stuck is no candidate and may
 		 * not hold us back (DESIGN.md rule 8). */
-		m->healthy = st.pg_running && strcmp(st.state, ha_replay_state(HA_REPLAY_PAUSED)) != 0 &&
-			     strcmp(st.state, ha_replay_state(HA_REPLAY_STUCK)) != 0;
-		m->polled_starting = !st.pg_running && strcmp(st.role, "uninitialized") != 0 &&
-				     (strcmp(st.state, "starting") == 0 || strcmp(st.state, "stopped") == 0);
-		m->polled_primary = st.pg_running && strcmp(st.role, "primary") == 0;
+		m->healthy = st.pg_running && ha_state_from_name(st.state) != HA_STATE_REPLAY_PAUSED &&
+			     ha_state_from_name(st.state) != HA_STATE_STUCK_REPLAY;
+		m->polled_starting = !st.pg_running && ha_role_from_name(st.role) != HA_ROLE_UNINITIALIZED &&
+				     (ha_state_from_name(st.state) == HA_STATE_STARTING ||
+				      ha_state_from_name(st.state) == HA_STATE_STOPPED);
+		m->polled_primary = st.pg_running && ha_role_from_name(st.role) == HA_ROLE_PRIMARY;
 		m->polled_lsn = st.lsn;
 		m->polled_timeline = st.timeline;
 	}

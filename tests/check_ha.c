@@ -1808,6 +1808,23 @@ START_TEST(test_names)
 {
 	for (int k = HA_WAIT; k <= HA_SHUTDOWN; k++)
 		ck_assert_str_ne(ha_action_name((enum ha_action_kind)k), "unknown");
+	/* Roles and states: the wire strings, both ways. */
+	for (int r = HA_ROLE_PRIMARY; r <= HA_ROLE_STOPPED; r++)
+		ck_assert_int_eq(ha_role_from_name(ha_role_name((enum ha_role)r)), r);
+	for (int st = HA_STATE_RUNNING; st <= HA_STATE_NOT_STREAMING; st++)
+		ck_assert_int_eq(ha_state_from_name(ha_state_name((enum ha_state)st)), st);
+	ck_assert_str_eq(ha_role_name(HA_ROLE_UNINITIALIZED), "uninitialized");
+	ck_assert_str_eq(ha_state_name(HA_STATE_START_FAILED), "start failed");
+	ck_assert_int_eq(ha_role_from_name("leader"), HA_ROLE_UNKNOWN);
+	ck_assert_int_eq(ha_state_from_name(NULL), HA_STATE_UNKNOWN);
+	ck_assert_int_eq(ha_role_of(false, false, HA_DATADIR_EMPTY), HA_ROLE_UNINITIALIZED);
+	ck_assert_int_eq(ha_role_of(true, false, HA_DATADIR_VALID), HA_ROLE_REPLICA);
+	ck_assert_int_eq(ha_state_of(HA_JOB_CLONE, false, false, false, false, false, HA_REPLAY_OK), HA_STATE_CLONING);
+	ck_assert_int_eq(ha_state_of(HA_JOB_NONE, false, false, true, false, false, HA_REPLAY_OK), HA_STATE_START_FAILED);
+	ck_assert_int_eq(ha_state_of(HA_JOB_NONE, false, true, false, true, false, HA_REPLAY_STUCK),
+			 HA_STATE_STUCK_REPLAY);
+	ck_assert_int_eq(ha_state_of(HA_JOB_NONE, false, true, false, true, true, HA_REPLAY_OK), HA_STATE_RUNNING);
+	ck_assert_int_eq(ha_state_of(HA_JOB_NONE, false, true, false, false, false, HA_REPLAY_OK), HA_STATE_STARTING);
 }
 END_TEST
 

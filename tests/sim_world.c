@@ -1068,28 +1068,17 @@ static void read_done(struct world *W, int n, const struct req *r)
 	loop_local(W, n);
 }
 
-static const char *member_state(const struct node *N)
+/* The state and role the node publishes: the core's functions, as loop_publish.c. */
+static const char *member_state(const struct world *W, const struct node *N)
 {
-	if (N->job_running) {
-		switch (N->job_kind) {
-		case HA_JOB_BOOTSTRAP: return "bootstrapping";
-		case HA_JOB_CLONE: return "cloning";
-		case HA_JOB_REWIND: return "rewinding";
-		default: break;
-		}
-	}
-	if (N->lm.promote_requested)
-		return "promoting";
-	if (N->pm == 0)
-		return N->lm.pg_start_failed ? "start failed" : "stopped";
-	return N->local.pg_ready ? "running" : "starting";
+	return ha_state_name(ha_state_of(N->job_running ? (enum ha_job)N->job_kind : HA_JOB_NONE, N->lm.promote_requested,
+					 N->pm != 0, N->lm.pg_start_failed, N->local.pg_ready, N->local.pg_primary,
+					 ha_replay_check(&N->view, &N->local, local_now(N, W->t), NULL, 0)));
 }
 
 static const char *member_role(const struct node *N)
 {
-	if (N->local.pg_ready)
-		return N->local.pg_primary ? "primary" : "replica";
-	return N->local.datadir == HA_DATADIR_EMPTY ? "uninitialized" : "stopped";
+	return ha_role_name(ha_role_of(N->local.pg_ready, N->local.pg_primary, N->local.datadir));
 }
 
 static void clear_switchover(struct world *W, int n, int next_step)
@@ -1192,10 +1181,13 @@ static void loop_poll(struct world *W, int n)
 		}
 		cost += 0.002;
 		s = &W->nodes[j].api;
-		m->healthy = s->pg_running;
-		m->polled_starting = !s->pg_running && strcmp(s->role, "uninitialized") != 0 &&
-				     (strcmp(s->state, "starting") == 0 || strcmp(s->state, "stopped") == 0);
-		m->polled_primary = s->pg_running && strcmp(s->role, "primary") == 0;
+		/* as poll_peers (loop_view.c) judges an answer */
+		m->healthy = s->pg_running && ha_state_from_name(s->state) != HA_STATE_REPLAY_PAUSED &&
+			     ha_state_from_name(s->state) != HA_STATE_STUCK_REPLAY;
+		m->polled_starting = !s->pg_running && ha_role_from_name(s->role) != HA_ROLE_UNINITIALIZED &&
+				     (ha_state_from_name(s->state) == HA_STATE_STARTING ||
+				      ha_state_from_name(s->state) == HA_STATE_STOPPED);
+		m->polled_primary = s->pg_running && ha_role_from_name(s->role) == HA_ROLE_PRIMARY;
 		m->polled_lsn = s->lsn;
 		m->polled_timeline = s->tl;
 	}
@@ -1592,7 +1584,7 @@ static void loop_publish(struct world *W, int n)
 	N->api.pg_running = N->local.pg_ready;
 	N->api.primary = N->local.pg_primary;
 	set_str(N->api.role, sizeof(N->api.role), member_role(N));
-	set_str(N->api.state, sizeof(N->api.state), member_state(N));
+	set_str(N->api.state, sizeof(N->api.state), member_state(W, N));
 	N->api.lsn = N->local.pg_lsn;
 	N->api.tl = N->local.pg_timeline;
 	if (!N->view.etcd_ok || N->local.lease_id == 0) {
@@ -1601,7 +1593,7 @@ static void loop_publish(struct world *W, int n)
 	}
 	memset(&md, 0, sizeof(md));
 	set_str(md.role, sizeof(md.role), member_role(N));
-	set_str(md.state, sizeof(md.state), member_state(N));
+	set_str(md.state, sizeof(md.state), member_state(W, N));
 	md.timeline = N->local.pg_ready ? N->local.pg_timeline : N->local.datadir_timeline;
 	md.lsn = N->local.pg_ready ? N->local.pg_lsn : 0;
 	md.nofailover = N->nofailover;
@@ -2032,7 +2024,13 @@ static bool recoverable(const struct world *W)
 	for (int i = 0; i < W->p.n_nodes; i++) {
 		const struct node *N = &W->nodes[i];
 
-		if (!N->nofailover && N->dd.state == DD_VALID && (K->init.lease != 0 || N->dd.sysid == K->init_sysid))
+		/* Rule 5: within maximum_lag_on_failover of the last leader position
+		 * (the status key); a member further behind may never take over,
+		 * and with no other the cluster waits by design (a nofailover
+		 * member alone ahead, say). */
+		if (!N->nofailover && N->dd.state == DD_VALID && (K->init.lease != 0 || N->dd.sysid == K->init_sysid) &&
+		    (!K->status.present || K->status_lsn <= N->dd.lsn ||
+		     K->status_lsn - N->dd.lsn <= (uint64_t)W->max_lag))
 			return true;
 	}
 	return false;
