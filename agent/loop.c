@@ -88,7 +88,7 @@ static bool busy(const struct loop *L, const struct ha_action *a)
 		return true;
 	}
 	return L->job.pid != 0 || (L->postmaster.pid != 0 && !L->local.pg_ready) || L->lm.promote_requested ||
-	       (L->req_restart && !L->req_restart_judged) || L->restart_running;
+	       (L->req.restart && !L->req.restart_judged) || L->restart.running;
 }
 
 static bool startup_checks(struct loop *L)
@@ -379,7 +379,7 @@ int loop_run(const struct baton_config *cfg)
 		read_local(&L, now);
 		track_restart(&L, now);
 		failsafe_round(&L);
-		L.local.failsafe_confirmed_at = L.failsafe_confirmed_at;
+		L.local.failsafe_confirmed_at = L.failsafe.confirmed_at;
 		apply_shared_params(&L);
 		check_pending_restart(&L, now);
 		check_hot_standby(&L, now);
@@ -389,7 +389,7 @@ int loop_run(const struct baton_config *cfg)
 		 * new leader (or leads again, when it was aborted). */
 		if (L.local.pg_ready && (is_leader(&L) || (L.view.has_leader && strcmp(L.lm.following, L.view.leader) == 0)))
 			L.switchover_stopped = false;
-		L.local.restart_in_progress = (L.restart_running && !L.local.pg_running) || L.switchover_stopped;
+		L.local.restart_in_progress = (L.restart.running && !L.local.pg_running) || L.switchover_stopped;
 		if (L.view.etcd_ok && !L.view.has_leader && L.local.pg_ready && !L.local.pg_primary &&
 		    !L.local.nofailover)
 			poll_peers(&L);

@@ -27,9 +27,9 @@ static void start_postgres(struct loop *L, bool primary, const char *upstream, d
 		L->lm.pg_started_at = now;
 		return;
 	}
-	memcpy(L->hs_started, L->hs_written, sizeof(L->hs_started));
-	L->hs_started_valid = !primary && L->hs_written_valid;
-	L->hs_checked_at = now;
+	memcpy(L->hs.started, L->hs.written, sizeof(L->hs.started));
+	L->hs.started_valid = !primary && L->hs.written_valid;
+	L->hs.checked_at = now;
 	L->lm.pg_started_primary = primary;
 	L->lm.pg_started_at = now;
 	L->lm.pg_was_ready = false;
@@ -86,7 +86,7 @@ static void reset_failure_state(struct loop *L, const char *why)
 	L->lm.rewound_for[0] = '\0';
 	L->lm.following[0] = '\0';
 	L->lm.pg_started_primary = false;
-	L->hs_primary_valid = L->hs_started_valid = L->hs_written_valid = false;
+	L->hs.primary_valid = L->hs.started_valid = L->hs.written_valid = false;
 	L->ctl_stale = true;
 }
 
@@ -386,7 +386,7 @@ bool execute(struct loop *L, const struct ha_action *a, double now)
 	case HA_REINIT: {
 		struct pg_err err;
 
-		L->req_reinit = false;
+		L->req.reinit = false;
 		stop_postgres(L, PG_STOP_FAST, "reinit");
 		if (!pg_datadir_remove(L->cfg->postgresql.data_dir, &err))
 			log_error("cannot remove the data directory: %s", err.msg);
@@ -420,7 +420,7 @@ bool execute(struct loop *L, const struct ha_action *a, double now)
 	case HA_REFUSE:
 		/* The only request the core refuses: a reinit of the leader. */
 		log_warn("%s", a->reason);
-		L->req_reinit = false;
+		L->req.reinit = false;
 		break;
 	case HA_DEMOTE:
 		stop_postgres(L, PG_STOP_IMMEDIATE, a->reason);
@@ -435,18 +435,18 @@ bool execute(struct loop *L, const struct ha_action *a, double now)
 		/* An operator's request, judged above; or the core's own restart
 		 * (a hot-standby parameter below the primary's), whose report
 		 * must not repeat what an earlier request had pending. */
-		bool requested = L->req_restart && L->req_restart_judged;
+		bool requested = L->req.restart && L->req.restart_judged;
 
 		if (!requested)
-			L->restart_detail[0] = '\0';
-		L->restart_old_pid = L->postmaster.pid;
-		L->restart_running_id = L->req_restart_id;
-		L->restart_running = true;
-		L->restart_began = now;
-		L->restart_ready_at = 0;
+			L->restart.detail[0] = '\0';
+		L->restart.old_pid = L->postmaster.pid;
+		L->restart.running_id = L->req.restart_id;
+		L->restart.running = true;
+		L->restart.began = now;
+		L->restart.ready_at = 0;
 		stop_postgres(L, PG_STOP_FAST, requested ? "restart requested" : a->reason);
-		L->req_restart = false;
-		L->req_restart_judged = false;
+		L->req.restart = false;
+		L->req.restart_judged = false;
 		L->pending_restart = false;
 		break;
 	}

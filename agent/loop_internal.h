@@ -95,35 +95,44 @@ struct loop {
 	/* Hot-standby parameters (pg_data.h): the primary's as this data
 	 * directory last replayed them (pg_controldata), and what the running
 	 * replica was started with / its files now say. */
-	long hs_primary[PG_HS_PARAMS];
-	bool hs_primary_valid;
-	long hs_started[PG_HS_PARAMS];
-	bool hs_started_valid;
-	long hs_written[PG_HS_PARAMS];
-	long hs_wanted[PG_HS_PARAMS]; /* ... and what the config asked for then */
-	bool hs_written_valid;
-	double hs_checked_at;
+	struct {
+		long primary[PG_HS_PARAMS];
+		bool primary_valid;
+		long started[PG_HS_PARAMS];
+		bool started_valid;
+		long written[PG_HS_PARAMS];
+		long wanted[PG_HS_PARAMS]; /* ... and what the config asked for then */
+		bool written_valid;
+		double checked_at;
+	} hs;
 
 	struct pg_child job;
 	enum ha_job job_kind;
 	char job_leader[HA_NAME_MAX];
 
-	/* operator requests (REST API), kept until carried out */
-	bool req_restart, req_restart_pending_only, req_reinit;
-	uint64_t req_restart_id;     /* the REST request to answer (0 = nobody waits) */
-	int req_restart_min_version; /* only if server_version_num is lower (0 = any) */
-	double req_restart_arrived;  /* monotonic; judged only on a read of etcd begun after it */
-	bool req_restart_judged;     /* its conditions held on a fresh view: restart */
-	char restart_detail[200];    /* what was pending, for the report */
-	uint64_t restart_running_id; /* restarting: the request to report (0 none) */
-	bool restart_running;
-	pid_t restart_old_pid;
-	double restart_began, restart_ready_at;
+	/* operator requests (REST API), kept until carried out (loop_restart.c) */
+	struct {
+		bool restart, restart_pending_only, reinit;
+		uint64_t restart_id;     /* the REST request to answer (0 = nobody waits) */
+		int restart_min_version; /* only if server_version_num is lower (0 = any) */
+		double restart_arrived;  /* monotonic; judged only on a read of etcd begun after it */
+		bool restart_judged;     /* its conditions held on a fresh view: restart */
+	} req;
+	/* a restart under way (an operator's, or the core's) */
+	struct {
+		char detail[200];        /* what was pending, for the report */
+		uint64_t running_id;     /* the request to report (0 none) */
+		bool running;
+		pid_t old_pid;
+		double began, ready_at;
+	} restart;
 	/* a scheduled restart (POST /restart {"schedule"}), published in our member key */
-	double sched_restart_at;     /* wall clock (0 = none) */
-	bool sched_pending_only;
-	int sched_min_version;
-	char sched_role[16];
+	struct {
+		double at;               /* wall clock (0 = none) */
+		bool pending_only;
+		int min_version;
+		char role[16];
+	} sched;
 	bool switchover_stopped;     /* we stopped Postgres to hand over: start it again, also when paused */
 	double read_started_at;      /* monotonic: when this loop's read of etcd began */
 	double pg_reloaded_at;       /* monotonic: the last reload we sent Postgres */
@@ -135,9 +144,12 @@ struct loop {
 
 	uint64_t leader_changes;
 	char last_leader[HA_NAME_MAX];
-	double failsafe_confirmed_at; /* leader: start of the last round every member confirmed */
-	double failsafe_seen_at;      /* replica: when we last confirmed the leader's heartbeat */
-	bool failsafe_logged;
+	/* failsafe_mode (loop_lease.c failsafe_round, loop_restart.c) */
+	struct {
+		double confirmed_at;  /* leader: start of the last round every member confirmed */
+		double seen_at;       /* replica: when we last confirmed the leader's heartbeat */
+		bool logged;
+	} failsafe;
 
 	/* synchronous_standby_names as last written for Postgres (primary) */
 	struct {

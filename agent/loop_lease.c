@@ -180,11 +180,11 @@ void failsafe_round(struct loop *L)
 	size_t asked = 0, confirmed = 0;
 
 	if (!L->view.failsafe_mode || L->view.etcd_ok || !L->local.pg_ready || !L->local.pg_primary) {
-		if (L->failsafe_confirmed_at > 0) {
-			L->failsafe_confirmed_at = 0;
+		if (L->failsafe.confirmed_at > 0) {
+			L->failsafe.confirmed_at = 0;
 			keeper_set_failsafe(L->keeper, 0);
 		}
-		L->failsafe_logged = false;
+		L->failsafe.logged = false;
 		return;
 	}
 	for (size_t i = 0; i < L->view.n_members; i++) {
@@ -200,12 +200,12 @@ void failsafe_round(struct loop *L)
 			log_warn("failsafe: %s did not confirm us (%s)", m->name, err);
 	}
 	if (confirmed == asked) {
-		L->failsafe_confirmed_at = t0;
+		L->failsafe.confirmed_at = t0;
 		keeper_set_failsafe(L->keeper, t0);
-		if (!L->failsafe_logged)
+		if (!L->failsafe.logged)
 			log_warn("etcd unreachable; all %zu members confirm us: staying primary (failsafe_mode)", asked);
-		L->failsafe_logged = true;
+		L->failsafe.logged = true;
 	} else {
-		L->failsafe_logged = false;
+		L->failsafe.logged = false;
 	}
 }

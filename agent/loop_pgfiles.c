@@ -59,7 +59,7 @@ static const struct pg_param default_params[] = {
  * Raises each hot-standby parameter in params[0..*n) (a later entry of the
  * same name wins) to at least the primary's value as this data directory
  * replayed it, by appending an entry; vals holds the appended values'
- * text. Records in L->hs_written what the file will say; logs a change.
+ * text. Records in L->hs.written what the file will say; logs a change.
  */
 static void hs_floor(struct loop *L, struct pg_param *params, size_t *n, char vals[][24])
 {
@@ -80,25 +80,25 @@ static void hs_floor(struct loop *L, struct pg_param *params, size_t *n, char va
 				parsed = errno == 0 && end != params[j].value && *end == '\0';
 			}
 		eff[i] = want[i] = wanted;
-		if (parsed && L->hs_primary_valid && L->hs_primary[i] > wanted) {
-			eff[i] = L->hs_primary[i];
+		if (parsed && L->hs.primary_valid && L->hs.primary[i] > wanted) {
+			eff[i] = L->hs.primary[i];
 			snprintf(vals[i], sizeof(vals[0]), "%ld", eff[i]);
 			params[(*n)++] = (struct pg_param){hp->name, vals[i]};
 		}
 		if (eff[i] != wanted &&
-		    (!L->hs_written_valid || L->hs_written[i] != eff[i] || L->hs_wanted[i] != wanted))
+		    (!L->hs.written_valid || L->hs.written[i] != eff[i] || L->hs.wanted[i] != wanted))
 			log_info("%s raised to %ld from %ld: the primary's value as this replica replayed it "
 				 "(pg_controldata); the lower value applies once the primary runs with it and this "
 				 "replica has replayed that (then a restart of this replica applies it)",
 				 hp->name, eff[i], wanted);
-		else if (L->hs_written_valid && L->hs_written[i] > eff[i])
+		else if (L->hs.written_valid && L->hs.written[i] > eff[i])
 			log_info("%s may now drop to %ld (the primary's value as replayed is %ld): pending until this "
 				 "replica restarts",
-				 hp->name, eff[i], L->hs_primary_valid ? L->hs_primary[i] : -1L);
+				 hp->name, eff[i], L->hs.primary_valid ? L->hs.primary[i] : -1L);
 	}
-	memcpy(L->hs_written, eff, sizeof(eff));
-	memcpy(L->hs_wanted, want, sizeof(want));
-	L->hs_written_valid = true;
+	memcpy(L->hs.written, eff, sizeof(eff));
+	memcpy(L->hs.wanted, want, sizeof(want));
+	L->hs.written_valid = true;
 }
 
 /* Writes postgresql.conf, pg_hba.conf, the recovery file and standby.signal
@@ -153,7 +153,7 @@ bool write_pg_files(struct loop *L, bool standby, const char *upstream)
 	if (standby)
 		hs_floor(L, params, &n, hs_vals);
 	else
-		L->hs_written_valid = false;
+		L->hs.written_valid = false;
 	/* Synchronous mode: the agent owns synchronous_standby_names. */
 	if (L->settings.synchronous_mode || L->sync_pg.n > 0 || L->sync_pg.star) {
 		sync_pg_render(L, ssn, sizeof(ssn));

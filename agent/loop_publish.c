@@ -68,12 +68,12 @@ static char *add_scheduled_restart(const struct loop *L, char *json)
 	free(json);
 	if (!doc)
 		return NULL;
-	dcs_format_utc(L->sched_restart_at, t, sizeof(t));
-	o = json_pack("{s:s, s:b}", "at", t, "restart_pending", (int)L->sched_pending_only);
-	if (o && L->sched_min_version)
-		json_object_set_new(o, "postgres_version", json_integer(L->sched_min_version));
-	if (o && L->sched_role[0])
-		json_object_set_new(o, "role", json_string(L->sched_role));
+	dcs_format_utc(L->sched.at, t, sizeof(t));
+	o = json_pack("{s:s, s:b}", "at", t, "restart_pending", (int)L->sched.pending_only);
+	if (o && L->sched.min_version)
+		json_object_set_new(o, "postgres_version", json_integer(L->sched.min_version));
+	if (o && L->sched.role[0])
+		json_object_set_new(o, "role", json_string(L->sched.role));
 	if (o && json_object_set_new(doc, "scheduled_restart", o) == 0)
 		out = json_dumps(doc, JSON_COMPACT);
 	json_decref(doc);
@@ -113,7 +113,7 @@ void publish_member(struct loop *L)
 	/* What etcd should hold, without the parts the member parser does not
 	 * keep (the scheduled restart): compared with what it does hold. */
 	base = json;
-	json = L->sched_restart_at > 0 ? add_scheduled_restart(L, strdup(base)) : strdup(base);
+	json = L->sched.at > 0 ? add_scheduled_restart(L, strdup(base)) : strdup(base);
 	if (!json) {
 		free(base);
 		return;
@@ -195,7 +195,7 @@ void publish_api(struct loop *L)
 	st.pending_restart = L->pending_restart;
 	st.loop_wait = L->settings.loop_wait;
 	st.etcd_ok = L->view.etcd_ok;
-	st.restart_scheduled_at = L->sched_restart_at;
+	st.restart_scheduled_at = L->sched.at;
 	st.lag = -1;
 	if (L->local.pg_ready && L->local.pg_primary)
 		st.lag = 0;

@@ -98,10 +98,10 @@ void check_hot_standby(struct loop *L, double now)
 		return;
 	/* Every few seconds; every loop while replay is paused (it may be for
 	 * a parameter the primary raised: ha_decide restarts us with it). */
-	if (L->hs_checked_at > 0 &&
-	    now - L->hs_checked_at < (L->local.pg_replay_paused ? 1.0 : fmax(5.0, L->settings.loop_wait)))
+	if (L->hs.checked_at > 0 &&
+	    now - L->hs.checked_at < (L->local.pg_replay_paused ? 1.0 : fmax(5.0, L->settings.loop_wait)))
 		return;
-	L->hs_checked_at = now;
+	L->hs.checked_at = now;
 	if (!pg_controldata_read(L->cfg->postgresql.bin_dir, L->cfg->postgresql.data_dir, &cd, &err)) {
 		log_warn("cannot read the hot-standby parameters in pg_control: %s", err.msg);
 		return;
@@ -109,16 +109,16 @@ void check_hot_standby(struct loop *L, double now)
 	if (!cd.hs_valid)
 		return;
 	for (int i = 0; i < PG_HS_PARAMS; i++)
-		if (!L->hs_primary_valid || cd.hs[i] != L->hs_primary[i]) {
-			if (L->hs_primary_valid)
+		if (!L->hs.primary_valid || cd.hs[i] != L->hs.primary[i]) {
+			if (L->hs.primary_valid)
 				log_info("the primary's %s as replayed is now %ld (was %ld)", pg_hot_standby_params[i].name,
-					 cd.hs[i], L->hs_primary[i]);
+					 cd.hs[i], L->hs.primary[i]);
 			differs = true;
 		}
 	if (!differs)
 		return;
-	memcpy(L->hs_primary, cd.hs, sizeof(L->hs_primary));
-	L->hs_primary_valid = true;
+	memcpy(L->hs.primary, cd.hs, sizeof(L->hs.primary));
+	L->hs.primary_valid = true;
 	reload_postgres(L, "the primary's hot-standby parameters changed");
 }
 

@@ -17,27 +17,27 @@ void take_requests(struct loop *L)
 		/* A request that arrives while one waits is merged into it: a
 		 * plain restart wins over a conditional one, and the report for
 		 * the latest id answers the earlier ones too. */
-		if (!L->req_restart) {
-			L->req_restart_pending_only = r.restart_pending_only;
-			L->req_restart_min_version = r.restart_min_version;
+		if (!L->req.restart) {
+			L->req.restart_pending_only = r.restart_pending_only;
+			L->req.restart_min_version = r.restart_min_version;
 		} else {
-			L->req_restart_pending_only = L->req_restart_pending_only && r.restart_pending_only;
-			if (!r.restart_min_version || !L->req_restart_min_version)
-				L->req_restart_min_version = 0;
-			else if (r.restart_min_version > L->req_restart_min_version)
-				L->req_restart_min_version = r.restart_min_version;
+			L->req.restart_pending_only = L->req.restart_pending_only && r.restart_pending_only;
+			if (!r.restart_min_version || !L->req.restart_min_version)
+				L->req.restart_min_version = 0;
+			else if (r.restart_min_version > L->req.restart_min_version)
+				L->req.restart_min_version = r.restart_min_version;
 		}
-		L->req_restart = true;
-		L->req_restart_id = r.restart_id;
-		L->req_restart_arrived = r.restart_arrived;
-		L->req_restart_judged = false;
+		L->req.restart = true;
+		L->req.restart_id = r.restart_id;
+		L->req.restart_arrived = r.restart_arrived;
+		L->req.restart_judged = false;
 	}
-	if (r.restart_cancel && L->sched_restart_at > 0) {
+	if (r.restart_cancel && L->sched.at > 0) {
 		char t[32];
 
-		dcs_format_utc(L->sched_restart_at, t, sizeof(t));
+		dcs_format_utc(L->sched.at, t, sizeof(t));
 		log_info("scheduled restart at %s cancelled by an operator", t);
-		L->sched_restart_at = 0;
+		L->sched.at = 0;
 	}
 	if (r.restart_at > 0) {
 		char t[32];
@@ -46,19 +46,19 @@ void take_requests(struct loop *L)
 		log_info("restart of Postgres scheduled at %s%s%s%s", t,
 			 r.restart_pending_only ? ", if a restart is pending" : "", r.restart_role[0] ? ", if " : "",
 			 r.restart_role[0] ? r.restart_role : "");
-		L->sched_restart_at = r.restart_at;
-		L->sched_pending_only = r.restart_pending_only;
-		L->sched_min_version = r.restart_min_version;
-		snprintf(L->sched_role, sizeof(L->sched_role), "%s", r.restart_role);
+		L->sched.at = r.restart_at;
+		L->sched.pending_only = r.restart_pending_only;
+		L->sched.min_version = r.restart_min_version;
+		snprintf(L->sched.role, sizeof(L->sched.role), "%s", r.restart_role);
 	}
 	if (r.reinit)
-		L->req_reinit = true;
-	if (r.failsafe_seen_at > L->failsafe_seen_at) {
-		if (L->failsafe_seen_at == 0 || r.failsafe_seen_at - L->failsafe_seen_at > L->settings.ttl)
+		L->req.reinit = true;
+	if (r.failsafe_seen_at > L->failsafe.seen_at) {
+		if (L->failsafe.seen_at == 0 || r.failsafe_seen_at - L->failsafe.seen_at > L->settings.ttl)
 			log_info("confirmed %s as leader in failsafe mode: we will not take the key for %.0fs after "
 				 "the last confirmation",
 				 L->view.leader, L->settings.ttl);
-		L->failsafe_seen_at = r.failsafe_seen_at;
+		L->failsafe.seen_at = r.failsafe_seen_at;
 	}
 	if (r.reload) {
 		/* The same as SIGHUP: the agent's own file, then Postgres' files
@@ -85,27 +85,27 @@ void due_scheduled_restart(struct loop *L)
 {
 	char t[32];
 
-	if (L->sched_restart_at <= 0 || (double)time(NULL) < L->sched_restart_at || !L->view.etcd_ok)
+	if (L->sched.at <= 0 || (double)time(NULL) < L->sched.at || !L->view.etcd_ok)
 		return;
-	dcs_format_utc(L->sched_restart_at, t, sizeof(t));
-	L->sched_restart_at = 0;
-	if (L->sched_role[0] && ha_role_from_name(L->sched_role) != (is_leader(L) ? HA_ROLE_PRIMARY : member_role(L))) {
-		log_info("scheduled restart at %s not done: this member is not the %s now", t, L->sched_role);
+	dcs_format_utc(L->sched.at, t, sizeof(t));
+	L->sched.at = 0;
+	if (L->sched.role[0] && ha_role_from_name(L->sched.role) != (is_leader(L) ? HA_ROLE_PRIMARY : member_role(L))) {
+		log_info("scheduled restart at %s not done: this member is not the %s now", t, L->sched.role);
 		return;
 	}
 	log_info("scheduled restart at %s is due", t);
-	if (!L->req_restart) {
-		L->req_restart_pending_only = L->sched_pending_only;
-		L->req_restart_min_version = L->sched_min_version;
-		L->req_restart_id = 0;
+	if (!L->req.restart) {
+		L->req.restart_pending_only = L->sched.pending_only;
+		L->req.restart_min_version = L->sched.min_version;
+		L->req.restart_id = 0;
 	} else {
-		L->req_restart_pending_only = L->req_restart_pending_only && L->sched_pending_only;
-		if (!L->sched_min_version || !L->req_restart_min_version)
-			L->req_restart_min_version = 0;
+		L->req.restart_pending_only = L->req.restart_pending_only && L->sched.pending_only;
+		if (!L->sched.min_version || !L->req.restart_min_version)
+			L->req.restart_min_version = 0;
 	}
-	L->req_restart = true;
-	L->req_restart_arrived = 0;
-	L->req_restart_judged = false;
+	L->req.restart = true;
+	L->req.restart_arrived = 0;
+	L->req.restart_judged = false;
 }
 
 /*
@@ -143,42 +143,42 @@ void judge_restart(struct loop *L)
 	char buf[160], msg[1024];
 
 	L->local.restart_requested = false;
-	if (!L->req_restart)
+	if (!L->req.restart)
 		return;
-	if (L->req_restart_judged) {
+	if (L->req.restart_judged) {
 		L->local.restart_requested = true;
 		return;
 	}
-	if (!L->view.etcd_ok || L->req_restart_arrived >= L->read_started_at)
+	if (!L->view.etcd_ok || L->req.restart_arrived >= L->read_started_at)
 		return; /* next loop, on a fresh read */
 	if (!L->local.pg_ready) {
-		L->req_restart = false;
+		L->req.restart = false;
 		snprintf(msg, sizeof(msg), "restart of %s not done: Postgres is not running (%s)", L->cfg->name,
 			 ha_state_name(member_state(L)));
-		restart_answer(L, L->req_restart_id, API_RESTART_FAILED, msg);
+		restart_answer(L, L->req.restart_id, API_RESTART_FAILED, msg);
 		return;
 	}
-	if (L->req_restart_min_version) {
+	if (L->req.restart_min_version) {
 		int running;
 
 		if (!pg_query_scalar(L->pg, "SHOW server_version_num", buf, sizeof(buf), &err)) {
-			L->req_restart = false;
+			L->req.restart = false;
 			snprintf(msg, sizeof(msg), "restart of %s not done: cannot read the server version: %.120s", L->cfg->name,
 				 err.msg);
-			restart_answer(L, L->req_restart_id, API_RESTART_FAILED, msg);
+			restart_answer(L, L->req.restart_id, API_RESTART_FAILED, msg);
 			return;
 		}
 		running = atoi(buf);
-		if (running >= L->req_restart_min_version) {
-			L->req_restart = false;
+		if (running >= L->req.restart_min_version) {
+			L->req.restart = false;
 			snprintf(msg, sizeof(msg),
 				 "restart not needed: the running server's version %d is not lower than %d", running,
-				 L->req_restart_min_version);
-			restart_answer(L, L->req_restart_id, API_RESTART_NOT_NEEDED, msg);
+				 L->req.restart_min_version);
+			restart_answer(L, L->req.restart_id, API_RESTART_NOT_NEEDED, msg);
 			return;
 		}
 	}
-	L->restart_detail[0] = '\0';
+	L->restart.detail[0] = '\0';
 	{
 		/* The names, running values and the files' values of what waits
 		 * for a restart. A reload sent just now may not have reached our
@@ -195,23 +195,23 @@ void judge_restart(struct loop *L)
 
 			nanosleep(&ts, NULL);
 		}
-		if (!pg_query_scalar(L->pg, sql, L->restart_detail, sizeof(L->restart_detail), &err)) {
+		if (!pg_query_scalar(L->pg, sql, L->restart.detail, sizeof(L->restart.detail), &err)) {
 			log_warn("cannot read which parameters are pending a restart: %s", err.msg);
-			L->restart_detail[0] = '\0';
-			if (L->req_restart_pending_only && !L->pending_restart) {
-				L->req_restart = false;
+			L->restart.detail[0] = '\0';
+			if (L->req.restart_pending_only && !L->pending_restart) {
+				L->req.restart = false;
 				snprintf(msg, sizeof(msg), "restart of %s not done: cannot tell whether a restart is pending: %.100s",
 					 L->cfg->name, err.msg);
-				restart_answer(L, L->req_restart_id, API_RESTART_FAILED, msg);
+				restart_answer(L, L->req.restart_id, API_RESTART_FAILED, msg);
 				return;
 			}
 		} else {
-			L->pending_restart = L->restart_detail[0] != '\0';
+			L->pending_restart = L->restart.detail[0] != '\0';
 		}
 	}
-	if (L->req_restart_pending_only && !L->pending_restart) {
-		L->req_restart = false;
-		restart_answer(L, L->req_restart_id, API_RESTART_NOT_NEEDED,
+	if (L->req.restart_pending_only && !L->pending_restart) {
+		L->req.restart = false;
+		restart_answer(L, L->req.restart_id, API_RESTART_NOT_NEEDED,
 			       "restart not needed: no parameter is pending a restart");
 		return;
 	}
@@ -222,17 +222,17 @@ void judge_restart(struct loop *L)
 		char bad[600];
 
 		if (pg_config_errors(L, bad, sizeof(bad)) && bad[0]) {
-			L->req_restart = false;
+			L->req.restart = false;
 			snprintf(msg, sizeof(msg),
 				 "restart of %s refused: Postgres would not start with its configuration: %s "
 				 "(fix it with batonctl edit-config --pg NAME= or in the node's file)",
 				 L->cfg->name, bad);
 			log_error("%s", msg);
-			restart_answer(L, L->req_restart_id, API_RESTART_FAILED, msg);
+			restart_answer(L, L->req.restart_id, API_RESTART_FAILED, msg);
 			return;
 		}
 	}
-	L->req_restart_judged = true;
+	L->req.restart_judged = true;
 	L->local.restart_requested = true;
 }
 
@@ -242,31 +242,31 @@ void track_restart(struct loop *L, double now)
 {
 	char msg[1024];
 
-	if (!L->restart_running)
+	if (!L->restart.running)
 		return;
-	if (L->postmaster.pid != 0 && L->postmaster.pid != L->restart_old_pid && L->local.pg_ready) {
+	if (L->postmaster.pid != 0 && L->postmaster.pid != L->restart.old_pid && L->local.pg_ready) {
 		bool primary = L->local.pg_primary;
 
-		if (L->restart_ready_at == 0)
-			L->restart_ready_at = now;
-		if (!primary && !L->local.pg_streaming && now - L->restart_ready_at < 15.0)
+		if (L->restart.ready_at == 0)
+			L->restart.ready_at = now;
+		if (!primary && !L->local.pg_streaming && now - L->restart.ready_at < 15.0)
 			return;
 		if (primary || L->local.pg_streaming)
-			snprintf(msg, sizeof(msg), "restarted%s%s%s in %.1f s%s%s", L->restart_detail[0] ? " (" : "",
-				 L->restart_detail, L->restart_detail[0] ? ")" : "", now - L->restart_began,
+			snprintf(msg, sizeof(msg), "restarted%s%s%s in %.1f s%s%s", L->restart.detail[0] ? " (" : "",
+				 L->restart.detail, L->restart.detail[0] ? ")" : "", now - L->restart.began,
 				 primary ? ", primary" : ", streaming from ", primary ? "" : L->lm.following);
 		else
 			snprintf(msg, sizeof(msg), "restarted%s%s%s in %.1f s, but not streaming yet",
-				 L->restart_detail[0] ? " (" : "", L->restart_detail, L->restart_detail[0] ? ")" : "",
-				 now - L->restart_began);
-		L->restart_running = false;
-		restart_answer(L, L->restart_running_id, API_RESTART_DONE, msg);
+				 L->restart.detail[0] ? " (" : "", L->restart.detail, L->restart.detail[0] ? ")" : "",
+				 now - L->restart.began);
+		L->restart.running = false;
+		restart_answer(L, L->restart.running_id, API_RESTART_DONE, msg);
 		return;
 	}
-	if (L->lm.pg_start_failed || now - L->restart_began > 120.0) {
+	if (L->lm.pg_start_failed || now - L->restart.began > 120.0) {
 		snprintf(msg, sizeof(msg), "restart of %s: Postgres %s (see the agent's log)", L->cfg->name,
 			 L->lm.pg_start_failed ? "failed to start again" : "not back within 120 s");
-		L->restart_running = false;
-		restart_answer(L, L->restart_running_id, API_RESTART_FAILED, msg);
+		L->restart.running = false;
+		restart_answer(L, L->restart.running_id, API_RESTART_FAILED, msg);
 	}
 }

@@ -143,8 +143,8 @@ void read_local(struct loop *L, double now)
 		if (pg_controldata_read(cfg->postgresql.bin_dir, cfg->postgresql.data_dir, &L->ctl, &err)) {
 			L->ctl_valid = true;
 			if (L->ctl.hs_valid) {
-				memcpy(L->hs_primary, L->ctl.hs, sizeof(L->hs_primary));
-				L->hs_primary_valid = true;
+				memcpy(L->hs.primary, L->ctl.hs, sizeof(L->hs.primary));
+				L->hs.primary_valid = true;
 			}
 		} else {
 			log_error("cannot read the data directory's control file: %s", err.msg);
@@ -177,18 +177,18 @@ void read_local(struct loop *L, double now)
 	}
 	/* Started with a hot-standby parameter below what the primary now has
 	 * (pg_controldata, refreshed by check_hot_standby). */
-	if (L->hs_started_valid && L->hs_primary_valid)
+	if (L->hs.started_valid && L->hs.primary_valid)
 		for (int i = 0; i < PG_HS_PARAMS && !o.hs_below_primary; i++)
-			if (L->hs_primary[i] > L->hs_started[i]) {
+			if (L->hs.primary[i] > L->hs.started[i]) {
 				o.hs_below_primary = true;
 				snprintf(o.hs_detail, sizeof(o.hs_detail), "%s %ld < %ld on the primary",
-					 pg_hot_standby_params[i].name, L->hs_started[i], L->hs_primary[i]);
+					 pg_hot_standby_params[i].name, L->hs.started[i], L->hs.primary[i]);
 			}
 	o.wall_now = (double)time(NULL);
 	o.leader_absent_since = L->leader_absent_since;
-	o.failsafe_confirmed_at = L->failsafe_confirmed_at;
-	o.failsafe_leader_seen_at = L->failsafe_seen_at;
-	o.reinit_requested = L->req_reinit;
+	o.failsafe_confirmed_at = L->failsafe.confirmed_at;
+	o.failsafe_leader_seen_at = L->failsafe.seen_at;
+	o.reinit_requested = L->req.reinit;
 
 	local_view_update(l, &L->lm, &o, &L->view, now, &ev);
 
