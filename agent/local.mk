@@ -4,7 +4,7 @@ noinst_LIBRARIES += agent/libagent.a
 agent_libagent_a_SOURCES = \
 	agent/log.c agent/log.h \
 	agent/config.c agent/config.h \
-	agent/ha.c agent/ha.h \
+	agent/ha.c agent/ha_sync.c agent/ha.h \
 	agent/dcs.c agent/dcs.h \
 	agent/api.c agent/api.h \
 	agent/peer.c agent/peer.h \
