@@ -225,8 +225,8 @@ enum ha_action_kind {
 	HA_RESTART,       /* operator asked: stop Postgres (fast); the next loop starts it in the same role */
 	HA_REFUSE,        /* an operator's request this member must not carry out (reinit of the leader):
 			   * forget it, say why */
-	HA_CLEAR_SWITCHOVER, /* leader: the switchover key no longer applies (it named us, or another
-			      * leader): delete it */
+	HA_CLEAR_SWITCHOVER, /* leader: as LEAD, and the switchover key no longer applies (it named us,
+			      * or another leader): delete it */
 	HA_SHUTDOWN,      /* shutdown requested: stop Postgres, then release our keys */
 };
 

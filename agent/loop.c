@@ -83,6 +83,7 @@ static bool busy(const struct loop *L, const struct ha_action *a)
 	switch (a->kind) {
 	case HA_WAIT:
 	case HA_LEAD:
+	case HA_CLEAR_SWITCHOVER:
 		break;
 	default:
 		return true;
@@ -401,7 +402,7 @@ int loop_run(const struct baton_config *cfg)
 			break;
 		}
 		set_fence(&L);
-		if (a.kind == HA_LEAD || a.kind == HA_WAIT)
+		if (a.kind == HA_LEAD || a.kind == HA_CLEAR_SWITCHOVER || a.kind == HA_WAIT)
 			manage_slots(&L, now);
 		if (L.view.etcd_ok)
 			publish_member(&L);

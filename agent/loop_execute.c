@@ -410,12 +410,12 @@ bool execute(struct loop *L, const struct ha_action *a, double now)
 		do_promote(L);
 		break;
 	case HA_LEAD:
+	case HA_CLEAR_SWITCHOVER: /* leading, and the switchover key is stale */
 		publish_status(L);
 		if (!L->view.paused)
 			sync_manage(L);
-		break;
-	case HA_CLEAR_SWITCHOVER:
-		clear_switchover(L, "it no longer applies to the current leader");
+		if (a->kind == HA_CLEAR_SWITCHOVER)
+			clear_switchover(L, "it no longer applies to the current leader");
 		break;
 	case HA_REFUSE:
 		/* The only request the core refuses: a reinit of the leader. */

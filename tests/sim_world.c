@@ -1402,6 +1402,7 @@ static void execute(struct world *W, int n)
 		tr(W, "%s: postgres promoting", N->name);
 		break;
 	case HA_LEAD:
+	case HA_CLEAR_SWITCHOVER: /* as loop_execute.c: lead, then clear the stale key */
 		if (!N->status_pub_valid || N->status_pub_lsn != N->pgst_lsn || N->status_pub_tl != N->pgst_tl) {
 			struct req q;
 
@@ -1414,14 +1415,11 @@ static void execute(struct world *W, int n)
 			N->req = send_req(W, n, &q, W->req_timeout);
 			return;
 		}
-		break;
-	case HA_CLEAR_SWITCHOVER:
-		if (N->sw_mod_rev) {
+		if (a->kind == HA_CLEAR_SWITCHOVER && N->sw_mod_rev) {
 			clear_switchover(W, n, ST_ACT);
 			N->ph = PH_LEAD_SW;
 			return;
 		}
-		N->view.has_switchover = false;
 		break;
 	case HA_REFUSE:
 		break; /* the model sends no operator requests */
@@ -1481,6 +1479,11 @@ static void act_continue(struct world *W, int n, const struct req *r)
 			N->status_pub_valid = true;
 			N->status_pub_lsn = N->pgst_lsn;
 			N->status_pub_tl = N->pgst_tl;
+		}
+		if (N->act.kind == HA_CLEAR_SWITCHOVER && N->sw_mod_rev) {
+			clear_switchover(W, n, ST_ACT);
+			N->ph = PH_LEAD_SW;
+			return;
 		}
 		break;
 	case PH_REWIND_STOP:
@@ -1618,7 +1621,7 @@ static void loop_sleep(struct world *W, int n)
 {
 	struct node *N = &W->nodes[n];
 	const struct ha_action *a = &N->act;
-	bool busy = !(a->kind == HA_WAIT || a->kind == HA_LEAD) || N->job_running ||
+	bool busy = !(a->kind == HA_WAIT || a->kind == HA_LEAD || a->kind == HA_CLEAR_SWITCHOVER) || N->job_running ||
 		    (N->pm != 0 && !N->local.pg_ready) || N->lm.promote_requested;
 	double wait = busy ? 0.1 : W->p.loop_wait;
 	double deadline = ha_lease_deadline(&N->view, &N->local);
