@@ -29,6 +29,10 @@
  *                                       is never a candidate
  *  12. Postgres the primary          -> LEAD / SWITCHOVER
  *
+ * Each rule is one function (rule_shutdown ... rule_primary) that decides or
+ * passes; the table rules[] is the order, and ha_decide puts the number of
+ * the rule that decided in the action (tests/check_ha.c checks it per row).
+ *
  * Nothing here reads a clock or does I/O: `now` and every time in the local
  * view come from the caller's monotonic clock.
  */
@@ -601,124 +605,174 @@ int ha_switchover_choose(const struct ha_cluster_view *c, const struct ha_local_
 	return best;
 }
 
-/* ha_decide without the rule number: *rule is set as each rule is entered,
- * so it names the rule that returned. */
-static struct ha_action decide(const struct ha_cluster_view *c, const struct ha_local_view *l, double now, int *rule)
+/* What every rule reads: the views, the time, and what ha_decide derives
+ * from them once. */
+struct rule_ctx {
+	const struct ha_cluster_view *c;
+	const struct ha_local_view *l;
+	double now;
+	double deadline;          /* ha_lease_deadline */
+	bool lease_valid;         /* our lease (or a failsafe round) is good until the deadline */
+	bool holds;               /* etcd says the leader key holds our name */
+	bool holds_on_our_lease;  /* ... on our current lease */
+	bool other_leads;         /* etcd says another member holds it */
+	bool may_write;           /* our Postgres may accept writes (primary, started as one, or promoting) */
+};
+
+/* A rule that decides fills *out and returns true; else false, and the
+ * next rule is asked. DECIDE(kind, leader, fmt, ...) decides with act(). */
+static bool done(struct ha_action *out, struct ha_action a)
 {
-	const double deadline = ha_lease_deadline(c, l);
-	const bool lease_valid = deadline > 0 && now < deadline &&
-				 (l->lease_id != 0 || (c->failsafe_mode && !c->etcd_ok));
-	const bool holds = c->etcd_ok && c->has_leader && strcmp(c->leader, l->name) == 0;
-	const bool holds_on_our_lease = holds && c->leader_lease == l->lease_id;
-	const bool other_leads = c->etcd_ok && c->has_leader && !holds;
-	const bool may_write = l->pg_running && (l->pg_primary || l->pg_started_primary || l->promote_requested);
+	*out = a;
+	return true;
+}
+#define DECIDE(...) return done(out, act(__VA_ARGS__))
 
-	*rule = 1;
-	/* 1. An operator or systemd asked us to stop. */
+/* 1. An operator or systemd asked us to stop. */
+static bool rule_shutdown(const struct rule_ctx *x, struct ha_action *out)
+{
+	const struct ha_local_view *l = x->l;
+
 	if (l->shutdown_requested)
-		return act(HA_SHUTDOWN, NULL, "shutdown requested: stopping Postgres, then releasing our keys");
+		DECIDE(HA_SHUTDOWN, NULL, "shutdown requested: stopping Postgres, then releasing our keys");
+	return false;
+}
 
-	*rule = 2;
-	/* 2. Safety: a Postgres that may accept writes needs a valid lease and the key. */
-	if (may_write) {
-		if (!lease_valid) {
-			if (deadline > 0)
-				return act(HA_DEMOTE, NULL,
-					   "leader lease not renewed for %.1fs (deadline passed %.1fs ago), demoting",
-					   now - l->lease_sent, now - deadline);
-			return act(HA_DEMOTE, NULL, "no leader lease, demoting");
+/* 2. Safety: a Postgres that may accept writes needs a valid lease and the key. */
+static bool rule_safety(const struct rule_ctx *x, struct ha_action *out)
+{
+	const struct ha_cluster_view *c = x->c;
+	const struct ha_local_view *l = x->l;
+	const double now = x->now;
+
+	if (x->may_write) {
+		if (!x->lease_valid) {
+			if (x->deadline > 0)
+				DECIDE(HA_DEMOTE, NULL,
+				       "leader lease not renewed for %.1fs (deadline passed %.1fs ago), demoting",
+				       now - l->lease_sent, now - x->deadline);
+			DECIDE(HA_DEMOTE, NULL, "no leader lease, demoting");
 		}
-		if (other_leads)
-			return act(HA_DEMOTE, c->leader, "%s holds the leader key, demoting", c->leader);
+		if (x->other_leads)
+			DECIDE(HA_DEMOTE, c->leader, "%s holds the leader key, demoting", c->leader);
 		if (c->etcd_ok && !c->has_leader)
-			return act(HA_ACQUIRE, NULL, "leader key vanished while we run as primary; taking it again");
-		if (holds && !holds_on_our_lease)
-			return act(HA_ACQUIRE, NULL, "leader key holds our name on an old lease; moving it to ours");
+			DECIDE(HA_ACQUIRE, NULL, "leader key vanished while we run as primary; taking it again");
+		if (x->holds && !x->holds_on_our_lease)
+			DECIDE(HA_ACQUIRE, NULL, "leader key holds our name on an old lease; moving it to ours");
 		if (l->watchdog_required && !l->watchdog_ok)
-			return act(HA_DEMOTE, NULL, "watchdog.mode is required and the watchdog cannot be armed: demoting");
+			DECIDE(HA_DEMOTE, NULL, "watchdog.mode is required and the watchdog cannot be armed: demoting");
 		if (!c->etcd_ok)
-			return act(HA_WAIT, NULL, "etcd unreachable; staying primary until the %s deadline in %.1fs",
-				   c->failsafe_mode && l->failsafe_confirmed_at > 0 ? "failsafe" : "lease", deadline - now);
+			DECIDE(HA_WAIT, NULL, "etcd unreachable; staying primary until the %s deadline in %.1fs",
+			       c->failsafe_mode && l->failsafe_confirmed_at > 0 ? "failsafe" : "lease", x->deadline - now);
 	}
+	return false;
+}
 
-	*rule = 3;
-	/* 3. Without a fresh view of etcd nothing may change role. */
+/* 3. Without a fresh view of etcd nothing may change role. */
+static bool rule_etcd(const struct rule_ctx *x, struct ha_action *out)
+{
+	const struct ha_cluster_view *c = x->c;
+
 	if (!c->etcd_ok)
-		return act(HA_WAIT, NULL, "etcd unreachable; keeping the current role, no promotion");
+		DECIDE(HA_WAIT, NULL, "etcd unreachable; keeping the current role, no promotion");
+	return false;
+}
 
-	*rule = 4;
-	/* 4. One long job at a time; while it runs the data directory is half-made. */
+/* 4. One long job at a time; while it runs the data directory is half-made. */
+static bool rule_job(const struct rule_ctx *x, struct ha_action *out)
+{
+	const struct ha_local_view *l = x->l;
+
 	if (l->job != HA_JOB_NONE)
-		return act(HA_WAIT, NULL, "waiting for the running job to finish");
+		DECIDE(HA_WAIT, NULL, "waiting for the running job to finish");
+	return false;
+}
 
-	*rule = 5;
-	/* 5. Which cluster is this? */
+/* 5. Which cluster is this? */
+static bool rule_identity(const struct rule_ctx *x, struct ha_action *out)
+{
+	const struct ha_cluster_view *c = x->c;
+	const struct ha_local_view *l = x->l;
+	const double now = x->now;
+
 	if (l->datadir == HA_DATADIR_INVALID)
-		return act(HA_FATAL, NULL, "data directory is not empty and is not a Postgres data directory");
+		DECIDE(HA_FATAL, NULL, "data directory is not empty and is not a Postgres data directory");
 	if (!c->init_key_present) {
 		if (l->watchdog_required && !l->watchdog_ok)
-			return act(HA_WAIT, NULL, "cluster not initialized; not racing to bootstrap it: watchdog.mode is "
-						  "required and the watchdog cannot be armed");
+			DECIDE(HA_WAIT, NULL, "cluster not initialized; not racing to bootstrap it: watchdog.mode is "
+					      "required and the watchdog cannot be armed");
 		if (l->lease_id == 0)
-			return act(HA_WAIT, NULL, "cluster not initialized; waiting for our own lease before racing to "
-						  "initialize it");
+			DECIDE(HA_WAIT, NULL, "cluster not initialized; waiting for our own lease before racing to "
+					      "initialize it");
 		if (l->job_failed == HA_JOB_BOOTSTRAP && job_backoff_left(l, HA_JOB_BOOTSTRAP, 3, now) > 0)
-			return act(HA_WAIT, NULL, "cluster not initialized; our bootstrap failed: racing again in %.0fs",
-				   job_backoff_left(l, HA_JOB_BOOTSTRAP, 3, now));
-		return act(HA_RACE_INIT, NULL,
-			   l->datadir == HA_DATADIR_VALID
-				   ? "cluster not initialized in etcd; claiming it with our data directory"
-				   : "cluster not initialized; racing to bootstrap it");
+			DECIDE(HA_WAIT, NULL, "cluster not initialized; our bootstrap failed: racing again in %.0fs",
+			       job_backoff_left(l, HA_JOB_BOOTSTRAP, 3, now));
+		DECIDE(HA_RACE_INIT, NULL,
+		       l->datadir == HA_DATADIR_VALID
+			       ? "cluster not initialized in etcd; claiming it with our data directory"
+			       : "cluster not initialized; racing to bootstrap it");
 	}
 	if (c->init_in_progress) {
 		if (strcmp(c->init_owner, l->name) == 0) {
 			/* Starting the first primary obeys what rule 9 checks. */
 			if (l->datadir == HA_DATADIR_VALID && !l->pg_running) {
 				if (l->watchdog_required && !l->watchdog_ok)
-					return act(HA_WAIT, NULL, "bootstrap: not starting as primary: watchdog.mode is "
-								  "required and the watchdog cannot be armed");
-				if (!lease_valid)
-					return act(HA_WAIT, NULL,
-						   "bootstrap: our lease is not valid; waiting for renewal before starting "
-						   "as primary");
-				if (holds && !holds_on_our_lease)
-					return act(HA_ACQUIRE, NULL, "leader key holds our name on an old lease; moving it to ours");
+					DECIDE(HA_WAIT, NULL, "bootstrap: not starting as primary: watchdog.mode is "
+							      "required and the watchdog cannot be armed");
+				if (!x->lease_valid)
+					DECIDE(HA_WAIT, NULL,
+					       "bootstrap: our lease is not valid; waiting for renewal before starting "
+					       "as primary");
+				if (x->holds && !x->holds_on_our_lease)
+					DECIDE(HA_ACQUIRE, NULL, "leader key holds our name on an old lease; moving it to ours");
 				if (l->pg_start_failed &&
 				    now - l->pg_started_at < ha_start_backoff(l->pg_start_failure, l->pg_start_failures))
-					return act(HA_WAIT, NULL, "bootstrap: Postgres failed to start (%s); starting it again in %.0fs",
-						   l->pg_start_error,
-						   ha_start_backoff(l->pg_start_failure, l->pg_start_failures) -
-							   (now - l->pg_started_at));
+					DECIDE(HA_WAIT, NULL, "bootstrap: Postgres failed to start (%s); starting it again in %.0fs",
+					       l->pg_start_error,
+					       ha_start_backoff(l->pg_start_failure, l->pg_start_failures) -
+						       (now - l->pg_started_at));
 			}
 			if (l->datadir == HA_DATADIR_EMPTY && l->job_failed == HA_JOB_BOOTSTRAP &&
 			    job_backoff_left(l, HA_JOB_BOOTSTRAP, 1, now) > 0)
-				return act(HA_WAIT, NULL, "bootstrap: initdb failed; running it again in %.0fs",
-					   job_backoff_left(l, HA_JOB_BOOTSTRAP, 1, now));
-			return act(HA_BOOTSTRAP, NULL, "we own the initialize key: bootstrapping");
+				DECIDE(HA_WAIT, NULL, "bootstrap: initdb failed; running it again in %.0fs",
+				       job_backoff_left(l, HA_JOB_BOOTSTRAP, 1, now));
+			DECIDE(HA_BOOTSTRAP, NULL, "we own the initialize key: bootstrapping");
 		}
-		return act(HA_WAIT, NULL, "waiting for %s to bootstrap the cluster", c->init_owner);
+		DECIDE(HA_WAIT, NULL, "waiting for %s to bootstrap the cluster", c->init_owner);
 	}
 	if (l->datadir == HA_DATADIR_VALID && c->sysid != 0 && l->datadir_sysid != c->sysid)
-		return act(HA_FATAL, NULL,
-			   "data directory belongs to another cluster: system identifier %llu, cluster's is %llu",
-			   (unsigned long long)l->datadir_sysid, (unsigned long long)c->sysid);
+		DECIDE(HA_FATAL, NULL,
+		       "data directory belongs to another cluster: system identifier %llu, cluster's is %llu",
+		       (unsigned long long)l->datadir_sysid, (unsigned long long)c->sysid);
+	return false;
+}
 
-	*rule = 6;
-	/* 6. Operator requests for this node. */
+/* 6. Operator requests for this node. */
+static bool rule_requests(const struct rule_ctx *x, struct ha_action *out)
+{
+	const struct ha_cluster_view *c = x->c;
+	const struct ha_local_view *l = x->l;
+
 	if (l->reinit_requested) {
-		if (holds)
-			return act(HA_REFUSE, NULL, "reinit refused: this member is the leader; switch over first");
-		if (!other_leads)
-			return act(HA_WAIT, NULL, "reinit requested, but there is no leader to clone from");
-		return act(HA_REINIT, c->leader, "reinit requested: removing the data directory to clone from %s",
-			   c->leader);
+		if (x->holds)
+			DECIDE(HA_REFUSE, NULL, "reinit refused: this member is the leader; switch over first");
+		if (!x->other_leads)
+			DECIDE(HA_WAIT, NULL, "reinit requested, but there is no leader to clone from");
+		DECIDE(HA_REINIT, c->leader, "reinit requested: removing the data directory to clone from %s",
+		       c->leader);
 	}
 	if (l->restart_requested && l->pg_running)
-		return act(HA_RESTART, NULL, "restart requested by an operator");
+		DECIDE(HA_RESTART, NULL, "restart requested by an operator");
+	return false;
+}
 
-	*rule = 7;
-	/* 7. Maintenance mode: keep the keys, touch no Postgres, never fail over
-	 * (rule 2 above still stops a primary whose lease is gone). */
+/* 7. Maintenance mode: keep the keys, touch no Postgres, never fail over
+ * (rule 2 above still stops a primary whose lease is gone). */
+static bool rule_paused(const struct rule_ctx *x, struct ha_action *out)
+{
+	const struct ha_cluster_view *c = x->c;
+	const struct ha_local_view *l = x->l;
+
 	if (c->paused) {
 		const bool named = c->has_switchover && strcmp(c->sw_to, l->name) == 0;
 		const bool due = c->sw_scheduled_at <= 0 || l->wall_now >= c->sw_scheduled_at;
@@ -726,73 +780,87 @@ static struct ha_action decide(const struct ha_cluster_view *c, const struct ha_
 		if (l->restart_in_progress && !l->pg_running) {
 			/* An operator's restart, or our own switchover, stopped it:
 			 * start it again (rules 8 and 9). */
-		} else if ((l->restart_in_progress || l->following[0]) && l->pg_ready && !l->pg_primary && other_leads &&
+		} else if ((l->restart_in_progress || l->following[0]) && l->pg_ready && !l->pg_primary && x->other_leads &&
 			   strcmp(l->following, c->leader) != 0) {
 			/* The leader changed by an operator's switchover: replicas
 			 * (and the old primary, started again) follow it, by a
 			 * reload. */
-			return act(HA_FOLLOW, c->leader, "maintenance mode: following the new leader %s", c->leader);
-		} else if (holds && l->pg_ready && l->pg_primary) {
+			DECIDE(HA_FOLLOW, c->leader, "maintenance mode: following the new leader %s", c->leader);
+		} else if (x->holds && l->pg_ready && l->pg_primary) {
 			if (c->has_switchover && !switchover_for_us(c, l))
-				return act(HA_CLEAR_SWITCHOVER, NULL, "maintenance mode: %s", stale_switchover(c, l));
+				DECIDE(HA_CLEAR_SWITCHOVER, NULL, "maintenance mode: %s", stale_switchover(c, l));
 			/* A switchover that names its candidate runs now (rule 12);
 			 * the agents choose no candidate while paused. */
 			if (!(switchover_for_us(c, l) && c->sw_to[0] && due))
-				return act(HA_LEAD, NULL, "%s",
-					   switchover_for_us(c, l)
-						   ? "maintenance mode: primary holding the leader key; a pending switchover "
-						     "without a candidate (or not due) waits for resume"
-						   : "maintenance mode: primary holding the leader key, touching nothing");
-		} else if (!(named && l->pg_ready && !l->pg_primary && (holds || !c->has_leader))) {
-			return act(HA_WAIT, NULL, "maintenance mode (paused): not touching Postgres, no failover");
+				DECIDE(HA_LEAD, NULL, "%s",
+				       switchover_for_us(c, l)
+					       ? "maintenance mode: primary holding the leader key; a pending switchover "
+						 "without a candidate (or not due) waits for resume"
+					       : "maintenance mode: primary holding the leader key, touching nothing");
+		} else if (!(named && l->pg_ready && !l->pg_primary && (x->holds || !c->has_leader))) {
+			DECIDE(HA_WAIT, NULL, "maintenance mode (paused): not touching Postgres, no failover");
 		}
 		/* else: the named candidate of a switchover takes the key and
 		 * promotes (rule 11). */
 	}
+	return false;
+}
 
-	*rule = 8;
-	/* 8. Nothing to run yet. */
+/* 8. Nothing to run yet. */
+static bool rule_empty(const struct rule_ctx *x, struct ha_action *out)
+{
+	const struct ha_cluster_view *c = x->c;
+	const struct ha_local_view *l = x->l;
+	const double now = x->now;
+
 	if (l->datadir == HA_DATADIR_EMPTY) {
-		if (holds)
-			return act(HA_RELEASE, NULL, "we hold the leader key but have no data; releasing it");
-		if (other_leads && l->job_failed == HA_JOB_CLONE && job_backoff_left(l, HA_JOB_CLONE, 1, now) > 0)
-			return act(HA_WAIT, NULL, "empty data directory: cloning from %s failed; trying again in %.0fs",
-				   c->leader, job_backoff_left(l, HA_JOB_CLONE, 1, now));
-		if (other_leads)
-			return act(HA_CLONE, c->leader, "empty data directory: cloning from %s", c->leader);
-		return act(HA_WAIT, NULL, "empty data directory and no leader to clone from; waiting");
+		if (x->holds)
+			DECIDE(HA_RELEASE, NULL, "we hold the leader key but have no data; releasing it");
+		if (x->other_leads && l->job_failed == HA_JOB_CLONE && job_backoff_left(l, HA_JOB_CLONE, 1, now) > 0)
+			DECIDE(HA_WAIT, NULL, "empty data directory: cloning from %s failed; trying again in %.0fs",
+			       c->leader, job_backoff_left(l, HA_JOB_CLONE, 1, now));
+		if (x->other_leads)
+			DECIDE(HA_CLONE, c->leader, "empty data directory: cloning from %s", c->leader);
+		DECIDE(HA_WAIT, NULL, "empty data directory and no leader to clone from; waiting");
 	}
+	return false;
+}
 
-	*rule = 9;
-	/* 9. Data but no Postgres. */
+/* 9. Data but no Postgres. */
+static bool rule_down(const struct rule_ctx *x, struct ha_action *out)
+{
+	const struct ha_cluster_view *c = x->c;
+	const struct ha_local_view *l = x->l;
+	const double now = x->now;
+
 	if (!l->pg_running) {
 		/* After a failed start, wait before the next one (not after one
 		 * whose cause the next start repairs, see ha_start_backoff). */
 		const double backoff = l->pg_start_failed ? ha_start_backoff(l->pg_start_failure, l->pg_start_failures) : 0;
 		const bool backing_off = backoff > 0 && now - l->pg_started_at < backoff;
 
-		if (holds) {
+		if (x->holds) {
 			if (l->pg_start_failed && l->pg_started_primary)
-				return act(HA_RELEASE, NULL, "Postgres failed to start as primary; releasing the leader key");
-			if (!lease_valid)
-				return act(HA_WAIT, NULL, "we hold the key but our lease is not valid; waiting for renewal");
-			if (!holds_on_our_lease)
-				return act(HA_ACQUIRE, NULL, "leader key holds our name on an old lease; moving it to ours");
+				DECIDE(HA_RELEASE, NULL, "Postgres failed to start as primary; releasing the leader key");
+			if (!x->lease_valid)
+				DECIDE(HA_WAIT, NULL, "we hold the key but our lease is not valid; waiting for renewal");
+			if (!x->holds_on_our_lease)
+				DECIDE(HA_ACQUIRE, NULL, "leader key holds our name on an old lease; moving it to ours");
 			if (l->watchdog_required && !l->watchdog_ok)
-				return act(HA_RELEASE, NULL,
-					   "watchdog.mode is required and the watchdog cannot be armed: releasing the key");
+				DECIDE(HA_RELEASE, NULL,
+				       "watchdog.mode is required and the watchdog cannot be armed: releasing the key");
 			/* No backoff while we hold the key: a failed start as primary
 			 * releases it (above), and the key must not wait on us. */
-			return act(HA_START_PRIMARY, NULL, "we hold the leader key: starting Postgres as primary");
+			DECIDE(HA_START_PRIMARY, NULL, "we hold the leader key: starting Postgres as primary");
 		}
-		if (other_leads) {
+		if (x->other_leads) {
 			/* A former primary also starts as a replica first: if its WAL
 			 * does not go past the new leader's fork point it simply follows;
 			 * if it does, it cannot stream and is rewound below (rule 11),
 			 * then from a clean shutdown in recovery. */
 			if (l->job_failed == HA_JOB_REWIND && l->remove_data_on_rewind_failure)
-				return act(HA_REINIT, c->leader, "pg_rewind failed: removing the data directory to clone from %s",
-					   c->leader);
+				DECIDE(HA_REINIT, c->leader, "pg_rewind failed: removing the data directory to clone from %s",
+				       c->leader);
 			/* A failed start is repaired by what its cause needs, as the
 			 * server's own log says; pg_rewind rewrites the data directory
 			 * and only ever follows a diverged timeline. */
@@ -801,159 +869,199 @@ static struct ha_action decide(const struct ha_cluster_view *c, const struct ha_
 				case HA_START_FAIL_DIVERGED:
 					if (l->use_pg_rewind && l->job_failed != HA_JOB_REWIND &&
 					    strcmp(l->following, c->leader) == 0 && rewind_backoff_left(l, now) > 0)
-						return act(HA_WAIT, NULL,
-							   "Postgres cannot start as a replica of %s, its timeline diverged; "
-							   "pg_rewind failed (attempt %d of 3): trying again in %.0fs",
-							   c->leader, l->rewind_failures, rewind_backoff_left(l, now));
+						DECIDE(HA_WAIT, NULL,
+						       "Postgres cannot start as a replica of %s, its timeline diverged; "
+						       "pg_rewind failed (attempt %d of 3): trying again in %.0fs",
+						       c->leader, l->rewind_failures, rewind_backoff_left(l, now));
 					if (l->use_pg_rewind && l->job_failed != HA_JOB_REWIND &&
 					    strcmp(l->following, c->leader) == 0)
-						return act(HA_REWIND, c->leader,
-							   "Postgres cannot start as a replica of %s, its timeline diverged (%s): "
-							   "rewinding",
-							   c->leader, l->pg_start_error);
+						DECIDE(HA_REWIND, c->leader,
+						       "Postgres cannot start as a replica of %s, its timeline diverged (%s): "
+						       "rewinding",
+						       c->leader, l->pg_start_error);
 					if (backing_off)
-						return act(HA_WAIT, NULL,
-							   "Postgres cannot start as a replica of %s, its timeline diverged, and "
-							   "%s: reinit this member; trying again in %.0fs",
-							   c->leader,
-							   l->use_pg_rewind ? "pg_rewind did not repair it" : "use_pg_rewind is off",
-							   backoff - (now - l->pg_started_at));
+						DECIDE(HA_WAIT, NULL,
+						       "Postgres cannot start as a replica of %s, its timeline diverged, and "
+						       "%s: reinit this member; trying again in %.0fs",
+						       c->leader,
+						       l->use_pg_rewind ? "pg_rewind did not repair it" : "use_pg_rewind is off",
+						       backoff - (now - l->pg_started_at));
 					break;
 				case HA_START_FAIL_PARAMS:
 					if (backing_off)
-						return act(HA_WAIT, NULL, "Postgres failed to start (%s: %s); starting it again in %.0fs",
-							   start_failure_name(l->pg_start_failure), l->pg_start_error,
-							   backoff - (now - l->pg_started_at));
-					return act(HA_START_REPLICA, c->leader,
-						   "Postgres stopped at start-up, a hot-standby parameter is below the primary's "
-						   "(%s): starting it again with at least the values in pg_controldata",
-						   l->pg_start_error);
+						DECIDE(HA_WAIT, NULL, "Postgres failed to start (%s: %s); starting it again in %.0fs",
+						       start_failure_name(l->pg_start_failure), l->pg_start_error,
+						       backoff - (now - l->pg_started_at));
+					DECIDE(HA_START_REPLICA, c->leader,
+					       "Postgres stopped at start-up, a hot-standby parameter is below the primary's "
+					       "(%s): starting it again with at least the values in pg_controldata",
+					       l->pg_start_error);
 				case HA_START_FAIL_OTHER:
 				case HA_START_FAIL_UNKNOWN:
 					if (backing_off)
-						return act(HA_WAIT, NULL,
-							   "Postgres failed to start (%s: %s); not touching its data, starting it "
-							   "again in %.0fs",
-							   start_failure_name(l->pg_start_failure), l->pg_start_error,
-							   backoff - (now - l->pg_started_at));
+						DECIDE(HA_WAIT, NULL,
+						       "Postgres failed to start (%s: %s); not touching its data, starting it "
+						       "again in %.0fs",
+						       start_failure_name(l->pg_start_failure), l->pg_start_error,
+						       backoff - (now - l->pg_started_at));
 					break;
 				}
-				return act(HA_START_REPLICA, c->leader, "starting Postgres again as a replica of %s after a failed "
-									"start (%d in a row)",
-					   c->leader, l->pg_start_failures);
+				DECIDE(HA_START_REPLICA, c->leader, "starting Postgres again as a replica of %s after a failed "
+								    "start (%d in a row)",
+				       c->leader, l->pg_start_failures);
 			}
 			if (backing_off)
-				return act(HA_WAIT, NULL, "Postgres failed to start (%s: %s); starting it again in %.0fs",
-					   start_failure_name(l->pg_start_failure), l->pg_start_error,
-					   backoff - (now - l->pg_started_at));
-			return act(HA_START_REPLICA, c->leader, "starting Postgres as a replica of %s", c->leader);
+				DECIDE(HA_WAIT, NULL, "Postgres failed to start (%s: %s); starting it again in %.0fs",
+				       start_failure_name(l->pg_start_failure), l->pg_start_error,
+				       backoff - (now - l->pg_started_at));
+			DECIDE(HA_START_REPLICA, c->leader, "starting Postgres as a replica of %s", c->leader);
 		}
 		if (backing_off)
-			return act(HA_WAIT, NULL, "Postgres failed to start (%s: %s); starting it again in %.0fs",
-				   start_failure_name(l->pg_start_failure), l->pg_start_error, backoff - (now - l->pg_started_at));
-		return act(HA_START_REPLICA, "", "no leader: starting Postgres as a replica without upstream");
+			DECIDE(HA_WAIT, NULL, "Postgres failed to start (%s: %s); starting it again in %.0fs",
+			       start_failure_name(l->pg_start_failure), l->pg_start_error, backoff - (now - l->pg_started_at));
+		DECIDE(HA_START_REPLICA, "", "no leader: starting Postgres as a replica without upstream");
 	}
+	return false;
+}
 
-	*rule = 10;
-	/* 10. Running but not answering yet. */
+/* 10. Running but not answering yet. */
+static bool rule_starting(const struct rule_ctx *x, struct ha_action *out)
+{
+	const struct ha_local_view *l = x->l;
+
 	if (!l->pg_ready)
-		return act(HA_WAIT, NULL, "Postgres is starting");
+		DECIDE(HA_WAIT, NULL, "Postgres is starting");
+	return false;
+}
 
-	*rule = 11;
-	/* 11. A replica. */
+/* 11. A replica. */
+static bool rule_replica(const struct rule_ctx *x, struct ha_action *out)
+{
+	const struct ha_cluster_view *c = x->c;
+	const struct ha_local_view *l = x->l;
+	const double now = x->now;
+
 	if (!l->pg_primary) {
-		if (holds) {
-			if (!lease_valid)
-				return act(HA_WAIT, NULL, "we hold the key but our lease is not valid; waiting for renewal");
-			if (!holds_on_our_lease)
-				return act(HA_ACQUIRE, NULL, "leader key holds our name on an old lease; moving it to ours");
+		if (x->holds) {
+			if (!x->lease_valid)
+				DECIDE(HA_WAIT, NULL, "we hold the key but our lease is not valid; waiting for renewal");
+			if (!x->holds_on_our_lease)
+				DECIDE(HA_ACQUIRE, NULL, "leader key holds our name on an old lease; moving it to ours");
 			if (l->promote_requested)
-				return act(HA_WAIT, NULL, "promotion in progress");
+				DECIDE(HA_WAIT, NULL, "promotion in progress");
 			if (l->watchdog_required && !l->watchdog_ok)
-				return act(HA_RELEASE, NULL,
-					   "watchdog.mode is required and the watchdog cannot be armed: releasing the key "
-					   "instead of promoting");
-			return act(HA_PROMOTE, NULL, "we hold the leader key: promoting");
+				DECIDE(HA_RELEASE, NULL,
+				       "watchdog.mode is required and the watchdog cannot be armed: releasing the key "
+				       "instead of promoting");
+			DECIDE(HA_PROMOTE, NULL, "we hold the leader key: promoting");
 		}
 		/* Replay paused because the primary raised a hot-standby parameter
 		 * above ours: only a restart with at least its value resumes it. */
 		if (l->hs_below_primary && l->pg_replay_paused)
-			return act(HA_RESTART, NULL,
-				   "replay paused, a hot-standby parameter is below the primary's (%s): restarting with "
-				   "at least the values in pg_controldata",
-				   l->hs_detail);
-		if (other_leads) {
+			DECIDE(HA_RESTART, NULL,
+			       "replay paused, a hot-standby parameter is below the primary's (%s): restarting with "
+			       "at least the values in pg_controldata",
+			       l->hs_detail);
+		if (x->other_leads) {
 			uint32_t tl = leader_timeline(c);
 
 			if (strcmp(l->following, c->leader) != 0)
-				return act(HA_FOLLOW, c->leader, "following the new leader %s", c->leader);
+				DECIDE(HA_FOLLOW, c->leader, "following the new leader %s", c->leader);
 			/* A replay paused by an operator also stops streaming across a
 			 * timeline switch: that is no evidence of divergence, and a rewind
 			 * (a restart) would silently drop the pause. */
 			if (l->pg_replay_paused && !l->pg_streaming && tl != 0 && tl != l->pg_timeline)
-				return act(HA_WAIT, NULL,
-					   "replica of %s; replay is paused, so the switch to its timeline %u waits until "
-					   "it resumes",
-					   c->leader, tl);
+				DECIDE(HA_WAIT, NULL,
+				       "replica of %s; replay is paused, so the switch to its timeline %u waits until "
+				       "it resumes",
+				       c->leader, tl);
 			if (l->use_pg_rewind && !l->pg_streaming && l->pg_not_streaming_since > 0 &&
 			    now - l->pg_not_streaming_since >= ha_diverged_after(c) && tl != 0 && tl != l->pg_timeline) {
 				if (l->job_failed == HA_JOB_REWIND) {
 					if (l->remove_data_on_rewind_failure)
-						return act(HA_REINIT, c->leader,
-							   "pg_rewind failed: removing the data directory to clone from %s",
-							   c->leader);
-					return act(HA_WAIT, NULL,
-						   "not streaming from %s and pg_rewind failed; remove_data_directory_on_rewind_failure "
-						   "is off: reinit this member by hand",
-						   c->leader);
+						DECIDE(HA_REINIT, c->leader,
+						       "pg_rewind failed: removing the data directory to clone from %s",
+						       c->leader);
+					DECIDE(HA_WAIT, NULL,
+					       "not streaming from %s and pg_rewind failed; remove_data_directory_on_rewind_failure "
+					       "is off: reinit this member by hand",
+					       c->leader);
 				}
 				if (rewind_backoff_left(l, now) > 0)
-					return act(HA_WAIT, NULL,
-						   "not streaming from %s and on timeline %u while it is on %u; pg_rewind failed "
-						   "(attempt %d of 3): trying again in %.0fs",
-						   c->leader, l->pg_timeline, tl, l->rewind_failures, rewind_backoff_left(l, now));
-				return act(HA_REWIND, c->leader,
-					   "not streaming from %s for %.0fs and on timeline %u while it is on %u: rewinding",
-					   c->leader, now - l->pg_not_streaming_since, l->pg_timeline, tl);
+					DECIDE(HA_WAIT, NULL,
+					       "not streaming from %s and on timeline %u while it is on %u; pg_rewind failed "
+					       "(attempt %d of 3): trying again in %.0fs",
+					       c->leader, l->pg_timeline, tl, l->rewind_failures, rewind_backoff_left(l, now));
+				DECIDE(HA_REWIND, c->leader,
+				       "not streaming from %s for %.0fs and on timeline %u while it is on %u: rewinding",
+				       c->leader, now - l->pg_not_streaming_since, l->pg_timeline, tl);
 			}
-			return act(HA_WAIT, NULL, "replica of %s", c->leader);
+			DECIDE(HA_WAIT, NULL, "replica of %s", c->leader);
 		}
 		{
 			struct ha_action why;
 			bool named = c->has_switchover && strcmp(c->sw_to, l->name) == 0;
 
 			if (!named && switchover_reserves_key(c, l, now))
-				return act(HA_WAIT, NULL, "no leader; %s to %s in progress, leaving it the key",
-					   c->sw_failover ? "failover" : "switchover", c->sw_to);
+				DECIDE(HA_WAIT, NULL, "no leader; %s to %s in progress, leaving it the key",
+				       c->sw_failover ? "failover" : "switchover", c->sw_to);
 			if (!eligible(c, l, named, now, &why))
-				return why;
+				return done(out, why);
 			if (named)
-				return act(HA_ACQUIRE, NULL, "no leader; we are the %s candidate: taking the key",
-					   c->sw_failover ? "failover" : "switchover");
+				DECIDE(HA_ACQUIRE, NULL, "no leader; we are the %s candidate: taking the key",
+				       c->sw_failover ? "failover" : "switchover");
 		}
-		return act(HA_ACQUIRE, NULL, "no leader; we are the most up-to-date healthy member (lsn %llu): taking the key",
-			   (unsigned long long)l->pg_lsn);
+		DECIDE(HA_ACQUIRE, NULL, "no leader; we are the most up-to-date healthy member (lsn %llu): taking the key",
+		       (unsigned long long)l->pg_lsn);
 	}
+	return false;
+}
 
-	*rule = 12;
-	/* 12. The primary, with a valid lease and the key on it (rule 2 above). */
+/* 12. The primary, with a valid lease and the key on it (rule 2 above). */
+static bool rule_primary(const struct rule_ctx *x, struct ha_action *out)
+{
+	const struct ha_cluster_view *c = x->c;
+	const struct ha_local_view *l = x->l;
+
 	if (c->has_switchover && !switchover_for_us(c, l))
-		return act(HA_CLEAR_SWITCHOVER, NULL, "primary holding the leader key; %s", stale_switchover(c, l));
+		DECIDE(HA_CLEAR_SWITCHOVER, NULL, "primary holding the leader key; %s", stale_switchover(c, l));
 	if (switchover_for_us(c, l)) {
 		if (c->sw_scheduled_at > 0 && l->wall_now < c->sw_scheduled_at)
-			return act(HA_LEAD, NULL, "primary holding the leader key; switchover%s%s scheduled in %.0fs",
-				   c->sw_to[0] ? " to " : "", c->sw_to, c->sw_scheduled_at - l->wall_now);
-		return act(HA_SWITCHOVER, c->sw_to, "%s%s%s requested: handing over the leader key",
-			   c->sw_failover ? "failover" : "switchover", c->sw_to[0] ? " to " : "", c->sw_to);
+			DECIDE(HA_LEAD, NULL, "primary holding the leader key; switchover%s%s scheduled in %.0fs",
+			       c->sw_to[0] ? " to " : "", c->sw_to, c->sw_scheduled_at - l->wall_now);
+		DECIDE(HA_SWITCHOVER, c->sw_to, "%s%s%s requested: handing over the leader key",
+		       c->sw_failover ? "failover" : "switchover", c->sw_to[0] ? " to " : "", c->sw_to);
 	}
-	return act(HA_LEAD, NULL, "primary holding the leader key");
+	DECIDE(HA_LEAD, NULL, "primary holding the leader key");
+	return false;
 }
+
+/* The policy: the rules in the order they are asked (ha.c's header lists
+ * them); the first that decides wins, and its number goes in the action. */
+static bool (*const rules[])(const struct rule_ctx *, struct ha_action *) = {
+	rule_shutdown, rule_safety, rule_etcd,    rule_job,      rule_identity, rule_requests,
+	rule_paused,   rule_empty,  rule_down,    rule_starting, rule_replica,  rule_primary,
+};
 
 struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_local_view *l, double now)
 {
-	int rule = 0;
-	struct ha_action a = decide(c, l, now, &rule);
+	struct rule_ctx x = {.c = c, .l = l, .now = now};
+	struct ha_action a;
 
-	a.rule = rule;
+	x.deadline = ha_lease_deadline(c, l);
+	x.lease_valid = x.deadline > 0 && now < x.deadline && (l->lease_id != 0 || (c->failsafe_mode && !c->etcd_ok));
+	x.holds = c->etcd_ok && c->has_leader && strcmp(c->leader, l->name) == 0;
+	x.holds_on_our_lease = x.holds && c->leader_lease == l->lease_id;
+	x.other_leads = c->etcd_ok && c->has_leader && !x.holds;
+	x.may_write = l->pg_running && (l->pg_primary || l->pg_started_primary || l->promote_requested);
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+		if (rules[i](&x, &a)) {
+			a.rule = (int)i + 1;
+			return a;
+		}
+	/* Not reached: rule 12 always decides. */
+	a = act(HA_WAIT, NULL, "no rule decided");
+	a.rule = 0;
 	return a;
 }
+
