@@ -1,5 +1,6 @@
 /*
- * ha.c - the HA decision core (see ha.h).
+ * ha.c - the HA decision core (see ha.h); its synchronous replication plan
+ * is in ha_sync.c.
  *
  * ha_decide() reads the two views and returns one action. The rules are
  * checked in a fixed order, and the order is the policy:
@@ -27,6 +28,10 @@
  *                                       replica whose replay is paused or stuck
  *                                       is never a candidate
  *  12. Postgres the primary          -> LEAD / SWITCHOVER
+ *
+ * Each rule is one function (rule_shutdown ... rule_primary) that decides or
+ * passes; the table rules[] is the order, and ha_decide puts the number of
+ * the rule that decided in the action (tests/check_ha.c checks it per row).
  *
  * Nothing here reads a clock or does I/O: `now` and every time in the local
  * view come from the caller's monotonic clock.
@@ -57,6 +62,8 @@ const char *ha_action_name(enum ha_action_kind k)
 	case HA_RELEASE: return "release";
 	case HA_SWITCHOVER: return "switchover";
 	case HA_RESTART: return "restart";
+	case HA_REFUSE: return "refuse";
+	case HA_CLEAR_SWITCHOVER: return "clear_switchover";
 	case HA_SHUTDOWN: return "shutdown";
 	}
 	return "unknown";
@@ -71,21 +78,31 @@ double ha_lease_margin(double ttl)
 	return m > 1.0 ? 1.0 : m;
 }
 
+/*
+ * Failsafe semantics (the keeper used to count a confirmed round whether or
+ * not etcd answered again, ha_lease_deadline only while it did not): rule 2
+ * counts from the last renewal *sent*, whatever etcd says later. A failsafe
+ * round stands in for a renewal only while etcd cannot be asked: each member
+ * that confirmed us promised not to take the key for a ttl. Once etcd
+ * answers, its lease is the truth again (it may have expired there, and the
+ * key with it), so the deadline is the lease's: never later than with the
+ * round counted, so the safe one. The callers pass failsafe_at only while
+ * failsafe_mode is on and etcd is unreachable: ha_lease_deadline from the
+ * cluster view, the keeper until a keepalive gets an answer.
+ */
+double ha_deadline(int64_t lease_id, double lease_sent, double ttl, double failsafe_at)
+{
+	double base = lease_id != 0 && lease_sent > 0 ? lease_sent : 0;
+
+	if (failsafe_at > base)
+		base = failsafe_at;
+	return base > 0 ? base + ttl - ha_lease_margin(ttl) : 0;
+}
+
 double ha_lease_deadline(const struct ha_cluster_view *c, const struct ha_local_view *l)
 {
-	double d = 0;
-
-	if (l->lease_id != 0 && l->lease_sent > 0)
-		d = l->lease_sent + c->ttl - ha_lease_margin(c->ttl);
-	/* failsafe_mode: with etcd unreachable, a round in which every member
-	 * confirmed us counts like a renewal sent when the round began; each of
-	 * them promised not to take the key for a ttl after confirming. */
-	if (c->failsafe_mode && !c->etcd_ok && l->failsafe_confirmed_at > 0) {
-		double f = l->failsafe_confirmed_at + c->ttl - ha_lease_margin(c->ttl);
-		if (f > d)
-			d = f;
-	}
-	return d;
+	return ha_deadline(l->lease_id, l->lease_sent, c->ttl,
+			   c->failsafe_mode && !c->etcd_ok ? l->failsafe_confirmed_at : 0);
 }
 
 double ha_diverged_after(const struct ha_cluster_view *c)
@@ -103,21 +120,98 @@ double ha_replay_bound(const struct ha_cluster_view *c)
 	return t < 5.0 ? 5.0 : t;
 }
 
-const char *ha_replay_state(enum ha_replay r)
+static const char *const role_names[] = {
+	[HA_ROLE_UNKNOWN] = "unknown", [HA_ROLE_PRIMARY] = "primary", [HA_ROLE_REPLICA] = "replica",
+	[HA_ROLE_UNINITIALIZED] = "uninitialized", [HA_ROLE_STOPPED] = "stopped",
+};
+
+static const char *const state_names[] = {
+	[HA_STATE_UNKNOWN] = "unknown",
+	[HA_STATE_RUNNING] = "running",
+	[HA_STATE_STARTING] = "starting",
+	[HA_STATE_STOPPED] = "stopped",
+	[HA_STATE_START_FAILED] = "start failed",
+	[HA_STATE_BOOTSTRAPPING] = "bootstrapping",
+	[HA_STATE_CLONING] = "cloning",
+	[HA_STATE_REWINDING] = "rewinding",
+	[HA_STATE_PROMOTING] = "promoting",
+	[HA_STATE_REPLAY_PAUSED] = "replay paused",
+	[HA_STATE_STUCK_REPLAY] = "stuck replay",
+	[HA_STATE_NOT_STREAMING] = "not streaming",
+};
+
+const char *ha_role_name(enum ha_role r)
+{
+	return (size_t)r < sizeof(role_names) / sizeof(role_names[0]) ? role_names[r] : "unknown";
+}
+
+enum ha_role ha_role_from_name(const char *name)
+{
+	for (size_t i = 1; name && i < sizeof(role_names) / sizeof(role_names[0]); i++)
+		if (strcmp(name, role_names[i]) == 0)
+			return (enum ha_role)i;
+	return HA_ROLE_UNKNOWN;
+}
+
+const char *ha_state_name(enum ha_state s)
+{
+	return (size_t)s < sizeof(state_names) / sizeof(state_names[0]) ? state_names[s] : "unknown";
+}
+
+enum ha_state ha_state_from_name(const char *name)
+{
+	for (size_t i = 1; name && i < sizeof(state_names) / sizeof(state_names[0]); i++)
+		if (strcmp(name, state_names[i]) == 0)
+			return (enum ha_state)i;
+	return HA_STATE_UNKNOWN;
+}
+
+static enum ha_state replay_member_state(enum ha_replay r)
 {
 	switch (r) {
-	case HA_REPLAY_OK: return "running";
-	case HA_REPLAY_PAUSED: return "replay paused";
-	case HA_REPLAY_STUCK: return "stuck replay";
-	case HA_REPLAY_NOT_STREAMING: return "not streaming";
+	case HA_REPLAY_OK: return HA_STATE_RUNNING;
+	case HA_REPLAY_PAUSED: return HA_STATE_REPLAY_PAUSED;
+	case HA_REPLAY_STUCK: return HA_STATE_STUCK_REPLAY;
+	case HA_REPLAY_NOT_STREAMING: return HA_STATE_NOT_STREAMING;
 	}
-	return "running";
+	return HA_STATE_RUNNING;
+}
+
+const char *ha_replay_state(enum ha_replay r)
+{
+	return ha_state_name(replay_member_state(r));
 }
 
 bool ha_replay_state_unhealthy(const char *state)
 {
-	return state && (strcmp(state, "replay paused") == 0 || strcmp(state, "stuck replay") == 0 ||
-			 strcmp(state, "not streaming") == 0);
+	enum ha_state s = ha_state_from_name(state);
+
+	return s == HA_STATE_REPLAY_PAUSED || s == HA_STATE_STUCK_REPLAY || s == HA_STATE_NOT_STREAMING;
+}
+
+enum ha_role ha_role_of(bool pg_ready, bool pg_primary, enum ha_datadir datadir)
+{
+	if (pg_ready)
+		return pg_primary ? HA_ROLE_PRIMARY : HA_ROLE_REPLICA;
+	return datadir == HA_DATADIR_EMPTY ? HA_ROLE_UNINITIALIZED : HA_ROLE_STOPPED;
+}
+
+enum ha_state ha_state_of(enum ha_job running, bool promoting, bool postmaster_running, bool start_failed,
+			  bool pg_ready, bool pg_primary, enum ha_replay replay)
+{
+	switch (running) {
+	case HA_JOB_BOOTSTRAP: return HA_STATE_BOOTSTRAPPING;
+	case HA_JOB_CLONE: return HA_STATE_CLONING;
+	case HA_JOB_REWIND: return HA_STATE_REWINDING;
+	case HA_JOB_NONE: break;
+	}
+	if (promoting)
+		return HA_STATE_PROMOTING;
+	if (!postmaster_running)
+		return start_failed ? HA_STATE_START_FAILED : HA_STATE_STOPPED;
+	if (pg_ready && !pg_primary)
+		return replay_member_state(replay);
+	return pg_ready ? HA_STATE_RUNNING : HA_STATE_STARTING;
 }
 
 /* The position a replica's health and lag count from: what it replayed. */
@@ -168,6 +262,28 @@ double ha_start_backoff(enum ha_start_failure why, int failures)
 	for (int i = 1; i < failures && t < 60.0; i++)
 		t *= 2;
 	return t > 60.0 ? 60.0 : t;
+}
+
+double ha_job_backoff(enum ha_job kind)
+{
+	return kind == HA_JOB_NONE ? 0 : 3.0;
+}
+
+/* Still inside the backoff after a failed `kind` job: seconds left, else 0. */
+static double job_backoff_left(const struct ha_local_view *l, enum ha_job kind, double factor, double now)
+{
+	double left;
+
+	if (l->job_failed_at <= 0)
+		return 0;
+	left = ha_job_backoff(kind) * factor - (now - l->job_failed_at);
+	return left > 0 ? left : 0;
+}
+
+/* pg_rewind failed and is to be tried again (rewind_failures < 3), not yet. */
+static double rewind_backoff_left(const struct ha_local_view *l, double now)
+{
+	return l->rewind_failures > 0 ? job_backoff_left(l, HA_JOB_REWIND, 1, now) : 0;
 }
 
 static const char *start_failure_name(enum ha_start_failure k)
@@ -414,105 +530,249 @@ static bool switchover_for_us(const struct ha_cluster_view *c, const struct ha_l
 	       strcmp(c->sw_to, l->name) != 0;
 }
 
-struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_local_view *l, double now)
+/* For the leader: why a switchover key that is not for us is over (it named
+ * us as the candidate: done; or it is addressed to another leader). */
+static const char *stale_switchover(const struct ha_cluster_view *c, const struct ha_local_view *l)
 {
-	const double deadline = ha_lease_deadline(c, l);
-	const bool lease_valid = deadline > 0 && now < deadline &&
-				 (l->lease_id != 0 || (c->failsafe_mode && !c->etcd_ok));
-	const bool holds = c->etcd_ok && c->has_leader && strcmp(c->leader, l->name) == 0;
-	const bool holds_on_our_lease = holds && c->leader_lease == l->lease_id;
-	const bool other_leads = c->etcd_ok && c->has_leader && !holds;
-	const bool may_write = l->pg_running && (l->pg_primary || l->pg_started_primary || l->promote_requested);
+	return strcmp(c->sw_to, l->name) == 0 ? "the switchover to us is done: clearing its request"
+					       : "the switchover request is for another leader: clearing it";
+}
 
-	/* 1. An operator or systemd asked us to stop. */
-	if (l->shutdown_requested)
-		return act(HA_SHUTDOWN, NULL, "shutdown requested: stopping Postgres, then releasing our keys");
+bool ha_switchover_ready(const struct ha_cluster_view *c, const struct ha_local_view *l, const char *name,
+			 const struct ha_peer_status *st, char *why, size_t len)
+{
+	const struct ha_member *m = ha_find_member(c, name);
 
-	/* 2. Safety: a Postgres that may accept writes needs a valid lease and the key. */
-	if (may_write) {
-		if (!lease_valid) {
-			if (deadline > 0)
-				return act(HA_DEMOTE, NULL,
-					   "leader lease not renewed for %.1fs (deadline passed %.1fs ago), demoting",
-					   now - l->lease_sent, now - deadline);
-			return act(HA_DEMOTE, NULL, "no leader lease, demoting");
-		}
-		if (other_leads)
-			return act(HA_DEMOTE, c->leader, "%s holds the leader key, demoting", c->leader);
-		if (c->etcd_ok && !c->has_leader)
-			return act(HA_ACQUIRE, NULL, "leader key vanished while we run as primary; taking it again");
-		if (holds && !holds_on_our_lease)
-			return act(HA_ACQUIRE, NULL, "leader key holds our name on an old lease; moving it to ours");
-		if (l->watchdog_required && !l->watchdog_ok)
-			return act(HA_DEMOTE, NULL, "watchdog.mode is required and the watchdog cannot be armed: demoting");
-		if (!c->etcd_ok)
-			return act(HA_WAIT, NULL, "etcd unreachable; staying primary until the %s deadline in %.1fs",
-				   c->failsafe_mode && l->failsafe_confirmed_at > 0 ? "failsafe" : "lease", deadline - now);
+	if (!m || !m->api_url[0]) {
+		snprintf(why, len, "%s is not a member of the cluster", name);
+		return false;
 	}
+	if (m->nofailover) {
+		snprintf(why, len, "%s is tagged nofailover", name);
+		return false;
+	}
+	if (!st || !st->answered) {
+		snprintf(why, len, "%s does not answer: %s", name, st ? st->error : "not asked");
+		return false;
+	}
+	if (!st->pg_running || ha_role_from_name(st->role) != HA_ROLE_REPLICA) {
+		snprintf(why, len, "%s is not a running replica (role %s, state %s)", name, st->role, st->state);
+		return false;
+	}
+	/* DESIGN.md rule 8: it must be replaying what it receives. */
+	if (ha_replay_state_unhealthy(st->state)) {
+		snprintf(why, len, "%s is not replaying (state %s)", name, st->state);
+		return false;
+	}
+	if (st->timeline != l->pg_timeline) {
+		snprintf(why, len, "%s is on timeline %u, we are on %u", name, st->timeline, l->pg_timeline);
+		return false;
+	}
+	/* Far behind, it would not catch up while we wait, stopped. */
+	if (l->pg_lsn > st->lsn && l->pg_lsn - st->lsn > (uint64_t)c->maximum_lag_on_failover) {
+		snprintf(why, len, "%s is %llu bytes behind (maximum_lag_on_failover %lld)", name,
+			 (unsigned long long)(l->pg_lsn - st->lsn), (long long)c->maximum_lag_on_failover);
+		return false;
+	}
+	return true;
+}
 
-	/* 3. Without a fresh view of etcd nothing may change role. */
+int ha_switchover_choose(const struct ha_cluster_view *c, const struct ha_local_view *l, const char *const names[],
+			 const struct ha_peer_status st[], size_t n)
+{
+	int best = -1;
+	bool best_sync = false;
+	int best_prio = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct ha_member *m = ha_find_member(c, names[i]);
+		bool is_sync = ha_sync_allows(c, names[i]);
+		int prio = m ? m->failover_priority : 0;
+		char why[300];
+
+		if (strcmp(names[i], l->name) == 0 || !ha_switchover_ready(c, l, names[i], &st[i], why, sizeof(why)))
+			continue;
+		if (best >= 0 && !(is_sync && !best_sync)) {
+			if (is_sync != best_sync || st[i].lsn < st[best].lsn)
+				continue;
+			if (st[i].lsn == st[best].lsn && !ranks_before(prio, names[i], best_prio, names[best]))
+				continue;
+		}
+		best = (int)i;
+		best_sync = is_sync;
+		best_prio = prio;
+	}
+	return best;
+}
+
+/* What every rule reads: the views, the time, and what ha_decide derives
+ * from them once. */
+struct rule_ctx {
+	const struct ha_cluster_view *c;
+	const struct ha_local_view *l;
+	double now;
+	double deadline;          /* ha_lease_deadline */
+	bool lease_valid;         /* our lease (or a failsafe round) is good until the deadline */
+	bool holds;               /* etcd says the leader key holds our name */
+	bool holds_on_our_lease;  /* ... on our current lease */
+	bool other_leads;         /* etcd says another member holds it */
+	bool may_write;           /* our Postgres may accept writes (primary, started as one, or promoting) */
+};
+
+/* A rule that decides fills *out and returns true; else false, and the
+ * next rule is asked. DECIDE(kind, leader, fmt, ...) decides with act(). */
+static bool done(struct ha_action *out, struct ha_action a)
+{
+	*out = a;
+	return true;
+}
+#define DECIDE(...) return done(out, act(__VA_ARGS__))
+
+/* 1. An operator or systemd asked us to stop. */
+static bool rule_shutdown(const struct rule_ctx *x, struct ha_action *out)
+{
+	const struct ha_local_view *l = x->l;
+
+	if (l->shutdown_requested)
+		DECIDE(HA_SHUTDOWN, NULL, "shutdown requested: stopping Postgres, then releasing our keys");
+	return false;
+}
+
+/* 2. Safety: a Postgres that may accept writes needs a valid lease and the key. */
+static bool rule_safety(const struct rule_ctx *x, struct ha_action *out)
+{
+	const struct ha_cluster_view *c = x->c;
+	const struct ha_local_view *l = x->l;
+	const double now = x->now;
+
+	if (x->may_write) {
+		if (!x->lease_valid) {
+			if (x->deadline > 0)
+				DECIDE(HA_DEMOTE, NULL,
+				       "leader lease not renewed for %.1fs (deadline passed %.1fs ago), demoting",
+				       now - l->lease_sent, now - x->deadline);
+			DECIDE(HA_DEMOTE, NULL, "no leader lease, demoting");
+		}
+		if (x->other_leads)
+			DECIDE(HA_DEMOTE, c->leader, "%s holds the leader key, demoting", c->leader);
+		if (c->etcd_ok && !c->has_leader)
+			DECIDE(HA_ACQUIRE, NULL, "leader key vanished while we run as primary; taking it again");
+		if (x->holds && !x->holds_on_our_lease)
+			DECIDE(HA_ACQUIRE, NULL, "leader key holds our name on an old lease; moving it to ours");
+		if (l->watchdog_required && !l->watchdog_ok)
+			DECIDE(HA_DEMOTE, NULL, "watchdog.mode is required and the watchdog cannot be armed: demoting");
+		if (!c->etcd_ok)
+			DECIDE(HA_WAIT, NULL, "etcd unreachable; staying primary until the %s deadline in %.1fs",
+			       c->failsafe_mode && l->failsafe_confirmed_at > 0 ? "failsafe" : "lease", x->deadline - now);
+	}
+	return false;
+}
+
+/* 3. Without a fresh view of etcd nothing may change role. */
+static bool rule_etcd(const struct rule_ctx *x, struct ha_action *out)
+{
+	const struct ha_cluster_view *c = x->c;
+
 	if (!c->etcd_ok)
-		return act(HA_WAIT, NULL, "etcd unreachable; keeping the current role, no promotion");
+		DECIDE(HA_WAIT, NULL, "etcd unreachable; keeping the current role, no promotion");
+	return false;
+}
 
-	/* 4. One long job at a time; while it runs the data directory is half-made. */
+/* 4. One long job at a time; while it runs the data directory is half-made. */
+static bool rule_job(const struct rule_ctx *x, struct ha_action *out)
+{
+	const struct ha_local_view *l = x->l;
+
 	if (l->job != HA_JOB_NONE)
-		return act(HA_WAIT, NULL, "waiting for the running job to finish");
+		DECIDE(HA_WAIT, NULL, "waiting for the running job to finish");
+	return false;
+}
 
-	/* 5. Which cluster is this? */
+/* 5. Which cluster is this? */
+static bool rule_identity(const struct rule_ctx *x, struct ha_action *out)
+{
+	const struct ha_cluster_view *c = x->c;
+	const struct ha_local_view *l = x->l;
+	const double now = x->now;
+
 	if (l->datadir == HA_DATADIR_INVALID)
-		return act(HA_FATAL, NULL, "data directory is not empty and is not a Postgres data directory");
+		DECIDE(HA_FATAL, NULL, "data directory is not empty and is not a Postgres data directory");
 	if (!c->init_key_present) {
 		if (l->watchdog_required && !l->watchdog_ok)
-			return act(HA_WAIT, NULL, "cluster not initialized; not racing to bootstrap it: watchdog.mode is "
-						  "required and the watchdog cannot be armed");
-		return act(HA_RACE_INIT, NULL,
-			   l->datadir == HA_DATADIR_VALID
-				   ? "cluster not initialized in etcd; claiming it with our data directory"
-				   : "cluster not initialized; racing to bootstrap it");
+			DECIDE(HA_WAIT, NULL, "cluster not initialized; not racing to bootstrap it: watchdog.mode is "
+					      "required and the watchdog cannot be armed");
+		if (l->lease_id == 0)
+			DECIDE(HA_WAIT, NULL, "cluster not initialized; waiting for our own lease before racing to "
+					      "initialize it");
+		if (l->job_failed == HA_JOB_BOOTSTRAP && job_backoff_left(l, HA_JOB_BOOTSTRAP, 3, now) > 0)
+			DECIDE(HA_WAIT, NULL, "cluster not initialized; our bootstrap failed: racing again in %.0fs",
+			       job_backoff_left(l, HA_JOB_BOOTSTRAP, 3, now));
+		DECIDE(HA_RACE_INIT, NULL,
+		       l->datadir == HA_DATADIR_VALID
+			       ? "cluster not initialized in etcd; claiming it with our data directory"
+			       : "cluster not initialized; racing to bootstrap it");
 	}
 	if (c->init_in_progress) {
 		if (strcmp(c->init_owner, l->name) == 0) {
 			/* Starting the first primary obeys what rule 9 checks. */
 			if (l->datadir == HA_DATADIR_VALID && !l->pg_running) {
 				if (l->watchdog_required && !l->watchdog_ok)
-					return act(HA_WAIT, NULL, "bootstrap: not starting as primary: watchdog.mode is "
-								  "required and the watchdog cannot be armed");
-				if (!lease_valid)
-					return act(HA_WAIT, NULL,
-						   "bootstrap: our lease is not valid; waiting for renewal before starting "
-						   "as primary");
-				if (holds && !holds_on_our_lease)
-					return act(HA_ACQUIRE, NULL, "leader key holds our name on an old lease; moving it to ours");
+					DECIDE(HA_WAIT, NULL, "bootstrap: not starting as primary: watchdog.mode is "
+							      "required and the watchdog cannot be armed");
+				if (!x->lease_valid)
+					DECIDE(HA_WAIT, NULL,
+					       "bootstrap: our lease is not valid; waiting for renewal before starting "
+					       "as primary");
+				if (x->holds && !x->holds_on_our_lease)
+					DECIDE(HA_ACQUIRE, NULL, "leader key holds our name on an old lease; moving it to ours");
 				if (l->pg_start_failed &&
 				    now - l->pg_started_at < ha_start_backoff(l->pg_start_failure, l->pg_start_failures))
-					return act(HA_WAIT, NULL, "bootstrap: Postgres failed to start (%s); starting it again in %.0fs",
-						   l->pg_start_error,
-						   ha_start_backoff(l->pg_start_failure, l->pg_start_failures) -
-							   (now - l->pg_started_at));
+					DECIDE(HA_WAIT, NULL, "bootstrap: Postgres failed to start (%s); starting it again in %.0fs",
+					       l->pg_start_error,
+					       ha_start_backoff(l->pg_start_failure, l->pg_start_failures) -
+						       (now - l->pg_started_at));
 			}
-			return act(HA_BOOTSTRAP, NULL, "we own the initialize key: bootstrapping");
+			if (l->datadir == HA_DATADIR_EMPTY && l->job_failed == HA_JOB_BOOTSTRAP &&
+			    job_backoff_left(l, HA_JOB_BOOTSTRAP, 1, now) > 0)
+				DECIDE(HA_WAIT, NULL, "bootstrap: initdb failed; running it again in %.0fs",
+				       job_backoff_left(l, HA_JOB_BOOTSTRAP, 1, now));
+			DECIDE(HA_BOOTSTRAP, NULL, "we own the initialize key: bootstrapping");
 		}
-		return act(HA_WAIT, NULL, "waiting for %s to bootstrap the cluster", c->init_owner);
+		DECIDE(HA_WAIT, NULL, "waiting for %s to bootstrap the cluster", c->init_owner);
 	}
 	if (l->datadir == HA_DATADIR_VALID && c->sysid != 0 && l->datadir_sysid != c->sysid)
-		return act(HA_FATAL, NULL,
-			   "data directory belongs to another cluster: system identifier %llu, cluster's is %llu",
-			   (unsigned long long)l->datadir_sysid, (unsigned long long)c->sysid);
+		DECIDE(HA_FATAL, NULL,
+		       "data directory belongs to another cluster: system identifier %llu, cluster's is %llu",
+		       (unsigned long long)l->datadir_sysid, (unsigned long long)c->sysid);
+	return false;
+}
 
-	/* 6. Operator requests for this node. */
+/* 6. Operator requests for this node. */
+static bool rule_requests(const struct rule_ctx *x, struct ha_action *out)
+{
+	const struct ha_cluster_view *c = x->c;
+	const struct ha_local_view *l = x->l;
+
 	if (l->reinit_requested) {
-		if (holds)
-			return act(HA_WAIT, NULL, "reinit refused: this member is the leader; switch over first");
-		if (!other_leads)
-			return act(HA_WAIT, NULL, "reinit requested, but there is no leader to clone from");
-		return act(HA_REINIT, c->leader, "reinit requested: removing the data directory to clone from %s",
-			   c->leader);
+		if (x->holds)
+			DECIDE(HA_REFUSE, NULL, "reinit refused: this member is the leader; switch over first");
+		if (!x->other_leads)
+			DECIDE(HA_WAIT, NULL, "reinit requested, but there is no leader to clone from");
+		DECIDE(HA_REINIT, c->leader, "reinit requested: removing the data directory to clone from %s",
+		       c->leader);
 	}
 	if (l->restart_requested && l->pg_running)
-		return act(HA_RESTART, NULL, "restart requested by an operator");
+		DECIDE(HA_RESTART, NULL, "restart requested by an operator");
+	return false;
+}
 
-	/* 7. Maintenance mode: keep the keys, touch no Postgres, never fail over
-	 * (rule 2 above still stops a primary whose lease is gone). */
+/* 7. Maintenance mode: keep the keys, touch no Postgres, never fail over
+ * (rule 2 above still stops a primary whose lease is gone). */
+static bool rule_paused(const struct rule_ctx *x, struct ha_action *out)
+{
+	const struct ha_cluster_view *c = x->c;
+	const struct ha_local_view *l = x->l;
+
 	if (c->paused) {
 		const bool named = c->has_switchover && strcmp(c->sw_to, l->name) == 0;
 		const bool due = c->sw_scheduled_at <= 0 || l->wall_now >= c->sw_scheduled_at;
@@ -520,66 +780,87 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 		if (l->restart_in_progress && !l->pg_running) {
 			/* An operator's restart, or our own switchover, stopped it:
 			 * start it again (rules 8 and 9). */
-		} else if ((l->restart_in_progress || l->following[0]) && l->pg_ready && !l->pg_primary && other_leads &&
+		} else if ((l->restart_in_progress || l->following[0]) && l->pg_ready && !l->pg_primary && x->other_leads &&
 			   strcmp(l->following, c->leader) != 0) {
 			/* The leader changed by an operator's switchover: replicas
 			 * (and the old primary, started again) follow it, by a
 			 * reload. */
-			return act(HA_FOLLOW, c->leader, "maintenance mode: following the new leader %s", c->leader);
-		} else if (holds && l->pg_ready && l->pg_primary) {
+			DECIDE(HA_FOLLOW, c->leader, "maintenance mode: following the new leader %s", c->leader);
+		} else if (x->holds && l->pg_ready && l->pg_primary) {
+			if (c->has_switchover && !switchover_for_us(c, l))
+				DECIDE(HA_CLEAR_SWITCHOVER, NULL, "maintenance mode: %s", stale_switchover(c, l));
 			/* A switchover that names its candidate runs now (rule 12);
 			 * the agents choose no candidate while paused. */
 			if (!(switchover_for_us(c, l) && c->sw_to[0] && due))
-				return act(HA_LEAD, NULL, "%s",
-					   switchover_for_us(c, l)
-						   ? "maintenance mode: primary holding the leader key; a pending switchover "
-						     "without a candidate (or not due) waits for resume"
-						   : "maintenance mode: primary holding the leader key, touching nothing");
-		} else if (!(named && l->pg_ready && !l->pg_primary && (holds || !c->has_leader))) {
-			return act(HA_WAIT, NULL, "maintenance mode (paused): not touching Postgres, no failover");
+				DECIDE(HA_LEAD, NULL, "%s",
+				       switchover_for_us(c, l)
+					       ? "maintenance mode: primary holding the leader key; a pending switchover "
+						 "without a candidate (or not due) waits for resume"
+					       : "maintenance mode: primary holding the leader key, touching nothing");
+		} else if (!(named && l->pg_ready && !l->pg_primary && (x->holds || !c->has_leader))) {
+			DECIDE(HA_WAIT, NULL, "maintenance mode (paused): not touching Postgres, no failover");
 		}
 		/* else: the named candidate of a switchover takes the key and
 		 * promotes (rule 11). */
 	}
+	return false;
+}
 
-	/* 8. Nothing to run yet. */
+/* 8. Nothing to run yet. */
+static bool rule_empty(const struct rule_ctx *x, struct ha_action *out)
+{
+	const struct ha_cluster_view *c = x->c;
+	const struct ha_local_view *l = x->l;
+	const double now = x->now;
+
 	if (l->datadir == HA_DATADIR_EMPTY) {
-		if (holds)
-			return act(HA_RELEASE, NULL, "we hold the leader key but have no data; releasing it");
-		if (other_leads)
-			return act(HA_CLONE, c->leader, "empty data directory: cloning from %s", c->leader);
-		return act(HA_WAIT, NULL, "empty data directory and no leader to clone from; waiting");
+		if (x->holds)
+			DECIDE(HA_RELEASE, NULL, "we hold the leader key but have no data; releasing it");
+		if (x->other_leads && l->job_failed == HA_JOB_CLONE && job_backoff_left(l, HA_JOB_CLONE, 1, now) > 0)
+			DECIDE(HA_WAIT, NULL, "empty data directory: cloning from %s failed; trying again in %.0fs",
+			       c->leader, job_backoff_left(l, HA_JOB_CLONE, 1, now));
+		if (x->other_leads)
+			DECIDE(HA_CLONE, c->leader, "empty data directory: cloning from %s", c->leader);
+		DECIDE(HA_WAIT, NULL, "empty data directory and no leader to clone from; waiting");
 	}
+	return false;
+}
 
-	/* 9. Data but no Postgres. */
+/* 9. Data but no Postgres. */
+static bool rule_down(const struct rule_ctx *x, struct ha_action *out)
+{
+	const struct ha_cluster_view *c = x->c;
+	const struct ha_local_view *l = x->l;
+	const double now = x->now;
+
 	if (!l->pg_running) {
 		/* After a failed start, wait before the next one (not after one
 		 * whose cause the next start repairs, see ha_start_backoff). */
 		const double backoff = l->pg_start_failed ? ha_start_backoff(l->pg_start_failure, l->pg_start_failures) : 0;
 		const bool backing_off = backoff > 0 && now - l->pg_started_at < backoff;
 
-		if (holds) {
+		if (x->holds) {
 			if (l->pg_start_failed && l->pg_started_primary)
-				return act(HA_RELEASE, NULL, "Postgres failed to start as primary; releasing the leader key");
-			if (!lease_valid)
-				return act(HA_WAIT, NULL, "we hold the key but our lease is not valid; waiting for renewal");
-			if (!holds_on_our_lease)
-				return act(HA_ACQUIRE, NULL, "leader key holds our name on an old lease; moving it to ours");
+				DECIDE(HA_RELEASE, NULL, "Postgres failed to start as primary; releasing the leader key");
+			if (!x->lease_valid)
+				DECIDE(HA_WAIT, NULL, "we hold the key but our lease is not valid; waiting for renewal");
+			if (!x->holds_on_our_lease)
+				DECIDE(HA_ACQUIRE, NULL, "leader key holds our name on an old lease; moving it to ours");
 			if (l->watchdog_required && !l->watchdog_ok)
-				return act(HA_RELEASE, NULL,
-					   "watchdog.mode is required and the watchdog cannot be armed: releasing the key");
+				DECIDE(HA_RELEASE, NULL,
+				       "watchdog.mode is required and the watchdog cannot be armed: releasing the key");
 			/* No backoff while we hold the key: a failed start as primary
 			 * releases it (above), and the key must not wait on us. */
-			return act(HA_START_PRIMARY, NULL, "we hold the leader key: starting Postgres as primary");
+			DECIDE(HA_START_PRIMARY, NULL, "we hold the leader key: starting Postgres as primary");
 		}
-		if (other_leads) {
+		if (x->other_leads) {
 			/* A former primary also starts as a replica first: if its WAL
 			 * does not go past the new leader's fork point it simply follows;
 			 * if it does, it cannot stream and is rewound below (rule 11),
 			 * then from a clean shutdown in recovery. */
 			if (l->job_failed == HA_JOB_REWIND && l->remove_data_on_rewind_failure)
-				return act(HA_REINIT, c->leader, "pg_rewind failed: removing the data directory to clone from %s",
-					   c->leader);
+				DECIDE(HA_REINIT, c->leader, "pg_rewind failed: removing the data directory to clone from %s",
+				       c->leader);
 			/* A failed start is repaired by what its cause needs, as the
 			 * server's own log says; pg_rewind rewrites the data directory
 			 * and only ever follows a diverged timeline. */
@@ -587,417 +868,200 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 				switch (l->pg_start_failure) {
 				case HA_START_FAIL_DIVERGED:
 					if (l->use_pg_rewind && l->job_failed != HA_JOB_REWIND &&
+					    strcmp(l->following, c->leader) == 0 && rewind_backoff_left(l, now) > 0)
+						DECIDE(HA_WAIT, NULL,
+						       "Postgres cannot start as a replica of %s, its timeline diverged; "
+						       "pg_rewind failed (attempt %d of 3): trying again in %.0fs",
+						       c->leader, l->rewind_failures, rewind_backoff_left(l, now));
+					if (l->use_pg_rewind && l->job_failed != HA_JOB_REWIND &&
 					    strcmp(l->following, c->leader) == 0)
-						return act(HA_REWIND, c->leader,
-							   "Postgres cannot start as a replica of %s, its timeline diverged (%s): "
-							   "rewinding",
-							   c->leader, l->pg_start_error);
+						DECIDE(HA_REWIND, c->leader,
+						       "Postgres cannot start as a replica of %s, its timeline diverged (%s): "
+						       "rewinding",
+						       c->leader, l->pg_start_error);
 					if (backing_off)
-						return act(HA_WAIT, NULL,
-							   "Postgres cannot start as a replica of %s, its timeline diverged, and "
-							   "%s: reinit this member; trying again in %.0fs",
-							   c->leader,
-							   l->use_pg_rewind ? "pg_rewind did not repair it" : "use_pg_rewind is off",
-							   backoff - (now - l->pg_started_at));
+						DECIDE(HA_WAIT, NULL,
+						       "Postgres cannot start as a replica of %s, its timeline diverged, and "
+						       "%s: reinit this member; trying again in %.0fs",
+						       c->leader,
+						       l->use_pg_rewind ? "pg_rewind did not repair it" : "use_pg_rewind is off",
+						       backoff - (now - l->pg_started_at));
 					break;
 				case HA_START_FAIL_PARAMS:
 					if (backing_off)
-						return act(HA_WAIT, NULL, "Postgres failed to start (%s: %s); starting it again in %.0fs",
-							   start_failure_name(l->pg_start_failure), l->pg_start_error,
-							   backoff - (now - l->pg_started_at));
-					return act(HA_START_REPLICA, c->leader,
-						   "Postgres stopped at start-up, a hot-standby parameter is below the primary's "
-						   "(%s): starting it again with at least the values in pg_controldata",
-						   l->pg_start_error);
+						DECIDE(HA_WAIT, NULL, "Postgres failed to start (%s: %s); starting it again in %.0fs",
+						       start_failure_name(l->pg_start_failure), l->pg_start_error,
+						       backoff - (now - l->pg_started_at));
+					DECIDE(HA_START_REPLICA, c->leader,
+					       "Postgres stopped at start-up, a hot-standby parameter is below the primary's "
+					       "(%s): starting it again with at least the values in pg_controldata",
+					       l->pg_start_error);
 				case HA_START_FAIL_OTHER:
 				case HA_START_FAIL_UNKNOWN:
 					if (backing_off)
-						return act(HA_WAIT, NULL,
-							   "Postgres failed to start (%s: %s); not touching its data, starting it "
-							   "again in %.0fs",
-							   start_failure_name(l->pg_start_failure), l->pg_start_error,
-							   backoff - (now - l->pg_started_at));
+						DECIDE(HA_WAIT, NULL,
+						       "Postgres failed to start (%s: %s); not touching its data, starting it "
+						       "again in %.0fs",
+						       start_failure_name(l->pg_start_failure), l->pg_start_error,
+						       backoff - (now - l->pg_started_at));
 					break;
 				}
-				return act(HA_START_REPLICA, c->leader, "starting Postgres again as a replica of %s after a failed "
-									"start (%d in a row)",
-					   c->leader, l->pg_start_failures);
+				DECIDE(HA_START_REPLICA, c->leader, "starting Postgres again as a replica of %s after a failed "
+								    "start (%d in a row)",
+				       c->leader, l->pg_start_failures);
 			}
 			if (backing_off)
-				return act(HA_WAIT, NULL, "Postgres failed to start (%s: %s); starting it again in %.0fs",
-					   start_failure_name(l->pg_start_failure), l->pg_start_error,
-					   backoff - (now - l->pg_started_at));
-			return act(HA_START_REPLICA, c->leader, "starting Postgres as a replica of %s", c->leader);
+				DECIDE(HA_WAIT, NULL, "Postgres failed to start (%s: %s); starting it again in %.0fs",
+				       start_failure_name(l->pg_start_failure), l->pg_start_error,
+				       backoff - (now - l->pg_started_at));
+			DECIDE(HA_START_REPLICA, c->leader, "starting Postgres as a replica of %s", c->leader);
 		}
 		if (backing_off)
-			return act(HA_WAIT, NULL, "Postgres failed to start (%s: %s); starting it again in %.0fs",
-				   start_failure_name(l->pg_start_failure), l->pg_start_error, backoff - (now - l->pg_started_at));
-		return act(HA_START_REPLICA, "", "no leader: starting Postgres as a replica without upstream");
+			DECIDE(HA_WAIT, NULL, "Postgres failed to start (%s: %s); starting it again in %.0fs",
+			       start_failure_name(l->pg_start_failure), l->pg_start_error, backoff - (now - l->pg_started_at));
+		DECIDE(HA_START_REPLICA, "", "no leader: starting Postgres as a replica without upstream");
 	}
+	return false;
+}
 
-	/* 10. Running but not answering yet. */
+/* 10. Running but not answering yet. */
+static bool rule_starting(const struct rule_ctx *x, struct ha_action *out)
+{
+	const struct ha_local_view *l = x->l;
+
 	if (!l->pg_ready)
-		return act(HA_WAIT, NULL, "Postgres is starting");
+		DECIDE(HA_WAIT, NULL, "Postgres is starting");
+	return false;
+}
 
-	/* 11. A replica. */
+/* 11. A replica. */
+static bool rule_replica(const struct rule_ctx *x, struct ha_action *out)
+{
+	const struct ha_cluster_view *c = x->c;
+	const struct ha_local_view *l = x->l;
+	const double now = x->now;
+
 	if (!l->pg_primary) {
-		if (holds) {
-			if (!lease_valid)
-				return act(HA_WAIT, NULL, "we hold the key but our lease is not valid; waiting for renewal");
-			if (!holds_on_our_lease)
-				return act(HA_ACQUIRE, NULL, "leader key holds our name on an old lease; moving it to ours");
+		if (x->holds) {
+			if (!x->lease_valid)
+				DECIDE(HA_WAIT, NULL, "we hold the key but our lease is not valid; waiting for renewal");
+			if (!x->holds_on_our_lease)
+				DECIDE(HA_ACQUIRE, NULL, "leader key holds our name on an old lease; moving it to ours");
 			if (l->promote_requested)
-				return act(HA_WAIT, NULL, "promotion in progress");
+				DECIDE(HA_WAIT, NULL, "promotion in progress");
 			if (l->watchdog_required && !l->watchdog_ok)
-				return act(HA_RELEASE, NULL,
-					   "watchdog.mode is required and the watchdog cannot be armed: releasing the key "
-					   "instead of promoting");
-			return act(HA_PROMOTE, NULL, "we hold the leader key: promoting");
+				DECIDE(HA_RELEASE, NULL,
+				       "watchdog.mode is required and the watchdog cannot be armed: releasing the key "
+				       "instead of promoting");
+			DECIDE(HA_PROMOTE, NULL, "we hold the leader key: promoting");
 		}
 		/* Replay paused because the primary raised a hot-standby parameter
 		 * above ours: only a restart with at least its value resumes it. */
 		if (l->hs_below_primary && l->pg_replay_paused)
-			return act(HA_RESTART, NULL,
-				   "replay paused, a hot-standby parameter is below the primary's (%s): restarting with "
-				   "at least the values in pg_controldata",
-				   l->hs_detail);
-		if (other_leads) {
+			DECIDE(HA_RESTART, NULL,
+			       "replay paused, a hot-standby parameter is below the primary's (%s): restarting with "
+			       "at least the values in pg_controldata",
+			       l->hs_detail);
+		if (x->other_leads) {
 			uint32_t tl = leader_timeline(c);
 
 			if (strcmp(l->following, c->leader) != 0)
-				return act(HA_FOLLOW, c->leader, "following the new leader %s", c->leader);
+				DECIDE(HA_FOLLOW, c->leader, "following the new leader %s", c->leader);
 			/* A replay paused by an operator also stops streaming across a
 			 * timeline switch: that is no evidence of divergence, and a rewind
 			 * (a restart) would silently drop the pause. */
 			if (l->pg_replay_paused && !l->pg_streaming && tl != 0 && tl != l->pg_timeline)
-				return act(HA_WAIT, NULL,
-					   "replica of %s; replay is paused, so the switch to its timeline %u waits until "
-					   "it resumes",
-					   c->leader, tl);
+				DECIDE(HA_WAIT, NULL,
+				       "replica of %s; replay is paused, so the switch to its timeline %u waits until "
+				       "it resumes",
+				       c->leader, tl);
 			if (l->use_pg_rewind && !l->pg_streaming && l->pg_not_streaming_since > 0 &&
 			    now - l->pg_not_streaming_since >= ha_diverged_after(c) && tl != 0 && tl != l->pg_timeline) {
 				if (l->job_failed == HA_JOB_REWIND) {
 					if (l->remove_data_on_rewind_failure)
-						return act(HA_REINIT, c->leader,
-							   "pg_rewind failed: removing the data directory to clone from %s",
-							   c->leader);
-					return act(HA_WAIT, NULL,
-						   "not streaming from %s and pg_rewind failed; remove_data_directory_on_rewind_failure "
-						   "is off: reinit this member by hand",
-						   c->leader);
+						DECIDE(HA_REINIT, c->leader,
+						       "pg_rewind failed: removing the data directory to clone from %s",
+						       c->leader);
+					DECIDE(HA_WAIT, NULL,
+					       "not streaming from %s and pg_rewind failed; remove_data_directory_on_rewind_failure "
+					       "is off: reinit this member by hand",
+					       c->leader);
 				}
-				return act(HA_REWIND, c->leader,
-					   "not streaming from %s for %.0fs and on timeline %u while it is on %u: rewinding",
-					   c->leader, now - l->pg_not_streaming_since, l->pg_timeline, tl);
+				if (rewind_backoff_left(l, now) > 0)
+					DECIDE(HA_WAIT, NULL,
+					       "not streaming from %s and on timeline %u while it is on %u; pg_rewind failed "
+					       "(attempt %d of 3): trying again in %.0fs",
+					       c->leader, l->pg_timeline, tl, l->rewind_failures, rewind_backoff_left(l, now));
+				DECIDE(HA_REWIND, c->leader,
+				       "not streaming from %s for %.0fs and on timeline %u while it is on %u: rewinding",
+				       c->leader, now - l->pg_not_streaming_since, l->pg_timeline, tl);
 			}
-			return act(HA_WAIT, NULL, "replica of %s", c->leader);
+			DECIDE(HA_WAIT, NULL, "replica of %s", c->leader);
 		}
 		{
 			struct ha_action why;
 			bool named = c->has_switchover && strcmp(c->sw_to, l->name) == 0;
 
 			if (!named && switchover_reserves_key(c, l, now))
-				return act(HA_WAIT, NULL, "no leader; %s to %s in progress, leaving it the key",
-					   c->sw_failover ? "failover" : "switchover", c->sw_to);
+				DECIDE(HA_WAIT, NULL, "no leader; %s to %s in progress, leaving it the key",
+				       c->sw_failover ? "failover" : "switchover", c->sw_to);
 			if (!eligible(c, l, named, now, &why))
-				return why;
+				return done(out, why);
 			if (named)
-				return act(HA_ACQUIRE, NULL, "no leader; we are the %s candidate: taking the key",
-					   c->sw_failover ? "failover" : "switchover");
+				DECIDE(HA_ACQUIRE, NULL, "no leader; we are the %s candidate: taking the key",
+				       c->sw_failover ? "failover" : "switchover");
 		}
-		return act(HA_ACQUIRE, NULL, "no leader; we are the most up-to-date healthy member (lsn %llu): taking the key",
-			   (unsigned long long)l->pg_lsn);
+		DECIDE(HA_ACQUIRE, NULL, "no leader; we are the most up-to-date healthy member (lsn %llu): taking the key",
+		       (unsigned long long)l->pg_lsn);
 	}
-
-	/* 12. The primary, with a valid lease and the key on it (rule 2 above). */
-	if (switchover_for_us(c, l)) {
-		if (c->sw_scheduled_at > 0 && l->wall_now < c->sw_scheduled_at)
-			return act(HA_LEAD, NULL, "primary holding the leader key; switchover%s%s scheduled in %.0fs",
-				   c->sw_to[0] ? " to " : "", c->sw_to, c->sw_scheduled_at - l->wall_now);
-		return act(HA_SWITCHOVER, c->sw_to, "%s%s%s requested: handing over the leader key",
-			   c->sw_failover ? "failover" : "switchover", c->sw_to[0] ? " to " : "", c->sw_to);
-	}
-	return act(HA_LEAD, NULL, "primary holding the leader key");
-}
-
-/* ---- synchronous replication plan (see ha.h) ------------------------------- */
-
-/* names: an array of HA_NAME_MAX-sized names (const or not). */
-static bool name_in(const void *names, size_t n, const char *name)
-{
-	const char(*v)[HA_NAME_MAX] = names;
-
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(v[i], name) == 0)
-			return true;
 	return false;
 }
 
-static void copy_name(char *dst, const char *src)
+/* 12. The primary, with a valid lease and the key on it (rule 2 above). */
+static bool rule_primary(const struct rule_ctx *x, struct ha_action *out)
 {
-	snprintf(dst, HA_NAME_MAX, "%.*s", HA_NAME_MAX - 1, src);
+	const struct ha_cluster_view *c = x->c;
+	const struct ha_local_view *l = x->l;
+
+	if (c->has_switchover && !switchover_for_us(c, l))
+		DECIDE(HA_CLEAR_SWITCHOVER, NULL, "primary holding the leader key; %s", stale_switchover(c, l));
+	if (switchover_for_us(c, l)) {
+		if (c->sw_scheduled_at > 0 && l->wall_now < c->sw_scheduled_at)
+			DECIDE(HA_LEAD, NULL, "primary holding the leader key; switchover%s%s scheduled in %.0fs",
+			       c->sw_to[0] ? " to " : "", c->sw_to, c->sw_scheduled_at - l->wall_now);
+		DECIDE(HA_SWITCHOVER, c->sw_to, "%s%s%s requested: handing over the leader key",
+		       c->sw_failover ? "failover" : "switchover", c->sw_to[0] ? " to " : "", c->sw_to);
+	}
+	DECIDE(HA_LEAD, NULL, "primary holding the leader key");
+	return false;
 }
 
-static void list_join(char names[][HA_NAME_MAX], size_t n, char *buf, size_t len)
-{
-	size_t used = 0;
+/* The policy: the rules in the order they are asked (ha.c's header lists
+ * them); the first that decides wins, and its number goes in the action. */
+static bool (*const rules[])(const struct rule_ctx *, struct ha_action *) = {
+	rule_shutdown, rule_safety, rule_etcd,    rule_job,      rule_identity, rule_requests,
+	rule_paused,   rule_empty,  rule_down,    rule_starting, rule_replica,  rule_primary,
+};
 
-	buf[0] = '\0';
-	for (size_t i = 0; i < n && used < len; i++) {
-		int k = snprintf(buf + used, len - used, "%s%s", i ? "," : "", names[i]);
-		if (k < 0)
-			break;
-		used += (size_t)k;
-	}
-	if (n == 0)
-		snprintf(buf, len, "nobody");
+struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_local_view *l, double now)
+{
+	struct rule_ctx x = {.c = c, .l = l, .now = now};
+	struct ha_action a;
+
+	x.deadline = ha_lease_deadline(c, l);
+	x.lease_valid = x.deadline > 0 && now < x.deadline && (l->lease_id != 0 || (c->failsafe_mode && !c->etcd_ok));
+	x.holds = c->etcd_ok && c->has_leader && strcmp(c->leader, l->name) == 0;
+	x.holds_on_our_lease = x.holds && c->leader_lease == l->lease_id;
+	x.other_leads = c->etcd_ok && c->has_leader && !x.holds;
+	x.may_write = l->pg_running && (l->pg_primary || l->pg_started_primary || l->promote_requested);
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+		if (rules[i](&x, &a)) {
+			a.rule = (int)i + 1;
+			return a;
+		}
+	/* Not reached: rule 12 always decides. */
+	a = act(HA_WAIT, NULL, "no rule decided");
+	a.rule = 0;
+	return a;
 }
 
-/*
- * Quorum commit: Postgres waits for ANY q of the set P; the key promises that
- * every acknowledged commit is on at least key_q members of the set K. That
- * holds while P is within K and q >= key_q. So a standby enters the key
- * before Postgres; the key's quorum drops before Postgres' does; and the key
- * drops a standby, or raises its quorum to q, only once q members of the
- * new set have flushed past the point where Postgres began to wait for it
- * (older commits may sit on a standby being dropped).
- */
-static struct ha_sync_step plan_quorum(const struct ha_cluster_view *c, const struct ha_sync_input *in, bool key_ours,
-				       char key[][HA_NAME_MAX], size_t n_key, char want[][HA_NAME_MAX], size_t n_want,
-				       const bool *keep)
-{
-	struct ha_sync_step st;
-	const int key_q = key_ours ? c->sync_quorum : 0;
-	int q = c->synchronous_node_count < 1 ? 1 : c->synchronous_node_count;
-	char a[120];
-
-	memset(&st, 0, sizeof(st));
-	if (q > (int)n_want)
-		q = (int)n_want;
-
-	if (!key_ours) {
-		st.kind = HA_SYNC_SET_KEY;
-		snprintf(st.reason, sizeof(st.reason), "taking over the sync key: nobody promised anything yet");
-		return st;
-	}
-	/* 1. New standbys go into the key first (its quorum unchanged). */
-	{
-		size_t n = n_key;
-		bool added = false;
-
-		memcpy(st.names, key, n_key * HA_NAME_MAX);
-		for (size_t i = 0; i < n_want && n < HA_SYNC_MAX; i++)
-			if (!name_in(st.names, n, want[i])) {
-				copy_name(st.names[n++], want[i]);
-				added = true;
-			}
-		if (added) {
-			st.kind = HA_SYNC_SET_KEY;
-			st.n = n;
-			st.quorum = key_q;
-			list_join(st.names, n, a, sizeof(a));
-			snprintf(st.reason, sizeof(st.reason), "quorum commit: sync key now names %s (quorum %d)", a, key_q);
-			return st;
-		}
-	}
-	/* 2. A lower quorum: the key's first. */
-	if (key_q > q) {
-		st.kind = HA_SYNC_SET_KEY;
-		st.n = n_key;
-		memcpy(st.names, key, n_key * HA_NAME_MAX);
-		st.quorum = q;
-		snprintf(st.reason, sizeof(st.reason), "quorum commit: the sync key's quorum drops to %d", q);
-		return st;
-	}
-	/* 3. Postgres waits for ANY q of exactly the standbys we want (all in
-	 * the key by now); '*' in strict mode when there are none. */
-	{
-		bool same = in->n_pg == n_want && in->pg_quorum == q &&
-			    in->pg_star == (n_want == 0 && c->synchronous_mode_strict);
-
-		for (size_t i = 0; same && i < n_want; i++)
-			same = name_in(in->pg, in->n_pg, want[i]);
-		if (!same) {
-			st.kind = HA_SYNC_SET_PG;
-			st.n = n_want;
-			memcpy(st.names, want, n_want * HA_NAME_MAX);
-			st.quorum = q;
-			st.star = n_want == 0 && c->synchronous_mode_strict;
-			list_join(want, n_want, a, sizeof(a));
-			snprintf(st.reason, sizeof(st.reason), "commits now wait for any %d of %s", q, a);
-			return st;
-		}
-	}
-	/* 4. The key becomes exactly (want, q) once q of them have caught up;
-	 * until then it keeps more names or a lower quorum, which is safe. */
-	{
-		int caught_up = 0;
-		bool same = n_key == n_want && key_q == q;
-
-		for (size_t i = 0; same && i < n_want; i++)
-			same = name_in(key, n_key, want[i]);
-		if (same)
-			return st;
-		for (size_t i = 0; i < in->n && i < HA_MAX_MEMBERS; i++)
-			if (keep[i] && name_in(want, n_want, in->standbys[i].name) && in->standbys[i].flush_lsn >= in->pg_since_lsn)
-				caught_up++;
-		if (caught_up < q)
-			return st;
-		st.kind = HA_SYNC_SET_KEY;
-		st.n = n_want;
-		memcpy(st.names, want, n_want * HA_NAME_MAX);
-		st.quorum = q;
-		list_join(want, n_want, a, sizeof(a));
-		snprintf(st.reason, sizeof(st.reason), "quorum commit: every commit is on %d of %s", q, a);
-		return st;
-	}
-}
-
-struct ha_sync_step ha_sync_plan(const struct ha_cluster_view *c, const char *self, const struct ha_sync_input *in)
-{
-	struct ha_sync_step st;
-	char key[HA_SYNC_MAX][HA_NAME_MAX], want[HA_SYNC_MAX][HA_NAME_MAX], a[120], b[120];
-	size_t n_key = 0, n_want = 0, n_count;
-	const bool key_ours = c->has_sync && strcmp(c->sync_leader, self) == 0;
-	bool keep[HA_MAX_MEMBERS];
-
-	memset(&st, 0, sizeof(st));
-	st.kind = HA_SYNC_NONE;
-	if (key_ours)
-		for (size_t i = 0; i < c->n_sync && i < HA_SYNC_MAX; i++)
-			copy_name(key[n_key++], c->sync_standbys[i]);
-
-	if (!c->synchronous_mode) {
-		/* Leaving synchronous mode: empty the key first (nobody is then
-		 * promised anything), then stop waiting in Postgres. */
-		if (key_ours && n_key > 0) {
-			st.kind = HA_SYNC_SET_KEY;
-			snprintf(st.reason, sizeof(st.reason), "synchronous mode is off: clearing the sync key");
-			return st;
-		}
-		if (in->n_pg > 0 || in->pg_star) {
-			st.kind = HA_SYNC_SET_PG;
-			snprintf(st.reason, sizeof(st.reason), "synchronous mode is off: commits no longer wait for standbys");
-		}
-		return st;
-	}
-
-	/* The standbys we want: streaming members not tagged nosync, those
-	 * already recorded first (no needless moves), then those Postgres
-	 * already waits for, then by name; at most synchronous_node_count
-	 * (quorum commit: all of them, at most HA_SYNC_MAX). */
-	n_count = c->synchronous_node_count < 1 ? 1 : (size_t)c->synchronous_node_count;
-	if (c->synchronous_quorum)
-		n_count = HA_SYNC_MAX;
-	if (n_count > HA_SYNC_MAX)
-		n_count = HA_SYNC_MAX;
-	for (size_t i = 0; i < in->n && i < HA_MAX_MEMBERS; i++) {
-		const struct ha_sync_standby *s = &in->standbys[i];
-		const struct ha_member *m = ha_find_member(c, s->name);
-
-		/* A member still cloning also streams (pg_basebackup -X stream,
-		 * under its name): only a running replica counts. */
-		keep[i] = s->streaming && m && !m->nosync && strcmp(s->name, self) != 0 &&
-			  strcmp(m->role, "replica") == 0 && strcmp(m->state, "running") == 0;
-		for (size_t j = 0; j < i && keep[i]; j++)
-			if (keep[j] && strcmp(in->standbys[j].name, s->name) == 0)
-				keep[i] = false; /* one row per name */
-	}
-	for (int pass = 0; pass < 3 && n_want < n_count; pass++) {
-		for (;;) {
-			const char *best = NULL;
-
-			for (size_t i = 0; i < in->n && i < HA_MAX_MEMBERS; i++) {
-				const char *nm = in->standbys[i].name;
-
-				if (!keep[i] || name_in(want, n_want, nm))
-					continue;
-				if (pass == 0 && !name_in(key, n_key, nm))
-					continue;
-				if (pass == 1 && !name_in(in->pg, in->n_pg, nm))
-					continue;
-				if (!best || strcmp(nm, best) < 0)
-					best = nm;
-			}
-			if (!best || n_want >= n_count)
-				break;
-			copy_name(want[n_want++], best);
-		}
-	}
-
-	if (c->synchronous_quorum)
-		return plan_quorum(c, in, key_ours, key, n_key, want, n_want, keep);
-	/* Coming from quorum commit, the names in the key do not each have
-	 * every commit: start the list again. */
-	if (key_ours && c->sync_quorum > 0) {
-		st.kind = HA_SYNC_SET_KEY;
-		snprintf(st.reason, sizeof(st.reason), "leaving quorum commit: sync key now names nobody");
-		return st;
-	}
-
-	/* 1. The key is someone else's (we were just promoted) or names a
-	 * standby we no longer want: shrink it before anything else. */
-	if (!key_ours || n_key > 0) {
-		size_t n = 0;
-
-		for (size_t i = 0; i < n_key; i++)
-			if (name_in(want, n_want, key[i]))
-				copy_name(st.names[n++], key[i]);
-		if (!key_ours || n != n_key) {
-			st.kind = HA_SYNC_SET_KEY;
-			st.n = n;
-			list_join(st.names, st.n, a, sizeof(a));
-			snprintf(st.reason, sizeof(st.reason), "%s: sync key now names %s",
-				 key_ours ? "a synchronous standby is gone or not wanted" : "taking over the sync key", a);
-			return st;
-		}
-	}
-
-	/* 2. Postgres waits for exactly the standbys we want ('*' in strict
-	 * mode when there are none, so that commits block). */
-	{
-		bool same = in->n_pg == n_want && in->pg_quorum == 0 &&
-			    in->pg_star == (n_want == 0 && c->synchronous_mode_strict);
-
-		for (size_t i = 0; same && i < n_want; i++)
-			same = name_in(in->pg, in->n_pg, want[i]);
-		if (!same) {
-			st.kind = HA_SYNC_SET_PG;
-			st.n = n_want;
-			memcpy(st.names, want, sizeof(want));
-			st.star = n_want == 0 && c->synchronous_mode_strict;
-			list_join(want, n_want, a, sizeof(a));
-			snprintf(st.reason, sizeof(st.reason), "commits now wait for %s%s", st.star ? "any standby (strict mode): " : "", a);
-			return st;
-		}
-	}
-
-	/* 3. Record the wanted standbys that are synchronous and have flushed
-	 * everything written before Postgres began to wait for them. */
-	{
-		size_t n = n_key;
-		bool added = false;
-
-		memcpy(st.names, key, sizeof(key));
-		for (size_t i = 0; i < in->n && i < HA_MAX_MEMBERS && n < HA_SYNC_MAX; i++) {
-			const struct ha_sync_standby *s = &in->standbys[i];
-
-			if (!keep[i] || !name_in(want, n_want, s->name) || name_in(st.names, n, s->name))
-				continue;
-			if (!s->sync || s->flush_lsn < in->pg_since_lsn)
-				continue;
-			copy_name(st.names[n++], s->name);
-			added = true;
-		}
-		if (added) {
-			st.kind = HA_SYNC_SET_KEY;
-			st.n = n;
-			list_join(st.names, n, b, sizeof(b));
-			snprintf(st.reason, sizeof(st.reason), "synchronous standby caught up: sync key now names %s", b);
-			return st;
-		}
-	}
-	memset(&st, 0, sizeof(st));
-	st.kind = HA_SYNC_NONE;
-	return st;
-}

@@ -110,6 +110,30 @@ enum ha_start_failure {
 	HA_START_FAIL_OTHER,    /* anything else: report it, retry with backoff, never rewrite data */
 };
 
+/* A member's role and state: enums inside the agent, strings only at its
+ * edges (the member key in etcd, the REST API, batonctl, callbacks), by
+ * ha_role_name / ha_state_name and back by ha_role_from_name /
+ * ha_state_from_name (UNKNOWN for anything else). */
+enum ha_role { HA_ROLE_UNKNOWN, HA_ROLE_PRIMARY, HA_ROLE_REPLICA, HA_ROLE_UNINITIALIZED, HA_ROLE_STOPPED };
+enum ha_state {
+	HA_STATE_UNKNOWN,
+	HA_STATE_RUNNING,
+	HA_STATE_STARTING,
+	HA_STATE_STOPPED,
+	HA_STATE_START_FAILED,
+	HA_STATE_BOOTSTRAPPING,
+	HA_STATE_CLONING,
+	HA_STATE_REWINDING,
+	HA_STATE_PROMOTING,
+	HA_STATE_REPLAY_PAUSED,  /* the replay states of rule 8 (enum ha_replay) */
+	HA_STATE_STUCK_REPLAY,
+	HA_STATE_NOT_STREAMING,
+};
+const char *ha_role_name(enum ha_role r);
+enum ha_role ha_role_from_name(const char *name);
+const char *ha_state_name(enum ha_state s);
+enum ha_state ha_state_from_name(const char *name);
+
 /* What a running replica's replay is doing (DESIGN.md rule 8). */
 enum ha_replay {
 	HA_REPLAY_OK,            /* replaying what it receives (or nothing waits) */
@@ -141,6 +165,8 @@ struct ha_local_view {
 	/* long operation in progress / last result */
 	enum ha_job job;               /* running now */
 	enum ha_job job_failed;        /* the last job that failed (NONE after a success) */
+	double job_failed_at;          /* monotonic time the last job failed (0 = none): the retry backoff */
+	int rewind_failures;           /* failed pg_rewind attempts in a row (retried up to 3 times) */
 
 	/* Postgres */
 	bool pg_running;               /* the postmaster child is alive */
@@ -197,6 +223,10 @@ enum ha_action_kind {
 	HA_SWITCHOVER,    /* leader: hand the key to `leader` ("" = best candidate): checkpoint, stop,
 			   * wait until the candidate has our last WAL, release the key */
 	HA_RESTART,       /* operator asked: stop Postgres (fast); the next loop starts it in the same role */
+	HA_REFUSE,        /* an operator's request this member must not carry out (reinit of the leader):
+			   * forget it, say why */
+	HA_CLEAR_SWITCHOVER, /* leader: as LEAD, and the switchover key no longer applies (it named us,
+			      * or another leader): delete it */
 	HA_SHUTDOWN,      /* shutdown requested: stop Postgres, then release our keys */
 };
 
@@ -204,12 +234,23 @@ struct ha_action {
 	enum ha_action_kind kind;
 	char leader[HA_NAME_MAX]; /* the upstream for CLONE, START_REPLICA, FOLLOW, REWIND */
 	char reason[200];         /* one line for the log, says what and why */
+	int rule;                 /* the rule of ha_decide that returned it (1..12, see ha.c) */
 };
 
 /* Seconds before a lease could expire at which a leader must stop writes:
  * deadline = lease_sent + ttl - ha_lease_margin(ttl). */
 double ha_lease_margin(double ttl);
-/* The deadline for the local view's lease (0 if no lease). */
+/*
+ * The leader's deadline (DESIGN.md rule 2): the one formula behind the
+ * loop's DEMOTE (ha_lease_deadline), the keeper thread's own fencing, the
+ * deadline it hands the fence process, and the simulation's fence.
+ * lease_sent: when the last successful keepalive (or the grant) of lease
+ * lease_id was sent; failsafe_at: start of the last failsafe round every
+ * member confirmed, to be passed (else 0) only while failsafe_mode is on
+ * and etcd cannot be asked. 0 = no deadline (nothing may write).
+ */
+double ha_deadline(int64_t lease_id, double lease_sent, double ttl, double failsafe_at);
+/* ha_deadline for the local view's lease (0 if no lease). */
 double ha_lease_deadline(const struct ha_cluster_view *c, const struct ha_local_view *l);
 
 /* A replica that has not streamed for this long while its timeline differs
@@ -227,12 +268,25 @@ enum ha_replay ha_replay_check(const struct ha_cluster_view *c, const struct ha_
 /* The member state a replica publishes for it: "running", "replay paused",
  * "stuck replay", "not streaming". */
 const char *ha_replay_state(enum ha_replay r);
+/* The role this member publishes: primary or replica while Postgres
+ * answers, else uninitialized (no data) or stopped. Pure. */
+enum ha_role ha_role_of(bool pg_ready, bool pg_primary, enum ha_datadir datadir);
+/* The state this member publishes: the running job, a promotion, a stopped
+ * or failed postmaster, starting, or for an answering replica what its
+ * replay does. Pure. */
+enum ha_state ha_state_of(enum ha_job running, bool promoting, bool postmaster_running, bool start_failed,
+			  bool pg_ready, bool pg_primary, enum ha_replay replay);
 /* Is a published member state one of the unhealthy replay states above? */
 bool ha_replay_state_unhealthy(const char *state);
 /* Seconds to wait after the n-th failed start in a row before the next:
  * 0 for the first failure whose cause a start repairs, else 3 s doubling
  * up to 60 s. */
 double ha_start_backoff(enum ha_start_failure why, int failures);
+
+/* Seconds after a failed job (initdb, pg_basebackup, pg_rewind) before the
+ * core runs it again; a failed bootstrap also gave up the initialize key,
+ * and the race for it waits three times as long (another member may). */
+double ha_job_backoff(enum ha_job kind);
 
 /* The decision. Pure; never fails. */
 struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_local_view *l, double now);
@@ -286,6 +340,34 @@ struct ha_sync_step {
 
 /* The next step for leader `self` (pure). */
 struct ha_sync_step ha_sync_plan(const struct ha_cluster_view *c, const char *self, const struct ha_sync_input *in);
+
+/*
+ * Switchover: what a peer's REST API said when the leader asked it just now
+ * (the executor asks; the core judges and chooses).
+ */
+struct ha_peer_status {
+	bool answered;           /* false: error says why */
+	char error[160];
+	bool pg_running;
+	char role[16];           /* "primary", "replica", ... as published */
+	char state[32];          /* "running", "replay paused", ... */
+	uint32_t timeline;
+	uint64_t lsn;
+};
+/* May member `name` take over from us (the leader, l) now, by its fresh
+ * status st (NULL: not asked)? A member of the cluster with a REST API, not
+ * nofailover, answering, a running replica replaying what it receives
+ * (rule 8), on our timeline, within maximum_lag_on_failover of our LSN.
+ * why gets the reason when not. Pure. */
+bool ha_switchover_ready(const struct ha_cluster_view *c, const struct ha_local_view *l, const char *name,
+			 const struct ha_peer_status *st, char *why, size_t len);
+/* The candidate for a switchover that names none, among n asked peers
+ * (names[i] answered st[i]): of the ready ones, in synchronous mode one the
+ * sync key allows first, then the most advanced (LSN), then the order of a
+ * failover among equals (higher failover_priority, then the smaller name).
+ * Returns its index, -1 when none is ready. Pure. */
+int ha_switchover_choose(const struct ha_cluster_view *c, const struct ha_local_view *l, const char *const names[],
+			 const struct ha_peer_status st[], size_t n);
 
 /* Find a member by name (NULL if absent). */
 const struct ha_member *ha_find_member(const struct ha_cluster_view *c, const char *name);

@@ -97,13 +97,13 @@ static double renewal_base(const struct keeper *k)
 	return k->failsafe_at > b ? k->failsafe_at : b;
 }
 
-/* Called with mu held: the leader's deadline (DESIGN.md rule 2); 0 = none,
- * i.e. a registered postmaster is fenced at once. */
+/* Called with mu held: the leader's deadline (DESIGN.md rule 2), by the
+ * core's one formula (ha_deadline; failsafe_at is cleared once etcd answers
+ * a keepalive again); 0 = none, i.e. a registered postmaster is fenced at
+ * once. */
 static double deadline_of(const struct keeper *k)
 {
-	double b = renewal_base(k);
-
-	return b > 0 ? b + k->ttl - ha_lease_margin(k->ttl) : 0;
+	return ha_deadline(k->lease_id, k->last_ok_sent, k->ttl, k->failsafe_at);
 }
 
 /* Called with mu held: stop a writable postmaster whose deadline passed. The
@@ -304,7 +304,7 @@ static void *keeper_main(void *arg)
 		 * deadline: the fencing check after it must come in time; nor the
 		 * watchdog's feeding window, so that a feed after it still counts. */
 		if (k->fence_pid > 0 && k->last_ok_sent > 0) {
-			double left = k->last_ok_sent + k->ttl - ha_lease_margin(k->ttl) - t0;
+			double left = deadline_of(k) - t0;
 			double t = left - 0.05 < k->interval ? left - 0.05 : k->interval;
 
 			if (k->wd && watchdog_armed(k->wd)) {
@@ -324,6 +324,10 @@ static void *keeper_main(void *arg)
 		if (k->stop)
 			break;
 		if (id == k->lease_id) {
+			/* etcd answers again: a failsafe round no longer stands in
+			 * for a renewal (ha_deadline). */
+			if (st == ETCD_OK || st == ETCD_E_LEASE_NOT_FOUND)
+				k->failsafe_at = 0;
 			if (st == ETCD_OK) {
 				k->n_ok++;
 				/* the deadline budget used: sent-to-sent on one lease */
@@ -348,7 +352,7 @@ static void *keeper_main(void *arg)
 				if (k->failing_since == 0)
 					k->failing_since = t0;
 				if (t1 - k->last_fail_log >= 1.0) {
-					double left = k->last_ok_sent + k->ttl - ha_lease_margin(k->ttl) - t1;
+					double left = deadline_of(k) - t1;
 					log_warn("lease keepalive failed for %.1fs (%s); leader deadline in %.1fs",
 						 t1 - k->failing_since, err.message, left);
 					k->last_fail_log = t1;

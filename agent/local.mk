@@ -6,7 +6,7 @@ agent_libagent_a_SOURCES = \
 	agent/config.c agent/config.h agent/config_internal.h \
 	agent/config_load.c agent/config_file.c agent/config_print.c agent/config_reload.c \
 	agent/clock.c agent/clock.h agent/parse.c agent/parse.h \
-	agent/ha.c agent/ha.h \
+	agent/ha.c agent/ha_sync.c agent/ha.h \
 	agent/dcs.c agent/dcs.h \
 	agent/api.c agent/api.h \
 	agent/api_health.c agent/api_metrics.c agent/api_cluster.c \
@@ -25,8 +25,7 @@ BATON_LIBS = agent/libagent.a pg/libpg.a etcd/libetcd.a \
 	$(CURL_LIBS) $(JANSSON_LIBS) $(LIBPQ_LIBS) $(LIBCONFIG_LIBS) $(MHD_LIBS) $(GNUTLS_LIBS) -lpthread -lm
 
 bin_PROGRAMS += baton batonctl
-baton_SOURCES = agent/baton.c agent/loop.c agent/loop.h agent/keeper.c agent/keeper.h \
-	agent/watch.c agent/watch.h
+baton_SOURCES = agent/baton.c
 baton_LDADD = $(BATON_LIBS)
 # batonctl: one file per command or small family of commands (see main.c)
 batonctl_SOURCES = agent/batonctl/main.c agent/batonctl/common.c agent/batonctl/common.h \
@@ -36,3 +35,11 @@ batonctl_LDADD = $(BATON_LIBS)
 
 # replication slots (used by the loop; in the library for tests/check_slots)
 agent_libagent_a_SOURCES += agent/slots.c agent/slots.h
+
+# the main loop, one file per concern (loop_internal.h), with the keeper
+# thread and the leader watch it runs: in the library so that unit tests
+# link the loop's parts
+agent_libagent_a_SOURCES += agent/loop.c agent/loop.h agent/loop_internal.h \
+	agent/loop_view.c agent/loop_execute.c agent/loop_switchover.c agent/loop_sync.c \
+	agent/loop_lease.c agent/loop_publish.c agent/loop_reload.c agent/loop_pgfiles.c \
+	agent/loop_restart.c agent/local_view.c agent/local_view.h agent/keeper.c agent/keeper.h agent/watch.c agent/watch.h

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/clock.h"
 #include "agent/log.h"
 
 struct watch {
@@ -72,10 +73,7 @@ static void *watch_main(void *arg)
 		else if (st != ETCD_OK)
 			log_warn("leader watch ended: %s; restarting it", err.message);
 		wake(w->wake_fd);
-		{
-			struct timespec ts = {0, 200 * 1000 * 1000};
-			nanosleep(&ts, NULL);
-		}
+		clk_sleep(0.2);
 	}
 	return NULL;
 }

@@ -48,6 +48,17 @@
  *     switchover key; operator stop and start of an agent; wall clock steps.
  *   Timings: odd seeds ttl/loop_wait/retry_timeout 5/1/2, even seeds 3/1/1.
  *
+ * PRODUCTION CODE THE MODEL RUNS (not copies of it)
+ *   ha_decide and every rule of the core, including the job backoffs;
+ *   local_view_update (agent/local_view.c), the loop's one view builder,
+ *   fed with what the model's Postgres, data directory and keeper show;
+ *   ha_switchover_ready / ha_switchover_choose for the switchover
+ *   candidate; ha_role_of / ha_state_of for what a member publishes;
+ *   ha_deadline for the keeper's and the fence's deadline. The executor
+ *   stays a model: its actions are asynchronous steps in virtual time
+ *   (requests that block the loop until answered or timed out), which the
+ *   real, synchronous executor cannot be run as.
+ *
  * THE PROPERTIES, checked after every event
  *   - at most one node's Postgres is writable (primary, promoting, or
  *     starting as primary);
@@ -56,7 +67,10 @@
  *     node's clock) has not passed, that lease has not expired in etcd's
  *     time, and the leader key names this node on that lease.
  *   Liveness, loosely: 10 x ttl after the faults stop (everything healed and
- *   restarted) exactly one node is a primary and holds the leader key.
+ *   restarted) exactly one node is a primary and holds the leader key,
+ *   unless no member may ever take over by rule 5 (counted as "without a
+ *   possible candidate": none with data of this cluster, not nofailover,
+ *   within maximum_lag_on_failover of the last leader position).
  *
  * SIMPLIFICATIONS
  *   One etcd member (no raft leader changes); the view is built directly

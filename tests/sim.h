@@ -20,6 +20,7 @@
 #include <stdio.h>
 
 #include "agent/ha.h"
+#include "agent/local_view.h"
 
 #define SIM_MAX_NODES 5
 #define SIM_MAX_HIST 64     /* timeline entries a data directory keeps */

@@ -189,15 +189,8 @@ struct node {
 	int64_t leader_mod_rev, sw_mod_rev;
 	double leader_absent_since;
 	uint32_t pm;              /* postmaster "pid": pg incarnation we started, 0 = none */
-	bool started_primary, start_failed, was_ready, promote_requested;
-	double started_at;
-	uint32_t streamed_tl;
-	int job_failed;
-	double job_failed_at;
-	int rewind_failures;
-	char rewind_ok_for[HA_NAME_MAX], rewound_for[HA_NAME_MAX], job_leader[HA_NAME_MAX];
-	char following[HA_NAME_MAX];
-	double not_streaming_since;
+	struct local_memory lm;   /* the view builder's and the executor's memory (agent/local_view.h) */
+	char job_leader[HA_NAME_MAX];
 	bool member_pub_valid;
 	struct sim_member_data member_pub;
 	bool status_pub_valid;
@@ -646,9 +639,11 @@ static void etcd_apply(struct world *W, struct req *r)
 
 /* ---- keeper and fence ------------------------------------------------------------ */
 
+/* The keeper's deadline, by the core's one formula (the model has no
+ * failsafe rounds). */
 static double deadline_of(const struct world *W, const struct node *N)
 {
-	return N->k_lease != 0 && N->k_sent > 0 ? N->k_sent + W->p.ttl - W->margin : 0;
+	return ha_deadline(N->k_lease, N->k_sent, W->p.ttl, 0);
 }
 
 /* Reschedules the fence after the keeper's state or the arming changed. */
@@ -706,7 +701,7 @@ static void keeper_send(struct world *W, int n)
 		return;
 	}
 	if (N->f_armed && N->k_sent > 0) {
-		double left = N->k_sent + W->p.ttl - W->margin - local_now(N, W->t);
+		double left = deadline_of(W, N) - local_now(N, W->t);
 		double t = left - 0.05 < N->k_interval ? left - 0.05 : N->k_interval;
 		timeout = t < 0.1 ? 0.1 : t;
 	}
@@ -774,7 +769,7 @@ static void set_fence(struct world *W, int n)
 {
 	struct node *N = &W->nodes[n];
 	bool may_write = N->pm != 0 &&
-			 (N->started_primary || N->promote_requested || (N->local.pg_ready && N->local.pg_primary));
+			 (N->lm.pg_started_primary || N->lm.promote_requested || (N->local.pg_ready && N->local.pg_primary));
 
 	set_fence_pid(W, n, may_write ? N->pm : 0);
 }
@@ -792,13 +787,18 @@ static void reap_postmaster(struct world *W, int n)
 		return;
 	N->pm = 0;
 	set_fence_pid(W, n, 0);
-	if (!N->was_ready)
-		N->start_failed = true;
-	N->started_at = local_now(N, W->t);
-	N->promote_requested = false;
-	if (N->was_ready)
-		N->following[0] = '\0';
-	N->was_ready = false;
+	if (!N->lm.pg_was_ready) {
+		/* A fault killed it during start-up: no cause the server's log
+		 * would name; the model counts one failure, not a growing streak. */
+		N->lm.pg_start_failed = true;
+		N->lm.start_failure = HA_START_FAIL_OTHER;
+		N->lm.start_failures = 1;
+	}
+	N->lm.pg_started_at = local_now(N, W->t);
+	N->lm.promote_requested = false;
+	if (N->lm.pg_was_ready)
+		N->lm.following[0] = '\0';
+	N->lm.pg_was_ready = false;
 }
 
 static void reap_job(struct world *W, int n)
@@ -811,18 +811,18 @@ static void reap_job(struct world *W, int n)
 	N->job_running = false;
 	if (N->job_ok) {
 		if (N->job_kind == HA_JOB_REWIND || N->job_kind == HA_JOB_CLONE)
-			set_str(N->rewound_for, sizeof(N->rewound_for), N->job_leader);
+			set_str(N->lm.rewound_for, sizeof(N->lm.rewound_for), N->job_leader);
 		if (N->job_kind == HA_JOB_REWIND) {
-			N->rewind_failures = 0;
-			N->start_failed = false;
-			set_str(N->rewind_ok_for, sizeof(N->rewind_ok_for), N->job_leader);
+			N->lm.rewind_failures = 0;
+			N->lm.pg_start_failed = false;
+			set_str(N->lm.rewind_ok_for, sizeof(N->lm.rewind_ok_for), N->job_leader);
 		}
-		N->job_failed = HA_JOB_NONE;
+		N->lm.job_failed = HA_JOB_NONE;
 	} else {
-		N->job_failed = N->job_kind;
-		N->job_failed_at = now;
-		if (N->job_kind == HA_JOB_REWIND && ++N->rewind_failures < 3)
-			N->job_failed = HA_JOB_NONE;
+		N->lm.job_failed = N->job_kind;
+		N->lm.job_failed_at = now;
+		if (N->job_kind == HA_JOB_REWIND && ++N->lm.rewind_failures < 3)
+			N->lm.job_failed = HA_JOB_NONE;
 		if (N->job_kind == HA_JOB_CLONE || N->job_kind == HA_JOB_BOOTSTRAP)
 			N->dd.state = DD_EMPTY;
 	}
@@ -890,8 +890,6 @@ static void start_postgres(struct world *W, int n, bool primary, const char *ups
 	struct node *N = &W->nodes[n];
 	double now = local_now(N, W->t);
 
-	if (N->start_failed && now - N->started_at < 3.0)
-		return;
 	if (pg_running(N))
 		return; /* cannot happen with a reaped postmaster; keeps the model honest */
 	N->pg = PG_STARTING;
@@ -902,13 +900,13 @@ static void start_postgres(struct world *W, int n, bool primary, const char *ups
 	N->pg_streaming = false;
 	push(W, W->t + sim_rng_range(&W->rng, 0.1, 1.5), EV_PG_READY, n, N->pg_inc, 0);
 	N->pm = N->pg_inc;
-	N->started_primary = primary;
-	N->started_at = now;
-	N->was_ready = false;
-	N->streamed_tl = 0;
-	N->rewound_for[0] = '\0';
-	set_str(N->following, sizeof(N->following), primary || !upstream ? "" : upstream);
-	N->not_streaming_since = 0;
+	N->lm.pg_started_primary = primary;
+	N->lm.pg_started_at = now;
+	N->lm.pg_was_ready = false;
+	N->lm.streamed_tl = 0;
+	N->lm.rewound_for[0] = '\0';
+	set_str(N->lm.following, sizeof(N->lm.following), primary || !upstream ? "" : upstream);
+	N->lm.not_streaming_since = 0;
 	set_fence(W, n);
 	tr(W, "%s: postgres starting as %s%s%s", N->name, primary ? "PRIMARY" : "replica",
 	   !primary && upstream && upstream[0] ? " of " : "", !primary && upstream ? upstream : "");
@@ -924,10 +922,10 @@ static void stop_postgres(struct world *W, int n, bool immediate, const char *wh
 		pg_exit(W, n, !immediate, why);
 	N->pm = 0;
 	set_fence_pid(W, n, 0);
-	N->started_primary = false;
-	N->promote_requested = false;
-	N->was_ready = false;
-	N->following[0] = '\0';
+	N->lm.pg_started_primary = false;
+	N->lm.promote_requested = false;
+	N->lm.pg_was_ready = false;
+	N->lm.following[0] = '\0';
 	N->local.pg_running = N->local.pg_ready = N->local.pg_primary = false;
 }
 
@@ -945,7 +943,7 @@ static void loop_begin(struct world *W, int n)
 	reap_postmaster(W, n);
 	reap_job(W, n);
 	/* ensure_lease */
-	if (N->k_lease == 0 && !(N->pm != 0 && (N->started_primary || N->local.pg_primary))) {
+	if (N->k_lease == 0 && !(N->pm != 0 && (N->lm.pg_started_primary || N->local.pg_primary))) {
 		memset(&q, 0, sizeof(q));
 		q.kind = RQ_GRANT;
 		N->t0 = local_now(N, W->t);
@@ -973,7 +971,7 @@ static void grant_done(struct world *W, int n, const struct req *r)
 static void loop_read(struct world *W, int n)
 {
 	struct node *N = &W->nodes[n];
-	bool may_write = N->pm != 0 && (N->started_primary || N->local.pg_primary);
+	bool may_write = N->pm != 0 && (N->lm.pg_started_primary || N->local.pg_primary);
 	double timeout = W->req_timeout;
 	struct req q;
 
@@ -1070,28 +1068,17 @@ static void read_done(struct world *W, int n, const struct req *r)
 	loop_local(W, n);
 }
 
-static const char *member_state(const struct node *N)
+/* The state and role the node publishes: the core's functions, as loop_publish.c. */
+static const char *member_state(const struct world *W, const struct node *N)
 {
-	if (N->job_running) {
-		switch (N->job_kind) {
-		case HA_JOB_BOOTSTRAP: return "bootstrapping";
-		case HA_JOB_CLONE: return "cloning";
-		case HA_JOB_REWIND: return "rewinding";
-		default: break;
-		}
-	}
-	if (N->promote_requested)
-		return "promoting";
-	if (N->pm == 0)
-		return N->start_failed ? "start failed" : "stopped";
-	return N->local.pg_ready ? "running" : "starting";
+	return ha_state_name(ha_state_of(N->job_running ? (enum ha_job)N->job_kind : HA_JOB_NONE, N->lm.promote_requested,
+					 N->pm != 0, N->lm.pg_start_failed, N->local.pg_ready, N->local.pg_primary,
+					 ha_replay_check(&N->view, &N->local, local_now(N, W->t), NULL, 0)));
 }
 
 static const char *member_role(const struct node *N)
 {
-	if (N->local.pg_ready)
-		return N->local.pg_primary ? "primary" : "replica";
-	return N->local.datadir == HA_DATADIR_EMPTY ? "uninitialized" : "stopped";
+	return ha_role_name(ha_role_of(N->local.pg_ready, N->local.pg_primary, N->local.datadir));
 }
 
 static void clear_switchover(struct world *W, int n, int next_step)
@@ -1108,96 +1095,58 @@ static void clear_switchover(struct world *W, int n, int next_step)
 	N->req = send_req(W, n, &q, W->req_timeout);
 }
 
+/* The local view, by production's builder (local_view_update) from what
+ * the model's Postgres, data directory and keeper show. */
 static void loop_local(struct world *W, int n)
 {
 	struct node *N = &W->nodes[n];
-	struct ha_local_view *l = &N->local;
+	struct local_obs o;
+	struct local_events ev;
 	double now = local_now(N, W->t);
 
-	l->name = N->name;
-	l->nofailover = N->nofailover;
-	l->shutdown_requested = N->shutdown_requested;
-	l->use_pg_rewind = true;
-	l->remove_data_on_rewind_failure = N->remove_data;
-	l->lease_id = N->k_lease;
-	l->lease_sent = N->k_sent;
-	l->datadir = N->dd.state == DD_VALID ? HA_DATADIR_VALID : N->dd.state == DD_EMPTY ? HA_DATADIR_EMPTY
+	memset(&o, 0, sizeof(o));
+	o.name = N->name;
+	o.nofailover = N->nofailover;
+	o.failover_priority = N->local.failover_priority;
+	o.shutdown_requested = N->shutdown_requested;
+	o.use_pg_rewind = true;
+	o.remove_data_on_rewind_failure = N->remove_data;
+	o.lease_id = N->k_lease;
+	o.lease_sent = N->k_sent;
+	o.datadir = N->dd.state == DD_VALID ? HA_DATADIR_VALID : N->dd.state == DD_EMPTY ? HA_DATADIR_EMPTY
 											  : HA_DATADIR_INVALID;
-	l->datadir_sysid = N->dd.sysid;
-	l->datadir_timeline = hist_tl(&N->dd);
-	l->datadir_was_primary = false;
-	l->job = N->job_running ? (enum ha_job)N->job_kind : HA_JOB_NONE;
-	l->job_failed = (enum ha_job)N->job_failed;
-	if (N->start_failed && N->rewind_ok_for[0] && N->view.has_leader &&
-	    strcmp(N->rewind_ok_for, N->view.leader) == 0)
-		l->job_failed = HA_JOB_REWIND;
-
-	l->pg_running = N->pm != 0;
-	l->pg_ready = false;
-	l->pg_primary = false;
-	if (l->pg_running) {
-		bool answers = N->pg_inc == N->pm && (N->pg == PG_REPLICA || N->pg == PG_PROMOTING || N->pg == PG_PRIMARY);
-
-		if (answers) {
-			l->pg_ready = true;
-			l->pg_primary = N->pg == PG_PRIMARY;
-			N->pgst_tl = hist_tl(&N->dd);
-			N->pgst_lsn = N->dd.lsn;
-			N->pgst_streaming = N->pg == PG_REPLICA && N->pg_streaming;
-			if (l->pg_primary)
-				N->streamed_tl = 0;
-			else if (N->pgst_streaming && N->pgst_tl > N->streamed_tl)
-				N->streamed_tl = N->pgst_tl;
-			l->pg_timeline = N->pgst_tl > N->streamed_tl ? N->pgst_tl : N->streamed_tl;
-			l->pg_lsn = N->pgst_lsn;
-			l->pg_streaming = N->pgst_streaming;
-			l->datadir_sysid = N->dd.sysid;
-			N->was_ready = true;
-			N->start_failed = false;
-			N->rewind_ok_for[0] = '\0';
-			if (!l->pg_primary && N->pgst_streaming)
-				N->job_failed = HA_JOB_NONE;
-		} else {
-			N->was_ready = false;
-		}
+	/* The model's pg_control: always readable, never a former primary's
+	 * (its rejoin goes by streaming or the diverged-timeline rewind). */
+	o.ctl_valid = N->dd.state == DD_VALID;
+	o.ctl_sysid = N->dd.sysid;
+	o.ctl_timeline = hist_tl(&N->dd);
+	o.postmaster_running = N->pm != 0;
+	o.job_running = N->job_running ? (enum ha_job)N->job_kind : HA_JOB_NONE;
+	if (o.postmaster_running && N->pg_inc == N->pm &&
+	    (N->pg == PG_REPLICA || N->pg == PG_PROMOTING || N->pg == PG_PRIMARY)) {
+		o.pg_answered = true;
+		o.in_recovery = N->pg != PG_PRIMARY;
+		N->pgst_tl = hist_tl(&N->dd);
+		N->pgst_lsn = N->dd.lsn;
+		N->pgst_streaming = N->pg == PG_REPLICA && N->pg_streaming;
+		o.timeline = N->pgst_tl;
+		o.current_lsn = N->pgst_lsn;
+		o.wal_receiver_streaming = N->pgst_streaming;
+		o.system_identifier = N->dd.sysid;
 	}
-	if (l->pg_ready && !l->pg_primary) {
-		if (l->pg_streaming)
-			N->not_streaming_since = 0;
-		else if (N->not_streaming_since == 0)
-			N->not_streaming_since = now;
-	} else {
-		N->not_streaming_since = 0;
-	}
-	l->pg_not_streaming_since = N->not_streaming_since;
-	l->pg_started_at = N->started_at;
-	l->pg_started_primary = N->started_primary;
-	l->pg_start_failed = N->start_failed;
-	/* The model's postmaster fails a start only when a fault kills it: a
-	 * cause the server's log would not call a diverged timeline. */
-	l->pg_start_failure = N->start_failed ? HA_START_FAIL_OTHER : HA_START_FAIL_UNKNOWN;
-	l->pg_start_failures = N->start_failed ? 1 : 0;
-	set_str(l->following, sizeof(l->following), N->following);
-	l->wall_now = wall_now(W, N);
-	l->leader_absent_since = N->leader_absent_since;
-	l->failsafe_confirmed_at = 0;
-	l->failsafe_leader_seen_at = 0;
-	l->restart_requested = false;
-	l->reinit_requested = false;
+	o.wall_now = wall_now(W, N);
+	o.leader_absent_since = N->leader_absent_since;
 
-	if (N->promote_requested && l->pg_ready && l->pg_primary) {
-		tr(W, "%s: promoted (timeline %u)", N->name, l->pg_timeline);
+	local_view_update(&N->local, &N->lm, &o, &N->view, now, &ev);
+
+	if (ev.promoted) {
+		tr(W, "%s: promoted (timeline %u)", N->name, N->local.pg_timeline);
 		W->res->st.promotions++;
-		N->promote_requested = false;
-		N->started_primary = true;
-		l->pg_started_primary = true;
-		l->promote_requested = false;
 		if (N->view.has_switchover && N->sw_mod_rev != 0) {
 			clear_switchover(W, n, ST_LOCAL_SW);
 			return;
 		}
 	}
-	l->promote_requested = N->promote_requested;
 	loop_poll(W, n);
 }
 
@@ -1232,10 +1181,13 @@ static void loop_poll(struct world *W, int n)
 		}
 		cost += 0.002;
 		s = &W->nodes[j].api;
-		m->healthy = s->pg_running;
-		m->polled_starting = !s->pg_running && strcmp(s->role, "uninitialized") != 0 &&
-				     (strcmp(s->state, "starting") == 0 || strcmp(s->state, "stopped") == 0);
-		m->polled_primary = s->pg_running && strcmp(s->role, "primary") == 0;
+		/* as poll_peers (loop_view.c) judges an answer */
+		m->healthy = s->pg_running && ha_state_from_name(s->state) != HA_STATE_REPLAY_PAUSED &&
+			     ha_state_from_name(s->state) != HA_STATE_STUCK_REPLAY;
+		m->polled_starting = !s->pg_running && ha_role_from_name(s->role) != HA_ROLE_UNINITIALIZED &&
+				     (ha_state_from_name(s->state) == HA_STATE_STARTING ||
+				      ha_state_from_name(s->state) == HA_STATE_STOPPED);
+		m->polled_primary = s->pg_running && ha_role_from_name(s->role) == HA_ROLE_PRIMARY;
 		m->polled_lsn = s->lsn;
 		m->polled_timeline = s->tl;
 	}
@@ -1263,19 +1215,22 @@ static bool leader_known(const struct world *W, const struct node *N, const char
 	return ha_find_member(&N->view, leader) != NULL && node_by_name(W, leader) >= 0;
 }
 
-/* Is `cand` a running replica on our timeline (do_switchover's candidate_ready)? */
-static bool candidate_ready(const struct world *W, int n, int cand)
+/* What `cand`'s REST API answers `n` now (loop_switchover.c's ask_candidate). */
+static void ask_candidate(const struct world *W, int n, int cand, struct ha_peer_status *st)
 {
-	const struct node *N = &W->nodes[n];
-	const struct ha_member *m = ha_find_member(&N->view, W->nodes[cand].name);
 	const struct api_snap *s = &W->nodes[cand].api;
 
-	if (!m || m->nofailover || !api_reachable(W, n, cand))
-		return false;
-	/* loop.c: a candidate more than maximum_lag_on_failover behind is not ready */
-	if (N->local.pg_lsn > s->lsn && N->local.pg_lsn - s->lsn > (uint64_t)N->view.maximum_lag_on_failover)
-		return false;
-	return s->pg_running && strcmp(s->role, "replica") == 0 && s->tl == N->local.pg_timeline;
+	memset(st, 0, sizeof(*st));
+	st->answered = api_reachable(W, n, cand);
+	if (!st->answered) {
+		set_str(st->error, sizeof(st->error), "unreachable");
+		return;
+	}
+	st->pg_running = s->pg_running;
+	set_str(st->role, sizeof(st->role), s->role);
+	set_str(st->state, sizeof(st->state), s->state);
+	st->timeline = s->tl;
+	st->lsn = s->lsn;
 }
 
 static void do_switchover(struct world *W, int n)
@@ -1285,22 +1240,32 @@ static void do_switchover(struct world *W, int n)
 
 	if (N->act.leader[0]) {
 		int t = node_by_name(W, N->act.leader);
+		struct ha_peer_status st;
+		char why[300];
 
-		if (t >= 0 && candidate_ready(W, n, t))
-			cand = t;
+		if (t >= 0) {
+			ask_candidate(W, n, t, &st);
+			if (ha_switchover_ready(&N->view, &N->local, N->act.leader, &st, why, sizeof(why)))
+				cand = t;
+		}
 	} else {
-		uint64_t best = 0;
+		struct ha_peer_status st[HA_MAX_MEMBERS];
+		const char *names[HA_MAX_MEMBERS];
+		int idx[HA_MAX_MEMBERS];
+		size_t k = 0;
+		int best;
 
-		for (size_t i = 0; i < N->view.n_members; i++) {
+		for (size_t i = 0; i < N->view.n_members && k < HA_MAX_MEMBERS; i++) {
 			int j = node_by_name(W, N->view.members[i].name);
 
-			if (j == n || j < 0 || !candidate_ready(W, n, j))
+			if (j == n || j < 0)
 				continue;
-			if (cand < 0 || W->nodes[j].api.lsn > best) {
-				cand = j;
-				best = W->nodes[j].api.lsn;
-			}
+			ask_candidate(W, n, j, &st[k]);
+			names[k] = N->view.members[i].name;
+			idx[k++] = j;
 		}
+		best = ha_switchover_choose(&N->view, &N->local, names, st, k);
+		cand = best >= 0 ? idx[best] : SIM_NONE;
 	}
 	if (cand < 0) {
 		tr(W, "%s: switchover refused: no ready candidate", N->name);
@@ -1353,9 +1318,7 @@ static void execute(struct world *W, int n)
 	case HA_RACE_INIT: {
 		struct req q;
 
-		if (N->local.lease_id == 0)
-			break;
-		if (N->job_failed == HA_JOB_BOOTSTRAP && now - N->job_failed_at < 9.0)
+		if (N->local.lease_id == 0) /* the core waits for a lease (rule 5) */
 			break;
 		memset(&q, 0, sizeof(q));
 		q.kind = RQ_RACE_INIT;
@@ -1371,8 +1334,6 @@ static void execute(struct world *W, int n)
 	}
 	case HA_BOOTSTRAP:
 		if (N->local.datadir == HA_DATADIR_EMPTY) {
-			if (N->job_failed == HA_JOB_BOOTSTRAP && now - N->job_failed_at < 3.0)
-				break;
 			start_job(W, n, HA_JOB_BOOTSTRAP, SIM_NONE, 0.3, 1.5);
 			break;
 		}
@@ -1400,8 +1361,6 @@ static void execute(struct world *W, int n)
 			return;
 		}
 	case HA_CLONE:
-		if (N->job_failed == HA_JOB_CLONE && now - N->job_failed_at < 3.0)
-			break;
 		if (!leader_known(W, N, a->leader))
 			break;
 		start_job(W, n, HA_JOB_CLONE, node_by_name(W, a->leader), 0.3, 3.0);
@@ -1421,8 +1380,8 @@ static void execute(struct world *W, int n)
 	case HA_FOLLOW:
 		if (!leader_known(W, N, a->leader))
 			break;
-		set_str(N->following, sizeof(N->following), a->leader);
-		N->not_streaming_since = now;
+		set_str(N->lm.following, sizeof(N->lm.following), a->leader);
+		N->lm.not_streaming_since = now;
 		if (N->pg_inc == N->pm && pg_running(N))
 			N->pg_upstream = node_by_name(W, a->leader);
 		break;
@@ -1437,12 +1396,13 @@ static void execute(struct world *W, int n)
 		N->pg = PG_PROMOTING;
 		N->pg_streaming = false;
 		push(W, W->t + sim_rng_range(&W->rng, 0.1, 1.0), EV_PG_PROMOTED, n, N->pg_inc, 0);
-		N->promote_requested = true;
-		N->following[0] = '\0';
+		N->lm.promote_requested = true;
+		N->lm.following[0] = '\0';
 		set_fence(W, n);
 		tr(W, "%s: postgres promoting", N->name);
 		break;
 	case HA_LEAD:
+	case HA_CLEAR_SWITCHOVER: /* as loop_execute.c: lead, then clear the stale key */
 		if (!N->status_pub_valid || N->status_pub_lsn != N->pgst_lsn || N->status_pub_tl != N->pgst_tl) {
 			struct req q;
 
@@ -1455,14 +1415,14 @@ static void execute(struct world *W, int n)
 			N->req = send_req(W, n, &q, W->req_timeout);
 			return;
 		}
-		if (N->view.has_switchover && ((N->view.sw_to[0] && strcmp(N->view.sw_to, N->name) == 0) ||
-					       (N->view.sw_from[0] && strcmp(N->view.sw_from, N->name) != 0)) &&
-		    N->sw_mod_rev) {
+		if (a->kind == HA_CLEAR_SWITCHOVER && N->sw_mod_rev) {
 			clear_switchover(W, n, ST_ACT);
 			N->ph = PH_LEAD_SW;
 			return;
 		}
 		break;
+	case HA_REFUSE:
+		break; /* the model sends no operator requests */
 	case HA_DEMOTE:
 		if (W->p.broken)
 			break; /* the deliberately broken variant keeps writing */
@@ -1470,8 +1430,6 @@ static void execute(struct world *W, int n)
 		stop_postgres(W, n, true, a->reason);
 		break;
 	case HA_REWIND:
-		if (N->rewind_failures > 0 && now - N->job_failed_at < 3.0)
-			break;
 		if (!leader_known(W, N, a->leader))
 			break;
 		stop_postgres(W, n, false, "rewinding");
@@ -1522,9 +1480,7 @@ static void act_continue(struct world *W, int n, const struct req *r)
 			N->status_pub_lsn = N->pgst_lsn;
 			N->status_pub_tl = N->pgst_tl;
 		}
-		if (N->view.has_switchover && ((N->view.sw_to[0] && strcmp(N->view.sw_to, N->name) == 0) ||
-					       (N->view.sw_from[0] && strcmp(N->view.sw_from, N->name) != 0)) &&
-		    N->sw_mod_rev) {
+		if (N->act.kind == HA_CLEAR_SWITCHOVER && N->sw_mod_rev) {
 			clear_switchover(W, n, ST_ACT);
 			N->ph = PH_LEAD_SW;
 			return;
@@ -1536,7 +1492,7 @@ static void act_continue(struct world *W, int n, const struct req *r)
 	case PH_REINIT_STOP:
 		memset(&N->dd, 0, sizeof(N->dd));
 		N->dd.state = DD_EMPTY;
-		N->job_failed = HA_JOB_NONE;
+		N->lm.job_failed = HA_JOB_NONE;
 		tr(W, "%s: data directory removed (reinit)", N->name);
 		break;
 	case PH_SW_CHECK:
@@ -1631,7 +1587,7 @@ static void loop_publish(struct world *W, int n)
 	N->api.pg_running = N->local.pg_ready;
 	N->api.primary = N->local.pg_primary;
 	set_str(N->api.role, sizeof(N->api.role), member_role(N));
-	set_str(N->api.state, sizeof(N->api.state), member_state(N));
+	set_str(N->api.state, sizeof(N->api.state), member_state(W, N));
 	N->api.lsn = N->local.pg_lsn;
 	N->api.tl = N->local.pg_timeline;
 	if (!N->view.etcd_ok || N->local.lease_id == 0) {
@@ -1640,7 +1596,7 @@ static void loop_publish(struct world *W, int n)
 	}
 	memset(&md, 0, sizeof(md));
 	set_str(md.role, sizeof(md.role), member_role(N));
-	set_str(md.state, sizeof(md.state), member_state(N));
+	set_str(md.state, sizeof(md.state), member_state(W, N));
 	md.timeline = N->local.pg_ready ? N->local.pg_timeline : N->local.datadir_timeline;
 	md.lsn = N->local.pg_ready ? N->local.pg_lsn : 0;
 	md.nofailover = N->nofailover;
@@ -1665,12 +1621,12 @@ static void loop_sleep(struct world *W, int n)
 {
 	struct node *N = &W->nodes[n];
 	const struct ha_action *a = &N->act;
-	bool busy = !(a->kind == HA_WAIT || a->kind == HA_LEAD) || N->job_running ||
-		    (N->pm != 0 && !N->local.pg_ready) || N->promote_requested;
+	bool busy = !(a->kind == HA_WAIT || a->kind == HA_LEAD || a->kind == HA_CLEAR_SWITCHOVER) || N->job_running ||
+		    (N->pm != 0 && !N->local.pg_ready) || N->lm.promote_requested;
 	double wait = busy ? 0.1 : W->p.loop_wait;
 	double deadline = ha_lease_deadline(&N->view, &N->local);
 
-	if (N->pm && (N->started_primary || N->local.pg_primary) && deadline > 0) {
+	if (N->pm && (N->lm.pg_started_primary || N->local.pg_primary) && deadline > 0) {
 		double left = deadline - local_now(N, W->t);
 		double w = left > 0.01 ? left : 0.01;
 
@@ -1698,7 +1654,7 @@ static void loop_answer(struct world *W, int n, const struct req *r)
 		read_done(W, n, r);
 		break;
 	case ST_LOCAL_SW:
-		N->local.promote_requested = N->promote_requested;
+		N->local.promote_requested = N->lm.promote_requested;
 		loop_poll(W, n);
 		break;
 	case ST_ACT:
@@ -1756,14 +1712,8 @@ static void agent_start(struct world *W, int n)
 	N->leader_mod_rev = N->sw_mod_rev = 0;
 	N->leader_absent_since = 0;
 	N->pm = 0;
-	N->started_primary = N->start_failed = N->was_ready = N->promote_requested = false;
-	N->started_at = 0;
-	N->streamed_tl = 0;
-	N->job_failed = HA_JOB_NONE;
-	N->job_failed_at = 0;
-	N->rewind_failures = 0;
-	N->rewind_ok_for[0] = N->rewound_for[0] = N->job_leader[0] = N->following[0] = '\0';
-	N->not_streaming_since = 0;
+	memset(&N->lm, 0, sizeof(N->lm));
+	N->job_leader[0] = '\0';
 	N->member_pub_valid = N->status_pub_valid = false;
 	memset(&N->api, 0, sizeof(N->api));
 	tr(W, "%s: agent starts", N->name);
@@ -2077,7 +2027,13 @@ static bool recoverable(const struct world *W)
 	for (int i = 0; i < W->p.n_nodes; i++) {
 		const struct node *N = &W->nodes[i];
 
-		if (!N->nofailover && N->dd.state == DD_VALID && (K->init.lease != 0 || N->dd.sysid == K->init_sysid))
+		/* Rule 5: within maximum_lag_on_failover of the last leader position
+		 * (the status key); a member further behind may never take over,
+		 * and with no other the cluster waits by design (a nofailover
+		 * member alone ahead, say). */
+		if (!N->nofailover && N->dd.state == DD_VALID && (K->init.lease != 0 || N->dd.sysid == K->init_sysid) &&
+		    (!K->status.present || K->status_lsn <= N->dd.lsn ||
+		     K->status_lsn - N->dd.lsn <= (uint64_t)W->max_lag))
 			return true;
 	}
 	return false;

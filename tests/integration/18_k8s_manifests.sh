@@ -285,7 +285,7 @@ if csc.get("readOnlyRootFilesystem"):
 ok("runs as uid %d (the image's USER), non-root, fsGroup %d" % (uid, psc["fsGroup"]))
 
 # The grace period must outlast a primary's handover: the agent's fast stop
-# timeout (agent/loop.c STOP_TIMEOUT) plus the checkpoint and the key release.
+# timeout (agent/loop_internal.h STOP_TIMEOUT) plus the checkpoint and the key release.
 with open(os.path.join(repo, "agent", "loop.c")) as f:
     m = re.search(r"#define\s+STOP_TIMEOUT\s+([0-9.]+)", f.read())
 stop_timeout = float(m.group(1)) if m else 30.0

@@ -1,0 +1,469 @@
+/*
+ * loop_execute.c - carrying out the one action ha_decide returned: start
+ * and stop Postgres, run and reap the jobs (initdb, pg_basebackup,
+ * pg_rewind), follow a new leader, promote. Every step is idempotent: if
+ * it fails halfway, the next loop decides again from what it sees.
+ * Split from loop.c: the executor, apart from the views and the policy.
+ */
+#include "agent/loop_internal.h"
+
+static void start_postgres(struct loop *L, bool primary, const char *upstream, double now)
+{
+	struct pg_err err;
+
+	/* The backoff after a failed start is the core's (ha_start_backoff). */
+	sync_pg_reset(L);
+	if (primary && !sync_key_claim(L))
+		return;
+	if (!write_pg_files(L, !primary, upstream))
+		return;
+	L->pg_log_from = pg_log_size(L->cfg->postgresql.log_file);
+	if (!pg_postmaster_start(&L->paths, &L->postmaster, &err)) {
+		log_error("cannot start Postgres: %s", err.msg);
+		L->lm.pg_start_failed = true;
+		L->lm.start_failure = HA_START_FAIL_OTHER;
+		snprintf(L->lm.start_error, sizeof(L->lm.start_error), "%.159s", err.msg);
+		L->lm.start_failures++;
+		L->lm.pg_started_at = now;
+		return;
+	}
+	memcpy(L->hs.started, L->hs.written, sizeof(L->hs.started));
+	L->hs.started_valid = !primary && L->hs.written_valid;
+	L->hs.checked_at = now;
+	L->lm.pg_started_primary = primary;
+	L->lm.pg_started_at = now;
+	L->lm.pg_was_ready = false;
+	L->lm.streamed_tl = 0;
+	L->lm.rewound_for[0] = '\0';
+	snprintf(L->lm.following, sizeof(L->lm.following), "%s", primary || !upstream ? "" : upstream);
+	L->lm.not_streaming_since = 0;
+	pg_conn_reset(L->pg);
+	set_fence(L);
+	log_info("started Postgres (pid %d) as %s%s%s", (int)L->postmaster.pid,
+		 ha_role_name(primary ? HA_ROLE_PRIMARY : HA_ROLE_REPLICA),
+		 !primary && upstream && upstream[0] ? " of " : "", !primary && upstream ? upstream : "");
+}
+
+void stop_postgres(struct loop *L, enum pg_stop_mode mode, const char *why)
+{
+	struct pg_err err;
+
+	if (L->postmaster.pid == 0)
+		return;
+	log_info("stopping Postgres (%s): %s", mode == PG_STOP_IMMEDIATE ? "immediate" : "fast", why);
+	if (!pg_postmaster_stop(&L->postmaster, mode, mode == PG_STOP_IMMEDIATE ? 5.0 : STOP_TIMEOUT, &err))
+		log_error("stopping Postgres: %s", err.msg);
+	cb_fire(L->callbacks, CB_ON_STOP, L->last_role[0] ? L->last_role : "unknown");
+	keeper_set_fence(L->keeper, 0);
+	L->ctl_stale = true;
+	L->lm.pg_started_primary = false;
+	L->lm.promote_requested = false;
+	L->lm.pg_was_ready = false;
+	L->lm.following[0] = '\0';
+	L->local.pg_running = L->local.pg_ready = L->local.pg_primary = false;
+	pg_conn_reset(L->pg);
+}
+
+/*
+ * A fresh data directory (clone, reinit) owes nothing to the old one:
+ * every failure record of it goes (start failures and their diagnosis,
+ * failed jobs and their backoff, rewind attempts, the hot-standby values
+ * of its pg_control), or the new copy would be treated for the old one's
+ * illness.
+ */
+static void reset_failure_state(struct loop *L, const char *why)
+{
+	if (L->lm.pg_start_failed || L->lm.job_failed != HA_JOB_NONE || L->lm.rewind_failures || L->lm.start_failures)
+		log_info("%s: forgetting the old data directory's failures", why);
+	L->lm.pg_start_failed = false;
+	L->lm.start_failures = 0;
+	L->lm.start_failure = HA_START_FAIL_UNKNOWN;
+	L->lm.start_error[0] = '\0';
+	L->lm.job_failed = HA_JOB_NONE;
+	L->lm.job_failed_at = 0;
+	L->lm.rewind_failures = 0;
+	L->lm.rewind_ok_for[0] = '\0';
+	L->lm.rewound_for[0] = '\0';
+	L->lm.following[0] = '\0';
+	L->lm.pg_started_primary = false;
+	L->hs.primary_valid = L->hs.started_valid = L->hs.written_valid = false;
+	L->ctl_stale = true;
+}
+
+static void start_job(struct loop *L, enum ha_job kind, const char *leader, bool started, const char *what)
+{
+	if (!started)
+		return;
+	L->job_kind = kind;
+	snprintf(L->job_leader, sizeof(L->job_leader), "%s", leader ? leader : "");
+	log_info("%s started (pid %d); its output goes to %s", what, (int)L->job.pid, L->cfg->postgresql.log_file);
+}
+
+/* Reaps a finished job and records what it means. */
+void reap_job(struct loop *L, double now)
+{
+	struct pg_err err;
+	enum pg_child_state st;
+
+	if (L->job.pid == 0)
+		return;
+	st = pg_child_poll(&L->job, &err);
+	if (st == PG_CHILD_RUNNING)
+		return;
+	L->ctl_stale = true;
+	if (L->job_kind == HA_JOB_BOOTSTRAP)
+		pg_initdb_cleanup(&L->paths);
+	if (st == PG_CHILD_OK) {
+		log_info("%s finished", L->job.what[0] ? L->job.what : "job");
+		if (L->job_kind == HA_JOB_CLONE)
+			reset_failure_state(L, "cloned");
+		if (L->job_kind == HA_JOB_REWIND || L->job_kind == HA_JOB_CLONE)
+			snprintf(L->lm.rewound_for, sizeof(L->lm.rewound_for), "%s", L->job_leader);
+		if (L->job_kind == HA_JOB_REWIND) {
+			L->lm.rewind_failures = 0;
+			L->lm.pg_start_failed = false; /* try the start again */
+			snprintf(L->lm.rewind_ok_for, sizeof(L->lm.rewind_ok_for), "%s", L->job_leader);
+		}
+		L->lm.job_failed = HA_JOB_NONE;
+	} else {
+		log_error("%s failed: %s (see %s)", L->job.what[0] ? L->job.what : "job", err.msg,
+			  L->cfg->postgresql.log_file);
+		L->lm.job_failed = L->job_kind;
+		L->lm.job_failed_at = now;
+		/* A rewind can fail for a passing reason (the source was shutting
+		 * down): it counts as failed for good only the third time in a row. */
+		if (L->job_kind == HA_JOB_REWIND && ++L->lm.rewind_failures < 3) {
+			log_info("will retry pg_rewind (attempt %d of 3)", L->lm.rewind_failures + 1);
+			L->lm.job_failed = HA_JOB_NONE;
+		}
+		if (L->job_kind == HA_JOB_CLONE || L->job_kind == HA_JOB_BOOTSTRAP) {
+			/* A half-made data directory is worthless: remove it so the next try starts clean. */
+			if (!pg_datadir_remove(L->cfg->postgresql.data_dir, &err))
+				log_error("cannot remove the failed data directory: %s", err.msg);
+		}
+		if (L->job_kind == HA_JOB_BOOTSTRAP) {
+			struct etcd_compare cmp = {.key = L->keys.initialize, .target = ETCD_CMP_VALUE,
+						   .result = ETCD_CMP_EQUAL, .value = L->cfg->name};
+			struct etcd_op del = {.kind = ETCD_OP_DELETE, .key = L->keys.initialize};
+			bool won;
+
+			if (txn_simple(L, &cmp, 1, &del, 1, &won, "give up the initialize key") && won)
+				log_info("gave up the initialize key so that another member can bootstrap");
+		}
+	}
+	L->job_kind = HA_JOB_NONE;
+}
+
+void reap_postmaster(struct loop *L, double now)
+{
+	struct pg_err err;
+	enum pg_child_state st;
+
+	if (L->postmaster.pid == 0)
+		return;
+	st = pg_child_poll(&L->postmaster, &err);
+	if (st == PG_CHILD_RUNNING)
+		return;
+	keeper_set_fence(L->keeper, 0);
+	L->ctl_stale = true;
+	if (!L->lm.pg_was_ready) {
+		struct pg_start_diag d;
+		struct pg_err derr;
+
+		L->lm.pg_start_failed = true;
+		L->lm.start_failures++;
+		if (!pg_start_diagnose(L->cfg->postgresql.log_file, L->pg_log_from, &d, &derr))
+			log_warn("cannot tell why Postgres failed to start: %s", derr.msg);
+		L->lm.start_failure = d.kind == PG_START_FAIL_DIVERGED ? HA_START_FAIL_DIVERGED
+				   : d.kind == PG_START_FAIL_PARAMS ? HA_START_FAIL_PARAMS
+				   : d.kind == PG_START_FAIL_OTHER  ? HA_START_FAIL_OTHER
+								    : HA_START_FAIL_UNKNOWN;
+		if (d.kind == PG_START_FAIL_PARAMS && d.param[0])
+			snprintf(L->lm.start_error, sizeof(L->lm.start_error), "%s = %ld is below the primary's %ld", d.param,
+				 d.value, d.primary_value);
+		else
+			snprintf(L->lm.start_error, sizeof(L->lm.start_error), "%.159s", d.fatal_line[0] ? d.fatal_line : err.msg);
+		/* Make sure the next start sees pg_control as it is now (the
+		 * primary's parameters as replayed up to the failure). */
+		L->ctl_stale = true;
+		log_error("Postgres exited during start-up (%s), failure %d in a row: %s [%s]; see %s", err.msg,
+			  L->lm.start_failures, d.fatal_line[0] ? d.fatal_line : "the server logged no FATAL line",
+			  pg_start_failure_name(d.kind), L->cfg->postgresql.log_file);
+	} else {
+		log_warn("Postgres exited unexpectedly (%s)", st == PG_CHILD_OK ? "status 0" : err.msg);
+		cb_fire(L->callbacks, CB_ON_STOP, L->last_role[0] ? L->last_role : "unknown");
+	}
+	L->lm.pg_started_at = now;
+	L->lm.promote_requested = false;
+	/* After a failed start keep `following`: the core then knows it could
+	 * not start as a replica of that leader (and rewinds). */
+	if (L->lm.pg_was_ready)
+		L->lm.following[0] = '\0';
+	L->lm.pg_was_ready = false;
+	pg_conn_reset(L->pg);
+}
+
+bool ensure_roles(struct loop *L)
+{
+	const struct baton_config *cfg = L->cfg;
+	struct pg_err err;
+
+	if (!pg_query_ensure_role(L->pg, cfg->postgresql.replication_username, cfg->postgresql.replication_password,
+				  true, &err)) {
+		log_error("cannot create the replication role: %s", err.msg);
+		return false;
+	}
+	return true;
+}
+
+static void do_race_init(struct loop *L)
+{
+	char value[32];
+	const char *v = L->cfg->name;
+	int64_t lease = L->local.lease_id;
+	struct etcd_compare cmp = {.key = L->keys.initialize, .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL};
+	struct etcd_op put = {.kind = ETCD_OP_PUT, .key = L->keys.initialize};
+	bool won = false;
+
+	if (lease == 0) /* the core waits for our lease (rule 5): never a key without one */
+		return;
+	if (L->local.datadir == HA_DATADIR_VALID) {
+		/* An existing data directory claims a cluster that etcd forgot. */
+		snprintf(value, sizeof(value), "%llu", (unsigned long long)L->local.datadir_sysid);
+		v = value;
+		lease = 0;
+	}
+	put.value = v;
+	put.lease = lease;
+	if (!txn_simple(L, &cmp, 1, &put, 1, &won, "initialize race"))
+		return;
+	if (!won)
+		log_info("another member initializes the cluster");
+	else if (lease)
+		log_info("won the initialize race: bootstrapping a new cluster");
+	else
+		log_info("claimed the cluster with our data directory (system identifier %s)", v);
+}
+
+static void do_bootstrap(struct loop *L, double now)
+{
+	const struct baton_config *cfg = L->cfg;
+	struct ha_local_view *l = &L->local;
+	struct pg_err err;
+
+	if (l->datadir == HA_DATADIR_EMPTY) {
+		const struct pg_initdb_opts io = {.encoding = cfg->bootstrap_initdb.encoding,
+						  .locale = cfg->bootstrap_initdb.locale,
+						  .data_checksums = cfg->bootstrap_initdb.data_checksums};
+
+		if (!write_pgpass(L))
+			return;
+		start_job(L, HA_JOB_BOOTSTRAP, NULL,
+			  pg_initdb_start(&L->paths, cfg->postgresql.superuser_username,
+					  cfg->postgresql.superuser_password, &io, &L->job, &err),
+			  "initdb");
+		if (L->job.pid == 0)
+			log_error("cannot run initdb: %s", err.msg);
+		return;
+	}
+	if (!l->pg_running) {
+		if (!is_leader(L) && !acquire_leader_key(L))
+			return;
+		start_postgres(L, true, NULL, now);
+		return;
+	}
+	if (!l->pg_ready || !l->pg_primary)
+		return;
+	if (!ensure_roles(L))
+		return;
+	{
+		char sysid[32], *config_json = dcs_config_json(&cfg->bootstrap_dcs);
+		struct etcd_compare init_cmp = {.key = L->keys.initialize, .target = ETCD_CMP_VALUE,
+						.result = ETCD_CMP_EQUAL, .value = cfg->name};
+		struct etcd_compare cfg_cmp = {.key = L->keys.config, .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL};
+		struct etcd_op put_init = {.kind = ETCD_OP_PUT, .key = L->keys.initialize, .value = sysid};
+		struct etcd_op put_cfg = {.kind = ETCD_OP_PUT, .key = L->keys.config, .value = config_json};
+		bool won = false;
+
+		snprintf(sysid, sizeof(sysid), "%llu", (unsigned long long)L->pgst.system_identifier);
+		if (config_json && txn_simple(L, &cfg_cmp, 1, &put_cfg, 1, &won, "write the cluster config") && won)
+			log_info("wrote the cluster's dynamic configuration from bootstrap.dcs");
+		free(config_json);
+		if (txn_simple(L, &init_cmp, 1, &put_init, 1, &won, "finish bootstrap") && won) {
+			log_info("bootstrap complete: cluster '%s' has system identifier %s; we are its primary",
+				 cfg->scope, sysid);
+			append_history(L, "bootstrap");
+		}
+	}
+}
+
+static void do_clone(struct loop *L, const char *leader)
+{
+	char conninfo[2048];
+	struct pg_err err;
+
+	if (!write_pgpass(L) || !leader_conninfo(L, leader, true, conninfo, sizeof(conninfo)))
+		return;
+	start_job(L, HA_JOB_CLONE, leader, pg_basebackup_start(&L->paths, conninfo, &L->job, &err),
+		  "pg_basebackup");
+	if (L->job.pid == 0)
+		log_error("cannot run pg_basebackup: %s", err.msg);
+}
+
+static void do_rewind(struct loop *L, const char *leader)
+{
+	char conninfo[2048];
+	struct pg_err err;
+
+	if (!leader_conninfo(L, leader, false, conninfo, sizeof(conninfo)))
+		return;
+	stop_postgres(L, PG_STOP_FAST, "rewinding");
+	/* pg_rewind may run a single-user server for crash recovery, which
+	 * refuses to start in standby mode. */
+	if (!pg_conf_set_standby(L->cfg->postgresql.data_dir, false, &err)) {
+		log_error("cannot prepare for pg_rewind: %s", err.msg);
+		return;
+	}
+	start_job(L, HA_JOB_REWIND, leader, pg_rewind_start(&L->paths, conninfo, &L->job, &err), "pg_rewind");
+	if (L->job.pid == 0)
+		log_error("cannot run pg_rewind: %s", err.msg);
+}
+
+static void do_follow(struct loop *L, const char *leader, double now)
+{
+	char conninfo[2048];
+	struct pg_err err;
+
+	if (!leader_conninfo(L, leader, true, conninfo, sizeof(conninfo)))
+		return;
+	if (!pg_conf_write_recovery(L->cfg->postgresql.data_dir, conninfo, &err) ||
+	    !pg_postmaster_reload(&L->postmaster, &err)) {
+		log_error("cannot repoint replication at %s: %s", leader, err.msg);
+		return;
+	}
+	snprintf(L->lm.following, sizeof(L->lm.following), "%s", leader);
+	L->lm.not_streaming_since = now;
+}
+
+static void do_promote(struct loop *L)
+{
+	struct pg_err err;
+
+	/* Synchronous mode: the sync key must name us as its leader before we
+	 * accept a single write, or a standby it names could take over
+	 * without what we acknowledged. */
+	if (!sync_key_claim(L))
+		return;
+	if (!pg_query_promote(L->pg, &err)) {
+		log_error("promotion request failed: %s", err.msg);
+		return;
+	}
+	L->lm.promote_requested = true;
+	L->lm.following[0] = '\0';
+	set_fence(L);
+}
+
+/* Returns true when the agent must exit (after SHUTDOWN or FATAL). */
+bool execute(struct loop *L, const struct ha_action *a, double now)
+{
+	switch (a->kind) {
+	case HA_WAIT:
+		break;
+	case HA_FATAL:
+		log_error("%s; stopping the agent", a->reason);
+		stop_postgres(L, PG_STOP_FAST, "fatal condition");
+		L->running_fatal = true;
+		return true;
+	case HA_RACE_INIT:
+		do_race_init(L);
+		break;
+	case HA_BOOTSTRAP:
+		do_bootstrap(L, now);
+		break;
+	case HA_CLONE:
+		do_clone(L, a->leader);
+		break;
+	case HA_REINIT: {
+		struct pg_err err;
+
+		L->req.reinit = false;
+		stop_postgres(L, PG_STOP_FAST, "reinit");
+		if (!pg_datadir_remove(L->cfg->postgresql.data_dir, &err))
+			log_error("cannot remove the data directory: %s", err.msg);
+		reset_failure_state(L, "reinit");
+		break;
+	}
+	case HA_START_REPLICA:
+		start_postgres(L, false, a->leader, now);
+		break;
+	case HA_START_PRIMARY:
+		start_postgres(L, true, NULL, now);
+		break;
+	case HA_FOLLOW:
+		do_follow(L, a->leader, now);
+		break;
+	case HA_ACQUIRE:
+		if (acquire_leader_key(L) && L->local.pg_ready && L->local.pg_primary)
+			(void)ensure_roles(L);
+		break;
+	case HA_PROMOTE:
+		do_promote(L);
+		break;
+	case HA_LEAD:
+	case HA_CLEAR_SWITCHOVER: /* leading, and the switchover key is stale */
+		publish_status(L);
+		if (!L->view.paused)
+			sync_manage(L);
+		if (a->kind == HA_CLEAR_SWITCHOVER)
+			clear_switchover(L, "it no longer applies to the current leader");
+		break;
+	case HA_REFUSE:
+		/* The only request the core refuses: a reinit of the leader. */
+		log_warn("%s", a->reason);
+		L->req.reinit = false;
+		break;
+	case HA_DEMOTE:
+		stop_postgres(L, PG_STOP_IMMEDIATE, a->reason);
+		break;
+	case HA_REWIND:
+		do_rewind(L, a->leader);
+		break;
+	case HA_RELEASE:
+		release_leader_key(L);
+		break;
+	case HA_RESTART: {
+		/* An operator's request, judged above; or the core's own restart
+		 * (a hot-standby parameter below the primary's), whose report
+		 * must not repeat what an earlier request had pending. */
+		bool requested = L->req.restart && L->req.restart_judged;
+
+		if (!requested)
+			L->restart.detail[0] = '\0';
+		L->restart.old_pid = L->postmaster.pid;
+		L->restart.running_id = L->req.restart_id;
+		L->restart.running = true;
+		L->restart.began = now;
+		L->restart.ready_at = 0;
+		stop_postgres(L, PG_STOP_FAST, requested ? "restart requested" : a->reason);
+		L->req.restart = false;
+		L->req.restart_judged = false;
+		L->pending_restart = false;
+		break;
+	}
+	case HA_SWITCHOVER:
+		do_switchover(L, a->leader);
+		break;
+	case HA_SHUTDOWN: {
+		bool primary = L->local.pg_primary || L->lm.pg_started_primary;
+		struct pg_err err;
+
+		if (primary && L->local.pg_ready && !pg_query_checkpoint(L->pg, &err))
+			log_warn("checkpoint before shutdown failed: %s", err.msg);
+		stop_postgres(L, PG_STOP_FAST, "agent shutting down");
+		if (is_leader(L))
+			release_leader_key(L);
+		return true;
+	}
+	}
+	return false;
+}

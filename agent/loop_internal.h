@@ -1,0 +1,243 @@
+/*
+ * loop_internal.h - the parts of the main loop (loop.h), shared by its
+ * files and by nothing else: struct loop, which holds everything the loop
+ * remembers between iterations, and the functions one part calls in
+ * another. Each loop_*.c file opens with the concern it holds:
+ *   loop.c            the iteration itself, start-up and shutdown
+ *   loop_view.c       gathering the cluster and the local view
+ *   loop_execute.c    carrying out ha_decide's action (Postgres, jobs)
+ *   loop_switchover.c the leader's side of a switchover
+ *   loop_sync.c       synchronous replication and replication slots
+ *   loop_lease.c      the lease, the leader key, fencing, failsafe
+ *   loop_publish.c    member key, status, history, REST snapshot, metrics
+ *   loop_reload.c     run-time configuration changes and SIGHUP
+ *   loop_pgfiles.c    the Postgres files the agent writes
+ *   loop_restart.c    operator requests from the REST API
+ * Functions here return what they returned when they were static in one
+ * loop.c; all take the loop (L) and run on the main thread only.
+ */
+#ifndef BATON_LOOP_INTERNAL_H
+#define BATON_LOOP_INTERNAL_H
+
+#include "agent/loop.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "agent/api.h"
+#include "agent/callbacks.h"
+#include "agent/clock.h"
+#include "agent/dcs.h"
+#include "agent/ha.h"
+#include "agent/keeper.h"
+#include "agent/local_view.h"
+#include "agent/log.h"
+#include "agent/peer.h"
+#include "agent/sdnotify.h"
+#include "agent/slots.h"
+#include "agent/watch.h"
+#include "etcd/etcd.h"
+#include "pg/pg_conf.h"
+#include "pg/pg_ctl.h"
+#include "pg/pg_data.h"
+#include "pg/pg_query.h"
+
+/* How long a planned stop may take before the library escalates. */
+#define STOP_TIMEOUT 30.0
+
+/* Set by loop_request_shutdown (signal handler context). */
+extern volatile sig_atomic_t g_shutdown;
+
+struct loop {
+	const struct baton_config *cfg;
+	struct dcs_keys keys;
+	char **endpoints;
+	struct etcd_config ecfg;
+	struct etcd_client *etcd;
+	struct keeper *keeper;
+	struct watch *watch;
+	struct api_server *api;
+	struct cb_runner *callbacks;
+	char last_role[16];  /* role Postgres last came up in ("" = none yet), for on_role_change */
+	int wake[2];
+
+	struct dcs_settings settings; /* in force: the config key, or bootstrap.dcs */
+	struct ha_cluster_view view;
+	struct ha_local_view local;
+	int64_t leader_mod_revision;
+	int64_t granted_ttl;
+	int64_t requested_ttl; /* what we asked etcd for (it may grant more) */
+
+	struct pg_paths paths;
+	char local_conninfo[PATH_MAX + 1024];
+	struct pg_conn *pg;
+	struct pg_state pgst;
+	struct pg_controldata ctl;
+	bool ctl_valid;
+	bool ctl_stale;  /* pg_control may have changed since we read it */
+
+	struct pg_child postmaster;
+	/* What the view builder and the executor remember of Postgres and the
+	 * jobs (local_view.h): starts, failures, streaming, replay progress. */
+	struct local_memory lm;
+	long pg_log_from;            /* size of postgresql.log_file when Postgres was last started: where
+				      * the diagnosis of a failed start reads from */
+	/* Hot-standby parameters (pg_data.h): the primary's as this data
+	 * directory last replayed them (pg_controldata), and what the running
+	 * replica was started with / its files now say. */
+	struct {
+		long primary[PG_HS_PARAMS];
+		bool primary_valid;
+		long started[PG_HS_PARAMS];
+		bool started_valid;
+		long written[PG_HS_PARAMS];
+		long wanted[PG_HS_PARAMS]; /* ... and what the config asked for then */
+		bool written_valid;
+		double checked_at;
+	} hs;
+
+	struct pg_child job;
+	enum ha_job job_kind;
+	char job_leader[HA_NAME_MAX];
+
+	/* operator requests (REST API), kept until carried out (loop_restart.c) */
+	struct {
+		bool restart, restart_pending_only, reinit;
+		uint64_t restart_id;     /* the REST request to answer (0 = nobody waits) */
+		int restart_min_version; /* only if server_version_num is lower (0 = any) */
+		double restart_arrived;  /* monotonic; judged only on a read of etcd begun after it */
+		bool restart_judged;     /* its conditions held on a fresh view: restart */
+	} req;
+	/* a restart under way (an operator's, or the core's) */
+	struct {
+		char detail[200];        /* what was pending, for the report */
+		uint64_t running_id;     /* the request to report (0 none) */
+		bool running;
+		pid_t old_pid;
+		double began, ready_at;
+	} restart;
+	/* a scheduled restart (POST /restart {"schedule"}), published in our member key */
+	struct {
+		double at;               /* wall clock (0 = none) */
+		bool pending_only;
+		int min_version;
+		char role[16];
+	} sched;
+	bool switchover_stopped;     /* we stopped Postgres to hand over: start it again, also when paused */
+	double read_started_at;      /* monotonic: when this loop's read of etcd began */
+	double pg_reloaded_at;       /* monotonic: the last reload we sent Postgres */
+	bool pending_restart;       /* a changed parameter waits for a restart */
+	double pending_checked_at;
+	char *applied_params;       /* the shared Postgres parameters last written, "name=value\n"... */
+	int64_t switchover_mod_revision;
+	double leader_absent_since;
+
+	uint64_t leader_changes;
+	char last_leader[HA_NAME_MAX];
+	/* failsafe_mode (loop_lease.c failsafe_round, loop_restart.c) */
+	struct {
+		double confirmed_at;  /* leader: start of the last round every member confirmed */
+		double seen_at;       /* replica: when we last confirmed the leader's heartbeat */
+		bool logged;
+	} failsafe;
+
+	/* synchronous_standby_names as last written for Postgres (primary) */
+	struct {
+		size_t n;
+		char names[HA_SYNC_MAX][HA_NAME_MAX];
+		bool star;             /* '*': strict mode with nobody to wait for */
+		int quorum;            /* quorum commit: ANY quorum (names); 0: FIRST n (names) */
+		uint64_t since_lsn;    /* primary LSN once it was in force */
+		bool since_known;
+	} sync_pg;
+
+	struct slots_memory slots_mem; /* when each unwanted replication slot was first seen */
+
+	char *member_json;   /* last published */
+	char *status_json;   /* last published (leader) */
+	enum ha_action_kind last_kind;
+	char last_reason[200];
+	char last_warn[4096];
+	struct dcs_read_cache read_cache; /* oversized keys not to download again */
+	double last_etcd_err_log;
+	bool running_fatal;
+};
+
+/* loop_view.c */
+void read_cluster_in_time(struct loop *L);
+void read_local(struct loop *L, double now);
+struct peer_opts loop_peer_opts(const struct loop *L);
+void poll_peers(struct loop *L);
+
+/* loop_execute.c */
+void stop_postgres(struct loop *L, enum pg_stop_mode mode, const char *why);
+void reap_job(struct loop *L, double now);
+void reap_postmaster(struct loop *L, double now);
+bool ensure_roles(struct loop *L);
+bool execute(struct loop *L, const struct ha_action *a, double now);
+
+/* loop_switchover.c */
+void clear_switchover(struct loop *L, const char *why);
+void do_switchover(struct loop *L, const char *target);
+
+/* loop_sync.c */
+void sync_pg_render(const struct loop *L, char *buf, size_t len);
+void sync_pg_reset(struct loop *L);
+void manage_slots(struct loop *L, double now);
+bool sync_key_write(struct loop *L, char names[][HA_NAME_MAX], size_t n, int quorum, const char *why);
+bool sync_key_claim(struct loop *L);
+void sync_manage(struct loop *L);
+
+/* loop_lease.c */
+void set_fence(struct loop *L);
+bool txn_rev(struct loop *L, const struct etcd_compare *cmp, size_t n_cmp, const struct etcd_op *ops,
+	     size_t n_ops, bool *won, int64_t *revision, const char *what);
+bool txn_simple(struct loop *L, const struct etcd_compare *cmp, size_t n_cmp, const struct etcd_op *ops,
+		size_t n_ops, bool *won, const char *what);
+void release_leader_key(struct loop *L);
+bool acquire_leader_key(struct loop *L);
+void ensure_lease(struct loop *L);
+void failsafe_round(struct loop *L);
+
+/* loop_publish.c */
+void append_history(struct loop *L, const char *reason);
+void publish_status(struct loop *L);
+enum ha_state member_state(const struct loop *L);
+enum ha_role member_role(const struct loop *L);
+void publish_member(struct loop *L);
+void publish_api(struct loop *L);
+
+/* loop_reload.c */
+void reload_postgres(struct loop *L, const char *why);
+void apply_shared_params(struct loop *L);
+void check_pending_restart(struct loop *L, double now);
+void check_hot_standby(struct loop *L, double now);
+void reload_config(struct loop *L);
+
+/* loop_pgfiles.c */
+bool leader_conninfo(const struct loop *L, const char *leader, bool replication, char *buf, size_t len);
+bool write_pg_files(struct loop *L, bool standby, const char *upstream);
+bool write_pgpass(const struct loop *L);
+
+/* loop_restart.c */
+void take_requests(struct loop *L);
+void due_scheduled_restart(struct loop *L);
+bool pg_config_errors(struct loop *L, char *out, size_t len);
+void judge_restart(struct loop *L);
+void track_restart(struct loop *L, double now);
+
+/* loop.c */
+bool is_leader(const struct loop *L);
+
+#endif

@@ -1,0 +1,218 @@
+/*
+ * loop_pgfiles.c - the Postgres files the agent owns: postgresql.conf
+ * (the parameters the agent forces, the defaults it sets, the config's,
+ * the hot-standby floor), pg_hba.conf, the recovery settings with the
+ * conninfo to the leader, standby.signal and the password file. Split
+ * from loop.c: what Postgres reads at start, written in one place.
+ */
+#include "agent/loop_internal.h"
+
+/* conninfo to reach `leader`'s Postgres: as the replication user (for
+ * streaming and pg_basebackup) or as the superuser (for pg_rewind). */
+bool leader_conninfo(const struct loop *L, const char *leader, bool replication, char *buf, size_t len)
+{
+	const struct baton_config *cfg = L->cfg;
+	const struct ha_member *m = ha_find_member(&L->view, leader);
+	char host[300], user[300], pass[PATH_MAX + 8], app[HA_NAME_MAX * 2 + 4];
+	int n;
+
+	if (!m || !m->host[0] || m->port <= 0) {
+		log_warn("leader %s has not published its address in etcd yet", leader);
+		return false;
+	}
+	if (!pg_conninfo_quote(m->host, host, sizeof(host)) ||
+	    !pg_conninfo_quote(replication ? cfg->postgresql.replication_username : cfg->postgresql.superuser_username,
+			       user, sizeof(user)) ||
+	    !pg_conninfo_quote(cfg->postgresql.pgpass, pass, sizeof(pass)) ||
+	    !pg_conninfo_quote(cfg->name, app, sizeof(app)))
+		return false;
+	n = snprintf(buf, len, "host=%s port=%d user=%s passfile=%s application_name=%s%s connect_timeout=3", host,
+		     m->port, user, pass, app, replication ? "" : " dbname=postgres");
+	return n > 0 && (size_t)n < len;
+}
+
+/* Parameters the agent needs whatever the config says. */
+struct forced_param {
+	const char *name;
+	const char *why;
+};
+
+static const struct forced_param forced[] = {
+	{"listen_addresses", "set from postgresql.listen"},
+	{"port", "set from postgresql.listen"},
+	{"unix_socket_directories", "set from postgresql.socket_dir"},
+	{"wal_level", "replicas need at least 'replica'"},
+	{"hot_standby", "replicas answer read-only queries and health checks"},
+	{"wal_log_hints", "pg_rewind needs it"},
+	{"cluster_name", "set to the member name"},
+};
+
+/* Defaults the config may override: enough WAL kept for a replica to catch
+ * up after a failover or a short outage without a re-clone. */
+static const struct pg_param default_params[] = {
+	{"wal_keep_size", "128MB"},
+	{"max_wal_senders", "10"},
+	{"max_replication_slots", "10"},
+};
+
+/*
+ * Raises each hot-standby parameter in params[0..*n) (a later entry of the
+ * same name wins) to at least the primary's value as this data directory
+ * replayed it, by appending an entry; vals holds the appended values'
+ * text. Records in L->hs.written what the file will say; logs a change.
+ */
+static void hs_floor(struct loop *L, struct pg_param *params, size_t *n, char vals[][24])
+{
+	size_t n0 = *n;
+	long eff[PG_HS_PARAMS], want[PG_HS_PARAMS];
+
+	for (int i = 0; i < PG_HS_PARAMS; i++) {
+		const struct pg_hs_param *hp = &pg_hot_standby_params[i];
+		long wanted = hp->pg_default;
+		bool parsed = true;
+
+		for (size_t j = 0; j < n0; j++)
+			if (strcmp(params[j].name, hp->name) == 0) {
+				char *end;
+
+				errno = 0;
+				wanted = strtol(params[j].value, &end, 10);
+				parsed = errno == 0 && end != params[j].value && *end == '\0';
+			}
+		eff[i] = want[i] = wanted;
+		if (parsed && L->hs.primary_valid && L->hs.primary[i] > wanted) {
+			eff[i] = L->hs.primary[i];
+			snprintf(vals[i], sizeof(vals[0]), "%ld", eff[i]);
+			params[(*n)++] = (struct pg_param){hp->name, vals[i]};
+		}
+		if (eff[i] != wanted &&
+		    (!L->hs.written_valid || L->hs.written[i] != eff[i] || L->hs.wanted[i] != wanted))
+			log_info("%s raised to %ld from %ld: the primary's value as this replica replayed it "
+				 "(pg_controldata); the lower value applies once the primary runs with it and this "
+				 "replica has replayed that (then a restart of this replica applies it)",
+				 hp->name, eff[i], wanted);
+		else if (L->hs.written_valid && L->hs.written[i] > eff[i])
+			log_info("%s may now drop to %ld (the primary's value as replayed is %ld): pending until this "
+				 "replica restarts",
+				 hp->name, eff[i], L->hs.primary_valid ? L->hs.primary[i] : -1L);
+	}
+	memcpy(L->hs.written, eff, sizeof(eff));
+	memcpy(L->hs.wanted, want, sizeof(want));
+	L->hs.written_valid = true;
+}
+
+/* Writes postgresql.conf, pg_hba.conf, the recovery file and standby.signal
+ * for a start as primary (upstream NULL) or as a replica of upstream ("" = none). */
+bool write_pg_files(struct loop *L, bool standby, const char *upstream)
+{
+	const struct baton_config *cfg = L->cfg;
+	size_t n_user = L->settings.n_pg_params + cfg->postgresql.n_params;
+	size_t n_forced = sizeof(forced) / sizeof(forced[0]);
+	size_t n_defaults = sizeof(default_params) / sizeof(default_params[0]);
+	struct pg_param *params = calloc(n_defaults + n_user + n_forced + 2 + PG_HS_PARAMS, sizeof(*params));
+	char hs_vals[PG_HS_PARAMS][24];
+	char ssn[HA_SYNC_MAX * (HA_NAME_MAX + 4) + 32], slot[64];
+	const char **hba = calloc(cfg->postgresql.n_pg_hba + 1, sizeof(*hba));
+	char port[16], local_line[200], conninfo[2048] = "";
+	const char *forced_values[sizeof(forced) / sizeof(forced[0])];
+	struct pg_err err;
+	size_t n = 0;
+	bool ok = false;
+
+	if (!params || !hba) {
+		log_error("out of memory writing Postgres configuration");
+		goto cleanup;
+	}
+	snprintf(port, sizeof(port), "%d", cfg->postgresql.listen_port);
+	forced_values[0] = cfg->postgresql.listen_host;
+	forced_values[1] = port;
+	forced_values[2] = cfg->postgresql.socket_dir;
+	forced_values[3] = "replica";
+	forced_values[4] = "on";
+	forced_values[5] = "on";
+	forced_values[6] = cfg->name;
+
+	for (size_t i = 0; i < n_defaults; i++)
+		params[n++] = default_params[i]; /* a later entry of the same name wins */
+	for (size_t i = 0; i < L->settings.n_pg_params; i++)
+		params[n++] = (struct pg_param){L->settings.pg_params[i].name, L->settings.pg_params[i].value};
+	for (size_t i = 0; i < cfg->postgresql.n_params; i++)
+		params[n++] = (struct pg_param){cfg->postgresql.params[i].name, cfg->postgresql.params[i].value};
+	/* A replica streams through its own slot on the primary (slots.h). */
+	if (standby && upstream && upstream[0] && slots_member_slot(cfg->name, slot, sizeof(slot))) {
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(params[i].name, "primary_slot_name") == 0)
+				log_warn("postgresql parameter primary_slot_name = '%s' ignored: each replica streams "
+					 "through its own slot, %s",
+					 params[i].value, slot);
+		params[n++] = (struct pg_param){"primary_slot_name", slot};
+	}
+	/* A replica replays only with hot-standby parameters at least the
+	 * primary's (pg_controldata); lowering one in the config must not stop
+	 * it. The lower value applies once pg_controldata shows it. */
+	if (standby)
+		hs_floor(L, params, &n, hs_vals);
+	else
+		L->hs.written_valid = false;
+	/* Synchronous mode: the agent owns synchronous_standby_names. */
+	if (L->settings.synchronous_mode || L->sync_pg.n > 0 || L->sync_pg.star) {
+		sync_pg_render(L, ssn, sizeof(ssn));
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(params[i].name, "synchronous_standby_names") == 0 && strcmp(params[i].value, ssn) != 0)
+				log_warn("postgresql parameter synchronous_standby_names = '%s' ignored: synchronous mode "
+					 "manages it",
+					 params[i].value);
+		params[n++] = (struct pg_param){"synchronous_standby_names", ssn};
+	}
+	for (size_t f = 0; f < n_forced; f++) {
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(params[i].name, forced[f].name) != 0 || strcmp(params[i].value, forced_values[f]) == 0)
+				continue;
+			if (strcmp(forced[f].name, "wal_level") == 0 && strcmp(params[i].value, "logical") == 0) {
+				forced_values[f] = "logical"; /* stronger than needed: keep it */
+				continue;
+			}
+			log_warn("postgresql parameter %s = '%s' overridden with '%s' (%s)", params[i].name, params[i].value,
+				 forced_values[f], forced[f].why);
+		}
+		params[n++] = (struct pg_param){forced[f].name, forced_values[f]};
+	}
+	if (!pg_conf_write(cfg->postgresql.data_dir, params, n, &err))
+		goto fail;
+
+	/* The agent's own connections come over the unix socket as the superuser. */
+	snprintf(local_line, sizeof(local_line), "local all %s scram-sha-256", cfg->postgresql.superuser_username);
+	hba[0] = local_line;
+	for (size_t i = 0; i < cfg->postgresql.n_pg_hba; i++)
+		hba[i + 1] = cfg->postgresql.pg_hba[i];
+	if (!pg_conf_write_hba(cfg->postgresql.data_dir, hba, cfg->postgresql.n_pg_hba + 1, &err))
+		goto fail;
+
+	if (standby && upstream && upstream[0] && !leader_conninfo(L, upstream, true, conninfo, sizeof(conninfo)))
+		goto cleanup;
+	if (!pg_conf_write_recovery(cfg->postgresql.data_dir, conninfo, &err) ||
+	    !pg_conf_set_standby(cfg->postgresql.data_dir, standby, &err))
+		goto fail;
+	ok = true;
+	goto cleanup;
+fail:
+	log_error("cannot write Postgres configuration: %s", err.msg);
+cleanup:
+	free(params);
+	free(hba);
+	return ok;
+}
+
+bool write_pgpass(const struct loop *L)
+{
+	const struct baton_config *cfg = L->cfg;
+	const char *users[2] = {cfg->postgresql.superuser_username, cfg->postgresql.replication_username};
+	const char *pws[2] = {cfg->postgresql.superuser_password, cfg->postgresql.replication_password};
+	struct pg_err err;
+
+	if (!pg_conf_write_pgpass(cfg->postgresql.pgpass, users, pws, 2, &err)) {
+		log_error("cannot write the password file: %s", err.msg);
+		return false;
+	}
+	return true;
+}

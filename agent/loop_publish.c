@@ -1,0 +1,207 @@
+/*
+ * loop_publish.c - what this agent tells others: its member key in etcd
+ * (role, state, position, tags), the leader's status key and history,
+ * and the snapshot and metrics the REST API serves. Split from loop.c:
+ * publishing only reads the loop's state, it never decides.
+ */
+#include "agent/loop_internal.h"
+
+void append_history(struct loop *L, const char *reason)
+{
+	struct etcd_range_result r;
+	struct etcd_error err;
+	const char *old = NULL;
+	char *json;
+
+	memset(&r, 0, sizeof(r));
+	if (etcd_get(L->etcd, L->keys.history, &r, &err) == ETCD_OK && r.n_kvs == 1)
+		old = r.kvs[0].value;
+	json = dcs_history_append(old, L->pgst.timeline, L->pgst.current_lsn, reason, L->cfg->name, clk_wall_s());
+	if (json && etcd_put(L->etcd, L->keys.history, json, 0, NULL, &err) != ETCD_OK)
+		log_warn("cannot record the leader change in history: %s", err.message);
+	free(json);
+	etcd_range_result_free(&r);
+}
+
+void publish_status(struct loop *L)
+{
+	struct etcd_error err;
+	char *json = dcs_status_json(L->pgst.current_lsn, L->pgst.timeline);
+
+	if (!json)
+		return;
+	if (L->status_json && strcmp(json, L->status_json) == 0) {
+		free(json);
+		return;
+	}
+	if (etcd_put(L->etcd, L->keys.status, json, 0, NULL, &err) != ETCD_OK) {
+		log_warn("cannot publish the leader status: %s", err.message);
+		free(json);
+		return;
+	}
+	free(L->status_json);
+	L->status_json = json;
+}
+
+/* The state we publish (the core's ha_state_of, from the live children). */
+enum ha_state member_state(const struct loop *L)
+{
+	return ha_state_of(L->job.pid ? L->job_kind : HA_JOB_NONE, L->lm.promote_requested, L->postmaster.pid != 0,
+			   L->lm.pg_start_failed, L->local.pg_ready, L->local.pg_primary,
+			   ha_replay_check(&L->view, &L->local, clk_mono(), NULL, 0));
+}
+
+/* The role we publish (the core's ha_role_of). */
+enum ha_role member_role(const struct loop *L)
+{
+	return ha_role_of(L->local.pg_ready, L->local.pg_primary, L->local.datadir);
+}
+
+/* Adds {"scheduled_restart": {"at", "restart_pending", "postgres_version",
+ * "role"}} to the member JSON (takes json; NULL when out of memory), so
+ * batonctl list shows what this agent keeps. */
+static char *add_scheduled_restart(const struct loop *L, char *json)
+{
+	json_t *doc = json_loads(json, 0, NULL), *o;
+	char t[32], *out = NULL;
+
+	free(json);
+	if (!doc)
+		return NULL;
+	dcs_format_utc(L->sched.at, t, sizeof(t));
+	o = json_pack("{s:s, s:b}", "at", t, "restart_pending", (int)L->sched.pending_only);
+	if (o && L->sched.min_version)
+		json_object_set_new(o, "postgres_version", json_integer(L->sched.min_version));
+	if (o && L->sched.role[0])
+		json_object_set_new(o, "role", json_string(L->sched.role));
+	if (o && json_object_set_new(doc, "scheduled_restart", o) == 0)
+		out = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	return out;
+}
+
+void publish_member(struct loop *L)
+{
+	const struct baton_config *cfg = L->cfg;
+	struct ha_member me;
+	struct etcd_error err;
+	char key[400], *json, *base;
+
+	if (L->local.lease_id == 0 || !dcs_member_key(&L->keys, cfg->name, key, sizeof(key)))
+		return;
+	memset(&me, 0, sizeof(me));
+	snprintf(me.name, sizeof(me.name), "%s", cfg->name);
+	snprintf(me.role, sizeof(me.role), "%s", ha_role_name(member_role(L)));
+	snprintf(me.state, sizeof(me.state), "%s", ha_state_name(member_state(L)));
+	snprintf(me.host, sizeof(me.host), "%s", cfg->postgresql.connect_host);
+	me.port = cfg->postgresql.connect_port;
+	snprintf(me.api_url, sizeof(me.api_url), "%s://%s", cfg->restapi.certfile ? "https" : "http",
+		 cfg->restapi.connect_address);
+	me.timeline = L->local.pg_ready ? L->local.pg_timeline : L->local.datadir_timeline;
+	/* A replica publishes what it replayed: lags shown from it tell the truth. */
+	me.lsn = !L->local.pg_ready ? 0 : L->local.pg_primary ? L->local.pg_lsn : L->local.pg_replay_lsn;
+	/* A member that refuses to lead (watchdog required, not armed) must
+	 * not hold its peers back by being ahead of them. */
+	me.nofailover = cfg->tags.nofailover || cfg->tags.failover_priority == 0 ||
+			(L->local.watchdog_required && !L->local.watchdog_ok);
+	me.nosync = cfg->tags.nosync;
+	me.failover_priority = (int)cfg->tags.failover_priority;
+	me.pending_restart = L->pending_restart;
+	json = dcs_member_json(&me);
+	if (!json)
+		return;
+	/* What etcd should hold, without the parts the member parser does not
+	 * keep (the scheduled restart): compared with what it does hold. */
+	base = json;
+	json = L->sched.at > 0 ? add_scheduled_restart(L, strdup(base)) : strdup(base);
+	if (!json) {
+		free(base);
+		return;
+	}
+	/* Unchanged, and etcd still holds it as written: nothing to do. A key
+	 * deleted or overwritten by someone else is written again. */
+	if (L->member_json && strcmp(json, L->member_json) == 0) {
+		const struct ha_member *seen = ha_find_member(&L->view, cfg->name);
+		char *seen_json = seen ? dcs_member_json(seen) : NULL;
+		bool intact = !L->view.etcd_ok || (seen_json && strcmp(seen_json, base) == 0);
+
+		free(seen_json);
+		if (intact) {
+			free(base);
+			free(json);
+			return;
+		}
+		log_warn("our member key %s is missing or altered in etcd: writing it again", key);
+	}
+	free(base);
+	if (etcd_put(L->etcd, key, json, L->local.lease_id, NULL, &err) != ETCD_OK) {
+		log_warn("cannot publish our member key: %s", err.message);
+		free(json);
+		return;
+	}
+	free(L->member_json);
+	L->member_json = json;
+}
+
+static void publish_metrics(struct loop *L)
+{
+	struct api_metrics m;
+	struct etcd_stats a, b;
+	int64_t id;
+	double sent;
+
+	memset(&m, 0, sizeof(m));
+	keeper_counts(L->keeper, &m.lease_renewals, &m.lease_renewal_failures);
+	keeper_get(L->keeper, &id, &sent);
+	m.since_last_renewal = id && sent > 0 ? clk_mono() - sent : -1;
+	m.worst_renewal_latency = keeper_worst_latency(L->keeper);
+	m.worst_renewal_gap = keeper_worst_gap(L->keeper);
+	m.leader_changes = L->leader_changes;
+	/* The loop's and the keeper's clients together: every request this agent sends
+	 * but the watch stream. */
+	etcd_client_get_stats(L->etcd, &a);
+	keeper_etcd_stats(L->keeper, &b);
+	m.etcd_requests = a.requests + b.requests;
+	m.etcd_failures = a.failures + b.failures;
+	m.etcd_latency_count = m.etcd_requests;
+	m.etcd_latency_sum = a.latency_sum + b.latency_sum;
+	for (int i = 0; i < API_LATENCY_BUCKETS && i < ETCD_STATS_BUCKETS; i++)
+		m.etcd_latency_le[i] = a.le[i] + b.le[i];
+	api_publish_metrics(L->api, &m);
+}
+
+void publish_api(struct loop *L)
+{
+	struct api_status st;
+	double deadline = ha_lease_deadline(&L->view, &L->local);
+
+	memset(&st, 0, sizeof(st));
+	snprintf(st.name, sizeof(st.name), "%s", L->cfg->name);
+	snprintf(st.scope, sizeof(st.scope), "%s", L->cfg->scope);
+	snprintf(st.role, sizeof(st.role), "%s", ha_role_name(member_role(L)));
+	snprintf(st.state, sizeof(st.state), "%s", ha_state_name(member_state(L)));
+	snprintf(st.leader, sizeof(st.leader), "%s", L->view.has_leader ? L->view.leader : "");
+	st.is_leader = is_leader(L);
+	st.pg_running = L->local.pg_ready;
+	st.timeline = L->local.pg_timeline;
+	st.lsn = L->local.pg_lsn;
+	st.receive_lsn = L->pgst.receive_lsn;
+	st.replay_lsn = L->pgst.replay_lsn;
+	st.nofailover = L->cfg->tags.nofailover;
+	st.sync_standby = L->view.synchronous_mode && L->view.has_sync &&
+			  strcmp(L->view.sync_leader, L->cfg->name) != 0 && ha_sync_allows(&L->view, L->cfg->name);
+	st.lease_ttl_left = st.is_leader && deadline > 0 ? deadline - clk_mono() : 0;
+	st.paused = L->view.paused;
+	st.pending_restart = L->pending_restart;
+	st.loop_wait = L->settings.loop_wait;
+	st.etcd_ok = L->view.etcd_ok;
+	st.restart_scheduled_at = L->sched.at;
+	st.lag = -1;
+	if (L->local.pg_ready && L->local.pg_primary)
+		st.lag = 0;
+	else if (L->local.pg_ready && L->view.leader_lsn > 0)
+		st.lag = L->view.leader_lsn > L->local.pg_replay_lsn ? (int64_t)(L->view.leader_lsn - L->local.pg_replay_lsn)
+								      : 0;
+	api_publish(L->api, &st);
+	publish_metrics(L);
+}

@@ -1,0 +1,198 @@
+/*
+ * loop_switchover.c - the leader's side of a planned switchover or manual
+ * failover: check or choose the candidate, record it in the switchover
+ * key, stop Postgres so that the candidate receives all our WAL, then
+ * release the leader key; and clearing a request that no longer applies.
+ * Split from loop.c: the one multi-step action with its own etcd key.
+ */
+#include "agent/loop_internal.h"
+
+static void switchover_key(const struct loop *L, char *buf, size_t len)
+{
+	snprintf(buf, len, "%sswitchover", L->keys.prefix);
+}
+
+/* Deletes the switchover key if it is still the one we read this loop. */
+void clear_switchover(struct loop *L, const char *why)
+{
+	char key[400];
+	struct etcd_compare cmp = {.target = ETCD_CMP_MOD, .result = ETCD_CMP_EQUAL};
+	struct etcd_op del = {.kind = ETCD_OP_DELETE};
+	bool won = false;
+
+	if (L->switchover_mod_revision == 0)
+		return;
+	switchover_key(L, key, sizeof(key));
+	cmp.key = key;
+	cmp.number = L->switchover_mod_revision;
+	del.key = key;
+	if (txn_simple(L, &cmp, 1, &del, 1, &won, "clear the switchover key") && won)
+		log_info("switchover request cleared: %s", why);
+	L->switchover_mod_revision = 0;
+	L->view.has_switchover = false;
+}
+
+/* Asks member `name`'s REST API for its status now, for the core to judge
+ * (ha_switchover_ready); a member without a REST API is not asked. */
+static void ask_candidate(struct loop *L, const char *name, struct ha_peer_status *out)
+{
+	const struct ha_member *m = ha_find_member(&L->view, name);
+	struct peer_opts po;
+	struct api_status st;
+
+	memset(out, 0, sizeof(*out));
+	if (!m || !m->api_url[0] || m->nofailover) {
+		snprintf(out->error, sizeof(out->error), "not asked");
+		return;
+	}
+	po = loop_peer_opts(L);
+	out->answered = peer_get_status(&po, m->api_url, 1.0, &st, NULL, out->error, sizeof(out->error));
+	if (!out->answered)
+		return;
+	out->pg_running = st.pg_running;
+	snprintf(out->role, sizeof(out->role), "%s", st.role);
+	snprintf(out->state, sizeof(out->state), "%s", st.state);
+	out->timeline = st.timeline;
+	out->lsn = st.lsn;
+}
+
+/* Rewrites the switchover key naming the candidate, so that only it takes
+ * the key once we release it. */
+static bool record_switchover_target(struct loop *L, const char *candidate)
+{
+	char key[400], *text;
+	struct etcd_compare cmp = {.target = ETCD_CMP_MOD, .result = ETCD_CMP_EQUAL};
+	struct etcd_op put = {.kind = ETCD_OP_PUT};
+	json_t *o;
+	bool won = false;
+	int64_t rev = 0;
+
+	switchover_key(L, key, sizeof(key));
+	o = json_pack("{s:s, s:s, s:s, s:I}", "from", L->cfg->name, "to", candidate, "kind",
+		      L->view.sw_failover ? "failover" : "switchover", "requested_at", (json_int_t)clk_wall_s());
+	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!text)
+		return false;
+	cmp.key = key;
+	cmp.number = L->switchover_mod_revision;
+	put.key = key;
+	put.value = text;
+	if (!txn_rev(L, &cmp, 1, &put, 1, &won, &rev, "record the switchover target") || !won) {
+		log_warn("switchover: the request changed while we acted on it; starting over");
+		won = false;
+	} else {
+		/* clear_switchover must match what we just wrote, or an abort
+		 * would leave the request behind and repeat it for ever. */
+		L->switchover_mod_revision = rev;
+	}
+	free(text);
+	return won;
+}
+
+/*
+ * The leader's side of a switchover: pick (or check) the candidate, name it
+ * in the switchover key, CHECKPOINT (so the shutdown checkpoint is short),
+ * stop Postgres fast (its WAL senders ship everything to the replicas
+ * before it exits), wait until the candidate has received our shutdown
+ * checkpoint, then release the leader key. If the candidate does not catch
+ * up in time we keep the key and the next loop restarts us as primary:
+ * nothing acknowledged is lost either way.
+ */
+void do_switchover(struct loop *L, const char *target)
+{
+	char cand[HA_NAME_MAX] = "", why[300] = "", url[sizeof(((struct ha_member *)0)->api_url)];
+	struct peer_opts po = loop_peer_opts(L);
+	struct api_status st;
+	struct pg_controldata ctl;
+	struct pg_err err;
+	double t0 = clk_mono(), until;
+	bool caught_up = false;
+
+	if (target[0]) {
+		struct ha_peer_status ps;
+
+		ask_candidate(L, target, &ps);
+		if (!ha_switchover_ready(&L->view, &L->local, target, &ps, why, sizeof(why))) {
+			log_error("switchover refused: %s", why);
+			clear_switchover(L, "refused");
+			return;
+		}
+		snprintf(cand, sizeof(cand), "%s", target);
+	} else {
+		/* Every other member asked; the core chooses (ha_switchover_choose). */
+		struct ha_peer_status ps[HA_MAX_MEMBERS];
+		const char *names[HA_MAX_MEMBERS];
+		size_t n = 0;
+		int best;
+
+		for (size_t i = 0; i < L->view.n_members && n < HA_MAX_MEMBERS; i++) {
+			const char *name = L->view.members[i].name;
+
+			if (strcmp(name, L->cfg->name) == 0)
+				continue;
+			ask_candidate(L, name, &ps[n]);
+			names[n++] = name;
+		}
+		best = ha_switchover_choose(&L->view, &L->local, names, ps, n);
+		if (best < 0) {
+			log_error("switchover refused: no healthy replica on our timeline to hand over to");
+			clear_switchover(L, "refused");
+			return;
+		}
+		snprintf(cand, sizeof(cand), "%s", names[best]);
+	}
+	snprintf(url, sizeof(url), "%s", ha_find_member(&L->view, cand)->api_url);
+	if (!record_switchover_target(L, cand))
+		return;
+	log_info("switchover to %s: checkpoint, then stopping Postgres", cand);
+	if (!pg_query_checkpoint(L->pg, &err))
+		log_warn("checkpoint before switchover failed: %s", err.msg);
+	stop_postgres(L, PG_STOP_FAST, "switchover");
+	L->switchover_stopped = true;
+	if (!pg_controldata_read(L->cfg->postgresql.bin_dir, L->cfg->postgresql.data_dir, &ctl, &err)) {
+		log_error("switchover aborted: cannot read our final position: %s; staying leader", err.msg);
+		clear_switchover(L, "aborted");
+		return;
+	}
+	until = clk_mono() + 5.0;
+	while (clk_mono() < until) {
+		char e[256];
+
+		if (peer_get_status(&po, url, 0.5, &st, NULL, e, sizeof(e)) &&
+		    (st.receive_lsn > ctl.checkpoint_lsn || st.lsn > ctl.checkpoint_lsn)) {
+			caught_up = true;
+			break;
+		}clk_sleep(0.02);
+	}
+	if (!caught_up) {
+		log_error("switchover aborted: %s did not receive our shutdown checkpoint (%llX) within 5s; staying "
+			  "leader",
+			  cand, (unsigned long long)ctl.checkpoint_lsn);
+		clear_switchover(L, "aborted");
+		return;
+	}
+	/* Synchronous mode: Postgres is stopped and the candidate has all our
+	 * WAL, so it may be recorded as synchronous, which lets it take the key. */
+	if (L->settings.synchronous_mode && !ha_sync_allows(&L->view, cand)) {
+		char names[HA_SYNC_MAX][HA_NAME_MAX];
+		size_t n = 0;
+
+		/* (Quorum commit: the others hold only a quorum of the commits, so
+		 * the candidate alone, which has them all.) */
+		for (size_t i = 0; !ha_sync_quorum_mode(&L->view) && strcmp(L->view.sync_leader, L->cfg->name) == 0 &&
+				   i < L->view.n_sync && n + 1 < HA_SYNC_MAX;
+		     i++)
+			snprintf(names[n++], HA_NAME_MAX, "%s", L->view.sync_standbys[i]);
+		snprintf(names[n++], HA_NAME_MAX, "%s", cand);
+		if (!sync_key_write(L, names, n, ha_sync_quorum_mode(&L->view) ? 1 : 0,
+				    "switchover candidate has all our WAL")) {
+			log_error("switchover aborted: cannot record %s in the sync key; starting again as leader", cand);
+			clear_switchover(L, "aborted");
+			return;
+		}
+	}
+	release_leader_key(L);
+	log_info("switchover: %s has all our WAL; leader key released %.2fs after the request was taken up", cand,
+		 clk_mono() - t0);
+}

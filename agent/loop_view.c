@@ -1,0 +1,275 @@
+/*
+ * loop_view.c - gathering the two views ha_decide reads: the cluster view
+ * (one etcd range read, bounded by the leader's deadline) and the local
+ * view (the data directory, pg_control, Postgres' own answers, the
+ * agent's memory of starts, jobs and failures), plus the peers' fresh
+ * positions asked of their REST APIs when there is no leader (rule 5).
+ * Split from loop.c so that observing stays apart from acting.
+ */
+#include "agent/loop_internal.h"
+
+static void read_cluster(struct loop *L)
+{
+	struct etcd_range_result r;
+	struct etcd_error err;
+	struct dcs_settings fresh;
+	struct ha_cluster_view v;
+	char warn[4096] = "", read_warn[2048] = "";
+	double now = clk_mono();
+
+	memset(&r, 0, sizeof(r));
+	if (dcs_read_cluster(L->etcd, &L->keys, &L->read_cache, &r, read_warn, sizeof(read_warn), &err) != ETCD_OK) {
+		if (L->view.etcd_ok || now - L->last_etcd_err_log >= 5.0) {
+			log_warn("cannot read the cluster state from etcd: %s", err.message);
+			L->last_etcd_err_log = now;
+		}
+		L->view.etcd_ok = false; /* the rest of the old view stays for the timing */
+		return;
+	}
+	memset(&v, 0, sizeof(v));
+	memset(&fresh, 0, sizeof(fresh));
+	dcs_parse_cluster(&L->keys, &r, &L->settings, &v, &fresh, warn, sizeof(warn));
+	/* Code-running parameters only from this node's file (or its allow list). */
+	dcs_settings_drop_code_params(&fresh, L->cfg->postgresql.allow_from_dcs, L->cfg->postgresql.n_allow_from_dcs,
+				      warn, sizeof(warn));
+	snprintf(warn + strlen(warn), sizeof(warn) - strlen(warn), "%s", read_warn);
+	if (warn[0] && strcmp(warn, L->last_warn) != 0)
+		log_warn("unreadable keys in etcd (ignored): %s", warn);
+	snprintf(L->last_warn, sizeof(L->last_warn), "%s", warn);
+	L->leader_mod_revision = 0;
+	L->switchover_mod_revision = 0;
+	for (size_t i = 0; i < r.n_kvs; i++) {
+		if (strcmp(r.kvs[i].key, L->keys.leader) == 0)
+			L->leader_mod_revision = r.kvs[i].mod_revision;
+		else if (strncmp(r.kvs[i].key, L->keys.prefix, strlen(L->keys.prefix)) == 0 &&
+			 strcmp(r.kvs[i].key + strlen(L->keys.prefix), "switchover") == 0)
+			L->switchover_mod_revision = r.kvs[i].mod_revision;
+	}
+	etcd_range_result_free(&r);
+
+	if (fresh.ttl != L->settings.ttl || fresh.loop_wait != L->settings.loop_wait) {
+		double interval = fmin(fresh.loop_wait, fresh.ttl / 4);
+		log_info("timing in force: ttl %.1fs, loop_wait %.1fs, retry_timeout %.1fs", fresh.ttl, fresh.loop_wait,
+			 fresh.retry_timeout);
+		keeper_set_timing(L->keeper, interval, fmin(fresh.ttl, L->granted_ttl > 0 ? (double)L->granted_ttl
+											    : fresh.ttl));
+	}
+	dcs_settings_free(&L->settings);
+	L->settings = fresh;
+	/* The lease we hold may be shorter than a raised ttl: never count on more. */
+	if (L->granted_ttl > 0 && (double)L->granted_ttl < v.ttl)
+		v.ttl = (double)L->granted_ttl;
+	if (v.has_leader && strcmp(v.leader, L->last_leader) != 0) {
+		if (L->last_leader[0])
+			L->leader_changes++;
+		snprintf(L->last_leader, sizeof(L->last_leader), "%s", v.leader);
+	}
+	if (v.has_leader)
+		L->leader_absent_since = 0;
+	else if (L->leader_absent_since == 0)
+		L->leader_absent_since = now;
+	L->view = v;
+}
+
+static bool has_backup_label(const char *data_dir)
+{
+	char path[PATH_MAX];
+	int n = snprintf(path, sizeof(path), "%s/backup_label", data_dir);
+
+	return n > 0 && (size_t)n < sizeof(path) && access(path, F_OK) == 0;
+}
+
+/*
+ * read_cluster, but never past the leader's deadline: while Postgres may
+ * write, each etcd request is bounded by the time left, and with no time
+ * left the read is skipped, so the decision (DEMOTE) comes in time even
+ * when etcd hangs rather than refuses.
+ */
+void read_cluster_in_time(struct loop *L)
+{
+	bool may_write = L->postmaster.pid > 0 && (L->lm.pg_started_primary || L->local.pg_primary);
+	double deadline = ha_lease_deadline(&L->view, &L->local), left;
+
+	if (!may_write || deadline <= 0) {
+		read_cluster(L);
+		return;
+	}
+	keeper_get(L->keeper, &L->local.lease_id, &L->local.lease_sent);
+	deadline = ha_lease_deadline(&L->view, &L->local);
+	left = deadline - clk_mono();
+	if (left <= 0.05) {
+		L->view.etcd_ok = false; /* no time to ask: decide on what we know */
+		return;
+	}
+	etcd_client_set_timeout(L->etcd, fmin(L->ecfg.request_timeout, left - 0.05));
+	read_cluster(L);
+	etcd_client_set_timeout(L->etcd, L->ecfg.request_timeout);
+}
+
+/*
+ * The local view: the I/O here (the data directory, pg_control when it may
+ * have changed, Postgres' own answer, the keeper), the derivation in the
+ * one builder (local_view_update, shared with the simulation), then what
+ * its edges call for: logs, callbacks, and after a promotion the history,
+ * the switchover key and a checkpoint.
+ */
+void read_local(struct loop *L, double now)
+{
+	const struct baton_config *cfg = L->cfg;
+	struct ha_local_view *l = &L->local;
+	struct local_obs o;
+	struct local_events ev;
+	enum pg_datadir_state ds;
+	struct pg_err err;
+
+	memset(&o, 0, sizeof(o));
+	o.name = cfg->name;
+	o.nofailover = cfg->tags.nofailover || cfg->tags.failover_priority == 0;
+	o.failover_priority = (int)cfg->tags.failover_priority;
+	o.shutdown_requested = g_shutdown != 0;
+	o.use_pg_rewind = cfg->postgresql.use_pg_rewind;
+	o.remove_data_on_rewind_failure = cfg->postgresql.remove_data_directory_on_rewind_failure;
+	keeper_get(L->keeper, &o.lease_id, &o.lease_sent);
+	keeper_watchdog_state(L->keeper, &o.watchdog_required, &o.watchdog_ok);
+
+	ds = pg_datadir_inspect(cfg->postgresql.data_dir);
+	o.datadir = ds == PG_DATADIR_VALID ? HA_DATADIR_VALID
+		    : ds == PG_DATADIR_MISSING ? HA_DATADIR_EMPTY
+					       : HA_DATADIR_INVALID;
+	if (o.datadir == HA_DATADIR_VALID && L->postmaster.pid == 0 && L->job.pid == 0 && L->ctl_stale) {
+		/* Only read pg_control while nothing writes it, and only when it may
+		 * have changed (pg_controldata's exit wakes the loop via SIGCHLD). */
+		L->ctl_stale = false;
+		if (pg_controldata_read(cfg->postgresql.bin_dir, cfg->postgresql.data_dir, &L->ctl, &err)) {
+			L->ctl_valid = true;
+			if (L->ctl.hs_valid) {
+				memcpy(L->hs.primary, L->ctl.hs, sizeof(L->hs.primary));
+				L->hs.primary_valid = true;
+			}
+		} else {
+			log_error("cannot read the data directory's control file: %s", err.msg);
+			L->ctl_valid = false;
+		}
+	}
+	if (o.datadir != HA_DATADIR_VALID) {
+		L->ctl_valid = false;
+		L->ctl_stale = true;
+	}
+	o.ctl_valid = L->ctl_valid;
+	if (L->ctl_valid) {
+		o.ctl_sysid = L->ctl.system_identifier;
+		o.ctl_timeline = L->ctl.checkpoint_timeline;
+		o.ctl_was_primary = L->ctl.state == PG_DB_SHUTDOWNED || L->ctl.state == PG_DB_IN_PRODUCTION;
+		o.backup_label = has_backup_label(cfg->postgresql.data_dir);
+	}
+	o.postmaster_running = L->postmaster.pid != 0;
+	o.job_running = L->job.pid ? L->job_kind : HA_JOB_NONE;
+	if (o.postmaster_running && pg_query_state(L->pg, &L->pgst, &err)) {
+		o.pg_answered = true;
+		o.in_recovery = L->pgst.in_recovery;
+		o.timeline = L->pgst.timeline;
+		o.current_lsn = L->pgst.current_lsn;
+		o.receive_lsn = L->pgst.receive_lsn;
+		o.replay_lsn = L->pgst.replay_lsn;
+		o.replay_paused = L->pgst.replay_paused;
+		o.wal_receiver_streaming = L->pgst.wal_receiver_streaming;
+		o.system_identifier = L->pgst.system_identifier;
+	}
+	/* Started with a hot-standby parameter below what the primary now has
+	 * (pg_controldata, refreshed by check_hot_standby). */
+	if (L->hs.started_valid && L->hs.primary_valid)
+		for (int i = 0; i < PG_HS_PARAMS && !o.hs_below_primary; i++)
+			if (L->hs.primary[i] > L->hs.started[i]) {
+				o.hs_below_primary = true;
+				snprintf(o.hs_detail, sizeof(o.hs_detail), "%s %ld < %ld on the primary",
+					 pg_hot_standby_params[i].name, L->hs.started[i], L->hs.primary[i]);
+			}
+	o.wall_now = clk_wall();
+	o.leader_absent_since = L->leader_absent_since;
+	o.failsafe_confirmed_at = L->failsafe.confirmed_at;
+	o.failsafe_leader_seen_at = L->failsafe.seen_at;
+	o.reinit_requested = L->req.reinit;
+
+	local_view_update(l, &L->lm, &o, &L->view, now, &ev);
+
+	if (ev.became_ready) {
+		const char *role = ha_role_name(l->pg_primary ? HA_ROLE_PRIMARY : HA_ROLE_REPLICA);
+
+		log_info("Postgres is up as %s on timeline %u", role, l->pg_timeline);
+		cb_fire(L->callbacks, CB_ON_START, role);
+		if (L->last_role[0] && strcmp(L->last_role, role) != 0)
+			cb_fire(L->callbacks, CB_ON_ROLE_CHANGE, role);
+		snprintf(L->last_role, sizeof(L->last_role), "%s", role);
+	}
+	if (ev.stopped_answering)
+		log_warn("Postgres does not answer: %s", err.msg);
+	if (ev.promoted) {
+		log_info("promoted: Postgres is primary on timeline %u", l->pg_timeline);
+		cb_fire(L->callbacks, CB_ON_ROLE_CHANGE, ha_role_name(HA_ROLE_PRIMARY));
+		snprintf(L->last_role, sizeof(L->last_role), "%s", ha_role_name(HA_ROLE_PRIMARY));
+		if (L->view.has_switchover) {
+			char reason[160];
+
+			snprintf(reason, sizeof(reason), "%s from %s", L->view.sw_failover ? "manual failover" : "switchover",
+				 L->view.sw_from[0] ? L->view.sw_from : "the old leader");
+			append_history(L, reason);
+			clear_switchover(L, "done: we are the new leader");
+		} else {
+			append_history(L, "leader lease acquired, promoted");
+		}
+		/* Postgres spreads its end-of-recovery checkpoint over seconds;
+		 * until one completes, pg_control still names the old timeline,
+		 * and pg_rewind against or of this node goes wrong (it looks for
+		 * the fork on the wrong timeline and fails). Ask for it now. */
+		if (pg_query_checkpoint(L->pg, &err))
+			log_info("checkpoint after promotion done: pg_control is on timeline %u", l->pg_timeline);
+		else
+			log_warn("checkpoint after promotion: %s", err.msg);
+	}
+}
+
+/* How this node talks to its peers' REST APIs (the current config's
+ * restapi.cafile, client certificate and credentials). */
+struct peer_opts loop_peer_opts(const struct loop *L)
+{
+	struct peer_opts o;
+
+	peer_opts_from_config(L->cfg, &o);
+	return o;
+}
+
+/* Rule 5: fresh positions of the peers, asked of their REST APIs. */
+void poll_peers(struct loop *L)
+{
+	double timeout = fmin(0.5, L->settings.loop_wait);
+	struct peer_opts po = loop_peer_opts(L);
+
+	for (size_t i = 0; i < L->view.n_members; i++) {
+		struct ha_member *m = &L->view.members[i];
+		struct api_status st;
+		char err[300];
+		bool tls = false;
+
+		if (strcmp(m->name, L->cfg->name) == 0 || !m->api_url[0])
+			continue;
+		m->polled = true;
+		m->reachable = peer_get_status(&po, m->api_url, timeout, &st, &tls, err, sizeof(err));
+		if (!m->reachable) {
+			log_info("candidate check: %s unreachable (%s)", m->name, err);
+			continue;
+		}
+		log_info("candidate check: %s answered over %s: role %s, state %s, timeline %u, lsn %X/%X", m->name,
+			 tls ? "https (certificate verified)" : "http", st.role, st.state, st.timeline,
+			 (unsigned)(st.lsn >> 32), (unsigned)st.lsn);
+		/* A peer whose replay is paused or stuck is no candidate and may
+		 * not hold us back (DESIGN.md rule 8). */
+		m->healthy = st.pg_running && ha_state_from_name(st.state) != HA_STATE_REPLAY_PAUSED &&
+			     ha_state_from_name(st.state) != HA_STATE_STUCK_REPLAY;
+		m->polled_starting = !st.pg_running && ha_role_from_name(st.role) != HA_ROLE_UNINITIALIZED &&
+				     (ha_state_from_name(st.state) == HA_STATE_STARTING ||
+				      ha_state_from_name(st.state) == HA_STATE_STOPPED);
+		m->polled_primary = st.pg_running && ha_role_from_name(st.role) == HA_ROLE_PRIMARY;
+		m->polled_lsn = st.lsn;
+		m->polled_timeline = st.timeline;
+	}
+}
