@@ -8,6 +8,7 @@ agent_libagent_a_SOURCES = \
 	agent/dcs.c agent/dcs.h \
 	agent/api.c agent/api.h \
 	agent/peer.c agent/peer.h \
+	agent/member_verify.c agent/member_verify.h \
 	agent/jsonf.c agent/jsonf.h \
 	agent/ops.c agent/ops.h \
 	agent/callbacks.c agent/callbacks.h \

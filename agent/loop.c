@@ -41,6 +41,8 @@
 #include "agent/ha.h"
 #include "agent/keeper.h"
 #include "agent/log.h"
+#include "agent/member_verify.h"
+#include "agent/ops.h"
 #include "agent/peer.h"
 #include "agent/sdnotify.h"
 #include "agent/slots.h"
@@ -172,6 +174,7 @@ struct loop {
 	double pending_checked_at;
 	char *applied_params;       /* the shared Postgres parameters last written, "name=value\n"... */
 	int64_t switchover_mod_revision;
+	int64_t sw_refused_rev;     /* the switchover key last refused (logged once) */
 	double leader_absent_since;
 
 	uint64_t leader_changes;
@@ -191,6 +194,7 @@ struct loop {
 	} sync_pg;
 
 	struct slots_memory slots_mem; /* when each unwanted replication slot was first seen */
+	struct mv_cache mv;            /* members whose Postgres address their REST API confirmed */
 
 	char *member_json;   /* last published */
 	char *status_json;   /* last published (leader) */
@@ -219,7 +223,7 @@ static void set_fence(struct loop *L)
 
 /* conninfo to reach `leader`'s Postgres: as the replication user (for
  * streaming and pg_basebackup) or as the superuser (for pg_rewind). */
-static bool leader_conninfo(const struct loop *L, const char *leader, bool replication, char *buf, size_t len)
+static bool leader_conninfo(struct loop *L, const char *leader, bool replication, char *buf, size_t len)
 {
 	const struct baton_config *cfg = L->cfg;
 	const struct ha_member *m = ha_find_member(&L->view, leader);
@@ -230,6 +234,12 @@ static bool leader_conninfo(const struct loop *L, const char *leader, bool repli
 		log_warn("leader %s has not published its address in etcd yet", leader);
 		return false;
 	}
+	/* sec F1: no password goes to an address the member itself has not
+	 * confirmed through its REST API (agent/member_verify.h). */
+	if (!mv_confirm(&L->mv, cfg, m, pg_now(),
+			replication && L->following[0] ? "keeps streaming from its current upstream"
+							: "keeps waiting and asks again"))
+		return false;
 	if (!pg_conninfo_quote(m->host, host, sizeof(host)) ||
 	    !pg_conninfo_quote(replication ? cfg->postgresql.replication_username : cfg->postgresql.superuser_username,
 			       user, sizeof(user)) ||
@@ -572,7 +582,23 @@ static void manage_slots(struct loop *L, double now)
 	in.existing = existing;
 	in.n_existing = n;
 	in.now = now;
-	slots_plan(&in, &L->slots_mem, &plan);
+	/* sec F5: slots only for members whose REST API confirmed their key,
+	 * asking at most one member not yet confirmed per loop. */
+	{
+		bool ok[HA_MAX_MEMBERS];
+		int asks = 1;
+
+		for (size_t i = 0; i < L->view.n_members && i < HA_MAX_MEMBERS; i++) {
+			const struct ha_member *m = &L->view.members[i];
+
+			ok[i] = mv_confirmed(&L->mv, m, now);
+			if (!ok[i] && strcmp(m->name, L->cfg->name) != 0 && !mv_cache_find(&L->mv, m, now) &&
+			    asks-- > 0)
+				ok[i] = mv_confirm(&L->mv, L->cfg, m, now, "creates no replication slot for it");
+		}
+		in.member_ok = ok;
+		slots_plan(&in, &L->slots_mem, &plan);
+	}
 	slots_apply(L->pg, &plan);
 }
 
@@ -946,6 +972,8 @@ static void publish_api(struct loop *L)
 	st.loop_wait = L->settings.loop_wait;
 	st.etcd_ok = L->view.etcd_ok;
 	st.restart_scheduled_at = L->sched_restart_at;
+	snprintf(st.pg_host, sizeof(st.pg_host), "%s", L->cfg->postgresql.connect_host);
+	st.pg_port = L->cfg->postgresql.connect_port;
 	st.lag = -1;
 	if (L->local.pg_ready && L->local.pg_primary)
 		st.lag = 0;
@@ -1037,6 +1065,8 @@ static void ensure_lease(struct loop *L)
 	log_info("got lease %llx (ttl %llds) from etcd", (unsigned long long)id, (long long)granted);
 }
 
+static void clear_switchover(struct loop *L, const char *why);
+
 static void read_cluster(struct loop *L)
 {
 	struct etcd_range_result r;
@@ -1098,6 +1128,18 @@ static void read_cluster(struct loop *L)
 	else if (L->leader_absent_since == 0)
 		L->leader_absent_since = now;
 	L->view = v;
+	/* sec F7: a switchover key written straight into etcd is held to the
+	 * horizon REST and batonctl enforce: ignored, and the leader clears it. */
+	if (v.has_switchover && !ops_check_horizon((time_t)v.sw_scheduled_at, time(NULL), "switchover", warn,
+						   sizeof(warn))) {
+		if (L->switchover_mod_revision != L->sw_refused_rev)
+			log_warn("switchover key %sswitchover refused: %s; %s", L->keys.prefix, warn,
+				 is_leader(L) ? "clearing it" : "ignoring it (the leader clears it)");
+		L->sw_refused_rev = L->switchover_mod_revision;
+		L->view.has_switchover = false;
+		if (is_leader(L))
+			clear_switchover(L, "refused: scheduled beyond the horizon");
+	}
 }
 
 static void switchover_key(const struct loop *L, char *buf, size_t len)
@@ -2666,6 +2708,7 @@ static bool loop_init(struct loop *L, const struct baton_config *cfg)
 	}
 	api_restart_attach(L->api);
 	log_info("REST API listening on %s", cfg->restapi.listen);
+	mv_startup_note(cfg);
 	return true;
 }
 

@@ -9,6 +9,11 @@
  * them reconnects. Permanent slots from the config (`slots`) exist on the
  * primary. A member's slot outlives its member key by SLOTS_GRACE seconds
  * (a node down for maintenance keeps its WAL), then it is dropped.
+ * A member key is not enough to get a slot: whoever can write etcd could
+ * make thousands, each holding WAL back. The caller says which members it
+ * confirmed as genuine (member_ok, agent/member_verify.h); a slot is
+ * created only for those, an existing one is kept for any member with a
+ * key, and at most HA_MAX_MEMBERS member slots are wanted.
  *
  *     struct slots_plan p;
  *     slots_plan(&in, &p);          pure: what to create, drop, advance
@@ -46,6 +51,7 @@ struct slots_input {
 	bool primary;                 /* our Postgres is the primary */
 	uint64_t replay_lsn;          /* replica: how far we have replayed */
 	const struct ha_cluster_view *view;
+	const bool *member_ok;        /* per view->members: confirmed, its slot may be created (NULL: all) */
 	char *const *permanent;       /* config `slots` */
 	size_t n_permanent;
 	const struct pg_slot *existing; /* pg_query_slots */

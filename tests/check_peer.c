@@ -52,6 +52,75 @@ START_TEST(test_log_escape)
 }
 END_TEST
 
+/* F6: bidi controls and other invisible format characters from etcd are
+ * escaped like control characters; the letters around them are not. */
+static const struct {
+	const char *in, *out;
+} escape_cases[] = {
+	{ "a\xe2\x80\xae" "b", "a\\xe2\\x80\\xaeb" },            /* U+202E RLO */
+	{ "\xe2\x80\xaa\xe2\x80\xab\xe2\x80\xac\xe2\x80\xad", /* U+202A..U+202D */
+	  "\\xe2\\x80\\xaa\\xe2\\x80\\xab\\xe2\\x80\\xac\\xe2\\x80\\xad" },
+	{ "x\xe2\x81\xa6y\xe2\x81\xa9", "x\\xe2\\x81\\xa6y\\xe2\\x81\\xa9" }, /* U+2066 LRI, U+2069 PDI */
+	{ "\xe2\x81\xa7\xe2\x81\xa8", "\\xe2\\x81\\xa7\\xe2\\x81\\xa8" }, /* U+2067, U+2068 */
+	{ "zw\xe2\x80\x8bsp", "zw\\xe2\\x80\\x8bsp" },          /* U+200B zero width space */
+	{ "\xe2\x80\x8f", "\\xe2\\x80\\x8f" },                  /* U+200F RLM */
+	{ "\xef\xbb\xbf" "bom", "\\xef\\xbb\\xbfbom" },            /* U+FEFF */
+	{ "s\xc2\xadh", "s\\xc2\\xadh" },                          /* U+00AD soft hyphen */
+	{ "\xd8\x9c", "\\xd8\\x9c" },                              /* U+061C */
+	{ "t\xf3\xa0\x80\x81", "t\\xf3\\xa0\\x80\\x81" },    /* U+E0001 language tag */
+	{ "\xe2\x80\xa8", "\\xe2\\x80\\xa8" },                  /* U+2028 line separator */
+	/* neighbours that are visible text stay as they are */
+	{ "\xe2\x80\x94 \xe2\x80\xaf \xe2\x81\x9f \xe2\x82\xac", "\xe2\x80\x94 \xe2\x80\xaf \xe2\x81\x9f \xe2\x82\xac" },
+	{ "\xc2\xa9 \xd8\xa8 \xef\xbb\xbe \xf3\xa0\x82\x80", "\xc2\xa9 \xd8\xa8 \xef\xbb\xbe \xf3\xa0\x82\x80" },
+	/* a sequence cut at the end of the string is not read past */
+	{ "end\xe2\x80", "end\xe2\x80" },
+	{ "end\xf3\xa0\x80", "end\xf3\xa0\x80" },
+};
+
+START_TEST(test_log_escape_invisible)
+{
+	char out[128], *buf = NULL;
+	size_t len = 0;
+	FILE *mem, *f;
+
+	for (size_t i = 0; i < sizeof(escape_cases) / sizeof(escape_cases[0]); i++) {
+		log_escape(escape_cases[i].in, out, sizeof(out), false);
+		ck_assert_msg(strcmp(out, escape_cases[i].out) == 0, "case %zu: got \"%s\", want \"%s\"", i, out,
+			      escape_cases[i].out);
+	}
+	/* room for the whole escape or none of it */
+	log_escape("ab\xe2\x80\xae", out, 8, false);
+	ck_assert_str_eq(out, "ab");
+
+	/* the stream: byte by byte, and across writes */
+	mem = open_memstream(&buf, &len);
+	ck_assert_ptr_nonnull(mem);
+	f = log_escaping_stream(mem);
+	ck_assert_ptr_nonnull(f);
+	setvbuf(f, NULL, _IONBF, 0);
+	for (size_t i = 0; i < sizeof(escape_cases) / sizeof(escape_cases[0]) - 2; i++) {
+		fputs(escape_cases[i].in, f);
+		fputc('\n', f);
+	}
+	fputs("cut \xe2", f);
+	fputs("\x80", f);
+	fputs("\xae at the end \xe2\x80", f);
+	ck_assert_int_eq(fclose(f), 0);
+	fclose(mem);
+	{
+		char want[2048];
+		size_t pos = 0;
+
+		want[0] = '\0';
+		for (size_t i = 0; i < sizeof(escape_cases) / sizeof(escape_cases[0]) - 2; i++)
+			pos += (size_t)snprintf(want + pos, sizeof(want) - pos, "%s\n", escape_cases[i].out);
+		snprintf(want + pos, sizeof(want) - pos, "cut \\xe2\\x80\\xae at the end \xe2\x80");
+		ck_assert_str_eq(buf, want);
+	}
+	free(buf);
+}
+END_TEST
+
 START_TEST(test_escaping_stream)
 {
 	char *buf = NULL;
@@ -444,6 +513,7 @@ static Suite *peer_suite(void)
 	TCase *tc = tcase_create("escape");
 
 	tcase_add_test(tc, test_log_escape);
+	tcase_add_test(tc, test_log_escape_invisible);
 	tcase_add_test(tc, test_escaping_stream);
 	tcase_add_test(tc, test_log_write_escapes);
 	suite_add_tcase(s, tc);
