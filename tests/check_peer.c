@@ -11,6 +11,7 @@
  * openssl and a real agent.
  */
 #include "agent/log.h"
+#include "agent/member_verify.h"
 #include "agent/peer.h"
 
 #include <arpa/inet.h>
@@ -507,6 +508,132 @@ START_TEST(test_tls_verification)
 }
 END_TEST
 
+/* ---- member_verify: the judgement and the cache (pure) --------------------- */
+
+static struct ha_member mv_member(const char *name, const char *url, const char *host, int port)
+{
+	struct ha_member m;
+
+	memset(&m, 0, sizeof(m));
+	snprintf(m.name, sizeof(m.name), "%s", name);
+	snprintf(m.api_url, sizeof(m.api_url), "%s", url);
+	snprintf(m.host, sizeof(m.host), "%s", host);
+	m.port = port;
+	return m;
+}
+
+static struct api_status mv_status(const char *name, const char *host, int port)
+{
+	struct api_status st;
+
+	memset(&st, 0, sizeof(st));
+	snprintf(st.name, sizeof(st.name), "%s", name);
+	snprintf(st.pg_host, sizeof(st.pg_host), "%s", host);
+	st.pg_port = port;
+	return st;
+}
+
+START_TEST(test_mv_judge)
+{
+	struct ha_member m = mv_member("node1", "https://127.0.0.1:8008", "127.0.0.1", 5432);
+	struct api_status st = mv_status("node1", "127.0.0.1", 5432);
+	char why[600];
+
+	ck_assert_int_eq(mv_judge(&m, true, &st, true, NULL, why, sizeof(why)), MV_CONFIRMED);
+	ck_assert_int_eq(mv_judge(&m, false, &st, false, NULL, why, sizeof(why)), MV_CONFIRMED);
+	st = mv_status("node1", "LOCALHOST", 5432);
+	m = mv_member("node1", "https://127.0.0.1:8008", "localhost", 5432);
+	ck_assert_int_eq(mv_judge(&m, true, &st, true, NULL, why, sizeof(why)), MV_CONFIRMED);
+
+	/* the key points Postgres elsewhere than the member says */
+	m = mv_member("node1", "https://127.0.0.1:8008", "127.0.0.1", 6666);
+	st = mv_status("node1", "127.0.0.1", 5432);
+	ck_assert_int_eq(mv_judge(&m, true, &st, true, NULL, why, sizeof(why)), MV_MISMATCH);
+	ck_assert_str_eq(why, "member node1 publishes Postgres at 127.0.0.1:6666, but its REST API "
+			      "https://127.0.0.1:8008 answers as member node1 with Postgres at 127.0.0.1:5432");
+	m = mv_member("node1", "https://127.0.0.1:8008", "10.0.0.9", 5432);
+	ck_assert_int_eq(mv_judge(&m, true, &st, true, NULL, why, sizeof(why)), MV_MISMATCH);
+	/* another member's REST API answers */
+	m = mv_member("node1", "https://127.0.0.1:8009", "127.0.0.1", 5432);
+	st = mv_status("node2", "127.0.0.1", 5432);
+	ck_assert_int_eq(mv_judge(&m, true, &st, true, NULL, why, sizeof(why)), MV_MISMATCH);
+	ck_assert_msg(strstr(why, "answers as member node2") != NULL, "%s", why);
+	/* an older agent that does not say its address confirms nothing */
+	st = mv_status("node1", "", 0);
+	ck_assert_int_eq(mv_judge(&m, true, &st, true, NULL, why, sizeof(why)), MV_MISMATCH);
+	ck_assert_msg(strstr(why, "Postgres at (none):0") != NULL, "%s", why);
+
+	/* TLS here: a plain http api_url is not even asked */
+	m = mv_member("node1", "http://127.0.0.1:8008", "127.0.0.1", 5432);
+	st = mv_status("node1", "127.0.0.1", 5432);
+	ck_assert_int_eq(mv_judge(&m, true, &st, false, NULL, why, sizeof(why)), MV_INSECURE);
+	ck_assert_msg(strstr(why, "which is not https while this node runs TLS") != NULL, "%s", why);
+	m = mv_member("node1", "HTTPS://127.0.0.1:8008", "127.0.0.1", 5432);
+	ck_assert_int_eq(mv_judge(&m, true, &st, false, NULL, why, sizeof(why)), MV_INSECURE);
+	ck_assert_int_eq(mv_judge(&m, true, NULL, false, "connection refused", why, sizeof(why)), MV_UNREACHABLE);
+	ck_assert_msg(strstr(why, "no confirmation: connection refused") != NULL, "%s", why);
+
+	/* what comes from etcd or the peer is escaped */
+	m = mv_member("no\xe2\x80\xae" "de1", "https://127.0.0.1:8008", "127.0.0.1", 5432);
+	st = mv_status("x\x1b[2J", "127.0.0.1", 5432);
+	ck_assert_int_eq(mv_judge(&m, true, &st, true, NULL, why, sizeof(why)), MV_MISMATCH);
+	ck_assert_msg(strstr(why, "member no\\xe2\\x80\\xaede1 publishes") != NULL, "%s", why);
+	ck_assert_msg(strstr(why, "as member x\\x1b[2J") != NULL, "%s", why);
+}
+END_TEST
+
+START_TEST(test_mv_cache)
+{
+	struct mv_cache c;
+	struct ha_member a = mv_member("node1", "https://127.0.0.1:8008", "127.0.0.1", 5432);
+	struct ha_member moved = mv_member("node1", "https://127.0.0.1:8008", "127.0.0.1", 6666);
+	struct ha_member fake = mv_member("ghost", "https://127.0.0.1:9", "127.0.0.1", 9);
+	const struct mv_entry *e;
+
+	memset(&c, 0, sizeof(c));
+	ck_assert_ptr_null(mv_cache_find(&c, &a, 10));
+	mv_cache_put(&c, &a, true, 10);
+	e = mv_cache_find(&c, &a, 10 + MV_CONFIRM_TTL - 1);
+	ck_assert_ptr_nonnull(e);
+	ck_assert(e->ok);
+	ck_assert(mv_confirmed(&c, &a, 11));
+	ck_assert_ptr_null(mv_cache_find(&c, &a, 10 + MV_CONFIRM_TTL)); /* bounded */
+	/* the same member at another address is another pair */
+	ck_assert_ptr_null(mv_cache_find(&c, &moved, 11));
+	ck_assert(!mv_confirmed(&c, &moved, 11));
+
+	/* refusals: remembered MV_RETRY, doubled in a row, up to MV_RETRY_MAX */
+	mv_cache_put(&c, &fake, false, 100);
+	ck_assert_ptr_nonnull(mv_cache_find(&c, &fake, 100 + MV_RETRY - 0.1));
+	ck_assert_ptr_null(mv_cache_find(&c, &fake, 100 + MV_RETRY));
+	mv_cache_put(&c, &fake, false, 200);
+	ck_assert_ptr_nonnull(mv_cache_find(&c, &fake, 200 + 2 * MV_RETRY - 0.1));
+	ck_assert_ptr_null(mv_cache_find(&c, &fake, 200 + 2 * MV_RETRY));
+	for (int i = 0; i < 10; i++)
+		mv_cache_put(&c, &fake, false, 300);
+	ck_assert_ptr_nonnull(mv_cache_find(&c, &fake, 300 + MV_RETRY_MAX - 0.1));
+	ck_assert_ptr_null(mv_cache_find(&c, &fake, 300 + MV_RETRY_MAX));
+	ck_assert(!mv_confirmed(&c, &fake, 301));
+	/* a confirmation ends the run of refusals */
+	mv_cache_put(&c, &fake, true, 400);
+	mv_cache_put(&c, &fake, false, 500);
+	ck_assert_ptr_null(mv_cache_find(&c, &fake, 500 + MV_RETRY));
+
+	/* full: refusals make room before confirmations */
+	memset(&c, 0, sizeof(c));
+	mv_cache_put(&c, &a, true, 1000);
+	for (int i = 0; i < 3 * MV_CACHE_N; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "fake%d", i);
+		fake = mv_member(name, "https://127.0.0.1:9", "127.0.0.1", 9);
+		mv_cache_put(&c, &fake, false, 1000 + i);
+		ck_assert_ptr_nonnull(mv_cache_find(&c, &fake, 1000 + i));
+	}
+	ck_assert(mv_confirmed(&c, &a, 1000 + 3 * MV_CACHE_N));
+}
+END_TEST
+
 static Suite *peer_suite(void)
 {
 	Suite *s = suite_create("peer");
@@ -516,6 +643,11 @@ static Suite *peer_suite(void)
 	tcase_add_test(tc, test_log_escape_invisible);
 	tcase_add_test(tc, test_escaping_stream);
 	tcase_add_test(tc, test_log_write_escapes);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("member_verify");
+	tcase_add_test(tc, test_mv_judge);
+	tcase_add_test(tc, test_mv_cache);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("client");

@@ -75,6 +75,40 @@ START_TEST(test_primary_creates)
 }
 END_TEST
 
+/* Only confirmed members get a new slot (a forged member key must not hold
+ * WAL back); an unconfirmed member keeps a slot it already has. */
+START_TEST(test_unconfirmed_members)
+{
+	struct pg_slot have[1] = {{"node_3_b", true, 4000}};
+	bool ok[3] = {true, false, false};
+	struct slots_memory mem;
+	struct slots_plan p;
+	struct slots_input in;
+
+	members();
+	memset(&mem, 0, sizeof(mem));
+	in = input(true, NULL, 0);
+	in.member_ok = ok;
+	slots_plan(&in, &mem, &p);
+	ck_assert_uint_eq(p.n_create, 1);
+	ck_assert_str_eq(p.create[0], "backup_tool");
+
+	in = input(true, have, 1);
+	in.member_ok = ok;
+	slots_plan(&in, &mem, &p);
+	ck_assert_uint_eq(p.n_create, 1);
+	ck_assert_str_eq(p.create[0], "backup_tool");
+	ck_assert_uint_eq(p.n_drop, 0);
+	ck_assert_uint_eq(mem.n, 0); /* still wanted: no grace counting */
+
+	ok[1] = true;
+	slots_plan(&in, &mem, &p);
+	ck_assert_uint_eq(p.n_create, 2);
+	ck_assert_str_eq(p.create[0], "node2");
+	ck_assert_str_eq(p.create[1], "backup_tool");
+}
+END_TEST
+
 /* A replica keeps slots for the others (no permanent ones) and moves each
  * forward to where that member is, never past its own replay position. */
 START_TEST(test_replica_advances)
@@ -157,6 +191,7 @@ int main(void)
 
 	tcase_add_test(tc, test_member_slot_names);
 	tcase_add_test(tc, test_primary_creates);
+	tcase_add_test(tc, test_unconfirmed_members);
 	tcase_add_test(tc, test_replica_advances);
 	tcase_add_test(tc, test_grace);
 	suite_add_tcase(s, tc);
