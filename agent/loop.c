@@ -237,8 +237,8 @@ static bool leader_conninfo(struct loop *L, const char *leader, bool replication
 	/* sec F1: no password goes to an address the member itself has not
 	 * confirmed through its REST API (agent/member_verify.h). */
 	if (!mv_confirm(&L->mv, cfg, m, pg_now(),
-			replication && L->following[0] ? "keeps streaming from its current upstream"
-							: "keeps waiting and asks again"))
+			L->postmaster.pid && L->following[0] ? "keeps streaming from its current upstream"
+							     : "keeps waiting and asks again"))
 		return false;
 	if (!pg_conninfo_quote(m->host, host, sizeof(host)) ||
 	    !pg_conninfo_quote(replication ? cfg->postgresql.replication_username : cfg->postgresql.superuser_username,
@@ -582,8 +582,8 @@ static void manage_slots(struct loop *L, double now)
 	in.existing = existing;
 	in.n_existing = n;
 	in.now = now;
-	/* sec F5: slots only for members whose REST API confirmed their key,
-	 * asking at most one member not yet confirmed per loop. */
+	/* sec F5: a new slot only for a member whose REST API confirmed its
+	 * key, asking at most one member not yet confirmed per loop. */
 	{
 		bool ok[HA_MAX_MEMBERS];
 		int asks = 1;
@@ -591,7 +591,7 @@ static void manage_slots(struct loop *L, double now)
 		for (size_t i = 0; i < L->view.n_members && i < HA_MAX_MEMBERS; i++) {
 			const struct ha_member *m = &L->view.members[i];
 
-			ok[i] = mv_confirmed(&L->mv, m, now);
+			ok[i] = mv_confirmed(&L->mv, m, now) || slots_member_has_slot(m->name, existing, n);
 			if (!ok[i] && strcmp(m->name, L->cfg->name) != 0 && !mv_cache_find(&L->mv, m, now) &&
 			    asks-- > 0)
 				ok[i] = mv_confirm(&L->mv, L->cfg, m, now, "creates no replication slot for it");

@@ -143,25 +143,34 @@ bool mv_confirm(struct mv_cache *c, const struct baton_config *cfg, const struct
 	char err[512] = "", why[sizeof(c->e[0].why)];
 	bool tls = false, got = false;
 
-	if (fresh)
-		return fresh->ok;
-	peer_opts_from_config(cfg, &po);
-	/* Over plain http with TLS on here, nothing is asked at all. */
-	if (!self_tls || is_https(m->api_url))
-		got = peer_get_status(&po, m->api_url, MV_TIMEOUT, &st, &tls, err, sizeof(err));
-	v = mv_judge(m, self_tls, got ? &st : NULL, tls, err, why, sizeof(why));
-	e = mv_cache_put(c, m, v == MV_CONFIRMED, now);
-	if (v == MV_CONFIRMED) {
-		if (e->logged_at > 0)
-			log_info("%s", why);
-		e->logged_at = 0;
-		e->why[0] = '\0';
+	if (fresh && fresh->ok)
 		return true;
+	if (fresh) {
+		/* Refused a moment ago: not asked again, but said again when
+		 * the agent now does something else for want of it. */
+		e = (struct mv_entry *)fresh;
+		snprintf(why, sizeof(why), "%s", e->why);
+	} else {
+		peer_opts_from_config(cfg, &po);
+		/* Over plain http with TLS on here, nothing is asked at all. */
+		if (!self_tls || is_https(m->api_url))
+			got = peer_get_status(&po, m->api_url, MV_TIMEOUT, &st, &tls, err, sizeof(err));
+		v = mv_judge(m, self_tls, got ? &st : NULL, tls, err, why, sizeof(why));
+		e = mv_cache_put(c, m, v == MV_CONFIRMED, now);
+		if (v == MV_CONFIRMED) {
+			if (e->logged_at > 0)
+				log_info("%s", why);
+			e->logged_at = 0;
+			e->why[0] = e->next[0] = '\0';
+			return true;
+		}
 	}
-	if (strcmp(e->why, why) != 0 || e->logged_at <= 0 || now - e->logged_at >= MV_RELOG) {
+	if (strcmp(e->why, why) != 0 || strcmp(e->next, next) != 0 || e->logged_at <= 0 ||
+	    now - e->logged_at >= MV_RELOG) {
 		log_warn("%s; not connecting to its Postgres with any credential: %s", why, next);
 		e->logged_at = now;
 		snprintf(e->why, sizeof(e->why), "%s", why);
+		snprintf(e->next, sizeof(e->next), "%s", next);
 	}
 	return false;
 }

@@ -19,7 +19,8 @@
  * remembered for MV_RETRY seconds, doubled for each refusal in a row up to
  * MV_RETRY_MAX, so a forged key costs one bounded request now and then
  * (and a genuine member still gets its turn), and its WARN is logged once per change of reason
- * (and again every MV_RELOG seconds while it lasts).
+ * or of what the agent does instead (and again every MV_RELOG seconds
+ * while it lasts), also when the refusal comes from the cache.
  *
  * Without TLS on the REST API (restapi.certfile unset) the answer travels
  * in clear and anyone on the path can forge it: the name and address must
@@ -77,6 +78,7 @@ struct mv_entry {
 	double at;        /* monotonic: when it was asked */
 	double logged_at; /* monotonic: when its WARN was last logged (0 never) */
 	char why[600];    /* refused: the reason last logged */
+	char next[120];   /* ... and what the agent did instead */
 };
 
 /* Zero it to start; no resources. */

@@ -27,6 +27,18 @@ bool slots_member_slot(const char *member, char *buf, size_t len)
 	return true;
 }
 
+bool slots_member_has_slot(const char *member, const struct pg_slot *existing, size_t n)
+{
+	char slot[64];
+
+	if (!slots_member_slot(member, slot, sizeof(slot)))
+		return false;
+	for (size_t j = 0; j < n; j++)
+		if (strcmp(existing[j].name, slot) == 0)
+			return true;
+	return false;
+}
+
 static bool in_list(const char (*names)[64], size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)

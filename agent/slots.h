@@ -36,6 +36,9 @@
  * a-z, 0-9 and _ replaced by _. false if it does not fit. */
 bool slots_member_slot(const char *member, char *buf, size_t len);
 
+/* Does member already have its slot among the n existing ones? */
+bool slots_member_has_slot(const char *member, const struct pg_slot *existing, size_t n);
+
 /* When each slot we no longer want was first seen unwanted (kept between
  * loops by the caller; zero it at start). */
 struct slots_memory {
