@@ -240,6 +240,16 @@ static const struct opt options[] = {
 	  .check = check_code_param,
 	  .doc = "parameters that run or load code (archive_command, *_preload_libraries, ...) this node "
 		 "takes from the cluster's config key; others come only from this file" },
+	{ .path = "postgresql.tls.certfile", .type = OPT_STRING, .off = CFG_OFF(postgresql.tls_certfile),
+	  .with = "postgresql.tls.keyfile", .check = check_readable_file,
+	  .doc = "PEM certificate Postgres serves (ssl = on; absolute path; its SAN must name connect_address's host)" },
+	{ .path = "postgresql.tls.keyfile", .type = OPT_STRING, .off = CFG_OFF(postgresql.tls_keyfile),
+	  .with = "postgresql.tls.certfile", .check = check_readable_file,
+	  .doc = "PEM private key of postgresql.tls.certfile (mode 0600, owned by the Postgres user)" },
+	{ .path = "postgresql.tls.cafile", .type = OPT_STRING, .off = CFG_OFF(postgresql.tls_cafile),
+	  .check = check_readable_file,
+	  .doc = "PEM CA bundle the other members' Postgres certificates chain to: every connection to a member "
+		 "uses sslmode=verify-full and channel_binding=require (needs certfile and keyfile)" },
 	{ .path = "postgresql.pg_hba", .type = OPT_STRLIST, .off = CFG_OFF(postgresql.pg_hba),
 	  .count_off = CFG_OFF(postgresql.n_pg_hba), .check = check_one_line, .doc = "pg_hba.conf lines" },
 	{ .path = "postgresql.use_pg_rewind", .type = OPT_BOOL, .off = CFG_OFF(postgresql.use_pg_rewind),
@@ -1689,6 +1699,16 @@ bool config_load(const char *path, struct baton_config *out, char *err, size_t e
 			   &out->postgresql.connect_host, &out->postgresql.connect_port))
 		goto cleanup;
 
+	/* Postgres TLS is all or nothing: a node that verifies its peers must
+	 * also serve TLS itself, or its replicas could not verify it. */
+	if ((out->postgresql.tls_cafile != NULL) != (out->postgresql.tls_certfile != NULL)) {
+		const char *have = out->postgresql.tls_cafile ? "postgresql.tls.cafile" : "postgresql.tls.certfile";
+
+		fail(&c, config_lookup(&cf, have), have, "needs %s too (Postgres TLS between members needs "
+			 "certfile, keyfile and cafile)",
+		     out->postgresql.tls_cafile ? "postgresql.tls.certfile and keyfile" : "postgresql.tls.cafile");
+		goto cleanup;
+	}
 	if (!config_check_timing(&out->bootstrap_dcs, why, sizeof(why))) {
 		dcs = config_lookup(&cf, "bootstrap.dcs");
 		fail(&c, dcs, "bootstrap.dcs", "%s", why);
@@ -1883,6 +1903,9 @@ bool config_check_files(const struct baton_config *cfg, char *err, size_t errlen
 		{ "restapi.cafile", cfg->restapi.cafile, "CERTIFICATE" },
 		{ "restapi.client_certfile", cfg->restapi.client_certfile, "CERTIFICATE" },
 		{ "restapi.client_keyfile", cfg->restapi.client_keyfile, "PRIVATE KEY" },
+		{ "postgresql.tls.certfile", cfg->postgresql.tls_certfile, "CERTIFICATE" },
+		{ "postgresql.tls.keyfile", cfg->postgresql.tls_keyfile, "PRIVATE KEY" },
+		{ "postgresql.tls.cafile", cfg->postgresql.tls_cafile, "CERTIFICATE" },
 		{ "etcd.cacert", cfg->etcd.cacert, "CERTIFICATE" },
 		{ "etcd.cert", cfg->etcd.cert, "CERTIFICATE" },
 		{ "etcd.key", cfg->etcd.key, "PRIVATE KEY" },

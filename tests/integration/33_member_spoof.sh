@@ -179,6 +179,22 @@ sample_conninfo
 assert_eq 1 "$never_fake" "node$r1's primary_conninfo never named the forged port $FAKE_PG"
 SHOWN=$(run_sql "$r1" "SHOW primary_conninfo")
 grep -q "port=${PG_PORT[$p]}" <<<"$SHOWN" || fail "node$r1's primary_conninfo is not the real leader's: $SHOWN"
+if [ "$PG_TLS" = 1 ]; then
+	# Defence in depth: the members speak TLS, and the agent's conninfo makes
+	# libpq verify the server before any password; aimed at the fake
+	# listener directly, it sends no startup packet, let alone a password.
+	grep -q "sslmode=verify-full" <<<"$SHOWN" && grep -q "channel_binding=require" <<<"$SHOWN" ||
+		fail "node$r1's primary_conninfo lacks verify-full/channel_binding: $SHOWN"
+	assert_eq "2" "$(run_sql "$p" "SELECT count(*) FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid) WHERE s.ssl")" \
+		"both replicas stream over TLS"
+	ci=$(sed "s/port=${PG_PORT[$p]}/port=$FAKE_PG/" <<<"$SHOWN")
+	as_baton env -u PGPASSFILE "$PG_BIN/psql" -X -At -d "$ci dbname=postgres" -c "SELECT 1" >"$T/psql-fake.out" 2>&1 &&
+		fail "psql with the agent's conninfo connected to the fake listener"
+	log "psql with the agent's conninfo, aimed at the fake listener: $(tr '\n' ' ' <"$T/psql-fake.out")"
+	grep -q '^pg sslrequest' "$REC" || fail "libpq did not even ask the fake listener for TLS: $(cat "$REC")"
+	assert_eq "" "$(grep -E '^pg (startup|password)' "$REC")" "libpq (verify-full) sent the fake listener no startup packet and no password"
+	: >"$REC.seen" && grep -v '^pg ' "$REC" >"$REC.seen"; cp "$REC.seen" "$REC"
+fi
 assert_eq "" "$(grep '^pg ' "$REC")" "nothing (no startup packet, no password) reached the fake Postgres"
 wait_healthy 90
 assert_eq "node$p" "$(leader_name)" "leader unchanged"
