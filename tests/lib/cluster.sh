@@ -290,11 +290,11 @@ pg_make_cert() {
 	chown "$BATON_USER:" "$REST_TLS_DIR"/pg"$n"*
 }
 
-# pg_config_tls N: the tls group and pg_hba lines of nodeN's postgresql group.
+# pg_config_tls N: the tls group and pg_hba lines of nodeN's postgresql group
+# (its certificate made first, by pg_make_cert).
 pg_config_tls() {
 	local n=$1 kind=host
 	if [ "$PG_TLS" = 1 ]; then
-		pg_make_cert "$n"
 		printf '  tls = { certfile = "%s"; keyfile = "%s";\n          cafile = "%s"; };\n' \
 			"$REST_TLS_DIR/pg$n.pem" "$REST_TLS_DIR/pg$n-key.pem" "$REST_TLS_DIR/ca.pem"
 		kind=hostssl
@@ -338,6 +338,7 @@ node_config() {
 	[ -n "${API_PORT[$n]:-}" ] || pick_port "API_PORT[$n]"
 	[ "$REST_TLS" != 1 ] || rest_make_certs
 	rest_config_group "$n" >"$f.rest" || fail "cannot render the restapi group of node$n"
+	[ "$PG_TLS" != 1 ] || pg_make_cert "$n"
 	pg_config_tls "$n" >"$f.pgtls" || fail "cannot render the Postgres TLS of node$n"
 	cat >"$f" <<EOF
 # node$n of test $TEST_NAME (rendered by tests/lib/cluster.sh)
