@@ -64,7 +64,11 @@ node_config 2
 restapi_set 1 "$TLS $CREDS"
 restapi_set 2 "$CREDS"
 chmod 600 "$T/node1.conf" "$T/node2.conf"
+# node1 leads: a node serving TLS (node1) confirms a member's Postgres
+# address only through an https REST API, so it would not follow node2.
 agent_start 1
+node1_leads() { [ "$(leader_name)" = node1 ]; }
+wait_for 60 "node1 holds the leader key" node1_leads
 agent_start 2
 wait_healthy 90
 
