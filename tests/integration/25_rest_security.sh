@@ -75,6 +75,11 @@ node1_leads() { [ "$(leader_name)" = node1 ]; }
 wait_for 60 "node1 holds the leader key" node1_leads
 agent_start 2
 wait_healthy 90 2
+grep -q "WARN .*the REST API runs without TLS (restapi.certfile unset): before sending a password to a member's Postgres, this node confirms the member's address through the member's REST API, and over plain http that answer proves little" \
+	"$(agent_log 2)" || fail "node2 (plain http) did not warn at start that its address confirmations prove little"
+[ "$(grep -c "the REST API runs without TLS" "$(agent_log 2)")" = 1 ] || fail "node2 said it more than once"
+grep -q "the REST API runs without TLS" "$(agent_log 1)" && fail "node1 (TLS) warned about running without TLS"
+pass "node2 (plain http) warned once at start that confirming addresses over http proves little"
 node2_replica() { [ "$(in_recovery 2)" = t ]; }
 wait_for 60 "node2 runs as a replica" node2_replica
 wait_for 20 "node1 refuses node2's plain-http api_url with a WARN" grep -q \
