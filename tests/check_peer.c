@@ -582,6 +582,37 @@ START_TEST(test_mv_judge)
 }
 END_TEST
 
+/* /status carries the node's Postgres address, which peers compare with
+ * its member key; a port out of range is refused. */
+START_TEST(test_status_pg_address)
+{
+	struct api_status st, back;
+	char err[256], *json;
+
+	memset(&st, 0, sizeof(st));
+	snprintf(st.name, sizeof(st.name), "node1");
+	snprintf(st.role, sizeof(st.role), "primary");
+	snprintf(st.state, sizeof(st.state), "running");
+	snprintf(st.pg_host, sizeof(st.pg_host), "10.0.0.1");
+	st.pg_port = 5441;
+	json = api_status_json(&st);
+	ck_assert_ptr_nonnull(json);
+	ck_assert_msg(strstr(json, "\"pg_host\":\"10.0.0.1\"") && strstr(json, "\"pg_port\":5441"), "%s", json);
+	ck_assert_msg(api_status_from_json(json, &back, err, sizeof(err)), "%s", err);
+	ck_assert_str_eq(back.pg_host, "10.0.0.1");
+	ck_assert_int_eq(back.pg_port, 5441);
+	free(json);
+	st.pg_host[0] = '\0'; /* unknown: not said at all */
+	json = api_status_json(&st);
+	ck_assert_ptr_null(strstr(json, "pg_host"));
+	free(json);
+	ck_assert(!api_status_from_json("{\"name\":\"n\",\"role\":\"primary\",\"state\":\"running\",\"pg_running\":true,"
+					"\"is_leader\":true,\"timeline\":1,\"lsn\":1,\"pg_port\":70000}",
+					&back, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "pg_port") != NULL, "%s", err);
+}
+END_TEST
+
 START_TEST(test_mv_cache)
 {
 	struct mv_cache c;
@@ -648,6 +679,7 @@ static Suite *peer_suite(void)
 	tc = tcase_create("member_verify");
 	tcase_add_test(tc, test_mv_judge);
 	tcase_add_test(tc, test_mv_cache);
+	tcase_add_test(tc, test_status_pg_address);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("client");
