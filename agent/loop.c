@@ -607,8 +607,8 @@ static void manage_slots(struct loop *L, double now)
 	in.existing = existing;
 	in.n_existing = n;
 	in.now = now;
-	/* sec F5: a new slot only for a member whose REST API confirmed its
-	 * key, asking at most one member not yet confirmed per loop. */
+	/* sec F5: slots only for members whose REST API confirmed their key,
+	 * asking at most one member not yet confirmed per loop. */
 	{
 		bool ok[HA_MAX_MEMBERS];
 		int asks = 1;
@@ -616,10 +616,13 @@ static void manage_slots(struct loop *L, double now)
 		for (size_t i = 0; i < L->view.n_members && i < HA_MAX_MEMBERS; i++) {
 			const struct ha_member *m = &L->view.members[i];
 
-			ok[i] = mv_confirmed(&L->mv, m, now) || slots_member_has_slot(m->name, existing, n);
+			ok[i] = mv_confirmed(&L->mv, m, now);
 			if (!ok[i] && strcmp(m->name, L->cfg->name) != 0 && !mv_cache_find(&L->mv, m, now) &&
 			    asks-- > 0)
-				ok[i] = mv_confirm(&L->mv, L->cfg, m, now, "creates no replication slot for it");
+				ok[i] = mv_confirm(&L->mv, L->cfg, m, now,
+						   slots_member_has_slot(m->name, existing, n)
+							   ? "its replication slot here is dropped if it stays so for 30 minutes"
+							   : "creates no replication slot for it");
 		}
 		in.member_ok = ok;
 		slots_plan(&in, &L->slots_mem, &plan);

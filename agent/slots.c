@@ -47,14 +47,6 @@ static bool in_list(const char (*names)[64], size_t n, const char *name)
 	return false;
 }
 
-static bool have_slot(const struct slots_input *in, const char *name)
-{
-	for (size_t j = 0; j < in->n_existing; j++)
-		if (strcmp(in->existing[j].name, name) == 0)
-			return true;
-	return false;
-}
-
 void slots_plan(const struct slots_input *in, struct slots_memory *mem, struct slots_plan *out)
 {
 	char want[SLOTS_MAX][64];
@@ -71,8 +63,9 @@ void slots_plan(const struct slots_input *in, struct slots_memory *mem, struct s
 		if (strcmp(m->name, in->self) == 0 || !slots_member_slot(m->name, slot, sizeof(slot)) ||
 		    in_list((const char(*)[64])want, n_want, slot))
 			continue;
-		/* An unconfirmed member keeps a slot it has, but gets no new one. */
-		if (in->member_ok && !in->member_ok[i] && !have_slot(in, slot))
+		/* An unconfirmed member gets no slot; one it has is unwanted,
+		 * so dropped once inactive and unconfirmed for SLOTS_GRACE. */
+		if (in->member_ok && !in->member_ok[i])
 			continue;
 		snprintf(want[n_want], 64, "%.63s", slot);
 		/* As far as the member has got, never past our own replay. */

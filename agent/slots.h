@@ -11,9 +11,10 @@
  * (a node down for maintenance keeps its WAL), then it is dropped.
  * A member key is not enough to get a slot: whoever can write etcd could
  * make thousands, each holding WAL back. The caller says which members it
- * confirmed as genuine (member_ok, agent/member_verify.h); a slot is
- * created only for those, an existing one is kept for any member with a
- * key, and at most HA_MAX_MEMBERS member slots are wanted.
+ * confirmed as genuine (member_ok, agent/member_verify.h): a slot is
+ * wanted only for those (at most HA_MAX_MEMBERS), so a member that cannot
+ * be confirmed gets none, and one it has is dropped like a gone member's:
+ * once inactive and unwanted for SLOTS_GRACE.
  *
  *     struct slots_plan p;
  *     slots_plan(&in, &p);          pure: what to create, drop, advance
