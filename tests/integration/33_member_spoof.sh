@@ -152,7 +152,7 @@ sample_conninfo() {
 }
 
 # ---- 1. Postgres host:port forged, api_url the real one
-bg_start fake python3 "$T/fake.py" "$FAKE_PG" "$FAKE_API" "$REC" "node$p" 200
+bg_start fake python3 "$T/fake.py" "$FAKE_PG" "$FAKE_API" "$REC" "node$p" 600
 wait_for 10 "the fake listener is up" fake_ready
 warn1="member node$p publishes Postgres at 127.0.0.1:$FAKE_PG, but its REST API $real_api answers as member node$p with Postgres at 127.0.0.1:${PG_PORT[$p]}; not connecting to its Postgres with any credential"
 warned() { grep -qF -- "$2" "$(agent_log "$1")"; }
