@@ -76,6 +76,11 @@ struct api_status {
 	bool etcd_ok;          /* the loop's last read of etcd succeeded (POST /failsafe) */
 	bool sync_standby;     /* synchronous mode: the sync key names this member */
 	double restart_scheduled_at; /* a scheduled restart is kept for this wall-clock time (0 = none) */
+	/* This member's Postgres address as its own config publishes it
+	 * (postgresql.connect_address), so that a peer can confirm the member
+	 * key in etcd before it sends a password there (agent/member_verify.h). */
+	char pg_host[128];
+	int pg_port;          /* 0: not said */
 };
 
 /* Counters the loop publishes with each snapshot, for GET /metrics. */

@@ -52,6 +52,12 @@ char *api_status_json(const struct api_status *st)
 			 (int)st->nofailover, "lease_ttl_left", st->lease_ttl_left, "paused", (int)st->paused,
 			 "pending_restart", (int)st->pending_restart, "lag", (json_int_t)st->lag, "sync_standby",
 			 (int)st->sync_standby);
+	if (root && st->pg_host[0] && st->pg_port > 0 &&
+	    (json_object_set_new(root, "pg_host", json_string(st->pg_host)) != 0 ||
+	     json_object_set_new(root, "pg_port", json_integer(st->pg_port)) != 0)) {
+		json_decref(root);
+		return NULL;
+	}
 	if (root)
 		s = json_dumps(root, JSON_COMPACT);
 	json_decref(root);
@@ -60,7 +66,7 @@ char *api_status_json(const struct api_status *st)
 
 bool api_status_from_json(const char *json, struct api_status *out, char *err, size_t errlen)
 {
-	json_int_t timeline = 0, lsn = 0, receive = 0, replay = 0, lag = -1;
+	json_int_t timeline = 0, lsn = 0, receive = 0, replay = 0, lag = -1, pg_port = 0;
 	json_error_t jerr;
 	json_t *root;
 	bool ok = false;
@@ -91,7 +97,9 @@ bool api_status_from_json(const char *json, struct api_status *out, char *err, s
 	    !jsonf_bool(root, "paused", JSONF_OPTIONAL, &out->paused, err, errlen) ||
 	    !jsonf_bool(root, "pending_restart", JSONF_OPTIONAL, &out->pending_restart, err, errlen) ||
 	    !jsonf_bool(root, "sync_standby", JSONF_OPTIONAL, &out->sync_standby, err, errlen) ||
-	    !jsonf_int(root, "lag", JSONF_OPTIONAL, -1, INT64_MAX, &lag, err, errlen))
+	    !jsonf_int(root, "lag", JSONF_OPTIONAL, -1, INT64_MAX, &lag, err, errlen) ||
+	    !jsonf_string(root, "pg_host", JSONF_OPTIONAL, out->pg_host, sizeof(out->pg_host), err, errlen) ||
+	    !jsonf_int(root, "pg_port", JSONF_OPTIONAL, 0, 65535, &pg_port, err, errlen))
 		goto cleanup;
 	if (!dcs_role_known(out->role)) {
 		jsonf_set_err(err, errlen, "role: unknown role \"%s\"", out->role);
@@ -106,6 +114,7 @@ bool api_status_from_json(const char *json, struct api_status *out, char *err, s
 	out->receive_lsn = (uint64_t)receive;
 	out->replay_lsn = (uint64_t)replay;
 	out->lag = (int64_t)lag;
+	out->pg_port = (int)pg_port;
 	ok = true;
 cleanup:
 	json_decref(root);

@@ -286,6 +286,7 @@ static api_mhd_result send_reply(struct MHD_Connection *conn, struct api_reply *
 /* Counts the headers that must appear at most once. */
 struct header_count {
 	unsigned int host, content_length, transfer_encoding;
+	bool te_other; /* a Transfer-Encoding other than exactly "chunked" */
 };
 
 static api_mhd_result count_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
@@ -293,15 +294,17 @@ static api_mhd_result count_header(void *cls, enum MHD_ValueKind kind, const cha
 	struct header_count *c = cls;
 
 	(void)kind;
-	(void)value;
 	if (!key)
 		return MHD_YES;
 	if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
 		c->host++;
 	else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
 		c->content_length++;
-	else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+	else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
 		c->transfer_encoding++;
+		/* "gzip, chunked" and the like: a proxy may frame it otherwise */
+		c->te_other |= !value || strcasecmp(value, "chunked") != 0;
+	}
 	return MHD_YES;
 }
 
@@ -309,7 +312,7 @@ static api_mhd_result count_header(void *cls, enum MHD_ValueKind kind, const cha
  * smuggling) or to us; NULL when none. */
 static const char *framing_error(struct MHD_Connection *conn)
 {
-	struct header_count c = { 0, 0, 0 };
+	struct header_count c = { 0, 0, 0, false };
 
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &c);
 	if (c.host > 1)
@@ -318,6 +321,10 @@ static const char *framing_error(struct MHD_Connection *conn)
 		return "more than one Content-Length header";
 	if (c.content_length && c.transfer_encoding)
 		return "both Content-Length and Transfer-Encoding";
+	if (c.transfer_encoding > 1)
+		return "more than one Transfer-Encoding header";
+	if (c.te_other)
+		return "a Transfer-Encoding other than exactly \"chunked\"";
 	return NULL;
 }
 

@@ -201,6 +201,16 @@ const struct opt config_options[] = {
 	  .check = check_code_param,
 	  .doc = "parameters that run or load code (archive_command, *_preload_libraries, ...) this node "
 		 "takes from the cluster's config key; others come only from this file" },
+	{ .path = "postgresql.tls.certfile", .reload = CONFIG_RELOAD_RESTART, .type = OPT_STRING,
+	  .off = CFG_OFF(postgresql.tls_certfile), .with = "postgresql.tls.keyfile", .check = check_readable_file,
+	  .doc = "PEM certificate Postgres serves (ssl = on; absolute path; its SAN must name connect_address's host)" },
+	{ .path = "postgresql.tls.keyfile", .reload = CONFIG_RELOAD_RESTART, .type = OPT_STRING,
+	  .off = CFG_OFF(postgresql.tls_keyfile), .with = "postgresql.tls.certfile", .check = check_readable_file,
+	  .doc = "PEM private key of postgresql.tls.certfile (mode 0600, owned by the Postgres user)" },
+	{ .path = "postgresql.tls.cafile", .reload = CONFIG_RELOAD_RESTART, .type = OPT_STRING,
+	  .off = CFG_OFF(postgresql.tls_cafile), .check = check_readable_file,
+	  .doc = "PEM CA bundle the other members' Postgres certificates chain to: every connection to a member "
+		 "uses sslmode=verify-full and channel_binding=require (needs certfile and keyfile)" },
 	{ .path = "postgresql.pg_hba", .reload = CONFIG_RELOAD_POSTGRES, .type = OPT_STRLIST, .off = CFG_OFF(postgresql.pg_hba),
 	  .count_off = CFG_OFF(postgresql.n_pg_hba), .check = config_check_one_line, .doc = "pg_hba.conf lines" },
 	{ .path = "postgresql.use_pg_rewind", .reload = CONFIG_RELOAD_LIVE, .type = OPT_BOOL, .off = CFG_OFF(postgresql.use_pg_rewind),

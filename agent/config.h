@@ -143,6 +143,10 @@ struct baton_config {
 		char **allow_from_dcs; /* postgresql.allow_from_dcs: code-running parameters
 		                          (pg_conf_param_runs_code) this node takes from etcd */
 		size_t n_allow_from_dcs;
+		/* postgresql.tls.*: Postgres serves TLS with certfile/keyfile, and
+		 * every connection to another member verifies it against cafile
+		 * (sslmode=verify-full, channel_binding=require). All three or none. */
+		char *tls_certfile, *tls_keyfile, *tls_cafile;
 		char **pg_hba;         /* lines */
 		size_t n_pg_hba;
 		bool use_pg_rewind;    /* default true */

@@ -715,6 +715,17 @@ bool config_load(const char *path, struct baton_config *out, char *err, size_t e
 			   &out->postgresql.connect_host, &out->postgresql.connect_port))
 		goto cleanup;
 
+	/* Postgres TLS is all or nothing: a node that verifies its peers must
+	 * also serve TLS itself, or its replicas could not verify it. */
+	if ((out->postgresql.tls_cafile != NULL) != (out->postgresql.tls_certfile != NULL)) {
+		const char *have = out->postgresql.tls_cafile ? "postgresql.tls.cafile" : "postgresql.tls.certfile";
+
+		fail(&c, config_lookup(&cf, have), have, "needs %s too (Postgres TLS between members needs "
+			 "certfile, keyfile and cafile)",
+		     out->postgresql.tls_cafile ? "postgresql.tls.certfile and keyfile" : "postgresql.tls.cafile");
+		goto cleanup;
+	}
+
 	if (!config_check_timing(&out->bootstrap_dcs, why, sizeof(why))) {
 		dcs = config_lookup(&cf, "bootstrap.dcs");
 		fail(&c, dcs, "bootstrap.dcs", "%s", why);

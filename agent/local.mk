@@ -12,6 +12,7 @@ agent_libagent_a_SOURCES = \
 	agent/api_health.c agent/api_metrics.c agent/api_cluster.c \
 	agent/api_server.c agent/api_http.c \
 	agent/peer.c agent/peer.h \
+	agent/member_verify.c agent/member_verify.h \
 	agent/jsonf.c agent/jsonf.h \
 	agent/ops.c agent/ops.h \
 	agent/callbacks.c agent/callbacks.h \

@@ -163,17 +163,49 @@ static void append(char *buf, size_t cap, size_t *pos, const char *fmt, ...)
 		*pos = cap - 1;
 }
 
-/* Is byte c (followed by next, 0 at the end) the start of a control
- * character? Sets *n to the bytes it takes (1, or 2 for a C1 control). */
-static bool is_control(unsigned char c, unsigned char next, size_t *n)
+/* Invisible format characters a terminal would act on or hide: bidi
+ * embeddings, overrides and isolates (U+202A..U+202E, U+2066..U+2069),
+ * which reorder what follows them (a member name could make a table lie),
+ * and the other zero-width or invisible ones (soft hyphen, Arabic letter
+ * mark, Mongolian vowel separator, U+200B..U+200F, line and paragraph
+ * separators, U+2060..U+206F, the byte order mark, interlinear
+ * annotations, tag characters U+E0000..U+E007F). Given the bytes at p
+ * (NUL-terminated), returns how many the character takes, 0 when it is
+ * none of them. Only well-formed UTF-8 sequences match. */
+static size_t invisible_len(const unsigned char *p)
+{
+	if (p[0] == 0xc2 && p[1] == 0xad)
+		return 2; /* U+00AD soft hyphen */
+	if (p[0] == 0xd8 && p[1] == 0x9c)
+		return 2; /* U+061C Arabic letter mark */
+	if (p[0] == 0xe1 && p[1] == 0xa0 && p[2] == 0x8e)
+		return 3; /* U+180E */
+	if (p[0] == 0xe2 && p[1] == 0x80 && ((p[2] >= 0x8b && p[2] <= 0x8f) || (p[2] >= 0xa8 && p[2] <= 0xae)))
+		return 3; /* U+200B..U+200F, U+2028..U+202E */
+	if (p[0] == 0xe2 && p[1] == 0x81 && p[2] >= 0xa0 && p[2] <= 0xaf)
+		return 3; /* U+2060..U+206F */
+	if (p[0] == 0xef && ((p[1] == 0xbb && p[2] == 0xbf) || (p[1] == 0xbf && p[2] >= 0xb9 && p[2] <= 0xbb)))
+		return 3; /* U+FEFF, U+FFF9..U+FFFB */
+	if (p[0] == 0xf3 && p[1] == 0xa0 && (p[2] == 0x80 || p[2] == 0x81) && p[3] >= 0x80 && p[3] <= 0xbf)
+		return 4; /* U+E0000..U+E007F */
+	return 0;
+}
+
+/* Is the character at p (NUL-terminated) one to escape? Sets *n to the
+ * bytes it takes (1, 2 for a C1 control, up to 4 for a format character). */
+static bool is_control(const unsigned char *p, size_t *n)
 {
 	*n = 1;
-	if (c < 0x20 || c == 0x7f)
+	if (p[0] < 0x20 || p[0] == 0x7f)
 		return true;
-	if (c == 0xc2 && next >= 0x80 && next <= 0x9f) {
+	if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
 		*n = 2;
 		return true;
 	}
+	*n = invisible_len(p);
+	if (*n > 0)
+		return true;
+	*n = 1;
 	return false;
 }
 
@@ -187,7 +219,7 @@ size_t log_escape(const char *in, char *out, size_t outlen, bool keep_newline)
 	for (const unsigned char *p = (const unsigned char *)(in != NULL ? in : ""); *p != '\0'; p++) {
 		size_t n;
 
-		if (!is_control(*p, p[1], &n) || (keep_newline && *p == '\n')) {
+		if (!is_control(p, &n) || (keep_newline && *p == '\n')) {
 			if (pos + 1 >= outlen)
 				break;
 			out[pos++] = (char)*p;
@@ -285,7 +317,8 @@ void log_write(enum log_level lvl, const char *file, int line, const char *fmt, 
 
 struct esc_stream {
 	FILE *under;
-	bool held_c2; /* the last write ended in 0xc2: a C1 control may follow */
+	unsigned char held[4]; /* the start of a multibyte character a later write completes */
+	size_t n_held;
 };
 
 static void esc_put_hex(FILE *f, unsigned char c)
@@ -293,32 +326,62 @@ static void esc_put_hex(FILE *f, unsigned char c)
 	fprintf(f, "\\x%02x", c);
 }
 
+/* How many bytes a character starting with lead takes when it may be one
+ * that is_control escapes as a sequence (1 when it cannot be). */
+static size_t esc_seq_len(unsigned char lead)
+{
+	switch (lead) {
+	case 0xc2:
+	case 0xd8:
+		return 2;
+	case 0xe1:
+	case 0xe2:
+	case 0xef:
+		return 3;
+	case 0xf3:
+		return 4;
+	default:
+		return 1;
+	}
+}
+
+/* Writes out what is held, as far as it is decided; with all, the rest too
+ * (end of the stream). Newlines pass. */
+static void esc_drain(struct esc_stream *e, bool all)
+{
+	while (e->n_held > 0) {
+		unsigned char tmp[5] = {0};
+		size_t want = esc_seq_len(e->held[0]), n = 1;
+		bool partial = false;
+
+		for (size_t i = 1; i < e->n_held && i < want; i++)
+			partial |= (e->held[i] & 0xc0) != 0x80;
+		/* A sequence still arriving: wait for its next byte. */
+		if (!all && !partial && e->n_held < want)
+			return;
+		memcpy(tmp, e->held, e->n_held);
+		if (e->held[0] != '\n' && is_control(tmp, &n)) {
+			for (size_t i = 0; i < n; i++)
+				esc_put_hex(e->under, e->held[i]);
+		} else {
+			n = 1;
+			fputc(e->held[0], e->under);
+		}
+		memmove(e->held, e->held + n, e->n_held - n);
+		e->n_held -= n;
+	}
+}
+
 static ssize_t esc_write(void *cookie, const char *data, size_t size)
 {
 	struct esc_stream *e = cookie;
 
 	for (size_t i = 0; i < size; i++) {
-		unsigned char c = (unsigned char)data[i];
-
-		if (e->held_c2) {
-			e->held_c2 = false;
-			if (c >= 0x80 && c <= 0x9f) {
-				esc_put_hex(e->under, 0xc2);
-				esc_put_hex(e->under, c);
-				continue;
-			}
-			fputc(0xc2, e->under);
-		}
-		if (c == 0xc2) {
-			e->held_c2 = true; /* decided by the next byte */
-			continue;
-		}
-		if ((c < 0x20 && c != '\n') || c == 0x7f)
-			esc_put_hex(e->under, c);
-		else
-			fputc(c, e->under);
+		e->held[e->n_held++] = (unsigned char)data[i];
+		esc_drain(e, false);
 	}
-	/* The stream's own buffer decides when bytes leave; none wait here. */
+	/* The stream's own buffer decides when bytes leave; none wait here
+	 * but the start of a character the next write completes. */
 	if (fflush(e->under) != 0 || ferror(e->under))
 		return -1;
 	return (ssize_t)size;
@@ -329,8 +392,7 @@ static int esc_close(void *cookie)
 	struct esc_stream *e = cookie;
 	int rc;
 
-	if (e->held_c2)
-		fputc(0xc2, e->under);
+	esc_drain(e, true);
 	rc = fflush(e->under);
 	free(e);
 	return rc == 0 ? 0 : -1;

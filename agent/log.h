@@ -36,8 +36,12 @@ void log_scrub(const char *conninfo, char *buf, size_t len);
 
 /* Copies in into out (always terminated, cut to fit) with every control
  * character escaped as \xNN: bytes below 0x20 (newlines too unless
- * keep_newline), 0x7f, and the UTF-8 encodings of U+0080..U+009F (C2 80..C2
- * 9F, written \xc2\xNN). Returns the length written. */
+ * keep_newline), 0x7f, the UTF-8 encodings of U+0080..U+009F (C2 80..C2
+ * 9F, written \xc2\xNN), and of the invisible format characters: bidi
+ * controls U+202A..U+202E and U+2066..U+2069, zero-width and other format
+ * characters (U+00AD, U+061C, U+180E, U+200B..U+200F, U+2028..U+2029,
+ * U+2060..U+206F, U+FEFF, U+FFF9..U+FFFB, U+E0000..U+E007F), each byte
+ * written \xNN. Returns the length written. */
 size_t log_escape(const char *in, char *out, size_t outlen, bool keep_newline);
 
 /* A stdio stream that writes to under with log_escape's rules, newlines

@@ -253,6 +253,7 @@ static bool loop_init(struct loop *L, const struct baton_config *cfg)
 	}
 	api_restart_attach(L->api);
 	log_info("REST API listening on %s", cfg->restapi.listen);
+	mv_startup_note(cfg);
 	return true;
 }
 

@@ -43,6 +43,8 @@
 #include "agent/keeper.h"
 #include "agent/local_view.h"
 #include "agent/log.h"
+#include "agent/member_verify.h"
+#include "agent/ops.h"
 #include "agent/peer.h"
 #include "agent/sdnotify.h"
 #include "agent/slots.h"
@@ -141,6 +143,7 @@ struct loop {
 	double pending_checked_at;
 	char *applied_params;       /* the shared Postgres parameters last written, "name=value\n"... */
 	int64_t switchover_mod_revision;
+	int64_t sw_refused_rev;     /* the switchover key last refused (logged once) */
 	double leader_absent_since;
 
 	uint64_t leader_changes;
@@ -163,6 +166,7 @@ struct loop {
 	} sync_pg;
 
 	struct slots_memory slots_mem; /* when each unwanted replication slot was first seen */
+	struct mv_cache mv;            /* members whose Postgres address their REST API confirmed */
 
 	char *member_json;   /* last published */
 	char *status_json;   /* last published (leader) */
@@ -226,7 +230,7 @@ void check_hot_standby(struct loop *L, double now);
 void reload_config(struct loop *L);
 
 /* loop_pgfiles.c */
-bool leader_conninfo(const struct loop *L, const char *leader, bool replication, char *buf, size_t len);
+bool leader_conninfo(struct loop *L, const char *leader, bool replication, char *buf, size_t len);
 bool write_pg_files(struct loop *L, bool standby, const char *upstream);
 bool write_pgpass(const struct loop *L);
 

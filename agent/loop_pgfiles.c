@@ -9,25 +9,49 @@
 
 /* conninfo to reach `leader`'s Postgres: as the replication user (for
  * streaming and pg_basebackup) or as the superuser (for pg_rewind). */
-bool leader_conninfo(const struct loop *L, const char *leader, bool replication, char *buf, size_t len)
+bool leader_conninfo(struct loop *L, const char *leader, bool replication, char *buf, size_t len)
 {
 	const struct baton_config *cfg = L->cfg;
 	const struct ha_member *m = ha_find_member(&L->view, leader);
-	char host[300], user[300], pass[PATH_MAX + 8], app[HA_NAME_MAX * 2 + 4];
+	char host[300], user[300], pass[PATH_MAX + 8], app[HA_NAME_MAX * 2 + 4], tls[3 * PATH_MAX + 120] = "";
 	int n;
 
 	if (!m || !m->host[0] || m->port <= 0) {
 		log_warn("leader %s has not published its address in etcd yet", leader);
 		return false;
 	}
+	/* No password goes to an address the member itself has not confirmed
+	 * through its REST API (agent/member_verify.h). */
+	if (!mv_confirm(&L->mv, cfg, m, clk_mono(), true,
+			L->postmaster.pid && L->lm.following[0] ? "keeps streaming from its current upstream"
+								: "keeps waiting and asks again"))
+		return false;
 	if (!pg_conninfo_quote(m->host, host, sizeof(host)) ||
 	    !pg_conninfo_quote(replication ? cfg->postgresql.replication_username : cfg->postgresql.superuser_username,
 			       user, sizeof(user)) ||
 	    !pg_conninfo_quote(cfg->postgresql.pgpass, pass, sizeof(pass)) ||
 	    !pg_conninfo_quote(cfg->name, app, sizeof(app)))
 		return false;
-	n = snprintf(buf, len, "host=%s port=%d user=%s passfile=%s application_name=%s%s connect_timeout=3", host,
-		     m->port, user, pass, app, replication ? "" : " dbname=postgres");
+	/* With postgresql.tls.cafile, libpq verifies the member's certificate
+	 * and host name before it sends anything, and refuses a password
+	 * exchange without channel binding (cleartext, md5). The node's own
+	 * certificate is named as the client certificate, so that libpq never
+	 * reads ~/.postgresql/ (the agent's HOME may be anyone's). */
+	if (cfg->postgresql.tls_cafile) {
+		char ca[PATH_MAX + 8], crt[PATH_MAX + 8], key[PATH_MAX + 8];
+
+		if (!pg_conninfo_quote(cfg->postgresql.tls_cafile, ca, sizeof(ca)) ||
+		    !pg_conninfo_quote(cfg->postgresql.tls_certfile, crt, sizeof(crt)) ||
+		    !pg_conninfo_quote(cfg->postgresql.tls_keyfile, key, sizeof(key)))
+			return false;
+		n = snprintf(tls, sizeof(tls),
+			     " sslmode=verify-full sslrootcert=%s sslcert=%s sslkey=%s channel_binding=require", ca, crt,
+			     key);
+		if (n < 0 || (size_t)n >= sizeof(tls))
+			return false;
+	}
+	n = snprintf(buf, len, "host=%s port=%d user=%s passfile=%s application_name=%s%s connect_timeout=3%s", host,
+		     m->port, user, pass, app, replication ? "" : " dbname=postgres", tls);
 	return n > 0 && (size_t)n < len;
 }
 
@@ -109,7 +133,7 @@ bool write_pg_files(struct loop *L, bool standby, const char *upstream)
 	size_t n_user = L->settings.n_pg_params + cfg->postgresql.n_params;
 	size_t n_forced = sizeof(forced) / sizeof(forced[0]);
 	size_t n_defaults = sizeof(default_params) / sizeof(default_params[0]);
-	struct pg_param *params = calloc(n_defaults + n_user + n_forced + 2 + PG_HS_PARAMS, sizeof(*params));
+	struct pg_param *params = calloc(n_defaults + n_user + n_forced + 2 + PG_HS_PARAMS + 3, sizeof(*params));
 	char hs_vals[PG_HS_PARAMS][24];
 	char ssn[HA_SYNC_MAX * (HA_NAME_MAX + 4) + 32], slot[64];
 	const char **hba = calloc(cfg->postgresql.n_pg_hba + 1, sizeof(*hba));
@@ -176,6 +200,13 @@ bool write_pg_files(struct loop *L, bool standby, const char *upstream)
 				 forced_values[f], forced[f].why);
 		}
 		params[n++] = (struct pg_param){forced[f].name, forced_values[f]};
+	}
+	/* postgresql.tls.*: Postgres serves TLS to the other members (last, so
+	 * that no parameter from etcd or the file turns it off). */
+	if (cfg->postgresql.tls_certfile) {
+		params[n++] = (struct pg_param){"ssl", "on"};
+		params[n++] = (struct pg_param){"ssl_cert_file", cfg->postgresql.tls_certfile};
+		params[n++] = (struct pg_param){"ssl_key_file", cfg->postgresql.tls_keyfile};
 	}
 	if (!pg_conf_write(cfg->postgresql.data_dir, params, n, &err))
 		goto fail;

@@ -196,6 +196,8 @@ void publish_api(struct loop *L)
 	st.loop_wait = L->settings.loop_wait;
 	st.etcd_ok = L->view.etcd_ok;
 	st.restart_scheduled_at = L->sched.at;
+	snprintf(st.pg_host, sizeof(st.pg_host), "%s", L->cfg->postgresql.connect_host);
+	st.pg_port = L->cfg->postgresql.connect_port;
 	st.lag = -1;
 	if (L->local.pg_ready && L->local.pg_primary)
 		st.lag = 0;

@@ -74,7 +74,27 @@ void manage_slots(struct loop *L, double now)
 	in.existing = existing;
 	in.n_existing = n;
 	in.now = now;
-	slots_plan(&in, &L->slots_mem, &plan);
+	/* Slots only for members whose REST API confirmed their key (a forged
+	 * member key must not hold WAL), asking at most one member not yet
+	 * confirmed per loop. */
+	{
+		bool ok[HA_MAX_MEMBERS];
+		int asks = 1;
+
+		for (size_t i = 0; i < L->view.n_members && i < HA_MAX_MEMBERS; i++) {
+			const struct ha_member *m = &L->view.members[i];
+
+			ok[i] = mv_confirmed(&L->mv, m, now);
+			if (!ok[i] && strcmp(m->name, L->cfg->name) != 0 && !mv_cache_find(&L->mv, m, now) &&
+			    asks-- > 0)
+				ok[i] = mv_confirm(&L->mv, L->cfg, m, now, false,
+						   slots_member_has_slot(m->name, existing, n)
+							   ? "its replication slot here is dropped if it stays so for 30 minutes"
+							   : "creates no replication slot for it");
+		}
+		in.member_ok = ok;
+		slots_plan(&in, &L->slots_mem, &plan);
+	}
 	slots_apply(L->pg, &plan);
 }
 

@@ -69,6 +69,18 @@ static void read_cluster(struct loop *L)
 	else if (L->leader_absent_since == 0)
 		L->leader_absent_since = now;
 	L->view = v;
+	/* A switchover key written straight into etcd is held to the horizon
+	 * REST and batonctl enforce: ignored, and the leader clears it. */
+	if (v.has_switchover && !ops_check_horizon((time_t)v.sw_scheduled_at, clk_wall_s(), "switchover", warn,
+						   sizeof(warn))) {
+		if (L->switchover_mod_revision != L->sw_refused_rev)
+			log_warn("switchover key %sswitchover refused: %s; %s", L->keys.prefix, warn,
+				 is_leader(L) ? "clearing it" : "ignoring it (the leader clears it)");
+		L->sw_refused_rev = L->switchover_mod_revision;
+		L->view.has_switchover = false;
+		if (is_leader(L))
+			clear_switchover(L, "refused: scheduled beyond the horizon");
+	}
 }
 
 static bool has_backup_label(const char *data_dir)

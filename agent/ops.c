@@ -77,15 +77,21 @@ bool ops_check_schedule(time_t when, time_t now, const char *what, char *err, si
 		jsonf_set_err(err, errlen, "scheduled time %s is not in the future", t);
 		return false;
 	}
-	if (when - now > OPS_SCHEDULE_HORIZON) {
-		jsonf_set_err(err, errlen,
-			      "scheduled time %s is more than %d days ahead: a %s is scheduled at most %d days "
-			      "(%d seconds) in advance",
-			      t, OPS_SCHEDULE_HORIZON / 86400, what, OPS_SCHEDULE_HORIZON / 86400,
-			      OPS_SCHEDULE_HORIZON);
-		return false;
-	}
-	return true;
+	return ops_check_horizon(when, now, what, err, errlen);
+}
+
+bool ops_check_horizon(time_t when, time_t now, const char *what, char *err, size_t errlen)
+{
+	char t[32];
+
+	if (when == 0 || when - now <= OPS_SCHEDULE_HORIZON)
+		return true;
+	dcs_format_utc((double)when, t, sizeof(t));
+	jsonf_set_err(err, errlen,
+		      "scheduled time %s is more than %d days ahead: a %s is scheduled at most %d days "
+		      "(%d seconds) in advance",
+		      t, OPS_SCHEDULE_HORIZON / 86400, what, OPS_SCHEDULE_HORIZON / 86400, OPS_SCHEDULE_HORIZON);
+	return false;
 }
 
 void ops_set_before_write_hook(void (*hook)(void *ctx), void *ctx)

@@ -91,6 +91,13 @@ bool ops_replace_config_at(struct etcd_client *c, const struct dcs_keys *k, cons
 bool ops_check_schedule(time_t when, time_t now, const char *what, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
+/* The horizon part of ops_check_schedule alone, for a request read back
+ * from etcd (the switchover key), where a time already past means "due",
+ * not "refused": false + err naming the time and the bound when when is
+ * more than OPS_SCHEDULE_HORIZON ahead of now (0 = now: always true). */
+bool ops_check_horizon(time_t when, time_t now, const char *what, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
 /* The local node's postgresql.allow_from_dcs. Until it is called, an edit of
  * the config key that sets or changes a parameter that runs code
  * (pg_conf_param_runs_code) is refused ("invalid configuration: ...",

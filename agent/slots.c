@@ -27,6 +27,18 @@ bool slots_member_slot(const char *member, char *buf, size_t len)
 	return true;
 }
 
+bool slots_member_has_slot(const char *member, const struct pg_slot *existing, size_t n)
+{
+	char slot[64];
+
+	if (!slots_member_slot(member, slot, sizeof(slot)))
+		return false;
+	for (size_t j = 0; j < n; j++)
+		if (strcmp(existing[j].name, slot) == 0)
+			return true;
+	return false;
+}
+
 static bool in_list(const char (*names)[64], size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
@@ -50,6 +62,10 @@ void slots_plan(const struct slots_input *in, struct slots_memory *mem, struct s
 
 		if (strcmp(m->name, in->self) == 0 || !slots_member_slot(m->name, slot, sizeof(slot)) ||
 		    in_list((const char(*)[64])want, n_want, slot))
+			continue;
+		/* An unconfirmed member gets no slot; one it has is unwanted,
+		 * so dropped once inactive and unconfirmed for SLOTS_GRACE. */
+		if (in->member_ok && !in->member_ok[i])
 			continue;
 		snprintf(want[n_want], 64, "%.63s", slot);
 		/* As far as the member has got, never past our own replay. */

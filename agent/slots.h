@@ -9,6 +9,12 @@
  * them reconnects. Permanent slots from the config (`slots`) exist on the
  * primary. A member's slot outlives its member key by SLOTS_GRACE seconds
  * (a node down for maintenance keeps its WAL), then it is dropped.
+ * A member key is not enough to get a slot: whoever can write etcd could
+ * make thousands, each holding WAL back. The caller says which members it
+ * confirmed as genuine (member_ok, agent/member_verify.h): a slot is
+ * wanted only for those (at most HA_MAX_MEMBERS), so a member that cannot
+ * be confirmed gets none, and one it has is dropped like a gone member's:
+ * once inactive and unwanted for SLOTS_GRACE.
  *
  *     struct slots_plan p;
  *     slots_plan(&in, &p);          pure: what to create, drop, advance
@@ -31,6 +37,9 @@
  * a-z, 0-9 and _ replaced by _. false if it does not fit. */
 bool slots_member_slot(const char *member, char *buf, size_t len);
 
+/* Does member already have its slot among the n existing ones? */
+bool slots_member_has_slot(const char *member, const struct pg_slot *existing, size_t n);
+
 /* When each slot we no longer want was first seen unwanted (kept between
  * loops by the caller; zero it at start). */
 struct slots_memory {
@@ -46,6 +55,7 @@ struct slots_input {
 	bool primary;                 /* our Postgres is the primary */
 	uint64_t replay_lsn;          /* replica: how far we have replayed */
 	const struct ha_cluster_view *view;
+	const bool *member_ok;        /* per view->members: confirmed, its slot may be created (NULL: all) */
 	char *const *permanent;       /* config `slots` */
 	size_t n_permanent;
 	const struct pg_slot *existing; /* pg_query_slots */

@@ -16,8 +16,11 @@
 #
 # The REST API is protected as in production: HTTPS with a certificate of a
 # CA made here with openssl (conf/tls/), and writes only with a random
-# password (conf/secrets); files mode 600, owned by baton. batonctl reads all
-# of it from a node's config file: `batonctl -c conf/node1.conf list`.
+# password (conf/secrets); files mode 600, owned by baton. Postgres serves
+# the same certificate to the other members (postgresql.tls), which connect
+# with sslmode=verify-full and channel_binding=require over hostssl lines.
+# batonctl reads all of it from a node's config file:
+# `batonctl -c conf/node1.conf list`.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -112,10 +115,12 @@ postgresql = {
     superuser = { username = "postgres"; password = "$SU_PW"; };
     replication = { username = "replicator"; password = "$REPL_PW"; };
   };
+  tls = { certfile = "$DEMO/conf/tls/restapi.crt"; keyfile = "$DEMO/conf/tls/restapi.key";
+          cafile = "$DEMO/conf/tls/ca.crt"; };
   pg_hba = [
     "local all all scram-sha-256",
-    "host all all 127.0.0.1/32 scram-sha-256",
-    "host replication replicator 127.0.0.1/32 scram-sha-256"
+    "hostssl all all 127.0.0.1/32 scram-sha-256",
+    "hostssl replication replicator 127.0.0.1/32 scram-sha-256"
   ];
 };
 EOF

@@ -2241,6 +2241,27 @@ START_TEST(test_raw_requests)
 		  "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
 		  "Content-Length: 2\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
 		  400, "Transfer-Encoding" },
+		{ "gzip, chunked",
+		  "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+		  "Transfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+		  400, "Transfer-Encoding" },
+		{ "chunked, chunked",
+		  "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+		  "Transfer-Encoding: chunked, chunked\r\nConnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+		  400, "Transfer-Encoding" },
+		{ "identity",
+		  "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+		  "Transfer-Encoding: identity\r\nConnection: close\r\n\r\n{}",
+		  400, "Transfer-Encoding" },
+		{ "two Transfer-Encoding headers",
+		  "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+		  "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+		  "2\r\n{}\r\n0\r\n\r\n",
+		  400, "Transfer-Encoding" },
+		{ "Chunked (any case), alone: accepted",
+		  "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+		  "Transfer-Encoding: Chunked\r\nConnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+		  202, NULL },
 		{ "text/plain write (a cross-origin form)",
 		  "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n"
 		  "Connection: close\r\n\r\n{}",

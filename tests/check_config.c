@@ -1037,6 +1037,16 @@ static const struct sec_case {
 	  NULL },
 	{ NULL, "bootstrap = { dcs = { maximum_lag_on_failover = 0x7fffffffffffffffL; }; };", NULL, NULL },
 	{ NULL, "etcd2 = { password = 424242; };", "unknown key", "424242" },
+	/* Postgres TLS between members: all three files or none */
+	{ "tls = { certfile = \"/etc/passwd\"; keyfile = \"/etc/passwd\"; cafile = \"/etc/passwd\"; };", NULL, NULL,
+	  NULL },
+	{ "tls = { cafile = \"/etc/passwd\"; };", NULL,
+	  "postgresql.tls.cafile: needs postgresql.tls.certfile and keyfile too", NULL },
+	{ "tls = { certfile = \"/etc/passwd\"; keyfile = \"/etc/passwd\"; };", NULL,
+	  "postgresql.tls.certfile: needs postgresql.tls.cafile too", NULL },
+	{ "tls = { certfile = \"/etc/passwd\"; cafile = \"/etc/passwd\"; };", NULL, "postgresql.tls.keyfile", NULL },
+	{ "tls = { certfile = \"relative.pem\"; keyfile = \"/etc/passwd\"; cafile = \"/etc/passwd\"; };", NULL,
+	  "postgresql.tls.certfile", NULL },
 };
 
 START_TEST(test_security_rules)

@@ -534,6 +534,13 @@ START_TEST(test_check_schedule)
 		      "%s", err);
 	ck_assert(!ops_check_schedule(now, now, "restart", err, sizeof(err)));
 	ck_assert_msg(strstr(err, "is not in the future") != NULL, "%s", err);
+	/* Read back from etcd: a time past is due, only the horizon counts. */
+	ck_assert(ops_check_horizon(0, now, "switchover", err, sizeof(err)));
+	ck_assert(ops_check_horizon(now - 86400, now, "switchover", err, sizeof(err)));
+	ck_assert(ops_check_horizon(now + OPS_SCHEDULE_HORIZON, now, "switchover", err, sizeof(err)));
+	ck_assert(!ops_check_horizon(now + OPS_SCHEDULE_HORIZON + 1, now, "switchover", err, sizeof(err)));
+	ck_assert_msg(strstr(err, "is more than 7 days ahead: a switchover is scheduled at most 7 days") != NULL,
+		      "%s", err);
 }
 END_TEST
 

@@ -11,6 +11,7 @@
  * openssl and a real agent.
  */
 #include "agent/log.h"
+#include "agent/member_verify.h"
 #include "agent/peer.h"
 
 #include <arpa/inet.h>
@@ -49,6 +50,75 @@ START_TEST(test_log_escape)
 	ck_assert_str_eq(out, "abc");
 	log_escape(NULL, out, sizeof(out), false);
 	ck_assert_str_eq(out, "");
+}
+END_TEST
+
+/* F6: bidi controls and other invisible format characters from etcd are
+ * escaped like control characters; the letters around them are not. */
+static const struct {
+	const char *in, *out;
+} escape_cases[] = {
+	{ "a\xe2\x80\xae" "b", "a\\xe2\\x80\\xaeb" },            /* U+202E RLO */
+	{ "\xe2\x80\xaa\xe2\x80\xab\xe2\x80\xac\xe2\x80\xad", /* U+202A..U+202D */
+	  "\\xe2\\x80\\xaa\\xe2\\x80\\xab\\xe2\\x80\\xac\\xe2\\x80\\xad" },
+	{ "x\xe2\x81\xa6y\xe2\x81\xa9", "x\\xe2\\x81\\xa6y\\xe2\\x81\\xa9" }, /* U+2066 LRI, U+2069 PDI */
+	{ "\xe2\x81\xa7\xe2\x81\xa8", "\\xe2\\x81\\xa7\\xe2\\x81\\xa8" }, /* U+2067, U+2068 */
+	{ "zw\xe2\x80\x8bsp", "zw\\xe2\\x80\\x8bsp" },          /* U+200B zero width space */
+	{ "\xe2\x80\x8f", "\\xe2\\x80\\x8f" },                  /* U+200F RLM */
+	{ "\xef\xbb\xbf" "bom", "\\xef\\xbb\\xbfbom" },            /* U+FEFF */
+	{ "s\xc2\xadh", "s\\xc2\\xadh" },                          /* U+00AD soft hyphen */
+	{ "\xd8\x9c", "\\xd8\\x9c" },                              /* U+061C */
+	{ "t\xf3\xa0\x80\x81", "t\\xf3\\xa0\\x80\\x81" },    /* U+E0001 language tag */
+	{ "\xe2\x80\xa8", "\\xe2\\x80\\xa8" },                  /* U+2028 line separator */
+	/* neighbours that are visible text stay as they are */
+	{ "\xe2\x80\x94 \xe2\x80\xaf \xe2\x81\x9f \xe2\x82\xac", "\xe2\x80\x94 \xe2\x80\xaf \xe2\x81\x9f \xe2\x82\xac" },
+	{ "\xc2\xa9 \xd8\xa8 \xef\xbb\xbe \xf3\xa0\x82\x80", "\xc2\xa9 \xd8\xa8 \xef\xbb\xbe \xf3\xa0\x82\x80" },
+	/* a sequence cut at the end of the string is not read past */
+	{ "end\xe2\x80", "end\xe2\x80" },
+	{ "end\xf3\xa0\x80", "end\xf3\xa0\x80" },
+};
+
+START_TEST(test_log_escape_invisible)
+{
+	char out[128], *buf = NULL;
+	size_t len = 0;
+	FILE *mem, *f;
+
+	for (size_t i = 0; i < sizeof(escape_cases) / sizeof(escape_cases[0]); i++) {
+		log_escape(escape_cases[i].in, out, sizeof(out), false);
+		ck_assert_msg(strcmp(out, escape_cases[i].out) == 0, "case %zu: got \"%s\", want \"%s\"", i, out,
+			      escape_cases[i].out);
+	}
+	/* room for the whole escape or none of it */
+	log_escape("ab\xe2\x80\xae", out, 8, false);
+	ck_assert_str_eq(out, "ab");
+
+	/* the stream: byte by byte, and across writes */
+	mem = open_memstream(&buf, &len);
+	ck_assert_ptr_nonnull(mem);
+	f = log_escaping_stream(mem);
+	ck_assert_ptr_nonnull(f);
+	setvbuf(f, NULL, _IONBF, 0);
+	for (size_t i = 0; i < sizeof(escape_cases) / sizeof(escape_cases[0]) - 2; i++) {
+		fputs(escape_cases[i].in, f);
+		fputc('\n', f);
+	}
+	fputs("cut \xe2", f);
+	fputs("\x80", f);
+	fputs("\xae at the end \xe2\x80", f);
+	ck_assert_int_eq(fclose(f), 0);
+	fclose(mem);
+	{
+		char want[2048];
+		size_t pos = 0;
+
+		want[0] = '\0';
+		for (size_t i = 0; i < sizeof(escape_cases) / sizeof(escape_cases[0]) - 2; i++)
+			pos += (size_t)snprintf(want + pos, sizeof(want) - pos, "%s\n", escape_cases[i].out);
+		snprintf(want + pos, sizeof(want) - pos, "cut \\xe2\\x80\\xae at the end \xe2\x80");
+		ck_assert_str_eq(buf, want);
+	}
+	free(buf);
 }
 END_TEST
 
@@ -438,14 +508,182 @@ START_TEST(test_tls_verification)
 }
 END_TEST
 
+/* ---- member_verify: the judgement and the cache (pure) --------------------- */
+
+static struct ha_member mv_member(const char *name, const char *url, const char *host, int port)
+{
+	struct ha_member m;
+
+	memset(&m, 0, sizeof(m));
+	snprintf(m.name, sizeof(m.name), "%s", name);
+	snprintf(m.api_url, sizeof(m.api_url), "%s", url);
+	snprintf(m.host, sizeof(m.host), "%s", host);
+	m.port = port;
+	return m;
+}
+
+static struct api_status mv_status(const char *name, const char *host, int port)
+{
+	struct api_status st;
+
+	memset(&st, 0, sizeof(st));
+	snprintf(st.name, sizeof(st.name), "%s", name);
+	snprintf(st.pg_host, sizeof(st.pg_host), "%s", host);
+	st.pg_port = port;
+	return st;
+}
+
+START_TEST(test_mv_judge)
+{
+	struct ha_member m = mv_member("node1", "https://127.0.0.1:8008", "127.0.0.1", 5432);
+	struct api_status st = mv_status("node1", "127.0.0.1", 5432);
+	char why[600];
+
+	ck_assert_int_eq(mv_judge(&m, true, &st, true, NULL, why, sizeof(why)), MV_CONFIRMED);
+	ck_assert_int_eq(mv_judge(&m, false, &st, false, NULL, why, sizeof(why)), MV_CONFIRMED);
+	st = mv_status("node1", "LOCALHOST", 5432);
+	m = mv_member("node1", "https://127.0.0.1:8008", "localhost", 5432);
+	ck_assert_int_eq(mv_judge(&m, true, &st, true, NULL, why, sizeof(why)), MV_CONFIRMED);
+
+	/* the key points Postgres elsewhere than the member says */
+	m = mv_member("node1", "https://127.0.0.1:8008", "127.0.0.1", 6666);
+	st = mv_status("node1", "127.0.0.1", 5432);
+	ck_assert_int_eq(mv_judge(&m, true, &st, true, NULL, why, sizeof(why)), MV_MISMATCH);
+	ck_assert_str_eq(why, "member node1 publishes Postgres at 127.0.0.1:6666, but its REST API "
+			      "https://127.0.0.1:8008 answers as member node1 with Postgres at 127.0.0.1:5432");
+	m = mv_member("node1", "https://127.0.0.1:8008", "10.0.0.9", 5432);
+	ck_assert_int_eq(mv_judge(&m, true, &st, true, NULL, why, sizeof(why)), MV_MISMATCH);
+	/* another member's REST API answers */
+	m = mv_member("node1", "https://127.0.0.1:8009", "127.0.0.1", 5432);
+	st = mv_status("node2", "127.0.0.1", 5432);
+	ck_assert_int_eq(mv_judge(&m, true, &st, true, NULL, why, sizeof(why)), MV_MISMATCH);
+	ck_assert_msg(strstr(why, "answers as member node2") != NULL, "%s", why);
+	/* an older agent that does not say its address confirms nothing, and
+	 * contradicts nothing (with Postgres TLS it may still be followed) */
+	st = mv_status("node1", "", 0);
+	ck_assert_int_eq(mv_judge(&m, true, &st, true, NULL, why, sizeof(why)), MV_UNREACHABLE);
+	ck_assert_msg(strstr(why, "does not say where its Postgres listens") != NULL, "%s", why);
+	st = mv_status("node2", "", 0);
+	ck_assert_int_eq(mv_judge(&m, true, &st, true, NULL, why, sizeof(why)), MV_MISMATCH);
+	ck_assert_msg(strstr(why, "Postgres at (none):0") != NULL, "%s", why);
+
+	/* TLS here: a plain http api_url is not even asked */
+	m = mv_member("node1", "http://127.0.0.1:8008", "127.0.0.1", 5432);
+	st = mv_status("node1", "127.0.0.1", 5432);
+	ck_assert_int_eq(mv_judge(&m, true, &st, false, NULL, why, sizeof(why)), MV_INSECURE);
+	ck_assert_msg(strstr(why, "which is not https while this node runs TLS") != NULL, "%s", why);
+	m = mv_member("node1", "HTTPS://127.0.0.1:8008", "127.0.0.1", 5432);
+	ck_assert_int_eq(mv_judge(&m, true, &st, false, NULL, why, sizeof(why)), MV_INSECURE);
+	ck_assert_int_eq(mv_judge(&m, true, NULL, false, "connection refused", why, sizeof(why)), MV_UNREACHABLE);
+	ck_assert_msg(strstr(why, "no confirmation: connection refused") != NULL, "%s", why);
+
+	/* what comes from etcd or the peer is escaped */
+	m = mv_member("no\xe2\x80\xae" "de1", "https://127.0.0.1:8008", "127.0.0.1", 5432);
+	st = mv_status("x\x1b[2J", "127.0.0.1", 5432);
+	ck_assert_int_eq(mv_judge(&m, true, &st, true, NULL, why, sizeof(why)), MV_MISMATCH);
+	ck_assert_msg(strstr(why, "member no\\xe2\\x80\\xaede1 publishes") != NULL, "%s", why);
+	ck_assert_msg(strstr(why, "as member x\\x1b[2J") != NULL, "%s", why);
+}
+END_TEST
+
+/* /status carries the node's Postgres address, which peers compare with
+ * its member key; a port out of range is refused. */
+START_TEST(test_status_pg_address)
+{
+	struct api_status st, back;
+	char err[256], *json;
+
+	memset(&st, 0, sizeof(st));
+	snprintf(st.name, sizeof(st.name), "node1");
+	snprintf(st.role, sizeof(st.role), "primary");
+	snprintf(st.state, sizeof(st.state), "running");
+	snprintf(st.pg_host, sizeof(st.pg_host), "10.0.0.1");
+	st.pg_port = 5441;
+	json = api_status_json(&st);
+	ck_assert_ptr_nonnull(json);
+	ck_assert_msg(strstr(json, "\"pg_host\":\"10.0.0.1\"") && strstr(json, "\"pg_port\":5441"), "%s", json);
+	ck_assert_msg(api_status_from_json(json, &back, err, sizeof(err)), "%s", err);
+	ck_assert_str_eq(back.pg_host, "10.0.0.1");
+	ck_assert_int_eq(back.pg_port, 5441);
+	free(json);
+	st.pg_host[0] = '\0'; /* unknown: not said at all */
+	json = api_status_json(&st);
+	ck_assert_ptr_null(strstr(json, "pg_host"));
+	free(json);
+	ck_assert(!api_status_from_json("{\"name\":\"n\",\"role\":\"primary\",\"state\":\"running\",\"pg_running\":true,"
+					"\"is_leader\":true,\"timeline\":1,\"lsn\":1,\"pg_port\":70000}",
+					&back, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "pg_port") != NULL, "%s", err);
+}
+END_TEST
+
+START_TEST(test_mv_cache)
+{
+	struct mv_cache c;
+	struct ha_member a = mv_member("node1", "https://127.0.0.1:8008", "127.0.0.1", 5432);
+	struct ha_member moved = mv_member("node1", "https://127.0.0.1:8008", "127.0.0.1", 6666);
+	struct ha_member fake = mv_member("ghost", "https://127.0.0.1:9", "127.0.0.1", 9);
+	const struct mv_entry *e;
+
+	memset(&c, 0, sizeof(c));
+	ck_assert_ptr_null(mv_cache_find(&c, &a, 10));
+	mv_cache_put(&c, &a, true, 10);
+	e = mv_cache_find(&c, &a, 10 + MV_CONFIRM_TTL - 1);
+	ck_assert_ptr_nonnull(e);
+	ck_assert(e->ok);
+	ck_assert(mv_confirmed(&c, &a, 11));
+	ck_assert_ptr_null(mv_cache_find(&c, &a, 10 + MV_CONFIRM_TTL)); /* bounded */
+	/* the same member at another address is another pair */
+	ck_assert_ptr_null(mv_cache_find(&c, &moved, 11));
+	ck_assert(!mv_confirmed(&c, &moved, 11));
+
+	/* refusals: remembered MV_RETRY, doubled in a row, up to MV_RETRY_MAX */
+	mv_cache_put(&c, &fake, false, 100);
+	ck_assert_ptr_nonnull(mv_cache_find(&c, &fake, 100 + MV_RETRY - 0.1));
+	ck_assert_ptr_null(mv_cache_find(&c, &fake, 100 + MV_RETRY));
+	mv_cache_put(&c, &fake, false, 200);
+	ck_assert_ptr_nonnull(mv_cache_find(&c, &fake, 200 + 2 * MV_RETRY - 0.1));
+	ck_assert_ptr_null(mv_cache_find(&c, &fake, 200 + 2 * MV_RETRY));
+	for (int i = 0; i < 10; i++)
+		mv_cache_put(&c, &fake, false, 300);
+	ck_assert_ptr_nonnull(mv_cache_find(&c, &fake, 300 + MV_RETRY_MAX - 0.1));
+	ck_assert_ptr_null(mv_cache_find(&c, &fake, 300 + MV_RETRY_MAX));
+	ck_assert(!mv_confirmed(&c, &fake, 301));
+	/* a confirmation ends the run of refusals */
+	mv_cache_put(&c, &fake, true, 400);
+	mv_cache_put(&c, &fake, false, 500);
+	ck_assert_ptr_null(mv_cache_find(&c, &fake, 500 + MV_RETRY));
+
+	/* full: refusals make room before confirmations */
+	memset(&c, 0, sizeof(c));
+	mv_cache_put(&c, &a, true, 1000);
+	for (int i = 0; i < 3 * MV_CACHE_N; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "fake%d", i);
+		fake = mv_member(name, "https://127.0.0.1:9", "127.0.0.1", 9);
+		mv_cache_put(&c, &fake, false, 1000 + i);
+		ck_assert_ptr_nonnull(mv_cache_find(&c, &fake, 1000 + i));
+	}
+	ck_assert(mv_confirmed(&c, &a, 1000 + 3 * MV_CACHE_N));
+}
+END_TEST
+
 static Suite *peer_suite(void)
 {
 	Suite *s = suite_create("peer");
 	TCase *tc = tcase_create("escape");
 
 	tcase_add_test(tc, test_log_escape);
+	tcase_add_test(tc, test_log_escape_invisible);
 	tcase_add_test(tc, test_escaping_stream);
 	tcase_add_test(tc, test_log_write_escapes);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("member_verify");
+	tcase_add_test(tc, test_mv_judge);
+	tcase_add_test(tc, test_mv_cache);
+	tcase_add_test(tc, test_status_pg_address);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("client");

@@ -75,6 +75,59 @@ START_TEST(test_primary_creates)
 }
 END_TEST
 
+/* Only confirmed members get a slot (a forged member key must not hold
+ * WAL back); a slot an unconfirmed member has is dropped like a gone
+ * member's: inactive and unwanted for SLOTS_GRACE. */
+START_TEST(test_unconfirmed_members)
+{
+	struct pg_slot have[1] = {{"node_3_b", false, 4000}};
+	bool ok[3] = {true, false, false};
+	struct slots_memory mem;
+	struct slots_plan p;
+	struct slots_input in;
+
+	members();
+	memset(&mem, 0, sizeof(mem));
+	in = input(true, NULL, 0);
+	in.member_ok = ok;
+	slots_plan(&in, &mem, &p);
+	ck_assert_uint_eq(p.n_create, 1);
+	ck_assert_str_eq(p.create[0], "backup_tool");
+
+	in = input(true, have, 1);
+	in.member_ok = ok;
+	slots_plan(&in, &mem, &p);
+	ck_assert_uint_eq(p.n_create, 1);
+	ck_assert_str_eq(p.create[0], "backup_tool");
+	ck_assert_uint_eq(p.n_drop, 0);
+	ck_assert_uint_eq(mem.n, 1); /* unwanted since now */
+	in.now = 100 + SLOTS_GRACE - 1;
+	slots_plan(&in, &mem, &p);
+	ck_assert_uint_eq(p.n_drop, 0);
+	in.now = 100 + SLOTS_GRACE;
+	slots_plan(&in, &mem, &p);
+	ck_assert_uint_eq(p.n_drop, 1);
+	ck_assert_str_eq(p.drop[0], "node_3_b");
+
+	/* confirmed again before the grace ends: kept, the clock reset */
+	memset(&mem, 0, sizeof(mem));
+	in.now = 100;
+	slots_plan(&in, &mem, &p);
+	ok[2] = true;
+	in.now = 100 + SLOTS_GRACE;
+	slots_plan(&in, &mem, &p);
+	ck_assert_uint_eq(p.n_drop, 0);
+	ck_assert_uint_eq(mem.n, 0);
+	ok[2] = false;
+
+	ok[1] = true;
+	slots_plan(&in, &mem, &p);
+	ck_assert_uint_eq(p.n_create, 2);
+	ck_assert_str_eq(p.create[0], "node2");
+	ck_assert_str_eq(p.create[1], "backup_tool");
+}
+END_TEST
+
 /* A replica keeps slots for the others (no permanent ones) and moves each
  * forward to where that member is, never past its own replay position. */
 START_TEST(test_replica_advances)
@@ -157,6 +210,7 @@ int main(void)
 
 	tcase_add_test(tc, test_member_slot_names);
 	tcase_add_test(tc, test_primary_creates);
+	tcase_add_test(tc, test_unconfirmed_members);
 	tcase_add_test(tc, test_replica_advances);
 	tcase_add_test(tc, test_grace);
 	suite_add_tcase(s, tc);

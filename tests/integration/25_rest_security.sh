@@ -62,11 +62,29 @@ etcd_start
 node_config 1
 node_config 2
 restapi_set 1 "$TLS $CREDS"
-restapi_set 2 "$CREDS"
+# node2 knows the CA, to verify node1's REST API before it follows node1.
+restapi_set 2 "$CREDS cafile = \"$PKI/ca.pem\";"
 chmod 600 "$T/node1.conf" "$T/node2.conf"
+# node1 leads: a node serving TLS (node1) confirms a member's Postgres
+# address only through an https REST API (agent/member_verify.h), so it
+# would not follow node2, and it creates no replication slot for node2,
+# whose plain-http api_url proves nothing: node2 runs as a replica that
+# cannot stream (its slot is missing), which this scenario does not need.
 agent_start 1
+node1_leads() { [ "$(leader_name)" = node1 ]; }
+wait_for 60 "node1 holds the leader key" node1_leads
 agent_start 2
-wait_healthy 90
+wait_healthy 90 2
+grep -q "WARN .*the REST API runs without TLS (restapi.certfile unset): before sending a password to a member's Postgres, this node confirms the member's address through the member's REST API, and over plain http that answer proves little" \
+	"$(agent_log 2)" || fail "node2 (plain http) did not warn at start that its address confirmations prove little"
+[ "$(grep -c "the REST API runs without TLS" "$(agent_log 2)")" = 1 ] || fail "node2 said it more than once"
+grep -q "the REST API runs without TLS" "$(agent_log 1)" && fail "node1 (TLS) warned about running without TLS"
+pass "node2 (plain http) warned once at start that confirming addresses over http proves little"
+node2_replica() { [ "$(in_recovery 2)" = t ]; }
+wait_for 60 "node2 runs as a replica" node2_replica
+wait_for 20 "node1 refuses node2's plain-http api_url with a WARN" grep -q \
+	"member node2 publishes Postgres at 127.0.0.1:${PG_PORT[2]} and a REST API at http://127.0.0.1:${API_PORT[2]}, which is not https while this node runs TLS: its address cannot be confirmed; not connecting to its Postgres with any credential: creates no replication slot for it" \
+	"$(agent_log 1)"
 
 base() { if [ "$1" = 1 ]; then echo "https://127.0.0.1:${API_PORT[1]}"; else echo "http://127.0.0.1:${API_PORT[$1]}"; fi; }
 

@@ -26,6 +26,12 @@
 #                over http being refused. Set before node_config.
 #   REST_CLIENT_CERT=1       nodes also present the test's client certificate
 #                to peers (restapi.client_certfile/keyfile).
+#   PG_TLS=0     render the nodes without Postgres TLS (default 1: each node's
+#                Postgres serves a certificate of the same test CA made for it,
+#                $T/rest-tls/pgN.pem, SAN IP:127.0.0.1 and DNS:localhost, with
+#                postgresql.tls.*; the agents connect to members with
+#                sslmode=verify-full and channel_binding=require, and pg_hba
+#                takes scram-sha-256 over hostssl only for TCP).
 # Every REST helper (rest_call, rest_curl, ctl, haproxy_start) follows these:
 # https with the test CA, credentials only over https.
 #
@@ -54,6 +60,9 @@ REST_CLIENT_CERT=${REST_CLIENT_CERT:-0}
 REST_USER=${REST_USER:-baton-admin}
 REST_PASSWORD=${REST_PASSWORD:-rest-$$-$RANDOM$RANDOM}
 REST_TLS_DIR=        # the REST API's CA and certificates (rest_make_certs)
+PG_TLS=${PG_TLS:-1}
+BATON_HOME=$(getent passwd "$BATON_USER" 2>/dev/null | cut -d: -f6)
+BATON_HOME=${BATON_HOME:-/nonexistent}
 
 T=                   # the test dir
 TEST_NAME=
@@ -156,7 +165,9 @@ pid_alive() {
 	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
 }
 
-as_baton() { setpriv --reuid="$BATON_USER" --regid="$BATON_USER" --init-groups -- "$@"; }
+# HOME is the baton user's own: libpq reads ~/.postgresql/ when it speaks TLS,
+# and root's HOME is not readable by baton (a client of a PG_TLS node failed).
+as_baton() { setpriv --reuid="$BATON_USER" --regid="$BATON_USER" --init-groups -- env HOME="$BATON_HOME" "$@"; }
 
 # ---------------------------------------------------------------- set-up
 
@@ -258,6 +269,41 @@ rest_make_certs() {
 	log "REST API certificates in $d"
 }
 
+# pg_make_cert N: a server certificate for nodeN's Postgres from the test CA
+# (rest_make_certs), $REST_TLS_DIR/pgN.pem and pgN-key.pem (mode 600, owned
+# by the baton user, as Postgres wants its key). Idempotent.
+pg_make_cert() {
+	local n=$1
+	rest_make_certs
+	[ -f "$REST_TLS_DIR/pg$n.pem" ] && return 0
+	(
+		cd "$REST_TLS_DIR" || exit 1
+		set -e
+		umask 077
+		printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"pg$n.ext"
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "pg$n-key.pem" \
+			-out "pg$n.csr" -subj "/CN=baton-it-pg-node$n"
+		openssl x509 -req -in "pg$n.csr" -CA ca.pem -CAkey ca-key.pem -CAcreateserial \
+			-out "pg$n.pem" -days 2 -extfile "pg$n.ext"
+		chmod 644 "pg$n.pem"
+	) >>"$T/openssl-pg.log" 2>&1 || fail "openssl could not make node$n's Postgres certificate (see $T/openssl-pg.log)"
+	chown "$BATON_USER:" "$REST_TLS_DIR"/pg"$n"*
+}
+
+# pg_config_tls N: the tls group and pg_hba lines of nodeN's postgresql group
+# (its certificate made first, by pg_make_cert).
+pg_config_tls() {
+	local n=$1 kind=host
+	if [ "$PG_TLS" = 1 ]; then
+		printf '  tls = { certfile = "%s"; keyfile = "%s";\n          cafile = "%s"; };\n' \
+			"$REST_TLS_DIR/pg$n.pem" "$REST_TLS_DIR/pg$n-key.pem" "$REST_TLS_DIR/ca.pem"
+		kind=hostssl
+	fi
+	printf '  pg_hba = [\n    "local all all scram-sha-256",\n'
+	printf '    "%s all all 127.0.0.1/32 scram-sha-256",\n' "$kind"
+	printf '    "%s replication replicator 127.0.0.1/32 scram-sha-256"\n  ];\n' "$kind"
+}
+
 # rest_node_tls N: true when nodeN serves https.
 rest_node_tls() { [ "$REST_TLS" = 1 ] && [[ " $REST_PLAIN_NODES " != *" $1 "* ]]; }
 
@@ -292,6 +338,8 @@ node_config() {
 	[ -n "${API_PORT[$n]:-}" ] || pick_port "API_PORT[$n]"
 	[ "$REST_TLS" != 1 ] || rest_make_certs
 	rest_config_group "$n" >"$f.rest" || fail "cannot render the restapi group of node$n"
+	[ "$PG_TLS" != 1 ] || pg_make_cert "$n"
+	pg_config_tls "$n" >"$f.pgtls" || fail "cannot render the Postgres TLS of node$n"
 	cat >"$f" <<EOF
 # node$n of test $TEST_NAME (rendered by tests/lib/cluster.sh)
 scope = "$SCOPE";
@@ -318,15 +366,11 @@ postgresql = {
     replication = { username = "replicator"; password = "$REPL_PASSWORD"; };
   };
   parameters = { shared_buffers = "32MB"; };
-  pg_hba = [
-    "local all all scram-sha-256",
-    "host all all 127.0.0.1/32 scram-sha-256",
-    "host replication replicator 127.0.0.1/32 scram-sha-256"
-  ];
+$(cat "$f.pgtls")
 };
 log = { level = "info"; };
 EOF
-	rm -f "$f.rest"
+	rm -f "$f.rest" "$f.pgtls"
 	chown "$BATON_USER:" "$f"
 	chmod 600 "$f"
 }
@@ -345,7 +389,7 @@ agent_start() {
 	AGENT_LOG_N[$n]=$((${AGENT_LOG_N[$n]:-0} + 1))
 	printf -- '----- start %s of node%s at %s\n' "${AGENT_LOG_N[$n]}" "$n" "$(date +%T.%3N)" >>"$T/agent-node$n.log"
 	chown "$BATON_USER:" "$T/agent-node$n.log"
-	setpriv --reuid="$BATON_USER" --regid="$BATON_USER" --init-groups -- \
+	setpriv --reuid="$BATON_USER" --regid="$BATON_USER" --init-groups -- env HOME="$BATON_HOME" \
 		"$BATON_BUILD/baton" -c "$T/node$n.conf" >>"$T/agent-node$n.log" 2>&1 &
 	AGENT_PID[$n]=$!
 	log "started agent node$n (pid ${AGENT_PID[$n]}, pg ${PG_PORT[$n]}, api ${API_PORT[$n]})"
@@ -426,7 +470,7 @@ conninfo_all() {
 run_sql() {
 	local n=$1 sql=$2
 	setpriv --reuid="$BATON_USER" --regid="$BATON_USER" --init-groups -- \
-		env PGPASSFILE="$PGPASSFILE" PGCONNECT_TIMEOUT=2 PGOPTIONS="-c statement_timeout=5000" \
+		env HOME="$BATON_HOME" PGPASSFILE="$PGPASSFILE" PGCONNECT_TIMEOUT=2 PGOPTIONS="-c statement_timeout=5000" \
 		"$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 \
 		-h 127.0.0.1 -p "${PG_PORT[$n]}" -U postgres -d postgres -c "$sql" 2>/dev/null
 }
