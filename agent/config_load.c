@@ -29,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pg/pg_conf.h"
+
 /* True if path names a group some option lives in ("postgresql.authentication"). */
 static bool is_known_group(const char *path)
 {
@@ -743,9 +745,9 @@ bool config_load(const char *path, struct baton_config *out, char *err, size_t e
 			continue;
 		snprintf(key, sizeof(key), "bootstrap.dcs.postgresql.parameters.%s", name);
 		fail(&c, config_lookup(&cf, key), key,
-		     "runs or loads code, so nodes take it only from their own file: set it in "
+		     "%s, so nodes take it only from their own file: set it in "
 		     "postgresql.parameters (or list it in postgresql.allow_from_dcs on every node that may take it "
-		     "from etcd)");
+		     "from etcd)", pg_conf_local_only_why(name) + 3);
 		goto cleanup;
 	}
 	ok = true;

@@ -27,6 +27,7 @@
 #include <jansson.h>
 
 #include "agent/jsonf.h"
+#include "pg/pg_conf.h"
 
 #define DCS_HISTORY_MAX 100
 
@@ -708,9 +709,9 @@ size_t dcs_settings_drop_code_params(struct dcs_settings *s, char *const *allow,
 			continue;
 		}
 		warn_add(warn, warnlen,
-			 "config: postgresql.parameters.%s ignored: it runs or loads code, so this node takes it only "
+			 "config: postgresql.parameters.%s ignored: %s, so this node takes it only "
 			 "from its own file (postgresql.parameters, or list it in postgresql.allow_from_dcs)",
-			 p->name);
+			 p->name, pg_conf_local_only_why(p->name));
 		free(p->name);
 		free(p->value);
 		dropped++;

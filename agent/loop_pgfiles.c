@@ -77,6 +77,9 @@ static const struct pg_param default_params[] = {
 	{"wal_keep_size", "128MB"},
 	{"max_wal_senders", "10"},
 	{"max_replication_slots", "10"},
+	/* A replica gone this far behind is re-cloned rather than let its slot
+	 * (or a permanent slot nobody uses) fill the primary's disk. */
+	{"max_slot_wal_keep_size", "8GB"},
 };
 
 /*

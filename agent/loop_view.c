@@ -266,6 +266,15 @@ void poll_peers(struct loop *L)
 			continue;
 		m->polled = true;
 		m->reachable = peer_get_status(&po, m->api_url, timeout, &st, &tls, err, sizeof(err));
+		if (m->reachable && strcmp(st.name, m->name) != 0) {
+			/* Another member's REST API (or something else) answers at
+			 * this key's api_url: its status is not this member's. */
+			char who[sizeof(st.name) * 4];
+
+			log_escape(st.name, who, sizeof(who), false);
+			snprintf(err, sizeof(err), "its REST API answers as member %s", who);
+			m->reachable = false;
+		}
 		if (!m->reachable) {
 			log_info("candidate check: %s unreachable (%s)", m->name, err);
 			continue;

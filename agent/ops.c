@@ -437,10 +437,10 @@ static bool check_code_params(const struct dcs_settings *d, const struct dcs_set
 		if (was && strcmp(was, p->value) == 0)
 			continue;
 		jsonf_set_err(err, errlen,
-			      "postgresql.parameters.%s: refused: it runs or loads code, so it is set only in each "
+			      "postgresql.parameters.%s: refused: %s, so it is set only in each "
 			      "node's own file (postgresql.parameters), unless that file lists it in "
 			      "postgresql.allow_from_dcs",
-			      p->name);
+			      p->name, pg_conf_local_only_why(p->name));
 		return false;
 	}
 	return true;

@@ -87,6 +87,20 @@ bool peer_url_allowed(const char *url, char *err, size_t errlen)
 			jsonf_set_err(err, errlen, "refused REST API URL with a control character or space");
 			return false;
 		}
+	/* scheme://host[:port][/] and nothing more: a path, query or fragment
+	 * would let a key aim our fixed paths (/status, /failsafe) at another
+	 * endpoint of a real member, e.g. "https://member/config?" + "/status"
+	 * answering with whatever JSON was stored in etcd. */
+	{
+		const char *rest = host + strcspn(host, "/?#\\");
+
+		if (*rest && (*rest != '/' || rest[1] != '\0')) {
+			log_escape(url, shown, sizeof(shown), false);
+			jsonf_set_err(err, errlen, "refused REST API URL with a path, query or fragment: %s "
+				      "(a member's api_url is scheme://host:port)", shown);
+			return false;
+		}
+	}
 	return true;
 }
 

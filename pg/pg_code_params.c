@@ -45,6 +45,15 @@
  *   promote_trigger_file, recovery_target, recovery_target_action,
  *   recovery_target_inclusive, recovery_target_lsn, recovery_target_name,
  *   recovery_target_time, recovery_target_timeline, recovery_target_xid
+ * the schemas the server looks in for unqualified functions and operators:
+ * a search_path naming a schema some role can create in makes every
+ * superuser session that calls an unqualified function (maintenance
+ * scripts, extensions; the agent's own sessions pin search_path) run that
+ * role's code as the superuser:
+ *   search_path
+ * the WAL kept for replication slots: a permanent slot written into etcd
+ * and never used, with no bound (-1), keeps WAL until the disk is full:
+ *   max_slot_wal_keep_size (the agent's default bounds it)
  * Settings that are dangerous but not code (fsync = off, wal_level) stay
  * cluster-wide: losing them is a durability question, not code execution.
  */
@@ -58,7 +67,8 @@ static const char *const code_params[] = {
 	"unix_socket_group", "unix_socket_permissions", "primary_conninfo", "primary_slot_name",
 	"include", "include_if_exists", "include_dir", "promote_trigger_file", "recovery_target",
 	"recovery_target_action", "recovery_target_inclusive", "recovery_target_lsn", "recovery_target_name",
-	"recovery_target_time", "recovery_target_timeline", "recovery_target_xid",
+	"recovery_target_time", "recovery_target_timeline", "recovery_target_xid", "search_path",
+	"max_slot_wal_keep_size",
 };
 
 const char *pg_conf_code_param_at(size_t i)
@@ -74,4 +84,13 @@ bool pg_conf_param_runs_code(const char *name)
 		if (strcasecmp(name, code_params[i]) == 0)
 			return true;
 	return false;
+}
+
+const char *pg_conf_local_only_why(const char *name)
+{
+	if (name != NULL && strcasecmp(name, "search_path") == 0)
+		return "it chooses whose functions and operators superuser sessions call";
+	if (name != NULL && strcasecmp(name, "max_slot_wal_keep_size") == 0)
+		return "it bounds the WAL replication slots keep (a forged slot could fill the disk)";
+	return "it runs or loads code";
 }

@@ -58,6 +58,9 @@ bool pg_conf_write_pgpass(const char *path, const char *const *users, const char
  */
 bool pg_conf_param_runs_code(const char *name);
 const char *pg_conf_code_param_at(size_t i);
+/* Why such a parameter is taken only from the node's own file, for an
+ * error or warning ("it runs or loads code", ...); never NULL. */
+const char *pg_conf_local_only_why(const char *name);
 
 /* Quotes a conninfo value ('...' with \' and \\) into buf; false if too small. */
 bool pg_conninfo_quote(const char *value, char *buf, size_t len);

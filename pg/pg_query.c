@@ -133,8 +133,12 @@ static void notice_to_log(void *arg, const char *message)
  * PGconn, whose error message pg_ping inspects. */
 static PGconn *connect_until(const char *conninfo, double deadline, bool *ok, struct pg_err *err)
 {
-	const char *const keys[] = {"dbname", "fallback_application_name", NULL};
-	const char *const vals[] = {conninfo, "baton", NULL};
+	/* The agent's sessions run as the superuser: search_path is pinned to
+	 * the catalog (pg_temp last), so that no function or operator of a
+	 * schema some role can create in (named by a search_path from etcd,
+	 * REST, ALTER ROLE or the file) runs in their place. */
+	const char *const keys[] = {"dbname", "fallback_application_name", "options", NULL};
+	const char *const vals[] = {conninfo, "baton", "-c search_path=pg_catalog,pg_temp", NULL};
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
 	char msg[400];
 	PGconn *conn;

@@ -1207,9 +1207,13 @@ START_TEST(test_api_server)
 	root = json_loads(a.body, 0, NULL);
 	ck_assert_msg(root && json_is_string(json_object_get(root, "error")), "%s", a.body);
 	json_decref(root);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/nope", port);
+	/* A member URL with a path is refused before any request: a key could
+	 * otherwise aim /status at another endpoint (/config?/status). */
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/config?", port);
 	ck_assert(!peer_get_status(NULL, url, 2, &back, NULL, err, sizeof(err)));
-	ck_assert_msg(strstr(err, "HTTP 404") != NULL, "%s", err);
+	ck_assert_msg(strstr(err, "with a path, query or fragment") != NULL, "%s", err);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", port);
+	ck_assert_msg(peer_get_status(NULL, url, 2, &back, NULL, err, sizeof(err)), "%s", err);
 
 	/* Other methods: 405. */
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/status", port);

@@ -278,6 +278,16 @@ START_TEST(test_url_allowed)
 	ck_assert(!peer_url_allowed("http://127.0.0.1:1/\r\nX: y", err, sizeof(err)));
 	ck_assert(!peer_url_allowed("", err, sizeof(err)));
 	ck_assert(!peer_url_allowed(NULL, err, sizeof(err)));
+	/* no path, query or fragment: "/config?" + "/status" would read the
+	 * config key a writer of etcd filled in as a member's status */
+	ck_assert(!peer_url_allowed("https://127.0.0.1:8008/config?", err, sizeof(err)));
+	ck_assert_msg(strstr(err, "with a path, query or fragment") != NULL, "%s", err);
+	ck_assert(!peer_url_allowed("https://127.0.0.1:8008/config", err, sizeof(err)));
+	ck_assert(!peer_url_allowed("https://127.0.0.1:8008?x", err, sizeof(err)));
+	ck_assert(!peer_url_allowed("https://127.0.0.1:8008#x", err, sizeof(err)));
+	ck_assert(!peer_url_allowed("https://127.0.0.1:8008//", err, sizeof(err)));
+	ck_assert(!peer_url_allowed("https://127.0.0.1:8008\\x", err, sizeof(err)));
+	ck_assert(peer_url_allowed("https://[::1]:8008", err, sizeof(err)));
 }
 END_TEST
 

@@ -1321,8 +1321,8 @@ START_TEST(test_cluster_lifecycle)
 	ck_assert(pg_query_scalar(ca, "SELECT left(rolpassword, 14) FROM pg_authid WHERE rolname = 'repl'", buf,
 				  sizeof(buf), &err));
 	ck_assert_str_eq(buf, "SCRAM-SHA-256$");
-	ck_assert(pg_query_exec(ca, "CREATE TABLE t (x int)", &err));
-	ck_assert(pg_query_exec(ca, "INSERT INTO t VALUES (1)", &err));
+	ck_assert(pg_query_exec(ca, "CREATE TABLE public.t (x int)", &err));
+	ck_assert(pg_query_exec(ca, "INSERT INTO public.t VALUES (1)", &err));
 	ck_assert(!pg_query_exec(ca, "INSERT INTO nosuchtable VALUES (1)", &err));
 	ck_assert_msg(strstr(err.msg, "42P01") != NULL, "%s", err.msg);
 
@@ -1354,24 +1354,24 @@ START_TEST(test_cluster_lifecycle)
 
 	/* Dirty buffers on b make its end-of-recovery checkpoint take a
 	 * while: pg_control lags behind the promotion during that time. */
-	ck_assert(pg_query_exec(ca, "INSERT INTO t SELECT 1000 + g FROM generate_series(1, 5000) AS g", &err));
-	wait_scalar(cb, "SELECT count(*) FROM t", "5001", 10);
-	wait_scalar(cc, "SELECT count(*) FROM t", "5001", 10);
+	ck_assert(pg_query_exec(ca, "INSERT INTO public.t SELECT 1000 + g FROM generate_series(1, 5000) AS g", &err));
+	wait_scalar(cb, "SELECT count(*) FROM public.t", "5001", 10);
+	wait_scalar(cc, "SELECT count(*) FROM public.t", "5001", 10);
 
 	/* promote b: out of recovery, on timeline 2 at once, writable */
 	ck_assert_msg(pg_query_promote(cb, &err), "%s", err.msg);
 	ck_assert_msg(wait_state(cb, &st, not_in_recovery, 0, 10, &err), "b still in recovery: %s", err.msg);
 	ck_assert_uint_eq(st.timeline, 2);
-	ck_assert(pg_query_exec(cb, "INSERT INTO t VALUES (2)", &err));
+	ck_assert(pg_query_exec(cb, "INSERT INTO public.t VALUES (2)", &err));
 	/* c follows the new timeline by itself, and says so */
 	ck_assert_msg(wait_state(cc, &st, streaming_on_tl2_from, b.port, 10, &err),
 		      "c not streaming on timeline 2 (timeline %u): %s", st.timeline, err.msg);
-	wait_scalar(cc, "SELECT string_agg(x::text, ',' ORDER BY x) FROM t WHERE x < 1000", "1,2", 10);
+	wait_scalar(cc, "SELECT string_agg(x::text, ',' ORDER BY x) FROM public.t WHERE x < 1000", "1,2", 10);
 	/* pg_rewind wants the source's pg_control on the new timeline */
 	ck_assert(pg_query_checkpoint(cb, &err));
 
 	/* a diverges a little, then stops */
-	ck_assert(pg_query_exec(ca, "INSERT INTO t VALUES (100)", &err));
+	ck_assert(pg_query_exec(ca, "INSERT INTO public.t VALUES (100)", &err));
 	pg_conn_reset(ca);
 	node_stop(&a, PG_STOP_FAST, 5.0);
 	ck_assert_msg(pg_controldata_read(PG_BINDIR, a.dir, &cd, &err), "%s", err.msg);
@@ -1388,7 +1388,7 @@ START_TEST(test_cluster_lifecycle)
 	ck_assert_msg(wait_state(ca, &st, streaming_from, b.port, 10, &err), "a not streaming: %s", err.msg);
 	ck_assert_uint_eq(st.timeline, 2);
 	ck_assert_uint_eq(st.system_identifier, sysid);
-	wait_scalar(ca, "SELECT string_agg(x::text, ',' ORDER BY x) FROM t WHERE x < 1000", "1,2", 10);
+	wait_scalar(ca, "SELECT string_agg(x::text, ',' ORDER BY x) FROM public.t WHERE x < 1000", "1,2", 10);
 	ck_assert_msg(wait_state(cb, &st, has_streaming_replica, 'a', 10, &err), "b has no replica a: %s", err.msg);
 
 	/* stops: immediate and fast, both quick */
