@@ -10,11 +10,9 @@
 
 #include <jansson.h>
 
-/* The dynamic settings when the config key is absent or leaves them out. */
-#define DCS_DEFAULT_TTL 5.0
-#define DCS_DEFAULT_LOOP_WAIT 1.0
-#define DCS_DEFAULT_RETRY_TIMEOUT 2.0
-#define DCS_DEFAULT_MAX_LAG 1048576
+/* The dynamic settings when the config key is absent or leaves them out
+ * (dcs_settings.c): the one place their defaults are written. */
+void dcs_settings_default(struct dcs_settings *d);
 
 /* Appends one line to the warning buffer (see dcs.c). */
 void __attribute__((format(printf, 3, 4))) dcs_warn_add(char *warn, size_t warnlen, const char *fmt, ...);

@@ -22,6 +22,11 @@
 #define DCS_TTL_MAX CONFIG_TTL_MAX
 #define DCS_WAIT_MAX CONFIG_WAIT_MAX
 
+#define DCS_DEFAULT_TTL 5.0
+#define DCS_DEFAULT_LOOP_WAIT 1.0
+#define DCS_DEFAULT_RETRY_TIMEOUT 2.0
+#define DCS_DEFAULT_MAX_LAG 1048576
+
 char *dcs_config_json(const struct dcs_settings *d)
 {
 	json_t *root = NULL, *params = NULL, *slots = NULL;
@@ -199,18 +204,23 @@ static bool parse_pg_params(const json_t *root, struct dcs_settings *out, char *
 	return true;
 }
 
+void dcs_settings_default(struct dcs_settings *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->ttl = DCS_DEFAULT_TTL;
+	d->loop_wait = DCS_DEFAULT_LOOP_WAIT;
+	d->retry_timeout = DCS_DEFAULT_RETRY_TIMEOUT;
+	d->maximum_lag_on_failover = DCS_DEFAULT_MAX_LAG;
+	d->synchronous_node_count = 1;
+}
+
 bool dcs_config_from_json(const char *json, struct dcs_settings *out, char *err, size_t errlen)
 {
 	const json_t *v;
 	json_t *root;
 	bool ok = false;
 
-	memset(out, 0, sizeof(*out));
-	out->ttl = DCS_DEFAULT_TTL;
-	out->loop_wait = DCS_DEFAULT_LOOP_WAIT;
-	out->retry_timeout = DCS_DEFAULT_RETRY_TIMEOUT;
-	out->maximum_lag_on_failover = DCS_DEFAULT_MAX_LAG;
-	out->synchronous_node_count = 1;
+	dcs_settings_default(out);
 
 	root = dcs_load_object(json, err, errlen);
 	if (!root)

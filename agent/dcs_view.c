@@ -41,16 +41,6 @@ static bool parse_sysid(const char *s, uint64_t *out)
 	return true;
 }
 
-static void default_settings(struct dcs_settings *d)
-{
-	memset(d, 0, sizeof(*d));
-	d->ttl = DCS_DEFAULT_TTL;
-	d->loop_wait = DCS_DEFAULT_LOOP_WAIT;
-	d->retry_timeout = DCS_DEFAULT_RETRY_TIMEOUT;
-	d->maximum_lag_on_failover = DCS_DEFAULT_MAX_LAG;
-	d->synchronous_node_count = 1;
-}
-
 void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result *r,
 		       const struct dcs_settings *fallback, struct ha_cluster_view *view,
 		       struct dcs_settings *settings_out, char *warn, size_t warnlen)
@@ -155,7 +145,7 @@ void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result 
 				parsed = *fallback; /* aliasing caller: nothing to copy */
 			} else if (!dcs_settings_copy(&parsed, fallback)) {
 				dcs_warn_add(warn, warnlen, "out of memory copying the settings");
-				default_settings(&parsed);
+				dcs_settings_default(&parsed);
 				parsed.ttl = fallback->ttl;
 				parsed.loop_wait = fallback->loop_wait;
 				parsed.retry_timeout = fallback->retry_timeout;
@@ -168,7 +158,7 @@ void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result 
 				parsed.synchronous_quorum = fallback->synchronous_quorum;
 			}
 		} else {
-			default_settings(&parsed);
+			dcs_settings_default(&parsed);
 		}
 	} else if (settings_out && settings_out == fallback) {
 		dcs_settings_free(settings_out);
