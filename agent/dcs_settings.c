@@ -1,0 +1,372 @@
+/*
+ * dcs_settings.c - the config key (see dcs.h): the dynamic settings every
+ * member shares (ttl, loop_wait, synchronous mode, slots, Postgres
+ * parameters) to and from JSON, each value's type and range checked, and
+ * the settings' copy, release and filtering. Apart from dcs.c because the
+ * settings are a concern of their own, larger than any other key.
+ */
+#include "agent/dcs.h"
+#include "agent/dcs_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "agent/jsonf.h"
+#include "pg/pg_conf.h"
+
+/* The dynamic settings' ranges (config.h; the timing rule is config_check_timing's). */
+#define DCS_TTL_MIN CONFIG_TTL_MIN
+#define DCS_TTL_MAX CONFIG_TTL_MAX
+#define DCS_WAIT_MAX CONFIG_WAIT_MAX
+
+#define DCS_DEFAULT_TTL 5.0
+#define DCS_DEFAULT_LOOP_WAIT 1.0
+#define DCS_DEFAULT_RETRY_TIMEOUT 2.0
+#define DCS_DEFAULT_MAX_LAG 1048576
+
+char *dcs_config_json(const struct dcs_settings *d)
+{
+	json_t *root = NULL, *params = NULL, *slots = NULL;
+
+	params = json_object();
+	if (!params)
+		return NULL;
+	for (size_t i = 0; i < d->n_pg_params; i++) {
+		const struct config_param *p = &d->pg_params[i];
+
+		if (!p->name || !p->value || json_object_set_new(params, p->name, json_string(p->value)) != 0) {
+			json_decref(params);
+			return NULL;
+		}
+	}
+	slots = json_array();
+	for (size_t i = 0; slots && i < d->n_slots; i++)
+		if (!d->slots[i] || json_array_append_new(slots, json_string(d->slots[i])) != 0) {
+			json_decref(slots);
+			slots = NULL;
+		}
+	if (!slots) {
+		json_decref(params);
+		return NULL;
+	}
+	/* "o" steals params and slots, even when packing fails. */
+	root = json_pack("{s:o, s:o, s:o, s:I, s:b, s:b, s:b, s:b, s:I, s:b, s:o, s:{s:o}}", "ttl", dcs_json_num(d->ttl),
+			 "loop_wait", dcs_json_num(d->loop_wait), "retry_timeout", dcs_json_num(d->retry_timeout),
+			 "maximum_lag_on_failover", (json_int_t)d->maximum_lag_on_failover, "pause", (int)d->pause,
+			 "failsafe_mode", (int)d->failsafe_mode, "synchronous_mode", (int)d->synchronous_mode,
+			 "synchronous_mode_strict", (int)d->synchronous_mode_strict, "synchronous_node_count",
+			 (json_int_t)d->synchronous_node_count, "synchronous_quorum", (int)d->synchronous_quorum, "slots",
+			 slots, "postgresql", "parameters", params);
+	return dcs_dump_and_free(root);
+}
+
+/* "slots": an array of physical slot names (a-z, 0-9, _). */
+static bool parse_slots(const json_t *root, struct dcs_settings *out, char *err, size_t errlen)
+{
+	const json_t *arr = json_object_get(root, "slots");
+	size_t n;
+
+	if (!arr || json_is_null(arr))
+		return true;
+	if (!json_is_array(arr)) {
+		jsonf_set_err(err, errlen, "slots: expected an array of slot names");
+		return false;
+	}
+	n = json_array_size(arr);
+	if (n > 64) {
+		jsonf_set_err(err, errlen, "slots: more than 64");
+		return false;
+	}
+	if (n == 0)
+		return true;
+	out->slots = calloc(n, sizeof(*out->slots));
+	if (!out->slots) {
+		jsonf_set_err(err, errlen, "out of memory");
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const json_t *v = json_array_get(arr, i);
+		const char *s = json_is_string(v) ? json_string_value(v) : "";
+		size_t len = strlen(s);
+
+		if (len == 0 || len > 63 || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") != len) {
+			jsonf_set_err(err, errlen, "slots[%zu]: a slot name is 1 to 63 of a-z, 0-9 and _", i);
+			return false;
+		}
+		out->slots[i] = strdup(s);
+		if (!out->slots[i]) {
+			jsonf_set_err(err, errlen, "out of memory");
+			return false;
+		}
+		out->n_slots = i + 1;
+	}
+	return true;
+}
+
+/* A Postgres parameter name: letters, digits, '_' and '.' (custom GUCs). */
+static bool param_name_ok(const char *s)
+{
+	if (!*s || strlen(s) > 63)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      *s == '_' || *s == '.'))
+			return false;
+	return true;
+}
+
+/* The text a parameter's JSON value stands for (malloc'd), NULL + err if the
+ * value is not a scalar or holds characters postgresql.conf cannot carry. */
+static char *param_value(const char *name, const json_t *v, char *err, size_t errlen)
+{
+	char buf[64];
+	const char *s;
+
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		s = json_string_value(v);
+		if (strlen(s) != json_string_length(v)) {
+			jsonf_set_err(err, errlen, "postgresql.parameters.%s: contains a NUL character", name);
+			return NULL;
+		}
+		for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+			if (*c == '\n' || *c == '\r') {
+				jsonf_set_err(err, errlen, "postgresql.parameters.%s: contains a line break", name);
+				return NULL;
+			} else if ((*c < 0x20 && *c != '\t') || *c == 0x7f) {
+				jsonf_set_err(err, errlen, "postgresql.parameters.%s: contains the control character 0x%02x",
+					      name, *c);
+				return NULL;
+			}
+		return strdup(s);
+	case JSON_INTEGER:
+		snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		return strdup(buf);
+	case JSON_REAL:
+		snprintf(buf, sizeof(buf), "%.17g", json_real_value(v));
+		return strdup(buf);
+	case JSON_TRUE:
+		return strdup("on");
+	case JSON_FALSE:
+		return strdup("off");
+	default:
+		jsonf_set_err(err, errlen, "postgresql.parameters.%s: expected a string, number or boolean", name);
+		return NULL;
+	}
+}
+
+/* Fills out->pg_params from the "postgresql" member of root (if any). */
+static bool parse_pg_params(const json_t *root, struct dcs_settings *out, char *err, size_t errlen)
+{
+	const json_t *pg = json_object_get(root, "postgresql"), *params, *v;
+	const char *name;
+
+	if (!pg)
+		return true;
+	if (!json_is_object(pg)) {
+		jsonf_set_err(err, errlen, "postgresql: expected an object");
+		return false;
+	}
+	params = json_object_get(pg, "parameters");
+	if (!params)
+		return true;
+	if (!json_is_object(params)) {
+		jsonf_set_err(err, errlen, "postgresql.parameters: expected an object");
+		return false;
+	}
+	if (json_object_size(params) == 0)
+		return true;
+	out->pg_params = calloc(json_object_size(params), sizeof(*out->pg_params));
+	if (!out->pg_params) {
+		jsonf_set_err(err, errlen, "out of memory");
+		return false;
+	}
+	json_object_foreach((json_t *)params, name, v) {
+		struct config_param *p = &out->pg_params[out->n_pg_params];
+
+		if (!param_name_ok(name)) {
+			jsonf_set_err(err, errlen, "postgresql.parameters: invalid parameter name \"%.64s\"", name);
+			return false;
+		}
+		p->value = param_value(name, v, err, errlen);
+		if (!p->value)
+			return false;
+		p->name = strdup(name);
+		out->n_pg_params++; /* counted now so dcs_settings_free releases value */
+		if (!p->name) {
+			jsonf_set_err(err, errlen, "out of memory");
+			return false;
+		}
+	}
+	return true;
+}
+
+void dcs_settings_default(struct dcs_settings *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->ttl = DCS_DEFAULT_TTL;
+	d->loop_wait = DCS_DEFAULT_LOOP_WAIT;
+	d->retry_timeout = DCS_DEFAULT_RETRY_TIMEOUT;
+	d->maximum_lag_on_failover = DCS_DEFAULT_MAX_LAG;
+	d->synchronous_node_count = 1;
+}
+
+bool dcs_config_from_json(const char *json, struct dcs_settings *out, char *err, size_t errlen)
+{
+	const json_t *v;
+	json_t *root;
+	bool ok = false;
+
+	dcs_settings_default(out);
+
+	root = dcs_load_object(json, err, errlen);
+	if (!root)
+		return false;
+	if (!jsonf_number(root, "ttl", JSONF_OPTIONAL, DCS_TTL_MIN, DCS_TTL_MAX, false, &out->ttl, err, errlen) ||
+	    !jsonf_number(root, "loop_wait", JSONF_OPTIONAL, CONFIG_LOOP_WAIT_MIN, DCS_WAIT_MAX, false,
+			  &out->loop_wait, err, errlen) ||
+	    !jsonf_number(root, "retry_timeout", JSONF_OPTIONAL, CONFIG_RETRY_TIMEOUT_MIN, DCS_WAIT_MAX, false,
+			  &out->retry_timeout, err, errlen))
+		goto cleanup;
+
+	/* Bytes: an integer, or a real that is a whole number (some tools write
+	 * every number as a double). */
+	v = json_object_get(root, "maximum_lag_on_failover");
+	if (v) {
+		double d;
+
+		if (!json_is_number(v)) {
+			jsonf_set_err(err, errlen, "maximum_lag_on_failover: expected a number");
+			goto cleanup;
+		}
+		if (json_is_integer(v)) {
+			if (json_integer_value(v) < 0) {
+				jsonf_set_err(err, errlen, "maximum_lag_on_failover: must be >= 0");
+				goto cleanup;
+			}
+			out->maximum_lag_on_failover = json_integer_value(v);
+		} else {
+			d = json_real_value(v);
+			if (!isfinite(d) || d < 0 || d != floor(d) || d >= 9.2e18) {
+				jsonf_set_err(err, errlen, "maximum_lag_on_failover: expected a whole number of bytes >= 0");
+				goto cleanup;
+			}
+			out->maximum_lag_on_failover = (int64_t)d;
+		}
+	}
+	if (!jsonf_bool(root, "pause", JSONF_OPTIONAL, &out->pause, err, errlen) ||
+	    !jsonf_bool(root, "failsafe_mode", JSONF_OPTIONAL, &out->failsafe_mode, err, errlen) ||
+	    !jsonf_bool(root, "synchronous_mode", JSONF_OPTIONAL, &out->synchronous_mode, err, errlen) ||
+	    !jsonf_bool(root, "synchronous_mode_strict", JSONF_OPTIONAL, &out->synchronous_mode_strict, err, errlen) ||
+	    !jsonf_bool(root, "synchronous_quorum", JSONF_OPTIONAL, &out->synchronous_quorum, err, errlen))
+		goto cleanup;
+	{
+		json_int_t n = 1;
+
+		if (!jsonf_int(root, "synchronous_node_count", JSONF_OPTIONAL, 1, HA_SYNC_MAX, &n, err, errlen))
+			goto cleanup;
+		out->synchronous_node_count = n;
+	}
+	if (!parse_slots(root, out, err, errlen))
+		goto cleanup;
+	if (!config_check_timing(out, err, errlen))
+		goto cleanup;
+	if (!parse_pg_params(root, out, err, errlen))
+		goto cleanup;
+	ok = true;
+cleanup:
+	json_decref(root);
+	if (!ok) {
+		dcs_settings_free(out);
+		memset(out, 0, sizeof(*out));
+	}
+	return ok;
+}
+
+void dcs_settings_free(struct dcs_settings *d)
+{
+	if (d == NULL)
+		return;
+	for (size_t i = 0; i < d->n_pg_params; i++) {
+		free(d->pg_params[i].name);
+		free(d->pg_params[i].value);
+	}
+	free(d->pg_params);
+	for (size_t i = 0; i < d->n_slots; i++)
+		free(d->slots[i]);
+	free(d->slots);
+	memset(d, 0, sizeof(*d));
+}
+
+bool dcs_settings_copy(struct dcs_settings *dst, const struct dcs_settings *src)
+{
+	struct dcs_settings tmp;
+
+	if (dst == NULL || src == NULL)
+		return false;
+	tmp = *src;
+	tmp.pg_params = NULL;
+	tmp.n_pg_params = 0;
+	tmp.slots = NULL;
+	tmp.n_slots = 0;
+	if (src->n_slots > 0) {
+		tmp.slots = calloc(src->n_slots, sizeof(*tmp.slots));
+		if (tmp.slots == NULL)
+			return false;
+		for (size_t i = 0; i < src->n_slots; i++) {
+			tmp.slots[i] = strdup(src->slots[i]);
+			tmp.n_slots = i + 1;
+			if (tmp.slots[i] == NULL) {
+				dcs_settings_free(&tmp);
+				return false;
+			}
+		}
+	}
+	if (src->n_pg_params > 0) {
+		tmp.pg_params = calloc(src->n_pg_params, sizeof(*tmp.pg_params));
+		if (tmp.pg_params == NULL) {
+			dcs_settings_free(&tmp); /* the slots copied so far */
+			return false;
+		}
+		for (size_t i = 0; i < src->n_pg_params; i++) {
+			tmp.pg_params[i].name = strdup(src->pg_params[i].name);
+			tmp.pg_params[i].value = strdup(src->pg_params[i].value);
+			tmp.n_pg_params = i + 1;
+			if (tmp.pg_params[i].name == NULL || tmp.pg_params[i].value == NULL) {
+				dcs_settings_free(&tmp);
+				return false;
+			}
+		}
+	}
+	*dst = tmp;
+	return true;
+}
+
+size_t dcs_settings_drop_code_params(struct dcs_settings *s, char *const *allow, size_t n_allow, char *warn,
+				     size_t warnlen)
+{
+	size_t kept = 0, dropped = 0;
+
+	for (size_t i = 0; i < s->n_pg_params; i++) {
+		struct config_param *p = &s->pg_params[i];
+
+		if (config_param_allowed_from_dcs(p->name, allow, n_allow)) {
+			s->pg_params[kept++] = *p;
+			continue;
+		}
+		dcs_warn_add(warn, warnlen,
+			 "config: postgresql.parameters.%s ignored: %s, so this node takes it only "
+			 "from its own file (postgresql.parameters, or list it in postgresql.allow_from_dcs)",
+			 p->name, pg_conf_local_only_why(p->name));
+		free(p->name);
+		free(p->value);
+		dropped++;
+	}
+	s->n_pg_params = kept;
+	return dropped;
+}
+
