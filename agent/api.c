@@ -136,7 +136,7 @@ void api_reply_free(struct api_reply *r)
 
 /* ---- dispatch -------------------------------------------------------------- */
 
-enum { M_GET = 1, M_HEAD = 2, M_OPTIONS = 4, M_POST = 8, M_PATCH = 16, M_DELETE = 32 };
+enum { M_GET = 1, M_HEAD = 2, M_OPTIONS = 4, M_POST = 8, M_PATCH = 16, M_DELETE = 32, M_PUT = 64 };
 
 struct api_route {
 	const char *path;
@@ -149,28 +149,43 @@ struct api_route {
 #define HEALTH_METHODS (M_GET | M_HEAD | M_OPTIONS)
 #define HEALTH_ALLOW "GET, HEAD, OPTIONS"
 
+/* Patroni's paths (issue 13) answer as Patroni does: "/" and "/master",
+ * "/read-write" are "/primary"; "/synchronous", "/asynchronous" are
+ * "/sync", "/async"; "/reinitialize" is "/reinit". */
 static const struct api_route routes[] = {
+	{ "/", HEALTH_METHODS, HEALTH_ALLOW, api_h_primary, false },
 	{ "/primary", HEALTH_METHODS, HEALTH_ALLOW, api_h_primary, false },
-	{ "/leader", HEALTH_METHODS, HEALTH_ALLOW, api_h_primary, false },
+	{ "/master", HEALTH_METHODS, HEALTH_ALLOW, api_h_primary, false },
+	{ "/read-write", HEALTH_METHODS, HEALTH_ALLOW, api_h_primary, false },
+	{ "/leader", HEALTH_METHODS, HEALTH_ALLOW, api_h_leader, false },
+	{ "/standby-leader", HEALTH_METHODS, HEALTH_ALLOW, api_h_standby_leader, false },
 	{ "/replica", HEALTH_METHODS, HEALTH_ALLOW, api_h_replica, false },
 	{ "/read-only", HEALTH_METHODS, HEALTH_ALLOW, api_h_read_only, false },
+	{ "/read-only-sync", HEALTH_METHODS, HEALTH_ALLOW, api_h_read_only_sync, false },
 	{ "/health", HEALTH_METHODS, HEALTH_ALLOW, api_h_health, false },
 	{ "/liveness", HEALTH_METHODS, HEALTH_ALLOW, api_h_liveness, false },
 	{ "/readiness", HEALTH_METHODS, HEALTH_ALLOW, api_h_readiness, false },
 	{ "/sync", HEALTH_METHODS, HEALTH_ALLOW, api_h_sync, false },
+	{ "/synchronous", HEALTH_METHODS, HEALTH_ALLOW, api_h_sync, false },
 	{ "/async", HEALTH_METHODS, HEALTH_ALLOW, api_h_async, false },
+	{ "/asynchronous", HEALTH_METHODS, HEALTH_ALLOW, api_h_async, false },
+	{ "/quorum", HEALTH_METHODS, HEALTH_ALLOW, api_h_quorum, false },
+	{ "/patroni", HEALTH_METHODS, HEALTH_ALLOW, api_h_patroni, false },
 	{ "/status", M_GET | M_HEAD, "GET, HEAD", api_h_status, false },
 	{ "/metrics", M_GET | M_HEAD, "GET, HEAD", api_h_metrics, false },
 	{ "/cluster", M_GET | M_HEAD, "GET, HEAD", api_h_cluster, true },
 	{ "/history", M_GET | M_HEAD, "GET, HEAD", api_h_history, true },
-	{ "/config", M_GET | M_HEAD, "GET, HEAD, PATCH", api_h_config_get, true },
-	{ "/config", M_PATCH, "GET, HEAD, PATCH", api_h_config_patch, true },
-	{ "/switchover", M_POST, "POST", api_h_switchover, true },
+	{ "/config", M_GET | M_HEAD, "GET, HEAD, PATCH, PUT", api_h_config_get, true },
+	{ "/config", M_PATCH, "GET, HEAD, PATCH, PUT", api_h_config_patch, true },
+	{ "/config", M_PUT, "GET, HEAD, PATCH, PUT", api_h_config_put, true },
+	{ "/switchover", M_POST, "POST, DELETE", api_h_switchover, true },
+	{ "/switchover", M_DELETE, "POST, DELETE", api_h_switchover_cancel, true },
 	{ "/failover", M_POST, "POST", api_h_failover, true },
 	{ "/restart", M_POST, "POST, DELETE", api_h_restart, false },
 	{ "/restart", M_DELETE, "POST, DELETE", api_h_restart_cancel, false },
 	{ "/reload", M_POST, "POST", api_h_reload, false },
 	{ "/reinit", M_POST, "POST", api_h_reinit, false },
+	{ "/reinitialize", M_POST, "POST", api_h_reinit, false },
 	{ "/failsafe", M_POST, "POST", api_h_failsafe, false },
 };
 
@@ -180,7 +195,7 @@ static unsigned int method_bit(const char *m)
 		const char *name;
 		unsigned int bit;
 	} methods[] = { { "GET", M_GET }, { "HEAD", M_HEAD }, { "OPTIONS", M_OPTIONS }, { "POST", M_POST },
-			{ "PATCH", M_PATCH }, { "DELETE", M_DELETE } };
+			{ "PATCH", M_PATCH }, { "DELETE", M_DELETE }, { "PUT", M_PUT } };
 
 	for (size_t i = 0; m && i < sizeof(methods) / sizeof(methods[0]); i++)
 		if (strcmp(m, methods[i].name) == 0)
@@ -411,7 +426,7 @@ static bool handle(struct api_server *s, const struct api_request *rq, struct ap
 		}
 		authorized = true;
 	}
-	if ((bit & (M_POST | M_PATCH)) && rq->body_len > 0) {
+	if ((bit & (M_POST | M_PATCH | M_PUT)) && rq->body_len > 0) {
 		json_error_t jerr;
 
 		body = json_loadb(rq->body ? rq->body : "", rq->body_len, JSON_DECODE_ANY, &jerr);

@@ -8,10 +8,16 @@
  * whether a peer is ahead (DESIGN.md rule 5).
  *
  * The other endpoints (issue "Operate it"):
- *   GET|HEAD|OPTIONS /primary (/leader), /replica[?lag=16MB], /read-only,
+ *   GET|HEAD|OPTIONS /primary, /replica[?lag=16MB], /read-only,
  *     /health, /liveness, /readiness: 200 or 503 with a small JSON body,
  *     from the last snapshot (/liveness: 503 once no snapshot came for
  *     max(3 * loop_wait, 3 s)); ?lag= that does not parse: 400.
+ *   Patroni's paths and codes (issue 13): / = /master = /read-write =
+ *     /primary; /leader (the leader key only); /standby-leader (always 503);
+ *     /synchronous = /sync, /asynchronous = /async, /read-only-sync,
+ *     /quorum; ?tag_KEY=VALUE and ?replication_state= on the replica
+ *     checks; GET /patroni (Patroni's status document); PUT /config;
+ *     DELETE /switchover; POST /reinitialize = /reinit.
  *   GET /cluster, /history, /config: the cluster's keys, read with the
  *     server's own etcd client (503 when etcd does not answer).
  *   PATCH /config (RFC 7386 merge patch), POST /switchover, /failover:
@@ -81,6 +87,20 @@ struct api_status {
 	 * key in etcd before it sends a password there (agent/member_verify.h). */
 	char pg_host[128];
 	int pg_port;          /* 0: not said */
+	/* Added for Patroni's endpoints (issue 13): */
+	bool nosync;                   /* tags.nosync */
+	int64_t failover_priority;     /* tags.failover_priority */
+	bool sync_quorum;              /* the cluster's synchronous mode is quorum commit */
+	char replication_state[24];    /* replica: "streaming" when its WAL receiver streams, else "" */
+	bool replay_paused;            /* replica: pg_is_wal_replay_paused() */
+	double dcs_last_seen;          /* wall clock, unix seconds: the loop's last good read of etcd (0 never) */
+#define API_WALSENDERS_MAX 16
+	int n_walsenders;              /* primary: rows of pg_stat_replication (capped) */
+	struct api_walsender {
+		char usename[64], application_name[64], client_addr[64];
+		char state[32], sync_state[16];
+		int sync_priority;
+	} walsenders[API_WALSENDERS_MAX];
 };
 
 /* Counters the loop publishes with each snapshot, for GET /metrics. */

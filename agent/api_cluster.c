@@ -326,6 +326,42 @@ cleanup:
 	free(text);
 }
 
+/* PUT /config (Patroni's): the body replaces the whole dynamic config,
+ * checked as PATCH's result is, and written only if the key is still as
+ * read. */
+void api_h_config_put(struct api_server *s, const struct api_request *rq, json_t *body, struct api_reply *out)
+{
+	int64_t rev = 0;
+	json_t *old;
+	char *text = NULL;
+	char err[512] = "";
+
+	(void)rq;
+	if (!need_etcd(s, out))
+		return;
+	if (!json_is_object(body)) {
+		api_reply_error(out, MHD_HTTP_BAD_REQUEST, "the body must be a JSON object (the whole config)");
+		return;
+	}
+	old = read_config(s, &rev, true, out);
+	if (!old)
+		return;
+	json_decref(old);
+	text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!text) {
+		api_reply_error(out, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+		return;
+	}
+	if (!ops_replace_config_at(s->etcd, &s->keys, text, rev, err, sizeof(err))) {
+		api_reply_error(out, ops_error_code(err), "%s", err);
+		free(text);
+		return;
+	}
+	log_info("REST API: config replaced by %s", text);
+	free(text);
+	api_reply_json(out, MHD_HTTP_OK, json_incref(body));
+}
+
 /* A member name field: absent, null or "" -> *out NULL; a string of at
  * most HA_NAME_MAX - 1 bytes -> copied into buf. */
 static bool name_field(const json_t *body, const char *key, char *buf, size_t len, const char **out, char *err,
@@ -413,6 +449,26 @@ void api_h_switchover(struct api_server *s, const struct api_request *rq, json_t
 {
 	(void)rq;
 	switchover(s, body, false, out);
+}
+
+/* DELETE /switchover (Patroni's): drops a pending (scheduled) switchover;
+ * 404 when none is pending. */
+void api_h_switchover_cancel(struct api_server *s, const struct api_request *rq, json_t *body,
+			     struct api_reply *out)
+{
+	char err[512] = "";
+
+	(void)rq;
+	(void)body;
+	if (!need_etcd(s, out))
+		return;
+	if (!ops_switchover_cancel(s->etcd, &s->keys, err, sizeof(err))) {
+		api_reply_error(out, strstr(err, "no switchover is pending") ? MHD_HTTP_NOT_FOUND : ops_error_code(err),
+			    "%s", err);
+		return;
+	}
+	log_info("REST API: pending switchover cancelled");
+	api_reply_json(out, MHD_HTTP_OK, json_pack("{s:s}", "message", "scheduled switchover deleted"));
 }
 
 void api_h_failover(struct api_server *s, const struct api_request *rq, json_t *body, struct api_reply *out)

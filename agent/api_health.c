@@ -1,7 +1,10 @@
 /*
  * api_health.c - what this node says of itself: GET /status, and the health
  * checks load balancers and Kubernetes ask (/primary, /leader, /replica,
- * /read-only, /health, /liveness, /readiness, /sync, /async).
+ * /read-only, /health, /liveness, /readiness, /sync, /async, and Patroni's
+ * others: /standby-leader, /read-only-sync, /quorum), with Patroni's codes
+ * and filters (?lag=, ?replication_state=, ?tag_KEY=VALUE), and GET
+ * /patroni, Patroni's status document (issue 13).
  *
  * Every answer comes from the snapshot the loop publishes (api_publish) and
  * never waits for anything else, so a probe is answered while the loop or
@@ -23,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -241,10 +245,106 @@ void api_h_status(struct api_server *s, const struct api_request *rq, json_t *bo
 	out->body_len = text ? strlen(text) : 0;
 }
 
-enum health_check { HC_PRIMARY, HC_REPLICA, HC_READ_ONLY, HC_HEALTH, HC_LIVENESS, HC_READINESS, HC_SYNC, HC_ASYNC };
+enum health_check {
+	HC_PRIMARY, HC_REPLICA, HC_READ_ONLY, HC_HEALTH, HC_LIVENESS, HC_READINESS, HC_SYNC, HC_ASYNC,
+	HC_LEADER, HC_STANDBY_LEADER, HC_READ_ONLY_SYNC, HC_QUORUM
+};
 
-static const char *const health_names[] = { "primary", "replica", "read-only", "health",
-					     "liveness", "readiness", "sync", "async" };
+static const char *const health_names[] = { "primary", "replica", "read-only", "health", "liveness", "readiness",
+					     "sync", "async", "leader", "standby-leader", "read-only-sync", "quorum" };
+
+/* This member's value of a tag, as text, for tag_KEY=VALUE filters; false
+ * when it has no such tag. */
+static bool tag_value(const struct api_status *st, const char *key, char *out, size_t len)
+{
+	if (strcmp(key, "nofailover") == 0)
+		snprintf(out, len, "%s", st->nofailover ? "true" : "false");
+	else if (strcmp(key, "nosync") == 0)
+		snprintf(out, len, "%s", st->nosync ? "true" : "false");
+	else if (strcmp(key, "failover_priority") == 0)
+		snprintf(out, len, "%" PRId64, st->failover_priority);
+	else
+		return false;
+	return true;
+}
+
+/* Patroni's tag filters: every "tag_KEY=VALUE" of the query must name a tag
+ * of this member with that value (compared without case). false with why
+ * filled on the first that does not; *bad when one cannot be decoded. */
+static bool tags_match(const struct api_status *st, const char *query, char *why, size_t whylen, bool *bad)
+{
+	const char *p = query;
+
+	*bad = false;
+	while (p && *p) {
+		const char *end = strchr(p, '&');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		const char *eq = memchr(p, '=', len);
+		size_t klen = eq ? (size_t)(eq - p) : len;
+		char *key = query_decode(p, klen), *want = NULL, have[32];
+		bool ok = true;
+
+		if (!key) {
+			*bad = true;
+			return false;
+		}
+		if (strncmp(key, "tag_", 4) == 0) {
+			want = eq ? query_decode(eq + 1, len - klen - 1) : strdup("");
+			if (!want) {
+				*bad = true;
+				free(key);
+				return false;
+			}
+			if (!tag_value(st, key + 4, have, sizeof(have))) {
+				snprintf(why, whylen, "no tag \"%.40s\" on this member", key + 4);
+				ok = false;
+			} else if (strcasecmp(have, want) != 0) {
+				snprintf(why, whylen, "tag \"%.40s\" is \"%s\", not \"%.40s\"", key + 4, have, want);
+				ok = false;
+			}
+		}
+		free(want);
+		free(key);
+		if (!ok)
+			return false;
+		p = end ? end + 1 : NULL;
+	}
+	return true;
+}
+
+/* Patroni's replica conditions, shared by /replica, /read-only (on a
+ * replica), /sync, /async, /quorum and /read-only-sync: a running replica
+ * that replays (DESIGN.md rule 8), within ?lag= of the leader, in the asked
+ * ?replication_state=, with every asked tag. */
+static bool replica_ok(const struct api_status *st, int64_t max_lag, const char *repl_state, bool tags_ok,
+		       const char *tags_why, char *why, size_t whylen)
+{
+	if (!st->pg_running) {
+		snprintf(why, whylen, "Postgres is not running");
+	} else if (st->is_leader || strcmp(st->role, "replica") != 0) {
+		snprintf(why, whylen, "%s", st->is_leader ? "this node is the leader"
+							 : "Postgres is not running as a replica");
+	} else if (ha_replay_state_unhealthy(st->state)) {
+		snprintf(why, whylen, "%s", st->state);
+	} else if (max_lag >= 0 && st->lag < 0) {
+		snprintf(why, whylen, "replication lag unknown");
+	} else if (max_lag >= 0 && st->lag > max_lag) {
+		snprintf(why, whylen, "replication lag %" PRId64 " bytes above %" PRId64, st->lag, max_lag);
+	} else if (repl_state && strcmp(repl_state, st->replication_state) != 0) {
+		snprintf(why, whylen, "replication state \"%s\", not \"%.40s\"",
+			 st->replication_state[0] ? st->replication_state : "none", repl_state);
+	} else if (!tags_ok) {
+		snprintf(why, whylen, "%s", tags_why);
+	} else {
+		return true;
+	}
+	return false;
+}
+
+static bool primary_ok(const struct api_status *st)
+{
+	return st->is_leader && st->pg_running && strcmp(st->role, "primary") == 0;
+}
 
 /* One health check: 200 when it passes, 503 otherwise, with a small JSON
  * body saying what was seen and, on 503, why ("error", as in every answer
@@ -254,11 +354,12 @@ static void health(struct api_server *s, const struct api_request *rq, enum heal
 	struct api_status st;
 	double age = 0, limit;
 	int64_t max_lag = -1;
-	char why[160] = "";
-	bool have, ok = false;
+	char why[160] = "", tags_why[160] = "";
+	char *repl_state = NULL;
+	bool have, ok = false, tags_ok = true;
 	json_t *root;
 
-	if (hc == HC_REPLICA || hc == HC_SYNC || hc == HC_ASYNC || hc == HC_READ_ONLY) {
+	if (hc != HC_PRIMARY && hc != HC_LEADER && hc != HC_STANDBY_LEADER && hc != HC_HEALTH && hc != HC_LIVENESS) {
 		bool bad = false;
 		char *v = query_param(rq->query, "lag", &bad);
 
@@ -269,6 +370,11 @@ static void health(struct api_server *s, const struct api_request *rq, enum heal
 			return;
 		}
 		free(v);
+		repl_state = query_param(rq->query, "replication_state", &bad);
+		if (bad) {
+			api_reply_error(out, MHD_HTTP_BAD_REQUEST, "replication_state: cannot be decoded");
+			return;
+		}
 	}
 	have = api_snapshot(s, &st, &age, NULL);
 	limit = st.loop_wait > 0 ? 3 * st.loop_wait : 0;
@@ -278,62 +384,61 @@ static void health(struct api_server *s, const struct api_request *rq, enum heal
 		snprintf(why, sizeof(why), "the agent has not published its state yet");
 		goto answer;
 	}
+	if (hc != HC_PRIMARY && hc != HC_LEADER && hc != HC_STANDBY_LEADER && hc != HC_HEALTH && hc != HC_LIVENESS &&
+	    hc != HC_READINESS) {
+		bool bad = false;
+
+		tags_ok = tags_match(&st, rq->query, tags_why, sizeof(tags_why), &bad);
+		if (bad) {
+			free(repl_state);
+			api_reply_error(out, MHD_HTTP_BAD_REQUEST, "a tag_ filter cannot be decoded");
+			return;
+		}
+	}
 	switch (hc) {
 	case HC_PRIMARY:
-		ok = st.is_leader && st.pg_running && strcmp(st.role, "primary") == 0;
+		ok = primary_ok(&st);
 		if (!ok)
 			snprintf(why, sizeof(why), "%s", !st.is_leader ? "this node does not hold the leader key"
 						     : !st.pg_running ? "Postgres is not running"
 								      : "Postgres is not running as a primary");
 		break;
+	case HC_LEADER:
+		/* Patroni: the leader key, whatever Postgres does. */
+		ok = st.is_leader;
+		if (!ok)
+			snprintf(why, sizeof(why), "this node does not hold the leader key");
+		break;
+	case HC_STANDBY_LEADER:
+		snprintf(why, sizeof(why), "not the leader of a standby cluster (baton runs none)");
+		break;
 	case HC_REPLICA:
-		ok = strcmp(st.role, "replica") == 0 && st.pg_running && !st.is_leader;
-		if (!ok) {
-			snprintf(why, sizeof(why), "%s", !st.pg_running ? "Postgres is not running"
-							 : st.is_leader ? "this node is the leader"
-									: "Postgres is not running as a replica");
-		} else if (ha_replay_state_unhealthy(st.state)) {
-			/* DESIGN.md rule 8: a replica that does not replay is not one. */
-			ok = false;
-			snprintf(why, sizeof(why), "%s", st.state);
-		} else if (max_lag >= 0 && st.lag < 0) {
-			ok = false;
-			snprintf(why, sizeof(why), "replication lag unknown");
-		} else if (max_lag >= 0 && st.lag > max_lag) {
-			ok = false;
-			snprintf(why, sizeof(why), "replication lag %" PRId64 " bytes above %" PRId64, st.lag, max_lag);
-		}
+		ok = replica_ok(&st, max_lag, repl_state, tags_ok, tags_why, why, sizeof(why));
 		break;
 	case HC_SYNC:
 	case HC_ASYNC:
-		/* Synchronous mode: a running replica the sync key names (/sync) or
-		 * does not (/async), for routing reads that must see every commit. */
-		ok = strcmp(st.role, "replica") == 0 && st.pg_running && !st.is_leader &&
-		     st.sync_standby == (hc == HC_SYNC);
-		if (!ok)
-			snprintf(why, sizeof(why), "%s",
-				 !st.pg_running ? "Postgres is not running"
-				 : st.is_leader || strcmp(st.role, "replica") != 0 ? "not running as a replica"
-				 : hc == HC_SYNC ? "not a synchronous standby"
-						 : "a synchronous standby");
-		else if (ha_replay_state_unhealthy(st.state)) {
+	case HC_QUORUM:
+		/* Synchronous mode: a replica the sync key names (/sync, /quorum
+		 * under quorum commit) or does not (/async). */
+		ok = replica_ok(&st, max_lag, repl_state, tags_ok, tags_why, why, sizeof(why));
+		if (ok && hc == HC_ASYNC && st.sync_standby) {
 			ok = false;
-			snprintf(why, sizeof(why), "%s", st.state);
-		} else if (max_lag >= 0 && (st.lag < 0 || st.lag > max_lag)) {
+			snprintf(why, sizeof(why), "%s", st.sync_quorum ? "a quorum standby" : "a synchronous standby");
+		} else if (ok && hc != HC_ASYNC && (!st.sync_standby || st.sync_quorum != (hc == HC_QUORUM))) {
 			ok = false;
-			snprintf(why, sizeof(why), "replication lag %" PRId64 " bytes above %" PRId64, st.lag, max_lag);
+			snprintf(why, sizeof(why), "%s", hc == HC_SYNC ? "not a synchronous standby" : "not a quorum standby");
 		}
 		break;
 	case HC_READ_ONLY:
-		ok = st.pg_running && (strcmp(st.role, "replica") == 0 || strcmp(st.role, "primary") == 0);
-		if (!ok) {
-			snprintf(why, sizeof(why), "Postgres is not running");
-		} else if (!st.is_leader && ha_replay_state_unhealthy(st.state)) {
+	case HC_READ_ONLY_SYNC:
+		if (primary_ok(&st)) {
+			ok = true;
+			break;
+		}
+		ok = replica_ok(&st, max_lag, repl_state, tags_ok, tags_why, why, sizeof(why));
+		if (ok && hc == HC_READ_ONLY_SYNC && (!st.sync_standby || st.sync_quorum)) {
 			ok = false;
-			snprintf(why, sizeof(why), "%s", st.state);
-		} else if (!st.is_leader && max_lag >= 0 && (st.lag < 0 || st.lag > max_lag)) {
-			ok = false;
-			snprintf(why, sizeof(why), "replication lag %" PRId64 " bytes above %" PRId64, st.lag, max_lag);
+			snprintf(why, sizeof(why), "neither the primary nor a synchronous standby");
 		}
 		break;
 	case HC_HEALTH:
@@ -349,16 +454,18 @@ static void health(struct api_server *s, const struct api_request *rq, enum heal
 	case HC_READINESS:
 		ok = st.pg_running && ((st.is_leader && strcmp(st.role, "primary") == 0) ||
 				       (!st.is_leader && strcmp(st.role, "replica") == 0 && st.lag >= 0 &&
-					!ha_replay_state_unhealthy(st.state)));
+					!ha_replay_state_unhealthy(st.state) && (max_lag < 0 || st.lag <= max_lag)));
 		if (!ok)
 			snprintf(why, sizeof(why), "%s", !st.pg_running ? "Postgres is not running"
 							 : ha_replay_state_unhealthy(st.state) ? st.state
 							 : strcmp(st.role, "replica") == 0 && !st.is_leader
-							       ? "replication lag unknown"
+							       ? (st.lag < 0 ? "replication lag unknown"
+									     : "replication lag above ?lag")
 							       : "neither a running leader nor a running replica");
 		break;
 	}
 answer:
+	free(repl_state);
 	root = json_pack("{s:s, s:b, s:s, s:s, s:b, s:b, s:I, s:I}", "check", health_names[hc], "ok", (int)ok, "role",
 			 have ? st.role : "", "state", have ? st.state : "", "is_leader", (int)(have && st.is_leader),
 			 "pg_running", (int)(have && st.pg_running), "timeline", (json_int_t)(have ? st.timeline : 0),
@@ -384,3 +491,129 @@ HEALTH_HANDLER(api_h_liveness, HC_LIVENESS)
 HEALTH_HANDLER(api_h_readiness, HC_READINESS)
 HEALTH_HANDLER(api_h_sync, HC_SYNC)
 HEALTH_HANDLER(api_h_async, HC_ASYNC)
+HEALTH_HANDLER(api_h_leader, HC_LEADER)
+HEALTH_HANDLER(api_h_standby_leader, HC_STANDBY_LEADER)
+HEALTH_HANDLER(api_h_read_only_sync, HC_READ_ONLY_SYNC)
+HEALTH_HANDLER(api_h_quorum, HC_QUORUM)
+
+/* ---- GET /patroni ---------------------------------------------------------- */
+
+#ifndef BATON_VERSION
+#define BATON_VERSION "unknown"
+#endif
+
+/* What the loop does not publish and Patroni's status shows: the server's
+ * version number, system identifier and postmaster start time, asked of
+ * the local Postgres on the server's connection (never waited for: false
+ * when another handler uses it, or Postgres does not answer). */
+static bool pg_facts(struct api_server *s, const struct api_status *st, long *version, char *sysid, size_t sysid_len,
+		     char *started, size_t started_len)
+{
+	char buf[160], *sep1, *sep2;
+	struct pg_err perr;
+	bool ok;
+
+	if (!s->pg_conninfo || !st->pg_running)
+		return false;
+	if (pthread_mutex_trylock(&s->pg_mu) != 0)
+		return false;
+	if (!s->pg)
+		s->pg = pg_conn_new(s->pg_conninfo, API_PG_TIMEOUT);
+	memset(&perr, 0, sizeof(perr));
+	ok = s->pg && pg_query_scalar(s->pg,
+				      "SELECT current_setting('server_version_num') || '|' || "
+				      "(SELECT system_identifier FROM pg_catalog.pg_control_system()) || '|' || "
+				      "to_char(pg_catalog.pg_postmaster_start_time(), 'YYYY-MM-DD HH24:MI:SS.USTZH:TZM')",
+				      buf, sizeof(buf), &perr);
+	if (!ok && s->pg) {
+		log_debug("REST API: /patroni without the server's version: Postgres did not answer: %s", perr.msg);
+		pg_conn_reset(s->pg);
+	}
+	pthread_mutex_unlock(&s->pg_mu);
+	if (!ok)
+		return false;
+	sep1 = strchr(buf, '|');
+	sep2 = sep1 ? strchr(sep1 + 1, '|') : NULL;
+	if (!sep2)
+		return false;
+	*sep1 = *sep2 = '\0';
+	*version = strtol(buf, NULL, 10);
+	snprintf(sysid, sysid_len, "%s", sep1 + 1);
+	snprintf(started, started_len, "%s", sep2 + 1);
+	return true;
+}
+
+/* Patroni's status document: the fields its tools and dashboards read,
+ * with Patroni's names and shapes, from the loop's snapshot. */
+void api_h_patroni(struct api_server *s, const struct api_request *rq, json_t *body, struct api_reply *out)
+{
+	struct api_status st;
+	char sysid[32], started[64];
+	long version = 0;
+	json_t *root, *xlog, *repl;
+	bool primary;
+
+	(void)rq;
+	(void)body;
+	if (!api_snapshot(s, &st, NULL, NULL)) {
+		api_reply_error(out, MHD_HTTP_SERVICE_UNAVAILABLE, "the agent has not published its state yet");
+		return;
+	}
+	primary = st.pg_running && strcmp(st.role, "primary") == 0;
+	root = json_pack("{s:s, s:s, s:I, s:{s:s, s:s, s:s}}", "state", st.state, "role", st.role, "timeline",
+			 (json_int_t)st.timeline, "patroni", "version", BATON_VERSION, "scope", st.scope, "name",
+			 st.name);
+	if (!root)
+		goto oom;
+	if (primary)
+		xlog = json_pack("{s:I}", "location", (json_int_t)st.lsn);
+	else
+		xlog = json_pack("{s:I, s:I, s:n, s:b}", "received_location", (json_int_t)st.receive_lsn,
+				 "replayed_location", (json_int_t)st.replay_lsn, "replayed_timestamp", "paused",
+				 (int)st.replay_paused);
+	if (!st.pg_running) {
+		json_decref(xlog);
+		xlog = NULL;
+	}
+	if (xlog && json_object_set_new(root, "xlog", xlog) != 0)
+		goto oom;
+	if (pg_facts(s, &st, &version, sysid, sizeof(sysid), started, sizeof(started)) &&
+	    (json_object_set_new(root, "server_version", json_integer(version)) != 0 ||
+	     json_object_set_new(root, "database_system_identifier", json_string(sysid)) != 0 ||
+	     json_object_set_new(root, "postmaster_start_time", json_string(started)) != 0))
+		goto oom;
+	if (primary && st.n_walsenders > 0) {
+		repl = json_array();
+		if (!repl || json_object_set_new(root, "replication", repl) != 0)
+			goto oom;
+		for (int i = 0; i < st.n_walsenders; i++) {
+			const struct api_walsender *w = &st.walsenders[i];
+
+			if (json_array_append_new(repl, json_pack("{s:s, s:s, s:s?, s:s, s:s, s:i}", "usename", w->usename,
+								  "application_name", w->application_name,
+								  "client_addr", w->client_addr[0] ? w->client_addr : NULL,
+								  "state", w->state, "sync_state", w->sync_state,
+								  "sync_priority", w->sync_priority)) != 0)
+				goto oom;
+		}
+	}
+	if (!primary && st.replication_state[0] &&
+	    json_object_set_new(root, "replication_state", json_string(st.replication_state)) != 0)
+		goto oom;
+	if (st.dcs_last_seen > 0 && json_object_set_new(root, "dcs_last_seen", json_integer((json_int_t)st.dcs_last_seen)) != 0)
+		goto oom;
+	if (!st.leader[0] && json_object_set_new(root, "cluster_unlocked", json_true()) != 0)
+		goto oom;
+	if (st.paused && json_object_set_new(root, "pause", json_true()) != 0)
+		goto oom;
+	if (st.pending_restart && json_object_set_new(root, "pending_restart", json_true()) != 0)
+		goto oom;
+	if (st.sync_standby &&
+	    json_object_set_new(root, st.sync_quorum ? "quorum_standby" : "sync_standby", json_true()) != 0)
+		goto oom;
+	api_reply_json(out, MHD_HTTP_OK, root);
+	return;
+oom:
+	json_decref(root);
+	api_reply_error(out, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+}

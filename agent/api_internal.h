@@ -176,7 +176,7 @@ void api_reply_error(struct api_reply *out, unsigned int code, const char *fmt, 
 	__attribute__((format(printf, 3, 4)));
 
 /* A route's handler (api.c's table): body is the parsed JSON body of a
- * POST or PATCH (NULL when none), out is zeroed and must be filled. */
+ * POST, PATCH or PUT (NULL when none), out is zeroed and must be filled. */
 typedef void (*api_handler_fn)(struct api_server *s, const struct api_request *rq, json_t *body,
 			       struct api_reply *out);
 #define API_HANDLER(fn) void fn(struct api_server *s, const struct api_request *rq, json_t *body, struct api_reply *out)
@@ -190,6 +190,11 @@ API_HANDLER(api_h_liveness);
 API_HANDLER(api_h_readiness);
 API_HANDLER(api_h_sync);
 API_HANDLER(api_h_async);
+API_HANDLER(api_h_leader);
+API_HANDLER(api_h_standby_leader);
+API_HANDLER(api_h_read_only_sync);
+API_HANDLER(api_h_quorum);
+API_HANDLER(api_h_patroni);
 /* api_metrics.c */
 API_HANDLER(api_h_metrics);
 /* api_cluster.c: under the etcd client's mutex */
@@ -197,7 +202,9 @@ API_HANDLER(api_h_cluster);
 API_HANDLER(api_h_history);
 API_HANDLER(api_h_config_get);
 API_HANDLER(api_h_config_patch);
+API_HANDLER(api_h_config_put);
 API_HANDLER(api_h_switchover);
+API_HANDLER(api_h_switchover_cancel);
 API_HANDLER(api_h_failover);
 /* api_cluster.c: requests for the loop */
 API_HANDLER(api_h_restart);

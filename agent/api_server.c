@@ -371,10 +371,15 @@ fail:
 
 void api_publish(struct api_server *s, const struct api_status *st)
 {
+	double seen;
+
 	if (!s || !st)
 		return;
 	pthread_mutex_lock(&s->mu);
+	seen = s->status.dcs_last_seen;
 	s->status = *st;
+	if (st->dcs_last_seen <= 0)
+		s->status.dcs_last_seen = seen;
 	s->have_status = true;
 	s->published_at = clk_mono();
 	pthread_mutex_unlock(&s->mu);

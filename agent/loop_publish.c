@@ -204,6 +204,29 @@ void publish_api(struct loop *L)
 	else if (L->local.pg_ready && L->view.leader_lsn > 0)
 		st.lag = L->view.leader_lsn > L->local.pg_replay_lsn ? (int64_t)(L->view.leader_lsn - L->local.pg_replay_lsn)
 								      : 0;
+	/* What Patroni's endpoints show (issue 13). */
+	st.nosync = L->cfg->tags.nosync;
+	st.failover_priority = L->cfg->tags.failover_priority;
+	st.sync_quorum = L->view.synchronous_mode && ha_sync_quorum_mode(&L->view);
+	if (L->local.pg_ready && !L->local.pg_primary) {
+		snprintf(st.replication_state, sizeof(st.replication_state), "%s",
+			 L->pgst.wal_receiver_streaming ? "streaming" : "");
+		st.replay_paused = L->pgst.replay_paused;
+	}
+	/* 0 keeps the time of the last good read (api_publish). */
+	st.dcs_last_seen = L->view.etcd_ok ? clk_wall_s() : 0;
+	for (int i = 0; L->local.pg_ready && L->local.pg_primary && i < L->pgst.n_replicas &&
+			i < API_WALSENDERS_MAX; i++) {
+		const struct pg_replica_info *r = &L->pgst.replicas[i];
+		struct api_walsender *w = &st.walsenders[st.n_walsenders++];
+
+		snprintf(w->usename, sizeof(w->usename), "%s", r->usename);
+		snprintf(w->application_name, sizeof(w->application_name), "%s", r->application_name);
+		snprintf(w->client_addr, sizeof(w->client_addr), "%s", r->client_addr);
+		snprintf(w->state, sizeof(w->state), "%s", r->state);
+		snprintf(w->sync_state, sizeof(w->sync_state), "%s", r->sync_state);
+		w->sync_priority = r->sync_priority;
+	}
 	api_publish(L->api, &st);
 	publish_metrics(L);
 }

@@ -508,7 +508,7 @@ static bool query_replicas(struct pg_conn *c, struct pg_state *out, struct pg_er
 {
 	PGresult *res = run(c, "pg_stat_replication",
 			    "SELECT application_name, host(client_addr), state, sync_state, "
-			    "sent_lsn, write_lsn, flush_lsn, replay_lsn "
+			    "sent_lsn, write_lsn, flush_lsn, replay_lsn, usename, sync_priority "
 			    "FROM pg_catalog.pg_stat_replication ORDER BY pid",
 			    true, err);
 	int n;
@@ -529,6 +529,8 @@ static bool query_replicas(struct pg_conn *c, struct pg_state *out, struct pg_er
 		r->write_lsn = lsn_val(res, i, 5);
 		r->flush_lsn = lsn_val(res, i, 6);
 		r->replay_lsn = lsn_val(res, i, 7);
+		snprintf(r->usename, sizeof(r->usename), "%s", val(res, i, 8));
+		r->sync_priority = (int)strtol(val(res, i, 9), NULL, 10);
 	}
 	out->n_replicas = n;
 	PQclear(res);

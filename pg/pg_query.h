@@ -34,10 +34,12 @@ enum pg_ping_result pg_ping(const char *conninfo, double timeout);
 #define PG_MAX_REPLICAS 32
 
 struct pg_replica_info {
+	char usename[64];
 	char application_name[64];
 	char client_addr[64];
 	char state[32];      /* streaming, catchup, ... */
 	char sync_state[16]; /* async, sync, quorum, potential */
+	int sync_priority;
 	uint64_t sent_lsn, write_lsn, flush_lsn, replay_lsn;
 };
 

@@ -437,6 +437,24 @@ static const struct ep_case ep_cases[] = {
 	{ "OPTIONS", "/primary", NULL, 200, 503 },
 	{ "GET", "/leader", NULL, 200, 503 },
 	{ "OPTIONS", "/leader", NULL, 200, 503 },
+	/* Patroni's paths (issue 13) */
+	{ "GET", "/", NULL, 200, 503 },
+	{ "OPTIONS", "/", NULL, 200, 503 },
+	{ "HEAD", "/master", NULL, 200, 503 },
+	{ "OPTIONS", "/read-write", NULL, 200, 503 },
+	{ "GET", "/standby-leader", NULL, 503, 503 },
+	{ "GET", "/synchronous", NULL, 503, 503 },
+	{ "OPTIONS", "/asynchronous", NULL, 503, 200 },
+	{ "GET", "/read-only-sync", NULL, 200, 503 },
+	{ "GET", "/quorum", NULL, 503, 503 },
+	{ "GET", "/patroni", NULL, 200, 200 },
+	{ "HEAD", "/patroni", NULL, 200, 200 },
+	{ "GET", "/replica?tag_nofailover=false", NULL, 503, 200 },
+	{ "GET", "/replica?tag_nofailover=true", NULL, 503, 503 },
+	{ "PUT", "/config", "{\"ttl\":1}", 400, 400 },
+	{ "PUT", "/config", "[1]", 400, 400 },
+	{ "DELETE", "/switchover", NULL, 404, 404 },
+	{ "POST", "/reinitialize", NULL, 409, 202 },
 	{ "GET", "/replica", NULL, 503, 200 },
 	{ "HEAD", "/replica", NULL, 503, 200 },
 	{ "OPTIONS", "/replica", NULL, 503, 200 },
@@ -483,7 +501,7 @@ static const struct ep_case ep_cases[] = {
 	{ "DELETE", "/replica", NULL, 405, 405 },
 	{ "POST", "/status", "{}", 405, 405 },
 	{ "OPTIONS", "/status", NULL, 405, 405 },
-	{ "PUT", "/config", "{}", 405, 405 },
+	{ "PUT", "/patroni", "{}", 405, 405 },
 	{ "DELETE", "/config", NULL, 405, 405 },
 	{ "GET", "/switchover", NULL, 405, 405 },
 	{ "GET", "/failover", NULL, 405, 405 },
@@ -492,7 +510,6 @@ static const struct ep_case ep_cases[] = {
 	{ "HEAD", "/reinit", NULL, 405, 405 },
 	{ "get", "/health", NULL, 405, 405 },
 	/* unknown paths */
-	{ "GET", "/", NULL, 404, 404 },
 	{ "GET", "/nope", NULL, 404, 404 },
 	{ "GET", "/primary/", NULL, 404, 404 },
 	{ "POST", "/nope", "{}", 404, 404 },
@@ -539,7 +556,7 @@ static void run_endpoint_table(bool primary)
 		else
 			ck_assert(!rq.restart);
 		ck_assert(rq.reload == (a.code == 202 && strcmp(c->path, "/reload") == 0));
-		ck_assert(rq.reinit == (a.code == 202 && strcmp(c->path, "/reinit") == 0));
+		ck_assert(rq.reinit == (a.code == 202 && strncmp(c->path, "/reinit", 7) == 0));
 		answer_free(&a);
 	}
 	/* None of those requests may have changed etcd. */
@@ -1900,6 +1917,203 @@ START_TEST(test_handle_direct)
 }
 END_TEST
 
+/* ---- Patroni's health endpoints (issue 13): role × endpoint × method ---------------- */
+
+enum pt_node { PT_PRIMARY, PT_REPLICA, PT_SYNC, PT_QUORUM, PT_STOPPED, PT_PROMOTING, PT_PAUSED, PT_LEADER_DOWN, PT_N };
+
+static const char *const pt_node_names[] = { "primary", "async replica", "sync standby", "quorum standby",
+					      "stopped replica", "leader still a replica", "replay paused",
+					      "leader, Postgres down" };
+
+static struct api_status pt_status(enum pt_node n)
+{
+	struct api_status st = n == PT_PRIMARY || n == PT_PROMOTING || n == PT_LEADER_DOWN ? primary_status()
+											   : replica_status();
+
+	snprintf(st.replication_state, sizeof(st.replication_state), "%s", st.is_leader ? "" : "streaming");
+	st.failover_priority = 1;
+	switch (n) {
+	case PT_SYNC:
+		st.sync_standby = true;
+		break;
+	case PT_QUORUM:
+		st.sync_standby = true;
+		st.sync_quorum = true;
+		break;
+	case PT_STOPPED:
+		st.pg_running = false;
+		snprintf(st.role, sizeof(st.role), "stopped");
+		snprintf(st.state, sizeof(st.state), "stopped");
+		break;
+	case PT_PROMOTING:
+		snprintf(st.role, sizeof(st.role), "replica");
+		snprintf(st.state, sizeof(st.state), "promoting");
+		break;
+	case PT_PAUSED:
+		snprintf(st.state, sizeof(st.state), "replay paused");
+		break;
+	case PT_LEADER_DOWN:
+		st.pg_running = false;
+		snprintf(st.role, sizeof(st.role), "stopped");
+		snprintf(st.state, sizeof(st.state), "stopped");
+		break;
+	default:
+		break;
+	}
+	return st;
+}
+
+struct pt_case {
+	const char *path;
+	int code[PT_N]; /* primary, replica, sync, quorum, stopped, promoting, paused, leader down */
+};
+
+static const struct pt_case pt_cases[] = {
+	{ "/", { 200, 503, 503, 503, 503, 503, 503, 503 } },
+	{ "/primary", { 200, 503, 503, 503, 503, 503, 503, 503 } },
+	{ "/master", { 200, 503, 503, 503, 503, 503, 503, 503 } },
+	{ "/read-write", { 200, 503, 503, 503, 503, 503, 503, 503 } },
+	{ "/leader", { 200, 503, 503, 503, 503, 200, 503, 200 } },
+	{ "/standby-leader", { 503, 503, 503, 503, 503, 503, 503, 503 } },
+	{ "/replica", { 503, 200, 200, 200, 503, 503, 503, 503 } },
+	{ "/replica?lag=999", { 503, 503, 503, 503, 503, 503, 503, 503 } },
+	{ "/replica?lag=1000", { 503, 200, 200, 200, 503, 503, 503, 503 } },
+	{ "/replica?replication_state=streaming", { 503, 200, 200, 200, 503, 503, 503, 503 } },
+	{ "/replica?replication_state=in%20archive%20recovery", { 503, 503, 503, 503, 503, 503, 503, 503 } },
+	{ "/replica?tag_nosync=false&tag_failover_priority=1", { 503, 200, 200, 200, 503, 503, 503, 503 } },
+	{ "/replica?tag_nosync=TRUE", { 503, 503, 503, 503, 503, 503, 503, 503 } },
+	{ "/replica?tag_noloadbalance=true", { 503, 503, 503, 503, 503, 503, 503, 503 } },
+	{ "/read-only", { 200, 200, 200, 200, 503, 503, 503, 503 } },
+	{ "/read-only?tag_nofailover=true", { 200, 503, 503, 503, 503, 503, 503, 503 } },
+	{ "/read-only-sync", { 200, 503, 200, 503, 503, 503, 503, 503 } },
+	{ "/synchronous", { 503, 503, 200, 503, 503, 503, 503, 503 } },
+	{ "/sync", { 503, 503, 200, 503, 503, 503, 503, 503 } },
+	{ "/sync?tag_nofailover=false", { 503, 503, 200, 503, 503, 503, 503, 503 } },
+	{ "/asynchronous", { 503, 200, 503, 503, 503, 503, 503, 503 } },
+	{ "/async", { 503, 200, 503, 503, 503, 503, 503, 503 } },
+	{ "/quorum", { 503, 503, 503, 200, 503, 503, 503, 503 } },
+	{ "/health", { 200, 200, 200, 200, 503, 200, 200, 503 } },
+	{ "/liveness", { 200, 200, 200, 200, 200, 200, 200, 200 } },
+	{ "/readiness", { 200, 200, 200, 200, 503, 503, 503, 503 } },
+	{ "/readiness?lag=10", { 200, 503, 503, 503, 503, 503, 503, 503 } },
+	{ "/patroni", { 200, 200, 200, 200, 200, 200, 200, 200 } },
+	{ "/replica?lag=bogus", { 400, 400, 400, 400, 400, 400, 400, 400 } },
+	{ "/replica?tag_x%00=1", { 400, 400, 400, 400, 400, 400, 400, 400 } },
+};
+
+/* Every Patroni health path answers the same code on GET, HEAD and OPTIONS,
+ * the one Patroni gives for each kind of node. */
+START_TEST(test_patroni_health_table)
+{
+	static const char *const methods[] = { "GET", "HEAD", "OPTIONS" };
+	const struct pt_case *c = &pt_cases[_i];
+	struct api_options o;
+	struct api_server *s;
+	char err[256], path[128];
+
+	memset(&o, 0, sizeof(o));
+	s = api_server_new(&o, err, sizeof(err));
+	ck_assert_msg(s != NULL, "%s", err);
+	for (int n = 0; n < PT_N; n++) {
+		struct api_status st = pt_status((enum pt_node)n);
+		const char *q = strchr(c->path, '?');
+
+		api_publish(s, &st);
+		snprintf(path, sizeof(path), "%.*s", q ? (int)(q - c->path) : (int)strlen(c->path), c->path);
+		for (size_t m = 0; m < sizeof(methods) / sizeof(methods[0]); m++) {
+			struct api_request rq;
+			struct api_reply r;
+
+			memset(&rq, 0, sizeof(rq));
+			rq.method = methods[m];
+			rq.path = path;
+			rq.query = q ? q + 1 : NULL;
+			api_handle(s, &rq, &r);
+			ck_assert_msg(r.code == (unsigned int)c->code[n], "%s %s on a %s: %u, expected %d (%s)",
+				      methods[m], c->path, pt_node_names[n], r.code, c->code[n], r.body ? r.body : "");
+			api_reply_free(&r);
+		}
+	}
+	api_stop(s);
+}
+END_TEST
+
+/* GET /patroni: Patroni's field names and shapes, per role. */
+START_TEST(test_patroni_status)
+{
+	struct api_options o;
+	struct api_server *s;
+	struct api_status st = primary_status();
+	struct api_request rq;
+	struct api_reply r;
+	json_t *doc, *x, *w;
+	char err[256];
+
+	memset(&o, 0, sizeof(o));
+	s = api_server_new(&o, err, sizeof(err));
+	ck_assert_msg(s != NULL, "%s", err);
+	st.n_walsenders = 1;
+	snprintf(st.walsenders[0].usename, sizeof(st.walsenders[0].usename), "replicator");
+	snprintf(st.walsenders[0].application_name, sizeof(st.walsenders[0].application_name), "node2");
+	snprintf(st.walsenders[0].client_addr, sizeof(st.walsenders[0].client_addr), "127.0.0.2");
+	snprintf(st.walsenders[0].state, sizeof(st.walsenders[0].state), "streaming");
+	snprintf(st.walsenders[0].sync_state, sizeof(st.walsenders[0].sync_state), "async");
+	st.dcs_last_seen = 1764000000.5;
+	api_publish(s, &st);
+	memset(&rq, 0, sizeof(rq));
+	rq.method = "GET";
+	rq.path = "/patroni";
+	api_handle(s, &rq, &r);
+	ck_assert_int_eq(r.code, 200);
+	doc = json_loads(r.body, 0, NULL);
+	ck_assert_msg(doc != NULL, "%s", r.body);
+	ck_assert_str_eq(json_string_value(json_object_get(doc, "state")), "running");
+	ck_assert_str_eq(json_string_value(json_object_get(doc, "role")), "primary");
+	ck_assert_int_eq(json_integer_value(json_object_get(doc, "timeline")), 3);
+	ck_assert_int_eq(json_integer_value(json_object_get(doc, "dcs_last_seen")), 1764000000);
+	x = json_object_get(doc, "xlog");
+	ck_assert_int_eq(json_integer_value(json_object_get(x, "location")), 123456789);
+	ck_assert_ptr_null(json_object_get(x, "replayed_location"));
+	w = json_array_get(json_object_get(doc, "replication"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(w, "usename")), "replicator");
+	ck_assert_str_eq(json_string_value(json_object_get(w, "application_name")), "node2");
+	ck_assert_str_eq(json_string_value(json_object_get(w, "client_addr")), "127.0.0.2");
+	ck_assert_str_eq(json_string_value(json_object_get(w, "sync_state")), "async");
+	ck_assert_int_eq(json_integer_value(json_object_get(w, "sync_priority")), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(doc, "patroni"), "scope")), "main");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(doc, "patroni"), "name")), "node1");
+	ck_assert(json_is_string(json_object_get(json_object_get(doc, "patroni"), "version")));
+	json_decref(doc);
+	api_reply_free(&r);
+
+	/* A replica: received/replayed locations, paused, replication_state;
+	 * a dcs_last_seen of 0 keeps the last good one. */
+	st = replica_status();
+	st.receive_lsn = 5000;
+	st.replay_lsn = 4000;
+	st.replay_paused = true;
+	snprintf(st.replication_state, sizeof(st.replication_state), "streaming");
+	api_publish(s, &st);
+	api_handle(s, &rq, &r);
+	ck_assert_int_eq(r.code, 200);
+	doc = json_loads(r.body, 0, NULL);
+	ck_assert_msg(doc != NULL, "%s", r.body);
+	ck_assert_str_eq(json_string_value(json_object_get(doc, "role")), "replica");
+	x = json_object_get(doc, "xlog");
+	ck_assert_int_eq(json_integer_value(json_object_get(x, "received_location")), 5000);
+	ck_assert_int_eq(json_integer_value(json_object_get(x, "replayed_location")), 4000);
+	ck_assert(json_is_true(json_object_get(x, "paused")));
+	ck_assert(json_is_null(json_object_get(x, "replayed_timestamp")));
+	ck_assert_ptr_null(json_object_get(x, "location"));
+	ck_assert_ptr_null(json_object_get(doc, "replication"));
+	ck_assert_str_eq(json_string_value(json_object_get(doc, "replication_state")), "streaming");
+	ck_assert_int_eq(json_integer_value(json_object_get(doc, "dcs_last_seen")), 1764000000);
+	json_decref(doc);
+	api_reply_free(&r);
+	api_stop(s);
+}
+END_TEST
+
 /* ---- who may write, and from where (issue 10) ------------------------------------- */
 
 /* Writes a file holding text (a stand-in PEM: api_server_new only checks
@@ -2578,6 +2792,8 @@ static Suite *api_suite(void)
 	tcase_add_loop_test(pure, test_parse_bytes, 0, (int)(sizeof(lag_cases) / sizeof(lag_cases[0])));
 	tcase_add_loop_test(pure, test_parse_time, 0, (int)(sizeof(time_cases) / sizeof(time_cases[0])));
 	tcase_add_test(pure, test_handle_direct);
+	tcase_add_loop_test(pure, test_patroni_health_table, 0, (int)(sizeof(pt_cases) / sizeof(pt_cases[0])));
+	tcase_add_test(pure, test_patroni_status);
 	tcase_add_loop_test(pure, test_write_rules, 0, (int)(sizeof(rule_cases) / sizeof(rule_cases[0])));
 	tcase_add_loop_test(pure, test_request_checks, 0, (int)(sizeof(check_cases) / sizeof(check_cases[0])));
 	tcase_add_test(pure, test_failsafe_confirm);
