@@ -331,16 +331,19 @@ static void do_rewind(struct loop *L, const char *leader)
 
 static void do_follow(struct loop *L, const char *leader, double now)
 {
-	char conninfo[2048];
 	struct pg_err err;
 
-	if (!leader_conninfo(L, leader, true, conninfo, sizeof(conninfo)))
-		return;
-	if (!pg_conf_write_recovery(L->cfg->postgresql.data_dir, conninfo, &err) ||
-	    !pg_postmaster_reload(&L->postmaster, &err)) {
+	/* All of a standby's files, not only primary_conninfo: a node that
+	 * started without an upstream (a former primary after a switchover)
+	 * gets its primary_slot_name here too, or it would stream without its
+	 * slot while the slot on the leader holds WAL. Both are reloadable. */
+	if (!write_pg_files(L, true, leader))
+		return; /* leader_conninfo or the write said why */
+	if (!pg_postmaster_reload(&L->postmaster, &err)) {
 		log_error("cannot repoint replication at %s: %s", leader, err.msg);
 		return;
 	}
+	L->pg_reloaded_at = clk_mono();
 	snprintf(L->lm.following, sizeof(L->lm.following), "%s", leader);
 	L->lm.not_streaming_since = now;
 }

@@ -421,6 +421,23 @@ bool pg_config_check(const char *bin_dir, const char *data_dir, bool *refused, s
 			*refused = true;
 			ok = true;
 		}
+	} else if (ok) {
+		/* -C parses the values but skips the checks the postmaster makes
+		 * between them at start; the one a parameter change can trip
+		 * (the agent forces wal_level) is made here. */
+		long max_conn = strtol(buf ? buf : "", NULL, 10), reserved;
+		char *buf2 = NULL;
+		const char *argv[] = {prog, "-D", data_dir, "-C", "superuser_reserved_connections", NULL};
+		const char *env[] = {"LC_ALL=C", "LANGUAGE=C", NULL};
+
+		ok = run_capture("postgres -C", argv, env, &buf2, err);
+		reserved = strtol(buf2 ? buf2 : "", NULL, 10);
+		free(buf2);
+		if (ok && max_conn > 0 && reserved >= max_conn) {
+			pg_err_set(err, "superuser_reserved_connections (%ld) must be less than max_connections (%ld)",
+				   reserved, max_conn);
+			*refused = true;
+		}
 	}
 	free(buf);
 	return ok;

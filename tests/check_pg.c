@@ -1028,6 +1028,9 @@ START_TEST(test_initdb_controldata)
 			{ "max_conections = 100\n", "unrecognized configuration parameter \"max_conections\"" },
 			{ "max_connections = abc\n", "invalid value for parameter \"max_connections\": \"abc\"" },
 			{ "shared_buffers = -5\n", "outside the valid range for parameter \"shared_buffers\"" },
+			/* each value valid, the pair refused by the postmaster at start */
+			{ "max_connections = 3\n",
+			  "superuser_reserved_connections (3) must be less than max_connections (3)" },
 		};
 		char conf[400], *auto_conf;
 		bool refused = true;

@@ -81,3 +81,13 @@ agent_start "$old"
 wait_healthy 120
 assert_eq "$clones_before" "$(grep -c "starting pg_basebackup" "$(agent_log "$old")")" "node$old was not re-cloned"
 wait_for 30 "node$old streaming through its slot" slot_active "$r1" "node$old"
+
+# A planned switchover: the old primary keeps running and demotes to a
+# replica with no upstream at first, then follows the new leader; it must
+# stream through its own slot there (primary_slot_name written when it
+# follows), or the slot it has on the new primary holds WAL for ever.
+out=$(ctl switchover --candidate "node$r2" --wait 60 </dev/null 2>&1) || fail "switchover to node$r2 failed: $out"
+log "switchover: $out"
+wait_for 60 "node$r1 (former primary) streaming from node$r2 through its slot" slot_active "$r2" "node$r1"
+assert_eq "node$r1" "$(run_sql "$r1" "SELECT slot_name FROM pg_stat_wal_receiver")" "node$r1's walreceiver uses its slot"
+pass "after the switchover, the former primary node$r1 streams through its slot on node$r2"
