@@ -20,6 +20,7 @@
 #include "agent/fence.h"
 
 #include "agent/clock.h"
+#include "agent/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -116,15 +117,81 @@ static void child_put_num(char *buf, size_t len, size_t *pos, long long v)
 		buf[(*pos)++] = d[--n];
 }
 
+/* Taken before fork() (localtime_r and getenv are not safe after it in a
+ * threaded program): the offset of local time from UTC, so that the
+ * child's lines carry the agent's timestamps, and whether lines start with
+ * a journal priority (log.c). */
+static long fence_utc_offset;
+static bool fence_journal;
+
+/* n, zero-padded to width digits. Async-signal-safe. */
+static void child_put_pad(char *buf, size_t len, size_t *pos, long long n, int width)
+{
+	char d[24];
+	int k = 0;
+
+	do {
+		d[k++] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n > 0 && k < (int)sizeof(d));
+	while (k < width && k < (int)sizeof(d))
+		d[k++] = '0';
+	while (k > 0 && *pos + 1 < len)
+		buf[(*pos)++] = d[--k];
+}
+
+/* "YYYY-MM-DD HH:MM:SS.mmm" of the wall clock in local time, as log.c
+ * writes it (days to a civil date by arithmetic alone). Async-signal-safe. */
+static void child_put_stamp(char *buf, size_t len, size_t *pos)
+{
+	struct timespec ts;
+	long long t, days, secs, z, era, doe, yoe, doy, mp, y, m, d;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	t = (long long)ts.tv_sec + fence_utc_offset;
+	days = t / 86400;
+	secs = t % 86400;
+	if (secs < 0) {
+		secs += 86400;
+		days--;
+	}
+	z = days + 719468;
+	era = (z >= 0 ? z : z - 146096) / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	d = doy - (153 * mp + 2) / 5 + 1;
+	m = mp < 10 ? mp + 3 : mp - 9;
+	y = yoe + era * 400 + (m <= 2);
+	child_put_pad(buf, len, pos, y, 4);
+	child_put(buf, len, pos, "-");
+	child_put_pad(buf, len, pos, m, 2);
+	child_put(buf, len, pos, "-");
+	child_put_pad(buf, len, pos, d, 2);
+	child_put(buf, len, pos, " ");
+	child_put_pad(buf, len, pos, secs / 3600, 2);
+	child_put(buf, len, pos, ":");
+	child_put_pad(buf, len, pos, secs / 60 % 60, 2);
+	child_put(buf, len, pos, ":");
+	child_put_pad(buf, len, pos, secs % 60, 2);
+	child_put(buf, len, pos, ".");
+	child_put_pad(buf, len, pos, ts.tv_nsec / 1000000, 3);
+}
+
 /* One line on stderr (the agent's log), since the agent may be frozen:
- * "<a><pid><b><ms><c>". Async-signal-safe. */
+ * "<a><pid><b><ms><c>", stamped and levelled as log.c's ERROR lines (the
+ * fence acts only when something went wrong). Async-signal-safe. */
 static void child_say(const char *a, pid_t pid, const char *b, long long ms, const char *c)
 {
-	char line[256];
+	char line[320];
 	size_t pos = 0;
 	ssize_t unused;
 
-	child_put(line, sizeof(line), &pos, "baton fence process: ");
+	if (fence_journal)
+		child_put(line, sizeof(line), &pos, "<3>");
+	child_put_stamp(line, sizeof(line), &pos);
+	child_put(line, sizeof(line), &pos, " ERROR baton fence process: ");
 	child_put(line, sizeof(line), &pos, a);
 	child_put_num(line, sizeof(line), &pos, pid);
 	if (b) {
@@ -358,6 +425,13 @@ struct fence *fence_start(char *err, size_t errlen)
 	if (!f) {
 		snprintf(err, errlen, "fence process: out of memory");
 		return NULL;
+	}
+	{
+		time_t now = time(NULL);
+		struct tm tm;
+
+		fence_utc_offset = localtime_r(&now, &tm) ? tm.tm_gmtoff : 0;
+		fence_journal = log_journal_prefix();
 	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
 		snprintf(err, errlen, "fence process: socketpair: %s", strerror(errno));

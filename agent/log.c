@@ -87,6 +87,12 @@ static void log_journal_detect(void)
 	log_to_journal = (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
+bool log_journal_prefix(void)
+{
+	pthread_once(&log_journal_once, log_journal_detect);
+	return log_to_journal;
+}
+
 void log_set_level(enum log_level lvl)
 {
 	if (lvl < LOG_LVL_DEBUG)

@@ -31,6 +31,10 @@ void log_set_prefix(const char *prefix);
 void log_write(enum log_level lvl, const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 bool log_enabled(enum log_level lvl);
+
+/* Does each line start with a journal priority "<N>" (stderr is systemd's
+ * journal stream)? For a process that writes its own lines (the fence). */
+bool log_journal_prefix(void);
 /* Copies conninfo into buf with the value of password=... replaced by ***. */
 void log_scrub(const char *conninfo, char *buf, size_t len);
 
