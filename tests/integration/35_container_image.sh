@@ -72,13 +72,7 @@ podman_cleanup() {
 	if [ "${#CONTAINERS[@]}" -gt 0 ]; then
 		pm rm -f -i -t 5 "${CONTAINERS[@]}" >/dev/null 2>&1 || echo "WARNING: cannot remove the containers ${CONTAINERS[*]}"
 	fi
-	# podman's exit hooks may still write there for a moment after rm.
-	local i
-	for i in 1 2 3 4 5; do
-		rm -rf "$PODMAN_RUNROOT" 2>/dev/null && break
-		sleep 1
-	done
-	[ ! -e "$PODMAN_RUNROOT" ] || echo "WARNING: cannot remove $PODMAN_RUNROOT"
+	rm -rf "$PODMAN_RUNROOT"
 	return 0
 }
 trap 'rc=$?; podman_cleanup; (exit "$rc"); cluster_cleanup' EXIT
