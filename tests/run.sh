@@ -23,7 +23,12 @@
 #     35_container_image (the image built and run with podman) need more
 #     packages (IT_PACKAGES, installed only when they are selected) and
 #     more time (IT_TIMEOUT); they cache their Debian roots and podman's
-#     store under /var/tmp (see their headers).
+#     store under /var/tmp (see their headers and tests/lib/debian_root.sh).
+#     When they are selected, their slow preparation (one minbase
+#     debootstrap, the nspawn root, the Debian package, podman's base image
+#     and one image build) starts in the background right after the plain
+#     build (nice, idle I/O class; log $WORK/it-logs/prepare.out); they wait
+#     for it and redo any step that did not finish.
 #  5. as root, against build/ only: the fault-injection suite
 #     (tests/chaos/run.sh: 3 etcd members and 3 nodes in network namespaces,
 #     --chaos-rounds rounds, default 9 = each fault once, synchronous mode,
@@ -162,9 +167,53 @@ build() {
 	return 1
 }
 
+# The slow preparation of 34_systemd_live and 35_container_image (the
+# minbase debootstrap, the nspawn root, the package, podman's base image and
+# one image build: tests/lib/debian_root.sh), when they are selected and
+# this machine has their tools: in the background from now on, at low
+# priority, so that it overlaps the other tests. It never fails the run: a
+# scenario waits for its step (a lock, bounded wait) and redoes it if the
+# step did not finish, reporting the real error.
+prep_pid=
+prep_stop() {
+	[ -n "$prep_pid" ] || return 0
+	if kill -0 "$prep_pid" 2>/dev/null; then
+		echo "(stopping the background preparation, process group $prep_pid)"
+		kill -TERM -- "-$prep_pid" 2>/dev/null
+		wait "$prep_pid" 2>/dev/null
+	fi
+	grep '^prepare:' "$WORK/it-logs/prepare.out" 2>/dev/null
+	prep_pid=
+}
+trap prep_stop EXIT
+prep_start() {
+	[ "$do_it" = 1 ] || return 0
+	local prep_what=()
+	sel() { [ -f "$repo/tests/integration/$1.sh" ] && { [ -z "$only" ] || [[ "$1" == *$only* ]]; }; }
+	if sel 34_systemd_live && command -v debootstrap >/dev/null && command -v systemd-nspawn >/dev/null &&
+		command -v dpkg-buildpackage >/dev/null; then
+		prep_what+=(nspawn)
+	fi
+	if sel 35_container_image && command -v debootstrap >/dev/null && command -v podman >/dev/null; then
+		prep_what+=(podman)
+	fi
+	if [ "${#prep_what[@]}" -gt 0 ]; then
+		mkdir -p "$WORK/it-logs"
+		rm -rf "$WORK/prep"
+		# Its own session (process group $prep_pid): stopped as a whole at exit.
+		setsid nice -n 10 ionice -c3 bash -c '. "$1/tests/lib/debian_root.sh"; shift; debian_prepare "$@"' \
+			prepare "$WORK/src" "$WORK/src" "$WORK" "$USER_" "${prep_what[@]}" \
+			</dev/null >"$WORK/it-logs/prepare.out" 2>&1 &
+		prep_pid=$!
+		export BATON_PREP_DIR=$WORK/prep BATON_PREP_PGID=$prep_pid
+		echo "(background preparation of ${prep_what[*]}: pid $prep_pid, log $WORK/it-logs/prepare.out)"
+	fi
+}
+
 builds=()
 if build normal "$WORK/build"; then
 	builds+=("$WORK/build")
+	prep_start
 	if [ "$do_unit" = 1 ]; then
 		section "unit tests (normal build)"
 		unit_tests normal "$WORK/build"

@@ -8,10 +8,14 @@
 #     (as baton; DEB_BUILD_OPTIONS=nocheck: `make check` ran on this build
 #     already); its version is configure.ac's; lintian finds no error or
 #     warning that debian/baton.lintian-overrides does not justify;
-#  2. the root: debootstrap of Debian 12 with systemd, postgresql-15 and
-#     etcd-server, cached under $BATON_NSPAWN_CACHE (default
-#     /var/tmp/baton-nspawn-cache) keyed by a hash of its recipe, so a second
-#     run reuses it; each run boots an overlay of it (the cache stays clean);
+#     (tests/run.sh builds it in the background as soon as its own build is
+#     done, see tests/lib/debian_root.sh; the checks run here);
+#  2. the root: Debian 12 with systemd, postgresql-15 and etcd-server: the
+#     minbase debootstrap shared with 35_container_image plus apt-get install
+#     in a chroot (tests/lib/debian_root.sh), cached under $BATON_NSPAWN_CACHE
+#     (default /var/tmp/baton-nspawn-cache) keyed by a hash of its recipe, so
+#     a second run reuses it; each run boots an overlay of it (the cache
+#     stays clean);
 #  3. `apt-get install ./baton_VERSION_ARCH.deb` inside: the user postgres,
 #     /var/lib/baton (0700), the example conffile /etc/baton/baton.conf.example;
 #     etcd runs as Debian's etcd.service;
@@ -44,7 +48,9 @@
 # Prints the time of each part (package build, lintian, root, boot, ...).
 # Skips (77) when systemd-nspawn cannot boot a container on this machine.
 . "$(dirname "$0")/../lib/cluster.sh"
+. "$(dirname "$0")/../lib/debian_root.sh"
 cluster_init systemd_live
+debian_prep_boost # the slow steps below may wait for it
 
 for b in systemd-nspawn nsenter debootstrap dpkg-buildpackage lintian flock; do
 	command -v "$b" >/dev/null 2>&1 ||
@@ -76,13 +82,24 @@ if [ -n "${BATON_LIVE_DEB:-}" ]; then
 	log "using the package $deb (BATON_LIVE_DEB): no build, no lintian"
 else
 	. "$src/tests/lib/packages.sh"
-	pkgdir=$T/pkg
-	mkdir -p "$pkgdir"
-	chown "$BATON_USER:" "$pkgdir"
-	src_copy "$src" "$pkgdir/baton-$version" "$BATON_USER" || fail "cannot copy $src to $pkgdir"
-	(cd "$pkgdir/baton-$version" && as_baton env DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)" DEB_BUILD_PROFILES=nocheck \
-		dpkg-buildpackage -us -uc -b) >"$T/dpkg-buildpackage.out" 2>&1 ||
-		{ tail -n 40 "$T/dpkg-buildpackage.out"; fail "dpkg-buildpackage -us -uc -b failed (log: $T/dpkg-buildpackage.out)"; }
+	# tests/run.sh builds it in the background ($BATON_PREP_DIR/pkg, from
+	# the same source copy): wait for that build, reuse it if it finished,
+	# else build here (and say why it failed).
+	pkgdir=
+	if [ -n "${BATON_PREP_DIR:-}" ] && [ -e "$BATON_PREP_DIR/pkg.lock" ]; then
+		exec 6<"$BATON_PREP_DIR/pkg.lock"
+		flock -w 600 6 || log "the background package build holds $BATON_PREP_DIR/pkg.lock for more than 600 s"
+		if [ -f "$BATON_PREP_DIR/pkg/.complete" ]; then
+			pkgdir=$BATON_PREP_DIR/pkg
+			log "the package was built in the background ($pkgdir)"
+		else
+			log "the background package build did not finish: building here"
+		fi
+	fi
+	if [ -z "$pkgdir" ]; then
+		pkgdir=$T/pkg
+		deb_build "$src" "$pkgdir" "$version" "$BATON_USER" || fail "cannot build the package in $pkgdir"
+	fi
 	arch=$(dpkg --print-architecture)
 	deb=$pkgdir/baton_${version}_$arch.deb
 	[ -s "$deb" ] || fail "dpkg-buildpackage made no $deb: $(ls "$pkgdir")"
@@ -93,7 +110,7 @@ else
 	[ "$rc" != 0 ] && grep -qF "debian/changelog says $version but configure.ac's AC_INIT says '9.9.9'" <<<"$out" ||
 		fail "debian/rules accepted a configure.ac version (9.9.9) other than the changelog's $version (exit $rc): $out"
 	pass "debian/rules refuses to build when debian/changelog and configure.ac disagree"
-	timing "package build" "$t0"
+	timing "package build (or the wait for the background one)" "$t0"
 	t0=$(now_ms)
 	# As baton: lintian warns when run as root.
 	as_baton lintian --fail-on error,warning "$pkgdir/baton_${version}_$arch.changes" >"$T/lintian.out" 2>&1 ||
@@ -108,41 +125,10 @@ for f in ./usr/bin/baton ./usr/bin/batonctl ./lib/systemd/system/baton@.service 
 done
 pass "the package holds the programs, the unit, the manual pages and the example configuration"
 
-# ---- 2. the root, cached by a hash of its recipe
-ROOT_PKGS="systemd,systemd-sysv,dbus,iproute2,procps"
-ROOT_PKGS2="postgresql-15 etcd-server etcd-client"
-ROOT_PKGS2+=" $(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed -E 's/\(.*\)//; s/^ +//; s/ +$//' |
-	grep -vx 'postgresql-15\|adduser\|libc6' | sort | tr '\n' ' ')"
-cache=${BATON_NSPAWN_CACHE:-/var/tmp/baton-nspawn-cache}
-key=$(printf 'bookworm minbase v1\n%s\n%s\n' "$ROOT_PKGS" "$ROOT_PKGS2" | sha256sum | cut -c1-16)
-base=$cache/root-$key
-mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | grep -v security | head -n1)
-mirror=${mirror:-http://deb.debian.org/debian}
+# ---- 2. the root, cached by a hash of its recipe (made in the background
+# by tests/run.sh, or here)
 t0=$(now_ms)
-mkdir -p "$cache"
-(
-	flock -w 600 9 || { echo "cannot lock $cache/lock"; exit 1; }
-	[ -f "$base/.complete" ] && exit 0
-	rm -rf "$base.tmp"
-	echo "debootstrap bookworm into $base.tmp from $mirror"
-	debootstrap --variant=minbase --include="$ROOT_PKGS" bookworm "$base.tmp" "$mirror" || exit 1
-	# Installed with no service started (policy-rc.d) and no default
-	# cluster (the test's Postgres are baton's).
-	printf '#!/bin/sh\nexit 101\n' >"$base.tmp/usr/sbin/policy-rc.d"
-	chmod 755 "$base.tmp/usr/sbin/policy-rc.d"
-	mkdir -p "$base.tmp/etc/postgresql-common/createcluster.d"
-	echo "create_main_cluster = false" >"$base.tmp/etc/postgresql-common/createcluster.d/baton-test.conf"
-	cp /etc/resolv.conf "$base.tmp/etc/resolv.conf"
-	# shellcheck disable=SC2086
-	chroot "$base.tmp" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-		$ROOT_PKGS2 || exit 1
-	rm -f "$base.tmp/usr/sbin/policy-rc.d"
-	chroot "$base.tmp" apt-get clean
-	touch "$base.tmp/.complete"
-	# Older roots of other recipes go.
-	find "$cache" -mindepth 1 -maxdepth 1 -name 'root-*' ! -name "root-$key.tmp" -exec rm -rf {} +
-	mv "$base.tmp" "$base"
-) 9>"$cache/lock" >"$T/debootstrap.out" 2>&1 || { tail -n 30 "$T/debootstrap.out"; fail "cannot build the root $base"; }
+base=$(debian_nspawn_root "$deb" 2>"$T/root.out") || { tail -n 30 "$T/root.out"; fail "cannot build the nspawn root (log: $T/root.out)"; }
 timing "root (debootstrap, or the cache $base)" "$t0"
 
 # ---- the container: an overlay of the cached root, booted once (and once

@@ -3,12 +3,15 @@
 # image runs a cluster the way the StatefulSet runs it.
 #
 #  1. the base: `debian:bookworm` (and `debian:bookworm-slim`, the runtime
-#     stage's FROM) is imported from a debootstrap root (minbase) when the
-#     store lacks it — no registry needed; the root and the podman store
-#     are cached under $BATON_PODMAN_CACHE (default /var/tmp/baton-podman-cache),
-#     so a second run only rebuilds the layers the source changed;
+#     stage's FROM) is imported from the minbase debootstrap tarball shared
+#     with 34_systemd_live (tests/lib/debian_root.sh) when the store lacks
+#     it — no registry needed; the podman store is cached under
+#     $BATON_PODMAN_CACHE (default /var/tmp/baton-podman-cache), so a second
+#     run only rebuilds the layers the source changed;
 #  2. `podman build -f deploy/k8s/Dockerfile` from a copy of this source
-#     tree (once per run); the image size is reported;
+#     tree (once per run; tests/run.sh builds it once in the background
+#     beforehand, so that this build finds its layers cached); the image
+#     size is reported;
 #  3. an etcd container (the host's static etcd binary in the base image)
 #     and three baton containers on the host network (loopback ports), each
 #     as the StatefulSet runs it: uid/gid 999, a read-only root file system,
@@ -22,7 +25,9 @@
 #     that container too rejoins as a replica.
 # Skips (77) when podman cannot run a container here.
 . "$(dirname "$0")/../lib/cluster.sh"
+. "$(dirname "$0")/../lib/debian_root.sh"
 cluster_init container_image
+debian_prep_boost # the slow steps below may wait for it
 
 for b in podman runc debootstrap flock openssl curl; do
 	command -v "$b" >/dev/null 2>&1 || fail "$b is missing (Debian packages podman, runc, debootstrap, util-linux, openssl, curl)"
@@ -42,36 +47,24 @@ src=$(mkvar abs_top_srcdir)
 version=$(mkvar PACKAGE_VERSION)
 [ -n "$src" ] && [ -f "$src/deploy/k8s/Dockerfile" ] || fail "no deploy/k8s/Dockerfile in the source dir '$src' of $BATON_BUILD"
 
-# ---- podman, with its own store (nothing of the machine's default one is
-# touched) and the settings this kind of machine needs (../shared/FACTS.md):
-# runc, cgroupfs, no journald, limits the kernel accepts.
-cache=${BATON_PODMAN_CACHE:-/var/tmp/baton-podman-cache}
-mkdir -p "$cache"
+# ---- podman, with its own store and settings (tests/lib/debian_root.sh:
+# podman_setup, pm). One run at a time per store (a lock held until this
+# scenario exits; tests/run.sh's background preparation holds it while it
+# builds the image).
+mkdir -p "$PODMAN_CACHE"
+exec 8>"$PODMAN_CACHE/run.lock"
+flock -w 900 8 || fail "another run holds $PODMAN_CACHE/run.lock for more than 900 s"
 # The store keeps every build's layers, so that the next build reuses the
 # unchanged ones (the apt-get steps); past 4 GB it starts afresh.
-if [ -d "$cache/storage" ] && [ "$(du -sm "$cache/storage" | cut -f1)" -gt 4096 ]; then
-	log "the podman store $cache/storage exceeds 4 GB: starting afresh"
-	rm -rf "$cache/storage"
+if [ -d "$PODMAN_CACHE/storage" ] && [ "$(du -sm "$PODMAN_CACHE/storage" | cut -f1)" -gt 4096 ]; then
+	log "the podman store $PODMAN_CACHE/storage exceeds 4 GB: starting afresh"
+	rm -rf "$PODMAN_CACHE/storage"
 fi
-# podman's database remembers its runroot: one fixed path, and one run at a
-# time per store (a lock held until this scenario exits).
-RUNROOT=/run/baton-it-podman
-exec 8>"$cache/run.lock"
-flock -w 900 8 || fail "another run holds $cache/run.lock for more than 900 s"
-cat >"$T/containers.conf" <<EOF
-[containers]
-default_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-EOF
-export CONTAINERS_CONF=$T/containers.conf
-pm() { podman --root "$cache/storage" --runroot "$RUNROOT" --storage-driver overlay "$@"; }
+podman_setup "$T" || fail "cannot set podman up in $T"
 # A store podman cannot open (e.g. made with another runroot) starts afresh.
 if ! pm info >"$T/podman-info.out" 2>&1; then
-	log "the podman store $cache/storage is unusable ($(tail -n1 "$T/podman-info.out")): starting afresh"
-	rm -rf "$cache/storage"
+	log "the podman store $PODMAN_CACHE/storage is unusable ($(tail -n1 "$T/podman-info.out")): starting afresh"
+	rm -rf "$PODMAN_CACHE/storage"
 	pm info >"$T/podman-info.out" 2>&1 || { cat "$T/podman-info.out"; skip "podman does not run here"; }
 fi
 CONTAINERS=()
@@ -79,32 +72,14 @@ podman_cleanup() {
 	if [ "${#CONTAINERS[@]}" -gt 0 ]; then
 		pm rm -f -i -t 5 "${CONTAINERS[@]}" >/dev/null 2>&1 || echo "WARNING: cannot remove the containers ${CONTAINERS[*]}"
 	fi
-	rm -rf "$RUNROOT"
+	rm -rf "$PODMAN_RUNROOT"
 	return 0
 }
 trap 'rc=$?; podman_cleanup; (exit "$rc"); cluster_cleanup' EXIT
 
 # ---- 1. the base image
 t0=$(now_ms)
-mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | grep -v security | head -n1)
-mirror=${mirror:-http://deb.debian.org/debian}
-(
-	flock -w 600 9 || { echo "cannot lock $cache/lock"; exit 1; }
-	if pm image exists localhost/debian:bookworm; then exit 0; fi
-	# The root's tarball stays in the cache: a new store imports it again.
-	if [ ! -s "$cache/bookworm-minbase.tar" ]; then
-		rm -rf "$cache/base.tmp"
-		debootstrap --variant=minbase bookworm "$cache/base.tmp" "$mirror" || exit 1
-		chroot "$cache/base.tmp" apt-get clean
-		tar -C "$cache/base.tmp" -cf "$cache/bookworm-minbase.tar.tmp" . || exit 1
-		mv "$cache/bookworm-minbase.tar.tmp" "$cache/bookworm-minbase.tar"
-		rm -rf "$cache/base.tmp"
-	fi
-	pm import - localhost/debian:bookworm <"$cache/bookworm-minbase.tar" || exit 1
-) 9>"$cache/lock" >"$T/base.out" 2>&1 || { tail -n 30 "$T/base.out"; fail "cannot make the base image debian:bookworm"; }
-for tag in docker.io/library/debian:bookworm docker.io/library/debian:bookworm-slim; do
-	pm tag localhost/debian:bookworm "$tag" || fail "cannot tag the base image as $tag"
-done
+podman_base 2>"$T/base.out" || { tail -n 30 "$T/base.out"; fail "cannot make the base image debian:bookworm (log: $T/base.out)"; }
 timing "base image (debootstrap and import, or the store)" "$t0"
 out=$(pm run --rm --network host localhost/debian:bookworm true 2>&1) ||
 	skip "podman cannot run a container here: $(tail -n 2 <<<"$out" | tr '\n' ' ')"
@@ -112,12 +87,8 @@ out=$(pm run --rm --network host localhost/debian:bookworm true 2>&1) ||
 # ---- 2. the image, from a copy of the source (no build output in the context)
 t0=$(now_ms)
 . "$src/tests/lib/packages.sh"
-ctx=$T/context
-src_copy "$src" "$ctx" root || fail "cannot copy $src to $ctx"
-rm -f "$ctx/configure" # generated in place by autoreconf: the Dockerfile's build stage runs it
 IMAGE=localhost/baton:it
-pm build --network host --pull=never -f deploy/k8s/Dockerfile -t "$IMAGE" "$ctx" >"$T/build.out" 2>&1 ||
-	{ tail -n 40 "$T/build.out"; fail "podman build -f deploy/k8s/Dockerfile failed (log: $T/build.out)"; }
+podman_build_image "$src" "$T/context" "$IMAGE" "$T/build.out" || fail "podman build -f deploy/k8s/Dockerfile failed"
 timing "image build" "$t0"
 size=$(pm image inspect --format '{{.Size}}' "$IMAGE")
 log "image $IMAGE: $(awk -v s="$size" 'BEGIN { printf "%.0f MB", s / 1e6 }') ($size bytes)"
