@@ -390,9 +390,19 @@ bool execute(struct loop *L, const struct ha_action *a, double now)
 		struct pg_err err;
 
 		L->req.reinit = false;
+		/* The stop and the removal block this loop for seconds (the
+		 * removal ~3 s per 100 MB): the member key and the REST API say
+		 * "stopped" first, or /replica would answer 200 and the key say
+		 * "running" for a Postgres that is going away. */
+		L->reinit_stopping = true;
+		publish_api(L);
+		publish_member(L);
+		log_info("reinit: published state stopped; stopping Postgres and removing %s",
+			 L->cfg->postgresql.data_dir);
 		stop_postgres(L, PG_STOP_FAST, "reinit");
 		if (!pg_datadir_remove(L->cfg->postgresql.data_dir, &err))
 			log_error("cannot remove the data directory: %s", err.msg);
+		L->reinit_stopping = false;
 		reset_failure_state(L, "reinit");
 		break;
 	}

@@ -176,6 +176,9 @@ struct loop {
 	struct dcs_read_cache read_cache; /* oversized keys not to download again */
 	double last_etcd_err_log;
 	bool running_fatal;
+	/* A reinit stops Postgres and removes its data directory inside the
+	 * loop: what we publish says "stopped" from before the stop on. */
+	bool reinit_stopping;
 };
 
 /* loop_view.c */

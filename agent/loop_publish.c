@@ -46,6 +46,8 @@ void publish_status(struct loop *L)
 /* The state we publish (the core's ha_state_of, from the live children). */
 enum ha_state member_state(const struct loop *L)
 {
+	if (L->reinit_stopping)
+		return HA_STATE_STOPPED;
 	return ha_state_of(L->job.pid ? L->job_kind : HA_JOB_NONE, L->lm.promote_requested, L->postmaster.pid != 0,
 			   L->lm.pg_start_failed, L->local.pg_ready, L->local.pg_primary,
 			   ha_replay_check(&L->view, &L->local, clk_mono(), NULL, 0));
@@ -182,7 +184,7 @@ void publish_api(struct loop *L)
 	snprintf(st.state, sizeof(st.state), "%s", ha_state_name(member_state(L)));
 	snprintf(st.leader, sizeof(st.leader), "%s", L->view.has_leader ? L->view.leader : "");
 	st.is_leader = is_leader(L);
-	st.pg_running = L->local.pg_ready;
+	st.pg_running = L->local.pg_ready && !L->reinit_stopping;
 	st.timeline = L->local.pg_timeline;
 	st.lsn = L->local.pg_lsn;
 	st.receive_lsn = L->pgst.receive_lsn;

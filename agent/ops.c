@@ -447,12 +447,55 @@ static bool check_code_params(const struct dcs_settings *d, const struct dcs_set
 }
 
 /*
+ * Refuses max_wal_senders or max_replication_slots below the number of
+ * members that replicate (all but the leader): each replica streams through
+ * a walsender and a slot of its own (agent/slots.h), so with fewer one
+ * replica never streams after the restart, and only Postgres' log says why.
+ * A value the key already held passes (pause/resume must not be blocked
+ * because the cluster grew); a value that is not a plain number is left to
+ * Postgres to judge.
+ */
+static bool check_sender_params(const struct dcs_settings *d, const struct dcs_settings *old,
+				const struct ha_cluster_view *view, char *err, size_t errlen)
+{
+	static const char *const names[] = { "max_wal_senders", "max_replication_slots" };
+	size_t replicas = view && view->n_members > 1 ? view->n_members - 1 : 0;
+
+	for (size_t i = 0; i < d->n_pg_params; i++) {
+		const struct config_param *p = &d->pg_params[i];
+		const char *was;
+		char *end;
+		long v;
+
+		for (size_t j = 0; j < sizeof(names) / sizeof(names[0]); j++) {
+			if (strcasecmp(p->name, names[j]) != 0)
+				continue;
+			errno = 0;
+			v = strtol(p->value, &end, 10);
+			if (errno || end == p->value || *end || v < 0 || (unsigned long)v >= replicas)
+				break; /* enough, or not a number */
+			was = old_param(old, p->name);
+			if (was && strcmp(was, p->value) == 0)
+				break;
+			jsonf_set_err(err, errlen,
+				      "postgresql.parameters.%s: %ld is below the %zu replica(s) of this "
+				      "%zu-member cluster: each streams through its own%s; set at least %zu",
+				      p->name, v, replicas, view->n_members,
+				      j == 0 ? " walsender" : " replication slot", replicas);
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
  * Validates doc (the whole config document) and writes its canonical form
  * if the key is still at rev (0 = absent). old_kv is the config key as read
  * (NULL when absent). result (may be NULL) receives the settings written.
  */
 static bool write_config(struct etcd_client *c, const struct dcs_keys *k, const json_t *doc, int64_t rev,
-			 const struct etcd_kv *old_kv, struct dcs_settings *result, char *err, size_t errlen)
+			 const struct etcd_kv *old_kv, const struct ha_cluster_view *view, struct dcs_settings *result,
+			 char *err, size_t errlen)
 {
 	struct etcd_op op = { .kind = ETCD_OP_PUT, .key = k->config };
 	struct dcs_settings d, old;
@@ -482,6 +525,10 @@ static bool write_config(struct etcd_client *c, const struct dcs_keys *k, const 
 	/* An unreadable old key counts as empty: everything is then new. */
 	have_old = old_kv && old_kv->value && dcs_config_from_json(old_kv->value, &old, NULL, 0);
 	if (!check_code_params(&d, have_old ? &old : NULL, why, sizeof(why))) {
+		jsonf_set_err(err, errlen, "invalid configuration: %s", why);
+		goto cleanup;
+	}
+	if (!check_sender_params(&d, have_old ? &old : NULL, view, why, sizeof(why))) {
 		jsonf_set_err(err, errlen, "invalid configuration: %s", why);
 		goto cleanup;
 	}
@@ -689,7 +736,7 @@ bool ops_edit_config(struct etcd_client *c, const struct dcs_keys *k, const char
 	for (size_t i = 0; i < n_pg; i++)
 		if (!apply_pg(doc, pg[i], err, errlen))
 			goto cleanup;
-	ok = write_config(c, k, doc, rev_of(rd.config_kv), rd.config_kv, result, err, errlen);
+	ok = write_config(c, k, doc, rev_of(rd.config_kv), rd.config_kv, rd.view, result, err, errlen);
 cleanup:
 	json_decref(doc);
 	read_free(&rd);
@@ -725,7 +772,7 @@ bool ops_replace_config_at(struct etcd_client *c, const struct dcs_keys *k, cons
 		jsonf_set_err(err, errlen, "the config key changed concurrently, try again");
 		ok = false;
 	} else {
-		ok = write_config(c, k, doc, rev_of(rd.config_kv), rd.config_kv, NULL, err, errlen);
+		ok = write_config(c, k, doc, rev_of(rd.config_kv), rd.config_kv, rd.view, NULL, err, errlen);
 	}
 	json_decref(doc);
 	read_free(&rd);

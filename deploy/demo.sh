@@ -19,8 +19,9 @@
 # password (conf/secrets); files mode 600, owned by baton. Postgres serves
 # the same certificate to the other members (postgresql.tls), which connect
 # with sslmode=verify-full and channel_binding=require over hostssl lines.
-# batonctl reads all of it from a node's config file:
-# `batonctl -c conf/node1.conf list`.
+# batonctl reads all of it from a node's config file; it is not on PATH, so
+# name the one built here: `runuser -u baton -- build/batonctl -c
+# conf/node1.conf list`. $BATON_DEMO_DIR/pgpass (for psql as root) is root's.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -149,7 +150,7 @@ list() {
 }
 
 cmd_up() {
-	local n i pid
+	local n i pid down_cmd
 	[ "$(id -u)" = 0 ] || die "run as root (it installs packages and creates user $U)"
 	pkg_ensure || die "package installation failed"
 	user_ensure "$U" || die "cannot create user $U"
@@ -165,8 +166,9 @@ cmd_up() {
 	# Passwords: made once, kept for later runs.
 	if [ ! -f "$DEMO/conf/secrets" ]; then
 		printf 'SU_PW=%s\nREPL_PW=%s\nREST_PW=%s\n' "$(secret)" "$(secret)" "$(secret)" >"$DEMO/conf/secrets"
-		chmod 600 "$DEMO/conf/secrets"
 	fi
+	chown "$U:" "$DEMO/conf/secrets" # as the header says (also for an older demo's root-owned file)
+	chmod 600 "$DEMO/conf/secrets"
 	. "$DEMO/conf/secrets"
 	if [ -z "${REST_PW:-}" ]; then # secrets of an older demo
 		REST_PW=$(secret)
@@ -224,6 +226,9 @@ cmd_up() {
 	echo
 	list
 	echo
+	# The stop hint must reach this demo: with the directory it was started with.
+	down_cmd="$0 down"
+	[ "$DEMO" = /var/tmp/baton-demo ] || down_cmd="BATON_DEMO_DIR=$(printf '%q' "$DEMO") $0 down"
 	cat <<EOF
 Connect (the password is in $DEMO/pgpass):
   PGPASSFILE=$DEMO/pgpass psql "host=127.0.0.1,127.0.0.1,127.0.0.1 port=${PG_PORTS[0]},${PG_PORTS[1]},${PG_PORTS[2]} user=postgres dbname=postgres target_session_attrs=read-write"
@@ -238,7 +243,7 @@ The leader key:
 Try a failover:
   kill -9 \$(cat $DEMO/run/node1.pid)     # or whichever node is the primary
 Stop and remove everything:
-  $0 down
+  $down_cmd
 EOF
 }
 

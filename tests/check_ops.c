@@ -520,6 +520,58 @@ START_TEST(test_code_params)
 }
 END_TEST
 
+/* max_wal_senders / max_replication_slots below the replicas of the
+ * cluster (members - 1): refused with the value, the member count and the
+ * least to set; enough passes; a value the key already held does not block
+ * other edits (pause). */
+START_TEST(test_sender_params)
+{
+	char err[512] = "", *before;
+	const char *senders1[] = { "max_wal_senders=1" };
+	const char *senders2[] = { "max_wal_senders=2" };
+	const char *slots0[] = { "max_replication_slots=0" };
+	const char *set_ttl[] = { "ttl=11" };
+	struct dcs_settings d;
+	struct env e;
+
+	env_open(&e, "senders");
+	put(&e, e.k.leader, "node1");
+	put(&e, e.k.config, "{\"ttl\":5,\"loop_wait\":1,\"retry_timeout\":2}");
+	put_member(&e, "node1", "primary", "running", false);
+	put_member(&e, "node2", "replica", "running", false);
+	put_member(&e, "node3", "replica", "running", false);
+	before = snapshot(&e);
+	assert_refused(ops_edit_config(e.c, &e.k, NULL, 0, senders1, 1, NULL, err, sizeof(err)), err,
+		       "invalid configuration: postgresql.parameters.max_wal_senders: 1 is below the 2 replica(s) "
+		       "of this 3-member cluster: each streams through its own walsender; set at least 2",
+		       before, &e);
+	assert_refused(ops_edit_config(e.c, &e.k, NULL, 0, slots0, 1, NULL, err, sizeof(err)), err,
+		       "postgresql.parameters.max_replication_slots: 0 is below the 2 replica(s) of this "
+		       "3-member cluster: each streams through its own replication slot; set at least 2",
+		       before, &e);
+	assert_refused(ops_replace_config(e.c, &e.k,
+					  "{\"ttl\":5,\"postgresql\":{\"parameters\":{\"max_wal_senders\":1}}}", err,
+					  sizeof(err)),
+		       err, "postgresql.parameters.max_wal_senders: 1 is below the 2 replica(s)", before, &e);
+	free(before);
+	ck_assert_msg(ops_edit_config(e.c, &e.k, NULL, 0, senders2, 1, NULL, err, sizeof(err)), "%s", err);
+	read_settings(&e, &d);
+	ck_assert_str_eq(param(&d, "max_wal_senders"), "2");
+	dcs_settings_free(&d);
+
+	/* A fourth member: the key's 2 is now short, but an edit that leaves it
+	 * alone (ttl, pause) still passes; lowering it further does not. */
+	put_member(&e, "node4", "replica", "running", false);
+	ck_assert_msg(ops_edit_config(e.c, &e.k, set_ttl, 1, NULL, 0, NULL, err, sizeof(err)), "%s", err);
+	ck_assert_msg(ops_set_pause(e.c, &e.k, true, err, sizeof(err)), "%s", err);
+	before = snapshot(&e);
+	assert_refused(ops_edit_config(e.c, &e.k, NULL, 0, senders1, 1, NULL, err, sizeof(err)), err,
+		       "max_wal_senders: 1 is below the 3 replica(s) of this 4-member cluster", before, &e);
+	free(before);
+	env_close(&e);
+}
+END_TEST
+
 START_TEST(test_check_schedule)
 {
 	char err[256];
@@ -818,6 +870,7 @@ static Suite *ops_suite(void)
 	tcase_add_loop_test(tc, test_edit_config_table, 0, (int)(sizeof(edit_cases) / sizeof(edit_cases[0])));
 	tcase_add_test(tc, test_replace_config);
 	tcase_add_test(tc, test_code_params);
+	tcase_add_test(tc, test_sender_params);
 	tcase_add_test(tc, test_check_schedule);
 	tcase_add_test(tc, test_concurrent_changes);
 	tcase_add_test(tc, test_etcd_down);

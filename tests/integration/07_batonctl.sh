@@ -145,6 +145,42 @@ else
 	skip "restart: node$r's REST API refused it: $out"
 fi
 
+# ---- reinit of a replica: never "healthy" while its Postgres is down
+
+# The agent stops Postgres and removes the data directory inside its loop
+# before cloning: from before the stop on, the member key must not say
+# "running" nor GET /replica answer 200. A sample counts only when the
+# postmaster is down both before and after the two reads.
+r=${replicas[0]}
+pid0=$(postmaster_pid "$r") || fail "node$r has no postmaster before the reinit"
+bg_start reinit setpriv --reuid="$BATON_USER" --regid="$BATON_USER" --init-groups -- \
+	env HOME="$BATON_HOME" "$BATON_BUILD/batonctl" -c "$T/node1.conf" reinit "node$r" --force
+reinit_pid=$BG_PID
+down=0 bad=
+t_end=$(($(now_ms) + 120000))
+while [ "$(now_ms)" -lt "$t_end" ]; do
+	if postmaster_pid "$r" >/dev/null; then
+		pid=$(postmaster_pid "$r")
+		[ "$down" -gt 0 ] && [ -n "$pid" ] && [ "$pid" != "$pid0" ] && break
+		sleep 0.05
+		continue
+	fi
+	code=$(rest_code "$r" /replica)
+	state=$(member_json "node$r" | jq -r '.state // ""' 2>/dev/null)
+	postmaster_pid "$r" >/dev/null && continue
+	down=$((down + 1))
+	if [ "$code" = 200 ] || [ "$state" = running ]; then
+		bad+="${bad:+; }GET /replica $code, member state '$state'"
+	fi
+done
+poll_until 30 bg_gone "$reinit_pid" || fail "batonctl reinit node$r did not return within 30 s"
+wait "$reinit_pid" || fail "batonctl reinit node$r failed: $(cat "$T/reinit.out" "$T/reinit.err")"
+[ "$down" -gt 0 ] || fail "reinit: never saw node$r's Postgres down (is the reinit run?)"
+postmaster_pid "$r" >/dev/null || fail "reinit: node$r's Postgres did not come back within 120 s"
+[ -z "$bad" ] || fail "reinit: node$r looked healthy while its Postgres was down: $bad"
+pass "reinit node$r: $down samples with Postgres down, none with GET /replica 200 or state running"
+wait_healthy 90
+
 # ---- switchover to a named candidate (needs the leader to act on the key)
 
 c=${replicas[1]}
