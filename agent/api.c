@@ -57,7 +57,7 @@
 #include "agent/log.h"
 #include "agent/parse.h"
 
-#define API_LOCK_WAIT 0.5            /* seconds a handler waits for the etcd client */
+#define API_LOCK_WAIT 0.5 /* seconds a handler waits for the etcd client */
 
 /* ---- credentials ----------------------------------------------------------- */
 
@@ -143,7 +143,7 @@ struct api_route {
 	unsigned int methods;
 	const char *allow; /* every method the path takes, for 405 answers */
 	api_handler_fn fn;
-	bool etcd;         /* uses the server's etcd client (under etcd_mu) */
+	bool etcd; /* uses the server's etcd client (under etcd_mu) */
 };
 
 #define HEALTH_METHODS (M_GET | M_HEAD | M_OPTIONS)
@@ -194,8 +194,8 @@ static unsigned int method_bit(const char *m)
 	static const struct {
 		const char *name;
 		unsigned int bit;
-	} methods[] = { { "GET", M_GET }, { "HEAD", M_HEAD }, { "OPTIONS", M_OPTIONS }, { "POST", M_POST },
-			{ "PATCH", M_PATCH }, { "DELETE", M_DELETE }, { "PUT", M_PUT } };
+	} methods[] = { { "GET", M_GET },     { "HEAD", M_HEAD },     { "OPTIONS", M_OPTIONS }, { "POST", M_POST },
+		        { "PATCH", M_PATCH }, { "DELETE", M_DELETE }, { "PUT", M_PUT } };
 
 	for (size_t i = 0; m && i < sizeof(methods) / sizeof(methods[0]); i++)
 		if (strcmp(m, methods[i].name) == 0)
@@ -321,8 +321,8 @@ static bool write_allowed(const struct api_server *s, const struct api_request *
 	if (!rq->tls) {
 		if (s->auth_expected || rq->authorization)
 			api_reply_error(out, MHD_HTTP_FORBIDDEN,
-				    "basic auth over plain HTTP never authorizes a write: set restapi.certfile and "
-				    "restapi.keyfile (HTTPS) and send the credentials over TLS");
+			                "basic auth over plain HTTP never authorizes a write: set restapi.certfile and "
+			                "restapi.keyfile (HTTPS) and send the credentials over TLS");
 		else
 			api_reply_error(out, MHD_HTTP_FORBIDDEN, "writes need credentials: " WRITE_CREDENTIALS_HINT);
 		return false;
@@ -331,15 +331,16 @@ static bool write_allowed(const struct api_server *s, const struct api_request *
 		if (creds)
 			return true;
 		api_reply_error(out, MHD_HTTP_UNAUTHORIZED,
-			    "authentication required: the restapi.authentication credentials of this node");
+		                "authentication required: the restapi.authentication credentials of this node");
 		out->authenticate = true;
 		return false;
 	}
 	if (s->verify != VERIFY_NONE) {
 		if (rq->client_cert_verified)
 			return true;
-		api_reply_error(out, MHD_HTTP_FORBIDDEN,
-			    "writes need a client certificate verified against restapi.cafile (restapi.verify_client)");
+		api_reply_error(
+		        out, MHD_HTTP_FORBIDDEN,
+		        "writes need a client certificate verified against restapi.cafile (restapi.verify_client)");
 		return false;
 	}
 	api_reply_error(out, MHD_HTTP_FORBIDDEN, "writes need credentials: " WRITE_CREDENTIALS_HINT);
@@ -378,18 +379,19 @@ static bool handle(struct api_server *s, const struct api_request *rq, struct ap
 	 * attacker's name in Host. */
 	if (rq->host && !host_allowed(s, rq->host)) {
 		api_reply_error(out, 421 /* Misdirected Request */,
-			    "Host \"%.200s\" is not a name this node answers to (add it to restapi.allowed_hosts)",
-			    rq->host);
+		                "Host \"%.200s\" is not a name this node answers to (add it to restapi.allowed_hosts)",
+		                rq->host);
 		return false;
 	}
 	if (s->verify == VERIFY_REQUIRED && !rq->client_cert_verified) {
 		api_reply_error(out, MHD_HTTP_FORBIDDEN,
-			    "a client certificate verified against restapi.cafile is required (restapi.verify_client "
-			    "= \"required\")");
+		                "a client certificate verified against restapi.cafile is required (restapi.verify_client "
+		                "= \"required\")");
 		return false;
 	}
 	if (rq->body_too_large) {
-		api_reply_error(out, 413 /* Content Too Large; its MHD name changed in 0.9.74 */, "request body larger than %d bytes", API_REQUEST_BODY_MAX);
+		api_reply_error(out, 413 /* Content Too Large; its MHD name changed in 0.9.74 */,
+		                "request body larger than %d bytes", API_REQUEST_BODY_MAX);
 		return false;
 	}
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
@@ -414,14 +416,16 @@ static bool handle(struct api_server *s, const struct api_request *rq, struct ap
 	 * and a JSON content type (which a cross-origin form cannot send). */
 	if (!(bit & (M_GET | M_HEAD | M_OPTIONS))) {
 		if (rq->origin && !origin_own(s, rq)) {
-			api_reply_error(out, MHD_HTTP_FORBIDDEN, "Origin \"%.200s\" is not this node's own: cross-origin writes are refused",
-				    rq->origin);
+			api_reply_error(out, MHD_HTTP_FORBIDDEN,
+			                "Origin \"%.200s\" is not this node's own: cross-origin writes are refused",
+			                rq->origin);
 			return false;
 		}
 		if (!write_allowed(s, rq, out))
 			return false;
 		if (!content_type_json(rq->content_type)) {
-			api_reply_error(out, 415 /* Unsupported Media Type */, "writes need Content-Type: %s", JSON_TYPE);
+			api_reply_error(out, 415 /* Unsupported Media Type */, "writes need Content-Type: %s",
+			                JSON_TYPE);
 			return false;
 		}
 		authorized = true;
@@ -432,14 +436,14 @@ static bool handle(struct api_server *s, const struct api_request *rq, struct ap
 		body = json_loadb(rq->body ? rq->body : "", rq->body_len, JSON_DECODE_ANY, &jerr);
 		if (!body) {
 			api_reply_error(out, MHD_HTTP_BAD_REQUEST, "malformed JSON: %s (line %d, column %d)", jerr.text,
-				    jerr.line, jerr.column);
+			                jerr.line, jerr.column);
 			return false;
 		}
 	}
 	if (route->etcd && s->etcd) {
 		if (!etcd_lock(s)) {
 			api_reply_error(out, MHD_HTTP_SERVICE_UNAVAILABLE,
-				    "busy: another etcd request of this REST API is in progress, retry");
+			                "busy: another etcd request of this REST API is in progress, retry");
 		} else {
 			route->fn(s, rq, body, out);
 			pthread_mutex_unlock(&s->etcd_mu);
@@ -475,8 +479,9 @@ void api_handle(struct api_server *s, const struct api_request *rq, struct api_r
 	log_safe(path, sizeof(path), rq->path ? rq->path : "?");
 	if (authorized)
 		log_info("REST API: %s %s from %s (user %s): authorized, answered %u", method, path,
-			 rq->client ? rq->client : "unknown", client_user(s, rq), out->code);
+		         rq->client ? rq->client : "unknown", client_user(s, rq), out->code);
 	else
 		log_warn("REST API: %s %s from %s (user %s): refused, %u %.300s", method, path,
-			 rq->client ? rq->client : "unknown", client_user(s, rq), out->code, out->body ? out->body : "");
+		         rq->client ? rq->client : "unknown", client_user(s, rq), out->code,
+		         out->body ? out->body : "");
 }

@@ -64,38 +64,38 @@
 struct api_status {
 	char name[64];
 	char scope[64];
-	char role[16];       /* "primary", "replica", "uninitialized", "stopped" */
+	char role[16]; /* "primary", "replica", "uninitialized", "stopped" */
 	char state[32];
-	char leader[64];     /* current leader per etcd ("" if none) */
-	bool is_leader;      /* this node holds the leader key */
+	char leader[64]; /* current leader per etcd ("" if none) */
+	bool is_leader;  /* this node holds the leader key */
 	bool pg_running;
 	uint32_t timeline;
-	uint64_t lsn;        /* primary: current; replica: max(receive, replay) */
+	uint64_t lsn; /* primary: current; replica: max(receive, replay) */
 	uint64_t receive_lsn, replay_lsn;
 	bool nofailover;
 	double lease_ttl_left; /* seconds left on our leadership (leader only) */
 	/* Added for the operator API (issue "Operate it"): */
-	bool paused;           /* cluster in maintenance mode */
-	bool pending_restart;  /* a changed parameter needs a Postgres restart */
-	int64_t lag;           /* replica: bytes behind the leader's last known position (-1 unknown) */
-	double loop_wait;      /* seconds, for /liveness */
-	bool etcd_ok;          /* the loop's last read of etcd succeeded (POST /failsafe) */
-	bool sync_standby;     /* synchronous mode: the sync key names this member */
+	bool paused;                 /* cluster in maintenance mode */
+	bool pending_restart;        /* a changed parameter needs a Postgres restart */
+	int64_t lag;                 /* replica: bytes behind the leader's last known position (-1 unknown) */
+	double loop_wait;            /* seconds, for /liveness */
+	bool etcd_ok;                /* the loop's last read of etcd succeeded (POST /failsafe) */
+	bool sync_standby;           /* synchronous mode: the sync key names this member */
 	double restart_scheduled_at; /* a scheduled restart is kept for this wall-clock time (0 = none) */
 	/* This member's Postgres address as its own config publishes it
 	 * (postgresql.connect_address), so that a peer can confirm the member
 	 * key in etcd before it sends a password there (agent/member_verify.h). */
 	char pg_host[128];
-	int pg_port;          /* 0: not said */
+	int pg_port; /* 0: not said */
 	/* Added for Patroni's endpoints (issue 13): */
-	bool nosync;                   /* tags.nosync */
-	int64_t failover_priority;     /* tags.failover_priority */
-	bool sync_quorum;              /* the cluster's synchronous mode is quorum commit */
-	char replication_state[24];    /* replica: "streaming" when its WAL receiver streams, else "" */
-	bool replay_paused;            /* replica: pg_is_wal_replay_paused() */
-	double dcs_last_seen;          /* wall clock, unix seconds: the loop's last good read of etcd (0 never) */
+	bool nosync;                /* tags.nosync */
+	int64_t failover_priority;  /* tags.failover_priority */
+	bool sync_quorum;           /* the cluster's synchronous mode is quorum commit */
+	char replication_state[24]; /* replica: "streaming" when its WAL receiver streams, else "" */
+	bool replay_paused;         /* replica: pg_is_wal_replay_paused() */
+	double dcs_last_seen;       /* wall clock, unix seconds: the loop's last good read of etcd (0 never) */
 #define API_WALSENDERS_MAX 16
-	int n_walsenders;              /* primary: rows of pg_stat_replication (capped) */
+	int n_walsenders; /* primary: rows of pg_stat_replication (capped) */
 	struct api_walsender {
 		char usename[64], application_name[64], client_addr[64];
 		char state[32], sync_state[16];
@@ -105,12 +105,12 @@ struct api_status {
 
 /* Counters the loop publishes with each snapshot, for GET /metrics. */
 struct api_metrics {
-	uint64_t lease_renewals;        /* keepalives that succeeded */
+	uint64_t lease_renewals; /* keepalives that succeeded */
 	uint64_t lease_renewal_failures;
-	double since_last_renewal;      /* seconds since the last good keepalive was sent (-1 no lease) */
-	double worst_renewal_latency;   /* slowest keepalive round trip since start, seconds */
-	double worst_renewal_gap;       /* longest time between two successful keepalives, seconds */
-	uint64_t leader_changes;        /* times the leader key's holder changed, as seen by this agent */
+	double since_last_renewal;    /* seconds since the last good keepalive was sent (-1 no lease) */
+	double worst_renewal_latency; /* slowest keepalive round trip since start, seconds */
+	double worst_renewal_gap;     /* longest time between two successful keepalives, seconds */
+	uint64_t leader_changes;      /* times the leader key's holder changed, as seen by this agent */
 	uint64_t etcd_requests, etcd_failures;
 	/* etcd request latency histogram (seconds), cumulative counts per upper bound */
 #define API_LATENCY_BUCKETS 8
@@ -136,8 +136,8 @@ struct api_requests {
 };
 
 struct api_options {
-	const char *listen;          /* "host:port" */
-	const char *pg_conninfo;     /* local Postgres, for fresh LSNs (may be NULL) */
+	const char *listen;      /* "host:port" */
+	const char *pg_conninfo; /* local Postgres, for fresh LSNs (may be NULL) */
 	/* etcd access for /cluster, /history, /config, PATCH /config, POST
 	 * /switchover and /failover (the server keeps its own client). */
 	const struct etcd_config *etcd;
@@ -145,12 +145,12 @@ struct api_options {
 	const char *auth_username, *auth_password; /* basic auth for write endpoints (NULL = none) */
 	const char *certfile, *keyfile;            /* HTTPS when set */
 	/* Issue 10: who may write, and which names the Host header may carry. */
-	const char *connect_address;               /* "host:port" published to peers (NULL = listen) */
-	const char *cafile;                        /* PEM CA bundle verifying client certificates */
-	const char *verify_client;                 /* "none" (NULL), "optional" or "required" */
-	const char *const *allowed_hosts;          /* more Host names accepted */
+	const char *connect_address;      /* "host:port" published to peers (NULL = listen) */
+	const char *cafile;               /* PEM CA bundle verifying client certificates */
+	const char *verify_client;        /* "none" (NULL), "optional" or "required" */
+	const char *const *allowed_hosts; /* more Host names accepted */
 	size_t n_allowed_hosts;
-	bool allow_unauthenticated_writes;         /* INSECURE: writes need no credentials */
+	bool allow_unauthenticated_writes; /* INSECURE: writes need no credentials */
 };
 
 struct api_server;

@@ -59,8 +59,8 @@ static bool need_etcd(struct api_server *s, struct api_reply *out)
 
 static void reply_etcd_error(struct api_reply *out, const char *what, const struct etcd_error *e)
 {
-	api_reply_error(out, MHD_HTTP_SERVICE_UNAVAILABLE, "etcd unreachable while reading %s: %s (%s)", what, e->message,
-		    etcd_status_name(e->status));
+	api_reply_error(out, MHD_HTTP_SERVICE_UNAVAILABLE, "etcd unreachable while reading %s: %s (%s)", what,
+	                e->message, etcd_status_name(e->status));
 }
 
 /* A JSON value from etcd's text; NULL when it does not parse. */
@@ -148,8 +148,8 @@ void api_h_cluster(struct api_server *s, const struct api_request *rq, json_t *b
 		}
 	}
 	root = json_pack("{s:s, s:o, s:b, s:o, s:o}", "scope", s->scope, "leader",
-			 view->has_leader ? json_string(view->leader) : json_null(), "paused", (int)paused, "members",
-			 members, "switchover", sw ? sw : json_null());
+	                 view->has_leader ? json_string(view->leader) : json_null(), "paused", (int)paused, "members",
+	                 members, "switchover", sw ? sw : json_null());
 	members = NULL; /* stolen by json_pack, even on failure */
 	sw = NULL;
 	if (root) {
@@ -218,7 +218,8 @@ static json_t *read_config(struct api_server *s, int64_t *rev, bool for_patch, s
 			json_decref(cfg);
 			cfg = for_patch ? json_object() : NULL;
 			if (!cfg)
-				api_reply_error(out, MHD_HTTP_INTERNAL_SERVER_ERROR, "the config key is not a JSON object");
+				api_reply_error(out, MHD_HTTP_INTERNAL_SERVER_ERROR,
+				                "the config key is not a JSON object");
 		}
 	} else {
 		struct dcs_settings d;
@@ -303,7 +304,8 @@ void api_h_config_patch(struct api_server *s, const struct api_request *rq, json
 	if (!need_etcd(s, out))
 		return;
 	if (!json_is_object(body)) {
-		api_reply_error(out, MHD_HTTP_BAD_REQUEST, "the body must be a JSON object (a merge patch of the config)");
+		api_reply_error(out, MHD_HTTP_BAD_REQUEST,
+		                "the body must be a JSON object (a merge patch of the config)");
 		return;
 	}
 	cfg = read_config(s, &rev, true, out);
@@ -365,7 +367,7 @@ void api_h_config_put(struct api_server *s, const struct api_request *rq, json_t
 /* A member name field: absent, null or "" -> *out NULL; a string of at
  * most HA_NAME_MAX - 1 bytes -> copied into buf. */
 static bool name_field(const json_t *body, const char *key, char *buf, size_t len, const char **out, char *err,
-		       size_t errlen)
+                       size_t errlen)
 {
 	const json_t *v = json_object_get(body, key);
 
@@ -393,7 +395,7 @@ static bool parse_when(const json_t *at, const char *key, int64_t *when, struct 
 	if (json_is_string(at) && (json_string_length(at) == 0 || parse_time(json_string_value(at), when)))
 		return true;
 	api_reply_error(out, MHD_HTTP_BAD_REQUEST,
-		    "%s: expected an ISO 8601 time with a zone (2025-01-31T12:00:00Z) or unix seconds", key);
+	                "%s: expected an ISO 8601 time with a zone (2025-01-31T12:00:00Z) or unix seconds", key);
 	return false;
 }
 
@@ -410,8 +412,8 @@ static void switchover(struct api_server *s, json_t *body, bool failover, struct
 	memset(&req, 0, sizeof(req));
 	req.failover = failover;
 	if (body && (!name_field(body, "leader", leader, sizeof(leader), &req.leader, err, sizeof(err)) ||
-		     !name_field(body, "candidate", cand, sizeof(cand), &req.candidate, err, sizeof(err)) ||
-		     !jsonf_bool(body, "force", JSONF_OPTIONAL, &req.force, err, sizeof(err)))) {
+	             !name_field(body, "candidate", cand, sizeof(cand), &req.candidate, err, sizeof(err)) ||
+	             !jsonf_bool(body, "force", JSONF_OPTIONAL, &req.force, err, sizeof(err)))) {
 		api_reply_error(out, MHD_HTTP_BAD_REQUEST, "%s", err);
 		return;
 	}
@@ -419,7 +421,8 @@ static void switchover(struct api_server *s, json_t *body, bool failover, struct
 	if (!parse_when(at, "scheduled_at", &when, out))
 		return;
 	if (failover && when > 0) {
-		api_reply_error(out, MHD_HTTP_BAD_REQUEST, "scheduled_at: a failover happens now, it cannot be scheduled");
+		api_reply_error(out, MHD_HTTP_BAD_REQUEST,
+		                "scheduled_at: a failover happens now, it cannot be scheduled");
 		return;
 	}
 	if (failover && !req.candidate) {
@@ -436,10 +439,10 @@ static void switchover(struct api_server *s, json_t *body, bool failover, struct
 		return;
 	}
 	log_info("REST API: %s requested (leader %s, candidate %s, at %" PRId64 ")",
-		 failover ? "failover" : "switchover", req.leader ? req.leader : "any",
-		 req.candidate ? req.candidate : "best", when);
+	         failover ? "failover" : "switchover", req.leader ? req.leader : "any",
+	         req.candidate ? req.candidate : "best", when);
 	root = json_pack("{s:s, s:s?, s:s?}", "accepted", failover ? "failover" : "switchover", "leader", req.leader,
-			 "candidate", req.candidate);
+	                 "candidate", req.candidate);
 	if (root && when > 0)
 		json_object_set_new(root, "scheduled_at", json_integer((json_int_t)when));
 	api_reply_json(out, MHD_HTTP_ACCEPTED, root);
@@ -453,8 +456,7 @@ void api_h_switchover(struct api_server *s, const struct api_request *rq, json_t
 
 /* DELETE /switchover (Patroni's): drops a pending (scheduled) switchover;
  * 404 when none is pending. */
-void api_h_switchover_cancel(struct api_server *s, const struct api_request *rq, json_t *body,
-			     struct api_reply *out)
+void api_h_switchover_cancel(struct api_server *s, const struct api_request *rq, json_t *body, struct api_reply *out)
 {
 	char err[512] = "";
 
@@ -464,7 +466,7 @@ void api_h_switchover_cancel(struct api_server *s, const struct api_request *rq,
 		return;
 	if (!ops_switchover_cancel(s->etcd, &s->keys, err, sizeof(err))) {
 		api_reply_error(out, strstr(err, "no switchover is pending") ? MHD_HTTP_NOT_FOUND : ops_error_code(err),
-			    "%s", err);
+		                "%s", err);
 		return;
 	}
 	log_info("REST API: pending switchover cancelled");
@@ -553,8 +555,8 @@ void api_h_restart(struct api_server *s, const struct api_request *rq, json_t *b
 
 	(void)rq;
 	if (body && (!json_is_object(body) ||
-		     !jsonf_bool(body, "restart_pending", JSONF_OPTIONAL, &pending, err, sizeof(err)) ||
-		     !jsonf_string(body, "role", JSONF_OPTIONAL, role, sizeof(role), err, sizeof(err)))) {
+	             !jsonf_bool(body, "restart_pending", JSONF_OPTIONAL, &pending, err, sizeof(err)) ||
+	             !jsonf_string(body, "role", JSONF_OPTIONAL, role, sizeof(role), err, sizeof(err)))) {
 		api_reply_error(out, MHD_HTTP_BAD_REQUEST, "%s", err[0] ? err : "the body must be a JSON object");
 		return;
 	}
@@ -574,7 +576,7 @@ void api_h_restart(struct api_server *s, const struct api_request *rq, json_t *b
 			snprintf(version, sizeof(version), "%s", json_string_value(w));
 		if (!parse_pg_version(version, &min_version)) {
 			api_reply_error(out, MHD_HTTP_BAD_REQUEST,
-				    "postgres_version: expected a version such as \"15.4\" or 150004");
+			                "postgres_version: expected a version such as \"15.4\" or 150004");
 			return;
 		}
 	}
@@ -584,7 +586,7 @@ void api_h_restart(struct api_server *s, const struct api_request *rq, json_t *b
 	if (at && !json_is_null(at)) {
 		if (when > 0 && (double)when <= (double)clk_wall_s()) {
 			api_reply_error(out, MHD_HTTP_BAD_REQUEST, "schedule: %s is not in the future",
-				    json_is_string(at) ? json_string_value(at) : "the time given");
+			                json_is_string(at) ? json_string_value(at) : "the time given");
 			return;
 		}
 		/* A restart planned further ahead than a switchover may be is a
@@ -603,7 +605,7 @@ void api_h_restart(struct api_server *s, const struct api_request *rq, json_t *b
 	if (w && !json_is_null(w)) {
 		if (!json_is_number(w) || json_number_value(w) < 0 || json_number_value(w) > API_RESTART_WAIT_MAX_S) {
 			api_reply_error(out, MHD_HTTP_BAD_REQUEST, "wait: expected a number of seconds from 0 to %.0f",
-				    API_RESTART_WAIT_MAX_S);
+			                API_RESTART_WAIT_MAX_S);
 			return;
 		}
 		wait = json_number_value(w);
@@ -614,8 +616,9 @@ void api_h_restart(struct api_server *s, const struct api_request *rq, json_t *b
 		return;
 	}
 	if (role[0] && !role_matches(&st, role)) {
-		api_reply_error(out, MHD_HTTP_PRECONDITION_FAILED, "restart not done: %s is not the %s (its role is %s)",
-			    st.name, role, st.is_leader ? "primary" : st.role);
+		api_reply_error(out, MHD_HTTP_PRECONDITION_FAILED,
+		                "restart not done: %s is not the %s (its role is %s)", st.name, role,
+		                st.is_leader ? "primary" : st.role);
 		return;
 	}
 
@@ -628,9 +631,10 @@ void api_h_restart(struct api_server *s, const struct api_request *rq, json_t *b
 
 			pthread_mutex_unlock(&s->mu);
 			dcs_format_utc(kept, t, sizeof(t));
-			api_reply_error(out, MHD_HTTP_CONFLICT,
-				    "a restart is already scheduled at %s; DELETE /restart (batonctl restart --cancel) first",
-				    t);
+			api_reply_error(
+			        out, MHD_HTTP_CONFLICT,
+			        "a restart is already scheduled at %s; DELETE /restart (batonctl restart --cancel) first",
+			        t);
 			return;
 		}
 		s->requests.restart_at = (double)when;
@@ -644,8 +648,8 @@ void api_h_restart(struct api_server *s, const struct api_request *rq, json_t *b
 			dcs_format_utc((double)when, t, sizeof(t));
 			log_info("REST API: restart scheduled at %s%s", t, pending ? " (if a restart is pending)" : "");
 			api_reply_json(out, MHD_HTTP_ACCEPTED,
-				   json_pack("{s:s, s:s, s:b}", "accepted", "restart", "scheduled_at", t, "restart_pending",
-					     (int)pending));
+			               json_pack("{s:s, s:s, s:b}", "accepted", "restart", "scheduled_at", t,
+			                         "restart_pending", (int)pending));
 		}
 		return;
 	}
@@ -667,8 +671,8 @@ void api_h_restart(struct api_server *s, const struct api_request *rq, json_t *b
 	if (!s->restart_attached || wait <= 0) {
 		pthread_mutex_unlock(&s->mu);
 		api_reply_json(out, MHD_HTTP_ACCEPTED,
-			   json_pack("{s:s, s:b, s:s}", "accepted", "restart", "restart_pending", (int)pending, "message",
-				     "restart requested"));
+		               json_pack("{s:s, s:b, s:s}", "accepted", "restart", "restart_pending", (int)pending,
+		                         "message", "restart requested"));
 		return;
 	}
 	deadline = clk_mono() + wait;
@@ -687,18 +691,18 @@ void api_h_restart(struct api_server *s, const struct api_request *rq, json_t *b
 	pthread_mutex_unlock(&s->mu);
 	if (!done)
 		api_reply_json(out, MHD_HTTP_ACCEPTED,
-			   json_pack("{s:s, s:b, s:s}", "accepted", "restart", "restart_pending", (int)pending, "message",
-				     "restart in progress"));
+		               json_pack("{s:s, s:b, s:s}", "accepted", "restart", "restart_pending", (int)pending,
+		                         "message", "restart in progress"));
 	else if (outcome == API_RESTART_FAILED)
 		api_reply_error(out, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", msg);
 	else
 		api_reply_json(out, MHD_HTTP_OK,
-			   json_pack("{s:b, s:s}", "restarted", (int)(outcome == API_RESTART_DONE), "message", msg));
+		               json_pack("{s:b, s:s}", "restarted", (int)(outcome == API_RESTART_DONE), "message",
+		                         msg));
 }
 
 /* DELETE /restart: drops the scheduled restart (404 when there is none). */
-void api_h_restart_cancel(struct api_server *s, const struct api_request *rq, json_t *body,
-			     struct api_reply *out)
+void api_h_restart_cancel(struct api_server *s, const struct api_request *rq, json_t *body, struct api_reply *out)
 {
 	double at;
 	char t[32];
@@ -710,7 +714,7 @@ void api_h_restart_cancel(struct api_server *s, const struct api_request *rq, js
 	if (at <= 0 || (s->requests.restart_at <= 0 && s->requests.restart_cancel)) {
 		pthread_mutex_unlock(&s->mu);
 		api_reply_error(out, MHD_HTTP_NOT_FOUND, "no restart is scheduled on %s",
-			    s->status.name[0] ? s->status.name : "this node");
+		                s->status.name[0] ? s->status.name : "this node");
 		return;
 	}
 	/* One the loop keeps is dropped by it; one not taken yet, here. */
@@ -777,7 +781,7 @@ void api_h_reinit(struct api_server *s, const struct api_request *rq, json_t *bo
 	/* Wiping the leader's data directory would only lose data. */
 	if (st.is_leader || strcmp(st.role, "primary") == 0) {
 		api_reply_error(out, MHD_HTTP_CONFLICT, "%s is the leader: only a replica can be reinitialized",
-			    st.name);
+		                st.name);
 		return;
 	}
 	queue_request(s, &s->requests.reinit, "reinit", out);
@@ -806,12 +810,13 @@ void api_h_failsafe(struct api_server *s, const struct api_request *rq, json_t *
 		return;
 	}
 	if (st.etcd_ok) {
-		api_reply_error(out, MHD_HTTP_CONFLICT, "%s reaches etcd: the leader key decides, not failsafe", st.name);
+		api_reply_error(out, MHD_HTTP_CONFLICT, "%s reaches etcd: the leader key decides, not failsafe",
+		                st.name);
 		return;
 	}
 	if (st.is_leader || strcmp(st.leader, leader) != 0) {
 		api_reply_error(out, MHD_HTTP_CONFLICT, "%s is not the leader %s last knew ('%s')", leader, st.name,
-			    st.leader);
+		                st.leader);
 		return;
 	}
 	pthread_mutex_lock(&s->mu);

@@ -38,8 +38,8 @@
 #include "agent/log.h"
 #include "pg/pg_query.h"
 
-#define API_PG_TIMEOUT 0.5           /* seconds, per connect and statement */
-#define API_LIVENESS_MIN 3.0         /* seconds: /liveness allows max(3 * loop_wait, this) */
+#define API_PG_TIMEOUT 0.5   /* seconds, per connect and statement */
+#define API_LIVENESS_MIN 3.0 /* seconds: /liveness allows max(3 * loop_wait, this) */
 
 /* ---- status JSON --------------------------------------------------------- */
 
@@ -48,14 +48,14 @@ char *api_status_json(const struct api_status *st)
 	json_t *root;
 	char *s = NULL;
 
-	root = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:I, s:I, s:I, s:I, s:b, s:f, s:b, s:b, s:I, s:b}", "name",
-			 st->name, "scope", st->scope, "role", st->role, "state", st->state, "leader", st->leader,
-			 "is_leader", (int)st->is_leader, "pg_running", (int)st->pg_running, "timeline",
-			 (json_int_t)st->timeline, "lsn", (json_int_t)st->lsn, "receive_lsn",
-			 (json_int_t)st->receive_lsn, "replay_lsn", (json_int_t)st->replay_lsn, "nofailover",
-			 (int)st->nofailover, "lease_ttl_left", st->lease_ttl_left, "paused", (int)st->paused,
-			 "pending_restart", (int)st->pending_restart, "lag", (json_int_t)st->lag, "sync_standby",
-			 (int)st->sync_standby);
+	root = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:I, s:I, s:I, s:I, s:b, s:f, s:b, s:b, s:I, s:b}",
+	                 "name", st->name, "scope", st->scope, "role", st->role, "state", st->state, "leader",
+	                 st->leader, "is_leader", (int)st->is_leader, "pg_running", (int)st->pg_running, "timeline",
+	                 (json_int_t)st->timeline, "lsn", (json_int_t)st->lsn, "receive_lsn",
+	                 (json_int_t)st->receive_lsn, "replay_lsn", (json_int_t)st->replay_lsn, "nofailover",
+	                 (int)st->nofailover, "lease_ttl_left", st->lease_ttl_left, "paused", (int)st->paused,
+	                 "pending_restart", (int)st->pending_restart, "lag", (json_int_t)st->lag, "sync_standby",
+	                 (int)st->sync_standby);
 	if (root && st->pg_host[0] && st->pg_port > 0 &&
 	    (json_object_set_new(root, "pg_host", json_string(st->pg_host)) != 0 ||
 	     json_object_set_new(root, "pg_port", json_integer(st->pg_port)) != 0)) {
@@ -110,8 +110,8 @@ bool api_status_from_json(const char *json, struct api_status *out, char *err, s
 		goto cleanup;
 	}
 	/* Any finite number: jansson never parses an infinity or a NaN. */
-	if (!jsonf_number(root, "lease_ttl_left", JSONF_OPTIONAL, -DBL_MAX, DBL_MAX, false, &out->lease_ttl_left,
-			  err, errlen))
+	if (!jsonf_number(root, "lease_ttl_left", JSONF_OPTIONAL, -DBL_MAX, DBL_MAX, false, &out->lease_ttl_left, err,
+	                  errlen))
 		goto cleanup;
 	out->timeline = (uint32_t)timeline;
 	out->lsn = (uint64_t)lsn;
@@ -144,7 +144,7 @@ static char *query_decode(const char *s, size_t n)
 		if (c == '+') {
 			c = ' ';
 		} else if (c == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) &&
-			   isxdigit((unsigned char)s[i + 2])) {
+		           isxdigit((unsigned char)s[i + 2])) {
 			char hex[3] = { s[i + 1], s[i + 2], '\0' };
 
 			c = (char)strtol(hex, NULL, 16);
@@ -246,12 +246,23 @@ void api_h_status(struct api_server *s, const struct api_request *rq, json_t *bo
 }
 
 enum health_check {
-	HC_PRIMARY, HC_REPLICA, HC_READ_ONLY, HC_HEALTH, HC_LIVENESS, HC_READINESS, HC_SYNC, HC_ASYNC,
-	HC_LEADER, HC_STANDBY_LEADER, HC_READ_ONLY_SYNC, HC_QUORUM
+	HC_PRIMARY,
+	HC_REPLICA,
+	HC_READ_ONLY,
+	HC_HEALTH,
+	HC_LIVENESS,
+	HC_READINESS,
+	HC_SYNC,
+	HC_ASYNC,
+	HC_LEADER,
+	HC_STANDBY_LEADER,
+	HC_READ_ONLY_SYNC,
+	HC_QUORUM
 };
 
-static const char *const health_names[] = { "primary", "replica", "read-only", "health", "liveness", "readiness",
-					     "sync", "async", "leader", "standby-leader", "read-only-sync", "quorum" };
+static const char *const health_names[] = { "primary",  "replica",        "read-only",      "health",
+	                                    "liveness", "readiness",      "sync",           "async",
+	                                    "leader",   "standby-leader", "read-only-sync", "quorum" };
 
 /* This member's value of a tag, as text, for tag_KEY=VALUE filters; false
  * when it has no such tag. */
@@ -317,13 +328,13 @@ static bool tags_match(const struct api_status *st, const char *query, char *why
  * that replays (DESIGN.md rule 8), within ?lag= of the leader, in the asked
  * ?replication_state=, with every asked tag. */
 static bool replica_ok(const struct api_status *st, int64_t max_lag, const char *repl_state, bool tags_ok,
-		       const char *tags_why, char *why, size_t whylen)
+                       const char *tags_why, char *why, size_t whylen)
 {
 	if (!st->pg_running) {
 		snprintf(why, whylen, "Postgres is not running");
 	} else if (st->is_leader || strcmp(st->role, "replica") != 0) {
-		snprintf(why, whylen, "%s", st->is_leader ? "this node is the leader"
-							 : "Postgres is not running as a replica");
+		snprintf(why, whylen, "%s",
+		         st->is_leader ? "this node is the leader" : "Postgres is not running as a replica");
 	} else if (ha_replay_state_unhealthy(st->state)) {
 		snprintf(why, whylen, "%s", st->state);
 	} else if (max_lag >= 0 && st->lag < 0) {
@@ -332,7 +343,7 @@ static bool replica_ok(const struct api_status *st, int64_t max_lag, const char 
 		snprintf(why, whylen, "replication lag %" PRId64 " bytes above %" PRId64, st->lag, max_lag);
 	} else if (repl_state && strcmp(repl_state, st->replication_state) != 0) {
 		snprintf(why, whylen, "replication state \"%s\", not \"%.40s\"",
-			 st->replication_state[0] ? st->replication_state : "none", repl_state);
+		         st->replication_state[0] ? st->replication_state : "none", repl_state);
 	} else if (!tags_ok) {
 		snprintf(why, whylen, "%s", tags_why);
 	} else {
@@ -365,7 +376,7 @@ static void health(struct api_server *s, const struct api_request *rq, enum heal
 
 		if (bad || (v && !parse_bytes(v, &max_lag))) {
 			api_reply_error(out, MHD_HTTP_BAD_REQUEST,
-				    "lag: expected a byte count such as 1048576, 16MB or 1GB");
+			                "lag: expected a byte count such as 1048576, 16MB or 1GB");
 			free(v);
 			return;
 		}
@@ -399,9 +410,10 @@ static void health(struct api_server *s, const struct api_request *rq, enum heal
 	case HC_PRIMARY:
 		ok = primary_ok(&st);
 		if (!ok)
-			snprintf(why, sizeof(why), "%s", !st.is_leader ? "this node does not hold the leader key"
-						     : !st.pg_running ? "Postgres is not running"
-								      : "Postgres is not running as a primary");
+			snprintf(why, sizeof(why), "%s",
+			         !st.is_leader    ? "this node does not hold the leader key"
+			         : !st.pg_running ? "Postgres is not running"
+			                          : "Postgres is not running as a primary");
 		break;
 	case HC_LEADER:
 		/* Patroni: the leader key, whatever Postgres does. */
@@ -426,7 +438,8 @@ static void health(struct api_server *s, const struct api_request *rq, enum heal
 			snprintf(why, sizeof(why), "%s", st.sync_quorum ? "a quorum standby" : "a synchronous standby");
 		} else if (ok && hc != HC_ASYNC && (!st.sync_standby || st.sync_quorum != (hc == HC_QUORUM))) {
 			ok = false;
-			snprintf(why, sizeof(why), "%s", hc == HC_SYNC ? "not a synchronous standby" : "not a quorum standby");
+			snprintf(why, sizeof(why), "%s",
+			         hc == HC_SYNC ? "not a synchronous standby" : "not a quorum standby");
 		}
 		break;
 	case HC_READ_ONLY:
@@ -453,23 +466,23 @@ static void health(struct api_server *s, const struct api_request *rq, enum heal
 		break;
 	case HC_READINESS:
 		ok = st.pg_running && ((st.is_leader && strcmp(st.role, "primary") == 0) ||
-				       (!st.is_leader && strcmp(st.role, "replica") == 0 && st.lag >= 0 &&
-					!ha_replay_state_unhealthy(st.state) && (max_lag < 0 || st.lag <= max_lag)));
+		                       (!st.is_leader && strcmp(st.role, "replica") == 0 && st.lag >= 0 &&
+		                        !ha_replay_state_unhealthy(st.state) && (max_lag < 0 || st.lag <= max_lag)));
 		if (!ok)
-			snprintf(why, sizeof(why), "%s", !st.pg_running ? "Postgres is not running"
-							 : ha_replay_state_unhealthy(st.state) ? st.state
-							 : strcmp(st.role, "replica") == 0 && !st.is_leader
-							       ? (st.lag < 0 ? "replication lag unknown"
-									     : "replication lag above ?lag")
-							       : "neither a running leader nor a running replica");
+			snprintf(why, sizeof(why), "%s",
+			         !st.pg_running                        ? "Postgres is not running"
+			         : ha_replay_state_unhealthy(st.state) ? st.state
+			         : strcmp(st.role, "replica") == 0 && !st.is_leader
+			                 ? (st.lag < 0 ? "replication lag unknown" : "replication lag above ?lag")
+			                 : "neither a running leader nor a running replica");
 		break;
 	}
 answer:
 	free(repl_state);
 	root = json_pack("{s:s, s:b, s:s, s:s, s:b, s:b, s:I, s:I}", "check", health_names[hc], "ok", (int)ok, "role",
-			 have ? st.role : "", "state", have ? st.state : "", "is_leader", (int)(have && st.is_leader),
-			 "pg_running", (int)(have && st.pg_running), "timeline", (json_int_t)(have ? st.timeline : 0),
-			 "lag", (json_int_t)(have ? st.lag : -1));
+	                 have ? st.role : "", "state", have ? st.state : "", "is_leader", (int)(have && st.is_leader),
+	                 "pg_running", (int)(have && st.pg_running), "timeline", (json_int_t)(have ? st.timeline : 0),
+	                 "lag", (json_int_t)(have ? st.lag : -1));
 	if (root && hc == HC_LIVENESS && have)
 		json_object_set_new(root, "since_last_publish", json_real(age));
 	if (root && !ok)
@@ -477,11 +490,11 @@ answer:
 	api_reply_json(out, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, root);
 }
 
-#define HEALTH_HANDLER(fn, hc)                                                                                    \
-	void fn(struct api_server *s, const struct api_request *rq, json_t *body, struct api_reply *out)          \
-	{                                                                                                         \
-		(void)body;                                                                                       \
-		health(s, rq, hc, out);                                                                           \
+#define HEALTH_HANDLER(fn, hc)                                                                           \
+	void fn(struct api_server *s, const struct api_request *rq, json_t *body, struct api_reply *out) \
+	{                                                                                                \
+		(void)body;                                                                              \
+		health(s, rq, hc, out);                                                                  \
 	}
 HEALTH_HANDLER(api_h_primary, HC_PRIMARY)
 HEALTH_HANDLER(api_h_replica, HC_REPLICA)
@@ -507,7 +520,7 @@ HEALTH_HANDLER(api_h_quorum, HC_QUORUM)
  * the local Postgres on the server's connection (never waited for: false
  * when another handler uses it, or Postgres does not answer). */
 static bool pg_facts(struct api_server *s, const struct api_status *st, long *version, char *sysid, size_t sysid_len,
-		     char *started, size_t started_len)
+                     char *started, size_t started_len)
 {
 	char buf[160], *sep1, *sep2;
 	struct pg_err perr;
@@ -520,11 +533,12 @@ static bool pg_facts(struct api_server *s, const struct api_status *st, long *ve
 	if (!s->pg)
 		s->pg = pg_conn_new(s->pg_conninfo, API_PG_TIMEOUT);
 	memset(&perr, 0, sizeof(perr));
-	ok = s->pg && pg_query_scalar(s->pg,
-				      "SELECT current_setting('server_version_num') || '|' || "
-				      "(SELECT system_identifier FROM pg_catalog.pg_control_system()) || '|' || "
-				      "to_char(pg_catalog.pg_postmaster_start_time(), 'YYYY-MM-DD HH24:MI:SS.USTZH:TZM')",
-				      buf, sizeof(buf), &perr);
+	ok = s->pg &&
+	     pg_query_scalar(s->pg,
+	                     "SELECT current_setting('server_version_num') || '|' || "
+	                     "(SELECT system_identifier FROM pg_catalog.pg_control_system()) || '|' || "
+	                     "to_char(pg_catalog.pg_postmaster_start_time(), 'YYYY-MM-DD HH24:MI:SS.USTZH:TZM')",
+	                     buf, sizeof(buf), &perr);
 	if (!ok && s->pg) {
 		log_debug("REST API: /patroni without the server's version: Postgres did not answer: %s", perr.msg);
 		pg_conn_reset(s->pg);
@@ -561,16 +575,16 @@ void api_h_patroni(struct api_server *s, const struct api_request *rq, json_t *b
 	}
 	primary = st.pg_running && strcmp(st.role, "primary") == 0;
 	root = json_pack("{s:s, s:s, s:I, s:{s:s, s:s, s:s}}", "state", st.state, "role", st.role, "timeline",
-			 (json_int_t)st.timeline, "patroni", "version", BATON_VERSION, "scope", st.scope, "name",
-			 st.name);
+	                 (json_int_t)st.timeline, "patroni", "version", BATON_VERSION, "scope", st.scope, "name",
+	                 st.name);
 	if (!root)
 		goto oom;
 	if (primary)
 		xlog = json_pack("{s:I}", "location", (json_int_t)st.lsn);
 	else
 		xlog = json_pack("{s:I, s:I, s:n, s:b}", "received_location", (json_int_t)st.receive_lsn,
-				 "replayed_location", (json_int_t)st.replay_lsn, "replayed_timestamp", "paused",
-				 (int)st.replay_paused);
+		                 "replayed_location", (json_int_t)st.replay_lsn, "replayed_timestamp", "paused",
+		                 (int)st.replay_paused);
 	if (!st.pg_running) {
 		json_decref(xlog);
 		xlog = NULL;
@@ -589,18 +603,20 @@ void api_h_patroni(struct api_server *s, const struct api_request *rq, json_t *b
 		for (int i = 0; i < st.n_walsenders; i++) {
 			const struct api_walsender *w = &st.walsenders[i];
 
-			if (json_array_append_new(repl, json_pack("{s:s, s:s, s:s?, s:s, s:s, s:i}", "usename", w->usename,
-								  "application_name", w->application_name,
-								  "client_addr", w->client_addr[0] ? w->client_addr : NULL,
-								  "state", w->state, "sync_state", w->sync_state,
-								  "sync_priority", w->sync_priority)) != 0)
+			if (json_array_append_new(repl,
+			                          json_pack("{s:s, s:s, s:s?, s:s, s:s, s:i}", "usename", w->usename,
+			                                    "application_name", w->application_name, "client_addr",
+			                                    w->client_addr[0] ? w->client_addr : NULL, "state",
+			                                    w->state, "sync_state", w->sync_state, "sync_priority",
+			                                    w->sync_priority)) != 0)
 				goto oom;
 		}
 	}
 	if (!primary && st.replication_state[0] &&
 	    json_object_set_new(root, "replication_state", json_string(st.replication_state)) != 0)
 		goto oom;
-	if (st.dcs_last_seen > 0 && json_object_set_new(root, "dcs_last_seen", json_integer((json_int_t)st.dcs_last_seen)) != 0)
+	if (st.dcs_last_seen > 0 &&
+	    json_object_set_new(root, "dcs_last_seen", json_integer((json_int_t)st.dcs_last_seen)) != 0)
 		goto oom;
 	if (!st.leader[0] && json_object_set_new(root, "cluster_unlocked", json_true()) != 0)
 		goto oom;

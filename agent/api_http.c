@@ -53,19 +53,19 @@
 #include "agent/jsonf.h"
 #include "agent/log.h"
 
-#define API_CONNECTION_TIMEOUT 5     /* seconds an idle client may hold a connection */
-#define API_HEADER_DEADLINE 5.0      /* seconds from accept (or the previous answer) to complete headers */
-#define API_REQUEST_DEADLINE 15.0    /* seconds from the same point to a complete body */
-#define API_REAP_INTERVAL 0.25       /* seconds between two passes of the deadline reaper */
-#define API_THREADS 8                /* libmicrohttpd worker threads */
-#define API_CONNECTION_MAX 16384     /* total connections, at most (also bounded by RLIMIT_NOFILE) */
-#define API_FD_RESERVE 256           /* descriptors left for the agent's other work */
+#define API_CONNECTION_TIMEOUT 5  /* seconds an idle client may hold a connection */
+#define API_HEADER_DEADLINE 5.0   /* seconds from accept (or the previous answer) to complete headers */
+#define API_REQUEST_DEADLINE 15.0 /* seconds from the same point to a complete body */
+#define API_REAP_INTERVAL 0.25    /* seconds between two passes of the deadline reaper */
+#define API_THREADS 8             /* libmicrohttpd worker threads */
+#define API_CONNECTION_MAX 16384  /* total connections, at most (also bounded by RLIMIT_NOFILE) */
+#define API_FD_RESERVE 256        /* descriptors left for the agent's other work */
 
 /* GnuTLS priorities of the HTTPS server: TLS 1.2 and 1.3 only; in TLS 1.2
  * only forward-secret ECDHE key exchange with AEAD ciphers (no CBC, no RSA
  * key transport, no SHA-1 MACs). */
-#define API_TLS_PRIORITIES                                                                                    \
-	"SECURE:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:-CIPHER-ALL:+AES-256-GCM:"  \
+#define API_TLS_PRIORITIES                                                                                     \
+	"SECURE:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:-CIPHER-ALL:+AES-256-GCM:" \
 	"+AES-128-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:%SAFE_RENEGOTIATION"
 
 /* libmicrohttpd changed the handler's return type to enum MHD_Result in 0.9.71. */
@@ -79,12 +79,12 @@ typedef int api_mhd_result;
 
 /* What one request accumulates between the handler's calls. */
 struct api_conn {
-	char *query;      /* raw query string (NULL = none) */
+	char *query; /* raw query string (NULL = none) */
 	char *body;
 	size_t body_len;
-	bool started;     /* the handler saw the headers */
+	bool started; /* the handler saw the headers */
 	bool too_large;
-	bool answered;    /* a reply was queued early (413) */
+	bool answered; /* a reply was queued early (413) */
 };
 
 /* ---- connections and the header deadline ---------------------------------- */
@@ -94,7 +94,7 @@ struct api_conn {
  * notification before it closes the socket, so under sock_mu the reaper
  * never shuts down a descriptor that was reused. */
 static void api_notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
-				  enum MHD_ConnectionNotificationCode toe)
+                                  enum MHD_ConnectionNotificationCode toe)
 {
 	struct api_server *s = cls;
 	struct api_sock *k = *socket_context;
@@ -188,8 +188,8 @@ static void *api_reaper(void *arg)
 		/* Once a minute at most, so an attack does not flood the log. */
 		if (s->reaped != reported && now - last_report >= 60.0) {
 			log_info("REST API: closed %" PRIu64 " connection(s) that did not send a request within %.0f s "
-				 "(headers) or %.0f s (body)",
-				 s->reaped - reported, API_HEADER_DEADLINE, API_REQUEST_DEADLINE);
+			         "(headers) or %.0f s (body)",
+			         s->reaped - reported, API_HEADER_DEADLINE, API_REQUEST_DEADLINE);
 			reported = s->reaped;
 			last_report = now;
 		}
@@ -244,7 +244,7 @@ static void *api_uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
 }
 
 static void api_completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
-			     enum MHD_RequestTerminationCode toe)
+                             enum MHD_RequestTerminationCode toe)
 {
 	struct api_conn *cc = *con_cls;
 
@@ -274,7 +274,7 @@ static api_mhd_result send_reply(struct MHD_Connection *conn, struct api_reply *
 	    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") != MHD_YES ||
 	    (r->allow && MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow) != MHD_YES) ||
 	    (r->authenticate && MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-							"Basic realm=\"baton\", charset=\"UTF-8\"") != MHD_YES)) {
+	                                                "Basic realm=\"baton\", charset=\"UTF-8\"") != MHD_YES)) {
 		MHD_destroy_response(resp);
 		return MHD_NO;
 	}
@@ -380,7 +380,7 @@ static bool client_cert(struct MHD_Connection *conn, char *subject, size_t len)
 }
 
 static api_mhd_result handle_and_send(struct api_server *s, struct MHD_Connection *conn, const char *url,
-				      const char *method, const char *version, struct api_conn *cc)
+                                      const char *method, const char *version, struct api_conn *cc)
 {
 	struct api_request rq;
 	struct api_reply r;
@@ -429,8 +429,8 @@ static bool declared_too_large(struct MHD_Connection *conn)
 }
 
 static api_mhd_result api_mhd_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-				      const char *version, const char *upload_data, size_t *upload_data_size,
-				      void **con_cls)
+                                      const char *version, const char *upload_data, size_t *upload_data_size,
+                                      void **con_cls)
 {
 	struct api_server *s = cls;
 	struct api_conn *cc = *con_cls;
@@ -496,7 +496,7 @@ static api_mhd_result api_mhd_handler(void *cls, struct MHD_Connection *conn, co
 
 /* Resolves "host:port" into addr (the first address getaddrinfo gives). */
 static bool resolve_listen(const char *listen, struct sockaddr_storage *addr, socklen_t *addrlen, char *err,
-			   size_t errlen)
+                           size_t errlen)
 {
 	struct addrinfo hints, *res = NULL;
 	char portbuf[16];
@@ -543,7 +543,7 @@ static rlim_t raise_nofile(void)
 		rl.rlim_cur = rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
 			log_debug("REST API: raised the open files limit from %lu to %lu", (unsigned long)old,
-				  (unsigned long)rl.rlim_cur);
+			          (unsigned long)rl.rlim_cur);
 		else if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
 			return 1024;
 	}
@@ -556,15 +556,17 @@ static void warn_write_rules(const struct api_server *s)
 {
 	if (s->allow_unauth) {
 		log_warn("REST API: INSECURE: restapi.allow_unauthenticated_writes = true: anyone who reaches this "
-			 "port can change the cluster (PATCH /config, switchover, failover, restart, reinit)");
+		         "port can change the cluster (PATCH /config, switchover, failover, restart, reinit)");
 		return;
 	}
 	if (!s->tls_cert)
 		log_warn("REST API: writes are refused: this node serves plain HTTP (no restapi.certfile), over "
-			 "which no credentials authorise a write; %s", WRITE_CREDENTIALS_HINT);
+		         "which no credentials authorise a write; %s",
+		         WRITE_CREDENTIALS_HINT);
 	else if (!s->auth_expected && s->verify == VERIFY_NONE)
 		log_warn("REST API: writes are refused: neither restapi.authentication nor restapi.verify_client "
-			 "is set; %s", WRITE_CREDENTIALS_HINT);
+		         "is set; %s",
+		         WRITE_CREDENTIALS_HINT);
 }
 
 struct api_server *api_start_opts(const struct api_options *opts, char *err, size_t errlen)
@@ -596,7 +598,8 @@ struct api_server *api_start_opts(const struct api_options *opts, char *err, siz
 		flags |= MHD_USE_TLS;
 		tls_opts[n_tls++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert };
 		tls_opts[n_tls++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key };
-		tls_opts[n_tls++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)API_TLS_PRIORITIES };
+		tls_opts[n_tls++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
+			                                     (void *)API_TLS_PRIORITIES };
 		/* A trust list makes MHD ask for (not require) a client
 		 * certificate; the handler checks it. */
 		if (s->tls_trust)
@@ -611,20 +614,20 @@ struct api_server *api_start_opts(const struct api_options *opts, char *err, siz
 		limit = API_CONNECTION_MAX;
 	per_ip = limit / 4 > 16 ? limit / 4 : 16;
 	s->starting = true; /* no MHD thread yet: no lock needed */
-	s->daemon = MHD_start_daemon(
-		flags, 0, NULL, NULL, api_mhd_handler, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)API_THREADS, MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned int)API_CONNECTION_TIMEOUT, MHD_OPTION_CONNECTION_LIMIT, limit,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-		MHD_OPTION_EXTERNAL_LOGGER, api_mhd_logger, s, MHD_OPTION_URI_LOG_CALLBACK, api_uri_cb, s,
-		MHD_OPTION_NOTIFY_COMPLETED, api_completed_cb, s, MHD_OPTION_NOTIFY_CONNECTION, api_notify_connection,
-		s, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+	s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, api_mhd_handler, s, MHD_OPTION_SOCK_ADDR,
+	                             (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)API_THREADS,
+	                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_CONNECTION_TIMEOUT,
+	                             MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
+	                             MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_EXTERNAL_LOGGER, api_mhd_logger,
+	                             s, MHD_OPTION_URI_LOG_CALLBACK, api_uri_cb, s, MHD_OPTION_NOTIFY_COMPLETED,
+	                             api_completed_cb, s, MHD_OPTION_NOTIFY_CONNECTION, api_notify_connection, s,
+	                             MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
 	pthread_mutex_lock(&s->mu);
 	s->starting = false;
 	pthread_mutex_unlock(&s->mu);
 	if (!s->daemon) {
 		jsonf_set_err(err, errlen, "cannot listen on %s: %s", opts->listen,
-			      s->start_err[0] ? s->start_err : "libmicrohttpd refused to start");
+		              s->start_err[0] ? s->start_err : "libmicrohttpd refused to start");
 		api_stop(s);
 		return NULL;
 	}
@@ -635,12 +638,12 @@ struct api_server *api_start_opts(const struct api_options *opts, char *err, siz
 	}
 	s->reaper_running = true;
 	log_info("REST API: %u worker threads, at most %u connections (%u per client address), headers due "
-		 "within %.0f s%s",
-		 (unsigned int)API_THREADS, limit, per_ip, API_HEADER_DEADLINE,
-		 s->tls_cert ? (s->verify == VERIFY_REQUIRED   ? ", TLS 1.2+ with client certificates required"
-				: s->verify == VERIFY_OPTIONAL ? ", TLS 1.2+ with client certificates verified"
-							       : ", TLS 1.2+")
-			     : "");
+	         "within %.0f s%s",
+	         (unsigned int)API_THREADS, limit, per_ip, API_HEADER_DEADLINE,
+	         s->tls_cert ? (s->verify == VERIFY_REQUIRED   ? ", TLS 1.2+ with client certificates required"
+	                        : s->verify == VERIFY_OPTIONAL ? ", TLS 1.2+ with client certificates verified"
+	                                                       : ", TLS 1.2+")
+	                     : "");
 	warn_write_rules(s);
 	return s;
 }
@@ -665,10 +668,10 @@ bool api_external_start(struct api_server *s, char *err, size_t errlen)
 	}
 	s->starting = true;
 	s->daemon = MHD_start_daemon(MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG, 0, NULL, NULL, api_mhd_handler, s,
-				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_CONNECTION_TIMEOUT,
-				     MHD_OPTION_EXTERNAL_LOGGER, api_mhd_logger, s, MHD_OPTION_URI_LOG_CALLBACK,
-				     api_uri_cb, s, MHD_OPTION_NOTIFY_COMPLETED, api_completed_cb, s,
-				     MHD_OPTION_NOTIFY_CONNECTION, api_notify_connection, s, MHD_OPTION_END);
+	                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)API_CONNECTION_TIMEOUT,
+	                             MHD_OPTION_EXTERNAL_LOGGER, api_mhd_logger, s, MHD_OPTION_URI_LOG_CALLBACK,
+	                             api_uri_cb, s, MHD_OPTION_NOTIFY_COMPLETED, api_completed_cb, s,
+	                             MHD_OPTION_NOTIFY_CONNECTION, api_notify_connection, s, MHD_OPTION_END);
 	s->starting = false;
 	if (!s->daemon) {
 		jsonf_set_err(err, errlen, "libmicrohttpd: %s", s->start_err[0] ? s->start_err : "refused to start");

@@ -36,32 +36,32 @@
 #define API_REQUEST_BODY_MAX (64 * 1024)
 
 struct api_request {
-	const char *method;        /* as sent, e.g. "GET" (case-sensitive, as HTTP says) */
-	const char *path;          /* percent-decoded path without the query, e.g. "/replica" */
-	const char *query;         /* raw query string after '?' (NULL or "" = none) */
-	const char *authorization; /* the Authorization header's value (NULL = absent) */
-	const char *version;       /* "HTTP/1.1", "HTTP/1.0" (NULL = unknown: not checked) */
-	const char *host;          /* the Host header (NULL = absent) */
-	const char *origin;        /* the Origin header (NULL = absent) */
-	const char *content_type;  /* the Content-Type header (NULL = absent) */
-	const char *framing_error; /* the transport saw a malformed request (duplicate Host or
+	const char *method;         /* as sent, e.g. "GET" (case-sensitive, as HTTP says) */
+	const char *path;           /* percent-decoded path without the query, e.g. "/replica" */
+	const char *query;          /* raw query string after '?' (NULL or "" = none) */
+	const char *authorization;  /* the Authorization header's value (NULL = absent) */
+	const char *version;        /* "HTTP/1.1", "HTTP/1.0" (NULL = unknown: not checked) */
+	const char *host;           /* the Host header (NULL = absent) */
+	const char *origin;         /* the Origin header (NULL = absent) */
+	const char *content_type;   /* the Content-Type header (NULL = absent) */
+	const char *framing_error;  /* the transport saw a malformed request (duplicate Host or
 				    * Content-Length, Content-Length with Transfer-Encoding): 400 with it */
-	const char *client;        /* the peer's address, for the write log (NULL = "unknown") */
-	bool tls;                  /* the request came over TLS */
-	bool client_cert_verified; /* TLS: the client's certificate verified against restapi.cafile */
+	const char *client;         /* the peer's address, for the write log (NULL = "unknown") */
+	bool tls;                   /* the request came over TLS */
+	bool client_cert_verified;  /* TLS: the client's certificate verified against restapi.cafile */
 	const char *client_subject; /* its subject DN (NULL = none) */
-	const char *body;          /* body_len bytes, not NUL-terminated, may hold NULs (NULL if none) */
+	const char *body;           /* body_len bytes, not NUL-terminated, may hold NULs (NULL if none) */
 	size_t body_len;
-	bool body_too_large;       /* the transport stopped reading past API_REQUEST_BODY_MAX */
+	bool body_too_large; /* the transport stopped reading past API_REQUEST_BODY_MAX */
 };
 
 struct api_reply {
 	unsigned int code;
-	const char *content_type;  /* static string */
-	char *body;                /* malloc'd, NUL-terminated (NULL only when out of memory) */
+	const char *content_type; /* static string */
+	char *body;               /* malloc'd, NUL-terminated (NULL only when out of memory) */
 	size_t body_len;
-	const char *allow;         /* static: the Allow header (405 answers), else NULL */
-	bool authenticate;         /* add WWW-Authenticate: Basic (401 answers) */
+	const char *allow; /* static: the Allow header (405 answers), else NULL */
+	bool authenticate; /* add WWW-Authenticate: Basic (401 answers) */
 };
 
 /* A server with the state of api_start_opts (options checked, TLS files
@@ -92,10 +92,10 @@ unsigned int api_external_run(struct api_server *s);
 /* ---- shared by the API's files (agent/api*.c) --------------------------- */
 
 #define JSON_TYPE "application/json"
-#define API_HOSTS_MAX 64             /* names kept for the Host check */
+#define API_HOSTS_MAX 64 /* names kept for the Host check */
 
-#define WRITE_CREDENTIALS_HINT                                                                                \
-	"set restapi.authentication with restapi.certfile/keyfile, or restapi.verify_client, or (INSECURE) "   \
+#define WRITE_CREDENTIALS_HINT                                                                               \
+	"set restapi.authentication with restapi.certfile/keyfile, or restapi.verify_client, or (INSECURE) " \
 	"restapi.allow_unauthenticated_writes"
 
 enum api_verify { VERIFY_NONE, VERIFY_OPTIONAL, VERIFY_REQUIRED };
@@ -117,10 +117,10 @@ struct api_server {
 	pthread_mutex_t mu; /* guards everything below up to the marker */
 	struct api_status status;
 	bool have_status;
-	double published_at;      /* monotonic time of the last api_publish */
+	double published_at; /* monotonic time of the last api_publish */
 	struct api_metrics metrics;
 	struct api_requests requests;
-	bool starting;            /* MHD messages go to start_err while true */
+	bool starting; /* MHD messages go to start_err while true */
 	char start_err[256];
 	/* POST /restart waits for the loop's report (api_restart_report) */
 	bool restart_attached;    /* a loop reports restart outcomes */
@@ -137,29 +137,28 @@ struct api_server {
 	struct etcd_client *etcd; /* NULL: no etcd access configured; used under etcd_mu */
 	struct dcs_keys keys;
 	char scope[64];
-	char *auth_expected;      /* "user:password" (NULL = no auth) */
+	char *auth_expected; /* "user:password" (NULL = no auth) */
 	size_t auth_len;
 	char *auth_user;          /* its user, for the write log */
 	char *tls_cert, *tls_key; /* PEM text (NULL = plain HTTP) */
 	char *tls_trust;          /* PEM CA bundle for client certificates (NULL = none asked) */
 	enum api_verify verify;
-	bool allow_unauth;        /* restapi.allow_unauthenticated_writes */
+	bool allow_unauth;          /* restapi.allow_unauthenticated_writes */
 	char *hosts[API_HOSTS_MAX]; /* names the Host header may carry (lower case) */
 	size_t n_hosts;
 
-	pthread_mutex_t pg_mu;    /* guards pg (tried, never waited for) */
+	pthread_mutex_t pg_mu; /* guards pg (tried, never waited for) */
 	struct pg_conn *pg;
-	pthread_mutex_t etcd_mu;  /* one etcd request of the API at a time */
+	pthread_mutex_t etcd_mu; /* one etcd request of the API at a time */
 
 	/* Connections and the deadline reaper. */
-	pthread_mutex_t sock_mu;  /* guards socks, reaper_stop, reaped */
+	pthread_mutex_t sock_mu; /* guards socks, reaper_stop, reaped */
 	pthread_cond_t sock_cv;
 	struct api_sock *socks;
 	bool reaper_stop, reaper_running;
 	pthread_t reaper;
-	uint64_t reaped;          /* connections shut down for a missed deadline */
+	uint64_t reaped; /* connections shut down for a missed deadline */
 };
-
 
 /* The snapshot the loop last published (and its age in seconds, and the
  * metrics, when asked for); false when none was published yet. */
@@ -173,12 +172,11 @@ void api_server_free(struct api_server *s);
  * error is JSON {"error": "..."}. */
 void api_reply_json(struct api_reply *out, unsigned int code, json_t *root);
 void api_reply_error(struct api_reply *out, unsigned int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 /* A route's handler (api.c's table): body is the parsed JSON body of a
  * POST, PATCH or PUT (NULL when none), out is zeroed and must be filled. */
-typedef void (*api_handler_fn)(struct api_server *s, const struct api_request *rq, json_t *body,
-			       struct api_reply *out);
+typedef void (*api_handler_fn)(struct api_server *s, const struct api_request *rq, json_t *body, struct api_reply *out);
 #define API_HANDLER(fn) void fn(struct api_server *s, const struct api_request *rq, json_t *body, struct api_reply *out)
 /* api_health.c */
 API_HANDLER(api_h_status);

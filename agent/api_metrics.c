@@ -97,7 +97,7 @@ static void metric_head(struct sbuf *b, const char *name, const char *type, cons
 void api_h_metrics(struct api_server *s, const struct api_request *rq, json_t *body, struct api_reply *out)
 {
 	static const char *const bounds[API_LATENCY_BUCKETS] = { "0.005", "0.01", "0.025", "0.05",
-								 "0.1",   "0.25", "0.5",   "1" };
+		                                                 "0.1",   "0.25", "0.5",   "1" };
 	struct api_status st;
 	struct api_metrics m;
 	struct sbuf b = { NULL, 0, 0, false };
@@ -130,7 +130,7 @@ void api_h_metrics(struct api_server *s, const struct api_request *rq, json_t *b
 	metric_head(&b, "baton_timeline", "gauge", "The local Postgres' timeline.");
 	sb_printf(&b, "baton_timeline %" PRIu32 "\n", st.timeline);
 	metric_head(&b, "baton_lsn_bytes", "gauge",
-		    "WAL position in bytes (primary: current; replica: max of received and replayed).");
+	            "WAL position in bytes (primary: current; replica: max of received and replayed).");
 	sb_printf(&b, "baton_lsn_bytes %" PRIu64 "\n", st.lsn);
 	metric_head(&b, "baton_replication_lag_bytes", "gauge", "Bytes behind the leader (-1 unknown).");
 	sb_printf(&b, "baton_replication_lag_bytes %" PRId64 "\n", st.lag);
@@ -143,13 +143,14 @@ void api_h_metrics(struct api_server *s, const struct api_request *rq, json_t *b
 	metric_head(&b, "baton_lease_renewal_failures_total", "counter", "Lease keepalives that failed.");
 	sb_printf(&b, "baton_lease_renewal_failures_total %" PRIu64 "\n", m.lease_renewal_failures);
 	metric_head(&b, "baton_seconds_since_lease_renewal", "gauge",
-		    "Seconds since the last good keepalive was sent (-1 no lease).");
+	            "Seconds since the last good keepalive was sent (-1 no lease).");
 	sb_printf(&b, "baton_seconds_since_lease_renewal %.6f\n", m.since_last_renewal);
 	metric_head(&b, "baton_lease_renewal_worst_seconds", "gauge",
-		    "Slowest lease keepalive round trip since the agent started.");
+	            "Slowest lease keepalive round trip since the agent started.");
 	sb_printf(&b, "baton_lease_renewal_worst_seconds %.6f\n", m.worst_renewal_latency);
-	metric_head(&b, "baton_lease_renewal_worst_gap_seconds", "gauge",
-		    "Longest time between two successful lease keepalives (the leader's deadline budget is ttl - margin).");
+	metric_head(
+	        &b, "baton_lease_renewal_worst_gap_seconds", "gauge",
+	        "Longest time between two successful lease keepalives (the leader's deadline budget is ttl - margin).");
 	sb_printf(&b, "baton_lease_renewal_worst_gap_seconds %.6f\n", m.worst_renewal_gap);
 	metric_head(&b, "baton_leader_changes_total", "counter", "Changes of the leader key's holder seen.");
 	sb_printf(&b, "baton_leader_changes_total %" PRIu64 "\n", m.leader_changes);
@@ -160,7 +161,7 @@ void api_h_metrics(struct api_server *s, const struct api_request *rq, json_t *b
 	metric_head(&b, "baton_etcd_request_duration_seconds", "histogram", "etcd request latency.");
 	for (size_t i = 0; i < API_LATENCY_BUCKETS; i++)
 		sb_printf(&b, "baton_etcd_request_duration_seconds_bucket{le=\"%s\"} %" PRIu64 "\n", bounds[i],
-			  m.etcd_latency_le[i]);
+		          m.etcd_latency_le[i]);
 	sb_printf(&b, "baton_etcd_request_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", m.etcd_latency_count);
 	sb_printf(&b, "baton_etcd_request_duration_seconds_sum %.6f\n", m.etcd_latency_sum);
 	sb_printf(&b, "baton_etcd_request_duration_seconds_count %" PRIu64 "\n", m.etcd_latency_count);
@@ -168,7 +169,7 @@ void api_h_metrics(struct api_server *s, const struct api_request *rq, json_t *b
 	reaped = s->reaped;
 	pthread_mutex_unlock(&s->sock_mu);
 	metric_head(&b, "baton_rest_deadline_closed_total", "counter",
-		    "REST connections closed for not sending their headers or body in time.");
+	            "REST connections closed for not sending their headers or body in time.");
 	sb_printf(&b, "baton_rest_deadline_closed_total %" PRIu64 "\n", reaped);
 	if (b.oom) {
 		free(b.p);

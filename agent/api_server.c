@@ -32,9 +32,9 @@
 #include "agent/jsonf.h"
 #include "pg/pg_query.h"
 
-#define API_ETCD_TIMEOUT 1.5         /* seconds, per etcd request of the API's own client */
+#define API_ETCD_TIMEOUT 1.5 /* seconds, per etcd request of the API's own client */
 #define API_ETCD_CONNECT_TIMEOUT 0.5
-#define API_PEM_MAX (1024 * 1024)    /* largest certificate or key file read */
+#define API_PEM_MAX (1024 * 1024) /* largest certificate or key file read */
 
 /* ---- clocks and the snapshot ----------------------------------------------- */
 
@@ -224,10 +224,11 @@ static bool build_hosts(struct api_server *s, const struct api_options *opts, ch
 				char a[INET6_ADDRSTRLEN + 8];
 				socklen_t len;
 
-				if (!p->ifa_addr || (p->ifa_addr->sa_family != AF_INET && p->ifa_addr->sa_family != AF_INET6))
+				if (!p->ifa_addr ||
+				    (p->ifa_addr->sa_family != AF_INET && p->ifa_addr->sa_family != AF_INET6))
 					continue;
 				len = p->ifa_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-									 : sizeof(struct sockaddr_in);
+				                                         : sizeof(struct sockaddr_in);
 				if (getnameinfo(p->ifa_addr, len, a, sizeof(a), NULL, 0, NI_NUMERICHOST) != 0)
 					continue;
 				if (strchr(a, '%'))
@@ -322,18 +323,19 @@ struct api_server *api_server_new(const struct api_options *opts, char *err, siz
 		s->verify = opts->verify_client[0] == 'o' ? VERIFY_OPTIONAL : VERIFY_REQUIRED;
 		if (!opts->certfile || !opts->cafile) {
 			jsonf_set_err(err, errlen,
-				      "restapi.verify_client = \"%s\" needs restapi.certfile and restapi.keyfile (HTTPS) "
-				      "and restapi.cafile (the CA that signs the client certificates)%s%s",
-				      opts->verify_client, !opts->certfile ? "; restapi.certfile is not set" : "",
-				      !opts->cafile ? "; restapi.cafile is not set" : "");
+			              "restapi.verify_client = \"%s\" needs restapi.certfile and restapi.keyfile (HTTPS) "
+			              "and restapi.cafile (the CA that signs the client certificates)%s%s",
+			              opts->verify_client, !opts->certfile ? "; restapi.certfile is not set" : "",
+			              !opts->cafile ? "; restapi.cafile is not set" : "");
 			goto fail;
 		}
 		s->tls_trust = read_pem("cafile", opts->cafile, err, errlen);
 		if (!s->tls_trust)
 			goto fail;
 	} else {
-		jsonf_set_err(err, errlen, "restapi.verify_client \"%s\": must be \"none\", \"optional\" or \"required\"",
-			      opts->verify_client);
+		jsonf_set_err(err, errlen,
+		              "restapi.verify_client \"%s\": must be \"none\", \"optional\" or \"required\"",
+		              opts->verify_client);
 		goto fail;
 	}
 	s->allow_unauth = opts->allow_unauthenticated_writes;
@@ -343,8 +345,8 @@ struct api_server *api_server_new(const struct api_options *opts, char *err, siz
 		struct etcd_config ec = *opts->etcd;
 		struct etcd_error e;
 
-		if (!opts->scope || !dcs_keys_init(&s->keys, opts->namespace_ ? opts->namespace_ : "/baton",
-						   opts->scope)) {
+		if (!opts->scope ||
+		    !dcs_keys_init(&s->keys, opts->namespace_ ? opts->namespace_ : "/baton", opts->scope)) {
 			jsonf_set_err(err, errlen, "restapi: invalid namespace or scope for etcd keys");
 			goto fail;
 		}

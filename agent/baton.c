@@ -22,19 +22,18 @@
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"Usage: baton -c FILE\n"
-		"\n"
-		"Runs the baton high-availability agent for one PostgreSQL node, configured by\n"
-		"FILE (libconfig). It runs in the foreground and logs to standard error.\n"
-		"\n"
-		"Options:\n"
-		"  -c, --config FILE   the node's configuration file (required)\n"
-		"  -t, --test-config   check the configuration file and exit\n"
-		"  -V, --version       print the version and exit\n"
-		"  -h, --help          print this help and exit\n"
-		"\n"
-		"Signals: SIGTERM/SIGINT hand over leadership and stop Postgres.\n");
+	fprintf(out, "Usage: baton -c FILE\n"
+	             "\n"
+	             "Runs the baton high-availability agent for one PostgreSQL node, configured by\n"
+	             "FILE (libconfig). It runs in the foreground and logs to standard error.\n"
+	             "\n"
+	             "Options:\n"
+	             "  -c, --config FILE   the node's configuration file (required)\n"
+	             "  -t, --test-config   check the configuration file and exit\n"
+	             "  -V, --version       print the version and exit\n"
+	             "  -h, --help          print this help and exit\n"
+	             "\n"
+	             "Signals: SIGTERM/SIGINT hand over leadership and stop Postgres.\n");
 }
 
 static void on_term(int sig)
@@ -59,10 +58,18 @@ static void on_chld(int sig)
 static void pg_hook(enum pg_log_level level, const char *msg)
 {
 	switch (level) {
-	case PG_LOG_DEBUG: log_debug("%s", msg); break;
-	case PG_LOG_INFO: log_info("%s", msg); break;
-	case PG_LOG_WARNING: log_warn("%s", msg); break;
-	case PG_LOG_ERROR: log_error("%s", msg); break;
+	case PG_LOG_DEBUG:
+		log_debug("%s", msg);
+		break;
+	case PG_LOG_INFO:
+		log_info("%s", msg);
+		break;
+	case PG_LOG_WARNING:
+		log_warn("%s", msg);
+		break;
+	case PG_LOG_ERROR:
+		log_error("%s", msg);
+		break;
 	}
 }
 
@@ -73,8 +80,8 @@ static void pg_hook(enum pg_log_level level, const char *msg)
 static void scrub_libpq_environment(void)
 {
 	static const char *const vars[] = {
-		"PGPASSWORD", "PGPASSFILE", "PGUSER", "PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE",
-		"PGSERVICE", "PGSERVICEFILE", "PGOPTIONS", "PGAPPNAME", "PGTARGETSESSIONATTRS",
+		"PGPASSWORD",        "PGPASSFILE", "PGUSER",        "PGHOST",    "PGHOSTADDR", "PGPORT",
+		"PGDATABASE",        "PGSERVICE",  "PGSERVICEFILE", "PGOPTIONS", "PGAPPNAME",  "PGTARGETSESSIONATTRS",
 		"PGCONNECT_TIMEOUT", "PGDATA",
 	};
 
@@ -110,11 +117,11 @@ static void install_handlers(void)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"test-config", no_argument, NULL, 't'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+		{ "config", required_argument, NULL, 'c' },
+		{ "test-config", no_argument, NULL, 't' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = NULL;
 	bool test_only = false;
@@ -125,11 +132,21 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "c:tVh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'c': path = optarg; break;
-		case 't': test_only = true; break;
-		case 'V': printf("baton %s\n", BATON_VERSION); return 0;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			test_only = true;
+			break;
+		case 'V':
+			printf("baton %s\n", BATON_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (optind < argc) {
@@ -144,7 +161,7 @@ int main(int argc, char **argv)
 	}
 	if (geteuid() == 0) {
 		fprintf(stderr, "baton: refusing to run as root: Postgres cannot run as root; run baton as the "
-				"operating-system user that owns the data directory (e.g. postgres)\n");
+		                "operating-system user that owns the data directory (e.g. postgres)\n");
 		return 2;
 	}
 	if (!config_load(path, &cfg, err, sizeof(err))) {

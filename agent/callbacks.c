@@ -32,22 +32,22 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CB_LINE_MAX 1024          /* a longer line is logged in pieces */
+#define CB_LINE_MAX 1024              /* a longer line is logged in pieces */
 #define CB_READ_PER_POLL (256 * 1024) /* bounds one poll's work per script */
 
 struct cb_proc {
 	struct cb_proc *next;
 	enum cb_action action;
-	pid_t pid;             /* also the process group id */
-	int fd;                /* read end of the output pipe, -1 once closed */
-	double started;        /* monotonic seconds */
-	bool killed;           /* SIGKILL sent; waiting to be reaped */
-	const char *why;       /* why it was killed (static text), NULL if not */
+	pid_t pid;       /* also the process group id */
+	int fd;          /* read end of the output pipe, -1 once closed */
+	double started;  /* monotonic seconds */
+	bool killed;     /* SIGKILL sent; waiting to be reaped */
+	const char *why; /* why it was killed (static text), NULL if not */
 	char role[32];
 	char line[CB_LINE_MAX];
 	size_t linelen;
-	size_t logged;         /* output bytes logged so far */
-	bool truncated;        /* CB_LOG_MAX reached: the rest is dropped */
+	size_t logged;  /* output bytes logged so far */
+	bool truncated; /* CB_LOG_MAX reached: the rest is dropped */
 };
 
 struct cb_runner {
@@ -184,8 +184,8 @@ static void drain(struct cb_proc *p)
 			continue;
 		} else {
 			if (errno != EAGAIN && errno != EWOULDBLOCK) {
-				log_warn("callback %s: cannot read its output: %s",
-					 cb_action_name(p->action), strerror(errno));
+				log_warn("callback %s: cannot read its output: %s", cb_action_name(p->action),
+				         strerror(errno));
 				close_output(p);
 			}
 			break;
@@ -220,19 +220,16 @@ static void finish(struct cb_runner *r, struct cb_proc *p, int st)
 	if (p->linelen > 0)
 		emit_line(p);
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-		log_info("callback %s %s %s: exited with status 0 after %.1fs", name, p->role,
-			 r->scope, took);
+		log_info("callback %s %s %s: exited with status 0 after %.1fs", name, p->role, r->scope, took);
 	else if (WIFEXITED(st))
-		log_warn("callback %s %s %s: exited with status %d after %.1fs%s", name, p->role,
-			 r->scope, WEXITSTATUS(st), took,
-			 WEXITSTATUS(st) == 127 ? " (could not be executed?)" : "");
+		log_warn("callback %s %s %s: exited with status %d after %.1fs%s", name, p->role, r->scope,
+		         WEXITSTATUS(st), took, WEXITSTATUS(st) == 127 ? " (could not be executed?)" : "");
 	else if (WIFSIGNALED(st))
-		log_warn("callback %s %s %s: killed by signal %d (%s) after %.1fs%s%s", name, p->role,
-			 r->scope, WTERMSIG(st), strsignal(WTERMSIG(st)), took,
-			 p->why != NULL ? ", " : "", p->why != NULL ? p->why : "");
+		log_warn("callback %s %s %s: killed by signal %d (%s) after %.1fs%s%s", name, p->role, r->scope,
+		         WTERMSIG(st), strsignal(WTERMSIG(st)), took, p->why != NULL ? ", " : "",
+		         p->why != NULL ? p->why : "");
 	else
-		log_warn("callback %s %s %s: ended with wait status 0x%x", name, p->role, r->scope,
-			 (unsigned)st);
+		log_warn("callback %s %s %s: ended with wait status 0x%x", name, p->role, r->scope, (unsigned)st);
 	unlink_proc(r, p);
 }
 
@@ -292,15 +289,14 @@ int cb_poll(struct cb_runner *r)
 		}
 		if (w < 0) {
 			/* Someone reaped it with waitpid(-1): see callbacks.h. */
-			log_warn("callback %s: lost track of pid %d: %s", name, (int)p->pid,
-				 strerror(errno));
+			log_warn("callback %s: lost track of pid %d: %s", name, (int)p->pid, strerror(errno));
 			unlink_proc(r, p);
 			continue;
 		}
 		if (!p->killed && clk_mono() - p->started >= r->timeout) {
 			log_warn("callback %s %s %s: still running after the %gs timeout, killing it "
-				 "(pid %d)",
-				 name, p->role, r->scope, r->timeout, (int)p->pid);
+			         "(pid %d)",
+			         name, p->role, r->scope, r->timeout, (int)p->pid);
 			if (kill_proc(p, "timed out", &st)) {
 				finish(r, p, st);
 				continue;
@@ -342,8 +338,7 @@ static size_t fmt_uint(char *buf, size_t len, unsigned v)
 }
 
 /* In the child, between fork and exec: async-signal-safe calls only. */
-static void __attribute__((noreturn))
-child_exec(char *const argv[], int devnull, int out, int maxfd)
+static void __attribute__((noreturn)) child_exec(char *const argv[], int devnull, int out, int maxfd)
 {
 	struct sigaction dfl;
 	sigset_t none;
@@ -360,8 +355,7 @@ child_exec(char *const argv[], int devnull, int out, int maxfd)
 			(void)sigaction(sig, &dfl, NULL); /* ignored ones (SIGPIPE) survive exec */
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
-	if (dup2(devnull, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0 ||
-	    dup2(out, STDERR_FILENO) < 0)
+	if (dup2(devnull, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0 || dup2(out, STDERR_FILENO) < 0)
 		_exit(126);
 #ifdef SYS_close_range
 	if (syscall(SYS_close_range, 3u, ~0u, 0u) != 0)
@@ -400,8 +394,8 @@ bool cb_fire(struct cb_runner *r, enum cb_action action, const char *role)
 		next = q->next;
 		if (q->action != action || q->killed)
 			continue;
-		log_warn("callback %s %s %s: superseded by %s %s, killing it (pid %d)", name, q->role,
-			 r->scope, name, role, (int)q->pid);
+		log_warn("callback %s %s %s: superseded by %s %s, killing it (pid %d)", name, q->role, r->scope, name,
+		         role, (int)q->pid);
 		if (kill_proc(q, "superseded", &st))
 			finish(r, q, st);
 	}
@@ -460,8 +454,7 @@ bool cb_fire(struct cb_runner *r, enum cb_action action, const char *role)
 	p->next = r->procs;
 	r->procs = p;
 	p = NULL;
-	log_info("callback %s %s %s: started %s (pid %d)", name, role, r->scope, r->script[action],
-		 (int)pid);
+	log_info("callback %s %s %s: started %s (pid %d)", name, role, r->scope, r->script[action], (int)pid);
 	ok = true;
 
 cleanup:
@@ -491,8 +484,8 @@ void cb_free(struct cb_runner *r)
 		}
 		if (!p->killed)
 			log_warn("callback %s %s %s: still running as the agent stops, killing it "
-				 "(pid %d)",
-				 cb_action_name(p->action), p->role, r->scope, (int)p->pid);
+			         "(pid %d)",
+			         cb_action_name(p->action), p->role, r->scope, (int)p->pid);
 		if (kill_proc(p, "agent stopping", &st)) {
 			finish(r, p, st);
 			continue;
@@ -509,8 +502,8 @@ void cb_free(struct cb_runner *r)
 			}
 			if ((w < 0 && errno != EINTR) || clk_mono() >= deadline) {
 				log_warn("callback %s: pid %d not reaped after SIGKILL (%s); leaving it",
-					 cb_action_name(p->action), (int)p->pid,
-					 w < 0 ? strerror(errno) : "still there");
+				         cb_action_name(p->action), (int)p->pid,
+				         w < 0 ? strerror(errno) : "still there");
 				unlink_proc(r, p);
 				break;
 			}

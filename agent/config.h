@@ -69,20 +69,20 @@ struct config_param {
 /* The cluster-wide (dynamic) settings: bootstrap.dcs in the file, the
  * `config` key in etcd once the cluster exists. */
 struct dcs_settings {
-	double ttl;                       /* seconds, default 5, [2, 86400] */
-	double loop_wait;                 /* seconds, default 1, [0.1, 3600] */
-	double retry_timeout;             /* seconds, default 2, [0.5, 3600] */
-	bool pause;                       /* maintenance mode: no failover, no Postgres actions (config key only) */
-	bool failsafe_mode;               /* etcd down: the primary stays while every member confirms it (config key only) */
-	int64_t maximum_lag_on_failover;  /* bytes, default 1048576, >= 0; in the file, values
+	double ttl;           /* seconds, default 5, [2, 86400] */
+	double loop_wait;     /* seconds, default 1, [0.1, 3600] */
+	double retry_timeout; /* seconds, default 2, [0.5, 3600] */
+	bool pause;           /* maintenance mode: no failover, no Postgres actions (config key only) */
+	bool failsafe_mode;   /* etcd down: the primary stays while every member confirms it (config key only) */
+	int64_t maximum_lag_on_failover; /* bytes, default 1048576, >= 0; in the file, values
 	                                     over 2^31 need the L suffix (libconfig) */
-	bool synchronous_mode;            /* commits wait for a standby; only it may take over */
-	bool synchronous_mode_strict;     /* no synchronous standby left: writes block (never async) */
-	int64_t synchronous_node_count;   /* standbys every commit waits for, 1..8, default 1 */
-	bool synchronous_quorum;          /* ANY n of every eligible standby (quorum commit) instead of FIRST n */
-	char **slots;                     /* permanent physical replication slots, kept on the primary */
+	bool synchronous_mode;           /* commits wait for a standby; only it may take over */
+	bool synchronous_mode_strict;    /* no synchronous standby left: writes block (never async) */
+	int64_t synchronous_node_count;  /* standbys every commit waits for, 1..8, default 1 */
+	bool synchronous_quorum;         /* ANY n of every eligible standby (quorum commit) instead of FIRST n */
+	char **slots;                    /* permanent physical replication slots, kept on the primary */
 	size_t n_slots;
-	struct config_param *pg_params;   /* postgresql.parameters shared by all nodes */
+	struct config_param *pg_params; /* postgresql.parameters shared by all nodes */
 	size_t n_pg_params;
 };
 
@@ -93,21 +93,21 @@ struct baton_config {
 	char *namespace_; /* default "/baton"; starts with '/', no trailing '/' */
 
 	struct {
-		char **hosts;     /* "host:port", at least one */
+		char **hosts; /* "host:port", at least one */
 		size_t n_hosts;
-		char *protocol;   /* "http" (default) or "https" */
-		char *cacert, *cert, *key;       /* optional (NULL) */
-		char *username, *password;       /* optional (NULL) */
+		char *protocol;            /* "http" (default) or "https" */
+		char *cacert, *cert, *key; /* optional (NULL) */
+		char *username, *password; /* optional (NULL) */
 	} etcd;
 
 	struct {
 		char *listen;          /* "host:port", required */
 		char *connect_address; /* "host:port", default = listen */
-		char *auth_username;   /* restapi.authentication.username: basic auth for write endpoints (NULL = none) */
-		char *auth_password;   /* restapi.authentication.password (required when username is set) */
-		char *certfile;        /* restapi.certfile: PEM certificate, enables HTTPS (NULL = plain HTTP) */
-		char *keyfile;         /* restapi.keyfile: PEM private key (required with certfile) */
-		char *cafile;          /* restapi.cafile: CA bundle for client certs and for verifying peers (NULL = system CAs) */
+		char *auth_username; /* restapi.authentication.username: basic auth for write endpoints (NULL = none) */
+		char *auth_password; /* restapi.authentication.password (required when username is set) */
+		char *certfile;      /* restapi.certfile: PEM certificate, enables HTTPS (NULL = plain HTTP) */
+		char *keyfile;       /* restapi.keyfile: PEM private key (required with certfile) */
+		char *cafile; /* restapi.cafile: CA bundle for client certs and for verifying peers (NULL = system CAs) */
 		char *verify_client;   /* restapi.verify_client: "none", "optional" or "required" */
 		char *client_certfile; /* restapi.client_certfile: client certificate presented to peers (NULL = none) */
 		char *client_keyfile;  /* restapi.client_keyfile: its private key */
@@ -119,24 +119,24 @@ struct baton_config {
 	struct dcs_settings bootstrap_dcs;
 
 	struct {
-		char *encoding;        /* bootstrap.initdb.encoding: initdb -E, default "UTF8" */
-		char *locale;          /* bootstrap.initdb.locale: initdb --locale, default "C.UTF-8" */
-		bool data_checksums;   /* bootstrap.initdb.data_checksums: --data-checksums, default true */
+		char *encoding;      /* bootstrap.initdb.encoding: initdb -E, default "UTF8" */
+		char *locale;        /* bootstrap.initdb.locale: initdb --locale, default "C.UTF-8" */
+		bool data_checksums; /* bootstrap.initdb.data_checksums: --data-checksums, default true */
 	} bootstrap_initdb;
 
 	struct {
-		char *bin_dir;         /* default "/usr/lib/postgresql/15/bin" */
-		char *data_dir;        /* required, absolute */
-		char *listen;          /* "host:port", required */
-		char *listen_host;     /* parsed from listen */
+		char *bin_dir;     /* default "/usr/lib/postgresql/15/bin" */
+		char *data_dir;    /* required, absolute */
+		char *listen;      /* "host:port", required */
+		char *listen_host; /* parsed from listen */
 		int listen_port;
 		char *connect_address; /* "host:port", default = listen */
 		char *connect_host;
 		int connect_port;
-		char *socket_dir;      /* default "/tmp" */
-		char *pgpass;          /* default "<data_dir>.pgpass" */
-		char *log_file;        /* default "<data_dir>.log": Postgres and its tools' output */
-		char *superuser_username, *superuser_password;   /* default "postgres", required password */
+		char *socket_dir; /* default "/tmp" */
+		char *pgpass;     /* default "<data_dir>.pgpass" */
+		char *log_file;   /* default "<data_dir>.log": Postgres and its tools' output */
+		char *superuser_username, *superuser_password;     /* default "postgres", required password */
 		char *replication_username, *replication_password; /* default "replicator", required password */
 		struct config_param *params; /* postgresql.parameters (local, override dcs ones) */
 		size_t n_params;
@@ -147,31 +147,31 @@ struct baton_config {
 		 * every connection to another member verifies it against cafile
 		 * (sslmode=verify-full, channel_binding=require). All three or none. */
 		char *tls_certfile, *tls_keyfile, *tls_cafile;
-		char **pg_hba;         /* lines */
+		char **pg_hba; /* lines */
 		size_t n_pg_hba;
-		bool use_pg_rewind;    /* default true */
+		bool use_pg_rewind;                           /* default true */
 		bool remove_data_directory_on_rewind_failure; /* default false */
-		struct config_callbacks { /* tagged so that agent/callbacks.h can take it */
+		struct config_callbacks {                     /* tagged so that agent/callbacks.h can take it */
 			/* postgresql.callbacks: executables called as
 			 * `script ACTION ROLE SCOPE` (NULL = none), absolute paths. */
 			char *on_start, *on_stop, *on_role_change, *on_reload;
-			double timeout;    /* postgresql.callbacks.timeout: seconds before a callback is killed, default 30 */
+			double timeout; /* postgresql.callbacks.timeout: seconds before a callback is killed, default 30 */
 		} callbacks;
 	} postgresql;
 
 	struct {
-		bool nofailover;       /* default false */
-		bool nosync;           /* never a synchronous standby, default false */
+		bool nofailover;           /* default false */
+		bool nosync;               /* never a synchronous standby, default false */
 		int64_t failover_priority; /* 0 = never promote; higher wins LSN ties; default 1 */
 	} tags;
 
 	struct {
-		char *mode;            /* watchdog.mode: "off", "automatic" (default: use it if it works) or "required" */
-		char *device;          /* watchdog.device: default "/dev/watchdog" */
-		double safety_margin;  /* watchdog.safety_margin: seconds from a watchdog reset to the lease's expiry, default 0.5 */
+		char *mode;   /* watchdog.mode: "off", "automatic" (default: use it if it works) or "required" */
+		char *device; /* watchdog.device: default "/dev/watchdog" */
+		double safety_margin; /* watchdog.safety_margin: seconds from a watchdog reset to the lease's expiry, default 0.5 */
 	} watchdog;
 
-	char *log_level;           /* default "info" */
+	char *log_level; /* default "info" */
 };
 
 /*
@@ -180,14 +180,14 @@ struct baton_config {
  * option cannot be ignored on SIGHUP by accident).
  */
 enum config_reload {
-	CONFIG_RELOAD_UNSET = 0,  /* no row may keep this */
-	CONFIG_RELOAD_LIVE,       /* the agent reads the new value where it uses it (next loop) */
-	CONFIG_RELOAD_LOG,        /* the log level is set at once */
-	CONFIG_RELOAD_CALLBACKS,  /* the callback runner is replaced; a callback still running is stopped */
-	CONFIG_RELOAD_POSTGRES,   /* Postgres's files are rewritten and Postgres reloaded */
-	CONFIG_RELOAD_PASSWORDS,  /* the password file is rewritten, the role changed on the primary, Postgres reloaded */
-	CONFIG_RELOAD_BOOTSTRAP,  /* kept for a bootstrap still to come; the cluster's config key rules once it exists */
-	CONFIG_RELOAD_RESTART,    /* held by other threads or etcd's client: WARN naming the key, the running value stays */
+	CONFIG_RELOAD_UNSET = 0, /* no row may keep this */
+	CONFIG_RELOAD_LIVE,      /* the agent reads the new value where it uses it (next loop) */
+	CONFIG_RELOAD_LOG,       /* the log level is set at once */
+	CONFIG_RELOAD_CALLBACKS, /* the callback runner is replaced; a callback still running is stopped */
+	CONFIG_RELOAD_POSTGRES,  /* Postgres's files are rewritten and Postgres reloaded */
+	CONFIG_RELOAD_PASSWORDS, /* the password file is rewritten, the role changed on the primary, Postgres reloaded */
+	CONFIG_RELOAD_BOOTSTRAP, /* kept for a bootstrap still to come; the cluster's config key rules once it exists */
+	CONFIG_RELOAD_RESTART, /* held by other threads or etcd's client: WARN naming the key, the running value stays */
 	CONFIG_RELOAD_N
 };
 
@@ -204,7 +204,7 @@ bool config_option_at(size_t i, const char **path, enum config_reload *reload);
 #define CONFIG_RELOAD_MAX 128 /* >= the number of options (checked in config.c) */
 
 struct config_reload_change {
-	const char *key;          /* the option's dotted path (static) */
+	const char *key; /* the option's dotted path (static) */
 	enum config_reload how;
 };
 
@@ -212,30 +212,29 @@ struct config_reload_change {
 struct config_reload_report {
 	struct config_reload_change changed[CONFIG_RELOAD_MAX];
 	size_t n_changed;
-	unsigned effects;         /* CONFIG_RELOAD_BIT(how) of every change */
+	unsigned effects; /* CONFIG_RELOAD_BIT(how) of every change */
 };
 
 /* Walks the table comparing old and fresh (both loaded by config_load);
  * fills rep. Pure: no logging, no I/O. */
 void config_reload_diff(const struct baton_config *old, const struct baton_config *fresh,
-			struct config_reload_report *rep);
+                        struct config_reload_report *rep);
 
 /* Moves into cur the fresh value of every key in rep whose outcome is in
  * mask (CONFIG_RELOAD_BITs), leaving cur's previous value in fresh, which
  * the caller then frees with config_free. CONFIG_RELOAD_RESTART keys are
  * never moved, whatever mask says. Returns the number of keys moved. */
-size_t config_reload_apply(struct baton_config *cur, struct baton_config *fresh,
-			   const struct config_reload_report *rep, unsigned mask);
+size_t config_reload_apply(struct baton_config *cur, struct baton_config *fresh, const struct config_reload_report *rep,
+                           unsigned mask);
 
 /* Writes the keys of rep whose outcome is in mask into buf as "a, b, c",
  * each followed by " (outcome)" when with_how. Returns how many were written. */
-size_t config_reload_keys(const struct config_reload_report *rep, unsigned mask, bool with_how, char *buf,
-			  size_t len);
+size_t config_reload_keys(const struct config_reload_report *rep, unsigned mask, bool with_how, char *buf, size_t len);
 
 /* Loads and validates path into *out (zeroed first). On error writes one line
  * "FILE:LINE: KEY: problem" into err and returns false (out is left freed). */
 bool config_load(const char *path, struct baton_config *out, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 void config_free(struct baton_config *cfg);
 
 /* The bounds above and the timing rule loop_wait + 2 * retry_timeout <= ttl.
@@ -258,8 +257,7 @@ bool config_file_exposed(const struct baton_config *cfg, char *why, size_t len);
 /* The TLS files the config names (restapi cert/key/cafile/client cert/key,
  * etcd cacert/cert/key) hold PEM blocks of the right kind, well formed.
  * false + "FILE: KEY: problem" in err. For `baton -t` and the start. */
-bool config_check_files(const struct baton_config *cfg, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+bool config_check_files(const struct baton_config *cfg, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* Prints the effective configuration as libconfig text (secrets as "***"). */
 void config_print(const struct baton_config *cfg, FILE *out);

@@ -56,7 +56,7 @@ static void text_add(struct text *t, const char *s, size_t n)
 }
 
 #define CONFIG_FILE_MAX ((size_t)16 << 20) /* a node's file is a few KB */
-#define STRING_PIECE 4096                   /* bytes of a string literal libconfig lexes at once */
+#define STRING_PIECE 4096                  /* bytes of a string literal libconfig lexes at once */
 
 /* What a path that is not a regular file is, for the error. */
 static const char *file_kind(mode_t m)
@@ -108,13 +108,13 @@ char *config_read_text(const char *path, char *err, size_t errlen)
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		config_set_err(err, errlen, "%s: %s, not a configuration file", path,
-			fstat(fd, &st) != 0 ? strerror(errno) : file_kind(st.st_mode));
+		               fstat(fd, &st) != 0 ? strerror(errno) : file_kind(st.st_mode));
 		close(fd);
 		return NULL;
 	}
 	if ((size_t)st.st_size > CONFIG_FILE_MAX) {
 		config_set_err(err, errlen, "%s: %lld bytes, more than a configuration file has (at most %zu)", path,
-			(long long)st.st_size, CONFIG_FILE_MAX);
+		               (long long)st.st_size, CONFIG_FILE_MAX);
 		close(fd);
 		return NULL;
 	}
@@ -159,8 +159,9 @@ char *config_read_text(const char *path, char *err, size_t errlen)
 			continue;
 		}
 		if (bol && n - i >= sizeof(directive) - 1 && memcmp(in + i, directive, sizeof(directive) - 1) == 0) {
-			config_set_err(err, errlen, "%s:%d: @include is not supported: keep the whole configuration in one file",
-				path, line);
+			config_set_err(err, errlen,
+			               "%s:%d: @include is not supported: keep the whole configuration in one file",
+			               path, line);
 			goto cleanup;
 		}
 		bol = false;
@@ -203,8 +204,9 @@ char *config_read_text(const char *path, char *err, size_t errlen)
 		} else if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '*') {
 			size_t e = i;
 
-			while (e < n && ((in[e] >= 'A' && in[e] <= 'Z') || (in[e] >= 'a' && in[e] <= 'z') ||
-					 (in[e] >= '0' && in[e] <= '9') || in[e] == '_' || in[e] == '-' || in[e] == '*'))
+			while (e < n &&
+			       ((in[e] >= 'A' && in[e] <= 'Z') || (in[e] >= 'a' && in[e] <= 'z') ||
+			        (in[e] >= '0' && in[e] <= '9') || in[e] == '_' || in[e] == '-' || in[e] == '*'))
 				e++;
 			text_add(&out, in + i, e - i);
 			i = e;
@@ -215,12 +217,13 @@ char *config_read_text(const char *path, char *err, size_t errlen)
 			size_t e = i + 1, len;
 
 			while (e < n && ((in[e] >= '0' && in[e] <= '9') || (in[e] >= 'a' && in[e] <= 'z') ||
-					 (in[e] >= 'A' && in[e] <= 'Z') || in[e] == '.' ||
-					 ((in[e] == '-' || in[e] == '+') && (in[e - 1] == 'e' || in[e - 1] == 'E'))))
+			                 (in[e] >= 'A' && in[e] <= 'Z') || in[e] == '.' ||
+			                 ((in[e] == '-' || in[e] == '+') && (in[e - 1] == 'e' || in[e - 1] == 'E'))))
 				e++;
 			len = e - i;
 			if (len >= sizeof(tok)) {
-				config_set_err(err, errlen, "%s:%d: the number %.20s... is too long", path, line, in + i);
+				config_set_err(err, errlen, "%s:%d: the number %.20s... is too long", path, line,
+				               in + i);
 				goto cleanup;
 			}
 			memcpy(tok, in + i, len);
@@ -246,13 +249,15 @@ char *config_read_text(const char *path, char *err, size_t errlen)
 				} else if (dl > 0 && strspn(digits, "0123456789") == dl) {
 					char num[64];
 
-					snprintf(num, sizeof(num), "%.*s%.*s", tok[0] == '-' ? 1 : 0, "-", (int)dl, digits);
+					snprintf(num, sizeof(num), "%.*s%.*s", tok[0] == '-' ? 1 : 0, "-", (int)dl,
+					         digits);
 					(void)strtoll(num, &endp, 10);
 				}
 				if (errno == ERANGE) {
-					config_set_err(err, errlen, "%s:%d: the number %s is out of range (integers fit in 64 "
-							     "bits, reals are finite)",
-						path, line, tok);
+					config_set_err(err, errlen,
+					               "%s:%d: the number %s is out of range (integers fit in 64 "
+					               "bits, reals are finite)",
+					               path, line, tok);
 					goto cleanup;
 				}
 			}
@@ -302,11 +307,12 @@ bool config_file_exposed(const struct baton_config *cfg, char *why, size_t len)
 	if (names[0] == '\0')
 		return false;
 	config_set_err(why, len,
-		"%s holds passwords (%s) and is readable or writable by %s (mode %04o): chmod go-rwx %s",
-		cfg->path, names, (st.st_mode & 070) && (st.st_mode & 07) ? "its group and others"
-				  : (st.st_mode & 070)		    ? "its group"
-								    : "others",
-		(unsigned)(st.st_mode & 07777), cfg->path);
+	               "%s holds passwords (%s) and is readable or writable by %s (mode %04o): chmod go-rwx %s",
+	               cfg->path, names,
+	               (st.st_mode & 070) && (st.st_mode & 07) ? "its group and others"
+	               : (st.st_mode & 070)                    ? "its group"
+	                                                       : "others",
+	               (unsigned)(st.st_mode & 07777), cfg->path);
 	return true;
 }
 
@@ -337,7 +343,8 @@ static bool pem_check(const char *path, const char *want, char *why, size_t len)
 
 		lineno++;
 		if (line[n] == '\0' && !feof(f)) {
-			config_set_err(why, len, "%s:%d: a line longer than %zu bytes: not PEM", path, lineno, sizeof(line) - 2);
+			config_set_err(why, len, "%s:%d: a line longer than %zu bytes: not PEM", path, lineno,
+			               sizeof(line) - 2);
 			goto cleanup;
 		}
 		line[n] = '\0';
@@ -362,12 +369,13 @@ static bool pem_check(const char *path, const char *want, char *why, size_t len)
 			size_t ll = strlen(label);
 
 			if (strncmp(line + 9, label, ll) != 0 || strcmp(line + 9 + ll, "-----") != 0) {
-				config_set_err(why, len, "%s:%d: the END line does not match \"BEGIN %s\" of line %d", path, lineno,
-					label, begin_line);
+				config_set_err(why, len, "%s:%d: the END line does not match \"BEGIN %s\" of line %d",
+				               path, lineno, label, begin_line);
 				goto cleanup;
 			}
 			if (body_len == 0 || !parse_base64_valid(body, body_len)) {
-				config_set_err(why, len, "%s:%d: the %s block is not valid base64", path, begin_line, label);
+				config_set_err(why, len, "%s:%d: the %s block is not valid base64", path, begin_line,
+				               label);
 				goto cleanup;
 			}
 			if (strlen(label) >= strlen(want) && strcmp(label + strlen(label) - strlen(want), want) == 0)

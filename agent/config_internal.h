@@ -41,15 +41,15 @@ typedef bool (*opt_check_fn)(const char *value, char *why, size_t whylen);
 struct opt {
 	const char *path;
 	enum opt_type type;
-	size_t off;           /* the value in struct baton_config */
-	size_t count_off;     /* list types: the size_t element count */
-	const char *def;      /* default as text: "5", "true", "/tmp"; NULL = none */
-	const char *def_from; /* default: this earlier option's value ... */
+	size_t off;             /* the value in struct baton_config */
+	size_t count_off;       /* list types: the size_t element count */
+	const char *def;        /* default as text: "5", "true", "/tmp"; NULL = none */
+	const char *def_from;   /* default: this earlier option's value ... */
 	const char *def_suffix; /* ... followed by this */
-	double min, max;      /* numbers */
+	double min, max;        /* numbers */
 	unsigned flags;
-	opt_check_fn check;   /* strings and list elements */
-	const char *with;     /* set only together with this option (both or neither) */
+	opt_check_fn check;        /* strings and list elements */
+	const char *with;          /* set only together with this option (both or neither) */
 	enum config_reload reload; /* what SIGHUP does with a change (never CONFIG_RELOAD_UNSET) */
 	const char *doc;
 };

@@ -140,10 +140,9 @@ static void location(const struct load_ctx *c, const config_setting_t *s, char *
 		snprintf(buf, len, "%s", file);
 }
 
-static void fail(const struct load_ctx *c, const config_setting_t *s, const char *key,
-		 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void fail(const struct load_ctx *c, const config_setting_t *s, const char *key,
-		 const char *fmt, ...)
+static void fail(const struct load_ctx *c, const config_setting_t *s, const char *key, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+static void fail(const struct load_ctx *c, const config_setting_t *s, const char *key, const char *fmt, ...)
 {
 	char loc[512], msg[512];
 	va_list ap;
@@ -203,7 +202,7 @@ static void describe(const config_setting_t *s, bool secret, char *buf, size_t l
 			snprintf(buf, len, "a string");
 		else
 			snprintf(buf, len, "\"%.100s%s\"", config_setting_get_string(s),
-				 strlen(config_setting_get_string(s)) > 100 ? "..." : "");
+			         strlen(config_setting_get_string(s)) > 100 ? "..." : "");
 		break;
 	case CONFIG_TYPE_GROUP:
 		snprintf(buf, len, "a group");
@@ -346,8 +345,7 @@ static const config_setting_t *nearest_group(config_t *cf, const char *path)
 	return NULL;
 }
 
-static bool load_param_value(const struct load_ctx *c, const config_setting_t *s,
-			     const char *key, char **out)
+static bool load_param_value(const struct load_ctx *c, const config_setting_t *s, const char *key, char **out)
 {
 	char buf[64], got[160];
 
@@ -478,16 +476,15 @@ static bool load_list(const struct load_ctx *c, const struct opt *o, const confi
 	return true;
 }
 
-static bool check_range(const struct load_ctx *c, const struct opt *o, const config_setting_t *s,
-			double v, const char *shown)
+static bool check_range(const struct load_ctx *c, const struct opt *o, const config_setting_t *s, double v,
+                        const char *shown)
 {
 	char lim[32];
 	bool low = (o->flags & OPT_MIN_EXCL) ? !(v > o->min) : !(v >= o->min);
 
 	if (low) {
 		config_format_number(o->min, lim, sizeof(lim));
-		fail(c, s, o->path, "must be %s %s (got %s)", (o->flags & OPT_MIN_EXCL) ? ">" : ">=",
-		     lim, shown);
+		fail(c, s, o->path, "must be %s %s (got %s)", (o->flags & OPT_MIN_EXCL) ? ">" : ">=", lim, shown);
 		return false;
 	}
 	if (!(v <= o->max)) {
@@ -540,8 +537,7 @@ static bool apply_default(const struct load_ctx *c, const struct opt *o)
 }
 
 /* Loads one option from its setting s (NULL: not in the file). */
-static bool load_option(const struct load_ctx *c, config_t *cf, const struct opt *o,
-			const config_setting_t *s)
+static bool load_option(const struct load_ctx *c, config_t *cf, const struct opt *o, const config_setting_t *s)
 {
 	void *f = opt_field(c->cfg, o->off);
 	bool secret = (o->flags & OPT_SECRET) != 0;
@@ -659,15 +655,14 @@ static bool load_option(const struct load_ctx *c, config_t *cf, const struct opt
 	return true;
 }
 
-static bool split_address(const struct load_ctx *c, config_t *cf, const char *key,
-			  const char *value, char **host, int *port)
+static bool split_address(const struct load_ctx *c, config_t *cf, const char *key, const char *value, char **host,
+                          int *port)
 {
 	if (config_split_hostport(value, host, port))
 		return true;
 	fail(c, config_lookup(cf, key), key, "expected \"host:port\" (got \"%s\")", value);
 	return false;
 }
-
 
 bool config_load(const char *path, struct baton_config *out, char *err, size_t errlen)
 {
@@ -695,8 +690,8 @@ bool config_load(const char *path, struct baton_config *out, char *err, size_t e
 			config_set_err(err, errlen, "%s: cannot read the file", path);
 		else
 			config_set_err(err, errlen, "%s:%d: syntax error: %s",
-				config_error_file(&cf) != NULL ? config_error_file(&cf) : path,
-				config_error_line(&cf), config_error_text(&cf));
+			               config_error_file(&cf) != NULL ? config_error_file(&cf) : path,
+			               config_error_line(&cf), config_error_text(&cf));
 		goto cleanup;
 	}
 
@@ -711,10 +706,10 @@ bool config_load(const char *path, struct baton_config *out, char *err, size_t e
 		if (!load_option(&c, &cf, &config_options[i], config_lookup(&cf, config_options[i].path)))
 			goto cleanup;
 
-	if (!split_address(&c, &cf, "postgresql.listen", out->postgresql.listen,
-			   &out->postgresql.listen_host, &out->postgresql.listen_port) ||
+	if (!split_address(&c, &cf, "postgresql.listen", out->postgresql.listen, &out->postgresql.listen_host,
+	                   &out->postgresql.listen_port) ||
 	    !split_address(&c, &cf, "postgresql.connect_address", out->postgresql.connect_address,
-			   &out->postgresql.connect_host, &out->postgresql.connect_port))
+	                   &out->postgresql.connect_host, &out->postgresql.connect_port))
 		goto cleanup;
 
 	/* Postgres TLS is all or nothing: a node that verifies its peers must
@@ -722,8 +717,9 @@ bool config_load(const char *path, struct baton_config *out, char *err, size_t e
 	if ((out->postgresql.tls_cafile != NULL) != (out->postgresql.tls_certfile != NULL)) {
 		const char *have = out->postgresql.tls_cafile ? "postgresql.tls.cafile" : "postgresql.tls.certfile";
 
-		fail(&c, config_lookup(&cf, have), have, "needs %s too (Postgres TLS between members needs "
-			 "certfile, keyfile and cafile)",
+		fail(&c, config_lookup(&cf, have), have,
+		     "needs %s too (Postgres TLS between members needs "
+		     "certfile, keyfile and cafile)",
 		     out->postgresql.tls_cafile ? "postgresql.tls.certfile and keyfile" : "postgresql.tls.cafile");
 		goto cleanup;
 	}
@@ -741,13 +737,14 @@ bool config_load(const char *path, struct baton_config *out, char *err, size_t e
 		char key[256];
 
 		if (config_param_allowed_from_dcs(name, out->postgresql.allow_from_dcs,
-						  out->postgresql.n_allow_from_dcs))
+		                                  out->postgresql.n_allow_from_dcs))
 			continue;
 		snprintf(key, sizeof(key), "bootstrap.dcs.postgresql.parameters.%s", name);
 		fail(&c, config_lookup(&cf, key), key,
 		     "%s, so nodes take it only from their own file: set it in "
 		     "postgresql.parameters (or list it in postgresql.allow_from_dcs on every node that may take it "
-		     "from etcd)", pg_conf_local_only_why(name) + 3);
+		     "from etcd)",
+		     pg_conf_local_only_why(name) + 3);
 		goto cleanup;
 	}
 	ok = true;

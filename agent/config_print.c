@@ -29,12 +29,24 @@ static void print_string(FILE *f, const char *s)
 	fputc('"', f);
 	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
 		switch (*p) {
-		case '"': fputs("\\\"", f); break;
-		case '\\': fputs("\\\\", f); break;
-		case '\n': fputs("\\n", f); break;
-		case '\t': fputs("\\t", f); break;
-		case '\r': fputs("\\r", f); break;
-		case '\f': fputs("\\f", f); break;
+		case '"':
+			fputs("\\\"", f);
+			break;
+		case '\\':
+			fputs("\\\\", f);
+			break;
+		case '\n':
+			fputs("\\n", f);
+			break;
+		case '\t':
+			fputs("\\t", f);
+			break;
+		case '\r':
+			fputs("\\r", f);
+			break;
+		case '\f':
+			fputs("\\f", f);
+			break;
 		default:
 			if (*p < 0x20)
 				fprintf(f, "\\x%02x", *p);
@@ -45,8 +57,7 @@ static void print_string(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-static void print_option(const struct baton_config *cfg, const struct opt *o, const char *name,
-			 int depth, FILE *f)
+static void print_option(const struct baton_config *cfg, const struct opt *o, const char *name, int depth, FILE *f)
 {
 	const void *v = opt_cfield(cfg, o->off);
 	char num[32];

@@ -92,7 +92,7 @@ static bool option_same(const struct opt *o, const struct baton_config *old, con
 }
 
 void config_reload_diff(const struct baton_config *old, const struct baton_config *fresh,
-			struct config_reload_report *rep)
+                        struct config_reload_report *rep)
 {
 	memset(rep, 0, sizeof(*rep));
 	for (size_t i = 0; i < N_OPTIONS; i++) {
@@ -139,8 +139,8 @@ static size_t value_size(enum opt_type t)
 	return 0;
 }
 
-size_t config_reload_apply(struct baton_config *cur, struct baton_config *fresh,
-			   const struct config_reload_report *rep, unsigned mask)
+size_t config_reload_apply(struct baton_config *cur, struct baton_config *fresh, const struct config_reload_report *rep,
+                           unsigned mask)
 {
 	size_t moved = 0;
 
@@ -161,8 +161,7 @@ size_t config_reload_apply(struct baton_config *cur, struct baton_config *fresh,
 	return moved;
 }
 
-size_t config_reload_keys(const struct config_reload_report *rep, unsigned mask, bool with_how, char *buf,
-			  size_t len)
+size_t config_reload_keys(const struct config_reload_report *rep, unsigned mask, bool with_how, char *buf, size_t len)
 {
 	size_t used = 0, n = 0;
 
@@ -177,7 +176,7 @@ size_t config_reload_keys(const struct config_reload_report *rep, unsigned mask,
 			break;
 		if (with_how)
 			k = snprintf(buf + used, len - used, "%s%s (%s)", n ? ", " : "", rep->changed[i].key,
-				     config_reload_name(rep->changed[i].how));
+			             config_reload_name(rep->changed[i].how));
 		else
 			k = snprintf(buf + used, len - used, "%s%s", n ? ", " : "", rep->changed[i].key);
 		if (k < 0)

@@ -85,8 +85,8 @@ bool dcs_keys_init(struct dcs_keys *k, const char *namespace_, const char *scope
 		nslen--;
 	if (nslen > 200)
 		return false;
-	n = snprintf(k->prefix, sizeof(k->prefix), "%s%.*s/%s/", namespace_[0] == '/' ? "" : "/",
-		     (int)nslen, namespace_, scope);
+	n = snprintf(k->prefix, sizeof(k->prefix), "%s%.*s/%s/", namespace_[0] == '/' ? "" : "/", (int)nslen,
+	             namespace_, scope);
 	if (n < 0 || (size_t)n >= sizeof(k->prefix))
 		return false;
 	return join2(k->leader, sizeof(k->leader), k->prefix, "leader") &&
@@ -120,8 +120,7 @@ json_t *dcs_load_object(const char *text, char *err, size_t errlen)
 	}
 	root = json_loads(text, JSON_DECODE_ANY, &jerr);
 	if (!root) {
-		jsonf_set_err(err, errlen, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
-			      jerr.text);
+		jsonf_set_err(err, errlen, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
 		return NULL;
 	}
 	if (!json_is_object(root)) {
@@ -182,12 +181,11 @@ char *dcs_member_json(const struct ha_member *m)
 	n = snprintf(conn_url, sizeof(conn_url), fmt, m->host, m->port);
 	if (n < 0 || (size_t)n >= sizeof(conn_url))
 		return NULL;
-	root = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:I, s:I, s:b, s:{s:b, s:b, s:i}, s:s}", "name",
-			 m->name, "role", m->role, "state", m->state, "host", m->host, "port", m->port, "conn_url",
-			 conn_url, "api_url", m->api_url, "timeline", (json_int_t)m->timeline, "lsn",
-			 (json_int_t)m->lsn, "pending_restart", (int)m->pending_restart, "tags", "nofailover",
-			 (int)m->nofailover, "nosync", (int)m->nosync, "failover_priority", m->failover_priority,
-			 "version", BATON_VERSION);
+	root = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:I, s:I, s:b, s:{s:b, s:b, s:i}, s:s}", "name", m->name,
+	                 "role", m->role, "state", m->state, "host", m->host, "port", m->port, "conn_url", conn_url,
+	                 "api_url", m->api_url, "timeline", (json_int_t)m->timeline, "lsn", (json_int_t)m->lsn,
+	                 "pending_restart", (int)m->pending_restart, "tags", "nofailover", (int)m->nofailover, "nosync",
+	                 (int)m->nosync, "failover_priority", m->failover_priority, "version", BATON_VERSION);
 	return dcs_dump_and_free(root);
 }
 
@@ -320,12 +318,13 @@ char *dcs_sync_json(const char *leader, char names[][HA_NAME_MAX], size_t n, int
 	if (!arr)
 		return NULL;
 	if (quorum > 0)
-		return dcs_dump_and_free(json_pack("{s:s, s:o, s:i}", "leader", leader, "sync_standby", arr, "quorum", quorum));
+		return dcs_dump_and_free(
+		        json_pack("{s:s, s:o, s:i}", "leader", leader, "sync_standby", arr, "quorum", quorum));
 	return dcs_dump_and_free(json_pack("{s:s, s:o}", "leader", leader, "sync_standby", arr));
 }
 
 bool dcs_sync_from_json(const char *json, char *leader, size_t leader_len, char names[][HA_NAME_MAX], size_t max,
-			size_t *n, int *quorum, char *err, size_t errlen)
+                        size_t *n, int *quorum, char *err, size_t errlen)
 {
 	json_int_t q = 0;
 	const json_t *arr;
@@ -378,7 +377,8 @@ cleanup:
 char *dcs_switchover_json(const struct dcs_switchover *s)
 {
 	json_t *root = json_pack("{s:s, s:s, s:s, s:o}", "from", s->from, "to", s->to, "kind",
-				 s->failover ? "failover" : "switchover", "requested_at", dcs_json_num(s->requested_at));
+	                         s->failover ? "failover" : "switchover", "requested_at",
+	                         dcs_json_num(s->requested_at));
 
 	if (root && s->scheduled_at > 0 &&
 	    json_object_set_new(root, "scheduled_at", dcs_json_num(s->scheduled_at)) != 0) {
@@ -389,8 +389,7 @@ char *dcs_switchover_json(const struct dcs_switchover *s)
 }
 
 /* A name field of the switchover key: optional, a member name or "". */
-static bool switchover_name(const json_t *root, const char *key, char *buf, size_t len, char *err,
-			    size_t errlen)
+static bool switchover_name(const json_t *root, const char *key, char *buf, size_t len, char *err, size_t errlen)
 {
 	if (!jsonf_string(root, key, JSONF_OPTIONAL, buf, len, err, errlen))
 		return false;
@@ -414,10 +413,8 @@ bool dcs_switchover_from_json(const char *json, struct dcs_switchover *out, char
 	if (!switchover_name(root, "from", out->from, sizeof(out->from), err, errlen) ||
 	    !switchover_name(root, "to", out->to, sizeof(out->to), err, errlen) ||
 	    !jsonf_string(root, "kind", JSONF_OPTIONAL, kind, sizeof(kind), err, errlen) ||
-	    !jsonf_number(root, "scheduled_at", JSONF_OPTIONAL, 0, 1e12, false, &out->scheduled_at, err,
-			  errlen) ||
-	    !jsonf_number(root, "requested_at", JSONF_OPTIONAL, 0, 1e12, false, &out->requested_at, err,
-			  errlen))
+	    !jsonf_number(root, "scheduled_at", JSONF_OPTIONAL, 0, 1e12, false, &out->scheduled_at, err, errlen) ||
+	    !jsonf_number(root, "requested_at", JSONF_OPTIONAL, 0, 1e12, false, &out->requested_at, err, errlen))
 		goto cleanup;
 	if (strcmp(kind, "failover") == 0) {
 		out->failover = true;
@@ -457,13 +454,13 @@ void dcs_switchover_describe(const struct ha_cluster_view *v, char *buf, size_t 
 		snprintf(when, sizeof(when), " at %s", t);
 	}
 	snprintf(buf, len, "%s from %s to %s%s", v->sw_failover ? "failover" : "switchover",
-		 v->sw_from[0] ? v->sw_from : "the leader", v->sw_to[0] ? v->sw_to : "the best candidate", when);
+	         v->sw_from[0] ? v->sw_from : "the leader", v->sw_to[0] ? v->sw_to : "the best candidate", when);
 }
 
 /* ---- history --------------------------------------------------------------- */
 
-char *dcs_history_append(const char *old_json, uint32_t timeline, uint64_t lsn, const char *reason,
-			 const char *leader, time_t when)
+char *dcs_history_append(const char *old_json, uint32_t timeline, uint64_t lsn, const char *reason, const char *leader,
+                         time_t when)
 {
 	char stamp[32] = "";
 	json_t *arr = NULL, *entry;
@@ -481,7 +478,7 @@ char *dcs_history_append(const char *old_json, uint32_t timeline, uint64_t lsn, 
 		return NULL;
 	dcs_format_utc((double)when, stamp, sizeof(stamp));
 	entry = json_pack("{s:I, s:I, s:s, s:s, s:s}", "timeline", (json_int_t)timeline, "lsn", (json_int_t)lsn,
-			  "reason", reason ? reason : "", "time", stamp, "leader", leader ? leader : "");
+	                  "reason", reason ? reason : "", "time", stamp, "leader", leader ? leader : "");
 	if (!entry || json_array_append_new(arr, entry) != 0) {
 		json_decref(arr);
 		return NULL;
@@ -490,4 +487,3 @@ char *dcs_history_append(const char *old_json, uint32_t timeline, uint64_t lsn, 
 		json_array_remove(arr, 0);
 	return dcs_dump_and_free(arr);
 }
-

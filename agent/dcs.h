@@ -34,13 +34,13 @@
 #include "etcd/etcd.h"
 
 struct dcs_keys {
-	char prefix[256];     /* "/baton/main/" */
+	char prefix[256]; /* "/baton/main/" */
 	char leader[320];
 	char initialize[320];
 	char config[320];
 	char status[320];
 	char history[320];
-	char members[320];    /* "/baton/main/members/" */
+	char members[320]; /* "/baton/main/members/" */
 	char switchover[320];
 	char sync[320];
 };
@@ -67,9 +67,8 @@ bool dcs_member_key(const struct dcs_keys *k, const char *name, char *buf, size_
  * its old contents freed, when the config key is readable); otherwise it is
  * overwritten without being freed.
  */
-void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result *r,
-		       const struct dcs_settings *fallback, struct ha_cluster_view *view,
-		       struct dcs_settings *settings_out, char *warn, size_t warnlen);
+void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result *r, const struct dcs_settings *fallback,
+                       struct ha_cluster_view *view, struct dcs_settings *settings_out, char *warn, size_t warnlen);
 
 /*
  * The one bounded read of the cluster, used wherever the view is built from
@@ -111,8 +110,8 @@ struct dcs_read_cache {
 };
 
 enum etcd_status dcs_read_cluster(struct etcd_client *c, const struct dcs_keys *k, struct dcs_read_cache *cache,
-				  struct etcd_range_result *out, char *warn, size_t warnlen, struct etcd_error *err)
-	__attribute__((warn_unused_result));
+                                  struct etcd_range_result *out, char *warn, size_t warnlen, struct etcd_error *err)
+        __attribute__((warn_unused_result));
 
 /* The roles a member can report (members/<name>, GET /): "primary",
  * "replica", "uninitialized", "stopped". dcs_role_at(i) is the i-th of them,
@@ -124,8 +123,7 @@ bool dcs_role_known(const char *role);
 char *dcs_member_json(const struct ha_member *m);
 /* Parses members/<name>; false with the reason in err when it is not the
  * JSON expected (wrong types, missing role, ...). */
-bool dcs_member_from_json(const char *name, const char *json, struct ha_member *out, char *err,
-			  size_t errlen);
+bool dcs_member_from_json(const char *name, const char *json, struct ha_member *out, char *err, size_t errlen);
 
 char *dcs_status_json(uint64_t lsn, uint32_t timeline);
 bool dcs_status_from_json(const char *json, uint64_t *lsn, uint32_t *timeline);
@@ -151,7 +149,7 @@ bool dcs_settings_copy(struct dcs_settings *dst, const struct dcs_settings *src)
  * another.
  */
 size_t dcs_settings_drop_code_params(struct dcs_settings *s, char *const *allow, size_t n_allow, char *warn,
-				     size_t warnlen);
+                                     size_t warnlen);
 
 /*
  * The switchover key:
@@ -173,7 +171,7 @@ struct dcs_switchover {
 char *dcs_sync_json(const char *leader, char names[][HA_NAME_MAX], size_t n, int quorum);
 /* Parses it; false + err when it is not the JSON expected. quorum: 0 when absent. */
 bool dcs_sync_from_json(const char *json, char *leader, size_t leader_len, char names[][HA_NAME_MAX], size_t max,
-			size_t *n, int *quorum, char *err, size_t errlen);
+                        size_t *n, int *quorum, char *err, size_t errlen);
 
 /* JSON text of the key (malloc'd, caller frees); NULL when out of memory. */
 char *dcs_switchover_json(const struct dcs_switchover *s);
@@ -188,7 +186,7 @@ void dcs_switchover_describe(const struct ha_cluster_view *v, char *buf, size_t 
 void dcs_format_utc(double t, char *buf, size_t len);
 
 /* Returns a new JSON array: old (may be NULL/invalid -> starts anew) plus one entry. */
-char *dcs_history_append(const char *old_json, uint32_t timeline, uint64_t lsn, const char *reason,
-			 const char *leader, time_t when);
+char *dcs_history_append(const char *old_json, uint32_t timeline, uint64_t lsn, const char *reason, const char *leader,
+                         time_t when);
 
 #endif

@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DCS_LIST_PAGE 500      /* keys per keys-only page */
-#define DCS_LIST_PAGE_SMALL 2  /* ... when huge key names made a page too big */
+#define DCS_LIST_PAGE 500     /* keys per keys-only page */
+#define DCS_LIST_PAGE_SMALL 2 /* ... when huge key names made a page too big */
 #define DCS_FETCH_MEMBERS (2 * HA_MAX_MEMBERS)
-#define DCS_NAMED_MAX 5        /* unknown keys named in one warning */
+#define DCS_NAMED_MAX 5 /* unknown keys named in one warning */
 
 /* The keys the view is built from, besides members/<name>; and history,
  * which batonctl shows from the same read. */
@@ -71,7 +71,7 @@ static bool move_kvs(struct etcd_range_result *dst, struct etcd_range_result *sr
  * DCS_LIST_PAGE_SMALL keys when one is too big (key names of a megabyte).
  */
 static enum etcd_status list_keys(struct etcd_client *c, const char *start, const char *end, size_t max,
-				  struct etcd_range_result *out, bool *complete, struct etcd_error *err)
+                                  struct etcd_range_result *out, bool *complete, struct etcd_error *err)
 {
 	struct etcd_range_req rq = { .key = start, .range_end = end, .keys_only = true, .limit = DCS_LIST_PAGE };
 	char *next = NULL;
@@ -173,14 +173,14 @@ struct want {
 /* Appends kv (taking its strings) to out, or drops it when its value is too
  * big (keeping leader/initialize without a value). */
 static bool keep_kv(const struct dcs_keys *k, struct dcs_read_cache *cache, struct etcd_kv *kv,
-		    struct etcd_range_result *out, char *warn, size_t warnlen)
+                    struct etcd_range_result *out, char *warn, size_t warnlen)
 {
 	if (kv->value_len > DCS_VALUE_MAX) {
 		char shown[100];
 
 		show_key(kv->key, kv->key_len, shown, sizeof(shown));
 		dcs_warn_add(warn, warnlen, "%s: a value of %zu bytes, more than the %d a key may hold: ignored", shown,
-			 kv->value_len, DCS_VALUE_MAX);
+		             kv->value_len, DCS_VALUE_MAX);
 		cache_add(cache, kv->key, kv->mod_revision, kv->value_len);
 		free(kv->value);
 		kv->value = NULL;
@@ -198,12 +198,12 @@ static bool keep_kv(const struct dcs_keys *k, struct dcs_read_cache *cache, stru
 
 /* A listed key, without its value (known oversized), for the view. */
 static bool keep_listed(const struct dcs_keys *k, const struct want *w, struct etcd_range_result *out, char *warn,
-			size_t warnlen)
+                        size_t warnlen)
 {
 	struct etcd_kv *kv;
 
 	dcs_warn_add(warn, warnlen, "%s: a value of %zu bytes, more than the %d a key may hold: ignored", w->key,
-		 w->old_len, DCS_VALUE_MAX);
+	             w->old_len, DCS_VALUE_MAX);
 	if (!presence_matters(k, w->key))
 		return true;
 	kv = &out->kvs[out->n_kvs];
@@ -262,12 +262,12 @@ static void warn_unknown(const struct dcs_keys *k, const struct etcd_range_resul
 	}
 	if (unknown > 0)
 		dcs_warn_add(warn, warnlen, "%s: %zu key%s that baton does not use, not read: %s%s", k->prefix, unknown,
-			 unknown == 1 ? "" : "s", named, unknown > DCS_NAMED_MAX ? ", ..." : "");
+		             unknown == 1 ? "" : "s", named, unknown > DCS_NAMED_MAX ? ", ..." : "");
 }
 
 /* Sorts the listing into the keys to read and the ones to name. */
 static size_t choose_keys(const struct dcs_keys *k, const struct etcd_range_result *list, bool complete,
-			  const struct dcs_read_cache *cache, struct want *want, size_t max, char *warn, size_t warnlen)
+                          const struct dcs_read_cache *cache, struct want *want, size_t max, char *warn, size_t warnlen)
 {
 	size_t n = 0, extra_members = 0, f;
 
@@ -299,12 +299,13 @@ static size_t choose_keys(const struct dcs_keys *k, const struct etcd_range_resu
 	warn_unknown(k, list, warn, warnlen);
 	if (extra_members > 0)
 		dcs_warn_add(warn, warnlen, "%smembers/: %zu member keys beyond the first %zu, not read", k->prefix,
-			 extra_members, max - N_FIXED);
+		             extra_members, max - N_FIXED);
 	if (!complete)
-		dcs_warn_add(warn, warnlen, "%s: more than %d keys, the listing was cut there", k->prefix, DCS_LIST_MAX);
+		dcs_warn_add(warn, warnlen, "%s: more than %d keys, the listing was cut there", k->prefix,
+		             DCS_LIST_MAX);
 	for (size_t i = 0; i < n; i++)
-		want[i].skip = want[i].listed && cache_hit(cache, want[i].key, want[i].listed->mod_revision,
-							   &want[i].old_len);
+		want[i].skip = want[i].listed &&
+		               cache_hit(cache, want[i].key, want[i].listed->mod_revision, &want[i].old_len);
 	return n;
 }
 
@@ -316,8 +317,8 @@ static size_t choose_keys(const struct dcs_keys *k, const struct etcd_range_resu
  * must have room for N_FIXED + DCS_FETCH_MEMBERS entries.
  */
 static enum etcd_status read_fast(struct etcd_client *c, const struct dcs_keys *k, struct dcs_read_cache *cache,
-				  struct etcd_range_result *out, char *warn, size_t warnlen, bool *fallback,
-				  struct etcd_error *err)
+                                  struct etcd_range_result *out, char *warn, size_t warnlen, bool *fallback,
+                                  struct etcd_error *err)
 {
 	struct etcd_op ops[N_FIXED + 2];
 	char fixed[N_FIXED][400];
@@ -326,14 +327,16 @@ static enum etcd_status read_fast(struct etcd_client *c, const struct dcs_keys *
 	size_t f;
 
 	*fallback = false;
-	ops[0] = (struct etcd_op){ .kind = ETCD_OP_GET, .key = k->prefix, .prefix = true, .keys_only = true,
-				   .limit = DCS_LIST_PAGE };
+	ops[0] = (struct etcd_op){
+		.kind = ETCD_OP_GET, .key = k->prefix, .prefix = true, .keys_only = true, .limit = DCS_LIST_PAGE
+	};
 	for (size_t i = 0; i < N_FIXED; i++) {
 		snprintf(fixed[i], sizeof(fixed[i]), "%s%s", k->prefix, fixed_keys[i]);
 		ops[1 + i] = (struct etcd_op){ .kind = ETCD_OP_GET, .key = fixed[i] };
 	}
-	ops[1 + N_FIXED] = (struct etcd_op){ .kind = ETCD_OP_GET, .key = k->members, .prefix = true,
-					     .limit = DCS_FETCH_MEMBERS };
+	ops[1 + N_FIXED] = (struct etcd_op){
+		.kind = ETCD_OP_GET, .key = k->members, .prefix = true, .limit = DCS_FETCH_MEMBERS
+	};
 	st = etcd_txn(c, NULL, 0, ops, N_FIXED + 2, NULL, 0, &tr, err);
 	if (st != ETCD_OK) {
 		*fallback = etcd_error_too_big(err);
@@ -362,8 +365,8 @@ static enum etcd_status read_fast(struct etcd_client *c, const struct dcs_keys *
 /* The values of want[] (those not skipped) into out: one transaction, or
  * key by key when its answer is too big. */
 static enum etcd_status fetch_values(struct etcd_client *c, const struct dcs_keys *k, struct dcs_read_cache *cache,
-				     const struct want *want, size_t n, struct etcd_range_result *out, char *warn,
-				     size_t warnlen, struct etcd_error *err)
+                                     const struct want *want, size_t n, struct etcd_range_result *out, char *warn,
+                                     size_t warnlen, struct etcd_error *err)
 {
 	struct etcd_op ops[N_FIXED + DCS_FETCH_MEMBERS];
 	size_t idx[N_FIXED + DCS_FETCH_MEMBERS], n_ops = 0;
@@ -422,7 +425,7 @@ static enum etcd_status fetch_values(struct etcd_client *c, const struct dcs_key
 }
 
 enum etcd_status dcs_read_cluster(struct etcd_client *c, const struct dcs_keys *k, struct dcs_read_cache *cache,
-				  struct etcd_range_result *out, char *warn, size_t warnlen, struct etcd_error *err)
+                                  struct etcd_range_result *out, char *warn, size_t warnlen, struct etcd_error *err)
 {
 	struct etcd_range_result list;
 	struct etcd_error scratch;
@@ -498,4 +501,3 @@ done:
 		cache->slow = cache->saw_oversized;
 	return st;
 }
-

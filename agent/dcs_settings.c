@@ -54,13 +54,14 @@ char *dcs_config_json(const struct dcs_settings *d)
 		return NULL;
 	}
 	/* "o" steals params and slots, even when packing fails. */
-	root = json_pack("{s:o, s:o, s:o, s:I, s:b, s:b, s:b, s:b, s:I, s:b, s:o, s:{s:o}}", "ttl", dcs_json_num(d->ttl),
-			 "loop_wait", dcs_json_num(d->loop_wait), "retry_timeout", dcs_json_num(d->retry_timeout),
-			 "maximum_lag_on_failover", (json_int_t)d->maximum_lag_on_failover, "pause", (int)d->pause,
-			 "failsafe_mode", (int)d->failsafe_mode, "synchronous_mode", (int)d->synchronous_mode,
-			 "synchronous_mode_strict", (int)d->synchronous_mode_strict, "synchronous_node_count",
-			 (json_int_t)d->synchronous_node_count, "synchronous_quorum", (int)d->synchronous_quorum, "slots",
-			 slots, "postgresql", "parameters", params);
+	root = json_pack("{s:o, s:o, s:o, s:I, s:b, s:b, s:b, s:b, s:I, s:b, s:o, s:{s:o}}", "ttl",
+	                 dcs_json_num(d->ttl), "loop_wait", dcs_json_num(d->loop_wait), "retry_timeout",
+	                 dcs_json_num(d->retry_timeout), "maximum_lag_on_failover",
+	                 (json_int_t)d->maximum_lag_on_failover, "pause", (int)d->pause, "failsafe_mode",
+	                 (int)d->failsafe_mode, "synchronous_mode", (int)d->synchronous_mode, "synchronous_mode_strict",
+	                 (int)d->synchronous_mode_strict, "synchronous_node_count",
+	                 (json_int_t)d->synchronous_node_count, "synchronous_quorum", (int)d->synchronous_quorum,
+	                 "slots", slots, "postgresql", "parameters", params);
 	return dcs_dump_and_free(root);
 }
 
@@ -113,8 +114,8 @@ static bool param_name_ok(const char *s)
 	if (!*s || strlen(s) > 63)
 		return false;
 	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-		      *s == '_' || *s == '.'))
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_' ||
+		      *s == '.'))
 			return false;
 	return true;
 }
@@ -138,8 +139,9 @@ static char *param_value(const char *name, const json_t *v, char *err, size_t er
 				jsonf_set_err(err, errlen, "postgresql.parameters.%s: contains a line break", name);
 				return NULL;
 			} else if ((*c < 0x20 && *c != '\t') || *c == 0x7f) {
-				jsonf_set_err(err, errlen, "postgresql.parameters.%s: contains the control character 0x%02x",
-					      name, *c);
+				jsonf_set_err(err, errlen,
+				              "postgresql.parameters.%s: contains the control character 0x%02x", name,
+				              *c);
 				return NULL;
 			}
 		return strdup(s);
@@ -227,10 +229,10 @@ bool dcs_config_from_json(const char *json, struct dcs_settings *out, char *err,
 	if (!root)
 		return false;
 	if (!jsonf_number(root, "ttl", JSONF_OPTIONAL, DCS_TTL_MIN, DCS_TTL_MAX, false, &out->ttl, err, errlen) ||
-	    !jsonf_number(root, "loop_wait", JSONF_OPTIONAL, CONFIG_LOOP_WAIT_MIN, DCS_WAIT_MAX, false,
-			  &out->loop_wait, err, errlen) ||
+	    !jsonf_number(root, "loop_wait", JSONF_OPTIONAL, CONFIG_LOOP_WAIT_MIN, DCS_WAIT_MAX, false, &out->loop_wait,
+	                  err, errlen) ||
 	    !jsonf_number(root, "retry_timeout", JSONF_OPTIONAL, CONFIG_RETRY_TIMEOUT_MIN, DCS_WAIT_MAX, false,
-			  &out->retry_timeout, err, errlen))
+	                  &out->retry_timeout, err, errlen))
 		goto cleanup;
 
 	/* Bytes: an integer, or a real that is a whole number (some tools write
@@ -252,7 +254,8 @@ bool dcs_config_from_json(const char *json, struct dcs_settings *out, char *err,
 		} else {
 			d = json_real_value(v);
 			if (!isfinite(d) || d < 0 || d != floor(d) || d >= 9.2e18) {
-				jsonf_set_err(err, errlen, "maximum_lag_on_failover: expected a whole number of bytes >= 0");
+				jsonf_set_err(err, errlen,
+				              "maximum_lag_on_failover: expected a whole number of bytes >= 0");
 				goto cleanup;
 			}
 			out->maximum_lag_on_failover = (int64_t)d;
@@ -347,7 +350,7 @@ bool dcs_settings_copy(struct dcs_settings *dst, const struct dcs_settings *src)
 }
 
 size_t dcs_settings_drop_code_params(struct dcs_settings *s, char *const *allow, size_t n_allow, char *warn,
-				     size_t warnlen)
+                                     size_t warnlen)
 {
 	size_t kept = 0, dropped = 0;
 
@@ -359,9 +362,9 @@ size_t dcs_settings_drop_code_params(struct dcs_settings *s, char *const *allow,
 			continue;
 		}
 		dcs_warn_add(warn, warnlen,
-			 "config: postgresql.parameters.%s ignored: %s, so this node takes it only "
-			 "from its own file (postgresql.parameters, or list it in postgresql.allow_from_dcs)",
-			 p->name, pg_conf_local_only_why(p->name));
+		             "config: postgresql.parameters.%s ignored: %s, so this node takes it only "
+		             "from its own file (postgresql.parameters, or list it in postgresql.allow_from_dcs)",
+		             p->name, pg_conf_local_only_why(p->name));
 		free(p->name);
 		free(p->value);
 		dropped++;
@@ -369,4 +372,3 @@ size_t dcs_settings_drop_code_params(struct dcs_settings *s, char *const *allow,
 	s->n_pg_params = kept;
 	return dropped;
 }
-

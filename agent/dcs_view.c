@@ -41,9 +41,8 @@ static bool parse_sysid(const char *s, uint64_t *out)
 	return true;
 }
 
-void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result *r,
-		       const struct dcs_settings *fallback, struct ha_cluster_view *view,
-		       struct dcs_settings *settings_out, char *warn, size_t warnlen)
+void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result *r, const struct dcs_settings *fallback,
+                       struct ha_cluster_view *view, struct dcs_settings *settings_out, char *warn, size_t warnlen)
 {
 	size_t plen = strlen(k->prefix);
 	struct dcs_settings parsed;
@@ -81,7 +80,7 @@ void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result 
 					dcs_warn_add(warn, warnlen, "%s: unreadable bootstrapper name", kv->key);
 			} else if (!parse_sysid(kv->value, &view->sysid)) {
 				dcs_warn_add(warn, warnlen, "%s: not a system identifier: \"%.40s\"", kv->key,
-					 kv->value ? kv->value : "");
+				             kv->value ? kv->value : "");
 			}
 		} else if (strcmp(rel, "config") == 0) {
 			if (have_config) {
@@ -92,7 +91,7 @@ void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result 
 				have_config = true;
 			else
 				dcs_warn_add(warn, warnlen, "%s: invalid config, keeping the previous settings: %s",
-					 kv->key, err);
+				             kv->key, err);
 		} else if (strcmp(rel, "switchover") == 0) {
 			struct dcs_switchover sw;
 
@@ -107,11 +106,11 @@ void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result 
 			}
 		} else if (strcmp(rel, "sync") == 0) {
 			view->has_sync = dcs_sync_from_json(kv->value, view->sync_leader, sizeof(view->sync_leader),
-							    view->sync_standbys, HA_SYNC_MAX, &view->n_sync,
-							    &view->sync_quorum, err, sizeof(err));
+			                                    view->sync_standbys, HA_SYNC_MAX, &view->n_sync,
+			                                    &view->sync_quorum, err, sizeof(err));
 			if (!view->has_sync)
-				dcs_warn_add(warn, warnlen, "%s: unreadable, no member counts as synchronous: %s", kv->key,
-					 err);
+				dcs_warn_add(warn, warnlen, "%s: unreadable, no member counts as synchronous: %s",
+				             kv->key, err);
 		} else if (strcmp(rel, "status") == 0) {
 			if (!dcs_status_from_json(kv->value, &view->leader_lsn, &view->leader_timeline))
 				dcs_warn_add(warn, warnlen, "%s: unreadable status", kv->key);
@@ -120,7 +119,8 @@ void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result 
 			struct ha_member *m;
 
 			if (view->n_members >= HA_MAX_MEMBERS) {
-				dcs_warn_add(warn, warnlen, "%s: more than %d members, ignored", kv->key, HA_MAX_MEMBERS);
+				dcs_warn_add(warn, warnlen, "%s: more than %d members, ignored", kv->key,
+				             HA_MAX_MEMBERS);
 				continue;
 			}
 			m = &view->members[view->n_members];
@@ -178,4 +178,3 @@ void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result 
 	else
 		dcs_settings_free(&parsed);
 }
-

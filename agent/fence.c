@@ -66,7 +66,7 @@ struct fence_wire_report {
 struct fence {
 	pid_t pid;
 	int sock;
-	bool sent_any;       /* the fence process has our state */
+	bool sent_any; /* the fence process has our state */
 	pid_t sent_pid;
 	int64_t sent_deadline;
 };
@@ -86,11 +86,11 @@ int fence_pidfd_signal(int pidfd, int sig)
 /* ---- the fence process ---------------------------------------------------- */
 
 struct child_target {
-	pid_t pid;         /* 0 = none */
-	int pidfd;         /* -1: no pidfds here, use kill(pid) */
-	int64_t deadline;  /* ns */
-	bool fired;        /* SIGQUIT sent */
-	int64_t kill_at;   /* ns, when fired */
+	pid_t pid;        /* 0 = none */
+	int pidfd;        /* -1: no pidfds here, use kill(pid) */
+	int64_t deadline; /* ns */
+	bool fired;       /* SIGQUIT sent */
+	int64_t kill_at;  /* ns, when fired */
 };
 
 /* Appends s to buf at *pos (bounded). Async-signal-safe. */
@@ -206,7 +206,7 @@ static void child_say(const char *a, pid_t pid, const char *b, long long ms, con
 
 static void child_report(int sock, enum fence_report_kind kind, pid_t pid, int64_t late)
 {
-	struct fence_wire_report r = {.kind = (uint32_t)kind, .pid = pid, .late_ns = late};
+	struct fence_wire_report r = { .kind = (uint32_t)kind, .pid = pid, .late_ns = late };
 
 	/* A frozen agent does not read: drop the report rather than block. */
 	(void)send(sock, &r, sizeof(r), MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -233,7 +233,7 @@ static int child_signal(const struct child_target *t, int sig)
 static bool child_exited(const struct child_target *t)
 {
 	if (t->pidfd >= 0) {
-		struct pollfd p = {.fd = t->pidfd, .events = POLLIN};
+		struct pollfd p = { .fd = t->pidfd, .events = POLLIN };
 		return poll(&p, 1, 0) > 0;
 	}
 	return kill(t->pid, 0) != 0 && errno == ESRCH;
@@ -250,13 +250,13 @@ static void child_fire(int sock, struct child_target *t, int64_t now, bool agent
 	}
 	if (agent_gone)
 		child_say("the agent is gone (its socket closed): SIGQUIT to postmaster ", t->pid, NULL, 0,
-			  " (immediate shutdown)");
+		          " (immediate shutdown)");
 	else if (t->deadline <= 0)
 		child_say("postmaster ", t->pid, NULL, 0,
-			  " may write but the agent holds no valid lease: SIGQUIT (immediate shutdown)");
+		          " may write but the agent holds no valid lease: SIGQUIT (immediate shutdown)");
 	else
 		child_say("lease deadline passed and the agent did not renew: SIGQUIT to postmaster ", t->pid,
-			  " (immediate shutdown), ms past the deadline: ", (now - t->deadline) / 1000000, "");
+		          " (immediate shutdown), ms past the deadline: ", (now - t->deadline) / 1000000, "");
 	child_report(sock, FENCE_FIRED, t->pid, t->deadline > 0 ? now - t->deadline : 0);
 	t->fired = true;
 	t->kill_at = now + (int64_t)(FENCE_KILL_AFTER * (double)NS);
@@ -273,7 +273,8 @@ static void child_escalate(int sock, struct child_target *t)
 	if (!child_exited(t)) {
 		(void)kill(-t->pid, SIGKILL);
 		(void)child_signal(t, SIGKILL);
-		child_say("postmaster ", t->pid, NULL, 0, " did not exit after SIGQUIT: SIGKILL to it and its process group");
+		child_say("postmaster ", t->pid, NULL, 0,
+		          " did not exit after SIGQUIT: SIGKILL to it and its process group");
 		child_report(sock, FENCE_KILLED, t->pid, 0);
 	} else {
 		child_report(sock, FENCE_EXITED, t->pid, 0);
@@ -292,7 +293,7 @@ static void __attribute__((noreturn)) child_agent_gone(int sock, struct child_ta
 			child_fire(sock, t, now, true);
 		}
 		while (t->pid > 0 && !child_exited(t) && (now = clk_mono_ns()) < t->kill_at) {
-			struct timespec ts = {0, 20 * 1000 * 1000};
+			struct timespec ts = { 0, 20 * 1000 * 1000 };
 			nanosleep(&ts, NULL);
 		}
 		if (t->pid > 0)
@@ -310,8 +311,10 @@ static bool child_receive(int sock, struct child_target *t)
 			char buf[CMSG_SPACE(sizeof(int))];
 			struct cmsghdr align;
 		} c;
-		struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
-		struct msghdr h = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof(c.buf)};
+		struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
+		struct msghdr h = {
+			.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof(c.buf)
+		};
 		struct cmsghdr *cm;
 		int fd = -1;
 		ssize_t n = recvmsg(sock, &h, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
@@ -361,9 +364,10 @@ static bool child_receive(int sock, struct child_target *t)
 
 static void __attribute__((noreturn)) child_main(int sock)
 {
-	struct child_target t = {.pid = 0, .pidfd = -1};
+	struct child_target t = { .pid = 0, .pidfd = -1 };
 	struct sigaction sa;
-	static const int ignored[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE, SIGUSR1, SIGUSR2};
+	static const int ignored[] = { SIGINT,  SIGTERM, SIGHUP,  SIGQUIT, SIGTSTP,
+		                       SIGTTIN, SIGTTOU, SIGPIPE, SIGUSR1, SIGUSR2 };
 	sigset_t none;
 
 	/* The agent's handlers write into the agent's memory and pipes: reset
@@ -405,9 +409,9 @@ static void __attribute__((noreturn)) child_main(int sock)
 			int64_t ms = (next - now + 999999) / 1000000; /* round up: never wake early */
 			timeout = ms > INT_MAX ? INT_MAX : ms < 0 ? 0 : (int)ms;
 		}
-		p[0] = (struct pollfd){.fd = sock, .events = POLLIN};
+		p[0] = (struct pollfd){ .fd = sock, .events = POLLIN };
 		if (t.pid > 0 && t.fired && t.pidfd >= 0)
-			p[np++] = (struct pollfd){.fd = t.pidfd, .events = POLLIN};
+			p[np++] = (struct pollfd){ .fd = t.pidfd, .events = POLLIN };
 		if (poll(p, (nfds_t)np, timeout) < 0 && errno != EINTR)
 			child_agent_gone(sock, &t); /* cannot wait: treat as lost */
 		if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) && !child_receive(sock, &t))
@@ -462,13 +466,13 @@ bool fence_update(struct fence *f, pid_t pid, int pidfd, double deadline, char *
 {
 	int64_t dl = deadline > 0 ? (int64_t)(deadline * (double)NS) : 0;
 	bool new_target = !f->sent_any || pid != f->sent_pid;
-	struct fence_msg m = {.type = MSG_SET, .new_target = new_target, .pid = pid, .deadline_ns = pid > 0 ? dl : 0};
+	struct fence_msg m = { .type = MSG_SET, .new_target = new_target, .pid = pid, .deadline_ns = pid > 0 ? dl : 0 };
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} c;
-	struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
-	struct msghdr h = {.msg_iov = &iov, .msg_iovlen = 1};
+	struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
+	struct msghdr h = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t n;
 
 	if (f->sent_any && pid == f->sent_pid && m.deadline_ns == f->sent_deadline)
@@ -490,7 +494,7 @@ bool fence_update(struct fence *f, pid_t pid, int pidfd, double deadline, char *
 	while (n < 0 && errno == EINTR);
 	if (n != (ssize_t)sizeof(m)) {
 		snprintf(err, errlen, "cannot reach the fence process %d: %s", (int)f->pid,
-			 n < 0 ? strerror(errno) : "short write");
+		         n < 0 ? strerror(errno) : "short write");
 		return false;
 	}
 	f->sent_any = true;
@@ -545,7 +549,7 @@ pid_t fence_pid(const struct fence *f)
 
 void fence_stop(struct fence *f)
 {
-	struct fence_msg m = {.type = MSG_BYE};
+	struct fence_msg m = { .type = MSG_BYE };
 
 	if (!f)
 		return;
@@ -555,7 +559,7 @@ void fence_stop(struct fence *f)
 
 		(void)send(f->sock, &m, sizeof(m), MSG_DONTWAIT | MSG_NOSIGNAL);
 		for (int i = 0; i < 100 && (w = waitpid(f->pid, &st, WNOHANG)) == 0; i++) {
-			struct timespec ts = {0, 10 * 1000 * 1000};
+			struct timespec ts = { 0, 10 * 1000 * 1000 };
 			nanosleep(&ts, NULL);
 		}
 		if (w == 0) {

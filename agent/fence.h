@@ -51,16 +51,16 @@ struct fence;
 
 /* What the fence process did, read back by fence_next_report(). */
 enum fence_report_kind {
-	FENCE_FIRED = 1,    /* deadline passed: SIGQUIT sent to the postmaster */
-	FENCE_KILLED = 2,   /* still alive FENCE_KILL_AFTER later: SIGKILL sent */
-	FENCE_EXITED = 3,   /* the fenced postmaster has exited */
-	FENCE_GONE = 4,     /* deadline passed but the postmaster had already exited */
+	FENCE_FIRED = 1,  /* deadline passed: SIGQUIT sent to the postmaster */
+	FENCE_KILLED = 2, /* still alive FENCE_KILL_AFTER later: SIGKILL sent */
+	FENCE_EXITED = 3, /* the fenced postmaster has exited */
+	FENCE_GONE = 4,   /* deadline passed but the postmaster had already exited */
 };
 
 struct fence_report {
 	enum fence_report_kind kind;
-	pid_t pid;          /* the postmaster */
-	double late;        /* FENCE_FIRED: seconds past the deadline when it fired */
+	pid_t pid;   /* the postmaster */
+	double late; /* FENCE_FIRED: seconds past the deadline when it fired */
 };
 
 /* Forks the fence process. Call it before other threads hold locks the
@@ -76,7 +76,7 @@ struct fence *fence_start(char *err, size_t errlen) __attribute__((warn_unused_r
  * False + err when the message could not be sent (fence gone or not
  * reading); the caller retries on its next call (the state is re-sent). */
 bool fence_update(struct fence *f, pid_t pid, int pidfd, double deadline, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 
 /* Next report from the fence process, without blocking. False = none. */
 bool fence_next_report(struct fence *f, struct fence_report *r);

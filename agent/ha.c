@@ -49,10 +49,14 @@
 static const char *start_failure_name(enum ha_start_failure k)
 {
 	switch (k) {
-	case HA_START_FAIL_UNKNOWN: return "cause unknown";
-	case HA_START_FAIL_DIVERGED: return "diverged timeline";
-	case HA_START_FAIL_PARAMS: return "hot-standby parameter below the primary's";
-	case HA_START_FAIL_OTHER: return "server error";
+	case HA_START_FAIL_UNKNOWN:
+		return "cause unknown";
+	case HA_START_FAIL_DIVERGED:
+		return "diverged timeline";
+	case HA_START_FAIL_PARAMS:
+		return "hot-standby parameter below the primary's";
+	case HA_START_FAIL_OTHER:
+		return "server error";
 	}
 	return "cause unknown";
 }
@@ -105,7 +109,7 @@ static bool switchover_for_us(const struct ha_cluster_view *c, const struct ha_l
 static const char *stale_switchover(const struct ha_cluster_view *c, const struct ha_local_view *l)
 {
 	return strcmp(c->sw_to, l->name) == 0 ? "the switchover to us is done: clearing its request"
-					       : "the switchover request is for another leader: clearing it";
+	                                      : "the switchover request is for another leader: clearing it";
 }
 
 /* What every rule reads: the views, the time, and what ha_decide derives
@@ -114,12 +118,12 @@ struct rule_ctx {
 	const struct ha_cluster_view *c;
 	const struct ha_local_view *l;
 	double now;
-	double deadline;          /* ha_lease_deadline */
-	bool lease_valid;         /* our lease (or a failsafe round) is good until the deadline */
-	bool holds;               /* etcd says the leader key holds our name */
-	bool holds_on_our_lease;  /* ... on our current lease */
-	bool other_leads;         /* etcd says another member holds it */
-	bool may_write;           /* our Postgres may accept writes (primary, started as one, or promoting) */
+	double deadline;         /* ha_lease_deadline */
+	bool lease_valid;        /* our lease (or a failsafe round) is good until the deadline */
+	bool holds;              /* etcd says the leader key holds our name */
+	bool holds_on_our_lease; /* ... on our current lease */
+	bool other_leads;        /* etcd says another member holds it */
+	bool may_write;          /* our Postgres may accept writes (primary, started as one, or promoting) */
 };
 
 /* A rule that decides fills *out and returns true; else false, and the
@@ -166,7 +170,8 @@ static bool rule_safety(const struct rule_ctx *x, struct ha_action *out)
 			DECIDE(HA_DEMOTE, NULL, "watchdog.mode is required and the watchdog cannot be armed: demoting");
 		if (!c->etcd_ok)
 			DECIDE(HA_WAIT, NULL, "etcd unreachable; staying primary until the %s deadline in %.1fs",
-			       c->failsafe_mode && l->failsafe_confirmed_at > 0 ? "failsafe" : "lease", x->deadline - now);
+			       c->failsafe_mode && l->failsafe_confirmed_at > 0 ? "failsafe" : "lease",
+			       x->deadline - now);
 	}
 	return false;
 }
@@ -202,38 +207,44 @@ static bool rule_identity(const struct rule_ctx *x, struct ha_action *out)
 		DECIDE(HA_FATAL, NULL, "data directory is not empty and is not a Postgres data directory");
 	if (!c->init_key_present) {
 		if (l->watchdog_required && !l->watchdog_ok)
-			DECIDE(HA_WAIT, NULL, "cluster not initialized; not racing to bootstrap it: watchdog.mode is "
-					      "required and the watchdog cannot be armed");
+			DECIDE(HA_WAIT, NULL,
+			       "cluster not initialized; not racing to bootstrap it: watchdog.mode is "
+			       "required and the watchdog cannot be armed");
 		if (l->lease_id == 0)
-			DECIDE(HA_WAIT, NULL, "cluster not initialized; waiting for our own lease before racing to "
-					      "initialize it");
+			DECIDE(HA_WAIT, NULL,
+			       "cluster not initialized; waiting for our own lease before racing to "
+			       "initialize it");
 		if (l->job_failed == HA_JOB_BOOTSTRAP && ha_job_backoff_left(l, HA_JOB_BOOTSTRAP, 3, now) > 0)
 			DECIDE(HA_WAIT, NULL, "cluster not initialized; our bootstrap failed: racing again in %.0fs",
 			       ha_job_backoff_left(l, HA_JOB_BOOTSTRAP, 3, now));
 		DECIDE(HA_RACE_INIT, NULL,
 		       l->datadir == HA_DATADIR_VALID
-			       ? "cluster not initialized in etcd; claiming it with our data directory"
-			       : "cluster not initialized; racing to bootstrap it");
+		               ? "cluster not initialized in etcd; claiming it with our data directory"
+		               : "cluster not initialized; racing to bootstrap it");
 	}
 	if (c->init_in_progress) {
 		if (strcmp(c->init_owner, l->name) == 0) {
 			/* Starting the first primary obeys what rule 9 checks. */
 			if (l->datadir == HA_DATADIR_VALID && !l->pg_running) {
 				if (l->watchdog_required && !l->watchdog_ok)
-					DECIDE(HA_WAIT, NULL, "bootstrap: not starting as primary: watchdog.mode is "
-							      "required and the watchdog cannot be armed");
+					DECIDE(HA_WAIT, NULL,
+					       "bootstrap: not starting as primary: watchdog.mode is "
+					       "required and the watchdog cannot be armed");
 				if (!x->lease_valid)
 					DECIDE(HA_WAIT, NULL,
 					       "bootstrap: our lease is not valid; waiting for renewal before starting "
 					       "as primary");
 				if (x->holds && !x->holds_on_our_lease)
-					DECIDE(HA_ACQUIRE, NULL, "leader key holds our name on an old lease; moving it to ours");
+					DECIDE(HA_ACQUIRE, NULL,
+					       "leader key holds our name on an old lease; moving it to ours");
 				if (l->pg_start_failed &&
-				    now - l->pg_started_at < ha_start_backoff(l->pg_start_failure, l->pg_start_failures))
-					DECIDE(HA_WAIT, NULL, "bootstrap: Postgres failed to start (%s); starting it again in %.0fs",
+				    now - l->pg_started_at <
+				            ha_start_backoff(l->pg_start_failure, l->pg_start_failures))
+					DECIDE(HA_WAIT, NULL,
+					       "bootstrap: Postgres failed to start (%s); starting it again in %.0fs",
 					       l->pg_start_error,
 					       ha_start_backoff(l->pg_start_failure, l->pg_start_failures) -
-						       (now - l->pg_started_at));
+					               (now - l->pg_started_at));
 			}
 			if (l->datadir == HA_DATADIR_EMPTY && l->job_failed == HA_JOB_BOOTSTRAP &&
 			    ha_job_backoff_left(l, HA_JOB_BOOTSTRAP, 1, now) > 0)
@@ -283,8 +294,8 @@ static bool rule_paused(const struct rule_ctx *x, struct ha_action *out)
 		if (l->restart_in_progress && !l->pg_running) {
 			/* An operator's restart, or our own switchover, stopped it:
 			 * start it again (rules 8 and 9). */
-		} else if ((l->restart_in_progress || l->following[0]) && l->pg_ready && !l->pg_primary && x->other_leads &&
-			   strcmp(l->following, c->leader) != 0) {
+		} else if ((l->restart_in_progress || l->following[0]) && l->pg_ready && !l->pg_primary &&
+		           x->other_leads && strcmp(l->following, c->leader) != 0) {
 			/* The leader changed by an operator's switchover: replicas
 			 * (and the old primary, started again) follow it, by a
 			 * reload. */
@@ -297,9 +308,9 @@ static bool rule_paused(const struct rule_ctx *x, struct ha_action *out)
 			if (!(switchover_for_us(c, l) && c->sw_to[0] && due))
 				DECIDE(HA_LEAD, NULL, "%s",
 				       switchover_for_us(c, l)
-					       ? "maintenance mode: primary holding the leader key; a pending switchover "
-						 "without a candidate (or not due) waits for resume"
-					       : "maintenance mode: primary holding the leader key, touching nothing");
+				               ? "maintenance mode: primary holding the leader key; a pending switchover "
+				                 "without a candidate (or not due) waits for resume"
+				               : "maintenance mode: primary holding the leader key, touching nothing");
 		} else if (!(named && l->pg_ready && !l->pg_primary && (x->holds || !c->has_leader))) {
 			DECIDE(HA_WAIT, NULL, "maintenance mode (paused): not touching Postgres, no failover");
 		}
@@ -339,16 +350,20 @@ static bool rule_down(const struct rule_ctx *x, struct ha_action *out)
 	if (!l->pg_running) {
 		/* After a failed start, wait before the next one (not after one
 		 * whose cause the next start repairs, see ha_start_backoff). */
-		const double backoff = l->pg_start_failed ? ha_start_backoff(l->pg_start_failure, l->pg_start_failures) : 0;
+		const double backoff = l->pg_start_failed ? ha_start_backoff(l->pg_start_failure, l->pg_start_failures)
+		                                          : 0;
 		const bool backing_off = backoff > 0 && now - l->pg_started_at < backoff;
 
 		if (x->holds) {
 			if (l->pg_start_failed && l->pg_started_primary)
-				DECIDE(HA_RELEASE, NULL, "Postgres failed to start as primary; releasing the leader key");
+				DECIDE(HA_RELEASE, NULL,
+				       "Postgres failed to start as primary; releasing the leader key");
 			if (!x->lease_valid)
-				DECIDE(HA_WAIT, NULL, "we hold the key but our lease is not valid; waiting for renewal");
+				DECIDE(HA_WAIT, NULL,
+				       "we hold the key but our lease is not valid; waiting for renewal");
 			if (!x->holds_on_our_lease)
-				DECIDE(HA_ACQUIRE, NULL, "leader key holds our name on an old lease; moving it to ours");
+				DECIDE(HA_ACQUIRE, NULL,
+				       "leader key holds our name on an old lease; moving it to ours");
 			if (l->watchdog_required && !l->watchdog_ok)
 				DECIDE(HA_RELEASE, NULL,
 				       "watchdog.mode is required and the watchdog cannot be armed: releasing the key");
@@ -362,8 +377,8 @@ static bool rule_down(const struct rule_ctx *x, struct ha_action *out)
 			 * if it does, it cannot stream and is rewound below (rule 11),
 			 * then from a clean shutdown in recovery. */
 			if (l->job_failed == HA_JOB_REWIND && l->remove_data_on_rewind_failure)
-				DECIDE(HA_REINIT, c->leader, "pg_rewind failed: removing the data directory to clone from %s",
-				       c->leader);
+				DECIDE(HA_REINIT, c->leader,
+				       "pg_rewind failed: removing the data directory to clone from %s", c->leader);
 			/* A failed start is repaired by what its cause needs, as the
 			 * server's own log says; pg_rewind rewrites the data directory
 			 * and only ever follows a diverged timeline. */
@@ -387,12 +402,14 @@ static bool rule_down(const struct rule_ctx *x, struct ha_action *out)
 						       "Postgres cannot start as a replica of %s, its timeline diverged, and "
 						       "%s: reinit this member; trying again in %.0fs",
 						       c->leader,
-						       l->use_pg_rewind ? "pg_rewind did not repair it" : "use_pg_rewind is off",
+						       l->use_pg_rewind ? "pg_rewind did not repair it"
+						                        : "use_pg_rewind is off",
 						       backoff - (now - l->pg_started_at));
 					break;
 				case HA_START_FAIL_PARAMS:
 					if (backing_off)
-						DECIDE(HA_WAIT, NULL, "Postgres failed to start (%s: %s); starting it again in %.0fs",
+						DECIDE(HA_WAIT, NULL,
+						       "Postgres failed to start (%s: %s); starting it again in %.0fs",
 						       start_failure_name(l->pg_start_failure), l->pg_start_error,
 						       backoff - (now - l->pg_started_at));
 					DECIDE(HA_START_REPLICA, c->leader,
@@ -409,8 +426,9 @@ static bool rule_down(const struct rule_ctx *x, struct ha_action *out)
 						       backoff - (now - l->pg_started_at));
 					break;
 				}
-				DECIDE(HA_START_REPLICA, c->leader, "starting Postgres again as a replica of %s after a failed "
-								    "start (%d in a row)",
+				DECIDE(HA_START_REPLICA, c->leader,
+				       "starting Postgres again as a replica of %s after a failed "
+				       "start (%d in a row)",
 				       c->leader, l->pg_start_failures);
 			}
 			if (backing_off)
@@ -421,7 +439,8 @@ static bool rule_down(const struct rule_ctx *x, struct ha_action *out)
 		}
 		if (backing_off)
 			DECIDE(HA_WAIT, NULL, "Postgres failed to start (%s: %s); starting it again in %.0fs",
-			       start_failure_name(l->pg_start_failure), l->pg_start_error, backoff - (now - l->pg_started_at));
+			       start_failure_name(l->pg_start_failure), l->pg_start_error,
+			       backoff - (now - l->pg_started_at));
 		DECIDE(HA_START_REPLICA, "", "no leader: starting Postgres as a replica without upstream");
 	}
 	return false;
@@ -447,9 +466,11 @@ static bool rule_replica(const struct rule_ctx *x, struct ha_action *out)
 	if (!l->pg_primary) {
 		if (x->holds) {
 			if (!x->lease_valid)
-				DECIDE(HA_WAIT, NULL, "we hold the key but our lease is not valid; waiting for renewal");
+				DECIDE(HA_WAIT, NULL,
+				       "we hold the key but our lease is not valid; waiting for renewal");
 			if (!x->holds_on_our_lease)
-				DECIDE(HA_ACQUIRE, NULL, "leader key holds our name on an old lease; moving it to ours");
+				DECIDE(HA_ACQUIRE, NULL,
+				       "leader key holds our name on an old lease; moving it to ours");
 			if (l->promote_requested)
 				DECIDE(HA_WAIT, NULL, "promotion in progress");
 			if (l->watchdog_required && !l->watchdog_ok)
@@ -479,7 +500,8 @@ static bool rule_replica(const struct rule_ctx *x, struct ha_action *out)
 				       "it resumes",
 				       c->leader, tl);
 			if (l->use_pg_rewind && !l->pg_streaming && l->pg_not_streaming_since > 0 &&
-			    now - l->pg_not_streaming_since >= ha_diverged_after(c) && tl != 0 && tl != l->pg_timeline) {
+			    now - l->pg_not_streaming_since >= ha_diverged_after(c) && tl != 0 &&
+			    tl != l->pg_timeline) {
 				if (l->job_failed == HA_JOB_REWIND) {
 					if (l->remove_data_on_rewind_failure)
 						DECIDE(HA_REINIT, c->leader,
@@ -494,7 +516,8 @@ static bool rule_replica(const struct rule_ctx *x, struct ha_action *out)
 					DECIDE(HA_WAIT, NULL,
 					       "not streaming from %s and on timeline %u while it is on %u; pg_rewind failed "
 					       "(attempt %d of 3): trying again in %.0fs",
-					       c->leader, l->pg_timeline, tl, l->rewind_failures, ha_rewind_backoff_left(l, now));
+					       c->leader, l->pg_timeline, tl, l->rewind_failures,
+					       ha_rewind_backoff_left(l, now));
 				DECIDE(HA_REWIND, c->leader,
 				       "not streaming from %s for %.0fs and on timeline %u while it is on %u: rewinding",
 				       c->leader, now - l->pg_not_streaming_since, l->pg_timeline, tl);
@@ -514,7 +537,8 @@ static bool rule_replica(const struct rule_ctx *x, struct ha_action *out)
 				DECIDE(HA_ACQUIRE, NULL, "no leader; we are the %s candidate: taking the key",
 				       c->sw_failover ? "failover" : "switchover");
 		}
-		DECIDE(HA_ACQUIRE, NULL, "no leader; we are the most up-to-date healthy member (lsn %llu): taking the key",
+		DECIDE(HA_ACQUIRE, NULL,
+		       "no leader; we are the most up-to-date healthy member (lsn %llu): taking the key",
 		       (unsigned long long)l->pg_lsn);
 	}
 	return false;
@@ -542,13 +566,13 @@ static bool rule_primary(const struct rule_ctx *x, struct ha_action *out)
 /* The policy: the rules in the order they are asked (ha.c's header lists
  * them); the first that decides wins, and its number goes in the action. */
 static bool (*const rules[])(const struct rule_ctx *, struct ha_action *) = {
-	rule_shutdown, rule_safety, rule_etcd,    rule_job,      rule_identity, rule_requests,
-	rule_paused,   rule_empty,  rule_down,    rule_starting, rule_replica,  rule_primary,
+	rule_shutdown, rule_safety, rule_etcd, rule_job,      rule_identity, rule_requests,
+	rule_paused,   rule_empty,  rule_down, rule_starting, rule_replica,  rule_primary,
 };
 
 struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_local_view *l, double now)
 {
-	struct rule_ctx x = {.c = c, .l = l, .now = now};
+	struct rule_ctx x = { .c = c, .l = l, .now = now };
 	struct ha_action a;
 
 	x.deadline = ha_lease_deadline(c, l);
@@ -567,4 +591,3 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 	a.rule = 0;
 	return a;
 }
-

@@ -20,24 +20,24 @@
 
 #define HA_NAME_MAX 64
 #define HA_MAX_MEMBERS 32
-#define HA_SYNC_MAX 8      /* synchronous standbys recorded in the sync key at most */
+#define HA_SYNC_MAX 8 /* synchronous standbys recorded in the sync key at most */
 
 /* What a member publishes in members/<name> (JSON), plus what the loop
  * learned by asking its REST API just now. */
 struct ha_member {
 	char name[HA_NAME_MAX];
-	char role[16];        /* "primary", "replica", "uninitialized", "stopped" */
-	char state[32];       /* "running", "starting", "stopped", "bootstrapping", "cloning", ... */
-	char host[128];       /* Postgres connect address */
+	char role[16];  /* "primary", "replica", "uninitialized", "stopped" */
+	char state[32]; /* "running", "starting", "stopped", "bootstrapping", "cloning", ... */
+	char host[128]; /* Postgres connect address */
 	int port;
-	char api_url[160];    /* "http://host:port" */
+	char api_url[160]; /* "http://host:port" */
 	uint32_t timeline;
-	uint64_t lsn;         /* published: primary current LSN, replica received/replayed */
+	uint64_t lsn; /* published: primary current LSN, replica received/replayed */
 	bool nofailover;
-	bool nosync;          /* tag nosync: never chosen as a synchronous standby */
-	int failover_priority;/* tag failover_priority: higher wins LSN ties (a member whose tag is 0
+	bool nosync;           /* tag nosync: never chosen as a synchronous standby */
+	int failover_priority; /* tag failover_priority: higher wins LSN ties (a member whose tag is 0
 	                       * publishes nofailover = true instead) */
-	bool pending_restart; /* Postgres runs with settings that need a restart to apply */
+	bool pending_restart;  /* Postgres runs with settings that need a restart to apply */
 	/* Filled by the loop only while it looks for a new leader: */
 	bool polled;          /* the loop asked this member's REST API this round */
 	bool reachable;       /* ... and it answered */
@@ -49,18 +49,18 @@ struct ha_member {
 };
 
 struct ha_cluster_view {
-	bool etcd_ok;              /* the read of the cluster's keys succeeded this loop */
+	bool etcd_ok; /* the read of the cluster's keys succeeded this loop */
 
 	/* initialize key */
 	bool init_key_present;
-	bool init_in_progress;     /* present, attached to a lease: a bootstrap runs */
+	bool init_in_progress;        /* present, attached to a lease: a bootstrap runs */
 	char init_owner[HA_NAME_MAX]; /* who bootstraps (value while in progress) */
-	uint64_t sysid;            /* the cluster's system identifier (0 until bootstrapped) */
+	uint64_t sysid;               /* the cluster's system identifier (0 until bootstrapped) */
 
 	/* leader key */
 	bool has_leader;
 	char leader[HA_NAME_MAX];
-	int64_t leader_lease;      /* lease ID the leader key is attached to */
+	int64_t leader_lease; /* lease ID the leader key is attached to */
 
 	/* status key: the leader's last known position */
 	uint64_t leader_lsn;
@@ -69,19 +69,19 @@ struct ha_cluster_view {
 	/* config key (or bootstrap.dcs until it exists) */
 	double ttl, loop_wait, retry_timeout;
 	int64_t maximum_lag_on_failover;
-	bool paused;               /* maintenance mode: no failover, no Postgres actions */
-	bool failsafe_mode;        /* etcd down: a primary confirmed by every member it last saw stays primary */
-	bool synchronous_mode;     /* only a member the sync key names may take the leader key */
+	bool paused;                  /* maintenance mode: no failover, no Postgres actions */
+	bool failsafe_mode;           /* etcd down: a primary confirmed by every member it last saw stays primary */
+	bool synchronous_mode;        /* only a member the sync key names may take the leader key */
 	bool synchronous_mode_strict; /* no synchronous standby left: writes block rather than go asynchronous */
 	int synchronous_node_count;   /* standbys every commit waits for (default 1) */
 	bool synchronous_quorum;      /* ANY n of every eligible standby instead of FIRST n */
 
 	/* sync key: written by the leader; who has every acknowledged write */
 	bool has_sync;
-	char sync_leader[HA_NAME_MAX];             /* the leader that wrote it */
+	char sync_leader[HA_NAME_MAX]; /* the leader that wrote it */
 	size_t n_sync;
 	char sync_standbys[HA_SYNC_MAX][HA_NAME_MAX];
-	int sync_quorum;           /* quorum commit: every acknowledged commit is on at least this many of
+	int sync_quorum; /* quorum commit: every acknowledged commit is on at least this many of
 				    * them (0 = no promise yet); 0 outside quorum mode, where it is on all */
 
 	/* switchover key: a planned switchover or a manual failover */
@@ -125,7 +125,7 @@ enum ha_state {
 	HA_STATE_CLONING,
 	HA_STATE_REWINDING,
 	HA_STATE_PROMOTING,
-	HA_STATE_REPLAY_PAUSED,  /* the replay states of rule 8 (enum ha_replay) */
+	HA_STATE_REPLAY_PAUSED, /* the replay states of rule 8 (enum ha_replay) */
 	HA_STATE_STUCK_REPLAY,
 	HA_STATE_NOT_STREAMING,
 };
@@ -145,39 +145,39 @@ enum ha_replay {
 struct ha_local_view {
 	const char *name;
 	bool nofailover;
-	int failover_priority;         /* tag: higher wins LSN ties (the loop sets nofailover when it is 0) */
-	bool watchdog_required;        /* watchdog.mode = "required" ... */
-	bool watchdog_ok;              /* ... and the watchdog device can be armed */
-	bool shutdown_requested;       /* SIGTERM/SIGINT received */
+	int failover_priority;   /* tag: higher wins LSN ties (the loop sets nofailover when it is 0) */
+	bool watchdog_required;  /* watchdog.mode = "required" ... */
+	bool watchdog_ok;        /* ... and the watchdog device can be armed */
+	bool shutdown_requested; /* SIGTERM/SIGINT received */
 	bool use_pg_rewind;
 	bool remove_data_on_rewind_failure;
 
 	/* our lease (the one the member key and, when leader, the leader key use) */
-	int64_t lease_id;              /* 0 = none yet / lost */
-	double lease_sent;             /* monotonic time we *sent* the last keepalive that succeeded (or the grant) */
+	int64_t lease_id;  /* 0 = none yet / lost */
+	double lease_sent; /* monotonic time we *sent* the last keepalive that succeeded (or the grant) */
 
 	/* data directory */
 	enum ha_datadir datadir;
-	uint64_t datadir_sysid;        /* when VALID */
-	bool datadir_was_primary;      /* pg_control: "shut down" or "in production" */
+	uint64_t datadir_sysid;   /* when VALID */
+	bool datadir_was_primary; /* pg_control: "shut down" or "in production" */
 	uint32_t datadir_timeline;
 
 	/* long operation in progress / last result */
-	enum ha_job job;               /* running now */
-	enum ha_job job_failed;        /* the last job that failed (NONE after a success) */
-	double job_failed_at;          /* monotonic time the last job failed (0 = none): the retry backoff */
-	int rewind_failures;           /* failed pg_rewind attempts in a row (retried up to 3 times) */
+	enum ha_job job;        /* running now */
+	enum ha_job job_failed; /* the last job that failed (NONE after a success) */
+	double job_failed_at;   /* monotonic time the last job failed (0 = none): the retry backoff */
+	int rewind_failures;    /* failed pg_rewind attempts in a row (retried up to 3 times) */
 
 	/* Postgres */
-	bool pg_running;               /* the postmaster child is alive */
-	bool pg_ready;                 /* ... and answers queries (pg_state below is valid) */
-	double pg_started_at;          /* monotonic time of the last start */
-	bool pg_started_primary;       /* the last start was as a primary (no standby.signal) */
-	bool pg_start_failed;          /* the last start ended with the postmaster exiting before ready */
+	bool pg_running;                        /* the postmaster child is alive */
+	bool pg_ready;                          /* ... and answers queries (pg_state below is valid) */
+	double pg_started_at;                   /* monotonic time of the last start */
+	bool pg_started_primary;                /* the last start was as a primary (no standby.signal) */
+	bool pg_start_failed;                   /* the last start ended with the postmaster exiting before ready */
 	enum ha_start_failure pg_start_failure; /* ... diagnosed from the server's log */
-	char pg_start_error[160];      /* ... the server's FATAL line (or what else it said) */
-	int pg_start_failures;         /* failed starts in a row (backoff); pg_started_at = when the last ended */
-	bool pg_primary;               /* ready and not in recovery */
+	char pg_start_error[160];               /* ... the server's FATAL line (or what else it said) */
+	int pg_start_failures; /* failed starts in a row (backoff); pg_started_at = when the last ended */
+	bool pg_primary;       /* ready and not in recovery */
 	uint32_t pg_timeline;
 	uint64_t pg_lsn;               /* primary: current; replica: max(received, replayed): ranks healthy
 				        * candidates (a promotion replays all it received); lag, health and
@@ -193,41 +193,41 @@ struct ha_local_view {
 	char following[HA_NAME_MAX];   /* the leader named in our primary_conninfo ("" = none) */
 	bool promote_requested;        /* we asked for promotion; waiting for it to finish */
 
-	double wall_now;               /* wall clock, unix seconds (scheduled switchovers only) */
-	double leader_absent_since;    /* monotonic time the leader key was first seen absent (0 = present) */
-	double failsafe_confirmed_at;  /* leader: start of the last round in which every member confirmed us (0 none) */
-	double failsafe_leader_seen_at;/* replica: when we last confirmed the leader's failsafe heartbeat (0 none) */
-	bool restart_requested;        /* an operator asked for a Postgres restart */
-	bool reinit_requested;         /* an operator asked to wipe and re-clone this member */
-	bool restart_in_progress;      /* we stopped Postgres to start it again (an operator's restart, our
+	double wall_now;              /* wall clock, unix seconds (scheduled switchovers only) */
+	double leader_absent_since;   /* monotonic time the leader key was first seen absent (0 = present) */
+	double failsafe_confirmed_at; /* leader: start of the last round in which every member confirmed us (0 none) */
+	double failsafe_leader_seen_at; /* replica: when we last confirmed the leader's failsafe heartbeat (0 none) */
+	bool restart_requested;         /* an operator asked for a Postgres restart */
+	bool reinit_requested;          /* an operator asked to wipe and re-clone this member */
+	bool restart_in_progress;       /* we stopped Postgres to start it again (an operator's restart, our
 					* switchover): it is started again, and follows the leader, also in
 					* maintenance mode */
 };
 
 enum ha_action_kind {
-	HA_WAIT,          /* nothing to change */
-	HA_FATAL,         /* refuse to go on (e.g. data directory of another cluster); agent exits 1 */
-	HA_RACE_INIT,     /* no cluster yet: try to take the initialize key */
-	HA_BOOTSTRAP,     /* we own the initialize key: run/continue initdb + first start */
-	HA_CLONE,         /* empty data directory: pg_basebackup from the leader */
-	HA_REINIT,        /* rewind failed and config allows: remove data directory, then clone */
-	HA_START_REPLICA, /* Postgres down: start it as a replica of `leader` ("" = no upstream) */
-	HA_START_PRIMARY, /* Postgres down, we hold the key: start it as the primary */
-	HA_FOLLOW,        /* running replica: point primary_conninfo at `leader`, reload */
-	HA_ACQUIRE,       /* take the leader key (create it, or move our own name to our lease) */
-	HA_PROMOTE,       /* we hold the key, our Postgres is a replica: promote it */
-	HA_LEAD,          /* we hold the key and are primary: publish status */
-	HA_DEMOTE,        /* we are primary without a valid key: stop Postgres now (immediate) */
-	HA_REWIND,        /* Postgres down (or to be stopped), diverged from `leader`: pg_rewind */
-	HA_RELEASE,       /* we hold the key but cannot serve: delete the leader key */
-	HA_SWITCHOVER,    /* leader: hand the key to `leader` ("" = best candidate): checkpoint, stop,
+	HA_WAIT,             /* nothing to change */
+	HA_FATAL,            /* refuse to go on (e.g. data directory of another cluster); agent exits 1 */
+	HA_RACE_INIT,        /* no cluster yet: try to take the initialize key */
+	HA_BOOTSTRAP,        /* we own the initialize key: run/continue initdb + first start */
+	HA_CLONE,            /* empty data directory: pg_basebackup from the leader */
+	HA_REINIT,           /* rewind failed and config allows: remove data directory, then clone */
+	HA_START_REPLICA,    /* Postgres down: start it as a replica of `leader` ("" = no upstream) */
+	HA_START_PRIMARY,    /* Postgres down, we hold the key: start it as the primary */
+	HA_FOLLOW,           /* running replica: point primary_conninfo at `leader`, reload */
+	HA_ACQUIRE,          /* take the leader key (create it, or move our own name to our lease) */
+	HA_PROMOTE,          /* we hold the key, our Postgres is a replica: promote it */
+	HA_LEAD,             /* we hold the key and are primary: publish status */
+	HA_DEMOTE,           /* we are primary without a valid key: stop Postgres now (immediate) */
+	HA_REWIND,           /* Postgres down (or to be stopped), diverged from `leader`: pg_rewind */
+	HA_RELEASE,          /* we hold the key but cannot serve: delete the leader key */
+	HA_SWITCHOVER,       /* leader: hand the key to `leader` ("" = best candidate): checkpoint, stop,
 			   * wait until the candidate has our last WAL, release the key */
-	HA_RESTART,       /* operator asked: stop Postgres (fast); the next loop starts it in the same role */
-	HA_REFUSE,        /* an operator's request this member must not carry out (reinit of the leader):
+	HA_RESTART,          /* operator asked: stop Postgres (fast); the next loop starts it in the same role */
+	HA_REFUSE,           /* an operator's request this member must not carry out (reinit of the leader):
 			   * forget it, say why */
 	HA_CLEAR_SWITCHOVER, /* leader: as LEAD, and the switchover key no longer applies (it named us,
 			      * or another leader): delete it */
-	HA_SHUTDOWN,      /* shutdown requested: stop Postgres, then release our keys */
+	HA_SHUTDOWN,         /* shutdown requested: stop Postgres, then release our keys */
 };
 
 struct ha_action {
@@ -263,8 +263,8 @@ double ha_replay_bound(const struct ha_cluster_view *c);
 /* What the local replica's replay does (HA_REPLAY_OK for a primary or a
  * Postgres that is not up); why (may be NULL) gets one line for logs and
  * the REST API. Pure. */
-enum ha_replay ha_replay_check(const struct ha_cluster_view *c, const struct ha_local_view *l, double now,
-			       char *why, size_t len);
+enum ha_replay ha_replay_check(const struct ha_cluster_view *c, const struct ha_local_view *l, double now, char *why,
+                               size_t len);
 /* The member state a replica publishes for it: "running", "replay paused",
  * "stuck replay", "not streaming". */
 const char *ha_replay_state(enum ha_replay r);
@@ -275,7 +275,7 @@ enum ha_role ha_role_of(bool pg_ready, bool pg_primary, enum ha_datadir datadir)
  * or failed postmaster, starting, or for an answering replica what its
  * replay does. Pure. */
 enum ha_state ha_state_of(enum ha_job running, bool promoting, bool postmaster_running, bool start_failed,
-			  bool pg_ready, bool pg_primary, enum ha_replay replay);
+                          bool pg_ready, bool pg_primary, enum ha_replay replay);
 /* Is a published member state one of the unhealthy replay states above? */
 bool ha_replay_state_unhealthy(const char *state);
 /* Seconds to wait after the n-th failed start in a row before the next:
@@ -311,30 +311,30 @@ bool ha_sync_quorum_mode(const struct ha_cluster_view *c);
  * again, until HA_SYNC_NONE.
  */
 struct ha_sync_standby {
-	char name[HA_NAME_MAX];   /* application_name (the member name) */
-	bool streaming;           /* state = streaming */
-	bool sync;                /* sync_state = sync or quorum */
+	char name[HA_NAME_MAX]; /* application_name (the member name) */
+	bool streaming;         /* state = streaming */
+	bool sync;              /* sync_state = sync or quorum */
 	uint64_t flush_lsn;
 };
 
 struct ha_sync_input {
-	size_t n;                                     /* pg_stat_replication rows */
+	size_t n; /* pg_stat_replication rows */
 	struct ha_sync_standby standbys[HA_MAX_MEMBERS];
-	size_t n_pg;                                  /* synchronous_standby_names in force ... */
+	size_t n_pg; /* synchronous_standby_names in force ... */
 	char pg[HA_SYNC_MAX][HA_NAME_MAX];
-	bool pg_star;                                 /* ... or '*' (strict, nobody to wait for) */
-	int pg_quorum;                                /* ... as ANY pg_quorum (...) (0: FIRST n_pg) */
-	uint64_t pg_since_lsn;                        /* primary LSN once that setting was in force */
+	bool pg_star;          /* ... or '*' (strict, nobody to wait for) */
+	int pg_quorum;         /* ... as ANY pg_quorum (...) (0: FIRST n_pg) */
+	uint64_t pg_since_lsn; /* primary LSN once that setting was in force */
 };
 
 enum ha_sync_step_kind { HA_SYNC_NONE, HA_SYNC_SET_KEY, HA_SYNC_SET_PG };
 
 struct ha_sync_step {
 	enum ha_sync_step_kind kind;
-	size_t n;                         /* SET_KEY: the key's new list; SET_PG: Postgres' new list */
+	size_t n; /* SET_KEY: the key's new list; SET_PG: Postgres' new list */
 	char names[HA_SYNC_MAX][HA_NAME_MAX];
-	bool star;                        /* SET_PG with n == 0: '*' (strict) rather than '' (asynchronous) */
-	int quorum;                       /* SET_KEY: the key's quorum; SET_PG: ANY quorum (...) (0: FIRST n) */
+	bool star;  /* SET_PG with n == 0: '*' (strict) rather than '' (asynchronous) */
+	int quorum; /* SET_KEY: the key's quorum; SET_PG: ANY quorum (...) (0: FIRST n) */
 	char reason[200];
 };
 
@@ -346,11 +346,11 @@ struct ha_sync_step ha_sync_plan(const struct ha_cluster_view *c, const char *se
  * (the executor asks; the core judges and chooses).
  */
 struct ha_peer_status {
-	bool answered;           /* false: error says why */
+	bool answered; /* false: error says why */
 	char error[160];
 	bool pg_running;
-	char role[16];           /* "primary", "replica", ... as published */
-	char state[32];          /* "running", "replay paused", ... */
+	char role[16];  /* "primary", "replica", ... as published */
+	char state[32]; /* "running", "replay paused", ... */
 	uint32_t timeline;
 	uint64_t lsn;
 };
@@ -360,14 +360,14 @@ struct ha_peer_status {
  * (rule 8), on our timeline, within maximum_lag_on_failover of our LSN.
  * why gets the reason when not. Pure. */
 bool ha_switchover_ready(const struct ha_cluster_view *c, const struct ha_local_view *l, const char *name,
-			 const struct ha_peer_status *st, char *why, size_t len);
+                         const struct ha_peer_status *st, char *why, size_t len);
 /* The candidate for a switchover that names none, among n asked peers
  * (names[i] answered st[i]): of the ready ones, in synchronous mode one the
  * sync key allows first, then the most advanced (LSN), then the order of a
  * failover among equals (higher failover_priority, then the smaller name).
  * Returns its index, -1 when none is ready. Pure. */
 int ha_switchover_choose(const struct ha_cluster_view *c, const struct ha_local_view *l, const char *const names[],
-			 const struct ha_peer_status st[], size_t n);
+                         const struct ha_peer_status st[], size_t n);
 
 /* Find a member by name (NULL if absent). */
 const struct ha_member *ha_find_member(const struct ha_cluster_view *c, const char *name);

@@ -63,8 +63,8 @@ static bool ranks_before(int prio_a, const char *name_a, int prio_b, const char 
  * Rule 5: may this node take the free leader key? Returns NULL when it may,
  * else fills *why and returns the action to take instead (a WAIT).
  */
-bool ha_eligible(const struct ha_cluster_view *c, const struct ha_local_view *l, bool named_candidate,
-		 double now, struct ha_action *why)
+bool ha_eligible(const struct ha_cluster_view *c, const struct ha_local_view *l, bool named_candidate, double now,
+                 struct ha_action *why)
 {
 	/* The member a switchover or a manual failover names is the operator's
 	 * choice: peers ahead of it do not block it, and a manual failover may
@@ -77,16 +77,18 @@ bool ha_eligible(const struct ha_cluster_view *c, const struct ha_local_view *l,
 		return false;
 	}
 	if (l->watchdog_required && !l->watchdog_ok) {
-		*why = ha_act(HA_WAIT, NULL, "no leader; not a candidate: watchdog.mode is required and the watchdog "
-					  "cannot be armed");
+		*why = ha_act(HA_WAIT, NULL,
+		              "no leader; not a candidate: watchdog.mode is required and the watchdog "
+		              "cannot be armed");
 		return false;
 	}
 	/* Synchronous mode: only a member that has every acknowledged commit
 	 * may lead; an operator's manual failover overrides it. */
 	if (!(named_candidate && c->sw_failover) && !sync_candidate(c, l->name)) {
-		*why = ha_act(HA_WAIT, NULL, "no leader; not a candidate: synchronous mode and the sync key (leader %s) "
-					  "does not name us",
-			   c->sync_leader);
+		*why = ha_act(HA_WAIT, NULL,
+		              "no leader; not a candidate: synchronous mode and the sync key (leader %s) "
+		              "does not name us",
+		              c->sync_leader);
 		return false;
 	}
 	if (l->lease_id == 0) {
@@ -96,8 +98,9 @@ bool ha_eligible(const struct ha_cluster_view *c, const struct ha_local_view *l,
 	/* We confirmed the old leader's failsafe heartbeat: it may still be
 	 * writing until a ttl after that. */
 	if (l->failsafe_leader_seen_at > 0 && now - l->failsafe_leader_seen_at < c->ttl) {
-		*why = ha_act(HA_WAIT, NULL, "no leader, but we confirmed the leader's failsafe heartbeat %.1fs ago; waiting",
-			   now - l->failsafe_leader_seen_at);
+		*why = ha_act(HA_WAIT, NULL,
+		              "no leader, but we confirmed the leader's failsafe heartbeat %.1fs ago; waiting",
+		              now - l->failsafe_leader_seen_at);
 		return false;
 	}
 	/* A replica still on an older timeline than the last leader's has not
@@ -106,7 +109,7 @@ bool ha_eligible(const struct ha_cluster_view *c, const struct ha_local_view *l,
 	 * ID and throw away what the last leader wrote. */
 	if (c->leader_timeline != 0 && l->pg_timeline < c->leader_timeline) {
 		*why = ha_act(HA_WAIT, NULL, "no leader; not a candidate: on timeline %u, the last leader was on %u",
-			   l->pg_timeline, c->leader_timeline);
+		              l->pg_timeline, c->leader_timeline);
 		return false;
 	}
 	/* DESIGN.md rule 8: a replica whose replay is paused or stuck would
@@ -126,9 +129,10 @@ bool ha_eligible(const struct ha_cluster_view *c, const struct ha_local_view *l,
 	if (!skip_lag && c->leader_lsn > ha_replayed(l) &&
 	    c->leader_lsn - ha_replayed(l) > (uint64_t)c->maximum_lag_on_failover) {
 		*why = ha_act(HA_WAIT, NULL,
-			   "no leader; not a candidate: %llu bytes behind the last leader position "
-			   "(maximum_lag_on_failover %lld)",
-			   (unsigned long long)(c->leader_lsn - ha_replayed(l)), (long long)c->maximum_lag_on_failover);
+		              "no leader; not a candidate: %llu bytes behind the last leader position "
+		              "(maximum_lag_on_failover %lld)",
+		              (unsigned long long)(c->leader_lsn - ha_replayed(l)),
+		              (long long)c->maximum_lag_on_failover);
 		return false;
 	}
 	/* Quorum commit: a commit is on sync_quorum of the n_sync named; only
@@ -145,13 +149,15 @@ bool ha_eligible(const struct ha_cluster_view *c, const struct ha_local_view *l,
 			else if (m && m->polled && m->reachable && m->healthy && !m->polled_primary)
 				seen++;
 		}
-		need = c->sync_quorum > 0 && (size_t)c->sync_quorum <= c->n_sync ? c->n_sync - (size_t)c->sync_quorum + 1
-										 : c->n_sync + 1;
+		need = c->sync_quorum > 0 && (size_t)c->sync_quorum <= c->n_sync
+		               ? c->n_sync - (size_t)c->sync_quorum + 1
+		               : c->n_sync + 1;
 		if (seen < need) {
-			*why = ha_act(HA_WAIT, NULL,
-				   "no leader; quorum commit: we see %zu of the %zu synchronous standbys, need %zu to be "
-				   "sure to hold every commit",
-				   seen, c->n_sync, need);
+			*why = ha_act(
+			        HA_WAIT, NULL,
+			        "no leader; quorum commit: we see %zu of the %zu synchronous standbys, need %zu to be "
+			        "sure to hold every commit",
+			        seen, c->n_sync, need);
 			return false;
 		}
 	}
@@ -164,7 +170,8 @@ bool ha_eligible(const struct ha_cluster_view *c, const struct ha_local_view *l,
 		 * may hold more WAL than we do: give it a bounded while. */
 		if (!m->healthy && m->polled_starting && l->leader_absent_since > 0 &&
 		    now - l->leader_absent_since < 2 * c->ttl) {
-			*why = ha_act(HA_WAIT, NULL, "no leader; %s is still starting and may be ahead of us, waiting", m->name);
+			*why = ha_act(HA_WAIT, NULL, "no leader; %s is still starting and may be ahead of us, waiting",
+			              m->name);
 			return false;
 		}
 		if (!m->healthy)
@@ -181,19 +188,21 @@ bool ha_eligible(const struct ha_cluster_view *c, const struct ha_local_view *l,
 			continue;
 		if (m->polled_lsn > l->pg_lsn) {
 			*why = ha_act(HA_WAIT, NULL, "no leader; %s is ahead of us (%llu > %llu), leaving it the key",
-				   m->name, (unsigned long long)m->polled_lsn, (unsigned long long)l->pg_lsn);
+			              m->name, (unsigned long long)m->polled_lsn, (unsigned long long)l->pg_lsn);
 			return false;
 		}
 		/* Equally advanced: failover_priority, then the name, decide, so
 		 * that exactly one of them tries. */
 		/* (For two ttls only: a peer that never takes it must not stall
 		 * the failover for good.) */
-		if (m->polled_lsn == l->pg_lsn && ranks_before(m->failover_priority, m->name, l->failover_priority, l->name) &&
+		if (m->polled_lsn == l->pg_lsn &&
+		    ranks_before(m->failover_priority, m->name, l->failover_priority, l->name) &&
 		    (l->leader_absent_since <= 0 || now - l->leader_absent_since < 2 * c->ttl)) {
-			*why = ha_act(HA_WAIT, NULL,
-				   "no leader; %s is as far as we are (lsn %llu) and ranks first (failover_priority %d vs "
-				   "%d), leaving it the key",
-				   m->name, (unsigned long long)l->pg_lsn, m->failover_priority, l->failover_priority);
+			*why = ha_act(
+			        HA_WAIT, NULL,
+			        "no leader; %s is as far as we are (lsn %llu) and ranks first (failover_priority %d vs "
+			        "%d), leaving it the key",
+			        m->name, (unsigned long long)l->pg_lsn, m->failover_priority, l->failover_priority);
 			return false;
 		}
 	}
@@ -201,7 +210,7 @@ bool ha_eligible(const struct ha_cluster_view *c, const struct ha_local_view *l,
 }
 
 bool ha_switchover_ready(const struct ha_cluster_view *c, const struct ha_local_view *l, const char *name,
-			 const struct ha_peer_status *st, char *why, size_t len)
+                         const struct ha_peer_status *st, char *why, size_t len)
 {
 	const struct ha_member *m = ha_find_member(c, name);
 
@@ -233,14 +242,14 @@ bool ha_switchover_ready(const struct ha_cluster_view *c, const struct ha_local_
 	/* Far behind, it would not catch up while we wait, stopped. */
 	if (l->pg_lsn > st->lsn && l->pg_lsn - st->lsn > (uint64_t)c->maximum_lag_on_failover) {
 		snprintf(why, len, "%s is %llu bytes behind (maximum_lag_on_failover %lld)", name,
-			 (unsigned long long)(l->pg_lsn - st->lsn), (long long)c->maximum_lag_on_failover);
+		         (unsigned long long)(l->pg_lsn - st->lsn), (long long)c->maximum_lag_on_failover);
 		return false;
 	}
 	return true;
 }
 
 int ha_switchover_choose(const struct ha_cluster_view *c, const struct ha_local_view *l, const char *const names[],
-			 const struct ha_peer_status st[], size_t n)
+                         const struct ha_peer_status st[], size_t n)
 {
 	int best = -1;
 	bool best_sync = false;

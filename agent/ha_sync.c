@@ -52,8 +52,8 @@ static void list_join(char names[][HA_NAME_MAX], size_t n, char *buf, size_t len
  * (older commits may sit on a standby being dropped).
  */
 static struct ha_sync_step plan_quorum(const struct ha_cluster_view *c, const struct ha_sync_input *in, bool key_ours,
-				       char key[][HA_NAME_MAX], size_t n_key, char want[][HA_NAME_MAX], size_t n_want,
-				       const bool *keep)
+                                       char key[][HA_NAME_MAX], size_t n_key, char want[][HA_NAME_MAX], size_t n_want,
+                                       const bool *keep)
 {
 	struct ha_sync_step st;
 	const int key_q = key_ours ? c->sync_quorum : 0;
@@ -85,7 +85,8 @@ static struct ha_sync_step plan_quorum(const struct ha_cluster_view *c, const st
 			st.n = n;
 			st.quorum = key_q;
 			list_join(st.names, n, a, sizeof(a));
-			snprintf(st.reason, sizeof(st.reason), "quorum commit: sync key now names %s (quorum %d)", a, key_q);
+			snprintf(st.reason, sizeof(st.reason), "quorum commit: sync key now names %s (quorum %d)", a,
+			         key_q);
 			return st;
 		}
 	}
@@ -102,7 +103,7 @@ static struct ha_sync_step plan_quorum(const struct ha_cluster_view *c, const st
 	 * the key by now); '*' in strict mode when there are none. */
 	{
 		bool same = in->n_pg == n_want && in->pg_quorum == q &&
-			    in->pg_star == (n_want == 0 && c->synchronous_mode_strict);
+		            in->pg_star == (n_want == 0 && c->synchronous_mode_strict);
 
 		for (size_t i = 0; same && i < n_want; i++)
 			same = name_in(in->pg, in->n_pg, want[i]);
@@ -128,7 +129,8 @@ static struct ha_sync_step plan_quorum(const struct ha_cluster_view *c, const st
 		if (same)
 			return st;
 		for (size_t i = 0; i < in->n && i < HA_MAX_MEMBERS; i++)
-			if (keep[i] && name_in(want, n_want, in->standbys[i].name) && in->standbys[i].flush_lsn >= in->pg_since_lsn)
+			if (keep[i] && name_in(want, n_want, in->standbys[i].name) &&
+			    in->standbys[i].flush_lsn >= in->pg_since_lsn)
 				caught_up++;
 		if (caught_up < q)
 			return st;
@@ -166,7 +168,8 @@ struct ha_sync_step ha_sync_plan(const struct ha_cluster_view *c, const char *se
 		}
 		if (in->n_pg > 0 || in->pg_star) {
 			st.kind = HA_SYNC_SET_PG;
-			snprintf(st.reason, sizeof(st.reason), "synchronous mode is off: commits no longer wait for standbys");
+			snprintf(st.reason, sizeof(st.reason),
+			         "synchronous mode is off: commits no longer wait for standbys");
 		}
 		return st;
 	}
@@ -187,8 +190,8 @@ struct ha_sync_step ha_sync_plan(const struct ha_cluster_view *c, const char *se
 		/* A member still cloning also streams (pg_basebackup -X stream,
 		 * under its name): only a running replica counts. */
 		keep[i] = s->streaming && m && !m->nosync && strcmp(s->name, self) != 0 &&
-			  ha_role_from_name(m->role) == HA_ROLE_REPLICA &&
-			  ha_state_from_name(m->state) == HA_STATE_RUNNING;
+		          ha_role_from_name(m->role) == HA_ROLE_REPLICA &&
+		          ha_state_from_name(m->state) == HA_STATE_RUNNING;
 		for (size_t j = 0; j < i && keep[i]; j++)
 			if (keep[j] && strcmp(in->standbys[j].name, s->name) == 0)
 				keep[i] = false; /* one row per name */
@@ -238,7 +241,8 @@ struct ha_sync_step ha_sync_plan(const struct ha_cluster_view *c, const char *se
 			st.n = n;
 			list_join(st.names, st.n, a, sizeof(a));
 			snprintf(st.reason, sizeof(st.reason), "%s: sync key now names %s",
-				 key_ours ? "a synchronous standby is gone or not wanted" : "taking over the sync key", a);
+			         key_ours ? "a synchronous standby is gone or not wanted" : "taking over the sync key",
+			         a);
 			return st;
 		}
 	}
@@ -247,7 +251,7 @@ struct ha_sync_step ha_sync_plan(const struct ha_cluster_view *c, const char *se
 	 * mode when there are none, so that commits block). */
 	{
 		bool same = in->n_pg == n_want && in->pg_quorum == 0 &&
-			    in->pg_star == (n_want == 0 && c->synchronous_mode_strict);
+		            in->pg_star == (n_want == 0 && c->synchronous_mode_strict);
 
 		for (size_t i = 0; same && i < n_want; i++)
 			same = name_in(in->pg, in->n_pg, want[i]);
@@ -257,7 +261,8 @@ struct ha_sync_step ha_sync_plan(const struct ha_cluster_view *c, const char *se
 			memcpy(st.names, want, sizeof(want));
 			st.star = n_want == 0 && c->synchronous_mode_strict;
 			list_join(want, n_want, a, sizeof(a));
-			snprintf(st.reason, sizeof(st.reason), "commits now wait for %s%s", st.star ? "any standby (strict mode): " : "", a);
+			snprintf(st.reason, sizeof(st.reason), "commits now wait for %s%s",
+			         st.star ? "any standby (strict mode): " : "", a);
 			return st;
 		}
 	}
@@ -283,7 +288,8 @@ struct ha_sync_step ha_sync_plan(const struct ha_cluster_view *c, const char *se
 			st.kind = HA_SYNC_SET_KEY;
 			st.n = n;
 			list_join(st.names, n, b, sizeof(b));
-			snprintf(st.reason, sizeof(st.reason), "synchronous standby caught up: sync key now names %s", b);
+			snprintf(st.reason, sizeof(st.reason), "synchronous standby caught up: sync key now names %s",
+			         b);
 			return st;
 		}
 	}

@@ -41,7 +41,7 @@ double ha_deadline(int64_t lease_id, double lease_sent, double ttl, double fails
 double ha_lease_deadline(const struct ha_cluster_view *c, const struct ha_local_view *l)
 {
 	return ha_deadline(l->lease_id, l->lease_sent, c->ttl,
-			   c->failsafe_mode && !c->etcd_ok ? l->failsafe_confirmed_at : 0);
+	                   c->failsafe_mode && !c->etcd_ok ? l->failsafe_confirmed_at : 0);
 }
 
 double ha_diverged_after(const struct ha_cluster_view *c)

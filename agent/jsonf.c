@@ -34,7 +34,7 @@ void jsonf_set_err(char *err, size_t errlen, const char *fmt, ...)
  * required field or one of another type ("<key>: expected <expected>").
  */
 static const json_t *field(const json_t *obj, const char *key, enum jsonf_need need, unsigned types,
-			   const char *expected, bool *ok, char *err, size_t errlen)
+                           const char *expected, bool *ok, char *err, size_t errlen)
 {
 	const json_t *v = json_object_get(obj, key);
 
@@ -53,8 +53,8 @@ static const json_t *field(const json_t *obj, const char *key, enum jsonf_need n
 	return v;
 }
 
-bool jsonf_string(const json_t *obj, const char *key, enum jsonf_need need, char *buf, size_t len,
-		  char *err, size_t errlen)
+bool jsonf_string(const json_t *obj, const char *key, enum jsonf_need need, char *buf, size_t len, char *err,
+                  size_t errlen)
 {
 	bool ok;
 	const json_t *v = field(obj, key, need, TYPE(JSON_STRING), "a string", &ok, err, errlen);
@@ -76,7 +76,7 @@ bool jsonf_string(const json_t *obj, const char *key, enum jsonf_need need, char
 }
 
 bool jsonf_int(const json_t *obj, const char *key, enum jsonf_need need, json_int_t min, json_int_t max,
-	       json_int_t *out, char *err, size_t errlen)
+               json_int_t *out, char *err, size_t errlen)
 {
 	bool ok;
 	const json_t *v = field(obj, key, need, TYPE(JSON_INTEGER), "an integer", &ok, err, errlen);
@@ -87,9 +87,9 @@ bool jsonf_int(const json_t *obj, const char *key, enum jsonf_need need, json_in
 	i = json_integer_value(v);
 	if (i < min || i > max) {
 		jsonf_set_err(err, errlen,
-			      "%s: %" JSON_INTEGER_FORMAT " out of range [%" JSON_INTEGER_FORMAT
-			      ", %" JSON_INTEGER_FORMAT "]",
-			      key, i, min, max);
+		              "%s: %" JSON_INTEGER_FORMAT " out of range [%" JSON_INTEGER_FORMAT
+		              ", %" JSON_INTEGER_FORMAT "]",
+		              key, i, min, max);
 		return false;
 	}
 	*out = i;
@@ -99,8 +99,7 @@ bool jsonf_int(const json_t *obj, const char *key, enum jsonf_need need, json_in
 bool jsonf_bool(const json_t *obj, const char *key, enum jsonf_need need, bool *out, char *err, size_t errlen)
 {
 	bool ok;
-	const json_t *v = field(obj, key, need, TYPE(JSON_TRUE) | TYPE(JSON_FALSE), "true or false", &ok, err,
-				errlen);
+	const json_t *v = field(obj, key, need, TYPE(JSON_TRUE) | TYPE(JSON_FALSE), "true or false", &ok, err, errlen);
 
 	if (!v)
 		return ok;
@@ -108,8 +107,8 @@ bool jsonf_bool(const json_t *obj, const char *key, enum jsonf_need need, bool *
 	return true;
 }
 
-bool jsonf_number(const json_t *obj, const char *key, enum jsonf_need need, double min, double max,
-		  bool min_exclusive, double *out, char *err, size_t errlen)
+bool jsonf_number(const json_t *obj, const char *key, enum jsonf_need need, double min, double max, bool min_exclusive,
+                  double *out, char *err, size_t errlen)
 {
 	bool ok;
 	const json_t *v = field(obj, key, need, TYPE(JSON_INTEGER) | TYPE(JSON_REAL), "a number", &ok, err, errlen);
@@ -120,7 +119,7 @@ bool jsonf_number(const json_t *obj, const char *key, enum jsonf_need need, doub
 	d = json_number_value(v);
 	if (!isfinite(d) || d < min || (min_exclusive && d <= min) || d > max) {
 		jsonf_set_err(err, errlen, "%s: %g out of range %s%g, %g]", key, d, min_exclusive ? "(" : "[", min,
-			      max);
+		              max);
 		return false;
 	}
 	*out = d;

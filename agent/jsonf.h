@@ -29,20 +29,20 @@ void jsonf_set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__
 
 /* String field copied into buf (len bytes, NUL-terminated). Rejects other
  * types, strings with an embedded NUL, and strings of len bytes or more. */
-bool jsonf_string(const json_t *obj, const char *key, enum jsonf_need need, char *buf, size_t len,
-		  char *err, size_t errlen) __attribute__((warn_unused_result));
+bool jsonf_string(const json_t *obj, const char *key, enum jsonf_need need, char *buf, size_t len, char *err,
+                  size_t errlen) __attribute__((warn_unused_result));
 
 /* Integer field in [min, max]; a real (even 5.0) is not an integer. */
 bool jsonf_int(const json_t *obj, const char *key, enum jsonf_need need, json_int_t min, json_int_t max,
-	       json_int_t *out, char *err, size_t errlen) __attribute__((warn_unused_result));
+               json_int_t *out, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* true or false; no other type stands for a boolean. */
-bool jsonf_bool(const json_t *obj, const char *key, enum jsonf_need need, bool *out, char *err,
-		size_t errlen) __attribute__((warn_unused_result));
+bool jsonf_bool(const json_t *obj, const char *key, enum jsonf_need need, bool *out, char *err, size_t errlen)
+        __attribute__((warn_unused_result));
 
 /* A number (integer or real), finite, in [min, max], or in (min, max] when
  * min_exclusive. */
-bool jsonf_number(const json_t *obj, const char *key, enum jsonf_need need, double min, double max,
-		  bool min_exclusive, double *out, char *err, size_t errlen) __attribute__((warn_unused_result));
+bool jsonf_number(const json_t *obj, const char *key, enum jsonf_need need, double min, double max, bool min_exclusive,
+                  double *out, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 #endif

@@ -51,9 +51,9 @@ struct keeper {
 	pid_t fence_pid;
 	double failsafe_at;
 	double worst_latency;
-	double worst_gap;     /* longest time between two successful keepalives' send times, same lease */
+	double worst_gap; /* longest time between two successful keepalives' send times, same lease */
 	uint64_t n_ok, n_failed;
-	double failing_since;  /* first failure of the current streak, 0 = none */
+	double failing_since; /* first failure of the current streak, 0 = none */
 	double last_fail_log;
 
 	int fence_pidfd;       /* pidfd of fence_pid (-1: none, or no pidfds here) */
@@ -62,7 +62,7 @@ struct keeper {
 	double fence_retry_at; /* when to try starting it again */
 	bool fence_send_failed;
 
-	struct watchdog *wd;   /* NULL: watchdog.mode = "off" */
+	struct watchdog *wd; /* NULL: watchdog.mode = "off" */
 	enum watchdog_mode wd_mode;
 	double wd_margin;
 	bool wd_ok;            /* the device can be armed (last probe or arm worked) */
@@ -115,8 +115,8 @@ static void fence_if_due(struct keeper *k, double now)
 	if (k->fence_pid <= 0 || k->fence_fired || now < deadline_of(k))
 		return;
 	log_error("lease deadline passed (last renewal sent %.1fs ago) while Postgres may accept writes and the "
-		  "loop has not stopped it: sending SIGQUIT to postmaster %d",
-		  k->last_ok_sent > 0 ? now - k->last_ok_sent : -1.0, (int)k->fence_pid);
+	          "loop has not stopped it: sending SIGQUIT to postmaster %d",
+	          k->last_ok_sent > 0 ? now - k->last_ok_sent : -1.0, (int)k->fence_pid);
 	if (k->fence_pidfd >= 0)
 		(void)fence_pidfd_signal(k->fence_pidfd, SIGQUIT);
 	else
@@ -134,7 +134,7 @@ static void fence_sync(struct keeper *k)
 	if (!k->fence)
 		return;
 	if (fence_update(k->fence, k->fence_pid, k->fence_pidfd, k->fence_pid > 0 ? deadline_of(k) : 0, err,
-			 sizeof(err))) {
+	                 sizeof(err))) {
 		k->fence_send_failed = false;
 	} else if (!k->fence_send_failed) {
 		/* Said once per streak; fence_tend notices a dead fence. */
@@ -158,20 +158,22 @@ static void fence_tend(struct keeper *k, double now)
 			switch (r.kind) {
 			case FENCE_FIRED:
 				log_error("the fence process sent SIGQUIT to postmaster %d %.2fs after the lease deadline: "
-					  "the agent did not stop it in time (was it frozen or starved?)",
-					  (int)r.pid, r.late);
+				          "the agent did not stop it in time (was it frozen or starved?)",
+				          (int)r.pid, r.late);
 				wake(k->wake_fd);
 				break;
 			case FENCE_KILLED:
 				log_error("the fence process sent SIGKILL to postmaster %d and its process group: it was "
-					  "still alive %.1fs after SIGQUIT", (int)r.pid, FENCE_KILL_AFTER);
+				          "still alive %.1fs after SIGQUIT",
+				          (int)r.pid, FENCE_KILL_AFTER);
 				wake(k->wake_fd);
 				break;
 			case FENCE_EXITED:
 				log_info("the fence process saw postmaster %d exit", (int)r.pid);
 				break;
 			case FENCE_GONE:
-				log_info("the fence process found postmaster %d already gone at the deadline", (int)r.pid);
+				log_info("the fence process found postmaster %d already gone at the deadline",
+				         (int)r.pid);
 				break;
 			}
 		}
@@ -207,7 +209,8 @@ static void watchdog_unusable(struct keeper *k, const char *why, double now)
 		if (!news && now - k->wd_said_at < 60)
 			return;
 		log_error("watchdog: %s; watchdog.mode is \"required\": this node will not become or stay primary "
-			  "until the watchdog can be armed", why);
+		          "until the watchdog can be armed",
+		          why);
 	} else if (!k->wd_unusable_said) {
 		log_warn("watchdog: %s; going on without it (watchdog.mode = \"automatic\"; said once)", why);
 	}
@@ -277,7 +280,8 @@ static void watchdog_tend(struct keeper *k, double now)
 	}
 	k->wd_ok = true;
 	log_info("watchdog %s armed with a %d s timeout while Postgres may write (it resets this machine if the "
-		 "agent stops renewing the lease)", watchdog_device(k->wd), watchdog_timeout(k->wd));
+	         "agent stops renewing the lease)",
+	         watchdog_device(k->wd), watchdog_timeout(k->wd));
 }
 
 static void *keeper_main(void *arg)
@@ -337,13 +341,14 @@ static void *keeper_main(void *arg)
 				if (t1 - t0 > k->worst_latency)
 					k->worst_latency = t1 - t0;
 				if (k->failing_since > 0)
-					log_info("lease keepalive works again after %.1fs of failures", t1 - k->failing_since);
+					log_info("lease keepalive works again after %.1fs of failures",
+					         t1 - k->failing_since);
 				else if (t1 - t0 > k->interval / 2)
 					log_warn("slow lease keepalive: %.0f ms", (t1 - t0) * 1000);
 				k->failing_since = 0;
 			} else if (st == ETCD_E_LEASE_NOT_FOUND) {
 				log_warn("our lease %llx is gone in etcd (expired or revoked); the loop will take a new one",
-					 (unsigned long long)id);
+				         (unsigned long long)id);
 				k->lease_id = 0;
 				k->failing_since = 0;
 				wake(k->wake_fd);
@@ -354,7 +359,7 @@ static void *keeper_main(void *arg)
 				if (t1 - k->last_fail_log >= 1.0) {
 					double left = deadline_of(k) - t1;
 					log_warn("lease keepalive failed for %.1fs (%s); leader deadline in %.1fs",
-						 t1 - k->failing_since, err.message, left);
+					         t1 - k->failing_since, err.message, left);
 					k->last_fail_log = t1;
 				}
 				next = k->interval / 4 < 0.25 ? k->interval / 4 : 0.25;
@@ -378,7 +383,7 @@ static void *keeper_main(void *arg)
 }
 
 struct keeper *keeper_start(const struct etcd_config *ecfg, double interval, double ttl, int wake_fd, char *err,
-			    size_t errlen)
+                            size_t errlen)
 {
 	struct keeper *k = calloc(1, sizeof(*k));
 	pthread_condattr_t ca;
@@ -408,7 +413,8 @@ struct keeper *keeper_start(const struct etcd_config *ecfg, double interval, dou
 		return NULL;
 	}
 	log_info("fence process %d started: it stops a writable Postgres at the lease deadline even if this agent "
-		 "is frozen", (int)fence_pid(k->fence));
+	         "is frozen",
+	         (int)fence_pid(k->fence));
 	pthread_mutex_init(&k->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -476,7 +482,7 @@ void keeper_set_fence(struct keeper *k, pid_t postmaster)
 			k->fence_pidfd = fence_pidfd_open(postmaster);
 			if (k->fence_pidfd < 0 && errno != ENOSYS)
 				log_warn("pidfd_open(%d): %s; fencing falls back to kill() by PID", (int)postmaster,
-					 strerror(errno));
+				         strerror(errno));
 		}
 		k->fence_pid = postmaster;
 		fence_sync(k);
@@ -488,14 +494,15 @@ void keeper_set_fence(struct keeper *k, pid_t postmaster)
 }
 
 bool keeper_set_watchdog(struct keeper *k, const char *mode, const char *device, double safety_margin, char *err,
-			 size_t errlen)
+                         size_t errlen)
 {
 	enum watchdog_mode m;
 	int t = 0;
 	bool ok = true;
 
 	if (!watchdog_mode_parse(mode, &m)) {
-		snprintf(err, errlen, "watchdog.mode: expected \"off\", \"automatic\" or \"required\", got \"%s\"", mode);
+		snprintf(err, errlen, "watchdog.mode: expected \"off\", \"automatic\" or \"required\", got \"%s\"",
+		         mode);
 		return false;
 	}
 	pthread_mutex_lock(&k->mu);
@@ -520,8 +527,8 @@ bool keeper_set_watchdog(struct keeper *k, const char *mode, const char *device,
 	}
 	if (safety_margin >= ha_lease_margin(k->ttl))
 		log_warn("watchdog.safety_margin = %g s is not below the leader's own margin of %g s (ttl %g s): a "
-			 "primary that cannot reach etcd will be reset by the watchdog before it demotes itself",
-			 safety_margin, ha_lease_margin(k->ttl), k->ttl);
+		         "primary that cannot reach etcd will be reset by the watchdog before it demotes itself",
+		         safety_margin, ha_lease_margin(k->ttl), k->ttl);
 	if (!k->wd_unusable_said) {
 		char why[512];
 
@@ -529,7 +536,8 @@ bool keeper_set_watchdog(struct keeper *k, const char *mode, const char *device,
 		if (watchdog_probe(k->wd, t, why, sizeof(why))) {
 			k->wd_ok = true;
 			log_info("watchdog %s can be armed (%d s timeout with ttl %g s, safety_margin %g s); it is armed "
-				 "only while Postgres may write", device, t, k->ttl, safety_margin);
+			         "only while Postgres may write",
+			         device, t, k->ttl, safety_margin);
 		} else {
 			watchdog_unusable(k, why, k->wd_last_probe);
 		}

@@ -28,7 +28,7 @@ struct keeper;
  * keepalives; ttl = the lease TTL used for the fencing deadline. wake_fd gets
  * one byte whenever the lease is lost or the keeper fenced. NULL + err. */
 struct keeper *keeper_start(const struct etcd_config *ecfg, double interval, double ttl, int wake_fd, char *err,
-			    size_t errlen);
+                            size_t errlen);
 /* A new lease from the loop (granted at monotonic time `sent`). 0 = none. */
 void keeper_set_lease(struct keeper *k, int64_t lease_id, double sent);
 /* Current lease (0 when lost) and when its last good keepalive was sent. */
@@ -52,7 +52,7 @@ void keeper_set_fence(struct keeper *k, pid_t postmaster);
  * error here (automatic: logged once, going on without; required: the
  * node may not become primary, see keeper_watchdog_state). */
 bool keeper_set_watchdog(struct keeper *k, const char *mode, const char *device, double safety_margin, char *err,
-			 size_t errlen) __attribute__((warn_unused_result));
+                         size_t errlen) __attribute__((warn_unused_result));
 /* For the local view: mode is "required", and the device can be armed. */
 void keeper_watchdog_state(struct keeper *k, bool *required, bool *ok);
 /* Is a fence process running (false briefly while it is restarted)? */

@@ -16,7 +16,7 @@
 #include <string.h>
 
 void local_view_update(struct ha_local_view *l, struct local_memory *m, const struct local_obs *o,
-		       const struct ha_cluster_view *c, double now, struct local_events *ev)
+                       const struct ha_cluster_view *c, double now, struct local_events *ev)
 {
 	memset(ev, 0, sizeof(*ev));
 	l->name = o->name;
@@ -37,7 +37,8 @@ void local_view_update(struct ha_local_view *l, struct local_memory *m, const st
 		/* A fresh base backup carries the primary's pg_control ("in production")
 		 * but also a backup_label: it is no former primary. */
 		l->datadir_was_primary = o->ctl_was_primary && !o->backup_label &&
-					 !(m->rewound_for[0] && c->has_leader && strcmp(m->rewound_for, c->leader) == 0);
+		                         !(m->rewound_for[0] && c->has_leader &&
+		                           strcmp(m->rewound_for, c->leader) == 0);
 	} else if (l->datadir == HA_DATADIR_VALID && !o->postmaster_running && o->job_running == HA_JOB_NONE) {
 		l->datadir = HA_DATADIR_INVALID; /* unreadable pg_control */
 	}
@@ -48,8 +49,8 @@ void local_view_update(struct ha_local_view *l, struct local_memory *m, const st
 	l->rewind_failures = m->rewind_failures;
 	/* Rewound against this leader and still unable to start: the rewind did
 	 * not repair it, which is what a failed rewind means to the core. */
-	if (m->pg_start_failed && m->start_failure == HA_START_FAIL_DIVERGED && m->rewind_ok_for[0] &&
-	    c->has_leader && strcmp(m->rewind_ok_for, c->leader) == 0)
+	if (m->pg_start_failed && m->start_failure == HA_START_FAIL_DIVERGED && m->rewind_ok_for[0] && c->has_leader &&
+	    strcmp(m->rewind_ok_for, c->leader) == 0)
 		l->job_failed = HA_JOB_REWIND;
 
 	l->pg_running = o->postmaster_running;

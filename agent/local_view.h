@@ -25,24 +25,24 @@
  * executor writes it when it starts, stops or reaps (loop_execute.c), the
  * builder when Postgres answers. */
 struct local_memory {
-	double pg_started_at;      /* monotonic: the last start, or when it ended (failed) */
-	bool pg_started_primary;   /* the last start was as primary (or it was promoted since) */
-	bool pg_was_ready;         /* Postgres answered since it was started */
-	bool promote_requested;    /* pg_promote() sent, not finished */
+	double pg_started_at;        /* monotonic: the last start, or when it ended (failed) */
+	bool pg_started_primary;     /* the last start was as primary (or it was promoted since) */
+	bool pg_was_ready;           /* Postgres answered since it was started */
+	bool promote_requested;      /* pg_promote() sent, not finished */
 	char following[HA_NAME_MAX]; /* the leader in our primary_conninfo ("" = none) */
 	/* failed starts, until Postgres answers again */
 	bool pg_start_failed;
 	enum ha_start_failure start_failure;
 	char start_error[160];
-	int start_failures;        /* in a row */
+	int start_failures; /* in a row */
 	/* jobs */
-	enum ha_job job_failed;    /* the last job that failed (NONE after a success) */
+	enum ha_job job_failed; /* the last job that failed (NONE after a success) */
 	double job_failed_at;
-	int rewind_failures;       /* in a row */
+	int rewind_failures;             /* in a row */
 	char rewind_ok_for[HA_NAME_MAX]; /* rewound against this leader, Postgres not up since */
 	char rewound_for[HA_NAME_MAX];   /* the data directory was rewound or cloned from this leader */
 	/* replication progress of a running replica */
-	uint32_t streamed_tl;      /* the timeline it last streamed on (0 = none since the start) */
+	uint32_t streamed_tl; /* the timeline it last streamed on (0 = none since the start) */
 	double not_streaming_since;
 	uint64_t replay_seen;
 	double replay_progress_at;
@@ -52,7 +52,7 @@ struct local_memory {
 struct local_obs {
 	/* the configuration */
 	const char *name;
-	bool nofailover;           /* tag nofailover, or failover_priority 0 */
+	bool nofailover; /* tag nofailover, or failover_priority 0 */
 	int failover_priority;
 	bool use_pg_rewind;
 	bool remove_data_on_rewind_failure;
@@ -62,15 +62,15 @@ struct local_obs {
 	double lease_sent;
 	bool watchdog_required, watchdog_ok;
 	/* the data directory */
-	enum ha_datadir datadir;   /* as listed */
-	bool ctl_valid;            /* pg_control read and still current */
+	enum ha_datadir datadir; /* as listed */
+	bool ctl_valid;          /* pg_control read and still current */
 	uint64_t ctl_sysid;
-	uint32_t ctl_timeline;     /* its latest checkpoint's */
-	bool ctl_was_primary;      /* its state is "shut down" or "in production" */
-	bool backup_label;         /* a fresh base backup (no former primary) */
+	uint32_t ctl_timeline; /* its latest checkpoint's */
+	bool ctl_was_primary;  /* its state is "shut down" or "in production" */
+	bool backup_label;     /* a fresh base backup (no former primary) */
 	/* the children */
 	bool postmaster_running;
-	enum ha_job job_running;   /* HA_JOB_NONE: none */
+	enum ha_job job_running; /* HA_JOB_NONE: none */
 	/* Postgres' answer (postmaster running only) */
 	bool pg_answered;
 	bool in_recovery;
@@ -79,7 +79,7 @@ struct local_obs {
 	bool replay_paused;
 	bool wal_receiver_streaming;
 	uint64_t system_identifier; /* 0 = not known */
-	bool hs_below_primary;     /* started with a hot-standby parameter below pg_controldata's */
+	bool hs_below_primary;      /* started with a hot-standby parameter below pg_controldata's */
 	char hs_detail[120];
 	/* the rest of the loop's memory */
 	double wall_now;
@@ -90,15 +90,15 @@ struct local_obs {
 
 /* Edges of this round, for the caller's logs, callbacks and keys. */
 struct local_events {
-	bool became_ready;       /* Postgres answers, for the first time since it was started */
-	bool stopped_answering;  /* it answered last round, not now */
-	bool promoted;           /* a promotion finished: it runs as primary now */
+	bool became_ready;      /* Postgres answers, for the first time since it was started */
+	bool stopped_answering; /* it answered last round, not now */
+	bool promoted;          /* a promotion finished: it runs as primary now */
 };
 
 /* Updates the view l (the last round's, or zeroed) and the memory m from
  * the observations o, the cluster view c (the leader) and the monotonic
  * time now; ev gets the edges. Pure. */
 void local_view_update(struct ha_local_view *l, struct local_memory *m, const struct local_obs *o,
-		       const struct ha_cluster_view *c, double now, struct local_events *ev);
+                       const struct ha_cluster_view *c, double now, struct local_events *ev);
 
 #endif

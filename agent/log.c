@@ -113,9 +113,8 @@ bool log_level_parse(const char *name, enum log_level *out)
 		const char *name;
 		enum log_level lvl;
 	} names[] = {
-		{ "debug", LOG_LVL_DEBUG },  { "info", LOG_LVL_INFO },
-		{ "warning", LOG_LVL_WARN }, { "warn", LOG_LVL_WARN },
-		{ "error", LOG_LVL_ERROR },
+		{ "debug", LOG_LVL_DEBUG }, { "info", LOG_LVL_INFO },   { "warning", LOG_LVL_WARN },
+		{ "warn", LOG_LVL_WARN },   { "error", LOG_LVL_ERROR },
 	};
 
 	if (name == NULL)
@@ -150,8 +149,7 @@ static const char *base_name(const char *file)
 }
 
 /* Appends with snprintf semantics; *pos never passes cap - 1. */
-static void append(char *buf, size_t cap, size_t *pos, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+static void append(char *buf, size_t cap, size_t *pos, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static void append(char *buf, size_t cap, size_t *pos, const char *fmt, ...)
 {
 	va_list ap;
@@ -291,8 +289,7 @@ void log_write(enum log_level lvl, const char *file, int line, const char *fmt, 
 	pthread_mutex_lock(&log_mutex);
 	if (log_to_journal)
 		append(buf, sizeof(buf), &pos, "<%d>", level_syslog[lvl]);
-	append(buf, sizeof(buf), &pos, "%s.%03ld %-5s ", stamp, ts.tv_nsec / 1000000L,
-	       level_names[lvl]);
+	append(buf, sizeof(buf), &pos, "%s.%03ld %-5s ", stamp, ts.tv_nsec / 1000000L, level_names[lvl]);
 	if (log_prefix[0] != '\0')
 		append(buf, sizeof(buf), &pos, "%s: ", log_prefix);
 
@@ -356,7 +353,7 @@ static size_t esc_seq_len(unsigned char lead)
 static void esc_drain(struct esc_stream *e, bool all)
 {
 	while (e->n_held > 0) {
-		unsigned char tmp[5] = {0};
+		unsigned char tmp[5] = { 0 };
 		size_t want = esc_seq_len(e->held[0]), n = 1;
 		bool partial = false;
 
@@ -445,8 +442,7 @@ static bool is_space(char ch)
 
 static bool is_keyword_char(char ch)
 {
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-	       ch == '_';
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_';
 }
 
 /* URI form: postgresql://user:secret@host/db?password=secret&sslmode=x */

@@ -29,7 +29,7 @@ bool log_level_parse(const char *name, enum log_level *out);
 /* Prefix added after the level on every line (e.g. the member name). */
 void log_set_prefix(const char *prefix);
 void log_write(enum log_level lvl, const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+        __attribute__((format(printf, 4, 5)));
 bool log_enabled(enum log_level lvl);
 
 /* Does each line start with a journal priority "<N>" (stderr is systemd's

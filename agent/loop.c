@@ -69,7 +69,7 @@ static void log_action(struct loop *L, const struct ha_action *a)
 
 static void sleep_until_woken(struct loop *L, double seconds)
 {
-	struct pollfd pfd = {.fd = L->wake[0], .events = POLLIN};
+	struct pollfd pfd = { .fd = L->wake[0], .events = POLLIN };
 	char buf[64];
 	int ms = seconds <= 0 ? 0 : (int)(seconds * 1000) + 1;
 
@@ -105,9 +105,9 @@ static bool startup_checks(struct loop *L)
 		if (etcd_get(L->etcd, L->keys.leader, &r, &err) == ETCD_OK)
 			break;
 		if (clk_mono() >= until || g_shutdown || err.status == ETCD_E_AUTH || err.status == ETCD_E_INVALID) {
-			const char *check = err.status == ETCD_E_AUTH		    ? "etcd.username and etcd.password"
-					    : strstr(err.message, "TLS") != NULL ? "etcd.cacert, etcd.cert and etcd.key"
-										  : "etcd.hosts";
+			const char *check = err.status == ETCD_E_AUTH            ? "etcd.username and etcd.password"
+			                    : strstr(err.message, "TLS") != NULL ? "etcd.cacert, etcd.cert and etcd.key"
+			                                                         : "etcd.hosts";
 			log_error("cannot use etcd: %s; giving up (check %s in %s)", err.message, check, cfg->path);
 			return false;
 		}
@@ -121,8 +121,8 @@ static bool startup_checks(struct loop *L)
 	while ((other = pg_postmaster_pid_from_file(cfg->postgresql.data_dir)) > 0) {
 		if (clk_mono() >= until) {
 			log_error("Postgres is already running in %s (pid %d) and was not started by this agent; "
-				  "stop it first",
-				  cfg->postgresql.data_dir, (int)other);
+			          "stop it first",
+			          cfg->postgresql.data_dir, (int)other);
 			return false;
 		}
 		sleep_until_woken(L, 0.2);
@@ -192,8 +192,8 @@ static bool loop_init(struct loop *L, const struct baton_config *cfg)
 		    !pg_conninfo_quote(cfg->postgresql.pgpass, pass, sizeof(pass)))
 			return false;
 		int n = snprintf(L->local_conninfo, sizeof(L->local_conninfo),
-				 "host=%s port=%d user=%s dbname=postgres passfile=%s application_name=baton", sock,
-				 cfg->postgresql.listen_port, user, pass);
+		                 "host=%s port=%d user=%s dbname=postgres passfile=%s application_name=baton", sock,
+		                 cfg->postgresql.listen_port, user, pass);
 		if (n < 0 || (size_t)n >= sizeof(L->local_conninfo))
 			return false;
 	}
@@ -218,7 +218,7 @@ static bool loop_init(struct loop *L, const struct baton_config *cfg)
 		return false;
 	}
 	if (!keeper_set_watchdog(L->keeper, cfg->watchdog.mode, cfg->watchdog.device, cfg->watchdog.safety_margin, err,
-				 sizeof(err))) {
+	                         sizeof(err))) {
 		log_error("%s", err);
 		return false;
 	}
@@ -351,8 +351,8 @@ int loop_run(const struct baton_config *cfg)
 	sdnotify_ready();
 	if (sdnotify_watchdog_interval() > 0 && sdnotify_watchdog_interval() < 2 * L.settings.loop_wait + 1)
 		log_warn("systemd WatchdogSec=%.1fs is short for loop_wait %.1fs; a slow loop will get the agent "
-			 "restarted",
-			 sdnotify_watchdog_interval(), L.settings.loop_wait);
+		         "restarted",
+		         sdnotify_watchdog_interval(), L.settings.loop_wait);
 
 	for (;;) {
 		double now = clk_mono();
@@ -387,7 +387,8 @@ int loop_run(const struct baton_config *cfg)
 		judge_restart(&L);
 		/* After our switchover: until Postgres runs again and follows the
 		 * new leader (or leads again, when it was aborted). */
-		if (L.local.pg_ready && (is_leader(&L) || (L.view.has_leader && strcmp(L.lm.following, L.view.leader) == 0)))
+		if (L.local.pg_ready &&
+		    (is_leader(&L) || (L.view.has_leader && strcmp(L.lm.following, L.view.leader) == 0)))
 			L.switchover_stopped = false;
 		L.local.restart_in_progress = (L.restart.running && !L.local.pg_running) || L.switchover_stopped;
 		if (L.view.etcd_ok && !L.view.has_leader && L.local.pg_ready && !L.local.pg_primary &&

@@ -40,8 +40,8 @@ static void start_postgres(struct loop *L, bool primary, const char *upstream, d
 	pg_conn_reset(L->pg);
 	set_fence(L);
 	log_info("started Postgres (pid %d) as %s%s%s", (int)L->postmaster.pid,
-		 ha_role_name(primary ? HA_ROLE_PRIMARY : HA_ROLE_REPLICA),
-		 !primary && upstream && upstream[0] ? " of " : "", !primary && upstream ? upstream : "");
+	         ha_role_name(primary ? HA_ROLE_PRIMARY : HA_ROLE_REPLICA),
+	         !primary && upstream && upstream[0] ? " of " : "", !primary && upstream ? upstream : "");
 }
 
 void stop_postgres(struct loop *L, enum pg_stop_mode mode, const char *why)
@@ -127,7 +127,7 @@ void reap_job(struct loop *L, double now)
 		L->lm.job_failed = HA_JOB_NONE;
 	} else {
 		log_error("%s failed: %s (see %s)", L->job.what[0] ? L->job.what : "job", err.msg,
-			  L->cfg->postgresql.log_file);
+		          L->cfg->postgresql.log_file);
 		L->lm.job_failed = L->job_kind;
 		L->lm.job_failed_at = now;
 		/* A rewind can fail for a passing reason (the source was shutting
@@ -142,9 +142,11 @@ void reap_job(struct loop *L, double now)
 				log_error("cannot remove the failed data directory: %s", err.msg);
 		}
 		if (L->job_kind == HA_JOB_BOOTSTRAP) {
-			struct etcd_compare cmp = {.key = L->keys.initialize, .target = ETCD_CMP_VALUE,
-						   .result = ETCD_CMP_EQUAL, .value = L->cfg->name};
-			struct etcd_op del = {.kind = ETCD_OP_DELETE, .key = L->keys.initialize};
+			struct etcd_compare cmp = { .key = L->keys.initialize,
+				                    .target = ETCD_CMP_VALUE,
+				                    .result = ETCD_CMP_EQUAL,
+				                    .value = L->cfg->name };
+			struct etcd_op del = { .kind = ETCD_OP_DELETE, .key = L->keys.initialize };
 			bool won;
 
 			if (txn_simple(L, &cmp, 1, &del, 1, &won, "give up the initialize key") && won)
@@ -175,20 +177,21 @@ void reap_postmaster(struct loop *L, double now)
 		if (!pg_start_diagnose(L->cfg->postgresql.log_file, L->pg_log_from, &d, &derr))
 			log_warn("cannot tell why Postgres failed to start: %s", derr.msg);
 		L->lm.start_failure = d.kind == PG_START_FAIL_DIVERGED ? HA_START_FAIL_DIVERGED
-				   : d.kind == PG_START_FAIL_PARAMS ? HA_START_FAIL_PARAMS
-				   : d.kind == PG_START_FAIL_OTHER  ? HA_START_FAIL_OTHER
-								    : HA_START_FAIL_UNKNOWN;
+		                      : d.kind == PG_START_FAIL_PARAMS ? HA_START_FAIL_PARAMS
+		                      : d.kind == PG_START_FAIL_OTHER  ? HA_START_FAIL_OTHER
+		                                                       : HA_START_FAIL_UNKNOWN;
 		if (d.kind == PG_START_FAIL_PARAMS && d.param[0])
-			snprintf(L->lm.start_error, sizeof(L->lm.start_error), "%s = %ld is below the primary's %ld", d.param,
-				 d.value, d.primary_value);
+			snprintf(L->lm.start_error, sizeof(L->lm.start_error), "%s = %ld is below the primary's %ld",
+			         d.param, d.value, d.primary_value);
 		else
-			snprintf(L->lm.start_error, sizeof(L->lm.start_error), "%.159s", d.fatal_line[0] ? d.fatal_line : err.msg);
+			snprintf(L->lm.start_error, sizeof(L->lm.start_error), "%.159s",
+			         d.fatal_line[0] ? d.fatal_line : err.msg);
 		/* Make sure the next start sees pg_control as it is now (the
 		 * primary's parameters as replayed up to the failure). */
 		L->ctl_stale = true;
 		log_error("Postgres exited during start-up (%s), failure %d in a row: %s [%s]; see %s", err.msg,
-			  L->lm.start_failures, d.fatal_line[0] ? d.fatal_line : "the server logged no FATAL line",
-			  pg_start_failure_name(d.kind), L->cfg->postgresql.log_file);
+		          L->lm.start_failures, d.fatal_line[0] ? d.fatal_line : "the server logged no FATAL line",
+		          pg_start_failure_name(d.kind), L->cfg->postgresql.log_file);
 	} else {
 		log_warn("Postgres exited unexpectedly (%s)", st == PG_CHILD_OK ? "status 0" : err.msg);
 		cb_fire(L->callbacks, CB_ON_STOP, L->last_role[0] ? L->last_role : "unknown");
@@ -209,7 +212,7 @@ bool ensure_roles(struct loop *L)
 	struct pg_err err;
 
 	if (!pg_query_ensure_role(L->pg, cfg->postgresql.replication_username, cfg->postgresql.replication_password,
-				  true, &err)) {
+	                          true, &err)) {
 		log_error("cannot create the replication role: %s", err.msg);
 		return false;
 	}
@@ -221,8 +224,8 @@ static void do_race_init(struct loop *L)
 	char value[32];
 	const char *v = L->cfg->name;
 	int64_t lease = L->local.lease_id;
-	struct etcd_compare cmp = {.key = L->keys.initialize, .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL};
-	struct etcd_op put = {.kind = ETCD_OP_PUT, .key = L->keys.initialize};
+	struct etcd_compare cmp = { .key = L->keys.initialize, .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL };
+	struct etcd_op put = { .kind = ETCD_OP_PUT, .key = L->keys.initialize };
 	bool won = false;
 
 	if (lease == 0) /* the core waits for our lease (rule 5): never a key without one */
@@ -252,16 +255,16 @@ static void do_bootstrap(struct loop *L, double now)
 	struct pg_err err;
 
 	if (l->datadir == HA_DATADIR_EMPTY) {
-		const struct pg_initdb_opts io = {.encoding = cfg->bootstrap_initdb.encoding,
-						  .locale = cfg->bootstrap_initdb.locale,
-						  .data_checksums = cfg->bootstrap_initdb.data_checksums};
+		const struct pg_initdb_opts io = { .encoding = cfg->bootstrap_initdb.encoding,
+			                           .locale = cfg->bootstrap_initdb.locale,
+			                           .data_checksums = cfg->bootstrap_initdb.data_checksums };
 
 		if (!write_pgpass(L))
 			return;
 		start_job(L, HA_JOB_BOOTSTRAP, NULL,
-			  pg_initdb_start(&L->paths, cfg->postgresql.superuser_username,
-					  cfg->postgresql.superuser_password, &io, &L->job, &err),
-			  "initdb");
+		          pg_initdb_start(&L->paths, cfg->postgresql.superuser_username,
+		                          cfg->postgresql.superuser_password, &io, &L->job, &err),
+		          "initdb");
 		if (L->job.pid == 0)
 			log_error("cannot run initdb: %s", err.msg);
 		return;
@@ -278,11 +281,15 @@ static void do_bootstrap(struct loop *L, double now)
 		return;
 	{
 		char sysid[32], *config_json = dcs_config_json(&cfg->bootstrap_dcs);
-		struct etcd_compare init_cmp = {.key = L->keys.initialize, .target = ETCD_CMP_VALUE,
-						.result = ETCD_CMP_EQUAL, .value = cfg->name};
-		struct etcd_compare cfg_cmp = {.key = L->keys.config, .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL};
-		struct etcd_op put_init = {.kind = ETCD_OP_PUT, .key = L->keys.initialize, .value = sysid};
-		struct etcd_op put_cfg = {.kind = ETCD_OP_PUT, .key = L->keys.config, .value = config_json};
+		struct etcd_compare init_cmp = { .key = L->keys.initialize,
+			                         .target = ETCD_CMP_VALUE,
+			                         .result = ETCD_CMP_EQUAL,
+			                         .value = cfg->name };
+		struct etcd_compare cfg_cmp = { .key = L->keys.config,
+			                        .target = ETCD_CMP_CREATE,
+			                        .result = ETCD_CMP_EQUAL };
+		struct etcd_op put_init = { .kind = ETCD_OP_PUT, .key = L->keys.initialize, .value = sysid };
+		struct etcd_op put_cfg = { .kind = ETCD_OP_PUT, .key = L->keys.config, .value = config_json };
 		bool won = false;
 
 		snprintf(sysid, sizeof(sysid), "%llu", (unsigned long long)L->pgst.system_identifier);
@@ -291,7 +298,7 @@ static void do_bootstrap(struct loop *L, double now)
 		free(config_json);
 		if (txn_simple(L, &init_cmp, 1, &put_init, 1, &won, "finish bootstrap") && won) {
 			log_info("bootstrap complete: cluster '%s' has system identifier %s; we are its primary",
-				 cfg->scope, sysid);
+			         cfg->scope, sysid);
 			append_history(L, "bootstrap");
 		}
 	}
@@ -304,8 +311,7 @@ static void do_clone(struct loop *L, const char *leader)
 
 	if (!write_pgpass(L) || !leader_conninfo(L, leader, true, conninfo, sizeof(conninfo)))
 		return;
-	start_job(L, HA_JOB_CLONE, leader, pg_basebackup_start(&L->paths, conninfo, &L->job, &err),
-		  "pg_basebackup");
+	start_job(L, HA_JOB_CLONE, leader, pg_basebackup_start(&L->paths, conninfo, &L->job, &err), "pg_basebackup");
 	if (L->job.pid == 0)
 		log_error("cannot run pg_basebackup: %s", err.msg);
 }
@@ -398,7 +404,7 @@ bool execute(struct loop *L, const struct ha_action *a, double now)
 		publish_api(L);
 		publish_member(L);
 		log_info("reinit: published state stopped; stopping Postgres and removing %s",
-			 L->cfg->postgresql.data_dir);
+		         L->cfg->postgresql.data_dir);
 		stop_postgres(L, PG_STOP_FAST, "reinit");
 		if (!pg_datadir_remove(L->cfg->postgresql.data_dir, &err))
 			log_error("cannot remove the data directory: %s", err.msg);

@@ -71,7 +71,7 @@ struct loop {
 	struct watch *watch;
 	struct api_server *api;
 	struct cb_runner *callbacks;
-	char last_role[16];  /* role Postgres last came up in ("" = none yet), for on_role_change */
+	char last_role[16]; /* role Postgres last came up in ("" = none yet), for on_role_change */
 	int wake[2];
 
 	struct dcs_settings settings; /* in force: the config key, or bootstrap.dcs */
@@ -87,13 +87,13 @@ struct loop {
 	struct pg_state pgst;
 	struct pg_controldata ctl;
 	bool ctl_valid;
-	bool ctl_stale;  /* pg_control may have changed since we read it */
+	bool ctl_stale; /* pg_control may have changed since we read it */
 
 	struct pg_child postmaster;
 	/* What the view builder and the executor remember of Postgres and the
 	 * jobs (local_view.h): starts, failures, streaming, replay progress. */
 	struct local_memory lm;
-	long pg_log_from;            /* size of postgresql.log_file when Postgres was last started: where
+	long pg_log_from; /* size of postgresql.log_file when Postgres was last started: where
 				      * the diagnosis of a failed start reads from */
 	/* Hot-standby parameters (pg_data.h): the primary's as this data
 	 * directory last replayed them (pg_controldata), and what the running
@@ -123,35 +123,35 @@ struct loop {
 	} req;
 	/* a restart under way (an operator's, or the core's) */
 	struct {
-		char detail[200];        /* what was pending, for the report */
-		uint64_t running_id;     /* the request to report (0 none) */
+		char detail[200];    /* what was pending, for the report */
+		uint64_t running_id; /* the request to report (0 none) */
 		bool running;
 		pid_t old_pid;
 		double began, ready_at;
 	} restart;
 	/* a scheduled restart (POST /restart {"schedule"}), published in our member key */
 	struct {
-		double at;               /* wall clock (0 = none) */
+		double at; /* wall clock (0 = none) */
 		bool pending_only;
 		int min_version;
 		char role[16];
 	} sched;
-	bool switchover_stopped;     /* we stopped Postgres to hand over: start it again, also when paused */
-	double read_started_at;      /* monotonic: when this loop's read of etcd began */
-	double pg_reloaded_at;       /* monotonic: the last reload we sent Postgres */
-	bool pending_restart;       /* a changed parameter waits for a restart */
+	bool switchover_stopped; /* we stopped Postgres to hand over: start it again, also when paused */
+	double read_started_at;  /* monotonic: when this loop's read of etcd began */
+	double pg_reloaded_at;   /* monotonic: the last reload we sent Postgres */
+	bool pending_restart;    /* a changed parameter waits for a restart */
 	double pending_checked_at;
-	char *applied_params;       /* the shared Postgres parameters last written, "name=value\n"... */
+	char *applied_params; /* the shared Postgres parameters last written, "name=value\n"... */
 	int64_t switchover_mod_revision;
-	int64_t sw_refused_rev;     /* the switchover key last refused (logged once) */
+	int64_t sw_refused_rev; /* the switchover key last refused (logged once) */
 	double leader_absent_since;
 
 	uint64_t leader_changes;
 	char last_leader[HA_NAME_MAX];
 	/* failsafe_mode (loop_lease.c failsafe_round, loop_restart.c) */
 	struct {
-		double confirmed_at;  /* leader: start of the last round every member confirmed */
-		double seen_at;       /* replica: when we last confirmed the leader's heartbeat */
+		double confirmed_at; /* leader: start of the last round every member confirmed */
+		double seen_at;      /* replica: when we last confirmed the leader's heartbeat */
 		bool logged;
 	} failsafe;
 
@@ -159,17 +159,17 @@ struct loop {
 	struct {
 		size_t n;
 		char names[HA_SYNC_MAX][HA_NAME_MAX];
-		bool star;             /* '*': strict mode with nobody to wait for */
-		int quorum;            /* quorum commit: ANY quorum (names); 0: FIRST n (names) */
-		uint64_t since_lsn;    /* primary LSN once it was in force */
+		bool star;          /* '*': strict mode with nobody to wait for */
+		int quorum;         /* quorum commit: ANY quorum (names); 0: FIRST n (names) */
+		uint64_t since_lsn; /* primary LSN once it was in force */
 		bool since_known;
 	} sync_pg;
 
 	struct slots_memory slots_mem; /* when each unwanted replication slot was first seen */
 	struct mv_cache mv;            /* members whose Postgres address their REST API confirmed */
 
-	char *member_json;   /* last published */
-	char *status_json;   /* last published (leader) */
+	char *member_json; /* last published */
+	char *status_json; /* last published (leader) */
 	enum ha_action_kind last_kind;
 	char last_reason[200];
 	char last_warn[4096];
@@ -208,10 +208,10 @@ void sync_manage(struct loop *L);
 
 /* loop_lease.c */
 void set_fence(struct loop *L);
-bool txn_rev(struct loop *L, const struct etcd_compare *cmp, size_t n_cmp, const struct etcd_op *ops,
-	     size_t n_ops, bool *won, int64_t *revision, const char *what);
-bool txn_simple(struct loop *L, const struct etcd_compare *cmp, size_t n_cmp, const struct etcd_op *ops,
-		size_t n_ops, bool *won, const char *what);
+bool txn_rev(struct loop *L, const struct etcd_compare *cmp, size_t n_cmp, const struct etcd_op *ops, size_t n_ops,
+             bool *won, int64_t *revision, const char *what);
+bool txn_simple(struct loop *L, const struct etcd_compare *cmp, size_t n_cmp, const struct etcd_op *ops, size_t n_ops,
+                bool *won, const char *what);
 void release_leader_key(struct loop *L);
 bool acquire_leader_key(struct loop *L);
 void ensure_lease(struct loop *L);

@@ -9,16 +9,16 @@
 
 void set_fence(struct loop *L)
 {
-	bool may_write = L->postmaster.pid > 0 &&
-			 (L->lm.pg_started_primary || L->lm.promote_requested || (L->local.pg_ready && L->local.pg_primary));
+	bool may_write = L->postmaster.pid > 0 && (L->lm.pg_started_primary || L->lm.promote_requested ||
+	                                           (L->local.pg_ready && L->local.pg_primary));
 
 	keeper_set_fence(L->keeper, may_write ? L->postmaster.pid : 0);
 }
 
 /* A txn without a failure branch; *revision (may be NULL) gets the
  * revision it ran at, which is the mod revision of what it put. */
-bool txn_rev(struct loop *L, const struct etcd_compare *cmp, size_t n_cmp, const struct etcd_op *ops,
-	     size_t n_ops, bool *won, int64_t *revision, const char *what)
+bool txn_rev(struct loop *L, const struct etcd_compare *cmp, size_t n_cmp, const struct etcd_op *ops, size_t n_ops,
+             bool *won, int64_t *revision, const char *what)
 {
 	struct etcd_txn_result r;
 	struct etcd_error err;
@@ -35,8 +35,8 @@ bool txn_rev(struct loop *L, const struct etcd_compare *cmp, size_t n_cmp, const
 	return true;
 }
 
-bool txn_simple(struct loop *L, const struct etcd_compare *cmp, size_t n_cmp, const struct etcd_op *ops,
-		size_t n_ops, bool *won, const char *what)
+bool txn_simple(struct loop *L, const struct etcd_compare *cmp, size_t n_cmp, const struct etcd_op *ops, size_t n_ops,
+                bool *won, const char *what)
 {
 	return txn_rev(L, cmp, n_cmp, ops, n_ops, won, NULL, what);
 }
@@ -44,9 +44,10 @@ bool txn_simple(struct loop *L, const struct etcd_compare *cmp, size_t n_cmp, co
 /* Deletes the leader key if it still holds our name. */
 void release_leader_key(struct loop *L)
 {
-	struct etcd_compare cmp = {.key = L->keys.leader, .target = ETCD_CMP_VALUE, .result = ETCD_CMP_EQUAL,
-				   .value = L->cfg->name};
-	struct etcd_op del = {.kind = ETCD_OP_DELETE, .key = L->keys.leader};
+	struct etcd_compare cmp = {
+		.key = L->keys.leader, .target = ETCD_CMP_VALUE, .result = ETCD_CMP_EQUAL, .value = L->cfg->name
+	};
+	struct etcd_op del = { .kind = ETCD_OP_DELETE, .key = L->keys.leader };
 	bool won = false;
 
 	if (txn_simple(L, &cmp, 1, &del, 1, &won, "release leader key") && won)
@@ -57,8 +58,9 @@ void release_leader_key(struct loop *L)
 bool acquire_leader_key(struct loop *L)
 {
 	struct etcd_compare cmp[2];
-	struct etcd_op put = {.kind = ETCD_OP_PUT, .key = L->keys.leader, .value = L->cfg->name,
-			      .lease = L->local.lease_id};
+	struct etcd_op put = {
+		.kind = ETCD_OP_PUT, .key = L->keys.leader, .value = L->cfg->name, .lease = L->local.lease_id
+	};
 	size_t n_cmp;
 	bool won = false;
 
@@ -66,14 +68,18 @@ bool acquire_leader_key(struct loop *L)
 		return false;
 	memset(cmp, 0, sizeof(cmp));
 	if (!L->view.has_leader) {
-		cmp[0] = (struct etcd_compare){.key = L->keys.leader, .target = ETCD_CMP_CREATE,
-					       .result = ETCD_CMP_EQUAL, .number = 0};
+		cmp[0] = (struct etcd_compare){
+			.key = L->keys.leader, .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL, .number = 0
+		};
 		n_cmp = 1;
 	} else {
-		cmp[0] = (struct etcd_compare){.key = L->keys.leader, .target = ETCD_CMP_VALUE,
-					       .result = ETCD_CMP_EQUAL, .value = L->cfg->name};
-		cmp[1] = (struct etcd_compare){.key = L->keys.leader, .target = ETCD_CMP_MOD,
-					       .result = ETCD_CMP_EQUAL, .number = L->leader_mod_revision};
+		cmp[0] = (struct etcd_compare){
+			.key = L->keys.leader, .target = ETCD_CMP_VALUE, .result = ETCD_CMP_EQUAL, .value = L->cfg->name
+		};
+		cmp[1] = (struct etcd_compare){ .key = L->keys.leader,
+			                        .target = ETCD_CMP_MOD,
+			                        .result = ETCD_CMP_EQUAL,
+			                        .number = L->leader_mod_revision };
 		n_cmp = 2;
 	}
 	if (!txn_simple(L, cmp, n_cmp, &put, 1, &won, "acquire leader key"))
@@ -106,9 +112,10 @@ static void rotate_lease(struct loop *L, int64_t old_id)
 		return;
 	}
 	if (is_leader(L)) {
-		struct etcd_compare cmp = {.key = L->keys.leader, .target = ETCD_CMP_VALUE, .result = ETCD_CMP_EQUAL,
-					   .value = L->cfg->name};
-		struct etcd_op put = {.kind = ETCD_OP_PUT, .key = L->keys.leader, .value = L->cfg->name, .lease = id};
+		struct etcd_compare cmp = {
+			.key = L->keys.leader, .target = ETCD_CMP_VALUE, .result = ETCD_CMP_EQUAL, .value = L->cfg->name
+		};
+		struct etcd_op put = { .kind = ETCD_OP_PUT, .key = L->keys.leader, .value = L->cfg->name, .lease = id };
 		bool won = false;
 
 		if (!txn_simple(L, &cmp, 1, &put, 1, &won, "move the leader key to the new lease") || !won) {
@@ -119,7 +126,7 @@ static void rotate_lease(struct loop *L, int64_t old_id)
 		}
 	}
 	log_info("ttl is now %llds: moved our keys from lease %llx to %llx", (long long)granted,
-		 (unsigned long long)old_id, (unsigned long long)id);
+	         (unsigned long long)old_id, (unsigned long long)id);
 	L->granted_ttl = granted;
 	L->requested_ttl = (int64_t)ceil(L->settings.ttl);
 	keeper_set_lease(L->keeper, id, t0);
@@ -203,7 +210,8 @@ void failsafe_round(struct loop *L)
 		L->failsafe.confirmed_at = t0;
 		keeper_set_failsafe(L->keeper, t0);
 		if (!L->failsafe.logged)
-			log_warn("etcd unreachable; all %zu members confirm us: staying primary (failsafe_mode)", asked);
+			log_warn("etcd unreachable; all %zu members confirm us: staying primary (failsafe_mode)",
+			         asked);
 		L->failsafe.logged = true;
 	} else {
 		L->failsafe.logged = false;

@@ -23,12 +23,12 @@ bool leader_conninfo(struct loop *L, const char *leader, bool replication, char 
 	/* No password goes to an address the member itself has not confirmed
 	 * through its REST API (agent/member_verify.h). */
 	if (!mv_confirm(&L->mv, cfg, m, clk_mono(), true,
-			L->postmaster.pid && L->lm.following[0] ? "keeps streaming from its current upstream"
-								: "keeps waiting and asks again"))
+	                L->postmaster.pid && L->lm.following[0] ? "keeps streaming from its current upstream"
+	                                                        : "keeps waiting and asks again"))
 		return false;
 	if (!pg_conninfo_quote(m->host, host, sizeof(host)) ||
 	    !pg_conninfo_quote(replication ? cfg->postgresql.replication_username : cfg->postgresql.superuser_username,
-			       user, sizeof(user)) ||
+	                       user, sizeof(user)) ||
 	    !pg_conninfo_quote(cfg->postgresql.pgpass, pass, sizeof(pass)) ||
 	    !pg_conninfo_quote(cfg->name, app, sizeof(app)))
 		return false;
@@ -45,13 +45,13 @@ bool leader_conninfo(struct loop *L, const char *leader, bool replication, char 
 		    !pg_conninfo_quote(cfg->postgresql.tls_keyfile, key, sizeof(key)))
 			return false;
 		n = snprintf(tls, sizeof(tls),
-			     " sslmode=verify-full sslrootcert=%s sslcert=%s sslkey=%s channel_binding=require", ca, crt,
-			     key);
+		             " sslmode=verify-full sslrootcert=%s sslcert=%s sslkey=%s channel_binding=require", ca,
+		             crt, key);
 		if (n < 0 || (size_t)n >= sizeof(tls))
 			return false;
 	}
 	n = snprintf(buf, len, "host=%s port=%d user=%s passfile=%s application_name=%s%s connect_timeout=3%s", host,
-		     m->port, user, pass, app, replication ? "" : " dbname=postgres", tls);
+	             m->port, user, pass, app, replication ? "" : " dbname=postgres", tls);
 	return n > 0 && (size_t)n < len;
 }
 
@@ -62,24 +62,24 @@ struct forced_param {
 };
 
 static const struct forced_param forced[] = {
-	{"listen_addresses", "set from postgresql.listen"},
-	{"port", "set from postgresql.listen"},
-	{"unix_socket_directories", "set from postgresql.socket_dir"},
-	{"wal_level", "replicas need at least 'replica'"},
-	{"hot_standby", "replicas answer read-only queries and health checks"},
-	{"wal_log_hints", "pg_rewind needs it"},
-	{"cluster_name", "set to the member name"},
+	{ "listen_addresses", "set from postgresql.listen" },
+	{ "port", "set from postgresql.listen" },
+	{ "unix_socket_directories", "set from postgresql.socket_dir" },
+	{ "wal_level", "replicas need at least 'replica'" },
+	{ "hot_standby", "replicas answer read-only queries and health checks" },
+	{ "wal_log_hints", "pg_rewind needs it" },
+	{ "cluster_name", "set to the member name" },
 };
 
 /* Defaults the config may override: enough WAL kept for a replica to catch
  * up after a failover or a short outage without a re-clone. */
 static const struct pg_param default_params[] = {
-	{"wal_keep_size", "128MB"},
-	{"max_wal_senders", "10"},
-	{"max_replication_slots", "10"},
+	{ "wal_keep_size", "128MB" },
+	{ "max_wal_senders", "10" },
+	{ "max_replication_slots", "10" },
 	/* A replica gone this far behind is re-cloned rather than let its slot
 	 * (or a permanent slot nobody uses) fill the primary's disk. */
-	{"max_slot_wal_keep_size", "8GB"},
+	{ "max_slot_wal_keep_size", "8GB" },
 };
 
 /*
@@ -110,18 +110,18 @@ static void hs_floor(struct loop *L, struct pg_param *params, size_t *n, char va
 		if (parsed && L->hs.primary_valid && L->hs.primary[i] > wanted) {
 			eff[i] = L->hs.primary[i];
 			snprintf(vals[i], sizeof(vals[0]), "%ld", eff[i]);
-			params[(*n)++] = (struct pg_param){hp->name, vals[i]};
+			params[(*n)++] = (struct pg_param){ hp->name, vals[i] };
 		}
 		if (eff[i] != wanted &&
 		    (!L->hs.written_valid || L->hs.written[i] != eff[i] || L->hs.wanted[i] != wanted))
 			log_info("%s raised to %ld from %ld: the primary's value as this replica replayed it "
-				 "(pg_controldata); the lower value applies once the primary runs with it and this "
-				 "replica has replayed that (then a restart of this replica applies it)",
-				 hp->name, eff[i], wanted);
+			         "(pg_controldata); the lower value applies once the primary runs with it and this "
+			         "replica has replayed that (then a restart of this replica applies it)",
+			         hp->name, eff[i], wanted);
 		else if (L->hs.written_valid && L->hs.written[i] > eff[i])
 			log_info("%s may now drop to %ld (the primary's value as replayed is %ld): pending until this "
-				 "replica restarts",
-				 hp->name, eff[i], L->hs.primary_valid ? L->hs.primary[i] : -1L);
+			         "replica restarts",
+			         hp->name, eff[i], L->hs.primary_valid ? L->hs.primary[i] : -1L);
 	}
 	memcpy(L->hs.written, eff, sizeof(eff));
 	memcpy(L->hs.wanted, want, sizeof(want));
@@ -162,17 +162,17 @@ bool write_pg_files(struct loop *L, bool standby, const char *upstream)
 	for (size_t i = 0; i < n_defaults; i++)
 		params[n++] = default_params[i]; /* a later entry of the same name wins */
 	for (size_t i = 0; i < L->settings.n_pg_params; i++)
-		params[n++] = (struct pg_param){L->settings.pg_params[i].name, L->settings.pg_params[i].value};
+		params[n++] = (struct pg_param){ L->settings.pg_params[i].name, L->settings.pg_params[i].value };
 	for (size_t i = 0; i < cfg->postgresql.n_params; i++)
-		params[n++] = (struct pg_param){cfg->postgresql.params[i].name, cfg->postgresql.params[i].value};
+		params[n++] = (struct pg_param){ cfg->postgresql.params[i].name, cfg->postgresql.params[i].value };
 	/* A replica streams through its own slot on the primary (slots.h). */
 	if (standby && upstream && upstream[0] && slots_member_slot(cfg->name, slot, sizeof(slot))) {
 		for (size_t i = 0; i < n; i++)
 			if (strcmp(params[i].name, "primary_slot_name") == 0)
 				log_warn("postgresql parameter primary_slot_name = '%s' ignored: each replica streams "
-					 "through its own slot, %s",
-					 params[i].value, slot);
-		params[n++] = (struct pg_param){"primary_slot_name", slot};
+				         "through its own slot, %s",
+				         params[i].value, slot);
+		params[n++] = (struct pg_param){ "primary_slot_name", slot };
 	}
 	/* A replica replays only with hot-standby parameters at least the
 	 * primary's (pg_controldata); lowering one in the config must not stop
@@ -185,31 +185,33 @@ bool write_pg_files(struct loop *L, bool standby, const char *upstream)
 	if (L->settings.synchronous_mode || L->sync_pg.n > 0 || L->sync_pg.star) {
 		sync_pg_render(L, ssn, sizeof(ssn));
 		for (size_t i = 0; i < n; i++)
-			if (strcmp(params[i].name, "synchronous_standby_names") == 0 && strcmp(params[i].value, ssn) != 0)
+			if (strcmp(params[i].name, "synchronous_standby_names") == 0 &&
+			    strcmp(params[i].value, ssn) != 0)
 				log_warn("postgresql parameter synchronous_standby_names = '%s' ignored: synchronous mode "
-					 "manages it",
-					 params[i].value);
-		params[n++] = (struct pg_param){"synchronous_standby_names", ssn};
+				         "manages it",
+				         params[i].value);
+		params[n++] = (struct pg_param){ "synchronous_standby_names", ssn };
 	}
 	for (size_t f = 0; f < n_forced; f++) {
 		for (size_t i = 0; i < n; i++) {
-			if (strcmp(params[i].name, forced[f].name) != 0 || strcmp(params[i].value, forced_values[f]) == 0)
+			if (strcmp(params[i].name, forced[f].name) != 0 ||
+			    strcmp(params[i].value, forced_values[f]) == 0)
 				continue;
 			if (strcmp(forced[f].name, "wal_level") == 0 && strcmp(params[i].value, "logical") == 0) {
 				forced_values[f] = "logical"; /* stronger than needed: keep it */
 				continue;
 			}
-			log_warn("postgresql parameter %s = '%s' overridden with '%s' (%s)", params[i].name, params[i].value,
-				 forced_values[f], forced[f].why);
+			log_warn("postgresql parameter %s = '%s' overridden with '%s' (%s)", params[i].name,
+			         params[i].value, forced_values[f], forced[f].why);
 		}
-		params[n++] = (struct pg_param){forced[f].name, forced_values[f]};
+		params[n++] = (struct pg_param){ forced[f].name, forced_values[f] };
 	}
 	/* postgresql.tls.*: Postgres serves TLS to the other members (last, so
 	 * that no parameter from etcd or the file turns it off). */
 	if (cfg->postgresql.tls_certfile) {
-		params[n++] = (struct pg_param){"ssl", "on"};
-		params[n++] = (struct pg_param){"ssl_cert_file", cfg->postgresql.tls_certfile};
-		params[n++] = (struct pg_param){"ssl_key_file", cfg->postgresql.tls_keyfile};
+		params[n++] = (struct pg_param){ "ssl", "on" };
+		params[n++] = (struct pg_param){ "ssl_cert_file", cfg->postgresql.tls_certfile };
+		params[n++] = (struct pg_param){ "ssl_key_file", cfg->postgresql.tls_keyfile };
 	}
 	if (!pg_conf_write(cfg->postgresql.data_dir, params, n, &err))
 		goto fail;
@@ -240,8 +242,8 @@ cleanup:
 bool write_pgpass(const struct loop *L)
 {
 	const struct baton_config *cfg = L->cfg;
-	const char *users[2] = {cfg->postgresql.superuser_username, cfg->postgresql.replication_username};
-	const char *pws[2] = {cfg->postgresql.superuser_password, cfg->postgresql.replication_password};
+	const char *users[2] = { cfg->postgresql.superuser_username, cfg->postgresql.replication_username };
+	const char *pws[2] = { cfg->postgresql.superuser_password, cfg->postgresql.replication_password };
 	struct pg_err err;
 
 	if (!pg_conf_write_pgpass(cfg->postgresql.pgpass, users, pws, 2, &err)) {

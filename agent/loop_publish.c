@@ -49,8 +49,8 @@ enum ha_state member_state(const struct loop *L)
 	if (L->reinit_stopping)
 		return HA_STATE_STOPPED;
 	return ha_state_of(L->job.pid ? L->job_kind : HA_JOB_NONE, L->lm.promote_requested, L->postmaster.pid != 0,
-			   L->lm.pg_start_failed, L->local.pg_ready, L->local.pg_primary,
-			   ha_replay_check(&L->view, &L->local, clk_mono(), NULL, 0));
+	                   L->lm.pg_start_failed, L->local.pg_ready, L->local.pg_primary,
+	                   ha_replay_check(&L->view, &L->local, clk_mono(), NULL, 0));
 }
 
 /* The role we publish (the core's ha_role_of). */
@@ -98,14 +98,14 @@ void publish_member(struct loop *L)
 	snprintf(me.host, sizeof(me.host), "%s", cfg->postgresql.connect_host);
 	me.port = cfg->postgresql.connect_port;
 	snprintf(me.api_url, sizeof(me.api_url), "%s://%s", cfg->restapi.certfile ? "https" : "http",
-		 cfg->restapi.connect_address);
+	         cfg->restapi.connect_address);
 	me.timeline = L->local.pg_ready ? L->local.pg_timeline : L->local.datadir_timeline;
 	/* A replica publishes what it replayed: lags shown from it tell the truth. */
 	me.lsn = !L->local.pg_ready ? 0 : L->local.pg_primary ? L->local.pg_lsn : L->local.pg_replay_lsn;
 	/* A member that refuses to lead (watchdog required, not armed) must
 	 * not hold its peers back by being ahead of them. */
 	me.nofailover = cfg->tags.nofailover || cfg->tags.failover_priority == 0 ||
-			(L->local.watchdog_required && !L->local.watchdog_ok);
+	                (L->local.watchdog_required && !L->local.watchdog_ok);
 	me.nosync = cfg->tags.nosync;
 	me.failover_priority = (int)cfg->tags.failover_priority;
 	me.pending_restart = L->pending_restart;
@@ -191,7 +191,7 @@ void publish_api(struct loop *L)
 	st.replay_lsn = L->pgst.replay_lsn;
 	st.nofailover = L->cfg->tags.nofailover;
 	st.sync_standby = L->view.synchronous_mode && L->view.has_sync &&
-			  strcmp(L->view.sync_leader, L->cfg->name) != 0 && ha_sync_allows(&L->view, L->cfg->name);
+	                  strcmp(L->view.sync_leader, L->cfg->name) != 0 && ha_sync_allows(&L->view, L->cfg->name);
 	st.lease_ttl_left = st.is_leader && deadline > 0 ? deadline - clk_mono() : 0;
 	st.paused = L->view.paused;
 	st.pending_restart = L->pending_restart;
@@ -204,21 +204,22 @@ void publish_api(struct loop *L)
 	if (L->local.pg_ready && L->local.pg_primary)
 		st.lag = 0;
 	else if (L->local.pg_ready && L->view.leader_lsn > 0)
-		st.lag = L->view.leader_lsn > L->local.pg_replay_lsn ? (int64_t)(L->view.leader_lsn - L->local.pg_replay_lsn)
-								      : 0;
+		st.lag = L->view.leader_lsn > L->local.pg_replay_lsn
+		                 ? (int64_t)(L->view.leader_lsn - L->local.pg_replay_lsn)
+		                 : 0;
 	/* What Patroni's endpoints show (issue 13). */
 	st.nosync = L->cfg->tags.nosync;
 	st.failover_priority = L->cfg->tags.failover_priority;
 	st.sync_quorum = L->view.synchronous_mode && ha_sync_quorum_mode(&L->view);
 	if (L->local.pg_ready && !L->local.pg_primary) {
 		snprintf(st.replication_state, sizeof(st.replication_state), "%s",
-			 L->pgst.wal_receiver_streaming ? "streaming" : "");
+		         L->pgst.wal_receiver_streaming ? "streaming" : "");
 		st.replay_paused = L->pgst.replay_paused;
 	}
 	/* 0 keeps the time of the last good read (api_publish). */
 	st.dcs_last_seen = L->view.etcd_ok ? clk_wall_s() : 0;
-	for (int i = 0; L->local.pg_ready && L->local.pg_primary && i < L->pgst.n_replicas &&
-			i < API_WALSENDERS_MAX; i++) {
+	for (int i = 0; L->local.pg_ready && L->local.pg_primary && i < L->pgst.n_replicas && i < API_WALSENDERS_MAX;
+	     i++) {
 		const struct pg_replica_info *r = &L->pgst.replicas[i];
 		struct api_walsender *w = &st.walsenders[st.n_walsenders++];
 

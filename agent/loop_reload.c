@@ -28,8 +28,8 @@ void reload_postgres(struct loop *L, const char *why)
 
 		if (pg_config_errors(L, bad, sizeof(bad)) && bad[0])
 			log_error("Postgres refuses part of its configuration and keeps the old values for it: %s; "
-				  "a restart would fail, so restarts are refused until it is fixed",
-				  bad);
+			          "a restart would fail, so restarts are refused until it is fixed",
+			          bad);
 	}
 	cb_fire(L->callbacks, CB_ON_RELOAD, L->last_role[0] ? L->last_role : "unknown");
 	/* Look again in about a second: the postmaster and our backend take
@@ -53,7 +53,8 @@ void apply_shared_params(struct loop *L)
 	sig[0] = '\0';
 	for (size_t i = 0; i < L->settings.n_pg_params; i++) {
 		size_t used = strlen(sig);
-		snprintf(sig + used, len - used, "%s=%s\n", L->settings.pg_params[i].name, L->settings.pg_params[i].value);
+		snprintf(sig + used, len - used, "%s=%s\n", L->settings.pg_params[i].name,
+		         L->settings.pg_params[i].value);
 	}
 	if (L->applied_params && strcmp(sig, L->applied_params) != 0 && L->local.pg_ready)
 		reload_postgres(L, "the cluster's postgresql.parameters changed");
@@ -111,8 +112,8 @@ void check_hot_standby(struct loop *L, double now)
 	for (int i = 0; i < PG_HS_PARAMS; i++)
 		if (!L->hs.primary_valid || cd.hs[i] != L->hs.primary[i]) {
 			if (L->hs.primary_valid)
-				log_info("the primary's %s as replayed is now %ld (was %ld)", pg_hot_standby_params[i].name,
-					 cd.hs[i], L->hs.primary[i]);
+				log_info("the primary's %s as replayed is now %ld (was %ld)",
+				         pg_hot_standby_params[i].name, cd.hs[i], L->hs.primary[i]);
 			differs = true;
 		}
 	if (!differs)
@@ -176,10 +177,10 @@ void reload_config(struct loop *L)
 	if (config_reload_keys(&rep, mask, true, keys, sizeof(keys)) > 0)
 		log_info("SIGHUP: changed: %s", keys);
 	log_info("SIGHUP: reloaded %s%s%s%s", cur->path, pg_files ? "; Postgres parameters/pg_hba changed" : "",
-		 passwords ? "; passwords changed" : "", runner != NULL ? "; callbacks changed" : "");
+	         passwords ? "; passwords changed" : "", runner != NULL ? "; callbacks changed" : "");
 	if (config_reload_keys(&rep, CONFIG_RELOAD_BIT(CONFIG_RELOAD_RESTART), false, keys, sizeof(keys)) > 0)
 		log_warn("SIGHUP: changed but only applied by a restart of the agent, keeping the running values: %s",
-			 keys);
+		         keys);
 	if (passwords) {
 		if (write_pgpass(L))
 			log_info("SIGHUP: password file rewritten");

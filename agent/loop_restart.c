@@ -44,8 +44,8 @@ void take_requests(struct loop *L)
 
 		dcs_format_utc(r.restart_at, t, sizeof(t));
 		log_info("restart of Postgres scheduled at %s%s%s%s", t,
-			 r.restart_pending_only ? ", if a restart is pending" : "", r.restart_role[0] ? ", if " : "",
-			 r.restart_role[0] ? r.restart_role : "");
+		         r.restart_pending_only ? ", if a restart is pending" : "", r.restart_role[0] ? ", if " : "",
+		         r.restart_role[0] ? r.restart_role : "");
 		L->sched.at = r.restart_at;
 		L->sched.pending_only = r.restart_pending_only;
 		L->sched.min_version = r.restart_min_version;
@@ -56,8 +56,8 @@ void take_requests(struct loop *L)
 	if (r.failsafe_seen_at > L->failsafe.seen_at) {
 		if (L->failsafe.seen_at == 0 || r.failsafe_seen_at - L->failsafe.seen_at > L->settings.ttl)
 			log_info("confirmed %s as leader in failsafe mode: we will not take the key for %.0fs after "
-				 "the last confirmation",
-				 L->view.leader, L->settings.ttl);
+			         "the last confirmation",
+			         L->view.leader, L->settings.ttl);
 		L->failsafe.seen_at = r.failsafe_seen_at;
 	}
 	if (r.reload) {
@@ -154,7 +154,7 @@ void judge_restart(struct loop *L)
 	if (!L->local.pg_ready) {
 		L->req.restart = false;
 		snprintf(msg, sizeof(msg), "restart of %s not done: Postgres is not running (%s)", L->cfg->name,
-			 ha_state_name(member_state(L)));
+		         ha_state_name(member_state(L)));
 		restart_answer(L, L->req.restart_id, API_RESTART_FAILED, msg);
 		return;
 	}
@@ -163,8 +163,8 @@ void judge_restart(struct loop *L)
 
 		if (!pg_query_scalar(L->pg, "SHOW server_version_num", buf, sizeof(buf), &err)) {
 			L->req.restart = false;
-			snprintf(msg, sizeof(msg), "restart of %s not done: cannot read the server version: %.120s", L->cfg->name,
-				 err.msg);
+			snprintf(msg, sizeof(msg), "restart of %s not done: cannot read the server version: %.120s",
+			         L->cfg->name, err.msg);
 			restart_answer(L, L->req.restart_id, API_RESTART_FAILED, msg);
 			return;
 		}
@@ -172,8 +172,8 @@ void judge_restart(struct loop *L)
 		if (running >= L->req.restart_min_version) {
 			L->req.restart = false;
 			snprintf(msg, sizeof(msg),
-				 "restart not needed: the running server's version %d is not lower than %d", running,
-				 L->req.restart_min_version);
+			         "restart not needed: the running server's version %d is not lower than %d", running,
+			         L->req.restart_min_version);
 			restart_answer(L, L->req.restart_id, API_RESTART_NOT_NEEDED, msg);
 			return;
 		}
@@ -184,10 +184,10 @@ void judge_restart(struct loop *L)
 		 * for a restart. A reload sent just now may not have reached our
 		 * backend yet: give it a moment (bounded). */
 		static const char sql[] =
-			"SELECT coalesce(string_agg(s.name || ' ' || pg_catalog.current_setting(s.name) || ' -> ' || "
-			"coalesce(f.setting, '?'), ', ' ORDER BY s.name), '') FROM pg_catalog.pg_settings s "
-			"LEFT JOIN LATERAL (SELECT fs.setting FROM pg_catalog.pg_file_settings fs "
-			"WHERE fs.name = s.name ORDER BY fs.seqno DESC LIMIT 1) f ON true WHERE s.pending_restart";
+		        "SELECT coalesce(string_agg(s.name || ' ' || pg_catalog.current_setting(s.name) || ' -> ' || "
+		        "coalesce(f.setting, '?'), ', ' ORDER BY s.name), '') FROM pg_catalog.pg_settings s "
+		        "LEFT JOIN LATERAL (SELECT fs.setting FROM pg_catalog.pg_file_settings fs "
+		        "WHERE fs.name = s.name ORDER BY fs.seqno DESC LIMIT 1) f ON true WHERE s.pending_restart";
 		double settle = L->pg_reloaded_at + 0.3 - clk_mono();
 
 		if (L->pg_reloaded_at > 0 && settle > 0)
@@ -197,8 +197,9 @@ void judge_restart(struct loop *L)
 			L->restart.detail[0] = '\0';
 			if (L->req.restart_pending_only && !L->pending_restart) {
 				L->req.restart = false;
-				snprintf(msg, sizeof(msg), "restart of %s not done: cannot tell whether a restart is pending: %.100s",
-					 L->cfg->name, err.msg);
+				snprintf(msg, sizeof(msg),
+				         "restart of %s not done: cannot tell whether a restart is pending: %.100s",
+				         L->cfg->name, err.msg);
 				restart_answer(L, L->req.restart_id, API_RESTART_FAILED, msg);
 				return;
 			}
@@ -209,7 +210,7 @@ void judge_restart(struct loop *L)
 	if (L->req.restart_pending_only && !L->pending_restart) {
 		L->req.restart = false;
 		restart_answer(L, L->req.restart_id, API_RESTART_NOT_NEEDED,
-			       "restart not needed: no parameter is pending a restart");
+		               "restart not needed: no parameter is pending a restart");
 		return;
 	}
 	/* A parameter Postgres refuses (a typo in edit-config --pg, a value out
@@ -221,9 +222,9 @@ void judge_restart(struct loop *L)
 		if (pg_config_errors(L, bad, sizeof(bad)) && bad[0]) {
 			L->req.restart = false;
 			snprintf(msg, sizeof(msg),
-				 "restart of %s refused: Postgres would not start with its configuration: %s "
-				 "(fix it with batonctl edit-config --pg NAME= or in the node's file)",
-				 L->cfg->name, bad);
+			         "restart of %s refused: Postgres would not start with its configuration: %s "
+			         "(fix it with batonctl edit-config --pg NAME= or in the node's file)",
+			         L->cfg->name, bad);
 			log_error("%s", msg);
 			restart_answer(L, L->req.restart_id, API_RESTART_FAILED, msg);
 			return;
@@ -250,19 +251,19 @@ void track_restart(struct loop *L, double now)
 			return;
 		if (primary || L->local.pg_streaming)
 			snprintf(msg, sizeof(msg), "restarted%s%s%s in %.1f s%s%s", L->restart.detail[0] ? " (" : "",
-				 L->restart.detail, L->restart.detail[0] ? ")" : "", now - L->restart.began,
-				 primary ? ", primary" : ", streaming from ", primary ? "" : L->lm.following);
+			         L->restart.detail, L->restart.detail[0] ? ")" : "", now - L->restart.began,
+			         primary ? ", primary" : ", streaming from ", primary ? "" : L->lm.following);
 		else
 			snprintf(msg, sizeof(msg), "restarted%s%s%s in %.1f s, but not streaming yet",
-				 L->restart.detail[0] ? " (" : "", L->restart.detail, L->restart.detail[0] ? ")" : "",
-				 now - L->restart.began);
+			         L->restart.detail[0] ? " (" : "", L->restart.detail, L->restart.detail[0] ? ")" : "",
+			         now - L->restart.began);
 		L->restart.running = false;
 		restart_answer(L, L->restart.running_id, API_RESTART_DONE, msg);
 		return;
 	}
 	if (L->lm.pg_start_failed || now - L->restart.began > 120.0) {
 		snprintf(msg, sizeof(msg), "restart of %s: Postgres %s (see the agent's log)", L->cfg->name,
-			 L->lm.pg_start_failed ? "failed to start again" : "not back within 120 s");
+		         L->lm.pg_start_failed ? "failed to start again" : "not back within 120 s");
 		L->restart.running = false;
 		restart_answer(L, L->restart.running_id, API_RESTART_FAILED, msg);
 	}

@@ -16,8 +16,8 @@ static void switchover_key(const struct loop *L, char *buf, size_t len)
 void clear_switchover(struct loop *L, const char *why)
 {
 	char key[400];
-	struct etcd_compare cmp = {.target = ETCD_CMP_MOD, .result = ETCD_CMP_EQUAL};
-	struct etcd_op del = {.kind = ETCD_OP_DELETE};
+	struct etcd_compare cmp = { .target = ETCD_CMP_MOD, .result = ETCD_CMP_EQUAL };
+	struct etcd_op del = { .kind = ETCD_OP_DELETE };
 	bool won = false;
 
 	if (L->switchover_mod_revision == 0)
@@ -61,15 +61,15 @@ static void ask_candidate(struct loop *L, const char *name, struct ha_peer_statu
 static bool record_switchover_target(struct loop *L, const char *candidate)
 {
 	char key[400], *text;
-	struct etcd_compare cmp = {.target = ETCD_CMP_MOD, .result = ETCD_CMP_EQUAL};
-	struct etcd_op put = {.kind = ETCD_OP_PUT};
+	struct etcd_compare cmp = { .target = ETCD_CMP_MOD, .result = ETCD_CMP_EQUAL };
+	struct etcd_op put = { .kind = ETCD_OP_PUT };
 	json_t *o;
 	bool won = false;
 	int64_t rev = 0;
 
 	switchover_key(L, key, sizeof(key));
 	o = json_pack("{s:s, s:s, s:s, s:I}", "from", L->cfg->name, "to", candidate, "kind",
-		      L->view.sw_failover ? "failover" : "switchover", "requested_at", (json_int_t)clk_wall_s());
+	              L->view.sw_failover ? "failover" : "switchover", "requested_at", (json_int_t)clk_wall_s());
 	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	if (!text)
@@ -163,12 +163,13 @@ void do_switchover(struct loop *L, const char *target)
 		    (st.receive_lsn > ctl.checkpoint_lsn || st.lsn > ctl.checkpoint_lsn)) {
 			caught_up = true;
 			break;
-		}clk_sleep(0.02);
+		}
+		clk_sleep(0.02);
 	}
 	if (!caught_up) {
 		log_error("switchover aborted: %s did not receive our shutdown checkpoint (%llX) within 5s; staying "
-			  "leader",
-			  cand, (unsigned long long)ctl.checkpoint_lsn);
+		          "leader",
+		          cand, (unsigned long long)ctl.checkpoint_lsn);
 		clear_switchover(L, "aborted");
 		return;
 	}
@@ -181,18 +182,19 @@ void do_switchover(struct loop *L, const char *target)
 		/* (Quorum commit: the others hold only a quorum of the commits, so
 		 * the candidate alone, which has them all.) */
 		for (size_t i = 0; !ha_sync_quorum_mode(&L->view) && strcmp(L->view.sync_leader, L->cfg->name) == 0 &&
-				   i < L->view.n_sync && n + 1 < HA_SYNC_MAX;
+		                   i < L->view.n_sync && n + 1 < HA_SYNC_MAX;
 		     i++)
 			snprintf(names[n++], HA_NAME_MAX, "%s", L->view.sync_standbys[i]);
 		snprintf(names[n++], HA_NAME_MAX, "%s", cand);
 		if (!sync_key_write(L, names, n, ha_sync_quorum_mode(&L->view) ? 1 : 0,
-				    "switchover candidate has all our WAL")) {
-			log_error("switchover aborted: cannot record %s in the sync key; starting again as leader", cand);
+		                    "switchover candidate has all our WAL")) {
+			log_error("switchover aborted: cannot record %s in the sync key; starting again as leader",
+			          cand);
 			clear_switchover(L, "aborted");
 			return;
 		}
 	}
 	release_leader_key(L);
 	log_info("switchover: %s has all our WAL; leader key released %.2fs after the request was taken up", cand,
-		 clk_mono() - t0);
+	         clk_mono() - t0);
 }

@@ -87,10 +87,11 @@ void manage_slots(struct loop *L, double now)
 			ok[i] = mv_confirmed(&L->mv, m, now);
 			if (!ok[i] && strcmp(m->name, L->cfg->name) != 0 && !mv_cache_find(&L->mv, m, now) &&
 			    asks-- > 0)
-				ok[i] = mv_confirm(&L->mv, L->cfg, m, now, false,
-						   slots_member_has_slot(m->name, existing, n)
-							   ? "its replication slot here is dropped if it stays so for 30 minutes"
-							   : "creates no replication slot for it");
+				ok[i] = mv_confirm(
+				        &L->mv, L->cfg, m, now, false,
+				        slots_member_has_slot(m->name, existing, n)
+				                ? "its replication slot here is dropped if it stays so for 30 minutes"
+				                : "creates no replication slot for it");
 		}
 		in.member_ok = ok;
 		slots_plan(&in, &L->slots_mem, &plan);
@@ -104,10 +105,13 @@ void manage_slots(struct loop *L, double now)
 bool sync_key_write(struct loop *L, char names[][HA_NAME_MAX], size_t n, int quorum, const char *why)
 {
 	struct etcd_compare cmp[2] = {
-		{.key = L->keys.leader, .target = ETCD_CMP_VALUE, .result = ETCD_CMP_EQUAL, .value = L->cfg->name},
-		{.key = L->keys.leader, .target = ETCD_CMP_LEASE, .result = ETCD_CMP_EQUAL, .number = L->local.lease_id},
+		{ .key = L->keys.leader, .target = ETCD_CMP_VALUE, .result = ETCD_CMP_EQUAL, .value = L->cfg->name },
+		{ .key = L->keys.leader,
+		  .target = ETCD_CMP_LEASE,
+		  .result = ETCD_CMP_EQUAL,
+		  .number = L->local.lease_id },
 	};
-	struct etcd_op put = {.kind = ETCD_OP_PUT, .key = L->keys.sync};
+	struct etcd_op put = { .kind = ETCD_OP_PUT, .key = L->keys.sync };
 	char *json = dcs_sync_json(L->cfg->name, names, n, quorum);
 	bool won = false;
 
@@ -196,7 +200,7 @@ static bool sync_pg_apply(struct loop *L)
 		if (pg_query_scalar(L->pg, "SHOW synchronous_standby_names", have, sizeof(have), &err) &&
 		    strcmp(have, want) == 0) {
 			if (pg_query_scalar(L->pg, "SELECT pg_catalog.pg_current_wal_lsn() - '0/0'::pg_lsn", have,
-					    sizeof(have), &err)) {
+			                    sizeof(have), &err)) {
 				L->sync_pg.since_lsn = strtoull(have, NULL, 10);
 				L->sync_pg.since_known = true;
 			}

@@ -31,7 +31,7 @@ static void read_cluster(struct loop *L)
 	dcs_parse_cluster(&L->keys, &r, &L->settings, &v, &fresh, warn, sizeof(warn));
 	/* Code-running parameters only from this node's file (or its allow list). */
 	dcs_settings_drop_code_params(&fresh, L->cfg->postgresql.allow_from_dcs, L->cfg->postgresql.n_allow_from_dcs,
-				      warn, sizeof(warn));
+	                              warn, sizeof(warn));
 	snprintf(warn + strlen(warn), sizeof(warn) - strlen(warn), "%s", read_warn);
 	if (warn[0] && strcmp(warn, L->last_warn) != 0)
 		log_warn("unreadable keys in etcd (ignored): %s", warn);
@@ -42,7 +42,7 @@ static void read_cluster(struct loop *L)
 		if (strcmp(r.kvs[i].key, L->keys.leader) == 0)
 			L->leader_mod_revision = r.kvs[i].mod_revision;
 		else if (strncmp(r.kvs[i].key, L->keys.prefix, strlen(L->keys.prefix)) == 0 &&
-			 strcmp(r.kvs[i].key + strlen(L->keys.prefix), "switchover") == 0)
+		         strcmp(r.kvs[i].key + strlen(L->keys.prefix), "switchover") == 0)
 			L->switchover_mod_revision = r.kvs[i].mod_revision;
 	}
 	etcd_range_result_free(&r);
@@ -50,9 +50,9 @@ static void read_cluster(struct loop *L)
 	if (fresh.ttl != L->settings.ttl || fresh.loop_wait != L->settings.loop_wait) {
 		double interval = fmin(fresh.loop_wait, fresh.ttl / 4);
 		log_info("timing in force: ttl %.1fs, loop_wait %.1fs, retry_timeout %.1fs", fresh.ttl, fresh.loop_wait,
-			 fresh.retry_timeout);
-		keeper_set_timing(L->keeper, interval, fmin(fresh.ttl, L->granted_ttl > 0 ? (double)L->granted_ttl
-											    : fresh.ttl));
+		         fresh.retry_timeout);
+		keeper_set_timing(L->keeper, interval,
+		                  fmin(fresh.ttl, L->granted_ttl > 0 ? (double)L->granted_ttl : fresh.ttl));
 	}
 	dcs_settings_free(&L->settings);
 	L->settings = fresh;
@@ -71,11 +71,11 @@ static void read_cluster(struct loop *L)
 	L->view = v;
 	/* A switchover key written straight into etcd is held to the horizon
 	 * REST and batonctl enforce: ignored, and the leader clears it. */
-	if (v.has_switchover && !ops_check_horizon((time_t)v.sw_scheduled_at, clk_wall_s(), "switchover", warn,
-						   sizeof(warn))) {
+	if (v.has_switchover &&
+	    !ops_check_horizon((time_t)v.sw_scheduled_at, clk_wall_s(), "switchover", warn, sizeof(warn))) {
 		if (L->switchover_mod_revision != L->sw_refused_rev)
 			log_warn("switchover key %sswitchover refused: %s; %s", L->keys.prefix, warn,
-				 is_leader(L) ? "clearing it" : "ignoring it (the leader clears it)");
+			         is_leader(L) ? "clearing it" : "ignoring it (the leader clears it)");
 		L->sw_refused_rev = L->switchover_mod_revision;
 		L->view.has_switchover = false;
 		if (is_leader(L))
@@ -145,9 +145,9 @@ void read_local(struct loop *L, double now)
 	keeper_watchdog_state(L->keeper, &o.watchdog_required, &o.watchdog_ok);
 
 	ds = pg_datadir_inspect(cfg->postgresql.data_dir);
-	o.datadir = ds == PG_DATADIR_VALID ? HA_DATADIR_VALID
-		    : ds == PG_DATADIR_MISSING ? HA_DATADIR_EMPTY
-					       : HA_DATADIR_INVALID;
+	o.datadir = ds == PG_DATADIR_VALID     ? HA_DATADIR_VALID
+	            : ds == PG_DATADIR_MISSING ? HA_DATADIR_EMPTY
+	                                       : HA_DATADIR_INVALID;
 	if (o.datadir == HA_DATADIR_VALID && L->postmaster.pid == 0 && L->job.pid == 0 && L->ctl_stale) {
 		/* Only read pg_control while nothing writes it, and only when it may
 		 * have changed (pg_controldata's exit wakes the loop via SIGCHLD). */
@@ -194,7 +194,7 @@ void read_local(struct loop *L, double now)
 			if (L->hs.primary[i] > L->hs.started[i]) {
 				o.hs_below_primary = true;
 				snprintf(o.hs_detail, sizeof(o.hs_detail), "%s %ld < %ld on the primary",
-					 pg_hot_standby_params[i].name, L->hs.started[i], L->hs.primary[i]);
+				         pg_hot_standby_params[i].name, L->hs.started[i], L->hs.primary[i]);
 			}
 	o.wall_now = clk_wall();
 	o.leader_absent_since = L->leader_absent_since;
@@ -222,8 +222,9 @@ void read_local(struct loop *L, double now)
 		if (L->view.has_switchover) {
 			char reason[160];
 
-			snprintf(reason, sizeof(reason), "%s from %s", L->view.sw_failover ? "manual failover" : "switchover",
-				 L->view.sw_from[0] ? L->view.sw_from : "the old leader");
+			snprintf(reason, sizeof(reason), "%s from %s",
+			         L->view.sw_failover ? "manual failover" : "switchover",
+			         L->view.sw_from[0] ? L->view.sw_from : "the old leader");
 			append_history(L, reason);
 			clear_switchover(L, "done: we are the new leader");
 		} else {
@@ -280,15 +281,15 @@ void poll_peers(struct loop *L)
 			continue;
 		}
 		log_info("candidate check: %s answered over %s: role %s, state %s, timeline %u, lsn %X/%X", m->name,
-			 tls ? "https (certificate verified)" : "http", st.role, st.state, st.timeline,
-			 (unsigned)(st.lsn >> 32), (unsigned)st.lsn);
+		         tls ? "https (certificate verified)" : "http", st.role, st.state, st.timeline,
+		         (unsigned)(st.lsn >> 32), (unsigned)st.lsn);
 		/* A peer whose replay is paused or stuck is no candidate and may
 		 * not hold us back (DESIGN.md rule 8). */
 		m->healthy = st.pg_running && ha_state_from_name(st.state) != HA_STATE_REPLAY_PAUSED &&
-			     ha_state_from_name(st.state) != HA_STATE_STUCK_REPLAY;
+		             ha_state_from_name(st.state) != HA_STATE_STUCK_REPLAY;
 		m->polled_starting = !st.pg_running && ha_role_from_name(st.role) != HA_ROLE_UNINITIALIZED &&
-				     (ha_state_from_name(st.state) == HA_STATE_STARTING ||
-				      ha_state_from_name(st.state) == HA_STATE_STOPPED);
+		                     (ha_state_from_name(st.state) == HA_STATE_STARTING ||
+		                      ha_state_from_name(st.state) == HA_STATE_STOPPED);
 		m->polled_primary = st.pg_running && ha_role_from_name(st.role) == HA_ROLE_PRIMARY;
 		m->polled_lsn = st.lsn;
 		m->polled_timeline = st.timeline;

@@ -22,7 +22,7 @@ static bool is_https(const char *url)
 }
 
 enum mv_verdict mv_judge(const struct ha_member *m, bool self_tls, const struct api_status *st, bool answer_tls,
-			 const char *err, char *why, size_t len)
+                         const char *err, char *why, size_t len)
 {
 	char name[HA_NAME_MAX * 4], host[128 * 4], url[160 * 4];
 
@@ -31,9 +31,9 @@ enum mv_verdict mv_judge(const struct ha_member *m, bool self_tls, const struct 
 	log_escape(m->api_url, url, sizeof(url), false);
 	if (self_tls && !is_https(m->api_url)) {
 		snprintf(why, len,
-			 "member %s publishes Postgres at %s:%d and a REST API at %s, which is not https while this "
-			 "node runs TLS: its address cannot be confirmed",
-			 name, host, m->port, url);
+		         "member %s publishes Postgres at %s:%d and a REST API at %s, which is not https while this "
+		         "node runs TLS: its address cannot be confirmed",
+		         name, host, m->port, url);
 		return MV_INSECURE;
 	}
 	if (!st) {
@@ -41,19 +41,21 @@ enum mv_verdict mv_judge(const struct ha_member *m, bool self_tls, const struct 
 
 		log_escape(err ? err : "no answer", e, sizeof(e), false);
 		snprintf(why, len, "member %s publishes Postgres at %s:%d; its REST API gave no confirmation: %s", name,
-			 host, m->port, e);
+		         host, m->port, e);
 		return MV_UNREACHABLE;
 	}
 	if (self_tls && !answer_tls) {
-		snprintf(why, len, "member %s publishes Postgres at %s:%d; %s answered without verified TLS", name, host,
-			 m->port, url);
+		snprintf(why, len, "member %s publishes Postgres at %s:%d; %s answered without verified TLS", name,
+		         host, m->port, url);
 		return MV_INSECURE;
 	}
 	if (strcmp(st->name, m->name) == 0 && !st->pg_host[0]) {
 		/* An agent from before /status named its Postgres address
 		 * (a rolling upgrade): no confirmation, but no contradiction. */
-		snprintf(why, len, "member %s publishes Postgres at %s:%d; its REST API %s does not say where its Postgres "
-			 "listens (an older baton?)", name, host, m->port, url);
+		snprintf(why, len,
+		         "member %s publishes Postgres at %s:%d; its REST API %s does not say where its Postgres "
+		         "listens (an older baton?)",
+		         name, host, m->port, url);
 		return MV_UNREACHABLE;
 	}
 	if (strcmp(st->name, m->name) != 0 || strcasecmp(st->pg_host, m->host) != 0 || st->pg_port != m->port) {
@@ -62,9 +64,9 @@ enum mv_verdict mv_judge(const struct ha_member *m, bool self_tls, const struct 
 		log_escape(st->name, sname, sizeof(sname), false);
 		log_escape(st->pg_host[0] ? st->pg_host : "(none)", shost, sizeof(shost), false);
 		snprintf(why, len,
-			 "member %s publishes Postgres at %s:%d, but its REST API %s answers as member %s with "
-			 "Postgres at %s:%d",
-			 name, host, m->port, url, sname, shost, st->pg_port);
+		         "member %s publishes Postgres at %s:%d, but its REST API %s answers as member %s with "
+		         "Postgres at %s:%d",
+		         name, host, m->port, url, sname, shost, st->pg_port);
 		return MV_MISMATCH;
 	}
 	snprintf(why, len, "member %s: Postgres at %s:%d confirmed by %s", name, host, m->port, url);
@@ -139,7 +141,7 @@ bool mv_confirmed(const struct mv_cache *c, const struct ha_member *m, double no
 }
 
 bool mv_confirm(struct mv_cache *c, const struct baton_config *cfg, const struct ha_member *m, double now,
-		bool pg_tls_fallback, const char *next)
+                bool pg_tls_fallback, const char *next)
 {
 	const struct mv_entry *fresh = mv_cache_find(c, m, now);
 	bool self_tls = cfg->restapi.certfile != NULL;
@@ -201,7 +203,7 @@ void mv_startup_note(const struct baton_config *cfg)
 	if (cfg->restapi.certfile)
 		return;
 	log_warn("the REST API runs without TLS (restapi.certfile unset): before sending a password to a member's "
-		 "Postgres, this node confirms the member's address through the member's REST API, and over plain "
-		 "http that answer proves little (anyone on the path, or whoever can write etcd and run a listener, "
-		 "can forge it); set restapi.certfile, restapi.keyfile and restapi.cafile on every node");
+	         "Postgres, this node confirms the member's address through the member's REST API, and over plain "
+	         "http that answer proves little (anyone on the path, or whoever can write etcd and run a listener, "
+	         "can forge it); set restapi.certfile, restapi.keyfile and restapi.cafile on every node");
 }

@@ -65,7 +65,7 @@ enum mv_verdict {
  * exactly, hosts ignoring case. why gets a line for the operator, naming
  * the published and the confirmed address. Pure. */
 enum mv_verdict mv_judge(const struct ha_member *m, bool self_tls, const struct api_status *st, bool answer_tls,
-			 const char *err, char *why, size_t len);
+                         const char *err, char *why, size_t len);
 
 /* One remembered verdict. */
 struct mv_entry {
@@ -110,7 +110,7 @@ struct mv_entry *mv_cache_put(struct mv_cache *c, const struct ha_member *m, boo
  * the member, the published and the confirmed address, and next (what the
  * agent does instead, e.g. "keeps waiting"). */
 bool mv_confirm(struct mv_cache *c, const struct baton_config *cfg, const struct ha_member *m, double now,
-		bool pg_tls_fallback, const char *next) MV_WUR;
+                bool pg_tls_fallback, const char *next) MV_WUR;
 
 /* Is m confirmed in the cache right now (no I/O)? */
 bool mv_confirmed(const struct mv_cache *c, const struct ha_member *m, double now);

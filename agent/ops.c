@@ -88,9 +88,9 @@ bool ops_check_horizon(time_t when, time_t now, const char *what, char *err, siz
 		return true;
 	dcs_format_utc((double)when, t, sizeof(t));
 	jsonf_set_err(err, errlen,
-		      "scheduled time %s is more than %d days ahead: a %s is scheduled at most %d days "
-		      "(%d seconds) in advance",
-		      t, OPS_SCHEDULE_HORIZON / 86400, what, OPS_SCHEDULE_HORIZON / 86400, OPS_SCHEDULE_HORIZON);
+	              "scheduled time %s is more than %d days ahead: a %s is scheduled at most %d days "
+	              "(%d seconds) in advance",
+	              t, OPS_SCHEDULE_HORIZON / 86400, what, OPS_SCHEDULE_HORIZON / 86400, OPS_SCHEDULE_HORIZON);
 	return false;
 }
 
@@ -105,8 +105,8 @@ void ops_set_before_write_hook(void (*hook)(void *ctx), void *ctx)
 /* What one action read: the raw keys and the view built from them. */
 struct ops_read {
 	struct etcd_range_result res;
-	struct ha_cluster_view *view;       /* heap: the view is large */
-	const struct etcd_kv *leader_kv;    /* NULL when absent (points into res) */
+	struct ha_cluster_view *view;    /* heap: the view is large */
+	const struct etcd_kv *leader_kv; /* NULL when absent (points into res) */
 	const struct etcd_kv *config_kv;
 	const struct etcd_kv *switchover_kv;
 };
@@ -119,8 +119,7 @@ static void read_free(struct ops_read *rd)
 }
 
 /* One bounded read of the cluster (dcs_read_cluster); false + err when etcd fails. */
-static bool read_cluster(struct etcd_client *c, const struct dcs_keys *k, struct ops_read *rd, char *err,
-			 size_t errlen)
+static bool read_cluster(struct etcd_client *c, const struct dcs_keys *k, struct ops_read *rd, char *err, size_t errlen)
 {
 	struct etcd_error eerr = { 0 };
 
@@ -132,7 +131,7 @@ static bool read_cluster(struct etcd_client *c, const struct dcs_keys *k, struct
 	}
 	if (dcs_read_cluster(c, k, NULL, &rd->res, NULL, 0, &eerr) != ETCD_OK) {
 		jsonf_set_err(err, errlen, "cannot read %s from etcd: %s", k->prefix,
-			      eerr.message[0] ? eerr.message : etcd_status_name(eerr.status));
+		              eerr.message[0] ? eerr.message : etcd_status_name(eerr.status));
 		read_free(rd);
 		return false;
 	}
@@ -175,7 +174,7 @@ static int64_t rev_of(const struct etcd_kv *kv)
 
 /* Runs op if every compare holds. what names the change for the message. */
 static bool write_if(struct etcd_client *c, const struct etcd_compare *cmp, size_t n_cmp, const struct etcd_op *op,
-		     const char *what, char *err, size_t errlen)
+                     const char *what, char *err, size_t errlen)
 {
 	struct etcd_txn_result tr = { 0 };
 	struct etcd_error eerr = { 0 };
@@ -185,7 +184,7 @@ static bool write_if(struct etcd_client *c, const struct etcd_compare *cmp, size
 		before_write_hook(before_write_ctx);
 	if (etcd_txn(c, cmp, n_cmp, op, 1, NULL, 0, &tr, &eerr) != ETCD_OK) {
 		jsonf_set_err(err, errlen, "cannot write %s to etcd: %s", what,
-			      eerr.message[0] ? eerr.message : etcd_status_name(eerr.status));
+		              eerr.message[0] ? eerr.message : etcd_status_name(eerr.status));
 		return false;
 	}
 	if (tr.succeeded)
@@ -207,16 +206,15 @@ static bool member_fit(const struct ha_member *m, char *why, size_t len)
 		return false;
 	}
 	if (strcmp(m->role, "replica") != 0 || strcmp(m->state, "running") != 0) {
-		snprintf(why, len, "'%s' is not a healthy replica (role %s, state %s)", m->name, m->role,
-			 m->state);
+		snprintf(why, len, "'%s' is not a healthy replica (role %s, state %s)", m->name, m->role, m->state);
 		return false;
 	}
 	return true;
 }
 
 /* The checks of ops.h against the view; false + err on a refusal. */
-static bool switchover_allowed(const struct ops_read *rd, const struct ops_switchover_req *req, time_t now,
-			       char *err, size_t errlen)
+static bool switchover_allowed(const struct ops_read *rd, const struct ops_switchover_req *req, time_t now, char *err,
+                               size_t errlen)
 {
 	const struct ha_cluster_view *v = rd->view;
 	const char *kind = req->failover ? "failover" : "switchover";
@@ -237,14 +235,14 @@ static bool switchover_allowed(const struct ops_read *rd, const struct ops_switc
 	 * wait unseen; a switchover with a candidate runs now. */
 	if (v->paused && !req->failover && req->scheduled_at != 0) {
 		jsonf_set_err(err, errlen,
-			      "maintenance mode: a scheduled switchover is refused while paused; resume first, or "
-			      "switch over now with a candidate");
+		              "maintenance mode: a scheduled switchover is refused while paused; resume first, or "
+		              "switch over now with a candidate");
 		return false;
 	}
 	if (v->paused && !req->failover && !(req->candidate && *req->candidate)) {
 		jsonf_set_err(err, errlen,
-			      "maintenance mode: a switchover needs a candidate while paused (the agents choose "
-			      "none); name one (--candidate), or resume first");
+		              "maintenance mode: a switchover needs a candidate while paused (the agents choose "
+		              "none); name one (--candidate), or resume first");
 		return false;
 	}
 	if (!req->failover && !leader_known) {
@@ -258,7 +256,7 @@ static bool switchover_allowed(const struct ops_read *rd, const struct ops_switc
 		}
 		if (strcmp(req->leader, v->leader) != 0) {
 			jsonf_set_err(err, errlen, "'%s' is not the leader (the leader is '%s')", req->leader,
-				      v->leader);
+			              v->leader);
 			return false;
 		}
 	}
@@ -302,8 +300,8 @@ static bool switchover_allowed(const struct ops_read *rd, const struct ops_switc
 	return false;
 }
 
-bool ops_switchover(struct etcd_client *c, const struct dcs_keys *k, const struct ops_switchover_req *req,
-		    char *err, size_t errlen)
+bool ops_switchover(struct etcd_client *c, const struct dcs_keys *k, const struct ops_switchover_req *req, char *err,
+                    size_t errlen)
 {
 	struct dcs_switchover sw;
 	struct etcd_compare cmp[2];
@@ -368,9 +366,11 @@ cleanup:
 /* The top-level keys of the config document, and the only member of its
  * "postgresql" object. Anything else is a typo the agents would ignore,
  * so it is refused. */
-static const char *const config_keys[] = { "ttl", "loop_wait", "retry_timeout", "maximum_lag_on_failover",
-					   "pause", "failsafe_mode", "synchronous_mode", "synchronous_mode_strict",
-					   "synchronous_node_count", "synchronous_quorum", "slots", "postgresql" };
+static const char *const config_keys[] = {
+	"ttl",           "loop_wait",        "retry_timeout",           "maximum_lag_on_failover", "pause",
+	"failsafe_mode", "synchronous_mode", "synchronous_mode_strict", "synchronous_node_count",  "synchronous_quorum",
+	"slots",         "postgresql"
+};
 
 static bool config_key_known(const char *key)
 {
@@ -388,11 +388,11 @@ static bool check_known_keys(const json_t *doc, char *err, size_t errlen)
 	json_object_foreach((json_t *)doc, key, v) {
 		if (!config_key_known(key)) {
 			jsonf_set_err(err, errlen,
-				      "unknown key '%s' (known: ttl, loop_wait, retry_timeout, "
-				      "maximum_lag_on_failover, pause, failsafe_mode, synchronous_mode, "
-				      "synchronous_mode_strict, synchronous_node_count, synchronous_quorum, slots, "
-				      "postgresql.parameters)",
-				      key);
+			              "unknown key '%s' (known: ttl, loop_wait, retry_timeout, "
+			              "maximum_lag_on_failover, pause, failsafe_mode, synchronous_mode, "
+			              "synchronous_mode_strict, synchronous_node_count, synchronous_quorum, slots, "
+			              "postgresql.parameters)",
+			              key);
 			return false;
 		}
 	}
@@ -400,7 +400,7 @@ static bool check_known_keys(const json_t *doc, char *err, size_t errlen)
 		json_object_foreach((json_t *)pg, key, v) {
 			if (strcmp(key, "parameters") != 0) {
 				jsonf_set_err(err, errlen, "unknown key 'postgresql.%s' (known: postgresql.parameters)",
-					      key);
+				              key);
 				return false;
 			}
 		}
@@ -424,8 +424,7 @@ static const char *old_param(const struct dcs_settings *old, const char *name)
  * bring it (the agents ignore it anyway unless their own file allows it), and
  * refusing it would block every other edit until someone removed it.
  */
-static bool check_code_params(const struct dcs_settings *d, const struct dcs_settings *old, char *err,
-			      size_t errlen)
+static bool check_code_params(const struct dcs_settings *d, const struct dcs_settings *old, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < d->n_pg_params; i++) {
 		const struct config_param *p = &d->pg_params[i];
@@ -437,10 +436,10 @@ static bool check_code_params(const struct dcs_settings *d, const struct dcs_set
 		if (was && strcmp(was, p->value) == 0)
 			continue;
 		jsonf_set_err(err, errlen,
-			      "postgresql.parameters.%s: refused: %s, so it is set only in each "
-			      "node's own file (postgresql.parameters), unless that file lists it in "
-			      "postgresql.allow_from_dcs",
-			      p->name, pg_conf_local_only_why(p->name));
+		              "postgresql.parameters.%s: refused: %s, so it is set only in each "
+		              "node's own file (postgresql.parameters), unless that file lists it in "
+		              "postgresql.allow_from_dcs",
+		              p->name, pg_conf_local_only_why(p->name));
 		return false;
 	}
 	return true;
@@ -456,7 +455,7 @@ static bool check_code_params(const struct dcs_settings *d, const struct dcs_set
  * Postgres to judge.
  */
 static bool check_sender_params(const struct dcs_settings *d, const struct dcs_settings *old,
-				const struct ha_cluster_view *view, char *err, size_t errlen)
+                                const struct ha_cluster_view *view, char *err, size_t errlen)
 {
 	static const char *const names[] = { "max_wal_senders", "max_replication_slots" };
 	size_t replicas = view && view->n_members > 1 ? view->n_members - 1 : 0;
@@ -478,10 +477,10 @@ static bool check_sender_params(const struct dcs_settings *d, const struct dcs_s
 			if (was && strcmp(was, p->value) == 0)
 				break;
 			jsonf_set_err(err, errlen,
-				      "postgresql.parameters.%s: %ld is below the %zu replica(s) of this "
-				      "%zu-member cluster: each streams through its own%s; set at least %zu",
-				      p->name, v, replicas, view->n_members,
-				      j == 0 ? " walsender" : " replication slot", replicas);
+			              "postgresql.parameters.%s: %ld is below the %zu replica(s) of this "
+			              "%zu-member cluster: each streams through its own%s; set at least %zu",
+			              p->name, v, replicas, view->n_members,
+			              j == 0 ? " walsender" : " replication slot", replicas);
 			return false;
 		}
 	}
@@ -494,8 +493,8 @@ static bool check_sender_params(const struct dcs_settings *d, const struct dcs_s
  * (NULL when absent). result (may be NULL) receives the settings written.
  */
 static bool write_config(struct etcd_client *c, const struct dcs_keys *k, const json_t *doc, int64_t rev,
-			 const struct etcd_kv *old_kv, const struct ha_cluster_view *view, struct dcs_settings *result,
-			 char *err, size_t errlen)
+                         const struct etcd_kv *old_kv, const struct ha_cluster_view *view, struct dcs_settings *result,
+                         char *err, size_t errlen)
 {
 	struct etcd_op op = { .kind = ETCD_OP_PUT, .key = k->config };
 	struct dcs_settings d, old;
@@ -617,8 +616,9 @@ static bool apply_set(json_t *doc, const char *assignment, char *err, size_t err
 		int64_t n;
 
 		if (!parse_bytes(value, &n)) {
-			jsonf_set_err(err, errlen, "%s: expected a whole number of bytes (\"1048576\", \"16MB\"), got '%s'",
-				      key, value);
+			jsonf_set_err(err, errlen,
+			              "%s: expected a whole number of bytes (\"1048576\", \"16MB\"), got '%s'", key,
+			              value);
 			return false;
 		}
 		v = json_integer((json_int_t)n);
@@ -626,8 +626,8 @@ static bool apply_set(json_t *doc, const char *assignment, char *err, size_t err
 		int64_t n;
 
 		if (!parse_count(value, &n) || n < 1 || n > HA_SYNC_MAX) {
-			jsonf_set_err(err, errlen, "%s: expected a whole number from 1 to %d, got '%s'", key, HA_SYNC_MAX,
-				      value);
+			jsonf_set_err(err, errlen, "%s: expected a whole number from 1 to %d, got '%s'", key,
+			              HA_SYNC_MAX, value);
 			return false;
 		}
 		v = json_integer((json_int_t)n);
@@ -648,8 +648,8 @@ static bool apply_set(json_t *doc, const char *assignment, char *err, size_t err
 				v = NULL;
 			}
 	} else if (strcmp(key, "pause") == 0 || strcmp(key, "failsafe_mode") == 0 ||
-		   strcmp(key, "synchronous_mode") == 0 || strcmp(key, "synchronous_mode_strict") == 0 ||
-		   strcmp(key, "synchronous_quorum") == 0) {
+	           strcmp(key, "synchronous_mode") == 0 || strcmp(key, "synchronous_mode_strict") == 0 ||
+	           strcmp(key, "synchronous_quorum") == 0) {
 		if (strcmp(value, "true") == 0) {
 			v = json_true();
 		} else if (strcmp(value, "false") == 0) {
@@ -659,11 +659,12 @@ static bool apply_set(json_t *doc, const char *assignment, char *err, size_t err
 			return false;
 		}
 	} else {
-		jsonf_set_err(err, errlen,
-			      "unknown key '%s' (known: ttl, loop_wait, retry_timeout, maximum_lag_on_failover, pause, failsafe_mode,"
-			      " synchronous_mode, synchronous_mode_strict, synchronous_node_count, synchronous_quorum, slots;"
-			      " Postgres parameters go with --pg)",
-			      key);
+		jsonf_set_err(
+		        err, errlen,
+		        "unknown key '%s' (known: ttl, loop_wait, retry_timeout, maximum_lag_on_failover, pause, failsafe_mode,"
+		        " synchronous_mode, synchronous_mode_strict, synchronous_node_count, synchronous_quorum, slots;"
+		        " Postgres parameters go with --pg)",
+		        key);
 		return false;
 	}
 	if (!v || json_object_set_new(doc, key, v) != 0) {
@@ -717,7 +718,7 @@ oom:
 }
 
 bool ops_edit_config(struct etcd_client *c, const struct dcs_keys *k, const char *const *set, size_t n_set,
-		     const char *const *pg, size_t n_pg, struct dcs_settings *result, char *err, size_t errlen)
+                     const char *const *pg, size_t n_pg, struct dcs_settings *result, char *err, size_t errlen)
 {
 	struct ops_read rd;
 	json_t *doc = NULL;
@@ -750,8 +751,8 @@ bool ops_set_pause(struct etcd_client *c, const struct dcs_keys *k, bool pause, 
 	return ops_edit_config(c, k, &set, 1, NULL, 0, NULL, err, errlen);
 }
 
-bool ops_replace_config_at(struct etcd_client *c, const struct dcs_keys *k, const char *json,
-			   int64_t mod_revision, char *err, size_t errlen)
+bool ops_replace_config_at(struct etcd_client *c, const struct dcs_keys *k, const char *json, int64_t mod_revision,
+                           char *err, size_t errlen)
 {
 	struct ops_read rd;
 	json_error_t jerr;
@@ -761,7 +762,7 @@ bool ops_replace_config_at(struct etcd_client *c, const struct dcs_keys *k, cons
 	doc = json_loads(json ? json : "", 0, &jerr);
 	if (!doc) {
 		jsonf_set_err(err, errlen, "invalid configuration: invalid JSON at line %d column %d: %s", jerr.line,
-			      jerr.column, jerr.text);
+		              jerr.column, jerr.text);
 		return false;
 	}
 	if (!read_cluster(c, k, &rd, err, errlen)) {
@@ -779,8 +780,7 @@ bool ops_replace_config_at(struct etcd_client *c, const struct dcs_keys *k, cons
 	return ok;
 }
 
-bool ops_replace_config(struct etcd_client *c, const struct dcs_keys *k, const char *json, char *err,
-			size_t errlen)
+bool ops_replace_config(struct etcd_client *c, const struct dcs_keys *k, const char *json, char *err, size_t errlen)
 {
 	return ops_replace_config_at(c, k, json, -1, err, errlen);
 }

@@ -38,8 +38,8 @@ bool parse_bytes(const char *s, int64_t *out)
 		const char *name;
 		int shift;
 	} units[] = {
-		{ "", 0 },    { "b", 0 },   { "k", 10 },  { "kb", 10 }, { "kib", 10 }, { "m", 20 },  { "mb", 20 },
-		{ "mib", 20 }, { "g", 30 }, { "gb", 30 }, { "gib", 30 }, { "t", 40 },  { "tb", 40 }, { "tib", 40 },
+		{ "", 0 },     { "b", 0 },  { "k", 10 },  { "kb", 10 },  { "kib", 10 }, { "m", 20 },  { "mb", 20 },
+		{ "mib", 20 }, { "g", 30 }, { "gb", 30 }, { "gib", 30 }, { "t", 40 },   { "tb", 40 }, { "tib", 40 },
 	};
 	uint64_t v = 0;
 	const char *p = s;
@@ -161,8 +161,8 @@ bool parse_time(const char *s, int64_t *out)
 	} else {
 		return false; /* a time without a zone is ambiguous */
 	}
-	if (*p || year < 1970 || mon < 1 || mon > 12 || day < 1 || hour > 23 || min > 59 || sec > 60 ||
-	    off_h > 23 || off_m > 59)
+	if (*p || year < 1970 || mon < 1 || mon > 12 || day < 1 || hour > 23 || min > 59 || sec > 60 || off_h > 23 ||
+	    off_m > 59)
 		return false;
 	memset(&tm, 0, sizeof(tm));
 	tm.tm_year = year - 1900;

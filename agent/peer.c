@@ -70,7 +70,7 @@ bool peer_url_allowed(const char *url, char *err, size_t errlen)
 			snprintf(sch, sizeof(sch), "%.*s", (int)(colon - url), url);
 			log_escape(sch, shown, sizeof(shown), false);
 			jsonf_set_err(err, errlen, "refused REST API URL scheme '%s' (only http and https are allowed)",
-				      shown);
+			              shown);
 		} else {
 			jsonf_set_err(err, errlen, "refused REST API URL without http:// or https:// scheme");
 		}
@@ -96,8 +96,10 @@ bool peer_url_allowed(const char *url, char *err, size_t errlen)
 
 		if (*rest && (*rest != '/' || rest[1] != '\0')) {
 			log_escape(url, shown, sizeof(shown), false);
-			jsonf_set_err(err, errlen, "refused REST API URL with a path, query or fragment: %s "
-				      "(a member's api_url is scheme://host:port)", shown);
+			jsonf_set_err(err, errlen,
+			              "refused REST API URL with a path, query or fragment: %s "
+			              "(a member's api_url is scheme://host:port)",
+			              shown);
 			return false;
 		}
 	}
@@ -179,7 +181,7 @@ static bool setup(CURL *curl, const struct peer_opts *o, const char *url, bool h
 }
 
 bool peer_request(const struct peer_opts *o, const char *api_url, const char *method, const char *path,
-		  const char *body, double timeout, struct peer_answer *out, char *err, size_t errlen)
+                  const char *body, double timeout, struct peer_answer *out, char *err, size_t errlen)
 {
 	static const struct peer_opts none;
 	struct body b = { NULL, 0, false };
@@ -279,7 +281,7 @@ cleanup:
 }
 
 void peer_answer_reason(const struct peer_opts *o, const char *api_url, const struct peer_answer *a, char *buf,
-			size_t len)
+                        size_t len)
 {
 	json_t *j = a->body ? json_loads(a->body, 0, NULL) : NULL;
 	const char *msg = json_string_value(json_object_get(j, "error"));
@@ -292,16 +294,16 @@ void peer_answer_reason(const struct peer_opts *o, const char *api_url, const st
 	if ((a->code == 401 || a->code == 403) && o && o->username && api_url && url_scheme(api_url) &&
 	    strcmp(url_scheme(api_url), "http") == 0)
 		snprintf(buf, len,
-			 "HTTP %ld%s%s (credentials were not sent: the member's REST API is plain http; "
-			 "set restapi.certfile/keyfile on it so that it publishes https)",
-			 a->code, esc[0] ? ": " : "", esc);
+		         "HTTP %ld%s%s (credentials were not sent: the member's REST API is plain http; "
+		         "set restapi.certfile/keyfile on it so that it publishes https)",
+		         a->code, esc[0] ? ": " : "", esc);
 	else
 		snprintf(buf, len, "HTTP %ld%s%s", a->code, esc[0] ? ": " : "", esc);
 	json_decref(j);
 }
 
-bool peer_get_status(const struct peer_opts *o, const char *api_url, double timeout, struct api_status *out,
-		     bool *tls, char *err, size_t errlen)
+bool peer_get_status(const struct peer_opts *o, const char *api_url, double timeout, struct api_status *out, bool *tls,
+                     char *err, size_t errlen)
 {
 	struct peer_answer a;
 	char why[256], shown[300];
@@ -332,8 +334,8 @@ cleanup:
 	return ok;
 }
 
-bool peer_post_failsafe(const struct peer_opts *o, const char *api_url, const char *leader, double timeout,
-			char *err, size_t errlen)
+bool peer_post_failsafe(const struct peer_opts *o, const char *api_url, const char *leader, double timeout, char *err,
+                        size_t errlen)
 {
 	struct peer_answer a;
 	json_t *obj = json_pack("{s:s}", "leader", leader);

@@ -32,9 +32,9 @@
 
 /* How to reach peers: borrowed pointers (NULL = unset), valid during a call. */
 struct peer_opts {
-	const char *cafile;                    /* CA bundle the server must chain to (NULL: system CAs) */
+	const char *cafile;                           /* CA bundle the server must chain to (NULL: system CAs) */
 	const char *client_certfile, *client_keyfile; /* presented on https when both set */
-	const char *username, *password;       /* basic auth, sent over https only */
+	const char *username, *password;              /* basic auth, sent over https only */
 };
 
 /* One answer. body: NUL-terminated, malloc'd (caller frees with
@@ -63,23 +63,23 @@ bool peer_url_allowed(const char *url, char *err, size_t errlen) PEER_WUR;
  * certificate or SSH remote key was not OK"), a timeout, an answer larger
  * than PEER_BODY_MAX or one holding a NUL byte. */
 bool peer_request(const struct peer_opts *o, const char *api_url, const char *method, const char *path,
-		  const char *body, double timeout, struct peer_answer *out, char *err, size_t errlen) PEER_WUR;
+                  const char *body, double timeout, struct peer_answer *out, char *err, size_t errlen) PEER_WUR;
 void peer_answer_free(struct peer_answer *a);
 
 /* Why a non-2xx answer was refused, for messages: "HTTP 403: <its error
  * field or text>", plus a note when credentials were withheld because the
  * URL is plain http. Control characters are escaped. */
 void peer_answer_reason(const struct peer_opts *o, const char *api_url, const struct peer_answer *a, char *buf,
-			size_t len);
+                        size_t len);
 
 /* GET <api_url>/status, checked field by field (api_status_from_json).
  * *tls (may be NULL) tells whether it went over verified https. */
-bool peer_get_status(const struct peer_opts *o, const char *api_url, double timeout, struct api_status *out,
-		     bool *tls, char *err, size_t errlen) PEER_WUR;
+bool peer_get_status(const struct peer_opts *o, const char *api_url, double timeout, struct api_status *out, bool *tls,
+                     char *err, size_t errlen) PEER_WUR;
 
 /* failsafe_mode: POST <api_url>/failsafe {"leader": NAME}. true when the
  * member confirmed us (HTTP 200). */
-bool peer_post_failsafe(const struct peer_opts *o, const char *api_url, const char *leader, double timeout,
-			char *err, size_t errlen) PEER_WUR;
+bool peer_post_failsafe(const struct peer_opts *o, const char *api_url, const char *leader, double timeout, char *err,
+                        size_t errlen) PEER_WUR;
 
 #endif

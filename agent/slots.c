@@ -133,7 +133,7 @@ void slots_apply(struct pg_conn *pg, const struct slots_plan *p)
 	for (size_t i = 0; i < p->n_drop; i++) {
 		if (pg_query_slot_drop(pg, p->drop[i], &err))
 			log_info("dropped replication slot %s: no member has needed it for %.0f minutes", p->drop[i],
-				 SLOTS_GRACE / 60);
+			         SLOTS_GRACE / 60);
 		else
 			log_warn("cannot drop replication slot %s: %s", p->drop[i], err.msg);
 	}

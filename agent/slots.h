@@ -52,11 +52,11 @@ struct slots_memory {
 
 struct slots_input {
 	const char *self;
-	bool primary;                 /* our Postgres is the primary */
-	uint64_t replay_lsn;          /* replica: how far we have replayed */
+	bool primary;        /* our Postgres is the primary */
+	uint64_t replay_lsn; /* replica: how far we have replayed */
 	const struct ha_cluster_view *view;
-	const bool *member_ok;        /* per view->members: confirmed, its slot may be created (NULL: all) */
-	char *const *permanent;       /* config `slots` */
+	const bool *member_ok;  /* per view->members: confirmed, its slot may be created (NULL: all) */
+	char *const *permanent; /* config `slots` */
 	size_t n_permanent;
 	const struct pg_slot *existing; /* pg_query_slots */
 	size_t n_existing;

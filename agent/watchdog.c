@@ -57,9 +57,12 @@ bool watchdog_mode_parse(const char *s, enum watchdog_mode *out)
 const char *watchdog_mode_name(enum watchdog_mode m)
 {
 	switch (m) {
-	case WATCHDOG_OFF: return "off";
-	case WATCHDOG_AUTOMATIC: return "automatic";
-	case WATCHDOG_REQUIRED: return "required";
+	case WATCHDOG_OFF:
+		return "off";
+	case WATCHDOG_AUTOMATIC:
+		return "automatic";
+	case WATCHDOG_REQUIRED:
+		return "required";
 	}
 	return "unknown";
 }
@@ -86,10 +89,10 @@ bool watchdog_timeout_for(double ttl, double interval, double safety_margin, int
 
 	if (t < 1) {
 		snprintf(err, errlen,
-			 "watchdog.safety_margin = %g s leaves no watchdog timeout with ttl %g s and a keepalive interval "
-			 "of %g s: floor(ttl - safety_margin - 2 * interval) = %g s, at least 1 s is needed (lower "
-			 "watchdog.safety_margin, raise ttl, or set watchdog.mode = \"off\")",
-			 safety_margin, ttl, interval, t);
+		         "watchdog.safety_margin = %g s leaves no watchdog timeout with ttl %g s and a keepalive interval "
+		         "of %g s: floor(ttl - safety_margin - 2 * interval) = %g s, at least 1 s is needed (lower "
+		         "watchdog.safety_margin, raise ttl, or set watchdog.mode = \"off\")",
+		         safety_margin, ttl, interval, t);
 		return false;
 	}
 	*timeout = t > 3600 ? 3600 : (int)t;
@@ -113,8 +116,9 @@ static bool magic_close(struct watchdog *w, char *err, size_t errlen)
 		n = w->ops->write(w->fd, "V", 1);
 	while (n < 0 && errno == EINTR);
 	if (n != 1) {
-		snprintf(err, errlen, "%s: cannot write the magic close character: %s; the watchdog may reset the machine",
-			 w->device, n < 0 ? strerror(errno) : "short write");
+		snprintf(err, errlen,
+		         "%s: cannot write the magic close character: %s; the watchdog may reset the machine",
+		         w->device, n < 0 ? strerror(errno) : "short write");
 		ok = false;
 	}
 	if (w->ops->close(w->fd) != 0 && ok) {
@@ -145,15 +149,16 @@ static bool open_and_set(struct watchdog *w, int timeout, char *err, size_t errl
 		int e = errno;
 
 		if (e == ENOTTY || e == EINVAL)
-			snprintf(err, errlen, "%s: not a watchdog device, or it refuses a %d s timeout (WDIOC_SETTIMEOUT: %s)",
-				 w->device, timeout, strerror(e));
+			snprintf(err, errlen,
+			         "%s: not a watchdog device, or it refuses a %d s timeout (WDIOC_SETTIMEOUT: %s)",
+			         w->device, timeout, strerror(e));
 		else
 			snprintf(err, errlen, "%s: cannot set a %d s timeout: %s", w->device, timeout, strerror(e));
 		goto fail;
 	}
 	if (w->ops->ioctl(w->fd, WDIOC_GETTIMEOUT, &got) != 0) {
 		snprintf(err, errlen, "%s: cannot read the timeout back (WDIOC_GETTIMEOUT: %s)", w->device,
-			 strerror(errno));
+		         strerror(errno));
 		goto fail;
 	}
 	/* A driver may round: only a timeout no longer than asked keeps the

@@ -66,7 +66,7 @@ void watchdog_free(struct watchdog *w);
 /* The timeout for these timings (see above). False + a reason naming
  * watchdog.safety_margin when it would be below 1 s. */
 bool watchdog_timeout_for(double ttl, double interval, double safety_margin, int *timeout, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 /* The last moment a feed may happen for a renewal sent at `sent`. */
 double watchdog_feed_until(double sent, double ttl, double safety_margin, int timeout);
 

@@ -78,7 +78,7 @@ struct etcd_client;
 
 /* Creates a client; copies everything it keeps from cfg. */
 enum etcd_status etcd_client_new(const struct etcd_config *cfg, struct etcd_client **out,
-				 struct etcd_error *err) ETCD_WUR;
+                                 struct etcd_error *err) ETCD_WUR;
 void etcd_client_free(struct etcd_client *c);
 /* The endpoint the client currently prefers (the last one that answered). */
 const char *etcd_client_endpoint(const struct etcd_client *c);
@@ -98,7 +98,10 @@ void etcd_client_cancel(struct etcd_client *c);
  * whole call, in seconds; le[i] counts the requests that took at most
  * ETCD_STATS_BOUNDS[i] seconds (cumulative, as in a Prometheus histogram). */
 #define ETCD_STATS_BUCKETS 8
-#define ETCD_STATS_BOUNDS { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0 }
+#define ETCD_STATS_BOUNDS                                     \
+	{                                                     \
+		0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0 \
+	}
 
 struct etcd_stats {
 	uint64_t requests;
@@ -121,7 +124,7 @@ void etcd_client_get_stats(const struct etcd_client *c, struct etcd_stats *out);
  * strings, freed with etcd_member_list_free.
  */
 enum etcd_status etcd_member_list(struct etcd_client *c, char ***client_urls, size_t *n,
-				  struct etcd_error *err) ETCD_WUR;
+                                  struct etcd_error *err) ETCD_WUR;
 void etcd_member_list_free(char **client_urls, size_t n);
 
 /* How many endpoints the client has (configured plus discovered) and the
@@ -132,13 +135,13 @@ const char *etcd_client_endpoint_at(const struct etcd_client *c, size_t i);
 /* ---- KV ---------------------------------------------------------------- */
 
 struct etcd_kv {
-	char *key;       /* NUL-terminated (key_len bytes before it; a key may hold a NUL) */
-	char *value;     /* NUL-terminated copy; value_len excludes the NUL */
+	char *key;   /* NUL-terminated (key_len bytes before it; a key may hold a NUL) */
+	char *value; /* NUL-terminated copy; value_len excludes the NUL */
 	size_t value_len;
 	int64_t create_revision;
 	int64_t mod_revision;
 	int64_t version;
-	int64_t lease;   /* 0 when the key has no lease */
+	int64_t lease; /* 0 when the key has no lease */
 	size_t key_len;
 };
 
@@ -154,10 +157,10 @@ void etcd_range_result_free(struct etcd_range_result *r);
 
 /* One key (n_kvs is 0 or 1). */
 enum etcd_status etcd_get(struct etcd_client *c, const char *key, struct etcd_range_result *out,
-			  struct etcd_error *err) ETCD_WUR;
+                          struct etcd_error *err) ETCD_WUR;
 /* Every key starting with prefix, sorted by key. */
-enum etcd_status etcd_get_prefix(struct etcd_client *c, const char *prefix,
-				 struct etcd_range_result *out, struct etcd_error *err) ETCD_WUR;
+enum etcd_status etcd_get_prefix(struct etcd_client *c, const char *prefix, struct etcd_range_result *out,
+                                 struct etcd_error *err) ETCD_WUR;
 /*
  * The general range read, for reads that must stay bounded (one answer is
  * at most ETCD_MAX_BODY bytes; a bigger one fails, see etcd_error_too_big):
@@ -178,17 +181,17 @@ struct etcd_range_req {
 	bool keys_only;
 };
 enum etcd_status etcd_range(struct etcd_client *c, const struct etcd_range_req *req, struct etcd_range_result *out,
-			    struct etcd_error *err) ETCD_WUR;
+                            struct etcd_error *err) ETCD_WUR;
 /* True when err says the answer was larger than the client takes (or than
  * etcd's gateway passes on): the same read in smaller pieces may work. */
 bool etcd_error_too_big(const struct etcd_error *err);
 
 /* lease 0 = no lease. revision_out may be NULL. */
 enum etcd_status etcd_put(struct etcd_client *c, const char *key, const char *value, int64_t lease,
-			  int64_t *revision_out, struct etcd_error *err) ETCD_WUR;
+                          int64_t *revision_out, struct etcd_error *err) ETCD_WUR;
 /* deleted_out (may be NULL) receives how many keys were deleted. */
 enum etcd_status etcd_delete(struct etcd_client *c, const char *key, int64_t *deleted_out,
-			     struct etcd_error *err) ETCD_WUR;
+                             struct etcd_error *err) ETCD_WUR;
 
 /* ---- Txn --------------------------------------------------------------- */
 
@@ -229,18 +232,18 @@ struct etcd_txn_result {
 void etcd_txn_result_free(struct etcd_txn_result *r);
 
 enum etcd_status etcd_txn(struct etcd_client *c, const struct etcd_compare *cmp, size_t n_cmp,
-			  const struct etcd_op *success, size_t n_success, const struct etcd_op *failure,
-			  size_t n_failure, struct etcd_txn_result *out, struct etcd_error *err) ETCD_WUR;
+                          const struct etcd_op *success, size_t n_success, const struct etcd_op *failure,
+                          size_t n_failure, struct etcd_txn_result *out, struct etcd_error *err) ETCD_WUR;
 
 /* ---- Lease ------------------------------------------------------------- */
 
 /* ttl in whole seconds (etcd raises short TTLs to its minimum). */
-enum etcd_status etcd_lease_grant(struct etcd_client *c, int64_t ttl, int64_t *id_out,
-				  int64_t *granted_ttl_out, struct etcd_error *err) ETCD_WUR;
+enum etcd_status etcd_lease_grant(struct etcd_client *c, int64_t ttl, int64_t *id_out, int64_t *granted_ttl_out,
+                                  struct etcd_error *err) ETCD_WUR;
 /* One keepalive. ETCD_E_LEASE_NOT_FOUND when the lease is gone.
  * ttl_out (may be NULL) receives the refreshed TTL. */
 enum etcd_status etcd_lease_keepalive(struct etcd_client *c, int64_t id, int64_t *ttl_out,
-				      struct etcd_error *err) ETCD_WUR;
+                                      struct etcd_error *err) ETCD_WUR;
 /* Revoking deletes every key attached to the lease. A lease already gone is OK. */
 enum etcd_status etcd_lease_revoke(struct etcd_client *c, int64_t id, struct etcd_error *err) ETCD_WUR;
 
@@ -256,8 +259,7 @@ struct etcd_event {
 /* Called for every batch of events. revision = the batch's header revision.
  * Return false to end the watch (etcd_watch then returns ETCD_OK). The
  * callbacks run inside etcd_watch and must not use the same client. */
-typedef bool (*etcd_watch_cb)(void *ctx, const struct etcd_event *events, size_t n_events,
-			      int64_t revision);
+typedef bool (*etcd_watch_cb)(void *ctx, const struct etcd_event *events, size_t n_events, int64_t revision);
 
 /*
  * Watches key (or every key under it when prefix is true) starting at
@@ -272,9 +274,8 @@ typedef bool (*etcd_watch_cb)(void *ctx, const struct etcd_event *events, size_t
  * on_connected (may be NULL) is called each time a watch stream is
  * established, so the caller can re-read state it may have missed.
  */
-enum etcd_status etcd_watch(struct etcd_client *c, const char *key, bool prefix,
-			    int64_t start_revision, etcd_watch_cb cb, void *ctx,
-			    void (*on_connected)(void *ctx), double max_reconnect_seconds,
-			    int64_t *last_revision, struct etcd_error *err) ETCD_WUR;
+enum etcd_status etcd_watch(struct etcd_client *c, const char *key, bool prefix, int64_t start_revision,
+                            etcd_watch_cb cb, void *ctx, void (*on_connected)(void *ctx), double max_reconnect_seconds,
+                            int64_t *last_revision, struct etcd_error *err) ETCD_WUR;
 
 #endif

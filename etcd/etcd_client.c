@@ -127,8 +127,7 @@ static char *normalise_endpoint(const char *ep)
 	out = malloc(len + sizeof("http://"));
 	if (out == NULL)
 		return NULL;
-	if (snprintf(out, len + sizeof("http://"), "%s%.*s", has_scheme ? "" : "http://", (int)len,
-		     ep) < 0) {
+	if (snprintf(out, len + sizeof("http://"), "%s%.*s", has_scheme ? "" : "http://", (int)len, ep) < 0) {
 		free(out);
 		return NULL;
 	}
@@ -155,12 +154,10 @@ static enum etcd_status check_tls_file(const char *what, const char *path, struc
 		return ETCD_OK;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return etcd_error_set(err, ETCD_E_INVALID, "etcd: %s %s: cannot read: %s", what, path,
-				      strerror(errno));
+		return etcd_error_set(err, ETCD_E_INVALID, "etcd: %s %s: cannot read: %s", what, path, strerror(errno));
 	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
 		close(fd);
-		return etcd_error_set(err, ETCD_E_INVALID, "etcd: %s %s: not a regular file", what,
-				      path);
+		return etcd_error_set(err, ETCD_E_INVALID, "etcd: %s %s: not a regular file", what, path);
 	}
 	close(fd);
 	return ETCD_OK;
@@ -198,8 +195,7 @@ static void discover_members(struct etcd_client *c)
 	etcd_member_list_free(urls, n);
 }
 
-enum etcd_status etcd_member_list(struct etcd_client *c, char ***client_urls, size_t *n,
-				  struct etcd_error *err)
+enum etcd_status etcd_member_list(struct etcd_client *c, char ***client_urls, size_t *n, struct etcd_error *err)
 {
 	static const char path[] = "/v3/cluster/member/list";
 	struct etcd_error scratch;
@@ -239,8 +235,7 @@ const char *etcd_client_endpoint_at(const struct etcd_client *c, size_t i)
 	return i < c->n_endpoints ? c->endpoints[i] : NULL;
 }
 
-enum etcd_status etcd_client_new(const struct etcd_config *cfg, struct etcd_client **out,
-				 struct etcd_error *err)
+enum etcd_status etcd_client_new(const struct etcd_config *cfg, struct etcd_client **out, struct etcd_error *err)
 {
 	struct etcd_client *c = NULL;
 	bool ok = true;
@@ -255,11 +250,9 @@ enum etcd_status etcd_client_new(const struct etcd_config *cfg, struct etcd_clie
 		if (cfg->endpoints[i] == NULL || cfg->endpoints[i][0] == '\0')
 			return etcd_error_set(err, ETCD_E_INVALID, "etcd: endpoint %zu is empty", i + 1);
 	if ((cfg->username == NULL) != (cfg->password == NULL))
-		return etcd_error_set(err, ETCD_E_INVALID,
-				      "etcd: username and password go together");
+		return etcd_error_set(err, ETCD_E_INVALID, "etcd: username and password go together");
 	if (check_tls_file("cacert", cfg->cacert, err) != ETCD_OK ||
-	    check_tls_file("cert", cfg->cert, err) != ETCD_OK ||
-	    check_tls_file("key", cfg->key, err) != ETCD_OK)
+	    check_tls_file("cert", cfg->cert, err) != ETCD_OK || check_tls_file("key", cfg->key, err) != ETCD_OK)
 		return ETCD_E_INVALID;
 
 	c = calloc(1, sizeof(*c));

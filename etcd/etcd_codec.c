@@ -184,8 +184,8 @@ void etcd_kv_clear(struct etcd_kv *kv)
 }
 
 /* Decodes the base64 string obj[name] (missing = empty) into *out. */
-static enum etcd_status decode_field(const json_t *obj, const char *name, char **out, size_t *len,
-				     char *why, size_t why_len)
+static enum etcd_status decode_field(const json_t *obj, const char *name, char **out, size_t *len, char *why,
+                                     size_t why_len)
 {
 	const json_t *v = json_object_get(obj, name);
 	enum etcd_status st;
@@ -231,8 +231,7 @@ fail:
 	return st;
 }
 
-enum etcd_status etcd_parse_range(const json_t *j, struct etcd_range_result *out, char *why,
-				  size_t why_len)
+enum etcd_status etcd_parse_range(const json_t *j, struct etcd_range_result *out, char *why, size_t why_len)
 {
 	const json_t *kvs;
 	size_t i, n;
@@ -336,8 +335,7 @@ static enum etcd_status add_url(char ***urls, size_t *n, const char *url)
 	return ETCD_OK;
 }
 
-enum etcd_status etcd_parse_member_list(const json_t *j, char ***client_urls, size_t *n, char *why,
-					size_t why_len)
+enum etcd_status etcd_parse_member_list(const json_t *j, char ***client_urls, size_t *n, char *why, size_t why_len)
 {
 	const json_t *members, *m;
 	enum etcd_status st = ETCD_E_PROTOCOL;

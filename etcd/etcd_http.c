@@ -33,7 +33,7 @@ struct xfer {
 	struct etcd_stream *stream; /* NULL for a unary request */
 	char *buf;
 	size_t len, cap;
-	long status; /* HTTP status, known once headers arrived */
+	long status;        /* HTTP status, known once headers arrived */
 	int64_t last_rx_ms; /* when the last byte arrived (etcd_now_ms) */
 	bool too_big;
 	bool nomem;
@@ -117,42 +117,37 @@ static bool is_tls_error(CURLcode rc, const char *errbuf)
 	 * after the handshake, as an alert on the first read. */
 	if ((rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR) && strstr(errbuf, "SSL") != NULL)
 		return true;
-	return rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_CERTPROBLEM ||
-	       rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CONNECT_ERROR ||
-	       rc == CURLE_SSL_CIPHER || rc == CURLE_SSL_ISSUER_ERROR ||
+	return rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_PEER_FAILED_VERIFICATION ||
+	       rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_SSL_CIPHER || rc == CURLE_SSL_ISSUER_ERROR ||
 	       rc == CURLE_SSL_CRL_BADFILE || rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH;
 }
 
 /* A TLS failure as an operator can act on it: which file, and why. The
  * endpoint is unusable (ETCD_E_UNAVAILABLE), so the request moves on. */
-static enum etcd_status tls_error(const struct etcd_client *c, const char *base, CURLcode rc,
-				  const char *errbuf, struct etcd_error *err)
+static enum etcd_status tls_error(const struct etcd_client *c, const char *base, CURLcode rc, const char *errbuf,
+                                  struct etcd_error *err)
 {
 	const char *why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
 	const char *ca = c->cacert != NULL ? c->cacert : "(the system's default CAs)";
 
 	switch (rc) {
 	case CURLE_SSL_CACERT_BADFILE:
-		return etcd_error_set(err, ETCD_E_UNAVAILABLE,
-				      "%s: TLS: cannot load CA file %s (%s)", base, ca, why);
+		return etcd_error_set(err, ETCD_E_UNAVAILABLE, "%s: TLS: cannot load CA file %s (%s)", base, ca, why);
 	case CURLE_SSL_CERTPROBLEM:
 		return etcd_error_set(err, ETCD_E_UNAVAILABLE,
-				      "%s: TLS: cannot use client certificate %s with key %s (%s)",
-				      base, c->cert != NULL ? c->cert : "(none)",
-				      c->key != NULL ? c->key : "(in the certificate file)", why);
+		                      "%s: TLS: cannot use client certificate %s with key %s (%s)", base,
+		                      c->cert != NULL ? c->cert : "(none)",
+		                      c->key != NULL ? c->key : "(in the certificate file)", why);
 	case CURLE_PEER_FAILED_VERIFICATION:
-		return etcd_error_set(err, ETCD_E_UNAVAILABLE,
-				      "%s: TLS: server certificate not trusted by CA %s (%s)", base, ca,
-				      why);
+		return etcd_error_set(err, ETCD_E_UNAVAILABLE, "%s: TLS: server certificate not trusted by CA %s (%s)",
+		                      base, ca, why);
 	case CURLE_SSL_CONNECT_ERROR:
-		return etcd_error_set(err, ETCD_E_UNAVAILABLE, "%s: TLS: handshake failed (%s)%s",
-				      base, why,
-				      c->cert == NULL ? "; no client certificate is configured" : "");
+		return etcd_error_set(err, ETCD_E_UNAVAILABLE, "%s: TLS: handshake failed (%s)%s", base, why,
+		                      c->cert == NULL ? "; no client certificate is configured" : "");
 	case CURLE_RECV_ERROR:
 	case CURLE_SEND_ERROR:
-		return etcd_error_set(err, ETCD_E_UNAVAILABLE,
-				      "%s: TLS: the server refused the connection (%s)%s", base, why,
-				      c->cert == NULL ? "; no client certificate is configured" : "");
+		return etcd_error_set(err, ETCD_E_UNAVAILABLE, "%s: TLS: the server refused the connection (%s)%s",
+		                      base, why, c->cert == NULL ? "; no client certificate is configured" : "");
 	default:
 		return etcd_error_set(err, ETCD_E_UNAVAILABLE, "%s: TLS: %s", base, why);
 	}
@@ -165,8 +160,8 @@ static enum etcd_status tls_error(const struct etcd_client *c, const char *base,
  * ETCD_E_TIMEOUT, ETCD_E_CANCELED, ETCD_E_PROTOCOL (answer too big) or
  * ETCD_E_NOMEM, with err naming the endpoint.
  */
-static enum etcd_status perform(struct etcd_client *c, size_t ep, const char *path, const char *body,
-				bool send_token, struct xfer *x, struct etcd_error *err)
+static enum etcd_status perform(struct etcd_client *c, size_t ep, const char *path, const char *body, bool send_token,
+                                struct xfer *x, struct etcd_error *err)
 {
 	const char *base = c->endpoints[ep];
 	CURL *e = c->easy;
@@ -186,8 +181,7 @@ static enum etcd_status perform(struct etcd_client *c, size_t ep, const char *pa
 
 	if (snprintf(url, sizeof(url), "%s%s", base, path) >= (int)sizeof(url))
 		return etcd_error_set(err, ETCD_E_INVALID, "%s: URL too long", base);
-	if (!add_header(&headers, "Content-Type: application/json") ||
-	    !add_header(&headers, "Expect:"))
+	if (!add_header(&headers, "Content-Type: application/json") || !add_header(&headers, "Expect:"))
 		goto nomem;
 	if (send_token && c->token != NULL) {
 		size_t n = strlen(c->token) + sizeof("Authorization: ");
@@ -275,13 +269,12 @@ static enum etcd_status perform(struct etcd_client *c, size_t ep, const char *pa
 		st = etcd_error_set(err, ETCD_E_CANCELED, "%s: canceled", base);
 	else if (first_timeout)
 		st = etcd_error_set(err, ETCD_E_TIMEOUT, "%s: no answer within %ld ms", base,
-				    (long)(etcd_now_ms() - start));
+		                    (long)(etcd_now_ms() - start));
 	else if (idle_timeout)
 		st = etcd_error_set(err, ETCD_E_TIMEOUT, "%s: watch stream silent for %ld ms", base,
-				    (long)(etcd_now_ms() - x->last_rx_ms));
+		                    (long)(etcd_now_ms() - x->last_rx_ms));
 	else if (x->too_big || rc == CURLE_FILESIZE_EXCEEDED)
-		st = etcd_error_set(err, ETCD_E_PROTOCOL, "%s: answer larger than %zu bytes", base,
-				    ETCD_MAX_BODY);
+		st = etcd_error_set(err, ETCD_E_PROTOCOL, "%s: answer larger than %zu bytes", base, ETCD_MAX_BODY);
 	else if (x->nomem)
 		st = etcd_error_set(err, ETCD_E_NOMEM, "%s: out of memory reading the answer", base);
 	else if (x->stream != NULL && x->stream->stopped)
@@ -293,24 +286,22 @@ static enum etcd_status perform(struct etcd_client *c, size_t ep, const char *pa
 	else if (rc == CURLE_OK)
 		st = ETCD_OK;
 	else if (rc == CURLE_COULDNT_CONNECT && oserr != 0)
-		st = etcd_error_set(err, ETCD_E_UNAVAILABLE, "%s: connect failed: %s", base,
-				    strerror((int)oserr));
+		st = etcd_error_set(err, ETCD_E_UNAVAILABLE, "%s: connect failed: %s", base, strerror((int)oserr));
 	else if (is_tls_error(rc, errbuf))
 		st = tls_error(c, base, rc, errbuf, err);
 	else if (rc == CURLE_OPERATION_TIMEDOUT)
 		st = etcd_error_set(err, ETCD_E_TIMEOUT, "%s: timed out after %ld ms (%s)", base,
-				    (long)(etcd_now_ms() - start),
-				    errbuf[0] ? errbuf : curl_easy_strerror(rc));
+		                    (long)(etcd_now_ms() - start), errbuf[0] ? errbuf : curl_easy_strerror(rc));
 	else if (strncmp(base, "https:", 6) == 0 && c->cert == NULL && rc != CURLE_COULDNT_CONNECT)
 		/* The connection was dropped in or right after the handshake:
 		 * the likeliest reason is a server that wants a client cert. */
 		st = etcd_error_set(err, ETCD_E_UNAVAILABLE,
-				    "%s: TLS: connection dropped (%s); no client certificate is "
-				    "configured",
-				    base, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+		                    "%s: TLS: connection dropped (%s); no client certificate is "
+		                    "configured",
+		                    base, errbuf[0] ? errbuf : curl_easy_strerror(rc));
 	else
 		st = etcd_error_set(err, ETCD_E_UNAVAILABLE, "%s: %s", base,
-				    errbuf[0] ? errbuf : curl_easy_strerror(rc));
+		                    errbuf[0] ? errbuf : curl_easy_strerror(rc));
 	goto cleanup;
 nomem:
 	st = etcd_error_set(err, ETCD_E_NOMEM, "%s: out of memory", base);
@@ -363,11 +354,10 @@ static void describe_http_error(const struct xfer *x, char *out, size_t out_len,
 	json_decref(j);
 }
 
-enum etcd_status etcd_protocol_error(struct etcd_client *c, struct etcd_error *err, const char *path,
-				     const char *why)
+enum etcd_status etcd_protocol_error(struct etcd_client *c, struct etcd_error *err, const char *path, const char *why)
 {
-	return etcd_error_set(err, ETCD_E_PROTOCOL, "%s: unexpected answer to %s: %s",
-			      c->endpoints[c->current], path, why);
+	return etcd_error_set(err, ETCD_E_PROTOCOL, "%s: unexpected answer to %s: %s", c->endpoints[c->current], path,
+	                      why);
 }
 
 /* Appends "; msg" (or msg) to all, truncating quietly. */
@@ -386,9 +376,8 @@ static void append_msg(char *all, size_t all_len, const char *msg)
  * comment. On ETCD_OK *out holds the 200 answer's JSON object. On
  * ETCD_E_HTTP, *http_status and *grpc_code describe the refusal.
  */
-static enum etcd_status call_endpoints(struct etcd_client *c, const char *path, const char *body,
-				       bool send_token, json_t **out, long *http_status,
-				       int *grpc_code, struct etcd_error *err)
+static enum etcd_status call_endpoints(struct etcd_client *c, const char *path, const char *body, bool send_token,
+                                       json_t **out, long *http_status, int *grpc_code, struct etcd_error *err)
 {
 	char all[sizeof(err->message)] = "";
 	enum etcd_status last = ETCD_E_UNAVAILABLE;
@@ -425,12 +414,11 @@ static enum etcd_status call_endpoints(struct etcd_client *c, const char *path, 
 			describe_http_error(&x, excerpt, sizeof(excerpt), grpc_code);
 			free(x.buf);
 			*http_status = x.status;
-			etcd_error_set(&one, ETCD_E_HTTP, "%s: HTTP %ld: %s%s", c->endpoints[ep], x.status,
-				       excerpt,
-				       strstr(excerpt, "CommonName of client") != NULL
-					       ? " (with auth on, etcd's JSON gateway takes only client "
-						 "certificates without a Common Name)"
-					       : "");
+			etcd_error_set(&one, ETCD_E_HTTP, "%s: HTTP %ld: %s%s", c->endpoints[ep], x.status, excerpt,
+			               strstr(excerpt, "CommonName of client") != NULL
+			                       ? " (with auth on, etcd's JSON gateway takes only client "
+			                         "certificates without a Common Name)"
+			                       : "");
 			if (x.status < 500) {
 				c->current = ep;
 				*err = one;
@@ -450,13 +438,11 @@ static enum etcd_status call_endpoints(struct etcd_client *c, const char *path, 
 	return etcd_error_set(err, last, "%s", all);
 }
 
-bool etcd_token_refused(const struct etcd_client *c, long http_status, int grpc_code,
-			const char *message)
+bool etcd_token_refused(const struct etcd_client *c, long http_status, int grpc_code, const char *message)
 {
 	if (c->username == NULL)
 		return false;
-	return http_status == 401 || grpc_code == 16 /* Unauthenticated */ ||
-	       strstr(message, "auth token") != NULL ||
+	return http_status == 401 || grpc_code == 16 /* Unauthenticated */ || strstr(message, "auth token") != NULL ||
 	       strstr(message, "revision of auth store is old") != NULL ||
 	       strstr(message, "user name is empty") != NULL;
 }
@@ -521,8 +507,8 @@ static enum etcd_status ensure_token(struct etcd_client *c, struct etcd_error *e
 	return authenticate(c, err);
 }
 
-enum etcd_status etcd_call(struct etcd_client *c, const char *path, json_t *req, json_t **out,
-			   int *grpc_code, struct etcd_error *err)
+enum etcd_status etcd_call(struct etcd_client *c, const char *path, json_t *req, json_t **out, int *grpc_code,
+                           struct etcd_error *err)
 {
 	char *body = NULL;
 	enum etcd_status st;
@@ -557,8 +543,8 @@ enum etcd_status etcd_call(struct etcd_client *c, const char *path, json_t *req,
 		if (st != ETCD_OK)
 			break;
 	}
-	if (st == ETCD_E_HTTP && (code == 16 || code == 7 || http_status == 401 ||
-				  strstr(err->message, "user name is empty") != NULL))
+	if (st == ETCD_E_HTTP &&
+	    (code == 16 || code == 7 || http_status == 401 || strstr(err->message, "user name is empty") != NULL))
 		err->status = st = ETCD_E_AUTH;
 	/* A put or txn naming a lease that expired: the caller lost its lease. */
 	if (st == ETCD_E_HTTP && code == 5 && strstr(err->message, "lease not found") != NULL)
@@ -571,8 +557,8 @@ cleanup:
 	return st;
 }
 
-enum etcd_status etcd_stream_once(struct etcd_client *c, size_t ep, const char *path,
-				  const char *body, struct etcd_stream *s, struct etcd_error *err)
+enum etcd_status etcd_stream_once(struct etcd_client *c, size_t ep, const char *path, const char *body,
+                                  struct etcd_stream *s, struct etcd_error *err)
 {
 	struct xfer x = { .c = c, .stream = s };
 	enum etcd_status st;
@@ -592,8 +578,7 @@ enum etcd_status etcd_stream_once(struct etcd_client *c, size_t ep, const char *
 		char excerpt[256];
 
 		describe_http_error(&x, excerpt, sizeof(excerpt), &s->grpc_code);
-		st = etcd_error_set(err, ETCD_E_HTTP, "%s: HTTP %ld: %s", c->endpoints[ep], x.status,
-				    excerpt);
+		st = etcd_error_set(err, ETCD_E_HTTP, "%s: HTTP %ld: %s", c->endpoints[ep], x.status, excerpt);
 	}
 	free(x.buf);
 	return st;

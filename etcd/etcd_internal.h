@@ -31,12 +31,12 @@ struct etcd_client {
 	size_t n_endpoints;
 	size_t n_configured; /* the first n_configured came from the config */
 	long watch_idle_ms;  /* etcd_config.watch_idle_timeout; 0 = off */
-	size_t current; /* index of the endpoint that answered last */
+	size_t current;      /* index of the endpoint that answered last */
 	long request_timeout_ms;
 	long connect_timeout_ms;
 	char *cacert, *cert, *key;
 	char *username, *password;
-	char *token; /* auth token, NULL until authenticated */
+	char *token;          /* auth token, NULL until authenticated */
 	atomic_bool canceled; /* sticky: set by etcd_client_cancel() */
 	/* Request statistics (etcd_client_get_stats); atomics so that another
 	 * thread may read them. Latency in microseconds. */
@@ -48,7 +48,7 @@ struct etcd_client {
 
 /* Fills err (which may be NULL) and returns st. */
 enum etcd_status etcd_error_set(struct etcd_error *err, enum etcd_status st, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 /* The library's monotonic clock (CLOCK_MONOTONIC, as the agent's
  * clk_mono): microseconds and milliseconds, one reader in etcd_client.c. */
@@ -94,13 +94,11 @@ void etcd_kv_clear(struct etcd_kv *kv);
 
 /* Parses a RangeResponse (header, kvs) into out (zeroed first; freed by
  * etcd_range_result_free even on failure). */
-enum etcd_status etcd_parse_range(const json_t *j, struct etcd_range_result *out, char *why,
-				  size_t why_len);
+enum etcd_status etcd_parse_range(const json_t *j, struct etcd_range_result *out, char *why, size_t why_len);
 
 /* Parses a MemberListResponse into the voting members' client URLs (see
  * etcd_member_list). On failure nothing is left allocated. */
-enum etcd_status etcd_parse_member_list(const json_t *j, char ***client_urls, size_t *n, char *why,
-					size_t why_len);
+enum etcd_status etcd_parse_member_list(const json_t *j, char ***client_urls, size_t *n, char *why, size_t why_len);
 
 /* The smallest key greater than every key starting with prefix (etcd's
  * "range_end" for a prefix), malloc'd with its length in *len. An empty
@@ -118,13 +116,12 @@ char *etcd_prefix_end(const char *prefix, size_t prefix_len, size_t *len);
  * and a refused token ETCD_E_AUTH. On ETCD_E_HTTP, *grpc_code (may be NULL) receives etcd's error
  * code (-1 if none). Errors name the endpoint and the cause.
  */
-enum etcd_status etcd_call(struct etcd_client *c, const char *path, json_t *req, json_t **out,
-			   int *grpc_code, struct etcd_error *err);
+enum etcd_status etcd_call(struct etcd_client *c, const char *path, json_t *req, json_t **out, int *grpc_code,
+                           struct etcd_error *err);
 
 /* Formats a "the answer was not what we expected" error naming the endpoint
  * that sent it and the request path. Returns ETCD_E_PROTOCOL. */
-enum etcd_status etcd_protocol_error(struct etcd_client *c, struct etcd_error *err, const char *path,
-				     const char *why);
+enum etcd_status etcd_protocol_error(struct etcd_client *c, struct etcd_error *err, const char *path, const char *why);
 
 /*
  * A streaming request (the watch). on_line is called with each complete
@@ -140,8 +137,8 @@ struct etcd_stream {
 	/* Once established: end the transfer with ETCD_E_TIMEOUT when no
 	 * byte arrived for this long (0 = never). */
 	long idle_timeout_ms;
-	bool stopped; /* out: on_line returned false */
-	int grpc_code; /* out: etcd's code on ETCD_E_HTTP, -1 if none */
+	bool stopped;     /* out: on_line returned false */
+	int grpc_code;    /* out: etcd's code on ETCD_E_HTTP, -1 if none */
 	long http_status; /* out */
 };
 
@@ -151,13 +148,12 @@ struct etcd_stream {
  * Returns ETCD_OK when the stream ended (cleanly or by on_line); otherwise
  * the transport or HTTP error, naming the endpoint.
  */
-enum etcd_status etcd_stream_once(struct etcd_client *c, size_t ep, const char *path,
-				  const char *body, struct etcd_stream *s, struct etcd_error *err);
+enum etcd_status etcd_stream_once(struct etcd_client *c, size_t ep, const char *path, const char *body,
+                                  struct etcd_stream *s, struct etcd_error *err);
 
 /* True when a failed request (HTTP status, etcd code, message) means our
  * auth token is missing, invalid or stale and a fresh one may help. */
-bool etcd_token_refused(const struct etcd_client *c, long http_status, int grpc_code,
-			const char *message);
+bool etcd_token_refused(const struct etcd_client *c, long http_status, int grpc_code, const char *message);
 
 /* Drops the token and authenticates again (no-op without credentials). */
 enum etcd_status etcd_reauthenticate(struct etcd_client *c, struct etcd_error *err);

@@ -67,7 +67,7 @@ fail:
  * max_kvs key-values (0: no bound) is a protocol error. On failure out is
  * freed and err says why. Does not take req. */
 static enum etcd_status range_call(struct etcd_client *c, json_t *req, struct etcd_range_result *out, size_t max_kvs,
-				   struct etcd_error *err)
+                                   struct etcd_error *err)
 {
 	json_t *resp = NULL;
 	enum etcd_status st;
@@ -91,8 +91,8 @@ static enum etcd_status range_call(struct etcd_client *c, json_t *req, struct et
 	return st;
 }
 
-static enum etcd_status do_range(struct etcd_client *c, const char *key, bool prefix,
-				 struct etcd_range_result *out, struct etcd_error *err)
+static enum etcd_status do_range(struct etcd_client *c, const char *key, bool prefix, struct etcd_range_result *out,
+                                 struct etcd_error *err)
 {
 	json_t *req = NULL;
 	enum etcd_status st;
@@ -111,7 +111,7 @@ static enum etcd_status do_range(struct etcd_client *c, const char *key, bool pr
 }
 
 enum etcd_status etcd_range(struct etcd_client *c, const struct etcd_range_req *rq, struct etcd_range_result *out,
-			    struct etcd_error *err)
+                            struct etcd_error *err)
 {
 	struct etcd_error scratch;
 	json_t *req = NULL;
@@ -140,11 +140,10 @@ enum etcd_status etcd_range(struct etcd_client *c, const struct etcd_range_req *
 		if (key_len == 0)
 			return etcd_error_set(err, ETCD_E_INVALID, "etcd: empty key");
 		req = json_object();
-		if (req != NULL &&
-		    (!set_b64(req, "key", rq->key, key_len) ||
-		     (rq->range_end != NULL &&
-		      !set_b64(req, "range_end", rq->range_end,
-			       rq->range_end_len ? rq->range_end_len : strlen(rq->range_end))))) {
+		if (req != NULL && (!set_b64(req, "key", rq->key, key_len) ||
+		                    (rq->range_end != NULL &&
+		                     !set_b64(req, "range_end", rq->range_end,
+		                              rq->range_end_len ? rq->range_end_len : strlen(rq->range_end))))) {
 			json_decref(req);
 			req = NULL;
 		}
@@ -167,20 +166,19 @@ bool etcd_error_too_big(const struct etcd_error *err)
 	/* Our own cap (etcd_http.c), or the gateway's gRPC limit, which comes
 	 * back as a 5xx naming ResourceExhausted / "larger than max". */
 	return (err->status == ETCD_E_PROTOCOL && strstr(err->message, "answer larger than") != NULL) ||
-	       (err->status == ETCD_E_HTTP && (strstr(err->message, "larger than max") != NULL ||
-					       strstr(err->message, "ResourceExhausted") != NULL));
+	       (err->status == ETCD_E_HTTP &&
+	        (strstr(err->message, "larger than max") != NULL || strstr(err->message, "ResourceExhausted") != NULL));
 }
 
-enum etcd_status etcd_get(struct etcd_client *c, const char *key, struct etcd_range_result *out,
-			  struct etcd_error *err)
+enum etcd_status etcd_get(struct etcd_client *c, const char *key, struct etcd_range_result *out, struct etcd_error *err)
 {
 	struct etcd_error scratch;
 
 	return do_range(c, key, false, out, err ? err : &scratch);
 }
 
-enum etcd_status etcd_get_prefix(struct etcd_client *c, const char *prefix,
-				 struct etcd_range_result *out, struct etcd_error *err)
+enum etcd_status etcd_get_prefix(struct etcd_client *c, const char *prefix, struct etcd_range_result *out,
+                                 struct etcd_error *err)
 {
 	struct etcd_error scratch;
 
@@ -188,7 +186,7 @@ enum etcd_status etcd_get_prefix(struct etcd_client *c, const char *prefix,
 }
 
 enum etcd_status etcd_put(struct etcd_client *c, const char *key, const char *value, int64_t lease,
-			  int64_t *revision_out, struct etcd_error *err)
+                          int64_t *revision_out, struct etcd_error *err)
 {
 	struct etcd_error scratch;
 	json_t *req = NULL, *resp = NULL;
@@ -203,8 +201,7 @@ enum etcd_status etcd_put(struct etcd_client *c, const char *key, const char *va
 	if (key == NULL || key[0] == '\0' || value == NULL || lease < 0)
 		return etcd_error_set(err, ETCD_E_INVALID, "etcd_put: missing key or value");
 	req = json_object();
-	if (req == NULL || !set_b64(req, "key", key, strlen(key)) ||
-	    !set_b64(req, "value", value, strlen(value)) ||
+	if (req == NULL || !set_b64(req, "key", key, strlen(key)) || !set_b64(req, "value", value, strlen(value)) ||
 	    (lease != 0 && !set_i64(req, "lease", lease))) {
 		st = etcd_error_set(err, ETCD_E_NOMEM, "etcd: out of memory");
 		goto cleanup;
@@ -224,8 +221,7 @@ cleanup:
 	return st;
 }
 
-enum etcd_status etcd_delete(struct etcd_client *c, const char *key, int64_t *deleted_out,
-			     struct etcd_error *err)
+enum etcd_status etcd_delete(struct etcd_client *c, const char *key, int64_t *deleted_out, struct etcd_error *err)
 {
 	struct etcd_error scratch;
 	json_t *req = NULL, *resp = NULL;
@@ -262,12 +258,14 @@ cleanup:
 /* ---- Txn --------------------------------------------------------------- */
 
 static const char *const cmp_targets[] = {
-	[ETCD_CMP_CREATE] = "CREATE", [ETCD_CMP_MOD] = "MOD",	  [ETCD_CMP_VERSION] = "VERSION",
+	[ETCD_CMP_CREATE] = "CREATE", [ETCD_CMP_MOD] = "MOD",     [ETCD_CMP_VERSION] = "VERSION",
 	[ETCD_CMP_VALUE] = "VALUE",   [ETCD_CMP_LEASE] = "LEASE",
 };
 static const char *const cmp_fields[] = {
-	[ETCD_CMP_CREATE] = "create_revision", [ETCD_CMP_MOD] = "mod_revision",
-	[ETCD_CMP_VERSION] = "version",	       [ETCD_CMP_VALUE] = "value",
+	[ETCD_CMP_CREATE] = "create_revision",
+	[ETCD_CMP_MOD] = "mod_revision",
+	[ETCD_CMP_VERSION] = "version",
+	[ETCD_CMP_VALUE] = "value",
 	[ETCD_CMP_LEASE] = "lease",
 };
 static const char *const cmp_results[] = {
@@ -284,8 +282,7 @@ static enum etcd_status add_compare(json_t *arr, const struct etcd_compare *cmp)
 	bool ok;
 
 	if (cmp->key == NULL || cmp->key[0] == '\0' || (unsigned)cmp->target > ETCD_CMP_LEASE ||
-	    (unsigned)cmp->result > ETCD_CMP_LESS ||
-	    (cmp->target == ETCD_CMP_VALUE && cmp->value == NULL))
+	    (unsigned)cmp->result > ETCD_CMP_LESS || (cmp->target == ETCD_CMP_VALUE && cmp->value == NULL))
 		return ETCD_E_INVALID;
 	o = json_object();
 	if (o == NULL)
@@ -293,9 +290,8 @@ static enum etcd_status add_compare(json_t *arr, const struct etcd_compare *cmp)
 	ok = set_b64(o, "key", cmp->key, strlen(cmp->key)) &&
 	     json_object_set_new(o, "target", json_string(cmp_targets[cmp->target])) == 0 &&
 	     json_object_set_new(o, "result", json_string(cmp_results[cmp->result])) == 0 &&
-	     (cmp->target == ETCD_CMP_VALUE
-		      ? set_b64(o, "value", cmp->value, strlen(cmp->value))
-		      : set_i64(o, cmp_fields[cmp->target], cmp->number));
+	     (cmp->target == ETCD_CMP_VALUE ? set_b64(o, "value", cmp->value, strlen(cmp->value))
+	                                    : set_i64(o, cmp_fields[cmp->target], cmp->number));
 	if (!ok) {
 		json_decref(o);
 		return ETCD_E_NOMEM;
@@ -310,8 +306,8 @@ static enum etcd_status add_op(json_t *arr, const struct etcd_op *op)
 	json_t *inner = NULL, *o = NULL;
 	const char *kind;
 
-	if (op->key == NULL || op->key[0] == '\0' || (op->kind == ETCD_OP_PUT && op->value == NULL) ||
-	    op->lease < 0 || op->limit < 0)
+	if (op->key == NULL || op->key[0] == '\0' || (op->kind == ETCD_OP_PUT && op->value == NULL) || op->lease < 0 ||
+	    op->limit < 0)
 		return ETCD_E_INVALID;
 	switch (op->kind) {
 	case ETCD_OP_PUT:
@@ -330,9 +326,8 @@ static enum etcd_status add_op(json_t *arr, const struct etcd_op *op)
 	o = json_object();
 	if (inner == NULL || o == NULL || !set_b64(inner, "key", op->key, strlen(op->key)))
 		goto nomem;
-	if (op->kind == ETCD_OP_PUT &&
-	    (!set_b64(inner, "value", op->value, strlen(op->value)) ||
-	     (op->lease != 0 && !set_i64(inner, "lease", op->lease))))
+	if (op->kind == ETCD_OP_PUT && (!set_b64(inner, "value", op->value, strlen(op->value)) ||
+	                                (op->lease != 0 && !set_i64(inner, "lease", op->lease))))
 		goto nomem;
 	if (op->kind == ETCD_OP_GET && op->prefix) {
 		size_t end_len = 0;
@@ -343,9 +338,8 @@ static enum etcd_status add_op(json_t *arr, const struct etcd_op *op)
 		if (!set)
 			goto nomem;
 	}
-	if (op->kind == ETCD_OP_GET &&
-	    ((op->limit > 0 && !set_i64(inner, "limit", op->limit)) ||
-	     (op->keys_only && json_object_set_new(inner, "keys_only", json_true()) != 0)))
+	if (op->kind == ETCD_OP_GET && ((op->limit > 0 && !set_i64(inner, "limit", op->limit)) ||
+	                                (op->keys_only && json_object_set_new(inner, "keys_only", json_true()) != 0)))
 		goto nomem;
 	if (json_object_set_new(o, kind, inner) != 0) {
 		inner = NULL;
@@ -377,7 +371,7 @@ void etcd_txn_result_free(struct etcd_txn_result *r)
 
 /* Fills out from a TxnResponse; ops = the branch that ran. */
 static enum etcd_status parse_txn(const json_t *resp, const struct etcd_op *ops, size_t n_ops,
-				  struct etcd_txn_result *out, char *why, size_t why_len)
+                                  struct etcd_txn_result *out, char *why, size_t why_len)
 {
 	const json_t *succ = json_object_get(resp, "succeeded");
 	const json_t *responses = json_object_get(resp, "responses");
@@ -402,8 +396,7 @@ static enum etcd_status parse_txn(const json_t *resp, const struct etcd_op *ops,
 	if (n_get == 0)
 		return ETCD_OK;
 	if (json_array_size(responses) != n_ops) {
-		snprintf(why, why_len, "%zu responses for %zu operations", json_array_size(responses),
-			 n_ops);
+		snprintf(why, why_len, "%zu responses for %zu operations", json_array_size(responses), n_ops);
 		return ETCD_E_PROTOCOL;
 	}
 	out->ranges = calloc(n_get, sizeof(*out->ranges));
@@ -430,8 +423,8 @@ static enum etcd_status parse_txn(const json_t *resp, const struct etcd_op *ops,
 }
 
 enum etcd_status etcd_txn(struct etcd_client *c, const struct etcd_compare *cmp, size_t n_cmp,
-			  const struct etcd_op *success, size_t n_success, const struct etcd_op *failure,
-			  size_t n_failure, struct etcd_txn_result *out, struct etcd_error *err)
+                          const struct etcd_op *success, size_t n_success, const struct etcd_op *failure,
+                          size_t n_failure, struct etcd_txn_result *out, struct etcd_error *err)
 {
 	struct etcd_error scratch;
 	json_t *req = NULL, *resp = NULL, *jc = NULL, *js = NULL, *jf = NULL;
@@ -444,8 +437,7 @@ enum etcd_status etcd_txn(struct etcd_client *c, const struct etcd_compare *cmp,
 	if (out == NULL)
 		return etcd_error_set(err, ETCD_E_INVALID, "etcd_txn: no result");
 	txn_result_zero(out);
-	if ((n_cmp > 0 && cmp == NULL) || (n_success > 0 && success == NULL) ||
-	    (n_failure > 0 && failure == NULL))
+	if ((n_cmp > 0 && cmp == NULL) || (n_success > 0 && success == NULL) || (n_failure > 0 && failure == NULL))
 		return etcd_error_set(err, ETCD_E_INVALID, "etcd_txn: missing array");
 	req = json_object();
 	jc = json_array();
@@ -462,9 +454,8 @@ enum etcd_status etcd_txn(struct etcd_client *c, const struct etcd_compare *cmp,
 	for (i = 0; i < n_failure && st == ETCD_OK; i++)
 		st = add_op(jf, &failure[i]);
 built:
-	if (st == ETCD_OK && (json_object_set(req, "compare", jc) != 0 ||
-			      json_object_set(req, "success", js) != 0 ||
-			      json_object_set(req, "failure", jf) != 0))
+	if (st == ETCD_OK && (json_object_set(req, "compare", jc) != 0 || json_object_set(req, "success", js) != 0 ||
+	                      json_object_set(req, "failure", jf) != 0))
 		st = ETCD_E_NOMEM;
 	if (st == ETCD_E_INVALID) {
 		etcd_error_set(err, st, "etcd_txn: a compare or an operation lacks its key or value");
@@ -482,8 +473,8 @@ built:
 		const json_t *succ = json_object_get(resp, "succeeded");
 		bool ran_success = json_is_true(succ);
 
-		st = parse_txn(resp, ran_success ? success : failure,
-			       ran_success ? n_success : n_failure, out, why, sizeof(why));
+		st = parse_txn(resp, ran_success ? success : failure, ran_success ? n_success : n_failure, out, why,
+		               sizeof(why));
 	}
 	if (st == ETCD_E_PROTOCOL)
 		etcd_protocol_error(c, err, PATH_TXN, why);

@@ -26,8 +26,8 @@ static json_t *lease_request(int64_t id, int64_t ttl)
 	json_t *jid = etcd_json_i64str(id);
 	json_t *jttl = ttl >= 0 ? etcd_json_i64str(ttl) : NULL;
 
-	if (req == NULL || jid == NULL || (ttl >= 0 && jttl == NULL) ||
-	    json_object_set(req, "ID", jid) != 0 || (jttl && json_object_set(req, "TTL", jttl) != 0)) {
+	if (req == NULL || jid == NULL || (ttl >= 0 && jttl == NULL) || json_object_set(req, "ID", jid) != 0 ||
+	    (jttl && json_object_set(req, "TTL", jttl) != 0)) {
 		json_decref(req);
 		req = NULL;
 	}
@@ -41,8 +41,8 @@ static bool lease_gone(int grpc_code, const char *message)
 	return grpc_code == GRPC_NOT_FOUND || strstr(message, "lease not found") != NULL;
 }
 
-enum etcd_status etcd_lease_grant(struct etcd_client *c, int64_t ttl, int64_t *id_out,
-				  int64_t *granted_ttl_out, struct etcd_error *err)
+enum etcd_status etcd_lease_grant(struct etcd_client *c, int64_t ttl, int64_t *id_out, int64_t *granted_ttl_out,
+                                  struct etcd_error *err)
 {
 	struct etcd_error scratch;
 	json_t *req = NULL, *resp = NULL;
@@ -67,8 +67,7 @@ enum etcd_status etcd_lease_grant(struct etcd_client *c, int64_t ttl, int64_t *i
 		goto cleanup;
 	emsg = json_string_value(json_object_get(resp, "error"));
 	if (emsg != NULL && emsg[0] != '\0') {
-		st = etcd_error_set(err, ETCD_E_HTTP, "%s: lease grant refused: %.200s",
-				    etcd_client_endpoint(c), emsg);
+		st = etcd_error_set(err, ETCD_E_HTTP, "%s: lease grant refused: %.200s", etcd_client_endpoint(c), emsg);
 		goto cleanup;
 	}
 	if (!etcd_json_i64(resp, "ID", &id, why, sizeof(why)) ||
@@ -94,8 +93,8 @@ cleanup:
  * gone); ETCD_E_HTTP when the stream carried an error object (*code and
  * *message, borrowed from resp, filled); ETCD_E_PROTOCOL (why filled).
  */
-static enum etcd_status parse_keepalive(const json_t *resp, int64_t *ttl, int *code,
-					const char **message, char *why, size_t why_len)
+static enum etcd_status parse_keepalive(const json_t *resp, int64_t *ttl, int *code, const char **message, char *why,
+                                        size_t why_len)
 {
 	const json_t *result = json_object_get(resp, "result");
 
@@ -117,8 +116,7 @@ static enum etcd_status parse_keepalive(const json_t *resp, int64_t *ttl, int *c
 	return ETCD_OK;
 }
 
-enum etcd_status etcd_lease_keepalive(struct etcd_client *c, int64_t id, int64_t *ttl_out,
-				      struct etcd_error *err)
+enum etcd_status etcd_lease_keepalive(struct etcd_client *c, int64_t id, int64_t *ttl_out, struct etcd_error *err)
 {
 	struct etcd_error scratch;
 	json_t *req = NULL, *resp = NULL;
@@ -142,8 +140,8 @@ enum etcd_status etcd_lease_keepalive(struct etcd_client *c, int64_t id, int64_t
 		goto cleanup;
 	st = parse_keepalive(resp, &ttl, &code, &m, why, sizeof(why));
 	if (st == ETCD_E_HTTP) {
-		st = etcd_error_set(err, ETCD_E_HTTP, "%s: keepalive refused: %.200s",
-				    etcd_client_endpoint(c), m ? m : "(no message)");
+		st = etcd_error_set(err, ETCD_E_HTTP, "%s: keepalive refused: %.200s", etcd_client_endpoint(c),
+		                    m ? m : "(no message)");
 		if (lease_gone(code, m ? m : ""))
 			err->status = st = ETCD_E_LEASE_NOT_FOUND;
 		goto cleanup;
@@ -153,9 +151,8 @@ enum etcd_status etcd_lease_keepalive(struct etcd_client *c, int64_t id, int64_t
 		goto cleanup;
 	}
 	if (ttl <= 0) {
-		st = etcd_error_set(err, ETCD_E_LEASE_NOT_FOUND,
-				    "%s: lease %lld not found (expired or revoked)",
-				    etcd_client_endpoint(c), (long long)id);
+		st = etcd_error_set(err, ETCD_E_LEASE_NOT_FOUND, "%s: lease %lld not found (expired or revoked)",
+		                    etcd_client_endpoint(c), (long long)id);
 		goto cleanup;
 	}
 	if (ttl_out != NULL)

@@ -36,12 +36,12 @@ struct watch_run {
 	etcd_watch_cb cb;
 	void *ctx;
 	void (*on_connected)(void *ctx);
-	int64_t next_rev; /* start revision of the next (re)connect; 0 = now */
-	int64_t last_rev; /* last revision delivered or known to be covered */
-	bool user_stop;	  /* the callback returned false */
-	bool token_refused; /* the stream reported an auth error */
+	int64_t next_rev;       /* start revision of the next (re)connect; 0 = now */
+	int64_t last_rev;       /* last revision delivered or known to be covered */
+	bool user_stop;         /* the callback returned false */
+	bool token_refused;     /* the stream reported an auth error */
 	enum etcd_status fatal; /* ETCD_OK, or why the watch must end */
-	char why[320];		/* fatal reason, or why the stream ended */
+	char why[320];          /* fatal reason, or why the stream ended */
 };
 
 static bool fail(struct watch_run *w, enum etcd_status st, const char *why)
@@ -121,8 +121,7 @@ cleanup:
 static bool auth_refusal(const char *reason)
 {
 	return strstr(reason, "auth token") != NULL || strstr(reason, "user name is empty") != NULL ||
-	       strstr(reason, "permission denied") != NULL ||
-	       strstr(reason, "Unauthenticated") != NULL ||
+	       strstr(reason, "permission denied") != NULL || strstr(reason, "Unauthenticated") != NULL ||
 	       strstr(reason, "PermissionDenied") != NULL;
 }
 
@@ -144,7 +143,7 @@ static bool on_line(void *ctx, const char *line, size_t len)
 	j = json_loadb(line, len, 0, &jerr);
 	if (!json_is_object(j)) {
 		if (snprintf(why, sizeof(why), "watch stream line is not a JSON object (%s)",
-			     j ? "wrong type" : jerr.text) < 0)
+		             j ? "wrong type" : jerr.text) < 0)
 			why[0] = '\0';
 		fail(w, ETCD_E_PROTOCOL, why);
 		goto cleanup;
@@ -188,9 +187,8 @@ static bool on_line(void *ctx, const char *line, size_t len)
 		if (reason == NULL || reason[0] == '\0')
 			reason = "(no reason)";
 		if (compact > 0) {
-			snprintf(why, sizeof(why),
-				 "watch start revision %lld was compacted (oldest kept: %lld)",
-				 (long long)w->next_rev, (long long)compact);
+			snprintf(why, sizeof(why), "watch start revision %lld was compacted (oldest kept: %lld)",
+			         (long long)w->next_rev, (long long)compact);
 			fail(w, ETCD_E_COMPACTED, why);
 		} else {
 			snprintf(w->why, sizeof(w->why), "watch canceled by etcd: %.200s", reason);
@@ -248,8 +246,7 @@ static char *watch_body(const char *key, bool prefix, int64_t start, bool progre
 		}
 	}
 	if (ok && start > 0)
-		ok = (v = etcd_json_i64str(start)) != NULL &&
-		     json_object_set_new(cr, "start_revision", v) == 0;
+		ok = (v = etcd_json_i64str(start)) != NULL && json_object_set_new(cr, "start_revision", v) == 0;
 	if (ok && progress)
 		ok = json_object_set_new(cr, "progress_notify", json_true()) == 0;
 	if (ok && json_object_set(req, "create_request", cr) == 0)
@@ -260,10 +257,9 @@ static char *watch_body(const char *key, bool prefix, int64_t start, bool progre
 	return body;
 }
 
-enum etcd_status etcd_watch(struct etcd_client *c, const char *key, bool prefix,
-			    int64_t start_revision, etcd_watch_cb cb, void *ctx,
-			    void (*on_connected)(void *ctx), double max_reconnect_seconds,
-			    int64_t *last_revision, struct etcd_error *err)
+enum etcd_status etcd_watch(struct etcd_client *c, const char *key, bool prefix, int64_t start_revision,
+                            etcd_watch_cb cb, void *ctx, void (*on_connected)(void *ctx), double max_reconnect_seconds,
+                            int64_t *last_revision, struct etcd_error *err)
 {
 	struct etcd_error scratch, one;
 	struct etcd_stream stream = { 0 };
@@ -310,8 +306,7 @@ enum etcd_status etcd_watch(struct etcd_client *c, const char *key, bool prefix,
 			st = etcd_error_set(err, w.fatal, "%s: %s", c->endpoints[ep], w.why);
 			break;
 		}
-		if (st == ETCD_E_CANCELED || st == ETCD_E_NOMEM || st == ETCD_E_PROTOCOL ||
-		    st == ETCD_E_AUTH) {
+		if (st == ETCD_E_CANCELED || st == ETCD_E_NOMEM || st == ETCD_E_PROTOCOL || st == ETCD_E_AUTH) {
 			*err = one;
 			break;
 		}
@@ -330,7 +325,7 @@ enum etcd_status etcd_watch(struct etcd_client *c, const char *key, bool prefix,
 		}
 		if (st == ETCD_OK)
 			etcd_error_set(&one, ETCD_E_UNAVAILABLE, "%s: %s", c->endpoints[ep],
-				       w.why[0] ? w.why : "watch stream ended");
+			               w.why[0] ? w.why : "watch stream ended");
 		if (w.token_refused || st == ETCD_E_HTTP) {
 			if (st == ETCD_E_HTTP && stream.http_status >= 500) {
 				/* an unwell member: fall through to the next one */

@@ -202,17 +202,17 @@ static const char header[] = "# Written by baton: every change made here is lost
 
 bool pg_conf_write(const char *data_dir, const struct pg_param *params, size_t n_params, struct pg_err *err)
 {
-	struct sbuf sb = {0};
+	struct sbuf sb = { 0 };
 
 	for (size_t i = 0; i < n_params; i++) {
 		if (!valid_param_name(params[i].name)) {
 			pg_err_set(err, "postgresql.conf: invalid parameter name \"%s\"",
-				   params[i].name ? params[i].name : "(null)");
+			           params[i].name ? params[i].name : "(null)");
 			return false;
 		}
 		if (!one_line(params[i].value)) {
 			pg_err_set(err, "postgresql.conf: parameter %s: value missing or holds a line break",
-				   params[i].name);
+			           params[i].name);
 			return false;
 		}
 	}
@@ -236,7 +236,7 @@ bool pg_conf_write(const char *data_dir, const struct pg_param *params, size_t n
 
 bool pg_conf_write_recovery(const char *data_dir, const char *primary_conninfo, struct pg_err *err)
 {
-	struct sbuf sb = {0};
+	struct sbuf sb = { 0 };
 
 	if (primary_conninfo == NULL)
 		primary_conninfo = "";
@@ -282,7 +282,7 @@ bool pg_conf_set_standby(const char *data_dir, bool standby, struct pg_err *err)
 
 bool pg_conf_write_hba(const char *data_dir, const char *const *lines, size_t n_lines, struct pg_err *err)
 {
-	struct sbuf sb = {0};
+	struct sbuf sb = { 0 };
 
 	for (size_t i = 0; i < n_lines; i++) {
 		if (!one_line(lines[i])) {
@@ -309,16 +309,16 @@ static void sb_add_pgpass_field(struct sbuf *sb, const char *v)
 }
 
 bool pg_conf_write_pgpass(const char *path, const char *const *users, const char *const *passwords, size_t n,
-			  struct pg_err *err)
+                          struct pg_err *err)
 {
-	struct sbuf sb = {0};
+	struct sbuf sb = { 0 };
 	bool ok;
 
 	for (size_t i = 0; i < n; i++) {
 		if (!one_line(users[i]) || !one_line(passwords[i]) || users[i][0] == '\0') {
 			/* No value in the message: it may be a password. */
-			pg_err_set(err, "pgpass %s: entry %zu: user or password missing or holds a line break",
-				   path, i + 1);
+			pg_err_set(err, "pgpass %s: entry %zu: user or password missing or holds a line break", path,
+			           i + 1);
 			return false;
 		}
 	}

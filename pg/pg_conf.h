@@ -28,8 +28,7 @@ struct pg_param {
 
 /* Writes data_dir/postgresql.conf with the given parameters in order (a name
  * given twice: the last one wins) and the include line for the recovery file. */
-bool pg_conf_write(const char *data_dir, const struct pg_param *params, size_t n_params,
-		   struct pg_err *err) PG_WUR;
+bool pg_conf_write(const char *data_dir, const struct pg_param *params, size_t n_params, struct pg_err *err) PG_WUR;
 
 /* Writes data_dir/baton.recovery.conf. primary_conninfo NULL or "" = no
  * upstream (the replica waits). */
@@ -39,13 +38,12 @@ bool pg_conf_write_recovery(const char *data_dir, const char *primary_conninfo, 
 bool pg_conf_set_standby(const char *data_dir, bool standby, struct pg_err *err) PG_WUR;
 
 /* Writes data_dir/pg_hba.conf, one entry per line. */
-bool pg_conf_write_hba(const char *data_dir, const char *const *lines, size_t n_lines,
-		       struct pg_err *err) PG_WUR;
+bool pg_conf_write_hba(const char *data_dir, const char *const *lines, size_t n_lines, struct pg_err *err) PG_WUR;
 
 /* Writes a pgpass file (mode 0600) with one "*:*:*:user:password" line per
  * pair, escaping ':' and '\'. */
-bool pg_conf_write_pgpass(const char *path, const char *const *users, const char *const *passwords,
-			  size_t n, struct pg_err *err) PG_WUR;
+bool pg_conf_write_pgpass(const char *path, const char *const *users, const char *const *passwords, size_t n,
+                          struct pg_err *err) PG_WUR;
 
 /*
  * Parameters whose value Postgres executes, loads as code, or uses as a path

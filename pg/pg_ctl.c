@@ -36,7 +36,7 @@ double pg_now(void)
 
 static void nap(void)
 {
-	struct timespec ts = {0, POLL_INTERVAL_NS};
+	struct timespec ts = { 0, POLL_INTERVAL_NS };
 
 	nanosleep(&ts, NULL);
 }
@@ -45,11 +45,10 @@ static void nap(void)
 static void describe_status(const struct pg_child *child, int status, struct pg_err *err)
 {
 	if (WIFEXITED(status))
-		pg_err_set(err, "%s (pid %d) exited with status %d", child->what, (int)child->pid,
-			   WEXITSTATUS(status));
+		pg_err_set(err, "%s (pid %d) exited with status %d", child->what, (int)child->pid, WEXITSTATUS(status));
 	else if (WIFSIGNALED(status))
 		pg_err_set(err, "%s (pid %d) was killed by signal %d (%s)", child->what, (int)child->pid,
-			   WTERMSIG(status), strsignal(WTERMSIG(status)));
+		           WTERMSIG(status), strsignal(WTERMSIG(status)));
 	else
 		pg_err_set(err, "%s (pid %d) ended with wait status %d", child->what, (int)child->pid, status);
 }
@@ -72,8 +71,7 @@ enum pg_child_state pg_child_poll(struct pg_child *child, struct pg_err *err)
 		return PG_CHILD_RUNNING;
 	if (r < 0) {
 		/* ECHILD: reaped by someone else (or SIGCHLD ignored). */
-		pg_err_set(err, "%s (pid %d): cannot wait for it: %s", child->what, (int)child->pid,
-			   strerror(errno));
+		pg_err_set(err, "%s (pid %d): cannot wait for it: %s", child->what, (int)child->pid, strerror(errno));
 		forget(child);
 		return PG_CHILD_FAILED;
 	}
@@ -184,15 +182,15 @@ static bool program(const struct pg_paths *p, const char *name, char *buf, size_
 
 /* Starts one of the Postgres programs with its output appended to the log
  * file; env may be NULL. */
-static bool spawn_logged(const struct pg_paths *p, const char *what, const char *const *argv,
-			 const char *const *env, int death_signal, struct pg_child *child, struct pg_err *err)
+static bool spawn_logged(const struct pg_paths *p, const char *what, const char *const *argv, const char *const *env,
+                         int death_signal, struct pg_child *child, struct pg_err *err)
 {
-	struct pg_spawn_opts o = {.what = what,
-				  .argv = argv,
-				  .env_set = env,
-				  .log_file = p->log_file,
-				  .out_fd = -1,
-				  .death_signal = death_signal};
+	struct pg_spawn_opts o = { .what = what,
+		                   .argv = argv,
+		                   .env_set = env,
+		                   .log_file = p->log_file,
+		                   .out_fd = -1,
+		                   .death_signal = death_signal };
 
 	return pg_spawn(&o, child, err);
 }
@@ -231,15 +229,14 @@ static bool initdb_name_ok(const char *v)
 	if (v[0] == '\0' || v[0] == '-')
 		return false;
 	for (const char *c = v; *c; c++)
-		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-		      *c == '.' || *c == '_' || *c == '-' || *c == '@'))
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '.' ||
+		      *c == '_' || *c == '-' || *c == '@'))
 			return false;
 	return true;
 }
 
-bool pg_initdb_argv_build(struct pg_initdb_argv *a, const char *prog, const char *data_dir,
-			  const char *superuser, const char *pwarg, const struct pg_initdb_opts *opts,
-			  struct pg_err *err)
+bool pg_initdb_argv_build(struct pg_initdb_argv *a, const char *prog, const char *data_dir, const char *superuser,
+                          const char *pwarg, const struct pg_initdb_opts *opts, struct pg_err *err)
 {
 	const char *enc, *loc;
 	size_t n = 0;
@@ -278,7 +275,7 @@ bool pg_initdb_argv_build(struct pg_initdb_argv *a, const char *prog, const char
 }
 
 bool pg_initdb_start(const struct pg_paths *p, const char *superuser, const char *password,
-		     const struct pg_initdb_opts *opts, struct pg_child *child, struct pg_err *err)
+                     const struct pg_initdb_opts *opts, struct pg_child *child, struct pg_err *err)
 {
 	char prog[4096], pwfile[4096], pwarg[4200];
 	struct pg_initdb_argv a;
@@ -327,7 +324,7 @@ bool pg_initdb_start(const struct pg_paths *p, const char *superuser, const char
 		 * --locale leaves open. The default C.UTF-8 sorts by code point,
 		 * so no glibc collation update can silently corrupt the indexes
 		 * of a replica on another host, and it always matches UTF8. */
-		const char *env[] = {"LC_ALL=C.UTF-8", NULL};
+		const char *env[] = { "LC_ALL=C.UTF-8", NULL };
 		ok = spawn_logged(p, "initdb", a.argv, env, SIGTERM, child, err);
 	}
 cleanup:
@@ -338,8 +335,7 @@ cleanup:
 	return ok;
 }
 
-bool pg_basebackup_start(const struct pg_paths *p, const char *conninfo, struct pg_child *child,
-			 struct pg_err *err)
+bool pg_basebackup_start(const struct pg_paths *p, const char *conninfo, struct pg_child *child, struct pg_err *err)
 {
 	char prog[4096], envbuf[4200];
 	const char *env[2];
@@ -352,14 +348,13 @@ bool pg_basebackup_start(const struct pg_paths *p, const char *conninfo, struct 
 	}
 	pgpass_env(p, envbuf, sizeof(envbuf), env);
 	{
-		const char *argv[] = {prog,   "-D",   p->data_dir,     "-X", "stream", "-c",
-				      "fast", "--no-password", "-d", conninfo, NULL};
+		const char *argv[] = { prog, "-D",     p->data_dir, "-X", "stream", "-c", "fast", "--no-password",
+			               "-d", conninfo, NULL };
 		return spawn_logged(p, "pg_basebackup", argv, env, SIGTERM, child, err);
 	}
 }
 
-bool pg_rewind_start(const struct pg_paths *p, const char *source_conninfo, struct pg_child *child,
-		     struct pg_err *err)
+bool pg_rewind_start(const struct pg_paths *p, const char *source_conninfo, struct pg_child *child, struct pg_err *err)
 {
 	char prog[4096], envbuf[4200], target[4200], source[4200];
 	const char *env[2];
@@ -375,7 +370,7 @@ bool pg_rewind_start(const struct pg_paths *p, const char *source_conninfo, stru
 	}
 	pgpass_env(p, envbuf, sizeof(envbuf), env);
 	{
-		const char *argv[] = {prog, target, source, NULL};
+		const char *argv[] = { prog, target, source, NULL };
 		return spawn_logged(p, "pg_rewind", argv, env, SIGTERM, child, err);
 	}
 }
@@ -391,14 +386,14 @@ bool pg_postmaster_start(const struct pg_paths *p, struct pg_child *child, struc
 		return false;
 	}
 	{
-		const char *argv[] = {prog, "-D", p->data_dir, NULL};
+		const char *argv[] = { prog, "-D", p->data_dir, NULL };
 		return spawn_logged(p, "postgres", argv, NULL, SIGQUIT, child, err);
 	}
 }
 
 bool pg_postmaster_stop(struct pg_child *child, enum pg_stop_mode mode, double timeout, struct pg_err *err)
 {
-	static const char *const names[] = {"smart", "fast", "immediate"};
+	static const char *const names[] = { "smart", "fast", "immediate" };
 	int sig = mode == PG_STOP_SMART ? SIGTERM : mode == PG_STOP_FAST ? SIGINT : SIGQUIT;
 	pid_t pid = child->pid;
 
@@ -411,8 +406,7 @@ bool pg_postmaster_stop(struct pg_child *child, enum pg_stop_mode mode, double t
 	}
 	if (wait_until(child, pg_now() + (timeout > 0 ? timeout : 0)))
 		goto gone;
-	pg_log(PG_LOG_WARNING, "postgres (pid %d) still running after %.1f s: immediate shutdown", (int)pid,
-	       timeout);
+	pg_log(PG_LOG_WARNING, "postgres (pid %d) still running after %.1f s: immediate shutdown", (int)pid, timeout);
 	/* The postmaster SIGKILLs its own children 5 s into an immediate
 	 * shutdown; we do not wait that long. */
 	signal_group(pid, SIGQUIT);
@@ -479,10 +473,14 @@ pid_t pg_postmaster_pid_from_file(const char *data_dir)
 const char *pg_start_failure_name(enum pg_start_failure k)
 {
 	switch (k) {
-	case PG_START_FAIL_UNKNOWN: return "unknown";
-	case PG_START_FAIL_DIVERGED: return "diverged timeline";
-	case PG_START_FAIL_PARAMS: return "hot-standby parameters";
-	case PG_START_FAIL_OTHER: return "other";
+	case PG_START_FAIL_UNKNOWN:
+		return "unknown";
+	case PG_START_FAIL_DIVERGED:
+		return "diverged timeline";
+	case PG_START_FAIL_PARAMS:
+		return "hot-standby parameters";
+	case PG_START_FAIL_OTHER:
+		return "other";
 	}
 	return "unknown";
 }
@@ -547,9 +545,10 @@ void pg_start_diagnose_text(const char *text, struct pg_start_diag *out)
 			long v, pv;
 
 			copy_from(buf, sizeof(buf), line, n, det ? det + strlen("DETAIL:") : line);
-			if (sscanf(buf, " %47[a-z_] = %ld is a lower setting than on the primary server, where its value "
-					"was %ld",
-				   name, &v, &pv) == 3) {
+			if (sscanf(buf,
+			           " %47[a-z_] = %ld is a lower setting than on the primary server, where its value "
+			           "was %ld",
+			           name, &v, &pv) == 3) {
 				snprintf(out->param, sizeof(out->param), "%s", name);
 				out->value = v;
 				out->primary_value = pv;

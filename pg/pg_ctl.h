@@ -23,7 +23,7 @@
 #include "pg/pg_err.h"
 
 struct pg_paths {
-	const char *bin_dir;  /* directory with postgres, initdb, pg_basebackup, pg_rewind, pg_controldata */
+	const char *bin_dir; /* directory with postgres, initdb, pg_basebackup, pg_rewind, pg_controldata */
 	const char *data_dir;
 	const char *log_file; /* stdout+stderr of children are appended here */
 	const char *pgpass;   /* pgpass file used by children that connect (PGPASSFILE) */
@@ -31,16 +31,16 @@ struct pg_paths {
 
 /* A supervised child process. */
 struct pg_child {
-	pid_t pid;        /* 0 when none */
-	char what[32];    /* "initdb", "pg_basebackup", ... for messages */
-	double started;   /* monotonic seconds when started */
+	pid_t pid;      /* 0 when none */
+	char what[32];  /* "initdb", "pg_basebackup", ... for messages */
+	double started; /* monotonic seconds when started */
 };
 
 enum pg_child_state {
-	PG_CHILD_NONE,    /* no child (pid 0) */
+	PG_CHILD_NONE, /* no child (pid 0) */
 	PG_CHILD_RUNNING,
-	PG_CHILD_OK,      /* exited with status 0 (child reaped, pid reset to 0) */
-	PG_CHILD_FAILED,  /* exited non-zero or by signal (reaped; err says how) */
+	PG_CHILD_OK,     /* exited with status 0 (child reaped, pid reset to 0) */
+	PG_CHILD_FAILED, /* exited non-zero or by signal (reaped; err says how) */
 };
 
 /* Non-blocking check of a child; reaps it when it has ended. */
@@ -50,9 +50,9 @@ void pg_child_kill(struct pg_child *child, double grace);
 
 /* What a new cluster is created with (bootstrap.initdb in the agent's file). */
 struct pg_initdb_opts {
-	const char *encoding;  /* -E; NULL or "": PG_INITDB_ENCODING */
-	const char *locale;    /* --locale; NULL or "": PG_INITDB_LOCALE */
-	bool data_checksums;   /* --data-checksums (page checksums, fixed for the cluster's life) */
+	const char *encoding; /* -E; NULL or "": PG_INITDB_ENCODING */
+	const char *locale;   /* --locale; NULL or "": PG_INITDB_LOCALE */
+	bool data_checksums;  /* --data-checksums (page checksums, fixed for the cluster's life) */
 };
 #define PG_INITDB_ENCODING "UTF8"
 #define PG_INITDB_LOCALE "C.UTF-8"
@@ -71,16 +71,14 @@ struct pg_initdb_argv {
 	char encoding[64];
 	char locale_arg[128];
 };
-bool pg_initdb_argv_build(struct pg_initdb_argv *a, const char *prog, const char *data_dir,
-			  const char *superuser, const char *pwarg, const struct pg_initdb_opts *opts,
-			  struct pg_err *err) PG_WUR;
+bool pg_initdb_argv_build(struct pg_initdb_argv *a, const char *prog, const char *data_dir, const char *superuser,
+                          const char *pwarg, const struct pg_initdb_opts *opts, struct pg_err *err) PG_WUR;
 
 /* Runs initdb as pg_initdb_argv_build says (password for the superuser
  * written to a temp file next to the data directory: the caller must call
  * pg_initdb_cleanup after the child ended). opts NULL: pg_initdb_defaults. */
 bool pg_initdb_start(const struct pg_paths *p, const char *superuser, const char *password,
-		     const struct pg_initdb_opts *opts, struct pg_child *child,
-		     struct pg_err *err) PG_WUR;
+                     const struct pg_initdb_opts *opts, struct pg_child *child, struct pg_err *err) PG_WUR;
 /* Removes the temporary password file of initdb, if any. Idempotent. */
 void pg_initdb_cleanup(const struct pg_paths *p);
 
@@ -88,13 +86,13 @@ void pg_initdb_cleanup(const struct pg_paths *p);
  * the leader and the replication user; password via pgpass). data_dir must
  * be missing or empty. */
 bool pg_basebackup_start(const struct pg_paths *p, const char *conninfo, struct pg_child *child,
-			 struct pg_err *err) PG_WUR;
+                         struct pg_err *err) PG_WUR;
 
 /* pg_rewind --target-pgdata=data_dir --source-server=<conninfo> (a normal,
  * non-replication connection as a superuser). Postgres must be stopped; an
  * uncleanly stopped target is crash-recovered by pg_rewind itself. */
 bool pg_rewind_start(const struct pg_paths *p, const char *source_conninfo, struct pg_child *child,
-		     struct pg_err *err) PG_WUR;
+                     struct pg_err *err) PG_WUR;
 
 /* Starts `postgres -D data_dir` as a child with PR_SET_PDEATHSIG(SIGQUIT),
  * in its own process group, output appended to log_file. Configuration
@@ -107,8 +105,7 @@ enum pg_stop_mode { PG_STOP_SMART, PG_STOP_FAST, PG_STOP_IMMEDIATE };
 /* Signals the postmaster (SIGTERM/SIGINT/SIGQUIT) and waits up to timeout
  * seconds for it to exit; past that escalates to SIGQUIT, then SIGKILL of
  * its process group. Reaps it. true when it is gone. */
-bool pg_postmaster_stop(struct pg_child *child, enum pg_stop_mode mode, double timeout,
-			struct pg_err *err) PG_WUR;
+bool pg_postmaster_stop(struct pg_child *child, enum pg_stop_mode mode, double timeout, struct pg_err *err) PG_WUR;
 
 /* SIGHUP: re-read configuration files. */
 bool pg_postmaster_reload(const struct pg_child *child, struct pg_err *err) PG_WUR;
@@ -138,8 +135,8 @@ enum pg_start_failure { PG_START_FAIL_UNKNOWN, PG_START_FAIL_DIVERGED, PG_START_
 
 struct pg_start_diag {
 	enum pg_start_failure kind;
-	char fatal_line[200];  /* the server's own words, prefix (time, pid) stripped */
-	char param[48];        /* PARAMS: e.g. "max_connections" ("" if the DETAIL line was missing) */
+	char fatal_line[200]; /* the server's own words, prefix (time, pid) stripped */
+	char param[48];       /* PARAMS: e.g. "max_connections" ("" if the DETAIL line was missing) */
 	long value, primary_value;
 };
 

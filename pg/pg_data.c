@@ -53,8 +53,8 @@ enum pg_datadir_state pg_datadir_inspect(const char *data_dir)
 	closedir(d);
 	if (empty)
 		return PG_DATADIR_MISSING;
-	if (snprintf(path, sizeof(path), "%s/PG_VERSION", data_dir) >= (int)sizeof(path) ||
-	    stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+	if (snprintf(path, sizeof(path), "%s/PG_VERSION", data_dir) >= (int)sizeof(path) || stat(path, &st) != 0 ||
+	    !S_ISREG(st.st_mode))
 		return PG_DATADIR_INVALID;
 	if (snprintf(path, sizeof(path), "%s/global/pg_control", data_dir) >= (int)sizeof(path) ||
 	    stat(path, &st) != 0 || !S_ISREG(st.st_mode))
@@ -66,13 +66,13 @@ static const struct {
 	enum pg_db_state state;
 	const char *name; /* as pg_controldata prints it in the C locale */
 } db_states[] = {
-	{PG_DB_STARTING, "starting up"},
-	{PG_DB_SHUTDOWNED, "shut down"},
-	{PG_DB_SHUTDOWNED_IN_RECOVERY, "shut down in recovery"},
-	{PG_DB_SHUTDOWNING, "shutting down"},
-	{PG_DB_IN_CRASH_RECOVERY, "in crash recovery"},
-	{PG_DB_IN_ARCHIVE_RECOVERY, "in archive recovery"},
-	{PG_DB_IN_PRODUCTION, "in production"},
+	{ PG_DB_STARTING, "starting up" },
+	{ PG_DB_SHUTDOWNED, "shut down" },
+	{ PG_DB_SHUTDOWNED_IN_RECOVERY, "shut down in recovery" },
+	{ PG_DB_SHUTDOWNING, "shutting down" },
+	{ PG_DB_IN_CRASH_RECOVERY, "in crash recovery" },
+	{ PG_DB_IN_ARCHIVE_RECOVERY, "in archive recovery" },
+	{ PG_DB_IN_PRODUCTION, "in production" },
 };
 
 const char *pg_db_state_name(enum pg_db_state s)
@@ -167,11 +167,11 @@ static bool parse_u32(const char *s, uint32_t *out)
 }
 
 const struct pg_hs_param pg_hot_standby_params[PG_HS_PARAMS] = {
-	{"max_connections", "max_connections setting", 100},
-	{"max_worker_processes", "max_worker_processes setting", 8},
-	{"max_wal_senders", "max_wal_senders setting", 10},
-	{"max_prepared_transactions", "max_prepared_xacts setting", 0},
-	{"max_locks_per_transaction", "max_locks_per_xact setting", 64},
+	{ "max_connections", "max_connections setting", 100 },
+	{ "max_worker_processes", "max_worker_processes setting", 8 },
+	{ "max_wal_senders", "max_wal_senders setting", 10 },
+	{ "max_prepared_transactions", "max_prepared_xacts setting", 0 },
+	{ "max_locks_per_transaction", "max_locks_per_xact setting", 64 },
 };
 
 static bool parse_long(const char *s, long *out)
@@ -250,12 +250,12 @@ static bool parse_controldata(char *text, struct pg_controldata *out, struct pg_
  * it printed (or NULL), which the caller frees either way.
  */
 static bool run_capture(const char *what, const char *const *argv, const char *const *env, char **out,
-			struct pg_err *err)
+                        struct pg_err *err)
 {
 	char *buf = NULL;
 	size_t used = 0;
-	int fds[2] = {-1, -1};
-	struct pg_child child = {0};
+	int fds[2] = { -1, -1 };
+	struct pg_child child = { 0 };
 	struct pg_err cerr;
 	double deadline;
 	bool ok = false;
@@ -272,13 +272,13 @@ static bool run_capture(const char *what, const char *const *argv, const char *c
 		goto cleanup;
 	}
 	{
-		struct pg_spawn_opts o = {.what = what,
-					  .argv = argv,
-					  .env_set = env,
-					  .log_file = NULL,
-					  .out_fd = fds[1],
-					  .death_signal = SIGKILL,
-					  .quiet = true};
+		struct pg_spawn_opts o = { .what = what,
+			                   .argv = argv,
+			                   .env_set = env,
+			                   .log_file = NULL,
+			                   .out_fd = fds[1],
+			                   .death_signal = SIGKILL,
+			                   .quiet = true };
 
 		if (!pg_spawn(&o, &child, err))
 			goto cleanup;
@@ -288,7 +288,7 @@ static bool run_capture(const char *what, const char *const *argv, const char *c
 
 	deadline = pg_now() + CONTROLDATA_TIMEOUT;
 	for (;;) {
-		struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+		struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
 		double left = deadline - pg_now();
 		ssize_t n;
 		int r;
@@ -349,8 +349,7 @@ cleanup:
 	return ok;
 }
 
-bool pg_controldata_read(const char *bin_dir, const char *data_dir, struct pg_controldata *out,
-			 struct pg_err *err)
+bool pg_controldata_read(const char *bin_dir, const char *data_dir, struct pg_controldata *out, struct pg_err *err)
 {
 	char prog[4096];
 	char *buf = NULL;
@@ -359,8 +358,8 @@ bool pg_controldata_read(const char *bin_dir, const char *data_dir, struct pg_co
 	if (!pg_path_join(prog, sizeof(prog), bin_dir, "pg_controldata", err))
 		return false;
 	{
-		const char *argv[] = {prog, "-D", data_dir, NULL};
-		const char *env[] = {"LC_ALL=C", "LANGUAGE=C", NULL};
+		const char *argv[] = { prog, "-D", data_dir, NULL };
+		const char *env[] = { "LC_ALL=C", "LANGUAGE=C", NULL };
 
 		ok = run_capture("pg_controldata", argv, env, &buf, err);
 	}
@@ -391,8 +390,8 @@ bool pg_config_check(const char *bin_dir, const char *data_dir, bool *refused, s
 		/* -C parses every configuration file as a start would, and exits
 		 * non-zero on the first thing Postgres refuses; it works beside a
 		 * running server. */
-		const char *argv[] = {prog, "-D", data_dir, "-C", "max_connections", NULL};
-		const char *env[] = {"LC_ALL=C", "LANGUAGE=C", NULL};
+		const char *argv[] = { prog, "-D", data_dir, "-C", "max_connections", NULL };
+		const char *env[] = { "LC_ALL=C", "LANGUAGE=C", NULL };
 
 		ok = run_capture("postgres -C", argv, env, &buf, err);
 	}
@@ -408,7 +407,7 @@ bool pg_config_check(const char *bin_dir, const char *data_dir, bool *refused, s
 			/* Only what it says of the files: not, e.g., that it could not
 			 * chdir back to an unreadable working directory. */
 			if (!m || !(strstr(m, "parameter") || strstr(m, "configuration") || strstr(m, "syntax error") ||
-				    strstr(m, "could not open")))
+			            strstr(m, "could not open")))
 				continue;
 			n = snprintf(why + used, sizeof(why) - used, "%s%s", used ? "; " : "", m + 6);
 			if (n < 0 || (size_t)n >= sizeof(why) - used)
@@ -427,15 +426,15 @@ bool pg_config_check(const char *bin_dir, const char *data_dir, bool *refused, s
 		 * (the agent forces wal_level) is made here. */
 		long max_conn = strtol(buf ? buf : "", NULL, 10), reserved;
 		char *buf2 = NULL;
-		const char *argv[] = {prog, "-D", data_dir, "-C", "superuser_reserved_connections", NULL};
-		const char *env[] = {"LC_ALL=C", "LANGUAGE=C", NULL};
+		const char *argv[] = { prog, "-D", data_dir, "-C", "superuser_reserved_connections", NULL };
+		const char *env[] = { "LC_ALL=C", "LANGUAGE=C", NULL };
 
 		ok = run_capture("postgres -C", argv, env, &buf2, err);
 		reserved = strtol(buf2 ? buf2 : "", NULL, 10);
 		free(buf2);
 		if (ok && max_conn > 0 && reserved >= max_conn) {
 			pg_err_set(err, "superuser_reserved_connections (%ld) must be less than max_connections (%ld)",
-				   reserved, max_conn);
+			           reserved, max_conn);
 			*refused = true;
 		}
 	}

@@ -30,29 +30,29 @@ enum pg_db_state {
 	PG_DB_SHUTDOWNED_IN_RECOVERY, /* "shut down in recovery" (was a replica) */
 	PG_DB_SHUTDOWNING,
 	PG_DB_IN_CRASH_RECOVERY,
-	PG_DB_IN_ARCHIVE_RECOVERY,    /* a replica that did not stop cleanly */
-	PG_DB_IN_PRODUCTION,          /* a primary that did not stop cleanly */
+	PG_DB_IN_ARCHIVE_RECOVERY, /* a replica that did not stop cleanly */
+	PG_DB_IN_PRODUCTION,       /* a primary that did not stop cleanly */
 };
 
 struct pg_controldata {
 	uint64_t system_identifier;
 	enum pg_db_state state;
-	uint32_t checkpoint_timeline;     /* "Latest checkpoint's TimeLineID" */
-	uint64_t checkpoint_lsn;          /* "Latest checkpoint location" */
-	uint64_t min_recovery_end_lsn;    /* "Minimum recovery ending location" */
+	uint32_t checkpoint_timeline;  /* "Latest checkpoint's TimeLineID" */
+	uint64_t checkpoint_lsn;       /* "Latest checkpoint location" */
+	uint64_t min_recovery_end_lsn; /* "Minimum recovery ending location" */
 	uint32_t min_recovery_end_timeline;
 	/* The hot-standby parameters as the primary last logged them ("max_connections
 	 * setting:" ...): a replica must run with at least these to replay. */
-	bool hs_valid;                    /* all five lines were present */
-	long hs[5];                       /* indexed like pg_hot_standby_params[] */
+	bool hs_valid; /* all five lines were present */
+	long hs[5];    /* indexed like pg_hot_standby_params[] */
 };
 
 /* The five parameters a replica needs at least at the primary's values, in
  * the order of pg_controldata's hs[] and with Postgres' defaults. */
 #define PG_HS_PARAMS 5
 struct pg_hs_param {
-	const char *name;     /* GUC name: "max_connections" */
-	const char *label;    /* pg_controldata's label: "max_connections setting" */
+	const char *name;  /* GUC name: "max_connections" */
+	const char *label; /* pg_controldata's label: "max_connections setting" */
 	long pg_default;
 };
 extern const struct pg_hs_param pg_hot_standby_params[PG_HS_PARAMS];
@@ -62,7 +62,7 @@ extern const struct pg_hs_param pg_hot_standby_params[PG_HS_PARAMS];
  * agent reads a running replica's hot-standby values this way); its command
  * line is logged at debug level only. */
 bool pg_controldata_read(const char *bin_dir, const char *data_dir, struct pg_controldata *out,
-			 struct pg_err *err) PG_WUR;
+                         struct pg_err *err) PG_WUR;
 
 /* Does Postgres accept the configuration files of data_dir as they are now
  * (bin_dir/postgres -D data_dir -C, which parses them as a start would)?

@@ -102,7 +102,7 @@ static void one_line_msg(const char *in, char *out, size_t len)
 static int wait_socket(int sock, short events, double deadline)
 {
 	for (;;) {
-		struct pollfd pfd = {.fd = sock, .events = events};
+		struct pollfd pfd = { .fd = sock, .events = events };
 		double left = deadline - pg_now();
 		int r;
 
@@ -137,8 +137,8 @@ static PGconn *connect_until(const char *conninfo, double deadline, bool *ok, st
 	 * the catalog (pg_temp last), so that no function or operator of a
 	 * schema some role can create in (named by a search_path from etcd,
 	 * REST, ALTER ROLE or the file) runs in their place. */
-	const char *const keys[] = {"dbname", "fallback_application_name", "options", NULL};
-	const char *const vals[] = {conninfo, "baton", "-c search_path=pg_catalog,pg_temp", NULL};
+	const char *const keys[] = { "dbname", "fallback_application_name", "options", NULL };
+	const char *const vals[] = { conninfo, "baton", "-c search_path=pg_catalog,pg_temp", NULL };
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
 	char msg[400];
 	PGconn *conn;
@@ -197,7 +197,7 @@ static bool ensure_connected(struct pg_conn *c, double deadline, struct pg_err *
 		bool dead = false;
 
 		for (int i = 0; i < 4 && !dead; i++) {
-			struct pollfd pfd = {.fd = PQsocket(c->conn), .events = POLLIN};
+			struct pollfd pfd = { .fd = PQsocket(c->conn), .events = POLLIN };
 
 			if (poll(&pfd, 1, 0) == 0)
 				break;
@@ -249,8 +249,8 @@ enum pg_ping_result pg_ping(const char *conninfo, double timeout)
 			for (p = strstr(m, ":  "); p != NULL; p = strstr(p + 1, ":  ")) {
 				size_t k = 0;
 
-				while (k < 5 && ((p[3 + k] >= '0' && p[3 + k] <= '9') ||
-						 (p[3 + k] >= 'A' && p[3 + k] <= 'Z')))
+				while (k < 5 &&
+				       ((p[3 + k] >= '0' && p[3 + k] <= '9') || (p[3 + k] >= 'A' && p[3 + k] <= 'Z')))
 					k++;
 				if (k == 5 && p[8] == ':') {
 					r = PG_PING_OK;
@@ -283,7 +283,7 @@ static void cancel_bounded(PGconn *conn)
 		for (;;) {
 			int status;
 			pid_t r = waitpid(pid, &status, WNOHANG);
-			struct timespec ts = {0, 5 * 1000 * 1000};
+			struct timespec ts = { 0, 5 * 1000 * 1000 };
 
 			if (r == pid || (r < 0 && errno != EINTR))
 				break;
@@ -404,9 +404,8 @@ static PGresult *run(struct pg_conn *c, const char *what, const char *sql, bool 
 
 		one_line_msg(PQresultErrorMessage(res), msg, sizeof(msg));
 		pg_err_set(err, "%s: %s (SQLSTATE %s)", what, msg[0] ? msg : PQresStatus(PQresultStatus(res)),
-			   state != NULL ? state : "none");
-		if (state == NULL || strncmp(state, "08", 2) == 0 || session_over ||
-		    PQstatus(c->conn) != CONNECTION_OK)
+		           state != NULL ? state : "none");
+		if (state == NULL || strncmp(state, "08", 2) == 0 || session_over || PQstatus(c->conn) != CONNECTION_OK)
 			pg_conn_reset(c);
 		PQclear(res);
 		return NULL;
@@ -431,8 +430,7 @@ bool pg_query_scalar(struct pg_conn *c, const char *sql, char *buf, size_t len, 
 	if (res == NULL)
 		return false;
 	if (PQntuples(res) != 1 || PQnfields(res) != 1) {
-		pg_err_set(err, "query: expected one value, got %d rows of %d columns", PQntuples(res),
-			   PQnfields(res));
+		pg_err_set(err, "query: expected one value, got %d rows of %d columns", PQntuples(res), PQnfields(res));
 		goto cleanup;
 	}
 	n = snprintf(buf, len, "%s", PQgetvalue(res, 0, 0));
@@ -464,7 +462,7 @@ bool pg_query_pending_restart(struct pg_conn *c, bool *pending, struct pg_err *e
 	char buf[8];
 
 	if (!pg_query_scalar(c, "SELECT count(*) > 0 FROM pg_catalog.pg_settings WHERE pending_restart", buf,
-			     sizeof(buf), err))
+	                     sizeof(buf), err))
 		return false;
 	*pending = strcmp(buf, "t") == 0;
 	return true;
@@ -507,10 +505,10 @@ static uint32_t u32_val(const PGresult *res, int row, int col, int base)
 static bool query_replicas(struct pg_conn *c, struct pg_state *out, struct pg_err *err)
 {
 	PGresult *res = run(c, "pg_stat_replication",
-			    "SELECT application_name, host(client_addr), state, sync_state, "
-			    "sent_lsn, write_lsn, flush_lsn, replay_lsn, usename, sync_priority "
-			    "FROM pg_catalog.pg_stat_replication ORDER BY pid",
-			    true, err);
+	                    "SELECT application_name, host(client_addr), state, sync_state, "
+	                    "sent_lsn, write_lsn, flush_lsn, replay_lsn, usename, sync_priority "
+	                    "FROM pg_catalog.pg_stat_replication ORDER BY pid",
+	                    true, err);
 	int n;
 
 	if (res == NULL)
@@ -551,17 +549,17 @@ static bool query_replicas(struct pg_conn *c, struct pg_state *out, struct pg_er
  * between the two statements of pg_query_state only makes this call fail.
  */
 static const char state_sql[] =
-	"SELECT pg_catalog.pg_is_in_recovery(), "
-	"(SELECT system_identifier FROM pg_catalog.pg_control_system())::text, "
-	"CASE WHEN pg_catalog.pg_is_in_recovery() THEN NULL "
-	"ELSE substr(pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1, 8) END, "
-	"CASE WHEN pg_catalog.pg_is_in_recovery() THEN NULL ELSE pg_catalog.pg_current_wal_lsn() END, "
-	"pg_catalog.pg_last_wal_receive_lsn(), pg_catalog.pg_last_wal_replay_lsn(), "
-	"(SELECT timeline_id FROM pg_catalog.pg_control_checkpoint()), "
-	"(SELECT min_recovery_end_timeline FROM pg_catalog.pg_control_recovery()), "
-	"w.status, w.received_tli, w.sender_host, w.sender_port, "
-	"CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_is_wal_replay_paused() END "
-	"FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_stat_wal_receiver AS w ON true";
+        "SELECT pg_catalog.pg_is_in_recovery(), "
+        "(SELECT system_identifier FROM pg_catalog.pg_control_system())::text, "
+        "CASE WHEN pg_catalog.pg_is_in_recovery() THEN NULL "
+        "ELSE substr(pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1, 8) END, "
+        "CASE WHEN pg_catalog.pg_is_in_recovery() THEN NULL ELSE pg_catalog.pg_current_wal_lsn() END, "
+        "pg_catalog.pg_last_wal_receive_lsn(), pg_catalog.pg_last_wal_replay_lsn(), "
+        "(SELECT timeline_id FROM pg_catalog.pg_control_checkpoint()), "
+        "(SELECT min_recovery_end_timeline FROM pg_catalog.pg_control_recovery()), "
+        "w.status, w.received_tli, w.sender_host, w.sender_port, "
+        "CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_is_wal_replay_paused() END "
+        "FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_stat_wal_receiver AS w ON true";
 
 bool pg_query_state(struct pg_conn *c, struct pg_state *out, struct pg_err *err)
 {
@@ -615,7 +613,7 @@ bool pg_query_state(struct pg_conn *c, struct pg_state *out, struct pg_err *err)
 }
 
 bool pg_query_ensure_role(struct pg_conn *c, const char *name, const char *password, bool replication,
-			  struct pg_err *err)
+                          struct pg_err *err)
 {
 	char *lit_name = NULL, *ident = NULL, *verifier = NULL, *lit_pw = NULL, *sql = NULL;
 	PGresult *res = NULL;
@@ -648,8 +646,8 @@ bool pg_query_ensure_role(struct pg_conn *c, const char *name, const char *passw
 	}
 	len = strlen(lit_name) + 64;
 	sql = malloc(len);
-	if (sql == NULL || snprintf(sql, len, "SELECT count(*) FROM pg_catalog.pg_roles WHERE rolname = %s",
-				    lit_name) >= (int)len) {
+	if (sql == NULL ||
+	    snprintf(sql, len, "SELECT count(*) FROM pg_catalog.pg_roles WHERE rolname = %s", lit_name) >= (int)len) {
 		pg_err_set(err, "ensure role %s: out of memory", name);
 		goto cleanup;
 	}
@@ -660,8 +658,8 @@ bool pg_query_ensure_role(struct pg_conn *c, const char *name, const char *passw
 	free(sql);
 	len = strlen(ident) + strlen(lit_pw) + 64;
 	sql = malloc(len);
-	if (sql == NULL || snprintf(sql, len, "%s ROLE %s LOGIN%s PASSWORD %s", exists ? "ALTER" : "CREATE",
-				    ident, replication ? " REPLICATION" : "", lit_pw) >= (int)len) {
+	if (sql == NULL || snprintf(sql, len, "%s ROLE %s LOGIN%s PASSWORD %s", exists ? "ALTER" : "CREATE", ident,
+	                            replication ? " REPLICATION" : "", lit_pw) >= (int)len) {
 		pg_err_set(err, "ensure role %s: out of memory", name);
 		goto cleanup;
 	}
@@ -697,9 +695,9 @@ static bool slot_name_ok(const char *name, struct pg_err *err)
 bool pg_query_slots(struct pg_conn *c, struct pg_slot *out, size_t max, size_t *n, struct pg_err *err)
 {
 	PGresult *res = run(c, "pg_replication_slots",
-			    "SELECT slot_name, active, restart_lsn FROM pg_catalog.pg_replication_slots "
-			    "WHERE slot_type = 'physical' ORDER BY slot_name",
-			    true, err);
+	                    "SELECT slot_name, active, restart_lsn FROM pg_catalog.pg_replication_slots "
+	                    "WHERE slot_type = 'physical' ORDER BY slot_name",
+	                    true, err);
 	int rows;
 
 	*n = 0;
@@ -754,6 +752,6 @@ bool pg_query_slot_advance(struct pg_conn *c, const char *name, uint64_t lsn, st
 	if (!slot_name_ok(name, err))
 		return false;
 	snprintf(sql, sizeof(sql), "SELECT pg_catalog.pg_replication_slot_advance('%s', '%X/%X')", name,
-		 (unsigned)(lsn >> 32), (unsigned)(lsn & 0xffffffffu));
+	         (unsigned)(lsn >> 32), (unsigned)(lsn & 0xffffffffu));
 	return slot_call(c, "advance replication slot", sql, err);
 }

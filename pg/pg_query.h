@@ -45,17 +45,17 @@ struct pg_replica_info {
 
 struct pg_state {
 	bool in_recovery;
-	uint32_t timeline;       /* the timeline the server is on now */
+	uint32_t timeline; /* the timeline the server is on now */
 	uint64_t system_identifier;
-	uint64_t current_lsn;    /* primary: pg_current_wal_lsn(); replica: max(receive, replay) */
-	uint64_t receive_lsn;    /* replica: pg_last_wal_receive_lsn() (0 if none) */
-	uint64_t replay_lsn;     /* replica: pg_last_wal_replay_lsn() */
-	bool wal_receiver_streaming;  /* replica: pg_stat_wal_receiver.status = 'streaming' */
-	bool replay_paused;           /* replica: pg_is_wal_replay_paused() (an operator, or a
+	uint64_t current_lsn;        /* primary: pg_current_wal_lsn(); replica: max(receive, replay) */
+	uint64_t receive_lsn;        /* replica: pg_last_wal_receive_lsn() (0 if none) */
+	uint64_t replay_lsn;         /* replica: pg_last_wal_replay_lsn() */
+	bool wal_receiver_streaming; /* replica: pg_stat_wal_receiver.status = 'streaming' */
+	bool replay_paused;          /* replica: pg_is_wal_replay_paused() (an operator, or a
 				       * hot-standby parameter below the primary's) */
-	char upstream_host[128];      /* replica: sender_host of the wal receiver ("" if none) */
+	char upstream_host[128];     /* replica: sender_host of the wal receiver ("" if none) */
 	int upstream_port;
-	int n_replicas;               /* primary: rows of pg_stat_replication (capped) */
+	int n_replicas; /* primary: rows of pg_stat_replication (capped) */
 	struct pg_replica_info replicas[PG_MAX_REPLICAS];
 };
 
@@ -75,7 +75,7 @@ bool pg_query_checkpoint(struct pg_conn *c, struct pg_err *err) PG_WUR;
  * REPLICATION when replication is true. Password sent as a literal escaped
  * by libpq, never logged. */
 bool pg_query_ensure_role(struct pg_conn *c, const char *name, const char *password, bool replication,
-			  struct pg_err *err) PG_WUR;
+                          struct pg_err *err) PG_WUR;
 
 /* A physical replication slot (pg_replication_slots). */
 struct pg_slot {

@@ -54,8 +54,7 @@ static void format_cmdline(const char *const *argv, char *buf, size_t len)
 
 		if (strstr(a, "password=") != NULL)
 			a = "<argument with a password hidden>";
-		n = snprintf(buf + pos, len - pos, "%s%s%s%s", i > 0 ? " " : "", quote ? "'" : "", a,
-			     quote ? "'" : "");
+		n = snprintf(buf + pos, len - pos, "%s%s%s%s", i > 0 ? " " : "", quote ? "'" : "", a, quote ? "'" : "");
 		if (n < 0 || (size_t)n >= len - pos) {
 			if (len > 4)
 				memcpy(buf + len - 4, "...", 4);
@@ -72,7 +71,7 @@ static void format_cmdline(const char *const *argv, char *buf, size_t len)
  * for the agent's own message under NotifyAccess=all. */
 static bool for_main_process_only(const char *var, size_t name_len)
 {
-	static const char *const names[] = {"NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC"};
+	static const char *const names[] = { "NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC" };
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strlen(names[i]) == name_len && strncmp(var, names[i], name_len) == 0)
@@ -159,8 +158,7 @@ child_exec(const struct pg_spawn_opts *o, char **envp, int in_fd, int out_fd, pi
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
 
-	if (dup2(in_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
-	    dup2(out_fd, STDERR_FILENO) < 0)
+	if (dup2(in_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 || dup2(out_fd, STDERR_FILENO) < 0)
 		_exit(126);
 	if (close_range(3, ~0U, 0) != 0) {
 		for (int fd = 3; fd < max_fd; fd++)

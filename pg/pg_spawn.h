@@ -18,13 +18,13 @@
 #include "pg/pg_err.h"
 
 struct pg_spawn_opts {
-	const char *what;            /* short name for messages: "initdb" */
-	const char *const *argv;     /* argv[0] is the program's full path; NULL-terminated */
-	const char *const *env_set;  /* "NAME=value" added or replacing; NULL-terminated, or NULL */
-	const char *log_file;        /* stdout+stderr appended here (NULL: /dev/null) ... */
-	int out_fd;                  /* ... unless out_fd >= 0: then they go to out_fd (not closed) */
-	int death_signal;            /* sent by the kernel when the forking thread dies */
-	bool quiet;                  /* log the command line at debug level (a frequent read-only tool) */
+	const char *what;           /* short name for messages: "initdb" */
+	const char *const *argv;    /* argv[0] is the program's full path; NULL-terminated */
+	const char *const *env_set; /* "NAME=value" added or replacing; NULL-terminated, or NULL */
+	const char *log_file;       /* stdout+stderr appended here (NULL: /dev/null) ... */
+	int out_fd;                 /* ... unless out_fd >= 0: then they go to out_fd (not closed) */
+	int death_signal;           /* sent by the kernel when the forking thread dies */
+	bool quiet;                 /* log the command line at debug level (a frequent read-only tool) */
 };
 
 /* Forks and execs. On success child->pid/what/started are set and the child

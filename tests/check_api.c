@@ -96,22 +96,22 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
 struct req {
 	const char *method;
 	const char *url;
-	const char *body;      /* NULL = none */
-	size_t body_len;       /* 0 = strlen(body) */
-	const char *userpwd;   /* "user:password" for basic auth (NULL = none) */
-	const char *auth_hdr;  /* a raw Authorization header (NULL = none) */
-	bool chunked;          /* send the body without a Content-Length */
-	bool expect_continue;  /* send "Expect: 100-continue" (wait for the server before the body) */
-	bool may_reset;        /* a reset while sending the body is an answer too (code 0) */
+	const char *body;     /* NULL = none */
+	size_t body_len;      /* 0 = strlen(body) */
+	const char *userpwd;  /* "user:password" for basic auth (NULL = none) */
+	const char *auth_hdr; /* a raw Authorization header (NULL = none) */
+	bool chunked;         /* send the body without a Content-Length */
+	bool expect_continue; /* send "Expect: 100-continue" (wait for the server before the body) */
+	bool may_reset;       /* a reset while sending the body is an answer too (code 0) */
 	bool https;
 	const char *content_type; /* NULL: application/json on writes, none on reads; "" = none */
-	const char *extra[3];  /* more raw header lines ("Origin: ...", "Host: ...") */
-	const char *cacert;    /* https: verify the server against this CA (NULL = no verification) */
-	const char *cert, *key; /* https: the client certificate to present */
-	bool tls_max_1_1;      /* https: offer at most TLS 1.1 */
-	bool tls_1_2_only;     /* https: offer TLS 1.2 and nothing else */
-	const char *ciphers;   /* https: the TLS 1.2 cipher list to offer (NULL = curl's) */
-	bool may_fail;         /* no answer at all is a result too (a->curl_rc says why) */
+	const char *extra[3];     /* more raw header lines ("Origin: ...", "Host: ...") */
+	const char *cacert;       /* https: verify the server against this CA (NULL = no verification) */
+	const char *cert, *key;   /* https: the client certificate to present */
+	bool tls_max_1_1;         /* https: offer at most TLS 1.1 */
+	bool tls_1_2_only;        /* https: offer TLS 1.2 and nothing else */
+	const char *ciphers;      /* https: the TLS 1.2 cipher list to offer (NULL = curl's) */
+	bool may_fail;            /* no answer at all is a result too (a->curl_rc says why) */
 };
 
 static void answer_free(struct answer *a)
@@ -179,7 +179,7 @@ static void http(const struct req *r, struct answer *a)
 	} else if (r->content_type) {
 		hdrs = curl_slist_append(hdrs, "Content-Type:");
 	} else if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0 &&
-		   strcmp(r->method, "OPTIONS") != 0) {
+	           strcmp(r->method, "OPTIONS") != 0) {
 		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
 	}
 	for (size_t i = 0; i < sizeof(r->extra) / sizeof(r->extra[0]) && r->extra[i]; i++)
@@ -219,7 +219,7 @@ static void http(const struct req *r, struct answer *a)
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &a->code);
 	a->curl_rc = rc;
 	ck_assert_msg(rc == CURLE_OK || a->code != 0 || (r->may_reset && rc == CURLE_SEND_ERROR) || r->may_fail,
-		      "%s %s: %s", r->method, r->url, curl_easy_strerror(rc));
+	              "%s %s: %s", r->method, r->url, curl_easy_strerror(rc));
 	if (curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct)
 		snprintf(a->content_type, sizeof(a->content_type), "%s", ct);
 	curl_slist_free_all(hdrs);
@@ -253,7 +253,7 @@ static void assert_json_error(const struct answer *a, const char *contains)
 struct srv {
 	struct api_server *s;
 	int port;
-	char base[64];  /* http://127.0.0.1:port */
+	char base[64]; /* http://127.0.0.1:port */
 	char scope[64];
 	struct dcs_keys k;
 	struct etcd_client *c; /* the test's own client (NULL without etcd) */
@@ -421,7 +421,7 @@ static void assert_nothing_queued(struct srv *v, const char *what)
 
 	api_take_requests(v->s, &rq);
 	ck_assert_msg(!rq.restart && !rq.restart_pending_only && !rq.reload && !rq.reinit,
-		      "%s queued a request for the loop", what);
+	              "%s queued a request for the loop", what);
 }
 
 /* ---- every endpoint on a primary and on a replica ------------------------------- */
@@ -535,12 +535,12 @@ static void run_endpoint_table(bool primary)
 		url_of(&v, c->path, url, sizeof(url));
 		http_simple(c->method, url, c->body, &a);
 		ck_assert_msg(a.code == want, "%s %s %s on a %s: %ld, expected %ld (%s)", c->method, c->path,
-			      c->body ? c->body : "", primary ? "primary" : "replica", a.code, want, a.body);
+		              c->body ? c->body : "", primary ? "primary" : "replica", a.code, want, a.body);
 		if (strcmp(c->path, "/metrics") == 0)
 			ck_assert_str_eq(a.content_type, "text/plain; version=0.0.4; charset=utf-8");
 		else
 			ck_assert_msg(strcmp(a.content_type, "application/json") == 0, "%s %s: content type %s",
-				      c->method, c->path, a.content_type);
+			              c->method, c->path, a.content_type);
 		if (strcmp(c->method, "HEAD") == 0)
 			ck_assert_uint_eq(a.len, 0);
 		else if (strcmp(c->path, "/metrics") != 0)
@@ -681,9 +681,8 @@ START_TEST(test_health_replay_states)
 		const char *path;
 		long code;
 	} want[] = {
-		{ "/replica", 503 },	     { "/replica?lag=1GB", 503 }, { "/read-only", 503 },
-		{ "/read-only?lag=1GB", 503 }, { "/async", 503 },	  { "/readiness", 503 },
-		{ "/health", 200 },	     { "/liveness", 200 },
+		{ "/replica", 503 }, { "/replica?lag=1GB", 503 }, { "/read-only", 503 }, { "/read-only?lag=1GB", 503 },
+		{ "/async", 503 },   { "/readiness", 503 },       { "/health", 200 },    { "/liveness", 200 },
 	};
 	struct api_status st;
 	struct answer a;
@@ -700,7 +699,7 @@ START_TEST(test_health_replay_states)
 			url_of(&v, want[i].path, url, sizeof(url));
 			http_simple("GET", url, NULL, &a);
 			ck_assert_msg(a.code == want[i].code, "%s in state %s: %ld, want %ld", want[i].path, states[k],
-				      a.code, want[i].code);
+			              a.code, want[i].code);
 			if (want[i].code == 503)
 				ck_assert_msg(strstr(a.body, states[k]) != NULL, "%s: %s", want[i].path, a.body);
 			answer_free(&a);
@@ -825,7 +824,7 @@ START_TEST(test_lag_http)
 		snprintf(url, sizeof(url), "%s/replica?%s", v.base, lag_http_cases[i].query);
 		http_simple("GET", url, NULL, &a);
 		ck_assert_msg(a.code == lag_http_cases[i].code, "?%s: %ld (%s)", lag_http_cases[i].query, a.code,
-			      a.body);
+		              a.body);
 		if (a.code == 400)
 			assert_json_error(&a, "lag");
 		answer_free(&a);
@@ -1028,7 +1027,7 @@ END_TEST
 struct pki {
 	char dir[64];
 	char ca[128], server_cert[128], server_key[128], client_cert[128], client_key[128], rogue_cert[128],
-		rogue_key[128];
+	        rogue_key[128];
 };
 
 static bool pki_make(struct pki *k)
@@ -1044,19 +1043,19 @@ static bool pki_make(struct pki *k)
 	ck_assert_ptr_nonnull(mkdtemp(k->dir));
 #define PKI_EC "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
 	snprintf(cmd, sizeof(cmd),
-		 "cd '%s' && { "
-		 "openssl req -x509 " PKI_EC " -subj /CN=check-api-ca -days 2 -keyout ca.key -out ca.pem && "
-		 "openssl req " PKI_EC " -subj /CN=localhost -keyout server.key -out server.csr && "
-		 "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' >server.ext && "
-		 "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
-		 "-extfile server.ext -out server.pem && "
-		 "openssl req " PKI_EC " -subj /CN=operator -keyout client.key -out client.csr && "
-		 "printf 'extendedKeyUsage=clientAuth\\n' >client.ext && "
-		 "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
-		 "-extfile client.ext -out client.pem && "
-		 "openssl req -x509 " PKI_EC " -subj /CN=rogue -days 2 -keyout rogue.key -out rogue.pem; "
-		 "} >openssl.log 2>&1",
-		 k->dir);
+	         "cd '%s' && { "
+	         "openssl req -x509 " PKI_EC " -subj /CN=check-api-ca -days 2 -keyout ca.key -out ca.pem && "
+	         "openssl req " PKI_EC " -subj /CN=localhost -keyout server.key -out server.csr && "
+	         "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' >server.ext && "
+	         "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
+	         "-extfile server.ext -out server.pem && "
+	         "openssl req " PKI_EC " -subj /CN=operator -keyout client.key -out client.csr && "
+	         "printf 'extendedKeyUsage=clientAuth\\n' >client.ext && "
+	         "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
+	         "-extfile client.ext -out client.pem && "
+	         "openssl req -x509 " PKI_EC " -subj /CN=rogue -days 2 -keyout rogue.key -out rogue.pem; "
+	         "} >openssl.log 2>&1",
+	         k->dir);
 #undef PKI_EC
 	rc = system(cmd);
 	ck_assert_msg(rc == 0, "openssl failed (see %s/openssl.log)", k->dir);
@@ -1078,7 +1077,6 @@ static void pki_free(struct pki *k)
 	ck_assert_int_eq(system(cmd), 0);
 }
 
-
 struct auth_case {
 	const char *name;
 	const char *userpwd, *header;
@@ -1093,7 +1091,7 @@ static const struct auth_case auth_cases[] = {
 	{ "password longer", "admin:s3cret!", NULL, false },
 	{ "empty", NULL, "Basic ", false },
 	{ "not base64", NULL, "Basic !!!!", false },
-	{ "no colon", NULL, "Basic YWRtaW4=", false },               /* "admin" */
+	{ "no colon", NULL, "Basic YWRtaW4=", false }, /* "admin" */
 	{ "bearer", NULL, "Bearer YWRtaW46czNjcmV0", false },
 	{ "no scheme", NULL, "YWRtaW46czNjcmV0", false },
 	{ "bad padding", NULL, "Basic YWRtaW46czNjcmV0=", false },
@@ -1142,8 +1140,12 @@ START_TEST(test_auth)
 
 		for (size_t j = 0; j < sizeof(auth_eps) / sizeof(auth_eps[0]); j++) {
 			const struct auth_ep *e = &auth_eps[j];
-			struct req r = { .method = e->method, .body = e->body, .userpwd = c->userpwd,
-					 .auth_hdr = c->header, .https = true, .cacert = k.ca };
+			struct req r = { .method = e->method,
+				         .body = e->body,
+				         .userpwd = c->userpwd,
+				         .auth_hdr = c->header,
+				         .https = true,
+				         .cacert = k.ca };
 			struct api_requests rq;
 			struct answer a;
 
@@ -1154,13 +1156,13 @@ START_TEST(test_auth)
 			if (!c->ok) {
 				ck_assert_msg(a.code == 401, "%s, %s %s: %ld", c->name, e->method, e->path, a.code);
 				ck_assert_msg(strncmp(a.www_auth, "Basic realm=", 12) == 0, "WWW-Authenticate: %s",
-					      a.www_auth);
+				              a.www_auth);
 				assert_json_error(&a, "authentication");
 				ck_assert_msg(!rq.restart && !rq.reload && !rq.reinit, "%s, %s: queued", c->name,
-					      e->path);
+				              e->path);
 			} else {
-				ck_assert_msg(a.code == e->ok_code, "%s, %s %s: %ld (%s)", c->name, e->method,
-					      e->path, a.code, a.body);
+				ck_assert_msg(a.code == e->ok_code, "%s, %s %s: %ld (%s)", c->name, e->method, e->path,
+				              a.code, a.body);
 				if (strcmp(e->path, "/restart") == 0)
 					ck_assert(rq.restart);
 				if (strcmp(e->path, "/reload") == 0)
@@ -1232,10 +1234,10 @@ START_TEST(test_bodies)
 {
 	static const struct {
 		const char *method, *path;
-	} writes[] = { { "POST", "/restart" }, { "POST", "/reload" },     { "POST", "/reinit" },
+	} writes[] = { { "POST", "/restart" },  { "POST", "/reload" },     { "POST", "/reinit" },
 		       { "POST", "/failover" }, { "POST", "/switchover" }, { "PATCH", "/config" } };
-	static const char *const malformed[] = { "{", "{\"candidate\":}", "nul\x01l", "{\"a\":1}}", "  ",
-						 "{\"a\":\"\\u0000\"}" };
+	static const char *const malformed[] = { "{",  "{\"candidate\":}",   "nul\x01l", "{\"a\":1}}",
+		                                 "  ", "{\"a\":\"\\u0000\"}" };
 	struct api_status st = replica_status();
 	size_t big_len = 70 * 1024;
 	char *big = malloc(big_len + 1);
@@ -1260,13 +1262,17 @@ START_TEST(test_bodies)
 		 * 2: Content-Length sent at once: the server answers 413 and closes
 		 * without reading, so the client may see a reset instead. */
 		for (int mode = 0; mode < 3; mode++) {
-			struct req r = { .method = writes[i].method, .url = url, .body = big, .chunked = mode == 1,
-					 .expect_continue = mode == 0, .may_reset = mode == 2 };
+			struct req r = { .method = writes[i].method,
+				         .url = url,
+				         .body = big,
+				         .chunked = mode == 1,
+				         .expect_continue = mode == 0,
+				         .may_reset = mode == 2 };
 			struct answer a;
 
 			http(&r, &a);
 			ck_assert_msg(a.code == 413 || (mode == 2 && a.code == 0), "%s %s, %d KiB, mode %d: %ld",
-				      writes[i].method, writes[i].path, (int)(big_len / 1024), mode, a.code);
+			              writes[i].method, writes[i].path, (int)(big_len / 1024), mode, a.code);
 			if (a.len)
 				assert_json_error(&a, "larger than");
 			answer_free(&a);
@@ -1277,7 +1283,7 @@ START_TEST(test_bodies)
 
 			http_simple(writes[i].method, url, malformed[j], &a);
 			ck_assert_msg(a.code == 400, "%s %s '%s': %ld", writes[i].method, writes[i].path, malformed[j],
-				      a.code);
+			              a.code);
 			assert_json_error(&a, "malformed JSON");
 			answer_free(&a);
 			assert_nothing_queued(&v, "malformed JSON");
@@ -1288,7 +1294,7 @@ START_TEST(test_bodies)
 
 			http_simple(writes[i].method, url, "[\"restart_pending\"]", &a);
 			ck_assert_msg(a.code == 400, "%s %s with an array: %ld", writes[i].method, writes[i].path,
-				      a.code);
+			              a.code);
 			assert_json_error(&a, NULL);
 			answer_free(&a);
 			assert_nothing_queued(&v, "a JSON array");
@@ -1446,7 +1452,7 @@ START_TEST(test_patch_config)
 	url_of(&v, "/config", url, sizeof(url));
 
 	http_simple("PATCH", url, "{\"ttl\":10,\"loop_wait\":2,\"postgresql\":{\"parameters\":{\"work_mem\":\"8MB\"}}}",
-		    &a);
+	            &a);
 	ck_assert_msg(a.code == 200, "%ld %s", a.code, a.body);
 	answer_free(&a);
 	val = get_value(&v, v.k.config);
@@ -1454,22 +1460,24 @@ START_TEST(test_patch_config)
 	ck_assert_msg(cfg != NULL, "%s", val);
 	ck_assert(json_number_value(json_object_get(cfg, "loop_wait")) == 2);
 	ck_assert(json_number_value(json_object_get(cfg, "retry_timeout")) == 2); /* kept */
-	ck_assert_str_eq(json_string_value(json_object_get(
-				 json_object_get(json_object_get(cfg, "postgresql"), "parameters"), "work_mem")),
-			 "8MB");
+	ck_assert_str_eq(json_string_value(
+	                         json_object_get(json_object_get(json_object_get(cfg, "postgresql"), "parameters"),
+	                                         "work_mem")),
+	                 "8MB");
 	json_decref(cfg);
 	free(val);
 
 	/* null deletes (RFC 7386), other parameters stay */
 	http_simple("PATCH", url,
-		    "{\"postgresql\":{\"parameters\":{\"work_mem\":null,\"max_connections\":200}},\"pause\":true}", &a);
+	            "{\"postgresql\":{\"parameters\":{\"work_mem\":null,\"max_connections\":200}},\"pause\":true}", &a);
 	ck_assert_msg(a.code == 200, "%ld %s", a.code, a.body);
 	answer_free(&a);
 	val = get_value(&v, v.k.config);
 	cfg = json_loads(val, 0, NULL);
-	ck_assert_ptr_null(json_object_get(json_object_get(json_object_get(cfg, "postgresql"), "parameters"), "work_mem"));
+	ck_assert_ptr_null(
+	        json_object_get(json_object_get(json_object_get(cfg, "postgresql"), "parameters"), "work_mem"));
 	ck_assert_ptr_nonnull(
-		json_object_get(json_object_get(json_object_get(cfg, "postgresql"), "parameters"), "max_connections"));
+	        json_object_get(json_object_get(json_object_get(cfg, "postgresql"), "parameters"), "max_connections"));
 	ck_assert(json_is_true(json_object_get(cfg, "pause")));
 	json_decref(cfg);
 	free(val);
@@ -1483,7 +1491,7 @@ START_TEST(test_patch_config)
 			const char *error;
 		} bad[] = {
 			{ "{\"ttl\":1}", 400, "ttl" },
-			{ "{\"loop_wait\":10}", 400, "ttl" },         /* timing rule */
+			{ "{\"loop_wait\":10}", 400, "ttl" }, /* timing rule */
 			{ "{\"ttl\":\"5\"}", 400, "ttl" },
 			{ "{\"bogus\":1}", 400, "bogus" },
 			{ "{\"pause\":\"yes\"}", 400, "pause" },
@@ -1714,9 +1722,9 @@ START_TEST(test_https)
 	snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
 	snprintf(key, sizeof(key), "%s/key.pem", dir);
 	snprintf(cmd, sizeof(cmd),
-		 "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 -keyout '%s' -out '%s' "
-		 ">'%s/openssl.log' 2>&1",
-		 key, cert, dir);
+	         "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 -keyout '%s' -out '%s' "
+	         ">'%s/openssl.log' 2>&1",
+	         key, cert, dir);
 	rc = system(cmd);
 	ck_assert_msg(rc == 0, "openssl failed (see %s/openssl.log)", dir);
 
@@ -1788,8 +1796,8 @@ START_TEST(test_failsafe_confirm)
 	} t[] = {
 		{ false, false, "{\"leader\":\"node1\"}", 200 },
 		{ true, false, "{\"leader\":\"node1\"}", 409 },  /* we reach etcd: the key decides */
-		{ false, false, "{\"leader\":\"node9\"}", 409 },  /* not the leader we knew */
-		{ false, true, "{\"leader\":\"node1\"}", 409 },   /* we are the leader */
+		{ false, false, "{\"leader\":\"node9\"}", 409 }, /* not the leader we knew */
+		{ false, true, "{\"leader\":\"node1\"}", 409 },  /* we are the leader */
 		{ false, false, "{\"leader\":1}", 400 },
 		{ false, false, "[]", 400 },
 		{ false, false, NULL, 400 },
@@ -1820,7 +1828,7 @@ START_TEST(test_failsafe_confirm)
 		rq.body_len = t[i].body ? strlen(t[i].body) : 0;
 		api_handle(s, &rq, &r);
 		ck_assert_msg((int)r.code == t[i].code, "row %zu: %d, want %d (%s)", i, (int)r.code, t[i].code,
-			      r.body ? r.body : "");
+		              r.body ? r.body : "");
 		api_reply_free(&r);
 		api_take_requests(s, &q);
 		if (t[i].code == 200)
@@ -1921,14 +1929,14 @@ END_TEST
 
 enum pt_node { PT_PRIMARY, PT_REPLICA, PT_SYNC, PT_QUORUM, PT_STOPPED, PT_PROMOTING, PT_PAUSED, PT_LEADER_DOWN, PT_N };
 
-static const char *const pt_node_names[] = { "primary", "async replica", "sync standby", "quorum standby",
-					      "stopped replica", "leader still a replica", "replay paused",
-					      "leader, Postgres down" };
+static const char *const pt_node_names[] = { "primary",        "async replica",        "sync standby",
+	                                     "quorum standby", "stopped replica",      "leader still a replica",
+	                                     "replay paused",  "leader, Postgres down" };
 
 static struct api_status pt_status(enum pt_node n)
 {
 	struct api_status st = n == PT_PRIMARY || n == PT_PROMOTING || n == PT_LEADER_DOWN ? primary_status()
-											   : replica_status();
+	                                                                                   : replica_status();
 
 	snprintf(st.replication_state, sizeof(st.replication_state), "%s", st.is_leader ? "" : "streaming");
 	st.failover_priority = 1;
@@ -2030,7 +2038,7 @@ START_TEST(test_patroni_health_table)
 			rq.query = q ? q + 1 : NULL;
 			api_handle(s, &rq, &r);
 			ck_assert_msg(r.code == (unsigned int)c->code[n], "%s %s on a %s: %u, expected %d (%s)",
-				      methods[m], c->path, pt_node_names[n], r.code, c->code[n], r.body ? r.body : "");
+			              methods[m], c->path, pt_node_names[n], r.code, c->code[n], r.body ? r.body : "");
 			api_reply_free(&r);
 		}
 	}
@@ -2130,13 +2138,13 @@ static void write_file(const char *path, const char *text)
 struct rule_case {
 	const char *name;
 	bool tls, auth, allow_unauth;
-	const char *verify;       /* NULL = none */
+	const char *verify; /* NULL = none */
 	const char *method, *path;
 	const char *authorization;
-	bool cert;                /* the transport verified a client certificate */
+	bool cert; /* the transport verified a client certificate */
 	unsigned int code;
-	const char *error;        /* substring of the error (NULL: not checked) */
-	bool authenticate;        /* a WWW-Authenticate header */
+	const char *error; /* substring of the error (NULL: not checked) */
+	bool authenticate; /* a WWW-Authenticate header */
 };
 
 #define UP "Basic dTpw" /* u:p */
@@ -2145,10 +2153,10 @@ static const struct rule_case rule_cases[] = {
 	/* plain HTTP: nothing authorises a write but the explicit INSECURE key */
 	{ "plain, nothing set", false, false, false, NULL, "POST", "/reload", NULL, false, 403,
 	  "restapi.allow_unauthenticated_writes", false },
-	{ "plain, nothing set, names authentication", false, false, false, NULL, "PATCH", "/config", NULL, false,
-	  403, "restapi.authentication", false },
-	{ "plain, credentials right", false, true, false, NULL, "POST", "/reload", UP, false, 403,
-	  "restapi.certfile", false },
+	{ "plain, nothing set, names authentication", false, false, false, NULL, "PATCH", "/config", NULL, false, 403,
+	  "restapi.authentication", false },
+	{ "plain, credentials right", false, true, false, NULL, "POST", "/reload", UP, false, 403, "restapi.certfile",
+	  false },
 	{ "plain, credentials sent to a node without auth", false, false, false, NULL, "POST", "/restart", UP, false,
 	  403, "restapi.certfile", false },
 	{ "plain, credentials missing", false, true, false, NULL, "POST", "/reinit", NULL, false, 403,
@@ -2161,8 +2169,8 @@ static const struct rule_case rule_cases[] = {
 	  "restapi.authentication", true },
 	{ "tls, credentials wrong", true, true, false, NULL, "POST", "/restart", UQ, false, 401, NULL, true },
 	{ "tls, credentials right", true, true, false, NULL, "POST", "/reload", UP, false, 202, NULL, false },
-	{ "tls, a certificate does not replace set credentials", true, true, false, "optional", "POST", "/reload",
-	  NULL, true, 401, NULL, true },
+	{ "tls, a certificate does not replace set credentials", true, true, false, "optional", "POST", "/reload", NULL,
+	  true, 401, NULL, true },
 	{ "tls, credentials and certificate", true, true, false, "optional", "POST", "/reload", UP, true, 202, NULL,
 	  false },
 	/* TLS with client certificates, no credentials */
@@ -2172,13 +2180,13 @@ static const struct rule_case rule_cases[] = {
 	  "restapi.verify_client", false },
 	{ "tls, optional, no certificate, reads open", true, false, false, "optional", "GET", "/health", NULL, false,
 	  200, NULL, false },
-	{ "tls, required, no certificate, even a read", true, false, false, "required", "GET", "/health", NULL,
-	  false, 403, "required", false },
+	{ "tls, required, no certificate, even a read", true, false, false, "required", "GET", "/health", NULL, false,
+	  403, "required", false },
 	{ "tls, required, certificate", true, false, false, "required", "POST", "/reload", NULL, true, 202, NULL,
 	  false },
 	/* TLS that protects nothing */
-	{ "tls, nothing set", true, false, false, NULL, "POST", "/reload", NULL, false, 403,
-	  "restapi.verify_client", false },
+	{ "tls, nothing set", true, false, false, NULL, "POST", "/reload", NULL, false, 403, "restapi.verify_client",
+	  false },
 	{ "tls, nothing set, credentials sent", true, false, false, NULL, "POST", "/reload", UP, false, 403,
 	  "writes need credentials", false },
 };
@@ -2278,7 +2286,8 @@ static const struct check_case check_cases[] = {
 	{ "json prefix only", "POST", "/reload", "HTTP/1.1", "localhost", NULL, "application/jsonp", NULL, 415, NULL },
 	{ "json with charset", "POST", "/reload", "HTTP/1.1", "localhost", NULL, "Application/JSON; charset=utf-8",
 	  NULL, 202, NULL },
-	{ "reads need no content type", "GET", "/status", "HTTP/1.1", "localhost", NULL, "text/plain", NULL, 200, NULL },
+	{ "reads need no content type", "GET", "/status", "HTTP/1.1", "localhost", NULL, "text/plain", NULL, 200,
+	  NULL },
 	/* Origin of writes */
 	{ "foreign origin", "POST", "/reload", "HTTP/1.1", "127.0.0.1:8008", "https://attacker.example",
 	  "application/json", NULL, 403, "Origin" },
@@ -2484,7 +2493,8 @@ START_TEST(test_raw_requests)
 		  "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://attacker.example\r\n"
 		  "Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
 		  403, "Origin" },
-		{ "json write", "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+		{ "json write",
+		  "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
 		  "Content-Length: 2\r\nConnection: close\r\n\r\n{}",
 		  202, NULL },
 	};
@@ -2545,7 +2555,7 @@ START_TEST(test_slow_clients)
 				open_[i] = false;
 				closed++;
 				ck_assert_msg(now_s() - t0 >= 4.5, "slow client %d closed after only %.2f s", i,
-					      now_s() - t0);
+				              now_s() - t0);
 			} else {
 				struct pollfd pf = { fds[IDLE + i], POLLIN, 0 };
 				char c;
@@ -2555,7 +2565,7 @@ START_TEST(test_slow_clients)
 					open_[i] = false;
 					closed++;
 					ck_assert_msg(now_s() - t0 >= 4.5, "slow client %d closed after only %.2f s", i,
-						      now_s() - t0);
+					              now_s() - t0);
 				}
 			}
 		}
@@ -2567,8 +2577,7 @@ START_TEST(test_slow_clients)
 			worst = took;
 		usleep(250000);
 	}
-	fprintf(stderr, "test_slow_clients: worst /health %.3f s, %d of %d slow clients closed\n", worst, closed,
-		SLOW);
+	fprintf(stderr, "test_slow_clients: worst /health %.3f s, %d of %d slow clients closed\n", worst, closed, SLOW);
 	ck_assert_msg(worst < 1.0, "/health took %.3f s under load", worst);
 	ck_assert_msg(closed == SLOW, "only %d of %d slow clients were closed by the header deadline", closed, SLOW);
 	{
@@ -2580,7 +2589,7 @@ START_TEST(test_slow_clients)
 		http_simple("GET", murl, NULL, &a);
 		m = strstr(a.body, "\nbaton_rest_deadline_closed_total ");
 		ck_assert_msg(m && atoi(m + 34) >= SLOW, "/metrics does not count the closed connections: %s",
-			      m ? m : "(absent)");
+		              m ? m : "(absent)");
 		answer_free(&a);
 	}
 	for (int i = 0; i < IDLE + SLOW; i++)

@@ -253,15 +253,15 @@ START_TEST(test_args_and_output)
 	int fpid = 0, fpgid = -1;
 
 	snprintf(body, sizeof(body),
-		 "printf '%%s|%%s|%%s|%%s\\n' \"$#\" \"$1\" \"$2\" \"$3\" > %s\n"
-		 "echo \"$$ $(cut -d' ' -f5 /proc/$$/stat)\" >> %s\n"
-		 "readlink /proc/self/fd/0 >> %s\n"
-		 "if [ -e /proc/self/fd/57 ]; then echo leaked >> %s; fi\n"
-		 "echo \"hello from $1\"\n"
-		 "echo 'to stderr' >&2\n"
-		 "printf 'an \\033[31mescape\\r\\n'\n"
-		 "printf 'no newline at the end'\n",
-		 tmp_path("args"), tmp_path("args"), tmp_path("args"), tmp_path("args"));
+	         "printf '%%s|%%s|%%s|%%s\\n' \"$#\" \"$1\" \"$2\" \"$3\" > %s\n"
+	         "echo \"$$ $(cut -d' ' -f5 /proc/$$/stat)\" >> %s\n"
+	         "readlink /proc/self/fd/0 >> %s\n"
+	         "if [ -e /proc/self/fd/57 ]; then echo leaked >> %s; fi\n"
+	         "echo \"hello from $1\"\n"
+	         "echo 'to stderr' >&2\n"
+	         "printf 'an \\033[31mescape\\r\\n'\n"
+	         "printf 'no newline at the end'\n",
+	         tmp_path("args"), tmp_path("args"), tmp_path("args"), tmp_path("args"));
 	cbs.on_role_change = (char *)script("args.sh", body);
 	/* a descriptor without close-on-exec, as a library might leave one */
 	leak_fd = open("/dev/zero", O_RDONLY);
@@ -291,8 +291,7 @@ START_TEST(test_args_and_output)
 	free(out);
 
 	log = agent_log();
-	ck_assert_msg(strstr(log, "callback on_role_change: hello from on_role_change [") != NULL, "%s",
-		      log);
+	ck_assert_msg(strstr(log, "callback on_role_change: hello from on_role_change [") != NULL, "%s", log);
 	ck_assert_ptr_nonnull(strstr(log, "callback on_role_change: to stderr ["));
 	ck_assert_ptr_nonnull(strstr(log, "callback on_role_change: no newline at the end ["));
 	ck_assert_ptr_nonnull(strstr(log, "callback on_role_change: an ?[31mescape? ["));
@@ -306,7 +305,7 @@ END_TEST
 START_TEST(test_example_log_event)
 {
 	struct config_callbacks cbs = { .on_start = (char *)EXAMPLES "log_event.sh",
-					.on_stop = (char *)EXAMPLES "log_event.sh" };
+		                        .on_stop = (char *)EXAMPLES "log_event.sh" };
 	struct cb_runner *r;
 	regex_t re;
 	char *events;
@@ -325,10 +324,10 @@ START_TEST(test_example_log_event)
 
 	events = slurp(tmp_path("events"));
 	ck_assert_int_eq(regcomp(&re,
-				 "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}[-+][0-9:]{5} on_start replica main\n"
-				 "[0-9T:+-]{25} on_stop replica main\n$",
-				 REG_EXTENDED),
-			 0);
+	                         "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}[-+][0-9:]{5} on_start replica main\n"
+	                         "[0-9T:+-]{25} on_stop replica main\n$",
+	                         REG_EXTENDED),
+	                 0);
 	ck_assert_msg(regexec(&re, events, 0, NULL, 0) == 0, "events:\n%s", events);
 	regfree(&re);
 	free(events);
@@ -346,8 +345,7 @@ START_TEST(test_timeout_kills)
 	char *log, *pidtext;
 	int sleeper = 0;
 
-	snprintf(body, sizeof(body), "echo started\nsleep 30 &\necho $! > %s\nwait\necho never\n",
-		 tmp_path("sleeper"));
+	snprintf(body, sizeof(body), "echo started\nsleep 30 &\necho $! > %s\nwait\necho never\n", tmp_path("sleeper"));
 	cbs.on_reload = (char *)script("slow.sh", body);
 	r = cb_new(&cbs, "main", 0.3);
 	ck_assert_ptr_nonnull(r);
@@ -363,8 +361,8 @@ START_TEST(test_timeout_kills)
 	log = agent_log();
 	ck_assert_ptr_nonnull(strstr(log, "callback on_reload: started ["));
 	ck_assert_msg(strstr(log, "callback on_reload primary main: still running after the 0.3s "
-				  "timeout, killing it") != NULL,
-		      "%s", log);
+	                          "timeout, killing it") != NULL,
+	              "%s", log);
 	ck_assert_ptr_nonnull(strstr(log, "killed by signal 15 (Terminated)"));
 	ck_assert_ptr_nonnull(strstr(log, ", timed out ["));
 	ck_assert_ptr_null(strstr(log, "never"));
@@ -389,7 +387,7 @@ START_TEST(test_timeout_sigkill)
 	char *log;
 
 	cbs.on_start = (char *)script("stubborn.sh", "trap '' TERM\necho ignoring\n"
-						     "while :; do sleep 0.05; done\n");
+	                                             "while :; do sleep 0.05; done\n");
 	r = cb_new(&cbs, "main", 0.2);
 	ck_assert_ptr_nonnull(r);
 	ck_assert(cb_fire(r, CB_ON_START, "replica"));
@@ -397,8 +395,7 @@ START_TEST(test_timeout_sigkill)
 	ck_assert_msg(longest < 0.5, "one cb_poll took %.2fs", longest);
 	cb_free(r);
 	log = agent_log();
-	ck_assert_msg(strstr(log, "callback on_start replica main: killed by signal 9") != NULL, "%s",
-		      log);
+	ck_assert_msg(strstr(log, "callback on_start replica main: killed by signal 9") != NULL, "%s", log);
 	free(log);
 	assert_no_children();
 }
@@ -414,9 +411,8 @@ START_TEST(test_supersede)
 	pid_t first, second, other;
 	char *result, *started, *log;
 
-	snprintf(body, sizeof(body),
-		 "echo \"$2 started\" >> %s\nsleep 0.5\necho \"$2\" > %s\necho \"$2 done\"\n",
-		 tmp_path("started"), tmp_path("result"));
+	snprintf(body, sizeof(body), "echo \"$2 started\" >> %s\nsleep 0.5\necho \"$2\" > %s\necho \"$2 done\"\n",
+	         tmp_path("started"), tmp_path("result"));
 	cbs.on_role_change = (char *)script("vip.sh", body);
 	cbs.on_start = (char *)script("other.sh", "sleep 1\n");
 	r = cb_new(&cbs, "main", 10);
@@ -446,8 +442,8 @@ START_TEST(test_supersede)
 
 	log = agent_log();
 	ck_assert_msg(strstr(log, "callback on_role_change replica main: superseded by on_role_change "
-				  "primary, killing it") != NULL,
-		      "%s", log);
+	                          "primary, killing it") != NULL,
+	              "%s", log);
 	ck_assert_ptr_nonnull(strstr(log, "callback on_role_change: primary done ["));
 	ck_assert_ptr_null(strstr(log, "replica done"));
 	ck_assert_ptr_nonnull(strstr(log, "callback on_start primary main: exited with status 0"));
@@ -547,8 +543,7 @@ START_TEST(test_exec_failure)
 	poll_until_idle(r, 5);
 	cb_free(r);
 	log = agent_log();
-	ck_assert_msg(strstr(log, "callback on_start: cannot execute the script: errno 2 [") != NULL,
-		      "%s", log);
+	ck_assert_msg(strstr(log, "callback on_start: cannot execute the script: errno 2 [") != NULL, "%s", log);
 	ck_assert_msg(strstr(log, "callback on_start replica main: exited with status 127 after ") != NULL, "%s", log);
 	ck_assert_ptr_nonnull(strstr(log, "s (could not be executed?) ["));
 	free(log);
@@ -587,7 +582,7 @@ START_TEST(test_free_kills)
 	ck_assert_msg(wait_gone(sleeper, 2), "sleep %d survived", sleeper);
 	log = agent_log();
 	ck_assert_ptr_nonnull(strstr(log, "callback on_role_change primary main: still running as the "
-					  "agent stops, killing it"));
+	                                  "agent stops, killing it"));
 	ck_assert_ptr_nonnull(strstr(log, ", agent stopping ["));
 	free(log);
 }

@@ -274,18 +274,18 @@ static char *print_to_string(const struct baton_config *c)
 START_TEST(test_tls_and_callbacks)
 {
 	static const char *const fmt =
-		"scope = \"main\"; name = \"node3\";\n"
-		"etcd = { hosts = [\"127.0.0.1:2379\"]; };\n"
-		"restapi = { listen = \"127.0.0.1:8010\";\n"
-		"  certfile = \"%s/tests/configs/files/restapi.crt\";\n"
-		"  keyfile = \"%s/tests/configs/files/restapi.key\"; };\n"
-		"postgresql = { data_dir = \"/var/lib/baton/node3\"; listen = \"127.0.0.1:5443\";\n"
-		"  authentication = { superuser = { password = \"s\"; };\n"
-		"                     replication = { password = \"r\"; }; };\n"
-		"  callbacks = { on_start = \"%s/deploy/examples/callbacks/log_event.sh\";\n"
-		"                on_stop = \"%s/deploy/examples/callbacks/log_event.sh\";\n"
-		"                on_role_change = \"%s/deploy/examples/callbacks/role_change.sh\";\n"
-		"                on_reload = \"%s/deploy/examples/callbacks/log_event.sh\"; }; };\n";
+	        "scope = \"main\"; name = \"node3\";\n"
+	        "etcd = { hosts = [\"127.0.0.1:2379\"]; };\n"
+	        "restapi = { listen = \"127.0.0.1:8010\";\n"
+	        "  certfile = \"%s/tests/configs/files/restapi.crt\";\n"
+	        "  keyfile = \"%s/tests/configs/files/restapi.key\"; };\n"
+	        "postgresql = { data_dir = \"/var/lib/baton/node3\"; listen = \"127.0.0.1:5443\";\n"
+	        "  authentication = { superuser = { password = \"s\"; };\n"
+	        "                     replication = { password = \"r\"; }; };\n"
+	        "  callbacks = { on_start = \"%s/deploy/examples/callbacks/log_event.sh\";\n"
+	        "                on_stop = \"%s/deploy/examples/callbacks/log_event.sh\";\n"
+	        "                on_role_change = \"%s/deploy/examples/callbacks/role_change.sh\";\n"
+	        "                on_reload = \"%s/deploy/examples/callbacks/log_event.sh\"; }; };\n";
 	struct baton_config c;
 	char tmp[] = "/tmp/check_config_XXXXXX";
 	char err[512], *text;
@@ -305,14 +305,11 @@ START_TEST(test_tls_and_callbacks)
 	ck_assert_str_eq(c.restapi.certfile, TEST_SRCDIR "/tests/configs/files/restapi.crt");
 	ck_assert_str_eq(c.restapi.keyfile, TEST_SRCDIR "/tests/configs/files/restapi.key");
 	ck_assert_ptr_null(c.restapi.auth_username);
-	ck_assert_str_eq(c.postgresql.callbacks.on_start,
-			 TEST_SRCDIR "/deploy/examples/callbacks/log_event.sh");
-	ck_assert_str_eq(c.postgresql.callbacks.on_stop,
-			 TEST_SRCDIR "/deploy/examples/callbacks/log_event.sh");
+	ck_assert_str_eq(c.postgresql.callbacks.on_start, TEST_SRCDIR "/deploy/examples/callbacks/log_event.sh");
+	ck_assert_str_eq(c.postgresql.callbacks.on_stop, TEST_SRCDIR "/deploy/examples/callbacks/log_event.sh");
 	ck_assert_str_eq(c.postgresql.callbacks.on_role_change,
-			 TEST_SRCDIR "/deploy/examples/callbacks/role_change.sh");
-	ck_assert_str_eq(c.postgresql.callbacks.on_reload,
-			 TEST_SRCDIR "/deploy/examples/callbacks/log_event.sh");
+	                 TEST_SRCDIR "/deploy/examples/callbacks/role_change.sh");
+	ck_assert_str_eq(c.postgresql.callbacks.on_reload, TEST_SRCDIR "/deploy/examples/callbacks/log_event.sh");
 	ck_assert(c.postgresql.callbacks.timeout == 30);
 	text = print_to_string(&c);
 	ck_assert_ptr_nonnull(strstr(text, "certfile = \"" TEST_SRCDIR "/tests/configs/files/restapi.crt\";"));
@@ -332,8 +329,10 @@ static const struct bad_case {
 	{ "syntax_error.conf", "syntax_error.conf:3: syntax error: " },
 	{ "include.conf", "include.conf:4: @include is not supported" },
 	{ "nul_byte.conf", "nul_byte.conf:2: a NUL byte: not a text configuration file" },
-	{ "sync_count_zero.conf", "sync_count_zero.conf:14: bootstrap.dcs.synchronous_node_count: must be >= 1 (got 0)" },
-	{ "bad_slot_name.conf", "bad_slot_name.conf:14: bootstrap.dcs.slots[1]: a slot name is 1 to 63 of a-z, 0-9 and _ (got \"Bad-Slot\")" },
+	{ "sync_count_zero.conf",
+	  "sync_count_zero.conf:14: bootstrap.dcs.synchronous_node_count: must be >= 1 (got 0)" },
+	{ "bad_slot_name.conf",
+	  "bad_slot_name.conf:14: bootstrap.dcs.slots[1]: a slot name is 1 to 63 of a-z, 0-9 and _ (got \"Bad-Slot\")" },
 	{ "negative_priority.conf", "negative_priority.conf:14: tags.failover_priority: must be >= 0 (got -1)" },
 	{ "unknown_top.conf", "unknown_top.conf:14: colour: unknown key" },
 	{ "unknown_nested.conf", "unknown_nested.conf:4: etcd.timeout: unknown key" },
@@ -346,8 +345,7 @@ static const struct bad_case {
 	{ "wrong_type_string.conf",
 	  "wrong_type_string.conf:14: bootstrap.dcs.ttl: expected a number of seconds (got \"5\")" },
 	{ "wrong_type_number.conf", "wrong_type_number.conf:2: scope: expected a string (got 5)" },
-	{ "wrong_type_bool.conf",
-	  "wrong_type_bool.conf:14: tags.nofailover: expected true or false (got \"yes\")" },
+	{ "wrong_type_bool.conf", "wrong_type_bool.conf:14: tags.nofailover: expected true or false (got \"yes\")" },
 	{ "group_expected.conf", "group_expected.conf:4: etcd: expected a group { ... } (got \"127.0.0.1:2379\")" },
 	{ "missing_scope.conf", "missing_scope.conf: scope: required key missing" },
 	{ "missing_name.conf", "missing_name.conf: name: required key missing" },
@@ -355,67 +353,55 @@ static const struct bad_case {
 	  "missing_password.conf:11: postgresql.authentication.replication.password: required key missing" },
 	{ "missing_hosts.conf", "missing_hosts.conf:4: etcd.hosts: required key missing" },
 	{ "empty_scope.conf", "empty_scope.conf:2: scope: must not be empty" },
-	{ "bad_name.conf",
-	  "bad_name.conf:3: name: may only contain [A-Za-z0-9_.-] (got \"node 2\")" },
+	{ "bad_name.conf", "bad_name.conf:3: name: may only contain [A-Za-z0-9_.-] (got \"node 2\")" },
 	{ "long_name.conf", "long_name.conf:3: name: must be 1 to 63 characters" },
 	{ "empty_hosts.conf", "empty_hosts.conf:4: etcd.hosts: must list at least one entry" },
 	{ "hosts_not_list.conf", "hosts_not_list.conf:4: etcd.hosts: expected a list of strings" },
-	{ "bad_hostport.conf",
-	  "bad_hostport.conf:4: etcd.hosts[1]: expected \"host:port\" with a port from 1 to 65535 "
-	  "(got \"localhost\")" },
+	{ "bad_hostport.conf", "bad_hostport.conf:4: etcd.hosts[1]: expected \"host:port\" with a port from 1 to 65535 "
+	                       "(got \"localhost\")" },
 	{ "bad_port.conf", "bad_port.conf:5: restapi.listen: expected \"host:port\" with a port from 1 "
-			   "to 65535 (got \"127.0.0.1:70000\")" },
+	                   "to 65535 (got \"127.0.0.1:70000\")" },
 	{ "bare_ipv6.conf", "bare_ipv6.conf:8: postgresql.listen: expected \"host:port\", an IPv6 host in "
-			    "brackets" },
-	{ "relative_data_dir.conf",
-	  "relative_data_dir.conf:7: postgresql.data_dir: must be an absolute path "
-	  "(got \"var/lib/baton/node2\")" },
+	                    "brackets" },
+	{ "relative_data_dir.conf", "relative_data_dir.conf:7: postgresql.data_dir: must be an absolute path "
+	                            "(got \"var/lib/baton/node2\")" },
 	{ "no_postgres.conf",
 	  "no_postgres.conf:7: postgresql.bin_dir: /nonexistent/bin/postgres is not an executable file" },
 	{ "timing.conf", "timing.conf:15: bootstrap.dcs: loop_wait + 2 * retry_timeout = 5 > ttl = 3 "
-			 "(a leader could lose its lease before noticing)" },
+	                 "(a leader could lose its lease before noticing)" },
 	{ "ttl_too_small.conf", "ttl_too_small.conf:14: bootstrap.dcs.ttl: must be >= 2 (got 1)" },
 	{ "zero_loop_wait.conf", "zero_loop_wait.conf:14: bootstrap.dcs.loop_wait: must be >= 0.1 (got 0)" },
-	{ "negative_lag.conf",
-	  "negative_lag.conf:14: bootstrap.dcs.maximum_lag_on_failover: must be >= 0 (got -1)" },
-	{ "float_lag.conf",
-	  "float_lag.conf:14: bootstrap.dcs.maximum_lag_on_failover: expected an integer (got 1.5)" },
+	{ "negative_lag.conf", "negative_lag.conf:14: bootstrap.dcs.maximum_lag_on_failover: must be >= 0 (got -1)" },
+	{ "float_lag.conf", "float_lag.conf:14: bootstrap.dcs.maximum_lag_on_failover: expected an integer (got 1.5)" },
 	{ "bad_log_level.conf",
 	  "bad_log_level.conf:14: log.level: must be debug, info, warning or error (got \"verbose\")" },
-	{ "bad_protocol.conf",
-	  "bad_protocol.conf:4: etcd.protocol: must be \"http\" or \"https\" (got \"grpc\")" },
+	{ "bad_protocol.conf", "bad_protocol.conf:4: etcd.protocol: must be \"http\" or \"https\" (got \"grpc\")" },
 	{ "bad_namespace.conf", "bad_namespace.conf:14: namespace: must start with '/' (got \"baton\")" },
-	{ "trailing_namespace.conf",
-	  "trailing_namespace.conf:14: namespace: must not end with '/' (got \"/baton/\")" },
+	{ "trailing_namespace.conf", "trailing_namespace.conf:14: namespace: must not end with '/' (got \"/baton/\")" },
 	{ "bad_param_name.conf",
 	  "bad_param_name.conf:9: postgresql.parameters.Shared_Buffers: not a Postgres parameter name" },
 	{ "bad_param_value.conf",
 	  "bad_param_value.conf:9: postgresql.parameters.work_mem: expected a number, boolean or "
 	  "string (got an array)" },
-	{ "bad_dcs_param.conf",
-	  "bad_dcs_param.conf:15: bootstrap.dcs.postgresql.parameters.max-connections: not a "
-	  "Postgres parameter name" },
+	{ "bad_dcs_param.conf", "bad_dcs_param.conf:15: bootstrap.dcs.postgresql.parameters.max-connections: not a "
+	                        "Postgres parameter name" },
 	{ "hba_not_string.conf", "hba_not_string.conf:9: postgresql.pg_hba[0]: expected a string (got 1)" },
 	{ "params_not_group.conf",
 	  "params_not_group.conf:9: postgresql.parameters: expected a group { name = value; ... } "
 	  "(got an array)" },
-	{ "auth_no_password.conf",
-	  "auth_no_password.conf:7: restapi.authentication.username: set without "
-	  "restapi.authentication.password (both are required together)" },
-	{ "auth_no_username.conf",
-	  "auth_no_username.conf:7: restapi.authentication.password: set without "
-	  "restapi.authentication.username (both are required together)" },
-	{ "cert_no_key.conf",
-	  "cert_no_key.conf:7: restapi.certfile: set without restapi.keyfile (both are required "
-	  "together)" },
+	{ "auth_no_password.conf", "auth_no_password.conf:7: restapi.authentication.username: set without "
+	                           "restapi.authentication.password (both are required together)" },
+	{ "auth_no_username.conf", "auth_no_username.conf:7: restapi.authentication.password: set without "
+	                           "restapi.authentication.username (both are required together)" },
+	{ "cert_no_key.conf", "cert_no_key.conf:7: restapi.certfile: set without restapi.keyfile (both are required "
+	                      "together)" },
 	{ "relative_certfile.conf",
 	  "relative_certfile.conf:7: restapi.certfile: must be an absolute path (got \"restapi.crt\")" },
 	{ "missing_certfile.conf",
 	  "missing_certfile.conf:7: restapi.certfile: cannot read /nonexistent/restapi.crt: No such "
 	  "file or directory" },
-	{ "missing_callback.conf",
-	  "missing_callback.conf:15: postgresql.callbacks.on_role_change: cannot run "
-	  "/nonexistent/role_change.sh: No such file or directory" },
+	{ "missing_callback.conf", "missing_callback.conf:15: postgresql.callbacks.on_role_change: cannot run "
+	                           "/nonexistent/role_change.sh: No such file or directory" },
 	{ "callback_not_executable.conf",
 	  "callback_not_executable.conf:15: postgresql.callbacks.on_start: /etc/passwd is not "
 	  "executable: Permission denied" },
@@ -426,8 +412,7 @@ static const struct bad_case {
 	  "(got \"reload.sh\")" },
 	{ "callbacks_timeout_zero.conf",
 	  "callbacks_timeout_zero.conf:15: postgresql.callbacks.timeout: must be > 0 (got 0)" },
-	{ "callbacks_unknown.conf",
-	  "callbacks_unknown.conf:15: postgresql.callbacks.on_promote: unknown key" },
+	{ "callbacks_unknown.conf", "callbacks_unknown.conf:15: postgresql.callbacks.on_promote: unknown key" },
 	{ "dcs_pause.conf", "dcs_pause.conf:16: bootstrap.dcs.pause: unknown key" },
 };
 
@@ -443,8 +428,8 @@ START_TEST(test_bad_file)
 	ck_assert_int_eq(access(path, R_OK), 0);
 	memset(err, 0, sizeof(err));
 	ck_assert_msg(!config_load(path, &c, err, sizeof(err)), "%s loaded", bc->file);
-	ck_assert_msg(strstr(err, bc->expect) != NULL, "%s: error\n  %s\ndoes not contain\n  %s",
-		      bc->file, err, bc->expect);
+	ck_assert_msg(strstr(err, bc->expect) != NULL, "%s: error\n  %s\ndoes not contain\n  %s", bc->file, err,
+	              bc->expect);
 	/* one line, and the file is named by the path it was given */
 	ck_assert_ptr_null(strchr(err, '\n'));
 	ck_assert_msg(strncmp(err, path, strlen(path)) == 0, "%s", err);
@@ -546,12 +531,11 @@ START_TEST(test_print_masks_secrets_and_round_trips)
 	ck_assert_str_eq(back.restapi.auth_password, "***");
 	ck_assert(back.postgresql.callbacks.timeout == 7.5);
 	ck_assert(back.bootstrap_dcs.loop_wait == c.bootstrap_dcs.loop_wait);
-	ck_assert_int_eq(back.bootstrap_dcs.maximum_lag_on_failover,
-			 c.bootstrap_dcs.maximum_lag_on_failover);
+	ck_assert_int_eq(back.bootstrap_dcs.maximum_lag_on_failover, c.bootstrap_dcs.maximum_lag_on_failover);
 	ck_assert_uint_eq(back.bootstrap_dcs.n_pg_params, c.bootstrap_dcs.n_pg_params);
 	ck_assert_str_eq(param(back.bootstrap_dcs.pg_params, back.bootstrap_dcs.n_pg_params,
-			       "checkpoint_completion_target"),
-			 "0.9");
+	                       "checkpoint_completion_target"),
+	                 "0.9");
 	ck_assert_uint_eq(back.postgresql.n_pg_hba, 2);
 	ck_assert_str_eq(back.postgresql.pg_hba[1], c.postgresql.pg_hba[1]);
 	ck_assert_str_eq(back.postgresql.connect_address, "[::1]:5441");
@@ -595,8 +579,9 @@ static const struct timing_case {
 	{ 30, 10, 10, 1048576, NULL },
 	{ 2, 0.1, 0.95, 0, NULL },
 	{ 2, 0.5, 0.75, 0, NULL },
-	{ 3, 1, 2, 0, "loop_wait + 2 * retry_timeout = 5 > ttl = 3 (a leader could lose its lease "
-		      "before noticing)" },
+	{ 3, 1, 2, 0,
+	  "loop_wait + 2 * retry_timeout = 5 > ttl = 3 (a leader could lose its lease "
+	  "before noticing)" },
 	{ 10, 5, 3, 0, "loop_wait + 2 * retry_timeout = 11 > ttl = 10" },
 	{ 1.5, 0.1, 0.1, 0, "ttl = 1.5 < 2" },
 	{ 5, 0, 1, 0, "loop_wait = 0 outside [0.1, 3600]" },
@@ -617,9 +602,9 @@ START_TEST(test_timing)
 {
 	const struct timing_case *tc = &timing_cases[_i];
 	struct dcs_settings d = { .ttl = tc->ttl,
-				  .loop_wait = tc->loop_wait,
-				  .retry_timeout = tc->retry_timeout,
-				  .maximum_lag_on_failover = tc->lag };
+		                  .loop_wait = tc->loop_wait,
+		                  .retry_timeout = tc->retry_timeout,
+		                  .maximum_lag_on_failover = tc->lag };
 	char err[256] = "";
 	bool ok = config_check_timing(&d, err, sizeof(err));
 
@@ -680,14 +665,14 @@ END_TEST
 START_TEST(test_dcs_copy)
 {
 	struct config_param params[] = { { (char *)"max_connections", (char *)"100" },
-					 { (char *)"wal_level", (char *)"replica" } };
+		                         { (char *)"wal_level", (char *)"replica" } };
 	struct dcs_settings src = { .ttl = 10,
-				    .loop_wait = 2,
-				    .retry_timeout = 3,
-				    .maximum_lag_on_failover = 99,
-				    .pause = true,
-				    .pg_params = params,
-				    .n_pg_params = 2 };
+		                    .loop_wait = 2,
+		                    .retry_timeout = 3,
+		                    .maximum_lag_on_failover = 99,
+		                    .pause = true,
+		                    .pg_params = params,
+		                    .n_pg_params = 2 };
 	struct dcs_settings dst, empty = { .ttl = 5 }, dst2;
 
 	ck_assert(dcs_settings_copy(&dst, &src));
@@ -719,11 +704,9 @@ static const struct level_case {
 	bool ok;
 	enum log_level lvl;
 } level_cases[] = {
-	{ "debug", true, LOG_LVL_DEBUG }, { "info", true, LOG_LVL_INFO },
-	{ "warning", true, LOG_LVL_WARN }, { "warn", true, LOG_LVL_WARN },
-	{ "error", true, LOG_LVL_ERROR }, { "INFO", true, LOG_LVL_INFO },
-	{ "verbose", false, LOG_LVL_INFO }, { "", false, LOG_LVL_INFO },
-	{ "info ", false, LOG_LVL_INFO },
+	{ "debug", true, LOG_LVL_DEBUG },   { "info", true, LOG_LVL_INFO },   { "warning", true, LOG_LVL_WARN },
+	{ "warn", true, LOG_LVL_WARN },     { "error", true, LOG_LVL_ERROR }, { "INFO", true, LOG_LVL_INFO },
+	{ "verbose", false, LOG_LVL_INFO }, { "", false, LOG_LVL_INFO },      { "info ", false, LOG_LVL_INFO },
 };
 
 START_TEST(test_level_parse)
@@ -754,8 +737,7 @@ static const struct scrub_case {
 	{ "host=h user=u", "host=h user=u" },
 	{ "postgresql://repl:secret@10.0.0.1:5432/postgres?sslmode=disable",
 	  "postgresql://repl:***@10.0.0.1:5432/postgres?sslmode=disable" },
-	{ "postgres://u@h/db?password=secret&sslmode=require",
-	  "postgres://u@h/db?password=***&sslmode=require" },
+	{ "postgres://u@h/db?password=secret&sslmode=require", "postgres://u@h/db?password=***&sslmode=require" },
 	{ "postgresql://h:5432/db", "postgresql://h:5432/db" },
 	{ "", "" },
 };
@@ -841,11 +823,10 @@ START_TEST(test_log_lines)
 {
 	char *out = capture_stderr(write_some_lines);
 	regex_t re;
-	const char *pattern =
-		"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3} INFO  node1: "
-		"promoted to primary on timeline 3 \\[check_config\\.c:[0-9]+\\]\n"
-		"[0-9-]{10} [0-9:.]{12} WARN  multi line \\[check_config\\.c:[0-9]+\\]\n"
-		"[0-9-]{10} [0-9:.]{12} ERROR bad thing \\[check_config\\.c:[0-9]+\\]\n$";
+	const char *pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3} INFO  node1: "
+	                      "promoted to primary on timeline 3 \\[check_config\\.c:[0-9]+\\]\n"
+	                      "[0-9-]{10} [0-9:.]{12} WARN  multi line \\[check_config\\.c:[0-9]+\\]\n"
+	                      "[0-9-]{10} [0-9:.]{12} ERROR bad thing \\[check_config\\.c:[0-9]+\\]\n$";
 
 	ck_assert_int_eq(regcomp(&re, pattern, REG_EXTENDED), 0);
 	ck_assert_msg(regexec(&re, out, 0, NULL, 0) == 0, "log output:\n%s", out);
@@ -903,15 +884,16 @@ static void write_watchdog_conf(char *path, size_t len, const char *extra)
 	ck_assert_int_ge(fd, 0);
 	f = fdopen(fd, "w");
 	ck_assert_ptr_nonnull(f);
-	fprintf(f, "scope = \"main\";\nname = \"node2\";\netcd = { hosts = [\"127.0.0.1:2379\"]; };\n"
-		   "restapi = { listen = \"127.0.0.1:8009\"; };\n"
-		   "postgresql = { data_dir = \"/var/lib/baton/node2\"; listen = \"127.0.0.1:5442\";\n"
-		   "  bin_dir = \"%s\";\n"
-		   "  authentication = { superuser = { password = \"s1\"; }; replication = { password = \"r1\"; }; };\n"
-		   "};\n"
-		   "# watchdog\n"
-		   "%s\n",
-		   PG_BINDIR, extra);
+	fprintf(f,
+	        "scope = \"main\";\nname = \"node2\";\netcd = { hosts = [\"127.0.0.1:2379\"]; };\n"
+	        "restapi = { listen = \"127.0.0.1:8009\"; };\n"
+	        "postgresql = { data_dir = \"/var/lib/baton/node2\"; listen = \"127.0.0.1:5442\";\n"
+	        "  bin_dir = \"%s\";\n"
+	        "  authentication = { superuser = { password = \"s1\"; }; replication = { password = \"r1\"; }; };\n"
+	        "};\n"
+	        "# watchdog\n"
+	        "%s\n",
+	        PG_BINDIR, extra);
 	ck_assert_int_eq(fclose(f), 0);
 }
 
@@ -929,7 +911,7 @@ START_TEST(test_watchdog_defaults_and_values)
 	unlink(path);
 
 	write_watchdog_conf(path, sizeof(path),
-			    "watchdog = { mode = \"required\"; device = \"/dev/watchdog1\"; safety_margin = 1.5; };");
+	                    "watchdog = { mode = \"required\"; device = \"/dev/watchdog1\"; safety_margin = 1.5; };");
 	ck_assert_msg(config_load(path, &c, err, sizeof(err)), "%s", err);
 	ck_assert_str_eq(c.watchdog.mode, "required");
 	ck_assert_str_eq(c.watchdog.device, "/dev/watchdog1");
@@ -950,13 +932,17 @@ static const struct watchdog_bad_case {
 	const char *extra;
 	const char *expect; /* after "FILE:" */
 } watchdog_bad_cases[] = {
-	{ "watchdog = { mode = \"on\"; };", ":10: watchdog.mode: must be \"off\", \"automatic\" or \"required\" (got \"on\")" },
+	{ "watchdog = { mode = \"on\"; };",
+	  ":10: watchdog.mode: must be \"off\", \"automatic\" or \"required\" (got \"on\")" },
 	{ "watchdog = { mode = true; };", ":10: watchdog.mode: expected a string (got true)" },
-	{ "watchdog = { device = \"watchdog0\"; };", ":10: watchdog.device: must be an absolute path (got \"watchdog0\")" },
+	{ "watchdog = { device = \"watchdog0\"; };",
+	  ":10: watchdog.device: must be an absolute path (got \"watchdog0\")" },
 	{ "watchdog = { safety_margin = 0; };", ":10: watchdog.safety_margin: must be > 0 (got 0)" },
 	{ "watchdog = { safety_margin = -1.5; };", ":10: watchdog.safety_margin: must be > 0 (got -1.5)" },
-	{ "watchdog = { safety_margin = \"2\"; };", ":10: watchdog.safety_margin: expected a number of seconds (got \"2\")" },
-	{ "watchdog = { devcie = \"/dev/watchdog\"; };", ":10: watchdog.devcie: unknown key (did you mean watchdog.device?)" },
+	{ "watchdog = { safety_margin = \"2\"; };",
+	  ":10: watchdog.safety_margin: expected a number of seconds (got \"2\")" },
+	{ "watchdog = { devcie = \"/dev/watchdog\"; };",
+	  ":10: watchdog.devcie: unknown key (did you mean watchdog.device?)" },
 };
 
 START_TEST(test_watchdog_bad)
@@ -976,7 +962,6 @@ START_TEST(test_watchdog_bad)
 }
 END_TEST
 
-
 /* ---- issue 10: what the file may say, and how it is read ---- */
 
 /* A valid file with pg (inside postgresql = { }) and top (after it) added;
@@ -991,19 +976,20 @@ static void write_conf(char *path, size_t len, const char *pg, const char *top)
 	ck_assert_int_ge(fd, 0);
 	f = fdopen(fd, "w");
 	ck_assert_ptr_nonnull(f);
-	fprintf(f, "scope = \"main\";\nname = \"node2\";\netcd = { hosts = [\"127.0.0.1:2379\"]; };\n"
-		   "restapi = { listen = \"127.0.0.1:8009\"; };\n"
-		   "postgresql = { data_dir = \"/var/lib/baton/node2\"; listen = \"127.0.0.1:5442\";\n"
-		   "  bin_dir = \"%s\";\n"
-		   "  authentication = { superuser = { password = \"s1\"; }; replication = { password = \"r1\"; }; };\n"
-		   "%s\n};\n%s\n",
-		   PG_BINDIR, pg ? pg : "", top ? top : "");
+	fprintf(f,
+	        "scope = \"main\";\nname = \"node2\";\netcd = { hosts = [\"127.0.0.1:2379\"]; };\n"
+	        "restapi = { listen = \"127.0.0.1:8009\"; };\n"
+	        "postgresql = { data_dir = \"/var/lib/baton/node2\"; listen = \"127.0.0.1:5442\";\n"
+	        "  bin_dir = \"%s\";\n"
+	        "  authentication = { superuser = { password = \"s1\"; }; replication = { password = \"r1\"; }; };\n"
+	        "%s\n};\n%s\n",
+	        PG_BINDIR, pg ? pg : "", top ? top : "");
 	ck_assert_int_eq(fclose(f), 0);
 }
 
 static const struct sec_case {
 	const char *pg, *top;
-	const char *expect; /* NULL: loads */
+	const char *expect;     /* NULL: loads */
 	const char *not_echoed; /* must not appear in the error */
 } sec_cases[] = {
 	{ "allow_from_dcs = [ \"archive_command\", \"Shared_Preload_Libraries\" ];", NULL, NULL, NULL },
@@ -1033,8 +1019,8 @@ static const struct sec_case {
 	{ NULL, "bootstrap = { dcs = { ttl = 1e999; }; };", "the number 1e999 is out of range", NULL },
 	{ NULL, "bootstrap = { dcs = { maximum_lag_on_failover = 99999999999999999999L; }; };",
 	  "the number 99999999999999999999L is out of range", NULL },
-	{ NULL, "tags = { failover_priority = -99999999999999999999; };", "the number -99999999999999999999 is out of range",
-	  NULL },
+	{ NULL, "tags = { failover_priority = -99999999999999999999; };",
+	  "the number -99999999999999999999 is out of range", NULL },
 	{ NULL, "bootstrap = { dcs = { maximum_lag_on_failover = 0x7fffffffffffffffL; }; };", NULL, NULL },
 	{ NULL, "etcd2 = { password = 424242; };", "unknown key", "424242" },
 	/* Postgres TLS between members: all three files or none */
@@ -1065,16 +1051,17 @@ START_TEST(test_security_rules)
 		fd = mkstemp(path);
 		ck_assert_int_ge(fd, 0);
 		f = fdopen(fd, "w");
-		fprintf(f, "scope = \"main\"; name = \"n\"; etcd = { hosts = [\"127.0.0.1:2379\"]; };\n"
-			   "restapi = { listen = \"127.0.0.1:8009\"; };\n"
-			   "postgresql = { data_dir = \"/d\"; listen = \"127.0.0.1:5442\"; bin_dir = \"%s\";\n"
-			   "  authentication = { superuser = { username = \"po\\nstgres\"; password = \"s\"; };\n"
-			   "                     replication = { password = 4242; }; }; };\n",
-			PG_BINDIR);
+		fprintf(f,
+		        "scope = \"main\"; name = \"n\"; etcd = { hosts = [\"127.0.0.1:2379\"]; };\n"
+		        "restapi = { listen = \"127.0.0.1:8009\"; };\n"
+		        "postgresql = { data_dir = \"/d\"; listen = \"127.0.0.1:5442\"; bin_dir = \"%s\";\n"
+		        "  authentication = { superuser = { username = \"po\\nstgres\"; password = \"s\"; };\n"
+		        "                     replication = { password = 4242; }; }; };\n",
+		        PG_BINDIR);
 		fclose(f);
 		ck_assert(!config_load(path, &c, err, sizeof(err)));
-		ck_assert_msg(strstr(err, "postgresql.authentication.superuser.username: must be one line") != NULL, "%s",
-			      err);
+		ck_assert_msg(strstr(err, "postgresql.authentication.superuser.username: must be one line") != NULL,
+		              "%s", err);
 		unlink(path);
 		return;
 	}
@@ -1112,18 +1099,20 @@ START_TEST(test_secret_wrong_type)
 		fd = mkstemp(path);
 		ck_assert_int_ge(fd, 0);
 		f = fdopen(fd, "w");
-		fprintf(f, "scope = \"main\"; name = \"n\"; etcd = { hosts = [\"127.0.0.1:2379\"]; };\n"
-			   "restapi = { listen = \"127.0.0.1:8009\"; };\n"
-			   "postgresql = { data_dir = \"/d\"; listen = \"127.0.0.1:5442\"; bin_dir = \"%s\";\n"
-			   "  authentication = { superuser = { password = \"s\"; };\n%s",
-			PG_BINDIR, bodies[i]);
+		fprintf(f,
+		        "scope = \"main\"; name = \"n\"; etcd = { hosts = [\"127.0.0.1:2379\"]; };\n"
+		        "restapi = { listen = \"127.0.0.1:8009\"; };\n"
+		        "postgresql = { data_dir = \"/d\"; listen = \"127.0.0.1:5442\"; bin_dir = \"%s\";\n"
+		        "  authentication = { superuser = { password = \"s\"; };\n%s",
+		        PG_BINDIR, bodies[i]);
 		fclose(f);
 		ck_assert(!config_load(path, &c, err, sizeof(err)));
 		unlink(path);
-		ck_assert_msg(strstr(err, "postgresql.authentication.replication.password: expected a string (got a") != NULL,
-			      "%s", err);
+		ck_assert_msg(strstr(err, "postgresql.authentication.replication.password: expected a string (got a") !=
+		                      NULL,
+		              "%s", err);
 		ck_assert_msg(strstr(err, "4242") == NULL && strstr(err, "42.5") == NULL && strstr(err, "true") == NULL,
-			      "password echoed: %s", err);
+		              "password echoed: %s", err);
 	}
 }
 END_TEST
@@ -1175,7 +1164,7 @@ START_TEST(test_long_string_linear)
 		clock_gettime(CLOCK_MONOTONIC, &b);
 		took[k] = (double)(b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9;
 		ck_assert_uint_eq(strlen(param(c.postgresql.params, c.postgresql.n_params, "application_name")),
-				  sizes[k]);
+		                  sizes[k]);
 		config_free(&c);
 		unlink(path);
 		free(v);
@@ -1185,7 +1174,7 @@ START_TEST(test_long_string_linear)
 	 * appending (glibc's realloc grows big blocks in place): the time is
 	 * the sanitizer's, not ours. The load itself was checked above. */
 	fprintf(stderr, "test_long_string_linear: sanitizer build, timing not checked (1 MB %.2f s, 4 MB %.2f s)\n",
-		took[0], took[1]);
+	        took[0], took[1]);
 #else
 	/* 4 times the size: linear is ~4x, quadratic 16x; allow noise. */
 	ck_assert_msg(took[1] < 3.0, "4 MB took %.2f s", took[1]);
@@ -1205,9 +1194,9 @@ START_TEST(test_file_exposed)
 	ck_assert_int_eq(chmod(path, 0640), 0);
 	ck_assert(config_file_exposed(&c, why, sizeof(why)));
 	ck_assert_msg(strstr(why, "holds passwords (postgresql.authentication.superuser.password, "
-				  "postgresql.authentication.replication.password) and is readable or writable by its "
-				  "group (mode 0640): chmod go-rwx") != NULL,
-		      "%s", why);
+	                          "postgresql.authentication.replication.password) and is readable or writable by its "
+	                          "group (mode 0640): chmod go-rwx") != NULL,
+	              "%s", why);
 	ck_assert_int_eq(chmod(path, 0604), 0);
 	ck_assert(config_file_exposed(&c, why, sizeof(why)));
 	ck_assert_msg(strstr(why, "by others (mode 0604)") != NULL, "%s", why);
@@ -1221,7 +1210,7 @@ START_TEST(test_pem_files)
 {
 	static const char *const good_cert = "-----BEGIN CERTIFICATE-----\nTUlJQmFh\nYmNk\n-----END CERTIFICATE-----\n";
 	static const char *const good_key = "junk before\n-----BEGIN EC PRIVATE KEY-----\nTUlJQmFhYmNk\n"
-					    "-----END EC PRIVATE KEY-----\n";
+	                                    "-----END EC PRIVATE KEY-----\n";
 	static const struct {
 		const char *cert, *key, *expect;
 	} cases[] = {
@@ -1257,11 +1246,12 @@ START_TEST(test_pem_files)
 			snprintf(path, sizeof(path), "/tmp/check_config_sec_XXXXXX");
 			fd = mkstemp(path);
 			f = fdopen(fd, "w");
-			fprintf(f, "scope = \"main\"; name = \"n\"; etcd = { hosts = [\"127.0.0.1:2379\"]; };\n"
-				   "restapi = { listen = \"127.0.0.1:8009\"; certfile = \"%s\"; keyfile = \"%s\"; };\n"
-				   "postgresql = { data_dir = \"/d\"; listen = \"127.0.0.1:5442\"; bin_dir = \"%s\";\n"
-				   "  authentication = { superuser = { password = \"s\"; }; replication = { password = \"r\"; }; }; };\n",
-				cert, key, PG_BINDIR);
+			fprintf(f,
+			        "scope = \"main\"; name = \"n\"; etcd = { hosts = [\"127.0.0.1:2379\"]; };\n"
+			        "restapi = { listen = \"127.0.0.1:8009\"; certfile = \"%s\"; keyfile = \"%s\"; };\n"
+			        "postgresql = { data_dir = \"/d\"; listen = \"127.0.0.1:5442\"; bin_dir = \"%s\";\n"
+			        "  authentication = { superuser = { password = \"s\"; }; replication = { password = \"r\"; }; }; };\n",
+			        cert, key, PG_BINDIR);
 			fclose(f);
 			snprintf(conf, sizeof(conf), "%s", path);
 		}
@@ -1316,8 +1306,9 @@ START_TEST(test_initdb_defaults_and_values)
 	config_free(&c);
 	unlink(path);
 
-	write_watchdog_conf(path, sizeof(path),
-			    "bootstrap = { initdb = { encoding = \"LATIN1\"; locale = \"C\"; data_checksums = false; }; };");
+	write_watchdog_conf(
+	        path, sizeof(path),
+	        "bootstrap = { initdb = { encoding = \"LATIN1\"; locale = \"C\"; data_checksums = false; }; };");
 	ck_assert_msg(config_load(path, &c, err, sizeof(err)), "%s", err);
 	ck_assert_str_eq(c.bootstrap_initdb.encoding, "LATIN1");
 	ck_assert_str_eq(c.bootstrap_initdb.locale, "C");
@@ -1346,18 +1337,15 @@ static const struct initdb_bad_case {
 	  ":10: bootstrap.initdb.locale: locale not installed on this host (`locale -a` lists those that are) (got \"xx_NOWHERE.UTF-8\")" },
 	{ "bootstrap = { initdb = { locale = \"C.UTF-8 --no-sync\"; }; };",
 	  ":10: bootstrap.initdb.locale: expected a locale name such as \"C.UTF-8\" or \"en_US.UTF-8\" (got \"C.UTF-8 --no-sync\")" },
-	{ "bootstrap = { initdb = { locale = \"\"; }; };",
-	  ":10: bootstrap.initdb.locale: must not be empty" },
+	{ "bootstrap = { initdb = { locale = \"\"; }; };", ":10: bootstrap.initdb.locale: must not be empty" },
 	{ "bootstrap = { initdb = { encoding = \"-D/tmp\"; }; };",
 	  ":10: bootstrap.initdb.encoding: expected an encoding name such as \"UTF8\" (letters, digits, \"_-\") (got \"-D/tmp\")" },
-	{ "bootstrap = { initdb = { encoding = 8; }; };",
-	  ":10: bootstrap.initdb.encoding: expected a string (got 8)" },
+	{ "bootstrap = { initdb = { encoding = 8; }; };", ":10: bootstrap.initdb.encoding: expected a string (got 8)" },
 	{ "bootstrap = { initdb = { data_checksums = \"on\"; }; };",
 	  ":10: bootstrap.initdb.data_checksums: expected true or false" },
 	{ "bootstrap = { initdb = { data_checksum = true; }; };",
 	  ":10: bootstrap.initdb.data_checksum: unknown key (did you mean bootstrap.initdb.data_checksums?)" },
-	{ "bootstrap = { initdb = [ \"data-checksums\" ]; };",
-	  ":10: bootstrap.initdb" },
+	{ "bootstrap = { initdb = [ \"data-checksums\" ]; };", ":10: bootstrap.initdb" },
 };
 
 START_TEST(test_initdb_bad)
@@ -1516,9 +1504,9 @@ START_TEST(test_reload_apply)
 
 	load_conf("pg_hba = [ \"local all all peer\" ];", NULL, &cur);
 	load_conf("parameters = { work_mem = \"7MB\"; };",
-		  "namespace = \"/other\"; tags = { nofailover = true; }; log = { level = \"warning\"; };"
-		  "bootstrap = { dcs = { postgresql = { parameters = { max_connections = 50; }; }; }; };",
-		  &fresh);
+	          "namespace = \"/other\"; tags = { nofailover = true; }; log = { level = \"warning\"; };"
+	          "bootstrap = { dcs = { postgresql = { parameters = { max_connections = 50; }; }; }; };",
+	          &fresh);
 	config_reload_diff(&cur, &fresh, &rep);
 	ck_assert_uint_eq(rep.n_changed, 6);
 	/* everything but Postgres's files (masked) and the namespace (restart) */
@@ -1546,7 +1534,8 @@ START_TEST(test_reload_apply)
 	ck_assert_uint_eq(config_reload_apply(&cur, &fresh, &rep, CONFIG_RELOAD_BIT(CONFIG_RELOAD_RESTART)), 0);
 	ck_assert_str_eq(cur.namespace_, "/baton");
 	/* the restart keys alone, without outcomes: what the warning names */
-	ck_assert_uint_eq(config_reload_keys(&rep, CONFIG_RELOAD_BIT(CONFIG_RELOAD_RESTART), false, keys, sizeof(keys)), 1);
+	ck_assert_uint_eq(config_reload_keys(&rep, CONFIG_RELOAD_BIT(CONFIG_RELOAD_RESTART), false, keys, sizeof(keys)),
+	                  1);
 	ck_assert_str_eq(keys, "namespace");
 	config_free(&cur);
 	config_free(&fresh);
@@ -1591,11 +1580,11 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_print_masks_secrets_and_round_trips);
 	tcase_add_test(tc, test_print_minimal);
 	tcase_add_loop_test(tc, test_timing, 0, (int)(sizeof(timing_cases) / sizeof(timing_cases[0])));
-	tcase_add_loop_test(tc, test_split_hostport, 0,
-			    (int)(sizeof(hostport_cases) / sizeof(hostport_cases[0])));
+	tcase_add_loop_test(tc, test_split_hostport, 0, (int)(sizeof(hostport_cases) / sizeof(hostport_cases[0])));
 	tcase_add_test(tc, test_dcs_copy);
 	tcase_add_test(tc, test_watchdog_defaults_and_values);
-	tcase_add_loop_test(tc, test_watchdog_bad, 0, (int)(sizeof(watchdog_bad_cases) / sizeof(watchdog_bad_cases[0])));
+	tcase_add_loop_test(tc, test_watchdog_bad, 0,
+	                    (int)(sizeof(watchdog_bad_cases) / sizeof(watchdog_bad_cases[0])));
 	tcase_add_loop_test(tc, test_security_rules, 0, (int)(sizeof(sec_cases) / sizeof(sec_cases[0])));
 	tcase_add_test(tc, test_secret_wrong_type);
 	tcase_add_test(tc, test_not_a_regular_file);
@@ -1615,8 +1604,7 @@ static Suite *config_suite(void)
 	tcase_set_tags(tc, "postgres"); /* configs name PG_BINDIR, which the loader checks */
 	suite_add_tcase(s, tc);
 
-	tcase_add_loop_test(tl, test_level_parse, 0,
-			    (int)(sizeof(level_cases) / sizeof(level_cases[0])));
+	tcase_add_loop_test(tl, test_level_parse, 0, (int)(sizeof(level_cases) / sizeof(level_cases[0])));
 	tcase_add_loop_test(tl, test_scrub, 0, (int)(sizeof(scrub_cases) / sizeof(scrub_cases[0])));
 	tcase_add_test(tl, test_scrub_bounds);
 	tcase_add_test(tl, test_log_lines);
@@ -1629,7 +1617,7 @@ static Suite *config_suite(void)
 int main(void)
 {
 	bool have = skip_have("check_config", "postgres", PG_BINDIR "/postgres",
-			      "install postgresql-15, or configure with PG_BINDIR=DIR");
+	                      "install postgresql-15, or configure with PG_BINDIR=DIR");
 
 	return skip_run(srunner_create(config_suite()), "postgres", have);
 }

@@ -203,10 +203,10 @@ START_TEST(test_member_round_trip)
 
 	/* Unknown fields are ignored; tags are optional. */
 	ck_assert_msg(dcs_member_from_json("n2",
-					   "{\"role\":\"primary\",\"state\":\"running\",\"host\":\"h\",\"port\":1,"
-					   "\"api_url\":\"\",\"timeline\":1,\"lsn\":0,\"future\":[1,2]}",
-					   &back, err, sizeof(err)),
-		      "%s", err);
+	                                   "{\"role\":\"primary\",\"state\":\"running\",\"host\":\"h\",\"port\":1,"
+	                                   "\"api_url\":\"\",\"timeline\":1,\"lsn\":0,\"future\":[1,2]}",
+	                                   &back, err, sizeof(err)),
+	              "%s", err);
 	ck_assert_str_eq(back.name, "n2");
 	ck_assert(!back.nofailover);
 }
@@ -246,8 +246,10 @@ static const struct {
 	{ "name", "7", "name: expected a string" },
 	{ "api_url", "{}", "api_url: expected a string" },
 	{ "conn_url", "1", "conn_url: expected a string" },
-	{ "host", "\"hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh"
-		  "hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh\"", "host: longer than" },
+	{ "host",
+	  "\"hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh"
+	  "hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh\"",
+	  "host: longer than" },
 	{ "state", "\"a\\u0000b\"", "NUL" },
 	{ "pending_restart", "\"yes\"", "pending_restart: expected true or false" },
 	{ "pending_restart", "1", "pending_restart: expected true or false" },
@@ -280,10 +282,9 @@ START_TEST(test_member_bad)
 	}
 	ck_assert_ptr_nonnull(text);
 	err[0] = '\0';
-	ck_assert_msg(!dcs_member_from_json("node1", text, &out, err, sizeof(err)), "row %d accepted: %s", _i,
-		      text);
-	ck_assert_msg(strstr(err, bad_members[_i].reason) != NULL, "row %d: reason \"%s\", expected \"%s\"", _i,
-		      err, bad_members[_i].reason);
+	ck_assert_msg(!dcs_member_from_json("node1", text, &out, err, sizeof(err)), "row %d accepted: %s", _i, text);
+	ck_assert_msg(strstr(err, bad_members[_i].reason) != NULL, "row %d: reason \"%s\", expected \"%s\"", _i, err,
+	              bad_members[_i].reason);
 	ck_assert_str_eq(out.role, "");
 	free(text);
 	free(good);
@@ -396,20 +397,22 @@ START_TEST(test_sync_key)
 	free(s);
 	/* quorum commit */
 	s = dcs_sync_json("node1", in, 2, 1);
-	ck_assert_msg(strcmp(s, "{\"leader\":\"node1\",\"sync_standby\":[\"node2\",\"node3\"],\"quorum\":1}") == 0, "%s", s);
+	ck_assert_msg(strcmp(s, "{\"leader\":\"node1\",\"sync_standby\":[\"node2\",\"node3\"],\"quorum\":1}") == 0,
+	              "%s", s);
 	ck_assert(dcs_sync_from_json(s, leader, sizeof(leader), names, HA_SYNC_MAX, &n, &q, err, sizeof(err)));
 	ck_assert_int_eq(q, 1);
 	free(s);
 	ck_assert(!dcs_sync_from_json("{\"leader\":\"a\",\"sync_standby\":[],\"quorum\":\"x\"}", leader, sizeof(leader),
-				      names, HA_SYNC_MAX, &n, &q, err, sizeof(err)));
-	ck_assert(!dcs_sync_from_json("{\"leader\":\"node1\"}", leader, sizeof(leader), names, HA_SYNC_MAX, &n,
-				      &q, err, sizeof(err)));
+	                              names, HA_SYNC_MAX, &n, &q, err, sizeof(err)));
+	ck_assert(!dcs_sync_from_json("{\"leader\":\"node1\"}", leader, sizeof(leader), names, HA_SYNC_MAX, &n, &q, err,
+	                              sizeof(err)));
 	ck_assert_uint_eq(n, 0);
 	ck_assert(!dcs_sync_from_json("{\"leader\":\"node1\",\"sync_standby\":[1]}", leader, sizeof(leader), names,
-				      HA_SYNC_MAX, &n, &q, err, sizeof(err)));
-	ck_assert(!dcs_sync_from_json("not json", leader, sizeof(leader), names, HA_SYNC_MAX, &n, &q, err, sizeof(err)));
+	                              HA_SYNC_MAX, &n, &q, err, sizeof(err)));
+	ck_assert(
+	        !dcs_sync_from_json("not json", leader, sizeof(leader), names, HA_SYNC_MAX, &n, &q, err, sizeof(err)));
 	ck_assert(!dcs_sync_from_json("{\"leader\":\"node1\",\"sync_standby\":[\"a\",\"b\",\"c\"]}", leader,
-				      sizeof(leader), names, 2, &n, &q, err, sizeof(err)));
+	                              sizeof(leader), names, 2, &n, &q, err, sizeof(err)));
 }
 END_TEST
 
@@ -417,7 +420,7 @@ START_TEST(test_config_round_trip)
 {
 	struct dcs_settings d = settings(10, 2, 3.5, 1 << 20), back;
 	struct config_param params[2] = { { (char *)"max_connections", (char *)"100" },
-					  { (char *)"wal_level", (char *)"replica" } };
+		                          { (char *)"wal_level", (char *)"replica" } };
 	char err[256] = "";
 	json_t *root;
 	char *s;
@@ -453,10 +456,10 @@ START_TEST(test_config_round_trip)
 	/* Reals where integers are usual, booleans and numbers as parameters,
 	 * missing keys take the defaults. */
 	ck_assert_msg(dcs_config_from_json("{\"ttl\":6.0,\"maximum_lag_on_failover\":2048.0,"
-					   "\"postgresql\":{\"parameters\":{\"hot_standby\":true,\"max_wal_senders\":10,"
-					   "\"x.y\":false}}}",
-					   &back, err, sizeof(err)),
-		      "%s", err);
+	                                   "\"postgresql\":{\"parameters\":{\"hot_standby\":true,\"max_wal_senders\":10,"
+	                                   "\"x.y\":false}}}",
+	                                   &back, err, sizeof(err)),
+	              "%s", err);
 	ck_assert(back.ttl == 6);
 	ck_assert(back.loop_wait == 1);
 	ck_assert(back.retry_timeout == 2);
@@ -509,7 +512,7 @@ START_TEST(test_config_bad)
 
 	ck_assert_msg(!dcs_config_from_json(bad_configs[_i].json, &out, err, sizeof(err)), "row %d accepted", _i);
 	ck_assert_msg(strstr(err, bad_configs[_i].reason) != NULL, "row %d: reason \"%s\", expected \"%s\"", _i, err,
-		      bad_configs[_i].reason);
+	              bad_configs[_i].reason);
 	ck_assert_ptr_null(out.pg_params);
 	ck_assert_uint_eq(out.n_pg_params, 0);
 }
@@ -550,10 +553,10 @@ START_TEST(test_member_pending_restart)
 	free(s);
 	/* Records of agents that do not publish it read as false. */
 	ck_assert_msg(dcs_member_from_json("node1",
-					   "{\"role\":\"replica\",\"state\":\"running\",\"host\":\"h\",\"port\":1,"
-					   "\"api_url\":\"http://h:1\",\"timeline\":1,\"lsn\":0}",
-					   &back, err, sizeof(err)),
-		      "%s", err);
+	                                   "{\"role\":\"replica\",\"state\":\"running\",\"host\":\"h\",\"port\":1,"
+	                                   "\"api_url\":\"http://h:1\",\"timeline\":1,\"lsn\":0}",
+	                                   &back, err, sizeof(err)),
+	              "%s", err);
 	ck_assert(!back.pending_restart);
 }
 END_TEST
@@ -562,9 +565,11 @@ END_TEST
 
 START_TEST(test_switchover_json)
 {
-	struct dcs_switchover sw = { .from = "node1", .to = "node2", .scheduled_at = 1764100000,
-				     .requested_at = 1764099000 },
-			      back;
+	struct dcs_switchover sw = { .from = "node1",
+		                     .to = "node2",
+		                     .scheduled_at = 1764100000,
+		                     .requested_at = 1764099000 },
+	                      back;
 	char err[256] = "";
 	char *s;
 
@@ -619,9 +624,9 @@ START_TEST(test_switchover_bad)
 	char err[256] = "";
 
 	ck_assert_msg(!dcs_switchover_from_json(bad_switchovers[_i].json, &out, err, sizeof(err)), "row %d accepted",
-		      _i);
+	              _i);
 	ck_assert_msg(strstr(err, bad_switchovers[_i].reason) != NULL, "row %d: reason \"%s\", expected \"%s\"", _i,
-		      err, bad_switchovers[_i].reason);
+	              err, bad_switchovers[_i].reason);
 	ck_assert_str_eq(out.to, "");
 }
 END_TEST
@@ -657,7 +662,7 @@ START_TEST(test_parse_cluster_switchover)
 	add_kv(&k, "/baton/main/switchover", "{\"kind\":\"failover\"}", 0);
 	dcs_parse_cluster(&keys, &k.r, NULL, v, NULL, warn, sizeof(warn));
 	ck_assert_msg(strstr(warn, "/baton/main/switchover: ignored: to: a failover must name its candidate") != NULL,
-		      "%s", warn);
+	              "%s", warn);
 	ck_assert(!v->has_switchover);
 	ck_assert(!v->paused);
 	free_kvs(&k);
@@ -702,7 +707,8 @@ START_TEST(test_history)
 	json_decref(arr);
 	free(h);
 	h = dcs_history_append("garbage", 2, 5, NULL, NULL, 0);
-	ck_assert_str_eq(h, "[{\"timeline\":2,\"lsn\":5,\"reason\":\"\",\"time\":\"1970-01-01T00:00:00Z\",\"leader\":\"\"}]");
+	ck_assert_str_eq(
+	        h, "[{\"timeline\":2,\"lsn\":5,\"reason\":\"\",\"time\":\"1970-01-01T00:00:00Z\",\"leader\":\"\"}]");
 	free(h);
 	h = dcs_history_append(NULL, 1, 1, "bootstrap", "n", 0);
 	ck_assert_ptr_nonnull(h);
@@ -904,8 +910,8 @@ END_TEST
 static json_t *jsonf_sample(void)
 {
 	json_t *o = json_loads("{\"s\":\"abc\",\"nul\":\"a\\u0000b\",\"i\":5,\"neg\":-3,\"r\":5.0,"
-			       "\"t\":true,\"f\":false,\"z\":0,\"nil\":null}",
-			       JSON_ALLOW_NUL, NULL);
+	                       "\"t\":true,\"f\":false,\"z\":0,\"nil\":null}",
+	                       JSON_ALLOW_NUL, NULL);
 
 	ck_assert_ptr_nonnull(o);
 	return o;
@@ -1094,24 +1100,24 @@ START_TEST(test_api_status_json)
 	ck_assert(!api_status_from_json("[]", &back, err, sizeof(err)));
 	ck_assert_ptr_nonnull(strstr(err, "not a JSON object"));
 	ck_assert(!api_status_from_json("{\"name\":\"a\",\"role\":\"boss\",\"state\":\"x\",\"pg_running\":true,"
-					"\"is_leader\":false,\"timeline\":1,\"lsn\":1}",
-					&back, err, sizeof(err)));
+	                                "\"is_leader\":false,\"timeline\":1,\"lsn\":1}",
+	                                &back, err, sizeof(err)));
 	ck_assert_ptr_nonnull(strstr(err, "role"));
 	ck_assert(!api_status_from_json("{\"name\":\"a\",\"role\":\"replica\",\"state\":\"x\",\"pg_running\":true,"
-					"\"is_leader\":false,\"timeline\":1,\"lsn\":\"0/1\"}",
-					&back, err, sizeof(err)));
+	                                "\"is_leader\":false,\"timeline\":1,\"lsn\":\"0/1\"}",
+	                                &back, err, sizeof(err)));
 	ck_assert_ptr_nonnull(strstr(err, "lsn"));
 	ck_assert(!api_status_from_json("{\"name\":\"a\",\"role\":\"replica\",\"state\":\"x\",\"pg_running\":1,"
-					"\"is_leader\":false,\"timeline\":1,\"lsn\":1}",
-					&back, err, sizeof(err)));
+	                                "\"is_leader\":false,\"timeline\":1,\"lsn\":1}",
+	                                &back, err, sizeof(err)));
 	ck_assert_ptr_nonnull(strstr(err, "pg_running"));
 	ck_assert(!api_status_from_json("{\"name\":\"a\",\"role\":\"replica\",\"state\":\"x\",\"pg_running\":true,"
-					"\"is_leader\":false,\"lsn\":1}",
-					&back, err, sizeof(err)));
+	                                "\"is_leader\":false,\"lsn\":1}",
+	                                &back, err, sizeof(err)));
 	ck_assert_ptr_nonnull(strstr(err, "timeline: missing"));
 	ck_assert(!api_status_from_json("{\"name\":\"a\",\"role\":\"replica\",\"state\":\"x\",\"pg_running\":true,"
-					"\"is_leader\":false,\"timeline\":1,\"lsn\":1,\"lease_ttl_left\":\"1\"}",
-					&back, err, sizeof(err)));
+	                                "\"is_leader\":false,\"timeline\":1,\"lsn\":1,\"lease_ttl_left\":\"1\"}",
+	                                &back, err, sizeof(err)));
 	ck_assert_ptr_nonnull(strstr(err, "lease_ttl_left"));
 	ck_assert(!api_status_from_json("{\"name\":", &back, err, sizeof(err)));
 	ck_assert(!api_status_from_json(NULL, &back, err, sizeof(err)));
@@ -1310,7 +1316,6 @@ START_TEST(test_api_client_timeout)
 }
 END_TEST
 
-
 /* ---- the bounded read (dcs_read_cluster) against canned etcd answers ---------- */
 
 /* Base64 of n bytes of s (malloc'd). */
@@ -1402,7 +1407,8 @@ static char *txn_answer(const char *const *keys, const char *const *values, cons
 		jadd(&b, "%s{\"response_range\":{\"header\":{\"revision\":\"51\"}", i ? "," : "");
 		if (values[i]) {
 			jadd(&b, ",\"kvs\":[");
-			jkv(&b, keys[i], values[i], lens ? lens[i] : strlen(values[i]), 10 + (long)i, i == 0 ? lease0 : 0);
+			jkv(&b, keys[i], values[i], lens ? lens[i] : strlen(values[i]), 10 + (long)i,
+			    i == 0 ? lease0 : 0);
 			jadd(&b, "],\"count\":\"1\"");
 		}
 		jadd(&b, "}}");
@@ -1441,12 +1447,13 @@ static const struct etcd_kv *find_kv(const struct etcd_range_result *r, const ch
 	return NULL;
 }
 
-#define MEMBER_A "{\"role\":\"primary\",\"state\":\"running\",\"host\":\"h\",\"port\":5432,\"api_url\":\"http://h:8008\",\"timeline\":1,\"lsn\":5}"
+#define MEMBER_A \
+	"{\"role\":\"primary\",\"state\":\"running\",\"host\":\"h\",\"port\":5432,\"api_url\":\"http://h:8008\",\"timeline\":1,\"lsn\":5}"
 
 /* The fixed keys in the order dcs_read_cluster asks for them. */
 static const char *const fixed_full[] = { "/baton/main/leader", "/baton/main/initialize", "/baton/main/config",
-					  "/baton/main/status", "/baton/main/switchover", "/baton/main/sync",
-					  "/baton/main/history" };
+	                                  "/baton/main/status", "/baton/main/switchover", "/baton/main/sync",
+	                                  "/baton/main/history" };
 #define N_FIXED_KEYS 7
 
 START_TEST(test_read_cluster_bounded)
@@ -1459,7 +1466,7 @@ START_TEST(test_read_cluster_bounded)
 	struct ha_cluster_view *v = calloc(1, sizeof(*v));
 	char warn[2048], *ans, *junk_b64, *big;
 	const char *listed[] = { "/baton/main/config", "/baton/main/junk1", "/baton/main/leader",
-				 "/baton/main/members/a", "/baton/main/members/b" };
+		                 "/baton/main/members/a", "/baton/main/members/b" };
 	const char *tkeys[N_FIXED_KEYS + 2], *tvals[N_FIXED_KEYS + 2];
 	size_t tlens[N_FIXED_KEYS + 2];
 
@@ -1507,9 +1514,10 @@ START_TEST(test_read_cluster_bounded)
 	junk_b64 = b64("/baton/main/junk1", strlen("/baton/main/junk1"));
 	ck_assert(!request_has(fs, 2, junk_b64));
 	free(junk_b64);
-	ck_assert_msg(strstr(warn, "1 key that baton does not use, not read: \"/baton/main/junk1\"") != NULL, "%s", warn);
-	ck_assert_msg(strstr(warn, "/baton/main/members/b: a value of 262145 bytes, more than the 262144") != NULL, "%s",
-		      warn);
+	ck_assert_msg(strstr(warn, "1 key that baton does not use, not read: \"/baton/main/junk1\"") != NULL, "%s",
+	              warn);
+	ck_assert_msg(strstr(warn, "/baton/main/members/b: a value of 262145 bytes, more than the 262144") != NULL,
+	              "%s", warn);
 	ck_assert_ptr_nonnull(find_kv(&r, "/baton/main/leader"));
 	ck_assert_str_eq(find_kv(&r, "/baton/main/leader")->value, "a");
 	ck_assert_int_eq(find_kv(&r, "/baton/main/leader")->lease, 77);
@@ -1579,8 +1587,8 @@ START_TEST(test_read_cluster_one_request)
 	struct etcd_range_result r;
 	struct etcd_error err;
 	struct ha_cluster_view *v = calloc(1, sizeof(*v));
-	const char *listed[] = { "/baton/main/config", "/baton/main/history", "/baton/main/leader",
-				 "/baton/main/members/a", "/baton/main/members/bad/x", "/baton/main/zz\033[2J" };
+	const char *listed[] = { "/baton/main/config",    "/baton/main/history",       "/baton/main/leader",
+		                 "/baton/main/members/a", "/baton/main/members/bad/x", "/baton/main/zz\033[2J" };
 	char warn[2048], *l, *big;
 	struct jbuf b = { 0 };
 
@@ -1639,8 +1647,8 @@ START_TEST(test_read_cluster_one_request)
 	ck_assert_ptr_null(find_kv(&r, "/baton/main/members/c"));
 	/* history is known; the others are named, escapes shown as '?'. */
 	ck_assert_msg(strstr(warn, "2 keys that baton does not use, not read: \"/baton/main/members/bad/x\", "
-				   "\"/baton/main/zz?[2J\"") != NULL,
-		      "%s", warn);
+	                           "\"/baton/main/zz?[2J\"") != NULL,
+	              "%s", warn);
 	ck_assert_msg(strstr(warn, "/baton/main/members/c: a value of 262145 bytes") != NULL, "%s", warn);
 	ck_assert(cache.slow); /* next time: the listing first */
 	dcs_parse_cluster(&keys, &r, NULL, v, NULL, NULL, 0);
@@ -1751,9 +1759,9 @@ START_TEST(test_drop_code_params)
 	char *allow[] = { "Archive_Command" };
 
 	ck_assert(dcs_config_from_json("{\"postgresql\":{\"parameters\":{\"work_mem\":\"8MB\",\"archive_command\":"
-				       "\"touch /tmp/pwned\",\"shared_preload_libraries\":\"evil\","
-				       "\"SSL_KEY_FILE\":\"/tmp/k\"}}}",
-				       &d, err, sizeof(err)));
+	                               "\"touch /tmp/pwned\",\"shared_preload_libraries\":\"evil\","
+	                               "\"SSL_KEY_FILE\":\"/tmp/k\"}}}",
+	                               &d, err, sizeof(err)));
 	ck_assert_uint_eq(d.n_pg_params, 4);
 	ck_assert_uint_eq(dcs_settings_drop_code_params(&d, NULL, 0, warn, sizeof(warn)), 3);
 	ck_assert_uint_eq(d.n_pg_params, 1);
@@ -1766,8 +1774,8 @@ START_TEST(test_drop_code_params)
 	/* Allowed (case does not matter, as in Postgres): kept, no warning. */
 	warn[0] = '\0';
 	ck_assert(dcs_config_from_json("{\"postgresql\":{\"parameters\":{\"archive_command\":\"/bin/true\","
-				       "\"restore_command\":\"cp %f %p\"}}}",
-				       &d, err, sizeof(err)));
+	                               "\"restore_command\":\"cp %f %p\"}}}",
+	                               &d, err, sizeof(err)));
 	ck_assert_uint_eq(dcs_settings_drop_code_params(&d, allow, 1, warn, sizeof(warn)), 1);
 	ck_assert_uint_eq(d.n_pg_params, 1);
 	ck_assert_str_eq(d.pg_params[0].name, "archive_command");
@@ -1777,7 +1785,7 @@ START_TEST(test_drop_code_params)
 
 	/* Control characters in values from etcd are refused. */
 	ck_assert(!dcs_config_from_json("{\"postgresql\":{\"parameters\":{\"work_mem\":\"8MB\\u001b[2J\"}}}", &d, err,
-					sizeof(err)));
+	                                sizeof(err)));
 	ck_assert_msg(strstr(err, "work_mem: contains the control character 0x1b") != NULL, "%s", err);
 	/* The bounds of the timing settings, naming the value and the bound. */
 	ck_assert(!dcs_config_from_json("{\"ttl\":1e308}", &d, err, sizeof(err)));

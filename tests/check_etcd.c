@@ -50,10 +50,9 @@ static void sleep_ms(long ms)
 static struct etcd_client *client2(const char *ep1, const char *ep2, double timeout)
 {
 	const char *eps[2] = { ep1, ep2 };
-	struct etcd_config cfg = { .endpoints = eps,
-				   .n_endpoints = ep2 ? 2 : 1,
-				   .request_timeout = timeout,
-				   .connect_timeout = 0.5 };
+	struct etcd_config cfg = {
+		.endpoints = eps, .n_endpoints = ep2 ? 2 : 1, .request_timeout = timeout, .connect_timeout = 0.5
+	};
 	struct etcd_client *c = NULL;
 	struct etcd_error err;
 
@@ -95,11 +94,11 @@ START_TEST(test_range_parse)
 	ck_assert_ptr_nonnull(fs);
 	/* lease 7587861231234567891 > 2^53: a double would round it. */
 	fake_push_http(fs, 200,
-		       "{" HDR ",\"kvs\":[{\"key\":\"YS8x\",\"create_revision\":\"9007199254740993\","
-		       "\"mod_revision\":\"40\",\"version\":\"3\",\"value\":\"aGVsbG8AeA==\","
-		       "\"lease\":\"7587861231234567891\"},"
-		       "{\"key\":\"YS8y\",\"mod_revision\":\"41\",\"create_revision\":\"41\","
-		       "\"version\":\"1\"}],\"count\":\"2\"}");
+	               "{" HDR ",\"kvs\":[{\"key\":\"YS8x\",\"create_revision\":\"9007199254740993\","
+	               "\"mod_revision\":\"40\",\"version\":\"3\",\"value\":\"aGVsbG8AeA==\","
+	               "\"lease\":\"7587861231234567891\"},"
+	               "{\"key\":\"YS8y\",\"mod_revision\":\"41\",\"create_revision\":\"41\","
+	               "\"version\":\"1\"}],\"count\":\"2\"}");
 	c = client1(fake_url(fs));
 	ck_assert_int_eq(etcd_get_prefix(c, "a/", &r, &err), ETCD_OK);
 	ck_assert_int_eq(r.revision, 42);
@@ -195,19 +194,18 @@ START_TEST(test_txn_lost_without_succeeded)
 	struct etcd_client *c;
 	struct etcd_error err;
 	struct etcd_txn_result t;
-	struct etcd_compare cmp = { .key = "leader", .target = ETCD_CMP_CREATE,
-				    .result = ETCD_CMP_EQUAL, .number = 0 };
+	struct etcd_compare cmp = { .key = "leader", .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL, .number = 0 };
 	struct etcd_op put = { .kind = ETCD_OP_PUT, .key = "leader", .value = "n1", .lease = 77 };
 	struct etcd_op get = { .kind = ETCD_OP_GET, .key = "leader" };
 
 	/* etcd omits "succeeded" when it is false. */
 	fake_push_http(fs, 200,
-		       "{" HDR ",\"responses\":[{\"response_range\":{\"header\":{\"revision\":\"42\"},"
-		       "\"kvs\":[{\"key\":\"bGVhZGVy\",\"value\":\"bjI=\",\"create_revision\":\"5\","
-		       "\"mod_revision\":\"5\",\"version\":\"1\",\"lease\":\"88\"}],\"count\":\"1\"}}]}");
+	               "{" HDR ",\"responses\":[{\"response_range\":{\"header\":{\"revision\":\"42\"},"
+	               "\"kvs\":[{\"key\":\"bGVhZGVy\",\"value\":\"bjI=\",\"create_revision\":\"5\","
+	               "\"mod_revision\":\"5\",\"version\":\"1\",\"lease\":\"88\"}],\"count\":\"1\"}}]}");
 	fake_push_http(fs, 200,
-		       "{" HDR ",\"succeeded\":true,\"responses\":[{\"response_put\":{\"header\":"
-		       "{\"revision\":\"43\"}}}]}");
+	               "{" HDR ",\"succeeded\":true,\"responses\":[{\"response_put\":{\"header\":"
+	               "{\"revision\":\"43\"}}}]}");
 	c = client1(fake_url(fs));
 	ck_assert_int_eq(etcd_txn(c, &cmp, 1, &put, 1, &get, 1, &t, &err), ETCD_OK);
 	ck_assert(!t.succeeded);
@@ -219,11 +217,11 @@ START_TEST(test_txn_lost_without_succeeded)
 	etcd_txn_result_free(&t);
 	assert_request_has(fs, 0, "/v3/kv/txn\n");
 	assert_request_has(fs, 0,
-			   "\"compare\":[{\"key\":\"bGVhZGVy\",\"target\":\"CREATE\","
-			   "\"result\":\"EQUAL\",\"create_revision\":\"0\"}]");
+	                   "\"compare\":[{\"key\":\"bGVhZGVy\",\"target\":\"CREATE\","
+	                   "\"result\":\"EQUAL\",\"create_revision\":\"0\"}]");
 	assert_request_has(fs, 0,
-			   "\"success\":[{\"request_put\":{\"key\":\"bGVhZGVy\",\"value\":\"bjE=\","
-			   "\"lease\":\"77\"}}]");
+	                   "\"success\":[{\"request_put\":{\"key\":\"bGVhZGVy\",\"value\":\"bjE=\","
+	                   "\"lease\":\"77\"}}]");
 	assert_request_has(fs, 0, "\"failure\":[{\"request_range\":{\"key\":\"bGVhZGVy\"}}]");
 
 	ck_assert_int_eq(etcd_txn(c, &cmp, 1, &put, 1, &get, 1, &t, &err), ETCD_OK);
@@ -242,8 +240,7 @@ START_TEST(test_txn_value_compare_and_bad_shape)
 	struct etcd_client *c;
 	struct etcd_error err;
 	struct etcd_txn_result t;
-	struct etcd_compare cmp = { .key = "k", .target = ETCD_CMP_VALUE,
-				    .result = ETCD_CMP_NOT_EQUAL, .value = "me" };
+	struct etcd_compare cmp = { .key = "k", .target = ETCD_CMP_VALUE, .result = ETCD_CMP_NOT_EQUAL, .value = "me" };
 	struct etcd_op del = { .kind = ETCD_OP_DELETE, .key = "k" };
 	struct etcd_op get = { .kind = ETCD_OP_GET, .key = "k" };
 
@@ -253,8 +250,9 @@ START_TEST(test_txn_value_compare_and_bad_shape)
 	ck_assert_int_eq(etcd_txn(c, &cmp, 1, &get, 1, &del, 1, &t, &err), ETCD_E_PROTOCOL);
 	ck_assert_ptr_nonnull(strstr(err.message, fake_url(fs)));
 	ck_assert_ptr_nonnull(strstr(err.message, "succeeded"));
-	assert_request_has(fs, 0, "{\"key\":\"aw==\",\"target\":\"VALUE\",\"result\":\"NOT_EQUAL\","
-				  "\"value\":\"bWU=\"}");
+	assert_request_has(fs, 0,
+	                   "{\"key\":\"aw==\",\"target\":\"VALUE\",\"result\":\"NOT_EQUAL\","
+	                   "\"value\":\"bWU=\"}");
 	assert_request_has(fs, 0, "\"request_delete_range\":{\"key\":\"aw==\"}");
 	ck_assert_int_eq(etcd_txn(c, &cmp, 1, &get, 1, &del, 1, &t, &err), ETCD_E_PROTOCOL);
 	ck_assert_uint_eq(t.n_ranges, 0);
@@ -276,10 +274,9 @@ START_TEST(test_lease_answers)
 	/* An expired lease: 200, no TTL. */
 	fake_push_http(fs, 200, "{\"result\":{" HDR ",\"ID\":\"7587861231234567891\"}}");
 	fake_push_http(fs, 404,
-		       "{\"error\":\"etcdserver: requested lease not found\",\"message\":"
-		       "\"etcdserver: requested lease not found\",\"code\":5}");
-	fake_push_http(fs, 404,
-		       "{\"error\":\"etcdserver: requested lease not found\",\"code\":5}");
+	               "{\"error\":\"etcdserver: requested lease not found\",\"message\":"
+	               "\"etcdserver: requested lease not found\",\"code\":5}");
+	fake_push_http(fs, 404, "{\"error\":\"etcdserver: requested lease not found\",\"code\":5}");
 	fake_push_http(fs, 200, "{\"result\":{" HDR ",\"TTL\":\"five\"}}");
 	c = client1(fake_url(fs));
 	ck_assert_int_eq(etcd_lease_grant(c, 5, &id, &ttl, &err), ETCD_OK);
@@ -308,23 +305,23 @@ END_TEST
 
 /* Answers to a range request that must each be ETCD_E_PROTOCOL. */
 static const char *const bad_answers[] = {
-	"{\"header\":{\"revision\":\"1\"}",		   /* truncated JSON */
-	"not json at all",				   /* not JSON */
-	"[1,2,3]",					   /* not an object */
-	"{\"kvs\":{\"key\":\"YQ==\"}}",			   /* kvs not an array */
-	"{\"kvs\":[5]}",				   /* kv not an object */
-	"{\"kvs\":[{\"key\":\"!!not base64!!\"}]}",	   /* key not base64 */
-	"{\"kvs\":[{\"key\":\"YQ=\"}]}",		   /* bad padding */
-	"{\"kvs\":[{\"key\":7}]}",			   /* key not a string */
-	"{\"kvs\":[{\"key\":\"YQ==\",\"value\":\"%%\"}]}", /* value not base64 */
-	"{\"header\":{\"revision\":12.5}}",		   /* revision a double */
-	"{\"header\":{\"revision\":true}}",		   /* revision a bool */
-	"{\"header\":{\"revision\":\"12abc\"}}",	   /* revision not a number */
-	"{\"header\":{\"revision\":\" 12\"}}",		   /* leading blank */
+	"{\"header\":{\"revision\":\"1\"}",                     /* truncated JSON */
+	"not json at all",                                      /* not JSON */
+	"[1,2,3]",                                              /* not an object */
+	"{\"kvs\":{\"key\":\"YQ==\"}}",                         /* kvs not an array */
+	"{\"kvs\":[5]}",                                        /* kv not an object */
+	"{\"kvs\":[{\"key\":\"!!not base64!!\"}]}",             /* key not base64 */
+	"{\"kvs\":[{\"key\":\"YQ=\"}]}",                        /* bad padding */
+	"{\"kvs\":[{\"key\":7}]}",                              /* key not a string */
+	"{\"kvs\":[{\"key\":\"YQ==\",\"value\":\"%%\"}]}",      /* value not base64 */
+	"{\"header\":{\"revision\":12.5}}",                     /* revision a double */
+	"{\"header\":{\"revision\":true}}",                     /* revision a bool */
+	"{\"header\":{\"revision\":\"12abc\"}}",                /* revision not a number */
+	"{\"header\":{\"revision\":\" 12\"}}",                  /* leading blank */
 	"{\"header\":{\"revision\":\"99999999999999999999\"}}", /* > int64 */
-	"{\"header\":[]}",				   /* header not an object */
-	"{\"kvs\":[{\"key\":\"YQ==\",\"mod_revision\":[]}]}", /* int field an array */
-	"{\"kvs\":[{\"key\":\"YQ==\"},{\"key\":\"Yg==\"}]}", /* two kvs for one key */
+	"{\"header\":[]}",                                      /* header not an object */
+	"{\"kvs\":[{\"key\":\"YQ==\",\"mod_revision\":[]}]}",   /* int field an array */
+	"{\"kvs\":[{\"key\":\"YQ==\"},{\"key\":\"Yg==\"}]}",    /* two kvs for one key */
 };
 
 START_TEST(test_malformed_answers)
@@ -365,8 +362,8 @@ START_TEST(test_http_errors)
 
 	/* A 4xx reached etcd: final, not retried on the next endpoint. */
 	fake_push_http(a, 400,
-		       "{\"error\":\"etcdserver: key is not provided\",\"message\":"
-		       "\"etcdserver: key is not provided\",\"code\":3}");
+	               "{\"error\":\"etcdserver: key is not provided\",\"message\":"
+	               "\"etcdserver: key is not provided\",\"code\":3}");
 	fake_push_http(b, 200, "{" HDR "}");
 	c = client2(fake_url(a), fake_url(b), 1.0);
 	ck_assert_int_eq(etcd_get(c, "a", &r, &err), ETCD_E_HTTP);
@@ -501,8 +498,7 @@ START_TEST(test_auth_token_refresh)
 {
 	struct fake_server *fs = fake_start();
 	const char *eps[1];
-	struct etcd_config cfg = { .endpoints = eps, .n_endpoints = 1, .username = "root",
-				   .password = "s3cret" };
+	struct etcd_config cfg = { .endpoints = eps, .n_endpoints = 1, .username = "root", .password = "s3cret" };
 	struct etcd_client *c = NULL;
 	struct etcd_range_result r;
 	struct etcd_error err;
@@ -511,17 +507,17 @@ START_TEST(test_auth_token_refresh)
 	fake_push_http(fs, 200, "{" HDR ",\"token\":\"tok1.abc\"}");
 	fake_push_http(fs, 200, "{" HDR "}");
 	fake_push_http(fs, 401,
-		       "{\"error\":\"etcdserver: invalid auth token\",\"message\":"
-		       "\"etcdserver: invalid auth token\",\"code\":16}");
+	               "{\"error\":\"etcdserver: invalid auth token\",\"message\":"
+	               "\"etcdserver: invalid auth token\",\"code\":16}");
 	fake_push_http(fs, 200, "{" HDR ",\"token\":\"tok2.def\"}");
 	fake_push_http(fs, 200, "{" HDR "}");
 	/* Then a wrong password. */
 	fake_push_http(fs, 401,
-		       "{\"error\":\"etcdserver: invalid auth token\",\"message\":"
-		       "\"etcdserver: invalid auth token\",\"code\":16}");
+	               "{\"error\":\"etcdserver: invalid auth token\",\"message\":"
+	               "\"etcdserver: invalid auth token\",\"code\":16}");
 	fake_push_http(fs, 400,
-		       "{\"error\":\"etcdserver: authentication failed, invalid user ID or "
-		       "password\",\"code\":3}");
+	               "{\"error\":\"etcdserver: authentication failed, invalid user ID or "
+	               "password\",\"code\":3}");
 	ck_assert_int_eq(etcd_client_new(&cfg, &c, &err), ETCD_OK);
 	ck_assert_int_eq(etcd_get(c, "a", &r, &err), ETCD_OK);
 	etcd_range_result_free(&r);
@@ -569,12 +565,12 @@ END_TEST
 
 /* ---- unit: members, a blackholed member, a trickle, TLS set-up --------- */
 
-#define MEMBERS_ANSWER                                                                      \
-	"{" HDR ",\"members\":["                                                            \
-	"{\"ID\":\"1\",\"name\":\"a\",\"peerURLs\":[\"http://127.0.0.1:1\"],"               \
-	"\"clientURLs\":[\"%s\"]},"                                                         \
-	"{\"ID\":\"2\",\"name\":\"b\",\"clientURLs\":[\"http://127.0.0.1:2\","              \
-	"\"http://127.0.0.1:2\",\"https://127.0.0.1:3\"]},"                                 \
+#define MEMBERS_ANSWER                                                                              \
+	"{" HDR ",\"members\":["                                                                    \
+	"{\"ID\":\"1\",\"name\":\"a\",\"peerURLs\":[\"http://127.0.0.1:1\"],"                       \
+	"\"clientURLs\":[\"%s\"]},"                                                                 \
+	"{\"ID\":\"2\",\"name\":\"b\",\"clientURLs\":[\"http://127.0.0.1:2\","                      \
+	"\"http://127.0.0.1:2\",\"https://127.0.0.1:3\"]},"                                         \
 	"{\"ID\":\"3\",\"name\":\"l\",\"isLearner\":true,\"clientURLs\":[\"http://127.0.0.1:4\"]}," \
 	"{\"ID\":\"4\"}]}"
 
@@ -659,8 +655,7 @@ START_TEST(test_dead_member_costs_one_connect_timeout)
 	char hole[64], dead[64];
 	int fillers[2], lfd = blackhole(hole, sizeof(hole), fillers);
 	const char *eps[3] = { hole, NULL, NULL };
-	struct etcd_config cfg = { .endpoints = eps, .n_endpoints = 3, .request_timeout = 3.0,
-				   .connect_timeout = 0.3 };
+	struct etcd_config cfg = { .endpoints = eps, .n_endpoints = 3, .request_timeout = 3.0, .connect_timeout = 0.3 };
 	struct etcd_client *c = NULL;
 	struct etcd_range_result r;
 	struct etcd_error err;
@@ -734,8 +729,7 @@ START_TEST(test_tls_setup_errors)
 	const char *eps[1];
 	/* Generous timeouts: the CA file fails to load before any byte is
 	 * sent, but under valgrind OpenSSL's set-up alone takes a while. */
-	struct etcd_config cfg = { .endpoints = eps, .n_endpoints = 1, .connect_timeout = 5,
-				   .request_timeout = 10 };
+	struct etcd_config cfg = { .endpoints = eps, .n_endpoints = 1, .connect_timeout = 5, .request_timeout = 10 };
 	struct etcd_client *c = NULL;
 	struct etcd_range_result r;
 	struct etcd_error err;
@@ -756,8 +750,7 @@ START_TEST(test_tls_setup_errors)
 	cfg.cert = dir; /* a directory */
 	cfg.key = missing;
 	ck_assert_int_eq(etcd_client_new(&cfg, &c, &err), ETCD_E_INVALID);
-	ck_assert_msg(strstr(err.message, dir) != NULL && strstr(err.message, "not a regular file"),
-		      "%s", err.message);
+	ck_assert_msg(strstr(err.message, dir) != NULL && strstr(err.message, "not a regular file"), "%s", err.message);
 
 	/* A CA file that is not PEM: named, with the reason. */
 	snprintf(path, sizeof(path), "%s/garbage.pem", dir);
@@ -779,7 +772,6 @@ START_TEST(test_tls_setup_errors)
 	etcd_proc_rmtree(dir);
 }
 END_TEST
-
 
 /* ---- unit: watch stream ------------------------------------------------- */
 
@@ -883,23 +875,20 @@ START_TEST(test_watch_split_chunks_resume_compacted)
 
 	/* Stream 1: created, a PUT (no "type") split mid-object, a DELETE, end. */
 	s1.pieces[0] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-		       "Transfer-Encoding: chunked\r\n\r\n";
-	s1.pieces[1] = pieces[0] =
-		fake_chunk("{\"result\":{\"header\":{\"revision\":\"10\"},\"created\":true}}\n"
-			   "{\"result\":{\"header\":{\"rev");
+	               "Transfer-Encoding: chunked\r\n\r\n";
+	s1.pieces[1] = pieces[0] = fake_chunk("{\"result\":{\"header\":{\"revision\":\"10\"},\"created\":true}}\n"
+	                                      "{\"result\":{\"header\":{\"rev");
 	s1.pieces[2] = pieces[1] = fake_chunk(
-		"ision\":\"11\"},\"events\":[{\"kv\":{\"key\":\"Zm9v\",\"value\":\"YmFy\","
-		"\"create_revision\":\"11\",\"mod_revision\":\"11\",\"version\":\"1\"}}]}}");
-	s1.pieces[3] = pieces[2] =
-		fake_chunk("\n\n{\"result\":{\"header\":{\"revision\":\"12\"},\"events\":[{\"type\":"
-			   "\"DELETE\",\"kv\":{\"key\":\"Zm9v\",\"mod_revision\":\"12\"}}]}}\n");
+	        "ision\":\"11\"},\"events\":[{\"kv\":{\"key\":\"Zm9v\",\"value\":\"YmFy\","
+	        "\"create_revision\":\"11\",\"mod_revision\":\"11\",\"version\":\"1\"}}]}}");
+	s1.pieces[3] = pieces[2] = fake_chunk("\n\n{\"result\":{\"header\":{\"revision\":\"12\"},\"events\":[{\"type\":"
+	                                      "\"DELETE\",\"kv\":{\"key\":\"Zm9v\",\"mod_revision\":\"12\"}}]}}\n");
 	s1.pieces[4] = "0\r\n\r\n";
 	/* Stream 2 (the reconnect): created, then cancelled for compaction. */
 	s2.pieces[0] = s1.pieces[0];
-	s2.pieces[1] = pieces[3] =
-		fake_chunk("{\"result\":{\"header\":{\"revision\":\"30\"},\"created\":true}}\n");
+	s2.pieces[1] = pieces[3] = fake_chunk("{\"result\":{\"header\":{\"revision\":\"30\"},\"created\":true}}\n");
 	s2.pieces[2] = pieces[4] = fake_chunk(
-		"{\"result\":{\"header\":{},\"canceled\":true,\"compact_revision\":\"20\"}}\n");
+	        "{\"result\":{\"header\":{},\"canceled\":true,\"compact_revision\":\"20\"}}\n");
 	s2.pieces[3] = "0\r\n\r\n";
 	fake_push(fs, &s1);
 	fake_push(fs, &s2);
@@ -908,8 +897,7 @@ START_TEST(test_watch_split_chunks_resume_compacted)
 
 	rec_init(&r);
 	c = client1(fake_url(fs));
-	ck_assert_int_eq(etcd_watch(c, "foo", false, 0, rec_cb, &r, rec_connected, 5.0, &last, &err),
-			 ETCD_E_COMPACTED);
+	ck_assert_int_eq(etcd_watch(c, "foo", false, 0, rec_cb, &r, rec_connected, 5.0, &last, &err), ETCD_E_COMPACTED);
 	ck_assert_int_eq(err.status, ETCD_E_COMPACTED);
 	ck_assert_msg(strstr(err.message, fake_url(fs)) != NULL, "%s", err.message);
 	ck_assert_msg(strstr(err.message, "compacted") != NULL, "%s", err.message);
@@ -945,16 +933,14 @@ START_TEST(test_watch_prefix_stop_and_garbage)
 	char *pieces[3];
 
 	s1.pieces[0] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
-	s1.pieces[1] = pieces[0] = fake_chunk(
-		"{\"result\":{\"header\":{\"revision\":\"5\"},\"created\":true}}\n"
-		"{\"result\":{\"header\":{\"revision\":\"7\"},\"events\":["
-		"{\"kv\":{\"key\":\"cC9h\",\"mod_revision\":\"6\"}},"
-		"{\"kv\":{\"key\":\"cC9i\",\"mod_revision\":\"7\"}}]}}\n");
+	s1.pieces[1] = pieces[0] = fake_chunk("{\"result\":{\"header\":{\"revision\":\"5\"},\"created\":true}}\n"
+	                                      "{\"result\":{\"header\":{\"revision\":\"7\"},\"events\":["
+	                                      "{\"kv\":{\"key\":\"cC9h\",\"mod_revision\":\"6\"}},"
+	                                      "{\"kv\":{\"key\":\"cC9i\",\"mod_revision\":\"7\"}}]}}\n");
 	s1.pieces[2] = "0\r\n\r\n";
 	s2.pieces[0] = s1.pieces[0];
-	s2.pieces[1] = pieces[1] =
-		fake_chunk("{\"result\":{\"header\":{\"revision\":\"5\"},\"created\":true}}\n"
-			   "{\"result\":{\"events\":{\"not\":\"an array\"}}}\n");
+	s2.pieces[1] = pieces[1] = fake_chunk("{\"result\":{\"header\":{\"revision\":\"5\"},\"created\":true}}\n"
+	                                      "{\"result\":{\"events\":{\"not\":\"an array\"}}}\n");
 	s2.pieces[2] = "0\r\n\r\n";
 	fake_push(fs, &s1);
 	fake_push(fs, &s2);
@@ -972,8 +958,7 @@ START_TEST(test_watch_prefix_stop_and_garbage)
 	assert_request_has(fs, 0, "\"key\":\"cC8=\",\"range_end\":\"cDA=\",\"start_revision\":\"3\"");
 	/* A wrong shape on the stream is a protocol error, not a crash or a loop. */
 	rec_init(&r);
-	ck_assert_int_eq(etcd_watch(c, "p/", true, 0, rec_cb, &r, NULL, 5.0, &last, &err),
-			 ETCD_E_PROTOCOL);
+	ck_assert_int_eq(etcd_watch(c, "p/", true, 0, rec_cb, &r, NULL, 5.0, &last, &err), ETCD_E_PROTOCOL);
 	ck_assert_msg(strstr(err.message, fake_url(fs)) != NULL, "%s", err.message);
 	ck_assert_int_eq(r.n_events, 0);
 	etcd_client_free(c);
@@ -993,8 +978,7 @@ START_TEST(test_watch_gives_up_after_max_reconnect)
 	rec_init(&r);
 	c = client1(dead);
 	t0 = now_ms();
-	ck_assert_int_eq(etcd_watch(c, "k", false, 0, rec_cb, &r, rec_connected, 0.8, &last, &err),
-			 ETCD_E_UNAVAILABLE);
+	ck_assert_int_eq(etcd_watch(c, "k", false, 0, rec_cb, &r, rec_connected, 0.8, &last, &err), ETCD_E_UNAVAILABLE);
 	ck_assert_int_ge(now_ms() - t0, 700);
 	ck_assert_int_lt(now_ms() - t0, 2500);
 	ck_assert_msg(strstr(err.message, dead) != NULL, "%s", err.message);
@@ -1008,8 +992,11 @@ START_TEST(test_watch_idle_reconnects)
 	struct fake_server *a = fake_start(), *b = fake_start();
 	struct fake_step sa = { .kind = FAKE_RAW, .pause_ms = 3000 }, sb = { .kind = FAKE_RAW };
 	const char *eps[2];
-	struct etcd_config cfg = { .endpoints = eps, .n_endpoints = 2, .request_timeout = 1.0,
-				   .connect_timeout = 0.5, .watch_idle_timeout = 0.5 };
+	struct etcd_config cfg = { .endpoints = eps,
+		                   .n_endpoints = 2,
+		                   .request_timeout = 1.0,
+		                   .connect_timeout = 0.5,
+		                   .watch_idle_timeout = 0.5 };
 	struct etcd_client *c = NULL;
 	struct etcd_error err;
 	struct recorder r;
@@ -1025,8 +1012,8 @@ START_TEST(test_watch_idle_reconnects)
 	sa.pieces[0] = heads[1];
 	sa.pieces[1] = "0\r\n\r\n";
 	ev = fake_chunk("{\"result\":{\"header\":{\"revision\":\"9\"},\"created\":true}}\n"
-			"{\"result\":{\"header\":{\"revision\":\"9\"},\"events\":["
-			"{\"kv\":{\"key\":\"aw==\",\"value\":\"dg==\",\"mod_revision\":\"9\"}}]}}\n");
+	                "{\"result\":{\"header\":{\"revision\":\"9\"},\"events\":["
+	                "{\"kv\":{\"key\":\"aw==\",\"value\":\"dg==\",\"mod_revision\":\"9\"}}]}}\n");
 	sb.pieces[0] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
 	sb.pieces[1] = ev;
 	sb.pieces[2] = "0\r\n\r\n";
@@ -1042,8 +1029,7 @@ START_TEST(test_watch_idle_reconnects)
 	rec_init(&r);
 	r.stop_after = 1;
 	t0 = now_ms();
-	ck_assert_int_eq(etcd_watch(c, "k", false, 0, rec_cb, &r, rec_connected, 5.0, &last, &err),
-			 ETCD_OK);
+	ck_assert_int_eq(etcd_watch(c, "k", false, 0, rec_cb, &r, rec_connected, 5.0, &last, &err), ETCD_OK);
 	/* The silent stream was dropped after ~0.5 s, not after a+b's 3 s. */
 	ck_assert_msg(now_ms() - t0 < 1800, "took %lld ms", (long long)(now_ms() - t0));
 	ck_assert_int_eq(r.n_connected, 2);
@@ -1060,9 +1046,9 @@ END_TEST
 
 /* ---- integration: a real etcd ------------------------------------------ */
 
-static char g_base[256];	 /* parent's temporary directory */
-static char g_dir[512];		 /* this test's directory under it */
-static struct etcd_proc g_etcd;	 /* this test's etcd */
+static char g_base[256];        /* parent's temporary directory */
+static char g_dir[512];         /* this test's directory under it */
+static struct etcd_proc g_etcd; /* this test's etcd */
 static int g_test_no;
 
 static void integration_tcase_setup(void)
@@ -1096,8 +1082,7 @@ static void *watch_thread(void *arg)
 {
 	struct recorder *r = arg;
 
-	r->st = etcd_watch(r->c, r->key, r->prefix, r->start, rec_cb, r, rec_connected, 0, &r->last,
-			   &r->err);
+	r->st = etcd_watch(r->c, r->key, r->prefix, r->start, rec_cb, r, rec_connected, 0, &r->last, &r->err);
 	pthread_mutex_lock(&r->mu);
 	r->done = true;
 	r->done_ms = now_ms();
@@ -1105,8 +1090,7 @@ static void *watch_thread(void *arg)
 	return NULL;
 }
 
-static void watch_start(struct recorder *r, const char *url, const char *key, bool prefix,
-			int64_t start)
+static void watch_start(struct recorder *r, const char *url, const char *key, bool prefix, int64_t start)
 {
 	rec_init(r);
 	r->c = client1(url);
@@ -1172,13 +1156,13 @@ START_TEST(test_real_kv)
 END_TEST
 
 /* The leader election of DESIGN.md: put leader if it was never created. */
-static enum etcd_status elect(struct etcd_client *c, const char *name, int64_t lease,
-			      struct etcd_txn_result *t, struct etcd_error *err)
+static enum etcd_status elect(struct etcd_client *c, const char *name, int64_t lease, struct etcd_txn_result *t,
+                              struct etcd_error *err)
 {
-	struct etcd_compare cmp = { .key = "/svc/leader", .target = ETCD_CMP_CREATE,
-				    .result = ETCD_CMP_EQUAL, .number = 0 };
-	struct etcd_op put = { .kind = ETCD_OP_PUT, .key = "/svc/leader", .value = name,
-			       .lease = lease };
+	struct etcd_compare cmp = {
+		.key = "/svc/leader", .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL, .number = 0
+	};
+	struct etcd_op put = { .kind = ETCD_OP_PUT, .key = "/svc/leader", .value = name, .lease = lease };
 	struct etcd_op get = { .kind = ETCD_OP_GET, .key = "/svc/leader" };
 
 	return etcd_txn(c, &cmp, 1, &put, 1, &get, 1, t, err);
@@ -1190,8 +1174,9 @@ START_TEST(test_real_txn_election)
 	struct etcd_txn_result t;
 	struct etcd_error err;
 	int64_t l1, l2, ttl;
-	struct etcd_compare is_n2 = { .key = "/svc/leader", .target = ETCD_CMP_VALUE,
-				      .result = ETCD_CMP_EQUAL, .value = "node2" };
+	struct etcd_compare is_n2 = {
+		.key = "/svc/leader", .target = ETCD_CMP_VALUE, .result = ETCD_CMP_EQUAL, .value = "node2"
+	};
 	struct etcd_compare is_n1 = is_n2;
 	struct etcd_op del = { .kind = ETCD_OP_DELETE, .key = "/svc/leader" };
 
@@ -1383,17 +1368,14 @@ END_TEST
 START_TEST(test_real_auth)
 {
 	const char *eps[1] = { g_etcd.url };
-	struct etcd_config cfg = { .endpoints = eps, .n_endpoints = 1, .username = "root",
-				   .password = "pw" };
+	struct etcd_config cfg = { .endpoints = eps, .n_endpoints = 1, .username = "root", .password = "pw" };
 	struct etcd_client *c = NULL, *bad = NULL, *anon = client1(g_etcd.url);
 	struct etcd_range_result r;
 	struct etcd_error err;
 	struct recorder w;
 
-	ck_assert(etcd_proc_post(&g_etcd, "/v3/auth/user/add",
-				 "{\"name\":\"root\",\"password\":\"pw\"}"));
-	ck_assert(etcd_proc_post(&g_etcd, "/v3/auth/user/grant",
-				 "{\"user\":\"root\",\"role\":\"root\"}"));
+	ck_assert(etcd_proc_post(&g_etcd, "/v3/auth/user/add", "{\"name\":\"root\",\"password\":\"pw\"}"));
+	ck_assert(etcd_proc_post(&g_etcd, "/v3/auth/user/grant", "{\"user\":\"root\",\"role\":\"root\"}"));
 	ck_assert(etcd_proc_post(&g_etcd, "/v3/auth/enable", "{}"));
 
 	/* No credentials, or wrong ones: ETCD_E_AUTH. */
@@ -1456,18 +1438,15 @@ START_TEST(test_real_compacted_watch)
 	ck_assert(etcd_proc_post(&g_etcd, "/v3/kv/compaction", body));
 	/* A watch from before the compaction learns it at once. */
 	rec_init(&r);
-	ck_assert_int_eq(etcd_watch(w, "/w/k", false, rev1, rec_cb, &r, rec_connected, 5.0, &last,
-				    &err),
-			 ETCD_E_COMPACTED);
+	ck_assert_int_eq(etcd_watch(w, "/w/k", false, rev1, rec_cb, &r, rec_connected, 5.0, &last, &err),
+	                 ETCD_E_COMPACTED);
 	ck_assert_int_eq(err.status, ETCD_E_COMPACTED);
-	ck_assert_msg(strstr(err.message, "compacted") != NULL && strstr(err.message, g_etcd.url),
-		      "%s", err.message);
+	ck_assert_msg(strstr(err.message, "compacted") != NULL && strstr(err.message, g_etcd.url), "%s", err.message);
 	ck_assert_int_eq(r.n_events, 0);
 	ck_assert_int_eq(last, rev1 - 1);
 	/* From the compaction revision on, the watch works. */
 	r.stop_after = 1;
-	ck_assert_int_eq(etcd_watch(w, "/w/k", false, rev, rec_cb, &r, NULL, 5.0, &last, &err),
-			 ETCD_OK);
+	ck_assert_int_eq(etcd_watch(w, "/w/k", false, rev, rec_cb, &r, NULL, 5.0, &last, &err), ETCD_OK);
 	ck_assert_int_eq(r.ev[0].mod_revision, rev);
 	etcd_client_free(c);
 	etcd_client_free(w);
@@ -1484,8 +1463,11 @@ START_TEST(test_real_auth_prefix_role)
 {
 	static const char pw[] = "Baton-pw-7f3e", root_pw[] = "Root-pw-91ab";
 	const char *eps[1] = { g_etcd.url };
-	struct etcd_config cfg = { .endpoints = eps, .n_endpoints = 1, .username = "baton",
-				   .password = "wrong-pass-4242", .watch_idle_timeout = 5 };
+	struct etcd_config cfg = { .endpoints = eps,
+		                   .n_endpoints = 1,
+		                   .username = "baton",
+		                   .password = "wrong-pass-4242",
+		                   .watch_idle_timeout = 5 };
 	struct etcd_client *c = NULL, *bad = NULL;
 	struct etcd_range_result r;
 	struct etcd_error err;
@@ -1502,8 +1484,8 @@ START_TEST(test_real_auth_prefix_role)
 	ck_assert(etcd_proc_post(&g_etcd, "/v3/auth/role/add", "{\"name\":\"baton\"}"));
 	/* key "/baton/" .. range_end "/baton0", READWRITE = 2 */
 	ck_assert(etcd_proc_post(&g_etcd, "/v3/auth/role/grant",
-				 "{\"name\":\"baton\",\"perm\":{\"permType\":2,"
-				 "\"key\":\"L2JhdG9uLw==\",\"range_end\":\"L2JhdG9uMA==\"}}"));
+	                         "{\"name\":\"baton\",\"perm\":{\"permType\":2,"
+	                         "\"key\":\"L2JhdG9uLw==\",\"range_end\":\"L2JhdG9uMA==\"}}"));
 	snprintf(body, sizeof(body), "{\"name\":\"baton\",\"password\":\"%s\"}", pw);
 	ck_assert(etcd_proc_post(&g_etcd, "/v3/auth/user/add", body));
 	ck_assert(etcd_proc_post(&g_etcd, "/v3/auth/user/grant", "{\"user\":\"baton\",\"role\":\"baton\"}"));
@@ -1512,9 +1494,8 @@ START_TEST(test_real_auth_prefix_role)
 	/* A wrong password: ETCD_E_AUTH, clear, and without the password. */
 	ck_assert_int_eq(etcd_client_new(&cfg, &bad, &err), ETCD_OK);
 	ck_assert_int_eq(etcd_put(bad, "/baton/k", "v", 0, NULL, &err), ETCD_E_AUTH);
-	ck_assert_msg(strstr(err.message, "authentication failed") != NULL &&
-			      strstr(err.message, g_etcd.url) != NULL,
-		      "%s", err.message);
+	ck_assert_msg(strstr(err.message, "authentication failed") != NULL && strstr(err.message, g_etcd.url) != NULL,
+	              "%s", err.message);
 	assert_no_secret(&err, cfg.password);
 	assert_no_secret(&err, pw);
 
@@ -1557,8 +1538,7 @@ START_TEST(test_real_auth_prefix_role)
 	/* A watch outside the prefix is refused with ETCD_E_AUTH. */
 	rec_init(&w);
 	ck_assert_int_eq(etcd_client_new(&cfg, &w.c, &err), ETCD_OK);
-	ck_assert_int_eq(etcd_watch(w.c, "/other/", true, 0, rec_cb, &w, NULL, 3.0, NULL, &err),
-			 ETCD_E_AUTH);
+	ck_assert_int_eq(etcd_watch(w.c, "/other/", true, 0, rec_cb, &w, NULL, 3.0, NULL, &err), ETCD_E_AUTH);
 	assert_no_secret(&err, pw);
 	etcd_client_free(w.c);
 	etcd_client_free(c);
@@ -1571,8 +1551,7 @@ START_TEST(test_real_tls)
 	char dir[400], path[700], other_ca[700], ca[700], cert[700], key[700];
 	struct etcd_proc p;
 	const char *eps[1];
-	struct etcd_config cfg = { .endpoints = eps, .n_endpoints = 1, .connect_timeout = 1,
-				   .request_timeout = 2 };
+	struct etcd_config cfg = { .endpoints = eps, .n_endpoints = 1, .connect_timeout = 1, .request_timeout = 2 };
 	struct etcd_client *c = NULL;
 	struct etcd_range_result r;
 	struct etcd_error err;
@@ -1610,8 +1589,8 @@ START_TEST(test_real_tls)
 	ck_assert_int_eq(etcd_client_new(&cfg, &c, &err), ETCD_OK);
 	ck_assert_int_eq(etcd_get(c, "/t/k", &r, &err), ETCD_E_UNAVAILABLE);
 	ck_assert_msg(strstr(err.message, "TLS: server certificate not trusted by CA") != NULL &&
-			      strstr(err.message, other_ca) != NULL && strstr(err.message, p.url),
-		      "%s", err.message);
+	                      strstr(err.message, other_ca) != NULL && strstr(err.message, p.url),
+	              "%s", err.message);
 	etcd_client_free(c);
 
 	/* No client certificate: etcd (--client-cert-auth) refuses the handshake. */
@@ -1620,8 +1599,8 @@ START_TEST(test_real_tls)
 	ck_assert_int_eq(etcd_client_new(&cfg, &c, &err), ETCD_OK);
 	ck_assert_int_eq(etcd_get(c, "/t/k", &r, &err), ETCD_E_UNAVAILABLE);
 	ck_assert_msg(strstr(err.message, "TLS") != NULL && strstr(err.message, p.url) &&
-			      strstr(err.message, "no client certificate is configured"),
-		      "%s", err.message);
+	                      strstr(err.message, "no client certificate is configured"),
+	              "%s", err.message);
 	etcd_client_free(c);
 
 	/* A key that does not belong to the certificate. */
@@ -1631,8 +1610,8 @@ START_TEST(test_real_tls)
 	ck_assert_int_eq(etcd_client_new(&cfg, &c, &err), ETCD_OK);
 	ck_assert_int_eq(etcd_get(c, "/t/k", &r, &err), ETCD_E_UNAVAILABLE);
 	ck_assert_msg(strstr(err.message, "TLS: cannot use client certificate") != NULL &&
-			      strstr(err.message, cert) != NULL && strstr(err.message, path),
-		      "%s", err.message);
+	                      strstr(err.message, cert) != NULL && strstr(err.message, path),
+	              "%s", err.message);
 	etcd_client_free(c);
 
 	/* Plain http to the TLS port: etcd's 400 says why. */
@@ -1650,8 +1629,11 @@ START_TEST(test_real_cluster_member_down)
 	char dir[600];
 	struct etcd_proc m[3];
 	const char *eps[1];
-	struct etcd_config cfg = { .endpoints = eps, .n_endpoints = 1, .connect_timeout = 0.5,
-				   .request_timeout = 2, .discover_members = true };
+	struct etcd_config cfg = { .endpoints = eps,
+		                   .n_endpoints = 1,
+		                   .connect_timeout = 0.5,
+		                   .request_timeout = 2,
+		                   .discover_members = true };
 	struct etcd_client *c = NULL;
 	struct etcd_range_result r;
 	struct etcd_error err;
@@ -1674,7 +1656,7 @@ START_TEST(test_real_cluster_member_down)
 	ck_assert_str_eq(etcd_client_endpoint_at(c, 0), m[0].url);
 	for (i = 1; i < 3; i++)
 		ck_assert(strcmp(etcd_client_endpoint_at(c, 1), m[i].url) == 0 ||
-			  strcmp(etcd_client_endpoint_at(c, 2), m[i].url) == 0);
+		          strcmp(etcd_client_endpoint_at(c, 2), m[i].url) == 0);
 	ck_assert_int_eq(etcd_put(c, "/c/k", "1", 0, NULL, &err), ETCD_OK);
 	ck_assert_str_eq(etcd_client_endpoint(c), m[0].url);
 
@@ -1715,8 +1697,7 @@ static Suite *unit_suite(void)
 	tcase_add_test(tc, test_txn_lost_without_succeeded);
 	tcase_add_test(tc, test_txn_value_compare_and_bad_shape);
 	tcase_add_test(tc, test_lease_answers);
-	tcase_add_loop_test(tc, test_malformed_answers, 0,
-			    (int)(sizeof(bad_answers) / sizeof(bad_answers[0])));
+	tcase_add_loop_test(tc, test_malformed_answers, 0, (int)(sizeof(bad_answers) / sizeof(bad_answers[0])));
 	tcase_add_test(tc, test_http_errors);
 	tcase_add_test(tc, test_huge_body);
 	tcase_add_test(tc, test_timeout_and_failover);

@@ -39,7 +39,7 @@ static double now_s(void)
 
 static void nap(double s)
 {
-	struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
 
 	nanosleep(&ts, NULL);
 }
@@ -323,7 +323,7 @@ START_TEST(test_survives_signals)
 	struct fence *f = start_fence();
 	pid_t d = spawn_dummy(false);
 	int pidfd = pidfd_of(d);
-	const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGUSR1, SIGUSR2, SIGTSTP};
+	const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGUSR1, SIGUSR2, SIGTSTP };
 	char why[160];
 	int st;
 
@@ -366,10 +366,10 @@ END_TEST
 static struct fake_wd {
 	bool open;
 	int opens, feeds, magic_closes, plain_closes;
-	int timeout;        /* as set */
-	int round_up;       /* the "driver" adds this to every timeout asked */
-	int set_errno;      /* WDIOC_SETTIMEOUT fails with it */
-	char last;          /* last byte written */
+	int timeout;   /* as set */
+	int round_up;  /* the "driver" adds this to every timeout asked */
+	int set_errno; /* WDIOC_SETTIMEOUT fails with it */
+	char last;     /* last byte written */
 } fake;
 
 static int fake_open(const char *path, int flags)
@@ -428,7 +428,7 @@ static int fake_close(int fd)
 	return 0;
 }
 
-static const struct watchdog_ops fake_ops = {fake_open, fake_ioctl, fake_write, fake_close};
+static const struct watchdog_ops fake_ops = { fake_open, fake_ioctl, fake_write, fake_close };
 
 START_TEST(test_watchdog_arm_feed_disarm)
 {
@@ -537,7 +537,7 @@ END_TEST
 
 START_TEST(test_watchdog_timing)
 {
-	static const double ttls[] = {3, 5, 10, 30, 60};
+	static const double ttls[] = { 3, 5, 10, 30, 60 };
 	char err[512];
 	enum watchdog_mode m;
 	int t;
@@ -571,7 +571,7 @@ START_TEST(test_watchdog_timing)
 		reset = until + t;
 		ck_assert(reset <= sent + ttl - 0.5 + 1e-9);
 		ck_assert_msg(reset > sent + ttl - ha_lease_margin(ttl), "ttl %g: reset %.2f before the deadline", ttl,
-			      reset - sent);
+		              reset - sent);
 		ck_assert(until - sent >= 2 * interval - 1e-9);
 	}
 }

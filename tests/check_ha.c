@@ -96,8 +96,15 @@ static void leader_gone(struct ha_cluster_view *c, struct ha_local_view *l)
 
 /* ---- rows ---- */
 
-static void s_steady_replica(struct ha_cluster_view *c, struct ha_local_view *l) { (void)c; (void)l; }
-static void s_steady_leader(struct ha_cluster_view *c, struct ha_local_view *l) { as_leader(c, l); }
+static void s_steady_replica(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	(void)c;
+	(void)l;
+}
+static void s_steady_leader(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	as_leader(c, l);
+}
 
 static void s_shutdown_primary(struct ha_cluster_view *c, struct ha_local_view *l)
 {
@@ -361,7 +368,10 @@ static void s_replica_starting(struct ha_cluster_view *c, struct ha_local_view *
 }
 
 /* Failover: acquire on expiry, and rule 5's refusals. */
-static void s_acquire_on_expiry(struct ha_cluster_view *c, struct ha_local_view *l) { leader_gone(c, l); }
+static void s_acquire_on_expiry(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+}
 static void s_acquire_tie(struct ha_cluster_view *c, struct ha_local_view *l)
 {
 	leader_gone(c, l);
@@ -830,7 +840,7 @@ static void s_failsafe_confirmed(struct ha_cluster_view *c, struct ha_local_view
 	as_leader(c, l);
 	c->etcd_ok = false;
 	c->failsafe_mode = true;
-	l->lease_sent = NOW - 10;          /* the lease is long gone */
+	l->lease_sent = NOW - 10;           /* the lease is long gone */
 	l->failsafe_confirmed_at = NOW - 1; /* but every member confirmed us a second ago */
 }
 static void s_failsafe_round_too_old(struct ha_cluster_view *c, struct ha_local_view *l)
@@ -950,13 +960,12 @@ static void s_sw_paused_for_another_leader(struct ha_cluster_view *c, struct ha_
 }
 
 struct row {
-	int rule;                /* the rule of ha_decide (ha.c) that must decide it: rows go in rule order */
+	int rule; /* the rule of ha_decide (ha.c) that must decide it: rows go in rule order */
 	const char *name;
 	void (*setup)(struct ha_cluster_view *, struct ha_local_view *);
 	enum ha_action_kind want;
 	const char *want_leader; /* NULL = not checked */
 };
-
 
 /* ---- synchronous mode, candidate ranking, watchdog ---- */
 
@@ -1085,7 +1094,6 @@ static void s_watchdog_required_holds_releases(struct ha_cluster_view *c, struct
 	l->watchdog_required = true;
 }
 
-
 /* Quorum commit: key {node1: [node2, node3], quorum 1}. */
 static void quorum_key(struct ha_cluster_view *c)
 {
@@ -1128,7 +1136,6 @@ static void s_quorum_key_despite_config(struct ha_cluster_view *c, struct ha_loc
 	c->synchronous_quorum = false; /* config just changed; the key still says quorum 1 */
 }
 
-
 /* Bootstrap: the first primary obeys the lease like any other (found by check_sim). */
 static void bootstrapping(struct ha_cluster_view *c, struct ha_local_view *l)
 {
@@ -1140,7 +1147,10 @@ static void bootstrapping(struct ha_cluster_view *c, struct ha_local_view *l)
 	c->n_members = 0;
 	l->pg_running = l->pg_ready = false;
 }
-static void s_bootstrap_starts(struct ha_cluster_view *c, struct ha_local_view *l) { bootstrapping(c, l); }
+static void s_bootstrap_starts(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	bootstrapping(c, l);
+}
 static void s_bootstrap_lease_expired(struct ha_cluster_view *c, struct ha_local_view *l)
 {
 	bootstrapping(c, l);
@@ -1174,214 +1184,219 @@ static void s_primary_watchdog_lost(struct ha_cluster_view *c, struct ha_local_v
 
 static const struct row rows[] = {
 	/* 1. shutdown requested */
-	{1, "shutdown of a primary", s_shutdown_primary, HA_SHUTDOWN, NULL},
-	{1, "shutdown of a replica", s_shutdown_replica, HA_SHUTDOWN, NULL},
+	{ 1, "shutdown of a primary", s_shutdown_primary, HA_SHUTDOWN, NULL },
+	{ 1, "shutdown of a replica", s_shutdown_replica, HA_SHUTDOWN, NULL },
 	/* 2. safety of a Postgres that may write */
-	{2, "primary whose required watchdog cannot be armed demotes", s_primary_watchdog_lost, HA_DEMOTE, NULL},
-	{2, "primary past its lease deadline demotes", s_deadline_passed, HA_DEMOTE, NULL},
-	{2, "primary past deadline with etcd down demotes", s_deadline_passed_etcd_down, HA_DEMOTE, NULL},
-	{2, "primary with etcd down, lease valid, waits", s_etcd_down_within_lease, HA_WAIT, NULL},
-	{2, "primary whose lease is lost demotes", s_lease_lost, HA_DEMOTE, NULL},
-	{2, "primary while another holds the key demotes", s_other_holds_key, HA_DEMOTE, NULL},
-	{2, "starting as primary while another leads demotes",
-	 s_started_primary_not_ready_other_leads, HA_DEMOTE, NULL},
-	{2, "promotion under way without a lease demotes", s_promoting_without_key, HA_DEMOTE, NULL},
-	{2, "primary whose key vanished retakes it", s_key_vanished_while_primary, HA_ACQUIRE, NULL},
-	{2, "primary whose key is on an old lease moves it", s_key_on_old_lease_primary, HA_ACQUIRE, NULL},
-	{2, "paused: a primary past its deadline still demotes", s_paused_deadline_passed, HA_DEMOTE, NULL},
-	{2, "failsafe: every member confirmed: stay primary", s_failsafe_confirmed, HA_WAIT, NULL},
-	{2, "failsafe: last confirmation too old: demote", s_failsafe_round_too_old, HA_DEMOTE, NULL},
-	{2, "failsafe off: lease gone means demote", s_failsafe_off, HA_DEMOTE, NULL},
-	{2, "failsafe: etcd back, another leader: demote", s_failsafe_etcd_back_other_leader, HA_DEMOTE, NULL},
-	{2, "failsafe: etcd back, our lease gone: demote", s_failsafe_etcd_back_lease_gone, HA_DEMOTE, NULL},
+	{ 2, "primary whose required watchdog cannot be armed demotes", s_primary_watchdog_lost, HA_DEMOTE, NULL },
+	{ 2, "primary past its lease deadline demotes", s_deadline_passed, HA_DEMOTE, NULL },
+	{ 2, "primary past deadline with etcd down demotes", s_deadline_passed_etcd_down, HA_DEMOTE, NULL },
+	{ 2, "primary with etcd down, lease valid, waits", s_etcd_down_within_lease, HA_WAIT, NULL },
+	{ 2, "primary whose lease is lost demotes", s_lease_lost, HA_DEMOTE, NULL },
+	{ 2, "primary while another holds the key demotes", s_other_holds_key, HA_DEMOTE, NULL },
+	{ 2, "starting as primary while another leads demotes", s_started_primary_not_ready_other_leads, HA_DEMOTE,
+	  NULL },
+	{ 2, "promotion under way without a lease demotes", s_promoting_without_key, HA_DEMOTE, NULL },
+	{ 2, "primary whose key vanished retakes it", s_key_vanished_while_primary, HA_ACQUIRE, NULL },
+	{ 2, "primary whose key is on an old lease moves it", s_key_on_old_lease_primary, HA_ACQUIRE, NULL },
+	{ 2, "paused: a primary past its deadline still demotes", s_paused_deadline_passed, HA_DEMOTE, NULL },
+	{ 2, "failsafe: every member confirmed: stay primary", s_failsafe_confirmed, HA_WAIT, NULL },
+	{ 2, "failsafe: last confirmation too old: demote", s_failsafe_round_too_old, HA_DEMOTE, NULL },
+	{ 2, "failsafe off: lease gone means demote", s_failsafe_off, HA_DEMOTE, NULL },
+	{ 2, "failsafe: etcd back, another leader: demote", s_failsafe_etcd_back_other_leader, HA_DEMOTE, NULL },
+	{ 2, "failsafe: etcd back, our lease gone: demote", s_failsafe_etcd_back_lease_gone, HA_DEMOTE, NULL },
 	/* 3. etcd unreadable */
-	{3, "replica never promotes with etcd down", s_etcd_down_replica, HA_WAIT, NULL},
-	{3, "nothing starts with etcd down", s_etcd_down_pg_down, HA_WAIT, NULL},
+	{ 3, "replica never promotes with etcd down", s_etcd_down_replica, HA_WAIT, NULL },
+	{ 3, "nothing starts with etcd down", s_etcd_down_pg_down, HA_WAIT, NULL },
 	/* 4. a long job runs */
-	{4, "job running: wait", s_job_running, HA_WAIT, NULL},
-	{4, "half-copied data dir while cloning: wait", s_clone_half_done, HA_WAIT, NULL},
+	{ 4, "job running: wait", s_job_running, HA_WAIT, NULL },
+	{ 4, "half-copied data dir while cloning: wait", s_clone_half_done, HA_WAIT, NULL },
 	/* 5. cluster identity */
-	{5, "bootstrap: owner with data starts its first primary", s_bootstrap_starts, HA_BOOTSTRAP, NULL},
-	{5, "bootstrap: not past our lease deadline", s_bootstrap_lease_expired, HA_WAIT, NULL},
-	{5, "bootstrap: the key on an old lease moves to ours first", s_bootstrap_key_old_lease, HA_ACQUIRE, NULL},
-	{5, "bootstrap: watchdog required and missing: no first primary", s_bootstrap_no_watchdog, HA_WAIT, NULL},
-	{5, "no cluster: watchdog required and missing: no race", s_race_init_no_watchdog, HA_WAIT, NULL},
-	{5, "fresh cluster, empty dir: race to bootstrap", s_fresh_empty, HA_RACE_INIT, NULL},
-	{5, "fresh cluster, data present: claim it", s_fresh_with_data, HA_RACE_INIT, NULL},
-	{5, "we own initialize: bootstrap", s_bootstrap_ours, HA_BOOTSTRAP, NULL},
-	{5, "another bootstraps: wait", s_bootstrap_theirs, HA_WAIT, NULL},
-	{5, "bootstrap continues once primary runs", s_bootstrap_ours_running_primary, HA_BOOTSTRAP, NULL},
-	{5, "data dir of another cluster: fatal", s_other_cluster, HA_FATAL, NULL},
-	{5, "invalid data dir: fatal", s_invalid_datadir, HA_FATAL, NULL},
-	{5, "bootstrap: first start failed, back off before the next", s_bootstrap_start_failed_backoff, HA_WAIT, NULL},
-	{5, "no cluster, no lease of our own: wait before racing", s_fresh_no_lease, HA_WAIT, NULL},
-	{5, "no cluster, our bootstrap failed 2s ago: wait before racing",
-	 s_fresh_bootstrap_failed_recently, HA_WAIT, NULL},
-	{5, "no cluster, our bootstrap failed 10s ago: race again",
-	 s_fresh_bootstrap_failed_long_ago, HA_RACE_INIT, NULL},
-	{5, "bootstrap: initdb failed 1s ago: wait", s_bootstrap_initdb_failed_recently, HA_WAIT, NULL},
-	{5, "bootstrap: initdb failed 4s ago: run it again", s_bootstrap_initdb_failed_long_ago, HA_BOOTSTRAP, NULL},
+	{ 5, "bootstrap: owner with data starts its first primary", s_bootstrap_starts, HA_BOOTSTRAP, NULL },
+	{ 5, "bootstrap: not past our lease deadline", s_bootstrap_lease_expired, HA_WAIT, NULL },
+	{ 5, "bootstrap: the key on an old lease moves to ours first", s_bootstrap_key_old_lease, HA_ACQUIRE, NULL },
+	{ 5, "bootstrap: watchdog required and missing: no first primary", s_bootstrap_no_watchdog, HA_WAIT, NULL },
+	{ 5, "no cluster: watchdog required and missing: no race", s_race_init_no_watchdog, HA_WAIT, NULL },
+	{ 5, "fresh cluster, empty dir: race to bootstrap", s_fresh_empty, HA_RACE_INIT, NULL },
+	{ 5, "fresh cluster, data present: claim it", s_fresh_with_data, HA_RACE_INIT, NULL },
+	{ 5, "we own initialize: bootstrap", s_bootstrap_ours, HA_BOOTSTRAP, NULL },
+	{ 5, "another bootstraps: wait", s_bootstrap_theirs, HA_WAIT, NULL },
+	{ 5, "bootstrap continues once primary runs", s_bootstrap_ours_running_primary, HA_BOOTSTRAP, NULL },
+	{ 5, "data dir of another cluster: fatal", s_other_cluster, HA_FATAL, NULL },
+	{ 5, "invalid data dir: fatal", s_invalid_datadir, HA_FATAL, NULL },
+	{ 5, "bootstrap: first start failed, back off before the next", s_bootstrap_start_failed_backoff, HA_WAIT,
+	  NULL },
+	{ 5, "no cluster, no lease of our own: wait before racing", s_fresh_no_lease, HA_WAIT, NULL },
+	{ 5, "no cluster, our bootstrap failed 2s ago: wait before racing", s_fresh_bootstrap_failed_recently, HA_WAIT,
+	  NULL },
+	{ 5, "no cluster, our bootstrap failed 10s ago: race again", s_fresh_bootstrap_failed_long_ago, HA_RACE_INIT,
+	  NULL },
+	{ 5, "bootstrap: initdb failed 1s ago: wait", s_bootstrap_initdb_failed_recently, HA_WAIT, NULL },
+	{ 5, "bootstrap: initdb failed 4s ago: run it again", s_bootstrap_initdb_failed_long_ago, HA_BOOTSTRAP, NULL },
 	/* 6. operator requests */
-	{6, "reinit after a failed start: reinit", s_reinit_after_failed_start, HA_REINIT, "node1"},
-	{6, "restart requested", s_restart_requested, HA_RESTART, NULL},
-	{6, "reinit requested on a replica", s_reinit_requested, HA_REINIT, "node1"},
-	{6, "reinit refused on the leader: the request is dropped", s_reinit_on_leader, HA_REFUSE, NULL},
-	{6, "reinit without a leader waits", s_reinit_no_leader, HA_WAIT, NULL},
+	{ 6, "reinit after a failed start: reinit", s_reinit_after_failed_start, HA_REINIT, "node1" },
+	{ 6, "restart requested", s_restart_requested, HA_RESTART, NULL },
+	{ 6, "reinit requested on a replica", s_reinit_requested, HA_REINIT, "node1" },
+	{ 6, "reinit refused on the leader: the request is dropped", s_reinit_on_leader, HA_REFUSE, NULL },
+	{ 6, "reinit without a leader waits", s_reinit_no_leader, HA_WAIT, NULL },
 	/* 7. maintenance mode */
-	{7, "paused: a replica never takes a free key", s_paused_no_failover, HA_WAIT, NULL},
-	{7, "paused: the leader keeps its key", s_paused_leader, HA_LEAD, NULL},
-	{7, "paused: Postgres down stays down", s_paused_pg_down, HA_WAIT, NULL},
-	{7, "switchover without a candidate while paused: nothing", s_sw_paused_leader_best, HA_LEAD, NULL},
-	{7, "scheduled switchover while paused: nothing", s_sw_paused_leader_scheduled, HA_LEAD, NULL},
-	{7, "paused: another replica leaves the key", s_sw_paused_other_replica_waits, HA_WAIT, NULL},
-	{7, "paused: holding the key as a replica unasked: nothing", s_paused_holder_not_named_waits, HA_WAIT, NULL},
-	{7, "paused: after our switchover, follow the new leader",
-	 s_paused_after_switchover_follows, HA_FOLLOW, "node1"},
-	{7, "paused: a replica of the old leader follows the new one",
-	 s_paused_replica_of_old_leader_follows, HA_FOLLOW, "node1"},
-	{7, "paused: a replica not asked to follow waits", s_paused_replica_unfollowed_waits, HA_WAIT, NULL},
-	{7, "paused: a switchover for another leader is cleared",
-	 s_sw_paused_for_another_leader, HA_CLEAR_SWITCHOVER, NULL},
+	{ 7, "paused: a replica never takes a free key", s_paused_no_failover, HA_WAIT, NULL },
+	{ 7, "paused: the leader keeps its key", s_paused_leader, HA_LEAD, NULL },
+	{ 7, "paused: Postgres down stays down", s_paused_pg_down, HA_WAIT, NULL },
+	{ 7, "switchover without a candidate while paused: nothing", s_sw_paused_leader_best, HA_LEAD, NULL },
+	{ 7, "scheduled switchover while paused: nothing", s_sw_paused_leader_scheduled, HA_LEAD, NULL },
+	{ 7, "paused: another replica leaves the key", s_sw_paused_other_replica_waits, HA_WAIT, NULL },
+	{ 7, "paused: holding the key as a replica unasked: nothing", s_paused_holder_not_named_waits, HA_WAIT, NULL },
+	{ 7, "paused: after our switchover, follow the new leader", s_paused_after_switchover_follows, HA_FOLLOW,
+	  "node1" },
+	{ 7, "paused: a replica of the old leader follows the new one", s_paused_replica_of_old_leader_follows,
+	  HA_FOLLOW, "node1" },
+	{ 7, "paused: a replica not asked to follow waits", s_paused_replica_unfollowed_waits, HA_WAIT, NULL },
+	{ 7, "paused: a switchover for another leader is cleared", s_sw_paused_for_another_leader, HA_CLEAR_SWITCHOVER,
+	  NULL },
 	/* 8. empty data directory */
-	{8, "empty dir with a leader: clone", s_empty_with_leader, HA_CLONE, "node1"},
-	{8, "empty dir without leader: wait", s_empty_no_leader, HA_WAIT, NULL},
-	{8, "empty dir but holding the key: release", s_empty_but_holds_key, HA_RELEASE, NULL},
-	{8, "empty dir, clone failed 1s ago: wait", s_clone_failed_recently, HA_WAIT, NULL},
-	{8, "empty dir, clone failed 4s ago: clone again", s_clone_failed_long_ago, HA_CLONE, "node1"},
+	{ 8, "empty dir with a leader: clone", s_empty_with_leader, HA_CLONE, "node1" },
+	{ 8, "empty dir without leader: wait", s_empty_no_leader, HA_WAIT, NULL },
+	{ 8, "empty dir but holding the key: release", s_empty_but_holds_key, HA_RELEASE, NULL },
+	{ 8, "empty dir, clone failed 1s ago: wait", s_clone_failed_recently, HA_WAIT, NULL },
+	{ 8, "empty dir, clone failed 4s ago: clone again", s_clone_failed_long_ago, HA_CLONE, "node1" },
 	/* 9. Postgres down */
-	{9, "down replica starts as replica of leader", s_down_replica_data, HA_START_REPLICA, "node1"},
-	{9, "down, holding key: start as primary", s_down_holds_key, HA_START_PRIMARY, NULL},
-	{9, "down, key on old lease: move it first", s_down_holds_key_old_lease, HA_ACQUIRE, NULL},
-	{9, "down, primary start failed: release", s_down_holds_key_start_failed, HA_RELEASE, NULL},
-	{9, "down, no leader: replica without upstream", s_down_no_leader, HA_START_REPLICA, ""},
-	{9, "former primary starts as replica of the new leader", s_former_primary_rejoins, HA_START_REPLICA, "node1"},
-	{9, "former primary without pg_rewind starts as replica",
-	 s_former_primary_no_rewind, HA_START_REPLICA, "node1"},
-	{9, "down after failed rewind, reinit allowed", s_rewind_failed_reinit, HA_REINIT, "node1"},
-	{9, "down after failed rewind, no reinit: start anyway", s_rewind_failed_no_reinit, HA_START_REPLICA, "node1"},
-	{9, "cannot start as replica of the leader: rewind", s_cannot_start_as_replica, HA_REWIND, "node1"},
-	{9, "cannot start, rewind failed for good: start again",
-	 s_cannot_start_rewind_failed, HA_START_REPLICA, "node1"},
-	{9, "cannot start, rewind failed for good, within the backoff: wait",
-	 s_cannot_start_rewind_failed_backoff, HA_WAIT, NULL},
-	{9, "failed start, insufficient parameter settings: start again at once, no rewind",
-	 s_start_failed_params, HA_START_REPLICA, "node1"},
-	{9, "failed start, parameters again: back off", s_start_failed_params_again, HA_WAIT, NULL},
-	{9, "failed start, parameters again, backoff over: start, no rewind",
-	 s_start_failed_params_again_later, HA_START_REPLICA, "node1"},
-	{9, "failed start, other server error: back off, no rewind", s_start_failed_other, HA_WAIT, NULL},
-	{9, "failed start, other server error, backoff over: start again",
-	 s_start_failed_other_later, HA_START_REPLICA, "node1"},
-	{9, "failed start, fourth in a row: backoff has grown", s_start_failed_other_many, HA_WAIT, NULL},
-	{9, "failed start, log unreadable: never rewind", s_start_failed_unknown, HA_START_REPLICA, "node1"},
-	{9, "failed start, diverged, use_pg_rewind off: back off", s_start_failed_diverged_no_rewind, HA_WAIT, NULL},
-	{9, "failed start, diverged, use_pg_rewind off, backoff over: start again",
-	 s_start_failed_diverged_no_rewind_later, HA_START_REPLICA, "node1"},
-	{9, "failed start, no leader: back off too", s_start_failed_no_leader, HA_WAIT, NULL},
-	{9, "failed start as primary, key released: back off", s_start_failed_as_primary_after_release, HA_WAIT, NULL},
-	{9, "restart requested while down: just start", s_restart_requested_pg_down, HA_START_REPLICA, "node1"},
-	{9, "paused: a restarting replica starts again", s_paused_restart_in_progress, HA_START_REPLICA, NULL},
-	{9, "paused: a restarting leader starts again", s_paused_restart_in_progress_leader, HA_START_PRIMARY, NULL},
-	{9, "down, holding the key, lease expired: wait for renewal", s_down_holds_key_lease_expired, HA_WAIT, NULL},
-	{9, "down, holding the key, required watchdog missing: release",
-	 s_down_holds_key_watchdog_missing, HA_RELEASE, NULL},
-	{9, "cannot start, rewind failed once 1s ago: wait before the next",
-	 s_cannot_start_rewind_retry_backoff, HA_WAIT, NULL},
-	{9, "cannot start, rewind failed once 4s ago: rewind again",
-	 s_cannot_start_rewind_retry_later, HA_REWIND, "node1"},
+	{ 9, "down replica starts as replica of leader", s_down_replica_data, HA_START_REPLICA, "node1" },
+	{ 9, "down, holding key: start as primary", s_down_holds_key, HA_START_PRIMARY, NULL },
+	{ 9, "down, key on old lease: move it first", s_down_holds_key_old_lease, HA_ACQUIRE, NULL },
+	{ 9, "down, primary start failed: release", s_down_holds_key_start_failed, HA_RELEASE, NULL },
+	{ 9, "down, no leader: replica without upstream", s_down_no_leader, HA_START_REPLICA, "" },
+	{ 9, "former primary starts as replica of the new leader", s_former_primary_rejoins, HA_START_REPLICA,
+	  "node1" },
+	{ 9, "former primary without pg_rewind starts as replica", s_former_primary_no_rewind, HA_START_REPLICA,
+	  "node1" },
+	{ 9, "down after failed rewind, reinit allowed", s_rewind_failed_reinit, HA_REINIT, "node1" },
+	{ 9, "down after failed rewind, no reinit: start anyway", s_rewind_failed_no_reinit, HA_START_REPLICA,
+	  "node1" },
+	{ 9, "cannot start as replica of the leader: rewind", s_cannot_start_as_replica, HA_REWIND, "node1" },
+	{ 9, "cannot start, rewind failed for good: start again", s_cannot_start_rewind_failed, HA_START_REPLICA,
+	  "node1" },
+	{ 9, "cannot start, rewind failed for good, within the backoff: wait", s_cannot_start_rewind_failed_backoff,
+	  HA_WAIT, NULL },
+	{ 9, "failed start, insufficient parameter settings: start again at once, no rewind", s_start_failed_params,
+	  HA_START_REPLICA, "node1" },
+	{ 9, "failed start, parameters again: back off", s_start_failed_params_again, HA_WAIT, NULL },
+	{ 9, "failed start, parameters again, backoff over: start, no rewind", s_start_failed_params_again_later,
+	  HA_START_REPLICA, "node1" },
+	{ 9, "failed start, other server error: back off, no rewind", s_start_failed_other, HA_WAIT, NULL },
+	{ 9, "failed start, other server error, backoff over: start again", s_start_failed_other_later,
+	  HA_START_REPLICA, "node1" },
+	{ 9, "failed start, fourth in a row: backoff has grown", s_start_failed_other_many, HA_WAIT, NULL },
+	{ 9, "failed start, log unreadable: never rewind", s_start_failed_unknown, HA_START_REPLICA, "node1" },
+	{ 9, "failed start, diverged, use_pg_rewind off: back off", s_start_failed_diverged_no_rewind, HA_WAIT, NULL },
+	{ 9, "failed start, diverged, use_pg_rewind off, backoff over: start again",
+	  s_start_failed_diverged_no_rewind_later, HA_START_REPLICA, "node1" },
+	{ 9, "failed start, no leader: back off too", s_start_failed_no_leader, HA_WAIT, NULL },
+	{ 9, "failed start as primary, key released: back off", s_start_failed_as_primary_after_release, HA_WAIT,
+	  NULL },
+	{ 9, "restart requested while down: just start", s_restart_requested_pg_down, HA_START_REPLICA, "node1" },
+	{ 9, "paused: a restarting replica starts again", s_paused_restart_in_progress, HA_START_REPLICA, NULL },
+	{ 9, "paused: a restarting leader starts again", s_paused_restart_in_progress_leader, HA_START_PRIMARY, NULL },
+	{ 9, "down, holding the key, lease expired: wait for renewal", s_down_holds_key_lease_expired, HA_WAIT, NULL },
+	{ 9, "down, holding the key, required watchdog missing: release", s_down_holds_key_watchdog_missing, HA_RELEASE,
+	  NULL },
+	{ 9, "cannot start, rewind failed once 1s ago: wait before the next", s_cannot_start_rewind_retry_backoff,
+	  HA_WAIT, NULL },
+	{ 9, "cannot start, rewind failed once 4s ago: rewind again", s_cannot_start_rewind_retry_later, HA_REWIND,
+	  "node1" },
 	/* 10. Postgres starting */
-	{10, "replica still starting: wait", s_replica_starting, HA_WAIT, NULL},
+	{ 10, "replica still starting: wait", s_replica_starting, HA_WAIT, NULL },
 	/* 11. Postgres a replica */
-	{11, "steady replica waits", s_steady_replica, HA_WAIT, NULL},
-	{11, "sync: the named standby takes the key", s_sync_named_acquires, HA_ACQUIRE, NULL},
-	{11, "sync: a standby the key does not name waits", s_sync_not_named_waits, HA_WAIT, NULL},
-	{11, "sync: the named standby is not held back by an asynchronous peer ahead",
-	 s_sync_named_behind_async_peer, HA_ACQUIRE, NULL},
-	{11, "sync: no sync key yet, anyone eligible may", s_sync_no_key_anyone, HA_ACQUIRE, NULL},
-	{11, "sync: the leader that wrote the key may take it back", s_sync_key_of_ours, HA_ACQUIRE, NULL},
-	{11, "sync: an empty key from another leader names nobody", s_sync_empty_key_nobody, HA_WAIT, NULL},
-	{11, "sync mode off: the key is ignored", s_sync_off_ignores_key, HA_ACQUIRE, NULL},
-	{11, "sync: a manual failover overrides the key", s_sync_manual_failover_overrides, HA_ACQUIRE, NULL},
-	{11, "tie: a peer as far with a higher failover_priority goes first", s_tie_priority_peer_first, HA_WAIT, NULL},
-	{11, "tie: our higher failover_priority goes first", s_tie_priority_we_first, HA_ACQUIRE, NULL},
-	{11, "tie: equal priority, the smaller name goes first (us)", s_tie_name_we_first, HA_ACQUIRE, NULL},
-	{11, "tie: equal priority, the smaller name goes first (the peer)", s_tie_name_peer_first, HA_WAIT, NULL},
-	{11, "tie: after two ttls without a leader the rank no longer holds us", s_tie_expires, HA_ACQUIRE, NULL},
-	{11, "sync: a peer ahead that is not synchronous does not hold us",
-	 s_ahead_peer_not_sync_ignored, HA_ACQUIRE, NULL},
-	{11, "quorum: we see 2 of 2 named (need 2) and lead: take the key", s_quorum_sees_enough, HA_ACQUIRE, NULL},
-	{11, "quorum: we see 1 of 2 named (need 2): wait", s_quorum_sees_too_few, HA_WAIT, NULL},
-	{11, "quorum: a named peer is ahead: leave it the key", s_quorum_peer_ahead, HA_WAIT, NULL},
-	{11, "quorum 2 of 2: every named standby has every commit", s_quorum_all_needed, HA_ACQUIRE, NULL},
-	{11, "quorum 0: nothing promised, nobody may take over", s_quorum_nothing_promised, HA_WAIT, NULL},
-	{11, "quorum key keeps its meaning after a config change", s_quorum_key_despite_config, HA_WAIT, NULL},
-	{11, "watchdog required and missing: not a candidate", s_watchdog_required_missing, HA_WAIT, NULL},
-	{11, "watchdog required and armed: candidate", s_watchdog_required_ok, HA_ACQUIRE, NULL},
-	{11, "watchdog required and missing while holding the key: release",
-	 s_watchdog_required_holds_releases, HA_RELEASE, NULL},
-	{11, "diverged, rewind failed, reinit allowed", s_diverged_rewind_failed_reinit, HA_REINIT, "node1"},
-	{11, "diverged, rewind failed, no reinit: wait", s_diverged_rewind_failed, HA_WAIT, NULL},
-	{11, "diverged but pg_rewind disabled: wait", s_diverged_no_rewind, HA_WAIT, NULL},
-	{11, "diverged replica is rewound", s_diverged_replica, HA_REWIND, "node1"},
-	{11, "briefly not streaming: wait", s_briefly_not_streaming, HA_WAIT, NULL},
-	{11, "not streaming on leader's timeline: wait", s_not_streaming_same_timeline, HA_WAIT, NULL},
-	{11, "new leader: follow it", s_new_leader, HA_FOLLOW, "node3"},
-	{11, "leader expired: most up-to-date acquires", s_acquire_on_expiry, HA_ACQUIRE, NULL},
-	{11, "leader expired, tie: acquire (etcd decides)", s_acquire_tie, HA_ACQUIRE, NULL},
-	{11, "nofailover never acquires", s_refuse_nofailover, HA_WAIT, NULL},
-	{11, "behind more than maximum_lag_on_failover", s_refuse_behind_max_lag, HA_WAIT, NULL},
-	{11, "behind exactly maximum_lag_on_failover", s_within_max_lag, HA_ACQUIRE, NULL},
-	{11, "a healthy peer is ahead", s_refuse_peer_ahead, HA_WAIT, NULL},
-	{11, "a peer ahead but nofailover does not block", s_peer_ahead_but_nofailover, HA_ACQUIRE, NULL},
-	{11, "an unreachable peer does not block", s_peer_ahead_unreachable, HA_ACQUIRE, NULL},
-	{11, "an unhealthy peer does not block", s_peer_ahead_unhealthy, HA_ACQUIRE, NULL},
-	{11, "a peer still running as primary blocks", s_peer_still_primary, HA_WAIT, NULL},
-	{11, "behind the last leader's timeline: not a candidate", s_refuse_old_timeline, HA_WAIT, NULL},
-	{11, "a peer ahead on an old timeline does not block", s_peer_ahead_on_old_timeline, HA_ACQUIRE, NULL},
-	{11, "a peer still starting may be ahead: wait", s_peer_starting_may_be_ahead, HA_WAIT, NULL},
-	{11, "a peer starting for over 2 ttl: ignore it", s_peer_starting_too_long, HA_ACQUIRE, NULL},
-	{11, "replay paused, leader on a new timeline: no rewind while paused",
-	 s_paused_replay_no_rewind, HA_WAIT, NULL},
-	{11, "replay paused: not a failover candidate", s_paused_replay_no_candidate, HA_WAIT, NULL},
-	{11, "replay stuck with WAL waiting: not a failover candidate", s_stuck_replay_no_candidate, HA_WAIT, NULL},
-	{11, "replay behind but moving: candidate", s_replay_catching_up_candidate, HA_ACQUIRE, NULL},
-	{11, "lag counts from replay: received all, replayed beyond maximum_lag_on_failover",
-	 s_replay_lag_beyond_max, HA_WAIT, NULL},
-	{11, "manual failover naming a paused replica: the operator's choice",
-	 s_manual_failover_to_paused, HA_ACQUIRE, NULL},
-	{11, "replay paused by a hot-standby parameter below the primary's: restart",
-	 s_hs_param_below_primary_restart, HA_RESTART, NULL},
-	{11, "hot-standby parameter below the primary's, replay not paused: wait",
-	 s_hs_param_below_primary_not_paused, HA_WAIT, NULL},
-	{11, "no lease of our own: do not compete", s_no_lease_no_compete, HA_WAIT, NULL},
-	{11, "paused: the switchover's candidate takes the key", s_sw_paused_target_takes_key, HA_ACQUIRE, NULL},
-	{11, "paused: the switchover's candidate promotes", s_sw_paused_target_promotes, HA_PROMOTE, NULL},
-	{11, "switchover to another: leave it the key", s_sw_other_target_waits, HA_WAIT, NULL},
-	{11, "switchover target silent past ttl: compete", s_sw_target_dead_after_ttl, HA_ACQUIRE, NULL},
-	{11, "switchover target ignores a peer ahead", s_sw_we_are_target_peer_ahead, HA_ACQUIRE, NULL},
-	{11, "switchover target too far behind: refuse", s_sw_target_behind_max_lag, HA_WAIT, NULL},
-	{11, "failover target may be behind", s_failover_target_behind_max_lag, HA_ACQUIRE, NULL},
-	{11, "failover target on an old timeline: refuse", s_failover_target_old_timeline, HA_WAIT, NULL},
-	{11, "failover target tagged nofailover: refuse", s_failover_target_nofailover, HA_WAIT, NULL},
-	{11, "failsafe: replica that confirmed the leader waits", s_replica_confirmed_leader, HA_WAIT, NULL},
-	{11, "failsafe: confirmation older than ttl: compete", s_replica_confirmed_long_ago, HA_ACQUIRE, NULL},
-	{11, "holding the key as replica: promote", s_promote_after_acquire, HA_PROMOTE, NULL},
-	{11, "promotion in progress: wait", s_promote_in_progress, HA_WAIT, NULL},
-	{11, "holding key with expired lease: no promote", s_holds_key_lease_expired_replica, HA_WAIT, NULL},
-	{11, "holding key on an old lease as replica: move it", s_holds_old_lease_replica, HA_ACQUIRE, NULL},
-	{11, "diverged, rewind failed twice 1s ago: wait before the next",
-	 s_diverged_rewind_retry_backoff, HA_WAIT, NULL},
-	{11, "diverged, rewind failed twice 4s ago: rewind again", s_diverged_rewind_retry_later, HA_REWIND, "node1"},
+	{ 11, "steady replica waits", s_steady_replica, HA_WAIT, NULL },
+	{ 11, "sync: the named standby takes the key", s_sync_named_acquires, HA_ACQUIRE, NULL },
+	{ 11, "sync: a standby the key does not name waits", s_sync_not_named_waits, HA_WAIT, NULL },
+	{ 11, "sync: the named standby is not held back by an asynchronous peer ahead", s_sync_named_behind_async_peer,
+	  HA_ACQUIRE, NULL },
+	{ 11, "sync: no sync key yet, anyone eligible may", s_sync_no_key_anyone, HA_ACQUIRE, NULL },
+	{ 11, "sync: the leader that wrote the key may take it back", s_sync_key_of_ours, HA_ACQUIRE, NULL },
+	{ 11, "sync: an empty key from another leader names nobody", s_sync_empty_key_nobody, HA_WAIT, NULL },
+	{ 11, "sync mode off: the key is ignored", s_sync_off_ignores_key, HA_ACQUIRE, NULL },
+	{ 11, "sync: a manual failover overrides the key", s_sync_manual_failover_overrides, HA_ACQUIRE, NULL },
+	{ 11, "tie: a peer as far with a higher failover_priority goes first", s_tie_priority_peer_first, HA_WAIT,
+	  NULL },
+	{ 11, "tie: our higher failover_priority goes first", s_tie_priority_we_first, HA_ACQUIRE, NULL },
+	{ 11, "tie: equal priority, the smaller name goes first (us)", s_tie_name_we_first, HA_ACQUIRE, NULL },
+	{ 11, "tie: equal priority, the smaller name goes first (the peer)", s_tie_name_peer_first, HA_WAIT, NULL },
+	{ 11, "tie: after two ttls without a leader the rank no longer holds us", s_tie_expires, HA_ACQUIRE, NULL },
+	{ 11, "sync: a peer ahead that is not synchronous does not hold us", s_ahead_peer_not_sync_ignored, HA_ACQUIRE,
+	  NULL },
+	{ 11, "quorum: we see 2 of 2 named (need 2) and lead: take the key", s_quorum_sees_enough, HA_ACQUIRE, NULL },
+	{ 11, "quorum: we see 1 of 2 named (need 2): wait", s_quorum_sees_too_few, HA_WAIT, NULL },
+	{ 11, "quorum: a named peer is ahead: leave it the key", s_quorum_peer_ahead, HA_WAIT, NULL },
+	{ 11, "quorum 2 of 2: every named standby has every commit", s_quorum_all_needed, HA_ACQUIRE, NULL },
+	{ 11, "quorum 0: nothing promised, nobody may take over", s_quorum_nothing_promised, HA_WAIT, NULL },
+	{ 11, "quorum key keeps its meaning after a config change", s_quorum_key_despite_config, HA_WAIT, NULL },
+	{ 11, "watchdog required and missing: not a candidate", s_watchdog_required_missing, HA_WAIT, NULL },
+	{ 11, "watchdog required and armed: candidate", s_watchdog_required_ok, HA_ACQUIRE, NULL },
+	{ 11, "watchdog required and missing while holding the key: release", s_watchdog_required_holds_releases,
+	  HA_RELEASE, NULL },
+	{ 11, "diverged, rewind failed, reinit allowed", s_diverged_rewind_failed_reinit, HA_REINIT, "node1" },
+	{ 11, "diverged, rewind failed, no reinit: wait", s_diverged_rewind_failed, HA_WAIT, NULL },
+	{ 11, "diverged but pg_rewind disabled: wait", s_diverged_no_rewind, HA_WAIT, NULL },
+	{ 11, "diverged replica is rewound", s_diverged_replica, HA_REWIND, "node1" },
+	{ 11, "briefly not streaming: wait", s_briefly_not_streaming, HA_WAIT, NULL },
+	{ 11, "not streaming on leader's timeline: wait", s_not_streaming_same_timeline, HA_WAIT, NULL },
+	{ 11, "new leader: follow it", s_new_leader, HA_FOLLOW, "node3" },
+	{ 11, "leader expired: most up-to-date acquires", s_acquire_on_expiry, HA_ACQUIRE, NULL },
+	{ 11, "leader expired, tie: acquire (etcd decides)", s_acquire_tie, HA_ACQUIRE, NULL },
+	{ 11, "nofailover never acquires", s_refuse_nofailover, HA_WAIT, NULL },
+	{ 11, "behind more than maximum_lag_on_failover", s_refuse_behind_max_lag, HA_WAIT, NULL },
+	{ 11, "behind exactly maximum_lag_on_failover", s_within_max_lag, HA_ACQUIRE, NULL },
+	{ 11, "a healthy peer is ahead", s_refuse_peer_ahead, HA_WAIT, NULL },
+	{ 11, "a peer ahead but nofailover does not block", s_peer_ahead_but_nofailover, HA_ACQUIRE, NULL },
+	{ 11, "an unreachable peer does not block", s_peer_ahead_unreachable, HA_ACQUIRE, NULL },
+	{ 11, "an unhealthy peer does not block", s_peer_ahead_unhealthy, HA_ACQUIRE, NULL },
+	{ 11, "a peer still running as primary blocks", s_peer_still_primary, HA_WAIT, NULL },
+	{ 11, "behind the last leader's timeline: not a candidate", s_refuse_old_timeline, HA_WAIT, NULL },
+	{ 11, "a peer ahead on an old timeline does not block", s_peer_ahead_on_old_timeline, HA_ACQUIRE, NULL },
+	{ 11, "a peer still starting may be ahead: wait", s_peer_starting_may_be_ahead, HA_WAIT, NULL },
+	{ 11, "a peer starting for over 2 ttl: ignore it", s_peer_starting_too_long, HA_ACQUIRE, NULL },
+	{ 11, "replay paused, leader on a new timeline: no rewind while paused", s_paused_replay_no_rewind, HA_WAIT,
+	  NULL },
+	{ 11, "replay paused: not a failover candidate", s_paused_replay_no_candidate, HA_WAIT, NULL },
+	{ 11, "replay stuck with WAL waiting: not a failover candidate", s_stuck_replay_no_candidate, HA_WAIT, NULL },
+	{ 11, "replay behind but moving: candidate", s_replay_catching_up_candidate, HA_ACQUIRE, NULL },
+	{ 11, "lag counts from replay: received all, replayed beyond maximum_lag_on_failover", s_replay_lag_beyond_max,
+	  HA_WAIT, NULL },
+	{ 11, "manual failover naming a paused replica: the operator's choice", s_manual_failover_to_paused, HA_ACQUIRE,
+	  NULL },
+	{ 11, "replay paused by a hot-standby parameter below the primary's: restart", s_hs_param_below_primary_restart,
+	  HA_RESTART, NULL },
+	{ 11, "hot-standby parameter below the primary's, replay not paused: wait", s_hs_param_below_primary_not_paused,
+	  HA_WAIT, NULL },
+	{ 11, "no lease of our own: do not compete", s_no_lease_no_compete, HA_WAIT, NULL },
+	{ 11, "paused: the switchover's candidate takes the key", s_sw_paused_target_takes_key, HA_ACQUIRE, NULL },
+	{ 11, "paused: the switchover's candidate promotes", s_sw_paused_target_promotes, HA_PROMOTE, NULL },
+	{ 11, "switchover to another: leave it the key", s_sw_other_target_waits, HA_WAIT, NULL },
+	{ 11, "switchover target silent past ttl: compete", s_sw_target_dead_after_ttl, HA_ACQUIRE, NULL },
+	{ 11, "switchover target ignores a peer ahead", s_sw_we_are_target_peer_ahead, HA_ACQUIRE, NULL },
+	{ 11, "switchover target too far behind: refuse", s_sw_target_behind_max_lag, HA_WAIT, NULL },
+	{ 11, "failover target may be behind", s_failover_target_behind_max_lag, HA_ACQUIRE, NULL },
+	{ 11, "failover target on an old timeline: refuse", s_failover_target_old_timeline, HA_WAIT, NULL },
+	{ 11, "failover target tagged nofailover: refuse", s_failover_target_nofailover, HA_WAIT, NULL },
+	{ 11, "failsafe: replica that confirmed the leader waits", s_replica_confirmed_leader, HA_WAIT, NULL },
+	{ 11, "failsafe: confirmation older than ttl: compete", s_replica_confirmed_long_ago, HA_ACQUIRE, NULL },
+	{ 11, "holding the key as replica: promote", s_promote_after_acquire, HA_PROMOTE, NULL },
+	{ 11, "promotion in progress: wait", s_promote_in_progress, HA_WAIT, NULL },
+	{ 11, "holding key with expired lease: no promote", s_holds_key_lease_expired_replica, HA_WAIT, NULL },
+	{ 11, "holding key on an old lease as replica: move it", s_holds_old_lease_replica, HA_ACQUIRE, NULL },
+	{ 11, "diverged, rewind failed twice 1s ago: wait before the next", s_diverged_rewind_retry_backoff, HA_WAIT,
+	  NULL },
+	{ 11, "diverged, rewind failed twice 4s ago: rewind again", s_diverged_rewind_retry_later, HA_REWIND, "node1" },
 	/* 12. Postgres the primary */
-	{12, "steady leader leads", s_steady_leader, HA_LEAD, NULL},
-	{12, "primary before its deadline leads", s_deadline_not_yet, HA_LEAD, NULL},
-	{12, "switchover now: leader hands over", s_sw_leader_now, HA_SWITCHOVER, "node3"},
-	{12, "switchover to the best candidate", s_sw_leader_best, HA_SWITCHOVER, ""},
-	{12, "switchover scheduled later: keep leading", s_sw_leader_scheduled_later, HA_LEAD, NULL},
-	{12, "switchover scheduled and due", s_sw_leader_scheduled_due, HA_SWITCHOVER, "node3"},
-	{12, "switchover for another leader: clear it", s_sw_for_another_leader, HA_CLEAR_SWITCHOVER, NULL},
-	{12, "switchover to us done: clear it", s_sw_done_we_are_target, HA_CLEAR_SWITCHOVER, NULL},
-	{12, "switchover with a candidate while paused: runs now", s_sw_paused_leader, HA_SWITCHOVER, "node3"},
+	{ 12, "steady leader leads", s_steady_leader, HA_LEAD, NULL },
+	{ 12, "primary before its deadline leads", s_deadline_not_yet, HA_LEAD, NULL },
+	{ 12, "switchover now: leader hands over", s_sw_leader_now, HA_SWITCHOVER, "node3" },
+	{ 12, "switchover to the best candidate", s_sw_leader_best, HA_SWITCHOVER, "" },
+	{ 12, "switchover scheduled later: keep leading", s_sw_leader_scheduled_later, HA_LEAD, NULL },
+	{ 12, "switchover scheduled and due", s_sw_leader_scheduled_due, HA_SWITCHOVER, "node3" },
+	{ 12, "switchover for another leader: clear it", s_sw_for_another_leader, HA_CLEAR_SWITCHOVER, NULL },
+	{ 12, "switchover to us done: clear it", s_sw_done_we_are_target, HA_CLEAR_SWITCHOVER, NULL },
+	{ 12, "switchover with a candidate while paused: runs now", s_sw_paused_leader, HA_SWITCHOVER, "node3" },
 };
 
 START_TEST(test_row)
@@ -1395,13 +1410,13 @@ START_TEST(test_row)
 	r->setup(&c, &l);
 	a = ha_decide(&c, &l, NOW);
 	ck_assert_msg(a.kind == r->want, "%s: got %s (%s), want %s", r->name, ha_action_name(a.kind), a.reason,
-		      ha_action_name(r->want));
+	              ha_action_name(r->want));
 	ck_assert_msg(a.rule == r->rule, "%s: decided by rule %d, want rule %d (%s)", r->name, a.rule, r->rule,
-		      a.reason);
+	              a.reason);
 	ck_assert_msg(a.reason[0] != '\0', "%s: action has no reason", r->name);
 	if (r->want_leader)
 		ck_assert_msg(strcmp(a.leader, r->want_leader) == 0, "%s: leader '%s', want '%s'", r->name, a.leader,
-			      r->want_leader);
+		              r->want_leader);
 }
 END_TEST
 
@@ -1504,9 +1519,11 @@ START_TEST(test_deadline_sweep)
 				continue; /* the exact boundary is a matter of rounding */
 			a = ha_decide(&c, &l, NOW);
 			if (past)
-				ck_assert_msg(a.kind == HA_DEMOTE, "ttl %.1f age %.2f: %s", ttl, age, ha_action_name(a.kind));
+				ck_assert_msg(a.kind == HA_DEMOTE, "ttl %.1f age %.2f: %s", ttl, age,
+				              ha_action_name(a.kind));
 			else
-				ck_assert_msg(a.kind == HA_LEAD, "ttl %.1f age %.2f: %s", ttl, age, ha_action_name(a.kind));
+				ck_assert_msg(a.kind == HA_LEAD, "ttl %.1f age %.2f: %s", ttl, age,
+				              ha_action_name(a.kind));
 			ck_assert(ha_lease_margin(ttl) > 0 && ha_lease_margin(ttl) <= 1.0);
 		}
 	}
@@ -1526,7 +1543,7 @@ START_TEST(test_deadline_one_formula)
 	ck_assert(fabs(ha_deadline(7, 100, 5, 102) - (107 - m)) < 1e-9); /* a later round extends */
 	ck_assert(fabs(ha_deadline(7, 100, 5, 99) - (105 - m)) < 1e-9);  /* an older one does not */
 	ck_assert(fabs(ha_deadline(0, 100, 5, 102) - (107 - m)) < 1e-9); /* lease lost in failsafe */
-	ck_assert(ha_deadline(0, 100, 5, 0) == 0);                        /* nothing may write */
+	ck_assert(ha_deadline(0, 100, 5, 0) == 0);                       /* nothing may write */
 	ck_assert(ha_deadline(7, 0, 5, 0) == 0);
 
 	base(&c, &l);
@@ -1548,12 +1565,12 @@ END_TEST
 /* The table reads as the policy: rows in rule order, every rule with a row. */
 START_TEST(test_rows_in_rule_order)
 {
-	bool seen[13] = {false};
+	bool seen[13] = { false };
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		ck_assert_msg(rows[i].rule >= 1 && rows[i].rule <= 12, "%s: rule %d", rows[i].name, rows[i].rule);
 		ck_assert_msg(i == 0 || rows[i - 1].rule <= rows[i].rule, "%s (rule %d) comes after a row of rule %d",
-			      rows[i].name, rows[i].rule, rows[i - 1].rule);
+		              rows[i].name, rows[i].rule, rows[i - 1].rule);
 		seen[rows[i].rule] = true;
 	}
 	for (int r = 1; r <= 12; r++)
@@ -1590,7 +1607,7 @@ static void sw_base(struct ha_cluster_view *c, struct ha_local_view *l)
 struct sw_row {
 	const char *name;
 	void (*setup)(struct ha_cluster_view *, struct ha_local_view *, struct ha_peer_status st[2]);
-	int want; /* index into {"node1", "node3"}, -1 = nobody */
+	int want;        /* index into {"node1", "node3"}, -1 = nobody */
 	const char *why; /* ha_switchover_ready's reason for node1 (NULL: not checked) */
 };
 
@@ -1668,24 +1685,27 @@ static void w_lag(struct ha_cluster_view *c, struct ha_local_view *l, struct ha_
 }
 
 static const struct sw_row sw_rows[] = {
-	{"the most advanced ready replica", w_lsn_wins, 1, NULL},
-	{"equally advanced: the higher failover_priority", w_tie_priority, 1, NULL},
-	{"equally advanced, equal priority: the smaller name", w_tie_name, 0, NULL},
-	{"the LSN decides before the priority", w_lsn_before_priority, 0, NULL},
-	{"synchronous mode: the one the sync key allows, though behind", w_sync_first, 0, NULL},
-	{"nofailover: nobody", w_nofailover, -1, "node1 is tagged nofailover"},
-	{"silent: nobody", w_silent, -1, "node1 does not answer: timed out"},
-	{"a primary is no candidate", w_not_replica, 1, "node1 is not a running replica (role primary, state running)"},
-	{"paused or not streaming replay: nobody (rule 8)", w_paused, -1, "node1 is not replaying (state replay paused)"},
-	{"another timeline, or Postgres down: nobody", w_timeline, -1, "node1 is on timeline 2, we are on 1"},
-	{"beyond maximum_lag_on_failover: nobody", w_lag, -1, "node1 is 1048577 bytes behind (maximum_lag_on_failover "
-							      "1048576)"},
+	{ "the most advanced ready replica", w_lsn_wins, 1, NULL },
+	{ "equally advanced: the higher failover_priority", w_tie_priority, 1, NULL },
+	{ "equally advanced, equal priority: the smaller name", w_tie_name, 0, NULL },
+	{ "the LSN decides before the priority", w_lsn_before_priority, 0, NULL },
+	{ "synchronous mode: the one the sync key allows, though behind", w_sync_first, 0, NULL },
+	{ "nofailover: nobody", w_nofailover, -1, "node1 is tagged nofailover" },
+	{ "silent: nobody", w_silent, -1, "node1 does not answer: timed out" },
+	{ "a primary is no candidate", w_not_replica, 1,
+	  "node1 is not a running replica (role primary, state running)" },
+	{ "paused or not streaming replay: nobody (rule 8)", w_paused, -1,
+	  "node1 is not replaying (state replay paused)" },
+	{ "another timeline, or Postgres down: nobody", w_timeline, -1, "node1 is on timeline 2, we are on 1" },
+	{ "beyond maximum_lag_on_failover: nobody", w_lag, -1,
+	  "node1 is 1048577 bytes behind (maximum_lag_on_failover "
+	  "1048576)" },
 };
 
 START_TEST(test_switchover_choose)
 {
 	const struct sw_row *r = &sw_rows[_i];
-	const char *names[2] = {"node1", "node3"};
+	const char *names[2] = { "node1", "node3" };
 	struct ha_cluster_view c;
 	struct ha_local_view l;
 	struct ha_peer_status st[2];
@@ -1820,14 +1840,14 @@ START_TEST(test_names)
 	ck_assert_int_eq(ha_role_of(false, false, HA_DATADIR_EMPTY), HA_ROLE_UNINITIALIZED);
 	ck_assert_int_eq(ha_role_of(true, false, HA_DATADIR_VALID), HA_ROLE_REPLICA);
 	ck_assert_int_eq(ha_state_of(HA_JOB_CLONE, false, false, false, false, false, HA_REPLAY_OK), HA_STATE_CLONING);
-	ck_assert_int_eq(ha_state_of(HA_JOB_NONE, false, false, true, false, false, HA_REPLAY_OK), HA_STATE_START_FAILED);
+	ck_assert_int_eq(ha_state_of(HA_JOB_NONE, false, false, true, false, false, HA_REPLAY_OK),
+	                 HA_STATE_START_FAILED);
 	ck_assert_int_eq(ha_state_of(HA_JOB_NONE, false, true, false, true, false, HA_REPLAY_STUCK),
-			 HA_STATE_STUCK_REPLAY);
+	                 HA_STATE_STUCK_REPLAY);
 	ck_assert_int_eq(ha_state_of(HA_JOB_NONE, false, true, false, true, true, HA_REPLAY_OK), HA_STATE_RUNNING);
 	ck_assert_int_eq(ha_state_of(HA_JOB_NONE, false, true, false, false, false, HA_REPLAY_OK), HA_STATE_STARTING);
 }
 END_TEST
-
 
 /* ---- ha_sync_plan ---- */
 
@@ -1976,7 +1996,7 @@ START_TEST(test_sync_plan_strict_nosync_off)
 	c.synchronous_mode_strict = true;
 	c.has_sync = true;
 	snprintf(c.sync_leader, HA_NAME_MAX, "node2");
-	c.members[0].nosync = true; /* node1 */
+	c.members[0].nosync = true;       /* node1 */
 	in.standbys[1].streaming = false; /* node3 */
 	st = ha_sync_plan(&c, "node2", &in);
 	ck_assert_int_eq(st.kind, HA_SYNC_SET_PG);
@@ -2022,7 +2042,7 @@ START_TEST(test_sync_plan_invariant)
 		struct ha_cluster_view c;
 		struct ha_sync_input in;
 		struct ha_sync_step st;
-		const char *names[4] = {"node1", "node3", "node4", "node5"};
+		const char *names[4] = { "node1", "node3", "node4", "node5" };
 
 		plan_base(&c, &in);
 		add_member(&c, "node4", "replica", 4000);
@@ -2065,15 +2085,16 @@ START_TEST(test_sync_plan_invariant)
 					bool in_key = false;
 					for (size_t j = 0; j < c.n_sync; j++)
 						in_key |= strcmp(c.sync_standbys[j], st.names[i]) == 0;
-					ck_assert_msg(in_key, "iter %d: Postgres would wait for %s outside the key", iter,
-						      st.names[i]);
+					ck_assert_msg(in_key, "iter %d: Postgres would wait for %s outside the key",
+					              iter, st.names[i]);
 				}
-				ck_assert_msg(st.n == 0 || st.quorum >= c.sync_quorum, "iter %d: quorum below the key's",
-					      iter);
+				ck_assert_msg(st.n == 0 || st.quorum >= c.sync_quorum,
+				              "iter %d: quorum below the key's", iter);
 			}
 			if (st.kind == HA_SYNC_SET_KEY)
 				ck_assert_msg(st.quorum <= (in.n_pg ? in.pg_quorum : 0) || st.quorum <= c.sync_quorum,
-					      "iter %d: key quorum %d above Postgres' %d", iter, st.quorum, in.pg_quorum);
+				              "iter %d: key quorum %d above Postgres' %d", iter, st.quorum,
+				              in.pg_quorum);
 			continue;
 		}
 		if (st.kind == HA_SYNC_SET_KEY) {
@@ -2086,16 +2107,16 @@ START_TEST(test_sync_plan_invariant)
 					in_pg |= strcmp(in.pg[j], st.names[i]) == 0;
 				/* a name new to the key must already be waited for */
 				ck_assert_msg(was || in_pg, "iter %d: %s added to the key before Postgres", iter,
-					      st.names[i]);
+				              st.names[i]);
 			}
 		} else if (st.kind == HA_SYNC_SET_PG && c.has_sync && strcmp(c.sync_leader, "node2") == 0 &&
-			   c.synchronous_mode) {
+		           c.synchronous_mode) {
 			for (size_t j = 0; j < c.n_sync; j++) {
 				bool kept = false;
 				for (size_t i = 0; i < st.n; i++)
 					kept |= strcmp(st.names[i], c.sync_standbys[j]) == 0;
 				ck_assert_msg(kept, "iter %d: %s dropped from Postgres while the key names it", iter,
-					      c.sync_standbys[j]);
+				              c.sync_standbys[j]);
 			}
 		}
 	}

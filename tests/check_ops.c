@@ -94,7 +94,7 @@ static void write_cluster(struct env *e, enum shape shape)
 		put(e, e->k.leader, "node1");
 	put(e, e->k.config,
 	    shape == PAUSED ? "{\"ttl\":5,\"loop_wait\":1,\"retry_timeout\":2,\"pause\":true}"
-			    : "{\"ttl\":5,\"loop_wait\":1,\"retry_timeout\":2}");
+	                    : "{\"ttl\":5,\"loop_wait\":1,\"retry_timeout\":2}");
 	put_member(e, "node1", "primary", "running", false);
 	if (shape != NO_HEALTHY) {
 		put_member(e, "node2", "replica", "running", false);
@@ -123,8 +123,7 @@ static void assert_refused(bool ok, const char *err, const char *reason, const c
 	ck_assert_msg(!ok, "accepted, expected a refusal with '%s'", reason);
 	ck_assert_msg(strstr(err, reason) != NULL, "reason '%s' does not contain '%s'", err, reason);
 	ck_assert_msg(strchr(err, '\n') == NULL, "reason is not one line: '%s'", err);
-	ck_assert_msg(strcmp(before, after) == 0, "etcd changed by a refusal:\nbefore:\n%s\nafter:\n%s", before,
-		      after);
+	ck_assert_msg(strcmp(before, after) == 0, "etcd changed by a refusal:\nbefore:\n%s\nafter:\n%s", before, after);
 	free(after);
 }
 
@@ -148,7 +147,8 @@ static const struct sw_case sw_cases[] = {
 	{ "failover, no leader", NO_LEADER, NULL, "node2", 0, true, false, NULL },
 	{ "failover with a leader", FULL, NULL, "node2", 0, true, false, NULL },
 	{ "forced failover to a stopped member", NO_LEADER, NULL, "node5", 0, true, true, NULL },
-	{ "wrong leader", FULL, "node2", "node2", 0, false, false, "'node2' is not the leader (the leader is 'node1')" },
+	{ "wrong leader", FULL, "node2", "node2", 0, false, false,
+	  "'node2' is not the leader (the leader is 'node1')" },
 	{ "to the leader", FULL, NULL, "node1", 0, false, false, "'node1' is already the leader" },
 	{ "unknown candidate", FULL, NULL, "ghost", 0, false, false, "'ghost' is not a member" },
 	{ "nofailover", FULL, NULL, "node3", 0, false, false, "'node3' is tagged nofailover" },
@@ -235,8 +235,7 @@ START_TEST(test_switchover_cancel)
 	env_open(&e, "cancel");
 	write_cluster(&e, FULL);
 	before = snapshot(&e);
-	assert_refused(ops_switchover_cancel(e.c, &e.k, err, sizeof(err)), err, "no switchover is pending", before,
-		       &e);
+	assert_refused(ops_switchover_cancel(e.c, &e.k, err, sizeof(err)), err, "no switchover is pending", before, &e);
 	free(before);
 
 	ck_assert_msg(ops_switchover(e.c, &e.k, &req, err, sizeof(err)), "%s", err);
@@ -344,7 +343,8 @@ static const struct edit_case edit_cases[] = {
 	{ { "ttl=1e308" }, { NULL }, "ttl: 1e+308 out of range [2, 86400]" },
 	{ { "ttl=86401" }, { NULL }, "ttl: 86401 out of range [2, 86400]" },
 	/* Parameters that run code: never through the config key by default. */
-	{ { NULL }, { "archive_command=touch /tmp/pwned" },
+	{ { NULL },
+	  { "archive_command=touch /tmp/pwned" },
 	  "invalid configuration: postgresql.parameters.archive_command: refused: it runs or loads code" },
 	{ { NULL }, { "archive_cleanup_command=x" }, "postgresql.parameters.archive_cleanup_command: refused" },
 	{ { NULL }, { "shared_preload_libraries=evil" }, "postgresql.parameters.shared_preload_libraries: refused" },
@@ -397,7 +397,7 @@ START_TEST(test_edit_config_table)
 		read_settings(&e, &now);
 		/* result is what was written */
 		ck_assert(result.ttl == now.ttl && result.loop_wait == now.loop_wait &&
-			  result.retry_timeout == now.retry_timeout && result.pause == now.pause);
+		          result.retry_timeout == now.retry_timeout && result.pause == now.pause);
 		ck_assert_uint_eq(result.n_pg_params, now.n_pg_params);
 		if (_i == 0)
 			ck_assert(now.ttl == 10 && now.loop_wait == 1);
@@ -430,11 +430,12 @@ START_TEST(test_replace_config)
 
 	env_open(&e, "replace");
 	/* Absent key: created. */
-	ck_assert_msg(ops_replace_config(e.c, &e.k,
-					 "{\"ttl\":12,\"loop_wait\":2,\"retry_timeout\":3,\"pause\":false,"
-					 "\"postgresql\":{\"parameters\":{\"work_mem\":\"4MB\",\"max_connections\":150}}}",
-					 err, sizeof(err)),
-		      "%s", err);
+	ck_assert_msg(
+	        ops_replace_config(e.c, &e.k,
+	                           "{\"ttl\":12,\"loop_wait\":2,\"retry_timeout\":3,\"pause\":false,"
+	                           "\"postgresql\":{\"parameters\":{\"work_mem\":\"4MB\",\"max_connections\":150}}}",
+	                           err, sizeof(err)),
+	        "%s", err);
 	read_settings(&e, &d);
 	ck_assert(d.ttl == 12 && d.loop_wait == 2 && d.retry_timeout == 3);
 	ck_assert_str_eq(param(&d, "max_connections"), "150");
@@ -448,16 +449,16 @@ START_TEST(test_replace_config)
 	assert_refused(ops_replace_config(e.c, &e.k, "{\"ttl\":", err, sizeof(err)), err, "invalid JSON", before, &e);
 	assert_refused(ops_replace_config(e.c, &e.k, "[1]", err, sizeof(err)), err, "not a JSON object", before, &e);
 	assert_refused(ops_replace_config(e.c, &e.k, "{\"ttl\":12,\"loop_wiat\":1}", err, sizeof(err)), err,
-		       "unknown key 'loop_wiat'", before, &e);
+	               "unknown key 'loop_wiat'", before, &e);
 	assert_refused(ops_replace_config(e.c, &e.k, "{\"postgresql\":{\"parameter\":{}}}", err, sizeof(err)), err,
-		       "unknown key 'postgresql.parameter'", before, &e);
+	               "unknown key 'postgresql.parameter'", before, &e);
 	assert_refused(ops_replace_config(e.c, &e.k, "{\"ttl\":\"12\"}", err, sizeof(err)), err, "ttl: expected",
-		       before, &e);
+	               before, &e);
 	assert_refused(ops_replace_config(e.c, &e.k, "{\"ttl\":4,\"loop_wait\":1,\"retry_timeout\":2}", err,
-					  sizeof(err)),
-		       err, "loop_wait + 2 * retry_timeout", before, &e);
-	assert_refused(ops_replace_config(e.c, &e.k, "{\"pause\":1}", err, sizeof(err)), err, "pause: expected",
-		       before, &e);
+	                                  sizeof(err)),
+	               err, "loop_wait + 2 * retry_timeout", before, &e);
+	assert_refused(ops_replace_config(e.c, &e.k, "{\"pause\":1}", err, sizeof(err)), err, "pause: expected", before,
+	               &e);
 	assert_refused(ops_replace_config(e.c, &e.k, NULL, err, sizeof(err)), err, "invalid JSON", before, &e);
 	free(before);
 	env_close(&e);
@@ -481,11 +482,11 @@ START_TEST(test_code_params)
 	put(&e, e.k.config, "{\"ttl\":5,\"loop_wait\":1,\"retry_timeout\":2}");
 	before = snapshot(&e);
 	assert_refused(ops_replace_config(e.c, &e.k,
-					  "{\"ttl\":5,\"postgresql\":{\"parameters\":{\"restore_command\":\"x\"}}}", err,
-					  sizeof(err)),
-		       err, "postgresql.parameters.restore_command: refused", before, &e);
+	                                  "{\"ttl\":5,\"postgresql\":{\"parameters\":{\"restore_command\":\"x\"}}}",
+	                                  err, sizeof(err)),
+	               err, "postgresql.parameters.restore_command: refused", before, &e);
 	assert_refused(ops_edit_config(e.c, &e.k, NULL, 0, pg_set, 1, NULL, err, sizeof(err)), err,
-		       "postgresql.parameters.archive_command: refused", before, &e);
+	               "postgresql.parameters.archive_command: refused", before, &e);
 	free(before);
 
 	/* This node's file allows archive_command: it passes, others still not. */
@@ -496,10 +497,10 @@ START_TEST(test_code_params)
 	dcs_settings_free(&d);
 	before = snapshot(&e);
 	assert_refused(ops_replace_config(e.c, &e.k,
-					  "{\"ttl\":5,\"postgresql\":{\"parameters\":{\"archive_command\":\"/bin/true\","
-					  "\"local_preload_libraries\":\"x\"}}}",
-					  err, sizeof(err)),
-		       err, "postgresql.parameters.local_preload_libraries: refused", before, &e);
+	                                  "{\"ttl\":5,\"postgresql\":{\"parameters\":{\"archive_command\":\"/bin/true\","
+	                                  "\"local_preload_libraries\":\"x\"}}}",
+	                                  err, sizeof(err)),
+	               err, "postgresql.parameters.local_preload_libraries: refused", before, &e);
 	free(before);
 
 	/* Allowed no more: an edit of ttl still works with archive_command
@@ -507,10 +508,11 @@ START_TEST(test_code_params)
 	ck_assert(ops_set_allow_from_dcs(NULL, 0));
 	ck_assert_msg(ops_edit_config(e.c, &e.k, set_ttl, 1, NULL, 0, NULL, err, sizeof(err)), "%s", err);
 	before = snapshot(&e);
-	assert_refused(ops_replace_config(e.c, &e.k,
-					  "{\"ttl\":11,\"postgresql\":{\"parameters\":{\"archive_command\":\"/bin/false\"}}}",
-					  err, sizeof(err)),
-		       err, "postgresql.parameters.archive_command: refused", before, &e);
+	assert_refused(
+	        ops_replace_config(e.c, &e.k,
+	                           "{\"ttl\":11,\"postgresql\":{\"parameters\":{\"archive_command\":\"/bin/false\"}}}",
+	                           err, sizeof(err)),
+	        err, "postgresql.parameters.archive_command: refused", before, &e);
 	free(before);
 	ck_assert_msg(ops_edit_config(e.c, &e.k, NULL, 0, pg_del, 1, NULL, err, sizeof(err)), "%s", err);
 	v = get_value(&e, e.k.config);
@@ -542,17 +544,17 @@ START_TEST(test_sender_params)
 	put_member(&e, "node3", "replica", "running", false);
 	before = snapshot(&e);
 	assert_refused(ops_edit_config(e.c, &e.k, NULL, 0, senders1, 1, NULL, err, sizeof(err)), err,
-		       "invalid configuration: postgresql.parameters.max_wal_senders: 1 is below the 2 replica(s) "
-		       "of this 3-member cluster: each streams through its own walsender; set at least 2",
-		       before, &e);
+	               "invalid configuration: postgresql.parameters.max_wal_senders: 1 is below the 2 replica(s) "
+	               "of this 3-member cluster: each streams through its own walsender; set at least 2",
+	               before, &e);
 	assert_refused(ops_edit_config(e.c, &e.k, NULL, 0, slots0, 1, NULL, err, sizeof(err)), err,
-		       "postgresql.parameters.max_replication_slots: 0 is below the 2 replica(s) of this "
-		       "3-member cluster: each streams through its own replication slot; set at least 2",
-		       before, &e);
+	               "postgresql.parameters.max_replication_slots: 0 is below the 2 replica(s) of this "
+	               "3-member cluster: each streams through its own replication slot; set at least 2",
+	               before, &e);
 	assert_refused(ops_replace_config(e.c, &e.k,
-					  "{\"ttl\":5,\"postgresql\":{\"parameters\":{\"max_wal_senders\":1}}}", err,
-					  sizeof(err)),
-		       err, "postgresql.parameters.max_wal_senders: 1 is below the 2 replica(s)", before, &e);
+	                                  "{\"ttl\":5,\"postgresql\":{\"parameters\":{\"max_wal_senders\":1}}}", err,
+	                                  sizeof(err)),
+	               err, "postgresql.parameters.max_wal_senders: 1 is below the 2 replica(s)", before, &e);
 	free(before);
 	ck_assert_msg(ops_edit_config(e.c, &e.k, NULL, 0, senders2, 1, NULL, err, sizeof(err)), "%s", err);
 	read_settings(&e, &d);
@@ -566,7 +568,7 @@ START_TEST(test_sender_params)
 	ck_assert_msg(ops_set_pause(e.c, &e.k, true, err, sizeof(err)), "%s", err);
 	before = snapshot(&e);
 	assert_refused(ops_edit_config(e.c, &e.k, NULL, 0, senders1, 1, NULL, err, sizeof(err)), err,
-		       "max_wal_senders: 1 is below the 3 replica(s) of this 4-member cluster", before, &e);
+	               "max_wal_senders: 1 is below the 3 replica(s) of this 4-member cluster", before, &e);
 	free(before);
 	env_close(&e);
 }
@@ -582,8 +584,8 @@ START_TEST(test_check_schedule)
 	ck_assert(ops_check_schedule(now + OPS_SCHEDULE_HORIZON, now, "restart", err, sizeof(err)));
 	ck_assert(!ops_check_schedule(now + OPS_SCHEDULE_HORIZON + 1, now, "restart", err, sizeof(err)));
 	ck_assert_msg(strstr(err, "scheduled time 2025-12-02T19:46:41Z is more than 7 days ahead: a restart is "
-				  "scheduled at most 7 days") != NULL,
-		      "%s", err);
+	                          "scheduled at most 7 days") != NULL,
+	              "%s", err);
 	ck_assert(!ops_check_schedule(now, now, "restart", err, sizeof(err)));
 	ck_assert_msg(strstr(err, "is not in the future") != NULL, "%s", err);
 	/* Read back from etcd: a time past is due, only the horizon counts. */
@@ -591,8 +593,8 @@ START_TEST(test_check_schedule)
 	ck_assert(ops_check_horizon(now - 86400, now, "switchover", err, sizeof(err)));
 	ck_assert(ops_check_horizon(now + OPS_SCHEDULE_HORIZON, now, "switchover", err, sizeof(err)));
 	ck_assert(!ops_check_horizon(now + OPS_SCHEDULE_HORIZON + 1, now, "switchover", err, sizeof(err)));
-	ck_assert_msg(strstr(err, "is more than 7 days ahead: a switchover is scheduled at most 7 days") != NULL,
-		      "%s", err);
+	ck_assert_msg(strstr(err, "is more than 7 days ahead: a switchover is scheduled at most 7 days") != NULL, "%s",
+	              err);
 }
 END_TEST
 
@@ -748,7 +750,7 @@ static void *fake_loop_run(void *arg)
 
 /* The answer waits for the loop's report; times out with 202. */
 static void restart_with_loop(struct api_server *s, enum api_restart_outcome outcome, const char *message,
-			      unsigned int want_code, const char *want_in_body)
+                              unsigned int want_code, const char *want_in_body)
 {
 	struct fake_loop f = { .s = s, .outcome = outcome, .message = message };
 	char body[1024];
@@ -756,7 +758,7 @@ static void restart_with_loop(struct api_server *s, enum api_restart_outcome out
 
 	ck_assert_int_eq(pthread_create(&t, NULL, fake_loop_run, &f), 0);
 	ck_assert_uint_eq(restart_call(s, "POST", "{\"restart_pending\":true,\"wait\":10}", body, sizeof(body)),
-			  want_code);
+	                  want_code);
 	pthread_join(t, NULL);
 	ck_assert(f.seen_id > 0);
 	ck_assert_msg(strstr(body, want_in_body) != NULL, "'%s' not in '%s'", want_in_body, body);
@@ -797,26 +799,26 @@ START_TEST(test_restart_endpoint)
 	/* No loop attached (tests, fuzzing): 202 at once, the request queued
 	 * with its conditions; a version as "15.4" or server_version_num. */
 	ck_assert_uint_eq(restart_call(s, "POST", "{\"role\":\"replica\",\"postgres_version\":\"15.4\"}", body,
-				       sizeof(body)),
-			  202);
+	                               sizeof(body)),
+	                  202);
 	ck_assert_uint_eq(restart_call(s, "POST", "{\"postgres_version\":\"9.6.24\"}", body, sizeof(body)), 202);
 	api_take_requests(s, &r);
 	ck_assert(r.restart && !r.restart_pending_only && r.restart_id == 2);
 	ck_assert_int_eq(r.restart_min_version, 150004); /* the higher of the two merged */
 	ck_assert_uint_eq(restart_call(s, "POST", "{\"postgres_version\":150004,\"restart_pending\":true}", body,
-				       sizeof(body)),
-			  202);
+	                               sizeof(body)),
+	                  202);
 	api_take_requests(s, &r);
 	ck_assert(r.restart && r.restart_pending_only && r.restart_min_version == 150004);
 
 	/* With a loop: the answer says how it went. */
 	api_restart_attach(s);
 	restart_with_loop(s, API_RESTART_DONE, "restarted (max_connections 100 -> 150) in 0.5 s", 200,
-			  "\"restarted\":true");
+	                  "\"restarted\":true");
 	restart_with_loop(s, API_RESTART_NOT_NEEDED, "restart not needed: no parameter is pending a restart", 200,
-			  "restart not needed");
+	                  "restart not needed");
 	restart_with_loop(s, API_RESTART_FAILED, "restart of node2: Postgres failed to start again", 503,
-			  "failed to start again");
+	                  "failed to start again");
 	/* Nobody reports: 202 "in progress" after the wait. */
 	t0 = (double)time(NULL);
 	ck_assert_uint_eq(restart_call(s, "POST", "{\"wait\":1}", body, sizeof(body)), 202);
@@ -834,8 +836,9 @@ START_TEST(test_restart_endpoint)
 		snprintf(j1, sizeof(j1), "{\"schedule\":%lld,\"restart_pending\":true}", (long long)when);
 		snprintf(j2, sizeof(j2), "{\"schedule\":%lld}", (long long)when + 3600);
 		ck_assert_uint_eq(restart_call(s, "DELETE", NULL, body, sizeof(body)), 404);
-		ck_assert_uint_eq(restart_call(s, "POST", "{\"schedule\":\"2099-01-01T00:00:00Z\"}", body, sizeof(body)),
-				  400);
+		ck_assert_uint_eq(restart_call(s, "POST", "{\"schedule\":\"2099-01-01T00:00:00Z\"}", body,
+		                               sizeof(body)),
+		                  400);
 		ck_assert_msg(strstr(body, "days ahead") != NULL, "%s", body);
 		ck_assert_uint_eq(restart_call(s, "POST", j1, body, sizeof(body)), 202);
 		ck_assert_msg(strstr(body, t1) != NULL, "%s not in %s", t1, body);

@@ -85,10 +85,10 @@ static const struct int_case bytes_cases[] = {
 	{ "-1MB", false, 0 },
 	{ "+1", false, 0 },
 	{ "1.5MB", false, 0 },
-	{ "1 ", false, 0 },        /* a space but no unit */
+	{ "1 ", false, 0 }, /* a space but no unit */
 	{ " 1", false, 0 },
 	{ "1MB ", false, 0 },
-	{ "1PB", false, 0 },       /* no such unit here */
+	{ "1PB", false, 0 }, /* no such unit here */
 	{ "1mbb", false, 0 },
 	{ "1kibi", false, 0 },
 	{ "1M B", false, 0 },
@@ -116,28 +116,12 @@ static const struct sec_case {
 	bool ok;
 	double want;
 } seconds_cases[] = {
-	{ "0", true, 0 },
-	{ "5", true, 5 },
-	{ "2.5", true, 2.5 },
-	{ ".5", true, 0.5 },
-	{ "1e3", true, 1000 },
-	{ "1E-1", true, 0.1 },
-	{ "+3", true, 3 },
-	{ "-0", true, 0 },
-	{ "1e308", true, 1e308 },
-	{ "1e309", false, 0 },  /* overflows to inf */
-	{ "-1", false, 0 },
-	{ "-0.5", false, 0 },
-	{ "", false, 0 },
-	{ "inf", false, 0 },
-	{ "nan", false, 0 },
-	{ "0x10", false, 0 },
-	{ "5s", false, 0 },
-	{ "5m", false, 0 },
-	{ " 5", false, 0 },
-	{ "5 ", false, 0 },
-	{ "1.2.3", false, 0 },
-	{ "e", false, 0 },
+	{ "0", true, 0 },         { "5", true, 5 },      { "2.5", true, 2.5 },  { ".5", true, 0.5 },
+	{ "1e3", true, 1000 },    { "1E-1", true, 0.1 }, { "+3", true, 3 },     { "-0", true, 0 },
+	{ "1e308", true, 1e308 }, { "1e309", false, 0 }, /* overflows to inf */
+	{ "-1", false, 0 },       { "-0.5", false, 0 },  { "", false, 0 },      { "inf", false, 0 },
+	{ "nan", false, 0 },      { "0x10", false, 0 },  { "5s", false, 0 },    { "5m", false, 0 },
+	{ " 5", false, 0 },       { "5 ", false, 0 },    { "1.2.3", false, 0 }, { "e", false, 0 },
 	{ "--1", false, 0 },
 };
 
@@ -186,7 +170,7 @@ static const struct int_case time_cases[] = {
 	{ "2026-01-01T23:60:00Z", false, 0 },
 	{ "2026-01-01T23:59:61Z", false, 0 },
 	{ "1969-12-31T23:59:59Z", false, 0 },
-	{ "2025-11-25T20:00:00", false, 0 },  /* no zone */
+	{ "2025-11-25T20:00:00", false, 0 }, /* no zone */
 	{ "2025-11-25T20:00:00+1", false, 0 },
 	{ "2025-11-25T20:00:00+24:00", false, 0 },
 	{ "2025-11-25T20:00:00+01:60", false, 0 },
@@ -251,11 +235,11 @@ static const struct b64_case {
 	{ "Zg=", NULL, 0 },
 	{ "Z===", NULL, 0 },
 	{ "====", NULL, 0 },
-	{ "Zg==Zg==", NULL, 0 },       /* padding only at the very end */
+	{ "Zg==Zg==", NULL, 0 }, /* padding only at the very end */
 	{ "Z=g=", NULL, 0 },
 	{ "Zm9v\n", NULL, 0 },
 	{ "Zm9 ", NULL, 0 },
-	{ "Zm-_", NULL, 0 },           /* the URL alphabet is not this one */
+	{ "Zm-_", NULL, 0 }, /* the URL alphabet is not this one */
 	{ "Zm9v!", NULL, 0 },
 };
 
@@ -379,7 +363,7 @@ START_TEST(test_clock_after)
 		after = clk_mono();
 		ck_assert(abs.tv_nsec >= 0 && abs.tv_nsec < 1000000000L);
 		ck_assert_msg(ts_seconds(&abs) >= before + want - 1e-6 && ts_seconds(&abs) <= after + want + 1e-6,
-			      "wait %g", waits[i]);
+		              "wait %g", waits[i]);
 	}
 	clk_wall_after(2, &abs);
 	ck_assert(abs.tv_nsec >= 0 && abs.tv_nsec < 1000000000L);

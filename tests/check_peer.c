@@ -41,7 +41,9 @@ START_TEST(test_log_escape)
 	log_escape("l1\nl2", out, sizeof(out), true);
 	ck_assert_str_eq(out, "l1\nl2");
 	/* UTF-8 text stays; the C1 control CSI (U+009B) does not */
-	log_escape("caf\xc3\xa9 \xc2\x9b" "2J", out, sizeof(out), false);
+	log_escape("caf\xc3\xa9 \xc2\x9b"
+	           "2J",
+	           out, sizeof(out), false);
 	ck_assert_str_eq(out, "caf\xc3\xa9 \\xc2\\x9b2J");
 	/* cut to fit, never in the middle of an escape, always terminated */
 	log_escape("ab\x1b", out, 6, false);
@@ -58,20 +60,25 @@ END_TEST
 static const struct {
 	const char *in, *out;
 } escape_cases[] = {
-	{ "a\xe2\x80\xae" "b", "a\\xe2\\x80\\xaeb" },            /* U+202E RLO */
+	{ "a\xe2\x80\xae"
+	  "b",
+	  "a\\xe2\\x80\\xaeb" },                              /* U+202E RLO */
 	{ "\xe2\x80\xaa\xe2\x80\xab\xe2\x80\xac\xe2\x80\xad", /* U+202A..U+202D */
 	  "\\xe2\\x80\\xaa\\xe2\\x80\\xab\\xe2\\x80\\xac\\xe2\\x80\\xad" },
 	{ "x\xe2\x81\xa6y\xe2\x81\xa9", "x\\xe2\\x81\\xa6y\\xe2\\x81\\xa9" }, /* U+2066 LRI, U+2069 PDI */
-	{ "\xe2\x81\xa7\xe2\x81\xa8", "\\xe2\\x81\\xa7\\xe2\\x81\\xa8" }, /* U+2067, U+2068 */
-	{ "zw\xe2\x80\x8bsp", "zw\\xe2\\x80\\x8bsp" },          /* U+200B zero width space */
-	{ "\xe2\x80\x8f", "\\xe2\\x80\\x8f" },                  /* U+200F RLM */
-	{ "\xef\xbb\xbf" "bom", "\\xef\\xbb\\xbfbom" },            /* U+FEFF */
-	{ "s\xc2\xadh", "s\\xc2\\xadh" },                          /* U+00AD soft hyphen */
-	{ "\xd8\x9c", "\\xd8\\x9c" },                              /* U+061C */
-	{ "t\xf3\xa0\x80\x81", "t\\xf3\\xa0\\x80\\x81" },    /* U+E0001 language tag */
-	{ "\xe2\x80\xa8", "\\xe2\\x80\\xa8" },                  /* U+2028 line separator */
+	{ "\xe2\x81\xa7\xe2\x81\xa8", "\\xe2\\x81\\xa7\\xe2\\x81\\xa8" },     /* U+2067, U+2068 */
+	{ "zw\xe2\x80\x8bsp", "zw\\xe2\\x80\\x8bsp" },                        /* U+200B zero width space */
+	{ "\xe2\x80\x8f", "\\xe2\\x80\\x8f" },                                /* U+200F RLM */
+	{ "\xef\xbb\xbf"
+	  "bom",
+	  "\\xef\\xbb\\xbfbom" },                         /* U+FEFF */
+	{ "s\xc2\xadh", "s\\xc2\\xadh" },                 /* U+00AD soft hyphen */
+	{ "\xd8\x9c", "\\xd8\\x9c" },                     /* U+061C */
+	{ "t\xf3\xa0\x80\x81", "t\\xf3\\xa0\\x80\\x81" }, /* U+E0001 language tag */
+	{ "\xe2\x80\xa8", "\\xe2\\x80\\xa8" },            /* U+2028 line separator */
 	/* neighbours that are visible text stay as they are */
-	{ "\xe2\x80\x94 \xe2\x80\xaf \xe2\x81\x9f \xe2\x82\xac", "\xe2\x80\x94 \xe2\x80\xaf \xe2\x81\x9f \xe2\x82\xac" },
+	{ "\xe2\x80\x94 \xe2\x80\xaf \xe2\x81\x9f \xe2\x82\xac",
+	  "\xe2\x80\x94 \xe2\x80\xaf \xe2\x81\x9f \xe2\x82\xac" },
 	{ "\xc2\xa9 \xd8\xa8 \xef\xbb\xbe \xf3\xa0\x82\x80", "\xc2\xa9 \xd8\xa8 \xef\xbb\xbe \xf3\xa0\x82\x80" },
 	/* a sequence cut at the end of the string is not read past */
 	{ "end\xe2\x80", "end\xe2\x80" },
@@ -87,7 +94,7 @@ START_TEST(test_log_escape_invisible)
 	for (size_t i = 0; i < sizeof(escape_cases) / sizeof(escape_cases[0]); i++) {
 		log_escape(escape_cases[i].in, out, sizeof(out), false);
 		ck_assert_msg(strcmp(out, escape_cases[i].out) == 0, "case %zu: got \"%s\", want \"%s\"", i, out,
-			      escape_cases[i].out);
+		              escape_cases[i].out);
 	}
 	/* room for the whole escape or none of it */
 	log_escape("ab\xe2\x80\xae", out, 8, false);
@@ -164,10 +171,10 @@ START_TEST(test_log_write_escapes)
 	ck_assert_ptr_nonnull(fgets(line, sizeof(line), tmp));
 	fclose(tmp);
 	ck_assert_msg(strstr(line, "member evil\\x1b[2J\\x1b]0;t\\x07 state run ning\\x7f [check_peer.c:") != NULL,
-		      "%s", line);
+	              "%s", line);
 	for (const char *c = line; *c && *c != '\n'; c++)
 		ck_assert_msg((unsigned char)*c >= 0x20 && *c != 0x7f, "raw control byte 0x%02x in %s",
-			      (unsigned char)*c, line);
+		              (unsigned char)*c, line);
 }
 END_TEST
 
@@ -311,7 +318,7 @@ END_TEST
 START_TEST(test_no_credentials_over_http)
 {
 	static const char reply[] = "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
-				    "Connection: close\r\n\r\n{\"error\":\"credentials needed\"}\n";
+	                            "Connection: close\r\n\r\n{\"error\":\"credentials needed\"}\n";
 	struct listener l;
 	struct peer_answer a;
 	char url[64], err[256], why[512];
@@ -347,7 +354,7 @@ START_TEST(test_https_to_plain_port_fails)
 	ck_assert(!peer_request(&creds, url, "POST", "/restart", "{}", 3.0, &a, err, sizeof(err)));
 	ck_assert_int_eq(listener_stop(&l), 1);
 	ck_assert_msg(l.got_len > 0 && (unsigned char)l.got[0] == 0x16, "no TLS handshake record (%zu bytes)",
-		      l.got_len);
+	              l.got_len);
 	ck_assert(memmem(l.got, l.got_len, "s3cret", 6) == NULL);
 	ck_assert(memmem(l.got, l.got_len, "YWRtaW46czNjcmV0", 16) == NULL); /* base64 of admin:s3cret */
 }
@@ -357,7 +364,7 @@ END_TEST
 START_TEST(test_redirect_not_followed)
 {
 	static const char reply[] = "HTTP/1.1 302 Found\r\nLocation: file:///etc/passwd\r\n"
-				    "Content-Length: 0\r\nConnection: close\r\n\r\n";
+	                            "Content-Length: 0\r\nConnection: close\r\n\r\n";
 	struct listener l;
 	struct peer_answer a;
 	char url[64], err[256];
@@ -409,7 +416,7 @@ END_TEST
 START_TEST(test_get_status_checks_answer)
 {
 	static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-				    "Connection: close\r\n\r\n{\"name\":\"a\x1b[2Jb\"}   ";
+	                            "Connection: close\r\n\r\n{\"name\":\"a\x1b[2Jb\"}   ";
 	struct listener l;
 	struct api_status st;
 	char url[64], err[512];
@@ -438,14 +445,14 @@ static bool make_certs(const char *dir)
 	if (system("command -v openssl >/dev/null 2>&1") != 0)
 		return false;
 	snprintf(cmd, sizeof(cmd),
-		 "cd '%s' && (K='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes' && "
-		 "openssl req -x509 $K -keyout ca-key.pem -out ca.pem -days 1 -subj /CN=check-peer-ca && "
-		 "openssl req -x509 $K -keyout other-key.pem -out other.pem -days 1 -subj /CN=other-ca && "
-		 "printf 'subjectAltName=IP:127.0.0.1\\n' >ext && "
-		 "openssl req $K -keyout key.pem -out req.csr -subj /CN=server && "
-		 "openssl x509 -req -in req.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -out cert.pem "
-		 "-days 1 -extfile ext) >openssl.log 2>&1",
-		 dir);
+	         "cd '%s' && (K='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes' && "
+	         "openssl req -x509 $K -keyout ca-key.pem -out ca.pem -days 1 -subj /CN=check-peer-ca && "
+	         "openssl req -x509 $K -keyout other-key.pem -out other.pem -days 1 -subj /CN=other-ca && "
+	         "printf 'subjectAltName=IP:127.0.0.1\\n' >ext && "
+	         "openssl req $K -keyout key.pem -out req.csr -subj /CN=server && "
+	         "openssl x509 -req -in req.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -out cert.pem "
+	         "-days 1 -extfile ext) >openssl.log 2>&1",
+	         dir);
 	ck_assert_msg(system(cmd) == 0, "openssl failed in %s", dir);
 	return true;
 }
@@ -560,7 +567,7 @@ START_TEST(test_mv_judge)
 	st = mv_status("node1", "127.0.0.1", 5432);
 	ck_assert_int_eq(mv_judge(&m, true, &st, true, NULL, why, sizeof(why)), MV_MISMATCH);
 	ck_assert_str_eq(why, "member node1 publishes Postgres at 127.0.0.1:6666, but its REST API "
-			      "https://127.0.0.1:8008 answers as member node1 with Postgres at 127.0.0.1:5432");
+	                      "https://127.0.0.1:8008 answers as member node1 with Postgres at 127.0.0.1:5432");
 	m = mv_member("node1", "https://127.0.0.1:8008", "10.0.0.9", 5432);
 	ck_assert_int_eq(mv_judge(&m, true, &st, true, NULL, why, sizeof(why)), MV_MISMATCH);
 	/* another member's REST API answers */
@@ -588,7 +595,9 @@ START_TEST(test_mv_judge)
 	ck_assert_msg(strstr(why, "no confirmation: connection refused") != NULL, "%s", why);
 
 	/* what comes from etcd or the peer is escaped */
-	m = mv_member("no\xe2\x80\xae" "de1", "https://127.0.0.1:8008", "127.0.0.1", 5432);
+	m = mv_member("no\xe2\x80\xae"
+	              "de1",
+	              "https://127.0.0.1:8008", "127.0.0.1", 5432);
 	st = mv_status("x\x1b[2J", "127.0.0.1", 5432);
 	ck_assert_int_eq(mv_judge(&m, true, &st, true, NULL, why, sizeof(why)), MV_MISMATCH);
 	ck_assert_msg(strstr(why, "member no\\xe2\\x80\\xaede1 publishes") != NULL, "%s", why);
@@ -620,9 +629,10 @@ START_TEST(test_status_pg_address)
 	json = api_status_json(&st);
 	ck_assert_ptr_null(strstr(json, "pg_host"));
 	free(json);
-	ck_assert(!api_status_from_json("{\"name\":\"n\",\"role\":\"primary\",\"state\":\"running\",\"pg_running\":true,"
-					"\"is_leader\":true,\"timeline\":1,\"lsn\":1,\"pg_port\":70000}",
-					&back, err, sizeof(err)));
+	ck_assert(
+	        !api_status_from_json("{\"name\":\"n\",\"role\":\"primary\",\"state\":\"running\",\"pg_running\":true,"
+	                              "\"is_leader\":true,\"timeline\":1,\"lsn\":1,\"pg_port\":70000}",
+	                              &back, err, sizeof(err)));
 	ck_assert_msg(strstr(err, "pg_port") != NULL, "%s", err);
 }
 END_TEST

@@ -49,9 +49,9 @@
 #define REPL_USER "repl"
 #define REPL_PW "repl pw'2:x"
 
-static char base[128];      /* the test's temporary directory */
+static char base[128]; /* the test's temporary directory */
 static char pgpass[256];
-static bool secret_logged;  /* a password reached the log hook */
+static bool secret_logged; /* a password reached the log hook */
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -65,7 +65,7 @@ static void hook(enum pg_log_level level, const char *msg)
 
 static void sleep_ms(int ms)
 {
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 
 	nanosleep(&ts, NULL);
 }
@@ -103,7 +103,7 @@ static void write_file(const char *path, const char *text)
 /* A loopback TCP port nobody listens on (the kernel's choice for port 0). */
 static int free_port(void)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(a);
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
@@ -118,7 +118,7 @@ static int free_port(void)
  * in its backlog, nobody ever answers. */
 static int silent_listener(int *port)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(a);
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
@@ -199,8 +199,8 @@ static void record_pid(pid_t pid)
 
 static void base_setup(void)
 {
-	const char *users[] = {SUPER_USER, REPL_USER};
-	const char *pws[] = {SUPER_PW, REPL_PW};
+	const char *users[] = { SUPER_USER, REPL_USER };
+	const char *pws[] = { SUPER_PW, REPL_PW };
 	struct pg_err err;
 
 	pg_set_log_hook(hook);
@@ -298,7 +298,7 @@ static enum pg_child_state child_wait(struct pg_child *c, double timeout, struct
 static void node_initdb_opts(struct node *n, const struct pg_initdb_opts *opts)
 {
 	struct pg_err err;
-	struct pg_child c = {0};
+	struct pg_child c = { 0 };
 
 	ck_assert_msg(pg_initdb_start(&n->paths, SUPER_USER, SUPER_PW, opts, &c, &err), "%s", err.msg);
 	ck_assert_int_gt(c.pid, 0);
@@ -322,7 +322,7 @@ static bool controldata_line(const char *dir, const char *label, char *buf, size
 	FILE *f;
 
 	ck_assert((size_t)snprintf(cmd, sizeof(cmd), "LC_ALL=C '%s/pg_controldata' -D '%s'", PG_BINDIR, dir) <
-		  sizeof(cmd));
+	          sizeof(cmd));
 	f = popen(cmd, "r");
 	ck_assert_msg(f != NULL, "cannot run %s", cmd);
 	while (fgets(line, sizeof(line), f) != NULL) {
@@ -345,9 +345,9 @@ static void conninfo(const struct node *n, const char *user, char *buf, size_t l
 
 	ck_assert(pg_conninfo_quote(pgpass, qpass, sizeof(qpass)));
 	ck_assert((size_t)snprintf(buf, len,
-				   "host=127.0.0.1 port=%d user=%s dbname=postgres passfile=%s sslmode=disable "
-				   "application_name=%s",
-				   n->port, user, qpass, n->name) < len);
+	                           "host=127.0.0.1 port=%d user=%s dbname=postgres passfile=%s sslmode=disable "
+	                           "application_name=%s",
+	                           n->port, user, qpass, n->name) < len);
 }
 
 /* postgresql.conf, pg_hba.conf, baton.recovery.conf and standby.signal for
@@ -357,21 +357,21 @@ static void node_configure(struct node *n, const struct node *upstream, const ch
 	char port[16], primary[512];
 	struct pg_err err;
 	const struct pg_param params[] = {
-		{"port", "1"}, /* overridden below: the last one wins */
-		{"listen_addresses", "127.0.0.1"},
-		{"unix_socket_directories", base},
-		{"wal_level", "replica"},
-		{"max_wal_senders", "5"},
-		{"wal_log_hints", "on"},
-		{"hot_standby", "on"},
-		{"wal_keep_size", "128MB"},
-		{"shared_buffers", "16MB"},
-		{"max_connections", "20"},
-		{"fsync", "off"},
-		{"lc_messages", "C"},
-		{"cluster_name", "it's \\ a test"},
-		{"PORT", port},
-		{"work_mem", work_mem != NULL ? work_mem : "4MB"},
+		{ "port", "1" }, /* overridden below: the last one wins */
+		{ "listen_addresses", "127.0.0.1" },
+		{ "unix_socket_directories", base },
+		{ "wal_level", "replica" },
+		{ "max_wal_senders", "5" },
+		{ "wal_log_hints", "on" },
+		{ "hot_standby", "on" },
+		{ "wal_keep_size", "128MB" },
+		{ "shared_buffers", "16MB" },
+		{ "max_connections", "20" },
+		{ "fsync", "off" },
+		{ "lc_messages", "C" },
+		{ "cluster_name", "it's \\ a test" },
+		{ "PORT", port },
+		{ "work_mem", work_mem != NULL ? work_mem : "4MB" },
 	};
 	const char *hba[] = {
 		"local all all scram-sha-256",
@@ -388,8 +388,8 @@ static void node_configure(struct node *n, const struct node *upstream, const ch
 		conninfo(upstream, REPL_USER, ci, sizeof(ci));
 		/* application_name must be this node's, not the upstream's */
 		ck_assert((size_t)snprintf(primary, sizeof(primary), "%.*s application_name=%s",
-					   (int)(strstr(ci, " application_name=") - ci), ci,
-					   n->name) < sizeof(primary));
+		                           (int)(strstr(ci, " application_name=") - ci), ci,
+		                           n->name) < sizeof(primary));
 	} else {
 		primary[0] = '\0';
 	}
@@ -413,7 +413,7 @@ static void node_start(struct node *n)
 	deadline = pg_now() + 15;
 	while (pg_now() < deadline && (r = pg_ping(ci, 1.0)) != PG_PING_OK) {
 		ck_assert_msg(pg_child_poll(&n->pm, &err) == PG_CHILD_RUNNING, "%s: postgres ended: %s (see %s)",
-			      n->name, err.msg, n->log);
+		              n->name, err.msg, n->log);
 		sleep_ms(20);
 	}
 	ck_assert_msg(r == PG_PING_OK, "%s: postgres not answering (see %s)", n->name, n->log);
@@ -449,18 +449,15 @@ START_TEST(test_conf_postgresql)
 	char dir[256], path[300];
 	struct pg_err err;
 	const struct pg_param params[] = {
-		{"port", "5433"},
-		{"cluster_name", "it's a\\b"},
-		{"work_mem", "4MB"},
-		{"Port", "6000"},
-		{"custom.setting", ""},
+		{ "port", "5433" }, { "cluster_name", "it's a\\b" }, { "work_mem", "4MB" },
+		{ "Port", "6000" }, { "custom.setting", "" },
 	};
-	const struct pg_param bad_name[] = {{"bad name", "1"}};
-	const struct pg_param bad_value[] = {{"work_mem", "4MB\nport = 1"}};
+	const struct pg_param bad_name[] = { { "bad name", "1" } };
+	const struct pg_param bad_value[] = { { "work_mem", "4MB\nport = 1" } };
 	const char *expect = "work_mem = '4MB'\n"
-			     "Port = '6000'\n"
-			     "custom.setting = ''\n"
-			     "include_if_exists = 'baton.recovery.conf'\n";
+	                     "Port = '6000'\n"
+	                     "custom.setting = ''\n"
+	                     "include_if_exists = 'baton.recovery.conf'\n";
 	const char *text;
 	struct stat st;
 
@@ -494,8 +491,8 @@ END_TEST
 START_TEST(test_conf_recovery_standby_hba)
 {
 	char dir[256], path[300];
-	const char *lines[] = {"local all all peer", "host all all 10.0.0.0/8 scram-sha-256"};
-	const char *bad[] = {"host all\nall"};
+	const char *lines[] = { "local all all peer", "host all all 10.0.0.0/8 scram-sha-256" };
+	const char *bad[] = { "host all\nall" };
 	struct pg_err err;
 	const char *text;
 
@@ -505,7 +502,7 @@ START_TEST(test_conf_recovery_standby_hba)
 	snprintf(path, sizeof(path), "%s/baton.recovery.conf", dir);
 	text = read_file(path);
 	ck_assert_ptr_nonnull(strstr(text, "\nprimary_conninfo = 'host=10.0.0.1 passfile=''/x/it\\\\''s'''\n"
-					   "recovery_target_timeline = 'latest'\n"));
+	                                   "recovery_target_timeline = 'latest'\n"));
 	ck_assert(pg_conf_write_recovery(dir, NULL, &err));
 	ck_assert_ptr_nonnull(strstr(read_file(path), "\nprimary_conninfo = ''\n"));
 	ck_assert(pg_conf_write_recovery(dir, "", &err));
@@ -530,9 +527,9 @@ END_TEST
 START_TEST(test_conf_pgpass)
 {
 	char path[256];
-	const char *users[] = {"a:b", "plain"};
-	const char *pws[] = {"p\\w:d", "x"};
-	const char *bad_pw[] = {"secret\nbreak"};
+	const char *users[] = { "a:b", "plain" };
+	const char *pws[] = { "p\\w:d", "x" };
+	const char *bad_pw[] = { "secret\nbreak" };
 	struct pg_err err;
 	struct stat st;
 
@@ -549,18 +546,48 @@ END_TEST
 /* The parameters only a node's own file may set (issue 10). */
 START_TEST(test_code_params)
 {
-	static const char *const must[] = { "archive_command", "archive_cleanup_command", "restore_command",
-					    "recovery_end_command", "ssl_passphrase_command", "shared_preload_libraries",
-					    "session_preload_libraries", "local_preload_libraries", "dynamic_library_path",
-					    "archive_library", "jit_provider", "ssl_key_file", "ssl_cert_file",
-					    "ssl_ca_file", "data_directory", "config_file", "hba_file", "ident_file",
-					    "external_pid_file", "unix_socket_directories", "log_directory",
-					    "log_filename", "primary_conninfo", "primary_slot_name", "include",
-					    "include_if_exists", "include_dir", "promote_trigger_file",
-					    "recovery_target_time", "recovery_target_action" };
-	static const char *const harmless[] = { "work_mem", "shared_buffers", "max_connections", "wal_level",
-						"archive_mode", "archive_timeout", "log_min_messages", "ssl",
-						"archive_commandx", "", "recovery_min_apply_delay", "hot_standby" };
+	static const char *const must[] = { "archive_command",
+		                            "archive_cleanup_command",
+		                            "restore_command",
+		                            "recovery_end_command",
+		                            "ssl_passphrase_command",
+		                            "shared_preload_libraries",
+		                            "session_preload_libraries",
+		                            "local_preload_libraries",
+		                            "dynamic_library_path",
+		                            "archive_library",
+		                            "jit_provider",
+		                            "ssl_key_file",
+		                            "ssl_cert_file",
+		                            "ssl_ca_file",
+		                            "data_directory",
+		                            "config_file",
+		                            "hba_file",
+		                            "ident_file",
+		                            "external_pid_file",
+		                            "unix_socket_directories",
+		                            "log_directory",
+		                            "log_filename",
+		                            "primary_conninfo",
+		                            "primary_slot_name",
+		                            "include",
+		                            "include_if_exists",
+		                            "include_dir",
+		                            "promote_trigger_file",
+		                            "recovery_target_time",
+		                            "recovery_target_action" };
+	static const char *const harmless[] = { "work_mem",
+		                                "shared_buffers",
+		                                "max_connections",
+		                                "wal_level",
+		                                "archive_mode",
+		                                "archive_timeout",
+		                                "log_min_messages",
+		                                "ssl",
+		                                "archive_commandx",
+		                                "",
+		                                "recovery_min_apply_delay",
+		                                "hot_standby" };
 	size_t n = 0;
 
 	for (size_t i = 0; i < sizeof(must) / sizeof(must[0]); i++)
@@ -598,28 +625,28 @@ START_TEST(test_start_diagnose)
 {
 	struct pg_start_diag d;
 	static const char params[] =
-		"2026-12-03 10:00:00.100 UTC [41] LOG:  starting PostgreSQL 15.5 on x86_64-pc-linux-gnu\n"
-		"2026-12-03 10:00:00.120 UTC [43] LOG:  entering standby mode\n"
-		"2026-12-03 10:00:00.121 UTC [44] FATAL:  the database system is starting up\n"
-		"2026-12-03 10:00:00.130 UTC [43] FATAL:  recovery aborted because of insufficient parameter settings\n"
-		"2026-12-03 10:00:00.130 UTC [43] DETAIL:  max_connections = 100 is a lower setting than on the primary "
-		"server, where its value was 150.\n"
-		"2026-12-03 10:00:00.130 UTC [43] HINT:  You can restart the server after making the necessary "
-		"configuration changes.\n"
-		"2026-12-03 10:00:00.131 UTC [41] LOG:  startup process (PID 43) exited with exit code 1\n"
-		"2026-12-03 10:00:00.131 UTC [41] LOG:  aborting startup due to startup process failure\n";
+	        "2026-12-03 10:00:00.100 UTC [41] LOG:  starting PostgreSQL 15.5 on x86_64-pc-linux-gnu\n"
+	        "2026-12-03 10:00:00.120 UTC [43] LOG:  entering standby mode\n"
+	        "2026-12-03 10:00:00.121 UTC [44] FATAL:  the database system is starting up\n"
+	        "2026-12-03 10:00:00.130 UTC [43] FATAL:  recovery aborted because of insufficient parameter settings\n"
+	        "2026-12-03 10:00:00.130 UTC [43] DETAIL:  max_connections = 100 is a lower setting than on the primary "
+	        "server, where its value was 150.\n"
+	        "2026-12-03 10:00:00.130 UTC [43] HINT:  You can restart the server after making the necessary "
+	        "configuration changes.\n"
+	        "2026-12-03 10:00:00.131 UTC [41] LOG:  startup process (PID 43) exited with exit code 1\n"
+	        "2026-12-03 10:00:00.131 UTC [41] LOG:  aborting startup due to startup process failure\n";
 	static const char timeline[] =
-		"2026-12-03 10:00:00.130 UTC [43] LOG:  entering standby mode\n"
-		"2026-12-03 10:00:00.131 UTC [43] FATAL:  requested timeline 3 is not a child of this server's history\n"
-		"2026-12-03 10:00:00.131 UTC [43] DETAIL:  Latest checkpoint is at 0/3000060 on timeline 2, but in the "
-		"history of the requested timeline, the server forked off from that timeline at 0/3000000.\n"
-		"2026-12-03 10:00:00.131 UTC [41] LOG:  database system is shut down";
+	        "2026-12-03 10:00:00.130 UTC [43] LOG:  entering standby mode\n"
+	        "2026-12-03 10:00:00.131 UTC [43] FATAL:  requested timeline 3 is not a child of this server's history\n"
+	        "2026-12-03 10:00:00.131 UTC [43] DETAIL:  Latest checkpoint is at 0/3000060 on timeline 2, but in the "
+	        "history of the requested timeline, the server forked off from that timeline at 0/3000000.\n"
+	        "2026-12-03 10:00:00.131 UTC [41] LOG:  database system is shut down";
 	static const char forked[] =
-		"LOG:  new timeline 2 forked off current database system timeline 1 before current recovery point "
-		"0/3000148\nFATAL:  terminating walreceiver process due to administrator command\n";
+	        "LOG:  new timeline 2 forked off current database system timeline 1 before current recovery point "
+	        "0/3000148\nFATAL:  terminating walreceiver process due to administrator command\n";
 	static const char other[] =
-		"2026-12-03 10:00:00.100 UTC [41] LOG:  invalid value for parameter \"work_mem\": \"lots\"\n"
-		"2026-12-03 10:00:00.100 UTC [41] FATAL:  configuration file \"/d/postgresql.conf\" contains errors\n";
+	        "2026-12-03 10:00:00.100 UTC [41] LOG:  invalid value for parameter \"work_mem\": \"lots\"\n"
+	        "2026-12-03 10:00:00.100 UTC [41] FATAL:  configuration file \"/d/postgresql.conf\" contains errors\n";
 	static const char no_fatal[] = "postgres: could not access directory \"/nope\": No such file or directory\n\n";
 
 	pg_start_diagnose_text(params, &d);
@@ -695,12 +722,12 @@ START_TEST(test_lsn)
 		const char *text;
 		uint64_t value;
 	} ok[] = {
-		{"0/0", 0},
-		{"0/3000148", 0x3000148},
-		{"16/B374D848", 0x16B374D848ULL},
-		{"FFFFFFFF/FFFFFFFF", UINT64_MAX},
+		{ "0/0", 0 },
+		{ "0/3000148", 0x3000148 },
+		{ "16/B374D848", 0x16B374D848ULL },
+		{ "FFFFFFFF/FFFFFFFF", UINT64_MAX },
 	};
-	const char *bad[] = {"", "/", "0/", "/1", "1", "G/1", "1/2/3", "123456789/0", "0/123456789", "0/1 ", "-1/0"};
+	const char *bad[] = { "", "/", "0/", "/1", "1", "G/1", "1/2/3", "123456789/0", "0/123456789", "0/1 ", "-1/0" };
 	char buf[32];
 	uint64_t v;
 
@@ -789,7 +816,7 @@ START_TEST(test_child_failures)
 {
 	struct node n;
 	struct pg_paths bad;
-	struct pg_child c = {0};
+	struct pg_child c = { 0 };
 	struct pg_err err;
 	char ci[128], pwfile[300];
 	int lport, lfd;
@@ -898,7 +925,7 @@ static bool read_full(int fd, void *buf, size_t len)
 	size_t done = 0;
 
 	while (done < len) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
+		struct pollfd p = { .fd = fd, .events = POLLIN };
 		ssize_t n;
 
 		if (poll(&p, 1, 3000) != 1)
@@ -914,7 +941,7 @@ static bool read_full(int fd, void *buf, size_t len)
 static void *fake_server_main(void *arg)
 {
 	struct fake_server *f = arg;
-	struct pollfd p = {.fd = f->fd, .events = POLLIN};
+	struct pollfd p = { .fd = f->fd, .events = POLLIN };
 	unsigned char msg[512];
 	int conn;
 	size_t len = 0;
@@ -961,7 +988,7 @@ done:
 
 static enum pg_ping_result ping_fake(const char *sqlstate)
 {
-	struct fake_server f = {.sqlstate = sqlstate};
+	struct fake_server f = { .sqlstate = sqlstate };
 	pthread_t th;
 	char ci[128];
 	int port;
@@ -993,7 +1020,7 @@ START_TEST(test_initdb_controldata)
 	struct node n;
 	struct pg_controldata cd;
 	struct pg_err err;
-	struct pg_child c = {0};
+	struct pg_child c = { 0 };
 	char pwfile[300], buf[64];
 
 	node_init(&n, "init");
@@ -1068,7 +1095,7 @@ START_TEST(test_initdb_controldata)
 	/* bootstrap.initdb = { encoding = "LATIN1"; locale = "C"; data_checksums = false; } */
 	{
 		struct node m;
-		const struct pg_initdb_opts o = {.encoding = "LATIN1", .locale = "C", .data_checksums = false};
+		const struct pg_initdb_opts o = { .encoding = "LATIN1", .locale = "C", .data_checksums = false };
 
 		node_init(&m, "init-nosum");
 		node_initdb_opts(&m, &o);
@@ -1086,13 +1113,14 @@ END_TEST
  * systemd support would answer on NOTIFY_SOCKET itself. */
 START_TEST(test_spawn_env_without_notify_socket)
 {
-	struct pg_child c = {0};
+	struct pg_child c = { 0 };
 	struct pg_err err;
 	char log[300];
-	const char *argv[] = {"/usr/bin/env", NULL};
-	const char *set[] = {"IT_SET_FOR_CHILD=1", NULL};
-	const struct pg_spawn_opts o = {.what = "env", .argv = argv, .env_set = set, .log_file = log,
-					.out_fd = -1, .death_signal = SIGTERM};
+	const char *argv[] = { "/usr/bin/env", NULL };
+	const char *set[] = { "IT_SET_FOR_CHILD=1", NULL };
+	const struct pg_spawn_opts o = {
+		.what = "env", .argv = argv, .env_set = set, .log_file = log, .out_fd = -1, .death_signal = SIGTERM
+	};
 	const char *text;
 
 	path_in_base(log, sizeof(log), "env.log");
@@ -1137,48 +1165,46 @@ START_TEST(test_initdb_argv)
 	struct pg_initdb_argv a;
 	struct pg_err err;
 	char line[1024];
-	const struct pg_initdb_opts custom = {.encoding = "LATIN1", .locale = "de_DE.iso88591@euro",
-					      .data_checksums = false};
-	const struct pg_initdb_opts empty = {.encoding = "", .locale = NULL, .data_checksums = true};
-	static const char *const bad_names[] = {"", "-D/tmp", "UTF8 --no-sync", "C.UTF-8\n", "a'b", "$(x)",
-						"x/y"};
+	const struct pg_initdb_opts custom = { .encoding = "LATIN1",
+		                               .locale = "de_DE.iso88591@euro",
+		                               .data_checksums = false };
+	const struct pg_initdb_opts empty = { .encoding = "", .locale = NULL, .data_checksums = true };
+	static const char *const bad_names[] = { "", "-D/tmp", "UTF8 --no-sync", "C.UTF-8\n", "a'b", "$(x)", "x/y" };
 
-
-	ck_assert_msg(pg_initdb_argv_build(&a, "/bin/initdb", "/d", "su", "--pwfile=/d.pw", NULL, &err), "%s",
-		      err.msg);
+	ck_assert_msg(pg_initdb_argv_build(&a, "/bin/initdb", "/d", "su", "--pwfile=/d.pw", NULL, &err), "%s", err.msg);
 	join_argv(&a, line, sizeof(line));
 	ck_assert_str_eq(line, "/bin/initdb -D /d -U su --pwfile=/d.pw -E UTF8 --locale=C.UTF-8 --data-checksums "
-			       "--auth-local=scram-sha-256 --auth-host=scram-sha-256");
+	                       "--auth-local=scram-sha-256 --auth-host=scram-sha-256");
 	ck_assert(pg_initdb_defaults.data_checksums);
 	ck_assert(pg_initdb_argv_build(&a, "/bin/initdb", "/d", "su", "--pwfile=/d.pw", &pg_initdb_defaults, &err));
 	join_argv(&a, line, sizeof(line));
 	ck_assert_str_eq(line, "/bin/initdb -D /d -U su --pwfile=/d.pw -E UTF8 --locale=C.UTF-8 --data-checksums "
-			       "--auth-local=scram-sha-256 --auth-host=scram-sha-256");
+	                       "--auth-local=scram-sha-256 --auth-host=scram-sha-256");
 	/* empty or unset names fall back to the defaults */
 	ck_assert(pg_initdb_argv_build(&a, "/bin/initdb", "/d", "su", "--pwfile=/d.pw", &empty, &err));
 	join_argv(&a, line, sizeof(line));
 	ck_assert_str_eq(line, "/bin/initdb -D /d -U su --pwfile=/d.pw -E UTF8 --locale=C.UTF-8 --data-checksums "
-			       "--auth-local=scram-sha-256 --auth-host=scram-sha-256");
+	                       "--auth-local=scram-sha-256 --auth-host=scram-sha-256");
 	ck_assert(pg_initdb_argv_build(&a, "/bin/initdb", "/d", "su", "--pwfile=/d.pw", &custom, &err));
 	join_argv(&a, line, sizeof(line));
 	ck_assert_str_eq(line, "/bin/initdb -D /d -U su --pwfile=/d.pw -E LATIN1 --locale=de_DE.iso88591@euro "
-			       "--auth-local=scram-sha-256 --auth-host=scram-sha-256");
+	                       "--auth-local=scram-sha-256 --auth-host=scram-sha-256");
 
 	for (size_t i = 1; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
-		struct pg_initdb_opts o = {.encoding = bad_names[i], .locale = "C", .data_checksums = true};
+		struct pg_initdb_opts o = { .encoding = bad_names[i], .locale = "C", .data_checksums = true };
 
 		ck_assert_msg(!pg_initdb_argv_build(&a, "/bin/initdb", "/d", "su", "--pwfile=/d.pw", &o, &err),
-			      "encoding '%s' accepted", bad_names[i]);
+		              "encoding '%s' accepted", bad_names[i]);
 		ck_assert_msg(strstr(err.msg, "invalid encoding name") != NULL, "%s", err.msg);
 		o.encoding = "UTF8";
 		o.locale = bad_names[i];
 		ck_assert_msg(!pg_initdb_argv_build(&a, "/bin/initdb", "/d", "su", "--pwfile=/d.pw", &o, &err),
-			      "locale '%s' accepted", bad_names[i]);
+		              "locale '%s' accepted", bad_names[i]);
 		ck_assert_msg(strstr(err.msg, "invalid locale name") != NULL, "%s", err.msg);
 	}
 	{
 		char longname[200];
-		struct pg_initdb_opts o = {.encoding = "UTF8", .locale = longname, .data_checksums = true};
+		struct pg_initdb_opts o = { .encoding = "UTF8", .locale = longname, .data_checksums = true };
 
 		memset(longname, 'a', sizeof(longname) - 1);
 		longname[sizeof(longname) - 1] = '\0';
@@ -1193,8 +1219,8 @@ START_TEST(test_initdb_argv)
 END_TEST
 
 /* Polls pg_query_state until pred holds, at most timeout seconds. */
-static bool wait_state(struct pg_conn *c, struct pg_state *st, bool (*pred)(const struct pg_state *, int),
-		       int arg, double timeout, struct pg_err *err)
+static bool wait_state(struct pg_conn *c, struct pg_state *st, bool (*pred)(const struct pg_state *, int), int arg,
+                       double timeout, struct pg_err *err)
 {
 	double deadline = pg_now() + timeout;
 
@@ -1218,7 +1244,7 @@ static bool has_streaming_replica(const struct pg_state *st, int name_char)
 	if (getenv("PG_TEST_VERBOSE") != NULL) {
 		for (int i = 0; i < st->n_replicas; i++)
 			fprintf(stderr, "replica %s %s %s %s\n", st->replicas[i].application_name,
-				st->replicas[i].client_addr, st->replicas[i].state, st->replicas[i].sync_state);
+			        st->replicas[i].client_addr, st->replicas[i].state, st->replicas[i].sync_state);
 	}
 	for (int i = 0; i < st->n_replicas; i++) {
 		if (st->replicas[i].application_name[0] == (char)name_char &&
@@ -1243,7 +1269,7 @@ static bool not_in_recovery(const struct pg_state *st, int unused)
 static void wait_scalar(struct pg_conn *c, const char *sql, const char *want, double timeout)
 {
 	char buf[128] = "";
-	struct pg_err err = {""};
+	struct pg_err err = { "" };
 	double deadline = pg_now() + timeout;
 
 	while (pg_now() < deadline) {
@@ -1262,7 +1288,7 @@ START_TEST(test_cluster_lifecycle)
 	struct pg_conn *ca, *cb, *cc;
 	struct pg_state st;
 	struct pg_controldata cd;
-	struct pg_child c = {0};
+	struct pg_child c = { 0 };
 	struct pg_err err;
 	char buf[128], ci[400];
 	char stat_state;
@@ -1307,22 +1333,22 @@ START_TEST(test_cluster_lifecycle)
 
 	/* a bad password still means "up" for ping */
 	snprintf(ci, sizeof(ci), "host=127.0.0.1 port=%d user=nobody dbname=postgres password=wrong sslmode=disable",
-		 a.port);
+	         a.port);
 	ck_assert_int_eq(pg_ping(ci, 2.0), PG_PING_OK);
 
 	ck_assert_msg(pg_query_ensure_role(ca, REPL_USER, REPL_PW, true, &err), "%s", err.msg);
 	ck_assert_msg(pg_query_ensure_role(ca, REPL_USER, REPL_PW, true, &err), "%s", err.msg); /* ALTER */
-	ck_assert(pg_query_scalar(ca, "SELECT rolreplication AND rolcanlogin FROM pg_roles WHERE rolname = 'repl'",
-				  buf, sizeof(buf), &err));
+	ck_assert(pg_query_scalar(ca, "SELECT rolreplication AND rolcanlogin FROM pg_roles WHERE rolname = 'repl'", buf,
+	                          sizeof(buf), &err));
 	ck_assert_str_eq(buf, "t");
 	/* a name that needs quoting as an identifier */
 	ck_assert_msg(pg_query_ensure_role(ca, "Odd \"Name\"", "pw'd", false, &err), "%s", err.msg);
 	ck_assert(pg_query_scalar(ca, "SELECT rolreplication FROM pg_roles WHERE rolname = 'Odd \"Name\"'", buf,
-				  sizeof(buf), &err));
+	                          sizeof(buf), &err));
 	ck_assert_str_eq(buf, "f");
 	/* the password was stored as a SCRAM verifier */
 	ck_assert(pg_query_scalar(ca, "SELECT left(rolpassword, 14) FROM pg_authid WHERE rolname = 'repl'", buf,
-				  sizeof(buf), &err));
+	                          sizeof(buf), &err));
 	ck_assert_str_eq(buf, "SCRAM-SHA-256$");
 	ck_assert(pg_query_exec(ca, "CREATE TABLE public.t (x int)", &err));
 	ck_assert(pg_query_exec(ca, "INSERT INTO public.t VALUES (1)", &err));
@@ -1368,7 +1394,7 @@ START_TEST(test_cluster_lifecycle)
 	ck_assert(pg_query_exec(cb, "INSERT INTO public.t VALUES (2)", &err));
 	/* c follows the new timeline by itself, and says so */
 	ck_assert_msg(wait_state(cc, &st, streaming_on_tl2_from, b.port, 10, &err),
-		      "c not streaming on timeline 2 (timeline %u): %s", st.timeline, err.msg);
+	              "c not streaming on timeline 2 (timeline %u): %s", st.timeline, err.msg);
 	wait_scalar(cc, "SELECT string_agg(x::text, ',' ORDER BY x) FROM public.t WHERE x < 1000", "1,2", 10);
 	/* pg_rewind wants the source's pg_control on the new timeline */
 	ck_assert(pg_query_checkpoint(cb, &err));
@@ -1429,7 +1455,7 @@ START_TEST(test_pdeathsig)
 	ck_assert(agent >= 0);
 	if (agent == 0) {
 		struct pg_err err;
-		struct pg_child child = {0};
+		struct pg_child child = { 0 };
 		pid_t p = pg_postmaster_start(&n.paths, &child, &err) ? child.pid : -1;
 
 		if (write(fds[1], &p, sizeof(p)) != sizeof(p))
@@ -1494,8 +1520,9 @@ START_TEST(test_query_timeout_and_stops)
 	ck_assert(pg_query_scalar(c, "SELECT 1", sql, sizeof(sql), &err));
 	ck_assert_str_eq(sql, "1");
 	c2 = node_conn(&n, 2.0);
-	wait_scalar(c2, "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(10)' AND state = 'active'",
-		    "0", 2.0);
+	wait_scalar(c2,
+	            "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(10)' AND state = 'active'",
+	            "0", 2.0);
 
 	/* a session the server closed is noticed before the next statement,
 	 * which runs on a fresh connection */
@@ -1621,6 +1648,6 @@ int main(void)
 		return 1;
 	}
 	have = skip_have("check_pg", "postgres", PG_BINDIR "/postgres",
-			 "install postgresql-15, or configure with PG_BINDIR=DIR");
+	                 "install postgresql-15, or configure with PG_BINDIR=DIR");
 	return skip_run(srunner_create(pg_suite()), "postgres", have);
 }

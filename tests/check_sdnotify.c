@@ -135,7 +135,8 @@ START_TEST(test_abstract_socket)
 	g_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	ck_assert_int_ge(g_fd, 0);
 	ck_assert_int_eq(bind(g_fd, (struct sockaddr *)&sa,
-			      (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)), 0);
+	                      (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)),
+	                 0);
 	snprintf(env, sizeof(env), "@%s", name);
 	ck_assert_int_eq(setenv("NOTIFY_SOCKET", env, 1), 0);
 

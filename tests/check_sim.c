@@ -136,7 +136,7 @@ static uint64_t env_u64(const char *name, uint64_t dflt)
 	v = strtoull(s, &end, 10);
 	if (*end != '\0') {
 		fprintf(stderr, "check_sim: %s=\"%s\" is not a whole number; using %llu\n", name, s,
-			(unsigned long long)dflt);
+		        (unsigned long long)dflt);
 		return dflt;
 	}
 	return v;
@@ -150,10 +150,10 @@ static bool env_flag(const char *name)
 }
 
 struct seed_summary {
-	int failed;          /* violations other than the known bugs */
-	int known[3];        /* failed runs that were a fixed bug again, by SIM_KNOWN_* */
-	int unrecoverable;   /* runs whose liveness could not be asked for */
-	int recovered;       /* runs with a primary after the faults stopped ... */
+	int failed;                        /* violations other than the known bugs */
+	int known[3];                      /* failed runs that were a fixed bug again, by SIM_KNOWN_* */
+	int unrecoverable;                 /* runs whose liveness could not be asked for */
+	int recovered;                     /* runs with a primary after the faults stopped ... */
 	double recovery_sum, recovery_max; /* ... and how long that took */
 	uint64_t first_failed, first_known[3];
 	struct sim_stats sum;
@@ -163,7 +163,7 @@ struct seed_summary {
  * trace printed (runs are deterministic); known-bug seeds are printed only
  * when asked for one seed or verbose output. */
 static void run_seeds(uint64_t first, uint64_t count, bool broken, bool verbose, bool only_two_writers,
-		      struct seed_summary *out)
+                      struct seed_summary *out)
 {
 	memset(out, 0, sizeof(*out));
 	for (uint64_t s = first; s < first + count; s++) {
@@ -219,24 +219,25 @@ START_TEST(test_sim_seeds)
 
 	run_seeds(first, count, broken, verbose, false, &o);
 	fprintf(stderr,
-		"check_sim: %llu seed(s) from %llu%s: %d failed; of them regressions of fixed bugs: bootstrap gap "
-		"in %d (first seed %llu), switchover loop in %d (first seed %llu); %d without a possible candidate at the end; %llu events, %d "
-		"faults, %d leader changes, %d promotions, %d demotes, %d fencings, %d switchovers, %d fatal stops; "
-		"longest stretch without a writable primary %.1f s; after the faults stop a primary holds the key "
-		"within %.1f s on average, %.1f s at worst\n",
-		(unsigned long long)count, (unsigned long long)first, broken ? " (broken variant)" : "", o.failed,
-		o.known[SIM_KNOWN_BOOTSTRAP], (unsigned long long)o.first_known[SIM_KNOWN_BOOTSTRAP],
-		o.known[SIM_KNOWN_SWITCHOVER_LOOP], (unsigned long long)o.first_known[SIM_KNOWN_SWITCHOVER_LOOP],
-		o.unrecoverable, (unsigned long long)o.sum.events, o.sum.faults, o.sum.leader_changes,
-		o.sum.promotions, o.sum.demotes, o.sum.fences, o.sum.switchovers, o.sum.fatals,
-		o.sum.max_no_primary, o.recovered ? o.recovery_sum / o.recovered : 0.0, o.recovery_max);
+	        "check_sim: %llu seed(s) from %llu%s: %d failed; of them regressions of fixed bugs: bootstrap gap "
+	        "in %d (first seed %llu), switchover loop in %d (first seed %llu); %d without a possible candidate at the end; %llu events, %d "
+	        "faults, %d leader changes, %d promotions, %d demotes, %d fencings, %d switchovers, %d fatal stops; "
+	        "longest stretch without a writable primary %.1f s; after the faults stop a primary holds the key "
+	        "within %.1f s on average, %.1f s at worst\n",
+	        (unsigned long long)count, (unsigned long long)first, broken ? " (broken variant)" : "", o.failed,
+	        o.known[SIM_KNOWN_BOOTSTRAP], (unsigned long long)o.first_known[SIM_KNOWN_BOOTSTRAP],
+	        o.known[SIM_KNOWN_SWITCHOVER_LOOP], (unsigned long long)o.first_known[SIM_KNOWN_SWITCHOVER_LOOP],
+	        o.unrecoverable, (unsigned long long)o.sum.events, o.sum.faults, o.sum.leader_changes, o.sum.promotions,
+	        o.sum.demotes, o.sum.fences, o.sum.switchovers, o.sum.fatals, o.sum.max_no_primary,
+	        o.recovered ? o.recovery_sum / o.recovered : 0.0, o.recovery_max);
 	if (broken)
 		ck_assert_msg(o.failed > 0, "the broken variant was not caught");
 	else
-		ck_assert_msg(o.failed == 0, "%d of %llu seeds failed; the first is %llu (replay: BATON_SIM_SEED=%llu "
-					     "./tests/check_sim)",
-			      o.failed, (unsigned long long)count, (unsigned long long)o.first_failed,
-			      (unsigned long long)o.first_failed);
+		ck_assert_msg(o.failed == 0,
+		              "%d of %llu seeds failed; the first is %llu (replay: BATON_SIM_SEED=%llu "
+		              "./tests/check_sim)",
+		              o.failed, (unsigned long long)count, (unsigned long long)o.first_failed,
+		              (unsigned long long)o.first_failed);
 }
 END_TEST
 
@@ -252,12 +253,12 @@ START_TEST(test_broken_variant_is_caught)
 	ck_assert_msg(all.failed > 0, "200 seeds of the broken variant passed the invariant: the checker is blind");
 	run_seeds(1, 500, true, false, true, &two);
 	ck_assert_msg(two.failed > 0, "500 seeds of the broken variant never had two writable primaries at once: "
-				      "that check is blind");
+	                              "that check is blind");
 	fprintf(stderr,
-		"check_sim: the broken variant is caught by seed %llu (BATON_SIM_SEED=%llu BATON_SIM_BROKEN=1), and by "
-		"the two-writers check alone at seed %llu\n",
-		(unsigned long long)all.first_failed, (unsigned long long)all.first_failed,
-		(unsigned long long)two.first_failed);
+	        "check_sim: the broken variant is caught by seed %llu (BATON_SIM_SEED=%llu BATON_SIM_BROKEN=1), and by "
+	        "the two-writers check alone at seed %llu\n",
+	        (unsigned long long)all.first_failed, (unsigned long long)all.first_failed,
+	        (unsigned long long)two.first_failed);
 }
 END_TEST
 

@@ -13,8 +13,8 @@ static struct ha_cluster_view view;
 
 static void members(void)
 {
-	const char *names[3] = {"node1", "node2", "Node-3.b"};
-	const uint64_t lsns[3] = {9000, 5000, 4000};
+	const char *names[3] = { "node1", "node2", "Node-3.b" };
+	const uint64_t lsns[3] = { 9000, 5000, 4000 };
 
 	memset(&view, 0, sizeof(view));
 	for (int i = 0; i < 3; i++) {
@@ -26,7 +26,7 @@ static void members(void)
 
 static struct slots_input input(bool primary, const struct pg_slot *existing, size_t n)
 {
-	static char *perm[1] = {(char *)"backup_tool"};
+	static char *perm[1] = { (char *)"backup_tool" };
 	struct slots_input in;
 
 	memset(&in, 0, sizeof(in));
@@ -80,8 +80,8 @@ END_TEST
  * member's: inactive and unwanted for SLOTS_GRACE. */
 START_TEST(test_unconfirmed_members)
 {
-	struct pg_slot have[1] = {{"node_3_b", false, 4000}};
-	bool ok[3] = {true, false, false};
+	struct pg_slot have[1] = { { "node_3_b", false, 4000 } };
+	bool ok[3] = { true, false, false };
 	struct slots_memory mem;
 	struct slots_plan p;
 	struct slots_input in;
@@ -133,9 +133,9 @@ END_TEST
 START_TEST(test_replica_advances)
 {
 	struct pg_slot have[3] = {
-		{"node2", false, 3000},   /* member at 5000, we replayed 4500: to 4500 */
-		{"node_3_b", false, 4000}, /* member at 4000: stays */
-		{"backup_tool", false, 100},
+		{ "node2", false, 3000 },    /* member at 5000, we replayed 4500: to 4500 */
+		{ "node_3_b", false, 4000 }, /* member at 4000: stays */
+		{ "backup_tool", false, 100 },
 	};
 	struct slots_memory mem;
 	struct slots_plan p;
@@ -161,9 +161,9 @@ END_TEST
 START_TEST(test_grace)
 {
 	struct pg_slot have[3] = {
-		{"node2", false, 5000},
-		{"old_node", false, 1000},
-		{"busy", true, 1000},
+		{ "node2", false, 5000 },
+		{ "old_node", false, 1000 },
+		{ "busy", true, 1000 },
 	};
 	struct slots_memory mem;
 	struct slots_plan p;

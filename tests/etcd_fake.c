@@ -121,8 +121,7 @@ static char *read_request(struct fake_server *fs, int fd)
 	out = malloc(len + strlen(path) + 4);
 	if (out != NULL) {
 		*hdr_end = '\0';
-		snprintf(out, len + strlen(path) + 4, "%s\n%s\n\n%s", path, strchr(buf, '\n') + 1,
-			 hdr_end + 4);
+		snprintf(out, len + strlen(path) + 4, "%s\n%s\n\n%s", path, strchr(buf, '\n') + 1, hdr_end + 4);
 	}
 fail:
 	free(buf);
@@ -139,9 +138,9 @@ static void play(struct fake_server *fs, int fd, const struct fake_step *st)
 		const char *body = st->body ? st->body : "";
 
 		snprintf(head, sizeof(head),
-			 "HTTP/1.1 %d Canned\r\nContent-Type: application/json\r\n"
-			 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-			 st->status, strlen(body));
+		         "HTTP/1.1 %d Canned\r\nContent-Type: application/json\r\n"
+		         "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+		         st->status, strlen(body));
 		if (send_all(fd, head, strlen(head)))
 			send_all(fd, body, strlen(body));
 		break;
@@ -160,13 +159,12 @@ static void play(struct fake_server *fs, int fd, const struct fake_step *st)
 
 		memset(block, 'x', sizeof(block));
 		snprintf(head, sizeof(head),
-			 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-			 "Connection: close\r\n\r\n");
+		         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+		         "Connection: close\r\n\r\n");
 		if (!send_all(fd, head, strlen(head)))
 			break;
 		while (sent < st->huge_len) {
-			size_t n = st->huge_len - sent < sizeof(block) ? st->huge_len - sent
-								       : sizeof(block);
+			size_t n = st->huge_len - sent < sizeof(block) ? st->huge_len - sent : sizeof(block);
 			if (!send_all(fd, block, n))
 				break;
 			sent += n;
@@ -191,8 +189,8 @@ static void *serve(void *arg)
 	struct fake_server *fs = arg;
 
 	for (;;) {
-		struct fake_step st, none = { .kind = FAKE_HTTP, .status = 500,
-					      .body = "{\"error\":\"no canned answer\"}" };
+		struct fake_step st,
+		        none = { .kind = FAKE_HTTP, .status = 500, .body = "{\"error\":\"no canned answer\"}" };
 		bool have = false;
 		char *req;
 		int fd, r = wait_readable(fs, fs->listen_fd, 1000);
@@ -235,8 +233,8 @@ struct fake_server *fake_start(void)
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	fs->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fs->listen_fd < 0 || bind(fs->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-	    listen(fs->listen_fd, 16) != 0 ||
-	    getsockname(fs->listen_fd, (struct sockaddr *)&sa, &sl) != 0 || pipe(fs->stop_pipe) != 0)
+	    listen(fs->listen_fd, 16) != 0 || getsockname(fs->listen_fd, (struct sockaddr *)&sa, &sl) != 0 ||
+	    pipe(fs->stop_pipe) != 0)
 		goto fail;
 	snprintf(fs->url, sizeof(fs->url), "http://127.0.0.1:%d", ntohs(sa.sin_port));
 	if (pthread_create(&fs->thread, NULL, serve, fs) != 0)

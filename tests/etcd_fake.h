@@ -24,11 +24,11 @@ enum fake_kind {
 
 struct fake_step {
 	enum fake_kind kind;
-	int status;	  /* FAKE_HTTP */
-	const char *body; /* FAKE_HTTP */
+	int status;                          /* FAKE_HTTP */
+	const char *body;                    /* FAKE_HTTP */
 	const char *pieces[FAKE_MAX_PIECES]; /* FAKE_RAW, NULL-terminated */
-	int pause_ms;			     /* FAKE_RAW */
-	size_t huge_len;		     /* FAKE_HUGE */
+	int pause_ms;                        /* FAKE_RAW */
+	size_t huge_len;                     /* FAKE_HUGE */
 };
 
 struct fake_server;

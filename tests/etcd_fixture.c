@@ -72,7 +72,7 @@ char *etcd_fixture_snapshot(struct etcd_client *c, const char *prefix)
 	s[0] = '\0';
 	for (size_t i = 0; i < r.n_kvs; i++) {
 		int n = snprintf(s + used, len - used, "%s=%s@%lld\n", r.kvs[i].key, r.kvs[i].value,
-				 (long long)r.kvs[i].mod_revision);
+		                 (long long)r.kvs[i].mod_revision);
 
 		ck_assert(n > 0 && (size_t)n < len - used);
 		used += (size_t)n;
@@ -100,7 +100,7 @@ int etcd_fixture_run(Suite *s, Suite *more)
 {
 	SRunner *sr;
 	bool have = skip_have(program_invocation_short_name, "etcd", etcd_proc_bin(),
-			      "install etcd-server, or point $ETCD_BIN at etcd");
+	                      "install etcd-server, or point $ETCD_BIN at etcd");
 	int rc;
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)

@@ -42,8 +42,7 @@ int etcd_proc_free_port(void)
 	if (fd < 0)
 		return -1;
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
 		port = ntohs(sa.sin_port);
 	close(fd);
 	return port;
@@ -127,8 +126,7 @@ static bool spawn_only(struct etcd_proc *p)
 	pid_t parent = getpid(), pid;
 	int a = 0;
 
-	snprintf(client, sizeof(client), "%s://127.0.0.1:%d", p->tls_dir[0] ? "https" : "http",
-		 p->client_port);
+	snprintf(client, sizeof(client), "%s://127.0.0.1:%d", p->tls_dir[0] ? "https" : "http", p->client_port);
 	snprintf(peer, sizeof(peer), "http://127.0.0.1:%d", p->peer_port);
 	snprintf(cluster, sizeof(cluster), "%s=%s", name, peer);
 	snprintf(certs[0], sizeof(certs[0]), "%s/server.pem", p->tls_dir);
@@ -243,17 +241,14 @@ bool etcd_proc_start_cluster(struct etcd_proc *members, size_t n, const char *di
 
 		snprintf(p->name, sizeof(p->name), "m%zu", i);
 		w = snprintf(sub, sizeof(sub), "%s/m%zu", dir, i);
-		ok = w > 0 && w < (int)sizeof(sub) && (mkdir(sub, 0700) == 0 || errno == EEXIST) &&
-		     prepare(p, sub);
+		ok = w > 0 && w < (int)sizeof(sub) && (mkdir(sub, 0700) == 0 || errno == EEXIST) && prepare(p, sub);
 		/* Ports picked one by one may collide: keep them distinct. */
 		for (size_t j = 0; ok && j < i; j++)
-			if (members[j].client_port == p->client_port ||
-			    members[j].peer_port == p->client_port ||
-			    members[j].client_port == p->peer_port ||
-			    members[j].peer_port == p->peer_port)
+			if (members[j].client_port == p->client_port || members[j].peer_port == p->client_port ||
+			    members[j].client_port == p->peer_port || members[j].peer_port == p->peer_port)
 				ok = false;
-		w = ok ? snprintf(cluster + used, sizeof(cluster) - used, "%s%s=http://127.0.0.1:%d",
-				  i ? "," : "", p->name, p->peer_port)
+		w = ok ? snprintf(cluster + used, sizeof(cluster) - used, "%s%s=http://127.0.0.1:%d", i ? "," : "",
+		                  p->name, p->peer_port)
 		       : -1;
 		ok = ok && w > 0 && (size_t)w < sizeof(cluster) - used;
 		if (ok)
@@ -277,19 +272,19 @@ bool etcd_proc_start_cluster(struct etcd_proc *members, size_t n, const char *di
 bool etcd_proc_make_certs(const char *dir)
 {
 	static const char script[] =
-		"set -e; cd \"$1\"; "
-		"k='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'; "
-		"openssl req -x509 $k -keyout ca-key.pem -out ca.pem -days 2 -subj /CN=baton-test-ca; "
-		"openssl req -x509 $k -keyout other-ca-key.pem -out other-ca.pem -days 2 "
-		"-subj /CN=unrelated-ca; "
-		"printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n"
-		"extendedKeyUsage=serverAuth,clientAuth\\n' >server.ext; "
-		"printf 'extendedKeyUsage=clientAuth\\n' >client.ext; "
-		"openssl req $k -keyout server-key.pem -out server.csr -subj /CN=server; "
-		"openssl req $k -keyout client-key.pem -out client.csr -subj /O=baton-test-client; "
-		"for n in server client; do "
-		"openssl x509 -req -in $n.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial "
-		"-out $n.pem -days 2 -extfile $n.ext; done";
+	        "set -e; cd \"$1\"; "
+	        "k='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'; "
+	        "openssl req -x509 $k -keyout ca-key.pem -out ca.pem -days 2 -subj /CN=baton-test-ca; "
+	        "openssl req -x509 $k -keyout other-ca-key.pem -out other-ca.pem -days 2 "
+	        "-subj /CN=unrelated-ca; "
+	        "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n"
+	        "extendedKeyUsage=serverAuth,clientAuth\\n' >server.ext; "
+	        "printf 'extendedKeyUsage=clientAuth\\n' >client.ext; "
+	        "openssl req $k -keyout server-key.pem -out server.csr -subj /CN=server; "
+	        "openssl req $k -keyout client-key.pem -out client.csr -subj /O=baton-test-client; "
+	        "for n in server client; do "
+	        "openssl x509 -req -in $n.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial "
+	        "-out $n.pem -days 2 -extfile $n.ext; done";
 	pid_t pid = fork();
 	int status;
 

@@ -217,6 +217,16 @@ if build normal "$WORK/build"; then
 	if [ "$do_unit" = 1 ]; then
 		section "unit tests (normal build)"
 		unit_tests normal "$WORK/build"
+		# The tree as .clang-format writes it (tests/format.sh; clang-format
+		# is on every machine of this kind, and apt installs it elsewhere).
+		if command -v clang-format >/dev/null 2>&1; then
+			if "$WORK/src/tests/format.sh" --check >"$WORK/format.out" 2>&1; then
+				ok "format (tests/format.sh --check)"
+			else
+				tail -n 5 "$WORK/format.out"
+				ko "format: run tests/format.sh (see $WORK/format.out)"
+			fi
+		fi
 	fi
 fi
 if [ "$do_asan" = 1 ]; then

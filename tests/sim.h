@@ -23,8 +23,8 @@
 #include "agent/local_view.h"
 
 #define SIM_MAX_NODES 5
-#define SIM_MAX_HIST 64     /* timeline entries a data directory keeps */
-#define SIM_MAX_LEASES 64   /* live leases in the virtual etcd at once */
+#define SIM_MAX_HIST 64   /* timeline entries a data directory keeps */
+#define SIM_MAX_LEASES 64 /* live leases in the virtual etcd at once */
 #define SIM_NONE (-1)
 
 /* ---- PRNG (splitmix64) ---------------------------------------------------- */
@@ -34,9 +34,9 @@ struct sim_rng {
 };
 
 uint64_t sim_rng_next(struct sim_rng *r);
-double sim_rng_unit(struct sim_rng *r);                     /* [0, 1) */
+double sim_rng_unit(struct sim_rng *r);                        /* [0, 1) */
 double sim_rng_range(struct sim_rng *r, double lo, double hi); /* [lo, hi) */
-int sim_rng_int(struct sim_rng *r, int n);                  /* [0, n) */
+int sim_rng_int(struct sim_rng *r, int n);                     /* [0, n) */
 bool sim_rng_chance(struct sim_rng *r, double p);
 
 /* ---- WAL history ---------------------------------------------------------- */
@@ -85,15 +85,15 @@ struct sim_keys {
 	struct sim_key leader;
 	int leader_node;
 	struct sim_key init;
-	int init_owner;        /* while in progress (attached to a lease) */
-	uint64_t init_sysid;   /* once done (no lease) */
+	int init_owner;      /* while in progress (attached to a lease) */
+	uint64_t init_sysid; /* once done (no lease) */
 	struct sim_key status;
 	uint64_t status_lsn;
 	uint32_t status_tl;
 	struct sim_key sw;
-	int sw_from, sw_to;    /* SIM_NONE = "" */
+	int sw_from, sw_to; /* SIM_NONE = "" */
 	bool sw_failover;
-	double sw_at;          /* wall clock, 0 = now */
+	double sw_at; /* wall clock, 0 = now */
 	struct sim_key member[SIM_MAX_NODES];
 	struct sim_member_data mdata[SIM_MAX_NODES];
 };
@@ -127,29 +127,29 @@ struct sim_params {
 	uint64_t seed;
 	int n_nodes;
 	double ttl, loop_wait, retry_timeout;
-	double fault_time;    /* seconds of random faults, then a quiet period */
-	double fault_gap;     /* mean seconds between two faults */
-	double loss;          /* probability that an etcd request or answer is lost (fault period) */
-	double lat_lo, lat_hi;/* one-way latency to etcd, seconds */
-	bool fresh;           /* start from empty data directories (bootstrap, clone) */
-	int nofailover_node;  /* a node tagged nofailover, or SIM_NONE */
-	bool broken;          /* checker self-test: no fence, DEMOTE ignored */
-	bool no_fence;        /* experiment: the loop alone must stop Postgres in time */
-	bool only_two_writers;/* checker self-test: check nothing but "at most one writable Postgres" */
-	bool verbose;         /* print every trace line as it happens */
+	double fault_time;     /* seconds of random faults, then a quiet period */
+	double fault_gap;      /* mean seconds between two faults */
+	double loss;           /* probability that an etcd request or answer is lost (fault period) */
+	double lat_lo, lat_hi; /* one-way latency to etcd, seconds */
+	bool fresh;            /* start from empty data directories (bootstrap, clone) */
+	int nofailover_node;   /* a node tagged nofailover, or SIM_NONE */
+	bool broken;           /* checker self-test: no fence, DEMOTE ignored */
+	bool no_fence;         /* experiment: the loop alone must stop Postgres in time */
+	bool only_two_writers; /* checker self-test: check nothing but "at most one writable Postgres" */
+	bool verbose;          /* print every trace line as it happens */
 };
 
 struct sim_stats {
 	uint64_t events;
 	int faults;
-	int leader_changes;   /* the leader key changed hands */
+	int leader_changes; /* the leader key changed hands */
 	int promotions;
 	int demotes;
-	int fences;           /* the fence actor stopped a writable Postgres */
-	int switchovers;      /* leader keys released by a switchover */
+	int fences;      /* the fence actor stopped a writable Postgres */
+	int switchovers; /* leader keys released by a switchover */
 	int fatals;
-	double max_no_primary;/* longest stretch without a writable primary (fault period included) */
-	double recovery;      /* faults stopped -> a primary holds the leader key (-1 = never) */
+	double max_no_primary; /* longest stretch without a writable primary (fault period included) */
+	double recovery;       /* faults stopped -> a primary holds the leader key (-1 = never) */
 };
 
 /* Known bugs of code the simulation tests (described in check_sim.c). */
@@ -158,12 +158,12 @@ enum { SIM_KNOWN_NONE, SIM_KNOWN_BOOTSTRAP, SIM_KNOWN_SWITCHOVER_LOOP };
 struct sim_result {
 	bool ok;
 	bool liveness_failed;
-	int known_bug;        /* the violation is a known bug (see check_sim.c), SIM_KNOWN_* */
-	bool unrecoverable;   /* liveness not checked: no member may take over (only nofailover data left) */
-	char what[512];       /* the violated property, with the time */
+	int known_bug;      /* the violation is a known bug (see check_sim.c), SIM_KNOWN_* */
+	bool unrecoverable; /* liveness not checked: no member may take over (only nofailover data left) */
+	char what[512];     /* the violated property, with the time */
 	double t;
 	struct sim_stats st;
-	uint64_t digest;      /* hash of the run, to prove replays identical */
+	uint64_t digest; /* hash of the run, to prove replays identical */
 };
 
 /* The parameters a seed stands for (timing 5/1/2 for odd seeds, 3/1/1 for even). */

@@ -64,8 +64,18 @@ struct ev {
 };
 
 enum rq_kind {
-	RQ_GRANT, RQ_KEEPALIVE, RQ_REVOKE, RQ_RANGE, RQ_ACQUIRE, RQ_RELEASE, RQ_PUT_MEMBER, RQ_PUT_STATUS,
-	RQ_RACE_INIT, RQ_FINISH_INIT, RQ_CLEAR_SW, RQ_RECORD_SW,
+	RQ_GRANT,
+	RQ_KEEPALIVE,
+	RQ_REVOKE,
+	RQ_RANGE,
+	RQ_ACQUIRE,
+	RQ_RELEASE,
+	RQ_PUT_MEMBER,
+	RQ_PUT_STATUS,
+	RQ_RACE_INIT,
+	RQ_FINISH_INIT,
+	RQ_CLEAR_SW,
+	RQ_RECORD_SW,
 };
 
 struct req {
@@ -77,21 +87,21 @@ struct req {
 	/* parameters */
 	int64_t lease;
 	int64_t rev;
-	bool create;     /* acquire: create-if-absent (else compare value and mod revision) */
-	int target;      /* switchover target */
-	uint64_t u64;    /* sysid / lsn */
+	bool create;  /* acquire: create-if-absent (else compare value and mod revision) */
+	int target;   /* switchover target */
+	uint64_t u64; /* sysid / lsn */
 	uint32_t tl;
 	struct sim_member_data md;
 	/* answer */
-	bool refused;    /* connection refused: answered at once with an error */
-	bool err;        /* etcd answered with an error (lease not found) */
-	bool won;        /* txn succeeded */
-	int64_t out_id;  /* granted lease */
+	bool refused;   /* connection refused: answered at once with an error */
+	bool err;       /* etcd answered with an error (lease not found) */
+	bool won;       /* txn succeeded */
+	int64_t out_id; /* granted lease */
 	struct sim_keys snap;
 };
 
 enum pg_st { PG_DOWN, PG_STARTING, PG_REPLICA, PG_PROMOTING, PG_PRIMARY };
-static const char *const pg_st_names[] = {"down", "starting", "replica", "promoting", "primary"};
+static const char *const pg_st_names[] = { "down", "starting", "replica", "promoting", "primary" };
 
 enum dd_state { DD_EMPTY, DD_VALID, DD_INVALID };
 
@@ -103,20 +113,37 @@ struct datadir {
 };
 
 enum step {
-	ST_IDLE,    /* asleep until EV_TICK */
-	ST_GRANT,   /* waiting for a lease grant */
-	ST_READ,    /* waiting for the range read */
-	ST_LOCAL_SW,/* waiting for clear_switchover after a promotion */
-	ST_POLL,    /* polling the peers' REST APIs */
-	ST_ACT,     /* inside an action (ph says where) */
-	ST_PUBLISH, /* waiting for the member put */
-	ST_EXIT,    /* agent exiting: waiting for the lease revoke */
+	ST_IDLE,     /* asleep until EV_TICK */
+	ST_GRANT,    /* waiting for a lease grant */
+	ST_READ,     /* waiting for the range read */
+	ST_LOCAL_SW, /* waiting for clear_switchover after a promotion */
+	ST_POLL,     /* polling the peers' REST APIs */
+	ST_ACT,      /* inside an action (ph says where) */
+	ST_PUBLISH,  /* waiting for the member put */
+	ST_EXIT,     /* agent exiting: waiting for the lease revoke */
 };
 
 enum phase {
-	PH_NONE, PH_ACQUIRE, PH_RELEASE, PH_STATUS, PH_LEAD_SW, PH_REWIND_STOP, PH_REINIT_STOP, PH_RACE_INIT,
-	PH_BOOT_ACQUIRE, PH_BOOT_FINISH, PH_SW_CHECK, PH_SW_RECORD, PH_SW_STOP, PH_SW_WAIT, PH_SW_RELEASE,
-	PH_SW_ABORT, PH_FATAL_STOP, PH_SHUT_STOP, PH_SHUT_RELEASE, PH_RESTART_STOP,
+	PH_NONE,
+	PH_ACQUIRE,
+	PH_RELEASE,
+	PH_STATUS,
+	PH_LEAD_SW,
+	PH_REWIND_STOP,
+	PH_REINIT_STOP,
+	PH_RACE_INIT,
+	PH_BOOT_ACQUIRE,
+	PH_BOOT_FINISH,
+	PH_SW_CHECK,
+	PH_SW_RECORD,
+	PH_SW_STOP,
+	PH_SW_WAIT,
+	PH_SW_RELEASE,
+	PH_SW_ABORT,
+	PH_FATAL_STOP,
+	PH_SHUT_STOP,
+	PH_SHUT_RELEASE,
+	PH_RESTART_STOP,
 };
 
 /* What a node's REST API answers: the agent's last published snapshot. */
@@ -136,21 +163,21 @@ struct node {
 	double clock_off, clock_rate, wall_off;
 
 	/* faults */
-	bool up;                  /* the machine runs */
+	bool up; /* the machine runs */
 	bool agent_alive;
-	bool fatal;               /* the agent exited on HA_FATAL and stays down */
+	bool fatal; /* the agent exited on HA_FATAL and stays down */
 	uint32_t agent_inc;
-	double afz_until, nfz_until; /* agent / whole-node freeze until */
-	double epart_until;       /* cut off from etcd until */
-	bool epart_reject;        /* ... refused (fast error) rather than dropped */
-	double ppart_until;       /* cut off from the peers until */
+	double afz_until, nfz_until;   /* agent / whole-node freeze until */
+	double epart_until;            /* cut off from etcd until */
+	bool epart_reject;             /* ... refused (fast error) rather than dropped */
+	double ppart_until;            /* cut off from the peers until */
 	double delay_until, delay_max; /* etcd answers delayed by up to delay_max */
 
 	/* Postgres and its data */
 	int pg;
 	uint32_t pg_inc;
 	bool pg_started_primary;
-	bool pg_by_bootstrap;     /* this postmaster was started by HA_BOOTSTRAP (see KNOWN_BOOTSTRAP) */
+	bool pg_by_bootstrap; /* this postmaster was started by HA_BOOTSTRAP (see KNOWN_BOOTSTRAP) */
 	int pg_upstream;
 	bool pg_streaming;
 	uint64_t lsn_prev;
@@ -158,7 +185,7 @@ struct node {
 	struct datadir dd;
 	/* running job (a child of the agent) */
 	bool job_running, job_done, job_ok;
-	int job_kind;             /* enum ha_job */
+	int job_kind; /* enum ha_job */
 	int job_src;
 	uint32_t job_inc;
 
@@ -179,7 +206,7 @@ struct node {
 	int step, ph;
 	uint64_t tick_gen, resume_gen;
 	bool wake_pending;
-	uint64_t req;             /* the request the loop waits for */
+	uint64_t req; /* the request the loop waits for */
 	double t0;
 	struct ha_cluster_view view;
 	struct ha_local_view local;
@@ -188,8 +215,8 @@ struct node {
 	char last_reason[200];
 	int64_t leader_mod_rev, sw_mod_rev;
 	double leader_absent_since;
-	uint32_t pm;              /* postmaster "pid": pg incarnation we started, 0 = none */
-	struct local_memory lm;   /* the view builder's and the executor's memory (agent/local_view.h) */
+	uint32_t pm;            /* postmaster "pid": pg incarnation we started, 0 = none */
+	struct local_memory lm; /* the view builder's and the executor's memory (agent/local_view.h) */
 	char job_leader[HA_NAME_MAX];
 	bool member_pub_valid;
 	struct sim_member_data member_pub;
@@ -203,7 +230,7 @@ struct node {
 	bool pgst_streaming;
 	/* switchover in progress */
 	int sw_cand;
-	int sw_aborts_quiet;      /* switchovers aborted since the faults stopped (see KNOWN_SWITCHOVER_LOOP) */
+	int sw_aborts_quiet; /* switchovers aborted since the faults stopped (see KNOWN_SWITCHOVER_LOOP) */
 	uint64_t sw_ckpt;
 	double sw_until;
 	struct api_snap api;
@@ -267,8 +294,9 @@ static void push(struct world *W, double t, int kind, int node, uint32_t inc, ui
 		W->cap_ev = cap;
 	}
 	i = W->n_ev++;
-	W->heap[i] = (struct ev){.t = t < W->t ? W->t : t, .seq = W->seq++, .kind = kind, .node = node, .inc = inc,
-				 .arg = arg};
+	W->heap[i] = (struct ev){
+		.t = t < W->t ? W->t : t, .seq = W->seq++, .kind = kind, .node = node, .inc = inc, .arg = arg
+	};
 	while (i > 0) {
 		size_t parent = (i - 1) / 2;
 		struct ev tmp;
@@ -375,7 +403,7 @@ static bool hist_push(struct world *W, struct datadir *d, uint32_t tl, uint64_t 
 		W->hist_full = true;
 		return false;
 	}
-	d->h.e[d->h.n++] = (struct sim_tl){.tl = tl, .uid = ++W->next_uid, .start = start};
+	d->h.e[d->h.n++] = (struct sim_tl){ .tl = tl, .uid = ++W->next_uid, .start = start };
 	return true;
 }
 
@@ -768,8 +796,8 @@ static void block_for(struct world *W, int n, double seconds)
 static void set_fence(struct world *W, int n)
 {
 	struct node *N = &W->nodes[n];
-	bool may_write = N->pm != 0 &&
-			 (N->lm.pg_started_primary || N->lm.promote_requested || (N->local.pg_ready && N->local.pg_primary));
+	bool may_write = N->pm != 0 && (N->lm.pg_started_primary || N->lm.promote_requested ||
+	                                (N->local.pg_ready && N->local.pg_primary));
 
 	set_fence_pid(W, n, may_write ? N->pm : 0);
 }
@@ -838,7 +866,10 @@ static void start_job(struct world *W, int n, int kind, int src, double lo, doub
 	N->job_src = src;
 	set_str(N->job_leader, sizeof(N->job_leader), src >= 0 ? W->nodes[src].name : "");
 	push(W, W->t + sim_rng_range(&W->rng, lo, hi), EV_JOB_DONE, n, ++N->job_inc, 0);
-	tr(W, "%s: job %s started%s%s", N->name, kind == HA_JOB_CLONE ? "clone" : kind == HA_JOB_REWIND ? "rewind" : "initdb",
+	tr(W, "%s: job %s started%s%s", N->name,
+	   kind == HA_JOB_CLONE    ? "clone"
+	   : kind == HA_JOB_REWIND ? "rewind"
+	                           : "initdb",
 	   src >= 0 ? " from " : "", src >= 0 ? W->nodes[src].name : "");
 }
 
@@ -846,8 +877,8 @@ static void job_done(struct world *W, int n)
 {
 	struct node *N = &W->nodes[n];
 	struct node *S = N->job_src >= 0 ? &W->nodes[N->job_src] : NULL;
-	bool src_ok = S && S->up && !node_frozen(W, S) && (S->pg == PG_REPLICA || S->pg == PG_PRIMARY ||
-							      S->pg == PG_PROMOTING) && !peers_cut(W, N, S);
+	bool src_ok = S && S->up && !node_frozen(W, S) &&
+	              (S->pg == PG_REPLICA || S->pg == PG_PRIMARY || S->pg == PG_PROMOTING) && !peers_cut(W, N, S);
 
 	N->job_done = true;
 	N->job_ok = false;
@@ -1071,9 +1102,10 @@ static void read_done(struct world *W, int n, const struct req *r)
 /* The state and role the node publishes: the core's functions, as loop_publish.c. */
 static const char *member_state(const struct world *W, const struct node *N)
 {
-	return ha_state_name(ha_state_of(N->job_running ? (enum ha_job)N->job_kind : HA_JOB_NONE, N->lm.promote_requested,
-					 N->pm != 0, N->lm.pg_start_failed, N->local.pg_ready, N->local.pg_primary,
-					 ha_replay_check(&N->view, &N->local, local_now(N, W->t), NULL, 0)));
+	return ha_state_name(ha_state_of(N->job_running ? (enum ha_job)N->job_kind : HA_JOB_NONE,
+	                                 N->lm.promote_requested, N->pm != 0, N->lm.pg_start_failed, N->local.pg_ready,
+	                                 N->local.pg_primary,
+	                                 ha_replay_check(&N->view, &N->local, local_now(N, W->t), NULL, 0)));
 }
 
 static const char *member_role(const struct node *N)
@@ -1113,8 +1145,9 @@ static void loop_local(struct world *W, int n)
 	o.remove_data_on_rewind_failure = N->remove_data;
 	o.lease_id = N->k_lease;
 	o.lease_sent = N->k_sent;
-	o.datadir = N->dd.state == DD_VALID ? HA_DATADIR_VALID : N->dd.state == DD_EMPTY ? HA_DATADIR_EMPTY
-											  : HA_DATADIR_INVALID;
+	o.datadir = N->dd.state == DD_VALID   ? HA_DATADIR_VALID
+	            : N->dd.state == DD_EMPTY ? HA_DATADIR_EMPTY
+	                                      : HA_DATADIR_INVALID;
 	/* The model's pg_control: always readable, never a former primary's
 	 * (its rejoin goes by streaming or the diverged-timeline rewind). */
 	o.ctl_valid = N->dd.state == DD_VALID;
@@ -1183,10 +1216,10 @@ static void loop_poll(struct world *W, int n)
 		s = &W->nodes[j].api;
 		/* as poll_peers (loop_view.c) judges an answer */
 		m->healthy = s->pg_running && ha_state_from_name(s->state) != HA_STATE_REPLAY_PAUSED &&
-			     ha_state_from_name(s->state) != HA_STATE_STUCK_REPLAY;
+		             ha_state_from_name(s->state) != HA_STATE_STUCK_REPLAY;
 		m->polled_starting = !s->pg_running && ha_role_from_name(s->role) != HA_ROLE_UNINITIALIZED &&
-				     (ha_state_from_name(s->state) == HA_STATE_STARTING ||
-				      ha_state_from_name(s->state) == HA_STATE_STOPPED);
+		                     (ha_state_from_name(s->state) == HA_STATE_STARTING ||
+		                      ha_state_from_name(s->state) == HA_STATE_STOPPED);
 		m->polled_primary = s->pg_running && ha_role_from_name(s->role) == HA_ROLE_PRIMARY;
 		m->polled_lsn = s->lsn;
 		m->polled_timeline = s->tl;
@@ -1622,7 +1655,7 @@ static void loop_sleep(struct world *W, int n)
 	struct node *N = &W->nodes[n];
 	const struct ha_action *a = &N->act;
 	bool busy = !(a->kind == HA_WAIT || a->kind == HA_LEAD || a->kind == HA_CLEAR_SWITCHOVER) || N->job_running ||
-		    (N->pm != 0 && !N->local.pg_ready) || N->lm.promote_requested;
+	            (N->pm != 0 && !N->local.pg_ready) || N->lm.promote_requested;
 	double wait = busy ? 0.1 : W->p.loop_wait;
 	double deadline = ha_lease_deadline(&N->view, &N->local);
 
@@ -1790,13 +1823,14 @@ static void restart_node(struct world *W, int n)
 }
 
 static const char *const fault_names[] = {
-	"node crash", "agent crash", "postmaster crash", "agent freeze", "node freeze", "etcd partition",
-	"peer partition", "slow etcd answers", "switchover", "wall clock step", "agent shutdown",
+	"node crash",  "agent crash",     "postmaster crash", "agent freeze",
+	"node freeze", "etcd partition",  "peer partition",   "slow etcd answers",
+	"switchover",  "wall clock step", "agent shutdown",
 };
 
 static void fault(struct world *W)
 {
-	static const double weight[] = {1.0, 1.5, 1.0, 2.0, 1.0, 2.0, 1.0, 1.5, 1.0, 0.3, 0.5};
+	static const double weight[] = { 1.0, 1.5, 1.0, 2.0, 1.0, 2.0, 1.0, 1.5, 1.0, 0.3, 0.5 };
 	struct sim_rng *R = &W->rng;
 	double ttl = W->p.ttl, sum = 0, x;
 	int kind = 0, n = sim_rng_int(R, W->p.n_nodes);
@@ -1986,22 +2020,24 @@ static void check_invariant(struct world *W)
 		if (d <= 0)
 			violation(W, i, "%s is writable without a lease", N->name);
 		else if (local_now(N, W->t) > d)
-			violation(W, i, "%s is writable %.3fs past its lease deadline", N->name, local_now(N, W->t) - d);
+			violation(W, i, "%s is writable %.3fs past its lease deadline", N->name,
+			          local_now(N, W->t) - d);
 		if (!sim_etcd_lease_alive(&W->etcd, N->k_lease, W->t))
 			violation(W, i, "%s is writable but its lease %llx has expired in etcd", N->name,
-				  (unsigned long long)N->k_lease);
+			          (unsigned long long)N->k_lease);
 		/* The key may sit on an older lease of ours for a loop (a restarted
 		 * agent moves it to its new lease); the etcd lease check above and
 		 * this one together catch the case where that old lease runs out. */
 		if (!K->leader.present || K->leader_node != i)
 			violation(W, i, "%s is writable but the leader key is %s", N->name,
-				  !K->leader.present ? "absent" : "another member's");
+			          !K->leader.present ? "absent" : "another member's");
 	}
 	if (W->quiet && W->res->st.recovery < 0 && writers == 1 && W->nodes[first].pg == PG_PRIMARY &&
 	    W->etcd.k.leader.present && W->etcd.k.leader_node == first)
 		W->res->st.recovery = W->t - W->p.fault_time;
 	if (writers > 1)
-		violation(W, SIM_NONE, "two writable primaries: %s and %s", W->nodes[first].name, W->nodes[second].name);
+		violation(W, SIM_NONE, "two writable primaries: %s and %s", W->nodes[first].name,
+		          W->nodes[second].name);
 	if (writers > 0) {
 		W->seen_writable = true;
 		W->last_writable = W->t;
@@ -2057,10 +2093,10 @@ static void check_liveness(struct world *W)
 	}
 	if (primaries != 1) {
 		violation(W, SIM_NONE, "liveness: %d writable primaries %.0fs after the faults stopped", primaries,
-			  W->t - W->p.fault_time);
+		          W->t - W->p.fault_time);
 	} else if (W->nodes[who].pg != PG_PRIMARY) {
 		violation(W, SIM_NONE, "liveness: %s is still %s %.0fs after the faults stopped", W->nodes[who].name,
-			  pg_st_names[W->nodes[who].pg], W->t - W->p.fault_time);
+		          pg_st_names[W->nodes[who].pg], W->t - W->p.fault_time);
 	} else if (!K->leader.present || K->leader_node != who) {
 		violation(W, SIM_NONE, "liveness: the primary %s does not hold the leader key", W->nodes[who].name);
 	}
@@ -2089,8 +2125,8 @@ static void pg_tick(struct world *W)
 			int u = N->pg_upstream;
 			const struct node *U = u >= 0 ? &W->nodes[u] : NULL;
 			bool ok = U && u != i && U->up && !node_frozen(W, U) &&
-				  (U->pg == PG_PRIMARY || U->pg == PG_REPLICA || U->pg == PG_PROMOTING) &&
-				  !peers_cut(W, N, U) && hist_can_follow(&N->dd, &U->dd);
+			          (U->pg == PG_PRIMARY || U->pg == PG_REPLICA || U->pg == PG_PROMOTING) &&
+			          !peers_cut(W, N, U) && hist_can_follow(&N->dd, &U->dd);
 
 			N->pg_streaming = ok;
 			if (ok) {
@@ -2141,7 +2177,7 @@ static void pg_promoted(struct world *W, int n)
 
 void sim_params_from_seed(uint64_t seed, struct sim_params *p)
 {
-	struct sim_rng r = {.s = seed * 0x2545F4914F6CDD1Dull + 7};
+	struct sim_rng r = { .s = seed * 0x2545F4914F6CDD1Dull + 7 };
 
 	memset(p, 0, sizeof(*p));
 	p->seed = seed;
@@ -2366,23 +2402,23 @@ static void report(const struct world *W, FILE *out)
 	int first = W->trace_n > TRACE_LINES ? W->trace_n - TRACE_LINES : 0;
 
 	fprintf(out, "\nSIMULATION FAILED, seed %llu: %s (t = %.3f s)%s\n", (unsigned long long)p->seed, W->res->what,
-		W->t,
-		W->res->known_bug == SIM_KNOWN_BOOTSTRAP
-			? "\n  KNOWN BUG: Postgres started as primary by HA_BOOTSTRAP, which skips the lease checks of "
-			  "START_PRIMARY (see check_sim.c)"
-		: W->res->known_bug == SIM_KNOWN_SWITCHOVER_LOOP
-			? "\n  KNOWN BUG: an aborted switchover never clears its key (clear_switchover compares the "
-			  "revision from before record_switchover_target), so it repeats for ever (see check_sim.c)"
-			: "");
+	        W->t,
+	        W->res->known_bug == SIM_KNOWN_BOOTSTRAP
+	                ? "\n  KNOWN BUG: Postgres started as primary by HA_BOOTSTRAP, which skips the lease checks of "
+	                  "START_PRIMARY (see check_sim.c)"
+	        : W->res->known_bug == SIM_KNOWN_SWITCHOVER_LOOP
+	                ? "\n  KNOWN BUG: an aborted switchover never clears its key (clear_switchover compares the "
+	                  "revision from before record_switchover_target), so it repeats for ever (see check_sim.c)"
+	                : "");
 	fprintf(out,
-		"  parameters: %d nodes, ttl %.0f, loop_wait %.0f, retry_timeout %.0f; faults for %.0f s every %.2f s "
-		"on average; loss %.3f; latency %.4f-%.4f s; %s; nofailover %s; maximum_lag_on_failover %lld%s\n",
-		p->n_nodes, p->ttl, p->loop_wait, p->retry_timeout, p->fault_time, p->fault_gap, p->loss, p->lat_lo,
-		p->lat_hi, p->fresh ? "fresh cluster" : "bootstrapped cluster",
-		p->nofailover_node >= 0 ? W->nodes[p->nofailover_node].name : "none", (long long)W->max_lag,
-		p->broken ? "; BROKEN variant (no fence, DEMOTE ignored)" : "");
+	        "  parameters: %d nodes, ttl %.0f, loop_wait %.0f, retry_timeout %.0f; faults for %.0f s every %.2f s "
+	        "on average; loss %.3f; latency %.4f-%.4f s; %s; nofailover %s; maximum_lag_on_failover %lld%s\n",
+	        p->n_nodes, p->ttl, p->loop_wait, p->retry_timeout, p->fault_time, p->fault_gap, p->loss, p->lat_lo,
+	        p->lat_hi, p->fresh ? "fresh cluster" : "bootstrapped cluster",
+	        p->nofailover_node >= 0 ? W->nodes[p->nofailover_node].name : "none", (long long)W->max_lag,
+	        p->broken ? "; BROKEN variant (no fence, DEMOTE ignored)" : "");
 	fprintf(out, "  replay: BATON_SIM_SEED=%llu%s BATON_SIM_VERBOSE=1 ./tests/check_sim\n",
-		(unsigned long long)p->seed, p->broken ? " BATON_SIM_BROKEN=1" : "");
+	        (unsigned long long)p->seed, p->broken ? " BATON_SIM_BROKEN=1" : "");
 	fprintf(out, "  last %d events:\n", W->trace_n - first);
 	for (int i = first; i < W->trace_n; i++)
 		fprintf(out, "  %s\n", W->trace[i % TRACE_LINES]);
@@ -2390,17 +2426,17 @@ static void report(const struct world *W, FILE *out)
 		const struct node *N = &W->nodes[i];
 
 		fprintf(out,
-			"  %s: %s, agent %s%s, postgres %s (timeline %u, lsn %llu), lease %llx, deadline in %.3f s, "
-			"last action %s\n",
-			N->name, N->up ? "up" : "DOWN", N->agent_alive ? "alive" : "dead",
-			agent_frozen(W, N) ? " (frozen)" : "", pg_st_names[N->pg], hist_tl(&N->dd),
-			(unsigned long long)N->dd.lsn, (unsigned long long)N->k_lease,
-			deadline_of(W, N) > 0 ? deadline_of(W, N) - local_now(N, W->t) : -1.0,
-			N->last_kind >= 0 ? ha_action_name((enum ha_action_kind)N->last_kind) : "-");
+		        "  %s: %s, agent %s%s, postgres %s (timeline %u, lsn %llu), lease %llx, deadline in %.3f s, "
+		        "last action %s\n",
+		        N->name, N->up ? "up" : "DOWN", N->agent_alive ? "alive" : "dead",
+		        agent_frozen(W, N) ? " (frozen)" : "", pg_st_names[N->pg], hist_tl(&N->dd),
+		        (unsigned long long)N->dd.lsn, (unsigned long long)N->k_lease,
+		        deadline_of(W, N) > 0 ? deadline_of(W, N) - local_now(N, W->t) : -1.0,
+		        N->last_kind >= 0 ? ha_action_name((enum ha_action_kind)N->last_kind) : "-");
 	}
 	fprintf(out, "  etcd: leader key %s%s\n",
-		W->etcd.k.leader.present ? W->nodes[W->etcd.k.leader_node].name : "absent",
-		W->etcd.k.sw.present ? ", switchover key present" : "");
+	        W->etcd.k.leader.present ? W->nodes[W->etcd.k.leader_node].name : "absent",
+	        W->etcd.k.sw.present ? ", switchover key present" : "");
 }
 
 bool sim_run(const struct sim_params *p, struct sim_result *r, FILE *out)

@@ -266,7 +266,7 @@ static int edit_interactively(struct ctl *x, const struct args *a)
 	after = json_loads(edited, 0, &jerr);
 	if (!after) {
 		rc = failed("invalid JSON at line %d column %d: %s; nothing changed", jerr.line, jerr.column,
-			    jerr.text);
+		            jerr.text);
 		goto cleanup;
 	}
 	n = print_diff(before, after);
@@ -311,7 +311,7 @@ int cmd_edit_config(const char *config_path, const struct args *a)
 
 	if (a->n_set == 0 && a->n_pg == 0 && !isatty(STDIN_FILENO))
 		return usage_error("edit-config: nothing to change: give --set/--pg, or run it on a terminal to edit "
-				   "with $EDITOR");
+		                   "with $EDITOR");
 	rc = ctl_open(&x, config_path, true);
 	if (rc != EXIT_DONE)
 		goto cleanup;

@@ -111,7 +111,7 @@ static int etcd_failed(const struct ctl *x, const char *what, const struct etcd_
 	for (size_t i = 0; i < x->cfg.etcd.n_hosts; i++)
 		named = named || strstr(eerr->message, x->cfg.etcd.hosts[i]) != NULL;
 	return failed("%s%s%s: %s", what, named ? "" : " at ", named ? "" : x->where,
-		      eerr->message[0] ? eerr->message : etcd_status_name(eerr->status));
+	              eerr->message[0] ? eerr->message : etcd_status_name(eerr->status));
 }
 
 /* Reads every key of the cluster into x->res and x->view. Warnings (a
@@ -299,7 +299,7 @@ bool parse_when(const char *s, time_t *out)
  * escaped) goes into why. restart waits for the member's answer, which comes
  * once Postgres is back: its timeout_s is longer than API_TIMEOUT_S. */
 bool post_member(const struct ctl *x, const struct ha_member *m, const char *method, const char *path, const char *body,
-		 double timeout_s, char *why, size_t len)
+                 double timeout_s, char *why, size_t len)
 {
 	struct peer_opts po;
 	struct peer_answer ans;

@@ -134,14 +134,14 @@ void table_print(const struct table *t);
 /* The members named (all when none), filtered by --role; false + reported
  * on an unknown name. out has room for HA_MAX_MEMBERS. */
 bool select_members(const struct ctl *x, const struct args *a, const struct ha_member **out, size_t *n)
-	__attribute__((warn_unused_result));
+        __attribute__((warn_unused_result));
 /* "node1, node2" of the members selected (n of them). */
 void name_list(const struct ha_member *const *sel, size_t n, char *buf, size_t len);
 /* Sends method (POST, DELETE) with body to <m->api_url><path> through
  * peer.c, waiting at most timeout_s; true on a 2xx answer. The reason goes
  * into why (escaped). */
 bool post_member(const struct ctl *x, const struct ha_member *m, const char *method, const char *path, const char *body,
-		 double timeout_s, char *why, size_t len) __attribute__((warn_unused_result));
+                 double timeout_s, char *why, size_t len) __attribute__((warn_unused_result));
 /* "HTTP 200: message" (post_member's reason) -> code and message. */
 long answer_code(const char *why, const char **msg);
 

@@ -51,8 +51,8 @@
 /* ---- the arguments of every command ------------------------------------------ */
 
 static const char common_help[] = "  -c, --config FILE   the node's configuration file (default: $BATONCTL_CONFIG)\n"
-				  "\n"
-				  "Exit status: 0 done, 1 refused or failed, 2 usage or configuration error.\n";
+                                  "\n"
+                                  "Exit status: 0 done, 1 refused or failed, 2 usage or configuration error.\n";
 
 static void print_command_help(const struct command *cmd)
 {
@@ -105,7 +105,7 @@ static int args_parse(const struct command *cmd, int argc, char **argv, struct a
 			if (strcmp(optarg, "primary") != 0 && strcmp(optarg, "replica") != 0 &&
 			    strcmp(optarg, "any") != 0)
 				return usage_error("%s: --role must be primary, replica or any, not '%s'", cmd->name,
-						   optarg);
+				                   optarg);
 			a->role = optarg;
 			break;
 		case 'F':
@@ -123,7 +123,7 @@ static int args_parse(const struct command *cmd, int argc, char **argv, struct a
 		case 'W':
 			if (!parse_seconds(optarg, &a->wait) || a->wait > 86400)
 				return usage_error("%s: --wait needs a number of seconds >= 0, not '%s'", cmd->name,
-						   optarg);
+				                   optarg);
 			break;
 		case 's':
 			a->set[a->n_set++] = optarg;

@@ -72,7 +72,7 @@ static size_t build_rows(const struct ha_cluster_view *v, struct row *rows, bool
 			r->lag = ref > r->m->lsn ? ref - r->m->lsn : 0;
 		}
 		r->sync = !r->leader && v->synchronous_mode && v->has_sync && strcmp(v->sync_leader, r->m->name) != 0 &&
-			  ha_sync_allows(v, r->m->name);
+		          ha_sync_allows(v, r->m->name);
 		r->depth = 0;
 		if (topology && !r->leader)
 			r->depth = v->has_leader && strcmp(r->m->role, "replica") == 0 ? 1 : 2;
@@ -127,8 +127,8 @@ static void fill_member_cells(const struct row *r, bool topology, table_row cell
 		if (r->m->failover_priority != 1 && !r->m->nofailover)
 			snprintf(prio, sizeof(prio), "failover_priority=%d", r->m->failover_priority);
 		snprintf(cells[COL_TAGS], TABLE_CELL, "%s%s%s%s%s", r->m->nofailover ? "nofailover" : "",
-			 r->m->nofailover && r->m->nosync ? " " : "", r->m->nosync ? "nosync" : "",
-			 prio[0] && (r->m->nofailover || r->m->nosync) ? " " : "", prio);
+		         r->m->nofailover && r->m->nosync ? " " : "", r->m->nosync ? "nosync" : "",
+		         prio[0] && (r->m->nofailover || r->m->nosync) ? " " : "", prio);
 	}
 }
 
@@ -170,21 +170,21 @@ static void print_cluster_head(const struct ctl *x)
 static json_t *member_object(const struct row *r)
 {
 	return json_pack("{s:s, s:s, s:i, s:s, s:s, s:I, s:o, s:b, s:I, s:s, s:b, s:b, s:b, s:{s:b, s:b, s:i}}", "name",
-			 r->m->name, "host", r->m->host, "port", r->m->port, "role", r->leader ? "primary" : r->m->role,
-			 "state", r->m->state, "timeline", (json_int_t)r->m->timeline, "lag",
-			 r->lag_known ? json_integer((json_int_t)r->lag) : json_null(), "leader", (int)r->leader, "lsn",
-			 (json_int_t)r->m->lsn, "api_url", r->m->api_url, "nofailover", (int)r->m->nofailover,
-			 "pending_restart", (int)r->m->pending_restart, "sync_standby", (int)r->sync, "tags",
-			 "nofailover", (int)r->m->nofailover, "nosync", (int)r->m->nosync, "failover_priority",
-			 r->m->failover_priority);
+	                 r->m->name, "host", r->m->host, "port", r->m->port, "role", r->leader ? "primary" : r->m->role,
+	                 "state", r->m->state, "timeline", (json_int_t)r->m->timeline, "lag",
+	                 r->lag_known ? json_integer((json_int_t)r->lag) : json_null(), "leader", (int)r->leader, "lsn",
+	                 (json_int_t)r->m->lsn, "api_url", r->m->api_url, "nofailover", (int)r->m->nofailover,
+	                 "pending_restart", (int)r->m->pending_restart, "sync_standby", (int)r->sync, "tags",
+	                 "nofailover", (int)r->m->nofailover, "nosync", (int)r->m->nosync, "failover_priority",
+	                 r->m->failover_priority);
 }
 
 /* list and topology: the same rows, in their order. JSON: list is a flat
  * array; topology nests each leader's replicas under "replicas". */
 static int show_members(const char *config_path, const struct args *a, bool topology)
 {
-	static const char *const heads[N_MEMBER_COLS] = { "Member",	     "Host", "Role", "State", "TL", "Lag in MB",
-							  "Pending restart", "Tags" };
+	static const char *const heads[N_MEMBER_COLS] = { "Member",          "Host", "Role", "State", "TL", "Lag in MB",
+		                                          "Pending restart", "Tags" };
 	struct table t = { N_MEMBER_COLS, heads, (1u << COL_TL) | (1u << COL_LAG), NULL, 0 };
 	struct row *rows = NULL;
 	json_t *arr = NULL, *top = NULL;

@@ -19,7 +19,7 @@
 
 /* Sends one action to each member selected; one line per member. */
 static int member_action(const char *config_path, const struct args *a, const char *path, const char *body,
-			 const char *done, bool replicas_only, bool ask)
+                         const char *done, bool replicas_only, bool ask)
 {
 	const struct ha_member *sel[HA_MAX_MEMBERS];
 	char names[HA_MAX_MEMBERS * (HA_NAME_MAX + 2)], what[sizeof(names) + 100];
@@ -37,7 +37,7 @@ static int member_action(const char *config_path, const struct args *a, const ch
 	}
 	if (replicas_only && n == 1 && is_leader(x.view, sel[0]->name)) {
 		rc = failed("'%s' is the leader: %s applies to replicas only (switch over first)", sel[0]->name,
-			    path + 1);
+		            path + 1);
 		goto cleanup;
 	}
 	if (n == 0) {
@@ -68,7 +68,7 @@ static int member_action(const char *config_path, const struct args *a, const ch
 			n_failed++;
 		if (a->json)
 			json_array_append_new(arr, json_pack("{s:s, s:b, s:s}", "member", sel[i]->name, "ok", (int)ok,
-							     "message", why));
+			                                     "message", why));
 		else if (ok)
 			printf("%s: %s\n", sel[i]->name, done);
 		else
@@ -142,7 +142,7 @@ static bool lowered_hot_standby(const char *msg)
  * each (JSON rows appended to arr); returns how many failed.
  */
 static size_t restart_replicas_once_pending(struct ctl *x, const struct args *a, const struct ha_member *const *order,
-					    size_t n, const char *text, double timeout_s, json_t *arr)
+                                            size_t n, const char *text, double timeout_s, json_t *arr)
 {
 	bool waiting[HA_MAX_MEMBERS];
 	char wanted[HA_MAX_MEMBERS][HA_NAME_MAX];
@@ -176,15 +176,15 @@ static size_t restart_replicas_once_pending(struct ctl *x, const struct args *a,
 			code = answer_code(why, &msg);
 			if (a->json)
 				json_array_append_new(arr,
-						      json_pack("{s:s, s:b, s:s, s:s}", "member", m->name, "ok",
-								(int)(ok && code != 202), "outcome",
-								ok ? (code != 202 ? "done" : "in progress") : "failed",
-								"message", msg));
+				                      json_pack("{s:s, s:b, s:s, s:s}", "member", m->name, "ok",
+				                                (int)(ok && code != 202), "outcome",
+				                                ok ? (code != 202 ? "done" : "in progress") : "failed",
+				                                "message", msg));
 			else if (ok && code != 202)
 				printf("%s: %s\n", m->name, msg);
 			else
 				fprintf(stderr, "batonctl: %s: restart %s: %s\n", m->name,
-					ok ? "still in progress" : "failed", why);
+				        ok ? "still in progress" : "failed", why);
 			if (!ok || code == 202)
 				n_failed++;
 		}
@@ -219,8 +219,8 @@ int cmd_restart(const char *config_path, const struct args *a)
 
 	if (a->scheduled && (!parse_when(a->scheduled, &when)))
 		return usage_error("restart: --scheduled needs an ISO 8601 time with a zone (2026-11-25T20:00:00Z) or "
-				   "'now', not '%s'",
-				   a->scheduled);
+		                   "'now', not '%s'",
+		                   a->scheduled);
 	if (a->cancel && (a->scheduled || a->pending || a->pg_version))
 		return usage_error("restart: --cancel takes no --scheduled, --pending or --pg-version");
 	rc = ctl_open(&x, config_path, true);
@@ -249,11 +249,11 @@ int cmd_restart(const char *config_path, const struct args *a)
 	if (when) {
 		dcs_format_utc((double)when, when_text, sizeof(when_text));
 		snprintf(what, sizeof(what), "schedule a restart of Postgres on %s at %s%s", names, when_text,
-			 a->pending ? " (where a restart is pending then)" : "");
+		         a->pending ? " (where a restart is pending then)" : "");
 	} else {
 		snprintf(what, sizeof(what), "restart Postgres on %s%s%s", names,
-			 n > 1 ? ", one at a time in this order" : "",
-			 a->pending ? " (where a restart is pending)" : "");
+		         n > 1 ? ", one at a time in this order" : "",
+		         a->pending ? " (where a restart is pending)" : "");
 	}
 	if (!confirmed(a, "restart", what)) {
 		rc = EXIT_FAILED;
@@ -294,8 +294,8 @@ int cmd_restart(const char *config_path, const struct args *a)
 			lowered_leader = true;
 		if (a->json) {
 			json_array_append_new(arr, json_pack("{s:s, s:b, s:s, s:s}", "member", m->name, "ok",
-							     (int)(ok && (code != 202 || queued)), "outcome", outcome,
-							     "message", msg));
+			                                     (int)(ok && (code != 202 || queued)), "outcome", outcome,
+			                                     "message", msg));
 		} else if (ok && when) {
 			printf("%s: restart scheduled at %s\n", m->name, when_text);
 		} else if (queued) {
@@ -304,8 +304,8 @@ int cmd_restart(const char *config_path, const struct args *a)
 			printf("%s: %s\n", m->name, msg);
 		} else if (ok) {
 			fprintf(stderr,
-				"batonctl: %s: restart still in progress after %g s (see batonctl list and the agent's log)\n",
-				m->name, a->wait);
+			        "batonctl: %s: restart still in progress after %g s (see batonctl list and the agent's log)\n",
+			        m->name, a->wait);
 		} else {
 			fprintf(stderr, "batonctl: %s: restart failed: %s\n", m->name, why);
 		}
@@ -337,8 +337,8 @@ cleanup:
 int cmd_reload(const char *config_path, const struct args *a)
 {
 	return member_action(config_path, a, "/reload", "{}",
-			     "reload requested (the agent re-reads its file and reloads Postgres, as on SIGHUP)", false,
-			     false);
+	                     "reload requested (the agent re-reads its file and reloads Postgres, as on SIGHUP)", false,
+	                     false);
 }
 
 int cmd_reinit(const char *config_path, const struct args *a)

@@ -53,7 +53,7 @@ static int wait_switchover(struct ctl *x, const struct args *a, const char *from
 				gone_since = clk_mono();
 			else if (clk_mono() - gone_since > x->view->ttl + 2 * x->view->loop_wait)
 				return failed("the request was withdrawn, but %s still leads (see the agents' logs)",
-					      x->view->has_leader ? x->view->leader : "nobody");
+				              x->view->has_leader ? x->view->leader : "nobody");
 		} else {
 			gone_since = 0;
 		}
@@ -65,10 +65,10 @@ static int wait_switchover(struct ctl *x, const struct args *a, const char *from
 		return rc;
 	if (ctl_kv(x, x->keys.switchover))
 		return failed("timed out after %g s: the request is still pending, no agent has acted on it "
-			      "(batonctl switchover --cancel withdraws it)",
-			      a->wait);
+		              "(batonctl switchover --cancel withdraws it)",
+		              a->wait);
 	return failed("timed out after %g s: %s still leads", a->wait,
-		      x->view->has_leader ? x->view->leader : "nobody");
+	              x->view->has_leader ? x->view->leader : "nobody");
 }
 
 static int request_switchover(const char *config_path, const struct args *a, bool failover)
@@ -84,8 +84,8 @@ static int request_switchover(const char *config_path, const struct args *a, boo
 	req.force = a->force;
 	if (a->scheduled && !parse_when(a->scheduled, &req.scheduled_at))
 		return usage_error("switchover: --scheduled needs an ISO 8601 time with a zone "
-				   "(2026-11-25T20:00:00Z) or 'now', not '%s'",
-				   a->scheduled);
+		                   "(2026-11-25T20:00:00Z) or 'now', not '%s'",
+		                   a->scheduled);
 	if (failover && !a->candidate)
 		return usage_error("failover: --candidate NAME is required");
 	rc = ctl_open(&x, config_path, !a->cancel);
@@ -106,8 +106,8 @@ static int request_switchover(const char *config_path, const struct args *a, boo
 		if (req.scheduled_at)
 			dcs_format_utc((double)req.scheduled_at, t, sizeof(t));
 		snprintf(what, sizeof(what), "%s from %s to %s %s%s", failover ? "fail over" : "switch over",
-			 from[0] ? from : "(no leader)", a->candidate ? a->candidate : "the best candidate",
-			 req.scheduled_at ? "at " : "", t);
+		         from[0] ? from : "(no leader)", a->candidate ? a->candidate : "the best candidate",
+		         req.scheduled_at ? "at " : "", t);
 		if (!confirmed(a, failover ? "failover" : "switchover", what)) {
 			rc = EXIT_FAILED;
 			goto cleanup;

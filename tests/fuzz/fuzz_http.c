@@ -178,7 +178,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (errno != EINTR || poll(&pfd, 1, 2000) != 1 ||
 		    getsockopt(client, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0) {
 			fprintf(stderr, "fuzz_http: connect to the loopback listener: %s\n",
-				strerror(soerr ? soerr : errno));
+			        strerror(soerr ? soerr : errno));
 			abort();
 		}
 	}

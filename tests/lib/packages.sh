@@ -14,6 +14,8 @@ BATON_PACKAGES=(
 	iproute2 procps jq util-linux tar curl haproxy
 	# the REST API fuzz target (tests/fuzz/run.sh: libFuzzer) and check_api's TLS test
 	clang libclang-rt-14-dev llvm-14 openssl
+	# tests/format.sh --check (the tree as .clang-format writes it)
+	clang-format
 	# tests/chaos: network partitions by packet DROP inside the nodes' namespaces
 	iptables
 	# tests/chaos/stability.sh: its sampler reads the agents' /metrics over https

@@ -92,11 +92,10 @@ static double mono_s(void)
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"usage: fsync_hog [--block KIB] [--file-mb MIB] [--duration S] [--report S] DIR\n"
-		"  appends KIB (default 256) to a file in DIR and fdatasync()s after every\n"
-		"  write until SIGTERM or S seconds; truncates the file at MIB (default 64).\n"
-		"  Prints \"interval\" lines every --report S (default 10) and totals at exit.\n");
+	fprintf(out, "usage: fsync_hog [--block KIB] [--file-mb MIB] [--duration S] [--report S] DIR\n"
+	             "  appends KIB (default 256) to a file in DIR and fdatasync()s after every\n"
+	             "  write until SIGTERM or S seconds; truncates the file at MIB (default 64).\n"
+	             "  Prints \"interval\" lines every --report S (default 10) and totals at exit.\n");
 }
 
 int main(int argc, char **argv)
@@ -149,7 +148,7 @@ int main(int argc, char **argv)
 	}
 	if (file_mb * 1024 < block_kib) {
 		fprintf(stderr, "fsync_hog: --file-mb %ld is smaller than one --block of %ld KiB\n", file_mb,
-			block_kib);
+		        block_kib);
 		return 2;
 	}
 	w = snprintf(path, sizeof(path), "%s/fsync_hog.%ld.dat", dir, (long)getpid());
@@ -198,7 +197,7 @@ int main(int argc, char **argv)
 				continue;
 			if (n <= 0) {
 				fprintf(stderr, "fsync_hog: write to %s failed: %s\n", path,
-					n < 0 ? strerror(errno) : "wrote nothing");
+				        n < 0 ? strerror(errno) : "wrote nothing");
 				goto cleanup;
 			}
 			done += (size_t)n;

@@ -154,11 +154,10 @@ static void node_step(struct node *n, short revents)
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"usage: poller [--interval MS] [--timeout MS] [--duration S] [--names a,b,..] CONNINFO...\n"
-		"  asks every node SELECT pg_is_in_recovery() every MS ms (default 50), each\n"
-		"  answer bounded by --timeout MS (default 500); prints one \"sample\" line per\n"
-		"  round and, at exit, \"split_brain_samples N\" (rounds with two P answers).\n");
+	fprintf(out, "usage: poller [--interval MS] [--timeout MS] [--duration S] [--names a,b,..] CONNINFO...\n"
+	             "  asks every node SELECT pg_is_in_recovery() every MS ms (default 50), each\n"
+	             "  answer bounded by --timeout MS (default 500); prints one \"sample\" line per\n"
+	             "  round and, at exit, \"split_brain_samples N\" (rounds with two P answers).\n");
 }
 
 /* Splits the comma-separated names into the nodes; missing ones are nodeN. */
@@ -306,8 +305,8 @@ int main(int argc, char **argv)
 		samples++;
 		if (primaries > 1) {
 			split++;
-			fprintf(stderr, "poller: split brain at %lld: %d nodes answered as primary\n",
-				(long long)stamp, primaries);
+			fprintf(stderr, "poller: split brain at %lld: %d nodes answered as primary\n", (long long)stamp,
+			        primaries);
 		}
 		fflush(stdout);
 

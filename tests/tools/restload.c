@@ -55,7 +55,7 @@
 #define MAX_PROBES 100000
 
 struct conn {
-	int fd;          /* -1 = not connected */
+	int fd; /* -1 = not connected */
 	bool slow;
 	bool connected;  /* the non-blocking connect finished */
 	int64_t next_ms; /* slow: when the next byte goes */
@@ -120,8 +120,7 @@ static bool target_of(const char *url)
 	freeaddrinfo(res);
 	if (g_addr.ss_family == AF_INET)
 		return (ntohl(((struct sockaddr_in *)&g_addr)->sin_addr.s_addr) >> 24) == 127;
-	return g_addr.ss_family == AF_INET6 &&
-	       IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&g_addr)->sin6_addr);
+	return g_addr.ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&g_addr)->sin6_addr);
 }
 
 static void conn_close(struct conn *c)
@@ -217,17 +216,17 @@ static int cmp_double(const void *a, const void *b)
 static void usage(void)
 {
 	fprintf(stderr, "usage: restload --url URL [--idle N] [--slow N] [--duration S] [--interval MS] "
-			"[--trickle MS] [--warmup S] [--cacert FILE] [--cert FILE --key FILE] [--max-latency MS]\n");
+	                "[--trickle MS] [--warmup S] [--cacert FILE] [--cert FILE --key FILE] [--max-latency MS]\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "url", required_argument, NULL, 'u' },      { "idle", required_argument, NULL, 'i' },
-		{ "slow", required_argument, NULL, 's' },     { "duration", required_argument, NULL, 'd' },
-		{ "interval", required_argument, NULL, 'n' }, { "trickle", required_argument, NULL, 't' },
-		{ "warmup", required_argument, NULL, 'w' },   { "cacert", required_argument, NULL, 'c' },
-		{ "cert", required_argument, NULL, 'C' },     { "key", required_argument, NULL, 'K' },
+		{ "url", required_argument, NULL, 'u' },         { "idle", required_argument, NULL, 'i' },
+		{ "slow", required_argument, NULL, 's' },        { "duration", required_argument, NULL, 'd' },
+		{ "interval", required_argument, NULL, 'n' },    { "trickle", required_argument, NULL, 't' },
+		{ "warmup", required_argument, NULL, 'w' },      { "cacert", required_argument, NULL, 'c' },
+		{ "cert", required_argument, NULL, 'C' },        { "key", required_argument, NULL, 'K' },
 		{ "max-latency", required_argument, NULL, 'm' }, { NULL, 0, NULL, 0 },
 	};
 	const char *url = NULL, *cacert = NULL, *cert = NULL, *key = NULL;
@@ -245,18 +244,41 @@ int main(int argc, char **argv)
 		bool good = true;
 
 		switch (opt) {
-		case 'u': url = optarg; break;
-		case 'i': good = tool_parse_int(optarg, 0, MAX_CONNS / 2, &idle); break;
-		case 's': good = tool_parse_int(optarg, 0, MAX_CONNS / 2, &slow); break;
-		case 'd': good = tool_parse_int(optarg, 1, 86400, &duration); break;
-		case 'n': good = tool_parse_int(optarg, 10, 60000, &interval); break;
-		case 't': good = tool_parse_int(optarg, 10, 60000, &trickle); break;
-		case 'w': good = tool_parse_int(optarg, 0, 3600, &warmup); break;
-		case 'c': cacert = optarg; break;
-		case 'C': cert = optarg; break;
-		case 'K': key = optarg; break;
-		case 'm': good = tool_parse_int(optarg, 1, 600000, &max_lat); break;
-		default: good = false;
+		case 'u':
+			url = optarg;
+			break;
+		case 'i':
+			good = tool_parse_int(optarg, 0, MAX_CONNS / 2, &idle);
+			break;
+		case 's':
+			good = tool_parse_int(optarg, 0, MAX_CONNS / 2, &slow);
+			break;
+		case 'd':
+			good = tool_parse_int(optarg, 1, 86400, &duration);
+			break;
+		case 'n':
+			good = tool_parse_int(optarg, 10, 60000, &interval);
+			break;
+		case 't':
+			good = tool_parse_int(optarg, 10, 60000, &trickle);
+			break;
+		case 'w':
+			good = tool_parse_int(optarg, 0, 3600, &warmup);
+			break;
+		case 'c':
+			cacert = optarg;
+			break;
+		case 'C':
+			cert = optarg;
+			break;
+		case 'K':
+			key = optarg;
+			break;
+		case 'm':
+			good = tool_parse_int(optarg, 1, 600000, &max_lat);
+			break;
+		default:
+			good = false;
 		}
 		if (!good) {
 			usage();
@@ -277,7 +299,7 @@ int main(int argc, char **argv)
 	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)(idle + slow + 64)) {
 		fprintf(stderr, "restload: the open files limit %lu is too low for %ld connections\n",
-			(unsigned long)rl.rlim_cur, idle + slow);
+		        (unsigned long)rl.rlim_cur, idle + slow);
 		return 2;
 	}
 	g_trickle = trickle;
@@ -342,8 +364,7 @@ int main(int argc, char **argv)
 		if (cs[i].fd >= 0 && cs[i].connected)
 			held[cs[i].slow]++;
 	printf("held idle=%zu slow=%zu reconnects idle=%llu slow=%llu refused=%llu\n", held[0], held[1],
-	       (unsigned long long)g_reconnects[0], (unsigned long long)g_reconnects[1],
-	       (unsigned long long)g_refused);
+	       (unsigned long long)g_reconnects[0], (unsigned long long)g_reconnects[1], (unsigned long long)g_refused);
 	printf("probes %zu ok %zu failed %zu\n", n_probes, ok, n_probes - ok);
 	if (n_probes) {
 		qsort(lat, n_probes, sizeof(*lat), cmp_double);

@@ -255,8 +255,8 @@ cleanup:
 /* Runs one statement within timeout_ms. On success returns its last result
  * (caller PQclears); on failure NULL with the reason in err. After a failure
  * the connection must be dropped: a timed-out statement may still run. */
-static PGresult *exec_bounded(PGconn *conn, const char *sql, int nparams, const char *const *params,
-			      int timeout_ms, char *err, size_t errlen)
+static PGresult *exec_bounded(PGconn *conn, const char *sql, int nparams, const char *const *params, int timeout_ms,
+                              char *err, size_t errlen)
 {
 	int64_t deadline = tool_mono_ms() + timeout_ms;
 	PGresult *res, *last = NULL;
@@ -308,15 +308,14 @@ timeout:
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"usage: writer [--interval MS] [--duration S] [--timeout MS] [--host-timeout MS]\n"
-		"              [--table NAME] [--detail] CONNINFO\n"
-		"  inserts one row into baton_writes (or NAME) every MS milliseconds (default 100)\n"
-		"  for S seconds (default 0: until SIGTERM), each connect and statement\n"
-		"  bounded by --timeout MS (default 2000); prints \"ack ID UNIX_MS PORT\"\n"
-		"  per acknowledged insert (with --detail: \"ack ID UNIX_MS PORT ADDR TIMELINE\")\n"
-		"  and \"err UNIX_MS MESSAGE\" per failure. --host-timeout MS gives each host of\n"
-		"  a multi-host CONNINFO at most MS of a connection attempt.\n");
+	fprintf(out, "usage: writer [--interval MS] [--duration S] [--timeout MS] [--host-timeout MS]\n"
+	             "              [--table NAME] [--detail] CONNINFO\n"
+	             "  inserts one row into baton_writes (or NAME) every MS milliseconds (default 100)\n"
+	             "  for S seconds (default 0: until SIGTERM), each connect and statement\n"
+	             "  bounded by --timeout MS (default 2000); prints \"ack ID UNIX_MS PORT\"\n"
+	             "  per acknowledged insert (with --detail: \"ack ID UNIX_MS PORT ADDR TIMELINE\")\n"
+	             "  and \"err UNIX_MS MESSAGE\" per failure. --host-timeout MS gives each host of\n"
+	             "  a multi-host CONNINFO at most MS of a connection attempt.\n");
 }
 
 /* A table name we can paste into SQL unquoted: [a-z_][a-z0-9_]*, < 64 bytes. */
@@ -375,7 +374,7 @@ int main(int argc, char **argv)
 		} else if (strcmp(argv[i], "--table") == 0) {
 			if (i + 1 >= argc || !table_name_ok(argv[i + 1])) {
 				fprintf(stderr, "writer: --table needs a name of lower-case letters, digits and _ "
-						"(not starting with a digit, under 64 bytes)\n");
+				                "(not starting with a digit, under 64 bytes)\n");
 				return 2;
 			}
 			table = argv[++i];
@@ -400,15 +399,15 @@ int main(int argc, char **argv)
 
 	/* The name was checked above, so these cannot be cut short. */
 	snprintf(sql_create, sizeof(sql_create),
-		 "CREATE TABLE IF NOT EXISTS %s (id bigint PRIMARY KEY, at timestamptz DEFAULT now(), node text)",
-		 table);
+	         "CREATE TABLE IF NOT EXISTS %s (id bigint PRIMARY KEY, at timestamptz DEFAULT now(), node text)",
+	         table);
 	snprintf(sql_max, sizeof(sql_max), "SELECT coalesce(max(id), 0) FROM %s", table);
 	snprintf(sql_insert, sizeof(sql_insert),
-		 "INSERT INTO %s (id, node) VALUES ($1, inet_server_port()::text) RETURNING inet_server_port()%s",
-		 table,
-		 detail ? ", coalesce(host(inet_server_addr()), 'local'), "
-			  "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int"
-			: "");
+	         "INSERT INTO %s (id, node) VALUES ($1, inet_server_port()::text) RETURNING inet_server_port()%s",
+	         table,
+	         detail ? ", coalesce(host(inet_server_addr()), 'local'), "
+	                  "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int"
+	                : "");
 
 	tool_install_signals();
 	setvbuf(stdout, NULL, _IOLBF, 0);
