@@ -56,8 +56,17 @@ void apply_shared_params(struct loop *L)
 		snprintf(sig + used, len - used, "%s=%s\n", L->settings.pg_params[i].name,
 		         L->settings.pg_params[i].value);
 	}
-	if (L->applied_params && strcmp(sig, L->applied_params) != 0 && L->local.pg_ready)
-		reload_postgres(L, "the cluster's postgresql.parameters changed");
+	if (L->applied_params && strcmp(sig, L->applied_params) != 0) {
+		if (L->local.pg_ready) {
+			reload_postgres(L, "the cluster's postgresql.parameters changed");
+		} else if (L->postmaster.pid) {
+			/* Running but not answering (starting, restarting): applied on
+			 * a later loop, not recorded as done (a start writes the
+			 * files anyway when no postmaster runs). */
+			free(sig);
+			return;
+		}
+	}
 	free(L->applied_params);
 	L->applied_params = sig;
 }

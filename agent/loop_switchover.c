@@ -47,6 +47,15 @@ static void ask_candidate(struct loop *L, const char *name, struct ha_peer_statu
 	}
 	po = loop_peer_opts(L);
 	out->answered = peer_get_status(&po, m->api_url, 1.0, &st, NULL, out->error, sizeof(out->error));
+	if (out->answered && strcmp(st.name, m->name) != 0) {
+		/* Another member's REST API answers at this key's api_url (a
+		 * forged member key): its status is not the candidate's. */
+		char who[sizeof(st.name) * 4];
+
+		log_escape(st.name, who, sizeof(who), false);
+		snprintf(out->error, sizeof(out->error), "its REST API answers as member %.64s", who);
+		out->answered = false;
+	}
 	if (!out->answered)
 		return;
 	out->pg_running = st.pg_running;
@@ -159,7 +168,7 @@ void do_switchover(struct loop *L, const char *target)
 	while (clk_mono() < until) {
 		char e[256];
 
-		if (peer_get_status(&po, url, 0.5, &st, NULL, e, sizeof(e)) &&
+		if (peer_get_status(&po, url, 0.5, &st, NULL, e, sizeof(e)) && strcmp(st.name, cand) == 0 &&
 		    (st.receive_lsn > ctl.checkpoint_lsn || st.lsn > ctl.checkpoint_lsn)) {
 			caught_up = true;
 			break;

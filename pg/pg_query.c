@@ -136,9 +136,15 @@ static PGconn *connect_until(const char *conninfo, double deadline, bool *ok, st
 	/* The agent's sessions run as the superuser: search_path is pinned to
 	 * the catalog (pg_temp last), so that no function or operator of a
 	 * schema some role can create in (named by a search_path from etcd,
-	 * REST, ALTER ROLE or the file) runs in their place. */
+	 * REST, ALTER ROLE or the file) runs in their place; and no timeout of
+	 * the cluster's parameters cuts the agent's own sessions (it bounds
+	 * its queries itself: a statement_timeout or idle_session_timeout of
+	 * 1 ms from etcd made every node flap "Postgres does not answer"). */
 	const char *const keys[] = { "dbname", "fallback_application_name", "options", NULL };
-	const char *const vals[] = { conninfo, "baton", "-c search_path=pg_catalog,pg_temp", NULL };
+	const char *const vals[] = { conninfo, "baton",
+		                     "-c search_path=pg_catalog,pg_temp -c statement_timeout=0 -c lock_timeout=0 "
+		                     "-c idle_in_transaction_session_timeout=0 -c idle_session_timeout=0",
+		                     NULL };
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
 	char msg[400];
 	PGconn *conn;

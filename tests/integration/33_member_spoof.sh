@@ -23,6 +23,8 @@
 #  4. a switchover key scheduled 8 days ahead, written with etcdctl: the
 #     leader refuses and clears it with a WARN naming the key; one 6 days
 #     ahead is kept.
+#  5. a switchover with no candidate, with a fake member key whose api_url
+#     is a real node's REST API: the leader hands over to a real node.
 . "$(dirname "$0")/../lib/cluster.sh"
 cluster_init member_spoof
 
@@ -266,4 +268,17 @@ sleep $((LOOP_WAIT * 4 + 1))
 pass "a switchover key 6 days ahead is kept"
 etcdctl_ del "$NAMESPACE/$SCOPE/switchover" >/dev/null
 assert_eq "node$p" "$(leader_name)" "leader unchanged"
+
+# ---- 5. a switchover without a candidate never picks a fake member whose
+# api_url is a real node's REST API (it answers as that node; its name
+# "aaevil" would win the tie-break)
+ghost aaevil "$(rest_url "$r1")"
+switchover_put "{\"from\":\"node$p\"}"
+wait_for 60 "the switchover to finish" switchover_gone
+wait_healthy 60
+new=$(leader_name)
+[ "$new" = "node$r1" ] || [ "$new" = "node$r2" ] || fail "after the switchover the leader is '$new'"
+if grep -q "switchover to aaevil" "$(agent_log "$p")"; then fail "the leader chose the fake member aaevil"; fi
+pass "a switchover without a candidate went to $new, not to the fake member aaevil"
+etcdctl_ del "$NAMESPACE/$SCOPE/members/aaevil" >/dev/null
 pass "33_member_spoof"
