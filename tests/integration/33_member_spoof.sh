@@ -165,7 +165,12 @@ deadline=$(($(date +%s) + 20))
 while [ "$(date +%s)" -lt "$deadline" ]; do
 	rest_call "$r1" POST /reload
 	sample_conninfo
-	if warned "$r1" "$warn1" && warned "$r2" "$warn1"; then break; fi
+	# (the slot check may warn first, with its own "what next")
+	if warned "$r1" "$warn1" && warned "$r2" "$warn1" &&
+		grep -F -- "$warn1" "$(agent_log "$r1")" | grep -q "keeps streaming from its current upstream" &&
+		grep -F -- "$warn1" "$(agent_log "$r2")" | grep -q "keeps waiting and asks again"; then
+		break
+	fi
 	sleep 1
 done
 warned "$r1" "$warn1" || fail "node$r1 (reload) did not warn about the forged address: $(grep -F "node$p" "$(agent_log "$r1")" | tail -5)"

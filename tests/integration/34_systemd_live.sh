@@ -113,7 +113,8 @@ else
 	timing "package build (or the wait for the background one)" "$t0"
 	t0=$(now_ms)
 	# As baton: lintian warns when run as root.
-	as_baton lintian --fail-on error,warning "$pkgdir/baton_${version}_$arch.changes" >"$T/lintian.out" 2>&1 ||
+	# (from $T: the caller's cwd, a CI clone under /root, is unreadable to baton)
+	(cd "$T" && as_baton lintian --fail-on error,warning "$pkgdir/baton_${version}_$arch.changes") >"$T/lintian.out" 2>&1 ||
 		{ cat "$T/lintian.out"; fail "lintian found errors or warnings"; }
 	pass "lintian: no error or warning ($(grep -c . "$T/lintian.out") lines of other tags)"
 	timing "lintian" "$t0"

@@ -220,7 +220,8 @@ wait_for 15 "HAProxy marks both replicas DOWN in both listeners" down_logged
 grep -q "/node$P is DOWN" "$T/haproxy.out" && fail "HAProxy marked the primary node$P DOWN: $(cat "$T/haproxy.out")"
 # via PORT: the Postgres port that answers through HAProxy's PORT, and a write.
 via() {
-	setpriv --reuid="$BATON_USER" --regid="$BATON_USER" --init-groups -- \
+	# from $T: the caller's cwd (a CI clone under /root) may be unreadable to baton
+	cd "$T" && setpriv --reuid="$BATON_USER" --regid="$BATON_USER" --init-groups -- \
 		env HOME="$BATON_HOME" PGPASSFILE="$PGPASSFILE" PGCONNECT_TIMEOUT=3 PGOPTIONS="-c client_min_messages=warning" \
 		"$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$1" -U postgres -d postgres \
 		-c "CREATE TABLE IF NOT EXISTS t36 (port int)" \
