@@ -182,8 +182,10 @@ log "disk under test: $(df --output=source,fstype "$T/etcd" | tail -n1 | tr -s '
 
 # ---------------------------------------------------------------- pgbench init
 t0=$(now_ms)
+# (HOME: with Postgres TLS, libpq reads ~/.postgresql/, which root's HOME
+# would make unreadable)
 timeout 600 setpriv --reuid="$BATON_USER" --regid="$BATON_USER" --init-groups -- \
-	env PGPASSFILE="$PGPASSFILE" "$PGBENCH" -h 127.0.0.1 -p "${PG_PORT[$P]}" -U postgres -i -q -s "$SCALE" postgres \
+	env HOME="$BATON_HOME" PGPASSFILE="$PGPASSFILE" "$PGBENCH" -h 127.0.0.1 -p "${PG_PORT[$P]}" -U postgres -i -q -s "$SCALE" postgres \
 	>"$T/pgbench-init.out" 2>&1 || { tail -n 20 "$T/pgbench-init.out"; fail "pgbench -i -s $SCALE failed on $P_NAME (within 600 s)"; }
 log "pgbench initialised (scale $SCALE) in $(($(now_ms) - t0)) ms"
 wait_healthy 120
@@ -313,7 +315,7 @@ HOG_PIDS+=("$BG_PID")
 bg_start fsync-hog-4k "$FSYNC_HOG" --block 4 --file-mb 16 "$HOGDIR"
 HOG_PIDS+=("$BG_PID")
 bg_start pgbench setpriv --reuid="$BATON_USER" --regid="$BATON_USER" --init-groups -- \
-	"$PGBENCH" -h 127.0.0.1 -p "${PG_PORT[$P]}" -U postgres -n -c "$CLIENTS" -j 2 -T "$SECONDS_RUN" -P 10 postgres
+	env HOME="$BATON_HOME" "$PGBENCH" -h 127.0.0.1 -p "${PG_PORT[$P]}" -U postgres -n -c "$CLIENTS" -j 2 -T "$SECONDS_RUN" -P 10 postgres
 PGBENCH_PID=$BG_PID
 nice_of() { awk '{ sub(/^.*\) /, ""); print $17 }' "/proc/$1/stat" 2>/dev/null; }
 log "load started for ${SECONDS_RUN}s: pgbench -c $CLIENTS (pid $PGBENCH_PID), $NCPU spinners, 2 fsync hogs;" \
