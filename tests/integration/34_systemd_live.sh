@@ -58,17 +58,8 @@ for b in systemd-nspawn nsenter debootstrap dpkg-buildpackage lintian flock; do
 done
 [ -x /lib/systemd/systemd ] || fail "/lib/systemd/systemd is missing (Debian package systemd)"
 
-timing() { # timing NAME START_MS: one line of the summary
-	TIMINGS+=("$1: $(awk -v ms=$(($(now_ms) - $2)) 'BEGIN { printf "%.1f s", ms / 1000 }')")
-	log "took ${TIMINGS[-1]}"
-}
 TIMINGS=()
 
-# A variable of the build's Makefile, expanded by make itself (as in 19_install).
-mkvar() {
-	printf 'print-%%:\n\t@echo $($*)\ninclude Makefile\n' >"$T/printvar.mk"
-	(cd "$BATON_BUILD" && as_baton make -s -f "$T/printvar.mk" "print-$1")
-}
 src=$(mkvar abs_top_srcdir)
 version=$(mkvar PACKAGE_VERSION)
 [ -n "$src" ] && [ -f "$src/debian/control" ] || fail "no debian/ in the source dir '$src' of $BATON_BUILD"

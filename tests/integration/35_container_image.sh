@@ -33,16 +33,8 @@ for b in podman runc debootstrap flock openssl curl; do
 	command -v "$b" >/dev/null 2>&1 || fail "$b is missing (Debian packages podman, runc, debootstrap, util-linux, openssl, curl)"
 done
 
-timing() { # timing NAME START_MS: one line of the summary
-	TIMINGS+=("$1: $(awk -v ms=$(($(now_ms) - $2)) 'BEGIN { printf "%.1f s", ms / 1000 }')")
-	log "took ${TIMINGS[-1]}"
-}
 TIMINGS=()
 
-mkvar() {
-	printf 'print-%%:\n\t@echo $($*)\ninclude Makefile\n' >"$T/printvar.mk"
-	(cd "$BATON_BUILD" && as_baton make -s -f "$T/printvar.mk" "print-$1")
-}
 src=$(mkvar abs_top_srcdir)
 version=$(mkvar PACKAGE_VERSION)
 [ -n "$src" ] && [ -f "$src/deploy/k8s/Dockerfile" ] || fail "no deploy/k8s/Dockerfile in the source dir '$src' of $BATON_BUILD"

@@ -270,3 +270,18 @@ debian_prepare() {
 	for p in "${pids[@]}"; do wait "$p"; done
 	echo "prepare: done"
 }
+
+# ---- shared by the two scenarios -------------------------------------------
+
+# timing NAME START_MS: one line of the scenario's summary (TIMINGS).
+timing() {
+	TIMINGS+=("$1: $(awk -v ms=$(($(now_ms) - $2)) 'BEGIN { printf "%.1f s", ms / 1000 }')")
+	log "took ${TIMINGS[-1]}"
+}
+
+# mkvar NAME: a variable of the build's Makefile, expanded by make itself
+# (as in 19_install).
+mkvar() {
+	printf 'print-%%:\n\t@echo $($*)\ninclude Makefile\n' >"$T/printvar.mk"
+	(cd "$BATON_BUILD" && as_baton make -s -f "$T/printvar.mk" "print-$1")
+}
