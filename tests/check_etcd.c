@@ -1509,8 +1509,10 @@ START_TEST(test_real_auth_prefix_role)
 	ck_assert_int_eq(etcd_get_prefix(c, "/", &r, &err), ETCD_E_AUTH);
 	assert_no_secret(&err, pw);
 
-	/* Tokens live 1 s: put, get, lease and watch all outlive them. */
-	ck_assert_int_eq(etcd_lease_grant(c, 5, &lease, &ttl, &err), ETCD_OK);
+	/* Tokens live 1 s: put, get, lease and watch all outlive them. The
+	 * lease outlives the two 2.2 s sleeps by far (5 s expired on a loaded
+	 * machine). */
+	ck_assert_int_eq(etcd_lease_grant(c, 15, &lease, &ttl, &err), ETCD_OK);
 	sleep_ms(2200);
 	ck_assert_msg(etcd_put(c, "/baton/k", "v2", lease, NULL, &err) == ETCD_OK, "%s", err.message);
 	sleep_ms(2200);

@@ -4,6 +4,7 @@
 #
 #   tests/run.sh [--unit-only | --integration-only] [--no-asan] [--keep] [--only PATTERN]
 #                [--fuzz-seconds N] [--chaos-rounds N] [--stability-minutes M] [--ops-steps N]
+#                [--lanes N]
 #
 # Steps:
 #  1. install missing Debian packages (tests/lib/packages.sh), create user baton;
@@ -19,6 +20,11 @@
 #     --no-asan, against build-asan/ too (each scenario runs its agents as
 #     baton through the harness tests/lib/cluster.sh), but for the packaging
 #     and deployment checks in ASAN_SKIP, which run against build/ only.
+#     They run --lanes at a time (default 2, BATON_IT_LANES): most of their
+#     time is spent waiting on leases and Postgres, so two lanes on two
+#     cores halve the wall time; each lane has its own port range, and a
+#     scenario's output is printed whole when it ends (also kept in
+#     $WORK/it-logs/TAG-NAME.out).
 #     34_systemd_live (the Debian package under a booted systemd) and
 #     35_container_image (the image built and run with podman) need more
 #     packages (IT_PACKAGES, installed only when they are selected) and
@@ -50,7 +56,7 @@ repo=$(cd "$here/.." && pwd)
 
 do_unit=1 do_it=1 do_asan=1 keep=0 only= fuzz_secs=${BATON_FUZZ_SECONDS:-30}
 chaos_rounds=${BATON_CHAOS_ROUNDS:-9} stability_minutes=${BATON_STABILITY_MINUTES:-1}
-ops_steps=${BATON_OPS_STEPS:-10}
+ops_steps=${BATON_OPS_STEPS:-10} IT_LANES=${BATON_IT_LANES:-2}
 while [ $# -gt 0 ]; do
 	case $1 in
 	--unit-only) do_it=0 ;;
@@ -62,11 +68,15 @@ while [ $# -gt 0 ]; do
 	--chaos-rounds) chaos_rounds=$2; shift ;;
 	--stability-minutes) stability_minutes=$2; shift ;;
 	--ops-steps) ops_steps=$2; shift ;;
+	--lanes) IT_LANES=$2; shift ;;
 	-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
 done
+case $IT_LANES in
+'' | *[!0-9]* | 0) echo "run.sh: --lanes wants a number of lanes >= 1 (got '$IT_LANES')" >&2; exit 2 ;;
+esac
 if [ "$(id -u)" != 0 ]; then
 	echo "run.sh: run as root (it installs packages and runs Postgres as user baton)" >&2
 	exit 2
@@ -260,8 +270,63 @@ if [ "$do_unit" = 1 ] && [ "$fuzz_secs" != 0 ]; then
 	fi
 fi
 
+# run_scenario TAG BUILD NAME: one integration scenario, its output in
+# $WORK/it-logs/TAG-NAME.out; prints "RESULT TAG NAME CODE" last (pass,
+# skip, or fail with the exit code). Runs in a lane (see run_lanes).
+run_scenario() {
+	local tag=$1 b=$2 name=$3 out limit rc
+	out="$WORK/it-logs/$tag-$name.out"
+	limit=${IT_TIMEOUT[$name]:-300}
+	{
+		echo
+		echo "######## integration $name ($tag build, lane $LANE, started at $(($(date +%s) - t_start)) s)"
+		BATON_BUILD="$b" KEEP="$keep" timeout --kill-after=20 "$limit" bash "$repo/tests/integration/$name.sh" 2>&1
+		rc=$?
+		[ "$rc" = 124 ] && echo "(killed after $limit s)"
+		echo "RESULT $tag $name $rc"
+	} >"$out" 2>&1
+}
+
+# run_lanes: the integration scenarios of $WORK/it-logs/queue ("TAG BUILD
+# NAME" lines), $IT_LANES at a time. The scenarios mostly wait (on leases,
+# on Postgres), so two lanes on two cores halve the wall time; each lane
+# draws its ports from its own range (BATON_PORT_LO/SPAN, tests/lib/cluster.sh),
+# so two scenarios never race for a port. A lane takes the next line under
+# a lock and, once the scenario ends, prints its whole output at once (the
+# log stays readable) and appends its result to $WORK/it-logs/results.
+run_lanes() {
+	local q=$WORK/it-logs/queue lanes=$IT_LANES k span pids=()
+	: >"$WORK/it-logs/next"
+	: >"$WORK/it-logs/results"
+	span=$((12000 / lanes))
+	for ((k = 0; k < lanes; k++)); do
+		(
+			export LANE=$k BATON_PORT_LO=$((20000 + k * span)) BATON_PORT_SPAN=$span
+			while :; do
+				line=$({
+					flock 9
+					i=$(wc -l <"$WORK/it-logs/next")
+					echo x >>"$WORK/it-logs/next"
+					sed -n "$((i + 1))p" "$q"
+				} 9>"$WORK/it-logs/queue.lock")
+				[ -n "$line" ] || break
+				read -r tag b name <<<"$line"
+				run_scenario "$tag" "$b" "$name"
+				{
+					flock 9
+					cat "$WORK/it-logs/$tag-$name.out"
+					tail -n 1 "$WORK/it-logs/$tag-$name.out" >>"$WORK/it-logs/results"
+				} 9>"$WORK/it-logs/print.lock"
+			done
+		) &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+}
+
 if [ "$do_it" = 1 ]; then
 	mkdir -p "$WORK/it-logs"
+	: >"$WORK/it-logs/queue"
 	for b in "${builds[@]}"; do
 		tag=normal
 		[ "$b" = "$WORK/build-asan" ] && tag=asan
@@ -275,24 +340,28 @@ if [ "$do_it" = 1 ]; then
 				echo "(integration $name: plain build only)"
 				continue
 			fi
-			section "integration $name ($tag build)"
-			out="$WORK/it-logs/$tag-$name.out"
-			limit=${IT_TIMEOUT[$name]:-300}
-			BATON_BUILD="$b" KEEP="$keep" timeout --kill-after=20 "$limit" bash "$s" 2>&1 | tee "$out"
-			rc=${PIPESTATUS[0]}
-			if [ "$rc" = 0 ]; then
-				ok "$tag integration $name"
-			elif [ "$rc" = 77 ]; then
-				# The scenario said why (a "SKIP:" line): this machine
-				# cannot do what it needs, e.g. boot systemd-nspawn.
-				skipped=$((skipped + 1))
-				echo "=== SKIP $tag integration $name"
-			else
-				[ "$rc" = 124 ] && echo "(killed after $limit s)"
-				ko "$tag integration $name (exit $rc)"
-			fi
+			echo "$tag $b $name" >>"$WORK/it-logs/queue"
 		done
 	done
+	section "integration scenarios: $(wc -l <"$WORK/it-logs/queue") runs in $IT_LANES lanes"
+	run_lanes
+	while read -r word tag name rc; do
+		[ "$word" = RESULT ] || continue
+		if [ "$rc" = 0 ]; then
+			ok "$tag integration $name"
+		elif [ "$rc" = 77 ]; then
+			# The scenario said why (a "SKIP:" line): this machine
+			# cannot do what it needs, e.g. boot systemd-nspawn.
+			skipped=$((skipped + 1))
+			echo "=== SKIP $tag integration $name"
+		else
+			ko "$tag integration $name (exit $rc; output in $WORK/it-logs/$tag-$name.out)"
+		fi
+	done <"$WORK/it-logs/results"
+	# A scenario that printed no result line (its lane died) is a failure.
+	while read -r tag b name; do
+		grep -q "^RESULT $tag $name " "$WORK/it-logs/results" || ko "$tag integration $name (no result)"
+	done <"$WORK/it-logs/queue"
 
 	# Chaos and stability: long, timing-driven runs, against the plain build.
 	if [ -x "$WORK/build/baton" ]; then

@@ -141,11 +141,13 @@ wait_for() {
 	fail "timed out after ${timeout}s waiting for: $msg"
 }
 
-# pick_port VAR: a free TCP port on loopback, not handed out before.
+# pick_port VAR: a free TCP port on loopback, not handed out before, from
+# BATON_PORT_LO to BATON_PORT_LO + BATON_PORT_SPAN - 1 (tests/run.sh gives
+# each of its lanes a range of its own; default 20000-31999).
 pick_port() {
 	local var=$1 p i
 	for i in $(seq 1 200); do
-		p=$((20000 + RANDOM % 12000))
+		p=$((${BATON_PORT_LO:-20000} + RANDOM % ${BATON_PORT_SPAN:-12000}))
 		[ -z "${USED_PORTS[$p]:-}" ] || continue
 		if [ -z "$(ss -ltnH "( sport = :$p )" 2>/dev/null)" ]; then
 			USED_PORTS[$p]=1

@@ -47,9 +47,10 @@ pkg_ensure() {
 	fi
 	echo "packages: installing:" $missing
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -q || return 1
+	# Another apt (a second run, unattended-upgrades) may hold the lock: wait for it.
+	apt-get update -q -o DPkg::Lock::Timeout=300 || return 1
 	# shellcheck disable=SC2086
-	apt-get install -y -q --no-install-recommends $missing || return 1
+	apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 $missing || return 1
 }
 
 # user_ensure NAME: creates the unprivileged system user if missing.
