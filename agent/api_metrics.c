@@ -29,6 +29,7 @@
 
 #include "agent/api_internal.h"
 #include "agent/dcs.h"
+#include "agent/ha.h"
 
 #ifndef BATON_VERSION
 #define BATON_VERSION "unknown"
@@ -173,20 +174,27 @@ static void version_padded(const char *version, char *out, size_t len)
  * streaming; it is down while pg_rewind runs. -1: unknown. */
 static int patroni_state_index(const char *state)
 {
-	static const struct {
-		const char *baton;
-		int patroni;
-	} map[] = {
-		{ "bootstrapping", 0 }, /* initializing new cluster */
-		{ "cloning", 4 },       /* creating replica */
-		{ "running", 5 },       { "promoting", 5 },     { "replay paused", 5 },
-		{ "stuck replay", 5 },  { "not streaming", 5 }, { "starting", 6 },
-		{ "start failed", 8 },  { "rewinding", 12 },    { "stopped", 12 },
-	};
-
-	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		if (strcmp(state, map[i].baton) == 0)
-			return map[i].patroni;
+	switch (ha_state_from_name(state)) {
+	case HA_STATE_BOOTSTRAPPING:
+		return 0; /* initializing new cluster */
+	case HA_STATE_CLONING:
+		return 4; /* creating replica */
+	case HA_STATE_RUNNING:
+	case HA_STATE_PROMOTING:
+	case HA_STATE_REPLAY_PAUSED:
+	case HA_STATE_STUCK_REPLAY:
+	case HA_STATE_NOT_STREAMING:
+		return 5; /* running */
+	case HA_STATE_STARTING:
+		return 6;
+	case HA_STATE_START_FAILED:
+		return 8;
+	case HA_STATE_REWINDING:
+	case HA_STATE_STOPPED:
+		return 12; /* stopped */
+	case HA_STATE_UNKNOWN:
+		break;
+	}
 	return -1;
 }
 
