@@ -101,6 +101,14 @@ struct api_status {
 		char state[32], sync_state[16];
 		int sync_priority;
 	} walsenders[API_WALSENDERS_MAX];
+	/* For Patroni's /metrics series (issue 13), all 0/false while Postgres
+	 * does not run: */
+	int server_version;      /* server_version_num, e.g. 150004 */
+	double postmaster_start; /* pg_postmaster_start_time(), unix seconds */
+	double replay_timestamp; /* replica: pg_last_xact_replay_timestamp(), unix seconds (0 if none) */
+	bool archive_recovery;   /* replica: not streaming, with a restore_command to read WAL from */
+	bool failsafe_active;    /* leader: every member confirmed it while etcd is down; replica: it
+				  * confirmed such a leader within ttl */
 };
 
 /* Counters the loop publishes with each snapshot, for GET /metrics. */

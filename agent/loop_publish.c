@@ -216,6 +216,17 @@ void publish_api(struct loop *L)
 		         L->pgst.wal_receiver_streaming ? "streaming" : "");
 		st.replay_paused = L->pgst.replay_paused;
 	}
+	/* Patroni's /metrics series (issue 13). */
+	if (L->local.pg_ready) {
+		st.server_version = L->pgst.server_version;
+		st.postmaster_start = L->pgst.postmaster_start;
+	}
+	if (L->local.pg_ready && !L->local.pg_primary) {
+		st.replay_timestamp = L->pgst.replay_timestamp;
+		st.archive_recovery = !L->pgst.wal_receiver_streaming && L->pgst.restore_command;
+	}
+	st.failsafe_active = L->failsafe.confirmed_at > 0 ||
+	                     (L->failsafe.seen_at > 0 && clk_mono() - L->failsafe.seen_at < L->settings.ttl);
 	/* 0 keeps the time of the last good read (api_publish). */
 	st.dcs_last_seen = L->view.etcd_ok ? clk_wall_s() : 0;
 	for (int i = 0; L->local.pg_ready && L->local.pg_primary && i < L->pgst.n_replicas && i < API_WALSENDERS_MAX;

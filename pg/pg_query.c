@@ -507,6 +507,21 @@ static uint32_t u32_val(const PGresult *res, int row, int col, int base)
 	return (uint32_t)v;
 }
 
+/* A timestamp column given as extract(epoch FROM ...): unix seconds, 0 when
+ * NULL or unreadable. */
+static double epoch_val(const PGresult *res, int row, int col)
+{
+	const char *s = val(res, row, col);
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || end == s || !(v > 0))
+		return 0;
+	return v;
+}
+
 /* The replication rows of a primary. */
 static bool query_replicas(struct pg_conn *c, struct pg_state *out, struct pg_err *err)
 {
@@ -564,7 +579,13 @@ static const char state_sql[] =
         "(SELECT timeline_id FROM pg_catalog.pg_control_checkpoint()), "
         "(SELECT min_recovery_end_timeline FROM pg_catalog.pg_control_recovery()), "
         "w.status, w.received_tli, w.sender_host, w.sender_port, "
-        "CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_is_wal_replay_paused() END "
+        "CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_is_wal_replay_paused() END, "
+        "current_setting('server_version_num'), "
+        "extract(epoch FROM pg_catalog.pg_postmaster_start_time()), "
+        "CASE WHEN pg_catalog.pg_is_in_recovery() "
+        "THEN extract(epoch FROM pg_catalog.pg_last_xact_replay_timestamp()) END, "
+        "CASE WHEN pg_catalog.pg_is_in_recovery() THEN (SELECT setting <> '' FROM pg_catalog.pg_settings "
+        "WHERE name = 'restore_command') END "
         "FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_stat_wal_receiver AS w ON true";
 
 bool pg_query_state(struct pg_conn *c, struct pg_state *out, struct pg_err *err)
@@ -577,7 +598,7 @@ bool pg_query_state(struct pg_conn *c, struct pg_state *out, struct pg_err *err)
 	res = run(c, "server state", state_sql, true, err);
 	if (res == NULL)
 		return false;
-	if (PQntuples(res) != 1 || PQnfields(res) != 13) {
+	if (PQntuples(res) != 1 || PQnfields(res) != 17) {
 		pg_err_set(err, "server state: unexpected result shape (%d rows)", PQntuples(res));
 		PQclear(res);
 		return false;
@@ -608,7 +629,11 @@ bool pg_query_state(struct pg_conn *c, struct pg_state *out, struct pg_err *err)
 		snprintf(out->upstream_host, sizeof(out->upstream_host), "%s", val(res, 0, 10));
 		out->upstream_port = (int)u32_val(res, 0, 11, 10);
 		out->replay_paused = strcmp(val(res, 0, 12), "t") == 0;
+		out->replay_timestamp = epoch_val(res, 0, 15);
+		out->restore_command = strcmp(val(res, 0, 16), "t") == 0;
 	}
+	out->server_version = (int)u32_val(res, 0, 13, 10);
+	out->postmaster_start = epoch_val(res, 0, 14);
 	PQclear(res);
 	if (out->timeline == 0) {
 		pg_err_set(err, "server state: cannot tell the timeline");

@@ -57,6 +57,11 @@ struct pg_state {
 	int upstream_port;
 	int n_replicas; /* primary: rows of pg_stat_replication (capped) */
 	struct pg_replica_info replicas[PG_MAX_REPLICAS];
+	/* For Patroni's /metrics series (issue 13): */
+	int server_version;      /* server_version_num, e.g. 150004 */
+	double postmaster_start; /* pg_postmaster_start_time(), unix seconds */
+	double replay_timestamp; /* replica: pg_last_xact_replay_timestamp(), unix seconds (0 if none) */
+	bool restore_command;    /* replica: restore_command is set (false when this role may not read it) */
 };
 
 /* Fills out from a few queries on one connection (reconnecting if needed). */

@@ -917,34 +917,36 @@ END_TEST
 
 START_TEST(test_metrics)
 {
+#define L1 "{scope=\"main\",name=\"node1\""
 	static const char *const expected[] = {
-		"baton_info{name=\"node1\",scope=\"main\",version=\"",
-		"baton_is_leader 1\n",
-		"baton_postgres_running 1\n",
-		"baton_role{role=\"primary\"} 1\n",
-		"baton_role{role=\"replica\"} 0\n",
-		"baton_timeline 3\n",
-		"baton_lsn_bytes 123456789\n",
-		"baton_replication_lag_bytes 0\n",
-		"baton_paused 1\n",
-		"baton_pending_restart 1\n",
-		"baton_lease_renewals_total 41\n",
-		"baton_lease_renewal_failures_total 2\n",
-		"baton_seconds_since_lease_renewal 0.750000\n",
-		"baton_leader_changes_total 3\n",
-		"baton_etcd_requests_total 100\n",
-		"baton_etcd_request_failures_total 4\n",
-		"baton_etcd_request_duration_seconds_bucket{le=\"0.005\"} 10\n",
-		"baton_etcd_request_duration_seconds_bucket{le=\"0.01\"} 20\n",
-		"baton_etcd_request_duration_seconds_bucket{le=\"0.025\"} 30\n",
-		"baton_etcd_request_duration_seconds_bucket{le=\"0.05\"} 40\n",
-		"baton_etcd_request_duration_seconds_bucket{le=\"0.1\"} 50\n",
-		"baton_etcd_request_duration_seconds_bucket{le=\"0.25\"} 60\n",
-		"baton_etcd_request_duration_seconds_bucket{le=\"0.5\"} 70\n",
-		"baton_etcd_request_duration_seconds_bucket{le=\"1\"} 80\n",
-		"baton_etcd_request_duration_seconds_bucket{le=\"+Inf\"} 100\n",
-		"baton_etcd_request_duration_seconds_sum 12.500000\n",
-		"baton_etcd_request_duration_seconds_count 100\n",
+		"baton_info" L1 ",version=\"",
+		"baton_is_leader" L1 "} 1\n",
+		"baton_postgres_running" L1 "} 1\n",
+		"baton_role" L1 ",role=\"primary\"} 1\n",
+		"baton_role" L1 ",role=\"replica\"} 0\n",
+		"baton_timeline" L1 "} 3\n",
+		"baton_lsn_bytes" L1 "} 123456789\n",
+		"baton_replication_lag_bytes" L1 "} 0\n",
+		"baton_paused" L1 "} 1\n",
+		"baton_pending_restart" L1 "} 1\n",
+		"baton_lease_renewals_total" L1 "} 41\n",
+		"baton_lease_renewal_failures_total" L1 "} 2\n",
+		"baton_seconds_since_lease_renewal" L1 "} 0.750000\n",
+		"baton_leader_changes_total" L1 "} 3\n",
+		"baton_etcd_requests_total" L1 "} 100\n",
+		"baton_etcd_request_failures_total" L1 "} 4\n",
+		"baton_etcd_request_duration_seconds_bucket" L1 ",le=\"0.005\"} 10\n",
+		"baton_etcd_request_duration_seconds_bucket" L1 ",le=\"0.01\"} 20\n",
+		"baton_etcd_request_duration_seconds_bucket" L1 ",le=\"0.025\"} 30\n",
+		"baton_etcd_request_duration_seconds_bucket" L1 ",le=\"0.05\"} 40\n",
+		"baton_etcd_request_duration_seconds_bucket" L1 ",le=\"0.1\"} 50\n",
+		"baton_etcd_request_duration_seconds_bucket" L1 ",le=\"0.25\"} 60\n",
+		"baton_etcd_request_duration_seconds_bucket" L1 ",le=\"0.5\"} 70\n",
+		"baton_etcd_request_duration_seconds_bucket" L1 ",le=\"1\"} 80\n",
+		"baton_etcd_request_duration_seconds_bucket" L1 ",le=\"+Inf\"} 100\n",
+		"baton_etcd_request_duration_seconds_sum" L1 "} 12.500000\n",
+		"baton_etcd_request_duration_seconds_count" L1 "} 100\n",
+		"baton_rest_deadline_closed_total" L1 "} 0\n",
 	};
 	static const char *const families[][2] = {
 		{ "baton_info", "gauge" },
@@ -959,16 +961,20 @@ START_TEST(test_metrics)
 		{ "baton_lease_renewals_total", "counter" },
 		{ "baton_lease_renewal_failures_total", "counter" },
 		{ "baton_seconds_since_lease_renewal", "gauge" },
+		{ "baton_lease_renewal_worst_seconds", "gauge" },
+		{ "baton_lease_renewal_worst_gap_seconds", "gauge" },
 		{ "baton_leader_changes_total", "counter" },
 		{ "baton_etcd_requests_total", "counter" },
 		{ "baton_etcd_request_failures_total", "counter" },
 		{ "baton_etcd_request_duration_seconds", "histogram" },
+		{ "baton_rest_deadline_closed_total", "counter" },
 	};
 	struct api_status st = primary_status();
 	struct api_metrics m;
 	struct answer a;
 	struct srv v;
 	char url[256], line[256];
+	const char *p;
 
 	srv_start(&v, "metrics", NO_ETCD, NULL);
 	st.paused = true;
@@ -999,6 +1005,13 @@ START_TEST(test_metrics)
 		ck_assert_msg(strstr(a.body, line) != NULL, "no \"%s\"", line);
 	}
 	ck_assert(a.body[a.len - 1] == '\n');
+	/* Every sample of every series carries scope and name first. */
+	for (p = a.body; *p; p = strchr(p, '\n') + 1) {
+		if (*p != '#')
+			ck_assert_msg(strncmp(strchr(p, '{'), "{scope=\"main\",name=\"node1\"", 26) == 0 &&
+			                      strchr(p, '{') < strchr(p, ' '),
+			              "a sample without scope and name first: %.*s", (int)(strchr(p, '\n') - p), p);
+	}
 	answer_free(&a);
 
 	/* A replica with unknown lag, and a name that needs escaping. */
@@ -1007,10 +1020,164 @@ START_TEST(test_metrics)
 	snprintf(st.scope, sizeof(st.scope), "a\"b\\c");
 	api_publish(v.s, &st);
 	http_simple("GET", url, NULL, &a);
-	ck_assert_msg(strstr(a.body, "baton_replication_lag_bytes -1\n") != NULL, "%s", a.body);
-	ck_assert_msg(strstr(a.body, "baton_role{role=\"replica\"} 1\n") != NULL, "%s", a.body);
-	ck_assert_msg(strstr(a.body, "baton_is_leader 0\n") != NULL, "%s", a.body);
-	ck_assert_msg(strstr(a.body, "scope=\"a\\\"b\\\\c\"") != NULL, "%s", a.body);
+	ck_assert_msg(strstr(a.body, "baton_replication_lag_bytes{scope=\"a\\\"b\\\\c\",name=\"node2\"} -1\n") != NULL,
+	              "%s", a.body);
+	ck_assert_msg(strstr(a.body, "baton_role{scope=\"a\\\"b\\\\c\",name=\"node2\",role=\"replica\"} 1\n") != NULL,
+	              "%s", a.body);
+	ck_assert_msg(strstr(a.body, "baton_is_leader{scope=\"a\\\"b\\\\c\",name=\"node2\"} 0\n") != NULL, "%s",
+	              a.body);
+	answer_free(&a);
+	srv_stop(&v);
+#undef L1
+}
+END_TEST
+
+/* The value of one sample in a /metrics text: the line that starts with
+ * prefix (name and labels, up to the value); NULL when absent. */
+static const char *sample_value(const char *body, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	for (const char *p = body; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (strncmp(p, prefix, n) == 0)
+			return p + n;
+	return NULL;
+}
+
+/* Patroni's series (issue 13): every name Patroni 3.0.2 and 4.x expose,
+ * with Patroni's type and the scope and name labels, valued per role. */
+START_TEST(test_metrics_patroni)
+{
+	/* name, type, value on the primary, value on the replica */
+	static const char *const series[][4] = {
+		{ "patroni_version", "gauge", "*", "*" }, /* baton's version, padded */
+		{ "patroni_postgres_running", "gauge", "1", "1" },
+		{ "patroni_postmaster_start_time", "gauge", "1764700000.250000", "1764700001.500000" },
+		{ "patroni_master", "gauge", "1", "0" },
+		{ "patroni_primary", "gauge", "1", "0" },
+		{ "patroni_xlog_location", "counter", "123456789", "0" },
+		{ "patroni_standby_leader", "gauge", "0", "0" },
+		{ "patroni_replica", "gauge", "0", "1" },
+		{ "patroni_sync_standby", "gauge", "0", "1" },
+		{ "patroni_quorum_standby", "gauge", "0", "0" },
+		{ "patroni_xlog_received_location", "counter", "0", "123455789" },
+		{ "patroni_xlog_replayed_location", "counter", "0", "123450000" },
+		{ "patroni_xlog_replayed_timestamp", "gauge", "0", "1764700100.125000" },
+		{ "patroni_xlog_paused", "gauge", "0", "1" },
+		{ "patroni_postgres_streaming", "gauge", "0", "1" },
+		{ "patroni_postgres_in_archive_recovery", "gauge", "0", "0" },
+		{ "patroni_postgres_server_version", "gauge", "150004", "150004" },
+		{ "patroni_cluster_unlocked", "gauge", "0", "0" },
+		{ "patroni_failsafe_mode_is_active", "gauge", "0", "1" },
+		{ "patroni_postgres_timeline", "counter", "3", "3" },
+		{ "patroni_dcs_last_seen", "gauge", "1764700200", "1764700201" },
+		{ "patroni_pending_restart", "gauge", "1", "0" },
+		{ "patroni_is_paused", "gauge", "1", "1" },
+		{ "patroni_postgres_state", "gauge", "5", "5" },
+	};
+	const size_t n = sizeof(series) / sizeof(series[0]);
+	int major = 0, minor = 0, patch = 0;
+	char version[16];
+	struct api_status pst = primary_status(), rst = replica_status(), st;
+	struct answer a;
+	struct srv v;
+	char url[256], want[256];
+	const char *val;
+
+	/* Patroni's form of a version: "3.0.2" -> "030002". */
+	ck_assert_int_eq(sscanf(BATON_VERSION, "%d.%d.%d", &major, &minor, &patch), 3);
+	snprintf(version, sizeof(version), "%02d%02d%02d", major, minor, patch);
+	srv_start(&v, "metrics_patroni", NO_ETCD, NULL);
+	url_of(&v, "/metrics", url, sizeof(url));
+	pst.paused = rst.paused = true;
+	pst.pending_restart = true;
+	pst.server_version = rst.server_version = 150004;
+	pst.postmaster_start = 1764700000.25;
+	rst.postmaster_start = 1764700001.5;
+	pst.dcs_last_seen = 1764700200.9;
+	rst.dcs_last_seen = 1764700201.2;
+	snprintf(rst.state, sizeof(rst.state), "running");
+	rst.receive_lsn = 123455789;
+	rst.replay_lsn = 123450000;
+	rst.replay_timestamp = 1764700100.125;
+	rst.replay_paused = true;
+	rst.sync_standby = true;
+	rst.failsafe_active = true;
+	snprintf(rst.replication_state, sizeof(rst.replication_state), "streaming");
+	for (int role = 0; role < 2; role++) {
+		st = role == 0 ? pst : rst;
+		api_publish(v.s, &st);
+		http_simple("GET", url, NULL, &a);
+		ck_assert_int_eq(a.code, 200);
+		for (size_t i = 0; i < n; i++) {
+			const char *exp = strcmp(series[i][2 + role], "*") == 0 ? version : series[i][2 + role];
+
+			snprintf(want, sizeof(want), "# HELP %s ", series[i][0]);
+			ck_assert_msg(strstr(a.body, want) != NULL, "no HELP for %s", series[i][0]);
+			snprintf(want, sizeof(want), "# TYPE %s %s\n", series[i][0], series[i][1]);
+			ck_assert_msg(strstr(a.body, want) != NULL, "no \"%s\" in:\n%s", want, a.body);
+			snprintf(want, sizeof(want), "%s{scope=\"main\",name=\"%s\"} ", series[i][0], st.name);
+			val = sample_value(a.body, want);
+			ck_assert_msg(val != NULL, "no sample \"%s\" in:\n%s", want, a.body);
+			ck_assert_msg(strncmp(val, exp, strlen(exp)) == 0 && val[strlen(exp)] == '\n',
+			              "%s on the %s: \"%.*s\", expected %s", series[i][0], role ? "replica" : "primary",
+			              (int)(strchr(val, '\n') - val), val, exp);
+		}
+		answer_free(&a);
+	}
+
+	/* Quorum commit: the standby is a quorum standby, not a sync one; an
+	 * archive-recovering replica; the cluster without a leader. */
+	st = rst;
+	st.sync_quorum = true;
+	st.replication_state[0] = '\0';
+	st.archive_recovery = true;
+	st.leader[0] = '\0';
+	snprintf(st.state, sizeof(st.state), "not streaming");
+	api_publish(v.s, &st);
+	http_simple("GET", url, NULL, &a);
+	ck_assert_msg(strstr(a.body, "patroni_sync_standby{scope=\"main\",name=\"node2\"} 0\n") &&
+	                      strstr(a.body, "patroni_quorum_standby{scope=\"main\",name=\"node2\"} 1\n") &&
+	                      strstr(a.body, "patroni_postgres_streaming{scope=\"main\",name=\"node2\"} 0\n") &&
+	                      strstr(a.body,
+	                             "patroni_postgres_in_archive_recovery{scope=\"main\",name=\"node2\"} 1\n") &&
+	                      strstr(a.body, "patroni_cluster_unlocked{scope=\"main\",name=\"node2\"} 1\n") &&
+	                      strstr(a.body, "patroni_postgres_state{scope=\"main\",name=\"node2\"} 5\n"),
+	              "%s", a.body);
+	answer_free(&a);
+
+	/* Postgres down: zeros, and no streaming series (Patroni shows them
+	 * only with a known server version). */
+	st = rst;
+	st.pg_running = false;
+	snprintf(st.role, sizeof(st.role), "stopped");
+	snprintf(st.state, sizeof(st.state), "stopped");
+	api_publish(v.s, &st);
+	http_simple("GET", url, NULL, &a);
+	ck_assert_msg(strstr(a.body, "patroni_postgres_running{scope=\"main\",name=\"node2\"} 0\n") &&
+	                      strstr(a.body, "patroni_replica{scope=\"main\",name=\"node2\"} 0\n") &&
+	                      strstr(a.body, "patroni_postmaster_start_time{scope=\"main\",name=\"node2\"} 0\n") &&
+	                      strstr(a.body, "patroni_xlog_replayed_location{scope=\"main\",name=\"node2\"} 0\n") &&
+	                      strstr(a.body, "patroni_postgres_server_version{scope=\"main\",name=\"node2\"} 0\n") &&
+	                      strstr(a.body, "patroni_postgres_timeline{scope=\"main\",name=\"node2\"} 0\n") &&
+	                      strstr(a.body, "patroni_postgres_state{scope=\"main\",name=\"node2\"} 12\n") &&
+	                      !strstr(a.body, "patroni_postgres_streaming") &&
+	                      !strstr(a.body, "patroni_postgres_in_archive_recovery"),
+	              "%s", a.body);
+	answer_free(&a);
+
+	/* Label values escaped: a quote, a backslash and a newline in the
+	 * scope and the name. */
+	st = pst;
+	snprintf(st.scope, sizeof(st.scope), "a\"b\\c");
+	snprintf(st.name, sizeof(st.name), "n\\\"\n1");
+	api_publish(v.s, &st);
+	http_simple("GET", url, NULL, &a);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(want, sizeof(want), "\n%s{scope=\"a\\\"b\\\\c\",name=\"n\\\\\\\"\\n1\"} %s\n", series[i][0],
+		         strcmp(series[i][2], "*") == 0 ? version : series[i][2]);
+		ck_assert_msg(strstr(a.body, want) != NULL, "no \"%s\" in:\n%s", want, a.body);
+	}
 	answer_free(&a);
 	srv_stop(&v);
 }
@@ -2587,8 +2754,9 @@ START_TEST(test_slow_clients)
 
 		url_of(&v, "/metrics", murl, sizeof(murl));
 		http_simple("GET", murl, NULL, &a);
-		m = strstr(a.body, "\nbaton_rest_deadline_closed_total ");
-		ck_assert_msg(m && atoi(m + 34) >= SLOW, "/metrics does not count the closed connections: %s",
+		m = strstr(a.body, "\nbaton_rest_deadline_closed_total{");
+		m = m ? strstr(m, "} ") : NULL;
+		ck_assert_msg(m && atoi(m + 2) >= SLOW, "/metrics does not count the closed connections: %s",
 		              m ? m : "(absent)");
 		answer_free(&a);
 	}
@@ -2814,6 +2982,7 @@ static Suite *api_suite(void)
 	tcase_add_test(http_tc, test_lag_http);
 	tcase_add_test(http_tc, test_liveness);
 	tcase_add_test(http_tc, test_metrics);
+	tcase_add_test(http_tc, test_metrics_patroni);
 	tcase_add_test(http_tc, test_restart_requests_merge);
 	tcase_add_test(http_tc, test_https);
 	tcase_add_test(http_tc, test_raw_requests);

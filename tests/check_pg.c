@@ -1318,6 +1318,12 @@ START_TEST(test_cluster_lifecycle)
 	ck_assert(st.current_lsn > 0);
 	ck_assert_uint_eq(st.system_identifier, sysid);
 	ck_assert_int_eq(st.n_replicas, 0);
+	/* what /metrics shows as Patroni's series */
+	ck_assert_msg(st.server_version >= 150000 && st.server_version < 160000, "server_version %d",
+	              st.server_version);
+	ck_assert_msg(st.postmaster_start > time(NULL) - 120.0 && st.postmaster_start <= time(NULL) + 1.0,
+	              "postmaster_start %f", st.postmaster_start);
+	ck_assert(st.replay_timestamp == 0 && !st.restore_command);
 	/* our quoting survived Postgres's parser, port came from the last entry */
 	ck_assert(pg_query_scalar(ca, "SHOW cluster_name", buf, sizeof(buf), &err));
 	ck_assert_str_eq(buf, "it's \\ a test");
@@ -1368,6 +1374,9 @@ START_TEST(test_cluster_lifecycle)
 	ck_assert_uint_eq(st.system_identifier, sysid);
 	ck_assert(st.receive_lsn > 0 && st.replay_lsn > 0);
 	ck_assert(st.current_lsn >= st.replay_lsn);
+	ck_assert_msg(st.server_version >= 150000 && st.postmaster_start > 0, "%d %f", st.server_version,
+	              st.postmaster_start);
+	ck_assert(!st.restore_command); /* streaming only */
 	ck_assert_msg(wait_state(ca, &st, has_streaming_replica, 'b', 10, &err), "a has no replica b: %s", err.msg);
 	ck_assert(!pg_query_promote(ca, &err)); /* a primary cannot be promoted */
 

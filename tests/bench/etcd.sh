@@ -71,7 +71,7 @@ results() { awk -v s="$SET" -v k="$1" '$1 == s && $2 == k { print $3 }' "$RESULT
 metric() {
 	rest_call "$1" GET /metrics
 	[ "$REST_CODE" = 200 ] || return 1
-	awk -v m="$2" '$1 == m { print $2; exit }' <<<"$REST_BODY"
+	awk -v m="$2" '{ n = $1; sub(/\{.*/, "", n) } n == m { print $NF; exit }' <<<"$REST_BODY"
 }
 
 # etcd_watch_streams: etcd's watch stream gauge summed over the live members.

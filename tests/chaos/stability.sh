@@ -242,7 +242,8 @@ while (!$stop) {
 		}
 		my %v;
 		for (split /\n/, $m->{content}) {
-			$v{$1} = $2 if /^(baton_[a-z_]+) (\S+)$/;
+			# a sample: NAME{scope="...",name="..."} VALUE (labels since issue 13)
+			$v{$1} = $2 if /^(baton_[a-z_]+)(?:\{.*\})? (\S+)$/;
 		}
 		$line .= sprintf " %s=%s,%s,%s,%s,%s", $name,
 			map { $v{$_} // '?' } qw(baton_seconds_since_lease_renewal baton_lease_renewal_worst_seconds
@@ -256,8 +257,9 @@ while (!$stop) {
 }
 PERL
 
-# metric FILE NAME: a baton metric's value in a saved /metrics answer.
-metric() { awk -v k="$2" '$1 == k { print $2; exit }' "$1"; }
+# metric FILE NAME: a baton metric's value in a saved /metrics answer (its
+# samples carry scope and name labels: NAME{...} VALUE).
+metric() { awk -v k="$2" '{ n = $1; sub(/\{.*/, "", n) } n == k { print $NF; exit }' "$1"; }
 scrape_agents() {
 	local tag=$1 n
 	for n in $(seq 1 "$N_NODES"); do

@@ -18,7 +18,13 @@
 #     `option httpchk OPTIONS /master`, both `http-check expect status 200`
 #     and `check-ssl verify none`: only the primary is up in both, and writes
 #     through either port reach the primary;
-#  6. POST /reinitialize on a replica: 202, and the replica streams again.
+#  6. POST /reinitialize on a replica: 202, and the replica streams again;
+#  7. GET /metrics on the primary and both replicas: every Patroni series
+#     with Patroni's type and the scope and name labels, valued as Postgres
+#     says (role series, WAL positions in bytes against pg_current_wal_lsn /
+#     pg_last_wal_receive_lsn / pg_last_wal_replay_lsn, the replay timestamp,
+#     timeline, server version, postmaster start, sync standby, dcs_last_seen,
+#     pause), and every baton_* sample labelled with scope and name too.
 . "$(dirname "$0")/../lib/cluster.sh"
 cluster_init patroni_rest
 
@@ -249,3 +255,119 @@ assert_eq "node$P" "$(leader_name)" "the leader did not change during the reinit
 wait_for 30 "node$r ready again" replica_ready "$r"
 rest_call "$P" POST /reinitialize
 assert_eq 409 "$REST_CODE" "POST /reinitialize on the leader"
+
+# 7. GET /metrics: Patroni's series, valued against the live cluster
+# (synchronous mode since part 3: node$S is the synchronous standby).
+# metrics N: nodeN's /metrics answer into M[N].
+declare -A M
+metrics() {
+	rest_call "$1" GET /metrics
+	[ "$REST_CODE" = 200 ] || fail "GET /metrics on node$1: $REST_CODE $REST_BODY"
+	M[$1]=$REST_BODY
+}
+# mval N NAME: the value of NAME{scope="$SCOPE",name="nodeN"} in M[N] ("" if absent).
+mval() {
+	awk -v p="$2{scope=\"$SCOPE\",name=\"node$1\"} " 'index($0, p) == 1 { print substr($0, length(p) + 1); exit }' <<<"${M[$1]}"
+}
+# bytes N LSN_EXPR: an LSN expression on nodeN in bytes.
+bytes() { run_sql "$1" "SELECT ($2 - '0/0'::pg_lsn)::bigint"; }
+patroni_series="patroni_version:gauge patroni_postgres_running:gauge patroni_postmaster_start_time:gauge
+	patroni_master:gauge patroni_primary:gauge patroni_xlog_location:counter patroni_standby_leader:gauge
+	patroni_replica:gauge patroni_sync_standby:gauge patroni_quorum_standby:gauge
+	patroni_xlog_received_location:counter patroni_xlog_replayed_location:counter
+	patroni_xlog_replayed_timestamp:gauge patroni_xlog_paused:gauge patroni_postgres_streaming:gauge
+	patroni_postgres_in_archive_recovery:gauge patroni_postgres_server_version:gauge patroni_cluster_unlocked:gauge
+	patroni_failsafe_mode_is_active:gauge patroni_postgres_timeline:counter patroni_dcs_last_seen:gauge
+	patroni_pending_restart:gauge patroni_is_paused:gauge patroni_postgres_state:gauge"
+# Fresh WAL everywhere: the positions below must be this write's, not older ones.
+t_write=$(date +%s)
+run_sql "$P" "CREATE TABLE IF NOT EXISTS t36m (at timestamptz); INSERT INTO t36m VALUES (now())" >/dev/null ||
+	fail "cannot write on the primary node$P"
+replayed() { [ "$(bytes "$1" "pg_last_wal_replay_lsn()")" -ge "$want_lsn" ]; }
+want_lsn=$(bytes "$P" "pg_current_wal_lsn()")
+for r in "${R[@]}"; do wait_for 20 "node$r replayed the write" replayed "$r"; done
+# in_bounds N NAME LSN_EXPR: LSN_EXPR read before and after the scrape
+# brackets the metric (the loop publishes every loop_wait; retried until a
+# snapshot newer than the write is served).
+in_bounds() {
+	local lo hi v
+	lo=$(bytes "$1" "$3") && metrics "$1" && v=$(mval "$1" "$2") && hi=$(bytes "$1" "$3") || return 1
+	[[ "$v" =~ ^[0-9]+$ ]] && [ "$v" -ge "$want_lsn" ] && [ "$v" -ge "$lo" ] && [ "$v" -le "$hi" ]
+}
+wait_for 15 "node$P's patroni_xlog_location within pg_current_wal_lsn read before and after" \
+	in_bounds "$P" patroni_xlog_location "pg_current_wal_lsn()"
+for r in "${R[@]}"; do
+	wait_for 15 "node$r's patroni_xlog_replayed_location within pg_last_wal_replay_lsn read before and after" \
+		in_bounds "$r" patroni_xlog_replayed_location "pg_last_wal_replay_lsn()"
+	wait_for 15 "node$r's patroni_xlog_received_location within pg_last_wal_receive_lsn read before and after" \
+		in_bounds "$r" patroni_xlog_received_location "pg_last_wal_receive_lsn()"
+done
+pass "patroni_xlog_location (primary) and received/replayed locations (replicas) equal Postgres' LSNs in bytes"
+# Patroni's form of baton's version: "0.1.0" -> "000100".
+version=$(as_baton "$BATON_BUILD/batonctl" --version 2>/dev/null | grep -Eo '[0-9]+\.[0-9]+\.[0-9]+' | head -n1 |
+	awk -F. '{ printf "%02d%02d%02d", $1, $2, $3 }')
+[ -n "$version" ] || fail "batonctl --version prints no version"
+for n in "$P" "${R[@]}"; do
+	metrics "$n"
+	now=$(date +%s)
+	for s in $patroni_series; do
+		name=${s%%:*} type=${s##*:}
+		grep -qx "# TYPE $name $type" <<<"${M[$n]}" || fail "node$n /metrics: no \"# TYPE $name $type\""
+		grep -q "^# HELP $name " <<<"${M[$n]}" || fail "node$n /metrics: no HELP for $name"
+		[[ "$(mval "$n" "$name")" =~ ^-?[0-9]+(\.[0-9]+)?$ ]] ||
+			fail "node$n /metrics: no numeric $name{scope=\"$SCOPE\",name=\"node$n\"}: $(grep "^$name" <<<"${M[$n]}")"
+	done
+	unlabelled=$(grep -v '^#' <<<"${M[$n]}" | grep -Ev "^(patroni|baton)_[a-z_]+\\{scope=\"$SCOPE\",name=\"node$n\"[,}]" || true)
+	[ -z "$unlabelled" ] || fail "node$n /metrics: samples without scope and name first: $unlabelled"
+	assert_eq "$version" "$(mval "$n" patroni_version)" "node$n patroni_version (baton's version, padded)"
+	if [ "$n" = "$P" ]; then role="1 1 0 0 0 0"; else role="0 0 1 0 0 1"; fi
+	assert_eq "$role" "$(for x in patroni_primary patroni_master patroni_replica patroni_standby_leader patroni_quorum_standby patroni_postgres_streaming; do mval "$n" "$x"; done | xargs)" \
+		"node$n patroni_primary, _master, _replica, _standby_leader, _quorum_standby, _postgres_streaming"
+	if [ "$n" = "$S" ]; then want=1; else want=0; fi
+	assert_eq "$want" "$(mval "$n" patroni_sync_standby)" "node$n patroni_sync_standby"
+	assert_eq "1 0 0 0 0 0 0 5" "$(for x in patroni_postgres_running patroni_cluster_unlocked patroni_failsafe_mode_is_active patroni_pending_restart patroni_is_paused patroni_xlog_paused patroni_postgres_in_archive_recovery patroni_postgres_state; do mval "$n" "$x"; done | xargs)" \
+		"node$n running, unlocked, failsafe, pending_restart, paused, xlog_paused, archive recovery, state"
+	assert_eq "$(timeline "$n")" "$(mval "$n" patroni_postgres_timeline)" "node$n patroni_postgres_timeline"
+	v=$(mval "$n" patroni_postgres_server_version)
+	assert_eq "$(run_sql "$n" "SHOW server_version_num")" "$v" "node$n patroni_postgres_server_version"
+	[ "$v" -ge 150000 ] || fail "node$n patroni_postgres_server_version $v < 150000"
+	assert_eq "$(run_sql "$n" "SELECT floor(extract(epoch FROM pg_postmaster_start_time()))")" \
+		"$(mval "$n" patroni_postmaster_start_time | cut -d. -f1)" "node$n patroni_postmaster_start_time (seconds)"
+	seen=$(mval "$n" patroni_dcs_last_seen)
+	[[ "$seen" =~ ^[0-9]+$ ]] && [ $((now - seen)) -le 10 ] && [ "$seen" -le "$now" ] ||
+		fail "node$n patroni_dcs_last_seen $seen, now $now"
+	if [ "$n" = "$P" ]; then
+		assert_eq "0 0 0" "$(for x in patroni_xlog_received_location patroni_xlog_replayed_location patroni_xlog_replayed_timestamp; do mval "$n" "$x"; done | xargs)" \
+			"node$n (primary) received/replayed locations and replayed timestamp are 0"
+	else
+		assert_eq 0 "$(mval "$n" patroni_xlog_location)" "node$n (replica) patroni_xlog_location"
+		# the write's commit time, or a later commit's: between the write
+		# and what Postgres says now
+		ts=$(mval "$n" patroni_xlog_replayed_timestamp)
+		cur=$(run_sql "$n" "SELECT ceil(extract(epoch FROM pg_last_xact_replay_timestamp()))")
+		[[ "$ts" =~ ^[0-9]+\.[0-9]+$ ]] && [ "${ts%%.*}" -ge $((t_write - 1)) ] && [ "${ts%%.*}" -le "$cur" ] ||
+			fail "node$n patroni_xlog_replayed_timestamp $ts: not between the write ($t_write) and pg_last_xact_replay_timestamp ($cur)"
+		pass "node$n patroni_xlog_replayed_timestamp $ts: the write's commit (written at $t_write; Postgres says $cur)"
+	fi
+done
+pass "every Patroni series on every node, labelled with scope and name, valued as Postgres and etcd say"
+
+# Maintenance mode shows as patroni_is_paused (and baton_paused) on every node.
+ctl pause >/dev/null || fail "batonctl pause"
+all_paused() {
+	local n
+	for n in "$P" "${R[@]}"; do
+		metrics "$n"
+		[ "$(mval "$n" patroni_is_paused) $(mval "$n" baton_paused)" = "1 1" ] || return 1
+	done
+}
+wait_for 15 "patroni_is_paused 1 on every node" all_paused
+ctl resume >/dev/null || fail "batonctl resume"
+none_paused() {
+	local n
+	for n in "$P" "${R[@]}"; do
+		metrics "$n"
+		[ "$(mval "$n" patroni_is_paused)" = 0 ] || return 1
+	done
+}
+wait_for 15 "patroni_is_paused 0 again on every node" none_paused
