@@ -16,6 +16,19 @@
  * how the fence learns that the agent died. The socket is close-on-exec on
  * the agent's side, so no postmaster or tool the agent starts can hold it
  * open after the agent is gone.
+ *
+ * The agent-crash revoke (fence.h has the whole safety argument): on the
+ * agent-gone path only, child_agent_gone() fences as before and then loops,
+ * bounded by FENCE_REVOKE_WAIT, gathering the facts fence_revoke_certain()
+ * judges: the pidfd says the postmaster exited; a SIGKILL goes to its group
+ * each round (nothing in it may fork once that is pending); the group is
+ * empty when kill(-pgid, 0) says ESRCH or, since an init that reaps late
+ * leaves zombies in it, when /proc (read with open/getdents64/read into
+ * stack buffers) shows no process of that group but zombies. Then it
+ * execve()s the revoker with an argv built in stack buffers; the revoker's
+ * path and the config's were copied into static buffers before fork.
+ * Each refusal to revoke leaves things as they were before this existed:
+ * the lease expires after the ttl.
  */
 #include "agent/fence.h"
 
