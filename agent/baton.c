@@ -5,19 +5,32 @@
  * Exit status: 0 after a clean shutdown, 1 on a fatal condition at run time
  * (etcd unreachable at start-up, data directory of another cluster, ...),
  * 2 on a usage or configuration error.
+ *
+ * One internal mode: `baton --revoke-lease ID --postmaster PID --since NS
+ * -c FILE` is what the fence process (fence.h) execs once the agent died
+ * while it held the leader key and its postmaster is certainly gone. It
+ * revokes that one lease in etcd, logs one line and exits: it touches no
+ * Postgres and no key, and never becomes an agent.
  */
 #include <curl/curl.h>
+#include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "agent/clock.h"
 #include "agent/config.h"
+#include "agent/fence.h"
 #include "agent/log.h"
 #include "agent/loop.h"
 #include "agent/ops.h"
+#include "etcd/etcd.h"
 #include "pg/pg_err.h"
 
 static void usage(FILE *out)
@@ -95,6 +108,89 @@ static void scrub_libpq_environment(void)
 	}
 }
 
+/* The revoke-only mode's arguments (all or none). */
+struct revoke_args {
+	bool set;
+	int64_t lease;
+	long long postmaster;
+	int64_t since_ns; /* CLOCK_MONOTONIC, when the fence saw the agent die */
+};
+
+/* "N" in base 10 or 16 into *out, the whole string, within [lo, hi]. */
+static bool parse_ll(const char *s, int base, long long lo, long long hi, long long *out)
+{
+	char *end = NULL;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, base);
+	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
+}
+
+/*
+ * The revoke-only mode (see the file comment and fence.h): one LeaseRevoke
+ * of the given lease, trying each configured etcd host once, all within
+ * about 2 s. Returns the exit status: 0 revoked (or already gone), 1 not.
+ */
+static int revoke_mode(const struct baton_config *cfg, const struct revoke_args *ra)
+{
+	const size_t n = cfg->etcd.n_hosts;
+	char **urls = calloc(n ? n : 1, sizeof(char *));
+	struct etcd_config ec;
+	struct etcd_client *c = NULL;
+	struct etcd_error e;
+	enum etcd_status st = ETCD_E_NOMEM;
+	double per;
+	int status = 1;
+
+	memset(&ec, 0, sizeof(ec));
+	snprintf(e.message, sizeof(e.message), "out of memory");
+	if (!urls)
+		goto cleanup;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(cfg->etcd.protocol) + strlen(cfg->etcd.hosts[i]) + 4;
+
+		urls[i] = malloc(len);
+		if (!urls[i])
+			goto cleanup;
+		snprintf(urls[i], len, "%s://%s", cfg->etcd.protocol, cfg->etcd.hosts[i]);
+	}
+	/* ~2 s in all: each host once, plus authentication where it is on. */
+	per = 2.0 / (double)(n ? n : 1) / (cfg->etcd.username ? 2.0 : 1.0);
+	ec.endpoints = (const char *const *)urls;
+	ec.n_endpoints = n;
+	ec.request_timeout = fmax(0.2, per);
+	ec.connect_timeout = fmin(0.5, ec.request_timeout);
+	ec.cacert = cfg->etcd.cacert;
+	ec.cert = cfg->etcd.cert;
+	ec.key = cfg->etcd.key;
+	ec.username = cfg->etcd.username;
+	ec.password = cfg->etcd.password;
+	ec.discover_members = false; /* one request, not a member list first */
+	st = etcd_client_new(&ec, &c, &e);
+	if (st == ETCD_OK)
+		st = etcd_lease_revoke(c, ra->lease, &e);
+cleanup:
+	if (st == ETCD_OK) {
+		log_info("the agent died and its postmaster %lld has exited: revoked leader lease %" PRIx64
+		         " so a replica can take over now (took %.0f ms)",
+		         ra->postmaster, (uint64_t)ra->lease, (double)(clk_mono_ns() - ra->since_ns) / 1e6);
+		status = 0;
+	} else {
+		log_error("the agent died and its postmaster %lld has exited, but revoking leader lease %" PRIx64
+		          " failed: %s; the lease will expire by itself within ttl",
+		          ra->postmaster, (uint64_t)ra->lease, e.message);
+	}
+	etcd_client_free(c);
+	for (size_t i = 0; urls && i < n; i++)
+		free(urls[i]);
+	free(urls);
+	return status;
+}
+
 static void install_handlers(void)
 {
 	struct sigaction sa;
@@ -121,8 +217,15 @@ int main(int argc, char **argv)
 		{ "test-config", no_argument, NULL, 't' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
+		/* internal: run by the fence process only (fence.h) */
+		{ "revoke-lease", required_argument, NULL, 'R' },
+		{ "postmaster", required_argument, NULL, 'P' },
+		{ "since", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct revoke_args ra = { .set = false };
+	int n_revoke = 0;
+	long long v;
 	const char *path = NULL;
 	bool test_only = false;
 	struct baton_config cfg;
@@ -144,6 +247,31 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'R':
+			if (!parse_ll(optarg, 16, 1, INT64_MAX, &v)) {
+				fprintf(stderr, "baton: --revoke-lease: expected a lease ID in hex, got '%s'\n",
+				        optarg);
+				return 2;
+			}
+			ra.lease = v;
+			n_revoke++;
+			break;
+		case 'P':
+			if (!parse_ll(optarg, 10, 1, INT32_MAX, &v)) {
+				fprintf(stderr, "baton: --postmaster: expected a PID, got '%s'\n", optarg);
+				return 2;
+			}
+			ra.postmaster = v;
+			n_revoke++;
+			break;
+		case 'S':
+			if (!parse_ll(optarg, 10, 0, INT64_MAX, &v)) {
+				fprintf(stderr, "baton: --since: expected monotonic nanoseconds, got '%s'\n", optarg);
+				return 2;
+			}
+			ra.since_ns = v;
+			n_revoke++;
+			break;
 		default:
 			usage(stderr);
 			return 2;
@@ -159,6 +287,12 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (n_revoke != 0 && n_revoke != 3) {
+		fprintf(stderr, "baton: --revoke-lease, --postmaster and --since go together (the fence process "
+		                "passes them)\n");
+		return 2;
+	}
+	ra.set = n_revoke == 3;
 	if (geteuid() == 0) {
 		fprintf(stderr, "baton: refusing to run as root: Postgres cannot run as root; run baton as the "
 		                "operating-system user that owns the data directory (e.g. postgres)\n");
@@ -173,6 +307,24 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return 2;
 	}
+	if (ra.set) {
+		/* Nothing else: no config file checks, no handlers, no Postgres. */
+		if (log_level_parse(cfg.log_level, &lvl))
+			log_set_level(lvl);
+		log_set_prefix(cfg.name);
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			log_error("revoking leader lease %" PRIx64
+			          ": cannot initialise libcurl; the lease will expire by "
+			          "itself within ttl",
+			          (uint64_t)ra.lease);
+			config_free(&cfg);
+			return 1;
+		}
+		status = revoke_mode(&cfg, &ra);
+		curl_global_cleanup();
+		config_free(&cfg);
+		return status;
+	}
 	if (test_only) {
 		if (config_file_exposed(&cfg, err, sizeof(err)))
 			fprintf(stderr, "baton: warning: %s\n", err);
@@ -186,6 +338,10 @@ int main(int argc, char **argv)
 	pg_set_log_hook(pg_hook);
 	scrub_libpq_environment();
 	install_handlers();
+	/* The fence revokes the leader lease through this binary if the agent
+	 * dies (fence.h); without it, a dead leader's lease just expires. */
+	if (!fence_set_revoker(NULL, path, err, sizeof(err)))
+		log_warn("%s: after an agent crash the leader lease will expire by itself (no early revoke)", err);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_error("cannot initialise libcurl");
 		config_free(&cfg);

@@ -16,6 +16,19 @@
  * how the fence learns that the agent died. The socket is close-on-exec on
  * the agent's side, so no postmaster or tool the agent starts can hold it
  * open after the agent is gone.
+ *
+ * The agent-crash revoke (fence.h has the whole safety argument): on the
+ * agent-gone path only, child_agent_gone() fences as before and then loops,
+ * bounded by FENCE_REVOKE_WAIT, gathering the facts fence_revoke_certain()
+ * judges: the pidfd says the postmaster exited; a SIGKILL goes to its group
+ * each round (nothing in it may fork once that is pending); the group is
+ * empty when kill(-pgid, 0) says ESRCH or, since an init that reaps late
+ * leaves zombies in it, when /proc (read with open/getdents64/read into
+ * stack buffers) shows no process of that group but zombies. Then it
+ * execve()s the revoker with an argv built in stack buffers; the revoker's
+ * path and the config's were copied into static buffers before fork.
+ * Each refusal to revoke leaves things as they were before this existed:
+ * the lease expires after the ttl.
  */
 #include "agent/fence.h"
 
@@ -54,6 +67,7 @@ struct fence_msg {
 	int32_t pid;         /* 0 = nothing may write */
 	int32_t pad;
 	int64_t deadline_ns; /* CLOCK_MONOTONIC */
+	int64_t lease;       /* the leader lease to revoke if the agent dies; 0 = none */
 };
 
 /* fence -> agent */
@@ -69,6 +83,7 @@ struct fence {
 	bool sent_any; /* the fence process has our state */
 	pid_t sent_pid;
 	int64_t sent_deadline;
+	int64_t sent_lease;
 };
 
 #define NS 1000000000LL
@@ -91,7 +106,21 @@ struct child_target {
 	int64_t deadline; /* ns */
 	bool fired;       /* SIGQUIT sent */
 	int64_t kill_at;  /* ns, when fired */
+	int64_t lease;    /* the leader lease; 0 = none */
+	bool own_group;   /* pid led its own process group when registered */
 };
+
+bool fence_revoke_certain(const struct fence_revoke_facts *f)
+{
+	return f->agent_gone && f->lease > 0 && f->postmaster > 0 && f->own_group && f->postmaster_exited &&
+	       !f->group_live;
+}
+
+/* The revoker (fence_set_revoker), fixed before fork: the child only reads
+ * them. Empty = never revoke. */
+static char revoke_exe[PATH_MAX];
+static char revoke_conf[PATH_MAX];
+extern char **environ;
 
 /* Appends s to buf at *pos (bounded). Async-signal-safe. */
 static void child_put(char *buf, size_t len, size_t *pos, const char *s)
@@ -113,6 +142,20 @@ static void child_put_num(char *buf, size_t len, size_t *pos, long long v)
 		d[n++] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v > 0 && n < (int)sizeof(d));
+	while (n > 0 && *pos + 1 < len)
+		buf[(*pos)++] = d[--n];
+}
+
+static void child_put_hex(char *buf, size_t len, size_t *pos, uint64_t v)
+{
+	static const char digits[] = "0123456789abcdef";
+	char d[17];
+	int n = 0;
+
+	do {
+		d[n++] = digits[v & 15];
+		v >>= 4;
+	} while (v > 0 && n < 16);
 	while (n > 0 && *pos + 1 < len)
 		buf[(*pos)++] = d[--n];
 }
@@ -219,6 +262,8 @@ static void child_drop(struct child_target *t)
 	t->pid = 0;
 	t->pidfd = -1;
 	t->fired = false;
+	t->lease = 0;
+	t->own_group = false;
 }
 
 /* 0 or an errno. */
@@ -282,22 +327,195 @@ static void child_escalate(int sock, struct child_target *t)
 	child_drop(t);
 }
 
-/* The agent is gone: fence now, wait for the exit (bounded), escalate. */
-static void __attribute__((noreturn)) child_agent_gone(int sock, struct child_target *t)
+/* Does /proc/<name>/stat (dfd = /proc) describe a process of group pgid
+ * that is not a zombie? A process that vanished meanwhile is not. */
+static bool child_proc_live_in(int dfd, const char *name, pid_t pgid)
 {
+	char path[48], st[512];
+	size_t pos = 0;
+	ssize_t n;
+	int fd;
+	char *p = NULL, state;
+	long long grp = 0;
+
+	child_put(path, sizeof(path), &pos, name);
+	child_put(path, sizeof(path), &pos, "/stat");
+	path[pos] = '\0';
+	fd = openat(dfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno != ENOENT && errno != ESRCH; /* unknown counts as live */
+	n = read(fd, st, sizeof(st) - 1);
+	close(fd);
+	if (n <= 0)
+		return n < 0 && errno != ESRCH;
+	st[n] = '\0';
+	/* "pid (comm) state ppid pgrp ...": comm may hold spaces and ')' */
+	for (ssize_t i = 0; i < n; i++)
+		if (st[i] == ')')
+			p = st + i;
+	if (!p || p + 4 >= st + n)
+		return true;
+	state = p[2];
+	p += 3;
+	while (*p == ' ')
+		p++;
+	while (*p && *p != ' ') /* ppid */
+		p++;
+	while (*p == ' ')
+		p++;
+	if (*p < '0' || *p > '9')
+		return true;
+	while (*p >= '0' && *p <= '9')
+		grp = grp * 10 + (*p++ - '0');
+	return grp == pgid && state != 'Z' && state != 'X' && state != 'x';
+}
+
+/* Does a process of group pgid still run (zombies do not count: they run
+ * no code)? kill(-pgid, 0) counts zombies, which a slow init leaves for a
+ * while, so when it finds any, /proc is read with raw system calls. Cannot
+ * tell = true. */
+static bool child_group_live(pid_t pgid)
+{
+	union {
+		char buf[4096];
+		uint64_t align;
+	} u;
+	bool live = false;
+	int dfd;
+
+	if (kill(-pgid, 0) != 0 && errno == ESRCH)
+		return false;
+	dfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return true;
+	for (;;) {
+		long n = syscall(SYS_getdents64, dfd, u.buf, sizeof(u.buf));
+
+		if (n <= 0) {
+			live = live || n < 0;
+			break;
+		}
+		for (long off = 0; off < n && !live;) {
+			/* struct linux_dirent64: ino, off, reclen, type, name */
+			unsigned short reclen;
+			const char *name = u.buf + off + 19;
+
+			memcpy(&reclen, u.buf + off + 16, sizeof(reclen));
+			if (reclen == 0)
+				break;
+			off += reclen;
+			if (name[0] >= '1' && name[0] <= '9')
+				live = child_proc_live_in(dfd, name, pgid);
+		}
+		if (live)
+			break;
+	}
+	close(dfd);
+	return live;
+}
+
+/* The agent died while it held the leader key and its postmaster is now
+ * certainly gone with its whole process group: run the revoker, which
+ * replaces this process. Returns only when exec failed (said on stderr). */
+static void child_exec_revoker(pid_t pm, int64_t lease, int64_t since)
+{
+	char hex[24], pid[24], ns[24];
+	size_t ph = 0, pp = 0, pn = 0;
+	char *argv[] = {
+		revoke_exe, "--revoke-lease", hex, "--postmaster", pid, "--since", ns, "-c", revoke_conf, NULL
+	};
+	char line[PATH_MAX + 200];
+	size_t pos = 0;
+	int e;
+	ssize_t unused;
+
+	child_put_hex(hex, sizeof(hex), &ph, (uint64_t)lease);
+	hex[ph] = '\0';
+	child_put_num(pid, sizeof(pid), &pp, pm);
+	pid[pp] = '\0';
+	child_put_num(ns, sizeof(ns), &pn, since);
+	ns[pn] = '\0';
+	execve(revoke_exe, argv, environ);
+	e = errno;
+	if (fence_journal)
+		child_put(line, sizeof(line), &pos, "<3>");
+	child_put_stamp(line, sizeof(line), &pos);
+	child_put(line, sizeof(line), &pos, " ERROR baton fence process: cannot run ");
+	child_put(line, sizeof(line), &pos, revoke_exe);
+	child_put(line, sizeof(line), &pos, " to revoke leader lease ");
+	child_put_hex(line, sizeof(line), &pos, (uint64_t)lease);
+	child_put(line, sizeof(line), &pos, " (errno ");
+	child_put_num(line, sizeof(line), &pos, e);
+	child_put(line, sizeof(line), &pos, "): the lease will expire by itself within ttl\n");
+	unused = write(STDERR_FILENO, line, pos);
+	(void)unused;
+}
+
+/* The agent is gone: fence now, wait for the exit (bounded), escalate.
+ * closed: the socket closed without a goodbye (the agent died), as opposed
+ * to a poll() failure, where the agent may still live: only then may the
+ * leader lease be revoked, and only once fence_revoke_certain says so. */
+static void __attribute__((noreturn)) child_agent_gone(int sock, struct child_target *t, bool closed)
+{
+	int64_t since = clk_mono_ns();
+	struct fence_revoke_facts facts = {
+		.agent_gone = closed, .lease = t->lease, .postmaster = t->pid, .own_group = t->own_group
+	};
+
 	if (t->pid > 0) {
-		int64_t now = clk_mono_ns();
+		int64_t now = since, until;
 
 		if (!t->fired) {
 			t->deadline = now;
 			child_fire(sock, t, now, true);
 		}
 		while (t->pid > 0 && !child_exited(t) && (now = clk_mono_ns()) < t->kill_at) {
-			struct timespec ts = { 0, 20 * 1000 * 1000 };
+			struct timespec ts = { 0, 5 * 1000 * 1000 };
 			nanosleep(&ts, NULL);
 		}
-		if (t->pid > 0)
-			child_escalate(sock, t);
+		if (t->pid > 0 && closed && facts.lease > 0 && revoke_exe[0] && !facts.own_group)
+			child_say("postmaster ", t->pid, NULL, 0,
+			          " did not lead its own process group: cannot be sure all of it is gone, so not revoking "
+			          "the leader lease; it will expire by itself within ttl");
+		if (t->pid <= 0 || !closed || facts.lease <= 0 || !revoke_exe[0] || !facts.own_group) {
+			if (t->pid > 0)
+				child_escalate(sock, t);
+			_exit(0);
+		}
+		if (!child_exited(t)) {
+			(void)kill(-t->pid, SIGKILL);
+			(void)child_signal(t, SIGKILL);
+			child_say("postmaster ", t->pid, NULL, 0,
+			          " did not exit after SIGQUIT: SIGKILL to it and its process group");
+		}
+		/* Certainty, bounded: the postmaster exited and its group is empty. */
+		until = clk_mono_ns() + (int64_t)(FENCE_REVOKE_WAIT * (double)NS);
+		for (;;) {
+			facts.postmaster_exited = child_exited(t);
+			if (facts.postmaster_exited) {
+				(void)kill(-facts.postmaster, SIGKILL); /* backends it left behind */
+				facts.group_live = child_group_live(facts.postmaster);
+			}
+			if (fence_revoke_certain(&facts)) {
+				child_exec_revoker(facts.postmaster, facts.lease, since);
+				break;
+			}
+			if (clk_mono_ns() >= until) {
+				child_say(
+				        "the agent is gone but postmaster ", facts.postmaster,
+				        facts.postmaster_exited
+				                ? " has exited while a process of its group still runs after "
+				                : " has not exited after ",
+				        (long long)(FENCE_REVOKE_WAIT * 1000),
+				        " ms more: not revoking the leader lease; it will expire by itself within ttl");
+				break;
+			}
+			{
+				struct timespec ts = { 0, 5 * 1000 * 1000 };
+				nanosleep(&ts, NULL);
+			}
+		}
+		child_drop(t);
 	}
 	_exit(0);
 }
@@ -355,10 +573,14 @@ static bool child_receive(int sock, struct child_target *t)
 			child_drop(t);
 			t->pid = m.pid;
 			t->pidfd = fd;
+			/* pg_spawn makes the postmaster a group leader; if it is not,
+			 * its group is not "everything it started": never revoke. */
+			t->own_group = getpgid(m.pid) == m.pid;
 		} else if (fd >= 0) {
 			close(fd);
 		}
 		t->deadline = m.deadline_ns;
+		t->lease = m.lease;
 	}
 }
 
@@ -413,13 +635,44 @@ static void __attribute__((noreturn)) child_main(int sock)
 		if (t.pid > 0 && t.fired && t.pidfd >= 0)
 			p[np++] = (struct pollfd){ .fd = t.pidfd, .events = POLLIN };
 		if (poll(p, (nfds_t)np, timeout) < 0 && errno != EINTR)
-			child_agent_gone(sock, &t); /* cannot wait: treat as lost */
+			child_agent_gone(sock, &t, false); /* cannot wait: treat as lost */
 		if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) && !child_receive(sock, &t))
-			child_agent_gone(sock, &t);
+			child_agent_gone(sock, &t, true);
 	}
 }
 
 /* ---- the agent's side --------------------------------------------------- */
+
+bool fence_set_revoker(const char *exe, const char *config_path, char *err, size_t errlen)
+{
+	char conf[PATH_MAX];
+	ssize_t n;
+
+	if (exe) {
+		n = (ssize_t)strlen(exe);
+		if ((size_t)n >= sizeof(revoke_exe)) {
+			snprintf(err, errlen, "fence process: revoker path %.100s... is too long", exe);
+			return false;
+		}
+		memcpy(revoke_exe, exe, (size_t)n + 1);
+	} else {
+		n = readlink("/proc/self/exe", revoke_exe, sizeof(revoke_exe) - 1);
+		if (n <= 0 || (size_t)n >= sizeof(revoke_exe) - 1) {
+			snprintf(err, errlen, "fence process: cannot read /proc/self/exe: %s",
+			         n < 0 ? strerror(errno) : "path too long");
+			revoke_exe[0] = '\0';
+			return false;
+		}
+		revoke_exe[n] = '\0';
+	}
+	if (!realpath(config_path, conf)) {
+		snprintf(err, errlen, "fence process: config file %s: %s", config_path, strerror(errno));
+		revoke_exe[0] = '\0';
+		return false;
+	}
+	memcpy(revoke_conf, conf, sizeof(revoke_conf));
+	return true;
+}
 
 struct fence *fence_start(char *err, size_t errlen)
 {
@@ -462,11 +715,15 @@ struct fence *fence_start(char *err, size_t errlen)
 	return f;
 }
 
-bool fence_update(struct fence *f, pid_t pid, int pidfd, double deadline, char *err, size_t errlen)
+bool fence_update(struct fence *f, pid_t pid, int pidfd, double deadline, int64_t lease, char *err, size_t errlen)
 {
 	int64_t dl = deadline > 0 ? (int64_t)(deadline * (double)NS) : 0;
 	bool new_target = !f->sent_any || pid != f->sent_pid;
-	struct fence_msg m = { .type = MSG_SET, .new_target = new_target, .pid = pid, .deadline_ns = pid > 0 ? dl : 0 };
+	struct fence_msg m = { .type = MSG_SET,
+		               .new_target = new_target,
+		               .pid = pid,
+		               .deadline_ns = pid > 0 ? dl : 0,
+		               .lease = pid > 0 && lease > 0 ? lease : 0 };
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
@@ -475,7 +732,7 @@ bool fence_update(struct fence *f, pid_t pid, int pidfd, double deadline, char *
 	struct msghdr h = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t n;
 
-	if (f->sent_any && pid == f->sent_pid && m.deadline_ns == f->sent_deadline)
+	if (f->sent_any && pid == f->sent_pid && m.deadline_ns == f->sent_deadline && m.lease == f->sent_lease)
 		return true;
 	if (new_target && pid > 0 && pidfd >= 0) {
 		struct cmsghdr *cm;
@@ -500,6 +757,7 @@ bool fence_update(struct fence *f, pid_t pid, int pidfd, double deadline, char *
 	f->sent_any = true;
 	f->sent_pid = pid;
 	f->sent_deadline = m.deadline_ns;
+	f->sent_lease = m.lease;
 	return true;
 }
 

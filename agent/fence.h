@@ -20,8 +20,52 @@
  *   - on fence_stop()'s goodbye, exits without signalling anything: the
  *     agent is shutting down on purpose and stops Postgres itself.
  *
+ * Agent crash, a new primary at once (issue 16). When the agent dies while
+ * it holds the leader key, the cluster would otherwise wait out the lease
+ * (ttl) with no primary. The agent also tells the fence the leader lease,
+ * the one the leader key is attached to (0 = not the leader, or the lease
+ * was lost). On the agent-gone path only - the socket closed without a
+ * goodbye; not a poll error, not a deadline - and only once it is certain
+ * that nothing of the old primary can write any more, the fence revokes
+ * that lease, which deletes the leader key, so a replica takes it at once
+ * instead of after the ttl. Certain means (fence_revoke_certain):
+ *   - the postmaster led its own process group when it was registered
+ *     (pg_spawn's setpgid), so the group is everything it started;
+ *   - the postmaster has exited (its pidfd is readable; without pidfds,
+ *     kill() says ESRCH);
+ *   - no process of that group still runs: after a SIGKILL to the group,
+ *     kill(-pgid, 0) says ESRCH, or /proc shows only zombies in it (a
+ *     zombie runs no code; an init that reaps slowly must not delay us).
+ * A group SIGKILL also ends any backend the postmaster left behind, and
+ * a process with a pending SIGKILL cannot fork, so nothing new joins the
+ * group while we look. The wait is bounded (FENCE_REVOKE_WAIT); without
+ * certainty by then the fence says so and leaves the lease to expire.
+ *
+ * Why this is safe: a frozen agent (SIGSTOP, a hung thread) keeps its
+ * socket open, so it never takes this path and the deadline path applies
+ * unchanged. The socket closes only when every thread of the agent is
+ * gone (it is close-on-exec, and the fence is the only other holder), so
+ * no agent code runs any more that could start a postmaster or renew the
+ * lease. Revoking deletes the leader key (and the member key) in one etcd
+ * step; the replicas learn it through their leader watch, and the usual
+ * rules pick the new leader (in synchronous mode only the recorded
+ * synchronous standby may take it; the most up-to-date otherwise). What
+ * the old primary acknowledged before it died is what a normal node loss
+ * leaves too; after the revoke it can acknowledge nothing. A stale lease
+ * ID is harmless: a lease that is gone answers "not found", and a lease of
+ * ours that no longer carries the leader key carries only our member key.
+ *
+ * The fence cannot use libcurl (no malloc after fork), so it execve()s the
+ * agent's own binary in its revoke-only mode (`baton --revoke-lease ID
+ * --postmaster PID --since NS -c CONFIG`, see baton.c), which loads the
+ * config for the etcd hosts, TLS and credentials, makes one LeaseRevoke
+ * with a short bound, logs one line and exits: nothing else, no Postgres,
+ * no keys. The binary and config paths are fixed before fork
+ * (fence_set_revoker).
+ *
  * Between fork() and its exit the fence process only makes system calls
- * (poll, recvmsg, send, clock_gettime, pidfd_send_signal, kill, write): it
+ * (poll, recvmsg, send, clock_gettime, pidfd_send_signal, kill, write,
+ * and open/read/getdents64 of /proc and execve for the revoke): it
  * is forked from a multi-threaded process and must not touch a lock or the
  * allocator. It ignores SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN,
  * SIGTTOU, SIGPIPE, SIGUSR1 and SIGUSR2, and moves to its own process
@@ -39,6 +83,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* After SIGQUIT, the fence waits this long for the postmaster to exit
@@ -46,6 +91,11 @@
  * second lands the SIGKILL before the lease can expire for any ttl >= 2
  * (the leader's margin, ha_lease_margin, is at least 0.5 s then). */
 #define FENCE_KILL_AFTER 0.5
+
+/* After the agent died, how long the fence waits (after FENCE_KILL_AFTER)
+ * for the postmaster's exit and its process group to empty before it gives
+ * up revoking the leader lease (the lease then expires by itself). */
+#define FENCE_REVOKE_WAIT 2.0
 
 struct fence;
 
@@ -67,15 +117,39 @@ struct fence_report {
  * child could need (it needs none, but say so anyway). NULL + err. */
 struct fence *fence_start(char *err, size_t errlen) __attribute__((warn_unused_result));
 
+/* What the fence knows when the agent's socket has closed (see above). */
+struct fence_revoke_facts {
+	bool agent_gone;        /* the socket closed without a goodbye (not a poll error) */
+	int64_t lease;          /* the leader lease the agent named last; 0 = none */
+	pid_t postmaster;       /* the registered postmaster; 0 = none */
+	bool own_group;         /* it led its own process group when registered */
+	bool postmaster_exited; /* its pidfd is readable (or kill() says ESRCH) */
+	bool group_live;        /* a process of its group still runs (not a zombie) */
+};
+
+/* May the fence revoke the leader lease? True only when all of the above
+ * make it certain that nothing of the old primary can write. Pure and
+ * async-signal-safe (the fence process calls it). */
+bool fence_revoke_certain(const struct fence_revoke_facts *f);
+
+/* The binary the fence runs to revoke a lease (NULL = this process's own,
+ * from /proc/self/exe) and the config file it passes with -c (made
+ * absolute here). Call it before fence_start (the fence keeps copies in
+ * static buffers: it cannot allocate). Without it, the fence never
+ * revokes. False + err when a path cannot be resolved or is too long. */
+bool fence_set_revoker(const char *exe, const char *config_path, char *err, size_t errlen)
+        __attribute__((warn_unused_result));
+
 /* Registers the postmaster that may write (pid 0 = none) and the deadline
  * (CLOCK_MONOTONIC seconds; the fence fires once now >= deadline, so 0 with
- * a pid means "at once"). pidfd: the caller's pidfd of pid (see
+ * a pid means "at once"), and the leader lease to revoke should the agent
+ * die (0 = none; see above). pidfd: the caller's pidfd of pid (see
  * fence_pidfd_open), or -1 to fall back to kill(pid) where pidfds do not
  * exist; the fence gets its own copy when the target is new (a different
  * pid, or the first message after fence_start). Only a change is sent.
  * False + err when the message could not be sent (fence gone or not
  * reading); the caller retries on its next call (the state is re-sent). */
-bool fence_update(struct fence *f, pid_t pid, int pidfd, double deadline, char *err, size_t errlen)
+bool fence_update(struct fence *f, pid_t pid, int pidfd, double deadline, int64_t lease, char *err, size_t errlen)
         __attribute__((warn_unused_result));
 
 /* Next report from the fence process, without blocking. False = none. */

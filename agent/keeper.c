@@ -49,6 +49,7 @@ struct keeper {
 	double last_ok_sent;
 	double interval, ttl;
 	pid_t fence_pid;
+	int64_t fence_lease; /* the leader lease, revoked by the fence if the agent dies (0 = none) */
 	double failsafe_at;
 	double worst_latency;
 	double worst_gap; /* longest time between two successful keepalives' send times, same lease */
@@ -125,15 +126,18 @@ static void fence_if_due(struct keeper *k, double now)
 	wake(k->wake_fd);
 }
 
-/* Called with mu held: tell the fence process the current postmaster and
- * deadline (only a change is sent). */
+/* Called with mu held: tell the fence process the current postmaster,
+ * deadline and leader lease (only a change is sent). The lease goes only
+ * while it is still the one this thread renews: a lost lease is not ours
+ * to revoke. */
 static void fence_sync(struct keeper *k)
 {
 	char err[256];
+	int64_t lease = k->fence_pid > 0 && k->fence_lease != 0 && k->fence_lease == k->lease_id ? k->fence_lease : 0;
 
 	if (!k->fence)
 		return;
-	if (fence_update(k->fence, k->fence_pid, k->fence_pidfd, k->fence_pid > 0 ? deadline_of(k) : 0, err,
+	if (fence_update(k->fence, k->fence_pid, k->fence_pidfd, k->fence_pid > 0 ? deadline_of(k) : 0, lease, err,
 	                 sizeof(err))) {
 		k->fence_send_failed = false;
 	} else if (!k->fence_send_failed) {
@@ -489,6 +493,16 @@ void keeper_set_fence(struct keeper *k, pid_t postmaster)
 		watchdog_tend(k, clk_mono());
 		/* Fence at once if the deadline has already passed. */
 		pthread_cond_signal(&k->cv);
+	}
+	pthread_mutex_unlock(&k->mu);
+}
+
+void keeper_set_fence_lease(struct keeper *k, int64_t leader_lease)
+{
+	pthread_mutex_lock(&k->mu);
+	if (leader_lease != k->fence_lease) {
+		k->fence_lease = leader_lease;
+		fence_sync(k);
 	}
 	pthread_mutex_unlock(&k->mu);
 }

@@ -44,6 +44,11 @@ void keeper_set_failsafe(struct keeper *k, double confirmed_at);
  * pidfd is opened here and handed to the fence process. It also arms
  * (non-zero) or disarms (0) the watchdog. Cheap when nothing changed. */
 void keeper_set_fence(struct keeper *k, pid_t postmaster);
+/* The lease the leader key is attached to while this node holds it (0 =
+ * not the leader). Passed to the fence process with the postmaster, so
+ * that it can revoke the lease once the agent died and the postmaster is
+ * gone (fence.h); sent only while it is the lease this keeper renews. */
+void keeper_set_fence_lease(struct keeper *k, int64_t leader_lease);
 /* The watchdog settings (config keys watchdog.mode, watchdog.device,
  * watchdog.safety_margin); call once after keeper_start. Probes the device
  * (arms it and stops it again). False + err only for a setting that cannot

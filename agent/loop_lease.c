@@ -13,6 +13,11 @@ void set_fence(struct loop *L)
 	                                           (L->local.pg_ready && L->local.pg_primary));
 
 	keeper_set_fence(L->keeper, may_write ? L->postmaster.pid : 0);
+	/* The lease to revoke should this agent die (fence.h): the one the
+	 * leader key is on, while we hold it. */
+	keeper_set_fence_lease(L->keeper, may_write && is_leader(L) && L->view.leader_lease == L->local.lease_id
+	                                          ? L->local.lease_id
+	                                          : 0);
 }
 
 /* A txn without a failure branch; *revision (may be NULL) gets the

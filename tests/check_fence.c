@@ -148,7 +148,7 @@ static void update(struct fence *f, pid_t pid, int pidfd, double deadline)
 {
 	char err[256];
 
-	ck_assert_msg(fence_update(f, pid, pidfd, deadline, err, sizeof(err)), "%s", err);
+	ck_assert_msg(fence_update(f, pid, pidfd, deadline, 0, err, sizeof(err)), "%s", err);
 }
 
 /* ---- the fence process ---- */
@@ -293,7 +293,7 @@ START_TEST(test_agent_death_fences_at_once)
 		struct fence *f = fence_start(err, sizeof(err));
 		int pidfd = pidfd_of(d);
 
-		if (!f || !fence_update(f, d, pidfd, now_s() + 60, err, sizeof(err)))
+		if (!f || !fence_update(f, d, pidfd, now_s() + 60, 0, err, sizeof(err)))
 			_exit(1);
 		if (write(sync[1], "r", 1) != 1 || read(go[0], &c, 1) != 1)
 			_exit(1);
@@ -314,6 +314,312 @@ START_TEST(test_agent_death_fences_at_once)
 	ck_assert_msg(st != -1, "the dummy postmaster outlived its agent by 5 s");
 	ck_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGQUIT);
 	ck_assert_msg(ended - t0 < 2.0, "fenced %.3f s after the agent died", ended - t0);
+}
+END_TEST
+
+/* ---- revoking the leader lease after the agent died ---- */
+
+START_TEST(test_revoke_certain)
+{
+	const struct fence_revoke_facts all = { .agent_gone = true,
+		                                .lease = 0x1234,
+		                                .postmaster = 4242,
+		                                .own_group = true,
+		                                .postmaster_exited = true,
+		                                .group_live = false };
+	struct fence_revoke_facts f;
+
+	ck_assert(fence_revoke_certain(&all));
+	/* each condition alone withholds it */
+	f = all;
+	f.agent_gone = false; /* a poll error, a goodbye, or a frozen agent */
+	ck_assert(!fence_revoke_certain(&f));
+	f = all;
+	f.lease = 0; /* not the leader */
+	ck_assert(!fence_revoke_certain(&f));
+	f = all;
+	f.lease = -5;
+	ck_assert(!fence_revoke_certain(&f));
+	f = all;
+	f.postmaster = 0; /* nothing was registered */
+	ck_assert(!fence_revoke_certain(&f));
+	f = all;
+	f.own_group = false; /* its group is not everything it started */
+	ck_assert(!fence_revoke_certain(&f));
+	f = all;
+	f.postmaster_exited = false;
+	ck_assert(!fence_revoke_certain(&f));
+	f = all;
+	f.group_live = true; /* a backend still runs */
+	ck_assert(!fence_revoke_certain(&f));
+}
+END_TEST
+
+/* A revoker script that writes its arguments to dir/out; returns dir. */
+static char revoke_dir[64];
+
+static void setup_revoker(void)
+{
+	char path[128], conf[128], err[256];
+	FILE *f;
+
+	snprintf(revoke_dir, sizeof(revoke_dir), "/tmp/check_fence.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(revoke_dir));
+	snprintf(path, sizeof(path), "%s/revoker", revoke_dir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "#!/bin/sh\necho \"$@\" > '%s/out.tmp' && mv '%s/out.tmp' '%s/out'\n", revoke_dir, revoke_dir,
+	        revoke_dir);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(chmod(path, 0700), 0);
+	snprintf(conf, sizeof(conf), "%s/node.conf", revoke_dir);
+	f = fopen(conf, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_msg(fence_set_revoker(path, conf, err, sizeof(err)), "%s", err);
+}
+
+static void cleanup_revoker(void)
+{
+	char p[128];
+	char err[256];
+
+	snprintf(p, sizeof(p), "%s/revoker", revoke_dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/node.conf", revoke_dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/out", revoke_dir);
+	unlink(p);
+	rmdir(revoke_dir);
+	/* a revoker that does not exist: later tests never run one */
+	ck_assert(fence_set_revoker("/nonexistent/baton", "/", err, sizeof(err)));
+}
+
+/* The revoker's arguments once it ran (waits up to limit s), or "". */
+static const char *revoked(double limit)
+{
+	static char line[512];
+	char p[128];
+	double until = now_s() + limit;
+
+	snprintf(p, sizeof(p), "%s/out", revoke_dir);
+	line[0] = '\0';
+	do {
+		FILE *f = fopen(p, "r");
+		if (f) {
+			if (!fgets(line, sizeof(line), f))
+				line[0] = '\0';
+			fclose(f);
+			line[strcspn(line, "\n")] = '\0';
+			return line;
+		}
+		nap(0.02);
+	} while (now_s() < until);
+	return line;
+}
+
+/* 'R' (running), 'Z' (zombie), ... of pid, from /proc; 0 = gone. */
+static char proc_state(pid_t pid)
+{
+	char p[64], buf[512], *rp;
+	FILE *f;
+	size_t n;
+
+	snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
+	f = fopen(p, "r");
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' ? rp[2] : 0;
+}
+
+/* A helper "agent" that starts a fence, registers target with lease (and a
+ * deadline 60 s away), reports ready on sync and exits (without goodbye)
+ * when go is written, or says goodbye first if bye. */
+static pid_t fake_agent(pid_t target, int64_t lease, bool bye, int *go_wr)
+{
+	int sync[2], go[2];
+	pid_t helper;
+	char c;
+
+	ck_assert_int_eq(pipe(sync), 0);
+	ck_assert_int_eq(pipe(go), 0);
+	helper = fork();
+	ck_assert_int_ge(helper, 0);
+	if (helper == 0) {
+		char err[256];
+		struct fence *f = fence_start(err, sizeof(err));
+		int pidfd = fence_pidfd_open(target);
+
+		if (!f || !fence_update(f, target, pidfd, now_s() + 60, lease, err, sizeof(err)))
+			_exit(1);
+		if (write(sync[1], "r", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(1);
+		if (bye)
+			fence_stop(f);
+		_exit(0);
+	}
+	close(sync[1]);
+	close(go[0]);
+	ck_assert_int_eq(read(sync[0], &c, 1), 1);
+	close(sync[0]);
+	*go_wr = go[1];
+	return helper;
+}
+
+static void end_agent(pid_t helper, int go_wr)
+{
+	int st;
+
+	ck_assert_int_eq(write(go_wr, "x", 1), 1);
+	close(go_wr);
+	ck_assert_int_eq(waitpid(helper, &st, 0), helper);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* The agent dies holding the leader lease: once its postmaster has exited
+ * (a zombie the test has not reaped counts: it runs no code), the fence
+ * runs the revoker with the lease, the postmaster and -c config. */
+START_TEST(test_agent_death_revokes_lease)
+{
+	pid_t d = spawn_dummy(false), helper;
+	char want[256], wantc[160];
+	const char *got;
+	int go, st;
+
+	setup_revoker();
+	helper = fake_agent(d, 0xabc123, false, &go);
+	nap(0.3);
+	ck_assert_str_eq(revoked(0), "");
+	end_agent(helper, go);
+	for (int i = 0; i < 250 && proc_state(d) != 'Z'; i++)
+		nap(0.02);
+	ck_assert_msg(proc_state(d) == 'Z', "the dummy postmaster was not fenced (state %c)", proc_state(d));
+	got = revoked(5);
+	snprintf(want, sizeof(want), "--revoke-lease abc123 --postmaster %d --since ", (int)d);
+	ck_assert_msg(strncmp(got, want, strlen(want)) == 0, "revoker ran with '%s'", got);
+	snprintf(wantc, sizeof(wantc), " -c %s/node.conf", revoke_dir);
+	ck_assert_msg(strlen(got) > strlen(wantc) && strcmp(got + strlen(got) - strlen(wantc), wantc) == 0,
+	              "revoker ran with '%s'", got);
+	ck_assert_msg(proc_state(d) == 'Z', "the test's zombie was reaped by someone else");
+	st = wait_dummy(d, 5, NULL);
+	ck_assert(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGQUIT);
+	cleanup_revoker();
+}
+END_TEST
+
+/* No revoke: a goodbye, no lease, a postmaster that is not a group
+ * leader; and none before a process of its group that still ran is dead. */
+START_TEST(test_no_revoke_without_certainty)
+{
+	pid_t d, helper, member, m2;
+	int go, st;
+
+	setup_revoker();
+
+	/* goodbye: the agent stops Postgres itself and releases the key */
+	d = spawn_dummy(false);
+	helper = fake_agent(d, 0xabc, true, &go);
+	end_agent(helper, go);
+	ck_assert_str_eq(revoked(1.0), "");
+	ck_assert_msg(alive(d), "fenced after a goodbye");
+	kill(d, SIGKILL);
+	waitpid(d, &st, 0);
+
+	/* not the leader: fenced, but nothing to revoke */
+	d = spawn_dummy(false);
+	helper = fake_agent(d, 0, false, &go);
+	end_agent(helper, go);
+	st = wait_dummy(d, 5, NULL);
+	ck_assert(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGQUIT);
+	ck_assert_str_eq(revoked(1.0), "");
+
+	/* a postmaster that is no group leader (here: in the test's group) */
+	member = fork();
+	ck_assert_int_ge(member, 0);
+	if (member == 0) {
+		signal(SIGQUIT, SIG_DFL);
+		execlp("sleep", "sleep", "60", (char *)NULL);
+		_exit(127);
+	}
+	nap(0.1);
+	helper = fake_agent(member, 0xabc, false, &go);
+	end_agent(helper, go);
+	st = wait_dummy(member, 5, NULL);
+	ck_assert(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGQUIT);
+	ck_assert_str_eq(revoked(1.0), "");
+
+	/* a process of the postmaster's group outlives it (it ignores the
+	 * SIGQUIT that ends the dummy): no revoke while it runs; the fence
+	 * SIGKILLs the group, and revokes only once that process is dead */
+	d = spawn_dummy(false);
+	m2 = fork();
+	ck_assert_int_ge(m2, 0);
+	if (m2 == 0) {
+		setpgid(0, d);
+		signal(SIGQUIT, SIG_IGN); /* survives the postmaster's SIGQUIT */
+		execlp("sleep", "sleep", "60", (char *)NULL);
+		_exit(127);
+	}
+	setpgid(m2, d);
+	nap(0.2);
+	ck_assert_int_eq(getpgid(m2), d);
+	helper = fake_agent(d, 0xdef, false, &go);
+	end_agent(helper, go);
+	st = wait_dummy(d, 5, NULL);
+	ck_assert(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGQUIT);
+	/* the member ignored SIGQUIT: only the group SIGKILL ends it */
+	ck_assert_msg(strncmp(revoked(5), "--revoke-lease def ", 19) == 0, "no revoke once the group was empty");
+	{
+		char stt = proc_state(m2);
+		ck_assert_msg(stt == 'Z', "revoked while a process of the group still ran (state %d)", stt);
+	}
+	st = wait_dummy(m2, 5, NULL);
+	ck_assert_msg(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
+	              "the group member was not SIGKILLed before the revoke");
+	cleanup_revoker();
+}
+END_TEST
+
+/* A frozen agent keeps its socket open: the deadline path fences, and
+ * never revokes, even when the agent dies later. */
+START_TEST(test_frozen_agent_does_not_revoke)
+{
+	pid_t d = spawn_dummy(false), helper;
+	int sync[2], st;
+	char c;
+
+	setup_revoker();
+	ck_assert_int_eq(pipe(sync), 0);
+	helper = fork();
+	ck_assert_int_ge(helper, 0);
+	if (helper == 0) {
+		char err[256];
+		struct fence *f = fence_start(err, sizeof(err));
+		int pidfd = fence_pidfd_open(d);
+
+		if (!f || !fence_update(f, d, pidfd, now_s() + 0.5, 0x77, err, sizeof(err)))
+			_exit(1);
+		if (write(sync[1], "r", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(sync[1]);
+	ck_assert_int_eq(read(sync[0], &c, 1), 1);
+	close(sync[0]);
+	ck_assert_int_eq(kill(helper, SIGSTOP), 0);
+	st = wait_dummy(d, 5, NULL);
+	ck_assert(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGQUIT);
+	ck_assert_str_eq(revoked(1.0), "");
+	/* and when the frozen agent is killed after the fence fired */
+	kill(helper, SIGKILL);
+	waitpid(helper, &st, 0);
+	ck_assert_str_eq(revoked(1.0), "");
+	cleanup_revoker();
 }
 END_TEST
 
@@ -354,7 +660,7 @@ START_TEST(test_check_notices_death)
 		nap(0.01);
 	ck_assert_ptr_nonnull(strstr(why, "killed by signal 9"));
 	/* sending to a dead fence fails with a message instead of SIGPIPE */
-	ck_assert(!fence_update(f, getpid(), -1, now_s() + 5, err, sizeof(err)));
+	ck_assert(!fence_update(f, getpid(), -1, now_s() + 5, 0, err, sizeof(err)));
 	ck_assert_ptr_nonnull(strstr(err, "cannot reach the fence process"));
 	fence_stop(f);
 }
@@ -592,6 +898,10 @@ static Suite *fence_suite(void)
 	tcase_add_test(tf, test_agent_death_fences_at_once);
 	tcase_add_test(tf, test_survives_signals);
 	tcase_add_test(tf, test_check_notices_death);
+	tcase_add_test(tf, test_revoke_certain);
+	tcase_add_test(tf, test_agent_death_revokes_lease);
+	tcase_add_test(tf, test_no_revoke_without_certainty);
+	tcase_add_test(tf, test_frozen_agent_does_not_revoke);
 	suite_add_tcase(s, tf);
 
 	tcase_add_test(tw, test_watchdog_arm_feed_disarm);

@@ -9,6 +9,10 @@
 # 2.5 x ttl the agent is thawed (SIGCONT): it finds it lost the key, reports
 # what its fence did, and rejoins as a replica; one primary.
 #
+# The frozen agent keeps its fence's socket open, so the fence never takes
+# the agent-crash path: it must not revoke the leader lease (no revoke line
+# in the log, before or after the thaw); the lease runs out as before.
+#
 # Before the freeze, the primary's fence process is SIGKILLed once: the
 # keeper must notice and start a new one, and it is that new fence which
 # then does the work. The machine has no /dev/watchdog: the default
@@ -85,6 +89,10 @@ assert_lt "$stop_ms" $((TTL * 1000)) "postmaster gone before freeze + ttl (ms af
 grep -q "baton fence process: lease deadline passed and the agent did not renew: SIGQUIT to postmaster $pm" \
 	"$(agent_log "$old")" || fail "node$old's log has no line from its fence process"
 pass "the fence process of the frozen agent stopped postmaster $pm"
+no_revoke() {
+	! grep -q "revoked leader lease\|revoking leader lease\|to revoke leader lease" "$(agent_log "$old")"
+}
+no_revoke || fail "the fence of the frozen node$old revoked (or tried to revoke) the leader lease"
 
 new_leader() {
 	local l
@@ -129,6 +137,8 @@ wait_healthy 60
 assert_eq "$NEW" "$PRIMARY" "the new primary kept the lead"
 assert_eq "$NEW" "$(primaries)" "exactly one node answers as primary"
 pass "node$old rejoined as a replica of node$NEW"
+no_revoke || fail "node$old's fence revoked (or tried to revoke) the leader lease after the thaw"
+pass "the fence of the frozen agent never revoked the leader lease"
 
 n0=$(acks_count)
 wait_for 10 "more acks after the rejoin" eval '[ "$(acks_count)" -gt "$n0" ]'

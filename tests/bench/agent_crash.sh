@@ -1,0 +1,137 @@
+#!/bin/bash
+# tests/bench/agent_crash.sh - agent crash: SIGKILL of the primary's agent
+# alone (its postmaster is left to the parent-death signal and the fence
+# process), measured to the first write acknowledged by the new primary.
+# Figures, not assertions; not run in CI.
+#
+#   tests/bench/agent_crash.sh [--rounds N] [--settings "TTL/LW/RT ..."] [--keep]
+#
+# For each timing setting (default "3/1/1 5/1/2", ttl/loop_wait/
+# retry_timeout) a fresh 3-node cluster is built on loopback (etcd, three
+# agents, Postgres 15 - tests/lib/cluster.sh); a client (tests/tools/writer)
+# inserts a row every 20 ms through a multi-host connection string with
+# target_session_attrs=read-write, and a poller (tests/tools/poller) asks
+# every node for pg_is_in_recovery() every 50 ms and counts the samples in
+# which two nodes answer false (split brain). Then N rounds (default 7): at
+# a random moment of the agents' loop, kill -9 the primary's agent only, and
+# take
+#   to first write on the new primary = first ack by another server - kill;
+#   write unavailability              = that ack - last ack by the old one;
+# and whether the old node's fence revoked the leader lease (its log line)
+# or the lease ran out. After each round the old node's agent is restarted
+# and the cluster waits for two streaming replicas again. Prints median /
+# min / max / n per setting and the split-brain sample count. Runs as root;
+# BATON_BUILD names the build (default /var/tmp/baton-ci/build).
+set -uo pipefail
+
+ROUNDS=7
+SETTINGS="3/1/1 5/1/2"
+while [ $# -gt 0 ]; do
+	case $1 in
+	--rounds) ROUNDS=$2; shift ;;
+	--settings) SETTINGS=$2; shift ;;
+	--keep) export KEEP=1 ;;
+	-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+	*) echo "agent_crash.sh: unknown option $1" >&2; exit 2 ;;
+	esac
+	shift
+done
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "--rounds needs a positive number" >&2; exit 2; }
+
+. "$(dirname "$0")/../lib/cluster.sh"
+cluster_init bench_agent_crash
+RESULTS="$T/results"
+: >"$RESULTS"
+
+# stats: min / median / max of the numbers on stdin (ms).
+stats() {
+	sort -n | awk '{ v[NR] = $1 } END {
+		if (NR == 0) { print "no data"; exit }
+		med = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		printf "median %d ms  min %d ms  max %d ms  (n=%d)", med, v[1], v[NR], NR }'
+}
+
+random_pause() {
+	sleep "$(awk -v r="$RANDOM" -v lw="$LOOP_WAIT" 'BEGIN { printf "%.3f", r / 32768 * lw }')"
+}
+
+cluster_reset() {
+	local n
+	[ -n "${WRITER_PID:-}" ] && bg_stop "$WRITER_PID"
+	[ -n "${POLLER_PID:-}" ] && bg_stop "$POLLER_PID"
+	WRITER_PID= POLLER_PID=
+	for n in $(seq 1 "$N_NODES"); do
+		pid_alive "${AGENT_PID[$n]:-}" && agent_stop "$n"
+	done
+	etcd_stop TERM
+	rm -rf "$T"/node[0-9]* "$T/etcd" "$T"/node*.pgpass
+}
+
+new_leader() {
+	local l
+	l=$(leader_name)
+	[[ "$l" =~ ^node([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" != "$OLD" ] || return 1
+	NEW=${BASH_REMATCH[1]}
+	[ "$(in_recovery "$NEW")" = f ]
+}
+
+acked_by_new() {
+	awk -v t="$T0" -v p="${PG_PORT[$OLD]}" '$1 == "ack" && $3 >= t && $4 != p { f = 1 } END { exit !f }' "$T/writer.out"
+}
+
+round() {
+	local i=$1 first last how lines0
+	wait_healthy 180
+	OLD=$PRIMARY
+	local n0
+	n0=$(acks_count)
+	wait_for 30 "writes flowing" eval '[ "$(acks_count)" -ge $((n0 + 10)) ]'
+	lines0=$(wc -l <"$(agent_log "$OLD")")
+	random_pause
+	T0=$(now_ms)
+	kill -KILL "${AGENT_PID[$OLD]}"
+	agent_wait_exit "$OLD" 10 || fail "agent survived SIGKILL"
+	wait_for $((TTL * 4 + 30)) "a new primary" new_leader
+	wait_for 60 "a write acknowledged by node$NEW" acked_by_new
+	last=$(awk -v p="${PG_PORT[$OLD]}" '$1 == "ack" && $4 == p { l = $3 } END { print l }' "$T/writer.out")
+	first=$(awk -v p="${PG_PORT[$OLD]}" -v t="$T0" '$1 == "ack" && $3 >= t && $4 != p { print $3; exit }' "$T/writer.out")
+	[[ "$last" =~ ^[0-9]+$ && "$first" =~ ^[0-9]+$ ]] || fail "cannot find the acks around the fault (last '$last', first '$first')"
+	# the revoke line comes from the fence's revoker, which may log a moment later
+	how=expired
+	poll_until 5 eval 'tail -n +$((lines0 + 1)) "$(agent_log "$OLD")" | grep -q "revoked leader lease"' && how=revoked
+	printf '%s first %s\n%s gap %s\n%s how %s\n' "$SET" $((first - T0)) "$SET" $((first - last)) "$SET" "$how" >>"$RESULTS"
+	log "round $i: node$OLD -> node$NEW, first write on the new primary $((first - T0)) ms after the kill, unavailability $((first - last)) ms, lease $how"
+	agent_start "$OLD"
+	poll_until 120 cluster_healthy || fail "node$OLD did not rejoin"
+}
+
+for SET in $SETTINGS; do
+	IFS=/ read -r TTL LOOP_WAIT RETRY_TIMEOUT <<<"$SET"
+	log "=== setting ttl=$TTL loop_wait=$LOOP_WAIT retry_timeout=$RETRY_TIMEOUT"
+	SCOPE=crash$(tr -dc 0-9 <<<"$SET")
+	etcd_start
+	for n in 1 2 3; do node_config "$n"; done
+	for n in 1 2 3; do agent_start "$n"; done
+	wait_healthy 120
+	writer_start 20
+	poller_start
+	for i in $(seq 1 "$ROUNDS"); do round "$i"; done
+	bg_stop "$POLLER_PID"
+	POLLER_PID=
+	printf '%s samples %s\n%s split %s\n' "$SET" "$(awk '$1 == "samples" { print $2 }' "$T/poller.out")" \
+		"$SET" "$(awk '$1 == "split_brain_samples" { print $2 }' "$T/poller.out")" >>"$RESULTS"
+	cluster_reset
+done
+
+echo
+echo "==== agent crash (kill -9 of the primary's agent only; writer every 20 ms, poller every 50 ms)"
+for SET in $SETTINGS; do
+	IFS=/ read -r a b c <<<"$SET"
+	echo "ttl=$a loop_wait=$b retry_timeout=$c"
+	printf '  kill -> first write on the new primary: %s\n' "$(awk -v s="$SET" '$1 == s && $2 == "first" { print $3 }' "$RESULTS" | stats)"
+	printf '  write unavailability (last old ack -> first new ack): %s\n' "$(awk -v s="$SET" '$1 == s && $2 == "gap" { print $3 }' "$RESULTS" | stats)"
+	printf '  lease revoked by the fence in %s of %s rounds\n' "$(awk -v s="$SET" '$1 == s && $2 == "how" && $3 == "revoked"' "$RESULTS" | wc -l)" \
+		"$(awk -v s="$SET" '$1 == s && $2 == "how"' "$RESULTS" | wc -l)"
+	printf '  split-brain samples: %s of %s\n' "$(awk -v s="$SET" '$1 == s && $2 == "split" { print $3 }' "$RESULTS")" \
+		"$(awk -v s="$SET" '$1 == s && $2 == "samples" { print $3 }' "$RESULTS")"
+done
