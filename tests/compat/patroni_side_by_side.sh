@@ -114,10 +114,14 @@ switched() {
 	[ "$ROLE_primary" = "$3" ] && [ "$ROLE_primary" != "$2" ] && [ "$(history_len "$3")" -ge 1 ]
 }
 
-declare -A PRIMARY_OF SYNC_OF ASYNC_OF
+declare -A PRIMARY_OF SYNC_OF ASYNC_OF OLD_OF NEW_OF
 for side in baton patroni; do
 	wait_for 120 "$side: a primary, a synchronous standby and an asynchronous replica" side_roles "$side"
-	old=$ROLE_primary new=$ROLE_sync
+	OLD_OF[$side]=$ROLE_primary NEW_OF[$side]=$ROLE_sync
+done
+# One switchover in each (baton's answers at once, Patroni's when done).
+for side in baton patroni; do
+	old=${OLD_OF[$side]} new=${NEW_OF[$side]}
 	# Patroni answers when the switchover is done (so a long timeout), and
 	# refuses (412) until it has seen the candidate's state: a bounded retry.
 	switch_asked() {
@@ -127,6 +131,9 @@ for side in baton patroni; do
 	}
 	poll_until 30 switch_asked || fail "$side: POST /switchover node$old -> node$new answered $REST_CODE: $REST_BODY"
 	log "$side: switchover node$old -> node$new answered $REST_CODE"
+done
+for side in baton patroni; do
+	old=${OLD_OF[$side]} new=${NEW_OF[$side]}
 	wait_for 90 "$side: node$new leads after the switchover, roles settled, /history not empty" switched "$side" "$old" "$new"
 done
 for side in baton patroni; do
@@ -152,49 +159,64 @@ expand() {
 	echo "$t"
 }
 
-# ask SIDE ROLE METHOD PATH BODY AUTH: one request; sets CODE and OUT (the
-# body's file).
-ask() {
-	local side=$1 role=$2 method=$3 path=$4 body=$5 auth=$6 n args
-	n=$(node_of "$side" "$role")
-	OUT=$T/cmp.$side.body
-	rm -f "$OUT"
-	args=(-s -m 5 -o "$OUT" -w '%{http_code}')
-	if [ "$method" = HEAD ]; then args+=(-I); else args+=(-X "$method"); fi
-	if [ "$body" != - ]; then
-		args+=(-H 'Content-Type: application/json' --data-binary "$(expand "$side" "$body")")
-	elif [[ "$method" =~ ^(POST|PUT|PATCH|DELETE)$ ]]; then
-		args+=(-H 'Content-Type: application/json')
-	fi
-	[ "$auth" = noauth ] || args+=(-u "$REST_USER:$REST_PASSWORD")
-	CODE=$(rest_curl "$n" "${args[@]}" "$(rest_url "$n")$(expand "$side" "$path")" 2>/dev/null) || true
-	CODE=${CODE:-000}
-	[ -f "$OUT" ] || : >"$OUT"
-}
-
 MANIFEST=$T/manifest.tsv
 DIFFS=$T/differences.txt
 mkdir -p "$T/bodies"
-: >"$MANIFEST"
-n_req=0
 # The requests: ROLES METHOD PATH BODY AUTH (BODY "-" for none; AUTH auth or
-# noauth); ROLES a comma list of primary, sync, async or "all". Each goes
-# to Patroni, then to baton; the codes and bodies are kept for compare.py.
+# noauth); ROLES a comma list of primary, sync, async or "all". One entry
+# per role.
+declare -a R_ROLE=() R_METHOD=() R_PATH=() R_BODY=() R_AUTH=()
 while read -r roles method path body auth; do
 	[ -n "$roles" ] && [[ "$roles" != \#* ]] || continue
+	[ -n "$auth" ] || fail "$REQUESTS: a line without AUTH: $roles $method $path $body"
 	[ "$roles" = all ] && roles=primary,sync,async
 	for role in ${roles//,/ }; do
-		n_req=$((n_req + 1))
-		ask patroni "$role" "$method" "$path" "$body" "$auth"
-		pc=$CODE
-		mv "$OUT" "$T/bodies/$n_req.patroni"
-		ask baton "$role" "$method" "$path" "$body" "$auth"
-		mv "$OUT" "$T/bodies/$n_req.baton"
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$role" "$method" "$path" "$pc" "$T/bodies/$n_req.patroni" \
-			"$CODE" "$T/bodies/$n_req.baton" >>"$MANIFEST"
+		R_ROLE+=("$role") R_METHOD+=("$method") R_PATH+=("$path") R_BODY+=("$body") R_AUTH+=("$auth")
 	done
 done <"$REQUESTS"
-log "$n_req requests sent to each side"
+n_req=${#R_ROLE[@]}
+
+# ask SIDE ROLE: every request for ROLE to that node of SIDE, in one curl
+# (--next between requests: one TLS connection); bodies to
+# $T/bodies/I.SIDE, the codes into CODE_SIDE[I] (000: no answer).
+declare -a CODE_patroni=() CODE_baton=()
+ask() {
+	local side=$1 role=$2 n i args=() idx=() codes c k=0 url
+	n=$(node_of "$side" "$role")
+	url=$(rest_url "$n")
+	for i in "${!R_ROLE[@]}"; do
+		[ "${R_ROLE[$i]}" = "$role" ] || continue
+		[ "${#idx[@]}" = 0 ] || args+=(--next)
+		idx+=("$i")
+		args+=(-s --noproxy '*' --cacert "$REST_TLS_DIR/ca.pem" -m 5 -o "$T/bodies/$i.$side" -w '%{http_code}\n')
+		if [ "${R_METHOD[$i]}" = HEAD ]; then args+=(-I); else args+=(-X "${R_METHOD[$i]}"); fi
+		if [ "${R_BODY[$i]}" != - ]; then
+			args+=(-H 'Content-Type: application/json' --data-binary "$(expand "$side" "${R_BODY[$i]}")")
+		elif [[ "${R_METHOD[$i]}" =~ ^(POST|PUT|PATCH|DELETE)$ ]]; then
+			args+=(-H 'Content-Type: application/json')
+		fi
+		[ "${R_AUTH[$i]}" = noauth ] || args+=(-u "$REST_USER:$REST_PASSWORD")
+		args+=("$url$(expand "$side" "${R_PATH[$i]}")")
+	done
+	[ "${#idx[@]}" -gt 0 ] || return 0
+	codes=$(curl "${args[@]}" 2>/dev/null)
+	while read -r c; do
+		[ "$k" -lt "${#idx[@]}" ] || break
+		printf -v "CODE_${side}[${idx[$k]}]" '%s' "$c"
+		k=$((k + 1))
+	done <<<"$codes"
+}
+
+t0=$(now_ms)
+for side in patroni baton; do
+	for role in primary sync async; do ask "$side" "$role"; done
+done
+for i in "${!R_ROLE[@]}"; do
+	for side in patroni baton; do [ -f "$T/bodies/$i.$side" ] || : >"$T/bodies/$i.$side"; done
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${R_ROLE[$i]}" "${R_METHOD[$i]}" "${R_PATH[$i]}" \
+		"${CODE_patroni[$i]:-000}" "$T/bodies/$i.patroni" "${CODE_baton[$i]:-000}" "$T/bodies/$i.baton"
+done >"$MANIFEST"
+log "$n_req requests sent to each side in $(($(now_ms) - t0)) ms"
 # The writes above were refused or changed nothing: both leaders stayed.
 for side in baton patroni; do
 	side_roles "$side" || fail "$side: the roles changed during the comparison"
