@@ -587,9 +587,10 @@ static json_t *patroni_doc(struct api_server *s, const struct api_status *st, bo
 	if (primary)
 		xlog = json_pack("{s:I}", "location", (json_int_t)st->lsn);
 	else
-		xlog = json_pack("{s:I, s:I, s:n, s:b}", "received_location", (json_int_t)st->receive_lsn,
-		                 "replayed_location", (json_int_t)st->replay_lsn, "replayed_timestamp", "paused",
-		                 (int)st->replay_paused);
+		xlog = json_pack("{s:I, s:I, s:o, s:b}", "received_location", (json_int_t)st->receive_lsn,
+		                 "replayed_location", (json_int_t)st->replay_lsn, "replayed_timestamp",
+		                 st->replayed_timestamp[0] ? json_string(st->replayed_timestamp) : json_null(),
+		                 "paused", (int)st->replay_paused);
 	if (!st->pg_running) {
 		json_decref(xlog);
 		xlog = NULL;

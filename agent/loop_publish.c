@@ -215,6 +215,7 @@ void publish_api(struct loop *L)
 		snprintf(st.replication_state, sizeof(st.replication_state), "%s",
 		         L->pgst.wal_receiver_streaming ? "streaming" : "");
 		st.replay_paused = L->pgst.replay_paused;
+		snprintf(st.replayed_timestamp, sizeof(st.replayed_timestamp), "%s", L->pgst.replay_timestamp);
 	}
 	/* 0 keeps the time of the last good read (api_publish). */
 	st.dcs_last_seen = L->view.etcd_ok ? clk_wall_s() : 0;

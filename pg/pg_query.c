@@ -564,7 +564,9 @@ static const char state_sql[] =
         "(SELECT timeline_id FROM pg_catalog.pg_control_checkpoint()), "
         "(SELECT min_recovery_end_timeline FROM pg_catalog.pg_control_recovery()), "
         "w.status, w.received_tli, w.sender_host, w.sender_port, "
-        "CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_is_wal_replay_paused() END "
+        "CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_is_wal_replay_paused() END, "
+        "CASE WHEN pg_catalog.pg_is_in_recovery() THEN "
+        "to_char(pg_catalog.pg_last_xact_replay_timestamp(), 'YYYY-MM-DD HH24:MI:SS.USTZH:TZM') END "
         "FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_stat_wal_receiver AS w ON true";
 
 bool pg_query_state(struct pg_conn *c, struct pg_state *out, struct pg_err *err)
@@ -577,7 +579,7 @@ bool pg_query_state(struct pg_conn *c, struct pg_state *out, struct pg_err *err)
 	res = run(c, "server state", state_sql, true, err);
 	if (res == NULL)
 		return false;
-	if (PQntuples(res) != 1 || PQnfields(res) != 13) {
+	if (PQntuples(res) != 1 || PQnfields(res) != 14) {
 		pg_err_set(err, "server state: unexpected result shape (%d rows)", PQntuples(res));
 		PQclear(res);
 		return false;
@@ -608,6 +610,7 @@ bool pg_query_state(struct pg_conn *c, struct pg_state *out, struct pg_err *err)
 		snprintf(out->upstream_host, sizeof(out->upstream_host), "%s", val(res, 0, 10));
 		out->upstream_port = (int)u32_val(res, 0, 11, 10);
 		out->replay_paused = strcmp(val(res, 0, 12), "t") == 0;
+		snprintf(out->replay_timestamp, sizeof(out->replay_timestamp), "%s", val(res, 0, 13));
 	}
 	PQclear(res);
 	if (out->timeline == 0) {

@@ -53,6 +53,8 @@ struct pg_state {
 	bool wal_receiver_streaming; /* replica: pg_stat_wal_receiver.status = 'streaming' */
 	bool replay_paused;          /* replica: pg_is_wal_replay_paused() (an operator, or a
 				       * hot-standby parameter below the primary's) */
+	char replay_timestamp[48];   /* replica: pg_last_xact_replay_timestamp() as
+				       * "YYYY-MM-DD HH:MM:SS.US+HH:MM" ("" if none replayed yet) */
 	char upstream_host[128];     /* replica: sender_host of the wal receiver ("" if none) */
 	int upstream_port;
 	int n_replicas; /* primary: rows of pg_stat_replication (capped) */

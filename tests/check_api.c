@@ -2131,6 +2131,18 @@ START_TEST(test_patroni_status)
 	ck_assert_int_eq(json_integer_value(json_object_get(doc, "dcs_last_seen")), 1764000000);
 	json_decref(doc);
 	api_reply_free(&r);
+
+	/* Once a transaction was replayed: its time, as Patroni shows it. */
+	snprintf(st.replayed_timestamp, sizeof(st.replayed_timestamp), "2025-11-24 16:00:00.123456+00:00");
+	api_publish(s, &st);
+	api_handle(s, &rq, &r);
+	ck_assert_int_eq(r.code, 200);
+	doc = json_loads(r.body, 0, NULL);
+	ck_assert_msg(doc != NULL, "%s", r.body);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(doc, "xlog"), "replayed_timestamp")),
+	                 "2025-11-24 16:00:00.123456+00:00");
+	json_decref(doc);
+	api_reply_free(&r);
 	api_stop(s);
 }
 END_TEST

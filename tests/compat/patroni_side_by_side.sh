@@ -142,6 +142,21 @@ for side in baton patroni; do
 	log "$side: primary node$ROLE_primary, sync standby node$ROLE_sync, async replica node$ROLE_async"
 done
 
+# One committed write on each primary, replayed by both replicas (so a
+# replica's xlog.replayed_timestamp is a time, not null, on both sides).
+replayed() {
+	local n=$1
+	rest_call "$n" GET /patroni
+	[ "$REST_CODE" = 200 ] && jq -e '.xlog.replayed_timestamp | type == "string"' <<<"$REST_BODY" >/dev/null 2>&1
+}
+for side in baton patroni; do
+	run_sql "${PRIMARY_OF[$side]}" "CREATE TABLE IF NOT EXISTS compat_write (at timestamptz); INSERT INTO compat_write VALUES (now())" >/dev/null ||
+		fail "$side: cannot write on the primary node${PRIMARY_OF[$side]}"
+	for n in "${SYNC_OF[$side]}" "${ASYNC_OF[$side]}"; do
+		wait_for 30 "$side: node$n replayed the write (xlog.replayed_timestamp)" replayed "$n"
+	done
+done
+
 # node_of SIDE ROLE
 node_of() {
 	case $2 in
