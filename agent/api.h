@@ -88,12 +88,13 @@ struct api_status {
 	char pg_host[128];
 	int pg_port; /* 0: not said */
 	/* Added for Patroni's endpoints (issue 13): */
-	bool nosync;                /* tags.nosync */
-	int64_t failover_priority;  /* tags.failover_priority */
-	bool sync_quorum;           /* the cluster's synchronous mode is quorum commit */
-	char replication_state[24]; /* replica: "streaming" when its WAL receiver streams, else "" */
-	bool replay_paused;         /* replica: pg_is_wal_replay_paused() */
-	double dcs_last_seen;       /* wall clock, unix seconds: the loop's last good read of etcd (0 never) */
+	bool nosync;                 /* tags.nosync */
+	int64_t failover_priority;   /* tags.failover_priority */
+	bool sync_quorum;            /* the cluster's synchronous mode is quorum commit */
+	char replication_state[24];  /* replica: "streaming" when its WAL receiver streams, else "" */
+	bool replay_paused;          /* replica: pg_is_wal_replay_paused() */
+	char replayed_timestamp[48]; /* replica: pg_last_xact_replay_timestamp() ("" if none) */
+	double dcs_last_seen;        /* wall clock, unix seconds: the loop's last good read of etcd (0 never) */
 #define API_WALSENDERS_MAX 16
 	int n_walsenders; /* primary: rows of pg_stat_replication (capped) */
 	struct api_walsender {

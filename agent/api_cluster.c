@@ -77,7 +77,18 @@ static const struct etcd_kv *find_kv(const struct etcd_range_result *r, const ch
 	return NULL;
 }
 
-/* GET /cluster: one prefix read, parsed as the agents parse it. */
+/* True when the sync key names the member (a synchronous standby). */
+static bool sync_names(const struct ha_cluster_view *v, const char *name)
+{
+	for (size_t i = 0; v->has_sync && i < v->n_sync && i < HA_SYNC_MAX; i++)
+		if (strcmp(v->sync_standbys[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* GET /cluster: one prefix read, parsed as the agents parse it, in
+ * Patroni's shape (member roles leader, sync_standby, replica) with
+ * baton's fields beside. */
 void api_h_cluster(struct api_server *s, const struct api_request *rq, json_t *body, struct api_reply *out)
 {
 	struct etcd_range_result r;
@@ -127,13 +138,20 @@ void api_h_cluster(struct api_server *s, const struct api_request *rq, json_t *b
 		free(text);
 		if (!mj)
 			goto cleanup;
+		/* Patroni's roles: the leader, a synchronous standby the sync
+		 * key names, or a replica; baton's own role stays in
+		 * "baton_role". Patroni gives no lag for the leader, and
+		 * "unknown" when it cannot tell. */
+		json_object_set_new(mj, "baton_role", json_string(m->role));
+		json_object_set_new(mj, "role",
+		                    json_string(leads                       ? "leader"
+		                                : sync_names(view, m->name) ? "sync_standby"
+		                                                            : "replica"));
 		json_object_set_new(mj, "is_leader", json_boolean(leads));
-		if (leads)
-			json_object_set_new(mj, "lag", json_integer(0));
-		else if (ref > 0)
+		if (!leads && ref > 0)
 			json_object_set_new(mj, "lag", json_integer(ref > m->lsn ? (json_int_t)(ref - m->lsn) : 0));
-		else
-			json_object_set_new(mj, "lag", json_null());
+		else if (!leads)
+			json_object_set_new(mj, "lag", json_string("unknown"));
 		if (json_array_append_new(members, mj) != 0)
 			goto cleanup;
 	}
@@ -153,6 +171,8 @@ void api_h_cluster(struct api_server *s, const struct api_request *rq, json_t *b
 	members = NULL; /* stolen by json_pack, even on failure */
 	sw = NULL;
 	if (root) {
+		if (paused)
+			json_object_set_new(root, "pause", json_true()); /* Patroni's name */
 		if (view->has_leader && view->leader_lsn)
 			json_object_set_new(root, "leader_lsn", json_integer((json_int_t)view->leader_lsn));
 		if (warn[0])
@@ -169,11 +189,42 @@ cleanup:
 		api_reply_error(out, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 }
 
+/* One entry of the history key (an object: timeline, lsn, reason, time,
+ * leader) as Patroni writes its history lines: [timeline, lsn, reason,
+ * timestamp, new_leader], where timeline is the one that ENDED (baton
+ * records the new one) at lsn (the position baton saw at the promotion),
+ * and the timestamp is ISO 8601 with a "+00:00" zone. NULL for an entry
+ * Patroni has no line for (the bootstrap, timeline 1) or that is not an
+ * object with a timeline. */
+static json_t *history_line(const json_t *e)
+{
+	const json_t *tl = json_object_get(e, "timeline");
+	const char *reason = json_string_value(json_object_get(e, "reason"));
+	const char *when = json_string_value(json_object_get(e, "time"));
+	const char *leader = json_string_value(json_object_get(e, "leader"));
+	const json_t *lsn = json_object_get(e, "lsn");
+	char stamp[64];
+	size_t n;
+
+	if (!json_is_object(e) || !json_is_integer(tl) || json_integer_value(tl) < 2)
+		return NULL;
+	snprintf(stamp, sizeof(stamp), "%s", when ? when : "");
+	n = strlen(stamp);
+	if (n > 0 && stamp[n - 1] == 'Z' && n + 6 < sizeof(stamp))
+		snprintf(stamp + n - 1, sizeof(stamp) - (n - 1), "+00:00");
+	return json_pack("[I, I, s, s, s]", json_integer_value(tl) - 1,
+	                 json_is_integer(lsn) ? json_integer_value(lsn) : (json_int_t)0, reason ? reason : "", stamp,
+	                 leader ? leader : "");
+}
+
+/* GET /history: Patroni's shape (history_line); batonctl history reads
+ * the key itself, with baton's fields. */
 void api_h_history(struct api_server *s, const struct api_request *rq, json_t *body, struct api_reply *out)
 {
 	struct etcd_range_result r;
 	struct etcd_error e;
-	json_t *arr;
+	json_t *arr, *lines, *entry, *line;
+	size_t i;
 
 	(void)rq;
 	(void)body;
@@ -192,7 +243,21 @@ void api_h_history(struct api_server *s, const struct api_request *rq, json_t *b
 		api_reply_error(out, MHD_HTTP_INTERNAL_SERVER_ERROR, "the history key is not a JSON array");
 		return;
 	}
-	api_reply_json(out, MHD_HTTP_OK, arr);
+	lines = json_array();
+	if (!lines)
+		goto oom;
+	json_array_foreach(arr, i, entry) {
+		line = history_line(entry);
+		if (line && json_array_append_new(lines, line) != 0)
+			goto oom;
+	}
+	json_decref(arr);
+	api_reply_json(out, MHD_HTTP_OK, lines);
+	return;
+oom:
+	json_decref(lines);
+	json_decref(arr);
+	api_reply_error(out, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 }
 
 /* The config key's JSON object, or the defaults when absent; *rev is the
@@ -435,7 +500,11 @@ static void switchover(struct api_server *s, json_t *body, bool failover, struct
 	}
 	req.scheduled_at = (time_t)when;
 	if (!ops_switchover(s->etcd, &s->keys, &req, err, sizeof(err))) {
-		api_reply_error(out, ops_error_code(err), "%s", err);
+		unsigned int code = ops_error_code(err);
+
+		/* Patroni answers 412 when the cluster's state refuses a
+		 * switchover or failover (unknown candidate, not the leader...). */
+		api_reply_error(out, code == MHD_HTTP_CONFLICT ? MHD_HTTP_PRECONDITION_FAILED : code, "%s", err);
 		return;
 	}
 	log_info("REST API: %s requested (leader %s, candidate %s, at %" PRId64 ")",

@@ -360,6 +360,8 @@ static bool primary_ok(const struct api_status *st)
 /* One health check: 200 when it passes, 503 otherwise, with a small JSON
  * body saying what was seen and, on 503, why ("error", as in every answer
  * that is not a success). */
+static json_t *patroni_doc(struct api_server *s, const struct api_status *st, bool ask_pg);
+
 static void health(struct api_server *s, const struct api_request *rq, enum health_check hc, struct api_reply *out)
 {
 	struct api_status st;
@@ -479,10 +481,18 @@ static void health(struct api_server *s, const struct api_request *rq, enum heal
 	}
 answer:
 	free(repl_state);
-	root = json_pack("{s:s, s:b, s:s, s:s, s:b, s:b, s:I, s:I}", "check", health_names[hc], "ok", (int)ok, "role",
-	                 have ? st.role : "", "state", have ? st.state : "", "is_leader", (int)(have && st.is_leader),
-	                 "pg_running", (int)(have && st.pg_running), "timeline", (json_int_t)(have ? st.timeline : 0),
-	                 "lag", (json_int_t)(have ? st.lag : -1));
+	/* Patroni answers every check with its status document: so do we
+	 * (without what only Postgres knows: a probe never waits for it), with
+	 * the check's own fields beside it. */
+	root = have ? patroni_doc(s, &st, false) : json_pack("{s:s, s:s, s:i}", "role", "", "state", "", "timeline", 0);
+	if (root && (json_object_set_new(root, "check", json_string(health_names[hc])) != 0 ||
+	             json_object_set_new(root, "ok", json_boolean(ok)) != 0 ||
+	             json_object_set_new(root, "is_leader", json_boolean(have && st.is_leader)) != 0 ||
+	             json_object_set_new(root, "pg_running", json_boolean(have && st.pg_running)) != 0 ||
+	             json_object_set_new(root, "lag", json_integer((json_int_t)(have ? st.lag : -1))) != 0)) {
+		json_decref(root);
+		root = NULL;
+	}
 	if (root && hc == HC_LIVENESS && have)
 		json_object_set_new(root, "since_last_publish", json_real(age));
 	if (root && !ok)
@@ -558,50 +568,46 @@ static bool pg_facts(struct api_server *s, const struct api_status *st, long *ve
 }
 
 /* Patroni's status document: the fields its tools and dashboards read,
- * with Patroni's names and shapes, from the loop's snapshot. */
-void api_h_patroni(struct api_server *s, const struct api_request *rq, json_t *body, struct api_reply *out)
+ * with Patroni's names and shapes, from the loop's snapshot; with ask_pg
+ * also the server's version, system identifier and postmaster start time
+ * (pg_facts). A new reference, NULL on ENOMEM. */
+static json_t *patroni_doc(struct api_server *s, const struct api_status *st, bool ask_pg)
 {
-	struct api_status st;
 	char sysid[32], started[64];
 	long version = 0;
 	json_t *root, *xlog, *repl;
 	bool primary;
 
-	(void)rq;
-	(void)body;
-	if (!api_snapshot(s, &st, NULL, NULL)) {
-		api_reply_error(out, MHD_HTTP_SERVICE_UNAVAILABLE, "the agent has not published its state yet");
-		return;
-	}
-	primary = st.pg_running && strcmp(st.role, "primary") == 0;
-	root = json_pack("{s:s, s:s, s:I, s:{s:s, s:s, s:s}}", "state", st.state, "role", st.role, "timeline",
-	                 (json_int_t)st.timeline, "patroni", "version", BATON_VERSION, "scope", st.scope, "name",
-	                 st.name);
+	primary = st->pg_running && strcmp(st->role, "primary") == 0;
+	root = json_pack("{s:s, s:s, s:I, s:{s:s, s:s, s:s}}", "state", st->state, "role", st->role, "timeline",
+	                 (json_int_t)st->timeline, "patroni", "version", BATON_VERSION, "scope", st->scope, "name",
+	                 st->name);
 	if (!root)
 		goto oom;
 	if (primary)
-		xlog = json_pack("{s:I}", "location", (json_int_t)st.lsn);
+		xlog = json_pack("{s:I}", "location", (json_int_t)st->lsn);
 	else
-		xlog = json_pack("{s:I, s:I, s:n, s:b}", "received_location", (json_int_t)st.receive_lsn,
-		                 "replayed_location", (json_int_t)st.replay_lsn, "replayed_timestamp", "paused",
-		                 (int)st.replay_paused);
-	if (!st.pg_running) {
+		xlog = json_pack("{s:I, s:I, s:o, s:b}", "received_location", (json_int_t)st->receive_lsn,
+		                 "replayed_location", (json_int_t)st->replay_lsn, "replayed_timestamp",
+		                 st->replayed_timestamp[0] ? json_string(st->replayed_timestamp) : json_null(),
+		                 "paused", (int)st->replay_paused);
+	if (!st->pg_running) {
 		json_decref(xlog);
 		xlog = NULL;
 	}
 	if (xlog && json_object_set_new(root, "xlog", xlog) != 0)
 		goto oom;
-	if (pg_facts(s, &st, &version, sysid, sizeof(sysid), started, sizeof(started)) &&
+	if (ask_pg && pg_facts(s, st, &version, sysid, sizeof(sysid), started, sizeof(started)) &&
 	    (json_object_set_new(root, "server_version", json_integer(version)) != 0 ||
 	     json_object_set_new(root, "database_system_identifier", json_string(sysid)) != 0 ||
 	     json_object_set_new(root, "postmaster_start_time", json_string(started)) != 0))
 		goto oom;
-	if (primary && st.n_walsenders > 0) {
+	if (primary && st->n_walsenders > 0) {
 		repl = json_array();
 		if (!repl || json_object_set_new(root, "replication", repl) != 0)
 			goto oom;
-		for (int i = 0; i < st.n_walsenders; i++) {
-			const struct api_walsender *w = &st.walsenders[i];
+		for (int i = 0; i < st->n_walsenders; i++) {
+			const struct api_walsender *w = &st->walsenders[i];
 
 			if (json_array_append_new(repl,
 			                          json_pack("{s:s, s:s, s:s?, s:s, s:s, s:i}", "usename", w->usename,
@@ -612,24 +618,42 @@ void api_h_patroni(struct api_server *s, const struct api_request *rq, json_t *b
 				goto oom;
 		}
 	}
-	if (!primary && st.replication_state[0] &&
-	    json_object_set_new(root, "replication_state", json_string(st.replication_state)) != 0)
+	if (!primary && st->replication_state[0] &&
+	    json_object_set_new(root, "replication_state", json_string(st->replication_state)) != 0)
 		goto oom;
-	if (st.dcs_last_seen > 0 &&
-	    json_object_set_new(root, "dcs_last_seen", json_integer((json_int_t)st.dcs_last_seen)) != 0)
+	if (st->dcs_last_seen > 0 &&
+	    json_object_set_new(root, "dcs_last_seen", json_integer((json_int_t)st->dcs_last_seen)) != 0)
 		goto oom;
-	if (!st.leader[0] && json_object_set_new(root, "cluster_unlocked", json_true()) != 0)
+	if (!st->leader[0] && json_object_set_new(root, "cluster_unlocked", json_true()) != 0)
 		goto oom;
-	if (st.paused && json_object_set_new(root, "pause", json_true()) != 0)
+	if (st->paused && json_object_set_new(root, "pause", json_true()) != 0)
 		goto oom;
-	if (st.pending_restart && json_object_set_new(root, "pending_restart", json_true()) != 0)
+	if (st->pending_restart && json_object_set_new(root, "pending_restart", json_true()) != 0)
 		goto oom;
-	if (st.sync_standby &&
-	    json_object_set_new(root, st.sync_quorum ? "quorum_standby" : "sync_standby", json_true()) != 0)
+	if (st->sync_standby &&
+	    json_object_set_new(root, st->sync_quorum ? "quorum_standby" : "sync_standby", json_true()) != 0)
 		goto oom;
-	api_reply_json(out, MHD_HTTP_OK, root);
-	return;
+	return root;
 oom:
 	json_decref(root);
-	api_reply_error(out, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	return NULL;
+}
+
+/* GET /patroni: Patroni's status document. */
+void api_h_patroni(struct api_server *s, const struct api_request *rq, json_t *body, struct api_reply *out)
+{
+	struct api_status st;
+	json_t *root;
+
+	(void)rq;
+	(void)body;
+	if (!api_snapshot(s, &st, NULL, NULL)) {
+		api_reply_error(out, MHD_HTTP_SERVICE_UNAVAILABLE, "the agent has not published its state yet");
+		return;
+	}
+	root = patroni_doc(s, &st, true);
+	if (root)
+		api_reply_json(out, MHD_HTTP_OK, root);
+	else
+		api_reply_error(out, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 }

@@ -43,6 +43,23 @@ void publish_status(struct loop *L)
 	L->status_json = json;
 }
 
+/* Unix seconds as Patroni shows a timestamp in /patroni
+ * ("2026-12-03 17:20:00.123456+00:00", UTC); "" for 0 (none yet). */
+static void patroni_timestamp(double t, char *out, size_t len)
+{
+	struct tm tm;
+	time_t sec = (time_t)t;
+	long usec = (long)((t - (double)sec) * 1e6);
+	char day[32];
+
+	out[0] = '\0';
+	if (t <= 0 || gmtime_r(&sec, &tm) == NULL || strftime(day, sizeof(day), "%Y-%m-%d %H:%M:%S", &tm) == 0)
+		return;
+	if (usec < 0 || usec > 999999)
+		usec = 0;
+	snprintf(out, len, "%s.%06ld+00:00", day, usec);
+}
+
 /* The state we publish (the core's ha_state_of, from the live children). */
 enum ha_state member_state(const struct loop *L)
 {
@@ -215,6 +232,7 @@ void publish_api(struct loop *L)
 		snprintf(st.replication_state, sizeof(st.replication_state), "%s",
 		         L->pgst.wal_receiver_streaming ? "streaming" : "");
 		st.replay_paused = L->pgst.replay_paused;
+		patroni_timestamp(L->pgst.replay_timestamp, st.replayed_timestamp, sizeof(st.replayed_timestamp));
 	}
 	/* Patroni's /metrics series (issue 13). */
 	if (L->local.pg_ready) {

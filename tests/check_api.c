@@ -484,13 +484,13 @@ static const struct ep_case ep_cases[] = {
 	/* write endpoints, with requests that change nothing in etcd */
 	{ "PATCH", "/config", "{\"ttl\":1}", 400, 400 },
 	{ "PATCH", "/config", "[1]", 400, 400 },
-	{ "POST", "/switchover", "{\"candidate\":\"ghost\"}", 409, 409 },
-	{ "POST", "/switchover", "{\"candidate\":\"node1\"}", 409, 409 },
-	{ "POST", "/switchover", "{\"leader\":\"node2\",\"candidate\":\"node1\"}", 409, 409 },
+	{ "POST", "/switchover", "{\"candidate\":\"ghost\"}", 412, 412 },
+	{ "POST", "/switchover", "{\"candidate\":\"node1\"}", 412, 412 },
+	{ "POST", "/switchover", "{\"leader\":\"node2\",\"candidate\":\"node1\"}", 412, 412 },
 	{ "POST", "/switchover", "{\"scheduled_at\":\"tomorrow\"}", 400, 400 },
 	{ "POST", "/failover", "{}", 400, 400 },
 	{ "POST", "/failover", NULL, 400, 400 },
-	{ "POST", "/failover", "{\"candidate\":\"node1\"}", 409, 409 },
+	{ "POST", "/failover", "{\"candidate\":\"node1\"}", 412, 412 },
 	{ "POST", "/failover", "{\"candidate\":\"node2\",\"scheduled_at\":1}", 400, 400 },
 	{ "POST", "/restart", NULL, 202, 202 },
 	{ "POST", "/restart", "{\"restart_pending\":true}", 202, 202 },
@@ -1275,8 +1275,8 @@ static const struct auth_ep auth_eps[] = {
 	{ "POST", "/restart", NULL, 202 },
 	{ "POST", "/reload", "{}", 202 },
 	{ "POST", "/reinit", NULL, 202 },
-	{ "POST", "/switchover", "{\"candidate\":\"ghost\"}", 409 },
-	{ "POST", "/failover", "{\"candidate\":\"ghost\"}", 409 },
+	{ "POST", "/switchover", "{\"candidate\":\"ghost\"}", 412 },
+	{ "POST", "/failover", "{\"candidate\":\"ghost\"}", 412 },
 	{ "PATCH", "/config", "{\"ttl\":1}", 400 },
 };
 
@@ -1552,21 +1552,26 @@ START_TEST(test_cluster_history_config)
 
 	write_cluster(&v);
 	put(&v, v.k.config, "{\"ttl\":10,\"loop_wait\":2,\"retry_timeout\":3,\"pause\":true}");
-	put(&v, v.k.history, "[{\"timeline\":2,\"lsn\":100,\"reason\":\"failover\",\"time\":1,\"leader\":\"node1\"}]");
+	put(&v, v.k.history,
+	    "[{\"timeline\":1,\"lsn\":50,\"reason\":\"bootstrap\",\"time\":\"2025-01-31T12:00:00Z\",\"leader\":\"node2\"},"
+	    "{\"timeline\":2,\"lsn\":100,\"reason\":\"failover\",\"time\":\"2025-01-31T12:05:00Z\",\"leader\":\"node1\"}]");
 	url_of(&v, "/cluster", url, sizeof(url));
 	http_simple("GET", url, NULL, &a);
 	ck_assert_msg(a.code == 200, "%ld %s", a.code, a.body);
 	ck_assert_str_eq(json_string_value(json_object_get(a.json, "scope")), "views");
 	ck_assert_str_eq(json_string_value(json_object_get(a.json, "leader")), "node1");
 	ck_assert(json_is_true(json_object_get(a.json, "paused")));
+	ck_assert(json_is_true(json_object_get(a.json, "pause")));
 	ck_assert(json_is_null(json_object_get(a.json, "switchover")));
 	members = json_object_get(a.json, "members");
 	ck_assert_uint_eq(json_array_size(members), 3);
 	m = json_array_get(members, 0);
 	ck_assert_str_eq(json_string_value(json_object_get(m, "name")), "node1");
-	ck_assert_str_eq(json_string_value(json_object_get(m, "role")), "primary");
+	/* Patroni's role names; baton's own beside; no lag for the leader */
+	ck_assert_str_eq(json_string_value(json_object_get(m, "role")), "leader");
+	ck_assert_str_eq(json_string_value(json_object_get(m, "baton_role")), "primary");
 	ck_assert(json_is_true(json_object_get(m, "is_leader")));
-	ck_assert_int_eq(json_integer_value(json_object_get(m, "lag")), 0);
+	ck_assert_ptr_null(json_object_get(m, "lag"));
 	m = json_array_get(members, 1);
 	ck_assert_str_eq(json_string_value(json_object_get(m, "name")), "node2");
 	ck_assert_str_eq(json_string_value(json_object_get(m, "state")), "running");
@@ -1574,6 +1579,7 @@ START_TEST(test_cluster_history_config)
 	ck_assert_int_eq(json_integer_value(json_object_get(m, "timeline")), 3);
 	/* behind the status key's 6000, which is ahead of node1's record */
 	ck_assert_int_eq(json_integer_value(json_object_get(m, "lag")), 2000);
+	ck_assert_str_eq(json_string_value(json_object_get(m, "role")), "replica");
 	ck_assert(json_is_false(json_object_get(m, "is_leader")));
 	answer_free(&a);
 
@@ -1585,8 +1591,15 @@ START_TEST(test_cluster_history_config)
 	url_of(&v, "/history", url, sizeof(url));
 	http_simple("GET", url, NULL, &a);
 	ck_assert_int_eq(a.code, 200);
+	/* Patroni's lines: [ended timeline, lsn, reason, time, new leader]; no
+	 * line for the bootstrap. */
 	ck_assert_uint_eq(json_array_size(a.json), 1);
-	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(a.json, 0), "reason")), "failover");
+	{
+		char *line = json_dumps(json_array_get(a.json, 0), JSON_COMPACT);
+
+		ck_assert_str_eq(line, "[1,100,\"failover\",\"2025-01-31T12:05:00+00:00\",\"node1\"]");
+		free(line);
+	}
 	answer_free(&a);
 	put(&v, v.k.history, "{\"not\":\"an array\"}");
 	http_simple("GET", url, NULL, &a);
@@ -1726,7 +1739,7 @@ START_TEST(test_switchover)
 	write_cluster(&v);
 	url_of(&v, "/switchover", url, sizeof(url));
 
-	/* Refusals: 409 naming the reason, 400 for a bad request; etcd unchanged. */
+	/* Refusals: 412 (Patroni's code) naming the reason, 400 for a bad request; etcd unchanged. */
 	before = etcd_snapshot(&v);
 	{
 		static const struct {
@@ -1734,16 +1747,16 @@ START_TEST(test_switchover)
 			long code;
 			const char *error;
 		} bad[] = {
-			{ "/switchover", "{\"candidate\":\"ghost\"}", 409, "'ghost' is not a member" },
-			{ "/switchover", "{\"candidate\":\"node1\"}", 409, "already the leader" },
-			{ "/switchover", "{\"leader\":\"node2\"}", 409, "not the leader" },
-			{ "/switchover", "{\"candidate\":\"node3\"}", 409, "not a healthy replica" },
-			{ "/switchover", "{\"candidate\":\"node2\",\"scheduled_at\":\"2001-01-01T00:00:00Z\"}", 409,
+			{ "/switchover", "{\"candidate\":\"ghost\"}", 412, "'ghost' is not a member" },
+			{ "/switchover", "{\"candidate\":\"node1\"}", 412, "already the leader" },
+			{ "/switchover", "{\"leader\":\"node2\"}", 412, "not the leader" },
+			{ "/switchover", "{\"candidate\":\"node3\"}", 412, "not a healthy replica" },
+			{ "/switchover", "{\"candidate\":\"node2\",\"scheduled_at\":\"2001-01-01T00:00:00Z\"}", 412,
 			  "not in the future" },
 			{ "/switchover", "{\"candidate\":\"node2\",\"scheduled_at\":\"2030-02-30T00:00:00Z\"}", 400,
 			  "scheduled_at" },
-			{ "/failover", "{\"candidate\":\"ghost\"}", 409, "'ghost' is not a member" },
-			{ "/failover", "{\"candidate\":\"node1\"}", 409, "already the leader" },
+			{ "/failover", "{\"candidate\":\"ghost\"}", 412, "'ghost' is not a member" },
+			{ "/failover", "{\"candidate\":\"node1\"}", 412, "already the leader" },
 			{ "/failover", "{\"leader\":\"node1\"}", 400, "candidate" },
 		};
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -1777,10 +1790,10 @@ START_TEST(test_switchover)
 	json_decref(sw);
 	free(val);
 
-	/* A second one while the first is pending: 409, nothing changes. */
+	/* A second one while the first is pending: 412, nothing changes. */
 	before = etcd_snapshot(&v);
 	http_simple("POST", url, "{\"candidate\":\"node2\"}", &a);
-	ck_assert_int_eq(a.code, 409);
+	ck_assert_int_eq(a.code, 412);
 	assert_json_error(&a, "already pending");
 	answer_free(&a);
 	assert_unchanged(&v, before, "a second switchover");
@@ -2283,6 +2296,18 @@ START_TEST(test_patroni_status)
 	ck_assert_ptr_null(json_object_get(doc, "replication"));
 	ck_assert_str_eq(json_string_value(json_object_get(doc, "replication_state")), "streaming");
 	ck_assert_int_eq(json_integer_value(json_object_get(doc, "dcs_last_seen")), 1764000000);
+	json_decref(doc);
+	api_reply_free(&r);
+
+	/* Once a transaction was replayed: its time, as Patroni shows it. */
+	snprintf(st.replayed_timestamp, sizeof(st.replayed_timestamp), "2025-11-24 16:00:00.123456+00:00");
+	api_publish(s, &st);
+	api_handle(s, &rq, &r);
+	ck_assert_int_eq(r.code, 200);
+	doc = json_loads(r.body, 0, NULL);
+	ck_assert_msg(doc != NULL, "%s", r.body);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(doc, "xlog"), "replayed_timestamp")),
+	                 "2025-11-24 16:00:00.123456+00:00");
 	json_decref(doc);
 	api_reply_free(&r);
 	api_stop(s);
