@@ -559,8 +559,9 @@ static void put_slots(struct imp *x, const char *path, const yaml_node_t *n)
 	}
 }
 
-/* One value by its rule. */
-static void carry(struct imp *x, const char *path, const yaml_node_t *n, const struct imp_rule *r)
+/* One value by its rule (kn: its key, whose line a dropped subtree is named by). */
+static void carry(struct imp *x, const char *path, const yaml_node_t *kn, const yaml_node_t *n,
+                  const struct imp_rule *r)
 {
 	const char *v = scalar(n);
 	config_setting_t *s;
@@ -569,14 +570,14 @@ static void carry(struct imp *x, const char *path, const yaml_node_t *n, const s
 
 	switch (r->kind) {
 	case IMP_DROP:
-		drop(x, path, n, "%s", r->why);
+		drop(x, path, kn, "%s", r->why);
 		return;
 	case IMP_NOT_YET:
-		drop(x, path, n, "not carried (baton %s has no equivalent yet)", r->to);
+		drop(x, path, kn, "not carried (baton %s has no equivalent yet)", r->to);
 		return;
 	case IMP_DEFAULTS_OK:
 		fprintf(stderr, "batonctl: import-patroni: not needed: %s (%s:%lu): %s\n", path, x->file,
-		        (unsigned long)(n->start_mark.line + 1), r->why);
+		        (unsigned long)(kn->start_mark.line + 1), r->why);
 		return;
 	case IMP_HOSTS:
 	case IMP_URLS:
@@ -729,7 +730,7 @@ static void walk(struct imp *x, const yaml_node_t *n, const char *prefix, int de
 		}
 		r = rule_for(path);
 		if (r)
-			carry(x, path, vn, r);
+			carry(x, path, kn, vn, r);
 		else if (vn->type == YAML_MAPPING_NODE && depth < 8)
 			walk(x, vn, path, depth + 1);
 		else if (vn->type == YAML_SCALAR_NODE && vn->data.scalar.length == 0 &&
