@@ -893,8 +893,13 @@ int cmd_import_patroni(const char *config_path, const struct args *a)
 	if (rc != EXIT_DONE)
 		goto cleanup;
 	if (!config_load(tmp, &check, err, sizeof(err))) {
+		size_t tlen = strlen(tmp);
+		/* the loader names the temporary file: "TMP:LINE: why" or "TMP: why" */
+		const char *why = strncmp(err, tmp, tlen) == 0 ? err + tlen : err;
+
 		unlink(tmp);
-		rc = failed("the baton configuration made from %s would not load, nothing written: %s", x->file, err);
+		rc = failed("the baton configuration made from %s would not load, nothing written: %s%s", x->file,
+		            why == err ? "" : "the generated file", why);
 		goto cleanup;
 	}
 	config_free(&check);
