@@ -21,6 +21,7 @@
 #include "agent/dcs.h"
 #include "agent/dcs_internal.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -189,6 +190,82 @@ char *dcs_member_json(const struct ha_member *m)
 	return dcs_dump_and_free(root);
 }
 
+/*
+ * A member record in Patroni's shape (3.x: conn_url, api_url ending in
+ * /patroni, role master/primary/replica, xlog_location, timeline only when
+ * known), read into baton's fields: host and port from conn_url, the API's
+ * base URL without Patroni's path, the LSN from xlog_location. The role is
+ * mapped (master and primary: primary; replica and standby_leader: replica;
+ * uninitialized) and anything else refused, like baton's own records.
+ */
+static bool member_from_patroni(const json_t *root, struct ha_member *out, json_int_t *port, json_int_t *timeline,
+                                json_int_t *lsn, char *err, size_t errlen)
+{
+	char role[32], conn[256], api[sizeof(out->api_url)];
+	const char *h, *end, *colon;
+	char *slash, *stop;
+	unsigned long p;
+	size_t hlen;
+
+	if (!jsonf_string(root, "role", JSONF_REQUIRED, role, sizeof(role), err, errlen) ||
+	    !jsonf_string(root, "state", JSONF_REQUIRED, out->state, sizeof(out->state), err, errlen) ||
+	    !jsonf_string(root, "conn_url", JSONF_REQUIRED, conn, sizeof(conn), err, errlen) ||
+	    !jsonf_string(root, "api_url", JSONF_REQUIRED, api, sizeof(api), err, errlen) ||
+	    !jsonf_int(root, "timeline", JSONF_OPTIONAL, 0, UINT32_MAX, timeline, err, errlen) ||
+	    !jsonf_int(root, "xlog_location", JSONF_OPTIONAL, 0, INT64_MAX, lsn, err, errlen))
+		return false;
+	if (strcmp(role, "master") == 0 || strcmp(role, "primary") == 0)
+		snprintf(out->role, sizeof(out->role), "primary");
+	else if (strcmp(role, "replica") == 0 || strcmp(role, "standby_leader") == 0)
+		snprintf(out->role, sizeof(out->role), "replica");
+	else if (strcmp(role, "uninitialized") == 0)
+		snprintf(out->role, sizeof(out->role), "uninitialized");
+	else {
+		jsonf_set_err(err, errlen, "role: unknown Patroni role \"%s\"", role);
+		return false;
+	}
+	/* postgres://host:port/db or postgresql://[v6]:port/db */
+	h = strstr(conn, "://");
+	if (!h || (strncmp(conn, "postgres://", 11) != 0 && strncmp(conn, "postgresql://", 13) != 0))
+		goto bad_conn;
+	h += 3;
+	if (strchr(h, '@'))
+		h = strchr(h, '@') + 1; /* user[:password]@ */
+	if (*h == '[') {
+		end = strchr(h, ']');
+		if (!end || end[1] != ':')
+			goto bad_conn;
+		colon = end + 1;
+		h++;
+	} else {
+		colon = strchr(h, ':');
+		end = colon;
+		if (!colon || (strchr(h, '/') && strchr(h, '/') < colon))
+			goto bad_conn;
+	}
+	hlen = (size_t)(end - h);
+	if (hlen == 0 || hlen >= sizeof(out->host))
+		goto bad_conn;
+	memcpy(out->host, h, hlen);
+	out->host[hlen] = '\0';
+	errno = 0;
+	p = strtoul(colon + 1, &stop, 10);
+	if (errno != 0 || stop == colon + 1 || (*stop != '\0' && *stop != '/') || p < 1 || p > 65535)
+		goto bad_conn;
+	*port = (json_int_t)p;
+	/* http://host:port/patroni: baton's peers are addressed by scheme://host:port */
+	h = strstr(api, "://");
+	slash = h ? strchr(h + 3, '/') : NULL;
+	if (slash)
+		*slash = '\0';
+	snprintf(out->api_url, sizeof(out->api_url), "%s", api);
+	return true;
+bad_conn:
+	jsonf_set_err(err, errlen, "conn_url: not postgres://host:port/...");
+	out->host[0] = '\0';
+	return false;
+}
+
 bool dcs_member_from_json(const char *name, const char *json, struct ha_member *out, char *err, size_t errlen)
 {
 	char scratch[HA_NAME_MAX];
@@ -221,19 +298,27 @@ bool dcs_member_from_json(const char *name, const char *json, struct ha_member *
 	}
 	snprintf(out->name, sizeof(out->name), "%s", name);
 
-	if (!jsonf_string(root, "role", JSONF_REQUIRED, out->role, sizeof(out->role), err, errlen))
-		goto cleanup;
-	if (!dcs_role_known(out->role)) {
-		jsonf_set_err(err, errlen, "role: unknown role \"%s\"", out->role);
-		goto cleanup;
+	/* Patroni's record (no host, a conn_url): a cluster moving to baton
+	 * keeps its keys until each member's lease ends. */
+	if (!json_object_get(root, "host") && json_object_get(root, "conn_url")) {
+		if (!member_from_patroni(root, out, &port, &timeline, &lsn, err, errlen))
+			goto cleanup;
+	} else {
+		if (!jsonf_string(root, "role", JSONF_REQUIRED, out->role, sizeof(out->role), err, errlen))
+			goto cleanup;
+		if (!dcs_role_known(out->role)) {
+			jsonf_set_err(err, errlen, "role: unknown role \"%s\"", out->role);
+			goto cleanup;
+		}
+		if (!jsonf_string(root, "state", JSONF_REQUIRED, out->state, sizeof(out->state), err, errlen) ||
+		    !jsonf_string(root, "host", JSONF_REQUIRED, out->host, sizeof(out->host), err, errlen) ||
+		    !jsonf_int(root, "port", JSONF_REQUIRED, 1, 65535, &port, err, errlen) ||
+		    !jsonf_string(root, "api_url", JSONF_REQUIRED, out->api_url, sizeof(out->api_url), err, errlen) ||
+		    !jsonf_int(root, "timeline", JSONF_REQUIRED, 0, UINT32_MAX, &timeline, err, errlen) ||
+		    !jsonf_int(root, "lsn", JSONF_REQUIRED, 0, INT64_MAX, &lsn, err, errlen))
+			goto cleanup;
 	}
-	if (!jsonf_string(root, "state", JSONF_REQUIRED, out->state, sizeof(out->state), err, errlen) ||
-	    !jsonf_string(root, "host", JSONF_REQUIRED, out->host, sizeof(out->host), err, errlen) ||
-	    !jsonf_int(root, "port", JSONF_REQUIRED, 1, 65535, &port, err, errlen) ||
-	    !jsonf_string(root, "api_url", JSONF_REQUIRED, out->api_url, sizeof(out->api_url), err, errlen) ||
-	    !jsonf_int(root, "timeline", JSONF_REQUIRED, 0, UINT32_MAX, &timeline, err, errlen) ||
-	    !jsonf_int(root, "lsn", JSONF_REQUIRED, 0, INT64_MAX, &lsn, err, errlen) ||
-	    !jsonf_bool(root, "pending_restart", JSONF_OPTIONAL, &out->pending_restart, err, errlen))
+	if (!jsonf_bool(root, "pending_restart", JSONF_OPTIONAL, &out->pending_restart, err, errlen))
 		goto cleanup;
 
 	/* Known but unused here: they must still be strings when present. */
@@ -294,8 +379,10 @@ bool dcs_status_from_json(const char *json, uint64_t *lsn, uint32_t *timeline)
 
 	if (!root)
 		return false;
+	/* Patroni's status key has no timeline ({"optime":N,"slots":{...}}):
+	 * 0, unknown, which the rules read as "no timeline to compare". */
 	ok = jsonf_int(root, "optime", JSONF_REQUIRED, 0, INT64_MAX, &l, NULL, 0) &&
-	     jsonf_int(root, "timeline", JSONF_REQUIRED, 0, UINT32_MAX, &t, NULL, 0);
+	     jsonf_int(root, "timeline", JSONF_OPTIONAL, 0, UINT32_MAX, &t, NULL, 0);
 	json_decref(root);
 	if (ok) {
 		*lsn = (uint64_t)l;
@@ -323,6 +410,36 @@ char *dcs_sync_json(const char *leader, char names[][HA_NAME_MAX], size_t n, int
 	return dcs_dump_and_free(json_pack("{s:s, s:o}", "leader", leader, "sync_standby", arr));
 }
 
+/* "a,b" (Patroni's sync_standby) into names; false + err on a bad name. */
+static bool sync_names_from_list(const char *list, char names[][HA_NAME_MAX], size_t max, size_t *n, char *err,
+                                 size_t errlen)
+{
+	const char *p = list;
+
+	*n = 0;
+	while (*p) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+		if (len == 0 || len >= HA_NAME_MAX || memchr(p, '/', len)) {
+			jsonf_set_err(err, errlen, "sync_standby: \"%.64s\" is not a list of member names", list);
+			*n = 0;
+			return false;
+		}
+		if (*n >= max) {
+			jsonf_set_err(err, errlen, "sync_standby: more than %zu names", max);
+			*n = 0;
+			return false;
+		}
+		memcpy(names[*n], p, len);
+		names[(*n)++][len] = '\0';
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return true;
+}
+
 bool dcs_sync_from_json(const char *json, char *leader, size_t leader_len, char names[][HA_NAME_MAX], size_t max,
                         size_t *n, int *quorum, char *err, size_t errlen)
 {
@@ -340,6 +457,19 @@ bool dcs_sync_from_json(const char *json, char *leader, size_t leader_len, char 
 	if (!jsonf_string(root, "leader", JSONF_REQUIRED, leader, leader_len, err, errlen))
 		goto cleanup;
 	arr = json_object_get(root, "sync_standby");
+	/* Patroni's sync key: sync_standby is one name, "a,b" for several, or
+	 * null for none. Read as baton's array of names. */
+	if (json_is_null(arr) || json_is_string(arr)) {
+		const char *list = json_is_string(arr) ? json_string_value(arr) : "";
+
+		if (!sync_names_from_list(list, names, max, n, err, errlen))
+			goto cleanup;
+		if (!jsonf_int(root, "quorum", JSONF_OPTIONAL, 0, HA_SYNC_MAX, &q, err, errlen))
+			goto cleanup;
+		*quorum = (int)q;
+		ok = true;
+		goto cleanup;
+	}
 	if (!json_is_array(arr)) {
 		jsonf_set_err(err, errlen, "sync_standby: expected an array of member names");
 		goto cleanup;
@@ -476,6 +606,27 @@ char *dcs_history_append(const char *old_json, uint32_t timeline, uint64_t lsn, 
 		arr = json_array();
 	if (!arr)
 		return NULL;
+	/* Patroni's entries are lists, [timeline, lsn, reason, time, new
+	 * leader] (the last two since 1.6): rewritten in baton's shape, so that
+	 * every reader of the key sees one kind of entry. */
+	for (size_t i = 0; i < json_array_size(arr); i++) {
+		json_t *old = json_array_get(arr, i), *obj;
+		const json_t *tl = json_array_get(old, 0), *pos = json_array_get(old, 1);
+		const char *why = json_string_value(json_array_get(old, 2));
+		const char *at = json_string_value(json_array_get(old, 3));
+		const char *who = json_string_value(json_array_get(old, 4));
+
+		if (!json_is_array(old))
+			continue;
+		obj = json_pack("{s:I, s:I, s:s, s:s, s:s}", "timeline",
+		                json_is_integer(tl) ? json_integer_value(tl) : 0, "lsn",
+		                json_is_integer(pos) ? json_integer_value(pos) : 0, "reason", why ? why : "", "time",
+		                at ? at : "", "leader", who ? who : "");
+		if (!obj || json_array_set_new(arr, i, obj) != 0) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
 	dcs_format_utc((double)when, stamp, sizeof(stamp));
 	entry = json_pack("{s:I, s:I, s:s, s:s, s:s}", "timeline", (json_int_t)timeline, "lsn", (json_int_t)lsn,
 	                  "reason", reason ? reason : "", "time", stamp, "leader", leader ? leader : "");

@@ -65,6 +65,61 @@ char *dcs_config_json(const struct dcs_settings *d)
 	return dcs_dump_and_free(root);
 }
 
+/* A slot name baton can keep: 1 to 63 of a-z, 0-9 and _. */
+static bool slot_name_ok(const char *s)
+{
+	size_t len = strlen(s);
+
+	return len > 0 && len <= 63 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == len;
+}
+
+/*
+ * Patroni's "slots": {"name": {"type": "physical"}, "name2": {"type":
+ * "logical", "database": ..., "plugin": ...}}. baton keeps the physical
+ * ones (a missing type is physical, as in Patroni); logical slots are not
+ * baton's to manage and are left out, not refused, so that a cluster
+ * moving from Patroni keeps the rest of its config.
+ */
+static bool parse_patroni_slots(const json_t *obj, struct dcs_settings *out, char *err, size_t errlen)
+{
+	const char *name;
+	const json_t *v;
+	size_t n = 0;
+
+	if (json_object_size(obj) > 64) {
+		jsonf_set_err(err, errlen, "slots: more than 64");
+		return false;
+	}
+	if (json_object_size(obj) == 0)
+		return true;
+	out->slots = calloc(json_object_size(obj), sizeof(*out->slots));
+	if (!out->slots) {
+		jsonf_set_err(err, errlen, "out of memory");
+		return false;
+	}
+	json_object_foreach((json_t *)obj, name, v) {
+		const json_t *type = json_is_object(v) ? json_object_get(v, "type") : NULL;
+
+		if (!json_is_object(v) && !json_is_null(v)) {
+			jsonf_set_err(err, errlen, "slots.%.63s: expected an object", name);
+			return false;
+		}
+		if (type && (!json_is_string(type) || strcmp(json_string_value(type), "physical") != 0))
+			continue;
+		if (!slot_name_ok(name)) {
+			jsonf_set_err(err, errlen, "slots.%.63s: a slot name is 1 to 63 of a-z, 0-9 and _", name);
+			return false;
+		}
+		out->slots[n] = strdup(name);
+		if (!out->slots[n]) {
+			jsonf_set_err(err, errlen, "out of memory");
+			return false;
+		}
+		out->n_slots = ++n;
+	}
+	return true;
+}
+
 /* "slots": an array of physical slot names (a-z, 0-9, _). */
 static bool parse_slots(const json_t *root, struct dcs_settings *out, char *err, size_t errlen)
 {
@@ -73,6 +128,8 @@ static bool parse_slots(const json_t *root, struct dcs_settings *out, char *err,
 
 	if (!arr || json_is_null(arr))
 		return true;
+	if (json_is_object(arr))
+		return parse_patroni_slots(arr, out, err, errlen);
 	if (!json_is_array(arr)) {
 		jsonf_set_err(err, errlen, "slots: expected an array of slot names");
 		return false;

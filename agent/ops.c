@@ -365,7 +365,9 @@ cleanup:
 
 /* The top-level keys of the config document, and the only member of its
  * "postgresql" object. Anything else is a typo the agents would ignore,
- * so it is refused. */
+ * so it is refused, unless the key held it already (Patroni's own keys,
+ * such as postgresql.use_pg_rewind, in a cluster that moved from Patroni:
+ * the edit did not bring them, and the canonical form written drops them). */
 static const char *const config_keys[] = {
 	"ttl",           "loop_wait",        "retry_timeout",           "maximum_lag_on_failover", "pause",
 	"failsafe_mode", "synchronous_mode", "synchronous_mode_strict", "synchronous_node_count",  "synchronous_quorum",
@@ -380,13 +382,14 @@ static bool config_key_known(const char *key)
 	return false;
 }
 
-static bool check_known_keys(const json_t *doc, char *err, size_t errlen)
+static bool check_known_keys(const json_t *doc, const json_t *old_doc, char *err, size_t errlen)
 {
 	const json_t *pg = json_object_get(doc, "postgresql"), *v;
+	const json_t *old_pg = json_object_get(old_doc, "postgresql");
 	const char *key;
 
 	json_object_foreach((json_t *)doc, key, v) {
-		if (!config_key_known(key)) {
+		if (!config_key_known(key) && !json_object_get(old_doc, key)) {
 			jsonf_set_err(err, errlen,
 			              "unknown key '%s' (known: ttl, loop_wait, retry_timeout, "
 			              "maximum_lag_on_failover, pause, failsafe_mode, synchronous_mode, "
@@ -398,7 +401,7 @@ static bool check_known_keys(const json_t *doc, char *err, size_t errlen)
 	}
 	if (json_is_object(pg)) {
 		json_object_foreach((json_t *)pg, key, v) {
-			if (strcmp(key, "parameters") != 0) {
+			if (strcmp(key, "parameters") != 0 && !json_object_get(old_pg, key)) {
 				jsonf_set_err(err, errlen, "unknown key 'postgresql.%s' (known: postgresql.parameters)",
 				              key);
 				return false;
@@ -500,7 +503,8 @@ static bool write_config(struct etcd_client *c, const struct dcs_keys *k, const 
 	struct dcs_settings d, old;
 	struct etcd_compare cmp;
 	char *text = NULL, *canon = NULL, why[512];
-	bool have_old = false, ok = false;
+	bool have_old = false, ok = false, known;
+	json_t *old_doc;
 
 	memset(&d, 0, sizeof(d));
 	memset(&old, 0, sizeof(old));
@@ -508,7 +512,10 @@ static bool write_config(struct etcd_client *c, const struct dcs_keys *k, const 
 		jsonf_set_err(err, errlen, "invalid configuration: not a JSON object");
 		return false;
 	}
-	if (!check_known_keys(doc, why, sizeof(why))) {
+	old_doc = old_kv && old_kv->value ? json_loads(old_kv->value, 0, NULL) : NULL;
+	known = check_known_keys(doc, json_is_object(old_doc) ? old_doc : NULL, why, sizeof(why));
+	json_decref(old_doc);
+	if (!known) {
 		jsonf_set_err(err, errlen, "invalid configuration: %s", why);
 		return false;
 	}

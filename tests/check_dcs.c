@@ -315,7 +315,11 @@ START_TEST(test_status_json)
 	ck_assert_uint_eq(tl, 12);
 	free(s);
 	ck_assert(!dcs_status_from_json("{\"optime\":\"1\",\"timeline\":1}", &lsn, &tl));
-	ck_assert(!dcs_status_from_json("{\"optime\":1}", &lsn, &tl));
+	/* Patroni's status key carries no timeline: 0, unknown */
+	ck_assert(dcs_status_from_json("{\"optime\":1,\"slots\":{\"node1\":5}}", &lsn, &tl));
+	ck_assert_uint_eq(lsn, 1);
+	ck_assert_uint_eq(tl, 0);
+	ck_assert(!dcs_status_from_json("{\"timeline\":1}", &lsn, &tl));
 	ck_assert(!dcs_status_from_json("{\"optime\":-5,\"timeline\":1}", &lsn, &tl));
 	ck_assert(!dcs_status_from_json("nonsense", &lsn, &tl));
 	ck_assert(!dcs_status_from_json(NULL, &lsn, &tl));
@@ -712,6 +716,159 @@ START_TEST(test_history)
 	free(h);
 	h = dcs_history_append(NULL, 1, 1, "bootstrap", "n", 0);
 	ck_assert_ptr_nonnull(h);
+	free(h);
+}
+END_TEST
+
+/* ---- a Patroni cluster's keys ---------------------------------------------- */
+
+/* Captured from a running Patroni 3.0.2 cluster (3 nodes, synchronous mode,
+ * after one switchover and `patronictl pause`), key by key. */
+#define P302_CONFIG                                                                                                      \
+	"{\"ttl\":10,\"loop_wait\":1,\"retry_timeout\":2,\"maximum_lag_on_failover\":1048576,\"synchronous_mode\":true," \
+	"\"slots\":{\"keep_me\":{\"type\":\"physical\"}},\"postgresql\":{\"use_pg_rewind\":true},\"pause\":true}"
+#define P302_HISTORY "[[1,67109296,\"no recovery target specified\",\"2026-12-03T16:53:11.483591+00:00\",\"node2\"]]"
+#define P302_NODE1                                                                                                    \
+	"{\"conn_url\":\"postgres://127.0.0.1:23629/postgres\",\"api_url\":\"http://127.0.0.1:27180/patroni\","       \
+	"\"state\":\"running\",\"role\":\"replica\",\"version\":\"3.0.2\",\"xlog_location\":67109672,\"timeline\":2," \
+	"\"pause\":true}"
+#define P302_NODE2                                                                                                   \
+	"{\"conn_url\":\"postgres://127.0.0.1:27139/postgres\",\"api_url\":\"http://127.0.0.1:23999/patroni\","      \
+	"\"state\":\"running\",\"role\":\"master\",\"version\":\"3.0.2\",\"xlog_location\":67109672,\"timeline\":2," \
+	"\"pause\":true}"
+
+START_TEST(test_parse_cluster_patroni)
+{
+	struct ha_cluster_view *v = calloc(1, sizeof(*v));
+	struct dcs_settings in_force;
+	struct kvs k = { 0 };
+	struct dcs_keys keys;
+	char warn[1024] = "junk";
+
+	ck_assert(dcs_keys_init(&keys, "/service", "it"));
+	add_kv(&k, "/service/it/config", P302_CONFIG, 0);
+	add_kv(&k, "/service/it/failover", "{}", 0);
+	add_kv(&k, "/service/it/history", P302_HISTORY, 0);
+	add_kv(&k, "/service/it/initialize", "7715121675177406188", 0);
+	add_kv(&k, "/service/it/leader", "node2", 0x694d9a2f6b1c0e11LL);
+	add_kv(&k, "/service/it/members/node1", P302_NODE1, 0x694d9a2f6b1c0e12LL);
+	add_kv(&k, "/service/it/members/node2", P302_NODE2, 0x694d9a2f6b1c0e11LL);
+	add_kv(&k, "/service/it/status", "{\"optime\":67109672}", 0);
+	add_kv(&k, "/service/it/sync", "{\"leader\":\"node2\",\"sync_standby\":\"node1\"}", 0);
+
+	dcs_parse_cluster(&keys, &k.r, NULL, v, &in_force, warn, sizeof(warn));
+	ck_assert_msg(warn[0] == '\0', "unexpected warnings: %s", warn);
+	ck_assert(v->has_leader);
+	ck_assert_str_eq(v->leader, "node2");
+	ck_assert_uint_eq(v->sysid, 7715121675177406188ULL);
+	ck_assert(v->ttl == 10 && v->loop_wait == 1 && v->retry_timeout == 2);
+	ck_assert(v->synchronous_mode);
+	ck_assert(v->paused);
+	ck_assert_uint_eq(in_force.n_slots, 1);
+	ck_assert_str_eq(in_force.slots[0], "keep_me");
+	ck_assert_uint_eq(v->leader_lsn, 67109672);
+	ck_assert_uint_eq(v->leader_timeline, 0); /* Patroni's status has none */
+	ck_assert(v->has_sync);
+	ck_assert_str_eq(v->sync_leader, "node2");
+	ck_assert_uint_eq(v->n_sync, 1);
+	ck_assert_str_eq(v->sync_standbys[0], "node1");
+	ck_assert_uint_eq(v->n_members, 2);
+	ck_assert_str_eq(v->members[0].name, "node1");
+	ck_assert_str_eq(v->members[0].role, "replica");
+	ck_assert_str_eq(v->members[0].state, "running");
+	ck_assert_str_eq(v->members[0].host, "127.0.0.1");
+	ck_assert_int_eq(v->members[0].port, 23629);
+	ck_assert_str_eq(v->members[0].api_url, "http://127.0.0.1:27180");
+	ck_assert_uint_eq(v->members[0].timeline, 2);
+	ck_assert_uint_eq(v->members[0].lsn, 67109672);
+	ck_assert_int_eq(v->members[0].failover_priority, 1);
+	ck_assert_str_eq(v->members[1].role, "primary"); /* "master" */
+	ck_assert_int_eq(v->members[1].port, 27139);
+	dcs_settings_free(&in_force);
+	free_kvs(&k);
+	free(v);
+}
+END_TEST
+
+START_TEST(test_patroni_records)
+{
+	char names[HA_SYNC_MAX][HA_NAME_MAX], leader[HA_NAME_MAX], err[256];
+	struct ha_member m;
+	struct dcs_settings d;
+	size_t n = 9;
+	int q = 9;
+	json_t *arr, *e;
+	char *h;
+
+	/* sync: none (null), several ("a,b"), and a bad list */
+	ck_assert(dcs_sync_from_json("{\"leader\":\"node2\",\"sync_standby\":null}", leader, sizeof(leader), names,
+	                             HA_SYNC_MAX, &n, &q, err, sizeof(err)));
+	ck_assert_uint_eq(n, 0);
+	ck_assert_str_eq(leader, "node2");
+	ck_assert(dcs_sync_from_json("{\"leader\":\"n1\",\"sync_standby\":\"n2,n3\"}", leader, sizeof(leader), names,
+	                             HA_SYNC_MAX, &n, &q, err, sizeof(err)));
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(names[0], "n2");
+	ck_assert_str_eq(names[1], "n3");
+	ck_assert(!dcs_sync_from_json("{\"leader\":\"n1\",\"sync_standby\":\"n2,,n3\"}", leader, sizeof(leader), names,
+	                              HA_SYNC_MAX, &n, &q, err, sizeof(err)));
+	ck_assert_uint_eq(n, 0);
+
+	/* members: IPv6 and credentials in conn_url; replicas without a timeline */
+	ck_assert(dcs_member_from_json("pg1",
+	                               "{\"conn_url\":\"postgresql://u:pw@[::1]:5433/postgres\",\"api_url\":\"https://"
+	                               "[::1]:8008/patroni\",\"state\":\"starting\",\"role\":\"replica\"}",
+	                               &m, err, sizeof(err)));
+	ck_assert_str_eq(m.host, "::1");
+	ck_assert_int_eq(m.port, 5433);
+	ck_assert_str_eq(m.api_url, "https://[::1]:8008");
+	ck_assert_uint_eq(m.timeline, 0);
+	ck_assert_uint_eq(m.lsn, 0);
+	ck_assert(!dcs_member_from_json("pg1",
+	                                "{\"conn_url\":\"postgres://h:5432/x\",\"api_url\":\"http://h:8008/patroni\","
+	                                "\"state\":\"running\",\"role\":\"demoted\"}",
+	                                &m, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "demoted") != NULL, "%s", err);
+	ck_assert(!dcs_member_from_json("pg1",
+	                                "{\"conn_url\":\"mysql://h:5432/x\",\"api_url\":\"http://h:8008/patroni\","
+	                                "\"state\":\"running\",\"role\":\"replica\"}",
+	                                &m, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "conn_url") != NULL, "%s", err);
+	ck_assert(!dcs_member_from_json("pg1",
+	                                "{\"conn_url\":\"postgres://h:99999/x\",\"api_url\":\"http://h:8008/patroni\","
+	                                "\"state\":\"running\",\"role\":\"replica\"}",
+	                                &m, err, sizeof(err)));
+
+	/* config: logical slots are left out, physical ones kept */
+	ck_assert(dcs_config_from_json("{\"slots\":{\"a_phys\":{\"type\":\"physical\"},\"b_log\":{\"type\":\"logical\","
+	                               "\"database\":\"d\",\"plugin\":\"pgoutput\"},\"c\":null}}",
+	                               &d, err, sizeof(err)));
+	ck_assert_uint_eq(d.n_slots, 2);
+	ck_assert_str_eq(d.slots[0], "a_phys");
+	ck_assert_str_eq(d.slots[1], "c");
+	dcs_settings_free(&d);
+	ck_assert(!dcs_config_from_json("{\"slots\":{\"Bad-Name\":{\"type\":\"physical\"}}}", &d, err, sizeof(err)));
+
+	/* history: Patroni's entries take baton's shape when baton appends */
+	h = dcs_history_append(P302_HISTORY, 3, 67200000, "failover", "node1", 0);
+	ck_assert_ptr_nonnull(h);
+	arr = json_loads(h, 0, NULL);
+	ck_assert_uint_eq(json_array_size(arr), 2);
+	e = json_array_get(arr, 0);
+	ck_assert(json_is_object(e));
+	ck_assert_int_eq(json_integer_value(json_object_get(e, "timeline")), 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(e, "lsn")), 67109296);
+	ck_assert_str_eq(json_string_value(json_object_get(e, "reason")), "no recovery target specified");
+	ck_assert_str_eq(json_string_value(json_object_get(e, "time")), "2026-12-03T16:53:11.483591+00:00");
+	ck_assert_str_eq(json_string_value(json_object_get(e, "leader")), "node2");
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(arr, 1), "leader")), "node1");
+	json_decref(arr);
+	free(h);
+	/* an old entry without the time and leader (Patroni before 1.6) */
+	h = dcs_history_append("[[1,100,\"x\"]]", 2, 200, "failover", "n", 0);
+	ck_assert_str_eq(h,
+	                 "[{\"timeline\":1,\"lsn\":100,\"reason\":\"x\",\"time\":\"\",\"leader\":\"\"},{\"timeline\":2,"
+	                 "\"lsn\":200,\"reason\":\"failover\",\"time\":\"1970-01-01T00:00:00Z\",\"leader\":\"n\"}]");
 	free(h);
 }
 END_TEST
@@ -1834,6 +1991,8 @@ static Suite *dcs_suite(void)
 	tcase_add_test(tv, test_parse_cluster_unreadable);
 	tcase_add_test(tv, test_parse_cluster_many_members);
 	tcase_add_test(tv, test_parse_cluster_switchover);
+	tcase_add_test(tv, test_parse_cluster_patroni);
+	tcase_add_test(tc, test_patroni_records);
 	tcase_add_test(tv, test_drop_code_params);
 	tcase_add_test(tv, test_read_cluster_bounded);
 	tcase_add_test(tv, test_read_cluster_one_request);

@@ -46,6 +46,7 @@ struct args {
 	bool force, pending, cancel;
 	double wait;
 	const char **set, **pg; /* --set, --pg values (argv strings) */
+	const char *output;     /* import-patroni --output */
 	size_t n_set, n_pg;
 	char **pos; /* positional arguments */
 	size_t n_pos;
@@ -159,5 +160,6 @@ int cmd_failover(const char *config_path, const struct args *a);
 int cmd_restart(const char *config_path, const struct args *a);
 int cmd_reload(const char *config_path, const struct args *a);
 int cmd_reinit(const char *config_path, const struct args *a);
+int cmd_import_patroni(const char *config_path, const struct args *a);
 
 #endif

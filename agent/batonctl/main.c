@@ -79,7 +79,7 @@ static int args_parse(const struct command *cmd, int argc, char **argv, struct a
 	}
 	optind = 0; /* glibc: start a fresh scan of this argument vector */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", cmd->opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, cmd->run == cmd_import_patroni ? ":ho:" : ":h", cmd->opts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			print_command_help(cmd);
@@ -130,6 +130,9 @@ static int args_parse(const struct command *cmd, int argc, char **argv, struct a
 			break;
 		case 'p':
 			a->pg[a->n_pg++] = optarg;
+			break;
+		case 'o':
+			a->output = optarg;
 			break;
 		case ':':
 			return usage_error("%s: option '%s' needs a value", cmd->name, argv[optind - 1]);
@@ -205,6 +208,8 @@ static const struct option opts_edit[] = {
 	OPT_HELP,
 	OPT_END,
 };
+
+static const struct option opts_import[] = { { "output", required_argument, NULL, 'o' }, OPT_HELP, OPT_END };
 
 static const struct command commands[] = {
 	{ "list", cmd_list, opts_show, 0, 0, "list [--format table|json]",
@@ -283,6 +288,11 @@ static const struct command commands[] = {
 	  "  --force            apply an $EDITOR edit without asking\n"
 	  "  --format FORMAT    table (default) or json, for the new configuration printed\n"
 	  "Without --set/--pg, on a terminal: opens the configuration in $EDITOR (default vi)." },
+	{ "import-patroni", cmd_import_patroni, opts_import, 1, 1, "import-patroni PATRONI.yml [-o|--output FILE]",
+	  "Writes the baton configuration equivalent to a Patroni node's YAML file (to FILE, mode 0600,\n"
+	  "or stdout), checked as the agent loads it, and lists on stderr every key it could not carry\n"
+	  "and why. Exit 0 when written, also with keys not carried; 2 when the YAML is invalid.\n"
+	  "  -o, --output FILE  write FILE (replaced atomically) instead of stdout" },
 };
 
 static const struct command *find_command(const char *name)

@@ -12,6 +12,8 @@ BATON_PACKAGES=(
 	libcurl4-openssl-dev libjansson-dev libpq-dev libconfig-dev check libmicrohttpd-dev libgnutls28-dev
 	etcd-server etcd-client postgresql-15
 	iproute2 procps jq util-linux tar curl haproxy
+	# batonctl import-patroni reads Patroni's YAML
+	libyaml-dev
 	# the REST API fuzz target (tests/fuzz/run.sh: libFuzzer) and check_api's TLS test
 	clang libclang-rt-14-dev llvm-14 openssl
 	# tests/format.sh --check (the tree as .clang-format writes it)
