@@ -20,7 +20,8 @@
 # cluster. Each fault starts at a random moment of the agents' loop (after a
 # random fraction of loop_wait) and is repeated N times (--runs, default 3;
 # --quick: 1 and 15 s of idle measurement):
-#   node loss      SIGKILL of the primary's agent and postmaster at once, at
+#   node loss      SIGKILL of the primary's agent (with baton's fence process)
+#                  and postmaster at once, at
 #                  both settings; write unavailability = the longest gap
 #                  between two acknowledged writes from the last ack before
 #                  the kill to the first ack after it;

@@ -179,7 +179,8 @@ after_round() {
 
 # ---------------------------------------------------------------- rounds
 
-# round_node_loss I: agent and postmaster of the primary SIGKILLed at once.
+# round_node_loss I: agent (with baton's fence process) and postmaster of
+# the primary SIGKILLed at once.
 round_node_loss() {
 	local i=$1 old pm t0 t1 first gap promo
 	wait_healthy "$HEALTH_WAIT"
@@ -188,7 +189,8 @@ round_node_loss() {
 	random_pause
 	pm=$(postmaster_pid "$old") || fail "no postmaster for node$old"
 	t0=$(now_ms)
-	kill -KILL "${AGENT_PID[$old]}" "$pm"
+	# the whole node: baton's fence first (alive, it would revoke the lease)
+	kill -KILL $(fence_pid "$old") "${AGENT_PID[$old]}" "$pm"
 	agent_wait_exit "$old" 10 || fail "$TOOL node$old survived SIGKILL"
 	wait_for $((TTL * 3 + LOOP_WAIT * 3 + 60)) "a new primary" another_primary "$old"
 	wait_for 60 "a write acknowledged by node$NEW" eval '[ -n "$(first_ack_after "$t0" "${PG_PORT[$old]}")" ]'

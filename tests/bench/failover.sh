@@ -9,7 +9,8 @@
 # agents, Postgres 15 - see tests/lib/cluster.sh) and a client (tests/tools/
 # writer) inserts a row every 20 ms through a multi-host connection string
 # with target_session_attrs=read-write. Then N rounds (default 5) of each:
-#   node loss  - SIGKILL of the primary's agent and postmaster together;
+#   node loss  - SIGKILL of the primary's agent, its fence process and its
+#                postmaster together;
 #   graceful   - SIGTERM of the primary's agent;
 # each started at a random moment of the agents' loop (after sleeping a random
 # fraction of loop_wait). Write unavailability of a round = first write
@@ -91,7 +92,8 @@ round() {
 	pm=$(postmaster_pid "$OLD") || fail "no postmaster for node$OLD"
 	T0=$(now_ms)
 	if [ "$kind" = node_loss ]; then
-		kill -KILL "${AGENT_PID[$OLD]}" "$pm"
+		# the whole node: its fence first (alive, it would revoke the lease)
+		kill -KILL $(fence_pid "$OLD") "${AGENT_PID[$OLD]}" "$pm"
 		agent_wait_exit "$OLD" 10 || fail "agent survived SIGKILL"
 	else
 		agent_signal "$OLD" TERM

@@ -440,6 +440,15 @@ agent_kill() {
 	agent_wait_exit "$1" 10 || fail "agent node$1 survived SIGKILL"
 }
 
+# fence_pid N: the PID of nodeN's fence process (its agent's child named
+# baton-fence), empty if there is none (e.g. a Patroni node). A node loss
+# must kill it too, first: left alive, it revokes a dead leader's lease
+# (agent/fence.h), which a lost machine cannot do.
+fence_pid() {
+	[ -n "${AGENT_PID[$1]:-}" ] || return 0
+	ps -o pid=,comm= --ppid "${AGENT_PID[$1]}" 2>/dev/null | awk '$2 == "baton-fence" { print $1 }'
+}
+
 # postmaster_pid N: the PID in nodeN's postmaster.pid if that process runs
 # with the data dir as its cwd (so a stale file or reused PID never counts).
 postmaster_pid() {
