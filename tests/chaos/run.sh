@@ -244,7 +244,7 @@ fault_node_loss() {
 	local p=$1 pm
 	FAULT_NODE=node$p
 	pm=$(postmaster_pid "$p") || { FAULT_ERR="no postmaster found for primary node$p"; return 1; }
-	kill -KILL "${AGENT_PID[$p]}" "$pm"
+	kill -KILL $(fence_pid "$p") "${AGENT_PID[$p]}" "$pm"
 	agent_wait_exit "$p" 10 || { FAULT_ERR="agent node$p survived SIGKILL"; return 1; }
 	log "SIGKILL agent and postmaster ($pm) of node$p"
 	wait_takeover "$p"

@@ -30,8 +30,8 @@ run_sql "$old" "CREATE TABLE diverged (v text); INSERT INTO diverged VALUES ('on
 	fail "cannot write on node$old with its WAL senders stopped"
 children=$(ps -o pid= --ppid "$pm" | tr '\n' ' ')
 t0=$(now_ms)
-# node loss: the agent, the postmaster and all its processes at once
-kill -KILL "${AGENT_PID[$old]}" "$pm" $children 2>/dev/null
+# node loss: the agent, its fence, the postmaster and all its processes at once
+kill -KILL $(fence_pid "$old") "${AGENT_PID[$old]}" "$pm" $children 2>/dev/null
 log "killed agent ${AGENT_PID[$old]}, postmaster $pm and its processes of node$old (WAL senders $senders were stopped)"
 agent_wait_exit "$old" 10 || fail "agent of node$old survived SIGKILL"
 

@@ -67,7 +67,7 @@ key_watch_start "$leader_key"
 for n in 1 2 3; do mark[$n]=$(wc -l <"$(agent_log "$n")"); done
 pm=$(postmaster_pid "$p") || fail "no postmaster for node$p"
 t_kill=$(now_ms)
-kill -KILL "${AGENT_PID[$p]}" "$pm"
+kill -KILL $(fence_pid "$p") "${AGENT_PID[$p]}" "$pm"
 agent_wait_exit "$p" 10 || fail "agent node$p survived SIGKILL"
 log "killed node$p's agent and postmaster"
 new_leader() {

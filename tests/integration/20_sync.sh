@@ -57,7 +57,7 @@ wait_for 20 "the writer's first acks" eval '[ "$(acks_count)" -ge 40 ]'
 pm=$(postmaster_pid "$old") || fail "no postmaster PID for node$old"
 children=$(ps -o pid= --ppid "$pm" | tr '\n' ' ')
 t0=$(now_ms)
-kill -KILL "${AGENT_PID[$old]}" "$pm" $children 2>/dev/null
+kill -KILL $(fence_pid "$old") "${AGENT_PID[$old]}" "$pm" $children 2>/dev/null
 log "killed the agent, postmaster and backends of node$old"
 agent_wait_exit "$old" 10 || fail "agent of node$old survived SIGKILL"
 new_leader() {

@@ -49,7 +49,7 @@ wait_for 30 "node$r1's slot for node$r2 moved past $lsn" slot_past "$r1" "node$r
 agent_stop "$r2"
 pm=$(postmaster_pid "$old") || fail "no postmaster PID for node$old"
 children=$(ps -o pid= --ppid "$pm" | tr '\n' ' ')
-kill -KILL "${AGENT_PID[$old]}" "$pm" $children 2>/dev/null
+kill -KILL $(fence_pid "$old") "${AGENT_PID[$old]}" "$pm" $children 2>/dev/null
 agent_wait_exit "$old" 10 || fail "agent of node$old survived SIGKILL"
 wait_for $((TTL + 30)) "node$r1 to become primary" eval '[ "$(leader_name)" = node$r1 ] && [ "$(in_recovery $r1)" = f ]'
 restart_before=$(run_sql "$r1" "SELECT restart_lsn FROM pg_replication_slots WHERE slot_name = 'node$r2'")

@@ -40,7 +40,7 @@ wait_for 20 "the writer's first acks" eval '[ "$(acks_count)" -ge 40 ]'
 # The primary and replica a die together: b alone sees 1 of 2 named.
 pm_old=$(postmaster_pid "$old") || fail "no postmaster PID for node$old"
 pm_a=$(postmaster_pid "$a") || fail "no postmaster PID for node$a"
-kill -KILL "${AGENT_PID[$old]}" "${AGENT_PID[$a]}" "$pm_old" "$pm_a" \
+kill -KILL $(fence_pid "$old") $(fence_pid "$a") "${AGENT_PID[$old]}" "${AGENT_PID[$a]}" "$pm_old" "$pm_a" \
 	$(ps -o pid= --ppid "$pm_old" | tr '\n' ' ') $(ps -o pid= --ppid "$pm_a" | tr '\n' ' ') 2>/dev/null
 agent_wait_exit "$old" 10 || fail "agent of node$old survived SIGKILL"
 agent_wait_exit "$a" 10 || fail "agent of node$a survived SIGKILL"

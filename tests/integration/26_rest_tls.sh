@@ -34,7 +34,7 @@ done
 pm=$(postmaster_pid "$P") || fail "no postmaster PID for node$P"
 mark=$(now_ms)
 for n in 1 2 3; do wc -l <"$(agent_log "$n")" >"$T/loglines.$n"; done
-kill -KILL "${AGENT_PID[$P]}" "$pm" 2>/dev/null
+kill -KILL $(fence_pid "$P") "${AGENT_PID[$P]}" "$pm" 2>/dev/null
 agent_wait_exit "$P" 10 || fail "agent of node$P survived SIGKILL"
 log "killed the agent and the postmaster of node$P (the primary)"
 new_leader() {

@@ -168,7 +168,7 @@ pass "agents name the hostile keys; batonctl list works"
 pm=$(postmaster_pid "$p") || fail "no postmaster for node$p"
 children=$(ps -o pid= --ppid "$pm" | tr '\n' ' ')
 t0=$(now_ms)
-kill -KILL "${AGENT_PID[$p]}" "$pm" $children 2>/dev/null
+kill -KILL $(fence_pid "$p") "${AGENT_PID[$p]}" "$pm" $children 2>/dev/null
 agent_wait_exit "$p" 10 || fail "agent of node$p survived SIGKILL"
 new_leader() {
 	local l

@@ -72,7 +72,7 @@ log "node$P holds $received bytes received and not replayed"
 pm=$(postmaster_pid "$old") || fail "no postmaster PID for node$old"
 children=$(ps -o pid= --ppid "$pm" | tr '\n' ' ')
 t1=$(now_ms)
-kill -KILL "${AGENT_PID[$old]}" "$pm" $children 2>/dev/null
+kill -KILL $(fence_pid "$old") "${AGENT_PID[$old]}" "$pm" $children 2>/dev/null
 agent_wait_exit "$old" 10 || fail "agent of node$old survived SIGKILL"
 log "killed node$old (agent ${AGENT_PID[$old]:-gone}, postmaster $pm)"
 new_leader() { local l; l=$(leader_name); [[ "$l" =~ ^node([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" != "$old" ] && [ "$(in_recovery "${BASH_REMATCH[1]}")" = f ]; }
