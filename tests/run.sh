@@ -85,12 +85,19 @@ fi
 USER_=baton
 WORK=${BATON_CI_DIR:-/var/tmp/baton-ci}
 ASAN_FLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined"
+# Also plain only: the Patroni side by side (38) and migration (42), whose
+# baton code (REST answers, reading Patroni's keys) runs under the
+# sanitizers in 36 and the unit tests, and vip-manager (37).
 ASAN_SKIP="18_k8s_manifests 19_install 31_vip_callback 32_systemd_unit 35_container_image 34_systemd_live"
+ASAN_SKIP+=" 37_vip_manager 38_patroni_compat 42_patroni_migration"
 # Scenarios that need more than the default 300 s, and what they need beyond
 # tests/lib/packages.sh (installed only when such a scenario is selected).
-declare -A IT_TIMEOUT=([34_systemd_live]=600 [35_container_image]=900)
+declare -A IT_TIMEOUT=([34_systemd_live]=600 [35_container_image]=900 [38_patroni_compat]=480
+	[42_patroni_migration]=480)
 declare -A IT_PACKAGES=([34_systemd_live]="debhelper dpkg-dev lintian debootstrap systemd-container"
-	[35_container_image]="podman runc debootstrap")
+	[35_container_image]="podman runc debootstrap" [37_vip_manager]="vip-manager"
+	[38_patroni_compat]="patroni python3-psycopg2" [42_patroni_migration]="patroni python3-psycopg2"
+	[43_pgbackrest]="pgbackrest")
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 passed=0 failed=0 skipped=0
