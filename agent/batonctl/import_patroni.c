@@ -344,7 +344,9 @@ static config_setting_t *setting(struct imp *x, const char *path, const yaml_nod
 	bool twice;
 	config_setting_t *s = make_setting(x, to, type, weak, &twice);
 
-	if (!s && twice)
+	if (!s && twice && weak)
+		drop(x, path, n, "the node's own %s of this file takes precedence, as in Patroni", to);
+	else if (!s && twice)
 		drop(x, path, n, "baton's %s is already set by an earlier key of this file", to);
 	else if (!s)
 		drop(x, path, n, "cannot add %s to the output (out of memory, or a name libconfig cannot hold)", to);
