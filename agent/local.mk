@@ -34,6 +34,9 @@ batonctl_SOURCES = agent/batonctl/main.c agent/batonctl/common.c agent/batonctl/
 	agent/batonctl/pause.c agent/batonctl/switchover.c agent/batonctl/node_actions.c
 batonctl_LDADD = $(BATON_LIBS)
 
+# replica creation methods and the clonefrom source (pure, part of the core)
+agent_libagent_a_SOURCES += agent/ha_clone.c agent/ha_clone.h
+
 # replication slots (used by the loop; in the library for tests/check_slots)
 agent_libagent_a_SOURCES += agent/slots.c agent/slots.h
 
