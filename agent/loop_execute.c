@@ -199,6 +199,18 @@ void reap_job(struct loop *L, double now)
 		pg_initdb_cleanup(&L->paths);
 	if (st == PG_CHILD_OK && L->job_kind == HA_JOB_CLONE && !clone_identity_ok(L, err.msg, sizeof(err.msg)))
 		st = PG_CHILD_FAILED;
+	if (st == PG_CHILD_OK && L->job_kind == HA_JOB_CLONE) {
+		char removed[256];
+		struct pg_err serr;
+
+		/* The agent's own recovery settings must rule (pg_replica.h). */
+		if (!pg_auto_conf_strip_recovery(L->cfg->postgresql.data_dir, removed, sizeof(removed), &serr))
+			log_warn("cannot clean postgresql.auto.conf of the new copy: %s", serr.msg);
+		else if (removed[0])
+			log_info("removed %s from postgresql.auto.conf of the new copy: the agent's own settings "
+			         "(postgresql.parameters, primary_conninfo) rule",
+			         removed);
+	}
 	if (L->job_kind == HA_JOB_CLONE)
 		clone_report(L, st == PG_CHILD_OK, what, now - started, err.msg);
 	if (st == PG_CHILD_OK) {

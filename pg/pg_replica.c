@@ -6,12 +6,16 @@
  */
 #include "pg/pg_replica.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "pg/pg_data.h"
 #include "pg/pg_spawn.h"
@@ -338,4 +342,144 @@ bool pg_basebackup_start_opts(const struct pg_paths *p, const char *conninfo, co
 
 		return pg_spawn(&so, child, err);
 	}
+}
+
+/* ---- recovery settings left in postgresql.auto.conf ---------------------- */
+
+static const char *const recovery_names[] = {
+	"primary_conninfo",     "primary_slot_name",        "restore_command",      "archive_cleanup_command",
+	"recovery_end_command", "recovery_min_apply_delay", "promote_trigger_file", "standby_mode",
+};
+
+static bool recovery_name(const char *name, size_t n)
+{
+	if (n > strlen("recovery_target") && strncasecmp(name, "recovery_target", strlen("recovery_target")) == 0)
+		return true;
+	if (n == strlen("recovery_target") && strncasecmp(name, "recovery_target", n) == 0)
+		return true;
+	for (size_t i = 0; i < sizeof(recovery_names) / sizeof(recovery_names[0]); i++)
+		if (strlen(recovery_names[i]) == n && strncasecmp(name, recovery_names[i], n) == 0)
+			return true;
+	return false;
+}
+
+size_t pg_auto_conf_filter(const char *in, char *out, char *removed, size_t rlen)
+{
+	size_t dropped = 0, o = 0, r = 0;
+	const char *line = in;
+
+	if (rlen > 0)
+		removed[0] = '\0';
+	while (*line) {
+		const char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line) + 1 : strlen(line);
+		const char *p = line, *name;
+		size_t n;
+
+		while (p < line + len && (*p == ' ' || *p == '\t'))
+			p++;
+		name = p;
+		while (p < line + len && (isalnum((unsigned char)*p) || *p == '_' || *p == '.'))
+			p++;
+		n = (size_t)(p - name);
+		while (p < line + len && (*p == ' ' || *p == '\t'))
+			p++;
+		/* "name = value" or "name value" (both are valid in the file). */
+		if (n > 0 && p < line + len && *p != '#' && *p != '\n' && recovery_name(name, n)) {
+			int w = rlen > r ? snprintf(removed + r, rlen - r, "%s%.*s", r ? ", " : "", (int)n, name) : 0;
+
+			if (w > 0)
+				r = r + (size_t)w < rlen ? r + (size_t)w : rlen - 1;
+			dropped++;
+		} else {
+			memcpy(out + o, line, len);
+			o += len;
+		}
+		line += len;
+	}
+	out[o] = '\0';
+	return dropped;
+}
+
+bool pg_auto_conf_strip_recovery(const char *data_dir, char *removed, size_t rlen, struct pg_err *err)
+{
+	char path[4096], tmp[4200];
+	char *in = NULL, *out = NULL;
+	FILE *f = NULL;
+	long size;
+	int fd = -1;
+	bool ok = false;
+
+	if (rlen > 0)
+		removed[0] = '\0';
+	if (snprintf(path, sizeof(path), "%s/postgresql.auto.conf", data_dir) >= (int)sizeof(path) ||
+	    snprintf(tmp, sizeof(tmp), "%s.baton-tmp", path) >= (int)sizeof(tmp)) {
+		pg_err_set(err, "data directory path too long");
+		return false;
+	}
+	f = fopen(path, "re");
+	if (f == NULL) {
+		if (errno == ENOENT)
+			return true;
+		pg_err_set(err, "cannot read %s: %s", path, strerror(errno));
+		return false;
+	}
+	if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || size > 1024 * 1024 || fseek(f, 0, SEEK_SET) != 0) {
+		pg_err_set(err, "cannot read %s (or it is over 1 MB)", path);
+		goto cleanup;
+	}
+	in = malloc((size_t)size + 1);
+	out = malloc((size_t)size + 1);
+	if (in == NULL || out == NULL) {
+		pg_err_set(err, "reading %s: out of memory", path);
+		goto cleanup;
+	}
+	if (fread(in, 1, (size_t)size, f) != (size_t)size) {
+		pg_err_set(err, "cannot read %s", path);
+		goto cleanup;
+	}
+	in[size] = '\0';
+	if (strlen(in) != (size_t)size) {
+		pg_err_set(err, "%s holds a NUL byte", path);
+		goto cleanup;
+	}
+	if (pg_auto_conf_filter(in, out, removed, rlen) == 0) {
+		ok = true;
+		goto cleanup;
+	}
+	(void)unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		pg_err_set(err, "cannot create %s: %s", tmp, strerror(errno));
+		goto cleanup;
+	}
+	{
+		size_t len = strlen(out);
+
+		if (write(fd, out, len) != (ssize_t)len || fsync(fd) != 0) {
+			pg_err_set(err, "cannot write %s: %s", tmp, strerror(errno));
+			goto cleanup;
+		}
+	}
+	if (close(fd) != 0) {
+		fd = -1;
+		pg_err_set(err, "cannot write %s: %s", tmp, strerror(errno));
+		goto cleanup;
+	}
+	fd = -1;
+	if (rename(tmp, path) != 0) {
+		pg_err_set(err, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+		goto cleanup;
+	}
+	ok = true;
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	if (!ok)
+		(void)unlink(tmp);
+	if (f != NULL)
+		fclose(f);
+	free(in);
+	free(out);
+	return ok;
 }

@@ -91,4 +91,23 @@ bool pg_basebackup_rate_ok(const char *v, char *why, size_t len);
 bool pg_basebackup_start_opts(const struct pg_paths *p, const char *conninfo, const struct pg_basebackup_opts *o,
                               struct pg_child *child, struct pg_err *err) PG_WUR;
 
+/*
+ * A restore (pgbackrest restore --type=standby writes restore_command
+ * there) or a base backup of a primary someone ran ALTER SYSTEM on leaves
+ * recovery settings in postgresql.auto.conf, which Postgres reads after
+ * every other file: a primary_conninfo there would outrank the agent's own
+ * (the replica would follow the wrong server after a failover), a
+ * restore_command there the node's own. pg_auto_conf_filter drops the
+ * lines that set them (primary_conninfo, primary_slot_name,
+ * restore_command, archive_cleanup_command, recovery_end_command,
+ * recovery_target*, recovery_min_apply_delay, promote_trigger_file,
+ * standby_mode; names compared ignoring case) from in, writing the rest to
+ * out (at least strlen(in) + 1 bytes) and the dropped names, comma
+ * separated, to removed. Pure; returns how many lines it dropped.
+ */
+size_t pg_auto_conf_filter(const char *in, char *out, char *removed, size_t rlen);
+/* The same on data_dir/postgresql.auto.conf, rewritten (temporary file,
+ * rename) only when something was dropped; a missing file is fine. */
+bool pg_auto_conf_strip_recovery(const char *data_dir, char *removed, size_t rlen, struct pg_err *err) PG_WUR;
+
 #endif

@@ -54,12 +54,13 @@ stats() {
 etcd_start
 pick_port "PG_PORT[1]"
 REPO=$T/repo
-mkdir -p "$REPO" "$T/pgbr-log" "$T/pgbr-lock"
+mkdir -p "$REPO" "$T/pgbr-log" "$T/pgbr-lock" "$T/pgbr-spool"
 cat >"$T/pgbackrest.conf" <<CONF
 [global]
 repo1-path=$REPO
 log-path=$T/pgbr-log
 lock-path=$T/pgbr-lock
+spool-path=$T/pgbr-spool
 log-level-console=warn
 start-fast=y
 compress-type=none
@@ -71,7 +72,7 @@ pg1-port=${PG_PORT[1]}
 pg1-socket-path=$T
 pg1-user=postgres
 CONF
-chown -R "$BATON_USER:" "$REPO" "$T/pgbr-log" "$T/pgbr-lock" "$T/pgbackrest.conf"
+chown -R "$BATON_USER:" "$REPO" "$T/pgbr-log" "$T/pgbr-lock" "$T/pgbr-spool" "$T/pgbackrest.conf"
 pgbr() { as_baton env PGPASSFILE="$PGPASSFILE" "$PGBR" --config="$T/pgbackrest.conf" --stanza=main "$@"; }
 
 # configure N METHOD: nodeN archives and restores through the repository
@@ -96,7 +97,7 @@ pgbr --type=full backup >"$T/backup.out" 2>&1 || fail "full backup failed: $(cat
 log "full backup in $(($(now_ms) - t0)) ms"
 writer_start 50
 
-streams() { [ "$(run_sql 1 "SELECT count(*) FROM pg_stat_replication WHERE application_name = 'node2' AND state = 'streaming'")" = 1 ]; }
+streams() { [ "$(run_sql 2 "SELECT status FROM pg_stat_wal_receiver")" = streaming ]; }
 for r in $(seq 1 "$ROUNDS"); do
 	for method in pgbackrest basebackup; do
 		configure 2 "$method"

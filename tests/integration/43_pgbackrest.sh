@@ -23,13 +23,14 @@ PGBR=/usr/bin/pgbackrest
 etcd_start
 pick_port "PG_PORT[1]"
 REPO=$T/repo
-mkdir -p "$REPO" "$T/pgbr-log" "$T/pgbr-lock"
+mkdir -p "$REPO" "$T/pgbr-log" "$T/pgbr-lock" "$T/pgbr-spool"
 cat >"$T/pgbackrest.conf" <<CONF
 [global]
 repo1-path=$REPO
 repo1-retention-full=2
 log-path=$T/pgbr-log
 lock-path=$T/pgbr-lock
+spool-path=$T/pgbr-spool
 log-level-console=warn
 log-level-file=info
 start-fast=y
@@ -41,7 +42,7 @@ pg1-port=${PG_PORT[1]}
 pg1-socket-path=$T
 pg1-user=postgres
 CONF
-chown -R "$BATON_USER:" "$REPO" "$T/pgbr-log" "$T/pgbr-lock" "$T/pgbackrest.conf"
+chown -R "$BATON_USER:" "$REPO" "$T/pgbr-log" "$T/pgbr-lock" "$T/pgbr-spool" "$T/pgbackrest.conf"
 pgbr() { as_baton env PGPASSFILE="$PGPASSFILE" "$PGBR" --config="$T/pgbackrest.conf" --stanza=main "$@"; }
 
 # configure N STANZA: nodeN archives to and restores from the repository
@@ -68,7 +69,11 @@ log "full backup in $(($(now_ms) - t0)) ms"
 pgbr info >"$T/info.out" 2>&1
 grep -q 'full backup' "$T/info.out" || fail "no full backup in the repository: $(cat "$T/info.out")"
 
-streams() { [ "$(run_sql 1 "SELECT count(*) FROM pg_stat_replication WHERE application_name = 'node$1' AND state = 'streaming'")" = 1 ]; }
+# streams N: nodeN runs as a replica whose WAL receiver streams from node1
+# (pg_basebackup's own WAL stream does not count).
+streams() {
+	[ "$(run_sql "$1" "SELECT status || ' ' || sender_port FROM pg_stat_wal_receiver")" = "streaming ${PG_PORT[1]}" ]
+}
 # caught_up N: nodeN replayed everything node1 has written up to now.
 caught_up() {
 	local target
@@ -91,6 +96,13 @@ pass "node2 restored by pgbackrest: $(grep -o 'replica created with pgbackrest.*
 [ "$(run_sql 2 "SELECT slot_name FROM pg_stat_wal_receiver")" = node2 ] ||
 	fail "node2 does not stream through its slot: $(run_sql 2 "SELECT slot_name, status FROM pg_stat_wal_receiver")"
 pass "node2 streams through its slot node2"
+# pgBackRest's restore_command in postgresql.auto.conf is gone: the node's
+# own (postgresql.parameters, in postgresql.conf) rules.
+grep -q 'removed restore_command from postgresql.auto.conf' "$(agent_log 2)" ||
+	fail "node2 does not say it removed pgbackrest's restore_command from postgresql.auto.conf"
+! grep -q '^restore_command' "$T/node2/postgresql.auto.conf" || fail "restore_command left in node2's postgresql.auto.conf"
+assert_eq "$PGBR --config=$T/pgbackrest.conf --pg1-path=$T/node2 --stanza=main archive-get %f \"%p\"" \
+	"$(run_sql 2 "SHOW restore_command")" "node2's restore_command (its own file's)"
 
 # ---- node3: a stanza that does not exist; basebackup takes over
 configure 3 nosuch
@@ -100,6 +112,8 @@ grep -q 'pgbackrest failed after .*, trying basebackup (method 2 of 2)' "$(agent
 	fail "node3 does not say pgbackrest failed and basebackup follows"
 grep -q 'replica created with basebackup (method 2 of 2' "$(agent_log 3)" || fail "node3 was not created by basebackup"
 pass "node3: $(grep -o 'pgbackrest failed after.*' "$(agent_log 3)" | head -n1 | cut -c1-160)"
+assert_eq "$PGBR --config=$T/pgbackrest.conf --pg1-path=$T/node3 --stanza=main archive-get %f \"%p\"" \
+	"$(run_sql 3 "SHOW restore_command")" "node3's restore_command (its own file's)"
 
 # ---- every acknowledged row is on both
 bg_stop "$WRITER_PID"
@@ -116,7 +130,11 @@ sysid() { as_baton "$PG_BIN/pg_controldata" "$T/node2" | awk -F': *' '/system id
 as_baton touch "$T/node2/baton-test-marker"
 inode0=$(stat -c %i "$T/node2")
 sysid0=$(sysid)
-need=$(run_sql 2 "SELECT pg_walfile_name(pg_last_wal_replay_lsn())")
+# The segment node2 replays next (named on node1: pg_walfile_name() is
+# refused during recovery).
+at=$(run_sql 2 "SELECT pg_last_wal_replay_lsn()")
+need=$(run_sql 1 "SELECT pg_walfile_name('$at')")
+[[ "$need" =~ ^[0-9A-F]{24}$ ]] || fail "cannot name the WAL segment node2 needs (replay at '$at': '$need')"
 agent_stop 2
 [ -z "$(postmaster_pid 2)" ] || fail "node2's Postgres still runs after its agent stopped"
 # Its slot goes (the leader keeps none for a member whose key is gone).
