@@ -1,8 +1,9 @@
 /*
  * loop_execute.c - carrying out the one action ha_decide returned: start
  * and stop Postgres, run and reap the jobs (initdb, the replica creation
- * methods: pg_basebackup or a pgBackRest restore, pg_rewind), follow a new leader, promote. Every step is idempotent: if
- * it fails halfway, the next loop decides again from what it sees.
+ * methods: pg_basebackup or a pgBackRest restore, pg_rewind), follow a new
+ * leader, promote. Every step is idempotent: if it fails halfway, the next
+ * loop decides again from what it sees.
  * Split from loop.c: the executor, apart from the views and the policy.
  */
 #include "agent/loop_internal.h"

@@ -6,7 +6,7 @@
 #   - node2 (create_replica_methods = pgbackrest, basebackup) is restored
 #     by pgBackRest, not pg_basebackup, and streams;
 #   - node3, whose pgbackrest command names a stanza that does not exist,
-#     falls back to basebackup;
+#     falls back to basebackup, taken from node2 (tagged clonefrom);
 #   - every acknowledged row is on both;
 #   - node2 is stopped, its slot dropped, the primary (wal_keep_size 0)
 #     switches and recycles many segments: node2 comes back, replays the
@@ -81,8 +81,10 @@ caught_up() {
 	poll_until 30 eval "[ \"\$(run_sql $1 \"SELECT pg_last_wal_replay_lsn() >= '$target'\")\" = t ]"
 }
 
-# ---- node2: restored by pgBackRest while the writer runs
+# ---- node2: restored by pgBackRest while the writer runs; tagged
+# clonefrom, so base backups of later members come from it
 configure 2 main
+printf 'tags = { clonefrom = true; };\n' >>"$T/node2.conf"
 t0=$(now_ms)
 agent_start 2
 wait_for 90 "node2 streaming from node1" streams 2
@@ -111,6 +113,9 @@ wait_for 90 "node3 streaming from node1" streams 3
 grep -q 'pgbackrest failed after .*, trying basebackup (method 2 of 2)' "$(agent_log 3)" ||
 	fail "node3 does not say pgbackrest failed and basebackup follows"
 grep -q 'replica created with basebackup (method 2 of 2' "$(agent_log 3)" || fail "node3 was not created by basebackup"
+grep -q 'creating replica with basebackup (method 2 of 2) from node2 (tagged clonefrom)' "$(agent_log 3)" ||
+	fail "node3's base backup did not come from node2 (tagged clonefrom): $(grep -o 'creating replica with basebackup.*' "$(agent_log 3)")"
+pass "node3's base backup came from node2 (tagged clonefrom), not the leader"
 pass "node3: $(grep -o 'pgbackrest failed after.*' "$(agent_log 3)" | head -n1 | cut -c1-160)"
 assert_eq "$PGBR --config=$T/pgbackrest.conf --pg1-path=$T/node3 --stanza=main archive-get %f \"%p\"" \
 	"$(run_sql 3 "SHOW restore_command")" "node3's restore_command (its own file's)"
