@@ -12,7 +12,9 @@
 #     switches and recycles many segments: node2 comes back, replays the
 #     missing WAL through restore_command (archive-get) and streams again,
 #     with the same data directory (inode, system identifier, a marker file):
-#     no re-clone.
+#     no re-clone;
+#   - `batonctl reinit node2` with keep_data runs the restore over the old
+#     files (--delta) without removing them first.
 # needs packages: pgbackrest
 . "$(dirname "$0")/../lib/cluster.sh"
 cluster_init pgbackrest
@@ -51,7 +53,7 @@ pgbr() { as_baton env PGPASSFILE="$PGPASSFILE" "$PGBR" --config="$T/pgbackrest.c
 configure() {
 	local n=$1 stanza=$2 c="$PGBR --config=$T/pgbackrest.conf --pg1-path=$T/node$1"
 	node_config "$n"
-	sed -i "s|^  parameters = { shared_buffers = \"32MB\"; };|  parameters = { shared_buffers = \"32MB\"; wal_keep_size = 0; max_wal_size = \"32MB\"; min_wal_size = \"32MB\";\n    archive_mode = \"on\"; archive_command = \"$c --stanza=main archive-push %p\";\n    restore_command = \"$c --stanza=main archive-get %f \\\\\"%p\\\\\"\"; };\n  create_replica_methods = ( \"pgbackrest\", \"basebackup\" );\n  pgbackrest = { command = \"$c --stanza=$stanza --delta restore --type=standby\"; no_params = true; timeout = 120; };|" \
+	sed -i "s|^  parameters = { shared_buffers = \"32MB\"; };|  parameters = { shared_buffers = \"32MB\"; wal_keep_size = 0; max_wal_size = \"32MB\"; min_wal_size = \"32MB\";\n    archive_mode = \"on\"; archive_command = \"$c --stanza=main archive-push %p\";\n    restore_command = \"$c --stanza=main archive-get %f \\\\\"%p\\\\\"\"; };\n  create_replica_methods = ( \"pgbackrest\", \"basebackup\" );\n  pgbackrest = { command = \"$c --stanza=$stanza --delta restore --type=standby\"; no_params = true; keep_data = true; timeout = 120; };|" \
 		"$T/node$n.conf"
 	grep -q 'create_replica_methods' "$T/node$n.conf" || fail "cannot render node$n's config"
 }
@@ -171,4 +173,16 @@ assert_eq "$inode0" "$(stat -c %i "$T/node2")" "node2's data directory is the sa
 assert_eq "$sysid0" "$(sysid)" "node2's system identifier"
 caught_up 2 || fail "node2 did not catch up"
 assert_eq 4000 "$(run_sql 2 "SELECT count(*) FROM baton_writes WHERE node = 'gap'")" "rows written while node2 was away"
+
+# ---- batonctl reinit with keep_data: pgbackrest restores over the old
+# files (--delta) instead of a removal and a full restore
+lines0=$(wc -l <"$(agent_log 2)")
+since() { tail -n +"$((lines0 + 1))" "$(agent_log 2)"; }
+ctl reinit node2 >"$T/reinit.out" 2>&1 || fail "batonctl reinit node2 failed: $(cat "$T/reinit.out")"
+wait_for 120 "node2 restored again by pgbackrest" eval 'since | grep -q "replica created with pgbackrest"'
+since | grep -q 'creating replica with pgbackrest (method 1 of 2), leader node1, over the old data directory (keep_data)' ||
+	fail "the reinit did not run pgbackrest over the old data directory: $(since | grep -o 'reinit.*' | head -n3)"
+! since | grep -q "removing data directory" || fail "the reinit removed node2's data directory despite keep_data"
+wait_for 90 "node2 streaming after the reinit" streams 2
+pass "reinit with keep_data: $(since | grep -o 'replica created with pgbackrest.*' | head -n1)"
 pass "43_pgbackrest"
