@@ -23,6 +23,7 @@
 #include "agent/log.h"
 #include "agent/watchdog.h"
 #include "pg/pg_conf.h"
+#include "pg/pg_replica.h"
 
 #include <errno.h>
 #include <float.h>
@@ -51,6 +52,10 @@ static bool check_watchdog_mode(const char *v, char *why, size_t len);
 static bool check_initdb_encoding(const char *v, char *why, size_t len);
 static bool check_initdb_locale(const char *v, char *why, size_t len);
 static bool check_code_param(const char *v, char *why, size_t len);
+static bool check_replica_method(const char *v, char *why, size_t len);
+static bool check_replica_command(const char *v, char *why, size_t len);
+static bool check_max_rate(const char *v, char *why, size_t len);
+static bool check_checkpoint(const char *v, char *why, size_t len);
 
 #define CFG_OFF(field) offsetof(struct baton_config, field)
 #define NO_MAX DBL_MAX
@@ -435,6 +440,68 @@ const struct opt config_options[] = {
 	  .off = CFG_OFF(postgresql.remove_data_directory_on_rewind_failure),
 	  .def = "false",
 	  .doc = "reclone from the primary if pg_rewind fails" },
+	{ .path = "postgresql.create_replica_methods",
+	  .reload = CONFIG_RELOAD_LIVE,
+	  .type = OPT_STRLIST,
+	  .off = CFG_OFF(postgresql.create_replica_methods),
+	  .count_off = CFG_OFF(postgresql.n_create_replica_methods),
+	  .check = check_replica_method,
+	  .doc = "how a new replica is created, tried in order: \"pgbackrest\", \"basebackup\" (unset: basebackup)" },
+	{ .path = "postgresql.pgbackrest.command",
+	  .reload = CONFIG_RELOAD_LIVE,
+	  .type = OPT_STRING,
+	  .off = CFG_OFF(postgresql.pgbackrest.command),
+	  .check = check_replica_command,
+	  .doc = "restore command of the pgbackrest method: an absolute program and its arguments, split into words "
+	         "(quotes group, no shell), run as the agent's user" },
+	{ .path = "postgresql.pgbackrest.keep_data",
+	  .reload = CONFIG_RELOAD_LIVE,
+	  .type = OPT_BOOL,
+	  .off = CFG_OFF(postgresql.pgbackrest.keep_data),
+	  .def = "false",
+	  .doc = "a reinit runs the command over the old data directory instead of removing it first (--delta)" },
+	{ .path = "postgresql.pgbackrest.no_params",
+	  .reload = CONFIG_RELOAD_LIVE,
+	  .type = OPT_BOOL,
+	  .off = CFG_OFF(postgresql.pgbackrest.no_params),
+	  .def = "false",
+	  .doc = "do not append --scope, --datadir, --role and --connstring to the command" },
+	{ .path = "postgresql.pgbackrest.no_leader",
+	  .reload = CONFIG_RELOAD_LIVE,
+	  .type = OPT_BOOL,
+	  .off = CFG_OFF(postgresql.pgbackrest.no_leader),
+	  .def = "false",
+	  .doc = "the method may run while no member leads (the replica then waits, restoring from the archive)" },
+	{ .path = "postgresql.pgbackrest.timeout",
+	  .reload = CONFIG_RELOAD_LIVE,
+	  .type = OPT_SECONDS,
+	  .off = CFG_OFF(postgresql.pgbackrest.timeout),
+	  .def = "3600",
+	  .min = 0,
+	  .max = NO_MAX,
+	  .flags = OPT_MIN_EXCL,
+	  .doc = "seconds the restore may run before it is killed and the next method tried" },
+	{ .path = "postgresql.basebackup.max-rate",
+	  .reload = CONFIG_RELOAD_LIVE,
+	  .type = OPT_STRING,
+	  .off = CFG_OFF(postgresql.basebackup.max_rate),
+	  .check = check_max_rate,
+	  .doc = "pg_basebackup --max-rate: kB/s, or with a k or M suffix (\"100M\"); unset: no limit" },
+	{ .path = "postgresql.basebackup.checkpoint",
+	  .reload = CONFIG_RELOAD_LIVE,
+	  .type = OPT_STRING,
+	  .off = CFG_OFF(postgresql.basebackup.checkpoint),
+	  .def = "fast",
+	  .check = check_checkpoint,
+	  .doc = "pg_basebackup --checkpoint: \"fast\" or \"spread\"" },
+	{ .path = "postgresql.basebackup.timeout",
+	  .reload = CONFIG_RELOAD_LIVE,
+	  .type = OPT_SECONDS,
+	  .off = CFG_OFF(postgresql.basebackup.timeout),
+	  .def = "0",
+	  .min = 0,
+	  .max = NO_MAX,
+	  .doc = "seconds pg_basebackup may run before it is killed and the next method tried (0: no bound)" },
 	{ .path = "postgresql.callbacks.on_start",
 	  .reload = CONFIG_RELOAD_CALLBACKS,
 	  .type = OPT_STRING,
@@ -481,6 +548,12 @@ const struct opt config_options[] = {
 	  .off = CFG_OFF(tags.nosync),
 	  .def = "false",
 	  .doc = "never choose this member as a synchronous standby" },
+	{ .path = "tags.clonefrom",
+	  .reload = CONFIG_RELOAD_LIVE,
+	  .type = OPT_BOOL,
+	  .off = CFG_OFF(tags.clonefrom),
+	  .def = "false",
+	  .doc = "new replicas take their base backup from this running replica rather than from the leader" },
 	{ .path = "tags.failover_priority",
 	  .reload = CONFIG_RELOAD_LIVE,
 	  .type = OPT_INT64,
@@ -790,6 +863,47 @@ static bool check_code_param(const char *v, char *why, size_t len)
 	config_set_err(why, len,
 	               "not a parameter that runs or loads code (archive_command, *_preload_libraries, ...: "
 	               "see baton.conf(5))");
+	return false;
+}
+
+/* postgresql.create_replica_methods: the methods baton knows. */
+static bool check_replica_method(const char *v, char *why, size_t len)
+{
+	if (strcmp(v, "pgbackrest") == 0 || strcmp(v, "basebackup") == 0)
+		return true;
+	config_set_err(why, len, "unknown replica creation method (known: \"pgbackrest\", \"basebackup\")");
+	return false;
+}
+
+/* A restore command: words as pg_replica.h splits them, the first an
+ * executable absolute path. */
+static bool check_replica_command(const char *v, char *why, size_t len)
+{
+	struct pg_words w;
+	struct pg_err err;
+	bool ok;
+
+	if (!config_check_one_line(v, why, len))
+		return false;
+	if (!pg_words_split(v, &w, &err)) {
+		config_set_err(why, len, "%s", err.msg);
+		return false;
+	}
+	ok = check_executable(w.argv[0], why, len);
+	pg_words_free(&w);
+	return ok;
+}
+
+static bool check_max_rate(const char *v, char *why, size_t len)
+{
+	return pg_basebackup_rate_ok(v, why, len);
+}
+
+static bool check_checkpoint(const char *v, char *why, size_t len)
+{
+	if (strcmp(v, "fast") == 0 || strcmp(v, "spread") == 0)
+		return true;
+	config_set_err(why, len, "must be \"fast\" or \"spread\"");
 	return false;
 }
 

@@ -157,11 +157,27 @@ struct baton_config {
 			char *on_start, *on_stop, *on_role_change, *on_reload;
 			double timeout; /* postgresql.callbacks.timeout: seconds before a callback is killed, default 30 */
 		} callbacks;
+
+		/* postgresql.create_replica_methods: "pgbackrest", "basebackup",
+		 * tried in this order (none: basebackup alone). */
+		char **create_replica_methods;
+		size_t n_create_replica_methods;
+		struct {
+			char *command; /* postgresql.pgbackrest.command: absolute program and its arguments */
+			bool keep_data, no_params, no_leader;
+			double timeout; /* seconds before the restore is killed, default 3600 */
+		} pgbackrest;
+		struct {
+			char *max_rate;   /* postgresql.basebackup.max-rate: pg_basebackup --max-rate (NULL: none) */
+			char *checkpoint; /* postgresql.basebackup.checkpoint: "fast" (default) or "spread" */
+			double timeout;   /* seconds before pg_basebackup is killed, 0 (default): no bound */
+		} basebackup;
 	} postgresql;
 
 	struct {
 		bool nofailover;           /* default false */
 		bool nosync;               /* never a synchronous standby, default false */
+		bool clonefrom;            /* new replicas prefer a base backup from this member, default false */
 		int64_t failover_priority; /* 0 = never promote; higher wins LSN ties; default 1 */
 	} tags;
 

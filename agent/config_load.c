@@ -724,6 +724,23 @@ bool config_load(const char *path, struct baton_config *out, char *err, size_t e
 		goto cleanup;
 	}
 
+	/* Replica creation methods: each once, and pgbackrest needs its command. */
+	for (size_t i = 0; i < out->postgresql.n_create_replica_methods; i++) {
+		const char *m = out->postgresql.create_replica_methods[i];
+		const char *key = "postgresql.create_replica_methods";
+
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(m, out->postgresql.create_replica_methods[j]) == 0) {
+				fail(&c, config_lookup(&cf, key), key, "method \"%s\" listed twice", m);
+				goto cleanup;
+			}
+		if (strcmp(m, "pgbackrest") == 0 && out->postgresql.pgbackrest.command == NULL) {
+			fail(&c, config_lookup(&cf, key), key,
+			     "method \"pgbackrest\" needs postgresql.pgbackrest.command (e.g. \"/usr/bin/pgbackrest "
+			     "--stanza=main --delta restore --type=standby\")");
+			goto cleanup;
+		}
+	}
 	if (!config_check_timing(&out->bootstrap_dcs, why, sizeof(why))) {
 		dcs = config_lookup(&cf, "bootstrap.dcs");
 		fail(&c, dcs, "bootstrap.dcs", "%s", why);

@@ -187,6 +187,11 @@ char *dcs_member_json(const struct ha_member *m)
 	                 "api_url", m->api_url, "timeline", (json_int_t)m->timeline, "lsn", (json_int_t)m->lsn,
 	                 "pending_restart", (int)m->pending_restart, "tags", "nofailover", (int)m->nofailover, "nosync",
 	                 (int)m->nosync, "failover_priority", m->failover_priority, "version", BATON_VERSION);
+	/* clonefrom only when set, as Patroni publishes its tags. */
+	if (root && m->clonefrom && json_object_set_new(json_object_get(root, "tags"), "clonefrom", json_true()) != 0) {
+		json_decref(root);
+		root = NULL;
+	}
 	return dcs_dump_and_free(root);
 }
 
@@ -340,6 +345,7 @@ bool dcs_member_from_json(const char *name, const char *json, struct ha_member *
 
 		if (!jsonf_bool(tags, "nofailover", JSONF_OPTIONAL, &out->nofailover, err, errlen) ||
 		    !jsonf_bool(tags, "nosync", JSONF_OPTIONAL, &out->nosync, err, errlen) ||
+		    !jsonf_bool(tags, "clonefrom", JSONF_OPTIONAL, &out->clonefrom, err, errlen) ||
 		    !jsonf_int(tags, "failover_priority", JSONF_OPTIONAL, 0, 1000000, &prio, err, errlen))
 			goto cleanup;
 		out->failover_priority = (int)prio;

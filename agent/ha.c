@@ -270,10 +270,26 @@ static bool rule_requests(const struct rule_ctx *x, struct ha_action *out)
 	if (l->reinit_requested) {
 		if (x->holds)
 			DECIDE(HA_REFUSE, NULL, "reinit refused: this member is the leader; switch over first");
-		if (!x->other_leads)
+		const int first = ha_clone_next(&l->clone, -1, x->other_leads);
+		struct ha_action a;
+
+		if (first < 0)
 			DECIDE(HA_WAIT, NULL, "reinit requested, but there is no leader to clone from");
-		DECIDE(HA_REINIT, c->leader, "reinit requested: removing the data directory to clone from %s",
-		       c->leader);
+		if (ha_clone_method_at(&l->clone, first).keep_data)
+			a = ha_act(HA_REINIT, x->other_leads ? c->leader : NULL,
+			           "reinit requested: creating the replica again with %s over the data directory "
+			           "(keep_data)",
+			           ha_clone_kind_name(ha_clone_method_at(&l->clone, first).kind));
+		else if (x->other_leads)
+			a = ha_act(HA_REINIT, c->leader,
+			           "reinit requested: removing the data directory to clone from %s", c->leader);
+		else
+			a = ha_act(HA_REINIT, NULL,
+			           "reinit requested: removing the data directory to restore it with %s (no_leader)",
+			           ha_clone_kind_name(ha_clone_method_at(&l->clone, first).kind));
+		a.clone_method = first;
+		*out = a;
+		return true;
 	}
 	if (l->restart_requested && l->pg_running)
 		DECIDE(HA_RESTART, NULL, "restart requested by an operator");
@@ -328,13 +344,44 @@ static bool rule_empty(const struct rule_ctx *x, struct ha_action *out)
 	const double now = x->now;
 
 	if (l->datadir == HA_DATADIR_EMPTY) {
+		int next;
+
 		if (x->holds)
 			DECIDE(HA_RELEASE, NULL, "we hold the leader key but have no data; releasing it");
-		if (x->other_leads && l->job_failed == HA_JOB_CLONE && ha_job_backoff_left(l, HA_JOB_CLONE, 1, now) > 0)
-			DECIDE(HA_WAIT, NULL, "empty data directory: cloning from %s failed; trying again in %.0fs",
-			       c->leader, ha_job_backoff_left(l, HA_JOB_CLONE, 1, now));
-		if (x->other_leads)
-			DECIDE(HA_CLONE, c->leader, "empty data directory: cloning from %s", c->leader);
+		/* The method after the one that failed runs at once; once every
+		 * method that may run has failed, the sequence waits for the
+		 * backoff and starts again from the first (ha_clone.h). */
+		next = l->job_failed == HA_JOB_CLONE && l->clone.failed == 0
+		               ? -1
+		               : ha_clone_next(&l->clone, l->clone.failed - 1, x->other_leads);
+		if (next < 0 && l->job_failed == HA_JOB_CLONE) {
+			if (ha_job_backoff_left(l, HA_JOB_CLONE, 1, now) > 0 &&
+			    ha_clone_next(&l->clone, -1, x->other_leads) >= 0)
+				DECIDE(HA_WAIT, NULL,
+				       "empty data directory: creating a replica failed (every method); trying again "
+				       "in %.0fs",
+				       ha_job_backoff_left(l, HA_JOB_CLONE, 1, now));
+			next = ha_clone_next(&l->clone, -1, x->other_leads);
+		}
+		if (next >= 0) {
+			struct ha_action a;
+
+			if (x->other_leads)
+				a = ha_act(
+				        HA_CLONE, c->leader,
+				        "empty data directory: creating a replica with %s (method %d of %zu), leader %s",
+				        ha_clone_kind_name(ha_clone_method_at(&l->clone, next).kind), next + 1,
+				        ha_clone_count(&l->clone), c->leader);
+			else
+				a = ha_act(HA_CLONE, NULL,
+				           "empty data directory: creating a replica with %s (method %d of %zu) while "
+				           "no member leads (no_leader)",
+				           ha_clone_kind_name(ha_clone_method_at(&l->clone, next).kind), next + 1,
+				           ha_clone_count(&l->clone));
+			a.clone_method = next;
+			*out = a;
+			return true;
+		}
 		DECIDE(HA_WAIT, NULL, "empty data directory and no leader to clone from; waiting");
 	}
 	return false;

@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/ha_clone.h"
+
 #define HA_NAME_MAX 64
 #define HA_MAX_MEMBERS 32
 #define HA_SYNC_MAX 8 /* synchronous standbys recorded in the sync key at most */
@@ -38,6 +40,7 @@ struct ha_member {
 	int failover_priority; /* tag failover_priority: higher wins LSN ties (a member whose tag is 0
 	                       * publishes nofailover = true instead) */
 	bool pending_restart;  /* Postgres runs with settings that need a restart to apply */
+	bool clonefrom;        /* tag clonefrom: new replicas prefer a base backup from this member */
 	/* Filled by the loop only while it looks for a new leader: */
 	bool polled;          /* the loop asked this member's REST API this round */
 	bool reachable;       /* ... and it answered */
@@ -168,6 +171,9 @@ struct ha_local_view {
 	double job_failed_at;   /* monotonic time the last job failed (0 = none): the retry backoff */
 	int rewind_failures;    /* failed pg_rewind attempts in a row (retried up to 3 times) */
 
+	/* postgresql.create_replica_methods and which one failed last (ha_clone.h) */
+	struct ha_clone_plan clone;
+
 	/* Postgres */
 	bool pg_running;                        /* the postmaster child is alive */
 	bool pg_ready;                          /* ... and answers queries (pg_state below is valid) */
@@ -235,6 +241,7 @@ struct ha_action {
 	char leader[HA_NAME_MAX]; /* the upstream for CLONE, START_REPLICA, FOLLOW, REWIND */
 	char reason[200];         /* one line for the log, says what and why */
 	int rule;                 /* the rule of ha_decide that returned it (1..12, see ha.c) */
+	int clone_method;         /* CLONE, REINIT: the index in the local view's clone plan to run */
 };
 
 /* Seconds before a lease could expire at which a leader must stop writes:

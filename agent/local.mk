@@ -36,6 +36,9 @@ batonctl_SOURCES = agent/batonctl/main.c agent/batonctl/common.c agent/batonctl/
 batonctl_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS)
 batonctl_LDADD = $(BATON_LIBS) $(YAML_LIBS)
 
+# replica creation methods and the clonefrom source (pure, part of the core)
+agent_libagent_a_SOURCES += agent/ha_clone.c agent/ha_clone.h
+
 # replication slots (used by the loop; in the library for tests/check_slots)
 agent_libagent_a_SOURCES += agent/slots.c agent/slots.h
 

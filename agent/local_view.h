@@ -56,6 +56,7 @@ struct local_obs {
 	int failover_priority;
 	bool use_pg_rewind;
 	bool remove_data_on_rewind_failure;
+	struct ha_clone_plan clone; /* postgresql.create_replica_methods, and which failed last */
 	bool shutdown_requested;
 	/* the keeper */
 	int64_t lease_id;

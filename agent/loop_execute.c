@@ -1,11 +1,14 @@
 /*
  * loop_execute.c - carrying out the one action ha_decide returned: start
- * and stop Postgres, run and reap the jobs (initdb, pg_basebackup,
- * pg_rewind), follow a new leader, promote. Every step is idempotent: if
- * it fails halfway, the next loop decides again from what it sees.
+ * and stop Postgres, run and reap the jobs (initdb, the replica creation
+ * methods: pg_basebackup or a pgBackRest restore, pg_rewind), follow a new
+ * leader, promote. Every step is idempotent: if it fails halfway, the next
+ * loop decides again from what it sees.
  * Split from loop.c: the executor, apart from the views and the policy.
  */
 #include "agent/loop_internal.h"
+
+#include "pg/pg_replica.h"
 
 static void start_postgres(struct loop *L, bool primary, const char *upstream, double now)
 {
@@ -88,6 +91,7 @@ static void reset_failure_state(struct loop *L, const char *why)
 	L->lm.pg_started_primary = false;
 	L->hs.primary_valid = L->hs.started_valid = L->hs.written_valid = false;
 	L->ctl_stale = true;
+	L->clone_failed = 0;
 }
 
 static void start_job(struct loop *L, enum ha_job kind, const char *leader, bool started, const char *what)
@@ -99,22 +103,119 @@ static void start_job(struct loop *L, enum ha_job kind, const char *leader, bool
 	log_info("%s started (pid %d); its output goes to %s", what, (int)L->job.pid, L->cfg->postgresql.log_file);
 }
 
+/* postgresql.create_replica_methods as the core reads it (ha_clone.h). */
+void clone_plan_build(const struct loop *L, struct ha_clone_plan *p)
+{
+	const struct baton_config *cfg = L->cfg;
+
+	memset(p, 0, sizeof(*p));
+	for (size_t i = 0; i < cfg->postgresql.n_create_replica_methods && p->n < HA_CLONE_METHODS_MAX; i++) {
+		struct ha_clone_method *m = &p->m[p->n++];
+
+		if (strcmp(cfg->postgresql.create_replica_methods[i], "pgbackrest") == 0) {
+			m->kind = HA_CLONE_PGBACKREST;
+			m->no_leader = cfg->postgresql.pgbackrest.no_leader;
+			m->keep_data = cfg->postgresql.pgbackrest.keep_data;
+		} else {
+			m->kind = HA_CLONE_BASEBACKUP;
+		}
+	}
+	/* A reload may have shortened the list: the next attempt starts over. */
+	p->failed = (size_t)L->clone_failed <= ha_clone_count(p) ? L->clone_failed : 0;
+}
+
+/*
+ * A restore brings whatever the repository holds: a stanza of another
+ * cluster would give a data directory rule 5 refuses for good (FATAL).
+ * Such a copy counts as a failed method instead, so the next one runs.
+ */
+static bool clone_identity_ok(struct loop *L, char *why, size_t len)
+{
+	struct pg_controldata ctl;
+	struct pg_err err;
+
+	if (L->view.sysid == 0)
+		return true;
+	if (!pg_controldata_read(L->cfg->postgresql.bin_dir, L->cfg->postgresql.data_dir, &ctl, &err)) {
+		snprintf(why, len, "the new data directory has no readable control file: %.400s", err.msg);
+		return false;
+	}
+	if (ctl.system_identifier != L->view.sysid) {
+		snprintf(why, len,
+		         "the new data directory belongs to another cluster (system identifier %llu, "
+		         "this cluster's is %llu): wrong stanza or repository?",
+		         (unsigned long long)ctl.system_identifier, (unsigned long long)L->view.sysid);
+		return false;
+	}
+	return true;
+}
+
+/* One log line per finished clone method, and what the failure means. */
+static void clone_report(struct loop *L, bool ok, const char *what, double secs, const char *why)
+{
+	struct ha_clone_plan plan;
+	int i = L->clone_running, next;
+	const char *name;
+
+	clone_plan_build(L, &plan);
+	name = ha_clone_kind_name(ha_clone_method_at(&plan, i).kind);
+	if (ok) {
+		log_info("replica created with %s (method %d of %zu, %s) in %.1f s", name, i + 1, ha_clone_count(&plan),
+		         what, secs);
+		return;
+	}
+	L->clone_failed = i + 1;
+	next = ha_clone_next(&plan, i, L->view.has_leader && strcmp(L->view.leader, L->cfg->name) != 0);
+	if (next >= 0)
+		log_warn("%s failed after %.1f s (%s), trying %s (method %d of %zu)", name, secs, why,
+		         ha_clone_kind_name(ha_clone_method_at(&plan, next).kind), next + 1, ha_clone_count(&plan));
+	else
+		log_error("%s failed after %.1f s (%s); no replica creation method left: trying again after %.0f s",
+		          name, secs, why, ha_job_backoff(HA_JOB_CLONE));
+}
+
 /* Reaps a finished job and records what it means. */
 void reap_job(struct loop *L, double now)
 {
-	struct pg_err err;
+	struct pg_err err = { "" };
 	enum pg_child_state st;
+	double started;
+	char what[32];
 
 	if (L->job.pid == 0)
 		return;
+	started = L->job.started;
+	snprintf(what, sizeof(what), "%s", L->job.what[0] ? L->job.what : "job");
 	st = pg_child_poll(&L->job, &err);
+	if (st == PG_CHILD_RUNNING && L->job_kind == HA_JOB_CLONE && L->job_deadline > 0 && now > L->job_deadline) {
+		log_error("%s has run for %.0f s, past its timeout: stopping it", what, now - started);
+		pg_child_kill(&L->job, 5.0);
+		snprintf(err.msg, sizeof(err.msg), "%s timed out after %.0f s", what, now - started);
+		st = PG_CHILD_FAILED;
+	}
 	if (st == PG_CHILD_RUNNING)
 		return;
 	L->ctl_stale = true;
 	if (L->job_kind == HA_JOB_BOOTSTRAP)
 		pg_initdb_cleanup(&L->paths);
+	if (st == PG_CHILD_OK && L->job_kind == HA_JOB_CLONE && !clone_identity_ok(L, err.msg, sizeof(err.msg)))
+		st = PG_CHILD_FAILED;
+	if (st == PG_CHILD_OK && L->job_kind == HA_JOB_CLONE) {
+		char removed[256];
+		struct pg_err serr;
+
+		/* The agent's own recovery settings must rule (pg_replica.h). */
+		if (!pg_auto_conf_strip_recovery(L->cfg->postgresql.data_dir, removed, sizeof(removed), &serr))
+			log_warn("cannot clean postgresql.auto.conf of the new copy: %s", serr.msg);
+		else if (removed[0])
+			log_info("removed %s from postgresql.auto.conf of the new copy: the agent's own settings "
+			         "(postgresql.parameters, primary_conninfo) rule",
+			         removed);
+	}
+	if (L->job_kind == HA_JOB_CLONE)
+		clone_report(L, st == PG_CHILD_OK, what, now - started, err.msg);
 	if (st == PG_CHILD_OK) {
-		log_info("%s finished", L->job.what[0] ? L->job.what : "job");
+		log_info("%s finished", what);
 		if (L->job_kind == HA_JOB_CLONE)
 			reset_failure_state(L, "cloned");
 		if (L->job_kind == HA_JOB_REWIND || L->job_kind == HA_JOB_CLONE)
@@ -126,8 +227,7 @@ void reap_job(struct loop *L, double now)
 		}
 		L->lm.job_failed = HA_JOB_NONE;
 	} else {
-		log_error("%s failed: %s (see %s)", L->job.what[0] ? L->job.what : "job", err.msg,
-		          L->cfg->postgresql.log_file);
+		log_error("%s failed: %s (see %s)", what, err.msg, L->cfg->postgresql.log_file);
 		L->lm.job_failed = L->job_kind;
 		L->lm.job_failed_at = now;
 		/* A rewind can fail for a passing reason (the source was shutting
@@ -304,16 +404,75 @@ static void do_bootstrap(struct loop *L, double now)
 	}
 }
 
-static void do_clone(struct loop *L, const char *leader)
+/*
+ * Runs the clone method the core chose (a->clone_method of the plan). A
+ * base backup comes from a confirmed replica tagged clonefrom when there is
+ * one (ha_clone_source), else from the leader; a restore command gets the
+ * leader's conninfo as --connstring (none without a leader). keep_data: a
+ * reinit runs the command over the old data directory. A method that
+ * cannot even start counts as failed, so the next one runs.
+ */
+static void do_clone(struct loop *L, const struct ha_action *a, bool keep_data, double now)
 {
-	char conninfo[2048];
-	struct pg_err err;
+	const struct baton_config *cfg = L->cfg;
+	const char *leader = a->leader[0] ? a->leader : NULL;
+	struct ha_clone_plan plan;
+	struct ha_clone_method m;
+	char conninfo[2048] = "", label[48];
+	struct pg_err err = { "" };
+	bool started;
 
-	if (!write_pgpass(L) || !leader_conninfo(L, leader, true, conninfo, sizeof(conninfo)))
+	clone_plan_build(L, &plan);
+	m = ha_clone_method_at(&plan, a->clone_method);
+	if (!write_pgpass(L))
 		return;
-	start_job(L, HA_JOB_CLONE, leader, pg_basebackup_start(&L->paths, conninfo, &L->job, &err), "pg_basebackup");
-	if (L->job.pid == 0)
-		log_error("cannot run pg_basebackup: %s", err.msg);
+	if (m.kind == HA_CLONE_BASEBACKUP) {
+		const char *src = ha_clone_source(&L->view, cfg->name);
+		struct pg_basebackup_opts o = { .max_rate = cfg->postgresql.basebackup.max_rate,
+			                        .checkpoint = cfg->postgresql.basebackup.checkpoint };
+
+		if (src == NULL || leader == NULL)
+			return; /* the core only asks for a base backup with a leader */
+		if (strcmp(src, leader) != 0 && !leader_conninfo(L, src, true, conninfo, sizeof(conninfo))) {
+			log_warn("cannot take the base backup from %s (tagged clonefrom): taking it from the leader %s",
+			         src, leader);
+			src = leader;
+		}
+		if (strcmp(src, leader) == 0 && !leader_conninfo(L, leader, true, conninfo, sizeof(conninfo)))
+			return; /* not confirmed yet: the next loop asks again */
+		log_info("creating replica with basebackup (method %d of %zu) from %s%s", a->clone_method + 1,
+		         ha_clone_count(&plan), src,
+		         strcmp(src, leader) != 0 ? " (tagged clonefrom)" : " (the leader)");
+		started = pg_basebackup_start_opts(&L->paths, conninfo, &o, &L->job, &err);
+		snprintf(label, sizeof(label), "pg_basebackup");
+		L->job_deadline = cfg->postgresql.basebackup.timeout > 0 ? now + cfg->postgresql.basebackup.timeout : 0;
+	} else {
+		struct pg_replica_cmd c = { .command = cfg->postgresql.pgbackrest.command,
+			                    .no_params = cfg->postgresql.pgbackrest.no_params,
+			                    .scope = cfg->scope,
+			                    .datadir = cfg->postgresql.data_dir,
+			                    .role = "replica" };
+
+		if (leader && !c.no_params && !leader_conninfo(L, leader, true, conninfo, sizeof(conninfo)))
+			return;
+		c.connstring = conninfo;
+		log_info("creating replica with pgbackrest (method %d of %zu)%s%s%s", a->clone_method + 1,
+		         ha_clone_count(&plan), leader ? ", leader " : " while no member leads", leader ? leader : "",
+		         keep_data ? ", over the old data directory (keep_data)" : "");
+		started = pg_replica_cmd_start(&L->paths, "pgbackrest", &c, keep_data, &L->job, &err);
+		snprintf(label, sizeof(label), "the pgbackrest restore");
+		L->job_deadline = now + cfg->postgresql.pgbackrest.timeout;
+	}
+	L->clone_running = a->clone_method;
+	start_job(L, HA_JOB_CLONE, leader, started, label);
+	if (!started) {
+		log_error("cannot run %s: %s", label, err.msg);
+		clone_report(L, false, label, 0, err.msg);
+		L->lm.job_failed = HA_JOB_CLONE;
+		L->lm.job_failed_at = now;
+		if (!keep_data && !pg_datadir_remove(cfg->postgresql.data_dir, &err))
+			log_error("cannot remove the failed data directory: %s", err.msg);
+	}
 }
 
 static void do_rewind(struct loop *L, const char *leader)
@@ -390,10 +549,15 @@ bool execute(struct loop *L, const struct ha_action *a, double now)
 		do_bootstrap(L, now);
 		break;
 	case HA_CLONE:
-		do_clone(L, a->leader);
+		do_clone(L, a, false, now);
 		break;
 	case HA_REINIT: {
 		struct pg_err err;
+		struct ha_clone_plan plan;
+		bool keep;
+
+		clone_plan_build(L, &plan);
+		keep = ha_clone_method_at(&plan, a->clone_method).keep_data;
 
 		L->req.reinit = false;
 		/* The stop and the removal block this loop for seconds (the
@@ -403,13 +567,17 @@ bool execute(struct loop *L, const struct ha_action *a, double now)
 		L->reinit_stopping = true;
 		publish_api(L);
 		publish_member(L);
-		log_info("reinit: published state stopped; stopping Postgres and removing %s",
+		log_info("reinit: published state stopped; stopping Postgres and %s %s", keep ? "keeping" : "removing",
 		         L->cfg->postgresql.data_dir);
 		stop_postgres(L, PG_STOP_FAST, "reinit");
-		if (!pg_datadir_remove(L->cfg->postgresql.data_dir, &err))
+		if (!keep && !pg_datadir_remove(L->cfg->postgresql.data_dir, &err))
 			log_error("cannot remove the data directory: %s", err.msg);
 		L->reinit_stopping = false;
 		reset_failure_state(L, "reinit");
+		/* keep_data: the method runs over the old files now (rule 8
+		 * only clones into an empty directory). */
+		if (keep)
+			do_clone(L, a, true, now);
 		break;
 	}
 	case HA_START_REPLICA:

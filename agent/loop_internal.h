@@ -112,6 +112,9 @@ struct loop {
 	struct pg_child job;
 	enum ha_job job_kind;
 	char job_leader[HA_NAME_MAX];
+	double job_deadline; /* monotonic: a clone method running past it is killed (0 = no bound) */
+	int clone_running;   /* the clone plan's index of the running method */
+	int clone_failed;    /* 1 + the index of the method that failed last since a success (0 = none) */
 
 	/* operator requests (REST API), kept until carried out (loop_restart.c) */
 	struct {
@@ -193,6 +196,8 @@ void reap_job(struct loop *L, double now);
 void reap_postmaster(struct loop *L, double now);
 bool ensure_roles(struct loop *L);
 bool execute(struct loop *L, const struct ha_action *a, double now);
+/* postgresql.create_replica_methods as the core reads it (ha_clone.h). */
+void clone_plan_build(const struct loop *L, struct ha_clone_plan *p);
 
 /* loop_switchover.c */
 void clear_switchover(struct loop *L, const char *why);

@@ -124,6 +124,7 @@ void publish_member(struct loop *L)
 	me.nofailover = cfg->tags.nofailover || cfg->tags.failover_priority == 0 ||
 	                (L->local.watchdog_required && !L->local.watchdog_ok);
 	me.nosync = cfg->tags.nosync;
+	me.clonefrom = cfg->tags.clonefrom;
 	me.failover_priority = (int)cfg->tags.failover_priority;
 	me.pending_restart = L->pending_restart;
 	json = dcs_member_json(&me);

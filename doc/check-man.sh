@@ -25,7 +25,7 @@ plain() { sed -e 's/\\-/-/g' -e 's/\\f[BIRP]//g' -e 's/\\(dq/"/g' "$1"; }
 
 # ---- 1. config keys
 keys=$(grep -o '\.path = "[^"]*"' "$srcdir/agent/config.c" | sed 's/^\.path = "//; s/"$//')
-n=$(printf '%s\n' "$keys" | grep -c '^[a-z_][a-z_.]*$')
+n=$(printf '%s\n' "$keys" | grep -c '^[a-z_][a-z_.-]*$')
 m=$(grep -o '\.path *=' "$srcdir/agent/config.c" | wc -l)
 # a table that changed shape must not make this test pass vacuously
 [ "$n" -ge 30 ] && [ "$n" = "$m" ] ||

@@ -1365,6 +1365,101 @@ START_TEST(test_initdb_bad)
 }
 END_TEST
 
+/* ---- issue 14: replica creation methods, the clonefrom tag ---- */
+
+START_TEST(test_replica_methods_values)
+{
+	struct baton_config c;
+	char path[64], err[512];
+
+	write_conf(path, sizeof(path),
+	           "create_replica_methods = ( \"pgbackrest\", \"basebackup\" );\n"
+	           "pgbackrest = { command = \"/bin/true --stanza=main --delta restore --type=standby\";\n"
+	           "  keep_data = true; no_params = true; no_leader = true; timeout = 90; };\n"
+	           "basebackup = { max-rate = \"100M\"; checkpoint = \"spread\"; timeout = 600; };",
+	           "tags = { clonefrom = true; };");
+	ck_assert_msg(config_load(path, &c, err, sizeof(err)), "%s", err);
+	unlink(path);
+	ck_assert_uint_eq(c.postgresql.n_create_replica_methods, 2);
+	ck_assert_str_eq(c.postgresql.create_replica_methods[0], "pgbackrest");
+	ck_assert_str_eq(c.postgresql.create_replica_methods[1], "basebackup");
+	ck_assert_str_eq(c.postgresql.pgbackrest.command, "/bin/true --stanza=main --delta restore --type=standby");
+	ck_assert(c.postgresql.pgbackrest.keep_data && c.postgresql.pgbackrest.no_params &&
+	          c.postgresql.pgbackrest.no_leader);
+	ck_assert(c.postgresql.pgbackrest.timeout == 90);
+	ck_assert_str_eq(c.postgresql.basebackup.max_rate, "100M");
+	ck_assert_str_eq(c.postgresql.basebackup.checkpoint, "spread");
+	ck_assert(c.postgresql.basebackup.timeout == 600);
+	ck_assert(c.tags.clonefrom);
+	config_free(&c);
+
+	/* The defaults: no list (pg_basebackup alone), fast checkpoint, no rate. */
+	write_conf(path, sizeof(path), NULL, NULL);
+	ck_assert_msg(config_load(path, &c, err, sizeof(err)), "%s", err);
+	unlink(path);
+	ck_assert_uint_eq(c.postgresql.n_create_replica_methods, 0);
+	ck_assert_ptr_null(c.postgresql.pgbackrest.command);
+	ck_assert(!c.postgresql.pgbackrest.keep_data && !c.postgresql.pgbackrest.no_params &&
+	          !c.postgresql.pgbackrest.no_leader);
+	ck_assert(c.postgresql.pgbackrest.timeout == 3600);
+	ck_assert_ptr_null(c.postgresql.basebackup.max_rate);
+	ck_assert_str_eq(c.postgresql.basebackup.checkpoint, "fast");
+	ck_assert(c.postgresql.basebackup.timeout == 0);
+	ck_assert(!c.tags.clonefrom);
+	config_free(&c);
+}
+END_TEST
+
+static const struct replica_bad_case {
+	const char *pg, *top;
+	const char *expect; /* after "FILE" */
+} replica_bad_cases[] = {
+	{ "create_replica_methods = ( \"basebackup\", \"wal_e\" );", NULL,
+	  ":8: postgresql.create_replica_methods[1]: unknown replica creation method (known: \"pgbackrest\", "
+	  "\"basebackup\") (got \"wal_e\")" },
+	{ "create_replica_methods = ( \"pgbackrest\" );", NULL,
+	  ":8: postgresql.create_replica_methods: method \"pgbackrest\" needs postgresql.pgbackrest.command" },
+	{ "create_replica_methods = ( \"basebackup\", \"basebackup\" );", NULL,
+	  ":8: postgresql.create_replica_methods: method \"basebackup\" listed twice" },
+	{ "pgbackrest = { command = \"pgbackrest restore\"; };", NULL,
+	  ":8: postgresql.pgbackrest.command: must be an absolute path" },
+	{ "pgbackrest = { command = \"/bin/true restore | tee x\"; };", NULL,
+	  ":8: postgresql.pgbackrest.command: '|' at character 19: no shell runs the command" },
+	{ "pgbackrest = { command = \"/bin/true 'restore\"; };", NULL,
+	  ":8: postgresql.pgbackrest.command: unterminated ' at character 11" },
+	{ "pgbackrest = { command = \"/nonexistent/pgbackrest restore\"; };", NULL,
+	  ":8: postgresql.pgbackrest.command: cannot run /nonexistent/pgbackrest" },
+	{ "pgbackrest = { comand = \"/bin/true\"; };", NULL,
+	  ":8: postgresql.pgbackrest.comand: unknown key (did you mean postgresql.pgbackrest.command?)" },
+	{ "pgbackrest = { command = \"/bin/true\"; timeout = 0; };", NULL,
+	  ":8: postgresql.pgbackrest.timeout: must be > 0" },
+	{ "basebackup = { max-rate = \"fast\"; };", NULL,
+	  ":8: postgresql.basebackup.max-rate: expected kB/s as digits with an optional k or M suffix" },
+	{ "basebackup = { max-rate = \"16k\"; };", NULL,
+	  ":8: postgresql.basebackup.max-rate: must be between 32 kB/s and 1024 MB/s" },
+	{ "basebackup = { checkpoint = \"slow\"; };", NULL,
+	  ":8: postgresql.basebackup.checkpoint: must be \"fast\" or \"spread\"" },
+	{ "basebackup = { wal-method = \"fetch\"; };", NULL, ":8: postgresql.basebackup.wal-method: unknown key" },
+	{ NULL, "tags = { clonefrom = \"yes\"; };", ":10: tags.clonefrom: expected" },
+};
+
+START_TEST(test_replica_methods_bad)
+{
+	const struct replica_bad_case *bc = &replica_bad_cases[_i];
+	struct baton_config c;
+	char path[64], err[512], want[600];
+
+	write_conf(path, sizeof(path), bc->pg, bc->top);
+	memset(err, 0, sizeof(err));
+	ck_assert_msg(!config_load(path, &c, err, sizeof(err)), "case %d loaded", _i);
+	unlink(path);
+	snprintf(want, sizeof(want), "%s%s", path, bc->expect);
+	ck_assert_msg(strstr(err, want) != NULL, "error\n  %s\ndoes not contain\n  %s", err, want);
+	ck_assert_ptr_null(strchr(err, '\n'));
+	config_free(&c);
+}
+END_TEST
+
 /* ---- SIGHUP: the reload column ---- */
 
 /* Every option has a reload entry: a new row without one fails here, so a
@@ -1594,6 +1689,9 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_param_allowed_from_dcs);
 	tcase_add_test(tc, test_initdb_defaults_and_values);
 	tcase_add_loop_test(tc, test_initdb_bad, 0, (int)(sizeof(initdb_bad_cases) / sizeof(initdb_bad_cases[0])));
+	tcase_add_test(tc, test_replica_methods_values);
+	tcase_add_loop_test(tc, test_replica_methods_bad, 0,
+	                    (int)(sizeof(replica_bad_cases) / sizeof(replica_bad_cases[0])));
 	tcase_add_test(tc, test_reload_every_key_has_entry);
 	tcase_add_test(tc, test_reload_unchanged);
 	tcase_add_loop_test(tc, test_reload_report, 0, (int)(sizeof(reload_cases) / sizeof(reload_cases[0])));

@@ -24,6 +24,14 @@ tests_check_ha_CFLAGS = $(TEST_CFLAGS)
 tests_check_ha_LDADD = $(TEST_LIBS)
 # END ha
 
+# BEGIN clone
+# Replica creation methods (issue 14): the core's order, rule 8, the command lines.
+check_PROGRAMS += tests/check_clone
+tests_check_clone_SOURCES = tests/check_clone.c
+tests_check_clone_CFLAGS = $(TEST_CFLAGS)
+tests_check_clone_LDADD = $(TEST_LIBS)
+# END clone
+
 # BEGIN sim
 # The deterministic simulation of the HA decision core (see the top of check_sim.c).
 check_PROGRAMS += tests/check_sim
