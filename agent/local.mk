@@ -31,7 +31,8 @@ baton_LDADD = $(BATON_LIBS)
 # batonctl: one file per command or small family of commands (see main.c)
 batonctl_SOURCES = agent/batonctl/main.c agent/batonctl/common.c agent/batonctl/common.h \
 	agent/batonctl/members.c agent/batonctl/history.c agent/batonctl/cluster_config.c \
-	agent/batonctl/pause.c agent/batonctl/switchover.c agent/batonctl/node_actions.c
+	agent/batonctl/pause.c agent/batonctl/switchover.c agent/batonctl/node_actions.c \
+	agent/batonctl/remove.c agent/batonctl/flush.c agent/batonctl/query.c
 batonctl_LDADD = $(BATON_LIBS)
 
 # replication slots (used by the loop; in the library for tests/check_slots)
