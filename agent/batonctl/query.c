@@ -9,8 +9,8 @@
  * directly (no pg/ wrapper, whose every call is bounded for the agent's
  * loop), with a connect timeout, and a query runs as long as the operator
  * lets it (Ctrl-C). The password comes from libpq's own sources (PGPASSWORD,
- * the password file); the superuser password of the configuration file is
- * used only when -U names that superuser and PGPASSWORD is unset, and
+ * the password file); only when those have none and -U names the superuser
+ * of the configuration file is that file's superuser password used, and
  * batonctl says so on stderr.
  */
 #include <errno.h>
@@ -217,19 +217,26 @@ int cmd_query(const char *config_path, const struct args *a)
 	keys[n] = "application_name", vals[n++] = "batonctl";
 	if (a->user)
 		keys[n] = "user", vals[n++] = a->user;
-	if (a->user && x.cfg.postgresql.superuser_username && x.cfg.postgresql.superuser_password &&
-	    strcmp(a->user, x.cfg.postgresql.superuser_username) == 0 && !getenv("PGPASSWORD")) {
-		keys[n] = "password", vals[n++] = x.cfg.postgresql.superuser_password;
-		fprintf(stderr,
-		        "batonctl: using the password of postgresql.authentication.superuser (%s) from %s for %s\n",
-		        a->user, x.cfg.path, a->user);
-	}
 	if (x.cfg.postgresql.tls_cafile) {
 		keys[n] = "sslmode", vals[n++] = "verify-full";
 		keys[n] = "sslrootcert", vals[n++] = x.cfg.postgresql.tls_cafile;
 	}
 	keys[n] = NULL, vals[n] = NULL;
 	conn = PQconnectdbParams(keys, vals, 0);
+	/* libpq found no password (PGPASSWORD, the password file): the one of
+	 * the config file, only for the superuser it names, and said */
+	if (conn && PQstatus(conn) != CONNECTION_OK && PQconnectionNeedsPassword(conn) && a->user &&
+	    x.cfg.postgresql.superuser_username && x.cfg.postgresql.superuser_password &&
+	    strcmp(a->user, x.cfg.postgresql.superuser_username) == 0) {
+		fprintf(stderr,
+		        "batonctl: no password from libpq's sources: using the password of "
+		        "postgresql.authentication.superuser (%s) from %s\n",
+		        a->user, x.cfg.path);
+		PQfinish(conn);
+		keys[n] = "password", vals[n++] = x.cfg.postgresql.superuser_password;
+		keys[n] = NULL, vals[n] = NULL;
+		conn = PQconnectdbParams(keys, vals, 0);
+	}
 	if (!conn || PQstatus(conn) != CONNECTION_OK) {
 		rc = failed("query: cannot connect to %s (%s:%d): %s", m->name, m->host, m->port,
 		            conn ? PQerrorMessage(conn) : "out of memory");
