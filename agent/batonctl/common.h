@@ -68,13 +68,18 @@ struct command {
 	int (*run)(const char *config_path, const struct args *a);
 	const struct option *opts;
 	size_t min_pos, max_pos;
-	const char *synopsis;  /* after "batonctl [-c FILE] " */
-	const char *help;      /* what it does, and its options */
-	const char *shortopts; /* getopt's short options (NULL: none) */
-	unsigned flags;        /* CMD_* */
+	const char *synopsis; /* after "batonctl [-c FILE] " */
+	const char *help;     /* what it does, and its options */
 };
 
-/* flags of a command row */
+/* What a command takes beyond its row (main.c's habits[] table, by name,
+ * so that rows keep their shape): getopt's short options and CMD_* flags.
+ * A command without an entry takes no short option and none of these. */
+struct command_habits {
+	const char *name;
+	const char *shortopts;
+	unsigned flags;
+};
 #define CMD_SCOPE 1u /* takes the cluster name (scope) as an optional first positional argument */
 #define CMD_YAML 2u  /* --format yaml */
 #define CMD_TSV 4u   /* --format tsv */

@@ -51,6 +51,8 @@
 
 /* ---- the arguments of every command ------------------------------------------ */
 
+static const struct command_habits *habits_of(const struct command *cmd);
+
 /* getopt codes of the long options without a short one (above any char) */
 enum { OPT_WAIT = 256, OPT_COUNT, OPT_FILE, OPT_DELIMITER };
 
@@ -71,6 +73,7 @@ static void print_command_help(const struct command *cmd)
  */
 static int args_parse(const struct command *cmd, int argc, char **argv, struct args *a)
 {
+	const struct command_habits *h = habits_of(cmd);
 	char shortopts[64];
 	int c;
 
@@ -83,7 +86,7 @@ static int args_parse(const struct command *cmd, int argc, char **argv, struct a
 		fputs("batonctl: out of memory\n", stderr);
 		return EXIT_FAILED;
 	}
-	snprintf(shortopts, sizeof(shortopts), ":h%s", cmd->shortopts ? cmd->shortopts : "");
+	snprintf(shortopts, sizeof(shortopts), ":h%s", h->shortopts ? h->shortopts : "");
 	optind = 0; /* glibc: start a fresh scan of this argument vector */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, shortopts, cmd->opts, NULL)) != -1) {
@@ -96,14 +99,14 @@ static int args_parse(const struct command *cmd, int argc, char **argv, struct a
 				a->format = FMT_JSON;
 			else if (strcmp(optarg, "table") == 0 || strcmp(optarg, "pretty") == 0)
 				a->format = FMT_TABLE;
-			else if (strcmp(optarg, "yaml") == 0 && (cmd->flags & CMD_YAML))
+			else if (strcmp(optarg, "yaml") == 0 && (h->flags & CMD_YAML))
 				a->format = FMT_YAML;
-			else if (strcmp(optarg, "tsv") == 0 && (cmd->flags & CMD_TSV))
+			else if (strcmp(optarg, "tsv") == 0 && (h->flags & CMD_TSV))
 				a->format = FMT_TSV;
 			else
 				return usage_error("%s: unknown format '%s' (table or json%s%s)", cmd->name, optarg,
-				                   cmd->flags & CMD_YAML ? ", yaml" : "",
-				                   cmd->flags & CMD_TSV ? ", tsv" : "");
+				                   h->flags & CMD_YAML ? ", yaml" : "",
+				                   h->flags & CMD_TSV ? ", tsv" : "");
 			a->json = a->format == FMT_JSON;
 			a->format_given = true;
 			break;
@@ -199,11 +202,11 @@ static int args_parse(const struct command *cmd, int argc, char **argv, struct a
 	a->pos = argv + optind;
 	a->n_pos = (size_t)(argc - optind);
 	/* the cluster name may come first: scope_resolve checks it */
-	if (!(cmd->flags & CMD_SCOPE) && a->n_pos < cmd->min_pos)
+	if (!(h->flags & CMD_SCOPE) && a->n_pos < cmd->min_pos)
 		return usage_error("%s: missing argument (usage: batonctl %s)", cmd->name, cmd->synopsis);
-	if (a->n_pos > cmd->max_pos + ((cmd->flags & CMD_SCOPE) ? 1 : 0))
+	if (a->n_pos > cmd->max_pos + ((h->flags & CMD_SCOPE) ? 1 : 0))
 		return usage_error("%s: unexpected argument '%s'", cmd->name,
-		                   a->pos[cmd->max_pos + ((cmd->flags & CMD_SCOPE) ? 1 : 0)]);
+		                   a->pos[cmd->max_pos + ((h->flags & CMD_SCOPE) ? 1 : 0)]);
 	return -1;
 }
 
@@ -217,11 +220,12 @@ static int args_parse(const struct command *cmd, int argc, char **argv, struct a
  */
 static int scope_resolve(const struct command *cmd, const char *config_path, struct args *a)
 {
+	const struct command_habits *h = habits_of(cmd);
 	struct baton_config cfg;
 	char err[1024];
 	int rc;
 
-	if (!(cmd->flags & CMD_SCOPE) || a->n_pos == 0) {
+	if (!(h->flags & CMD_SCOPE) || a->n_pos == 0) {
 		if (a->n_pos < cmd->min_pos)
 			return usage_error("%s: missing argument (usage: batonctl %s)", cmd->name, cmd->synopsis);
 		return -1;
@@ -334,8 +338,7 @@ static const struct command commands[] = {
 	  "  -e, --extended         also a Scheduled restart column (Pending restart and Tags are always shown)\n"
 	  "  -W, --watch            redraw every 2 seconds until Ctrl-C (or --count)\n"
 	  "  -w, --interval SECONDS redraw every SECONDS (implies --watch)\n"
-	  "      --count N          redraw N times at most, then exit (implies --watch)",
-	  "f:eWw:", CMD_SCOPE | CMD_YAML },
+	  "      --count N          redraw N times at most, then exit (implies --watch)" },
 	{ "topology", cmd_topology, opts_list, 0, 0,
 	  "topology [CLUSTER] [--format table|json|yaml] [-e] [-W] [-w SECONDS] [--count N]",
 	  "The members as a tree: the leader, then the replicas that stream from it (+ name).\n"
@@ -343,12 +346,10 @@ static const struct command commands[] = {
 	  "  -e, --extended         also a Scheduled restart column\n"
 	  "  -W, --watch            redraw every 2 seconds until Ctrl-C (or --count)\n"
 	  "  -w, --interval SECONDS redraw every SECONDS (implies --watch)\n"
-	  "      --count N          redraw N times at most, then exit (implies --watch)",
-	  "f:eWw:", CMD_SCOPE | CMD_YAML },
+	  "      --count N          redraw N times at most, then exit (implies --watch)" },
 	{ "history", cmd_history, opts_show, 0, 0, "history [CLUSTER] [--format table|json|yaml]",
 	  "The leader changes: timeline, LSN where it began, reason, time, new leader.\n"
-	  "  -f, --format FORMAT    table (default), json or yaml",
-	  "f:", CMD_SCOPE | CMD_YAML },
+	  "  -f, --format FORMAT    table (default), json or yaml" },
 	{ "switchover", cmd_switchover, opts_switchover, 0, 0,
 	  "switchover [CLUSTER] [--leader NAME] [--candidate NAME] [--scheduled TIME] [--force] [--wait SECONDS] "
 	  "[--cancel]",
@@ -361,16 +362,14 @@ static const struct command commands[] = {
 	  "                     skip the health checks of the candidate\n"
 	  "  --wait SECONDS     wait this long for the new leader (default 60; 0 = do not wait)\n"
 	  "  --cancel           withdraw a pending (e.g. scheduled) switchover (as flush switchover)\n"
-	  "  --format FORMAT    table (default) or json, for what is printed",
-	  NULL, CMD_SCOPE },
+	  "  --format FORMAT    table (default) or json, for what is printed" },
 	{ "failover", cmd_failover, opts_failover, 0, 0,
 	  "failover [CLUSTER] --candidate NAME [--force] [--wait SECONDS]",
 	  "Makes NAME the leader, also when the leader is gone (a manual failover).\n"
 	  "  --force            do not ask for confirmation (needed when stdin is not a terminal), and\n"
 	  "                     skip the health checks of the candidate\n"
 	  "  --wait SECONDS     wait this long for the new leader (default 60; 0 = do not wait)\n"
-	  "  --format FORMAT    table (default) or json, for what is printed",
-	  NULL, CMD_SCOPE },
+	  "  --format FORMAT    table (default) or json, for what is printed" },
 	{ "restart", cmd_restart, opts_restart, 0, HA_MAX_MEMBERS,
 	  "restart [CLUSTER] [MEMBER...] [--role ROLE] [--pending] [--pg-version VERSION] [--scheduled TIME] "
 	  "[--cancel] [--wait SECONDS] [--force]",
@@ -386,34 +385,28 @@ static const struct command commands[] = {
 	  "  --cancel           withdraw the scheduled restarts (of the members named, or all; as flush restart)\n"
 	  "  --wait SECONDS     wait this long per member (default 60, at most 60; 0 = ask all, wait for none)\n"
 	  "  --force            do not ask for confirmation (needed when stdin is not a terminal)\n"
-	  "  --format FORMAT    table (default) or json, for what is printed",
-	  NULL, CMD_SCOPE },
+	  "  --format FORMAT    table (default) or json, for what is printed" },
 	{ "reload", cmd_reload, opts_reload, 0, HA_MAX_MEMBERS, "reload [CLUSTER] [MEMBER...] [--role ROLE] [--force]",
 	  "Makes the members named (default: all) do what SIGHUP does: the agent re-reads its own\n"
 	  "configuration file (tags, log level, Postgres parameters, pg_hba, ...; see baton(8)) and\n"
 	  "Postgres reloads its configuration, through their REST API.\n"
 	  "  --role ROLE        only the leader (leader, primary), or only the replicas (replica, standby)\n"
 	  "  --force            do not ask for confirmation (never asked when stdin is not a terminal)\n"
-	  "  --format FORMAT    table (default) or json, for what is printed",
-	  NULL, CMD_SCOPE },
+	  "  --format FORMAT    table (default) or json, for what is printed" },
 	{ "reinit", cmd_reinit, opts_reinit, 1, 1, "reinit [CLUSTER] MEMBER [--force]",
 	  "Wipes MEMBER's data directory and clones it again from the leader (replicas only).\n"
 	  "  --force            do not ask for confirmation (needed when stdin is not a terminal)\n"
-	  "  --format FORMAT    table (default) or json, for what is printed",
-	  NULL, CMD_SCOPE },
+	  "  --format FORMAT    table (default) or json, for what is printed" },
 	{ "pause", cmd_pause, opts_show, 0, 0, "pause [CLUSTER] [--format table|json]",
 	  "Maintenance mode: the agents keep their keys alive but touch no Postgres and never fail over.\n"
-	  "  --format FORMAT    table (default) or json, for what is printed",
-	  NULL, CMD_SCOPE },
+	  "  --format FORMAT    table (default) or json, for what is printed" },
 	{ "resume", cmd_resume, opts_show, 0, 0, "resume [CLUSTER] [--format table|json]",
 	  "Ends maintenance mode.\n"
-	  "  --format FORMAT    table (default) or json, for what is printed",
-	  NULL, CMD_SCOPE },
+	  "  --format FORMAT    table (default) or json, for what is printed" },
 	{ "show-config", cmd_show_config, opts_show, 0, 0, "show-config [CLUSTER] [--format table|json|yaml]",
 	  "The cluster-wide configuration (the config key in etcd, not this node's file):\n"
 	  "`key: value` lines, or JSON, or YAML (nested, as Patroni prints it).\n"
-	  "  -f, --format FORMAT    table (default), json or yaml",
-	  "f:", CMD_SCOPE | CMD_YAML },
+	  "  -f, --format FORMAT    table (default), json or yaml" },
 	{ "edit-config", cmd_edit_config, opts_edit, 0, 0,
 	  "edit-config [CLUSTER] [-s key=value ...] [-p name=value ...] [--force] [--format table|json]",
 	  "Changes the cluster-wide configuration, validated before it is written.\n"
@@ -425,8 +418,7 @@ static const struct command commands[] = {
 	  "  -p, --pg name=value    a Postgres parameter (name= removes it)\n"
 	  "  --force                apply an $EDITOR edit without asking\n"
 	  "  --format FORMAT        table (default) or json, for the new configuration printed\n"
-	  "Without --set/--pg, on a terminal: opens the configuration in $EDITOR (default vi).",
-	  "s:p:", CMD_SCOPE },
+	  "Without --set/--pg, on a terminal: opens the configuration in $EDITOR (default vi)." },
 	{ "flush", cmd_flush, opts_flush, 1, HA_MAX_MEMBERS + 1,
 	  "flush [CLUSTER] [MEMBER...] restart|switchover [--role ROLE] [--force]",
 	  "Cancels what is scheduled: `restart` withdraws the scheduled restarts of the members named\n"
@@ -434,14 +426,12 @@ static const struct command commands[] = {
 	  "`switchover` withdraws the pending switchover (DELETE /switchover on the leader's REST API,\n"
 	  "or the key itself when no leader answers).\n"
 	  "  --role ROLE        restart: only the leader (leader, primary) or the replicas (replica, standby)\n"
-	  "  --force            do not ask for confirmation (needed when stdin is not a terminal)",
-	  "r:", CMD_SCOPE },
+	  "  --force            do not ask for confirmation (needed when stdin is not a terminal)" },
 	{ "dsn", cmd_dsn, opts_dsn, 0, 0, "dsn [CLUSTER] [--role ROLE] [--member NAME]",
 	  "Prints a libpq connection string (host and port, never a password) of one member: the\n"
 	  "leader by default.\n"
 	  "  -r, --role ROLE        leader (default), primary, standby-leader, replica, standby or any\n"
-	  "  -m, --member NAME      that member",
-	  "r:m:", CMD_SCOPE },
+	  "  -m, --member NAME      that member" },
 	{ "query", cmd_query, opts_query, 0, 0,
 	  "query [CLUSTER] [--role ROLE] [--member NAME] (-c SQL | --file FILE) [-U USER] [-d DBNAME] "
 	  "[--format tsv|table|json|yaml] [--delimiter D]",
@@ -457,18 +447,46 @@ static const struct command commands[] = {
 	  "  -U, --username USER    the role to connect as (default: libpq's, PGUSER or the OS user)\n"
 	  "  -d, --dbname DBNAME    the database (default postgres)\n"
 	  "  -f, --format FORMAT    tsv (default), table, json or yaml\n"
-	  "      --delimiter D      tsv: the column separator (default a tab)",
-	  "r:m:c:U:d:f:", CMD_SCOPE | CMD_YAML | CMD_TSV },
+	  "      --delimiter D      tsv: the column separator (default a tab)" },
 	{ "remove", cmd_remove, opts_remove, 0, 0, "remove CLUSTER",
 	  "Deletes every key of the cluster in etcd (its leader, members, config, history, initialize...):\n"
 	  "the cluster is gone for baton, its data directories stay. Asks on stdin, terminal or not, for\n"
 	  "the cluster name, then the phrase \"Yes I am aware\", then (when it has a leader) the leader's\n"
 	  "name, and deletes nothing unless all three are typed exactly; there is no --force.\n"
 	  "Refused while a member key exists (an agent is running, or died less than a TTL ago): stop\n"
-	  "every agent first. A running agent would find its cluster gone and could bootstrap a new one\n"
-	  "over it, so batonctl does not allow it even with a warning, as patronictl does.",
-	  NULL, CMD_SCOPE },
+	  "every agent first (patronictl only warns): a running agent would find its cluster gone and\n"
+	  "could bootstrap a new one over it." },
 };
+
+/* Short options and flags per command (struct command_habits). */
+static const struct command_habits habits[] = {
+	{ "list", "f:eWw:", CMD_SCOPE | CMD_YAML },
+	{ "topology", "f:eWw:", CMD_SCOPE | CMD_YAML },
+	{ "history", "f:", CMD_SCOPE | CMD_YAML },
+	{ "switchover", NULL, CMD_SCOPE },
+	{ "failover", NULL, CMD_SCOPE },
+	{ "restart", NULL, CMD_SCOPE },
+	{ "reload", NULL, CMD_SCOPE },
+	{ "reinit", NULL, CMD_SCOPE },
+	{ "pause", NULL, CMD_SCOPE },
+	{ "resume", NULL, CMD_SCOPE },
+	{ "show-config", "f:", CMD_SCOPE | CMD_YAML },
+	{ "edit-config", "s:p:", CMD_SCOPE },
+	{ "flush", "r:", CMD_SCOPE },
+	{ "dsn", "r:m:", CMD_SCOPE },
+	{ "query", "r:m:c:U:d:f:", CMD_SCOPE | CMD_YAML | CMD_TSV },
+	{ "remove", NULL, CMD_SCOPE },
+};
+
+static const struct command_habits *habits_of(const struct command *cmd)
+{
+	static const struct command_habits none = { NULL, NULL, 0 };
+
+	for (size_t i = 0; i < sizeof(habits) / sizeof(habits[0]); i++)
+		if (strcmp(habits[i].name, cmd->name) == 0)
+			return &habits[i];
+	return &none;
+}
 
 static const struct command *find_command(const char *name)
 {

@@ -120,6 +120,10 @@ out=$(as_baton env PGPASSFILE="$T/no-such.pgpass" "$BATON_BUILD/batonctl" -c "$T
 assert_eq $'?column?\n42' "$out" "query -U postgres without a password file"
 grep -q "using the password of postgresql.authentication.superuser (postgres) from $T/node1.conf" "$T/q.err" ||
 	fail "query did not say whose password it used: $(cat "$T/q.err")"
+out=$(printf 'select 2 as two;\n' | bc query -r replica -U postgres --file - --format table) ||
+	fail "query --file - failed"
+assert_eq "| two |" "$(sed -n 2p <<<"$out")" "query --file - --format table: the header"
+assert_eq "| 2   |" "$(sed -n 4p <<<"$out")" "query --file - --format table: the row"
 err=$(bc query -U postgres -c 'select nope' 2>&1 >/dev/null)
 assert_eq 1 "$?" "query with an SQL error exits 1"
 grep -q 'column "nope" does not exist' <<<"$err" || fail "query error: '$err'"
