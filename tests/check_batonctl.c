@@ -39,10 +39,18 @@ START_TEST(yaml_plain_and_quoted_scalars)
 	yaml_is("[\"-x\",\"*a\",\"x: y\",\"a #b\",\" a\",\"a \",\"a:\",\"{x}\",\"'q\"]",
 	        "- \"-x\"\n- \"*a\"\n- \"x: y\"\n- \"a #b\"\n- \" a\"\n- \"a \"\n- \"a:\"\n- \"{x}\"\n- \"'q\"\n");
 	/* ordinary text stays plain, inner colons and dashes too */
-	yaml_is("[\"16MB\",\"host=a port=1\",\"a-b\",\"http://x:1/y\",\"2026-12-03T16:00:00Z x\"]",
-	        "- 16MB\n- host=a port=1\n- a-b\n- http://x:1/y\n- 2026-12-03T16:00:00Z x\n");
+	yaml_is("[\"16MB\",\"host=a port=1\",\"a-b\",\"http://x:1/y\",\"v2026-12-03T16:00:00Z\"]",
+	        "- 16MB\n- host=a port=1\n- a-b\n- http://x:1/y\n- v2026-12-03T16:00:00Z\n");
+	/* timestamps YAML 1.1 would read as dates */
+	yaml_is("[\"2026-12-03\",\"2026-12-03T16:00:00Z\",\"2026-12-03 16:00:00.5 +01:00\"]",
+	        "- \"2026-12-03\"\n- \"2026-12-03T16:00:00Z\"\n- \"2026-12-03 16:00:00.5 +01:00\"\n");
 	/* a real keeps a point; 2.0 is not read back as the integer 2 */
 	yaml_is("[2.0, 0.5]", "- 2.0\n- 0.5\n");
+	/* YAML 1.1's value tag and its infinities and NaNs in any case */
+	yaml_is("[\"=\",\".NaN\",\"+.Inf\",\".INF\",\".nanx\"]",
+	        "- \"=\"\n- \".NaN\"\n- \"+.Inf\"\n- \".INF\"\n- .nanx\n");
+	/* document markers */
+	yaml_is("[\"...\",\"---\",\"..x\"]", "- \"...\"\n- \"---\"\n- ..x\n");
 }
 END_TEST
 

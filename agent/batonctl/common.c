@@ -5,13 +5,19 @@
  * file, connects to etcd and reads every key of the cluster in one range
  * request, parsed with the agent's own dcs_parse_cluster), asking the
  * operator for confirmation, and reaching a member's REST API through
- * peer.c, the HTTP client the agent uses too.
+ * peer.c, the HTTP client the agent uses too. Also what the patronictl
+ * habits share: the cluster name taken off the arguments (scope_take),
+ * Patroni's role names (role_matches, pick_member), and a small YAML
+ * emitter (yaml_dump) for --format yaml: block style, plain scalars where
+ * YAML reads them back as the same string, double quotes with escapes
+ * otherwise, pure ASCII out.
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "agent/batonctl/common.h"
@@ -543,10 +549,10 @@ static void yb_indent(struct ybuf *b, int n)
  * character (those are escaped in double quotes instead). */
 static bool yaml_needs_quotes(const char *s)
 {
-	static const char *const words[] = { "null",  "Null",  "NULL", "~",    "true",  "True", "TRUE", "false",
-		                             "False", "FALSE", "yes",  "Yes",  "YES",   "no",   "No",   "NO",
-		                             "on",    "On",    "ON",   "off",  "Off",   "OFF",  "y",    "Y",
-		                             "n",     "N",     ".inf", ".nan", "-.inf", "<<" };
+	static const char *const words[] = { "null",  "Null",  "NULL",  "~",   "true", "True", "TRUE",
+		                             "false", "False", "FALSE", "yes", "Yes",  "YES",  "no",
+		                             "No",    "NO",    "on",    "On",  "ON",   "off",  "Off",
+		                             "OFF",   "y",     "Y",     "n",   "N",    "<<",   "=" };
 	size_t len = strlen(s);
 	char *end;
 
@@ -555,19 +561,23 @@ static bool yaml_needs_quotes(const char *s)
 	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
 		if (strcmp(s, words[i]) == 0)
 			return true;
-	if (strchr("-?:,[]{}#&*!|>'\"%@`", s[0]))
+	if (strcasecmp(s + (s[0] == '+' || s[0] == '-'), ".inf") == 0 ||
+	    strcasecmp(s + (s[0] == '+' || s[0] == '-'), ".nan") == 0)
+		return true;
+	if (strchr("-?:,[]{}#&*!|>'\"%@`", s[0]) || strncmp(s, "...", 3) == 0)
 		return true;
 	if (strstr(s, ": ") || strstr(s, " #") || s[len - 1] == ':')
 		return true;
 	for (const unsigned char *c = (const unsigned char *)s; *c; c++)
 		if (*c < 0x20 || *c >= 0x7f)
 			return true;
-	/* numbers in any form YAML knows: 5, 1e3, 0x1f, 0o7, 1_000, 12:30 (sexagesimal) */
-	errno = 0;
+	/* numbers in any form YAML knows (5, 1e3, 0x1f, 0o7, 1_000, 12:30
+	 * sexagesimal) and timestamps (2026-12-03, 2026-12-03T10:00:00Z,
+	 * 2026-12-03 10:00:00.5 +01:00); more is quoted than needs it */
 	(void)strtod(s, &end);
 	if (*end == '\0')
 		return true;
-	if (strspn(s, "0123456789_:.+-eExXoOabcdefABCDEF") == len && strpbrk(s, "0123456789"))
+	if (strspn(s, "0123456789_:.+- eExXoOabcdefABCDEFTtZz") == len && strpbrk(s, "0123456789"))
 		return true;
 	return false;
 }

@@ -6,8 +6,8 @@
  * batonctl is one program split into one file per command (or small family
  * of commands): main.c parses the options and dispatches through the
  * command table, common.c holds what more than one command needs, and
- * members.c, history.c, cluster_config.c, pause.c, switchover.c and
- * node_actions.c hold the commands. Nothing here is part of libagent: this
+ * members.c, history.c, cluster_config.c, pause.c, switchover.c,
+ * node_actions.c, flush.c, query.c and remove.c hold the commands. Nothing here is part of libagent: this
  * header is for batonctl's files only.
  *
  * Error convention: a command returns its exit status (EXIT_*); helpers that

@@ -27,9 +27,16 @@
  * function, which lives in the file of its family (members.c: list and
  * topology; history.c; cluster_config.c: show-config and edit-config;
  * pause.c: pause and resume; switchover.c: switchover and failover;
- * node_actions.c: restart, reload, reinit). Every function that needs the
+ * node_actions.c: restart, reload, reinit; flush.c; query.c: dsn and query;
+ * remove.c). Every function that needs the
  * cluster starts with ctl_open() (common.c), the one place that loads the
  * config, connects to etcd and reads the keys.
+ *
+ * patronictl's habits: every command with CMD_SCOPE in the habits[] table
+ * takes the cluster's name as an optional first argument (scope_resolve
+ * checks it against the config's scope and takes it off), and the short
+ * options patronictl users type (-f, -e, -W, -w, -s, -p, -r, -m, -c, -U,
+ * -d) are listed there per command.
  *
  * Exit status: 0 done, 1 refused or failed (one line on stderr says why),
  * 2 usage or configuration error.
