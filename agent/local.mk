@@ -32,7 +32,7 @@ baton_LDADD = $(BATON_LIBS)
 batonctl_SOURCES = agent/batonctl/main.c agent/batonctl/common.c agent/batonctl/common.h \
 	agent/batonctl/members.c agent/batonctl/history.c agent/batonctl/cluster_config.c \
 	agent/batonctl/pause.c agent/batonctl/switchover.c agent/batonctl/node_actions.c \
-	agent/batonctl/import_patroni.c
+	agent/batonctl/import_patroni.c agent/batonctl/remove.c agent/batonctl/flush.c agent/batonctl/query.c
 batonctl_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS)
 batonctl_LDADD = $(BATON_LIBS) $(YAML_LIBS)
 

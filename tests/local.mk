@@ -163,3 +163,15 @@ tests_check_slots_SOURCES = tests/check_slots.c
 tests_check_slots_CFLAGS = $(TEST_CFLAGS)
 tests_check_slots_LDADD = $(TEST_LIBS)
 # END slots
+
+# BEGIN batonctl
+# batonctl's pure helpers (YAML, the cluster name argument, remove's
+# confirmations, dotted edit-config keys): its files but main.c
+check_PROGRAMS += tests/check_batonctl
+tests_check_batonctl_SOURCES = tests/check_batonctl.c agent/batonctl/common.c agent/batonctl/common.h \
+	agent/batonctl/members.c agent/batonctl/history.c agent/batonctl/cluster_config.c \
+	agent/batonctl/pause.c agent/batonctl/switchover.c agent/batonctl/node_actions.c \
+	agent/batonctl/remove.c agent/batonctl/flush.c agent/batonctl/query.c
+tests_check_batonctl_CFLAGS = $(TEST_CFLAGS)
+tests_check_batonctl_LDADD = $(TEST_LIBS)
+# END batonctl

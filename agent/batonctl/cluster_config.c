@@ -56,14 +56,14 @@ static bool flatten(const json_t *doc, const char *prefix, json_t *lines)
 	return true;
 }
 
-/* Prints the config document: pretty JSON, or "key: value" lines. */
-static bool print_config(const json_t *doc, bool json)
+/* Prints the config document: pretty JSON, YAML, or "key: value" lines. */
+static bool print_config(const json_t *doc, enum ctl_format fmt)
 {
 	json_t *lines, *l;
 	size_t i;
 
-	if (json)
-		return print_json_value(doc, true);
+	if (fmt != FMT_TABLE)
+		return print_value(doc, fmt, true);
 	lines = json_array();
 	if (!lines || !flatten(doc, "", lines)) {
 		json_decref(lines);
@@ -123,7 +123,7 @@ int cmd_show_config(const char *config_path, const struct args *a)
 		doc = current_config(&x);
 		if (!doc)
 			rc = EXIT_FAILED;
-		else if (!print_config(doc, a->json))
+		else if (!print_config(doc, a->format))
 			rc = failed("out of memory");
 	}
 	json_decref(doc);
@@ -301,11 +301,25 @@ cleanup:
 	return rc;
 }
 
+/* Patroni's dotted form: "postgresql.parameters.NAME=VALUE" -> "NAME=VALUE"
+ * (what --pg takes); NULL for any other assignment. Pure. */
+const char *edit_set_pg_param(const char *assignment)
+{
+	static const char prefix[] = "postgresql.parameters.";
+	const char *eq = strchr(assignment, '=');
+
+	if (strncmp(assignment, prefix, sizeof(prefix) - 1) != 0 || !eq || eq < assignment + sizeof(prefix))
+		return NULL;
+	return assignment + sizeof(prefix) - 1;
+}
+
 int cmd_edit_config(const char *config_path, const struct args *a)
 {
 	struct dcs_settings result;
 	json_t *doc = NULL;
 	char err[1024], *text = NULL;
+	const char **set = NULL, **pg = NULL;
+	size_t n_set = 0, n_pg = 0;
 	struct ctl x;
 	int rc;
 
@@ -319,16 +333,36 @@ int cmd_edit_config(const char *config_path, const struct args *a)
 		rc = edit_interactively(&x, a);
 		goto cleanup;
 	}
+	/* --set postgresql.parameters.x=y is --pg x=y (Patroni's dotted
+	 * names); every other --set key goes to ops.c as it is */
+	set = calloc(a->n_set + 1, sizeof(*set));
+	pg = calloc(a->n_set + a->n_pg + 1, sizeof(*pg));
+	if (!set || !pg) {
+		rc = failed("out of memory");
+		goto cleanup;
+	}
+	for (size_t i = 0; i < a->n_set; i++) {
+		const char *param = edit_set_pg_param(a->set[i]);
+
+		if (param)
+			pg[n_pg++] = param;
+		else
+			set[n_set++] = a->set[i];
+	}
+	for (size_t i = 0; i < a->n_pg; i++)
+		pg[n_pg++] = a->pg[i];
 	memset(&result, 0, sizeof(result));
-	if (!ops_edit_config(x.client, &x.keys, a->set, a->n_set, a->pg, a->n_pg, &result, err, sizeof(err))) {
+	if (!ops_edit_config(x.client, &x.keys, set, n_set, pg, n_pg, &result, err, sizeof(err))) {
 		rc = failed("%s", err);
 		goto cleanup;
 	}
 	text = dcs_config_json(&result);
 	dcs_settings_free(&result);
 	doc = text ? json_loads(text, 0, NULL) : NULL;
-	rc = doc && print_config(doc, a->json) ? EXIT_DONE : failed("out of memory");
+	rc = doc && print_config(doc, a->format) ? EXIT_DONE : failed("out of memory");
 cleanup:
+	free(set);
+	free(pg);
 	free(text);
 	json_decref(doc);
 	ctl_close(&x);

@@ -5,13 +5,19 @@
  * file, connects to etcd and reads every key of the cluster in one range
  * request, parsed with the agent's own dcs_parse_cluster), asking the
  * operator for confirmation, and reaching a member's REST API through
- * peer.c, the HTTP client the agent uses too.
+ * peer.c, the HTTP client the agent uses too. Also what the patronictl
+ * habits share: the cluster name taken off the arguments (scope_take),
+ * Patroni's role names (role_matches, pick_member), and a small YAML
+ * emitter (yaml_dump) for --format yaml: block style, plain scalars where
+ * YAML reads them back as the same string, double quotes with escapes
+ * otherwise, pure ASCII out.
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "agent/batonctl/common.h"
@@ -319,9 +325,8 @@ bool post_member(const struct ctl *x, const struct ha_member *m, const char *met
 	return ok;
 }
 
-/* The members named (all when none), filtered by role ("primary" = the
- * leader, "replica" = the others' replicas). false + reported on an
- * unknown name. */
+/* The members named (all when none), filtered by role (role_matches).
+ * false + reported on an unknown name. */
 bool select_members(const struct ctl *x, const struct args *a, const struct ha_member **out, size_t *n)
 {
 	const struct ha_cluster_view *v = x->view;
@@ -334,15 +339,13 @@ bool select_members(const struct ctl *x, const struct args *a, const struct ha_m
 		}
 	for (size_t i = 0; i < v->n_members; i++) {
 		const struct ha_member *m = &v->members[i];
-		bool named = a->n_pos == 0, leader = is_leader(v, m->name);
+		bool named = a->n_pos == 0;
 
 		for (size_t j = 0; j < a->n_pos; j++)
 			named = named || strcmp(a->pos[j], m->name) == 0;
 		if (!named)
 			continue;
-		if (a->role && strcmp(a->role, "primary") == 0 && !leader)
-			continue;
-		if (a->role && strcmp(a->role, "replica") == 0 && (leader || strcmp(m->role, "replica") != 0))
+		if (!role_matches(v, m, a->role))
 			continue;
 		out[(*n)++] = m;
 	}
@@ -419,4 +422,353 @@ long answer_code(const char *why, const char **msg)
 	colon = code ? strstr(why, ": ") : NULL;
 	*msg = colon ? colon + 2 : why;
 	return code;
+}
+
+/* ---- roles, and the member dsn and query talk to ------------------------------- */
+
+/* Patroni's names: leader = the holder of the leader key; primary = that
+ * holder when it runs as a primary (not the leader of a standby cluster);
+ * standby-leader = a holder that publishes role standby_leader; replica
+ * and standby = the others that stream. */
+bool role_matches(const struct ha_cluster_view *v, const struct ha_member *m, const char *role)
+{
+	bool leader = is_leader(v, m->name);
+
+	if (!role || strcmp(role, "any") == 0)
+		return true;
+	if (strcmp(role, "leader") == 0)
+		return leader;
+	if (strcmp(role, "primary") == 0)
+		return leader && strcmp(m->role, "standby_leader") != 0;
+	if (strcmp(role, "standby-leader") == 0)
+		return leader && strcmp(m->role, "standby_leader") == 0;
+	if (strcmp(role, "replica") == 0 || strcmp(role, "standby") == 0)
+		return !leader && strcmp(m->role, "replica") == 0;
+	return false;
+}
+
+const struct ha_member *pick_member(const struct ctl *x, const struct args *a)
+{
+	const struct ha_cluster_view *v = x->view;
+	const char *role = a->role ? a->role : (a->member ? "any" : "leader");
+	const struct ha_member *best = NULL;
+
+	if (a->member) {
+		best = ha_find_member(v, a->member);
+		if (!best)
+			failed("'%s' is not a member of the cluster %s", a->member, x->cfg.scope);
+		else if (!role_matches(v, best, role)) {
+			failed("'%s' is not a %s (--role %s)", a->member, role, role);
+			best = NULL;
+		}
+		return best;
+	}
+	for (size_t i = 0; i < v->n_members; i++)
+		if (role_matches(v, &v->members[i], role) && (!best || strcmp(v->members[i].name, best->name) < 0))
+			best = &v->members[i];
+	if (!best)
+		failed("no member of the cluster %s is a %s now (see batonctl list)", x->cfg.scope, role);
+	return best;
+}
+
+/* ---- the cluster name as the first positional argument ------------------------- */
+
+int scope_take(const char *scope, char ***pos, size_t *n_pos, size_t min_pos, size_t max_pos, bool *given, char *err,
+               size_t len)
+{
+	err[0] = '\0';
+	*given = false;
+	if (*n_pos > 0 && strcmp((*pos)[0], scope) == 0) {
+		(*pos)++;
+		(*n_pos)--;
+		*given = true;
+	} else if (*n_pos > max_pos) {
+		snprintf(err, len,
+		         "cluster '%s' is not this configuration's cluster '%s' (batonctl talks to the one cluster "
+		         "its -c FILE names)",
+		         (*pos)[0], scope);
+		return EXIT_USAGE;
+	}
+	if (*n_pos > max_pos) {
+		snprintf(err, len, "unexpected argument '%s'", (*pos)[max_pos]);
+		return EXIT_USAGE;
+	}
+	if (*n_pos < min_pos) {
+		snprintf(err, len, "missing argument");
+		return EXIT_USAGE;
+	}
+	return EXIT_DONE;
+}
+
+/* ---- YAML ---------------------------------------------------------------------- */
+
+/* A growing string; ok turns false for good when an allocation fails. */
+struct ybuf {
+	char *s;
+	size_t len, cap;
+	bool ok;
+};
+
+static void yb_add(struct ybuf *b, const char *text, size_t n)
+{
+	if (!b->ok)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		char *grown;
+
+		while (b->len + n + 1 > cap)
+			cap *= 2;
+		grown = realloc(b->s, cap);
+		if (!grown) {
+			b->ok = false;
+			return;
+		}
+		b->s = grown;
+		b->cap = cap;
+	}
+	memcpy(b->s + b->len, text, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+static void yb_str(struct ybuf *b, const char *text)
+{
+	yb_add(b, text, strlen(text));
+}
+
+static void yb_indent(struct ybuf *b, int n)
+{
+	for (int i = 0; i < n; i++)
+		yb_add(b, " ", 1);
+}
+
+/* Would YAML 1.1 or 1.2 read s, unquoted, as anything but this string?
+ * Empty, a null/bool/number look-alike, an indicator at the start, ": " or
+ * " #" inside, a leading or trailing space, or any control or non-ASCII
+ * character (those are escaped in double quotes instead). */
+static bool yaml_needs_quotes(const char *s)
+{
+	static const char *const words[] = { "null",  "Null",  "NULL",  "~",   "true", "True", "TRUE",
+		                             "false", "False", "FALSE", "yes", "Yes",  "YES",  "no",
+		                             "No",    "NO",    "on",    "On",  "ON",   "off",  "Off",
+		                             "OFF",   "y",     "Y",     "n",   "N",    "<<",   "=" };
+	size_t len = strlen(s);
+	char *end;
+
+	if (len == 0 || s[0] == ' ' || s[len - 1] == ' ')
+		return true;
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strcmp(s, words[i]) == 0)
+			return true;
+	if (strcasecmp(s + (s[0] == '+' || s[0] == '-'), ".inf") == 0 ||
+	    strcasecmp(s + (s[0] == '+' || s[0] == '-'), ".nan") == 0)
+		return true;
+	if (strchr("-?:,[]{}#&*!|>'\"%@`", s[0]) || strncmp(s, "...", 3) == 0)
+		return true;
+	if (strstr(s, ": ") || strstr(s, " #") || s[len - 1] == ':')
+		return true;
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+		if (*c < 0x20 || *c >= 0x7f)
+			return true;
+	/* numbers in any form YAML knows (5, 1e3, 0x1f, 0o7, 1_000, 12:30
+	 * sexagesimal) and timestamps (2026-12-03, 2026-12-03T10:00:00Z,
+	 * 2026-12-03 10:00:00.5 +01:00); more is quoted than needs it */
+	(void)strtod(s, &end);
+	if (*end == '\0')
+		return true;
+	if (strspn(s, "0123456789_:.+- eExXoOabcdefABCDEFTtZz") == len && strpbrk(s, "0123456789"))
+		return true;
+	return false;
+}
+
+/* The next code point of the valid UTF-8 at *p (jansson's strings are). */
+static unsigned long utf8_next(const unsigned char **p)
+{
+	const unsigned char *c = *p;
+	unsigned long cp;
+	int more;
+
+	if (c[0] < 0x80) {
+		*p = c + 1;
+		return c[0];
+	}
+	if ((c[0] & 0xe0) == 0xc0) {
+		cp = c[0] & 0x1f;
+		more = 1;
+	} else if ((c[0] & 0xf0) == 0xe0) {
+		cp = c[0] & 0x0f;
+		more = 2;
+	} else {
+		cp = c[0] & 0x07;
+		more = 3;
+	}
+	c++;
+	for (int i = 0; i < more && (*c & 0xc0) == 0x80; i++, c++)
+		cp = (cp << 6) | (*c & 0x3f);
+	*p = c;
+	return cp;
+}
+
+/* A string scalar: as is when YAML reads it back unchanged, else in double
+ * quotes with \", \\, \n, \t, \xNN for the other controls and \uXXXX /
+ * \UXXXXXXXX beyond ASCII, so the output is plain ASCII. */
+static void yaml_scalar_string(struct ybuf *b, const char *s)
+{
+	if (!yaml_needs_quotes(s)) {
+		yb_str(b, s);
+		return;
+	}
+	yb_add(b, "\"", 1);
+	for (const unsigned char *c = (const unsigned char *)s; *c;) {
+		char esc[24];
+
+		if (*c == '"' || *c == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)*c;
+			yb_add(b, esc, 2);
+			c++;
+		} else if (*c == '\n') {
+			yb_str(b, "\\n");
+			c++;
+		} else if (*c == '\t') {
+			yb_str(b, "\\t");
+			c++;
+		} else if (*c < 0x20 || *c == 0x7f) {
+			snprintf(esc, sizeof(esc), "\\x%02x", *c);
+			yb_str(b, esc);
+			c++;
+		} else if (*c < 0x80) {
+			yb_add(b, (const char *)c, 1);
+			c++;
+		} else {
+			unsigned long cp = utf8_next(&c);
+
+			if (cp > 0xffff)
+				snprintf(esc, sizeof(esc), "\\U%08lx", cp);
+			else
+				snprintf(esc, sizeof(esc), "\\u%04lx", cp);
+			yb_str(b, esc);
+		}
+	}
+	yb_add(b, "\"", 1);
+}
+
+static void yaml_scalar(struct ybuf *b, const json_t *v)
+{
+	char num[64];
+
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		yaml_scalar_string(b, json_string_value(v));
+		break;
+	case JSON_INTEGER:
+		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		yb_str(b, num);
+		break;
+	case JSON_REAL:
+		snprintf(num, sizeof(num), "%.17g", json_real_value(v));
+		if (!strpbrk(num, ".eE")) /* 2.0 stays a float */
+			snprintf(num + strlen(num), sizeof(num) - strlen(num), ".0");
+		yb_str(b, num);
+		break;
+	case JSON_TRUE:
+		yb_str(b, "true");
+		break;
+	case JSON_FALSE:
+		yb_str(b, "false");
+		break;
+	case JSON_OBJECT:
+		yb_str(b, "{}"); /* only reached when empty */
+		break;
+	case JSON_ARRAY:
+		yb_str(b, "[]");
+		break;
+	default:
+		yb_str(b, "null");
+	}
+}
+
+static bool yaml_is_block(const json_t *v)
+{
+	return (json_is_object(v) && json_object_size(v) > 0) || (json_is_array(v) && json_array_size(v) > 0);
+}
+
+/* v at indent; first_inline: the first line's indent is already written
+ * (after "- "). */
+static void yaml_node(struct ybuf *b, const json_t *v, int indent, bool first_inline)
+{
+	bool first = true;
+
+	if (json_is_object(v)) {
+		const char *key;
+		json_t *e;
+
+		json_object_foreach((json_t *)v, key, e) {
+			if (!(first && first_inline))
+				yb_indent(b, indent);
+			first = false;
+			yaml_scalar_string(b, key);
+			if (yaml_is_block(e)) {
+				yb_str(b, ":\n");
+				yaml_node(b, e, json_is_array(e) ? indent : indent + 2, false);
+			} else {
+				yb_str(b, ": ");
+				yaml_scalar(b, e);
+				yb_str(b, "\n");
+			}
+		}
+	} else if (json_is_array(v)) {
+		size_t i;
+		json_t *e;
+
+		json_array_foreach(v, i, e) {
+			if (!(first && first_inline))
+				yb_indent(b, indent);
+			first = false;
+			yb_str(b, "- ");
+			if (yaml_is_block(e)) {
+				yaml_node(b, e, indent + 2, true);
+			} else {
+				yaml_scalar(b, e);
+				yb_str(b, "\n");
+			}
+		}
+	}
+}
+
+char *yaml_dump(const json_t *v)
+{
+	struct ybuf b = { NULL, 0, 0, true };
+
+	if (yaml_is_block(v)) {
+		yaml_node(&b, v, 0, false);
+	} else {
+		yaml_scalar(&b, v);
+		yb_str(&b, "\n");
+	}
+	if (!b.ok) {
+		free(b.s);
+		return NULL;
+	}
+	return b.s;
+}
+
+bool print_value(const json_t *v, enum ctl_format fmt, bool pretty)
+{
+	FILE *out = json_out ? json_out : stdout;
+	char *text;
+
+	if (fmt != FMT_YAML)
+		return print_json_value(v, pretty);
+	text = yaml_dump(v);
+	if (!text)
+		return false;
+	/* Plain ASCII without control characters (yaml_dump escapes them): it
+	 * goes past the escaping stream, whose \xNN would change the values. */
+	fflush(stdout);
+	fputs(text, out);
+	fflush(out);
+	free(text);
+	return true;
 }

@@ -6,8 +6,8 @@
  * batonctl is one program split into one file per command (or small family
  * of commands): main.c parses the options and dispatches through the
  * command table, common.c holds what more than one command needs, and
- * members.c, history.c, cluster_config.c, pause.c, switchover.c and
- * node_actions.c hold the commands. Nothing here is part of libagent: this
+ * members.c, history.c, cluster_config.c, pause.c, switchover.c,
+ * node_actions.c, flush.c, query.c and remove.c hold the commands. Nothing here is part of libagent: this
  * header is for batonctl's files only.
  *
  * Error convention: a command returns its exit status (EXIT_*); helpers that
@@ -40,13 +40,25 @@
 
 /* ---- the arguments of every command ------------------------------------------ */
 
+/* --format: table (default), json, yaml (list, topology, history,
+ * show-config, query), tsv (query) */
+enum ctl_format { FMT_TABLE, FMT_JSON, FMT_YAML, FMT_TSV };
+
 struct args {
-	bool json;
+	bool json; /* format == FMT_JSON */
+	enum ctl_format format;
+	bool format_given;
 	const char *leader, *candidate, *scheduled, *role, *pg_version;
 	bool force, pending, cancel;
 	double wait;
-	const char **set, **pg; /* --set, --pg values (argv strings) */
-	const char *output;     /* import-patroni --output */
+	bool extended, watch;                               /* list/topology -e, -W */
+	double interval;                                    /* -w/--interval seconds between redraws (default 2) */
+	long count;                                         /* --count: redraws at most (0 = until Ctrl-C) */
+	const char *member;                                 /* dsn, query: --member */
+	const char *sql, *file, *user, *dbname, *delimiter; /* query */
+	bool scope_given;                                   /* the cluster name came as the first positional argument */
+	const char **set, **pg;                             /* --set, --pg values (argv strings) */
+	const char *output;                                 /* import-patroni --output */
 	size_t n_set, n_pg;
 	char **pos; /* positional arguments */
 	size_t n_pos;
@@ -60,6 +72,41 @@ struct command {
 	const char *synopsis; /* after "batonctl [-c FILE] " */
 	const char *help;     /* what it does, and its options */
 };
+
+/* What a command takes beyond its row (main.c's habits[] table, by name,
+ * so that rows keep their shape): getopt's short options and CMD_* flags.
+ * A command without an entry takes no short option and none of these. */
+struct command_habits {
+	const char *name;
+	const char *shortopts;
+	unsigned flags;
+};
+#define CMD_SCOPE 1u /* takes the cluster name (scope) as an optional first positional argument */
+#define CMD_YAML 2u  /* --format yaml */
+#define CMD_TSV 4u   /* --format tsv */
+
+/*
+ * The cluster name as patronictl takes it: when the first of the n_pos
+ * positional arguments (*pos) equals scope it is taken off (*pos, *n_pos
+ * move past it, *given set). What is left must number at most max_pos
+ * (the command's own arguments, e.g. member names); more, or with max_pos 0
+ * any argument left, means the first was meant as a cluster name that is
+ * not this configuration's. EXIT_DONE, or EXIT_USAGE with the reason in err.
+ * Pure: no I/O.
+ */
+int scope_take(const char *scope, char ***pos, size_t *n_pos, size_t min_pos, size_t max_pos, bool *given, char *err,
+               size_t len) __attribute__((warn_unused_result));
+
+/* ---- YAML ---------------------------------------------------------------------- */
+
+/* v as a YAML document (block style, two-space indent, strings quoted where
+ * YAML would read them as something else, control and non-ASCII characters
+ * escaped in double quotes), ending in a newline; malloc'd, NULL when out
+ * of memory. Pure. */
+char *yaml_dump(const json_t *v) __attribute__((warn_unused_result));
+/* Prints v on stdout as JSON (pretty or compact) or YAML, as fmt says;
+ * false when out of memory. */
+bool print_value(const json_t *v, enum ctl_format fmt, bool pretty) __attribute__((warn_unused_result));
 
 /* ---- config, etcd and the cluster: one helper for every command --------------- */
 
@@ -113,7 +160,7 @@ void sleep_ms(long ms);
 bool parse_when(const char *s, time_t *out) __attribute__((warn_unused_result));
 /* ---- tables ------------------------------------------------------------------ */
 
-#define TABLE_MAX_COLS 8
+#define TABLE_MAX_COLS 10
 #define TABLE_CELL 192
 
 typedef char table_row[TABLE_MAX_COLS][TABLE_CELL];
@@ -132,6 +179,13 @@ void table_print(const struct table *t);
 
 /* ---- members and their REST API ------------------------------------------------ */
 
+/* Does member m play role (leader, primary, standby-leader, replica,
+ * standby, any; NULL = any) in view v? */
+bool role_matches(const struct ha_cluster_view *v, const struct ha_member *m, const char *role);
+/* The one member dsn and query talk to: --member NAME (which must also
+ * play --role when given), else the first member (by name) that plays
+ * --role (default leader). NULL + reported when none. */
+const struct ha_member *pick_member(const struct ctl *x, const struct args *a);
 /* The members named (all when none), filtered by --role; false + reported
  * on an unknown name. out has room for HA_MAX_MEMBERS. */
 bool select_members(const struct ctl *x, const struct args *a, const struct ha_member **out, size_t *n)
@@ -161,5 +215,29 @@ int cmd_restart(const char *config_path, const struct args *a);
 int cmd_reload(const char *config_path, const struct args *a);
 int cmd_reinit(const char *config_path, const struct args *a);
 int cmd_import_patroni(const char *config_path, const struct args *a);
+int cmd_remove(const char *config_path, const struct args *a);
+int cmd_flush(const char *config_path, const struct args *a);
+int cmd_dsn(const char *config_path, const struct args *a);
+int cmd_query(const char *config_path, const struct args *a);
+
+/* edit-config: "postgresql.parameters.NAME=VALUE" -> "NAME=VALUE" (what
+ * --pg takes); NULL for any other assignment. Pure. */
+const char *edit_set_pg_param(const char *assignment);
+
+/* restart --cancel and flush restart: DELETE /restart on the members sel[]
+ * that keep a scheduled restart (every one of them when named is true). */
+int restart_cancel(struct ctl *x, bool named, const struct ha_member *const *sel, size_t n);
+
+/* ---- remove: the typed confirmations (remove.c) ---------------------------------- */
+
+#define REMOVE_PHRASE "Yes I am aware"
+
+/* The answers remove asks for, in order: the cluster name, the phrase, and
+ * (when the cluster has a leader) the leader's name. */
+enum remove_step { REMOVE_ASK_CLUSTER, REMOVE_ASK_PHRASE, REMOVE_ASK_LEADER, REMOVE_CONFIRMED };
+/* The step after answer (its trailing newline ignored) was given at step;
+ * -1 when the answer is wrong (nothing may be deleted). leader: the
+ * leader's name, NULL or "" when there is none. Pure. */
+int remove_next(enum remove_step step, const char *answer, const char *scope, const char *leader);
 
 #endif

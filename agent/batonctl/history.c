@@ -1,7 +1,7 @@
 /*
  * history.c - batonctl history: the leader changes the agents recorded in
  * the history key (timeline, the LSN where it began, reason, time, new
- * leader), as a table or as the key's JSON array.
+ * leader), as a table or as the key's JSON array (or that array in YAML).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,8 +27,8 @@ int cmd_history(const char *config_path, const struct args *a)
 		rc = failed("%s: not a JSON array", x.keys.history);
 		goto cleanup;
 	}
-	if (a->json) {
-		rc = print_json_value(arr, false) ? EXIT_DONE : failed("out of memory");
+	if (a->format != FMT_TABLE) {
+		rc = print_value(arr, a->format, false) ? EXIT_DONE : failed("out of memory");
 		goto cleanup;
 	}
 	t.rows = calloc(json_array_size(arr) + 1, sizeof(*t.rows));

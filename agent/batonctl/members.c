@@ -12,7 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "agent/batonctl/common.h"
+#include "agent/clock.h"
 
 /* One member as shown. */
 struct row {
@@ -99,9 +102,21 @@ static void table_role(const struct row *r, char *buf, size_t len)
 		buf[0] = (char)(buf[0] - 'a' + 'A');
 }
 
-enum { COL_MEMBER, COL_HOST, COL_ROLE, COL_STATE, COL_TL, COL_LAG, COL_PENDING, COL_TAGS, N_MEMBER_COLS };
+/* The columns; list -e adds Scheduled restart before Tags (without -e,
+ * Tags takes its place: fill_member_cells moves it). */
+enum { COL_MEMBER, COL_HOST, COL_ROLE, COL_STATE, COL_TL, COL_LAG, COL_PENDING, COL_SCHED, COL_TAGS, N_MEMBER_COLS };
 
-static void fill_member_cells(const struct row *r, bool topology, table_row cells)
+/* "at" of the member's scheduled_restart ("" when none). */
+static void scheduled_restart_at(const struct ctl *x, const char *name, char *buf, size_t len)
+{
+	json_t *rec = member_record(x, name);
+	const char *at = json_string_value(json_object_get(json_object_get(rec, "scheduled_restart"), "at"));
+
+	snprintf(buf, len, "%s", at ? at : "");
+	json_decref(rec);
+}
+
+static void fill_member_cells(const struct ctl *x, const struct row *r, bool topology, bool extended, table_row cells)
 {
 	const char *indent = topology && r->depth == 1 ? "+ " : "";
 
@@ -130,6 +145,10 @@ static void fill_member_cells(const struct row *r, bool topology, table_row cell
 		         r->m->nofailover && r->m->nosync ? " " : "", r->m->nosync ? "nosync" : "",
 		         prio[0] && (r->m->nofailover || r->m->nosync) ? " " : "", prio);
 	}
+	if (extended)
+		scheduled_restart_at(x, r->m->name, cells[COL_SCHED], TABLE_CELL);
+	else
+		memcpy(cells[COL_SCHED], cells[COL_TAGS], TABLE_CELL);
 }
 
 /* The lines above the table: maintenance mode first and loud, the cluster,
@@ -179,71 +198,118 @@ static json_t *member_object(const struct row *r)
 	                 r->m->failover_priority);
 }
 
-/* list and topology: the same rows, in their order. JSON: list is a flat
- * array; topology nests each leader's replicas under "replicas". */
-static int show_members(const char *config_path, const struct args *a, bool topology)
+/* One drawing of the members (x read): the table with the lines above it,
+ * or the JSON/YAML document. JSON/YAML: list is a flat array; topology
+ * nests each leader's replicas under "replicas". */
+static int print_members(const struct ctl *x, const struct args *a, bool topology, struct row *rows, table_row *cells)
 {
-	static const char *const heads[N_MEMBER_COLS] = { "Member",          "Host", "Role", "State", "TL", "Lag in MB",
-		                                          "Pending restart", "Tags" };
-	struct table t = { N_MEMBER_COLS, heads, (1u << COL_TL) | (1u << COL_LAG), NULL, 0 };
-	struct row *rows = NULL;
+	static const char *const heads[N_MEMBER_COLS] = {
+		"Member", "Host", "Role", "State", "TL", "Lag in MB", "Pending restart", "Scheduled restart", "Tags"
+	};
+	static const char *const heads_short[N_MEMBER_COLS - 1] = { "Member",          "Host", "Role",
+		                                                    "State",           "TL",   "Lag in MB",
+		                                                    "Pending restart", "Tags" };
+	struct table t = { a->extended ? N_MEMBER_COLS : N_MEMBER_COLS - 1, a->extended ? heads : heads_short,
+		           (1u << COL_TL) | (1u << COL_LAG), cells, 0 };
 	json_t *arr = NULL, *top = NULL;
-	struct ctl x;
 	size_t n;
-	int rc;
+	int rc = EXIT_FAILED;
 
-	rc = ctl_open(&x, config_path, true);
-	if (rc != EXIT_DONE)
-		goto cleanup;
-	rc = EXIT_FAILED;
-	rows = calloc(HA_MAX_MEMBERS, sizeof(*rows));
-	t.rows = calloc(HA_MAX_MEMBERS, sizeof(*t.rows));
-	if (!rows || !t.rows) {
-		rc = failed("out of memory");
-		goto cleanup;
-	}
-	n = build_rows(x.view, rows, topology);
-	if (!a->json) {
+	n = build_rows(x->view, rows, topology);
+	if (a->format == FMT_TABLE) {
+		memset(cells, 0, HA_MAX_MEMBERS * sizeof(*cells));
 		for (size_t i = 0; i < n; i++)
-			fill_member_cells(&rows[i], topology, t.rows[i]);
+			fill_member_cells(x, &rows[i], topology, a->extended, cells[i]);
 		t.n_rows = n;
-		print_cluster_head(&x);
+		print_cluster_head(x);
 		table_print(&t);
-	} else {
-		arr = json_array();
-		if (!arr)
-			goto oom;
-		for (size_t i = 0; i < n; i++) {
-			json_t *o = member_object(&rows[i]), *rec;
-
-			if (!o)
-				goto oom;
-			rec = member_record(&x, rows[i].m->name);
-			if (json_object_get(rec, "scheduled_restart"))
-				json_object_set(o, "scheduled_restart", json_object_get(rec, "scheduled_restart"));
-			json_decref(rec);
-			if (topology && rows[i].leader) {
-				top = o;
-				if (json_object_set_new(o, "replicas", json_array()) != 0)
-					goto oom;
-			}
-			if (topology && rows[i].depth == 1 && top) {
-				if (json_array_append_new(json_object_get(top, "replicas"), o) != 0)
-					goto oom;
-			} else if (json_array_append_new(arr, o) != 0) {
-				goto oom;
-			}
-		}
-		if (!print_json_value(arr, false))
-			goto oom;
+		return EXIT_DONE;
 	}
+	arr = json_array();
+	if (!arr)
+		goto oom;
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = member_object(&rows[i]), *rec;
+
+		if (!o)
+			goto oom;
+		rec = member_record(x, rows[i].m->name);
+		if (json_object_get(rec, "scheduled_restart"))
+			json_object_set(o, "scheduled_restart", json_object_get(rec, "scheduled_restart"));
+		json_decref(rec);
+		if (topology && rows[i].leader) {
+			top = o;
+			if (json_object_set_new(o, "replicas", json_array()) != 0)
+				goto oom;
+		}
+		if (topology && rows[i].depth == 1 && top) {
+			if (json_array_append_new(json_object_get(top, "replicas"), o) != 0)
+				goto oom;
+		} else if (json_array_append_new(arr, o) != 0) {
+			goto oom;
+		}
+	}
+	if (!print_value(arr, a->format, false))
+		goto oom;
 	rc = EXIT_DONE;
 	goto cleanup;
 oom:
 	rc = failed("out of memory");
 cleanup:
 	json_decref(arr);
-	free(t.rows);
+	return rc;
+}
+
+/* The line above each redraw of list -W: the screen cleared first on a
+ * terminal (past the escaping stream: these are our own bytes), then the
+ * time. */
+static void watch_head(void)
+{
+	char when[32];
+
+	dcs_format_utc(clk_wall(), when, sizeof(when));
+	fflush(stdout);
+	if (isatty(STDOUT_FILENO) && json_out) {
+		fputs("\033[H\033[2J", json_out);
+		fflush(json_out);
+	}
+	printf("%s\n", when);
+}
+
+/* list and topology: the same rows, in their order; with --watch, drawn
+ * again every --interval seconds, --count times (or until Ctrl-C). */
+static int show_members(const char *config_path, const struct args *a, bool topology)
+{
+	struct row *rows = NULL;
+	table_row *cells = NULL;
+	struct ctl x;
+	int rc;
+
+	rc = ctl_open(&x, config_path, true);
+	if (rc != EXIT_DONE)
+		goto cleanup;
+	rows = calloc(HA_MAX_MEMBERS, sizeof(*rows));
+	cells = calloc(HA_MAX_MEMBERS, sizeof(*cells));
+	if (!rows || !cells) {
+		rc = failed("out of memory");
+		goto cleanup;
+	}
+	for (long i = 0;; i++) {
+		if (i > 0) {
+			sleep_ms((long)(a->interval * 1000.0));
+			/* etcd unreachable for a moment: say so, and go on watching */
+			rc = ctl_read(&x, true);
+		}
+		if (a->watch)
+			watch_head();
+		if (rc == EXIT_DONE)
+			rc = print_members(&x, a, topology, rows, cells);
+		fflush(stdout);
+		if (!a->watch || (a->count > 0 && i + 1 >= a->count))
+			break;
+	}
+cleanup:
+	free(cells);
 	free(rows);
 	ctl_close(&x);
 	return rc;

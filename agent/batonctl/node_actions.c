@@ -83,9 +83,9 @@ cleanup:
 	return rc;
 }
 
-/* restart --cancel: DELETE /restart on the members that keep a scheduled
- * restart (of those named, or all). */
-static int restart_cancel(struct ctl *x, const struct args *a, const struct ha_member *const *sel, size_t n)
+/* restart --cancel and flush restart: DELETE /restart on the members that
+ * keep a scheduled restart (of those named, or all). */
+int restart_cancel(struct ctl *x, bool named, const struct ha_member *const *sel, size_t n)
 {
 	size_t n_done = 0, n_failed = 0;
 
@@ -95,7 +95,7 @@ static int restart_cancel(struct ctl *x, const struct args *a, const struct ha_m
 		char why[1200];
 
 		json_decref(rec);
-		if (!kept && a->n_pos == 0)
+		if (!kept && !named)
 			continue;
 		if (post_member(x, sel[i], "DELETE", "/restart", NULL, API_TIMEOUT_S, why, sizeof(why))) {
 			printf("%s: scheduled restart cancelled\n", sel[i]->name);
@@ -106,7 +106,7 @@ static int restart_cancel(struct ctl *x, const struct args *a, const struct ha_m
 		}
 	}
 	if (n_done == 0 && n_failed == 0)
-		return failed("restart --cancel: no member keeps a scheduled restart");
+		return failed("no member keeps a scheduled restart");
 	return n_failed ? EXIT_FAILED : EXIT_DONE;
 }
 
@@ -235,7 +235,7 @@ int cmd_restart(const char *config_path, const struct args *a)
 		goto cleanup;
 	}
 	if (a->cancel) {
-		rc = restart_cancel(&x, a, sel, n);
+		rc = restart_cancel(&x, a->n_pos > 0, sel, n);
 		goto cleanup;
 	}
 	/* Replicas first (by name), the leader last. */
