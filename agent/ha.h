@@ -20,7 +20,8 @@
 
 #define HA_NAME_MAX 64
 #define HA_MAX_MEMBERS 32
-#define HA_SYNC_MAX 8 /* synchronous standbys recorded in the sync key at most */
+#define HA_SYNC_MAX 8        /* synchronous standbys recorded in the sync key at most */
+#define HA_TAGS_JSON_MAX 512 /* a member's custom tags as JSON text, at most (with the NUL) */
 
 /* What a member publishes in members/<name> (JSON), plus what the loop
  * learned by asking its REST API just now. */
@@ -34,10 +35,14 @@ struct ha_member {
 	uint32_t timeline;
 	uint64_t lsn; /* published: primary current LSN, replica received/replayed */
 	bool nofailover;
-	bool nosync;           /* tag nosync: never chosen as a synchronous standby */
-	int failover_priority; /* tag failover_priority: higher wins LSN ties (a member whose tag is 0
+	bool nosync;                        /* tag nosync: never chosen as a synchronous standby */
+	int failover_priority;              /* tag failover_priority: higher wins LSN ties (a member whose tag is 0
 	                       * publishes nofailover = true instead) */
-	bool pending_restart;  /* Postgres runs with settings that need a restart to apply */
+	bool pending_restart;               /* Postgres runs with settings that need a restart to apply */
+	bool noloadbalance;                 /* tag noloadbalance: /replica and /read-only answer 503 on it */
+	bool nostream;                      /* tag nostream: replays from restore_command only, never streams */
+	char replicatefrom[HA_NAME_MAX];    /* tag replicatefrom: the member it wants to stream from ("" none) */
+	char custom_tags[HA_TAGS_JSON_MAX]; /* every other tag, as a compact JSON object ("" = none) */
 	/* Filled by the loop only while it looks for a new leader: */
 	bool polled;          /* the loop asked this member's REST API this round */
 	bool reachable;       /* ... and it answered */
@@ -190,7 +195,10 @@ struct ha_local_view {
 	bool hs_below_primary;         /* replica: runs with a hot-standby parameter below pg_controldata's */
 	char hs_detail[120];           /* ... which one ("max_connections 100 < 150") */
 	double pg_not_streaming_since; /* replica: monotonic time streaming was last seen lost (0 = streaming) */
-	char following[HA_NAME_MAX];   /* the leader named in our primary_conninfo ("" = none) */
+	char following[HA_NAME_MAX];   /* the member named in our primary_conninfo ("" = none) */
+	const char *replicatefrom;     /* tag replicatefrom: stream from this member (NULL or "" = the leader) */
+	bool replicatefrom_confirmed;  /* ... whose REST API confirmed its key (agent/member_verify.h) */
+	bool nostream;                 /* tag nostream: no primary_conninfo, restore_command only */
 	bool promote_requested;        /* we asked for promotion; waiting for it to finish */
 
 	double wall_now;              /* wall clock, unix seconds (scheduled switchovers only) */
@@ -368,6 +376,25 @@ bool ha_switchover_ready(const struct ha_cluster_view *c, const struct ha_local_
  * Returns its index, -1 when none is ready. Pure. */
 int ha_switchover_choose(const struct ha_cluster_view *c, const struct ha_local_view *l, const char *const names[],
                          const struct ha_peer_status st[], size_t n);
+
+/*
+ * Where this replica streams from (Patroni's tags replicatefrom and
+ * nostream): "" with nostream (no primary_conninfo at all); else the member
+ * the replicatefrom tag names when it is a running replica (role replica,
+ * state running) whose key its REST API confirmed
+ * (l->replicatefrom_confirmed), not the leader, and whose own replicatefrom
+ * chain does not lead back to us; else the leader (c->leader, "" when there
+ * is none). The loop asks every round, so a cascade broken by the
+ * upstream's death falls back to the leader and is set up again when it
+ * returns. why (may be NULL) gets one line when the tag is set but not
+ * followed ("node2 is gone"), else "". Pure.
+ */
+const char *ha_upstream(const struct ha_cluster_view *c, const struct ha_local_view *l, char *why, size_t len);
+/* The member that member m streams from as the cluster sees it: the same
+ * rule for another member, judged from its published tags (without the
+ * REST confirmation only its own agent can ask). "" for nostream or no
+ * leader. For the slots the primary keeps. Pure. */
+const char *ha_member_upstream(const struct ha_cluster_view *c, const struct ha_member *m);
 
 /* Find a member by name (NULL if absent). */
 const struct ha_member *ha_find_member(const struct ha_cluster_view *c, const char *name);
