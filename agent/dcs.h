@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+
 #include <jansson.h>
 
 #include "agent/config.h"

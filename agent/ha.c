@@ -534,7 +534,7 @@ static bool rule_replica(const struct rule_ctx *x, struct ha_action *out)
 				       "not streaming from %s for %.0fs and on timeline %u while it is on %u: rewinding",
 				       c->leader, now - l->pg_not_streaming_since, l->pg_timeline, tl);
 			}
-			DECIDE(HA_WAIT, NULL, "replica of %s", c->leader);
+			DECIDE(HA_WAIT, NULL, "replica of %s%s", x->upstream[0] ? x->upstream : "nobody", x->up_note);
 		}
 		{
 			struct ha_action why;
