@@ -13,6 +13,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- show-config ---- */
@@ -129,9 +130,16 @@ static void print_option(const struct baton_config *cfg, const struct opt *o, co
 			return;
 		}
 		for (size_t i = 0; i < n; i++) {
+			const char *val = p[i].value;
+			char *end;
+			long long k;
+
 			if (i > 0)
 				print_indent(f, depth);
-			fprintf(f, "%s = %s;\n", p[i].name, p[i].value);
+			/* An integer beyond 32 bits needs libconfig's L to read back. */
+			k = strtoll(val, &end, 10);
+			fprintf(f, "%s = %s%s;\n", p[i].name, val,
+			        *val != '"' && *end == '\0' && (k > 2147483647LL || k < -2147483647LL) ? "L" : "");
 		}
 		return;
 	}
