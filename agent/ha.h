@@ -184,22 +184,22 @@ struct ha_local_view {
 	int pg_start_failures; /* failed starts in a row (backoff); pg_started_at = when the last ended */
 	bool pg_primary;       /* ready and not in recovery */
 	uint32_t pg_timeline;
-	uint64_t pg_lsn;               /* primary: current; replica: max(received, replayed): ranks healthy
+	uint64_t pg_lsn;                 /* primary: current; replica: max(received, replayed): ranks healthy
 				        * candidates (a promotion replays all it received); lag, health and
 				        * maximum_lag_on_failover count from pg_replay_lsn */
-	bool pg_streaming;             /* replica: wal receiver streaming */
-	uint64_t pg_receive_lsn;       /* replica: pg_last_wal_receive_lsn() */
-	uint64_t pg_replay_lsn;        /* replica: pg_last_wal_replay_lsn() (0 = not a replica: use pg_lsn) */
-	bool pg_replay_paused;         /* replica: pg_is_wal_replay_paused() */
-	double pg_replay_progress_at;  /* replica: monotonic time replay last moved, or had nothing waiting */
-	bool hs_below_primary;         /* replica: runs with a hot-standby parameter below pg_controldata's */
-	char hs_detail[120];           /* ... which one ("max_connections 100 < 150") */
-	double pg_not_streaming_since; /* replica: monotonic time streaming was last seen lost (0 = streaming) */
-	char following[HA_NAME_MAX];   /* the member named in our primary_conninfo ("" = none) */
-	const char *replicatefrom;     /* tag replicatefrom: stream from this member (NULL or "" = the leader) */
-	bool replicatefrom_confirmed;  /* ... whose REST API confirmed its key (agent/member_verify.h) */
-	bool nostream;                 /* tag nostream: no primary_conninfo, restore_command only */
-	bool promote_requested;        /* we asked for promotion; waiting for it to finish */
+	bool pg_streaming;               /* replica: wal receiver streaming */
+	uint64_t pg_receive_lsn;         /* replica: pg_last_wal_receive_lsn() */
+	uint64_t pg_replay_lsn;          /* replica: pg_last_wal_replay_lsn() (0 = not a replica: use pg_lsn) */
+	bool pg_replay_paused;           /* replica: pg_is_wal_replay_paused() */
+	double pg_replay_progress_at;    /* replica: monotonic time replay last moved, or had nothing waiting */
+	bool hs_below_primary;           /* replica: runs with a hot-standby parameter below pg_controldata's */
+	char hs_detail[120];             /* ... which one ("max_connections 100 < 150") */
+	double pg_not_streaming_since;   /* replica: monotonic time streaming was last seen lost (0 = streaming) */
+	char following[HA_NAME_MAX];     /* the member named in our primary_conninfo ("" = none) */
+	char replicatefrom[HA_NAME_MAX]; /* tag replicatefrom: stream from this member ("" = the leader) */
+	bool replicatefrom_confirmed;    /* ... whose REST API confirmed its key (agent/member_verify.h) */
+	bool nostream;                   /* tag nostream: no primary_conninfo, restore_command only */
+	bool promote_requested;          /* we asked for promotion; waiting for it to finish */
 
 	double wall_now;              /* wall clock, unix seconds (scheduled switchovers only) */
 	double leader_absent_since;   /* monotonic time the leader key was first seen absent (0 = present) */

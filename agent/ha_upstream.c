@@ -64,7 +64,7 @@ const char *ha_upstream(const struct ha_cluster_view *c, const struct ha_local_v
 		why[0] = '\0';
 	if (l->nostream)
 		return "";
-	if (!l->replicatefrom || !l->replicatefrom[0] || strcmp(l->replicatefrom, l->name) == 0)
+	if (!l->replicatefrom[0] || strcmp(l->replicatefrom, l->name) == 0)
 		return leader;
 	if (!c->has_leader)
 		return leader; /* nobody to cascade from: no leader, no WAL */

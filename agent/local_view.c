@@ -22,7 +22,7 @@ void local_view_update(struct ha_local_view *l, struct local_memory *m, const st
 	l->name = o->name;
 	l->nofailover = o->nofailover;
 	l->failover_priority = o->failover_priority;
-	l->replicatefrom = o->replicatefrom;
+	snprintf(l->replicatefrom, sizeof(l->replicatefrom), "%s", o->replicatefrom ? o->replicatefrom : "");
 	l->replicatefrom_confirmed = o->replicatefrom_confirmed;
 	l->nostream = o->nostream;
 	l->shutdown_requested = o->shutdown_requested;

@@ -365,7 +365,7 @@ static void s_new_leader(struct ha_cluster_view *c, struct ha_local_view *l)
 static void cascade(struct ha_cluster_view *c, struct ha_local_view *l)
 {
 	(void)c;
-	l->replicatefrom = "node3";
+	snprintf(l->replicatefrom, sizeof(l->replicatefrom), "%s", "node3");
 	l->replicatefrom_confirmed = true;
 }
 static void s_cascade_starts(struct ha_cluster_view *c, struct ha_local_view *l)
@@ -1659,13 +1659,13 @@ static void up_none(struct ha_cluster_view *c, struct ha_local_view *l)
 static void up_running(struct ha_cluster_view *c, struct ha_local_view *l)
 {
 	(void)c;
-	l->replicatefrom = "node3";
+	snprintf(l->replicatefrom, sizeof(l->replicatefrom), "%s", "node3");
 	l->replicatefrom_confirmed = true;
 }
 static void up_missing(struct ha_cluster_view *c, struct ha_local_view *l)
 {
 	up_running(c, l);
-	l->replicatefrom = "node9";
+	snprintf(l->replicatefrom, sizeof(l->replicatefrom), "%s", "node9");
 }
 static void up_stopped(struct ha_cluster_view *c, struct ha_local_view *l)
 {
@@ -1687,7 +1687,7 @@ static void up_is_leader(struct ha_cluster_view *c, struct ha_local_view *l)
 {
 	(void)c;
 	up_running(c, l);
-	l->replicatefrom = "node1";
+	snprintf(l->replicatefrom, sizeof(l->replicatefrom), "%s", "node1");
 }
 static void up_cascades_to_us(struct ha_cluster_view *c, struct ha_local_view *l)
 {
@@ -1717,7 +1717,7 @@ static void up_unconfirmed(struct ha_cluster_view *c, struct ha_local_view *l)
 static void up_self(struct ha_cluster_view *c, struct ha_local_view *l)
 {
 	up_running(c, l);
-	l->replicatefrom = "node2";
+	snprintf(l->replicatefrom, sizeof(l->replicatefrom), "%s", "node2");
 }
 static void up_no_leader(struct ha_cluster_view *c, struct ha_local_view *l)
 {
@@ -1775,7 +1775,7 @@ START_TEST(test_upstream)
 
 		memset(&me, 0, sizeof(me));
 		snprintf(me.name, sizeof(me.name), "%s", l.name);
-		snprintf(me.replicatefrom, sizeof(me.replicatefrom), "%s", l.replicatefrom ? l.replicatefrom : "");
+		snprintf(me.replicatefrom, sizeof(me.replicatefrom), "%s", l.replicatefrom);
 		me.nostream = l.nostream;
 		ck_assert_str_eq(ha_member_upstream(&c, &me), r->want);
 	}
