@@ -589,10 +589,13 @@ static bool pg_facts(struct api_server *s, const struct api_status *st, long *ve
 	return true;
 }
 
-/* Patroni's "tags": what the member key publishes (dcs_member_tags). */
+/* Patroni's "tags": what the member key publishes (dcs_member_tags), in
+ * Patroni's shape: a boolean tag only when true, failover_priority only
+ * when not the default 1, and no "tags" at all when none is left. */
 static bool patroni_tags(const struct api_status *st, json_t *root)
 {
 	struct ha_member m;
+	json_t *tags;
 
 	memset(&m, 0, sizeof(m));
 	m.nofailover = st->nofailover;
@@ -602,7 +605,20 @@ static bool patroni_tags(const struct api_status *st, json_t *root)
 	m.nostream = st->nostream;
 	snprintf(m.replicatefrom, sizeof(m.replicatefrom), "%s", st->replicatefrom);
 	snprintf(m.custom_tags, sizeof(m.custom_tags), "%s", st->custom_tags);
-	return json_object_set_new(root, "tags", dcs_member_tags(&m)) == 0;
+	tags = dcs_member_tags(&m);
+	if (!tags)
+		return false;
+	if (!m.nofailover)
+		json_object_del(tags, "nofailover");
+	if (!m.nosync)
+		json_object_del(tags, "nosync");
+	if (m.failover_priority == 1)
+		json_object_del(tags, "failover_priority");
+	if (json_object_size(tags) == 0) {
+		json_decref(tags);
+		return true;
+	}
+	return json_object_set_new(root, "tags", tags) == 0;
 }
 
 /* Patroni's status document: the fields its tools and dashboards read,

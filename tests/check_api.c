@@ -2836,6 +2836,7 @@ START_TEST(test_patroni_tags)
 
 		snprintf(st.replication_state, sizeof(st.replication_state), "streaming");
 		st.noloadbalance = cases[i].noloadbalance;
+		st.failover_priority = 1; /* the default */
 		snprintf(st.replicatefrom, sizeof(st.replicatefrom), "node1");
 		snprintf(st.custom_tags, sizeof(st.custom_tags),
 		         "{\"dc\":\"east\",\"rack\":7,\"ssd\":true,\"weight\":1.5}");
@@ -2860,7 +2861,9 @@ START_TEST(test_patroni_tags)
 			ck_assert_str_eq(json_string_value(json_object_get(tags, "dc")), "east");
 			ck_assert_int_eq(json_integer_value(json_object_get(tags, "rack")), 7);
 			ck_assert_str_eq(json_string_value(json_object_get(tags, "replicatefrom")), "node1");
-			ck_assert(json_is_false(json_object_get(tags, "nofailover")));
+			/* Patroni's shape: a boolean tag only when set, no default priority */
+			ck_assert_ptr_null(json_object_get(tags, "nofailover"));
+			ck_assert_ptr_null(json_object_get(tags, "failover_priority"));
 			ck_assert_ptr_null(json_object_get(tags, "noloadbalance"));
 			json_decref(doc);
 		}
