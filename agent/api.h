@@ -90,6 +90,11 @@ struct api_status {
 	/* Added for Patroni's endpoints (issue 13): */
 	bool nosync;                 /* tags.nosync */
 	int64_t failover_priority;   /* tags.failover_priority */
+	bool noloadbalance;          /* tags.noloadbalance: the replica checks answer 503 */
+	bool nostream;               /* tags.nostream */
+	bool clonefrom;              /* tags.clonefrom */
+	char replicatefrom[64];      /* tags.replicatefrom ("" = none) */
+	char custom_tags[512];       /* the custom tags as a JSON object (config_tags_json; "" = none) */
 	bool sync_quorum;            /* the cluster's synchronous mode is quorum commit */
 	char replication_state[24];  /* replica: "streaming" when its WAL receiver streams, else "" */
 	bool replay_paused;          /* replica: pg_is_wal_replay_paused() */

@@ -264,6 +264,28 @@ static const char *const health_names[] = { "primary",  "replica",        "read-
 	                                    "liveness", "readiness",      "sync",           "async",
 	                                    "leader",   "standby-leader", "read-only-sync", "quorum" };
 
+/* A custom tag's value as text, as Patroni compares it: a string as it is,
+ * anything else as Python's str() in lower case ("true", "5", "1.5"). */
+static bool custom_tag_value(const struct api_status *st, const char *key, char *out, size_t len)
+{
+	json_t *tags = st->custom_tags[0] ? json_loads(st->custom_tags, 0, NULL) : NULL;
+	const json_t *v = tags ? json_object_get(tags, key) : NULL;
+	bool ok = true;
+
+	if (json_is_string(v))
+		snprintf(out, len, "%s", json_string_value(v));
+	else if (json_is_boolean(v))
+		snprintf(out, len, "%s", json_is_true(v) ? "true" : "false");
+	else if (json_is_integer(v))
+		snprintf(out, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	else if (json_is_real(v))
+		snprintf(out, len, "%.17g", json_real_value(v));
+	else
+		ok = false;
+	json_decref(tags);
+	return ok;
+}
+
 /* This member's value of a tag, as text, for tag_KEY=VALUE filters; false
  * when it has no such tag. */
 static bool tag_value(const struct api_status *st, const char *key, char *out, size_t len)
@@ -274,8 +296,16 @@ static bool tag_value(const struct api_status *st, const char *key, char *out, s
 		snprintf(out, len, "%s", st->nosync ? "true" : "false");
 	else if (strcmp(key, "failover_priority") == 0)
 		snprintf(out, len, "%" PRId64, st->failover_priority);
-	else
+	else if (strcmp(key, "noloadbalance") == 0 && st->noloadbalance)
+		snprintf(out, len, "true"); /* Patroni: boolean tags exist only when set */
+	else if (strcmp(key, "nostream") == 0 && st->nostream)
+		snprintf(out, len, "true");
+	else if (strcmp(key, "replicatefrom") == 0 && st->replicatefrom[0])
+		snprintf(out, len, "%s", st->replicatefrom);
+	else if (strcmp(key, "noloadbalance") == 0 || strcmp(key, "nostream") == 0 || strcmp(key, "replicatefrom") == 0)
 		return false;
+	else
+		return custom_tag_value(st, key, out, len);
 	return true;
 }
 
@@ -292,7 +322,7 @@ static bool tags_match(const struct api_status *st, const char *query, char *why
 		size_t len = end ? (size_t)(end - p) : strlen(p);
 		const char *eq = memchr(p, '=', len);
 		size_t klen = eq ? (size_t)(eq - p) : len;
-		char *key = query_decode(p, klen), *want = NULL, have[32];
+		char *key = query_decode(p, klen), *want = NULL, have[300];
 		bool ok = true;
 
 		if (!key) {
@@ -310,7 +340,7 @@ static bool tags_match(const struct api_status *st, const char *query, char *why
 				snprintf(why, whylen, "no tag \"%.40s\" on this member", key + 4);
 				ok = false;
 			} else if (strcasecmp(have, want) != 0) {
-				snprintf(why, whylen, "tag \"%.40s\" is \"%s\", not \"%.40s\"", key + 4, have, want);
+				snprintf(why, whylen, "tag \"%.40s\" is \"%.40s\", not \"%.40s\"", key + 4, have, want);
 				ok = false;
 			}
 		}
@@ -337,6 +367,8 @@ static bool replica_ok(const struct api_status *st, int64_t max_lag, const char 
 		         st->is_leader ? "this node is the leader" : "Postgres is not running as a replica");
 	} else if (ha_replay_state_unhealthy(st->state)) {
 		snprintf(why, whylen, "%s", st->state);
+	} else if (st->noloadbalance) {
+		snprintf(why, whylen, "tagged noloadbalance");
 	} else if (max_lag >= 0 && st->lag < 0) {
 		snprintf(why, whylen, "replication lag unknown");
 	} else if (max_lag >= 0 && st->lag > max_lag) {
@@ -567,6 +599,39 @@ static bool pg_facts(struct api_server *s, const struct api_status *st, long *ve
 	return true;
 }
 
+/* Patroni's "tags": what the member key publishes (dcs_member_tags), in
+ * Patroni's shape: a boolean tag only when true, failover_priority only
+ * when not the default 1, and no "tags" at all when none is left. */
+static bool patroni_tags(const struct api_status *st, json_t *root)
+{
+	struct ha_member m;
+	json_t *tags;
+
+	memset(&m, 0, sizeof(m));
+	m.nofailover = st->nofailover;
+	m.nosync = st->nosync;
+	m.failover_priority = (int)st->failover_priority;
+	m.noloadbalance = st->noloadbalance;
+	m.nostream = st->nostream;
+	m.clonefrom = st->clonefrom;
+	snprintf(m.replicatefrom, sizeof(m.replicatefrom), "%s", st->replicatefrom);
+	snprintf(m.custom_tags, sizeof(m.custom_tags), "%s", st->custom_tags);
+	tags = dcs_member_tags(&m);
+	if (!tags)
+		return false;
+	if (!m.nofailover)
+		json_object_del(tags, "nofailover");
+	if (!m.nosync)
+		json_object_del(tags, "nosync");
+	if (m.failover_priority == 1)
+		json_object_del(tags, "failover_priority");
+	if (json_object_size(tags) == 0) {
+		json_decref(tags);
+		return true;
+	}
+	return json_object_set_new(root, "tags", tags) == 0;
+}
+
 /* Patroni's status document: the fields its tools and dashboards read,
  * with Patroni's names and shapes, from the loop's snapshot; with ask_pg
  * also the server's version, system identifier and postmaster start time
@@ -632,6 +697,8 @@ static json_t *patroni_doc(struct api_server *s, const struct api_status *st, bo
 		goto oom;
 	if (st->sync_standby &&
 	    json_object_set_new(root, st->sync_quorum ? "quorum_standby" : "sync_standby", json_true()) != 0)
+		goto oom;
+	if (!patroni_tags(st, root))
 		goto oom;
 	return root;
 oom:

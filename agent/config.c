@@ -536,6 +536,12 @@ const struct opt config_options[] = {
 	  .flags = OPT_MIN_EXCL,
 	  .doc = "seconds a callback may run before it is killed" },
 
+	{ .path = "tags",
+	  .reload = CONFIG_RELOAD_LIVE,
+	  .type = OPT_TAGS,
+	  .off = CFG_OFF(tags.custom),
+	  .count_off = CFG_OFF(tags.n_custom),
+	  .doc = "custom tags: any other key (string, number or boolean), published and matched by ?tag_KEY=VALUE" },
 	{ .path = "tags.nofailover",
 	  .reload = CONFIG_RELOAD_LIVE,
 	  .type = OPT_BOOL,
@@ -562,6 +568,24 @@ const struct opt config_options[] = {
 	  .min = 0,
 	  .max = 1000000,
 	  .doc = "0: never promote; among equally advanced candidates the highest wins" },
+	{ .path = "tags.noloadbalance",
+	  .reload = CONFIG_RELOAD_LIVE,
+	  .type = OPT_BOOL,
+	  .off = CFG_OFF(tags.noloadbalance),
+	  .def = "false",
+	  .doc = "/replica, /read-only and /async answer 503 here (no read traffic); it still replicates and may fail over" },
+	{ .path = "tags.nostream",
+	  .reload = CONFIG_RELOAD_LIVE,
+	  .type = OPT_BOOL,
+	  .off = CFG_OFF(tags.nostream),
+	  .def = "false",
+	  .doc = "never stream (no primary_conninfo, no slot): replay only what restore_command fetches" },
+	{ .path = "tags.replicatefrom",
+	  .reload = CONFIG_RELOAD_LIVE,
+	  .type = OPT_STRING,
+	  .off = CFG_OFF(tags.replicatefrom),
+	  .check = check_member_name,
+	  .doc = "stream from this member (cascading) while it is a running replica, else from the leader" },
 
 	{ .path = "watchdog.mode",
 	  .reload = CONFIG_RELOAD_RESTART,
@@ -949,6 +973,27 @@ static bool check_executable(const char *v, char *why, size_t len)
 }
 
 /* ---- public helpers ---- */
+
+void config_tags_json(const struct baton_config *cfg, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	if (len == 0)
+		return;
+	buf[0] = '\0';
+	for (size_t i = 0; i < cfg->tags.n_custom; i++) {
+		int k = snprintf(buf + used, len - used, "%s\"%s\":%s", i ? "," : "{", cfg->tags.custom[i].name,
+		                 cfg->tags.custom[i].value);
+
+		if (k < 0 || (size_t)k >= len - used - 1) {
+			buf[0] = '\0'; /* never a cut object */
+			return;
+		}
+		used += (size_t)k;
+	}
+	if (used > 0)
+		snprintf(buf + used, len - used, "}");
+}
 
 bool config_split_hostport(const char *s, char **host, int *port)
 {

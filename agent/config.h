@@ -66,6 +66,10 @@ struct config_param {
 #define CONFIG_RETRY_TIMEOUT_MIN 0.5
 #define CONFIG_WAIT_MAX 3600.0
 
+/* The custom tags of the file as one JSON object, at most (bytes, without
+ * the NUL): what a member key carries of them (HA_TAGS_JSON_MAX). */
+#define CONFIG_TAGS_JSON_MAX 511
+
 /* The cluster-wide (dynamic) settings: bootstrap.dcs in the file, the
  * `config` key in etcd once the cluster exists. */
 struct dcs_settings {
@@ -179,6 +183,14 @@ struct baton_config {
 		bool nosync;               /* never a synchronous standby, default false */
 		bool clonefrom;            /* new replicas prefer a base backup from this member, default false */
 		int64_t failover_priority; /* 0 = never promote; higher wins LSN ties; default 1 */
+		bool noloadbalance;        /* /replica, /read-only, /async... answer 503 here; default false */
+		bool nostream;             /* replay from restore_command only, no primary_conninfo; default false */
+		char *replicatefrom;       /* stream from this member while it is a running replica (NULL = leader) */
+		/* tags.<any other key>: custom tags, published and matched by
+		 * ?tag_KEY=VALUE; value is the JSON text of the file's value
+		 * ("\"east\"", "5", "true"), name [A-Za-z0-9_.-]{1,63}. */
+		struct config_param *custom;
+		size_t n_custom;
 	} tags;
 
 	struct {
@@ -262,6 +274,11 @@ bool config_check_timing(const struct dcs_settings *d, char *err, size_t errlen)
  * code (pg_conf_param_runs_code); then only if allow (n names, e.g.
  * postgresql.allow_from_dcs) lists it. Names compare ignoring case. */
 bool config_param_allowed_from_dcs(const char *name, char *const *allow, size_t n);
+
+/* The custom tags (cfg->tags.custom) as one compact JSON object in buf,
+ * "" when there are none (the loader keeps them within
+ * CONFIG_TAGS_JSON_MAX bytes, so len > that always fits them). */
+void config_tags_json(const struct baton_config *cfg, char *buf, size_t len);
 
 /* Splits "host:port" ("[v6]:port" too) into host (caller frees) and port. */
 bool config_split_hostport(const char *s, char **host, int *port);

@@ -26,6 +26,8 @@ enum opt_type {
 	OPT_HOSTLIST, /* char ** + size_t; a list or array of "host:port" strings */
 	OPT_STRLIST,  /* char ** + size_t; a list or array of strings */
 	OPT_PARAMS,   /* struct config_param * + size_t; a group of Postgres GUCs */
+	OPT_TAGS,     /* struct config_param * + size_t; the group's keys no other row has (custom
+		       * tags), values as JSON text; its path is the group's own ("tags") */
 };
 
 enum {

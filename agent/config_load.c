@@ -100,6 +100,7 @@ void config_free(struct baton_config *cfg)
 			strlist_free(*(char ***)f, *(size_t *)opt_field(cfg, o->count_off));
 			break;
 		case OPT_PARAMS:
+		case OPT_TAGS:
 			params_free(*(struct config_param **)f, *(size_t *)opt_field(cfg, o->count_off));
 			break;
 		case OPT_SECONDS:
@@ -420,6 +421,128 @@ static bool load_params(const struct load_ctx *c, const struct opt *o, const con
 	return true;
 }
 
+/* A custom tag's name: [A-Za-z0-9_.-]{1,63} (what members publish). */
+static bool is_tag_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 63)
+		return false;
+	for (const char *p = s; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+		      *p == '.' || *p == '-'))
+			return false;
+	return true;
+}
+
+/* Writes s as a JSON string literal ("..." with \" and \\ escaped) into
+ * out: false if it does not fit. The value passed config_check_one_line,
+ * so nothing else needs escaping (and the text reads back in libconfig). */
+static bool json_string_literal(const char *s, char *out, size_t len)
+{
+	size_t j = 0;
+
+	if (len < 3)
+		return false;
+	out[j++] = '"';
+	for (const char *p = s; *p != '\0'; p++) {
+		if (j + 3 >= len)
+			return false;
+		if (*p == '"' || *p == '\\')
+			out[j++] = '\\';
+		out[j++] = *p;
+	}
+	out[j++] = '"';
+	out[j] = '\0';
+	return true;
+}
+
+/* The keys of the tags group that no row of the table has: custom tags,
+ * with Patroni's meaning (any name, a scalar value). A name within two
+ * edits of a tag the agent interprets is refused: "nofailvoer = true"
+ * must not silently leave a member promotable. */
+static bool load_tags(const struct load_ctx *c, const struct opt *o, const config_setting_t *s)
+{
+	struct config_param **list = opt_field(c->cfg, o->off);
+	size_t *count = opt_field(c->cfg, o->count_off);
+	int n = config_setting_length(s);
+	size_t plen = strlen(o->path), json_len = 2;
+	char why[160], got[160];
+
+	if (n == 0)
+		return true;
+	*list = calloc((size_t)n, sizeof(**list));
+	if (*list == NULL) {
+		fail(c, s, o->path, "out of memory");
+		return false;
+	}
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const char *name = config_setting_name(e);
+		struct config_param *p;
+		char key[256], buf[1100];
+
+		snprintf(key, sizeof(key), "%s.%s", o->path, name);
+		if (config_find_option(key) != NULL)
+			continue; /* a tag the agent interprets: its own row checks it */
+		if (!is_tag_name(name)) {
+			fail(c, e, key, "not a tag name, expected [A-Za-z0-9_.-]{1,63}");
+			return false;
+		}
+		for (size_t k = 0; k < N_OPTIONS; k++) {
+			const char *q = config_options[k].path;
+
+			if (strncmp(q, o->path, plen) == 0 && q[plen] == '.' &&
+			    edit_distance(name, q + plen + 1) <= 2) {
+				fail(c, e, key,
+				     "unknown tag too close to %s (did you mean it?); give a custom tag a more distinct "
+				     "name",
+				     q);
+				return false;
+			}
+		}
+		switch (config_setting_type(e)) {
+		case CONFIG_TYPE_INT:
+		case CONFIG_TYPE_INT64:
+		case CONFIG_TYPE_FLOAT:
+		case CONFIG_TYPE_BOOL:
+			describe(e, false, buf, sizeof(buf));
+			if (config_setting_type(e) == CONFIG_TYPE_INT64)
+				buf[strcspn(buf, "L")] = '\0'; /* JSON has no L suffix */
+			break;
+		case CONFIG_TYPE_STRING:
+			if (!config_check_one_line(config_setting_get_string(e), why, sizeof(why))) {
+				fail(c, e, key, "%s", why);
+				return false;
+			}
+			if (!json_string_literal(config_setting_get_string(e), buf, sizeof(buf)) || strlen(buf) > 256) {
+				fail(c, e, key, "a tag value may be at most 254 characters");
+				return false;
+			}
+			break;
+		default:
+			describe(e, false, got, sizeof(got));
+			fail(c, e, key, "a tag is a string, number or boolean (got %s)", got);
+			return false;
+		}
+		/* {"name":value,...} must fit the member key's room for them. */
+		json_len += strlen(name) + strlen(buf) + 4;
+		if (json_len > CONFIG_TAGS_JSON_MAX) {
+			fail(c, e, key, "the custom tags take more than %d bytes as JSON: fewer or shorter ones",
+			     CONFIG_TAGS_JSON_MAX);
+			return false;
+		}
+		p = &(*list)[(*count)++];
+		p->name = strdup(name);
+		p->value = strdup(buf);
+		if (p->name == NULL || p->value == NULL) {
+			fail(c, e, key, "out of memory");
+			return false;
+		}
+	}
+	return true;
+}
+
 static bool load_list(const struct load_ctx *c, const struct opt *o, const config_setting_t *s)
 {
 	char ***list = opt_field(c->cfg, o->off);
@@ -531,6 +654,7 @@ static bool apply_default(const struct load_ctx *c, const struct opt *o)
 	case OPT_HOSTLIST:
 	case OPT_STRLIST:
 	case OPT_PARAMS:
+	case OPT_TAGS:
 		return true; /* empty */
 	}
 	return true;
@@ -651,6 +775,13 @@ static bool load_option(const struct load_ctx *c, config_t *cf, const struct opt
 			return false;
 		}
 		return load_params(c, o, s);
+	case OPT_TAGS:
+		if (!config_setting_is_group(s)) {
+			describe(s, false, got, sizeof(got));
+			fail(c, s, o->path, "expected a group { name = value; ... } (got %s)", got);
+			return false;
+		}
+		return load_tags(c, o, s);
 	}
 	return true;
 }

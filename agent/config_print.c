@@ -13,6 +13,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- show-config ---- */
@@ -118,6 +119,30 @@ static void print_option(const struct baton_config *cfg, const struct opt *o, co
 		fputs("}", f);
 		break;
 	}
+	case OPT_TAGS: {
+		/* Inside the group the row names (print_group): its entries
+		 * only, their values as JSON text, which libconfig reads back. */
+		const struct config_param *p = *(struct config_param *const *)v;
+		size_t n = *(const size_t *)opt_cfield(cfg, o->count_off);
+
+		if (n == 0) {
+			fputs("# no custom tags\n", f);
+			return;
+		}
+		for (size_t i = 0; i < n; i++) {
+			const char *val = p[i].value;
+			char *end;
+			long long k;
+
+			if (i > 0)
+				print_indent(f, depth);
+			/* An integer beyond 32 bits needs libconfig's L to read back. */
+			k = strtoll(val, &end, 10);
+			fprintf(f, "%s = %s%s;\n", p[i].name, val,
+			        *val != '"' && *end == '\0' && (k > 2147483647LL || k < -2147483647LL) ? "L" : "");
+		}
+		return;
+	}
 	}
 	fputs(";\n", f);
 }
@@ -139,6 +164,8 @@ static void print_group(const struct baton_config *cfg, const char *prefix, int 
 			continue;
 		child = plen > 0 ? p + plen + 1 : p;
 		dot = strchr(child, '.');
+		if (dot == NULL && config_options[i].type == OPT_TAGS)
+			continue; /* printed inside its group, below */
 		if (dot == NULL) {
 			print_option(cfg, &config_options[i], child, depth, f);
 			continue;
@@ -167,6 +194,10 @@ static void print_group(const struct baton_config *cfg, const char *prefix, int 
 		print_indent(f, depth);
 		fputs("};\n", f);
 	}
+	/* A group that is also a row of its own (tags): its free-form keys. */
+	for (size_t i = 0; plen > 0 && i < N_OPTIONS; i++)
+		if (config_options[i].type == OPT_TAGS && strcmp(config_options[i].path, prefix) == 0)
+			print_option(cfg, &config_options[i], prefix, depth, f);
 }
 
 void config_print(const struct baton_config *cfg, FILE *out)

@@ -74,7 +74,8 @@ static bool option_same(const struct opt *o, const struct baton_config *old, con
 				return false;
 		return true;
 	}
-	case OPT_PARAMS: {
+	case OPT_PARAMS:
+	case OPT_TAGS: {
 		const struct config_param *pa = *(struct config_param *const *)a;
 		const struct config_param *pb = *(struct config_param *const *)b;
 		size_t na = *(const size_t *)opt_cfield(old, o->count_off);
@@ -134,6 +135,7 @@ static size_t value_size(enum opt_type t)
 	case OPT_STRLIST:
 		return sizeof(char **);
 	case OPT_PARAMS:
+	case OPT_TAGS:
 		return sizeof(struct config_param *);
 	}
 	return 0;
@@ -154,7 +156,7 @@ size_t config_reload_apply(struct baton_config *cur, struct baton_config *fresh,
 		if (o == NULL || o->reload != rep->changed[i].how)
 			continue; /* not a report of this table */
 		swap_bytes(opt_field(cur, o->off), opt_field(fresh, o->off), value_size(o->type));
-		if (o->type == OPT_HOSTLIST || o->type == OPT_STRLIST || o->type == OPT_PARAMS)
+		if (o->type == OPT_HOSTLIST || o->type == OPT_STRLIST || o->type == OPT_PARAMS || o->type == OPT_TAGS)
 			swap_bytes(opt_field(cur, o->count_off), opt_field(fresh, o->count_off), sizeof(size_t));
 		moved++;
 	}

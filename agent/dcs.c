@@ -170,6 +170,100 @@ bool dcs_role_known(const char *role)
 
 /* ---- members/<name> ------------------------------------------------------ */
 
+/* A tag name as members publish it: [A-Za-z0-9_.-]{1,63}. */
+bool dcs_tag_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > 63)
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+		      *p == '.' || *p == '-'))
+			return false;
+	return true;
+}
+
+json_t *dcs_member_tags(const struct ha_member *m)
+{
+	json_t *tags = json_pack("{s:b, s:b, s:i}", "nofailover", (int)m->nofailover, "nosync", (int)m->nosync,
+	                         "failover_priority", m->failover_priority);
+
+	if (!tags)
+		return NULL;
+	/* Patroni publishes these only when set. */
+	if ((m->noloadbalance && json_object_set_new(tags, "noloadbalance", json_true()) != 0) ||
+	    (m->nostream && json_object_set_new(tags, "nostream", json_true()) != 0) ||
+	    (m->clonefrom && json_object_set_new(tags, "clonefrom", json_true()) != 0) ||
+	    (m->replicatefrom[0] && json_object_set_new(tags, "replicatefrom", json_string(m->replicatefrom)) != 0))
+		goto fail;
+	if (m->custom_tags[0]) {
+		json_t *custom = json_loads(m->custom_tags, 0, NULL);
+		const char *key;
+		json_t *value;
+
+		if (!json_is_object(custom)) {
+			json_decref(custom);
+			goto fail;
+		}
+		/* A custom tag never replaces one the agent interprets. */
+		json_object_foreach(custom, key, value) {
+			if (!json_object_get(tags, key) && json_object_set(tags, key, value) != 0) {
+				json_decref(custom);
+				goto fail;
+			}
+		}
+		json_decref(custom);
+	}
+	return tags;
+fail:
+	json_decref(tags);
+	return NULL;
+}
+
+/* The tags of a member key that the agent does not interpret, kept as a
+ * compact JSON object in out (len bytes): scalar values (string, number,
+ * boolean) under a well-formed name only; others are left out, and so are
+ * tags past len (a member key is written by whoever can write etcd: it
+ * gets no unbounded room). */
+static void custom_tags_from(const json_t *tags, char *out, size_t len)
+{
+	static const char *const known[] = { "nofailover",    "nosync",   "failover_priority", "clonefrom",
+		                             "noloadbalance", "nostream", "replicatefrom" };
+	json_t *keep = json_object();
+	const char *key;
+	json_t *value;
+
+	out[0] = '\0';
+	if (!keep)
+		return;
+	json_object_foreach((json_t *)tags, key, value) {
+		bool skip = !dcs_tag_name_ok(key) ||
+		            !(json_is_string(value) || json_is_number(value) || json_is_boolean(value));
+		char *text;
+
+		for (size_t i = 0; !skip && i < sizeof(known) / sizeof(known[0]); i++)
+			skip = strcmp(key, known[i]) == 0;
+		if (skip || json_object_set(keep, key, value) != 0)
+			continue;
+		text = json_dumps(keep, JSON_COMPACT | JSON_SORT_KEYS);
+		if (!text || strlen(text) >= len) {
+			json_object_del(keep, key);
+			free(text);
+			continue;
+		}
+		free(text);
+	}
+	if (json_object_size(keep) > 0) {
+		char *text = json_dumps(keep, JSON_COMPACT | JSON_SORT_KEYS);
+
+		if (text && strlen(text) < len)
+			snprintf(out, len, "%s", text);
+		free(text);
+	}
+	json_decref(keep);
+}
+
 char *dcs_member_json(const struct ha_member *m)
 {
 	char conn_url[200];
@@ -182,16 +276,10 @@ char *dcs_member_json(const struct ha_member *m)
 	n = snprintf(conn_url, sizeof(conn_url), fmt, m->host, m->port);
 	if (n < 0 || (size_t)n >= sizeof(conn_url))
 		return NULL;
-	root = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:I, s:I, s:b, s:{s:b, s:b, s:i}, s:s}", "name", m->name,
-	                 "role", m->role, "state", m->state, "host", m->host, "port", m->port, "conn_url", conn_url,
-	                 "api_url", m->api_url, "timeline", (json_int_t)m->timeline, "lsn", (json_int_t)m->lsn,
-	                 "pending_restart", (int)m->pending_restart, "tags", "nofailover", (int)m->nofailover, "nosync",
-	                 (int)m->nosync, "failover_priority", m->failover_priority, "version", BATON_VERSION);
-	/* clonefrom only when set, as Patroni publishes its tags. */
-	if (root && m->clonefrom && json_object_set_new(json_object_get(root, "tags"), "clonefrom", json_true()) != 0) {
-		json_decref(root);
-		root = NULL;
-	}
+	root = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:I, s:I, s:b, s:o, s:s}", "name", m->name, "role",
+	                 m->role, "state", m->state, "host", m->host, "port", m->port, "conn_url", conn_url, "api_url",
+	                 m->api_url, "timeline", (json_int_t)m->timeline, "lsn", (json_int_t)m->lsn, "pending_restart",
+	                 (int)m->pending_restart, "tags", dcs_member_tags(m), "version", BATON_VERSION);
 	return dcs_dump_and_free(root);
 }
 
@@ -345,10 +433,15 @@ bool dcs_member_from_json(const char *name, const char *json, struct ha_member *
 
 		if (!jsonf_bool(tags, "nofailover", JSONF_OPTIONAL, &out->nofailover, err, errlen) ||
 		    !jsonf_bool(tags, "nosync", JSONF_OPTIONAL, &out->nosync, err, errlen) ||
+		    !jsonf_int(tags, "failover_priority", JSONF_OPTIONAL, 0, 1000000, &prio, err, errlen) ||
+		    !jsonf_bool(tags, "noloadbalance", JSONF_OPTIONAL, &out->noloadbalance, err, errlen) ||
+		    !jsonf_bool(tags, "nostream", JSONF_OPTIONAL, &out->nostream, err, errlen) ||
 		    !jsonf_bool(tags, "clonefrom", JSONF_OPTIONAL, &out->clonefrom, err, errlen) ||
-		    !jsonf_int(tags, "failover_priority", JSONF_OPTIONAL, 0, 1000000, &prio, err, errlen))
+		    !jsonf_string(tags, "replicatefrom", JSONF_OPTIONAL, out->replicatefrom, sizeof(out->replicatefrom),
+		                  err, errlen))
 			goto cleanup;
 		out->failover_priority = (int)prio;
+		custom_tags_from(tags, out->custom_tags, sizeof(out->custom_tags));
 	} else {
 		out->failover_priority = 1;
 	}

@@ -29,6 +29,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "agent/config.h"
 #include "agent/ha.h"
 #include "etcd/etcd.h"
@@ -118,6 +120,14 @@ enum etcd_status dcs_read_cluster(struct etcd_client *c, const struct dcs_keys *
  * NULL past the last; dcs_role_known() is true for exactly those strings. */
 const char *dcs_role_at(size_t i);
 bool dcs_role_known(const char *role);
+
+/* A member's tags as a JSON object (new reference, NULL when out of
+ * memory): nofailover, nosync, failover_priority always; noloadbalance,
+ * nostream, replicatefrom when set; then its custom tags (never over one
+ * of those). For the member key, /patroni and batonctl. */
+json_t *dcs_member_tags(const struct ha_member *m);
+/* A custom tag's name as accepted: [A-Za-z0-9_.-]{1,63}. */
+bool dcs_tag_name_ok(const char *name);
 
 /* JSON text of a member (malloc'd, caller frees). */
 char *dcs_member_json(const struct ha_member *m);

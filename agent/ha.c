@@ -124,6 +124,9 @@ struct rule_ctx {
 	bool holds_on_our_lease; /* ... on our current lease */
 	bool other_leads;        /* etcd says another member holds it */
 	bool may_write;          /* our Postgres may accept writes (primary, started as one, or promoting) */
+	const char *upstream;    /* whom a replica of ours streams from (ha_upstream): the leader, the
+				  * replica our tag replicatefrom names, or "" (tag nostream) */
+	char up_note[400];       /* for the log: why that upstream when it is not simply the leader */
 };
 
 /* A rule that decides fills *out and returns true; else false, and the
@@ -311,11 +314,12 @@ static bool rule_paused(const struct rule_ctx *x, struct ha_action *out)
 			/* An operator's restart, or our own switchover, stopped it:
 			 * start it again (rules 8 and 9). */
 		} else if ((l->restart_in_progress || l->following[0]) && l->pg_ready && !l->pg_primary &&
-		           x->other_leads && strcmp(l->following, c->leader) != 0) {
+		           x->other_leads && strcmp(l->following, x->upstream) != 0) {
 			/* The leader changed by an operator's switchover: replicas
 			 * (and the old primary, started again) follow it, by a
-			 * reload. */
-			DECIDE(HA_FOLLOW, c->leader, "maintenance mode: following the new leader %s", c->leader);
+			 * reload; a cascade follows its upstream (ha_upstream). */
+			DECIDE(HA_FOLLOW, x->upstream, "maintenance mode: following %s%s",
+			       x->upstream[0] ? x->upstream : "nobody", x->up_note);
 		} else if (x->holds && l->pg_ready && l->pg_primary) {
 			if (c->has_switchover && !switchover_for_us(c, l))
 				DECIDE(HA_CLEAR_SWITCHOVER, NULL, "maintenance mode: %s", stale_switchover(c, l));
@@ -433,13 +437,14 @@ static bool rule_down(const struct rule_ctx *x, struct ha_action *out)
 				switch (l->pg_start_failure) {
 				case HA_START_FAIL_DIVERGED:
 					if (l->use_pg_rewind && l->job_failed != HA_JOB_REWIND &&
-					    strcmp(l->following, c->leader) == 0 && ha_rewind_backoff_left(l, now) > 0)
+					    strcmp(l->following, x->upstream) == 0 &&
+					    ha_rewind_backoff_left(l, now) > 0)
 						DECIDE(HA_WAIT, NULL,
 						       "Postgres cannot start as a replica of %s, its timeline diverged; "
 						       "pg_rewind failed (attempt %d of 3): trying again in %.0fs",
 						       c->leader, l->rewind_failures, ha_rewind_backoff_left(l, now));
 					if (l->use_pg_rewind && l->job_failed != HA_JOB_REWIND &&
-					    strcmp(l->following, c->leader) == 0)
+					    strcmp(l->following, x->upstream) == 0)
 						DECIDE(HA_REWIND, c->leader,
 						       "Postgres cannot start as a replica of %s, its timeline diverged (%s): "
 						       "rewinding",
@@ -459,7 +464,7 @@ static bool rule_down(const struct rule_ctx *x, struct ha_action *out)
 						       "Postgres failed to start (%s: %s); starting it again in %.0fs",
 						       start_failure_name(l->pg_start_failure), l->pg_start_error,
 						       backoff - (now - l->pg_started_at));
-					DECIDE(HA_START_REPLICA, c->leader,
+					DECIDE(HA_START_REPLICA, x->upstream,
 					       "Postgres stopped at start-up, a hot-standby parameter is below the primary's "
 					       "(%s): starting it again with at least the values in pg_controldata",
 					       l->pg_start_error);
@@ -473,16 +478,17 @@ static bool rule_down(const struct rule_ctx *x, struct ha_action *out)
 						       backoff - (now - l->pg_started_at));
 					break;
 				}
-				DECIDE(HA_START_REPLICA, c->leader,
+				DECIDE(HA_START_REPLICA, x->upstream,
 				       "starting Postgres again as a replica of %s after a failed "
-				       "start (%d in a row)",
-				       c->leader, l->pg_start_failures);
+				       "start (%d in a row)%s",
+				       x->upstream[0] ? x->upstream : "nobody", l->pg_start_failures, x->up_note);
 			}
 			if (backing_off)
 				DECIDE(HA_WAIT, NULL, "Postgres failed to start (%s: %s); starting it again in %.0fs",
 				       start_failure_name(l->pg_start_failure), l->pg_start_error,
 				       backoff - (now - l->pg_started_at));
-			DECIDE(HA_START_REPLICA, c->leader, "starting Postgres as a replica of %s", c->leader);
+			DECIDE(HA_START_REPLICA, x->upstream, "starting Postgres as a replica of %s%s",
+			       x->upstream[0] ? x->upstream : "nobody", x->up_note);
 		}
 		if (backing_off)
 			DECIDE(HA_WAIT, NULL, "Postgres failed to start (%s: %s); starting it again in %.0fs",
@@ -536,8 +542,12 @@ static bool rule_replica(const struct rule_ctx *x, struct ha_action *out)
 		if (x->other_leads) {
 			uint32_t tl = leader_timeline(c);
 
-			if (strcmp(l->following, c->leader) != 0)
-				DECIDE(HA_FOLLOW, c->leader, "following the new leader %s", c->leader);
+			if (strcmp(l->following, x->upstream) != 0) {
+				if (strcmp(x->upstream, c->leader) == 0 && !x->up_note[0])
+					DECIDE(HA_FOLLOW, c->leader, "following the new leader %s", c->leader);
+				DECIDE(HA_FOLLOW, x->upstream, "streaming from %s%s",
+				       x->upstream[0] ? x->upstream : "nobody", x->up_note);
+			}
 			/* A replay paused by an operator also stops streaming across a
 			 * timeline switch: that is no evidence of divergence, and a rewind
 			 * (a restart) would silently drop the pause. */
@@ -546,7 +556,9 @@ static bool rule_replica(const struct rule_ctx *x, struct ha_action *out)
 				       "replica of %s; replay is paused, so the switch to its timeline %u waits until "
 				       "it resumes",
 				       c->leader, tl);
-			if (l->use_pg_rewind && !l->pg_streaming && l->pg_not_streaming_since > 0 &&
+			/* (A nostream replica never streams: it follows timelines
+			 * through restore_command, and is never rewound for it.) */
+			if (l->use_pg_rewind && x->upstream[0] && !l->pg_streaming && l->pg_not_streaming_since > 0 &&
 			    now - l->pg_not_streaming_since >= ha_diverged_after(c) && tl != 0 &&
 			    tl != l->pg_timeline) {
 				if (l->job_failed == HA_JOB_REWIND) {
@@ -569,7 +581,7 @@ static bool rule_replica(const struct rule_ctx *x, struct ha_action *out)
 				       "not streaming from %s for %.0fs and on timeline %u while it is on %u: rewinding",
 				       c->leader, now - l->pg_not_streaming_since, l->pg_timeline, tl);
 			}
-			DECIDE(HA_WAIT, NULL, "replica of %s", c->leader);
+			DECIDE(HA_WAIT, NULL, "replica of %s%s", x->upstream[0] ? x->upstream : "nobody", x->up_note);
 		}
 		{
 			struct ha_action why;
@@ -628,6 +640,20 @@ struct ha_action ha_decide(const struct ha_cluster_view *c, const struct ha_loca
 	x.holds_on_our_lease = x.holds && c->leader_lease == l->lease_id;
 	x.other_leads = c->etcd_ok && c->has_leader && !x.holds;
 	x.may_write = l->pg_running && (l->pg_primary || l->pg_started_primary || l->promote_requested);
+	x.upstream = "";
+	if (x.other_leads) {
+		char why[200];
+
+		x.upstream = ha_upstream(c, l, why, sizeof(why));
+		if (l->nostream)
+			snprintf(x.up_note, sizeof(x.up_note),
+			         " (tag nostream: restore_command only; the leader is %s)", c->leader);
+		else if (why[0])
+			snprintf(x.up_note, sizeof(x.up_note),
+			         " (tag replicatefrom = %.63s, but %.150s: the leader instead)", l->replicatefrom, why);
+		else if (strcmp(x.upstream, c->leader) != 0)
+			snprintf(x.up_note, sizeof(x.up_note), " (tag replicatefrom; the leader is %s)", c->leader);
+	}
 	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
 		if (rules[i](&x, &a)) {
 			a.rule = (int)i + 1;

@@ -22,7 +22,8 @@
 
 #define HA_NAME_MAX 64
 #define HA_MAX_MEMBERS 32
-#define HA_SYNC_MAX 8 /* synchronous standbys recorded in the sync key at most */
+#define HA_SYNC_MAX 8        /* synchronous standbys recorded in the sync key at most */
+#define HA_TAGS_JSON_MAX 512 /* a member's custom tags as JSON text, at most (with the NUL) */
 
 /* What a member publishes in members/<name> (JSON), plus what the loop
  * learned by asking its REST API just now. */
@@ -36,11 +37,15 @@ struct ha_member {
 	uint32_t timeline;
 	uint64_t lsn; /* published: primary current LSN, replica received/replayed */
 	bool nofailover;
-	bool nosync;           /* tag nosync: never chosen as a synchronous standby */
-	int failover_priority; /* tag failover_priority: higher wins LSN ties (a member whose tag is 0
+	bool nosync;                        /* tag nosync: never chosen as a synchronous standby */
+	int failover_priority;              /* tag failover_priority: higher wins LSN ties (a member whose tag is 0
 	                       * publishes nofailover = true instead) */
-	bool pending_restart;  /* Postgres runs with settings that need a restart to apply */
-	bool clonefrom;        /* tag clonefrom: new replicas prefer a base backup from this member */
+	bool pending_restart;               /* Postgres runs with settings that need a restart to apply */
+	bool clonefrom;                     /* tag clonefrom: new replicas prefer a base backup from this member */
+	bool noloadbalance;                 /* tag noloadbalance: /replica and /read-only answer 503 on it */
+	bool nostream;                      /* tag nostream: replays from restore_command only, never streams */
+	char replicatefrom[HA_NAME_MAX];    /* tag replicatefrom: the member it wants to stream from ("" none) */
+	char custom_tags[HA_TAGS_JSON_MAX]; /* every other tag, as a compact JSON object ("" = none) */
 	/* Filled by the loop only while it looks for a new leader: */
 	bool polled;          /* the loop asked this member's REST API this round */
 	bool reachable;       /* ... and it answered */
@@ -185,19 +190,22 @@ struct ha_local_view {
 	int pg_start_failures; /* failed starts in a row (backoff); pg_started_at = when the last ended */
 	bool pg_primary;       /* ready and not in recovery */
 	uint32_t pg_timeline;
-	uint64_t pg_lsn;               /* primary: current; replica: max(received, replayed): ranks healthy
+	uint64_t pg_lsn;                 /* primary: current; replica: max(received, replayed): ranks healthy
 				        * candidates (a promotion replays all it received); lag, health and
 				        * maximum_lag_on_failover count from pg_replay_lsn */
-	bool pg_streaming;             /* replica: wal receiver streaming */
-	uint64_t pg_receive_lsn;       /* replica: pg_last_wal_receive_lsn() */
-	uint64_t pg_replay_lsn;        /* replica: pg_last_wal_replay_lsn() (0 = not a replica: use pg_lsn) */
-	bool pg_replay_paused;         /* replica: pg_is_wal_replay_paused() */
-	double pg_replay_progress_at;  /* replica: monotonic time replay last moved, or had nothing waiting */
-	bool hs_below_primary;         /* replica: runs with a hot-standby parameter below pg_controldata's */
-	char hs_detail[120];           /* ... which one ("max_connections 100 < 150") */
-	double pg_not_streaming_since; /* replica: monotonic time streaming was last seen lost (0 = streaming) */
-	char following[HA_NAME_MAX];   /* the leader named in our primary_conninfo ("" = none) */
-	bool promote_requested;        /* we asked for promotion; waiting for it to finish */
+	bool pg_streaming;               /* replica: wal receiver streaming */
+	uint64_t pg_receive_lsn;         /* replica: pg_last_wal_receive_lsn() */
+	uint64_t pg_replay_lsn;          /* replica: pg_last_wal_replay_lsn() (0 = not a replica: use pg_lsn) */
+	bool pg_replay_paused;           /* replica: pg_is_wal_replay_paused() */
+	double pg_replay_progress_at;    /* replica: monotonic time replay last moved, or had nothing waiting */
+	bool hs_below_primary;           /* replica: runs with a hot-standby parameter below pg_controldata's */
+	char hs_detail[120];             /* ... which one ("max_connections 100 < 150") */
+	double pg_not_streaming_since;   /* replica: monotonic time streaming was last seen lost (0 = streaming) */
+	char following[HA_NAME_MAX];     /* the member named in our primary_conninfo ("" = none) */
+	char replicatefrom[HA_NAME_MAX]; /* tag replicatefrom: stream from this member ("" = the leader) */
+	bool replicatefrom_confirmed;    /* ... whose REST API confirmed its key (agent/member_verify.h) */
+	bool nostream;                   /* tag nostream: no primary_conninfo, restore_command only */
+	bool promote_requested;          /* we asked for promotion; waiting for it to finish */
 
 	double wall_now;              /* wall clock, unix seconds (scheduled switchovers only) */
 	double leader_absent_since;   /* monotonic time the leader key was first seen absent (0 = present) */
@@ -375,6 +383,25 @@ bool ha_switchover_ready(const struct ha_cluster_view *c, const struct ha_local_
  * Returns its index, -1 when none is ready. Pure. */
 int ha_switchover_choose(const struct ha_cluster_view *c, const struct ha_local_view *l, const char *const names[],
                          const struct ha_peer_status st[], size_t n);
+
+/*
+ * Where this replica streams from (Patroni's tags replicatefrom and
+ * nostream): "" with nostream (no primary_conninfo at all); else the member
+ * the replicatefrom tag names when it is a running replica (role replica,
+ * state running) whose key its REST API confirmed
+ * (l->replicatefrom_confirmed), not the leader, and whose own replicatefrom
+ * chain does not lead back to us; else the leader (c->leader, "" when there
+ * is none). The loop asks every round, so a cascade broken by the
+ * upstream's death falls back to the leader and is set up again when it
+ * returns. why (may be NULL) gets one line when the tag is set but not
+ * followed ("node2 is gone"), else "". Pure.
+ */
+const char *ha_upstream(const struct ha_cluster_view *c, const struct ha_local_view *l, char *why, size_t len);
+/* The member that member m streams from as the cluster sees it: the same
+ * rule for another member, judged from its published tags (without the
+ * REST confirmation only its own agent can ask). "" for nostream or no
+ * leader. For the slots the primary keeps. Pure. */
+const char *ha_member_upstream(const struct ha_cluster_view *c, const struct ha_member *m);
 
 /* Find a member by name (NULL if absent). */
 const struct ha_member *ha_find_member(const struct ha_cluster_view *c, const char *name);

@@ -185,7 +185,8 @@ enum ha_replay ha_replay_check(const struct ha_cluster_view *c, const struct ha_
 		         now - l->pg_replay_progress_at, (unsigned long long)(l->pg_receive_lsn - l->pg_replay_lsn));
 		return HA_REPLAY_STUCK;
 	}
-	if (c->etcd_ok && c->has_leader && strcmp(c->leader, l->name) != 0 && !l->pg_streaming &&
+	/* (A nostream replica never streams: only its replay is judged.) */
+	if (c->etcd_ok && c->has_leader && strcmp(c->leader, l->name) != 0 && !l->nostream && !l->pg_streaming &&
 	    l->pg_not_streaming_since > 0 && now - l->pg_not_streaming_since >= bound &&
 	    c->leader_lsn > ha_replayed(l)) {
 		snprintf(why, len, "not streaming from %s for %.0fs, %llu bytes behind it", c->leader,

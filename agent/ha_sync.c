@@ -188,10 +188,14 @@ struct ha_sync_step ha_sync_plan(const struct ha_cluster_view *c, const char *se
 		const struct ha_member *m = ha_find_member(c, s->name);
 
 		/* A member still cloning also streams (pg_basebackup -X stream,
-		 * under its name): only a running replica counts. */
+		 * under its name): only a running replica counts. A cascaded one
+		 * (tag replicatefrom) is never chosen, even while it still shows
+		 * here on its way to its upstream replica. */
 		keep[i] = s->streaming && m && !m->nosync && strcmp(s->name, self) != 0 &&
 		          ha_role_from_name(m->role) == HA_ROLE_REPLICA &&
-		          ha_state_from_name(m->state) == HA_STATE_RUNNING;
+		          ha_state_from_name(m->state) == HA_STATE_RUNNING &&
+		          !(m->replicatefrom[0] && ha_member_upstream(c, m)[0] &&
+		            strcmp(ha_member_upstream(c, m), self) != 0);
 		for (size_t j = 0; j < i && keep[i]; j++)
 			if (keep[j] && strcmp(in->standbys[j].name, s->name) == 0)
 				keep[i] = false; /* one row per name */

@@ -6,7 +6,7 @@ agent_libagent_a_SOURCES = \
 	agent/config.c agent/config.h agent/config_internal.h \
 	agent/config_load.c agent/config_file.c agent/config_print.c agent/config_reload.c \
 	agent/clock.c agent/clock.h agent/parse.c agent/parse.h \
-	agent/ha.c agent/ha_rank.c agent/ha_state.c agent/ha_time.c agent/ha_sync.c agent/ha.h agent/ha_internal.h \
+	agent/ha.c agent/ha_rank.c agent/ha_state.c agent/ha_time.c agent/ha_sync.c agent/ha_upstream.c agent/ha.h agent/ha_internal.h \
 	agent/dcs.c agent/dcs_settings.c agent/dcs_view.c agent/dcs_read.c agent/dcs.h agent/dcs_internal.h \
 	agent/api.c agent/api.h \
 	agent/api_health.c agent/api_metrics.c agent/api_cluster.c \

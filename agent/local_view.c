@@ -22,6 +22,9 @@ void local_view_update(struct ha_local_view *l, struct local_memory *m, const st
 	l->name = o->name;
 	l->nofailover = o->nofailover;
 	l->failover_priority = o->failover_priority;
+	snprintf(l->replicatefrom, sizeof(l->replicatefrom), "%s", o->replicatefrom ? o->replicatefrom : "");
+	l->replicatefrom_confirmed = o->replicatefrom_confirmed;
+	l->nostream = o->nostream;
 	l->shutdown_requested = o->shutdown_requested;
 	l->use_pg_rewind = o->use_pg_rewind;
 	l->remove_data_on_rewind_failure = o->remove_data_on_rewind_failure;

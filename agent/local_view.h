@@ -54,6 +54,9 @@ struct local_obs {
 	const char *name;
 	bool nofailover; /* tag nofailover, or failover_priority 0 */
 	int failover_priority;
+	const char *replicatefrom;    /* tag replicatefrom (NULL = none; copied, cut at HA_NAME_MAX - 1) */
+	bool replicatefrom_confirmed; /* ... its member's REST API confirmed its key (member_verify) */
+	bool nostream;                /* tag nostream */
 	bool use_pg_rewind;
 	bool remove_data_on_rewind_failure;
 	struct ha_clone_plan clone; /* postgresql.create_replica_methods, and which failed last */

@@ -254,6 +254,7 @@ static bool loop_init(struct loop *L, const struct baton_config *cfg)
 	api_restart_attach(L->api);
 	log_info("REST API listening on %s", cfg->restapi.listen);
 	mv_startup_note(cfg);
+	tags_startup_note(cfg);
 	return true;
 }
 
@@ -388,7 +389,8 @@ int loop_run(const struct baton_config *cfg)
 		/* After our switchover: until Postgres runs again and follows the
 		 * new leader (or leads again, when it was aborted). */
 		if (L.local.pg_ready &&
-		    (is_leader(&L) || (L.view.has_leader && strcmp(L.lm.following, L.view.leader) == 0)))
+		    (is_leader(&L) ||
+		     (L.view.has_leader && strcmp(L.lm.following, ha_upstream(&L.view, &L.local, NULL, 0)) == 0)))
 			L.switchover_stopped = false;
 		L.local.restart_in_progress = (L.restart.running && !L.local.pg_running) || L.switchover_stopped;
 		if (L.view.etcd_ok && !L.view.has_leader && L.local.pg_ready && !L.local.pg_primary &&

@@ -240,6 +240,10 @@ void reload_config(struct loop *L);
 /* loop_pgfiles.c */
 bool leader_conninfo(struct loop *L, const char *leader, bool replication, char *buf, size_t len);
 bool write_pg_files(struct loop *L, bool standby, const char *upstream);
+/* At start: a WARN for tags that need something else to work (nostream
+ * without restore_command never advances; replicatefrom with nostream is
+ * ignored). */
+void tags_startup_note(const struct baton_config *cfg);
 bool write_pgpass(const struct loop *L);
 
 /* loop_restart.c */

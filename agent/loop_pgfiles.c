@@ -252,3 +252,24 @@ bool write_pgpass(const struct loop *L)
 	}
 	return true;
 }
+
+void tags_startup_note(const struct baton_config *cfg)
+{
+	bool restore = false;
+
+	if (!cfg->tags.nostream)
+		return;
+	for (size_t i = 0; i < cfg->postgresql.n_params; i++)
+		restore = restore || (strcmp(cfg->postgresql.params[i].name, "restore_command") == 0 &&
+		                      cfg->postgresql.params[i].value[0]);
+	if (!restore)
+		log_warn("tags.nostream is set and postgresql.parameters has no restore_command: as a replica this "
+		         "member never streams, so it replays nothing and never advances; set restore_command in "
+		         "this node's file (it runs code, so etcd cannot set it)");
+	else
+		log_info("tags.nostream: as a replica this member does not stream; it replays what restore_command "
+		         "fetches");
+	if (cfg->tags.replicatefrom)
+		log_warn("tags.replicatefrom = '%s' is ignored: tags.nostream is set, this member streams from nobody",
+		         cfg->tags.replicatefrom);
+}

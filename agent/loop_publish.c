@@ -126,6 +126,11 @@ void publish_member(struct loop *L)
 	me.nosync = cfg->tags.nosync;
 	me.clonefrom = cfg->tags.clonefrom;
 	me.failover_priority = (int)cfg->tags.failover_priority;
+	me.noloadbalance = cfg->tags.noloadbalance;
+	me.nostream = cfg->tags.nostream;
+	snprintf(me.replicatefrom, sizeof(me.replicatefrom), "%s",
+	         cfg->tags.replicatefrom ? cfg->tags.replicatefrom : "");
+	config_tags_json(cfg, me.custom_tags, sizeof(me.custom_tags));
 	me.pending_restart = L->pending_restart;
 	json = dcs_member_json(&me);
 	if (!json)
@@ -228,6 +233,12 @@ void publish_api(struct loop *L)
 	/* What Patroni's endpoints show (issue 13). */
 	st.nosync = L->cfg->tags.nosync;
 	st.failover_priority = L->cfg->tags.failover_priority;
+	st.noloadbalance = L->cfg->tags.noloadbalance;
+	st.nostream = L->cfg->tags.nostream;
+	st.clonefrom = L->cfg->tags.clonefrom;
+	snprintf(st.replicatefrom, sizeof(st.replicatefrom), "%s",
+	         L->cfg->tags.replicatefrom ? L->cfg->tags.replicatefrom : "");
+	config_tags_json(L->cfg, st.custom_tags, sizeof(st.custom_tags));
 	st.sync_quorum = L->view.synchronous_mode && ha_sync_quorum_mode(&L->view);
 	if (L->local.pg_ready && !L->local.pg_primary) {
 		snprintf(st.replication_state, sizeof(st.replication_state), "%s",

@@ -138,6 +138,21 @@ void read_local(struct loop *L, double now)
 	o.name = cfg->name;
 	o.nofailover = cfg->tags.nofailover || cfg->tags.failover_priority == 0;
 	o.failover_priority = (int)cfg->tags.failover_priority;
+	o.replicatefrom = cfg->tags.replicatefrom;
+	o.nostream = cfg->tags.nostream;
+	/* Cascading (tag replicatefrom): the upstream replica must confirm its
+	 * key through its REST API before we stream from it (the password goes
+	 * there); asked only while it is a running replica, at most one bounded
+	 * request, and cached (member_verify.h). */
+	if (cfg->tags.replicatefrom && !cfg->tags.nostream && L->view.etcd_ok) {
+		const struct ha_member *up = ha_find_member(&L->view, cfg->tags.replicatefrom);
+
+		o.replicatefrom_confirmed = up && strcmp(up->role, "replica") == 0 &&
+		                            strcmp(up->state, "running") == 0 &&
+		                            (mv_confirmed(&L->mv, up, now) ||
+		                             mv_confirm(&L->mv, cfg, up, now, true,
+		                                        "streams from the leader instead (tag replicatefrom)"));
+	}
 	o.shutdown_requested = g_shutdown != 0;
 	o.use_pg_rewind = cfg->postgresql.use_pg_rewind;
 	o.remove_data_on_rewind_failure = cfg->postgresql.remove_data_directory_on_rewind_failure;

@@ -47,11 +47,25 @@ static bool in_list(const char (*names)[64], size_t n, const char *name)
 	return false;
 }
 
+/* Does member m stream from another member than us, or not at all? */
+static bool streams_elsewhere(const struct slots_input *in, const struct ha_member *m)
+{
+	const char *up;
+
+	if (m->nostream)
+		return true;
+	if (!m->replicatefrom[0])
+		return false;
+	up = ha_member_upstream(in->view, m);
+	return up[0] && strcmp(up, in->self) != 0;
+}
+
 void slots_plan(const struct slots_input *in, struct slots_memory *mem, struct slots_plan *out)
 {
 	char want[SLOTS_MAX][64];
-	uint64_t want_lsn[SLOTS_MAX]; /* replica: how far a member's slot may move (0 = leave it) */
-	size_t n_want = 0;
+	uint64_t want_lsn[SLOTS_MAX];  /* replica: how far a member's slot may move (0 = leave it) */
+	char elsewhere[SLOTS_MAX][64]; /* primary: slots of members that stream from elsewhere */
+	size_t n_want = 0, n_elsewhere = 0;
 	struct slots_memory kept;
 
 	memset(out, 0, sizeof(*out));
@@ -67,6 +81,16 @@ void slots_plan(const struct slots_input *in, struct slots_memory *mem, struct s
 		 * so dropped once inactive and unconfirmed for SLOTS_GRACE. */
 		if (in->member_ok && !in->member_ok[i])
 			continue;
+		/* Patroni's rule: the primary keeps no slot for a member that
+		 * streams from another replica (tag replicatefrom: that replica
+		 * keeps it) or not at all (tag nostream); it would only hold
+		 * WAL back. Dropped as soon as inactive; a member that falls
+		 * back to the leader gets it again the next loop. */
+		if (in->primary && streams_elsewhere(in, m)) {
+			if (n_elsewhere < SLOTS_MAX)
+				snprintf(elsewhere[n_elsewhere++], 64, "%.63s", slot);
+			continue;
+		}
 		snprintf(want[n_want], 64, "%.63s", slot);
 		/* As far as the member has got, never past our own replay. */
 		want_lsn[n_want++] = m->lsn < in->replay_lsn ? m->lsn : in->replay_lsn;
@@ -108,6 +132,10 @@ void slots_plan(const struct slots_input *in, struct slots_memory *mem, struct s
 		for (size_t k = 0; k < mem->n; k++)
 			if (strcmp(mem->unwanted[k].name, s->name) == 0)
 				since = mem->unwanted[k].since;
+		if (!s->active && in_list((const char(*)[64])elsewhere, n_elsewhere, s->name)) {
+			snprintf(out->drop_elsewhere[out->n_drop_elsewhere++], 64, "%.63s", s->name);
+			continue;
+		}
 		if (!s->active && in->now - since >= SLOTS_GRACE) {
 			snprintf(out->drop[out->n_drop++], 64, "%.63s", s->name);
 			continue;
@@ -136,6 +164,14 @@ void slots_apply(struct pg_conn *pg, const struct slots_plan *p)
 			         SLOTS_GRACE / 60);
 		else
 			log_warn("cannot drop replication slot %s: %s", p->drop[i], err.msg);
+	}
+	for (size_t i = 0; i < p->n_drop_elsewhere; i++) {
+		if (pg_query_slot_drop(pg, p->drop_elsewhere[i], &err))
+			log_info("dropped replication slot %s: its member streams from another replica (tag "
+			         "replicatefrom) or not at all (tag nostream); that replica keeps its slot",
+			         p->drop_elsewhere[i]);
+		else
+			log_warn("cannot drop replication slot %s: %s", p->drop_elsewhere[i], err.msg);
 	}
 	for (size_t i = 0; i < p->n_advance; i++)
 		if (!pg_query_slot_advance(pg, p->advance[i].name, p->advance[i].lsn, &err))

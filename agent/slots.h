@@ -15,6 +15,12 @@
  * wanted only for those (at most HA_MAX_MEMBERS), so a member that cannot
  * be confirmed gets none, and one it has is dropped like a gone member's:
  * once inactive and unwanted for SLOTS_GRACE.
+ * Cascading (tags replicatefrom, nostream; Patroni's rule): the primary
+ * keeps no slot for a member that streams from another replica
+ * (ha_member_upstream) or does not stream; the replica it streams from
+ * keeps one like every member does, and its slot there is the one it uses
+ * (primary_slot_name). Such a slot on the primary is dropped as soon as it
+ * is inactive, and made again when the member falls back to the leader.
  *
  *     struct slots_plan p;
  *     slots_plan(&in, &p);          pure: what to create, drop, advance
@@ -64,9 +70,11 @@ struct slots_input {
 };
 
 struct slots_plan {
-	size_t n_create, n_drop, n_advance;
+	size_t n_create, n_drop, n_advance, n_drop_elsewhere;
 	char create[SLOTS_MAX][64];
 	char drop[SLOTS_MAX][64];
+	char drop_elsewhere[SLOTS_MAX][64]; /* primary: inactive slots of members that stream from
+					     * another replica or not at all (dropped at once) */
 	struct {
 		char name[64];
 		uint64_t lsn;

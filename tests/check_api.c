@@ -2984,6 +2984,88 @@ START_TEST(test_etcd_stats)
 }
 END_TEST
 
+/* Tags (issue 13): noloadbalance takes a replica out of the replica checks;
+ * tag_KEY=VALUE filters match custom tags as Patroni compares them; the
+ * tags are in /patroni. */
+START_TEST(test_patroni_tags)
+{
+	static const struct {
+		bool noloadbalance;
+		const char *path;
+		unsigned code;
+	} cases[] = {
+		{ false, "/replica", 200 },
+		{ true, "/replica", 503 },
+		{ true, "/read-only", 503 },
+		{ true, "/async", 503 },
+		{ true, "/health", 200 },
+		{ true, "/readiness", 200 },
+		{ false, "/replica?tag_dc=east", 200 },
+		{ false, "/replica?tag_dc=EAST", 200 },
+		{ false, "/replica?tag_dc=west", 503 },
+		{ false, "/replica?tag_rack=7&tag_ssd=true", 200 },
+		{ false, "/replica?tag_rack=8", 503 },
+		{ false, "/replica?tag_weight=1.5", 200 },
+		{ false, "/replica?tag_zone=a", 503 },
+		{ false, "/replica?tag_replicatefrom=node1", 200 },
+		{ false, "/replica?tag_noloadbalance=true", 503 }, /* not set: no such tag */
+		{ false, "/read-only?tag_dc=east", 200 },
+		{ false, "/async?tag_dc=west", 503 },
+	};
+	struct api_options o;
+	struct api_server *s;
+	char err[256];
+	json_t *doc, *tags;
+
+	memset(&o, 0, sizeof(o));
+	s = api_server_new(&o, err, sizeof(err));
+	ck_assert_msg(s != NULL, "%s", err);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct api_status st = replica_status();
+		const char *q = strchr(cases[i].path, '?');
+		char path[64];
+		struct api_request rq;
+		struct api_reply r;
+
+		snprintf(st.replication_state, sizeof(st.replication_state), "streaming");
+		st.noloadbalance = cases[i].noloadbalance;
+		st.failover_priority = 1; /* the default */
+		snprintf(st.replicatefrom, sizeof(st.replicatefrom), "node1");
+		snprintf(st.custom_tags, sizeof(st.custom_tags),
+		         "{\"dc\":\"east\",\"rack\":7,\"ssd\":true,\"weight\":1.5}");
+		api_publish(s, &st);
+		snprintf(path, sizeof(path), "%.*s", q ? (int)(q - cases[i].path) : (int)strlen(cases[i].path),
+		         cases[i].path);
+		memset(&rq, 0, sizeof(rq));
+		rq.method = "GET";
+		rq.path = path;
+		rq.query = q ? q + 1 : NULL;
+		api_handle(s, &rq, &r);
+		ck_assert_msg(r.code == cases[i].code, "%s (noloadbalance %d): %u, expected %u (%s)", cases[i].path,
+		              (int)cases[i].noloadbalance, r.code, cases[i].code, r.body ? r.body : "");
+		if (cases[i].noloadbalance && r.code == 503)
+			ck_assert_msg(strstr(r.body, "tagged noloadbalance") != NULL, "%s", r.body);
+		if (i == 0) {
+			api_reply_free(&r);
+			rq.path = "/patroni";
+			api_handle(s, &rq, &r);
+			doc = json_loads(r.body, 0, NULL);
+			tags = json_object_get(doc, "tags");
+			ck_assert_str_eq(json_string_value(json_object_get(tags, "dc")), "east");
+			ck_assert_int_eq(json_integer_value(json_object_get(tags, "rack")), 7);
+			ck_assert_str_eq(json_string_value(json_object_get(tags, "replicatefrom")), "node1");
+			/* Patroni's shape: a boolean tag only when set, no default priority */
+			ck_assert_ptr_null(json_object_get(tags, "nofailover"));
+			ck_assert_ptr_null(json_object_get(tags, "failover_priority"));
+			ck_assert_ptr_null(json_object_get(tags, "noloadbalance"));
+			json_decref(doc);
+		}
+		api_reply_free(&r);
+	}
+	api_stop(s);
+}
+END_TEST
+
 static Suite *api_suite(void)
 {
 	Suite *s = suite_create("api");
@@ -2996,6 +3078,7 @@ static Suite *api_suite(void)
 	tcase_add_test(pure, test_handle_direct);
 	tcase_add_loop_test(pure, test_patroni_health_table, 0, (int)(sizeof(pt_cases) / sizeof(pt_cases[0])));
 	tcase_add_test(pure, test_patroni_status);
+	tcase_add_test(pure, test_patroni_tags);
 	tcase_add_loop_test(pure, test_write_rules, 0, (int)(sizeof(rule_cases) / sizeof(rule_cases[0])));
 	tcase_add_loop_test(pure, test_request_checks, 0, (int)(sizeof(check_cases) / sizeof(check_cases[0])));
 	tcase_add_test(pure, test_failsafe_confirm);

@@ -1658,6 +1658,128 @@ START_TEST(test_reload_keys_short_buffer)
 }
 END_TEST
 
+/* ---- issue 13: tags with Patroni's meaning, custom tags ---- */
+
+START_TEST(test_tags)
+{
+	struct baton_config c, back;
+	char path[64], path2[64], err[512], json[600];
+	char *text;
+	FILE *f;
+
+	write_conf(path, sizeof(path), NULL,
+	           "tags = { nofailover = false; noloadbalance = true; replicatefrom = \"node3\"; dc = \"east\"; "
+	           "rack = 7; weight = 1.5; ssd = true; big = 5000000000L; quote = \"a\\\"b\"; };");
+	ck_assert_msg(config_load(path, &c, err, sizeof(err)), "%s", err);
+	unlink(path);
+	ck_assert(c.tags.noloadbalance);
+	ck_assert(!c.tags.nostream);
+	ck_assert_str_eq(c.tags.replicatefrom, "node3");
+	ck_assert_uint_eq(c.tags.n_custom, 6);
+	ck_assert_str_eq(param(c.tags.custom, c.tags.n_custom, "dc"), "\"east\"");
+	ck_assert_str_eq(param(c.tags.custom, c.tags.n_custom, "rack"), "7");
+	ck_assert_str_eq(param(c.tags.custom, c.tags.n_custom, "weight"), "1.5");
+	ck_assert_str_eq(param(c.tags.custom, c.tags.n_custom, "ssd"), "true");
+	ck_assert_str_eq(param(c.tags.custom, c.tags.n_custom, "big"), "5000000000");
+	ck_assert_str_eq(param(c.tags.custom, c.tags.n_custom, "quote"), "\"a\\\"b\"");
+	config_tags_json(&c, json, sizeof(json));
+	ck_assert_str_eq(json, "{\"dc\":\"east\",\"rack\":7,\"weight\":1.5,\"ssd\":true,\"big\":5000000000,"
+	                       "\"quote\":\"a\\\"b\"}");
+
+	/* show-config prints them inside the tags group, and reads back. */
+	text = print_to_string(&c);
+	ck_assert_msg(strstr(text, "  dc = \"east\";\n") != NULL, "%s", text);
+	ck_assert_msg(strstr(text, "  replicatefrom = \"node3\";\n") != NULL, "%s", text);
+	snprintf(path2, sizeof(path2), "/tmp/check_config_tags_XXXXXX");
+	f = fdopen(mkstemp(path2), "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+	ck_assert_msg(config_load(path2, &back, err, sizeof(err)), "%s\n%s", err, text);
+	unlink(path2);
+	config_tags_json(&back, json, sizeof(json));
+	ck_assert_str_eq(json, "{\"dc\":\"east\",\"rack\":7,\"weight\":1.5,\"ssd\":true,\"big\":5000000000,"
+	                       "\"quote\":\"a\\\"b\"}");
+	ck_assert(back.tags.noloadbalance);
+	config_free(&back);
+	free(text);
+
+	/* A change of a custom tag is live on SIGHUP, like the other tags. */
+	write_conf(path, sizeof(path), NULL, "tags = { dc = \"west\"; };");
+	ck_assert_msg(config_load(path, &back, err, sizeof(err)), "%s", err);
+	unlink(path);
+	{
+		struct config_reload_report rep;
+		char keys[256];
+
+		config_reload_diff(&c, &back, &rep);
+		ck_assert(config_reload_keys(&rep, ~0u, true, keys, sizeof(keys)) >= 3);
+		ck_assert_msg(strstr(keys, "tags (live)") != NULL, "%s", keys);
+		ck_assert_uint_eq(config_reload_apply(&c, &back, &rep, CONFIG_RELOAD_BIT(CONFIG_RELOAD_LIVE)),
+		                  rep.n_changed);
+		ck_assert_uint_eq(c.tags.n_custom, 1);
+		ck_assert_str_eq(c.tags.custom[0].value, "\"west\"");
+	}
+	config_free(&back);
+	config_free(&c);
+
+	/* No tags: nothing to publish. */
+	write_conf(path, sizeof(path), NULL, "");
+	ck_assert_msg(config_load(path, &c, err, sizeof(err)), "%s", err);
+	unlink(path);
+	config_tags_json(&c, json, sizeof(json));
+	ck_assert_str_eq(json, "");
+	ck_assert_ptr_null(c.tags.replicatefrom);
+	config_free(&c);
+}
+END_TEST
+
+static const struct tags_bad_case {
+	const char *top;
+	const char *expect; /* after "FILE" */
+} tags_bad_cases[] = {
+	{ "tags = { dc = [ \"east\" ]; };", ":10: tags.dc: a tag is a string, number or boolean (got an array)" },
+	{ "tags = { dc = ( \"east\", 1 ); };", ":10: tags.dc: a tag is a string, number or boolean (got a list)" },
+	{ "tags = { dc = { x = 1; }; };", ":10: tags.dc: a tag is a string, number or boolean (got a group)" },
+	{ "tags = { nofailvoer = true; };",
+	  ":10: tags.nofailvoer: unknown tag too close to tags.nofailover (did you mean it?)" },
+	{ "tags = { replicatefrom = \"node 3\"; };", ":10: tags.replicatefrom: " },
+	{ "tags = { replicatefrom = true; };", ":10: tags.replicatefrom: expected a string (got true)" },
+	{ "tags = { noloadbalance = \"yes\"; };", ":10: tags.noloadbalance: expected true or false (got \"yes\")" },
+	{ "tags = { dc = \"east\\nwest\"; };", ":10: tags.dc: must be one line" },
+	{ "tags = 5;", ":10: tags: expected a group { name = value; ... } (got 5)" },
+	{ "tags = { aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa = 1; };",
+	  ":10: tags.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa: not a tag name" },
+	{ "tags = { a = \""
+	  "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+	  "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+	  "012345678901234567890123456789012345678901234567890123456789\"; };",
+	  ":10: tags.a: a tag value may be at most 254 characters" },
+	{ "tags = { a1 = \"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"; "
+	  "a2 = \"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"; "
+	  "a3 = \"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"; "
+	  "a4 = \"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"; "
+	  "a5 = \"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\"; };",
+	  ":10: tags.a5: the custom tags take more than 511 bytes as JSON" },
+};
+
+START_TEST(test_tags_bad)
+{
+	const struct tags_bad_case *bc = &tags_bad_cases[_i];
+	struct baton_config c;
+	char path[64], err[512], want[600];
+
+	write_conf(path, sizeof(path), NULL, bc->top);
+	memset(err, 0, sizeof(err));
+	ck_assert_msg(!config_load(path, &c, err, sizeof(err)), "%s loaded", bc->top);
+	unlink(path);
+	snprintf(want, sizeof(want), "%s%s", path, bc->expect);
+	ck_assert_msg(strstr(err, want) != NULL, "error\n  %s\ndoes not contain\n  %s", err, want);
+	ck_assert_ptr_null(strchr(err, '\n'));
+	config_free(&c);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -1665,6 +1787,8 @@ static Suite *config_suite(void)
 	TCase *tl = tcase_create("log");
 
 	tcase_add_test(tc, test_full);
+	tcase_add_test(tc, test_tags);
+	tcase_add_loop_test(tc, test_tags_bad, 0, (int)(sizeof(tags_bad_cases) / sizeof(tags_bad_cases[0])));
 	tcase_add_test(tc, test_minimal_defaults);
 	tcase_add_test(tc, test_examples);
 	tcase_add_test(tc, test_tls_and_callbacks);

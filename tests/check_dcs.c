@@ -212,6 +212,68 @@ START_TEST(test_member_round_trip)
 }
 END_TEST
 
+/* Tags with Patroni's meaning and custom tags: published, read back; the
+ * custom ones that a hostile key could abuse are left out, bounded. */
+START_TEST(test_member_tags)
+{
+	struct ha_member m = sample_member("node3", "replica", 100), back;
+	char err[256] = "", big[2048];
+	json_t *root, *tags;
+	char *s;
+
+	m.noloadbalance = true;
+	snprintf(m.replicatefrom, sizeof(m.replicatefrom), "node2");
+	snprintf(m.custom_tags, sizeof(m.custom_tags), "{\"dc\":\"east\",\"rack\":7,\"nosync\":true}");
+	s = dcs_member_json(&m);
+	ck_assert_ptr_nonnull(s);
+	root = json_loads(s, 0, NULL);
+	tags = json_object_get(root, "tags");
+	ck_assert(json_is_true(json_object_get(tags, "noloadbalance")));
+	ck_assert_ptr_null(json_object_get(tags, "nostream")); /* Patroni: only when set */
+	ck_assert_str_eq(json_string_value(json_object_get(tags, "replicatefrom")), "node2");
+	ck_assert_str_eq(json_string_value(json_object_get(tags, "dc")), "east");
+	ck_assert_int_eq(json_integer_value(json_object_get(tags, "rack")), 7);
+	ck_assert(json_is_false(json_object_get(tags, "nosync"))); /* a custom tag never overrides */
+	json_decref(root);
+	ck_assert_msg(dcs_member_from_json("node3", s, &back, err, sizeof(err)), "%s", err);
+	free(s);
+	ck_assert(back.noloadbalance);
+	ck_assert(!back.nostream);
+	ck_assert(!back.nosync);
+	ck_assert_str_eq(back.replicatefrom, "node2");
+	ck_assert_str_eq(back.custom_tags, "{\"dc\":\"east\",\"rack\":7}");
+
+	/* Hostile: lists, objects, odd names left out; too many kept within bounds. */
+	ck_assert_msg(dcs_member_from_json("n2",
+	                                   "{\"role\":\"replica\",\"state\":\"running\",\"host\":\"h\",\"port\":1,"
+	                                   "\"api_url\":\"\",\"timeline\":1,\"lsn\":0,\"tags\":{\"l\":[1],\"o\":{},"
+	                                   "\"bad name\":1,\"n\":null,\"ok\":1.5,\"s\":\"x\"}}",
+	                                   &back, err, sizeof(err)),
+	              "%s", err);
+	ck_assert_str_eq(back.custom_tags, "{\"ok\":1.5,\"s\":\"x\"}");
+	{
+		int n = snprintf(big, sizeof(big),
+		                 "{\"role\":\"replica\",\"state\":\"running\",\"host\":\"h\",\"port\":1,"
+		                 "\"api_url\":\"\",\"timeline\":1,\"lsn\":0,\"tags\":{");
+
+		for (int i = 0; i < 60; i++)
+			n += snprintf(big + n, sizeof(big) - (size_t)n, "%s\"t%02d\":\"xxxxxxxxxxxxxxxxxx\"",
+			              i ? "," : "", i);
+		snprintf(big + n, sizeof(big) - (size_t)n, "}}");
+	}
+	ck_assert_msg(dcs_member_from_json("n2", big, &back, err, sizeof(err)), "%s", err);
+	ck_assert_uint_lt(strlen(back.custom_tags), HA_TAGS_JSON_MAX);
+	root = json_loads(back.custom_tags, 0, NULL);
+	ck_assert(json_is_object(root));
+	ck_assert_uint_gt(json_object_size(root), 10);
+	ck_assert_uint_lt(json_object_size(root), 60);
+	json_decref(root);
+	ck_assert(dcs_tag_name_ok("dc.zone-1_a"));
+	ck_assert(!dcs_tag_name_ok(""));
+	ck_assert(!dcs_tag_name_ok("a b"));
+}
+END_TEST
+
 /* Each row: a field of a valid record replaced (value NULL = removed), or a
  * whole text (field NULL), and a piece of the reason expected. */
 static const struct {
@@ -242,6 +304,9 @@ static const struct {
 	{ "timeline", "4294967296", "timeline: 4294967296 out of range" },
 	{ "tags", "true", "tags: expected an object" },
 	{ "tags", "{\"nofailover\":\"yes\"}", "nofailover: expected true or false" },
+	{ "tags", "{\"noloadbalance\":1}", "noloadbalance: expected true or false" },
+	{ "tags", "{\"nostream\":\"true\"}", "nostream: expected true or false" },
+	{ "tags", "{\"replicatefrom\":7}", "replicatefrom: expected a string" },
 	{ "name", "\"node9\"", "does not match" },
 	{ "name", "7", "name: expected a string" },
 	{ "api_url", "{}", "api_url: expected a string" },
@@ -1973,6 +2038,7 @@ static Suite *dcs_suite(void)
 
 	tcase_add_test(tc, test_keys);
 	tcase_add_test(tc, test_member_round_trip);
+	tcase_add_test(tc, test_member_tags);
 	tcase_add_loop_test(tc, test_member_bad, 0, (int)(sizeof(bad_members) / sizeof(bad_members[0])));
 	tcase_add_test(tc, test_member_null_json);
 	tcase_add_test(tc, test_status_json);

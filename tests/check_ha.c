@@ -361,6 +361,65 @@ static void s_new_leader(struct ha_cluster_view *c, struct ha_local_view *l)
 	snprintf(c->leader, sizeof(c->leader), "node3");
 	c->leader_lease = 300;
 }
+/* Cascading (tag replicatefrom = node3, a running replica; we are node2). */
+static void cascade(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	(void)c;
+	snprintf(l->replicatefrom, sizeof(l->replicatefrom), "%s", "node3");
+	l->replicatefrom_confirmed = true;
+}
+static void s_cascade_starts(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	cascade(c, l);
+	snprintf(l->following, sizeof(l->following), "node1");
+}
+static void s_cascade_steady(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	cascade(c, l);
+	snprintf(l->following, sizeof(l->following), "node3");
+}
+static void s_cascade_upstream_gone(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_cascade_steady(c, l);
+	c->n_members = 2; /* node3's key expired */
+}
+static void s_cascade_upstream_stopped(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_cascade_steady(c, l);
+	snprintf(c->members[2].state, sizeof(c->members[2].state), "stopped");
+}
+static void s_cascade_upstream_promoted(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_cascade_steady(c, l);
+	snprintf(c->leader, sizeof(c->leader), "node3");
+	snprintf(c->members[2].role, sizeof(c->members[2].role), "primary");
+}
+static void s_cascade_down_starts_from_upstream(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	cascade(c, l);
+	l->pg_running = l->pg_ready = false;
+	l->following[0] = '\0';
+}
+static void s_nostream_steady(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	l->nostream = true;
+	l->following[0] = '\0';
+	/* never streams, behind on another timeline: no rewind for that */
+	l->pg_streaming = false;
+	l->pg_not_streaming_since = NOW - 600;
+	c->leader_timeline = 2;
+}
+static void s_nostream_follows_nobody(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	(void)c;
+	l->nostream = true; /* following node1 from before the tag */
+}
+static void s_nostream_down_starts_without_upstream(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	(void)c;
+	l->nostream = true;
+	l->pg_running = l->pg_ready = false;
+}
 static void s_replica_starting(struct ha_cluster_view *c, struct ha_local_view *l)
 {
 	(void)c;
@@ -1294,6 +1353,10 @@ static const struct row rows[] = {
 	{ 9, "failed start as primary, key released: back off", s_start_failed_as_primary_after_release, HA_WAIT,
 	  NULL },
 	{ 9, "restart requested while down: just start", s_restart_requested_pg_down, HA_START_REPLICA, "node1" },
+	{ 9, "replicatefrom: down, starts as a replica of its upstream replica", s_cascade_down_starts_from_upstream,
+	  HA_START_REPLICA, "node3" },
+	{ 9, "nostream: down, starts without primary_conninfo", s_nostream_down_starts_without_upstream,
+	  HA_START_REPLICA, "" },
 	{ 9, "paused: a restarting replica starts again", s_paused_restart_in_progress, HA_START_REPLICA, NULL },
 	{ 9, "paused: a restarting leader starts again", s_paused_restart_in_progress_leader, HA_START_PRIMARY, NULL },
 	{ 9, "down, holding the key, lease expired: wait for renewal", s_down_holds_key_lease_expired, HA_WAIT, NULL },
@@ -1341,6 +1404,13 @@ static const struct row rows[] = {
 	{ 11, "briefly not streaming: wait", s_briefly_not_streaming, HA_WAIT, NULL },
 	{ 11, "not streaming on leader's timeline: wait", s_not_streaming_same_timeline, HA_WAIT, NULL },
 	{ 11, "new leader: follow it", s_new_leader, HA_FOLLOW, "node3" },
+	{ 11, "replicatefrom: stream from the upstream replica", s_cascade_starts, HA_FOLLOW, "node3" },
+	{ 11, "replicatefrom: streaming from the upstream replica, wait", s_cascade_steady, HA_WAIT, NULL },
+	{ 11, "replicatefrom: upstream gone, back to the leader", s_cascade_upstream_gone, HA_FOLLOW, "node1" },
+	{ 11, "replicatefrom: upstream stopped, back to the leader", s_cascade_upstream_stopped, HA_FOLLOW, "node1" },
+	{ 11, "replicatefrom: upstream promoted, follow it as the leader", s_cascade_upstream_promoted, HA_WAIT, NULL },
+	{ 11, "nostream: never streams, never rewound for it", s_nostream_steady, HA_WAIT, NULL },
+	{ 11, "nostream: drops the upstream it had", s_nostream_follows_nobody, HA_FOLLOW, "" },
 	{ 11, "leader expired: most up-to-date acquires", s_acquire_on_expiry, HA_ACQUIRE, NULL },
 	{ 11, "leader expired, tie: acquire (etcd decides)", s_acquire_tie, HA_ACQUIRE, NULL },
 	{ 11, "nofailover never acquires", s_refuse_nofailover, HA_WAIT, NULL },
@@ -1575,6 +1645,140 @@ START_TEST(test_rows_in_rule_order)
 	}
 	for (int r = 1; r <= 12; r++)
 		ck_assert_msg(seen[r], "rule %d has no row", r);
+}
+END_TEST
+
+/* ---- the upstream of a replica (ha_upstream, tags replicatefrom and nostream) ---- */
+
+/* We are node2, node1 leads, node3 is a running replica. */
+static void up_none(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	(void)c;
+	(void)l;
+}
+static void up_running(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	(void)c;
+	snprintf(l->replicatefrom, sizeof(l->replicatefrom), "%s", "node3");
+	l->replicatefrom_confirmed = true;
+}
+static void up_missing(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	up_running(c, l);
+	snprintf(l->replicatefrom, sizeof(l->replicatefrom), "%s", "node9");
+}
+static void up_stopped(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	up_running(c, l);
+	snprintf(c->members[2].state, sizeof(c->members[2].state), "stopped");
+	snprintf(c->members[2].role, sizeof(c->members[2].role), "stopped");
+}
+static void up_starting(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	up_running(c, l);
+	snprintf(c->members[2].state, sizeof(c->members[2].state), "starting");
+}
+static void up_not_streaming(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	up_running(c, l);
+	snprintf(c->members[2].state, sizeof(c->members[2].state), "not streaming");
+}
+static void up_is_leader(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	(void)c;
+	up_running(c, l);
+	snprintf(l->replicatefrom, sizeof(l->replicatefrom), "%s", "node1");
+}
+static void up_cascades_to_us(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	up_running(c, l);
+	snprintf(c->members[2].replicatefrom, sizeof(c->members[2].replicatefrom), "node2");
+}
+static void up_longer_circle(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	/* node2 -> node3 -> node4 -> node2 */
+	up_running(c, l);
+	add_member(c, "node4", "replica", 4000);
+	snprintf(c->members[2].replicatefrom, sizeof(c->members[2].replicatefrom), "node4");
+	snprintf(c->members[3].replicatefrom, sizeof(c->members[3].replicatefrom), "node2");
+}
+static void up_chain(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	/* node2 -> node3 -> node4 (which streams from the leader): fine */
+	up_running(c, l);
+	add_member(c, "node4", "replica", 4000);
+	snprintf(c->members[2].replicatefrom, sizeof(c->members[2].replicatefrom), "node4");
+}
+static void up_unconfirmed(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	up_running(c, l);
+	l->replicatefrom_confirmed = false;
+}
+static void up_self(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	up_running(c, l);
+	snprintf(l->replicatefrom, sizeof(l->replicatefrom), "%s", "node2");
+}
+static void up_no_leader(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	up_running(c, l);
+	c->has_leader = false;
+	c->leader[0] = '\0';
+}
+static void up_nostream(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	up_running(c, l);
+	l->nostream = true;
+}
+
+static const struct up_row {
+	const char *name;
+	void (*setup)(struct ha_cluster_view *, struct ha_local_view *);
+	const char *want;
+	const char *why; /* a part of the reason, "" = none given */
+} up_rows[] = {
+	{ "no tag: the leader", up_none, "node1", "" },
+	{ "upstream a running, confirmed replica: it", up_running, "node3", "" },
+	{ "upstream missing: the leader", up_missing, "node1", "node9 is gone" },
+	{ "upstream stopped: the leader", up_stopped, "node1", "not a running replica (stopped, stopped)" },
+	{ "upstream starting: the leader", up_starting, "node1", "not a running replica" },
+	{ "upstream not streaming itself: the leader", up_not_streaming, "node1", "not a running replica" },
+	{ "upstream is the leader: the leader", up_is_leader, "node1", "the leader now" },
+	{ "upstream cascades back to us: the leader", up_cascades_to_us, "node1", "a circle" },
+	{ "a longer circle: the leader", up_longer_circle, "node1", "a circle" },
+	{ "a chain without circle: the upstream", up_chain, "node3", "" },
+	{ "upstream not confirmed: the leader", up_unconfirmed, "node1", "has not confirmed" },
+	{ "tag names us: the leader", up_self, "node1", "" },
+	{ "no leader: nobody", up_no_leader, "", "" },
+	{ "nostream: nobody", up_nostream, "", "" },
+};
+
+START_TEST(test_upstream)
+{
+	const struct up_row *r = &up_rows[_i];
+	struct ha_cluster_view c;
+	struct ha_local_view l;
+	char why[200];
+	const char *up;
+
+	base(&c, &l);
+	r->setup(&c, &l);
+	up = ha_upstream(&c, &l, why, sizeof(why));
+	ck_assert_msg(strcmp(up, r->want) == 0, "%s: upstream '%s', want '%s' (%s)", r->name, up, r->want, why);
+	if (r->why[0])
+		ck_assert_msg(strstr(why, r->why) != NULL, "%s: why '%s' lacks '%s'", r->name, why, r->why);
+	else
+		ck_assert_msg(why[0] == '\0', "%s: why '%s', want none", r->name, why);
+	/* The same rule as the others judge it (no REST confirmation there). */
+	if (strcmp(r->name, "upstream not confirmed: the leader") != 0) {
+		struct ha_member me;
+
+		memset(&me, 0, sizeof(me));
+		snprintf(me.name, sizeof(me.name), "%s", l.name);
+		snprintf(me.replicatefrom, sizeof(me.replicatefrom), "%s", l.replicatefrom);
+		me.nostream = l.nostream;
+		ck_assert_str_eq(ha_member_upstream(&c, &me), r->want);
+	}
 }
 END_TEST
 
@@ -1947,7 +2151,7 @@ START_TEST(test_sync_plan_standby_lost)
 	c.n_sync = 0;
 	st = ha_sync_plan(&c, "node2", &in);
 	ck_assert_int_eq(st.kind, HA_SYNC_SET_PG);
-	ck_assert(step_names(&st, "node3", NULL));
+	ck_assert_msg(step_names(&st, "node3", NULL), "%zu %s: %s", st.n, st.names[0], st.reason);
 }
 END_TEST
 
@@ -2191,6 +2395,31 @@ START_TEST(test_sync_plan_quorum)
 }
 END_TEST
 
+/* A cascaded member is never a synchronous standby of the primary, even
+ * while it still streams from it on its way to its upstream replica. */
+START_TEST(test_sync_plan_skips_cascaded)
+{
+	struct ha_cluster_view c;
+	struct ha_sync_input in;
+	struct ha_sync_step st;
+
+	plan_base(&c, &in);
+	c.has_sync = true;
+	snprintf(c.sync_leader, HA_NAME_MAX, "node2");
+	/* node1 (first by name) streams from node3 by its tag */
+	snprintf(c.members[0].replicatefrom, sizeof(c.members[0].replicatefrom), "node3");
+	st = ha_sync_plan(&c, "node2", &in);
+	ck_assert_int_eq(st.kind, HA_SYNC_SET_PG);
+	ck_assert_msg(step_names(&st, "node3", NULL), "%zu %s: %s", st.n, st.names[0], st.reason);
+	/* node3 stopped: node1 streams from us again and may be chosen */
+	snprintf(c.members[2].state, sizeof(c.members[2].state), "stopped");
+	in.standbys[1].streaming = false;
+	st = ha_sync_plan(&c, "node2", &in);
+	ck_assert_int_eq(st.kind, HA_SYNC_SET_PG);
+	ck_assert(step_names(&st, "node1", NULL));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ha");
@@ -2213,6 +2442,8 @@ int main(void)
 	tcase_add_test(tc, test_sync_plan_strict_nosync_off);
 	tcase_add_test(tc, test_sync_plan_invariant);
 	tcase_add_test(tc, test_sync_plan_quorum);
+	tcase_add_loop_test(tc, test_upstream, 0, (int)(sizeof(up_rows) / sizeof(up_rows[0])));
+	tcase_add_test(tc, test_sync_plan_skips_cascaded);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -201,6 +201,72 @@ START_TEST(test_grace)
 }
 END_TEST
 
+/* Cascading (Patroni's rule): the primary keeps no slot for a member that
+ * streams from another replica (tag replicatefrom) or not at all (tag
+ * nostream), and drops one it has at once when inactive; that replica
+ * keeps it; a member whose upstream is gone gets it on the primary again. */
+START_TEST(test_cascaded_members)
+{
+	struct pg_slot have[2];
+	struct slots_memory mem;
+	struct slots_plan p;
+	struct slots_input in;
+
+	members();
+	view.has_leader = true;
+	snprintf(view.leader, HA_NAME_MAX, "node1");
+	for (int i = 0; i < 3; i++) {
+		snprintf(view.members[i].role, sizeof(view.members[i].role), i ? "replica" : "primary");
+		snprintf(view.members[i].state, sizeof(view.members[i].state), "running");
+	}
+	/* Node-3.b streams from node2 */
+	snprintf(view.members[2].replicatefrom, HA_NAME_MAX, "node2");
+	memset(have, 0, sizeof(have));
+	snprintf(have[0].name, sizeof(have[0].name), "node2");
+	have[0].active = true;
+	snprintf(have[1].name, sizeof(have[1].name), "node_3_b");
+	have[1].active = false;
+	memset(&mem, 0, sizeof(mem));
+	in = input(true, have, 2);
+	slots_plan(&in, &mem, &p);
+	ck_assert_uint_eq(p.n_create, 1);
+	ck_assert_str_eq(p.create[0], "backup_tool");
+	ck_assert_uint_eq(p.n_drop, 0);
+	ck_assert_uint_eq(p.n_drop_elsewhere, 1);
+	ck_assert_str_eq(p.drop_elsewhere[0], "node_3_b");
+
+	/* Still active (on its way to node2): kept until it is not. */
+	have[1].active = true;
+	slots_plan(&in, &mem, &p);
+	ck_assert_uint_eq(p.n_drop_elsewhere, 0);
+	ck_assert_uint_eq(p.n_drop, 0);
+
+	/* On node2, the upstream, it is wanted like every member's. */
+	in = input(false, NULL, 0);
+	in.self = "node2";
+	slots_plan(&in, &mem, &p);
+	ck_assert_uint_eq(p.n_create, 2);
+	ck_assert_str_eq(p.create[0], "node1");
+	ck_assert_str_eq(p.create[1], "node_3_b");
+
+	/* node2 stopped: Node-3.b follows the leader, which wants its slot. */
+	snprintf(view.members[1].state, sizeof(view.members[1].state), "stopped");
+	in = input(true, have, 1);
+	slots_plan(&in, &mem, &p);
+	ck_assert_uint_eq(p.n_create, 2);
+	ck_assert_str_eq(p.create[0], "node_3_b");
+
+	/* nostream: no slot on the primary. */
+	snprintf(view.members[1].state, sizeof(view.members[1].state), "running");
+	view.members[2].replicatefrom[0] = '\0';
+	view.members[2].nostream = true;
+	in = input(true, have, 1);
+	slots_plan(&in, &mem, &p);
+	ck_assert_uint_eq(p.n_create, 1);
+	ck_assert_str_eq(p.create[0], "backup_tool");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("slots");
@@ -213,6 +279,7 @@ int main(void)
 	tcase_add_test(tc, test_unconfirmed_members);
 	tcase_add_test(tc, test_replica_advances);
 	tcase_add_test(tc, test_grace);
+	tcase_add_test(tc, test_cascaded_members);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

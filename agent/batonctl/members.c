@@ -116,6 +116,46 @@ static void scheduled_restart_at(const struct ctl *x, const char *name, char *bu
 	json_decref(rec);
 }
 
+/* Appends " word" to the tags cell (cut when the cell is full). */
+static void tags_add(char *cell, size_t len, const char *word)
+{
+	size_t used = strlen(cell), n = strlen(word);
+
+	if (used > 0 && used + 1 < len)
+		cell[used++] = ' ';
+	if (n > len - used - 1)
+		n = len - used - 1; /* cut: the table cell is full */
+	memcpy(cell + used, word, n);
+	cell[used + n] = '\0';
+}
+
+/* The tags after nofailover/nosync/failover_priority: noloadbalance,
+ * nostream, replicatefrom=NODE, then the custom ones as KEY=VALUE. */
+static void more_tags(const struct ha_member *m, char *cell, size_t len)
+{
+	json_t *custom = m->custom_tags[0] ? json_loads(m->custom_tags, 0, NULL) : NULL;
+	const char *key;
+	json_t *value;
+	char word[400];
+
+	if (m->noloadbalance)
+		tags_add(cell, len, "noloadbalance");
+	if (m->nostream)
+		tags_add(cell, len, "nostream");
+	if (m->replicatefrom[0]) {
+		snprintf(word, sizeof(word), "replicatefrom=%s", m->replicatefrom);
+		tags_add(cell, len, word);
+	}
+	json_object_foreach(custom, key, value) {
+		char *text = json_is_string(value) ? NULL : json_dumps(value, JSON_ENCODE_ANY);
+
+		snprintf(word, sizeof(word), "%.63s=%.300s", key, text ? text : json_string_value(value));
+		free(text);
+		tags_add(cell, len, word);
+	}
+	json_decref(custom);
+}
+
 static void fill_member_cells(const struct ctl *x, const struct row *r, bool topology, bool extended, table_row cells)
 {
 	const char *indent = topology && r->depth == 1 ? "+ " : "";
@@ -144,6 +184,7 @@ static void fill_member_cells(const struct ctl *x, const struct row *r, bool top
 		snprintf(cells[COL_TAGS], TABLE_CELL, "%s%s%s%s%s", r->m->nofailover ? "nofailover" : "",
 		         r->m->nofailover && r->m->nosync ? " " : "", r->m->nosync ? "nosync" : "",
 		         prio[0] && (r->m->nofailover || r->m->nosync) ? " " : "", prio);
+		more_tags(r->m, cells[COL_TAGS], TABLE_CELL);
 	}
 	if (extended)
 		scheduled_restart_at(x, r->m->name, cells[COL_SCHED], TABLE_CELL);
@@ -188,14 +229,13 @@ static void print_cluster_head(const struct ctl *x)
 /* A member as a JSON object (new reference; NULL when out of memory). */
 static json_t *member_object(const struct row *r)
 {
-	return json_pack("{s:s, s:s, s:i, s:s, s:s, s:I, s:o, s:b, s:I, s:s, s:b, s:b, s:b, s:{s:b, s:b, s:i}}", "name",
-	                 r->m->name, "host", r->m->host, "port", r->m->port, "role", r->leader ? "primary" : r->m->role,
-	                 "state", r->m->state, "timeline", (json_int_t)r->m->timeline, "lag",
+	return json_pack("{s:s, s:s, s:i, s:s, s:s, s:I, s:o, s:b, s:I, s:s, s:b, s:b, s:b, s:o}", "name", r->m->name,
+	                 "host", r->m->host, "port", r->m->port, "role", r->leader ? "primary" : r->m->role, "state",
+	                 r->m->state, "timeline", (json_int_t)r->m->timeline, "lag",
 	                 r->lag_known ? json_integer((json_int_t)r->lag) : json_null(), "leader", (int)r->leader, "lsn",
 	                 (json_int_t)r->m->lsn, "api_url", r->m->api_url, "nofailover", (int)r->m->nofailover,
 	                 "pending_restart", (int)r->m->pending_restart, "sync_standby", (int)r->sync, "tags",
-	                 "nofailover", (int)r->m->nofailover, "nosync", (int)r->m->nosync, "failover_priority",
-	                 r->m->failover_priority);
+	                 dcs_member_tags(r->m));
 }
 
 /* One drawing of the members (x read): the table with the lines above it,
