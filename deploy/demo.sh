@@ -6,13 +6,20 @@
 #                           wait for one primary and two streaming replicas,
 #                           print `batonctl list` and how to connect
 #   deploy/demo.sh status   what runs, and `batonctl list`
+#   deploy/demo.sh restart nodeN
+#                           restart one agent (and its Postgres) with its
+#                           conf/nodeN.conf as it is now (edit it first, e.g.
+#                           tags); `up` writes a node's conf only when missing
 #   deploy/demo.sh down     stop the agents (SIGTERM) and etcd, remove the data
 #
 # Run as root on Debian 12. Everything lives under $BATON_DEMO_DIR (default
 # /var/tmp/baton-demo), owned by user baton: src/ (a copy of this tree),
 # build/, data/ (etcd and the three data directories), logs/, conf/, run/
 # (PID files). Ports: etcd 127.0.0.1:23790 (peer 23800), Postgres 5441-5443,
-# REST API 8008-8010. `up` is idempotent: it starts only what is not running.
+# REST API 8008-8010, each plus $BATON_DEMO_PORT_OFFSET (default 0; give a
+# second demo on the same machine its own BATON_DEMO_DIR and offset). `up` is
+# idempotent: it starts only what is not running. The cluster (scope) is
+# named "demo": `batonctl list demo`, key /baton/demo/leader.
 #
 # The REST API is protected as in production: HTTPS with a certificate of a
 # CA made here with openssl (conf/tls/), and writes only with a random
@@ -31,10 +38,15 @@ repo=$(cd "$here/.." && pwd)
 DEMO=${BATON_DEMO_DIR:-/var/tmp/baton-demo}
 U=baton
 PG_BIN=/usr/lib/postgresql/15/bin
-ETCD_PORT=23790
-ETCD_PEER_PORT=23800
-PG_PORTS=(5441 5442 5443)
-API_PORTS=(8008 8009 8010)
+OFF=${BATON_DEMO_PORT_OFFSET:-0}
+case $OFF in
+'' | *[!0-9]*) echo "demo: BATON_DEMO_PORT_OFFSET must be a number from 0 to 20000 (got '$OFF')" >&2; exit 2 ;;
+esac
+[ "$OFF" -le 20000 ] || { echo "demo: BATON_DEMO_PORT_OFFSET must be a number from 0 to 20000 (got '$OFF')" >&2; exit 2; }
+ETCD_PORT=$((23790 + OFF))
+ETCD_PEER_PORT=$((23800 + OFF))
+PG_PORTS=($((5441 + OFF)) $((5442 + OFF)) $((5443 + OFF)))
+API_PORTS=($((8008 + OFF)) $((8009 + OFF)) $((8010 + OFF)))
 SCOPE=demo
 
 die() { echo "demo: $*" >&2; exit 1; }
@@ -60,6 +72,17 @@ etcdctl_() {
 }
 
 port_busy() { [ -n "$(ss -ltnH "( sport = :$1 )" 2>/dev/null)" ]; }
+# ports_free PORT...: none is taken, else says which and how to move.
+ports_free() {
+	local p
+	for p in "$@"; do
+		if port_busy "$p"; then
+			echo "demo: port $p is taken by another process (another demo? give this one its own" \
+				"BATON_DEMO_DIR and BATON_DEMO_PORT_OFFSET, e.g. 100)" >&2
+			return 1
+		fi
+	done
+}
 
 secret() { head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
@@ -157,6 +180,11 @@ cmd_up() {
 	mkdir -p "$DEMO"/{conf,data,logs,run}
 	chown "$U:" "$DEMO" "$DEMO"/{conf,data,logs,run}
 	chmod 755 "$DEMO"
+	# Before the build: a port another process holds stops us at once.
+	running etcd /usr/bin/etcd || ports_free "$ETCD_PORT" "$ETCD_PEER_PORT" || exit 1
+	for n in 1 2 3; do
+		running "node$n" "$DEMO/build/baton" || ports_free "${PG_PORTS[$((n - 1))]}" "${API_PORTS[$((n - 1))]}" || exit 1
+	done
 
 	say "building in $DEMO/build"
 	src_copy "$repo" "$DEMO/src" "$U" || die "cannot copy the source tree"
@@ -177,7 +205,15 @@ cmd_up() {
 	make_certs
 	printf '127.0.0.1:*:*:postgres:%s\n' "$SU_PW" >"$DEMO/pgpass"
 	chmod 600 "$DEMO/pgpass"
-	for n in 1 2 3; do render_config "$n"; done
+	# A node's conf is written when missing: an operator's edits (tags,
+	# parameters) survive `up` and `restart` (down removes conf/).
+	for n in 1 2 3; do
+		if [ -f "$DEMO/conf/node$n.conf" ]; then
+			say "keeping conf/node$n.conf as it is"
+		else
+			render_config "$n"
+		fi
+	done
 
 	if running etcd /usr/bin/etcd; then
 		say "etcd already running (pid $(cat "$DEMO/run/etcd.pid"))"
@@ -269,8 +305,16 @@ cmd_down() {
 	local n f pid leader
 	[ "$(id -u)" = 0 ] || die "run as root"
 	[ -d "$DEMO" ] || { say "nothing to stop ($DEMO does not exist)"; return 0; }
-	# Replicas first, the leader last, so stopping causes no failover.
-	leader=$(etcdctl_ get --print-value-only "/baton/$SCOPE/leader" 2>/dev/null | head -n1)
+	if ! running etcd /usr/bin/etcd && ! running node1 "$DEMO/build/baton" && ! running node2 "$DEMO/build/baton" &&
+		! running node3 "$DEMO/build/baton"; then
+		rm -rf "$DEMO/data" "$DEMO/run" "$DEMO/conf" "$DEMO/pgpass"
+		say "nothing was running in $DEMO; its data is removed (build and logs kept)"
+		return 0
+	fi
+	# Replicas first, the leader last, so stopping causes no failover (the
+	# leader is asked of this demo's own etcd only).
+	leader=
+	running etcd /usr/bin/etcd && leader=$(etcdctl_ get --print-value-only "/baton/$SCOPE/leader" 2>/dev/null | head -n1)
 	for n in 1 2 3; do [ "node$n" = "$leader" ] || stop "node$n" "$DEMO/build/baton" 30; done
 	for n in 1 2 3; do [ "node$n" != "$leader" ] || stop "node$n" "$DEMO/build/baton" 30; done
 	# A postmaster that outlived its agent (it should not): stop it too.
@@ -286,6 +330,31 @@ cmd_down() {
 	stop etcd /usr/bin/etcd 10
 	rm -rf "$DEMO/data" "$DEMO/run" "$DEMO/conf" "$DEMO/pgpass"
 	say "stopped; data removed (build and logs kept in $DEMO; rm -rf $DEMO to remove them)"
+}
+
+# restart nodeN: SIGTERM to its agent (it stops its Postgres, and a leader
+# hands its key over first), then start it again with its conf as it is.
+cmd_restart() {
+	local name=${1:-} n i pid
+	[ "$(id -u)" = 0 ] || die "run as root"
+	case $name in node1 | node2 | node3) ;; *) die "usage: $0 restart node1|node2|node3" ;; esac
+	n=${name#node}
+	i=$((n - 1))
+	[ -f "$DEMO/conf/$name.conf" ] || die "$DEMO/conf/$name.conf is missing: run $0 up first"
+	stop "$name" "$DEMO/build/baton" 30
+	port_busy "${PG_PORTS[$i]}" && die "port ${PG_PORTS[$i]} is still taken after stopping $name"
+	port_busy "${API_PORTS[$i]}" && die "port ${API_PORTS[$i]} is still taken after stopping $name"
+	setsid setpriv --reuid="$U" --regid="$U" --init-groups -- \
+		"$DEMO/build/baton" -c "$DEMO/conf/$name.conf" </dev/null >>"$DEMO/logs/$name.log" 2>&1 &
+	pid=$!
+	echo "$pid" >"$DEMO/run/$name.pid"
+	say "$name started again (pid $pid, log $DEMO/logs/$name.log)"
+	for i in $(seq 1 120); do
+		healthy && break
+		sleep 0.5
+	done
+	healthy || say "the cluster is not healthy yet: see $DEMO/logs/$name.log"
+	list
 }
 
 cmd_status() {
@@ -307,5 +376,6 @@ case ${1:-} in
 up) cmd_up ;;
 down) cmd_down ;;
 status) cmd_status ;;
-*) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+restart) cmd_restart "${2:-}" ;;
+*) echo "usage: $0 up|down|status|restart nodeN" >&2; exit 2 ;;
 esac
