@@ -21,8 +21,10 @@
 #include "agent/config_internal.h"
 
 #include "agent/log.h"
+#include "agent/parse.h"
 #include "agent/watchdog.h"
 #include "pg/pg_conf.h"
+#include "pg/pg_ctl.h"
 
 #include <errno.h>
 #include <float.h>
@@ -51,6 +53,8 @@ static bool check_watchdog_mode(const char *v, char *why, size_t len);
 static bool check_initdb_encoding(const char *v, char *why, size_t len);
 static bool check_initdb_locale(const char *v, char *why, size_t len);
 static bool check_code_param(const char *v, char *why, size_t len);
+static bool check_initdb_option(const char *v, char *why, size_t len);
+static bool check_allow_net(const char *v, char *why, size_t len);
 
 #define CFG_OFF(field) offsetof(struct baton_config, field)
 #define NO_MAX DBL_MAX
@@ -208,6 +212,14 @@ const struct opt config_options[] = {
 	  .off = CFG_OFF(restapi.allow_unauthenticated_writes),
 	  .def = "false",
 	  .doc = "INSECURE: accept writes without credentials (warned at every start)" },
+	{ .path = "restapi.allowlist",
+	  .reload = CONFIG_RELOAD_RESTART,
+	  .type = OPT_STRLIST,
+	  .off = CFG_OFF(restapi.allowlist),
+	  .count_off = CFG_OFF(restapi.n_allowlist),
+	  .check = check_allow_net,
+	  .doc = "addresses or networks (\"10.0.0.5\", \"10.0.0.0/24\", \"::1\") writes may come from; others "
+	         "get 403 whatever their credentials (unset: any)" },
 
 	{ .path = "bootstrap.dcs.ttl",
 	  .reload = CONFIG_RELOAD_BOOTSTRAP,
@@ -246,7 +258,9 @@ const struct opt config_options[] = {
 	  .type = OPT_BOOL,
 	  .off = CFG_OFF(bootstrap_dcs.synchronous_mode),
 	  .def = "false",
-	  .doc = "commits wait for synchronous standbys; only those may be promoted" },
+	  .flags = OPT_SYNC_MODE,
+	  .doc = "commits wait for synchronous standbys; only those may be promoted (also \"on\", \"off\", "
+	         "or \"quorum\" as Patroni writes it: synchronous_quorum too)" },
 	{ .path = "bootstrap.dcs.synchronous_mode_strict",
 	  .reload = CONFIG_RELOAD_BOOTSTRAP,
 	  .type = OPT_BOOL,
@@ -301,6 +315,14 @@ const struct opt config_options[] = {
 	  .off = CFG_OFF(bootstrap_initdb.data_checksums),
 	  .def = "true",
 	  .doc = "page checksums in a cluster this node bootstraps (initdb --data-checksums); fixed for the cluster's life" },
+	{ .path = "bootstrap.initdb.options",
+	  .reload = CONFIG_RELOAD_BOOTSTRAP,
+	  .type = OPT_STRLIST,
+	  .off = CFG_OFF(bootstrap_initdb.options),
+	  .count_off = CFG_OFF(bootstrap_initdb.n_options),
+	  .check = check_initdb_option,
+	  .doc = "more initdb options, \"name\" or \"name=value\" without the dashes (\"wal-segsize=64\"); "
+	         "bootstrap.initdb may also be Patroni's list, ( { encoding = \"UTF8\"; }, \"data-checksums\" )" },
 
 	{ .path = "postgresql.bin_dir",
 	  .reload = CONFIG_RELOAD_RESTART,
@@ -423,6 +445,13 @@ const struct opt config_options[] = {
 	  .count_off = CFG_OFF(postgresql.n_pg_hba),
 	  .check = config_check_one_line,
 	  .doc = "pg_hba.conf lines" },
+	{ .path = "postgresql.pg_ident",
+	  .reload = CONFIG_RELOAD_POSTGRES,
+	  .type = OPT_STRLIST,
+	  .off = CFG_OFF(postgresql.pg_ident),
+	  .count_off = CFG_OFF(postgresql.n_pg_ident),
+	  .check = config_check_one_line,
+	  .doc = "pg_ident.conf lines (\"MAPNAME SYSTEM-USER PG-USER\"); unset: the file is left alone" },
 	{ .path = "postgresql.use_pg_rewind",
 	  .reload = CONFIG_RELOAD_LIVE,
 	  .type = OPT_BOOL,
@@ -741,6 +770,42 @@ static bool check_initdb_locale(const char *v, char *why, size_t len)
 	}
 	freelocale(l);
 	return true;
+}
+
+/* One more initdb option: a long option name ([a-z0-9-], not starting with
+ * '-'), optionally "=value" on one line, and none baton passes itself. */
+static bool check_initdb_option(const char *v, char *why, size_t len)
+{
+	size_t n = strcspn(v, "=");
+
+	if (n == 1 && v[0] != '-')
+		return !pg_initdb_option_reserved(v, why, len); /* "U": refused with its reason */
+	if (n == 0 || n > 64 || v[0] == '-' || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789-") < n) {
+		config_set_err(why, len, "expected an initdb long option without dashes, \"name\" or \"name=value\"");
+		return false;
+	}
+	if (strlen(v) > 250) {
+		config_set_err(why, len, "longer than 250 characters");
+		return false;
+	}
+	if (!config_check_one_line(v, why, len))
+		return false;
+	if (pg_initdb_option_reserved(v, why, len))
+		return false;
+	return true;
+}
+
+/* An entry of restapi.allowlist: a numeric address or network. */
+static bool check_allow_net(const char *v, char *why, size_t len)
+{
+	struct parse_net n;
+
+	if (parse_net(v, &n))
+		return true;
+	config_set_err(why, len,
+	               "expected an IP address or network, \"10.0.0.5\", \"10.0.0.0/24\" or \"fd00::/8\" (host "
+	               "names are not resolved; bits past the prefix must be 0)");
+	return false;
 }
 
 static bool check_watchdog_mode(const char *v, char *why, size_t len)

@@ -114,6 +114,8 @@ struct baton_config {
 		char **allowed_hosts;  /* restapi.allowed_hosts: extra names accepted in the Host header */
 		size_t n_allowed_hosts;
 		bool allow_unauthenticated_writes; /* restapi.allow_unauthenticated_writes: INSECURE open writes */
+		char **allowlist; /* restapi.allowlist: addresses/networks writes may come from (none: any) */
+		size_t n_allowlist;
 	} restapi;
 
 	struct dcs_settings bootstrap_dcs;
@@ -122,6 +124,8 @@ struct baton_config {
 		char *encoding;      /* bootstrap.initdb.encoding: initdb -E, default "UTF8" */
 		char *locale;        /* bootstrap.initdb.locale: initdb --locale, default "C.UTF-8" */
 		bool data_checksums; /* bootstrap.initdb.data_checksums: --data-checksums, default true */
+		char **options;      /* bootstrap.initdb.options: more initdb options, "name" or "name=value" */
+		size_t n_options;
 	} bootstrap_initdb;
 
 	struct {
@@ -149,6 +153,8 @@ struct baton_config {
 		char *tls_certfile, *tls_keyfile, *tls_cafile;
 		char **pg_hba; /* lines */
 		size_t n_pg_hba;
+		char **pg_ident; /* postgresql.pg_ident: pg_ident.conf lines (none: the file is left alone) */
+		size_t n_pg_ident;
 		bool use_pg_rewind;                           /* default true */
 		bool remove_data_directory_on_rewind_failure; /* default false */
 		struct config_callbacks {                     /* tagged so that agent/callbacks.h can take it */

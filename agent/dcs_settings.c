@@ -207,6 +207,39 @@ static bool parse_pg_params(const json_t *root, struct dcs_settings *out, char *
 	return true;
 }
 
+/* "synchronous_mode": true/false, or a string as Patroni writes it ("on",
+ * "off", "quorum"); "quorum" is synchronous_quorum = true, and an explicit
+ * "synchronous_quorum": false next to it is a contradiction. */
+static bool parse_sync_mode(const json_t *root, struct dcs_settings *out, char *err, size_t errlen)
+{
+	const json_t *v = json_object_get(root, "synchronous_mode");
+	const json_t *q = json_object_get(root, "synchronous_quorum");
+	bool quorum = false;
+
+	if (v != NULL && json_is_string(v)) {
+		const char *s = json_string_value(v);
+
+		if (strcmp(s, "quorum") == 0)
+			quorum = true;
+		else if (strcmp(s, "on") != 0 && strcmp(s, "off") != 0) {
+			jsonf_set_err(err, errlen,
+			              "synchronous_mode: expected true, false, \"on\", \"off\" or \"quorum\"");
+			return false;
+		}
+		out->synchronous_mode = strcmp(s, "off") != 0;
+	} else if (!jsonf_bool(root, "synchronous_mode", JSONF_OPTIONAL, &out->synchronous_mode, err, errlen))
+		return false;
+	if (!jsonf_bool(root, "synchronous_quorum", JSONF_OPTIONAL, &out->synchronous_quorum, err, errlen))
+		return false;
+	if (quorum && q != NULL && !out->synchronous_quorum) {
+		jsonf_set_err(err, errlen, "synchronous_quorum: false contradicts synchronous_mode \"quorum\"");
+		return false;
+	}
+	if (quorum)
+		out->synchronous_quorum = true;
+	return true;
+}
+
 void dcs_settings_default(struct dcs_settings *d)
 {
 	memset(d, 0, sizeof(*d));
@@ -263,9 +296,8 @@ bool dcs_config_from_json(const char *json, struct dcs_settings *out, char *err,
 	}
 	if (!jsonf_bool(root, "pause", JSONF_OPTIONAL, &out->pause, err, errlen) ||
 	    !jsonf_bool(root, "failsafe_mode", JSONF_OPTIONAL, &out->failsafe_mode, err, errlen) ||
-	    !jsonf_bool(root, "synchronous_mode", JSONF_OPTIONAL, &out->synchronous_mode, err, errlen) ||
-	    !jsonf_bool(root, "synchronous_mode_strict", JSONF_OPTIONAL, &out->synchronous_mode_strict, err, errlen) ||
-	    !jsonf_bool(root, "synchronous_quorum", JSONF_OPTIONAL, &out->synchronous_quorum, err, errlen))
+	    !parse_sync_mode(root, out, err, errlen) ||
+	    !jsonf_bool(root, "synchronous_mode_strict", JSONF_OPTIONAL, &out->synchronous_mode_strict, err, errlen))
 		goto cleanup;
 	{
 		json_int_t n = 1;

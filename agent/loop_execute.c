@@ -257,7 +257,9 @@ static void do_bootstrap(struct loop *L, double now)
 	if (l->datadir == HA_DATADIR_EMPTY) {
 		const struct pg_initdb_opts io = { .encoding = cfg->bootstrap_initdb.encoding,
 			                           .locale = cfg->bootstrap_initdb.locale,
-			                           .data_checksums = cfg->bootstrap_initdb.data_checksums };
+			                           .data_checksums = cfg->bootstrap_initdb.data_checksums,
+			                           .extra = cfg->bootstrap_initdb.options,
+			                           .n_extra = cfg->bootstrap_initdb.n_options };
 
 		if (!write_pgpass(L))
 			return;

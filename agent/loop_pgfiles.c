@@ -223,6 +223,11 @@ bool write_pg_files(struct loop *L, bool standby, const char *upstream)
 		hba[i + 1] = cfg->postgresql.pg_hba[i];
 	if (!pg_conf_write_hba(cfg->postgresql.data_dir, hba, cfg->postgresql.n_pg_hba + 1, &err))
 		goto fail;
+	/* As Patroni: no lines, initdb's (or the operator's) file stays. */
+	if (cfg->postgresql.n_pg_ident > 0 &&
+	    !pg_conf_write_ident(cfg->postgresql.data_dir, (const char *const *)cfg->postgresql.pg_ident,
+	                         cfg->postgresql.n_pg_ident, &err))
+		goto fail;
 
 	if (standby && upstream && upstream[0] && !leader_conninfo(L, upstream, true, conninfo, sizeof(conninfo)))
 		goto cleanup;

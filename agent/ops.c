@@ -654,6 +654,12 @@ static bool apply_set(json_t *doc, const char *assignment, char *err, size_t err
 			v = json_true();
 		} else if (strcmp(value, "false") == 0) {
 			v = json_false();
+		} else if (strcmp(key, "synchronous_mode") == 0 &&
+		           (strcmp(value, "quorum") == 0 || strcmp(value, "on") == 0 || strcmp(value, "off") == 0)) {
+			v = json_string(value); /* as Patroni writes it; the agents' parser maps it */
+		} else if (strcmp(key, "synchronous_mode") == 0) {
+			jsonf_set_err(err, errlen, "%s: expected true, false, on, off or quorum, got '%s'", key, value);
+			return false;
 		} else {
 			jsonf_set_err(err, errlen, "%s: expected true or false, got '%s'", key, value);
 			return false;

@@ -337,6 +337,32 @@ static struct dcs_settings settings(double ttl, double wait, double retry, int64
 	return d;
 }
 
+/* synchronous_mode as Patroni writes it: "on", "off", "quorum" (= quorum commit). */
+static const struct sync_mode_case {
+	const char *json;
+	bool mode, quorum;
+} sync_mode_cases[] = {
+	{ "{\"synchronous_mode\": \"quorum\"}", true, true },
+	{ "{\"synchronous_mode\": \"on\"}", true, false },
+	{ "{\"synchronous_mode\": \"off\"}", false, false },
+	{ "{\"synchronous_mode\": true, \"synchronous_quorum\": true}", true, true },
+	{ "{\"synchronous_mode\": \"quorum\", \"synchronous_quorum\": true}", true, true },
+	{ "{\"synchronous_mode\": false}", false, false },
+};
+
+START_TEST(test_config_sync_mode_strings)
+{
+	const struct sync_mode_case *c = &sync_mode_cases[_i];
+	struct dcs_settings back;
+	char err[256] = "";
+
+	ck_assert_msg(dcs_config_from_json(c->json, &back, err, sizeof(err)), "%s: %s", c->json, err);
+	ck_assert_int_eq(back.synchronous_mode, c->mode);
+	ck_assert_int_eq(back.synchronous_quorum, c->quorum);
+	dcs_settings_free(&back);
+}
+END_TEST
+
 /* Synchronous mode settings and permanent slots go through the config key. */
 START_TEST(test_config_sync_and_slots)
 {
@@ -372,6 +398,11 @@ START_TEST(test_config_sync_and_slots)
 	ck_assert_msg(strstr(err, "synchronous_node_count") != NULL, "%s", err);
 	ck_assert(!dcs_config_from_json("{\"synchronous_mode\": \"yes\"}", &back, err, sizeof(err)));
 	ck_assert_msg(strstr(err, "synchronous_mode") != NULL, "%s", err);
+	ck_assert(!dcs_config_from_json("{\"synchronous_mode\": 1}", &back, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "synchronous_mode") != NULL, "%s", err);
+	ck_assert(!dcs_config_from_json("{\"synchronous_mode\": \"quorum\", \"synchronous_quorum\": false}", &back, err,
+	                                sizeof(err)));
+	ck_assert_str_eq(err, "synchronous_quorum: false contradicts synchronous_mode \"quorum\"");
 	ck_assert(!dcs_config_from_json("{\"slots\": [\"Bad-Name\"]}", &back, err, sizeof(err)));
 	ck_assert_msg(strstr(err, "slots[0]") != NULL, "%s", err);
 	ck_assert(!dcs_config_from_json("{\"slots\": \"x\"}", &back, err, sizeof(err)));
@@ -1821,6 +1852,8 @@ static Suite *dcs_suite(void)
 	tcase_add_test(tc, test_status_json);
 	tcase_add_test(tc, test_config_round_trip);
 	tcase_add_test(tc, test_config_sync_and_slots);
+	tcase_add_loop_test(tc, test_config_sync_mode_strings, 0,
+	                    (int)(sizeof(sync_mode_cases) / sizeof(sync_mode_cases[0])));
 	tcase_add_test(tc, test_sync_key);
 	tcase_add_loop_test(tc, test_config_bad, 0, (int)(sizeof(bad_configs) / sizeof(bad_configs[0])));
 	tcase_add_test(tc, test_history);
