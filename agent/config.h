@@ -82,6 +82,19 @@ struct dcs_settings {
 	bool synchronous_quorum;         /* ANY n of every eligible standby (quorum commit) instead of FIRST n */
 	char **slots;                    /* permanent physical replication slots, kept on the primary */
 	size_t n_slots;
+	bool use_slots; /* postgresql.use_slots, default true: false = no slots made, members' dropped */
+	/* Permanent logical slots ("slots" in Patroni's object form, type
+	 * logical), created on the primary; the config key only. */
+	struct dcs_logical_slot {
+		char *name, *database, *plugin;
+	} * logical_slots;
+	size_t n_logical_slots;
+	/* ignore_slots: slots matching one (NULL fields match anything) are
+	 * never created or dropped by baton; the config key only. */
+	struct dcs_slot_matcher {
+		char *name, *type, *database, *plugin;
+	} * ignore_slots;
+	size_t n_ignore_slots;
 	struct config_param *pg_params; /* postgresql.parameters shared by all nodes */
 	size_t n_pg_params;
 };

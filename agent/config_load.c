@@ -322,12 +322,11 @@ static const struct {
 	{ "restapi.allowlist_include_members", "not supported yet: list the members' addresses in restapi.allowlist" },
 	{ "bootstrap.post_bootstrap", "not supported yet: run the script once by hand after the first leader started" },
 	{ "bootstrap.post_init", "not supported yet: run the script once by hand after the first leader started" },
-	{ "bootstrap.dcs.postgresql.use_slots", "not supported yet: every member gets a physical slot on the others" },
 	{ "bootstrap.dcs.check_timeline", "not supported yet: candidates are ranked by LSN (maximum_lag_on_failover)" },
 	{ "bootstrap.dcs.maximum_lag_on_syncnode",
 	  "not supported yet: a synchronous standby is replaced only when it disconnects or turns unhealthy" },
-	{ "bootstrap.dcs.ignore_slots", "not supported yet: baton drops only slots no member or `slots` entry wants, "
-	                                "after 30 minutes inactive" },
+	{ "bootstrap.dcs.ignore_slots", "set it in the cluster's config key once it runs (PATCH /config or batonctl "
+	                                "edit-config), as a JSON list of {name, type, database, plugin}" },
 	{ "postgresql.pg_ctl_timeout", "not supported yet: starts, stops and promotions are bounded by retry_timeout "
 	                               "and the loop" },
 	{ "postgresql.remove_data_directory_on_diverged_timelines",
@@ -515,6 +514,12 @@ static bool load_list(const struct load_ctx *c, const struct opt *o, const confi
 	char got[160], why[160];
 	int n;
 
+	if (config_setting_is_group(s) && strcmp(o->path, "bootstrap.dcs.slots") == 0) {
+		fail(c, s, o->path,
+		     "Patroni's form { NAME = { type = ...; }; } is taken by the cluster's config key only (PATCH "
+		     "/config, batonctl edit-config, where logical slots go): list physical slot names here");
+		return false;
+	}
 	if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
 		describe(s, false, got, sizeof(got));
 		fail(c, s, o->path, "expected a list of strings [ \"...\", ... ] (got %s)", got);

@@ -166,7 +166,8 @@ bool write_pg_files(struct loop *L, bool standby, const char *upstream)
 	for (size_t i = 0; i < cfg->postgresql.n_params; i++)
 		params[n++] = (struct pg_param){ cfg->postgresql.params[i].name, cfg->postgresql.params[i].value };
 	/* A replica streams through its own slot on the primary (slots.h). */
-	if (standby && upstream && upstream[0] && slots_member_slot(cfg->name, slot, sizeof(slot))) {
+	if (standby && upstream && upstream[0] && L->settings.use_slots &&
+	    slots_member_slot(cfg->name, slot, sizeof(slot))) {
 		for (size_t i = 0; i < n; i++)
 			if (strcmp(params[i].name, "primary_slot_name") == 0)
 				log_warn("postgresql parameter primary_slot_name = '%s' ignored: each replica streams "

@@ -386,21 +386,25 @@ static bool check_known_keys(const json_t *doc, char *err, size_t errlen)
 	const char *key;
 
 	json_object_foreach((json_t *)doc, key, v) {
-		if (!config_key_known(key)) {
+		/* ignore_slots is a list of objects: a whole document (PUT, PATCH)
+		 * may set it, edit-config --set (config_keys) cannot. */
+		if (!config_key_known(key) && strcmp(key, "ignore_slots") != 0) {
 			jsonf_set_err(err, errlen,
 			              "unknown key '%s' (known: ttl, loop_wait, retry_timeout, "
 			              "maximum_lag_on_failover, pause, failsafe_mode, synchronous_mode, "
 			              "synchronous_mode_strict, synchronous_node_count, synchronous_quorum, slots, "
-			              "postgresql.parameters)",
+			              "ignore_slots, postgresql.parameters, postgresql.use_slots)",
 			              key);
 			return false;
 		}
 	}
 	if (json_is_object(pg)) {
 		json_object_foreach((json_t *)pg, key, v) {
-			if (strcmp(key, "parameters") != 0) {
-				jsonf_set_err(err, errlen, "unknown key 'postgresql.%s' (known: postgresql.parameters)",
-				              key);
+			if (strcmp(key, "parameters") != 0 && strcmp(key, "use_slots") != 0) {
+				jsonf_set_err(
+				        err, errlen,
+				        "unknown key 'postgresql.%s' (known: postgresql.parameters, postgresql.use_slots)",
+				        key);
 				return false;
 			}
 		}

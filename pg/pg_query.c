@@ -751,6 +751,44 @@ bool pg_query_slot_drop(struct pg_conn *c, const char *name, struct pg_err *err)
 	return slot_call(c, "drop replication slot", sql, err);
 }
 
+bool pg_query_logical_slots(struct pg_conn *c, struct pg_logical_slot *out, size_t max, size_t *n, struct pg_err *err)
+{
+	PGresult *res = run(c, "pg_replication_slots",
+	                    "SELECT slot_name, database, plugin, active FROM pg_catalog.pg_replication_slots "
+	                    "WHERE slot_type = 'logical' ORDER BY slot_name",
+	                    true, err);
+	int rows;
+
+	*n = 0;
+	if (res == NULL)
+		return false;
+	rows = PQntuples(res);
+	for (int i = 0; i < rows && *n < max; i++) {
+		struct pg_logical_slot *s = &out[(*n)++];
+
+		snprintf(s->name, sizeof(s->name), "%s", val(res, i, 0));
+		snprintf(s->database, sizeof(s->database), "%s", val(res, i, 1));
+		snprintf(s->plugin, sizeof(s->plugin), "%s", val(res, i, 2));
+		s->active = strcmp(val(res, i, 3), "t") == 0;
+	}
+	PQclear(res);
+	return true;
+}
+
+bool pg_query_slot_create_logical(struct pg_conn *c, const char *name, const char *plugin, struct pg_err *err)
+{
+	char sql[240];
+
+	if (!slot_name_ok(name, err))
+		return false;
+	if (!slot_name_ok(plugin, err)) {
+		pg_err_set(err, "invalid output plugin name \"%s\"", plugin ? plugin : "");
+		return false;
+	}
+	snprintf(sql, sizeof(sql), "SELECT pg_catalog.pg_create_logical_replication_slot('%s', '%s')", name, plugin);
+	return slot_call(c, "create logical replication slot", sql, err);
+}
+
 bool pg_query_slot_advance(struct pg_conn *c, const char *name, uint64_t lsn, struct pg_err *err)
 {
 	char sql[200];
