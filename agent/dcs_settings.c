@@ -446,12 +446,12 @@ static bool parse_pg_params(const json_t *root, struct dcs_settings *out, char *
 }
 
 /* "synchronous_mode": true/false, or a string as Patroni writes it ("on",
- * "off", "quorum"); "quorum" is synchronous_quorum = true, and an explicit
- * "synchronous_quorum": false next to it is a contradiction. */
+ * "off", "quorum"); "quorum" is synchronous_quorum = true, whatever
+ * "synchronous_quorum" says (PATCH /config merges into a document that
+ * always holds it). */
 static bool parse_sync_mode(const json_t *root, struct dcs_settings *out, char *err, size_t errlen)
 {
 	const json_t *v = json_object_get(root, "synchronous_mode");
-	const json_t *q = json_object_get(root, "synchronous_quorum");
 	bool quorum = false;
 
 	if (v != NULL && json_is_string(v)) {
@@ -469,10 +469,6 @@ static bool parse_sync_mode(const json_t *root, struct dcs_settings *out, char *
 		return false;
 	if (!jsonf_bool(root, "synchronous_quorum", JSONF_OPTIONAL, &out->synchronous_quorum, err, errlen))
 		return false;
-	if (quorum && q != NULL && !out->synchronous_quorum) {
-		jsonf_set_err(err, errlen, "synchronous_quorum: false contradicts synchronous_mode \"quorum\"");
-		return false;
-	}
 	if (quorum)
 		out->synchronous_quorum = true;
 	return true;
