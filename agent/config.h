@@ -80,6 +80,8 @@ struct dcs_settings {
 	bool synchronous_mode_strict;    /* no synchronous standby left: writes block (never async) */
 	int64_t synchronous_node_count;  /* standbys every commit waits for, 1..8, default 1 */
 	bool synchronous_quorum;         /* ANY n of every eligible standby (quorum commit) instead of FIRST n */
+	bool check_timeline;             /* a replica on another timeline than the last leader's is no candidate */
+	int64_t maximum_lag_on_syncnode; /* bytes a synchronous standby may lag before it is replaced; <= 0: off (-1) */
 	char **slots;                    /* permanent physical replication slots, kept on the primary */
 	size_t n_slots;
 	bool use_slots; /* postgresql.use_slots, default true: false = no slots made, members' dropped */

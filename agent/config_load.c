@@ -322,9 +322,6 @@ static const struct {
 	{ "restapi.allowlist_include_members", "not supported yet: list the members' addresses in restapi.allowlist" },
 	{ "bootstrap.post_bootstrap", "not supported yet: run the script once by hand after the first leader started" },
 	{ "bootstrap.post_init", "not supported yet: run the script once by hand after the first leader started" },
-	{ "bootstrap.dcs.check_timeline", "not supported yet: candidates are ranked by LSN (maximum_lag_on_failover)" },
-	{ "bootstrap.dcs.maximum_lag_on_syncnode",
-	  "not supported yet: a synchronous standby is replaced only when it disconnects or turns unhealthy" },
 	{ "bootstrap.dcs.ignore_slots", "set it in the cluster's config key once it runs (PATCH /config or batonctl "
 	                                "edit-config), as a JSON list of {name, type, database, plugin}" },
 	{ "postgresql.pg_ctl_timeout", "not supported yet: starts, stops and promotions are bounded by retry_timeout "

@@ -94,6 +94,12 @@ char *dcs_config_json(const struct dcs_settings *d)
 	                 (int)d->synchronous_mode_strict, "synchronous_node_count",
 	                 (json_int_t)d->synchronous_node_count, "synchronous_quorum", (int)d->synchronous_quorum,
 	                 "slots", slots, "postgresql", "use_slots", (int)d->use_slots, "parameters", params);
+	if (root && (json_object_set_new(root, "check_timeline", json_boolean(d->check_timeline)) != 0 ||
+	             json_object_set_new(root, "maximum_lag_on_syncnode",
+	                                 json_integer((json_int_t)d->maximum_lag_on_syncnode)) != 0)) {
+		json_decref(root);
+		return NULL;
+	}
 	if (root && d->n_ignore_slots > 0) {
 		json_t *ign = json_array();
 
@@ -483,6 +489,7 @@ void dcs_settings_default(struct dcs_settings *d)
 	d->maximum_lag_on_failover = DCS_DEFAULT_MAX_LAG;
 	d->synchronous_node_count = 1;
 	d->use_slots = true;
+	d->maximum_lag_on_syncnode = -1;
 }
 
 bool dcs_config_from_json(const char *json, struct dcs_settings *out, char *err, size_t errlen)
@@ -543,6 +550,15 @@ bool dcs_config_from_json(const char *json, struct dcs_settings *out, char *err,
 	}
 	if (!parse_slots(root, out, err, errlen) || !parse_ignore_slots(root, out, err, errlen))
 		goto cleanup;
+	if (!jsonf_bool(root, "check_timeline", JSONF_OPTIONAL, &out->check_timeline, err, errlen))
+		goto cleanup;
+	{
+		json_int_t n = -1;
+
+		if (!jsonf_int(root, "maximum_lag_on_syncnode", JSONF_OPTIONAL, -1, INT64_MAX, &n, err, errlen))
+			goto cleanup;
+		out->maximum_lag_on_syncnode = n;
+	}
 	if (!config_check_timing(out, err, errlen))
 		goto cleanup;
 	if (!parse_pg_params(root, out, err, errlen))

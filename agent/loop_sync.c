@@ -262,6 +262,7 @@ void sync_manage(struct loop *L)
 		in.pg_star = L->sync_pg.star;
 		in.pg_quorum = L->sync_pg.quorum;
 		in.pg_since_lsn = L->sync_pg.since_lsn;
+		in.primary_lsn = L->pgst.current_lsn;
 
 		st = ha_sync_plan(&L->view, L->cfg->name, &in);
 		if (st.kind == HA_SYNC_NONE)

@@ -386,14 +386,17 @@ static bool check_known_keys(const json_t *doc, char *err, size_t errlen)
 	const char *key;
 
 	json_object_foreach((json_t *)doc, key, v) {
-		/* ignore_slots is a list of objects: a whole document (PUT, PATCH)
-		 * may set it, edit-config --set (config_keys) cannot. */
-		if (!config_key_known(key) && strcmp(key, "ignore_slots") != 0) {
+		/* ignore_slots (a list of objects), check_timeline and
+		 * maximum_lag_on_syncnode: a whole document (PUT, PATCH) may set
+		 * them; edit-config --set (config_keys, batonctl's) does not yet. */
+		if (!config_key_known(key) && strcmp(key, "ignore_slots") != 0 && strcmp(key, "check_timeline") != 0 &&
+		    strcmp(key, "maximum_lag_on_syncnode") != 0) {
 			jsonf_set_err(err, errlen,
 			              "unknown key '%s' (known: ttl, loop_wait, retry_timeout, "
 			              "maximum_lag_on_failover, pause, failsafe_mode, synchronous_mode, "
 			              "synchronous_mode_strict, synchronous_node_count, synchronous_quorum, slots, "
-			              "ignore_slots, postgresql.parameters, postgresql.use_slots)",
+			              "ignore_slots, check_timeline, maximum_lag_on_syncnode, postgresql.parameters, "
+			              "postgresql.use_slots)",
 			              key);
 			return false;
 		}
