@@ -344,6 +344,14 @@ const struct opt config_options[] = {
 	  .doc = "more initdb options, \"name\" or \"name=value\" without the dashes (\"wal-segsize=64\"); "
 	         "bootstrap.initdb may also be Patroni's list, ( { encoding = \"UTF8\"; }, \"data-checksums\" )" },
 
+	{ .path = "bootstrap.post_bootstrap",
+	  .reload = CONFIG_RELOAD_BOOTSTRAP,
+	  .type = OPT_STRING,
+	  .off = CFG_OFF(post_bootstrap),
+	  .check = check_executable,
+	  .doc = "run as `SCRIPT URL` once a cluster this node bootstraps runs, before the bootstrap completes; a "
+	         "failure undoes the bootstrap" },
+
 	{ .path = "postgresql.bin_dir",
 	  .reload = CONFIG_RELOAD_RESTART,
 	  .type = OPT_STRING,

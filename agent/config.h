@@ -142,6 +142,7 @@ struct baton_config {
 		char **options;      /* bootstrap.initdb.options: more initdb options, "name" or "name=value" */
 		size_t n_options;
 	} bootstrap_initdb;
+	char *post_bootstrap; /* bootstrap.post_bootstrap: script run once the new cluster runs (NULL = none) */
 
 	struct {
 		char *bin_dir;     /* default "/usr/lib/postgresql/15/bin" */

@@ -320,8 +320,7 @@ static const struct {
 	{ "restapi.http_extra_headers", "the REST API sends no extra headers: set them in the proxy in front of it" },
 	{ "restapi.https_extra_headers", "the REST API sends no extra headers: set them in the proxy in front of it" },
 	{ "restapi.allowlist_include_members", "not supported yet: list the members' addresses in restapi.allowlist" },
-	{ "bootstrap.post_bootstrap", "not supported yet: run the script once by hand after the first leader started" },
-	{ "bootstrap.post_init", "not supported yet: run the script once by hand after the first leader started" },
+	{ "bootstrap.post_init", "use bootstrap.post_bootstrap (the same script, called the same way)" },
 	{ "bootstrap.dcs.ignore_slots", "set it in the cluster's config key once it runs (PATCH /config or batonctl "
 	                                "edit-config), as a JSON list of {name, type, database, plugin}" },
 	{ "postgresql.pg_ctl_timeout", "not supported yet: starts, stops and promotions are bounded by retry_timeout "

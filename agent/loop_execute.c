@@ -104,6 +104,7 @@ void reap_job(struct loop *L, double now)
 {
 	struct pg_err err;
 	enum pg_child_state st;
+	bool post_bootstrap;
 
 	if (L->job.pid == 0)
 		return;
@@ -113,8 +114,11 @@ void reap_job(struct loop *L, double now)
 	L->ctl_stale = true;
 	if (L->job_kind == HA_JOB_BOOTSTRAP)
 		pg_initdb_cleanup(&L->paths);
+	post_bootstrap = L->job_kind == HA_JOB_BOOTSTRAP && strcmp(L->job.what, "post_bootstrap") == 0;
 	if (st == PG_CHILD_OK) {
 		log_info("%s finished", L->job.what[0] ? L->job.what : "job");
+		if (post_bootstrap)
+			L->post_bootstrap_done = true;
 		if (L->job_kind == HA_JOB_CLONE)
 			reset_failure_state(L, "cloned");
 		if (L->job_kind == HA_JOB_REWIND || L->job_kind == HA_JOB_CLONE)
@@ -135,6 +139,15 @@ void reap_job(struct loop *L, double now)
 		if (L->job_kind == HA_JOB_REWIND && ++L->lm.rewind_failures < 3) {
 			log_info("will retry pg_rewind (attempt %d of 3)", L->lm.rewind_failures + 1);
 			L->lm.job_failed = HA_JOB_NONE;
+		}
+		if (post_bootstrap) {
+			/* As Patroni: the new cluster is dropped, and the bootstrap
+			 * starts again (on any member) once the backoff has passed. */
+			log_error("post_bootstrap %s failed: removing the new cluster and giving up the bootstrap; it is "
+			          "retried after a backoff (fix the script)",
+			          L->cfg->post_bootstrap);
+			stop_postgres(L, PG_STOP_IMMEDIATE, "post_bootstrap failed");
+			release_leader_key(L);
 		}
 		if (L->job_kind == HA_JOB_CLONE || L->job_kind == HA_JOB_BOOTSTRAP) {
 			/* A half-made data directory is worthless: remove it so the next try starts clean. */
@@ -281,6 +294,24 @@ static void do_bootstrap(struct loop *L, double now)
 		return;
 	if (!ensure_roles(L))
 		return;
+	/* Patroni's post_bootstrap: once, as a job (rule 4 waits for it),
+	 * before the initialize key says the cluster exists. */
+	if (cfg->post_bootstrap && !L->post_bootstrap_done) {
+		char url[PATH_MAX + 256];
+
+		if (snprintf(url, sizeof(url), "postgresql://%s@/postgres?host=%s&port=%d",
+		             cfg->postgresql.superuser_username, cfg->postgresql.socket_dir,
+		             cfg->postgresql.listen_port) >= (int)sizeof(url) ||
+		    !write_pgpass(L))
+			return;
+		start_job(L, HA_JOB_BOOTSTRAP, NULL,
+		          pg_post_bootstrap_start(&L->paths, cfg->post_bootstrap, url, cfg->postgresql.pgpass, &L->job,
+		                                  &err),
+		          "post_bootstrap");
+		if (L->job.pid == 0)
+			log_error("cannot run post_bootstrap %s: %s", cfg->post_bootstrap, err.msg);
+		return;
+	}
 	{
 		char sysid[32], *config_json = dcs_config_json(&cfg->bootstrap_dcs);
 		struct etcd_compare init_cmp = { .key = L->keys.initialize,

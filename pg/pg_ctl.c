@@ -394,6 +394,24 @@ cleanup:
 	return ok;
 }
 
+bool pg_post_bootstrap_start(const struct pg_paths *p, const char *script, const char *url, const char *pgpass,
+                             struct pg_child *child, struct pg_err *err)
+{
+	char envbuf[4200];
+	const char *argv[] = { script, url, NULL };
+	const char *env[] = { envbuf, NULL };
+
+	if (script == NULL || script[0] != '/' || url == NULL || pgpass == NULL) {
+		pg_err_set(err, "post_bootstrap: an absolute script path, a URL and a password file are required");
+		return false;
+	}
+	if (snprintf(envbuf, sizeof(envbuf), "PGPASSFILE=%s", pgpass) >= (int)sizeof(envbuf)) {
+		pg_err_set(err, "post_bootstrap: password file path too long");
+		return false;
+	}
+	return spawn_logged(p, "post_bootstrap", argv, env, SIGTERM, child, err);
+}
+
 bool pg_basebackup_start(const struct pg_paths *p, const char *conninfo, struct pg_child *child, struct pg_err *err)
 {
 	char prog[4096], envbuf[4200];

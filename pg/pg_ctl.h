@@ -94,6 +94,13 @@ bool pg_initdb_option_reserved(const char *opt, char *why, size_t whylen);
  * pg_initdb_cleanup after the child ended). opts NULL: pg_initdb_defaults. */
 bool pg_initdb_start(const struct pg_paths *p, const char *superuser, const char *password,
                      const struct pg_initdb_opts *opts, struct pg_child *child, struct pg_err *err) PG_WUR;
+/* Runs bootstrap.post_bootstrap: `script URL` with PGPASSFILE=pgpass in its
+ * environment, its output appended to the log file, as a child to reap
+ * like the others. URL is the superuser's connection URL to the new
+ * cluster over the unix socket. */
+bool pg_post_bootstrap_start(const struct pg_paths *p, const char *script, const char *url, const char *pgpass,
+                             struct pg_child *child, struct pg_err *err) PG_WUR;
+
 /* Removes the temporary password file of initdb, if any. Idempotent. */
 void pg_initdb_cleanup(const struct pg_paths *p);
 

@@ -1374,6 +1374,12 @@ static const struct initdb_bad_case {
 	  ":10: bootstrap.initdb.options[0]: baton passes the superuser's password itself" },
 	{ "bootstrap = { initdb = { options = [ \"encoding=LATIN1\" ]; }; };",
 	  ":10: bootstrap.initdb.options[0]: use bootstrap.initdb.encoding" },
+	{ "bootstrap = { post_bootstrap = \"/nonexistent/pb.sh\"; };",
+	  ":10: bootstrap.post_bootstrap: cannot run /nonexistent/pb.sh: No such file or directory" },
+	{ "bootstrap = { post_bootstrap = \"pb.sh\"; };", ":10: bootstrap.post_bootstrap: must be an absolute path" },
+	{ "bootstrap = { post_init = \"/bin/true\"; };",
+	  ":10: bootstrap.post_init: bootstrap.post_init is a Patroni key baton does not support: use "
+	  "bootstrap.post_bootstrap" },
 };
 
 /* Patroni's list form: options with and without values, the three typed

@@ -14,6 +14,9 @@
 #   - restapi.allowlist = [ "127.0.0.1" ]: a write from 127.0.0.2 gets 403
 #     naming the list, whatever its credentials; the same write from
 #     127.0.0.1 passes, and reads from 127.0.0.2 stay open;
+#   - bootstrap.post_bootstrap: run once, by the bootstrapping node only,
+#     with a superuser URL that connects (it creates a table the replicas
+#     then have);
 #   - PATCH /config turns use_slots on with a permanent logical slot in
 #     Patroni's object form (synchronous_mode "quorum" in the same patch):
 #     the replicas then stream through their slots and the logical slot
@@ -23,14 +26,24 @@
 cluster_init patroni_config
 
 etcd_start
+# post_bootstrap: records its argument and uses it to connect.
+cat >"$T/post_bootstrap.sh" <<EOF
+#!/bin/sh
+echo "\$1" >>"$T/post_bootstrap.out"
+exec "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "\$1" -c "CREATE TABLE made_by_post_bootstrap (v int)"
+EOF
+chmod 755 "$T/post_bootstrap.sh"
+chown "$BATON_USER:" "$T/post_bootstrap.sh"
 for n in 1 2 3; do
 	node_config "$n"
 	f=$T/node$n.conf
 	sed -i 's/^bootstrap = {$/bootstrap = {\n  initdb = ( { encoding = "UTF8"; }, "data-checksums", { wal_segsize = 32; } );/' "$f"
+	sed -i "s|^bootstrap = {\$|bootstrap = {\n  post_bootstrap = \"$T/post_bootstrap.sh\";|" "$f"
 	sed -i 's/^    maximum_lag_on_failover = .*/&\n    postgresql = { use_slots = false; };/' "$f"
 	sed -i 's/^  parameters = { shared_buffers = "32MB"; };/  parameters = { shared_buffers = "32MB"; wal_level = "logical"; };\n  pg_ident = [ "opsmap baton postgres", "opsmap root postgres" ];/' "$f"
 	sed -i 's/^restapi = { /restapi = { allowlist = [ "127.0.0.1" ]; /' "$f"
 	grep -q 'wal_segsize = 32' "$f" && grep -q 'use_slots = false' "$f" && grep -q 'pg_ident' "$f" &&
+		grep -q 'post_bootstrap = ' "$f" &&
 		grep -q 'allowlist' "$f" || fail "could not render node$n's Patroni keys (harness template changed?)"
 done
 
@@ -54,6 +67,18 @@ for n in 1 2 3; do
 	[ "$n" = "$p" ] && continue
 	if [ -z "$r1" ]; then r1=$n; else r2=$n; fi
 done
+
+# post_bootstrap ran once, with a URL that connected as the superuser.
+assert_eq 1 "$(wc -l <"$T/post_bootstrap.out")" "post_bootstrap runs"
+url=$(cat "$T/post_bootstrap.out")
+[[ "$url" == "postgresql://postgres@/postgres?host=$T&port=${PG_PORT[$p]}" ]] ||
+	fail "post_bootstrap's URL '$url' is not node$p's superuser URL"
+assert_eq 1 "$(run_sql "$p" "SELECT count(*) FROM pg_tables WHERE tablename = 'made_by_post_bootstrap'")" \
+	"the table post_bootstrap made, on the primary"
+wait_for 20 "the table post_bootstrap made, on node$r1" \
+	eval '[ "$(run_sql "$r1" "SELECT count(*) FROM pg_tables WHERE tablename = '\''made_by_post_bootstrap'\''")" = 1 ]'
+grep -q "post_bootstrap finished" "$(agent_log "$p")" || fail "node$p's log does not say post_bootstrap finished"
+pass "bootstrap.post_bootstrap ran once on node$p, before the replicas cloned"
 
 # initdb's list form reached initdb.
 assert_eq 32MB "$(run_sql "$p" "SHOW wal_segment_size")" "wal_segment_size (initdb { wal_segsize = 32; })"
