@@ -171,7 +171,8 @@ struct baton_config {
 		size_t n_pg_hba;
 		char **pg_ident; /* postgresql.pg_ident: pg_ident.conf lines (none: the file is left alone) */
 		size_t n_pg_ident;
-		bool use_pg_rewind;                           /* default true */
+		double pg_ctl_timeout; /* postgresql.pg_ctl_timeout: seconds a fast stop may take, default 30 */
+		bool use_pg_rewind;    /* default true */
 		bool remove_data_directory_on_rewind_failure; /* default false */
 		struct config_callbacks {                     /* tagged so that agent/callbacks.h can take it */
 			/* postgresql.callbacks: executables called as

@@ -323,8 +323,6 @@ static const struct {
 	{ "bootstrap.post_init", "use bootstrap.post_bootstrap (the same script, called the same way)" },
 	{ "bootstrap.dcs.ignore_slots", "set it in the cluster's config key once it runs (PATCH /config or batonctl "
 	                                "edit-config), as a JSON list of {name, type, database, plugin}" },
-	{ "postgresql.pg_ctl_timeout", "not supported yet: starts, stops and promotions are bounded by retry_timeout "
-	                               "and the loop" },
 	{ "postgresql.remove_data_directory_on_diverged_timelines",
 	  "not supported yet: use postgresql.remove_data_directory_on_rewind_failure with use_pg_rewind = true" },
 	{ "postgresql.authentication.rewind", "not supported yet: pg_rewind connects as the superuser" },

@@ -51,7 +51,8 @@ void stop_postgres(struct loop *L, enum pg_stop_mode mode, const char *why)
 	if (L->postmaster.pid == 0)
 		return;
 	log_info("stopping Postgres (%s): %s", mode == PG_STOP_IMMEDIATE ? "immediate" : "fast", why);
-	if (!pg_postmaster_stop(&L->postmaster, mode, mode == PG_STOP_IMMEDIATE ? 5.0 : STOP_TIMEOUT, &err))
+	if (!pg_postmaster_stop(&L->postmaster, mode,
+	                        mode == PG_STOP_IMMEDIATE ? 5.0 : L->cfg->postgresql.pg_ctl_timeout, &err))
 		log_error("stopping Postgres: %s", err.msg);
 	cb_fire(L->callbacks, CB_ON_STOP, L->last_role[0] ? L->last_role : "unknown");
 	keeper_set_fence(L->keeper, 0);

@@ -55,7 +55,9 @@
 #include "pg/pg_data.h"
 #include "pg/pg_query.h"
 
-/* How long a planned stop may take before the library escalates. */
+/* How long a planned stop may take before the library escalates: the
+ * default of postgresql.pg_ctl_timeout (config.c's row says "30"; the
+ * Kubernetes manifests' grace period is checked against this value). */
 #define STOP_TIMEOUT 30.0
 
 /* Set by loop_request_shutdown (signal handler context). */

@@ -1529,6 +1529,9 @@ static const struct list_key_case {
 	  "\"fd00::/8\" (host names are not resolved; bits past the prefix must be 0) (got \"db1.example.com\")",
 	  0, 0 },
 	{ "", "allowlist = [ \"10.0.0.0/33\" ];", ":4: restapi.allowlist[0]: expected an IP address or network", 0, 0 },
+	{ "pg_ctl_timeout = 120;", "", NULL, 0, 0 },
+	{ "pg_ctl_timeout = 0;", "", ":6: postgresql.pg_ctl_timeout: must be >= 1 (got 0)", 0, 0 },
+	{ "pg_ctl_timeout = 601;", "", ":6: postgresql.pg_ctl_timeout: must be <= 600 (got 601)", 0, 0 },
 	{ "", "allowlist_include_members = true;",
 	  ":4: restapi.allowlist_include_members: restapi.allowlist_include_members is a Patroni key baton does not "
 	  "support: not supported yet: list the members' addresses in restapi.allowlist",
@@ -1569,6 +1572,7 @@ START_TEST(test_list_keys)
 			ck_assert_str_eq(c.postgresql.pg_ident[1], "ops baton postgres");
 		if (lc->n_allow > 0)
 			ck_assert_str_eq(c.restapi.allowlist[3], "fd00::/8");
+		ck_assert(c.postgresql.pg_ctl_timeout == (strstr(lc->pg, "pg_ctl_timeout") ? 120 : 30));
 	} else {
 		ck_assert_msg(!ok, "%s%s loaded", lc->pg, lc->api);
 		snprintf(want, sizeof(want), "%s%s", path, lc->expect);
