@@ -158,6 +158,8 @@ struct baton_config {
 		char *log_file;   /* default "<data_dir>.log": Postgres and its tools' output */
 		char *superuser_username, *superuser_password;     /* default "postgres", required password */
 		char *replication_username, *replication_password; /* default "replicator", required password */
+		char *rewind_username,
+		        *rewind_password;    /* authentication.rewind: pg_rewind's source role (NULL: superuser) */
 		struct config_param *params; /* postgresql.parameters (local, override dcs ones) */
 		size_t n_params;
 		char **allow_from_dcs; /* postgresql.allow_from_dcs: code-running parameters

@@ -325,7 +325,6 @@ static const struct {
 	                                "edit-config), as a JSON list of {name, type, database, plugin}" },
 	{ "postgresql.remove_data_directory_on_diverged_timelines",
 	  "not supported yet: use postgresql.remove_data_directory_on_rewind_failure with use_pg_rewind = true" },
-	{ "postgresql.authentication.rewind", "not supported yet: pg_rewind connects as the superuser" },
 	{ "restapi.request_queue_size", "libmicrohttpd's queue is fixed: no setting replaces it" },
 	{ "bootstrap.method", "custom bootstrap methods are not supported: baton runs initdb (bootstrap.initdb) and "
 	                      "then bootstrap.post_bootstrap" },

@@ -230,6 +230,15 @@ bool ensure_roles(struct loop *L)
 		log_error("cannot create the replication role: %s", err.msg);
 		return false;
 	}
+	/* Patroni's authentication.rewind: a role that can do no more than
+	 * pg_rewind needs, so the superuser's password need not be usable
+	 * from the other members. */
+	if (cfg->postgresql.rewind_username && (!pg_query_ensure_role(L->pg, cfg->postgresql.rewind_username,
+	                                                              cfg->postgresql.rewind_password, false, &err) ||
+	                                        !pg_query_grant_rewind(L->pg, cfg->postgresql.rewind_username, &err))) {
+		log_error("cannot create the rewind role %s: %s", cfg->postgresql.rewind_username, err.msg);
+		return false;
+	}
 	return true;
 }
 

@@ -26,8 +26,11 @@ bool leader_conninfo(struct loop *L, const char *leader, bool replication, char 
 	                L->postmaster.pid && L->lm.following[0] ? "keeps streaming from its current upstream"
 	                                                        : "keeps waiting and asks again"))
 		return false;
+	/* Not replication: pg_rewind's source, as the rewind role when set. */
 	if (!pg_conninfo_quote(m->host, host, sizeof(host)) ||
-	    !pg_conninfo_quote(replication ? cfg->postgresql.replication_username : cfg->postgresql.superuser_username,
+	    !pg_conninfo_quote(replication                       ? cfg->postgresql.replication_username
+	                       : cfg->postgresql.rewind_username ? cfg->postgresql.rewind_username
+	                                                         : cfg->postgresql.superuser_username,
 	                       user, sizeof(user)) ||
 	    !pg_conninfo_quote(cfg->postgresql.pgpass, pass, sizeof(pass)) ||
 	    !pg_conninfo_quote(cfg->name, app, sizeof(app)))
@@ -248,11 +251,13 @@ cleanup:
 bool write_pgpass(const struct loop *L)
 {
 	const struct baton_config *cfg = L->cfg;
-	const char *users[2] = { cfg->postgresql.superuser_username, cfg->postgresql.replication_username };
-	const char *pws[2] = { cfg->postgresql.superuser_password, cfg->postgresql.replication_password };
+	const char *users[3] = { cfg->postgresql.superuser_username, cfg->postgresql.replication_username,
+		                 cfg->postgresql.rewind_username };
+	const char *pws[3] = { cfg->postgresql.superuser_password, cfg->postgresql.replication_password,
+		               cfg->postgresql.rewind_password };
 	struct pg_err err;
 
-	if (!pg_conf_write_pgpass(cfg->postgresql.pgpass, users, pws, 2, &err)) {
+	if (!pg_conf_write_pgpass(cfg->postgresql.pgpass, users, pws, cfg->postgresql.rewind_username ? 3 : 2, &err)) {
 		log_error("cannot write the password file: %s", err.msg);
 		return false;
 	}

@@ -684,6 +684,47 @@ cleanup:
 	return ok;
 }
 
+bool pg_query_grant_rewind(struct pg_conn *c, const char *name, struct pg_err *err)
+{
+	static const char *const fns[] = {
+		"pg_catalog.pg_ls_dir(text, boolean, boolean)",
+		"pg_catalog.pg_stat_file(text, boolean)",
+		"pg_catalog.pg_read_binary_file(text)",
+		"pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean)",
+	};
+	char *ident = NULL, sql[512];
+	bool ok = false;
+
+	if (name == NULL || name[0] == '\0') {
+		pg_err_set(err, "grant rewind: a role name is required");
+		return false;
+	}
+	if (!ensure_connected(c, pg_now() + c->timeout, err))
+		return false;
+	ident = PQescapeIdentifier(c->conn, name, strlen(name));
+	if (ident == NULL) {
+		pg_err_set(err, "grant rewind to %s: cannot escape the name", name);
+		return false;
+	}
+	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
+		PGresult *res;
+
+		if (snprintf(sql, sizeof(sql), "GRANT EXECUTE ON FUNCTION %s TO %s", fns[i], ident) >=
+		    (int)sizeof(sql)) {
+			pg_err_set(err, "grant rewind to %s: name too long", name);
+			goto cleanup;
+		}
+		res = run(c, "grant rewind", sql, false, err);
+		if (res == NULL)
+			goto cleanup;
+		PQclear(res);
+	}
+	ok = true;
+cleanup:
+	PQfreemem(ident);
+	return ok;
+}
+
 /* ---- replication slots ------------------------------------------------------ */
 
 /* Slot names go into SQL text: only what Postgres itself accepts. */

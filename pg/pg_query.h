@@ -77,6 +77,11 @@ bool pg_query_checkpoint(struct pg_conn *c, struct pg_err *err) PG_WUR;
 bool pg_query_ensure_role(struct pg_conn *c, const char *name, const char *password, bool replication,
                           struct pg_err *err) PG_WUR;
 
+/* Grants role name what pg_rewind needs of a non-superuser source
+ * connection (EXECUTE on pg_ls_dir, pg_stat_file, pg_read_binary_file).
+ * Idempotent; on the primary. */
+bool pg_query_grant_rewind(struct pg_conn *c, const char *name, struct pg_err *err) PG_WUR;
+
 /* A physical replication slot (pg_replication_slots). */
 struct pg_slot {
 	char name[64];

@@ -17,6 +17,8 @@
 #   - bootstrap.post_bootstrap: run once, by the bootstrapping node only,
 #     with a superuser URL that connects (it creates a table the replicas
 #     then have);
+#   - postgresql.authentication.rewind: the primary made the role with the
+#     grants pg_rewind needs (it lists and reads the data directory as it);
 #   - PATCH /config turns use_slots on with a permanent logical slot in
 #     Patroni's object form (synchronous_mode "quorum" in the same patch):
 #     the replicas then stream through their slots and the logical slot
@@ -42,8 +44,9 @@ for n in 1 2 3; do
 	sed -i 's/^    maximum_lag_on_failover = .*/&\n    postgresql = { use_slots = false; };/' "$f"
 	sed -i 's/^  parameters = { shared_buffers = "32MB"; };/  parameters = { shared_buffers = "32MB"; wal_level = "logical"; };\n  pg_ident = [ "opsmap baton postgres", "opsmap root postgres" ];/' "$f"
 	sed -i 's/^restapi = { /restapi = { allowlist = [ "127.0.0.1" ]; /' "$f"
+	sed -i 's/^    replication = { username = "replicator";.*/&\n    rewind = { username = "rewinder"; password = "rw-'"$$"'"; };/' "$f"
 	grep -q 'wal_segsize = 32' "$f" && grep -q 'use_slots = false' "$f" && grep -q 'pg_ident' "$f" &&
-		grep -q 'post_bootstrap = ' "$f" &&
+		grep -q 'post_bootstrap = ' "$f" && grep -q 'username = "rewinder"' "$f" &&
 		grep -q 'allowlist' "$f" || fail "could not render node$n's Patroni keys (harness template changed?)"
 done
 
@@ -93,6 +96,21 @@ for n in "$p" "$r1"; do
 		"pg_ident.conf on node$n"
 done
 pass "postgresql.pg_ident: pg_ident.conf holds the two mappings"
+
+# The rewind role: not a superuser, and what pg_rewind does works as it.
+assert_eq "1|0" "$(run_sql "$p" "SELECT rolcanlogin::int || '|' || rolsuper::int FROM pg_roles WHERE rolname = 'rewinder'")" \
+	"rewinder on node$p: login, not superuser"
+printf '*:*:*:rewinder:rw-%s\n' "$$" >"$T/rewinder.pgpass"
+chown "$BATON_USER:" "$T/rewinder.pgpass"
+chmod 600 "$T/rewinder.pgpass"
+rw=$(as_baton env PGPASSFILE="$T/rewinder.pgpass" "$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 \
+	-h 127.0.0.1 -p "${PG_PORT[$p]}" -U rewinder -d postgres \
+	-c "SELECT count(*) > 0 FROM pg_ls_dir('global', true, false)" \
+	-c "SELECT (pg_stat_file('global/pg_control', true)).size > 0" \
+	-c "SELECT length(pg_read_binary_file('global/pg_control', 0, 8, true)) = 8" 2>&1 | tr '\n' ' ')
+assert_eq "t t t " "$rw" "pg_rewind's functions as rewinder on node$p"
+grep -q "rewinder" "$(data_dir "$r1").pgpass" || fail "node$r1's password file has no line for rewinder"
+pass "postgresql.authentication.rewind: role with pg_rewind's grants, in the password file"
 
 # use_slots = false: replicas stream without slots.
 assert_eq 0 "$(run_sql "$p" "SELECT count(*) FROM pg_replication_slots")" "slots on the primary with use_slots false"
