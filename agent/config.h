@@ -175,8 +175,9 @@ struct baton_config {
 		size_t n_pg_ident;
 		double pg_ctl_timeout; /* postgresql.pg_ctl_timeout: seconds a fast stop may take, default 30 */
 		bool use_pg_rewind;    /* default true */
-		bool remove_data_directory_on_rewind_failure; /* default false */
-		struct config_callbacks {                     /* tagged so that agent/callbacks.h can take it */
+		bool remove_data_directory_on_rewind_failure;     /* default false */
+		bool remove_data_directory_on_diverged_timelines; /* default false: with use_pg_rewind off, reclone */
+		struct config_callbacks {                         /* tagged so that agent/callbacks.h can take it */
 			/* postgresql.callbacks: executables called as
 			 * `script ACTION ROLE SCOPE` (NULL = none), absolute paths. */
 			char *on_start, *on_stop, *on_role_change, *on_reload;

@@ -323,8 +323,6 @@ static const struct {
 	{ "bootstrap.post_init", "use bootstrap.post_bootstrap (the same script, called the same way)" },
 	{ "bootstrap.dcs.ignore_slots", "set it in the cluster's config key once it runs (PATCH /config or batonctl "
 	                                "edit-config), as a JSON list of {name, type, database, plugin}" },
-	{ "postgresql.remove_data_directory_on_diverged_timelines",
-	  "not supported yet: use postgresql.remove_data_directory_on_rewind_failure with use_pg_rewind = true" },
 	{ "restapi.request_queue_size", "libmicrohttpd's queue is fixed: no setting replaces it" },
 	{ "bootstrap.method", "custom bootstrap methods are not supported: baton runs initdb (bootstrap.initdb) and "
 	                      "then bootstrap.post_bootstrap" },

@@ -153,6 +153,7 @@ struct ha_local_view {
 	bool shutdown_requested; /* SIGTERM/SIGINT received */
 	bool use_pg_rewind;
 	bool remove_data_on_rewind_failure;
+	bool remove_data_on_diverged; /* diverged and use_pg_rewind off: reinit rather than wait */
 
 	/* our lease (the one the member key and, when leader, the leader key use) */
 	int64_t lease_id;  /* 0 = none yet / lost */

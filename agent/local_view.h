@@ -56,6 +56,7 @@ struct local_obs {
 	int failover_priority;
 	bool use_pg_rewind;
 	bool remove_data_on_rewind_failure;
+	bool remove_data_on_diverged; /* remove_data_directory_on_diverged_timelines */
 	bool shutdown_requested;
 	/* the keeper */
 	int64_t lease_id;

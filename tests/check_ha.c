@@ -343,6 +343,21 @@ static void s_diverged_no_rewind(struct ha_cluster_view *c, struct ha_local_view
 	s_diverged_replica(c, l);
 	l->use_pg_rewind = false;
 }
+static void s_diverged_no_rewind_remove(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_diverged_no_rewind(c, l);
+	l->remove_data_on_diverged = true;
+}
+static void s_diverged_rewind_on_remove_flag(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_diverged_replica(c, l);
+	l->remove_data_on_diverged = true; /* pg_rewind is on: it is tried first */
+}
+static void s_not_streaming_briefly_remove_flag(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_diverged_no_rewind_remove(c, l);
+	l->pg_not_streaming_since = NOW - 2;
+}
 static void s_briefly_not_streaming(struct ha_cluster_view *c, struct ha_local_view *l)
 {
 	s_diverged_replica(c, l);
@@ -543,6 +558,11 @@ static void s_start_failed_diverged_no_rewind_later(struct ha_cluster_view *c, s
 {
 	s_start_failed_diverged_no_rewind(c, l);
 	l->pg_started_at = NOW - 10;
+}
+static void s_start_failed_diverged_no_rewind_remove(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_start_failed_diverged_no_rewind(c, l);
+	l->remove_data_on_diverged = true;
 }
 static void s_start_failed_no_leader(struct ha_cluster_view *c, struct ha_local_view *l)
 {
@@ -1314,6 +1334,8 @@ static const struct row rows[] = {
 	{ 9, "failed start, fourth in a row: backoff has grown", s_start_failed_other_many, HA_WAIT, NULL },
 	{ 9, "failed start, log unreadable: never rewind", s_start_failed_unknown, HA_START_REPLICA, "node1" },
 	{ 9, "failed start, diverged, use_pg_rewind off: back off", s_start_failed_diverged_no_rewind, HA_WAIT, NULL },
+	{ 9, "failed start, diverged, use_pg_rewind off, remove_data_directory_on_diverged_timelines: reinit",
+	  s_start_failed_diverged_no_rewind_remove, HA_REINIT, "node1" },
 	{ 9, "failed start, diverged, use_pg_rewind off, backoff over: start again",
 	  s_start_failed_diverged_no_rewind_later, HA_START_REPLICA, "node1" },
 	{ 9, "failed start, no leader: back off too", s_start_failed_no_leader, HA_WAIT, NULL },
@@ -1363,6 +1385,12 @@ static const struct row rows[] = {
 	{ 11, "diverged, rewind failed, reinit allowed", s_diverged_rewind_failed_reinit, HA_REINIT, "node1" },
 	{ 11, "diverged, rewind failed, no reinit: wait", s_diverged_rewind_failed, HA_WAIT, NULL },
 	{ 11, "diverged but pg_rewind disabled: wait", s_diverged_no_rewind, HA_WAIT, NULL },
+	{ 11, "diverged, pg_rewind disabled, remove_data_directory_on_diverged_timelines: reinit",
+	  s_diverged_no_rewind_remove, HA_REINIT, "node1" },
+	{ 11, "diverged, pg_rewind on: rewind first whatever the remove flag", s_diverged_rewind_on_remove_flag,
+	  HA_REWIND, "node1" },
+	{ 11, "briefly not streaming: no reinit for the remove flag", s_not_streaming_briefly_remove_flag, HA_WAIT,
+	  NULL },
 	{ 11, "diverged replica is rewound", s_diverged_replica, HA_REWIND, "node1" },
 	{ 11, "briefly not streaming: wait", s_briefly_not_streaming, HA_WAIT, NULL },
 	{ 11, "not streaming on leader's timeline: wait", s_not_streaming_same_timeline, HA_WAIT, NULL },
