@@ -1,10 +1,9 @@
 /*
- * slots.c - physical replication slots (see slots.h).
+ * slots.c - replication slots: the members', permanent and logical ones (see slots.h).
  */
 #include "agent/slots.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "agent/log.h"
