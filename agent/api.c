@@ -347,6 +347,18 @@ static bool write_allowed(const struct api_server *s, const struct api_request *
 	return false;
 }
 
+/* restapi.allowlist: may a write come from the client's address? (No list:
+ * from anywhere; an unknown address never matches a list.) */
+static bool client_listed(const struct api_server *s, const struct api_request *rq)
+{
+	if (s->n_allowlist == 0)
+		return true;
+	for (size_t i = 0; i < s->n_allowlist; i++)
+		if (parse_net_contains(&s->allowlist[i], rq->client))
+			return true;
+	return false;
+}
+
 /* Takes the etcd client's mutex, waiting at most API_LOCK_WAIT. */
 static bool etcd_lock(struct api_server *s)
 {
@@ -419,6 +431,12 @@ static bool handle(struct api_server *s, const struct api_request *rq, struct ap
 			api_reply_error(out, MHD_HTTP_FORBIDDEN,
 			                "Origin \"%.200s\" is not this node's own: cross-origin writes are refused",
 			                rq->origin);
+			return false;
+		}
+		if (!client_listed(s, rq)) {
+			api_reply_error(out, MHD_HTTP_FORBIDDEN,
+			                "writes from %.64s are refused: not in restapi.allowlist",
+			                rq->client ? rq->client : "an unknown address");
 			return false;
 		}
 		if (!write_allowed(s, rq, out))

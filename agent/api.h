@@ -165,6 +165,8 @@ struct api_options {
 	const char *const *allowed_hosts; /* more Host names accepted */
 	size_t n_allowed_hosts;
 	bool allow_unauthenticated_writes; /* INSECURE: writes need no credentials */
+	const char *const *allowlist;      /* restapi.allowlist: networks writes may come from (none: any) */
+	size_t n_allowlist;
 };
 
 struct api_server;

@@ -31,6 +31,7 @@
 
 #include "agent/api.h"
 #include "agent/dcs.h"
+#include "agent/parse.h"
 
 /* The largest request body read; a larger one is answered 413 unread. */
 #define API_REQUEST_BODY_MAX (64 * 1024)
@@ -146,6 +147,8 @@ struct api_server {
 	bool allow_unauth;          /* restapi.allow_unauthenticated_writes */
 	char *hosts[API_HOSTS_MAX]; /* names the Host header may carry (lower case) */
 	size_t n_hosts;
+	struct parse_net *allowlist; /* restapi.allowlist (NULL: writes from anywhere) */
+	size_t n_allowlist;
 
 	pthread_mutex_t pg_mu; /* guards pg (tried, never waited for) */
 	struct pg_conn *pg;

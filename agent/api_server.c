@@ -113,6 +113,7 @@ void api_server_free(struct api_server *s)
 	free(s->pg_conninfo);
 	free_secret(s->auth_expected);
 	free(s->auth_user);
+	free(s->allowlist);
 	free(s->tls_cert);
 	free_secret(s->tls_key);
 	free(s->tls_trust);
@@ -341,6 +342,21 @@ struct api_server *api_server_new(const struct api_options *opts, char *err, siz
 	s->allow_unauth = opts->allow_unauthenticated_writes;
 	if (!build_hosts(s, opts, err, errlen))
 		goto fail;
+	if (opts->n_allowlist > 0) {
+		s->allowlist = calloc(opts->n_allowlist, sizeof(*s->allowlist));
+		if (!s->allowlist) {
+			jsonf_set_err(err, errlen, "out of memory");
+			goto fail;
+		}
+		for (size_t i = 0; i < opts->n_allowlist; i++)
+			if (!parse_net(opts->allowlist[i], &s->allowlist[i])) {
+				jsonf_set_err(err, errlen,
+				              "restapi.allowlist: \"%.64s\" is not an IP address or network",
+				              opts->allowlist[i]);
+				goto fail;
+			}
+		s->n_allowlist = opts->n_allowlist;
+	}
 	if (opts->etcd) {
 		struct etcd_config ec = *opts->etcd;
 		struct etcd_error e;

@@ -21,9 +21,11 @@
 #include "agent/config_internal.h"
 
 #include "agent/log.h"
+#include "agent/parse.h"
 #include "agent/watchdog.h"
 #include "pg/pg_conf.h"
 #include "pg/pg_replica.h"
+#include "pg/pg_ctl.h"
 
 #include <errno.h>
 #include <float.h>
@@ -56,6 +58,8 @@ static bool check_replica_method(const char *v, char *why, size_t len);
 static bool check_replica_command(const char *v, char *why, size_t len);
 static bool check_max_rate(const char *v, char *why, size_t len);
 static bool check_checkpoint(const char *v, char *why, size_t len);
+static bool check_initdb_option(const char *v, char *why, size_t len);
+static bool check_allow_net(const char *v, char *why, size_t len);
 
 #define CFG_OFF(field) offsetof(struct baton_config, field)
 #define NO_MAX DBL_MAX
@@ -213,6 +217,14 @@ const struct opt config_options[] = {
 	  .off = CFG_OFF(restapi.allow_unauthenticated_writes),
 	  .def = "false",
 	  .doc = "INSECURE: accept writes without credentials (warned at every start)" },
+	{ .path = "restapi.allowlist",
+	  .reload = CONFIG_RELOAD_RESTART,
+	  .type = OPT_STRLIST,
+	  .off = CFG_OFF(restapi.allowlist),
+	  .count_off = CFG_OFF(restapi.n_allowlist),
+	  .check = check_allow_net,
+	  .doc = "addresses or networks (\"10.0.0.5\", \"10.0.0.0/24\", \"::1\") writes may come from; others "
+	         "get 403 whatever their credentials (unset: any)" },
 
 	{ .path = "bootstrap.dcs.ttl",
 	  .reload = CONFIG_RELOAD_BOOTSTRAP,
@@ -251,7 +263,9 @@ const struct opt config_options[] = {
 	  .type = OPT_BOOL,
 	  .off = CFG_OFF(bootstrap_dcs.synchronous_mode),
 	  .def = "false",
-	  .doc = "commits wait for synchronous standbys; only those may be promoted" },
+	  .flags = OPT_SYNC_MODE,
+	  .doc = "commits wait for synchronous standbys; only those may be promoted (also \"on\", \"off\", "
+	         "or \"quorum\" as Patroni writes it: synchronous_quorum too)" },
 	{ .path = "bootstrap.dcs.synchronous_mode_strict",
 	  .reload = CONFIG_RELOAD_BOOTSTRAP,
 	  .type = OPT_BOOL,
@@ -272,6 +286,20 @@ const struct opt config_options[] = {
 	  .off = CFG_OFF(bootstrap_dcs.synchronous_quorum),
 	  .def = "false",
 	  .doc = "quorum commit: ANY synchronous_node_count of every eligible standby, not FIRST n" },
+	{ .path = "bootstrap.dcs.check_timeline",
+	  .reload = CONFIG_RELOAD_BOOTSTRAP,
+	  .type = OPT_BOOL,
+	  .off = CFG_OFF(bootstrap_dcs.check_timeline),
+	  .def = "false",
+	  .doc = "a replica on another timeline than the last leader's is never a failover candidate (behind it, never)" },
+	{ .path = "bootstrap.dcs.maximum_lag_on_syncnode",
+	  .reload = CONFIG_RELOAD_BOOTSTRAP,
+	  .type = OPT_INT64,
+	  .off = CFG_OFF(bootstrap_dcs.maximum_lag_on_syncnode),
+	  .def = "-1",
+	  .min = -1,
+	  .max = NO_MAX,
+	  .doc = "bytes a synchronous standby may lag before another is chosen (-1 or 0: never replaced for lag)" },
 	{ .path = "bootstrap.dcs.slots",
 	  .reload = CONFIG_RELOAD_BOOTSTRAP,
 	  .type = OPT_STRLIST,
@@ -279,6 +307,12 @@ const struct opt config_options[] = {
 	  .count_off = CFG_OFF(bootstrap_dcs.n_slots),
 	  .check = check_slot_name,
 	  .doc = "permanent physical replication slots, kept on whichever member is primary" },
+	{ .path = "bootstrap.dcs.postgresql.use_slots",
+	  .reload = CONFIG_RELOAD_BOOTSTRAP,
+	  .type = OPT_BOOL,
+	  .off = CFG_OFF(bootstrap_dcs.use_slots),
+	  .def = "true",
+	  .doc = "replication slots for the members (false: none made, primary_slot_name unset, members' dropped)" },
 	{ .path = "bootstrap.dcs.postgresql.parameters",
 	  .reload = CONFIG_RELOAD_BOOTSTRAP,
 	  .type = OPT_PARAMS,
@@ -306,6 +340,22 @@ const struct opt config_options[] = {
 	  .off = CFG_OFF(bootstrap_initdb.data_checksums),
 	  .def = "true",
 	  .doc = "page checksums in a cluster this node bootstraps (initdb --data-checksums); fixed for the cluster's life" },
+	{ .path = "bootstrap.initdb.options",
+	  .reload = CONFIG_RELOAD_BOOTSTRAP,
+	  .type = OPT_STRLIST,
+	  .off = CFG_OFF(bootstrap_initdb.options),
+	  .count_off = CFG_OFF(bootstrap_initdb.n_options),
+	  .check = check_initdb_option,
+	  .doc = "more initdb options, \"name\" or \"name=value\" without the dashes (\"wal-segsize=64\"); "
+	         "bootstrap.initdb may also be Patroni's list, ( { encoding = \"UTF8\"; }, \"data-checksums\" )" },
+
+	{ .path = "bootstrap.post_bootstrap",
+	  .reload = CONFIG_RELOAD_BOOTSTRAP,
+	  .type = OPT_STRING,
+	  .off = CFG_OFF(post_bootstrap),
+	  .check = check_executable,
+	  .doc = "run as `SCRIPT URL` once a cluster this node bootstraps runs, before the bootstrap completes; a "
+	         "failure undoes the bootstrap" },
 
 	{ .path = "postgresql.bin_dir",
 	  .reload = CONFIG_RELOAD_RESTART,
@@ -386,6 +436,21 @@ const struct opt config_options[] = {
 	  .flags = OPT_REQUIRED | OPT_SECRET,
 	  .check = config_check_one_line,
 	  .doc = "replication user's password" },
+	{ .path = "postgresql.authentication.rewind.username",
+	  .reload = CONFIG_RELOAD_RESTART,
+	  .type = OPT_STRING,
+	  .off = CFG_OFF(postgresql.rewind_username),
+	  .with = "postgresql.authentication.rewind.password",
+	  .check = config_check_one_line,
+	  .doc = "role pg_rewind connects to the leader as, created with the grants it needs (unset: the superuser)" },
+	{ .path = "postgresql.authentication.rewind.password",
+	  .reload = CONFIG_RELOAD_RESTART,
+	  .type = OPT_STRING,
+	  .off = CFG_OFF(postgresql.rewind_password),
+	  .with = "postgresql.authentication.rewind.username",
+	  .flags = OPT_SECRET,
+	  .check = config_check_one_line,
+	  .doc = "rewind role's password" },
 	{ .path = "postgresql.parameters",
 	  .reload = CONFIG_RELOAD_POSTGRES,
 	  .type = OPT_PARAMS,
@@ -428,6 +493,21 @@ const struct opt config_options[] = {
 	  .count_off = CFG_OFF(postgresql.n_pg_hba),
 	  .check = config_check_one_line,
 	  .doc = "pg_hba.conf lines" },
+	{ .path = "postgresql.pg_ident",
+	  .reload = CONFIG_RELOAD_POSTGRES,
+	  .type = OPT_STRLIST,
+	  .off = CFG_OFF(postgresql.pg_ident),
+	  .count_off = CFG_OFF(postgresql.n_pg_ident),
+	  .check = config_check_one_line,
+	  .doc = "pg_ident.conf lines (\"MAPNAME SYSTEM-USER PG-USER\"); unset: the file is left alone" },
+	{ .path = "postgresql.pg_ctl_timeout",
+	  .reload = CONFIG_RELOAD_LIVE,
+	  .type = OPT_SECONDS,
+	  .off = CFG_OFF(postgresql.pg_ctl_timeout),
+	  .def = "30",
+	  .min = 1,
+	  .max = 600,
+	  .doc = "seconds a stop of Postgres may take before it becomes an immediate shutdown (1 to 600)" },
 	{ .path = "postgresql.use_pg_rewind",
 	  .reload = CONFIG_RELOAD_LIVE,
 	  .type = OPT_BOOL,
@@ -502,6 +582,12 @@ const struct opt config_options[] = {
 	  .min = 0,
 	  .max = NO_MAX,
 	  .doc = "seconds pg_basebackup may run before it is killed and the next method tried (0: no bound)" },
+	{ .path = "postgresql.remove_data_directory_on_diverged_timelines",
+	  .reload = CONFIG_RELOAD_LIVE,
+	  .type = OPT_BOOL,
+	  .off = CFG_OFF(postgresql.remove_data_directory_on_diverged_timelines),
+	  .def = "false",
+	  .doc = "with use_pg_rewind off, reclone a replica whose timeline diverged from the leader's" },
 	{ .path = "postgresql.callbacks.on_start",
 	  .reload = CONFIG_RELOAD_CALLBACKS,
 	  .type = OPT_STRING,
@@ -838,6 +924,42 @@ static bool check_initdb_locale(const char *v, char *why, size_t len)
 	}
 	freelocale(l);
 	return true;
+}
+
+/* One more initdb option: a long option name ([a-z0-9-], not starting with
+ * '-'), optionally "=value" on one line, and none baton passes itself. */
+static bool check_initdb_option(const char *v, char *why, size_t len)
+{
+	size_t n = strcspn(v, "=");
+
+	if (n == 1 && v[0] != '-')
+		return !pg_initdb_option_reserved(v, why, len); /* "U": refused with its reason */
+	if (n == 0 || n > 64 || v[0] == '-' || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789-") < n) {
+		config_set_err(why, len, "expected an initdb long option without dashes, \"name\" or \"name=value\"");
+		return false;
+	}
+	if (strlen(v) > 250) {
+		config_set_err(why, len, "longer than 250 characters");
+		return false;
+	}
+	if (!config_check_one_line(v, why, len))
+		return false;
+	if (pg_initdb_option_reserved(v, why, len))
+		return false;
+	return true;
+}
+
+/* An entry of restapi.allowlist: a numeric address or network. */
+static bool check_allow_net(const char *v, char *why, size_t len)
+{
+	struct parse_net n;
+
+	if (parse_net(v, &n))
+		return true;
+	config_set_err(why, len,
+	               "expected an IP address or network, \"10.0.0.5\", \"10.0.0.0/24\" or \"fd00::/8\" (host "
+	               "names are not resolved; bits past the prefix must be 0)");
+	return false;
 }
 
 static bool check_watchdog_mode(const char *v, char *why, size_t len)

@@ -84,8 +84,23 @@ struct dcs_settings {
 	bool synchronous_mode_strict;    /* no synchronous standby left: writes block (never async) */
 	int64_t synchronous_node_count;  /* standbys every commit waits for, 1..8, default 1 */
 	bool synchronous_quorum;         /* ANY n of every eligible standby (quorum commit) instead of FIRST n */
+	bool check_timeline;             /* a replica on another timeline than the last leader's is no candidate */
+	int64_t maximum_lag_on_syncnode; /* bytes a synchronous standby may lag before it is replaced; <= 0: off (-1) */
 	char **slots;                    /* permanent physical replication slots, kept on the primary */
 	size_t n_slots;
+	bool use_slots; /* postgresql.use_slots, default true: false = no slots made, members' dropped */
+	/* Permanent logical slots ("slots" in Patroni's object form, type
+	 * logical), created on the primary; the config key only. */
+	struct dcs_logical_slot {
+		char *name, *database, *plugin;
+	} * logical_slots;
+	size_t n_logical_slots;
+	/* ignore_slots: slots matching one (NULL fields match anything) are
+	 * never created or dropped by baton; the config key only. */
+	struct dcs_slot_matcher {
+		char *name, *type, *database, *plugin;
+	} * ignore_slots;
+	size_t n_ignore_slots;
 	struct config_param *pg_params; /* postgresql.parameters shared by all nodes */
 	size_t n_pg_params;
 };
@@ -118,6 +133,8 @@ struct baton_config {
 		char **allowed_hosts;  /* restapi.allowed_hosts: extra names accepted in the Host header */
 		size_t n_allowed_hosts;
 		bool allow_unauthenticated_writes; /* restapi.allow_unauthenticated_writes: INSECURE open writes */
+		char **allowlist; /* restapi.allowlist: addresses/networks writes may come from (none: any) */
+		size_t n_allowlist;
 	} restapi;
 
 	struct dcs_settings bootstrap_dcs;
@@ -126,7 +143,10 @@ struct baton_config {
 		char *encoding;      /* bootstrap.initdb.encoding: initdb -E, default "UTF8" */
 		char *locale;        /* bootstrap.initdb.locale: initdb --locale, default "C.UTF-8" */
 		bool data_checksums; /* bootstrap.initdb.data_checksums: --data-checksums, default true */
+		char **options;      /* bootstrap.initdb.options: more initdb options, "name" or "name=value" */
+		size_t n_options;
 	} bootstrap_initdb;
+	char *post_bootstrap; /* bootstrap.post_bootstrap: script run once the new cluster runs (NULL = none) */
 
 	struct {
 		char *bin_dir;     /* default "/usr/lib/postgresql/15/bin" */
@@ -142,6 +162,8 @@ struct baton_config {
 		char *log_file;   /* default "<data_dir>.log": Postgres and its tools' output */
 		char *superuser_username, *superuser_password;     /* default "postgres", required password */
 		char *replication_username, *replication_password; /* default "replicator", required password */
+		char *rewind_username,
+		        *rewind_password;    /* authentication.rewind: pg_rewind's source role (NULL: superuser) */
 		struct config_param *params; /* postgresql.parameters (local, override dcs ones) */
 		size_t n_params;
 		char **allow_from_dcs; /* postgresql.allow_from_dcs: code-running parameters
@@ -153,9 +175,13 @@ struct baton_config {
 		char *tls_certfile, *tls_keyfile, *tls_cafile;
 		char **pg_hba; /* lines */
 		size_t n_pg_hba;
-		bool use_pg_rewind;                           /* default true */
-		bool remove_data_directory_on_rewind_failure; /* default false */
-		struct config_callbacks {                     /* tagged so that agent/callbacks.h can take it */
+		char **pg_ident; /* postgresql.pg_ident: pg_ident.conf lines (none: the file is left alone) */
+		size_t n_pg_ident;
+		double pg_ctl_timeout; /* postgresql.pg_ctl_timeout: seconds a fast stop may take, default 30 */
+		bool use_pg_rewind;    /* default true */
+		bool remove_data_directory_on_rewind_failure;     /* default false */
+		bool remove_data_directory_on_diverged_timelines; /* default false: with use_pg_rewind off, reclone */
+		struct config_callbacks {                         /* tagged so that agent/callbacks.h can take it */
 			/* postgresql.callbacks: executables called as
 			 * `script ACTION ROLE SCOPE` (NULL = none), absolute paths. */
 			char *on_start, *on_stop, *on_role_change, *on_reload;

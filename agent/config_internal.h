@@ -31,10 +31,11 @@ enum opt_type {
 };
 
 enum {
-	OPT_REQUIRED = 1u << 0, /* no default: the file must set it */
-	OPT_SECRET = 1u << 1,   /* never printed or echoed in errors */
-	OPT_MIN_EXCL = 1u << 2, /* numbers: the minimum itself is not allowed */
-	OPT_NONEMPTY = 1u << 3, /* lists: at least one element */
+	OPT_REQUIRED = 1u << 0,  /* no default: the file must set it */
+	OPT_SECRET = 1u << 1,    /* never printed or echoed in errors */
+	OPT_MIN_EXCL = 1u << 2,  /* numbers: the minimum itself is not allowed */
+	OPT_NONEMPTY = 1u << 3,  /* lists: at least one element */
+	OPT_SYNC_MODE = 1u << 4, /* bool that also takes Patroni's strings "on", "off" and "quorum" */
 };
 
 /* A string validator: false with a short reason ("must be absolute"). */

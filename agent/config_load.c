@@ -292,6 +292,78 @@ static bool suggest(const char *prefix, const char *name, char *buf, size_t len)
 	return false;
 }
 
+/* Patroni keys baton does not support, and what to use instead: a file
+ * written for Patroni gets this hint rather than "unknown key". Looked up
+ * only after the option table, so a key that gains a row stops being
+ * refused here. */
+static const struct {
+	const char *path;
+	const char *hint;
+} patroni_unsupported[] = {
+	{ "etcd3", "baton speaks etcd's v3 API through the etcd group: use etcd = { hosts = [ \"host:port\" ]; }" },
+	{ "kubernetes", "the only DCS is etcd (v3): use etcd.hosts" },
+	{ "consul", "the only DCS is etcd (v3): use etcd.hosts" },
+	{ "zookeeper", "the only DCS is etcd (v3): use etcd.hosts" },
+	{ "exhibitor", "the only DCS is etcd (v3): use etcd.hosts" },
+	{ "raft", "the only DCS is etcd (v3): use etcd.hosts" },
+	{ "citus", "Citus clusters are not managed: run one baton cluster (scope) per Citus group" },
+	{ "ctl",
+	  "batonctl reads this same file: use restapi.cafile, restapi.client_certfile and restapi.client_keyfile" },
+	{ "log.dir",
+	  "baton logs to stderr (the journal under systemd): use the service manager's log files and rotation" },
+	{ "log.file_num", "baton logs to stderr (the journal under systemd): use the service manager's log rotation" },
+	{ "log.file_size", "baton logs to stderr (the journal under systemd): use the service manager's log rotation" },
+	{ "log.format", "baton's log line format is fixed: use log.level" },
+	{ "log.dateformat", "baton's log line format is fixed: use log.level" },
+	{ "log.loggers", "there is one logger: use log.level" },
+	{ "log.traceback_level", "there is one logger: use log.level" },
+	{ "log.max_queue_size", "baton writes log lines synchronously: use log.level" },
+	{ "restapi.http_extra_headers", "the REST API sends no extra headers: set them in the proxy in front of it" },
+	{ "restapi.https_extra_headers", "the REST API sends no extra headers: set them in the proxy in front of it" },
+	{ "restapi.allowlist_include_members", "not supported yet: list the members' addresses in restapi.allowlist" },
+	{ "bootstrap.post_init", "use bootstrap.post_bootstrap (the same script, called the same way)" },
+	{ "bootstrap.dcs.ignore_slots", "set it in the cluster's config key once it runs (PATCH /config or batonctl "
+	                                "edit-config), as a JSON list of {name, type, database, plugin}" },
+	{ "restapi.request_queue_size", "libmicrohttpd's queue is fixed: no setting replaces it" },
+	{ "bootstrap.method", "custom bootstrap methods are not supported: baton runs initdb (bootstrap.initdb) and "
+	                      "then bootstrap.post_bootstrap" },
+	{ "bootstrap.users", "create roles in bootstrap.post_bootstrap (Patroni 3 dropped this key too)" },
+	{ "bootstrap.pg_hba", "use postgresql.pg_hba on every node" },
+	{ "bootstrap.dcs.standby_cluster", "standby clusters are not supported yet: replicate into a separate cluster "
+	                                   "with pg_basebackup or logical replication" },
+	{ "bootstrap.dcs.master_start_timeout",
+	  "the leader restarts a crashed primary at once: no setting replaces it" },
+	{ "bootstrap.dcs.primary_start_timeout",
+	  "the leader restarts a crashed primary at once: no setting replaces it" },
+	{ "bootstrap.dcs.postgresql.use_pg_rewind", "use postgresql.use_pg_rewind in each node's own file" },
+	{ "bootstrap.dcs.postgresql.pg_hba", "use postgresql.pg_hba in each node's own file" },
+	{ "bootstrap.dcs.postgresql.recovery_conf",
+	  "baton writes standby.signal and primary_conninfo itself: put restore_command in postgresql.parameters" },
+	{ "postgresql.recovery_conf",
+	  "baton writes standby.signal and primary_conninfo itself: put restore_command in postgresql.parameters" },
+	{ "postgresql.config_dir", "postgresql.conf lives in the data directory: use postgresql.data_dir" },
+	{ "postgresql.custom_conf", "use postgresql.parameters (baton writes postgresql.conf itself)" },
+	{ "postgresql.bin_name", "use postgresql.bin_dir (the programs keep their names)" },
+	{ "postgresql.use_unix_socket", "the agent connects through postgresql.socket_dir always" },
+	{ "postgresql.use_unix_socket_repl", "replicas connect over TCP to the leader's postgresql.connect_address" },
+	{ "postgresql.pre_promote", "use postgresql.callbacks.on_role_change (run after the promotion)" },
+	{ "postgresql.before_stop", "use postgresql.callbacks.on_stop (run after Postgres stopped)" },
+	{ "postgresql.callbacks.on_restart", "use postgresql.callbacks.on_start (run after every start)" },
+	{ "postgresql.authentication.superuser.sslmode", "use postgresql.tls.cafile (every member connection is "
+	                                                 "sslmode=verify-full)" },
+	{ "postgresql.authentication.replication.sslmode", "use postgresql.tls.cafile (every member connection is "
+	                                                   "sslmode=verify-full)" },
+};
+
+/* The hint for a Patroni key baton does not support, or NULL. */
+static const char *patroni_hint(const char *path)
+{
+	for (size_t i = 0; i < sizeof(patroni_unsupported) / sizeof(patroni_unsupported[0]); i++)
+		if (strcmp(patroni_unsupported[i].path, path) == 0)
+			return patroni_unsupported[i].hint;
+	return NULL;
+}
+
 /* Walks the file's tree: every key must be an option or a group of them. */
 static bool check_keys(const struct load_ctx *c, const config_setting_t *group, const char *prefix)
 {
@@ -311,6 +383,10 @@ static bool check_keys(const struct load_ctx *c, const config_setting_t *group, 
 		if (config_find_option(path) != NULL)
 			continue; /* its type and value are checked with the option */
 		if (is_known_group(path)) {
+			/* Patroni's list form, read by load_initdb_list. */
+			if (strcmp(path, "bootstrap.initdb") == 0 &&
+			    (config_setting_is_list(s) || config_setting_is_array(s)))
+				continue;
 			if (!config_setting_is_group(s)) {
 				/* "authentication = ..." in place of its group may be a password. */
 				describe(s, strstr(path, "authentication") != NULL, got, sizeof(got));
@@ -321,7 +397,9 @@ static bool check_keys(const struct load_ctx *c, const config_setting_t *group, 
 				return false;
 			continue;
 		}
-		if (suggest(prefix, name, hint, sizeof(hint)))
+		if (patroni_hint(path) != NULL)
+			fail(c, s, path, "%s is a Patroni key baton does not support: %s", path, patroni_hint(path));
+		else if (suggest(prefix, name, hint, sizeof(hint)))
 			fail(c, s, path, "unknown key (did you mean %s?)", hint);
 		else
 			fail(c, s, path, "unknown key");
@@ -550,6 +628,12 @@ static bool load_list(const struct load_ctx *c, const struct opt *o, const confi
 	char got[160], why[160];
 	int n;
 
+	if (config_setting_is_group(s) && strcmp(o->path, "bootstrap.dcs.slots") == 0) {
+		fail(c, s, o->path,
+		     "Patroni's form { NAME = { type = ...; }; } is taken by the cluster's config key only (PATCH "
+		     "/config, batonctl edit-config, where logical slots go): list physical slot names here");
+		return false;
+	}
 	if (!config_setting_is_array(s) && !config_setting_is_list(s)) {
 		describe(s, false, got, sizeof(got));
 		fail(c, s, o->path, "expected a list of strings [ \"...\", ... ] (got %s)", got);
@@ -758,6 +842,19 @@ static bool load_option(const struct load_ctx *c, config_t *cf, const struct opt
 		return true;
 	}
 	case OPT_BOOL:
+		/* synchronous_mode as Patroni writes it: "quorum" turns on quorum
+		 * commit too (config_load, after the table). */
+		if (type == CONFIG_TYPE_STRING && (o->flags & OPT_SYNC_MODE)) {
+			const char *v = config_setting_get_string(s);
+
+			if (strcmp(v, "on") == 0 || strcmp(v, "quorum") == 0 || strcmp(v, "off") == 0) {
+				*(bool *)f = strcmp(v, "off") != 0;
+				return true;
+			}
+			describe(s, false, got, sizeof(got));
+			fail(c, s, o->path, "expected true, false, \"on\", \"off\" or \"quorum\" (got %s)", got);
+			return false;
+		}
 		if (type != CONFIG_TYPE_BOOL) {
 			describe(s, false, got, sizeof(got));
 			fail(c, s, o->path, "expected true or false (got %s)", got);
@@ -782,6 +879,127 @@ static bool load_option(const struct load_ctx *c, config_t *cf, const struct opt
 			return false;
 		}
 		return load_tags(c, o, s);
+	}
+	return true;
+}
+
+/* Appends a copy of v to the strlist option at path. */
+static bool strlist_append(const struct load_ctx *c, const config_setting_t *s, const char *path, const char *v)
+{
+	const struct opt *o = config_find_option(path);
+	char ***list = opt_field(c->cfg, o->off), **grown;
+	size_t *count = opt_field(c->cfg, o->count_off);
+
+	grown = realloc(*list, (*count + 1) * sizeof(**list));
+	if (grown == NULL) {
+		fail(c, s, path, "out of memory");
+		return false;
+	}
+	*list = grown;
+	grown[*count] = strdup(v);
+	if (grown[*count] == NULL) {
+		fail(c, s, path, "out of memory");
+		return false;
+	}
+	(*count)++;
+	return true;
+}
+
+/* Replaces the string option at path with v, checked by its row. */
+static bool set_string(const struct load_ctx *c, const config_setting_t *s, const char *key, const char *path,
+                       const char *v)
+{
+	const struct opt *o = config_find_option(path);
+	char **f = opt_field(c->cfg, o->off), *copy, why[300];
+
+	if (o->check != NULL && !o->check(v, why, sizeof(why))) {
+		fail(c, s, key, "%s (got \"%.100s\")", why, v);
+		return false;
+	}
+	copy = strdup(v);
+	if (copy == NULL) {
+		fail(c, s, key, "out of memory");
+		return false;
+	}
+	free(*f);
+	*f = copy;
+	return true;
+}
+
+/*
+ * bootstrap.initdb as Patroni writes it: a list whose elements are option
+ * names ("data-checksums") or one-setting groups ({ encoding = "UTF8"; }),
+ * translated to `--name` and `--name=value`. encoding, locale and
+ * data-checksums go to their own keys; the rest to bootstrap.initdb.options.
+ * As in Patroni, data checksums are off unless the list names them. The
+ * table has set the defaults already (nothing of the group form is there).
+ */
+static bool load_initdb_list(const struct load_ctx *c, config_t *cf)
+{
+	const config_setting_t *l = config_lookup(cf, "bootstrap.initdb");
+	char why[300], got[160];
+	int n;
+
+	if (l == NULL || !(config_setting_is_list(l) || config_setting_is_array(l)))
+		return true;
+	c->cfg->bootstrap_initdb.data_checksums = false;
+	n = config_setting_length(l);
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(l, (unsigned)i);
+		const char *name;
+		char key[64], opt[300], value[256];
+
+		snprintf(key, sizeof(key), "bootstrap.initdb[%d]", i);
+		if (config_setting_type(e) == CONFIG_TYPE_STRING) {
+			name = config_setting_get_string(e);
+			if (strcmp(name, "data-checksums") == 0 || strcmp(name, "k") == 0) {
+				c->cfg->bootstrap_initdb.data_checksums = true;
+				continue;
+			}
+			snprintf(opt, sizeof(opt), "%s", name);
+		} else if (config_setting_is_group(e) && config_setting_length(e) == 1) {
+			const config_setting_t *kv = config_setting_get_elem(e, 0);
+			char *text = NULL;
+
+			name = config_setting_name(kv);
+			if (config_setting_is_aggregate(kv)) {
+				describe(kv, false, got, sizeof(got));
+				fail(c, kv, key, "%s: expected a string, number or boolean (got %s)", name, got);
+				return false;
+			}
+			if (!load_param_value(c, kv, key, &text))
+				return false;
+			snprintf(value, sizeof(value), "%s", text);
+			free(text);
+			if (strcmp(name, "encoding") == 0 || strcmp(name, "E") == 0) {
+				if (!set_string(c, kv, key, "bootstrap.initdb.encoding", value))
+					return false;
+				continue;
+			}
+			if (strcmp(name, "locale") == 0) {
+				if (!set_string(c, kv, key, "bootstrap.initdb.locale", value))
+					return false;
+				continue;
+			}
+			/* "wal_segsize" is taken for "wal-segsize" too. */
+			snprintf(opt, sizeof(opt), "%s=%s", name, value);
+			for (char *p = opt; *p != '=' && *p != '\0'; p++)
+				if (*p == '_')
+					*p = '-';
+		} else {
+			describe(e, false, got, sizeof(got));
+			fail(c, e, key,
+			     "expected an option name (\"data-checksums\") or a group of one option "
+			     "({ encoding = \"UTF8\"; }) (got %s)",
+			     got);
+			return false;
+		}
+		if (!config_find_option("bootstrap.initdb.options")->check(opt, why, sizeof(why))) {
+			fail(c, e, key, "%s (got \"%.100s\")", why, opt);
+			return false;
+		}
+		if (!strlist_append(c, e, "bootstrap.initdb.options", opt))
+			return false;
 	}
 	return true;
 }
@@ -836,6 +1054,25 @@ bool config_load(const char *path, struct baton_config *out, char *err, size_t e
 	for (size_t i = 0; i < N_OPTIONS; i++)
 		if (!load_option(&c, &cf, &config_options[i], config_lookup(&cf, config_options[i].path)))
 			goto cleanup;
+
+	if (!load_initdb_list(&c, &cf))
+		goto cleanup;
+
+	/* synchronous_mode = "quorum" (Patroni 4) is baton's synchronous_quorum. */
+	{
+		const config_setting_t *sm = config_lookup(&cf, "bootstrap.dcs.synchronous_mode");
+		const config_setting_t *sq = config_lookup(&cf, "bootstrap.dcs.synchronous_quorum");
+
+		if (sm != NULL && config_setting_type(sm) == CONFIG_TYPE_STRING &&
+		    strcmp(config_setting_get_string(sm), "quorum") == 0) {
+			if (sq != NULL && !out->bootstrap_dcs.synchronous_quorum) {
+				fail(&c, sq, "bootstrap.dcs.synchronous_quorum",
+				     "false contradicts synchronous_mode = \"quorum\" (set one of them)");
+				goto cleanup;
+			}
+			out->bootstrap_dcs.synchronous_quorum = true;
+		}
+	}
 
 	if (!split_address(&c, &cf, "postgresql.listen", out->postgresql.listen, &out->postgresql.listen_host,
 	                   &out->postgresql.listen_port) ||

@@ -28,6 +28,43 @@
 #define DCS_DEFAULT_RETRY_TIMEOUT 2.0
 #define DCS_DEFAULT_MAX_LAG 1048576
 
+/* "slots": baton's array of physical slot names, or, once there is a
+ * logical slot, Patroni's object { NAME: {"type": "physical"} | {"type":
+ * "logical", "database": DB, "plugin": P} }. New reference or NULL. */
+static json_t *slots_json(const struct dcs_settings *d)
+{
+	json_t *slots;
+
+	if (d->n_logical_slots == 0) {
+		slots = json_array();
+		for (size_t i = 0; slots && i < d->n_slots; i++)
+			if (!d->slots[i] || json_array_append_new(slots, json_string(d->slots[i])) != 0) {
+				json_decref(slots);
+				slots = NULL;
+			}
+		return slots;
+	}
+	slots = json_object();
+	for (size_t i = 0; slots && i < d->n_slots; i++)
+		if (!d->slots[i] ||
+		    json_object_set_new(slots, d->slots[i], json_pack("{s:s}", "type", "physical")) != 0) {
+			json_decref(slots);
+			slots = NULL;
+		}
+	for (size_t i = 0; slots && i < d->n_logical_slots; i++) {
+		const struct dcs_logical_slot *l = &d->logical_slots[i];
+
+		if (!l->name || !l->database || !l->plugin ||
+		    json_object_set_new(slots, l->name,
+		                        json_pack("{s:s, s:s, s:s}", "type", "logical", "database", l->database,
+		                                  "plugin", l->plugin)) != 0) {
+			json_decref(slots);
+			slots = NULL;
+		}
+	}
+	return slots;
+}
+
 char *dcs_config_json(const struct dcs_settings *d)
 {
 	json_t *root = NULL, *params = NULL, *slots = NULL;
@@ -43,84 +80,231 @@ char *dcs_config_json(const struct dcs_settings *d)
 			return NULL;
 		}
 	}
-	slots = json_array();
-	for (size_t i = 0; slots && i < d->n_slots; i++)
-		if (!d->slots[i] || json_array_append_new(slots, json_string(d->slots[i])) != 0) {
-			json_decref(slots);
-			slots = NULL;
-		}
+	slots = slots_json(d);
 	if (!slots) {
 		json_decref(params);
 		return NULL;
 	}
 	/* "o" steals params and slots, even when packing fails. */
-	root = json_pack("{s:o, s:o, s:o, s:I, s:b, s:b, s:b, s:b, s:I, s:b, s:o, s:{s:o}}", "ttl",
+	root = json_pack("{s:o, s:o, s:o, s:I, s:b, s:b, s:b, s:b, s:I, s:b, s:o, s:{s:b, s:o}}", "ttl",
 	                 dcs_json_num(d->ttl), "loop_wait", dcs_json_num(d->loop_wait), "retry_timeout",
 	                 dcs_json_num(d->retry_timeout), "maximum_lag_on_failover",
 	                 (json_int_t)d->maximum_lag_on_failover, "pause", (int)d->pause, "failsafe_mode",
 	                 (int)d->failsafe_mode, "synchronous_mode", (int)d->synchronous_mode, "synchronous_mode_strict",
 	                 (int)d->synchronous_mode_strict, "synchronous_node_count",
 	                 (json_int_t)d->synchronous_node_count, "synchronous_quorum", (int)d->synchronous_quorum,
-	                 "slots", slots, "postgresql", "parameters", params);
+	                 "slots", slots, "postgresql", "use_slots", (int)d->use_slots, "parameters", params);
+	if (root && (json_object_set_new(root, "check_timeline", json_boolean(d->check_timeline)) != 0 ||
+	             json_object_set_new(root, "maximum_lag_on_syncnode",
+	                                 json_integer((json_int_t)d->maximum_lag_on_syncnode)) != 0)) {
+		json_decref(root);
+		return NULL;
+	}
+	if (root && d->n_ignore_slots > 0) {
+		json_t *ign = json_array();
+
+		for (size_t i = 0; ign && i < d->n_ignore_slots; i++) {
+			const struct dcs_slot_matcher *m = &d->ignore_slots[i];
+			json_t *o = json_object();
+
+			if (!o || (m->name && json_object_set_new(o, "name", json_string(m->name)) != 0) ||
+			    (m->type && json_object_set_new(o, "type", json_string(m->type)) != 0) ||
+			    (m->database && json_object_set_new(o, "database", json_string(m->database)) != 0) ||
+			    (m->plugin && json_object_set_new(o, "plugin", json_string(m->plugin)) != 0) ||
+			    json_array_append_new(ign, o) != 0) {
+				json_decref(ign);
+				ign = NULL;
+			}
+		}
+		if (!ign || json_object_set_new(root, "ignore_slots", ign) != 0) {
+			json_decref(root);
+			return NULL;
+		}
+	}
 	return dcs_dump_and_free(root);
 }
 
 /* A slot name baton can keep: 1 to 63 of a-z, 0-9 and _. */
-static bool slot_name_ok(const char *s)
+static bool slot_name_valid(const char *s)
 {
 	size_t len = strlen(s);
 
 	return len > 0 && len <= 63 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == len;
 }
 
-/*
- * Patroni's "slots": {"name": {"type": "physical"}, "name2": {"type":
- * "logical", "database": ..., "plugin": ...}}. baton keeps the physical
- * ones (a missing type is physical, as in Patroni); logical slots are not
- * baton's to manage and are left out, not refused, so that a cluster
- * moving from Patroni keeps the rest of its config.
- */
-static bool parse_patroni_slots(const json_t *obj, struct dcs_settings *out, char *err, size_t errlen)
+/* A database name as baton passes it in a conninfo: letters, digits, '_'
+ * and '-', 1 to 63. */
+static bool db_name_valid(const char *s)
 {
+	size_t len = strlen(s);
+
+	return len > 0 && len <= 63 &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == len;
+}
+
+/* A string member of o, or NULL when absent; false (err) when present but
+ * not a string, or when check refuses it. */
+static bool opt_string(const json_t *o, const char *key, const char *where, bool (*check)(const char *),
+                       const char **out, char *err, size_t errlen)
+{
+	const json_t *v = json_object_get(o, key);
+
+	*out = NULL;
+	if (!v)
+		return true;
+	if (!json_is_string(v) || (check && !check(json_string_value(v)))) {
+		jsonf_set_err(err, errlen, "%s.%s: expected %s", where, key,
+		              check == slot_name_valid ? "1 to 63 of a-z, 0-9 and _"
+		              : check == db_name_valid ? "a database name of 1 to 63 letters, digits, _ and -"
+		                                       : "a string");
+		return false;
+	}
+	*out = json_string_value(v);
+	return true;
+}
+
+/* "slots" in Patroni's object form: physical names to out->slots, logical
+ * ones (database and plugin required) to out->logical_slots. */
+static bool parse_slots_object(const json_t *obj, struct dcs_settings *out, char *err, size_t errlen)
+{
+	size_t n = json_object_size(obj);
 	const char *name;
 	const json_t *v;
-	size_t n = 0;
 
-	if (json_object_size(obj) > 64) {
+	if (n > 64) {
 		jsonf_set_err(err, errlen, "slots: more than 64");
 		return false;
 	}
-	if (json_object_size(obj) == 0)
+	if (n == 0)
 		return true;
-	out->slots = calloc(json_object_size(obj), sizeof(*out->slots));
-	if (!out->slots) {
+	out->slots = calloc(n, sizeof(*out->slots));
+	out->logical_slots = calloc(n, sizeof(*out->logical_slots));
+	if (!out->slots || !out->logical_slots) {
 		jsonf_set_err(err, errlen, "out of memory");
 		return false;
 	}
 	json_object_foreach((json_t *)obj, name, v) {
-		const json_t *type = json_is_object(v) ? json_object_get(v, "type") : NULL;
+		const char *type, *db, *plugin;
+		char where[96];
 
+		snprintf(where, sizeof(where), "slots.%.63s", name);
+		if (!slot_name_valid(name)) {
+			jsonf_set_err(err, errlen, "%s: a slot name is 1 to 63 of a-z, 0-9 and _", where);
+			return false;
+		}
+		/* (null: a physical slot, as Patroni reads "name:" with no value) */
 		if (!json_is_object(v) && !json_is_null(v)) {
-			jsonf_set_err(err, errlen, "slots.%.63s: expected an object", name);
+			jsonf_set_err(err, errlen,
+			              "%s: expected an object {\"type\": \"physical\" or \"logical\", ...}", where);
 			return false;
 		}
-		if (type && (!json_is_string(type) || strcmp(json_string_value(type), "physical") != 0))
-			continue;
-		if (!slot_name_ok(name)) {
-			jsonf_set_err(err, errlen, "slots.%.63s: a slot name is 1 to 63 of a-z, 0-9 and _", name);
+		if (!opt_string(v, "type", where, NULL, &type, err, errlen) ||
+		    !opt_string(v, "database", where, db_name_valid, &db, err, errlen) ||
+		    !opt_string(v, "plugin", where, slot_name_valid, &plugin, err, errlen))
+			return false;
+		if (type == NULL || strcmp(type, "physical") == 0) {
+			if (db || plugin) {
+				jsonf_set_err(err, errlen,
+				              "%s: a physical slot has no database or plugin (type \"logical\"?)",
+				              where);
+				return false;
+			}
+			out->slots[out->n_slots] = strdup(name);
+			if (!out->slots[out->n_slots]) {
+				jsonf_set_err(err, errlen, "out of memory");
+				return false;
+			}
+			out->n_slots++;
+		} else if (strcmp(type, "logical") == 0) {
+			struct dcs_logical_slot *l = &out->logical_slots[out->n_logical_slots];
+
+			if (!db || !plugin) {
+				jsonf_set_err(err, errlen, "%s: a logical slot needs \"database\" and \"plugin\"",
+				              where);
+				return false;
+			}
+			out->n_logical_slots++; /* counted now so dcs_settings_free releases it */
+			l->name = strdup(name);
+			l->database = strdup(db);
+			l->plugin = strdup(plugin);
+			if (!l->name || !l->database || !l->plugin) {
+				jsonf_set_err(err, errlen, "out of memory");
+				return false;
+			}
+		} else {
+			jsonf_set_err(err, errlen, "%s.type: expected \"physical\" or \"logical\"", where);
 			return false;
 		}
-		out->slots[n] = strdup(name);
-		if (!out->slots[n]) {
-			jsonf_set_err(err, errlen, "out of memory");
-			return false;
-		}
-		out->n_slots = ++n;
 	}
 	return true;
 }
 
-/* "slots": an array of physical slot names (a-z, 0-9, _). */
+/* "ignore_slots": [{name, type, database, plugin}, ...], each with at least
+ * one of them; a slot matching every field given is left alone. */
+static bool parse_ignore_slots(const json_t *root, struct dcs_settings *out, char *err, size_t errlen)
+{
+	const json_t *arr = json_object_get(root, "ignore_slots");
+	size_t n;
+
+	if (!arr || json_is_null(arr))
+		return true;
+	if (!json_is_array(arr)) {
+		jsonf_set_err(err, errlen, "ignore_slots: expected an array of {name, type, database, plugin}");
+		return false;
+	}
+	n = json_array_size(arr);
+	if (n > 64) {
+		jsonf_set_err(err, errlen, "ignore_slots: more than 64");
+		return false;
+	}
+	if (n == 0)
+		return true;
+	out->ignore_slots = calloc(n, sizeof(*out->ignore_slots));
+	if (!out->ignore_slots) {
+		jsonf_set_err(err, errlen, "out of memory");
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const json_t *m = json_array_get(arr, i), *v;
+		struct dcs_slot_matcher *d = &out->ignore_slots[i];
+		const char *f[4], *key;
+		char where[32];
+
+		snprintf(where, sizeof(where), "ignore_slots[%zu]", i);
+		if (!json_is_object(m) || json_object_size(m) == 0) {
+			jsonf_set_err(err, errlen, "%s: expected an object with name, type, database or plugin", where);
+			return false;
+		}
+		json_object_foreach((json_t *)m, key, v) {
+			if (strcmp(key, "name") && strcmp(key, "type") && strcmp(key, "database") &&
+			    strcmp(key, "plugin")) {
+				jsonf_set_err(err, errlen,
+				              "%s: unknown key \"%.32s\" (known: name, type, database, plugin)", where,
+				              key);
+				return false;
+			}
+		}
+		if (!opt_string(m, "name", where, slot_name_valid, &f[0], err, errlen) ||
+		    !opt_string(m, "type", where, NULL, &f[1], err, errlen) ||
+		    !opt_string(m, "database", where, db_name_valid, &f[2], err, errlen) ||
+		    !opt_string(m, "plugin", where, slot_name_valid, &f[3], err, errlen))
+			return false;
+		if (f[1] && strcmp(f[1], "physical") != 0 && strcmp(f[1], "logical") != 0) {
+			jsonf_set_err(err, errlen, "%s.type: expected \"physical\" or \"logical\"", where);
+			return false;
+		}
+		out->n_ignore_slots = i + 1;
+		if ((f[0] && !(d->name = strdup(f[0]))) || (f[1] && !(d->type = strdup(f[1]))) ||
+		    (f[2] && !(d->database = strdup(f[2]))) || (f[3] && !(d->plugin = strdup(f[3])))) {
+			jsonf_set_err(err, errlen, "out of memory");
+			return false;
+		}
+	}
+	return true;
+}
+
+/* "slots": an array of physical slot names (a-z, 0-9, _), or Patroni's
+ * object form (parse_slots_object). */
 static bool parse_slots(const json_t *root, struct dcs_settings *out, char *err, size_t errlen)
 {
 	const json_t *arr = json_object_get(root, "slots");
@@ -129,9 +313,10 @@ static bool parse_slots(const json_t *root, struct dcs_settings *out, char *err,
 	if (!arr || json_is_null(arr))
 		return true;
 	if (json_is_object(arr))
-		return parse_patroni_slots(arr, out, err, errlen);
+		return parse_slots_object(arr, out, err, errlen);
 	if (!json_is_array(arr)) {
-		jsonf_set_err(err, errlen, "slots: expected an array of slot names");
+		jsonf_set_err(err, errlen,
+		              "slots: expected an array of slot names, or an object {NAME: {\"type\": ...}}");
 		return false;
 	}
 	n = json_array_size(arr);
@@ -230,6 +415,10 @@ static bool parse_pg_params(const json_t *root, struct dcs_settings *out, char *
 		jsonf_set_err(err, errlen, "postgresql: expected an object");
 		return false;
 	}
+	if (!jsonf_bool(pg, "use_slots", JSONF_OPTIONAL, &out->use_slots, err, errlen)) {
+		jsonf_set_err(err, errlen, "postgresql.use_slots: expected true or false");
+		return false;
+	}
 	params = json_object_get(pg, "parameters");
 	if (!params)
 		return true;
@@ -264,6 +453,35 @@ static bool parse_pg_params(const json_t *root, struct dcs_settings *out, char *
 	return true;
 }
 
+/* "synchronous_mode": true/false, or a string as Patroni writes it ("on",
+ * "off", "quorum"); "quorum" is synchronous_quorum = true, whatever
+ * "synchronous_quorum" says (PATCH /config merges into a document that
+ * always holds it). */
+static bool parse_sync_mode(const json_t *root, struct dcs_settings *out, char *err, size_t errlen)
+{
+	const json_t *v = json_object_get(root, "synchronous_mode");
+	bool quorum = false;
+
+	if (v != NULL && json_is_string(v)) {
+		const char *s = json_string_value(v);
+
+		if (strcmp(s, "quorum") == 0)
+			quorum = true;
+		else if (strcmp(s, "on") != 0 && strcmp(s, "off") != 0) {
+			jsonf_set_err(err, errlen,
+			              "synchronous_mode: expected true, false, \"on\", \"off\" or \"quorum\"");
+			return false;
+		}
+		out->synchronous_mode = strcmp(s, "off") != 0;
+	} else if (!jsonf_bool(root, "synchronous_mode", JSONF_OPTIONAL, &out->synchronous_mode, err, errlen))
+		return false;
+	if (!jsonf_bool(root, "synchronous_quorum", JSONF_OPTIONAL, &out->synchronous_quorum, err, errlen))
+		return false;
+	if (quorum)
+		out->synchronous_quorum = true;
+	return true;
+}
+
 void dcs_settings_default(struct dcs_settings *d)
 {
 	memset(d, 0, sizeof(*d));
@@ -272,6 +490,8 @@ void dcs_settings_default(struct dcs_settings *d)
 	d->retry_timeout = DCS_DEFAULT_RETRY_TIMEOUT;
 	d->maximum_lag_on_failover = DCS_DEFAULT_MAX_LAG;
 	d->synchronous_node_count = 1;
+	d->use_slots = true;
+	d->maximum_lag_on_syncnode = -1;
 }
 
 bool dcs_config_from_json(const char *json, struct dcs_settings *out, char *err, size_t errlen)
@@ -320,9 +540,8 @@ bool dcs_config_from_json(const char *json, struct dcs_settings *out, char *err,
 	}
 	if (!jsonf_bool(root, "pause", JSONF_OPTIONAL, &out->pause, err, errlen) ||
 	    !jsonf_bool(root, "failsafe_mode", JSONF_OPTIONAL, &out->failsafe_mode, err, errlen) ||
-	    !jsonf_bool(root, "synchronous_mode", JSONF_OPTIONAL, &out->synchronous_mode, err, errlen) ||
-	    !jsonf_bool(root, "synchronous_mode_strict", JSONF_OPTIONAL, &out->synchronous_mode_strict, err, errlen) ||
-	    !jsonf_bool(root, "synchronous_quorum", JSONF_OPTIONAL, &out->synchronous_quorum, err, errlen))
+	    !parse_sync_mode(root, out, err, errlen) ||
+	    !jsonf_bool(root, "synchronous_mode_strict", JSONF_OPTIONAL, &out->synchronous_mode_strict, err, errlen))
 		goto cleanup;
 	{
 		json_int_t n = 1;
@@ -331,8 +550,17 @@ bool dcs_config_from_json(const char *json, struct dcs_settings *out, char *err,
 			goto cleanup;
 		out->synchronous_node_count = n;
 	}
-	if (!parse_slots(root, out, err, errlen))
+	if (!parse_slots(root, out, err, errlen) || !parse_ignore_slots(root, out, err, errlen))
 		goto cleanup;
+	if (!jsonf_bool(root, "check_timeline", JSONF_OPTIONAL, &out->check_timeline, err, errlen))
+		goto cleanup;
+	{
+		json_int_t n = -1;
+
+		if (!jsonf_int(root, "maximum_lag_on_syncnode", JSONF_OPTIONAL, -1, INT64_MAX, &n, err, errlen))
+			goto cleanup;
+		out->maximum_lag_on_syncnode = n;
+	}
 	if (!config_check_timing(out, err, errlen))
 		goto cleanup;
 	if (!parse_pg_params(root, out, err, errlen))
@@ -359,6 +587,19 @@ void dcs_settings_free(struct dcs_settings *d)
 	for (size_t i = 0; i < d->n_slots; i++)
 		free(d->slots[i]);
 	free(d->slots);
+	for (size_t i = 0; i < d->n_logical_slots; i++) {
+		free(d->logical_slots[i].name);
+		free(d->logical_slots[i].database);
+		free(d->logical_slots[i].plugin);
+	}
+	free(d->logical_slots);
+	for (size_t i = 0; i < d->n_ignore_slots; i++) {
+		free(d->ignore_slots[i].name);
+		free(d->ignore_slots[i].type);
+		free(d->ignore_slots[i].database);
+		free(d->ignore_slots[i].plugin);
+	}
+	free(d->ignore_slots);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -373,6 +614,10 @@ bool dcs_settings_copy(struct dcs_settings *dst, const struct dcs_settings *src)
 	tmp.n_pg_params = 0;
 	tmp.slots = NULL;
 	tmp.n_slots = 0;
+	tmp.logical_slots = NULL;
+	tmp.n_logical_slots = 0;
+	tmp.ignore_slots = NULL;
+	tmp.n_ignore_slots = 0;
 	if (src->n_slots > 0) {
 		tmp.slots = calloc(src->n_slots, sizeof(*tmp.slots));
 		if (tmp.slots == NULL)
@@ -397,6 +642,45 @@ bool dcs_settings_copy(struct dcs_settings *dst, const struct dcs_settings *src)
 			tmp.pg_params[i].value = strdup(src->pg_params[i].value);
 			tmp.n_pg_params = i + 1;
 			if (tmp.pg_params[i].name == NULL || tmp.pg_params[i].value == NULL) {
+				dcs_settings_free(&tmp);
+				return false;
+			}
+		}
+	}
+	if (src->n_logical_slots > 0) {
+		tmp.logical_slots = calloc(src->n_logical_slots, sizeof(*tmp.logical_slots));
+		if (tmp.logical_slots == NULL) {
+			dcs_settings_free(&tmp);
+			return false;
+		}
+		for (size_t i = 0; i < src->n_logical_slots; i++) {
+			const struct dcs_logical_slot *l = &src->logical_slots[i];
+
+			tmp.n_logical_slots = i + 1;
+			tmp.logical_slots[i].name = strdup(l->name);
+			tmp.logical_slots[i].database = strdup(l->database);
+			tmp.logical_slots[i].plugin = strdup(l->plugin);
+			if (!tmp.logical_slots[i].name || !tmp.logical_slots[i].database ||
+			    !tmp.logical_slots[i].plugin) {
+				dcs_settings_free(&tmp);
+				return false;
+			}
+		}
+	}
+	if (src->n_ignore_slots > 0) {
+		tmp.ignore_slots = calloc(src->n_ignore_slots, sizeof(*tmp.ignore_slots));
+		if (tmp.ignore_slots == NULL) {
+			dcs_settings_free(&tmp);
+			return false;
+		}
+		for (size_t i = 0; i < src->n_ignore_slots; i++) {
+			const struct dcs_slot_matcher *m = &src->ignore_slots[i];
+			struct dcs_slot_matcher *d = &tmp.ignore_slots[i];
+
+			tmp.n_ignore_slots = i + 1;
+			if ((m->name && !(d->name = strdup(m->name))) || (m->type && !(d->type = strdup(m->type))) ||
+			    (m->database && !(d->database = strdup(m->database))) ||
+			    (m->plugin && !(d->plugin = strdup(m->plugin)))) {
 				dcs_settings_free(&tmp);
 				return false;
 			}

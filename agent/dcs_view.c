@@ -173,6 +173,8 @@ void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result 
 	view->synchronous_mode_strict = parsed.synchronous_mode_strict;
 	view->synchronous_node_count = (int)parsed.synchronous_node_count;
 	view->synchronous_quorum = parsed.synchronous_quorum;
+	view->check_timeline = parsed.check_timeline;
+	view->maximum_lag_on_syncnode = parsed.maximum_lag_on_syncnode;
 	if (settings_out)
 		*settings_out = parsed;
 	else

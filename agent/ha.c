@@ -449,6 +449,12 @@ static bool rule_down(const struct rule_ctx *x, struct ha_action *out)
 						       "Postgres cannot start as a replica of %s, its timeline diverged (%s): "
 						       "rewinding",
 						       c->leader, l->pg_start_error);
+					if (!l->use_pg_rewind && l->remove_data_on_diverged)
+						DECIDE(HA_REINIT, c->leader,
+						       "Postgres cannot start as a replica of %s, its timeline diverged, and "
+						       "use_pg_rewind is off: removing the data directory to clone "
+						       "(remove_data_directory_on_diverged_timelines)",
+						       c->leader);
 					if (backing_off)
 						DECIDE(HA_WAIT, NULL,
 						       "Postgres cannot start as a replica of %s, its timeline diverged, and "
@@ -581,6 +587,13 @@ static bool rule_replica(const struct rule_ctx *x, struct ha_action *out)
 				       "not streaming from %s for %.0fs and on timeline %u while it is on %u: rewinding",
 				       c->leader, now - l->pg_not_streaming_since, l->pg_timeline, tl);
 			}
+			if (!l->use_pg_rewind && l->remove_data_on_diverged && x->upstream[0] && !l->pg_streaming &&
+			    l->pg_not_streaming_since > 0 && now - l->pg_not_streaming_since >= ha_diverged_after(c) &&
+			    tl != 0 && tl != l->pg_timeline)
+				DECIDE(HA_REINIT, c->leader,
+				       "not streaming from %s for %.0fs and on timeline %u while it is on %u, use_pg_rewind "
+				       "is off: removing the data directory to clone (remove_data_directory_on_diverged_timelines)",
+				       c->leader, now - l->pg_not_streaming_since, l->pg_timeline, tl);
 			DECIDE(HA_WAIT, NULL, "replica of %s%s", x->upstream[0] ? x->upstream : "nobody", x->up_note);
 		}
 		{

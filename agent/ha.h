@@ -77,12 +77,14 @@ struct ha_cluster_view {
 	/* config key (or bootstrap.dcs until it exists) */
 	double ttl, loop_wait, retry_timeout;
 	int64_t maximum_lag_on_failover;
-	bool paused;                  /* maintenance mode: no failover, no Postgres actions */
-	bool failsafe_mode;           /* etcd down: a primary confirmed by every member it last saw stays primary */
-	bool synchronous_mode;        /* only a member the sync key names may take the leader key */
-	bool synchronous_mode_strict; /* no synchronous standby left: writes block rather than go asynchronous */
-	int synchronous_node_count;   /* standbys every commit waits for (default 1) */
-	bool synchronous_quorum;      /* ANY n of every eligible standby instead of FIRST n */
+	bool paused;                     /* maintenance mode: no failover, no Postgres actions */
+	bool failsafe_mode;              /* etcd down: a primary confirmed by every member it last saw stays primary */
+	bool synchronous_mode;           /* only a member the sync key names may take the leader key */
+	bool synchronous_mode_strict;    /* no synchronous standby left: writes block rather than go asynchronous */
+	int synchronous_node_count;      /* standbys every commit waits for (default 1) */
+	bool synchronous_quorum;         /* ANY n of every eligible standby instead of FIRST n */
+	bool check_timeline;             /* candidates must be on leader_timeline exactly (not only not behind) */
+	int64_t maximum_lag_on_syncnode; /* > 0: a standby lagging more is not chosen as synchronous */
 
 	/* sync key: written by the leader; who has every acknowledged write */
 	bool has_sync;
@@ -159,6 +161,7 @@ struct ha_local_view {
 	bool shutdown_requested; /* SIGTERM/SIGINT received */
 	bool use_pg_rewind;
 	bool remove_data_on_rewind_failure;
+	bool remove_data_on_diverged; /* diverged and use_pg_rewind off: reinit rather than wait */
 
 	/* our lease (the one the member key and, when leader, the leader key use) */
 	int64_t lease_id;  /* 0 = none yet / lost */
@@ -340,6 +343,7 @@ struct ha_sync_input {
 	bool pg_star;          /* ... or '*' (strict, nobody to wait for) */
 	int pg_quorum;         /* ... as ANY pg_quorum (...) (0: FIRST n_pg) */
 	uint64_t pg_since_lsn; /* primary LSN once that setting was in force */
+	uint64_t primary_lsn;  /* the primary's current LSN (maximum_lag_on_syncnode; 0: unknown) */
 };
 
 enum ha_sync_step_kind { HA_SYNC_NONE, HA_SYNC_SET_KEY, HA_SYNC_SET_PG };

@@ -112,6 +112,14 @@ bool ha_eligible(const struct ha_cluster_view *c, const struct ha_local_view *l,
 		              l->pg_timeline, c->leader_timeline);
 		return false;
 	}
+	/* check_timeline (Patroni's): ahead of it is refused too, a history
+	 * the last leader never had. */
+	if (c->check_timeline && c->leader_timeline != 0 && l->pg_timeline != c->leader_timeline) {
+		*why = ha_act(HA_WAIT, NULL,
+		              "no leader; not a candidate: on timeline %u, the last leader was on %u (check_timeline)",
+		              l->pg_timeline, c->leader_timeline);
+		return false;
+	}
 	/* DESIGN.md rule 8: a replica whose replay is paused or stuck would
 	 * promote without what it has not replayed, or not at all (a paused
 	 * replay for insufficient parameters refuses promotion). An operator's
@@ -184,6 +192,7 @@ bool ha_eligible(const struct ha_cluster_view *c, const struct ha_local_view *l,
 		 * nofailover, not behind the last leader's timeline, and in
 		 * synchronous mode one the sync key names. */
 		if (m->nofailover || (c->leader_timeline != 0 && m->polled_timeline < c->leader_timeline) ||
+		    (c->check_timeline && c->leader_timeline != 0 && m->polled_timeline != c->leader_timeline) ||
 		    !sync_candidate(c, m->name))
 			continue;
 		if (m->polled_lsn > l->pg_lsn) {

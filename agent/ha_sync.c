@@ -183,6 +183,19 @@ struct ha_sync_step ha_sync_plan(const struct ha_cluster_view *c, const char *se
 		n_count = HA_SYNC_MAX;
 	if (n_count > HA_SYNC_MAX)
 		n_count = HA_SYNC_MAX;
+	/* maximum_lag_on_syncnode: lag from the most advanced standby, or with
+	 * one standby from the primary's LSN (as Patroni). */
+	uint64_t ref = 0;
+	size_t n_streaming = 0;
+
+	for (size_t i = 0; i < in->n && i < HA_MAX_MEMBERS; i++)
+		if (in->standbys[i].streaming) {
+			n_streaming++;
+			if (in->standbys[i].flush_lsn > ref)
+				ref = in->standbys[i].flush_lsn;
+		}
+	if (n_streaming <= 1)
+		ref = in->primary_lsn;
 	for (size_t i = 0; i < in->n && i < HA_MAX_MEMBERS; i++) {
 		const struct ha_sync_standby *s = &in->standbys[i];
 		const struct ha_member *m = ha_find_member(c, s->name);
@@ -199,6 +212,9 @@ struct ha_sync_step ha_sync_plan(const struct ha_cluster_view *c, const char *se
 		for (size_t j = 0; j < i && keep[i]; j++)
 			if (keep[j] && strcmp(in->standbys[j].name, s->name) == 0)
 				keep[i] = false; /* one row per name */
+		if (keep[i] && c->maximum_lag_on_syncnode > 0 && ref > s->flush_lsn &&
+		    ref - s->flush_lsn > (uint64_t)c->maximum_lag_on_syncnode)
+			keep[i] = false; /* too far behind: another takes its place */
 	}
 	for (int pass = 0; pass < 3 && n_want < n_count; pass++) {
 		for (;;) {

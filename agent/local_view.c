@@ -29,6 +29,7 @@ void local_view_update(struct ha_local_view *l, struct local_memory *m, const st
 	l->use_pg_rewind = o->use_pg_rewind;
 	l->remove_data_on_rewind_failure = o->remove_data_on_rewind_failure;
 	l->clone = o->clone;
+	l->remove_data_on_diverged = o->remove_data_on_diverged;
 	l->lease_id = o->lease_id;
 	l->lease_sent = o->lease_sent;
 	l->watchdog_required = o->watchdog_required;

@@ -59,7 +59,8 @@ struct local_obs {
 	bool nostream;                /* tag nostream */
 	bool use_pg_rewind;
 	bool remove_data_on_rewind_failure;
-	struct ha_clone_plan clone; /* postgresql.create_replica_methods, and which failed last */
+	struct ha_clone_plan clone;   /* postgresql.create_replica_methods, and which failed last */
+	bool remove_data_on_diverged; /* remove_data_directory_on_diverged_timelines */
 	bool shutdown_requested;
 	/* the keeper */
 	int64_t lease_id;

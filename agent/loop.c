@@ -243,6 +243,8 @@ static bool loop_init(struct loop *L, const struct baton_config *cfg)
 			.verify_client = cfg->restapi.verify_client,
 			.allowed_hosts = (const char *const *)cfg->restapi.allowed_hosts,
 			.n_allowed_hosts = cfg->restapi.n_allowed_hosts,
+			.allowlist = (const char *const *)cfg->restapi.allowlist,
+			.n_allowlist = cfg->restapi.n_allowlist,
 			.allow_unauthenticated_writes = cfg->restapi.allow_unauthenticated_writes,
 		};
 		L->api = api_start_opts(&o, err, sizeof(err));

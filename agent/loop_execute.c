@@ -54,7 +54,8 @@ void stop_postgres(struct loop *L, enum pg_stop_mode mode, const char *why)
 	if (L->postmaster.pid == 0)
 		return;
 	log_info("stopping Postgres (%s): %s", mode == PG_STOP_IMMEDIATE ? "immediate" : "fast", why);
-	if (!pg_postmaster_stop(&L->postmaster, mode, mode == PG_STOP_IMMEDIATE ? 5.0 : STOP_TIMEOUT, &err))
+	if (!pg_postmaster_stop(&L->postmaster, mode,
+	                        mode == PG_STOP_IMMEDIATE ? 5.0 : L->cfg->postgresql.pg_ctl_timeout, &err))
 		log_error("stopping Postgres: %s", err.msg);
 	cb_fire(L->callbacks, CB_ON_STOP, L->last_role[0] ? L->last_role : "unknown");
 	keeper_set_fence(L->keeper, 0);
@@ -181,6 +182,7 @@ void reap_job(struct loop *L, double now)
 	enum pg_child_state st;
 	double started;
 	char what[32];
+	bool post_bootstrap;
 
 	if (L->job.pid == 0)
 		return;
@@ -214,8 +216,11 @@ void reap_job(struct loop *L, double now)
 	}
 	if (L->job_kind == HA_JOB_CLONE)
 		clone_report(L, st == PG_CHILD_OK, what, now - started, err.msg);
+	post_bootstrap = L->job_kind == HA_JOB_BOOTSTRAP && strcmp(what, "post_bootstrap") == 0;
 	if (st == PG_CHILD_OK) {
 		log_info("%s finished", what);
+		if (post_bootstrap)
+			L->post_bootstrap_done = true;
 		if (L->job_kind == HA_JOB_CLONE)
 			reset_failure_state(L, "cloned");
 		if (L->job_kind == HA_JOB_REWIND || L->job_kind == HA_JOB_CLONE)
@@ -235,6 +240,15 @@ void reap_job(struct loop *L, double now)
 		if (L->job_kind == HA_JOB_REWIND && ++L->lm.rewind_failures < 3) {
 			log_info("will retry pg_rewind (attempt %d of 3)", L->lm.rewind_failures + 1);
 			L->lm.job_failed = HA_JOB_NONE;
+		}
+		if (post_bootstrap) {
+			/* As Patroni: the new cluster is dropped, and the bootstrap
+			 * starts again (on any member) once the backoff has passed. */
+			log_error("post_bootstrap %s failed: removing the new cluster and giving up the bootstrap; it is "
+			          "retried after a backoff (fix the script)",
+			          L->cfg->post_bootstrap);
+			stop_postgres(L, PG_STOP_IMMEDIATE, "post_bootstrap failed");
+			release_leader_key(L);
 		}
 		if (L->job_kind == HA_JOB_CLONE || L->job_kind == HA_JOB_BOOTSTRAP) {
 			/* A half-made data directory is worthless: remove it so the next try starts clean. */
@@ -316,6 +330,15 @@ bool ensure_roles(struct loop *L)
 		log_error("cannot create the replication role: %s", err.msg);
 		return false;
 	}
+	/* Patroni's authentication.rewind: a role that can do no more than
+	 * pg_rewind needs, so the superuser's password need not be usable
+	 * from the other members. */
+	if (cfg->postgresql.rewind_username && (!pg_query_ensure_role(L->pg, cfg->postgresql.rewind_username,
+	                                                              cfg->postgresql.rewind_password, false, &err) ||
+	                                        !pg_query_grant_rewind(L->pg, cfg->postgresql.rewind_username, &err))) {
+		log_error("cannot create the rewind role %s: %s", cfg->postgresql.rewind_username, err.msg);
+		return false;
+	}
 	return true;
 }
 
@@ -357,7 +380,9 @@ static void do_bootstrap(struct loop *L, double now)
 	if (l->datadir == HA_DATADIR_EMPTY) {
 		const struct pg_initdb_opts io = { .encoding = cfg->bootstrap_initdb.encoding,
 			                           .locale = cfg->bootstrap_initdb.locale,
-			                           .data_checksums = cfg->bootstrap_initdb.data_checksums };
+			                           .data_checksums = cfg->bootstrap_initdb.data_checksums,
+			                           .extra = cfg->bootstrap_initdb.options,
+			                           .n_extra = cfg->bootstrap_initdb.n_options };
 
 		if (!write_pgpass(L))
 			return;
@@ -379,6 +404,24 @@ static void do_bootstrap(struct loop *L, double now)
 		return;
 	if (!ensure_roles(L))
 		return;
+	/* Patroni's post_bootstrap: once, as a job (rule 4 waits for it),
+	 * before the initialize key says the cluster exists. */
+	if (cfg->post_bootstrap && !L->post_bootstrap_done) {
+		char url[PATH_MAX + 256];
+
+		if (snprintf(url, sizeof(url), "postgresql://%s@/postgres?host=%s&port=%d",
+		             cfg->postgresql.superuser_username, cfg->postgresql.socket_dir,
+		             cfg->postgresql.listen_port) >= (int)sizeof(url) ||
+		    !write_pgpass(L))
+			return;
+		start_job(L, HA_JOB_BOOTSTRAP, NULL,
+		          pg_post_bootstrap_start(&L->paths, cfg->post_bootstrap, url, cfg->postgresql.pgpass, &L->job,
+		                                  &err),
+		          "post_bootstrap");
+		if (L->job.pid == 0)
+			log_error("cannot run post_bootstrap %s: %s", cfg->post_bootstrap, err.msg);
+		return;
+	}
 	{
 		char sysid[32], *config_json = dcs_config_json(&cfg->bootstrap_dcs);
 		struct etcd_compare init_cmp = { .key = L->keys.initialize,

@@ -55,7 +55,9 @@
 #include "pg/pg_data.h"
 #include "pg/pg_query.h"
 
-/* How long a planned stop may take before the library escalates. */
+/* How long a planned stop may take before the library escalates: the
+ * default of postgresql.pg_ctl_timeout (config.c's row says "30"; the
+ * Kubernetes manifests' grace period is checked against this value). */
 #define STOP_TIMEOUT 30.0
 
 /* Set by loop_request_shutdown (signal handler context). */
@@ -90,6 +92,7 @@ struct loop {
 	bool ctl_stale; /* pg_control may have changed since we read it */
 
 	struct pg_child postmaster;
+	bool post_bootstrap_done; /* bootstrap.post_bootstrap succeeded in this bootstrap */
 	/* What the view builder and the executor remember of Postgres and the
 	 * jobs (local_view.h): starts, failures, streaming, replay progress. */
 	struct local_memory lm;

@@ -26,8 +26,11 @@ bool leader_conninfo(struct loop *L, const char *leader, bool replication, char 
 	                L->postmaster.pid && L->lm.following[0] ? "keeps streaming from its current upstream"
 	                                                        : "keeps waiting and asks again"))
 		return false;
+	/* Not replication: pg_rewind's source, as the rewind role when set. */
 	if (!pg_conninfo_quote(m->host, host, sizeof(host)) ||
-	    !pg_conninfo_quote(replication ? cfg->postgresql.replication_username : cfg->postgresql.superuser_username,
+	    !pg_conninfo_quote(replication                       ? cfg->postgresql.replication_username
+	                       : cfg->postgresql.rewind_username ? cfg->postgresql.rewind_username
+	                                                         : cfg->postgresql.superuser_username,
 	                       user, sizeof(user)) ||
 	    !pg_conninfo_quote(cfg->postgresql.pgpass, pass, sizeof(pass)) ||
 	    !pg_conninfo_quote(cfg->name, app, sizeof(app)))
@@ -166,7 +169,8 @@ bool write_pg_files(struct loop *L, bool standby, const char *upstream)
 	for (size_t i = 0; i < cfg->postgresql.n_params; i++)
 		params[n++] = (struct pg_param){ cfg->postgresql.params[i].name, cfg->postgresql.params[i].value };
 	/* A replica streams through its own slot on the primary (slots.h). */
-	if (standby && upstream && upstream[0] && slots_member_slot(cfg->name, slot, sizeof(slot))) {
+	if (standby && upstream && upstream[0] && L->settings.use_slots &&
+	    slots_member_slot(cfg->name, slot, sizeof(slot))) {
 		for (size_t i = 0; i < n; i++)
 			if (strcmp(params[i].name, "primary_slot_name") == 0)
 				log_warn("postgresql parameter primary_slot_name = '%s' ignored: each replica streams "
@@ -223,6 +227,11 @@ bool write_pg_files(struct loop *L, bool standby, const char *upstream)
 		hba[i + 1] = cfg->postgresql.pg_hba[i];
 	if (!pg_conf_write_hba(cfg->postgresql.data_dir, hba, cfg->postgresql.n_pg_hba + 1, &err))
 		goto fail;
+	/* As Patroni: no lines, initdb's (or the operator's) file stays. */
+	if (cfg->postgresql.n_pg_ident > 0 &&
+	    !pg_conf_write_ident(cfg->postgresql.data_dir, (const char *const *)cfg->postgresql.pg_ident,
+	                         cfg->postgresql.n_pg_ident, &err))
+		goto fail;
 
 	if (standby && upstream && upstream[0] && !leader_conninfo(L, upstream, true, conninfo, sizeof(conninfo)))
 		goto cleanup;
@@ -242,11 +251,13 @@ cleanup:
 bool write_pgpass(const struct loop *L)
 {
 	const struct baton_config *cfg = L->cfg;
-	const char *users[2] = { cfg->postgresql.superuser_username, cfg->postgresql.replication_username };
-	const char *pws[2] = { cfg->postgresql.superuser_password, cfg->postgresql.replication_password };
+	const char *users[3] = { cfg->postgresql.superuser_username, cfg->postgresql.replication_username,
+		                 cfg->postgresql.rewind_username };
+	const char *pws[3] = { cfg->postgresql.superuser_password, cfg->postgresql.replication_password,
+		               cfg->postgresql.rewind_password };
 	struct pg_err err;
 
-	if (!pg_conf_write_pgpass(cfg->postgresql.pgpass, users, pws, 2, &err)) {
+	if (!pg_conf_write_pgpass(cfg->postgresql.pgpass, users, pws, cfg->postgresql.rewind_username ? 3 : 2, &err)) {
 		log_error("cannot write the password file: %s", err.msg);
 		return false;
 	}

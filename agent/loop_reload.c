@@ -42,7 +42,7 @@ void reload_postgres(struct loop *L, const char *why)
 /* The shared parameters (config key) changed: apply them. */
 void apply_shared_params(struct loop *L)
 {
-	size_t len = 1;
+	size_t len = 1 + sizeof("use_slots=off\n");
 	char *sig;
 
 	for (size_t i = 0; i < L->settings.n_pg_params; i++)
@@ -56,9 +56,12 @@ void apply_shared_params(struct loop *L)
 		snprintf(sig + used, len - used, "%s=%s\n", L->settings.pg_params[i].name,
 		         L->settings.pg_params[i].value);
 	}
+	/* use_slots decides whether replicas write primary_slot_name */
+	if (!L->settings.use_slots)
+		snprintf(sig + strlen(sig), len - strlen(sig), "use_slots=off\n");
 	if (L->applied_params && strcmp(sig, L->applied_params) != 0) {
 		if (L->local.pg_ready) {
-			reload_postgres(L, "the cluster's postgresql.parameters changed");
+			reload_postgres(L, "the cluster's postgresql.parameters or use_slots changed");
 		} else if (L->postmaster.pid) {
 			/* Running but not answering (starting, restarting): applied on
 			 * a later loop, not recorded as done (a start writes the

@@ -52,6 +52,8 @@ void sync_pg_reset(struct loop *L)
 void manage_slots(struct loop *L, double now)
 {
 	struct pg_slot existing[SLOTS_MAX];
+	struct pg_logical_slot existing_logical[SLOTS_MAX];
+	size_t n_logical = 0;
 	struct slots_input in;
 	struct slots_plan plan;
 	struct pg_err err;
@@ -64,6 +66,11 @@ void manage_slots(struct loop *L, double now)
 		log_warn("cannot list replication slots: %s", err.msg);
 		return;
 	}
+	if (L->settings.n_logical_slots > 0 &&
+	    !pg_query_logical_slots(L->pg, existing_logical, SLOTS_MAX, &n_logical, &err)) {
+		log_warn("cannot list logical replication slots: %s", err.msg);
+		return;
+	}
 	memset(&in, 0, sizeof(in));
 	in.self = L->cfg->name;
 	in.primary = L->local.pg_primary;
@@ -74,6 +81,13 @@ void manage_slots(struct loop *L, double now)
 	in.existing = existing;
 	in.n_existing = n;
 	in.now = now;
+	in.no_slots = !L->settings.use_slots;
+	in.logical = L->settings.logical_slots;
+	in.n_logical = L->settings.n_logical_slots;
+	in.ignore = L->settings.ignore_slots;
+	in.n_ignore = L->settings.n_ignore_slots;
+	in.existing_logical = existing_logical;
+	in.n_existing_logical = n_logical;
 	/* Slots only for members whose REST API confirmed their key (a forged
 	 * member key must not hold WAL), asking at most one member not yet
 	 * confirmed per loop. */
@@ -97,6 +111,7 @@ void manage_slots(struct loop *L, double now)
 		slots_plan(&in, &L->slots_mem, &plan);
 	}
 	slots_apply(L->pg, &plan);
+	slots_apply_logical(L->local_conninfo, fmin(1.0, fmax(0.5, L->settings.loop_wait)), &plan);
 }
 
 /* Writes the sync key {us, names}, only while the leader key is ours on our
@@ -247,6 +262,7 @@ void sync_manage(struct loop *L)
 		in.pg_star = L->sync_pg.star;
 		in.pg_quorum = L->sync_pg.quorum;
 		in.pg_since_lsn = L->sync_pg.since_lsn;
+		in.primary_lsn = L->pgst.current_lsn;
 
 		st = ha_sync_plan(&L->view, L->cfg->name, &in);
 		if (st.kind == HA_SYNC_NONE)

@@ -157,6 +157,7 @@ void read_local(struct loop *L, double now)
 	o.use_pg_rewind = cfg->postgresql.use_pg_rewind;
 	o.remove_data_on_rewind_failure = cfg->postgresql.remove_data_directory_on_rewind_failure;
 	clone_plan_build(L, &o.clone);
+	o.remove_data_on_diverged = cfg->postgresql.remove_data_directory_on_diverged_timelines;
 	keeper_get(L->keeper, &o.lease_id, &o.lease_sent);
 	keeper_watchdog_state(L->keeper, &o.watchdog_required, &o.watchdog_ok);
 

@@ -389,21 +389,31 @@ static bool check_known_keys(const json_t *doc, const json_t *old_doc, char *err
 	const char *key;
 
 	json_object_foreach((json_t *)doc, key, v) {
-		if (!config_key_known(key) && !json_object_get(old_doc, key)) {
+		/* ignore_slots (a list of objects), check_timeline and
+		 * maximum_lag_on_syncnode: a whole document (PUT, PATCH) may set
+		 * them; edit-config --set (config_keys, batonctl's) does not yet.
+		 * A key the old document held (Patroni's, on a cluster moved from
+		 * it) is kept, not refused. */
+		if (!config_key_known(key) && strcmp(key, "ignore_slots") != 0 && strcmp(key, "check_timeline") != 0 &&
+		    strcmp(key, "maximum_lag_on_syncnode") != 0 && !json_object_get(old_doc, key)) {
 			jsonf_set_err(err, errlen,
 			              "unknown key '%s' (known: ttl, loop_wait, retry_timeout, "
 			              "maximum_lag_on_failover, pause, failsafe_mode, synchronous_mode, "
 			              "synchronous_mode_strict, synchronous_node_count, synchronous_quorum, slots, "
-			              "postgresql.parameters)",
+			              "ignore_slots, check_timeline, maximum_lag_on_syncnode, postgresql.parameters, "
+			              "postgresql.use_slots)",
 			              key);
 			return false;
 		}
 	}
 	if (json_is_object(pg)) {
 		json_object_foreach((json_t *)pg, key, v) {
-			if (strcmp(key, "parameters") != 0 && !json_object_get(old_pg, key)) {
-				jsonf_set_err(err, errlen, "unknown key 'postgresql.%s' (known: postgresql.parameters)",
-				              key);
+			if (strcmp(key, "parameters") != 0 && strcmp(key, "use_slots") != 0 &&
+			    !json_object_get(old_pg, key)) {
+				jsonf_set_err(
+				        err, errlen,
+				        "unknown key 'postgresql.%s' (known: postgresql.parameters, postgresql.use_slots)",
+				        key);
 				return false;
 			}
 		}
@@ -661,6 +671,12 @@ static bool apply_set(json_t *doc, const char *assignment, char *err, size_t err
 			v = json_true();
 		} else if (strcmp(value, "false") == 0) {
 			v = json_false();
+		} else if (strcmp(key, "synchronous_mode") == 0 &&
+		           (strcmp(value, "quorum") == 0 || strcmp(value, "on") == 0 || strcmp(value, "off") == 0)) {
+			v = json_string(value); /* as Patroni writes it; the agents' parser maps it */
+		} else if (strcmp(key, "synchronous_mode") == 0) {
+			jsonf_set_err(err, errlen, "%s: expected true, false, on, off or quorum, got '%s'", key, value);
+			return false;
 		} else {
 			jsonf_set_err(err, errlen, "%s: expected true or false, got '%s'", key, value);
 			return false;

@@ -8,6 +8,7 @@
  */
 #include "agent/parse.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -293,4 +294,68 @@ char *parse_base64_encode(const void *data, size_t n)
 	}
 	out[o] = '\0';
 	return out;
+}
+
+/* A numeric address into its 16-byte form (IPv4 as ::ffff:a.b.c.d); the
+ * number of significant bits (32 or 128) into *bits. */
+static bool net_addr(const char *s, unsigned char out[16], unsigned *bits)
+{
+	struct in_addr v4;
+
+	if (inet_pton(AF_INET, s, &v4) == 1) {
+		memset(out, 0, 10);
+		out[10] = 0xff;
+		out[11] = 0xff;
+		memcpy(out + 12, &v4, 4);
+		*bits = 32;
+		return true;
+	}
+	if (inet_pton(AF_INET6, s, out) == 1) {
+		*bits = 128;
+		return true;
+	}
+	return false;
+}
+
+bool parse_net(const char *s, struct parse_net *out)
+{
+	char host[64];
+	const char *slash = strchr(s, '/');
+	size_t n = slash ? (size_t)(slash - s) : strlen(s);
+	unsigned bits, prefix;
+	struct parse_net r;
+
+	if (n == 0 || n >= sizeof(host))
+		return false;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	if (!net_addr(host, r.addr, &bits))
+		return false;
+	prefix = bits;
+	if (slash) {
+		int64_t p;
+
+		if (!parse_count(slash + 1, &p) || p > bits || strlen(slash + 1) > 3)
+			return false;
+		prefix = (unsigned)p;
+	}
+	r.prefix = prefix + (128 - bits);
+	for (unsigned i = r.prefix; i < 128; i++)
+		if (r.addr[i / 8] & (0x80u >> (i % 8)))
+			return false;
+	*out = r;
+	return true;
+}
+
+bool parse_net_contains(const struct parse_net *net, const char *addr)
+{
+	unsigned char a[16];
+	unsigned bits;
+
+	if (addr == NULL || !net_addr(addr, a, &bits))
+		return false;
+	for (unsigned i = 0; i < net->prefix; i++)
+		if ((a[i / 8] ^ net->addr[i / 8]) & (0x80u >> (i % 8)))
+			return false;
+	return true;
 }

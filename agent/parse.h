@@ -1,6 +1,6 @@
 /*
  * parse.h - the agent's one parser per unit: counts, bytes, seconds, points
- * in time, base64.
+ * in time, base64, IP networks.
  *
  * Operators type the same kinds of values into the REST API, batonctl and
  * edit-config; each kind is read by one function here so that "16MB" or
@@ -57,6 +57,21 @@ char *parse_base64_decode(const char *s, size_t n, size_t *out_len) __attribute_
 
 /* Is s (n bytes) valid base64 as parse_base64_decode takes it? No allocation. */
 bool parse_base64_valid(const char *s, size_t n);
+
+/* An IP network: an address ("10.0.0.5", "::1") or address/prefix
+ * ("10.0.0.0/8", "fd00::/8"), numeric only (no host names). IPv4 is held
+ * as its IPv4-mapped IPv6 form, so "127.0.0.1" also matches a client seen
+ * as "::ffff:127.0.0.1". Bits past the prefix must be zero ("10.0.0.1/8"
+ * is refused: it is a typo for a host or a network). */
+struct parse_net {
+	unsigned char addr[16];
+	unsigned prefix; /* 0..128 over the 16 bytes */
+};
+bool parse_net(const char *s, struct parse_net *out) __attribute__((warn_unused_result));
+
+/* Does the numeric address addr ("127.0.0.2", "::ffff:127.0.0.2", "::1")
+ * lie in net? False for anything that is not a numeric address. */
+bool parse_net_contains(const struct parse_net *net, const char *addr);
 
 /* Base64 with padding of n bytes, malloc'd and NUL-terminated (caller
  * frees); NULL on ENOMEM. */

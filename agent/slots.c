@@ -1,5 +1,5 @@
 /*
- * slots.c - physical replication slots (see slots.h).
+ * slots.c - replication slots: the members', permanent and logical ones (see slots.h).
  */
 #include "agent/slots.h"
 
@@ -39,6 +39,32 @@ bool slots_member_has_slot(const char *member, const struct pg_slot *existing, s
 	return false;
 }
 
+bool slots_ignored(const struct dcs_slot_matcher *ignore, size_t n, const char *name, const char *type,
+                   const char *database, const char *plugin)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct dcs_slot_matcher *m = &ignore[i];
+
+		if ((m->name && strcmp(m->name, name) != 0) || (m->type && strcmp(m->type, type) != 0) ||
+		    (m->database && (!database || strcmp(m->database, database) != 0)) ||
+		    (m->plugin && (!plugin || strcmp(m->plugin, plugin) != 0)))
+			continue;
+		return true;
+	}
+	return false;
+}
+
+/* Is name the slot of a member in the view (use_slots = false drops those at once)? */
+static bool member_slot_name(const struct ha_cluster_view *v, const char *name)
+{
+	char slot[64];
+
+	for (size_t i = 0; i < v->n_members && i < HA_MAX_MEMBERS; i++)
+		if (slots_member_slot(v->members[i].name, slot, sizeof(slot)) && strcmp(slot, name) == 0)
+			return true;
+	return false;
+}
+
 static bool in_list(const char (*names)[64], size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
@@ -69,8 +95,9 @@ void slots_plan(const struct slots_input *in, struct slots_memory *mem, struct s
 	struct slots_memory kept;
 
 	memset(out, 0, sizeof(*out));
-	/* Wanted: a slot per other member; on the primary the permanent ones too. */
-	for (size_t i = 0; i < in->view->n_members && i < HA_MAX_MEMBERS && n_want < SLOTS_MAX; i++) {
+	/* Wanted: a slot per other member; on the primary the permanent ones
+	 * too; nothing with use_slots = false. */
+	for (size_t i = 0; !in->no_slots && i < in->view->n_members && i < HA_MAX_MEMBERS && n_want < SLOTS_MAX; i++) {
 		const struct ha_member *m = &in->view->members[i];
 		char slot[64];
 
@@ -95,7 +122,7 @@ void slots_plan(const struct slots_input *in, struct slots_memory *mem, struct s
 		/* As far as the member has got, never past our own replay. */
 		want_lsn[n_want++] = m->lsn < in->replay_lsn ? m->lsn : in->replay_lsn;
 	}
-	for (size_t i = 0; in->primary && i < in->n_permanent && n_want < SLOTS_MAX; i++) {
+	for (size_t i = 0; !in->no_slots && in->primary && i < in->n_permanent && n_want < SLOTS_MAX; i++) {
 		if (in_list((const char(*)[64])want, n_want, in->permanent[i]))
 			continue;
 		snprintf(want[n_want], 64, "%.63s", in->permanent[i]);
@@ -109,7 +136,8 @@ void slots_plan(const struct slots_input *in, struct slots_memory *mem, struct s
 			if (strcmp(in->existing[j].name, want[i]) == 0)
 				have = &in->existing[j];
 		if (!have) {
-			snprintf(out->create[out->n_create++], 64, "%.63s", want[i]);
+			if (!slots_ignored(in->ignore, in->n_ignore, want[i], "physical", NULL, NULL))
+				snprintf(out->create[out->n_create++], 64, "%.63s", want[i]);
 			continue;
 		}
 		if (!in->primary && !have->active && want_lsn[i] > have->restart_lsn && have->restart_lsn != 0) {
@@ -127,11 +155,16 @@ void slots_plan(const struct slots_input *in, struct slots_memory *mem, struct s
 		const struct pg_slot *s = &in->existing[j];
 		double since = in->now;
 
-		if (in_list((const char(*)[64])want, n_want, s->name))
+		if (in_list((const char(*)[64])want, n_want, s->name) ||
+		    slots_ignored(in->ignore, in->n_ignore, s->name, "physical", NULL, NULL))
 			continue;
 		for (size_t k = 0; k < mem->n; k++)
 			if (strcmp(mem->unwanted[k].name, s->name) == 0)
 				since = mem->unwanted[k].since;
+		/* use_slots = false: a member's slot goes once inactive, no grace
+		 * (its replica streams without it after its next reload). */
+		if (in->no_slots && member_slot_name(in->view, s->name))
+			since = in->now - SLOTS_GRACE;
 		if (!s->active && in_list((const char(*)[64])elsewhere, n_elsewhere, s->name)) {
 			snprintf(out->drop_elsewhere[out->n_drop_elsewhere++], 64, "%.63s", s->name);
 			continue;
@@ -146,6 +179,22 @@ void slots_plan(const struct slots_input *in, struct slots_memory *mem, struct s
 		}
 	}
 	*mem = kept;
+
+	/* Permanent logical slots: created on the primary; never dropped here. */
+	for (size_t i = 0; !in->no_slots && in->primary && i < in->n_logical && out->n_create_logical < SLOTS_MAX;
+	     i++) {
+		const struct dcs_logical_slot *l = &in->logical[i];
+		bool have = false;
+
+		for (size_t j = 0; j < in->n_existing_logical; j++)
+			if (strcmp(in->existing_logical[j].name, l->name) == 0)
+				have = true;
+		if (have || slots_ignored(in->ignore, in->n_ignore, l->name, "logical", l->database, l->plugin))
+			continue;
+		snprintf(out->create_logical[out->n_create_logical].name, 64, "%.63s", l->name);
+		snprintf(out->create_logical[out->n_create_logical].database, 64, "%.63s", l->database);
+		snprintf(out->create_logical[out->n_create_logical++].plugin, 64, "%.63s", l->plugin);
+	}
 }
 
 void slots_apply(struct pg_conn *pg, const struct slots_plan *p)
@@ -176,4 +225,33 @@ void slots_apply(struct pg_conn *pg, const struct slots_plan *p)
 	for (size_t i = 0; i < p->n_advance; i++)
 		if (!pg_query_slot_advance(pg, p->advance[i].name, p->advance[i].lsn, &err))
 			log_warn("cannot advance replication slot %s: %s", p->advance[i].name, err.msg);
+}
+
+void slots_apply_logical(const char *conninfo, double timeout, const struct slots_plan *p)
+{
+	for (size_t i = 0; conninfo && i < p->n_create_logical; i++) {
+		char ci[2048];
+		struct pg_conn *c;
+		struct pg_err err;
+		int w;
+
+		/* database names are [A-Za-z0-9_-] (dcs_settings.c): no quoting needed */
+		w = snprintf(ci, sizeof(ci), "%s dbname=%s", conninfo, p->create_logical[i].database);
+		if (w < 0 || (size_t)w >= sizeof(ci))
+			continue;
+		c = pg_conn_new(ci, timeout);
+		if (c == NULL) {
+			log_warn("cannot create logical replication slot %s: out of memory", p->create_logical[i].name);
+			continue;
+		}
+		if (pg_query_slot_create_logical(c, p->create_logical[i].name, p->create_logical[i].plugin, &err))
+			log_info("created logical replication slot %s (database %s, plugin %s)",
+			         p->create_logical[i].name, p->create_logical[i].database, p->create_logical[i].plugin);
+		else
+			log_warn("cannot create logical replication slot %s in database %s with plugin %s (wal_level "
+			         "must be logical): %s",
+			         p->create_logical[i].name, p->create_logical[i].database, p->create_logical[i].plugin,
+			         err.msg);
+		pg_conn_free(c);
+	}
 }

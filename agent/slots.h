@@ -22,6 +22,17 @@
  * (primary_slot_name). Such a slot on the primary is dropped as soon as it
  * is inactive, and made again when the member falls back to the leader.
  *
+ * Patroni's dynamic keys act here too: use_slots = false (no_slots) makes
+ * no slot at all and drops the members' slots as soon as they are
+ * inactive (primary_slot_name is then not written, loop_pgfiles.c);
+ * ignore_slots matchers name slots baton never creates or drops;
+ * permanent logical slots (type, database, plugin) are created on the
+ * primary through a connection to their database. Logical slots are not
+ * copied to replicas (PostgreSQL 15 cannot have them on a standby): after
+ * a failover the new primary creates them afresh, at its current WAL
+ * position, and their consumers must resynchronise. A logical slot the
+ * config does not name is never dropped.
+ *
  *     struct slots_plan p;
  *     slots_plan(&in, &p);          pure: what to create, drop, advance
  *     slots_apply(pg, &p, ...);     does it, logging each change
@@ -33,6 +44,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/config.h"
 #include "agent/ha.h"
 #include "pg/pg_query.h"
 
@@ -67,6 +79,14 @@ struct slots_input {
 	const struct pg_slot *existing; /* pg_query_slots */
 	size_t n_existing;
 	double now;
+	/* Patroni's keys; zeroed = baton's behaviour before them. */
+	bool no_slots;                          /* use_slots = false */
+	const struct dcs_logical_slot *logical; /* permanent logical slots (config.h) */
+	size_t n_logical;
+	const struct dcs_slot_matcher *ignore; /* ignore_slots (config.h) */
+	size_t n_ignore;
+	const struct pg_logical_slot *existing_logical; /* pg_query_logical_slots */
+	size_t n_existing_logical;
 };
 
 struct slots_plan {
@@ -79,12 +99,24 @@ struct slots_plan {
 		char name[64];
 		uint64_t lsn;
 	} advance[SLOTS_MAX];
+	size_t n_create_logical;
+	struct {
+		char name[64], database[64], plugin[64];
+	} create_logical[SLOTS_MAX];
 };
+
+/* Does a slot (type "physical" or "logical"; database and plugin NULL for
+ * physical) match one of the n ignore_slots matchers? */
+bool slots_ignored(const struct dcs_slot_matcher *ignore, size_t n, const char *name, const char *type,
+                   const char *database, const char *plugin);
 
 /* Pure but for the memory of unwanted slots, which it updates. */
 void slots_plan(const struct slots_input *in, struct slots_memory *mem, struct slots_plan *out);
 
-/* Carries the plan out; each failure is logged, the rest goes on. */
+/* Carries the plan out; each failure is logged, the rest goes on. Logical
+ * slots are created through a connection to their database: conninfo (the
+ * agent's local one) with dbname set; NULL creates none. */
 void slots_apply(struct pg_conn *pg, const struct slots_plan *p);
+void slots_apply_logical(const char *conninfo, double timeout, const struct slots_plan *p);
 
 #endif

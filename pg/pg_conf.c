@@ -280,13 +280,15 @@ bool pg_conf_set_standby(const char *data_dir, bool standby, struct pg_err *err)
 	return fsync_parent(path, err);
 }
 
-bool pg_conf_write_hba(const char *data_dir, const char *const *lines, size_t n_lines, struct pg_err *err)
+/* Writes data_dir/name: the header, then one line per entry. */
+static bool write_lines(const char *data_dir, const char *name, const char *const *lines, size_t n_lines,
+                        struct pg_err *err)
 {
 	struct sbuf sb = { 0 };
 
 	for (size_t i = 0; i < n_lines; i++) {
 		if (!one_line(lines[i])) {
-			pg_err_set(err, "pg_hba.conf: entry %zu is missing or holds a line break", i + 1);
+			pg_err_set(err, "%s: entry %zu is missing or holds a line break", name, i + 1);
 			return false;
 		}
 	}
@@ -295,7 +297,17 @@ bool pg_conf_write_hba(const char *data_dir, const char *const *lines, size_t n_
 		sb_add(&sb, lines[i]);
 		sb_add(&sb, "\n");
 	}
-	return write_sb(data_dir, "pg_hba.conf", &sb, err);
+	return write_sb(data_dir, name, &sb, err);
+}
+
+bool pg_conf_write_hba(const char *data_dir, const char *const *lines, size_t n_lines, struct pg_err *err)
+{
+	return write_lines(data_dir, "pg_hba.conf", lines, n_lines, err);
+}
+
+bool pg_conf_write_ident(const char *data_dir, const char *const *lines, size_t n_lines, struct pg_err *err)
+{
+	return write_lines(data_dir, "pg_ident.conf", lines, n_lines, err);
 }
 
 /* A pgpass field: ':' and '\' escaped with a backslash. */

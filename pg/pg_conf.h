@@ -10,6 +10,7 @@
  *                              = 'latest' (empty when no leader is known)
  *   standby.signal             present iff the server must start as a replica
  *   pg_hba.conf                the lines from the agent's config
+ *   pg_ident.conf              likewise (only when the config has lines)
  * Files are written to a temporary name and renamed, so a crash never leaves
  * half a file behind. Values are quoted as postgresql.conf wants ('' for ').
  */
@@ -39,6 +40,9 @@ bool pg_conf_set_standby(const char *data_dir, bool standby, struct pg_err *err)
 
 /* Writes data_dir/pg_hba.conf, one entry per line. */
 bool pg_conf_write_hba(const char *data_dir, const char *const *lines, size_t n_lines, struct pg_err *err) PG_WUR;
+
+/* Writes data_dir/pg_ident.conf (user name maps), one entry per line. */
+bool pg_conf_write_ident(const char *data_dir, const char *const *lines, size_t n_lines, struct pg_err *err) PG_WUR;
 
 /* Writes a pgpass file (mode 0600) with one "*:*:*:user:password" line per
  * pair, escaping ':' and '\'. */

@@ -235,6 +235,45 @@ static bool initdb_name_ok(const char *v)
 	return true;
 }
 
+/* The initdb options baton passes itself (or that would break it), and
+ * what to use instead. Long names; single letters are refused apart. */
+static const struct {
+	const char *name;
+	const char *why;
+} initdb_reserved[] = {
+	{ "pgdata", "baton passes the data directory itself: use postgresql.data_dir" },
+	{ "username", "baton creates the superuser itself: use postgresql.authentication.superuser.username" },
+	{ "pwfile", "baton passes the superuser's password itself: use "
+	            "postgresql.authentication.superuser.password" },
+	{ "pwprompt", "initdb runs without a terminal: use postgresql.authentication.superuser.password" },
+	{ "auth", "baton sets scram-sha-256 for local and host connections: use postgresql.pg_hba" },
+	{ "auth-host", "baton sets scram-sha-256 for host connections: use postgresql.pg_hba" },
+	{ "auth-local", "baton sets scram-sha-256 for local connections: use postgresql.pg_hba" },
+	{ "encoding", "use bootstrap.initdb.encoding (or { encoding = \"...\"; } in the list form)" },
+	{ "locale", "use bootstrap.initdb.locale (or { locale = \"...\"; } in the list form)" },
+	{ "data-checksums", "use bootstrap.initdb.data_checksums (or \"data-checksums\" in the list form)" },
+	{ "sync-only", "it only syncs an existing data directory: initdb would create none" },
+	{ "show", "it only prints settings: initdb would create no cluster" },
+	{ "version", "it only prints the version: initdb would create no cluster" },
+	{ "help", "it only prints help: initdb would create no cluster" },
+};
+
+bool pg_initdb_option_reserved(const char *opt, char *why, size_t whylen)
+{
+	size_t n = strcspn(opt, "=");
+
+	if (n == 1) {
+		snprintf(why, whylen, "%s", "a one-letter option: use initdb's long option name");
+		return true;
+	}
+	for (size_t i = 0; i < sizeof(initdb_reserved) / sizeof(initdb_reserved[0]); i++)
+		if (strlen(initdb_reserved[i].name) == n && strncmp(opt, initdb_reserved[i].name, n) == 0) {
+			snprintf(why, whylen, "%s", initdb_reserved[i].why);
+			return true;
+		}
+	return false;
+}
+
 bool pg_initdb_argv_build(struct pg_initdb_argv *a, const char *prog, const char *data_dir, const char *superuser,
                           const char *pwarg, const struct pg_initdb_opts *opts, struct pg_err *err)
 {
@@ -270,6 +309,26 @@ bool pg_initdb_argv_build(struct pg_initdb_argv *a, const char *prog, const char
 		a->argv[n++] = "--data-checksums";
 	a->argv[n++] = "--auth-local=scram-sha-256";
 	a->argv[n++] = "--auth-host=scram-sha-256";
+	if (opts->n_extra > PG_INITDB_MAX_EXTRA) {
+		pg_err_set(err, "initdb: more than %d options", PG_INITDB_MAX_EXTRA);
+		return false;
+	}
+	for (size_t i = 0; i < opts->n_extra; i++) {
+		const char *o = opts->extra[i];
+		char why[200];
+
+		w = snprintf(a->extra[i], sizeof(a->extra[i]), "--%s", o != NULL ? o : "");
+		if (o == NULL || o[0] == '\0' || o[0] == '-' || w < 0 || (size_t)w >= sizeof(a->extra[i]) ||
+		    strpbrk(o, "\r\n") != NULL) {
+			pg_err_set(err, "initdb: invalid option \"%.64s\"", o != NULL ? o : "");
+			return false;
+		}
+		if (pg_initdb_option_reserved(o, why, sizeof(why))) {
+			pg_err_set(err, "initdb: option \"%.64s\" refused: %s", o, why);
+			return false;
+		}
+		a->argv[n++] = a->extra[i];
+	}
 	a->argv[n] = NULL;
 	return true;
 }
@@ -333,6 +392,24 @@ cleanup:
 	if (!ok)
 		(void)unlink(pwfile);
 	return ok;
+}
+
+bool pg_post_bootstrap_start(const struct pg_paths *p, const char *script, const char *url, const char *pgpass,
+                             struct pg_child *child, struct pg_err *err)
+{
+	char envbuf[4200];
+	const char *argv[] = { script, url, NULL };
+	const char *env[] = { envbuf, NULL };
+
+	if (script == NULL || script[0] != '/' || url == NULL || pgpass == NULL) {
+		pg_err_set(err, "post_bootstrap: an absolute script path, a URL and a password file are required");
+		return false;
+	}
+	if (snprintf(envbuf, sizeof(envbuf), "PGPASSFILE=%s", pgpass) >= (int)sizeof(envbuf)) {
+		pg_err_set(err, "post_bootstrap: password file path too long");
+		return false;
+	}
+	return spawn_logged(p, "post_bootstrap", argv, env, SIGTERM, child, err);
 }
 
 bool pg_basebackup_start(const struct pg_paths *p, const char *conninfo, struct pg_child *child, struct pg_err *err)

@@ -53,7 +53,14 @@ struct pg_initdb_opts {
 	const char *encoding; /* -E; NULL or "": PG_INITDB_ENCODING */
 	const char *locale;   /* --locale; NULL or "": PG_INITDB_LOCALE */
 	bool data_checksums;  /* --data-checksums (page checksums, fixed for the cluster's life) */
+	/* More options, each "name" or "name=value" without the leading "--"
+	 * (bootstrap.initdb.options); at most PG_INITDB_MAX_EXTRA. Options the
+	 * line above already holds (-D, -U, --pwfile, -E, --locale, --auth*)
+	 * are refused by pg_initdb_argv_build. */
+	char *const *extra;
+	size_t n_extra;
 };
+#define PG_INITDB_MAX_EXTRA 32
 #define PG_INITDB_ENCODING "UTF8"
 #define PG_INITDB_LOCALE "C.UTF-8"
 /* The defaults: UTF8, C.UTF-8, data checksums on. */
@@ -62,23 +69,38 @@ extern const struct pg_initdb_opts pg_initdb_defaults;
 /* initdb's command line, built without side effects (unit-tested):
  *   PROG -D DATA_DIR -U SUPERUSER PWARG -E ENCODING --locale=LOCALE
  *        [--data-checksums] --auth-local=scram-sha-256 --auth-host=scram-sha-256
+ *        [--EXTRA ...]
  * argv points into a (and into the arguments, which must outlive it); NULL
  * terminated. opts NULL: pg_initdb_defaults. False (err says which) when the
  * encoding or locale is empty after defaults, too long, or holds a character
  * other than letters, digits and "._-@" (the names initdb knows). */
 struct pg_initdb_argv {
-	const char *argv[16];
+	const char *argv[16 + PG_INITDB_MAX_EXTRA];
+	char extra[PG_INITDB_MAX_EXTRA][256];
 	char encoding[64];
 	char locale_arg[128];
 };
 bool pg_initdb_argv_build(struct pg_initdb_argv *a, const char *prog, const char *data_dir, const char *superuser,
                           const char *pwarg, const struct pg_initdb_opts *opts, struct pg_err *err) PG_WUR;
 
+/* Is "name" or "name=value" an initdb option baton sets itself or must
+ * not be given (the data directory, the superuser and its password, the
+ * authentication methods, encoding and locale, which have keys of their
+ * own)? Then true, with the reason in why. */
+bool pg_initdb_option_reserved(const char *opt, char *why, size_t whylen);
+
 /* Runs initdb as pg_initdb_argv_build says (password for the superuser
  * written to a temp file next to the data directory: the caller must call
  * pg_initdb_cleanup after the child ended). opts NULL: pg_initdb_defaults. */
 bool pg_initdb_start(const struct pg_paths *p, const char *superuser, const char *password,
                      const struct pg_initdb_opts *opts, struct pg_child *child, struct pg_err *err) PG_WUR;
+/* Runs bootstrap.post_bootstrap: `script URL` with PGPASSFILE=pgpass in its
+ * environment, its output appended to the log file, as a child to reap
+ * like the others. URL is the superuser's connection URL to the new
+ * cluster over the unix socket. */
+bool pg_post_bootstrap_start(const struct pg_paths *p, const char *script, const char *url, const char *pgpass,
+                             struct pg_child *child, struct pg_err *err) PG_WUR;
+
 /* Removes the temporary password file of initdb, if any. Idempotent. */
 void pg_initdb_cleanup(const struct pg_paths *p);
 

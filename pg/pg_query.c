@@ -709,6 +709,47 @@ cleanup:
 	return ok;
 }
 
+bool pg_query_grant_rewind(struct pg_conn *c, const char *name, struct pg_err *err)
+{
+	static const char *const fns[] = {
+		"pg_catalog.pg_ls_dir(text, boolean, boolean)",
+		"pg_catalog.pg_stat_file(text, boolean)",
+		"pg_catalog.pg_read_binary_file(text)",
+		"pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean)",
+	};
+	char *ident = NULL, sql[512];
+	bool ok = false;
+
+	if (name == NULL || name[0] == '\0') {
+		pg_err_set(err, "grant rewind: a role name is required");
+		return false;
+	}
+	if (!ensure_connected(c, pg_now() + c->timeout, err))
+		return false;
+	ident = PQescapeIdentifier(c->conn, name, strlen(name));
+	if (ident == NULL) {
+		pg_err_set(err, "grant rewind to %s: cannot escape the name", name);
+		return false;
+	}
+	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
+		PGresult *res;
+
+		if (snprintf(sql, sizeof(sql), "GRANT EXECUTE ON FUNCTION %s TO %s", fns[i], ident) >=
+		    (int)sizeof(sql)) {
+			pg_err_set(err, "grant rewind to %s: name too long", name);
+			goto cleanup;
+		}
+		res = run(c, "grant rewind", sql, false, err);
+		if (res == NULL)
+			goto cleanup;
+		PQclear(res);
+	}
+	ok = true;
+cleanup:
+	PQfreemem(ident);
+	return ok;
+}
+
 /* ---- replication slots ------------------------------------------------------ */
 
 /* Slot names go into SQL text: only what Postgres itself accepts. */
@@ -774,6 +815,44 @@ bool pg_query_slot_drop(struct pg_conn *c, const char *name, struct pg_err *err)
 		return false;
 	snprintf(sql, sizeof(sql), "SELECT pg_catalog.pg_drop_replication_slot('%s')", name);
 	return slot_call(c, "drop replication slot", sql, err);
+}
+
+bool pg_query_logical_slots(struct pg_conn *c, struct pg_logical_slot *out, size_t max, size_t *n, struct pg_err *err)
+{
+	PGresult *res = run(c, "pg_replication_slots",
+	                    "SELECT slot_name, database, plugin, active FROM pg_catalog.pg_replication_slots "
+	                    "WHERE slot_type = 'logical' ORDER BY slot_name",
+	                    true, err);
+	int rows;
+
+	*n = 0;
+	if (res == NULL)
+		return false;
+	rows = PQntuples(res);
+	for (int i = 0; i < rows && *n < max; i++) {
+		struct pg_logical_slot *s = &out[(*n)++];
+
+		snprintf(s->name, sizeof(s->name), "%s", val(res, i, 0));
+		snprintf(s->database, sizeof(s->database), "%s", val(res, i, 1));
+		snprintf(s->plugin, sizeof(s->plugin), "%s", val(res, i, 2));
+		s->active = strcmp(val(res, i, 3), "t") == 0;
+	}
+	PQclear(res);
+	return true;
+}
+
+bool pg_query_slot_create_logical(struct pg_conn *c, const char *name, const char *plugin, struct pg_err *err)
+{
+	char sql[240];
+
+	if (!slot_name_ok(name, err))
+		return false;
+	if (!slot_name_ok(plugin, err)) {
+		pg_err_set(err, "invalid output plugin name \"%s\"", plugin ? plugin : "");
+		return false;
+	}
+	snprintf(sql, sizeof(sql), "SELECT pg_catalog.pg_create_logical_replication_slot('%s', '%s')", name, plugin);
+	return slot_call(c, "create logical replication slot", sql, err);
 }
 
 bool pg_query_slot_advance(struct pg_conn *c, const char *name, uint64_t lsn, struct pg_err *err)

@@ -82,6 +82,11 @@ bool pg_query_checkpoint(struct pg_conn *c, struct pg_err *err) PG_WUR;
 bool pg_query_ensure_role(struct pg_conn *c, const char *name, const char *password, bool replication,
                           struct pg_err *err) PG_WUR;
 
+/* Grants role name what pg_rewind needs of a non-superuser source
+ * connection (EXECUTE on pg_ls_dir, pg_stat_file, pg_read_binary_file).
+ * Idempotent; on the primary. */
+bool pg_query_grant_rewind(struct pg_conn *c, const char *name, struct pg_err *err) PG_WUR;
+
 /* A physical replication slot (pg_replication_slots). */
 struct pg_slot {
 	char name[64];
@@ -96,6 +101,20 @@ bool pg_query_slots(struct pg_conn *c, struct pg_slot *out, size_t max, size_t *
 bool pg_query_slot_create(struct pg_conn *c, const char *name, struct pg_err *err) PG_WUR;
 bool pg_query_slot_drop(struct pg_conn *c, const char *name, struct pg_err *err) PG_WUR;
 bool pg_query_slot_advance(struct pg_conn *c, const char *name, uint64_t lsn, struct pg_err *err) PG_WUR;
+
+/* A logical replication slot (pg_replication_slots). */
+struct pg_logical_slot {
+	char name[64];
+	char database[64];
+	char plugin[64];
+	bool active;
+};
+/* The logical slots, by name; at most max (*n gets how many). */
+bool pg_query_logical_slots(struct pg_conn *c, struct pg_logical_slot *out, size_t max, size_t *n,
+                            struct pg_err *err) PG_WUR;
+/* Creates logical slot name with output plugin ([a-z0-9_]{1,63}, checked)
+ * in the database c is connected to (a logical slot belongs to one). */
+bool pg_query_slot_create_logical(struct pg_conn *c, const char *name, const char *plugin, struct pg_err *err) PG_WUR;
 
 /* Runs one statement that returns nothing (tests and bootstrap use it). */
 bool pg_query_exec(struct pg_conn *c, const char *sql, struct pg_err *err) PG_WUR;

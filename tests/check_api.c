@@ -2441,6 +2441,79 @@ START_TEST(test_write_rules)
 }
 END_TEST
 
+/* restapi.allowlist: writes from other addresses get 403 before their
+ * credentials count; reads are not affected. */
+static const struct allow_case {
+	const char *client; /* NULL: MHD gave none */
+	const char *method, *path;
+	unsigned int code;
+	const char *error;
+} allow_cases[] = {
+	{ "127.0.0.1", "POST", "/reload", 202, NULL },
+	{ "::ffff:127.0.0.1", "POST", "/reload", 202, NULL },
+	{ "10.20.30.40", "POST", "/reload", 202, NULL },
+	{ "127.0.0.2", "POST", "/reload", 403, "writes from 127.0.0.2 are refused: not in restapi.allowlist" },
+	{ "::1", "POST", "/restart", 403, "writes from ::1 are refused: not in restapi.allowlist" },
+	{ NULL, "POST", "/reload", 403, "writes from an unknown address are refused" },
+	{ "127.0.0.2", "GET", "/health", 200, NULL },
+	{ "192.0.2.1", "PATCH", "/config", 403, "not in restapi.allowlist" },
+};
+
+START_TEST(test_allowlist)
+{
+	const struct allow_case *c = &allow_cases[_i];
+	const char *const allow[] = { "127.0.0.1", "10.0.0.0/8" };
+	const char *const bad[] = { "db1.example.com" };
+	char dir[] = "/tmp/check_api_allow.XXXXXX", pem[128], err[512], cmd[128];
+	struct api_status st = replica_status();
+	struct api_options o;
+	struct api_server *s;
+	struct api_request rq;
+	struct api_reply r;
+	struct api_requests q;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(pem, sizeof(pem), "%s/x.pem", dir);
+	write_file(pem, "-----BEGIN CERTIFICATE-----\nstand-in\n-----END CERTIFICATE-----\n");
+	memset(&o, 0, sizeof(o));
+	o.certfile = pem;
+	o.keyfile = pem;
+	o.auth_username = "u";
+	o.auth_password = "p";
+	o.allowlist = bad;
+	o.n_allowlist = 1;
+	ck_assert_ptr_null(api_server_new(&o, err, sizeof(err)));
+	ck_assert_str_eq(err, "restapi.allowlist: \"db1.example.com\" is not an IP address or network");
+	o.allowlist = allow;
+	o.n_allowlist = 2;
+	s = api_server_new(&o, err, sizeof(err));
+	ck_assert_msg(s != NULL, "%s", err);
+	api_publish(s, &st);
+
+	memset(&rq, 0, sizeof(rq));
+	rq.method = c->method;
+	rq.path = c->path;
+	rq.version = "HTTP/1.1";
+	rq.host = "127.0.0.1:8008";
+	rq.content_type = "application/json";
+	rq.client = c->client;
+	rq.tls = true;
+	rq.authorization = "Basic dTpw"; /* u:p */
+	api_handle(s, &rq, &r);
+	ck_assert_msg(r.code == c->code, "%s %s from %s: %u, want %u (%s)", c->method, c->path,
+	              c->client ? c->client : "?", r.code, c->code, r.body ? r.body : "");
+	if (c->error)
+		ck_assert_msg(r.body && strstr(r.body, c->error), "'%s' lacks '%s'", r.body, c->error);
+	api_reply_free(&r);
+	api_take_requests(s, &q);
+	if (c->code == 403)
+		ck_assert_msg(!q.reload && !q.restart && !q.reinit, "a refused write was queued");
+	api_stop(s);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 struct check_case {
 	const char *name;
 	const char *method, *path, *version, *host, *origin, *content_type, *framing;
@@ -3080,6 +3153,7 @@ static Suite *api_suite(void)
 	tcase_add_test(pure, test_patroni_status);
 	tcase_add_test(pure, test_patroni_tags);
 	tcase_add_loop_test(pure, test_write_rules, 0, (int)(sizeof(rule_cases) / sizeof(rule_cases[0])));
+	tcase_add_loop_test(pure, test_allowlist, 0, (int)(sizeof(allow_cases) / sizeof(allow_cases[0])));
 	tcase_add_loop_test(pure, test_request_checks, 0, (int)(sizeof(check_cases) / sizeof(check_cases[0])));
 	tcase_add_test(pure, test_failsafe_confirm);
 	suite_add_tcase(s, pure);

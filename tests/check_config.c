@@ -1345,8 +1345,242 @@ static const struct initdb_bad_case {
 	  ":10: bootstrap.initdb.data_checksums: expected true or false" },
 	{ "bootstrap = { initdb = { data_checksum = true; }; };",
 	  ":10: bootstrap.initdb.data_checksum: unknown key (did you mean bootstrap.initdb.data_checksums?)" },
-	{ "bootstrap = { initdb = [ \"data-checksums\" ]; };", ":10: bootstrap.initdb" },
+	/* Patroni's list form: what baton passes itself is refused, with the key to use */
+	{ "bootstrap = { initdb = ( \"pgdata=/tmp/x\" ); };",
+	  ":10: bootstrap.initdb[0]: baton passes the data directory itself: use postgresql.data_dir (got "
+	  "\"pgdata=/tmp/x\")" },
+	{ "bootstrap = { initdb = ( \"data-checksums\", { username = \"admin\"; } ); };",
+	  ":10: bootstrap.initdb[1]: baton creates the superuser itself: use "
+	  "postgresql.authentication.superuser.username (got \"username=admin\")" },
+	{ "bootstrap = { initdb = ( { auth_host = \"trust\"; } ); };",
+	  ":10: bootstrap.initdb[0]: baton sets scram-sha-256 for host connections: use postgresql.pg_hba (got "
+	  "\"auth-host=trust\")" },
+	{ "bootstrap = { initdb = ( \"U\" ); };",
+	  ":10: bootstrap.initdb[0]: a one-letter option: use initdb's long option name (got \"U\")" },
+	{ "bootstrap = { initdb = ( \"--no-sync\" ); };",
+	  ":10: bootstrap.initdb[0]: expected an initdb long option without dashes, \"name\" or \"name=value\" "
+	  "(got \"--no-sync\")" },
+	{ "bootstrap = { initdb = ( 5 ); };",
+	  ":10: bootstrap.initdb[0]: expected an option name (\"data-checksums\") or a group of one option "
+	  "({ encoding = \"UTF8\"; }) (got 5)" },
+	{ "bootstrap = { initdb = ( { a = 1; b = 2; } ); };", ":10: bootstrap.initdb[0]: expected an option name" },
+	{ "bootstrap = { initdb = ( { waldir = [ \"x\" ]; } ); };",
+	  ":10: bootstrap.initdb[0]: waldir: expected a string, number or boolean (got an array)" },
+	{ "bootstrap = { initdb = ( { locale = \"xx_NOWHERE.UTF-8\"; } ); };",
+	  ":10: bootstrap.initdb[0]: locale not installed on this host" },
+	{ "bootstrap = { initdb = ( { encoding = \"-D/tmp\"; } ); };",
+	  ":10: bootstrap.initdb[0]: expected an encoding name" },
+	{ "bootstrap = { initdb = { options = [ \"pwfile=/tmp/pw\" ]; }; };",
+	  ":10: bootstrap.initdb.options[0]: baton passes the superuser's password itself" },
+	{ "bootstrap = { initdb = { options = [ \"encoding=LATIN1\" ]; }; };",
+	  ":10: bootstrap.initdb.options[0]: use bootstrap.initdb.encoding" },
+	{ "bootstrap = { post_bootstrap = \"/nonexistent/pb.sh\"; };",
+	  ":10: bootstrap.post_bootstrap: cannot run /nonexistent/pb.sh: No such file or directory" },
+	{ "bootstrap = { post_bootstrap = \"pb.sh\"; };", ":10: bootstrap.post_bootstrap: must be an absolute path" },
+	{ "bootstrap = { post_init = \"/bin/true\"; };",
+	  ":10: bootstrap.post_init: bootstrap.post_init is a Patroni key baton does not support: use "
+	  "bootstrap.post_bootstrap" },
 };
+
+/* Patroni's list form: options with and without values, the three typed
+ * ones mapped to their keys, data checksums off unless listed. */
+static const struct initdb_list_case {
+	const char *extra;
+	const char *encoding, *locale;
+	bool checksums;
+	const char *options; /* joined with ' ' */
+} initdb_list_cases[] = {
+	{ "bootstrap = { initdb = ( { encoding = \"LATIN1\"; }, \"data-checksums\", { wal_segsize = 32; }, "
+	  "\"no-sync\" ); };",
+	  "LATIN1", "C.UTF-8", true, "wal-segsize=32 no-sync" },
+	{ "bootstrap = { initdb = ( \"no-sync\" ); };", "UTF8", "C.UTF-8", false, "no-sync" },
+	{ "bootstrap = { initdb = [ \"data-checksums\" ]; };", "UTF8", "C.UTF-8", true, "" },
+	{ "bootstrap = { initdb = ( { locale = \"C\"; }, \"k\", { lc-messages = \"C\"; } ); };", "UTF8", "C", true,
+	  "lc-messages=C" },
+	{ "bootstrap = { initdb = ( ); };", "UTF8", "C.UTF-8", false, "" },
+	{ "bootstrap = { initdb = { data_checksums = false; options = [ \"wal-segsize=64\", \"no-instructions\" ]; "
+	  "}; };",
+	  "UTF8", "C.UTF-8", false, "wal-segsize=64 no-instructions" },
+};
+
+START_TEST(test_initdb_list)
+{
+	const struct initdb_list_case *lc = &initdb_list_cases[_i];
+	struct baton_config c;
+	char path[64], err[512], joined[256] = "";
+
+	write_watchdog_conf(path, sizeof(path), lc->extra);
+	ck_assert_msg(config_load(path, &c, err, sizeof(err)), "%s: %s", lc->extra, err);
+	unlink(path);
+	ck_assert_str_eq(c.bootstrap_initdb.encoding, lc->encoding);
+	ck_assert_str_eq(c.bootstrap_initdb.locale, lc->locale);
+	ck_assert_int_eq(c.bootstrap_initdb.data_checksums, lc->checksums);
+	for (size_t i = 0; i < c.bootstrap_initdb.n_options; i++)
+		snprintf(joined + strlen(joined), sizeof(joined) - strlen(joined), "%s%s", i ? " " : "",
+		         c.bootstrap_initdb.options[i]);
+	ck_assert_str_eq(joined, lc->options);
+	config_free(&c);
+}
+END_TEST
+
+/* Patroni keys baton does not support: the key, what to use instead, and
+ * the line, in place of "unknown key". */
+static const struct patroni_case {
+	const char *extra;
+	const char *expect; /* after "FILE:" */
+} patroni_cases[] = {
+	{ "kubernetes = { namespace = \"default\"; };",
+	  ":10: kubernetes: kubernetes is a Patroni key baton does not support: the only DCS is etcd (v3): use "
+	  "etcd.hosts" },
+	{ "etcd3 = { hosts = \"127.0.0.1:2379\"; };",
+	  ":10: etcd3: etcd3 is a Patroni key baton does not support: baton speaks etcd's v3 API through the etcd "
+	  "group" },
+	{ "consul = { host = \"x\"; };", ":10: consul: consul is a Patroni key baton does not support" },
+	{ "zookeeper = { hosts = [ \"x\" ]; };", ":10: zookeeper: zookeeper is a Patroni key baton does not support" },
+	{ "raft = { data_dir = \"/x\"; };", ":10: raft: raft is a Patroni key baton does not support" },
+	{ "citus = { group = 0; };", ":10: citus: citus is a Patroni key baton does not support" },
+	{ "ctl = { insecure = true; };", ":10: ctl: ctl is a Patroni key baton does not support: batonctl reads this "
+	                                 "same file" },
+	{ "log = { level = \"info\";\n dir = \"/var/log/baton\"; };",
+	  ":11: log.dir: log.dir is a Patroni key baton does not support: baton logs to stderr" },
+	{ "bootstrap = { dcs = { standby_cluster = { host = \"x\"; }; }; };",
+	  ":10: bootstrap.dcs.standby_cluster: bootstrap.dcs.standby_cluster is a Patroni key baton does not "
+	  "support: standby clusters are not supported yet" },
+	{ "bootstrap = { dcs = { postgresql = { use_pg_rewind = true; }; }; };",
+	  ":10: bootstrap.dcs.postgresql.use_pg_rewind: bootstrap.dcs.postgresql.use_pg_rewind is a Patroni key baton "
+	  "does not support: use postgresql.use_pg_rewind in each node's own file" },
+};
+
+START_TEST(test_patroni_unsupported)
+{
+	const struct patroni_case *pc = &patroni_cases[_i];
+	struct baton_config c;
+	char path[64], err[512], want[700];
+
+	write_watchdog_conf(path, sizeof(path), pc->extra);
+	ck_assert_msg(!config_load(path, &c, err, sizeof(err)), "%s loaded", pc->extra);
+	unlink(path);
+	snprintf(want, sizeof(want), "%s%s", path, pc->expect);
+	ck_assert_msg(strstr(err, want) != NULL, "error\n  %s\ndoes not contain\n  %s", err, want);
+	config_free(&c);
+}
+END_TEST
+
+/* The Patroni keys baton does support, in the file: synchronous_mode as a
+ * string, pg_ident lines, the REST allowlist. */
+static const struct patroni_key_case {
+	const char *extra;
+	const char *expect;         /* NULL: loads; else after "FILE:" */
+	int sync_mode, sync_quorum; /* -1: not checked */
+} patroni_key_cases[] = {
+	{ "bootstrap = { dcs = { synchronous_mode = \"quorum\"; }; };", NULL, 1, 1 },
+	{ "bootstrap = { dcs = { synchronous_mode = \"on\"; }; };", NULL, 1, 0 },
+	{ "bootstrap = { dcs = { synchronous_mode = \"off\"; }; };", NULL, 0, 0 },
+	{ "bootstrap = { dcs = { synchronous_mode = true; }; };", NULL, 1, 0 },
+	{ "bootstrap = { dcs = { synchronous_mode = \"quorum\"; synchronous_quorum = true; }; };", NULL, 1, 1 },
+	{ "bootstrap = { dcs = { synchronous_mode = \"quorum\"; synchronous_quorum = false; }; };",
+	  ":10: bootstrap.dcs.synchronous_quorum: false contradicts synchronous_mode = \"quorum\" (set one of them)",
+	  -1, -1 },
+	{ "bootstrap = { dcs = { synchronous_mode = \"yes\"; }; };",
+	  ":10: bootstrap.dcs.synchronous_mode: expected true, false, \"on\", \"off\" or \"quorum\" (got \"yes\")", -1,
+	  -1 },
+	{ "bootstrap = { dcs = { synchronous_mode_strict = \"on\"; }; };",
+	  ":10: bootstrap.dcs.synchronous_mode_strict: expected true or false (got \"on\")", -1, -1 },
+	{ "restapi2 = { allowlist = [ \"127.0.0.1\" ]; };", ":10: restapi2: unknown key", -1, -1 },
+	{ "postgresql2 = { pg_ident = [ \"m root postgres\" ]; };", ":10: postgresql2: unknown key", -1, -1 },
+};
+
+START_TEST(test_patroni_keys)
+{
+	const struct patroni_key_case *pc = &patroni_key_cases[_i];
+	struct baton_config c;
+	char path[64], err[512], want[700];
+	bool ok;
+
+	write_watchdog_conf(path, sizeof(path), pc->extra);
+	ok = config_load(path, &c, err, sizeof(err));
+	unlink(path);
+	if (pc->expect == NULL) {
+		ck_assert_msg(ok, "%s: %s", pc->extra, err);
+		ck_assert_int_eq(c.bootstrap_dcs.synchronous_mode, pc->sync_mode);
+		ck_assert_int_eq(c.bootstrap_dcs.synchronous_quorum, pc->sync_quorum);
+	} else {
+		ck_assert_msg(!ok, "%s loaded", pc->extra);
+		snprintf(want, sizeof(want), "%s%s", path, pc->expect);
+		ck_assert_msg(strstr(err, want) != NULL, "error\n  %s\ndoes not contain\n  %s", err, want);
+	}
+	config_free(&c);
+}
+END_TEST
+
+/* postgresql.pg_ident and restapi.allowlist, inside their groups. */
+static const struct list_key_case {
+	const char *pg, *api;
+	const char *expect; /* NULL: loads; else after "FILE:" */
+	size_t n_ident, n_allow;
+} list_key_cases[] = {
+	{ "pg_ident = [ \"ops root postgres\", \"ops baton postgres\" ];", "", NULL, 2, 0 },
+	{ "pg_ident = [ \"ops root\\npostgres\" ];", "",
+	  ":6: postgresql.pg_ident[0]: must be one line without control characters (byte 0x0a at offset 8)", 0, 0 },
+	{ "", "allowlist = [ \"127.0.0.1\", \"10.0.0.0/8\", \"::1\", \"fd00::/8\" ];", NULL, 0, 4 },
+	{ "", "allowlist = [ \"10.0.0.1/8\" ];", ":4: restapi.allowlist[0]: expected an IP address or network", 0, 0 },
+	{ "", "allowlist = [ \"db1.example.com\" ];",
+	  ":4: restapi.allowlist[0]: expected an IP address or network, \"10.0.0.5\", \"10.0.0.0/24\" or "
+	  "\"fd00::/8\" (host names are not resolved; bits past the prefix must be 0) (got \"db1.example.com\")",
+	  0, 0 },
+	{ "", "allowlist = [ \"10.0.0.0/33\" ];", ":4: restapi.allowlist[0]: expected an IP address or network", 0, 0 },
+	{ "pg_ctl_timeout = 120;", "", NULL, 0, 0 },
+	{ "pg_ctl_timeout = 0;", "", ":6: postgresql.pg_ctl_timeout: must be >= 1 (got 0)", 0, 0 },
+	{ "pg_ctl_timeout = 601;", "", ":6: postgresql.pg_ctl_timeout: must be <= 600 (got 601)", 0, 0 },
+	{ "", "allowlist_include_members = true;",
+	  ":4: restapi.allowlist_include_members: restapi.allowlist_include_members is a Patroni key baton does not "
+	  "support: not supported yet: list the members' addresses in restapi.allowlist",
+	  0, 0 },
+};
+
+START_TEST(test_list_keys)
+{
+	const struct list_key_case *lc = &list_key_cases[_i];
+	struct baton_config c;
+	char path[64], err[512], want[700];
+	int fd;
+	FILE *f;
+	bool ok;
+
+	snprintf(path, sizeof(path), "/tmp/check_config_lk_XXXXXX");
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	f = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f,
+	        "scope = \"main\";\nname = \"node2\";\netcd = { hosts = [\"127.0.0.1:2379\"]; };\n"
+	        "restapi = { listen = \"127.0.0.1:8009\"; %s };\n"
+	        "postgresql = { data_dir = \"/var/lib/baton/node2\"; listen = \"127.0.0.1:5442\";\n"
+	        "  %s\n"
+	        "  bin_dir = \"%s\";\n"
+	        "  authentication = { superuser = { password = \"s1\"; }; replication = { password = \"r1\"; }; };\n"
+	        "};\n",
+	        lc->api, lc->pg, PG_BINDIR);
+	ck_assert_int_eq(fclose(f), 0);
+	ok = config_load(path, &c, err, sizeof(err));
+	unlink(path);
+	if (lc->expect == NULL) {
+		ck_assert_msg(ok, "%s%s: %s", lc->pg, lc->api, err);
+		ck_assert_uint_eq(c.postgresql.n_pg_ident, lc->n_ident);
+		ck_assert_uint_eq(c.restapi.n_allowlist, lc->n_allow);
+		if (lc->n_ident > 0)
+			ck_assert_str_eq(c.postgresql.pg_ident[1], "ops baton postgres");
+		if (lc->n_allow > 0)
+			ck_assert_str_eq(c.restapi.allowlist[3], "fd00::/8");
+		ck_assert(c.postgresql.pg_ctl_timeout == (strstr(lc->pg, "pg_ctl_timeout") ? 120 : 30));
+	} else {
+		ck_assert_msg(!ok, "%s%s loaded", lc->pg, lc->api);
+		snprintf(want, sizeof(want), "%s%s", path, lc->expect);
+		ck_assert_msg(strstr(err, want) != NULL, "error\n  %s\ndoes not contain\n  %s", err, want);
+	}
+	config_free(&c);
+}
+END_TEST
 
 START_TEST(test_initdb_bad)
 {
@@ -1816,6 +2050,10 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_replica_methods_values);
 	tcase_add_loop_test(tc, test_replica_methods_bad, 0,
 	                    (int)(sizeof(replica_bad_cases) / sizeof(replica_bad_cases[0])));
+	tcase_add_loop_test(tc, test_initdb_list, 0, (int)(sizeof(initdb_list_cases) / sizeof(initdb_list_cases[0])));
+	tcase_add_loop_test(tc, test_patroni_unsupported, 0, (int)(sizeof(patroni_cases) / sizeof(patroni_cases[0])));
+	tcase_add_loop_test(tc, test_patroni_keys, 0, (int)(sizeof(patroni_key_cases) / sizeof(patroni_key_cases[0])));
+	tcase_add_loop_test(tc, test_list_keys, 0, (int)(sizeof(list_key_cases) / sizeof(list_key_cases[0])));
 	tcase_add_test(tc, test_reload_every_key_has_entry);
 	tcase_add_test(tc, test_reload_unchanged);
 	tcase_add_loop_test(tc, test_reload_report, 0, (int)(sizeof(reload_cases) / sizeof(reload_cases[0])));

@@ -406,6 +406,118 @@ static struct dcs_settings settings(double ttl, double wait, double retry, int64
 	return d;
 }
 
+/* Patroni's slot keys in the config key: slots in the object form (logical
+ * ones with database and plugin), ignore_slots, postgresql.use_slots; they
+ * survive a round trip through dcs_config_json and a copy. */
+START_TEST(test_config_patroni_slots)
+{
+	struct dcs_settings d, back, copy;
+	char err[256] = "";
+	char *s;
+
+	ck_assert_msg(dcs_config_from_json("{\"slots\": {\"keep\": {\"type\": \"physical\"}, \"cdc\": {\"type\": "
+	                                   "\"logical\", \"database\": \"app\", \"plugin\": \"pgoutput\"}},"
+	                                   " \"ignore_slots\": [{\"name\": \"debezium\"}, {\"type\": \"logical\", "
+	                                   "\"plugin\": \"wal2json\"}], \"postgresql\": {\"use_slots\": false}}",
+	                                   &d, err, sizeof(err)),
+	              "%s", err);
+	ck_assert_uint_eq(d.n_slots, 1);
+	ck_assert_str_eq(d.slots[0], "keep");
+	ck_assert_uint_eq(d.n_logical_slots, 1);
+	ck_assert_str_eq(d.logical_slots[0].name, "cdc");
+	ck_assert_str_eq(d.logical_slots[0].database, "app");
+	ck_assert_str_eq(d.logical_slots[0].plugin, "pgoutput");
+	ck_assert_uint_eq(d.n_ignore_slots, 2);
+	ck_assert_str_eq(d.ignore_slots[0].name, "debezium");
+	ck_assert_ptr_null(d.ignore_slots[0].type);
+	ck_assert_str_eq(d.ignore_slots[1].plugin, "wal2json");
+	ck_assert(!d.use_slots);
+	ck_assert(dcs_settings_copy(&copy, &d));
+	s = dcs_config_json(&copy);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_msg(strstr(s, "\"cdc\": {\"type\": \"logical\"") || strstr(s, "\"cdc\":{\"type\":\"logical\""), "%s",
+	              s);
+	ck_assert_msg(dcs_config_from_json(s, &back, err, sizeof(err)), "%s: %s", s, err);
+	ck_assert_uint_eq(back.n_slots, 1);
+	ck_assert_uint_eq(back.n_logical_slots, 1);
+	ck_assert_str_eq(back.logical_slots[0].plugin, "pgoutput");
+	ck_assert_uint_eq(back.n_ignore_slots, 2);
+	ck_assert_str_eq(back.ignore_slots[1].type, "logical");
+	ck_assert(!back.use_slots);
+	free(s);
+	dcs_settings_free(&back);
+	dcs_settings_free(&copy);
+	dcs_settings_free(&d);
+
+	/* default: use_slots true, written as such */
+	ck_assert(dcs_config_from_json("{}", &d, err, sizeof(err)));
+	ck_assert(d.use_slots);
+	s = dcs_config_json(&d);
+	ck_assert_msg(strstr(s, "\"use_slots\": true") || strstr(s, "\"use_slots\":true"), "%s", s);
+	free(s);
+	dcs_settings_free(&d);
+}
+END_TEST
+
+static const struct slots_bad_case {
+	const char *json, *err;
+} slots_bad_cases[] = {
+	{ "{\"slots\": {\"cdc\": {\"type\": \"logical\", \"database\": \"app\"}}}",
+	  "slots.cdc: a logical slot needs \"database\" and \"plugin\"" },
+	{ "{\"slots\": {\"cdc\": {\"type\": \"other\"}}}", "slots.cdc.type: expected \"physical\" or \"logical\"" },
+	{ "{\"slots\": {\"Bad\": {\"type\": \"physical\"}}}", "slots.Bad: a slot name is 1 to 63 of a-z, 0-9 and _" },
+	{ "{\"slots\": {\"p\": {\"type\": \"physical\", \"plugin\": \"x\"}}}",
+	  "slots.p: a physical slot has no database or plugin" },
+	{ "{\"slots\": {\"cdc\": {\"type\": \"logical\", \"database\": \"a b\", \"plugin\": \"p\"}}}",
+	  "slots.cdc.database: expected a database name" },
+	{ "{\"slots\": {\"cdc\": \"logical\"}}", "slots.cdc: expected an object" },
+	{ "{\"ignore_slots\": {\"name\": \"x\"}}", "ignore_slots: expected an array" },
+	{ "{\"ignore_slots\": [{}]}", "ignore_slots[0]: expected an object with name, type, database or plugin" },
+	{ "{\"ignore_slots\": [{\"nam\": \"x\"}]}", "ignore_slots[0]: unknown key \"nam\"" },
+	{ "{\"ignore_slots\": [{\"type\": \"both\"}]}", "ignore_slots[0].type: expected \"physical\" or \"logical\"" },
+	{ "{\"postgresql\": {\"use_slots\": \"no\"}}", "postgresql.use_slots: expected true or false" },
+};
+
+START_TEST(test_config_slots_bad)
+{
+	const struct slots_bad_case *c = &slots_bad_cases[_i];
+	struct dcs_settings d;
+	char err[256] = "";
+
+	ck_assert_msg(!dcs_config_from_json(c->json, &d, err, sizeof(err)), "%s accepted", c->json);
+	ck_assert_msg(strstr(err, c->err) == err, "%s: '%s', want '%s'", c->json, err, c->err);
+}
+END_TEST
+
+/* synchronous_mode as Patroni writes it: "on", "off", "quorum" (= quorum commit). */
+static const struct sync_mode_case {
+	const char *json;
+	bool mode, quorum;
+} sync_mode_cases[] = {
+	{ "{\"synchronous_mode\": \"quorum\"}", true, true },
+	{ "{\"synchronous_mode\": \"on\"}", true, false },
+	{ "{\"synchronous_mode\": \"off\"}", false, false },
+	{ "{\"synchronous_mode\": true, \"synchronous_quorum\": true}", true, true },
+	{ "{\"synchronous_mode\": \"quorum\", \"synchronous_quorum\": true}", true, true },
+	{ "{\"synchronous_mode\": false}", false, false },
+	/* PATCH /config merges into a document that always says synchronous_quorum */
+	{ "{\"synchronous_mode\": \"quorum\", \"synchronous_quorum\": false}", true, true },
+	{ "{\"synchronous_mode\": \"on\", \"synchronous_quorum\": true}", true, true },
+};
+
+START_TEST(test_config_sync_mode_strings)
+{
+	const struct sync_mode_case *c = &sync_mode_cases[_i];
+	struct dcs_settings back;
+	char err[256] = "";
+
+	ck_assert_msg(dcs_config_from_json(c->json, &back, err, sizeof(err)), "%s: %s", c->json, err);
+	ck_assert_int_eq(back.synchronous_mode, c->mode);
+	ck_assert_int_eq(back.synchronous_quorum, c->quorum);
+	dcs_settings_free(&back);
+}
+END_TEST
+
 /* Synchronous mode settings and permanent slots go through the config key. */
 START_TEST(test_config_sync_and_slots)
 {
@@ -441,6 +553,9 @@ START_TEST(test_config_sync_and_slots)
 	ck_assert_msg(strstr(err, "synchronous_node_count") != NULL, "%s", err);
 	ck_assert(!dcs_config_from_json("{\"synchronous_mode\": \"yes\"}", &back, err, sizeof(err)));
 	ck_assert_msg(strstr(err, "synchronous_mode") != NULL, "%s", err);
+	ck_assert(!dcs_config_from_json("{\"synchronous_mode\": 1}", &back, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "synchronous_mode") != NULL, "%s", err);
+
 	ck_assert(!dcs_config_from_json("{\"slots\": [\"Bad-Name\"]}", &back, err, sizeof(err)));
 	ck_assert_msg(strstr(err, "slots[0]") != NULL, "%s", err);
 	ck_assert(!dcs_config_from_json("{\"slots\": \"x\"}", &back, err, sizeof(err)));
@@ -2044,6 +2159,10 @@ static Suite *dcs_suite(void)
 	tcase_add_test(tc, test_status_json);
 	tcase_add_test(tc, test_config_round_trip);
 	tcase_add_test(tc, test_config_sync_and_slots);
+	tcase_add_test(tc, test_config_patroni_slots);
+	tcase_add_loop_test(tc, test_config_slots_bad, 0, (int)(sizeof(slots_bad_cases) / sizeof(slots_bad_cases[0])));
+	tcase_add_loop_test(tc, test_config_sync_mode_strings, 0,
+	                    (int)(sizeof(sync_mode_cases) / sizeof(sync_mode_cases[0])));
 	tcase_add_test(tc, test_sync_key);
 	tcase_add_loop_test(tc, test_config_bad, 0, (int)(sizeof(bad_configs) / sizeof(bad_configs[0])));
 	tcase_add_test(tc, test_history);

@@ -343,6 +343,21 @@ static void s_diverged_no_rewind(struct ha_cluster_view *c, struct ha_local_view
 	s_diverged_replica(c, l);
 	l->use_pg_rewind = false;
 }
+static void s_diverged_no_rewind_remove(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_diverged_no_rewind(c, l);
+	l->remove_data_on_diverged = true;
+}
+static void s_diverged_rewind_on_remove_flag(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_diverged_replica(c, l);
+	l->remove_data_on_diverged = true; /* pg_rewind is on: it is tried first */
+}
+static void s_not_streaming_briefly_remove_flag(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_diverged_no_rewind_remove(c, l);
+	l->pg_not_streaming_since = NOW - 2;
+}
 static void s_briefly_not_streaming(struct ha_cluster_view *c, struct ha_local_view *l)
 {
 	s_diverged_replica(c, l);
@@ -493,6 +508,32 @@ static void s_peer_ahead_on_old_timeline(struct ha_cluster_view *c, struct ha_lo
 	c->members[2].polled_timeline = 1;
 	c->members[2].polled_lsn = 9000;
 }
+/* check_timeline (Patroni's): a timeline other than the last leader's,
+ * ahead of it too, is no candidate, and such a peer blocks nobody. */
+static void s_ahead_timeline(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	c->leader_timeline = 2;
+	l->pg_timeline = 3;
+}
+static void s_check_timeline_ahead(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_ahead_timeline(c, l);
+	c->check_timeline = true;
+}
+static void s_peer_on_other_timeline(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	c->leader_timeline = 2;
+	l->pg_timeline = 2;
+	c->members[2].polled_timeline = 3;
+	c->members[2].polled_lsn = 9000;
+}
+static void s_check_timeline_peer_other(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_peer_on_other_timeline(c, l);
+	c->check_timeline = true;
+}
 static void s_peer_starting_may_be_ahead(struct ha_cluster_view *c, struct ha_local_view *l)
 {
 	leader_gone(c, l);
@@ -576,6 +617,11 @@ static void s_start_failed_diverged_no_rewind_later(struct ha_cluster_view *c, s
 {
 	s_start_failed_diverged_no_rewind(c, l);
 	l->pg_started_at = NOW - 10;
+}
+static void s_start_failed_diverged_no_rewind_remove(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_start_failed_diverged_no_rewind(c, l);
+	l->remove_data_on_diverged = true;
 }
 static void s_start_failed_no_leader(struct ha_cluster_view *c, struct ha_local_view *l)
 {
@@ -1347,6 +1393,8 @@ static const struct row rows[] = {
 	{ 9, "failed start, fourth in a row: backoff has grown", s_start_failed_other_many, HA_WAIT, NULL },
 	{ 9, "failed start, log unreadable: never rewind", s_start_failed_unknown, HA_START_REPLICA, "node1" },
 	{ 9, "failed start, diverged, use_pg_rewind off: back off", s_start_failed_diverged_no_rewind, HA_WAIT, NULL },
+	{ 9, "failed start, diverged, use_pg_rewind off, remove_data_directory_on_diverged_timelines: reinit",
+	  s_start_failed_diverged_no_rewind_remove, HA_REINIT, "node1" },
 	{ 9, "failed start, diverged, use_pg_rewind off, backoff over: start again",
 	  s_start_failed_diverged_no_rewind_later, HA_START_REPLICA, "node1" },
 	{ 9, "failed start, no leader: back off too", s_start_failed_no_leader, HA_WAIT, NULL },
@@ -1400,6 +1448,12 @@ static const struct row rows[] = {
 	{ 11, "diverged, rewind failed, reinit allowed", s_diverged_rewind_failed_reinit, HA_REINIT, "node1" },
 	{ 11, "diverged, rewind failed, no reinit: wait", s_diverged_rewind_failed, HA_WAIT, NULL },
 	{ 11, "diverged but pg_rewind disabled: wait", s_diverged_no_rewind, HA_WAIT, NULL },
+	{ 11, "diverged, pg_rewind disabled, remove_data_directory_on_diverged_timelines: reinit",
+	  s_diverged_no_rewind_remove, HA_REINIT, "node1" },
+	{ 11, "diverged, pg_rewind on: rewind first whatever the remove flag", s_diverged_rewind_on_remove_flag,
+	  HA_REWIND, "node1" },
+	{ 11, "briefly not streaming: no reinit for the remove flag", s_not_streaming_briefly_remove_flag, HA_WAIT,
+	  NULL },
 	{ 11, "diverged replica is rewound", s_diverged_replica, HA_REWIND, "node1" },
 	{ 11, "briefly not streaming: wait", s_briefly_not_streaming, HA_WAIT, NULL },
 	{ 11, "not streaming on leader's timeline: wait", s_not_streaming_same_timeline, HA_WAIT, NULL },
@@ -1423,6 +1477,12 @@ static const struct row rows[] = {
 	{ 11, "a peer still running as primary blocks", s_peer_still_primary, HA_WAIT, NULL },
 	{ 11, "behind the last leader's timeline: not a candidate", s_refuse_old_timeline, HA_WAIT, NULL },
 	{ 11, "a peer ahead on an old timeline does not block", s_peer_ahead_on_old_timeline, HA_ACQUIRE, NULL },
+	{ 11, "ahead of the last leader's timeline: a candidate", s_ahead_timeline, HA_ACQUIRE, NULL },
+	{ 11, "check_timeline: ahead of the last leader's timeline is no candidate", s_check_timeline_ahead, HA_WAIT,
+	  NULL },
+	{ 11, "a peer ahead on a newer timeline blocks", s_peer_on_other_timeline, HA_WAIT, NULL },
+	{ 11, "check_timeline: a peer on another timeline does not block", s_check_timeline_peer_other, HA_ACQUIRE,
+	  NULL },
 	{ 11, "a peer still starting may be ahead: wait", s_peer_starting_may_be_ahead, HA_WAIT, NULL },
 	{ 11, "a peer starting for over 2 ttl: ignore it", s_peer_starting_too_long, HA_ACQUIRE, NULL },
 	{ 11, "replay paused, leader on a new timeline: no rewind while paused", s_paused_replay_no_rewind, HA_WAIT,
@@ -2087,6 +2147,51 @@ static bool step_names(const struct ha_sync_step *st, const char *a, const char 
 	return true;
 }
 
+/* maximum_lag_on_syncnode: a standby lagging more than that behind the
+ * most advanced one (with one standby: behind the primary) is not chosen. */
+static const struct syncnode_case {
+	const char *name;
+	int64_t max_lag;
+	uint64_t node1_flush, node3_flush, primary_lsn;
+	bool only_node1;
+	const char *want; /* SET_PG names, NULL: no step */
+} syncnode_cases[] = {
+	{ "off (-1): by name", -1, 1000, 5000, 5000, false, "node1" },
+	{ "off (0): by name", 0, 1000, 5000, 5000, false, "node1" },
+	{ "node1 4000 behind node3, limit 1000: node3", 1000, 1000, 5000, 5000, false, "node3" },
+	{ "node1 exactly at the limit: node1", 4000, 1000, 5000, 5000, false, "node1" },
+	{ "both lag the primary, not each other: node1", 1000, 5000, 5000, 90000, false, "node1" },
+	{ "one standby, close to the primary: node1", 1000, 1000, 0, 1500, true, "node1" },
+	{ "one standby, far behind the primary: nobody", 1000, 1000, 0, 9000, true, NULL },
+	{ "one standby, primary LSN unknown: node1", 1000, 1000, 0, 0, true, "node1" },
+};
+
+START_TEST(test_sync_plan_max_lag_on_syncnode)
+{
+	const struct syncnode_case *sc = &syncnode_cases[_i];
+	struct ha_cluster_view c;
+	struct ha_sync_input in;
+	struct ha_sync_step st;
+
+	plan_base(&c, &in);
+	c.has_sync = true;
+	snprintf(c.sync_leader, HA_NAME_MAX, "node2");
+	c.maximum_lag_on_syncnode = sc->max_lag;
+	in.standbys[0].flush_lsn = sc->node1_flush;
+	in.standbys[1].flush_lsn = sc->node3_flush;
+	in.primary_lsn = sc->primary_lsn;
+	if (sc->only_node1)
+		in.n = 1;
+	st = ha_sync_plan(&c, "node2", &in);
+	if (sc->want == NULL) {
+		ck_assert_msg(st.kind == HA_SYNC_NONE, "%s: step %d (%s)", sc->name, (int)st.kind, st.reason);
+		return;
+	}
+	ck_assert_msg(st.kind == HA_SYNC_SET_PG, "%s: step %d (%s)", sc->name, (int)st.kind, st.reason);
+	ck_assert_msg(step_names(&st, sc->want, NULL), "%s: %s", sc->name, st.reason);
+}
+END_TEST
+
 /* Fresh leader, no sync key: take the key over (empty), then wait for one
  * standby in Postgres, then record it once synchronous and caught up. */
 START_TEST(test_sync_plan_from_scratch)
@@ -2437,6 +2542,8 @@ int main(void)
 	tcase_add_test(tc, test_local_view_update);
 	tcase_add_loop_test(tc, test_switchover_choose, 0, (int)(sizeof(sw_rows) / sizeof(sw_rows[0])));
 	tcase_add_test(tc, test_sync_plan_from_scratch);
+	tcase_add_loop_test(tc, test_sync_plan_max_lag_on_syncnode, 0,
+	                    (int)(sizeof(syncnode_cases) / sizeof(syncnode_cases[0])));
 	tcase_add_test(tc, test_sync_plan_standby_lost);
 	tcase_add_test(tc, test_sync_plan_stable);
 	tcase_add_test(tc, test_sync_plan_strict_nosync_off);

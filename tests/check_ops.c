@@ -468,7 +468,7 @@ START_TEST(test_replace_config)
 	put(&e, e.k.config,
 	    "{\"ttl\":10,\"loop_wait\":1,\"retry_timeout\":2,\"maximum_lag_on_failover\":1048576,"
 	    "\"synchronous_mode\":true,\"slots\":{\"keep_me\":{\"type\":\"physical\"}},"
-	    "\"postgresql\":{\"use_pg_rewind\":true},\"check_timeline\":false,\"pause\":true}");
+	    "\"postgresql\":{\"use_pg_rewind\":true},\"master_start_timeout\":300,\"pause\":true}");
 	ck_assert_msg(ops_set_pause(e.c, &e.k, false, err, sizeof(err)), "%s", err);
 	read_settings(&e, &d);
 	ck_assert(!d.pause && d.synchronous_mode && d.ttl == 10);
@@ -476,11 +476,11 @@ START_TEST(test_replace_config)
 	ck_assert_str_eq(d.slots[0], "keep_me");
 	dcs_settings_free(&d);
 	v = get_value(&e, e.k.config);
-	ck_assert_msg(strstr(v, "use_pg_rewind") == NULL && strstr(v, "check_timeline") == NULL, "%s", v);
+	ck_assert_msg(strstr(v, "use_pg_rewind") == NULL && strstr(v, "master_start_timeout") == NULL, "%s", v);
 	free(v);
 	before = snapshot(&e);
-	assert_refused(ops_replace_config(e.c, &e.k, "{\"ttl\":12,\"check_timeline\":true}", err, sizeof(err)), err,
-	               "unknown key 'check_timeline'", before, &e);
+	assert_refused(ops_replace_config(e.c, &e.k, "{\"ttl\":12,\"master_start_timeout\":30}", err, sizeof(err)), err,
+	               "unknown key 'master_start_timeout'", before, &e);
 	free(before);
 	env_close(&e);
 }

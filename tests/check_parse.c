@@ -385,6 +385,49 @@ START_TEST(test_clock_sleep)
 }
 END_TEST
 
+/* IP networks for restapi.allowlist: each net against addresses in and out. */
+static const struct net_case {
+	const char *net;
+	bool ok;
+	const char *in, *out; /* NULL: not checked */
+} net_cases[] = {
+	{ "127.0.0.1", true, "127.0.0.1", "127.0.0.2" },
+	{ "127.0.0.1", true, "::ffff:127.0.0.1", "::1" },
+	{ "10.0.0.0/8", true, "10.255.1.2", "11.0.0.1" },
+	{ "10.1.2.0/24", true, "10.1.2.254", "10.1.3.0" },
+	{ "0.0.0.0/0", true, "192.0.2.1", "::1" },
+	{ "::1", true, "::1", "::2" },
+	{ "fd00::/8", true, "fd12:3456::1", "fe80::1" },
+	{ "::/0", true, "2001:db8::1", "unknown" },
+	{ "10.0.0.1/8", false, NULL, NULL }, /* host bits set */
+	{ "10.0.0.0/33", false, NULL, NULL },
+	{ "10.0.0.0/", false, NULL, NULL },
+	{ "10.0.0.0/-1", false, NULL, NULL },
+	{ "10.0.0.0/08", true, "10.0.0.9", "9.0.0.0" },
+	{ "::1/129", false, NULL, NULL },
+	{ "db1.example.com", false, NULL, NULL },
+	{ "", false, NULL, NULL },
+	{ "/8", false, NULL, NULL },
+	{ "10.0.0", false, NULL, NULL },
+	{ " 10.0.0.1", false, NULL, NULL },
+};
+
+START_TEST(test_net)
+{
+	const struct net_case *c = &net_cases[_i];
+	struct parse_net n;
+
+	ck_assert_msg(parse_net(c->net, &n) == c->ok, "%s", c->net);
+	if (!c->ok)
+		return;
+	if (c->in)
+		ck_assert_msg(parse_net_contains(&n, c->in), "%s not in %s", c->in, c->net);
+	if (c->out)
+		ck_assert_msg(!parse_net_contains(&n, c->out), "%s in %s", c->out, c->net);
+	ck_assert(!parse_net_contains(&n, NULL));
+}
+END_TEST
+
 static Suite *parse_suite(void)
 {
 	Suite *s = suite_create("parse");
@@ -392,6 +435,7 @@ static Suite *parse_suite(void)
 	TCase *tc = tcase_create("clock");
 
 	tcase_add_loop_test(tp, test_count, 0, (int)(sizeof(count_cases) / sizeof(count_cases[0])));
+	tcase_add_loop_test(tp, test_net, 0, (int)(sizeof(net_cases) / sizeof(net_cases[0])));
 	tcase_add_loop_test(tp, test_bytes, 0, (int)(sizeof(bytes_cases) / sizeof(bytes_cases[0])));
 	tcase_add_loop_test(tp, test_seconds, 0, (int)(sizeof(seconds_cases) / sizeof(seconds_cases[0])));
 	tcase_add_loop_test(tp, test_time, 0, (int)(sizeof(time_cases) / sizeof(time_cases[0])));

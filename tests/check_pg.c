@@ -1215,6 +1215,38 @@ START_TEST(test_initdb_argv)
 		ck_assert(!pg_initdb_argv_build(&a, "/bin/initdb", "/d", "su", "--pwfile=/d.pw", &o, &err));
 		ck_assert_msg(strstr(err.msg, "invalid encoding name") != NULL, "%s", err.msg);
 	}
+	/* bootstrap.initdb.options: appended with "--"; what baton passes itself is refused */
+	{
+		char *extra[] = { (char *)"wal-segsize=32", (char *)"no-sync" };
+		struct pg_initdb_opts o = { .encoding = "UTF8", .locale = "C", .extra = extra, .n_extra = 2 };
+		static const struct {
+			const char *opt, *err;
+		} refused[] = {
+			{ "pgdata=/x", "initdb: option \"pgdata=/x\" refused: baton passes the data directory itself" },
+			{ "username=x", "initdb: option \"username=x\" refused: baton creates the superuser itself" },
+			{ "auth=trust", "initdb: option \"auth=trust\" refused: baton sets scram-sha-256" },
+			{ "D", "initdb: option \"D\" refused: a one-letter option" },
+			{ "-D", "initdb: invalid option \"-D\"" },
+			{ "", "initdb: invalid option \"\"" },
+			{ "no-sync\n-D", "initdb: invalid option" },
+		};
+
+		ck_assert_msg(pg_initdb_argv_build(&a, "/bin/initdb", "/d", "su", "--pwfile=/d.pw", &o, &err), "%s",
+		              err.msg);
+		join_argv(&a, line, sizeof(line));
+		ck_assert_str_eq(line,
+		                 "/bin/initdb -D /d -U su --pwfile=/d.pw -E UTF8 --locale=C "
+		                 "--auth-local=scram-sha-256 --auth-host=scram-sha-256 --wal-segsize=32 --no-sync");
+		for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+			extra[1] = (char *)refused[i].opt;
+			ck_assert_msg(!pg_initdb_argv_build(&a, "/bin/initdb", "/d", "su", "--pwfile=/d.pw", &o, &err),
+			              "%s accepted", refused[i].opt);
+			ck_assert_msg(strstr(err.msg, refused[i].err) == err.msg, "%s: %s", refused[i].opt, err.msg);
+		}
+		o.n_extra = PG_INITDB_MAX_EXTRA + 1;
+		ck_assert(!pg_initdb_argv_build(&a, "/bin/initdb", "/d", "su", "--pwfile=/d.pw", &o, &err));
+		ck_assert_msg(strstr(err.msg, "more than 32 options") != NULL, "%s", err.msg);
+	}
 }
 END_TEST
 

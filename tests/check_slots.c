@@ -267,6 +267,106 @@ START_TEST(test_cascaded_members)
 }
 END_TEST
 
+/* Patroni's keys in the plan, one row each: use_slots, ignore_slots and
+ * permanent logical slots, as a primary or a replica with the slots it
+ * has. Lists are ' '-joined names. */
+static const struct dcs_logical_slot logical[2] = {
+	{ (char *)"cdc", (char *)"app", (char *)"pgoutput" },
+	{ (char *)"audit", (char *)"postgres", (char *)"test_decoding" },
+};
+static const struct dcs_slot_matcher ign_name[1] = { { (char *)"debezium", NULL, NULL, NULL } };
+static const struct dcs_slot_matcher ign_phys[1] = { { NULL, (char *)"physical", NULL, NULL } };
+static const struct dcs_slot_matcher ign_plugin[1] = { { NULL, (char *)"logical", NULL, (char *)"pgoutput" } };
+static const struct dcs_slot_matcher ign_node2[2] = { { (char *)"xyz", NULL, NULL, NULL },
+	                                              { (char *)"node2", (char *)"physical", NULL, NULL } };
+
+static const struct patroni_slot_case {
+	const char *name;
+	bool primary, no_slots;
+	const struct dcs_slot_matcher *ignore;
+	size_t n_ignore;
+	bool with_logical;
+	const char *create, *drop, *create_logical;
+} patroni_slot_cases[] = {
+	{ "use_slots: members' and permanent ones made", true, false, NULL, 0, false, "node_3_b backup_tool", "", "" },
+	{ "use_slots false: none made, members' inactive dropped at once", true, true, NULL, 0, true, "", "node2", "" },
+	{ "use_slots false on a replica too", false, true, NULL, 0, false, "", "node2", "" },
+	{ "ignore by name: never dropped", true, true, ign_name, 1, false, "", "node2", "" },
+	{ "ignore physical: neither created nor dropped", true, true, ign_phys, 1, false, "", "", "" },
+	{ "ignore a member's slot: kept", true, true, ign_node2, 2, false, "", "", "" },
+	{ "ignore physical on a primary: nothing created", true, false, ign_phys, 1, false, "", "", "" },
+	{ "logical slots on the primary, the existing one kept", true, false, NULL, 0, true, "node_3_b backup_tool", "",
+	  "audit" },
+	{ "logical slots: none on a replica", false, false, NULL, 0, true, "node_3_b", "", "" },
+	{ "an ignored logical slot is not created", true, false, ign_plugin, 1, true, "node_3_b backup_tool", "",
+	  "audit" },
+};
+
+static void join(char *buf, size_t len, const char (*names)[64], size_t n)
+{
+	buf[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", i ? " " : "", names[i]);
+}
+
+START_TEST(test_patroni_keys)
+{
+	const struct patroni_slot_case *c = &patroni_slot_cases[_i];
+	/* node2's slot (inactive), an operator's debezium slot (inactive) */
+	struct pg_slot have[2] = { { "node2", false, 5000 }, { "debezium", false, 1000 } };
+	/* cdc exists already (wrongly on a replica: never dropped by baton) */
+	struct pg_logical_slot have_logical[1] = { { "cdc", "app", "pgoutput", false } };
+	struct slots_memory mem;
+	struct slots_plan p;
+	struct slots_input in;
+	char buf[512], names[SLOTS_MAX][64];
+
+	members();
+	memset(&mem, 0, sizeof(mem));
+	in = input(c->primary, have, 2);
+	in.no_slots = c->no_slots;
+	in.ignore = c->ignore;
+	in.n_ignore = c->n_ignore;
+	if (c->with_logical) {
+		in.logical = logical;
+		in.n_logical = 2;
+		in.existing_logical = have_logical;
+		in.n_existing_logical = 1;
+	}
+	slots_plan(&in, &mem, &p);
+	join(buf, sizeof(buf), (const char(*)[64])p.create, p.n_create);
+	ck_assert_msg(strcmp(buf, c->create) == 0, "%s: create '%s', want '%s'", c->name, buf, c->create);
+	join(buf, sizeof(buf), (const char(*)[64])p.drop, p.n_drop);
+	ck_assert_msg(strcmp(buf, c->drop) == 0, "%s: drop '%s', want '%s'", c->name, buf, c->drop);
+	for (size_t i = 0; i < p.n_create_logical; i++)
+		snprintf(names[i], 64, "%s", p.create_logical[i].name);
+	join(buf, sizeof(buf), (const char(*)[64])names, p.n_create_logical);
+	ck_assert_msg(strcmp(buf, c->create_logical) == 0, "%s: create logical '%s', want '%s'", c->name, buf,
+	              c->create_logical);
+	if (p.n_create_logical > 0) {
+		ck_assert_str_eq(p.create_logical[0].database, "postgres");
+		ck_assert_str_eq(p.create_logical[0].plugin, "test_decoding");
+	}
+	/* debezium (no member's) waits out the grace unless ignored */
+	if (!c->ignore)
+		ck_assert_msg(mem.n >= 1, "%s: debezium not remembered", c->name);
+}
+END_TEST
+
+START_TEST(test_ignored_matchers)
+{
+	static const struct dcs_slot_matcher m[2] = { { NULL, (char *)"logical", (char *)"app", NULL },
+		                                      { (char *)"keep", NULL, NULL, NULL } };
+
+	ck_assert(slots_ignored(m, 2, "x", "logical", "app", "pgoutput"));
+	ck_assert(!slots_ignored(m, 2, "x", "logical", "other", "pgoutput"));
+	ck_assert(!slots_ignored(m, 2, "x", "physical", NULL, NULL));
+	ck_assert(slots_ignored(m, 2, "keep", "physical", NULL, NULL));
+	ck_assert(!slots_ignored(m, 1, "keep", "physical", NULL, NULL));
+	ck_assert(!slots_ignored(NULL, 0, "keep", "physical", NULL, NULL));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("slots");
@@ -280,6 +380,9 @@ int main(void)
 	tcase_add_test(tc, test_replica_advances);
 	tcase_add_test(tc, test_grace);
 	tcase_add_test(tc, test_cascaded_members);
+	tcase_add_loop_test(tc, test_patroni_keys, 0,
+	                    (int)(sizeof(patroni_slot_cases) / sizeof(patroni_slot_cases[0])));
+	tcase_add_test(tc, test_ignored_matchers);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
