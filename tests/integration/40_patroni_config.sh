@@ -103,7 +103,7 @@ assert_eq "1|0" "$(run_sql "$p" "SELECT rolcanlogin::int || '|' || rolsuper::int
 printf '*:*:*:rewinder:rw-%s\n' "$$" >"$T/rewinder.pgpass"
 chown "$BATON_USER:" "$T/rewinder.pgpass"
 chmod 600 "$T/rewinder.pgpass"
-rw=$(as_baton env PGPASSFILE="$T/rewinder.pgpass" "$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 \
+rw=$(cd "$T" && as_baton env PGPASSFILE="$T/rewinder.pgpass" "$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 \
 	-h 127.0.0.1 -p "${PG_PORT[$p]}" -U rewinder -d postgres \
 	-c "SELECT count(*) > 0 FROM pg_ls_dir('global', true, false)" \
 	-c "SELECT (pg_stat_file('global/pg_control', true)).size > 0" \
