@@ -87,9 +87,10 @@ WORK=${BATON_CI_DIR:-/var/tmp/baton-ci}
 ASAN_FLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined"
 # Also plain only: the Patroni side by side (38) and migration (42), whose
 # baton code (REST answers, reading Patroni's keys) runs under the
-# sanitizers in 36 and the unit tests, and vip-manager (37).
+# sanitizers in 36 and the unit tests, vip-manager (37) and Patroni's own
+# example haproxy.cfg (44).
 ASAN_SKIP="18_k8s_manifests 19_install 31_vip_callback 32_systemd_unit 35_container_image 34_systemd_live"
-ASAN_SKIP+=" 37_vip_manager 38_patroni_compat 42_patroni_migration"
+ASAN_SKIP+=" 37_vip_manager 38_patroni_compat 42_patroni_migration 44_haproxy_patroni_example"
 # Scenarios that need more than the default 300 s, and what they need beyond
 # tests/lib/packages.sh (installed only when such a scenario is selected).
 declare -A IT_TIMEOUT=([34_systemd_live]=600 [35_container_image]=900 [38_patroni_compat]=480
