@@ -14,7 +14,10 @@
 #     with the same data directory (inode, system identifier, a marker file):
 #     no re-clone;
 #   - `batonctl reinit node2` with keep_data runs the restore over the old
-#     files (--delta) without removing them first.
+#     files (--delta) without removing them first;
+#   - node3 restarted with the tag nostream: no WAL receiver, no
+#     primary_conninfo, no slot on the primary, and new rows arrive through
+#     the archive (restore_command) alone.
 # needs packages: pgbackrest
 . "$(dirname "$0")/../lib/cluster.sh"
 cluster_init pgbackrest
@@ -185,4 +188,21 @@ since | grep -q 'creating replica with pgbackrest (method 1 of 2), leader node1,
 ! since | grep -q "removing data directory" || fail "the reinit removed node2's data directory despite keep_data"
 wait_for 90 "node2 streaming after the reinit" streams 2
 pass "reinit with keep_data: $(since | grep -o 'replica created with pgbackrest.*' | head -n1)"
+
+# ---- nostream: node3 replays from the archive only (Patroni's tag)
+agent_stop 3
+printf 'tags = { nostream = true; };\n' >>"$T/node3.conf"
+agent_start 3
+wait_for 60 "node3 back in recovery" eval '[ "$(in_recovery 3)" = t ]'
+grep -q 'nostream' "$(agent_log 3)" || fail "node3's log does not mention its nostream tag"
+assert_eq "" "$(run_sql 3 "SELECT status FROM pg_stat_wal_receiver")" "node3's WAL receiver (nostream: none)"
+assert_eq "" "$(run_sql 3 "SHOW primary_conninfo")" "node3's primary_conninfo (nostream)"
+wait_for 60 "no slot for node3 on node1" eval '[ "$(run_sql 1 "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '"'node3'"'")" = 0 ]'
+run_sql 1 "INSERT INTO baton_writes (id, node) SELECT 2000000 + g, 'nostream' FROM generate_series(1, 100) g" >/dev/null ||
+	fail "insert for the nostream check failed"
+run_sql 1 "SELECT pg_switch_wal()" >/dev/null || fail "pg_switch_wal failed"
+wait_for 90 "node3 replayed the new rows from the archive" \
+	eval '[ "$(run_sql 3 "SELECT count(*) FROM baton_writes WHERE node = '"'nostream'"'")" = 100 ]'
+assert_eq "" "$(run_sql 3 "SELECT status FROM pg_stat_wal_receiver")" "node3 still does not stream"
+pass "nostream: node3 replays from the archive, with no WAL receiver and no slot on the primary"
 pass "43_pgbackrest"
