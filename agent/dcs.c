@@ -359,6 +359,14 @@ bad_conn:
 	return false;
 }
 
+bool dcs_member_host_ok(const char *host)
+{
+	size_t n = strlen(host);
+
+	return n > 0 && host[0] != '-' && host[0] != '.' &&
+	       strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:") == n;
+}
+
 bool dcs_member_from_json(const char *name, const char *json, struct ha_member *out, char *err, size_t errlen)
 {
 	char scratch[HA_NAME_MAX];
@@ -410,6 +418,15 @@ bool dcs_member_from_json(const char *name, const char *json, struct ha_member *
 		    !jsonf_int(root, "timeline", JSONF_REQUIRED, 0, UINT32_MAX, &timeline, err, errlen) ||
 		    !jsonf_int(root, "lsn", JSONF_REQUIRED, 0, INT64_MAX, &lsn, err, errlen))
 			goto cleanup;
+	}
+	/* A host name or an IP address, nothing libpq reads otherwise: "/dir"
+	 * or "@name" is a Unix socket, where sslmode=verify-full does not apply
+	 * and a listener there could ask a client for its password in clear. */
+	if (!dcs_member_host_ok(out->host)) {
+		jsonf_set_err(err, errlen,
+		              "host: \"%.64s\" is not a host name or IP address (letters, digits, '.', '-', ':')",
+		              out->host);
+		goto cleanup;
 	}
 	if (!jsonf_bool(root, "pending_restart", JSONF_OPTIONAL, &out->pending_restart, err, errlen))
 		goto cleanup;

@@ -131,6 +131,10 @@ bool dcs_tag_name_ok(const char *name);
 
 /* JSON text of a member (malloc'd, caller frees). */
 char *dcs_member_json(const struct ha_member *m);
+/* A member key's Postgres host: a host name or an IP address (letters,
+ * digits, '.', '-', ':'), never a Unix-socket path ("/dir", "@name"). Pure. */
+bool dcs_member_host_ok(const char *host);
+
 /* Parses members/<name>; false with the reason in err when it is not the
  * JSON expected (wrong types, missing role, ...). */
 bool dcs_member_from_json(const char *name, const char *json, struct ha_member *out, char *err, size_t errlen);

@@ -132,6 +132,14 @@ static bool slot_name_valid(const char *s)
 	return len > 0 && len <= 63 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == len;
 }
 
+/* The logical decoding output plugins a permanent slot may name. */
+#define LOGICAL_PLUGINS "pgoutput, test_decoding, wal2json, decoderbufs"
+static bool logical_plugin_known(const char *p)
+{
+	return strcmp(p, "pgoutput") == 0 || strcmp(p, "test_decoding") == 0 || strcmp(p, "wal2json") == 0 ||
+	       strcmp(p, "decoderbufs") == 0;
+}
+
 /* A database name as baton passes it in a conninfo: letters, digits, '_'
  * and '-', 1 to 63. */
 static bool db_name_valid(const char *s)
@@ -221,6 +229,15 @@ static bool parse_slots_object(const json_t *obj, struct dcs_settings *out, char
 			if (!db || !plugin) {
 				jsonf_set_err(err, errlen, "%s: a logical slot needs \"database\" and \"plugin\"",
 				              where);
+				return false;
+			}
+			/* Creating the slot loads the plugin's library into the
+			 * agent's superuser session: only known output plugins,
+			 * not any library an etcd writer names. */
+			if (!logical_plugin_known(plugin)) {
+				jsonf_set_err(err, errlen,
+				              "%s.plugin: \"%s\" is not an output plugin baton creates slots for (%s)",
+				              where, plugin, LOGICAL_PLUGINS);
 				return false;
 			}
 			out->n_logical_slots++; /* counted now so dcs_settings_free releases it */

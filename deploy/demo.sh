@@ -17,7 +17,8 @@
 # build/, data/ (etcd and the three data directories), logs/, conf/, run/
 # (PID files). Ports: etcd 127.0.0.1:23790 (peer 23800), Postgres 5441-5443,
 # REST API 8008-8010, each plus $BATON_DEMO_PORT_OFFSET (default 0; give a
-# second demo on the same machine its own BATON_DEMO_DIR and offset). `up` is
+# second demo on the same machine its own BATON_DEMO_DIR and offset; it is
+# kept in $BATON_DEMO_DIR/port_offset for the later commands). `up` is
 # idempotent: it starts only what is not running. The cluster (scope) is
 # named "demo": `batonctl list demo`, key /baton/demo/leader.
 #
@@ -38,7 +39,9 @@ repo=$(cd "$here/.." && pwd)
 DEMO=${BATON_DEMO_DIR:-/var/tmp/baton-demo}
 U=baton
 PG_BIN=/usr/lib/postgresql/15/bin
-OFF=${BATON_DEMO_PORT_OFFSET:-0}
+# The offset a demo was started with is kept in its directory, so that
+# status, restart and down find its ports without being told again.
+OFF=${BATON_DEMO_PORT_OFFSET:-$(cat "$DEMO/port_offset" 2>/dev/null || echo 0)}
 case $OFF in
 '' | *[!0-9]*) echo "demo: BATON_DEMO_PORT_OFFSET must be a number from 0 to 20000 (got '$OFF')" >&2; exit 2 ;;
 esac
@@ -180,6 +183,7 @@ cmd_up() {
 	mkdir -p "$DEMO"/{conf,data,logs,run}
 	chown "$U:" "$DEMO" "$DEMO"/{conf,data,logs,run}
 	chmod 755 "$DEMO"
+	echo "$OFF" >"$DEMO/port_offset"
 	# Before the build: a port another process holds stops us at once.
 	running etcd /usr/bin/etcd || ports_free "$ETCD_PORT" "$ETCD_PEER_PORT" || exit 1
 	for n in 1 2 3; do
@@ -264,7 +268,7 @@ cmd_up() {
 	echo
 	# The stop hint must reach this demo: with the directory it was started with.
 	down_cmd="$0 down"
-	[ "$DEMO" = /var/tmp/baton-demo ] || down_cmd="BATON_DEMO_DIR=$(printf '%q' "$DEMO") $0 down"
+	[ "$DEMO" = /var/tmp/baton-demo ] || down_cmd="BATON_DEMO_DIR=$(printf '%q' "$DEMO") $down_cmd"
 	cat <<EOF
 Connect (the password is in $DEMO/pgpass):
   PGPASSFILE=$DEMO/pgpass psql "host=127.0.0.1,127.0.0.1,127.0.0.1 port=${PG_PORTS[0]},${PG_PORTS[1]},${PG_PORTS[2]} user=postgres dbname=postgres target_session_attrs=read-write"

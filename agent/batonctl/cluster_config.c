@@ -319,7 +319,8 @@ int cmd_edit_config(const char *config_path, const struct args *a)
 	json_t *doc = NULL;
 	char err[1024], *text = NULL;
 	const char **set = NULL, **pg = NULL;
-	size_t n_set = 0, n_pg = 0;
+	char *owned[64];
+	size_t n_set = 0, n_pg = 0, n_owned = 0;
 	struct ctl x;
 	int rc;
 
@@ -343,11 +344,25 @@ int cmd_edit_config(const char *config_path, const struct args *a)
 	}
 	for (size_t i = 0; i < a->n_set; i++) {
 		const char *param = edit_set_pg_param(a->set[i]);
+		const char *eq = param ? strchr(param, '=') : NULL;
 
-		if (param)
+		if (eq && strcmp(eq + 1, "null") == 0) {
+			/* Patroni's way to remove a parameter ("x=null", YAML's
+			 * null): --pg x= here, never the string "null". */
+			char *rm = strndup(param, (size_t)(eq - param) + 1);
+
+			if (!rm || n_owned >= sizeof(owned) / sizeof(owned[0])) {
+				free(rm);
+				rc = failed("edit-config: too many parameters to remove at once");
+				goto cleanup;
+			}
+			owned[n_owned++] = rm;
+			pg[n_pg++] = rm;
+		} else if (param) {
 			pg[n_pg++] = param;
-		else
+		} else {
 			set[n_set++] = a->set[i];
+		}
 	}
 	for (size_t i = 0; i < a->n_pg; i++)
 		pg[n_pg++] = a->pg[i];
@@ -361,6 +376,8 @@ int cmd_edit_config(const char *config_path, const struct args *a)
 	doc = text ? json_loads(text, 0, NULL) : NULL;
 	rc = doc && print_config(doc, a->format) ? EXIT_DONE : failed("out of memory");
 cleanup:
+	for (size_t i = 0; i < n_owned; i++)
+		free(owned[i]);
 	free(set);
 	free(pg);
 	free(text);

@@ -21,6 +21,8 @@
 #include <libpq-fe.h>
 
 #include "agent/batonctl/common.h"
+#include "agent/clock.h"
+#include "agent/member_verify.h"
 
 #define QUERY_MAX_SQL (1u << 20)
 
@@ -202,6 +204,22 @@ int cmd_query(const char *config_path, const struct args *a)
 		rc = failed("%s publishes no Postgres address", m->name);
 		goto cleanup;
 	}
+	/* The address comes from etcd: confirm it with the member itself (its
+	 * REST API, as the agent does before it sends a credential) before
+	 * libpq may send any password there. With postgresql.tls, libpq
+	 * verifies the server's certificate first, so an unanswered REST API
+	 * (not a contradicting one) is tolerated. */
+	{
+		static struct mv_cache cache;
+
+		if (!mv_confirm(&cache, &x.cfg, m, clk_mono(), x.cfg.postgresql.tls_cafile != NULL,
+		                "batonctl query does not connect")) {
+			rc = failed(
+			        "query: %s's Postgres address %s:%d is not confirmed by its REST API; not connecting",
+			        m->name, m->host, m->port);
+			goto cleanup;
+		}
+	}
 	if (a->file) {
 		sql = read_sql(a->file);
 		if (!sql) {
@@ -220,6 +238,8 @@ int cmd_query(const char *config_path, const struct args *a)
 	if (x.cfg.postgresql.tls_cafile) {
 		keys[n] = "sslmode", vals[n++] = "verify-full";
 		keys[n] = "sslrootcert", vals[n++] = x.cfg.postgresql.tls_cafile;
+		/* as the agent's own sessions: no cleartext or md5 password */
+		keys[n] = "channel_binding", vals[n++] = "require";
 	}
 	keys[n] = NULL, vals[n] = NULL;
 	conn = PQconnectdbParams(keys, vals, 0);
