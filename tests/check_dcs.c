@@ -356,6 +356,27 @@ START_TEST(test_member_bad)
 }
 END_TEST
 
+/* A member's host is a host name or an IP address: a Unix-socket path
+ * ("/dir", "@name") would take libpq past sslmode=verify-full. */
+START_TEST(test_member_host)
+{
+	static const char *const good[] = { "127.0.0.1", "::1", "node1.example.com", "db-2", "fe80::1" };
+	static const char *const bad[] = { "", "/var/run/postgresql", "@abstract", "-oops", "a b", "h;x", "h/x" };
+	struct ha_member m;
+	char err[256], json[512];
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		ck_assert_msg(dcs_member_host_ok(good[i]), "%s", good[i]);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(!dcs_member_host_ok(bad[i]), "%s", bad[i]);
+	snprintf(json, sizeof(json),
+	         "{\"role\":\"replica\",\"state\":\"running\",\"host\":\"/tmp/sock\",\"port\":5432,"
+	         "\"api_url\":\"https://127.0.0.1:1\",\"timeline\":1,\"lsn\":1}");
+	ck_assert(!dcs_member_from_json("a0", json, &m, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "host: \"/tmp/sock\" is not a host name or IP address") != NULL, "%s", err);
+}
+END_TEST
+
 START_TEST(test_member_null_json)
 {
 	struct ha_member out;
@@ -2156,6 +2177,7 @@ static Suite *dcs_suite(void)
 	tcase_add_test(tc, test_member_tags);
 	tcase_add_loop_test(tc, test_member_bad, 0, (int)(sizeof(bad_members) / sizeof(bad_members[0])));
 	tcase_add_test(tc, test_member_null_json);
+	tcase_add_test(tc, test_member_host);
 	tcase_add_test(tc, test_status_json);
 	tcase_add_test(tc, test_config_round_trip);
 	tcase_add_test(tc, test_config_sync_and_slots);
