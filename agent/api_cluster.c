@@ -196,8 +196,10 @@ cleanup:
  * and the timestamp is ISO 8601 with a "+00:00" zone. NULL for an entry
  * Patroni has no line for (the bootstrap, timeline 1) or that is not an
  * object with a timeline. */
-static json_t *history_line(const json_t *e)
+static json_t *history_line(const json_t *entry)
 {
+	json_t *own = dcs_history_entry(entry), *line; /* Patroni's own lines too (a moved cluster) */
+	const json_t *e = own;
 	const json_t *tl = json_object_get(e, "timeline");
 	const char *reason = json_string_value(json_object_get(e, "reason"));
 	const char *when = json_string_value(json_object_get(e, "time"));
@@ -206,15 +208,19 @@ static json_t *history_line(const json_t *e)
 	char stamp[64];
 	size_t n;
 
-	if (!json_is_object(e) || !json_is_integer(tl) || json_integer_value(tl) < 2)
+	if (!json_is_object(e) || !json_is_integer(tl) || json_integer_value(tl) < 2) {
+		json_decref(own);
 		return NULL;
+	}
 	snprintf(stamp, sizeof(stamp), "%s", when ? when : "");
 	n = strlen(stamp);
 	if (n > 0 && stamp[n - 1] == 'Z' && n + 6 < sizeof(stamp))
 		snprintf(stamp + n - 1, sizeof(stamp) - (n - 1), "+00:00");
-	return json_pack("[I, I, s, s, s]", json_integer_value(tl) - 1,
+	line = json_pack("[I, I, s, s, s]", json_integer_value(tl) - 1,
 	                 json_is_integer(lsn) ? json_integer_value(lsn) : (json_int_t)0, reason ? reason : "", stamp,
 	                 leader ? leader : "");
+	json_decref(own);
+	return line;
 }
 
 /* GET /history: Patroni's shape (history_line); batonctl history reads

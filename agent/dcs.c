@@ -705,6 +705,29 @@ void dcs_switchover_describe(const struct ha_cluster_view *v, char *buf, size_t 
 
 /* ---- history --------------------------------------------------------------- */
 
+json_t *dcs_history_entry(const json_t *e)
+{
+	if (json_is_object(e))
+		return json_incref((json_t *)e);
+	if (json_is_array(e)) {
+		/* Patroni: [timeline that ended, lsn, reason, time, new leader]
+		 * (the last two since 1.6); baton records the new timeline. */
+		const json_t *tl = json_array_get(e, 0), *pos = json_array_get(e, 1);
+		const char *why = json_string_value(json_array_get(e, 2));
+		const char *at = json_string_value(json_array_get(e, 3));
+		const char *who = json_string_value(json_array_get(e, 4));
+		json_int_t t = json_is_integer(tl) && json_integer_value(tl) > 0 &&
+		                               json_integer_value(tl) < (json_int_t)UINT32_MAX
+		                       ? json_integer_value(tl) + 1
+		                       : 0;
+
+		return json_pack("{s:I, s:I, s:s, s:s, s:s}", "timeline", t, "lsn",
+		                 json_is_integer(pos) && json_integer_value(pos) >= 0 ? json_integer_value(pos) : 0,
+		                 "reason", why ? why : "", "time", at ? at : "", "leader", who ? who : "");
+	}
+	return NULL;
+}
+
 char *dcs_history_append(const char *old_json, uint32_t timeline, uint64_t lsn, const char *reason, const char *leader,
                          time_t when)
 {
@@ -722,22 +745,14 @@ char *dcs_history_append(const char *old_json, uint32_t timeline, uint64_t lsn, 
 		arr = json_array();
 	if (!arr)
 		return NULL;
-	/* Patroni's entries are lists, [timeline, lsn, reason, time, new
-	 * leader] (the last two since 1.6): rewritten in baton's shape, so that
+	/* Patroni's entries (lists) are rewritten in baton's shape, so that
 	 * every reader of the key sees one kind of entry. */
 	for (size_t i = 0; i < json_array_size(arr); i++) {
 		json_t *old = json_array_get(arr, i), *obj;
-		const json_t *tl = json_array_get(old, 0), *pos = json_array_get(old, 1);
-		const char *why = json_string_value(json_array_get(old, 2));
-		const char *at = json_string_value(json_array_get(old, 3));
-		const char *who = json_string_value(json_array_get(old, 4));
 
 		if (!json_is_array(old))
 			continue;
-		obj = json_pack("{s:I, s:I, s:s, s:s, s:s}", "timeline",
-		                json_is_integer(tl) ? json_integer_value(tl) : 0, "lsn",
-		                json_is_integer(pos) ? json_integer_value(pos) : 0, "reason", why ? why : "", "time",
-		                at ? at : "", "leader", who ? who : "");
+		obj = dcs_history_entry(old);
 		if (!obj || json_array_set_new(arr, i, obj) != 0) {
 			json_decref(arr);
 			return NULL;

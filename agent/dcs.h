@@ -199,6 +199,12 @@ void dcs_switchover_describe(const struct ha_cluster_view *v, char *buf, size_t 
 /* Unix seconds as "2026-11-25T20:00:00Z" (UTC), as the keys store times. */
 void dcs_format_utc(double t, char *buf, size_t len);
 
+/* One history entry in baton's shape, {timeline (the new one), lsn,
+ * reason, time, leader}: an object as it is (a new reference), Patroni's
+ * list [timeline that ended, lsn, reason, time, new leader] converted; NULL
+ * for anything else or on ENOMEM. Pure. */
+json_t *dcs_history_entry(const json_t *e);
+
 /* Returns a new JSON array: old (may be NULL/invalid -> starts anew) plus one entry. */
 char *dcs_history_append(const char *old_json, uint32_t timeline, uint64_t lsn, const char *reason, const char *leader,
                          time_t when);

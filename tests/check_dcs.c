@@ -1050,14 +1050,15 @@ START_TEST(test_patroni_records)
 	dcs_settings_free(&d);
 	ck_assert(!dcs_config_from_json("{\"slots\":{\"Bad-Name\":{\"type\":\"physical\"}}}", &d, err, sizeof(err)));
 
-	/* history: Patroni's entries take baton's shape when baton appends */
+	/* history: Patroni's entries take baton's shape when baton appends
+	 * (Patroni records the timeline that ended, baton the new one) */
 	h = dcs_history_append(P302_HISTORY, 3, 67200000, "failover", "node1", 0);
 	ck_assert_ptr_nonnull(h);
 	arr = json_loads(h, 0, NULL);
 	ck_assert_uint_eq(json_array_size(arr), 2);
 	e = json_array_get(arr, 0);
 	ck_assert(json_is_object(e));
-	ck_assert_int_eq(json_integer_value(json_object_get(e, "timeline")), 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(e, "timeline")), 2);
 	ck_assert_int_eq(json_integer_value(json_object_get(e, "lsn")), 67109296);
 	ck_assert_str_eq(json_string_value(json_object_get(e, "reason")), "no recovery target specified");
 	ck_assert_str_eq(json_string_value(json_object_get(e, "time")), "2026-12-03T16:53:11.483591+00:00");
@@ -1068,7 +1069,7 @@ START_TEST(test_patroni_records)
 	/* an old entry without the time and leader (Patroni before 1.6) */
 	h = dcs_history_append("[[1,100,\"x\"]]", 2, 200, "failover", "n", 0);
 	ck_assert_str_eq(h,
-	                 "[{\"timeline\":1,\"lsn\":100,\"reason\":\"x\",\"time\":\"\",\"leader\":\"\"},{\"timeline\":2,"
+	                 "[{\"timeline\":2,\"lsn\":100,\"reason\":\"x\",\"time\":\"\",\"leader\":\"\"},{\"timeline\":2,"
 	                 "\"lsn\":200,\"reason\":\"failover\",\"time\":\"1970-01-01T00:00:00Z\",\"leader\":\"n\"}]");
 	free(h);
 }

@@ -27,6 +27,15 @@ int cmd_history(const char *config_path, const struct args *a)
 		rc = failed("%s: not a JSON array", x.keys.history);
 		goto cleanup;
 	}
+	/* Patroni's entries (a cluster moved from it) in baton's shape */
+	for (i = 0; i < json_array_size(arr); i++) {
+		json_t *own = dcs_history_entry(json_array_get(arr, i));
+
+		if (!own || json_array_set_new(arr, i, own) != 0) {
+			rc = failed("%s: entry %zu is neither baton's object nor Patroni's list", x.keys.history, i);
+			goto cleanup;
+		}
+	}
 	if (a->format != FMT_TABLE) {
 		rc = print_value(arr, a->format, false) ? EXIT_DONE : failed("out of memory");
 		goto cleanup;
