@@ -22,9 +22,8 @@
  * holds passwords) or copied to stdout. A file the agent would refuse is
  * never left behind.
  *
- * Patroni keys another branch is adding to baton (pcfg) are in the table
- * as rows of kind IMP_NOT_YET, with the baton key they will map to: once
- * the key exists, the row becomes a carried one.
+ * A row whose path ends in ".*" takes any key under that group that no
+ * exact row names (custom tags, pgBackRest's extra options).
  *
  * Exit status: 0 written (also when keys were not carried: they are
  * listed), 1 the output cannot be written or the agent would refuse it,
@@ -40,11 +39,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <libconfig.h>
 #include <yaml.h>
 
 #include "agent/batonctl/common.h"
 #include "agent/config.h"
+#include "agent/parse.h"
+#include "pg/pg_ctl.h"
 
 #define PATH_MAX_LEN 256
 #define SET_MAX 256
@@ -62,19 +64,24 @@ enum imp_kind {
 	IMP_PARAMS,      /* a mapping of Postgres parameters -> a group of strings */
 	IMP_NAMESPACE,   /* "/service/" -> "/service" */
 	IMP_LOG_LEVEL,   /* DEBUG/INFO/WARNING/ERROR/CRITICAL -> debug/info/warning/error */
-	IMP_INITDB,      /* the initdb list: encoding, locale, data-checksums */
+	IMP_INITDB,      /* the initdb list: encoding, locale, data-checksums, other options */
+	IMP_SYNC_MODE,   /* a boolean, or "quorum" -> true plus synchronous_quorum */
+	IMP_ALLOWLIST,   /* restapi.allowlist: numeric addresses and networks */
+	IMP_METHODS,     /* create_replica_methods: the methods baton knows */
+	IMP_BASEBACKUP,  /* Patroni's basebackup options, a list or a mapping */
+	IMP_TAG,         /* a custom tag: string, number or boolean */
+	IMP_DCS_JSON,    /* not carried: the etcd config key takes it (why), shown as JSON */
 	IMP_SLOTS,       /* bootstrap.dcs.slots: physical slot names */
 	IMP_VERIFY,      /* restapi.verify_client: none/optional/required */
 	IMP_DROP,        /* not carried: why says why (the whole subtree) */
-	IMP_NOT_YET,     /* not carried: baton has no equivalent yet (to names it) */
 	IMP_DEFAULTS_OK, /* not carried, and nothing lost: baton does this by itself (why) */
 };
 
 struct imp_rule {
 	const char *from; /* the Patroni key's dotted path */
-	const char *to;   /* the baton key (IMP_NOT_YET: the key it will be) */
+	const char *to;   /* the baton key */
 	enum imp_kind kind;
-	const char *why; /* IMP_DROP, IMP_DEFAULTS_OK: the reason */
+	const char *why; /* IMP_DROP, IMP_DEFAULTS_OK, IMP_DCS_JSON: the reason */
 };
 
 static const char NO_ETCD2[] = "baton speaks etcd's v3 API only: Patroni's etcd (v2) keys are invisible to it; "
@@ -127,8 +134,9 @@ static const struct imp_rule rules[] = {
 	{ "restapi.verify_client", "restapi.verify_client", IMP_VERIFY, NULL },
 	{ "restapi.authentication.username", "restapi.authentication.username", IMP_STRING, NULL },
 	{ "restapi.authentication.password", "restapi.authentication.password", IMP_STRING, NULL },
-	{ "restapi.allowlist", "restapi.allowlist", IMP_NOT_YET, NULL },
-	{ "restapi.allowlist_include_members", "restapi.allowlist_include_members", IMP_NOT_YET, NULL },
+	{ "restapi.allowlist", "restapi.allowlist", IMP_ALLOWLIST, NULL },
+	{ "restapi.allowlist_include_members", NULL, IMP_DROP,
+	  "baton refuses it (the members' addresses are not added by themselves): list them in restapi.allowlist" },
 	{ "restapi.keyfile_password", NULL, IMP_DROP, "baton reads unencrypted keys only" },
 	{ "restapi.ciphers", NULL, IMP_DROP, "baton uses GnuTLS's default priorities" },
 	{ "restapi.http_extra_headers", NULL, IMP_DROP, "baton sends no extra headers" },
@@ -144,19 +152,21 @@ static const struct imp_rule rules[] = {
 	{ "bootstrap.dcs.loop_wait", "bootstrap.dcs.loop_wait", IMP_SECONDS, NULL },
 	{ "bootstrap.dcs.retry_timeout", "bootstrap.dcs.retry_timeout", IMP_SECONDS, NULL },
 	{ "bootstrap.dcs.maximum_lag_on_failover", "bootstrap.dcs.maximum_lag_on_failover", IMP_INT, NULL },
-	{ "bootstrap.dcs.synchronous_mode", "bootstrap.dcs.synchronous_mode", IMP_BOOL, NULL },
+	{ "bootstrap.dcs.synchronous_mode", "bootstrap.dcs.synchronous_mode", IMP_SYNC_MODE, NULL },
 	{ "bootstrap.dcs.synchronous_mode_strict", "bootstrap.dcs.synchronous_mode_strict", IMP_BOOL, NULL },
 	{ "bootstrap.dcs.synchronous_node_count", "bootstrap.dcs.synchronous_node_count", IMP_INT, NULL },
 	{ "bootstrap.dcs.slots", "bootstrap.dcs.slots", IMP_SLOTS, NULL },
 	{ "bootstrap.dcs.postgresql.parameters", "bootstrap.dcs.postgresql.parameters", IMP_PARAMS, NULL },
 	{ "bootstrap.dcs.postgresql.use_pg_rewind", "postgresql.use_pg_rewind", IMP_BOOL_WEAK, NULL },
-	{ "bootstrap.dcs.postgresql.use_slots", "bootstrap.dcs.postgresql.use_slots", IMP_NOT_YET, NULL },
+	{ "bootstrap.dcs.postgresql.use_slots", "bootstrap.dcs.postgresql.use_slots", IMP_BOOL, NULL },
 	{ "bootstrap.dcs.postgresql.pg_hba", NULL, IMP_DROP,
 	  "baton takes pg_hba only from the node's own file: list the lines in postgresql.pg_hba" },
 	{ "bootstrap.dcs.postgresql.recovery_conf", NULL, IMP_DROP, "baton writes the recovery settings itself" },
-	{ "bootstrap.dcs.maximum_lag_on_syncnode", "bootstrap.dcs.maximum_lag_on_syncnode", IMP_NOT_YET, NULL },
-	{ "bootstrap.dcs.check_timeline", "bootstrap.dcs.check_timeline", IMP_NOT_YET, NULL },
-	{ "bootstrap.dcs.ignore_slots", "bootstrap.dcs.ignore_slots", IMP_NOT_YET, NULL },
+	{ "bootstrap.dcs.maximum_lag_on_syncnode", "bootstrap.dcs.maximum_lag_on_syncnode", IMP_INT, NULL },
+	{ "bootstrap.dcs.check_timeline", "bootstrap.dcs.check_timeline", IMP_BOOL, NULL },
+	{ "bootstrap.dcs.ignore_slots", "ignore_slots", IMP_DCS_JSON,
+	  "baton's node file has no ignore_slots, only the cluster's config key: once baton runs, set it with "
+	  "`batonctl edit-config` or PATCH /config with" },
 	{ "bootstrap.dcs.failsafe_mode", NULL, IMP_DROP,
 	  "not a node setting in baton: set it with `batonctl edit-config --set failsafe_mode=true`" },
 	{ "bootstrap.dcs.master_start_timeout", NULL, IMP_DROP,
@@ -171,8 +181,8 @@ static const struct imp_rule rules[] = {
 	{ "bootstrap.method", NULL, IMP_DROP, "baton bootstraps with initdb only" },
 	{ "bootstrap.pg_hba", NULL, IMP_DROP, "baton writes pg_hba.conf from postgresql.pg_hba" },
 	{ "bootstrap.users", NULL, IMP_DROP, "baton creates no users at bootstrap (removed in Patroni 4 as well)" },
-	{ "bootstrap.post_bootstrap", "bootstrap.post_bootstrap", IMP_NOT_YET, NULL },
-	{ "bootstrap.post_init", "bootstrap.post_bootstrap", IMP_NOT_YET, NULL },
+	{ "bootstrap.post_bootstrap", "bootstrap.post_bootstrap", IMP_STRING, NULL },
+	{ "bootstrap.post_init", "bootstrap.post_bootstrap", IMP_STRING, NULL },
 
 	{ "postgresql.listen", "postgresql.listen", IMP_STRING, NULL },
 	{ "postgresql.connect_address", "postgresql.connect_address", IMP_STRING, NULL },
@@ -187,24 +197,31 @@ static const struct imp_rule rules[] = {
 	  IMP_STRING, NULL },
 	{ "postgresql.authentication.replication.password", "postgresql.authentication.replication.password",
 	  IMP_STRING, NULL },
-	{ "postgresql.authentication.rewind", "postgresql.authentication.rewind", IMP_NOT_YET, NULL },
+	{ "postgresql.authentication.rewind.username", "postgresql.authentication.rewind.username", IMP_STRING, NULL },
+	{ "postgresql.authentication.rewind.password", "postgresql.authentication.rewind.password", IMP_STRING, NULL },
 	{ "postgresql.parameters", "postgresql.parameters", IMP_PARAMS, NULL },
 	{ "postgresql.pg_hba", "postgresql.pg_hba", IMP_STRLIST, NULL },
-	{ "postgresql.pg_ident", "postgresql.pg_ident", IMP_NOT_YET, NULL },
+	{ "postgresql.pg_ident", "postgresql.pg_ident", IMP_STRLIST, NULL },
 	{ "postgresql.use_pg_rewind", "postgresql.use_pg_rewind", IMP_BOOL, NULL },
 	{ "postgresql.remove_data_directory_on_rewind_failure", "postgresql.remove_data_directory_on_rewind_failure",
 	  IMP_BOOL, NULL },
 	{ "postgresql.remove_data_directory_on_diverged_timelines",
-	  "postgresql.remove_data_directory_on_diverged_timelines", IMP_NOT_YET, NULL },
-	{ "postgresql.pg_ctl_timeout", "postgresql.pg_ctl_timeout", IMP_NOT_YET, NULL },
+	  "postgresql.remove_data_directory_on_diverged_timelines", IMP_BOOL, NULL },
+	{ "postgresql.pg_ctl_timeout", "postgresql.pg_ctl_timeout", IMP_SECONDS, NULL },
 	{ "postgresql.callbacks.on_start", "postgresql.callbacks.on_start", IMP_STRING, NULL },
 	{ "postgresql.callbacks.on_stop", "postgresql.callbacks.on_stop", IMP_STRING, NULL },
 	{ "postgresql.callbacks.on_role_change", "postgresql.callbacks.on_role_change", IMP_STRING, NULL },
 	{ "postgresql.callbacks.on_reload", "postgresql.callbacks.on_reload", IMP_STRING, NULL },
 	{ "postgresql.callbacks.on_restart", NULL, IMP_DROP, "baton has no on_restart callback" },
-	{ "postgresql.create_replica_methods", "postgresql.create_replica_methods", IMP_NOT_YET, NULL },
-	{ "postgresql.basebackup", NULL, IMP_DROP, "baton runs pg_basebackup with its own options" },
-	{ "postgresql.pgbackrest", "postgresql.pgbackrest", IMP_NOT_YET, NULL },
+	{ "postgresql.create_replica_methods", "postgresql.create_replica_methods", IMP_METHODS, NULL },
+	{ "postgresql.basebackup", "postgresql.basebackup", IMP_BASEBACKUP, NULL },
+	{ "postgresql.pgbackrest.command", "postgresql.pgbackrest.command", IMP_STRING, NULL },
+	{ "postgresql.pgbackrest.keep_data", "postgresql.pgbackrest.keep_data", IMP_BOOL, NULL },
+	{ "postgresql.pgbackrest.no_params", "postgresql.pgbackrest.no_params", IMP_BOOL, NULL },
+	{ "postgresql.pgbackrest.no_leader", "postgresql.pgbackrest.no_leader", IMP_BOOL, NULL },
+	{ "postgresql.pgbackrest.no_master", "postgresql.pgbackrest.no_leader", IMP_BOOL, NULL },
+	{ "postgresql.pgbackrest.*", NULL, IMP_DROP,
+	  "baton's pgbackrest method passes no other options: add them to postgresql.pgbackrest.command" },
 	{ "postgresql.use_unix_socket", NULL, IMP_DEFAULTS_OK,
 	  "baton's local connections use postgresql.socket_dir by itself" },
 	{ "postgresql.use_unix_socket_repl", NULL, IMP_DROP, "replicas stream over TCP (connect_address)" },
@@ -219,10 +236,11 @@ static const struct imp_rule rules[] = {
 	{ "tags.nofailover", "tags.nofailover", IMP_BOOL, NULL },
 	{ "tags.nosync", "tags.nosync", IMP_BOOL, NULL },
 	{ "tags.failover_priority", "tags.failover_priority", IMP_INT, NULL },
-	{ "tags.clonefrom", "tags.clonefrom", IMP_NOT_YET, NULL },
-	{ "tags.noloadbalance", "tags.noloadbalance", IMP_NOT_YET, NULL },
-	{ "tags.replicatefrom", "tags.replicatefrom", IMP_NOT_YET, NULL },
-	{ "tags.nostream", "tags.nostream", IMP_NOT_YET, NULL },
+	{ "tags.clonefrom", "tags.clonefrom", IMP_BOOL, NULL },
+	{ "tags.noloadbalance", "tags.noloadbalance", IMP_BOOL, NULL },
+	{ "tags.replicatefrom", "tags.replicatefrom", IMP_STRING, NULL },
+	{ "tags.nostream", "tags.nostream", IMP_BOOL, NULL },
+	{ "tags.*", "tags", IMP_TAG, NULL },
 
 	{ "watchdog.mode", "watchdog.mode", IMP_STRING, NULL },
 	{ "watchdog.device", "watchdog.device", IMP_STRING, NULL },
@@ -230,10 +248,15 @@ static const struct imp_rule rules[] = {
 	{ "watchdog.driver", NULL, IMP_DEFAULTS_OK, "baton drives the default Linux watchdog device" },
 };
 
-static const struct imp_rule *rule_for(const char *path)
+/* The row for path: its own, else a "GROUP.*" row of the group its first
+ * glen characters name (the key itself may hold dots: a custom tag's). */
+static const struct imp_rule *rule_for(const char *path, size_t glen)
 {
 	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
 		if (strcmp(rules[i].from, path) == 0)
+			return &rules[i];
+	for (size_t i = 0; glen > 0 && i < sizeof(rules) / sizeof(rules[0]); i++)
+		if (strncmp(rules[i].from, path, glen) == 0 && strcmp(rules[i].from + glen, ".*") == 0)
 			return &rules[i];
 	return NULL;
 }
@@ -476,9 +499,44 @@ static void put_params(struct imp *x, const char *path, const yaml_node_t *n, co
 	}
 }
 
-/* IMP_INITDB: Patroni's list of initdb options (strings, or one-key maps). */
+/* One initdb option of Patroni's list (neither encoding, locale nor
+ * checksums) -> bootstrap.initdb.options as "name" or "name=value"; one
+ * baton passes itself, or not a long option name, is dropped saying why. */
+static void put_initdb_option(struct imp *x, const char *sub, const yaml_node_t *item, const char *k, const char *v)
+{
+	config_setting_t *a = config_lookup(&x->out, "bootstrap.initdb.options");
+	char opt[256], why[256];
+	size_t n;
+
+	snprintf(opt, sizeof(opt), "%s%s%s", k, v ? "=" : "", v ? v : "");
+	n = strcspn(opt, "=");
+	if (pg_initdb_option_reserved(opt, why, sizeof(why))) {
+		drop(x, sub, item, "%s", why);
+		return;
+	}
+	if (n == 0 || n > 64 || opt[0] == '-' || strspn(opt, "abcdefghijklmnopqrstuvwxyz0123456789-") < n ||
+	    strlen(opt) > 250 || strchr(opt, '\n')) {
+		drop(x, sub, item, "baton's bootstrap.initdb.options takes long option names ([a-z0-9-]) only");
+		return;
+	}
+	if (!a)
+		a = setting(x, sub, item, "bootstrap.initdb.options", CONFIG_TYPE_ARRAY, false);
+	if (!a)
+		return;
+	if (!config_setting_set_string_elem(a, -1, opt)) {
+		drop(x, sub, item, "out of memory");
+		return;
+	}
+	x->carried++;
+}
+
+/* IMP_INITDB: Patroni's list of initdb options (strings, or one-key maps).
+ * As in Patroni, a list without data-checksums makes a cluster without. */
 static void put_initdb(struct imp *x, const char *path, const yaml_node_t *n)
 {
+	bool checksums = false;
+	config_setting_t *s;
+
 	if (n->type != YAML_SEQUENCE_NODE) {
 		drop(x, path, n, "expected a list of initdb options");
 		return;
@@ -495,23 +553,319 @@ static void put_initdb(struct imp *x, const char *path, const yaml_node_t *n)
 		}
 		snprintf(sub, sizeof(sub), "%.200s[%ld]", path, (long)(i - n->data.sequence.items.start));
 		if (flag && (strcmp(flag, "data-checksums") == 0 || strcmp(flag, "k") == 0)) {
-			config_setting_t *s = setting(x, sub, item, "bootstrap.initdb.data_checksums", CONFIG_TYPE_BOOL,
-			                              false);
-
-			if (s && config_setting_set_bool(s, 1) == CONFIG_TRUE)
+			s = setting(x, sub, item, "bootstrap.initdb.data_checksums", CONFIG_TYPE_BOOL, false);
+			if (s && config_setting_set_bool(s, 1) == CONFIG_TRUE) {
+				checksums = true;
 				x->carried++;
+			}
 		} else if (k && v && (strcmp(k, "encoding") == 0 || strcmp(k, "E") == 0)) {
 			if (put_string(x, sub, item, "bootstrap.initdb.encoding", v))
 				x->carried++;
 		} else if (k && v && strcmp(k, "locale") == 0) {
 			if (put_string(x, sub, item, "bootstrap.initdb.locale", v))
 				x->carried++;
+		} else if (flag && *flag) {
+			put_initdb_option(x, sub, item, flag, NULL);
+		} else if (k && v && *k) {
+			put_initdb_option(x, sub, item, k, v);
 		} else {
-			drop(x, sub, item,
-			     "not carried (baton bootstrap.initdb has no equivalent yet: it takes encoding, locale "
-			     "and data-checksums only)");
+			drop(x, sub, item, "expected an option name, or a mapping of one option to its value");
 		}
 	}
+	if (!checksums && !config_lookup(&x->out, "bootstrap.initdb.data_checksums")) {
+		bool twice;
+
+		s = make_setting(x, "bootstrap.initdb.data_checksums", CONFIG_TYPE_BOOL, false, &twice);
+		if (s)
+			config_setting_set_bool(s, 0);
+	}
+}
+
+/* The YAML node as JSON, every scalar as a string (slot fields are). */
+static json_t *yaml_json(struct imp *x, const yaml_node_t *n, int depth)
+{
+	json_t *j = NULL;
+
+	if (!n || depth > 8)
+		return NULL;
+	if (n->type == YAML_SCALAR_NODE)
+		return json_string((const char *)n->data.scalar.value);
+	if (n->type == YAML_SEQUENCE_NODE) {
+		j = json_array();
+		for (yaml_node_item_t *i = n->data.sequence.items.start; j && i < n->data.sequence.items.top; i++)
+			if (json_array_append_new(j, yaml_json(x, yaml_document_get_node(&x->doc, *i), depth + 1)) != 0)
+				goto fail;
+		return j;
+	}
+	if (n->type == YAML_MAPPING_NODE) {
+		j = json_object();
+		for (yaml_node_pair_t *p = n->data.mapping.pairs.start; j && p < n->data.mapping.pairs.top; p++) {
+			const char *k = scalar(yaml_document_get_node(&x->doc, p->key));
+
+			if (!k || json_object_set_new(j, k,
+			                              yaml_json(x, yaml_document_get_node(&x->doc, p->value),
+			                                        depth + 1)) != 0)
+				goto fail;
+		}
+		return j;
+	}
+fail:
+	json_decref(j);
+	return NULL;
+}
+
+/* Not carried, for the cluster's config key: why, then the JSON to send,
+ * {"key": value} or {"key": {"name": value}} with name. */
+static void drop_json(struct imp *x, const char *path, const yaml_node_t *kn, const yaml_node_t *vn, const char *key,
+                      const char *name, const char *why)
+{
+	json_t *v = yaml_json(x, vn, 0), *doc = NULL;
+	char *text = NULL;
+
+	/* json_object_set_new takes the value's reference even when it fails */
+	if (v && name) {
+		json_t *inner = json_object();
+
+		if (!inner) {
+			json_decref(v);
+			v = NULL;
+		} else if (json_object_set_new(inner, name, v) != 0) {
+			json_decref(inner);
+			v = NULL;
+		} else {
+			v = inner;
+		}
+	}
+	if (v) {
+		doc = json_object();
+		if (!doc)
+			json_decref(v);
+		else if (json_object_set_new(doc, key, v) == 0)
+			text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	}
+	drop(x, path, kn, "%s %s", why, text ? text : "(its value, as JSON)");
+	free(text);
+	json_decref(doc);
+}
+
+/* IMP_SYNC_MODE: a boolean, or Patroni's "quorum" (ANY n commits). */
+static void put_sync_mode(struct imp *x, const char *path, const yaml_node_t *n, const char *to)
+{
+	const char *v = scalar(n);
+	config_setting_t *s, *q;
+	bool b, quorum = v && strcasecmp(v, "quorum") == 0;
+
+	if (!v || (!quorum && !yaml_bool(v, &b))) {
+		drop(x, path, n, "expected true, false or quorum");
+		return;
+	}
+	s = setting(x, path, n, to, CONFIG_TYPE_BOOL, false);
+	if (!s || config_setting_set_bool(s, quorum || b) != CONFIG_TRUE)
+		return;
+	if (quorum) {
+		q = setting(x, path, n, "bootstrap.dcs.synchronous_quorum", CONFIG_TYPE_BOOL, false);
+		if (!q || config_setting_set_bool(q, 1) != CONFIG_TRUE)
+			return;
+	}
+	x->carried++;
+}
+
+/* Each scalar of n (one, or a sequence of them) to fn; false if n is neither. */
+static bool each_scalar(struct imp *x, const char *path, const yaml_node_t *n,
+                        void (*fn)(struct imp *, const char *, const yaml_node_t *, const char *, void *), void *arg)
+{
+	char sub[PATH_MAX_LEN];
+
+	if (scalar(n)) {
+		fn(x, path, n, scalar(n), arg);
+		return true;
+	}
+	if (n->type != YAML_SEQUENCE_NODE)
+		return false;
+	for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
+		const yaml_node_t *item = yaml_document_get_node(&x->doc, *i);
+
+		snprintf(sub, sizeof(sub), "%.200s[%ld]", path, (long)(i - n->data.sequence.items.start));
+		if (scalar(item))
+			fn(x, sub, item, scalar(item), arg);
+		else
+			drop(x, sub, item, "expected a string");
+	}
+	return true;
+}
+
+struct list_arg {
+	const char *to;
+	config_setting_t *a;
+	size_t given, kept;
+};
+
+/* Appends v to the list arg names (made on first use). */
+static void list_add(struct imp *x, const char *path, const yaml_node_t *n, const char *v, struct list_arg *l)
+{
+	if (!l->a)
+		l->a = setting(x, path, n, l->to, CONFIG_TYPE_ARRAY, false);
+	if (!l->a)
+		return;
+	if (!config_setting_set_string_elem(l->a, -1, v)) {
+		drop(x, path, n, "out of memory");
+		return;
+	}
+	l->kept++;
+	x->carried++;
+}
+
+static void allow_one(struct imp *x, const char *path, const yaml_node_t *n, const char *v, void *arg)
+{
+	struct list_arg *l = arg;
+	struct parse_net net;
+
+	l->given++;
+	if (!parse_net(v, &net)) {
+		drop(x, path, n,
+		     "\"%s\" is not an IP address or network: baton resolves no host names (add the host's "
+		     "addresses to restapi.allowlist)",
+		     v);
+		return;
+	}
+	list_add(x, path, n, v, l);
+}
+
+/* IMP_ALLOWLIST: the addresses and networks writes may come from. */
+static void put_allowlist(struct imp *x, const char *path, const yaml_node_t *n, const char *to)
+{
+	struct list_arg l = { .to = to };
+
+	if (!each_scalar(x, path, n, allow_one, &l)) {
+		drop(x, path, n, "expected a list of addresses or networks");
+		return;
+	}
+	if (l.given > 0 && l.kept == 0)
+		fprintf(stderr,
+		        "batonctl: import-patroni: WARNING: no entry of %s could be carried: without "
+		        "restapi.allowlist baton takes writes (with credentials) from any address; write one\n",
+		        path);
+}
+
+static void method_one(struct imp *x, const char *path, const yaml_node_t *n, const char *v, void *arg)
+{
+	if (strcmp(v, "pgbackrest") != 0 && strcmp(v, "basebackup") != 0) {
+		drop(x, path, n, "baton knows the replica creation methods pgbackrest and basebackup only");
+		return;
+	}
+	list_add(x, path, n, v, arg);
+}
+
+/* IMP_METHODS: the methods, in order, without those baton does not know. */
+static void put_methods(struct imp *x, const char *path, const yaml_node_t *n, const char *to)
+{
+	struct list_arg l = { .to = to };
+
+	if (!each_scalar(x, path, n, method_one, &l))
+		drop(x, path, n, "expected a list of method names");
+}
+
+/* One pg_basebackup option: max-rate and checkpoint are baton keys. */
+static void basebackup_one(struct imp *x, const char *path, const yaml_node_t *n, const char *k, const char *v)
+{
+	char to[PATH_MAX_LEN];
+
+	if ((strcmp(k, "max-rate") != 0 && strcmp(k, "checkpoint") != 0) || !v || !*v) {
+		drop(x, path, n, "baton runs pg_basebackup with its own options (it takes max-rate and checkpoint)");
+		return;
+	}
+	snprintf(to, sizeof(to), "postgresql.basebackup.%s", k);
+	if (put_string(x, path, n, to, v))
+		x->carried++;
+}
+
+/* IMP_BASEBACKUP: Patroni's list ("verbose", {max-rate: 100M}) or mapping. */
+static void put_basebackup(struct imp *x, const char *path, const yaml_node_t *n)
+{
+	char sub[PATH_MAX_LEN];
+
+	if (n->type == YAML_MAPPING_NODE) {
+		for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+			const yaml_node_t *kn = yaml_document_get_node(&x->doc, p->key);
+			const char *k = scalar(kn);
+
+			snprintf(sub, sizeof(sub), "%.180s.%.60s", path, k ? k : "?");
+			basebackup_one(x, sub, kn, k ? k : "?", scalar(yaml_document_get_node(&x->doc, p->value)));
+		}
+		return;
+	}
+	if (n->type != YAML_SEQUENCE_NODE) {
+		drop(x, path, n, "expected a list or a mapping of pg_basebackup options");
+		return;
+	}
+	for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
+		const yaml_node_t *item = yaml_document_get_node(&x->doc, *i);
+		const char *k = scalar(item), *v = NULL;
+
+		snprintf(sub, sizeof(sub), "%.200s[%ld]", path, (long)(i - n->data.sequence.items.start));
+		if (!k && item->type == YAML_MAPPING_NODE &&
+		    item->data.mapping.pairs.top - item->data.mapping.pairs.start == 1) {
+			k = scalar(yaml_document_get_node(&x->doc, item->data.mapping.pairs.start->key));
+			v = scalar(yaml_document_get_node(&x->doc, item->data.mapping.pairs.start->value));
+		}
+		basebackup_one(x, sub, item, k ? k : "?", v);
+	}
+}
+
+/* IMP_TAG: a custom tag, typed as YAML 1.1 reads it (bool, integer,
+ * decimal, else a string), under the tags group. */
+static void put_tag(struct imp *x, const char *path, const yaml_node_t *kn, const yaml_node_t *n, const char *group)
+{
+	const char *name = scalar(kn), *v = scalar(n);
+	config_setting_t *g, *s = NULL;
+	bool b, quoted = n->type == YAML_SCALAR_NODE && n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
+	long long ll;
+	double d;
+	char *end;
+
+	if (!v || !name || (!quoted && !*v)) {
+		drop(x, path, kn, "a custom tag is a string, number or boolean");
+		return;
+	}
+	if (name[0] == '\0' || strlen(name) > 63 ||
+	    !((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= 'A' && name[0] <= 'Z')) ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != strlen(name)) {
+		drop(x, path, kn, "baton's file holds tag names of a letter then [A-Za-z0-9_-] only");
+		return;
+	}
+	g = config_lookup(&x->out, group);
+	if (!g) {
+		bool twice;
+
+		g = make_setting(x, group, CONFIG_TYPE_GROUP, false, &twice);
+	}
+	if (!g || config_setting_get_member(g, name)) {
+		drop(x, path, kn, "cannot add the tag (set twice, or out of memory)");
+		return;
+	}
+	errno = 0;
+	if (!quoted && yaml_bool(v, &b)) {
+		s = config_setting_add(g, name, CONFIG_TYPE_BOOL);
+		if (s && config_setting_set_bool(s, b) != CONFIG_TRUE)
+			s = NULL;
+	} else if (!quoted && (ll = strtoll(v, &end, 10), errno == 0 && end != v && *end == '\0')) {
+		s = config_setting_add(g, name, CONFIG_TYPE_INT64);
+		if (s && config_setting_set_int64(s, ll) != CONFIG_TRUE)
+			s = NULL;
+	} else if (!quoted && (errno = 0, d = strtod(v, &end), errno == 0 && end != v && *end == '\0' && d - d == 0)) {
+		s = config_setting_add(g, name, CONFIG_TYPE_FLOAT);
+		if (s && config_setting_set_float(s, d) != CONFIG_TRUE)
+			s = NULL;
+	} else {
+		s = config_setting_add(g, name, CONFIG_TYPE_STRING);
+		if (s && config_setting_set_string(s, v) != CONFIG_TRUE)
+			s = NULL;
+	}
+	if (!s) {
+		drop(x, path, kn, "cannot add the tag (out of memory)");
+		return;
+	}
+	x->carried++;
 }
 
 /* IMP_SLOTS: Patroni's map of permanent slots; baton keeps physical ones. */
@@ -545,8 +899,9 @@ static void put_slots(struct imp *x, const char *path, const yaml_node_t *n)
 			continue;
 		}
 		if (strcmp(type, "physical") != 0) {
-			drop(x, sub, kn, "not carried (baton bootstrap.dcs.slots has no equivalent yet for %s slots)",
-			     type);
+			drop_json(x, sub, kn, vn, "slots", name,
+			          "baton's node file holds physical slots only; the cluster's config key takes "
+			          "this one: once baton runs, set it with `batonctl edit-config` or PATCH /config with");
 			continue;
 		}
 		if (!a)
@@ -574,8 +929,23 @@ static void carry(struct imp *x, const char *path, const yaml_node_t *kn, const 
 	case IMP_DROP:
 		drop(x, path, kn, "%s", r->why);
 		return;
-	case IMP_NOT_YET:
-		drop(x, path, kn, "not carried (baton %s has no equivalent yet)", r->to);
+	case IMP_DCS_JSON:
+		drop_json(x, path, kn, n, r->to, NULL, r->why);
+		return;
+	case IMP_SYNC_MODE:
+		put_sync_mode(x, path, n, r->to);
+		return;
+	case IMP_ALLOWLIST:
+		put_allowlist(x, path, n, r->to);
+		return;
+	case IMP_METHODS:
+		put_methods(x, path, n, r->to);
+		return;
+	case IMP_BASEBACKUP:
+		put_basebackup(x, path, n);
+		return;
+	case IMP_TAG:
+		put_tag(x, path, kn, n, r->to);
 		return;
 	case IMP_DEFAULTS_OK:
 		fprintf(stderr, "batonctl: import-patroni: not needed: %s (%s:%lu): %s\n", path, x->file,
@@ -730,7 +1100,7 @@ static void walk(struct imp *x, const yaml_node_t *n, const char *prefix, int de
 			drop(x, prefix, kn, "a key path longer than %d characters", PATH_MAX_LEN - 1);
 			continue;
 		}
-		r = rule_for(path);
+		r = rule_for(path, strlen(prefix));
 		if (r)
 			carry(x, path, kn, vn, r);
 		else if (vn->type == YAML_MAPPING_NODE && depth < 8)

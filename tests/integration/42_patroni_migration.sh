@@ -81,22 +81,111 @@ imp "$T/rich.yml" >"$T/rich.conf" 2>"$T/rich.err"
 assert_eq 0 $? "import-patroni with keys it cannot carry exits 0"
 for want in "consul (rich.yml:5): baton keeps its state in etcd v3 only" \
 	"bootstrap.dcs.postgresql.parameters.pg_stat_statements.track (rich.yml:18)" \
-	"bootstrap.dcs.slots.feed (rich.yml:21): not carried (baton bootstrap.dcs.slots has no equivalent yet for logical slots)" \
-	"bootstrap.initdb\[2\] (rich.yml:25)" \
+	'bootstrap.dcs.slots.feed (rich.yml:21): baton'"'"'s node file holds physical slots only; the cluster'"'"'s config key takes this one: once baton runs, set it with `batonctl edit-config` or PATCH /config with {"slots":{"feed":{"type":"logical","database":"app","plugin":"pgoutput"}}}' \
+	"bootstrap.initdb\[2\] (rich.yml:25): " \
 	"postgresql.parameters.port (rich.yml:35): baton sets it itself" \
 	"postgresql.callbacks.on_restart (rich.yml:36): baton has no on_restart callback" \
-	"postgresql.pg_ctl_timeout (rich.yml:37): not carried (baton postgresql.pg_ctl_timeout has no equivalent yet)" \
-	"tags.noloadbalance (rich.yml:38): not carried (baton tags.noloadbalance has no equivalent yet)" \
-	"rich.yml: 2[0-9] keys carried, 8 not carried"; do
+	"rich.yml: 30 keys carried, 6 not carried"; do
 	sed "s#$T/##g" "$T/rich.err" | grep -q -- "$want" || fail "import-patroni did not say: $want ($(cat "$T/rich.err"))"
 done
-pass "import-patroni lists the 8 keys it cannot carry, with line and reason"
+pass "import-patroni lists the 6 keys it cannot carry, with line and reason"
 for want in 'namespace = "/service";' 'hosts = [ "127.0.0.1:2379", "127.0.0.2:2379" ];' 'protocol = "https";' \
 	'password = "pw\"1";' 'use_pg_rewind = false;' 'slots = [ "keep" ];' 'data_checksums = true;' \
-	"socket_dir = \"$T\";" 'work_mem = "8MB";' 'level = "warning";' 'nofailover = false;'; do
+	"socket_dir = \"$T\";" 'work_mem = "8MB";' 'level = "warning";' 'nofailover = false;' \
+	'pg_ctl_timeout = 60L;' 'noloadbalance = true;'; do
 	grep -qF -- "$want" "$T/rich.conf" || fail "the baton config lacks $want: $(cat "$T/rich.conf")"
 done
 pass "import-patroni carried the rest (stdout)"
+
+# A node file using every Patroni key baton has taken on since: each is
+# carried with its value, the rest named with the way to set it, and the
+# written file loads (baton -t, as the agent's user).
+cat >"$T/all.yml" <<YML
+scope: main
+name: pg2
+etcd3: {hosts: ['127.0.0.1:2379']}
+restapi:
+  listen: 127.0.0.1:8009
+  connect_address: 127.0.0.1:8009
+  authentication: {username: admin, password: pw}
+  allowlist: [127.0.0.1, 10.0.0.0/24, db1.example.com]
+  allowlist_include_members: true
+bootstrap:
+  dcs:
+    synchronous_mode: quorum
+    synchronous_node_count: 2
+    maximum_lag_on_syncnode: 1048576
+    check_timeline: true
+    postgresql:
+      use_slots: false
+    ignore_slots:
+    - {name: debezium}
+    - {type: logical, plugin: wal2json}
+  initdb:
+  - {encoding: UTF8}
+  - {wal-segsize: 64}
+  - no-instructions
+  - {auth-local: peer}
+  post_init: /bin/true
+postgresql:
+  listen: 127.0.0.1:5433
+  connect_address: 127.0.0.1:5433
+  data_dir: $T/all-data
+  bin_dir: $PG_BIN
+  pg_ctl_timeout: 90
+  remove_data_directory_on_diverged_timelines: true
+  authentication:
+    superuser: {username: postgres, password: su}
+    replication: {username: rep, password: r}
+    rewind: {username: rewinder, password: rw}
+  pg_ident: ['ops root postgres']
+  create_replica_methods: [pgbackrest, wal_e, basebackup]
+  pgbackrest:
+    command: /bin/true --stanza=main
+    keep_data: true
+    no_params: true
+    no_master: true
+    stanza: main
+  basebackup: [verbose, {max-rate: 100M}, {checkpoint: spread}]
+tags:
+  clonefrom: true
+  noloadbalance: true
+  nostream: false
+  replicatefrom: pg1
+  zone: eu-1
+  rack: 7
+  ssd: yes
+  label: 'on'
+YML
+imp "$T/all.yml" -o "$T/all.conf" 2>"$T/all.err"
+assert_eq 0 $? "import-patroni of a file with the newer keys exits 0"
+for want in "restapi.allowlist[2] (all.yml:8): \"db1.example.com\" is not an IP address or network: baton resolves no host names" \
+	"restapi.allowlist_include_members (all.yml:9): baton refuses it" \
+	'bootstrap.dcs.ignore_slots (all.yml:18): baton'"'"'s node file has no ignore_slots, only the cluster'"'"'s config key: once baton runs, set it with `batonctl edit-config` or PATCH /config with {"ignore_slots":[{"name":"debezium"},{"type":"logical","plugin":"wal2json"}]}' \
+	"bootstrap.initdb[3] (all.yml:25): " \
+	"postgresql.create_replica_methods[1] (all.yml:39): baton knows the replica creation methods pgbackrest and basebackup only" \
+	"postgresql.pgbackrest.stanza (all.yml:45): baton's pgbackrest method passes no other options" \
+	"postgresql.basebackup[0] (all.yml:46): baton runs pg_basebackup with its own options"; do
+	grep -qF -- "$want" <(sed "s#$T/##g" "$T/all.err") ||
+		fail "import-patroni did not say: $want ($(cat "$T/all.err"))"
+done
+grep -q "all.yml: 47 keys carried, 7 not carried; wrote $T/all.conf" "$T/all.err" ||
+	fail "import-patroni's summary: $(cat "$T/all.err")"
+[ "$(grep -c 'not carried: ' "$T/all.err")" = 7 ] || fail "import-patroni did not list 7 keys: $(cat "$T/all.err")"
+for want in 'allowlist = [ "127.0.0.1", "10.0.0.0/24" ];' 'synchronous_mode = true;' 'synchronous_quorum = true;' \
+	'maximum_lag_on_syncnode = 1048576L;' 'check_timeline = true;' 'use_slots = false;' 'encoding = "UTF8";' \
+	'options = [ "wal-segsize=64", "no-instructions" ];' 'data_checksums = false;' 'post_bootstrap = "/bin/true";' \
+	'pg_ctl_timeout = 90L;' 'remove_data_directory_on_diverged_timelines = true;' 'username = "rewinder";' \
+	'password = "rw";' 'pg_ident = [ "ops root postgres" ];' \
+	'create_replica_methods = [ "pgbackrest", "basebackup" ];' 'command = "/bin/true --stanza=main";' \
+	'keep_data = true;' 'no_params = true;' 'no_leader = true;' 'max-rate = "100M";' 'checkpoint = "spread";' \
+	'clonefrom = true;' 'noloadbalance = true;' 'nostream = false;' 'replicatefrom = "pg1";' 'zone = "eu-1";' \
+	'rack = 7L;' 'ssd = true;' 'label = "on";'; do
+	grep -qF -- "$want" "$T/all.conf" || fail "the baton config lacks $want: $(cat "$T/all.conf")"
+done
+chown "$BATON_USER:" "$T/all.conf"
+out=$(as_baton "$BATON_BUILD/baton" -t -c "$T/all.conf" 2>&1) || fail "baton -t refuses all.conf: $out"
+pass "import-patroni carries the newer keys (allowlist, quorum, initdb options, replica methods, tags)"
 printf 'scope: x\nname: [a\n' >"$T/bad.yml"
 out=$(imp "$T/bad.yml" -o "$T/bad.conf" 2>&1)
 assert_eq 2 $? "invalid YAML exits 2"
