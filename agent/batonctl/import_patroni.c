@@ -274,7 +274,34 @@ struct imp {
 	} set[SET_MAX]; /* the baton keys written so far */
 	size_t n_set;
 	bool etcd_tls; /* a URL said https */
+	size_t visits; /* nodes visited, aliases counted each time (IMP_MAX_VISITS) */
 };
+
+/* YAML aliases let a small file name a huge tree (each alias re-visits its
+ * anchor's whole tree): past this many visited nodes the file is refused. */
+#define IMP_MAX_VISITS 20000
+
+/* Counts one more visited node; false past IMP_MAX_VISITS. */
+static bool visit(struct imp *x)
+{
+	return ++x->visits <= IMP_MAX_VISITS;
+}
+
+/* Counts the nodes of n's tree as walk() would visit them (aliases each
+ * time), stopping past IMP_MAX_VISITS; before anything is printed. */
+static void count_nodes(struct imp *x, const yaml_node_t *n, int depth)
+{
+	if (!n || depth > 8 || !visit(x))
+		return;
+	if (n->type == YAML_SEQUENCE_NODE)
+		for (yaml_node_item_t *i = n->data.sequence.items.start;
+		     i < n->data.sequence.items.top && x->visits <= IMP_MAX_VISITS; i++)
+			count_nodes(x, yaml_document_get_node(&x->doc, *i), depth + 1);
+	else if (n->type == YAML_MAPPING_NODE)
+		for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
+		     p < n->data.mapping.pairs.top && x->visits <= IMP_MAX_VISITS; p++)
+			count_nodes(x, yaml_document_get_node(&x->doc, p->value), depth + 1);
+}
 
 /* "not carried: KEY (FILE:LINE): why" on stderr, counted. */
 static void drop(struct imp *x, const char *path, const yaml_node_t *n, const char *fmt, ...)
@@ -586,7 +613,7 @@ static json_t *yaml_json(struct imp *x, const yaml_node_t *n, int depth)
 {
 	json_t *j = NULL;
 
-	if (!n || depth > 8)
+	if (!n || depth > 8 || !visit(x))
 		return NULL;
 	if (n->type == YAML_SCALAR_NODE)
 		return json_string((const char *)n->data.scalar.value);
@@ -1091,6 +1118,8 @@ static void walk(struct imp *x, const yaml_node_t *n, const char *prefix, int de
 		char path[PATH_MAX_LEN];
 		int len;
 
+		if (!visit(x))
+			return;
 		if (!k || !vn) {
 			drop(x, prefix[0] ? prefix : "(top)", kn, "a key that is not a plain name");
 			continue;
@@ -1246,7 +1275,19 @@ int cmd_import_patroni(const char *config_path, const struct args *a)
 	rc = load_yaml(x);
 	if (rc != EXIT_DONE)
 		goto cleanup;
-	walk(x, yaml_document_get_root_node(&x->doc), "", 0);
+	count_nodes(x, yaml_document_get_root_node(&x->doc), 0);
+	if (x->visits <= IMP_MAX_VISITS) {
+		x->visits = 0;
+		walk(x, yaml_document_get_root_node(&x->doc), "", 0);
+	}
+	if (x->visits > IMP_MAX_VISITS) {
+		fprintf(stderr,
+		        "batonctl: import-patroni: %s: more than %d keys and values once its aliases are expanded "
+		        "(an alias bomb?): nothing written\n",
+		        x->file, IMP_MAX_VISITS);
+		rc = EXIT_USAGE;
+		goto cleanup;
+	}
 	add_defaults(x);
 
 	/* Beside the output (rename is atomic there), or in $TMPDIR for stdout. */

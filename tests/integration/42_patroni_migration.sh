@@ -197,6 +197,27 @@ assert_eq 1 $? "a config the agent would refuse exits 1"
 grep -q "would not load, nothing written" <<<"$out" || fail "no reason for the refusal: $out"
 [ -z "$(find "$T" -name '.baton-import-*')" ] || fail "import-patroni left a temporary file behind"
 pass "import-patroni refuses invalid YAML and configs the agent would refuse"
+# An alias bomb: 900 bytes naming 10^10 nodes once expanded.
+{
+	echo 'a0: &a0 [x, x, x, x, x, x, x, x, x, x]'
+	for i in 1 2 3 4 5 6 7 8 9; do
+		printf 'a%s: &a%s {' "$i" "$i"
+		for j in 0 1 2 3 4 5 6 7 8 9; do
+			[ "$j" = 0 ] || printf ', '
+			printf 'k%s: *a%s' "$j" "$((i - 1))"
+		done
+		echo '}'
+	done
+	echo 'scope: *a9'
+} >"$T/bomb.yml"
+t0=$(now_ms)
+out=$(timeout 20 "$BATON_BUILD/batonctl" import-patroni "$T/bomb.yml" -o "$T/bomb.conf" 2>&1)
+assert_eq 2 $? "an alias bomb exits 2"
+grep -q "more than 20000 keys and values once its aliases are expanded" <<<"$out" ||
+	fail "no reason for refusing the alias bomb: $(head -c 300 <<<"$out")"
+[ "$(wc -l <<<"$out")" = 1 ] || fail "the alias bomb printed $(wc -l <<<"$out") lines, not one"
+[ ! -e "$T/bomb.conf" ] || fail "the alias bomb's config was written"
+pass "import-patroni refuses an alias bomb at once ($(($(now_ms) - t0)) ms, one line)"
 
 why=$(patroni_check) || skip "$why (needs packages: patroni python3-psycopg2)"
 
