@@ -46,6 +46,7 @@
 #include "agent/batonctl/common.h"
 #include "agent/config.h"
 #include "agent/parse.h"
+#include "pg/pg_conf.h"
 #include "pg/pg_ctl.h"
 
 #define PATH_MAX_LEN 256
@@ -275,6 +276,11 @@ struct imp {
 	size_t n_set;
 	bool etcd_tls; /* a URL said https */
 	size_t visits; /* nodes visited, aliases counted each time (IMP_MAX_VISITS) */
+	struct {
+		const char *name, *value; /* in doc */
+		unsigned long line;
+	} moved[32]; /* code-running parameters of bootstrap.dcs, for the node's own file */
+	size_t n_moved;
 };
 
 /* YAML aliases let a small file name a huge tree (each alias re-visits its
@@ -511,6 +517,16 @@ static void put_params(struct imp *x, const char *path, const yaml_node_t *n, co
 			snprintf(dir, sizeof(dir), "%.*s", (int)strcspn(v, ","), v);
 			if (put_string(x, sub, vn, "postgresql.socket_dir", dir))
 				x->carried++;
+			continue;
+		}
+		/* A parameter that runs code (archive_command, ...) is taken only
+		 * from the node's own file: Patroni's common bootstrap.dcs
+		 * placement moves there (move_local_params), said on stderr. */
+		if (strcmp(to, "bootstrap.dcs.postgresql.parameters") == 0 &&
+		    !config_param_allowed_from_dcs(k, NULL, 0) && x->n_moved < sizeof(x->moved) / sizeof(x->moved[0])) {
+			x->moved[x->n_moved].name = k;
+			x->moved[x->n_moved].value = v;
+			x->moved[x->n_moved++].line = (unsigned long)kn->start_mark.line + 1;
 			continue;
 		}
 		if (strcmp(k, "listen_addresses") == 0 || strcmp(k, "port") == 0 || strcmp(k, "cluster_name") == 0) {
@@ -1186,6 +1202,47 @@ cleanup:
 
 /* What Patroni does by default and baton must be told: the namespace
  * (Patroni's /service, baton's /baton) and https when a URL said so. */
+/* The code-running parameters of bootstrap.dcs (put_params) into the
+ * node's postgresql.parameters, unless the file sets them there too. */
+static void move_local_params(struct imp *x)
+{
+	config_setting_t *pg, *g;
+
+	for (size_t i = 0; i < x->n_moved; i++) {
+		const char *k = x->moved[i].name;
+		config_setting_t *s;
+
+		pg = config_lookup(&x->out, "postgresql");
+		if (!pg)
+			pg = config_setting_add(config_root_setting(&x->out), "postgresql", CONFIG_TYPE_GROUP);
+		g = pg ? config_setting_get_member(pg, "parameters") : NULL;
+		if (pg && !g)
+			g = config_setting_add(pg, "parameters", CONFIG_TYPE_GROUP);
+		if (g && config_setting_get_member(g, k)) {
+			fprintf(stderr,
+			        "batonctl: import-patroni: bootstrap.dcs.postgresql.parameters.%s (%s:%lu): the node's own "
+			        "postgresql.parameters.%s is kept\n",
+			        k, x->file, x->moved[i].line, k);
+			continue;
+		}
+		s = g ? config_setting_add(g, k, CONFIG_TYPE_STRING) : NULL;
+		if (!s || config_setting_set_string(s, x->moved[i].value) != CONFIG_TRUE) {
+			fprintf(stderr,
+			        "batonctl: import-patroni: not carried: bootstrap.dcs.postgresql.parameters.%s "
+			        "(%s:%lu): cannot add it to postgresql.parameters\n",
+			        k, x->file, x->moved[i].line);
+			x->dropped++;
+			continue;
+		}
+		x->carried++;
+		fprintf(stderr,
+		        "batonctl: import-patroni: moved: bootstrap.dcs.postgresql.parameters.%s (%s:%lu) to "
+		        "postgresql.parameters: %s, so baton takes it only from the node's own file (and ignores it in "
+		        "the etcd config key: after a migration, remove it there)\n",
+		        k, x->file, x->moved[i].line, pg_conf_local_only_why(k));
+	}
+}
+
 static void add_defaults(struct imp *x)
 {
 	config_setting_t *s;
@@ -1288,6 +1345,7 @@ int cmd_import_patroni(const char *config_path, const struct args *a)
 		rc = EXIT_USAGE;
 		goto cleanup;
 	}
+	move_local_params(x);
 	add_defaults(x);
 
 	/* Beside the output (rename is atomic there), or in $TMPDIR for stdout. */

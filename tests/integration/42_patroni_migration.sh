@@ -197,6 +197,32 @@ assert_eq 1 $? "a config the agent would refuse exits 1"
 grep -q "would not load, nothing written" <<<"$out" || fail "no reason for the refusal: $out"
 [ -z "$(find "$T" -name '.baton-import-*')" ] || fail "import-patroni left a temporary file behind"
 pass "import-patroni refuses invalid YAML and configs the agent would refuse"
+# archive_command under bootstrap.dcs (Patroni's usual place): moved to the
+# node's own postgresql.parameters, said on stderr; work_mem stays shared.
+cat >"$T/dcsarch.yml" <<'EOF_YML'
+scope: main
+name: node1
+etcd3: {hosts: 127.0.0.1:2379}
+restapi: {listen: 127.0.0.1:8008, connect_address: 127.0.0.1:8008}
+bootstrap:
+  dcs:
+    postgresql:
+      parameters: {archive_command: "/bin/true %p", archive_mode: "on", work_mem: 8MB}
+postgresql:
+  listen: 127.0.0.1:5432
+  connect_address: 127.0.0.1:5432
+  data_dir: /var/lib/postgresql/15/main
+  authentication: {superuser: {username: postgres, password: pw}, replication: {username: rep, password: rpw}}
+EOF_YML
+out=$(imp "$T/dcsarch.yml" -o "$T/dcsarch.conf" 2>&1)
+assert_eq 0 $? "import-patroni with archive_command under bootstrap.dcs exits 0"
+grep -q "moved: bootstrap.dcs.postgresql.parameters.archive_command (.*dcsarch.yml:8) to postgresql.parameters" <<<"$out" ||
+	fail "import-patroni did not say it moved archive_command: $out"
+chown "$BATON_USER:" "$T/dcsarch.conf"
+out=$(as_baton "$BATON_BUILD/baton" -t -c "$T/dcsarch.conf" 2>&1) || fail "baton -t refuses dcsarch.conf: $out"
+grep -A3 '^  parameters' "$T/dcsarch.conf" | grep -q 'archive_command = "/bin/true %p"' ||
+	fail "archive_command is not in the node's postgresql.parameters: $(cat "$T/dcsarch.conf")"
+pass "import-patroni moves archive_command from bootstrap.dcs to the node's own parameters"
 # An alias bomb: 900 bytes naming 10^10 nodes once expanded.
 {
 	echo 'a0: &a0 [x, x, x, x, x, x, x, x, x, x]'
