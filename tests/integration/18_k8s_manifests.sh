@@ -422,7 +422,7 @@ pkg_of() {
 	return 1
 }
 # Modules configure requires (two-argument PKG_CHECK_MODULES, no fallback).
-mods=$(sed -n 's/^PKG_CHECK_MODULES(\[[A-Z_]*\], *\[\([a-z0-9_-]*\)[^]]*\])$/\1/p' "$repo/configure.ac")
+mods=$(sed -n 's/^PKG_CHECK_MODULES(\[[A-Z_]*\], *\[\([a-z0-9_.-]*\)[^]]*\])$/\1/p' "$repo/configure.ac")
 [ -n "$mods" ] || fail "found no PKG_CHECK_MODULES in configure.ac (test bug?)"
 for m in $mods; do
 	pc="$(pkg-config --variable=pcfiledir "$m" 2>/dev/null)/$m.pc"

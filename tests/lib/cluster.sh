@@ -169,13 +169,14 @@ pid_alive() {
 
 # HOME is the baton user's own: libpq reads ~/.postgresql/ when it speaks TLS,
 # and root's HOME is not readable by baton (a client of a PG_TLS node failed).
-# From the test dir (or /tmp): the caller's cwd, e.g. a CI clone under
-# /root, is not readable by baton, and psql complains about it on stderr.
-# One chain of execs (setpriv, sh, env, the command), as before: a caller's
-# $! after `as_baton ... &` still names the command.
+# In the caller's cwd when baton may enter it, else from the test dir (or
+# /tmp): a CI clone under /root is not readable by baton, and psql
+# complains about it on stderr. One chain of execs (setpriv, sh, env, the
+# command), as before: a caller's $! after `as_baton ... &` still names it.
 as_baton() {
 	setpriv --reuid="$BATON_USER" --regid="$BATON_USER" --init-groups -- \
-		sh -c 'cd "$1" 2>/dev/null || cd /tmp; shift; exec env HOME="$0" "$@"' "$BATON_HOME" "${T:-/tmp}" "$@"
+		sh -c '[ -x . ] || cd "$1" 2>/dev/null || cd /tmp; shift; exec env HOME="$0" "$@"' \
+		"$BATON_HOME" "${T:-/tmp}" "$@"
 }
 
 # ---------------------------------------------------------------- set-up
