@@ -288,7 +288,10 @@ run_scenario() {
 	{
 		echo
 		echo "######## integration $name ($tag build, lane $LANE, started at $(($(date +%s) - t_start)) s)"
-		BATON_BUILD="$b" KEEP="$keep" timeout --kill-after=20 "$limit" bash "$repo/tests/integration/$name.sh" 2>&1
+		# From a dir baton may enter (a CI clone under /root is not one):
+		# the agents, Postgres and Patroni's tools inherit it.
+		(cd "$WORK" && BATON_BUILD="$b" KEEP="$keep" timeout --kill-after=20 "$limit" \
+			bash "$repo/tests/integration/$name.sh") 2>&1
 		rc=$?
 		[ "$rc" = 124 ] && echo "(killed after $limit s)"
 		echo "RESULT $tag $name $rc"

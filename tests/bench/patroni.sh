@@ -100,9 +100,13 @@ patroni_start() {
 	[ "$n" -le "$N_NODES" ] || N_NODES=$n
 	printf -- '----- start of node%s at %s\n' "$n" "$(date +%T.%3N)" >>"$lf"
 	chown "$BATON_USER:" "$lf"
+	# From the test dir: with a cwd baton cannot enter (a CI clone under
+	# /root), Patroni's initdb hung in its post-bootstrap step.
+	cd "$T" || fail "cannot enter $T"
 	setpriv --reuid="$BATON_USER" --regid="$BATON_USER" --init-groups -- \
 		env HOME="$T" "$PATRONI_BIN" "$(patroni_conf "$n")" >>"$lf" 2>&1 &
 	AGENT_PID[$n]=$!
+	cd - >/dev/null || true
 	log "started patroni node$n (pid ${AGENT_PID[$n]}, pg ${PG_PORT[$n]}, api ${API_PORT[$n]})"
 }
 
