@@ -158,10 +158,10 @@ bg_start fake python3 "$T/fake.py" "$FAKE_PG" "$FAKE_API" "$REC" "node$p" 600
 wait_for 10 "the fake listener is up" fake_ready
 warn1="member node$p publishes Postgres at 127.0.0.1:$FAKE_PG, but its REST API $real_api answers as member node$p with Postgres at 127.0.0.1:${PG_PORT[$p]}; not connecting to its Postgres with any credential"
 warned() { grep -qF -- "$2" "$(agent_log "$1")"; }
-forge_for 25 ".host = \"127.0.0.1\" | .port = $FAKE_PG | .conn_url = \"postgres://127.0.0.1:$FAKE_PG/postgres\""
+forge_for 50 ".host = \"127.0.0.1\" | .port = $FAKE_PG | .conn_url = \"postgres://127.0.0.1:$FAKE_PG/postgres\""
 rest_call "$r2" POST /reinit
 assert_eq 202 "$REST_CODE" "POST /reinit on node$r2 while the key is forged"
-deadline=$(($(date +%s) + 20))
+deadline=$(($(date +%s) + 45)) # a reinit under load (two lanes) took over 20 s to reach its clone
 while [ "$(date +%s)" -lt "$deadline" ]; do
 	rest_call "$r1" POST /reload
 	sample_conninfo
