@@ -55,7 +55,7 @@ fi
 mkdir -p "$work" || exit 2
 
 etcd_srcs="etcd/etcd_client.c etcd/etcd_codec.c etcd/etcd_http.c etcd/etcd_kv.c etcd/etcd_lease.c etcd/etcd_watch.c"
-cflags="-g -O1 -fno-omit-frame-pointer -std=gnu11 -pthread -fsanitize=address,undefined -fno-sanitize-recover=all -I$src"
+cflags="-D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -std=gnu11 -pthread -fsanitize=address,undefined -fno-sanitize-recover=all -I$src"
 
 # sources_for TARGET: the library files linked next to the target's own .c
 sources_for() {
@@ -64,7 +64,7 @@ sources_for() {
 	fuzz_etcd_txn) skip="etcd/etcd_kv.c" ;;
 	fuzz_etcd_lease) skip="etcd/etcd_lease.c" ;;
 	fuzz_etcd_watch) skip="etcd/etcd_http.c etcd/etcd_watch.c" ;;
-	fuzz_config) echo "agent/config.c agent/config_load.c agent/config_file.c agent/config_print.c agent/config_reload.c agent/parse.c agent/clock.c agent/log.c agent/watchdog.c pg/pg_code_params.c"; return ;;
+	fuzz_config) echo "agent/config.c agent/config_load.c agent/config_file.c agent/config_print.c agent/config_reload.c agent/parse.c agent/clock.c agent/log.c agent/watchdog.c pg/pg_code_params.c pg/pg_ctl.c pg/pg_replica.c pg/pg_data.c pg/pg_spawn.c pg/pg_err.c"; return ;;
 	esac
 	for f in $etcd_srcs; do
 		case " $skip " in *" $f "*) ;; *) echo "$f" ;; esac
