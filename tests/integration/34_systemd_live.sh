@@ -157,8 +157,14 @@ container_cleanup() {
 }
 trap 'rc=$?; container_cleanup; (exit "$rc"); cluster_cleanup' EXIT
 
-mount -t overlay overlay -o "lowerdir=$base,upperdir=$D/upper,workdir=$D/work" "$D/root" ||
-	fail "cannot mount an overlay of $base at $D/root"
+if ! mount -t overlay overlay -o "lowerdir=$base,upperdir=$D/upper,workdir=$D/work" "$D/root" 2>"$T/overlay.err"; then
+	# Nested overlays: a machine whose own root is an overlay (a container
+	# or a chroot on overlayfs) cannot stack another on it.
+	for fs in "$(stat -f -c %T "$base" 2>/dev/null)" "$(stat -f -c %T "$D" 2>/dev/null)"; do
+		[ "$fs" = overlayfs ] && skip "cannot stack an overlay on this machine's overlayfs ($(cat "$T/overlay.err"))"
+	done
+	fail "cannot mount an overlay of $base at $D/root: $(cat "$T/overlay.err")"
+fi
 MOUNTED=1
 in_c() { nsenter -t "$P1" -a -- "$@"; }
 pid1_found() { P1=$(pgrep -P "$NSPAWN_PID" -x systemd | head -n1); [ -n "$P1" ]; }
