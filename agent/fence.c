@@ -473,16 +473,19 @@ static void __attribute__((noreturn)) child_agent_gone(int sock, struct child_ta
 			struct timespec ts = { 0, 5 * 1000 * 1000 };
 			nanosleep(&ts, NULL);
 		}
-		if (t->pid > 0 && closed && facts.lease > 0 && revoke_exe[0] && !facts.own_group)
-			child_say("postmaster ", t->pid, NULL, 0,
+		/* (The postmaster may have exited before the SIGQUIT, e.g. by its
+		 * parent-death signal: child_fire then dropped the target, and
+		 * facts.postmaster still names it for the checks below.) */
+		if (closed && facts.lease > 0 && revoke_exe[0] && !facts.own_group)
+			child_say("postmaster ", facts.postmaster, NULL, 0,
 			          " did not lead its own process group: cannot be sure all of it is gone, so not revoking "
 			          "the leader lease; it will expire by itself within ttl");
-		if (t->pid <= 0 || !closed || facts.lease <= 0 || !revoke_exe[0] || !facts.own_group) {
+		if (!closed || facts.lease <= 0 || !revoke_exe[0] || !facts.own_group) {
 			if (t->pid > 0)
 				child_escalate(sock, t);
 			_exit(0);
 		}
-		if (!child_exited(t)) {
+		if (t->pid > 0 && !child_exited(t)) {
 			(void)kill(-t->pid, SIGKILL);
 			(void)child_signal(t, SIGKILL);
 			child_say("postmaster ", t->pid, NULL, 0,
@@ -491,7 +494,8 @@ static void __attribute__((noreturn)) child_agent_gone(int sock, struct child_ta
 		/* Certainty, bounded: the postmaster exited and its group is empty. */
 		until = clk_mono_ns() + (int64_t)(FENCE_REVOKE_WAIT * (double)NS);
 		for (;;) {
-			facts.postmaster_exited = child_exited(t);
+			/* a dropped target: its signal said ESRCH, it has exited */
+			facts.postmaster_exited = t->pid <= 0 || child_exited(t);
 			if (facts.postmaster_exited) {
 				(void)kill(-facts.postmaster, SIGKILL); /* backends it left behind */
 				facts.group_live = child_group_live(facts.postmaster);
