@@ -51,33 +51,7 @@ stats() {
 		printf "median %d ms  min %d ms  max %d ms  (n=%d)", med, v[1], v[NR], NR }'
 }
 
-random_pause() {
-	sleep "$(awk -v r="$RANDOM" -v lw="$LOOP_WAIT" 'BEGIN { printf "%.3f", r / 32768 * lw }')"
-}
-
-cluster_reset() {
-	local n
-	[ -n "${WRITER_PID:-}" ] && bg_stop "$WRITER_PID"
-	[ -n "${POLLER_PID:-}" ] && bg_stop "$POLLER_PID"
-	WRITER_PID= POLLER_PID=
-	for n in $(seq 1 "$N_NODES"); do
-		pid_alive "${AGENT_PID[$n]:-}" && agent_stop "$n"
-	done
-	etcd_stop TERM
-	rm -rf "$T"/node[0-9]* "$T/etcd" "$T"/node*.pgpass
-}
-
-new_leader() {
-	local l
-	l=$(leader_name)
-	[[ "$l" =~ ^node([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" != "$OLD" ] || return 1
-	NEW=${BASH_REMATCH[1]}
-	[ "$(in_recovery "$NEW")" = f ]
-}
-
-acked_by_new() {
-	awk -v t="$T0" -v p="${PG_PORT[$OLD]}" '$1 == "ack" && $3 >= t && $4 != p { f = 1 } END { exit !f }' "$T/writer.out"
-}
+. "$(dirname "$0")/bench_lib.sh"
 
 round() {
 	local i=$1 first last how lines0

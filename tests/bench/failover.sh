@@ -52,32 +52,7 @@ stats() {
 		printf "min %.2f s  median %.2f s  max %.2f s  (n=%d)", v[1] / 1000, med / 1000, v[NR] / 1000, NR }'
 }
 
-random_pause() {
-	sleep "$(awk -v r="$RANDOM" -v lw="$LOOP_WAIT" 'BEGIN { printf "%.3f", r / 32768 * lw }')"
-}
-
-# Tears the cluster down completely (agents, etcd, data) for the next setting.
-cluster_reset() {
-	local n
-	[ -n "${WRITER_PID:-}" ] && bg_stop "$WRITER_PID"
-	for n in $(seq 1 "$N_NODES"); do
-		pid_alive "${AGENT_PID[$n]:-}" && agent_stop "$n"
-	done
-	etcd_stop TERM
-	rm -rf "$T"/node[0-9]* "$T/etcd" "$T"/node*.pgpass
-}
-
-new_leader() {
-	local l
-	l=$(leader_name)
-	[[ "$l" =~ ^node([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" != "$OLD" ] || return 1
-	NEW=${BASH_REMATCH[1]}
-	[ "$(in_recovery "$NEW")" = f ]
-}
-
-acked_by_new() {
-	awk -v t="$T0" -v p="${PG_PORT[$OLD]}" '$1 == "ack" && $3 >= t && $4 != p { f = 1 } END { exit !f }' "$T/writer.out"
-}
+. "$(dirname "$0")/bench_lib.sh"
 
 # round KIND: one fault of KIND (node_loss or graceful); appends the gap.
 round() {
