@@ -26,6 +26,7 @@
 #include "pg/pg_conf.h"
 #include "pg/pg_replica.h"
 #include "pg/pg_ctl.h"
+#include "pg/pg_data.h"
 
 #include <errno.h>
 #include <float.h>
@@ -57,6 +58,11 @@ static bool check_code_param(const char *v, char *why, size_t len);
 static bool check_replica_method(const char *v, char *why, size_t len);
 static bool check_replica_command(const char *v, char *why, size_t len);
 static bool check_max_rate(const char *v, char *why, size_t len);
+static bool check_bootstrap_method(const char *v, char *why, size_t len);
+static bool check_target_time(const char *v, char *why, size_t len);
+static bool check_target_lsn(const char *v, char *why, size_t len);
+static bool check_target_name(const char *v, char *why, size_t len);
+static bool check_target_xid(const char *v, char *why, size_t len);
 static bool check_checkpoint(const char *v, char *why, size_t len);
 static bool check_initdb_option(const char *v, char *why, size_t len);
 static bool check_allow_net(const char *v, char *why, size_t len);
@@ -356,6 +362,81 @@ const struct opt config_options[] = {
 	  .check = check_executable,
 	  .doc = "run as `SCRIPT URL` once a cluster this node bootstraps runs, before the bootstrap completes; a "
 	         "failure undoes the bootstrap" },
+	{ .path = "bootstrap.method",
+	  .reload = CONFIG_RELOAD_BOOTSTRAP,
+	  .type = OPT_STRING,
+	  .off = CFG_OFF(bootstrap_method),
+	  .def = "initdb",
+	  .check = check_bootstrap_method,
+	  .doc = "how a cluster this node bootstraps is made: \"initdb\" (an empty cluster) or \"pgbackrest\" "
+	         "(restore a backup with bootstrap.pgbackrest.command, recover, promote)" },
+	{ .path = "bootstrap.pgbackrest.command",
+	  .reload = CONFIG_RELOAD_BOOTSTRAP,
+	  .type = OPT_STRING,
+	  .off = CFG_OFF(bootstrap_pgbackrest.command),
+	  .check = check_replica_command,
+	  .doc = "restore command of bootstrap.method \"pgbackrest\": an absolute program and its arguments, split "
+	         "into words (quotes group, no shell), run as the agent's user into the empty data directory" },
+	{ .path = "bootstrap.pgbackrest.no_params",
+	  .reload = CONFIG_RELOAD_BOOTSTRAP,
+	  .type = OPT_BOOL,
+	  .off = CFG_OFF(bootstrap_pgbackrest.no_params),
+	  .def = "false",
+	  .doc = "do not append --scope and --datadir to the command (pgbackrest itself needs this)" },
+	{ .path = "bootstrap.pgbackrest.keep_existing_recovery_conf",
+	  .reload = CONFIG_RELOAD_BOOTSTRAP,
+	  .type = OPT_BOOL,
+	  .off = CFG_OFF(bootstrap_pgbackrest.keep_existing_recovery_conf),
+	  .def = "false",
+	  .doc = "recover with the restore_command and target the restore wrote (pgbackrest --type=time "
+	         "--target=...) instead of baton's; recovery still ends with a promotion" },
+	{ .path = "bootstrap.pgbackrest.restore_command",
+	  .reload = CONFIG_RELOAD_BOOTSTRAP,
+	  .type = OPT_STRING,
+	  .off = CFG_OFF(bootstrap_pgbackrest.restore_command),
+	  .check = config_check_one_line,
+	  .doc = "restore_command of the recovery after the restore (the backup's archive); unset: "
+	         "postgresql.parameters.restore_command" },
+	{ .path = "bootstrap.pgbackrest.recovery_target_time",
+	  .reload = CONFIG_RELOAD_BOOTSTRAP,
+	  .type = OPT_STRING,
+	  .off = CFG_OFF(bootstrap_pgbackrest.recovery_target_time),
+	  .check = check_target_time,
+	  .doc = "recover to this time, \"YYYY-MM-DD HH:MM:SS[.ffffff][+HH[:MM]]\" (at most one recovery_target_*; "
+	         "none: to the end of the archive)" },
+	{ .path = "bootstrap.pgbackrest.recovery_target_lsn",
+	  .reload = CONFIG_RELOAD_BOOTSTRAP,
+	  .type = OPT_STRING,
+	  .off = CFG_OFF(bootstrap_pgbackrest.recovery_target_lsn),
+	  .check = check_target_lsn,
+	  .doc = "recover to this WAL position, \"X/X\" in hex" },
+	{ .path = "bootstrap.pgbackrest.recovery_target_name",
+	  .reload = CONFIG_RELOAD_BOOTSTRAP,
+	  .type = OPT_STRING,
+	  .off = CFG_OFF(bootstrap_pgbackrest.recovery_target_name),
+	  .check = check_target_name,
+	  .doc = "recover to this restore point (pg_create_restore_point)" },
+	{ .path = "bootstrap.pgbackrest.recovery_target_xid",
+	  .reload = CONFIG_RELOAD_BOOTSTRAP,
+	  .type = OPT_STRING,
+	  .off = CFG_OFF(bootstrap_pgbackrest.recovery_target_xid),
+	  .check = check_target_xid,
+	  .doc = "recover to the commit of this transaction id (digits)" },
+	{ .path = "bootstrap.pgbackrest.recovery_target_inclusive",
+	  .reload = CONFIG_RELOAD_BOOTSTRAP,
+	  .type = OPT_BOOL,
+	  .off = CFG_OFF(bootstrap_pgbackrest.recovery_target_inclusive),
+	  .def = "true",
+	  .doc = "stop just after the target (true) or just before it (false)" },
+	{ .path = "bootstrap.pgbackrest.timeout",
+	  .reload = CONFIG_RELOAD_BOOTSTRAP,
+	  .type = OPT_SECONDS,
+	  .off = CFG_OFF(bootstrap_pgbackrest.timeout),
+	  .def = "3600",
+	  .min = 0,
+	  .max = NO_MAX,
+	  .flags = OPT_MIN_EXCL,
+	  .doc = "seconds the restore may run before it is killed and the bootstrap fails" },
 
 	{ .path = "postgresql.bin_dir",
 	  .reload = CONFIG_RELOAD_RESTART,
@@ -1038,6 +1119,94 @@ static bool check_replica_command(const char *v, char *why, size_t len)
 	ok = check_executable(w.argv[0], why, len);
 	pg_words_free(&w);
 	return ok;
+}
+
+/* bootstrap.method: the methods baton knows. */
+static bool check_bootstrap_method(const char *v, char *why, size_t len)
+{
+	if (strcmp(v, "initdb") == 0 || strcmp(v, "pgbackrest") == 0)
+		return true;
+	config_set_err(why, len, "unknown bootstrap method (known: \"initdb\", \"pgbackrest\")");
+	return false;
+}
+
+/* Digits: n of them exactly (0: one or more); *p moves past them. */
+static bool digits(const char **p, int n)
+{
+	int k = 0;
+
+	while ((**p >= '0' && **p <= '9') && (n == 0 || k < n))
+		(*p)++, k++;
+	return n == 0 ? k > 0 : k == n;
+}
+
+/* recovery_target_time as Postgres reads a timestamptz, in the one
+ * unambiguous form: "YYYY-MM-DD HH:MM:SS", optional fraction, optional
+ * zone (+HH, +HH:MM, -HH..., Z or a name such as UTC). */
+static bool check_target_time(const char *v, char *why, size_t len)
+{
+	const char *p = v;
+
+	if (!(digits(&p, 4) && *p++ == '-' && digits(&p, 2) && *p++ == '-' && digits(&p, 2) &&
+	      (*p == ' ' || *p == 'T') && (p++, digits(&p, 2)) && *p++ == ':' && digits(&p, 2) && *p++ == ':' &&
+	      digits(&p, 2)))
+		goto bad;
+	if (*p == '.') {
+		p++;
+		if (!digits(&p, 0))
+			goto bad;
+	}
+	if (*p == ' ')
+		p++;
+	if (*p == '+' || *p == '-') {
+		p++;
+		if (!digits(&p, 2))
+			goto bad;
+		if (*p == ':') {
+			p++;
+			if (!digits(&p, 2))
+				goto bad;
+		}
+	} else {
+		while ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || *p == '/' || *p == '_')
+			p++;
+	}
+	if (*p == '\0')
+		return true;
+bad:
+	config_set_err(why, len, "expected \"YYYY-MM-DD HH:MM:SS[.ffffff][+HH[:MM]]\" (a time zone is wise)");
+	return false;
+}
+
+static bool check_target_lsn(const char *v, char *why, size_t len)
+{
+	uint64_t lsn;
+
+	if (pg_lsn_parse(v, &lsn))
+		return true;
+	config_set_err(why, len, "expected a WAL position \"X/X\" in hex (\"0/3000148\")");
+	return false;
+}
+
+static bool check_target_name(const char *v, char *why, size_t len)
+{
+	if (!config_check_one_line(v, why, len))
+		return false;
+	if (v[0] == '\0' || strlen(v) > 63) {
+		config_set_err(why, len, "a restore point name has 1 to 63 characters");
+		return false;
+	}
+	return true;
+}
+
+static bool check_target_xid(const char *v, char *why, size_t len)
+{
+	const char *p = v;
+
+	if (digits(&p, 0) && *p == '\0' && strlen(v) <= 20)
+		return true;
+	config_set_err(why, len, "expected a transaction id (digits)");
+	return false;
 }
 
 static bool check_max_rate(const char *v, char *why, size_t len)

@@ -147,6 +147,20 @@ struct baton_config {
 		size_t n_options;
 	} bootstrap_initdb;
 	char *post_bootstrap; /* bootstrap.post_bootstrap: script run once the new cluster runs (NULL = none) */
+	/* bootstrap.method: "initdb" (default) or "pgbackrest" (restore a backup) */
+	char *bootstrap_method;
+	struct {
+		/* bootstrap.pgbackrest: the restore that makes a new cluster from a
+		 * backup, and the recovery that follows it (node file only). */
+		char *command;                    /* absolute program and its arguments, no shell */
+		bool no_params;                   /* do not append --scope and --datadir */
+		bool keep_existing_recovery_conf; /* keep the restore's recovery settings */
+		char *restore_command;            /* NULL: postgresql.parameters' */
+		/* at most one target; none: recover to the end of the archive */
+		char *recovery_target_time, *recovery_target_lsn, *recovery_target_name, *recovery_target_xid;
+		bool recovery_target_inclusive; /* default true */
+		double timeout;                 /* seconds the restore may run, default 3600 */
+	} bootstrap_pgbackrest;
 
 	struct {
 		char *bin_dir;     /* default "/usr/lib/postgresql/15/bin" */

@@ -325,8 +325,6 @@ static const struct {
 	{ "bootstrap.dcs.ignore_slots", "set it in the cluster's config key once it runs (PATCH /config or batonctl "
 	                                "edit-config), as a JSON list of {name, type, database, plugin}" },
 	{ "restapi.request_queue_size", "libmicrohttpd's queue is fixed: no setting replaces it" },
-	{ "bootstrap.method", "custom bootstrap methods are not supported: baton runs initdb (bootstrap.initdb) and "
-	                      "then bootstrap.post_bootstrap" },
 	{ "bootstrap.users", "create roles in bootstrap.post_bootstrap (Patroni 3 dropped this key too)" },
 	{ "bootstrap.pg_hba", "use postgresql.pg_hba on every node" },
 	{ "bootstrap.dcs.standby_cluster", "standby clusters are not supported yet: replicate into a separate cluster "
@@ -927,6 +925,69 @@ static bool set_string(const struct load_ctx *c, const config_setting_t *s, cons
 }
 
 /*
+ * bootstrap.method = "pgbackrest" and its block: the command is required,
+ * at most one recovery target, and the recovery needs a restore_command
+ * (the block's, postgresql.parameters', or the restore's own with
+ * keep_existing_recovery_conf, which takes no target of baton's).
+ */
+static bool check_bootstrap_pgbackrest(const struct load_ctx *c, const config_t *cf, const struct baton_config *out)
+{
+	const char *names[] = { "recovery_target_time", "recovery_target_lsn", "recovery_target_name",
+		                "recovery_target_xid" };
+	const char *vals[] = { out->bootstrap_pgbackrest.recovery_target_time,
+		               out->bootstrap_pgbackrest.recovery_target_lsn,
+		               out->bootstrap_pgbackrest.recovery_target_name,
+		               out->bootstrap_pgbackrest.recovery_target_xid };
+	const char *first = NULL;
+	bool restore = out->bootstrap_pgbackrest.restore_command != NULL;
+	char key[96];
+
+	if (strcmp(out->bootstrap_method, "pgbackrest") != 0)
+		return true;
+	if (out->bootstrap_pgbackrest.command == NULL) {
+		fail(c, config_lookup(cf, "bootstrap.method"), "bootstrap.method",
+		     "\"pgbackrest\" needs bootstrap.pgbackrest.command (e.g. \"/usr/bin/pgbackrest --stanza=main "
+		     "restore\" with no_params = true)");
+		return false;
+	}
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (vals[i] == NULL)
+			continue;
+		snprintf(key, sizeof(key), "bootstrap.pgbackrest.%s", names[i]);
+		if (first != NULL) {
+			fail(c, config_lookup(cf, key), key,
+			     "= \"%s\": only one recovery target may be set (%s is set too)", vals[i], first);
+			return false;
+		}
+		if (out->bootstrap_pgbackrest.keep_existing_recovery_conf) {
+			fail(c, config_lookup(cf, key), key,
+			     "= \"%s\" contradicts keep_existing_recovery_conf = true (the restore's own target rules: "
+			     "give it to the restore command, e.g. --type=time --target=...)",
+			     vals[i]);
+			return false;
+		}
+		first = names[i];
+	}
+	if (out->bootstrap_pgbackrest.keep_existing_recovery_conf && restore) {
+		fail(c, config_lookup(cf, "bootstrap.pgbackrest.restore_command"),
+		     "bootstrap.pgbackrest.restore_command",
+		     "contradicts keep_existing_recovery_conf = true (the restore's own restore_command rules)");
+		return false;
+	}
+	for (size_t i = 0; i < out->postgresql.n_params; i++)
+		restore = restore || (strcmp(out->postgresql.params[i].name, "restore_command") == 0 &&
+		                      out->postgresql.params[i].value[0]);
+	if (!restore && !out->bootstrap_pgbackrest.keep_existing_recovery_conf) {
+		fail(c, config_lookup(cf, "bootstrap.pgbackrest"), "bootstrap.pgbackrest",
+		     "the recovery after the restore needs a restore_command: set bootstrap.pgbackrest.restore_command "
+		     "(e.g. \"/usr/bin/pgbackrest --stanza=main archive-get %%f \\\"%%p\\\"\"), "
+		     "postgresql.parameters.restore_command, or keep_existing_recovery_conf = true");
+		return false;
+	}
+	return true;
+}
+
+/*
  * bootstrap.initdb as Patroni writes it: a list whose elements are option
  * names ("data-checksums") or one-setting groups ({ encoding = "UTF8"; }),
  * translated to `--name` and `--name=value`. encoding, locale and
@@ -1109,6 +1170,8 @@ bool config_load(const char *path, struct baton_config *out, char *err, size_t e
 			goto cleanup;
 		}
 	}
+	if (!check_bootstrap_pgbackrest(&c, &cf, out))
+		goto cleanup;
 	if (!config_check_timing(&out->bootstrap_dcs, why, sizeof(why))) {
 		dcs = config_lookup(&cf, "bootstrap.dcs");
 		fail(&c, dcs, "bootstrap.dcs", "%s", why);

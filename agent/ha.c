@@ -217,6 +217,13 @@ static bool rule_identity(const struct rule_ctx *x, struct ha_action *out)
 			DECIDE(HA_WAIT, NULL,
 			       "cluster not initialized; waiting for our own lease before racing to "
 			       "initialize it");
+		/* A restore or recovery that failed fails the same way again
+		 * (a target the archive cannot reach, a wrong stanza), and each
+		 * try leaves a data directory aside: the operator decides. */
+		if (l->bootstrap_given_up)
+			DECIDE(HA_WAIT, NULL,
+			       "cluster not initialized; our bootstrap from a backup failed (see the log): not racing "
+			       "again until the agent is restarted");
 		if (l->job_failed == HA_JOB_BOOTSTRAP && ha_job_backoff_left(l, HA_JOB_BOOTSTRAP, 3, now) > 0)
 			DECIDE(HA_WAIT, NULL, "cluster not initialized; our bootstrap failed: racing again in %.0fs",
 			       ha_job_backoff_left(l, HA_JOB_BOOTSTRAP, 3, now));

@@ -178,6 +178,8 @@ struct ha_local_view {
 	enum ha_job job_failed; /* the last job that failed (NONE after a success) */
 	double job_failed_at;   /* monotonic time the last job failed (0 = none): the retry backoff */
 	int rewind_failures;    /* failed pg_rewind attempts in a row (retried up to 3 times) */
+	/* our bootstrap from a backup failed: no racing for initialize until restarted */
+	bool bootstrap_given_up;
 
 	/* postgresql.create_replica_methods and which one failed last (ha_clone.h) */
 	struct ha_clone_plan clone;

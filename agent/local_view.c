@@ -52,6 +52,7 @@ void local_view_update(struct ha_local_view *l, struct local_memory *m, const st
 	l->job_failed = m->job_failed;
 	l->job_failed_at = m->job_failed_at;
 	l->rewind_failures = m->rewind_failures;
+	l->bootstrap_given_up = m->boot_given_up;
 	/* Rewound against this leader and still unable to start: the rewind did
 	 * not repair it, which is what a failed rewind means to the core. */
 	if (m->pg_start_failed && m->start_failure == HA_START_FAIL_DIVERGED && m->rewind_ok_for[0] && c->has_leader &&

@@ -39,6 +39,7 @@ struct local_memory {
 	enum ha_job job_failed; /* the last job that failed (NONE after a success) */
 	double job_failed_at;
 	int rewind_failures;             /* in a row */
+	bool boot_given_up;              /* a bootstrap from a backup failed (its data directory moved aside) */
 	char rewind_ok_for[HA_NAME_MAX]; /* rewound against this leader, Postgres not up since */
 	char rewound_for[HA_NAME_MAX];   /* the data directory was rewound or cloned from this leader */
 	/* replication progress of a running replica */

@@ -104,6 +104,156 @@ static void start_job(struct loop *L, enum ha_job kind, const char *leader, bool
 	log_info("%s started (pid %d); its output goes to %s", what, (int)L->job.pid, L->cfg->postgresql.log_file);
 }
 
+/* ---- bootstrap.method = "pgbackrest": a new cluster from a backup ----
+ *
+ * The member that won the initialize race runs the restore command (a job,
+ * like initdb) into the empty data directory, prepares the recovery
+ * (pg_boot_recovery_prepare: baton's restore_command and target, ending
+ * with a promotion), takes the leader key and starts Postgres, which
+ * recovers and promotes itself on a new timeline at the target (or the end
+ * of the archive); do_bootstrap then finishes the bootstrap as after
+ * initdb. Any failure on the way (the restore, the preparation, Postgres
+ * stopping before it was promoted: a target the archive cannot reach)
+ * gives the leader and initialize keys up and moves the data directory
+ * aside, and this member does not race again until restarted (rule 5):
+ * never a half-recovered primary. */
+
+#define BOOT_RESTORE "bootstrap restore"
+
+static bool boot_from_backup(const struct baton_config *cfg)
+{
+	return strcmp(cfg->bootstrap_method, "pgbackrest") == 0;
+}
+
+/* "to recovery_target_time = '...' (inclusive)", for the log. */
+static void boot_target_text(const struct baton_config *cfg, char *buf, size_t len)
+{
+	const char *names[] = { "recovery_target_time", "recovery_target_lsn", "recovery_target_name",
+		                "recovery_target_xid" };
+	const char *vals[] = { cfg->bootstrap_pgbackrest.recovery_target_time,
+		               cfg->bootstrap_pgbackrest.recovery_target_lsn,
+		               cfg->bootstrap_pgbackrest.recovery_target_name,
+		               cfg->bootstrap_pgbackrest.recovery_target_xid };
+
+	if (cfg->bootstrap_pgbackrest.keep_existing_recovery_conf) {
+		snprintf(buf, len, "with the restore's own recovery settings (keep_existing_recovery_conf)");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (vals[i] != NULL) {
+			snprintf(buf, len, "to %s = '%s' (%s)", names[i], vals[i],
+			         cfg->bootstrap_pgbackrest.recovery_target_inclusive ? "inclusive" : "exclusive");
+			return;
+		}
+	snprintf(buf, len, "to the end of the archive");
+}
+
+/* Deletes the initialize key if it still holds our name (a bootstrap in
+ * progress), so that another member may bootstrap. */
+static void give_up_initialize(struct loop *L)
+{
+	struct etcd_compare cmp = {
+		.key = L->keys.initialize, .target = ETCD_CMP_VALUE, .result = ETCD_CMP_EQUAL, .value = L->cfg->name
+	};
+	struct etcd_op del = { .kind = ETCD_OP_DELETE, .key = L->keys.initialize };
+	bool won;
+
+	if (txn_simple(L, &cmp, 1, &del, 1, &won, "give up the initialize key") && won)
+		log_info("gave up the initialize key so that another member can bootstrap");
+}
+
+static void boot_fail(struct loop *L, double now, const char *what, const char *why)
+{
+	const char *dir = L->cfg->postgresql.data_dir;
+	char moved[PATH_MAX + 64];
+	struct pg_err err;
+
+	log_error("bootstrap from a backup failed: %s: %s", what, why);
+	L->boot_recovering = false;
+	stop_postgres(L, PG_STOP_IMMEDIATE, "bootstrap from a backup failed");
+	if (is_leader(L))
+		release_leader_key(L);
+	give_up_initialize(L);
+	reset_failure_state(L, "bootstrap from a backup failed");
+	if (!pg_datadir_move_aside(dir, moved, sizeof(moved), &err)) {
+		log_error("cannot move the data directory aside (%s): removing it", err.msg);
+		if (!pg_datadir_remove(dir, &err))
+			log_error("cannot remove the failed data directory: %s", err.msg);
+		moved[0] = '\0';
+	}
+	L->ctl_stale = true;
+	L->lm.job_failed = HA_JOB_BOOTSTRAP;
+	L->lm.job_failed_at = now;
+	L->lm.boot_given_up = true;
+	log_error("no cluster was created and this member will not try again until baton is restarted: %s%s%s; fix "
+	          "bootstrap.pgbackrest (the backup and stanza the command restores, the recovery target: it must be "
+	          "after the end of the backup and within the archive) and restart baton, or set bootstrap.method = "
+	          "\"initdb\" for an empty cluster",
+	          moved[0] ? "the data directory was moved aside to " : "the data directory was removed",
+	          moved[0] ? moved : "", moved[0] ? " for you to read (Postgres' log: postgresql.log_file)" : "");
+}
+
+/* Starts the restore command of bootstrap.pgbackrest as the bootstrap job. */
+static void boot_restore_start(struct loop *L, double now)
+{
+	const struct baton_config *cfg = L->cfg;
+	struct pg_replica_cmd c = { .command = cfg->bootstrap_pgbackrest.command,
+		                    .no_params = cfg->bootstrap_pgbackrest.no_params,
+		                    .scope = cfg->scope,
+		                    .datadir = cfg->postgresql.data_dir };
+	struct pg_err err = { "" };
+	char target[256];
+
+	if (!write_pgpass(L))
+		return;
+	boot_target_text(cfg, target, sizeof(target));
+	log_info("bootstrapping cluster '%s' from a backup (bootstrap.method pgbackrest): restoring it, then recovering "
+	         "%s",
+	         cfg->scope, target);
+	L->job_deadline = now + cfg->bootstrap_pgbackrest.timeout;
+	start_job(L, HA_JOB_BOOTSTRAP, NULL, pg_replica_cmd_start(&L->paths, BOOT_RESTORE, &c, false, &L->job, &err),
+	          "the bootstrap restore");
+	if (L->job.pid == 0)
+		boot_fail(L, now, "the restore command could not start", err.msg);
+}
+
+/* The restore job ended: prepare the recovery, or fail the bootstrap. */
+static void boot_restore_reaped(struct loop *L, bool ok, double secs, const char *why, double now)
+{
+	const struct baton_config *cfg = L->cfg;
+	const char *names[] = { "recovery_target_time", "recovery_target_lsn", "recovery_target_name",
+		                "recovery_target_xid" };
+	const char *vals[] = { cfg->bootstrap_pgbackrest.recovery_target_time,
+		               cfg->bootstrap_pgbackrest.recovery_target_lsn,
+		               cfg->bootstrap_pgbackrest.recovery_target_name,
+		               cfg->bootstrap_pgbackrest.recovery_target_xid };
+	struct pg_boot_recovery r = { .restore_command = cfg->bootstrap_pgbackrest.restore_command,
+		                      .inclusive = cfg->bootstrap_pgbackrest.recovery_target_inclusive,
+		                      .keep_existing = cfg->bootstrap_pgbackrest.keep_existing_recovery_conf };
+	char removed[256], target[256], what[96];
+	struct pg_err err;
+
+	if (!ok) {
+		snprintf(what, sizeof(what), "the restore failed after %.1f s", secs);
+		boot_fail(L, now, what, why);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (vals[i] != NULL) {
+			r.target_name = names[i];
+			r.target_value = vals[i];
+		}
+	if (!pg_boot_recovery_prepare(cfg->postgresql.data_dir, &r, removed, sizeof(removed), &err)) {
+		boot_fail(L, now, "cannot prepare the recovery of the restored backup", err.msg);
+		return;
+	}
+	boot_target_text(cfg, target, sizeof(target));
+	log_info("restored the backup in %.1f s%s%s; Postgres will recover it %s and be promoted", secs,
+	         removed[0] ? "; replaced the restore's recovery settings " : "", removed, target);
+	L->boot_recovering = true;
+	L->lm.job_failed = HA_JOB_NONE;
+}
+
 /* postgresql.create_replica_methods as the core reads it (ha_clone.h). */
 void clone_plan_build(const struct loop *L, struct ha_clone_plan *p)
 {
@@ -182,14 +332,16 @@ void reap_job(struct loop *L, double now)
 	enum pg_child_state st;
 	double started;
 	char what[32];
-	bool post_bootstrap;
+	bool post_bootstrap, boot_restore;
 
 	if (L->job.pid == 0)
 		return;
 	started = L->job.started;
 	snprintf(what, sizeof(what), "%s", L->job.what[0] ? L->job.what : "job");
 	st = pg_child_poll(&L->job, &err);
-	if (st == PG_CHILD_RUNNING && L->job_kind == HA_JOB_CLONE && L->job_deadline > 0 && now > L->job_deadline) {
+	boot_restore = L->job_kind == HA_JOB_BOOTSTRAP && strcmp(what, BOOT_RESTORE) == 0;
+	if (st == PG_CHILD_RUNNING && (L->job_kind == HA_JOB_CLONE || boot_restore) && L->job_deadline > 0 &&
+	    now > L->job_deadline) {
 		log_error("%s has run for %.0f s, past its timeout: stopping it", what, now - started);
 		pg_child_kill(&L->job, 5.0);
 		snprintf(err.msg, sizeof(err.msg), "%s timed out after %.0f s", what, now - started);
@@ -198,6 +350,11 @@ void reap_job(struct loop *L, double now)
 	if (st == PG_CHILD_RUNNING)
 		return;
 	L->ctl_stale = true;
+	if (boot_restore) {
+		L->job_kind = HA_JOB_NONE;
+		boot_restore_reaped(L, st == PG_CHILD_OK, now - started, err.msg, now);
+		return;
+	}
 	if (L->job_kind == HA_JOB_BOOTSTRAP)
 		pg_initdb_cleanup(&L->paths);
 	if (st == PG_CHILD_OK && L->job_kind == HA_JOB_CLONE && !clone_identity_ok(L, err.msg, sizeof(err.msg)))
@@ -255,17 +412,8 @@ void reap_job(struct loop *L, double now)
 			if (!pg_datadir_remove(L->cfg->postgresql.data_dir, &err))
 				log_error("cannot remove the failed data directory: %s", err.msg);
 		}
-		if (L->job_kind == HA_JOB_BOOTSTRAP) {
-			struct etcd_compare cmp = { .key = L->keys.initialize,
-				                    .target = ETCD_CMP_VALUE,
-				                    .result = ETCD_CMP_EQUAL,
-				                    .value = L->cfg->name };
-			struct etcd_op del = { .kind = ETCD_OP_DELETE, .key = L->keys.initialize };
-			bool won;
-
-			if (txn_simple(L, &cmp, 1, &del, 1, &won, "give up the initialize key") && won)
-				log_info("gave up the initialize key so that another member can bootstrap");
-		}
+		if (L->job_kind == HA_JOB_BOOTSTRAP)
+			give_up_initialize(L);
 	}
 	L->job_kind = HA_JOB_NONE;
 }
@@ -318,6 +466,15 @@ void reap_postmaster(struct loop *L, double now)
 		L->lm.following[0] = '\0';
 	L->lm.pg_was_ready = false;
 	pg_conn_reset(L->pg);
+	if (L->boot_recovering) {
+		struct pg_start_diag d;
+		struct pg_err derr;
+
+		if (!pg_start_diagnose(L->cfg->postgresql.log_file, L->pg_log_from, &d, &derr))
+			d.fatal_line[0] = '\0';
+		boot_fail(L, now, "Postgres stopped before the recovery of the restored backup ended",
+		          d.fatal_line[0] ? d.fatal_line : "it logged no FATAL line");
+	}
 }
 
 bool ensure_roles(struct loop *L)
@@ -377,6 +534,10 @@ static void do_bootstrap(struct loop *L, double now)
 	struct ha_local_view *l = &L->local;
 	struct pg_err err;
 
+	if (l->datadir == HA_DATADIR_EMPTY && boot_from_backup(cfg)) {
+		boot_restore_start(L, now);
+		return;
+	}
 	if (l->datadir == HA_DATADIR_EMPTY) {
 		const struct pg_initdb_opts io = { .encoding = cfg->bootstrap_initdb.encoding,
 			                           .locale = cfg->bootstrap_initdb.locale,
@@ -397,11 +558,28 @@ static void do_bootstrap(struct loop *L, double now)
 	if (!l->pg_running) {
 		if (!is_leader(L) && !acquire_leader_key(L))
 			return;
+		if (L->boot_recovering)
+			log_info(
+			        "starting Postgres on the restored backup: it recovers, then promotes itself and becomes "
+			        "the primary; we hold the leader key meanwhile");
 		start_postgres(L, true, NULL, now);
 		return;
 	}
 	if (!l->pg_ready || !l->pg_primary)
 		return;
+	if (L->boot_recovering) {
+		char removed[256];
+		struct pg_err serr;
+
+		L->boot_recovering = false;
+		log_info("recovery of the restored backup ended: Postgres was promoted on timeline %u",
+		         (unsigned)L->pgst.timeline);
+		/* A later standby of this data directory must not stop at the old target. */
+		if (!pg_auto_conf_strip_recovery(cfg->postgresql.data_dir, removed, sizeof(removed), &serr))
+			log_warn("cannot remove the recovery settings from postgresql.auto.conf: %s", serr.msg);
+		else if (removed[0])
+			log_info("removed %s from postgresql.auto.conf (used by the recovery only)", removed);
+	}
 	if (!ensure_roles(L))
 		return;
 	/* Patroni's post_bootstrap: once, as a job (rule 4 waits for it),

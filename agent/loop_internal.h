@@ -93,6 +93,7 @@ struct loop {
 
 	struct pg_child postmaster;
 	bool post_bootstrap_done; /* bootstrap.post_bootstrap succeeded in this bootstrap */
+	bool boot_recovering;     /* bootstrap.method pgbackrest: Postgres recovers the restored backup */
 	/* What the view builder and the executor remember of Postgres and the
 	 * jobs (local_view.h): starts, failures, streaming, replay progress. */
 	struct local_memory lm;

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pg/pg_ctl.h"
@@ -479,4 +480,44 @@ bool pg_datadir_remove(const char *data_dir, struct pg_err *err)
 		return false;
 	}
 	return true;
+}
+
+bool pg_datadir_move_aside(const char *data_dir, char *moved, size_t len, struct pg_err *err)
+{
+	char stamp[32];
+	struct tm tm;
+	time_t t = time(NULL);
+	struct stat st;
+
+	if (len > 0)
+		moved[0] = '\0';
+	if (data_dir == NULL || data_dir[0] != '/' || strcmp(data_dir, "/") == 0 || strstr(data_dir, "/..") != NULL) {
+		pg_err_set(err, "refusing to move \"%s\" aside", data_dir ? data_dir : "(null)");
+		return false;
+	}
+	if (lstat(data_dir, &st) != 0 && errno == ENOENT)
+		return true;
+	if (gmtime_r(&t, &tm) == NULL || strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm) == 0) {
+		pg_err_set(err, "cannot format the time for the new name of %s", data_dir);
+		return false;
+	}
+	for (int i = 1; i <= 100; i++) {
+		int k = i == 1 ? snprintf(moved, len, "%s.failed-%s", data_dir, stamp)
+		               : snprintf(moved, len, "%s.failed-%s-%d", data_dir, stamp, i);
+
+		if (k < 0 || (size_t)k >= len) {
+			pg_err_set(err, "the new name of %s is too long", data_dir);
+			return false;
+		}
+		if (lstat(moved, &st) == 0)
+			continue;
+		if (rename(data_dir, moved) != 0) {
+			pg_err_set(err, "cannot rename %s to %s: %s", data_dir, moved, strerror(errno));
+			return false;
+		}
+		pg_log(PG_LOG_INFO, "moved data directory %s aside to %s", data_dir, moved);
+		return true;
+	}
+	pg_err_set(err, "cannot move %s aside: the names %s.failed-%s* are taken", data_dir, data_dir, stamp);
+	return false;
 }

@@ -79,6 +79,13 @@ const char *pg_db_state_name(enum pg_db_state s);
  * failed bootstrap). Refuses "/" and paths that are not absolute. */
 bool pg_datadir_remove(const char *data_dir, struct pg_err *err) PG_WUR;
 
+/* Renames data_dir to DATA_DIR.failed-YYYYMMDDTHHMMSS (-2, -3, ... if that
+ * exists) beside it, keeping what a failed bootstrap left for the operator
+ * to read; the new name goes to moved (also on failure: what was tried).
+ * A missing data_dir is fine (moved gets ""). Same refusals as
+ * pg_datadir_remove. */
+bool pg_datadir_move_aside(const char *data_dir, char *moved, size_t len, struct pg_err *err) PG_WUR;
+
 /* "0/3000148" <-> uint64. */
 bool pg_lsn_parse(const char *text, uint64_t *out);
 void pg_lsn_format(uint64_t lsn, char *buf, size_t len);

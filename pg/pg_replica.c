@@ -176,13 +176,14 @@ bool pg_replica_argv_build(struct pg_replica_argv *a, const struct pg_replica_cm
 		goto fail;
 	}
 	if (!c->no_params) {
-		if (c->scope == NULL || c->datadir == NULL || c->role == NULL) {
-			pg_err_set(err, "scope, datadir and role are required");
+		if (c->scope == NULL || c->datadir == NULL) {
+			pg_err_set(err, "scope and datadir are required");
 			goto fail;
 		}
 		a->params[np++] = param("scope", c->scope);
 		a->params[np++] = param("datadir", c->datadir);
-		a->params[np++] = param("role", c->role);
+		if (c->role != NULL)
+			a->params[np++] = param("role", c->role);
 		if (c->connstring != NULL && c->connstring[0])
 			a->params[np++] = param("connstring", c->connstring);
 		for (size_t i = 0; i < np; i++)
@@ -481,5 +482,124 @@ cleanup:
 		fclose(f);
 	free(in);
 	free(out);
+	return ok;
+}
+
+/* ---- a backup restored to bootstrap a new cluster ------------------------ */
+
+/* Appends "name = 'value'\n" to out at *o, quoting ' as ''. */
+static bool conf_line(char *out, size_t len, size_t *o, const char *name, const char *value, struct pg_err *err)
+{
+	int k = snprintf(out + *o, len - *o, "%s = '", name);
+
+	if (k < 0 || (size_t)k >= len - *o)
+		goto full;
+	*o += (size_t)k;
+	for (const char *v = value; *v; v++) {
+		if (*v == '\n' || *v == '\r') {
+			pg_err_set(err, "%s holds a line break", name);
+			return false;
+		}
+		if (*o + 3 >= len)
+			goto full;
+		if (*v == '\'')
+			out[(*o)++] = '\'';
+		out[(*o)++] = *v;
+	}
+	if (*o + 3 >= len)
+		goto full;
+	out[(*o)++] = '\'';
+	out[(*o)++] = '\n';
+	out[*o] = '\0';
+	return true;
+full:
+	pg_err_set(err, "the recovery settings do not fit in %zu bytes", len);
+	return false;
+}
+
+bool pg_boot_recovery_render(const struct pg_boot_recovery *r, char *out, size_t len, struct pg_err *err)
+{
+	size_t o = 0;
+
+	if (len == 0) {
+		pg_err_set(err, "no room for the recovery settings");
+		return false;
+	}
+	out[0] = '\0';
+	if (!r->keep_existing) {
+		if (r->restore_command != NULL && r->restore_command[0] &&
+		    !conf_line(out, len, &o, "restore_command", r->restore_command, err))
+			return false;
+		if (r->target_name != NULL && r->target_value != NULL &&
+		    (!conf_line(out, len, &o, r->target_name, r->target_value, err) ||
+		     !conf_line(out, len, &o, "recovery_target_inclusive", r->inclusive ? "on" : "off", err)))
+			return false;
+	}
+	return conf_line(out, len, &o, "recovery_target_action", "promote", err);
+}
+
+/* Creates (make) or removes data_dir/NAME. */
+static bool signal_file(const char *data_dir, const char *name, bool make, struct pg_err *err)
+{
+	char path[4096];
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/%s", data_dir, name) >= (int)sizeof(path)) {
+		pg_err_set(err, "data directory path too long");
+		return false;
+	}
+	if (!make) {
+		if (unlink(path) != 0 && errno != ENOENT) {
+			pg_err_set(err, "cannot remove %s: %s", path, strerror(errno));
+			return false;
+		}
+		return true;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || close(fd) != 0) {
+		pg_err_set(err, "cannot create %s: %s", path, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+bool pg_boot_recovery_prepare(const char *data_dir, const struct pg_boot_recovery *r, char *removed, size_t rlen,
+                              struct pg_err *err)
+{
+	char lines[8192], path[4096], last = '\n';
+	struct stat st;
+	int fd = -1;
+	bool ok = false;
+
+	if (rlen > 0)
+		removed[0] = '\0';
+	if (!pg_boot_recovery_render(r, lines, sizeof(lines), err))
+		return false;
+	if (!r->keep_existing && !pg_auto_conf_strip_recovery(data_dir, removed, rlen, err))
+		return false;
+	if (snprintf(path, sizeof(path), "%s/postgresql.auto.conf", data_dir) >= (int)sizeof(path)) {
+		pg_err_set(err, "data directory path too long");
+		return false;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		pg_err_set(err, "cannot open %s: %s", path, strerror(errno));
+		return false;
+	}
+	/* A file that does not end its last line would glue ours to it. */
+	if (fstat(fd, &st) == 0 && st.st_size > 0 && pread(fd, &last, 1, st.st_size - 1) != 1)
+		last = '\n';
+	if ((last != '\n' && write(fd, "\n", 1) != 1) || write(fd, lines, strlen(lines)) != (ssize_t)strlen(lines) ||
+	    fsync(fd) != 0) {
+		pg_err_set(err, "cannot write %s: %s", path, strerror(errno));
+		goto cleanup;
+	}
+	if (!signal_file(data_dir, "standby.signal", false, err) ||
+	    !signal_file(data_dir, "recovery.signal", true, err))
+		goto cleanup;
+	ok = true;
+cleanup:
+	if (fd >= 0)
+		close(fd);
 	return ok;
 }

@@ -11,7 +11,8 @@
  * than passed on literally, so that what the operator wrote means what it
  * seems to. Unless no_params, the fixed parameters follow the words, as
  * Patroni appends them: --scope=SCOPE --datadir=DIR --role=replica and,
- * with a leader, --connstring=CONNINFO. Like every child of the library it
+ * with a leader, --connstring=CONNINFO (a bootstrap from a backup gets
+ * --scope and --datadir alone, as Patroni's custom bootstrap does). Like every child of the library it
  * runs in its own process group with its output appended to the log file
  * (pg_ctl.h); the caller polls it and bounds its time.
  */
@@ -45,7 +46,7 @@ struct pg_replica_cmd {
 	bool no_params;         /* append nothing */
 	const char *scope;      /* --scope= */
 	const char *datadir;    /* --datadir= */
-	const char *role;       /* --role= ("replica") */
+	const char *role;       /* --role= ("replica"; NULL: omitted) */
 	const char *connstring; /* --connstring= (NULL or "": omitted, no leader) */
 };
 
@@ -109,5 +110,40 @@ size_t pg_auto_conf_filter(const char *in, char *out, char *removed, size_t rlen
 /* The same on data_dir/postgresql.auto.conf, rewritten (temporary file,
  * rename) only when something was dropped; a missing file is fine. */
 bool pg_auto_conf_strip_recovery(const char *data_dir, char *removed, size_t rlen, struct pg_err *err) PG_WUR;
+
+/*
+ * Bootstrapping a new cluster from a backup (bootstrap.method =
+ * "pgbackrest"): after the restore, the data directory is made to recover
+ * as a new primary would. pg_boot_recovery_prepare
+ *   - unless keep_existing, drops the restore's own recovery settings from
+ *     postgresql.auto.conf (as pg_auto_conf_strip_recovery) and appends the
+ *     given ones: restore_command (when set; else postgresql.conf's), the
+ *     one recovery target and recovery_target_inclusive (when a target is
+ *     set; none: recovery runs to the end of the archive);
+ *   - always appends recovery_target_action = 'promote', so that reaching
+ *     the target ends recovery on a new timeline instead of pausing;
+ *   - replaces standby.signal (a standby never ends recovery) by
+ *     recovery.signal.
+ * Postgres reads postgresql.auto.conf after the agent's postgresql.conf,
+ * so these rule during the recovery; the agent strips them again once the
+ * server is promoted (pg_auto_conf_strip_recovery), or a later standby of
+ * this data directory would stop at the old target.
+ */
+struct pg_boot_recovery {
+	const char *restore_command; /* NULL or "": postgresql.conf's (or, keep_existing, the restore's) */
+	const char *target_name;     /* "recovery_target_time", "_lsn", "_name", "_xid"; NULL: none */
+	const char *target_value;
+	bool inclusive; /* recovery_target_inclusive */
+	bool keep_existing;
+};
+
+/* The lines appended to postgresql.auto.conf (unit-tested), values quoted
+ * as postgresql.conf wants ('' for '). false (err says) when out is too
+ * small or a value holds a line break. */
+bool pg_boot_recovery_render(const struct pg_boot_recovery *r, char *out, size_t len, struct pg_err *err) PG_WUR;
+
+/* The steps above on data_dir; removed gets the names it dropped. */
+bool pg_boot_recovery_prepare(const char *data_dir, const struct pg_boot_recovery *r, char *removed, size_t rlen,
+                              struct pg_err *err) PG_WUR;
 
 #endif

@@ -6,13 +6,21 @@
  * command lines pg/ builds (pg_words_split, pg_replica_argv_build,
  * pg_basebackup_argv_build) and the recovery settings dropped from
  * postgresql.auto.conf (pg_auto_conf_filter). All pure: nothing runs.
+ * Bootstrap from a backup: rule 5 after a failed one, the restore's
+ * parameters, the recovery settings and signal files written into a
+ * restored data directory (a temporary one), and the move aside.
  */
 #include <check.h>
+#include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "agent/ha.h"
 #include "agent/ha_clone.h"
+#include "pg/pg_data.h"
 #include "pg/pg_replica.h"
 
 #define NOW 1000.0
@@ -555,6 +563,192 @@ START_TEST(test_auto_conf_filter)
 }
 END_TEST
 
+/* ---- bootstrap from a backup ---- */
+
+/* Rule 5: a member whose bootstrap from a backup failed does not race for
+ * the initialize key again (each try would move a data directory aside);
+ * without that flag it races as usual. */
+START_TEST(test_boot_given_up_rule)
+{
+	struct ha_cluster_view c;
+	struct ha_local_view l;
+	struct ha_action a;
+
+	base(&c, &l);
+	c.init_key_present = false;
+	c.sysid = 0;
+	c.has_leader = false;
+	c.leader[0] = '\0';
+	a = ha_decide(&c, &l, NOW);
+	ck_assert_msg(a.kind == HA_RACE_INIT, "got %s (%s)", ha_action_name(a.kind), a.reason);
+	l.bootstrap_given_up = true;
+	l.job_failed = HA_JOB_BOOTSTRAP;
+	l.job_failed_at = NOW - 3600; /* long past the backoff: still no race */
+	a = ha_decide(&c, &l, NOW);
+	ck_assert_msg(a.kind == HA_WAIT, "got %s (%s)", ha_action_name(a.kind), a.reason);
+	ck_assert_str_eq(a.reason, "cluster not initialized; our bootstrap from a backup failed (see the log): not "
+	                           "racing again until the agent is restarted");
+	/* Once another member bootstrapped, it clones as any member would. */
+	base(&c, &l);
+	l.bootstrap_given_up = true;
+	a = ha_decide(&c, &l, NOW);
+	ck_assert_msg(a.kind == HA_CLONE, "got %s (%s)", ha_action_name(a.kind), a.reason);
+}
+END_TEST
+
+/* Patroni's custom bootstrap gets --scope and --datadir, no --role. */
+START_TEST(test_boot_argv)
+{
+	struct pg_replica_argv a;
+	struct pg_err err = { "" };
+	struct pg_replica_cmd c = { .command = "/usr/local/bin/restore-it 'a b'", .scope = "b", .datadir = "/d" };
+
+	ck_assert_msg(pg_replica_argv_build(&a, &c, &err), "%s", err.msg);
+	ck_assert_uint_eq(a.n, 4);
+	ck_assert_str_eq(a.argv[1], "a b");
+	ck_assert_str_eq(a.argv[2], "--scope=b");
+	ck_assert_str_eq(a.argv[3], "--datadir=/d");
+	ck_assert_ptr_null(a.argv[4]);
+	pg_replica_argv_free(&a);
+	c.datadir = NULL;
+	ck_assert(!pg_replica_argv_build(&a, &c, &err));
+	ck_assert_str_eq(err.msg, "scope and datadir are required");
+	pg_replica_argv_free(&a);
+}
+END_TEST
+
+static const struct boot_render_case {
+	struct pg_boot_recovery r;
+	const char *expect; /* NULL: refused */
+} boot_render_cases[] = {
+	{ { .restore_command = "/bin/get %f \"%p\"" },
+	  "restore_command = '/bin/get %f \"%p\"'\nrecovery_target_action = 'promote'\n" },
+	{ { .target_name = "recovery_target_time", .target_value = "2026-12-03 20:00:01.5+00", .inclusive = true },
+	  "recovery_target_time = '2026-12-03 20:00:01.5+00'\nrecovery_target_inclusive = 'on'\n"
+	  "recovery_target_action = 'promote'\n" },
+	{ { .restore_command = "/bin/get", .target_name = "recovery_target_name", .target_value = "it's" },
+	  "restore_command = '/bin/get'\nrecovery_target_name = 'it''s'\nrecovery_target_inclusive = 'off'\n"
+	  "recovery_target_action = 'promote'\n" },
+	/* the restore's own settings rule: only the promotion is added */
+	{ { .restore_command = "/bin/get",
+	    .target_name = "recovery_target_lsn",
+	    .target_value = "0/3000000",
+	    .keep_existing = true },
+	  "recovery_target_action = 'promote'\n" },
+	{ { .restore_command = "/bin/get\nshared_preload_libraries = 'x'" }, NULL },
+};
+
+START_TEST(test_boot_recovery_render)
+{
+	const struct boot_render_case *t = &boot_render_cases[_i];
+	char out[512];
+	struct pg_err err = { "" };
+	bool ok = pg_boot_recovery_render(&t->r, out, sizeof(out), &err);
+
+	if (t->expect == NULL) {
+		ck_assert_msg(!ok, "case %d rendered", _i);
+		ck_assert_str_eq(err.msg, "restore_command holds a line break");
+		return;
+	}
+	ck_assert_msg(ok, "case %d: %s", _i, err.msg);
+	ck_assert_str_eq(out, t->expect);
+	ck_assert(!pg_boot_recovery_render(&t->r, out, 20, &err));
+	ck_assert_ptr_nonnull(strstr(err.msg, "do not fit"));
+}
+END_TEST
+
+static void put_file(const char *dir, const char *name, const char *text)
+{
+	char path[800];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_ge(fputs(text, f), 0);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+static bool has_file(const char *dir, const char *name)
+{
+	char path[800];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return access(path, F_OK) == 0;
+}
+
+static void read_back(const char *dir, const char *name, char *buf, size_t len)
+{
+	char path[800];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	n = fread(buf, 1, len - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+}
+
+/* What pgBackRest leaves (its restore_command and a target, a standby
+ * signal, no newline at the end) becomes baton's recovery to a promotion. */
+START_TEST(test_boot_recovery_prepare)
+{
+	char dir[] = "/tmp/check_clone_boot_XXXXXX", text[1024], removed[128], moved[600], parent[600];
+	struct pg_boot_recovery r = { .restore_command = "/bin/get %f %p",
+		                      .target_name = "recovery_target_xid",
+		                      .target_value = "1234",
+		                      .inclusive = false };
+	struct pg_err err = { "" };
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	put_file(dir, "postgresql.auto.conf",
+	         "# Do not edit\nwork_mem = '8MB'\nrestore_command = 'pgbackrest --stanza=a archive-get %f \"%p\"'\n"
+	         "recovery_target_time = '2020-01-01'\nmax_connections = 50");
+	put_file(dir, "standby.signal", "");
+	ck_assert_msg(pg_boot_recovery_prepare(dir, &r, removed, sizeof(removed), &err), "%s", err.msg);
+	ck_assert_str_eq(removed, "restore_command, recovery_target_time");
+	read_back(dir, "postgresql.auto.conf", text, sizeof(text));
+	ck_assert_str_eq(text, "# Do not edit\nwork_mem = '8MB'\nmax_connections = 50\n"
+	                       "restore_command = '/bin/get %f %p'\nrecovery_target_xid = '1234'\n"
+	                       "recovery_target_inclusive = 'off'\nrecovery_target_action = 'promote'\n");
+	ck_assert(!has_file(dir, "standby.signal"));
+	ck_assert(has_file(dir, "recovery.signal"));
+
+	/* keep_existing: the restore's lines stay, the promotion is added */
+	put_file(dir, "postgresql.auto.conf", "restore_command = 'x'\n");
+	r.keep_existing = true;
+	ck_assert_msg(pg_boot_recovery_prepare(dir, &r, removed, sizeof(removed), &err), "%s", err.msg);
+	ck_assert_str_eq(removed, "");
+	read_back(dir, "postgresql.auto.conf", text, sizeof(text));
+	ck_assert_str_eq(text, "restore_command = 'x'\nrecovery_target_action = 'promote'\n");
+
+	/* after the promotion the agent strips them all */
+	ck_assert(pg_auto_conf_strip_recovery(dir, removed, sizeof(removed), &err));
+	ck_assert_str_eq(removed, "restore_command, recovery_target_action");
+
+	/* a failed bootstrap's data directory is moved aside, not removed */
+	ck_assert_msg(pg_datadir_move_aside(dir, moved, sizeof(moved), &err), "%s", err.msg);
+	ck_assert_int_eq(strncmp(moved, dir, strlen(dir)), 0);
+	ck_assert_int_eq(strncmp(moved + strlen(dir), ".failed-20", 10), 0);
+	ck_assert(access(dir, F_OK) != 0);
+	ck_assert(has_file(moved, "recovery.signal"));
+	/* a second one in the same second gets another name */
+	ck_assert(mkdir(dir, 0700) == 0);
+	snprintf(parent, sizeof(parent), "%s", moved);
+	ck_assert_msg(pg_datadir_move_aside(dir, moved, sizeof(moved), &err), "%s", err.msg);
+	ck_assert_str_ne(moved, parent);
+	ck_assert(rmdir(moved) == 0);
+	/* nothing to move: fine, no name */
+	ck_assert(pg_datadir_move_aside(dir, moved, sizeof(moved), &err));
+	ck_assert_str_eq(moved, "");
+	ck_assert(!pg_datadir_move_aside("relative", moved, sizeof(moved), &err));
+	ck_assert(!pg_datadir_move_aside("/", moved, sizeof(moved), &err));
+	ck_assert(pg_datadir_remove(parent, &err));
+}
+END_TEST
+
 static Suite *clone_suite(void)
 {
 	Suite *s = suite_create("clone");
@@ -564,12 +758,17 @@ static Suite *clone_suite(void)
 	tcase_add_test(tc, test_plan_helpers);
 	tcase_add_loop_test(tc, test_rule, 0, (int)(sizeof(rule_cases) / sizeof(rule_cases[0])));
 	tcase_add_test(tc, test_source);
+	tcase_add_test(tc, test_boot_given_up_rule);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("pg");
 	tcase_add_loop_test(tc, test_split, 0, (int)(sizeof(split_cases) / sizeof(split_cases[0])));
 	tcase_add_test(tc, test_replica_argv);
 	tcase_add_test(tc, test_basebackup_argv);
 	tcase_add_test(tc, test_auto_conf_filter);
+	tcase_add_test(tc, test_boot_argv);
+	tcase_add_loop_test(tc, test_boot_recovery_render, 0,
+	                    (int)(sizeof(boot_render_cases) / sizeof(boot_render_cases[0])));
+	tcase_add_test(tc, test_boot_recovery_prepare);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1694,6 +1694,125 @@ START_TEST(test_replica_methods_bad)
 }
 END_TEST
 
+/* ---- issue 14: bootstrap from a pgBackRest backup ---- */
+
+START_TEST(test_boot_backup_values)
+{
+	struct baton_config c;
+	char path[64], err[512];
+
+	write_conf(path, sizeof(path), NULL,
+	           "bootstrap = { method = \"pgbackrest\";\n"
+	           "  pgbackrest = { command = \"/bin/true --stanza=main restore\"; no_params = true;\n"
+	           "    restore_command = \"/bin/true --stanza=main archive-get %f \\\"%p\\\"\";\n"
+	           "    recovery_target_time = \"2026-12-03 20:01:02.345+00\"; recovery_target_inclusive = false;\n"
+	           "    timeout = 600; }; };");
+	ck_assert_msg(config_load(path, &c, err, sizeof(err)), "%s", err);
+	unlink(path);
+	ck_assert_str_eq(c.bootstrap_method, "pgbackrest");
+	ck_assert_str_eq(c.bootstrap_pgbackrest.command, "/bin/true --stanza=main restore");
+	ck_assert_str_eq(c.bootstrap_pgbackrest.restore_command, "/bin/true --stanza=main archive-get %f \"%p\"");
+	ck_assert_str_eq(c.bootstrap_pgbackrest.recovery_target_time, "2026-12-03 20:01:02.345+00");
+	ck_assert(c.bootstrap_pgbackrest.no_params && !c.bootstrap_pgbackrest.recovery_target_inclusive &&
+	          !c.bootstrap_pgbackrest.keep_existing_recovery_conf);
+	ck_assert(c.bootstrap_pgbackrest.timeout == 600);
+	config_free(&c);
+
+	/* keep_existing_recovery_conf needs no restore_command of baton's; the
+	 * node's postgresql.parameters.restore_command also serves. */
+	write_conf(path, sizeof(path), "parameters = { restore_command = \"/bin/true %f %p\"; };",
+	           "bootstrap = { method = \"pgbackrest\"; pgbackrest = { command = \"/bin/true restore\";\n"
+	           "  recovery_target_lsn = \"0/3000148\"; }; };");
+	ck_assert_msg(config_load(path, &c, err, sizeof(err)), "%s", err);
+	unlink(path);
+	ck_assert_str_eq(c.bootstrap_pgbackrest.recovery_target_lsn, "0/3000148");
+	ck_assert(c.bootstrap_pgbackrest.recovery_target_inclusive && !c.bootstrap_pgbackrest.no_params);
+	config_free(&c);
+	write_conf(path, sizeof(path), NULL,
+	           "bootstrap = { method = \"pgbackrest\"; pgbackrest = { command = \"/bin/true restore\";\n"
+	           "  keep_existing_recovery_conf = true; }; };");
+	ck_assert_msg(config_load(path, &c, err, sizeof(err)), "%s", err);
+	unlink(path);
+	ck_assert(c.bootstrap_pgbackrest.keep_existing_recovery_conf);
+	config_free(&c);
+
+	/* The defaults: initdb, no command, inclusive, an hour. */
+	write_conf(path, sizeof(path), NULL, NULL);
+	ck_assert_msg(config_load(path, &c, err, sizeof(err)), "%s", err);
+	unlink(path);
+	ck_assert_str_eq(c.bootstrap_method, "initdb");
+	ck_assert_ptr_null(c.bootstrap_pgbackrest.command);
+	ck_assert_ptr_null(c.bootstrap_pgbackrest.recovery_target_time);
+	ck_assert(c.bootstrap_pgbackrest.recovery_target_inclusive);
+	ck_assert(c.bootstrap_pgbackrest.timeout == 3600);
+	config_free(&c);
+}
+END_TEST
+
+#define BOOT_OK "method = \"pgbackrest\"; "
+#define NAME64 "0123456789012345678901234567890123456789012345678901234567890123"
+#define BOOT_CMD "command = \"/bin/true restore\"; restore_command = \"/bin/true %f %p\"; "
+
+static const struct replica_bad_case boot_bad_cases[] = {
+	{ NULL, "bootstrap = { method = \"barman\"; };",
+	  ":10: bootstrap.method: unknown bootstrap method (known: \"initdb\", \"pgbackrest\") (got \"barman\")" },
+	{ NULL, "bootstrap = { method = \"pgbackrest\"; };",
+	  ":10: bootstrap.method: \"pgbackrest\" needs bootstrap.pgbackrest.command" },
+	{ NULL, "bootstrap = { " BOOT_OK "pgbackrest = { command = \"pgbackrest restore\"; }; };",
+	  ":10: bootstrap.pgbackrest.command: must be an absolute path" },
+	{ NULL, "bootstrap = { " BOOT_OK "pgbackrest = { command = \"/bin/true restore; rm -rf /\"; }; };",
+	  ":10: bootstrap.pgbackrest.command: ';' at character 18: no shell runs the command" },
+	{ NULL, "bootstrap = { " BOOT_OK "pgbackrest = { command = \"/bin/true restore\"; }; };",
+	  ":10: bootstrap.pgbackrest: the recovery after the restore needs a restore_command" },
+	{ NULL,
+	  "bootstrap = { " BOOT_OK "pgbackrest = { " BOOT_CMD "recovery_target_time = \"2026-12-03 20:01\"; }; };",
+	  ":10: bootstrap.pgbackrest.recovery_target_time: expected \"YYYY-MM-DD HH:MM:SS[.ffffff][+HH[:MM]]\" (a time "
+	  "zone is wise) (got \"2026-12-03 20:01\")" },
+	{ NULL, "bootstrap = { " BOOT_OK "pgbackrest = { " BOOT_CMD "recovery_target_time = \"yesterday\"; }; };",
+	  ":10: bootstrap.pgbackrest.recovery_target_time: expected" },
+	{ NULL, "bootstrap = { " BOOT_OK "pgbackrest = { " BOOT_CMD "recovery_target_lsn = \"3000148\"; }; };",
+	  ":10: bootstrap.pgbackrest.recovery_target_lsn: expected a WAL position \"X/X\" in hex (\"0/3000148\") (got "
+	  "\"3000148\")" },
+	{ NULL, "bootstrap = { " BOOT_OK "pgbackrest = { " BOOT_CMD "recovery_target_xid = \"12a\"; }; };",
+	  ":10: bootstrap.pgbackrest.recovery_target_xid: expected a transaction id (digits) (got \"12a\")" },
+	{ NULL, "bootstrap = { " BOOT_OK "pgbackrest = { " BOOT_CMD "recovery_target_name = \"" NAME64 "\"; }; };",
+	  ":10: bootstrap.pgbackrest.recovery_target_name: a restore point name has 1 to 63 characters" },
+	{ NULL,
+	  "bootstrap = { " BOOT_OK "pgbackrest = { " BOOT_CMD
+	  "recovery_target_time = \"2026-12-03 20:01:00+01\";\n recovery_target_xid = \"99\"; }; };",
+	  ":11: bootstrap.pgbackrest.recovery_target_xid: = \"99\": only one recovery target may be set "
+	  "(recovery_target_time is set too)" },
+	{ NULL,
+	  "bootstrap = { " BOOT_OK
+	  "pgbackrest = { command = \"/bin/true restore\"; keep_existing_recovery_conf = true;\n"
+	  " recovery_target_name = \"before-upgrade\"; }; };",
+	  ":11: bootstrap.pgbackrest.recovery_target_name: = \"before-upgrade\" contradicts keep_existing_recovery_conf = "
+	  "true" },
+	{ NULL, "bootstrap = { " BOOT_OK "pgbackrest = { " BOOT_CMD "keep_existing_recovery_conf = true; }; };",
+	  ":10: bootstrap.pgbackrest.restore_command: contradicts keep_existing_recovery_conf = true" },
+	{ NULL, "bootstrap = { " BOOT_OK "pgbackrest = { " BOOT_CMD "timeout = 0; }; };",
+	  ":10: bootstrap.pgbackrest.timeout: must be > 0" },
+	{ NULL, "bootstrap = { " BOOT_OK "pgbackrest = { " BOOT_CMD "recovery_target = \"immediate\"; }; };",
+	  ":10: bootstrap.pgbackrest.recovery_target: unknown key" },
+};
+
+START_TEST(test_boot_backup_bad)
+{
+	const struct replica_bad_case *bc = &boot_bad_cases[_i];
+	struct baton_config c;
+	char path[64], err[700], want[800];
+
+	write_conf(path, sizeof(path), bc->pg, bc->top);
+	memset(err, 0, sizeof(err));
+	ck_assert_msg(!config_load(path, &c, err, sizeof(err)), "case %d loaded", _i);
+	unlink(path);
+	snprintf(want, sizeof(want), "%s%s", path, bc->expect);
+	ck_assert_msg(strstr(err, want) != NULL, "error\n  %s\ndoes not contain\n  %s", err, want);
+	ck_assert_ptr_null(strchr(err, '\n'));
+	config_free(&c);
+}
+END_TEST
+
 /* ---- SIGHUP: the reload column ---- */
 
 /* Every option has a reload entry: a new row without one fails here, so a
@@ -2050,6 +2169,8 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_replica_methods_values);
 	tcase_add_loop_test(tc, test_replica_methods_bad, 0,
 	                    (int)(sizeof(replica_bad_cases) / sizeof(replica_bad_cases[0])));
+	tcase_add_test(tc, test_boot_backup_values);
+	tcase_add_loop_test(tc, test_boot_backup_bad, 0, (int)(sizeof(boot_bad_cases) / sizeof(boot_bad_cases[0])));
 	tcase_add_loop_test(tc, test_initdb_list, 0, (int)(sizeof(initdb_list_cases) / sizeof(initdb_list_cases[0])));
 	tcase_add_loop_test(tc, test_patroni_unsupported, 0, (int)(sizeof(patroni_cases) / sizeof(patroni_cases[0])));
 	tcase_add_loop_test(tc, test_patroni_keys, 0, (int)(sizeof(patroni_key_cases) / sizeof(patroni_key_cases[0])));

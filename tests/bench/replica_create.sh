@@ -1,13 +1,15 @@
 #!/bin/bash
 # tests/bench/replica_create.sh - how long creating a replica takes, by
-# pgBackRest restore against pg_basebackup (issue 14). Figures, not
+# pgBackRest restore against pg_basebackup, and how long bootstrapping a
+# new cluster from the same backup takes (issue 14). Figures, not
 # assertions; not run in CI. Needs the Debian package pgbackrest.
 #
-#   tests/bench/replica_create.sh [--size-mb N] [--rounds N] [--keep]
+#   tests/bench/replica_create.sh [--size-mb N | --scale N] [--rounds N] [--keep]
 #
 # etcd and a primary (node1) archiving to a posix pgBackRest repository in
 # the test dir, loaded with pgbench data of about --size-mb MB (default
-# 300; use thousands for the "few GB" figure), then one full backup. Then
+# 300; use thousands for the "few GB" figure) or of pgbench scale --scale
+# (about 15 MB each: 150 to 200 for 2-3 GB), then one full backup. Then
 # --rounds rounds (default 3) of: a new replica node2 with
 # create_replica_methods = ( "pgbackrest" ), then with ( "basebackup" ),
 # each from an empty data directory while a writer inserts into the
@@ -17,14 +19,20 @@
 #   stream = agent start -> node2 streaming from node1 (includes replaying
 #            the WAL written since the backup, from the archive for
 #            pgbackrest).
+# and a new one-member cluster (scope bootN, node3) with bootstrap.method =
+# "pgbackrest" restoring the same backup to the end of the archive:
+#   restore = the agent's own figure ("restored the backup in N s");
+#   leader  = agent start -> node3 holds the leader key as a writable
+#             primary (restore, recovery, promotion, bootstrap).
 # Prints min / median / max of each. Runs as root; BATON_BUILD names the
 # build (default /var/tmp/baton-ci/build, made by tests/run.sh).
 set -uo pipefail
 
-SIZE_MB=300 ROUNDS=3
+SIZE_MB=300 ROUNDS=3 SCALE=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--size-mb) SIZE_MB=$2; shift ;;
+	--scale) SCALE=$2; shift ;;
 	--rounds) ROUNDS=$2; shift ;;
 	--keep) export KEEP=1 ;;
 	-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
@@ -34,6 +42,7 @@ while [ $# -gt 0 ]; do
 done
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "--rounds needs a positive number" >&2; exit 2; }
 [[ "$SIZE_MB" =~ ^[1-9][0-9]*$ ]] || { echo "--size-mb needs a positive number" >&2; exit 2; }
+[ -z "$SCALE" ] || [[ "$SCALE" =~ ^[1-9][0-9]*$ ]] || { echo "--scale needs a positive number" >&2; exit 2; }
 
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/cluster.sh"
@@ -86,7 +95,7 @@ configure() {
 configure 1 basebackup
 agent_start 1
 wait_for 60 "node1 leads as primary" eval '[ "$(leader_name)" = node1 ] && [ "$(in_recovery 1)" = f ]'
-scale=$(((SIZE_MB + 14) / 15))
+scale=${SCALE:-$(((SIZE_MB + 14) / 15))}
 t0=$(now_ms)
 as_baton env PGPASSFILE="$PGPASSFILE" "$PG_BIN/pgbench" -i -q -s "$scale" -h 127.0.0.1 -p "${PG_PORT[1]}" -U postgres postgres \
 	>"$T/pgbench.out" 2>&1 || fail "pgbench -i failed: $(tail -n3 "$T/pgbench.out")"
@@ -115,6 +124,24 @@ for r in $(seq 1 "$ROUNDS"); do
 		agent_stop 2
 		rm -rf "$(data_dir 2)"
 	done
+	# A new cluster from the same backup, to the end of the archive.
+	c="$PGBR --config=$T/pgbackrest.conf --stanza=main --pg1-path=$T/node3"
+	SCOPE=boot$r node_config 3
+	sed -i "s|^bootstrap = {\$|bootstrap = {\n  method = \"pgbackrest\";\n  pgbackrest = { command = \"$c --process-max=2 restore\"; no_params = true; timeout = 7200;\n    restore_command = \"$c archive-get %f \\\\\"%p\\\\\"\"; };|" \
+		"$T/node3.conf"
+	lines0=$(wc -l <"$(agent_log 3)" 2>/dev/null || echo 0)
+	t0=$(now_ms)
+	agent_start 3
+	wait_for 7200 "node3 leads scope boot$r" \
+		eval '[ "$(etcdctl_ get --print-value-only "$NAMESPACE/boot$r/leader" | head -n1)" = node3 ] && [ "$(in_recovery 3)" = f ]'
+	lead_ms=$(($(now_ms) - t0))
+	restore=$(tail -n +"$((lines0 + 1))" "$(agent_log 3)" | sed -n 's/.*restored the backup in \([0-9.]*\) s.*/\1/p' | head -n1)
+	[ -n "$restore" ] || fail "node3 did not say how long the restore took"
+	echo "bootstrap restore $restore" >>"$RESULTS"
+	echo "bootstrap leader $(awk -v m="$lead_ms" 'BEGIN { printf "%.3f", m / 1000 }')" >>"$RESULTS"
+	log "round $r bootstrap: restored in $restore s, leader after $lead_ms ms"
+	agent_stop 3
+	rm -rf "$(data_dir 3)"
 done
 bg_stop "$WRITER_PID"
 
@@ -125,4 +152,8 @@ for method in pgbackrest basebackup; do
 		printf '  %-10s %-6s ' "$method" "$what"
 		awk -v m="$method" -v w="$what" '$1 == m && $2 == w { print $3 }' "$RESULTS" | stats
 	done
+done
+for what in restore leader; do
+	printf '  %-10s %-7s ' bootstrap "$what"
+	awk -v w="$what" '$1 == "bootstrap" && $2 == w { print $3 }' "$RESULTS" | stats
 done
