@@ -10,9 +10,20 @@
 
 #include "pg/pg_replica.h"
 
+static void boot_fail(struct loop *L, double now, const char *what, const char *why);
+
 static void start_postgres(struct loop *L, bool primary, const char *upstream, double now)
 {
 	struct pg_err err;
+
+	/* Only the bootstrap that prepared a recovery of a backup may start it
+	 * (pg_replica.h): after an agent crash it would otherwise come up as a
+	 * standby and promote itself at its target, without the leader key. */
+	if (!L->boot_recovering && pg_boot_recovery_pending(L->cfg->postgresql.data_dir)) {
+		boot_fail(L, now, "the data directory holds a bootstrap from a backup interrupted before its promotion",
+		          "started now it would promote itself at its recovery target without the leader key");
+		return;
+	}
 
 	/* The backoff after a failed start is the core's (ha_start_backoff). */
 	sync_pg_reset(L);
@@ -575,7 +586,7 @@ static void do_bootstrap(struct loop *L, double now)
 		log_info("recovery of the restored backup ended: Postgres was promoted on timeline %u",
 		         (unsigned)L->pgst.timeline);
 		/* A later standby of this data directory must not stop at the old target. */
-		if (!pg_auto_conf_strip_recovery(cfg->postgresql.data_dir, removed, sizeof(removed), &serr))
+		if (!pg_boot_recovery_done(cfg->postgresql.data_dir, removed, sizeof(removed), &serr))
 			log_warn("cannot remove the recovery settings from postgresql.auto.conf: %s", serr.msg);
 		else if (removed[0])
 			log_info("removed %s from postgresql.auto.conf (used by the recovery only)", removed);

@@ -487,6 +487,8 @@ cleanup:
 
 /* ---- a backup restored to bootstrap a new cluster ------------------------ */
 
+#define BOOT_MARKER "baton.bootstrap-recovery"
+
 /* Appends "name = 'value'\n" to out at *o, quoting ' as ''. */
 static bool conf_line(char *out, size_t len, size_t *o, const char *name, const char *value, struct pg_err *err)
 {
@@ -595,11 +597,26 @@ bool pg_boot_recovery_prepare(const char *data_dir, const struct pg_boot_recover
 		goto cleanup;
 	}
 	if (!signal_file(data_dir, "standby.signal", false, err) ||
-	    !signal_file(data_dir, "recovery.signal", true, err))
+	    !signal_file(data_dir, "recovery.signal", true, err) || !signal_file(data_dir, BOOT_MARKER, true, err))
 		goto cleanup;
 	ok = true;
 cleanup:
 	if (fd >= 0)
 		close(fd);
 	return ok;
+}
+
+bool pg_boot_recovery_pending(const char *data_dir)
+{
+	char path[4096];
+	struct stat st;
+
+	return snprintf(path, sizeof(path), "%s/%s", data_dir, BOOT_MARKER) < (int)sizeof(path) &&
+	       lstat(path, &st) == 0;
+}
+
+bool pg_boot_recovery_done(const char *data_dir, char *removed, size_t rlen, struct pg_err *err)
+{
+	return pg_auto_conf_strip_recovery(data_dir, removed, rlen, err) &&
+	       signal_file(data_dir, BOOT_MARKER, false, err);
 }

@@ -123,11 +123,15 @@ bool pg_auto_conf_strip_recovery(const char *data_dir, char *removed, size_t rle
  *   - always appends recovery_target_action = 'promote', so that reaching
  *     the target ends recovery on a new timeline instead of pausing;
  *   - replaces standby.signal (a standby never ends recovery) by
- *     recovery.signal.
+ *     recovery.signal;
+ *   - writes the marker file baton.bootstrap-recovery.
  * Postgres reads postgresql.auto.conf after the agent's postgresql.conf,
  * so these rule during the recovery; the agent strips them again once the
- * server is promoted (pg_auto_conf_strip_recovery), or a later standby of
- * this data directory would stop at the old target.
+ * server is promoted (pg_boot_recovery_done), or a later standby of this
+ * data directory would stop at the old target. Until then the marker says
+ * that this data directory must not be started by anyone but the
+ * bootstrap that prepared it: started as a standby (after an agent crash),
+ * it would promote itself at the target without the leader key.
  */
 struct pg_boot_recovery {
 	const char *restore_command; /* NULL or "": postgresql.conf's (or, keep_existing, the restore's) */
@@ -145,5 +149,10 @@ bool pg_boot_recovery_render(const struct pg_boot_recovery *r, char *out, size_t
 /* The steps above on data_dir; removed gets the names it dropped. */
 bool pg_boot_recovery_prepare(const char *data_dir, const struct pg_boot_recovery *r, char *removed, size_t rlen,
                               struct pg_err *err) PG_WUR;
+/* Is a prepared recovery not yet done (the marker is there)? */
+bool pg_boot_recovery_pending(const char *data_dir);
+/* After the promotion: strips the recovery settings from
+ * postgresql.auto.conf (removed gets their names), then the marker. */
+bool pg_boot_recovery_done(const char *data_dir, char *removed, size_t rlen, struct pg_err *err) PG_WUR;
 
 #endif

@@ -715,6 +715,7 @@ START_TEST(test_boot_recovery_prepare)
 	                       "recovery_target_inclusive = 'off'\nrecovery_target_action = 'promote'\n");
 	ck_assert(!has_file(dir, "standby.signal"));
 	ck_assert(has_file(dir, "recovery.signal"));
+	ck_assert(pg_boot_recovery_pending(dir));
 
 	/* keep_existing: the restore's lines stay, the promotion is added */
 	put_file(dir, "postgresql.auto.conf", "restore_command = 'x'\n");
@@ -724,9 +725,12 @@ START_TEST(test_boot_recovery_prepare)
 	read_back(dir, "postgresql.auto.conf", text, sizeof(text));
 	ck_assert_str_eq(text, "restore_command = 'x'\nrecovery_target_action = 'promote'\n");
 
-	/* after the promotion the agent strips them all */
-	ck_assert(pg_auto_conf_strip_recovery(dir, removed, sizeof(removed), &err));
+	/* after the promotion the agent strips them all, and the marker */
+	ck_assert(pg_boot_recovery_done(dir, removed, sizeof(removed), &err));
 	ck_assert_str_eq(removed, "restore_command, recovery_target_action");
+	ck_assert(!pg_boot_recovery_pending(dir));
+	read_back(dir, "postgresql.auto.conf", text, sizeof(text));
+	ck_assert_str_eq(text, "");
 
 	/* a failed bootstrap's data directory is moved aside, not removed */
 	ck_assert_msg(pg_datadir_move_aside(dir, moved, sizeof(moved), &err), "%s", err.msg);

@@ -110,7 +110,7 @@ streams() { [ "$(run_sql 2 "SELECT status FROM pg_stat_wal_receiver")" = streami
 for r in $(seq 1 "$ROUNDS"); do
 	for method in pgbackrest basebackup; do
 		configure 2 "$method"
-		lines0=$(wc -l <"$(agent_log 2)" 2>/dev/null || echo 0)
+		lines0=$(cat "$(agent_log 2)" 2>/dev/null | wc -l)
 		t0=$(now_ms)
 		agent_start 2
 		wait_for 7200 "node2 ($method) streaming" streams
@@ -129,7 +129,7 @@ for r in $(seq 1 "$ROUNDS"); do
 	SCOPE=boot$r node_config 3
 	sed -i "s|^bootstrap = {\$|bootstrap = {\n  method = \"pgbackrest\";\n  pgbackrest = { command = \"$c --process-max=2 restore\"; no_params = true; timeout = 7200;\n    restore_command = \"$c archive-get %f \\\\\"%p\\\\\"\"; };|" \
 		"$T/node3.conf"
-	lines0=$(wc -l <"$(agent_log 3)" 2>/dev/null || echo 0)
+	lines0=$(cat "$(agent_log 3)" 2>/dev/null | wc -l)
 	t0=$(now_ms)
 	agent_start 3
 	wait_for 7200 "node3 leads scope boot$r" \

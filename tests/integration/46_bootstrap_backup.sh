@@ -118,6 +118,21 @@ run_sql 2 "INSERT INTO marks (phase) SELECT 'b-new' FROM generate_series(1, 50)"
 wait_for 30 "node3 replays node2's new rows" eval '[ "$(rows 3 b-new)" = 50 ]'
 assert_eq "100 100 100" "$(rows 3 before) $(rows 3 pre) $(rows 3 post)" "node3's rows (before, pre, post)"
 pass "node3 joined scope b as a replica of node2 and replays its new rows"
+# A data directory left by a bootstrap interrupted before its promotion
+# (the marker of its prepared recovery) is never started: it would promote
+# itself at its target without the leader key. Moved aside, re-cloned.
+agent_stop 3
+as_baton touch "$T/node3/baton.bootstrap-recovery"
+lines0=$(wc -l <"$(agent_log 3)")
+agent_start 3
+wait_for 30 "node3 refuses the interrupted bootstrap" \
+	eval 'tail -n +"$lines0" "$(agent_log 3)" | grep -q "bootstrap from a backup failed: the data directory holds a bootstrap from a backup interrupted before its promotion"'
+wait_for 90 "node3 streams from node2 again" \
+	eval '[ "$(run_sql 3 "SELECT status || '"' '"' || sender_port FROM pg_stat_wal_receiver")" = "streaming ${PG_PORT[2]}" ]'
+ls -d "$T"/node3.failed-* >/dev/null 2>&1 || fail "node3's interrupted data directory was not moved aside"
+[ ! -e "$T/node3/baton.bootstrap-recovery" ] || fail "the marker is in node3's new copy"
+assert_eq 50 "$(rows 3 b-new)" "node3's rows of node2 after the re-clone"
+pass "an interrupted bootstrap's data directory is moved aside, never started; node3 cloned again"
 agent_stop 3
 agent_stop 2
 
