@@ -136,8 +136,9 @@ static bool boot_from_backup(const struct baton_config *cfg)
 	return strcmp(cfg->bootstrap_method, "pgbackrest") == 0;
 }
 
-/* "to recovery_target_time = '...' (inclusive)", for the log. */
-static void boot_target_text(const struct baton_config *cfg, char *buf, size_t len)
+/* The one recovery_target_* set (the loader allows one at most): its value,
+ * and its name in *name; NULL when none is. */
+static const char *boot_target(const struct baton_config *cfg, const char **name)
 {
 	const char *names[] = { "recovery_target_time", "recovery_target_lsn", "recovery_target_name",
 		                "recovery_target_xid" };
@@ -146,17 +147,27 @@ static void boot_target_text(const struct baton_config *cfg, char *buf, size_t l
 		               cfg->bootstrap_pgbackrest.recovery_target_name,
 		               cfg->bootstrap_pgbackrest.recovery_target_xid };
 
-	if (cfg->bootstrap_pgbackrest.keep_existing_recovery_conf) {
-		snprintf(buf, len, "with the restore's own recovery settings (keep_existing_recovery_conf)");
-		return;
-	}
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (vals[i] != NULL) {
-			snprintf(buf, len, "to %s = '%s' (%s)", names[i], vals[i],
-			         cfg->bootstrap_pgbackrest.recovery_target_inclusive ? "inclusive" : "exclusive");
-			return;
+			*name = names[i];
+			return vals[i];
 		}
-	snprintf(buf, len, "to the end of the archive");
+	*name = NULL;
+	return NULL;
+}
+
+/* "to recovery_target_time = '...' (inclusive)", for the log. */
+static void boot_target_text(const struct baton_config *cfg, char *buf, size_t len)
+{
+	const char *name, *value = boot_target(cfg, &name);
+
+	if (cfg->bootstrap_pgbackrest.keep_existing_recovery_conf)
+		snprintf(buf, len, "with the restore's own recovery settings (keep_existing_recovery_conf)");
+	else if (value != NULL)
+		snprintf(buf, len, "to %s = '%s' (%s)", name, value,
+		         cfg->bootstrap_pgbackrest.recovery_target_inclusive ? "inclusive" : "exclusive");
+	else
+		snprintf(buf, len, "to the end of the archive");
 }
 
 /* Deletes the initialize key if it still holds our name (a bootstrap in
@@ -232,12 +243,6 @@ static void boot_restore_start(struct loop *L, double now)
 static void boot_restore_reaped(struct loop *L, bool ok, double secs, const char *why, double now)
 {
 	const struct baton_config *cfg = L->cfg;
-	const char *names[] = { "recovery_target_time", "recovery_target_lsn", "recovery_target_name",
-		                "recovery_target_xid" };
-	const char *vals[] = { cfg->bootstrap_pgbackrest.recovery_target_time,
-		               cfg->bootstrap_pgbackrest.recovery_target_lsn,
-		               cfg->bootstrap_pgbackrest.recovery_target_name,
-		               cfg->bootstrap_pgbackrest.recovery_target_xid };
 	struct pg_boot_recovery r = { .restore_command = cfg->bootstrap_pgbackrest.restore_command,
 		                      .inclusive = cfg->bootstrap_pgbackrest.recovery_target_inclusive,
 		                      .keep_existing = cfg->bootstrap_pgbackrest.keep_existing_recovery_conf };
@@ -249,11 +254,7 @@ static void boot_restore_reaped(struct loop *L, bool ok, double secs, const char
 		boot_fail(L, now, what, why);
 		return;
 	}
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (vals[i] != NULL) {
-			r.target_name = names[i];
-			r.target_value = vals[i];
-		}
+	r.target_value = boot_target(cfg, &r.target_name);
 	if (!pg_boot_recovery_prepare(cfg->postgresql.data_dir, &r, removed, sizeof(removed), &err)) {
 		boot_fail(L, now, "cannot prepare the recovery of the restored backup", err.msg);
 		return;
