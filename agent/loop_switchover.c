@@ -253,6 +253,10 @@ void do_switchover(struct loop *L, const char *target)
 	}
 	stop_postgres(L, PG_STOP_FAST, "switchover");
 	L->switchover_stopped = true;
+	/* The loop is held here for up to seconds: the REST API must say now
+	 * that Postgres stopped, or an HAProxy checking /primary goes on
+	 * routing (the poolers' new server connections too) to us. */
+	publish_api(L);
 	if (!pg_controldata_read(L->cfg->postgresql.bin_dir, L->cfg->postgresql.data_dir, &ctl, &err)) {
 		log_error("switchover aborted: cannot read our final position: %s; staying leader", err.msg);
 		clear_switchover(L, "aborted");
