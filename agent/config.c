@@ -22,6 +22,7 @@
 
 #include "agent/log.h"
 #include "agent/parse.h"
+#include "agent/pooler.h"
 #include "agent/watchdog.h"
 #include "pg/pg_conf.h"
 #include "pg/pg_replica.h"
@@ -1060,6 +1061,10 @@ static bool check_pooler_conninfo(const char *v, char *why, size_t len)
 	struct pg_err err;
 	bool found;
 
+	if (strlen(v) >= POOLER_CONNINFO_MAX) {
+		config_set_err(why, len, "longer than %d bytes", POOLER_CONNINFO_MAX - 1);
+		return false;
+	}
 	if (strstr(v, "://") != NULL) {
 		/* The agent appends dbname=pgbouncer, which a URI cannot take. */
 		config_set_err(why, len, "use libpq's key=value form (host=... port=...), not a URI");

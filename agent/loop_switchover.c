@@ -132,8 +132,10 @@ void pooler_tick(struct loop *L, double now)
 			         "poolers anyway",
 			         cfg->pooler_resume_timeout);
 			if (!pooler_resume_all(ps, "pooler_resume_timeout passed"))
-				ps->n = 0; /* logged as an ERROR; the next leader's sweep tries again */
+				pooler_set_clear(ps); /* logged as an ERROR; the next leader's sweep tries again */
 		}
+		if (pooler_paused_count(ps) == 0)
+			pooler_set_clear(ps);
 		return;
 	}
 	if (!is_leader(L) || !L->local.pg_primary) {
@@ -150,6 +152,7 @@ void pooler_tick(struct loop *L, double now)
 	 * dead pooler must not cost every loop a connection timeout. */
 	pooler_set_init(&sweep, cfg->poolers, cfg->n_poolers, NULL);
 	(void)pooler_resume_any(&sweep, "the new leader's sweep");
+	pooler_set_clear(&sweep);
 	L->pool.swept_timeline = L->local.pg_timeline;
 	L->pool.sweep_since = 0;
 }
@@ -314,7 +317,8 @@ void do_switchover(struct loop *L, const char *target)
 
 			if (peer_is_primary(L, cand, url, 0.5) && target_writable(L, 0.5)) {
 				snprintf(because, sizeof(because), "%s takes writes", cand);
-				(void)pooler_resume_all(&L->pool.set, because);
+				if (pooler_resume_all(&L->pool.set, because))
+					pooler_set_clear(&L->pool.set);
 				break;
 			}
 			clk_sleep(0.02);

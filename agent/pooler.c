@@ -94,10 +94,18 @@ void pooler_set_init(struct pooler_set *s, char *const *conninfos, size_t n, con
 		n = POOLER_MAX;
 	}
 	for (size_t i = 0; i < n; i++) {
-		s->p[i].conninfo = conninfos[i];
+		/* config.c keeps them shorter (check_pooler_conninfo) */
+		snprintf(s->p[i].conninfo, sizeof(s->p[i].conninfo), "%s", conninfos[i]);
 		pooler_name(conninfos[i], s->p[i].name, sizeof(s->p[i].name));
 	}
 	s->n = n;
+}
+
+void pooler_set_clear(struct pooler_set *s)
+{
+	explicit_bzero(s->p, sizeof(s->p));
+	s->n = 0;
+	s->paused_at = 0;
 }
 
 static enum pooler_result run(const struct pooler_set *s, const struct pooler *p, const char *sql, double timeout,
@@ -180,9 +188,12 @@ static bool resume_one(struct pooler_set *s, struct pooler *p, const char *why, 
 		p->paused = false;
 		return true;
 	default:
-		log_error("pooler %s: RESUME failed: %s; its clients wait until it is resumed (RESUME on its admin "
-		          "console, or the next leader's sweep)",
-		          p->name, msg);
+		if (sweep) /* most often a pooler not running (yet): nothing of ours is paused there */
+			log_warn("pooler %s: RESUME (%s) failed: %s", p->name, why, msg);
+		else
+			log_error("pooler %s: RESUME failed: %s; its clients wait until it is resumed (RESUME on its "
+			          "admin console, or the next leader's sweep)",
+			          p->name, msg);
 		return false;
 	}
 }

@@ -34,6 +34,9 @@
 #include <stddef.h>
 
 #define POOLER_MAX 16
+/* a console's connection string, at most (bytes with the NUL; the config
+ * refuses longer ones) */
+#define POOLER_CONNINFO_MAX 1024
 /* seconds for a console connection and for RESUME */
 #define POOLER_CONSOLE_TIMEOUT 2.0
 
@@ -62,9 +65,10 @@ extern const struct pooler_io pooler_io_libpq;
 enum pooler_result pooler_classify_error(const char *msg);
 
 struct pooler {
-	char name[160];       /* "host:port" of the console, for the log */
-	const char *conninfo; /* borrowed from the config */
-	bool paused;          /* we paused it (or found it paused) and have not resumed it */
+	char name[160]; /* "host:port" of the console, for the log */
+	/* a copy: a SIGHUP may replace the config while a pause is held */
+	char conninfo[POOLER_CONNINFO_MAX];
+	bool paused; /* we paused it (or found it paused) and have not resumed it */
 };
 
 struct pooler_set {
@@ -75,7 +79,8 @@ struct pooler_set {
 };
 
 /* Fills s for n consoles (beyond POOLER_MAX ignored, with a WARN); io NULL
- * means pooler_io_libpq. Borrows conninfos, which must outlive s. */
+ * means pooler_io_libpq. Copies the conninfos (pooler_set_clear wipes
+ * them). */
 void pooler_set_init(struct pooler_set *s, char *const *conninfos, size_t n, const struct pooler_io *io);
 
 /* PAUSE on every console in order, each bounded by pause_timeout. A pooler
@@ -94,6 +99,9 @@ bool pooler_resume_all(struct pooler_set *s, const char *why);
  * sweep for a pause an agent left behind). A pooler that was paused is a
  * WARN; one that was not, a debug line. true when none failed. */
 bool pooler_resume_any(struct pooler_set *s, const char *why);
+
+/* Wipes the copies of the connection strings (they may hold passwords). */
+void pooler_set_clear(struct pooler_set *s);
 
 /* How many of s are paused by us now. */
 size_t pooler_paused_count(const struct pooler_set *s);

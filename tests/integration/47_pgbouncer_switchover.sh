@@ -26,23 +26,15 @@
 # The client-visible stall (longest gap between consecutive acks) of each
 # case is printed; tests/bench/pooler_switchover.sh measures it over rounds.
 . "$(dirname "$0")/../lib/cluster.sh"
+. "$(dirname "$0")/../lib/pgbouncer.sh"
 cluster_init pgbouncer_switchover
+pgbouncer_have || skip "pgbouncer is not installed ($PGBOUNCER_BIN; Debian package pgbouncer)"
 
-PGBOUNCER_BIN=${PGBOUNCER_BIN:-/usr/sbin/pgbouncer}
-[ -x "$PGBOUNCER_BIN" ] || skip "pgbouncer is not installed ($PGBOUNCER_BIN; Debian package pgbouncer)"
-
-PGB_PASSWORD=pgb-secret-$$
-pick_port PGB_PORT
-pick_port HAPROXY_PORT
+pgbouncer_pick_ports
 etcd_start
 for n in 1 2 3; do
 	node_config "$n"
-	cat >>"$T/node$n.conf" <<EOF
-poolers = [ "host=127.0.0.1 port=$PGB_PORT user=pgbouncer password=$PGB_PASSWORD" ];
-pooler_pause_timeout = 10;
-pooler_resume_timeout = 30;
-pooler_target = "host=127.0.0.1 port=$HAPROXY_PORT user=postgres dbname=postgres password=$SU_PASSWORD sslmode=verify-full sslrootcert=$REST_TLS_DIR/ca.pem";
-EOF
+	pgbouncer_node_config "$n"
 done
 for n in 1 2 3; do agent_start "$n"; done
 wait_healthy 90
@@ -50,46 +42,14 @@ wait_healthy 90
 # marks the primary down (fall 1) and cuts the pooler's server connection,
 # an error that has nothing to do with the switchover.
 HAPROXY_INTER=500ms haproxy_start /primary
+pgbouncer_start
 
-# PgBouncer: plain passwords in its auth file (it logs in to Postgres with
-# SCRAM from them), the admin console for user pgbouncer.
-printf '"postgres" "%s"\n"pgbouncer" "%s"\n' "$SU_PASSWORD" "$PGB_PASSWORD" >"$T/pgb-users.txt"
-cat >"$T/pgbouncer.ini" <<EOF
-[databases]
-postgres = host=127.0.0.1 port=$HAPROXY_PORT dbname=postgres
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = $PGB_PORT
-unix_socket_dir =
-auth_type = scram-sha-256
-auth_file = $T/pgb-users.txt
-admin_users = pgbouncer
-pool_mode = transaction
-default_pool_size = 10
-server_tls_sslmode = verify-full
-server_tls_ca_file = $REST_TLS_DIR/ca.pem
-logfile = $T/pgbouncer.log
-EOF
-chown "$BATON_USER:" "$T/pgb-users.txt" "$T/pgbouncer.ini"
-chmod 600 "$T/pgb-users.txt"
-setpriv --reuid="$BATON_USER" --regid="$BATON_USER" --init-groups -- "$PGBOUNCER_BIN" "$T/pgbouncer.ini" \
-	>"$T/pgbouncer.out" 2>&1 &
-PGB_PID=$!
-BG_PIDS+=("$PGB_PID")
-pgb_listening() {
-	pid_alive "$PGB_PID" || fail "pgbouncer exited (see $T/pgbouncer.out)"
-	[ -n "$(ss -ltnH "( sport = :$PGB_PORT )" 2>/dev/null)" ]
-}
-wait_for 10 "pgbouncer listens on port $PGB_PORT" pgb_listening
-log "pgbouncer $("$PGBOUNCER_BIN" --version | head -n1) (pid $PGB_PID) on 127.0.0.1:$PGB_PORT"
-
-PGB_ADMIN="host=127.0.0.1 port=$PGB_PORT dbname=pgbouncer user=pgbouncer password=$PGB_PASSWORD connect_timeout=3"
-PGB_CLIENT="host=127.0.0.1 port=$PGB_PORT dbname=postgres user=postgres connect_timeout=3"
+PGB_CLIENT=$(pgbouncer_client)
 # pgb_not_paused: RESUME on the console must be refused as "not paused"
 # (were it paused, RESUME would succeed and the check fail).
 pgb_assert_not_paused() {
 	local out
-	out=$(env PGPASSFILE=/dev/null psql -X -q "$PGB_ADMIN" -c RESUME 2>&1)
+	out=$(pgbouncer_admin RESUME)
 	assert_eq "ERROR:  pooler is not paused/suspended" "$out" "$1: PgBouncer is not paused"
 }
 pgb_assert_not_paused "before the switchovers"
