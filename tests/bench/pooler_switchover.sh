@@ -7,7 +7,7 @@
 #
 # A 3-node cluster on loopback (tests/lib/cluster.sh; ttl/loop_wait/
 # retry_timeout from TTL, LOOP_WAIT, RETRY_TIMEOUT, default 5/1/2), HAProxy
-# routing to the node that answers GET /primary (checks every 500 ms,
+# routing to the node that answers GET /primary (checks every 200 ms, or
 # HAPROXY_INTER), and one PgBouncer (transaction pooling) whose server
 # connections go through HAProxy; every node's file names it in `poolers`
 # and HAProxy in `pooler_target` (tests/lib/pgbouncer.sh). Three writers
@@ -64,7 +64,7 @@ for n in 1 2 3; do
 done
 for n in 1 2 3; do agent_start "$n"; done
 wait_healthy 120
-HAPROXY_INTER=${HAPROXY_INTER:-500ms} haproxy_start /primary
+haproxy_start /primary
 pgbouncer_start
 
 WRITERS="pooled haproxy multihost"
@@ -124,7 +124,7 @@ for w in $WRITERS; do bg_stop "${WPID[$w]}"; done
 
 echo
 echo "==== planned switchover seen by clients (writers every 20 ms), with and without PgBouncer"
-echo "ttl=$TTL loop_wait=$LOOP_WAIT retry_timeout=$RETRY_TIMEOUT, $ROUNDS rounds, HAProxy checks every ${HAPROXY_INTER:-500ms}, $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
+echo "ttl=$TTL loop_wait=$LOOP_WAIT retry_timeout=$RETRY_TIMEOUT, $ROUNDS rounds, HAProxy checks every $HAPROXY_INTER, $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
 col=2
 for w in $WRITERS; do
 	printf '  %-10s failed attempts: %s\n' "$w" "$(awk -v c="$col" '{ print $c }' "$RESULTS" | figures "")"
