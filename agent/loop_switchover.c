@@ -17,6 +17,9 @@
  */
 #include "agent/loop_internal.h"
 
+/* Seconds a new leader waits before it sweeps its poolers (pooler_tick). */
+#define POOLER_SWEEP_GRACE 3.0
+
 static void switchover_key(const struct loop *L, char *buf, size_t len)
 {
 	snprintf(buf, len, "%sswitchover", L->keys.prefix);
@@ -146,6 +149,11 @@ void pooler_tick(struct loop *L, double now)
 		return;
 	if (L->pool.sweep_since == 0)
 		L->pool.sweep_since = now;
+	/* After a switchover the old primary resumes its poolers within a
+	 * second of our promotion; the sweep is for a pause nobody is left
+	 * to end, so it waits long enough not to race that resume. */
+	if (now - L->pool.sweep_since < POOLER_SWEEP_GRACE)
+		return;
 	if (!target_writable(L, 1.0) && now - L->pool.sweep_since <= cfg->pooler_resume_timeout)
 		return;
 	/* Once per timeline even if a console fails (an ERROR names it): a

@@ -23,6 +23,10 @@
 #     resumed once it takes writes: again 0 failed attempts, the committed
 #     row and every acknowledged one present, PgBouncer not paused, the
 #     leader unchanged.
+#  3. the old primary's agent is SIGKILLed while its PAUSE waits (a held
+#     transaction again): its Postgres dies with it, the candidate takes
+#     over, and 3 s later its sweep resumes the pooler nobody else would
+#     (the WARN says so); PgBouncer is not paused and writes go on.
 # The client-visible stall (longest gap between consecutive acks) of each
 # case is printed; tests/bench/pooler_switchover.sh measures it over rounds.
 . "$(dirname "$0")/../lib/cluster.sh"
@@ -117,10 +121,14 @@ held() { grep -q open "$T/holder.out"; }
 wait_for 10 "a transaction held open through PgBouncer" held
 t0=$(now_ms)
 lines=$(wc -l <"$(agent_log "$old")")
+pgb_lines=$(($(wc -l <"$T/pgbouncer.log") + 1))
 out=$(ctl switchover --candidate "node$cand" --wait 0 2>&1) || fail "batonctl switchover failed: $out"
 log "batonctl switchover --candidate node$cand --wait 0: $out"
 pausing() { tail -n +"$lines" "$(agent_log "$old")" | grep -q "switchover to node$cand: checkpoint"; }
 wait_for 20 "node$old takes the switchover up" pausing
+# pause_sent: PgBouncer logged a PAUSE since line pgb_lines of its log.
+pause_sent() { tail -n +"$pgb_lines" "$T/pgbouncer.log" | grep -q "PAUSE command issued"; }
+wait_for 20 "node$old sends PAUSE" pause_sent
 sleep 0.5
 tail -n +"$lines" "$(agent_log "$old")" | grep -q "paused pooler" &&
 	fail "PAUSE completed while a transaction was still open"
@@ -145,5 +153,35 @@ assert_eq "held" "$(run_sql "$old" "SELECT node FROM baton_writes WHERE id = -47
 wait_healthy 60
 all_acked_on "$old" "after the failed switchover"
 
+errors2=$(errors)
+
+# ---- 3. the pausing agent dies mid-switchover: the next leader's sweep
+# resumes the pooler (nobody else would)
+cand=$((old % 3 + 1))
+mkfifo "$T/tx2.fifo"
+chown "$BATON_USER:" "$T/tx2.fifo"
+bg_start holder2 psql -X -q -v ON_ERROR_STOP=1 "$PGB_CLIENT" -f "$T/tx2.fifo"
+HOLDER2_PID=$BG_PID
+exec 8>"$T/tx2.fifo"
+echo "BEGIN; SELECT 'open' AS tx;" >&8
+held2() { grep -q open "$T/holder2.out"; }
+wait_for 10 "a transaction held open through PgBouncer" held2
+lines=$(wc -l <"$(agent_log "$old")")
+pgb_lines=$(($(wc -l <"$T/pgbouncer.log") + 1))
+out=$(ctl switchover --candidate "node$cand" --wait 0 2>&1) || fail "batonctl switchover failed: $out"
+wait_for 20 "node$old sends PAUSE" pause_sent
+agent_kill "$old"
+log "killed node$old's agent while its PAUSE waited for the open transaction"
+echo "COMMIT;" >&8
+exec 8>&-
+wait_for 10 "the held transaction ended" bg_gone "$HOLDER2_PID"
+wait_for 60 "a new leader" leader_is_not "$old"
+swept() { grep -q "pooler 127.0.0.1:$PGB_PORT was paused (left so by an agent that stopped mid-switchover?): resumed, the new leader's sweep" "$(agent_log "$NEW")"; }
+wait_for 30 "node$NEW's sweep resumes the pooler" swept
+pass "node$NEW resumed the pooler the dead agent left paused"
+pgb_assert_not_paused "after the pausing agent died"
+t3=$(now_ms)
+wait_for 20 "writes through PgBouncer acknowledged by node$NEW" acked_by "$NEW" "$t3"
+
 bg_stop "$WRITER_PID"
-log "writer: $(acks_count) acks, $(errors) errors; stalls: switchover $gap1 ms, failed switchover $gap2 ms"
+log "writer: $(acks_count) acks, $(errors) errors ($errors2 before case 3, whose failover may cost some); stalls: switchover $gap1 ms, failed switchover $gap2 ms"
