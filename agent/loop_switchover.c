@@ -156,7 +156,7 @@ void pooler_tick(struct loop *L, double now)
 		return;
 	if (!target_writable(L, 1.0) && now - L->pool.sweep_since <= cfg->pooler_resume_timeout)
 		return;
-	/* Once per timeline even if a console fails (an ERROR names it): a
+	/* Once per timeline even if a console fails (a WARN names it): a
 	 * dead pooler must not cost every loop a connection timeout. */
 	pooler_set_init(&sweep, cfg->poolers, cfg->n_poolers, NULL);
 	(void)pooler_resume_any(&sweep, "the new leader's sweep");
