@@ -42,10 +42,11 @@ for n in 1 2 3; do
 done
 for n in 1 2 3; do agent_start "$n"; done
 wait_healthy 90
-# Checks every 500 ms: at 200 ms a TLS handshake slowed by a busy machine
-# marks the primary down (fall 1) and cuts the pooler's server connection,
-# an error that has nothing to do with the switchover.
-HAPROXY_INTER=500ms haproxy_start /primary
+# Checks every second: at 200 ms a TLS handshake slowed by a busy machine
+# (or the sanitizer build) marks the primary down (fall 1) and cuts the
+# pooler's server connection, an error that has nothing to do with the
+# switchover.
+HAPROXY_INTER=1s haproxy_start /primary
 pgbouncer_start
 
 PGB_CLIENT=$(pgbouncer_client)
@@ -118,7 +119,7 @@ HOLDER_PID=$BG_PID
 exec 7>"$T/tx.fifo"
 echo "BEGIN; INSERT INTO baton_writes (id, node) VALUES (-47, 'held'); SELECT 'open' AS tx;" >&7
 held() { grep -q open "$T/holder.out"; }
-wait_for 10 "a transaction held open through PgBouncer" held
+wait_for 30 "a transaction held open through PgBouncer" held
 t0=$(now_ms)
 lines=$(wc -l <"$(agent_log "$old")")
 pgb_lines=$(($(wc -l <"$T/pgbouncer.log") + 1))
@@ -165,7 +166,7 @@ HOLDER2_PID=$BG_PID
 exec 8>"$T/tx2.fifo"
 echo "BEGIN; SELECT 'open' AS tx;" >&8
 held2() { grep -q open "$T/holder2.out"; }
-wait_for 10 "a transaction held open through PgBouncer" held2
+wait_for 30 "a transaction held open through PgBouncer" held2
 lines=$(wc -l <"$(agent_log "$old")")
 pgb_lines=$(($(wc -l <"$T/pgbouncer.log") + 1))
 out=$(ctl switchover --candidate "node$cand" --wait 0 2>&1) || fail "batonctl switchover failed: $out"
