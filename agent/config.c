@@ -22,11 +22,13 @@
 
 #include "agent/log.h"
 #include "agent/parse.h"
+#include "agent/pooler.h"
 #include "agent/watchdog.h"
 #include "pg/pg_conf.h"
 #include "pg/pg_replica.h"
 #include "pg/pg_ctl.h"
 #include "pg/pg_data.h"
+#include "pg/pg_query.h"
 
 #include <errno.h>
 #include <float.h>
@@ -66,6 +68,8 @@ static bool check_target_xid(const char *v, char *why, size_t len);
 static bool check_checkpoint(const char *v, char *why, size_t len);
 static bool check_initdb_option(const char *v, char *why, size_t len);
 static bool check_allow_net(const char *v, char *why, size_t len);
+static bool check_pooler_conninfo(const char *v, char *why, size_t len);
+static bool check_pooler_target(const char *v, char *why, size_t len);
 
 #define CFG_OFF(field) offsetof(struct baton_config, field)
 #define NO_MAX DBL_MAX
@@ -778,6 +782,40 @@ const struct opt config_options[] = {
 	  .flags = OPT_MIN_EXCL,
 	  .doc = "seconds between a watchdog reset and the lease's expiry; timeout = floor(ttl - margin - 2 * keepalive interval)" },
 
+	{ .path = "poolers",
+	  .reload = CONFIG_RELOAD_LIVE,
+	  .type = OPT_STRLIST,
+	  .off = CFG_OFF(poolers),
+	  .count_off = CFG_OFF(n_poolers),
+	  .flags = OPT_SECRET,
+	  .check = check_pooler_conninfo,
+	  .doc = "PgBouncer admin consoles (libpq connection strings with host and port) paused while a planned switchover stops the primary" },
+	{ .path = "pooler_pause_timeout",
+	  .reload = CONFIG_RELOAD_LIVE,
+	  .type = OPT_SECONDS,
+	  .off = CFG_OFF(pooler_pause_timeout),
+	  .def = "5",
+	  .min = 0,
+	  .max = 300,
+	  .flags = OPT_MIN_EXCL,
+	  .doc = "seconds PAUSE may wait for server connections; past it the pooler is resumed and the switchover goes on without its pause" },
+	{ .path = "pooler_resume_timeout",
+	  .reload = CONFIG_RELOAD_LIVE,
+	  .type = OPT_SECONDS,
+	  .off = CFG_OFF(pooler_resume_timeout),
+	  .def = "10",
+	  .min = 0,
+	  .max = 300,
+	  .flags = OPT_MIN_EXCL,
+	  .doc = "seconds a paused pooler waits for the new primary (and pooler_target) to take writes before it is resumed anyway" },
+	{ .path = "pooler_target",
+	  .reload = CONFIG_RELOAD_LIVE,
+	  .type = OPT_STRING,
+	  .off = CFG_OFF(pooler_target),
+	  .flags = OPT_SECRET,
+	  .check = check_pooler_target,
+	  .doc = "libpq connection string of the address the poolers send their server connections to (HAProxy, VIP): resume once it answers read-write" },
+
 	{ .path = "log.level",
 	  .reload = CONFIG_RELOAD_LOG,
 	  .type = OPT_STRING,
@@ -1094,6 +1132,61 @@ static bool check_code_param(const char *v, char *why, size_t len)
 }
 
 /* postgresql.create_replica_methods: the methods baton knows. */
+/* poolers[i]: a connection string libpq parses, naming the console's host
+ * and port (PgBouncer listens on 6432, not libpq's default 5432), and no
+ * database but the console's own ("pgbouncer", which the agent adds). */
+static bool check_pooler_conninfo(const char *v, char *why, size_t len)
+{
+	static const char *const needed[] = { "host", "port" };
+	char val[256];
+	struct pg_err err;
+	bool found;
+
+	if (strlen(v) >= POOLER_CONNINFO_MAX) {
+		config_set_err(why, len, "longer than %d bytes", POOLER_CONNINFO_MAX - 1);
+		return false;
+	}
+	if (strstr(v, "://") != NULL) {
+		/* The agent appends dbname=pgbouncer, which a URI cannot take. */
+		config_set_err(why, len, "use libpq's key=value form (host=... port=...), not a URI");
+		return false;
+	}
+	for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
+		if (!pg_conninfo_value(v, needed[i], val, sizeof(val), &found, &err)) {
+			config_set_err(why, len, "%s", err.msg);
+			return false;
+		}
+		if (!found || !val[0]) {
+			config_set_err(why, len, "the admin console's connection string must set %s", needed[i]);
+			return false;
+		}
+	}
+	if (!pg_conninfo_value(v, "dbname", val, sizeof(val), &found, &err)) {
+		config_set_err(why, len, "%s", err.msg);
+		return false;
+	}
+	if (found && strcmp(val, "pgbouncer") != 0) {
+		config_set_err(why, len,
+		               "dbname must be \"pgbouncer\" (the admin console), or left out (got \"%.64s\")", val);
+		return false;
+	}
+	return true;
+}
+
+/* pooler_target: a connection string libpq parses. */
+static bool check_pooler_target(const char *v, char *why, size_t len)
+{
+	char val[256];
+	struct pg_err err;
+	bool found;
+
+	if (!pg_conninfo_value(v, "host", val, sizeof(val), &found, &err)) {
+		config_set_err(why, len, "%s", err.msg);
+		return false;
+	}
+	return true;
+}
+
 static bool check_replica_method(const char *v, char *why, size_t len)
 {
 	if (strcmp(v, "pgbackrest") == 0 || strcmp(v, "basebackup") == 0)

@@ -239,6 +239,15 @@ struct baton_config {
 		double safety_margin; /* watchdog.safety_margin: seconds from a watchdog reset to the lease's expiry, default 0.5 */
 	} watchdog;
 
+	/* PgBouncer admin consoles paused around a planned switchover
+	 * (agent/pooler.h). From this file only: they carry passwords. */
+	char **poolers; /* poolers: libpq connection strings of the admin consoles (host and port required) */
+	size_t n_poolers;
+	double pooler_pause_timeout;  /* seconds PAUSE may take before we resume and go on unpaused, default 5 */
+	double pooler_resume_timeout; /* seconds to wait for the new primary (and pooler_target) to take writes
+	                               * before resuming anyway, default 10 */
+	char *pooler_target;          /* pooler_target: conninfo of the address the poolers connect to (NULL: none) */
+
 	char *log_level; /* default "info" */
 };
 

@@ -667,7 +667,8 @@ static bool load_list(const struct load_ctx *c, const struct opt *o, const confi
 			return false;
 		}
 		if (o->check != NULL && !o->check(v, why, sizeof(why))) {
-			describe(e, false, got, sizeof(got));
+			/* A secret list (poolers) is not echoed: it may hold a password. */
+			describe(e, (o->flags & OPT_SECRET) != 0, got, sizeof(got));
 			fail(c, e, key, "%s (got %s)", why, got);
 			return false;
 		}

@@ -99,7 +99,7 @@ static void print_option(const struct baton_config *cfg, const struct opt *o, co
 		fprintf(f, "%s = [", name);
 		for (size_t i = 0; i < n; i++) {
 			fputs(i > 0 ? ", " : " ", f);
-			print_string(f, l[i]);
+			print_string(f, (o->flags & OPT_SECRET) ? "***" : l[i]);
 		}
 		fputs(n > 0 ? " ]" : "]", f);
 		break;

@@ -42,6 +42,9 @@ agent_libagent_a_SOURCES += agent/ha_clone.c agent/ha_clone.h
 # replication slots (used by the loop; in the library for tests/check_slots)
 agent_libagent_a_SOURCES += agent/slots.c agent/slots.h
 
+# PgBouncer pause/resume around switchovers (in the library for tests/check_pooler)
+agent_libagent_a_SOURCES += agent/pooler.c agent/pooler.h
+
 # the main loop, one file per concern (loop_internal.h), with the keeper
 # thread and the leader watch it runs: in the library so that unit tests
 # link the loop's parts

@@ -767,6 +767,7 @@ static void do_promote(struct loop *L)
 /* Returns true when the agent must exit (after SHUTDOWN or FATAL). */
 bool execute(struct loop *L, const struct ha_action *a, double now)
 {
+	pooler_tick(L, now);
 	switch (a->kind) {
 	case HA_WAIT:
 		break;

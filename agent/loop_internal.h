@@ -46,6 +46,7 @@
 #include "agent/member_verify.h"
 #include "agent/ops.h"
 #include "agent/peer.h"
+#include "agent/pooler.h"
 #include "agent/sdnotify.h"
 #include "agent/slots.h"
 #include "agent/watch.h"
@@ -186,6 +187,12 @@ struct loop {
 	/* A reinit stops Postgres and removes its data directory inside the
 	 * loop: what we publish says "stopped" from before the stop on. */
 	bool reinit_stopping;
+	/* PgBouncer poolers paused around our switchover (loop_switchover.c) */
+	struct {
+		struct pooler_set set;   /* what we paused, until resumed */
+		uint32_t swept_timeline; /* leader: the timeline whose sweep is done (0: none yet) */
+		double sweep_since;      /* leader: when the pending sweep was first tried (0: none) */
+	} pool;
 };
 
 /* loop_view.c */
@@ -206,6 +213,9 @@ void clone_plan_build(const struct loop *L, struct ha_clone_plan *p);
 /* loop_switchover.c */
 void clear_switchover(struct loop *L, const char *why);
 void do_switchover(struct loop *L, const char *target);
+/* Every loop: resumes poolers we paused once the primary takes writes (or
+ * pooler_resume_timeout passed), and a new leader's one sweep per timeline. */
+void pooler_tick(struct loop *L, double now);
 
 /* loop_sync.c */
 void sync_pg_render(const struct loop *L, char *buf, size_t len);

@@ -4,8 +4,21 @@
  * key, stop Postgres so that the candidate receives all our WAL, then
  * release the leader key; and clearing a request that no longer applies.
  * Split from loop.c: the one multi-step action with its own etcd key.
+ *
+ * With `poolers` set, the PgBouncers in front of the cluster are paused
+ * (pooler.h) between the checkpoint and the stop, so that clients wait in
+ * the pooler instead of meeting a stopped server, and resumed once a
+ * primary takes writes again: the candidate after a handover (asked here,
+ * up to 5 s, then by pooler_tick every loop), or we ourselves when the
+ * switchover is aborted and we start again as primary; past
+ * pooler_resume_timeout they are resumed whatever happened. A new leader
+ * also resumes every pooler of its file once per timeline (the sweep), in
+ * case the agent that paused them died in between.
  */
 #include "agent/loop_internal.h"
+
+/* Seconds a new leader waits before it sweeps its poolers (pooler_tick). */
+#define POOLER_SWEEP_GRACE 3.0
 
 static void switchover_key(const struct loop *L, char *buf, size_t len)
 {
@@ -63,6 +76,93 @@ static void ask_candidate(struct loop *L, const char *name, struct ha_peer_statu
 	snprintf(out->state, sizeof(out->state), "%s", st.state);
 	out->timeline = st.timeline;
 	out->lsn = st.lsn;
+}
+
+/* Does pooler_target (the address the poolers connect to) answer as a
+ * read-write Postgres? true when it is not set: the primary's own word is
+ * then all there is to wait for. */
+static bool target_writable(const struct loop *L, double timeout)
+{
+	struct pg_conn *c;
+	struct pg_err err;
+	char v[8];
+	bool ok;
+
+	if (L->cfg->pooler_target == NULL)
+		return true;
+	c = pg_conn_new(L->cfg->pooler_target, timeout);
+	if (c == NULL)
+		return false;
+	ok = pg_query_scalar(c, "SELECT pg_is_in_recovery()", v, sizeof(v), &err) && strcmp(v, "f") == 0;
+	if (!ok)
+		log_debug("pooler_target is not a writable primary yet: %s", err.msg);
+	pg_conn_free(c);
+	return ok;
+}
+
+/* Does member name's REST API at url say it runs as the primary? */
+static bool peer_is_primary(const struct loop *L, const char *name, const char *url, double timeout)
+{
+	struct peer_opts po = loop_peer_opts(L);
+	struct api_status st;
+	char e[256];
+
+	return url[0] && peer_get_status(&po, url, timeout, &st, NULL, e, sizeof(e)) && strcmp(st.name, name) == 0 &&
+	       st.pg_running && strcmp(st.role, ha_role_name(HA_ROLE_PRIMARY)) == 0;
+}
+
+void pooler_tick(struct loop *L, double now)
+{
+	const struct baton_config *cfg = L->cfg;
+	struct pooler_set *ps = &L->pool.set;
+	struct pooler_set sweep;
+
+	if (pooler_paused_count(ps) > 0) {
+		const struct ha_member *m = L->view.has_leader ? ha_find_member(&L->view, L->view.leader) : NULL;
+		bool ready;
+
+		if (is_leader(L))
+			ready = L->local.pg_primary && target_writable(L, 1.0); /* an aborted switchover */
+		else
+			ready = m != NULL && peer_is_primary(L, m->name, m->api_url, 0.5) && target_writable(L, 1.0);
+		if (ready) {
+			char why[200];
+
+			snprintf(why, sizeof(why), "%s takes writes", is_leader(L) ? "our Postgres" : L->view.leader);
+			(void)pooler_resume_all(ps, why);
+		} else if (now - ps->paused_at > cfg->pooler_resume_timeout) {
+			log_warn("no primary took writes within pooler_resume_timeout (%.1fs) of the pause: resuming the "
+			         "poolers anyway",
+			         cfg->pooler_resume_timeout);
+			if (!pooler_resume_all(ps, "pooler_resume_timeout passed"))
+				pooler_set_clear(ps); /* logged as an ERROR; the next leader's sweep tries again */
+		}
+		if (pooler_paused_count(ps) == 0)
+			pooler_set_clear(ps);
+		return;
+	}
+	if (!is_leader(L) || !L->local.pg_primary) {
+		L->pool.sweep_since = 0;
+		return;
+	}
+	if (cfg->n_poolers == 0 || L->local.pg_timeline == L->pool.swept_timeline)
+		return;
+	if (L->pool.sweep_since == 0)
+		L->pool.sweep_since = now;
+	/* After a switchover the old primary resumes its poolers within a
+	 * second of our promotion; the sweep is for a pause nobody is left
+	 * to end, so it waits long enough not to race that resume. */
+	if (now - L->pool.sweep_since < POOLER_SWEEP_GRACE)
+		return;
+	if (!target_writable(L, 1.0) && now - L->pool.sweep_since <= cfg->pooler_resume_timeout)
+		return;
+	/* Once per timeline even if a console fails (a WARN names it): a
+	 * dead pooler must not cost every loop a connection timeout. */
+	pooler_set_init(&sweep, cfg->poolers, cfg->n_poolers, NULL);
+	(void)pooler_resume_any(&sweep, "the new leader's sweep");
+	pooler_set_clear(&sweep);
+	L->pool.swept_timeline = L->local.pg_timeline;
+	L->pool.sweep_since = 0;
 }
 
 /* Rewrites the switchover key naming the candidate, so that only it takes
@@ -157,8 +257,17 @@ void do_switchover(struct loop *L, const char *target)
 	log_info("switchover to %s: checkpoint, then stopping Postgres", cand);
 	if (!pg_query_checkpoint(L->pg, &err))
 		log_warn("checkpoint before switchover failed: %s", err.msg);
+	if (L->cfg->n_poolers > 0 && pooler_paused_count(&L->pool.set) == 0) {
+		/* After the checkpoint, which clients need not wait for. */
+		pooler_set_init(&L->pool.set, L->cfg->poolers, L->cfg->n_poolers, NULL);
+		(void)pooler_pause_all(&L->pool.set, L->cfg->pooler_pause_timeout);
+	}
 	stop_postgres(L, PG_STOP_FAST, "switchover");
 	L->switchover_stopped = true;
+	/* The loop is held here for up to seconds: the REST API must say now
+	 * that Postgres stopped, or an HAProxy checking /primary goes on
+	 * routing (the poolers' new server connections too) to us. */
+	publish_api(L);
 	if (!pg_controldata_read(L->cfg->postgresql.bin_dir, L->cfg->postgresql.data_dir, &ctl, &err)) {
 		log_error("switchover aborted: cannot read our final position: %s; staying leader", err.msg);
 		clear_switchover(L, "aborted");
@@ -206,4 +315,21 @@ void do_switchover(struct loop *L, const char *target)
 	release_leader_key(L);
 	log_info("switchover: %s has all our WAL; leader key released %.2fs after the request was taken up", cand,
 	         clk_mono() - t0);
+	if (pooler_paused_count(&L->pool.set) > 0) {
+		/* Resume as soon as the candidate takes writes; past 5 s
+		 * pooler_tick goes on asking whoever leads, every loop. */
+		double resume_until = clk_mono() + fmin(L->cfg->pooler_resume_timeout, 5.0);
+
+		while (clk_mono() < resume_until) {
+			char because[200];
+
+			if (peer_is_primary(L, cand, url, 0.5) && target_writable(L, 0.5)) {
+				snprintf(because, sizeof(because), "%s takes writes", cand);
+				if (pooler_resume_all(&L->pool.set, because))
+					pooler_set_clear(&L->pool.set);
+				break;
+			}
+			clk_sleep(0.02);
+		}
+	}
 }

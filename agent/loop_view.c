@@ -247,6 +247,10 @@ void read_local(struct loop *L, double now)
 		} else {
 			append_history(L, "leader lease acquired, promoted");
 		}
+		/* The checkpoint below holds this loop for up to a second: say
+		 * now that we take writes (HAProxy's /primary check, the old
+		 * primary waiting to resume its poolers). */
+		publish_api(L);
 		/* Postgres spreads its end-of-recovery checkpoint over seconds;
 		 * until one completes, pg_control still names the old timeline,
 		 * and pg_rewind against or of this node goes wrong (it looks for

@@ -42,10 +42,13 @@
  * cancelled statement to come back may take, each. */
 #define CANCEL_GRACE 0.25
 
+static void one_line_msg(const char *in, char *out, size_t len);
+
 struct pg_conn {
 	char *conninfo;
 	double timeout;
 	PGconn *conn;
+	bool console; /* pg_conn_new_console: no startup options */
 };
 
 struct pg_conn *pg_conn_new(const char *conninfo, double timeout)
@@ -78,6 +81,50 @@ void pg_conn_free(struct pg_conn *c)
 	pg_conn_reset(c);
 	free(c->conninfo);
 	free(c);
+}
+
+struct pg_conn *pg_conn_new_console(const char *conninfo, double timeout)
+{
+	struct pg_conn *c = pg_conn_new(conninfo, timeout);
+
+	if (c != NULL)
+		c->console = true;
+	return c;
+}
+
+bool pg_conninfo_value(const char *conninfo, const char *key, char *buf, size_t len, bool *found, struct pg_err *err)
+{
+	char *msg = NULL;
+	PQconninfoOption *opts = PQconninfoParse(conninfo, &msg);
+	bool ok = false;
+
+	*found = false;
+	if (len > 0)
+		buf[0] = '\0';
+	if (opts == NULL) {
+		char line[300];
+
+		one_line_msg(msg != NULL ? msg : "out of memory", line, sizeof(line));
+		pg_err_set(err, "not a valid connection string: %s", line);
+		PQfreemem(msg);
+		return false;
+	}
+	for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+		int n;
+
+		if (strcmp(o->keyword, key) != 0 || o->val == NULL)
+			continue;
+		n = snprintf(buf, len, "%s", o->val);
+		if (n < 0 || (size_t)n >= len) {
+			pg_err_set(err, "connection string: %s is longer than %zu bytes", key, len > 0 ? len - 1 : 0);
+			goto cleanup;
+		}
+		*found = true;
+	}
+	ok = true;
+cleanup:
+	PQconninfoFree(opts);
+	return ok;
 }
 
 /* libpq's messages end with a newline and may span lines; one line for us. */
@@ -131,7 +178,7 @@ static void notice_to_log(void *arg, const char *message)
  * all cases but out of memory (NULL), with *ok telling whether it is usable;
  * on failure err says why and the caller still owns (and must PQfinish) the
  * PGconn, whose error message pg_ping inspects. */
-static PGconn *connect_until(const char *conninfo, double deadline, bool *ok, struct pg_err *err)
+static PGconn *connect_until(const char *conninfo, bool console, double deadline, bool *ok, struct pg_err *err)
 {
 	/* The agent's sessions run as the superuser: search_path is pinned to
 	 * the catalog (pg_temp last), so that no function or operator of a
@@ -149,8 +196,12 @@ static PGconn *connect_until(const char *conninfo, double deadline, bool *ok, st
 	char msg[400];
 	PGconn *conn;
 
+	/* A console (PgBouncer's admin console) refuses startup parameters
+	 * it does not know ("unsupported startup parameter: options"). */
+	const char *const console_keys[] = { "dbname", "fallback_application_name", NULL };
+
 	*ok = false;
-	conn = PQconnectStartParams(keys, vals, 1);
+	conn = PQconnectStartParams(console ? console_keys : keys, vals, 1);
 	if (conn == NULL) {
 		pg_err_set(err, "connect: out of memory");
 		return NULL;
@@ -214,7 +265,7 @@ static bool ensure_connected(struct pg_conn *c, double deadline, struct pg_err *
 		pg_log(PG_LOG_DEBUG, "connection closed by the server; reconnecting");
 	}
 	pg_conn_reset(c);
-	c->conn = connect_until(c->conninfo, deadline, &ok, err);
+	c->conn = connect_until(c->conninfo, c->console, deadline, &ok, err);
 	if (!ok) {
 		pg_conn_reset(c);
 		return false;
@@ -232,7 +283,7 @@ enum pg_ping_result pg_ping(const char *conninfo, double timeout)
 {
 	struct pg_err err;
 	bool ok;
-	PGconn *conn = connect_until(conninfo, pg_now() + timeout, &ok, &err);
+	PGconn *conn = connect_until(conninfo, false, pg_now() + timeout, &ok, &err);
 	enum pg_ping_result r = PG_PING_NO_RESPONSE;
 
 	if (conn == NULL)

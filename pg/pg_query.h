@@ -23,6 +23,17 @@ struct pg_conn; /* opaque: a libpq connection with its conninfo and timeouts */
  * for each statement. */
 struct pg_conn *pg_conn_new(const char *conninfo, double timeout);
 void pg_conn_free(struct pg_conn *c);
+/* The same for a server that speaks the protocol but is no Postgres
+ * (PgBouncer's admin console): no startup options (search_path, timeouts)
+ * are sent, which it would refuse. Statements go through the simple query
+ * protocol, as every statement here does (pg_query_exec). */
+struct pg_conn *pg_conn_new_console(const char *conninfo, double timeout);
+
+/* Parses conninfo (libpq's syntax, "key=value ..." or a URI) and copies the
+ * value of key into buf (*found = false and buf "" when it is not set).
+ * false with err on a string libpq cannot parse or a value over len. */
+bool pg_conninfo_value(const char *conninfo, const char *key, char *buf, size_t len, bool *found,
+                       struct pg_err *err) PG_WUR;
 /* Closes the connection (the next call reconnects). */
 void pg_conn_reset(struct pg_conn *c);
 

@@ -1813,6 +1813,92 @@ START_TEST(test_boot_backup_bad)
 }
 END_TEST
 
+/* ---- PgBouncer poolers (agent/pooler.h) ---- */
+
+START_TEST(test_poolers_values)
+{
+	struct baton_config c;
+	char path[64], err[512], *text = NULL;
+	size_t tlen = 0;
+	FILE *f;
+
+	write_conf(path, sizeof(path), NULL,
+	           "poolers = [ \"host=127.0.0.1 port=6432 user=pgbouncer password=sekrit1\",\n"
+	           "  \"host=10.0.0.6 port=6433 user=pgbouncer dbname=pgbouncer passfile=/etc/baton/pgb.pass\" ];\n"
+	           "pooler_pause_timeout = 2.5;\npooler_resume_timeout = 20;\n"
+	           "pooler_target = \"host=127.0.0.1 port=5000 user=postgres password=sekrit2\";");
+	ck_assert_msg(config_load(path, &c, err, sizeof(err)), "%s", err);
+	unlink(path);
+	ck_assert_uint_eq(c.n_poolers, 2);
+	ck_assert_str_eq(c.poolers[0], "host=127.0.0.1 port=6432 user=pgbouncer password=sekrit1");
+	ck_assert_str_eq(c.poolers[1],
+	                 "host=10.0.0.6 port=6433 user=pgbouncer dbname=pgbouncer passfile=/etc/baton/pgb.pass");
+	ck_assert(c.pooler_pause_timeout == 2.5);
+	ck_assert(c.pooler_resume_timeout == 20);
+	ck_assert_str_eq(c.pooler_target, "host=127.0.0.1 port=5000 user=postgres password=sekrit2");
+	/* show-config never prints them: they hold passwords */
+	f = open_memstream(&text, &tlen);
+	ck_assert_ptr_nonnull(f);
+	config_print(&c, f);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_ptr_null(strstr(text, "sekrit"));
+	ck_assert_ptr_nonnull(strstr(text, "poolers = [ \"***\", \"***\" ]"));
+	ck_assert_ptr_nonnull(strstr(text, "pooler_target = \"***\""));
+	free(text);
+	config_free(&c);
+
+	/* The defaults: none, 5 s to pause, 10 s to resume, no target. */
+	write_conf(path, sizeof(path), NULL, NULL);
+	ck_assert_msg(config_load(path, &c, err, sizeof(err)), "%s", err);
+	unlink(path);
+	ck_assert_uint_eq(c.n_poolers, 0);
+	ck_assert(c.pooler_pause_timeout == 5);
+	ck_assert(c.pooler_resume_timeout == 10);
+	ck_assert_ptr_null(c.pooler_target);
+	config_free(&c);
+}
+END_TEST
+
+static const struct pooler_bad_case {
+	const char *top;
+	const char *expect; /* after "FILE" */
+} pooler_bad_cases[] = {
+	{ "poolers = [ \"host=127.0.0.1 user=pgbouncer password=sekrit\" ];",
+	  ":10: poolers[0]: the admin console's connection string must set port (got a string)" },
+	{ "poolers = [ \"port=6432\" ];", ":10: poolers[0]: the admin console's connection string must set host" },
+	{ "poolers = [ \"host=a port=6432\", \"host=b port=6432 dbname=app password=sekrit\" ];",
+	  ":10: poolers[1]: dbname must be \"pgbouncer\" (the admin console), or left out (got \"app\")" },
+	{ "poolers = [ \"host=a port=6432 bogus=sekrit\" ];",
+	  ":10: poolers[0]: not a valid connection string: invalid connection option \"bogus\"" },
+	{ "poolers = [ \"postgresql://pgbouncer:sekrit@a:6432/pgbouncer\" ];",
+	  ":10: poolers[0]: use libpq's key=value form (host=... port=...), not a URI" },
+	{ "poolers = \"host=a port=6432\";", ":10: poolers: expected a list of strings" },
+	{ "poolers = [ \"host=a port=6432 password=sekrit application_name=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\" ];",
+	  ":10: poolers[0]: longer than 1023 bytes" },
+	{ "pooler_pause_timeout = 0;", ":10: pooler_pause_timeout: must be > 0 (got 0)" },
+	{ "pooler_resume_timeout = 301;", ":10: pooler_resume_timeout: must be <= 300 (got 301)" },
+	{ "pooler_target = \"host=a port\";", ":10: pooler_target: not a valid connection string" },
+	{ "pooler = [ \"host=a port=6432\" ];", ":10: pooler: unknown key (did you mean poolers?)" },
+};
+
+START_TEST(test_poolers_bad)
+{
+	const struct pooler_bad_case *bc = &pooler_bad_cases[_i];
+	struct baton_config c;
+	char path[64], err[512], want[600];
+
+	write_conf(path, sizeof(path), NULL, bc->top);
+	memset(err, 0, sizeof(err));
+	ck_assert_msg(!config_load(path, &c, err, sizeof(err)), "case %d loaded", _i);
+	unlink(path);
+	snprintf(want, sizeof(want), "%s%s", path, bc->expect);
+	ck_assert_msg(strstr(err, want) != NULL, "error\n  %s\ndoes not contain\n  %s", err, want);
+	ck_assert_ptr_null(strchr(err, '\n'));
+	ck_assert_msg(strstr(err, "sekrit") == NULL, "a password echoed: %s", err);
+	config_free(&c);
+}
+END_TEST
+
 /* ---- SIGHUP: the reload column ---- */
 
 /* Every option has a reload entry: a new row without one fails here, so a
@@ -2140,6 +2226,8 @@ static Suite *config_suite(void)
 	TCase *tl = tcase_create("log");
 
 	tcase_add_test(tc, test_full);
+	tcase_add_test(tc, test_poolers_values);
+	tcase_add_loop_test(tc, test_poolers_bad, 0, (int)(sizeof(pooler_bad_cases) / sizeof(pooler_bad_cases[0])));
 	tcase_add_test(tc, test_tags);
 	tcase_add_loop_test(tc, test_tags_bad, 0, (int)(sizeof(tags_bad_cases) / sizeof(tags_bad_cases[0])));
 	tcase_add_test(tc, test_minimal_defaults);

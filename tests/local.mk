@@ -164,6 +164,13 @@ tests_check_slots_CFLAGS = $(TEST_CFLAGS)
 tests_check_slots_LDADD = $(TEST_LIBS)
 # END slots
 
+# BEGIN pooler
+check_PROGRAMS += tests/check_pooler
+tests_check_pooler_SOURCES = tests/check_pooler.c
+tests_check_pooler_CFLAGS = $(TEST_CFLAGS)
+tests_check_pooler_LDADD = $(TEST_LIBS)
+# END pooler
+
 # BEGIN batonctl
 # batonctl's pure helpers (YAML, the cluster name argument, remove's
 # confirmations, dotted edit-config keys): its files but main.c

@@ -1007,7 +1007,10 @@ switchover_put() {
 # HAPROXY_RETRIES (default 3, HAProxy's own) and HAPROXY_TIMEOUT_CONNECT
 # (default 1s): HAProxy waits min(timeout connect, 1 s) before each retry of
 # a refused connection to a server its check still reports up.
+# HAPROXY_INTER (default 200ms): the check interval, which also bounds a
+# check's TLS handshake (a slow one marks a healthy server down, fall 1).
 HAPROXY_RETRIES=${HAPROXY_RETRIES:-3}
+HAPROXY_INTER=${HAPROXY_INTER:-200ms}
 HAPROXY_TIMEOUT_CONNECT=${HAPROXY_TIMEOUT_CONNECT:-1s}
 HAPROXY_BIN=${HAPROXY_BIN:-/usr/sbin/haproxy}
 HAPROXY_PORT=
@@ -1027,7 +1030,7 @@ haproxy_start() {
 		else
 			printf '    http-check send meth GET uri %s\n    http-check expect status 200\n' "$mode"
 		fi
-		printf '    default-server inter 200ms fall 1 rise 1 on-marked-down shutdown-sessions\n'
+		printf '    default-server inter %s fall 1 rise 1 on-marked-down shutdown-sessions\n' "$HAPROXY_INTER"
 		for n in $(seq 1 "$N_NODES"); do
 			# https checks verify the node's certificate against the test CA
 			# (HAProxy 2.6: check-ssl, verify required, ca-file, verifyhost).

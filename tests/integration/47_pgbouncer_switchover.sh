@@ -1,0 +1,188 @@
+#!/bin/bash
+# 47_pgbouncer_switchover: planned switchovers behind PgBouncer (Debian's
+# pgbouncer 1.18), which the agents pause and resume (`poolers`).
+# needs packages: pgbouncer
+#
+# Layout: 3 nodes; HAProxy routes to whichever node answers GET /primary
+# (checks every 200 ms); one PgBouncer (transaction pooling, started by the
+# test in the foreground as user baton) sends its server connections to
+# HAProxy over TLS (verify-full against the test CA). Every node's file
+# names the PgBouncer's admin console in `poolers` and HAProxy's address in
+# `pooler_target`. A writer inserts a row every 20 ms through PgBouncer.
+#  1. `batonctl switchover` to a named candidate: the leader moves, the
+#     writer sees 0 failed attempts (its statements wait in the paused
+#     pooler), every acknowledged row is on the new primary, the old agent
+#     logged the pause and the resume, and PgBouncer is not paused
+#     afterwards (RESUME on its console answers "pooler is not
+#     paused/suspended").
+#  2. PAUSE waits for a running transaction: a client holds one open through
+#     PgBouncer; the old primary's agent pauses (and waits), the test stops
+#     the candidate's agent (SIGSTOP) and commits; the old primary stops, its
+#     candidate never confirms the shutdown checkpoint, the switchover is
+#     aborted and the old primary starts again as primary. The poolers are
+#     resumed once it takes writes: again 0 failed attempts, the committed
+#     row and every acknowledged one present, PgBouncer not paused, the
+#     leader unchanged.
+#  3. the old primary's agent is SIGKILLed while its PAUSE waits (a held
+#     transaction again): its Postgres dies with it, the candidate takes
+#     over, and 3 s later its sweep resumes the pooler nobody else would
+#     (the WARN says so); PgBouncer is not paused and writes go on.
+# The client-visible stall (longest gap between consecutive acks) of each
+# case is printed; tests/bench/pooler_switchover.sh measures it over rounds.
+. "$(dirname "$0")/../lib/cluster.sh"
+. "$(dirname "$0")/../lib/pgbouncer.sh"
+cluster_init pgbouncer_switchover
+pgbouncer_have || skip "pgbouncer is not installed ($PGBOUNCER_BIN; Debian package pgbouncer)"
+
+pgbouncer_pick_ports
+etcd_start
+for n in 1 2 3; do
+	node_config "$n"
+	pgbouncer_node_config "$n"
+done
+for n in 1 2 3; do agent_start "$n"; done
+wait_healthy 90
+# Checks every second: at 200 ms a TLS handshake slowed by a busy machine
+# (or the sanitizer build) marks the primary down (fall 1) and cuts the
+# pooler's server connection, an error that has nothing to do with the
+# switchover.
+HAPROXY_INTER=1s haproxy_start /primary
+pgbouncer_start
+
+PGB_CLIENT=$(pgbouncer_client)
+# pgb_not_paused: RESUME on the console must be refused as "not paused"
+# (were it paused, RESUME would succeed and the check fail).
+pgb_assert_not_paused() {
+	local out
+	out=$(pgbouncer_admin RESUME)
+	assert_eq "ERROR:  pooler is not paused/suspended" "$out" "$1: PgBouncer is not paused"
+}
+pgb_assert_not_paused "before the switchovers"
+
+# The writer waits up to 30 s per statement: a paused pooler holds it.
+bg_start writer "$BATON_BUILD/tests/tools/writer" --interval 20 --timeout 30000 "$PGB_CLIENT"
+WRITER_PID=$BG_PID
+acked_by() { [ -n "$(first_ack_on "${PG_PORT[$1]}" "$2")" ]; }
+old=$PRIMARY
+wait_for 30 "writes through PgBouncer acknowledged by node$old" acked_by "$old" 0
+
+leader_is_not() {
+	local l
+	l=$(leader_name)
+	[[ "$l" =~ ^node([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" != "$1" ] || return 1
+	NEW=${BASH_REMATCH[1]}
+}
+errors() { grep -c '^err ' "$T/writer.out" || true; }
+# max_gap FROM_MS: the longest gap between consecutive acks after FROM_MS.
+max_gap() { awk -v t="$1" '$1 == "ack" && $3 >= t { if (p && $3 - p > g) g = $3 - p; p = $3 } END { print g + 0 }' "$T/writer.out"; }
+# all_acked_on N: every id the writer acknowledged so far is a row on nodeN.
+all_acked_on() {
+	local n=$1 want have
+	awk '$1 == "ack" { print $2 }' "$T/writer.out" | sort -n >"$T/acked.ids"
+	want=$(wc -l <"$T/acked.ids")
+	run_sql "$n" "SELECT id FROM baton_writes ORDER BY id" | sort -n >"$T/rows.ids"
+	have=$(comm -23 "$T/acked.ids" "$T/rows.ids" | wc -l)
+	assert_eq 0 "$have" "$2: all $want acknowledged rows are on node$n"
+}
+acks_after_on() { [ "$(awk -v p="${PG_PORT[$1]}" -v t="$2" '$1 == "ack" && $3 > t && $4 == p' "$T/writer.out" | wc -l)" -ge "$3" ]; }
+
+# ---- 1. a planned switchover
+cand=$((old % 3 + 1))
+t0=$(now_ms)
+out=$(ctl switchover --candidate "node$cand" 2>&1) || fail "batonctl switchover failed: $out"
+log "batonctl switchover --candidate node$cand: $out"
+wait_for 30 "the leader key leaves node$old" leader_is_not "$old"
+assert_eq "node$cand" "$(leader_name)" "the leader is the candidate"
+wait_for 30 "writes through PgBouncer acknowledged by node$cand" acked_by "$cand" "$t0"
+wait_for 10 "writes keep going on node$cand" acks_after_on "$cand" "$t0" 25
+assert_eq 0 "$(errors)" "switchover: failed client attempts through PgBouncer"
+grep -q "paused pooler 127.0.0.1:$PGB_PORT in [0-9]* ms" "$(agent_log "$old")" ||
+	fail "node$old did not log the pause of the pooler"
+pass "node$old paused the pooler: $(grep -o "paused pooler 127.0.0.1:$PGB_PORT in [0-9]* ms" "$(agent_log "$old")" | tail -n1)"
+grep -q "resumed pooler 127.0.0.1:$PGB_PORT after [0-9]* ms paused: node$cand takes writes" "$(agent_log "$old")" ||
+	fail "node$old did not log the resume once node$cand took writes"
+pass "node$old resumed it: $(grep -o "resumed pooler .* takes writes" "$(agent_log "$old")" | tail -n1)"
+pgb_assert_not_paused "after the switchover"
+gap1=$(max_gap "$t0")
+log "switchover: longest client-visible stall $gap1 ms"
+wait_healthy 60
+all_acked_on "$cand" "after the switchover"
+wait_for 15 "the switchover key is cleared" switchover_gone
+
+# ---- 2. a switchover that fails while the pooler is paused
+old=$cand
+cand=$((old % 3 + 1))
+mkfifo "$T/tx.fifo"
+chown "$BATON_USER:" "$T/tx.fifo"
+bg_start holder psql -X -q -v ON_ERROR_STOP=1 "$PGB_CLIENT" -f "$T/tx.fifo"
+HOLDER_PID=$BG_PID
+exec 7>"$T/tx.fifo"
+echo "BEGIN; INSERT INTO baton_writes (id, node) VALUES (-47, 'held'); SELECT 'open' AS tx;" >&7
+held() { grep -q open "$T/holder.out"; }
+wait_for 30 "a transaction held open through PgBouncer" held
+t0=$(now_ms)
+lines=$(wc -l <"$(agent_log "$old")")
+pgb_lines=$(($(wc -l <"$T/pgbouncer.log") + 1))
+out=$(ctl switchover --candidate "node$cand" --wait 0 2>&1) || fail "batonctl switchover failed: $out"
+log "batonctl switchover --candidate node$cand --wait 0: $out"
+pausing() { tail -n +"$lines" "$(agent_log "$old")" | grep -q "switchover to node$cand: checkpoint"; }
+wait_for 20 "node$old takes the switchover up" pausing
+# pause_sent: PgBouncer logged a PAUSE since line pgb_lines of its log.
+pause_sent() { tail -n +"$pgb_lines" "$T/pgbouncer.log" | grep -q "PAUSE command issued"; }
+wait_for 20 "node$old sends PAUSE" pause_sent
+sleep 0.5
+tail -n +"$lines" "$(agent_log "$old")" | grep -q "paused pooler" &&
+	fail "PAUSE completed while a transaction was still open"
+pass "PAUSE waits while a transaction holds a server connection"
+agent_signal "$cand" STOP
+echo "COMMIT;" >&7
+exec 7>&-
+wait_for 10 "the held transaction committed" bg_gone "$HOLDER_PID"
+wait "$HOLDER_PID" || fail "the held transaction failed: $(cat "$T/holder.err")"
+aborted() { tail -n +"$lines" "$(agent_log "$old")" | grep -q "switchover aborted"; }
+wait_for 20 "node$old aborts the switchover" aborted
+agent_signal "$cand" CONT
+resumed() { tail -n +"$lines" "$(agent_log "$old")" | grep -q "resumed pooler 127.0.0.1:$PGB_PORT after [0-9]* ms paused: our Postgres takes writes"; }
+wait_for 30 "node$old resumes the pooler once it takes writes again" resumed
+assert_eq "node$old" "$(leader_name)" "the failed switchover left node$old leader"
+wait_for 10 "writes keep going on node$old" acks_after_on "$old" "$(now_ms)" 25
+assert_eq 0 "$(errors)" "failed switchover: failed client attempts through PgBouncer"
+pgb_assert_not_paused "after the failed switchover"
+gap2=$(max_gap "$t0")
+log "failed switchover: longest client-visible stall $gap2 ms"
+assert_eq "held" "$(run_sql "$old" "SELECT node FROM baton_writes WHERE id = -47")" "the held transaction's row"
+wait_healthy 60
+all_acked_on "$old" "after the failed switchover"
+
+errors2=$(errors)
+
+# ---- 3. the pausing agent dies mid-switchover: the next leader's sweep
+# resumes the pooler (nobody else would)
+cand=$((old % 3 + 1))
+mkfifo "$T/tx2.fifo"
+chown "$BATON_USER:" "$T/tx2.fifo"
+bg_start holder2 psql -X -q -v ON_ERROR_STOP=1 "$PGB_CLIENT" -f "$T/tx2.fifo"
+HOLDER2_PID=$BG_PID
+exec 8>"$T/tx2.fifo"
+echo "BEGIN; SELECT 'open' AS tx;" >&8
+held2() { grep -q open "$T/holder2.out"; }
+wait_for 30 "a transaction held open through PgBouncer" held2
+lines=$(wc -l <"$(agent_log "$old")")
+pgb_lines=$(($(wc -l <"$T/pgbouncer.log") + 1))
+out=$(ctl switchover --candidate "node$cand" --wait 0 2>&1) || fail "batonctl switchover failed: $out"
+wait_for 20 "node$old sends PAUSE" pause_sent
+agent_kill "$old"
+log "killed node$old's agent while its PAUSE waited for the open transaction"
+echo "COMMIT;" >&8
+exec 8>&-
+wait_for 10 "the held transaction ended" bg_gone "$HOLDER2_PID"
+wait_for 60 "a new leader" leader_is_not "$old"
+swept() { grep -q "pooler 127.0.0.1:$PGB_PORT was paused (left so by an agent that stopped mid-switchover?): resumed, the new leader's sweep" "$(agent_log "$NEW")"; }
+wait_for 30 "node$NEW's sweep resumes the pooler" swept
+pass "node$NEW resumed the pooler the dead agent left paused"
+pgb_assert_not_paused "after the pausing agent died"
+t3=$(now_ms)
+wait_for 20 "writes through PgBouncer acknowledged by node$NEW" acked_by "$NEW" "$t3"
+
+bg_stop "$WRITER_PID"
+log "writer: $(acks_count) acks, $(errors) errors ($errors2 before case 3, whose failover may cost some); stalls: switchover $gap1 ms, failed switchover $gap2 ms"
