@@ -30,7 +30,17 @@
  *                                       parameter below the primary's); a
  *                                       replica whose replay is paused or stuck
  *                                       is never a candidate
- *  12. Postgres the primary          -> LEAD / SWITCHOVER
+ *  12. Postgres the primary          -> LEAD / SWITCHOVER / DEMOTE_CLUSTER
+ *
+ * A standby cluster (config standby_cluster) follows another cluster's
+ * primary: its leader is a standby leader, a replica of HA_REMOTE that
+ * never promotes. Rule 5 creates its first member by a base backup of the
+ * remote (BOOTSTRAP with leader HA_REMOTE) instead of initdb; rule 9 starts
+ * the key holder as a replica of HA_REMOTE (rewinding it against the remote
+ * when its timeline diverged); rule 11 keeps it following HA_REMOTE
+ * (STANDBY_LEAD) where a normal cluster promotes; rule 12 stops a primary
+ * once standby_cluster is set (demote-cluster). Failover inside it is the
+ * usual one: a replica takes the free key and becomes the standby leader.
  *
  * Each rule is one function (rule_shutdown ... rule_primary) that decides or
  * passes; the table rules[] is the order, and ha_decide puts the number of
@@ -253,6 +263,13 @@ static bool rule_identity(const struct rule_ctx *x, struct ha_action *out)
 			    ha_job_backoff_left(l, HA_JOB_BOOTSTRAP, 1, now) > 0)
 				DECIDE(HA_WAIT, NULL, "bootstrap: initdb failed; running it again in %.0fs",
 				       ha_job_backoff_left(l, HA_JOB_BOOTSTRAP, 1, now));
+			if (c->standby_cluster)
+				DECIDE(HA_BOOTSTRAP, HA_REMOTE,
+				       "we own the initialize key of a standby cluster: %s from the other site's "
+				       "primary %s:%d",
+				       l->datadir == HA_DATADIR_EMPTY ? "taking a base backup"
+				                                      : "starting as a replica",
+				       c->standby_host, c->standby_port);
 			DECIDE(HA_BOOTSTRAP, NULL, "we own the initialize key: bootstrapping");
 		}
 		DECIDE(HA_WAIT, NULL, "waiting for %s to bootstrap the cluster", c->init_owner);
@@ -418,6 +435,27 @@ static bool rule_down(const struct rule_ctx *x, struct ha_action *out)
 			if (l->watchdog_required && !l->watchdog_ok)
 				DECIDE(HA_RELEASE, NULL,
 				       "watchdog.mode is required and the watchdog cannot be armed: releasing the key");
+			if (c->standby_cluster) {
+				/* The standby leader: a replica of the other site. A
+				 * diverged timeline (a former primary demoted to follow
+				 * a site that already moved on) is rewound against it. */
+				if (l->pg_start_failed && l->pg_start_failure == HA_START_FAIL_DIVERGED &&
+				    l->use_pg_rewind && l->job_failed != HA_JOB_REWIND &&
+				    strcmp(l->following, HA_REMOTE) == 0 && ha_rewind_backoff_left(l, now) <= 0)
+					DECIDE(HA_REWIND, HA_REMOTE,
+					       "standby leader: Postgres cannot start as a replica of %s:%d, its timeline "
+					       "diverged (%s): rewinding",
+					       c->standby_host, c->standby_port, l->pg_start_error);
+				if (backing_off)
+					DECIDE(HA_WAIT, NULL,
+					       "standby leader: Postgres failed to start (%s: %s); starting it again in "
+					       "%.0fs",
+					       start_failure_name(l->pg_start_failure), l->pg_start_error,
+					       backoff - (now - l->pg_started_at));
+				DECIDE(HA_START_REPLICA, HA_REMOTE,
+				       "standby leader: starting Postgres as a replica of the other site's primary %s:%d",
+				       c->standby_host, c->standby_port);
+			}
 			/* No backoff while we hold the key: a failed start as primary
 			 * releases it (above), and the key must not wait on us. */
 			DECIDE(HA_START_PRIMARY, NULL, "we hold the leader key: starting Postgres as primary");
@@ -532,6 +570,15 @@ static bool rule_replica(const struct rule_ctx *x, struct ha_action *out)
 				       "leader key holds our name on an old lease; moving it to ours");
 			if (l->promote_requested)
 				DECIDE(HA_WAIT, NULL, "promotion in progress");
+			if (c->standby_cluster) {
+				if (strcmp(l->following, HA_REMOTE) != 0)
+					DECIDE(HA_FOLLOW, HA_REMOTE,
+					       "standby leader: replicating from the other site's primary %s:%d, never "
+					       "promoting",
+					       c->standby_host, c->standby_port);
+				DECIDE(HA_STANDBY_LEAD, NULL, "standby leader following %s:%d", c->standby_host,
+				       c->standby_port);
+			}
 			if (l->watchdog_required && !l->watchdog_ok)
 				DECIDE(HA_RELEASE, NULL,
 				       "watchdog.mode is required and the watchdog cannot be armed: releasing the key "
@@ -622,6 +669,11 @@ static bool rule_primary(const struct rule_ctx *x, struct ha_action *out)
 	const struct ha_cluster_view *c = x->c;
 	const struct ha_local_view *l = x->l;
 
+	if (c->standby_cluster)
+		DECIDE(HA_DEMOTE_CLUSTER, NULL,
+		       "standby_cluster is set: this cluster now follows %s:%d; stopping the primary to start it as "
+		       "the standby leader",
+		       c->standby_host, c->standby_port);
 	if (c->has_switchover && !switchover_for_us(c, l))
 		DECIDE(HA_CLEAR_SWITCHOVER, NULL, "primary holding the leader key; %s", stale_switchover(c, l));
 	if (switchover_for_us(c, l)) {

@@ -371,12 +371,56 @@ static void do_race_init(struct loop *L)
 		log_info("claimed the cluster with our data directory (system identifier %s)", v);
 }
 
-static void do_bootstrap(struct loop *L, double now)
+/*
+ * The first member of a standby cluster (the core's BOOTSTRAP with leader
+ * HA_REMOTE): a base backup of the other site's primary instead of initdb,
+ * then a start as its replica with the leader key held. No roles and no
+ * post_bootstrap: the copy has the other site's. Returns false once the
+ * replica answers, and the bootstrap is finished by the caller.
+ */
+static bool bootstrap_standby(struct loop *L, double now)
+{
+	const struct baton_config *cfg = L->cfg;
+	struct ha_local_view *l = &L->local;
+	struct pg_err err = { "" };
+
+	if (l->datadir == HA_DATADIR_EMPTY) {
+		const struct pg_basebackup_opts o = { .max_rate = cfg->postgresql.basebackup.max_rate,
+			                              .checkpoint = cfg->postgresql.basebackup.checkpoint };
+		char conninfo[2048];
+
+		if (!write_pgpass(L) || !leader_conninfo(L, HA_REMOTE, true, conninfo, sizeof(conninfo)))
+			return true;
+		log_info("standby cluster: taking a base backup of the other site's primary %s:%d",
+		         L->view.standby_host, L->view.standby_port);
+		start_job(L, HA_JOB_BOOTSTRAP, HA_REMOTE,
+		          pg_basebackup_start_opts(&L->paths, conninfo, &o, &L->job, &err),
+		          "pg_basebackup of the other site");
+		if (L->job.pid == 0)
+			log_error("cannot run pg_basebackup of %s:%d: %s", L->view.standby_host, L->view.standby_port,
+			          err.msg);
+		return true;
+	}
+	if (!l->pg_running) {
+		if (!is_leader(L) && !acquire_leader_key(L))
+			return true;
+		start_postgres(L, false, HA_REMOTE, now);
+		return true;
+	}
+	return !l->pg_ready;
+}
+
+static void do_bootstrap(struct loop *L, const struct ha_action *a, double now)
 {
 	const struct baton_config *cfg = L->cfg;
 	struct ha_local_view *l = &L->local;
 	struct pg_err err;
+	const bool standby = strcmp(a->leader, HA_REMOTE) == 0;
 
+	if (standby && bootstrap_standby(L, now))
+		return;
+	if (standby)
+		goto finish;
 	if (l->datadir == HA_DATADIR_EMPTY) {
 		const struct pg_initdb_opts io = { .encoding = cfg->bootstrap_initdb.encoding,
 			                           .locale = cfg->bootstrap_initdb.locale,
@@ -422,29 +466,26 @@ static void do_bootstrap(struct loop *L, double now)
 			log_error("cannot run post_bootstrap %s: %s", cfg->post_bootstrap, err.msg);
 		return;
 	}
-	{
-		char sysid[32], *config_json = dcs_config_json(&cfg->bootstrap_dcs);
-		struct etcd_compare init_cmp = { .key = L->keys.initialize,
-			                         .target = ETCD_CMP_VALUE,
-			                         .result = ETCD_CMP_EQUAL,
-			                         .value = cfg->name };
-		struct etcd_compare cfg_cmp = { .key = L->keys.config,
-			                        .target = ETCD_CMP_CREATE,
-			                        .result = ETCD_CMP_EQUAL };
-		struct etcd_op put_init = { .kind = ETCD_OP_PUT, .key = L->keys.initialize, .value = sysid };
-		struct etcd_op put_cfg = { .kind = ETCD_OP_PUT, .key = L->keys.config, .value = config_json };
-		bool won = false;
+finish : {
+	char sysid[32], *config_json = dcs_config_json(&cfg->bootstrap_dcs);
+	struct etcd_compare init_cmp = {
+		.key = L->keys.initialize, .target = ETCD_CMP_VALUE, .result = ETCD_CMP_EQUAL, .value = cfg->name
+	};
+	struct etcd_compare cfg_cmp = { .key = L->keys.config, .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL };
+	struct etcd_op put_init = { .kind = ETCD_OP_PUT, .key = L->keys.initialize, .value = sysid };
+	struct etcd_op put_cfg = { .kind = ETCD_OP_PUT, .key = L->keys.config, .value = config_json };
+	bool won = false;
 
-		snprintf(sysid, sizeof(sysid), "%llu", (unsigned long long)L->pgst.system_identifier);
-		if (config_json && txn_simple(L, &cfg_cmp, 1, &put_cfg, 1, &won, "write the cluster config") && won)
-			log_info("wrote the cluster's dynamic configuration from bootstrap.dcs");
-		free(config_json);
-		if (txn_simple(L, &init_cmp, 1, &put_init, 1, &won, "finish bootstrap") && won) {
-			log_info("bootstrap complete: cluster '%s' has system identifier %s; we are its primary",
-			         cfg->scope, sysid);
-			append_history(L, "bootstrap");
-		}
+	snprintf(sysid, sizeof(sysid), "%llu", (unsigned long long)L->pgst.system_identifier);
+	if (config_json && txn_simple(L, &cfg_cmp, 1, &put_cfg, 1, &won, "write the cluster config") && won)
+		log_info("wrote the cluster's dynamic configuration from bootstrap.dcs");
+	free(config_json);
+	if (txn_simple(L, &init_cmp, 1, &put_init, 1, &won, "finish bootstrap") && won) {
+		log_info("bootstrap complete: cluster '%s' has system identifier %s; we are its %s", cfg->scope, sysid,
+		         standby ? "standby leader" : "primary");
+		append_history(L, "bootstrap");
 	}
+}
 }
 
 /*
@@ -589,7 +630,7 @@ bool execute(struct loop *L, const struct ha_action *a, double now)
 		do_race_init(L);
 		break;
 	case HA_BOOTSTRAP:
-		do_bootstrap(L, now);
+		do_bootstrap(L, a, now);
 		break;
 	case HA_CLONE:
 		do_clone(L, a, false, now);
@@ -683,6 +724,24 @@ bool execute(struct loop *L, const struct ha_action *a, double now)
 	case HA_SWITCHOVER:
 		do_switchover(L, a->leader);
 		break;
+	case HA_STANDBY_LEAD:
+		/* The standby leader's replay position is the position its
+		 * replicas and a failover inside this cluster count from. */
+		publish_status(L);
+		manage_slots(L, now);
+		break;
+	case HA_DEMOTE_CLUSTER: {
+		struct pg_err err;
+
+		/* A fast stop: the walsenders send everything up to the shutdown
+		 * checkpoint before they exit, so the replicas, and the other
+		 * site's standby leader streaming from us, get every write we
+		 * acknowledged (the site switchover waits for exactly that). */
+		if (L->local.pg_ready && !pg_query_checkpoint(L->pg, &err))
+			log_warn("checkpoint before the demotion of the cluster failed: %s", err.msg);
+		stop_postgres(L, PG_STOP_FAST, a->reason);
+		break;
+	}
 	case HA_SHUTDOWN: {
 		bool primary = L->local.pg_primary || L->lm.pg_started_primary;
 		struct pg_err err;

@@ -5,7 +5,8 @@
  * edit-config changes it with --set/--pg through ops.c (the code the REST
  * API uses, which validates and writes with a compare on the key's
  * revision), or, on a terminal, in $EDITOR, showing the difference before it
- * writes over the revision that was shown.
+ * writes over the revision that was shown. promote-cluster and
+ * demote-cluster remove and set its standby_cluster, the same way.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -381,6 +382,114 @@ cleanup:
 	free(set);
 	free(pg);
 	free(text);
+	json_decref(doc);
+	ctl_close(&x);
+	return rc;
+}
+
+/*
+ * Writes doc (the config as read, with standby_cluster changed) over the
+ * revision that was read, validated as PATCH /config validates: a
+ * concurrent change makes it fail rather than be lost.
+ */
+static int write_config_doc(struct ctl *x, json_t *doc)
+{
+	const struct etcd_kv *kv = ctl_kv(x, x->keys.config);
+	char err[1024], *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+	int rc = EXIT_DONE;
+
+	if (!text)
+		return failed("out of memory");
+	if (!ops_replace_config_at(x->client, &x->keys, text, kv ? kv->mod_revision : 0, err, sizeof(err)))
+		rc = failed("%s", err);
+	free(text);
+	return rc;
+}
+
+int cmd_promote_cluster(const char *config_path, const struct args *a)
+{
+	json_t *doc = NULL;
+	char what[512];
+	struct ctl x;
+	int rc;
+
+	rc = ctl_open(&x, config_path, true);
+	if (rc != EXIT_DONE)
+		goto cleanup;
+	doc = current_config(&x);
+	if (!doc) {
+		rc = EXIT_FAILED;
+		goto cleanup;
+	}
+	if (!x.view->standby_cluster) {
+		rc = failed("promote-cluster: cluster '%s' is not a standby cluster (no standby_cluster in its "
+		            "configuration)",
+		            x.cfg.scope);
+		goto cleanup;
+	}
+	snprintf(what, sizeof(what),
+	         "promote standby cluster '%s' (following %s:%d) to a primary cluster; its standby leader %s "
+	         "promotes",
+	         x.cfg.scope, x.view->standby_host, x.view->standby_port,
+	         x.view->has_leader ? x.view->leader : "(none now)");
+	if (!confirmed(a, "promote-cluster", what)) {
+		rc = EXIT_FAILED;
+		goto cleanup;
+	}
+	json_object_del(doc, "standby_cluster");
+	rc = write_config_doc(&x, doc);
+	if (rc == EXIT_DONE)
+		printf("Cluster %s is no longer a standby cluster: %s promotes\n", x.cfg.scope,
+		       x.view->has_leader ? x.view->leader : "the next leader");
+cleanup:
+	json_decref(doc);
+	ctl_close(&x);
+	return rc;
+}
+
+int cmd_demote_cluster(const char *config_path, const struct args *a)
+{
+	json_t *doc = NULL, *sc = NULL;
+	char what[512], *end = NULL;
+	long port = 5432;
+	struct ctl x;
+	int rc;
+
+	if (!a->standby_host)
+		return usage_error("demote-cluster: --host HOST is required (the other site's Postgres)");
+	if (a->standby_port) {
+		errno = 0;
+		port = strtol(a->standby_port, &end, 10);
+		if (errno || end == a->standby_port || *end || port < 1 || port > 65535)
+			return usage_error("demote-cluster: --port needs a port 1..65535, not '%s'", a->standby_port);
+	}
+	rc = ctl_open(&x, config_path, true);
+	if (rc != EXIT_DONE)
+		goto cleanup;
+	doc = current_config(&x);
+	if (!doc) {
+		rc = EXIT_FAILED;
+		goto cleanup;
+	}
+	sc = json_pack("{s:s, s:I}", "host", a->standby_host, "port", (json_int_t)port);
+	if (!sc || (a->standby_slot && json_object_set_new(sc, "primary_slot_name", json_string(a->standby_slot))) ||
+	    json_object_set(doc, "standby_cluster", sc) != 0) {
+		rc = failed("out of memory");
+		goto cleanup;
+	}
+	snprintf(what, sizeof(what),
+	         "demote cluster '%s' to a standby cluster of %s:%ld; its primary %s stops and follows it, "
+	         "read-only",
+	         x.cfg.scope, a->standby_host, port, x.view->has_leader ? x.view->leader : "(none now)");
+	if (!confirmed(a, "demote-cluster", what)) {
+		rc = EXIT_FAILED;
+		goto cleanup;
+	}
+	rc = write_config_doc(&x, doc);
+	if (rc == EXIT_DONE)
+		printf("Cluster %s is now a standby cluster of %s:%ld\n", x.cfg.scope, a->standby_host, port);
+cleanup:
+	json_decref(sc);
 	json_decref(doc);
 	ctl_close(&x);
 	return rc;
