@@ -389,19 +389,21 @@ static bool check_known_keys(const json_t *doc, const json_t *old_doc, char *err
 	const char *key;
 
 	json_object_foreach((json_t *)doc, key, v) {
-		/* ignore_slots (a list of objects), check_timeline and
-		 * maximum_lag_on_syncnode: a whole document (PUT, PATCH) may set
+		/* ignore_slots (a list of objects), check_timeline,
+		 * maximum_lag_on_syncnode and standby_cluster (an object; batonctl
+		 * demote-cluster): a whole document (PUT, PATCH) may set
 		 * them; edit-config --set (config_keys, batonctl's) does not yet.
 		 * A key the old document held (Patroni's, on a cluster moved from
 		 * it) is kept, not refused. */
 		if (!config_key_known(key) && strcmp(key, "ignore_slots") != 0 && strcmp(key, "check_timeline") != 0 &&
-		    strcmp(key, "maximum_lag_on_syncnode") != 0 && !json_object_get(old_doc, key)) {
+		    strcmp(key, "maximum_lag_on_syncnode") != 0 && strcmp(key, "standby_cluster") != 0 &&
+		    !json_object_get(old_doc, key)) {
 			jsonf_set_err(err, errlen,
 			              "unknown key '%s' (known: ttl, loop_wait, retry_timeout, "
 			              "maximum_lag_on_failover, pause, failsafe_mode, synchronous_mode, "
 			              "synchronous_mode_strict, synchronous_node_count, synchronous_quorum, slots, "
-			              "ignore_slots, check_timeline, maximum_lag_on_syncnode, postgresql.parameters, "
-			              "postgresql.use_slots)",
+			              "ignore_slots, check_timeline, maximum_lag_on_syncnode, standby_cluster, "
+			              "postgresql.parameters, postgresql.use_slots)",
 			              key);
 			return false;
 		}
