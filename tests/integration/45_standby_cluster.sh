@@ -15,8 +15,8 @@
 #     demote-cluster on A (pointing at B's standby leader), wait until B's
 #     standby leader has replayed A's last WAL, batonctl promote-cluster on
 #     B: every write the writer saw acknowledged is on B's new primary, A
-#     follows B (its members in recovery, streaming); and back, with the
-#     same check.
+#     follows B (its members in recovery, streaming); and back with
+#     batonctl site-switchover (the same steps), with the same check.
 . "$(dirname "$0")/../lib/cluster.sh"
 cluster_init standby_cluster
 
@@ -156,7 +156,14 @@ wait_for 30 "more acks on node4" eval '[ "$(awk -v p=${PG_PORT[4]} '\''$1 == "ac
 assert_eq 0 "$(lost_on 4)" "acknowledged writes missing on B's new primary (of $(grep -c '^ack ' "$T/writer.out"))"
 assert_eq "" "$(primaries | sed 's/\b4\b//; s/ //g')" "node4 is the only primary"
 
-site_switchover 3 4 1 1
+# The way back with the helper that does the same steps.
+t0=$(now_ms)
+out=$(CTL_NODE=3 ctl site-switchover --to-config "$T/node1.conf" --force 2>&1) || fail "site-switchover failed: $out"
+log "$out"
+grep -q "^sitea: node1 is the primary; siteb follows it" <<<"$out" || fail "site-switchover did not say it is done: $out"
+assert_eq f "$(in_recovery 1)" "node1 is A's primary again"
+wait_for 60 "a write acknowledged by node1" \
+	eval "awk -v p=${PG_PORT[1]} -v t=$t0 '\$1 == \"ack\" && \$3 > t && \$4 == p { f = 1 } END { exit !f }' '$T/writer.out'"
 wait_for 60 "B's node4 streams from A's primary node1" streams_from 4 1
 wait_for 60 "B's node3 streams from node4" streams_from 3 4
 wait_for 30 "more acks on node1" eval '[ "$(awk -v p=${PG_PORT[1]} '\''$1 == "ack" && $4 == p'\'' "$T/writer.out" | wc -l)" -ge 20 ]'
