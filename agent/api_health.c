@@ -486,7 +486,8 @@ static void health(struct api_server *s, const struct api_request *rq, enum heal
 		break;
 	case HC_READ_ONLY:
 	case HC_READ_ONLY_SYNC:
-		if (primary_ok(&st)) {
+		/* (a standby leader is readable, as Patroni's /read-only says) */
+		if (primary_ok(&st) || (hc == HC_READ_ONLY && st.standby_leader && st.pg_running)) {
 			ok = true;
 			break;
 		}
@@ -507,7 +508,7 @@ static void health(struct api_server *s, const struct api_request *rq, enum heal
 			snprintf(why, sizeof(why), "the loop has not published for %.1f s (limit %.1f s)", age, limit);
 		break;
 	case HC_READINESS:
-		ok = st.pg_running && ((st.is_leader && strcmp(st.role, "primary") == 0) ||
+		ok = st.pg_running && ((st.is_leader && (strcmp(st.role, "primary") == 0 || st.standby_leader)) ||
 		                       (!st.is_leader && strcmp(st.role, "replica") == 0 && st.lag >= 0 &&
 		                        !ha_replay_state_unhealthy(st.state) && (max_lag < 0 || st.lag <= max_lag)));
 		if (!ok)
