@@ -97,6 +97,18 @@ static uint32_t leader_timeline(const struct ha_cluster_view *c)
 	return m ? m->timeline : 0;
 }
 
+/* A standby leader follows standby_cluster's host:port as the config says
+ * now: following HA_REMOTE, and the address it follows is the current one
+ * (an operator may point the cluster elsewhere, e.g. at the other site's
+ * new primary). */
+static bool follows_remote(const struct ha_cluster_view *c, const struct ha_local_view *l)
+{
+	char now[300];
+
+	snprintf(now, sizeof(now), "%s:%d", c->standby_host, c->standby_port);
+	return strcmp(l->following, HA_REMOTE) == 0 && strcmp(l->following_remote, now) == 0;
+}
+
 /* A switchover/failover names a target, and the leader key has not been
  * gone for longer than a ttl: only the target may take the key. Past that
  * the target is presumed dead and anybody eligible may. */
@@ -576,6 +588,10 @@ static bool rule_replica(const struct rule_ctx *x, struct ha_action *out)
 					       "standby leader: replicating from the other site's primary %s:%d, never "
 					       "promoting",
 					       c->standby_host, c->standby_port);
+				if (!follows_remote(c, l))
+					DECIDE(HA_FOLLOW, HA_REMOTE,
+					       "standby leader: standby_cluster now names %s:%d (we follow %s): re-pointing",
+					       c->standby_host, c->standby_port, l->following_remote);
 				DECIDE(HA_STANDBY_LEAD, NULL, "standby leader following %s:%d", c->standby_host,
 				       c->standby_port);
 			}

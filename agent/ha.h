@@ -212,6 +212,7 @@ struct ha_local_view {
 	char hs_detail[120];             /* ... which one ("max_connections 100 < 150") */
 	double pg_not_streaming_since;   /* replica: monotonic time streaming was last seen lost (0 = streaming) */
 	char following[HA_NAME_MAX];     /* the member named in our primary_conninfo ("" = none) */
+	char following_remote[300];      /* following HA_REMOTE: the "host:port" our primary_conninfo names */
 	char replicatefrom[HA_NAME_MAX]; /* tag replicatefrom: stream from this member ("" = the leader) */
 	bool replicatefrom_confirmed;    /* ... whose REST API confirmed its key (agent/member_verify.h) */
 	bool nostream;                   /* tag nostream: no primary_conninfo, restore_command only */

@@ -119,6 +119,7 @@ void local_view_update(struct ha_local_view *l, struct local_memory *m, const st
 	l->pg_start_failures = m->start_failures;
 	snprintf(l->pg_start_error, sizeof(l->pg_start_error), "%s", m->start_error);
 	snprintf(l->following, sizeof(l->following), "%s", m->following);
+	snprintf(l->following_remote, sizeof(l->following_remote), "%s", m->following_remote);
 
 	if (m->promote_requested && l->pg_ready && l->pg_primary) {
 		ev->promoted = true;

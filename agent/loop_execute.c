@@ -10,6 +10,17 @@
 
 #include "pg/pg_replica.h"
 
+/* Following HA_REMOTE: which host:port (the core re-points when the
+ * config names another). */
+static void remember_remote(struct loop *L, const char *upstream)
+{
+	if (upstream && strcmp(upstream, HA_REMOTE) == 0)
+		snprintf(L->lm.following_remote, sizeof(L->lm.following_remote), "%s:%d", L->view.standby_host,
+		         L->view.standby_port);
+	else
+		L->lm.following_remote[0] = '\0';
+}
+
 static void start_postgres(struct loop *L, bool primary, const char *upstream, double now)
 {
 	struct pg_err err;
@@ -39,6 +50,7 @@ static void start_postgres(struct loop *L, bool primary, const char *upstream, d
 	L->lm.streamed_tl = 0;
 	L->lm.rewound_for[0] = '\0';
 	snprintf(L->lm.following, sizeof(L->lm.following), "%s", primary || !upstream ? "" : upstream);
+	remember_remote(L, upstream);
 	L->lm.not_streaming_since = 0;
 	pg_conn_reset(L->pg);
 	set_fence(L);
@@ -594,6 +606,7 @@ static void do_follow(struct loop *L, const char *leader, double now)
 	}
 	L->pg_reloaded_at = clk_mono();
 	snprintf(L->lm.following, sizeof(L->lm.following), "%s", leader);
+	remember_remote(L, leader);
 	L->lm.not_streaming_since = now;
 }
 

@@ -231,6 +231,15 @@ static bool switchover_allowed(const struct ops_read *rd, const struct ops_switc
 		jsonf_set_err(err, errlen, "a switchover is already pending: %s; cancel it first", what);
 		return false;
 	}
+	/* A standby cluster's leader hands over nothing (the hand-over is the
+	 * primary's path): refused now rather than left pending for good. */
+	if (v->standby_cluster) {
+		jsonf_set_err(err, errlen,
+		              "a %s inside a standby cluster is not supported: stop the standby leader's agent "
+		              "(another member takes the key), or promote-cluster first",
+		              kind);
+		return false;
+	}
 	/* Maintenance mode: the agents choose no candidate and nothing may
 	 * wait unseen; a switchover with a candidate runs now. */
 	if (v->paused && !req->failover && req->scheduled_at != 0) {

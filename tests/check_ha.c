@@ -1104,6 +1104,13 @@ static void s_sb_never_promotes(struct ha_cluster_view *c, struct ha_local_view 
 	s_promote_after_acquire(c, l);
 	standby(c);
 	snprintf(l->following, sizeof(l->following), "%s", HA_REMOTE);
+	snprintf(l->following_remote, sizeof(l->following_remote), "10.1.0.5:5432");
+}
+/* standby_cluster changed to another host: the standby leader re-points. */
+static void s_sb_remote_changed(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_sb_never_promotes(c, l);
+	c->standby_port = 5433;
 }
 /* Failover inside the standby cluster: the replica that took the key
  * re-points from the dead standby leader to the other site. */
@@ -1597,6 +1604,7 @@ static const struct row rows[] = {
 	{ 11, "diverged, rewind failed twice 4s ago: rewind again", s_diverged_rewind_retry_later, HA_REWIND, "node1" },
 	/* 12. Postgres the primary */
 	{ 11, "standby leader never promotes", s_sb_never_promotes, HA_STANDBY_LEAD, NULL },
+	{ 11, "standby_cluster names another host: re-point", s_sb_remote_changed, HA_FOLLOW, HA_REMOTE },
 	{ 11, "standby failover: the new leader re-points to the other site", s_sb_new_leader_repoints, HA_FOLLOW,
 	  HA_REMOTE },
 	{ 11, "standby leader gone: a replica takes the key", s_sb_failover_acquire, HA_ACQUIRE, NULL },

@@ -5,7 +5,9 @@
 #  1. B's first member is a base backup of A's primary (same system
 #     identifier), B's second a clone of B's standby leader; B's leader is a
 #     standby leader: /standby-leader 200 there, /leader and /primary 503,
-#     /patroni and batonctl list say standby_leader and whom it follows;
+#     /patroni and batonctl list say standby_leader and whom it follows; a
+#     switchover inside B and a bad standby_cluster (PATCH /config) are
+#     refused;
 #  2. a row written on A's primary is replayed on both B members;
 #  3. B's standby leader killed (agent and postmaster): B's replica takes
 #     the key and becomes the standby leader, following A, and nothing in B
@@ -75,6 +77,11 @@ grep -q "^Standby cluster: follows 127.0.0.1:${PG_PORT[1]}\$" <<<"$out" || fail 
 grep -Eq '^\| node3 .*\| Standby Leader \|' <<<"$out" || fail "list does not show node3 as Standby Leader: $out"
 rest_call 3 GET /metrics
 assert_eq 1 "$(grep -Ec '^patroni_standby_leader(\{[^}]*\})? 1$' <<<"$REST_BODY")" "patroni_standby_leader is 1 on node3"
+out=$(CTL_NODE=3 ctl switchover --candidate node4 2>&1) && fail "a switchover inside B was accepted: $out"
+grep -q "inside a standby cluster is not supported" <<<"$out" || fail "the refused switchover does not say why: $out"
+rest_call 3 PATCH /config '{"standby_cluster": {"host": "a b", "port": 5432}}'
+assert_eq 400 "$REST_CODE" "PATCH /config with a bad standby_cluster.host"
+grep -q 'standby_cluster.host: \\"a b\\" must hold only' <<<"$REST_BODY" || fail "PATCH /config does not say why: $REST_BODY"
 pass "site B is a standby cluster of site A"
 
 # ---- 2. a row written on A reaches both B members
