@@ -431,9 +431,7 @@ static void do_bootstrap(struct loop *L, const struct ha_action *a, double now)
 
 	if (standby && bootstrap_standby(L, now))
 		return;
-	if (standby)
-		goto finish;
-	if (l->datadir == HA_DATADIR_EMPTY) {
+	if (!standby && l->datadir == HA_DATADIR_EMPTY) {
 		const struct pg_initdb_opts io = { .encoding = cfg->bootstrap_initdb.encoding,
 			                           .locale = cfg->bootstrap_initdb.locale,
 			                           .data_checksums = cfg->bootstrap_initdb.data_checksums,
@@ -450,19 +448,19 @@ static void do_bootstrap(struct loop *L, const struct ha_action *a, double now)
 			log_error("cannot run initdb: %s", err.msg);
 		return;
 	}
-	if (!l->pg_running) {
+	if (!standby && !l->pg_running) {
 		if (!is_leader(L) && !acquire_leader_key(L))
 			return;
 		start_postgres(L, true, NULL, now);
 		return;
 	}
-	if (!l->pg_ready || !l->pg_primary)
+	if (!standby && (!l->pg_ready || !l->pg_primary))
 		return;
-	if (!ensure_roles(L))
+	if (!standby && !ensure_roles(L))
 		return;
 	/* Patroni's post_bootstrap: once, as a job (rule 4 waits for it),
 	 * before the initialize key says the cluster exists. */
-	if (cfg->post_bootstrap && !L->post_bootstrap_done) {
+	if (!standby && cfg->post_bootstrap && !L->post_bootstrap_done) {
 		char url[PATH_MAX + 256];
 
 		if (snprintf(url, sizeof(url), "postgresql://%s@/postgres?host=%s&port=%d",
@@ -478,26 +476,29 @@ static void do_bootstrap(struct loop *L, const struct ha_action *a, double now)
 			log_error("cannot run post_bootstrap %s: %s", cfg->post_bootstrap, err.msg);
 		return;
 	}
-finish : {
-	char sysid[32], *config_json = dcs_config_json(&cfg->bootstrap_dcs);
-	struct etcd_compare init_cmp = {
-		.key = L->keys.initialize, .target = ETCD_CMP_VALUE, .result = ETCD_CMP_EQUAL, .value = cfg->name
-	};
-	struct etcd_compare cfg_cmp = { .key = L->keys.config, .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL };
-	struct etcd_op put_init = { .kind = ETCD_OP_PUT, .key = L->keys.initialize, .value = sysid };
-	struct etcd_op put_cfg = { .kind = ETCD_OP_PUT, .key = L->keys.config, .value = config_json };
-	bool won = false;
+	{
+		char sysid[32], *config_json = dcs_config_json(&cfg->bootstrap_dcs);
+		struct etcd_compare init_cmp = { .key = L->keys.initialize,
+			                         .target = ETCD_CMP_VALUE,
+			                         .result = ETCD_CMP_EQUAL,
+			                         .value = cfg->name };
+		struct etcd_compare cfg_cmp = { .key = L->keys.config,
+			                        .target = ETCD_CMP_CREATE,
+			                        .result = ETCD_CMP_EQUAL };
+		struct etcd_op put_init = { .kind = ETCD_OP_PUT, .key = L->keys.initialize, .value = sysid };
+		struct etcd_op put_cfg = { .kind = ETCD_OP_PUT, .key = L->keys.config, .value = config_json };
+		bool won = false;
 
-	snprintf(sysid, sizeof(sysid), "%llu", (unsigned long long)L->pgst.system_identifier);
-	if (config_json && txn_simple(L, &cfg_cmp, 1, &put_cfg, 1, &won, "write the cluster config") && won)
-		log_info("wrote the cluster's dynamic configuration from bootstrap.dcs");
-	free(config_json);
-	if (txn_simple(L, &init_cmp, 1, &put_init, 1, &won, "finish bootstrap") && won) {
-		log_info("bootstrap complete: cluster '%s' has system identifier %s; we are its %s", cfg->scope, sysid,
-		         standby ? "standby leader" : "primary");
-		append_history(L, "bootstrap");
+		snprintf(sysid, sizeof(sysid), "%llu", (unsigned long long)L->pgst.system_identifier);
+		if (config_json && txn_simple(L, &cfg_cmp, 1, &put_cfg, 1, &won, "write the cluster config") && won)
+			log_info("wrote the cluster's dynamic configuration from bootstrap.dcs");
+		free(config_json);
+		if (txn_simple(L, &init_cmp, 1, &put_init, 1, &won, "finish bootstrap") && won) {
+			log_info("bootstrap complete: cluster '%s' has system identifier %s; we are its %s", cfg->scope,
+			         sysid, standby ? "standby leader" : "primary");
+			append_history(L, "bootstrap");
+		}
 	}
-}
 }
 
 /*
