@@ -592,6 +592,26 @@ static bool rule_replica(const struct rule_ctx *x, struct ha_action *out)
 					DECIDE(HA_FOLLOW, HA_REMOTE,
 					       "standby leader: standby_cluster now names %s:%d (we follow %s): re-pointing",
 					       c->standby_host, c->standby_port, l->following_remote);
+				/* A demoted primary whose WAL went past the other site's
+				 * fork point (it promoted without us): Postgres waits for
+				 * ever, so it is rewound against the other site. */
+				if (l->remote_diverged && l->use_pg_rewind && l->job_failed != HA_JOB_REWIND) {
+					if (ha_rewind_backoff_left(l, now) > 0)
+						DECIDE(HA_WAIT, NULL,
+						       "standby leader: diverged from %s:%d, pg_rewind failed (attempt %d of "
+						       "3): trying again in %.0fs",
+						       c->standby_host, c->standby_port, l->rewind_failures,
+						       ha_rewind_backoff_left(l, now));
+					DECIDE(HA_REWIND, HA_REMOTE,
+					       "standby leader: the timeline of %s:%d forked off before our position: "
+					       "rewinding against it",
+					       c->standby_host, c->standby_port);
+				}
+				if (l->remote_diverged)
+					DECIDE(HA_WAIT, NULL,
+					       "standby leader: diverged from %s:%d and %s: reinit this member by hand",
+					       c->standby_host, c->standby_port,
+					       l->use_pg_rewind ? "pg_rewind failed" : "use_pg_rewind is off");
 				DECIDE(HA_STANDBY_LEAD, NULL, "standby leader following %s:%d", c->standby_host,
 				       c->standby_port);
 			}

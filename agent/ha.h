@@ -213,6 +213,8 @@ struct ha_local_view {
 	double pg_not_streaming_since;   /* replica: monotonic time streaming was last seen lost (0 = streaming) */
 	char following[HA_NAME_MAX];     /* the member named in our primary_conninfo ("" = none) */
 	char following_remote[300];      /* following HA_REMOTE: the "host:port" our primary_conninfo names */
+	bool remote_diverged;            /* ... whose timeline forked off before our position (the server's log
+					  * says so while it runs): pg_rewind against it */
 	char replicatefrom[HA_NAME_MAX]; /* tag replicatefrom: stream from this member ("" = the leader) */
 	bool replicatefrom_confirmed;    /* ... whose REST API confirmed its key (agent/member_verify.h) */
 	bool nostream;                   /* tag nostream: no primary_conninfo, restore_command only */

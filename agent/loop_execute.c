@@ -19,6 +19,7 @@ static void remember_remote(struct loop *L, const char *upstream)
 		         L->view.standby_port);
 	else
 		L->lm.following_remote[0] = '\0';
+	L->lm.remote_diverged = false;
 }
 
 static void start_postgres(struct loop *L, bool primary, const char *upstream, double now)
@@ -743,6 +744,18 @@ bool execute(struct loop *L, const struct ha_action *a, double now)
 		 * replicas and a failover inside this cluster count from. */
 		publish_status(L);
 		manage_slots(L, now);
+		/* Not streaming: is it because the other site's timeline forked
+		 * off before our position? Only the server's log says so. */
+		if (!L->pgst.wal_receiver_streaming && !L->lm.remote_diverged) {
+			struct pg_start_diag d;
+			struct pg_err derr;
+
+			if (pg_start_diagnose(L->cfg->postgresql.log_file, L->pg_log_from, &d, &derr) &&
+			    d.kind == PG_START_FAIL_DIVERGED) {
+				L->lm.remote_diverged = true;
+				log_warn("standby leader: %s", d.fatal_line[0] ? d.fatal_line : "timeline diverged");
+			}
+		}
 		break;
 	case HA_DEMOTE_CLUSTER: {
 		struct pg_err err;

@@ -1106,6 +1106,21 @@ static void s_sb_never_promotes(struct ha_cluster_view *c, struct ha_local_view 
 	snprintf(l->following, sizeof(l->following), "%s", HA_REMOTE);
 	snprintf(l->following_remote, sizeof(l->following_remote), "10.1.0.5:5432");
 }
+/* A demoted primary that went past the other site's fork point: its
+ * server's log says so while it runs; rewound against the other site. */
+static void s_sb_running_diverged(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_sb_never_promotes(c, l);
+	l->pg_streaming = false;
+	l->remote_diverged = true;
+}
+/* ... and once pg_rewind failed for good: wait for an operator. */
+static void s_sb_running_diverged_rewind_failed(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_sb_running_diverged(c, l);
+	l->job_failed = HA_JOB_REWIND;
+	l->job_failed_at = NOW - 100;
+}
 /* standby_cluster changed to another host: the standby leader re-points. */
 static void s_sb_remote_changed(struct ha_cluster_view *c, struct ha_local_view *l)
 {
@@ -1605,6 +1620,9 @@ static const struct row rows[] = {
 	/* 12. Postgres the primary */
 	{ 11, "standby leader never promotes", s_sb_never_promotes, HA_STANDBY_LEAD, NULL },
 	{ 11, "standby_cluster names another host: re-point", s_sb_remote_changed, HA_FOLLOW, HA_REMOTE },
+	{ 11, "standby leader diverged from the other site while running: rewind", s_sb_running_diverged, HA_REWIND,
+	  HA_REMOTE },
+	{ 11, "standby leader diverged, pg_rewind failed: wait", s_sb_running_diverged_rewind_failed, HA_WAIT, NULL },
 	{ 11, "standby failover: the new leader re-points to the other site", s_sb_new_leader_repoints, HA_FOLLOW,
 	  HA_REMOTE },
 	{ 11, "standby leader gone: a replica takes the key", s_sb_failover_acquire, HA_ACQUIRE, NULL },

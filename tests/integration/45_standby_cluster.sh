@@ -18,7 +18,10 @@
 #     standby leader has replayed A's last WAL, batonctl promote-cluster on
 #     B: every write the writer saw acknowledged is on B's new primary, A
 #     follows B (its members in recovery, streaming); and back with
-#     batonctl site-switchover (the same steps), with the same check.
+#     batonctl site-switchover (the same steps), with the same check;
+#  5. disaster and failback: B promoted while A still writes; A demoted
+#     afterwards has diverged and is rewound against B (pg_rewind), then
+#     follows it.
 . "$(dirname "$0")/../lib/cluster.sh"
 cluster_init standby_cluster
 
@@ -178,3 +181,20 @@ bg_stop "$WRITER_PID"
 assert_eq 0 "$(lost_on 1)" "acknowledged writes missing on A's primary after the way back (of $(grep -c '^ack ' "$T/writer.out"))"
 assert_eq "" "$(primaries | sed 's/\b1\b//; s/ //g')" "node1 is the only primary"
 pass "site switchover A -> B -> A with a writer: 0 acknowledged writes lost"
+
+# ---- 5. disaster and failback: B promoted while A still took writes (a
+# site lost, not a plan); A demoted later has diverged from B and is rewound
+# against it, losing its own writes past the fork (as a failover does)
+out=$(CTL_NODE=3 ctl promote-cluster --force 2>&1) || fail "promote-cluster on B failed: $out"
+wait_for 60 "node4 is B's primary" eval '[ "$(in_recovery 4)" = f ]'
+run_sql 1 "INSERT INTO sb_t VALUES (100)" >/dev/null || fail "cannot write on node1"
+run_sql 4 "INSERT INTO sb_t VALUES (200)" >/dev/null || fail "cannot write on node4"
+out=$(CTL_NODE=1 ctl demote-cluster --host 127.0.0.1 --port "${PG_PORT[4]}" --force 2>&1) || fail "demote-cluster failed: $out"
+wait_for 90 "node1 has B's row (rewound, following node4)" eval '[ "$(run_sql 1 "SELECT count(*) FROM sb_t WHERE v = 200")" = 1 ]'
+wait_for 30 "node1 streams from node4" streams_from 1 4
+grep -q "standby leader: the timeline of 127.0.0.1:${PG_PORT[4]} forked off before our position: rewinding against it" \
+	"$(agent_log 1)" || fail "node1's log does not say it rewound against B"
+assert_eq 0 "$(run_sql 1 "SELECT count(*) FROM sb_t WHERE v = 100")" "node1's row past the fork is gone (rewound)"
+assert_eq t "$(in_recovery 1)" "node1 is B's standby"
+assert_eq "" "$(primaries | sed 's/\b4\b//; s/ //g')" "node4 is the only primary"
+pass "failback after a disaster: A's old primary rewound against B and follows it"
