@@ -81,6 +81,8 @@ struct api_status {
 	double loop_wait;            /* seconds, for /liveness */
 	bool etcd_ok;                /* the loop's last read of etcd succeeded (POST /failsafe) */
 	bool sync_standby;           /* synchronous mode: the sync key names this member */
+	bool standby_leader;         /* holds the key of a standby cluster, its Postgres a replica of the other
+				      * site (Patroni's role standby_leader) */
 	double restart_scheduled_at; /* a scheduled restart is kept for this wall-clock time (0 = none) */
 	/* This member's Postgres address as its own config publishes it
 	 * (postgresql.connect_address), so that a peer can confirm the member

@@ -450,13 +450,21 @@ static void health(struct api_server *s, const struct api_request *rq, enum heal
 			                          : "Postgres is not running as a primary");
 		break;
 	case HC_LEADER:
-		/* Patroni: the leader key, whatever Postgres does. */
-		ok = st.is_leader;
+		/* Patroni: the leader key, whatever Postgres does; but a
+		 * standby leader takes no writes, so a proxy routing writes by
+		 * /leader must not send them there. */
+		ok = st.is_leader && !st.standby_leader;
 		if (!ok)
-			snprintf(why, sizeof(why), "this node does not hold the leader key");
+			snprintf(why, sizeof(why), "%s",
+			         st.is_leader ? "this node is the standby leader of a standby cluster (read-only)"
+			                      : "this node does not hold the leader key");
 		break;
 	case HC_STANDBY_LEADER:
-		snprintf(why, sizeof(why), "not the leader of a standby cluster (baton runs none)");
+		ok = st.standby_leader && st.pg_running;
+		if (!ok)
+			snprintf(why, sizeof(why), "%s",
+			         st.standby_leader ? "Postgres is not running"
+			                           : "not the standby leader of a standby cluster");
 		break;
 	case HC_REPLICA:
 		ok = replica_ok(&st, max_lag, repl_state, tags_ok, tags_why, why, sizeof(why));
@@ -478,7 +486,8 @@ static void health(struct api_server *s, const struct api_request *rq, enum heal
 		break;
 	case HC_READ_ONLY:
 	case HC_READ_ONLY_SYNC:
-		if (primary_ok(&st)) {
+		/* (a standby leader is readable, as Patroni's /read-only says) */
+		if (primary_ok(&st) || (hc == HC_READ_ONLY && st.standby_leader && st.pg_running)) {
 			ok = true;
 			break;
 		}
@@ -499,7 +508,7 @@ static void health(struct api_server *s, const struct api_request *rq, enum heal
 			snprintf(why, sizeof(why), "the loop has not published for %.1f s (limit %.1f s)", age, limit);
 		break;
 	case HC_READINESS:
-		ok = st.pg_running && ((st.is_leader && strcmp(st.role, "primary") == 0) ||
+		ok = st.pg_running && ((st.is_leader && (strcmp(st.role, "primary") == 0 || st.standby_leader)) ||
 		                       (!st.is_leader && strcmp(st.role, "replica") == 0 && st.lag >= 0 &&
 		                        !ha_replay_state_unhealthy(st.state) && (max_lag < 0 || st.lag <= max_lag)));
 		if (!ok)
@@ -644,9 +653,9 @@ static json_t *patroni_doc(struct api_server *s, const struct api_status *st, bo
 	bool primary;
 
 	primary = st->pg_running && strcmp(st->role, "primary") == 0;
-	root = json_pack("{s:s, s:s, s:I, s:{s:s, s:s, s:s}}", "state", st->state, "role", st->role, "timeline",
-	                 (json_int_t)st->timeline, "patroni", "version", BATON_VERSION, "scope", st->scope, "name",
-	                 st->name);
+	root = json_pack("{s:s, s:s, s:I, s:{s:s, s:s, s:s}}", "state", st->state, "role",
+	                 st->standby_leader ? "standby_leader" : st->role, "timeline", (json_int_t)st->timeline,
+	                 "patroni", "version", BATON_VERSION, "scope", st->scope, "name", st->name);
 	if (!root)
 		goto oom;
 	if (primary)

@@ -227,7 +227,9 @@ static void patroni_series(struct sbuf *b, const struct api_status *st)
 	series_int(b, st, "patroni_xlog_location", "counter",
 	           "Primary: the current WAL position in bytes; 0 on any other node.", primary ? (int64_t)st->lsn : 0);
 	series_int(b, st, "patroni_standby_leader", "gauge",
-	           "1 on the leader of a standby cluster, else 0 (baton runs no standby clusters).", 0);
+	           "1 on the standby leader of a standby cluster (the leader key, Postgres a replica of the other "
+	           "site), else 0.",
+	           running && st->standby_leader);
 	series_int(b, st, "patroni_replica", "gauge", "1 when the local Postgres runs as a replica, else 0.", replica);
 	series_int(b, st, "patroni_sync_standby", "gauge",
 	           "1 when this replica is a synchronous standby named in the sync key, else 0.",

@@ -330,6 +330,35 @@ const struct opt config_options[] = {
 	  .count_off = CFG_OFF(bootstrap_dcs.n_pg_params),
 	  .doc = "Postgres parameters for all members, stored in etcd at bootstrap" },
 
+	{ .path = "bootstrap.dcs.standby_cluster.host",
+	  .reload = CONFIG_RELOAD_BOOTSTRAP,
+	  .type = OPT_STRING,
+	  .off = CFG_OFF(bootstrap_dcs.standby_host),
+	  .check = check_host_name,
+	  .doc = "set: a standby cluster, whose leader replicates from this host (the other site's primary) and "
+	         "never promotes (unset: a normal cluster)" },
+	{ .path = "bootstrap.dcs.standby_cluster.port",
+	  .reload = CONFIG_RELOAD_BOOTSTRAP,
+	  .type = OPT_INT64,
+	  .off = CFG_OFF(bootstrap_dcs.standby_port),
+	  .def = "5432",
+	  .min = 1,
+	  .max = 65535,
+	  .doc = "Postgres port of standby_cluster.host" },
+	{ .path = "bootstrap.dcs.standby_cluster.primary_slot_name",
+	  .reload = CONFIG_RELOAD_BOOTSTRAP,
+	  .type = OPT_STRING,
+	  .off = CFG_OFF(bootstrap_dcs.standby_slot),
+	  .check = check_slot_name,
+	  .doc = "replication slot on standby_cluster.host the standby leader streams through (unset: none)" },
+	{ .path = "bootstrap.dcs.standby_cluster.restore_command",
+	  .reload = CONFIG_RELOAD_BOOTSTRAP,
+	  .type = OPT_STRING,
+	  .off = CFG_OFF(bootstrap_dcs.standby_restore_command),
+	  .check = config_check_one_line,
+	  .doc = "restore_command of the standby leader; applied only by nodes whose postgresql.allow_from_dcs "
+	         "lists restore_command" },
+
 	{ .path = "bootstrap.initdb.encoding",
 	  .reload = CONFIG_RELOAD_BOOTSTRAP,
 	  .type = OPT_STRING,
@@ -1101,6 +1130,11 @@ static bool check_slot_name(const char *v, char *why, size_t len)
 		return false;
 	}
 	return true;
+}
+
+bool config_check_host(const char *v, char *why, size_t len)
+{
+	return check_host_name(v, why, len);
 }
 
 /* A value that becomes one line of a file (postgresql.conf, pg_hba.conf,

@@ -103,6 +103,15 @@ struct dcs_settings {
 	size_t n_ignore_slots;
 	struct config_param *pg_params; /* postgresql.parameters shared by all nodes */
 	size_t n_pg_params;
+	/* standby_cluster: this whole cluster follows another cluster's primary
+	 * (standby_host NULL: it is not a standby cluster). Its leader is a
+	 * standby leader: a replica of standby_host:standby_port, never promoted. */
+	char *standby_host;            /* host name or address of the other site's primary (or standby leader) */
+	int64_t standby_port;          /* its Postgres port, 1..65535, default 5432 */
+	char *standby_slot;            /* primary_slot_name on it (NULL: none) */
+	char *standby_restore_command; /* restore_command of the standby leader (NULL: none); runs a command, so
+	                                * a node applies it only when its postgresql.allow_from_dcs lists
+	                                * restore_command (DESIGN.md rule 9) */
 };
 
 struct baton_config {
@@ -331,6 +340,9 @@ void config_tags_json(const struct baton_config *cfg, char *buf, size_t len);
 
 /* Splits "host:port" ("[v6]:port" too) into host (caller frees) and port. */
 bool config_split_hostport(const char *s, char **host, int *port);
+/* A host name or address as standby_cluster.host takes it: 1 to 253 of
+ * letters, digits, '.', '-', '_', ':'; false + why if not. */
+bool config_check_host(const char *v, char *why, size_t len);
 
 /* True, with the warning in why, when the file (cfg->path) holds a password
  * and its group or others may read or write it (as ssh and libpq warn). */

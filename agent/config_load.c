@@ -327,8 +327,13 @@ static const struct {
 	{ "restapi.request_queue_size", "libmicrohttpd's queue is fixed: no setting replaces it" },
 	{ "bootstrap.users", "create roles in bootstrap.post_bootstrap (Patroni 3 dropped this key too)" },
 	{ "bootstrap.pg_hba", "use postgresql.pg_hba on every node" },
-	{ "bootstrap.dcs.standby_cluster", "standby clusters are not supported yet: replicate into a separate cluster "
-	                                   "with pg_basebackup or logical replication" },
+	{ "bootstrap.dcs.standby_cluster.archive_cleanup_command",
+	  "not supported in a standby cluster: the other site's archive is cleaned there (pgbackrest expire)" },
+	{ "bootstrap.dcs.standby_cluster.recovery_min_apply_delay",
+	  "not supported: a delayed standby leader would lose the site switchover's wait for its last WAL" },
+	{ "bootstrap.dcs.standby_cluster.create_replica_methods",
+	  "the standby cluster's first member is a base backup of standby_cluster.host; use "
+	  "postgresql.create_replica_methods for the others" },
 	{ "bootstrap.dcs.master_start_timeout",
 	  "the leader restarts a crashed primary at once: no setting replaces it" },
 	{ "bootstrap.dcs.primary_start_timeout",

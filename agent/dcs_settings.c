@@ -100,6 +100,18 @@ char *dcs_config_json(const struct dcs_settings *d)
 		json_decref(root);
 		return NULL;
 	}
+	if (root && d->standby_host) {
+		json_t *sc = json_pack("{s:s, s:I}", "host", d->standby_host, "port", (json_int_t)d->standby_port);
+
+		if (!sc ||
+		    (d->standby_slot && json_object_set_new(sc, "primary_slot_name", json_string(d->standby_slot))) ||
+		    (d->standby_restore_command &&
+		     json_object_set_new(sc, "restore_command", json_string(d->standby_restore_command))) ||
+		    json_object_set_new(root, "standby_cluster", sc) != 0) {
+			json_decref(root);
+			return NULL;
+		}
+	}
 	if (root && d->n_ignore_slots > 0) {
 		json_t *ign = json_array();
 
@@ -499,6 +511,85 @@ static bool parse_sync_mode(const json_t *root, struct dcs_settings *out, char *
 	return true;
 }
 
+/* "standby_cluster": absent or null (a normal cluster), or an object with
+ * Patroni's keys: host (required), port, primary_slot_name, restore_command.
+ * The keys baton does not carry out are refused by name, never ignored:
+ * an operator who sets recovery_min_apply_delay must not believe it acts. */
+static bool parse_standby_cluster(const json_t *root, struct dcs_settings *out, char *err, size_t errlen)
+{
+	const json_t *sc = json_object_get(root, "standby_cluster"), *v;
+	const char *key, *host, *slot, *restore;
+	char why[160];
+	json_int_t port = 5432;
+
+	if (!sc || json_is_null(sc))
+		return true;
+	if (!json_is_object(sc)) {
+		jsonf_set_err(err, errlen,
+		              "standby_cluster: expected an object {host, port, primary_slot_name, "
+		              "restore_command} or null");
+		return false;
+	}
+	json_object_foreach((json_t *)sc, key, v) {
+		if (strcmp(key, "archive_cleanup_command") == 0 || strcmp(key, "recovery_min_apply_delay") == 0 ||
+		    strcmp(key, "create_replica_methods") == 0) {
+			jsonf_set_err(err, errlen,
+			              "standby_cluster.%s: not supported by baton (it follows host:port by streaming, "
+			              "and restore_command; the first member is a base backup of host:port)",
+			              key);
+			return false;
+		}
+		if (strcmp(key, "host") && strcmp(key, "port") && strcmp(key, "primary_slot_name") &&
+		    strcmp(key, "restore_command")) {
+			jsonf_set_err(err, errlen,
+			              "standby_cluster: unknown key \"%.32s\" (known: host, port, primary_slot_name, "
+			              "restore_command)",
+			              key);
+			return false;
+		}
+	}
+	if (!opt_string(sc, "host", "standby_cluster", NULL, &host, err, errlen) ||
+	    !opt_string(sc, "primary_slot_name", "standby_cluster", slot_name_valid, &slot, err, errlen) ||
+	    !opt_string(sc, "restore_command", "standby_cluster", NULL, &restore, err, errlen))
+		return false;
+	if (!host) {
+		jsonf_set_err(err, errlen, "standby_cluster.host: required (the other site's primary)");
+		return false;
+	}
+	if (!config_check_host(host, why, sizeof(why))) {
+		jsonf_set_err(err, errlen, "standby_cluster.host: \"%.64s\" %s", host, why);
+		return false;
+	}
+	/* Patroni writes the port as a number or a string. */
+	v = json_object_get(sc, "port");
+	if (v && json_is_string(v)) {
+		char *end;
+		long p = strtol(json_string_value(v), &end, 10);
+
+		if (end == json_string_value(v) || *end || p < 1 || p > 65535) {
+			jsonf_set_err(err, errlen, "standby_cluster.port: expected a port 1..65535");
+			return false;
+		}
+		port = p;
+	} else if (!jsonf_int(sc, "port", JSONF_OPTIONAL, 1, 65535, &port, err, errlen)) {
+		jsonf_set_err(err, errlen, "standby_cluster.port: expected a port 1..65535");
+		return false;
+	}
+	for (const unsigned char *c = (const unsigned char *)(restore ? restore : ""); *c; c++)
+		if ((*c < 0x20 && *c != '\t') || *c == 0x7f) {
+			jsonf_set_err(err, errlen,
+			              "standby_cluster.restore_command: must be one line without control characters");
+			return false;
+		}
+	out->standby_port = port;
+	if (!(out->standby_host = strdup(host)) || (slot && !(out->standby_slot = strdup(slot))) ||
+	    (restore && !(out->standby_restore_command = strdup(restore)))) {
+		jsonf_set_err(err, errlen, "out of memory");
+		return false;
+	}
+	return true;
+}
+
 void dcs_settings_default(struct dcs_settings *d)
 {
 	memset(d, 0, sizeof(*d));
@@ -509,6 +600,7 @@ void dcs_settings_default(struct dcs_settings *d)
 	d->synchronous_node_count = 1;
 	d->use_slots = true;
 	d->maximum_lag_on_syncnode = -1;
+	d->standby_port = 5432;
 }
 
 bool dcs_config_from_json(const char *json, struct dcs_settings *out, char *err, size_t errlen)
@@ -580,7 +672,7 @@ bool dcs_config_from_json(const char *json, struct dcs_settings *out, char *err,
 	}
 	if (!config_check_timing(out, err, errlen))
 		goto cleanup;
-	if (!parse_pg_params(root, out, err, errlen))
+	if (!parse_pg_params(root, out, err, errlen) || !parse_standby_cluster(root, out, err, errlen))
 		goto cleanup;
 	ok = true;
 cleanup:
@@ -617,6 +709,9 @@ void dcs_settings_free(struct dcs_settings *d)
 		free(d->ignore_slots[i].plugin);
 	}
 	free(d->ignore_slots);
+	free(d->standby_host);
+	free(d->standby_slot);
+	free(d->standby_restore_command);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -635,6 +730,13 @@ bool dcs_settings_copy(struct dcs_settings *dst, const struct dcs_settings *src)
 	tmp.n_logical_slots = 0;
 	tmp.ignore_slots = NULL;
 	tmp.n_ignore_slots = 0;
+	tmp.standby_host = tmp.standby_slot = tmp.standby_restore_command = NULL;
+	if ((src->standby_host && !(tmp.standby_host = strdup(src->standby_host))) ||
+	    (src->standby_slot && !(tmp.standby_slot = strdup(src->standby_slot))) ||
+	    (src->standby_restore_command && !(tmp.standby_restore_command = strdup(src->standby_restore_command)))) {
+		dcs_settings_free(&tmp);
+		return false;
+	}
 	if (src->n_slots > 0) {
 		tmp.slots = calloc(src->n_slots, sizeof(*tmp.slots));
 		if (tmp.slots == NULL)

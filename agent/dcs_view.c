@@ -175,6 +175,9 @@ void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result 
 	view->synchronous_quorum = parsed.synchronous_quorum;
 	view->check_timeline = parsed.check_timeline;
 	view->maximum_lag_on_syncnode = parsed.maximum_lag_on_syncnode;
+	view->standby_cluster = parsed.standby_host != NULL;
+	snprintf(view->standby_host, sizeof(view->standby_host), "%s", parsed.standby_host ? parsed.standby_host : "");
+	view->standby_port = view->standby_cluster ? (int)parsed.standby_port : 0;
 	if (settings_out)
 		*settings_out = parsed;
 	else

@@ -30,7 +30,17 @@
  *                                       parameter below the primary's); a
  *                                       replica whose replay is paused or stuck
  *                                       is never a candidate
- *  12. Postgres the primary          -> LEAD / SWITCHOVER
+ *  12. Postgres the primary          -> LEAD / SWITCHOVER / DEMOTE_CLUSTER
+ *
+ * A standby cluster (config standby_cluster) follows another cluster's
+ * primary: its leader is a standby leader, a replica of HA_REMOTE that
+ * never promotes. Rule 5 creates its first member by a base backup of the
+ * remote (BOOTSTRAP with leader HA_REMOTE) instead of initdb; rule 9 starts
+ * the key holder as a replica of HA_REMOTE (rewinding it against the remote
+ * when its timeline diverged); rule 11 keeps it following HA_REMOTE
+ * (STANDBY_LEAD) where a normal cluster promotes; rule 12 stops a primary
+ * once standby_cluster is set (demote-cluster). Failover inside it is the
+ * usual one: a replica takes the free key and becomes the standby leader.
  *
  * Each rule is one function (rule_shutdown ... rule_primary) that decides or
  * passes; the table rules[] is the order, and ha_decide puts the number of
@@ -85,6 +95,18 @@ static uint32_t leader_timeline(const struct ha_cluster_view *c)
 		return c->leader_timeline;
 	m = ha_find_member(c, c->leader);
 	return m ? m->timeline : 0;
+}
+
+/* A standby leader follows standby_cluster's host:port as the config says
+ * now: following HA_REMOTE, and the address it follows is the current one
+ * (an operator may point the cluster elsewhere, e.g. at the other site's
+ * new primary). */
+static bool follows_remote(const struct ha_cluster_view *c, const struct ha_local_view *l)
+{
+	char now[300];
+
+	snprintf(now, sizeof(now), "%s:%d", c->standby_host, c->standby_port);
+	return strcmp(l->following, HA_REMOTE) == 0 && strcmp(l->following_remote, now) == 0;
 }
 
 /* A switchover/failover names a target, and the leader key has not been
@@ -260,6 +282,13 @@ static bool rule_identity(const struct rule_ctx *x, struct ha_action *out)
 			    ha_job_backoff_left(l, HA_JOB_BOOTSTRAP, 1, now) > 0)
 				DECIDE(HA_WAIT, NULL, "bootstrap: initdb failed; running it again in %.0fs",
 				       ha_job_backoff_left(l, HA_JOB_BOOTSTRAP, 1, now));
+			if (c->standby_cluster)
+				DECIDE(HA_BOOTSTRAP, HA_REMOTE,
+				       "we own the initialize key of a standby cluster: %s from the other site's "
+				       "primary %s:%d",
+				       l->datadir == HA_DATADIR_EMPTY ? "taking a base backup"
+				                                      : "starting as a replica",
+				       c->standby_host, c->standby_port);
 			DECIDE(HA_BOOTSTRAP, NULL, "we own the initialize key: bootstrapping");
 		}
 		DECIDE(HA_WAIT, NULL, "waiting for %s to bootstrap the cluster", c->init_owner);
@@ -425,6 +454,27 @@ static bool rule_down(const struct rule_ctx *x, struct ha_action *out)
 			if (l->watchdog_required && !l->watchdog_ok)
 				DECIDE(HA_RELEASE, NULL,
 				       "watchdog.mode is required and the watchdog cannot be armed: releasing the key");
+			if (c->standby_cluster) {
+				/* The standby leader: a replica of the other site. A
+				 * diverged timeline (a former primary demoted to follow
+				 * a site that already moved on) is rewound against it. */
+				if (l->pg_start_failed && l->pg_start_failure == HA_START_FAIL_DIVERGED &&
+				    l->use_pg_rewind && l->job_failed != HA_JOB_REWIND &&
+				    strcmp(l->following, HA_REMOTE) == 0 && ha_rewind_backoff_left(l, now) <= 0)
+					DECIDE(HA_REWIND, HA_REMOTE,
+					       "standby leader: Postgres cannot start as a replica of %s:%d, its timeline "
+					       "diverged (%s): rewinding",
+					       c->standby_host, c->standby_port, l->pg_start_error);
+				if (backing_off)
+					DECIDE(HA_WAIT, NULL,
+					       "standby leader: Postgres failed to start (%s: %s); starting it again in "
+					       "%.0fs",
+					       start_failure_name(l->pg_start_failure), l->pg_start_error,
+					       backoff - (now - l->pg_started_at));
+				DECIDE(HA_START_REPLICA, HA_REMOTE,
+				       "standby leader: starting Postgres as a replica of the other site's primary %s:%d",
+				       c->standby_host, c->standby_port);
+			}
 			/* No backoff while we hold the key: a failed start as primary
 			 * releases it (above), and the key must not wait on us. */
 			DECIDE(HA_START_PRIMARY, NULL, "we hold the leader key: starting Postgres as primary");
@@ -539,6 +589,39 @@ static bool rule_replica(const struct rule_ctx *x, struct ha_action *out)
 				       "leader key holds our name on an old lease; moving it to ours");
 			if (l->promote_requested)
 				DECIDE(HA_WAIT, NULL, "promotion in progress");
+			if (c->standby_cluster) {
+				if (strcmp(l->following, HA_REMOTE) != 0)
+					DECIDE(HA_FOLLOW, HA_REMOTE,
+					       "standby leader: replicating from the other site's primary %s:%d, never "
+					       "promoting",
+					       c->standby_host, c->standby_port);
+				if (!follows_remote(c, l))
+					DECIDE(HA_FOLLOW, HA_REMOTE,
+					       "standby leader: standby_cluster now names %s:%d (we follow %s): re-pointing",
+					       c->standby_host, c->standby_port, l->following_remote);
+				/* A demoted primary whose WAL went past the other site's
+				 * fork point (it promoted without us): Postgres waits for
+				 * ever, so it is rewound against the other site. */
+				if (l->remote_diverged && l->use_pg_rewind && l->job_failed != HA_JOB_REWIND) {
+					if (ha_rewind_backoff_left(l, now) > 0)
+						DECIDE(HA_WAIT, NULL,
+						       "standby leader: diverged from %s:%d, pg_rewind failed (attempt %d of "
+						       "3): trying again in %.0fs",
+						       c->standby_host, c->standby_port, l->rewind_failures,
+						       ha_rewind_backoff_left(l, now));
+					DECIDE(HA_REWIND, HA_REMOTE,
+					       "standby leader: the timeline of %s:%d forked off before our position: "
+					       "rewinding against it",
+					       c->standby_host, c->standby_port);
+				}
+				if (l->remote_diverged)
+					DECIDE(HA_WAIT, NULL,
+					       "standby leader: diverged from %s:%d and %s: reinit this member by hand",
+					       c->standby_host, c->standby_port,
+					       l->use_pg_rewind ? "pg_rewind failed" : "use_pg_rewind is off");
+				DECIDE(HA_STANDBY_LEAD, NULL, "standby leader following %s:%d", c->standby_host,
+				       c->standby_port);
+			}
 			if (l->watchdog_required && !l->watchdog_ok)
 				DECIDE(HA_RELEASE, NULL,
 				       "watchdog.mode is required and the watchdog cannot be armed: releasing the key "
@@ -629,6 +712,11 @@ static bool rule_primary(const struct rule_ctx *x, struct ha_action *out)
 	const struct ha_cluster_view *c = x->c;
 	const struct ha_local_view *l = x->l;
 
+	if (c->standby_cluster)
+		DECIDE(HA_DEMOTE_CLUSTER, NULL,
+		       "standby_cluster is set: this cluster now follows %s:%d; stopping the primary to start it as "
+		       "the standby leader",
+		       c->standby_host, c->standby_port);
 	if (c->has_switchover && !switchover_for_us(c, l))
 		DECIDE(HA_CLEAR_SWITCHOVER, NULL, "primary holding the leader key; %s", stale_switchover(c, l));
 	if (switchover_for_us(c, l)) {

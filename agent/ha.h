@@ -24,6 +24,9 @@
 #define HA_MAX_MEMBERS 32
 #define HA_SYNC_MAX 8        /* synchronous standbys recorded in the sync key at most */
 #define HA_TAGS_JSON_MAX 512 /* a member's custom tags as JSON text, at most (with the NUL) */
+/* The upstream of a standby leader: not a member but the other site's
+ * primary, standby_cluster.host:port (no member name holds an '@'). */
+#define HA_REMOTE "@standby_cluster"
 
 /* What a member publishes in members/<name> (JSON), plus what the loop
  * learned by asking its REST API just now. */
@@ -85,6 +88,10 @@ struct ha_cluster_view {
 	bool synchronous_quorum;         /* ANY n of every eligible standby instead of FIRST n */
 	bool check_timeline;             /* candidates must be on leader_timeline exactly (not only not behind) */
 	int64_t maximum_lag_on_syncnode; /* > 0: a standby lagging more is not chosen as synchronous */
+	bool standby_cluster;            /* config standby_cluster: the leader is a standby leader, a replica of
+					  * standby_host:standby_port (HA_REMOTE), never promoted */
+	char standby_host[256];
+	int standby_port;
 
 	/* sync key: written by the leader; who has every acknowledged write */
 	bool has_sync;
@@ -207,6 +214,9 @@ struct ha_local_view {
 	char hs_detail[120];             /* ... which one ("max_connections 100 < 150") */
 	double pg_not_streaming_since;   /* replica: monotonic time streaming was last seen lost (0 = streaming) */
 	char following[HA_NAME_MAX];     /* the member named in our primary_conninfo ("" = none) */
+	char following_remote[300];      /* following HA_REMOTE: the "host:port" our primary_conninfo names */
+	bool remote_diverged;            /* ... whose timeline forked off before our position (the server's log
+					  * says so while it runs): pg_rewind against it */
 	char replicatefrom[HA_NAME_MAX]; /* tag replicatefrom: stream from this member ("" = the leader) */
 	bool replicatefrom_confirmed;    /* ... whose REST API confirmed its key (agent/member_verify.h) */
 	bool nostream;                   /* tag nostream: no primary_conninfo, restore_command only */
@@ -246,6 +256,11 @@ enum ha_action_kind {
 			   * forget it, say why */
 	HA_CLEAR_SWITCHOVER, /* leader: as LEAD, and the switchover key no longer applies (it named us,
 			      * or another leader): delete it */
+	HA_STANDBY_LEAD,     /* standby cluster: we hold the key and our Postgres replicates from the other
+			      * site (HA_REMOTE): publish status, never promote */
+	HA_DEMOTE_CLUSTER,   /* standby_cluster was set while we run as the primary with the key: stop
+			      * Postgres (fast, so every replica gets the final WAL); the next loop starts
+			      * it as a replica of HA_REMOTE */
 	HA_SHUTDOWN,         /* shutdown requested: stop Postgres, then release our keys */
 };
 

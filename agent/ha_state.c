@@ -52,6 +52,10 @@ const char *ha_action_name(enum ha_action_kind k)
 		return "refuse";
 	case HA_CLEAR_SWITCHOVER:
 		return "clear_switchover";
+	case HA_STANDBY_LEAD:
+		return "standby_lead";
+	case HA_DEMOTE_CLUSTER:
+		return "demote_cluster";
 	case HA_SHUTDOWN:
 		return "shutdown";
 	}

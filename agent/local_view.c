@@ -120,6 +120,8 @@ void local_view_update(struct ha_local_view *l, struct local_memory *m, const st
 	l->pg_start_failures = m->start_failures;
 	snprintf(l->pg_start_error, sizeof(l->pg_start_error), "%s", m->start_error);
 	snprintf(l->following, sizeof(l->following), "%s", m->following);
+	snprintf(l->following_remote, sizeof(l->following_remote), "%s", m->following_remote);
+	l->remote_diverged = m->remote_diverged;
 
 	if (m->promote_requested && l->pg_ready && l->pg_primary) {
 		ev->promoted = true;

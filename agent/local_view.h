@@ -30,6 +30,9 @@ struct local_memory {
 	bool pg_was_ready;           /* Postgres answered since it was started */
 	bool promote_requested;      /* pg_promote() sent, not finished */
 	char following[HA_NAME_MAX]; /* the leader in our primary_conninfo ("" = none) */
+	char following_remote[300];  /* following HA_REMOTE: the "host:port" it named */
+	bool remote_diverged;        /* ... and the server's log since its start says the other site's
+				      * timeline forked off before our position (loop_execute.c) */
 	/* failed starts, until Postgres answers again */
 	bool pg_start_failed;
 	enum ha_start_failure start_failure;

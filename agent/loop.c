@@ -84,6 +84,7 @@ static bool busy(const struct loop *L, const struct ha_action *a)
 	case HA_WAIT:
 	case HA_LEAD:
 	case HA_CLEAR_SWITCHOVER:
+	case HA_STANDBY_LEAD:
 		break;
 	default:
 		return true;

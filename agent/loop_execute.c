@@ -12,6 +12,18 @@
 
 static void boot_fail(struct loop *L, double now, const char *what, const char *why);
 
+/* Following HA_REMOTE: which host:port (the core re-points when the
+ * config names another). */
+static void remember_remote(struct loop *L, const char *upstream)
+{
+	if (upstream && strcmp(upstream, HA_REMOTE) == 0)
+		snprintf(L->lm.following_remote, sizeof(L->lm.following_remote), "%s:%d", L->view.standby_host,
+		         L->view.standby_port);
+	else
+		L->lm.following_remote[0] = '\0';
+	L->lm.remote_diverged = false;
+}
+
 static void start_postgres(struct loop *L, bool primary, const char *upstream, double now)
 {
 	struct pg_err err;
@@ -50,6 +62,7 @@ static void start_postgres(struct loop *L, bool primary, const char *upstream, d
 	L->lm.streamed_tl = 0;
 	L->lm.rewound_for[0] = '\0';
 	snprintf(L->lm.following, sizeof(L->lm.following), "%s", primary || !upstream ? "" : upstream);
+	remember_remote(L, upstream);
 	L->lm.not_streaming_since = 0;
 	pg_conn_reset(L->pg);
 	set_fence(L);
@@ -540,17 +553,59 @@ static void do_race_init(struct loop *L)
 		log_info("claimed the cluster with our data directory (system identifier %s)", v);
 }
 
-static void do_bootstrap(struct loop *L, double now)
+/*
+ * The first member of a standby cluster (the core's BOOTSTRAP with leader
+ * HA_REMOTE): a base backup of the other site's primary instead of initdb,
+ * then a start as its replica with the leader key held. No roles and no
+ * post_bootstrap: the copy has the other site's. Returns false once the
+ * replica answers, and the bootstrap is finished by the caller.
+ */
+static bool bootstrap_standby(struct loop *L, double now)
+{
+	const struct baton_config *cfg = L->cfg;
+	struct ha_local_view *l = &L->local;
+	struct pg_err err = { "" };
+
+	if (l->datadir == HA_DATADIR_EMPTY) {
+		const struct pg_basebackup_opts o = { .max_rate = cfg->postgresql.basebackup.max_rate,
+			                              .checkpoint = cfg->postgresql.basebackup.checkpoint };
+		char conninfo[2048];
+
+		if (!write_pgpass(L) || !leader_conninfo(L, HA_REMOTE, true, conninfo, sizeof(conninfo)))
+			return true;
+		log_info("standby cluster: taking a base backup of the other site's primary %s:%d",
+		         L->view.standby_host, L->view.standby_port);
+		start_job(L, HA_JOB_BOOTSTRAP, HA_REMOTE,
+		          pg_basebackup_start_opts(&L->paths, conninfo, &o, &L->job, &err),
+		          "pg_basebackup of the other site");
+		if (L->job.pid == 0)
+			log_error("cannot run pg_basebackup of %s:%d: %s", L->view.standby_host, L->view.standby_port,
+			          err.msg);
+		return true;
+	}
+	if (!l->pg_running) {
+		if (!is_leader(L) && !acquire_leader_key(L))
+			return true;
+		start_postgres(L, false, HA_REMOTE, now);
+		return true;
+	}
+	return !l->pg_ready;
+}
+
+static void do_bootstrap(struct loop *L, const struct ha_action *a, double now)
 {
 	const struct baton_config *cfg = L->cfg;
 	struct ha_local_view *l = &L->local;
 	struct pg_err err;
+	const bool standby = strcmp(a->leader, HA_REMOTE) == 0;
 
-	if (l->datadir == HA_DATADIR_EMPTY && boot_from_backup(cfg)) {
+	if (standby && bootstrap_standby(L, now))
+		return;
+	if (!standby && l->datadir == HA_DATADIR_EMPTY && boot_from_backup(cfg)) {
 		boot_restore_start(L, now);
 		return;
 	}
-	if (l->datadir == HA_DATADIR_EMPTY) {
+	if (!standby && l->datadir == HA_DATADIR_EMPTY) {
 		const struct pg_initdb_opts io = { .encoding = cfg->bootstrap_initdb.encoding,
 			                           .locale = cfg->bootstrap_initdb.locale,
 			                           .data_checksums = cfg->bootstrap_initdb.data_checksums,
@@ -567,7 +622,7 @@ static void do_bootstrap(struct loop *L, double now)
 			log_error("cannot run initdb: %s", err.msg);
 		return;
 	}
-	if (!l->pg_running) {
+	if (!standby && !l->pg_running) {
 		if (!is_leader(L) && !acquire_leader_key(L))
 			return;
 		if (L->boot_recovering)
@@ -577,7 +632,7 @@ static void do_bootstrap(struct loop *L, double now)
 		start_postgres(L, true, NULL, now);
 		return;
 	}
-	if (!l->pg_ready || !l->pg_primary)
+	if (!standby && (!l->pg_ready || !l->pg_primary))
 		return;
 	if (L->boot_recovering) {
 		char removed[256];
@@ -592,11 +647,11 @@ static void do_bootstrap(struct loop *L, double now)
 		else if (removed[0])
 			log_info("removed %s from postgresql.auto.conf (used by the recovery only)", removed);
 	}
-	if (!ensure_roles(L))
+	if (!standby && !ensure_roles(L))
 		return;
 	/* Patroni's post_bootstrap: once, as a job (rule 4 waits for it),
 	 * before the initialize key says the cluster exists. */
-	if (cfg->post_bootstrap && !L->post_bootstrap_done) {
+	if (!standby && cfg->post_bootstrap && !L->post_bootstrap_done) {
 		char url[PATH_MAX + 256];
 
 		if (snprintf(url, sizeof(url), "postgresql://%s@/postgres?host=%s&port=%d",
@@ -630,8 +685,8 @@ static void do_bootstrap(struct loop *L, double now)
 			log_info("wrote the cluster's dynamic configuration from bootstrap.dcs");
 		free(config_json);
 		if (txn_simple(L, &init_cmp, 1, &put_init, 1, &won, "finish bootstrap") && won) {
-			log_info("bootstrap complete: cluster '%s' has system identifier %s; we are its primary",
-			         cfg->scope, sysid);
+			log_info("bootstrap complete: cluster '%s' has system identifier %s; we are its %s", cfg->scope,
+			         sysid, standby ? "standby leader" : "primary");
 			append_history(L, "bootstrap");
 		}
 	}
@@ -743,6 +798,7 @@ static void do_follow(struct loop *L, const char *leader, double now)
 	}
 	L->pg_reloaded_at = clk_mono();
 	snprintf(L->lm.following, sizeof(L->lm.following), "%s", leader);
+	remember_remote(L, leader);
 	L->lm.not_streaming_since = now;
 }
 
@@ -780,7 +836,7 @@ bool execute(struct loop *L, const struct ha_action *a, double now)
 		do_race_init(L);
 		break;
 	case HA_BOOTSTRAP:
-		do_bootstrap(L, now);
+		do_bootstrap(L, a, now);
 		break;
 	case HA_CLONE:
 		do_clone(L, a, false, now);
@@ -874,6 +930,36 @@ bool execute(struct loop *L, const struct ha_action *a, double now)
 	case HA_SWITCHOVER:
 		do_switchover(L, a->leader);
 		break;
+	case HA_STANDBY_LEAD:
+		/* The standby leader's replay position is the position its
+		 * replicas and a failover inside this cluster count from. */
+		publish_status(L);
+		manage_slots(L, now);
+		/* Not streaming: is it because the other site's timeline forked
+		 * off before our position? Only the server's log says so. */
+		if (!L->pgst.wal_receiver_streaming && !L->lm.remote_diverged) {
+			struct pg_start_diag d;
+			struct pg_err derr;
+
+			if (pg_start_diagnose(L->cfg->postgresql.log_file, L->pg_log_from, &d, &derr) &&
+			    d.kind == PG_START_FAIL_DIVERGED) {
+				L->lm.remote_diverged = true;
+				log_warn("standby leader: %s", d.fatal_line[0] ? d.fatal_line : "timeline diverged");
+			}
+		}
+		break;
+	case HA_DEMOTE_CLUSTER: {
+		struct pg_err err;
+
+		/* A fast stop: the walsenders send everything up to the shutdown
+		 * checkpoint before they exit, so the replicas, and the other
+		 * site's standby leader streaming from us, get every write we
+		 * acknowledged (the site switchover waits for exactly that). */
+		if (L->local.pg_ready && !pg_query_checkpoint(L->pg, &err))
+			log_warn("checkpoint before the demotion of the cluster failed: %s", err.msg);
+		stop_postgres(L, PG_STOP_FAST, a->reason);
+		break;
+	}
 	case HA_SHUTDOWN: {
 		bool primary = L->local.pg_primary || L->lm.pg_started_primary;
 		struct pg_err err;

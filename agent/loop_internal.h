@@ -93,8 +93,9 @@ struct loop {
 	bool ctl_stale; /* pg_control may have changed since we read it */
 
 	struct pg_child postmaster;
-	bool post_bootstrap_done; /* bootstrap.post_bootstrap succeeded in this bootstrap */
-	bool boot_recovering;     /* bootstrap.method pgbackrest: Postgres recovers the restored backup */
+	bool post_bootstrap_done;    /* bootstrap.post_bootstrap succeeded in this bootstrap */
+	bool boot_recovering;        /* bootstrap.method pgbackrest: Postgres recovers the restored backup */
+	bool standby_restore_warned; /* said once that standby_cluster.restore_command is not allowed here */
 	/* What the view builder and the executor remember of Postgres and the
 	 * jobs (local_view.h): starts, failures, streaming, replay progress. */
 	struct local_memory lm;

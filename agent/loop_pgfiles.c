@@ -8,27 +8,44 @@
 #include "agent/loop_internal.h"
 
 /* conninfo to reach `leader`'s Postgres: as the replication user (for
- * streaming and pg_basebackup) or as the superuser (for pg_rewind). */
+ * streaming and pg_basebackup) or as the superuser (for pg_rewind).
+ * leader HA_REMOTE: the other site's primary of a standby cluster,
+ * standby_cluster.host:port from the config key, reached with this
+ * cluster's own credentials and TLS rules (both sites share the
+ * replication role: the standby site is a copy of the other). */
 bool leader_conninfo(struct loop *L, const char *leader, bool replication, char *buf, size_t len)
 {
 	const struct baton_config *cfg = L->cfg;
-	const struct ha_member *m = ha_find_member(&L->view, leader);
+	const bool remote = strcmp(leader, HA_REMOTE) == 0;
+	const struct ha_member *m = remote ? NULL : ha_find_member(&L->view, leader);
 	char host[300], user[300], pass[PATH_MAX + 8], app[HA_NAME_MAX * 2 + 4], tls[3 * PATH_MAX + 120] = "";
-	int n;
+	int n, port;
 
-	if (!m || !m->host[0] || m->port <= 0) {
-		log_warn("leader %s has not published its address in etcd yet", leader);
-		return false;
+	if (remote) {
+		if (!L->view.standby_cluster || !L->view.standby_host[0]) {
+			log_warn("the cluster's config has no standby_cluster.host to replicate from");
+			return false;
+		}
+		if (!pg_conninfo_quote(L->view.standby_host, host, sizeof(host)))
+			return false;
+		port = L->view.standby_port;
+	} else {
+		if (!m || !m->host[0] || m->port <= 0) {
+			log_warn("leader %s has not published its address in etcd yet", leader);
+			return false;
+		}
+		/* No password goes to an address the member itself has not
+		 * confirmed through its REST API (agent/member_verify.h). */
+		if (!mv_confirm(&L->mv, cfg, m, clk_mono(), true,
+		                L->postmaster.pid && L->lm.following[0] ? "keeps streaming from its current upstream"
+		                                                        : "keeps waiting and asks again"))
+			return false;
+		if (!pg_conninfo_quote(m->host, host, sizeof(host)))
+			return false;
+		port = m->port;
 	}
-	/* No password goes to an address the member itself has not confirmed
-	 * through its REST API (agent/member_verify.h). */
-	if (!mv_confirm(&L->mv, cfg, m, clk_mono(), true,
-	                L->postmaster.pid && L->lm.following[0] ? "keeps streaming from its current upstream"
-	                                                        : "keeps waiting and asks again"))
-		return false;
 	/* Not replication: pg_rewind's source, as the rewind role when set. */
-	if (!pg_conninfo_quote(m->host, host, sizeof(host)) ||
-	    !pg_conninfo_quote(replication                       ? cfg->postgresql.replication_username
+	if (!pg_conninfo_quote(replication                       ? cfg->postgresql.replication_username
 	                       : cfg->postgresql.rewind_username ? cfg->postgresql.rewind_username
 	                                                         : cfg->postgresql.superuser_username,
 	                       user, sizeof(user)) ||
@@ -54,7 +71,7 @@ bool leader_conninfo(struct loop *L, const char *leader, bool replication, char 
 			return false;
 	}
 	n = snprintf(buf, len, "host=%s port=%d user=%s passfile=%s application_name=%s%s connect_timeout=3%s", host,
-	             m->port, user, pass, app, replication ? "" : " dbname=postgres", tls);
+	             port, user, pass, app, replication ? "" : " dbname=postgres", tls);
 	return n > 0 && (size_t)n < len;
 }
 
@@ -168,9 +185,28 @@ bool write_pg_files(struct loop *L, bool standby, const char *upstream)
 		params[n++] = (struct pg_param){ L->settings.pg_params[i].name, L->settings.pg_params[i].value };
 	for (size_t i = 0; i < cfg->postgresql.n_params; i++)
 		params[n++] = (struct pg_param){ cfg->postgresql.params[i].name, cfg->postgresql.params[i].value };
-	/* A replica streams through its own slot on the primary (slots.h). */
-	if (standby && upstream && upstream[0] && L->settings.use_slots &&
-	    slots_member_slot(cfg->name, slot, sizeof(slot))) {
+	/* The standby leader streams through standby_cluster.primary_slot_name
+	 * (if set) and fetches from standby_cluster.restore_command where this
+	 * node's file allows it (a command: DESIGN.md rule 9). */
+	if (standby && upstream && strcmp(upstream, HA_REMOTE) == 0) {
+		if (L->settings.standby_slot)
+			params[n++] = (struct pg_param){ "primary_slot_name", L->settings.standby_slot };
+		if (L->settings.standby_restore_command) {
+			if (config_param_allowed_from_dcs("restore_command", cfg->postgresql.allow_from_dcs,
+			                                  cfg->postgresql.n_allow_from_dcs))
+				params[n++] = (struct pg_param){ "restore_command",
+					                         L->settings.standby_restore_command };
+			else if (!L->standby_restore_warned) {
+				log_warn(
+				        "standby_cluster.restore_command ignored: it runs a command, and this node's "
+				        "postgresql.allow_from_dcs does not list restore_command (set it there, or put "
+				        "restore_command in this node's postgresql.parameters)");
+				L->standby_restore_warned = true;
+			}
+		}
+	} else if (standby && upstream && upstream[0] && L->settings.use_slots &&
+	           slots_member_slot(cfg->name, slot, sizeof(slot))) {
+		/* A replica streams through its own slot on the primary (slots.h). */
 		for (size_t i = 0; i < n; i++)
 			if (strcmp(params[i].name, "primary_slot_name") == 0)
 				log_warn("postgresql parameter primary_slot_name = '%s' ignored: each replica streams "

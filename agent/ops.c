@@ -231,6 +231,15 @@ static bool switchover_allowed(const struct ops_read *rd, const struct ops_switc
 		jsonf_set_err(err, errlen, "a switchover is already pending: %s; cancel it first", what);
 		return false;
 	}
+	/* A standby cluster's leader hands over nothing (the hand-over is the
+	 * primary's path): refused now rather than left pending for good. */
+	if (v->standby_cluster) {
+		jsonf_set_err(err, errlen,
+		              "a %s inside a standby cluster is not supported: stop the standby leader's agent "
+		              "(another member takes the key), or promote-cluster first",
+		              kind);
+		return false;
+	}
 	/* Maintenance mode: the agents choose no candidate and nothing may
 	 * wait unseen; a switchover with a candidate runs now. */
 	if (v->paused && !req->failover && req->scheduled_at != 0) {
@@ -389,19 +398,21 @@ static bool check_known_keys(const json_t *doc, const json_t *old_doc, char *err
 	const char *key;
 
 	json_object_foreach((json_t *)doc, key, v) {
-		/* ignore_slots (a list of objects), check_timeline and
-		 * maximum_lag_on_syncnode: a whole document (PUT, PATCH) may set
+		/* ignore_slots (a list of objects), check_timeline,
+		 * maximum_lag_on_syncnode and standby_cluster (an object; batonctl
+		 * demote-cluster): a whole document (PUT, PATCH) may set
 		 * them; edit-config --set (config_keys, batonctl's) does not yet.
 		 * A key the old document held (Patroni's, on a cluster moved from
 		 * it) is kept, not refused. */
 		if (!config_key_known(key) && strcmp(key, "ignore_slots") != 0 && strcmp(key, "check_timeline") != 0 &&
-		    strcmp(key, "maximum_lag_on_syncnode") != 0 && !json_object_get(old_doc, key)) {
+		    strcmp(key, "maximum_lag_on_syncnode") != 0 && strcmp(key, "standby_cluster") != 0 &&
+		    !json_object_get(old_doc, key)) {
 			jsonf_set_err(err, errlen,
 			              "unknown key '%s' (known: ttl, loop_wait, retry_timeout, "
 			              "maximum_lag_on_failover, pause, failsafe_mode, synchronous_mode, "
 			              "synchronous_mode_strict, synchronous_node_count, synchronous_quorum, slots, "
-			              "ignore_slots, check_timeline, maximum_lag_on_syncnode, postgresql.parameters, "
-			              "postgresql.use_slots)",
+			              "ignore_slots, check_timeline, maximum_lag_on_syncnode, standby_cluster, "
+			              "postgresql.parameters, postgresql.use_slots)",
 			              key);
 			return false;
 		}

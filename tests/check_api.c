@@ -2107,16 +2107,28 @@ END_TEST
 
 /* ---- Patroni's health endpoints (issue 13): role × endpoint × method ---------------- */
 
-enum pt_node { PT_PRIMARY, PT_REPLICA, PT_SYNC, PT_QUORUM, PT_STOPPED, PT_PROMOTING, PT_PAUSED, PT_LEADER_DOWN, PT_N };
+enum pt_node {
+	PT_PRIMARY,
+	PT_REPLICA,
+	PT_SYNC,
+	PT_QUORUM,
+	PT_STOPPED,
+	PT_PROMOTING,
+	PT_PAUSED,
+	PT_LEADER_DOWN,
+	PT_STANDBY_LEADER,
+	PT_N
+};
 
-static const char *const pt_node_names[] = { "primary",        "async replica",        "sync standby",
-	                                     "quorum standby", "stopped replica",      "leader still a replica",
-	                                     "replay paused",  "leader, Postgres down" };
+static const char *const pt_node_names[] = { "primary",        "async replica",         "sync standby",
+	                                     "quorum standby", "stopped replica",       "leader still a replica",
+	                                     "replay paused",  "leader, Postgres down", "standby leader" };
 
 static struct api_status pt_status(enum pt_node n)
 {
-	struct api_status st = n == PT_PRIMARY || n == PT_PROMOTING || n == PT_LEADER_DOWN ? primary_status()
-	                                                                                   : replica_status();
+	struct api_status st = n == PT_PRIMARY || n == PT_PROMOTING || n == PT_LEADER_DOWN || n == PT_STANDBY_LEADER
+	                               ? primary_status()
+	                               : replica_status();
 
 	snprintf(st.replication_state, sizeof(st.replication_state), "%s", st.is_leader ? "" : "streaming");
 	st.failover_priority = 1;
@@ -2145,6 +2157,11 @@ static struct api_status pt_status(enum pt_node n)
 		snprintf(st.role, sizeof(st.role), "stopped");
 		snprintf(st.state, sizeof(st.state), "stopped");
 		break;
+	case PT_STANDBY_LEADER:
+		/* the key of a standby cluster, Postgres a replica of the other site */
+		snprintf(st.role, sizeof(st.role), "replica");
+		st.standby_leader = true;
+		break;
 	default:
 		break;
 	}
@@ -2153,40 +2170,40 @@ static struct api_status pt_status(enum pt_node n)
 
 struct pt_case {
 	const char *path;
-	int code[PT_N]; /* primary, replica, sync, quorum, stopped, promoting, paused, leader down */
+	int code[PT_N]; /* primary, replica, sync, quorum, stopped, promoting, paused, leader down, standby leader */
 };
 
 static const struct pt_case pt_cases[] = {
-	{ "/", { 200, 503, 503, 503, 503, 503, 503, 503 } },
-	{ "/primary", { 200, 503, 503, 503, 503, 503, 503, 503 } },
-	{ "/master", { 200, 503, 503, 503, 503, 503, 503, 503 } },
-	{ "/read-write", { 200, 503, 503, 503, 503, 503, 503, 503 } },
-	{ "/leader", { 200, 503, 503, 503, 503, 200, 503, 200 } },
-	{ "/standby-leader", { 503, 503, 503, 503, 503, 503, 503, 503 } },
-	{ "/replica", { 503, 200, 200, 200, 503, 503, 503, 503 } },
-	{ "/replica?lag=999", { 503, 503, 503, 503, 503, 503, 503, 503 } },
-	{ "/replica?lag=1000", { 503, 200, 200, 200, 503, 503, 503, 503 } },
-	{ "/replica?replication_state=streaming", { 503, 200, 200, 200, 503, 503, 503, 503 } },
-	{ "/replica?replication_state=in%20archive%20recovery", { 503, 503, 503, 503, 503, 503, 503, 503 } },
-	{ "/replica?tag_nosync=false&tag_failover_priority=1", { 503, 200, 200, 200, 503, 503, 503, 503 } },
-	{ "/replica?tag_nosync=TRUE", { 503, 503, 503, 503, 503, 503, 503, 503 } },
-	{ "/replica?tag_noloadbalance=true", { 503, 503, 503, 503, 503, 503, 503, 503 } },
-	{ "/read-only", { 200, 200, 200, 200, 503, 503, 503, 503 } },
-	{ "/read-only?tag_nofailover=true", { 200, 503, 503, 503, 503, 503, 503, 503 } },
-	{ "/read-only-sync", { 200, 503, 200, 503, 503, 503, 503, 503 } },
-	{ "/synchronous", { 503, 503, 200, 503, 503, 503, 503, 503 } },
-	{ "/sync", { 503, 503, 200, 503, 503, 503, 503, 503 } },
-	{ "/sync?tag_nofailover=false", { 503, 503, 200, 503, 503, 503, 503, 503 } },
-	{ "/asynchronous", { 503, 200, 503, 503, 503, 503, 503, 503 } },
-	{ "/async", { 503, 200, 503, 503, 503, 503, 503, 503 } },
-	{ "/quorum", { 503, 503, 503, 200, 503, 503, 503, 503 } },
-	{ "/health", { 200, 200, 200, 200, 503, 200, 200, 503 } },
-	{ "/liveness", { 200, 200, 200, 200, 200, 200, 200, 200 } },
-	{ "/readiness", { 200, 200, 200, 200, 503, 503, 503, 503 } },
-	{ "/readiness?lag=10", { 200, 503, 503, 503, 503, 503, 503, 503 } },
-	{ "/patroni", { 200, 200, 200, 200, 200, 200, 200, 200 } },
-	{ "/replica?lag=bogus", { 400, 400, 400, 400, 400, 400, 400, 400 } },
-	{ "/replica?tag_x%00=1", { 400, 400, 400, 400, 400, 400, 400, 400 } },
+	{ "/", { 200, 503, 503, 503, 503, 503, 503, 503, 503 } },
+	{ "/primary", { 200, 503, 503, 503, 503, 503, 503, 503, 503 } },
+	{ "/master", { 200, 503, 503, 503, 503, 503, 503, 503, 503 } },
+	{ "/read-write", { 200, 503, 503, 503, 503, 503, 503, 503, 503 } },
+	{ "/leader", { 200, 503, 503, 503, 503, 200, 503, 200, 503 } },
+	{ "/standby-leader", { 503, 503, 503, 503, 503, 503, 503, 503, 200 } },
+	{ "/replica", { 503, 200, 200, 200, 503, 503, 503, 503, 503 } },
+	{ "/replica?lag=999", { 503, 503, 503, 503, 503, 503, 503, 503, 503 } },
+	{ "/replica?lag=1000", { 503, 200, 200, 200, 503, 503, 503, 503, 503 } },
+	{ "/replica?replication_state=streaming", { 503, 200, 200, 200, 503, 503, 503, 503, 503 } },
+	{ "/replica?replication_state=in%20archive%20recovery", { 503, 503, 503, 503, 503, 503, 503, 503, 503 } },
+	{ "/replica?tag_nosync=false&tag_failover_priority=1", { 503, 200, 200, 200, 503, 503, 503, 503, 503 } },
+	{ "/replica?tag_nosync=TRUE", { 503, 503, 503, 503, 503, 503, 503, 503, 503 } },
+	{ "/replica?tag_noloadbalance=true", { 503, 503, 503, 503, 503, 503, 503, 503, 503 } },
+	{ "/read-only", { 200, 200, 200, 200, 503, 503, 503, 503, 200 } },
+	{ "/read-only?tag_nofailover=true", { 200, 503, 503, 503, 503, 503, 503, 503, 200 } },
+	{ "/read-only-sync", { 200, 503, 200, 503, 503, 503, 503, 503, 503 } },
+	{ "/synchronous", { 503, 503, 200, 503, 503, 503, 503, 503, 503 } },
+	{ "/sync", { 503, 503, 200, 503, 503, 503, 503, 503, 503 } },
+	{ "/sync?tag_nofailover=false", { 503, 503, 200, 503, 503, 503, 503, 503, 503 } },
+	{ "/asynchronous", { 503, 200, 503, 503, 503, 503, 503, 503, 503 } },
+	{ "/async", { 503, 200, 503, 503, 503, 503, 503, 503, 503 } },
+	{ "/quorum", { 503, 503, 503, 200, 503, 503, 503, 503, 503 } },
+	{ "/health", { 200, 200, 200, 200, 503, 200, 200, 503, 200 } },
+	{ "/liveness", { 200, 200, 200, 200, 200, 200, 200, 200, 200 } },
+	{ "/readiness", { 200, 200, 200, 200, 503, 503, 503, 503, 200 } },
+	{ "/readiness?lag=10", { 200, 503, 503, 503, 503, 503, 503, 503, 200 } },
+	{ "/patroni", { 200, 200, 200, 200, 200, 200, 200, 200, 200 } },
+	{ "/replica?lag=bogus", { 400, 400, 400, 400, 400, 400, 400, 400, 400 } },
+	{ "/replica?tag_x%00=1", { 400, 400, 400, 400, 400, 400, 400, 400, 400 } },
 };
 
 /* Every Patroni health path answers the same code on GET, HEAD and OPTIONS,

@@ -1443,9 +1443,14 @@ static const struct patroni_case {
 	                                 "same file" },
 	{ "log = { level = \"info\";\n dir = \"/var/log/baton\"; };",
 	  ":11: log.dir: log.dir is a Patroni key baton does not support: baton logs to stderr" },
-	{ "bootstrap = { dcs = { standby_cluster = { host = \"x\"; }; }; };",
-	  ":10: bootstrap.dcs.standby_cluster: bootstrap.dcs.standby_cluster is a Patroni key baton does not "
-	  "support: standby clusters are not supported yet" },
+	{ "bootstrap = { dcs = { standby_cluster = { host = \"x\"; recovery_min_apply_delay = \"1h\"; }; }; };",
+	  ":10: bootstrap.dcs.standby_cluster.recovery_min_apply_delay: "
+	  "bootstrap.dcs.standby_cluster.recovery_min_apply_delay is a Patroni key baton does not support: not "
+	  "supported: a delayed standby leader" },
+	{ "bootstrap = { dcs = { standby_cluster = { host = \"x\"; create_replica_methods = [ \"basebackup\" ]; }; }; "
+	  "};",
+	  ":10: bootstrap.dcs.standby_cluster.create_replica_methods: bootstrap.dcs.standby_cluster.create_replica_methods "
+	  "is a Patroni key baton does not support: the standby cluster's first member is a base backup" },
 	{ "bootstrap = { dcs = { postgresql = { use_pg_rewind = true; }; }; };",
 	  ":10: bootstrap.dcs.postgresql.use_pg_rewind: bootstrap.dcs.postgresql.use_pg_rewind is a Patroni key baton "
 	  "does not support: use postgresql.use_pg_rewind in each node's own file" },
@@ -1463,6 +1468,145 @@ START_TEST(test_patroni_unsupported)
 	snprintf(want, sizeof(want), "%s%s", path, pc->expect);
 	ck_assert_msg(strstr(err, want) != NULL, "error\n  %s\ndoes not contain\n  %s", err, want);
 	config_free(&c);
+}
+END_TEST
+
+/* standby_cluster: in the node file (bootstrap.dcs.standby_cluster) and in
+ * the config key (edit-config, PATCH /config), validated, round-tripped. */
+START_TEST(test_standby_cluster_file)
+{
+	struct baton_config c;
+	char path[64], err[512], *json;
+	struct dcs_settings d;
+
+	write_watchdog_conf(path, sizeof(path),
+	                    "bootstrap = { dcs = { standby_cluster = { host = \"10.1.0.5\"; port = 5433; "
+	                    "primary_slot_name = \"site_b\"; restore_command = \"/bin/false %f %p\"; }; }; };");
+	ck_assert_msg(config_load(path, &c, err, sizeof(err)), "%s", err);
+	unlink(path);
+	ck_assert_str_eq(c.bootstrap_dcs.standby_host, "10.1.0.5");
+	ck_assert_int_eq(c.bootstrap_dcs.standby_port, 5433);
+	ck_assert_str_eq(c.bootstrap_dcs.standby_slot, "site_b");
+	ck_assert_str_eq(c.bootstrap_dcs.standby_restore_command, "/bin/false %f %p");
+	/* What the bootstrap writes to the config key reads back the same. */
+	json = dcs_config_json(&c.bootstrap_dcs);
+	ck_assert_ptr_nonnull(json);
+	ck_assert_msg(dcs_config_from_json(json, &d, err, sizeof(err)), "%s: %s", json, err);
+	ck_assert_str_eq(d.standby_host, "10.1.0.5");
+	ck_assert_int_eq(d.standby_port, 5433);
+	ck_assert_str_eq(d.standby_slot, "site_b");
+	ck_assert_str_eq(d.standby_restore_command, "/bin/false %f %p");
+	dcs_settings_free(&d);
+	free(json);
+	config_free(&c);
+
+	/* Not set: a normal cluster, and the key says nothing about it. */
+	write_watchdog_conf(path, sizeof(path), "");
+	ck_assert_msg(config_load(path, &c, err, sizeof(err)), "%s", err);
+	unlink(path);
+	ck_assert_ptr_null(c.bootstrap_dcs.standby_host);
+	json = dcs_config_json(&c.bootstrap_dcs);
+	ck_assert_ptr_nonnull(json);
+	ck_assert_ptr_null(strstr(json, "standby_cluster"));
+	free(json);
+	config_free(&c);
+}
+END_TEST
+
+static const struct standby_bad_case {
+	const char *extra;
+	const char *expect; /* after "FILE" */
+} standby_bad_cases[] = {
+	{ "bootstrap = { dcs = { standby_cluster = { host = \"a b\"; }; }; };",
+	  ":10: bootstrap.dcs.standby_cluster.host: must hold only letters, digits" },
+	{ "bootstrap = { dcs = { standby_cluster = { host = \"x\"; port = 70000; }; }; };",
+	  ":10: bootstrap.dcs.standby_cluster.port: must be <= 65535 (got 70000)" },
+	{ "bootstrap = { dcs = { standby_cluster = { host = \"x\"; primary_slot_name = \"Site-B\"; }; }; };",
+	  ":10: bootstrap.dcs.standby_cluster.primary_slot_name: a slot name is 1 to 63 of a-z, 0-9 and _" },
+	{ "bootstrap = { dcs = { standby_cluster = { hots = \"x\"; }; }; };",
+	  ":10: bootstrap.dcs.standby_cluster.hots: unknown key (did you mean bootstrap.dcs.standby_cluster.host?)" },
+};
+
+START_TEST(test_standby_cluster_file_bad)
+{
+	const struct standby_bad_case *bc = &standby_bad_cases[_i];
+	struct baton_config c;
+	char path[64], err[512], want[700];
+
+	write_watchdog_conf(path, sizeof(path), bc->extra);
+	ck_assert_msg(!config_load(path, &c, err, sizeof(err)), "%s loaded", bc->extra);
+	unlink(path);
+	snprintf(want, sizeof(want), "%s%s", path, bc->expect);
+	ck_assert_msg(strstr(err, want) != NULL, "error\n  %s\ndoes not contain\n  %s", err, want);
+	config_free(&c);
+}
+END_TEST
+
+static const struct standby_json_case {
+	const char *json;
+	const char *expect; /* NULL: accepted; else the error */
+} standby_json_cases[] = {
+	{ "{\"standby_cluster\": {\"host\": \"db.site-a.example\", \"port\": \"5433\"}}", NULL },
+	{ "{\"standby_cluster\": null}", NULL },
+	{ "{\"standby_cluster\": {\"port\": 5432}}", "standby_cluster.host: required (the other site's primary)" },
+	{ "{\"standby_cluster\": {\"host\": \"x;rm\"}}",
+	  "standby_cluster.host: \"x;rm\" must hold only letters, digits" },
+	{ "{\"standby_cluster\": {\"host\": \"x\", \"port\": 0}}", "standby_cluster.port: expected a port 1..65535" },
+	{ "{\"standby_cluster\": {\"host\": \"x\", \"port\": \"54x\"}}",
+	  "standby_cluster.port: expected a port 1..65535" },
+	{ "{\"standby_cluster\": {\"host\": \"x\", \"primary_slot_name\": \"a-b\"}}",
+	  "standby_cluster.primary_slot_name: expected 1 to 63 of a-z, 0-9 and _" },
+	{ "{\"standby_cluster\": {\"host\": \"x\", \"archive_cleanup_command\": \"/bin/true\"}}",
+	  "standby_cluster.archive_cleanup_command: not supported by baton" },
+	{ "{\"standby_cluster\": {\"host\": \"x\", \"recovery_min_apply_delay\": \"1h\"}}",
+	  "standby_cluster.recovery_min_apply_delay: not supported by baton" },
+	{ "{\"standby_cluster\": {\"host\": \"x\", \"create_replica_methods\": []}}",
+	  "standby_cluster.create_replica_methods: not supported by baton" },
+	{ "{\"standby_cluster\": {\"host\": \"x\", \"hots\": 1}}", "standby_cluster: unknown key \"hots\"" },
+	{ "{\"standby_cluster\": {\"host\": \"x\", \"restore_command\": \"a\\nb\"}}",
+	  "standby_cluster.restore_command: must be one line" },
+	{ "{\"standby_cluster\": \"x:5432\"}", "standby_cluster: expected an object" },
+};
+
+START_TEST(test_standby_cluster_json)
+{
+	const struct standby_json_case *jc = &standby_json_cases[_i];
+	struct dcs_settings d;
+	char err[512] = "";
+	bool ok = dcs_config_from_json(jc->json, &d, err, sizeof(err));
+
+	if (!jc->expect) {
+		ck_assert_msg(ok, "%s: %s", jc->json, err);
+		if (strstr(jc->json, "null")) {
+			ck_assert_ptr_null(d.standby_host);
+		} else {
+			ck_assert_str_eq(d.standby_host, "db.site-a.example");
+			ck_assert_int_eq(d.standby_port, 5433);
+			ck_assert_ptr_null(d.standby_slot);
+		}
+		dcs_settings_free(&d);
+		return;
+	}
+	ck_assert_msg(!ok, "%s accepted", jc->json);
+	ck_assert_msg(strstr(err, jc->expect) != NULL, "%s: error\n  %s\ndoes not contain\n  %s", jc->json, err,
+	              jc->expect);
+}
+END_TEST
+
+/* A deep copy of the settings carries standby_cluster (the loop copies them). */
+START_TEST(test_standby_cluster_copy)
+{
+	struct dcs_settings d, e;
+	char err[512];
+
+	ck_assert(dcs_config_from_json("{\"standby_cluster\": {\"host\": \"h\", \"primary_slot_name\": \"s\"}}", &d,
+	                               err, sizeof(err)));
+	ck_assert(dcs_settings_copy(&e, &d));
+	dcs_settings_free(&d);
+	ck_assert_str_eq(e.standby_host, "h");
+	ck_assert_str_eq(e.standby_slot, "s");
+	ck_assert_int_eq(e.standby_port, 5432);
+	dcs_settings_free(&e);
 }
 END_TEST
 
@@ -2261,6 +2405,12 @@ static Suite *config_suite(void)
 	tcase_add_loop_test(tc, test_boot_backup_bad, 0, (int)(sizeof(boot_bad_cases) / sizeof(boot_bad_cases[0])));
 	tcase_add_loop_test(tc, test_initdb_list, 0, (int)(sizeof(initdb_list_cases) / sizeof(initdb_list_cases[0])));
 	tcase_add_loop_test(tc, test_patroni_unsupported, 0, (int)(sizeof(patroni_cases) / sizeof(patroni_cases[0])));
+	tcase_add_test(tc, test_standby_cluster_file);
+	tcase_add_loop_test(tc, test_standby_cluster_file_bad, 0,
+	                    (int)(sizeof(standby_bad_cases) / sizeof(standby_bad_cases[0])));
+	tcase_add_loop_test(tc, test_standby_cluster_json, 0,
+	                    (int)(sizeof(standby_json_cases) / sizeof(standby_json_cases[0])));
+	tcase_add_test(tc, test_standby_cluster_copy);
 	tcase_add_loop_test(tc, test_patroni_keys, 0, (int)(sizeof(patroni_key_cases) / sizeof(patroni_key_cases[0])));
 	tcase_add_loop_test(tc, test_list_keys, 0, (int)(sizeof(list_key_cases) / sizeof(list_key_cases[0])));
 	tcase_add_test(tc, test_reload_every_key_has_entry);

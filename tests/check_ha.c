@@ -1064,6 +1064,101 @@ static void s_sw_paused_for_another_leader(struct ha_cluster_view *c, struct ha_
 	c->paused = true;
 }
 
+/* ---- standby cluster (config standby_cluster): the leader follows the
+ * other site's primary (HA_REMOTE) and never promotes ---- */
+static void standby(struct ha_cluster_view *c)
+{
+	c->standby_cluster = true;
+	snprintf(c->standby_host, sizeof(c->standby_host), "10.1.0.5");
+	c->standby_port = 5432;
+}
+/* Rule 5: a standby cluster's first member copies the other site. */
+static void s_sb_bootstrap(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_bootstrap_ours(c, l);
+	standby(c);
+}
+/* Rule 9: the standby leader starts as a replica of the other site ... */
+static void s_sb_leader_down(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_promote_after_acquire(c, l);
+	standby(c);
+	l->pg_running = l->pg_ready = false;
+	l->following[0] = '\0';
+}
+/* ... and is rewound against it when its timeline diverged (a demoted
+ * primary whose WAL went past the other site's fork point). */
+static void s_sb_leader_diverged(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_sb_leader_down(c, l);
+	l->pg_start_failed = true;
+	l->pg_start_failure = HA_START_FAIL_DIVERGED;
+	l->pg_start_failures = 1;
+	l->pg_started_at = NOW - 1;
+	snprintf(l->following, sizeof(l->following), "%s", HA_REMOTE);
+}
+/* Rule 11: holding the key as a replica never promotes in a standby
+ * cluster; it keeps following the other site. */
+static void s_sb_never_promotes(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_promote_after_acquire(c, l);
+	standby(c);
+	snprintf(l->following, sizeof(l->following), "%s", HA_REMOTE);
+	snprintf(l->following_remote, sizeof(l->following_remote), "10.1.0.5:5432");
+}
+/* A demoted primary that went past the other site's fork point: its
+ * server's log says so while it runs; rewound against the other site. */
+static void s_sb_running_diverged(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_sb_never_promotes(c, l);
+	l->pg_streaming = false;
+	l->remote_diverged = true;
+}
+/* ... and once pg_rewind failed for good: wait for an operator. */
+static void s_sb_running_diverged_rewind_failed(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_sb_running_diverged(c, l);
+	l->job_failed = HA_JOB_REWIND;
+	l->job_failed_at = NOW - 100;
+}
+/* standby_cluster changed to another host: the standby leader re-points. */
+static void s_sb_remote_changed(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_sb_never_promotes(c, l);
+	c->standby_port = 5433;
+}
+/* Failover inside the standby cluster: the replica that took the key
+ * re-points from the dead standby leader to the other site. */
+static void s_sb_new_leader_repoints(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_promote_after_acquire(c, l);
+	standby(c);
+}
+/* The standby leader is gone: a replica takes the key as usual. */
+static void s_sb_failover_acquire(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	standby(c);
+}
+/* A replica of the standby cluster follows the standby leader (cascade). */
+static void s_sb_replica_follows_leader(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	standby(c);
+	(void)l;
+}
+/* promote-cluster: standby_cluster removed, the standby leader promotes. */
+static void s_sb_promote_cluster(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_promote_after_acquire(c, l);
+	snprintf(l->following, sizeof(l->following), "%s", HA_REMOTE);
+}
+/* Rule 12: demote-cluster: the primary stops to become the standby leader. */
+static void s_sb_demote_cluster(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	as_leader(c, l);
+	standby(c);
+}
+
 struct row {
 	int rule; /* the rule of ha_decide (ha.c) that must decide it: rows go in rule order */
 	const char *name;
@@ -1338,6 +1433,7 @@ static const struct row rows[] = {
 	{ 5, "bootstrap: initdb failed 1s ago: wait", s_bootstrap_initdb_failed_recently, HA_WAIT, NULL },
 	{ 5, "bootstrap: initdb failed 4s ago: run it again", s_bootstrap_initdb_failed_long_ago, HA_BOOTSTRAP, NULL },
 	/* 6. operator requests */
+	{ 5, "standby cluster: its first member copies the other site", s_sb_bootstrap, HA_BOOTSTRAP, HA_REMOTE },
 	{ 6, "reinit after a failed start: reinit", s_reinit_after_failed_start, HA_REINIT, "node1" },
 	{ 6, "restart requested", s_restart_requested, HA_RESTART, NULL },
 	{ 6, "reinit requested on a replica", s_reinit_requested, HA_REINIT, "node1" },
@@ -1415,6 +1511,10 @@ static const struct row rows[] = {
 	{ 9, "cannot start, rewind failed once 4s ago: rewind again", s_cannot_start_rewind_retry_later, HA_REWIND,
 	  "node1" },
 	/* 10. Postgres starting */
+	{ 9, "standby leader down: starts as a replica of the other site", s_sb_leader_down, HA_START_REPLICA,
+	  HA_REMOTE },
+	{ 9, "standby leader diverged from the other site: rewinds against it", s_sb_leader_diverged, HA_REWIND,
+	  HA_REMOTE },
 	{ 10, "replica still starting: wait", s_replica_starting, HA_WAIT, NULL },
 	/* 11. Postgres a replica */
 	{ 11, "steady replica waits", s_steady_replica, HA_WAIT, NULL },
@@ -1518,6 +1618,16 @@ static const struct row rows[] = {
 	  NULL },
 	{ 11, "diverged, rewind failed twice 4s ago: rewind again", s_diverged_rewind_retry_later, HA_REWIND, "node1" },
 	/* 12. Postgres the primary */
+	{ 11, "standby leader never promotes", s_sb_never_promotes, HA_STANDBY_LEAD, NULL },
+	{ 11, "standby_cluster names another host: re-point", s_sb_remote_changed, HA_FOLLOW, HA_REMOTE },
+	{ 11, "standby leader diverged from the other site while running: rewind", s_sb_running_diverged, HA_REWIND,
+	  HA_REMOTE },
+	{ 11, "standby leader diverged, pg_rewind failed: wait", s_sb_running_diverged_rewind_failed, HA_WAIT, NULL },
+	{ 11, "standby failover: the new leader re-points to the other site", s_sb_new_leader_repoints, HA_FOLLOW,
+	  HA_REMOTE },
+	{ 11, "standby leader gone: a replica takes the key", s_sb_failover_acquire, HA_ACQUIRE, NULL },
+	{ 11, "standby cluster replica follows the standby leader", s_sb_replica_follows_leader, HA_WAIT, NULL },
+	{ 11, "promote-cluster: the standby leader promotes", s_sb_promote_cluster, HA_PROMOTE, NULL },
 	{ 12, "steady leader leads", s_steady_leader, HA_LEAD, NULL },
 	{ 12, "primary before its deadline leads", s_deadline_not_yet, HA_LEAD, NULL },
 	{ 12, "switchover now: leader hands over", s_sw_leader_now, HA_SWITCHOVER, "node3" },
@@ -1527,6 +1637,8 @@ static const struct row rows[] = {
 	{ 12, "switchover for another leader: clear it", s_sw_for_another_leader, HA_CLEAR_SWITCHOVER, NULL },
 	{ 12, "switchover to us done: clear it", s_sw_done_we_are_target, HA_CLEAR_SWITCHOVER, NULL },
 	{ 12, "switchover with a candidate while paused: runs now", s_sw_paused_leader, HA_SWITCHOVER, "node3" },
+	{ 12, "demote-cluster: the primary stops to become the standby leader", s_sb_demote_cluster, HA_DEMOTE_CLUSTER,
+	  NULL },
 };
 
 START_TEST(test_row)

@@ -1456,6 +1456,9 @@ static void execute(struct world *W, int n)
 		break;
 	case HA_REFUSE:
 		break; /* the model sends no operator requests */
+	case HA_STANDBY_LEAD:
+	case HA_DEMOTE_CLUSTER:
+		break; /* the model runs no standby clusters */
 	case HA_DEMOTE:
 		if (W->p.broken)
 			break; /* the deliberately broken variant keeps writing */

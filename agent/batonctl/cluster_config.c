@@ -5,7 +5,8 @@
  * edit-config changes it with --set/--pg through ops.c (the code the REST
  * API uses, which validates and writes with a compare on the key's
  * revision), or, on a terminal, in $EDITOR, showing the difference before it
- * writes over the revision that was shown.
+ * writes over the revision that was shown. promote-cluster and
+ * demote-cluster remove and set its standby_cluster, the same way.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "agent/batonctl/common.h"
+#include "agent/clock.h"
 #include "agent/log.h"
 #include "agent/ops.h"
 
@@ -382,6 +384,271 @@ cleanup:
 	free(pg);
 	free(text);
 	json_decref(doc);
+	ctl_close(&x);
+	return rc;
+}
+
+/*
+ * Writes doc (the config as read, with standby_cluster changed) over the
+ * revision that was read, validated as PATCH /config validates: a
+ * concurrent change makes it fail rather than be lost.
+ */
+static int write_config_doc(struct ctl *x, json_t *doc)
+{
+	const struct etcd_kv *kv = ctl_kv(x, x->keys.config);
+	char err[1024], *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+	int rc = EXIT_DONE;
+
+	if (!text)
+		return failed("out of memory");
+	if (!ops_replace_config_at(x->client, &x->keys, text, kv ? kv->mod_revision : 0, err, sizeof(err)))
+		rc = failed("%s", err);
+	free(text);
+	return rc;
+}
+
+int cmd_promote_cluster(const char *config_path, const struct args *a)
+{
+	json_t *doc = NULL;
+	char what[512];
+	struct ctl x;
+	int rc;
+
+	rc = ctl_open(&x, config_path, true);
+	if (rc != EXIT_DONE)
+		goto cleanup;
+	doc = current_config(&x);
+	if (!doc) {
+		rc = EXIT_FAILED;
+		goto cleanup;
+	}
+	if (!x.view->standby_cluster) {
+		rc = failed("promote-cluster: cluster '%s' is not a standby cluster (no standby_cluster in its "
+		            "configuration)",
+		            x.cfg.scope);
+		goto cleanup;
+	}
+	snprintf(what, sizeof(what),
+	         "promote standby cluster '%s' (following %s:%d) to a primary cluster; its standby leader %s "
+	         "promotes",
+	         x.cfg.scope, x.view->standby_host, x.view->standby_port,
+	         x.view->has_leader ? x.view->leader : "(none now)");
+	if (!confirmed(a, "promote-cluster", what)) {
+		rc = EXIT_FAILED;
+		goto cleanup;
+	}
+	json_object_del(doc, "standby_cluster");
+	rc = write_config_doc(&x, doc);
+	if (rc == EXIT_DONE)
+		printf("Cluster %s is no longer a standby cluster: %s promotes\n", x.cfg.scope,
+		       x.view->has_leader ? x.view->leader : "the next leader");
+cleanup:
+	json_decref(doc);
+	ctl_close(&x);
+	return rc;
+}
+
+int cmd_demote_cluster(const char *config_path, const struct args *a)
+{
+	json_t *doc = NULL, *sc = NULL;
+	char what[512], *end = NULL;
+	long port = 5432;
+	struct ctl x;
+	int rc;
+
+	if (!a->standby_host)
+		return usage_error("demote-cluster: --host HOST is required (the other site's Postgres)");
+	if (a->standby_port) {
+		errno = 0;
+		port = strtol(a->standby_port, &end, 10);
+		if (errno || end == a->standby_port || *end || port < 1 || port > 65535)
+			return usage_error("demote-cluster: --port needs a port 1..65535, not '%s'", a->standby_port);
+	}
+	rc = ctl_open(&x, config_path, true);
+	if (rc != EXIT_DONE)
+		goto cleanup;
+	doc = current_config(&x);
+	if (!doc) {
+		rc = EXIT_FAILED;
+		goto cleanup;
+	}
+	sc = json_pack("{s:s, s:I}", "host", a->standby_host, "port", (json_int_t)port);
+	if (!sc || (a->standby_slot && json_object_set_new(sc, "primary_slot_name", json_string(a->standby_slot))) ||
+	    json_object_set(doc, "standby_cluster", sc) != 0) {
+		rc = failed("out of memory");
+		goto cleanup;
+	}
+	snprintf(what, sizeof(what),
+	         "demote cluster '%s' to a standby cluster of %s:%ld; its primary %s stops and follows it, "
+	         "read-only",
+	         x.cfg.scope, a->standby_host, port, x.view->has_leader ? x.view->leader : "(none now)");
+	if (!confirmed(a, "demote-cluster", what)) {
+		rc = EXIT_FAILED;
+		goto cleanup;
+	}
+	rc = write_config_doc(&x, doc);
+	if (rc == EXIT_DONE)
+		printf("Cluster %s is now a standby cluster of %s:%ld\n", x.cfg.scope, a->standby_host, port);
+cleanup:
+	json_decref(sc);
+	json_decref(doc);
+	ctl_close(&x);
+	return rc;
+}
+
+/* The member that holds x's leader key, as x last read it (NULL: none). */
+static const struct ha_member *site_leader(const struct ctl *x)
+{
+	return x->view->has_leader ? ha_find_member(x->view, x->view->leader) : NULL;
+}
+
+/*
+ * The planned site switchover (README, "Standby cluster and site
+ * switchover"): demote this site, wait until the other site's standby
+ * leader has every byte of this site's WAL, promote the other site. The
+ * wait is what keeps acknowledged writes: a write this site acknowledged is
+ * in its leader's WAL (whatever synchronous mode promised about its own
+ * standbys), and that WAL ends at the shutdown checkpoint of the demotion,
+ * which the demoted leader reports as its position once it runs as a
+ * replica. The other site's standby leader publishes max(received,
+ * replayed): a promotion replays all it received before it takes writes.
+ */
+int cmd_site_switchover(const char *config_path, const struct args *a)
+{
+	struct ctl x, y;
+	json_t *doc = NULL, *sc = NULL;
+	const struct ha_member *la, *lb;
+	char a_name[HA_NAME_MAX], b_name[HA_NAME_MAX], what[700];
+	uint64_t a_end = 0;
+	double t0, deadline, t_demoted = 0, t_caught = 0, a_since = 0;
+	int rc, rc2;
+
+	memset(&y, 0, sizeof(y));
+	if (!a->to_config)
+		return usage_error("site-switchover: --to-config FILE is required (a node file of the other site)");
+	rc = ctl_open(&x, config_path, true);
+	if (rc != EXIT_DONE)
+		goto cleanup;
+	rc = ctl_open(&y, a->to_config, true);
+	if (rc != EXIT_DONE)
+		goto cleanup;
+	la = site_leader(&x);
+	lb = site_leader(&y);
+	if (strcmp(x.cfg.scope, y.cfg.scope) == 0 && strcmp(x.cfg.namespace_, y.cfg.namespace_) == 0) {
+		rc = failed("site-switchover: %s and %s name the same cluster '%s'", config_path, a->to_config,
+		            x.cfg.scope);
+		goto cleanup;
+	}
+	if (x.view->standby_cluster || !la || strcmp(la->role, "primary") != 0) {
+		rc = failed("site-switchover: cluster '%s' is not a primary site with a running primary (%s)",
+		            x.cfg.scope, x.view->standby_cluster ? "it is a standby cluster" : "no primary leads it");
+		goto cleanup;
+	}
+	if (!y.view->standby_cluster || !lb || strcmp(lb->role, "replica") != 0 || !lb->host[0] || lb->port <= 0) {
+		rc = failed("site-switchover: cluster '%s' is not a standby cluster with a running standby leader",
+		            y.cfg.scope);
+		goto cleanup;
+	}
+	snprintf(a_name, sizeof(a_name), "%s", la->name);
+	snprintf(b_name, sizeof(b_name), "%s", lb->name);
+	snprintf(what, sizeof(what),
+	         "switch the primary site from cluster '%s' (primary %s) to cluster '%s' (standby leader %s at "
+	         "%s:%d); '%s' stops taking writes now",
+	         x.cfg.scope, a_name, y.cfg.scope, b_name, lb->host, lb->port, x.cfg.scope);
+	if (!confirmed(a, "site-switchover", what)) {
+		rc = EXIT_FAILED;
+		goto cleanup;
+	}
+	t0 = clk_mono();
+	/* 1. demote this site, following the other site's standby leader */
+	doc = current_config(&x);
+	sc = json_pack("{s:s, s:I}", "host", lb->host, "port", (json_int_t)lb->port);
+	if (!doc || !sc || json_object_set(doc, "standby_cluster", sc) != 0) {
+		rc = doc ? failed("out of memory") : EXIT_FAILED;
+		goto cleanup;
+	}
+	rc = write_config_doc(&x, doc);
+	if (rc != EXIT_DONE)
+		goto cleanup;
+	printf("%s: demoted to a standby cluster of %s:%d; waiting for %s to run as its standby leader\n", x.cfg.scope,
+	       lb->host, lb->port, a_name);
+	/* 2. wait: this leader a running replica (its WAL ends at the
+	 * demotion's shutdown checkpoint), the other site past that point */
+	deadline = clk_mono() + a->wait;
+	for (;;) {
+		rc = ctl_read(&x, true);
+		rc2 = ctl_read(&y, true);
+		if (rc == EXIT_DONE && rc2 == EXIT_DONE) {
+			la = site_leader(&x);
+			lb = site_leader(&y);
+			if (!la || strcmp(la->name, a_name) != 0 || !lb || strcmp(lb->name, b_name) != 0) {
+				rc = failed("site-switchover: the leader changed during the switchover (%s: %s, %s: %s); "
+				            "nothing promoted: check both sites, then promote by hand",
+				            x.cfg.scope, la ? la->name : "none", y.cfg.scope, lb ? lb->name : "none");
+				goto cleanup;
+			}
+			/* (role replica: its Postgres answers as a replica) */
+			if (strcmp(la->role, "replica") == 0) {
+				if (t_demoted == 0)
+					t_demoted = clk_mono();
+				/* The same end for longer than a loop of its agent (it
+				 * published it again meanwhile): its replay of its own
+				 * WAL is done. */
+				if (la->lsn != a_end || a_since == 0) {
+					a_end = la->lsn;
+					a_since = clk_mono();
+				}
+				if (clk_mono() - a_since > 1.5 * x.view->loop_wait && lb->lsn >= a_end && a_end > 0) {
+					t_caught = clk_mono();
+					break;
+				}
+			}
+		}
+		if (clk_mono() >= deadline) {
+			rc = failed("site-switchover: timed out after %g s (%s %s; %s at %llu, %s at %llu); nothing "
+			            "promoted: cluster '%s' is a standby cluster now, '%s' still one too",
+			            a->wait, a_name, t_demoted ? "runs as a replica" : "does not run as a replica yet",
+			            a_name, (unsigned long long)a_end, b_name, (unsigned long long)(lb ? lb->lsn : 0),
+			            x.cfg.scope, y.cfg.scope);
+			goto cleanup;
+		}
+		sleep_ms(POLL_MS);
+	}
+	printf("%s: its WAL ends at %llu; %s has it (%llu)\n", x.cfg.scope, (unsigned long long)a_end, b_name,
+	       (unsigned long long)lb->lsn);
+	/* 3. promote the other site */
+	json_decref(doc);
+	doc = current_config(&y);
+	if (!doc) {
+		rc = EXIT_FAILED;
+		goto cleanup;
+	}
+	json_object_del(doc, "standby_cluster");
+	rc = write_config_doc(&y, doc);
+	if (rc != EXIT_DONE)
+		goto cleanup;
+	deadline = clk_mono() + a->wait;
+	for (;;) {
+		rc = ctl_read(&y, true);
+		lb = rc == EXIT_DONE ? site_leader(&y) : NULL;
+		if (lb && strcmp(lb->role, "primary") == 0)
+			break;
+		if (clk_mono() >= deadline) {
+			rc = failed("site-switchover: cluster '%s' is no longer a standby cluster, but %s is not a "
+			            "primary after %g s (see its agent's log)",
+			            y.cfg.scope, b_name, a->wait);
+			goto cleanup;
+		}
+		sleep_ms(POLL_MS);
+	}
+	printf("%s: %s is the primary; %s follows it (demoted in %.1f s, caught up in %.1f s, promoted in %.1f "
+	       "s)\n",
+	       y.cfg.scope, lb->name, x.cfg.scope, t_demoted - t0, t_caught - t_demoted, clk_mono() - t_caught);
+	rc = EXIT_DONE;
+cleanup:
+	json_decref(sc);
+	json_decref(doc);
+	ctl_close(&y);
 	ctl_close(&x);
 	return rc;
 }

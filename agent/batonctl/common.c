@@ -428,8 +428,9 @@ long answer_code(const char *why, const char **msg)
 
 /* Patroni's names: leader = the holder of the leader key; primary = that
  * holder when it runs as a primary (not the leader of a standby cluster);
- * standby-leader = a holder that publishes role standby_leader; replica
- * and standby = the others that stream. */
+ * standby-leader = the holder in a standby cluster (config standby_cluster;
+ * or one that publishes role standby_leader, as Patroni's members do);
+ * replica and standby = the others that stream. */
 bool role_matches(const struct ha_cluster_view *v, const struct ha_member *m, const char *role)
 {
 	bool leader = is_leader(v, m->name);
@@ -439,9 +440,9 @@ bool role_matches(const struct ha_cluster_view *v, const struct ha_member *m, co
 	if (strcmp(role, "leader") == 0)
 		return leader;
 	if (strcmp(role, "primary") == 0)
-		return leader && strcmp(m->role, "standby_leader") != 0;
+		return leader && !v->standby_cluster && strcmp(m->role, "standby_leader") != 0;
 	if (strcmp(role, "standby-leader") == 0)
-		return leader && strcmp(m->role, "standby_leader") == 0;
+		return leader && (v->standby_cluster || strcmp(m->role, "standby_leader") == 0);
 	if (strcmp(role, "replica") == 0 || strcmp(role, "standby") == 0)
 		return !leader && strcmp(m->role, "replica") == 0;
 	return false;

@@ -59,6 +59,8 @@ struct args {
 	bool scope_given;                                   /* the cluster name came as the first positional argument */
 	const char **set, **pg;                             /* --set, --pg values (argv strings) */
 	const char *output;                                 /* import-patroni --output */
+	const char *standby_host, *standby_port, *standby_slot; /* demote-cluster --host, --port, --slot */
+	const char *to_config;                                  /* site-switchover --to-config */
 	size_t n_set, n_pg;
 	char **pos; /* positional arguments */
 	size_t n_pos;
@@ -207,6 +209,9 @@ int cmd_topology(const char *config_path, const struct args *a);
 int cmd_history(const char *config_path, const struct args *a);
 int cmd_show_config(const char *config_path, const struct args *a);
 int cmd_edit_config(const char *config_path, const struct args *a);
+int cmd_promote_cluster(const char *config_path, const struct args *a);
+int cmd_demote_cluster(const char *config_path, const struct args *a);
+int cmd_site_switchover(const char *config_path, const struct args *a);
 int cmd_pause(const char *config_path, const struct args *a);
 int cmd_resume(const char *config_path, const struct args *a);
 int cmd_switchover(const char *config_path, const struct args *a);

@@ -61,7 +61,7 @@
 static const struct command_habits *habits_of(const struct command *cmd);
 
 /* getopt codes of the long options without a short one (above any char) */
-enum { OPT_WAIT = 256, OPT_COUNT, OPT_FILE, OPT_DELIMITER };
+enum { OPT_WAIT = 256, OPT_COUNT, OPT_FILE, OPT_DELIMITER, OPT_SB_HOST, OPT_SB_PORT, OPT_SB_SLOT, OPT_TO_CONFIG };
 
 static const char common_help[] = "  -c, --config FILE   the node's configuration file (default: $BATONCTL_CONFIG)\n"
                                   "\n"
@@ -194,6 +194,18 @@ static int args_parse(const struct command *cmd, int argc, char **argv, struct a
 		case OPT_DELIMITER:
 			a->delimiter = optarg;
 			break;
+		case OPT_SB_HOST:
+			a->standby_host = optarg;
+			break;
+		case OPT_SB_PORT:
+			a->standby_port = optarg;
+			break;
+		case OPT_SB_SLOT:
+			a->standby_slot = optarg;
+			break;
+		case OPT_TO_CONFIG:
+			a->to_config = optarg;
+			break;
 		case 's':
 			a->set[a->n_set++] = optarg;
 			break;
@@ -281,6 +293,22 @@ static const struct option opts_list[] = {
 	OPT_END,
 };
 static const struct option opts_remove[] = { OPT_HELP, OPT_END };
+static const struct option opts_promote_cluster[] = { { "force", no_argument, NULL, 'F' }, OPT_HELP, OPT_END };
+static const struct option opts_site_switchover[] = {
+	{ "to-config", required_argument, NULL, OPT_TO_CONFIG },
+	{ "force", no_argument, NULL, 'F' },
+	OPT_WAIT_ROW,
+	OPT_HELP,
+	OPT_END,
+};
+static const struct option opts_demote_cluster[] = {
+	{ "host", required_argument, NULL, OPT_SB_HOST },
+	{ "port", required_argument, NULL, OPT_SB_PORT },
+	{ "slot", required_argument, NULL, OPT_SB_SLOT },
+	{ "force", no_argument, NULL, 'F' },
+	OPT_HELP,
+	OPT_END,
+};
 static const struct option opts_flush[] = { OPT_ROLE, { "force", no_argument, NULL, 'F' }, OPT_HELP, OPT_END };
 static const struct option opts_dsn[] = { OPT_ROLE, { "member", required_argument, NULL, 'm' }, OPT_HELP, OPT_END };
 static const struct option opts_query[] = {
@@ -431,6 +459,34 @@ static const struct command commands[] = {
 	  "  --force                apply an $EDITOR edit without asking\n"
 	  "  --format FORMAT        table (default) or json, for the new configuration printed\n"
 	  "Without --set/--pg, on a terminal: opens the configuration in $EDITOR (default vi)." },
+	{ "promote-cluster", cmd_promote_cluster, opts_promote_cluster, 0, 0, "promote-cluster [CLUSTER] [--force]",
+	  "Turns a standby cluster into a primary one: removes standby_cluster from the cluster-wide\n"
+	  "configuration; the standby leader promotes (a new timeline) and its replicas keep following it.\n"
+	  "In a site switchover, run it only once this site has replayed the other site's last WAL (see\n"
+	  "README, \"Standby cluster and site switchover\").\n"
+	  "  --force            do not ask for confirmation (needed when stdin is not a terminal)" },
+	{ "demote-cluster", cmd_demote_cluster, opts_demote_cluster, 0, 0,
+	  "demote-cluster [CLUSTER] --host HOST [--port PORT] [--slot SLOT] [--force]",
+	  "Turns this cluster into a standby cluster of the Postgres at HOST:PORT (the other site's\n"
+	  "primary or standby leader): sets standby_cluster in the cluster-wide configuration; the primary\n"
+	  "stops (fast, its replicas receive its last WAL) and starts again as the standby leader,\n"
+	  "replicating from HOST:PORT (rewound first if its timeline diverged). Nothing is promoted.\n"
+	  "  --host HOST        host name or address of the other site's Postgres (required)\n"
+	  "  --port PORT        its port (default 5432)\n"
+	  "  --slot SLOT        the replication slot on it to stream through (default: none)\n"
+	  "  --force            do not ask for confirmation (needed when stdin is not a terminal)" },
+	{ "site-switchover", cmd_site_switchover, opts_site_switchover, 0, 0,
+	  "site-switchover [CLUSTER] --to-config FILE [--wait SECONDS] [--force]",
+	  "A planned site switchover with no acknowledged write lost: this cluster (-c, the primary site)\n"
+	  "becomes a standby cluster of the cluster FILE names (a standby cluster of this one, on another\n"
+	  "site), and that one becomes the primary site. Steps: demote-cluster here, pointing at the other\n"
+	  "site's standby leader; wait until this site's leader runs as a replica, its position steady\n"
+	  "for more than a loop, and the other site's standby leader has received all of its WAL;\n"
+	  "then promote-cluster there. Stops before the promotion when a step does not finish in time or\n"
+	  "this site's leader changes: nothing is promoted then (finish by hand, see the README).\n"
+	  "  --to-config FILE   a node configuration file of the other site's cluster (required)\n"
+	  "  --wait SECONDS     the bound of each wait (default 60)\n"
+	  "  --force            do not ask for confirmation (needed when stdin is not a terminal)" },
 	{ "import-patroni", cmd_import_patroni, opts_import, 1, 1, "import-patroni PATRONI.yml [-o|--output FILE]",
 	  "Writes the baton configuration equivalent to a Patroni node's YAML file (to FILE, mode 0600,\n"
 	  "or stdout), checked as the agent loads it, and lists on stderr every key it could not carry\n"
@@ -493,6 +549,9 @@ static const struct command_habits habits[] = {
 	{ "dsn", "r:m:", CMD_SCOPE },
 	{ "query", "r:m:c:U:d:f:", CMD_SCOPE | CMD_YAML | CMD_TSV },
 	{ "remove", NULL, CMD_SCOPE },
+	{ "promote-cluster", NULL, CMD_SCOPE },
+	{ "demote-cluster", NULL, CMD_SCOPE },
+	{ "site-switchover", NULL, CMD_SCOPE },
 	{ "import-patroni", "o:", 0 },
 };
 

@@ -25,6 +25,7 @@ struct row {
 	uint64_t lag; /* bytes behind the leader */
 	int depth;    /* topology: 0 = top, 1 = streams from the leader */
 	bool sync;    /* synchronous mode: the sync key names this replica */
+	bool standby; /* the leader of a standby cluster (Patroni's Standby Leader) */
 };
 
 static int row_cmp(const void *a, const void *b)
@@ -68,6 +69,7 @@ static size_t build_rows(const struct ha_cluster_view *v, struct row *rows, bool
 
 		r->m = &v->members[i];
 		r->leader = is_leader(v, r->m->name);
+		r->standby = r->leader && v->standby_cluster;
 		r->lag_known = r->leader;
 		r->lag = 0;
 		if (!r->leader && have_ref && r->m->lsn > 0) {
@@ -90,7 +92,7 @@ static size_t build_rows(const struct ha_cluster_view *v, struct row *rows, bool
 static void table_role(const struct row *r, char *buf, size_t len)
 {
 	if (r->leader) {
-		snprintf(buf, len, "Leader");
+		snprintf(buf, len, "%s", r->standby ? "Standby Leader" : "Leader");
 		return;
 	}
 	if (r->sync && strcmp(r->m->role, "replica") == 0) {
@@ -206,6 +208,8 @@ static void print_cluster_head(const struct ctl *x)
 		printf("Cluster: %s (initializing)\n", x->cfg.scope);
 	else
 		printf("Cluster: %s (uninitialized)\n", x->cfg.scope);
+	if (v->standby_cluster)
+		printf("Standby cluster: follows %s:%d\n", v->standby_host, v->standby_port);
 	if (v->has_switchover) {
 		char what[200];
 
@@ -230,8 +234,11 @@ static void print_cluster_head(const struct ctl *x)
 static json_t *member_object(const struct row *r)
 {
 	return json_pack("{s:s, s:s, s:i, s:s, s:s, s:I, s:o, s:b, s:I, s:s, s:b, s:b, s:b, s:o}", "name", r->m->name,
-	                 "host", r->m->host, "port", r->m->port, "role", r->leader ? "primary" : r->m->role, "state",
-	                 r->m->state, "timeline", (json_int_t)r->m->timeline, "lag",
+	                 "host", r->m->host, "port", r->m->port, "role",
+	                 r->standby  ? "standby_leader"
+	                 : r->leader ? "primary"
+	                             : r->m->role,
+	                 "state", r->m->state, "timeline", (json_int_t)r->m->timeline, "lag",
 	                 r->lag_known ? json_integer((json_int_t)r->lag) : json_null(), "leader", (int)r->leader, "lsn",
 	                 (json_int_t)r->m->lsn, "api_url", r->m->api_url, "nofailover", (int)r->m->nofailover,
 	                 "pending_restart", (int)r->m->pending_restart, "sync_standby", (int)r->sync, "tags",

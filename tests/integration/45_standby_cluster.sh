@@ -1,0 +1,200 @@
+#!/bin/bash
+# 45_standby_cluster: two baton clusters (two scopes) on one etcd, site A
+# (node1, node2) and site B (node3, node4); B is a standby cluster of A
+# (bootstrap.dcs.standby_cluster = A's primary).
+#  1. B's first member is a base backup of A's primary (same system
+#     identifier), B's second a clone of B's standby leader; B's leader is a
+#     standby leader: /standby-leader 200 there, /leader and /primary 503,
+#     /patroni and batonctl list say standby_leader and whom it follows; a
+#     switchover inside B and a bad standby_cluster (PATCH /config) are
+#     refused;
+#  2. a row written on A's primary is replayed on both B members;
+#  3. B's standby leader killed (agent and postmaster): B's replica takes
+#     the key and becomes the standby leader, following A, and nothing in B
+#     is ever promoted (pg_is_in_recovery stays true on every B member,
+#     sampled throughout); the killed node comes back as B's replica;
+#  4. a planned site switchover with a writer running: batonctl
+#     demote-cluster on A (pointing at B's standby leader), wait until B's
+#     standby leader has replayed A's last WAL, batonctl promote-cluster on
+#     B: every write the writer saw acknowledged is on B's new primary, A
+#     follows B (its members in recovery, streaming); and back with
+#     batonctl site-switchover (the same steps), with the same check;
+#  5. disaster and failback: B promoted while A still writes; A demoted
+#     afterwards has diverged and is rewound against B (pg_rewind), then
+#     follows it.
+. "$(dirname "$0")/../lib/cluster.sh"
+cluster_init standby_cluster
+
+etcd_start
+SCOPE=sitea
+node_config 1
+node_config 2
+SCOPE=siteb
+node_config 3
+node_config 4
+# B follows A's primary, node1.
+for n in 3 4; do
+	sed -i "s|^    maximum_lag_on_failover = $MAX_LAG;|&\n    standby_cluster = { host = \"127.0.0.1\"; port = ${PG_PORT[1]}; };|" "$T/node$n.conf"
+	grep -q "standby_cluster = { host" "$T/node$n.conf" || fail "cannot render standby_cluster into node$n.conf"
+done
+
+leader_of() { etcdctl_ get --print-value-only "$NAMESPACE/$1/leader" 2>/dev/null | head -n1; }
+lsn_num() { run_sql "$1" "SELECT ($2) - '0/0'::pg_lsn"; }
+# replayed N: how far nodeN's Postgres has replayed (bytes), or nothing.
+replayed() { lsn_num "$1" "pg_last_wal_replay_lsn()"; }
+sender_port() { run_sql "$1" "SELECT sender_port FROM pg_stat_wal_receiver WHERE status = 'streaming'"; }
+streams_from() { [ "$(sender_port "$1")" = "${PG_PORT[$2]}" ]; }
+
+# ---- site A: a normal cluster
+agent_start 1
+wait_for 60 "site A: node1 leads as primary" eval '[ "$(leader_of sitea)" = node1 ] && [ "$(in_recovery 1)" = f ]'
+agent_start 2
+wait_for 60 "site A: node2 streams from node1" streams_from 2 1
+
+# ---- 1. site B: the standby cluster
+agent_start 3
+wait_for 90 "site B: node3 is the standby leader, streaming from A's node1" \
+	eval '[ "$(leader_of siteb)" = node3 ] && streams_from 3 1'
+agent_start 4
+wait_for 90 "site B: node4 streams from its standby leader node3" streams_from 4 3
+assert_eq t "$(in_recovery 3)" "B's standby leader is in recovery"
+sysid() { run_sql "$1" "SELECT system_identifier FROM pg_control_system()"; }
+assert_eq "$(sysid 1)" "$(sysid 3)" "B's first member is a copy of A (system identifier)"
+assert_eq "$(sysid 1)" "$(etcdctl_ get --print-value-only "$NAMESPACE/siteb/initialize" | head -n1)" \
+	"B's initialize key holds A's system identifier"
+grep -q "standby cluster: taking a base backup of the other site's primary 127.0.0.1:${PG_PORT[1]}" "$(agent_log 3)" ||
+	fail "node3's log does not say it copied site A"
+assert_eq 200 "$(rest_code 3 /standby-leader)" "/standby-leader on B's standby leader"
+assert_eq 503 "$(rest_code 3 /leader)" "/leader on B's standby leader (not writable)"
+assert_eq 503 "$(rest_code 3 /primary)" "/primary on B's standby leader"
+assert_eq 503 "$(rest_code 4 /standby-leader)" "/standby-leader on B's replica"
+assert_eq 503 "$(rest_code 1 /standby-leader)" "/standby-leader on A's primary"
+assert_eq 200 "$(rest_code 1 /leader)" "/leader on A's primary"
+rest_call 3 GET /patroni
+assert_eq standby_leader "$(jq -r .role <<<"$REST_BODY")" "/patroni role on node3"
+rest_call 3 GET /cluster
+assert_eq standby_leader "$(jq -r '.members[] | select(.name == "node3") | .role' <<<"$REST_BODY")" \
+	"/cluster role of node3"
+out=$(CTL_NODE=3 ctl list 2>&1) || fail "batonctl list on B failed: $out"
+grep -q "^Standby cluster: follows 127.0.0.1:${PG_PORT[1]}\$" <<<"$out" || fail "list lacks what B follows: $out"
+grep -Eq '^\| node3 .*\| Standby Leader \|' <<<"$out" || fail "list does not show node3 as Standby Leader: $out"
+rest_call 3 GET /metrics
+assert_eq 1 "$(grep -Ec '^patroni_standby_leader(\{[^}]*\})? 1$' <<<"$REST_BODY")" "patroni_standby_leader is 1 on node3"
+out=$(CTL_NODE=3 ctl switchover --candidate node4 2>&1) && fail "a switchover inside B was accepted: $out"
+grep -q "inside a standby cluster is not supported" <<<"$out" || fail "the refused switchover does not say why: $out"
+rest_call 3 PATCH /config '{"standby_cluster": {"host": "a b", "port": 5432}}'
+assert_eq 400 "$REST_CODE" "PATCH /config with a bad standby_cluster.host"
+grep -q 'standby_cluster.host: \\"a b\\" must hold only' <<<"$REST_BODY" || fail "PATCH /config does not say why: $REST_BODY"
+pass "site B is a standby cluster of site A"
+
+# ---- 2. a row written on A reaches both B members
+run_sql 1 "CREATE TABLE sb_t (v int); INSERT INTO sb_t VALUES (1)" >/dev/null || fail "cannot write on node1"
+for n in 3 4; do
+	wait_for 30 "node$n replays A's row" eval '[ "$(run_sql '"$n"' "SELECT count(*) FROM sb_t")" = 1 ]'
+done
+pass "a row written on A's primary is replayed on both B members"
+
+# ---- 3. B's standby leader dies: node4 becomes the standby leader, no promotion
+# (a sampler records every B member's pg_is_in_recovery while it runs)
+sample_b() {
+	local end=$(($(date +%s) + $1)) n
+	while [ "$(date +%s)" -lt "$end" ]; do
+		for n in 3 4; do echo "node$n $(in_recovery $n)"; done
+		sleep 0.2
+	done
+}
+sample_b 60 >"$T/b-recovery.out" 2>/dev/null &
+SAMPLER=$!
+BG_PIDS+=("$SAMPLER")
+pm=$(postmaster_pid 3) || fail "no postmaster PID for node3"
+children=$(ps -o pid= --ppid "$pm" | tr '\n' ' ')
+kill -KILL "${AGENT_PID[3]}" "$pm" $children 2>/dev/null
+agent_wait_exit 3 10 || fail "agent of node3 survived SIGKILL"
+wait_for $((TTL + 40)) "node4 is B's standby leader, streaming from A's node1" \
+	eval '[ "$(leader_of siteb)" = node4 ] && streams_from 4 1'
+assert_eq t "$(in_recovery 4)" "B's new standby leader is in recovery (not promoted)"
+assert_eq 200 "$(rest_code 4 /standby-leader)" "/standby-leader on node4"
+run_sql 1 "INSERT INTO sb_t VALUES (2)" >/dev/null || fail "cannot write on node1"
+wait_for 30 "node4 replays A's second row" eval '[ "$(run_sql 4 "SELECT count(*) FROM sb_t")" = 2 ]'
+agent_start 3
+wait_for 90 "node3 is back as B's replica, streaming from node4" streams_from 3 4
+kill "$SAMPLER" 2>/dev/null
+wait "$SAMPLER" 2>/dev/null
+[ "$(grep -c . "$T/b-recovery.out")" -gt 20 ] || fail "the sampler recorded too little: $(wc -l <"$T/b-recovery.out")"
+if grep -q ' f$' "$T/b-recovery.out"; then
+	fail "a site B member answered as a primary during B's failover: $(grep ' f$' "$T/b-recovery.out" | head -3)"
+fi
+grep -q "standby leader: replicating from the other site's primary 127.0.0.1:${PG_PORT[1]}, never promoting" \
+	"$(agent_log 4)" || fail "node4's log does not say it follows site A as the standby leader"
+pass "failover inside B: node4 is the standby leader, following A; no B member was ever a primary"
+
+# ---- 4. site switchover A -> B with a writer running, and back
+# site_switchover FROM_SCOPE FROM_NODE(config) FROM_PRIMARY TO_SCOPE TO_NODE(config) TO_LEADER
+site_switchover() {
+	local from_cfg=$1 from_pg=$2 to_cfg=$3 to_leader=$4 a_end t0
+	t0=$(now_ms)
+	out=$(CTL_NODE=$from_cfg ctl demote-cluster --host 127.0.0.1 --port "${PG_PORT[$to_leader]}" --force 2>&1) ||
+		fail "demote-cluster failed: $out"
+	wait_for 60 "node$from_pg is in recovery (demoted)" eval '[ "$(in_recovery '"$from_pg"')" = t ]'
+	# Its WAL ends where it replayed to on restart (the shutdown checkpoint).
+	a_end=$(lsn_num "$from_pg" "greatest(pg_last_wal_replay_lsn(), coalesce(pg_last_wal_receive_lsn(), '0/0'))")
+	[ -n "$a_end" ] || fail "cannot read node$from_pg's last LSN"
+	wait_for 60 "node$to_leader has replayed the old site's last WAL ($a_end)" \
+		eval '[ "$(replayed '"$to_leader"')" -ge '"$a_end"' ]'
+	log "old site's WAL ends at $a_end; node$to_leader replayed $(replayed "$to_leader")"
+	out=$(CTL_NODE=$to_cfg ctl promote-cluster --force 2>&1) || fail "promote-cluster failed: $out"
+	wait_for 60 "node$to_leader is the new primary" eval '[ "$(in_recovery '"$to_leader"')" = f ]'
+	wait_for 60 "a write acknowledged by node$to_leader" \
+		eval "awk -v p=${PG_PORT[$to_leader]} -v t=$t0 '\$1 == \"ack\" && \$3 > t && \$4 == p { f = 1 } END { exit !f }' '$T/writer.out'"
+	log "site switchover to node$to_leader done in $(($(now_ms) - t0)) ms"
+}
+lost_on() {
+	awk '$1 == "ack" { print $2 }' "$T/writer.out" | sort -n >"$T/acked"
+	run_sql "$1" "SELECT id FROM baton_writes ORDER BY id" | sort -n >"$T/present" || fail "cannot read baton_writes"
+	comm -23 "$T/acked" "$T/present" | wc -l
+}
+writer_start 50
+wait_for 30 "the writer's first acks on node1" eval '[ "$(acks_count)" -ge 10 ]'
+
+site_switchover 1 1 3 4
+wait_for 60 "A's node1 streams from B's new primary node4" streams_from 1 4
+wait_for 60 "A's node2 streams from node1" streams_from 2 1
+assert_eq t "$(in_recovery 2)" "A's replica is in recovery"
+assert_eq 200 "$(rest_code 1 /standby-leader)" "/standby-leader on A's node1 after the switchover"
+assert_eq 200 "$(rest_code 4 /primary)" "/primary on B's node4"
+wait_for 30 "more acks on node4" eval '[ "$(awk -v p=${PG_PORT[4]} '\''$1 == "ack" && $4 == p'\'' "$T/writer.out" | wc -l)" -ge 10 ]'
+assert_eq 0 "$(lost_on 4)" "acknowledged writes missing on B's new primary (of $(grep -c '^ack ' "$T/writer.out"))"
+assert_eq "" "$(primaries | sed 's/\b4\b//; s/ //g')" "node4 is the only primary"
+
+# The way back with the helper that does the same steps.
+t0=$(now_ms)
+out=$(CTL_NODE=3 ctl site-switchover --to-config "$T/node1.conf" --force 2>&1) || fail "site-switchover failed: $out"
+log "$out"
+grep -q "^sitea: node1 is the primary; siteb follows it" <<<"$out" || fail "site-switchover did not say it is done: $out"
+assert_eq f "$(in_recovery 1)" "node1 is A's primary again"
+wait_for 60 "a write acknowledged by node1" \
+	eval "awk -v p=${PG_PORT[1]} -v t=$t0 '\$1 == \"ack\" && \$3 > t && \$4 == p { f = 1 } END { exit !f }' '$T/writer.out'"
+wait_for 60 "B's node4 streams from A's primary node1" streams_from 4 1
+wait_for 60 "B's node3 streams from node4" streams_from 3 4
+wait_for 30 "more acks on node1" eval '[ "$(awk -v p=${PG_PORT[1]} '\''$1 == "ack" && $4 == p'\'' "$T/writer.out" | wc -l)" -ge 20 ]'
+bg_stop "$WRITER_PID"
+assert_eq 0 "$(lost_on 1)" "acknowledged writes missing on A's primary after the way back (of $(grep -c '^ack ' "$T/writer.out"))"
+assert_eq "" "$(primaries | sed 's/\b1\b//; s/ //g')" "node1 is the only primary"
+pass "site switchover A -> B -> A with a writer: 0 acknowledged writes lost"
+
+# ---- 5. disaster and failback: B promoted while A still took writes (a
+# site lost, not a plan); A demoted later has diverged from B and is rewound
+# against it, losing its own writes past the fork (as a failover does)
+out=$(CTL_NODE=3 ctl promote-cluster --force 2>&1) || fail "promote-cluster on B failed: $out"
+wait_for 60 "node4 is B's primary" eval '[ "$(in_recovery 4)" = f ]'
+run_sql 1 "INSERT INTO sb_t VALUES (100)" >/dev/null || fail "cannot write on node1"
+run_sql 4 "INSERT INTO sb_t VALUES (200)" >/dev/null || fail "cannot write on node4"
+out=$(CTL_NODE=1 ctl demote-cluster --host 127.0.0.1 --port "${PG_PORT[4]}" --force 2>&1) || fail "demote-cluster failed: $out"
+wait_for 90 "node1 has B's row (rewound, following node4)" eval '[ "$(run_sql 1 "SELECT count(*) FROM sb_t WHERE v = 200")" = 1 ]'
+wait_for 30 "node1 streams from node4" streams_from 1 4
+grep -q "standby leader: the timeline of 127.0.0.1:${PG_PORT[4]} forked off before our position: rewinding against it" \
+	"$(agent_log 1)" || fail "node1's log does not say it rewound against B"
+assert_eq 0 "$(run_sql 1 "SELECT count(*) FROM sb_t WHERE v = 100")" "node1's row past the fork is gone (rewound)"
+assert_eq t "$(in_recovery 1)" "node1 is B's standby"
+assert_eq "" "$(primaries | sed 's/\b4\b//; s/ //g')" "node4 is the only primary"
+pass "failback after a disaster: A's old primary rewound against B and follows it"
