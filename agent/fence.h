@@ -58,12 +58,13 @@
  * The fence cannot use libcurl (no malloc after fork), so another process
  * of the agent's own binary makes the request. Starting one only when it
  * is needed costs 0.15-0.35 s (exec, config load, TLS handshake and, with
- * auth, a token), so the fence pre-starts it: while the agent names a
- * leader lease, the fence keeps a child running `baton --revoker -c
- * CONFIG` (see baton.c), which loads the config, opens its etcd connection
- * (authenticated, TLS handshake done) by reading the leader key, refreshes
- * it every FENCE_REVOKER_WARM s, and otherwise blocks on its stdin, a pipe
- * from the fence. It knows no lease and decides nothing: only a line the
+ * auth, a token), so the fence pre-starts it: from the first time the
+ * agent names a leader lease, the fence keeps a child running `baton
+ * --revoker -c CONFIG` (see baton.c), which loads the config, opens its
+ * etcd connection (authenticated, TLS handshake done) by reading the
+ * leader key, refreshes it every FENCE_REVOKER_WARM s, and otherwise
+ * blocks on its stdin, a pipe from the fence. It knows no lease and
+ * decides nothing: only a line the
  * fence writes once fence_revoke_certain holds ("revoke <lease hex>
  * <postmaster> <since ns>") makes it send the one LeaseRevoke (bounded by
  * FENCE_REVOKER_BUDGET), log one line and exit. End of file (the fence's
