@@ -28,7 +28,9 @@
  * execve()s the revoker with an argv built in stack buffers; the revoker's
  * path and the config's were copied into static buffers before fork.
  * Each refusal to revoke leaves things as they were before this existed:
- * the lease expires after the ttl.
+ * the lease expires after the ttl. The revoker is normally pre-started
+ * (child_spawn_revoker): the fence only writes it one line on a pipe, and
+ * execs a fresh one only when that one is gone or fails.
  */
 #include "agent/fence.h"
 
@@ -443,9 +445,9 @@ static int rv_fd = -1;
 static pid_t rv_pid;
 static int64_t rv_retry_at;
 
-/* Starts the pre-started revoker (only while the agent names a leader
- * lease: a replica's fence needs none). Async-signal-safe: the fence is
- * single-threaded, so fork() here is an ordinary fork. On failure, tries
+/* Starts the pre-started revoker (once the agent names a leader lease: a
+ * fence that never guarded a leader needs none). Async-signal-safe: the
+ * fence is single-threaded, so fork() here is an ordinary fork. On failure, tries
  * again FENCE_REVOKER_RETRY later. */
 static void child_spawn_revoker(int64_t now)
 {
