@@ -10,13 +10,17 @@
  * -c FILE` is what the fence process (fence.h) execs once the agent died
  * while it held the leader key and its postmaster is certainly gone. It
  * revokes that one lease in etcd, logs one line and exits: it touches no
- * Postgres and no key, and never becomes an agent.
+ * Postgres and no key, and never becomes an agent. Its pre-started form,
+ * `baton --revoker -c FILE`, is what the fence keeps running while the
+ * agent holds the leader key: it opens its etcd connection at once, keeps
+ * it warm, and revokes only the lease the fence names on its stdin.
  */
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -135,24 +139,23 @@ static bool parse_ll(const char *s, int base, long long lo, long long hi, long l
 	return true;
 }
 
-/*
- * The revoke-only mode (see the file comment and fence.h): one LeaseRevoke
- * of the given lease, trying each configured etcd host once, all within
- * REVOKE_BUDGET. Returns the exit status: 0 revoked (or already gone), 1 not.
- */
-static int revoke_mode(const struct baton_config *cfg, const struct revoke_args *ra)
+/* An etcd client for the revoker modes: every configured host once (no
+ * member discovery: one request, not a member list first), each request
+ * bounded so that trying them all, plus authentication where it is on
+ * (etcd's bcrypt check alone took over 1 s on a loaded 2-core machine),
+ * fits in budget seconds. */
+static enum etcd_status revoke_client_new(const struct baton_config *cfg, double budget, struct etcd_client **out,
+                                          struct etcd_error *e)
 {
 	const size_t n = cfg->etcd.n_hosts;
 	char **urls = calloc(n ? n : 1, sizeof(char *));
 	struct etcd_config ec;
-	struct etcd_client *c = NULL;
-	struct etcd_error e;
 	enum etcd_status st = ETCD_E_NOMEM;
 	double per;
-	int status = 1;
 
+	*out = NULL;
 	memset(&ec, 0, sizeof(ec));
-	snprintf(e.message, sizeof(e.message), "out of memory");
+	snprintf(e->message, sizeof(e->message), "out of memory");
 	if (!urls)
 		goto cleanup;
 	for (size_t i = 0; i < n; i++) {
@@ -163,9 +166,7 @@ static int revoke_mode(const struct baton_config *cfg, const struct revoke_args 
 			goto cleanup;
 		snprintf(urls[i], len, "%s://%s", cfg->etcd.protocol, cfg->etcd.hosts[i]);
 	}
-	/* Each host once, plus authentication where it is on (etcd's bcrypt
-	 * check alone took over 1 s on a loaded 2-core machine). */
-	per = REVOKE_BUDGET / (double)(n ? n : 1) / (cfg->etcd.username ? 2.0 : 1.0);
+	per = budget / (double)(n ? n : 1) / (cfg->etcd.username ? 2.0 : 1.0);
 	ec.endpoints = (const char *const *)urls;
 	ec.n_endpoints = n;
 	ec.request_timeout = fmax(0.2, per);
@@ -175,25 +176,161 @@ static int revoke_mode(const struct baton_config *cfg, const struct revoke_args 
 	ec.key = cfg->etcd.key;
 	ec.username = cfg->etcd.username;
 	ec.password = cfg->etcd.password;
-	ec.discover_members = false; /* one request, not a member list first */
-	st = etcd_client_new(&ec, &c, &e);
-	if (st == ETCD_OK)
-		st = etcd_lease_revoke(c, ra->lease, &e);
+	ec.discover_members = false;
+	st = etcd_client_new(&ec, out, e); /* copies what it keeps */
 cleanup:
-	if (st == ETCD_OK) {
-		log_info("the agent died and its postmaster %lld has exited: revoked leader lease %" PRIx64
-		         " so a replica can take over now (took %.0f ms)",
-		         ra->postmaster, (uint64_t)ra->lease, (double)(clk_mono_ns() - ra->since_ns) / 1e6);
-		status = 0;
-	} else {
-		log_error("the agent died and its postmaster %lld has exited, but revoking leader lease %" PRIx64
-		          " failed: %s; the lease will expire by itself within ttl",
-		          ra->postmaster, (uint64_t)ra->lease, e.message);
-	}
-	etcd_client_free(c);
 	for (size_t i = 0; urls && i < n; i++)
 		free(urls[i]);
 	free(urls);
+	return st;
+}
+
+/* One LeaseRevoke of ra's lease on c and the one line that says how it
+ * went. Returns the exit status: 0 revoked (or already gone), 1 not. */
+static int revoke_now(struct etcd_client *c, enum etcd_status st, struct etcd_error *e, const struct revoke_args *ra,
+                      const char *by)
+{
+	int64_t t0 = clk_mono_ns();
+
+	if (st == ETCD_OK)
+		st = etcd_lease_revoke(c, ra->lease, e);
+	if (st == ETCD_OK) {
+		log_info("the agent died and its postmaster %lld has exited: revoked leader lease %" PRIx64
+		         " so a replica can take over now (took %.0f ms, the request %.0f ms, by the %s revoker)",
+		         ra->postmaster, (uint64_t)ra->lease, (double)(clk_mono_ns() - ra->since_ns) / 1e6,
+		         (double)(clk_mono_ns() - t0) / 1e6, by);
+		return 0;
+	}
+	log_error("the agent died and its postmaster %lld has exited, but revoking leader lease %" PRIx64
+	          " failed: %s; the lease will expire by itself within ttl",
+	          ra->postmaster, (uint64_t)ra->lease, e->message);
+	return 1;
+}
+
+/*
+ * The revoke-only mode (see the file comment and fence.h): one LeaseRevoke
+ * of the given lease, trying each configured etcd host once, all within
+ * REVOKE_BUDGET. Returns the exit status: 0 revoked (or already gone), 1 not.
+ */
+static int revoke_mode(const struct baton_config *cfg, const struct revoke_args *ra)
+{
+	struct etcd_client *c = NULL;
+	struct etcd_error e;
+	enum etcd_status st = revoke_client_new(cfg, REVOKE_BUDGET, &c, &e);
+	int status = revoke_now(c, st, &e, ra, "freshly started");
+
+	etcd_client_free(c);
+	return status;
+}
+
+/* Reads the leader key: opens (or re-opens) the connection, does the TLS
+ * handshake and, with auth, gets (or keeps fresh) the token, so that the
+ * revoke later is one request. Says so once per streak of failures. */
+static void revoker_warm(struct etcd_client *c, const char *key, bool *failing)
+{
+	struct etcd_range_result r;
+	struct etcd_error e;
+
+	memset(&r, 0, sizeof(r));
+	if (etcd_get(c, key, &r, &e) == ETCD_OK) {
+		if (*failing)
+			log_info("lease revoker: etcd answers again");
+		*failing = false;
+	} else if (!*failing) {
+		log_warn("lease revoker: cannot reach etcd to keep its connection warm: %s (it tries again in %.0f s; "
+		         "a revoke would still be tried)",
+		         e.message, FENCE_REVOKER_WARM);
+		*failing = true;
+	}
+	etcd_range_result_free(&r);
+}
+
+/* "revoke <lease hex> <postmaster> <since ns>" into ra. */
+static bool revoker_parse(char *line, struct revoke_args *ra)
+{
+	char *save = NULL, *w = strtok_r(line, " ", &save), *hex, *pm, *ns;
+	long long v;
+
+	if (!w || strcmp(w, "revoke") != 0)
+		return false;
+	hex = strtok_r(NULL, " ", &save);
+	pm = strtok_r(NULL, " ", &save);
+	ns = strtok_r(NULL, " ", &save);
+	if (!hex || !pm || !ns || strtok_r(NULL, " ", &save))
+		return false;
+	if (!parse_ll(hex, 16, 1, INT64_MAX, &v))
+		return false;
+	ra->lease = v;
+	if (!parse_ll(pm, 10, 1, INT32_MAX, &v))
+		return false;
+	ra->postmaster = v;
+	if (!parse_ll(ns, 10, 0, INT64_MAX, &v))
+		return false;
+	ra->since_ns = v;
+	ra->set = true;
+	return true;
+}
+
+/*
+ * The pre-started revoker (fence.h), run by the fence process with a pipe
+ * as stdin: opens its etcd connection, keeps it warm, and waits for the one
+ * line the fence writes once the agent died and its postmaster is certainly
+ * gone; then revokes that lease (bounded by FENCE_REVOKER_BUDGET) and
+ * exits. End of file before a line: exits 0 without a request. Returns the
+ * exit status: 0 revoked (or nothing asked), 1 not, 2 a malformed line.
+ */
+static int revoker_mode(const struct baton_config *cfg)
+{
+	struct etcd_client *c = NULL;
+	struct etcd_error e;
+	enum etcd_status st = revoke_client_new(cfg, FENCE_REVOKER_BUDGET, &c, &e);
+	char key[512], line[128];
+	size_t len = 0;
+	bool failing = false;
+	struct revoke_args ra = { .set = false };
+	int status = 0;
+
+	snprintf(key, sizeof(key), "%s/%s/leader", cfg->namespace_, cfg->scope);
+	if (st == ETCD_OK)
+		revoker_warm(c, key, &failing);
+	else
+		log_warn("lease revoker: %s (an agent crash would revoke through a new process)", e.message);
+	for (;;) {
+		struct pollfd p = { .fd = STDIN_FILENO, .events = POLLIN };
+		int r = poll(&p, 1, (int)(FENCE_REVOKER_WARM * 1000));
+		ssize_t n;
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			log_error("lease revoker: poll: %s", strerror(errno));
+			status = 1;
+			break;
+		}
+		if (r == 0) {
+			if (st == ETCD_OK)
+				revoker_warm(c, key, &failing);
+			continue;
+		}
+		n = read(STDIN_FILENO, line + len, sizeof(line) - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break; /* the fence said goodbye or is gone: nothing to do */
+		len += (size_t)n;
+		line[len] = '\0';
+		if (!strchr(line, '\n') && len < sizeof(line) - 1)
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		if (!revoker_parse(line, &ra)) {
+			log_error("lease revoker: unexpected request from the fence process: '%.60s'", line);
+			status = 2;
+			break;
+		}
+		status = revoke_now(c, st, &e, &ra, "pre-started");
+		break;
+	}
+	etcd_client_free(c);
 	return status;
 }
 
@@ -227,10 +364,12 @@ int main(int argc, char **argv)
 		{ "revoke-lease", required_argument, NULL, 'R' },
 		{ "postmaster", required_argument, NULL, 'P' },
 		{ "since", required_argument, NULL, 'S' },
+		{ "revoker", no_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct revoke_args ra = { .set = false };
 	int n_revoke = 0;
+	bool revoker = false;
 	long long v;
 	const char *path = NULL;
 	bool test_only = false;
@@ -278,6 +417,9 @@ int main(int argc, char **argv)
 			ra.since_ns = v;
 			n_revoke++;
 			break;
+		case 'W':
+			revoker = true;
+			break;
 		default:
 			usage(stderr);
 			return 2;
@@ -299,6 +441,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	ra.set = n_revoke == 3;
+	if (revoker && (ra.set || test_only)) {
+		fprintf(stderr, "baton: --revoker goes with -c only (the fence process passes it)\n");
+		return 2;
+	}
 	if (geteuid() == 0) {
 		fprintf(stderr, "baton: refusing to run as root: Postgres cannot run as root; run baton as the "
 		                "operating-system user that owns the data directory (e.g. postgres)\n");
@@ -313,7 +459,7 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return 2;
 	}
-	if (ra.set) {
+	if (ra.set || revoker) {
 		/* Nothing else: no config file checks, no handlers, no Postgres. */
 		if (log_level_parse(cfg.log_level, &lvl))
 			log_set_level(lvl);
@@ -326,7 +472,7 @@ int main(int argc, char **argv)
 			config_free(&cfg);
 			return 1;
 		}
-		status = revoke_mode(&cfg, &ra);
+		status = revoker ? revoker_mode(&cfg) : revoke_mode(&cfg, &ra);
 		curl_global_cleanup();
 		config_free(&cfg);
 		return status;

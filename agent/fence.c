@@ -28,7 +28,9 @@
  * execve()s the revoker with an argv built in stack buffers; the revoker's
  * path and the config's were copied into static buffers before fork.
  * Each refusal to revoke leaves things as they were before this existed:
- * the lease expires after the ttl.
+ * the lease expires after the ttl. The revoker is normally pre-started
+ * (child_spawn_revoker): the fence only writes it one line on a pipe, and
+ * execs a fresh one only when that one is gone or fails.
  */
 #include "agent/fence.h"
 
@@ -327,6 +329,28 @@ static void child_escalate(int sock, struct child_target *t)
 	child_drop(t);
 }
 
+/* The agent died while it held the leader lease: the lease can be handed
+ * over only once the postmaster and its group are gone, and an immediate
+ * shutdown (SIGQUIT) makes the postmaster wait for its backends first
+ * (0.2 s measured on a loaded machine). Nothing is to be saved by it (an
+ * immediate shutdown writes no checkpoint either; the next start recovers
+ * from WAL in both cases), so SIGKILL the postmaster (through its pidfd)
+ * and its whole group at once. */
+static void child_kill_for_handover(struct child_target *t, int64_t now)
+{
+	int e = child_signal(t, SIGKILL);
+
+	if (e == ESRCH) {
+		child_drop(t); /* it has exited already (its parent-death signal) */
+		return;
+	}
+	(void)kill(-t->pid, SIGKILL);
+	child_say("the agent is gone (its socket closed) while it held the leader lease: SIGKILL to postmaster ",
+	          t->pid, NULL, 0, " and its process group, so that the lease can be revoked at once");
+	t->fired = true;
+	t->kill_at = now + (int64_t)(FENCE_KILL_AFTER * (double)NS);
+}
+
 /* Does /proc/<name>/stat (dfd = /proc) describe a process of group pgid
  * that is not a zombie? A process that vanished meanwhile is not. */
 static bool child_proc_live_in(int dfd, const char *name, pid_t pgid)
@@ -414,6 +438,113 @@ static bool child_group_live(pid_t pgid)
 	return live;
 }
 
+/* The pre-started revoker (fence.h): a child of the fence running
+ * `baton --revoker -c CONFIG`, its stdin the read end of a pipe whose write
+ * end is rv_fd. -1/0 = none; rv_retry_at: not before then (ns). */
+static int rv_fd = -1;
+static pid_t rv_pid;
+static int64_t rv_retry_at;
+
+/* Starts the pre-started revoker (once the agent names a leader lease: a
+ * fence that never guarded a leader needs none). Async-signal-safe: the
+ * fence is single-threaded, so fork() here is an ordinary fork. On failure, tries
+ * again FENCE_REVOKER_RETRY later. */
+static void child_spawn_revoker(int64_t now)
+{
+	int p[2];
+	pid_t pid;
+
+	rv_retry_at = now + (int64_t)(FENCE_REVOKER_RETRY * (double)NS);
+	if (pipe2(p, O_CLOEXEC) != 0)
+		return;
+	pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return;
+	}
+	if (pid == 0) {
+		char *argv[] = { revoke_exe, "--revoker", "-c", revoke_conf, NULL };
+
+		/* The pipe is its stdin; dup2 clears close-on-exec (unless it
+		 * already is fd 0, when stdin was closed). */
+		if (p[0] == STDIN_FILENO)
+			(void)fcntl(p[0], F_SETFD, 0);
+		else if (dup2(p[0], STDIN_FILENO) != STDIN_FILENO)
+			_exit(127);
+		execve(revoke_exe, argv, environ);
+		_exit(127);
+	}
+	close(p[0]);
+	rv_fd = p[1];
+	rv_pid = pid;
+}
+
+/* The pre-started revoker closed its stdin (it exited): reap it, say so,
+ * and start another FENCE_REVOKER_RETRY later (not in a hot loop when,
+ * say, the config file went bad). */
+static void child_revoker_lost(void)
+{
+	int st;
+
+	close(rv_fd);
+	rv_fd = -1;
+	if (waitpid(rv_pid, &st, WNOHANG) == 0) {
+		(void)kill(rv_pid, SIGKILL);
+		while (waitpid(rv_pid, &st, 0) < 0 && errno == EINTR)
+			;
+	}
+	child_say("the pre-started lease revoker ", rv_pid, NULL, 0,
+	          " exited; starting another later (until then an agent crash revokes through a new process)");
+	rv_pid = 0;
+}
+
+/* Hands the revoke to the pre-started revoker: one line on its stdin,
+ * "revoke <lease hex> <postmaster> <since ns>\n", then waits (bounded) for
+ * its exit. True when it exited 0 (revoked, or the lease was already gone);
+ * false when it could not be handed over or failed, and the caller falls
+ * back to a fresh revoker (the revoke is idempotent). */
+static bool child_ask_revoker(pid_t pm, int64_t lease, int64_t since)
+{
+	char line[96];
+	size_t pos = 0;
+	int64_t until;
+	int st;
+
+	if (rv_fd < 0)
+		return false;
+	child_put(line, sizeof(line), &pos, "revoke ");
+	child_put_hex(line, sizeof(line), &pos, (uint64_t)lease);
+	child_put(line, sizeof(line), &pos, " ");
+	child_put_num(line, sizeof(line), &pos, pm);
+	child_put(line, sizeof(line), &pos, " ");
+	child_put_num(line, sizeof(line), &pos, since);
+	child_put(line, sizeof(line), &pos, "\n");
+	/* One write of less than PIPE_BUF is atomic; SIGPIPE is ignored here,
+	 * so a revoker that is gone makes this EPIPE. */
+	if (write(rv_fd, line, pos) != (ssize_t)pos)
+		return false;
+	close(rv_fd);
+	rv_fd = -1;
+	until = clk_mono_ns() + (int64_t)((FENCE_REVOKER_BUDGET + 0.5) * (double)NS);
+	for (;;) {
+		pid_t w = waitpid(rv_pid, &st, WNOHANG);
+
+		if (w == rv_pid)
+			return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+		if (w < 0 && errno != EINTR)
+			return false;
+		if (clk_mono_ns() >= until) {
+			(void)kill(rv_pid, SIGKILL);
+			return false;
+		}
+		{
+			struct timespec ts = { 0, 2 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
 /* The agent died while it held the leader key and its postmaster is now
  * certainly gone with its whole process group: run the revoker, which
  * replaces this process. Returns only when exec failed (said on stderr). */
@@ -467,7 +598,10 @@ static void __attribute__((noreturn)) child_agent_gone(int sock, struct child_ta
 
 		if (!t->fired) {
 			t->deadline = now;
-			child_fire(sock, t, now, true);
+			if (closed && t->lease > 0 && revoke_exe[0] && t->own_group)
+				child_kill_for_handover(t, now);
+			else
+				child_fire(sock, t, now, true);
 		}
 		while (t->pid > 0 && !child_exited(t) && (now = clk_mono_ns()) < t->kill_at) {
 			struct timespec ts = { 0, 5 * 1000 * 1000 };
@@ -501,7 +635,8 @@ static void __attribute__((noreturn)) child_agent_gone(int sock, struct child_ta
 				facts.group_live = child_group_live(facts.postmaster);
 			}
 			if (fence_revoke_certain(&facts)) {
-				child_exec_revoker(facts.postmaster, facts.lease, since);
+				if (!child_ask_revoker(facts.postmaster, facts.lease, since))
+					child_exec_revoker(facts.postmaster, facts.lease, since);
 				break;
 			}
 			if (clk_mono_ns() >= until) {
@@ -619,7 +754,7 @@ static void __attribute__((noreturn)) child_main(int sock)
 	(void)close_range((unsigned)sock + 1, ~0U, 0);
 
 	for (;;) {
-		struct pollfd p[2];
+		struct pollfd p[3];
 		int64_t now = clk_mono_ns(), next = -1;
 		int timeout, np = 1;
 
@@ -629,6 +764,12 @@ static void __attribute__((noreturn)) child_main(int sock)
 			child_escalate(sock, &t);
 		if (t.pid > 0)
 			next = t.fired ? t.kill_at : t.deadline;
+		if (revoke_exe[0] && rv_fd < 0 && t.lease > 0) {
+			if (now >= rv_retry_at)
+				child_spawn_revoker(now);
+			if (rv_fd < 0 && (next < 0 || rv_retry_at < next))
+				next = rv_retry_at;
+		}
 		if (next < 0) {
 			timeout = -1;
 		} else {
@@ -638,8 +779,12 @@ static void __attribute__((noreturn)) child_main(int sock)
 		p[0] = (struct pollfd){ .fd = sock, .events = POLLIN };
 		if (t.pid > 0 && t.fired && t.pidfd >= 0)
 			p[np++] = (struct pollfd){ .fd = t.pidfd, .events = POLLIN };
+		if (rv_fd >= 0) /* a pipe's write end reports POLLERR once its reader is gone */
+			p[np++] = (struct pollfd){ .fd = rv_fd, .events = 0 };
 		if (poll(p, (nfds_t)np, timeout) < 0 && errno != EINTR)
 			child_agent_gone(sock, &t, false); /* cannot wait: treat as lost */
+		if (rv_fd >= 0 && p[np - 1].fd == rv_fd && (p[np - 1].revents & (POLLERR | POLLHUP)))
+			child_revoker_lost();
 		if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) && !child_receive(sock, &t))
 			child_agent_gone(sock, &t, true);
 	}

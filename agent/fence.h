@@ -55,17 +55,33 @@
  * ID is harmless: a lease that is gone answers "not found", and a lease of
  * ours that no longer carries the leader key carries only our member key.
  *
- * The fence cannot use libcurl (no malloc after fork), so it execve()s the
- * agent's own binary in its revoke-only mode (`baton --revoke-lease ID
- * --postmaster PID --since NS -c CONFIG`, see baton.c), which loads the
- * config for the etcd hosts, TLS and credentials, makes one LeaseRevoke
- * with a short bound, logs one line and exits: nothing else, no Postgres,
- * no keys. The binary and config paths are fixed before fork
- * (fence_set_revoker).
+ * The fence cannot use libcurl (no malloc after fork), so another process
+ * of the agent's own binary makes the request. Starting one only when it
+ * is needed costs 0.15-0.35 s (exec, config load, TLS handshake and, with
+ * auth, a token), so the fence pre-starts it: from the first time the
+ * agent names a leader lease, the fence keeps a child running `baton
+ * --revoker -c CONFIG` (see baton.c), which loads the config, opens its
+ * etcd connection (authenticated, TLS handshake done) by reading the
+ * leader key, refreshes it every FENCE_REVOKER_WARM s, and otherwise
+ * blocks on its stdin, a pipe from the fence. It knows no lease and
+ * decides nothing: only a line the
+ * fence writes once fence_revoke_certain holds ("revoke <lease hex>
+ * <postmaster> <since ns>") makes it send the one LeaseRevoke (bounded by
+ * FENCE_REVOKER_BUDGET), log one line and exit. End of file (the fence's
+ * goodbye or death) makes it exit without a request. Revoking is then one
+ * HTTP request on a warm connection. If it is not running (it exited: the
+ * fence starts another FENCE_REVOKER_RETRY s later), cannot be handed the
+ * line, or fails, the fence falls back to execve()ing the binary in its
+ * revoke-only mode (`baton --revoke-lease ID --postmaster PID --since NS
+ * -c CONFIG`), which loads the config afresh (a reload may have changed
+ * the etcd settings), makes one LeaseRevoke with a short bound, logs one
+ * line and exits: nothing else, no Postgres, no keys. The binary and config
+ * paths are fixed before fork (fence_set_revoker).
  *
  * Between fork() and its exit the fence process only makes system calls
  * (poll, recvmsg, send, clock_gettime, pidfd_send_signal, kill, write,
- * and open/read/getdents64 of /proc and execve for the revoke): it
+ * open/read/getdents64 of /proc, and pipe2/fork/execve/waitpid for the
+ * revoker): it
  * is forked from a multi-threaded process and must not touch a lock or the
  * allocator. It ignores SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN,
  * SIGTTOU, SIGPIPE, SIGUSR1 and SIGUSR2, and moves to its own process
@@ -96,6 +112,15 @@
  * for the postmaster's exit and its process group to empty before it gives
  * up revoking the leader lease (the lease then expires by itself). */
 #define FENCE_REVOKE_WAIT 2.0
+
+/* The pre-started revoker (see above): how long it may take for the revoke
+ * once handed the lease (the fence then falls back to a fresh revoker),
+ * how often it refreshes its etcd connection and token while it waits
+ * (one read of the leader key), and how long the fence waits before it
+ * starts another after one exited. */
+#define FENCE_REVOKER_BUDGET 2.0
+#define FENCE_REVOKER_WARM 30.0
+#define FENCE_REVOKER_RETRY 30.0
 
 struct fence;
 

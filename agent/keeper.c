@@ -310,10 +310,23 @@ static void *keeper_main(void *arg)
 		}
 		/* While Postgres may write, a keepalive may not outlast the
 		 * deadline: the fencing check after it must come in time; nor the
-		 * watchdog's feeding window, so that a feed after it still counts. */
+		 * watchdog's feeding window, so that a feed after it still counts.
+		 * Within that it may take up to two intervals, split over the
+		 * endpoints it may have to try: an etcd that stalls on its disk
+		 * (1.0 s measured on a shared machine) answers the keepalive it
+		 * holds once it catches up, and that one renews from its send
+		 * time; aborting it at one interval and sending another only
+		 * queues the new one behind the same stall (at ttl 2 that cost a
+		 * demotion). */
 		if (k->fence_pid > 0 && k->last_ok_sent > 0) {
 			double left = deadline_of(k) - t0;
-			double t = left - 0.05 < k->interval ? left - 0.05 : k->interval;
+			size_t n_ep = etcd_client_n_endpoints(k->etcd);
+			double t = 2 * k->interval / (double)(n_ep > 0 ? n_ep : 1);
+
+			if (t < k->interval)
+				t = k->interval;
+			if (left - 0.05 < t)
+				t = left - 0.05;
 
 			if (k->wd && watchdog_armed(k->wd)) {
 				double feed_left = watchdog_until(k, watchdog_timeout(k->wd)) - t0 - 0.02;
@@ -350,6 +363,11 @@ static void *keeper_main(void *arg)
 				else if (t1 - t0 > k->interval / 2)
 					log_warn("slow lease keepalive: %.0f ms", (t1 - t0) * 1000);
 				k->failing_since = 0;
+				/* the next one an interval after this one was sent, so
+				 * that a slow answer does not stretch the cadence */
+				next = k->interval - (t1 - t0);
+				if (next < 0.05)
+					next = 0.05;
 			} else if (st == ETCD_E_LEASE_NOT_FOUND) {
 				log_warn("our lease %llx is gone in etcd (expired or revoked); the loop will take a new one",
 				         (unsigned long long)id);

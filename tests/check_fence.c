@@ -355,10 +355,17 @@ START_TEST(test_revoke_certain)
 }
 END_TEST
 
-/* A revoker script that writes its arguments to dir/out; returns dir. */
+/* How the test revoker script behaves when the fence pre-starts it
+ * (--revoker): it reads the fence's line and writes "warm <line> -c
+ * <config>" to dir/out and exits 0; or exits at once, before any line; or
+ * reads the line, leaves it in dir/seen and exits 1 (a failed revoke). Run
+ * as the fresh revoker (--revoke-lease ...), it writes its arguments to
+ * dir/out. */
+enum warm_mode { WARM_OK, WARM_DIES, WARM_FAILS };
+
 static char revoke_dir[64];
 
-static void setup_revoker(void)
+static void setup_revoker_mode(enum warm_mode mode)
 {
 	char path[128], conf[128], err[256];
 	FILE *f;
@@ -368,8 +375,15 @@ static void setup_revoker(void)
 	snprintf(path, sizeof(path), "%s/revoker", revoke_dir);
 	f = fopen(path, "w");
 	ck_assert_ptr_nonnull(f);
-	fprintf(f, "#!/bin/sh\necho \"$@\" > '%s/out.tmp' && mv '%s/out.tmp' '%s/out'\n", revoke_dir, revoke_dir,
-	        revoke_dir);
+	fprintf(f, "#!/bin/sh\ncd '%s' || exit 9\nif [ \"$1\" = --revoker ]; then\n", revoke_dir);
+	if (mode == WARM_OK)
+		fprintf(f,
+		        "  IFS= read -r l || exit 0\n  echo \"warm $l $2 $3\" > out.tmp && mv out.tmp out\n  exit 0\n");
+	else if (mode == WARM_DIES)
+		fprintf(f, "  exit 3\n");
+	else
+		fprintf(f, "  IFS= read -r l || exit 0\n  echo \"$l\" > seen\n  exit 1\n");
+	fprintf(f, "fi\necho \"$@\" > out.tmp && mv out.tmp out\n");
 	ck_assert_int_eq(fclose(f), 0);
 	ck_assert_int_eq(chmod(path, 0700), 0);
 	snprintf(conf, sizeof(conf), "%s/node.conf", revoke_dir);
@@ -377,6 +391,11 @@ static void setup_revoker(void)
 	ck_assert_ptr_nonnull(f);
 	ck_assert_int_eq(fclose(f), 0);
 	ck_assert_msg(fence_set_revoker(path, conf, err, sizeof(err)), "%s", err);
+}
+
+static void setup_revoker(void)
+{
+	setup_revoker_mode(WARM_OK);
 }
 
 static void cleanup_revoker(void)
@@ -389,6 +408,8 @@ static void cleanup_revoker(void)
 	snprintf(p, sizeof(p), "%s/node.conf", revoke_dir);
 	unlink(p);
 	snprintf(p, sizeof(p), "%s/out", revoke_dir);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s/seen", revoke_dir);
 	unlink(p);
 	rmdir(revoke_dir);
 	/* a revoker that does not exist: later tests never run one */
@@ -482,15 +503,17 @@ static void end_agent(pid_t helper, int go_wr)
 
 /* The agent dies holding the leader lease: once its postmaster has exited
  * (a zombie the test has not reaped counts: it runs no code), the fence
- * runs the revoker with the lease, the postmaster and -c config. */
-START_TEST(test_agent_death_revokes_lease)
+ * hands the lease to its pre-started revoker, which got -c config; when
+ * that one is gone or fails, it runs a fresh revoker with the lease, the
+ * postmaster and -c config. */
+static void agent_death_revokes(enum warm_mode mode)
 {
 	pid_t d = spawn_dummy(false), helper;
-	char want[256], wantc[160];
+	char want[256], wantc[160], p[128];
 	const char *got;
 	int go, st;
 
-	setup_revoker();
+	setup_revoker_mode(mode);
 	helper = fake_agent(d, 0xabc123, false, &go);
 	nap(0.3);
 	ck_assert_str_eq(revoked(0), "");
@@ -499,15 +522,39 @@ START_TEST(test_agent_death_revokes_lease)
 		nap(0.02);
 	ck_assert_msg(proc_state(d) == 'Z', "the dummy postmaster was not fenced (state %c)", proc_state(d));
 	got = revoked(5);
-	snprintf(want, sizeof(want), "--revoke-lease abc123 --postmaster %d --since ", (int)d);
+	if (mode == WARM_OK)
+		snprintf(want, sizeof(want), "warm revoke abc123 %d ", (int)d);
+	else
+		snprintf(want, sizeof(want), "--revoke-lease abc123 --postmaster %d --since ", (int)d);
 	ck_assert_msg(strncmp(got, want, strlen(want)) == 0, "revoker ran with '%s'", got);
 	snprintf(wantc, sizeof(wantc), " -c %s/node.conf", revoke_dir);
 	ck_assert_msg(strlen(got) > strlen(wantc) && strcmp(got + strlen(got) - strlen(wantc), wantc) == 0,
 	              "revoker ran with '%s'", got);
+	/* the failing pre-started revoker was asked first */
+	snprintf(p, sizeof(p), "%s/seen", revoke_dir);
+	ck_assert_int_eq(access(p, F_OK) == 0, mode == WARM_FAILS);
 	ck_assert_msg(proc_state(d) == 'Z', "the test's zombie was reaped by someone else");
+	/* the leader's postmaster is SIGKILLed at once, not asked to shut down */
 	st = wait_dummy(d, 5, NULL);
-	ck_assert(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGQUIT);
+	ck_assert_msg(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "postmaster status %d", st);
 	cleanup_revoker();
+}
+
+START_TEST(test_agent_death_revokes_lease)
+{
+	agent_death_revokes(WARM_OK);
+}
+END_TEST
+
+START_TEST(test_agent_death_revokes_without_warm_revoker)
+{
+	agent_death_revokes(WARM_DIES);
+}
+END_TEST
+
+START_TEST(test_agent_death_revokes_after_warm_failure)
+{
+	agent_death_revokes(WARM_FAILS);
 }
 END_TEST
 
@@ -552,9 +599,9 @@ START_TEST(test_no_revoke_without_certainty)
 	ck_assert(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGQUIT);
 	ck_assert_str_eq(revoked(1.0), "");
 
-	/* a process of the postmaster's group outlives it (it ignores the
-	 * SIGQUIT that ends the dummy): no revoke while it runs; the fence
-	 * SIGKILLs the group, and revokes only once that process is dead */
+	/* a second process of the postmaster's group (it ignores SIGQUIT):
+	 * the fence SIGKILLs the whole group, and revokes only once that
+	 * process is dead too */
 	d = spawn_dummy(false);
 	m2 = fork();
 	ck_assert_int_ge(m2, 0);
@@ -570,9 +617,9 @@ START_TEST(test_no_revoke_without_certainty)
 	helper = fake_agent(d, 0xdef, false, &go);
 	end_agent(helper, go);
 	st = wait_dummy(d, 5, NULL);
-	ck_assert(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGQUIT);
-	/* the member ignored SIGQUIT: only the group SIGKILL ends it */
-	ck_assert_msg(strncmp(revoked(5), "--revoke-lease def ", 19) == 0, "no revoke once the group was empty");
+	ck_assert(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	/* the member ignores SIGQUIT: the group SIGKILL ends it, before the revoke */
+	ck_assert_msg(strncmp(revoked(5), "warm revoke def ", 16) == 0, "no revoke once the group was empty");
 	{
 		char stt = proc_state(m2);
 		ck_assert_msg(stt == 'Z', "revoked while a process of the group still ran (state %d)", stt);
@@ -900,6 +947,8 @@ static Suite *fence_suite(void)
 	tcase_add_test(tf, test_check_notices_death);
 	tcase_add_test(tf, test_revoke_certain);
 	tcase_add_test(tf, test_agent_death_revokes_lease);
+	tcase_add_test(tf, test_agent_death_revokes_without_warm_revoker);
+	tcase_add_test(tf, test_agent_death_revokes_after_warm_failure);
 	tcase_add_test(tf, test_no_revoke_without_certainty);
 	tcase_add_test(tf, test_frozen_agent_does_not_revoke);
 	suite_add_tcase(s, tf);

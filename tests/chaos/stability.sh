@@ -1,12 +1,13 @@
 #!/bin/bash
 # tests/chaos/stability.sh - no failover when nothing failed, under load.
 #
-#   tests/chaos/stability.sh [--minutes M] [--settings default|ttl3|both] [--keep]
+#   tests/chaos/stability.sh [--minutes M] [--settings default|ttl3|ttl2|both] [--keep]
 #                            [--clients N] [--scale S]
 #
 # Fast failover is worthless if the cluster fails over when nothing failed.
 # For each timing setting (default: ttl/loop_wait/retry_timeout 5/1/2;
-# ttl3: 3/1/1; both, the default, runs them one after the other, each on a
+# ttl3: 3/1/1; ttl2: 2/1/0.5, etcd's smallest lease, run only when asked;
+# both, the default, runs default and ttl3 one after the other, each on a
 # fresh cluster) this builds one etcd and three agents on loopback with the
 # integration harness (tests/lib/cluster.sh), initialises pgbench on the
 # primary (--scale, default 10) and then, for M minutes (default 10; a
@@ -79,8 +80,9 @@ SECONDS_RUN=$(awk -v m="$MINUTES" 'BEGIN { printf "%d", m * 60 + 0.5 }')
 case $SETTINGS in
 default) LIST=(default) ;;
 ttl3) LIST=(ttl3) ;;
+ttl2) LIST=(ttl2) ;;
 both) LIST=(default ttl3) ;;
-*) echo "stability.sh: --settings must be default, ttl3 or both, got '$SETTINGS'" >&2; exit 2 ;;
+*) echo "stability.sh: --settings must be default, ttl3, ttl2 or both, got '$SETTINGS'" >&2; exit 2 ;;
 esac
 
 # The columns of the summary tables: key in the summary file, heading.
@@ -142,6 +144,7 @@ fi
 case $ONE in
 default) TTL=5 LOOP_WAIT=1 RETRY_TIMEOUT=2 ;;
 ttl3) TTL=3 LOOP_WAIT=1 RETRY_TIMEOUT=1 ;;
+ttl2) TTL=2 LOOP_WAIT=1 RETRY_TIMEOUT=0.5 ;;
 *) echo "stability.sh: unknown setting '$ONE'" >&2; exit 2 ;;
 esac
 [ -n "$OUT" ] || { echo "stability.sh: --one needs --out FILE" >&2; exit 2; }

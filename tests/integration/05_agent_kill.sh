@@ -48,6 +48,9 @@ revoked() { grep -q "the agent died and its postmaster $pm has exited: revoked l
 wait_for 10 "node$old's fence revokes the leader lease" revoked
 log "$(grep -o "revoked leader lease .*" "$(agent_log "$old")" | head -n1)"
 pass "the fence process of the dead agent revoked its leader lease"
+grep -q "revoked leader lease [0-9a-f]* so a replica can take over now (took [0-9]* ms, the request [0-9]* ms, by the pre-started revoker)" "$(agent_log "$old")" ||
+	fail "the revoke did not go through the fence's pre-started revoker"
+pass "the fence's pre-started revoker made the revoke"
 
 new_leader() {
 	local l
