@@ -38,6 +38,16 @@ double ha_deadline(int64_t lease_id, double lease_sent, double ttl, double fails
 	return base > 0 ? base + ttl - ha_lease_margin(ttl) : 0;
 }
 
+double ha_keepalive_interval(double ttl, double loop_wait, double retry_timeout, double watchdog_margin)
+{
+	double base = loop_wait < ttl / 4 ? loop_wait : ttl / 4;
+	double relaxed = ttl - ha_lease_margin(ttl) - retry_timeout;
+
+	if (watchdog_margin >= 0 && (ttl - watchdog_margin - 1) / 2 < relaxed)
+		relaxed = (ttl - watchdog_margin - 1) / 2;
+	return relaxed > base ? relaxed : base;
+}
+
 double ha_lease_deadline(const struct ha_cluster_view *c, const struct ha_local_view *l)
 {
 	return ha_deadline(l->lease_id, l->lease_sent, c->ttl,

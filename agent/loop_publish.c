@@ -171,7 +171,7 @@ void publish_member(struct loop *L)
 static void publish_metrics(struct loop *L)
 {
 	struct api_metrics m;
-	struct etcd_stats a, b;
+	struct etcd_stats a, b, w;
 	int64_t id;
 	double sent;
 
@@ -192,6 +192,9 @@ static void publish_metrics(struct loop *L)
 	m.etcd_latency_sum = a.latency_sum + b.latency_sum;
 	for (int i = 0; i < API_LATENCY_BUCKETS && i < ETCD_STATS_BUCKETS; i++)
 		m.etcd_latency_le[i] = a.le[i] + b.le[i];
+	watch_etcd_stats(L->watch, &w);
+	for (int i = 0; i < ETCD_REQ_N; i++)
+		m.etcd_by_kind[i] = a.by_kind[i] + b.by_kind[i] + w.by_kind[i] + L->watch_stats.by_kind[i];
 	api_publish_metrics(L->api, &m);
 }
 
