@@ -206,6 +206,8 @@ double keepalive_interval(struct loop *L, const struct dcs_settings *s);
 /* Would the action, decided on a view from the cache, change anything
  * that needs a fresh view? (loop_view.c, the cached view's safety). */
 bool view_needs_fresh(const struct loop *L, const struct ha_action *a);
+/* A put of ours (at revision rev) applied to the cached view at once. */
+void cache_own_put(struct loop *L, const char *key, const char *value, int64_t lease, int64_t rev);
 /* The period of the full read that checks the cached view (seconds). */
 #define VIEW_CHECK_INTERVAL 30.0
 void read_local(struct loop *L, double now);

@@ -105,6 +105,7 @@ void publish_member(struct loop *L)
 	struct ha_member me;
 	struct etcd_error err;
 	char key[400], *json, *base;
+	int64_t rev = 0;
 
 	if (L->local.lease_id == 0 || !dcs_member_key(&L->keys, cfg->name, key, sizeof(key)))
 		return;
@@ -159,11 +160,14 @@ void publish_member(struct loop *L)
 		log_warn("our member key %s is missing or altered in etcd: writing it again", key);
 	}
 	free(base);
-	if (etcd_put(L->etcd, key, json, L->local.lease_id, NULL, &err) != ETCD_OK) {
+	if (etcd_put(L->etcd, key, json, L->local.lease_id, &rev, &err) != ETCD_OK) {
 		log_warn("cannot publish our member key: %s", err.message);
 		free(json);
 		return;
 	}
+	/* Our own write goes into the cached view now: its watch event may
+	 * come after the next loop, which must not read it as altered. */
+	cache_own_put(L, key, json, L->local.lease_id, rev);
 	free(L->member_json);
 	L->member_json = json;
 }

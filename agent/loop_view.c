@@ -101,11 +101,13 @@ static bool full_read(struct loop *L, double now, struct etcd_error *err)
 			if (ev[i].kv.mod_revision <= r.revision &&
 			    dcs_cache_apply(&L->keys, &L->cached, ev[i].type, &ev[i].kv) == DCS_APPLY_FULL_READ)
 				same = false;
+		/* A change in flight (written before the read, not delivered
+		 * yet) differs too: then the new watch costs one request. */
 		if (!same || !dcs_cache_same(&L->cached, &r)) {
-			log_warn("the cached view of %s differs from a full read at revision %lld: the watch missed "
-			         "changes",
+			log_info("the cached view of %s differs from a full read at revision %lld: the watch lags "
+			         "or missed changes",
 			         L->keys.prefix, (long long)r.revision);
-			why = "it missed changes";
+			why = "the cached view differed";
 		}
 	}
 	etcd_range_result_free(&L->cached);
@@ -169,6 +171,23 @@ double keepalive_interval(struct loop *L, const struct dcs_settings *s)
 	keeper_watchdog_state(L->keeper, &required, &ok);
 	return ha_keepalive_interval(s->ttl, s->loop_wait, s->retry_timeout,
 	                             required || ok ? L->cfg->watchdog.safety_margin : -1.0);
+}
+
+void cache_own_put(struct loop *L, const char *key, const char *value, int64_t lease, int64_t rev)
+{
+	struct etcd_kv kv;
+
+	if (!L->cached_valid || rev <= 0)
+		return;
+	memset(&kv, 0, sizeof(kv));
+	kv.key = (char *)key;
+	kv.key_len = strlen(key);
+	kv.value = (char *)value;
+	kv.value_len = strlen(value);
+	kv.mod_revision = rev;
+	kv.lease = lease;
+	if (dcs_cache_apply(&L->keys, &L->cached, ETCD_EVENT_PUT, &kv) == DCS_APPLY_FULL_READ)
+		L->want_full_read = true;
 }
 
 static void read_cluster(struct loop *L)
