@@ -173,6 +173,14 @@ double keepalive_interval(struct loop *L, const struct dcs_settings *s)
 	                             required || ok ? L->cfg->watchdog.safety_margin : -1.0);
 }
 
+static bool cache_has(const struct loop *L, const char *key)
+{
+	for (size_t i = 0; i < L->cached.n_kvs; i++)
+		if (strcmp(L->cached.kvs[i].key, key) == 0)
+			return true;
+	return false;
+}
+
 void cache_own_put(struct loop *L, const char *key, const char *value, int64_t lease, int64_t rev)
 {
 	struct etcd_kv kv;
@@ -200,7 +208,11 @@ static void read_cluster(struct loop *L)
 	const struct etcd_range_result *r = &L->cached;
 
 	L->view_from_cache = false;
-	if (!need_full_read(L, now) && apply_watched(L)) {
+	/* The cache serves the steady state only: when the watch just took
+	 * the leader key away or brought a switchover, the loop reads fully
+	 * now, before it polls the peers and decides. */
+	if (!need_full_read(L, now) && apply_watched(L) && cache_has(L, L->keys.leader) &&
+	    !cache_has(L, L->keys.switchover)) {
 		L->view_from_cache = true;
 	} else if (!full_read(L, now, &err)) {
 		if (L->view.etcd_ok || now - L->last_etcd_err_log >= 5.0) {
