@@ -91,12 +91,13 @@ static bool full_read(struct loop *L, double now, struct etcd_error *err)
 	if (dcs_read_cluster(L->etcd, &L->keys, &L->read_cache, &r, L->cached_warn, sizeof(L->cached_warn), err) !=
 	    ETCD_OK) {
 		L->want_full_read = true;
+		L->watch_suspect = true;
 		return false;
 	}
 	/* What the watch delivered so far: up to r.revision it must agree
 	 * with the read; past it, it goes onto the new cache. */
 	watch_ok = L->watch && watch_take(L->watch, &ev, &n);
-	if (watch_ok && L->cached_valid && !L->want_full_read) {
+	if (watch_ok && L->cached_valid && !L->watch_suspect) {
 		for (size_t i = 0; i < n; i++)
 			if (ev[i].kv.mod_revision <= r.revision &&
 			    dcs_cache_apply(&L->keys, &L->cached, ev[i].type, &ev[i].kv) == DCS_APPLY_FULL_READ)
@@ -117,7 +118,7 @@ static bool full_read(struct loop *L, double now, struct etcd_error *err)
 		why = "no watch yet";
 	else if (!watch_ok)
 		why = "the watch was lost";
-	else if (L->want_full_read && !why)
+	else if (L->watch_suspect && !why)
 		why = "after trouble with etcd";
 	if (why) {
 		watch_events_free(ev, n);
@@ -129,6 +130,7 @@ static bool full_read(struct loop *L, double now, struct etcd_error *err)
 		if (dcs_cache_apply(&L->keys, &L->cached, ev[i].type, &ev[i].kv) == DCS_APPLY_FULL_READ)
 			again = true; /* too much to keep: read again next loop */
 	watch_events_free(ev, n);
+	L->watch_suspect = false;
 	L->want_full_read = again;
 	L->next_full_read = now + VIEW_CHECK_INTERVAL;
 	return true;
@@ -144,6 +146,7 @@ static bool need_full_read(struct loop *L, double now)
 	if (failed != L->keepalive_failed_seen) {
 		L->keepalive_failed_seen = failed;
 		L->want_full_read = true;
+		L->watch_suspect = true;
 	}
 	return !L->cached_valid || !L->watch || L->want_full_read || !L->view.etcd_ok || now >= L->next_full_read ||
 	       !steady;
