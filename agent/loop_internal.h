@@ -188,6 +188,7 @@ struct loop {
 	char cached_warn[2048];         /* what the full read warned of */
 	double next_full_read;          /* monotonic: the periodic consistency check */
 	bool want_full_read;            /* the next read must be a full one */
+	bool watch_suspect;             /* etcd failed a request since: replace the watch */
 	bool view_from_cache;           /* this loop's view came from the cache */
 	uint64_t keepalive_failed_seen; /* keeper failures already seen (a new one: read fully) */
 	double keepalive_interval;      /* in force in the keeper */
