@@ -347,9 +347,12 @@ int main(int argc, char **argv)
 				sent++;
 				a->next_read += read_every;
 			}
-			if (a->next_ka < next)
+			/* A request still running is sent again when it ends (the
+			 * poll wakes on its socket): its due time must not make
+			 * this loop spin. */
+			if (!a->ka.busy && a->next_ka < next)
 				next = a->next_ka;
-			if (a->next_read < next)
+			if (!a->rd.busy && a->next_read < next)
 				next = a->next_read;
 		}
 		curl_multi_perform(m, &running);
@@ -376,6 +379,13 @@ int main(int argc, char **argv)
 			int ms = (int)((next - t) * 1000) + 1;
 
 			curl_multi_poll(m, NULL, 0, ms > 100 ? 100 : ms, NULL);
+		}
+		/* A late agent keeps its cadence from now, not from the past. */
+		for (int i = 0; i < n_agents; i++) {
+			if (ag[i].ka.busy && ag[i].next_ka < t - ka_every)
+				ag[i].next_ka = t;
+			if (ag[i].rd.busy && ag[i].next_read < t - read_every)
+				ag[i].next_read = t;
 		}
 	}
 	qsort(lat, n_lat, sizeof(*lat), cmp_d);
