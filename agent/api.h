@@ -133,6 +133,9 @@ struct api_metrics {
 	uint64_t etcd_latency_le[API_LATENCY_BUCKETS]; /* le 0.005 0.01 0.025 0.05 0.1 0.25 0.5 1 */
 	uint64_t etcd_latency_count;
 	double etcd_latency_sum;
+	/* Requests by kind (etcd_request_kind_name), the watch streams
+	 * opened included: what an idle agent costs etcd, kind by kind. */
+	uint64_t etcd_by_kind[ETCD_REQ_N];
 };
 
 /* What a POST asks the loop to do on this node; the loop takes them each

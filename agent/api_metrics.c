@@ -342,6 +342,13 @@ void api_h_metrics(struct api_server *s, const struct api_request *rq, json_t *b
 	metric_head(&b, "baton_etcd_requests_total", "counter", "etcd requests made.");
 	sample(&b, &st, "baton_etcd_requests_total", NULL, NULL);
 	sb_printf(&b, "%" PRIu64 "\n", m.etcd_requests);
+	metric_head(&b, "baton_etcd_requests_by_kind_total", "counter",
+	            "etcd requests made, by kind; watch counts the watch streams opened.");
+	for (int i = 0; i < ETCD_REQ_N; i++) {
+		sample(&b, &st, "baton_etcd_requests_by_kind_total", "kind",
+		       etcd_request_kind_name((enum etcd_request_kind)i));
+		sb_printf(&b, "%" PRIu64 "\n", m.etcd_by_kind[i]);
+	}
 	metric_head(&b, "baton_etcd_request_failures_total", "counter", "etcd requests that failed.");
 	sample(&b, &st, "baton_etcd_request_failures_total", NULL, NULL);
 	sb_printf(&b, "%" PRIu64 "\n", m.etcd_failures);

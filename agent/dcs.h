@@ -99,6 +99,7 @@ void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result 
 #define DCS_VALUE_MAX (256 * 1024)
 #define DCS_LIST_MAX 5000
 #define DCS_CACHE_N 16
+#define DCS_FETCH_MEMBERS (2 * HA_MAX_MEMBERS)
 
 struct dcs_read_cache {
 	struct {
@@ -114,6 +115,31 @@ struct dcs_read_cache {
 enum etcd_status dcs_read_cluster(struct etcd_client *c, const struct dcs_keys *k, struct dcs_read_cache *cache,
                                   struct etcd_range_result *out, char *warn, size_t warnlen, struct etcd_error *err)
         __attribute__((warn_unused_result));
+
+/*
+ * The cached view (watch-driven reads): the loop keeps the result of its
+ * last dcs_read_cluster and applies to it each change the prefix watch
+ * delivers, instead of reading every key each loop. dcs_cache_apply applies
+ * one change (type, kv: the watched key, its value, its revision in
+ * kv->mod_revision) to cache, with the rules the read itself follows:
+ *   - a change at or below cache->revision (the read's revision) is
+ *     already in the read: DCS_APPLY_STALE; so is a PUT older than the
+ *     cached key's own mod_revision (a replay after a reconnect);
+ *   - keys the layout does not have are ignored (DCS_APPLY_IGNORED);
+ *   - a value larger than DCS_VALUE_MAX is left out as the read leaves it
+ *     out (the leader and initialize keys stay, without a value);
+ *   - a new member beyond DCS_FETCH_MEMBERS members, or no memory, answers
+ *     DCS_APPLY_FULL_READ: the caller must read everything again, as it
+ *     must after a lost watch (compaction, cancel, overflow).
+ * DCS_APPLY_CHANGED otherwise. cache->revision is not moved: it stays the
+ * revision of the read, so re-applying a change is harmless. Pure.
+ */
+enum dcs_apply { DCS_APPLY_CHANGED, DCS_APPLY_STALE, DCS_APPLY_IGNORED, DCS_APPLY_FULL_READ };
+enum dcs_apply dcs_cache_apply(const struct dcs_keys *k, struct etcd_range_result *cache, enum etcd_event_type type,
+                               const struct etcd_kv *kv) __attribute__((warn_unused_result));
+/* Do a and b hold the same keys at the same mod revisions? (the periodic
+ * consistency check of the cached view against a full read). Pure. */
+bool dcs_cache_same(const struct etcd_range_result *a, const struct etcd_range_result *b);
 
 /* The roles a member can report (members/<name>, GET /): "primary",
  * "replica", "uninitialized", "stopped". dcs_role_at(i) is the i-th of them,

@@ -15,8 +15,7 @@
 
 #define DCS_LIST_PAGE 500     /* keys per keys-only page */
 #define DCS_LIST_PAGE_SMALL 2 /* ... when huge key names made a page too big */
-#define DCS_FETCH_MEMBERS (2 * HA_MAX_MEMBERS)
-#define DCS_NAMED_MAX 5 /* unknown keys named in one warning */
+#define DCS_NAMED_MAX 5       /* unknown keys named in one warning */
 
 /* The keys the view is built from, besides members/<name>; and history,
  * which batonctl shows from the same read. */
@@ -500,4 +499,105 @@ done:
 	if (cache)
 		cache->slow = cache->saw_oversized;
 	return st;
+}
+
+/* ---- the cached view, kept by the watch (dcs_cache_apply, see dcs.h) ---- */
+
+static size_t cache_find(const struct etcd_range_result *cache, const char *key)
+{
+	for (size_t i = 0; i < cache->n_kvs; i++)
+		if (cache->kvs[i].key && strcmp(cache->kvs[i].key, key) == 0)
+			return i;
+	return cache->n_kvs;
+}
+
+static void cache_remove(struct etcd_range_result *cache, size_t i)
+{
+	free(cache->kvs[i].key);
+	free(cache->kvs[i].value);
+	cache->kvs[i] = cache->kvs[cache->n_kvs - 1];
+	memset(&cache->kvs[cache->n_kvs - 1], 0, sizeof(cache->kvs[0]));
+	cache->n_kvs--;
+}
+
+enum dcs_apply dcs_cache_apply(const struct dcs_keys *k, struct etcd_range_result *cache, enum etcd_event_type type,
+                               const struct etcd_kv *kv)
+{
+	struct etcd_kv copy;
+	size_t f, i, members = 0;
+	enum key_kind kind;
+	bool keep_value;
+
+	if (!kv->key)
+		return DCS_APPLY_IGNORED;
+	kind = classify(k, kv, &f);
+	if (kind == KEY_UNKNOWN)
+		return DCS_APPLY_IGNORED;
+	if (kv->mod_revision <= cache->revision)
+		return DCS_APPLY_STALE;
+	i = cache_find(cache, kv->key);
+	if (i < cache->n_kvs && cache->kvs[i].mod_revision >= kv->mod_revision)
+		return DCS_APPLY_STALE;
+	if (type == ETCD_EVENT_DELETE) {
+		if (i < cache->n_kvs)
+			cache_remove(cache, i);
+		return DCS_APPLY_CHANGED;
+	}
+	keep_value = kv->value_len <= DCS_VALUE_MAX;
+	if (!keep_value && !presence_matters(k, kv->key)) {
+		/* Left out, as the read leaves it out. */
+		if (i < cache->n_kvs)
+			cache_remove(cache, i);
+		return DCS_APPLY_CHANGED;
+	}
+	if (i == cache->n_kvs && kind == KEY_MEMBER) {
+		for (size_t j = 0; j < cache->n_kvs; j++)
+			if (classify(k, &cache->kvs[j], &f) == KEY_MEMBER)
+				members++;
+		if (members >= DCS_FETCH_MEMBERS)
+			return DCS_APPLY_FULL_READ;
+	}
+	copy = *kv;
+	copy.key = malloc(kv->key_len + 1);
+	copy.value = malloc((keep_value ? kv->value_len : 0) + 1);
+	if (!copy.key || !copy.value) {
+		free(copy.key);
+		free(copy.value);
+		return DCS_APPLY_FULL_READ;
+	}
+	memcpy(copy.key, kv->key, kv->key_len);
+	copy.key[kv->key_len] = '\0';
+	copy.value_len = keep_value ? kv->value_len : 0;
+	if (copy.value_len)
+		memcpy(copy.value, kv->value, copy.value_len);
+	copy.value[copy.value_len] = '\0';
+	if (i == cache->n_kvs) {
+		struct etcd_kv *grown = realloc(cache->kvs, (cache->n_kvs + 1) * sizeof(*grown));
+
+		if (!grown) {
+			free(copy.key);
+			free(copy.value);
+			return DCS_APPLY_FULL_READ;
+		}
+		cache->kvs = grown;
+		cache->n_kvs++;
+	} else {
+		free(cache->kvs[i].key);
+		free(cache->kvs[i].value);
+	}
+	cache->kvs[i] = copy;
+	return DCS_APPLY_CHANGED;
+}
+
+bool dcs_cache_same(const struct etcd_range_result *a, const struct etcd_range_result *b)
+{
+	if (a->n_kvs != b->n_kvs)
+		return false;
+	for (size_t i = 0; i < a->n_kvs; i++) {
+		size_t j = cache_find(b, a->kvs[i].key);
+
+		if (j == b->n_kvs || b->kvs[j].mod_revision != a->kvs[i].mod_revision)
+			return false;
+	}
+	return true;
 }

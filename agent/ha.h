@@ -285,6 +285,23 @@ double ha_lease_margin(double ttl);
  * and etcd cannot be asked. 0 = no deadline (nothing may write).
  */
 double ha_deadline(int64_t lease_id, double lease_sent, double ttl, double failsafe_at);
+/*
+ * Seconds between two lease keepalives. Rule 2 counts the deadline from
+ * the last keepalive *sent*, so the interval never bears on safety, only
+ * on how long an etcd outage the leader outlives: after a keepalive at t
+ * the next goes at t + interval and is retried until the deadline
+ * t + ttl - margin, so an outage shorter than ttl - margin - interval
+ * never demotes it. retry_timeout is the outage a leader must survive
+ * (DESIGN.md), and etcd's disk stalls for up to 1 s on a busy machine,
+ * hence interval = ttl - margin - max(retry_timeout, 1 s): 2 s at the
+ * defaults (ttl 5, retry_timeout 2), half of etcd's keepalive load of the
+ * old min(loop_wait, ttl / 4). Never below that old value (0.5 s at
+ * ttl 2). With a usable
+ * watchdog (watchdog_margin >= 0; < 0 = none) at most
+ * (ttl - watchdog_margin - 1) / 2, so that its timeout,
+ * floor(ttl - margin - 2 * interval), stays at least 1 s. Pure.
+ */
+double ha_keepalive_interval(double ttl, double loop_wait, double retry_timeout, double watchdog_margin);
 /* ha_deadline for the local view's lease (0 if no lease). */
 double ha_lease_deadline(const struct ha_cluster_view *c, const struct ha_local_view *l);
 

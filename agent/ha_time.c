@@ -38,6 +38,21 @@ double ha_deadline(int64_t lease_id, double lease_sent, double ttl, double fails
 	return base > 0 ? base + ttl - ha_lease_margin(ttl) : 0;
 }
 
+double ha_keepalive_interval(double ttl, double loop_wait, double retry_timeout, double watchdog_margin)
+{
+	double base = loop_wait < ttl / 4 ? loop_wait : ttl / 4;
+	/* The leader's budget minus the etcd stall it must ride out: as long
+	 * as retry_timeout promises, and at least 1 s (etcd's disk stalls
+	 * for that long on a busy machine; at ttl 2 this keeps the old
+	 * 0.5 s cadence, which rode out 10 minutes of saturating load). */
+	double ride_out = retry_timeout > 1.0 ? retry_timeout : 1.0;
+	double relaxed = ttl - ha_lease_margin(ttl) - ride_out;
+
+	if (watchdog_margin >= 0 && (ttl - watchdog_margin - 1) / 2 < relaxed)
+		relaxed = (ttl - watchdog_margin - 1) / 2;
+	return relaxed > base ? relaxed : base;
+}
+
 double ha_lease_deadline(const struct ha_cluster_view *c, const struct ha_local_view *l)
 {
 	return ha_deadline(l->lease_id, l->lease_sent, c->ttl,

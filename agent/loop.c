@@ -6,7 +6,12 @@
  *   1. reap the postmaster and the running job (initdb, pg_basebackup,
  *      pg_rewind), if they ended;
  *   2. make sure we have a lease (the keeper thread keeps it alive);
- *   3. read every key of the cluster with one etcd range request;
+ *   3. the cluster view: the changes the prefix watch delivered, applied
+ *      to the last full read; a full read (one etcd request) only at
+ *      start-up, after watch loss or etcd trouble, outside the steady
+ *      state and every VIEW_CHECK_INTERVAL (loop_view.c says why that is
+ *      safe); an action decided on the cached view is decided again on a
+ *      full read before it is carried out;
  *   4. look at the data directory and ask Postgres about itself (bounded);
  *   5. when there is no leader, ask the peers' REST APIs for fresh LSNs;
  *   6. ha_decide(), then carry out the one action it returns;
@@ -166,8 +171,9 @@ static bool loop_init(struct loop *L, const struct baton_config *cfg)
 	L->ecfg.username = cfg->etcd.username;
 	L->ecfg.password = cfg->etcd.password;
 	/* etcd.hosts may name only some members: the others are found. A silent
-	 * watch needs no idle timeout here: the loop re-reads every key each
-	 * loop_wait, so a dead watch costs at most one loop of latency. */
+	 * watch needs no idle timeout here (it would cost a reconnect each
+	 * timeout): a failed request of the loop or the keeper, and the periodic
+	 * full read, replace a watch that may be dead (loop_view.c). */
 	L->ecfg.discover_members = true;
 	if (etcd_client_new(&L->ecfg, &L->etcd, &e) != ETCD_OK) {
 		log_error("etcd client: %s", e.message);
@@ -223,11 +229,7 @@ static bool loop_init(struct loop *L, const struct baton_config *cfg)
 		log_error("%s", err);
 		return false;
 	}
-	L->watch = watch_start(&L->ecfg, L->keys.leader, L->wake[1], err, sizeof(err));
-	if (!L->watch) {
-		log_error("%s", err);
-		return false;
-	}
+	/* The prefix watch starts with the first full read (loop_view.c). */
 	{
 		struct api_options o = {
 			.listen = cfg->restapi.listen,
@@ -295,6 +297,7 @@ static void loop_free(struct loop *L)
 		free(L->endpoints);
 	}
 	dcs_settings_free(&L->settings);
+	etcd_range_result_free(&L->cached);
 	free(L->member_json);
 	free(L->status_json);
 	free(L->applied_params);
@@ -401,6 +404,12 @@ int loop_run(const struct baton_config *cfg)
 			poll_peers(&L);
 		now = clk_mono();
 		a = ha_decide(&L.view, &L.local, now);
+		if (view_needs_fresh(&L, &a)) {
+			/* Decided on the cached view: decide again on a full read
+			 * before changing anything (loop_view.c). */
+			L.want_full_read = true;
+			continue;
+		}
 		log_action(&L, &a);
 		if (execute(&L, &a, now)) {
 			status = L.running_fatal ? 1 : 0;

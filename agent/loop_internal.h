@@ -184,6 +184,18 @@ struct loop {
 	char last_warn[4096];
 	struct dcs_read_cache read_cache; /* oversized keys not to download again */
 	double last_etcd_err_log;
+	/* The watch-driven cluster view (loop_view.c): the last full read,
+	 * with the changes the prefix watch delivered since applied to it. */
+	struct etcd_range_result cached;
+	bool cached_valid;
+	char cached_warn[2048];         /* what the full read warned of */
+	double next_full_read;          /* monotonic: the periodic consistency check */
+	bool want_full_read;            /* the next read must be a full one */
+	bool watch_suspect;             /* etcd failed a request since: replace the watch */
+	bool view_from_cache;           /* this loop's view came from the cache */
+	uint64_t keepalive_failed_seen; /* keeper failures already seen (a new one: read fully) */
+	double keepalive_interval;      /* in force in the keeper */
+	struct etcd_stats watch_stats;  /* of the watches replaced so far */
 	bool running_fatal;
 	/* A reinit stops Postgres and removes its data directory inside the
 	 * loop: what we publish says "stopped" from before the stop on. */
@@ -198,6 +210,16 @@ struct loop {
 
 /* loop_view.c */
 void read_cluster_in_time(struct loop *L);
+/* Seconds between keepalives for settings s (ha_keepalive_interval with
+ * this node's watchdog). */
+double keepalive_interval(struct loop *L, const struct dcs_settings *s);
+/* Would the action, decided on a view from the cache, change anything
+ * that needs a fresh view? (loop_view.c, the cached view's safety). */
+bool view_needs_fresh(const struct loop *L, const struct ha_action *a);
+/* A put of ours (at revision rev) applied to the cached view at once. */
+void cache_own_put(struct loop *L, const char *key, const char *value, int64_t lease, int64_t rev);
+/* The period of the full read that checks the cached view (seconds). */
+#define VIEW_CHECK_INTERVAL 30.0
 void read_local(struct loop *L, double now);
 struct peer_opts loop_peer_opts(const struct loop *L);
 void poll_peers(struct loop *L);

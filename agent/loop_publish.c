@@ -105,6 +105,7 @@ void publish_member(struct loop *L)
 	struct ha_member me;
 	struct etcd_error err;
 	char key[400], *json, *base;
+	int64_t rev = 0;
 
 	if (L->local.lease_id == 0 || !dcs_member_key(&L->keys, cfg->name, key, sizeof(key)))
 		return;
@@ -159,11 +160,14 @@ void publish_member(struct loop *L)
 		log_warn("our member key %s is missing or altered in etcd: writing it again", key);
 	}
 	free(base);
-	if (etcd_put(L->etcd, key, json, L->local.lease_id, NULL, &err) != ETCD_OK) {
+	if (etcd_put(L->etcd, key, json, L->local.lease_id, &rev, &err) != ETCD_OK) {
 		log_warn("cannot publish our member key: %s", err.message);
 		free(json);
 		return;
 	}
+	/* Our own write goes into the cached view now: its watch event may
+	 * come after the next loop, which must not read it as altered. */
+	cache_own_put(L, key, json, L->local.lease_id, rev);
 	free(L->member_json);
 	L->member_json = json;
 }
@@ -171,7 +175,7 @@ void publish_member(struct loop *L)
 static void publish_metrics(struct loop *L)
 {
 	struct api_metrics m;
-	struct etcd_stats a, b;
+	struct etcd_stats a, b, w;
 	int64_t id;
 	double sent;
 
@@ -192,6 +196,9 @@ static void publish_metrics(struct loop *L)
 	m.etcd_latency_sum = a.latency_sum + b.latency_sum;
 	for (int i = 0; i < API_LATENCY_BUCKETS && i < ETCD_STATS_BUCKETS; i++)
 		m.etcd_latency_le[i] = a.le[i] + b.le[i];
+	watch_etcd_stats(L->watch, &w);
+	for (int i = 0; i < ETCD_REQ_N; i++)
+		m.etcd_by_kind[i] = a.by_kind[i] + b.by_kind[i] + w.by_kind[i] + L->watch_stats.by_kind[i];
 	api_publish_metrics(L->api, &m);
 }
 

@@ -8,17 +8,216 @@
  */
 #include "agent/loop_internal.h"
 
-static void read_cluster(struct loop *L)
+/*
+ * The cluster view is kept by the prefix watch (watch.h): the loop reads
+ * every key with one full read (dcs_read_cluster) at start-up, then applies
+ * the changes the watch delivers to that read (dcs_cache_apply) and builds
+ * the view from the result each loop, sending etcd nothing. It reads
+ * everything again, and starts a new watch from that read's revision + 1
+ * so that no change falls between the two:
+ *   - when the watch is lost (compacted, ended, overflowed) or missing;
+ *   - when etcd looked unwell: the last read failed, or a keepalive failed
+ *     since the last loop (a watch on a silently dead connection delivers
+ *     nothing, so trouble seen by any request makes it suspect);
+ *   - every VIEW_CHECK_INTERVAL seconds, as a consistency check: the cache
+ *     with the changes up to the read's revision must equal the read, or
+ *     the watch missed something and is replaced;
+ *   - whenever the cluster is not in its steady state: no leader, a
+ *     switchover pending, or the last action was anything but WAIT/LEAD;
+ *   - and before acting on a view from the cache (view_needs_fresh): an
+ *     action that changes the cluster or Postgres (acquire, promote,
+ *     follow, switchover, ...) is decided again on a full read first.
+ * Why that is as safe as a read each loop: rule 1 rests on the txns
+ * themselves (the leader key is taken with compares etcd checks server-
+ * side, create_revision == 0 or our name at the mod revision we read) and
+ * rule 2 on the keeper's send times, neither on the view's age; rule 5's
+ * candidate checks run on a full read (no leader => full read). What the
+ * cache can hold back is news: with a working watch it arrives within
+ * milliseconds (sooner than the old loop_wait poll, and the leader key's
+ * DELETE still wakes the loop at once); with a broken one it arrives at
+ * the next full read, which etcd trouble, a lost stream or the periodic
+ * check brings within VIEW_CHECK_INTERVAL at worst, and a view that only
+ * leads to WAIT or LEAD changes nothing in the meantime.
+ */
+static void replace_watch(struct loop *L, int64_t start, const char *why)
+{
+	char err[512];
+
+	if (L->watch) {
+		struct etcd_stats s;
+
+		watch_etcd_stats(L->watch, &s);
+		for (int i = 0; i < ETCD_REQ_N; i++)
+			L->watch_stats.by_kind[i] += s.by_kind[i];
+		watch_stop(L->watch);
+		log_info("watching %s again from revision %lld (%s)", L->keys.prefix, (long long)start, why);
+	}
+	L->watch = watch_start(&L->ecfg, L->keys.prefix, L->keys.leader, start, L->wake[1], err, sizeof(err));
+	if (!L->watch)
+		log_warn("%s; reading every key each loop until a watch runs", err);
+}
+
+/* Applies the watched changes to the cache; false when it must be rebuilt. */
+static bool apply_watched(struct loop *L)
+{
+	struct watch_event *ev = NULL;
+	size_t n = 0;
+	bool ok;
+
+	if (!L->watch)
+		return false;
+	ok = watch_take(L->watch, &ev, &n);
+	for (size_t i = 0; ok && i < n; i++)
+		if (dcs_cache_apply(&L->keys, &L->cached, ev[i].type, &ev[i].kv) == DCS_APPLY_FULL_READ)
+			ok = false;
+	watch_events_free(ev, n);
+	return ok;
+}
+
+/*
+ * Reads every key, checks the cache against it, makes it the new cache and
+ * (re)starts the watch where needed. False when etcd fails (the cache is
+ * then kept, marked for a full read).
+ */
+static bool full_read(struct loop *L, double now, struct etcd_error *err)
 {
 	struct etcd_range_result r;
+	struct watch_event *ev = NULL;
+	size_t n = 0;
+	bool watch_ok, same = true, again = false;
+	const char *why = NULL;
+
+	memset(&r, 0, sizeof(r));
+	if (dcs_read_cluster(L->etcd, &L->keys, &L->read_cache, &r, L->cached_warn, sizeof(L->cached_warn), err) !=
+	    ETCD_OK) {
+		L->want_full_read = true;
+		L->watch_suspect = true;
+		return false;
+	}
+	/* What the watch delivered so far: up to r.revision it must agree
+	 * with the read; past it, it goes onto the new cache. */
+	watch_ok = L->watch && watch_take(L->watch, &ev, &n);
+	if (watch_ok && L->cached_valid && !L->watch_suspect) {
+		for (size_t i = 0; i < n; i++)
+			if (ev[i].kv.mod_revision <= r.revision &&
+			    dcs_cache_apply(&L->keys, &L->cached, ev[i].type, &ev[i].kv) == DCS_APPLY_FULL_READ)
+				same = false;
+		/* A change in flight (written before the read, not delivered
+		 * yet) differs too: then the new watch costs one request. */
+		if (!same || !dcs_cache_same(&L->cached, &r)) {
+			log_info("the cached view of %s differs from a full read at revision %lld: the watch lags "
+			         "or missed changes",
+			         L->keys.prefix, (long long)r.revision);
+			why = "the cached view differed";
+		}
+	}
+	etcd_range_result_free(&L->cached);
+	L->cached = r;
+	L->cached_valid = true;
+	if (!L->watch)
+		why = "no watch yet";
+	else if (!watch_ok)
+		why = "the watch was lost";
+	else if (L->watch_suspect && !why)
+		why = "after trouble with etcd";
+	if (why) {
+		watch_events_free(ev, n);
+		ev = NULL;
+		n = 0;
+		replace_watch(L, r.revision + 1, why);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (dcs_cache_apply(&L->keys, &L->cached, ev[i].type, &ev[i].kv) == DCS_APPLY_FULL_READ)
+			again = true; /* too much to keep: read again next loop */
+	watch_events_free(ev, n);
+	L->watch_suspect = false;
+	L->want_full_read = again;
+	L->next_full_read = now + VIEW_CHECK_INTERVAL;
+	return true;
+}
+
+static bool need_full_read(struct loop *L, double now)
+{
+	uint64_t ok, failed;
+	bool steady = (L->last_kind == HA_WAIT || L->last_kind == HA_LEAD) && L->view.has_leader &&
+	              !L->view.has_switchover;
+
+	keeper_counts(L->keeper, &ok, &failed);
+	if (failed != L->keepalive_failed_seen) {
+		L->keepalive_failed_seen = failed;
+		L->want_full_read = true;
+		L->watch_suspect = true;
+	}
+	return !L->cached_valid || !L->watch || L->want_full_read || !L->view.etcd_ok || now >= L->next_full_read ||
+	       !steady;
+}
+
+bool view_needs_fresh(const struct loop *L, const struct ha_action *a)
+{
+	if (!L->view_from_cache)
+		return false;
+	switch (a->kind) {
+	case HA_WAIT:
+	case HA_LEAD:
+	case HA_DEMOTE:   /* toward fewer writers, and due now (rule 2) */
+	case HA_SHUTDOWN: /* asked for by a signal, not by the view */
+		return false;
+	default:
+		return true;
+	}
+}
+
+double keepalive_interval(struct loop *L, const struct dcs_settings *s)
+{
+	bool required, ok;
+
+	keeper_watchdog_state(L->keeper, &required, &ok);
+	return ha_keepalive_interval(s->ttl, s->loop_wait, s->retry_timeout,
+	                             required || ok ? L->cfg->watchdog.safety_margin : -1.0);
+}
+
+static bool cache_has(const struct loop *L, const char *key)
+{
+	for (size_t i = 0; i < L->cached.n_kvs; i++)
+		if (strcmp(L->cached.kvs[i].key, key) == 0)
+			return true;
+	return false;
+}
+
+void cache_own_put(struct loop *L, const char *key, const char *value, int64_t lease, int64_t rev)
+{
+	struct etcd_kv kv;
+
+	if (!L->cached_valid || rev <= 0)
+		return;
+	memset(&kv, 0, sizeof(kv));
+	kv.key = (char *)key;
+	kv.key_len = strlen(key);
+	kv.value = (char *)value;
+	kv.value_len = strlen(value);
+	kv.mod_revision = rev;
+	kv.lease = lease;
+	if (dcs_cache_apply(&L->keys, &L->cached, ETCD_EVENT_PUT, &kv) == DCS_APPLY_FULL_READ)
+		L->want_full_read = true;
+}
+
+static void read_cluster(struct loop *L)
+{
 	struct etcd_error err;
 	struct dcs_settings fresh;
 	struct ha_cluster_view v;
-	char warn[4096] = "", read_warn[2048] = "";
+	char warn[4096] = "";
 	double now = clk_mono();
+	const struct etcd_range_result *r = &L->cached;
 
-	memset(&r, 0, sizeof(r));
-	if (dcs_read_cluster(L->etcd, &L->keys, &L->read_cache, &r, read_warn, sizeof(read_warn), &err) != ETCD_OK) {
+	L->view_from_cache = false;
+	/* The cache serves the steady state only: when the watch just took
+	 * the leader key away or brought a switchover, the loop reads fully
+	 * now, before it polls the peers and decides. */
+	if (!need_full_read(L, now) && apply_watched(L) && cache_has(L, L->keys.leader) &&
+	    !cache_has(L, L->keys.switchover)) {
+		L->view_from_cache = true;
+	} else if (!full_read(L, now, &err)) {
 		if (L->view.etcd_ok || now - L->last_etcd_err_log >= 5.0) {
 			log_warn("cannot read the cluster state from etcd: %s", err.message);
 			L->last_etcd_err_log = now;
@@ -28,29 +227,31 @@ static void read_cluster(struct loop *L)
 	}
 	memset(&v, 0, sizeof(v));
 	memset(&fresh, 0, sizeof(fresh));
-	dcs_parse_cluster(&L->keys, &r, &L->settings, &v, &fresh, warn, sizeof(warn));
+	dcs_parse_cluster(&L->keys, r, &L->settings, &v, &fresh, warn, sizeof(warn));
 	/* Code-running parameters only from this node's file (or its allow list). */
 	dcs_settings_drop_code_params(&fresh, L->cfg->postgresql.allow_from_dcs, L->cfg->postgresql.n_allow_from_dcs,
 	                              warn, sizeof(warn));
-	snprintf(warn + strlen(warn), sizeof(warn) - strlen(warn), "%s", read_warn);
+	snprintf(warn + strlen(warn), sizeof(warn) - strlen(warn), "%s", L->cached_warn);
 	if (warn[0] && strcmp(warn, L->last_warn) != 0)
 		log_warn("unreadable keys in etcd (ignored): %s", warn);
 	snprintf(L->last_warn, sizeof(L->last_warn), "%s", warn);
 	L->leader_mod_revision = 0;
 	L->switchover_mod_revision = 0;
-	for (size_t i = 0; i < r.n_kvs; i++) {
-		if (strcmp(r.kvs[i].key, L->keys.leader) == 0)
-			L->leader_mod_revision = r.kvs[i].mod_revision;
-		else if (strncmp(r.kvs[i].key, L->keys.prefix, strlen(L->keys.prefix)) == 0 &&
-		         strcmp(r.kvs[i].key + strlen(L->keys.prefix), "switchover") == 0)
-			L->switchover_mod_revision = r.kvs[i].mod_revision;
+	for (size_t i = 0; i < r->n_kvs; i++) {
+		if (strcmp(r->kvs[i].key, L->keys.leader) == 0)
+			L->leader_mod_revision = r->kvs[i].mod_revision;
+		else if (strncmp(r->kvs[i].key, L->keys.prefix, strlen(L->keys.prefix)) == 0 &&
+		         strcmp(r->kvs[i].key + strlen(L->keys.prefix), "switchover") == 0)
+			L->switchover_mod_revision = r->kvs[i].mod_revision;
 	}
-	etcd_range_result_free(&r);
 
-	if (fresh.ttl != L->settings.ttl || fresh.loop_wait != L->settings.loop_wait) {
-		double interval = fmin(fresh.loop_wait, fresh.ttl / 4);
-		log_info("timing in force: ttl %.1fs, loop_wait %.1fs, retry_timeout %.1fs", fresh.ttl, fresh.loop_wait,
-		         fresh.retry_timeout);
+	if (fresh.ttl != L->settings.ttl || fresh.loop_wait != L->settings.loop_wait ||
+	    keepalive_interval(L, &fresh) != L->keepalive_interval) {
+		double interval = keepalive_interval(L, &fresh);
+
+		L->keepalive_interval = interval;
+		log_info("timing in force: ttl %.1fs, loop_wait %.1fs, retry_timeout %.1fs, keepalive every %.2fs",
+		         fresh.ttl, fresh.loop_wait, fresh.retry_timeout, interval);
 		keeper_set_timing(L->keeper, interval,
 		                  fmin(fresh.ttl, L->granted_ttl > 0 ? (double)L->granted_ttl : fresh.ttl));
 	}
@@ -110,6 +311,7 @@ void read_cluster_in_time(struct loop *L)
 	deadline = ha_lease_deadline(&L->view, &L->local);
 	left = deadline - clk_mono();
 	if (left <= 0.05) {
+		L->view_from_cache = false;
 		L->view.etcd_ok = false; /* no time to ask: decide on what we know */
 		return;
 	}

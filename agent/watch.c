@@ -1,5 +1,11 @@
 /*
- * watch.c - the leader-key watch thread (see watch.h).
+ * watch.c - the prefix watch thread (see watch.h).
+ *
+ * The thread runs one etcd_watch over the prefix and copies each event into
+ * a queue under a mutex; the loop takes the queue (watch_take) at its own
+ * pace. The callback never waits for the loop: a loop stuck in a long
+ * action only lets the queue grow, up to WATCH_QUEUE_MAX, after which the
+ * watch gives up (lost) and the loop re-reads everything instead.
  */
 #include "agent/watch.h"
 
@@ -18,10 +24,16 @@
 struct watch {
 	pthread_t thread;
 	struct etcd_client *etcd;
-	char *key;
+	char *prefix;
+	char *leader_key;
+	int64_t start_revision;
 	int wake_fd;
 	atomic_bool stop;
 	bool connected_once;
+	pthread_mutex_t mu; /* guards the queue and lost */
+	struct watch_event *q;
+	size_t n_q, cap_q;
+	bool lost;
 };
 
 static void wake(int fd)
@@ -31,16 +43,97 @@ static void wake(int fd)
 	(void)n;
 }
 
+static void event_clear(struct watch_event *e)
+{
+	free(e->kv.key);
+	free(e->kv.value);
+	memset(e, 0, sizeof(*e));
+}
+
+void watch_events_free(struct watch_event *events, size_t n)
+{
+	for (size_t i = 0; events && i < n; i++)
+		event_clear(&events[i]);
+	free(events);
+}
+
+/* A deep copy of ev into e; false when out of memory. */
+static bool event_copy(struct watch_event *e, const struct etcd_event *ev, int64_t revision)
+{
+	const struct etcd_kv *kv = ev->kv;
+
+	memset(e, 0, sizeof(*e));
+	e->type = ev->type;
+	e->kv = *kv;
+	e->kv.key = malloc(kv->key_len + 1);
+	e->kv.value = malloc(kv->value_len + 1);
+	if (!e->kv.key || !e->kv.value) {
+		event_clear(e);
+		return false;
+	}
+	memcpy(e->kv.key, kv->key, kv->key_len);
+	e->kv.key[kv->key_len] = '\0';
+	if (kv->value_len)
+		memcpy(e->kv.value, kv->value, kv->value_len);
+	e->kv.value[kv->value_len] = '\0';
+	if (e->kv.mod_revision == 0)
+		e->kv.mod_revision = revision; /* not said: at most the batch's revision */
+	return true;
+}
+
+/* Queues the batch; on overflow or ENOMEM drops the queue and marks the
+ * watch lost (the loop then re-reads everything). Called with w->mu held. */
+static void enqueue(struct watch *w, const struct etcd_event *ev, size_t n, int64_t revision)
+{
+	if (w->lost)
+		return;
+	if (w->n_q + n > WATCH_QUEUE_MAX) {
+		log_warn("watch on %s: more than %d changes waiting for the loop; it will re-read every key", w->prefix,
+		         WATCH_QUEUE_MAX);
+		goto lost;
+	}
+	if (w->n_q + n > w->cap_q) {
+		size_t cap = w->cap_q ? w->cap_q : 16;
+		struct watch_event *grown;
+
+		while (cap < w->n_q + n)
+			cap *= 2;
+		grown = realloc(w->q, cap * sizeof(*grown));
+		if (!grown)
+			goto nomem;
+		w->q = grown;
+		w->cap_q = cap;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!event_copy(&w->q[w->n_q], &ev[i], revision))
+			goto nomem;
+		w->n_q++;
+	}
+	return;
+nomem:
+	log_warn("watch on %s: out of memory for a change; the loop will re-read every key", w->prefix);
+lost:
+	for (size_t i = 0; i < w->n_q; i++)
+		event_clear(&w->q[i]);
+	w->n_q = 0;
+	w->lost = true;
+}
+
 static bool on_events(void *ctx, const struct etcd_event *ev, size_t n, int64_t revision)
 {
 	struct watch *w = ctx;
 
 	for (size_t i = 0; i < n; i++) {
+		if (strcmp(ev[i].kv->key, w->leader_key) != 0)
+			continue;
 		if (ev[i].type == ETCD_EVENT_DELETE)
 			log_info("leader key deleted or expired (revision %lld)", (long long)revision);
 		else
 			log_debug("leader key now holds '%s' (revision %lld)", ev[i].kv->value, (long long)revision);
 	}
+	pthread_mutex_lock(&w->mu);
+	enqueue(w, ev, n, revision);
+	pthread_mutex_unlock(&w->mu);
 	if (n > 0)
 		wake(w->wake_fd);
 	return !atomic_load(&w->stop);
@@ -50,60 +143,93 @@ static void on_connected(void *ctx)
 {
 	struct watch *w = ctx;
 
+	/* The library resumes from the revision after the last one delivered:
+	 * nothing was missed, nothing to re-read. */
 	if (w->connected_once)
-		log_info("leader watch re-established");
+		log_info("watch on %s re-established", w->prefix);
 	w->connected_once = true;
-	/* We may have missed changes while disconnected: let the loop re-read. */
-	wake(w->wake_fd);
 }
 
 static void *watch_main(void *arg)
 {
 	struct watch *w = arg;
+	struct etcd_error err;
+	int64_t last = 0;
+	enum etcd_status st;
 
-	while (!atomic_load(&w->stop)) {
-		struct etcd_error err;
-		int64_t last = 0;
-		enum etcd_status st = etcd_watch(w->etcd, w->key, false, 0, on_events, w, on_connected, 0, &last, &err);
-
-		if (st == ETCD_E_CANCELED || atomic_load(&w->stop))
-			break;
-		if (st == ETCD_E_COMPACTED)
-			log_warn("leader watch: revision %lld was compacted; watching from now on", (long long)last);
-		else if (st != ETCD_OK)
-			log_warn("leader watch ended: %s; restarting it", err.message);
-		wake(w->wake_fd);
-		clk_sleep(0.2);
-	}
+	memset(&err, 0, sizeof(err));
+	st = etcd_watch(w->etcd, w->prefix, true, w->start_revision, on_events, w, on_connected, 0, &last, &err);
+	if (atomic_load(&w->stop) || st == ETCD_E_CANCELED)
+		return NULL;
+	if (st == ETCD_E_COMPACTED)
+		log_warn("watch on %s: revision %lld was compacted; the loop will re-read every key", w->prefix,
+		         (long long)last);
+	else
+		log_warn("watch on %s ended: %s; the loop will re-read every key and watch again", w->prefix,
+		         st == ETCD_OK ? "stopped" : err.message);
+	pthread_mutex_lock(&w->mu);
+	w->lost = true;
+	pthread_mutex_unlock(&w->mu);
+	wake(w->wake_fd);
 	return NULL;
 }
 
-struct watch *watch_start(const struct etcd_config *ecfg, const char *key, int wake_fd, char *err, size_t errlen)
+bool watch_take(struct watch *w, struct watch_event **events, size_t *n)
+{
+	bool ok;
+
+	pthread_mutex_lock(&w->mu);
+	ok = !w->lost;
+	*events = w->q;
+	*n = w->n_q;
+	w->q = NULL;
+	w->n_q = w->cap_q = 0;
+	pthread_mutex_unlock(&w->mu);
+	return ok;
+}
+
+void watch_etcd_stats(struct watch *w, struct etcd_stats *out)
+{
+	if (!w) {
+		memset(out, 0, sizeof(*out));
+		return;
+	}
+	etcd_client_get_stats(w->etcd, out);
+}
+
+struct watch *watch_start(const struct etcd_config *ecfg, const char *prefix, const char *leader_key,
+                          int64_t start_revision, int wake_fd, char *err, size_t errlen)
 {
 	struct watch *w = calloc(1, sizeof(*w));
 	struct etcd_error e;
 
-	if (!w || !(w->key = strdup(key))) {
+	if (!w || !(w->prefix = strdup(prefix)) || !(w->leader_key = strdup(leader_key))) {
+		if (w)
+			free(w->prefix);
 		free(w);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	if (etcd_client_new(ecfg, &w->etcd, &e) != ETCD_OK) {
-		snprintf(err, errlen, "leader watch: %s", e.message);
-		free(w->key);
-		free(w);
-		return NULL;
+		snprintf(err, errlen, "watch on %s: %s", prefix, e.message);
+		goto fail;
 	}
+	w->start_revision = start_revision;
 	w->wake_fd = wake_fd;
 	atomic_init(&w->stop, false);
+	pthread_mutex_init(&w->mu, NULL);
 	if (pthread_create(&w->thread, NULL, watch_main, w) != 0) {
-		snprintf(err, errlen, "leader watch: cannot start thread: %s", strerror(errno));
+		snprintf(err, errlen, "watch on %s: cannot start thread: %s", prefix, strerror(errno));
+		pthread_mutex_destroy(&w->mu);
 		etcd_client_free(w->etcd);
-		free(w->key);
-		free(w);
-		return NULL;
+		goto fail;
 	}
 	return w;
+fail:
+	free(w->leader_key);
+	free(w->prefix);
+	free(w);
+	return NULL;
 }
 
 void watch_stop(struct watch *w)
@@ -114,6 +240,9 @@ void watch_stop(struct watch *w)
 	etcd_client_cancel(w->etcd);
 	pthread_join(w->thread, NULL);
 	etcd_client_free(w->etcd);
-	free(w->key);
+	watch_events_free(w->q, w->n_q);
+	pthread_mutex_destroy(&w->mu);
+	free(w->leader_key);
+	free(w->prefix);
 	free(w);
 }

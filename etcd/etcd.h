@@ -103,11 +103,31 @@ void etcd_client_cancel(struct etcd_client *c);
 		0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0 \
 	}
 
+/* What a request was, by its gateway path (etcd_stats.by_kind). Watch
+ * counts the watch streams opened (each reconnect is one), which the other
+ * counters leave out. */
+enum etcd_request_kind {
+	ETCD_REQ_RANGE,
+	ETCD_REQ_PUT,
+	ETCD_REQ_DELETE,
+	ETCD_REQ_TXN,
+	ETCD_REQ_LEASE_GRANT,
+	ETCD_REQ_KEEPALIVE,
+	ETCD_REQ_LEASE_REVOKE,
+	ETCD_REQ_WATCH,
+	ETCD_REQ_OTHER, /* authentication, member list */
+	ETCD_REQ_N
+};
+/* "range", "put", "delete", "txn", "lease_grant", "keepalive",
+ * "lease_revoke", "watch", "other"; never NULL. */
+const char *etcd_request_kind_name(enum etcd_request_kind k);
+
 struct etcd_stats {
 	uint64_t requests;
 	uint64_t failures;
 	double latency_sum;
 	uint64_t le[ETCD_STATS_BUCKETS];
+	uint64_t by_kind[ETCD_REQ_N];
 };
 
 /* A copy of the client's counters since etcd_client_new. Safe to call from

@@ -264,6 +264,8 @@ enum etcd_status etcd_client_new(const struct etcd_config *cfg, struct etcd_clie
 	atomic_init(&c->st_latency_us, 0);
 	for (i = 0; i < ETCD_STATS_BUCKETS; i++)
 		atomic_init(&c->st_le[i], 0);
+	for (i = 0; i < ETCD_REQ_N; i++)
+		atomic_init(&c->st_kind[i], 0);
 	c->endpoints = calloc(cfg->n_endpoints, sizeof(*c->endpoints));
 	if (c->endpoints == NULL)
 		goto nomem;
@@ -335,7 +337,43 @@ void etcd_client_set_timeout(struct etcd_client *c, double request_timeout)
 	c->request_timeout_ms = seconds_to_ms(request_timeout, 2000);
 }
 
-void etcd_stats_record(struct etcd_client *c, int64_t us, enum etcd_status st)
+const char *etcd_request_kind_name(enum etcd_request_kind k)
+{
+	static const char *const names[ETCD_REQ_N] = { "range",     "put",          "delete", "txn",  "lease_grant",
+		                                       "keepalive", "lease_revoke", "watch",  "other" };
+
+	return (unsigned)k < ETCD_REQ_N ? names[k] : "other";
+}
+
+void etcd_stats_count(struct etcd_client *c, enum etcd_request_kind k)
+{
+	atomic_fetch_add(&c->st_kind[(unsigned)k < ETCD_REQ_N ? k : ETCD_REQ_OTHER], 1);
+}
+
+/* The kind of a unary request from its gateway path. */
+static enum etcd_request_kind kind_of_path(const char *path)
+{
+	static const struct {
+		const char *path;
+		enum etcd_request_kind kind;
+	} paths[] = {
+		{ "/v3/kv/range", ETCD_REQ_RANGE },
+		{ "/v3/kv/put", ETCD_REQ_PUT },
+		{ "/v3/kv/deleterange", ETCD_REQ_DELETE },
+		{ "/v3/kv/txn", ETCD_REQ_TXN },
+		{ "/v3/lease/grant", ETCD_REQ_LEASE_GRANT },
+		{ "/v3/lease/keepalive", ETCD_REQ_KEEPALIVE },
+		{ "/v3/lease/revoke", ETCD_REQ_LEASE_REVOKE },
+		{ "/v3/kv/lease/revoke", ETCD_REQ_LEASE_REVOKE },
+	};
+
+	for (size_t i = 0; path && i < sizeof(paths) / sizeof(paths[0]); i++)
+		if (strcmp(path, paths[i].path) == 0)
+			return paths[i].kind;
+	return ETCD_REQ_OTHER;
+}
+
+void etcd_stats_record(struct etcd_client *c, const char *path, int64_t us, enum etcd_status st)
 {
 	static const double bounds[ETCD_STATS_BUCKETS] = ETCD_STATS_BOUNDS;
 	double secs;
@@ -344,6 +382,7 @@ void etcd_stats_record(struct etcd_client *c, int64_t us, enum etcd_status st)
 		us = 0;
 	secs = (double)us / 1e6;
 	atomic_fetch_add(&c->st_requests, 1);
+	etcd_stats_count(c, kind_of_path(path));
 	if (st != ETCD_OK)
 		atomic_fetch_add(&c->st_failures, 1);
 	atomic_fetch_add(&c->st_latency_us, (uint_fast64_t)us);
@@ -365,6 +404,8 @@ void etcd_client_get_stats(const struct etcd_client *c, struct etcd_stats *out)
 	out->latency_sum = (double)atomic_load(&m->st_latency_us) / 1e6;
 	for (size_t i = 0; i < ETCD_STATS_BUCKETS; i++)
 		out->le[i] = atomic_load(&m->st_le[i]);
+	for (size_t i = 0; i < ETCD_REQ_N; i++)
+		out->by_kind[i] = atomic_load(&m->st_kind[i]);
 }
 
 void etcd_client_cancel(struct etcd_client *c)

@@ -550,7 +550,7 @@ enum etcd_status etcd_call(struct etcd_client *c, const char *path, json_t *req,
 	if (st == ETCD_E_HTTP && code == 5 && strstr(err->message, "lease not found") != NULL)
 		err->status = st = ETCD_E_LEASE_NOT_FOUND;
 cleanup:
-	etcd_stats_record(c, etcd_now_us() - t0, st);
+	etcd_stats_record(c, path, etcd_now_us() - t0, st);
 	if (grpc_code != NULL)
 		*grpc_code = code;
 	free(body);

@@ -42,6 +42,7 @@ struct etcd_client {
 	 * thread may read them. Latency in microseconds. */
 	atomic_uint_fast64_t st_requests, st_failures, st_latency_us;
 	atomic_uint_fast64_t st_le[ETCD_STATS_BUCKETS];
+	atomic_uint_fast64_t st_kind[ETCD_REQ_N];
 	CURLM *multi; /* owns the connection cache */
 	CURL *easy;   /* reused for every transfer */
 };
@@ -60,7 +61,9 @@ int64_t etcd_now_ms(void);
 bool etcd_sleep_ms(struct etcd_client *c, long ms);
 
 /* Counts one unary request that took us microseconds and ended with st. */
-void etcd_stats_record(struct etcd_client *c, int64_t us, enum etcd_status st);
+void etcd_stats_record(struct etcd_client *c, const char *path, int64_t us, enum etcd_status st);
+/* One more request of kind k (etcd_stats.by_kind). */
+void etcd_stats_count(struct etcd_client *c, enum etcd_request_kind k);
 
 /* ---- etcd_codec.c ------------------------------------------------------ */
 

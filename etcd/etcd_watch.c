@@ -296,6 +296,7 @@ enum etcd_status etcd_watch(struct etcd_client *c, const char *key, bool prefix,
 		}
 		w.why[0] = '\0';
 		w.token_refused = false;
+		etcd_stats_count(c, ETCD_REQ_WATCH);
 		st = etcd_stream_once(c, ep, PATH_WATCH, body, &stream, &one);
 		free(body);
 		if (w.user_stop) {

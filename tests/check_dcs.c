@@ -28,6 +28,7 @@
 #include "agent/dcs.h"
 #include "agent/jsonf.h"
 #include "agent/peer.h"
+#include "agent/watch.h"
 #include "tests/etcd_fake.h"
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -1808,6 +1809,10 @@ static const struct etcd_kv *find_kv(const struct etcd_range_result *r, const ch
 
 #define MEMBER_A \
 	"{\"role\":\"primary\",\"state\":\"running\",\"host\":\"h\",\"port\":5432,\"api_url\":\"http://h:8008\",\"timeline\":1,\"lsn\":5}"
+#define MEMBER_B_REPLICA \
+	"{\"role\":\"replica\",\"state\":\"running\",\"host\":\"h2\",\"port\":5432,\"api_url\":\"http://h2:8008\",\"timeline\":1,\"lsn\":5}"
+#define MEMBER_B_PRIMARY \
+	"{\"role\":\"primary\",\"state\":\"running\",\"host\":\"h2\",\"port\":5432,\"api_url\":\"http://h2:8008\",\"timeline\":2,\"lsn\":9}"
 
 /* The fixed keys in the order dcs_read_cluster asks for them. */
 static const char *const fixed_full[] = { "/baton/main/leader", "/baton/main/initialize", "/baton/main/config",
@@ -2110,6 +2115,222 @@ START_TEST(test_read_cluster_pages_and_cache)
 }
 END_TEST
 
+/* ---- the cached view kept by the watch (dcs_cache_apply, watch.h) ---------- */
+
+/* A kv for dcs_cache_apply (strings borrowed). */
+static struct etcd_kv mkkv(const char *key, const char *value, int64_t mod, int64_t lease)
+{
+	struct etcd_kv kv;
+
+	memset(&kv, 0, sizeof(kv));
+	kv.key = (char *)key;
+	kv.key_len = strlen(key);
+	kv.value = (char *)(value ? value : "");
+	kv.value_len = value ? strlen(value) : 0;
+	kv.create_revision = mod;
+	kv.mod_revision = mod;
+	kv.lease = lease;
+	return kv;
+}
+
+START_TEST(test_cache_apply)
+{
+	struct dcs_keys keys;
+	struct etcd_range_result cache, other;
+	struct ha_cluster_view *v = calloc(1, sizeof(*v));
+	struct etcd_kv kv;
+	char *big = malloc(DCS_VALUE_MAX + 2);
+	char name[64];
+
+	ck_assert_ptr_nonnull(v);
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'x', DCS_VALUE_MAX + 1);
+	big[DCS_VALUE_MAX + 1] = '\0';
+	ck_assert(dcs_keys_init(&keys, "/baton", "main"));
+	/* The full read at revision 50: leader a, members/a. */
+	memset(&cache, 0, sizeof(cache));
+	cache.revision = 50;
+	kv = mkkv("/baton/main/leader", "a", 40, 7);
+	ck_assert_int_eq(dcs_cache_apply(&keys, &cache, ETCD_EVENT_PUT, &kv), DCS_APPLY_STALE);
+	cache.revision = 0;
+	ck_assert_int_eq(dcs_cache_apply(&keys, &cache, ETCD_EVENT_PUT, &kv), DCS_APPLY_CHANGED);
+	kv = mkkv("/baton/main/members/a", MEMBER_A, 45, 7);
+	ck_assert_int_eq(dcs_cache_apply(&keys, &cache, ETCD_EVENT_PUT, &kv), DCS_APPLY_CHANGED);
+	cache.revision = 50;
+	ck_assert_uint_eq(cache.n_kvs, 2);
+
+	/* A new member after the read: in; the same change again (a replay): stale. */
+	kv = mkkv("/baton/main/members/b", MEMBER_B_REPLICA, 51, 8);
+	ck_assert_int_eq(dcs_cache_apply(&keys, &cache, ETCD_EVENT_PUT, &kv), DCS_APPLY_CHANGED);
+	ck_assert_int_eq(dcs_cache_apply(&keys, &cache, ETCD_EVENT_PUT, &kv), DCS_APPLY_STALE);
+	ck_assert_str_eq(find_kv(&cache, "/baton/main/members/b")->value, MEMBER_B_REPLICA);
+	ck_assert_int_eq(find_kv(&cache, "/baton/main/members/b")->lease, 8);
+	/* A change the read already holds (revision <= 50): ignored. */
+	kv = mkkv("/baton/main/leader", "zz", 49, 9);
+	ck_assert_int_eq(dcs_cache_apply(&keys, &cache, ETCD_EVENT_PUT, &kv), DCS_APPLY_STALE);
+	ck_assert_str_eq(find_kv(&cache, "/baton/main/leader")->value, "a");
+	dcs_parse_cluster(&keys, &cache, NULL, v, NULL, NULL, 0);
+	ck_assert(v->has_leader);
+	ck_assert_str_eq(v->leader, "a");
+	ck_assert_uint_eq(v->n_members, 2);
+
+	/* The leader key expires: gone from the view. */
+	kv = mkkv("/baton/main/leader", NULL, 52, 0);
+	ck_assert_int_eq(dcs_cache_apply(&keys, &cache, ETCD_EVENT_DELETE, &kv), DCS_APPLY_CHANGED);
+	ck_assert_ptr_null(find_kv(&cache, "/baton/main/leader"));
+	dcs_parse_cluster(&keys, &cache, NULL, v, NULL, NULL, 0);
+	ck_assert(!v->has_leader);
+	/* An older PUT of it arriving late does not bring it back. */
+	kv = mkkv("/baton/main/leader", "a", 50, 7);
+	ck_assert_int_eq(dcs_cache_apply(&keys, &cache, ETCD_EVENT_PUT, &kv), DCS_APPLY_STALE);
+	ck_assert_ptr_null(find_kv(&cache, "/baton/main/leader"));
+	/* b takes it. */
+	kv = mkkv("/baton/main/leader", "b", 53, 8);
+	ck_assert_int_eq(dcs_cache_apply(&keys, &cache, ETCD_EVENT_PUT, &kv), DCS_APPLY_CHANGED);
+	kv = mkkv("/baton/main/members/b", MEMBER_B_PRIMARY, 53, 8);
+	ck_assert_int_eq(dcs_cache_apply(&keys, &cache, ETCD_EVENT_PUT, &kv), DCS_APPLY_CHANGED);
+	/* An older version of a key the cache holds newer: stale. */
+	kv = mkkv("/baton/main/members/b", MEMBER_B_REPLICA, 51, 8);
+	ck_assert_int_eq(dcs_cache_apply(&keys, &cache, ETCD_EVENT_PUT, &kv), DCS_APPLY_STALE);
+	dcs_parse_cluster(&keys, &cache, NULL, v, NULL, NULL, 0);
+	ck_assert(v->has_leader);
+	ck_assert_str_eq(v->leader, "b");
+	ck_assert_int_eq(v->leader_lease, 8);
+	ck_assert_str_eq(ha_find_member(v, "b")->role, "primary");
+
+	/* Keys the layout does not have: ignored, as the read ignores them. */
+	kv = mkkv("/baton/main/junk", "x", 54, 0);
+	ck_assert_int_eq(dcs_cache_apply(&keys, &cache, ETCD_EVENT_PUT, &kv), DCS_APPLY_IGNORED);
+	kv = mkkv("/baton/other/leader", "x", 54, 0);
+	ck_assert_int_eq(dcs_cache_apply(&keys, &cache, ETCD_EVENT_PUT, &kv), DCS_APPLY_IGNORED);
+	kv = mkkv("/baton/main/members/x/y", "x", 54, 0);
+	ck_assert_int_eq(dcs_cache_apply(&keys, &cache, ETCD_EVENT_PUT, &kv), DCS_APPLY_IGNORED);
+	ck_assert_ptr_null(find_kv(&cache, "/baton/main/junk"));
+
+	/* Oversized: a member left out (and dropped if it was there), the
+	 * initialize key kept without its value. */
+	kv = mkkv("/baton/main/members/a", big, 55, 7);
+	ck_assert_int_eq(dcs_cache_apply(&keys, &cache, ETCD_EVENT_PUT, &kv), DCS_APPLY_CHANGED);
+	ck_assert_ptr_null(find_kv(&cache, "/baton/main/members/a"));
+	kv = mkkv("/baton/main/initialize", big, 56, 0);
+	ck_assert_int_eq(dcs_cache_apply(&keys, &cache, ETCD_EVENT_PUT, &kv), DCS_APPLY_CHANGED);
+	ck_assert_ptr_nonnull(find_kv(&cache, "/baton/main/initialize"));
+	ck_assert_uint_eq(find_kv(&cache, "/baton/main/initialize")->value_len, 0);
+
+	/* dcs_cache_same: same keys at the same revisions. */
+	memset(&other, 0, sizeof(other));
+	for (size_t i = cache.n_kvs; i-- > 0;) {
+		kv = cache.kvs[i];
+		ck_assert_int_eq(dcs_cache_apply(&keys, &other, ETCD_EVENT_PUT, &kv), DCS_APPLY_CHANGED);
+	}
+	ck_assert(dcs_cache_same(&cache, &other));
+	kv = mkkv("/baton/main/sync", "{\"leader\":\"b\",\"sync_standby\":[]}", 57, 0);
+	ck_assert_int_eq(dcs_cache_apply(&keys, &other, ETCD_EVENT_PUT, &kv), DCS_APPLY_CHANGED);
+	ck_assert(!dcs_cache_same(&cache, &other));
+	ck_assert(!dcs_cache_same(&other, &cache));
+	etcd_range_result_free(&other);
+
+	/* More members than a read keeps: the caller must read everything. */
+	for (int i = 0; i < DCS_FETCH_MEMBERS + 1; i++) {
+		enum dcs_apply want = cache.n_kvs - 2 < DCS_FETCH_MEMBERS ? DCS_APPLY_CHANGED : DCS_APPLY_FULL_READ;
+
+		snprintf(name, sizeof(name), "/baton/main/members/m%d", i);
+		kv = mkkv(name, "{\"role\":\"replica\"}", 100 + i, 0);
+		ck_assert_int_eq(dcs_cache_apply(&keys, &cache, ETCD_EVENT_PUT, &kv), want);
+	}
+	ck_assert_uint_eq(cache.n_kvs, 2 + DCS_FETCH_MEMBERS); /* leader, initialize, DCS_FETCH_MEMBERS members */
+	etcd_range_result_free(&cache);
+	free(big);
+	free(v);
+}
+END_TEST
+
+/* The prefix watch: starts at the revision it is given, hands over each
+ * change with its revision, and reports itself lost when etcd cancels it
+ * for compaction, so the loop reads everything again. */
+START_TEST(test_watch_compacted_is_lost)
+{
+	struct fake_server *fs = fake_start();
+	struct fake_step s;
+	const char *ep;
+	struct etcd_config cfg;
+	struct watch *w;
+	struct watch_event *ev = NULL, *all = NULL;
+	size_t n = 0, n_all = 0;
+	char err[256], *pieces[3], *k64, *v64, ev_json[512];
+	int wake[2];
+	bool lost = false;
+
+	ck_assert_ptr_nonnull(fs);
+	ck_assert_int_eq(pipe(wake), 0);
+	k64 = b64("/baton/main/leader", strlen("/baton/main/leader"));
+	v64 = b64("a", 1);
+	snprintf(ev_json, sizeof(ev_json),
+	         "{\"result\":{\"header\":{\"revision\":\"52\"},\"events\":[{\"kv\":{\"key\":\"%s\",\"value\":\"%s\","
+	         "\"create_revision\":\"52\",\"mod_revision\":\"52\",\"version\":\"1\",\"lease\":\"7\"}}]}}\n",
+	         k64, v64);
+	memset(&s, 0, sizeof(s));
+	s.kind = FAKE_RAW;
+	s.pause_ms = 50;
+	s.pieces[0] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+	s.pieces[1] = pieces[0] = fake_chunk("{\"result\":{\"header\":{\"revision\":\"51\"},\"created\":true}}\n");
+	s.pieces[2] = pieces[1] = fake_chunk(ev_json);
+	s.pieces[3] = pieces[2] = fake_chunk(
+	        "{\"result\":{\"header\":{},\"canceled\":true,\"compact_revision\":\"60\"}}\n");
+	s.pieces[4] = "0\r\n\r\n";
+	fake_push(fs, &s);
+	for (int i = 0; i < 3; i++)
+		free(pieces[i]);
+
+	ep = fake_url(fs);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.endpoints = &ep;
+	cfg.n_endpoints = 1;
+	cfg.request_timeout = 5;
+	cfg.connect_timeout = 1;
+	w = watch_start(&cfg, "/baton/main/", "/baton/main/leader", 51, wake[1], err, sizeof(err));
+	ck_assert_msg(w != NULL, "%s", err);
+	for (int i = 0; i < 100 && !lost; i++) {
+		lost = !watch_take(w, &ev, &n);
+		if (n > 0) {
+			all = realloc(all, (n_all + n) * sizeof(*all));
+			ck_assert_ptr_nonnull(all);
+			memcpy(all + n_all, ev, n * sizeof(*ev));
+			n_all += n;
+		}
+		free(ev);
+		ev = NULL;
+		if (!lost)
+			usleep(50000);
+	}
+	ck_assert_msg(lost, "the watch was not reported lost after the compaction");
+	ck_assert_uint_eq(n_all, 1);
+	ck_assert_int_eq(all[0].type, ETCD_EVENT_PUT);
+	ck_assert_str_eq(all[0].kv.key, "/baton/main/leader");
+	ck_assert_str_eq(all[0].kv.value, "a");
+	ck_assert_int_eq(all[0].kv.mod_revision, 52);
+	ck_assert_int_eq(all[0].kv.lease, 7);
+	/* It watched the whole prefix from the revision it was given. */
+	ck_assert(request_has(fs, 0, "/v3/watch\n"));
+	ck_assert(request_has(fs, 0, "\"start_revision\":\"51\""));
+	ck_assert(request_has(fs, 0, "\"range_end\""));
+	{
+		struct etcd_stats st;
+
+		watch_etcd_stats(w, &st);
+		ck_assert_uint_eq(st.by_kind[ETCD_REQ_WATCH], 1);
+		ck_assert_uint_eq(st.requests, 0);
+	}
+	watch_events_free(all, n_all);
+	watch_stop(w);
+	close(wake[0]);
+	close(wake[1]);
+	free(k64);
+	free(v64);
+	fake_stop(fs);
+}
+END_TEST
+
 /* Code-running parameters from etcd are dropped unless the node allows them. */
 START_TEST(test_drop_code_params)
 {
@@ -2205,6 +2426,8 @@ static Suite *dcs_suite(void)
 	tcase_add_test(tv, test_read_cluster_bounded);
 	tcase_add_test(tv, test_read_cluster_one_request);
 	tcase_add_test(tv, test_read_cluster_pages_and_cache);
+	tcase_add_test(tv, test_cache_apply);
+	tcase_add_test(tv, test_watch_compacted_is_lost);
 	tcase_set_timeout(tv, 30);
 	suite_add_tcase(s, tv);
 

@@ -1804,6 +1804,27 @@ START_TEST(test_deadline_one_formula)
 }
 END_TEST
 
+/* The keepalive cadence: as sparse as the etcd stall the leader must ride
+ * out allows (max(retry_timeout, 1 s) within ttl - margin), never denser
+ * than min(loop_wait, ttl/4), and with a watchdog short enough for its
+ * timeout. */
+START_TEST(test_keepalive_interval)
+{
+	ck_assert(fabs(ha_keepalive_interval(5, 1, 2, -1) - 2.0) < 1e-9);     /* defaults: 5 - 1 - 2 */
+	ck_assert(fabs(ha_keepalive_interval(3, 1, 1, -1) - 1.25) < 1e-9);    /* 3 - 0.75 - 1 */
+	ck_assert(fabs(ha_keepalive_interval(2, 1, 0.5, -1) - 0.5) < 1e-9);   /* ttl 2 rides out 1 s */
+	ck_assert(fabs(ha_keepalive_interval(30, 10, 10, -1) - 19.0) < 1e-9); /* 30 - 1 - 10 */
+	ck_assert(fabs(ha_keepalive_interval(5, 1, 2, 0.5) - 1.75) < 1e-9);   /* watchdog: (5 - 0.5 - 1) / 2 */
+	for (double ttl = 2; ttl <= 30; ttl += 0.5) {
+		double rt = (ttl - 1) / 2, iv = ha_keepalive_interval(ttl, 1, rt, -1);
+		double ride = rt > 1 ? rt : 1;
+
+		ck_assert(iv >= (ttl / 4 < 1 ? ttl / 4 : 1) - 1e-9);
+		ck_assert(ttl - ha_lease_margin(ttl) - iv >= ride - 1e-9 || iv <= (ttl / 4 < 1 ? ttl / 4 : 1) + 1e-9);
+	}
+}
+END_TEST
+
 /* The table reads as the policy: rows in rule order, every rule with a row. */
 START_TEST(test_rows_in_rule_order)
 {
@@ -2649,6 +2670,7 @@ int main(void)
 	tcase_add_test(tc, test_replay_check);
 	tcase_add_test(tc, test_deadline_sweep);
 	tcase_add_test(tc, test_deadline_one_formula);
+	tcase_add_test(tc, test_keepalive_interval);
 	tcase_add_test(tc, test_names);
 	tcase_add_test(tc, test_rows_in_rule_order);
 	tcase_add_test(tc, test_local_view_update);
