@@ -139,8 +139,8 @@ static bool full_read(struct loop *L, double now, struct etcd_error *err)
 static bool need_full_read(struct loop *L, double now)
 {
 	uint64_t ok, failed;
-	bool steady = (L->last_kind == HA_WAIT || L->last_kind == HA_LEAD) && L->view.has_leader &&
-	              !L->view.has_switchover;
+	bool steady = (L->last_kind == HA_WAIT || L->last_kind == HA_LEAD || L->last_kind == HA_STANDBY_LEAD) &&
+	              L->view.has_leader && !L->view.has_switchover;
 
 	keeper_counts(L->keeper, &ok, &failed);
 	if (failed != L->keepalive_failed_seen) {
@@ -159,8 +159,9 @@ bool view_needs_fresh(const struct loop *L, const struct ha_action *a)
 	switch (a->kind) {
 	case HA_WAIT:
 	case HA_LEAD:
-	case HA_DEMOTE:   /* toward fewer writers, and due now (rule 2) */
-	case HA_SHUTDOWN: /* asked for by a signal, not by the view */
+	case HA_STANDBY_LEAD: /* the standby leader's steady state: it writes nothing */
+	case HA_DEMOTE:       /* toward fewer writers, and due now (rule 2) */
+	case HA_SHUTDOWN:     /* asked for by a signal, not by the view */
 		return false;
 	default:
 		return true;
