@@ -239,6 +239,9 @@ cmd_up() {
 		say "etcd started on 127.0.0.1:$ETCD_PORT"
 	fi
 
+	# HOME is a directory the agents' user owns ($DEMO): libpq reads
+	# ~/.postgresql/ for every TLS connection (pooler_target, peers), and
+	# root's HOME, inherited through setpriv, is not readable by $U.
 	for n in 1 2 3; do
 		i=$((n - 1))
 		if running "node$n" "$DEMO/build/baton"; then
@@ -247,7 +250,7 @@ cmd_up() {
 		fi
 		port_busy "${PG_PORTS[$i]}" && die "port ${PG_PORTS[$i]} is taken by another process"
 		port_busy "${API_PORTS[$i]}" && die "port ${API_PORTS[$i]} is taken by another process"
-		setsid setpriv --reuid="$U" --regid="$U" --init-groups -- \
+		setsid setpriv --reuid="$U" --regid="$U" --init-groups -- env HOME="$DEMO" \
 			"$DEMO/build/baton" -c "$DEMO/conf/node$n.conf" </dev/null >>"$DEMO/logs/node$n.log" 2>&1 &
 		pid=$!
 		echo "$pid" >"$DEMO/run/node$n.pid"
@@ -348,7 +351,7 @@ cmd_restart() {
 	stop "$name" "$DEMO/build/baton" 30
 	port_busy "${PG_PORTS[$i]}" && die "port ${PG_PORTS[$i]} is still taken after stopping $name"
 	port_busy "${API_PORTS[$i]}" && die "port ${API_PORTS[$i]} is still taken after stopping $name"
-	setsid setpriv --reuid="$U" --regid="$U" --init-groups -- \
+	setsid setpriv --reuid="$U" --regid="$U" --init-groups -- env HOME="$DEMO" \
 		"$DEMO/build/baton" -c "$DEMO/conf/$name.conf" </dev/null >>"$DEMO/logs/$name.log" 2>&1 &
 	pid=$!
 	echo "$pid" >"$DEMO/run/$name.pid"
