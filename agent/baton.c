@@ -13,10 +13,12 @@
  * Postgres and no key, and never becomes an agent. Its pre-started form,
  * `baton --revoker -c FILE`, is what the fence keeps running while the
  * agent holds the leader key: it opens its etcd connection at once, keeps
- * it warm, and revokes only the lease the fence names on its stdin.
+ * it warm, and revokes only the lease the fence names on its pipe
+ * (FENCE_REVOKER_FD), once it has checked the claim itself.
  */
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
@@ -271,16 +273,66 @@ static bool revoker_parse(char *line, struct revoke_args *ra)
 	return true;
 }
 
+/* Is pid gone: kill() says ESRCH, or /proc shows a zombie (it runs no code;
+ * an init that reaps late leaves the agent or its postmaster so). */
+static bool pid_gone(long long pid)
+{
+	char p[64], buf[512], *rp;
+	FILE *f;
+	size_t n;
+
+	if (pid <= 1 || pid > INT32_MAX)
+		return false;
+	if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+		return true;
+	snprintf(p, sizeof(p), "/proc/%lld/stat", pid);
+	f = fopen(p, "r");
+	if (!f)
+		return errno == ENOENT;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
+}
+
+/* Checks the line's claim (fence_revoker_refusal) against what this
+ * process sees; true when it holds, else a WARN saying why and what next. */
+static bool revoker_claim_holds(const struct revoke_args *ra, const struct revoke_args *mine, pid_t fence)
+{
+	struct fence_revoker_claim cl = {
+		.lease = ra->lease,
+		.expected_lease = mine->lease,
+		.postmaster = ra->postmaster,
+		.postmaster_gone = pid_gone(ra->postmaster),
+		.agent_gone = pid_gone(mine->postmaster),
+		.fence_parent = getppid() == fence,
+	};
+	const char *why = fence_revoker_refusal(&cl);
+
+	if (!why)
+		return true;
+	log_warn("lease revoker: refusing a request to revoke lease %" PRIx64 " for postmaster %lld: %s (agent %lld, "
+	         "lease %" PRIx64 "); not revoking, it goes on waiting for the fence",
+	         (uint64_t)ra->lease, ra->postmaster, why, mine->postmaster, (uint64_t)mine->lease);
+	return false;
+}
+
 /*
  * The pre-started revoker (fence.h), run by the fence process with a pipe
- * as stdin: opens its etcd connection, keeps it warm, and waits for the one
- * line the fence writes once the agent died and its postmaster is certainly
- * gone; then revokes that lease (bounded by FENCE_REVOKER_BUDGET) and
- * exits. End of file before a line: exits 0 without a request. Returns the
- * exit status: 0 revoked (or nothing asked), 1 not, 2 a malformed line.
+ * as FENCE_REVOKER_FD and mine = the agent's pid (in .postmaster) and the
+ * leader lease it was started for: opens its etcd connection, keeps it
+ * warm, and waits for the line the fence writes once the agent died and
+ * its postmaster is certainly gone; checks that claim itself
+ * (revoker_claim_holds: anyone of this user can write to the pipe), then
+ * revokes that lease (bounded by FENCE_REVOKER_BUDGET) and exits. A false
+ * claim or a malformed line is logged and ignored. End of file before a
+ * good line: exits 0 without a request. Returns the exit status: 0
+ * revoked (or nothing asked), 1 not.
  */
-static int revoker_mode(const struct baton_config *cfg)
+static int revoker_mode(const struct baton_config *cfg, const struct revoke_args *mine)
 {
+	const pid_t fence = getppid();
 	struct etcd_client *c = NULL;
 	struct etcd_error e;
 	enum etcd_status st = revoke_client_new(cfg, FENCE_REVOKER_BUDGET, &c, &e);
@@ -295,8 +347,16 @@ static int revoker_mode(const struct baton_config *cfg)
 		revoker_warm(c, key, &failing);
 	else
 		log_warn("lease revoker: %s (an agent crash would revoke through a new process)", e.message);
+	if (fcntl(FENCE_REVOKER_FD, F_GETFD) < 0) {
+		log_error("lease revoker: no pipe from the fence process on fd %d: %s (an agent crash would revoke "
+		          "through a new process)",
+		          FENCE_REVOKER_FD, strerror(errno));
+		etcd_client_free(c);
+		return 1;
+	}
 	for (;;) {
-		struct pollfd p = { .fd = STDIN_FILENO, .events = POLLIN };
+		struct pollfd p = { .fd = FENCE_REVOKER_FD, .events = POLLIN };
+		char *nl;
 		int r = poll(&p, 1, (int)(FENCE_REVOKER_WARM * 1000));
 		ssize_t n;
 
@@ -312,24 +372,34 @@ static int revoker_mode(const struct baton_config *cfg)
 				revoker_warm(c, key, &failing);
 			continue;
 		}
-		n = read(STDIN_FILENO, line + len, sizeof(line) - 1 - len);
+		n = read(FENCE_REVOKER_FD, line + len, sizeof(line) - 1 - len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			break; /* the fence said goodbye or is gone: nothing to do */
 		len += (size_t)n;
 		line[len] = '\0';
-		if (!strchr(line, '\n') && len < sizeof(line) - 1)
-			continue;
-		line[strcspn(line, "\n")] = '\0';
-		if (!revoker_parse(line, &ra)) {
-			log_error("lease revoker: unexpected request from the fence process: '%.60s'", line);
-			status = 2;
-			break;
+		/* Each line on its own (a write under PIPE_BUF is atomic, so
+		 * another writer's lines do not split the fence's). */
+		while ((nl = strchr(line, '\n')) != NULL || len == sizeof(line) - 1) {
+			size_t used = nl ? (size_t)(nl - line) + 1 : len;
+			bool ok;
+
+			if (nl)
+				*nl = '\0';
+			ok = nl && revoker_parse(line, &ra);
+			if (!ok)
+				log_warn("lease revoker: ignoring a malformed request on its pipe: '%.60s'", line);
+			if (ok && revoker_claim_holds(&ra, mine, fence)) {
+				status = revoke_now(c, st, &e, &ra, "pre-started");
+				goto done;
+			}
+			memmove(line, line + used, len - used);
+			len -= used;
+			line[len] = '\0';
 		}
-		status = revoke_now(c, st, &e, &ra, "pre-started");
-		break;
 	}
+done:
 	etcd_client_free(c);
 	return status;
 }
@@ -365,11 +435,13 @@ int main(int argc, char **argv)
 		{ "postmaster", required_argument, NULL, 'P' },
 		{ "since", required_argument, NULL, 'S' },
 		{ "revoker", no_argument, NULL, 'W' },
+		{ "agent", required_argument, NULL, 'A' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct revoke_args ra = { .set = false };
 	int n_revoke = 0;
 	bool revoker = false;
+	long long agent = 0;
 	long long v;
 	const char *path = NULL;
 	bool test_only = false;
@@ -420,6 +492,12 @@ int main(int argc, char **argv)
 		case 'W':
 			revoker = true;
 			break;
+		case 'A':
+			if (!parse_ll(optarg, 10, 2, INT32_MAX, &agent)) {
+				fprintf(stderr, "baton: --agent: expected a PID, got '%s'\n", optarg);
+				return 2;
+			}
+			break;
 		default:
 			usage(stderr);
 			return 2;
@@ -435,15 +513,21 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (n_revoke != 0 && n_revoke != 3) {
+	if (revoker) {
+		/* --revoker --agent PID --revoke-lease HEX -c FILE: the agent's pid
+		 * rides in ra.postmaster (revoker_mode) */
+		if (n_revoke != 1 || ra.lease <= 0 || agent == 0 || test_only) {
+			fprintf(stderr, "baton: --revoker goes with --agent, --revoke-lease and -c only (the fence "
+			                "process passes them)\n");
+			return 2;
+		}
+		ra.postmaster = agent;
+	} else if (agent != 0 || (n_revoke != 0 && n_revoke != 3)) {
 		fprintf(stderr, "baton: --revoke-lease, --postmaster and --since go together (the fence process "
 		                "passes them)\n");
 		return 2;
-	}
-	ra.set = n_revoke == 3;
-	if (revoker && (ra.set || test_only)) {
-		fprintf(stderr, "baton: --revoker goes with -c only (the fence process passes it)\n");
-		return 2;
+	} else {
+		ra.set = n_revoke == 3;
 	}
 	if (geteuid() == 0) {
 		fprintf(stderr, "baton: refusing to run as root: Postgres cannot run as root; run baton as the "
@@ -472,7 +556,7 @@ int main(int argc, char **argv)
 			config_free(&cfg);
 			return 1;
 		}
-		status = revoker ? revoker_mode(&cfg) : revoke_mode(&cfg, &ra);
+		status = revoker ? revoker_mode(&cfg, &ra) : revoke_mode(&cfg, &ra);
 		curl_global_cleanup();
 		config_free(&cfg);
 		return status;

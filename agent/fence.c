@@ -118,10 +118,28 @@ bool fence_revoke_certain(const struct fence_revoke_facts *f)
 	       !f->group_live;
 }
 
+const char *fence_revoker_refusal(const struct fence_revoker_claim *c)
+{
+	if (c->lease <= 0 || c->lease != c->expected_lease)
+		return "it names a lease other than the one the fence gave it";
+	if (c->postmaster <= 1)
+		return "it names no postmaster pid";
+	if (!c->postmaster_gone)
+		return "the postmaster it names still runs";
+	if (!c->agent_gone)
+		return "the agent still runs";
+	if (!c->fence_parent)
+		return "the fence process that started it is gone";
+	return NULL;
+}
+
 /* The revoker (fence_set_revoker), fixed before fork: the child only reads
  * them. Empty = never revoke. */
 static char revoke_exe[PATH_MAX];
 static char revoke_conf[PATH_MAX];
+/* The agent that started the fence (set before fork): the pre-started
+ * revoker is told it, to check that the agent is gone before it revokes. */
+static pid_t fence_agent_pid;
 extern char **environ;
 
 /* Appends s to buf at *pos (bounded). Async-signal-safe. */
@@ -439,20 +457,30 @@ static bool child_group_live(pid_t pgid)
 }
 
 /* The pre-started revoker (fence.h): a child of the fence running
- * `baton --revoker -c CONFIG`, its stdin the read end of a pipe whose write
- * end is rv_fd. -1/0 = none; rv_retry_at: not before then (ns). */
+ * `baton --revoker --agent PID --revoke-lease HEX -c CONFIG`, its
+ * FENCE_REVOKER_FD the read end of a pipe whose write end is rv_fd, its
+ * stdin /dev/null. -1/0 = none; rv_lease: the lease it was started for;
+ * rv_retry_at: not before then (ns). */
 static int rv_fd = -1;
 static pid_t rv_pid;
+static int64_t rv_lease;
 static int64_t rv_retry_at;
 
 /* Starts the pre-started revoker (once the agent names a leader lease: a
  * fence that never guarded a leader needs none). Async-signal-safe: the
  * fence is single-threaded, so fork() here is an ordinary fork. On failure, tries
  * again FENCE_REVOKER_RETRY later. */
-static void child_spawn_revoker(int64_t now)
+static void child_spawn_revoker(int64_t now, int64_t lease)
 {
 	int p[2];
 	pid_t pid;
+	char agent[24], hex[24];
+	size_t pa = 0, ph = 0;
+
+	child_put_num(agent, sizeof(agent), &pa, fence_agent_pid);
+	agent[pa] = '\0';
+	child_put_hex(hex, sizeof(hex), &ph, (uint64_t)lease);
+	hex[ph] = '\0';
 
 	rv_retry_at = now + (int64_t)(FENCE_REVOKER_RETRY * (double)NS);
 	if (pipe2(p, O_CLOEXEC) != 0)
@@ -464,13 +492,18 @@ static void child_spawn_revoker(int64_t now)
 		return;
 	}
 	if (pid == 0) {
-		char *argv[] = { revoke_exe, "--revoker", "-c", revoke_conf, NULL };
+		char *argv[] = { revoke_exe, "--revoker", "--agent",   agent, "--revoke-lease",
+			         hex,        "-c",        revoke_conf, NULL };
+		int nul;
 
-		/* The pipe is its stdin; dup2 clears close-on-exec (unless it
-		 * already is fd 0, when stdin was closed). */
-		if (p[0] == STDIN_FILENO)
+		/* The pipe is its FENCE_REVOKER_FD; dup2 clears close-on-exec
+		 * (unless it already is that fd). Its stdin is /dev/null. */
+		if (p[0] == FENCE_REVOKER_FD)
 			(void)fcntl(p[0], F_SETFD, 0);
-		else if (dup2(p[0], STDIN_FILENO) != STDIN_FILENO)
+		else if (dup2(p[0], FENCE_REVOKER_FD) != FENCE_REVOKER_FD)
+			_exit(127);
+		nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (nul < 0 || dup2(nul, STDIN_FILENO) != STDIN_FILENO)
 			_exit(127);
 		execve(revoke_exe, argv, environ);
 		_exit(127);
@@ -478,6 +511,23 @@ static void child_spawn_revoker(int64_t now)
 	close(p[0]);
 	rv_fd = p[1];
 	rv_pid = pid;
+	rv_lease = lease;
+}
+
+/* The agent named another leader lease than the pre-started revoker was
+ * started for: end that one (it would refuse the new lease) so that the
+ * loop starts one for the new lease at once. */
+static void child_retire_revoker(int64_t now)
+{
+	int st;
+
+	close(rv_fd);
+	rv_fd = -1;
+	(void)kill(rv_pid, SIGKILL);
+	while (waitpid(rv_pid, &st, 0) < 0 && errno == EINTR)
+		;
+	rv_pid = 0;
+	rv_retry_at = now;
 }
 
 /* The pre-started revoker closed its stdin (it exited): reap it, say so,
@@ -764,9 +814,11 @@ static void __attribute__((noreturn)) child_main(int sock)
 			child_escalate(sock, &t);
 		if (t.pid > 0)
 			next = t.fired ? t.kill_at : t.deadline;
+		if (rv_fd >= 0 && t.lease > 0 && t.lease != rv_lease)
+			child_retire_revoker(now);
 		if (revoke_exe[0] && rv_fd < 0 && t.lease > 0) {
 			if (now >= rv_retry_at)
-				child_spawn_revoker(now);
+				child_spawn_revoker(now, t.lease);
 			if (rv_fd < 0 && (next < 0 || rv_retry_at < next))
 				next = rv_retry_at;
 		}
@@ -839,6 +891,7 @@ struct fence *fence_start(char *err, size_t errlen)
 		fence_utc_offset = localtime_r(&now, &tm) ? tm.tm_gmtoff : 0;
 		fence_journal = log_journal_prefix();
 	}
+	fence_agent_pid = getpid();
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
 		snprintf(err, errlen, "fence process: socketpair: %s", strerror(errno));
 		free(f);

@@ -63,11 +63,17 @@
  * --revoker -c CONFIG` (see baton.c), which loads the config, opens its
  * etcd connection (authenticated, TLS handshake done) by reading the
  * leader key, refreshes it every FENCE_REVOKER_WARM s, and otherwise
- * blocks on its stdin, a pipe from the fence. It knows no lease and
- * decides nothing: only a line the
- * fence writes once fence_revoke_certain holds ("revoke <lease hex>
- * <postmaster> <since ns>") makes it send the one LeaseRevoke (bounded by
- * FENCE_REVOKER_BUDGET), log one line and exit. End of file (the fence's
+ * blocks on FENCE_REVOKER_FD, a pipe from the fence (its stdin is
+ * /dev/null). It is started with the agent's pid and the leader lease
+ * (`--agent PID --revoke-lease HEX`; the fence starts a new one when the
+ * lease changes), and a line the fence writes once fence_revoke_certain
+ * holds ("revoke <lease hex> <postmaster> <since ns>") makes it send the
+ * one LeaseRevoke (bounded by FENCE_REVOKER_BUDGET), log one line and
+ * exit, but only after it checked the claim itself
+ * (fence_revoker_refusal): a same-user process (a Postgres superuser's
+ * COPY TO PROGRAM) can write to the pipe through /proc/PID/fd, so a line
+ * naming another lease, a live postmaster or a live agent is refused with
+ * a WARN and it goes on waiting. End of file (the fence's
  * goodbye or death) makes it exit without a request. Revoking is then one
  * HTTP request on a warm connection. If it is not running (it exited: the
  * fence starts another FENCE_REVOKER_RETRY s later), cannot be handed the
@@ -156,6 +162,28 @@ struct fence_revoke_facts {
  * make it certain that nothing of the old primary can write. Pure and
  * async-signal-safe (the fence process calls it). */
 bool fence_revoke_certain(const struct fence_revoke_facts *f);
+
+/* The pre-started revoker reads the fence's line on this inherited pipe
+ * fd; its stdin is /dev/null (a same-user process can write to
+ * /proc/PID/fd/0, so the line is a claim it checks, not an order). */
+#define FENCE_REVOKER_FD 3
+
+/* A revoke request as the pre-started revoker sees it, with what it
+ * observed itself when the line came. */
+struct fence_revoker_claim {
+	int64_t lease;          /* the lease the line names */
+	int64_t expected_lease; /* the lease the fence gave it at start (--revoke-lease) */
+	long long postmaster;   /* the postmaster the line names */
+	bool postmaster_gone;   /* kill(postmaster, 0) said ESRCH (or /proc shows a zombie) */
+	bool agent_gone;        /* the same of the agent's pid given at start (--agent) */
+	bool fence_parent;      /* its parent is still the fence that started it */
+};
+
+/* Why the pre-started revoker must not act on c, or NULL when the claim
+ * holds: the lease is the one it was started for, the postmaster (pid > 1)
+ * and the agent are gone, and the fence that started it still is its
+ * parent. Pure; the string is static. */
+const char *fence_revoker_refusal(const struct fence_revoker_claim *c);
 
 /* The binary the fence runs to revoke a lease (NULL = this process's own,
  * from /proc/self/exe) and the config file it passes with -c (made

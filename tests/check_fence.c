@@ -356,8 +356,8 @@ START_TEST(test_revoke_certain)
 END_TEST
 
 /* How the test revoker script behaves when the fence pre-starts it
- * (--revoker): it reads the fence's line and writes "warm <line> -c
- * <config>" to dir/out and exits 0; or exits at once, before any line; or
+ * (--revoker): it reads the fence's line on fd 3 and writes "warm <line>
+ * <its arguments> stdin=<what its stdin is>" to dir/out and exits 0; or exits at once, before any line; or
  * reads the line, leaves it in dir/seen and exits 1 (a failed revoke). Run
  * as the fresh revoker (--revoke-lease ...), it writes its arguments to
  * dir/out. */
@@ -378,11 +378,12 @@ static void setup_revoker_mode(enum warm_mode mode)
 	fprintf(f, "#!/bin/sh\ncd '%s' || exit 9\nif [ \"$1\" = --revoker ]; then\n", revoke_dir);
 	if (mode == WARM_OK)
 		fprintf(f,
-		        "  IFS= read -r l || exit 0\n  echo \"warm $l $2 $3\" > out.tmp && mv out.tmp out\n  exit 0\n");
+		        "  IFS= read -r l <&3 || exit 0\n  echo \"warm $l $* stdin=$(readlink /proc/$$/fd/0)\" > out.tmp && "
+		        "mv out.tmp out\n  exit 0\n");
 	else if (mode == WARM_DIES)
 		fprintf(f, "  exit 3\n");
 	else
-		fprintf(f, "  IFS= read -r l || exit 0\n  echo \"$l\" > seen\n  exit 1\n");
+		fprintf(f, "  IFS= read -r l <&3 || exit 0\n  echo \"$l\" > seen\n  exit 1\n");
 	fprintf(f, "fi\necho \"$@\" > out.tmp && mv out.tmp out\n");
 	ck_assert_int_eq(fclose(f), 0);
 	ck_assert_int_eq(chmod(path, 0700), 0);
@@ -527,9 +528,17 @@ static void agent_death_revokes(enum warm_mode mode)
 	else
 		snprintf(want, sizeof(want), "--revoke-lease abc123 --postmaster %d --since ", (int)d);
 	ck_assert_msg(strncmp(got, want, strlen(want)) == 0, "revoker ran with '%s'", got);
-	snprintf(wantc, sizeof(wantc), " -c %s/node.conf", revoke_dir);
-	ck_assert_msg(strlen(got) > strlen(wantc) && strcmp(got + strlen(got) - strlen(wantc), wantc) == 0,
-	              "revoker ran with '%s'", got);
+	if (mode == WARM_OK) {
+		/* started with the agent's pid and the lease, stdin not the pipe */
+		snprintf(want, sizeof(want),
+		         " --revoker --agent %d --revoke-lease abc123 -c %s/node.conf stdin=/dev/null", (int)helper,
+		         revoke_dir);
+		ck_assert_msg(strstr(got, want) != NULL, "revoker ran with '%s'", got);
+	} else {
+		snprintf(wantc, sizeof(wantc), " -c %s/node.conf", revoke_dir);
+		ck_assert_msg(strlen(got) > strlen(wantc) && strcmp(got + strlen(got) - strlen(wantc), wantc) == 0,
+		              "revoker ran with '%s'", got);
+	}
 	/* the failing pre-started revoker was asked first */
 	snprintf(p, sizeof(p), "%s/seen", revoke_dir);
 	ck_assert_int_eq(access(p, F_OK) == 0, mode == WARM_FAILS);
@@ -539,6 +548,51 @@ static void agent_death_revokes(enum warm_mode mode)
 	ck_assert_msg(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "postmaster status %d", st);
 	cleanup_revoker();
 }
+
+/* The pre-started revoker acts on a line only when what it sees itself
+ * bears it out: anyone of its user can write to its pipe through /proc. */
+START_TEST(test_revoker_refuses_false_claims)
+{
+	const struct fence_revoker_claim good = {
+		.lease = 0xe6a23db72b8d08,
+		.expected_lease = 0xe6a23db72b8d08,
+		.postmaster = 4242,
+		.postmaster_gone = true,
+		.agent_gone = true,
+		.fence_parent = true,
+	};
+	struct fence_revoker_claim c;
+
+	ck_assert_ptr_null(fence_revoker_refusal(&good));
+	/* the reviewer's line: "revoke e6a23db72b8d08 1 0" while all runs */
+	c = good;
+	c.postmaster = 1;
+	c.postmaster_gone = false;
+	c.agent_gone = false;
+	ck_assert_ptr_nonnull(fence_revoker_refusal(&c));
+	c = good;
+	c.postmaster = 1; /* init: never "gone" */
+	ck_assert_ptr_nonnull(fence_revoker_refusal(&c));
+	c = good;
+	c.postmaster = 0;
+	ck_assert_ptr_nonnull(fence_revoker_refusal(&c));
+	c = good;
+	c.postmaster_gone = false;
+	ck_assert_str_eq(fence_revoker_refusal(&c), "the postmaster it names still runs");
+	c = good;
+	c.agent_gone = false;
+	ck_assert_str_eq(fence_revoker_refusal(&c), "the agent still runs");
+	c = good;
+	c.lease = 0x1234; /* another node's lease */
+	ck_assert_ptr_nonnull(fence_revoker_refusal(&c));
+	c = good;
+	c.expected_lease = 0;
+	ck_assert_ptr_nonnull(fence_revoker_refusal(&c));
+	c = good;
+	c.fence_parent = false;
+	ck_assert_ptr_nonnull(fence_revoker_refusal(&c));
+}
+END_TEST
 
 START_TEST(test_agent_death_revokes_lease)
 {
@@ -948,6 +1002,7 @@ static Suite *fence_suite(void)
 	tcase_add_test(tf, test_revoke_certain);
 	tcase_add_test(tf, test_agent_death_revokes_lease);
 	tcase_add_test(tf, test_agent_death_revokes_without_warm_revoker);
+	tcase_add_test(tf, test_revoker_refuses_false_claims);
 	tcase_add_test(tf, test_agent_death_revokes_after_warm_failure);
 	tcase_add_test(tf, test_no_revoke_without_certainty);
 	tcase_add_test(tf, test_frozen_agent_does_not_revoke);
