@@ -203,8 +203,10 @@ struct loop {
 	/* PgBouncer poolers paused around our switchover (loop_switchover.c) */
 	struct {
 		struct pooler_set set;   /* what we paused, until resumed */
+		struct pooler_set sweep; /* leader: the pending sweep, until it reached every pooler (n 0: none) */
 		uint32_t swept_timeline; /* leader: the timeline whose sweep is done (0: none yet) */
 		double sweep_since;      /* leader: when the pending sweep was first tried (0: none) */
+		bool target_warned;      /* pooler_target's error said at WARN for this pause or sweep */
 	} pool;
 };
 

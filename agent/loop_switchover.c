@@ -80,24 +80,42 @@ static void ask_candidate(struct loop *L, const char *name, struct ha_peer_statu
 
 /* Does pooler_target (the address the poolers connect to) answer as a
  * read-write Postgres? true when it is not set: the primary's own word is
- * then all there is to wait for. */
-static bool target_writable(const struct loop *L, double timeout)
+ * then all there is to wait for. When not, seen says what it answered. An
+ * error (libpq's: a TLS file it cannot read, a refused password) is a WARN
+ * once per pause or sweep (L->pool.target_warned), a debug line after. */
+static bool target_writable(struct loop *L, double timeout, char *seen, size_t len)
 {
 	struct pg_conn *c;
 	struct pg_err err;
 	char v[8];
-	bool ok;
+	bool ok, answered;
 
 	if (L->cfg->pooler_target == NULL)
 		return true;
 	c = pg_conn_new(L->cfg->pooler_target, timeout);
-	if (c == NULL)
+	if (c == NULL) {
+		snprintf(seen, len, "pooler_target could not be tried (out of memory)");
 		return false;
-	ok = pg_query_scalar(c, "SELECT pg_is_in_recovery()", v, sizeof(v), &err) && strcmp(v, "f") == 0;
-	if (!ok)
-		log_debug("pooler_target is not a writable primary yet: %s", err.msg);
+	}
+	answered = pg_query_scalar(c, "SELECT pg_is_in_recovery()", v, sizeof(v), &err);
+	ok = answered && strcmp(v, "f") == 0;
 	pg_conn_free(c);
-	return ok;
+	if (ok)
+		return true;
+	if (answered) {
+		snprintf(seen, len, "pooler_target answers as a server in recovery");
+		log_debug("pooler_target is not a writable primary yet: it is in recovery");
+		return false;
+	}
+	snprintf(seen, len, "pooler_target does not answer: %s", err.msg);
+	if (!L->pool.target_warned)
+		log_warn("pooler_target does not answer: %s (the poolers are resumed once it answers read-write, or "
+		         "after pooler_resume_timeout; said once per switchover)",
+		         err.msg);
+	else
+		log_debug("pooler_target is not a writable primary yet: %s", err.msg);
+	L->pool.target_warned = true;
+	return false;
 }
 
 /* Does member name's REST API at url say it runs as the primary? */
@@ -115,52 +133,59 @@ void pooler_tick(struct loop *L, double now)
 {
 	const struct baton_config *cfg = L->cfg;
 	struct pooler_set *ps = &L->pool.set;
-	struct pooler_set sweep;
+	char seen[700] = "";
 
 	if (pooler_paused_count(ps) > 0) {
 		const struct ha_member *m = L->view.has_leader ? ha_find_member(&L->view, L->view.leader) : NULL;
-		bool ready;
+		bool ready = false;
+		char why[200];
 
-		if (is_leader(L))
-			ready = L->local.pg_primary && target_writable(L, 1.0); /* an aborted switchover */
+		/* Past the timeout every loop only retries the RESUMEs that failed. */
+		if (ps->overdue)
+			;
+		else if (is_leader(L) && !L->local.pg_primary) /* an aborted switchover */
+			snprintf(seen, sizeof(seen), "our Postgres is not a running primary");
+		else if (is_leader(L))
+			ready = target_writable(L, 1.0, seen, sizeof(seen));
+		else if (m == NULL)
+			snprintf(seen, sizeof(seen), "no member holds the leader key");
+		else if (!peer_is_primary(L, m->name, m->api_url, 0.5))
+			snprintf(seen, sizeof(seen), "the leader %s does not say it runs as primary", m->name);
 		else
-			ready = m != NULL && peer_is_primary(L, m->name, m->api_url, 0.5) && target_writable(L, 1.0);
-		if (ready) {
-			char why[200];
-
-			snprintf(why, sizeof(why), "%s takes writes", is_leader(L) ? "our Postgres" : L->view.leader);
-			(void)pooler_resume_all(ps, why);
-		} else if (now - ps->paused_at > cfg->pooler_resume_timeout) {
-			log_warn("no primary took writes within pooler_resume_timeout (%.1fs) of the pause: resuming the "
-			         "poolers anyway",
-			         cfg->pooler_resume_timeout);
-			if (!pooler_resume_all(ps, "pooler_resume_timeout passed"))
-				pooler_set_clear(ps); /* logged as an ERROR; the next leader's sweep tries again */
-		}
-		if (pooler_paused_count(ps) == 0)
+			ready = target_writable(L, 1.0, seen, sizeof(seen));
+		snprintf(why, sizeof(why), "%s takes writes", is_leader(L) ? "our Postgres" : L->view.leader);
+		if (pooler_resume_due(ps, ready, why, now, cfg->pooler_resume_timeout, seen))
 			pooler_set_clear(ps);
 		return;
 	}
 	if (!is_leader(L) || !L->local.pg_primary) {
 		L->pool.sweep_since = 0;
+		pooler_set_clear(&L->pool.sweep);
 		return;
 	}
 	if (cfg->n_poolers == 0 || L->local.pg_timeline == L->pool.swept_timeline)
 		return;
-	if (L->pool.sweep_since == 0)
+	if (L->pool.sweep_since == 0) {
 		L->pool.sweep_since = now;
+		L->pool.target_warned = false;
+	}
 	/* After a switchover the old primary resumes its poolers within a
 	 * second of our promotion; the sweep is for a pause nobody is left
 	 * to end, so it waits long enough not to race that resume. */
 	if (now - L->pool.sweep_since < POOLER_SWEEP_GRACE)
 		return;
-	if (!target_writable(L, 1.0) && now - L->pool.sweep_since <= cfg->pooler_resume_timeout)
+	if (L->pool.sweep.n == 0) {
+		if (!target_writable(L, 1.0, seen, sizeof(seen)) &&
+		    now - L->pool.sweep_since <= cfg->pooler_resume_timeout)
+			return;
+		pooler_set_init(&L->pool.sweep, cfg->poolers, cfg->n_poolers, NULL);
+	}
+	/* Every loop until each pooler was reached once: a pooler that does
+	 * not answer yet (a WARN names it, bounded) is the one that may hold
+	 * a pause nobody else will end. */
+	if (!pooler_resume_any(&L->pool.sweep, "the new leader's sweep"))
 		return;
-	/* Once per timeline even if a console fails (a WARN names it): a
-	 * dead pooler must not cost every loop a connection timeout. */
-	pooler_set_init(&sweep, cfg->poolers, cfg->n_poolers, NULL);
-	(void)pooler_resume_any(&sweep, "the new leader's sweep");
-	pooler_set_clear(&sweep);
+	pooler_set_clear(&L->pool.sweep);
 	L->pool.swept_timeline = L->local.pg_timeline;
 	L->pool.sweep_since = 0;
 }
@@ -260,6 +285,7 @@ void do_switchover(struct loop *L, const char *target)
 	if (L->cfg->n_poolers > 0 && pooler_paused_count(&L->pool.set) == 0) {
 		/* After the checkpoint, which clients need not wait for. */
 		pooler_set_init(&L->pool.set, L->cfg->poolers, L->cfg->n_poolers, NULL);
+		L->pool.target_warned = false;
 		(void)pooler_pause_all(&L->pool.set, L->cfg->pooler_pause_timeout);
 	}
 	stop_postgres(L, PG_STOP_FAST, "switchover");
@@ -321,9 +347,9 @@ void do_switchover(struct loop *L, const char *target)
 		double resume_until = clk_mono() + fmin(L->cfg->pooler_resume_timeout, 5.0);
 
 		while (clk_mono() < resume_until) {
-			char because[200];
+			char because[200], seen[700];
 
-			if (peer_is_primary(L, cand, url, 0.5) && target_writable(L, 0.5)) {
+			if (peer_is_primary(L, cand, url, 0.5) && target_writable(L, 0.5, seen, sizeof(seen))) {
 				snprintf(because, sizeof(because), "%s takes writes", cand);
 				if (pooler_resume_all(&L->pool.set, because))
 					pooler_set_clear(&L->pool.set);

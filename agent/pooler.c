@@ -178,7 +178,10 @@ static bool resume_one(struct pooler_set *s, struct pooler *p, const char *why, 
 			         p->name, why);
 		else
 			log_info("resumed pooler %s after %.0f ms paused: %s", p->name, held * 1000.0, why);
+		if (p->fails > 0)
+			log_info("pooler %s: RESUME succeeded after %u failed attempts", p->name, p->fails);
 		p->paused = false;
+		p->fails = 0;
 		return true;
 	case POOLER_NOT_PAUSED:
 		if (sweep)
@@ -186,14 +189,19 @@ static bool resume_one(struct pooler_set *s, struct pooler *p, const char *why, 
 		else
 			log_warn("pooler %s was no longer paused when we resumed it (%s)", p->name, why);
 		p->paused = false;
+		p->fails = 0;
 		return true;
 	default:
+		p->fails++;
+		if (p->fails != 1 && p->fails % POOLER_LOG_EVERY != 0)
+			return false;
 		if (sweep) /* most often a pooler not running (yet): nothing of ours is paused there */
-			log_warn("pooler %s: RESUME (%s) failed: %s", p->name, why, msg);
+			log_warn("pooler %s: RESUME (%s) failed (attempt %u): %s; trying again every loop", p->name,
+			         why, p->fails, msg);
 		else
-			log_error("pooler %s: RESUME failed: %s; its clients wait until it is resumed (RESUME on its "
-			          "admin console, or the next leader's sweep)",
-			          p->name, msg);
+			log_error("pooler %s: RESUME failed (attempt %u): %s; its clients wait until it is resumed: trying "
+			          "again every loop (or RESUME on its admin console)",
+			          p->name, p->fails, msg);
 		return false;
 	}
 }
@@ -210,13 +218,33 @@ bool pooler_resume_all(struct pooler_set *s, const char *why)
 	return ok;
 }
 
+bool pooler_resume_due(struct pooler_set *s, bool ready, const char *ready_why, double now, double timeout,
+                       const char *observed)
+{
+	if (ready)
+		return pooler_resume_all(s, ready_why);
+	if (!s->overdue) {
+		if (now - s->paused_at <= timeout)
+			return false;
+		log_warn("pooler_resume_timeout (%.1fs) passed since the pause and %s: resuming the poolers anyway",
+		         timeout, observed);
+		s->overdue = true;
+	}
+	return pooler_resume_all(s, "pooler_resume_timeout passed");
+}
+
 bool pooler_resume_any(struct pooler_set *s, const char *why)
 {
 	bool ok = true;
 
-	for (size_t i = 0; i < s->n; i++)
-		if (!resume_one(s, &s->p[i], why, !s->p[i].paused))
+	for (size_t i = 0; i < s->n; i++) {
+		if (s->p[i].swept)
+			continue;
+		if (resume_one(s, &s->p[i], why, !s->p[i].paused))
+			s->p[i].swept = true;
+		else
 			ok = false;
+	}
 	if (ok)
 		s->paused_at = 0;
 	return ok;

@@ -39,6 +39,9 @@
 #define POOLER_CONNINFO_MAX 1024
 /* seconds for a console connection and for RESUME */
 #define POOLER_CONSOLE_TIMEOUT 2.0
+/* A RESUME that keeps failing is tried every loop; its failure is logged
+ * the first time and then every this many attempts. */
+#define POOLER_LOG_EVERY 30
 
 /* What a console command came back with. */
 enum pooler_result {
@@ -68,7 +71,9 @@ struct pooler {
 	char name[160]; /* "host:port" of the console, for the log */
 	/* a copy: a SIGHUP may replace the config while a pause is held */
 	char conninfo[POOLER_CONNINFO_MAX];
-	bool paused; /* we paused it (or found it paused) and have not resumed it */
+	bool paused;    /* we paused it (or found it paused) and have not resumed it */
+	bool swept;     /* pooler_resume_any reached it (RESUME done or "not paused") */
+	unsigned fails; /* RESUMEs that failed in a row (bounds the log: POOLER_LOG_EVERY) */
 };
 
 struct pooler_set {
@@ -76,6 +81,7 @@ struct pooler_set {
 	struct pooler p[POOLER_MAX];
 	const struct pooler_io *io;
 	double paused_at; /* monotonic, when the first pause completed (0: none) */
+	bool overdue;     /* pooler_resume_due: the timeout passed (said once) */
 };
 
 /* Fills s for n consoles (beyond POOLER_MAX ignored, with a WARN); io NULL
@@ -91,13 +97,26 @@ void pooler_set_init(struct pooler_set *s, char *const *conninfos, size_t n, con
 size_t pooler_pause_all(struct pooler_set *s, double pause_timeout);
 
 /* RESUME on every console we paused; "not paused" counts as done. A RESUME
- * that fails is logged as an ERROR and left marked paused (returns false),
- * so that a caller may try again. `why` ends the log line. */
+ * that fails is logged as an ERROR (the first time and then every
+ * POOLER_LOG_EVERY attempts) and left marked paused (returns false), so
+ * that a caller tries again. `why` ends the log line. */
 bool pooler_resume_all(struct pooler_set *s, const char *why);
 
-/* RESUME on every console whether or not we paused it (a new leader's
- * sweep for a pause an agent left behind). A pooler that was paused is a
- * WARN; one that was not, a debug line. true when none failed. */
+/* The every-loop step of a held pause: resumes (pooler_resume_all) when
+ * ready (the new primary takes writes; ready_why says who), or once
+ * timeout seconds have passed since the pause (at now, monotonic) whatever
+ * happened, with one WARN that says what was observed (observed: e.g.
+ * "pooler_target answered: ..."). Once overdue it does not wait for ready
+ * again: every call retries the RESUMEs that failed. true when none is
+ * paused any more (the caller then clears s); idempotent. */
+bool pooler_resume_due(struct pooler_set *s, bool ready, const char *ready_why, double now, double timeout,
+                       const char *observed);
+
+/* RESUME on every console not yet reached, whether or not we paused it (a
+ * new leader's sweep for a pause an agent left behind). A pooler that was
+ * paused is a WARN; one that was not, a debug line; one that failed, a
+ * WARN (bounded as above) and it stays to be tried by the next call. true
+ * once every pooler of s was reached. */
 bool pooler_resume_any(struct pooler_set *s, const char *why);
 
 /* Wipes the copies of the connection strings (they may hold passwords). */

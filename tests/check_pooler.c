@@ -237,6 +237,80 @@ START_TEST(test_sweep_resumes_every_pooler)
 }
 END_TEST
 
+/* A RESUME that fails is tried again on every call until it succeeds;
+ * past pooler_resume_timeout nothing waits for the primary any more, and
+ * a failure does not drop the pooler (it stayed paused before). */
+START_TEST(test_resume_retried_until_it_succeeds)
+{
+	struct fake f;
+	struct pooler_io io = { .exec = fake_exec, .arg = &f };
+	struct pooler_set s;
+	double t0;
+
+	fake_init(&f, 2);
+	f.p[1].resume = POOLER_FAILED;
+	pooler_set_init(&s, conninfos, 2, &io);
+	ck_assert_uint_eq(pooler_pause_all(&s, 1.0), 2);
+	t0 = s.paused_at;
+	f.n_calls = 0;
+	/* not ready, within the timeout: nothing is tried */
+	ck_assert(!pooler_resume_due(&s, false, "x takes writes", t0 + 1.0, 10.0, "pooler_target does not answer"));
+	ck_assert_uint_eq(f.n_calls, 0);
+	/* past the timeout: both resumed, the failing one stays ours */
+	ck_assert(!pooler_resume_due(&s, false, "x takes writes", t0 + 11.0, 10.0, "pooler_target does not answer"));
+	ck_assert(s.overdue);
+	ck_assert_uint_eq(f.n_calls, 2);
+	ck_assert_uint_eq(pooler_paused_count(&s), 1);
+	ck_assert(s.p[1].paused && s.p[1].fails == 1);
+	/* every later call retries only it */
+	for (int i = 0; i < 5; i++)
+		ck_assert(!pooler_resume_due(&s, false, "x takes writes", t0 + 12.0 + i, 10.0, "-"));
+	ck_assert_uint_eq(f.n_calls, 7);
+	ck_assert_str_eq(f.calls[6], "host=b port=6433:RESUME");
+	ck_assert_uint_eq(s.p[1].fails, 6);
+	f.p[1].resume = POOLER_OK;
+	ck_assert(pooler_resume_due(&s, false, "x takes writes", t0 + 20.0, 10.0, "-"));
+	ck_assert_uint_eq(pooler_paused_count(&s), 0);
+	ck_assert(!f.p[1].paused);
+	ck_assert_uint_eq(s.p[1].fails, 0);
+	/* ready before the timeout resumes at once */
+	fake_init(&f, 1);
+	pooler_set_init(&s, conninfos, 1, &io);
+	ck_assert_uint_eq(pooler_pause_all(&s, 1.0), 1);
+	ck_assert(pooler_resume_due(&s, true, "x takes writes", s.paused_at, 10.0, "-"));
+	ck_assert(!f.p[0].paused && !s.overdue);
+}
+END_TEST
+
+/* The new leader's sweep, called again, retries only the poolers it has
+ * not reached yet, and says done once it reached them all. */
+START_TEST(test_sweep_retried_until_every_pooler_reached)
+{
+	struct fake f;
+	struct pooler_io io = { .exec = fake_exec, .arg = &f };
+	struct pooler_set s;
+
+	fake_init(&f, 3);
+	f.p[0].paused = true;
+	f.p[2].paused = true;
+	f.p[2].resume = POOLER_FAILED; /* its console refuses for now */
+	pooler_set_init(&s, conninfos, 3, &io);
+	ck_assert(!pooler_resume_any(&s, "sweep"));
+	ck_assert_uint_eq(f.n_calls, 3);
+	ck_assert(!f.p[0].paused && f.p[2].paused);
+	ck_assert(!pooler_resume_any(&s, "sweep"));
+	ck_assert_uint_eq(f.n_calls, 4);
+	ck_assert_str_eq(f.calls[3], "host=c port=6434:RESUME");
+	f.p[2].resume = POOLER_OK;
+	ck_assert(pooler_resume_any(&s, "sweep"));
+	ck_assert_uint_eq(f.n_calls, 5);
+	ck_assert(!f.p[2].paused);
+	/* done: nothing more to ask */
+	ck_assert(pooler_resume_any(&s, "sweep"));
+	ck_assert_uint_eq(f.n_calls, 5);
+}
+END_TEST
+
 START_TEST(test_too_many_poolers)
 {
 	struct fake f;
@@ -307,6 +381,8 @@ static Suite *pooler_suite(void)
 	tcase_add_test(tc, test_resume_failure_kept);
 	tcase_add_test(tc, test_resume_not_paused_is_done);
 	tcase_add_test(tc, test_sweep_resumes_every_pooler);
+	tcase_add_test(tc, test_resume_retried_until_it_succeeds);
+	tcase_add_test(tc, test_sweep_retried_until_every_pooler_reached);
 	tcase_add_test(tc, test_too_many_poolers);
 	tcase_add_test(tc, test_classify);
 	tcase_add_test(tc, test_libpq_refused);
