@@ -206,7 +206,10 @@ struct loop {
 		struct pooler_set sweep; /* leader: the pending sweep, until it reached every pooler (n 0: none) */
 		uint32_t swept_timeline; /* leader: the timeline whose sweep is done (0: none yet) */
 		double sweep_since;      /* leader: when the pending sweep was first tried (0: none) */
-		bool target_warned;      /* pooler_target's error said at WARN for this pause or sweep */
+		int target_warns;        /* pooler_target errors said at WARN for this pause or sweep */
+		char target_said[256];   /* the last of them (the same one is not said again) */
+		char target_err[256];    /* pooler_target's current error, the same since target_err_at */
+		double target_err_at;    /* monotonic */
 	} pool;
 };
 

@@ -12,13 +12,20 @@
  * up to 5 s, then by pooler_tick every loop), or we ourselves when the
  * switchover is aborted and we start again as primary; past
  * pooler_resume_timeout they are resumed whatever happened. A new leader
- * also resumes every pooler of its file once per timeline (the sweep), in
- * case the agent that paused them died in between.
+ * also resumes every pooler of its file once per timeline (the sweep,
+ * retried every loop until it reached each one), in case the agent that
+ * paused them died in between. A RESUME that fails is retried every loop.
  */
 #include "agent/loop_internal.h"
 
 /* Seconds a new leader waits before it sweeps its poolers (pooler_tick). */
 #define POOLER_SWEEP_GRACE 3.0
+/* pooler_target errors said at WARN per pause or sweep, at most (each one
+ * differing from the one before; the rest go to the debug log), and how
+ * long (s) one must last first: while HAProxy moves to the new primary an
+ * error or two is expected, a TLS file libpq cannot read is not. */
+#define POOLER_TARGET_WARNS 3
+#define POOLER_TARGET_PERSIST 1.0
 
 static void switchover_key(const struct loop *L, char *buf, size_t len)
 {
@@ -81,8 +88,10 @@ static void ask_candidate(struct loop *L, const char *name, struct ha_peer_statu
 /* Does pooler_target (the address the poolers connect to) answer as a
  * read-write Postgres? true when it is not set: the primary's own word is
  * then all there is to wait for. When not, seen says what it answered. An
- * error (libpq's: a TLS file it cannot read, a refused password) is a WARN
- * once per pause or sweep (L->pool.target_warned), a debug line after. */
+ * error (libpq's: a TLS file it cannot read, a refused password) that
+ * lasted POOLER_TARGET_PERSIST is a WARN when it differs from the one said
+ * before, at most POOLER_TARGET_WARNS times per pause or sweep; a debug
+ * line otherwise. */
 static bool target_writable(struct loop *L, double timeout, char *seen, size_t len)
 {
 	struct pg_conn *c;
@@ -100,6 +109,8 @@ static bool target_writable(struct loop *L, double timeout, char *seen, size_t l
 	answered = pg_query_scalar(c, "SELECT pg_is_in_recovery()", v, sizeof(v), &err);
 	ok = answered && strcmp(v, "f") == 0;
 	pg_conn_free(c);
+	if (ok || answered)
+		L->pool.target_err[0] = '\0'; /* the streak of one error ends */
 	if (ok)
 		return true;
 	if (answered) {
@@ -108,13 +119,22 @@ static bool target_writable(struct loop *L, double timeout, char *seen, size_t l
 		return false;
 	}
 	snprintf(seen, len, "pooler_target does not answer: %s", err.msg);
-	if (!L->pool.target_warned)
-		log_warn("pooler_target does not answer: %s (the poolers are resumed once it answers read-write, or "
-		         "after pooler_resume_timeout; said once per switchover)",
+	if (strncmp(L->pool.target_err, err.msg, sizeof(L->pool.target_err) - 1) != 0) {
+		snprintf(L->pool.target_err, sizeof(L->pool.target_err), "%.*s", (int)sizeof(L->pool.target_err) - 1,
 		         err.msg);
-	else
+		L->pool.target_err_at = clk_mono();
+	}
+	if (clk_mono() - L->pool.target_err_at >= POOLER_TARGET_PERSIST && L->pool.target_warns < POOLER_TARGET_WARNS &&
+	    strcmp(L->pool.target_said, L->pool.target_err) != 0) {
+		log_warn("pooler_target does not answer: %s (for %.1fs; the poolers are resumed once it answers "
+		         "read-write, or after pooler_resume_timeout)",
+		         err.msg, clk_mono() - L->pool.target_err_at);
+		snprintf(L->pool.target_said, sizeof(L->pool.target_said), "%.*s", (int)sizeof(L->pool.target_said) - 1,
+		         err.msg);
+		L->pool.target_warns++;
+	} else {
 		log_debug("pooler_target is not a writable primary yet: %s", err.msg);
-	L->pool.target_warned = true;
+	}
 	return false;
 }
 
@@ -167,7 +187,8 @@ void pooler_tick(struct loop *L, double now)
 		return;
 	if (L->pool.sweep_since == 0) {
 		L->pool.sweep_since = now;
-		L->pool.target_warned = false;
+		L->pool.target_warns = 0;
+		L->pool.target_said[0] = L->pool.target_err[0] = '\0';
 	}
 	/* After a switchover the old primary resumes its poolers within a
 	 * second of our promotion; the sweep is for a pause nobody is left
@@ -285,7 +306,8 @@ void do_switchover(struct loop *L, const char *target)
 	if (L->cfg->n_poolers > 0 && pooler_paused_count(&L->pool.set) == 0) {
 		/* After the checkpoint, which clients need not wait for. */
 		pooler_set_init(&L->pool.set, L->cfg->poolers, L->cfg->n_poolers, NULL);
-		L->pool.target_warned = false;
+		L->pool.target_warns = 0;
+		L->pool.target_said[0] = L->pool.target_err[0] = '\0';
 		(void)pooler_pause_all(&L->pool.set, L->cfg->pooler_pause_timeout);
 	}
 	stop_postgres(L, PG_STOP_FAST, "switchover");

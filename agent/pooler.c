@@ -226,7 +226,8 @@ bool pooler_resume_due(struct pooler_set *s, bool ready, const char *ready_why, 
 	if (!s->overdue) {
 		if (now - s->paused_at <= timeout)
 			return false;
-		log_warn("pooler_resume_timeout (%.1fs) passed since the pause and %s: resuming the poolers anyway",
+		log_warn("pooler_resume_timeout (%.1fs) passed since the pause: resuming the poolers anyway (last seen: "
+		         "%s)",
 		         timeout, observed);
 		s->overdue = true;
 	}

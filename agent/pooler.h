@@ -8,7 +8,8 @@
  * new primary takes writes and the address the poolers connect to
  * (`pooler_target`: HAProxy, a VIP, a DNS name) answers read-write; or at
  * once when the switchover is aborted and the old primary stays. A new
- * leader resumes its poolers too, once per timeline, for the case where
+ * leader resumes its poolers too, once per timeline (retried until each
+ * pooler was reached), for the case where
  * the agent that paused them died mid-switchover: a pooler is never left
  * paused for longer than a leader change takes.
  *

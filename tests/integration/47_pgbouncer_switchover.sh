@@ -23,6 +23,10 @@
 #     resumed once it takes writes: again 0 failed attempts, the committed
 #     row and every acknowledged one present, PgBouncer not paused, the
 #     leader unchanged.
+#  2b. the same switchover with pooler_target unreachable (a TLS root
+#     certificate libpq cannot read): the old primary logs libpq's error
+#     once at WARN, resumes after pooler_resume_timeout (3 s here) and its
+#     timeout WARN says what it observed.
 #  3. the old primary's agent is SIGKILLed while its PAUSE waits (a held
 #     transaction again): its Postgres dies with it, the candidate takes
 #     over, and 3 s later its sweep resumes the pooler nobody else would
@@ -153,6 +157,44 @@ log "failed switchover: longest client-visible stall $gap2 ms"
 assert_eq "held" "$(run_sql "$old" "SELECT node FROM baton_writes WHERE id = -47")" "the held transaction's row"
 wait_healthy 60
 all_acked_on "$old" "after the failed switchover"
+
+# ---- 2b. pooler_target cannot be reached (libpq cannot read a TLS file,
+# as with the demo's HOME=/root): the old primary says libpq's error once,
+# at WARN, and resumes after pooler_resume_timeout saying what it saw
+reloads() { grep -c "SIGHUP: reloaded" "$(agent_log "$1")" || true; }
+reloaded_since() { [ "$(reloads "$1")" -gt "$2" ]; }
+reload_all() {
+	local n r
+	for n in 1 2 3; do
+		r=$(reloads "$n")
+		agent_signal "$n" HUP
+		wait_for 10 "node$n reloads its file" reloaded_since "$n" "$r"
+	done
+}
+for n in 1 2 3; do
+	cp -p "$T/node$n.conf" "$T/node$n.conf.good"
+	sed -i -e "s|^pooler_target = \"\(.*\)\";|pooler_target = \"\1 sslmode=verify-full sslrootcert=$T/no-such-ca.pem\";|" \
+		-e "s|^pooler_resume_timeout = .*|pooler_resume_timeout = 3;|" "$T/node$n.conf"
+done
+reload_all
+cand=$((old % 3 + 1))
+lines=$(wc -l <"$(agent_log "$old")")
+t0=$(now_ms)
+out=$(ctl switchover --candidate "node$cand" 2>&1) || fail "batonctl switchover failed: $out"
+wait_for 30 "the leader key leaves node$old" leader_is_not "$old"
+resumed4() { tail -n +"$lines" "$(agent_log "$old")" | grep -q "resumed pooler 127.0.0.1:$PGB_PORT after [0-9]* ms paused: pooler_resume_timeout passed"; }
+wait_for 30 "node$old resumes the pooler after pooler_resume_timeout" resumed4
+assert_eq 1 "$(tail -n +"$lines" "$(agent_log "$old")" | grep -cE "WARN +node[0-9]+: pooler_target does not answer: .*no-such-ca.pem")" \
+	"the unreachable pooler_target: one WARN with libpq's error"
+tail -n +"$lines" "$(agent_log "$old")" | grep -q "pooler_resume_timeout (3.0s) passed since the pause: resuming the poolers anyway (last seen: pooler_target does not answer: .*no-such-ca.pem" ||
+	fail "node$old's timeout WARN does not say what it observed"
+pass "node$old says why: $(tail -n +"$lines" "$(agent_log "$old")" | grep -o "pooler_resume_timeout (3.0s) passed.*" | head -n1 | cut -c1-200)"
+pgb_assert_not_paused "after the switchover with an unreachable pooler_target"
+for n in 1 2 3; do mv "$T/node$n.conf.good" "$T/node$n.conf"; done
+reload_all
+old=$cand
+wait_healthy 60
+wait_for 15 "the switchover key is cleared" switchover_gone
 
 errors2=$(errors)
 
