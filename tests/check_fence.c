@@ -492,6 +492,41 @@ static pid_t fake_agent(pid_t target, int64_t lease, bool bye, int *go_wr)
 	return helper;
 }
 
+/* fake_agent that names lease, then (after the fence started its revoker)
+ * lease2: a new leader term. */
+static pid_t fake_agent_new_lease(pid_t target, int64_t lease, int64_t lease2, int *go_wr)
+{
+	int sync[2], go[2];
+	pid_t helper;
+	char c;
+
+	ck_assert_int_eq(pipe(sync), 0);
+	ck_assert_int_eq(pipe(go), 0);
+	helper = fork();
+	ck_assert_int_ge(helper, 0);
+	if (helper == 0) {
+		char err[256];
+		struct fence *f = fence_start(err, sizeof(err));
+		int pidfd = fence_pidfd_open(target);
+		struct timespec ts = { 0, 300 * 1000 * 1000 };
+
+		if (!f || !fence_update(f, target, pidfd, now_s() + 60, lease, err, sizeof(err)))
+			_exit(1);
+		nanosleep(&ts, NULL);
+		if (!fence_update(f, target, pidfd, now_s() + 60, lease2, err, sizeof(err)))
+			_exit(1);
+		if (write(sync[1], "r", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(1);
+		_exit(0);
+	}
+	close(sync[1]);
+	close(go[0]);
+	ck_assert_int_eq(read(sync[0], &c, 1), 1);
+	close(sync[0]);
+	*go_wr = go[1];
+	return helper;
+}
+
 static void end_agent(pid_t helper, int go_wr)
 {
 	int st;
@@ -591,6 +626,29 @@ START_TEST(test_revoker_refuses_false_claims)
 	c = good;
 	c.fence_parent = false;
 	ck_assert_ptr_nonnull(fence_revoker_refusal(&c));
+}
+END_TEST
+
+/* The pre-started revoker refuses a lease other than the one it was
+ * started with, so a new leader lease gets a new revoker. */
+START_TEST(test_new_lease_new_revoker)
+{
+	pid_t d = spawn_dummy(false), helper;
+	char want[256];
+	const char *got;
+	int go, st;
+
+	setup_revoker();
+	helper = fake_agent_new_lease(d, 0xabc123, 0xdef456, &go);
+	nap(0.3);
+	end_agent(helper, go);
+	got = revoked(5);
+	snprintf(want, sizeof(want), "warm revoke def456 %d ", (int)d);
+	ck_assert_msg(strncmp(got, want, strlen(want)) == 0, "revoker ran with '%s'", got);
+	ck_assert_msg(strstr(got, " --revoke-lease def456 -c ") != NULL, "revoker ran with '%s'", got);
+	cleanup_revoker();
+	st = wait_dummy(d, 5, NULL);
+	ck_assert_msg(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "postmaster status %d", st);
 }
 END_TEST
 
@@ -1003,6 +1061,7 @@ static Suite *fence_suite(void)
 	tcase_add_test(tf, test_agent_death_revokes_lease);
 	tcase_add_test(tf, test_agent_death_revokes_without_warm_revoker);
 	tcase_add_test(tf, test_revoker_refuses_false_claims);
+	tcase_add_test(tf, test_new_lease_new_revoker);
 	tcase_add_test(tf, test_agent_death_revokes_after_warm_failure);
 	tcase_add_test(tf, test_no_revoke_without_certainty);
 	tcase_add_test(tf, test_frozen_agent_does_not_revoke);
