@@ -666,6 +666,9 @@ void pg_start_diagnose_text(const char *text, struct pg_start_diag *out)
 {
 	const char *line = text ? text : "";
 	bool params = false, diverged = false;
+	char div_line[sizeof(out->fatal_line)] = "";
+	size_t which = 0;
+	int count;
 
 	memset(out, 0, sizeof(*out));
 	out->kind = PG_START_FAIL_OTHER;
@@ -677,8 +680,10 @@ void pg_start_diagnose_text(const char *text, struct pg_start_diag *out)
 
 		if (!sev)
 			sev = line_find(line, n, "PANIC:");
-		if (line_diverged(line, n))
+		if (!diverged && line_diverged(line, n)) {
 			diverged = true;
+			copy_from(div_line, sizeof(div_line), line, n, line_severity(line, n, &which, &count));
+		}
 		if (line_find(line, n, "insufficient parameter settings"))
 			params = true;
 		d = line_find(line, n, "is a lower setting than on the primary server");
@@ -718,9 +723,11 @@ void pg_start_diagnose_text(const char *text, struct pg_start_diag *out)
 			start--;
 		copy_from(out->fatal_line, sizeof(out->fatal_line), start, (size_t)(p - start), NULL);
 	}
-	if (diverged)
+	if (diverged) {
+		/* The server's own divergence line, not whatever came last. */
+		snprintf(out->fatal_line, sizeof(out->fatal_line), "%s", div_line);
 		out->kind = PG_START_FAIL_DIVERGED;
-	else if (params)
+	} else if (params)
 		out->kind = PG_START_FAIL_PARAMS;
 }
 

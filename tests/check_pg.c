@@ -664,6 +664,8 @@ START_TEST(test_start_diagnose)
 
 	pg_start_diagnose_text(forked, &d);
 	ck_assert_int_eq(d.kind, PG_START_FAIL_DIVERGED);
+	ck_assert_str_eq(d.fatal_line, "LOG:  new timeline 2 forked off current database system timeline 1 before "
+	                               "current recovery point 0/3000148");
 
 	/* Text a client or a remote chooses never counts as divergence: a user
 	 * name in a refused connection's line, the upstream's error relayed by
