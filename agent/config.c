@@ -987,6 +987,12 @@ static bool check_host_name(const char *v, char *why, size_t len)
 		config_set_err(why, len, "must be a host name or address of 1 to 253 characters");
 		return false;
 	}
+	/* A leading '-' is no host name, and a program given it as an
+	 * argument (pg_basebackup -h, ssh) would read it as an option. */
+	if (v[0] == '-') {
+		config_set_err(why, len, "must not start with '-'");
+		return false;
+	}
 	for (p = v; *p; p++) {
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '.' ||
 		      *p == '-' || *p == ':' || *p == '_')) {

@@ -30,7 +30,8 @@
  *                                       parameter below the primary's); a
  *                                       replica whose replay is paused or stuck
  *                                       is never a candidate
- *  12. Postgres the primary          -> LEAD / SWITCHOVER / DEMOTE_CLUSTER
+ *  12. Postgres the primary          -> LEAD / SWITCHOVER / DEMOTE_CLUSTER (only for a
+ *                                       standby_cluster remote the node may connect to)
  *
  * A standby cluster (config standby_cluster) follows another cluster's
  * primary: its leader is a standby leader, a replica of HA_REMOTE that
@@ -55,6 +56,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *start_failure_name(enum ha_start_failure k)
 {
@@ -95,6 +97,15 @@ static uint32_t leader_timeline(const struct ha_cluster_view *c)
 		return c->leader_timeline;
 	m = ha_find_member(c, c->leader);
 	return m ? m->timeline : 0;
+}
+
+bool ha_standby_remote_proven(bool pg_tls, const char *own_host, int own_port, const char *host, int port)
+{
+	if (!host || !host[0])
+		return false;
+	if (pg_tls)
+		return true;
+	return own_host && strcasecmp(own_host, host) == 0 && own_port == port;
 }
 
 /* A standby leader follows standby_cluster's host:port as the config says
@@ -282,6 +293,12 @@ static bool rule_identity(const struct rule_ctx *x, struct ha_action *out)
 			    ha_job_backoff_left(l, HA_JOB_BOOTSTRAP, 1, now) > 0)
 				DECIDE(HA_WAIT, NULL, "bootstrap: initdb failed; running it again in %.0fs",
 				       ha_job_backoff_left(l, HA_JOB_BOOTSTRAP, 1, now));
+			if (c->standby_cluster && !c->standby_remote_usable && l->datadir == HA_DATADIR_EMPTY)
+				DECIDE(HA_WAIT, NULL,
+				       "we own the initialize key of a standby cluster, but %s:%d is a remote this "
+				       "node cannot connect to safely (no postgresql.tls, and its own file does not "
+				       "name it): no base backup, waiting",
+				       c->standby_host, c->standby_port);
 			if (c->standby_cluster)
 				DECIDE(HA_BOOTSTRAP, HA_REMOTE,
 				       "we own the initialize key of a standby cluster: %s from the other site's "
@@ -459,7 +476,7 @@ static bool rule_down(const struct rule_ctx *x, struct ha_action *out)
 				 * diverged timeline (a former primary demoted to follow
 				 * a site that already moved on) is rewound against it. */
 				if (l->pg_start_failed && l->pg_start_failure == HA_START_FAIL_DIVERGED &&
-				    l->use_pg_rewind && l->job_failed != HA_JOB_REWIND &&
+				    c->standby_remote_usable && l->use_pg_rewind && l->job_failed != HA_JOB_REWIND &&
 				    strcmp(l->following, HA_REMOTE) == 0 && ha_rewind_backoff_left(l, now) <= 0)
 					DECIDE(HA_REWIND, HA_REMOTE,
 					       "standby leader: Postgres cannot start as a replica of %s:%d, its timeline "
@@ -590,6 +607,14 @@ static bool rule_replica(const struct rule_ctx *x, struct ha_action *out)
 			if (l->promote_requested)
 				DECIDE(HA_WAIT, NULL, "promotion in progress");
 			if (c->standby_cluster) {
+				/* No connection to a remote nobody vouched for:
+				 * Postgres runs on as it is, a replica, and waits. */
+				if (!c->standby_remote_usable)
+					DECIDE(HA_STANDBY_LEAD, NULL,
+					       "standby leader: standby_cluster names %s:%d, which this node cannot "
+					       "connect to safely (no postgresql.tls, and its own file does not name "
+					       "it): not following it, waiting",
+					       c->standby_host, c->standby_port);
 				if (strcmp(l->following, HA_REMOTE) != 0)
 					DECIDE(HA_FOLLOW, HA_REMOTE,
 					       "standby leader: replicating from the other site's primary %s:%d, never "
@@ -712,6 +737,11 @@ static bool rule_primary(const struct rule_ctx *x, struct ha_action *out)
 	const struct ha_cluster_view *c = x->c;
 	const struct ha_local_view *l = x->l;
 
+	if (c->standby_cluster && !c->standby_remote_usable)
+		DECIDE(HA_LEAD, NULL,
+		       "primary holding the leader key; standby_cluster names %s:%d, which this node cannot connect "
+		       "to safely (no postgresql.tls, and its own file does not name it): staying the primary",
+		       c->standby_host, c->standby_port);
 	if (c->standby_cluster)
 		DECIDE(HA_DEMOTE_CLUSTER, NULL,
 		       "standby_cluster is set: this cluster now follows %s:%d; stopping the primary to start it as "

@@ -92,6 +92,9 @@ struct ha_cluster_view {
 					  * standby_host:standby_port (HA_REMOTE), never promoted */
 	char standby_host[256];
 	int standby_port;
+	bool standby_remote_usable; /* the loop may connect to standby_host:standby_port: postgresql.tls
+				     * verifies it, or this node's own file names that host:port (without
+				     * either no password goes there, and a primary does not demote for it) */
 
 	/* sync key: written by the leader; who has every acknowledged write */
 	bool has_sync;
@@ -274,6 +277,13 @@ struct ha_action {
 
 /* Seconds before a lease could expire at which a leader must stop writes:
  * deadline = lease_sent + ttl - ha_lease_margin(ttl). */
+/* May the agent connect to standby_cluster's host:port (and so send it the
+ * replication and superuser passwords)? Yes when Postgres TLS proves the
+ * server (pg_tls: postgresql.tls, verify-full with channel binding), or
+ * when this node's own file names the same host (case-insensitive) and
+ * port (own_host NULL: it names none). The config key alone, which any
+ * etcd writer or PATCH /config can set, never proves a remote. Pure. */
+bool ha_standby_remote_proven(bool pg_tls, const char *own_host, int own_port, const char *host, int port);
 double ha_lease_margin(double ttl);
 /*
  * The leader's deadline (DESIGN.md rule 2): the one formula behind the

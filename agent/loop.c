@@ -402,6 +402,7 @@ int loop_run(const struct baton_config *cfg)
 		if (L.view.etcd_ok && !L.view.has_leader && L.local.pg_ready && !L.local.pg_primary &&
 		    !L.local.nofailover)
 			poll_peers(&L);
+		L.view.standby_remote_usable = standby_remote_usable(&L);
 		now = clk_mono();
 		a = ha_decide(&L.view, &L.local, now);
 		if (view_needs_fresh(&L, &a)) {

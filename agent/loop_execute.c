@@ -16,7 +16,9 @@ static void boot_fail(struct loop *L, double now, const char *what, const char *
  * config names another). */
 static void remember_remote(struct loop *L, const char *upstream)
 {
-	if (upstream && strcmp(upstream, HA_REMOTE) == 0)
+	/* Not proven (standby_remote_usable): Postgres got no primary_conninfo,
+	 * so nothing is followed, and the core points it there once it is. */
+	if (upstream && strcmp(upstream, HA_REMOTE) == 0 && standby_remote_usable(L))
 		snprintf(L->lm.following_remote, sizeof(L->lm.following_remote), "%s:%d", L->view.standby_host,
 		         L->view.standby_port);
 	else

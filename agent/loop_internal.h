@@ -93,9 +93,10 @@ struct loop {
 	bool ctl_stale; /* pg_control may have changed since we read it */
 
 	struct pg_child postmaster;
-	bool post_bootstrap_done;    /* bootstrap.post_bootstrap succeeded in this bootstrap */
-	bool boot_recovering;        /* bootstrap.method pgbackrest: Postgres recovers the restored backup */
-	bool standby_restore_warned; /* said once that standby_cluster.restore_command is not allowed here */
+	bool post_bootstrap_done;        /* bootstrap.post_bootstrap succeeded in this bootstrap */
+	bool boot_recovering;            /* bootstrap.method pgbackrest: Postgres recovers the restored backup */
+	bool standby_restore_warned;     /* said once that standby_cluster.restore_command is not allowed here */
+	char standby_unusable_said[300]; /* "host:port" of the standby_cluster remote last refused (logged once) */
 	/* What the view builder and the executor remember of Postgres and the
 	 * jobs (local_view.h): starts, failures, streaming, replay progress. */
 	struct local_memory lm;
@@ -280,6 +281,16 @@ void check_hot_standby(struct loop *L, double now);
 void reload_config(struct loop *L);
 
 /* loop_pgfiles.c */
+/* True if the agent may connect to the config's standby_cluster remote
+ * (primary_conninfo, pg_basebackup, pg_rewind's source): postgresql.tls is
+ * on (libpq verifies the server's certificate and name and requires
+ * channel binding before any password), or this node's own file
+ * (bootstrap.dcs.standby_cluster) names that same host:port, the
+ * operator's opt-in for a cluster without Postgres TLS. Anyone who can
+ * write the config key could otherwise point the agent, and its
+ * passwords, at a server of their choosing. Logs an ERROR once per
+ * refused host:port; false when the config has no standby_cluster. */
+bool standby_remote_usable(struct loop *L);
 bool leader_conninfo(struct loop *L, const char *leader, bool replication, char *buf, size_t len);
 bool write_pg_files(struct loop *L, bool standby, const char *upstream);
 /* At start: a WARN for tags that need something else to work (nostream

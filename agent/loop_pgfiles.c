@@ -7,6 +7,37 @@
  */
 #include "agent/loop_internal.h"
 
+bool standby_remote_usable(struct loop *L)
+{
+	const struct baton_config *cfg = L->cfg;
+	const struct dcs_settings *own = &cfg->bootstrap_dcs;
+	char key[sizeof(L->standby_unusable_said)];
+	bool usable;
+
+	if (!L->view.standby_cluster || !L->view.standby_host[0]) {
+		L->standby_unusable_said[0] = '\0';
+		return false;
+	}
+	usable = ha_standby_remote_proven(cfg->postgresql.tls_cafile != NULL, own->standby_host, (int)own->standby_port,
+	                                  L->view.standby_host, L->view.standby_port);
+	if (usable) {
+		L->standby_unusable_said[0] = '\0';
+		return true;
+	}
+	snprintf(key, sizeof(key), "%s:%d", L->view.standby_host, L->view.standby_port);
+	if (strcmp(key, L->standby_unusable_said) != 0) {
+		log_error("standby_cluster names %s, which this node will not connect to: without postgresql.tls "
+		          "nothing proves that server is the other site's, and it would receive the replication "
+		          "and superuser passwords. No primary_conninfo, base backup or pg_rewind goes there, and a "
+		          "primary stays the primary. To use it, turn on postgresql.tls (verify-full, channel "
+		          "binding) or name the same host and port in this node's file "
+		          "(bootstrap.dcs.standby_cluster.host/port)",
+		          key);
+		snprintf(L->standby_unusable_said, sizeof(L->standby_unusable_said), "%s", key);
+	}
+	return false;
+}
+
 /* conninfo to reach `leader`'s Postgres: as the replication user (for
  * streaming and pg_basebackup) or as the superuser (for pg_rewind).
  * leader HA_REMOTE: the other site's primary of a standby cluster,
@@ -26,6 +57,8 @@ bool leader_conninfo(struct loop *L, const char *leader, bool replication, char 
 			log_warn("the cluster's config has no standby_cluster.host to replicate from");
 			return false;
 		}
+		if (!standby_remote_usable(L))
+			return false; /* standby_remote_usable said why */
 		if (!pg_conninfo_quote(L->view.standby_host, host, sizeof(host)))
 			return false;
 		port = L->view.standby_port;
@@ -269,7 +302,10 @@ bool write_pg_files(struct loop *L, bool standby, const char *upstream)
 	                         cfg->postgresql.n_pg_ident, &err))
 		goto fail;
 
-	if (standby && upstream && upstream[0] && !leader_conninfo(L, upstream, true, conninfo, sizeof(conninfo)))
+	/* A standby leader whose remote is not proven runs as a replica
+	 * without primary_conninfo: no password leaves, nothing changes. */
+	if (standby && upstream && upstream[0] && !(strcmp(upstream, HA_REMOTE) == 0 && !standby_remote_usable(L)) &&
+	    !leader_conninfo(L, upstream, true, conninfo, sizeof(conninfo)))
 		goto cleanup;
 	if (!pg_conf_write_recovery(cfg->postgresql.data_dir, conninfo, &err) ||
 	    !pg_conf_set_standby(cfg->postgresql.data_dir, standby, &err))

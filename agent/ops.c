@@ -450,6 +450,19 @@ static const char *old_param(const struct dcs_settings *old, const char *name)
  */
 static bool check_code_params(const struct dcs_settings *d, const struct dcs_settings *old, char *err, size_t errlen)
 {
+	/* standby_cluster.restore_command is a restore_command too: the
+	 * standby leader runs it. */
+	if (d->standby_restore_command &&
+	    !config_param_allowed_from_dcs("restore_command", allow_from_dcs, n_allow_from_dcs) &&
+	    !(old && old->standby_restore_command &&
+	      strcmp(old->standby_restore_command, d->standby_restore_command) == 0)) {
+		jsonf_set_err(err, errlen,
+		              "standby_cluster.restore_command: refused: %s, so it is set only in each node's own "
+		              "file (bootstrap.dcs.standby_cluster.restore_command or postgresql.parameters), unless "
+		              "that file lists restore_command in postgresql.allow_from_dcs",
+		              pg_conf_local_only_why("restore_command"));
+		return false;
+	}
 	for (size_t i = 0; i < d->n_pg_params; i++) {
 		const struct config_param *p = &d->pg_params[i];
 		const char *was;

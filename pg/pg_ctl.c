@@ -591,10 +591,84 @@ static const char *line_find(const char *line, size_t n, const char *needle)
 	return NULL;
 }
 
+/* The severity tags Postgres writes after log_line_prefix ("FATAL:  "). */
+static const char *const sev_tags[] = { "DEBUG1:  ",    "DEBUG2:  ", "DEBUG3:  ",  "DEBUG4:  ",  "DEBUG5:  ",
+	                                "LOG:  ",       "INFO:  ",   "NOTICE:  ",  "WARNING:  ", "ERROR:  ",
+	                                "FATAL:  ",     "PANIC:  ",  "DETAIL:  ",  "HINT:  ",    "CONTEXT:  ",
+	                                "STATEMENT:  ", "QUERY:  ",  "LOCATION:  " };
+
+/* The first severity tag in one line (its index in sev_tags in *which),
+ * and how many tags the line holds in all. */
+static const char *line_severity(const char *line, size_t n, size_t *which, int *count)
+{
+	const char *first = NULL;
+
+	*count = 0;
+	for (size_t t = 0; t < sizeof(sev_tags) / sizeof(sev_tags[0]); t++) {
+		size_t m = strlen(sev_tags[t]);
+
+		for (size_t i = 0; m <= n && i + m <= n; i++)
+			if (memcmp(line + i, sev_tags[t], m) == 0) {
+				(*count)++;
+				if (!first || line + i < first) {
+					first = line + i;
+					*which = t;
+				}
+			}
+	}
+	return first;
+}
+
+/*
+ * True if one log line is the startup process's (or walreceiver's) own
+ * report that this data directory diverged from its upstream's timeline:
+ * the message after the LOG/FATAL/PANIC tag *starts* with the phrase, with
+ * its numbers. Text a client or a remote server chooses can reach the log
+ * (a user name in a refused connection's line, the upstream's error text
+ * relayed by "could not connect to the primary server:", a continuation
+ * line of a multi-line message, which Postgres starts with a tab), and a
+ * rewind must never follow from it: such lines never count, nor a line
+ * with a second severity tag (a client's name in log_line_prefix that
+ * imitates one).
+ */
+static bool line_diverged(const char *line, size_t n)
+{
+	char msg[300];
+	const char *sev;
+	size_t which = 0;
+	int count, end = -1;
+	unsigned int tl, tl2, hi, lo;
+
+	if (n == 0 || line[0] == ' ' || line[0] == '\t')
+		return false;
+	sev = line_severity(line, n, &which, &count);
+	if (!sev || count != 1 ||
+	    (strcmp(sev_tags[which], "LOG:  ") != 0 && strcmp(sev_tags[which], "FATAL:  ") != 0 &&
+	     strcmp(sev_tags[which], "PANIC:  ") != 0))
+		return false;
+	if (line_find(line, n, "user \"") || line_find(line, n, "database \"") ||
+	    line_find(line, n, "connection authorized") || line_find(line, n, "pg_hba.conf") ||
+	    line_find(line, n, "could not connect to the primary server"))
+		return false;
+	copy_from(msg, sizeof(msg), line, n, sev + strlen(sev_tags[which]));
+	if (sscanf(msg, "requested timeline %u is not a child of this server's history%n", &tl, &end) == 1 &&
+	    end >= 0 && msg[end] == '\0')
+		return true;
+	end = -1;
+	return sscanf(msg,
+	              "new timeline %u forked off current database system timeline %u before current recovery "
+	              "point %X/%X%n",
+	              &tl, &tl2, &hi, &lo, &end) == 4 &&
+	       end >= 0 && msg[end] == '\0';
+}
+
 void pg_start_diagnose_text(const char *text, struct pg_start_diag *out)
 {
 	const char *line = text ? text : "";
 	bool params = false, diverged = false;
+	char div_line[sizeof(out->fatal_line)] = "";
+	size_t which = 0;
+	int count;
 
 	memset(out, 0, sizeof(*out));
 	out->kind = PG_START_FAIL_OTHER;
@@ -606,10 +680,10 @@ void pg_start_diagnose_text(const char *text, struct pg_start_diag *out)
 
 		if (!sev)
 			sev = line_find(line, n, "PANIC:");
-		if (line_find(line, n, "is not a child of this server's history") ||
-		    (line_find(line, n, "new timeline") && line_find(line, n, "forked off") &&
-		     line_find(line, n, "before current recovery point")))
+		if (!diverged && line_diverged(line, n)) {
 			diverged = true;
+			copy_from(div_line, sizeof(div_line), line, n, line_severity(line, n, &which, &count));
+		}
 		if (line_find(line, n, "insufficient parameter settings"))
 			params = true;
 		d = line_find(line, n, "is a lower setting than on the primary server");
@@ -649,9 +723,11 @@ void pg_start_diagnose_text(const char *text, struct pg_start_diag *out)
 			start--;
 		copy_from(out->fatal_line, sizeof(out->fatal_line), start, (size_t)(p - start), NULL);
 	}
-	if (diverged)
+	if (diverged) {
+		/* The server's own divergence line, not whatever came last. */
+		snprintf(out->fatal_line, sizeof(out->fatal_line), "%s", div_line);
 		out->kind = PG_START_FAIL_DIVERGED;
-	else if (params)
+	} else if (params)
 		out->kind = PG_START_FAIL_PARAMS;
 }
 

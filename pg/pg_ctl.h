@@ -157,7 +157,7 @@ enum pg_start_failure { PG_START_FAIL_UNKNOWN, PG_START_FAIL_DIVERGED, PG_START_
 
 struct pg_start_diag {
 	enum pg_start_failure kind;
-	char fatal_line[200]; /* the server's own words, prefix (time, pid) stripped */
+	char fatal_line[200]; /* the server's own words, prefix (time, pid) stripped; DIVERGED: its divergence line */
 	char param[48];       /* PARAMS: e.g. "max_connections" ("" if the DETAIL line was missing) */
 	long value, primary_value;
 };

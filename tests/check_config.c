@@ -1519,6 +1519,8 @@ static const struct standby_bad_case {
 } standby_bad_cases[] = {
 	{ "bootstrap = { dcs = { standby_cluster = { host = \"a b\"; }; }; };",
 	  ":10: bootstrap.dcs.standby_cluster.host: must hold only letters, digits" },
+	{ "bootstrap = { dcs = { standby_cluster = { host = \"-oFoo\"; }; }; };",
+	  ":10: bootstrap.dcs.standby_cluster.host: must not start with '-'" },
 	{ "bootstrap = { dcs = { standby_cluster = { host = \"x\"; port = 70000; }; }; };",
 	  ":10: bootstrap.dcs.standby_cluster.port: must be <= 65535 (got 70000)" },
 	{ "bootstrap = { dcs = { standby_cluster = { host = \"x\"; primary_slot_name = \"Site-B\"; }; }; };",
@@ -1551,6 +1553,7 @@ static const struct standby_json_case {
 	{ "{\"standby_cluster\": {\"port\": 5432}}", "standby_cluster.host: required (the other site's primary)" },
 	{ "{\"standby_cluster\": {\"host\": \"x;rm\"}}",
 	  "standby_cluster.host: \"x;rm\" must hold only letters, digits" },
+	{ "{\"standby_cluster\": {\"host\": \"-oFoo\"}}", "standby_cluster.host: \"-oFoo\" must not start with '-'" },
 	{ "{\"standby_cluster\": {\"host\": \"x\", \"port\": 0}}", "standby_cluster.port: expected a port 1..65535" },
 	{ "{\"standby_cluster\": {\"host\": \"x\", \"port\": \"54x\"}}",
 	  "standby_cluster.port: expected a port 1..65535" },

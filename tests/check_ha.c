@@ -1071,6 +1071,13 @@ static void standby(struct ha_cluster_view *c)
 	c->standby_cluster = true;
 	snprintf(c->standby_host, sizeof(c->standby_host), "10.1.0.5");
 	c->standby_port = 5432;
+	c->standby_remote_usable = true;
+}
+/* The remote is not proven (no postgresql.tls, the node's file does not
+ * name it): e.g. an etcd writer pointed standby_cluster at its server. */
+static void unproven(struct ha_cluster_view *c)
+{
+	c->standby_remote_usable = false;
 }
 /* Rule 5: a standby cluster's first member copies the other site. */
 static void s_sb_bootstrap(struct ha_cluster_view *c, struct ha_local_view *l)
@@ -1157,6 +1164,34 @@ static void s_sb_demote_cluster(struct ha_cluster_view *c, struct ha_local_view 
 {
 	as_leader(c, l);
 	standby(c);
+}
+
+/* Unproven remote: no base backup, no rewind, no re-point, no demotion. */
+static void s_sb_bootstrap_unproven(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_sb_bootstrap(c, l);
+	unproven(c);
+}
+static void s_sb_leader_diverged_unproven(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_sb_leader_diverged(c, l);
+	unproven(c);
+	l->pg_started_at = NOW - 1000; /* past the backoff */
+}
+static void s_sb_running_diverged_unproven(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_sb_running_diverged(c, l);
+	unproven(c);
+}
+static void s_sb_remote_changed_unproven(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_sb_remote_changed(c, l);
+	unproven(c);
+}
+static void s_sb_demote_cluster_unproven(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_sb_demote_cluster(c, l);
+	unproven(c);
 }
 
 struct row {
@@ -1434,6 +1469,7 @@ static const struct row rows[] = {
 	{ 5, "bootstrap: initdb failed 4s ago: run it again", s_bootstrap_initdb_failed_long_ago, HA_BOOTSTRAP, NULL },
 	/* 6. operator requests */
 	{ 5, "standby cluster: its first member copies the other site", s_sb_bootstrap, HA_BOOTSTRAP, HA_REMOTE },
+	{ 5, "standby cluster, remote not proven: no base backup, wait", s_sb_bootstrap_unproven, HA_WAIT, NULL },
 	{ 6, "reinit after a failed start: reinit", s_reinit_after_failed_start, HA_REINIT, "node1" },
 	{ 6, "restart requested", s_restart_requested, HA_RESTART, NULL },
 	{ 6, "reinit requested on a replica", s_reinit_requested, HA_REINIT, "node1" },
@@ -1515,6 +1551,8 @@ static const struct row rows[] = {
 	  HA_REMOTE },
 	{ 9, "standby leader diverged from the other site: rewinds against it", s_sb_leader_diverged, HA_REWIND,
 	  HA_REMOTE },
+	{ 9, "standby leader diverged, remote not proven: no rewind, starts as a replica",
+	  s_sb_leader_diverged_unproven, HA_START_REPLICA, HA_REMOTE },
 	{ 10, "replica still starting: wait", s_replica_starting, HA_WAIT, NULL },
 	/* 11. Postgres a replica */
 	{ 11, "steady replica waits", s_steady_replica, HA_WAIT, NULL },
@@ -1623,6 +1661,10 @@ static const struct row rows[] = {
 	{ 11, "standby leader diverged from the other site while running: rewind", s_sb_running_diverged, HA_REWIND,
 	  HA_REMOTE },
 	{ 11, "standby leader diverged, pg_rewind failed: wait", s_sb_running_diverged_rewind_failed, HA_WAIT, NULL },
+	{ 11, "standby leader diverged, remote not proven: no rewind, waits", s_sb_running_diverged_unproven,
+	  HA_STANDBY_LEAD, NULL },
+	{ 11, "standby_cluster names an unproven host: no re-point, waits", s_sb_remote_changed_unproven,
+	  HA_STANDBY_LEAD, NULL },
 	{ 11, "standby failover: the new leader re-points to the other site", s_sb_new_leader_repoints, HA_FOLLOW,
 	  HA_REMOTE },
 	{ 11, "standby leader gone: a replica takes the key", s_sb_failover_acquire, HA_ACQUIRE, NULL },
@@ -1639,7 +1681,21 @@ static const struct row rows[] = {
 	{ 12, "switchover with a candidate while paused: runs now", s_sw_paused_leader, HA_SWITCHOVER, "node3" },
 	{ 12, "demote-cluster: the primary stops to become the standby leader", s_sb_demote_cluster, HA_DEMOTE_CLUSTER,
 	  NULL },
+	{ 12, "demote-cluster to an unproven remote: the primary stays the primary", s_sb_demote_cluster_unproven,
+	  HA_LEAD, NULL },
 };
+
+/* Only Postgres TLS or the node's own file proves a standby_cluster remote. */
+START_TEST(test_standby_remote_proven)
+{
+	ck_assert(ha_standby_remote_proven(true, NULL, 0, "10.1.0.5", 5432));
+	ck_assert(ha_standby_remote_proven(false, "DB.site-a", 5432, "db.site-a", 5432));
+	ck_assert(!ha_standby_remote_proven(false, NULL, 0, "10.1.0.5", 5432));
+	ck_assert(!ha_standby_remote_proven(false, "10.1.0.5", 5432, "10.6.6.6", 5432));
+	ck_assert(!ha_standby_remote_proven(false, "10.1.0.5", 5432, "10.1.0.5", 5433));
+	ck_assert(!ha_standby_remote_proven(true, NULL, 0, "", 5432));
+}
+END_TEST
 
 START_TEST(test_row)
 {
@@ -2673,6 +2729,7 @@ int main(void)
 	tcase_add_test(tc, test_keepalive_interval);
 	tcase_add_test(tc, test_names);
 	tcase_add_test(tc, test_rows_in_rule_order);
+	tcase_add_test(tc, test_standby_remote_proven);
 	tcase_add_test(tc, test_local_view_update);
 	tcase_add_loop_test(tc, test_switchover_choose, 0, (int)(sizeof(sw_rows) / sizeof(sw_rows[0])));
 	tcase_add_test(tc, test_sync_plan_from_scratch);

@@ -508,6 +508,16 @@ START_TEST(test_code_params)
 	               err, "postgresql.parameters.restore_command: refused", before, &e);
 	assert_refused(ops_edit_config(e.c, &e.k, NULL, 0, pg_set, 1, NULL, err, sizeof(err)), err,
 	               "postgresql.parameters.archive_command: refused", before, &e);
+	/* standby_cluster.restore_command runs a command on the standby leader. */
+	assert_refused(ops_replace_config(e.c, &e.k,
+	                                  "{\"ttl\":5,\"standby_cluster\":{\"host\":\"10.1.0.5\","
+	                                  "\"restore_command\":\"touch /tmp/pwned\"}}",
+	                                  err, sizeof(err)),
+	               err, "standby_cluster.restore_command: refused", before, &e);
+	/* ... and a host an option parser would take for an option. */
+	assert_refused(ops_replace_config(e.c, &e.k, "{\"ttl\":5,\"standby_cluster\":{\"host\":\"-oFoo\"}}", err,
+	                                  sizeof(err)),
+	               err, "must not start with '-'", before, &e);
 	free(before);
 
 	/* This node's file allows archive_command: it passes, others still not. */

@@ -664,6 +664,50 @@ START_TEST(test_start_diagnose)
 
 	pg_start_diagnose_text(forked, &d);
 	ck_assert_int_eq(d.kind, PG_START_FAIL_DIVERGED);
+	ck_assert_str_eq(d.fatal_line, "LOG:  new timeline 2 forked off current database system timeline 1 before "
+	                               "current recovery point 0/3000148");
+
+	/* Text a client or a remote chooses never counts as divergence: a user
+	 * name in a refused connection's line, the upstream's error relayed by
+	 * the walreceiver, a continuation line, a prefix imitating a tag. */
+	{
+		static const char *const attacks[] = {
+			"2026-12-03 10:00:00.131 UTC [77] FATAL:  no pg_hba.conf entry for host \"127.0.0.1\", user "
+			"\"is not a child of this server's history\", database \"x\", no encryption\n",
+			"2026-12-03 10:00:00.131 UTC [77] FATAL:  no pg_hba.conf entry for host \"127.0.0.1\", user "
+			"\"requested timeline 3 is not a child of this server's history\", database \"x\"\n",
+			"2026-12-03 10:00:00.131 UTC [77] FATAL:  password authentication failed for user \"new "
+			"timeline 9 forked off current database system timeline 1 before current recovery point 0/0\"\n",
+			"2026-12-03 10:00:00.131 UTC [78] FATAL:  could not connect to the primary server: connection "
+			"to server at \"10.0.0.9\", port 5432 failed: FATAL:  new timeline 9 forked off current "
+			"database system timeline 1 before current recovery point 0/0\n",
+			"2026-12-03 10:00:00.131 UTC [78] FATAL:  could not receive data from WAL stream: ERROR:  "
+			"requested timeline 3 is not a child of this server's history\n",
+			"2026-12-03 10:00:00.131 UTC [78] FATAL:  could not connect to the primary server: x\n"
+			"\tFATAL:  requested timeline 3 is not a child of this server's history\n",
+			"2026-12-03 10:00:00.131 UTC [79] FATAL:  requested timeline 3 is not a child of this server's "
+			"history FATAL:  no pg_hba.conf entry\n",
+			"2026-12-03 10:00:00.131 UTC [79] LOG:  connection authorized: user=requested timeline 3 is not "
+			"a child of this server's history\n",
+			"2026-12-03 10:00:00.131 UTC [79] ERROR:  requested timeline 3 is not a child of this "
+			"server's history\n",
+			"2026-12-03 10:00:00.131 UTC [79] LOG:  requested timeline 3 is not a child of this server's "
+			"history, or is it\n",
+		};
+
+		for (size_t i = 0; i < sizeof(attacks) / sizeof(attacks[0]); i++) {
+			pg_start_diagnose_text(attacks[i], &d);
+			ck_assert_msg(d.kind != PG_START_FAIL_DIVERGED, "attack line %zu read as diverged", i);
+		}
+		pg_start_diagnose_text("2026-12-03 10:00:00.131 UTC [43] LOG:  new timeline 4 forked off current "
+		                       "database system timeline 3 before current recovery point 0/5000148\n",
+		                       &d);
+		ck_assert_int_eq(d.kind, PG_START_FAIL_DIVERGED);
+		pg_start_diagnose_text("2026-12-03 10:00:00.131 UTC [43] PANIC:  requested timeline 12 is not a "
+		                       "child of this server's history\r\n",
+		                       &d);
+		ck_assert_int_eq(d.kind, PG_START_FAIL_DIVERGED);
+	}
 
 	pg_start_diagnose_text(other, &d);
 	ck_assert_int_eq(d.kind, PG_START_FAIL_OTHER);
