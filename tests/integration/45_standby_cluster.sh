@@ -198,3 +198,22 @@ assert_eq 0 "$(run_sql 1 "SELECT count(*) FROM sb_t WHERE v = 100")" "node1's ro
 assert_eq t "$(in_recovery 1)" "node1 is B's standby"
 assert_eq "" "$(primaries | sed 's/\b4\b//; s/ //g')" "node4 is the only primary"
 pass "failback after a disaster: A's old primary rewound against B and follows it"
+
+# ---- 6. a hot-standby parameter raised on the primary site (B): A's
+# standby leader pauses replay like any replica and restarts with B's value
+# (pg_controldata), still a replica of B, never promoted; restart output
+# names B's host:port, never the internal token @standby_cluster
+out=$(CTL_NODE=4 ctl edit-config --pg max_connections=150 --force 2>&1) || fail "edit-config on B failed: $out"
+out=$(CTL_NODE=4 ctl restart --pending 2>&1) || fail "restart --pending on B failed: $out"
+printf '%s\n' "$out"
+wait_for 120 "A's standby leader node1 runs with max_connections 150, streaming from node4" \
+	eval '[ "$(run_sql 1 "SHOW max_connections")" = 150 ] && streams_from 1 4'
+grep -q "standby leader: replay paused, a hot-standby parameter is below the primary's" "$(agent_log 1)" ||
+	fail "node1's log does not say it restarted for the paused replay"
+assert_eq t "$(in_recovery 1)" "node1 is still B's standby after its restart"
+assert_eq "node1" "$(leader_of sitea)" "node1 still holds A's leader key"
+out=$(CTL_NODE=1 ctl restart sitea node1 2>&1) || fail "restart of A's standby leader failed: $out"
+printf '%s\n' "$out"
+grep -q "streaming from 127.0.0.1:${PG_PORT[4]}" <<<"$out" || fail "restart does not name B's host:port: $out"
+grep -q "@standby_cluster" <<<"$out" && fail "restart output shows the internal token: $out"
+pass "a hot-standby parameter raised on B: A's standby leader restarted with it and follows B"
