@@ -620,23 +620,14 @@ int cmd_site_switchover(const char *config_path, const struct args *a)
 	         "switch the primary site from cluster '%s' (primary %s) to cluster '%s' (standby leader %s at "
 	         "%s:%d); '%s' stops taking writes now",
 	         x.cfg.scope, a_name, y.cfg.scope, b_name, lb->host, lb->port, x.cfg.scope);
-	if (!confirmed(a, "site-switchover", what)) {
+	doc = current_config(&x);
+	if (!doc) {
 		rc = EXIT_FAILED;
 		goto cleanup;
 	}
-	t0 = clk_mono();
-	/* 1. demote this site, following the other site's standby leader
-	 * (through --slot on it, if given) */
-	doc = current_config(&x);
-	sc = json_pack("{s:s, s:I}", "host", lb->host, "port", (json_int_t)lb->port);
-	if (!doc || !sc ||
-	    (a->standby_slot && json_object_set_new(sc, "primary_slot_name", json_string(a->standby_slot))) ||
-	    json_object_set(doc, "standby_cluster", sc) != 0) {
-		rc = doc ? failed("out of memory") : EXIT_FAILED;
-		goto cleanup;
-	}
 	/* A permanent slot this site kept for the other one stays on its
-	 * standby leader too (slots.c), unconsumed once the direction flips. */
+	 * standby leader too (slots.c), unconsumed once the direction flips:
+	 * said before the confirmation, so that the operator can stop. */
 	if (!a->standby_slot) {
 		char names[512];
 
@@ -647,6 +638,20 @@ int cmd_site_switchover(const char *config_path, const struct args *a)
 			        "standby site its standby leader keeps them too, and a slot nothing streams through "
 			        "holds WAL there: drop or re-point it (edit-config), or give --slot\n",
 			        x.cfg.scope, names);
+	}
+	if (!confirmed(a, "site-switchover", what)) {
+		rc = EXIT_FAILED;
+		goto cleanup;
+	}
+	t0 = clk_mono();
+	/* 1. demote this site, following the other site's standby leader
+	 * (through --slot on it, if given) */
+	sc = json_pack("{s:s, s:I}", "host", lb->host, "port", (json_int_t)lb->port);
+	if (!doc || !sc ||
+	    (a->standby_slot && json_object_set_new(sc, "primary_slot_name", json_string(a->standby_slot))) ||
+	    json_object_set(doc, "standby_cluster", sc) != 0) {
+		rc = doc ? failed("out of memory") : EXIT_FAILED;
+		goto cleanup;
 	}
 	rc = write_config_doc(&x, doc);
 	if (rc != EXIT_DONE)
