@@ -217,3 +217,21 @@ printf '%s\n' "$out"
 grep -q "streaming from 127.0.0.1:${PG_PORT[4]}" <<<"$out" || fail "restart does not name B's host:port: $out"
 grep -q "@standby_cluster" <<<"$out" && fail "restart output shows the internal token: $out"
 pass "a hot-standby parameter raised on B: A's standby leader restarted with it and follows B"
+
+# ---- 7. permanent slots on a standby leader, and site-switchover --slot:
+# A (a standby cluster now) lists site_b in its slots: its standby leader
+# node1 keeps it too; a site switchover back to A with --slot site_b makes
+# B stream through it; LSNs are printed as Postgres prints them
+slot_active() { run_sql "$1" "SELECT active FROM pg_replication_slots WHERE slot_name = '$2'"; }
+out=$(CTL_NODE=1 ctl edit-config --set slots=site_b --force 2>&1) || fail "edit-config slots on A failed: $out"
+wait_for 30 "A's standby leader node1 keeps the permanent slot site_b" eval '[ -n "$(slot_active 1 site_b)" ]'
+out=$(CTL_NODE=4 ctl site-switchover --to-config "$T/node1.conf" --slot site_b --force 2>&1) ||
+	fail "site-switchover to A with --slot failed: $out"
+printf '%s\n' "$out"
+grep -Eq "^siteb: its WAL ends at [0-9A-F]+/[0-9A-F]+; node1 has it \([0-9A-F]+/[0-9A-F]+\)" <<<"$out" ||
+	fail "site-switchover does not print LSNs as Postgres does: $out"
+wait_for 60 "B's standby leader node4 streams from node1 through site_b" \
+	eval 'streams_from 4 1 && [ "$(slot_active 1 site_b)" = t ]'
+assert_eq site_b "$(etcdctl_ get --print-value-only "$NAMESPACE/siteb/config" | jq -r .standby_cluster.primary_slot_name)" \
+	"B's standby_cluster names the slot"
+pass "a standby leader keeps permanent slots; site-switchover --slot streams through one"
