@@ -235,3 +235,17 @@ wait_for 60 "B's standby leader node4 streams from node1 through site_b" \
 assert_eq site_b "$(etcdctl_ get --print-value-only "$NAMESPACE/siteb/config" | jq -r .standby_cluster.primary_slot_name)" \
 	"B's standby_cluster names the slot"
 pass "a standby leader keeps permanent slots; site-switchover --slot streams through one"
+# Refused without a terminal (nothing changes), but the texts say what
+# would happen: demote-cluster on a standby cluster re-points its standby
+# leader; site-switchover without --slot names A's permanent slot.
+out=$(CTL_NODE=4 ctl demote-cluster --host 127.0.0.1 --port "${PG_PORT[2]}" </dev/null 2>&1) &&
+	fail "demote-cluster without a terminal and --force was not refused: $out"
+grep -q "its standby leader node4 re-points to 127.0.0.1:${PG_PORT[2]}" <<<"$out" ||
+	fail "demote-cluster on a standby cluster does not say its standby leader re-points: $out"
+out=$(CTL_NODE=1 ctl site-switchover --to-config "$T/node4.conf" </dev/null 2>&1) &&
+	fail "site-switchover without a terminal and --force was not refused: $out"
+grep -q "warning: cluster 'sitea' keeps the permanent slot(s) site_b" <<<"$out" ||
+	fail "site-switchover without --slot does not warn about site_b: $out"
+assert_eq site_b "$(etcdctl_ get --print-value-only "$NAMESPACE/siteb/config" | jq -r .standby_cluster.primary_slot_name)" \
+	"the refused demote-cluster left B's standby_cluster as it was"
+pass "demote-cluster and site-switchover say what they would do to a standby cluster and its slots"
