@@ -644,6 +644,17 @@ static bool rule_replica(const struct rule_ctx *x, struct ha_action *out)
 					       "standby leader: diverged from %s:%d and %s: reinit this member by hand",
 					       c->standby_host, c->standby_port,
 					       l->use_pg_rewind ? "pg_rewind failed" : "use_pg_rewind is off");
+				/* The other site's primary raised a hot-standby parameter:
+				 * replay pauses here as on any replica, and only a restart
+				 * with the values replayed into pg_controldata (the files
+				 * take them from there, not from our config key) resumes
+				 * it; it starts again as a replica of the remote. */
+				if (l->hs_below_primary && l->pg_replay_paused)
+					DECIDE(HA_RESTART, NULL,
+					       "standby leader: replay paused, a hot-standby parameter is below the primary's "
+					       "(%s): restarting with at least the values in pg_controldata, still a "
+					       "replica of %s:%d",
+					       l->hs_detail, c->standby_host, c->standby_port);
 				DECIDE(HA_STANDBY_LEAD, NULL, "standby leader following %s:%d", c->standby_host,
 				       c->standby_port);
 			}

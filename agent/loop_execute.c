@@ -68,9 +68,13 @@ static void start_postgres(struct loop *L, bool primary, const char *upstream, d
 	L->lm.not_streaming_since = 0;
 	pg_conn_reset(L->pg);
 	set_fence(L);
+	/* HA_REMOTE is a token of the core: the log names the remote's host:port. */
 	log_info("started Postgres (pid %d) as %s%s%s", (int)L->postmaster.pid,
 	         ha_role_name(primary ? HA_ROLE_PRIMARY : HA_ROLE_REPLICA),
-	         !primary && upstream && upstream[0] ? " of " : "", !primary && upstream ? upstream : "");
+	         !primary && upstream && upstream[0] ? " of " : "",
+	         primary || !upstream        ? ""
+	         : L->lm.following_remote[0] ? L->lm.following_remote
+	                                     : upstream);
 }
 
 void stop_postgres(struct loop *L, enum pg_stop_mode mode, const char *why)
@@ -795,7 +799,11 @@ static void do_follow(struct loop *L, const char *leader, double now)
 	if (!write_pg_files(L, true, leader))
 		return; /* leader_conninfo or the write said why */
 	if (!pg_postmaster_reload(&L->postmaster, &err)) {
-		log_error("cannot repoint replication at %s: %s", leader, err.msg);
+		if (strcmp(leader, HA_REMOTE) == 0)
+			log_error("cannot repoint replication at %s:%d (standby_cluster): %s", L->view.standby_host,
+			          L->view.standby_port, err.msg);
+		else
+			log_error("cannot repoint replication at %s: %s", leader, err.msg);
 		return;
 	}
 	L->pg_reloaded_at = clk_mono();

@@ -176,6 +176,7 @@ struct loop {
 	} sync_pg;
 
 	struct slots_memory slots_mem; /* when each unwanted replication slot was first seen */
+	bool standby_logical_noted;    /* logged once: a standby leader skips the permanent logical slots */
 	struct mv_cache mv;            /* members whose Postgres address their REST API confirmed */
 
 	char *member_json; /* last published */

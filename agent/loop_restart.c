@@ -252,7 +252,10 @@ void track_restart(struct loop *L, double now)
 		if (primary || L->local.pg_streaming)
 			snprintf(msg, sizeof(msg), "restarted%s%s%s in %.1f s%s%s", L->restart.detail[0] ? " (" : "",
 			         L->restart.detail, L->restart.detail[0] ? ")" : "", now - L->restart.began,
-			         primary ? ", primary" : ", streaming from ", primary ? "" : L->lm.following);
+			         primary ? ", primary" : ", streaming from ",
+			         primary                     ? ""
+			         : L->lm.following_remote[0] ? L->lm.following_remote /* not HA_REMOTE's token */
+			                                     : L->lm.following);
 		else
 			snprintf(msg, sizeof(msg), "restarted%s%s%s in %.1f s, but not streaming yet",
 			         L->restart.detail[0] ? " (" : "", L->restart.detail, L->restart.detail[0] ? ")" : "",

@@ -74,6 +74,16 @@ void manage_slots(struct loop *L, double now)
 	memset(&in, 0, sizeof(in));
 	in.self = L->cfg->name;
 	in.primary = L->local.pg_primary;
+	in.standby_leader = !L->local.pg_primary && L->view.standby_cluster && L->view.has_leader &&
+	                    strcmp(L->view.leader, L->cfg->name) == 0;
+	if (in.standby_leader && L->settings.n_logical_slots > 0 && !L->standby_logical_noted) {
+		log_info("standby leader: keeping the permanent physical slots; the %zu permanent logical slot(s) "
+		         "are created once this cluster is promoted (a standby cannot hold them)",
+		         L->settings.n_logical_slots);
+		L->standby_logical_noted = true;
+	} else if (!in.standby_leader) {
+		L->standby_logical_noted = false;
+	}
 	in.replay_lsn = L->pgst.replay_lsn;
 	in.view = &L->view;
 	in.permanent = L->settings.slots;

@@ -122,11 +122,15 @@ void slots_plan(const struct slots_input *in, struct slots_memory *mem, struct s
 		/* As far as the member has got, never past our own replay. */
 		want_lsn[n_want++] = m->lsn < in->replay_lsn ? m->lsn : in->replay_lsn;
 	}
-	for (size_t i = 0; !in->no_slots && in->primary && i < in->n_permanent && n_want < SLOTS_MAX; i++) {
+	/* A standby leader keeps them too: while nothing streams through one
+	 * it follows our replay (what the other site's primary has is at
+	 * least that), so it holds no WAL the other site does not need. */
+	for (size_t i = 0;
+	     !in->no_slots && (in->primary || in->standby_leader) && i < in->n_permanent && n_want < SLOTS_MAX; i++) {
 		if (in_list((const char(*)[64])want, n_want, in->permanent[i]))
 			continue;
 		snprintf(want[n_want], 64, "%.63s", in->permanent[i]);
-		want_lsn[n_want++] = 0;
+		want_lsn[n_want++] = in->primary ? 0 : in->replay_lsn;
 	}
 
 	for (size_t i = 0; i < n_want; i++) {

@@ -71,6 +71,10 @@ struct slots_memory {
 struct slots_input {
 	const char *self;
 	bool primary;        /* our Postgres is the primary */
+	bool standby_leader; /* a standby cluster's leader (a replica of the other site): keeps the
+	                      * permanent physical slots too, moved to its replay position while
+	                      * inactive (Patroni keeps them there, so that after a site switchover
+	                      * the other site's slot exists); logical ones cannot be on a standby */
 	uint64_t replay_lsn; /* replica: how far we have replayed */
 	const struct ha_cluster_view *view;
 	const bool *member_ok;  /* per view->members: confirmed, its slot may be created (NULL: all) */

@@ -161,6 +161,32 @@ START_TEST(edit_config_dotted_keys)
 }
 END_TEST
 
+/* site-switchover refuses only one cluster named twice: same scope and
+ * namespace and a shared etcd endpoint; two sites may share a scope. */
+START_TEST(site_same_cluster_needs_same_etcd)
+{
+	char *ha[] = { "10.0.0.1:2379", "10.0.0.2:2379" }, *hb[] = { "10.9.0.1:2379" }, *hc[] = { "10.0.0.2:2379" };
+	struct baton_config x, y;
+
+	memset(&x, 0, sizeof(x));
+	memset(&y, 0, sizeof(y));
+	x.scope = y.scope = "main";
+	x.namespace_ = y.namespace_ = "/baton";
+	x.etcd.hosts = ha;
+	x.etcd.n_hosts = 2;
+	y.etcd.hosts = hb;
+	y.etcd.n_hosts = 1;
+	ck_assert(!site_same_cluster(&x, &y)); /* each site its own etcd */
+	y.etcd.hosts = hc;
+	ck_assert(site_same_cluster(&x, &y)); /* one etcd, one cluster */
+	y.namespace_ = "/other";
+	ck_assert(!site_same_cluster(&x, &y));
+	y.namespace_ = "/baton";
+	y.scope = "dr";
+	ck_assert(!site_same_cluster(&x, &y));
+}
+END_TEST
+
 START_TEST(roles)
 {
 	static struct ha_cluster_view v;
@@ -206,6 +232,7 @@ int main(void)
 	tcase_add_test(tc, remove_confirmations);
 	tcase_add_test(tc, edit_config_dotted_keys);
 	tcase_add_test(tc, roles);
+	tcase_add_test(tc, site_same_cluster_needs_same_etcd);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

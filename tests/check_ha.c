@@ -1113,6 +1113,22 @@ static void s_sb_never_promotes(struct ha_cluster_view *c, struct ha_local_view 
 	snprintf(l->following, sizeof(l->following), "%s", HA_REMOTE);
 	snprintf(l->following_remote, sizeof(l->following_remote), "10.1.0.5:5432");
 }
+/* The other site raised a hot-standby parameter: the standby leader's
+ * replay pauses as any replica's; it restarts (never promotes). */
+static void s_sb_hs_param_below_primary(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_sb_never_promotes(c, l);
+	l->pg_replay_paused = true;
+	l->hs_below_primary = true;
+	snprintf(l->hs_detail, sizeof(l->hs_detail), "max_connections 100 < 150 on the primary");
+}
+/* Paused by an operator (no parameter below the primary's): left alone. */
+static void s_sb_paused_by_operator(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_sb_hs_param_below_primary(c, l);
+	l->hs_below_primary = false;
+	l->hs_detail[0] = '\0';
+}
 /* A demoted primary that went past the other site's fork point: its
  * server's log says so while it runs; rewound against the other site. */
 static void s_sb_running_diverged(struct ha_cluster_view *c, struct ha_local_view *l)
@@ -1657,6 +1673,10 @@ static const struct row rows[] = {
 	{ 11, "diverged, rewind failed twice 4s ago: rewind again", s_diverged_rewind_retry_later, HA_REWIND, "node1" },
 	/* 12. Postgres the primary */
 	{ 11, "standby leader never promotes", s_sb_never_promotes, HA_STANDBY_LEAD, NULL },
+	{ 11, "standby leader, replay paused by a hot-standby parameter below the primary's: restart",
+	  s_sb_hs_param_below_primary, HA_RESTART, NULL },
+	{ 11, "standby leader, replay paused by an operator: keeps leading", s_sb_paused_by_operator, HA_STANDBY_LEAD,
+	  NULL },
 	{ 11, "standby_cluster names another host: re-point", s_sb_remote_changed, HA_FOLLOW, HA_REMOTE },
 	{ 11, "standby leader diverged from the other site while running: rewind", s_sb_running_diverged, HA_REWIND,
 	  HA_REMOTE },

@@ -156,6 +156,40 @@ START_TEST(test_replica_advances)
 }
 END_TEST
 
+/* A standby leader keeps the permanent physical slots too (created when
+ * missing, moved to its replay while inactive), never logical ones. */
+START_TEST(test_standby_leader_permanent)
+{
+	static const struct dcs_logical_slot logical[1] = { { "feed", "app", "pgoutput" } };
+	struct pg_slot have[1] = { { "node2", false, 3000 } };
+	struct pg_slot have_perm[2] = { { "node2", false, 4500 }, { "backup_tool", false, 100 } };
+	struct slots_memory mem;
+	struct slots_plan p;
+	struct slots_input in;
+
+	members();
+	memset(&mem, 0, sizeof(mem));
+	in = input(false, have, 1);
+	in.standby_leader = true;
+	in.logical = logical;
+	in.n_logical = 1;
+	slots_plan(&in, &mem, &p);
+	ck_assert_uint_eq(p.n_create, 2);
+	ck_assert_str_eq(p.create[0], "node_3_b");
+	ck_assert_str_eq(p.create[1], "backup_tool");
+	ck_assert_uint_eq(p.n_create_logical, 0);
+	ck_assert_uint_eq(p.n_drop, 0);
+
+	in = input(false, have_perm, 2);
+	in.standby_leader = true;
+	slots_plan(&in, &mem, &p);
+	ck_assert_uint_eq(p.n_advance, 1);
+	ck_assert_str_eq(p.advance[0].name, "backup_tool");
+	ck_assert_uint_eq(p.advance[0].lsn, 4500);
+	ck_assert_uint_eq(mem.n, 0); /* wanted, never on the way to a drop */
+}
+END_TEST
+
 /* A gone member's slot is kept for SLOTS_GRACE, then dropped if inactive;
  * an active one is never dropped; a member coming back clears the clock. */
 START_TEST(test_grace)
@@ -378,6 +412,7 @@ int main(void)
 	tcase_add_test(tc, test_primary_creates);
 	tcase_add_test(tc, test_unconfirmed_members);
 	tcase_add_test(tc, test_replica_advances);
+	tcase_add_test(tc, test_standby_leader_permanent);
 	tcase_add_test(tc, test_grace);
 	tcase_add_test(tc, test_cascaded_members);
 	tcase_add_loop_test(tc, test_patroni_keys, 0,

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "agent/clock.h"
 #include "agent/log.h"
 #include "agent/ops.h"
+#include "pg/pg_data.h"
 
 /* A scalar as text ("5", "2.5", "true", "on", a string as is). */
 static void scalar_text(const json_t *v, char *buf, size_t len)
@@ -329,6 +331,19 @@ int cmd_edit_config(const char *config_path, const struct args *a)
 	if (a->n_set == 0 && a->n_pg == 0 && !isatty(STDIN_FILENO))
 		return usage_error("edit-config: nothing to change: give --set/--pg, or run it on a terminal to edit "
 		                   "with $EDITOR");
+	/* Like switchover and restart: a change of every node's configuration
+	 * is confirmed on a terminal, and a script must say --force. */
+	if (a->n_set > 0 || a->n_pg > 0) {
+		char what[1024];
+		size_t off = (size_t)snprintf(what, sizeof(what), "change the cluster's configuration:");
+
+		for (size_t i = 0; i < a->n_set + a->n_pg && off < sizeof(what); i++)
+			off += (size_t)snprintf(what + off, sizeof(what) - off, " %s %s",
+			                        i < a->n_set ? "--set" : "--pg",
+			                        i < a->n_set ? a->set[i] : a->pg[i - a->n_set]);
+		if (!confirmed(a, "edit-config", what))
+			return EXIT_FAILED;
+	}
 	rc = ctl_open(&x, config_path, true);
 	if (rc != EXIT_DONE)
 		goto cleanup;
@@ -478,10 +493,19 @@ int cmd_demote_cluster(const char *config_path, const struct args *a)
 		rc = failed("out of memory");
 		goto cleanup;
 	}
-	snprintf(what, sizeof(what),
-	         "demote cluster '%s' to a standby cluster of %s:%ld; its primary %s stops and follows it, "
-	         "read-only",
-	         x.cfg.scope, a->standby_host, port, x.view->has_leader ? x.view->leader : "(none now)");
+	/* Already a standby cluster: nothing stops, its standby leader
+	 * re-points (ha.c rule 11). */
+	if (x.view->standby_cluster)
+		snprintf(what, sizeof(what),
+		         "re-point standby cluster '%s' (following %s:%d) to %s:%ld; its standby leader %s re-points "
+		         "to %s:%ld",
+		         x.cfg.scope, x.view->standby_host, x.view->standby_port, a->standby_host, port,
+		         x.view->has_leader ? x.view->leader : "(none now)", a->standby_host, port);
+	else
+		snprintf(what, sizeof(what),
+		         "demote cluster '%s' to a standby cluster of %s:%ld; its primary %s stops and follows it, "
+		         "read-only",
+		         x.cfg.scope, a->standby_host, port, x.view->has_leader ? x.view->leader : "(none now)");
 	if (!confirmed(a, "demote-cluster", what)) {
 		rc = EXIT_FAILED;
 		goto cleanup;
@@ -494,6 +518,47 @@ cleanup:
 	json_decref(doc);
 	ctl_close(&x);
 	return rc;
+}
+
+bool site_same_cluster(const struct baton_config *x, const struct baton_config *y)
+{
+	if (strcmp(x->scope, y->scope) != 0 || strcmp(x->namespace_, y->namespace_) != 0)
+		return false;
+	for (size_t i = 0; i < x->etcd.n_hosts; i++)
+		for (size_t j = 0; j < y->etcd.n_hosts; j++)
+			if (strcasecmp(x->etcd.hosts[i], y->etcd.hosts[j]) == 0)
+				return true;
+	return false;
+}
+
+/* The physical permanent slots of a config document ("slots": baton's
+ * array of names, or Patroni's object form), comma-separated into buf
+ * ("" when none). */
+static void config_physical_slots(const json_t *doc, char *buf, size_t len)
+{
+	const json_t *slots = json_object_get(doc, "slots");
+	size_t off = 0;
+
+	buf[0] = '\0';
+	if (json_is_array(slots)) {
+		size_t i;
+		const json_t *v;
+
+		json_array_foreach(slots, i, v)
+			if (json_is_string(v) && off < len)
+				off += (size_t)snprintf(buf + off, len - off, "%s%s", off ? ", " : "",
+				                        json_string_value(v));
+	} else if (json_is_object(slots)) {
+		const char *k;
+		const json_t *v;
+
+		json_object_foreach((json_t *)slots, k, v) {
+			const json_t *t = json_is_object(v) ? json_object_get(v, "type") : NULL;
+
+			if ((!t || (json_is_string(t) && strcmp(json_string_value(t), "physical") == 0)) && off < len)
+				off += (size_t)snprintf(buf + off, len - off, "%s%s", off ? ", " : "", k);
+		}
+	}
 }
 
 /* The member that holds x's leader key, as x last read it (NULL: none). */
@@ -534,9 +599,9 @@ int cmd_site_switchover(const char *config_path, const struct args *a)
 		goto cleanup;
 	la = site_leader(&x);
 	lb = site_leader(&y);
-	if (strcmp(x.cfg.scope, y.cfg.scope) == 0 && strcmp(x.cfg.namespace_, y.cfg.namespace_) == 0) {
-		rc = failed("site-switchover: %s and %s name the same cluster '%s'", config_path, a->to_config,
-		            x.cfg.scope);
+	if (site_same_cluster(&x.cfg, &y.cfg)) {
+		rc = failed("site-switchover: %s and %s name the same cluster '%s' (same namespace, same etcd)",
+		            config_path, a->to_config, x.cfg.scope);
 		goto cleanup;
 	}
 	if (x.view->standby_cluster || !la || strcmp(la->role, "primary") != 0) {
@@ -555,15 +620,36 @@ int cmd_site_switchover(const char *config_path, const struct args *a)
 	         "switch the primary site from cluster '%s' (primary %s) to cluster '%s' (standby leader %s at "
 	         "%s:%d); '%s' stops taking writes now",
 	         x.cfg.scope, a_name, y.cfg.scope, b_name, lb->host, lb->port, x.cfg.scope);
+	doc = current_config(&x);
+	if (!doc) {
+		rc = EXIT_FAILED;
+		goto cleanup;
+	}
+	/* A permanent slot this site kept for the other one stays on its
+	 * standby leader too (slots.c), unconsumed once the direction flips:
+	 * said before the confirmation, so that the operator can stop. */
+	if (!a->standby_slot) {
+		char names[512];
+
+		config_physical_slots(doc, names, sizeof(names));
+		if (names[0])
+			fprintf(stderr,
+			        "warning: cluster '%s' keeps the permanent slot(s) %s (its config key's slots); as a "
+			        "standby site its standby leader keeps them too, and a slot nothing streams through "
+			        "holds WAL there: drop or re-point it (edit-config), or give --slot\n",
+			        x.cfg.scope, names);
+	}
 	if (!confirmed(a, "site-switchover", what)) {
 		rc = EXIT_FAILED;
 		goto cleanup;
 	}
 	t0 = clk_mono();
-	/* 1. demote this site, following the other site's standby leader */
-	doc = current_config(&x);
+	/* 1. demote this site, following the other site's standby leader
+	 * (through --slot on it, if given) */
 	sc = json_pack("{s:s, s:I}", "host", lb->host, "port", (json_int_t)lb->port);
-	if (!doc || !sc || json_object_set(doc, "standby_cluster", sc) != 0) {
+	if (!doc || !sc ||
+	    (a->standby_slot && json_object_set_new(sc, "primary_slot_name", json_string(a->standby_slot))) ||
+	    json_object_set(doc, "standby_cluster", sc) != 0) {
 		rc = doc ? failed("out of memory") : EXIT_FAILED;
 		goto cleanup;
 	}
@@ -605,17 +691,25 @@ int cmd_site_switchover(const char *config_path, const struct args *a)
 			}
 		}
 		if (clk_mono() >= deadline) {
-			rc = failed("site-switchover: timed out after %g s (%s %s; %s at %llu, %s at %llu); nothing "
+			char a_lsn[32], b_lsn[32];
+
+			pg_lsn_format(a_end, a_lsn, sizeof(a_lsn));
+			pg_lsn_format(lb ? lb->lsn : 0, b_lsn, sizeof(b_lsn));
+			rc = failed("site-switchover: timed out after %g s (%s %s; %s at %s, %s at %s); nothing "
 			            "promoted: cluster '%s' is a standby cluster now, '%s' still one too",
 			            a->wait, a_name, t_demoted ? "runs as a replica" : "does not run as a replica yet",
-			            a_name, (unsigned long long)a_end, b_name, (unsigned long long)(lb ? lb->lsn : 0),
-			            x.cfg.scope, y.cfg.scope);
+			            a_name, a_lsn, b_name, b_lsn, x.cfg.scope, y.cfg.scope);
 			goto cleanup;
 		}
 		sleep_ms(POLL_MS);
 	}
-	printf("%s: its WAL ends at %llu; %s has it (%llu)\n", x.cfg.scope, (unsigned long long)a_end, b_name,
-	       (unsigned long long)lb->lsn);
+	{
+		char a_lsn[32], b_lsn[32];
+
+		pg_lsn_format(a_end, a_lsn, sizeof(a_lsn));
+		pg_lsn_format(lb->lsn, b_lsn, sizeof(b_lsn));
+		printf("%s: its WAL ends at %s; %s has it (%s)\n", x.cfg.scope, a_lsn, b_name, b_lsn);
+	}
 	/* 3. promote the other site */
 	json_decref(doc);
 	doc = current_config(&y);

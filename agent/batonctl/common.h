@@ -229,6 +229,11 @@ int cmd_query(const char *config_path, const struct args *a);
  * --pg takes); NULL for any other assignment. Pure. */
 const char *edit_set_pg_param(const char *assignment);
 
+/* site-switchover: do two node files name the same cluster? Only when
+ * both scope and namespace match and their etcd endpoints share a
+ * host:port (two sites may use one scope, each with its own etcd). Pure. */
+bool site_same_cluster(const struct baton_config *x, const struct baton_config *y);
+
 /* restart --cancel and flush restart: DELETE /restart on the members sel[]
  * that keep a scheduled restart (every one of them when named is true). */
 int restart_cancel(struct ctl *x, bool named, const struct ha_member *const *sel, size_t n);

@@ -296,6 +296,7 @@ static const struct option opts_remove[] = { OPT_HELP, OPT_END };
 static const struct option opts_promote_cluster[] = { { "force", no_argument, NULL, 'F' }, OPT_HELP, OPT_END };
 static const struct option opts_site_switchover[] = {
 	{ "to-config", required_argument, NULL, OPT_TO_CONFIG },
+	{ "slot", required_argument, NULL, OPT_SB_SLOT },
 	{ "force", no_argument, NULL, 'F' },
 	OPT_WAIT_ROW,
 	OPT_HELP,
@@ -456,7 +457,7 @@ static const struct command commands[] = {
 	  "                         list); Patroni's dotted names too: postgresql.parameters.NAME=VALUE is\n"
 	  "                         --pg NAME=VALUE\n"
 	  "  -p, --pg name=value    a Postgres parameter (name= removes it)\n"
-	  "  --force                apply an $EDITOR edit without asking\n"
+	  "  --force                do not ask for confirmation (needed when stdin is not a terminal)\n"
 	  "  --format FORMAT        table (default) or json, for the new configuration printed\n"
 	  "Without --set/--pg, on a terminal: opens the configuration in $EDITOR (default vi)." },
 	{ "promote-cluster", cmd_promote_cluster, opts_promote_cluster, 0, 0, "promote-cluster [CLUSTER] [--force]",
@@ -476,7 +477,7 @@ static const struct command commands[] = {
 	  "  --slot SLOT        the replication slot on it to stream through (default: none)\n"
 	  "  --force            do not ask for confirmation (needed when stdin is not a terminal)" },
 	{ "site-switchover", cmd_site_switchover, opts_site_switchover, 0, 0,
-	  "site-switchover [CLUSTER] --to-config FILE [--wait SECONDS] [--force]",
+	  "site-switchover [CLUSTER] --to-config FILE [--slot SLOT] [--wait SECONDS] [--force]",
 	  "A planned site switchover with no acknowledged write lost: this cluster (-c, the primary site)\n"
 	  "becomes a standby cluster of the cluster FILE names (a standby cluster of this one, on another\n"
 	  "site), and that one becomes the primary site. Steps: demote-cluster here, pointing at the other\n"
@@ -485,6 +486,9 @@ static const struct command commands[] = {
 	  "then promote-cluster there. Stops before the promotion when a step does not finish in time or\n"
 	  "this site's leader changes: nothing is promoted then (finish by hand, see the README).\n"
 	  "  --to-config FILE   a node configuration file of the other site's cluster (required)\n"
+	  "  --slot SLOT        the slot on the other site's standby leader this site streams through\n"
+	  "                     afterwards (standby_cluster.primary_slot_name; without it, a warning names\n"
+	  "                     this site's permanent slots, which keep WAL once the direction flips)\n"
 	  "  --wait SECONDS     the bound of each wait (default 60)\n"
 	  "  --force            do not ask for confirmation (needed when stdin is not a terminal)" },
 	{ "import-patroni", cmd_import_patroni, opts_import, 1, 1, "import-patroni PATRONI.yml [-o|--output FILE]",

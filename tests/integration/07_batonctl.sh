@@ -63,11 +63,11 @@ printf '%s\n' "$out"
 grep -qx 'ttl: 6' <<<"$out" || fail "show-config does not show ttl: 6"
 assert_eq 6 "$(ctl show-config --format json | jq .ttl)" "show-config JSON: ttl"
 
-out=$(ctl edit-config --set loop_wait=2 2>&1) || fail "edit-config --set loop_wait=2 failed: $out"
+out=$(ctl edit-config --set loop_wait=2 --force 2>&1) || fail "edit-config --set loop_wait=2 failed: $out"
 grep -qx 'loop_wait: 2' <<<"$(ctl show-config)" || fail "show-config does not show loop_wait: 2"
 assert_eq 2 "$(config_key | jq .loop_wait)" "edit-config --set loop_wait=2 reached the config key"
 
-out=$(ctl edit-config --pg work_mem=8MB 2>&1) || fail "edit-config --pg work_mem=8MB failed: $out"
+out=$(ctl edit-config --pg work_mem=8MB --force 2>&1) || fail "edit-config --pg work_mem=8MB failed: $out"
 grep -qx 'postgresql.parameters.work_mem: 8MB' <<<"$(ctl show-config)" || fail "show-config lacks work_mem"
 pass "edit-config --pg work_mem=8MB shows in show-config"
 
@@ -84,10 +84,12 @@ refused() {
 	[ "$(wc -l <<<"$err")" -le 2 ] || fail "batonctl $*: more than a short reason: $err"
 	assert_eq "$before" "$(config_key)" "batonctl $* left the config key unchanged"
 }
-refused 1 'loop_wait + 2 \* retry_timeout' edit-config --set loop_wait=5
-refused 1 "ttl: expected a number of seconds, got 'abc'" edit-config --set ttl=abc
-refused 1 "unknown key 'loop_wiat'" edit-config --set loop_wiat=1
+refused 1 'loop_wait + 2 \* retry_timeout' edit-config --set loop_wait=5 --force
+refused 1 "ttl: expected a number of seconds, got 'abc'" edit-config --set ttl=abc --force
+refused 1 "unknown key 'loop_wiat'" edit-config --set loop_wiat=1 --force
 refused 2 'nothing to change' edit-config </dev/null
+# Like switchover and restart: a script must say --force.
+refused 1 'stdin is not a terminal; add --force' edit-config --set loop_wait=3 </dev/null
 
 # $EDITOR on a terminal (script(1) provides one): the change is shown and applied.
 cat >"$T/editor.sh" <<'EOF'

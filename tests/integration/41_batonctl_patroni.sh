@@ -132,16 +132,16 @@ assert_eq 2 "$?" "query without -c/--file exits 2"
 
 # ---- 4. edit-config -s / -p / dotted keys
 
-out=$(bc edit-config "$SCOPE" -s loop_wait=2 2>&1) || fail "edit-config -s loop_wait=2 failed: $out"
+out=$(bc edit-config "$SCOPE" -s loop_wait=2 --force 2>&1) || fail "edit-config -s loop_wait=2 failed: $out"
 assert_eq 2 "$(config_json | jq .loop_wait)" "edit-config -s loop_wait=2 reached the config key"
-out=$(bc edit-config -p work_mem=8MB 2>&1) || fail "edit-config -p work_mem=8MB failed: $out"
+out=$(bc edit-config -p work_mem=8MB --force 2>&1) || fail "edit-config -p work_mem=8MB failed: $out"
 assert_eq 8MB "$(config_json | jq -r .postgresql.parameters.work_mem)" "edit-config -p work_mem=8MB"
-out=$(bc edit-config -s postgresql.parameters.work_mem=16MB -s ttl=7 2>&1) ||
+out=$(bc edit-config -s postgresql.parameters.work_mem=16MB -s ttl=7 --force 2>&1) ||
 	fail "edit-config -s postgresql.parameters.work_mem=16MB failed: $out"
 assert_eq "16MB 7" "$(config_json | jq -r '"\(.postgresql.parameters.work_mem) \(.ttl)"')" \
 	"edit-config: the dotted postgresql.parameters key is --pg"
 before=$(config_json)
-err=$(bc edit-config -s postgresql.bogus=1 2>&1 >/dev/null)
+err=$(bc edit-config -s postgresql.bogus=1 --force 2>&1 >/dev/null)
 assert_eq 1 "$?" "edit-config with an unknown dotted key is refused"
 assert_eq "$before" "$(config_json)" "the refused edit left the config key unchanged"
 

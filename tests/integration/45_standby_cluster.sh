@@ -198,3 +198,54 @@ assert_eq 0 "$(run_sql 1 "SELECT count(*) FROM sb_t WHERE v = 100")" "node1's ro
 assert_eq t "$(in_recovery 1)" "node1 is B's standby"
 assert_eq "" "$(primaries | sed 's/\b4\b//; s/ //g')" "node4 is the only primary"
 pass "failback after a disaster: A's old primary rewound against B and follows it"
+
+# ---- 6. a hot-standby parameter raised on the primary site (B): A's
+# standby leader pauses replay like any replica and restarts with B's value
+# (pg_controldata), still a replica of B, never promoted; restart output
+# names B's host:port, never the internal token @standby_cluster
+out=$(CTL_NODE=4 ctl edit-config --pg max_connections=150 --force 2>&1) || fail "edit-config on B failed: $out"
+out=$(CTL_NODE=4 ctl restart --pending 2>&1) || fail "restart --pending on B failed: $out"
+printf '%s\n' "$out"
+wait_for 120 "A's standby leader node1 runs with max_connections 150, streaming from node4" \
+	eval '[ "$(run_sql 1 "SHOW max_connections")" = 150 ] && streams_from 1 4'
+grep -q "standby leader: replay paused, a hot-standby parameter is below the primary's" "$(agent_log 1)" ||
+	fail "node1's log does not say it restarted for the paused replay"
+assert_eq t "$(in_recovery 1)" "node1 is still B's standby after its restart"
+assert_eq "node1" "$(leader_of sitea)" "node1 still holds A's leader key"
+out=$(CTL_NODE=1 ctl restart sitea node1 2>&1) || fail "restart of A's standby leader failed: $out"
+printf '%s\n' "$out"
+grep -q "streaming from 127.0.0.1:${PG_PORT[4]}" <<<"$out" || fail "restart does not name B's host:port: $out"
+grep -q "@standby_cluster" <<<"$out" && fail "restart output shows the internal token: $out"
+pass "a hot-standby parameter raised on B: A's standby leader restarted with it and follows B"
+
+# ---- 7. permanent slots on a standby leader, and site-switchover --slot:
+# A (a standby cluster now) lists site_b in its slots: its standby leader
+# node1 keeps it too; a site switchover back to A with --slot site_b makes
+# B stream through it; LSNs are printed as Postgres prints them
+slot_active() { run_sql "$1" "SELECT active FROM pg_replication_slots WHERE slot_name = '$2'"; }
+out=$(CTL_NODE=1 ctl edit-config --set slots=site_b --force 2>&1) || fail "edit-config slots on A failed: $out"
+wait_for 30 "A's standby leader node1 keeps the permanent slot site_b" eval '[ -n "$(slot_active 1 site_b)" ]'
+out=$(CTL_NODE=4 ctl site-switchover --to-config "$T/node1.conf" --slot site_b --force 2>&1) ||
+	fail "site-switchover to A with --slot failed: $out"
+printf '%s\n' "$out"
+grep -Eq "^siteb: its WAL ends at [0-9A-F]+/[0-9A-F]+; node1 has it \([0-9A-F]+/[0-9A-F]+\)" <<<"$out" ||
+	fail "site-switchover does not print LSNs as Postgres does: $out"
+wait_for 60 "B's standby leader node4 streams from node1 through site_b" \
+	eval 'streams_from 4 1 && [ "$(slot_active 1 site_b)" = t ]'
+assert_eq site_b "$(etcdctl_ get --print-value-only "$NAMESPACE/siteb/config" | jq -r .standby_cluster.primary_slot_name)" \
+	"B's standby_cluster names the slot"
+pass "a standby leader keeps permanent slots; site-switchover --slot streams through one"
+# Refused without a terminal (nothing changes), but the texts say what
+# would happen: demote-cluster on a standby cluster re-points its standby
+# leader; site-switchover without --slot names A's permanent slot.
+out=$(CTL_NODE=4 ctl demote-cluster --host 127.0.0.1 --port "${PG_PORT[2]}" </dev/null 2>&1) &&
+	fail "demote-cluster without a terminal and --force was not refused: $out"
+grep -q "its standby leader node4 re-points to 127.0.0.1:${PG_PORT[2]}" <<<"$out" ||
+	fail "demote-cluster on a standby cluster does not say its standby leader re-points: $out"
+out=$(CTL_NODE=1 ctl site-switchover --to-config "$T/node4.conf" </dev/null 2>&1) &&
+	fail "site-switchover without a terminal and --force was not refused: $out"
+grep -q "warning: cluster 'sitea' keeps the permanent slot(s) site_b" <<<"$out" ||
+	fail "site-switchover without --slot does not warn about site_b: $out"
+assert_eq site_b "$(etcdctl_ get --print-value-only "$NAMESPACE/siteb/config" | jq -r .standby_cluster.primary_slot_name)" \
+	"the refused demote-cluster left B's standby_cluster as it was"
+pass "demote-cluster and site-switchover say what they would do to a standby cluster and its slots"
