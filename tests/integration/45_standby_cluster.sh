@@ -9,6 +9,14 @@
 #     switchover inside B and a bad standby_cluster (PATCH /config) are
 #     refused;
 #  2. a row written on A's primary is replayed on both B members;
+#     failover inside A while B follows: B is pointed (PATCH /config, the
+#     standby leader re-points) at an HAProxy in front of A's two nodes
+#     checking /primary; A's primary node1 is lost (kill -9: agent, fence,
+#     postmaster): node2 is A's primary on a new timeline, B's standby
+#     leader follows it through HAProxy onto that timeline, a row written on
+#     node2 is replayed on both B members, and no B member is ever a primary;
+#     then node1 rejoins A, a switchover inside A makes it the primary again
+#     (B follows through HAProxy again) and B is pointed back at node1;
 #  3. B's standby leader killed (agent and postmaster): B's replica takes
 #     the key and becomes the standby leader, following A, and nothing in B
 #     is ever promoted (pg_is_in_recovery stays true on every B member,
@@ -87,15 +95,7 @@ assert_eq 400 "$REST_CODE" "PATCH /config with a bad standby_cluster.host"
 grep -q 'standby_cluster.host: \\"a b\\" must hold only' <<<"$REST_BODY" || fail "PATCH /config does not say why: $REST_BODY"
 pass "site B is a standby cluster of site A"
 
-# ---- 2. a row written on A reaches both B members
-run_sql 1 "CREATE TABLE sb_t (v int); INSERT INTO sb_t VALUES (1)" >/dev/null || fail "cannot write on node1"
-for n in 3 4; do
-	wait_for 30 "node$n replays A's row" eval '[ "$(run_sql '"$n"' "SELECT count(*) FROM sb_t")" = 1 ]'
-done
-pass "a row written on A's primary is replayed on both B members"
-
-# ---- 3. B's standby leader dies: node4 becomes the standby leader, no promotion
-# (a sampler records every B member's pg_is_in_recovery while it runs)
+# sample_b SECONDS: every B member's pg_is_in_recovery, every 0.2 s.
 sample_b() {
 	local end=$(($(date +%s) + $1)) n
 	while [ "$(date +%s)" -lt "$end" ]; do
@@ -103,6 +103,71 @@ sample_b() {
 		sleep 0.2
 	done
 }
+
+# ---- 2. a row written on A reaches both B members
+run_sql 1 "CREATE TABLE sb_t (v int); INSERT INTO sb_t VALUES (1)" >/dev/null || fail "cannot write on node1"
+for n in 3 4; do
+	wait_for 30 "node$n replays A's row" eval '[ "$(run_sql '"$n"' "SELECT count(*) FROM sb_t")" = 1 ]'
+done
+pass "a row written on A's primary is replayed on both B members"
+
+# ---- 2b. failover inside A while B follows it through HAProxy checking A's /primary
+HAPROXY_NODES="1 2" haproxy_start /primary
+rest_call 3 PATCH /config '{"standby_cluster": {"host": "127.0.0.1", "port": '"$HAPROXY_PORT"'}}'
+[ "$REST_CODE" = 200 ] || fail "PATCH /config pointing B at HAProxy: $REST_CODE $REST_BODY"
+wait_for 30 "B's node3 streams from A through HAProxy" eval '[ "$(sender_port 3)" = "$HAPROXY_PORT" ]'
+tl_a=$(timeline 1)
+[ -n "$tl_a" ] || fail "cannot read node1's timeline"
+assert_eq "$tl_a" "$(timeline 3)" "B's standby leader streams A's timeline"
+sample_b 120 >"$T/b-recovery-a.out" 2>/dev/null &
+SAMPLER=$!
+BG_PIDS+=("$SAMPLER")
+pm=$(postmaster_pid 1) || fail "no postmaster PID for node1"
+children=$(ps -o pid= --ppid "$pm" | tr '\n' ' ')
+fence=$(fence_pid 1)
+[ -n "$fence" ] || fail "no fence process for node1"
+kill -KILL "$fence" "${AGENT_PID[1]}" "$pm" $children 2>/dev/null
+agent_wait_exit 1 10 || fail "agent of node1 survived SIGKILL"
+wait_for $((TTL + 30)) "node2 is A's primary" eval '[ "$(leader_of sitea)" = node2 ] && [ "$(in_recovery 2)" = f ]'
+tl_a2=$(timeline 2)
+[ "$tl_a2" -gt "$tl_a" ] 2>/dev/null || fail "node2's timeline $tl_a2 is not past node1's $tl_a"
+wait_for 40 "B's node3 streams A's new timeline $tl_a2 through HAProxy" \
+	eval '[ "$(sender_port 3)" = "$HAPROXY_PORT" ] && [ "$(timeline 3)" = "$tl_a2" ]'
+run_sql 2 "INSERT INTO sb_t VALUES (10)" >/dev/null || fail "cannot write on node2"
+a_lsn=$(lsn_num 2 "pg_current_wal_lsn()")
+[ -n "$a_lsn" ] || fail "cannot read node2's LSN"
+for n in 3 4; do
+	wait_for 30 "node$n replays node2's row (LSN $a_lsn)" \
+		eval '[ "$(replayed '"$n"')" -ge '"$a_lsn"' ] && [ "$(run_sql '"$n"' "SELECT count(*) FROM sb_t WHERE v = 10")" = 1 ]'
+done
+assert_eq node3 "$(leader_of siteb)" "B's standby leader through A's failover"
+if grep -q "rewinding against it" "$(agent_log 3)"; then
+	fail "B's standby leader rewound on A's failover (it was not ahead of node2)"
+fi
+# node1 rejoins A, becomes its primary again (switchover), B is pointed back at it.
+agent_start 1
+wait_for 90 "node1 streams from A's new primary node2" streams_from 1 2
+out=$(CTL_NODE=2 ctl switchover --candidate node1 --wait 40 2>&1) || fail "switchover to node1 in A failed: $out"
+wait_for 60 "node1 is A's primary again" eval '[ "$(leader_of sitea)" = node1 ] && [ "$(in_recovery 1)" = f ]'
+tl_a3=$(timeline 1)
+[ "$tl_a3" -gt "$tl_a2" ] 2>/dev/null || fail "node1's timeline $tl_a3 is not past node2's $tl_a2"
+wait_for 40 "B's node3 follows node1 (timeline $tl_a3) through HAProxy" \
+	eval '[ "$(sender_port 3)" = "$HAPROXY_PORT" ] && [ "$(timeline 3)" = "$tl_a3" ]'
+kill "$SAMPLER" 2>/dev/null
+wait "$SAMPLER" 2>/dev/null
+[ "$(grep -c . "$T/b-recovery-a.out")" -gt 20 ] || fail "the sampler recorded too little: $(wc -l <"$T/b-recovery-a.out")"
+if grep -q ' f$' "$T/b-recovery-a.out"; then
+	fail "a site B member answered as a primary during A's failover: $(grep ' f$' "$T/b-recovery-a.out" | head -3)"
+fi
+rest_call 3 PATCH /config '{"standby_cluster": {"host": "127.0.0.1", "port": '"${PG_PORT[1]}"'}}'
+[ "$REST_CODE" = 200 ] || fail "PATCH /config pointing B back at node1: $REST_CODE $REST_BODY"
+wait_for 30 "B's node3 streams from node1 directly" streams_from 3 1
+wait_for 30 "A's node2 streams from node1" streams_from 2 1
+haproxy_stop
+pass "failover inside A: B followed A's new primary through HAProxy (timeline $tl_a -> $tl_a2), no B member was a primary"
+
+# ---- 3. B's standby leader dies: node4 becomes the standby leader, no promotion
+# (a sampler records every B member's pg_is_in_recovery while it runs)
 sample_b 60 >"$T/b-recovery.out" 2>/dev/null &
 SAMPLER=$!
 BG_PIDS+=("$SAMPLER")
@@ -115,7 +180,7 @@ wait_for $((TTL + 40)) "node4 is B's standby leader, streaming from A's node1" \
 assert_eq t "$(in_recovery 4)" "B's new standby leader is in recovery (not promoted)"
 assert_eq 200 "$(rest_code 4 /standby-leader)" "/standby-leader on node4"
 run_sql 1 "INSERT INTO sb_t VALUES (2)" >/dev/null || fail "cannot write on node1"
-wait_for 30 "node4 replays A's second row" eval '[ "$(run_sql 4 "SELECT count(*) FROM sb_t")" = 2 ]'
+wait_for 30 "node4 replays A's second row" eval '[ "$(run_sql 4 "SELECT count(*) FROM sb_t WHERE v = 2")" = 1 ]'
 agent_start 3
 wait_for 90 "node3 is back as B's replica, streaming from node4" streams_from 3 4
 kill "$SAMPLER" 2>/dev/null

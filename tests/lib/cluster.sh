@@ -1009,6 +1009,8 @@ switchover_put() {
 # a refused connection to a server its check still reports up.
 # HAPROXY_INTER (default 200ms): the check interval, which also bounds a
 # check's TLS handshake (a slow one marks a healthy server down, fall 1).
+# HAPROXY_NODES (default: every node, 1..N_NODES): the node numbers it
+# serves, e.g. "1 2" for one site of two scopes (45_standby_cluster.sh).
 HAPROXY_RETRIES=${HAPROXY_RETRIES:-3}
 HAPROXY_INTER=${HAPROXY_INTER:-200ms}
 HAPROXY_TIMEOUT_CONNECT=${HAPROXY_TIMEOUT_CONNECT:-1s}
@@ -1031,7 +1033,7 @@ haproxy_start() {
 			printf '    http-check send meth GET uri %s\n    http-check expect status 200\n' "$mode"
 		fi
 		printf '    default-server inter %s fall 1 rise 1 on-marked-down shutdown-sessions\n' "$HAPROXY_INTER"
-		for n in $(seq 1 "$N_NODES"); do
+		for n in ${HAPROXY_NODES:-$(seq 1 "$N_NODES")}; do
 			# https checks verify the node's certificate against the test CA
 			# (HAProxy 2.6: check-ssl, verify required, ca-file, verifyhost).
 			tls=
