@@ -64,7 +64,7 @@ sources_for() {
 	fuzz_etcd_txn) skip="etcd/etcd_kv.c" ;;
 	fuzz_etcd_lease) skip="etcd/etcd_lease.c" ;;
 	fuzz_etcd_watch) skip="etcd/etcd_http.c etcd/etcd_watch.c" ;;
-	fuzz_config) echo "agent/config.c agent/config_load.c agent/config_file.c agent/config_print.c agent/config_reload.c agent/parse.c agent/clock.c agent/log.c agent/watchdog.c pg/pg_code_params.c pg/pg_ctl.c pg/pg_replica.c pg/pg_data.c pg/pg_spawn.c pg/pg_err.c"; return ;;
+	fuzz_config) echo "agent/config.c agent/config_load.c agent/config_file.c agent/config_print.c agent/config_reload.c agent/parse.c agent/clock.c agent/log.c agent/watchdog.c pg/pg_code_params.c pg/pg_ctl.c pg/pg_replica.c pg/pg_data.c pg/pg_spawn.c pg/pg_err.c pg/pg_query.c"; return ;;
 	esac
 	for f in $etcd_srcs; do
 		case " $skip " in *" $f "*) ;; *) echo "$f" ;; esac
@@ -73,7 +73,7 @@ sources_for() {
 
 pkgs_for() {
 	case $1 in
-	fuzz_config) echo "libconfig" ;;
+	fuzz_config) echo "libconfig libpq" ;;
 	*) echo "libcurl jansson" ;;
 	esac
 }

@@ -156,7 +156,7 @@ done
 assert_eq "$leader_before" "$(leader_name)" "the leader keeps its key"
 pass "/primary answered 200 on node$p $checks times over $((LOOP_WAIT * 6 + 4)) s with ~11 MB of hostile keys"
 for n in 1 2 3; do
-	wait_for 10 "node$n names the unknown keys" eval "grep -q 'key.* that baton does not use, not read: .*junk0' '$(agent_log "$n")'"
+	wait_for 40 "node$n names the unknown keys" eval "grep -q 'key.* that baton does not use, not read: .*junk0' '$(agent_log "$n")'"
 	wait_for 10 "node$n names the malformed member" eval "grep -q 'members/evil: skipped' '$(agent_log "$n")'"
 	wait_for 10 "node$n names the oversized member" eval "grep -q 'members/huge: a value of 1400000 bytes' '$(agent_log "$n")'"
 done

@@ -158,6 +158,8 @@ bg_start fake python3 "$T/fake.py" "$FAKE_PG" "$FAKE_API" "$REC" "node$p" 600
 wait_for 10 "the fake listener is up" fake_ready
 warn1="member node$p publishes Postgres at 127.0.0.1:$FAKE_PG, but its REST API $real_api answers as member node$p with Postgres at 127.0.0.1:${PG_PORT[$p]}; not connecting to its Postgres with any credential"
 warned() { grep -qF -- "$2" "$(agent_log "$1")"; }
+# cloned_real: node$r2's reinit ran pg_basebackup against node$p's real port.
+cloned_real() { grep -a "starting pg_basebackup" "$(agent_log "$r2")" | grep -q "port=${PG_PORT[$p]} "; }
 forge_for 50 ".host = \"127.0.0.1\" | .port = $FAKE_PG | .conn_url = \"postgres://127.0.0.1:$FAKE_PG/postgres\""
 rest_call "$r2" POST /reinit
 assert_eq 202 "$REST_CODE" "POST /reinit on node$r2 while the key is forged"
@@ -168,7 +170,7 @@ while [ "$(date +%s)" -lt "$deadline" ]; do
 	# (the slot check may warn first, with its own "what next")
 	if warned "$r1" "$warn1" && warned "$r2" "$warn1" &&
 		grep -F -- "$warn1" "$(agent_log "$r1")" | grep -q "keeps streaming from its current upstream" &&
-		grep -F -- "$warn1" "$(agent_log "$r2")" | grep -q "keeps waiting and asks again"; then
+		{ grep -F -- "$warn1" "$(agent_log "$r2")" | grep -q "keeps waiting and asks again" || cloned_real; }; then
 		break
 	fi
 	sleep 1
@@ -178,9 +180,18 @@ grep -F -- "$warn1" "$(agent_log "$r1")" | grep -q "keeps streaming from its cur
 	fail "node$r1's WARN does not say it keeps its upstream: $(grep -F -- "$warn1" "$(agent_log "$r1")" | head -1)"
 pass "node$r1 warned naming the member, both addresses and what it does next"
 warned "$r2" "$warn1" || fail "node$r2 (reinit) did not warn about the forged address"
-grep -F -- "$warn1" "$(agent_log "$r2")" | grep -q "keeps waiting and asks again" ||
+if grep -F -- "$warn1" "$(agent_log "$r2")" | grep -q "keeps waiting and asks again"; then
+	pass "node$r2 (reinit: pg_basebackup) warned and kept waiting"
+elif cloned_real; then
+	# The watch-driven view can take the reinit's fresh read in a moment
+	# when node$p has just re-published its real key (it rewrites its own
+	# member key as soon as the watch shows it altered): cloning from the
+	# real, confirmed address is the safe outcome too; the fake server's
+	# record below still must show no credential.
+	pass "node$r2 (reinit: pg_basebackup) cloned from node$p's real address ${PG_PORT[$p]}, never the forged one"
+else
 	fail "node$r2's WARN does not say it keeps waiting: $(grep -F -- "$warn1" "$(agent_log "$r2")" | head -1)"
-pass "node$r2 (reinit: pg_basebackup) warned and kept waiting"
+fi
 while pid_alive "$FORGER"; do sample_conninfo; sleep 0.5; done
 sample_conninfo
 assert_eq 1 "$never_fake" "node$r1's primary_conninfo never named the forged port $FAKE_PG"
