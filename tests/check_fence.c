@@ -429,11 +429,16 @@ static const char *revoked(double limit)
 	do {
 		FILE *f = fopen(p, "r");
 		if (f) {
-			if (!fgets(line, sizeof(line), f))
-				line[0] = '\0';
+			/* The fake revoker creates the file before it writes its
+			 * line: only a whole line (ending in a newline) counts. */
+			bool whole = fgets(line, sizeof(line), f) && strchr(line, '\n');
+
 			fclose(f);
-			line[strcspn(line, "\n")] = '\0';
-			return line;
+			if (whole) {
+				line[strcspn(line, "\n")] = '\0';
+				return line;
+			}
+			line[0] = '\0';
 		}
 		nap(0.02);
 	} while (now_s() < until);
@@ -731,7 +736,14 @@ START_TEST(test_no_revoke_without_certainty)
 	st = wait_dummy(d, 5, NULL);
 	ck_assert(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 	/* the member ignores SIGQUIT: the group SIGKILL ends it, before the revoke */
-	ck_assert_msg(strncmp(revoked(5), "warm revoke def ", 16) == 0, "no revoke once the group was empty");
+	{
+		/* by the warm revoker, or (a loaded machine: it was not ready
+		 * yet) by the fresh one: either way only now */
+		const char *r = revoked(5);
+		ck_assert_msg(strncmp(r, "warm revoke def ", 16) == 0 ||
+		                      strncmp(r, "--revoke-lease def --postmaster ", 32) == 0,
+		              "no revoke once the group was empty (got '%s')", r);
+	}
 	{
 		char stt = proc_state(m2);
 		ck_assert_msg(stt == 'Z', "revoked while a process of the group still ran (state %d)", stt);
