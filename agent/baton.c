@@ -226,7 +226,7 @@ static int revoke_mode(const struct baton_config *cfg, const struct revoke_args 
 }
 
 /* Reads the leader key: opens (or re-opens) the connection, does the TLS
- * handshake and, with auth, gets (or keeps fresh) the token, so that the
+ * handshake and, with auth, obtains (or keeps fresh) the token, so that the
  * revoke later is one request. Says so once per streak of failures. */
 static void revoker_warm(struct etcd_client *c, const char *key, bool *failing)
 {
