@@ -23,7 +23,10 @@
  * multi handle (HTTP/1.1, one connection per handle: a keepalive handle, a
  * read handle and a watch handle per agent). Prints one line of figures:
  * requests sent per second, keepalive latency p50/p99/max (ms) and count,
- * failed requests.
+ * failed requests (no answer in time, or not HTTP 200) and expired leases
+ * (a keepalive answered without a TTL: that agent would have demoted).
+ * The set-up runs each step for all agents at once and renews every lease
+ * just before the run, so no lease expires before its first keepalive.
  */
 #define _GNU_SOURCE
 #include <curl/curl.h>
@@ -150,13 +153,6 @@ static void req_setup(struct req *r, struct agent *a, enum op op, const char *pa
 		curl_easy_setopt(r->h, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
 }
 
-/* One blocking request (setup only); the answer in r->resp. */
-static bool call(struct req *r, struct agent *a, const char *path, char *body)
-{
-	req_setup(r, a, OP_READ, path, body, 10);
-	return curl_easy_perform(r->h) == CURLE_OK;
-}
-
 static char *dupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static char *dupf(const char *fmt, ...)
@@ -169,6 +165,96 @@ static char *dupf(const char *fmt, ...)
 		s = NULL;
 	va_end(ap);
 	return s;
+}
+
+/* One set-up step for every agent at once: make(a) prepares the agent's
+ * request in slot(a) (req_setup), at most `width` run at a time through
+ * the multi handle. Returns how many did not answer 200; a sequential
+ * set-up of 1000 agents takes longer than a ttl, and the first leases
+ * would expire before the run. */
+static size_t batch(CURLM *m, struct agent *ag, int n, struct req *(*slot)(struct agent *),
+                    void (*make)(struct agent *), int width)
+{
+	int next = 0, running = 0, in_flight = 0, left;
+	size_t bad = 0;
+	CURLMsg *msg;
+
+	while (next < n || in_flight > 0) {
+		while (next < n && in_flight < width) {
+			make(&ag[next]);
+			curl_multi_add_handle(m, slot(&ag[next])->h);
+			next++;
+			in_flight++;
+		}
+		curl_multi_perform(m, &running);
+		while ((msg = curl_multi_info_read(m, &left))) {
+			long code = 0;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &code);
+			curl_multi_remove_handle(m, msg->easy_handle);
+			in_flight--;
+			if (msg->data.result != CURLE_OK || code != 200)
+				bad++;
+		}
+		if (in_flight > 0)
+			curl_multi_poll(m, NULL, 0, 100, NULL);
+	}
+	return bad;
+}
+
+static struct req *slot_ka(struct agent *a) { return &a->ka; }
+static struct req *slot_rd(struct agent *a) { return &a->rd; }
+
+static const char *g_prefix;
+static int g_ttl;
+static double g_loop_wait, g_retry;
+
+static void put_value(struct agent *a, const char *name, const char *val, bool leased)
+{
+	char k[800], key[256], v64[900];
+
+	snprintf(key, sizeof(key), "%s/c%d/%s", g_prefix, a->id, name);
+	keyjson(k, sizeof(k), key, false);
+	b64(val, strlen(val), v64);
+	if (leased)
+		req_setup(&a->rd, a, OP_READ, "/v3/kv/put",
+		          dupf("{%s,\"value\":\"%s\",\"lease\":\"%s\"}", k, v64, a->lease), 10);
+	else
+		req_setup(&a->rd, a, OP_READ, "/v3/kv/put", dupf("{%s,\"value\":\"%s\"}", k, v64), 10);
+}
+
+static void make_config(struct agent *a)
+{
+	char val[160];
+
+	snprintf(val, sizeof(val), "{\"ttl\":%d,\"loop_wait\":%g,\"retry_timeout\":%g}", g_ttl, g_loop_wait,
+	         g_retry);
+	put_value(a, "config", val, false);
+}
+
+static void make_grant(struct agent *a)
+{
+	req_setup(&a->ka, a, OP_READ, "/v3/lease/grant", dupf("{\"TTL\":\"%d\"}", g_ttl), 10);
+}
+
+static void make_leader(struct agent *a) { put_value(a, "leader", "a1", true); }
+
+static void make_member(struct agent *a)
+{
+	char val[600];
+
+	snprintf(val, sizeof(val),
+	         "{\"role\":\"primary\",\"state\":\"running\",\"conn_url\":\"postgres://10.0.0.%d:5432/postgres\","
+	         "\"api_url\":\"https://10.0.0.%d:8008/patroni\",\"timeline\":1,\"lsn\":50331648,\"tags\":{}}",
+	         a->id % 250, a->id % 250);
+	put_value(a, "members/a1", val, true);
+}
+
+static void make_renew(struct agent *a)
+{
+	req_setup(&a->ka, a, OP_READ, "/v3/lease/keepalive", dupf("{\"ID\":\"%s\"}", a->lease), 10);
 }
 
 static int cmp_d(const void *x, const void *y)
@@ -189,8 +275,8 @@ int main(int argc, char **argv)
 	CURLM *m;
 	double *lat;
 	size_t n_lat = 0, cap_lat;
-	uint64_t sent = 0, failed = 0;
-	double t_end, t0;
+	uint64_t sent = 0, failed = 0, expired = 0;
+	double t_end, t0, t_grant;
 
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--endpoints"))
@@ -244,45 +330,58 @@ int main(int argc, char **argv)
 	curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)(3 * n_agents + 16));
 	srand(42);
 
-	/* Set-up: a lease and the keys of each agent's scope. */
+	/* Set-up, each step for all agents at once (at most 200 requests in
+	 * flight): the config keys, then the leases, the keys on them, and one
+	 * keepalive of every lease just before the run, so that no lease
+	 * expires between its grant and the agent's first keepalive. */
+	g_prefix = prefix;
+	g_ttl = ttl;
+	g_loop_wait = loop_wait;
+	g_retry = retry;
 	t0 = now_s();
 	for (int i = 0; i < n_agents; i++) {
-		struct agent *a = &ag[i];
-		char k[800], key[256], val[600], v64[900];
-		const char *id;
+		ag[i].id = i;
+		ag[i].ep = eps[i % n_eps];
+	}
+	if (batch(m, ag, n_agents, slot_rd, make_config, 200) > 0) {
+		fprintf(stderr, "fleet_load: cannot write the config keys\n");
+		return 1;
+	}
+	t_grant = now_s();
+	if (batch(m, ag, n_agents, slot_ka, make_grant, 200) > 0) {
+		fprintf(stderr, "fleet_load: cannot grant the leases\n");
+		return 1;
+	}
+	for (int i = 0; i < n_agents; i++) {
+		const char *id = strstr(ag[i].ka.resp, "\"ID\":\"");
 
-		a->id = i;
-		a->ep = eps[i % n_eps];
-		if (!call(&a->ka, a, "/v3/lease/grant", dupf("{\"TTL\":\"%d\"}", ttl)) ||
-		    !(id = strstr(a->ka.resp, "\"ID\":\""))) {
-			fprintf(stderr, "fleet_load: no lease for agent %d: %s\n", i, a->ka.resp);
+		if (!id) {
+			fprintf(stderr, "fleet_load: no lease for agent %d: %s\n", i, ag[i].ka.resp);
 			return 1;
 		}
-		snprintf(a->lease, sizeof(a->lease), "%.*s", (int)strcspn(id + 6, "\""), id + 6);
-		snprintf(key, sizeof(key), "%s/c%d/leader", prefix, i);
-		keyjson(k, sizeof(k), key, false);
-		b64("a1", 2, v64);
-		if (!call(&a->ka, a, "/v3/kv/put", dupf("{%s,\"value\":\"%s\",\"lease\":\"%s\"}", k, v64, a->lease)))
-			return 1;
-		snprintf(key, sizeof(key), "%s/c%d/members/a1", prefix, i);
-		keyjson(k, sizeof(k), key, false);
-		snprintf(val, sizeof(val),
-		         "{\"role\":\"primary\",\"state\":\"running\",\"conn_url\":\"postgres://10.0.0.%d:5432/postgres\","
-		         "\"api_url\":\"https://10.0.0.%d:8008/patroni\",\"timeline\":1,\"lsn\":50331648,\"tags\":{}}",
-		         i % 250, i % 250);
-		b64(val, strlen(val), v64);
-		if (!call(&a->ka, a, "/v3/kv/put", dupf("{%s,\"value\":\"%s\",\"lease\":\"%s\"}", k, v64, a->lease)))
-			return 1;
-		snprintf(key, sizeof(key), "%s/c%d/config", prefix, i);
-		keyjson(k, sizeof(k), key, false);
-		snprintf(val, sizeof(val), "{\"ttl\":%d,\"loop_wait\":%g,\"retry_timeout\":%g}", ttl, loop_wait, retry);
-		b64(val, strlen(val), v64);
-		if (!call(&a->ka, a, "/v3/kv/put", dupf("{%s,\"value\":\"%s\"}", k, v64)))
-			return 1;
+		snprintf(ag[i].lease, sizeof(ag[i].lease), "%.*s", (int)strcspn(id + 6, "\""), id + 6);
 	}
+	if (batch(m, ag, n_agents, slot_rd, make_leader, 200) > 0 ||
+	    batch(m, ag, n_agents, slot_rd, make_member, 200) > 0) {
+		fprintf(stderr, "fleet_load: cannot write the leader and member keys\n");
+		return 1;
+	}
+	if (batch(m, ag, n_agents, slot_ka, make_renew, 200) > 0) {
+		fprintf(stderr, "fleet_load: cannot renew the leases before the run\n");
+		return 1;
+	}
+	for (int i = 0; i < n_agents; i++)
+		if (!strstr(ag[i].ka.resp, "\"TTL\"")) {
+			fprintf(stderr,
+			        "fleet_load: agent %d's lease expired during the set-up (%.1f s from the first grant to "
+			        "the last renewal, ttl %d)\n",
+			        i, now_s() - t_grant, ttl);
+			return 1;
+		}
 	fprintf(stderr,
-	        "fleet_load: %d agents set up in %.1f s; pattern %s: keepalive every %.2f s, full read every %.2f s\n",
-	        n_agents, now_s() - t0, pattern, ka_every, read_every);
+	        "fleet_load: %d agents set up in %.1f s (leases granted to renewed %.1f s); pattern %s: keepalive "
+	        "every %.2f s, full read every %.2f s\n",
+	        n_agents, now_s() - t0, now_s() - t_grant, pattern, ka_every, read_every);
 
 	/* The watches, and random phases. */
 	t0 = now_s();
@@ -366,9 +465,14 @@ int main(int argc, char **argv)
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &code);
 			curl_multi_remove_handle(m, msg->easy_handle);
 			r->busy = false;
-			if (msg->data.result != CURLE_OK || code != 200 ||
-			    (r->op == OP_KEEPALIVE && !strstr(r->resp, "\"TTL\""))) {
+			if (msg->data.result != CURLE_OK || code != 200) {
 				failed++;
+				continue;
+			}
+			/* 200 without a TTL: the lease had expired (a real agent
+			 * would have lost its keys and demoted). */
+			if (r->op == OP_KEEPALIVE && !strstr(r->resp, "\"TTL\"")) {
+				expired++;
 				continue;
 			}
 			if (r->op == OP_KEEPALIVE && n_lat < cap_lat)
@@ -390,9 +494,9 @@ int main(int argc, char **argv)
 	}
 	qsort(lat, n_lat, sizeof(*lat), cmp_d);
 	printf("pattern=%s agents=%d seconds=%.0f requests_per_s=%.1f per_agent=%.3f keepalive_p50_ms=%.2f "
-	       "keepalive_p99_ms=%.2f keepalive_max_ms=%.2f keepalives=%zu failed=%llu\n",
+	       "keepalive_p99_ms=%.2f keepalive_max_ms=%.2f keepalives=%zu failed=%llu expired=%llu\n",
 	       pattern, n_agents, seconds, sent / seconds, sent / seconds / n_agents,
 	       n_lat ? lat[n_lat / 2] * 1000 : -1, n_lat ? lat[(size_t)(n_lat * 0.99)] * 1000 : -1,
-	       n_lat ? lat[n_lat - 1] * 1000 : -1, n_lat, (unsigned long long)failed);
+	       n_lat ? lat[n_lat - 1] * 1000 : -1, n_lat, (unsigned long long)failed, (unsigned long long)expired);
 	return 0;
 }

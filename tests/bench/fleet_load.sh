@@ -84,7 +84,7 @@ done
 echo
 echo "== fleet_load: $AGENTS idle agents, 3-member etcd on loopback, $SECONDS_RUN s per run, $ROUNDS rounds"
 for p in old new; do
-	for f in per_agent requests_per_s keepalive_p50_ms keepalive_p99_ms keepalive_max_ms failed etcd_cpu; do
+	for f in per_agent requests_per_s keepalive_p50_ms keepalive_p99_ms keepalive_max_ms failed expired etcd_cpu; do
 		printf '%-4s %-18s %s\n' "$p" "$f" "$(awk -v p="$p" -v f="$f" '$1 == p { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == f) print kv[2] } }' "$RESULTS" | stats "")"
 	done
 done
