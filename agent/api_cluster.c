@@ -144,10 +144,10 @@ void api_h_cluster(struct api_server *s, const struct api_request *rq, json_t *b
 		 * "unknown" when it cannot tell. */
 		json_object_set_new(mj, "baton_role", json_string(m->role));
 		json_object_set_new(mj, "role",
-		                    json_string(leads && view->standby_cluster ? "standby_leader"
-		                                : leads                        ? "leader"
-		                                : sync_names(view, m->name)    ? "sync_standby"
-		                                                               : "replica"));
+		                    json_string(ha_is_standby_leader(view, m) ? "standby_leader"
+		                                : leads                       ? "leader"
+		                                : sync_names(view, m->name)   ? "sync_standby"
+		                                                              : "replica"));
 		json_object_set_new(mj, "is_leader", json_boolean(leads));
 		if (!leads && ref > 0)
 			json_object_set_new(mj, "lag", json_integer(ref > m->lsn ? (json_int_t)(ref - m->lsn) : 0));

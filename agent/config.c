@@ -600,6 +600,14 @@ const struct opt config_options[] = {
 	  .check = check_readable_file,
 	  .doc = "PEM CA bundle the other members' Postgres certificates chain to: every connection to a member "
 	         "uses sslmode=verify-full and channel_binding=require (needs certfile and keyfile)" },
+	{ .path = "postgresql.standby_cluster_remotes",
+	  .reload = CONFIG_RELOAD_LIVE,
+	  .type = OPT_HOSTLIST,
+	  .off = CFG_OFF(postgresql.standby_remotes),
+	  .count_off = CFG_OFF(postgresql.n_standby_remotes),
+	  .check = check_hostport,
+	  .doc = "\"host:port\" addresses this node may follow as standby_cluster (the other site's primary, proxy or "
+	         "VIP) without postgresql.tls: they receive the replication and superuser passwords" },
 	{ .path = "postgresql.pg_hba",
 	  .reload = CONFIG_RELOAD_POSTGRES,
 	  .type = OPT_STRLIST,

@@ -196,6 +196,11 @@ struct baton_config {
 		 * every connection to another member verifies it against cafile
 		 * (sslmode=verify-full, channel_binding=require). All three or none. */
 		char *tls_certfile, *tls_keyfile, *tls_cafile;
+		/* postgresql.standby_cluster_remotes: "host:port" addresses this
+		 * node may follow as a standby_cluster remote without tls_cafile
+		 * (the etcd config key alone proves nothing, see loop_pgfiles.c). */
+		char **standby_remotes;
+		size_t n_standby_remotes;
 		char **pg_hba; /* lines */
 		size_t n_pg_hba;
 		char **pg_ident; /* postgresql.pg_ident: pg_ident.conf lines (none: the file is left alone) */

@@ -99,6 +99,13 @@ static uint32_t leader_timeline(const struct ha_cluster_view *c)
 	return m ? m->timeline : 0;
 }
 
+bool ha_is_standby_leader(const struct ha_cluster_view *c, const struct ha_member *m)
+{
+	if (!c->has_leader || strcmp(c->leader, m->name) != 0)
+		return false;
+	return (c->standby_cluster && strcmp(m->role, "primary") != 0) || strcmp(m->role, "standby_leader") == 0;
+}
+
 bool ha_standby_remote_proven(bool pg_tls, const char *own_host, int own_port, const char *host, int port)
 {
 	if (!host || !host[0])

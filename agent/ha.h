@@ -284,6 +284,12 @@ struct ha_action {
  * port (own_host NULL: it names none). The config key alone, which any
  * etcd writer or PATCH /config can set, never proves a remote. Pure. */
 bool ha_standby_remote_proven(bool pg_tls, const char *own_host, int own_port, const char *host, int port);
+/* Is member m the standby leader (Patroni's role)? The holder of the
+ * leader key in a standby cluster while its Postgres is not a primary (a
+ * primary that refused an unusable standby_cluster remote stays the
+ * writable leader), or a holder publishing role standby_leader as
+ * Patroni's members do. Pure. */
+bool ha_is_standby_leader(const struct ha_cluster_view *c, const struct ha_member *m);
 double ha_lease_margin(double ttl);
 /*
  * The leader's deadline (DESIGN.md rule 2): the one formula behind the

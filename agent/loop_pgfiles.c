@@ -20,6 +20,18 @@ bool standby_remote_usable(struct loop *L)
 	}
 	usable = ha_standby_remote_proven(cfg->postgresql.tls_cafile != NULL, own->standby_host, (int)own->standby_port,
 	                                  L->view.standby_host, L->view.standby_port);
+	/* Or the node file lists it (postgresql.standby_cluster_remotes): the
+	 * way to allow a site switchover's remote without Postgres TLS, as
+	 * bootstrap.dcs would also seed a new cluster as a standby. */
+	for (size_t i = 0; !usable && i < cfg->postgresql.n_standby_remotes; i++) {
+		char *host = NULL;
+		int port = 0;
+
+		if (config_split_hostport(cfg->postgresql.standby_remotes[i], &host, &port))
+			usable = ha_standby_remote_proven(false, host, port, L->view.standby_host,
+			                                  L->view.standby_port);
+		free(host);
+	}
 	if (usable) {
 		L->standby_unusable_said[0] = '\0';
 		return true;
@@ -30,9 +42,9 @@ bool standby_remote_usable(struct loop *L)
 		          "nothing proves that server is the other site's, and it would receive the replication "
 		          "and superuser passwords. No primary_conninfo, base backup or pg_rewind goes there, and a "
 		          "primary stays the primary. To use it, turn on postgresql.tls (verify-full, channel "
-		          "binding) or name the same host and port in this node's file "
-		          "(bootstrap.dcs.standby_cluster.host/port)",
-		          key);
+		          "binding) or list it in this node's file (postgresql.standby_cluster_remotes = "
+		          "[\"%s\"])",
+		          key, key);
 		snprintf(L->standby_unusable_said, sizeof(L->standby_unusable_said), "%s", key);
 	}
 	return false;

@@ -1717,6 +1717,30 @@ START_TEST(test_standby_remote_proven)
 }
 END_TEST
 
+/* The standby leader is the standby cluster's key holder while it is not a
+ * primary: a primary that refused an unusable remote is shown as the leader. */
+START_TEST(test_is_standby_leader)
+{
+	struct ha_cluster_view c;
+	struct ha_local_view l;
+
+	base(&c, &l);
+	ck_assert(!ha_is_standby_leader(&c, &c.members[0])); /* a normal cluster's primary */
+	c.standby_cluster = true;
+	ck_assert(!ha_is_standby_leader(&c, &c.members[0])); /* still a writable primary */
+	snprintf(c.members[0].role, sizeof(c.members[0].role), "replica");
+	ck_assert(ha_is_standby_leader(&c, &c.members[0]));
+	snprintf(c.members[0].role, sizeof(c.members[0].role), "stopped");
+	ck_assert(ha_is_standby_leader(&c, &c.members[0]));  /* restarting as a standby */
+	ck_assert(!ha_is_standby_leader(&c, &c.members[1])); /* not the key holder */
+	c.standby_cluster = false;
+	snprintf(c.members[0].role, sizeof(c.members[0].role), "standby_leader");
+	ck_assert(ha_is_standby_leader(&c, &c.members[0])); /* a Patroni member's own role */
+	c.has_leader = false;
+	ck_assert(!ha_is_standby_leader(&c, &c.members[0]));
+}
+END_TEST
+
 START_TEST(test_row)
 {
 	const struct row *r = &rows[_i];
@@ -2750,6 +2774,7 @@ int main(void)
 	tcase_add_test(tc, test_names);
 	tcase_add_test(tc, test_rows_in_rule_order);
 	tcase_add_test(tc, test_standby_remote_proven);
+	tcase_add_test(tc, test_is_standby_leader);
 	tcase_add_test(tc, test_local_view_update);
 	tcase_add_loop_test(tc, test_switchover_choose, 0, (int)(sizeof(sw_rows) / sizeof(sw_rows[0])));
 	tcase_add_test(tc, test_sync_plan_from_scratch);

@@ -440,9 +440,9 @@ bool role_matches(const struct ha_cluster_view *v, const struct ha_member *m, co
 	if (strcmp(role, "leader") == 0)
 		return leader;
 	if (strcmp(role, "primary") == 0)
-		return leader && !v->standby_cluster && strcmp(m->role, "standby_leader") != 0;
+		return leader && !ha_is_standby_leader(v, m);
 	if (strcmp(role, "standby-leader") == 0)
-		return leader && (v->standby_cluster || strcmp(m->role, "standby_leader") == 0);
+		return ha_is_standby_leader(v, m);
 	if (strcmp(role, "replica") == 0 || strcmp(role, "standby") == 0)
 		return !leader && strcmp(m->role, "replica") == 0;
 	return false;

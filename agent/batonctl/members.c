@@ -69,7 +69,7 @@ static size_t build_rows(const struct ha_cluster_view *v, struct row *rows, bool
 
 		r->m = &v->members[i];
 		r->leader = is_leader(v, r->m->name);
-		r->standby = r->leader && v->standby_cluster;
+		r->standby = ha_is_standby_leader(v, r->m);
 		r->lag_known = r->leader;
 		r->lag = 0;
 		if (!r->leader && have_ref && r->m->lsn > 0) {
