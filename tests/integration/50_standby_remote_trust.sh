@@ -1,0 +1,98 @@
+#!/bin/bash
+# 50_standby_remote_trust: a standby_cluster remote without Postgres TLS
+# (PG_TLS=0). Site A = node1 (scope sitea), site B = node2 (scope siteb), B
+# a standby cluster of A through node2's own file
+# (bootstrap.dcs.standby_cluster names node1, which proves that address).
+#  1. B follows A: a row written on node1 is replayed on node2.
+#  2. Someone who can write to etcd points A's config key at node2
+#     (standby_cluster = node2's address): node1's file does not name it and
+#     there is no Postgres TLS, so node1 refuses the remote (its log says
+#     why and how to allow it), stays the writable primary (sampled for
+#     several loops, a write taken), and /cluster and batonctl list show it
+#     as the leader, not a standby leader.
+#  3. The operator lists node2's address in node1's file
+#     (postgresql.standby_cluster_remotes, reloaded with SIGHUP) and runs the
+#     README's site switchover (batonctl site-switchover --to-config
+#     node2.conf) with a writer running: node2 becomes the primary with every
+#     acknowledged write, node1 follows it, and a row written on node2 is
+#     replayed on node1.
+. "$(dirname "$0")/../lib/cluster.sh"
+PG_TLS=0
+cluster_init standby_remote_trust
+
+etcd_start
+SCOPE=sitea
+node_config 1
+SCOPE=siteb
+node_config 2
+sed -i "s|^    maximum_lag_on_failover = $MAX_LAG;|&\n    standby_cluster = { host = \"127.0.0.1\"; port = ${PG_PORT[1]}; };|" "$T/node2.conf"
+grep -q "standby_cluster = { host" "$T/node2.conf" || fail "cannot render standby_cluster into node2.conf"
+
+leader_of() { etcdctl_ get --print-value-only "$NAMESPACE/$1/leader" 2>/dev/null | head -n1; }
+lsn_num() { run_sql "$1" "SELECT ($2) - '0/0'::pg_lsn"; }
+sender_port() { run_sql "$1" "SELECT sender_port FROM pg_stat_wal_receiver WHERE status = 'streaming'"; }
+streams_from() { [ "$(sender_port "$1")" = "${PG_PORT[$2]}" ]; }
+
+# ---- 1. B follows A
+agent_start 1
+wait_for 60 "site A: node1 leads as primary" eval '[ "$(leader_of sitea)" = node1 ] && [ "$(in_recovery 1)" = f ]'
+agent_start 2
+wait_for 90 "site B: node2 is the standby leader, streaming from node1" \
+	eval '[ "$(leader_of siteb)" = node2 ] && streams_from 2 1'
+run_sql 1 "CREATE TABLE trust_t (v int); INSERT INTO trust_t VALUES (1)" >/dev/null || fail "cannot write on node1"
+a_lsn=$(lsn_num 1 "pg_current_wal_lsn()")
+wait_for 30 "node2 replays node1's row (LSN $a_lsn)" \
+	eval '[ "$(lsn_num 2 "pg_last_wal_replay_lsn()")" -ge '"$a_lsn"' ] && [ "$(run_sql 2 "SELECT count(*) FROM trust_t")" = 1 ]'
+pass "without Postgres TLS, B follows the remote its own file names"
+
+# ---- 2. an etcd writer points A at node2: refused
+SCOPE=sitea config_update '.standby_cluster = {"host": "127.0.0.1", "port": '"${PG_PORT[2]}"'}'
+wait_for 30 "node1 refuses the unproven remote" \
+	grep -q "standby_cluster names 127.0.0.1:${PG_PORT[2]}, which this node will not connect to" "$(agent_log 1)"
+grep -q "postgresql.standby_cluster_remotes = \[\"127.0.0.1:${PG_PORT[2]}\"\]" "$(agent_log 1)" ||
+	fail "node1's refusal does not say how to allow the remote"
+for i in $(seq 1 $((4 * LOOP_WAIT + 4))); do
+	assert_eq f "$(in_recovery 1)" "node1 is still a primary ${i} s after the config change"
+	sleep 1
+done
+run_sql 1 "INSERT INTO trust_t VALUES (2)" >/dev/null || fail "node1 no longer takes writes"
+assert_eq node1 "$(leader_of sitea)" "node1 keeps A's leader key"
+assert_eq 200 "$(rest_code 1 /primary)" "/primary on node1"
+rest_call 1 GET /cluster
+assert_eq leader "$(jq -r '.members[] | select(.name == "node1") | .role' <<<"$REST_BODY")" \
+	"/cluster role of node1 (a primary, not a standby leader)"
+out=$(CTL_NODE=1 ctl list 2>&1) || fail "batonctl list on A failed: $out"
+grep -Eq '^\| node1 .*\| Leader +\|' <<<"$out" || fail "list does not show node1 as Leader: $out"
+out=$(CTL_NODE=1 ctl dsn --role primary 2>&1) || fail "batonctl dsn --role primary on A failed: $out"
+grep -q "port=${PG_PORT[1]}" <<<"$out" || fail "dsn --role primary does not name node1: $out"
+out=$(CTL_NODE=1 ctl dsn --role standby-leader 2>&1) && fail "A has a standby leader for dsn: $out"
+pass "an etcd writer cannot point A at an address its nodes' files do not name: node1 stays the primary"
+
+# Undo it as an operator would (authenticated PATCH).
+rest_call 1 PATCH /config '{"standby_cluster": null}'
+[ "$REST_CODE" = 200 ] || fail "PATCH /config removing standby_cluster: $REST_CODE $REST_BODY"
+
+# ---- 3. the operator allows node2 in node1's file, then a site switchover
+sed -i "s|^postgresql = {|&\n  standby_cluster_remotes = [ \"127.0.0.1:${PG_PORT[2]}\" ];|" "$T/node1.conf"
+grep -q "standby_cluster_remotes" "$T/node1.conf" || fail "cannot add standby_cluster_remotes to node1.conf"
+agent_signal 1 HUP
+wait_for 20 "node1 reloads its file" grep -q "SIGHUP: changed: postgresql.standby_cluster_remotes (live)" "$(agent_log 1)"
+writer_start 50
+wait_for 30 "the writer's first acks on node1" eval '[ "$(acks_count)" -ge 10 ]'
+out=$(CTL_NODE=1 ctl site-switchover --to-config "$T/node2.conf" --force 2>&1) || fail "site-switchover failed: $out"
+log "$out"
+grep -q "^siteb: node2 is the primary; sitea follows it" <<<"$out" || fail "site-switchover did not say it is done: $out"
+wait_for 60 "node1 streams from node2" streams_from 1 2
+wait_for 30 "acks on node2" eval '[ "$(awk -v p=${PG_PORT[2]} '\''$1 == "ack" && $4 == p'\'' "$T/writer.out" | wc -l)" -ge 10 ]'
+bg_stop "$WRITER_PID"
+awk '$1 == "ack" { print $2 }' "$T/writer.out" | sort -n >"$T/acked"
+run_sql 2 "SELECT id FROM baton_writes ORDER BY id" | sort -n >"$T/present" || fail "cannot read baton_writes on node2"
+assert_eq 0 "$(comm -23 "$T/acked" "$T/present" | wc -l)" \
+	"acknowledged writes missing on node2 (of $(wc -l <"$T/acked"))"
+run_sql 2 "INSERT INTO trust_t VALUES (3)" >/dev/null || fail "cannot write on node2"
+b_lsn=$(lsn_num 2 "pg_current_wal_lsn()")
+wait_for 30 "node1 replays node2's row (LSN $b_lsn)" \
+	eval '[ "$(lsn_num 1 "pg_last_wal_replay_lsn()")" -ge '"$b_lsn"' ] && [ "$(run_sql 1 "SELECT count(*) FROM trust_t WHERE v = 3")" = 1 ]'
+assert_eq t "$(in_recovery 1)" "node1 is B's standby"
+assert_eq "2" "$(primaries)" "node2 is the only primary"
+pass "with node2 listed in node1's file, a site switchover without Postgres TLS lost no acknowledged write"
