@@ -204,8 +204,14 @@ static size_t batch(CURLM *m, struct agent *ag, int n, struct req *(*slot)(struc
 	return bad;
 }
 
-static struct req *slot_ka(struct agent *a) { return &a->ka; }
-static struct req *slot_rd(struct agent *a) { return &a->rd; }
+static struct req *slot_ka(struct agent *a)
+{
+	return &a->ka;
+}
+static struct req *slot_rd(struct agent *a)
+{
+	return &a->rd;
+}
 
 static const char *g_prefix;
 static int g_ttl;
@@ -229,8 +235,7 @@ static void make_config(struct agent *a)
 {
 	char val[160];
 
-	snprintf(val, sizeof(val), "{\"ttl\":%d,\"loop_wait\":%g,\"retry_timeout\":%g}", g_ttl, g_loop_wait,
-	         g_retry);
+	snprintf(val, sizeof(val), "{\"ttl\":%d,\"loop_wait\":%g,\"retry_timeout\":%g}", g_ttl, g_loop_wait, g_retry);
 	put_value(a, "config", val, false);
 }
 
@@ -239,7 +244,10 @@ static void make_grant(struct agent *a)
 	req_setup(&a->ka, a, OP_READ, "/v3/lease/grant", dupf("{\"TTL\":\"%d\"}", g_ttl), 10);
 }
 
-static void make_leader(struct agent *a) { put_value(a, "leader", "a1", true); }
+static void make_leader(struct agent *a)
+{
+	put_value(a, "leader", "a1", true);
+}
 
 static void make_member(struct agent *a)
 {
