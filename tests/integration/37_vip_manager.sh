@@ -136,6 +136,10 @@ moved() {
 	[ "$PRIMARY" != "$old" ] || fail "$how: node$old still leads"
 	wait_for 20 "$how: the VIP on v$PRIMARY only" only_on "$PRIMARY"
 	put=$(key_watch_event_ms PUT "$t0")
+	# The poller samples every 20 ms plus an `ip` call: on a loaded machine
+	# it may record the change a moment after only_on saw it.
+	traced() { [ -n "$(up_ms "$PRIMARY" "$t0")" ]; }
+	poll_until 5 traced || true
 	up=$(up_ms "$PRIMARY" "$t0")
 	[ -n "$put" ] || fail "$how: the key watch saw no PUT of the leader key ($(cat "$T/keywatch.out"))"
 	[ -n "$up" ] || fail "$how: the address trace has no line for v$PRIMARY alone ($(cat "$T/vip.trace"))"
