@@ -102,10 +102,9 @@ random_pause() {
 # (default 10) acknowledged to the writer, so that it has settled on the
 # current primary.
 writes_flowing() {
-	local n0 more=${1:-10}
-	n0=$(acks_count)
-	wait_for 30 "writes flowing" eval '[ "$(acks_count)" -ge $((n0 + more)) ]'
+	wait_for 30 "writes flowing" acks_at_least $(($(acks_count) + ${1:-10}))
 }
+acks_at_least() { [ "$(acks_count)" -ge "$1" ]; }
 
 # cluster_reset: tears the cluster down completely (writer, poller, agents,
 # etcd, data) for the next setting.
