@@ -29,32 +29,16 @@ set -uo pipefail
 
 ROUNDS=7
 SETTINGS="3/1/1 5/1/2"
-while [ $# -gt 0 ]; do
-	case $1 in
-	--rounds) ROUNDS=$2; shift ;;
-	--settings) SETTINGS=$2; shift ;;
-	--keep) export KEEP=1 ;;
-	-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-	*) echo "agent_crash.sh: unknown option $1" >&2; exit 2 ;;
-	esac
-	shift
-done
-[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "--rounds needs a positive number" >&2; exit 2; }
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/bench_lib.sh"
+bench_parse "--rounds=ROUNDS --settings=SETTINGS" "$@"
+bench_positive_int --rounds "$ROUNDS"
 
-. "$(dirname "$0")/../lib/cluster.sh"
-cluster_init bench_agent_crash
-RESULTS="$T/results"
-: >"$RESULTS"
+. "$here/../lib/cluster.sh"
+bench_init bench_agent_crash
 
-# stats: min / median / max of the numbers on stdin (ms).
-stats() {
-	sort -n | awk '{ v[NR] = $1 } END {
-		if (NR == 0) { print "no data"; exit }
-		med = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-		printf "median %d ms  min %d ms  max %d ms  (n=%d)", med, v[1], v[NR], NR }'
-}
-
-. "$(dirname "$0")/bench_lib.sh"
+# stats: median / min / max of the numbers on stdin (ms).
+stats() { bench_stats median %d " ms"; }
 
 # phase_ms NODE PATTERN: ms from the kill (T0) to the first line of NODE's
 # agent log after LINES0[NODE] that holds PATTERN (log stamps are local
@@ -71,9 +55,7 @@ round() {
 	local i=$1 first last how lines0
 	wait_healthy 180
 	OLD=$PRIMARY
-	local n0
-	n0=$(acks_count)
-	wait_for 30 "writes flowing" eval '[ "$(acks_count)" -ge $((n0 + 10)) ]'
+	writes_flowing
 	lines0=$(wc -l <"$(agent_log "$OLD")")
 	for n in 1 2 3; do LINES0[$n]=$(wc -l <"$(agent_log "$n")"); done
 	random_pause
@@ -82,9 +64,8 @@ round() {
 	agent_wait_exit "$OLD" 10 || fail "agent survived SIGKILL"
 	wait_for $((TTL * 4 + 30)) "a new primary" new_leader
 	wait_for 60 "a write acknowledged by node$NEW" acked_by_new
-	last=$(awk -v p="${PG_PORT[$OLD]}" '$1 == "ack" && $4 == p { l = $3 } END { print l }' "$T/writer.out")
-	first=$(awk -v p="${PG_PORT[$OLD]}" -v t="$T0" '$1 == "ack" && $3 >= t && $4 != p { print $3; exit }' "$T/writer.out")
-	[[ "$last" =~ ^[0-9]+$ && "$first" =~ ^[0-9]+$ ]] || fail "cannot find the acks around the fault (last '$last', first '$first')"
+	acks_around "${PG_PORT[$OLD]}" "$T0" || fail "cannot find the acks around the fault (last '$ACK_LAST', first '$ACK_FIRST')"
+	last=$ACK_LAST first=$ACK_FIRST
 	# the revoke line comes from the fence's revoker, which may log a moment later
 	how=expired
 	poll_until 5 eval 'tail -n +$((lines0 + 1)) "$(agent_log "$OLD")" | grep -q "revoked leader lease"' && how=revoked

@@ -38,32 +38,17 @@ set -uo pipefail
 ROUNDS=5
 IDLE=60
 SETTINGS="5/1/2 3/1/1"
-while [ $# -gt 0 ]; do
-	case $1 in
-	--rounds) ROUNDS=$2; shift ;;
-	--idle) IDLE=$2; shift ;;
-	--settings) SETTINGS=$2; shift ;;
-	--keep) export KEEP=1 ;;
-	-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-	*) echo "etcd.sh: unknown option $1" >&2; exit 2 ;;
-	esac
-	shift
-done
-[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "--rounds needs a positive number" >&2; exit 2; }
-[[ "$IDLE" =~ ^[1-9][0-9]*$ ]] || { echo "--idle needs a positive number of seconds" >&2; exit 2; }
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/bench_lib.sh"
+bench_parse "--rounds=ROUNDS --idle=IDLE --settings=SETTINGS" "$@"
+bench_positive_int --rounds "$ROUNDS"
+bench_positive_int --idle "$IDLE" seconds
 
-. "$(dirname "$0")/../lib/cluster.sh"
-cluster_init bench_etcd
-RESULTS="$T/results"
-: >"$RESULTS"
+. "$here/../lib/cluster.sh"
+bench_init bench_etcd
 
 # stats: min / median / max of the numbers on stdin, with UNIT appended.
-stats() {
-	sort -n | awk -v u="$1" '{ v[NR] = $1 } END {
-		if (NR == 0) { print "no data"; exit }
-		med = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-		printf "min %s%s  median %s%s  max %s%s  (n=%d)", v[1], u, med, u, v[NR], u, NR }'
-}
+stats() { bench_stats min %s "$1"; }
 result() { printf '%s %s\n' "$SET" "$*" >>"$RESULTS"; }
 results() { awk -v s="$SET" -v k="$1" '$1 == s && $2 == k { print $3 }' "$RESULTS"; }
 
@@ -83,33 +68,6 @@ etcd_watch_streams() {
 		[ -n "$v" ] && sum=$(awk -v a="$sum" -v b="$v" 'BEGIN { print a + b }')
 	done
 	echo "$sum"
-}
-
-new_leader() {
-	local l
-	l=$(leader_name)
-	[[ "$l" =~ ^node([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" != "$OLD" ] || return 1
-	NEW=${BASH_REMATCH[1]}
-	[ "$(in_recovery "$NEW")" = f ]
-}
-
-# rejoin N: restarts nodeN's agent and waits for it to stream again; a node
-# that cannot rejoin is counted, its logs kept, and it is re-cloned.
-rejoin() {
-	local n=$1 keep
-	agent_start "$n"
-	poll_until 90 cluster_healthy && return 0
-	cluster_state
-	keep="$T/rejoin-failure-$(date +%H%M%S)-node$n"
-	mkdir -p "$keep"
-	cp "$(agent_log "$n")" "$T/node$n.log" "$keep/" 2>/dev/null
-	result rejoin_failure "$n"
-	log "REJOIN FAILED: node$n did not come back as a streaming replica within 90 s (logs in $keep); re-cloning it"
-	KEEP=1
-	agent_stop "$n"
-	rm -rf "$(data_dir "$n")"
-	agent_start "$n"
-	wait_healthy 180
 }
 
 # (a) idle cost
@@ -146,7 +104,7 @@ watch_round() {
 	OLD=$PRIMARY
 	for n in 1 2 3; do mark[$n]=$(wc -l <"$(agent_log "$n")"); done
 	key_watch_start "$NAMESPACE/$SCOPE/leader"
-	sleep "$(awk -v r="$RANDOM" -v lw="$LOOP_WAIT" 'BEGIN { printf "%.3f", r / 32768 * lw }')"
+	random_pause
 	pm=$(postmaster_pid "$OLD") || fail "no postmaster for node$OLD"
 	T0=$(now_ms)
 	kill -KILL "${AGENT_PID[$OLD]}" "$pm"
@@ -186,12 +144,11 @@ deadline_hits() { grep -c 'lease deadline passed' "$(agent_log "$1")" 2>/dev/nul
 
 # (c) the etcd member in use is killed
 member_round() {
-	local i=$1 v n0 t_k gap leader_before leader_after raft what="" hits0
+	local i=$1 v t_k gap leader_before leader_after raft what="" hits0
 	wait_healthy 120
 	OLD=$PRIMARY
 	leader_before=$(leader_name)
-	n0=$(acks_count)
-	wait_for 30 "writes flowing" eval '[ "$(acks_count)" -ge $((n0 + 10)) ]'
+	writes_flowing
 	v=$(etcd_member_most_used "${AGENT_PID[$OLD]}")
 	[ -n "$v" ] || fail "node$OLD's agent holds no connection to etcd"
 	raft=$(etcd_raft_leader)

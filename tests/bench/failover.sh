@@ -25,44 +25,24 @@ set -uo pipefail
 ROUNDS=5
 IDLE=60
 SETTINGS="5/1/2 3/1/1"
-while [ $# -gt 0 ]; do
-	case $1 in
-	--rounds) ROUNDS=$2; shift ;;
-	--idle) IDLE=$2; shift ;;
-	--settings) SETTINGS=$2; shift ;;
-	--keep) export KEEP=1 ;;
-	-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-	*) echo "failover.sh: unknown option $1" >&2; exit 2 ;;
-	esac
-	shift
-done
-[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "--rounds needs a positive number" >&2; exit 2; }
-[[ "$IDLE" =~ ^[0-9]+$ ]] || { echo "--idle needs a number of seconds" >&2; exit 2; }
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/bench_lib.sh"
+bench_parse "--rounds=ROUNDS --idle=IDLE --settings=SETTINGS" "$@"
+bench_positive_int --rounds "$ROUNDS"
+bench_whole_int --idle "$IDLE" seconds
 
-. "$(dirname "$0")/../lib/cluster.sh"
-cluster_init bench
-RESULTS="$T/results"
-: >"$RESULTS"
+. "$here/../lib/cluster.sh"
+bench_init bench
 
 # stats: min / median / max of the numbers on stdin (ms), in seconds.
-stats() {
-	sort -n | awk '{ v[NR] = $1 } END {
-		if (NR == 0) { print "no data"; exit }
-		med = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-		printf "min %.2f s  median %.2f s  max %.2f s  (n=%d)", v[1] / 1000, med / 1000, v[NR] / 1000, NR }'
-}
-
-. "$(dirname "$0")/bench_lib.sh"
+stats() { bench_stats min %.2f " s" 1000; }
 
 # round KIND: one fault of KIND (node_loss or graceful); appends the gap.
 round() {
-	local kind=$1 i=$2 pm first last gap
+	local kind=$1 i=$2 pm gap
 	wait_healthy 180
 	OLD=$PRIMARY
-	# let the writer settle on the current primary
-	local n0
-	n0=$(acks_count)
-	wait_for 30 "writes flowing" eval '[ "$(acks_count)" -ge $((n0 + 10)) ]'
+	writes_flowing
 	random_pause
 	pm=$(postmaster_pid "$OLD") || fail "no postmaster for node$OLD"
 	T0=$(now_ms)
@@ -76,34 +56,11 @@ round() {
 	wait_for $((TTL * 4 + 30)) "a new primary" new_leader
 	wait_for 60 "a write acknowledged by node$NEW" acked_by_new
 	[ "$kind" = graceful ] && { agent_wait_exit "$OLD" 30 || fail "node$OLD did not stop after SIGTERM"; }
-	# (times are strings: awk would print such large numbers as 1.8e+12)
-	last=$(awk -v p="${PG_PORT[$OLD]}" '$1 == "ack" && $4 == p { l = $3 } END { print l }' "$T/writer.out")
-	first=$(awk -v p="${PG_PORT[$OLD]}" -v t="$T0" '$1 == "ack" && $3 >= t && $4 != p { print $3; exit }' "$T/writer.out")
-	[[ "$last" =~ ^[0-9]+$ && "$first" =~ ^[0-9]+$ ]] || fail "cannot find the acks around the fault (last '$last', first '$first')"
-	gap=$((first - last))
+	acks_around "${PG_PORT[$OLD]}" "$T0" || fail "cannot find the acks around the fault (last '$ACK_LAST', first '$ACK_FIRST')"
+	gap=$((ACK_FIRST - ACK_LAST))
 	printf '%s %s %s\n' "$SET" "$kind" "$gap" >>"$RESULTS"
 	log "round $i $kind: node$OLD -> node$NEW, write unavailability $gap ms"
 	rejoin "$OLD"
-}
-
-# rejoin N: restarts nodeN's agent and waits for it to stream again. A node
-# that cannot rejoin is a bug worth reporting, not a reason to lose the
-# figures: it is counted, its logs are kept, and it is re-cloned from scratch.
-rejoin() {
-	local n=$1 keep
-	agent_start "$n"
-	poll_until 90 cluster_healthy && return 0
-	cluster_state
-	keep="$T/rejoin-failure-$(date +%H%M%S)-node$n"
-	mkdir -p "$keep"
-	cp "$(agent_log "$n")" "$T/node$n.log" "$keep/" 2>/dev/null
-	printf '%s rejoin_failure %s\n' "$SET" "$n" >>"$RESULTS"
-	log "REJOIN FAILED: node$n did not come back as a streaming replica within 90 s (logs copied to $keep); re-cloning it"
-	KEEP=1
-	agent_stop "$n"
-	rm -rf "$(data_dir "$n")"
-	agent_start "$n"
-	wait_healthy 180
 }
 
 for SET in $SETTINGS; do

@@ -21,26 +21,16 @@ set -uo pipefail
 AGENTS=1000
 SECONDS_RUN=60
 ROUNDS=3
-while [ $# -gt 0 ]; do
-	case $1 in
-	--agents) AGENTS=$2; shift ;;
-	--seconds) SECONDS_RUN=$2; shift ;;
-	--rounds) ROUNDS=$2; shift ;;
-	--keep) export KEEP=1 ;;
-	-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-	*) echo "fleet_load.sh: unknown option $1" >&2; exit 2 ;;
-	esac
-	shift
-done
-for v in "$AGENTS" "$SECONDS_RUN" "$ROUNDS"; do
-	[[ "$v" =~ ^[1-9][0-9]*$ ]] || { echo "fleet_load.sh: numbers must be positive integers" >&2; exit 2; }
-done
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/bench_lib.sh"
+bench_parse "--agents=AGENTS --seconds=SECONDS_RUN --rounds=ROUNDS" "$@"
+bench_positive_int --agents "$AGENTS"
+bench_positive_int --seconds "$SECONDS_RUN"
+bench_positive_int --rounds "$ROUNDS"
 
-. "$(dirname "$0")/../lib/cluster.sh"
-cluster_init fleet_load
-RESULTS="$T/results"
-: >"$RESULTS"
-cc -O2 -Wall -Wextra -o "$T/fleet_load" "$(dirname "$0")/fleet_load.c" -lcurl || fail "cannot build fleet_load.c"
+. "$here/../lib/cluster.sh"
+bench_init fleet_load
+cc -O2 -Wall -Wextra -o "$T/fleet_load" "$here/fleet_load.c" -lcurl || fail "cannot build fleet_load.c"
 # 3 connections per agent, plus etcd's own: the descriptor limit must allow them.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 [ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge $((3 * AGENTS + 256)) ] ||
@@ -58,12 +48,8 @@ cpu_ticks() {
 }
 HZ=$(getconf CLK_TCK)
 
-stats() {
-	sort -n | awk -v u="$1" '{ v[NR] = $1 } END {
-		if (NR == 0) { print "no data"; exit }
-		med = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-		printf "median %s%s  min %s%s  max %s%s  (n=%d)", med, u, v[1], u, v[NR], u, NR }'
-}
+# stats UNIT: median / min / max of the numbers on stdin, UNIT appended.
+stats() { bench_stats median %s "$1"; }
 
 for r in $(seq 1 "$ROUNDS"); do
 	for p in old new; do

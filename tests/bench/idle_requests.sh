@@ -26,6 +26,7 @@ WINDOW=30
 SETTINGS="5/1/2"
 ONE=""
 OUT=""
+. "$(dirname "$0")/bench_lib.sh"
 while [ $# -gt 0 ]; do
 	case $1 in
 	--before) BEFORE=$2; shift ;;
@@ -35,21 +36,18 @@ while [ $# -gt 0 ]; do
 	--settings) SETTINGS=$2; shift ;;
 	--one) ONE=$2; OUT=$3; shift 2 ;; # internal: one build, labelled, results appended to OUT
 	--keep) export KEEP=1 ;;
-	-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-	*) echo "idle_requests.sh: unknown option $1" >&2; exit 2 ;;
+	-h | --help) bench_usage ;;
+	*) bench_bad_usage "unknown option $1" ;;
 	esac
 	shift
 done
-[[ "$ROUNDS" =~ ^[1-9][0-9]*$ && "$WINDOW" =~ ^[1-9][0-9]*$ ]] || { echo "--rounds and --window need positive numbers" >&2; exit 2; }
+bench_positive_int --rounds "$ROUNDS"
+bench_positive_int --window "$WINDOW" seconds
 [[ "$SETTINGS" =~ ^([0-9.]+)/([0-9.]+)/([0-9.]+)$ ]] || { echo "--settings is TTL/LOOP_WAIT/RETRY_TIMEOUT" >&2; exit 2; }
 export TTL=${BASH_REMATCH[1]} LOOP_WAIT=${BASH_REMATCH[2]} RETRY_TIMEOUT=${BASH_REMATCH[3]}
 
-stats() {
-	sort -n | awk '{ v[NR] = $1 } END {
-		if (NR == 0) { print "no data"; exit }
-		med = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-		printf "median %.3f  min %.3f  max %.3f  (n=%d)", med, v[1], v[NR], NR }'
-}
+# stats: median / min / max of the numbers on stdin.
+stats() { bench_stats median %.3f ""; }
 
 if [ -z "$ONE" ]; then
 	# Each build in a run of its own (its own test dir, ports, cleanup).

@@ -28,33 +28,18 @@
 set -uo pipefail
 
 ROUNDS=7
-while [ $# -gt 0 ]; do
-	case $1 in
-	--rounds) ROUNDS=$2; shift ;;
-	--keep) export KEEP=1 ;;
-	-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-	*) echo "pooler_switchover.sh: unknown option $1" >&2; exit 2 ;;
-	esac
-	shift
-done
-[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "--rounds needs a positive number" >&2; exit 2; }
-
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/bench_lib.sh"
+bench_parse "--rounds=ROUNDS" "$@"
+bench_positive_int --rounds "$ROUNDS"
+
 . "$here/../lib/cluster.sh"
 . "$here/../lib/pgbouncer.sh"
-. "$here/bench_lib.sh"
-cluster_init bench_pooler_switchover
+bench_init bench_pooler_switchover
 pgbouncer_have || skip "pgbouncer is not installed ($PGBOUNCER_BIN; Debian package pgbouncer)"
-RESULTS="$T/results"
-: >"$RESULTS"
 
-# figures: median / min / max / n of the numbers on stdin.
-figures() {
-	sort -n | awk -v unit="$1" '{ v[NR] = $1 } END {
-		if (NR == 0) { print "no data"; exit }
-		med = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-		printf "median %s%s  min %s%s  max %s%s  (n=%d)", med, unit, v[1], unit, v[NR], unit, NR }'
-}
+# figures: median / min / max / n of the numbers on stdin, UNIT appended.
+figures() { bench_stats median %s "$1"; }
 
 pgbouncer_pick_ports
 etcd_start
@@ -91,7 +76,6 @@ w_window() {
 		$1 == "err" && $2 >= a && $2 <= b { e++ }
 		END { print e + 0, g + 0 }' "$T/w-$1.out"
 }
-new_primary() { [ "$(leader_name)" = "node$CAND" ] && [ "$(in_recovery "$CAND")" = f ]; }
 all_on_new() {
 	local w
 	for w in $WRITERS; do [ -n "$(w_first "$w" "${PG_PORT[$CAND]}" "$T0")" ] || return 1; done
@@ -107,7 +91,7 @@ round() {
 	random_pause
 	T0=$(now_ms)
 	out=$(ctl switchover --candidate "node$CAND" </dev/null 2>&1) || fail "batonctl switchover failed: $out"
-	wait_for 60 "node$CAND is the primary" new_primary
+	wait_for 60 "node$CAND is the primary" cand_primary
 	wait_for 60 "every writer acknowledged by node$CAND" all_on_new
 	first=$(w_first pooled "${PG_PORT[$CAND]}" "$T0")
 	sleep 3

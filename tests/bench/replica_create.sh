@@ -29,28 +29,17 @@
 set -uo pipefail
 
 SIZE_MB=300 ROUNDS=3 SCALE=
-while [ $# -gt 0 ]; do
-	case $1 in
-	--size-mb) SIZE_MB=$2; shift ;;
-	--scale) SCALE=$2; shift ;;
-	--rounds) ROUNDS=$2; shift ;;
-	--keep) export KEEP=1 ;;
-	-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-	*) echo "replica_create.sh: unknown option $1" >&2; exit 2 ;;
-	esac
-	shift
-done
-[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "--rounds needs a positive number" >&2; exit 2; }
-[[ "$SIZE_MB" =~ ^[1-9][0-9]*$ ]] || { echo "--size-mb needs a positive number" >&2; exit 2; }
-[ -z "$SCALE" ] || [[ "$SCALE" =~ ^[1-9][0-9]*$ ]] || { echo "--scale needs a positive number" >&2; exit 2; }
-
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/bench_lib.sh"
+bench_parse "--size-mb=SIZE_MB --scale=SCALE --rounds=ROUNDS" "$@"
+bench_positive_int --rounds "$ROUNDS"
+bench_positive_int --size-mb "$SIZE_MB"
+[ -z "$SCALE" ] || bench_positive_int --scale "$SCALE"
+
 . "$here/../lib/cluster.sh"
-cluster_init bench_replica_create
+bench_init bench_replica_create
 PGBR=/usr/bin/pgbackrest
 [ -x "$PGBR" ] || skip "pgbackrest is not installed (Debian package pgbackrest)"
-RESULTS="$T/results"
-: >"$RESULTS"
 
 # stats: min / median / max of the numbers on stdin (seconds).
 stats() {

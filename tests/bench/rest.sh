@@ -23,23 +23,14 @@
 set -uo pipefail
 
 IDLE=1000 SLOW=100 SECS=30
-while [ $# -gt 0 ]; do
-	case $1 in
-	--idle) IDLE=$2; shift ;;
-	--slow) SLOW=$2; shift ;;
-	--seconds) SECS=$2; shift ;;
-	--keep) export KEEP=1 ;;
-	-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-	*) echo "rest.sh: unknown option $1" >&2; exit 2 ;;
-	esac
-	shift
-done
-for v in "$IDLE" "$SLOW" "$SECS"; do
-	[[ "$v" =~ ^[0-9]+$ ]] || { echo "rest.sh: --idle, --slow and --seconds take whole numbers" >&2; exit 2; }
-done
-[ "$SECS" -ge 1 ] || { echo "rest.sh: --seconds must be at least 1" >&2; exit 2; }
 
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/bench_lib.sh"
+bench_parse "--idle=IDLE --slow=SLOW --seconds=SECS" "$@"
+bench_whole_int --idle "$IDLE"
+bench_whole_int --slow "$SLOW"
+bench_positive_int --seconds "$SECS"
+
 # Plain HTTP: the figures are those of the server's request path and its
 # slow-client defences; TLS adds its handshake to each probe on top.
 REST_TLS=${REST_TLS:-0}

@@ -23,31 +23,17 @@ set -uo pipefail
 
 ROUNDS=5
 INTERVAL=20
-while [ $# -gt 0 ]; do
-	case $1 in
-	--rounds) ROUNDS=$2; shift ;;
-	--interval) INTERVAL=$2; shift ;;
-	--keep) export KEEP=1 ;;
-	-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-	*) echo "site_switchover.sh: unknown option $1" >&2; exit 2 ;;
-	esac
-	shift
-done
-[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "--rounds needs a positive number" >&2; exit 2; }
-[[ "$INTERVAL" =~ ^[1-9][0-9]*$ ]] || { echo "--interval needs a positive number of ms" >&2; exit 2; }
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/bench_lib.sh"
+bench_parse "--rounds=ROUNDS --interval=INTERVAL" "$@"
+bench_positive_int --rounds "$ROUNDS"
+bench_positive_int --interval "$INTERVAL" ms
 
-. "$(dirname "$0")/../lib/cluster.sh"
-cluster_init bench_site
-RESULTS="$T/results"
-: >"$RESULTS"
+. "$here/../lib/cluster.sh"
+bench_init bench_site
 
 # stats: min / median / max of the numbers on stdin (ms), in seconds.
-stats() {
-	sort -n | awk '{ v[NR] = $1 } END {
-		if (NR == 0) { print "no data"; exit }
-		med = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-		printf "min %.2f s  median %.2f s  max %.2f s  (n=%d)", v[1] / 1000, med / 1000, v[NR] / 1000, NR }'
-}
+stats() { bench_stats min %.2f " s" 1000; }
 
 leader_of() { etcdctl_ get --print-value-only "$NAMESPACE/$1/leader" 2>/dev/null | head -n1; }
 streams_from() { [ "$(run_sql "$1" "SELECT sender_port FROM pg_stat_wal_receiver WHERE status = 'streaming'")" = "${PG_PORT[$2]}" ]; }
@@ -88,10 +74,10 @@ for i in $(seq 1 "$ROUNDS"); do
 		fail "round $i: site-switchover failed: $out"
 	T1=$(now_ms)
 	wait_for 60 "a write acknowledged by node$NEW" \
-		eval "awk -v p=${PG_PORT[$NEW]} -v t=$T0 '\$1 == \"ack\" && \$3 >= t && \$4 == p { f = 1 } END { exit !f }' '$T/writer.out'"
-	last=$(awk -v p="${PG_PORT[$OLD]}" '$1 == "ack" && $4 == p { l = $3 } END { print l }' "$T/writer.out")
-	first=$(awk -v p="${PG_PORT[$NEW]}" -v t="$T0" '$1 == "ack" && $3 >= t && $4 == p { print $3; exit }' "$T/writer.out")
-	[[ "$last" =~ ^[0-9]+$ && "$first" =~ ^[0-9]+$ ]] || fail "round $i: cannot find the acks around the switchover"
+		eval '[ -n "$(first_ack_since "$T0" "${PG_PORT[$OLD]}" "${PG_PORT[$NEW]}")" ]'
+	acks_around "${PG_PORT[$OLD]}" "$T0" "${PG_PORT[$NEW]}" ||
+		fail "round $i: cannot find the acks around the switchover (last '$ACK_LAST', first '$ACK_FIRST')"
+	last=$ACK_LAST first=$ACK_FIRST
 	awk '$1 == "ack" { print $2 }' "$T/writer.out" | sort -n >"$T/acked"
 	run_sql "$NEW" "SELECT id FROM baton_writes ORDER BY id" | sort -n >"$T/present" || fail "cannot read baton_writes on node$NEW"
 	lost=$(comm -23 "$T/acked" "$T/present" | wc -l)

@@ -26,37 +26,16 @@
 set -uo pipefail
 
 ROUNDS=7
-while [ $# -gt 0 ]; do
-	case $1 in
-	--rounds) ROUNDS=$2; shift ;;
-	--keep) export KEEP=1 ;;
-	-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-	*) echo "switchover.sh: unknown option $1" >&2; exit 2 ;;
-	esac
-	shift
-done
-[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "--rounds needs a positive number" >&2; exit 2; }
-
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/bench_lib.sh"
+bench_parse "--rounds=ROUNDS" "$@"
+bench_positive_int --rounds "$ROUNDS"
+
 . "$here/../lib/cluster.sh"
-cluster_init bench_switchover
-RESULTS="$T/results"
-: >"$RESULTS"
+bench_init bench_switchover
 
 # stats: min / median / max of the numbers on stdin (ms), in seconds.
-stats() {
-	sort -n | awk '{ v[NR] = $1 } END {
-		if (NR == 0) { print "no data"; exit }
-		med = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-		printf "min %.3f s  median %.3f s  max %.3f s  (n=%d)", v[1] / 1000, med / 1000, v[NR] / 1000, NR }'
-}
-median_ms() {
-	sort -n | awk '{ v[NR] = $1 } END { if (NR) print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-random_pause() {
-	sleep "$(awk -v r="$RANDOM" -v lw="$LOOP_WAIT" 'BEGIN { printf "%.3f", r / 32768 * lw }')"
-}
+stats() { bench_stats min %.3f " s" 1000; }
 
 if ctl_has switchover; then
 	PATH_USED=batonctl
@@ -76,23 +55,19 @@ request_switchover() {
 	fi
 }
 
-new_primary() {
-	[ "$(leader_name)" = "node$CAND" ] && [ "$(in_recovery "$CAND")" = f ]
-}
-acked_by_new() { [ -n "$(first_ack_on "${PG_PORT[$CAND]}" "$T0")" ]; }
+acked_by_cand() { [ -n "$(first_ack_on "${PG_PORT[$CAND]}" "$T0")" ]; }
 
 round() {
-	local i=$1 n0 first last
+	local i=$1 first last
 	wait_healthy 120
 	OLD=$PRIMARY
 	CAND=$((OLD % 3 + 1))
-	n0=$(acks_count)
-	wait_for 30 "writes flowing" eval '[ "$(acks_count)" -ge $((n0 + 10)) ]'
+	writes_flowing
 	random_pause
 	T0=$(now_ms)
 	request_switchover "$OLD" "$CAND"
-	wait_for 60 "node$CAND is the primary" new_primary
-	wait_for 60 "a write acknowledged by node$CAND" acked_by_new
+	wait_for 60 "node$CAND is the primary" cand_primary
+	wait_for 60 "a write acknowledged by node$CAND" acked_by_cand
 	first=$(first_ack_on "${PG_PORT[$CAND]}" "$T0")
 	last=$(last_ack_on "${PG_PORT[$OLD]}" "$first")
 	[[ "$last" =~ ^[0-9]+$ && "$first" =~ ^[0-9]+$ ]] || fail "cannot find the acks around the switchover (last '$last', first '$first')"
@@ -113,7 +88,7 @@ errs=$(grep -c '^err ' "$T/writer.out" || true)
 facts="$here/../../../shared/FACTS.md"
 patroni=$(grep -m1 -i 'planned switchover' "$facts" 2>/dev/null | sed -E 's/^[[:space:]]*-[[:space:]]*//; s/;[[:space:]]*$//')
 [ -n "$patroni" ] || patroni="planned switchover (last ack on old -> first ack on new): 1.30-1.35 s (shared/FACTS.md not found; figure as recorded there)"
-med=$(awk '{ print $1 }' "$RESULTS" | median_ms)
+med=$(awk '{ print $1 }' "$RESULTS" | bench_median)
 
 echo
 echo "==== planned switchover (writer every 20 ms, multi-host, target_session_attrs=read-write)"
