@@ -7,7 +7,7 @@
  * 2 on a usage or configuration error.
  *
  * One internal mode: `baton --revoke-lease ID --postmaster PID --since NS
- * -c FILE` is what the fence process (fence.h) execs once the agent died
+ * --agent PID -c FILE` is what the fence process (fence.h) execs once the agent died
  * while it held the leader key and its postmaster is certainly gone. It
  * revokes that one lease in etcd, logs one line and exits: it touches no
  * Postgres and no key, and never becomes an agent. Its pre-started form,
@@ -32,6 +32,7 @@
 
 #include "agent/clock.h"
 #include "agent/config.h"
+#include "agent/dcs.h"
 #include "agent/fence.h"
 #include "agent/log.h"
 #include "agent/loop.h"
@@ -124,6 +125,7 @@ struct revoke_args {
 	bool set;
 	int64_t lease;
 	long long postmaster;
+	long long agent;  /* the dead agent's pid (--agent) */
 	int64_t since_ns; /* CLOCK_MONOTONIC, when the fence saw the agent die */
 };
 
@@ -139,6 +141,29 @@ static bool parse_ll(const char *s, int base, long long lo, long long hi, long l
 		return false;
 	*out = v;
 	return true;
+}
+
+/* Is pid gone: kill() says ESRCH, or /proc shows a zombie (it runs no code;
+ * an init that reaps late leaves the agent or its postmaster so). */
+static bool pid_gone(long long pid)
+{
+	char p[64], buf[512], *rp;
+	FILE *f;
+	size_t n;
+
+	if (pid <= 1 || pid > INT32_MAX)
+		return false;
+	if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+		return true;
+	snprintf(p, sizeof(p), "/proc/%lld/stat", pid);
+	f = fopen(p, "r");
+	if (!f)
+		return errno == ENOENT;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
 }
 
 /* An etcd client for the revoker modes: every configured host once (no
@@ -187,13 +212,58 @@ cleanup:
 	return st;
 }
 
-/* One LeaseRevoke of ra's lease on c and the one line that says how it
+/* Why the leader key (read on c) says lease must not be revoked by member
+ * name, or NULL when it may: the key is gone (the lease may have expired;
+ * a revoke is idempotent) or names this member under this very lease. A
+ * lease named by mistake, or by a same-user process writing to the
+ * revoker's pipe, must never end another member's leadership. why holds
+ * the reason (len bytes). */
+static const char *revoke_leader_refusal(struct etcd_client *c, const char *key, const char *name, int64_t lease,
+                                         char *why, size_t len)
+{
+	struct etcd_range_result r;
+	struct etcd_error e;
+	const char *out = NULL;
+
+	memset(&r, 0, sizeof(r));
+	if (etcd_get(c, key, &r, &e) != ETCD_OK) {
+		snprintf(why, len, "cannot read the leader key %s to check who holds it: %.200s", key, e.message);
+		return why;
+	}
+	if (r.n_kvs == 1 && strcmp(r.kvs[0].value, name) != 0) {
+		snprintf(why, len, "the leader key %s names %.100s, not this member %s", key, r.kvs[0].value, name);
+		out = why;
+	} else if (r.n_kvs == 1 && r.kvs[0].lease != lease) {
+		snprintf(why, len, "the leader key %s is held under lease %" PRIx64 ", not %" PRIx64, key,
+		         (uint64_t)r.kvs[0].lease, (uint64_t)lease);
+		out = why;
+	}
+	etcd_range_result_free(&r);
+	return out;
+}
+
+/* One LeaseRevoke of ra's lease on c, once the leader key shows that it is
+ * this member's (revoke_leader_refusal), and the one line that says how it
  * went. Returns the exit status: 0 revoked (or already gone), 1 not. */
 static int revoke_now(struct etcd_client *c, enum etcd_status st, struct etcd_error *e, const struct revoke_args *ra,
-                      const char *by)
+                      const struct baton_config *cfg, const char *by)
 {
 	int64_t t0 = clk_mono_ns();
+	struct dcs_keys keys;
+	const char *refused = NULL;
+	char why[1024];
 
+	if (st == ETCD_OK && !dcs_keys_init(&keys, cfg->namespace_, cfg->scope)) {
+		refused = "the namespace or scope does not make a key";
+	} else if (st == ETCD_OK) {
+		refused = revoke_leader_refusal(c, keys.leader, cfg->name, ra->lease, why, sizeof(why));
+	}
+	if (refused) {
+		log_warn("the agent died and its postmaster %lld has exited, but leader lease %" PRIx64
+		         " is not revoked: %s; a lease of this member's expires by itself within ttl",
+		         ra->postmaster, (uint64_t)ra->lease, refused);
+		return 1;
+	}
 	if (st == ETCD_OK)
 		st = etcd_lease_revoke(c, ra->lease, e);
 	if (st == ETCD_OK) {
@@ -218,8 +288,20 @@ static int revoke_mode(const struct baton_config *cfg, const struct revoke_args 
 {
 	struct etcd_client *c = NULL;
 	struct etcd_error e;
-	enum etcd_status st = revoke_client_new(cfg, REVOKE_BUDGET, &c, &e);
-	int status = revoke_now(c, st, &e, ra, "freshly started");
+	enum etcd_status st;
+	int status;
+
+	/* The fence checked both before it exec'd this; anyone else who runs
+	 * it by hand is told no unless it holds too. */
+	if (!pid_gone(ra->postmaster) || !pid_gone(ra->agent)) {
+		log_warn("not revoking leader lease %" PRIx64 ": the %s %lld still runs (this mode is for the fence "
+		         "process of a dead agent)",
+		         (uint64_t)ra->lease, pid_gone(ra->postmaster) ? "agent" : "postmaster",
+		         pid_gone(ra->postmaster) ? ra->agent : ra->postmaster);
+		return 1;
+	}
+	st = revoke_client_new(cfg, REVOKE_BUDGET, &c, &e);
+	status = revoke_now(c, st, &e, ra, cfg, "freshly started");
 
 	etcd_client_free(c);
 	return status;
@@ -273,29 +355,6 @@ static bool revoker_parse(char *line, struct revoke_args *ra)
 	return true;
 }
 
-/* Is pid gone: kill() says ESRCH, or /proc shows a zombie (it runs no code;
- * an init that reaps late leaves the agent or its postmaster so). */
-static bool pid_gone(long long pid)
-{
-	char p[64], buf[512], *rp;
-	FILE *f;
-	size_t n;
-
-	if (pid <= 1 || pid > INT32_MAX)
-		return false;
-	if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
-		return true;
-	snprintf(p, sizeof(p), "/proc/%lld/stat", pid);
-	f = fopen(p, "r");
-	if (!f)
-		return errno == ENOENT;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	rp = strrchr(buf, ')');
-	return rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
-}
-
 /* Checks the line's claim (fence_revoker_refusal) against what this
  * process sees; true when it holds, else a WARN saying why and what next. */
 static bool revoker_claim_holds(const struct revoke_args *ra, const struct revoke_args *mine, pid_t fence)
@@ -340,9 +399,14 @@ static int revoker_mode(const struct baton_config *cfg, const struct revoke_args
 	size_t len = 0;
 	bool failing = false;
 	struct revoke_args ra = { .set = false };
+	struct dcs_keys keys;
+	bool refused = false;
 	int status = 0;
 
-	snprintf(key, sizeof(key), "%s/%s/leader", cfg->namespace_, cfg->scope);
+	if (dcs_keys_init(&keys, cfg->namespace_, cfg->scope))
+		snprintf(key, sizeof(key), "%s", keys.leader);
+	else
+		snprintf(key, sizeof(key), "%s/%s/leader", cfg->namespace_, cfg->scope);
 	if (st == ETCD_OK)
 		revoker_warm(c, key, &failing);
 	else
@@ -375,8 +439,14 @@ static int revoker_mode(const struct baton_config *cfg, const struct revoke_args
 		n = read(FENCE_REVOKER_FD, line + len, sizeof(line) - 1 - len);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			break; /* the fence said goodbye or is gone: nothing to do */
+		if (n <= 0) {
+			/* The fence said goodbye or is gone: nothing to do, unless
+			 * a request came and was refused: the fence that waits for
+			 * this exit must not take it for a revoke, and falls back
+			 * to a fresh revoker, which checks again. */
+			status = refused ? 1 : 0;
+			break;
+		}
 		len += (size_t)n;
 		line[len] = '\0';
 		/* Each line on its own (a write under PIPE_BUF is atomic, so
@@ -390,8 +460,9 @@ static int revoker_mode(const struct baton_config *cfg, const struct revoke_args
 			ok = nl && revoker_parse(line, &ra);
 			if (!ok)
 				log_warn("lease revoker: ignoring a malformed request on its pipe: '%.60s'", line);
+			refused = true;
 			if (ok && revoker_claim_holds(&ra, mine, fence)) {
-				status = revoke_now(c, st, &e, &ra, "pre-started");
+				status = revoke_now(c, st, &e, &ra, cfg, "pre-started");
 				goto done;
 			}
 			memmove(line, line + used, len - used);
@@ -522,12 +593,17 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		ra.postmaster = agent;
-	} else if (agent != 0 || (n_revoke != 0 && n_revoke != 3)) {
-		fprintf(stderr, "baton: --revoke-lease, --postmaster and --since go together (the fence process "
-		                "passes them)\n");
+	} else if (n_revoke != 0 && (n_revoke != 3 || agent == 0)) {
+		fprintf(stderr, "baton: --revoke-lease, --postmaster, --since and --agent go together (the fence "
+		                "process passes them)\n");
+		return 2;
+	} else if (agent != 0 && n_revoke == 0) {
+		fprintf(stderr, "baton: --agent goes with --revoker or --revoke-lease (the fence process passes "
+		                "them)\n");
 		return 2;
 	} else {
 		ra.set = n_revoke == 3;
+		ra.agent = agent;
 	}
 	if (geteuid() == 0) {
 		fprintf(stderr, "baton: refusing to run as root: Postgres cannot run as root; run baton as the "

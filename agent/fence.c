@@ -600,11 +600,10 @@ static bool child_ask_revoker(pid_t pm, int64_t lease, int64_t since)
  * replaces this process. Returns only when exec failed (said on stderr). */
 static void child_exec_revoker(pid_t pm, int64_t lease, int64_t since)
 {
-	char hex[24], pid[24], ns[24];
-	size_t ph = 0, pp = 0, pn = 0;
-	char *argv[] = {
-		revoke_exe, "--revoke-lease", hex, "--postmaster", pid, "--since", ns, "-c", revoke_conf, NULL
-	};
+	char hex[24], pid[24], ns[24], agent[24];
+	size_t ph = 0, pp = 0, pn = 0, pa = 0;
+	char *argv[] = { revoke_exe, "--revoke-lease", hex,   "--postmaster", pid,         "--since",
+		         ns,         "--agent",        agent, "-c",           revoke_conf, NULL };
 	char line[PATH_MAX + 200];
 	size_t pos = 0;
 	int e;
@@ -616,6 +615,8 @@ static void child_exec_revoker(pid_t pm, int64_t lease, int64_t since)
 	pid[pp] = '\0';
 	child_put_num(ns, sizeof(ns), &pn, since);
 	ns[pn] = '\0';
+	child_put_num(agent, sizeof(agent), &pa, fence_agent_pid);
+	agent[pa] = '\0';
 	execve(revoke_exe, argv, environ);
 	e = errno;
 	if (fence_journal)

@@ -74,12 +74,19 @@
  * COPY TO PROGRAM) can write to the pipe through /proc/PID/fd, so a line
  * naming another lease, a live postmaster or a live agent is refused with
  * a WARN and it goes on waiting. End of file (the fence's
- * goodbye or death) makes it exit without a request. Revoking is then one
+ * goodbye or death) makes it exit without a request: 0, or 1 once it
+ * refused a line (the fence then falls back to a fresh revoker, which
+ * checks again). Both revokers also read the leader key first and revoke
+ * only when it is gone or names this member under that very lease, so a
+ * wrong lease never ends another member's leadership. These checks guard
+ * against mistakes and a Postgres superuser's shell, not against the OS
+ * user itself: it can read the etcd credentials in the config file. Revoking is then one
  * HTTP request on a warm connection. If it is not running (it exited: the
  * fence starts another FENCE_REVOKER_RETRY s later), cannot be handed the
  * line, or fails, the fence falls back to execve()ing the binary in its
  * revoke-only mode (`baton --revoke-lease ID --postmaster PID --since NS
- * -c CONFIG`), which loads the config afresh (a reload may have changed
+ * --agent PID -c CONFIG`), which checks that the postmaster and the agent
+ * are gone, loads the config afresh (a reload may have changed
  * the etcd settings), makes one LeaseRevoke with a short bound, logs one
  * line and exits: nothing else, no Postgres, no keys. The binary and config
  * paths are fixed before fork (fence_set_revoker).

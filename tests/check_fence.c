@@ -575,7 +575,8 @@ static void agent_death_revokes(enum warm_mode mode)
 		         revoke_dir);
 		ck_assert_msg(strstr(got, want) != NULL, "revoker ran with '%s'", got);
 	} else {
-		snprintf(wantc, sizeof(wantc), " -c %s/node.conf", revoke_dir);
+		/* the dead agent's pid too, for the revoker's own check */
+		snprintf(wantc, sizeof(wantc), " --agent %d -c %s/node.conf", (int)helper, revoke_dir);
 		ck_assert_msg(strlen(got) > strlen(wantc) && strcmp(got + strlen(got) - strlen(wantc), wantc) == 0,
 		              "revoker ran with '%s'", got);
 	}

@@ -20,6 +20,33 @@ old_port=${PG_PORT[$old]}
 pm=$(postmaster_pid "$old") || fail "no postmaster PID for node$old"
 log "node$old: agent ${AGENT_PID[$old]}, postmaster $pm"
 
+# The revoke-only mode is the fence's; run by hand it must not end a live
+# leadership. leader_lease: the leader key's lease, in hex.
+leader_lease() {
+	etcdctl_ get "$NAMESPACE/$SCOPE/leader" -w json | python3 -c '
+import json, sys
+kvs = json.load(sys.stdin).get("kvs") or []
+print("%x" % kvs[0]["lease"] if kvs else "")'
+}
+lease=$(leader_lease)
+[ -n "$lease" ] || fail "cannot read the leader key's lease"
+other=$(( old % 3 + 1 ))
+dead=$(( 4000000 + RANDOM ))
+pid_alive "$dead" && fail "pid $dead unexpectedly exists"
+revoke_by_hand() { # NODE POSTMASTER AGENT: exit status, output in $T/revoke.out
+	as_baton "$BATON_BUILD/baton" --revoke-lease "$lease" --postmaster "$2" --since 0 --agent "$3" \
+		-c "$T/node$1.conf" >"$T/revoke.out" 2>&1
+}
+revoke_by_hand "$old" "$pm" "${AGENT_PID[$old]}" && fail "a by-hand revoke with a live postmaster succeeded: $(cat "$T/revoke.out")"
+grep -q "not revoking leader lease $lease: the postmaster $pm still runs" "$T/revoke.out" ||
+	fail "unexpected refusal: $(cat "$T/revoke.out")"
+revoke_by_hand "$other" "$dead" "$dead" && fail "node$other's revoker revoked node$old's lease: $(cat "$T/revoke.out")"
+grep -q "leader lease $lease is not revoked: the leader key .*/leader names node$old, not this member node$other" "$T/revoke.out" ||
+	fail "unexpected refusal: $(cat "$T/revoke.out")"
+assert_eq "$lease" "$(leader_lease)" "the leader key's lease after two refused by-hand revokes"
+assert_eq "node$old" "$(leader_name)" "the leader after two refused by-hand revokes"
+pass "the revoke-only mode refuses a live postmaster and another member's lease"
+
 poller_start
 writer_start 50
 wait_for 20 "the writer's first acks" eval '[ "$(acks_count)" -ge 20 ]'
