@@ -644,13 +644,20 @@ static void do_bootstrap(struct loop *L, const struct ha_action *a, double now)
 		char removed[256];
 		struct pg_err serr;
 
+		/* A later standby of this data directory must not stop at the old
+		 * target, and a marker left behind would make every later start
+		 * refuse this (by then live) data directory: the bootstrap ends
+		 * only once both are gone. */
+		if (!pg_boot_recovery_done(cfg->postgresql.data_dir, removed, sizeof(removed), &serr)) {
+			log_error("recovery of the restored backup ended, but cleaning up after it failed: %s; the "
+			          "bootstrap does not finish until it succeeds (retrying next loop)",
+			          serr.msg);
+			return;
+		}
 		L->boot_recovering = false;
 		log_info("recovery of the restored backup ended: Postgres was promoted on timeline %u",
 		         (unsigned)L->pgst.timeline);
-		/* A later standby of this data directory must not stop at the old target. */
-		if (!pg_boot_recovery_done(cfg->postgresql.data_dir, removed, sizeof(removed), &serr))
-			log_warn("cannot remove the recovery settings from postgresql.auto.conf: %s", serr.msg);
-		else if (removed[0])
+		if (removed[0])
 			log_info("removed %s from postgresql.auto.conf (used by the recovery only)", removed);
 	}
 	if (!standby && !ensure_roles(L))

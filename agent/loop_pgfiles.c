@@ -261,8 +261,10 @@ bool write_pg_files(struct loop *L, bool standby, const char *upstream)
 	}
 	/* A replica replays only with hot-standby parameters at least the
 	 * primary's (pg_controldata); lowering one in the config must not stop
-	 * it. The lower value applies once pg_controldata shows it. */
-	if (standby)
+	 * it. The lower value applies once pg_controldata shows it. A backup
+	 * restored to bootstrap a cluster recovers too (hot_standby is on), with
+	 * the source's values in its control file. */
+	if (standby || L->boot_recovering)
 		hs_floor(L, params, &n, hs_vals);
 	else
 		L->hs.written_valid = false;

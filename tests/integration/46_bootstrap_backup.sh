@@ -50,7 +50,9 @@ rows() { run_sql "$1" "SELECT count(*) FROM marks WHERE phase = '$2'"; }
 
 # ---- cluster a: node1 archives to stanza a
 SCOPE=a node_config 1
-sed -i "s|^  parameters = { shared_buffers = \"32MB\"; };|  parameters = { shared_buffers = \"32MB\"; archive_mode = \"on\";\n    archive_command = \"$PGBR --config=$T/pgbackrest.conf --stanza=a archive-push %p\"; };|" "$T/node1.conf"
+# max_connections above the default the new clusters start with: a restored
+# backup recovers with hot standby on, which needs at least the source's.
+sed -i "s|^  parameters = { shared_buffers = \"32MB\"; };|  parameters = { shared_buffers = \"32MB\"; max_connections = \"150\"; archive_mode = \"on\";\n    archive_command = \"$PGBR --config=$T/pgbackrest.conf --stanza=a archive-push %p\"; };|" "$T/node1.conf"
 grep -q archive-push "$T/node1.conf" || fail "cannot render node1's config"
 agent_start 1
 wait_for 60 "node1 leads scope a" eval '[ "$(leader_of a)" = node1 ] && [ "$(in_recovery 1)" = f ]'
@@ -99,6 +101,8 @@ grep -q "bootstrapping cluster 'b' from a backup (bootstrap.method pgbackrest): 
 grep -q 'recovery of the restored backup ended: Postgres was promoted on timeline' "$(agent_log 2)" ||
 	fail "node2 does not say its recovery ended with a promotion"
 ! grep -q 'running initdb\|initdb started' "$(agent_log 2)" || fail "node2 ran initdb"
+grep -q 'max_connections raised to 150 from 100' "$(agent_log 2)" ||
+	fail "node2 did not raise max_connections to the backup's 150 for its recovery"
 assert_eq "100 100 100" "$(rows 2 before) $(rows 2 pre) $(rows 2 post)" "node2's rows (before, pre, post)"
 run_sql 2 "CHECKPOINT" >/dev/null
 tl_b=$(run_sql 2 "SELECT timeline_id FROM pg_control_checkpoint()")
