@@ -94,8 +94,10 @@ static bool busy(const struct loop *L, const struct ha_action *a)
 	default:
 		return true;
 	}
+	/* Paused poolers hold clients: look for the new primary every 0.1 s. */
 	return L->job.pid != 0 || (L->postmaster.pid != 0 && !L->local.pg_ready) || L->lm.promote_requested ||
-	       (L->req.restart && !L->req.restart_judged) || L->restart.running;
+	       (L->req.restart && !L->req.restart_judged) || L->restart.running ||
+	       pooler_paused_count(&L->pool.set) > 0;
 }
 
 static bool startup_checks(struct loop *L)

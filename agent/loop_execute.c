@@ -986,6 +986,11 @@ bool execute(struct loop *L, const struct ha_action *a, double now)
 		stop_postgres(L, PG_STOP_FAST, "agent shutting down");
 		if (is_leader(L))
 			release_leader_key(L);
+		/* Paused by a switchover of ours: nobody else would resume them
+		 * before the new leader's sweep, if there is a new leader. */
+		if (pooler_paused_count(&L->pool.set) > 0 &&
+		    pooler_resume_all(&L->pool.set, "the agent that paused it is shutting down"))
+			pooler_set_clear(&L->pool.set);
 		return true;
 	}
 	}

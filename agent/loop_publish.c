@@ -214,7 +214,8 @@ void publish_api(struct loop *L)
 	snprintf(st.state, sizeof(st.state), "%s", ha_state_name(member_state(L)));
 	snprintf(st.leader, sizeof(st.leader), "%s", L->view.has_leader ? L->view.leader : "");
 	st.is_leader = is_leader(L);
-	st.standby_leader = st.is_leader && L->view.standby_cluster && L->local.pg_ready && !L->local.pg_primary;
+	/* Also while its Postgres (re)starts: /leader must not turn 200 then. */
+	st.standby_leader = st.is_leader && L->view.standby_cluster && !L->local.pg_primary;
 	st.pg_running = L->local.pg_ready && !L->reinit_stopping;
 	st.timeline = L->local.pg_timeline;
 	st.lsn = L->local.pg_lsn;
