@@ -814,6 +814,8 @@ static void do_follow(struct loop *L, const char *leader, double now)
 		return;
 	}
 	L->pg_reloaded_at = clk_mono();
+	/* What the log said about the old upstream is no diagnosis of the new one. */
+	L->pg_log_from = pg_log_size(L->cfg->postgresql.log_file);
 	snprintf(L->lm.following, sizeof(L->lm.following), "%s", leader);
 	remember_remote(L, leader);
 	L->lm.not_streaming_since = now;
