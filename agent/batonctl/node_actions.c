@@ -196,6 +196,82 @@ static size_t restart_replicas_once_pending(struct ctl *x, const struct args *a,
 	return n_failed;
 }
 
+/* Is member m of x's view back after its restart: running, the leader
+ * as a primary (or a standby leader), a replica streaming again (its
+ * member key's replication_state; a nostream one replays from the archive
+ * and only runs)? what: a few words for the lines printed. */
+static bool restart_back(const struct ctl *x, const struct ha_member *m, char *what, size_t len)
+{
+	json_t *rec = member_record(x, m->name);
+	const char *rs = json_string_value(json_object_get(rec, "replication_state"));
+	bool back = false;
+
+	if (strcmp(m->state, "running") != 0 || (strcmp(m->role, "primary") != 0 && strcmp(m->role, "replica") != 0)) {
+		snprintf(what, len, "%s, %s", m->role, m->state);
+	} else if (strcmp(m->role, "primary") == 0) {
+		snprintf(what, len, "primary");
+		back = true;
+	} else if (m->nostream || !rs) {
+		/* nostream, or an agent that does not publish it: running is all */
+		snprintf(what, len, "replica%s", m->nostream ? ", nostream" : "");
+		back = true;
+	} else {
+		snprintf(what, len, "replica, %s", rs);
+		back = strcmp(rs, "streaming") == 0;
+	}
+	json_decref(rec);
+	return back;
+}
+
+/*
+ * After the restarts (names[0..n)): a replica's restart answers once it
+ * streams, but a later restart (its primary's, last) breaks that stream
+ * again. Waits until every restarted member is back (restart_back), at
+ * most wait seconds, then prints where each is (unless json). Returns how
+ * many are not back (reported on stderr).
+ */
+static size_t restart_wait_back(struct ctl *x, const struct args *a, char (*names)[HA_NAME_MAX], size_t n)
+{
+	double deadline = clk_mono() + a->wait;
+	char line[HA_MAX_MEMBERS * (HA_NAME_MAX + 64)];
+	size_t missing = n;
+
+	if (n == 0)
+		return 0;
+	for (;;) {
+		if (ctl_read(x, true) == EXIT_DONE) {
+			size_t off = 0;
+
+			missing = 0;
+			line[0] = '\0';
+			for (size_t i = 0; i < n; i++) {
+				const struct ha_member *m = ha_find_member(x->view, names[i]);
+				char what[96];
+				bool back = m && restart_back(x, m, what, sizeof(what));
+
+				if (!m)
+					snprintf(what, sizeof(what), "no member key");
+				if (!back)
+					missing++;
+				if (off < sizeof(line))
+					off += (size_t)snprintf(line + off, sizeof(line) - off, "%s%s (%s)",
+					                        i ? ", " : "", names[i], what);
+			}
+			if (missing == 0) {
+				if (!a->json)
+					printf("back: %s\n", line);
+				return 0;
+			}
+		}
+		if (clk_mono() >= deadline)
+			break;
+		sleep_ms(POLL_MS * 5);
+	}
+	fprintf(stderr, "batonctl: restart: after %g s, %zu restarted member(s) not back to running/streaming: %s\n",
+	        a->wait, missing, line[0] ? line : "(cannot read the cluster)");
+	return missing;
+}
+
 /*
  * restart: the members selected, one at a time, replicas first and the
  * leader last (without members named this is a rolling restart of the
@@ -212,7 +288,8 @@ int cmd_restart(const char *config_path, const struct args *a)
 	char *text = NULL;
 	time_t when = 0;
 	struct ctl x;
-	size_t n = 0, k = 0, n_failed = 0;
+	size_t n = 0, k = 0, n_failed = 0, n_restarted = 0;
+	char restarted[HA_MAX_MEMBERS][HA_NAME_MAX];
 	bool lowered_leader = false;
 	double timeout_s;
 	int rc;
@@ -292,6 +369,8 @@ int cmd_restart(const char *config_path, const struct args *a)
 
 		if (ok && code != 202 && is_leader(x.view, m->name) && lowered_hot_standby(msg))
 			lowered_leader = true;
+		if (ok && code != 202 && strncmp(msg, "restarted", 9) == 0)
+			snprintf(restarted[n_restarted++], sizeof(restarted[0]), "%s", m->name);
 		if (a->json) {
 			json_array_append_new(arr, json_pack("{s:s, s:b, s:s, s:s}", "member", m->name, "ok",
 			                                     (int)(ok && (code != 202 || queued)), "outcome", outcome,
@@ -323,6 +402,10 @@ int cmd_restart(const char *config_path, const struct args *a)
 	 * primary: its replicas must follow. */
 	if (a->pending && !when && a->wait > 0 && n_failed == 0 && lowered_leader)
 		n_failed += restart_replicas_once_pending(&x, a, order, n, text, timeout_s, arr);
+	/* Done means back: every member restarted here runs again, a replica
+	 * streaming (its primary's restart, last, broke its stream). */
+	if (!when && a->wait > 0 && n_failed == 0)
+		n_failed += restart_wait_back(&x, a, restarted, n_restarted);
 	if (a->json && (!arr || !print_json_value(arr, false)))
 		n_failed++;
 	rc = n_failed ? EXIT_FAILED : EXIT_DONE;
