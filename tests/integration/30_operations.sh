@@ -16,7 +16,8 @@
 #     second time (409), cancelled (batonctl restart --cancel) and then does
 #     not happen; another one happens at its time, not before;
 #  5. `restart --pending` right after `edit-config --pg max_connections=150`
-#     restarts every member (each says what was pending) and a second
+#     restarts every member (each says what was pending), returns only once
+#     the replicas stream again (it says so: "back: ..."), and a second
 #     `restart --pending` restarts none;
 #  6. `batonctl reload` re-reads the agent's file: a tag changed in it is
 #     published;
@@ -183,6 +184,15 @@ assert_eq 3 "$(grep -c ': restarted (max_connections 100 -> 150)' <<<"$out")" \
 for n in 1 2 3; do
 	[ "$(start_time "$n")" != "${st0[$n]}" ] || fail "node$n was not restarted"
 	assert_eq 150 "$(run_sql "$n" "SHOW max_connections")" "node$n runs max_connections 150"
+done
+# It returned only once every restarted member was back: the replicas
+# stream again (the primary's restart, last, had broken their streams).
+back=$(grep '^back: ' <<<"$out") || fail "restart --pending does not say the members are back: $out"
+grep -q "node$p (primary)" <<<"$back" || fail "restart --pending does not say node$p is back as the primary: $back"
+for n in "${replicas[@]}"; do
+	grep -q "node$n (replica, streaming)" <<<"$back" || fail "restart --pending does not say node$n streams: $back"
+	assert_eq streaming "$(run_sql "$n" "SELECT status FROM pg_stat_wal_receiver")" \
+		"node$n's WAL receiver right after restart --pending returned"
 done
 wait_healthy 60
 snap_starts

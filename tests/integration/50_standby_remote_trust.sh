@@ -10,6 +10,10 @@
 #     why and how to allow it), stays the writable primary (sampled for
 #     several loops, a write taken), and /cluster and batonctl list show it
 #     as the leader, not a standby leader.
+#  2b. While node1's file does not name node2, batonctl site-switchover and
+#     demote-cluster towards node2 are refused before they change anything
+#     (exit 1, naming node1 and the line to add): A's config key keeps no
+#     standby_cluster and node1 stays the primary.
 #  3. The operator lists node2's address in node1's file
 #     (postgresql.standby_cluster_remotes, reloaded with SIGHUP) and runs the
 #     README's site switchover (batonctl site-switchover --to-config
@@ -43,6 +47,8 @@ run_sql 1 "CREATE TABLE trust_t (v int); INSERT INTO trust_t VALUES (1)" >/dev/n
 a_lsn=$(lsn_num 1 "pg_current_wal_lsn()")
 wait_for 30 "node2 replays node1's row (LSN $a_lsn)" \
 	eval '[ "$(lsn_num 2 "pg_last_wal_replay_lsn()")" -ge '"$a_lsn"' ] && [ "$(run_sql 2 "SELECT count(*) FROM trust_t")" = 1 ]'
+wait_for 30 "batonctl list on B says it follows node1" \
+	eval 'CTL_NODE=2 ctl list 2>&1 | grep -qx "Standby cluster: follows 127.0.0.1:${PG_PORT[1]}"'
 pass "without Postgres TLS, B follows the remote its own file names"
 
 # ---- 2. an etcd writer points A at node2: refused
@@ -63,6 +69,9 @@ assert_eq leader "$(jq -r '.members[] | select(.name == "node1") | .role' <<<"$R
 	"/cluster role of node1 (a primary, not a standby leader)"
 out=$(CTL_NODE=1 ctl list 2>&1) || fail "batonctl list on A failed: $out"
 grep -Eq '^\| node1 .*\| Leader +\|' <<<"$out" || fail "list does not show node1 as Leader: $out"
+want="Standby cluster: refuses 127.0.0.1:${PG_PORT[2]} (not trusted by node1: no Postgres TLS, not in its node file's postgresql.standby_cluster_remotes)"
+grep -qxF "$want" <<<"$out" || fail "list does not say node1 refuses the remote: $out"
+grep -q "follows" <<<"$out" && fail "list says A follows a remote its leader refuses: $out"
 out=$(CTL_NODE=1 ctl dsn --role primary 2>&1) || fail "batonctl dsn --role primary on A failed: $out"
 grep -q "port=${PG_PORT[1]}" <<<"$out" || fail "dsn --role primary does not name node1: $out"
 out=$(CTL_NODE=1 ctl dsn --role standby-leader 2>&1) && fail "A has a standby leader for dsn: $out"
@@ -71,6 +80,30 @@ pass "an etcd writer cannot point A at an address its nodes' files do not name: 
 # Undo it as an operator would (authenticated PATCH).
 rest_call 1 PATCH /config '{"standby_cluster": null}'
 [ "$REST_CODE" = 200 ] || fail "PATCH /config removing standby_cluster: $REST_CODE $REST_BODY"
+
+# ---- 2b. site-switchover and demote-cluster refused while node1 does not trust node2
+wait_for 30 "node1 no longer publishes a refusal" \
+	eval '[ "$(SCOPE=sitea member_json node1 | jq -r ".standby_trust.refuses // empty")" = "" ]'
+assert_eq '{"tls":false,"remotes":[]}' "$(SCOPE=sitea member_json node1 | jq -c .standby_trust)" \
+	"node1's member key: what it trusts"
+config_before=$(SCOPE=sitea config_json)
+hp="127.0.0.1:${PG_PORT[2]}"
+line="standby_cluster_remotes = [ \"$hp\" ];"
+for cmd in site-switchover demote-cluster; do
+	if [ "$cmd" = site-switchover ]; then
+		out=$(CTL_NODE=1 ctl site-switchover --to-config "$T/node2.conf" --force 2>&1)
+	else
+		out=$(CTL_NODE=1 ctl demote-cluster --host 127.0.0.1 --port "${PG_PORT[2]}" --force 2>&1)
+	fi
+	rc=$?
+	assert_eq 1 "$rc" "$cmd towards an untrusted remote: exit status ($out)"
+	assert_eq "batonctl: $cmd: refused, nothing changed: node1 of cluster 'sitea' will not follow $hp (no Postgres TLS, and its node file does not name it). Add this line to the postgresql section of its node file (or the address to the list there), then reload (SIGHUP or batonctl reload): $line" \
+		"$out" "$cmd's refusal"
+	assert_eq "$config_before" "$(SCOPE=sitea config_json)" "A's config key after the refused $cmd"
+done
+assert_eq f "$(in_recovery 1)" "node1 is still the primary after the refusals"
+assert_eq node1 "$(leader_of sitea)" "node1 keeps A's leader key after the refusals"
+pass "site-switchover and demote-cluster towards an untrusted remote are refused, naming the node and the line to add"
 
 # ---- 3. the operator allows node2 in node1's file, then a site switchover
 sed -i "s|^postgresql = {|&\n  standby_cluster_remotes = [ \"127.0.0.1:${PG_PORT[2]}\" ];|" "$T/node1.conf"
@@ -82,6 +115,8 @@ wait_for 30 "the writer's first acks on node1" eval '[ "$(acks_count)" -ge 10 ]'
 out=$(CTL_NODE=1 ctl site-switchover --to-config "$T/node2.conf" --force 2>&1) || fail "site-switchover failed: $out"
 log "$out"
 grep -q "^siteb: node2 is the primary; sitea follows it" <<<"$out" || fail "site-switchover did not say it is done: $out"
+grep -Eq "^waiting: sitea: .*node1.*; siteb: node2 to receive" <<<"$out" ||
+	fail "site-switchover did not say what each node waits for: $out"
 wait_for 60 "node1 streams from node2" streams_from 1 2
 wait_for 30 "acks on node2" eval '[ "$(awk -v p=${PG_PORT[2]} '\''$1 == "ack" && $4 == p'\'' "$T/writer.out" | wc -l)" -ge 10 ]'
 bg_stop "$WRITER_PID"
