@@ -102,7 +102,8 @@ out=$(ctl restart 2>&1) || fail "batonctl restart (rolling) failed: $out"
 printf '%s\n' "$out"
 log "rolling restart took $(($(now_ms) - t0)) ms"
 mapfile -t lines <<<"$out"
-assert_eq 3 "${#lines[@]}" "one line per member"
+assert_eq 4 "${#lines[@]}" "one line per member, then the 'back:' line"
+[[ "${lines[3]}" =~ ^back:\ .*node$p\ \(primary\) ]] || fail "the last line does not say the members are back: ${lines[3]}"
 for i in 0 1; do
 	[[ "${lines[$i]}" =~ ^node([0-9]+):\ restarted\ .*streaming\ from\ node$p$ ]] ||
 		fail "line $((i + 1)) is not a replica back to streaming from node$p: ${lines[$i]}"
