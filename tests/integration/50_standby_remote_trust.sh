@@ -13,7 +13,9 @@
 #  2b. While node1's file does not name node2, batonctl site-switchover and
 #     demote-cluster towards node2 are refused before they change anything
 #     (exit 1, naming node1 and the line to add): A's config key keeps no
-#     standby_cluster and node1 stays the primary.
+#     standby_cluster and node1 stays the primary. site-switchover also
+#     refuses two sites with one scope name and a target that is not a
+#     standby cluster.
 #  3. The operator lists node2's address in node1's file
 #     (postgresql.standby_cluster_remotes, reloaded with SIGHUP) and runs the
 #     README's site switchover (batonctl site-switchover --to-config
@@ -104,6 +106,27 @@ done
 assert_eq f "$(in_recovery 1)" "node1 is still the primary after the refusals"
 assert_eq node1 "$(leader_of sitea)" "node1 keeps A's leader key after the refusals"
 pass "site-switchover and demote-cluster towards an untrusted remote are refused, naming the node and the line to add"
+
+# Two sites under one scope name (here: another namespace), and a target
+# that is not a standby cluster: refused before anything changes.
+sed "s|^scope = \"siteb\";|scope = \"sitea\";|; s|^namespace = \"$NAMESPACE\";|namespace = \"$NAMESPACE-other\";|" \
+	"$T/node2.conf" >"$T/samescope.conf"
+grep -q '^scope = "sitea";' "$T/samescope.conf" && grep -q "^namespace = \"$NAMESPACE-other\";" "$T/samescope.conf" ||
+	fail "cannot render samescope.conf"
+sed 's|^scope = "sitea";|scope = "sitec";|' "$T/node1.conf" >"$T/sitec.conf"
+grep -q '^scope = "sitec";' "$T/sitec.conf" || fail "cannot render sitec.conf"
+chmod 600 "$T/samescope.conf" "$T/sitec.conf"
+chown "$BATON_USER" "$T/samescope.conf" "$T/sitec.conf"
+out=$(CTL_NODE=1 ctl site-switchover --to-config "$T/samescope.conf" --force 2>&1)
+assert_eq 1 "$?" "site-switchover between two sites named sitea: exit status ($out)"
+assert_eq "batonctl: site-switchover: $T/node1.conf and $T/samescope.conf both name their cluster 'sitea': the two sites must have different scope names (which one was demoted or promoted would be ambiguous); nothing changed" \
+	"$out" "site-switchover's refusal of one scope name for two sites"
+out=$(CTL_NODE=1 ctl site-switchover --to-config "$T/sitec.conf" --force 2>&1)
+assert_eq 1 "$?" "site-switchover to a cluster that is not a standby cluster: exit status ($out)"
+assert_eq "batonctl: site-switchover: cluster 'sitec' ($T/sitec.conf) is not a standby cluster (no standby_cluster in its configuration): there is nothing to switch over to; nothing changed" \
+	"$out" "site-switchover's refusal of a target that is not a standby cluster"
+assert_eq "$config_before" "$(SCOPE=sitea config_json)" "A's config key after the refused site-switchovers"
+pass "site-switchover refuses one scope name for two sites, and a target that is not a standby cluster"
 
 # ---- 3. the operator allows node2 in node1's file, then a site switchover
 sed -i "s|^postgresql = {|&\n  standby_cluster_remotes = [ \"127.0.0.1:${PG_PORT[2]}\" ];|" "$T/node1.conf"
