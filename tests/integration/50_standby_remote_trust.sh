@@ -3,7 +3,9 @@
 # (PG_TLS=0). Site A = node1 (scope sitea), site B = node2 (scope siteb), B
 # a standby cluster of A through node2's own file
 # (bootstrap.dcs.standby_cluster names node1, which proves that address).
-#  1. B follows A: a row written on node1 is replayed on node2.
+#  1. B follows A: a row written on node1 is replayed on node2; batonctl
+#     list on B says it follows node1, and "not streaming" while node1's
+#     walsender is cut.
 #  2. Someone who can write to etcd points A's config key at node2
 #     (standby_cluster = node2's address): node1's file does not name it and
 #     there is no Postgres TLS, so node1 refuses the remote (its log says
@@ -52,6 +54,18 @@ wait_for 30 "node2 replays node1's row (LSN $a_lsn)" \
 wait_for 30 "batonctl list on B says it follows node1" \
 	eval 'CTL_NODE=2 ctl list 2>&1 | grep -qx "Standby cluster: follows 127.0.0.1:${PG_PORT[1]}"'
 pass "without Postgres TLS, B follows the remote its own file names"
+
+# Its stream cut (node1's walsender ended; node2's WAL receiver retries
+# after wal_retrieve_retry_interval, 5 s): list says so, then follows again.
+not_streaming() {
+	run_sql 1 "SELECT pg_terminate_backend(pid) FROM pg_stat_replication" >/dev/null
+	CTL_NODE=2 ctl list 2>&1 |
+		grep -qxF "Standby cluster: 127.0.0.1:${PG_PORT[1]}, not streaming (node2 replays no stream from it)"
+}
+wait_for 30 "batonctl list on B says node2 does not stream while its walsender is cut" not_streaming
+wait_for 30 "batonctl list on B says it follows node1 again" \
+	eval 'CTL_NODE=2 ctl list 2>&1 | grep -qx "Standby cluster: follows 127.0.0.1:${PG_PORT[1]}"'
+pass "batonctl list says when the standby leader does not stream from its remote"
 
 # ---- 2. an etcd writer points A at node2: refused
 SCOPE=sitea config_update '.standby_cluster = {"host": "127.0.0.1", "port": '"${PG_PORT[2]}"'}'
