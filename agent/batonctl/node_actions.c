@@ -139,10 +139,12 @@ static bool lowered_hot_standby(const char *msg)
  * its replicas become pending once they replayed the primary's restart;
  * restart each of them (order[0..n), the leader among them skipped) then,
  * waiting at most 30 s, so that one command applies the change. Reports
- * each (JSON rows appended to arr); returns how many failed.
+ * each (JSON rows appended to arr) and adds the names of those restarted to
+ * restarted[*n_restarted] (room for HA_MAX_MEMBERS); returns how many failed.
  */
 static size_t restart_replicas_once_pending(struct ctl *x, const struct args *a, const struct ha_member *const *order,
-                                            size_t n, const char *text, double timeout_s, json_t *arr)
+                                            size_t n, const char *text, double timeout_s, json_t *arr,
+                                            char (*restarted)[HA_NAME_MAX], size_t *n_restarted)
 {
 	bool waiting[HA_MAX_MEMBERS];
 	char wanted[HA_MAX_MEMBERS][HA_NAME_MAX];
@@ -187,6 +189,14 @@ static size_t restart_replicas_once_pending(struct ctl *x, const struct args *a,
 				        ok ? "still in progress" : "failed", why);
 			if (!ok || code == 202)
 				n_failed++;
+			else if (strncmp(msg, "restarted", 9) == 0) {
+				size_t k = 0;
+
+				while (k < *n_restarted && strcmp(restarted[k], m->name) != 0)
+					k++;
+				if (k == *n_restarted && k < HA_MAX_MEMBERS)
+					snprintf(restarted[(*n_restarted)++], HA_NAME_MAX, "%s", m->name);
+			}
 		}
 	}
 	if (left && n_failed == 0 && !a->json)
@@ -401,7 +411,8 @@ int cmd_restart(const char *config_path, const struct args *a)
 	/* restart --pending that lowered a hot-standby parameter on the
 	 * primary: its replicas must follow. */
 	if (a->pending && !when && a->wait > 0 && n_failed == 0 && lowered_leader)
-		n_failed += restart_replicas_once_pending(&x, a, order, n, text, timeout_s, arr);
+		n_failed += restart_replicas_once_pending(&x, a, order, n, text, timeout_s, arr, restarted,
+		                                          &n_restarted);
 	/* Done means back: every member restarted here runs again, a replica
 	 * streaming (its primary's restart, last, broke its stream). */
 	if (!when && a->wait > 0 && n_failed == 0)
