@@ -99,6 +99,58 @@ static char *add_scheduled_restart(const struct loop *L, char *json)
 	return out;
 }
 
+/* Adds what batonctl needs to tell the truth about a standby_cluster
+ * remote (takes json; NULL when out of memory):
+ *   "standby_trust": {"tls": B, "remotes": ["host:port", ...]
+ *                     [, "refuses": "host:port"]}
+ * the remotes this node's file names (bootstrap.dcs.standby_cluster and
+ * postgresql.standby_cluster_remotes) or that Postgres TLS would prove
+ * (tls), so that site-switchover and demote-cluster can check them before
+ * they change anything, and the config key's remote when this node
+ * refuses it (standby_remote_usable); and for a running replica
+ * "replication_state": "streaming" or "not streaming" (its WAL receiver),
+ * so that list shows whether a standby leader streams. Published facts,
+ * not decisions: the agent refuses by itself whatever batonctl reads. */
+static char *add_standby_trust(const struct loop *L, char *json)
+{
+	const struct baton_config *cfg = L->cfg;
+	json_t *doc = json_loads(json, 0, NULL), *o = NULL, *remotes = json_array();
+	char *out = NULL;
+
+	free(json);
+	if (!doc || !remotes)
+		goto cleanup;
+	if (cfg->bootstrap_dcs.standby_host && cfg->bootstrap_dcs.standby_host[0] &&
+	    json_array_append_new(remotes,
+	                          json_sprintf(strchr(cfg->bootstrap_dcs.standby_host, ':') ? "[%s]:%d" : "%s:%d",
+	                                       cfg->bootstrap_dcs.standby_host,
+	                                       (int)cfg->bootstrap_dcs.standby_port)) != 0)
+		goto cleanup;
+	for (size_t i = 0; i < cfg->postgresql.n_standby_remotes; i++)
+		if (json_array_append_new(remotes, json_string(cfg->postgresql.standby_remotes[i])) != 0)
+			goto cleanup;
+	o = json_pack("{s:b, s:O}", "tls", (int)(cfg->postgresql.tls_cafile != NULL), "remotes", remotes);
+	if (!o)
+		goto cleanup;
+	if (L->view.standby_cluster && L->view.standby_host[0] && !L->view.standby_remote_usable &&
+	    json_object_set_new(o, "refuses",
+	                        json_sprintf(strchr(L->view.standby_host, ':') ? "[%s]:%d" : "%s:%d",
+	                                     L->view.standby_host, L->view.standby_port)) != 0)
+		goto cleanup;
+	if (json_object_set(doc, "standby_trust", o) != 0)
+		goto cleanup;
+	if (L->local.pg_ready && !L->local.pg_primary &&
+	    json_object_set_new(doc, "replication_state",
+	                        json_string(L->pgst.wal_receiver_streaming ? "streaming" : "not streaming")) != 0)
+		goto cleanup;
+	out = json_dumps(doc, JSON_COMPACT);
+cleanup:
+	json_decref(o);
+	json_decref(remotes);
+	json_decref(doc);
+	return out;
+}
+
 void publish_member(struct loop *L)
 {
 	const struct baton_config *cfg = L->cfg;
@@ -140,6 +192,8 @@ void publish_member(struct loop *L)
 	 * keep (the scheduled restart): compared with what it does hold. */
 	base = json;
 	json = L->sched.at > 0 ? add_scheduled_restart(L, strdup(base)) : strdup(base);
+	if (json)
+		json = add_standby_trust(L, json);
 	if (!json) {
 		free(base);
 		return;

@@ -187,6 +187,36 @@ START_TEST(site_same_cluster_needs_same_etcd)
 }
 END_TEST
 
+/* What a member key says of a standby_cluster remote: TLS trusts any,
+ * else only a host:port its file names (host case-insensitive, port
+ * exact, IPv6 in brackets); no standby_trust at all is unknown. */
+START_TEST(site_member_trust_from_record)
+{
+	json_t *rec = json_loads("{\"standby_trust\": {\"tls\": false, \"remotes\": [\"DB-B.example:5433\", "
+	                         "\"[::1]:5434\", 7, \"garbage\"]}}",
+	                         0, NULL);
+	json_t *tls = json_loads("{\"standby_trust\": {\"tls\": true, \"remotes\": []}}", 0, NULL);
+	json_t *old = json_loads("{\"role\": \"primary\"}", 0, NULL);
+	char hp[64];
+
+	ck_assert_ptr_nonnull(rec);
+	ck_assert_int_eq(site_member_trust(rec, "db-b.example", 5433), SITE_TRUSTED);
+	ck_assert_int_eq(site_member_trust(rec, "db-b.example", 5432), SITE_UNTRUSTED);
+	ck_assert_int_eq(site_member_trust(rec, "10.0.0.9", 5433), SITE_UNTRUSTED);
+	ck_assert_int_eq(site_member_trust(rec, "::1", 5434), SITE_TRUSTED);
+	ck_assert_int_eq(site_member_trust(tls, "10.0.0.9", 5433), SITE_TRUSTED);
+	ck_assert_int_eq(site_member_trust(old, "10.0.0.9", 5433), SITE_TRUST_UNKNOWN);
+	ck_assert_int_eq(site_member_trust(NULL, "10.0.0.9", 5433), SITE_TRUST_UNKNOWN);
+	site_hostport("::1", 5434, hp, sizeof(hp));
+	ck_assert_str_eq(hp, "[::1]:5434");
+	site_hostport("10.0.0.9", 5433, hp, sizeof(hp));
+	ck_assert_str_eq(hp, "10.0.0.9:5433");
+	json_decref(rec);
+	json_decref(tls);
+	json_decref(old);
+}
+END_TEST
+
 START_TEST(roles)
 {
 	static struct ha_cluster_view v;
@@ -233,6 +263,7 @@ int main(void)
 	tcase_add_test(tc, edit_config_dotted_keys);
 	tcase_add_test(tc, roles);
 	tcase_add_test(tc, site_same_cluster_needs_same_etcd);
+	tcase_add_test(tc, site_member_trust_from_record);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

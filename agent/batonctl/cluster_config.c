@@ -37,8 +37,33 @@ static void scalar_text(const json_t *v, char *buf, size_t len)
 		snprintf(buf, len, "null");
 }
 
+/* An array as one line's value, as YAML's flow style writes it: "[]",
+ * "[site_a, site_b]" (elements that are not scalars as compact JSON). */
+static void array_text(const json_t *arr, char *buf, size_t len)
+{
+	size_t i, off = 1;
+	const json_t *e;
+
+	snprintf(buf, len, "[");
+	json_array_foreach(arr, i, e) {
+		char item[256];
+		char *dumped = json_is_object(e) || json_is_array(e) ? json_dumps(e, JSON_COMPACT) : NULL;
+
+		if (dumped)
+			snprintf(item, sizeof(item), "%s", dumped);
+		else
+			scalar_text(e, item, sizeof(item));
+		free(dumped);
+		if (off < len)
+			off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? ", " : "", item);
+	}
+	if (off < len)
+		snprintf(buf + off, len - off, "]");
+}
+
 /* Flattens doc into "path: value" lines appended to lines (a JSON array of
- * strings): postgresql.parameters.work_mem: 8MB. */
+ * strings): postgresql.parameters.work_mem: 8MB. An empty object or array
+ * is one line, as YAML shows it ("slots: []", "postgresql.parameters: {}"). */
 static bool flatten(const json_t *doc, const char *prefix, json_t *lines)
 {
 	const char *key;
@@ -48,12 +73,17 @@ static bool flatten(const json_t *doc, const char *prefix, json_t *lines)
 		char path[256], text[512];
 
 		snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", key);
-		if (json_is_object(v)) {
+		if (json_is_object(v) && json_object_size(v) > 0) {
 			if (!flatten(v, path, lines))
 				return false;
 			continue;
 		}
-		scalar_text(v, text, sizeof(text));
+		if (json_is_object(v))
+			snprintf(text, sizeof(text), "{}");
+		else if (json_is_array(v))
+			array_text(v, text, sizeof(text));
+		else
+			scalar_text(v, text, sizeof(text));
 		if (json_array_append_new(lines, json_sprintf("%s: %s", path, text)) != 0)
 			return false;
 	}
@@ -463,10 +493,158 @@ cleanup:
 	return rc;
 }
 
+void site_hostport(const char *host, int port, char *buf, size_t len)
+{
+	snprintf(buf, len, strchr(host, ':') && host[0] != '[' ? "[%s]:%d" : "%s:%d", host, port);
+}
+
+enum site_trust site_member_trust(const json_t *rec, const char *host, int port)
+{
+	const json_t *t = json_object_get(rec, "standby_trust"), *remotes, *v;
+	size_t i;
+
+	if (!json_is_object(t))
+		return SITE_TRUST_UNKNOWN;
+	if (json_is_true(json_object_get(t, "tls")))
+		return SITE_TRUSTED;
+	remotes = json_object_get(t, "remotes");
+	json_array_foreach(remotes, i, v) {
+		char *h = NULL;
+		int p = 0;
+		bool ok = json_is_string(v) && config_split_hostport(json_string_value(v), &h, &p) &&
+		          ha_standby_remote_proven(false, h, p, host, port);
+
+		free(h);
+		if (ok)
+			return SITE_TRUSTED;
+	}
+	return SITE_UNTRUSTED;
+}
+
+/*
+ * Before demote-cluster or site-switchover changes anything: will every
+ * member of x follow host:port as its standby_cluster remote? A member
+ * that would not (no Postgres TLS, its file does not name it) refuses the
+ * remote by itself; its primary stays the primary and the command would
+ * wait for nothing. Every member counts, not only the leader: any of them
+ * may become the standby leader. EXIT_DONE, or EXIT_FAILED with the
+ * members and the node-file line to add (on stderr). A member that does
+ * not publish its trust (an older agent) is named in a warning only.
+ */
+static int site_check_trust(const struct ctl *x, const char *cmd, const char *host, int port)
+{
+	char refusing[512] = "", unknown[512] = "", hp[300];
+	size_t n_refusing = 0;
+
+	site_hostport(host, port, hp, sizeof(hp));
+	for (size_t i = 0; i < x->view->n_members; i++) {
+		const struct ha_member *m = &x->view->members[i];
+		json_t *rec = member_record(x, m->name);
+		enum site_trust t = site_member_trust(rec, host, port);
+		char *list = t == SITE_UNTRUSTED ? refusing : t == SITE_TRUST_UNKNOWN ? unknown : NULL;
+		size_t used = list ? strlen(list) : 0;
+
+		json_decref(rec);
+		if (t == SITE_UNTRUSTED)
+			n_refusing++;
+		if (list && used < sizeof(refusing))
+			snprintf(list + used, sizeof(refusing) - used, "%s%s", used ? ", " : "", m->name);
+	}
+	if (unknown[0])
+		fprintf(stderr,
+		        "warning: %s: cannot tell whether %s of cluster '%s' will follow %s: their member keys do "
+		        "not say which remotes they trust (an older agent?)\n",
+		        cmd, unknown, x->cfg.scope, hp);
+	if (!refusing[0])
+		return EXIT_DONE;
+	return failed("%s: refused, nothing changed: %s of cluster '%s' will not follow %s (no Postgres TLS, and "
+	              "%s not name it). Add this line to the postgresql section of %s (or the address to the "
+	              "list there), then reload (SIGHUP or batonctl reload): standby_cluster_remotes = [ \"%s\" ];",
+	              cmd, refusing, x->cfg.scope, hp, n_refusing > 1 ? "their node files do" : "its node file does",
+	              n_refusing > 1 ? "each one's node file" : "its node file", hp);
+}
+
+/* What member m of x does about the remote hp (host:port), in a few words,
+ * for the progress lines and the timeout messages. */
+static void site_member_doing(const struct ctl *x, const struct ha_member *m, const char *hp, char *buf, size_t len)
+{
+	json_t *rec = member_record(x, m->name);
+	const char *refuses = json_string_value(json_object_get(json_object_get(rec, "standby_trust"), "refuses"));
+	const char *rs = json_string_value(json_object_get(rec, "replication_state"));
+
+	if (refuses && strcmp(refuses, hp) == 0)
+		snprintf(buf, len, "%s refuses %s (not trusted), %s %s", m->name, hp,
+		         strcmp(m->role, "primary") == 0 ? "still a primary," : m->role, m->state);
+	else if (strcmp(m->role, "primary") == 0)
+		snprintf(buf, len, "%s still a primary (%s)", m->name, m->state);
+	else if (strcmp(m->role, "replica") == 0 && strcmp(m->state, "running") == 0 && is_leader(x->view, m->name))
+		snprintf(buf, len, "%s standby leader, %s %s", m->name,
+		         !rs                            ? "following"
+		         : strcmp(rs, "streaming") == 0 ? "streaming from"
+		                                        : "not streaming from",
+		         hp);
+	else
+		snprintf(buf, len, "%s %s (%s)", m->name, m->role, m->state);
+	json_decref(rec);
+}
+
+/* demote-cluster --wait: until x's leader runs as the standby leader of
+ * hp (a running replica that does not refuse it), printing a line each
+ * time what it does changes. EXIT_DONE, or EXIT_FAILED (reported) when
+ * a member refuses hp, the leader key goes, or after wait seconds. */
+static int demote_wait(struct ctl *x, const char *hp, double wait)
+{
+	double deadline = clk_mono() + wait;
+	char last[512] = "", doing[512] = "no leader";
+
+	for (;;) {
+		const struct ha_member *l = NULL;
+		int rc = ctl_read(x, true);
+
+		if (rc == EXIT_DONE) {
+			json_t *rec;
+			const char *refuses;
+
+			l = x->view->has_leader ? ha_find_member(x->view, x->view->leader) : NULL;
+			if (l)
+				site_member_doing(x, l, hp, doing, sizeof(doing));
+			else
+				snprintf(doing, sizeof(doing), "no leader now");
+			rec = l ? member_record(x, l->name) : NULL;
+			refuses = json_string_value(json_object_get(json_object_get(rec, "standby_trust"), "refuses"));
+			if (refuses && strcmp(refuses, hp) == 0) {
+				json_decref(rec);
+				return failed(
+				        "demote-cluster: %s: cluster '%s' names %s as its standby_cluster, but its leader "
+				        "does not follow it (see its agent's log); undo with batonctl promote-cluster",
+				        doing, x->cfg.scope, hp);
+			}
+			json_decref(rec);
+			if (l && strcmp(l->role, "replica") == 0 && strcmp(l->state, "running") == 0) {
+				printf("%s: %s\n", x->cfg.scope, doing);
+				return EXIT_DONE;
+			}
+			if (strcmp(doing, last) != 0) {
+				printf("%s: waiting for its leader to run as the standby leader: %s\n", x->cfg.scope,
+				       doing);
+				fflush(stdout);
+				snprintf(last, sizeof(last), "%s", doing);
+			}
+		}
+		if (clk_mono() >= deadline)
+			return failed(
+			        "demote-cluster: timed out after %g s: cluster '%s' is a standby cluster of %s in its "
+			        "configuration, but its leader does not run as its standby leader yet (%s)",
+			        wait, x->cfg.scope, hp, doing);
+		sleep_ms(POLL_MS);
+	}
+}
+
 int cmd_demote_cluster(const char *config_path, const struct args *a)
 {
 	json_t *doc = NULL, *sc = NULL;
-	char what[512], *end = NULL;
+	char what[512], hp[300], *end = NULL;
+	bool was_standby;
 	long port = 5432;
 	struct ctl x;
 	int rc;
@@ -493,6 +671,12 @@ int cmd_demote_cluster(const char *config_path, const struct args *a)
 		rc = failed("out of memory");
 		goto cleanup;
 	}
+	/* Its members must follow the new remote, or it stays what it is
+	 * whatever the config key says (loop_pgfiles.c, standby_remote_usable). */
+	rc = site_check_trust(&x, "demote-cluster", a->standby_host, (int)port);
+	if (rc != EXIT_DONE)
+		goto cleanup;
+	was_standby = x.view->standby_cluster;
 	/* Already a standby cluster: nothing stops, its standby leader
 	 * re-points (ha.c rule 11). */
 	if (x.view->standby_cluster)
@@ -511,8 +695,14 @@ int cmd_demote_cluster(const char *config_path, const struct args *a)
 		goto cleanup;
 	}
 	rc = write_config_doc(&x, doc);
-	if (rc == EXIT_DONE)
-		printf("Cluster %s is now a standby cluster of %s:%ld\n", x.cfg.scope, a->standby_host, port);
+	if (rc != EXIT_DONE)
+		goto cleanup;
+	site_hostport(a->standby_host, (int)port, hp, sizeof(hp));
+	printf("Cluster %s is now a standby cluster of %s in its configuration\n", x.cfg.scope, hp);
+	/* A re-pointed standby leader runs as a replica before and after:
+	 * nothing here tells the two apart, so only a demotion is waited for. */
+	if (!was_standby && a->wait > 0)
+		rc = demote_wait(&x, hp, a->wait);
 cleanup:
 	json_decref(sc);
 	json_decref(doc);
@@ -567,6 +757,33 @@ static const struct ha_member *site_leader(const struct ctl *x)
 	return x->view->has_leader ? ha_find_member(x->view, x->view->leader) : NULL;
 }
 
+/* site-switchover's wait, per node: what this site's leader la and the
+ * other site's standby leader lb still lack (a_end: la's last WAL, 0 while
+ * unknown; steady: it has not moved for more than a loop). LSNs only where
+ * they are known: a primary's WAL has no end yet. */
+static void site_wait_line(const struct ctl *x, const struct ha_member *la, const struct ctl *y,
+                           const struct ha_member *lb, const char *b_hp, uint64_t a_end, bool steady, char *buf,
+                           size_t len)
+{
+	char a_doing[512], a_lsn[32];
+
+	pg_lsn_format(a_end, a_lsn, sizeof(a_lsn));
+	if (strcmp(la->role, "replica") != 0 || strcmp(la->state, "running") != 0) {
+		site_member_doing(x, la, b_hp, a_doing, sizeof(a_doing));
+		snprintf(buf, len,
+		         "%s: %s to run as a replica of %s (now: %s); %s: %s to receive %s's last WAL, once it ends",
+		         x->cfg.scope, la->name, b_hp, a_doing, y->cfg.scope, lb->name, la->name);
+	} else if (!steady || a_end == 0) {
+		snprintf(buf, len,
+		         "%s: %s to finish replaying its own WAL (its end not steady yet); %s: %s to receive %s's "
+		         "last WAL",
+		         x->cfg.scope, la->name, y->cfg.scope, lb->name, la->name);
+	} else {
+		snprintf(buf, len, "%s: nothing (%s's WAL ends at %s); %s: %s to receive up to %s", x->cfg.scope,
+		         la->name, a_lsn, y->cfg.scope, lb->name, a_lsn);
+	}
+}
+
 /*
  * The planned site switchover (README, "Standby cluster and site
  * switchover"): demote this site, wait until the other site's standby
@@ -583,7 +800,7 @@ int cmd_site_switchover(const char *config_path, const struct args *a)
 	struct ctl x, y;
 	json_t *doc = NULL, *sc = NULL;
 	const struct ha_member *la, *lb;
-	char a_name[HA_NAME_MAX], b_name[HA_NAME_MAX], what[700];
+	char a_name[HA_NAME_MAX], b_name[HA_NAME_MAX], what[700], b_hp[300], waiting[1400], last[1400] = "";
 	uint64_t a_end = 0;
 	double t0, deadline, t_demoted = 0, t_caught = 0, a_since = 0;
 	int rc, rc2;
@@ -604,16 +821,40 @@ int cmd_site_switchover(const char *config_path, const struct args *a)
 		            config_path, a->to_config, x.cfg.scope);
 		goto cleanup;
 	}
+	/* Two sites under one name (each in its own etcd) would make every
+	 * line below name both: refused, they need names of their own. */
+	if (strcmp(x.cfg.scope, y.cfg.scope) == 0) {
+		rc = failed("site-switchover: %s and %s both name their cluster '%s': the two sites must have "
+		            "different scope names (which one was demoted or promoted would be ambiguous); nothing "
+		            "changed",
+		            config_path, a->to_config, x.cfg.scope);
+		goto cleanup;
+	}
 	if (x.view->standby_cluster || !la || strcmp(la->role, "primary") != 0) {
-		rc = failed("site-switchover: cluster '%s' is not a primary site with a running primary (%s)",
-		            x.cfg.scope, x.view->standby_cluster ? "it is a standby cluster" : "no primary leads it");
+		rc = failed("site-switchover: cluster '%s' (%s) is not a primary site with a running primary (%s); "
+		            "nothing changed",
+		            x.cfg.scope, config_path,
+		            x.view->standby_cluster ? "it is a standby cluster" : "no primary leads it");
 		goto cleanup;
 	}
-	if (!y.view->standby_cluster || !lb || strcmp(lb->role, "replica") != 0 || !lb->host[0] || lb->port <= 0) {
-		rc = failed("site-switchover: cluster '%s' is not a standby cluster with a running standby leader",
-		            y.cfg.scope);
+	if (!y.view->standby_cluster) {
+		rc = failed("site-switchover: cluster '%s' (%s) is not a standby cluster (no standby_cluster in its "
+		            "configuration): there is nothing to switch over to; nothing changed",
+		            y.cfg.scope, a->to_config);
 		goto cleanup;
 	}
+	if (!lb || strcmp(lb->role, "replica") != 0 || !lb->host[0] || lb->port <= 0) {
+		rc = failed("site-switchover: standby cluster '%s' (%s) has no running standby leader (%s); nothing "
+		            "changed",
+		            y.cfg.scope, a->to_config, lb ? lb->name : "no leader");
+		goto cleanup;
+	}
+	/* This site's members must follow the other site's standby leader
+	 * once demoted, or its primary stays the primary (loop_pgfiles.c). */
+	rc = site_check_trust(&x, "site-switchover", lb->host, lb->port);
+	if (rc != EXIT_DONE)
+		goto cleanup;
+	site_hostport(lb->host, lb->port, b_hp, sizeof(b_hp));
 	snprintf(a_name, sizeof(a_name), "%s", la->name);
 	snprintf(b_name, sizeof(b_name), "%s", lb->name);
 	snprintf(what, sizeof(what),
@@ -673,6 +914,23 @@ int cmd_site_switchover(const char *config_path, const struct args *a)
 				            x.cfg.scope, la ? la->name : "none", y.cfg.scope, lb ? lb->name : "none");
 				goto cleanup;
 			}
+			{
+				json_t *rec = member_record(&x, a_name);
+				const char *refuses = json_string_value(
+				        json_object_get(json_object_get(rec, "standby_trust"), "refuses"));
+				bool refused = refuses && strcmp(refuses, b_hp) == 0;
+
+				json_decref(rec);
+				if (refused) {
+					site_member_doing(&x, la, b_hp, waiting, sizeof(waiting));
+					rc = failed(
+					        "site-switchover: %s: nothing promoted; cluster '%s' names %s as its "
+					        "standby_cluster but its primary does not follow it (see its agent's log): "
+					        "undo with batonctl promote-cluster",
+					        waiting, x.cfg.scope, b_hp);
+					goto cleanup;
+				}
+			}
 			/* (role replica: its Postgres answers as a replica) */
 			if (strcmp(la->role, "replica") == 0) {
 				if (t_demoted == 0)
@@ -689,16 +947,25 @@ int cmd_site_switchover(const char *config_path, const struct args *a)
 					break;
 				}
 			}
+			/* One line each time what a node waits for changes (its
+			 * phase, not every LSN it passes). */
+			site_wait_line(&x, la, &y, lb, b_hp, a_end, clk_mono() - a_since > 1.5 * x.view->loop_wait,
+			               waiting, sizeof(waiting));
+			if (strcmp(waiting, last) != 0) {
+				printf("waiting: %s\n", waiting);
+				fflush(stdout);
+				snprintf(last, sizeof(last), "%s", waiting);
+			}
 		}
 		if (clk_mono() >= deadline) {
-			char a_lsn[32], b_lsn[32];
+			char b_lsn[32];
 
-			pg_lsn_format(a_end, a_lsn, sizeof(a_lsn));
 			pg_lsn_format(lb ? lb->lsn : 0, b_lsn, sizeof(b_lsn));
-			rc = failed("site-switchover: timed out after %g s (%s %s; %s at %s, %s at %s); nothing "
-			            "promoted: cluster '%s' is a standby cluster now, '%s' still one too",
-			            a->wait, a_name, t_demoted ? "runs as a replica" : "does not run as a replica yet",
-			            a_name, a_lsn, b_name, b_lsn, x.cfg.scope, y.cfg.scope);
+			rc = failed("site-switchover: timed out after %g s, nothing promoted: cluster '%s' is a standby "
+			            "cluster now, '%s' still one too. Waiting for: %s (%s has %s)",
+			            a->wait, x.cfg.scope, y.cfg.scope,
+			            last[0] ? last : "etcd (cannot read the clusters)", b_name,
+			            lb ? b_lsn : "nothing known");
 			goto cleanup;
 		}
 		sleep_ms(POLL_MS);

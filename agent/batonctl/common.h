@@ -234,6 +234,18 @@ const char *edit_set_pg_param(const char *assignment);
  * host:port (two sites may use one scope, each with its own etcd). Pure. */
 bool site_same_cluster(const struct baton_config *x, const struct baton_config *y);
 
+/* site-switchover, demote-cluster and list: what a member's record (the
+ * raw JSON of its member key, member_record) says of HOST:PORT as a
+ * standby_cluster remote. Its agent publishes "standby_trust": {"tls",
+ * "remotes"} (loop_publish.c): trusted when Postgres TLS proves any
+ * remote, or when HOST:PORT is one of the remotes its file names (the
+ * agent's own rule, ha_standby_remote_proven). UNKNOWN: no such field (an
+ * older agent, a Patroni record). Pure. */
+enum site_trust { SITE_TRUST_UNKNOWN, SITE_TRUSTED, SITE_UNTRUSTED };
+enum site_trust site_member_trust(const json_t *rec, const char *host, int port);
+/* "host:port", "[v6]:port" for an IPv6 address. */
+void site_hostport(const char *host, int port, char *buf, size_t len);
+
 /* restart --cancel and flush restart: DELETE /restart on the members sel[]
  * that keep a scheduled restart (every one of them when named is true). */
 int restart_cancel(struct ctl *x, bool named, const struct ha_member *const *sel, size_t n);

@@ -307,6 +307,7 @@ static const struct option opts_demote_cluster[] = {
 	{ "port", required_argument, NULL, OPT_SB_PORT },
 	{ "slot", required_argument, NULL, OPT_SB_SLOT },
 	{ "force", no_argument, NULL, 'F' },
+	OPT_WAIT_ROW,
 	OPT_HELP,
 	OPT_END,
 };
@@ -424,7 +425,9 @@ static const struct command commands[] = {
 	  "  --pg-version VER   only where the running Postgres is older than VER (e.g. 15.4)\n"
 	  "  --scheduled TIME   restart at TIME (ISO 8601 with a zone) instead; batonctl list shows it\n"
 	  "  --cancel           withdraw the scheduled restarts (of the members named, or all; as flush restart)\n"
-	  "  --wait SECONDS     wait this long per member (default 60, at most 60; 0 = ask all, wait for none)\n"
+	  "  --wait SECONDS     wait this long per member (default 60, at most 60; 0 = ask all, wait for none),\n"
+	  "                     and as long at the end until every member restarted runs again, the\n"
+	  "                     replicas streaming\n"
 	  "  --force            do not ask for confirmation (needed when stdin is not a terminal)\n"
 	  "  --format FORMAT    table (default) or json, for what is printed" },
 	{ "reload", cmd_reload, opts_reload, 0, HA_MAX_MEMBERS, "reload [CLUSTER] [MEMBER...] [--role ROLE] [--force]",
@@ -453,9 +456,10 @@ static const struct command commands[] = {
 	  "Changes the cluster-wide configuration, validated before it is written.\n"
 	  "  -s, --set key=value    ttl, loop_wait, retry_timeout, maximum_lag_on_failover, pause,\n"
 	  "                         failsafe_mode, synchronous_mode, synchronous_mode_strict,\n"
-	  "                         synchronous_node_count, synchronous_quorum, slots (a comma-separated\n"
-	  "                         list); Patroni's dotted names too: postgresql.parameters.NAME=VALUE is\n"
-	  "                         --pg NAME=VALUE\n"
+	  "                         synchronous_node_count, synchronous_quorum, slots; Patroni's dotted\n"
+	  "                         names too: postgresql.parameters.NAME=VALUE is --pg NAME=VALUE\n"
+	  "                         slots: the permanent physical slots, names separated by commas, no\n"
+	  "                         spaces (--set slots=site_b,site_c); --set slots= removes them all\n"
 	  "  -p, --pg name=value    a Postgres parameter (name= removes it)\n"
 	  "  --force                do not ask for confirmation (needed when stdin is not a terminal)\n"
 	  "  --format FORMAT        table (default) or json, for the new configuration printed\n"
@@ -467,14 +471,18 @@ static const struct command commands[] = {
 	  "README, \"Standby cluster and site switchover\").\n"
 	  "  --force            do not ask for confirmation (needed when stdin is not a terminal)" },
 	{ "demote-cluster", cmd_demote_cluster, opts_demote_cluster, 0, 0,
-	  "demote-cluster [CLUSTER] --host HOST [--port PORT] [--slot SLOT] [--force]",
+	  "demote-cluster [CLUSTER] --host HOST [--port PORT] [--slot SLOT] [--wait SECONDS] [--force]",
 	  "Turns this cluster into a standby cluster of the Postgres at HOST:PORT (the other site's\n"
 	  "primary or standby leader): sets standby_cluster in the cluster-wide configuration; the primary\n"
 	  "stops (fast, its replicas receive its last WAL) and starts again as the standby leader,\n"
 	  "replicating from HOST:PORT (rewound first if its timeline diverged). Nothing is promoted.\n"
+	  "Refused, nothing changed, when a member would not follow HOST:PORT (no Postgres TLS and its\n"
+	  "node file does not list it in postgresql.standby_cluster_remotes): the line to add is printed.\n"
 	  "  --host HOST        host name or address of the other site's Postgres (required)\n"
 	  "  --port PORT        its port (default 5432)\n"
 	  "  --slot SLOT        the replication slot on it to stream through (default: none)\n"
+	  "  --wait SECONDS     wait this long for the leader to run as the standby leader (default 60;\n"
+	  "                     0 = do not wait; a standby cluster re-pointed is not waited for)\n"
 	  "  --force            do not ask for confirmation (needed when stdin is not a terminal)" },
 	{ "site-switchover", cmd_site_switchover, opts_site_switchover, 0, 0,
 	  "site-switchover [CLUSTER] --to-config FILE [--slot SLOT] [--wait SECONDS] [--force]",
@@ -485,6 +493,10 @@ static const struct command commands[] = {
 	  "for more than a loop, and the other site's standby leader has received all of its WAL;\n"
 	  "then promote-cluster there. Stops before the promotion when a step does not finish in time or\n"
 	  "this site's leader changes: nothing is promoted then (finish by hand, see the README).\n"
+	  "Refused, nothing changed, when the two clusters have the same scope name, when FILE's cluster\n"
+	  "is not a standby cluster, or when a member of this cluster would not follow the other site's\n"
+	  "standby leader (no Postgres TLS, not in postgresql.standby_cluster_remotes of its node file).\n"
+	  "While it waits, a line says what each node still waits for.\n"
 	  "  --to-config FILE   a node configuration file of the other site's cluster (required)\n"
 	  "  --slot SLOT        the slot on the other site's standby leader this site streams through\n"
 	  "                     afterwards (standby_cluster.primary_slot_name; without it, a warning names\n"

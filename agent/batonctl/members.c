@@ -194,6 +194,52 @@ static void fill_member_cells(const struct ctl *x, const struct row *r, bool top
 		memcpy(cells[COL_SCHED], cells[COL_TAGS], TABLE_CELL);
 }
 
+/* "Standby cluster: ..." saying what the cluster does with its remote,
+ * not only what its configuration asks: its leader follows it (a standby
+ * leader whose WAL receiver streams), refuses it (its agent does not trust
+ * the address and keeps its Postgres as it is: a primary stays the
+ * primary), or runs as its replica without streaming from it; then the
+ * other members that would refuse it if they led. The members publish
+ * this in their keys (standby_trust, replication_state: loop_publish.c). */
+static void print_standby_line(const struct ctl *x)
+{
+	const struct ha_member *l = x->view->has_leader ? ha_find_member(x->view, x->view->leader) : NULL;
+	json_t *rec = l ? member_record(x, l->name) : NULL;
+	const char *rs = json_string_value(json_object_get(rec, "replication_state"));
+	const char *refuses = json_string_value(json_object_get(json_object_get(rec, "standby_trust"), "refuses"));
+	char hp[300], others[400] = "";
+	size_t used = 0;
+
+	site_hostport(x->view->standby_host, x->view->standby_port, hp, sizeof(hp));
+	for (size_t i = 0; i < x->view->n_members; i++) {
+		const struct ha_member *m = &x->view->members[i];
+		json_t *r = l && m == l ? NULL : member_record(x, m->name);
+		const char *no = json_string_value(json_object_get(json_object_get(r, "standby_trust"), "refuses"));
+
+		if (no && strcmp(no, hp) == 0 && used < sizeof(others))
+			used += (size_t)snprintf(others + used, sizeof(others) - used, "%s%s", used ? ", " : "",
+			                         m->name);
+		json_decref(r);
+	}
+	if (!l)
+		printf("Standby cluster: %s, not followed (no leader now)", hp);
+	else if (site_member_trust(rec, x->view->standby_host, x->view->standby_port) == SITE_UNTRUSTED ||
+	         (refuses && strcmp(refuses, hp) == 0))
+		printf("Standby cluster: refuses %s (not trusted by %s: no Postgres TLS, not in its node file's "
+		       "postgresql.standby_cluster_remotes)",
+		       hp, l->name);
+	else if (strcmp(l->role, "replica") != 0 || strcmp(l->state, "running") != 0)
+		printf("Standby cluster: %s, not followed (%s is %s, %s)", hp, l->name, l->role, l->state);
+	else if (rs && strcmp(rs, "streaming") != 0)
+		printf("Standby cluster: %s, not streaming (%s replays no stream from it)", hp, l->name);
+	else
+		printf("Standby cluster: follows %s", hp);
+	if (others[0])
+		printf("; %s would refuse it (not trusted)", others);
+	putchar('\n');
+	json_decref(rec);
+}
+
 /* The lines above the table: maintenance mode first and loud, the cluster,
  * a pending switchover. */
 static void print_cluster_head(const struct ctl *x)
@@ -209,7 +255,7 @@ static void print_cluster_head(const struct ctl *x)
 	else
 		printf("Cluster: %s (uninitialized)\n", x->cfg.scope);
 	if (v->standby_cluster)
-		printf("Standby cluster: follows %s:%d\n", v->standby_host, v->standby_port);
+		print_standby_line(x);
 	if (v->has_switchover) {
 		char what[200];
 

@@ -139,10 +139,12 @@ static bool lowered_hot_standby(const char *msg)
  * its replicas become pending once they replayed the primary's restart;
  * restart each of them (order[0..n), the leader among them skipped) then,
  * waiting at most 30 s, so that one command applies the change. Reports
- * each (JSON rows appended to arr); returns how many failed.
+ * each (JSON rows appended to arr) and adds the names of those restarted to
+ * restarted[*n_restarted] (room for HA_MAX_MEMBERS); returns how many failed.
  */
 static size_t restart_replicas_once_pending(struct ctl *x, const struct args *a, const struct ha_member *const *order,
-                                            size_t n, const char *text, double timeout_s, json_t *arr)
+                                            size_t n, const char *text, double timeout_s, json_t *arr,
+                                            char (*restarted)[HA_NAME_MAX], size_t *n_restarted)
 {
 	bool waiting[HA_MAX_MEMBERS];
 	char wanted[HA_MAX_MEMBERS][HA_NAME_MAX];
@@ -187,6 +189,14 @@ static size_t restart_replicas_once_pending(struct ctl *x, const struct args *a,
 				        ok ? "still in progress" : "failed", why);
 			if (!ok || code == 202)
 				n_failed++;
+			else if (strncmp(msg, "restarted", 9) == 0) {
+				size_t k = 0;
+
+				while (k < *n_restarted && strcmp(restarted[k], m->name) != 0)
+					k++;
+				if (k == *n_restarted && k < HA_MAX_MEMBERS)
+					snprintf(restarted[(*n_restarted)++], HA_NAME_MAX, "%s", m->name);
+			}
 		}
 	}
 	if (left && n_failed == 0 && !a->json)
@@ -194,6 +204,82 @@ static size_t restart_replicas_once_pending(struct ctl *x, const struct args *a,
 		       "batonctl list shows them pending\n",
 		       left);
 	return n_failed;
+}
+
+/* Is member m of x's view back after its restart: running, the leader
+ * as a primary (or a standby leader), a replica streaming again (its
+ * member key's replication_state; a nostream one replays from the archive
+ * and only runs)? what: a few words for the lines printed. */
+static bool restart_back(const struct ctl *x, const struct ha_member *m, char *what, size_t len)
+{
+	json_t *rec = member_record(x, m->name);
+	const char *rs = json_string_value(json_object_get(rec, "replication_state"));
+	bool back = false;
+
+	if (strcmp(m->state, "running") != 0 || (strcmp(m->role, "primary") != 0 && strcmp(m->role, "replica") != 0)) {
+		snprintf(what, len, "%s, %s", m->role, m->state);
+	} else if (strcmp(m->role, "primary") == 0) {
+		snprintf(what, len, "primary");
+		back = true;
+	} else if (m->nostream || !rs) {
+		/* nostream, or an agent that does not publish it: running is all */
+		snprintf(what, len, "replica%s", m->nostream ? ", nostream" : "");
+		back = true;
+	} else {
+		snprintf(what, len, "replica, %s", rs);
+		back = strcmp(rs, "streaming") == 0;
+	}
+	json_decref(rec);
+	return back;
+}
+
+/*
+ * After the restarts (names[0..n)): a replica's restart answers once it
+ * streams, but a later restart (its primary's, last) breaks that stream
+ * again. Waits until every restarted member is back (restart_back), at
+ * most wait seconds, then prints where each is (unless json). Returns how
+ * many are not back (reported on stderr).
+ */
+static size_t restart_wait_back(struct ctl *x, const struct args *a, char (*names)[HA_NAME_MAX], size_t n)
+{
+	double deadline = clk_mono() + a->wait;
+	char line[HA_MAX_MEMBERS * (HA_NAME_MAX + 64)];
+	size_t missing = n;
+
+	if (n == 0)
+		return 0;
+	for (;;) {
+		if (ctl_read(x, true) == EXIT_DONE) {
+			size_t off = 0;
+
+			missing = 0;
+			line[0] = '\0';
+			for (size_t i = 0; i < n; i++) {
+				const struct ha_member *m = ha_find_member(x->view, names[i]);
+				char what[96];
+				bool back = m && restart_back(x, m, what, sizeof(what));
+
+				if (!m)
+					snprintf(what, sizeof(what), "no member key");
+				if (!back)
+					missing++;
+				if (off < sizeof(line))
+					off += (size_t)snprintf(line + off, sizeof(line) - off, "%s%s (%s)",
+					                        i ? ", " : "", names[i], what);
+			}
+			if (missing == 0) {
+				if (!a->json)
+					printf("back: %s\n", line);
+				return 0;
+			}
+		}
+		if (clk_mono() >= deadline)
+			break;
+		sleep_ms(POLL_MS * 5);
+	}
+	fprintf(stderr, "batonctl: restart: after %g s, %zu restarted member(s) not back to running/streaming: %s\n",
+	        a->wait, missing, line[0] ? line : "(cannot read the cluster)");
+	return missing;
 }
 
 /*
@@ -212,7 +298,8 @@ int cmd_restart(const char *config_path, const struct args *a)
 	char *text = NULL;
 	time_t when = 0;
 	struct ctl x;
-	size_t n = 0, k = 0, n_failed = 0;
+	size_t n = 0, k = 0, n_failed = 0, n_restarted = 0;
+	char restarted[HA_MAX_MEMBERS][HA_NAME_MAX];
 	bool lowered_leader = false;
 	double timeout_s;
 	int rc;
@@ -292,6 +379,8 @@ int cmd_restart(const char *config_path, const struct args *a)
 
 		if (ok && code != 202 && is_leader(x.view, m->name) && lowered_hot_standby(msg))
 			lowered_leader = true;
+		if (ok && code != 202 && strncmp(msg, "restarted", 9) == 0)
+			snprintf(restarted[n_restarted++], sizeof(restarted[0]), "%s", m->name);
 		if (a->json) {
 			json_array_append_new(arr, json_pack("{s:s, s:b, s:s, s:s}", "member", m->name, "ok",
 			                                     (int)(ok && (code != 202 || queued)), "outcome", outcome,
@@ -322,7 +411,12 @@ int cmd_restart(const char *config_path, const struct args *a)
 	/* restart --pending that lowered a hot-standby parameter on the
 	 * primary: its replicas must follow. */
 	if (a->pending && !when && a->wait > 0 && n_failed == 0 && lowered_leader)
-		n_failed += restart_replicas_once_pending(&x, a, order, n, text, timeout_s, arr);
+		n_failed += restart_replicas_once_pending(&x, a, order, n, text, timeout_s, arr, restarted,
+		                                          &n_restarted);
+	/* Done means back: every member restarted here runs again, a replica
+	 * streaming (its primary's restart, last, broke its stream). */
+	if (!when && a->wait > 0 && n_failed == 0)
+		n_failed += restart_wait_back(&x, a, restarted, n_restarted);
 	if (a->json && (!arr || !print_json_value(arr, false)))
 		n_failed++;
 	rc = n_failed ? EXIT_FAILED : EXIT_DONE;

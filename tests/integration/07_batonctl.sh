@@ -71,6 +71,20 @@ out=$(ctl edit-config --pg work_mem=8MB --force 2>&1) || fail "edit-config --pg 
 grep -qx 'postgresql.parameters.work_mem: 8MB' <<<"$(ctl show-config)" || fail "show-config lacks work_mem"
 pass "edit-config --pg work_mem=8MB shows in show-config"
 
+# A list (slots) as YAML shows it, never "null": empty, set with --set
+# slots=a,b, and emptied again with --set slots=
+out=$(ctl show-config) || fail "batonctl show-config failed"
+grep -qx 'slots: \[\]' <<<"$out" || fail "show-config does not show 'slots: []': $out"
+grep -q ': null$' <<<"$out" && fail "show-config prints a null: $out"
+assert_eq "slots: []" "$(ctl show-config --format yaml | grep '^slots:')" "show-config YAML: slots"
+out=$(ctl edit-config --set slots=s_keep_a,s_keep_b --force 2>&1) || fail "edit-config --set slots=s_keep_a,s_keep_b failed: $out"
+grep -qx 'slots: \[s_keep_a, s_keep_b\]' <<<"$(ctl show-config)" || fail "show-config does not list the slots: $(ctl show-config)"
+assert_eq '["s_keep_a","s_keep_b"]' "$(ctl show-config --format json | jq -c .slots)" "show-config JSON: slots"
+out=$(ctl edit-config --set slots= --force 2>&1) || fail "edit-config --set slots= failed: $out"
+grep -qx 'slots: \[\]' <<<"$(ctl show-config)" || fail "edit-config --set slots= did not empty the slots: $(ctl show-config)"
+ctl edit-config --help 2>&1 | grep -q -- '--set slots=site_b,site_c' || fail "edit-config --help does not show the slots syntax"
+pass "show-config prints slots as a list (not null), as --set slots=a,b sets it and --set slots= empties it"
+
 # Refusals: exit 1 with the reason, the key byte for byte unchanged.
 before=$(config_key)
 refused() {

@@ -16,7 +16,8 @@
 #     second time (409), cancelled (batonctl restart --cancel) and then does
 #     not happen; another one happens at its time, not before;
 #  5. `restart --pending` right after `edit-config --pg max_connections=150`
-#     restarts every member (each says what was pending) and a second
+#     restarts every member (each says what was pending), returns only once
+#     the replicas stream again (it says so: "back: ..."), and a second
 #     `restart --pending` restarts none;
 #  6. `batonctl reload` re-reads the agent's file: a tag changed in it is
 #     published;
@@ -101,7 +102,8 @@ out=$(ctl restart 2>&1) || fail "batonctl restart (rolling) failed: $out"
 printf '%s\n' "$out"
 log "rolling restart took $(($(now_ms) - t0)) ms"
 mapfile -t lines <<<"$out"
-assert_eq 3 "${#lines[@]}" "one line per member"
+assert_eq 4 "${#lines[@]}" "one line per member, then the 'back:' line"
+[[ "${lines[3]}" =~ ^back:\ .*node$p\ \(primary\) ]] || fail "the last line does not say the members are back: ${lines[3]}"
 for i in 0 1; do
 	[[ "${lines[$i]}" =~ ^node([0-9]+):\ restarted\ .*streaming\ from\ node$p$ ]] ||
 		fail "line $((i + 1)) is not a replica back to streaming from node$p: ${lines[$i]}"
@@ -183,6 +185,15 @@ assert_eq 3 "$(grep -c ': restarted (max_connections 100 -> 150)' <<<"$out")" \
 for n in 1 2 3; do
 	[ "$(start_time "$n")" != "${st0[$n]}" ] || fail "node$n was not restarted"
 	assert_eq 150 "$(run_sql "$n" "SHOW max_connections")" "node$n runs max_connections 150"
+done
+# It returned only once every restarted member was back: the replicas
+# stream again (the primary's restart, last, had broken their streams).
+back=$(grep '^back: ' <<<"$out") || fail "restart --pending does not say the members are back: $out"
+grep -q "node$p (primary)" <<<"$back" || fail "restart --pending does not say node$p is back as the primary: $back"
+for n in "${replicas[@]}"; do
+	grep -q "node$n (replica, streaming)" <<<"$back" || fail "restart --pending does not say node$n streams: $back"
+	assert_eq streaming "$(run_sql "$n" "SELECT status FROM pg_stat_wal_receiver")" \
+		"node$n's WAL receiver right after restart --pending returned"
 done
 wait_healthy 60
 snap_starts

@@ -3,13 +3,21 @@
 # (PG_TLS=0). Site A = node1 (scope sitea), site B = node2 (scope siteb), B
 # a standby cluster of A through node2's own file
 # (bootstrap.dcs.standby_cluster names node1, which proves that address).
-#  1. B follows A: a row written on node1 is replayed on node2.
+#  1. B follows A: a row written on node1 is replayed on node2; batonctl
+#     list on B says it follows node1, and "not streaming" while node1's
+#     walsender is cut.
 #  2. Someone who can write to etcd points A's config key at node2
 #     (standby_cluster = node2's address): node1's file does not name it and
 #     there is no Postgres TLS, so node1 refuses the remote (its log says
 #     why and how to allow it), stays the writable primary (sampled for
 #     several loops, a write taken), and /cluster and batonctl list show it
 #     as the leader, not a standby leader.
+#  2b. While node1's file does not name node2, batonctl site-switchover and
+#     demote-cluster towards node2 are refused before they change anything
+#     (exit 1, naming node1 and the line to add): A's config key keeps no
+#     standby_cluster and node1 stays the primary. site-switchover also
+#     refuses two sites with one scope name and a target that is not a
+#     standby cluster.
 #  3. The operator lists node2's address in node1's file
 #     (postgresql.standby_cluster_remotes, reloaded with SIGHUP) and runs the
 #     README's site switchover (batonctl site-switchover --to-config
@@ -43,7 +51,21 @@ run_sql 1 "CREATE TABLE trust_t (v int); INSERT INTO trust_t VALUES (1)" >/dev/n
 a_lsn=$(lsn_num 1 "pg_current_wal_lsn()")
 wait_for 30 "node2 replays node1's row (LSN $a_lsn)" \
 	eval '[ "$(lsn_num 2 "pg_last_wal_replay_lsn()")" -ge '"$a_lsn"' ] && [ "$(run_sql 2 "SELECT count(*) FROM trust_t")" = 1 ]'
+wait_for 30 "batonctl list on B says it follows node1" \
+	eval 'CTL_NODE=2 ctl list 2>&1 | grep -qx "Standby cluster: follows 127.0.0.1:${PG_PORT[1]}"'
 pass "without Postgres TLS, B follows the remote its own file names"
+
+# Its stream cut (node1's walsender ended; node2's WAL receiver retries
+# after wal_retrieve_retry_interval, 5 s): list says so, then follows again.
+not_streaming() {
+	run_sql 1 "SELECT pg_terminate_backend(pid) FROM pg_stat_replication" >/dev/null
+	CTL_NODE=2 ctl list 2>&1 |
+		grep -qxF "Standby cluster: 127.0.0.1:${PG_PORT[1]}, not streaming (node2 replays no stream from it)"
+}
+wait_for 30 "batonctl list on B says node2 does not stream while its walsender is cut" not_streaming
+wait_for 30 "batonctl list on B says it follows node1 again" \
+	eval 'CTL_NODE=2 ctl list 2>&1 | grep -qx "Standby cluster: follows 127.0.0.1:${PG_PORT[1]}"'
+pass "batonctl list says when the standby leader does not stream from its remote"
 
 # ---- 2. an etcd writer points A at node2: refused
 SCOPE=sitea config_update '.standby_cluster = {"host": "127.0.0.1", "port": '"${PG_PORT[2]}"'}'
@@ -63,6 +85,9 @@ assert_eq leader "$(jq -r '.members[] | select(.name == "node1") | .role' <<<"$R
 	"/cluster role of node1 (a primary, not a standby leader)"
 out=$(CTL_NODE=1 ctl list 2>&1) || fail "batonctl list on A failed: $out"
 grep -Eq '^\| node1 .*\| Leader +\|' <<<"$out" || fail "list does not show node1 as Leader: $out"
+want="Standby cluster: refuses 127.0.0.1:${PG_PORT[2]} (not trusted by node1: no Postgres TLS, not in its node file's postgresql.standby_cluster_remotes)"
+grep -qxF "$want" <<<"$out" || fail "list does not say node1 refuses the remote: $out"
+grep -q "follows" <<<"$out" && fail "list says A follows a remote its leader refuses: $out"
 out=$(CTL_NODE=1 ctl dsn --role primary 2>&1) || fail "batonctl dsn --role primary on A failed: $out"
 grep -q "port=${PG_PORT[1]}" <<<"$out" || fail "dsn --role primary does not name node1: $out"
 out=$(CTL_NODE=1 ctl dsn --role standby-leader 2>&1) && fail "A has a standby leader for dsn: $out"
@@ -71,6 +96,51 @@ pass "an etcd writer cannot point A at an address its nodes' files do not name: 
 # Undo it as an operator would (authenticated PATCH).
 rest_call 1 PATCH /config '{"standby_cluster": null}'
 [ "$REST_CODE" = 200 ] || fail "PATCH /config removing standby_cluster: $REST_CODE $REST_BODY"
+
+# ---- 2b. site-switchover and demote-cluster refused while node1 does not trust node2
+wait_for 30 "node1 no longer publishes a refusal" \
+	eval '[ "$(SCOPE=sitea member_json node1 | jq -r ".standby_trust.refuses // empty")" = "" ]'
+assert_eq '{"tls":false,"remotes":[]}' "$(SCOPE=sitea member_json node1 | jq -c .standby_trust)" \
+	"node1's member key: what it trusts"
+config_before=$(SCOPE=sitea config_json)
+hp="127.0.0.1:${PG_PORT[2]}"
+line="standby_cluster_remotes = [ \"$hp\" ];"
+for cmd in site-switchover demote-cluster; do
+	if [ "$cmd" = site-switchover ]; then
+		out=$(CTL_NODE=1 ctl site-switchover --to-config "$T/node2.conf" --force 2>&1)
+	else
+		out=$(CTL_NODE=1 ctl demote-cluster --host 127.0.0.1 --port "${PG_PORT[2]}" --force 2>&1)
+	fi
+	rc=$?
+	assert_eq 1 "$rc" "$cmd towards an untrusted remote: exit status ($out)"
+	assert_eq "batonctl: $cmd: refused, nothing changed: node1 of cluster 'sitea' will not follow $hp (no Postgres TLS, and its node file does not name it). Add this line to the postgresql section of its node file (or the address to the list there), then reload (SIGHUP or batonctl reload): $line" \
+		"$out" "$cmd's refusal"
+	assert_eq "$config_before" "$(SCOPE=sitea config_json)" "A's config key after the refused $cmd"
+done
+assert_eq f "$(in_recovery 1)" "node1 is still the primary after the refusals"
+assert_eq node1 "$(leader_of sitea)" "node1 keeps A's leader key after the refusals"
+pass "site-switchover and demote-cluster towards an untrusted remote are refused, naming the node and the line to add"
+
+# Two sites under one scope name (here: another namespace), and a target
+# that is not a standby cluster: refused before anything changes.
+sed "s|^scope = \"siteb\";|scope = \"sitea\";|; s|^namespace = \"$NAMESPACE\";|namespace = \"$NAMESPACE-other\";|" \
+	"$T/node2.conf" >"$T/samescope.conf"
+grep -q '^scope = "sitea";' "$T/samescope.conf" && grep -q "^namespace = \"$NAMESPACE-other\";" "$T/samescope.conf" ||
+	fail "cannot render samescope.conf"
+sed 's|^scope = "sitea";|scope = "sitec";|' "$T/node1.conf" >"$T/sitec.conf"
+grep -q '^scope = "sitec";' "$T/sitec.conf" || fail "cannot render sitec.conf"
+chmod 600 "$T/samescope.conf" "$T/sitec.conf"
+chown "$BATON_USER" "$T/samescope.conf" "$T/sitec.conf"
+out=$(CTL_NODE=1 ctl site-switchover --to-config "$T/samescope.conf" --force 2>&1)
+assert_eq 1 "$?" "site-switchover between two sites named sitea: exit status ($out)"
+assert_eq "batonctl: site-switchover: $T/node1.conf and $T/samescope.conf both name their cluster 'sitea': the two sites must have different scope names (which one was demoted or promoted would be ambiguous); nothing changed" \
+	"$out" "site-switchover's refusal of one scope name for two sites"
+out=$(CTL_NODE=1 ctl site-switchover --to-config "$T/sitec.conf" --force 2>&1)
+assert_eq 1 "$?" "site-switchover to a cluster that is not a standby cluster: exit status ($out)"
+assert_eq "batonctl: site-switchover: cluster 'sitec' ($T/sitec.conf) is not a standby cluster (no standby_cluster in its configuration): there is nothing to switch over to; nothing changed" \
+	"$out" "site-switchover's refusal of a target that is not a standby cluster"
+assert_eq "$config_before" "$(SCOPE=sitea config_json)" "A's config key after the refused site-switchovers"
+pass "site-switchover refuses one scope name for two sites, and a target that is not a standby cluster"
 
 # ---- 3. the operator allows node2 in node1's file, then a site switchover
 sed -i "s|^postgresql = {|&\n  standby_cluster_remotes = [ \"127.0.0.1:${PG_PORT[2]}\" ];|" "$T/node1.conf"
@@ -82,6 +152,8 @@ wait_for 30 "the writer's first acks on node1" eval '[ "$(acks_count)" -ge 10 ]'
 out=$(CTL_NODE=1 ctl site-switchover --to-config "$T/node2.conf" --force 2>&1) || fail "site-switchover failed: $out"
 log "$out"
 grep -q "^siteb: node2 is the primary; sitea follows it" <<<"$out" || fail "site-switchover did not say it is done: $out"
+grep -Eq "^waiting: sitea: .*node1.*; siteb: node2 to receive" <<<"$out" ||
+	fail "site-switchover did not say what each node waits for: $out"
 wait_for 60 "node1 streams from node2" streams_from 1 2
 wait_for 30 "acks on node2" eval '[ "$(awk -v p=${PG_PORT[2]} '\''$1 == "ack" && $4 == p'\'' "$T/writer.out" | wc -l)" -ge 10 ]'
 bg_stop "$WRITER_PID"
