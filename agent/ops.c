@@ -443,8 +443,8 @@ static const char *old_param(const struct dcs_settings *old, const char *name)
 
 /*
  * Refuses a parameter that runs code (pg_conf_param_runs_code: a custom one
- * too) which the edit sets or changes, unless this node's postgresql.allow_from_dcs lists
- * it. One the key already held with the same value passes: the edit did not
+ * too) which the edit sets or changes, unless this node's
+ * postgresql.allow_from_dcs lists it. One the key already held with the same value passes: the edit did not
  * bring it (the agents ignore it anyway unless their own file allows it), and
  * refusing it would block every other edit until someone removed it.
  */
