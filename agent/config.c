@@ -577,8 +577,10 @@ const struct opt config_options[] = {
 	  .off = CFG_OFF(postgresql.allow_from_dcs),
 	  .count_off = CFG_OFF(postgresql.n_allow_from_dcs),
 	  .check = check_code_param,
-	  .doc = "parameters that run or load code (archive_command, *_preload_libraries, ...) this node "
-	         "takes from the cluster's config key; others come only from this file" },
+	  .doc = "parameters that run or load code (archive_command, *_preload_libraries, ...), turn off a "
+	         "permission check (lo_compat_privileges) or are custom (any name with a '.', e.g. "
+	         "auto_explain.log_min_duration) this node takes from the cluster's config key; unlisted ones come "
+	         "only from this file's postgresql.parameters" },
 	{ .path = "postgresql.tls.certfile",
 	  .reload = CONFIG_RELOAD_RESTART,
 	  .type = OPT_STRING,
@@ -1168,13 +1170,38 @@ bool config_check_one_line(const char *v, char *why, size_t len)
 }
 
 /* An entry of postgresql.allow_from_dcs: one of the parameters that need
- * it (any other is always taken from etcd, so listing it is a typo). */
+ * it (any other is always taken from etcd, so listing it is a typo). A
+ * custom one must be a name Postgres takes: dot-separated parts of letters,
+ * digits, '_' and '$', none empty ("plperl.", ".x" would never match). */
 static bool check_code_param(const char *v, char *why, size_t len)
 {
+	if (pg_conf_param_is_custom(v)) {
+		bool part_empty = true;
+
+		for (const char *p = v; *p != '\0'; p++) {
+			if (*p == '.') {
+				if (part_empty)
+					break;
+				part_empty = true;
+			} else if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+			           *p == '_' || *p == '$') {
+				part_empty = false;
+			} else {
+				config_set_err(why, len, "not a parameter name (byte 0x%02x at offset %zu)",
+				               (unsigned char)*p, (size_t)(p - v));
+				return false;
+			}
+		}
+		if (!part_empty)
+			return true;
+		config_set_err(why, len, "not a custom parameter name (an empty part around a '.', e.g. \"plperl.\")");
+		return false;
+	}
 	if (pg_conf_param_runs_code(v))
 		return true;
 	config_set_err(why, len,
-	               "not a parameter that runs or loads code (archive_command, *_preload_libraries, ...: "
+	               "not a parameter taken only from this file (archive_command, *_preload_libraries, "
+	               "lo_compat_privileges, a custom one such as auto_explain.log_min_duration, ...: "
 	               "see baton.conf(5))");
 	return false;
 }

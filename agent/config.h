@@ -334,7 +334,8 @@ bool config_check_timing(const struct dcs_settings *d, char *err, size_t errlen)
 
 /* May the cluster's config key (etcd, PATCH /config, edit-config) set
  * Postgres parameter name on this node? Always, unless it is one that runs
- * code (pg_conf_param_runs_code); then only if allow (n names, e.g.
+ * code (pg_conf_param_runs_code: also the privilege-weakening ones and
+ * every custom "ext.name" one); then only if allow (n names, e.g.
  * postgresql.allow_from_dcs) lists it. Names compare ignoring case. */
 bool config_param_allowed_from_dcs(const char *name, char *const *allow, size_t n);
 

@@ -821,10 +821,17 @@ size_t dcs_settings_drop_code_params(struct dcs_settings *s, char *const *allow,
 			s->pg_params[kept++] = *p;
 			continue;
 		}
-		dcs_warn_add(warn, warnlen,
-		             "config: postgresql.parameters.%s ignored: %s, so this node takes it only "
-		             "from its own file (postgresql.parameters, or list it in postgresql.allow_from_dcs)",
-		             p->name, pg_conf_local_only_why(p->name));
+		if (pg_conf_param_is_custom(p->name)) /* a node file cannot hold a dotted name */
+			dcs_warn_add(warn, warnlen,
+			             "config: postgresql.parameters.%s ignored: %s, so this node takes it from "
+			             "etcd only when its own file lists it in postgresql.allow_from_dcs",
+			             p->name, pg_conf_local_only_why(p->name));
+		else
+			dcs_warn_add(
+			        warn, warnlen,
+			        "config: postgresql.parameters.%s ignored: %s, so this node takes it only "
+			        "from its own file (postgresql.parameters, or list it in postgresql.allow_from_dcs)",
+			        p->name, pg_conf_local_only_why(p->name));
 		free(p->name);
 		free(p->value);
 		dropped++;

@@ -442,9 +442,9 @@ static const char *old_param(const struct dcs_settings *old, const char *name)
 }
 
 /*
- * Refuses a parameter that runs code (pg_conf_param_runs_code) which the
- * edit sets or changes, unless this node's postgresql.allow_from_dcs lists
- * it. One the key already held with the same value passes: the edit did not
+ * Refuses a parameter that runs code (pg_conf_param_runs_code: a custom one
+ * too) which the edit sets or changes, unless this node's
+ * postgresql.allow_from_dcs lists it. One the key already held with the same value passes: the edit did not
  * bring it (the agents ignore it anyway unless their own file allows it), and
  * refusing it would block every other edit until someone removed it.
  */
@@ -472,11 +472,19 @@ static bool check_code_params(const struct dcs_settings *d, const struct dcs_set
 		was = old_param(old, p->name);
 		if (was && strcmp(was, p->value) == 0)
 			continue;
-		jsonf_set_err(err, errlen,
-		              "postgresql.parameters.%s: refused: %s, so it is set only in each "
-		              "node's own file (postgresql.parameters), unless that file lists it in "
-		              "postgresql.allow_from_dcs",
-		              p->name, pg_conf_local_only_why(p->name));
+		/* A node file (libconfig) cannot hold a dotted name: for a
+		 * custom parameter the allow list is the only way. */
+		if (pg_conf_param_is_custom(p->name))
+			jsonf_set_err(err, errlen,
+			              "postgresql.parameters.%s: refused: %s, so a node takes it from the "
+			              "cluster only when its own file lists it in postgresql.allow_from_dcs",
+			              p->name, pg_conf_local_only_why(p->name));
+		else
+			jsonf_set_err(err, errlen,
+			              "postgresql.parameters.%s: refused: %s, so it is set only in each "
+			              "node's own file (postgresql.parameters), unless that file lists it in "
+			              "postgresql.allow_from_dcs",
+			              p->name, pg_conf_local_only_why(p->name));
 		return false;
 	}
 	return true;

@@ -1,11 +1,13 @@
 /*
  * pg_code_params.c - the Postgres parameters only a node's own file may set
- * (pg_conf.h: pg_conf_param_runs_code). A file of its own, without
+ * (pg_conf.h: pg_conf_param_runs_code): a list of the server's own, and
+ * every custom parameter (a name with a '.'). A file of its own, without
  * dependencies, so that the config loader and its fuzz target can link it
  * alone.
  */
 #include "pg/pg_conf.h"
 
+#include <string.h>
 #include <strings.h>
 
 /*
@@ -54,8 +56,24 @@
  * the WAL kept for replication slots: a permanent slot written into etcd
  * and never used, with no bound (-1), keeps WAL until the disk is full:
  *   max_slot_wal_keep_size (the agent's default bounds it)
+ * checks on who may do what, turned off for every session at once:
+ * lo_compat_privileges skips the permission checks on large objects (any
+ * role reads and overwrites every one); krb_caseins_users lets a GSSAPI
+ * principal that differs only in case log in as a role (Postgres@REALM as
+ * postgres); session_replication_role = replica stops every ordinary
+ * trigger, rule and foreign-key check, which applications use to enforce
+ * their own permissions and audit trails:
+ *   lo_compat_privileges, krb_caseins_users, session_replication_role
+ * Custom parameters (a name with a '.': an extension's, or a placeholder
+ * for one loaded later) are not listed: they are all local-only, since some
+ * run code (plperl.on_init, plperl.on_plperlu_init, pltcl.start_proc,
+ * pltclu.start_proc, plv8.start_proc) and no list of every extension's
+ * parameters can be complete (pg_conf_param_is_custom).
  * Settings that are dangerous but not code (fsync = off, wal_level) stay
- * cluster-wide: losing them is a durability question, not code execution.
+ * cluster-wide: losing them is a durability question, not code execution;
+ * so do those that only weaken what is stored or sent from then on
+ * (password_encryption, ssl_ciphers; the agent sets ssl itself when it
+ * manages TLS), which grant no role anything it did not have.
  */
 static const char *const code_params[] = {
 	"archive_command",
@@ -102,6 +120,9 @@ static const char *const code_params[] = {
 	"recovery_target_xid",
 	"search_path",
 	"max_slot_wal_keep_size",
+	"lo_compat_privileges",
+	"krb_caseins_users",
+	"session_replication_role",
 };
 
 const char *pg_conf_code_param_at(size_t i)
@@ -109,10 +130,17 @@ const char *pg_conf_code_param_at(size_t i)
 	return i < sizeof(code_params) / sizeof(code_params[0]) ? code_params[i] : NULL;
 }
 
+bool pg_conf_param_is_custom(const char *name)
+{
+	return name != NULL && strchr(name, '.') != NULL;
+}
+
 bool pg_conf_param_runs_code(const char *name)
 {
 	if (name == NULL)
 		return false;
+	if (pg_conf_param_is_custom(name))
+		return true;
 	for (size_t i = 0; i < sizeof(code_params) / sizeof(code_params[0]); i++)
 		if (strcasecmp(name, code_params[i]) == 0)
 			return true;
@@ -125,5 +153,14 @@ const char *pg_conf_local_only_why(const char *name)
 		return "it chooses whose functions and operators superuser sessions call";
 	if (name != NULL && strcasecmp(name, "max_slot_wal_keep_size") == 0)
 		return "it bounds the WAL replication slots keep (a forged slot could fill the disk)";
+	if (pg_conf_param_is_custom(name))
+		return "it is an extension's custom parameter (a name with a '.'), and some of those run code "
+		       "(plperl.on_init, pltcl.start_proc, ...)";
+	if (name != NULL && strcasecmp(name, "lo_compat_privileges") == 0)
+		return "it turns off the permission checks on large objects";
+	if (name != NULL && strcasecmp(name, "krb_caseins_users") == 0)
+		return "it lets a GSSAPI principal that differs only in case log in as a role";
+	if (name != NULL && strcasecmp(name, "session_replication_role") == 0)
+		return "it turns off the triggers, rules and foreign-key checks of every session";
 	return "it runs or loads code";
 }

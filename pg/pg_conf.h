@@ -52,14 +52,20 @@ bool pg_conf_write_pgpass(const char *path, const char *const *users, const char
 /*
  * Parameters whose value Postgres executes, loads as code, or uses as a path
  * it reads secrets or configuration from or writes files to (archive_command,
- * shared_preload_libraries, ssl_key_file, log_directory, ...; the list and
- * why each is on it are in pg_conf.c). Whoever can set one of these can run
- * code as the Postgres user, so the agent takes them only from the node's own
- * file: see postgresql.allow_from_dcs. The name is compared as Postgres does,
- * ignoring case. pg_conf_code_param_at(i) is the i-th name, NULL past the last.
+ * shared_preload_libraries, ssl_key_file, log_directory, ...), that turn off
+ * a permission check (lo_compat_privileges, ...), and every custom
+ * parameter (a name with a '.': plperl.on_init runs code, and no list of
+ * extensions' parameters is complete); the list and why each is on it are
+ * in pg_code_params.c. Whoever can set one of these can run code as the
+ * Postgres user or read what is not theirs, so the agent takes them only
+ * from the node's own file: see postgresql.allow_from_dcs. The name is
+ * compared as Postgres does, ignoring case. pg_conf_code_param_at(i) is the
+ * i-th listed name (custom ones are not listed), NULL past the last.
  */
 bool pg_conf_param_runs_code(const char *name);
 const char *pg_conf_code_param_at(size_t i);
+/* A custom (extension's) parameter: its name holds a '.'. */
+bool pg_conf_param_is_custom(const char *name);
 /* Why such a parameter is taken only from the node's own file, for an
  * error or warning ("it runs or loads code", ...); never NULL. */
 const char *pg_conf_local_only_why(const char *name);

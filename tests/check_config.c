@@ -994,8 +994,8 @@ static const struct sec_case {
 } sec_cases[] = {
 	{ "allow_from_dcs = [ \"archive_command\", \"Shared_Preload_Libraries\" ];", NULL, NULL, NULL },
 	{ "allow_from_dcs = [ \"archive_comand\" ];", NULL,
-	  "postgresql.allow_from_dcs[0]: not a parameter that runs or loads code", NULL },
-	{ "allow_from_dcs = [ \"work_mem\" ];", NULL, "not a parameter that runs or loads code", NULL },
+	  "postgresql.allow_from_dcs[0]: not a parameter taken only from this file", NULL },
+	{ "allow_from_dcs = [ \"work_mem\" ];", NULL, "not a parameter taken only from this file", NULL },
 	{ "parameters = { archive_command = \"/bin/true\"; };", NULL, NULL, NULL }, /* the node's own file */
 	{ NULL, "bootstrap = { dcs = { postgresql = { parameters = { archive_command = \"x\"; }; }; }; };",
 	  "bootstrap.dcs.postgresql.parameters.archive_command: runs or loads code", NULL },
@@ -1033,6 +1033,17 @@ static const struct sec_case {
 	{ "tls = { certfile = \"/etc/passwd\"; cafile = \"/etc/passwd\"; };", NULL, "postgresql.tls.keyfile", NULL },
 	{ "tls = { certfile = \"relative.pem\"; keyfile = \"/etc/passwd\"; cafile = \"/etc/passwd\"; };", NULL,
 	  "postgresql.tls.certfile", NULL },
+	/* custom (dotted) names and lo_compat_privileges are allowed by name */
+	{ "allow_from_dcs = [ \"auto_explain.log_min_duration\", \"PG_Stat_Statements.max\", "
+	  "\"lo_compat_privileges\", \"my$ext.a_1.b\" ];",
+	  NULL, NULL, NULL },
+	{ "allow_from_dcs = [ \"plperl.\" ];", NULL,
+	  "postgresql.allow_from_dcs[0]: not a custom parameter name (an empty part around a '.'", NULL },
+	{ "allow_from_dcs = [ \"lo_compat_privileges\", \".on_init\" ];", NULL,
+	  "postgresql.allow_from_dcs[1]: not a custom parameter name", NULL },
+	{ "allow_from_dcs = [ \"a..b\" ];", NULL, "not a custom parameter name", NULL },
+	{ "allow_from_dcs = [ \"plperl.on init\" ];", NULL,
+	  "postgresql.allow_from_dcs[0]: not a parameter name (byte 0x20 at offset 9)", NULL },
 };
 
 START_TEST(test_security_rules)

@@ -2363,6 +2363,32 @@ START_TEST(test_drop_code_params)
 	ck_assert_msg(strstr(warn, "archive_command") == NULL, "%s", warn);
 	dcs_settings_free(&d);
 
+	/* Custom (dotted) parameters and lo_compat_privileges: dropped unless
+	 * listed by name (any case); the warning names each and the key. */
+	warn[0] = '\0';
+	ck_assert(dcs_config_from_json("{\"postgresql\":{\"parameters\":{\"plperl.on_init\":\"system('id')\","
+	                               "\"pltcl.start_proc\":\"evil\",\"auto_explain.log_min_duration\":\"250ms\","
+	                               "\"lo_compat_privileges\":\"on\",\"work_mem\":\"8MB\"}}}",
+	                               &d, err, sizeof(err)));
+	{
+		char *allow_custom[] = { "Auto_Explain.Log_Min_Duration", "plperl" };
+
+		ck_assert_uint_eq(dcs_settings_drop_code_params(&d, allow_custom, 2, warn, sizeof(warn)), 3);
+	}
+	ck_assert_uint_eq(d.n_pg_params, 2);
+	ck_assert_str_eq(d.pg_params[0].name, "auto_explain.log_min_duration");
+	ck_assert_str_eq(d.pg_params[1].name, "work_mem");
+	ck_assert_msg(strstr(warn, "config: postgresql.parameters.plperl.on_init ignored: it is an extension's custom "
+	                           "parameter") != NULL,
+	              "%s", warn);
+	ck_assert_msg(strstr(warn, "postgresql.parameters.pltcl.start_proc ignored") != NULL, "%s", warn);
+	ck_assert_msg(strstr(warn, "only when its own file lists it in postgresql.allow_from_dcs") != NULL, "%s", warn);
+	ck_assert_msg(strstr(warn, "postgresql.parameters.lo_compat_privileges ignored: it turns off the permission "
+	                           "checks on large objects") != NULL,
+	              "%s", warn);
+	ck_assert_msg(strstr(warn, "auto_explain") == NULL, "%s", warn);
+	dcs_settings_free(&d);
+
 	/* Control characters in values from etcd are refused. */
 	ck_assert(!dcs_config_from_json("{\"postgresql\":{\"parameters\":{\"work_mem\":\"8MB\\u001b[2J\"}}}", &d, err,
 	                                sizeof(err)));

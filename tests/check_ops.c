@@ -553,6 +553,65 @@ START_TEST(test_code_params)
 }
 END_TEST
 
+/* Custom (dotted) parameters and lo_compat_privileges through the config
+ * key: refused, naming the parameter and postgresql.allow_from_dcs, unless
+ * this node's file lists that very name; one already in the key with the
+ * same value does not block other edits. */
+START_TEST(test_custom_params)
+{
+	char err[512] = "", *before, *v;
+	const char *perl[] = { "plperl.on_init=system('touch /tmp/pwned')" };
+	const char *tcl[] = { "PLTCL.start_proc=evil" };
+	const char *lo[] = { "lo_compat_privileges=on" };
+	const char *explain[] = { "auto_explain.log_min_duration=250ms" };
+	const char *set_ttl[] = { "ttl=11" };
+	char *allow[] = { "auto_explain.log_min_duration" };
+	struct dcs_settings d;
+	struct env e;
+
+	env_open(&e, "customparams");
+	put(&e, e.k.config, "{\"ttl\":5,\"loop_wait\":1,\"retry_timeout\":2}");
+	before = snapshot(&e);
+	assert_refused(ops_edit_config(e.c, &e.k, NULL, 0, perl, 1, NULL, err, sizeof(err)), err,
+	               "postgresql.parameters.plperl.on_init: refused: it is an extension's custom parameter", before,
+	               &e);
+	ck_assert_msg(strstr(err, "lists it in postgresql.allow_from_dcs") != NULL, "%s", err);
+	assert_refused(ops_edit_config(e.c, &e.k, NULL, 0, tcl, 1, NULL, err, sizeof(err)), err,
+	               "postgresql.parameters.PLTCL.start_proc: refused", before, &e);
+	assert_refused(ops_edit_config(e.c, &e.k, NULL, 0, explain, 1, NULL, err, sizeof(err)), err,
+	               "postgresql.parameters.auto_explain.log_min_duration: refused", before, &e);
+	assert_refused(ops_edit_config(e.c, &e.k, NULL, 0, lo, 1, NULL, err, sizeof(err)), err,
+	               "postgresql.parameters.lo_compat_privileges: refused: it turns off the permission checks on "
+	               "large objects",
+	               before, &e);
+	assert_refused(ops_replace_config(e.c, &e.k,
+	                                  "{\"ttl\":5,\"postgresql\":{\"parameters\":{\"plv8.start_proc\":\"x\"}}}",
+	                                  err, sizeof(err)),
+	               err, "postgresql.parameters.plv8.start_proc: refused", before, &e);
+	free(before);
+
+	/* Listed by name: that one passes; another custom one still does not. */
+	ck_assert(ops_set_allow_from_dcs(allow, 1));
+	ck_assert_msg(ops_edit_config(e.c, &e.k, NULL, 0, explain, 1, NULL, err, sizeof(err)), "%s", err);
+	read_settings(&e, &d);
+	ck_assert_str_eq(param(&d, "auto_explain.log_min_duration"), "250ms");
+	dcs_settings_free(&d);
+	before = snapshot(&e);
+	assert_refused(ops_edit_config(e.c, &e.k, NULL, 0, perl, 1, NULL, err, sizeof(err)), err,
+	               "postgresql.parameters.plperl.on_init: refused", before, &e);
+	free(before);
+
+	/* Allowed no more: other edits pass with it unchanged in the key. */
+	ck_assert(ops_set_allow_from_dcs(NULL, 0));
+	ck_assert_msg(ops_edit_config(e.c, &e.k, set_ttl, 1, NULL, 0, NULL, err, sizeof(err)), "%s", err);
+	v = get_value(&e, e.k.config);
+	ck_assert_msg(strstr(v, "\"auto_explain.log_min_duration\":\"250ms\"") != NULL, "%s", v);
+	ck_assert_msg(strstr(v, "plperl") == NULL, "%s", v);
+	free(v);
+	env_close(&e);
+}
+END_TEST
+
 /* max_wal_senders / max_replication_slots below the replicas of the
  * cluster (members - 1): refused with the value, the member count and the
  * least to set; enough passes; a value the key already held does not block
@@ -904,6 +963,7 @@ static Suite *ops_suite(void)
 	tcase_add_loop_test(tc, test_edit_config_table, 0, (int)(sizeof(edit_cases) / sizeof(edit_cases[0])));
 	tcase_add_test(tc, test_replace_config);
 	tcase_add_test(tc, test_code_params);
+	tcase_add_test(tc, test_custom_params);
 	tcase_add_test(tc, test_sender_params);
 	tcase_add_test(tc, test_check_schedule);
 	tcase_add_test(tc, test_concurrent_changes);

@@ -603,6 +603,50 @@ START_TEST(test_code_params)
 }
 END_TEST
 
+/* Custom (dotted) parameters and the ones that turn off a permission
+ * check are local-only too, each with its reason; names without a '.' that
+ * merely look alike are not custom. */
+START_TEST(test_custom_params)
+{
+	static const char *const custom[] = { "plperl.on_init",
+		                              "plperl.on_plperlu_init",
+		                              "pltcl.start_proc",
+		                              "pltclu.start_proc",
+		                              "plv8.start_proc",
+		                              "PLPERL.ON_INIT",
+		                              "auto_explain.log_min_duration",
+		                              "a.b.c",
+		                              "x." };
+	static const char *const weakening[] = { "lo_compat_privileges", "LO_Compat_Privileges", "krb_caseins_users",
+		                                 "session_replication_role" };
+	static const char *const plain[] = { "work_mem",     "plperl_on_init",      "lo_compat_privilege",
+		                             "row_security", "password_encryption", "" };
+
+	for (size_t i = 0; i < sizeof(custom) / sizeof(custom[0]); i++) {
+		ck_assert_msg(pg_conf_param_is_custom(custom[i]), "%s", custom[i]);
+		ck_assert_msg(pg_conf_param_runs_code(custom[i]), "%s", custom[i]);
+		ck_assert_str_eq(pg_conf_local_only_why(custom[i]),
+		                 "it is an extension's custom parameter (a name with a '.'), and some of those run code "
+		                 "(plperl.on_init, pltcl.start_proc, ...)");
+	}
+	for (size_t i = 0; i < sizeof(weakening) / sizeof(weakening[0]); i++) {
+		ck_assert_msg(!pg_conf_param_is_custom(weakening[i]), "%s", weakening[i]);
+		ck_assert_msg(pg_conf_param_runs_code(weakening[i]), "%s", weakening[i]);
+		ck_assert_msg(strncmp(pg_conf_local_only_why(weakening[i]), "it turns off", 12) == 0 ||
+		                      strstr(pg_conf_local_only_why(weakening[i]), "differs only in case") != NULL,
+		              "%s: %s", weakening[i], pg_conf_local_only_why(weakening[i]));
+	}
+	ck_assert_str_eq(pg_conf_local_only_why("lo_compat_privileges"),
+	                 "it turns off the permission checks on large objects");
+	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+		ck_assert_msg(!pg_conf_param_is_custom(plain[i]), "%s", plain[i]);
+		ck_assert_msg(!pg_conf_param_runs_code(plain[i]), "%s", plain[i]);
+	}
+	ck_assert(!pg_conf_param_is_custom(NULL));
+	ck_assert_str_eq(pg_conf_local_only_why("archive_command"), "it runs or loads code");
+}
+END_TEST
+
 START_TEST(test_conninfo_quote)
 {
 	char buf[32];
@@ -1692,6 +1736,7 @@ static Suite *pg_suite(void)
 	tcase_set_timeout(off, 20);
 	tcase_add_test(off, test_conf_postgresql);
 	tcase_add_test(off, test_code_params);
+	tcase_add_test(off, test_custom_params);
 	tcase_add_test(off, test_conf_recovery_standby_hba);
 	tcase_add_test(off, test_conf_pgpass);
 	tcase_add_test(off, test_conninfo_quote);

@@ -519,8 +519,9 @@ static void put_params(struct imp *x, const char *path, const yaml_node_t *n, co
 		/* libconfig names: a letter or '*', then letters, digits, "-_*" */
 		if (strchr(k, '.')) {
 			drop(x, sub, kn,
-			     "a name with a '.' (an extension's setting) cannot be a libconfig key: set it in "
-			     "postgresql.conf's include or with ALTER SYSTEM");
+			     "a name with a '.' (an extension's setting) cannot be a libconfig key: list it in "
+			     "postgresql.allow_from_dcs on the nodes that may take it, then set it with `batonctl "
+			     "edit-config --pg NAME=VALUE`");
 			continue;
 		}
 		if (strcmp(k, "unix_socket_directories") == 0 && strcmp(to, "postgresql.parameters") == 0) {

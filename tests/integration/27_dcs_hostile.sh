@@ -1,8 +1,9 @@
 #!/bin/bash
 # 27_dcs_hostile: what someone who can write to etcd (or reach the REST API,
 # or run batonctl) can no longer do (issue 10, items 3, 6, 7 and 8).
-# node3's file allows archive_command from etcd (postgresql.allow_from_dcs);
-# nodes 1 and 2 allow nothing. Every node runs archive_mode = always, so an
+# node3's file allows archive_command and the custom parameter
+# auto_explain.log_min_duration from etcd (postgresql.allow_from_dcs); nodes 1
+# and 2 allow nothing. Every node runs archive_mode = always, so an
 # archive_command in force runs on the node (its working directory, the data
 # directory, is what it writes to the marker file).
 #  1. archive_command and shared_preload_libraries put into the config key
@@ -11,10 +12,20 @@
 #     shared_preload_libraries in its postgresql.conf, each agent logs one
 #     WARN naming what it ignored (once, not every loop); a harmless
 #     parameter of the same edit (work_mem) is applied everywhere;
+#     custom (dotted) parameters in the same edit: pltcl.start_proc (runs
+#     code when PL/Tcl loads) reaches no node (not SHOWn, not in any
+#     configuration file), each agent warns once naming it;
+#     auto_explain.log_min_duration is applied by node3 only (SHOW 250ms),
+#     nodes 1 and 2 warn once and do not have it;
 #  2. PATCH /config setting archive_cleanup_command: 400 naming it (when the
 #     harness has write credentials); loop_wait = 0.001: 400 naming the bound;
+#     plperl.on_init (and lo_compat_privileges): 400 with a JSON error naming
+#     it and postgresql.allow_from_dcs, on no node afterwards; PATCH of
+#     auto_explain.log_min_duration on node3 (which allows it): 200, applied
+#     on node3 only;
 #     `batonctl edit-config` with restore_command, shared_preload_libraries,
-#     loop_wait = 0.001, retry_timeout = 0.001, ttl = 1e308: refused, each
+#     plperl.on_init, loop_wait = 0.001, retry_timeout = 0.001, ttl = 1e308:
+#     refused, each
 #     naming the parameter or the bound, and the config key is unchanged;
 #     edit-config of archive_command from node3's config (which allows it)
 #     works, and node1/node2 still ignore it;
@@ -36,12 +47,12 @@ for n in 1 2 3; do
 	sed -i 's|^  parameters = { shared_buffers = "32MB"; };|  parameters = { shared_buffers = "32MB"; archive_mode = "always"; };|' "$T/node$n.conf"
 	grep -q 'archive_mode = "always"' "$T/node$n.conf" || fail "could not add archive_mode to node$n.conf"
 done
-sed -i 's|^  parameters = {|  allow_from_dcs = [ "archive_command" ];\n&|' "$T/node3.conf"
+sed -i 's|^  parameters = {|  allow_from_dcs = [ "archive_command", "auto_explain.log_min_duration" ];\n&|' "$T/node3.conf"
 grep -q 'allow_from_dcs' "$T/node3.conf" || fail "could not add allow_from_dcs to node3.conf"
 for n in 1 2 3; do agent_start "$n"; done
 wait_healthy 90
 p=$PRIMARY
-log "primary node$p; node3 allows archive_command from etcd"
+log "primary node$p; node3 allows archive_command and auto_explain.log_min_duration from etcd"
 
 all_show() {
 	local n
@@ -50,10 +61,26 @@ all_show() {
 	done
 }
 warn_count() { grep -c -- "$2" "$(agent_log "$1")" 2>/dev/null || true; }
+# setting N NAME: what the running server has for NAME ('' when it has no
+# such parameter, not even a placeholder: SHOW would fail).
+setting() { run_sql "$1" "SELECT coalesce(current_setting('$2', true), '<unset>')"; }
+# in_files N NAME: how many lines of its configuration files set NAME.
+in_files() { run_sql "$1" "SELECT count(*) FROM pg_file_settings WHERE name = lower('$2')"; }
+# nowhere NAME VALUE: no node runs with NAME, nor has it (or VALUE) in a file.
+nowhere() {
+	local n
+	for n in 1 2 3; do
+		assert_eq "<unset>" "$(setting "$n" "$1")" "node$n: $1 not in the running server"
+		assert_eq 0 "$(in_files "$n" "$1")" "node$n: $1 in none of its configuration files"
+		grep -qF -- "$2" "$(data_dir "$n")/postgresql.conf" && fail "node$n's postgresql.conf holds $2"
+		grep -qF -- "$1" "$(data_dir "$n")/postgresql.conf" && fail "node$n's postgresql.conf names $1"
+	done
+	return 0
+}
 
 # ---- 1. straight into etcd
 cmd="pwd >> $MARK"
-config_update ".postgresql.parameters.archive_command = \"$cmd\" | .postgresql.parameters.shared_preload_libraries = \"pwned_library\" | .postgresql.parameters.work_mem = \"7MB\""
+config_update ".postgresql.parameters.archive_command = \"$cmd\" | .postgresql.parameters.shared_preload_libraries = \"pwned_library\" | .postgresql.parameters.work_mem = \"7MB\" | .postgresql.parameters[\"pltcl.start_proc\"] = \"pwned_proc\" | .postgresql.parameters[\"auto_explain.log_min_duration\"] = \"250ms\""
 wait_for 20 "work_mem 7MB on every node (the edit was read)" all_show work_mem 7MB
 assert_eq "" "$(run_sql 1 "SHOW archive_command")" "node1: archive_command from etcd not applied"
 assert_eq "" "$(run_sql 2 "SHOW archive_command")" "node2: archive_command from etcd not applied"
@@ -73,12 +100,38 @@ for n in 1 2 3; do
 		"[ \"\$(warn_count $n 'postgresql.parameters.shared_preload_libraries ignored')\" -ge 1 ]"
 done
 assert_eq 0 "$(warn_count 3 'postgresql.parameters.archive_command ignored')" "node3 takes archive_command, no warning"
+# Custom (dotted) parameters: pltcl.start_proc nowhere, the allowed one on node3 only.
+node3_explain() { [ "$(setting 3 auto_explain.log_min_duration)" = 250ms ]; }
+wait_for 10 "node3 (allow_from_dcs) applies auto_explain.log_min_duration" node3_explain
+for n in 1 2; do
+	assert_eq "<unset>" "$(setting "$n" auto_explain.log_min_duration)" \
+		"node$n: auto_explain.log_min_duration from etcd not applied"
+	assert_eq 0 "$(in_files "$n" auto_explain.log_min_duration)" "node$n: auto_explain.log_min_duration in no file"
+	wait_for 5 "node$n warns about auto_explain.log_min_duration" eval \
+		"[ \"\$(warn_count $n 'postgresql.parameters.auto_explain.log_min_duration ignored: it is an extension')\" -ge 1 ]"
+done
+assert_eq 1 "$(in_files 3 auto_explain.log_min_duration)" "node3: auto_explain.log_min_duration in its file"
+nowhere pltcl.start_proc pwned_proc
+for n in 1 2 3; do
+	wait_for 5 "node$n warns about pltcl.start_proc" eval \
+		"[ \"\$(warn_count $n 'postgresql.parameters.pltcl.start_proc ignored: .*postgresql.allow_from_dcs')\" -ge 1 ]"
+done
+assert_eq 0 "$(warn_count 3 'postgresql.parameters.auto_explain.log_min_duration ignored')" \
+	"node3 takes auto_explain.log_min_duration, no warning"
 sleep $((LOOP_WAIT * 4 + 1))
 for n in 1 2; do
 	assert_eq 1 "$(warn_count "$n" 'postgresql.parameters.archive_command ignored')" \
 		"node$n warned once, not every loop"
+	assert_eq 1 "$(warn_count "$n" 'postgresql.parameters.auto_explain.log_min_duration ignored')" \
+		"node$n warned once about auto_explain.log_min_duration"
 done
+for n in 1 2 3; do
+	assert_eq 1 "$(warn_count "$n" 'postgresql.parameters.pltcl.start_proc ignored')" \
+		"node$n warned once about pltcl.start_proc"
+done
+nowhere pltcl.start_proc pwned_proc
 pass "archive_command and shared_preload_libraries from etcd: ignored where not allowed, with one WARN each"
+pass "custom parameters from etcd: pltcl.start_proc on no node, auto_explain.log_min_duration on node3 only, one WARN each"
 
 # The marker: a full WAL segment is archived by whoever runs archive_command.
 run_sql "$p" "CREATE TABLE t27 (v int); INSERT INTO t27 SELECT generate_series(1, 1000)" >/dev/null || fail "cannot write"
@@ -104,11 +157,41 @@ case $REST_CODE in
 	assert_eq 400 "$REST_CODE" "PATCH /config loop_wait 0.001"
 	grep -q 'loop_wait: 0.001 out of range \[0.1, 3600\]' <<<"$REST_BODY" || fail "PATCH loop_wait: $REST_BODY"
 	pass "PATCH /config loop_wait 0.001: 400 naming the bound"
+	for kv in 'plperl.on_init:system(\"touch /tmp/pwned-27\")' 'lo_compat_privileges:on'; do
+		name=${kv%%:*}
+		rest_call 1 PATCH /config "{\"postgresql\":{\"parameters\":{\"$name\":\"${kv#*:}\"}}}"
+		assert_eq 400 "$REST_CODE" "PATCH /config $name"
+		msg=$(jq -er .error <<<"$REST_BODY") || fail "PATCH $name: the answer is not a JSON error: $REST_BODY"
+		grep -qF "postgresql.parameters.$name: refused: " <<<"$msg" || fail "PATCH $name: 400 without naming it: $msg"
+		grep -qF "postgresql.allow_from_dcs" <<<"$msg" || fail "PATCH $name: 400 without naming the key: $msg"
+		log "PATCH $name: 400 $msg"
+	done
+	pass "PATCH /config plperl.on_init and lo_compat_privileges: 400, a JSON error naming each and the allow key"
 	;;
 401 | 403) log "NOT CHECKED: PATCH /config needs write credentials the harness does not give yet ($REST_CODE: $REST_BODY)" ;;
 *) fail "PATCH /config archive_cleanup_command answered $REST_CODE: $REST_BODY" ;;
 esac
 assert_eq "$before" "$(config_json)" "config key unchanged by the refused PATCHes"
+nowhere plperl.on_init pwned-27
+for n in 1 2 3; do
+	assert_eq off "$(setting "$n" lo_compat_privileges)" "node$n: lo_compat_privileges stays off"
+done
+# node3 allows auto_explain.log_min_duration: its REST API sets it, for it alone.
+rest_call 3 PATCH /config '{"postgresql":{"parameters":{"auto_explain.log_min_duration":"300ms"}}}'
+case $REST_CODE in
+200)
+	node3_explain300() { [ "$(setting 3 auto_explain.log_min_duration)" = 300ms ]; }
+	wait_for 10 "node3 applies auto_explain.log_min_duration 300ms (PATCH on node3)" node3_explain300
+	for n in 1 2; do
+		assert_eq "<unset>" "$(setting "$n" auto_explain.log_min_duration)" \
+			"node$n still ignores auto_explain.log_min_duration"
+	done
+	pass "PATCH /config of an allowed custom parameter on node3: 200, applied on node3 only"
+	;;
+401 | 403) log "NOT CHECKED: PATCH /config on node3 needs write credentials ($REST_CODE: $REST_BODY)" ;;
+*) fail "PATCH /config auto_explain.log_min_duration on node3 (which allows it) answered $REST_CODE: $REST_BODY" ;;
+esac
+before=$(config_json)
 
 refused() { # WHAT EXPECTED-TEXT ARGS...
 	local what=$1 want=$2 out rc
@@ -124,6 +207,10 @@ refused "the loop_wait bound" 'loop_wait: 0.001 out of range [0.1, 3600]' --set 
 refused "the retry_timeout bound" 'retry_timeout: 0.001 out of range [0.5, 3600]' --set retry_timeout=0.001
 refused "the ttl bound" 'ttl: 1e+308 out of range [2, 86400]' --set ttl=1e308
 refused "archive_command (node1 does not allow it)" 'postgresql.parameters.archive_command: refused' --pg "archive_command=/bin/false"
+refused plperl.on_init "postgresql.parameters.plperl.on_init: refused: it is an extension's custom parameter" \
+	--pg "plperl.on_init=system('touch /tmp/pwned-27')"
+refused "auto_explain.log_min_duration (node1 does not allow it)" \
+	'postgresql.parameters.auto_explain.log_min_duration: refused' --pg "auto_explain.log_min_duration=1s"
 assert_eq "$before" "$(config_json)" "config key unchanged by the refused edits"
 pass "edit-config refuses code-running parameters and out-of-bound timings, naming them"
 
