@@ -115,6 +115,16 @@ bool ha_standby_remote_proven(bool pg_tls, const char *own_host, int own_port, c
 	return own_host && strcasecmp(own_host, host) == 0 && own_port == port;
 }
 
+const struct ha_member *ha_member_at(const struct ha_cluster_view *c, const char *host, int port)
+{
+	if (!host || !host[0])
+		return NULL;
+	for (size_t i = 0; i < c->n_members; i++)
+		if (c->members[i].port == port && strcasecmp(c->members[i].host, host) == 0)
+			return &c->members[i];
+	return NULL;
+}
+
 /* A standby leader follows standby_cluster's host:port as the config says
  * now: following HA_REMOTE, and the address it follows is the current one
  * (an operator may point the cluster elsewhere, e.g. at the other site's
@@ -616,6 +626,14 @@ static bool rule_replica(const struct rule_ctx *x, struct ha_action *out)
 			if (c->standby_cluster) {
 				/* No connection to a remote nobody vouched for:
 				 * Postgres runs on as it is, a replica, and waits. */
+				/* The remote we stream from is no longer trusted (taken
+				 * out of the node file, then a reload): stop streaming
+				 * from it; passwords must not go there again. */
+				if (strcmp(l->following, HA_REMOTE) == 0 && l->following_remote_untrusted)
+					DECIDE(HA_FOLLOW, "",
+					       "standby leader: this node no longer trusts %s, which it streams from: "
+					       "dropping primary_conninfo, replicating from nobody",
+					       l->following_remote);
 				if (!c->standby_remote_usable)
 					DECIDE(HA_STANDBY_LEAD, NULL,
 					       "standby leader: standby_cluster names %s:%d, which this node cannot "
