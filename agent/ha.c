@@ -624,8 +624,6 @@ static bool rule_replica(const struct rule_ctx *x, struct ha_action *out)
 			if (l->promote_requested)
 				DECIDE(HA_WAIT, NULL, "promotion in progress");
 			if (c->standby_cluster) {
-				/* No connection to a remote nobody vouched for:
-				 * Postgres runs on as it is, a replica, and waits. */
 				/* The remote we stream from is no longer trusted (taken
 				 * out of the node file, then a reload): stop streaming
 				 * from it; passwords must not go there again. */
@@ -634,6 +632,8 @@ static bool rule_replica(const struct rule_ctx *x, struct ha_action *out)
 					       "standby leader: this node no longer trusts %s, which it streams from: "
 					       "dropping primary_conninfo, replicating from nobody",
 					       l->following_remote);
+				/* No connection to a remote nobody vouched for:
+				 * Postgres runs on as it is, a replica, and waits. */
 				if (!c->standby_remote_usable)
 					DECIDE(HA_STANDBY_LEAD, NULL,
 					       "standby leader: standby_cluster names %s:%d, which this node cannot "
