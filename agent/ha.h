@@ -61,8 +61,8 @@ struct ha_member {
 
 /* The config key as the last read found it. */
 enum ha_config_key {
-	HA_CONFIG_MISSING, /* no config key */
 	HA_CONFIG_VALID,   /* present and parsed */
+	HA_CONFIG_MISSING, /* no config key */
 	HA_CONFIG_INVALID, /* present, refused (named in the read's warnings) */
 };
 

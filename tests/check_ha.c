@@ -1226,6 +1226,19 @@ static void s_sb_dropped_untrusted_waits(struct ha_cluster_view *c, struct ha_lo
 	l->following[0] = '\0';
 	l->following_remote[0] = '\0';
 }
+/* A standby leader whose view lost standby_cluster without a valid key
+ * (missing or invalid): it never promotes for that. */
+static void s_sb_key_missing_no_promote(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_sb_never_promotes(c, l);
+	c->standby_cluster = false;
+	c->config_key = HA_CONFIG_MISSING;
+}
+static void s_sb_key_invalid_no_promote(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_sb_key_missing_no_promote(c, l);
+	c->config_key = HA_CONFIG_INVALID;
+}
 static void s_sb_demote_cluster_unproven(struct ha_cluster_view *c, struct ha_local_view *l)
 {
 	s_sb_demote_cluster(c, l);
@@ -1718,6 +1731,8 @@ static const struct row rows[] = {
 	{ 11, "standby leader gone: a replica takes the key", s_sb_failover_acquire, HA_ACQUIRE, NULL },
 	{ 11, "standby cluster replica follows the standby leader", s_sb_replica_follows_leader, HA_WAIT, NULL },
 	{ 11, "promote-cluster: the standby leader promotes", s_sb_promote_cluster, HA_PROMOTE, NULL },
+	{ 11, "standby leader, config key missing: never promotes", s_sb_key_missing_no_promote, HA_WAIT, NULL },
+	{ 11, "standby leader, config key invalid: never promotes", s_sb_key_invalid_no_promote, HA_WAIT, NULL },
 	{ 12, "steady leader leads", s_steady_leader, HA_LEAD, NULL },
 	{ 12, "primary before its deadline leads", s_deadline_not_yet, HA_LEAD, NULL },
 	{ 12, "switchover now: leader hands over", s_sw_leader_now, HA_SWITCHOVER, "node3" },
