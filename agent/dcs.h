@@ -72,6 +72,26 @@ bool dcs_member_key(const struct dcs_keys *k, const char *name, char *buf, size_
 void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result *r, const struct dcs_settings *fallback,
                        struct ha_cluster_view *view, struct dcs_settings *settings_out, char *warn, size_t warnlen);
 
+/* One line for an operator: "standby cluster following H:P" or "not a
+ * standby cluster", then ", paused", ", synchronous mode" as they hold. */
+void dcs_settings_summary(const struct dcs_settings *s, char *buf, size_t len);
+
+/*
+ * The last good config key, as a node keeps it in its data directory so
+ * that an invalid or deleted key never changes the cluster's mode, not
+ * even across a restart (loop_pgfiles.c): JSON {"namespace", "scope",
+ * "name", "revision", "config": the key's value as read}. _json returns a
+ * malloc'ed string (NULL: out of memory). _parse accepts only a record
+ * this very member wrote (a copy that came with a base backup or a rewind
+ * is another member's, perhaps of the other site): the key's value into
+ * *config (malloc'ed, caller frees), its mod_revision into *revision;
+ * false with err set otherwise. The value itself is not validated here.
+ */
+char *dcs_lastgood_json(const char *namespace_, const char *scope, const char *name, int64_t revision,
+                        const char *config);
+bool dcs_lastgood_parse(const char *text, const char *namespace_, const char *scope, const char *name,
+                        int64_t *revision, char **config, char *err, size_t errlen) __attribute__((warn_unused_result));
+
 /*
  * The one bounded read of the cluster, used wherever the view is built from
  * etcd (the loop, the REST API, batonctl, ops): whatever sits under the

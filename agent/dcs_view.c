@@ -51,6 +51,7 @@ void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result 
 
 	memset(view, 0, sizeof(*view));
 	memset(&parsed, 0, sizeof(parsed));
+	view->config_key = HA_CONFIG_MISSING;
 	if (warn && warnlen)
 		warn[0] = '\0';
 	view->etcd_ok = true;
@@ -87,11 +88,15 @@ void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result 
 				dcs_settings_free(&parsed);
 				have_config = false;
 			}
-			if (dcs_config_from_json(kv->value, &parsed, err, sizeof(err)))
+			view->config_revision = kv->mod_revision;
+			if (dcs_config_from_json(kv->value, &parsed, err, sizeof(err))) {
 				have_config = true;
-			else
+				view->config_key = HA_CONFIG_VALID;
+			} else {
+				view->config_key = HA_CONFIG_INVALID;
 				dcs_warn_add(warn, warnlen, "%s: invalid config, keeping the previous settings: %s",
 				             kv->key, err);
+			}
 		} else if (strcmp(rel, "switchover") == 0) {
 			struct dcs_switchover sw;
 
@@ -182,4 +187,76 @@ void dcs_parse_cluster(const struct dcs_keys *k, const struct etcd_range_result 
 		*settings_out = parsed;
 	else
 		dcs_settings_free(&parsed);
+}
+
+void dcs_settings_summary(const struct dcs_settings *s, char *buf, size_t len)
+{
+	int n;
+
+	if (s->standby_host)
+		n = snprintf(buf, len, "standby cluster following %s:%lld", s->standby_host,
+		             (long long)s->standby_port);
+	else
+		n = snprintf(buf, len, "not a standby cluster");
+	if (n < 0 || (size_t)n >= len)
+		return;
+	snprintf(buf + n, len - (size_t)n, "%s%s%s", s->pause ? ", paused" : "",
+	         s->synchronous_mode ? (s->synchronous_mode_strict ? ", strict synchronous mode" : ", synchronous mode")
+	                             : "",
+	         s->failsafe_mode ? ", failsafe mode" : "");
+}
+
+char *dcs_lastgood_json(const char *namespace_, const char *scope, const char *name, int64_t revision,
+                        const char *config)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:s}", "namespace", namespace_, "scope", scope, "name", name,
+	                      "revision", (json_int_t)revision, "config", config);
+	char *out;
+
+	if (!o)
+		return NULL;
+	out = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return out;
+}
+
+bool dcs_lastgood_parse(const char *text, const char *namespace_, const char *scope, const char *name,
+                        int64_t *revision, char **config, char *err, size_t errlen)
+{
+	json_error_t je;
+	json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, &je);
+	const char *ns, *sc, *nm, *cf;
+	json_int_t rev;
+	bool ok = false;
+
+	*config = NULL;
+	*revision = 0;
+	if (!o) {
+		snprintf(err, errlen, "not JSON: %s (line %d)", je.text, je.line);
+		return false;
+	}
+	if (json_unpack(o, "{s:s, s:s, s:s, s:I, s:s}", "namespace", &ns, "scope", &sc, "name", &nm, "revision", &rev,
+	                "config", &cf) != 0) {
+		snprintf(err, errlen, "expected {namespace, scope, name, revision, config}");
+		goto cleanup;
+	}
+	/* A copy that came with the data directory (a base backup, a rewind)
+	 * belongs to its writer: another member, maybe of the other site. */
+	if (strcmp(ns, namespace_) != 0 || strcmp(sc, scope) != 0 || strcmp(nm, name) != 0) {
+		snprintf(err, errlen, "written by member \"%.64s\" of %.64s/%.64s/, not by this member", nm, ns, sc);
+		goto cleanup;
+	}
+	if (rev <= 0) {
+		snprintf(err, errlen, "revision %lld is not a revision", (long long)rev);
+		goto cleanup;
+	}
+	if (!(*config = strdup(cf))) {
+		snprintf(err, errlen, "out of memory");
+		goto cleanup;
+	}
+	*revision = rev;
+	ok = true;
+cleanup:
+	json_decref(o);
+	return ok;
 }

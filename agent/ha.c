@@ -39,7 +39,9 @@
  * remote (BOOTSTRAP with leader HA_REMOTE) instead of initdb; rule 9 starts
  * the key holder as a replica of HA_REMOTE (rewinding it against the remote
  * when its timeline diverged); rule 11 keeps it following HA_REMOTE
- * (STANDBY_LEAD) where a normal cluster promotes; rule 12 stops a primary
+ * (STANDBY_LEAD) where a normal cluster promotes, and a standby leader
+ * promotes only when a valid config key no longer names standby_cluster
+ * (never for a missing or invalid one); rule 12 stops a primary
  * once standby_cluster is set (demote-cluster). Failover inside it is the
  * usual one: a replica takes the free key and becomes the standby leader.
  *
@@ -113,6 +115,16 @@ bool ha_standby_remote_proven(bool pg_tls, const char *own_host, int own_port, c
 	if (pg_tls)
 		return true;
 	return own_host && strcasecmp(own_host, host) == 0 && own_port == port;
+}
+
+const struct ha_member *ha_member_at(const struct ha_cluster_view *c, const char *host, int port)
+{
+	if (!host || !host[0])
+		return NULL;
+	for (size_t i = 0; i < c->n_members; i++)
+		if (c->members[i].port == port && strcasecmp(c->members[i].host, host) == 0)
+			return &c->members[i];
+	return NULL;
 }
 
 /* A standby leader follows standby_cluster's host:port as the config says
@@ -614,6 +626,14 @@ static bool rule_replica(const struct rule_ctx *x, struct ha_action *out)
 			if (l->promote_requested)
 				DECIDE(HA_WAIT, NULL, "promotion in progress");
 			if (c->standby_cluster) {
+				/* The remote we stream from is no longer trusted (taken
+				 * out of the node file, then a reload): stop streaming
+				 * from it; passwords must not go there again. */
+				if (strcmp(l->following, HA_REMOTE) == 0 && l->following_remote_untrusted)
+					DECIDE(HA_FOLLOW, "",
+					       "standby leader: this node no longer trusts %s, which it streams from: "
+					       "dropping primary_conninfo, replicating from nobody",
+					       l->following_remote);
 				/* No connection to a remote nobody vouched for:
 				 * Postgres runs on as it is, a replica, and waits. */
 				if (!c->standby_remote_usable)
@@ -665,6 +685,15 @@ static bool rule_replica(const struct rule_ctx *x, struct ha_action *out)
 				DECIDE(HA_STANDBY_LEAD, NULL, "standby leader following %s:%d", c->standby_host,
 				       c->standby_port);
 			}
+			/* A standby leader (streaming from the other site) becomes
+			 * a primary only when a valid config key says the cluster
+			 * is no longer a standby cluster, never because the key
+			 * went missing or unreadable (a second writable site). */
+			if (strcmp(l->following, HA_REMOTE) == 0 && c->config_key != HA_CONFIG_VALID)
+				DECIDE(HA_WAIT, NULL,
+				       "standby leader: the config key is %s and does not say this cluster is no longer "
+				       "a standby cluster: not promoting",
+				       c->config_key == HA_CONFIG_MISSING ? "missing" : "invalid");
 			if (l->watchdog_required && !l->watchdog_ok)
 				DECIDE(HA_RELEASE, NULL,
 				       "watchdog.mode is required and the watchdog cannot be armed: releasing the key "

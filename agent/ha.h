@@ -59,6 +59,13 @@ struct ha_member {
 	uint32_t polled_timeline;
 };
 
+/* The config key as the last read found it. */
+enum ha_config_key {
+	HA_CONFIG_VALID,   /* present and parsed */
+	HA_CONFIG_MISSING, /* no config key */
+	HA_CONFIG_INVALID, /* present, refused (named in the read's warnings) */
+};
+
 struct ha_cluster_view {
 	bool etcd_ok; /* the read of the cluster's keys succeeded this loop */
 
@@ -77,7 +84,10 @@ struct ha_cluster_view {
 	uint64_t leader_lsn;
 	uint32_t leader_timeline;
 
-	/* config key (or bootstrap.dcs until it exists) */
+	/* config key: its settings, or while it is invalid or missing the last
+	 * good ones (bootstrap.dcs before any); config_key says which */
+	enum ha_config_key config_key;
+	int64_t config_revision; /* the key's mod_revision when present */
 	double ttl, loop_wait, retry_timeout;
 	int64_t maximum_lag_on_failover;
 	bool paused;                     /* maintenance mode: no failover, no Postgres actions */
@@ -218,6 +228,8 @@ struct ha_local_view {
 	double pg_not_streaming_since;   /* replica: monotonic time streaming was last seen lost (0 = streaming) */
 	char following[HA_NAME_MAX];     /* the member named in our primary_conninfo ("" = none) */
 	char following_remote[300];      /* following HA_REMOTE: the "host:port" our primary_conninfo names */
+	bool following_remote_untrusted; /* ... which this node no longer trusts (taken out of its file, or the
+	                                  * address of a member): the loop's standby_remote_trusted */
 	bool remote_diverged;            /* ... whose timeline forked off before our position (the server's log
 					  * says so while it runs): pg_rewind against it */
 	char replicatefrom[HA_NAME_MAX]; /* tag replicatefrom: stream from this member ("" = the leader) */
@@ -284,6 +296,11 @@ struct ha_action {
  * port (own_host NULL: it names none). The config key alone, which any
  * etcd writer or PATCH /config can set, never proves a remote. Pure. */
 bool ha_standby_remote_proven(bool pg_tls, const char *own_host, int own_port, const char *host, int port);
+/* The member of this cluster whose Postgres address (its member key's
+ * conn_url) is host:port, host compared case-insensitively; NULL: none.
+ * A standby_cluster remote that is a member of this very cluster is never
+ * used: a primary must not demote to follow its own replica. Pure. */
+const struct ha_member *ha_member_at(const struct ha_cluster_view *c, const char *host, int port);
 /* Is member m the standby leader (Patroni's role)? The holder of the
  * leader key in a standby cluster while its Postgres is not a primary (a
  * primary that refused an unusable standby_cluster remote stays the

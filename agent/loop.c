@@ -183,6 +183,10 @@ static bool loop_init(struct loop *L, const struct baton_config *cfg)
 	}
 	if (!dcs_settings_copy(&L->settings, &cfg->bootstrap_dcs))
 		return false;
+	/* Not bootstrap.dcs when this member kept the last good config key:
+	 * an invalid or deleted key must not turn a standby cluster into a
+	 * primary one (nor unpause it, nor end synchronous mode) at a restart. */
+	lastgood_load(L);
 
 	if (pipe2(L->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
 		log_error("pipe: %s", strerror(errno));
@@ -299,6 +303,7 @@ static void loop_free(struct loop *L)
 		free(L->endpoints);
 	}
 	dcs_settings_free(&L->settings);
+	free(L->lastgood.raw);
 	etcd_range_result_free(&L->cached);
 	free(L->member_json);
 	free(L->status_json);
@@ -405,6 +410,7 @@ int loop_run(const struct baton_config *cfg)
 		    !L.local.nofailover)
 			poll_peers(&L);
 		L.view.standby_remote_usable = standby_remote_usable(&L);
+		L.local.following_remote_untrusted = standby_remote_following_untrusted(&L);
 		now = clk_mono();
 		a = ha_decide(&L.view, &L.local, now);
 		if (view_needs_fresh(&L, &a)) {

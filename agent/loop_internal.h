@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -93,9 +94,25 @@ struct loop {
 	bool ctl_stale; /* pg_control may have changed since we read it */
 
 	struct pg_child postmaster;
-	bool post_bootstrap_done;        /* bootstrap.post_bootstrap succeeded in this bootstrap */
-	bool boot_recovering;            /* bootstrap.method pgbackrest: Postgres recovers the restored backup */
-	bool standby_restore_warned;     /* said once that standby_cluster.restore_command is not allowed here */
+	bool post_bootstrap_done;    /* bootstrap.post_bootstrap succeeded in this bootstrap */
+	bool boot_recovering;        /* bootstrap.method pgbackrest: Postgres recovers the restored backup */
+	bool standby_restore_warned; /* said once that standby_cluster.restore_command is not allowed here */
+	/* The last good config key (loop_pgfiles.c lastgood_*): the settings
+	 * kept while the key is invalid or missing, and across a restart
+	 * through a copy in the data directory, so neither changes the
+	 * cluster's mode (standby cluster, pause, synchronous mode). */
+	struct {
+		char *raw;        /* the key's value as read (NULL: none known) */
+		int64_t revision; /* its mod_revision */
+		bool saved;       /* the data directory's copy holds it, as stat'ed below */
+		ino_t ino;        /* ... of the copy we wrote (a rewind or a clone replaces it) */
+		off_t size;
+		struct timespec mtime;
+		enum ha_config_key said; /* the state last logged */
+		bool said_known;
+		int64_t said_rev; /* ... for the key's revision */
+		bool save_failed_said;
+	} lastgood;
 	char standby_unusable_said[300]; /* "host:port" of the standby_cluster remote last refused (logged once) */
 	/* What the view builder and the executor remember of Postgres and the
 	 * jobs (local_view.h): starts, failures, streaming, replay progress. */
@@ -289,9 +306,26 @@ void reload_config(struct loop *L);
  * (bootstrap.dcs.standby_cluster) names that same host:port, the
  * operator's opt-in for a cluster without Postgres TLS. Anyone who can
  * write the config key could otherwise point the agent, and its
- * passwords, at a server of their choosing. Logs an ERROR once per
- * refused host:port; false when the config has no standby_cluster. */
+ * passwords, at a server of their choosing. Never the Postgres address
+ * of a member of this cluster (a primary must not demote to follow its
+ * own replica). Logs an ERROR once per refused host:port; false when the
+ * config has no standby_cluster. */
 bool standby_remote_usable(struct loop *L);
+/* Following HA_REMOTE, is the remote our primary_conninfo names
+ * (lm.following_remote) one this node no longer trusts, after a reload
+ * took it out of the node file (or it became a member's address)? */
+bool standby_remote_following_untrusted(struct loop *L);
+/* At start-up, before the first read of etcd: the settings of this
+ * member's copy of the last good config key in the data directory, when
+ * there is one (else bootstrap.dcs stays). Logs what it loaded or why a
+ * copy is ignored. */
+void lastgood_load(struct loop *L);
+/* After each read: a valid config key becomes the last good one (saved
+ * in the data directory when it changed or the copy was replaced); an
+ * invalid one is logged once per revision with the settings kept; a
+ * missing one is restored by the leader from the last good one (never
+ * from bootstrap.dcs). r: the read the view came from. */
+void lastgood_track(struct loop *L, const struct etcd_range_result *r);
 bool leader_conninfo(struct loop *L, const char *leader, bool replication, char *buf, size_t len);
 bool write_pg_files(struct loop *L, bool standby, const char *upstream);
 /* At start: a WARN for tags that need something else to work (nostream

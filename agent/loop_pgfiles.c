@@ -7,34 +7,85 @@
  */
 #include "agent/loop_internal.h"
 
-bool standby_remote_usable(struct loop *L)
+/* May this node connect to host:port as the other site? Not a member of
+ * this cluster; and proven by Postgres TLS, or named in the node file
+ * (bootstrap.dcs.standby_cluster or postgresql.standby_cluster_remotes).
+ * *member: the member at that address, when that is why not. */
+static bool remote_trusted(struct loop *L, const char *host, int port, const struct ha_member **member)
 {
 	const struct baton_config *cfg = L->cfg;
 	const struct dcs_settings *own = &cfg->bootstrap_dcs;
-	char key[sizeof(L->standby_unusable_said)];
 	bool usable;
+
+	/* Whatever vouches for it: a member of this very cluster is never the
+	 * other site (TLS proves a name, and our members hold certificates of
+	 * it too), and a primary told to follow its own replica would demote
+	 * the cluster onto itself. */
+	*member = ha_member_at(&L->view, host, port);
+	if (*member)
+		return false;
+	usable = ha_standby_remote_proven(cfg->postgresql.tls_cafile != NULL, own->standby_host, (int)own->standby_port,
+	                                  host, port);
+	/* Or the node file lists it (postgresql.standby_cluster_remotes): the
+	 * way to allow a site switchover's remote without Postgres TLS, as
+	 * bootstrap.dcs would also seed a new cluster as a standby. */
+	for (size_t i = 0; !usable && i < cfg->postgresql.n_standby_remotes; i++) {
+		char *h = NULL;
+		int p = 0;
+
+		if (config_split_hostport(cfg->postgresql.standby_remotes[i], &h, &p))
+			usable = ha_standby_remote_proven(false, h, p, host, port);
+		free(h);
+	}
+	return usable;
+}
+
+bool standby_remote_following_untrusted(struct loop *L)
+{
+	const struct ha_member *m;
+	char host[300];
+	const char *colon = strrchr(L->lm.following_remote, ':');
+	size_t hl;
+	long port;
+	char *end;
+
+	if (strcmp(L->lm.following, HA_REMOTE) != 0 || !colon)
+		return false;
+	hl = (size_t)(colon - L->lm.following_remote);
+	if (hl == 0 || hl >= sizeof(host))
+		return false;
+	memcpy(host, L->lm.following_remote, hl);
+	host[hl] = '\0';
+	port = strtol(colon + 1, &end, 10);
+	if (*end || port < 1 || port > 65535)
+		return false;
+	return !remote_trusted(L, host, (int)port, &m);
+}
+
+bool standby_remote_usable(struct loop *L)
+{
+	const struct ha_member *m;
+	char key[sizeof(L->standby_unusable_said)];
 
 	if (!L->view.standby_cluster || !L->view.standby_host[0]) {
 		L->standby_unusable_said[0] = '\0';
 		return false;
 	}
-	usable = ha_standby_remote_proven(cfg->postgresql.tls_cafile != NULL, own->standby_host, (int)own->standby_port,
-	                                  L->view.standby_host, L->view.standby_port);
-	/* Or the node file lists it (postgresql.standby_cluster_remotes): the
-	 * way to allow a site switchover's remote without Postgres TLS, as
-	 * bootstrap.dcs would also seed a new cluster as a standby. */
-	for (size_t i = 0; !usable && i < cfg->postgresql.n_standby_remotes; i++) {
-		char *host = NULL;
-		int port = 0;
-
-		if (config_split_hostport(cfg->postgresql.standby_remotes[i], &host, &port))
-			usable = ha_standby_remote_proven(false, host, port, L->view.standby_host,
-			                                  L->view.standby_port);
-		free(host);
-	}
-	if (usable) {
+	if (remote_trusted(L, L->view.standby_host, L->view.standby_port, &m)) {
 		L->standby_unusable_said[0] = '\0';
 		return true;
+	}
+	if (m) {
+		snprintf(key, sizeof(key), "member %s:%d", L->view.standby_host, L->view.standby_port);
+		if (strcmp(key, L->standby_unusable_said) != 0) {
+			log_error("standby_cluster names %s:%d, the Postgres address of %s, a member of this cluster "
+			          "(members/%s): refusing it; a standby cluster follows another cluster's primary. No "
+			          "primary_conninfo, base backup or pg_rewind goes there, and a primary stays the "
+			          "primary",
+			          L->view.standby_host, L->view.standby_port, m->name, m->name);
+			snprintf(L->standby_unusable_said, sizeof(L->standby_unusable_said), "%s", key);
+		}
+		return false;
 	}
 	snprintf(key, sizeof(key), "%s:%d", L->view.standby_host, L->view.standby_port);
 	if (strcmp(key, L->standby_unusable_said) != 0) {
@@ -48,6 +99,231 @@ bool standby_remote_usable(struct loop *L)
 		snprintf(L->standby_unusable_said, sizeof(L->standby_unusable_said), "%s", key);
 	}
 	return false;
+}
+
+/* This member's copy of the last good config key, in its data directory:
+ * it goes wherever the data goes, and a copy that arrives with a base
+ * backup or a rewind names another member, so it is ignored and replaced. */
+#define LASTGOOD_FILE "baton.dcs.json"
+#define LASTGOOD_MAX (2 * DCS_VALUE_MAX + 4096)
+
+/* Reads data_dir/LASTGOOD_FILE (malloc'ed, NUL-terminated) into *out;
+ * false with err set (errno ENOENT kept in *missing). */
+static bool lastgood_read(const char *path, char **out, bool *missing, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	size_t n;
+	bool ok = false;
+
+	*out = NULL;
+	*missing = false;
+	if (!f) {
+		*missing = errno == ENOENT;
+		snprintf(err, errlen, "%s", strerror(errno));
+		return false;
+	}
+	if (!(buf = malloc(LASTGOOD_MAX + 1))) {
+		snprintf(err, errlen, "out of memory");
+		goto cleanup;
+	}
+	n = fread(buf, 1, LASTGOOD_MAX + 1, f);
+	if (ferror(f) || n > LASTGOOD_MAX) {
+		snprintf(err, errlen, ferror(f) ? "read error" : "larger than %d bytes", LASTGOOD_MAX);
+		goto cleanup;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	buf = NULL;
+	ok = true;
+cleanup:
+	free(buf);
+	fclose(f);
+	return ok;
+}
+
+void lastgood_load(struct loop *L)
+{
+	const struct baton_config *cfg = L->cfg;
+	struct dcs_settings s;
+	char path[PATH_MAX], err[512], sum[400], *text = NULL, *raw = NULL;
+	int64_t rev = 0;
+	bool missing;
+	struct stat st;
+
+	memset(&s, 0, sizeof(s));
+	if (snprintf(path, sizeof(path), "%s/%s", cfg->postgresql.data_dir, LASTGOOD_FILE) >= (int)sizeof(path))
+		return;
+	if (!lastgood_read(path, &text, &missing, err, sizeof(err))) {
+		if (!missing)
+			log_warn("cannot read %s (this member's last good copy of the config key): %s; using "
+			         "bootstrap.dcs until etcd is read",
+			         path, err);
+		return;
+	}
+	if (!dcs_lastgood_parse(text, cfg->namespace_, cfg->scope, cfg->name, &rev, &raw, err, sizeof(err))) {
+		log_info("%s ignored: %s; using bootstrap.dcs until etcd is read", path, err);
+		goto cleanup;
+	}
+	if (!dcs_config_from_json(raw, &s, err, sizeof(err))) {
+		log_warn("%s ignored: the config it holds (revision %lld) is invalid: %s", path, (long long)rev, err);
+		goto cleanup;
+	}
+	(void)dcs_settings_drop_code_params(&s, cfg->postgresql.allow_from_dcs, cfg->postgresql.n_allow_from_dcs, NULL,
+	                                    0);
+	dcs_settings_summary(&s, sum, sizeof(sum));
+	log_info("settings from this member's last good config key (revision %lld, %s) until etcd is read: %s",
+	         (long long)rev, path, sum);
+	dcs_settings_free(&L->settings);
+	L->settings = s;
+	free(L->lastgood.raw);
+	L->lastgood.raw = raw;
+	raw = NULL;
+	L->lastgood.revision = rev;
+	if (stat(path, &st) == 0) {
+		L->lastgood.saved = true;
+		L->lastgood.ino = st.st_ino;
+		L->lastgood.size = st.st_size;
+		L->lastgood.mtime = st.st_mtim;
+	}
+cleanup:
+	free(text);
+	free(raw);
+}
+
+/* Writes the last good key into the data directory unless the copy there
+ * is the one we wrote. Never into a data directory that does not exist
+ * yet (initdb and pg_basebackup want an empty one) or that a job is
+ * writing (a clone, a rewind). */
+static void lastgood_save(struct loop *L)
+{
+	const struct baton_config *cfg = L->cfg;
+	char path[PATH_MAX], version[PATH_MAX], *json;
+	struct pg_err err;
+	struct stat st;
+
+	if (!L->lastgood.raw || L->job.pid != 0)
+		return;
+	if (snprintf(path, sizeof(path), "%s/%s", cfg->postgresql.data_dir, LASTGOOD_FILE) >= (int)sizeof(path) ||
+	    snprintf(version, sizeof(version), "%s/PG_VERSION", cfg->postgresql.data_dir) >= (int)sizeof(version) ||
+	    access(version, F_OK) != 0)
+		return;
+	if (L->lastgood.saved && stat(path, &st) == 0 && st.st_ino == L->lastgood.ino &&
+	    st.st_size == L->lastgood.size && st.st_mtim.tv_sec == L->lastgood.mtime.tv_sec &&
+	    st.st_mtim.tv_nsec == L->lastgood.mtime.tv_nsec)
+		return;
+	L->lastgood.saved = false;
+	json = dcs_lastgood_json(cfg->namespace_, cfg->scope, cfg->name, L->lastgood.revision, L->lastgood.raw);
+	if (!json || !pg_conf_write_file(cfg->postgresql.data_dir, LASTGOOD_FILE, json, strlen(json), &err)) {
+		if (!L->lastgood.save_failed_said)
+			log_warn("cannot save the last good config key in %s: %s (a restart while the key is invalid "
+			         "or missing would start from bootstrap.dcs)",
+			         path, json ? err.msg : "out of memory");
+		L->lastgood.save_failed_said = true;
+		free(json);
+		return;
+	}
+	free(json);
+	L->lastgood.save_failed_said = false;
+	if (stat(path, &st) == 0) {
+		L->lastgood.saved = true;
+		L->lastgood.ino = st.st_ino;
+		L->lastgood.size = st.st_size;
+		L->lastgood.mtime = st.st_mtim;
+	}
+}
+
+/* The leader puts a deleted config key back from the last good one. */
+static void lastgood_restore(struct loop *L, const char *sum)
+{
+	struct etcd_compare absent = { .key = L->keys.config, .target = ETCD_CMP_CREATE, .result = ETCD_CMP_EQUAL };
+	struct etcd_op put = { .kind = ETCD_OP_PUT, .key = L->keys.config, .value = L->lastgood.raw };
+	bool won = false;
+
+	if (!L->lastgood.raw) {
+		if (!L->lastgood.said_known || L->lastgood.said != HA_CONFIG_MISSING)
+			log_error("the config key %s is missing and this node has no last good copy of it: not writing "
+			          "one from bootstrap.dcs (it could change the cluster's mode); keeping %s; write it "
+			          "back (batonctl edit-config, or etcdctl put)",
+			          L->keys.config, sum);
+		return;
+	}
+	if (txn_simple(L, &absent, 1, &put, 1, &won, "restore the config key") && won)
+		log_warn("the config key %s was missing: restored it from the last good settings (revision %lld): "
+		         "%s",
+		         L->keys.config, (long long)L->lastgood.revision, sum);
+}
+
+void lastgood_track(struct loop *L, const struct etcd_range_result *r)
+{
+	const struct ha_cluster_view *v = &L->view;
+	const struct etcd_kv *kv = NULL;
+	char sum[400], err[512];
+	bool said = L->lastgood.said_known && L->lastgood.said == v->config_key &&
+	            (v->config_key != HA_CONFIG_INVALID || L->lastgood.said_rev == v->config_revision);
+
+	for (size_t i = 0; r && i < r->n_kvs; i++)
+		if (r->kvs[i].key && strcmp(r->kvs[i].key, L->keys.config) == 0)
+			kv = &r->kvs[i];
+	dcs_settings_summary(&L->settings, sum, sizeof(sum));
+	switch (v->config_key) {
+	case HA_CONFIG_VALID:
+		if (kv && kv->value &&
+		    (!L->lastgood.raw || L->lastgood.revision != kv->mod_revision ||
+		     strcmp(L->lastgood.raw, kv->value))) {
+			char *copy = strdup(kv->value);
+
+			if (copy) {
+				free(L->lastgood.raw);
+				L->lastgood.raw = copy;
+				L->lastgood.revision = kv->mod_revision;
+				L->lastgood.saved = false;
+			}
+		}
+		if (L->lastgood.said_known && L->lastgood.said != HA_CONFIG_VALID)
+			log_info("the config key %s is valid again (revision %lld): %s", L->keys.config,
+			         (long long)v->config_revision, sum);
+		lastgood_save(L);
+		break;
+	case HA_CONFIG_INVALID:
+		if (said)
+			break;
+		err[0] = '\0';
+		if (kv && kv->value) {
+			struct dcs_settings tmp;
+
+			if (dcs_config_from_json(kv->value, &tmp, err, sizeof(err)))
+				dcs_settings_free(&tmp); /* cannot happen: the view refused it */
+		}
+		if (L->lastgood.raw)
+			log_warn("the config key %s is invalid (%s); keeping the last good settings from revision %lld: "
+			         "%s",
+			         L->keys.config, err[0] ? err : "unreadable", (long long)L->lastgood.revision, sum);
+		else
+			log_warn("the config key %s is invalid (%s) and this node has no last good copy of it: keeping "
+			         "bootstrap.dcs from %s: %s",
+			         L->keys.config, err[0] ? err : "unreadable", L->cfg->path, sum);
+		break;
+	case HA_CONFIG_MISSING:
+		/* Only in an initialized cluster: before that the bootstrapper
+		 * writes it from bootstrap.dcs (loop_execute.c). */
+		if (is_leader(L) && v->init_key_present && !v->init_in_progress) {
+			lastgood_restore(L, sum);
+		} else if (!said && v->init_key_present) {
+			if (L->lastgood.raw)
+				log_warn("the config key %s is missing; keeping the last good settings from revision %lld "
+				         "(the leader restores it): %s",
+				         L->keys.config, (long long)L->lastgood.revision, sum);
+			else
+				log_warn("the config key %s is missing and this node has no last good copy of it: keeping "
+				         "bootstrap.dcs from %s: %s",
+				         L->keys.config, L->cfg->path, sum);
+		}
+		break;
+	}
+	L->lastgood.said = v->config_key;
+	L->lastgood.said_rev = v->config_revision;
+	L->lastgood.said_known = true;
 }
 
 /* conninfo to reach `leader`'s Postgres: as the replication user (for

@@ -271,6 +271,7 @@ static void read_cluster(struct loop *L)
 	else if (L->leader_absent_since == 0)
 		L->leader_absent_since = now;
 	L->view = v;
+	lastgood_track(L, r);
 	/* A switchover key written straight into etcd is held to the horizon
 	 * REST and batonctl enforce: ignored, and the leader clears it. */
 	if (v.has_switchover &&

@@ -251,6 +251,15 @@ bool pg_conf_write_recovery(const char *data_dir, const char *primary_conninfo, 
 	return write_sb(data_dir, RECOVERY_FILE, &sb, err);
 }
 
+bool pg_conf_write_file(const char *data_dir, const char *name, const char *data, size_t len, struct pg_err *err)
+{
+	char path[4096];
+
+	if (!pg_path_join(path, sizeof(path), data_dir, name, err))
+		return false;
+	return write_atomic(path, data, len, 0600, err);
+}
+
 bool pg_conf_set_standby(const char *data_dir, bool standby, struct pg_err *err)
 {
 	char path[4096];

@@ -35,6 +35,12 @@ bool pg_conf_write(const char *data_dir, const struct pg_param *params, size_t n
  * upstream (the replica waits). */
 bool pg_conf_write_recovery(const char *data_dir, const char *primary_conninfo, struct pg_err *err) PG_WUR;
 
+/* Replaces data_dir/name atomically (mode 0600, fsync'ed): a crash leaves
+ * the old file or the new one. For the agent's own state kept beside the
+ * data (not read by Postgres). */
+bool pg_conf_write_file(const char *data_dir, const char *name, const char *data, size_t len,
+                        struct pg_err *err) PG_WUR;
+
 /* Creates (standby = true) or removes data_dir/standby.signal. */
 bool pg_conf_set_standby(const char *data_dir, bool standby, struct pg_err *err) PG_WUR;
 

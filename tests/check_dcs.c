@@ -1160,6 +1160,103 @@ START_TEST(test_parse_cluster)
 }
 END_TEST
 
+/* A standby cluster's settings survive an invalid or missing config key:
+ * the view keeps the last good ones (standby, pause, synchronous mode)
+ * and says which case it met. */
+START_TEST(test_parse_cluster_keeps_standby)
+{
+	const char *good = "{\"pause\":true,\"synchronous_mode\":true,"
+	                   "\"standby_cluster\":{\"host\":\"10.1.0.5\",\"port\":5433}}";
+	struct dcs_settings last, in_force;
+	struct ha_cluster_view *v = calloc(1, sizeof(*v));
+	struct kvs k = { 0 };
+	struct dcs_keys keys;
+	char warn[2048], err[256], sum[300];
+
+	ck_assert_ptr_nonnull(v);
+	ck_assert(dcs_keys_init(&keys, "/baton", "b"));
+	add_kv(&k, "/baton/b/config", good, 0);
+	k.kv[0].mod_revision = 123;
+	add_kv(&k, "/baton/b/initialize", "7301234567890123456", 0);
+	dcs_parse_cluster(&keys, &k.r, NULL, v, &last, warn, sizeof(warn));
+	ck_assert_int_eq(v->config_key, HA_CONFIG_VALID);
+	ck_assert_int_eq(v->config_revision, 123);
+	ck_assert(v->standby_cluster && v->paused && v->synchronous_mode);
+	dcs_settings_summary(&last, sum, sizeof(sum));
+	ck_assert_str_eq(sum, "standby cluster following 10.1.0.5:5433, paused, synchronous mode");
+
+	/* Patroni's create_replica_methods inside standby_cluster: refused, so
+	 * the last good settings stay in force, mode and all. */
+	free_kvs(&k);
+	add_kv(&k, "/baton/b/config",
+	       "{\"standby_cluster\":{\"host\":\"10.1.0.5\",\"create_replica_methods\":[\"basebackup\"]}}", 0);
+	k.kv[0].mod_revision = 124;
+	dcs_parse_cluster(&keys, &k.r, &last, v, &in_force, warn, sizeof(warn));
+	ck_assert_int_eq(v->config_key, HA_CONFIG_INVALID);
+	ck_assert_int_eq(v->config_revision, 124);
+	ck_assert_msg(strstr(warn, "standby_cluster.create_replica_methods") != NULL, "%s", warn);
+	ck_assert(v->standby_cluster && v->paused && v->synchronous_mode);
+	ck_assert_str_eq(v->standby_host, "10.1.0.5");
+	ck_assert_int_eq(v->standby_port, 5433);
+	ck_assert_str_eq(in_force.standby_host, "10.1.0.5");
+	dcs_settings_free(&in_force);
+
+	/* Deleted: the same. */
+	free_kvs(&k);
+	add_kv(&k, "/baton/b/initialize", "7301234567890123456", 0);
+	dcs_parse_cluster(&keys, &k.r, &last, v, &in_force, warn, sizeof(warn));
+	ck_assert_int_eq(v->config_key, HA_CONFIG_MISSING);
+	ck_assert(v->standby_cluster && v->paused && v->synchronous_mode);
+	dcs_settings_free(&in_force);
+
+	/* Only a valid key without standby_cluster ends the standby cluster. */
+	free_kvs(&k);
+	add_kv(&k, "/baton/b/config", "{\"standby_cluster\":null}", 0);
+	dcs_parse_cluster(&keys, &k.r, &last, v, &in_force, warn, sizeof(warn));
+	ck_assert_int_eq(v->config_key, HA_CONFIG_VALID);
+	ck_assert(!v->standby_cluster && !v->paused);
+	dcs_settings_summary(&in_force, sum, sizeof(sum));
+	ck_assert_str_eq(sum, "not a standby cluster");
+	dcs_settings_free(&in_force);
+
+	free_kvs(&k);
+	dcs_settings_free(&last);
+	(void)err;
+	free(v);
+}
+END_TEST
+
+/* The data directory's copy of the last good key: only this member's. */
+START_TEST(test_lastgood_record)
+{
+	const char *cfg = "{\"standby_cluster\":{\"host\":\"a.example\",\"port\":5432}}";
+	char *json = dcs_lastgood_json("/baton", "b", "b1", 77, cfg), *raw = NULL, err[256];
+	int64_t rev = 0;
+
+	ck_assert_ptr_nonnull(json);
+	ck_assert(dcs_lastgood_parse(json, "/baton", "b", "b1", &rev, &raw, err, sizeof(err)));
+	ck_assert_int_eq(rev, 77);
+	ck_assert_str_eq(raw, cfg);
+	free(raw);
+	/* Another member's (a base backup's), another scope's, another namespace's. */
+	ck_assert(!dcs_lastgood_parse(json, "/baton", "b", "b2", &rev, &raw, err, sizeof(err)));
+	ck_assert_ptr_null(raw);
+	ck_assert_msg(strstr(err, "written by member \"b1\" of /baton/b/") != NULL, "%s", err);
+	ck_assert(!dcs_lastgood_parse(json, "/baton", "a", "b1", &rev, &raw, err, sizeof(err)));
+	ck_assert(!dcs_lastgood_parse(json, "/other", "b", "b1", &rev, &raw, err, sizeof(err)));
+	free(json);
+	/* Broken or incomplete records. */
+	ck_assert(!dcs_lastgood_parse("{", "/baton", "b", "b1", &rev, &raw, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "not JSON") != NULL, "%s", err);
+	ck_assert(!dcs_lastgood_parse("{\"namespace\":\"/baton\",\"scope\":\"b\",\"name\":\"b1\",\"revision\":3}",
+	                              "/baton", "b", "b1", &rev, &raw, err, sizeof(err)));
+	ck_assert(!dcs_lastgood_parse("{\"namespace\":\"/baton\",\"scope\":\"b\",\"name\":\"b1\",\"revision\":0,"
+	                              "\"config\":\"{}\"}",
+	                              "/baton", "b", "b1", &rev, &raw, err, sizeof(err)));
+	ck_assert_ptr_null(raw);
+}
+END_TEST
+
 START_TEST(test_parse_cluster_unreadable)
 {
 	struct dcs_settings fallback = settings(8, 1, 2, 77), in_force;
@@ -2444,6 +2541,8 @@ static Suite *dcs_suite(void)
 
 	tcase_add_test(tv, test_parse_cluster);
 	tcase_add_test(tv, test_parse_cluster_unreadable);
+	tcase_add_test(tv, test_parse_cluster_keeps_standby);
+	tcase_add_test(tv, test_lastgood_record);
 	tcase_add_test(tv, test_parse_cluster_many_members);
 	tcase_add_test(tv, test_parse_cluster_switchover);
 	tcase_add_test(tv, test_parse_cluster_patroni);

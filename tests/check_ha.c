@@ -1204,6 +1204,41 @@ static void s_sb_remote_changed_unproven(struct ha_cluster_view *c, struct ha_lo
 	s_sb_remote_changed(c, l);
 	unproven(c);
 }
+/* The node file no longer lists the remote the standby leader streams
+ * from (a reload): it drops primary_conninfo, whatever the config says. */
+static void s_sb_following_untrusted(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_sb_never_promotes(c, l);
+	unproven(c);
+	l->following_remote_untrusted = true;
+}
+/* ... also when the remote is otherwise usable (only what it follows is not). */
+static void s_sb_following_untrusted_config_usable(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_sb_remote_changed(c, l);
+	l->following_remote_untrusted = true;
+}
+/* Once it follows nobody, it waits (the remote is not usable). */
+static void s_sb_dropped_untrusted_waits(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_sb_never_promotes(c, l);
+	unproven(c);
+	l->following[0] = '\0';
+	l->following_remote[0] = '\0';
+}
+/* A standby leader whose view lost standby_cluster without a valid key
+ * (missing or invalid): it never promotes for that. */
+static void s_sb_key_missing_no_promote(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_sb_never_promotes(c, l);
+	c->standby_cluster = false;
+	c->config_key = HA_CONFIG_MISSING;
+}
+static void s_sb_key_invalid_no_promote(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_sb_key_missing_no_promote(c, l);
+	c->config_key = HA_CONFIG_INVALID;
+}
 static void s_sb_demote_cluster_unproven(struct ha_cluster_view *c, struct ha_local_view *l)
 {
 	s_sb_demote_cluster(c, l);
@@ -1685,11 +1720,19 @@ static const struct row rows[] = {
 	  HA_STANDBY_LEAD, NULL },
 	{ 11, "standby_cluster names an unproven host: no re-point, waits", s_sb_remote_changed_unproven,
 	  HA_STANDBY_LEAD, NULL },
+	{ 11, "standby leader: the remote it streams from is no longer trusted: follows nobody",
+	  s_sb_following_untrusted, HA_FOLLOW, "" },
+	{ 11, "standby leader: untrusted current remote dropped before re-pointing",
+	  s_sb_following_untrusted_config_usable, HA_FOLLOW, "" },
+	{ 11, "standby leader following nobody, remote unproven: waits, never promotes", s_sb_dropped_untrusted_waits,
+	  HA_STANDBY_LEAD, NULL },
 	{ 11, "standby failover: the new leader re-points to the other site", s_sb_new_leader_repoints, HA_FOLLOW,
 	  HA_REMOTE },
 	{ 11, "standby leader gone: a replica takes the key", s_sb_failover_acquire, HA_ACQUIRE, NULL },
 	{ 11, "standby cluster replica follows the standby leader", s_sb_replica_follows_leader, HA_WAIT, NULL },
 	{ 11, "promote-cluster: the standby leader promotes", s_sb_promote_cluster, HA_PROMOTE, NULL },
+	{ 11, "standby leader, config key missing: never promotes", s_sb_key_missing_no_promote, HA_WAIT, NULL },
+	{ 11, "standby leader, config key invalid: never promotes", s_sb_key_invalid_no_promote, HA_WAIT, NULL },
 	{ 12, "steady leader leads", s_steady_leader, HA_LEAD, NULL },
 	{ 12, "primary before its deadline leads", s_deadline_not_yet, HA_LEAD, NULL },
 	{ 12, "switchover now: leader hands over", s_sw_leader_now, HA_SWITCHOVER, "node3" },
@@ -1714,6 +1757,27 @@ START_TEST(test_standby_remote_proven)
 	ck_assert(!ha_standby_remote_proven(false, "10.1.0.5", 5432, "10.6.6.6", 5432));
 	ck_assert(!ha_standby_remote_proven(false, "10.1.0.5", 5432, "10.1.0.5", 5433));
 	ck_assert(!ha_standby_remote_proven(true, NULL, 0, "", 5432));
+}
+END_TEST
+
+/* A standby_cluster remote that is one of our own members' addresses. */
+START_TEST(test_member_at)
+{
+	struct ha_cluster_view c;
+
+	memset(&c, 0, sizeof(c));
+	add_member(&c, "node1", "primary", 100);
+	add_member(&c, "node2", "replica", 100);
+	snprintf(c.members[0].host, sizeof(c.members[0].host), "10.0.0.1");
+	c.members[0].port = 5432;
+	snprintf(c.members[1].host, sizeof(c.members[1].host), "db2.Example");
+	c.members[1].port = 5433;
+	ck_assert_ptr_eq(ha_member_at(&c, "10.0.0.1", 5432), &c.members[0]);
+	ck_assert_ptr_eq(ha_member_at(&c, "DB2.example", 5433), &c.members[1]);
+	ck_assert_ptr_null(ha_member_at(&c, "10.0.0.1", 5433));
+	ck_assert_ptr_null(ha_member_at(&c, "10.0.0.2", 5432));
+	ck_assert_ptr_null(ha_member_at(&c, "", 5432));
+	ck_assert_ptr_null(ha_member_at(&c, NULL, 5432));
 }
 END_TEST
 
@@ -2774,6 +2838,7 @@ int main(void)
 	tcase_add_test(tc, test_names);
 	tcase_add_test(tc, test_rows_in_rule_order);
 	tcase_add_test(tc, test_standby_remote_proven);
+	tcase_add_test(tc, test_member_at);
 	tcase_add_test(tc, test_is_standby_leader);
 	tcase_add_test(tc, test_local_view_update);
 	tcase_add_loop_test(tc, test_switchover_choose, 0, (int)(sizeof(sw_rows) / sizeof(sw_rows[0])));
