@@ -11,6 +11,7 @@
 #include "pg/pg_replica.h"
 
 static void boot_fail(struct loop *L, double now, const char *what, const char *why);
+static void rewind_attempt_failed(struct loop *L, double now);
 
 /* Following HA_REMOTE: which host:port (the core re-points when the
  * config names another). */
@@ -423,12 +424,8 @@ void reap_job(struct loop *L, double now)
 		log_error("%s failed: %s (see %s)", what, err.msg, L->cfg->postgresql.log_file);
 		L->lm.job_failed = L->job_kind;
 		L->lm.job_failed_at = now;
-		/* A rewind can fail for a passing reason (the source was shutting
-		 * down): it counts as failed for good only the third time in a row. */
-		if (L->job_kind == HA_JOB_REWIND && ++L->lm.rewind_failures < 3) {
-			log_info("will retry pg_rewind (attempt %d of 3)", L->lm.rewind_failures + 1);
-			L->lm.job_failed = HA_JOB_NONE;
-		}
+		if (L->job_kind == HA_JOB_REWIND)
+			rewind_attempt_failed(L, now);
 		if (post_bootstrap) {
 			/* As Patroni: the new cluster is dropped, and the bootstrap
 			 * starts again (on any member) once the backoff has passed. */
@@ -769,12 +766,114 @@ static void do_clone(struct loop *L, const struct ha_action *a, bool keep_data, 
 	}
 }
 
-static void do_rewind(struct loop *L, const char *leader)
+/* A failed rewind attempt (pg_rewind failed, or its source never became
+ * fit for it): a rewind can fail for a passing reason (the source was
+ * shutting down), so it counts as failed for good only the third time in
+ * a row; the core retries after its backoff until then. */
+static void rewind_attempt_failed(struct loop *L, double now)
+{
+	L->lm.job_failed = HA_JOB_REWIND;
+	L->lm.job_failed_at = now;
+	if (++L->lm.rewind_failures < 3) {
+		log_info("will retry pg_rewind (attempt %d of 3)", L->lm.rewind_failures + 1);
+		L->lm.job_failed = HA_JOB_NONE;
+	}
+}
+
+/*
+ * Is the rewind source fit for pg_rewind now (ha_rewind_source_check)?
+ * Asks it over the rewind connection, and for a CHECKPOINT when its
+ * pg_control lags its timeline (pg_rewind 15 would otherwise take the old
+ * timeline for the source's, say "no rewind required", and the target
+ * still could not follow). false: not now (logged; the next loop asks
+ * again), or this attempt failed (counted as a failed rewind). A source
+ * that cannot be asked is left to pg_rewind itself, which reports what is
+ * wrong with it: the check only ever delays a rewind.
+ */
+static bool rewind_source_ready(struct loop *L, const char *leader, const char *conninfo, double now)
+{
+	const struct ha_member *m = strcmp(leader, HA_REMOTE) == 0 ? NULL : ha_find_member(&L->view, leader);
+	const uint32_t known_tl = m ? m->timeline : 0;
+	char name[300], why[512];
+	struct pg_rewind_source src;
+	struct pg_conn *c = NULL;
+	struct pg_err err;
+	enum ha_rewind_source v;
+	bool ready = true, quiet;
+
+	if (m)
+		snprintf(name, sizeof(name), "%s", leader);
+	else
+		snprintf(name, sizeof(name), "%s:%d", L->view.standby_host, L->view.standby_port);
+	/* A pause longer than a few loops ends the wait: this is a new attempt. */
+	if (L->rewind_wait_since > 0 && now - L->rewind_wait_at > 3 * L->view.loop_wait + 5)
+		L->rewind_wait_since = 0;
+	c = pg_conn_new(conninfo, 3.0);
+	if (!c) {
+		log_warn("cannot ask rewind source %s for its timelines: out of memory", name);
+		goto cleanup;
+	}
+	if (!pg_query_rewind_source(c, &src, &err)) {
+		log_warn("cannot ask rewind source %s for its timelines (%s): leaving it to pg_rewind", name, err.msg);
+		goto cleanup;
+	}
+	v = ha_rewind_source_check(name, src.checkpoint_timeline, src.timeline, known_tl, false,
+	                           L->rewind_wait_since > 0 ? now - L->rewind_wait_since : 0,
+	                           ha_rewind_source_bound(&L->view), why, sizeof(why));
+	/* While it waits, one line every 10 s says so, not one per loop. */
+	quiet = L->rewind_wait_since > 0 && now - L->rewind_wait_logged < 10;
+	if (v == HA_REWIND_SOURCE_CHECKPOINT) {
+		if (!quiet)
+			log_info("%s", why);
+		if (!pg_query_checkpoint(c, &err))
+			log_warn("CHECKPOINT on rewind source %s failed: %s", name, err.msg);
+		if (!pg_query_rewind_source(c, &src, &err)) {
+			log_warn("cannot ask rewind source %s for its timelines (%s): not rewinding yet", name,
+			         err.msg);
+			ready = false;
+			goto cleanup;
+		}
+		v = ha_rewind_source_check(name, src.checkpoint_timeline, src.timeline, known_tl, true,
+		                           L->rewind_wait_since > 0 ? now - L->rewind_wait_since : 0,
+		                           ha_rewind_source_bound(&L->view), why, sizeof(why));
+	}
+	switch (v) {
+	case HA_REWIND_SOURCE_READY:
+		if (L->rewind_wait_since > 0)
+			log_info("%s: rewinding now", why);
+		L->rewind_wait_since = 0;
+		break;
+	case HA_REWIND_SOURCE_CHECKPOINT: /* not after a CHECKPOINT was asked */
+	case HA_REWIND_SOURCE_WAIT:
+		if (!quiet) {
+			log_warn("%s", why);
+			L->rewind_wait_logged = now;
+		}
+		if (L->rewind_wait_since == 0)
+			L->rewind_wait_since = now;
+		L->rewind_wait_at = now;
+		ready = false;
+		break;
+	case HA_REWIND_SOURCE_GIVE_UP:
+		log_error("%s", why);
+		L->rewind_wait_since = 0;
+		rewind_attempt_failed(L, now);
+		ready = false;
+		break;
+	}
+cleanup:
+	pg_conn_free(c);
+	return ready;
+}
+
+static void do_rewind(struct loop *L, const char *leader, double now)
 {
 	char conninfo[2048];
 	struct pg_err err;
 
 	if (!leader_conninfo(L, leader, false, conninfo, sizeof(conninfo)))
+		return;
+	if (!rewind_source_ready(L, leader, conninfo, now))
 		return;
 	stop_postgres(L, PG_STOP_FAST, "rewinding");
 	/* pg_rewind may run a single-user server for crash recovery, which
@@ -913,7 +1012,7 @@ bool execute(struct loop *L, const struct ha_action *a, double now)
 		stop_postgres(L, PG_STOP_IMMEDIATE, a->reason);
 		break;
 	case HA_REWIND:
-		do_rewind(L, a->leader);
+		do_rewind(L, a->leader, now);
 		break;
 	case HA_RELEASE:
 		release_leader_key(L);

@@ -655,6 +655,13 @@ static bool line_diverged(const char *line, size_t n)
 	    end >= 0 && msg[end] == '\0')
 		return true;
 	end = -1;
+	/* The walreceiver's own check: this server's timeline is ahead of
+	 * everything its upstream has (it was promoted, the upstream not).
+	 * Postgres retries for ever; only a rewind lets it follow. */
+	if (sscanf(msg, "highest timeline %u of the primary is behind recovery timeline %u%n", &tl, &tl2, &end) == 2 &&
+	    end >= 0 && msg[end] == '\0' && tl < tl2)
+		return true;
+	end = -1;
 	return sscanf(msg,
 	              "new timeline %u forked off current database system timeline %u before current recovery "
 	              "point %X/%X%n",

@@ -143,8 +143,10 @@ pid_t pg_postmaster_pid_from_file(const char *data_dir);
  * `from`). The agent acts on the kind:
  *   DIVERGED  "requested timeline N is not a child of this server's history"
  *             or "new timeline N forked off ... before current recovery
- *             point": this data directory went past the leader's fork point
- *             (pg_rewind repairs it);
+ *             point": this data directory went past the leader's fork point;
+ *             or the walreceiver's "highest timeline N of the primary is
+ *             behind recovery timeline M": it is on a timeline its upstream
+ *             never had (pg_rewind repairs both);
  *   PARAMS    "recovery aborted because of insufficient parameter settings":
  *             a hot-standby parameter is below the primary's (param, value
  *             and primary_value say which; starting with at least the values

@@ -693,6 +693,13 @@ START_TEST(test_start_diagnose)
 			"server's history\n",
 			"2026-12-03 10:00:00.131 UTC [79] LOG:  requested timeline 3 is not a child of this server's "
 			"history, or is it\n",
+			/* a client's RAISE reaches the log as ERROR, never FATAL */
+			"2026-12-03 10:00:00.131 UTC [79] ERROR:  highest timeline 10 of the primary is behind "
+			"recovery timeline 11\n",
+			"2026-12-03 10:00:00.131 UTC [78] FATAL:  could not receive data from WAL stream: ERROR:  "
+			"highest timeline 10 of the primary is behind recovery timeline 11\n",
+			"2026-12-03 10:00:00.131 UTC [78] FATAL:  highest timeline 11 of the primary is behind "
+			"recovery timeline 11\n",
 		};
 
 		for (size_t i = 0; i < sizeof(attacks) / sizeof(attacks[0]); i++) {
@@ -703,6 +710,16 @@ START_TEST(test_start_diagnose)
 		                       "database system timeline 3 before current recovery point 0/5000148\n",
 		                       &d);
 		ck_assert_int_eq(d.kind, PG_START_FAIL_DIVERGED);
+		/* A standby ahead of its upstream (promoted, then made to follow
+		 * a server that was not): the walreceiver's FATAL, repeated. */
+		pg_start_diagnose_text("2026-12-03 10:00:00.131 UTC [80] FATAL:  highest timeline 10 of the primary "
+		                       "is behind recovery timeline 11\n"
+		                       "2026-12-03 10:00:05.131 UTC [81] LOG:  started streaming WAL from primary at "
+		                       "0/5000000 on timeline 11\n",
+		                       &d);
+		ck_assert_int_eq(d.kind, PG_START_FAIL_DIVERGED);
+		ck_assert_str_eq(d.fatal_line,
+		                 "FATAL:  highest timeline 10 of the primary is behind recovery timeline 11");
 		pg_start_diagnose_text("2026-12-03 10:00:00.131 UTC [43] PANIC:  requested timeline 12 is not a "
 		                       "child of this server's history\r\n",
 		                       &d);
