@@ -406,6 +406,21 @@ void reap_job(struct loop *L, double now)
 	if (L->job_kind == HA_JOB_CLONE)
 		clone_report(L, st == PG_CHILD_OK, what, now - started, err.msg);
 	post_bootstrap = L->job_kind == HA_JOB_BOOTSTRAP && strcmp(what, "post_bootstrap") == 0;
+	if (st == PG_CHILD_OK && L->job_kind == HA_JOB_REWIND && L->rewind_proven) {
+		bool said = false;
+		struct pg_err lerr;
+
+		/* The server said its timeline diverged: a pg_rewind that found
+		 * nothing to do repaired nothing (it compared a stale timeline of
+		 * its source), so this attempt failed and is retried. */
+		if (!pg_rewind_said_nothing_to_do(L->cfg->postgresql.log_file, L->rewind_log_from, &said, &lerr))
+			log_warn("cannot read pg_rewind's output: %s", lerr.msg);
+		if (said) {
+			st = PG_CHILD_FAILED;
+			snprintf(err.msg, sizeof(err.msg),
+			         "it said \"no rewind required\" although the server reported a diverged timeline");
+		}
+	}
 	if (st == PG_CHILD_OK) {
 		log_info("%s finished", what);
 		if (post_bootstrap)
@@ -482,6 +497,16 @@ void reap_postmaster(struct loop *L, double now)
 		log_error("Postgres exited during start-up (%s), failure %d in a row: %s [%s]; see %s", err.msg,
 		          L->lm.start_failures, d.fatal_line[0] ? d.fatal_line : "the server logged no FATAL line",
 		          pg_start_failure_name(d.kind), L->cfg->postgresql.log_file);
+		/* Rewound and still diverged: that rewind repaired nothing (its
+		 * source may have been mid-way through a timeline switch), so it
+		 * counts as one failed attempt of three, not as the last word. */
+		if (d.kind == PG_START_FAIL_DIVERGED && L->lm.rewind_ok_for[0]) {
+			log_warn("Postgres still cannot follow %s after pg_rewind: counting that rewind as failed",
+			         strcmp(L->lm.rewind_ok_for, HA_REMOTE) == 0 ? "the standby_cluster remote"
+			                                                     : L->lm.rewind_ok_for);
+			L->lm.rewind_ok_for[0] = '\0';
+			rewind_attempt_failed(L, now);
+		}
 	} else {
 		log_warn("Postgres exited unexpectedly (%s)", st == PG_CHILD_OK ? "status 0" : err.msg);
 		cb_fire(L->callbacks, CB_ON_STOP, L->last_role[0] ? L->last_role : "unknown");
@@ -799,7 +824,7 @@ static bool rewind_source_ready(struct loop *L, const char *leader, const char *
 	struct pg_conn *c = NULL;
 	struct pg_err err;
 	enum ha_rewind_source v;
-	bool ready = true, quiet;
+	bool ready = true, quiet, asked = false;
 
 	if (m)
 		snprintf(name, sizeof(name), "%s", leader);
@@ -825,6 +850,7 @@ static bool rewind_source_ready(struct loop *L, const char *leader, const char *
 	if (v == HA_REWIND_SOURCE_CHECKPOINT) {
 		if (!quiet)
 			log_info("%s", why);
+		asked = true;
 		if (!pg_query_checkpoint(c, &err))
 			log_warn("CHECKPOINT on rewind source %s failed: %s", name, err.msg);
 		if (!pg_query_rewind_source(c, &src, &err)) {
@@ -839,7 +865,7 @@ static bool rewind_source_ready(struct loop *L, const char *leader, const char *
 	}
 	switch (v) {
 	case HA_REWIND_SOURCE_READY:
-		if (L->rewind_wait_since > 0)
+		if (L->rewind_wait_since > 0 || asked)
 			log_info("%s: rewinding now", why);
 		L->rewind_wait_since = 0;
 		break;
@@ -875,6 +901,9 @@ static void do_rewind(struct loop *L, const char *leader, double now)
 		return;
 	if (!rewind_source_ready(L, leader, conninfo, now))
 		return;
+	L->rewind_proven = (L->lm.pg_start_failed && L->lm.start_failure == HA_START_FAIL_DIVERGED) ||
+	                   L->lm.remote_diverged;
+	L->rewind_log_from = pg_log_size(L->cfg->postgresql.log_file);
 	stop_postgres(L, PG_STOP_FAST, "rewinding");
 	/* pg_rewind may run a single-user server for crash recovery, which
 	 * refuses to start in standby mode. */

@@ -768,10 +768,41 @@ START_TEST(test_start_diagnose)
 		ck_assert_int_eq(d.kind, PG_START_FAIL_DIVERGED); /* the whole file says both */
 		ck_assert_msg(pg_start_diagnose(path, 1L << 40, &d, &err), "%s", err.msg); /* truncated since: all */
 		ck_assert_int_eq(d.kind, PG_START_FAIL_DIVERGED);
+		/* pg_rewind's output after `from`: did it find nothing to do? */
+		{
+			bool said = true;
+
+			ck_assert_msg(pg_rewind_said_nothing_to_do(path, 0, &said, &err), "%s", err.msg);
+			ck_assert(!said);
+			from = pg_log_size(path);
+			f = fopen(path, "a");
+			ck_assert_ptr_nonnull(f);
+			fputs("baton: running pg_rewind ...\npg_rewind: source and target cluster are on the same "
+			      "timeline\npg_rewind: no rewind required\n",
+			      f);
+			fclose(f);
+			ck_assert_msg(pg_rewind_said_nothing_to_do(path, from, &said, &err), "%s", err.msg);
+			ck_assert(said);
+			from = pg_log_size(path);
+			f = fopen(path, "a");
+			ck_assert_ptr_nonnull(f);
+			fputs("pg_rewind: servers diverged at WAL location 0/6050E30 on timeline 5\n"
+			      "LOG:  statement: SELECT 'pg_rewind: no rewind required'\npg_rewind: Done!\n",
+			      f);
+			fclose(f);
+			ck_assert_msg(pg_rewind_said_nothing_to_do(path, from, &said, &err), "%s", err.msg);
+			ck_assert(!said); /* only at the start of a line */
+		}
 		unlink(path);
 		ck_assert(!pg_start_diagnose(path, 0, &d, &err));
 		ck_assert_int_eq(d.kind, PG_START_FAIL_UNKNOWN);
 		ck_assert_msg(strstr(err.msg, path) != NULL, "%s", err.msg);
+		{
+			bool said = true;
+
+			ck_assert(!pg_rewind_said_nothing_to_do(path, 0, &said, &err));
+			ck_assert(!said);
+		}
 		rmdir(dir);
 	}
 }

@@ -349,6 +349,12 @@ for n in 2 5; do
 		eval '[ "$(run_sql '"$n"' "SELECT count(*) FROM sb_t WHERE v = 200")" = 1 ] && streams_from '"$n"' 1'
 	assert_eq 0 "$(run_sql "$n" "SELECT count(*) FROM sb_t WHERE v = 100")" "node$n's row past the fork is gone"
 	assert_eq t "$(in_recovery "$n")" "A's node$n is in recovery"
+	# The rewound node1's pg_control lags its new timeline until a
+	# restartpoint: a rewind against it must not stop at "no rewind
+	# required" (the agent asks node1 for a CHECKPOINT first).
+	if grep -q "pg_rewind did not repair it" "$(agent_log "$n")"; then
+		fail "node$n's rewind against node1 did not repair it: $(grep -m1 "did not repair" "$(agent_log "$n")")"
+	fi
 done
 wait_streams 30 "$b_new" 3 "$b_other"
 assert_eq "$b_new" "$(primaries)" "node$b_new is the only primary of the six"
