@@ -668,9 +668,11 @@ static bool rule_replica(const struct rule_ctx *x, struct ha_action *out)
 				}
 				if (l->remote_diverged)
 					DECIDE(HA_WAIT, NULL,
-					       "standby leader: diverged from %s:%d and %s: reinit this member by hand",
+					       "standby leader: diverged from %s:%d and %s: reinit this member by hand%s",
 					       c->standby_host, c->standby_port,
-					       l->use_pg_rewind ? "pg_rewind failed" : "use_pg_rewind is off");
+					       l->use_pg_rewind ? "pg_rewind failed" : "use_pg_rewind is off",
+					       l->use_pg_rewind ? ""
+					                        : " (or turn on postgresql.use_pg_rewind and reload)");
 				/* The other site's primary raised a hot-standby parameter:
 				 * replay pauses here as on any replica, and only a restart
 				 * with the values replayed into pg_controldata (the files

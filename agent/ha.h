@@ -342,6 +342,42 @@ double ha_lease_deadline(const struct ha_cluster_view *c, const struct ha_local_
  * from the leader's is taken to have diverged and is rewound. */
 double ha_diverged_after(const struct ha_cluster_view *c);
 
+/*
+ * May pg_rewind use this source now? pg_rewind (Postgres 15) takes the
+ * source's timeline from the latest checkpoint in its pg_control. A
+ * standby's pg_control moves to a new timeline only with a restartpoint
+ * there (a primary's with its first checkpoint after the promotion); until
+ * then pg_rewind compares the wrong timeline, says "no rewind required",
+ * and the target still cannot follow the source. So:
+ *   READY       the source's checkpoint is on its timeline (or nothing is
+ *               known to the contrary): run pg_rewind;
+ *   CHECKPOINT  it lags and no CHECKPOINT was asked of the source in this
+ *               attempt: ask for one (on a standby it restart-points once
+ *               a checkpoint record of the new timeline was replayed), then
+ *               ask again;
+ *   WAIT        it still lags after the CHECKPOINT: no rewind now, the next
+ *               loop tries again;
+ *   GIVE_UP     it has lagged for ha_rewind_source_bound() seconds: this
+ *               rewind attempt failed (the retries of a failed pg_rewind
+ *               follow).
+ * ckpt_tl: the source's checkpoint timeline; source_tl: the timeline it
+ * says it is on; known_tl: the timeline the cluster last saw it on (its
+ * member key, 0 = unknown); waited: seconds this attempt has waited
+ * already. why gets one line for the operator. Pure.
+ */
+enum ha_rewind_source {
+	HA_REWIND_SOURCE_READY,
+	HA_REWIND_SOURCE_CHECKPOINT,
+	HA_REWIND_SOURCE_WAIT,
+	HA_REWIND_SOURCE_GIVE_UP
+};
+enum ha_rewind_source ha_rewind_source_check(const char *source, uint32_t ckpt_tl, uint32_t source_tl,
+                                             uint32_t known_tl, bool checkpoint_asked, double waited, double bound,
+                                             char *why, size_t len);
+/* How long a rewind waits for its source's checkpoint to reach the source's
+ * timeline: max(60 s, 10 * loop_wait). */
+double ha_rewind_source_bound(const struct ha_cluster_view *c);
+
 /* Replay that has not moved for this long while WAL waits is stuck:
  * max(2 * loop_wait, 5 s). */
 double ha_replay_bound(const struct ha_cluster_view *c);

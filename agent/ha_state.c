@@ -189,6 +189,15 @@ enum ha_replay ha_replay_check(const struct ha_cluster_view *c, const struct ha_
 		         now - l->pg_replay_progress_at, (unsigned long long)(l->pg_receive_lsn - l->pg_replay_lsn));
 		return HA_REPLAY_STUCK;
 	}
+	/* A standby leader whose server says the other site's timeline and
+	 * its own diverged (or that it is ahead of the other site) streams
+	 * nothing until it is rewound: not a healthy replica, whatever the
+	 * LSNs say. */
+	if (l->remote_diverged && !l->pg_streaming) {
+		snprintf(why, len, "not streaming from the standby_cluster remote %s: the timelines diverged",
+		         l->following_remote[0] ? l->following_remote : "(unknown)");
+		return HA_REPLAY_NOT_STREAMING;
+	}
 	/* (A nostream replica never streams: only its replay is judged.) */
 	if (c->etcd_ok && c->has_leader && strcmp(c->leader, l->name) != 0 && !l->nostream && !l->pg_streaming &&
 	    l->pg_not_streaming_since > 0 && now - l->pg_not_streaming_since >= bound &&

@@ -8,6 +8,8 @@
 #include "agent/ha.h"
 #include "agent/ha_internal.h"
 
+#include <stdio.h>
+
 double ha_lease_margin(double ttl)
 {
 	/* A quarter of the TTL, at most one second: enough for an immediate
@@ -66,6 +68,53 @@ double ha_diverged_after(const struct ha_cluster_view *c)
 	 * rewind costs a restart and "no rewind required", nothing more. */
 	double t = 3 * c->loop_wait;
 	return t < 6.0 ? 6.0 : t;
+}
+
+double ha_rewind_source_bound(const struct ha_cluster_view *c)
+{
+	/* Long enough for the source to replay its upstream's first checkpoint
+	 * after a promotion (Postgres requests it at once, spread over
+	 * checkpoint_completion_target unless the promoting agent forces it). */
+	double t = 10 * c->loop_wait;
+	return t < 60.0 ? 60.0 : t;
+}
+
+enum ha_rewind_source ha_rewind_source_check(const char *source, uint32_t ckpt_tl, uint32_t source_tl,
+                                             uint32_t known_tl, bool checkpoint_asked, double waited, double bound,
+                                             char *why, size_t len)
+{
+	const uint32_t tl = known_tl > source_tl ? known_tl : source_tl;
+	char dummy[8];
+
+	if (!why) {
+		why = dummy;
+		len = sizeof(dummy);
+	}
+	why[0] = '\0';
+	if (ckpt_tl == 0 || tl == 0 || ckpt_tl >= tl) {
+		snprintf(why, len, "source %s has checkpointed on its timeline %u", source, ckpt_tl);
+		return HA_REWIND_SOURCE_READY;
+	}
+	if (!checkpoint_asked) {
+		snprintf(why, len,
+		         "source %s has not checkpointed on timeline %u yet (its pg_control is on timeline %u, and "
+		         "pg_rewind would take that for its timeline): asking it to CHECKPOINT before the rewind",
+		         source, tl, ckpt_tl);
+		return HA_REWIND_SOURCE_CHECKPOINT;
+	}
+	if (waited >= bound) {
+		snprintf(why, len,
+		         "source %s has not checkpointed on timeline %u for %.0fs (its pg_control is still on "
+		         "timeline %u): this rewind attempt failed",
+		         source, tl, waited, ckpt_tl);
+		return HA_REWIND_SOURCE_GIVE_UP;
+	}
+	snprintf(why, len,
+	         "source %s has not checkpointed on timeline %u yet, even after a CHECKPOINT (its pg_control is "
+	         "still on timeline %u: a standby restart-points there only after it replayed a checkpoint record of "
+	         "that timeline): not rewinding yet, asking again (waited %.0fs of %.0fs)",
+	         source, tl, ckpt_tl, waited, bound);
+	return HA_REWIND_SOURCE_WAIT;
 }
 
 double ha_replay_bound(const struct ha_cluster_view *c)

@@ -11,6 +11,7 @@
 #include "pg/pg_replica.h"
 
 static void boot_fail(struct loop *L, double now, const char *what, const char *why);
+static void rewind_attempt_failed(struct loop *L, double now);
 
 /* Following HA_REMOTE: which host:port (the core re-points when the
  * config names another). */
@@ -405,6 +406,21 @@ void reap_job(struct loop *L, double now)
 	if (L->job_kind == HA_JOB_CLONE)
 		clone_report(L, st == PG_CHILD_OK, what, now - started, err.msg);
 	post_bootstrap = L->job_kind == HA_JOB_BOOTSTRAP && strcmp(what, "post_bootstrap") == 0;
+	if (st == PG_CHILD_OK && L->job_kind == HA_JOB_REWIND && L->rewind_proven) {
+		bool said = false;
+		struct pg_err lerr;
+
+		/* The server said its timeline diverged: a pg_rewind that found
+		 * nothing to do repaired nothing (it compared a stale timeline of
+		 * its source), so this attempt failed and is retried. */
+		if (!pg_rewind_said_nothing_to_do(L->cfg->postgresql.log_file, L->rewind_log_from, &said, &lerr))
+			log_warn("cannot read pg_rewind's output: %s", lerr.msg);
+		if (said) {
+			st = PG_CHILD_FAILED;
+			snprintf(err.msg, sizeof(err.msg),
+			         "it said \"no rewind required\" although the server reported a diverged timeline");
+		}
+	}
 	if (st == PG_CHILD_OK) {
 		log_info("%s finished", what);
 		if (post_bootstrap)
@@ -423,12 +439,8 @@ void reap_job(struct loop *L, double now)
 		log_error("%s failed: %s (see %s)", what, err.msg, L->cfg->postgresql.log_file);
 		L->lm.job_failed = L->job_kind;
 		L->lm.job_failed_at = now;
-		/* A rewind can fail for a passing reason (the source was shutting
-		 * down): it counts as failed for good only the third time in a row. */
-		if (L->job_kind == HA_JOB_REWIND && ++L->lm.rewind_failures < 3) {
-			log_info("will retry pg_rewind (attempt %d of 3)", L->lm.rewind_failures + 1);
-			L->lm.job_failed = HA_JOB_NONE;
-		}
+		if (L->job_kind == HA_JOB_REWIND)
+			rewind_attempt_failed(L, now);
 		if (post_bootstrap) {
 			/* As Patroni: the new cluster is dropped, and the bootstrap
 			 * starts again (on any member) once the backoff has passed. */
@@ -485,6 +497,16 @@ void reap_postmaster(struct loop *L, double now)
 		log_error("Postgres exited during start-up (%s), failure %d in a row: %s [%s]; see %s", err.msg,
 		          L->lm.start_failures, d.fatal_line[0] ? d.fatal_line : "the server logged no FATAL line",
 		          pg_start_failure_name(d.kind), L->cfg->postgresql.log_file);
+		/* Rewound and still diverged: that rewind repaired nothing (its
+		 * source may have been mid-way through a timeline switch), so it
+		 * counts as one failed attempt of three, not as the last word. */
+		if (d.kind == PG_START_FAIL_DIVERGED && L->lm.rewind_ok_for[0]) {
+			log_warn("Postgres still cannot follow %s after pg_rewind: counting that rewind as failed",
+			         strcmp(L->lm.rewind_ok_for, HA_REMOTE) == 0 ? "the standby_cluster remote"
+			                                                     : L->lm.rewind_ok_for);
+			L->lm.rewind_ok_for[0] = '\0';
+			rewind_attempt_failed(L, now);
+		}
 	} else {
 		log_warn("Postgres exited unexpectedly (%s)", st == PG_CHILD_OK ? "status 0" : err.msg);
 		cb_fire(L->callbacks, CB_ON_STOP, L->last_role[0] ? L->last_role : "unknown");
@@ -776,13 +798,119 @@ static void do_clone(struct loop *L, const struct ha_action *a, bool keep_data, 
 	}
 }
 
-static void do_rewind(struct loop *L, const char *leader)
+/* A failed rewind attempt (pg_rewind failed, or its source never became
+ * fit for it): a rewind can fail for a passing reason (the source was
+ * shutting down), so it counts as failed for good only the third time in
+ * a row; the core retries after its backoff until then. */
+static void rewind_attempt_failed(struct loop *L, double now)
+{
+	L->lm.job_failed = HA_JOB_REWIND;
+	L->lm.job_failed_at = now;
+	if (++L->lm.rewind_failures < 3) {
+		log_info("will retry pg_rewind (attempt %d of 3)", L->lm.rewind_failures + 1);
+		L->lm.job_failed = HA_JOB_NONE;
+	}
+}
+
+/*
+ * Is the rewind source fit for pg_rewind now (ha_rewind_source_check)?
+ * Asks it over the rewind connection, and for a CHECKPOINT when its
+ * pg_control lags its timeline (pg_rewind 15 would otherwise take the old
+ * timeline for the source's, say "no rewind required", and the target
+ * still could not follow). false: not now (logged; the next loop asks
+ * again), or this attempt failed (counted as a failed rewind). A source
+ * that cannot be asked is left to pg_rewind itself, which reports what is
+ * wrong with it: the check only ever delays a rewind.
+ */
+static bool rewind_source_ready(struct loop *L, const char *leader, const char *conninfo, double now)
+{
+	const struct ha_member *m = strcmp(leader, HA_REMOTE) == 0 ? NULL : ha_find_member(&L->view, leader);
+	const uint32_t known_tl = m ? m->timeline : 0;
+	char name[300], why[512];
+	struct pg_rewind_source src;
+	struct pg_conn *c = NULL;
+	struct pg_err err;
+	enum ha_rewind_source v;
+	bool ready = true, quiet, asked = false;
+
+	if (m)
+		snprintf(name, sizeof(name), "%s", leader);
+	else
+		snprintf(name, sizeof(name), "%s:%d", L->view.standby_host, L->view.standby_port);
+	/* A pause longer than a few loops ends the wait: this is a new attempt. */
+	if (L->rewind_wait_since > 0 && now - L->rewind_wait_at > 3 * L->view.loop_wait + 5)
+		L->rewind_wait_since = 0;
+	c = pg_conn_new(conninfo, 3.0);
+	if (!c) {
+		log_warn("cannot ask rewind source %s for its timelines: out of memory", name);
+		goto cleanup;
+	}
+	if (!pg_query_rewind_source(c, &src, &err)) {
+		log_warn("cannot ask rewind source %s for its timelines (%s): leaving it to pg_rewind", name, err.msg);
+		goto cleanup;
+	}
+	v = ha_rewind_source_check(name, src.checkpoint_timeline, src.timeline, known_tl, false,
+	                           L->rewind_wait_since > 0 ? now - L->rewind_wait_since : 0,
+	                           ha_rewind_source_bound(&L->view), why, sizeof(why));
+	/* While it waits, one line every 10 s says so, not one per loop. */
+	quiet = L->rewind_wait_since > 0 && now - L->rewind_wait_logged < 10;
+	if (v == HA_REWIND_SOURCE_CHECKPOINT) {
+		if (!quiet)
+			log_info("%s", why);
+		asked = true;
+		if (!pg_query_checkpoint(c, &err))
+			log_warn("CHECKPOINT on rewind source %s failed: %s", name, err.msg);
+		if (!pg_query_rewind_source(c, &src, &err)) {
+			log_warn("cannot ask rewind source %s for its timelines (%s): not rewinding yet", name,
+			         err.msg);
+			ready = false;
+			goto cleanup;
+		}
+		v = ha_rewind_source_check(name, src.checkpoint_timeline, src.timeline, known_tl, true,
+		                           L->rewind_wait_since > 0 ? now - L->rewind_wait_since : 0,
+		                           ha_rewind_source_bound(&L->view), why, sizeof(why));
+	}
+	switch (v) {
+	case HA_REWIND_SOURCE_READY:
+		if (L->rewind_wait_since > 0 || asked)
+			log_info("%s: rewinding now", why);
+		L->rewind_wait_since = 0;
+		break;
+	case HA_REWIND_SOURCE_CHECKPOINT: /* not after a CHECKPOINT was asked */
+	case HA_REWIND_SOURCE_WAIT:
+		if (!quiet) {
+			log_warn("%s", why);
+			L->rewind_wait_logged = now;
+		}
+		if (L->rewind_wait_since == 0)
+			L->rewind_wait_since = now;
+		L->rewind_wait_at = now;
+		ready = false;
+		break;
+	case HA_REWIND_SOURCE_GIVE_UP:
+		log_error("%s", why);
+		L->rewind_wait_since = 0;
+		rewind_attempt_failed(L, now);
+		ready = false;
+		break;
+	}
+cleanup:
+	pg_conn_free(c);
+	return ready;
+}
+
+static void do_rewind(struct loop *L, const char *leader, double now)
 {
 	char conninfo[2048];
 	struct pg_err err;
 
 	if (!leader_conninfo(L, leader, false, conninfo, sizeof(conninfo)))
 		return;
+	if (!rewind_source_ready(L, leader, conninfo, now))
+		return;
+	L->rewind_proven = (L->lm.pg_start_failed && L->lm.start_failure == HA_START_FAIL_DIVERGED) ||
+	                   L->lm.remote_diverged;
+	L->rewind_log_from = pg_log_size(L->cfg->postgresql.log_file);
 	stop_postgres(L, PG_STOP_FAST, "rewinding");
 	/* pg_rewind may run a single-user server for crash recovery, which
 	 * refuses to start in standby mode. */
@@ -922,7 +1050,7 @@ bool execute(struct loop *L, const struct ha_action *a, double now)
 		stop_postgres(L, PG_STOP_IMMEDIATE, a->reason);
 		break;
 	case HA_REWIND:
-		do_rewind(L, a->leader);
+		do_rewind(L, a->leader, now);
 		break;
 	case HA_RELEASE:
 		release_leader_key(L);

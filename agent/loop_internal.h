@@ -139,6 +139,14 @@ struct loop {
 	double job_deadline; /* monotonic: a clone method running past it is killed (0 = no bound) */
 	int clone_running;   /* the clone plan's index of the running method */
 	int clone_failed;    /* 1 + the index of the method that failed last since a success (0 = none) */
+	/* A rewind waiting for its source's pg_control to reach the source's
+	 * timeline (ha_rewind_source_check): since when, and the last ask. */
+	double rewind_wait_since, rewind_wait_at, rewind_wait_logged;
+	/* The running pg_rewind: where its output starts in the log, and
+	 * whether the server itself said it diverged (then "no rewind
+	 * required" is no repair). */
+	long rewind_log_from;
+	bool rewind_proven;
 
 	/* operator requests (REST API), kept until carried out (loop_restart.c) */
 	struct {

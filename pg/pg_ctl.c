@@ -655,6 +655,13 @@ static bool line_diverged(const char *line, size_t n)
 	    end >= 0 && msg[end] == '\0')
 		return true;
 	end = -1;
+	/* The walreceiver's own check: this server's timeline is ahead of
+	 * everything its upstream has (it was promoted, the upstream not).
+	 * Postgres retries for ever; only a rewind lets it follow. */
+	if (sscanf(msg, "highest timeline %u of the primary is behind recovery timeline %u%n", &tl, &tl2, &end) == 2 &&
+	    end >= 0 && msg[end] == '\0' && tl < tl2)
+		return true;
+	end = -1;
 	return sscanf(msg,
 	              "new timeline %u forked off current database system timeline %u before current recovery "
 	              "point %X/%X%n",
@@ -740,7 +747,10 @@ long pg_log_size(const char *log_file)
 	return (long)st.st_size;
 }
 
-bool pg_start_diagnose(const char *log_file, long from, struct pg_start_diag *out, struct pg_err *err)
+/* The text log_file holds from byte `from` on (at most its last
+ * DIAG_MAX_READ bytes), NUL-terminated in a new buffer (*out, the
+ * caller's to free). */
+static bool log_read_from(const char *log_file, long from, char **out, struct pg_err *err)
 {
 	char *buf = NULL;
 	long size = pg_log_size(log_file);
@@ -749,8 +759,7 @@ bool pg_start_diagnose(const char *log_file, long from, struct pg_start_diag *ou
 	int fd = -1;
 	bool ok = false;
 
-	memset(out, 0, sizeof(*out));
-	out->kind = PG_START_FAIL_UNKNOWN;
+	*out = NULL;
 	if (!log_file) {
 		pg_err_set(err, "no log file to read");
 		return false;
@@ -779,12 +788,47 @@ bool pg_start_diagnose(const char *log_file, long from, struct pg_start_diag *ou
 		used += (size_t)got;
 	}
 	buf[used] = '\0';
-	/* A NUL byte in the log ends the text there: harmless. */
-	pg_start_diagnose_text(buf, out);
+	*out = buf;
+	buf = NULL;
 	ok = true;
 cleanup:
 	if (fd >= 0)
 		close(fd);
 	free(buf);
 	return ok;
+}
+
+bool pg_start_diagnose(const char *log_file, long from, struct pg_start_diag *out, struct pg_err *err)
+{
+	char *buf;
+
+	memset(out, 0, sizeof(*out));
+	out->kind = PG_START_FAIL_UNKNOWN;
+	if (!log_read_from(log_file, from, &buf, err))
+		return false;
+	/* A NUL byte in the log ends the text there: harmless. */
+	pg_start_diagnose_text(buf, out);
+	free(buf);
+	return true;
+}
+
+bool pg_rewind_said_nothing_to_do(const char *log_file, long from, bool *said, struct pg_err *err)
+{
+	char *buf;
+	const char *line;
+
+	*said = false;
+	if (!log_read_from(log_file, from, &buf, err))
+		return false;
+	for (line = buf; *line;) {
+		const char *end = strchr(line, '\n');
+		size_t n = end ? (size_t)(end - line) : strlen(line);
+
+		if (n >= strlen("pg_rewind: no rewind required") &&
+		    strncmp(line, "pg_rewind: no rewind required", strlen("pg_rewind: no rewind required")) == 0)
+			*said = true;
+		line = end ? end + 1 : line + n;
+	}
+	free(buf);
+	return true;
 }

@@ -143,8 +143,10 @@ pid_t pg_postmaster_pid_from_file(const char *data_dir);
  * `from`). The agent acts on the kind:
  *   DIVERGED  "requested timeline N is not a child of this server's history"
  *             or "new timeline N forked off ... before current recovery
- *             point": this data directory went past the leader's fork point
- *             (pg_rewind repairs it);
+ *             point": this data directory went past the leader's fork point;
+ *             or the walreceiver's "highest timeline N of the primary is
+ *             behind recovery timeline M": it is on a timeline its upstream
+ *             never had (pg_rewind repairs both);
  *   PARAMS    "recovery aborted because of insufficient parameter settings":
  *             a hot-standby parameter is below the primary's (param, value
  *             and primary_value say which; starting with at least the values
@@ -168,6 +170,10 @@ void pg_start_diagnose_text(const char *text, struct pg_start_diag *out);
 /* Reads log_file from byte offset `from` (at most the last 64 kB of it) and
  * classifies it; kind UNKNOWN (and err set) when it cannot be read. */
 bool pg_start_diagnose(const char *log_file, long from, struct pg_start_diag *out, struct pg_err *err) PG_WUR;
+/* Did pg_rewind, whose output went to log_file from byte `from` on, find
+ * nothing to do ("pg_rewind: no rewind required" at the start of a line)?
+ * false with err when the log cannot be read. */
+bool pg_rewind_said_nothing_to_do(const char *log_file, long from, bool *said, struct pg_err *err) PG_WUR;
 /* Current size of a log file (0 when missing): the `from` of the next start. */
 long pg_log_size(const char *log_file);
 /* "diverged timeline", "hot-standby parameters", "other", "unknown". */

@@ -795,10 +795,82 @@ bool pg_query_grant_rewind(struct pg_conn *c, const char *name, struct pg_err *e
 			goto cleanup;
 		PQclear(res);
 	}
+	/* A rewinding member asks a source whose pg_control lags its timeline
+	 * for a CHECKPOINT (pg_query_rewind_source): Postgres 15 lets the
+	 * predefined role pg_checkpoint do that; older servers lack it. */
+	{
+		PGresult *res = run(c, "grant rewind",
+		                    "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'pg_checkpoint'", false, err);
+		bool has;
+
+		if (res == NULL)
+			goto cleanup;
+		has = PQntuples(res) == 1;
+		PQclear(res);
+		if (has) {
+			if (snprintf(sql, sizeof(sql), "GRANT pg_checkpoint TO %s", ident) >= (int)sizeof(sql)) {
+				pg_err_set(err, "grant rewind to %s: name too long", name);
+				goto cleanup;
+			}
+			res = run(c, "grant rewind", sql, false, err);
+			if (res == NULL)
+				goto cleanup;
+			PQclear(res);
+		}
+	}
 	ok = true;
 cleanup:
 	PQfreemem(ident);
 	return ok;
+}
+
+/*
+ * What pg_rewind (15) reads of its source: it takes the source's timeline
+ * from the latest checkpoint in its pg_control, which on a standby moves to
+ * a new timeline only with a restartpoint on it, and on a primary only with
+ * the first checkpoint after its promotion. The timeline the server is on
+ * now is judged as in pg_query_state.
+ */
+bool pg_query_rewind_source(struct pg_conn *c, struct pg_rewind_source *out, struct pg_err *err)
+{
+	PGresult *res;
+	uint32_t min_tli, recv_tli;
+
+	memset(out, 0, sizeof(*out));
+	res = run(c, "rewind source",
+	          "SELECT pg_catalog.pg_is_in_recovery(), "
+	          "CASE WHEN pg_catalog.pg_is_in_recovery() THEN NULL "
+	          "ELSE substr(pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1, 8) END, "
+	          "(SELECT timeline_id FROM pg_catalog.pg_control_checkpoint()), "
+	          "(SELECT min_recovery_end_timeline FROM pg_catalog.pg_control_recovery()), "
+	          "(SELECT received_tli FROM pg_catalog.pg_stat_wal_receiver)",
+	          true, err);
+	if (res == NULL)
+		return false;
+	if (PQntuples(res) != 1 || PQnfields(res) != 5) {
+		pg_err_set(err, "rewind source: unexpected result shape (%d rows)", PQntuples(res));
+		PQclear(res);
+		return false;
+	}
+	out->in_recovery = strcmp(val(res, 0, 0), "t") == 0;
+	out->checkpoint_timeline = u32_val(res, 0, 2, 10);
+	if (!out->in_recovery) {
+		out->timeline = u32_val(res, 0, 1, 16);
+	} else {
+		min_tli = u32_val(res, 0, 3, 10);
+		recv_tli = u32_val(res, 0, 4, 10);
+		out->timeline = out->checkpoint_timeline;
+		if (min_tli > out->timeline)
+			out->timeline = min_tli;
+		if (recv_tli > out->timeline)
+			out->timeline = recv_tli;
+	}
+	PQclear(res);
+	if (out->timeline == 0 || out->checkpoint_timeline == 0) {
+		pg_err_set(err, "rewind source: cannot tell its timelines");
+		return false;
+	}
+	return true;
 }
 
 /* ---- replication slots ------------------------------------------------------ */

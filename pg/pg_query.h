@@ -94,9 +94,21 @@ bool pg_query_ensure_role(struct pg_conn *c, const char *name, const char *passw
                           struct pg_err *err) PG_WUR;
 
 /* Grants role name what pg_rewind needs of a non-superuser source
- * connection (EXECUTE on pg_ls_dir, pg_stat_file, pg_read_binary_file).
+ * connection (EXECUTE on pg_ls_dir, pg_stat_file, pg_read_binary_file),
+ * and pg_checkpoint where the server has it (Postgres 15).
  * Idempotent; on the primary. */
 bool pg_query_grant_rewind(struct pg_conn *c, const char *name, struct pg_err *err) PG_WUR;
+
+/* What a pg_rewind source says of its timelines (pg_query_rewind_source). */
+struct pg_rewind_source {
+	bool in_recovery;
+	uint32_t timeline;            /* the timeline it is on now (as pg_query_state judges it) */
+	uint32_t checkpoint_timeline; /* its pg_control's latest checkpoint's: what pg_rewind 15 takes for
+				       * the source's timeline */
+};
+/* Asks a server pg_rewind is about to use as its source for the above
+ * (a few catalog functions any role may call). Read-only. */
+bool pg_query_rewind_source(struct pg_conn *c, struct pg_rewind_source *out, struct pg_err *err) PG_WUR;
 
 /* A physical replication slot (pg_replication_slots). */
 struct pg_slot {

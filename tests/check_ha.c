@@ -1871,6 +1871,20 @@ START_TEST(test_replay_check)
 	c.has_leader = false; /* no leader: everybody stops streaming, nobody is unhealthy for it */
 	ck_assert_int_eq(ha_replay_check(&c, &l, NOW, why, sizeof(why)), HA_REPLAY_OK);
 
+	/* a standby leader whose server says the other site diverged (or is
+	 * behind it) is not a healthy replica, whatever the LSNs say */
+	c.has_leader = true;
+	c.leader_lsn = 5000;
+	l.remote_diverged = true;
+	snprintf(l.following_remote, sizeof(l.following_remote), "10.0.0.9:5432");
+	ck_assert_int_eq(ha_replay_check(&c, &l, NOW, why, sizeof(why)), HA_REPLAY_NOT_STREAMING);
+	ck_assert_msg(strstr(why, "10.0.0.9:5432") != NULL && strstr(why, "diverged") != NULL, "%s", why);
+	l.pg_streaming = true; /* streams again (re-pointed): healthy */
+	ck_assert_int_eq(ha_replay_check(&c, &l, NOW, why, sizeof(why)), HA_REPLAY_OK);
+	l.pg_streaming = false;
+	l.remote_diverged = false;
+	l.following_remote[0] = '\0';
+
 	/* a primary is never "stuck" */
 	as_leader(&c, &l);
 	l.pg_replay_paused = true;
@@ -1883,6 +1897,57 @@ START_TEST(test_replay_check)
 	ck_assert_double_eq(ha_start_backoff(HA_START_FAIL_OTHER, 3), 12);
 	ck_assert_double_eq(ha_start_backoff(HA_START_FAIL_OTHER, 30), 60);
 	ck_assert_double_eq(ha_start_backoff(HA_START_FAIL_OTHER, 0), 0);
+}
+END_TEST
+
+/* Is a pg_rewind source fit for it: its checkpoint on its timeline? */
+START_TEST(test_rewind_source_check)
+{
+	static const struct {
+		const char *name;
+		uint32_t ckpt_tl, source_tl, known_tl;
+		bool asked;
+		double waited;
+		enum ha_rewind_source want;
+		const char *says;
+	} srows[] = {
+		{ "primary, checkpointed since its promotion", 6, 6, 6, false, 0, HA_REWIND_SOURCE_READY,
+		  "timeline 6" },
+		{ "standby, restart-pointed on its timeline", 6, 6, 0, false, 0, HA_REWIND_SOURCE_READY, "timeline 6" },
+		{ "checkpoint ahead of a stale member key", 7, 7, 6, false, 0, HA_REWIND_SOURCE_READY, "timeline 7" },
+		{ "nothing known: left to pg_rewind", 0, 0, 0, false, 0, HA_REWIND_SOURCE_READY, "" },
+		{ "rewound standby, pg_control on the old timeline", 5, 6, 6, false, 0, HA_REWIND_SOURCE_CHECKPOINT,
+		  "has not checkpointed on timeline 6 yet (its pg_control is on timeline 5" },
+		{ "its member key knows the new timeline, its receiver is down", 5, 5, 6, false, 0,
+		  HA_REWIND_SOURCE_CHECKPOINT, "asking it to CHECKPOINT" },
+		{ "promoted primary before its first checkpoint", 1, 2, 1, false, 0, HA_REWIND_SOURCE_CHECKPOINT,
+		  "timeline 2" },
+		{ "still behind after the CHECKPOINT", 5, 6, 6, true, 0, HA_REWIND_SOURCE_WAIT, "not rewinding yet" },
+		{ "still behind, just inside the bound", 5, 6, 6, true, 59.9, HA_REWIND_SOURCE_WAIT,
+		  "waited 60s of 60s" },
+		{ "behind for the whole bound", 5, 6, 6, true, 60, HA_REWIND_SOURCE_GIVE_UP,
+		  "has not checkpointed on timeline 6 for 60s" },
+		{ "caught up after the CHECKPOINT", 6, 6, 6, true, 30, HA_REWIND_SOURCE_READY, "timeline 6" },
+	};
+	struct ha_cluster_view c;
+	struct ha_local_view l;
+	char why[512];
+
+	for (size_t i = 0; i < sizeof(srows) / sizeof(srows[0]); i++) {
+		enum ha_rewind_source v = ha_rewind_source_check("node1", srows[i].ckpt_tl, srows[i].source_tl,
+		                                                 srows[i].known_tl, srows[i].asked, srows[i].waited, 60,
+		                                                 why, sizeof(why));
+
+		ck_assert_msg(v == srows[i].want, "%s: verdict %d, want %d (%s)", srows[i].name, (int)v,
+		              (int)srows[i].want, why);
+		ck_assert_msg(strstr(why, srows[i].says) != NULL && strstr(why, "node1") != NULL, "%s: says '%s'",
+		              srows[i].name, why);
+	}
+	ck_assert_int_eq(ha_rewind_source_check("x", 5, 6, 0, false, 0, 60, NULL, 0), HA_REWIND_SOURCE_CHECKPOINT);
+	base(&c, &l);
+	ck_assert_double_eq(ha_rewind_source_bound(&c), 60.0); /* loop_wait 1 */
+	c.loop_wait = 10;
+	ck_assert_double_eq(ha_rewind_source_bound(&c), 100.0);
 }
 END_TEST
 
@@ -2839,6 +2904,7 @@ int main(void)
 	tcase_add_test(tc, test_rows_in_rule_order);
 	tcase_add_test(tc, test_standby_remote_proven);
 	tcase_add_test(tc, test_member_at);
+	tcase_add_test(tc, test_rewind_source_check);
 	tcase_add_test(tc, test_is_standby_leader);
 	tcase_add_test(tc, test_local_view_update);
 	tcase_add_loop_test(tc, test_switchover_choose, 0, (int)(sizeof(sw_rows) / sizeof(sw_rows[0])));

@@ -737,6 +737,13 @@ START_TEST(test_start_diagnose)
 			"server's history\n",
 			"2026-12-03 10:00:00.131 UTC [79] LOG:  requested timeline 3 is not a child of this server's "
 			"history, or is it\n",
+			/* a client's RAISE reaches the log as ERROR, never FATAL */
+			"2026-12-03 10:00:00.131 UTC [79] ERROR:  highest timeline 10 of the primary is behind "
+			"recovery timeline 11\n",
+			"2026-12-03 10:00:00.131 UTC [78] FATAL:  could not receive data from WAL stream: ERROR:  "
+			"highest timeline 10 of the primary is behind recovery timeline 11\n",
+			"2026-12-03 10:00:00.131 UTC [78] FATAL:  highest timeline 11 of the primary is behind "
+			"recovery timeline 11\n",
 		};
 
 		for (size_t i = 0; i < sizeof(attacks) / sizeof(attacks[0]); i++) {
@@ -747,6 +754,16 @@ START_TEST(test_start_diagnose)
 		                       "database system timeline 3 before current recovery point 0/5000148\n",
 		                       &d);
 		ck_assert_int_eq(d.kind, PG_START_FAIL_DIVERGED);
+		/* A standby ahead of its upstream (promoted, then made to follow
+		 * a server that was not): the walreceiver's FATAL, repeated. */
+		pg_start_diagnose_text("2026-12-03 10:00:00.131 UTC [80] FATAL:  highest timeline 10 of the primary "
+		                       "is behind recovery timeline 11\n"
+		                       "2026-12-03 10:00:05.131 UTC [81] LOG:  started streaming WAL from primary at "
+		                       "0/5000000 on timeline 11\n",
+		                       &d);
+		ck_assert_int_eq(d.kind, PG_START_FAIL_DIVERGED);
+		ck_assert_str_eq(d.fatal_line,
+		                 "FATAL:  highest timeline 10 of the primary is behind recovery timeline 11");
 		pg_start_diagnose_text("2026-12-03 10:00:00.131 UTC [43] PANIC:  requested timeline 12 is not a "
 		                       "child of this server's history\r\n",
 		                       &d);
@@ -795,10 +812,41 @@ START_TEST(test_start_diagnose)
 		ck_assert_int_eq(d.kind, PG_START_FAIL_DIVERGED); /* the whole file says both */
 		ck_assert_msg(pg_start_diagnose(path, 1L << 40, &d, &err), "%s", err.msg); /* truncated since: all */
 		ck_assert_int_eq(d.kind, PG_START_FAIL_DIVERGED);
+		/* pg_rewind's output after `from`: did it find nothing to do? */
+		{
+			bool said = true;
+
+			ck_assert_msg(pg_rewind_said_nothing_to_do(path, 0, &said, &err), "%s", err.msg);
+			ck_assert(!said);
+			from = pg_log_size(path);
+			f = fopen(path, "a");
+			ck_assert_ptr_nonnull(f);
+			fputs("baton: running pg_rewind ...\npg_rewind: source and target cluster are on the same "
+			      "timeline\npg_rewind: no rewind required\n",
+			      f);
+			fclose(f);
+			ck_assert_msg(pg_rewind_said_nothing_to_do(path, from, &said, &err), "%s", err.msg);
+			ck_assert(said);
+			from = pg_log_size(path);
+			f = fopen(path, "a");
+			ck_assert_ptr_nonnull(f);
+			fputs("pg_rewind: servers diverged at WAL location 0/6050E30 on timeline 5\n"
+			      "LOG:  statement: SELECT 'pg_rewind: no rewind required'\npg_rewind: Done!\n",
+			      f);
+			fclose(f);
+			ck_assert_msg(pg_rewind_said_nothing_to_do(path, from, &said, &err), "%s", err.msg);
+			ck_assert(!said); /* only at the start of a line */
+		}
 		unlink(path);
 		ck_assert(!pg_start_diagnose(path, 0, &d, &err));
 		ck_assert_int_eq(d.kind, PG_START_FAIL_UNKNOWN);
 		ck_assert_msg(strstr(err.msg, path) != NULL, "%s", err.msg);
+		{
+			bool said = true;
+
+			ck_assert(!pg_rewind_said_nothing_to_do(path, 0, &said, &err));
+			ck_assert(!said);
+		}
 		rmdir(dir);
 	}
 }
