@@ -127,6 +127,7 @@ struct api_metrics {
 	double worst_renewal_latency; /* slowest keepalive round trip since start, seconds */
 	double worst_renewal_gap;     /* longest time between two successful keepalives, seconds */
 	uint64_t leader_changes;      /* times the leader key's holder changed, as seen by this agent */
+	uint64_t loop_iterations;     /* HA loop passes since start (wakes by the watch, keeper, timer...) */
 	uint64_t etcd_requests, etcd_failures;
 	/* etcd request latency histogram (seconds), cumulative counts per upper bound */
 #define API_LATENCY_BUCKETS 8

@@ -339,6 +339,10 @@ void api_h_metrics(struct api_server *s, const struct api_request *rq, json_t *b
 	metric_head(&b, "baton_leader_changes_total", "counter", "Changes of the leader key's holder seen.");
 	sample(&b, &st, "baton_leader_changes_total", NULL, NULL);
 	sb_printf(&b, "%" PRIu64 "\n", m.leader_changes);
+	metric_head(&b, "baton_loop_iterations_total", "counter",
+	            "Passes of the HA loop (each wake by the watch, the keeper, a child or the loop_wait timer).");
+	sample(&b, &st, "baton_loop_iterations_total", NULL, NULL);
+	sb_printf(&b, "%" PRIu64 "\n", m.loop_iterations);
 	metric_head(&b, "baton_etcd_requests_total", "counter", "etcd requests made.");
 	sample(&b, &st, "baton_etcd_requests_total", NULL, NULL);
 	sb_printf(&b, "%" PRIu64 "\n", m.etcd_requests);

@@ -45,6 +45,7 @@ struct keeper {
 
 	/* guarded by mu */
 	bool stop;
+	char endpoint[256]; /* the member that answered the last good keepalive ("" none yet) */
 	int64_t lease_id;
 	double last_ok_sent;
 	double interval, ttl;
@@ -351,6 +352,7 @@ static void *keeper_main(void *arg)
 				k->failsafe_at = 0;
 			if (st == ETCD_OK) {
 				k->n_ok++;
+				snprintf(k->endpoint, sizeof(k->endpoint), "%s", etcd_client_endpoint(k->etcd));
 				/* the deadline budget used: sent-to-sent on one lease */
 				if (k->last_ok_sent > 0 && t0 - k->last_ok_sent > k->worst_gap)
 					k->worst_gap = t0 - k->last_ok_sent;
@@ -603,6 +605,17 @@ void keeper_counts(struct keeper *k, uint64_t *ok, uint64_t *failed)
 	*ok = k->n_ok;
 	*failed = k->n_failed;
 	pthread_mutex_unlock(&k->mu);
+}
+
+bool keeper_endpoint(struct keeper *k, char *buf, size_t len)
+{
+	bool known;
+
+	pthread_mutex_lock(&k->mu);
+	known = k->endpoint[0] != '\0';
+	snprintf(buf, len, "%s", k->endpoint);
+	pthread_mutex_unlock(&k->mu);
+	return known;
 }
 
 void keeper_etcd_stats(struct keeper *k, struct etcd_stats *out)

@@ -64,6 +64,10 @@ void keeper_watchdog_state(struct keeper *k, bool *required, bool *ok);
 bool keeper_fence_running(struct keeper *k);
 /* Keepalives that succeeded / failed since start. */
 void keeper_counts(struct keeper *k, uint64_t *ok, uint64_t *failed);
+/* The etcd member (base URL) that answered the last successful keepalive,
+ * into buf; false (buf "") before the first. The loop starts its watch
+ * there: a member the keeper uses is one whose silence it notices. */
+bool keeper_endpoint(struct keeper *k, char *buf, size_t len);
 /* Request statistics of the keeper's own etcd client. */
 void keeper_etcd_stats(struct keeper *k, struct etcd_stats *out);
 /* Longest time between the send times of two successful keepalives of one

@@ -373,6 +373,7 @@ int loop_run(const struct baton_config *cfg)
 		struct ha_action a;
 		double wait, deadline;
 
+		L.iterations++;
 		sdnotify_watchdog();
 		if (g_shutdown && !stopping_told) {
 			sdnotify_stopping();

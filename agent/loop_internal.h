@@ -182,6 +182,7 @@ struct loop {
 	double leader_absent_since;
 
 	uint64_t leader_changes;
+	uint64_t iterations; /* passes of the main loop (baton_loop_iterations_total) */
 	char last_leader[HA_NAME_MAX];
 	/* failsafe_mode (loop_lease.c failsafe_round, loop_restart.c) */
 	struct {
@@ -206,6 +207,11 @@ struct loop {
 
 	char *member_json; /* last published */
 	char *status_json; /* last published (leader) */
+	/* When and with which LSN (timeline) they were written: a change of
+	 * LSN alone waits until loop_wait has passed (loop_publish.c). */
+	double member_put_at, status_put_at;
+	uint64_t member_lsn;
+	uint32_t status_timeline;
 	enum ha_action_kind last_kind;
 	char last_reason[200];
 	char last_warn[4096];
@@ -223,6 +229,10 @@ struct loop {
 	uint64_t keepalive_failed_seen; /* keeper failures already seen (a new one: read fully) */
 	double keepalive_interval;      /* in force in the keeper */
 	struct etcd_stats watch_stats;  /* of the watches replaced so far */
+
+	/* The loop's and keeper's etcd_stats.endpoint_failovers already seen
+	 * (a new one: read fully, replace the watch). */
+	uint64_t endpoint_failovers_seen;
 	bool running_fatal;
 	/* A reinit stops Postgres and removes its data directory inside the
 	 * loop: what we publish says "stopped" from before the stop on. */

@@ -30,7 +30,11 @@ void publish_status(struct loop *L)
 
 	if (!json)
 		return;
-	if (L->status_json && strcmp(json, L->status_json) == 0) {
+	/* Unchanged; or only the LSN moved (under writes, every pass) and the
+	 * last one is younger than loop_wait: it can wait. */
+	if (L->status_json &&
+	    (strcmp(json, L->status_json) == 0 ||
+	     (L->status_timeline == L->pgst.timeline && clk_mono() - L->status_put_at < L->settings.loop_wait))) {
 		free(json);
 		return;
 	}
@@ -41,6 +45,8 @@ void publish_status(struct loop *L)
 	}
 	free(L->status_json);
 	L->status_json = json;
+	L->status_timeline = L->pgst.timeline;
+	L->status_put_at = clk_mono();
 }
 
 /* Unix seconds as Patroni shows a timestamp in /patroni
@@ -151,6 +157,25 @@ cleanup:
 	return out;
 }
 
+/* The member key's value (*json, with the scheduled restart) and what etcd
+ * should hold of it without the parts the member parser does not keep
+ * (*base, compared with what it does hold). Both the caller's to free;
+ * false when out of memory. */
+static bool member_docs(const struct loop *L, const struct ha_member *me, char **base, char **json)
+{
+	*base = dcs_member_json(me);
+	if (!*base)
+		return false;
+	*json = L->sched.at > 0 ? add_scheduled_restart(L, strdup(*base)) : strdup(*base);
+	if (*json)
+		*json = add_standby_trust(L, *json);
+	if (!*json) {
+		free(*base);
+		return false;
+	}
+	return true;
+}
+
 void publish_member(struct loop *L)
 {
 	const struct baton_config *cfg = L->cfg;
@@ -158,6 +183,7 @@ void publish_member(struct loop *L)
 	struct etcd_error err;
 	char key[400], *json, *base;
 	int64_t rev = 0;
+	uint64_t lsn;
 
 	if (L->local.lease_id == 0 || !dcs_member_key(&L->keys, cfg->name, key, sizeof(key)))
 		return;
@@ -185,18 +211,23 @@ void publish_member(struct loop *L)
 	         cfg->tags.replicatefrom ? cfg->tags.replicatefrom : "");
 	config_tags_json(cfg, me.custom_tags, sizeof(me.custom_tags));
 	me.pending_restart = L->pending_restart;
-	json = dcs_member_json(&me);
-	if (!json)
+	/* Under writes the LSN moves every pass, and each publication is a
+	 * request and a change every other agent's watch takes in: a change
+	 * of the LSN alone waits until the last publication is loop_wait old
+	 * (the LSN that counts for a failover is asked of the peers afresh,
+	 * rule 5). Try the LSN published last; if more than the LSN changed,
+	 * publish everything now. */
+	lsn = me.lsn;
+	if (L->member_json && lsn != L->member_lsn && clk_mono() - L->member_put_at < L->settings.loop_wait)
+		me.lsn = L->member_lsn;
+	if (!member_docs(L, &me, &base, &json))
 		return;
-	/* What etcd should hold, without the parts the member parser does not
-	 * keep (the scheduled restart): compared with what it does hold. */
-	base = json;
-	json = L->sched.at > 0 ? add_scheduled_restart(L, strdup(base)) : strdup(base);
-	if (json)
-		json = add_standby_trust(L, json);
-	if (!json) {
+	if (me.lsn != lsn && strcmp(json, L->member_json) != 0) {
 		free(base);
-		return;
+		free(json);
+		me.lsn = lsn;
+		if (!member_docs(L, &me, &base, &json))
+			return;
 	}
 	/* Unchanged, and etcd still holds it as written: nothing to do. A key
 	 * deleted or overwritten by someone else is written again. */
@@ -224,6 +255,8 @@ void publish_member(struct loop *L)
 	cache_own_put(L, key, json, L->local.lease_id, rev);
 	free(L->member_json);
 	L->member_json = json;
+	L->member_lsn = me.lsn;
+	L->member_put_at = clk_mono();
 }
 
 static void publish_metrics(struct loop *L)
@@ -240,6 +273,7 @@ static void publish_metrics(struct loop *L)
 	m.worst_renewal_latency = keeper_worst_latency(L->keeper);
 	m.worst_renewal_gap = keeper_worst_gap(L->keeper);
 	m.leader_changes = L->leader_changes;
+	m.loop_iterations = L->iterations;
 	/* The loop's and the keeper's clients together: every request this agent sends
 	 * but the watch stream. */
 	etcd_client_get_stats(L->etcd, &a);

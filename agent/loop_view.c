@@ -17,8 +17,10 @@
  * so that no change falls between the two:
  *   - when the watch is lost (compacted, ended, overflowed) or missing;
  *   - when etcd looked unwell: the last read failed, or a keepalive failed
- *     since the last loop (a watch on a silently dead connection delivers
- *     nothing, so trouble seen by any request makes it suspect);
+ *     since the last loop, or a member failed a request of the loop or the
+ *     keeper that another member then answered (a watch on a silently dead
+ *     connection delivers nothing, so trouble seen by any request makes it
+ *     suspect); the new watch starts on the member that answered last;
  *   - every VIEW_CHECK_INTERVAL seconds, as a consistency check: the cache
  *     with the changes up to the read's revision must equal the read, or
  *     the watch missed something and is replaced;
@@ -42,6 +44,10 @@
 static void replace_watch(struct loop *L, int64_t start, const char *why)
 {
 	char err[512];
+	struct etcd_config ec = L->ecfg;
+	size_t n_ep = etcd_client_n_endpoints(L->etcd), first = etcd_client_current(L->etcd);
+	const char **eps = calloc(n_ep, sizeof(*eps));
+	char keeper_url[256];
 
 	if (L->watch) {
 		struct etcd_stats s;
@@ -50,11 +56,45 @@ static void replace_watch(struct loop *L, int64_t start, const char *why)
 		for (int i = 0; i < ETCD_REQ_N; i++)
 			L->watch_stats.by_kind[i] += s.by_kind[i];
 		watch_stop(L->watch);
-		log_info("watching %s again from revision %lld (%s)", L->keys.prefix, (long long)start, why);
+		L->watch = NULL;
 	}
-	L->watch = watch_start(&L->ecfg, L->keys.prefix, L->keys.leader, start, L->wake[1], err, sizeof(err));
+	if (!eps) {
+		log_warn("watch on %s: out of memory; reading every key each loop until a watch runs", L->keys.prefix);
+		return;
+	}
+	/* The endpoints the loop's client knows (the discovered ones too),
+	 * starting on a member that answers: the one that answered the
+	 * keeper's last keepalive (the keeper asks every few seconds, so a
+	 * member that goes silent under the watch is noticed: its failover
+	 * replaces the watch), else the one that just answered this loop's
+	 * full read; not on the first, which may be a dead or partitioned
+	 * member. No discovery: watch_start sends nothing from this thread. */
+	if (!keeper_endpoint(L->keeper, keeper_url, sizeof(keeper_url)))
+		keeper_url[0] = '\0';
+	for (size_t i = 0; i < n_ep; i++) {
+		eps[i] = etcd_client_endpoint_at(L->etcd, i);
+		if (keeper_url[0] && strcmp(eps[i], keeper_url) == 0)
+			first = i;
+	}
+	ec.endpoints = eps;
+	ec.n_endpoints = n_ep;
+	ec.discover_members = false;
+	log_info("watching %s from revision %lld on %s (%s)", L->keys.prefix, (long long)start, eps[first], why);
+	L->watch = watch_start(&ec, first, &L->keys, L->cfg->name, start, L->wake[1], err, sizeof(err));
+	free(eps);
 	if (!L->watch)
 		log_warn("%s; reading every key each loop until a watch runs", err);
+}
+
+/* Requests of the loop's and the keeper's clients that a member failed and
+ * another one then took (etcd_stats.endpoint_failovers). */
+static uint64_t endpoint_failovers(struct loop *L)
+{
+	struct etcd_stats a, b;
+
+	etcd_client_get_stats(L->etcd, &a);
+	keeper_etcd_stats(L->keeper, &b);
+	return a.endpoint_failovers + b.endpoint_failovers;
 }
 
 /* Applies the watched changes to the cache; false when it must be rebuilt. */
@@ -125,6 +165,8 @@ static bool full_read(struct loop *L, double now, struct etcd_error *err)
 		ev = NULL;
 		n = 0;
 		replace_watch(L, r.revision + 1, why);
+		/* The members this read passed over are behind the new watch. */
+		L->endpoint_failovers_seen = endpoint_failovers(L);
 	}
 	for (size_t i = 0; i < n; i++)
 		if (dcs_cache_apply(&L->keys, &L->cached, ev[i].type, &ev[i].kv) == DCS_APPLY_FULL_READ)
@@ -141,10 +183,20 @@ static bool need_full_read(struct loop *L, double now)
 	uint64_t ok, failed;
 	bool steady = (L->last_kind == HA_WAIT || L->last_kind == HA_LEAD || L->last_kind == HA_STANDBY_LEAD) &&
 	              L->view.has_leader && !L->view.has_switchover;
+	uint64_t failovers;
 
 	keeper_counts(L->keeper, &ok, &failed);
 	if (failed != L->keepalive_failed_seen) {
 		L->keepalive_failed_seen = failed;
+		L->want_full_read = true;
+		L->watch_suspect = true;
+	}
+	/* A member that failed a request which another then answered may be
+	 * the one the watch streams from, silently (stopped, partitioned):
+	 * replace the watch, on the member that answers. */
+	failovers = endpoint_failovers(L);
+	if (failovers != L->endpoint_failovers_seen) {
+		L->endpoint_failovers_seen = failovers;
 		L->want_full_read = true;
 		L->watch_suspect = true;
 	}

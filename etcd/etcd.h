@@ -128,6 +128,10 @@ struct etcd_stats {
 	double latency_sum;
 	uint64_t le[ETCD_STATS_BUCKETS];
 	uint64_t by_kind[ETCD_REQ_N];
+	/* Endpoints that failed a request (unreachable, timed out, 5xx) which
+	 * then went on to the next one: a member in trouble even when the
+	 * request itself succeeded elsewhere. */
+	uint64_t endpoint_failovers;
 };
 
 /* A copy of the client's counters since etcd_client_new. Safe to call from
@@ -151,6 +155,13 @@ void etcd_member_list_free(char **client_urls, size_t n);
  * i-th one (normalised base URL), for logs and tests. */
 size_t etcd_client_n_endpoints(const struct etcd_client *c);
 const char *etcd_client_endpoint_at(const struct etcd_client *c, size_t i);
+/* The index of the endpoint the client prefers (etcd_client_endpoint). */
+size_t etcd_client_current(const struct etcd_client *c);
+/* Makes endpoint number i the one the next request or watch tries first
+ * (a watch started on a client just made should start where another
+ * client last got answers, not on the first endpoint, which may be a
+ * dead or partitioned member). False when i is out of range. */
+bool etcd_client_prefer(struct etcd_client *c, size_t i) ETCD_WUR;
 
 /* ---- KV ---------------------------------------------------------------- */
 
@@ -292,7 +303,9 @@ typedef bool (*etcd_watch_cb)(void *ctx, const struct etcd_event *events, size_t
  * max_reconnect_seconds pass without any endpoint accepting the watch
  * (the last connection error; <= 0 means retry until cancelled).
  * on_connected (may be NULL) is called each time a watch stream is
- * established, so the caller can re-read state it may have missed.
+ * established, so the caller can re-read state it may have missed; the
+ * client's etcd_client_endpoint then names the member serving the stream.
+ * The first stream goes to the client's preferred endpoint.
  */
 enum etcd_status etcd_watch(struct etcd_client *c, const char *key, bool prefix, int64_t start_revision,
                             etcd_watch_cb cb, void *ctx, void (*on_connected)(void *ctx), double max_reconnect_seconds,

@@ -235,6 +235,19 @@ const char *etcd_client_endpoint_at(const struct etcd_client *c, size_t i)
 	return i < c->n_endpoints ? c->endpoints[i] : NULL;
 }
 
+size_t etcd_client_current(const struct etcd_client *c)
+{
+	return c->current;
+}
+
+bool etcd_client_prefer(struct etcd_client *c, size_t i)
+{
+	if (i >= c->n_endpoints)
+		return false;
+	c->current = i;
+	return true;
+}
+
 enum etcd_status etcd_client_new(const struct etcd_config *cfg, struct etcd_client **out, struct etcd_error *err)
 {
 	struct etcd_client *c = NULL;
@@ -261,6 +274,7 @@ enum etcd_status etcd_client_new(const struct etcd_config *cfg, struct etcd_clie
 	atomic_init(&c->canceled, false);
 	atomic_init(&c->st_requests, 0);
 	atomic_init(&c->st_failures, 0);
+	atomic_init(&c->st_endpoint_failovers, 0);
 	atomic_init(&c->st_latency_us, 0);
 	for (i = 0; i < ETCD_STATS_BUCKETS; i++)
 		atomic_init(&c->st_le[i], 0);
@@ -401,6 +415,7 @@ void etcd_client_get_stats(const struct etcd_client *c, struct etcd_stats *out)
 		return;
 	out->requests = atomic_load(&m->st_requests);
 	out->failures = atomic_load(&m->st_failures);
+	out->endpoint_failovers = atomic_load(&m->st_endpoint_failovers);
 	out->latency_sum = (double)atomic_load(&m->st_latency_us) / 1e6;
 	for (size_t i = 0; i < ETCD_STATS_BUCKETS; i++)
 		out->le[i] = atomic_load(&m->st_le[i]);

@@ -434,6 +434,8 @@ static enum etcd_status call_endpoints(struct etcd_client *c, const char *path, 
 		}
 		append_msg(all, sizeof(all), one.message);
 		last = st;
+		if (i + 1 < c->n_endpoints)
+			atomic_fetch_add(&c->st_endpoint_failovers, 1);
 	}
 	return etcd_error_set(err, last, "%s", all);
 }

@@ -41,6 +41,7 @@ struct etcd_client {
 	/* Request statistics (etcd_client_get_stats); atomics so that another
 	 * thread may read them. Latency in microseconds. */
 	atomic_uint_fast64_t st_requests, st_failures, st_latency_us;
+	atomic_uint_fast64_t st_endpoint_failovers; /* etcd_stats.endpoint_failovers */
 	atomic_uint_fast64_t st_le[ETCD_STATS_BUCKETS];
 	atomic_uint_fast64_t st_kind[ETCD_REQ_N];
 	CURLM *multi; /* owns the connection cache */

@@ -11,9 +11,11 @@
  * Resuming: we remember the next revision we need (one past the last event
  * delivered, or past the header revision of the "created" answer when
  * watching from "now"), so a reconnect after a dropped stream neither
- * misses nor repeats events. Reconnects back off from 100 ms, doubling to
- * 1 s, move to the next endpoint when one cannot be reached, and give up
- * after max_reconnect_seconds without an established stream.
+ * misses nor repeats events. The first stream goes to the client's
+ * preferred endpoint (the last that answered it, or etcd_client_prefer's
+ * choice). Reconnects back off from 100 ms, doubling to 1 s, move to the
+ * next endpoint when one cannot be reached, and give up after
+ * max_reconnect_seconds without an established stream.
  *
  * A stream can also die silently (a member partitioned away keeps the TCP
  * connection open). With the client's watch_idle_timeout set, the create
@@ -33,6 +35,7 @@
 struct watch_run {
 	struct etcd_client *c;
 	struct etcd_stream *stream;
+	size_t ep; /* the endpoint of the stream in progress */
 	etcd_watch_cb cb;
 	void *ctx;
 	void (*on_connected)(void *ctx);
@@ -203,6 +206,9 @@ static bool on_line(void *ctx, const char *line, size_t len)
 	}
 	if (json_is_true(created)) {
 		w->stream->established = true;
+		/* The client now prefers this member: on_connected may name it
+		 * (etcd_client_endpoint), a reconnect starts on it. */
+		w->c->current = w->ep;
 		if (w->next_rev == 0 && rev > 0) {
 			/* Watching from "now": everything up to rev is history. */
 			w->next_rev = rev + 1;
@@ -296,6 +302,7 @@ enum etcd_status etcd_watch(struct etcd_client *c, const char *key, bool prefix,
 		}
 		w.why[0] = '\0';
 		w.token_refused = false;
+		w.ep = ep;
 		etcd_stats_count(c, ETCD_REQ_WATCH);
 		st = etcd_stream_once(c, ep, PATH_WATCH, body, &stream, &one);
 		free(body);

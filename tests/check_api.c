@@ -933,6 +933,7 @@ START_TEST(test_metrics)
 		"baton_lease_renewal_failures_total" L1 "} 2\n",
 		"baton_seconds_since_lease_renewal" L1 "} 0.750000\n",
 		"baton_leader_changes_total" L1 "} 3\n",
+		"baton_loop_iterations_total" L1 "} 17\n",
 		"baton_etcd_requests_total" L1 "} 100\n",
 		"baton_etcd_request_failures_total" L1 "} 4\n",
 		"baton_etcd_request_duration_seconds_bucket" L1 ",le=\"0.005\"} 10\n",
@@ -964,6 +965,7 @@ START_TEST(test_metrics)
 		{ "baton_lease_renewal_worst_seconds", "gauge" },
 		{ "baton_lease_renewal_worst_gap_seconds", "gauge" },
 		{ "baton_leader_changes_total", "counter" },
+		{ "baton_loop_iterations_total", "counter" },
 		{ "baton_etcd_requests_total", "counter" },
 		{ "baton_etcd_request_failures_total", "counter" },
 		{ "baton_etcd_request_duration_seconds", "histogram" },
@@ -984,6 +986,7 @@ START_TEST(test_metrics)
 	m.lease_renewal_failures = 2;
 	m.since_last_renewal = 0.75;
 	m.leader_changes = 3;
+	m.loop_iterations = 17;
 	m.etcd_requests = 100;
 	m.etcd_failures = 4;
 	for (int i = 0; i < API_LATENCY_BUCKETS; i++)

@@ -11,7 +11,9 @@
  */
 #include <check.h>
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2357,6 +2359,7 @@ START_TEST(test_watch_compacted_is_lost)
 	char err[256], *pieces[3], *k64, *v64, ev_json[512];
 	int wake[2];
 	bool lost = false;
+	struct dcs_keys keys;
 
 	ck_assert_ptr_nonnull(fs);
 	ck_assert_int_eq(pipe(wake), 0);
@@ -2385,7 +2388,8 @@ START_TEST(test_watch_compacted_is_lost)
 	cfg.n_endpoints = 1;
 	cfg.request_timeout = 5;
 	cfg.connect_timeout = 1;
-	w = watch_start(&cfg, "/baton/main/", "/baton/main/leader", 51, wake[1], err, sizeof(err));
+	ck_assert(dcs_keys_init(&keys, "/baton", "main"));
+	w = watch_start(&cfg, 0, &keys, "n1", 51, wake[1], err, sizeof(err));
 	ck_assert_msg(w != NULL, "%s", err);
 	for (int i = 0; i < 100 && !lost; i++) {
 		lost = !watch_take(w, &ev, &n);
@@ -2424,6 +2428,192 @@ START_TEST(test_watch_compacted_is_lost)
 	close(wake[1]);
 	free(k64);
 	free(v64);
+	fake_stop(fs);
+}
+END_TEST
+
+/* The wake filter: which changes wake the loop at once, which wait for its
+ * next pass (the spin under write load: LSN-only publications must not
+ * wake the other agents; the leader key's DELETE always must). */
+START_TEST(test_watch_wakes)
+{
+	struct dcs_keys k;
+	const char *own = "/baton/main/members/n1";
+	const char *m = "{\"name\":\"n2\",\"role\":\"replica\",\"state\":\"streaming\",\"timeline\":1,\"lsn\":100,"
+	                "\"tags\":{}}";
+	const char *m_lsn = "{\"name\":\"n2\",\"role\":\"replica\",\"state\":\"streaming\",\"timeline\":1,\"lsn\":200,"
+	                    "\"tags\":{}}";
+	const char *m_state = "{\"name\":\"n2\",\"role\":\"replica\",\"state\":\"stopped\",\"timeline\":1,\"lsn\":200,"
+	                      "\"tags\":{}}";
+	const char *m_tl = "{\"name\":\"n2\",\"role\":\"primary\",\"state\":\"running\",\"timeline\":2,\"lsn\":100,"
+	                   "\"tags\":{}}";
+	const char *m_tags = "{\"name\":\"n2\",\"role\":\"replica\",\"state\":\"streaming\",\"timeline\":1,\"lsn\":300,"
+	                     "\"tags\":{\"nofailover\":true}}";
+	/* Patroni's members carry the position as xlog_location. */
+	const char *p1 = "{\"conn_url\":\"postgres://h:5432/postgres\",\"role\":\"replica\",\"state\":\"running\","
+	                 "\"xlog_location\":10}";
+	const char *p2 = "{\"conn_url\":\"postgres://h:5432/postgres\",\"role\":\"replica\",\"state\":\"running\","
+	                 "\"xlog_location\":99}";
+	static const struct {
+		const char *key;
+		enum etcd_event_type type;
+		int value, prev; /* indexes into vals, -1 = NULL */
+		bool wakes;
+	} rows[] = {
+		/* leader key: taken, renewed by another name, deleted or expired */
+		{ "/baton/main/leader", ETCD_EVENT_PUT, 7, -1, true },
+		{ "/baton/main/leader", ETCD_EVENT_PUT, 7, 7, true },
+		{ "/baton/main/leader", ETCD_EVENT_DELETE, 0, -1, true },
+		{ "/baton/main/config", ETCD_EVENT_PUT, 8, -1, true },
+		{ "/baton/main/sync", ETCD_EVENT_PUT, 8, -1, true },
+		{ "/baton/main/switchover", ETCD_EVENT_PUT, 8, -1, true },
+		{ "/baton/main/switchover", ETCD_EVENT_DELETE, 0, -1, true },
+		{ "/baton/main/initialize", ETCD_EVENT_PUT, 8, -1, true },
+		{ "/baton/main/initialize", ETCD_EVENT_DELETE, 0, -1, true },
+		{ "/baton/main/failover", ETCD_EVENT_PUT, 8, -1, true }, /* unknown: wakes */
+		{ "/baton/main/members/", ETCD_EVENT_PUT, 8, -1, true },
+		/* the leader's LSN and history: not in a hurry */
+		{ "/baton/main/status", ETCD_EVENT_PUT, 8, -1, false },
+		{ "/baton/main/history", ETCD_EVENT_PUT, 8, -1, false },
+		/* another member: new, LSN only, state, role+timeline, tags, gone */
+		{ "/baton/main/members/n2", ETCD_EVENT_PUT, 1, -1, true },
+		{ "/baton/main/members/n2", ETCD_EVENT_PUT, 1, 1, false },
+		{ "/baton/main/members/n2", ETCD_EVENT_PUT, 2, 1, false },
+		{ "/baton/main/members/n2", ETCD_EVENT_PUT, 3, 2, true },
+		{ "/baton/main/members/n2", ETCD_EVENT_PUT, 4, 1, true },
+		{ "/baton/main/members/n2", ETCD_EVENT_PUT, 5, 2, true },
+		{ "/baton/main/members/n2", ETCD_EVENT_DELETE, 0, 1, true },
+		{ "/baton/main/members/n2", ETCD_EVENT_DELETE, 0, -1, true },
+		{ "/baton/main/members/n2", ETCD_EVENT_PUT, 6, 9, false },
+		{ "/baton/main/members/n2", ETCD_EVENT_PUT, 8, 1, true }, /* no longer JSON */
+		{ "/baton/main/members/n2", ETCD_EVENT_PUT, 8, 8, false },
+		/* our own member key: never */
+		{ "/baton/main/members/n1", ETCD_EVENT_PUT, 3, 1, false },
+		{ "/baton/main/members/n1", ETCD_EVENT_PUT, 1, -1, false },
+		{ "/baton/main/members/n1", ETCD_EVENT_DELETE, 0, 1, false },
+		{ "/baton/main/members/n10", ETCD_EVENT_PUT, 1, -1, true },
+	};
+	const char *vals[] = { "", m, m_lsn, m_state, m_tl, m_tags, p2, "n2", "x", p1 };
+
+	ck_assert(dcs_keys_init(&k, "/baton", "main"));
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		bool got = watch_wakes(&k, own, rows[i].type, rows[i].key, vals[rows[i].value],
+		                       rows[i].prev < 0 ? NULL : vals[rows[i].prev]);
+
+		ck_assert_msg(got == rows[i].wakes, "row %zu (%s %s): wakes %d, expected %d", i, rows[i].key,
+		              rows[i].type == ETCD_EVENT_DELETE ? "DELETE" : "PUT", got, rows[i].wakes);
+	}
+	/* Without a name of our own, our key is just another member's. */
+	ck_assert(watch_wakes(&k, NULL, ETCD_EVENT_PUT, own, m_state, m));
+	ck_assert(!watch_wakes(&k, NULL, ETCD_EVENT_PUT, own, m_lsn, m));
+}
+END_TEST
+
+/* The queue still gets every change; only the wake is filtered: an
+ * LSN-only member update is queued without a wake, the leader's DELETE
+ * wakes. And the watch starts on the endpoint it is given, not on the
+ * first one (here a member that accepts connections and never answers,
+ * as a stopped etcd does), and names it. */
+START_TEST(test_watch_filter_and_endpoint)
+{
+	struct fake_server *fs = fake_start();
+	struct fake_step s;
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	const char *eps[2];
+	char dead_url[64], err[256], ev_json[1200], *pieces[4], *mk, *m1, *m2, *lk;
+	struct etcd_config cfg;
+	struct dcs_keys keys;
+	struct watch *w;
+	struct watch_event *ev = NULL;
+	size_t n = 0, total = 0;
+	int wake[2], dead = socket(AF_INET, SOCK_STREAM, 0), wakes = 0;
+	char b;
+	bool saw_delete = false;
+	struct timespec t0, t1;
+	const char *mj1 = "{\"name\":\"n2\",\"role\":\"replica\",\"state\":\"streaming\",\"lsn\":1}";
+	const char *mj2 = "{\"name\":\"n2\",\"role\":\"replica\",\"state\":\"streaming\",\"lsn\":2}";
+
+	ck_assert_ptr_nonnull(fs);
+	ck_assert_int_ge(dead, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(dead, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(dead, 8), 0);
+	ck_assert_int_eq(getsockname(dead, (struct sockaddr *)&sa, &sl), 0);
+	snprintf(dead_url, sizeof(dead_url), "http://127.0.0.1:%d", ntohs(sa.sin_port));
+	ck_assert_int_eq(pipe2(wake, O_NONBLOCK), 0);
+	mk = b64("/baton/main/members/n2", strlen("/baton/main/members/n2"));
+	m1 = b64(mj1, strlen(mj1));
+	m2 = b64(mj2, strlen(mj2));
+	lk = b64("/baton/main/leader", strlen("/baton/main/leader"));
+	memset(&s, 0, sizeof(s));
+	s.kind = FAKE_RAW;
+	s.pause_ms = 300;
+	s.pieces[0] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+	s.pieces[1] = pieces[0] = fake_chunk("{\"result\":{\"header\":{\"revision\":\"51\"},\"created\":true}}\n");
+	snprintf(ev_json, sizeof(ev_json),
+	         "{\"result\":{\"header\":{\"revision\":\"52\"},\"events\":[{\"kv\":{\"key\":\"%s\",\"value\":\"%s\","
+	         "\"create_revision\":\"40\",\"mod_revision\":\"52\",\"version\":\"3\",\"lease\":\"7\"}}]}}\n",
+	         mk, m1);
+	s.pieces[2] = pieces[1] = fake_chunk(ev_json);
+	snprintf(ev_json, sizeof(ev_json),
+	         "{\"result\":{\"header\":{\"revision\":\"53\"},\"events\":[{\"kv\":{\"key\":\"%s\",\"value\":\"%s\","
+	         "\"create_revision\":\"40\",\"mod_revision\":\"53\",\"version\":\"4\",\"lease\":\"7\"}}]}}\n",
+	         mk, m2);
+	s.pieces[3] = pieces[2] = fake_chunk(ev_json);
+	snprintf(ev_json, sizeof(ev_json),
+	         "{\"result\":{\"header\":{\"revision\":\"54\"},\"events\":[{\"type\":\"DELETE\",\"kv\":{\"key\":\"%s\","
+	         "\"mod_revision\":\"54\"}}]}}\n",
+	         lk);
+	s.pieces[4] = pieces[3] = fake_chunk(ev_json);
+	fake_push(fs, &s);
+	for (int i = 0; i < 4; i++)
+		free(pieces[i]);
+
+	eps[0] = dead_url;
+	eps[1] = fake_url(fs);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.endpoints = eps;
+	cfg.n_endpoints = 2;
+	cfg.request_timeout = 5;
+	cfg.connect_timeout = 1;
+	ck_assert(dcs_keys_init(&keys, "/baton", "main"));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	w = watch_start(&cfg, 1, &keys, "n1", 51, wake[1], err, sizeof(err));
+	ck_assert_msg(w != NULL, "%s", err);
+	/* Four batches 300 ms apart; the wakes counted as they come. */
+	for (int i = 0; i < 60 && !saw_delete; i++) {
+		struct pollfd pfd = { .fd = wake[0], .events = POLLIN };
+
+		if (poll(&pfd, 1, 100) > 0)
+			while (read(wake[0], &b, 1) == 1)
+				wakes++;
+		ck_assert(watch_take(w, &ev, &n));
+		for (size_t j = 0; j < n; j++)
+			if (ev[j].type == ETCD_EVENT_DELETE && strcmp(ev[j].kv.key, "/baton/main/leader") == 0)
+				saw_delete = true;
+		total += n;
+		watch_events_free(ev, n);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_msg(saw_delete, "the leader key's DELETE never came");
+	/* Within the fake's pauses, not after the dead member's 1 + 5 s. */
+	ck_assert_int_lt((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000, 3000);
+	ck_assert_uint_eq(total, 3);
+	/* The member's first sight wakes, its LSN-only change does not, the
+	 * DELETE does: two wakes, not three. */
+	ck_assert_int_eq(wakes, 2);
+	ck_assert(request_has(fs, 0, "/v3/watch\n"));
+	watch_stop(w);
+	close(dead);
+	close(wake[0]);
+	close(wake[1]);
+	free(mk);
+	free(m1);
+	free(m2);
+	free(lk);
 	fake_stop(fs);
 }
 END_TEST
@@ -2553,6 +2743,8 @@ static Suite *dcs_suite(void)
 	tcase_add_test(tv, test_read_cluster_pages_and_cache);
 	tcase_add_test(tv, test_cache_apply);
 	tcase_add_test(tv, test_watch_compacted_is_lost);
+	tcase_add_test(tv, test_watch_wakes);
+	tcase_add_test(tv, test_watch_filter_and_endpoint);
 	tcase_set_timeout(tv, 30);
 	suite_add_tcase(s, tv);
 

@@ -684,6 +684,22 @@ START_TEST(test_dead_member_costs_one_connect_timeout)
 		ck_assert_int_lt(now_ms() - t0, 200);
 	}
 	ck_assert_uint_eq(fake_n_requests(good), 4);
+	/* Two members failed the first request before the third answered; the
+	 * successful request still counts them, the later ones add none. */
+	{
+		struct etcd_stats st;
+
+		etcd_client_get_stats(c, &st);
+		ck_assert_uint_eq(st.endpoint_failovers, 2);
+		ck_assert_uint_eq(st.failures, 0);
+	}
+	/* The preferred endpoint can be set (a watch's client starts there). */
+	ck_assert_uint_eq(etcd_client_current(c), 2);
+	ck_assert(!etcd_client_prefer(c, 3));
+	ck_assert_uint_eq(etcd_client_current(c), 2);
+	ck_assert(etcd_client_prefer(c, 1));
+	ck_assert_uint_eq(etcd_client_current(c), 1);
+	ck_assert_str_eq(etcd_client_endpoint(c), dead);
 	etcd_client_free(c);
 	close(fillers[0]);
 	close(fillers[1]);

@@ -805,6 +805,8 @@ etcd_members_stop() {
 	local i
 	for i in "${!ETCD_M_PID[@]}"; do
 		[ -n "${ETCD_M_PID[$i]}" ] || continue
+		# A member a test froze (SIGSTOP) acts on SIGTERM only once continued.
+		kill -CONT "${ETCD_M_PID[$i]}" 2>/dev/null || true
 		kill -TERM "${ETCD_M_PID[$i]}" 2>/dev/null || true
 	done
 	for i in "${!ETCD_M_PID[@]}"; do
@@ -1132,7 +1134,9 @@ etcd_raft_leader() {
 # key_watch_start KEY: `etcdctl watch KEY` in the background, each output
 # line prefixed with the unix ms at which it was printed (a perl reader on a
 # fifo), to $T/keywatch.out. Both processes are tracked for cleanup; sets
-# KEYWATCH_PIDS.
+# KEYWATCH_PIDS. KEYWATCH_ENDPOINTS (comma separated URLs), when set,
+# replaces the endpoints it watches through (e.g. to leave out a member
+# the test froze).
 KEYWATCH_PIDS=()
 key_watch_start() {
 	local key=$1 fifo=$T/keywatch.fifo
@@ -1143,6 +1147,7 @@ key_watch_start() {
 	BG_PIDS+=($!)
 	local eps="http://127.0.0.1:$ETCD_PORT"
 	[ "$ETCD_N_MEMBERS" = 0 ] || eps=$(etcd_member_urls)
+	eps=${KEYWATCH_ENDPOINTS:-$eps}
 	env ETCDCTL_API=3 etcdctl --endpoints="$eps" --dial-timeout=1s watch "$key" >"$fifo" 2>>"$T/keywatch.err" &
 	KEYWATCH_PIDS+=($!)
 	BG_PIDS+=($!)
