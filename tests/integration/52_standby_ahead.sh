@@ -55,7 +55,7 @@ tl_b=$(timeline 3)
 run_sql 3 "INSERT INTO ahead_t VALUES (300)" >/dev/null || fail "cannot write on node3"
 run_sql 1 "INSERT INTO ahead_t VALUES (100)" >/dev/null || fail "cannot write on node1"
 assert_eq "$tl_a" "$(timeline 1)" "node1 stays on its timeline"
-out=$(CTL_NODE=3 ctl demote-cluster --host 127.0.0.1 --port "${PG_PORT[1]}" --force 2>&1) ||
+out=$(CTL_NODE=3 ctl demote-cluster --host 127.0.0.1 --port "${PG_PORT[1]}" --force --wait 0 2>&1) ||
 	fail "demote-cluster on B failed: $out"
 wait_for 60 "node3 is in recovery again" eval '[ "$(in_recovery 3)" = t ]'
 wait_for 60 "node3's agent reads the walreceiver's refusal as divergence" \
