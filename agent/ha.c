@@ -691,7 +691,8 @@ static bool rule_replica(const struct rule_ctx *x, struct ha_action *out)
 			 * a primary only when a valid config key says the cluster
 			 * is no longer a standby cluster, never because the key
 			 * went missing or unreadable (a second writable site). */
-			if (strcmp(l->following, HA_REMOTE) == 0 && c->config_key != HA_CONFIG_VALID)
+			if ((strcmp(l->following, HA_REMOTE) == 0 || c->config_unknown) &&
+			    c->config_key != HA_CONFIG_VALID)
 				DECIDE(HA_WAIT, NULL,
 				       "standby leader: the config key is %s and does not say this cluster is no longer "
 				       "a standby cluster: not promoting",

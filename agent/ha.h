@@ -88,6 +88,11 @@ struct ha_cluster_view {
 	 * good ones (bootstrap.dcs before any); config_key says which */
 	enum ha_config_key config_key;
 	int64_t config_revision; /* the key's mod_revision when present */
+	/* config_key is not valid in an initialized cluster and this member
+	 * never read a valid one (bootstrap.dcs is in force): whether the
+	 * cluster is a standby cluster, paused or in synchronous mode is
+	 * unknown, so it neither takes the leader key nor promotes. */
+	bool config_unknown;
 	double ttl, loop_wait, retry_timeout;
 	int64_t maximum_lag_on_failover;
 	bool paused;                     /* maintenance mode: no failover, no Postgres actions */

@@ -72,6 +72,14 @@ bool ha_eligible(const struct ha_cluster_view *c, const struct ha_local_view *l,
 	const bool skip_peers = named_candidate;
 	const bool skip_lag = named_candidate && c->sw_failover;
 
+	if (c->config_unknown) {
+		*why = ha_act(HA_WAIT, NULL,
+		              "no leader; not a candidate: the config key is %s and this member never read a valid "
+		              "one, so whether this is a standby cluster (or paused, or in synchronous mode) is "
+		              "unknown: fix the config key",
+		              c->config_key == HA_CONFIG_MISSING ? "missing" : "invalid");
+		return false;
+	}
 	if (l->nofailover) {
 		*why = ha_act(HA_WAIT, NULL, "no leader; not a candidate (tag nofailover or failover_priority 0)");
 		return false;

@@ -324,6 +324,8 @@ static void read_cluster(struct loop *L)
 		L->leader_absent_since = now;
 	L->view = v;
 	lastgood_track(L, r);
+	L->view.config_unknown = L->view.init_key_present && L->view.config_key != HA_CONFIG_VALID &&
+	                         L->lastgood.raw == NULL;
 	/* A switchover key written straight into etcd is held to the horizon
 	 * REST and batonctl enforce: ignored, and the leader clears it. */
 	if (v.has_switchover &&

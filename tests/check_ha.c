@@ -1239,6 +1239,27 @@ static void s_sb_key_invalid_no_promote(struct ha_cluster_view *c, struct ha_loc
 	s_sb_key_missing_no_promote(c, l);
 	c->config_key = HA_CONFIG_INVALID;
 }
+/* A replica that never read a valid config key (it joined while the key
+ * was invalid or missing): the cluster's mode is unknown, so it takes no
+ * free leader key, and one it holds does not make it promote. */
+static void s_config_unknown_no_acquire(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	c->config_key = HA_CONFIG_INVALID;
+	c->config_unknown = true;
+}
+static void s_config_unknown_no_promote(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_promote_after_acquire(c, l);
+	c->config_key = HA_CONFIG_MISSING;
+	c->config_unknown = true;
+}
+/* ... while a member with last good settings (config_unknown false) may. */
+static void s_config_invalid_known_acquires(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	leader_gone(c, l);
+	c->config_key = HA_CONFIG_INVALID;
+}
 static void s_sb_demote_cluster_unproven(struct ha_cluster_view *c, struct ha_local_view *l)
 {
 	s_sb_demote_cluster(c, l);
@@ -1733,6 +1754,11 @@ static const struct row rows[] = {
 	{ 11, "promote-cluster: the standby leader promotes", s_sb_promote_cluster, HA_PROMOTE, NULL },
 	{ 11, "standby leader, config key missing: never promotes", s_sb_key_missing_no_promote, HA_WAIT, NULL },
 	{ 11, "standby leader, config key invalid: never promotes", s_sb_key_invalid_no_promote, HA_WAIT, NULL },
+	{ 11, "config key unknown (never read valid): holding the key, no promotion", s_config_unknown_no_promote,
+	  HA_WAIT, NULL },
+	{ 11, "config key unknown (never read valid): no free key taken", s_config_unknown_no_acquire, HA_WAIT, NULL },
+	{ 11, "config key invalid, last good settings known: the free key taken", s_config_invalid_known_acquires,
+	  HA_ACQUIRE, NULL },
 	{ 12, "steady leader leads", s_steady_leader, HA_LEAD, NULL },
 	{ 12, "primary before its deadline leads", s_deadline_not_yet, HA_LEAD, NULL },
 	{ 12, "switchover now: leader hands over", s_sw_leader_now, HA_SWITCHOVER, "node3" },

@@ -21,6 +21,9 @@
 #  6. A's key names node1's own address (listed in node1's file, as Postgres
 #     TLS would prove any address): refused as a member's address, node1
 #     stays the writable primary.
+#  7. A new member (node3) joins B while its key is invalid, then B's
+#     leader dies: node3, which never read a valid key, neither takes the
+#     leader key nor promotes (B would be a second writable site).
 . "$(dirname "$0")/../lib/cluster.sh"
 PG_TLS=0
 cluster_init standby_config_guard
@@ -148,3 +151,26 @@ done
 run_sql 1 "INSERT INTO guard_t VALUES (2)" >/dev/null || fail "node1 no longer takes writes"
 assert_eq node1 "$(leader_of sitea)" "A's leader"
 pass "a member's own address as standby_cluster is refused: node1 stays the primary"
+
+# ---- 7. a member that never read a valid key takes no free leader key:
+# node3 joins B while its key is invalid (no last good copy: bootstrap.dcs,
+# not a standby cluster, is all it knows), then B's leader dies. Taking the
+# key and promoting would make B a second writable site.
+SCOPE=siteb config_update '.standby_cluster.create_replica_methods = ["basebackup"]'
+SCOPE=siteb node_config 3
+agent_start 3
+wait_for 120 "node3 joins B as a replica of node2" eval '[ "$(in_recovery 3 2>/dev/null)" = t ]'
+wait_for 20 "node3 says it has no last good copy" \
+	grep -q "the config key $NAMESPACE/siteb/config is invalid (.*) and this node has no last good copy of it" "$(agent_log 3)"
+agent_kill 2
+log "killed node2's agent (its fence stops its Postgres and revokes its lease)"
+wait_for $((TTL + 5)) "B's leader key is gone" eval '[ -z "$(leader_of siteb)" ]'
+for i in $(seq 1 $((TTL + 4))); do
+	[ "$(in_recovery 3)" = t ] || fail "node3 became writable ${i} s after B's leader died (a second writable site)"
+	[ "$(leader_of siteb)" != node3 ] || fail "node3 took B's leader key ${i} s after B's leader died"
+	sleep 1
+done
+grep -q "no leader; not a candidate: the config key is invalid and this member never read a valid one" "$(agent_log 3)" ||
+	fail "node3 does not say why it stays out: $(tail -n 5 "$(agent_log 3)")"
+assert_eq f "$(in_recovery 1)" "node1 (site A) is the only writable primary"
+pass "a member that never read a valid config key does not take the leader key or promote"
