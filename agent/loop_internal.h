@@ -114,6 +114,15 @@ struct loop {
 		bool save_failed_said;
 	} lastgood;
 	char standby_unusable_said[300]; /* "host:port" of the standby_cluster remote last refused (logged once) */
+	/* What the remote said of itself when this primary last asked
+	 * (loop_pgfiles.c remote_is_other_site): a primary demotes only onto a
+	 * remote that answers and is not one of its own members. */
+	struct {
+		char key[300]; /* "host:port" asked */
+		double at;     /* when (clk_mono) */
+		bool ok;
+		bool asking; /* building its connection string: no recursion */
+	} remote_probe;
 	/* What the view builder and the executor remember of Postgres and the
 	 * jobs (local_view.h): starts, failures, streaming, replay progress. */
 	struct local_memory lm;

@@ -62,6 +62,67 @@ bool standby_remote_following_untrusted(struct loop *L)
 	return !remote_trusted(L, host, (int)port, &m);
 }
 
+/* Seconds a primary's answer from the remote (remote_is_other_site) holds. */
+#define REMOTE_PROBE_EVERY 5.0
+
+/*
+ * A primary told to demote onto the remote asks it who it is first, over
+ * the replication connection it would stream through (SHOW cluster_name:
+ * the agent sets it to the member name): the text of an address cannot
+ * tell that LOCALHOST:5433 or a DNS name is one of our own replicas, and
+ * with Postgres TLS any certified address passes remote_trusted. A remote
+ * that names one of our members, or that does not answer, is refused and
+ * asked again after REMOTE_PROBE_EVERY s; the primary stays the primary.
+ */
+static bool remote_is_other_site(struct loop *L, const char *key)
+{
+	double now = clk_mono();
+	char conninfo[4096], full[4200], name[HA_NAME_MAX * 2], said[sizeof(L->standby_unusable_said)];
+	const struct ha_member *m = NULL;
+	struct pg_conn *c = NULL;
+	struct pg_err err;
+	bool built;
+
+	if (strcmp(L->remote_probe.key, key) == 0 && now - L->remote_probe.at < REMOTE_PROBE_EVERY)
+		return L->remote_probe.ok;
+	snprintf(L->remote_probe.key, sizeof(L->remote_probe.key), "%s", key);
+	L->remote_probe.at = now;
+	L->remote_probe.ok = false;
+	L->remote_probe.asking = true;
+	built = leader_conninfo(L, HA_REMOTE, true, conninfo, sizeof(conninfo));
+	L->remote_probe.asking = false;
+	memset(&err, 0, sizeof(err));
+	if (!built ||
+	    snprintf(full, sizeof(full), "%s replication=true connect_timeout=2", conninfo) >= (int)sizeof(full)) {
+		snprintf(err.msg, sizeof(err.msg), "cannot build a connection string for it");
+	} else if (!(c = pg_conn_new(full, 2.0))) {
+		snprintf(err.msg, sizeof(err.msg), "out of memory");
+	} else if (pg_query_scalar(c, "SHOW cluster_name", name, sizeof(name), &err)) {
+		m = ha_find_member(&L->view, name);
+		if (!m)
+			L->remote_probe.ok = true;
+	}
+	pg_conn_free(c);
+	explicit_bzero(conninfo, sizeof(conninfo));
+	explicit_bzero(full, sizeof(full));
+	if (L->remote_probe.ok)
+		return true;
+	snprintf(said, sizeof(said), "probe %s", key);
+	if (strcmp(said, L->standby_unusable_said) != 0) {
+		if (m)
+			log_error("standby_cluster names %s, and the server there says it is %s, a member of this cluster: "
+			          "refusing it; this primary stays the primary (a standby cluster follows another "
+			          "cluster's primary)",
+			          key, m->name);
+		else
+			log_error("standby_cluster names %s, but this primary cannot ask it who it is (%s): not demoting "
+			          "onto a remote that does not answer; asking again every %.0f s",
+			          key, err.msg, REMOTE_PROBE_EVERY);
+		snprintf(L->standby_unusable_said, sizeof(L->standby_unusable_said), "%s", said);
+	}
+	return false;
+}
+
 bool standby_remote_usable(struct loop *L)
 {
 	const struct ha_member *m;
@@ -72,7 +133,12 @@ bool standby_remote_usable(struct loop *L)
 		return false;
 	}
 	if (remote_trusted(L, L->view.standby_host, L->view.standby_port, &m)) {
-		L->standby_unusable_said[0] = '\0';
+		snprintf(key, sizeof(key), "%s:%d", L->view.standby_host, L->view.standby_port);
+		/* Only a running primary asks: it is the one that would demote. */
+		if (L->local.pg_primary && !L->remote_probe.asking && !remote_is_other_site(L, key))
+			return false;
+		if (!L->remote_probe.asking)
+			L->standby_unusable_said[0] = '\0';
 		return true;
 	}
 	if (m) {
@@ -345,7 +411,7 @@ bool leader_conninfo(struct loop *L, const char *leader, bool replication, char 
 			log_warn("the cluster's config has no standby_cluster.host to replicate from");
 			return false;
 		}
-		if (!standby_remote_usable(L))
+		if (!L->remote_probe.asking && !standby_remote_usable(L))
 			return false; /* standby_remote_usable said why */
 		if (!pg_conninfo_quote(L->view.standby_host, host, sizeof(host)))
 			return false;

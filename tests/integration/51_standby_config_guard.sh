@@ -21,6 +21,8 @@
 #  6. A's key names node1's own address (listed in node1's file, as Postgres
 #     TLS would prove any address): refused as a member's address, node1
 #     stays the writable primary.
+#  6b. The same address spelled LOCALHOST (listed in node1's file): the
+#     primary asks the server there who it is and refuses its own member.
 #  7. A new member (node3) joins B while its key is invalid, then B's
 #     leader dies: node3, which never read a valid key, neither takes the
 #     leader key nor promotes (B would be a second writable site).
@@ -151,6 +153,22 @@ done
 run_sql 1 "INSERT INTO guard_t VALUES (2)" >/dev/null || fail "node1 no longer takes writes"
 assert_eq node1 "$(leader_of sitea)" "A's leader"
 pass "a member's own address as standby_cluster is refused: node1 stays the primary"
+
+# ---- 6b. the same address spelled otherwise (LOCALHOST), listed in node1's
+# file too: the text matches no member, so the primary asks the server
+# there who it is before demoting, and refuses its own member.
+sed -i "s|^  standby_cluster_remotes = \[ \"127.0.0.1:${PG_PORT[1]}\" \];|  standby_cluster_remotes = [ \"127.0.0.1:${PG_PORT[1]}\", \"localhost:${PG_PORT[1]}\" ];|" "$T/node1.conf"
+grep -q "\"localhost:${PG_PORT[1]}\"" "$T/node1.conf" || fail "cannot list localhost in node1.conf"
+agent_signal 1 HUP
+SCOPE=sitea config_update '.standby_cluster = {"host": "LOCALHOST", "port": '"${PG_PORT[1]}"'}'
+wait_for 20 "node1 asks LOCALHOST who it is and refuses it" \
+	grep -q "standby_cluster names LOCALHOST:${PG_PORT[1]}, and the server there says it is node1, a member of this cluster: refusing it" "$(agent_log 1)"
+for i in $(seq 1 "$hold"); do
+	assert_eq f "$(in_recovery 1)" "node1 is still a primary ${i} s after LOCALHOST was named"
+	sleep 1
+done
+SCOPE=sitea config_update 'del(.standby_cluster)'
+pass "a member's address in another spelling is refused once the server there names itself"
 
 # ---- 7. a member that never read a valid key takes no free leader key:
 # node3 joins B while its key is invalid (no last good copy: bootstrap.dcs,
