@@ -212,6 +212,28 @@ cleanup:
 	return st;
 }
 
+/* The pid in data_dir/postmaster.pid (its first line), or 0 when there is
+ * no such file or it says nothing usable. */
+static long long datadir_postmaster(const char *data_dir)
+{
+	char path[4096], line[32] = "";
+	long long pid = 0;
+	FILE *f;
+
+	if (snprintf(path, sizeof(path), "%s/postmaster.pid", data_dir) >= (int)sizeof(path))
+		return 0;
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!parse_ll(line, 10, 2, INT32_MAX, &pid))
+			pid = 0;
+	}
+	fclose(f);
+	return pid;
+}
+
 /* Why the leader key (read on c) says lease must not be revoked by member
  * name, or NULL when it may: the key is gone (the lease may have expired;
  * a revoke is idempotent) or names this member under this very lease. A
@@ -252,8 +274,15 @@ static int revoke_now(struct etcd_client *c, enum etcd_status st, struct etcd_er
 	struct dcs_keys keys;
 	const char *refused = NULL;
 	char why[1024];
+	long long running = datadir_postmaster(cfg->postgresql.data_dir);
 
-	if (st == ETCD_OK && !dcs_keys_init(&keys, cfg->namespace_, cfg->scope)) {
+	/* Whatever pids the request names: the data directory's own postmaster
+	 * must be gone too (a live leader's is not). */
+	if (running > 0 && !pid_gone(running)) {
+		snprintf(why, sizeof(why), "the postmaster of %s (pid %lld, postmaster.pid) still runs",
+		         cfg->postgresql.data_dir, running);
+		refused = why;
+	} else if (st == ETCD_OK && !dcs_keys_init(&keys, cfg->namespace_, cfg->scope)) {
 		refused = "the namespace or scope does not make a key";
 	} else if (st == ETCD_OK) {
 		refused = revoke_leader_refusal(c, keys.leader, cfg->name, ra->lease, why, sizeof(why));

@@ -40,12 +40,23 @@ revoke_by_hand() { # NODE POSTMASTER AGENT: exit status, output in $T/revoke.out
 revoke_by_hand "$old" "$pm" "${AGENT_PID[$old]}" && fail "a by-hand revoke with a live postmaster succeeded: $(cat "$T/revoke.out")"
 grep -q "not revoking leader lease $lease: the postmaster $pm still runs" "$T/revoke.out" ||
 	fail "unexpected refusal: $(cat "$T/revoke.out")"
-revoke_by_hand "$other" "$dead" "$dead" && fail "node$other's revoker revoked node$old's lease: $(cat "$T/revoke.out")"
+revoke_by_hand "$old" "$dead" "$dead" && fail "a by-hand revoke naming made-up pids succeeded: $(cat "$T/revoke.out")"
+grep -q "leader lease $lease is not revoked: the postmaster of $T/node$old (pid $pm, postmaster.pid) still runs" "$T/revoke.out" ||
+	fail "unexpected refusal: $(cat "$T/revoke.out")"
+# Another member's file, its data directory swapped for an empty one (no
+# live postmaster there): the leader key names node$old, not it.
+mkdir -p "$T/nodata"
+chown "$BATON_USER:" "$T/nodata"
+chmod 700 "$T/nodata"
+sed "s|$T/node$other\b|$T/nodata|g" "$T/node$other.conf" >"$T/other.conf"
+chown "$BATON_USER:" "$T/other.conf"
+as_baton "$BATON_BUILD/baton" --revoke-lease "$lease" --postmaster "$dead" --since 0 --agent "$dead" \
+	-c "$T/other.conf" >"$T/revoke.out" 2>&1 && fail "node$other's revoker revoked node$old's lease: $(cat "$T/revoke.out")"
 grep -q "leader lease $lease is not revoked: the leader key .*/leader names node$old, not this member node$other" "$T/revoke.out" ||
 	fail "unexpected refusal: $(cat "$T/revoke.out")"
-assert_eq "$lease" "$(leader_lease)" "the leader key's lease after two refused by-hand revokes"
-assert_eq "node$old" "$(leader_name)" "the leader after two refused by-hand revokes"
-pass "the revoke-only mode refuses a live postmaster and another member's lease"
+assert_eq "$lease" "$(leader_lease)" "the leader key's lease after three refused by-hand revokes"
+assert_eq "node$old" "$(leader_name)" "the leader after three refused by-hand revokes"
+pass "the revoke-only mode refuses a live postmaster (named or in the data directory) and another member's lease"
 
 poller_start
 writer_start 50
