@@ -347,7 +347,8 @@ void lastgood_track(struct loop *L, const struct etcd_range_result *r)
 			}
 		}
 		if (L->lastgood.said_known && L->lastgood.said != HA_CONFIG_VALID)
-			log_info("the config key %s is valid again (revision %lld): %s", L->keys.config,
+			log_info("the config key %s is %s (revision %lld): %s", L->keys.config,
+			         L->lastgood.said == HA_CONFIG_MISSING ? "there and valid" : "valid again",
 			         (long long)v->config_revision, sum);
 		lastgood_save(L);
 		break;
@@ -519,8 +520,14 @@ static void hs_floor(struct loop *L, struct pg_param *params, size_t *n, char va
 			snprintf(vals[i], sizeof(vals[0]), "%ld", eff[i]);
 			params[(*n)++] = (struct pg_param){ hp->name, vals[i] };
 		}
-		if (eff[i] != wanted &&
+		if (eff[i] != wanted && L->boot_recovering &&
 		    (!L->hs.written_valid || L->hs.written[i] != eff[i] || L->hs.wanted[i] != wanted))
+			log_info("%s raised to %ld from %ld for the recovery of the restored backup: the source "
+			         "cluster's value in its control file (a recovering server needs at least that); the "
+			         "lower value applies at a restart after the promotion",
+			         hp->name, eff[i], wanted);
+		else if (eff[i] != wanted &&
+		         (!L->hs.written_valid || L->hs.written[i] != eff[i] || L->hs.wanted[i] != wanted))
 			log_info("%s raised to %ld from %ld: the primary's value as this replica replayed it "
 			         "(pg_controldata); the lower value applies once the primary runs with it and this "
 			         "replica has replayed that (then a restart of this replica applies it)",

@@ -143,6 +143,11 @@ static char *add_standby_trust(const struct loop *L, char *json)
 	                        json_sprintf(strchr(L->view.standby_host, ':') ? "[%s]:%d" : "%s:%d",
 	                                     L->view.standby_host, L->view.standby_port)) != 0)
 		goto cleanup;
+	/* The remote it streams from now: while the config key is invalid it
+	 * follows its last good settings, not what a reader would parse. */
+	if (strcmp(L->lm.following, HA_REMOTE) == 0 && L->lm.following_remote[0] &&
+	    json_object_set_new(o, "follows", json_string(L->lm.following_remote)) != 0)
+		goto cleanup;
 	if (json_object_set(doc, "standby_trust", o) != 0)
 		goto cleanup;
 	if (L->local.pg_ready && !L->local.pg_primary &&

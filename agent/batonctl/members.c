@@ -207,10 +207,16 @@ static void print_standby_line(const struct ctl *x)
 	json_t *rec = l ? member_record(x, l->name) : NULL;
 	const char *rs = json_string_value(json_object_get(rec, "replication_state"));
 	const char *refuses = json_string_value(json_object_get(json_object_get(rec, "standby_trust"), "refuses"));
+	const char *follows = json_string_value(json_object_get(json_object_get(rec, "standby_trust"), "follows"));
+	/* The config key unreadable: the leader follows its last good
+	 * settings; what batonctl parsed is its own bootstrap.dcs. */
+	const bool by_follows = x->view->config_key != HA_CONFIG_VALID && follows;
 	char hp[300], others[400] = "";
 	size_t used = 0;
 
 	site_hostport(x->view->standby_host, x->view->standby_port, hp, sizeof(hp));
+	if (by_follows)
+		snprintf(hp, sizeof(hp), "%s", follows);
 	for (size_t i = 0; i < x->view->n_members; i++) {
 		const struct ha_member *m = &x->view->members[i];
 		json_t *r = l && m == l ? NULL : member_record(x, m->name);
@@ -223,7 +229,8 @@ static void print_standby_line(const struct ctl *x)
 	}
 	if (!l)
 		printf("Standby cluster: %s, not followed (no leader now)", hp);
-	else if (site_member_trust(rec, x->view->standby_host, x->view->standby_port) == SITE_UNTRUSTED ||
+	else if ((!by_follows &&
+	          site_member_trust(rec, x->view->standby_host, x->view->standby_port) == SITE_UNTRUSTED) ||
 	         (refuses && strcmp(refuses, hp) == 0))
 		printf("Standby cluster: refuses %s (not trusted by %s: no Postgres TLS, not in its node file's "
 		       "postgresql.standby_cluster_remotes)",
@@ -240,6 +247,16 @@ static void print_standby_line(const struct ctl *x)
 	json_decref(rec);
 }
 
+/* Does the leader say it streams from a standby_cluster remote? */
+static bool leader_follows_remote(const struct ctl *x)
+{
+	json_t *rec = x->view->has_leader ? member_record(x, x->view->leader) : NULL;
+	bool yes = json_string_value(json_object_get(json_object_get(rec, "standby_trust"), "follows")) != NULL;
+
+	json_decref(rec);
+	return yes;
+}
+
 /* The lines above the table: maintenance mode first and loud, the cluster,
  * a pending switchover. */
 static void print_cluster_head(const struct ctl *x)
@@ -254,7 +271,11 @@ static void print_cluster_head(const struct ctl *x)
 		printf("Cluster: %s (initializing)\n", x->cfg.scope);
 	else
 		printf("Cluster: %s (uninitialized)\n", x->cfg.scope);
-	if (v->standby_cluster)
+	if (v->sysid && v->config_key != HA_CONFIG_VALID)
+		printf("Config key: %s - every agent keeps the last good settings it read (the mode shown here "
+		       "is the leader's own report where it gives one)\n",
+		       v->config_key == HA_CONFIG_MISSING ? "missing" : "invalid (see the warning above)");
+	if (v->standby_cluster || (v->config_key != HA_CONFIG_VALID && leader_follows_remote(x)))
 		print_standby_line(x);
 	if (v->has_switchover) {
 		char what[200];

@@ -82,6 +82,12 @@ wait_for 90 "node2 is B's standby leader again after the restart" b_standby_lead
 hold_standby "$hold" "the restart with an invalid key"
 streams_from 2 1 || fail "node2 no longer streams from node1"
 assert_eq 200 "$(rest_code 2 /standby-leader)" "/standby-leader on node2"
+# batonctl parses node2's bootstrap.dcs (no standby_cluster) while the key
+# is invalid: list must show what the leader follows, and say why.
+SCOPE=siteb CTL_NODE=2 ctl list >"$T/list-invalid.out" 2>&1 || fail "batonctl list failed: $(cat "$T/list-invalid.out")"
+grep -q "^Config key: invalid" "$T/list-invalid.out" || fail "list does not say the config key is invalid: $(cat "$T/list-invalid.out")"
+grep -q "^Standby cluster: follows 127.0.0.1:${PG_PORT[1]}" "$T/list-invalid.out" ||
+	fail "list does not show what node2 follows: $(cat "$T/list-invalid.out")"
 assert_eq 503 "$(rest_code 2 /primary)" "/primary on node2"
 log_since 2 "$mark" | grep -q "settings from this member's last good config key (revision [0-9]*, $rec) until etcd is read: standby cluster following 127.0.0.1:${PG_PORT[1]}" ||
 	fail "node2 did not say it starts from its last good key: $(log_since 2 "$mark" | head -n 20)"
