@@ -559,7 +559,8 @@ static int site_check_trust(const struct ctl *x, const char *cmd, const char *ho
 		return EXIT_DONE;
 	return failed("%s: refused, nothing changed: %s of cluster '%s' will not follow %s (no Postgres TLS, and "
 	              "%s not name it). Add this line to the postgresql section of %s (or the address to the "
-	              "list there), then reload (SIGHUP or batonctl reload): standby_cluster_remotes = [ \"%s\" ];",
+	              "list there), then reload (SIGHUP or batonctl reload): standby_cluster_remotes = [ \"%s\" ]; "
+	              "list the other site's other members too, so that a failover there needs no edit here",
 	              cmd, refusing, x->cfg.scope, hp, n_refusing > 1 ? "their node files do" : "its node file does",
 	              n_refusing > 1 ? "each one's node file" : "its node file", hp);
 }

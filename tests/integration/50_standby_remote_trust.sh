@@ -113,7 +113,7 @@ for cmd in site-switchover demote-cluster; do
 	fi
 	rc=$?
 	assert_eq 1 "$rc" "$cmd towards an untrusted remote: exit status ($out)"
-	assert_eq "batonctl: $cmd: refused, nothing changed: node1 of cluster 'sitea' will not follow $hp (no Postgres TLS, and its node file does not name it). Add this line to the postgresql section of its node file (or the address to the list there), then reload (SIGHUP or batonctl reload): $line" \
+	assert_eq "batonctl: $cmd: refused, nothing changed: node1 of cluster 'sitea' will not follow $hp (no Postgres TLS, and its node file does not name it). Add this line to the postgresql section of its node file (or the address to the list there), then reload (SIGHUP or batonctl reload): $line list the other site's other members too, so that a failover there needs no edit here" \
 		"$out" "$cmd's refusal"
 	assert_eq "$config_before" "$(SCOPE=sitea config_json)" "A's config key after the refused $cmd"
 done
