@@ -1166,3 +1166,50 @@ key_watch_stop() {
 key_watch_event_ms() {
 	awk -v ty="$1" -v t="$2" '$2 == ty && $1 > t { print $1; exit }' "$T/keywatch.out" 2>/dev/null
 }
+
+# watch_failover LIMIT_S: the failover a replica's watch must drive. SIGKILL
+# of the primary's fence, agent and postmaster at once (no revoke: the
+# lease runs out), then asserts that another member holds the leader key
+# within LIMIT_S s of the kill, that it took the key within 2 s of the
+# DELETE (woken by its watch, not a later loop), and that every surviving
+# agent logged "leader key deleted or expired" (only the watch callback
+# prints it). Starts and stops its own key watch (KEYWATCH_ENDPOINTS
+# applies). Sets OLD and NEW (member numbers) and FAILOVER_MS (kill ->
+# PUT of the new leader).
+watch_failover() {
+	local limit=$1 n pm line t_kill t_del t_put
+	local -A from=()
+	OLD=$PRIMARY
+	key_watch_start "$NAMESPACE/$SCOPE/leader"
+	for n in "${!AGENT_PID[@]}"; do
+		if pid_alive "${AGENT_PID[$n]}"; then from[$n]=$(wc -l <"$(agent_log "$n")"); fi
+	done
+	pm=$(postmaster_pid "$OLD") || fail "no postmaster for node$OLD"
+	t_kill=$(now_ms)
+	kill -KILL $(fence_pid "$OLD") "${AGENT_PID[$OLD]}" "$pm"
+	agent_wait_exit "$OLD" 10 || fail "agent node$OLD survived SIGKILL"
+	log "killed node$OLD's fence, agent and postmaster"
+	_other_leads() {
+		local l
+		l=$(leader_name)
+		[[ "$l" =~ ^node([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" != "$OLD" ] || return 1
+		NEW=${BASH_REMATCH[1]}
+	}
+	wait_for $((limit + 1)) "a new leader key" _other_leads
+	sleep 0.5
+	key_watch_stop
+	t_del=$(key_watch_event_ms DELETE "$t_kill")
+	t_put=$(key_watch_event_ms PUT "$t_kill")
+	[[ "$t_del" =~ ^[0-9]+$ && "$t_put" =~ ^[0-9]+$ ]] ||
+		fail "the key watch saw no DELETE then PUT of the leader key: $(cat "$T/keywatch.out")"
+	FAILOVER_MS=$((t_put - t_kill))
+	log "leader key: DELETE $((t_del - t_kill)) ms after the kill, PUT by node$NEW $((t_put - t_del)) ms after the DELETE"
+	assert_lt "$FAILOVER_MS" $((limit * 1000)) "node$NEW took the leader key within $limit s of the kill (ms)"
+	assert_lt $((t_put - t_del)) 2000 "a replica took the key within 2 s of its expiry (ms)"
+	for n in "${!from[@]}"; do
+		[ "$n" != "$OLD" ] || continue
+		line=$(tail -n +$((${from[$n]} + 1)) "$(agent_log "$n")" | grep -m1 'leader key deleted or expired')
+		[ -n "$line" ] || fail "node$n's watch did not deliver the leader key's expiry"
+		pass "node$n's watch delivered the expiry $(($(log_ms "$line") - t_del)) ms after the DELETE"
+	done
+}
