@@ -173,6 +173,20 @@ bool standby_remote_usable(struct loop *L)
 #define LASTGOOD_FILE "baton.dcs.json"
 #define LASTGOOD_MAX (2 * DCS_VALUE_MAX + 4096)
 
+/* Records the copy at path as ours (what a later stat must still show:
+ * a rewind or a clone that replaces it is noticed). */
+static void lastgood_note_file(struct loop *L, const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		return;
+	L->lastgood.saved = true;
+	L->lastgood.ino = st.st_ino;
+	L->lastgood.size = st.st_size;
+	L->lastgood.mtime = st.st_mtim;
+}
+
 /* Reads data_dir/LASTGOOD_FILE (malloc'ed, NUL-terminated) into *out;
  * false with err set (errno ENOENT kept in *missing). */
 static bool lastgood_read(const char *path, char **out, bool *missing, char *err, size_t errlen)
@@ -215,7 +229,6 @@ void lastgood_load(struct loop *L)
 	char path[PATH_MAX], err[512], sum[400], *text = NULL, *raw = NULL;
 	int64_t rev = 0;
 	bool missing;
-	struct stat st;
 
 	memset(&s, 0, sizeof(s));
 	if (snprintf(path, sizeof(path), "%s/%s", cfg->postgresql.data_dir, LASTGOOD_FILE) >= (int)sizeof(path))
@@ -246,12 +259,7 @@ void lastgood_load(struct loop *L)
 	L->lastgood.raw = raw;
 	raw = NULL;
 	L->lastgood.revision = rev;
-	if (stat(path, &st) == 0) {
-		L->lastgood.saved = true;
-		L->lastgood.ino = st.st_ino;
-		L->lastgood.size = st.st_size;
-		L->lastgood.mtime = st.st_mtim;
-	}
+	lastgood_note_file(L, path);
 cleanup:
 	free(text);
 	free(raw);
@@ -291,12 +299,7 @@ static void lastgood_save(struct loop *L)
 	}
 	free(json);
 	L->lastgood.save_failed_said = false;
-	if (stat(path, &st) == 0) {
-		L->lastgood.saved = true;
-		L->lastgood.ino = st.st_ino;
-		L->lastgood.size = st.st_size;
-		L->lastgood.mtime = st.st_mtim;
-	}
+	lastgood_note_file(L, path);
 }
 
 /* The leader puts a deleted config key back from the last good one. */
