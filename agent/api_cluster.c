@@ -476,7 +476,7 @@ static void switchover(struct api_server *s, json_t *body, bool failover, struct
 	struct ops_switchover_req req;
 	char leader[HA_NAME_MAX], cand[HA_NAME_MAX], err[512] = "";
 	const json_t *at;
-	int64_t when = 0;
+	int64_t when = 0, request = 0;
 	json_t *root;
 
 	if (!need_etcd(s, out) || !body_optional_object(body, out))
@@ -506,7 +506,7 @@ static void switchover(struct api_server *s, json_t *body, bool failover, struct
 		return;
 	}
 	req.scheduled_at = (time_t)when;
-	if (!ops_switchover(s->etcd, &s->keys, &req, err, sizeof(err))) {
+	if (!ops_switchover(s->etcd, &s->keys, &req, &request, err, sizeof(err))) {
 		unsigned int code = ops_error_code(err);
 
 		/* Patroni answers 412 when the cluster's state refuses a
@@ -521,6 +521,10 @@ static void switchover(struct api_server *s, json_t *body, bool failover, struct
 	                 "candidate", req.candidate);
 	if (root && when > 0)
 		json_object_set_new(root, "scheduled_at", json_integer((json_int_t)when));
+	/* The leader's member key quotes it if it refuses the request
+	 * ("switchover_refused"). */
+	if (root && request > 0)
+		json_object_set_new(root, "request", json_integer((json_int_t)request));
 	api_reply_json(out, MHD_HTTP_ACCEPTED, root);
 }
 

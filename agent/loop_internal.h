@@ -187,7 +187,14 @@ struct loop {
 	double pending_checked_at;
 	char *applied_params; /* the shared Postgres parameters last written, "name=value\n"... */
 	int64_t switchover_mod_revision;
-	int64_t sw_refused_rev; /* the switchover key last refused (logged once) */
+	int64_t switchover_create_revision; /* names the request (batonctl waits on it) */
+	int64_t sw_refused_rev;             /* the switchover key last refused (logged once) */
+	/* The last switchover request we refused or aborted, and why: in our
+	 * member key ("switchover_refused") so that batonctl says why at once. */
+	struct {
+		int64_t request; /* its key's create revision; 0 = none */
+		char why[300];
+	} sw_refusal;
 	double leader_absent_since;
 
 	uint64_t leader_changes;
@@ -286,6 +293,7 @@ void clone_plan_build(const struct loop *L, struct ha_clone_plan *p);
 
 /* loop_switchover.c */
 void clear_switchover(struct loop *L, const char *why);
+void refuse_switchover(struct loop *L, const char *outcome, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void do_switchover(struct loop *L, const char *target);
 /* Every loop: resumes poolers we paused once the primary takes writes (or
  * pooler_resume_timeout passed), and a new leader's one sweep per timeline. */

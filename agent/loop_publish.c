@@ -115,7 +115,10 @@ static char *add_scheduled_restart(const struct loop *L, char *json)
  * they change anything, and the config key's remote when this node
  * refuses it (standby_remote_usable); and for a running replica
  * "replication_state": "streaming" or "not streaming" (its WAL receiver),
- * so that list shows whether a standby leader streams. Published facts,
+ * so that list shows whether a standby leader streams; and
+ * "switchover_refused": {"request": R, "why": S}, the last switchover
+ * request (its key's create revision) this leader refused or aborted, so
+ * that batonctl says why at once. Published facts,
  * not decisions: the agent refuses by itself whatever batonctl reads. */
 static char *add_standby_trust(const struct loop *L, char *json)
 {
@@ -150,6 +153,15 @@ static char *add_standby_trust(const struct loop *L, char *json)
 		goto cleanup;
 	if (json_object_set(doc, "standby_trust", o) != 0)
 		goto cleanup;
+	/* The last switchover request we refused, for batonctl to quote (left
+	 * out when the reason is not UTF-8: the log has it). */
+	if (L->sw_refusal.request > 0) {
+		json_t *r = json_pack("{s:I, s:s}", "request", (json_int_t)L->sw_refusal.request, "why",
+		                      L->sw_refusal.why);
+
+		if (r && json_object_set_new(doc, "switchover_refused", r) != 0)
+			goto cleanup;
+	}
 	if (L->local.pg_ready && !L->local.pg_primary &&
 	    json_object_set_new(doc, "replication_state",
 	                        json_string(L->pgst.wal_receiver_streaming ? "streaming" : "not streaming")) != 0)

@@ -18,6 +18,8 @@
  */
 #include "agent/loop_internal.h"
 
+#include <stdarg.h>
+
 /* Seconds a new leader waits before it sweeps its poolers (pooler_tick). */
 #define POOLER_SWEEP_GRACE 3.0
 /* pooler_target errors said at WARN per pause or sweep, at most (each one
@@ -50,6 +52,22 @@ void clear_switchover(struct loop *L, const char *why)
 		log_info("switchover request cleared: %s", why);
 	L->switchover_mod_revision = 0;
 	L->view.has_switchover = false;
+}
+
+/* Logs why we do not carry out the switchover request (outcome "refused"
+ * or "aborted"), records it in our member key for batonctl, and clears the
+ * request. */
+void refuse_switchover(struct loop *L, const char *outcome, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(L->sw_refusal.why, sizeof(L->sw_refusal.why), fmt, ap);
+	va_end(ap);
+	log_error("switchover %s: %s", outcome, L->sw_refusal.why);
+	L->sw_refusal.request = L->switchover_create_revision;
+	clear_switchover(L, outcome);
+	publish_member(L);
 }
 
 /* Asks member `name`'s REST API for its status now, for the core to judge
@@ -269,8 +287,7 @@ void do_switchover(struct loop *L, const char *target)
 
 		ask_candidate(L, target, &ps);
 		if (!ha_switchover_ready(&L->view, &L->local, target, &ps, why, sizeof(why))) {
-			log_error("switchover refused: %s", why);
-			clear_switchover(L, "refused");
+			refuse_switchover(L, "refused", "%s", why);
 			return;
 		}
 		snprintf(cand, sizeof(cand), "%s", target);
@@ -291,8 +308,7 @@ void do_switchover(struct loop *L, const char *target)
 		}
 		best = ha_switchover_choose(&L->view, &L->local, names, ps, n);
 		if (best < 0) {
-			log_error("switchover refused: no healthy replica on our timeline to hand over to");
-			clear_switchover(L, "refused");
+			refuse_switchover(L, "refused", "no healthy replica on our timeline to hand over to");
 			return;
 		}
 		snprintf(cand, sizeof(cand), "%s", names[best]);
@@ -317,8 +333,7 @@ void do_switchover(struct loop *L, const char *target)
 	 * routing (the poolers' new server connections too) to us. */
 	publish_api(L);
 	if (!pg_controldata_read(L->cfg->postgresql.bin_dir, L->cfg->postgresql.data_dir, &ctl, &err)) {
-		log_error("switchover aborted: cannot read our final position: %s; staying leader", err.msg);
-		clear_switchover(L, "aborted");
+		refuse_switchover(L, "aborted", "cannot read our final position: %s; staying leader", err.msg);
 		return;
 	}
 	until = clk_mono() + 5.0;
@@ -333,10 +348,9 @@ void do_switchover(struct loop *L, const char *target)
 		clk_sleep(0.02);
 	}
 	if (!caught_up) {
-		log_error("switchover aborted: %s did not receive our shutdown checkpoint (%llX) within 5s; staying "
-		          "leader",
-		          cand, (unsigned long long)ctl.checkpoint_lsn);
-		clear_switchover(L, "aborted");
+		refuse_switchover(L, "aborted",
+		                  "%s did not receive our shutdown checkpoint (%llX) within 5s; staying leader", cand,
+		                  (unsigned long long)ctl.checkpoint_lsn);
 		return;
 	}
 	/* Synchronous mode: Postgres is stopped and the candidate has all our
@@ -354,9 +368,8 @@ void do_switchover(struct loop *L, const char *target)
 		snprintf(names[n++], HA_NAME_MAX, "%s", cand);
 		if (!sync_key_write(L, names, n, ha_sync_quorum_mode(&L->view) ? 1 : 0,
 		                    "switchover candidate has all our WAL")) {
-			log_error("switchover aborted: cannot record %s in the sync key; starting again as leader",
-			          cand);
-			clear_switchover(L, "aborted");
+			refuse_switchover(L, "aborted", "cannot record %s in the sync key; starting again as leader",
+			                  cand);
 			return;
 		}
 	}

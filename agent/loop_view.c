@@ -290,12 +290,15 @@ static void read_cluster(struct loop *L)
 	snprintf(L->last_warn, sizeof(L->last_warn), "%s", warn);
 	L->leader_mod_revision = 0;
 	L->switchover_mod_revision = 0;
+	L->switchover_create_revision = 0;
 	for (size_t i = 0; i < r->n_kvs; i++) {
 		if (strcmp(r->kvs[i].key, L->keys.leader) == 0)
 			L->leader_mod_revision = r->kvs[i].mod_revision;
 		else if (strncmp(r->kvs[i].key, L->keys.prefix, strlen(L->keys.prefix)) == 0 &&
-		         strcmp(r->kvs[i].key + strlen(L->keys.prefix), "switchover") == 0)
+		         strcmp(r->kvs[i].key + strlen(L->keys.prefix), "switchover") == 0) {
 			L->switchover_mod_revision = r->kvs[i].mod_revision;
+			L->switchover_create_revision = r->kvs[i].create_revision;
+		}
 	}
 
 	if (fresh.ttl != L->settings.ttl || fresh.loop_wait != L->settings.loop_wait ||

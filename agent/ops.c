@@ -173,8 +173,8 @@ static int64_t rev_of(const struct etcd_kv *kv)
 }
 
 /* Runs op if every compare holds. what names the change for the message. */
-static bool write_if(struct etcd_client *c, const struct etcd_compare *cmp, size_t n_cmp, const struct etcd_op *op,
-                     const char *what, char *err, size_t errlen)
+static bool write_if_rev(struct etcd_client *c, const struct etcd_compare *cmp, size_t n_cmp, const struct etcd_op *op,
+                         const char *what, int64_t *revision, char *err, size_t errlen)
 {
 	struct etcd_txn_result tr = { 0 };
 	struct etcd_error eerr = { 0 };
@@ -187,12 +187,21 @@ static bool write_if(struct etcd_client *c, const struct etcd_compare *cmp, size
 		              eerr.message[0] ? eerr.message : etcd_status_name(eerr.status));
 		return false;
 	}
-	if (tr.succeeded)
+	if (tr.succeeded) {
 		ok = true;
-	else
+		if (revision)
+			*revision = tr.revision;
+	} else {
 		jsonf_set_err(err, errlen, "%s changed concurrently, try again", what);
+	}
 	etcd_txn_result_free(&tr);
 	return ok;
+}
+
+static bool write_if(struct etcd_client *c, const struct etcd_compare *cmp, size_t n_cmp, const struct etcd_op *op,
+                     const char *what, char *err, size_t errlen)
+{
+	return write_if_rev(c, cmp, n_cmp, op, what, NULL, err, errlen);
 }
 
 /* ---- switchover ------------------------------------------------------------ */
@@ -309,8 +318,8 @@ static bool switchover_allowed(const struct ops_read *rd, const struct ops_switc
 	return false;
 }
 
-bool ops_switchover(struct etcd_client *c, const struct dcs_keys *k, const struct ops_switchover_req *req, char *err,
-                    size_t errlen)
+bool ops_switchover(struct etcd_client *c, const struct dcs_keys *k, const struct ops_switchover_req *req,
+                    int64_t *revision, char *err, size_t errlen)
 {
 	struct dcs_switchover sw;
 	struct etcd_compare cmp[2];
@@ -343,7 +352,7 @@ bool ops_switchover(struct etcd_client *c, const struct dcs_keys *k, const struc
 	 * judged again rather than written. */
 	cmp[0] = unchanged(k->switchover, 0);
 	cmp[1] = unchanged(k->leader, rev_of(rd.leader_kv));
-	ok = write_if(c, cmp, 2, &op, "the leader or switchover key", err, errlen);
+	ok = write_if_rev(c, cmp, 2, &op, "the leader or switchover key", revision, err, errlen);
 cleanup:
 	free(json);
 	read_free(&rd);

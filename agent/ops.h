@@ -42,9 +42,11 @@ struct ops_switchover_req {
  * a switchover is already pending, scheduled_at in the past or more than
  * OPS_SCHEDULE_HORIZON ahead (ops_check_schedule); in maintenance mode also
  * a switchover without a candidate or a scheduled one (the agents would not
- * act on it until resume). */
-bool ops_switchover(struct etcd_client *c, const struct dcs_keys *k, const struct ops_switchover_req *req, char *err,
-                    size_t errlen) __attribute__((warn_unused_result));
+ * act on it until resume). revision (may be NULL) receives the key's create
+ * revision: the leader's member key quotes it when it refuses the request
+ * ("switchover_refused"). */
+bool ops_switchover(struct etcd_client *c, const struct dcs_keys *k, const struct ops_switchover_req *req,
+                    int64_t *revision, char *err, size_t errlen) __attribute__((warn_unused_result));
 /* Deletes a pending switchover key (false + err when there is none). */
 bool ops_switchover_cancel(struct etcd_client *c, const struct dcs_keys *k, char *err, size_t errlen)
         __attribute__((warn_unused_result));

@@ -199,7 +199,7 @@ START_TEST(test_switchover_table)
 	req.scheduled_at = t->scheduled_in ? now + t->scheduled_in : 0;
 	req.failover = t->failover;
 	req.force = t->force;
-	ok = ops_switchover(e.c, &e.k, &req, err, sizeof(err));
+	ok = ops_switchover(e.c, &e.k, &req, NULL, err, sizeof(err));
 	if (t->refusal) {
 		assert_refused(ok, err, t->refusal, before, &e);
 	} else {
@@ -226,6 +226,8 @@ START_TEST(test_switchover_cancel)
 {
 	struct ops_switchover_req req = { .candidate = "node2" };
 	char err[512] = "", *before, *v;
+	int64_t request = 0;
+	bool found = false;
 	struct ha_cluster_view *view = calloc(1, sizeof(*view));
 	struct etcd_range_result r = { 0 };
 	struct etcd_error eerr;
@@ -238,11 +240,19 @@ START_TEST(test_switchover_cancel)
 	assert_refused(ops_switchover_cancel(e.c, &e.k, err, sizeof(err)), err, "no switchover is pending", before, &e);
 	free(before);
 
-	ck_assert_msg(ops_switchover(e.c, &e.k, &req, err, sizeof(err)), "%s", err);
+	ck_assert_msg(ops_switchover(e.c, &e.k, &req, &request, err, sizeof(err)), "%s", err);
 	/* The agents read the request the same way. */
 	ck_assert_int_eq(etcd_get_prefix(e.c, e.k.prefix, &r, &eerr), ETCD_OK);
 	dcs_parse_cluster(&e.k, &r, NULL, view, NULL, NULL, 0);
 	ck_assert(view->has_switchover);
+	/* The revision batonctl waits on is the one that created the key (the
+	 * leader quotes it when it refuses the request). */
+	for (size_t i = 0; i < r.n_kvs; i++)
+		if (strcmp(r.kvs[i].key, e.k.switchover) == 0) {
+			ck_assert_int_eq(r.kvs[i].create_revision, request);
+			found = true;
+		}
+	ck_assert(found);
 	ck_assert_str_eq(view->sw_from, "node1");
 	ck_assert_str_eq(view->sw_to, "node2");
 	ck_assert(!view->sw_failover);
@@ -252,7 +262,7 @@ START_TEST(test_switchover_cancel)
 	v = get_value(&e, e.k.switchover);
 	ck_assert_ptr_null(v);
 	/* ... and once cancelled, a new request is accepted. */
-	ck_assert_msg(ops_switchover(e.c, &e.k, &req, err, sizeof(err)), "%s", err);
+	ck_assert_msg(ops_switchover(e.c, &e.k, &req, NULL, err, sizeof(err)), "%s", err);
 	free(view);
 	env_close(&e);
 }
@@ -736,7 +746,7 @@ START_TEST(test_concurrent_changes)
 	 * not written on a stale judgement. */
 	race = (struct race){ &e, e.k.leader, "node2", 0 };
 	ops_set_before_write_hook(race_hook, &race);
-	ck_assert(!ops_switchover(e.c, &e.k, &req, err, sizeof(err)));
+	ck_assert(!ops_switchover(e.c, &e.k, &req, NULL, err, sizeof(err)));
 	ops_set_before_write_hook(NULL, NULL);
 	ck_assert_msg(strstr(err, "changed concurrently") != NULL, "%s", err);
 	v = get_value(&e, e.k.switchover);
@@ -746,7 +756,7 @@ START_TEST(test_concurrent_changes)
 	put(&e, e.k.leader, "node1");
 	race = (struct race){ &e, e.k.switchover, "{\"to\":\"node4\"}", 0 };
 	ops_set_before_write_hook(race_hook, &race);
-	ck_assert(!ops_switchover(e.c, &e.k, &req, err, sizeof(err)));
+	ck_assert(!ops_switchover(e.c, &e.k, &req, NULL, err, sizeof(err)));
 	ops_set_before_write_hook(NULL, NULL);
 	ck_assert_msg(strstr(err, "changed concurrently") != NULL, "%s", err);
 	v = get_value(&e, e.k.switchover);
@@ -786,7 +796,7 @@ START_TEST(test_etcd_down)
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d", etcd_proc_free_port());
 	ck_assert(dcs_keys_init(&k, "/test", "down"));
 	ck_assert_int_eq(etcd_client_new(&cfg, &c, &eerr), ETCD_OK);
-	ck_assert(!ops_switchover(c, &k, &req, err, sizeof(err)));
+	ck_assert(!ops_switchover(c, &k, &req, NULL, err, sizeof(err)));
 	ck_assert_msg(strstr(err, "cannot read /test/down/ from etcd") != NULL, "%s", err);
 	ck_assert(!ops_set_pause(c, &k, true, err, sizeof(err)));
 	ck_assert_msg(strstr(err, "cannot read") != NULL, "%s", err);

@@ -5,6 +5,7 @@
  * whose record says primary, or the request was dropped, or the wait ends.
  * --cancel withdraws a pending request.
  */
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,9 +25,37 @@ static bool handed_over(const struct ha_cluster_view *v, const char *from)
 	return m && strcmp(m->role, "primary") == 0;
 }
 
+/* Why member `name` refused or aborted the request whose key was created
+ * at revision `request` ("switchover_refused" in its member key,
+ * loop_publish.c), into why; false when it says nothing of that request. */
+static bool refusal_of(const struct ctl *x, const char *name, int64_t request, char *why, size_t len)
+{
+	const struct etcd_kv *kv;
+	json_t *doc, *r;
+	char key[400];
+	bool found = false;
+
+	if (request <= 0 || !dcs_member_key(&x->keys, name, key, sizeof(key)) || !(kv = ctl_kv(x, key)))
+		return false;
+	doc = json_loads(kv->value, 0, NULL);
+	r = json_object_get(doc, "switchover_refused");
+	if (json_is_integer(json_object_get(r, "request")) &&
+	    json_integer_value(json_object_get(r, "request")) == request && json_is_string(json_object_get(r, "why"))) {
+		snprintf(why, len, "%s", json_string_value(json_object_get(r, "why")));
+		/* Written by whoever can write to etcd: no control characters
+		 * reach the terminal. */
+		for (char *p = why; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = '?';
+		found = true;
+	}
+	json_decref(doc);
+	return found;
+}
+
 /* Waits (at most a->wait seconds) for the switchover to happen; prints the
- * outcome. */
-static int wait_switchover(struct ctl *x, const struct args *a, const char *from, bool failover)
+ * outcome. request: the revision that created the switchover key. */
+static int wait_switchover(struct ctl *x, const struct args *a, const char *from, bool failover, int64_t request)
 {
 	double t0 = clk_mono(), deadline = t0 + a->wait, gone_since = 0;
 	int rc;
@@ -45,6 +74,13 @@ static int wait_switchover(struct ctl *x, const struct args *a, const char *from
 			else
 				printf("failed over to %s in %.1f s\n", x->view->leader, took);
 			return EXIT_DONE;
+		}
+		/* The key gone and the leader says it refused this request. */
+		if (rc == EXIT_DONE && !ctl_kv(x, x->keys.switchover) && from[0]) {
+			char why[400];
+
+			if (refusal_of(x, from, request, why, sizeof(why)))
+				return failed("%s refused the %s: %s", from, failover ? "failover" : "switchover", why);
 		}
 		/* The key gone and the leader unchanged for a whole TTL and
 		 * two loops: the leader dropped the request. */
@@ -74,6 +110,7 @@ static int wait_switchover(struct ctl *x, const struct args *a, const char *from
 static int request_switchover(const char *config_path, const struct args *a, bool failover)
 {
 	struct ops_switchover_req req = { 0 };
+	int64_t request = 0;
 	char from[HA_NAME_MAX] = "", err[1024];
 	struct ctl x;
 	int rc;
@@ -113,7 +150,7 @@ static int request_switchover(const char *config_path, const struct args *a, boo
 			goto cleanup;
 		}
 	}
-	if (!ops_switchover(x.client, &x.keys, &req, err, sizeof(err))) {
+	if (!ops_switchover(x.client, &x.keys, &req, &request, err, sizeof(err))) {
 		rc = failed("%s", err);
 		goto cleanup;
 	}
@@ -126,7 +163,7 @@ static int request_switchover(const char *config_path, const struct args *a, boo
 	} else if (a->wait <= 0) {
 		printf("%s requested\n", failover ? "failover" : "switchover");
 	} else {
-		rc = wait_switchover(&x, a, from, failover);
+		rc = wait_switchover(&x, a, from, failover, request);
 	}
 cleanup:
 	ctl_close(&x);

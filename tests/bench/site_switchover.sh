@@ -78,9 +78,9 @@ for i in $(seq 1 "$ROUNDS"); do
 	acks_around "${PG_PORT[$OLD]}" "$T0" "${PG_PORT[$NEW]}" ||
 		fail "round $i: cannot find the acks around the switchover (last '$ACK_LAST', first '$ACK_FIRST')"
 	last=$ACK_LAST first=$ACK_FIRST
-	awk '$1 == "ack" { print $2 }' "$T/writer.out" | sort -n >"$T/acked"
-	run_sql "$NEW" "SELECT id FROM baton_writes ORDER BY id" | sort -n >"$T/present" || fail "cannot read baton_writes on node$NEW"
-	lost=$(comm -23 "$T/acked" "$T/present" | wc -l)
+	awk '$1 == "ack" { print $2 }' "$T/writer.out" | LC_ALL=C sort >"$T/acked"
+	run_sql "$NEW" "SELECT id FROM baton_writes ORDER BY id" | LC_ALL=C sort >"$T/present" || fail "cannot read baton_writes on node$NEW"
+	lost=$(LC_ALL=C comm -23 "$T/acked" "$T/present" | wc -l)
 	printf 'gap %s\nhelper %s\nlost %s\n' "$((first - last))" "$((T1 - T0))" "$lost" >>"$RESULTS"
 	log "round $i: node$OLD -> node$NEW: write gap $((first - last)) ms, site-switchover $((T1 - T0)) ms, lost $lost of $(wc -l <"$T/acked") acked; $(tail -n1 <<<"$out")"
 	# the old site follows the new one before the next round

@@ -197,9 +197,31 @@ postmaster_pid "$r" >/dev/null || fail "reinit: node$r's Postgres did not come b
 pass "reinit node$r: $down samples with Postgres down, none with GET /replica 200 or state running"
 wait_healthy 90
 
+# ---- a switchover the leader refuses: batonctl quotes its reason at once
+# The candidate's agent is frozen: its member key still says a running
+# replica (batonctl's own check passes), but its REST API does not answer
+# the leader, which refuses and says why in its member key. Frozen for a
+# few seconds only (ttl 6): its lease and member key outlive the freeze.
+c=${replicas[1]}
+agent_signal "$c" STOP
+t0=$(now_ms)
+out=$(ctl switchover --candidate "node$c" --force --wait 40 2>&1)
+rc=$?
+took=$(($(now_ms) - t0))
+agent_signal "$c" CONT
+printf '%s\n' "$out"
+[ "$rc" != 0 ] || fail "a switchover to frozen node$c succeeded: $out"
+grep -q "node$p refused the switchover: node$c does not answer" <<<"$out" ||
+	fail "batonctl does not quote the leader's refusal: $out (node$p's member key: $(etcdctl_ get --print-value-only "$NAMESPACE/$SCOPE/members/node$p"))"
+# Without the quote batonctl waits ttl + 2 loops (10 s) after the key is gone.
+[ "$took" -lt 9000 ] || fail "batonctl took $took ms to report the refusal"
+assert_eq "node$p" "$(leader_name)" "the leader stays after a refused switchover"
+assert_eq "" "$(etcdctl_ get --print-value-only "$NAMESPACE/$SCOPE/switchover")" "the refused request is cleared"
+pass "a refused switchover: batonctl quotes the leader's reason after $took ms"
+wait_healthy 60
+
 # ---- switchover to a named candidate (needs the leader to act on the key)
 
-c=${replicas[1]}
 t0=$(now_ms)
 out=$(ctl switchover --candidate "node$c" --force --wait 40 2>&1)
 rc=$?

@@ -81,9 +81,9 @@ wait_for 60 "the sync key naming node$other under node$NEW" eval 'sync_named nod
 pass "sync key now $(sync_key)"
 
 bg_stop "$WRITER_PID"
-awk '$1 == "ack" { print $2 }' "$T/writer.out" | sort -n >"$T/acked"
-run_sql "$NEW" "SELECT id FROM baton_writes ORDER BY id" | sort -n >"$T/present" || fail "cannot read baton_writes"
-lost=$(comm -23 "$T/acked" "$T/present" | wc -l)
+awk '$1 == "ack" { print $2 }' "$T/writer.out" | LC_ALL=C sort >"$T/acked"
+run_sql "$NEW" "SELECT id FROM baton_writes ORDER BY id" | LC_ALL=C sort >"$T/present" || fail "cannot read baton_writes"
+lost=$(LC_ALL=C comm -23 "$T/acked" "$T/present" | wc -l)
 assert_eq 0 "$lost" "acknowledged writes missing on the new primary (of $(wc -l <"$T/acked"))"
 
 # The old node rejoins as a replica.

@@ -66,8 +66,8 @@ log "node$NEW took over"
 acked_new() { awk -v p="${PG_PORT[$NEW]}" '$1 == "ack" && $4 == p { f = 1 } END { exit !f }' "$T/writer.out"; }
 wait_for 30 "a write acknowledged by node$NEW" acked_new
 bg_stop "$WRITER_PID"
-awk '$1 == "ack" { print $2 }' "$T/writer.out" | sort -n >"$T/acked"
-run_sql "$NEW" "SELECT id FROM baton_writes ORDER BY id" | sort -n >"$T/present" || fail "cannot read baton_writes"
-assert_eq 0 "$(comm -23 "$T/acked" "$T/present" | wc -l)" "acknowledged writes missing on node$NEW (of $(wc -l <"$T/acked"))"
+awk '$1 == "ack" { print $2 }' "$T/writer.out" | LC_ALL=C sort >"$T/acked"
+run_sql "$NEW" "SELECT id FROM baton_writes ORDER BY id" | LC_ALL=C sort >"$T/present" || fail "cannot read baton_writes"
+assert_eq 0 "$(LC_ALL=C comm -23 "$T/acked" "$T/present" | wc -l)" "acknowledged writes missing on node$NEW (of $(wc -l <"$T/acked"))"
 bg_stop "$POLLER_PID"
 assert_eq 0 "$(awk '$1 == "split_brain_samples" { print $2 }' "$T/poller.out")" "no sample with two primaries"

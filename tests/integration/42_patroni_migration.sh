@@ -367,9 +367,9 @@ pass "sync key $(sync_key)"
 t_join=$(now_ms)
 wait_for 30 "writes acknowledged with the replicas back" eval '[ -n "$(first_ack_on "${PG_PORT[$old]}" "$t_join")" ]'
 bg_stop "$WRITER_PID"
-awk '$1 == "ack" { print $2 }' "$T/writer.out" | sort -n >"$T/acked"
-run_sql "$old" "SELECT id FROM baton_writes ORDER BY id" | sort -n >"$T/present" || fail "cannot read baton_writes"
-lost=$(comm -23 "$T/acked" "$T/present" | wc -l)
+awk '$1 == "ack" { print $2 }' "$T/writer.out" | LC_ALL=C sort >"$T/acked"
+run_sql "$old" "SELECT id FROM baton_writes ORDER BY id" | LC_ALL=C sort >"$T/present" || fail "cannot read baton_writes"
+lost=$(LC_ALL=C comm -23 "$T/acked" "$T/present" | wc -l)
 assert_eq 0 "$lost" "acknowledged writes missing (of $(wc -l <"$T/acked"))"
 gap_max=$(acks_max_gap "$t_stop" "$(now_ms)")
 log "RESULT: write gap $gap ms (stop of the primary -> first ack on baton), largest gap during the migration $gap_max ms"

@@ -127,11 +127,11 @@ assert_eq "$PGBR --config=$T/pgbackrest.conf --pg1-path=$T/node3 --stanza=main a
 
 # ---- every acknowledged row is on both
 bg_stop "$WRITER_PID"
-awk '$1 == "ack" { print $2 }' "$T/writer.out" | sort -n >"$T/acked"
+awk '$1 == "ack" { print $2 }' "$T/writer.out" | LC_ALL=C sort >"$T/acked"
 for n in 2 3; do
 	caught_up "$n" || fail "node$n did not catch up with node1"
-	run_sql "$n" "SELECT id FROM baton_writes ORDER BY id" | sort -n >"$T/present$n" || fail "cannot read node$n"
-	assert_eq 0 "$(comm -23 "$T/acked" "$T/present$n" | wc -l)" \
+	run_sql "$n" "SELECT id FROM baton_writes ORDER BY id" | LC_ALL=C sort >"$T/present$n" || fail "cannot read node$n"
+	assert_eq 0 "$(LC_ALL=C comm -23 "$T/acked" "$T/present$n" | wc -l)" \
 		"acknowledged writes missing on node$n (of $(wc -l <"$T/acked"))"
 done
 

@@ -212,9 +212,18 @@ assert_eq node3 "$(leader_of siteb)" "B's standby leader through A's failover"
 if grep -q "rewinding against it" "$(agent_log 3)"; then
 	fail "B's standby leader rewound on A's failover (it was not ahead of node$a_new)"
 fi
+# agent_timeline N: the timeline nodeN's agent reports (GET /status).
+agent_timeline() {
+	rest_call "$1" GET /status
+	[ "$REST_CODE" = 200 ] && jq -r .timeline <<<"$REST_BODY"
+}
 # node1 rejoins A, becomes its primary again (switchover), B is pointed back at it.
 agent_start 1
-wait_for 90 "node1 streams from A's new primary node$a_new" streams_from 1 "$a_new"
+# On A's timeline by its agent's word too, not only streaming: the leader
+# asks the candidate's REST API, and refuses one that still says it is on
+# timeline 1 (it had streamed 0.3 s when a CI run asked).
+wait_for 90 "node1 streams from A's new primary node$a_new on its timeline $tl_a2" \
+	eval 'streams_from 1 '"$a_new"' && [ "$(timeline 1)" = "$tl_a2" ] && [ "$(agent_timeline 1)" = "$tl_a2" ]'
 out=$(CTL_NODE=$a_new ctl switchover --candidate node1 --wait 40 2>&1) || fail "switchover to node1 in A failed: $out"
 wait_for 60 "node1 is A's primary again" eval '[ "$(leader_of sitea)" = node1 ] && [ "$(in_recovery 1)" = f ]'
 tl_a3=$(timeline 1)
@@ -289,9 +298,9 @@ site_switchover() {
 	log "site switchover to node$to_leader done in $(($(now_ms) - t0)) ms"
 }
 lost_on() {
-	awk '$1 == "ack" { print $2 }' "$T/writer.out" | sort -n >"$T/acked"
-	run_sql "$1" "SELECT id FROM baton_writes ORDER BY id" | sort -n >"$T/present" || fail "cannot read baton_writes"
-	comm -23 "$T/acked" "$T/present" | wc -l
+	awk '$1 == "ack" { print $2 }' "$T/writer.out" | LC_ALL=C sort >"$T/acked"
+	run_sql "$1" "SELECT id FROM baton_writes ORDER BY id" | LC_ALL=C sort >"$T/present" || fail "cannot read baton_writes"
+	LC_ALL=C comm -23 "$T/acked" "$T/present" | wc -l
 }
 writer_start 50
 wait_for 30 "the writer's first acks on node1" eval '[ "$(acks_count)" -ge 10 ]'

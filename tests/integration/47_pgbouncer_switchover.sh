@@ -82,10 +82,10 @@ max_gap() { awk -v t="$1" '$1 == "ack" && $3 >= t { if (p && $3 - p > g) g = $3 
 # all_acked_on N: every id the writer acknowledged so far is a row on nodeN.
 all_acked_on() {
 	local n=$1 want have
-	awk '$1 == "ack" { print $2 }' "$T/writer.out" | sort -n >"$T/acked.ids"
+	awk '$1 == "ack" { print $2 }' "$T/writer.out" | LC_ALL=C sort >"$T/acked.ids"
 	want=$(wc -l <"$T/acked.ids")
-	run_sql "$n" "SELECT id FROM baton_writes ORDER BY id" | sort -n >"$T/rows.ids"
-	have=$(comm -23 "$T/acked.ids" "$T/rows.ids" | wc -l)
+	run_sql "$n" "SELECT id FROM baton_writes ORDER BY id" | LC_ALL=C sort >"$T/rows.ids"
+	have=$(LC_ALL=C comm -23 "$T/acked.ids" "$T/rows.ids" | wc -l)
 	assert_eq 0 "$have" "$2: all $want acknowledged rows are on node$n"
 }
 acks_after_on() { [ "$(awk -v p="${PG_PORT[$1]}" -v t="$2" '$1 == "ack" && $3 > t && $4 == p' "$T/writer.out" | wc -l)" -ge "$3" ]; }

@@ -157,9 +157,9 @@ grep -Eq "^waiting: sitea: .*node1.*; siteb: node2 to receive" <<<"$out" ||
 wait_for 60 "node1 streams from node2" streams_from 1 2
 wait_for 30 "acks on node2" eval '[ "$(awk -v p=${PG_PORT[2]} '\''$1 == "ack" && $4 == p'\'' "$T/writer.out" | wc -l)" -ge 10 ]'
 bg_stop "$WRITER_PID"
-awk '$1 == "ack" { print $2 }' "$T/writer.out" | sort -n >"$T/acked"
-run_sql 2 "SELECT id FROM baton_writes ORDER BY id" | sort -n >"$T/present" || fail "cannot read baton_writes on node2"
-assert_eq 0 "$(comm -23 "$T/acked" "$T/present" | wc -l)" \
+awk '$1 == "ack" { print $2 }' "$T/writer.out" | LC_ALL=C sort >"$T/acked"
+run_sql 2 "SELECT id FROM baton_writes ORDER BY id" | LC_ALL=C sort >"$T/present" || fail "cannot read baton_writes on node2"
+assert_eq 0 "$(LC_ALL=C comm -23 "$T/acked" "$T/present" | wc -l)" \
 	"acknowledged writes missing on node2 (of $(wc -l <"$T/acked"))"
 run_sql 2 "INSERT INTO trust_t VALUES (3)" >/dev/null || fail "cannot write on node2"
 b_lsn=$(lsn_num 2 "pg_current_wal_lsn()")

@@ -168,9 +168,9 @@ health_ok() {
 
 # no_lost_acks: every write the writer saw acknowledged is on the primary.
 no_lost_acks() {
-	awk '$1 == "ack" { print $2 }' "$T/writer.out" | sort -n >"$T/acked"
-	run_sql "$PRIMARY" "SELECT id FROM baton_writes ORDER BY id" | sort -n >"$T/present" || return 1
-	LOST=$(comm -23 "$T/acked" "$T/present" | wc -l)
+	awk '$1 == "ack" { print $2 }' "$T/writer.out" | LC_ALL=C sort >"$T/acked"
+	run_sql "$PRIMARY" "SELECT id FROM baton_writes ORDER BY id" | LC_ALL=C sort >"$T/present" || return 1
+	LOST=$(LC_ALL=C comm -23 "$T/acked" "$T/present" | wc -l)
 	[ "$LOST" = 0 ]
 }
 
