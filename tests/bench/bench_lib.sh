@@ -92,10 +92,14 @@ bench_median() {
 	sort -n | awk '{ v[NR] = $1 } END { if (NR) print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-# random_pause: sleeps a random part of loop_wait, so that each fault lands
-# at another moment of the agents' loop.
+# random_pause: sleeps a random part of the ttl, so that each fault lands
+# at another moment of the agents' loop and of their lease keepalives
+# (baton renews every ttl/2.5 s, not every loop). Over loop_wait only, the
+# fault came a near-constant time after the previous round's takeover,
+# which fixed its phase against the keepalives: node loss read 5.3 s
+# (n=15, 4.7-5.7) on one machine and 4.5 s on another for the same build.
 random_pause() {
-	sleep "$(awk -v r="$RANDOM" -v lw="$LOOP_WAIT" 'BEGIN { printf "%.3f", r / 32768 * lw }')"
+	sleep "$(awk -v r="$RANDOM" -v t="${TTL:-$LOOP_WAIT}" 'BEGIN { printf "%.3f", r / 32768 * t }')"
 }
 
 # writes_flowing [N]: waits (30 s at most, else fail) for N more writes

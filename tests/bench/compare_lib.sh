@@ -79,8 +79,14 @@ record() { printf '%s %s %s\n' "$TOOL" "$1" "$2" >>"$RESULTS"; }
 
 # ---------------------------------------------------------------- helpers
 
+# random_pause: sleeps a random part of the ttl, so that each fault lands
+# at another moment of the agents' loop and of their lease keepalives
+# (baton renews every ttl/2.5 s, not every loop). Over loop_wait only, the
+# fault came a near-constant time after the previous round's takeover,
+# which fixed its phase against the keepalives: node loss read 5.3 s
+# (n=15, 4.7-5.7) on one machine and 4.5 s on another for the same build.
 random_pause() {
-	sleep "$(awk -v r="$RANDOM" -v lw="$LOOP_WAIT" 'BEGIN { printf "%.3f", r / 32768 * lw }')"
+	sleep "$(awk -v r="$RANDOM" -v t="${TTL:-$LOOP_WAIT}" 'BEGIN { printf "%.3f", r / 32768 * t }')"
 }
 
 # writes_flowing_on N: waits (bounded) for 5 more acks by nodeN.

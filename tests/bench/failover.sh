@@ -38,6 +38,15 @@ bench_init bench
 stats() { bench_stats min %.2f " s" 1000; }
 
 # round KIND: one fault of KIND (node_loss or graceful); appends the gap.
+# slow_round_lines SINCE_MS: every agent's log lines from SINCE_MS on.
+slow_round_lines() {
+	local since
+	since=$(date -d "@$(($1 / 1000))" +%T).$(printf '%03d' $(($1 % 1000)))
+	for n in 1 2 3; do
+		awk -v s="$since" '$2 >= s' "$(agent_log "$n")" | head -n 60
+	done
+}
+
 round() {
 	local kind=$1 i=$2 pm gap
 	wait_healthy 180
@@ -54,12 +63,19 @@ round() {
 		agent_signal "$OLD" TERM
 	fi
 	wait_for $((TTL * 4 + 30)) "a new primary" new_leader
+	t_leader=$(($(now_ms) - T0))
 	wait_for 60 "a write acknowledged by node$NEW" acked_by_new
 	[ "$kind" = graceful ] && { agent_wait_exit "$OLD" 30 || fail "node$OLD did not stop after SIGTERM"; }
 	acks_around "${PG_PORT[$OLD]}" "$T0" || fail "cannot find the acks around the fault (last '$ACK_LAST', first '$ACK_FIRST')"
 	gap=$((ACK_FIRST - ACK_LAST))
 	printf '%s %s %s\n' "$SET" "$kind" "$gap" >>"$RESULTS"
-	log "round $i $kind: node$OLD -> node$NEW, write unavailability $gap ms"
+	log "round $i $kind: node$OLD -> node$NEW, write unavailability $gap ms (fault to a writable leader: $t_leader ms)"
+	# A round past twice the ttl: what every agent said meanwhile, so that
+	# a slow round can be explained from this output alone.
+	if [ "$gap" -gt $((TTL * 2000)) ]; then
+		log "round $i is slow; the agents' log lines since the fault:"
+		slow_round_lines "$T0"
+	fi
 	rejoin "$OLD"
 }
 
