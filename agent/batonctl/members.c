@@ -325,6 +325,7 @@ static int print_members(const struct ctl *x, const struct args *a, bool topolog
 		                                                    "Pending restart", "Tags" };
 	struct table t = { a->extended ? N_MEMBER_COLS : N_MEMBER_COLS - 1, a->extended ? heads : heads_short,
 		           (1u << COL_TL) | (1u << COL_LAG), cells, 0 };
+	static const char *const passed[] = { "scheduled_restart", "replication_state", "standby_trust" };
 	json_t *arr = NULL, *top = NULL;
 	size_t n;
 	int rc = EXIT_FAILED;
@@ -348,8 +349,12 @@ static int print_members(const struct ctl *x, const struct args *a, bool topolog
 		if (!o)
 			goto oom;
 		rec = member_record(x, rows[i].m->name);
-		if (json_object_get(rec, "scheduled_restart"))
-			json_object_set(o, "scheduled_restart", json_object_get(rec, "scheduled_restart"));
+		/* As the member published them (loop_publish.c): the standby
+		 * line of the table comes from standby_trust and
+		 * replication_state. */
+		for (size_t k = 0; k < sizeof(passed) / sizeof(passed[0]); k++)
+			if (json_object_get(rec, passed[k]))
+				json_object_set(o, passed[k], json_object_get(rec, passed[k]));
 		json_decref(rec);
 		if (topology && rows[i].leader) {
 			top = o;

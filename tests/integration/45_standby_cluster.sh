@@ -151,6 +151,11 @@ grep -Eq '^\| node3 .*\| Standby Leader \|' <<<"$out" || fail "list does not sho
 for n in 4 6; do
 	grep -Eq "^\\| node$n .*\\| Replica +\\|" <<<"$out" || fail "list does not show node$n as a Replica: $out"
 done
+# The same facts in list's JSON: what the standby leader streams from.
+out=$(CTL_NODE=3 ctl list --format json) || fail "batonctl list --format json on B failed"
+assert_eq "127.0.0.1:${PG_PORT[1]} streaming" \
+	"$(jq -r '.[] | select(.name == "node3") | "\(.standby_trust.follows) \(.replication_state)"' <<<"$out")" \
+	"list --format json: node3 follows A's primary and streams"
 rest_call 3 GET /metrics
 assert_eq 1 "$(grep -Ec '^patroni_standby_leader(\{[^}]*\})? 1$' <<<"$REST_BODY")" "patroni_standby_leader is 1 on node3"
 out=$(CTL_NODE=3 ctl switchover --candidate node4 2>&1) && fail "a switchover inside B was accepted: $out"
