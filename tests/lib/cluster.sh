@@ -17,6 +17,8 @@
 #   KEEP=1       keep the test dir
 #   TTL LOOP_WAIT RETRY_TIMEOUT MAX_LAG   timing of the configs rendered
 #                (defaults 5 / 1 / 2 / 1048576); set them before node_config.
+#   PG_EXTRA_PARAMS  more libconfig settings for postgresql.parameters, e.g.
+#                'log_min_messages = "debug2";' (benchmarks chasing a slow round).
 #   REST_TLS=0   render the nodes' REST APIs without TLS (default 1: every
 #                node serves https with a certificate of the test's own CA,
 #                made with openssl in $T/rest-tls, and requires the basic-auth
@@ -375,7 +377,7 @@ postgresql = {
     superuser = { username = "postgres"; password = "$SU_PASSWORD"; };
     replication = { username = "replicator"; password = "$REPL_PASSWORD"; };
   };
-  parameters = { shared_buffers = "32MB"; };
+  parameters = { shared_buffers = "32MB"; ${PG_EXTRA_PARAMS:-} };
 $(cat "$f.pgtls")
 };
 log = { level = "info"; };
