@@ -39,6 +39,7 @@
  * The client side, which asks peers for their state, lives in peer.c.
  */
 #include "agent/api.h"
+#include "agent/clock.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -483,6 +484,47 @@ static void log_safe(char *out, size_t len, const char *in)
 	out[j] = '\0';
 }
 
+/* Refused writes are logged one by one up to REFUSED_LOG_BURST per
+ * REFUSED_LOG_WINDOW seconds, then counted: anyone who reaches the port
+ * can send them, and a flood must not bury the agent's own lines (nor
+ * trip journald's rate limit for the unit). */
+#define REFUSED_LOG_BURST 100
+#define REFUSED_LOG_WINDOW 10.0
+static pthread_mutex_t refused_mu = PTHREAD_MUTEX_INITIALIZER;
+static double refused_window_at;
+static unsigned refused_logged, refused_counted;
+static char refused_last_client[64];
+
+/* Whether this refusal gets its own line; says how many were counted when
+ * a window with more than the burst ends. */
+static bool refused_log_allowed(const char *client)
+{
+	double now = clk_mono();
+	unsigned counted = 0;
+	char who[sizeof(refused_last_client)] = "";
+	bool allowed;
+
+	pthread_mutex_lock(&refused_mu);
+	if (now - refused_window_at >= REFUSED_LOG_WINDOW) {
+		counted = refused_counted;
+		snprintf(who, sizeof(who), "%s", refused_last_client);
+		refused_window_at = now;
+		refused_logged = refused_counted = 0;
+	}
+	allowed = refused_logged < REFUSED_LOG_BURST;
+	if (allowed) {
+		refused_logged++;
+	} else {
+		refused_counted++;
+		snprintf(refused_last_client, sizeof(refused_last_client), "%s", client);
+	}
+	pthread_mutex_unlock(&refused_mu);
+	if (counted)
+		log_warn("REST API: %u more refused writes in the last %.0f s not logged one by one (the last from %s)",
+		         counted, REFUSED_LOG_WINDOW, who);
+	return allowed;
+}
+
 void api_handle(struct api_server *s, const struct api_request *rq, struct api_reply *out)
 {
 	unsigned int bit = method_bit(rq->method);
@@ -498,7 +540,7 @@ void api_handle(struct api_server *s, const struct api_request *rq, struct api_r
 	if (authorized)
 		log_info("REST API: %s %s from %s (user %s): authorized, answered %u", method, path,
 		         rq->client ? rq->client : "unknown", client_user(s, rq), out->code);
-	else
+	else if (refused_log_allowed(rq->client ? rq->client : "unknown"))
 		log_warn("REST API: %s %s from %s (user %s): refused, %u %.300s", method, path,
 		         rq->client ? rq->client : "unknown", client_user(s, rq), out->code,
 		         out->body ? out->body : "");

@@ -29,6 +29,8 @@ struct local_memory {
 	bool pg_started_primary;     /* the last start was as primary (or it was promoted since) */
 	bool pg_was_ready;           /* Postgres answered since it was started */
 	bool promote_requested;      /* pg_promote() sent, not finished */
+	double promote_sent_at;      /* monotonic: when */
+	int promote_nudges;          /* SIGHUPs sent to end the startup process's retry sleep */
 	char following[HA_NAME_MAX]; /* the leader in our primary_conninfo ("" = none) */
 	char following_remote[300];  /* following HA_REMOTE: the "host:port" it named */
 	bool remote_diverged;        /* ... and the server's log since its start says the other site's

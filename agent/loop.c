@@ -426,6 +426,7 @@ int loop_run(const struct baton_config *cfg)
 			break;
 		}
 		set_fence(&L);
+		promote_nudge(&L);
 		if (a.kind == HA_LEAD || a.kind == HA_CLEAR_SWITCHOVER || a.kind == HA_WAIT)
 			manage_slots(&L, now);
 		if (L.view.etcd_ok)

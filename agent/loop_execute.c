@@ -963,8 +963,41 @@ static void do_promote(struct loop *L)
 		return;
 	}
 	L->lm.promote_requested = true;
+	L->lm.promote_sent_at = clk_mono();
+	L->lm.promote_nudges = 0;
 	L->lm.following[0] = '\0';
 	set_fence(L);
+}
+
+/*
+ * PG 15's startup process may take the promote request and then sleep out
+ * wal_retrieve_retry_interval (5 s by default) before it ends recovery:
+ * when the request comes right after its WAL receiver failed (the old
+ * primary just died), it logs "received promote request", then "waiting
+ * for WAL to become available" and sleeps, the request already consumed,
+ * so nothing wakes it. Measured: 3 of 50 node-loss rounds took 5 s longer.
+ * A SIGHUP wakes that sleep (its handler sets the recovery latch) and
+ * changes nothing else: sent 0.3 s after the request while Postgres is
+ * still in recovery, then every second, at most 5 times.
+ */
+void promote_nudge(struct loop *L)
+{
+	struct pg_err err;
+	double since = clk_mono() - L->lm.promote_sent_at;
+
+	if (!L->lm.promote_requested || L->postmaster.pid == 0 || (L->local.pg_ready && L->local.pg_primary) ||
+	    L->lm.promote_nudges >= 5 || since < 0.3 + L->lm.promote_nudges)
+		return;
+	if (!pg_postmaster_reload(&L->postmaster, &err)) {
+		log_warn("promotion still in progress after %.1fs; cannot wake Postgres' startup process: %s", since,
+		         err.msg);
+		L->lm.promote_nudges = 5;
+		return;
+	}
+	if (L->lm.promote_nudges++ == 0)
+		log_info("promotion still in progress after %.1fs: sending Postgres a SIGHUP to end its WAL retry "
+		         "sleep (wal_retrieve_retry_interval), which can hold a promotion it already took",
+		         since);
 }
 
 /* Returns true when the agent must exit (after SHUTDOWN or FATAL). */

@@ -293,6 +293,7 @@ void clone_plan_build(const struct loop *L, struct ha_clone_plan *p);
 
 /* loop_switchover.c */
 void clear_switchover(struct loop *L, const char *why);
+void promote_nudge(struct loop *L);
 void refuse_switchover(struct loop *L, const char *outcome, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void do_switchover(struct loop *L, const char *target);
 /* Every loop: resumes poolers we paused once the primary takes writes (or

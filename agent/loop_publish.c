@@ -253,6 +253,17 @@ void publish_member(struct loop *L)
 		char *seen_json = seen ? dcs_member_json(seen) : NULL;
 		bool intact = !L->view.etcd_ok || (seen_json && strcmp(seen_json, base) == 0);
 
+		/* The watch-driven cache holds the key as etcd has it: every
+		 * byte (a forged replication_state or switchover_refused the
+		 * parsed member leaves out) and its lease. */
+		if (intact && L->view.etcd_ok && L->cached_valid) {
+			const struct etcd_kv *kv = NULL;
+
+			for (size_t i = 0; i < L->cached.n_kvs && !kv; i++)
+				if (strcmp(L->cached.kvs[i].key, key) == 0)
+					kv = &L->cached.kvs[i];
+			intact = kv && kv->value && strcmp(kv->value, json) == 0 && kv->lease == L->local.lease_id;
+		}
 		free(seen_json);
 		if (intact) {
 			free(base);

@@ -181,11 +181,15 @@ void judge_restart(struct loop *L)
 	L->restart.detail[0] = '\0';
 	{
 		/* The names, running values and the files' values of what waits
-		 * for a restart. A reload sent just now may not have reached our
+		 * for a restart; a parameter taken out of the files goes back
+		 * to its built-in default ("default 100"; a value with a unit
+		 * only "default"), which batonctl reads (a lowered hot-standby
+		 * parameter). A reload sent just now may not have reached our
 		 * backend yet: give it a moment (bounded). */
 		static const char sql[] =
 		        "SELECT coalesce(string_agg(s.name || ' ' || pg_catalog.current_setting(s.name) || ' -> ' || "
-		        "coalesce(f.setting, '?'), ', ' ORDER BY s.name), '') FROM pg_catalog.pg_settings s "
+		        "coalesce(f.setting, 'default' || CASE WHEN s.unit IS NULL THEN ' ' || s.boot_val ELSE '' END), "
+		        "', ' ORDER BY s.name), '') FROM pg_catalog.pg_settings s "
 		        "LEFT JOIN LATERAL (SELECT fs.setting FROM pg_catalog.pg_file_settings fs "
 		        "WHERE fs.name = s.name ORDER BY fs.seqno DESC LIMIT 1) f ON true WHERE s.pending_restart";
 		double settle = L->pg_reloaded_at + 0.3 - clk_mono();

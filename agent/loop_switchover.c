@@ -67,7 +67,7 @@ void refuse_switchover(struct loop *L, const char *outcome, const char *fmt, ...
 	log_error("switchover %s: %s", outcome, L->sw_refusal.why);
 	L->sw_refusal.request = L->switchover_create_revision;
 	clear_switchover(L, outcome);
-	publish_member(L);
+	/* (The loop publishes our member key right after this action.) */
 }
 
 /* Asks member `name`'s REST API for its status now, for the core to judge
@@ -279,8 +279,9 @@ void do_switchover(struct loop *L, const char *target)
 	struct api_status st;
 	struct pg_controldata ctl;
 	struct pg_err err;
+	char last_err[256] = "";
 	double t0 = clk_mono(), until;
-	bool caught_up = false;
+	bool caught_up = false, answered = false;
 
 	if (target[0]) {
 		struct ha_peer_status ps;
@@ -314,6 +315,22 @@ void do_switchover(struct loop *L, const char *target)
 		snprintf(cand, sizeof(cand), "%s", names[best]);
 	}
 	snprintf(url, sizeof(url), "%s", ha_find_member(&L->view, cand)->api_url);
+	/* A parameter Postgres refuses (only logged by the reload that brought
+	 * it) would keep us from starting again as the candidate's replica, and
+	 * every other member restarted or rewound later: refuse now, while we
+	 * still run, rather than leave the new leader alone. */
+	{
+		char bad[600];
+
+		if (pg_config_errors(L, bad, sizeof(bad)) && bad[0]) {
+			refuse_switchover(L, "refused",
+			                  "Postgres would not start again with its configuration (%s), so this node "
+			                  "could not come back as a replica: fix it first (batonctl edit-config --pg "
+			                  "NAME= or the node's file)",
+			                  bad);
+			return;
+		}
+	}
 	if (!record_switchover_target(L, cand))
 		return;
 	log_info("switchover to %s: checkpoint, then stopping Postgres", cand);
@@ -338,19 +355,30 @@ void do_switchover(struct loop *L, const char *target)
 	}
 	until = clk_mono() + 5.0;
 	while (clk_mono() < until) {
-		char e[256];
-
-		if (peer_get_status(&po, url, 0.5, &st, NULL, e, sizeof(e)) && strcmp(st.name, cand) == 0 &&
-		    (st.receive_lsn > ctl.checkpoint_lsn || st.lsn > ctl.checkpoint_lsn)) {
-			caught_up = true;
-			break;
+		if (peer_get_status(&po, url, 0.5, &st, NULL, last_err, sizeof(last_err))) {
+			answered = true;
+			last_err[0] = '\0';
+			if (strcmp(st.name, cand) == 0 &&
+			    (st.receive_lsn > ctl.checkpoint_lsn || st.lsn > ctl.checkpoint_lsn)) {
+				caught_up = true;
+				break;
+			}
 		}
 		clk_sleep(0.02);
 	}
 	if (!caught_up) {
-		refuse_switchover(L, "aborted",
-		                  "%s did not receive our shutdown checkpoint (%llX) within 5s; staying leader", cand,
-		                  (unsigned long long)ctl.checkpoint_lsn);
+		/* Say which: a candidate whose agent does not answer may well
+		 * hold our checkpoint, but we cannot know it. */
+		if (last_err[0])
+			refuse_switchover(L, "aborted",
+			                  "%s did not answer whether it received our shutdown checkpoint (%llX) within "
+			                  "5s (%s%s); staying leader",
+			                  cand, (unsigned long long)ctl.checkpoint_lsn,
+			                  answered ? "it answered before, then: " : "", last_err);
+		else
+			refuse_switchover(L, "aborted",
+			                  "%s did not receive our shutdown checkpoint (%llX) within 5s; staying leader",
+			                  cand, (unsigned long long)ctl.checkpoint_lsn);
 		return;
 	}
 	/* Synchronous mode: Postgres is stopped and the candidate has all our

@@ -127,7 +127,11 @@ static bool lowered_hot_standby(const char *msg)
 			long before, after;
 
 			p += len;
-			if (sscanf(p, " %ld -> %ld", &before, &after) == 2 && after < before)
+			/* "max_connections 200 -> 150", or "-> default 100" when
+			 * the parameter was taken out (loop_restart.c). */
+			if ((sscanf(p, " %ld -> %ld", &before, &after) == 2 ||
+			     sscanf(p, " %ld -> default %ld", &before, &after) == 2) &&
+			    after < before)
 				return true;
 		}
 	}

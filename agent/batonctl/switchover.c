@@ -80,7 +80,10 @@ static int wait_switchover(struct ctl *x, const struct args *a, const char *from
 			char why[400];
 
 			if (refusal_of(x, from, request, why, sizeof(why)))
-				return failed("%s refused the %s: %s", from, failover ? "failover" : "switchover", why);
+				/* Quoted as its key's words: whoever can write etcd can
+				 * write them too. */
+				return failed("%s refused the %s (its member key says): %s", from,
+				              failover ? "failover" : "switchover", why);
 		}
 		/* The key gone and the leader unchanged for a whole TTL and
 		 * two loops: the leader dropped the request. */

@@ -211,7 +211,7 @@ took=$(($(now_ms) - t0))
 agent_signal "$c" CONT
 printf '%s\n' "$out"
 [ "$rc" != 0 ] || fail "a switchover to frozen node$c succeeded: $out"
-grep -q "node$p refused the switchover: node$c does not answer" <<<"$out" ||
+grep -q "node$p refused the switchover (its member key says): node$c does not answer" <<<"$out" ||
 	fail "batonctl does not quote the leader's refusal: $out (node$p's member key: $(etcdctl_ get --print-value-only "$NAMESPACE/$SCOPE/members/node$p"))"
 # Without the quote batonctl waits ttl + 2 loops (10 s) after the key is gone.
 [ "$took" -lt 9000 ] || fail "batonctl took $took ms to report the refusal"

@@ -213,6 +213,22 @@ grep -q "WARN .*REST API: writes are refused: this node serves plain HTTP" "$l2"
 pass "node2 warned at start: $(grep -o 'writes are refused: [^;]*' "$l2" | head -1)"
 grep -q "REST API: writes are refused:" "$l1" && fail "node1 (TLS + credentials) warned that it refuses writes"
 
+# ---- a flood of refused writes does not flood the log: at most 100 lines
+# per 10 s one by one, the rest counted in one line when the next comes.
+before=$(grep -c 'REST API: POST /switchover from .*: refused, 401' "$l1")
+urls=()
+for i in $(seq 1 300); do urls+=(-o /dev/null "$(base 1)/switchover"); done
+curl -s --noproxy '*' -m 60 --cacert "$PKI/ca.pem" -X POST "${JSON[@]}" --data-binary '{}' "${urls[@]}" >/dev/null 2>&1
+after=$(grep -c 'REST API: POST /switchover from .*: refused, 401' "$l1")
+[ $((after - before)) -le 100 ] || fail "300 refused writes made $((after - before)) log lines on node1"
+[ $((after - before)) -ge 1 ] || fail "the refused writes were not logged at all"
+sleep 10.5
+req 1 POST /switchover "${JSON[@]}" --data-binary '{}'
+expect 401 '' "node1: one more unauthenticated POST /switchover after the window"
+wait_for 5 "node1 counts the refused writes it did not log one by one" \
+	grep -Eq "REST API: [0-9]+ more refused writes in the last 10 s not logged one by one \(the last from 127.0.0.1\)" "$l1"
+pass "300 refused writes: $((after - before)) lines, then: $(grep -Eo '[0-9]+ more refused writes in the last 10 s' "$l1" | tail -1)"
+
 # ---- 4. slow clients: 300 idle + 50 trickling headers against node2 (plain HTTP)
 out=$("$BATON_BUILD/tests/tools/restload" --url "$(base 2)/health" --idle 300 --slow 50 --warmup 2 \
 	--duration 8 --interval 200 --trickle 500 --max-latency 1000 2>&1)

@@ -23,6 +23,8 @@
 #     wrong order for a raise): each replica's replay pauses on the higher
 #     value, and its agent restarts it with the primary's value (SHOW 200 on
 #     every node within 60 s, a marker replayed), no rewind.
+#  7. max_connections taken out of the config (back to the default 100):
+#     one `restart --pending` applies it to every node.
 . "$(dirname "$0")/../lib/cluster.sh"
 cluster_init param_lowering
 
@@ -201,11 +203,37 @@ grep -q "refused: Postgres would not start with its configuration: invalid value
 	fail "the refusal does not name the parameter: $out"
 log "batonctl restart node$r (refused, as it must be): $out"
 assert_eq "$pm_before" "$(postmaster_pid "$r")" "node$r's postmaster after the refused restart"
+# A switchover would leave the old primary unable to start as a replica:
+# the leader refuses it, and batonctl quotes why.
+wait_for 20 "the primary node$p's agent logs that Postgres refuses max_connections = abc" \
+	grep -q "Postgres refuses part of its configuration.*max_connections" "$(agent_log "$p")"
+if out=$(ctl switchover --candidate "node$r" --force --wait 30 </dev/null 2>&1); then
+	fail "a switchover with max_connections = abc in the config succeeded: $out"
+fi
+grep -q "node$p refused the switchover (its member key says): Postgres would not start again with its configuration" <<<"$out" ||
+	fail "the switchover's refusal does not say why: $out"
+assert_eq "node$p" "$(leader_name)" "the leader after the refused switchover"
+log "batonctl switchover (refused, as it must be): $out"
 set_pg max_connections 200
 out=$(ctl restart "node$r" --force </dev/null 2>&1) || fail "batonctl restart node$r after the fix failed: $out"
 log "batonctl restart node$r after the fix: $out"
 mark 6 "" "a refused value fixed"
 pass "a value Postgres refuses: reload keeps the old value, restart refused naming it, fixed and restarted"
+
+# 7. The parameter taken out of the config (back to Postgres' default,
+# 100): a lowering too, so one `restart --pending` restarts the primary,
+# waits for the replicas to replay its lower value and restarts them (the
+# agent describes the change as "200 -> default 100"; it once said "-> ?",
+# which batonctl could not read, leaving both replicas pending).
+set_pg max_connections ""
+wait_for 20 "the primary node$p pending restart after taking the parameter out" pending "$p" true
+out=$(ctl restart --pending --force </dev/null 2>&1) || fail "batonctl restart --pending failed: $out"
+log "batonctl restart --pending: $out"
+grep -q "max_connections 200 -> default 100" <<<"$out" || fail "the primary's restart does not say 200 -> default 100: $out"
+for n in 1 2 3; do wait_for 30 "node$n runs with max_connections 100" show_is "$n" 100; done
+for n in 1 2 3; do wait_for 20 "node$n no longer pending" pending "$n" false; done
+mark 7 "" "the parameter taken out"
+pass "a hot-standby parameter taken out of the config: one restart --pending applies the default everywhere"
 
 bg_stop "$WRITER_PID"
 log "writer: $(acks_count) acknowledged writes"
