@@ -191,6 +191,7 @@ struct loop {
 	int64_t sw_refused_rev;             /* the switchover key last refused (logged once) */
 	/* The last switchover request we refused or aborted, and why: in our
 	 * member key ("switchover_refused") so that batonctl says why at once. */
+	char config_error[600]; /* what Postgres refuses in its files since the last reload ("" none) */
 	struct {
 		int64_t request; /* its key's create revision; 0 = none */
 		char why[300];

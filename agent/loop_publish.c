@@ -118,7 +118,9 @@ static char *add_scheduled_restart(const struct loop *L, char *json)
  * so that list shows whether a standby leader streams; and
  * "switchover_refused": {"request": R, "why": S}, the last switchover
  * request (its key's create revision) this leader refused or aborted, so
- * that batonctl says why at once. Published facts,
+ * that batonctl says why at once; and "config_error": what Postgres
+ * refuses in its configuration files since the last reload (a restart
+ * and a switchover are refused meanwhile). Published facts,
  * not decisions: the agent refuses by itself whatever batonctl reads. */
 static char *add_standby_trust(const struct loop *L, char *json)
 {
@@ -153,6 +155,13 @@ static char *add_standby_trust(const struct loop *L, char *json)
 		goto cleanup;
 	if (json_object_set(doc, "standby_trust", o) != 0)
 		goto cleanup;
+	/* What Postgres refuses in its configuration (loop_reload.c). */
+	if (L->config_error[0]) {
+		json_t *e = json_string(L->config_error);
+
+		if (e && json_object_set_new(doc, "config_error", e) != 0)
+			goto cleanup;
+	}
 	/* The last switchover request we refused, for batonctl to quote (left
 	 * out when the reason is not UTF-8: the log has it). */
 	if (L->sw_refusal.request > 0) {

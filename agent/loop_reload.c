@@ -26,10 +26,14 @@ void reload_postgres(struct loop *L, const char *why)
 	{
 		char bad[600];
 
-		if (pg_config_errors(L, bad, sizeof(bad)) && bad[0])
-			log_error("Postgres refuses part of its configuration and keeps the old values for it: %s; "
-			          "a restart would fail, so restarts are refused until it is fixed",
-			          bad);
+		if (pg_config_errors(L, bad, sizeof(bad))) {
+			if (bad[0])
+				log_error("Postgres refuses part of its configuration and keeps the old values for it: "
+				          "%s; a restart would fail, so restarts are refused until it is fixed",
+				          bad);
+			/* In our member key: batonctl list shows it. */
+			snprintf(L->config_error, sizeof(L->config_error), "%s", bad);
+		}
 	}
 	cb_fire(L->callbacks, CB_ON_RELOAD, L->last_role[0] ? L->last_role : "unknown");
 	/* Look again in about a second: the postmaster and our backend take

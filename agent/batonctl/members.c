@@ -289,10 +289,18 @@ static void print_cluster_head(const struct ctl *x)
 		json_t *rec = member_record(x, v->members[i].name), *sr = json_object_get(rec, "scheduled_restart");
 		const char *at = json_string_value(json_object_get(sr, "at"));
 
+		const char *bad = json_string_value(json_object_get(rec, "config_error"));
+
 		if (at)
 			printf("Scheduled restart: %s at %s%s (batonctl restart --cancel withdraws it)\n",
 			       v->members[i].name, at,
 			       json_is_true(json_object_get(sr, "restart_pending")) ? " if a restart is pending" : "");
+		/* The agent's word (loop_publish.c): a restart or a switchover
+		 * would fail, and both are refused until it is fixed. */
+		if (bad)
+			printf("Config error: %s: Postgres refuses %.300s; restarts and switchovers are refused until "
+			       "it is fixed (batonctl edit-config --pg NAME=)\n",
+			       v->members[i].name, bad);
 		json_decref(rec);
 	}
 }
@@ -325,7 +333,8 @@ static int print_members(const struct ctl *x, const struct args *a, bool topolog
 		                                                    "Pending restart", "Tags" };
 	struct table t = { a->extended ? N_MEMBER_COLS : N_MEMBER_COLS - 1, a->extended ? heads : heads_short,
 		           (1u << COL_TL) | (1u << COL_LAG), cells, 0 };
-	static const char *const passed[] = { "scheduled_restart", "replication_state", "standby_trust" };
+	static const char *const passed[] = { "scheduled_restart", "replication_state", "standby_trust",
+		                              "config_error" };
 	json_t *arr = NULL, *top = NULL;
 	size_t n;
 	int rc = EXIT_FAILED;

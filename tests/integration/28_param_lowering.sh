@@ -214,9 +214,13 @@ grep -q "node$p refused the switchover (its member key says): Postgres would not
 	fail "the switchover's refusal does not say why: $out"
 assert_eq "node$p" "$(leader_name)" "the leader after the refused switchover"
 log "batonctl switchover (refused, as it must be): $out"
+out=$(ctl list 2>&1) || fail "batonctl list failed: $out"
+grep -q "^Config error: node$r: Postgres refuses .*max_connections" <<<"$out" || fail "list does not show the refused value: $out"
 set_pg max_connections 200
 out=$(ctl restart "node$r" --force </dev/null 2>&1) || fail "batonctl restart node$r after the fix failed: $out"
 log "batonctl restart node$r after the fix: $out"
+no_config_error() { ! ctl list 2>&1 | grep -q "^Config error:"; }
+wait_for 20 "list no longer shows a config error" no_config_error
 mark 6 "" "a refused value fixed"
 pass "a value Postgres refuses: reload keeps the old value, restart refused naming it, fixed and restarted"
 
