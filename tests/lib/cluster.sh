@@ -377,7 +377,7 @@ postgresql = {
     superuser = { username = "postgres"; password = "$SU_PASSWORD"; };
     replication = { username = "replicator"; password = "$REPL_PASSWORD"; };
   };
-  parameters = { shared_buffers = "32MB"; ${PG_EXTRA_PARAMS:-} };
+  parameters = { shared_buffers = "32MB";${PG_EXTRA_PARAMS:+ $PG_EXTRA_PARAMS} };
 $(cat "$f.pgtls")
 };
 log = { level = "info"; };
