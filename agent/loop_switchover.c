@@ -20,14 +20,28 @@
 
 #include <stdarg.h>
 
-/* Seconds a new leader waits before it sweeps its poolers (pooler_tick). */
-#define POOLER_SWEEP_GRACE 3.0
+/* Seconds a new leader waits before it sweeps its poolers (pooler_tick):
+ * longer than the old primary asks for after its handover (5 s, in
+ * do_switchover), which it began before our promotion. */
+#define POOLER_SWEEP_GRACE 5.0
 /* pooler_target errors said at WARN per pause or sweep, at most (each one
  * differing from the one before; the rest go to the debug log), and how
  * long (s) one must last first: while HAProxy moves to the new primary an
  * error or two is expected, a TLS file libpq cannot read is not. */
 #define POOLER_TARGET_WARNS 3
 #define POOLER_TARGET_PERSIST 1.0
+/* New connections to pooler_target that must each answer read-write, one
+ * after the other, before the poolers are resumed. A proxy spreads new
+ * connections over every server it counts up (HAProxy: round robin), and
+ * right after a handover it may still count the old primary up: its last
+ * check passed before Postgres stopped, the next one is up to a check
+ * interval away (longer when the check is slow). One read-write answer then
+ * says nothing about where the poolers' next connection goes: to the old
+ * primary, which starts again as a replica right after the resume, and
+ * every client statement fails ("cannot execute INSERT in a read-only
+ * transaction") until the check marks it down. Consecutive connections
+ * reach each of up to this many servers in turn. */
+#define POOLER_TARGET_PROBES 3
 
 static void switchover_key(const struct loop *L, char *buf, size_t len)
 {
@@ -103,22 +117,19 @@ static void ask_candidate(struct loop *L, const char *name, struct ha_peer_statu
 	out->lsn = st.lsn;
 }
 
-/* Does pooler_target (the address the poolers connect to) answer as a
- * read-write Postgres? true when it is not set: the primary's own word is
- * then all there is to wait for. When not, seen says what it answered. An
- * error (libpq's: a TLS file it cannot read, a refused password) that
- * lasted POOLER_TARGET_PERSIST is a WARN when it differs from the one said
- * before, at most POOLER_TARGET_WARNS times per pause or sweep; a debug
- * line otherwise. */
-static bool target_writable(struct loop *L, double timeout, char *seen, size_t len)
+/* Does one new connection to pooler_target (the address the poolers
+ * connect to) answer as a read-write Postgres? When not, seen says what it
+ * answered. An error (libpq's: a TLS file it cannot read, a refused
+ * password) that lasted POOLER_TARGET_PERSIST is a WARN when it differs from
+ * the one said before, at most POOLER_TARGET_WARNS times per pause or sweep;
+ * a debug line otherwise. */
+static bool target_probe(struct loop *L, double timeout, char *seen, size_t len)
 {
 	struct pg_conn *c;
 	struct pg_err err;
 	char v[8];
 	bool ok, answered;
 
-	if (L->cfg->pooler_target == NULL)
-		return true;
 	c = pg_conn_new(L->cfg->pooler_target, timeout);
 	if (c == NULL) {
 		snprintf(seen, len, "pooler_target could not be tried (out of memory)");
@@ -156,15 +167,55 @@ static bool target_writable(struct loop *L, double timeout, char *seen, size_t l
 	return false;
 }
 
-/* Does member name's REST API at url say it runs as the primary? */
-static bool peer_is_primary(const struct loop *L, const char *name, const char *url, double timeout)
+/* Does pooler_target answer as a read-write Postgres on
+ * POOLER_TARGET_PROBES new connections in a row? true when it is not set:
+ * the primary's own word is then all there is to wait for. When not, seen
+ * says what it answered. */
+static bool target_writable(struct loop *L, double timeout, char *seen, size_t len)
+{
+	if (L->cfg->pooler_target == NULL)
+		return true;
+	for (int i = 0; i < POOLER_TARGET_PROBES; i++) {
+		if (target_probe(L, timeout, seen, len))
+			continue;
+		if (i > 0) {
+			char first[700];
+
+			snprintf(first, sizeof(first), "%s", seen);
+			snprintf(seen, len, "pooler_target answered read-write, then on connection %d of %d: %.600s",
+			         i + 1, POOLER_TARGET_PROBES, first);
+			log_debug("pooler_target: connection %d of %d answered read-write, not the next: a proxy "
+			          "still routes to another server",
+			          i, POOLER_TARGET_PROBES);
+		}
+		return false;
+	}
+	return true;
+}
+
+/* Does member name's REST API at url say it runs as the primary? When not,
+ * seen says what it answered (or why it did not). */
+static bool peer_is_primary(const struct loop *L, const char *name, const char *url, double timeout, char *seen,
+                            size_t len)
 {
 	struct peer_opts po = loop_peer_opts(L);
 	struct api_status st;
 	char e[256];
 
-	return url[0] && peer_get_status(&po, url, timeout, &st, NULL, e, sizeof(e)) && strcmp(st.name, name) == 0 &&
-	       st.pg_running && strcmp(st.role, ha_role_name(HA_ROLE_PRIMARY)) == 0;
+	if (!url[0]) {
+		snprintf(seen, len, "%s has no REST API to ask", name);
+		return false;
+	}
+	if (!peer_get_status(&po, url, timeout, &st, NULL, e, sizeof(e))) {
+		snprintf(seen, len, "%s's REST API does not answer: %s", name, e);
+		return false;
+	}
+	if (strcmp(st.name, name) != 0 || !st.pg_running || strcmp(st.role, ha_role_name(HA_ROLE_PRIMARY)) != 0) {
+		snprintf(seen, len, "%s does not say it runs as primary (role %.20s, Postgres %s)", name, st.role,
+		         st.pg_running ? "running" : "not running");
+		return false;
+	}
+	return true;
 }
 
 void pooler_tick(struct loop *L, double now)
@@ -187,8 +238,8 @@ void pooler_tick(struct loop *L, double now)
 			ready = target_writable(L, 1.0, seen, sizeof(seen));
 		else if (m == NULL)
 			snprintf(seen, sizeof(seen), "no member holds the leader key");
-		else if (!peer_is_primary(L, m->name, m->api_url, 0.5))
-			snprintf(seen, sizeof(seen), "the leader %s does not say it runs as primary", m->name);
+		else if (!peer_is_primary(L, m->name, m->api_url, 0.5, seen, sizeof(seen)))
+			log_debug("poolers stay paused: %s", seen);
 		else
 			ready = target_writable(L, 1.0, seen, sizeof(seen));
 		snprintf(why, sizeof(why), "%s takes writes", is_leader(L) ? "our Postgres" : L->view.leader);
@@ -209,8 +260,10 @@ void pooler_tick(struct loop *L, double now)
 		L->pool.target_said[0] = L->pool.target_err[0] = '\0';
 	}
 	/* After a switchover the old primary resumes its poolers within a
-	 * second of our promotion; the sweep is for a pause nobody is left
-	 * to end, so it waits long enough not to race that resume. */
+	 * second of our promotion (within 5 s of its handover on a slow
+	 * machine, or behind a slow proxy check); the sweep is for a pause
+	 * nobody is left to end, so it waits long enough not to race that
+	 * resume. */
 	if (now - L->pool.sweep_since < POOLER_SWEEP_GRACE)
 		return;
 	if (L->pool.sweep.n == 0) {
@@ -407,18 +460,29 @@ void do_switchover(struct loop *L, const char *target)
 	if (pooler_paused_count(&L->pool.set) > 0) {
 		/* Resume as soon as the candidate takes writes; past 5 s
 		 * pooler_tick goes on asking whoever leads, every loop. */
-		double resume_until = clk_mono() + fmin(L->cfg->pooler_resume_timeout, 5.0);
+		double t1 = clk_mono(), resume_until = t1 + fmin(L->cfg->pooler_resume_timeout, 5.0);
+		char seen[700] = "not asked yet", said[700] = "";
+		bool resumed = false;
 
 		while (clk_mono() < resume_until) {
-			char because[200], seen[700];
+			char because[200];
 
-			if (peer_is_primary(L, cand, url, 0.5) && target_writable(L, 0.5, seen, sizeof(seen))) {
+			if (peer_is_primary(L, cand, url, 0.5, seen, sizeof(seen)) &&
+			    target_writable(L, 0.5, seen, sizeof(seen))) {
 				snprintf(because, sizeof(because), "%s takes writes", cand);
 				if (pooler_resume_all(&L->pool.set, because))
 					pooler_set_clear(&L->pool.set);
+				resumed = true;
 				break;
+			}
+			if (strcmp(seen, said) != 0) { /* each change once */
+				log_debug("poolers stay paused: %s", seen);
+				snprintf(said, sizeof(said), "%s", seen);
 			}
 			clk_sleep(0.02);
 		}
+		if (!resumed)
+			log_info("the poolers stay paused %.1fs after the handover (last seen: %s): asking again every loop",
+			         clk_mono() - t1, seen);
 	}
 }

@@ -99,11 +99,6 @@ ASAN_SKIP+=" 49_ttl2"
 # sanitizer check; the watch and publish code it drives runs under ASan in
 # 16, 53 and check_dcs.
 ASAN_SKIP+=" 48_idle_requests"
-# 47 asserts that clients see no error through HAProxy and PgBouncer during
-# switchovers, a property of timing across three processes that the
-# sanitizers' slowdown upset once in two runs (6 failed attempts after the
-# resume); the pause/resume code runs under ASan in check_pooler.
-ASAN_SKIP+=" 47_pgbouncer_switchover"
 # Scenarios that need more than the default 300 s, and what they need beyond
 # tests/lib/packages.sh (installed only when such a scenario is selected).
 declare -A IT_TIMEOUT=([34_systemd_live]=600 [35_container_image]=900 [38_patroni_compat]=480

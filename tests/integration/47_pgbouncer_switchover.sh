@@ -14,7 +14,16 @@
 #     pooler), every acknowledged row is on the new primary, the old agent
 #     logged the pause and the resume, and PgBouncer is not paused
 #     afterwards (RESUME on its console answers "pooler is not
-#     paused/suspended").
+#     paused/suspended"). Meanwhile HAProxy goes on counting the old
+#     primary up until well after the candidate is up (the test stops its
+#     check, `disable health`, and starts it again 1.5 s after HAProxy saw
+#     the candidate up), as a check that passed just before the stop did
+#     under the sanitizers on a busy machine: one read-write answer
+#     through HAProxy then says nothing about the pooler's next
+#     connection, which round robin sends to the old primary, restarting
+#     as a replica ("cannot execute INSERT in a read-only transaction" for
+#     every statement until its check marks it down). The agent resumes
+#     once several new connections in a row answer read-write.
 #  2. PAUSE waits for a running transaction: a client holds one open through
 #     PgBouncer; the old primary's agent pauses (and waits), the test stops
 #     the candidate's agent (SIGSTOP) and commits; the old primary stops, its
@@ -25,11 +34,13 @@
 #     leader unchanged.
 #  2b. the same switchover with pooler_target unreachable (a TLS root
 #     certificate libpq cannot read): the old primary logs libpq's error
-#     once at WARN, resumes after pooler_resume_timeout (3 s here) and its
+#     once at WARN, resumes after pooler_resume_timeout (8 s here: the
+#     error must last 1 s after the candidate's promotion, which took 3 s
+#     from the pause under the sanitizers on a busy machine) and its
 #     timeout WARN says what it observed.
 #  3. the old primary's agent is SIGKILLed while its PAUSE waits (a held
 #     transaction again): its Postgres dies with it, the candidate takes
-#     over, and 3 s later its sweep resumes the pooler nobody else would
+#     over, and 5 s later its sweep resumes the pooler nobody else would
 #     (the WARN says so); PgBouncer is not paused and writes go on.
 # The client-visible stall (longest gap between consecutive acks) of each
 # case is printed; tests/bench/pooler_switchover.sh measures it over rounds.
@@ -50,7 +61,16 @@ wait_healthy 90
 # (or the sanitizer build) marks the primary down (fall 1) and cuts the
 # pooler's server connection, an error that has nothing to do with the
 # switchover.
-HAPROXY_INTER=1s haproxy_start /primary
+HAPROXY_ADMIN=1 HAPROXY_INTER=1s haproxy_start /primary
+# HAProxy counts every server up until its first check: the pooler's first
+# server connection must not go to a replica.
+replicas_down() {
+	local n
+	for n in 1 2 3; do
+		[ "$n" = "$PRIMARY" ] || grep -q "Server postgres/node$n is DOWN" "$T/haproxy.out" || return 1
+	done
+}
+wait_for 20 "HAProxy counts only node$PRIMARY up" replicas_down
 pgbouncer_start
 
 PGB_CLIENT=$(pgbouncer_client)
@@ -90,11 +110,18 @@ all_acked_on() {
 }
 acks_after_on() { [ "$(awk -v p="${PG_PORT[$1]}" -v t="$2" '$1 == "ack" && $3 > t && $4 == p' "$T/writer.out" | wc -l)" -ge "$3" ]; }
 
-# ---- 1. a planned switchover
+# ---- 1. a planned switchover, HAProxy counting the old primary up after
+# the candidate is up
 cand=$((old % 3 + 1))
+hap_lines=$(wc -l <"$T/haproxy.out")
+hap_up() { tail -n +"$((hap_lines + 1))" "$T/haproxy.out" | grep -q "Server postgres/node$1 is UP"; }
+log "HAProxy stops checking node$old (counted up): $(haproxy_cmd "disable health postgres/node$old" | tr -s '\n' ' ')"
 t0=$(now_ms)
-out=$(ctl switchover --candidate "node$cand" 2>&1) || fail "batonctl switchover failed: $out"
-log "batonctl switchover --candidate node$cand: $out"
+out=$(ctl switchover --candidate "node$cand" --wait 0 2>&1) || fail "batonctl switchover failed: $out"
+log "batonctl switchover --candidate node$cand --wait 0: $out"
+wait_for 30 "HAProxy counts node$cand up (and node$old still)" hap_up "$cand"
+sleep 1.5
+log "HAProxy checks node$old again: $(haproxy_cmd "enable health postgres/node$old" | tr -s '\n' ' ')"
 wait_for 30 "the leader key leaves node$old" leader_is_not "$old"
 assert_eq "node$cand" "$(leader_name)" "the leader is the candidate"
 wait_for 30 "writes through PgBouncer acknowledged by node$cand" acked_by "$cand" "$t0"
@@ -109,6 +136,10 @@ pass "node$old resumed it: $(grep -o "resumed pooler .* takes writes" "$(agent_l
 pgb_assert_not_paused "after the switchover"
 gap1=$(max_gap "$t0")
 log "switchover: longest client-visible stall $gap1 ms"
+# A pooler whose first server connection after the resume failed (HAProxy
+# sent it to the stopped old primary) holds its clients for
+# server_login_retry (15 s) before it tries again: longer than any pause.
+[ "$gap1" -lt 15000 ] || fail "switchover: the writer stalled $gap1 ms (a failed server login in PgBouncer?)"
 wait_healthy 60
 all_acked_on "$cand" "after the switchover"
 wait_for 15 "the switchover key is cleared" switchover_gone
@@ -174,7 +205,7 @@ reload_all() {
 for n in 1 2 3; do
 	cp -p "$T/node$n.conf" "$T/node$n.conf.good"
 	sed -i -e "s|^pooler_target = \"\(.*\)\";|pooler_target = \"\1 sslmode=verify-full sslrootcert=$T/no-such-ca.pem\";|" \
-		-e "s|^pooler_resume_timeout = .*|pooler_resume_timeout = 3;|" "$T/node$n.conf"
+		-e "s|^pooler_resume_timeout = .*|pooler_resume_timeout = 8;|" "$T/node$n.conf"
 done
 reload_all
 cand=$((old % 3 + 1))
@@ -186,9 +217,11 @@ resumed4() { tail -n +"$lines" "$(agent_log "$old")" | grep -q "resumed pooler 1
 wait_for 30 "node$old resumes the pooler after pooler_resume_timeout" resumed4
 assert_eq 1 "$(tail -n +"$lines" "$(agent_log "$old")" | grep -cE "WARN +node[0-9]+: pooler_target does not answer: .*no-such-ca.pem")" \
 	"the unreachable pooler_target: one WARN with libpq's error"
-tail -n +"$lines" "$(agent_log "$old")" | grep -q "pooler_resume_timeout (3.0s) passed since the pause: resuming the poolers anyway (last seen: pooler_target does not answer: .*no-such-ca.pem" ||
+# (grep reads the whole tail: with -q, a long log's tail may die of SIGPIPE,
+# which pipefail counts as a failure)
+tail -n +"$lines" "$(agent_log "$old")" | grep "pooler_resume_timeout (8.0s) passed since the pause: resuming the poolers anyway (last seen: pooler_target does not answer: .*no-such-ca.pem" >/dev/null ||
 	fail "node$old's timeout WARN does not say what it observed"
-pass "node$old says why: $(tail -n +"$lines" "$(agent_log "$old")" | grep -o "pooler_resume_timeout (3.0s) passed.*" | head -n1 | cut -c1-200)"
+pass "node$old says why: $(tail -n +"$lines" "$(agent_log "$old")" | grep -o "pooler_resume_timeout (8.0s) passed.*" | head -n1 | cut -c1-200)"
 pgb_assert_not_paused "after the switchover with an unreachable pooler_target"
 for n in 1 2 3; do mv "$T/node$n.conf.good" "$T/node$n.conf"; done
 reload_all

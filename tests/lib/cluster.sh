@@ -51,6 +51,7 @@ KEEP=${KEEP:-0}
 SCOPE=${SCOPE:-it}
 NAMESPACE=/baton
 TTL=${TTL:-5}
+LOG_LEVEL=${LOG_LEVEL:-info} # the agents' log level (debug for a closer look)
 LOOP_WAIT=${LOOP_WAIT:-1}
 RETRY_TIMEOUT=${RETRY_TIMEOUT:-2}
 MAX_LAG=${MAX_LAG:-1048576}
@@ -380,7 +381,7 @@ postgresql = {
   parameters = { shared_buffers = "32MB";${PG_EXTRA_PARAMS:+ $PG_EXTRA_PARAMS} };
 $(cat "$f.pgtls")
 };
-log = { level = "info"; };
+log = { level = "$LOG_LEVEL"; };
 EOF
 	rm -f "$f.rest" "$f.pgtls"
 	chown "$BATON_USER:" "$f"
@@ -1015,7 +1016,11 @@ switchover_put() {
 # check's TLS handshake (a slow one marks a healthy server down, fall 1).
 # HAPROXY_NODES (default: every node, 1..N_NODES): the node numbers it
 # serves, e.g. "1 2" for one site of two scopes (45_standby_cluster.sh).
+# HAPROXY_ADMIN=1: an admin socket on a loopback port (HAPROXY_ADMIN_PORT)
+# for haproxy_cmd.
 HAPROXY_RETRIES=${HAPROXY_RETRIES:-3}
+HAPROXY_ADMIN=${HAPROXY_ADMIN:-0}
+HAPROXY_ADMIN_PORT=
 HAPROXY_INTER=${HAPROXY_INTER:-200ms}
 HAPROXY_TIMEOUT_CONNECT=${HAPROXY_TIMEOUT_CONNECT:-1s}
 HAPROXY_BIN=${HAPROXY_BIN:-/usr/sbin/haproxy}
@@ -1027,7 +1032,12 @@ haproxy_start() {
 	[ -n "$HAPROXY_PORT" ] || pick_port HAPROXY_PORT
 	{
 		printf '# rendered by tests/lib/cluster.sh for test %s\n' "$TEST_NAME"
-		printf 'global\n    maxconn 200\n\n'
+		printf 'global\n    maxconn 200\n'
+		if [ "$HAPROXY_ADMIN" = 1 ]; then
+			[ -n "$HAPROXY_ADMIN_PORT" ] || pick_port HAPROXY_ADMIN_PORT
+			printf '    stats socket ipv4@127.0.0.1:%s level admin\n' "$HAPROXY_ADMIN_PORT"
+		fi
+		printf '\n'
 		printf 'defaults\n    mode tcp\n    retries %s\n    timeout connect %s\n' "$HAPROXY_RETRIES" "$HAPROXY_TIMEOUT_CONNECT"
 		printf '    timeout client 30m\n    timeout server 30m\n    timeout check 1s\n\n'
 		printf 'listen postgres\n    bind 127.0.0.1:%s\n    option httpchk\n' "$HAPROXY_PORT"
@@ -1046,11 +1056,31 @@ haproxy_start() {
 		done
 	} >"$f"
 	"$HAPROXY_BIN" -c -q -f "$f" >"$T/haproxy.check" 2>&1 || { cat "$T/haproxy.check"; fail "haproxy rejects $f"; }
-	"$HAPROXY_BIN" -db -f "$f" >>"$T/haproxy.out" 2>&1 &
+	# Each line of its output (server UP/DOWN, with the check's duration)
+	# stamped with the time it was printed, to set beside the agents' logs.
+	"$HAPROXY_BIN" -db -f "$f" > >(stamp_lines >>"$T/haproxy.out") 2>&1 &
 	HAPROXY_PID=$!
 	BG_PIDS+=("$HAPROXY_PID")
 	wait_for 10 "haproxy listens on port $HAPROXY_PORT" haproxy_listening
 	log "haproxy (pid $HAPROXY_PID) on 127.0.0.1:$HAPROXY_PORT, health check $mode"
+}
+# stamp_lines: copies stdin to stdout, each line after the time it was read
+# (HH:MM:SS.mmm, as in log()).
+stamp_lines() {
+	local l t
+	while IFS= read -r l; do
+		t=$EPOCHREALTIME
+		printf '%(%H:%M:%S)T.%03d %s\n' "${t%[.,]*}" "$((10#${t#*[.,]} / 1000))" "$l"
+	done
+}
+# haproxy_cmd CMD: runs CMD on HAProxy's admin socket (HAPROXY_ADMIN=1),
+# e.g. "disable health postgres/node1"; prints its answer.
+haproxy_cmd() {
+	local out
+	[ -n "$HAPROXY_ADMIN_PORT" ] || fail "haproxy_cmd needs HAPROXY_ADMIN=1 before haproxy_start"
+	out=$(timeout 5 bash -c 'exec 9<>"/dev/tcp/127.0.0.1/$1" && printf "%s\n" "$2" >&9 && cat <&9' _ \
+		"$HAPROXY_ADMIN_PORT" "$1") || fail "haproxy_cmd $1: no answer on port $HAPROXY_ADMIN_PORT"
+	printf '%s\n' "$out"
 }
 haproxy_listening() {
 	pid_alive "$HAPROXY_PID" || fail "haproxy exited (see $T/haproxy.out)"
