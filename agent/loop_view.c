@@ -329,17 +329,22 @@ static void read_cluster(struct loop *L)
 	lastgood_track(L, r);
 	L->view.config_unknown = L->view.init_key_present && L->view.config_key != HA_CONFIG_VALID &&
 	                         L->lastgood.raw == NULL;
-	/* A switchover key written straight into etcd is held to the horizon
-	 * REST and batonctl enforce: ignored, and the leader clears it. */
-	if (v.has_switchover &&
-	    !ops_check_horizon((time_t)v.sw_scheduled_at, clk_wall_s(), "switchover", warn, sizeof(warn))) {
+	/* A switchover key written straight into etcd is held to what REST
+	 * and batonctl enforce (the horizon; no scheduled failover): ignored,
+	 * and the leader clears it. */
+	if (v.has_switchover && v.sw_failover && v.sw_scheduled_at > 0)
+		snprintf(warn, sizeof(warn), "a failover cannot be scheduled (REST and batonctl refuse it)");
+	else
+		warn[0] = '\0';
+	if (v.has_switchover && (warn[0] || !ops_check_horizon((time_t)v.sw_scheduled_at, clk_wall_s(), "switchover",
+	                                                       warn, sizeof(warn)))) {
 		if (L->switchover_mod_revision != L->sw_refused_rev)
 			log_warn("switchover key %sswitchover refused: %s; %s", L->keys.prefix, warn,
 			         is_leader(L) ? "clearing it" : "ignoring it (the leader clears it)");
 		L->sw_refused_rev = L->switchover_mod_revision;
 		L->view.has_switchover = false;
 		if (is_leader(L))
-			clear_switchover(L, "refused: scheduled beyond the horizon");
+			clear_switchover(L, "refused: a scheduled failover, or scheduled beyond the horizon");
 	}
 }
 

@@ -283,6 +283,12 @@ sleep $((LOOP_WAIT * 4 + 1))
 [ -n "$(switchover_json)" ] || fail "a switchover key 6 days ahead was cleared"
 pass "a switchover key 6 days ahead is kept"
 etcdctl_ del "$NAMESPACE/$SCOPE/switchover" >/dev/null
+# A scheduled failover, which REST and batonctl refuse, written into etcd.
+switchover_put "{\"kind\":\"failover\",\"to\":\"node$r1\",\"scheduled_at\":$near}"
+wait_for 15 "the leader clears the scheduled failover key" switchover_gone
+warned "$p" "switchover key $NAMESPACE/$SCOPE/switchover refused: a failover cannot be scheduled" ||
+	fail "the leader did not warn about the scheduled failover: $(grep -i switchover "$(agent_log "$p")" | tail -3)"
+pass "a scheduled failover written into etcd: refused with a WARN and cleared"
 assert_eq "node$p" "$(leader_name)" "leader unchanged"
 
 # ---- 5. a switchover without a candidate never picks a fake member whose
