@@ -1098,6 +1098,7 @@ bool execute(struct loop *L, const struct ha_action *a, double now)
 			L->restart.detail[0] = '\0';
 		L->restart.old_pid = L->postmaster.pid;
 		L->restart.running_id = L->req.restart_id;
+		L->restart.by_core = !requested;
 		L->restart.running = true;
 		L->restart.began = now;
 		L->restart.ready_at = 0;

@@ -169,6 +169,7 @@ struct loop {
 	struct {
 		char detail[200];    /* what was pending, for the report */
 		uint64_t running_id; /* the request to report (0 none) */
+		bool by_core;        /* the agent's own restart, not an operator's request */
 		bool running;
 		pid_t old_pid;
 		double began, ready_at;

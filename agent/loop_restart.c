@@ -73,10 +73,15 @@ void take_requests(struct loop *L)
 }
 
 /* Answers the waiting REST request (if any) and forgets the restart request. */
+static void restart_report(struct loop *L, uint64_t id, enum api_restart_outcome outcome, const char *msg, bool own)
+{
+	log_info("%s: %s", own ? "our own restart" : "restart request", msg);
+	api_restart_report(L->api, id, outcome, msg);
+}
+
 static void restart_answer(struct loop *L, uint64_t id, enum api_restart_outcome outcome, const char *msg)
 {
-	log_info("restart request: %s", msg);
-	api_restart_report(L->api, id, outcome, msg);
+	restart_report(L, id, outcome, msg, false);
 }
 
 /* A scheduled restart whose time came becomes a request like any other
@@ -265,13 +270,13 @@ void track_restart(struct loop *L, double now)
 			         L->restart.detail[0] ? " (" : "", L->restart.detail, L->restart.detail[0] ? ")" : "",
 			         now - L->restart.began);
 		L->restart.running = false;
-		restart_answer(L, L->restart.running_id, API_RESTART_DONE, msg);
+		restart_report(L, L->restart.running_id, API_RESTART_DONE, msg, L->restart.by_core);
 		return;
 	}
 	if (L->lm.pg_start_failed || now - L->restart.began > 120.0) {
 		snprintf(msg, sizeof(msg), "restart of %s: Postgres %s (see the agent's log)", L->cfg->name,
 		         L->lm.pg_start_failed ? "failed to start again" : "not back within 120 s");
 		L->restart.running = false;
-		restart_answer(L, L->restart.running_id, API_RESTART_FAILED, msg);
+		restart_report(L, L->restart.running_id, API_RESTART_FAILED, msg, L->restart.by_core);
 	}
 }
