@@ -68,7 +68,8 @@ bool standby_remote_following_untrusted(struct loop *L)
 /*
  * A primary told to demote onto the remote asks it who it is first, over
  * the replication connection it would stream through (SHOW cluster_name:
- * the agent sets it to the member name): the text of an address cannot
+ * the agent sets it to the member name, and SHOW baton.cluster to
+ * namespace/scope): the text of an address cannot
  * tell that LOCALHOST:5433 or a DNS name is one of our own replicas, and
  * with Postgres TLS any certified address passes remote_trusted. A remote
  * that names one of our members, or that does not answer, is refused and
@@ -78,6 +79,7 @@ static bool remote_is_other_site(struct loop *L, const char *key)
 {
 	double now = clk_mono();
 	char conninfo[4096], full[4200], name[HA_NAME_MAX * 2], said[sizeof(L->standby_unusable_said)];
+	char cluster[256], own[256];
 	const struct ha_member *m = NULL;
 	struct pg_conn *c = NULL;
 	struct pg_err err;
@@ -99,6 +101,14 @@ static bool remote_is_other_site(struct loop *L, const char *key)
 		snprintf(err.msg, sizeof(err.msg), "out of memory");
 	} else if (pg_query_scalar(c, "SHOW cluster_name", name, sizeof(name), &err)) {
 		m = ha_find_member(&L->view, name);
+		/* Two sites often name their members alike (node1, pod-0): a
+		 * member of another cluster says so in baton.cluster. A server
+		 * that does not (an older agent's) is judged by its name. */
+		if (m && pg_query_scalar(c, "SHOW baton.cluster", cluster, sizeof(cluster), &err)) {
+			snprintf(own, sizeof(own), "%s/%s", L->cfg->namespace_, L->cfg->scope);
+			if (strcmp(cluster, own) != 0)
+				m = NULL;
+		}
 		if (!m)
 			L->remote_probe.ok = true;
 	}
@@ -480,6 +490,9 @@ static const struct forced_param forced[] = {
 	{ "hot_standby", "replicas answer read-only queries and health checks" },
 	{ "wal_log_hints", "pg_rewind needs it" },
 	{ "cluster_name", "set to the member name" },
+	/* A custom (placeholder) setting: namespace/scope, for the probe of a
+	 * standby_cluster remote (remote_is_other_site). */
+	{ "baton.cluster", "names this member's cluster (namespace/scope)" },
 };
 
 /* Defaults the config may override: enough WAL kept for a replica to catch
@@ -557,7 +570,7 @@ bool write_pg_files(struct loop *L, bool standby, const char *upstream)
 	char hs_vals[PG_HS_PARAMS][24];
 	char ssn[HA_SYNC_MAX * (HA_NAME_MAX + 4) + 32], slot[64];
 	const char **hba = calloc(cfg->postgresql.n_pg_hba + 1, sizeof(*hba));
-	char port[16], local_line[200], conninfo[2048] = "";
+	char port[16], local_line[200], conninfo[2048] = "", own_cluster[256];
 	const char *forced_values[sizeof(forced) / sizeof(forced[0])];
 	struct pg_err err;
 	size_t n = 0;
@@ -568,6 +581,7 @@ bool write_pg_files(struct loop *L, bool standby, const char *upstream)
 		goto cleanup;
 	}
 	snprintf(port, sizeof(port), "%d", cfg->postgresql.listen_port);
+	snprintf(own_cluster, sizeof(own_cluster), "%s/%s", cfg->namespace_, cfg->scope);
 	forced_values[0] = cfg->postgresql.listen_host;
 	forced_values[1] = port;
 	forced_values[2] = cfg->postgresql.socket_dir;
@@ -575,6 +589,7 @@ bool write_pg_files(struct loop *L, bool standby, const char *upstream)
 	forced_values[4] = "on";
 	forced_values[5] = "on";
 	forced_values[6] = cfg->name;
+	forced_values[7] = own_cluster;
 
 	for (size_t i = 0; i < n_defaults; i++)
 		params[n++] = default_params[i]; /* a later entry of the same name wins */

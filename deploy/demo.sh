@@ -11,6 +11,14 @@
 #                           conf/nodeN.conf as it is now (edit it first, e.g.
 #                           tags); `up` writes a node's conf only when missing
 #   deploy/demo.sh down     stop the agents (SIGTERM) and etcd, remove the data
+#   deploy/demo.sh up --standby-of DIR
+#                           a second site: a standby cluster (scope demo_dr)
+#                           of the demo in DIR, with its own etcd, following
+#                           DIR's primary; give it its own BATON_DEMO_DIR and
+#                           BATON_DEMO_PORT_OFFSET. It takes DIR's passwords and
+#                           CA (a standby site is a copy of the other), so
+#                           Postgres TLS proves each site to the other, and
+#                           prints the site switchover to run
 #
 # Run as root on Debian 12. Everything lives under $BATON_DEMO_DIR (default
 # /var/tmp/baton-demo), owned by user baton: src/ (a copy of this tree),
@@ -50,7 +58,10 @@ ETCD_PORT=$((23790 + OFF))
 ETCD_PEER_PORT=$((23800 + OFF))
 PG_PORTS=($((5441 + OFF)) $((5442 + OFF)) $((5443 + OFF)))
 API_PORTS=($((8008 + OFF)) $((8009 + OFF)) $((8010 + OFF)))
-SCOPE=demo
+# The scope too (demo, or demo_dr for a standby site), kept in $DEMO/scope.
+SCOPE=$(cat "$DEMO/scope" 2>/dev/null || echo demo)
+STANDBY_OF= # up --standby-of DIR: the other demo's directory
+SB_PORT=    # ... and the Postgres port of its primary, which this site follows
 
 die() { echo "demo: $*" >&2; exit 1; }
 say() { echo "demo: $*"; }
@@ -114,7 +125,9 @@ make_certs() {
 }
 
 render_config() {
-	local n=$1 i=$(($1 - 1))
+	local n=$1 i=$(($1 - 1)) standby=
+	[ -z "$SB_PORT" ] || standby="
+          standby_cluster = { host = \"127.0.0.1\"; port = $SB_PORT; };"
 	cat >"$DEMO/conf/node$n.conf" <<EOF
 # baton demo node$n (written by deploy/demo.sh)
 scope = "$SCOPE";
@@ -130,7 +143,7 @@ restapi = {
   authentication = { username = "baton-admin"; password = "$REST_PW"; };
 };
 bootstrap = {
-  dcs = { ttl = 5; loop_wait = 1; retry_timeout = 2; maximum_lag_on_failover = 1048576; };
+  dcs = { ttl = 5; loop_wait = 1; retry_timeout = 2; maximum_lag_on_failover = 1048576;$standby };
 };
 postgresql = {
   bin_dir = "$PG_BIN";
@@ -163,16 +176,58 @@ healthy() {
 	i=$((BASH_REMATCH[1] - 1))
 	# Asked of each replica, not counted on the primary: a pg_basebackup
 	# still cloning also shows there as a streaming WAL sender.
+	# The leader passes when it is a primary, or a standby leader streaming
+	# from the other site.
 	for j in 0 1 2; do
-		[ "$j" = "$i" ] && continue
+		local q="pg_is_in_recovery() AND (SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming') = 1"
+		[ "$j" = "$i" ] && q="NOT pg_is_in_recovery() OR ($q)"
 		st=$(PGPASSFILE="$DEMO/pgpass" PGCONNECT_TIMEOUT=2 "$PG_BIN/psql" -X -A -t -h 127.0.0.1 -p "${PG_PORTS[$j]}" \
-			-U postgres -d postgres -c "SELECT pg_is_in_recovery() AND (SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming') = 1" 2>/dev/null)
+			-U postgres -d postgres -c "SELECT $q" 2>/dev/null)
 		[ "$st" = t ] || return 1
 	done
 }
 
 list() {
 	runuser -u "$U" -- "$DEMO/build/batonctl" -c "$DEMO/conf/node1.conf" list
+}
+
+# standby_prepare DIR: for `up --standby-of DIR`, before anything is built:
+# DIR must be another running demo; this one takes its passwords and TLS
+# files (a standby site is a copy of the other: the same replication and
+# superuser passwords, and the same CA, so that Postgres TLS proves each
+# site to the other) and follows its primary at its Postgres port (SB_PORT).
+standby_prepare() {
+	local of=$1 of_off of_scope of_leader f
+	[ -d "$of" ] || die "--standby-of $of: no such directory (the demo to follow, e.g. /var/tmp/baton-demo)"
+	of=$(cd "$of" && pwd)
+	[ "$of" != "$(cd "$DEMO" && pwd)" ] ||
+		die "--standby-of $of is this demo's own directory: give the standby site its own BATON_DEMO_DIR and BATON_DEMO_PORT_OFFSET"
+	for f in conf/secrets conf/tls/ca.crt conf/tls/restapi.crt conf/tls/restapi.key port_offset; do
+		[ -f "$of/$f" ] || die "--standby-of $of: $of/$f is missing (is a demo running there? start it with deploy/demo.sh up)"
+	done
+	of_off=$(cat "$of/port_offset")
+	[[ "$of_off" =~ ^[0-9]+$ ]] || die "--standby-of $of: $of/port_offset is not a number"
+	[ "$of_off" != "$OFF" ] ||
+		die "--standby-of $of: that demo uses port offset $OFF too; give this one another BATON_DEMO_PORT_OFFSET (e.g. $((of_off + 100)))"
+	of_scope=$(cat "$of/scope" 2>/dev/null || echo demo)
+	[ "$of_scope" != demo_dr ] || die "--standby-of $of: that demo is itself a standby site (scope demo_dr); follow the first one"
+	of_leader=$(ETCDCTL_API=3 etcdctl --endpoints="http://127.0.0.1:$((23790 + of_off))" --dial-timeout=1s \
+		--command-timeout=2s get --print-value-only "/baton/$of_scope/leader" 2>/dev/null | head -n1)
+	[[ "$of_leader" =~ ^node([1-3])$ ]] ||
+		die "--standby-of $of: its etcd (127.0.0.1:$((23790 + of_off))) names no leader of cluster $of_scope; is it up?"
+	SB_PORT=$((5440 + BASH_REMATCH[1] + of_off))
+	STANDBY_OF=$of
+	SCOPE=demo_dr
+	echo "$SCOPE" >"$DEMO/scope"
+	echo "$of" >"$DEMO/standby_of"
+	mkdir -p "$DEMO/conf/tls"
+	cp "$of/conf/secrets" "$DEMO/conf/secrets"
+	cp "$of/conf/tls/ca.crt" "$of/conf/tls/restapi.crt" "$of/conf/tls/restapi.key" "$DEMO/conf/tls/"
+	chown -R "$U:" "$DEMO/conf"
+	chmod 700 "$DEMO/conf/tls"
+	chmod 600 "$DEMO/conf/secrets" "$DEMO/conf/tls"/*
+	say "standby site of $of (cluster $of_scope): following its primary $of_leader at 127.0.0.1:$SB_PORT," \
+		"with its passwords and CA"
 }
 
 cmd_up() {
@@ -184,6 +239,16 @@ cmd_up() {
 	chown "$U:" "$DEMO" "$DEMO"/{conf,data,logs,run}
 	chmod 755 "$DEMO"
 	echo "$OFF" >"$DEMO/port_offset"
+	if [ -n "$STANDBY_OF" ]; then
+		[ ! -f "$DEMO/conf/node1.conf" ] || [ "$SCOPE" = demo_dr ] ||
+			die "$DEMO already holds a demo (cluster $SCOPE): run $0 down there first, or give another BATON_DEMO_DIR"
+		if [ -f "$DEMO/conf/node1.conf" ]; then
+			say "keeping the standby site's files as they are (it follows $(cat "$DEMO/standby_of" 2>/dev/null))"
+			STANDBY_OF=
+		else
+			standby_prepare "$STANDBY_OF"
+		fi
+	fi
 	# Before the build: a port another process holds stops us at once.
 	running etcd /usr/bin/etcd || ports_free "$ETCD_PORT" "$ETCD_PEER_PORT" || exit 1
 	for n in 1 2 3; do
@@ -271,10 +336,13 @@ cmd_up() {
 	echo
 	# The stop hint must reach this demo: with the directory it was started with.
 	down_cmd="$0 down"
+	# A standby site takes no writes: its connect line asks for any server.
+	local tsa=read-write
+	[ "$SCOPE" != demo_dr ] || tsa=any
 	[ "$DEMO" = /var/tmp/baton-demo ] || down_cmd="BATON_DEMO_DIR=$(printf '%q' "$DEMO") $down_cmd"
 	cat <<EOF
 Connect (the password is in $DEMO/pgpass):
-  PGPASSFILE=$DEMO/pgpass psql "host=127.0.0.1,127.0.0.1,127.0.0.1 port=${PG_PORTS[0]},${PG_PORTS[1]},${PG_PORTS[2]} user=postgres dbname=postgres target_session_attrs=read-write"
+  PGPASSFILE=$DEMO/pgpass psql "host=127.0.0.1,127.0.0.1,127.0.0.1 port=${PG_PORTS[0]},${PG_PORTS[1]},${PG_PORTS[2]} user=postgres dbname=postgres target_session_attrs=$tsa"
 List the members, switch over (batonctl takes the CA and the REST password
 from the config file; both are readable by $U only):
   runuser -u $U -- $DEMO/build/batonctl -c $DEMO/conf/node1.conf list
@@ -287,6 +355,23 @@ Try a failover:
   kill -9 \$(cat $DEMO/run/node1.pid)     # or whichever node is the primary
 Stop and remove everything:
   $down_cmd
+EOF
+	[ "$SCOPE" = demo_dr ] || return 0
+	local of
+	of=$(cat "$DEMO/standby_of" 2>/dev/null)
+	cat <<EOF
+
+This is a standby site (cluster $SCOPE, its own etcd) of the demo in $of:
+its standby leader streams from that site's primary, its other members from
+it, and nothing here takes writes. A row written there is replayed here:
+  PGPASSFILE=$DEMO/pgpass psql "host=127.0.0.1 port=${PG_PORTS[0]} user=postgres dbname=postgres" -c 'SELECT pg_last_wal_replay_lsn()'
+Site switchover (the other site demoted, this one promoted once it has all
+of its WAL: no acknowledged write lost), then back:
+  runuser -u $U -- $DEMO/build/batonctl -c $of/conf/node1.conf site-switchover --to-config $DEMO/conf/node1.conf --force
+  runuser -u $U -- $DEMO/build/batonctl -c $DEMO/conf/node1.conf site-switchover --to-config $of/conf/node1.conf --force
+It follows one member's address, not a proxy: after a failover on the other
+site, point it at the new primary's port with
+  runuser -u $U -- $DEMO/build/batonctl -c $DEMO/conf/node1.conf demote-cluster --host 127.0.0.1 --port PORT --force
 EOF
 }
 
@@ -314,7 +399,7 @@ cmd_down() {
 	[ -d "$DEMO" ] || { say "nothing to stop ($DEMO does not exist)"; return 0; }
 	if ! running etcd /usr/bin/etcd && ! running node1 "$DEMO/build/baton" && ! running node2 "$DEMO/build/baton" &&
 		! running node3 "$DEMO/build/baton"; then
-		rm -rf "$DEMO/data" "$DEMO/run" "$DEMO/conf" "$DEMO/pgpass"
+		rm -rf "$DEMO/data" "$DEMO/run" "$DEMO/conf" "$DEMO/pgpass" "$DEMO/scope" "$DEMO/standby_of"
 		say "nothing was running in $DEMO; its data is removed (build and logs kept)"
 		return 0
 	fi
@@ -335,7 +420,7 @@ cmd_down() {
 		pid_alive "$pid" && kill -KILL "$pid"
 	done
 	stop etcd /usr/bin/etcd 10
-	rm -rf "$DEMO/data" "$DEMO/run" "$DEMO/conf" "$DEMO/pgpass"
+	rm -rf "$DEMO/data" "$DEMO/run" "$DEMO/conf" "$DEMO/pgpass" "$DEMO/scope" "$DEMO/standby_of"
 	say "stopped; data removed (build and logs kept in $DEMO; rm -rf $DEMO to remove them)"
 }
 
@@ -380,9 +465,19 @@ cmd_status() {
 }
 
 case ${1:-} in
-up) cmd_up ;;
+up)
+	case ${2:-} in
+	'') ;;
+	--standby-of)
+		[ -n "${3:-}" ] || { echo "usage: $0 up [--standby-of DIR]" >&2; exit 2; }
+		STANDBY_OF=$3
+		;;
+	*) echo "usage: $0 up [--standby-of DIR]" >&2; exit 2 ;;
+	esac
+	cmd_up
+	;;
 down) cmd_down ;;
 status) cmd_status ;;
 restart) cmd_restart "${2:-}" ;;
-*) echo "usage: $0 up|down|status|restart nodeN" >&2; exit 2 ;;
+*) echo "usage: $0 up [--standby-of DIR]|down|status|restart nodeN" >&2; exit 2 ;;
 esac

@@ -25,20 +25,26 @@ sed -i "s|^    maximum_lag_on_failover = $MAX_LAG;|&\n    standby_cluster = { ho
 grep -q "standby_cluster = { host" "$T/node3.conf" || fail "cannot render standby_cluster into node3.conf"
 sed -i 's|^  parameters = { shared_buffers = "32MB"; };|&\n  use_pg_rewind = false;|' "$T/node3.conf"
 grep -q "^  use_pg_rewind = false;" "$T/node3.conf" || fail "cannot render use_pg_rewind into node3.conf"
+# Two sites often name their members alike: B's member is named node1 too
+# (its files and logs stay node3's). A primary told to follow the other
+# site tells it from its own member by baton.cluster, not by the name.
+sed -i 's|^name = "node3";|name = "node1";|' "$T/node3.conf"
+grep -q '^name = "node1";' "$T/node3.conf" || fail "cannot rename node3's member in node3.conf"
+B=node1 # site B's member name
 
 leader_of() { etcdctl_ get --print-value-only "$NAMESPACE/$1/leader" 2>/dev/null | head -n1; }
 lsn_num() { run_sql "$1" "SELECT ($2) - '0/0'::pg_lsn"; }
 sender_port() { run_sql "$1" "SELECT sender_port FROM pg_stat_wal_receiver WHERE status = 'streaming'"; }
 streams_from() { [ "$(sender_port "$1")" = "${PG_PORT[$2]}" ]; }
 # state3: node3's published member state.
-state3() { SCOPE=siteb member_json node3 | jq -r .state 2>/dev/null; }
+state3() { SCOPE=siteb member_json "$B" | jq -r .state 2>/dev/null; }
 
 # ---- 1. B follows A
 agent_start 1
 wait_for 60 "site A: node1 leads as primary" eval '[ "$(leader_of sitea)" = node1 ] && [ "$(in_recovery 1)" = f ]'
 agent_start 3
 wait_for 90 "site B: node3 is the standby leader, streaming from node1" \
-	eval '[ "$(leader_of siteb)" = node3 ] && streams_from 3 1'
+	eval '[ "$(leader_of siteb)" = "$B" ] && streams_from 3 1'
 run_sql 1 "CREATE TABLE ahead_t (v int); INSERT INTO ahead_t VALUES (1)" >/dev/null || fail "cannot write on node1"
 a_lsn=$(lsn_num 1 "pg_current_wal_lsn()")
 wait_for 30 "node3 replays node1's row (LSN $a_lsn)" \
@@ -66,8 +72,8 @@ wait_for 30 "node3's agent says what is needed" \
 	"$(agent_log 3)"
 wait_for 30 "node3 is published as not streaming" eval '[ "$(state3)" = "not streaming" ]'
 out=$(CTL_NODE=3 ctl list 2>&1) || fail "batonctl list on B failed: $out"
-grep -Eq '^\| node3 .*\| not streaming ' <<<"$out" || fail "list does not show node3 as not streaming: $out"
-if grep -Eq '^\| node3 .*\| (running|streaming) ' <<<"$out"; then
+grep -Eq "^\\| $B .*\\| not streaming " <<<"$out" || fail "list does not show node3 as not streaming: $out"
+if grep -Eq "^\\| $B .*\\| (running|streaming) " <<<"$out"; then
 	fail "list shows node3 as a healthy replica: $out"
 fi
 rest_call 3 GET /patroni
@@ -88,7 +94,7 @@ wait_for 30 "node3 replays node1's rows (LSN $a_lsn)" \
 assert_eq 0 "$(run_sql 3 "SELECT count(*) FROM ahead_t WHERE v = 300")" "B's own row past the fork is gone (rewound)"
 assert_eq "$tl_a" "$(timeline 3)" "node3 is on node1's timeline"
 assert_eq t "$(in_recovery 3)" "node3 is A's standby"
-assert_eq node3 "$(leader_of siteb)" "node3 keeps B's leader key"
+assert_eq "$B" "$(leader_of siteb)" "node3 (member $B) keeps B's leader key"
 wait_for 30 "node3 is published as running" eval '[ "$(state3)" = running ]'
 assert_eq f "$(in_recovery 1)" "node1 is still A's primary"
 pass "the standby leader ahead of its remote is rewound against it and follows it"
