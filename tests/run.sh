@@ -13,7 +13,7 @@
 #  3. as baton: autoreconf, configure, make, make check  (build/)
 #     and the same with -fsanitize=address,undefined          (build-asan/);
 #     then the REST API fuzz target (tests/fuzz/run.sh, clang libFuzzer) for
-#     --fuzz-seconds (default 30, 0 skips it; with the unit tests only) and
+#     --fuzz-seconds (default 20, 0 skips it; with the unit tests only) and
 #     the etcd-parser and config-loader targets (tests/fuzz/run_etcd.sh) for
 #     half that each;
 #  4. as root: every tests/integration/*.sh against build/ and, unless
@@ -54,7 +54,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 . "$here/lib/packages.sh"
 
-do_unit=1 do_it=1 do_asan=1 keep=0 only= fuzz_secs=${BATON_FUZZ_SECONDS:-30}
+do_unit=1 do_it=1 do_asan=1 keep=0 only= fuzz_secs=${BATON_FUZZ_SECONDS:-20}
 chaos_rounds=${BATON_CHAOS_ROUNDS:-9} stability_minutes=${BATON_STABILITY_MINUTES:-1}
 ops_steps=${BATON_OPS_STEPS:-10} IT_LANES=${BATON_IT_LANES:-2}
 while [ $# -gt 0 ]; do
