@@ -131,6 +131,13 @@ const struct ha_member *ha_member_at(const struct ha_cluster_view *c, const char
  * now: following HA_REMOTE, and the address it follows is the current one
  * (an operator may point the cluster elsewhere, e.g. at the other site's
  * new primary). */
+/* Why the standby_cluster remote is not usable, for a decision's reason. */
+static const char *unusable_why(const struct ha_cluster_view *c)
+{
+	return c->standby_unusable_why[0] ? c->standby_unusable_why
+	                                  : "no postgresql.tls, and its own file does not name it";
+}
+
 static bool follows_remote(const struct ha_cluster_view *c, const struct ha_local_view *l)
 {
 	char now[300];
@@ -315,9 +322,8 @@ static bool rule_identity(const struct rule_ctx *x, struct ha_action *out)
 			if (c->standby_cluster && !c->standby_remote_usable && l->datadir == HA_DATADIR_EMPTY)
 				DECIDE(HA_WAIT, NULL,
 				       "we own the initialize key of a standby cluster, but %s:%d is a remote this "
-				       "node cannot connect to safely (no postgresql.tls, and its own file does not "
-				       "name it): no base backup, waiting",
-				       c->standby_host, c->standby_port);
+				       "node cannot connect to safely (%s): no base backup, waiting",
+				       c->standby_host, c->standby_port, unusable_why(c));
 			if (c->standby_cluster)
 				DECIDE(HA_BOOTSTRAP, HA_REMOTE,
 				       "we own the initialize key of a standby cluster: %s from the other site's "
@@ -639,9 +645,8 @@ static bool rule_replica(const struct rule_ctx *x, struct ha_action *out)
 				if (!c->standby_remote_usable)
 					DECIDE(HA_STANDBY_LEAD, NULL,
 					       "standby leader: standby_cluster names %s:%d, which this node cannot "
-					       "connect to safely (no postgresql.tls, and its own file does not name "
-					       "it): not following it, waiting",
-					       c->standby_host, c->standby_port);
+					       "connect to safely (%s): not following it, waiting",
+					       c->standby_host, c->standby_port, unusable_why(c));
 				if (strcmp(l->following, HA_REMOTE) != 0)
 					DECIDE(HA_FOLLOW, HA_REMOTE,
 					       "standby leader: replicating from the other site's primary %s:%d, never "
@@ -790,8 +795,8 @@ static bool rule_primary(const struct rule_ctx *x, struct ha_action *out)
 	if (c->standby_cluster && !c->standby_remote_usable)
 		DECIDE(HA_LEAD, NULL,
 		       "primary holding the leader key; standby_cluster names %s:%d, which this node cannot connect "
-		       "to safely (no postgresql.tls, and its own file does not name it): staying the primary",
-		       c->standby_host, c->standby_port);
+		       "to safely (%s): staying the primary",
+		       c->standby_host, c->standby_port, unusable_why(c));
 	if (c->standby_cluster)
 		DECIDE(HA_DEMOTE_CLUSTER, NULL,
 		       "standby_cluster is set: this cluster now follows %s:%d; stopping the primary to start it as "

@@ -107,9 +107,11 @@ struct ha_cluster_view {
 					  * standby_host:standby_port (HA_REMOTE), never promoted */
 	char standby_host[256];
 	int standby_port;
-	bool standby_remote_usable; /* the loop may connect to standby_host:standby_port: postgresql.tls
+	bool standby_remote_usable;     /* the loop may connect to standby_host:standby_port: postgresql.tls
 				     * verifies it, or this node's own file names that host:port (without
 				     * either no password goes there, and a primary does not demote for it) */
+	char standby_unusable_why[200]; /* when not usable: why, for the log ("" = not proven by
+					 * postgresql.tls or the node file) */
 
 	/* sync key: written by the leader; who has every acknowledged write */
 	bool has_sync;

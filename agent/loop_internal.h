@@ -114,14 +114,16 @@ struct loop {
 		bool save_failed_said;
 	} lastgood;
 	char standby_unusable_said[300]; /* "host:port" of the standby_cluster remote last refused (logged once) */
-	/* What the remote said of itself when this primary last asked
+	/* What the remote said of itself when this leader last asked
 	 * (loop_pgfiles.c remote_is_other_site): a primary demotes only onto a
-	 * remote that answers and is not one of its own members. */
+	 * remote that answers and is not one of its own members, and a
+	 * standby leader never streams from one of its own members. */
 	struct {
 		char key[300]; /* "host:port" asked */
 		double at;     /* when (clk_mono) */
-		bool ok;
-		bool asking; /* building its connection string: no recursion */
+		bool ok;       /* it answered, and is not ours */
+		bool ours;     /* it answered, and is a member of this cluster */
+		bool asking;   /* building its connection string: no recursion */
 	} remote_probe;
 	/* What the view builder and the executor remember of Postgres and the
 	 * jobs (local_view.h): starts, failures, streaming, replay progress. */

@@ -59,37 +59,49 @@ bool standby_remote_following_untrusted(struct loop *L)
 	port = strtol(colon + 1, &end, 10);
 	if (*end || port < 1 || port > 65535)
 		return false;
+	/* Or the last answer of the server there was that it is ours. */
+	if (L->remote_probe.ours && strcmp(L->remote_probe.key, L->lm.following_remote) == 0)
+		return true;
 	return !remote_trusted(L, host, (int)port, &m);
 }
 
-/* Seconds a primary's answer from the remote (remote_is_other_site) holds. */
+/* How long an answer of the remote (remote_is_other_site) holds: one that
+ * says it is another site's is asked again after a minute (a changed
+ * standby_cluster is asked at once), any other after 5 s. */
+#define REMOTE_PROBE_OK_FOR 60.0
 #define REMOTE_PROBE_EVERY 5.0
 
 /*
- * A primary told to demote onto the remote asks it who it is first, over
- * the replication connection it would stream through (SHOW cluster_name:
- * the agent sets it to the member name, and SHOW baton.cluster to
- * namespace/scope): the text of an address cannot
- * tell that LOCALHOST:5433 or a DNS name is one of our own replicas, and
- * with Postgres TLS any certified address passes remote_trusted. A remote
- * that names one of our members, or that does not answer, is refused and
- * asked again after REMOTE_PROBE_EVERY s; the primary stays the primary.
+ * The leader asks the remote who it is, over the replication connection it
+ * would stream through, before a primary demotes onto it and while a
+ * standby leader follows it: SHOW baton.cluster (the agent sets it to
+ * namespace/scope) and SHOW cluster_name (the member name). The text of an
+ * address cannot tell that LOCALHOST:5433 or a DNS name is one of our own
+ * members, and with Postgres TLS any certified address passes
+ * remote_trusted. The server's own baton.cluster decides first, whatever
+ * the member keys in etcd say (an etcd writer can delete them); a server
+ * without it (not baton's, or an older agent) is judged by its name against
+ * the members. Two sites often name their members alike (node1, pod-0), so
+ * the name alone is not enough when baton.cluster answers.
+ * Returns true when it answered as another cluster's; L->remote_probe.ours
+ * says whether it answered as one of ours. A refusal is logged once.
  */
 static bool remote_is_other_site(struct loop *L, const char *key)
 {
 	double now = clk_mono();
 	char conninfo[4096], full[4200], name[HA_NAME_MAX * 2], said[sizeof(L->standby_unusable_said)];
-	char cluster[256], own[256];
-	const struct ha_member *m = NULL;
+	char cluster[256] = "", own[256];
 	struct pg_conn *c = NULL;
 	struct pg_err err;
-	bool built;
+	bool built, named = false;
 
-	if (strcmp(L->remote_probe.key, key) == 0 && now - L->remote_probe.at < REMOTE_PROBE_EVERY)
+	if (strcmp(L->remote_probe.key, key) == 0 &&
+	    now - L->remote_probe.at < (L->remote_probe.ok ? REMOTE_PROBE_OK_FOR : REMOTE_PROBE_EVERY))
 		return L->remote_probe.ok;
 	snprintf(L->remote_probe.key, sizeof(L->remote_probe.key), "%s", key);
+	snprintf(own, sizeof(own), "%s/%s", L->cfg->namespace_, L->cfg->scope);
 	L->remote_probe.at = now;
-	L->remote_probe.ok = false;
+	L->remote_probe.ok = L->remote_probe.ours = false;
 	L->remote_probe.asking = true;
 	built = leader_conninfo(L, HA_REMOTE, true, conninfo, sizeof(conninfo));
 	L->remote_probe.asking = false;
@@ -100,17 +112,13 @@ static bool remote_is_other_site(struct loop *L, const char *key)
 	} else if (!(c = pg_conn_new(full, 2.0))) {
 		snprintf(err.msg, sizeof(err.msg), "out of memory");
 	} else if (pg_query_scalar(c, "SHOW cluster_name", name, sizeof(name), &err)) {
-		m = ha_find_member(&L->view, name);
-		/* Two sites often name their members alike (node1, pod-0): a
-		 * member of another cluster says so in baton.cluster. A server
-		 * that does not (an older agent's) is judged by its name. */
-		if (m && pg_query_scalar(c, "SHOW baton.cluster", cluster, sizeof(cluster), &err)) {
-			snprintf(own, sizeof(own), "%s/%s", L->cfg->namespace_, L->cfg->scope);
-			if (strcmp(cluster, own) != 0)
-				m = NULL;
-		}
-		if (!m)
-			L->remote_probe.ok = true;
+		/* An error here (no such setting) leaves the connection usable. */
+		named = pg_query_scalar(c, "SHOW baton.cluster", cluster, sizeof(cluster), &err);
+		if (named)
+			L->remote_probe.ours = strcmp(cluster, own) == 0;
+		else
+			L->remote_probe.ours = ha_find_member(&L->view, name) != NULL;
+		L->remote_probe.ok = !L->remote_probe.ours;
 	}
 	pg_conn_free(c);
 	explicit_bzero(conninfo, sizeof(conninfo));
@@ -119,15 +127,18 @@ static bool remote_is_other_site(struct loop *L, const char *key)
 		return true;
 	snprintf(said, sizeof(said), "probe %s", key);
 	if (strcmp(said, L->standby_unusable_said) != 0) {
-		if (m)
-			log_error("standby_cluster names %s, and the server there says it is %s, a member of this cluster: "
-			          "refusing it; this primary stays the primary (a standby cluster follows another "
-			          "cluster's primary)",
-			          key, m->name);
+		if (L->remote_probe.ours)
+			log_error("standby_cluster names %s, and the server there says it is %s, a member of this cluster "
+			          "(%s): refusing it; %s (a standby cluster follows another cluster's primary)",
+			          key, name, named ? own : "its cluster_name names one of our members",
+			          L->local.pg_primary ? "this primary stays the primary" : "not streaming from it");
 		else
-			log_error("standby_cluster names %s, but this primary cannot ask it who it is (%s): not demoting "
-			          "onto a remote that does not answer; asking again every %.0f s",
-			          key, err.msg, REMOTE_PROBE_EVERY);
+			log_error("standby_cluster names %s, but this %s cannot ask it who it is (%s): %s; asking again "
+			          "every %.0f s",
+			          key, L->local.pg_primary ? "primary" : "standby leader", err.msg,
+			          L->local.pg_primary ? "not demoting onto a remote that does not answer"
+			                              : "going on as it is",
+			          REMOTE_PROBE_EVERY);
 		snprintf(L->standby_unusable_said, sizeof(L->standby_unusable_said), "%s", said);
 	}
 	return false;
@@ -138,20 +149,31 @@ bool standby_remote_usable(struct loop *L)
 	const struct ha_member *m;
 	char key[sizeof(L->standby_unusable_said)];
 
+	L->view.standby_unusable_why[0] = '\0';
 	if (!L->view.standby_cluster || !L->view.standby_host[0]) {
 		L->standby_unusable_said[0] = '\0';
 		return false;
 	}
 	if (remote_trusted(L, L->view.standby_host, L->view.standby_port, &m)) {
 		snprintf(key, sizeof(key), "%s:%d", L->view.standby_host, L->view.standby_port);
-		/* Only a running primary asks: it is the one that would demote. */
-		if (L->local.pg_primary && !L->remote_probe.asking && !remote_is_other_site(L, key))
+		/* The leader asks (the one that connects there): a running
+		 * primary demotes only onto a remote that answers as another
+		 * cluster's; a standby leader stops following one that answers
+		 * as ours, and goes on while the other site does not answer. */
+		if (is_leader(L) && L->local.pg_running && !L->remote_probe.asking && !remote_is_other_site(L, key) &&
+		    (L->local.pg_primary || L->remote_probe.ours)) {
+			snprintf(L->view.standby_unusable_why, sizeof(L->view.standby_unusable_why), "%s",
+			         L->remote_probe.ours ? "the server there says it is a member of this cluster"
+			                              : "it does not answer who it is");
 			return false;
+		}
 		if (!L->remote_probe.asking)
 			L->standby_unusable_said[0] = '\0';
 		return true;
 	}
 	if (m) {
+		snprintf(L->view.standby_unusable_why, sizeof(L->view.standby_unusable_why),
+		         "the Postgres address of member %s", m->name);
 		snprintf(key, sizeof(key), "member %s:%d", L->view.standby_host, L->view.standby_port);
 		if (strcmp(key, L->standby_unusable_said) != 0) {
 			log_error("standby_cluster names %s:%d, the Postgres address of %s, a member of this cluster "

@@ -108,7 +108,7 @@ static char *add_scheduled_restart(const struct loop *L, char *json)
 /* Adds what batonctl needs to tell the truth about a standby_cluster
  * remote (takes json; NULL when out of memory):
  *   "standby_trust": {"tls": B, "remotes": ["host:port", ...]
- *                     [, "refuses": "host:port"]}
+ *                     [, "refuses": "host:port"[, "why": S]]}
  * the remotes this node's file names (bootstrap.dcs.standby_cluster and
  * postgresql.standby_cluster_remotes) or that Postgres TLS would prove
  * (tls), so that site-switchover and demote-cluster can check them before
@@ -143,10 +143,14 @@ static char *add_standby_trust(const struct loop *L, char *json)
 	o = json_pack("{s:b, s:O}", "tls", (int)(cfg->postgresql.tls_cafile != NULL), "remotes", remotes);
 	if (!o)
 		goto cleanup;
+	/* why: when it is trusted but refused all the same (a member's
+	 * address, an answer as one of ours, no answer). */
 	if (L->view.standby_cluster && L->view.standby_host[0] && !L->view.standby_remote_usable &&
-	    json_object_set_new(o, "refuses",
-	                        json_sprintf(strchr(L->view.standby_host, ':') ? "[%s]:%d" : "%s:%d",
-	                                     L->view.standby_host, L->view.standby_port)) != 0)
+	    (json_object_set_new(o, "refuses",
+	                         json_sprintf(strchr(L->view.standby_host, ':') ? "[%s]:%d" : "%s:%d",
+	                                      L->view.standby_host, L->view.standby_port)) != 0 ||
+	     (L->view.standby_unusable_why[0] &&
+	      json_object_set_new(o, "why", json_string(L->view.standby_unusable_why)) != 0)))
 		goto cleanup;
 	/* The remote it streams from now: while the config key is invalid it
 	 * follows its last good settings, not what a reader would parse. */

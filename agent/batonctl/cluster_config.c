@@ -20,6 +20,7 @@
 #include "agent/clock.h"
 #include "agent/log.h"
 #include "agent/ops.h"
+#include "agent/peer.h"
 #include "pg/pg_data.h"
 
 /* A scalar as text ("5", "2.5", "true", "on", a string as is). */
@@ -589,6 +590,35 @@ static void site_member_doing(const struct ctl *x, const struct ha_member *m, co
 	json_decref(rec);
 }
 
+/* What member m of x says of itself on its REST API (GET /status): member
+ * keys are what anyone who can write etcd can write, so a step that loses
+ * writes if it is wrong (a promotion, "done") is taken on the agent's own
+ * word. It must answer as m of x's cluster (a forged api_url may point at
+ * another member's API). false + why (escaped) when it does not. */
+static bool site_status(const struct ctl *x, const struct ha_member *m, struct api_status *st, char *why, size_t len)
+{
+	struct peer_opts po;
+	char err[512], name[200], scope[200];
+
+	if (!m->api_url[0]) {
+		snprintf(why, len, "%s publishes no REST API address", m->name);
+		return false;
+	}
+	peer_opts_from_config(&x->cfg, &po);
+	if (!peer_get_status(&po, m->api_url, 3.0, st, NULL, err, sizeof(err))) {
+		snprintf(why, len, "%s's REST API does not answer: %s", m->name, err);
+		return false;
+	}
+	if (strcmp(st->name, m->name) != 0 || strcmp(st->scope, x->cfg.scope) != 0) {
+		log_escape(st->name, name, sizeof(name), false);
+		log_escape(st->scope, scope, sizeof(scope), false);
+		snprintf(why, len, "the REST API in %s's member key answers as %s of cluster '%s'", m->name, name,
+		         scope);
+		return false;
+	}
+	return true;
+}
+
 /* demote-cluster --wait: until x's leader runs as the standby leader of
  * hp (a running replica that does not refuse it), printing a line each
  * time what it does changes. EXIT_DONE, or EXIT_FAILED (reported) when
@@ -622,8 +652,21 @@ static int demote_wait(struct ctl *x, const char *hp, double wait)
 			}
 			json_decref(rec);
 			if (l && strcmp(l->role, "replica") == 0 && strcmp(l->state, "running") == 0) {
-				printf("%s: %s\n", x->cfg.scope, doing);
-				return EXIT_DONE;
+				struct api_status st;
+				char why[700] = "";
+				bool said = site_status(x, l, &st, why, sizeof(why));
+
+				/* Its agent's word too, not only its key's. */
+				if (said && st.pg_running && st.is_leader && strcmp(st.role, "replica") == 0) {
+					printf("%s: %s\n", x->cfg.scope, doing);
+					return EXIT_DONE;
+				}
+				if (said)
+					snprintf(why, sizeof(why), "its REST API says %s, %s",
+					         st.pg_running ? st.role : "not running",
+					         st.is_leader ? "the leader" : "not the leader");
+				snprintf(doing, sizeof(doing), "%s: its member key says standby leader, but %s",
+				         l->name, why);
 			}
 			if (strcmp(doing, last) != 0) {
 				printf("%s: waiting for its leader to run as the standby leader: %s\n", x->cfg.scope,
@@ -802,7 +845,8 @@ int cmd_site_switchover(const char *config_path, const struct args *a)
 	json_t *doc = NULL, *sc = NULL;
 	const struct ha_member *la, *lb;
 	char a_name[HA_NAME_MAX], b_name[HA_NAME_MAX], what[700], b_hp[300], waiting[1400], last[1400] = "";
-	uint64_t a_end = 0;
+	char unconfirmed[700] = "";
+	uint64_t a_end = 0, b_have = 0;
 	double t0, deadline, t_demoted = 0, t_caught = 0, a_since = 0;
 	int rc, rc2;
 
@@ -932,26 +976,48 @@ int cmd_site_switchover(const char *config_path, const struct args *a)
 					goto cleanup;
 				}
 			}
-			/* (role replica: its Postgres answers as a replica) */
+			/* (role replica: its Postgres answers as a replica) The
+			 * positions come from the two agents themselves (GET
+			 * /status), not from their member keys: a forged key must not
+			 * make a promotion look safe. */
+			unconfirmed[0] = '\0';
 			if (strcmp(la->role, "replica") == 0) {
+				struct api_status sa, sb;
+
 				if (t_demoted == 0)
 					t_demoted = clk_mono();
-				/* The same end for longer than a loop of its agent (it
-				 * published it again meanwhile): its replay of its own
-				 * WAL is done. */
-				if (la->lsn != a_end || a_since == 0) {
-					a_end = la->lsn;
-					a_since = clk_mono();
-				}
-				if (clk_mono() - a_since > 1.5 * x.view->loop_wait && lb->lsn >= a_end && a_end > 0) {
-					t_caught = clk_mono();
-					break;
+				if (!site_status(&x, la, &sa, unconfirmed, sizeof(unconfirmed))) {
+					/* said why */
+				} else if (!sa.pg_running || strcmp(sa.role, "replica") != 0) {
+					snprintf(unconfirmed, sizeof(unconfirmed),
+					         "%s's member key says replica, but its REST API says %s", a_name,
+					         sa.pg_running ? sa.role : "not running");
+				} else {
+					/* The same end for longer than a loop of its agent:
+					 * its replay of its own WAL is done. */
+					if (sa.lsn != a_end || a_since == 0) {
+						a_end = sa.lsn;
+						a_since = clk_mono();
+					}
+					if (clk_mono() - a_since > 1.5 * x.view->loop_wait && a_end > 0 &&
+					    site_status(&y, lb, &sb, unconfirmed, sizeof(unconfirmed))) {
+						b_have = sb.lsn;
+						if (sb.pg_running && strcmp(sb.role, "replica") == 0 &&
+						    sb.lsn >= a_end) {
+							t_caught = clk_mono();
+							break;
+						}
+					}
 				}
 			}
 			/* One line each time what a node waits for changes (its
 			 * phase, not every LSN it passes). */
-			site_wait_line(&x, la, &y, lb, b_hp, a_end, clk_mono() - a_since > 1.5 * x.view->loop_wait,
-			               waiting, sizeof(waiting));
+			if (unconfirmed[0])
+				snprintf(waiting, sizeof(waiting), "confirming with the agents: %s", unconfirmed);
+			else
+				site_wait_line(&x, la, &y, lb, b_hp, a_end,
+				               clk_mono() - a_since > 1.5 * x.view->loop_wait, waiting,
+				               sizeof(waiting));
 			if (strcmp(waiting, last) != 0) {
 				printf("waiting: %s\n", waiting);
 				fflush(stdout);
@@ -961,12 +1027,12 @@ int cmd_site_switchover(const char *config_path, const struct args *a)
 		if (clk_mono() >= deadline) {
 			char b_lsn[32];
 
-			pg_lsn_format(lb ? lb->lsn : 0, b_lsn, sizeof(b_lsn));
+			pg_lsn_format(b_have, b_lsn, sizeof(b_lsn));
 			rc = failed("site-switchover: timed out after %g s, nothing promoted: cluster '%s' is a standby "
 			            "cluster now, '%s' still one too. Waiting for: %s (%s has %s)",
 			            a->wait, x.cfg.scope, y.cfg.scope,
 			            last[0] ? last : "etcd (cannot read the clusters)", b_name,
-			            lb ? b_lsn : "nothing known");
+			            b_have ? b_lsn : "nothing known");
 			goto cleanup;
 		}
 		sleep_ms(POLL_MS);
@@ -975,8 +1041,9 @@ int cmd_site_switchover(const char *config_path, const struct args *a)
 		char a_lsn[32], b_lsn[32];
 
 		pg_lsn_format(a_end, a_lsn, sizeof(a_lsn));
-		pg_lsn_format(lb->lsn, b_lsn, sizeof(b_lsn));
-		printf("%s: its WAL ends at %s; %s has it (%s)\n", x.cfg.scope, a_lsn, b_name, b_lsn);
+		pg_lsn_format(b_have, b_lsn, sizeof(b_lsn));
+		printf("%s: its WAL ends at %s; %s has it (%s), as their agents say\n", x.cfg.scope, a_lsn, b_name,
+		       b_lsn);
 	}
 	/* 3. promote the other site */
 	json_decref(doc);
@@ -991,14 +1058,20 @@ int cmd_site_switchover(const char *config_path, const struct args *a)
 		goto cleanup;
 	deadline = clk_mono() + a->wait;
 	for (;;) {
+		struct api_status sb;
+
 		rc = ctl_read(&y, true);
 		lb = rc == EXIT_DONE ? site_leader(&y) : NULL;
-		if (lb && strcmp(lb->role, "primary") == 0)
+		unconfirmed[0] = '\0';
+		/* Its agent's word too, not only its key's. */
+		if (lb && strcmp(lb->role, "primary") == 0 &&
+		    site_status(&y, lb, &sb, unconfirmed, sizeof(unconfirmed)) && sb.pg_running &&
+		    strcmp(sb.role, "primary") == 0)
 			break;
 		if (clk_mono() >= deadline) {
 			rc = failed("site-switchover: cluster '%s' is no longer a standby cluster, but %s is not a "
-			            "primary after %g s (see its agent's log)",
-			            y.cfg.scope, b_name, a->wait);
+			            "primary after %g s (see its agent's log)%s%s",
+			            y.cfg.scope, b_name, a->wait, unconfirmed[0] ? ": " : "", unconfirmed);
 			goto cleanup;
 		}
 		sleep_ms(POLL_MS);

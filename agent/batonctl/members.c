@@ -16,6 +16,7 @@
 
 #include "agent/batonctl/common.h"
 #include "agent/clock.h"
+#include "agent/log.h"
 
 /* One member as shown. */
 struct row {
@@ -208,11 +209,17 @@ static void print_standby_line(const struct ctl *x)
 	const char *rs = json_string_value(json_object_get(rec, "replication_state"));
 	const char *refuses = json_string_value(json_object_get(json_object_get(rec, "standby_trust"), "refuses"));
 	const char *follows = json_string_value(json_object_get(json_object_get(rec, "standby_trust"), "follows"));
+	/* Why it refuses, in its own words (escaped: it comes from etcd). */
+	const char *why = json_string_value(json_object_get(json_object_get(rec, "standby_trust"), "why"));
+	char why_esc[400] = "";
 	/* The config key unreadable: the leader follows its last good
 	 * settings; what batonctl parsed is its own bootstrap.dcs. */
 	const bool by_follows = x->view->config_key != HA_CONFIG_VALID && follows;
 	char hp[300], others[400] = "";
 	size_t used = 0;
+
+	if (why)
+		log_escape(why, why_esc, sizeof(why_esc), false);
 
 	site_hostport(x->view->standby_host, x->view->standby_port, hp, sizeof(hp));
 	if (by_follows)
@@ -229,6 +236,8 @@ static void print_standby_line(const struct ctl *x)
 	}
 	if (!l)
 		printf("Standby cluster: %s, not followed (no leader now)", hp);
+	else if (refuses && strcmp(refuses, hp) == 0 && why)
+		printf("Standby cluster: refuses %s (%s: %s)", hp, l->name, why_esc);
 	else if ((!by_follows &&
 	          site_member_trust(rec, x->view->standby_host, x->view->standby_port) == SITE_UNTRUSTED) ||
 	         (refuses && strcmp(refuses, hp) == 0))

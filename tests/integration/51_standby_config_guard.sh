@@ -23,6 +23,10 @@
 #     stays the writable primary.
 #  6b. The same address spelled LOCALHOST (listed in node1's file): the
 #     primary asks the server there who it is and refuses its own member.
+#  6c. Its own address while its member key is deleted over and over:
+#     refused by the server's baton.cluster, node1 stays the primary.
+#  6d. B's standby leader told to follow LOCALHOST at its own port: it asks
+#     the server there too, refuses it and streams from nobody.
 #  7. A new member (node3) joins B while its key is invalid, then B's
 #     leader dies: node3, which never read a valid key, neither takes the
 #     leader key nor promotes (B would be a second writable site).
@@ -168,13 +172,63 @@ grep -q "\"localhost:${PG_PORT[1]}\"" "$T/node1.conf" || fail "cannot list local
 agent_signal 1 HUP
 SCOPE=sitea config_update '.standby_cluster = {"host": "LOCALHOST", "port": '"${PG_PORT[1]}"'}'
 wait_for 20 "node1 asks LOCALHOST who it is and refuses it" \
-	grep -q "standby_cluster names LOCALHOST:${PG_PORT[1]}, and the server there says it is node1, a member of this cluster: refusing it" "$(agent_log 1)"
+	grep -q "standby_cluster names LOCALHOST:${PG_PORT[1]}, and the server there says it is node1, a member of this cluster ($NAMESPACE/sitea): refusing it" "$(agent_log 1)"
 for i in $(seq 1 "$hold"); do
 	assert_eq f "$(in_recovery 1)" "node1 is still a primary ${i} s after LOCALHOST was named"
 	sleep 1
 done
 SCOPE=sitea config_update 'del(.standby_cluster)'
 pass "a member's address in another spelling is refused once the server there names itself"
+
+# ---- 6c. node1's own address again, while someone who can write etcd
+# deletes node1's member key over and over (attacker review: the address
+# then matched no member, and the server's name none either): the server
+# there answers with this cluster's baton.cluster, so node1 refuses it all
+# the same and stays the primary.
+MKEY=$NAMESPACE/sitea/members/node1
+(
+	end=$(($(date +%s) + hold + 3))
+	while [ "$(date +%s)" -lt "$end" ]; do
+		etcdctl_ del "$MKEY" >/dev/null 2>&1
+		sleep 0.05
+	done
+) &
+deleter=$!
+BG_PIDS+=("$deleter")
+SCOPE=sitea config_update '.standby_cluster = {"host": "127.0.0.1", "port": '"${PG_PORT[1]}"'}'
+wait_for "$hold" "node1 asks the server at its own address (no member key names it) and refuses it" \
+	grep -q "standby_cluster names 127.0.0.1:${PG_PORT[1]}, and the server there says it is node1, a member of this cluster ($NAMESPACE/sitea): refusing it" "$(agent_log 1)"
+for i in $(seq 1 "$hold"); do
+	assert_eq f "$(in_recovery 1)" "node1 is still a primary ${i} s into the deletions"
+	sleep 1
+done
+wait "$deleter" 2>/dev/null
+SCOPE=sitea config_update 'del(.standby_cluster)'
+run_sql 1 "INSERT INTO guard_t VALUES (3)" >/dev/null || fail "node1 no longer takes writes"
+wait_for 20 "node1 publishes its member key again" eval '[ -n "$(SCOPE=sitea member_json node1)" ]'
+pass "its own address with its member key deleted is refused too: the server says which cluster it is"
+
+# ---- 6d. B's standby leader told to follow LOCALHOST at its own port
+# (listed in node2's file): it asks the server there too (attacker review:
+# only a primary asked, so a standby leader streamed from its own member and
+# every check stayed green), and streams from nobody.
+b_config=$(etcdctl_ get --print-value-only "$NAMESPACE/siteb/config" | head -n1)
+sed -i "s|^postgresql = {|&\n  standby_cluster_remotes = [ \"localhost:${PG_PORT[2]}\" ];|" "$T/node2.conf"
+agent_signal 2 HUP
+wait_for 20 "node2 reloads its file" eval '[ "$(grep -c "SIGHUP: changed: postgresql.standby_cluster_remotes" "$(agent_log 2)")" -ge 2 ]'
+SCOPE=siteb config_update '.standby_cluster = {"host": "LOCALHOST", "port": '"${PG_PORT[2]}"'}'
+wait_for 20 "node2 asks the server at LOCALHOST:${PG_PORT[2]} who it is and refuses it" \
+	grep -q "standby_cluster names LOCALHOST:${PG_PORT[2]}, and the server there says it is node2, a member of this cluster ($NAMESPACE/siteb): refusing it; not streaming from it" "$(agent_log 2)"
+for i in $(seq 1 "$hold"); do
+	ci=$(run_sql 2 "SHOW primary_conninfo")
+	grep -q "port=${PG_PORT[2]}" <<<"$ci" && fail "node2 streams from its own address ${i} s after it was named: $ci"
+	assert_eq t "$(in_recovery 2)" "node2 is still a replica ${i} s after its own address was named"
+	sleep 1
+done
+sed -i '/standby_cluster_remotes/d' "$T/node2.conf"
+agent_signal 2 HUP
+etcdctl_ put "$NAMESPACE/siteb/config" "$b_config" >/dev/null || fail "cannot restore B's config key"
+pass "a standby leader refuses to follow its own address in another spelling"
 
 # ---- 7. a member that never read a valid key takes no free leader key:
 # node3 joins B while its key is invalid (no last good copy: bootstrap.dcs,
