@@ -18,6 +18,9 @@
 #     standby_cluster and node1 stays the primary. site-switchover also
 #     refuses two sites with one scope name and a target that is not a
 #     standby cluster.
+#  2c. A forged member key of node1 (trusting every remote, then a replica
+#     at 0/1) during a site switchover node1 refuses: batonctl asks the
+#     agents themselves, promotes nothing, B stays a standby.
 #  3. The operator lists node2's address in node1's file
 #     (postgresql.standby_cluster_remotes, reloaded with SIGHUP) and runs the
 #     README's site switchover (batonctl site-switchover --to-config
@@ -141,6 +144,43 @@ assert_eq "batonctl: site-switchover: cluster 'sitec' ($T/sitec.conf) is not a s
 	"$out" "site-switchover's refusal of a target that is not a standby cluster"
 assert_eq "$config_before" "$(SCOPE=sitea config_json)" "A's config key after the refused site-switchovers"
 pass "site-switchover refuses one scope name for two sites, and a target that is not a standby cluster"
+
+# ---- 2c. someone who can write etcd forges node1's member key while the
+# operator runs a site switchover that node1 refuses (its file does not
+# name node2): before the demotion a primary trusting every remote, after
+# it a replica whose WAL ends at 0/1. batonctl takes the positions from
+# the agents themselves (GET /status), so it promotes nothing and B stays a
+# standby (attacker review: it promoted B while node1 was still a primary:
+# two writable sites, and node1's writes rewound away later).
+real1=$(SCOPE=sitea member_json node1)
+as_primary=$(jq -c '.standby_trust = {"tls": true, "remotes": []}' <<<"$real1")
+as_replica=$(jq -c '.role = "replica" | .lsn = 1 | .standby_trust = {"tls": true, "remotes": []}' <<<"$real1")
+(
+	end=$(($(date +%s) + 20))
+	while [ "$(date +%s)" -lt "$end" ]; do
+		if etcdctl_ get --print-value-only "$NAMESPACE/sitea/config" 2>/dev/null | grep -q standby_cluster; then
+			etcdctl_ put "$NAMESPACE/sitea/members/node1" "$as_replica" >/dev/null 2>&1
+		else
+			etcdctl_ put "$NAMESPACE/sitea/members/node1" "$as_primary" >/dev/null 2>&1
+		fi
+	done
+) &
+forger=$!
+BG_PIDS+=("$forger")
+sleep 1
+out=$(CTL_NODE=1 ctl site-switchover --to-config "$T/node2.conf" --force --wait 8 2>&1)
+rc=$?
+kill "$forger" 2>/dev/null
+wait "$forger" 2>/dev/null
+log "site-switchover under a forged member key: exit $rc: $out"
+assert_eq 1 "$rc" "site-switchover under a forged member key: exit status"
+grep -q "nothing promoted" <<<"$out" || fail "site-switchover under a forged member key does not say nothing was promoted: $out"
+assert_eq t "$(in_recovery 2)" "node2 (site B) is still a standby after the forged switchover"
+assert_eq f "$(in_recovery 1)" "node1 (site A) is still the primary after the forged switchover"
+SCOPE=sitea config_update 'del(.standby_cluster)'
+wait_for 30 "node1 publishes its own member key again" \
+	eval '[ "$(SCOPE=sitea member_json node1 | jq -c .standby_trust)" = "{\"tls\":false,\"remotes\":[]}" ]'
+pass "a forged member key does not make site-switchover promote the other site"
 
 # ---- 3. the operator allows node2 in node1's file, then a site switchover
 sed -i "s|^postgresql = {|&\n  standby_cluster_remotes = [ \"127.0.0.1:${PG_PORT[2]}\" ];|" "$T/node1.conf"
