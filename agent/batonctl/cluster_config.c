@@ -626,7 +626,7 @@ static bool site_status(const struct ctl *x, const struct ha_member *m, struct a
 static int demote_wait(struct ctl *x, const char *hp, double wait)
 {
 	double deadline = clk_mono() + wait;
-	char last[512] = "", doing[512] = "no leader";
+	char last[1024] = "", doing[1024] = "no leader";
 
 	for (;;) {
 		const struct ha_member *l = NULL;
