@@ -35,6 +35,7 @@ struct local_memory {
 	char following_remote[300];  /* following HA_REMOTE: the "host:port" it named */
 	bool remote_diverged;        /* ... and the server's log since its start says the other site's
 				      * timeline forked off before our position (loop_execute.c) */
+	bool remote_stuck_said;      /* ... replay stuck on WAL received from it: said once (loop_execute.c) */
 	/* failed starts, until Postgres answers again */
 	bool pg_start_failed;
 	enum ha_start_failure start_failure;

@@ -25,6 +25,36 @@ static void remember_remote(struct loop *L, const char *upstream)
 	else
 		L->lm.following_remote[0] = '\0';
 	L->lm.remote_diverged = false;
+	L->lm.remote_stuck_said = false;
+}
+
+/*
+ * A standby leader whose replay stays stuck while WAL from the other site
+ * arrives, the server's log saying the WAL at that point is unreadable: the
+ * two sites' WAL differ past a point on the same timeline number. That
+ * happens when both promoted from the same position (this site was
+ * promoted, or failed over, after the other one was: both made timeline
+ * N+1 from the same record), so the timeline histories match and neither
+ * Postgres nor pg_rewind sees a fork. Nothing here can repair it; said once
+ * per following, with the way out.
+ */
+static void standby_stuck_check(struct loop *L, double now)
+{
+	char why[200], bad[200];
+	struct pg_err err;
+
+	if (L->lm.remote_stuck_said || strcmp(L->lm.following, HA_REMOTE) != 0 ||
+	    ha_replay_check(&L->view, &L->local, now, why, sizeof(why)) != HA_REPLAY_STUCK)
+		return;
+	if (!pg_log_last_bad_wal(L->cfg->postgresql.log_file, L->pg_log_from, bad, sizeof(bad), &err) || !bad[0])
+		return;
+	L->lm.remote_stuck_said = true;
+	log_error("standby leader: %s from %s, and the server says \"%s\": this site's WAL and the other "
+	          "site's differ past that point on the same timeline number (both sites promoted from the same "
+	          "position: one failed over or was promoted after the other was), which neither Postgres nor "
+	          "pg_rewind can see. This copy cannot follow %s; re-seed this site from the other one (README, "
+	          "\"Re-seeding a standby site\")",
+	          why, L->lm.following_remote, bad, L->lm.following_remote);
 }
 
 static void start_postgres(struct loop *L, bool primary, const char *upstream, double now)
@@ -1128,6 +1158,7 @@ bool execute(struct loop *L, const struct ha_action *a, double now)
 				log_warn("standby leader: %s", d.fatal_line[0] ? d.fatal_line : "timeline diverged");
 			}
 		}
+		standby_stuck_check(L, now);
 		break;
 	case HA_DEMOTE_CLUSTER: {
 		struct pg_err err;

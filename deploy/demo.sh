@@ -12,8 +12,9 @@
 #                           tags); `up` writes a node's conf only when missing
 #   deploy/demo.sh down     stop the agents (SIGTERM) and etcd, remove the data
 #   deploy/demo.sh up --standby-of DIR
-#                           a second site: a standby cluster (scope demo_dr)
-#                           of the demo in DIR, with its own etcd, following
+#                           a second site: a standby cluster (scope demo_dr,
+#                           or demo when DIR's is demo_dr) of the demo in
+#                           DIR, with its own etcd, following
 #                           DIR's primary; give it its own BATON_DEMO_DIR and
 #                           BATON_DEMO_PORT_OFFSET. It takes DIR's passwords and
 #                           CA (a standby site is a copy of the other), so
@@ -210,14 +211,20 @@ standby_prepare() {
 	[ "$of_off" != "$OFF" ] ||
 		die "--standby-of $of: that demo uses port offset $OFF too; give this one another BATON_DEMO_PORT_OFFSET (e.g. $((of_off + 100)))"
 	of_scope=$(cat "$of/scope" 2>/dev/null || echo demo)
-	[ "$of_scope" != demo_dr ] || die "--standby-of $of: that demo is itself a standby site (scope demo_dr); follow the first one"
+	# Whether it is a standby cluster now is in its config key, not its
+	# name: a promoted demo_dr is a primary site to follow.
+	ETCDCTL_API=3 etcdctl --endpoints="http://127.0.0.1:$((23790 + of_off))" --dial-timeout=1s --command-timeout=2s \
+		get --print-value-only "/baton/$of_scope/config" 2>/dev/null | grep -q '"standby_cluster"' &&
+		die "--standby-of $of: that demo (cluster $of_scope) is itself a standby cluster; follow the site it follows"
 	of_leader=$(ETCDCTL_API=3 etcdctl --endpoints="http://127.0.0.1:$((23790 + of_off))" --dial-timeout=1s \
 		--command-timeout=2s get --print-value-only "/baton/$of_scope/leader" 2>/dev/null | head -n1)
 	[[ "$of_leader" =~ ^node([1-3])$ ]] ||
 		die "--standby-of $of: its etcd (127.0.0.1:$((23790 + of_off))) names no leader of cluster $of_scope; is it up?"
 	SB_PORT=$((5440 + BASH_REMATCH[1] + of_off))
 	STANDBY_OF=$of
+	# Two sites need two scope names (site-switchover refuses one name).
 	SCOPE=demo_dr
+	[ "$of_scope" != demo_dr ] || SCOPE=demo
 	echo "$SCOPE" >"$DEMO/scope"
 	echo "$of" >"$DEMO/standby_of"
 	mkdir -p "$DEMO/conf/tls"
@@ -240,7 +247,7 @@ cmd_up() {
 	chmod 755 "$DEMO"
 	echo "$OFF" >"$DEMO/port_offset"
 	if [ -n "$STANDBY_OF" ]; then
-		[ ! -f "$DEMO/conf/node1.conf" ] || [ "$SCOPE" = demo_dr ] ||
+		[ ! -f "$DEMO/conf/node1.conf" ] || [ -f "$DEMO/standby_of" ] ||
 			die "$DEMO already holds a demo (cluster $SCOPE): run $0 down there first, or give another BATON_DEMO_DIR"
 		if [ -f "$DEMO/conf/node1.conf" ]; then
 			say "keeping the standby site's files as they are (it follows $(cat "$DEMO/standby_of" 2>/dev/null))"
@@ -322,7 +329,11 @@ cmd_up() {
 		say "node$n started (pid $pid, Postgres 127.0.0.1:${PG_PORTS[$i]}, API 127.0.0.1:${API_PORTS[$i]}, log $DEMO/logs/node$n.log)"
 	done
 
-	say "waiting for one primary and two streaming replicas (up to 120 s)"
+	if [ -f "$DEMO/standby_of" ]; then
+		say "waiting for the standby leader and two streaming replicas (up to 120 s)"
+	else
+		say "waiting for one primary and two streaming replicas (up to 120 s)"
+	fi
 	for i in $(seq 1 240); do
 		healthy && break
 		sleep 0.5
@@ -338,25 +349,30 @@ cmd_up() {
 	down_cmd="$0 down"
 	# A standby site takes no writes: its connect line asks for any server.
 	local tsa=read-write
-	[ "$SCOPE" != demo_dr ] || tsa=any
+	[ ! -f "$DEMO/standby_of" ] || tsa=any
 	[ "$DEMO" = /var/tmp/baton-demo ] || down_cmd="BATON_DEMO_DIR=$(printf '%q' "$DEMO") $down_cmd"
+	local sw_hint="switchover --force" fail_hint="or whichever node is the primary"
+	if [ -f "$DEMO/standby_of" ]; then
+		sw_hint="show-config"
+		fail_hint="its standby leader: another member takes over, nothing promotes"
+	fi
 	cat <<EOF
 Connect (the password is in $DEMO/pgpass):
   PGPASSFILE=$DEMO/pgpass psql "host=127.0.0.1,127.0.0.1,127.0.0.1 port=${PG_PORTS[0]},${PG_PORTS[1]},${PG_PORTS[2]} user=postgres dbname=postgres target_session_attrs=$tsa"
 List the members, switch over (batonctl takes the CA and the REST password
 from the config file; both are readable by $U only):
   runuser -u $U -- $DEMO/build/batonctl -c $DEMO/conf/node1.conf list
-  runuser -u $U -- $DEMO/build/batonctl -c $DEMO/conf/node1.conf switchover --force
+  runuser -u $U -- $DEMO/build/batonctl -c $DEMO/conf/node1.conf $sw_hint
 The REST API (HTTPS; writes need user baton-admin and REST_PW from $DEMO/conf/secrets):
   curl --cacert $DEMO/conf/tls/ca.crt https://127.0.0.1:${API_PORTS[0]}/cluster
 The leader key:
   ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:$ETCD_PORT get --print-value-only /baton/$SCOPE/leader
 Try a failover:
-  kill -9 \$(cat $DEMO/run/node1.pid)     # or whichever node is the primary
+  kill -9 \$(cat $DEMO/run/node1.pid)     # $fail_hint
 Stop and remove everything:
   $down_cmd
 EOF
-	[ "$SCOPE" = demo_dr ] || return 0
+	[ -f "$DEMO/standby_of" ] || return 0
 	local of
 	of=$(cat "$DEMO/standby_of" 2>/dev/null)
 	cat <<EOF

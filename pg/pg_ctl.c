@@ -812,6 +812,45 @@ bool pg_start_diagnose(const char *log_file, long from, struct pg_start_diag *ou
 	return true;
 }
 
+bool pg_log_last_bad_wal(const char *log_file, long from, char *out, size_t len, struct pg_err *err)
+{
+	static const char *const bad[] = { "invalid record length at ", "invalid resource manager ID ",
+		                           "incorrect resource manager data checksum",
+		                           "record with incorrect prev-link", "unexpected pageaddr " };
+	char *buf;
+	const char *line;
+
+	if (len == 0) {
+		pg_err_set(err, "pg_log_last_bad_wal: no room for the line");
+		return false;
+	}
+	out[0] = '\0';
+	if (!log_read_from(log_file, from, &buf, err))
+		return false;
+	for (line = buf; *line;) {
+		const char *end = strchr(line, '\n');
+		size_t n = end ? (size_t)(end - line) : strlen(line);
+		size_t which = 0;
+		int count;
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+			if (line_find(line, n, bad[i])) {
+				const char *sev = line_severity(line, n, &which, &count);
+				size_t skip = sev ? (size_t)(sev - line) : 0, k = n - skip;
+
+				if (k >= len)
+					k = len - 1;
+				for (size_t j = 0; j < k; j++)
+					out[j] = (unsigned char)line[skip + j] < 0x20 ? ' ' : line[skip + j];
+				out[k] = '\0';
+				break;
+			}
+		line = end ? end + 1 : line + n;
+	}
+	free(buf);
+	return true;
+}
+
 bool pg_rewind_said_nothing_to_do(const char *log_file, long from, bool *said, struct pg_err *err)
 {
 	char *buf;

@@ -170,6 +170,15 @@ void pg_start_diagnose_text(const char *text, struct pg_start_diag *out);
 /* Reads log_file from byte offset `from` (at most the last 64 kB of it) and
  * classifies it; kind UNKNOWN (and err set) when it cannot be read. */
 bool pg_start_diagnose(const char *log_file, long from, struct pg_start_diag *out, struct pg_err *err) PG_WUR;
+/* The last line of the server's log from byte `from` on where recovery
+ * found WAL it cannot read ("invalid record length at ...", "invalid
+ * resource manager ID ...", "incorrect resource manager data checksum",
+ * "record with incorrect prev-link", "unexpected pageaddr"), its time and
+ * pid prefix stripped, in line ("" when there is none). At the end of a
+ * replica's own WAL such a line is normal; with WAL received past it and
+ * replay stuck there, the WAL received is not the WAL this server has.
+ * false with err when the log cannot be read. */
+bool pg_log_last_bad_wal(const char *log_file, long from, char *line, size_t len, struct pg_err *err) PG_WUR;
 /* Did pg_rewind, whose output went to log_file from byte `from` on, find
  * nothing to do ("pg_rewind: no rewind required" at the start of a line)?
  * false with err when the log cannot be read. */

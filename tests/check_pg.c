@@ -837,6 +837,30 @@ START_TEST(test_start_diagnose)
 			ck_assert_msg(pg_rewind_said_nothing_to_do(path, from, &said, &err), "%s", err.msg);
 			ck_assert(!said); /* only at the start of a line */
 		}
+		/* Recovery's unreadable-WAL lines: the last one, prefix dropped. */
+		{
+			char bad[64];
+
+			from = pg_log_size(path);
+			ck_assert_msg(pg_log_last_bad_wal(path, from, bad, sizeof(bad), &err), "%s", err.msg);
+			ck_assert_str_eq(bad, "");
+			f = fopen(path, "a");
+			ck_assert_ptr_nonnull(f);
+			fputs("2026-12-04 14:17:40.1 UTC [9] LOG:  invalid record length at 0/70EB6A8: wanted 24, got 0
+			      "
+			      "2026-12-04 14:17:41.2 UTC [9] LOG:  started streaming WAL from primary at 0/7000000
+			      "
+			      "2026-12-04 14:17:45.3 UTC [9] LOG:  invalid resource manager ID 32 at 0/603C1D0
+			      "
+			      "2026-12-04 14:17:45.4 UTC [11] FATAL:  terminating walreceiver process due to administrator "
+			      "command
+			      ",
+			      f);
+			fclose(f);
+			ck_assert_msg(pg_log_last_bad_wal(path, from, bad, sizeof(bad), &err), "%s", err.msg);
+			ck_assert_str_eq(bad, "LOG:  invalid resource manager ID 32 at 0/603C1D0");
+			ck_assert(!pg_log_last_bad_wal(path, from, bad, 0, &err));
+		}
 		unlink(path);
 		ck_assert(!pg_start_diagnose(path, 0, &d, &err));
 		ck_assert_int_eq(d.kind, PG_START_FAIL_UNKNOWN);

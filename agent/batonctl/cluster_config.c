@@ -479,6 +479,23 @@ int cmd_promote_cluster(const char *config_path, const struct args *a)
 	         "promotes",
 	         x.cfg.scope, x.view->standby_host, x.view->standby_port,
 	         x.view->has_leader ? x.view->leader : "(none now)");
+	/* A standby leader that still streams: the other site's primary is
+	 * up. Promoting now is a failover that makes two writable sites until
+	 * that one is demoted, and the writes it takes meanwhile are lost at
+	 * the failback; said before the confirmation. */
+	if (x.view->has_leader) {
+		json_t *rec = member_record(&x, x.view->leader);
+		const char *rs = json_string_value(json_object_get(rec, "replication_state"));
+
+		if (rs && strcmp(rs, "streaming") == 0)
+			fprintf(stderr,
+			        "warning: %s still streams from %s:%d: the other site's primary is up. Promoting now "
+			        "makes two writable sites until it is demoted (demote-cluster there), and what it "
+			        "acknowledges meanwhile is lost when it follows this one; a planned move is "
+			        "site-switchover, which loses no write\n",
+			        x.view->leader, x.view->standby_host, x.view->standby_port);
+		json_decref(rec);
+	}
 	if (!confirmed(a, "promote-cluster", what)) {
 		rc = EXIT_FAILED;
 		goto cleanup;
@@ -620,8 +637,8 @@ static bool site_status(const struct ctl *x, const struct ha_member *m, struct a
 }
 
 /* demote-cluster --wait: until x's leader runs as the standby leader of
- * hp (a running replica that does not refuse it), printing a line each
- * time what it does changes. EXIT_DONE, or EXIT_FAILED (reported) when
+ * hp (a running replica that does not refuse it and streams from it),
+ * printing a line each time what it does changes. EXIT_DONE, or EXIT_FAILED (reported) when
  * a member refuses hp, the leader key goes, or after wait seconds. */
 static int demote_wait(struct ctl *x, const char *hp, double wait)
 {
@@ -634,7 +651,8 @@ static int demote_wait(struct ctl *x, const char *hp, double wait)
 
 		if (rc == EXIT_DONE) {
 			json_t *rec;
-			const char *refuses;
+			const char *refuses, *rs;
+			bool streams;
 
 			l = x->view->has_leader ? ha_find_member(x->view, x->view->leader) : NULL;
 			if (l)
@@ -650,8 +668,13 @@ static int demote_wait(struct ctl *x, const char *hp, double wait)
 				        "does not follow it (see its agent's log); undo with batonctl promote-cluster",
 				        doing, x->cfg.scope, hp);
 			}
+			/* Done once it streams from there (an older agent does not
+			 * publish replication_state): a standby leader that runs but
+			 * streams nothing follows nothing. */
+			rs = json_string_value(json_object_get(rec, "replication_state"));
+			streams = !json_object_get(rec, "replication_state") || (rs && strcmp(rs, "streaming") == 0);
 			json_decref(rec);
-			if (l && strcmp(l->role, "replica") == 0 && strcmp(l->state, "running") == 0) {
+			if (l && strcmp(l->role, "replica") == 0 && strcmp(l->state, "running") == 0 && streams) {
 				struct api_status st;
 				char why[700] = "";
 				bool said = site_status(x, l, &st, why, sizeof(why));
@@ -678,7 +701,8 @@ static int demote_wait(struct ctl *x, const char *hp, double wait)
 		if (clk_mono() >= deadline)
 			return failed(
 			        "demote-cluster: timed out after %g s: cluster '%s' is a standby cluster of %s in its "
-			        "configuration, but its leader does not run as its standby leader yet (%s)",
+			        "configuration, but its leader does not run as its standby leader streaming from it "
+			        "yet (%s; see its agent's log)",
 			        wait, x->cfg.scope, hp, doing);
 		sleep_ms(POLL_MS);
 	}
