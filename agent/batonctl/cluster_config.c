@@ -9,6 +9,7 @@
  * demote-cluster remove and set its standby_cluster, the same way.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -642,8 +643,9 @@ static bool site_status(const struct ctl *x, const struct ha_member *m, struct a
  * a member refuses hp, the leader key goes, or after wait seconds. */
 static int demote_wait(struct ctl *x, const char *hp, double wait)
 {
-	double deadline = clk_mono() + wait;
+	double deadline = clk_mono() + wait, ok_since = 0;
 	char last[1024] = "", doing[1024] = "no leader";
+	uint64_t replay0 = 0;
 
 	for (;;) {
 		const struct ha_member *l = NULL;
@@ -681,15 +683,44 @@ static int demote_wait(struct ctl *x, const char *hp, double wait)
 
 				/* Its agent's word too, not only its key's. */
 				if (said && st.pg_running && st.is_leader && strcmp(st.role, "replica") == 0) {
-					printf("%s: %s\n", x->cfg.scope, doing);
-					return EXIT_DONE;
+					/* Streaming is not following: WAL it cannot replay
+					 * (the two sites promoted from the same record)
+					 * streams too. Done once it replayed something new,
+					 * or all it received, after a confirmation window
+					 * long enough for the stream to run ahead of a stuck
+					 * replay. */
+					double now = clk_mono(), window = 2.0 * x->view->loop_wait;
+
+					if (window < 2.0)
+						window = 2.0;
+					if (ok_since == 0) {
+						ok_since = now;
+						replay0 = st.replay_lsn;
+					}
+					if (now - ok_since >= window &&
+					    (st.replay_lsn > replay0 || st.replay_lsn >= st.receive_lsn)) {
+						printf("%s: %s\n", x->cfg.scope, doing);
+						return EXIT_DONE;
+					}
+					if (now - ok_since >= window)
+						snprintf(doing, sizeof(doing),
+						         "%s: streams from %s, but replays nothing of it (%" PRIu64
+						         " bytes received and not replayed)",
+						         l->name, hp, st.receive_lsn - st.replay_lsn);
+					else
+						snprintf(doing + strlen(doing), sizeof(doing) - strlen(doing),
+						         "; confirming that it replays");
+				} else {
+					ok_since = 0;
+					if (said)
+						snprintf(why, sizeof(why), "its REST API says %s, %s",
+						         st.pg_running ? st.role : "not running",
+						         st.is_leader ? "the leader" : "not the leader");
+					snprintf(doing, sizeof(doing), "%s: its member key says standby leader, but %s",
+					         l->name, why);
 				}
-				if (said)
-					snprintf(why, sizeof(why), "its REST API says %s, %s",
-					         st.pg_running ? st.role : "not running",
-					         st.is_leader ? "the leader" : "not the leader");
-				snprintf(doing, sizeof(doing), "%s: its member key says standby leader, but %s",
-				         l->name, why);
+			} else {
+				ok_since = 0;
 			}
 			if (strcmp(doing, last) != 0) {
 				printf("%s: waiting for its leader to run as the standby leader: %s\n", x->cfg.scope,
