@@ -615,17 +615,38 @@ static void site_member_doing(const struct ctl *x, const struct ha_member *m, co
  * another member's API). false + why (escaped) when it does not. */
 static bool site_status(const struct ctl *x, const struct ha_member *m, struct api_status *st, char *why, size_t len)
 {
+	static bool plain_said;
 	struct peer_opts po;
 	char err[512], name[200], scope[200];
+	bool tls = false;
 
 	if (!m->api_url[0]) {
 		snprintf(why, len, "%s publishes no REST API address", m->name);
 		return false;
 	}
 	peer_opts_from_config(&x->cfg, &po);
-	if (!peer_get_status(&po, m->api_url, 3.0, st, NULL, err, sizeof(err))) {
+	if (!peer_get_status(&po, m->api_url, 3.0, st, &tls, err, sizeof(err))) {
 		snprintf(why, len, "%s's REST API does not answer: %s", m->name, err);
 		return false;
+	}
+	/* The address comes from the member key: over plain http anyone who
+	 * can write etcd can answer for the agent (a server of theirs). With
+	 * TLS on this cluster's REST APIs only a certified server can, and the
+	 * name check below catches another member's. */
+	if (!tls && (x->cfg.restapi.certfile || x->cfg.restapi.cafile)) {
+		snprintf(why, len,
+		         "the REST API in %s's member key is not https, while this cluster's are: not taking its "
+		         "answer",
+		         m->name);
+		return false;
+	}
+	if (!tls && !plain_said) {
+		plain_said = true;
+		fprintf(stderr,
+		        "warning: %s's REST API is plain http: batonctl cannot tell its answers from those of any "
+		        "server a member key names (anyone who can write etcd can write one); set restapi.certfile, "
+		        "keyfile and cafile\n",
+		        m->name);
 	}
 	if (strcmp(st->name, m->name) != 0 || strcmp(st->scope, x->cfg.scope) != 0) {
 		log_escape(st->name, name, sizeof(name), false);
@@ -775,6 +796,14 @@ int cmd_demote_cluster(const char *config_path, const struct args *a)
 	rc = site_check_trust(&x, "demote-cluster", a->standby_host, (int)port);
 	if (rc != EXIT_DONE)
 		goto cleanup;
+	/* Paused, the agents leave Postgres alone: its primary would not
+	 * demote, and --wait would wait on nothing. */
+	if (x.view->paused && !x.view->standby_cluster) {
+		rc = failed("demote-cluster: cluster '%s' is paused (maintenance mode): its primary would not "
+		            "demote; batonctl resume first; nothing changed",
+		            x.cfg.scope);
+		goto cleanup;
+	}
 	was_standby = x.view->standby_cluster;
 	/* Already a standby cluster: nothing stops, its standby leader
 	 * re-points (ha.c rule 11). */
@@ -935,6 +964,14 @@ int cmd_site_switchover(const char *config_path, const struct args *a)
 		            "nothing changed",
 		            x.cfg.scope, config_path,
 		            x.view->standby_cluster ? "it is a standby cluster" : "no primary leads it");
+		goto cleanup;
+	}
+	/* Paused, the agents leave Postgres alone: nothing would demote or
+	 * promote, and a step would wait on what no agent does. */
+	if (x.view->paused || y.view->paused) {
+		rc = failed("site-switchover: cluster '%s' is paused (maintenance mode): its agents would neither "
+		            "demote nor promote; batonctl resume first; nothing changed",
+		            x.view->paused ? x.cfg.scope : y.cfg.scope);
 		goto cleanup;
 	}
 	if (!y.view->standby_cluster) {

@@ -19,8 +19,10 @@
 #     refuses two sites with one scope name and a target that is not a
 #     standby cluster.
 #  2c. A forged member key of node1 (trusting every remote, then a replica
-#     at 0/1) during a site switchover node1 refuses: batonctl asks the
-#     agents themselves, promotes nothing, B stays a standby.
+#     at 0/1 whose api_url is a plain-http server answering as node1)
+#     during a site switchover node1 refuses: batonctl takes only an
+#     https answer of the agents themselves, promotes nothing, B stays a
+#     standby.
 #  3. The operator lists node2's address in node1's file
 #     (postgresql.standby_cluster_remotes, reloaded with SIGHUP) and runs the
 #     README's site switchover (batonctl site-switchover --to-config
@@ -144,6 +146,16 @@ assert_eq "batonctl: site-switchover: cluster 'sitec' ($T/sitec.conf) is not a s
 	"$out" "site-switchover's refusal of a target that is not a standby cluster"
 assert_eq "$config_before" "$(SCOPE=sitea config_json)" "A's config key after the refused site-switchovers"
 pass "site-switchover refuses one scope name for two sites, and a target that is not a standby cluster"
+SCOPE=sitea config_update '.pause = true'
+out=$(CTL_NODE=1 ctl site-switchover --to-config "$T/node2.conf" --force 2>&1)
+assert_eq 1 "$?" "site-switchover while sitea is paused: exit status ($out)"
+assert_eq "batonctl: site-switchover: cluster 'sitea' is paused (maintenance mode): its agents would neither demote nor promote; batonctl resume first; nothing changed" \
+	"$out" "site-switchover's refusal of a paused cluster"
+out=$(CTL_NODE=1 ctl demote-cluster --host 127.0.0.1 --port "${PG_PORT[2]}" --force 2>&1)
+assert_eq 1 "$?" "demote-cluster while sitea is paused: exit status ($out)"
+SCOPE=sitea config_update '.pause = false'
+assert_eq false "$(SCOPE=sitea config_json | jq -r '.standby_cluster != null')" "A's config key after the refusals while paused"
+pass "site-switchover and demote-cluster refuse a paused cluster"
 
 # ---- 2c. someone who can write etcd forges node1's member key while the
 # operator runs a site switchover that node1 refuses (its file does not
@@ -153,8 +165,35 @@ pass "site-switchover refuses one scope name for two sites, and a target that is
 # standby (attacker review: it promoted B while node1 was still a primary:
 # two writable sites, and node1's writes rewound away later).
 real1=$(SCOPE=sitea member_json node1)
+# ... and its api_url at a plain-http server of the attacker's that answers
+# GET /status as node1 of sitea, a running standby leader at 0/1 (re-check
+# of the fix: batonctl took that answer as the agent's word). This
+# cluster's REST APIs are https, so a plain-http answer is not taken.
+pick_port FAKE_STATUS
+cat >"$T/fake_status.py" <<'PY'
+import http.server, json, sys
+port = int(sys.argv[1])
+doc = {"name": "node1", "scope": "sitea", "role": "replica", "state": "running", "pg_running": True,
+       "is_leader": True, "timeline": 1, "lsn": 1, "receive_lsn": 1, "replay_lsn": 1}
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps(doc).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        print("GET", self.path, flush=True)
+    def log_message(self, *a):
+        pass
+srv = http.server.HTTPServer(("127.0.0.1", port), H)
+srv.timeout = 1
+for _ in range(120):
+    srv.handle_request()
+PY
+bg_start fake_status python3 "$T/fake_status.py" "$FAKE_STATUS"
 as_primary=$(jq -c '.standby_trust = {"tls": true, "remotes": []}' <<<"$real1")
-as_replica=$(jq -c '.role = "replica" | .lsn = 1 | .standby_trust = {"tls": true, "remotes": []}' <<<"$real1")
+as_replica=$(jq -c '.role = "replica" | .lsn = 1 | .replication_state = "streaming" | .api_url = "http://127.0.0.1:'"$FAKE_STATUS"'" | .standby_trust = {"tls": true, "remotes": []}' <<<"$real1")
 (
 	end=$(($(date +%s) + 30))
 	while [ "$(date +%s)" -lt "$end" ]; do
@@ -182,6 +221,8 @@ wait "$forger" 2>/dev/null
 log "site-switchover under a forged member key: exit $rc: $out"
 assert_eq 1 "$rc" "site-switchover under a forged member key: exit status"
 grep -q "nothing promoted" <<<"$out" || fail "site-switchover under a forged member key does not say nothing was promoted: $out"
+grep -q "not https, while this cluster's are" <<<"$out" || grep -q "its REST API says primary" <<<"$out" ||
+	log "(the forged key was not read while batonctl waited: $out)"
 assert_eq t "$(in_recovery 2)" "node2 (site B) is still a standby after the forged switchover"
 assert_eq f "$(in_recovery 1)" "node1 (site A) is still the primary after the forged switchover"
 SCOPE=sitea config_update 'del(.standby_cluster)'
