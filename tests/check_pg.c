@@ -846,15 +846,11 @@ START_TEST(test_start_diagnose)
 			ck_assert_str_eq(bad, "");
 			f = fopen(path, "a");
 			ck_assert_ptr_nonnull(f);
-			fputs("2026-12-04 14:17:40.1 UTC [9] LOG:  invalid record length at 0/70EB6A8: wanted 24, got 0
-			      "
-			      "2026-12-04 14:17:41.2 UTC [9] LOG:  started streaming WAL from primary at 0/7000000
-			      "
-			      "2026-12-04 14:17:45.3 UTC [9] LOG:  invalid resource manager ID 32 at 0/603C1D0
-			      "
+			fputs("2026-12-04 14:17:40.1 UTC [9] LOG:  invalid record length at 0/70EB6A8: wanted 24, got 0\n"
+			      "2026-12-04 14:17:41.2 UTC [9] LOG:  started streaming WAL from primary at 0/7000000\n"
+			      "2026-12-04 14:17:45.3 UTC [9] LOG:  invalid resource manager ID 32 at 0/603C1D0\n"
 			      "2026-12-04 14:17:45.4 UTC [11] FATAL:  terminating walreceiver process due to administrator "
-			      "command
-			      ",
+			      "command\n",
 			      f);
 			fclose(f);
 			ck_assert_msg(pg_log_last_bad_wal(path, from, bad, sizeof(bad), &err), "%s", err.msg);
