@@ -8,7 +8,8 @@
 #    503 there, while it replicates like any replica;
 #  - node2 killed (agent and postmaster, SIGKILL): node3 falls back to the
 #    leader within a bounded wait and replays new rows; node2 started
-#    again: node3 streams from node2 again.
+#    again: node3 streams from node2 again; node2 then promoted (a
+#    switchover): node3 streams from it as the primary, node1 follows it.
 . "$(dirname "$0")/../lib/cluster.sh"
 cluster_init tags_cascade
 
@@ -109,3 +110,16 @@ run_sql 1 "INSERT INTO cascade_t VALUES (3)" >/dev/null || fail "cannot write on
 wait_for 30 "node3 replays the third row through node2" eval '[ "$(run_sql 3 "SELECT count(*) FROM cascade_t")" = 3 ]'
 assert_eq node3 "$(walsenders 2)" "node2's pg_stat_replication has node3 again"
 pass "node2 back: node3 streams from node2 again"
+
+# 8. node2 is promoted (a switchover to it): node3 keeps streaming from
+# node2, now the primary, through a slot there; the old primary node1
+# follows node2 too; a row written on node2 reaches both.
+out=$(ctl switchover --candidate node2 2>&1) || fail "switchover to node2 failed: $out"
+wait_for 60 "node2 is the primary" eval '[ "$(leader_name)" = node2 ] && [ "$(in_recovery 2)" = f ]'
+wait_for 60 "node3 streams from node2, the new primary" eval '[ "$(sender_port)" = "${PG_PORT[2]}" ]'
+wait_for 60 "node1 streams from node2" \
+	eval '[ "$(run_sql 1 "SELECT sender_port FROM pg_stat_wal_receiver WHERE status = '"'streaming'"'")" = "${PG_PORT[2]}" ]'
+run_sql 2 "INSERT INTO cascade_t VALUES (4)" >/dev/null || fail "cannot write on node2"
+wait_for 30 "node3 and node1 replay the row written on node2" \
+	eval '[ "$(run_sql 3 "SELECT count(*) FROM cascade_t")" = 4 ] && [ "$(run_sql 1 "SELECT count(*) FROM cascade_t")" = 4 ]'
+pass "node2 promoted: node3 streams from it as the primary, node1 follows it"
