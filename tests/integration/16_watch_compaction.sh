@@ -45,9 +45,11 @@ watch_lines() { tail -n +$((${mark[$1]} + 1)) "$(agent_log "$1")" | grep -i 'wat
 watch_recovered() {
 	local n
 	for n in 1 2 3; do
-		# the watch reconnected by itself, or the loop, which saw etcd
-		# fail first (a loaded machine), replaced it
-		watch_lines "$n" | grep -q -E 'watch re-established|was compacted|watching .* again from revision' || return 1
+		# the watch reconnected by itself ("watch on PREFIX
+		# re-established"), was told of the compaction, or the loop,
+		# which saw etcd fail first (a loaded machine), replaced it
+		# ("watching PREFIX from revision N ... (after trouble with etcd)")
+		watch_lines "$n" | grep -q -E 'watch on .* re-established|was compacted|watching .* from revision [0-9]+ .*\((after trouble with etcd|the watch was lost)\)' || return 1
 	done
 }
 wait_for 20 "every agent's leader watch recovered after the restart" watch_recovered
