@@ -36,6 +36,7 @@ struct local_memory {
 	bool remote_diverged;        /* ... and the server's log since its start says the other site's
 				      * timeline forked off before our position (loop_execute.c) */
 	bool remote_stuck_said;      /* ... replay stuck on WAL received from it: said once (loop_execute.c) */
+	double remote_stuck_read_at; /* ... when the server's log was last read for it (monotonic) */
 	/* failed starts, until Postgres answers again */
 	bool pg_start_failed;
 	enum ha_start_failure start_failure;

@@ -26,6 +26,7 @@ static void remember_remote(struct loop *L, const char *upstream)
 		L->lm.following_remote[0] = '\0';
 	L->lm.remote_diverged = false;
 	L->lm.remote_stuck_said = false;
+	L->lm.remote_stuck_read_at = 0;
 }
 
 /*
@@ -46,6 +47,10 @@ static void standby_stuck_check(struct loop *L, double now)
 	if (L->lm.remote_stuck_said || strcmp(L->lm.following, HA_REMOTE) != 0 ||
 	    ha_replay_check(&L->view, &L->local, now, why, sizeof(why)) != HA_REPLAY_STUCK)
 		return;
+	/* The log is read at most every 10 s while replay stays stuck. */
+	if (L->lm.remote_stuck_read_at > 0 && now - L->lm.remote_stuck_read_at < 10.0)
+		return;
+	L->lm.remote_stuck_read_at = now;
 	if (!pg_log_last_bad_wal(L->cfg->postgresql.log_file, L->pg_log_from, bad, sizeof(bad), &err) || !bad[0])
 		return;
 	L->lm.remote_stuck_said = true;

@@ -67,9 +67,18 @@ bool standby_remote_following_untrusted(struct loop *L)
 
 /* How long an answer of the remote (remote_is_other_site) holds: one that
  * says it is another site's is asked again after a minute (a changed
- * standby_cluster is asked at once), any other after 5 s. */
+ * standby_cluster is asked at once); no answer, for a standby leader (the
+ * other site down: each try can hold the loop for the connect timeout),
+ * after 30 s; any other after 5 s. */
 #define REMOTE_PROBE_OK_FOR 60.0
+#define REMOTE_PROBE_SILENT_FOR 30.0
 #define REMOTE_PROBE_EVERY 5.0
+
+/* namespace/scope: what baton.cluster says of this member's cluster. */
+static void own_cluster_name(const struct baton_config *cfg, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s", cfg->namespace_, cfg->scope);
+}
 
 /*
  * The leader asks the remote who it is, over the replication connection it
@@ -95,11 +104,14 @@ static bool remote_is_other_site(struct loop *L, const char *key)
 	struct pg_err err;
 	bool built, named = false;
 
-	if (strcmp(L->remote_probe.key, key) == 0 &&
-	    now - L->remote_probe.at < (L->remote_probe.ok ? REMOTE_PROBE_OK_FOR : REMOTE_PROBE_EVERY))
+	double hold = L->remote_probe.ok                            ? REMOTE_PROBE_OK_FOR
+	              : L->remote_probe.ours || L->local.pg_primary ? REMOTE_PROBE_EVERY
+	                                                            : REMOTE_PROBE_SILENT_FOR;
+
+	if (strcmp(L->remote_probe.key, key) == 0 && now - L->remote_probe.at < hold)
 		return L->remote_probe.ok;
 	snprintf(L->remote_probe.key, sizeof(L->remote_probe.key), "%s", key);
-	snprintf(own, sizeof(own), "%s/%s", L->cfg->namespace_, L->cfg->scope);
+	own_cluster_name(L->cfg, own, sizeof(own));
 	L->remote_probe.at = now;
 	L->remote_probe.ok = L->remote_probe.ours = false;
 	L->remote_probe.asking = true;
@@ -138,7 +150,7 @@ static bool remote_is_other_site(struct loop *L, const char *key)
 			          key, L->local.pg_primary ? "primary" : "standby leader", err.msg,
 			          L->local.pg_primary ? "not demoting onto a remote that does not answer"
 			                              : "going on as it is",
-			          REMOTE_PROBE_EVERY);
+			          L->local.pg_primary ? REMOTE_PROBE_EVERY : REMOTE_PROBE_SILENT_FOR);
 		snprintf(L->standby_unusable_said, sizeof(L->standby_unusable_said), "%s", said);
 	}
 	return false;
@@ -603,7 +615,7 @@ bool write_pg_files(struct loop *L, bool standby, const char *upstream)
 		goto cleanup;
 	}
 	snprintf(port, sizeof(port), "%d", cfg->postgresql.listen_port);
-	snprintf(own_cluster, sizeof(own_cluster), "%s/%s", cfg->namespace_, cfg->scope);
+	own_cluster_name(cfg, own_cluster, sizeof(own_cluster));
 	forced_values[0] = cfg->postgresql.listen_host;
 	forced_values[1] = port;
 	forced_values[2] = cfg->postgresql.socket_dir;
