@@ -196,6 +196,13 @@ void api_publish(struct api_server *s, const struct api_status *st);
 void api_publish_metrics(struct api_server *s, const struct api_metrics *m);
 /* Takes and clears what POSTs asked of this node since the last call. */
 void api_take_requests(struct api_server *s, struct api_requests *out);
+/* failsafe_mode: a confirmation (POST /failsafe) promises not to take the
+ * leader key within a ttl. The loop closes confirmations before it takes
+ * the key, so none slips in between its check and its take, and reopens
+ * them when it does not hold the key. api_failsafe_close returns the
+ * confirmation not yet taken by api_take_requests (monotonic, 0 none). */
+double api_failsafe_close(struct api_server *s);
+void api_failsafe_reopen(struct api_server *s);
 
 /* POST /restart answers once the restart is over (bounded by its "wait",
  * default API_RESTART_WAIT_S): the loop calls api_restart_attach() once

@@ -867,17 +867,62 @@ void api_h_reinit(struct api_server *s, const struct api_request *rq, json_t *bo
 	queue_request(s, &s->requests.reinit, "reinit", out);
 }
 
+double api_failsafe_close(struct api_server *s)
+{
+	double pending;
+
+	pthread_mutex_lock(&s->mu);
+	s->failsafe_closed = true;
+	pending = s->requests.failsafe_seen_at;
+	pthread_mutex_unlock(&s->mu);
+	return pending;
+}
+
+void api_failsafe_reopen(struct api_server *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->failsafe_closed = false;
+	pthread_mutex_unlock(&s->mu);
+}
+
+/*
+ * Does etcd answer this agent now? The loop's last read may be a loop old,
+ * or served by the watch's cache while etcd is already gone; the leader asks
+ * only once it cannot reach etcd, and gives its request 0.5 s. Busy (a probe
+ * already running): as if etcd answered, so the leader asks again.
+ */
+static bool etcd_answers_now(struct api_server *s)
+{
+	struct timespec until;
+	struct etcd_range_result r;
+	struct etcd_error e;
+	bool ok;
+
+	if (!s->probe_etcd)
+		return true;
+	clk_wall_after(0.1, &until);
+	if (pthread_mutex_timedlock(&s->probe_mu, &until) != 0)
+		return true;
+	memset(&r, 0, sizeof(r));
+	memset(&e, 0, sizeof(e));
+	ok = etcd_get(s->probe_etcd, s->keys.leader, &r, &e) == ETCD_OK;
+	etcd_range_result_free(&r);
+	pthread_mutex_unlock(&s->probe_mu);
+	return ok;
+}
+
 /*
  * failsafe_mode: the leader, unable to reach etcd, asks every member to
  * confirm it. We confirm only if we cannot reach etcd either (else the
  * leader key in etcd is the truth and the leader must go by it) and the
  * sender is the leader we last knew. Confirming is a promise the loop keeps:
- * no leader key taken by us within a ttl of it.
+ * no leader key taken by us within a ttl of it (api_failsafe_close).
  */
 void api_h_failsafe(struct api_server *s, const struct api_request *rq, json_t *body, struct api_reply *out)
 {
 	struct api_status st;
 	const char *leader;
+	bool closed;
 
 	(void)rq;
 	if (!body || !json_is_object(body) || !json_is_string(json_object_get(body, "leader"))) {
@@ -889,18 +934,24 @@ void api_h_failsafe(struct api_server *s, const struct api_request *rq, json_t *
 		api_reply_error(out, MHD_HTTP_SERVICE_UNAVAILABLE, "the agent has not published its state yet");
 		return;
 	}
-	if (st.etcd_ok) {
-		api_reply_error(out, MHD_HTTP_CONFLICT, "%s reaches etcd: the leader key decides, not failsafe",
-		                st.name);
-		return;
-	}
 	if (st.is_leader || strcmp(st.leader, leader) != 0) {
 		api_reply_error(out, MHD_HTTP_CONFLICT, "%s is not the leader %s last knew ('%s')", leader, st.name,
 		                st.leader);
 		return;
 	}
+	if (st.etcd_ok && etcd_answers_now(s)) {
+		api_reply_error(out, MHD_HTTP_CONFLICT, "%s reaches etcd: the leader key decides, not failsafe",
+		                st.name);
+		return;
+	}
 	pthread_mutex_lock(&s->mu);
-	s->requests.failsafe_seen_at = clk_mono();
+	closed = s->failsafe_closed;
+	if (!closed)
+		s->requests.failsafe_seen_at = clk_mono();
 	pthread_mutex_unlock(&s->mu);
+	if (closed) {
+		api_reply_error(out, MHD_HTTP_CONFLICT, "%s is taking the leader key in etcd", st.name);
+		return;
+	}
 	api_reply_json(out, MHD_HTTP_OK, json_pack("{s:s, s:s}", "accepted", "failsafe", "member", st.name));
 }

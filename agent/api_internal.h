@@ -130,6 +130,9 @@ struct api_server {
 	uint64_t restart_done_id; /* the last request the loop finished */
 	enum api_restart_outcome restart_done_outcome;
 	char restart_done_msg[512];
+	/* failsafe_mode: closed while the loop takes the leader key, so no
+	 * confirmation slips in between its check and its take */
+	bool failsafe_closed;
 	/* end of mutex-guarded fields */
 	pthread_cond_t restart_cv; /* signalled on each report (CLOCK_MONOTONIC) */
 
@@ -153,6 +156,10 @@ struct api_server {
 	pthread_mutex_t pg_mu; /* guards pg (tried, never waited for) */
 	struct pg_conn *pg;
 	pthread_mutex_t etcd_mu; /* one etcd request of the API at a time */
+	/* POST /failsafe asks etcd itself, with timeouts short enough for the
+	 * leader's request (its own client, so no other request delays it) */
+	struct etcd_client *probe_etcd; /* NULL: no etcd access configured */
+	pthread_mutex_t probe_mu;       /* one probe at a time */
 
 	/* Connections and the deadline reaper. */
 	pthread_mutex_t sock_mu; /* guards socks, reaper_stop, reaped */

@@ -34,6 +34,8 @@
 
 #define API_ETCD_TIMEOUT 1.5 /* seconds, per etcd request of the API's own client */
 #define API_ETCD_CONNECT_TIMEOUT 0.5
+#define API_PROBE_TIMEOUT 0.2 /* POST /failsafe: does etcd answer us now? */
+#define API_PROBE_CONNECT_TIMEOUT 0.15
 #define API_PEM_MAX (1024 * 1024) /* largest certificate or key file read */
 
 /* ---- clocks and the snapshot ----------------------------------------------- */
@@ -110,6 +112,7 @@ void api_server_free(struct api_server *s)
 	if (s->pg)
 		pg_conn_free(s->pg);
 	etcd_client_free(s->etcd);
+	etcd_client_free(s->probe_etcd);
 	free(s->pg_conninfo);
 	free_secret(s->auth_expected);
 	free(s->auth_user);
@@ -129,6 +132,7 @@ void api_server_free(struct api_server *s)
 	pthread_cond_destroy(&s->sock_cv);
 	pthread_mutex_destroy(&s->sock_mu);
 	pthread_mutex_destroy(&s->etcd_mu);
+	pthread_mutex_destroy(&s->probe_mu);
 	pthread_mutex_destroy(&s->pg_mu);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
@@ -264,7 +268,8 @@ struct api_server *api_server_new(const struct api_options *opts, char *err, siz
 		return NULL;
 	}
 	if (pthread_mutex_init(&s->pg_mu, NULL) != 0 || pthread_mutex_init(&s->etcd_mu, NULL) != 0 ||
-	    pthread_mutex_init(&s->sock_mu, NULL) != 0 || pthread_cond_init(&s->sock_cv, NULL) != 0) {
+	    pthread_mutex_init(&s->probe_mu, NULL) != 0 || pthread_mutex_init(&s->sock_mu, NULL) != 0 ||
+	    pthread_cond_init(&s->sock_cv, NULL) != 0) {
 		/* glibc's init of a default mutex or condition cannot fail */
 		jsonf_set_err(err, errlen, "cannot create a mutex");
 		abort();
@@ -375,6 +380,13 @@ struct api_server *api_server_new(const struct api_options *opts, char *err, siz
 			ec.connect_timeout = API_ETCD_CONNECT_TIMEOUT;
 		memset(&e, 0, sizeof(e));
 		if (etcd_client_new(&ec, &s->etcd, &e) != ETCD_OK) {
+			jsonf_set_err(err, errlen, "restapi: etcd client: %s", e.message);
+			goto fail;
+		}
+		/* The failsafe probe answers within the leader's 0.5 s request. */
+		ec.request_timeout = API_PROBE_TIMEOUT;
+		ec.connect_timeout = API_PROBE_CONNECT_TIMEOUT;
+		if (etcd_client_new(&ec, &s->probe_etcd, &e) != ETCD_OK) {
 			jsonf_set_err(err, errlen, "restapi: etcd client: %s", e.message);
 			goto fail;
 		}

@@ -7,6 +7,9 @@
  */
 #include "agent/loop_internal.h"
 
+/* failsafe_mode: pause before asking a member that refused again */
+#define FAILSAFE_RETRY_PAUSE 0.15
+
 void set_fence(struct loop *L)
 {
 	bool may_write = L->postmaster.pid > 0 && (L->lm.pg_started_primary || L->lm.promote_requested ||
@@ -68,6 +71,7 @@ bool acquire_leader_key(struct loop *L)
 	};
 	size_t n_cmp;
 	bool won = false;
+	double seen;
 
 	if (L->local.lease_id == 0)
 		return false;
@@ -87,9 +91,21 @@ bool acquire_leader_key(struct loop *L)
 			                        .number = L->leader_mod_revision };
 		n_cmp = 2;
 	}
-	if (!txn_simple(L, cmp, n_cmp, &put, 1, &won, "acquire leader key"))
+	/* A leader we confirmed in failsafe_mode may write until a ttl after
+	 * that: no confirmation between this check and the take. */
+	seen = fmax(api_failsafe_close(L->api), L->failsafe.seen_at);
+	if (seen > 0 && clk_mono() - seen < L->settings.ttl) {
+		api_failsafe_reopen(L->api);
+		log_info("not taking the leader key: we confirmed %s's failsafe heartbeat %.1fs ago",
+		         L->view.leader[0] ? L->view.leader : "the leader", clk_mono() - seen);
 		return false;
+	}
+	if (!txn_simple(L, cmp, n_cmp, &put, 1, &won, "acquire leader key")) {
+		api_failsafe_reopen(L->api);
+		return false;
+	}
 	if (!won) {
+		api_failsafe_reopen(L->api);
 		log_info("lost the race for the leader key");
 		return false;
 	}
@@ -188,8 +204,11 @@ void failsafe_round(struct loop *L)
 {
 	const struct baton_config *cfg = L->cfg;
 	double t0 = clk_mono(), timeout = fmin(0.5, L->settings.loop_wait);
+	double budget = fmin(1.0, L->settings.loop_wait);
 	struct peer_opts po = loop_peer_opts(L);
 	size_t asked = 0, confirmed = 0;
+	bool done[HA_MAX_MEMBERS] = { false };
+	char errs[HA_MAX_MEMBERS][300] = { { 0 } };
 
 	if (!L->view.failsafe_mode || L->view.etcd_ok || !L->local.pg_ready || !L->local.pg_primary) {
 		if (L->failsafe.confirmed_at > 0) {
@@ -199,18 +218,29 @@ void failsafe_round(struct loop *L)
 		L->failsafe.logged = false;
 		return;
 	}
-	for (size_t i = 0; i < L->view.n_members; i++) {
-		const struct ha_member *m = &L->view.members[i];
-		char err[300];
+	/* A member's answer may lag its own view of etcd by a moment: ask
+	 * those that refused again, within the loop's pace. */
+	for (int pass = 0;; pass++) {
+		asked = confirmed = 0;
+		for (size_t i = 0; i < L->view.n_members && i < HA_MAX_MEMBERS; i++) {
+			const struct ha_member *m = &L->view.members[i];
 
-		if (strcmp(m->name, cfg->name) == 0 || !m->api_url[0])
-			continue;
-		asked++;
-		if (peer_post_failsafe(&po, m->api_url, cfg->name, timeout, err, sizeof(err)))
-			confirmed++;
-		else
-			log_warn("failsafe: %s did not confirm us (%s)", m->name, err);
+			if (strcmp(m->name, cfg->name) == 0 || !m->api_url[0])
+				continue;
+			asked++;
+			if (!done[i])
+				done[i] = peer_post_failsafe(&po, m->api_url, cfg->name, timeout, errs[i],
+				                             sizeof(errs[i]));
+			if (done[i])
+				confirmed++;
+		}
+		if (confirmed == asked || pass >= 2 || clk_mono() - t0 + FAILSAFE_RETRY_PAUSE + timeout > budget)
+			break;
+		clk_sleep(FAILSAFE_RETRY_PAUSE);
 	}
+	for (size_t i = 0; i < L->view.n_members && i < HA_MAX_MEMBERS; i++)
+		if (!done[i] && strcmp(L->view.members[i].name, cfg->name) != 0 && L->view.members[i].api_url[0])
+			log_warn("failsafe: %s did not confirm us (%s)", L->view.members[i].name, errs[i]);
 	if (confirmed == asked) {
 		L->failsafe.confirmed_at = t0;
 		keeper_set_failsafe(L->keeper, t0);

@@ -12,6 +12,9 @@ void take_requests(struct loop *L)
 	struct api_requests r;
 
 	memset(&r, 0, sizeof(r));
+	/* Closed only while we take or hold the key (acquire_leader_key). */
+	if (!L->view.has_leader || strcmp(L->view.leader, L->cfg->name) != 0)
+		api_failsafe_reopen(L->api);
 	api_take_requests(L->api, &r);
 	if (r.restart) {
 		/* A request that arrives while one waits is merged into it: a

@@ -1969,21 +1969,26 @@ END_TEST
 /* ---- the socket-free handler -------------------------------------------------------------- */
 
 /* failsafe_mode: a member confirms the leader it last knew only while it
- * cannot reach etcd itself, and the loop learns when it did. */
+ * cannot reach etcd itself (by its loop's last read, or, that read being a
+ * moment old, by asking etcd then), never while its loop takes the key,
+ * and the loop learns when it did. */
 START_TEST(test_failsafe_confirm)
 {
 	static const struct {
-		bool etcd_ok, is_leader;
+		bool etcd_ok, is_leader, etcd_dead, closed;
 		const char *body;
 		int code;
 	} t[] = {
-		{ false, false, "{\"leader\":\"node1\"}", 200 },
-		{ true, false, "{\"leader\":\"node1\"}", 409 },  /* we reach etcd: the key decides */
-		{ false, false, "{\"leader\":\"node9\"}", 409 }, /* not the leader we knew */
-		{ false, true, "{\"leader\":\"node1\"}", 409 },  /* we are the leader */
-		{ false, false, "{\"leader\":1}", 400 },
-		{ false, false, "[]", 400 },
-		{ false, false, NULL, 400 },
+		{ false, false, false, false, "{\"leader\":\"node1\"}", 200 },
+		{ true, false, false, false, "{\"leader\":\"node1\"}", 409 }, /* we reach etcd: the key decides */
+		{ true, false, true, false, "{\"leader\":\"node1\"}", 200 },  /* the loop's read is old: etcd is gone */
+		{ false, false, false, true, "{\"leader\":\"node1\"}", 409 }, /* our loop is taking the key */
+		{ true, false, true, true, "{\"leader\":\"node1\"}", 409 },   /* the same, etcd gone */
+		{ false, false, false, false, "{\"leader\":\"node9\"}", 409 }, /* not the leader we knew */
+		{ false, true, false, false, "{\"leader\":\"node1\"}", 409 },  /* we are the leader */
+		{ false, false, false, false, "{\"leader\":1}", 400 },
+		{ false, false, false, false, "[]", 400 },
+		{ false, false, false, false, NULL, 400 },
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
@@ -1993,16 +1998,27 @@ START_TEST(test_failsafe_confirm)
 		struct api_request rq;
 		struct api_reply r;
 		struct api_requests q;
+		struct etcd_config ec;
+		const char *dead = "http://127.0.0.1:1"; /* nothing listens: refused at once */
 		char err[256];
 
 		memset(&o, 0, sizeof(o));
+		memset(&ec, 0, sizeof(ec));
 		o.allow_unauthenticated_writes = true;
+		if (t[i].etcd_dead) {
+			ec.endpoints = &dead;
+			ec.n_endpoints = 1;
+			o.etcd = &ec;
+			o.scope = "fs";
+		}
 		s = api_server_new(&o, err, sizeof(err));
 		ck_assert_msg(s != NULL, "%s", err);
 		snprintf(st.leader, sizeof(st.leader), "node1");
 		st.etcd_ok = t[i].etcd_ok;
 		st.is_leader = t[i].is_leader;
 		api_publish(s, &st);
+		if (t[i].closed)
+			ck_assert(api_failsafe_close(s) == 0);
 		memset(&rq, 0, sizeof(rq));
 		rq.method = "POST";
 		rq.path = "/failsafe";
@@ -2013,6 +2029,11 @@ START_TEST(test_failsafe_confirm)
 		ck_assert_msg((int)r.code == t[i].code, "row %zu: %d, want %d (%s)", i, (int)r.code, t[i].code,
 		              r.body ? r.body : "");
 		api_reply_free(&r);
+		if (t[i].code == 200) {
+			/* The loop about to take the key sees the confirmation. */
+			ck_assert_msg(api_failsafe_close(s) > 0, "row %zu: the gate missed the confirmation", i);
+			api_failsafe_reopen(s);
+		}
 		api_take_requests(s, &q);
 		if (t[i].code == 200)
 			ck_assert_msg(q.failsafe_seen_at > 0, "row %zu: confirmation not handed to the loop", i);

@@ -119,7 +119,15 @@ section() { echo; echo "######## $* ($(($(date +%s) - t_start)) s)"; }
 
 finish() {
 	section "summary"
-	local f
+	local f out
+	# What each failure said, where CI shows it (the end of its output):
+	# the scenario's own lines and its FAIL, not the daemons' logs.
+	for f in "${failures[@]}"; do
+		out=$(sed -n 's/.*output in \([^ )]*\)).*/\1/p' <<<"$f")
+		[ -n "$out" ] && [ -f "$out" ] || continue
+		echo "---- $f, its last steps:"
+		grep -E '^[0-9:.]+ \[[A-Za-z0-9_-]+\] |^(FAIL|PASS)' "$out" | tail -n 25
+	done
 	for f in "${failures[@]}"; do echo "failed: $f"; done
 	if [ "$skipped" -gt 0 ]; then
 		echo "$passed passed, $failed failed, $skipped skipped"
