@@ -77,6 +77,7 @@ struct fence_wire_report {
 	uint32_t kind;
 	int32_t pid;
 	int64_t late_ns;
+	int64_t at_ns; /* CLOCK_MONOTONIC when it happened */
 };
 
 struct fence {
@@ -269,7 +270,7 @@ static void child_say(const char *a, pid_t pid, const char *b, long long ms, con
 
 static void child_report(int sock, enum fence_report_kind kind, pid_t pid, int64_t late)
 {
-	struct fence_wire_report r = { .kind = (uint32_t)kind, .pid = pid, .late_ns = late };
+	struct fence_wire_report r = { .kind = (uint32_t)kind, .pid = pid, .late_ns = late, .at_ns = clk_mono_ns() };
 
 	/* A frozen agent does not read: drop the report rather than block. */
 	(void)send(sock, &r, sizeof(r), MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -977,6 +978,7 @@ bool fence_next_report(struct fence *f, struct fence_report *r)
 	r->kind = (enum fence_report_kind)w.kind;
 	r->pid = w.pid;
 	r->late = (double)w.late_ns / (double)NS;
+	r->at = (double)w.at_ns / (double)NS;
 	return true;
 }
 

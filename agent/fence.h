@@ -149,6 +149,7 @@ struct fence_report {
 	enum fence_report_kind kind;
 	pid_t pid;   /* the postmaster */
 	double late; /* FENCE_FIRED: seconds past the deadline when it fired */
+	double at;   /* monotonic seconds (clk_mono) when it happened */
 };
 
 /* Forks the fence process. Call it before other threads hold locks the

@@ -36,6 +36,10 @@
 #include "agent/log.h"
 #include "agent/watchdog.h"
 
+/* The loop passed within this many seconds of a fence firing: it was alive
+ * (one pass may wait out an etcd request of up to retry_timeout). */
+#define FENCE_LOOP_ALIVE 3.0
+
 struct keeper {
 	pthread_t thread;
 	pthread_mutex_t mu;
@@ -55,7 +59,9 @@ struct keeper {
 	double worst_latency;
 	double worst_gap; /* longest time between two successful keepalives' send times, same lease */
 	uint64_t n_ok, n_failed;
-	double failing_since; /* first failure of the current streak, 0 = none */
+	double failing_since;        /* first failure of the current streak, 0 = none */
+	double loop_seen_at;         /* the loop's last keeper_set_fence (once per pass) */
+	double stall_from, stall_to; /* the last gap between passes over FENCE_LOOP_ALIVE */
 	double last_fail_log;
 
 	int fence_pidfd;       /* pidfd of fence_pid (-1: none, or no pidfds here) */
@@ -148,12 +154,41 @@ static void fence_sync(struct keeper *k)
 	}
 }
 
+/* Why the fence fired, for the operator: an agent whose loop passed a
+ * moment before was alive (the lease went unrenewed and the deadline fell
+ * between two of its passes); one whose loop had not passed for longer was
+ * frozen or starved. A frozen agent reads the report only once thawed,
+ * after its loop passed again: the last stall tells. Called with mu held. */
+static void fired_why(const struct keeper *k, double fired_at, char *out, size_t len)
+{
+	double age = -1;
+
+	if (k->stall_from > 0 && k->stall_from <= fired_at && fired_at <= k->stall_to)
+		age = fired_at - k->stall_from;
+	else if (k->loop_seen_at > 0 && k->loop_seen_at <= fired_at)
+		age = fired_at - k->loop_seen_at;
+	else if (k->loop_seen_at > 0)
+		age = 0; /* it passed since, each pass within FENCE_LOOP_ALIVE of the last */
+	if (age >= 0 && age < FENCE_LOOP_ALIVE)
+		snprintf(out, len,
+		         "the agent was running (its loop passing every few seconds at most) but the lease went "
+		         "unrenewed%s and the deadline came before its loop stopped Postgres",
+		         k->failing_since > 0 ? " (keepalives failing)" : "");
+	else if (age >= 0)
+		snprintf(out, len,
+		         "the agent did not stop it in time: its loop had not passed for %.1fs (frozen or "
+		         "starved?)",
+		         age);
+	else
+		snprintf(out, len, "the agent did not stop it in time (was it frozen or starved?)");
+}
+
 /* Called with mu held: read what the fence process did, and start a new
  * one if it died. */
 static void fence_tend(struct keeper *k, double now)
 {
 	struct fence_report r;
-	char why[160], err[256];
+	char why[160], err[256], fired[256];
 
 	if (k->fence) {
 		while (fence_next_report(k->fence, &r)) {
@@ -162,9 +197,10 @@ static void fence_tend(struct keeper *k, double now)
 				k->fence_fired = true;
 			switch (r.kind) {
 			case FENCE_FIRED:
+				fired_why(k, r.at, fired, sizeof(fired));
 				log_error("the fence process sent SIGQUIT to postmaster %d %.2fs after the lease deadline: "
-				          "the agent did not stop it in time (was it frozen or starved?)",
-				          (int)r.pid, r.late);
+				          "%s",
+				          (int)r.pid, r.late, fired);
 				wake(k->wake_fd);
 				break;
 			case FENCE_KILLED:
@@ -494,7 +530,14 @@ void keeper_set_failsafe(struct keeper *k, double confirmed_at)
 
 void keeper_set_fence(struct keeper *k, pid_t postmaster)
 {
+	double now = clk_mono();
+
 	pthread_mutex_lock(&k->mu);
+	if (k->loop_seen_at > 0 && now - k->loop_seen_at > FENCE_LOOP_ALIVE) {
+		k->stall_from = k->loop_seen_at;
+		k->stall_to = now;
+	}
+	k->loop_seen_at = now;
 	if (postmaster != k->fence_pid) {
 		if (k->fence_pidfd >= 0)
 			close(k->fence_pidfd);

@@ -47,6 +47,12 @@ assert_lt "$dt" $((TTL * 1000 + 1000)) "primary stopped within ttl of losing a c
 w=$(primaries)
 [ -z "$w" ] || fail "node(s) $w writable after the primary demoted with etcd down"
 pass "no writable node once a member stopped confirming"
+# The agent was alive all along: if its fence fired first, it says so
+# rather than suspecting a frozen agent.
+if grep -q "the fence process sent SIGQUIT" "$(agent_log "$p")"; then
+	grep "the fence process sent SIGQUIT" "$(agent_log "$p")" | grep -q "the agent was running" ||
+		fail "node$p's fence line suspects a frozen agent: $(grep "the fence process sent SIGQUIT" "$(agent_log "$p")" | tail -n 1)"
+fi
 
 etcd_start
 agent_start "$r"

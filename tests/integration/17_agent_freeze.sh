@@ -128,6 +128,10 @@ FROZEN=
 log "thawed agent $apid after $(($(now_ms) - t0)) ms"
 reported() { grep -q "the fence process sent SIGQUIT to postmaster $pm" "$(agent_log "$old")"; }
 wait_for 10 "node$old's agent reports what its fence process did" reported
+line=$(grep "the fence process sent SIGQUIT to postmaster $pm" "$(agent_log "$old")" | tail -n 1)
+grep -q "its loop had not passed for .* (frozen or starved?)" <<<"$line" ||
+	fail "node$old's fence line does not tell a frozen agent: $line"
+pass "node$old's agent says its loop had not passed since the freeze"
 rejoined() {
 	[ "$(in_recovery "$old")" = t ] || return 1
 	[ "$(run_sql "$old" "SELECT status || ':' || sender_port FROM pg_stat_wal_receiver")" = "streaming:${PG_PORT[$NEW]}" ]
