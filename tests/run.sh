@@ -15,7 +15,7 @@
 #     then the REST API fuzz target (tests/fuzz/run.sh, clang libFuzzer) for
 #     --fuzz-seconds (default 10, 0 skips it; with the unit tests only) and
 #     the etcd-parser and config-loader targets (tests/fuzz/run_etcd.sh) for
-#     half that each;
+#     half that each, at least 10 s;
 #  4. as root: every tests/integration/*.sh against build/ and, unless
 #     --no-asan, against build-asan/ too (each scenario runs its agents as
 #     baton through the harness tests/lib/cluster.sh), but for the packaging
@@ -105,6 +105,13 @@ ASAN_SKIP+=" 48_idle_requests"
 # 45, the two 3-node sites (about 2 min): its standby leader, cascade,
 # remote probe and site switchover run under ASan in 50, 51, 52 and 54.
 ASAN_SKIP+=" 45_standby_cluster"
+# 28, parameter lowering (about 2 min): the parameter, restart --pending and
+# reinit code it drives runs under ASan in 10, 22 and 30, and the server-log
+# diagnosis of a failed start in check_pg.
+ASAN_SKIP+=" 28_param_lowering"
+# 16, compaction under the watches (about 1 min): the watch's compacted and
+# reconnect paths run under ASan in check_etcd (a real etcd) and 53.
+ASAN_SKIP+=" 16_watch_compaction"
 # Scenarios that need more than the default 300 s, and what they need beyond
 # tests/lib/packages.sh (installed only when such a scenario is selected).
 declare -A IT_TIMEOUT=([34_systemd_live]=600 [35_container_image]=900 [38_patroni_compat]=480
