@@ -79,7 +79,7 @@ static void start_postgres(struct loop *L, bool primary, const char *upstream, d
 	sync_pg_reset(L);
 	if (primary && !sync_key_claim(L))
 		return;
-	if (!write_pg_files(L, !primary, upstream))
+	if (!write_pg_files_for_start(L, !primary, upstream))
 		return;
 	L->pg_log_from = pg_log_size(L->cfg->postgresql.log_file);
 	if (!pg_postmaster_start(&L->paths, &L->postmaster, &err)) {

@@ -195,6 +195,10 @@ struct loop {
 	/* The last switchover request we refused or aborted, and why: in our
 	 * member key ("switchover_refused") so that batonctl says why at once. */
 	char config_error[600]; /* what Postgres refuses in its files since the last reload ("" none) */
+	/* Shared parameters a start leaves out because Postgres refuses them
+	 * (write_pg_files_for_start; set only during it). */
+	const char *start_skip[8];
+	size_t n_start_skip;
 	struct {
 		int64_t request; /* its key's create revision; 0 = none */
 		char why[300];
@@ -368,6 +372,9 @@ void lastgood_load(struct loop *L);
 void lastgood_track(struct loop *L, const struct etcd_range_result *r);
 bool leader_conninfo(struct loop *L, const char *leader, bool replication, char *buf, size_t len);
 bool write_pg_files(struct loop *L, bool standby, const char *upstream);
+/* write_pg_files for a start: leaves out any parameter from the cluster's
+ * config that Postgres refuses, so that the start does not fail on it. */
+bool write_pg_files_for_start(struct loop *L, bool standby, const char *upstream);
 /* At start: a WARN for tags that need something else to work (nostream
  * without restore_command never advances; replicatefrom with nostream is
  * ignored). */

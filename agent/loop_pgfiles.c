@@ -627,8 +627,15 @@ bool write_pg_files(struct loop *L, bool standby, const char *upstream)
 
 	for (size_t i = 0; i < n_defaults; i++)
 		params[n++] = default_params[i]; /* a later entry of the same name wins */
-	for (size_t i = 0; i < L->settings.n_pg_params; i++)
-		params[n++] = (struct pg_param){ L->settings.pg_params[i].name, L->settings.pg_params[i].value };
+	for (size_t i = 0; i < L->settings.n_pg_params; i++) {
+		bool skip = false;
+
+		for (size_t k = 0; k < L->n_start_skip; k++)
+			skip = skip || strcmp(L->start_skip[k], L->settings.pg_params[i].name) == 0;
+		if (!skip)
+			params[n++] = (struct pg_param){ L->settings.pg_params[i].name,
+				                         L->settings.pg_params[i].value };
+	}
 	for (size_t i = 0; i < cfg->postgresql.n_params; i++)
 		params[n++] = (struct pg_param){ cfg->postgresql.params[i].name, cfg->postgresql.params[i].value };
 	/* The standby leader streams through standby_cluster.primary_slot_name
@@ -732,6 +739,62 @@ fail:
 cleanup:
 	free(params);
 	free(hba);
+	return ok;
+}
+
+/* The parameter an error of postgres -C names ('invalid value for parameter
+ * "x": ...', 'unrecognized configuration parameter "x" in file ...'). */
+static bool refused_name(const char *msg, char *name, size_t len)
+{
+	const char *p = strstr(msg, "parameter \"");
+	size_t n;
+
+	if (!p)
+		return false;
+	p += strlen("parameter \"");
+	n = strcspn(p, "\"");
+	if (p[n] != '"' || n == 0 || n >= len)
+		return false;
+	memcpy(name, p, n);
+	name[n] = '\0';
+	return true;
+}
+
+/*
+ * A reload only logs a value Postgres refuses (it keeps the old one), and
+ * an operator's restart is refused while one is there (judge_restart); but
+ * a start after a crash or a reboot would fail on it, over and over, until
+ * someone fixes the config key. So a start leaves out each parameter from
+ * the cluster's config that postgres -C refuses, naming it; the node's own
+ * file is the operator's word and stays (a start failure names it).
+ */
+bool write_pg_files_for_start(struct loop *L, bool standby, const char *upstream)
+{
+	char bad[600], name[64];
+	bool ok;
+
+	L->n_start_skip = 0;
+	ok = write_pg_files(L, standby, upstream);
+	while (ok && L->n_start_skip < sizeof(L->start_skip) / sizeof(L->start_skip[0]) &&
+	       pg_config_errors(L, bad, sizeof(bad)) && bad[0] && refused_name(bad, name, sizeof(name))) {
+		const struct config_param *shared = NULL;
+
+		for (size_t i = 0; i < L->settings.n_pg_params && !shared; i++)
+			if (strcmp(L->settings.pg_params[i].name, name) == 0)
+				shared = &L->settings.pg_params[i];
+		for (size_t k = 0; shared && k < L->n_start_skip; k++)
+			if (strcmp(L->start_skip[k], name) == 0)
+				shared = NULL; /* left out already, yet named: not ours to fix */
+		if (!shared)
+			break;
+		log_error("starting Postgres without postgresql.parameters.%s = '%s' from the cluster's config: "
+		          "Postgres refuses it (%s) and would not start; fix it with batonctl edit-config --pg %s=...",
+		          shared->name, shared->value, bad, shared->name);
+		snprintf(L->config_error, sizeof(L->config_error), "%.500s (left out at the last start)", bad);
+		L->start_skip[L->n_start_skip++] = shared->name;
+		ok = write_pg_files(L, standby, upstream);
+	}
+	L->n_start_skip = 0;
 	return ok;
 }
 

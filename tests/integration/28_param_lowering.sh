@@ -23,6 +23,9 @@
 #     wrong order for a raise): each replica's replay pauses on the higher
 #     value, and its agent restarts it with the primary's value (SHOW 200 on
 #     every node within 60 s, a marker replayed), no rewind.
+#  6. max_connections = abc (Postgres refuses it): a reload keeps the old
+#     value and says so, restart and switchover are refused naming it, and
+#     after a crash the agent starts Postgres without it.
 #  7. max_connections taken out of the config (back to the default 100):
 #     one `restart --pending` applies it to every node.
 . "$(dirname "$0")/../lib/cluster.sh"
@@ -189,8 +192,8 @@ pass "raising in the wrong order: replicas follow the primary's value by themsel
 
 # 6. A value Postgres refuses (edit-config does not know Postgres' types):
 # the reload keeps the old value and the agent says so; a restart, which
-# would take Postgres down, is refused naming the parameter; once fixed, the
-# restart runs.
+# would take Postgres down, is refused naming the parameter; a crash starts
+# Postgres again without it; once fixed, the restart runs.
 r=${replicas[0]}
 pm_before=$(postmaster_pid "$r") || fail "no postmaster on node$r"
 set_pg max_connections abc
@@ -216,6 +219,17 @@ assert_eq "node$p" "$(leader_name)" "the leader after the refused switchover"
 log "batonctl switchover (refused, as it must be): $out"
 out=$(ctl list 2>&1) || fail "batonctl list failed: $out"
 grep -q "^Config error: node$r: Postgres refuses .*max_connections" <<<"$out" || fail "list does not show the refused value: $out"
+# A crash is not an operator's restart: the agent starts Postgres again
+# without the refused value (naming it) rather than fail on it.
+pm=$(postmaster_pid "$r") || fail "no postmaster on node$r"
+kill -KILL "$pm"
+log "killed node$r's postmaster $pm with max_connections = abc in the config"
+started_without() { grep -q "starting Postgres without postgresql.parameters.max_connections = 'abc'" "$(agent_log "$r")"; }
+wait_for 30 "node$r's agent to start Postgres without max_connections = abc" started_without
+wait_healthy 60
+pm2=$(postmaster_pid "$r") || fail "no postmaster on node$r after the crash"
+[ "$pm2" != "$pm" ] || fail "node$r still runs postmaster $pm"
+pass "after a crash node$r runs again (postmaster $pm2) without the refused value, and streams"
 set_pg max_connections 200
 out=$(ctl restart "node$r" --force </dev/null 2>&1) || fail "batonctl restart node$r after the fix failed: $out"
 log "batonctl restart node$r after the fix: $out"
