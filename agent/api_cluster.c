@@ -888,8 +888,10 @@ void api_failsafe_reopen(struct api_server *s)
 /*
  * Does etcd answer this agent now? The loop's last read may be a loop old,
  * or served by the watch's cache while etcd is already gone; the leader asks
- * only once it cannot reach etcd, and gives its request 0.5 s. Busy (a probe
- * already running): as if etcd answered, so the leader asks again.
+ * only once it cannot reach etcd, and gives its request 0.5 s. A probe that
+ * ended less than 0.3 s ago answers for this one too (a request that waited
+ * for it); no answer from the lock within 0.3 s: as if etcd answered, so
+ * that the leader asks again.
  */
 static bool etcd_answers_now(struct api_server *s)
 {
@@ -900,13 +902,19 @@ static bool etcd_answers_now(struct api_server *s)
 
 	if (!s->probe_etcd)
 		return true;
-	clk_wall_after(0.1, &until);
+	clk_wall_after(0.3, &until);
 	if (pthread_mutex_timedlock(&s->probe_mu, &until) != 0)
 		return true;
-	memset(&r, 0, sizeof(r));
-	memset(&e, 0, sizeof(e));
-	ok = etcd_get(s->probe_etcd, s->keys.leader, &r, &e) == ETCD_OK;
-	etcd_range_result_free(&r);
+	if (s->probe_at > 0 && clk_mono() - s->probe_at < 0.3) {
+		ok = s->probe_ok;
+	} else {
+		memset(&r, 0, sizeof(r));
+		memset(&e, 0, sizeof(e));
+		ok = etcd_get(s->probe_etcd, s->keys.leader, &r, &e) == ETCD_OK;
+		etcd_range_result_free(&r);
+		s->probe_at = clk_mono();
+		s->probe_ok = ok;
+	}
 	pthread_mutex_unlock(&s->probe_mu);
 	return ok;
 }

@@ -159,7 +159,9 @@ struct api_server {
 	/* POST /failsafe asks etcd itself, with timeouts short enough for the
 	 * leader's request (its own client, so no other request delays it) */
 	struct etcd_client *probe_etcd; /* NULL: no etcd access configured */
-	pthread_mutex_t probe_mu;       /* one probe at a time */
+	pthread_mutex_t probe_mu;       /* one probe at a time; guards probe_at, probe_ok */
+	double probe_at;                /* monotonic end of the last probe (0 none) */
+	bool probe_ok;                  /* its answer */
 
 	/* Connections and the deadline reaper. */
 	pthread_mutex_t sock_mu; /* guards socks, reaper_stop, reaped */

@@ -149,6 +149,14 @@ static bool follows_remote(const struct ha_cluster_view *c, const struct ha_loca
 /* A switchover/failover names a target, and the leader key has not been
  * gone for longer than a ttl: only the target may take the key. Past that
  * the target is presumed dead and anybody eligible may. */
+/* A leader we confirmed in failsafe_mode may write until a ttl after that
+ * (it counts our word to stay primary without etcd): even holding the key
+ * (a take etcd applied but did not answer), we do not write before then. */
+static bool failsafe_promised(const struct ha_cluster_view *c, const struct ha_local_view *l, double now)
+{
+	return l->failsafe_leader_seen_at > 0 && now - l->failsafe_leader_seen_at < c->ttl;
+}
+
 static bool switchover_reserves_key(const struct ha_cluster_view *c, const struct ha_local_view *l, double now)
 {
 	if (!c->has_switchover || !c->sw_to[0])
@@ -519,6 +527,11 @@ static bool rule_down(const struct rule_ctx *x, struct ha_action *out)
 			}
 			/* No backoff while we hold the key: a failed start as primary
 			 * releases it (above), and the key must not wait on us. */
+			if (failsafe_promised(c, l, now))
+				DECIDE(HA_WAIT, NULL,
+				       "we hold the leader key, but we confirmed the last leader's failsafe heartbeat "
+				       "%.1fs ago: starting Postgres as primary once %.0fs have passed",
+				       now - l->failsafe_leader_seen_at, c->ttl);
 			DECIDE(HA_START_PRIMARY, NULL, "we hold the leader key: starting Postgres as primary");
 		}
 		if (x->other_leads) {
@@ -706,6 +719,11 @@ static bool rule_replica(const struct rule_ctx *x, struct ha_action *out)
 				DECIDE(HA_RELEASE, NULL,
 				       "watchdog.mode is required and the watchdog cannot be armed: releasing the key "
 				       "instead of promoting");
+			if (failsafe_promised(c, l, now))
+				DECIDE(HA_WAIT, NULL,
+				       "we hold the leader key, but we confirmed the last leader's failsafe heartbeat "
+				       "%.1fs ago: promoting once %.0fs have passed",
+				       now - l->failsafe_leader_seen_at, c->ttl);
 			DECIDE(HA_PROMOTE, NULL, "we hold the leader key: promoting");
 		}
 		/* Replay paused because the primary raised a hot-standby parameter

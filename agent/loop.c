@@ -347,6 +347,7 @@ int loop_run(const struct baton_config *cfg)
 	bool ok, stopping_told = false;
 
 	memset(&L, 0, sizeof(L));
+	L.failsafe.agent_started_at = clk_mono();
 	/* Threads started now (keeper, watch, REST API) must not take our signals. */
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);

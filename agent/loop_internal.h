@@ -213,6 +213,10 @@ struct loop {
 		double confirmed_at; /* leader: start of the last round every member confirmed */
 		double seen_at;      /* replica: when we last confirmed the leader's heartbeat */
 		bool logged;
+		double agent_started_at; /* monotonic: a restart forgets a confirmation given before it */
+		double start_promise;    /* failsafe_mode on at start: agent_started_at, kept as a confirmation */
+		bool start_judged;       /* the first view that reached etcd was looked at */
+		bool take_unknown;       /* a take of the key failed without an answer: kept closed */
 	} failsafe;
 
 	/* synchronous_standby_names as last written for Postgres (primary) */

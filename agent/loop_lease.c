@@ -93,7 +93,7 @@ bool acquire_leader_key(struct loop *L)
 	}
 	/* A leader we confirmed in failsafe_mode may write until a ttl after
 	 * that: no confirmation between this check and the take. */
-	seen = fmax(api_failsafe_close(L->api), L->failsafe.seen_at);
+	seen = fmax(fmax(api_failsafe_close(L->api), L->failsafe.seen_at), L->failsafe.start_promise);
 	if (seen > 0 && clk_mono() - seen < L->settings.ttl) {
 		api_failsafe_reopen(L->api);
 		log_info("not taking the leader key: we confirmed %s's failsafe heartbeat %.1fs ago",
@@ -101,7 +101,9 @@ bool acquire_leader_key(struct loop *L)
 		return false;
 	}
 	if (!txn_simple(L, cmp, n_cmp, &put, 1, &won, "acquire leader key")) {
-		api_failsafe_reopen(L->api);
+		/* etcd may have applied it without answering: closed until a full
+		 * read shows whose the key is (take_requests). */
+		L->failsafe.take_unknown = true;
 		return false;
 	}
 	if (!won) {

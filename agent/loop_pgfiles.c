@@ -7,6 +7,8 @@
  */
 #include "agent/loop_internal.h"
 
+#include <strings.h>
+
 /* May this node connect to host:port as the other site? Not a member of
  * this cluster; and proven by Postgres TLS, or named in the node file
  * (bootstrap.dcs.standby_cluster or postgresql.standby_cluster_remotes).
@@ -631,7 +633,7 @@ bool write_pg_files(struct loop *L, bool standby, const char *upstream)
 		bool skip = false;
 
 		for (size_t k = 0; k < L->n_start_skip; k++)
-			skip = skip || strcmp(L->start_skip[k], L->settings.pg_params[i].name) == 0;
+			skip = skip || strcasecmp(L->start_skip[k], L->settings.pg_params[i].name) == 0;
 		if (!skip)
 			params[n++] = (struct pg_param){ L->settings.pg_params[i].name,
 				                         L->settings.pg_params[i].value };
@@ -780,10 +782,18 @@ bool write_pg_files_for_start(struct loop *L, bool standby, const char *upstream
 		const struct config_param *shared = NULL;
 
 		for (size_t i = 0; i < L->settings.n_pg_params && !shared; i++)
-			if (strcmp(L->settings.pg_params[i].name, name) == 0)
+			if (strcasecmp(L->settings.pg_params[i].name, name) == 0)
 				shared = &L->settings.pg_params[i];
+		/* Not the shared value Postgres refuses when a later entry sets
+		 * the same name: the node's file, or the agent itself. */
+		for (size_t i = 0; shared && i < L->cfg->postgresql.n_params; i++)
+			if (strcasecmp(L->cfg->postgresql.params[i].name, name) == 0)
+				shared = NULL;
+		for (size_t f = 0; shared && f < sizeof(forced) / sizeof(forced[0]); f++)
+			if (strcasecmp(forced[f].name, name) == 0)
+				shared = NULL;
 		for (size_t k = 0; shared && k < L->n_start_skip; k++)
-			if (strcmp(L->start_skip[k], name) == 0)
+			if (strcasecmp(L->start_skip[k], name) == 0)
 				shared = NULL; /* left out already, yet named: not ours to fix */
 		if (!shared)
 			break;

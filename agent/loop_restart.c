@@ -12,9 +12,24 @@ void take_requests(struct loop *L)
 	struct api_requests r;
 
 	memset(&r, 0, sizeof(r));
-	/* Closed only while we take or hold the key (acquire_leader_key). */
-	if (!L->view.has_leader || strcmp(L->view.leader, L->cfg->name) != 0)
+	/* Closed only while we take or hold the key (acquire_leader_key), or
+	 * may hold it: after a take etcd did not answer, until a full read. */
+	if (L->failsafe.take_unknown && L->view.etcd_ok && !L->view_from_cache)
+		L->failsafe.take_unknown = false;
+	if (!L->failsafe.take_unknown && (!L->view.has_leader || strcmp(L->view.leader, L->cfg->name) != 0))
 		api_failsafe_reopen(L->api);
+	/* A confirmation given just before this agent restarted is forgotten
+	 * with it, and the leader may still count on it: with failsafe_mode on,
+	 * the promise is kept for a ttl after the start as if given then. */
+	if (!L->failsafe.start_judged && L->view.etcd_ok) {
+		L->failsafe.start_judged = true;
+		if (L->view.failsafe_mode) {
+			L->failsafe.start_promise = L->failsafe.agent_started_at;
+			log_info("failsafe_mode is on: this agent takes no leader key until %.0fs after its start (a "
+			         "leader may count on a confirmation given before a restart)",
+			         L->settings.ttl);
+		}
+	}
 	api_take_requests(L->api, &r);
 	if (r.restart) {
 		/* A request that arrives while one waits is merged into it: a

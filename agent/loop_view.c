@@ -482,7 +482,7 @@ void read_local(struct loop *L, double now)
 	o.wall_now = clk_wall();
 	o.leader_absent_since = L->leader_absent_since;
 	o.failsafe_confirmed_at = L->failsafe.confirmed_at;
-	o.failsafe_leader_seen_at = L->failsafe.seen_at;
+	o.failsafe_leader_seen_at = fmax(L->failsafe.seen_at, L->failsafe.start_promise);
 	o.reinit_requested = L->req.reinit;
 
 	local_view_update(l, &L->lm, &o, &L->view, now, &ev);

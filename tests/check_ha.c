@@ -980,6 +980,26 @@ static void s_replica_confirmed_long_ago(struct ha_cluster_view *c, struct ha_lo
 	s_replica_confirmed_leader(c, l);
 	l->failsafe_leader_seen_at = NOW - 6;
 }
+/* A take of the key that etcd applied but did not answer, after which we
+ * confirmed the old leader: holding the key, we still write nothing until
+ * a ttl after the confirmation. */
+static void s_holds_key_confirmed_leader(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_promote_after_acquire(c, l);
+	c->failsafe_mode = true;
+	l->failsafe_leader_seen_at = NOW - 2;
+}
+static void s_holds_key_confirmed_long_ago(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_holds_key_confirmed_leader(c, l);
+	l->failsafe_leader_seen_at = NOW - 6;
+}
+static void s_down_holds_key_confirmed_leader(struct ha_cluster_view *c, struct ha_local_view *l)
+{
+	s_down_holds_key(c, l);
+	c->failsafe_mode = true;
+	l->failsafe_leader_seen_at = NOW - 2;
+}
 
 /* Rule 5: racing for the initialize key needs our own lease, and a failed
  * bootstrap (which gave the key up) waits before racing again. */
@@ -1571,6 +1591,8 @@ static const struct row rows[] = {
 	/* 9. Postgres down */
 	{ 9, "down replica starts as replica of leader", s_down_replica_data, HA_START_REPLICA, "node1" },
 	{ 9, "down, holding key: start as primary", s_down_holds_key, HA_START_PRIMARY, NULL },
+	{ 9, "failsafe: down, holding the key a ttl after confirming: wait", s_down_holds_key_confirmed_leader, HA_WAIT,
+	  NULL },
 	{ 9, "down, key on old lease: move it first", s_down_holds_key_old_lease, HA_ACQUIRE, NULL },
 	{ 9, "down, primary start failed: release", s_down_holds_key_start_failed, HA_RELEASE, NULL },
 	{ 9, "down, no leader: replica without upstream", s_down_no_leader, HA_START_REPLICA, "" },
@@ -1720,6 +1742,9 @@ static const struct row rows[] = {
 	{ 11, "failover target tagged nofailover: refuse", s_failover_target_nofailover, HA_WAIT, NULL },
 	{ 11, "failsafe: replica that confirmed the leader waits", s_replica_confirmed_leader, HA_WAIT, NULL },
 	{ 11, "failsafe: confirmation older than ttl: compete", s_replica_confirmed_long_ago, HA_ACQUIRE, NULL },
+	{ 11, "failsafe: holding the key a ttl after confirming: wait", s_holds_key_confirmed_leader, HA_WAIT, NULL },
+	{ 11, "failsafe: holding the key, confirmation older than ttl: promote", s_holds_key_confirmed_long_ago,
+	  HA_PROMOTE, NULL },
 	{ 11, "holding the key as replica: promote", s_promote_after_acquire, HA_PROMOTE, NULL },
 	{ 11, "promotion in progress: wait", s_promote_in_progress, HA_WAIT, NULL },
 	{ 11, "holding key with expired lease: no promote", s_holds_key_lease_expired_replica, HA_WAIT, NULL },
