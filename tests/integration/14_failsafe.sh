@@ -4,7 +4,8 @@
 # primary keeps taking writes for well past the TTL; the moment one replica
 # is gone the confirmations stop and the primary stops taking writes within
 # the TTL. Replicas never promote without etcd. With etcd back, the cluster
-# returns to exactly one primary.
+# returns to exactly one primary. A replica's agent restarted with
+# failsafe_mode on says it takes no leader key for a ttl after its start.
 . "$(dirname "$0")/../lib/cluster.sh"
 cluster_init failsafe
 
@@ -14,6 +15,17 @@ p=$PRIMARY
 ctl edit-config --set failsafe_mode=true --force >/dev/null || fail "edit-config --set failsafe_mode=true failed"
 poll_until 10 grep -q '"failsafe_mode":true' <(config_json) || true
 sleep 2 # every agent reads the config key within a loop
+# A confirmation lives in the agent's memory: one restarted with
+# failsafe_mode on keeps the promise for a ttl after its start, as if it had
+# confirmed the leader just before.
+r0=1
+[ "$r0" = "$p" ] && r0=2
+agent_kill "$r0"
+agent_start "$r0"
+promise_kept() { grep -q "failsafe_mode is on: this agent takes no leader key until" "$(agent_log "$r0")"; }
+wait_for 20 "node$r0's restarted agent to keep the failsafe promise" promise_kept
+wait_healthy 60
+assert_eq "$p" "$PRIMARY" "the primary after a replica's agent restarted"
 run_sql "$p" "CREATE TABLE failsafe_probe (at timestamptz)" >/dev/null || fail "cannot create the probe table"
 writable() { run_sql "$p" "INSERT INTO failsafe_probe VALUES (now())" >/dev/null; }
 writable || fail "the primary does not take writes before the fault"
