@@ -147,7 +147,9 @@ enum etcd_status dcs_read_cluster(struct etcd_client *c, const struct dcs_keys *
  *     cached key's own mod_revision (a replay after a reconnect);
  *   - keys the layout does not have are ignored (DCS_APPLY_IGNORED);
  *   - a value larger than DCS_VALUE_MAX is left out as the read leaves it
- *     out (the leader and initialize keys stay, without a value);
+ *     out (the leader and initialize keys stay, without a value); for
+ *     another key the answer is DCS_APPLY_FULL_READ, so that a read names
+ *     it to the operator at once;
  *   - a new member beyond DCS_FETCH_MEMBERS members, or no memory, answers
  *     DCS_APPLY_FULL_READ: the caller must read everything again, as it
  *     must after a lost watch (compaction, cancel, overflow).

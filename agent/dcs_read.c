@@ -545,10 +545,11 @@ enum dcs_apply dcs_cache_apply(const struct dcs_keys *k, struct etcd_range_resul
 	}
 	keep_value = kv->value_len <= DCS_VALUE_MAX;
 	if (!keep_value && !presence_matters(k, kv->key)) {
-		/* Left out, as the read leaves it out. */
+		/* Left out, as the read leaves it out; and read again, which
+		 * names it to the operator (the cache has no warnings). */
 		if (i < cache->n_kvs)
 			cache_remove(cache, i);
-		return DCS_APPLY_CHANGED;
+		return DCS_APPLY_FULL_READ;
 	}
 	if (i == cache->n_kvs && kind == KEY_MEMBER) {
 		for (size_t j = 0; j < cache->n_kvs; j++)

@@ -2306,10 +2306,11 @@ START_TEST(test_cache_apply)
 	ck_assert_int_eq(dcs_cache_apply(&keys, &cache, ETCD_EVENT_PUT, &kv), DCS_APPLY_IGNORED);
 	ck_assert_ptr_null(find_kv(&cache, "/baton/main/junk"));
 
-	/* Oversized: a member left out (and dropped if it was there), the
-	 * initialize key kept without its value. */
+	/* Oversized: a member left out (and dropped if it was there) and a
+	 * full read asked for (it names the key), the initialize key kept
+	 * without its value. */
 	kv = mkkv("/baton/main/members/a", big, 55, 7);
-	ck_assert_int_eq(dcs_cache_apply(&keys, &cache, ETCD_EVENT_PUT, &kv), DCS_APPLY_CHANGED);
+	ck_assert_int_eq(dcs_cache_apply(&keys, &cache, ETCD_EVENT_PUT, &kv), DCS_APPLY_FULL_READ);
 	ck_assert_ptr_null(find_kv(&cache, "/baton/main/members/a"));
 	kv = mkkv("/baton/main/initialize", big, 56, 0);
 	ck_assert_int_eq(dcs_cache_apply(&keys, &cache, ETCD_EVENT_PUT, &kv), DCS_APPLY_CHANGED);
