@@ -969,16 +969,21 @@ static void s_failsafe_etcd_back_lease_gone(struct ha_cluster_view *c, struct ha
 	s_failsafe_confirmed(c, l);
 	c->etcd_ok = true; /* confirmations no longer count: the lease is what matters again */
 }
+/* failsafe_mode on, and we confirmed the last leader's heartbeat `ago` s back. */
+static void confirmed_ago(struct ha_cluster_view *c, struct ha_local_view *l, double ago)
+{
+	c->failsafe_mode = true;
+	l->failsafe_leader_seen_at = NOW - ago;
+}
 static void s_replica_confirmed_leader(struct ha_cluster_view *c, struct ha_local_view *l)
 {
 	leader_gone(c, l);
-	c->failsafe_mode = true;
-	l->failsafe_leader_seen_at = NOW - 2;
+	confirmed_ago(c, l, 2);
 }
 static void s_replica_confirmed_long_ago(struct ha_cluster_view *c, struct ha_local_view *l)
 {
-	s_replica_confirmed_leader(c, l);
-	l->failsafe_leader_seen_at = NOW - 6;
+	leader_gone(c, l);
+	confirmed_ago(c, l, 6);
 }
 /* A take of the key that etcd applied but did not answer, after which we
  * confirmed the old leader: holding the key, we still write nothing until
@@ -986,19 +991,17 @@ static void s_replica_confirmed_long_ago(struct ha_cluster_view *c, struct ha_lo
 static void s_holds_key_confirmed_leader(struct ha_cluster_view *c, struct ha_local_view *l)
 {
 	s_promote_after_acquire(c, l);
-	c->failsafe_mode = true;
-	l->failsafe_leader_seen_at = NOW - 2;
+	confirmed_ago(c, l, 2);
 }
 static void s_holds_key_confirmed_long_ago(struct ha_cluster_view *c, struct ha_local_view *l)
 {
-	s_holds_key_confirmed_leader(c, l);
-	l->failsafe_leader_seen_at = NOW - 6;
+	s_promote_after_acquire(c, l);
+	confirmed_ago(c, l, 6);
 }
 static void s_down_holds_key_confirmed_leader(struct ha_cluster_view *c, struct ha_local_view *l)
 {
 	s_down_holds_key(c, l);
-	c->failsafe_mode = true;
-	l->failsafe_leader_seen_at = NOW - 2;
+	confirmed_ago(c, l, 2);
 }
 
 /* Rule 5: racing for the initialize key needs our own lease, and a failed
